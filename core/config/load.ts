@@ -1,0 +1,53 @@
+import { readFileSync } from 'node:fs';
+import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { type DeploymentConfig, DeploymentConfigSchema } from './schema.js';
+
+/** `targets[0].neo4j.boltPort` from `['targets', 0, 'neo4j', 'boltPort']`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out === '' ? String(key) : `.${String(key)}`;
+  }
+  return out === '' ? '(root)' : out;
+}
+
+/** One line per problem: the field, then the reason. */
+export function describeIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const field = formatPath(issue.path);
+    if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) {
+      return `${field}: is required (expected ${issue.expected})`;
+    }
+    if (issue.code === 'unrecognized_keys') {
+      const keys = issue.keys.map((k) => `"${k}"`).join(', ');
+      return `${field}: has unknown key${issue.keys.length > 1 ? 's' : ''} ${keys}`;
+    }
+    return `${field}: ${issue.message}`;
+  });
+}
+
+/** Validates a configuration object; `source` says where it came from, for the error message. */
+export function parseDeploymentConfig(raw: unknown, source: string): DeploymentConfig {
+  const result = DeploymentConfigSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(source, describeIssues(result.error));
+  return result.data;
+}
+
+/** Reads and validates a JSON configuration file. */
+export function loadDeploymentConfigFile(path: string): DeploymentConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(path, [`cannot read the file: ${(err as Error).message}`]);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(path, [`is not valid JSON: ${(err as Error).message}`]);
+  }
+  return parseDeploymentConfig(raw, path);
+}

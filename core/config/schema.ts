@@ -1,0 +1,280 @@
+/**
+ * The deployment configuration: one zod schema for everything `cdk deploy` needs to know about the
+ * Infrahub deployments it protects. Objects are strict, so a misspelt key (or a `password` pasted
+ * where a secret *name* belongs) is an error rather than silently ignored.
+ */
+import { z } from 'zod';
+
+/** AWS region code such as `eu-west-1` or `us-gov-west-1`. */
+const awsRegion = z
+  .string()
+  .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region code such as "eu-west-1"');
+
+/** A target name becomes part of S3 keys, resource names and lock keys, so it is a DNS-like slug. */
+export const targetName = z
+  .string()
+  .regex(
+    /^[a-z][a-z0-9-]{0,38}[a-z0-9]$/,
+    'must be 2-40 characters of lowercase letters, digits and "-", starting with a letter and not ending with "-"',
+  );
+
+/**
+ * A Secrets Manager secret, by name or ARN. Only the reference lives in configuration; the values
+ * reach the runner as ECS secrets and never appear in configuration, execution input or logs.
+ */
+const secretRef = z
+  .string()
+  .regex(
+    /^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+|[A-Za-z0-9/_+=.@-]{1,512})$/,
+    'must be a Secrets Manager secret name or ARN (the secret itself never goes in the configuration)',
+  );
+
+const port = z.number().int().min(1).max(65535);
+
+/** A host name or IPv4 address, without scheme or port. */
+const host = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/,
+    'must be a host name or IP address without scheme or port',
+  );
+
+/** Neo4j 5.x (for example 5.26.26) or calendar versions 2025.x / 2026.x (for example 2025.10.1). */
+const neo4jVersion = z
+  .string()
+  .regex(/^(5\.\d+\.\d+|20\d{2}\.\d{2}\.\d+)$/, 'must be a Neo4j version such as "5.26.26" or "2025.10.1"');
+
+const neo4jDatabaseName = z
+  .string()
+  .regex(
+    /^[a-z][a-z0-9.-]{2,62}$/,
+    'must be a Neo4j database name (3-63 lowercase letters, digits, "." or "-")',
+  );
+
+export const Neo4jTargetSchema = z.strictObject({
+  host,
+  boltPort: port.default(7687),
+  /** The online-backup listener (Enterprise only). Neo4j binds it to 127.0.0.1:6362 unless told otherwise. */
+  backupPort: port.default(6362),
+  edition: z.enum(['community', 'enterprise']),
+  version: neo4jVersion,
+  databases: z
+    .array(neo4jDatabaseName)
+    .min(1, 'must name at least one database')
+    .default(['neo4j', 'system'])
+    .refine((dbs) => new Set(dbs).size === dbs.length, 'must not name a database twice'),
+  credentialsSecret: secretRef,
+});
+
+export const PostgresTargetSchema = z.strictObject({
+  host,
+  port: port.default(5432),
+  database: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'must be a PostgreSQL database name')
+    .default('prefect'),
+  /** Server major version; the runner's pg_dump must be at least this (Infrahub ships 18 in compose). */
+  majorVersion: z.number().int().min(12).max(30),
+  credentialsSecret: secretRef,
+});
+
+export const InfrahubApiSchema = z.strictObject({
+  address: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as "https://infrahub.example.com"' })
+    .transform((u) => u.replace(/\/+$/, '')),
+  tokenSecret: secretRef,
+});
+
+const bucketName = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+    'must be an S3 bucket name (3-63 lowercase letters, digits, "." and "-")',
+  );
+
+export const ArtifactStorageSchema = z.discriminatedUnion(
+  'type',
+  [
+    z.strictObject({
+      type: z.literal('s3'),
+      bucket: bucketName,
+      prefix: z
+        .string()
+        .regex(/^([^/].*\/)?$/, 'must be empty or end with "/" and not start with "/"')
+        .default(''),
+    }),
+    z.strictObject({
+      type: z.literal('path'),
+      /** Where the storage is mounted in the runner (Infrahub's default is /opt/infrahub/storage). */
+      path: z.string().regex(/^\/.*[^/]$|^\/$/, 'must be an absolute path without a trailing "/"'),
+      /** The EFS file system that holds it; the runner can only read a path it can mount. */
+      efsFileSystemId: z
+        .string()
+        .regex(/^fs-[0-9a-f]{8,17}$/, 'must be an EFS file system id such as "fs-0123abcd"'),
+    }),
+  ],
+  { error: 'must have "type" set to "s3" or "path"' },
+);
+
+export const TargetSchema = z.strictObject({
+  name: targetName,
+  neo4j: Neo4jTargetSchema,
+  postgres: PostgresTargetSchema,
+  infrahub: InfrahubApiSchema,
+  artifacts: ArtifactStorageSchema,
+});
+
+/**
+ * EventBridge Scheduler expressions: cron(min hour dom month dow year), rate(n unit) or at(...).
+ * The shape is checked here; Scheduler itself is the final judge of the fields.
+ */
+const scheduleExpression = z
+  .string()
+  .regex(
+    /^(cron\(\S+ \S+ \S+ \S+ \S+ \S+\)|rate\([1-9]\d* (minute|minutes|hour|hours|day|days)\)|at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\))$/,
+    'must be an EventBridge Scheduler expression such as "cron(0 2 * * ? *)" or "rate(12 hours)"',
+  );
+
+export const ScheduleSchema = z.strictObject({
+  name: targetName,
+  kind: z.enum(['backup', 'restore-drill']),
+  expression: scheduleExpression,
+  timezone: z.string().min(1).default('UTC'),
+  /** Target names, or "*" for every configured target. */
+  targets: z.union([z.literal('*'), z.array(targetName).min(1, 'must name at least one target')]),
+  enabled: z.boolean().default(true),
+});
+
+export const RetentionSchema = z.strictObject({
+  daily: z.number().int().min(1, 'must keep at least one daily backup').max(366),
+  weekly: z.number().int().min(0).max(520),
+  monthly: z.number().int().min(0).max(1200),
+  yearly: z.number().int().min(0).max(100).default(0),
+  /** Days before an overwritten or deleted object version is removed for good. */
+  noncurrentVersionDays: z.number().int().min(1).max(3650).default(30),
+});
+
+export const ReplicationSchema = z.strictObject({
+  region: awsRegion,
+  /** S3 Replication Time Control: 15-minute replication SLA, at extra cost. */
+  replicationTimeControl: z.boolean().default(false),
+});
+
+export const ObjectLockSchema = z.strictObject({
+  mode: z.enum(['GOVERNANCE', 'COMPLIANCE']),
+  /** Default retention applied to every new object version. */
+  days: z.number().int().min(1).max(36500),
+});
+
+export const NotificationsSchema = z.strictObject({
+  emails: z.array(z.email({ error: 'must be an e-mail address' })).default([]),
+  /** Existing SNS topics to publish to as well (for example a chat integration). */
+  topicArns: z
+    .array(
+      z
+        .string()
+        .regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, 'must be an SNS topic ARN'),
+    )
+    .default([]),
+});
+
+export const NetworkSchema = z.strictObject({
+  vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, 'must be a VPC id such as "vpc-0123abcd"'),
+  subnetIds: z
+    .array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'must be a subnet id such as "subnet-0123abcd"'))
+    .min(1, 'must list at least one subnet'),
+  availabilityZones: z.array(
+    z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, 'must be an availability zone'),
+  ),
+  /** Security groups for the runner tasks; they must allow egress to the Neo4j and PostgreSQL hosts. */
+  securityGroupIds: z
+    .array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'must be a security group id such as "sg-0123abcd"'))
+    .default([]),
+});
+
+export const PreflightSchema = z.strictObject({
+  /** How long the gate waits for running Infrahub tasks to finish before it fails the backup. */
+  maxWaitSeconds: z.number().int().min(0).max(3600).default(600),
+  pollIntervalSeconds: z.number().int().min(1).max(300).default(15),
+});
+
+export const DeploymentConfigSchema = z
+  .strictObject({
+    /** Prefix of stack and resource names; several deployments of this app may share an account. */
+    name: targetName.default('infrahub-backup'),
+    account: z
+      .string()
+      .regex(/^\d{12}$/, 'must be a 12-digit AWS account id')
+      .optional(),
+    region: awsRegion,
+    network: NetworkSchema,
+    targets: z.array(TargetSchema).min(1, 'must configure at least one Infrahub target'),
+    schedules: z.array(ScheduleSchema).default([]),
+    retention: RetentionSchema,
+    replication: ReplicationSchema.optional(),
+    objectLock: ObjectLockSchema.optional(),
+    notifications: NotificationsSchema.prefault({}),
+    preflight: PreflightSchema.prefault({}),
+    /** Fleet backups: how many targets one execution works on at once. */
+    maxConcurrency: z.number().int().min(1).max(40).default(4),
+  })
+  .superRefine((config, ctx) => {
+    const names = new Set<string>();
+    config.targets.forEach((target, i) => {
+      if (names.has(target.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['targets', i, 'name'],
+          message: `duplicates target name "${target.name}"; target names must be unique`,
+        });
+      }
+      names.add(target.name);
+    });
+
+    const scheduleNames = new Set<string>();
+    config.schedules.forEach((schedule, i) => {
+      if (scheduleNames.has(schedule.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['schedules', i, 'name'],
+          message: `duplicates schedule name "${schedule.name}"`,
+        });
+      }
+      scheduleNames.add(schedule.name);
+      if (schedule.targets === '*') return;
+      schedule.targets.forEach((name, j) => {
+        if (!names.has(name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['schedules', i, 'targets', j],
+            message: `names target "${name}", which is not configured (known: ${[...names].join(', ')})`,
+          });
+        }
+      });
+    });
+
+    if (config.replication && config.replication.region === config.region) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['replication', 'region'],
+        message: `must differ from the primary region "${config.region}": an off-region copy in the same region protects against nothing regional`,
+      });
+    }
+
+    const { availabilityZones, subnetIds } = config.network;
+    if (availabilityZones.length !== subnetIds.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['network', 'availabilityZones'],
+        message: `must list one availability zone per subnet (${subnetIds.length} subnets, ${availabilityZones.length} zones)`,
+      });
+    }
+  });
+
+/** The configuration as written (defaults optional). */
+export type DeploymentConfigInput = z.input<typeof DeploymentConfigSchema>;
+/** The configuration after parsing (defaults applied). */
+export type DeploymentConfig = z.output<typeof DeploymentConfigSchema>;
+export type Target = z.output<typeof TargetSchema>;
+export type Schedule = z.output<typeof ScheduleSchema>;
+export type Retention = z.output<typeof RetentionSchema>;
