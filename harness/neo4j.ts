@@ -1,0 +1,227 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import neo4j, { type Driver } from 'neo4j-driver';
+import { HarnessStartError } from './errors.js';
+import { isNeo4jInstalled, neo4jLibDir, neo4jVersion } from './paths.js';
+import { freePort, type Spawned, spawnLogged, stopPid, tail, waitUntil } from './processes.js';
+
+const SERVICE = 'Neo4j';
+
+/** JVM flags of Neo4j's own launcher that matter on Java 17 (module access for Netty and the page cache). */
+const JVM_FLAGS = [
+  '-XX:+UseG1GC',
+  '-XX:-OmitStackTraceInFastThrow',
+  '-XX:+UnlockExperimentalVMOptions',
+  '-XX:+TrustFinalNonStaticFields',
+  '-XX:+DisableExplicitGC',
+  '-Djdk.nio.maxCachedBufferSize=1024',
+  '-Dio.netty.tryReflectionSetAccessible=true',
+  '-Dlog4j2.disable.jmx=true',
+  '-Dfile.encoding=UTF-8',
+  '--add-opens=java.base/java.nio=ALL-UNNAMED',
+  '--add-opens=java.base/java.io=ALL-UNNAMED',
+  '--add-opens=java.base/sun.nio.ch=ALL-UNNAMED',
+];
+
+export interface Neo4jOptions {
+  /** Defaults to the version pinned in harness/neo4j/pom.xml. */
+  version?: string;
+  heap?: string;
+  pageCache?: string;
+  /** A fixed Bolt port; a free one is chosen when unset. */
+  boltPort?: number;
+}
+
+export interface Neo4jServer {
+  readonly version: string;
+  readonly edition: 'community';
+  readonly boltPort: number;
+  readonly boltUrl: string;
+  readonly user: 'neo4j';
+  readonly password: string;
+  /** NEO4J_HOME of this instance (conf/, data/, logs/). */
+  readonly home: string;
+  /** An executable `neo4j-admin` bound to this instance's home and configuration, like the real one. */
+  readonly adminPath: string;
+  /** PID of the running DBMS, or undefined while stopped. */
+  pid(): number | undefined;
+  /** The environment under which `adminPath` finds this instance (NEO4J_HOME, NEO4J_CONF). */
+  adminEnv(): Record<string, string>;
+  driver(): Driver;
+  /** Stops the DBMS (needed before a Community dump or load); the instance can be started again. */
+  stopDbms(): Promise<void>;
+  startDbms(): Promise<void>;
+  /** Stops the DBMS and removes the instance. */
+  stop(): Promise<void>;
+}
+
+function checkJava(): void {
+  const java = spawnSync('java', ['-version'], { encoding: 'utf8' });
+  if (java.error || java.status !== 0) {
+    throw new HarnessStartError(SERVICE, `"java -version" failed: ${java.error?.message ?? java.stderr}`);
+  }
+  const major = Number(/version "(\d+)/.exec(java.stderr)?.[1] ?? 0);
+  if (major < 17)
+    throw new HarnessStartError(SERVICE, `Java 17 or later is required, found ${major || 'unknown'}`);
+}
+
+/**
+ * Starts Neo4j Community from the classpath that scripts/setup.sh resolved from Maven Central
+ * (org.neo4j:neo4j and its dependencies: the server entry point and neo4j-admin in one).
+ */
+export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServer> {
+  const version = options.version ?? neo4jVersion();
+  if (!isNeo4jInstalled(version)) {
+    throw new HarnessStartError(
+      SERVICE,
+      `the Neo4j ${version} jars are not in ${neo4jLibDir(version)} (run "npm run setup" to fetch them from Maven Central)`,
+    );
+  }
+  checkJava();
+  const classpath = `${neo4jLibDir(version)}/*`;
+
+  const home = mkdtempSync(join(tmpdir(), 'ibh-neo4j-'));
+  for (const sub of ['conf', 'data', 'logs', 'run', 'plugins', 'import', 'bin']) mkdirSync(join(home, sub));
+  const boltPort = options.boltPort ?? (await freePort());
+  writeFileSync(
+    join(home, 'conf', 'neo4j.conf'),
+    [
+      'server.default_listen_address=127.0.0.1',
+      `server.bolt.listen_address=127.0.0.1:${boltPort}`,
+      'server.http.enabled=false',
+      'server.https.enabled=false',
+      // Never phone home: the harness sends traffic to loopback only.
+      'dbms.usage_report.enabled=false',
+      // Netty's graceful shutdown otherwise idles 10 s per stop (Bolt quiet period), and tests stop often.
+      'internal.dbms.bolt.netty_server_shutdown_quiet_period=0',
+      'internal.dbms.bolt.netty_server_shutdown_timeout=5',
+      `server.memory.pagecache.size=${options.pageCache ?? '128m'}`,
+      `server.memory.heap.initial_size=${options.heap ?? '512m'}`,
+      `server.memory.heap.max_size=${options.heap ?? '512m'}`,
+      '',
+    ].join('\n'),
+  );
+
+  const adminPath = join(home, 'bin', 'neo4j-admin');
+  writeFileSync(
+    adminPath,
+    [
+      '#!/bin/sh',
+      '# neo4j-admin for this harness instance: the AdminTool of the same classpath as the server.',
+      `: "\${NEO4J_HOME:=${home}}"`,
+      `: "\${NEO4J_CONF:=${join(home, 'conf')}}"`,
+      'export NEO4J_HOME NEO4J_CONF',
+      `exec java -Xmx\${HEAP_SIZE:-512m} ${JVM_FLAGS.join(' ')} -cp '${classpath}' org.neo4j.cli.AdminTool "$@"`,
+      '',
+    ].join('\n'),
+  );
+  chmodSync(adminPath, 0o755);
+  const adminEnv = () => ({ NEO4J_HOME: home, NEO4J_CONF: join(home, 'conf') });
+
+  const password = randomBytes(18).toString('base64url');
+  const setPassword = spawnSync(adminPath, ['dbms', 'set-initial-password', password], {
+    encoding: 'utf8',
+    env: { ...process.env, ...adminEnv() },
+  });
+  if (setPassword.status !== 0) {
+    rmSync(home, { recursive: true, force: true });
+    throw new HarnessStartError(
+      SERVICE,
+      `neo4j-admin dbms set-initial-password failed: ${setPassword.stderr}`,
+    );
+  }
+
+  const boltUrl = `bolt://127.0.0.1:${boltPort}`;
+  const logFile = join(home, 'logs', 'console.log');
+  let process_: Spawned | undefined;
+  let driver_: Driver | undefined;
+
+  const driver = () => {
+    driver_ ??= neo4j.driver(boltUrl, neo4j.auth.basic('neo4j', password), {
+      connectionTimeout: 5_000,
+      maxConnectionPoolSize: 10,
+    });
+    return driver_;
+  };
+  const closeDriver = async () => {
+    const d = driver_;
+    driver_ = undefined;
+    await d?.close();
+  };
+
+  const startDbms = async () => {
+    if (process_?.alive()) return;
+    process_ = spawnLogged(
+      'java',
+      [
+        `-Xms${options.heap ?? '512m'}`,
+        `-Xmx${options.heap ?? '512m'}`,
+        ...JVM_FLAGS,
+        '-cp',
+        classpath,
+        'org.neo4j.server.CommunityEntryPoint',
+        `--home-dir=${home}`,
+        `--config-dir=${join(home, 'conf')}`,
+      ],
+      { logFile, cwd: home },
+    );
+    const started = process_;
+    const notReady = await waitUntil(
+      async () => {
+        const session = driver().session({ database: 'neo4j' });
+        try {
+          await session.run('RETURN 1');
+          return true;
+        } finally {
+          await session.close();
+        }
+      },
+      { timeoutMs: 120_000, alive: () => started.alive(), intervalMs: 500 },
+    );
+    if (notReady) {
+      await closeDriver();
+      if (started.alive()) await stopPid(started.pid);
+      throw new HarnessStartError(
+        SERVICE,
+        `${notReady} (bolt ${boltUrl})`,
+        [tail(logFile, 10), tail(join(home, 'logs', 'neo4j.log'), 15)].filter(Boolean).join('\n'),
+      );
+    }
+  };
+
+  const stopDbms = async () => {
+    await closeDriver();
+    if (process_?.alive()) await stopPid(process_.pid, 'SIGTERM', 60_000);
+    process_ = undefined;
+  };
+
+  try {
+    await startDbms();
+  } catch (err) {
+    rmSync(home, { recursive: true, force: true });
+    throw err;
+  }
+
+  return {
+    version,
+    edition: 'community',
+    boltPort,
+    boltUrl,
+    user: 'neo4j',
+    password,
+    home,
+    adminPath,
+    pid: () => (process_?.alive() ? process_.pid : undefined),
+    adminEnv,
+    driver,
+    stopDbms,
+    startDbms,
+    async stop() {
+      await stopDbms();
+      if (existsSync(home)) rmSync(home, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,211 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HarnessStartError } from './errors.js';
+import { freePort, isAlive, stopPid, tail, track, waitUntil } from './processes.js';
+
+const SERVICE = 'PostgreSQL';
+
+export interface PostgresOptions {
+  /** Folder holding initdb, pg_ctl, postgres, pg_dump and pg_restore; found automatically if unset. */
+  binDir?: string;
+  /** When running as root, the unprivileged account that owns and runs the cluster. */
+  runAs?: string;
+  /** Extra server settings (`-c name=value`). */
+  settings?: Record<string, string>;
+}
+
+export interface PostgresServer {
+  readonly host: '127.0.0.1';
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  readonly binDir: string;
+  /** The server's major version, as `postgres --version` reports it. */
+  readonly majorVersion: number;
+  readonly pid: number;
+  readonly dataDir: string;
+  /** A libpq URL for a database of this server. */
+  url(database?: string): string;
+  /** libpq variables (PGHOST, PGPORT, PGUSER, PGPASSWORD) for the tools. */
+  env(database?: string): Record<string, string>;
+  /** Path of one of the server's programs (pg_dump, pg_restore, psql, ...). */
+  tool(name: string): string;
+  stop(): Promise<void>;
+}
+
+/** The newest PostgreSQL installation of Debian's layout, else what pg_config reports. */
+export function findPostgresBinDir(): string | undefined {
+  const fromEnv = process.env.PG_BINDIR;
+  if (fromEnv) return fromEnv;
+  const root = '/usr/lib/postgresql';
+  if (existsSync(root)) {
+    const versions = readdirSync(root)
+      .filter((v) => /^\d+$/.test(v) && existsSync(join(root, v, 'bin', 'initdb')))
+      .sort((a, b) => Number(b) - Number(a));
+    if (versions[0]) return join(root, versions[0], 'bin');
+  }
+  try {
+    const dir = execFileSync('pg_config', ['--bindir'], { encoding: 'utf8' }).trim();
+    if (existsSync(join(dir, 'initdb'))) return dir;
+  } catch {
+    // no pg_config on PATH
+  }
+  return undefined;
+}
+
+function lookupAccount(name: string): { uid: number; gid: number } {
+  try {
+    const uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim());
+    const gid = Number(execFileSync('id', ['-g', name], { encoding: 'utf8' }).trim());
+    return { uid, gid };
+  } catch {
+    throw new HarnessStartError(
+      SERVICE,
+      `running as root, and the unprivileged account "${name}" that should own the cluster does not exist ` +
+        '(initdb refuses to run as root; set HARNESS_PG_USER to an existing account)',
+    );
+  }
+}
+
+/**
+ * Creates a throw-away cluster with initdb and starts it with pg_ctl on 127.0.0.1 and a free
+ * port. Password authentication over TCP, as against a real deployment.
+ */
+export async function startPostgres(options: PostgresOptions = {}): Promise<PostgresServer> {
+  const binDir = options.binDir ?? findPostgresBinDir();
+  if (!binDir || !existsSync(join(binDir, 'initdb'))) {
+    throw new HarnessStartError(
+      SERVICE,
+      `initdb not found${binDir ? ` in ${binDir}` : ''} (install the server packages, e.g. "apt-get install postgresql", or set PG_BINDIR)`,
+    );
+  }
+  const isRoot = process.getuid?.() === 0;
+  const account = isRoot
+    ? lookupAccount(options.runAs ?? process.env.HARNESS_PG_USER ?? 'postgres')
+    : undefined;
+
+  const dir = mkdtempSync(join(tmpdir(), 'ibh-pg-'));
+  const dataDir = join(dir, 'data');
+  const logFile = join(dir, 'postgres.log');
+  const pwFile = join(dir, 'pwfile');
+  const user = 'postgres';
+  const password = randomBytes(18).toString('base64url');
+  writeFileSync(pwFile, `${password}\n`, { mode: 0o600 });
+  if (account) {
+    chownSync(dir, account.uid, account.gid);
+    chownSync(pwFile, account.uid, account.gid);
+  }
+  chmodSync(dir, 0o700);
+
+  const asAccount = account ? { uid: account.uid, gid: account.gid } : {};
+  const run = (program: string, args: string[]) =>
+    spawnSync(join(binDir, program), args, { encoding: 'utf8', cwd: dir, ...asAccount, timeout: 120_000 });
+
+  const version = run('postgres', ['--version']);
+  const majorVersion = Number(/(\d+)(\.\d+)?/.exec(version.stdout ?? '')?.[1] ?? Number.NaN);
+  if (version.status !== 0 || Number.isNaN(majorVersion)) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new HarnessStartError(
+      SERVICE,
+      `"postgres --version" failed: ${version.stderr || version.error?.message}`,
+    );
+  }
+
+  const init = run('initdb', [
+    '-D',
+    dataDir,
+    '-U',
+    user,
+    `--pwfile=${pwFile}`,
+    '--auth-host=scram-sha-256',
+    '--auth-local=scram-sha-256',
+    '--encoding=UTF8',
+    '--locale=C',
+    '--no-sync',
+  ]);
+  rmSync(pwFile, { force: true });
+  if (init.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new HarnessStartError(
+      SERVICE,
+      `initdb failed (exit ${init.status}): ${init.stderr || init.error?.message}`,
+    );
+  }
+
+  const port = await freePort();
+  const settings: Record<string, string> = {
+    listen_addresses: '127.0.0.1',
+    unix_socket_directories: dir,
+    // A throw-away cluster: durability buys nothing here and costs seconds per test.
+    fsync: 'off',
+    synchronous_commit: 'off',
+    full_page_writes: 'off',
+    ...options.settings,
+  };
+  const serverOptions = [`-p ${port}`, ...Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`)].join(' ');
+  const start = run('pg_ctl', ['-D', dataDir, '-l', logFile, '-o', serverOptions, '-w', '-t', '60', 'start']);
+  const pidFile = join(dataDir, 'postmaster.pid');
+  const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n')[0]) : Number.NaN;
+  if (start.status !== 0 || Number.isNaN(pid)) {
+    if (!Number.isNaN(pid)) await stopPid(pid, 'SIGINT');
+    const logTail = tail(logFile);
+    rmSync(dir, { recursive: true, force: true });
+    throw new HarnessStartError(
+      SERVICE,
+      `pg_ctl start failed (exit ${start.status}): ${start.stderr || start.stdout || start.error?.message}`,
+      logTail,
+    );
+  }
+  track(pid);
+
+  const pgIsReady = join(binDir, 'pg_isready');
+  const notReady = await waitUntil(
+    async () => spawnSync(pgIsReady, ['-h', '127.0.0.1', '-p', String(port)]).status === 0,
+    { timeoutMs: 30_000, alive: () => isAlive(pid) },
+  );
+  if (notReady) {
+    await stopPid(pid, 'SIGINT');
+    const logTail = tail(logFile);
+    rmSync(dir, { recursive: true, force: true });
+    throw new HarnessStartError(SERVICE, notReady, logTail);
+  }
+
+  const url = (database = 'postgres') =>
+    `postgresql://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
+  return {
+    host: '127.0.0.1',
+    port,
+    user,
+    password,
+    binDir,
+    majorVersion,
+    pid,
+    dataDir,
+    url,
+    env: (database = 'postgres') => ({
+      PGHOST: '127.0.0.1',
+      PGPORT: String(port),
+      PGUSER: user,
+      PGPASSWORD: password,
+      PGDATABASE: database,
+    }),
+    tool: (name) => join(binDir, name),
+    async stop() {
+      // SIGINT is PostgreSQL's "fast" shutdown: disconnect clients, checkpoint, exit.
+      await stopPid(pid, 'SIGINT');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

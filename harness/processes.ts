@@ -1,0 +1,146 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** PIDs this process started and has not stopped yet; killed if the process exits first. */
+const live = new Set<number>();
+
+process.once('exit', () => {
+  for (const pid of live) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+export function track(pid: number): void {
+  live.add(pid);
+}
+
+/** Asks the OS for a free TCP port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address && typeof address === 'object') resolvePort(address.port);
+        else reject(new Error('could not determine a free port'));
+      });
+    });
+  });
+}
+
+/** True once something accepts TCP connections on 127.0.0.1:port. */
+export async function isListening(port: number): Promise<boolean> {
+  return new Promise((resolveListening) => {
+    const socket = new Socket();
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolveListening(ok);
+    };
+    socket.setTimeout(1000);
+    socket.once('connect', () => done(true));
+    socket.once('timeout', () => done(false));
+    socket.once('error', () => done(false));
+    socket.connect(port, '127.0.0.1');
+  });
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Polls `ready` until it answers true. Fails early when `alive` says the process has died, or
+ * after `timeoutMs`. Returns the reason for a failure, or undefined once ready.
+ */
+export async function waitUntil(
+  ready: () => Promise<boolean>,
+  options: { timeoutMs: number; alive?: () => boolean; intervalMs?: number; attemptTimeoutMs?: number },
+): Promise<string | undefined> {
+  const deadline = Date.now() + options.timeoutMs;
+  while (Date.now() < deadline) {
+    if (options.alive && !options.alive()) return 'the process exited during start-up';
+    // One probe may hang (a port that accepts but never answers); bound it so a death is noticed.
+    const attempt = ready().catch(() => false);
+    const timedOut = sleep(options.attemptTimeoutMs ?? 3000, false);
+    if (await Promise.race([attempt, timedOut])) return undefined;
+    await sleep(options.intervalMs ?? 250);
+  }
+  return `not ready after ${Math.round(options.timeoutMs / 1000)} s`;
+}
+
+/** Sends `signal`, waits for the PID to disappear, then SIGKILLs it after `graceMs`. */
+export async function stopPid(
+  pid: number,
+  signal: NodeJS.Signals = 'SIGTERM',
+  graceMs = 30_000,
+): Promise<void> {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    live.delete(pid);
+    return;
+  }
+  const deadline = Date.now() + graceMs;
+  while (isAlive(pid) && Date.now() < deadline) await sleep(100);
+  if (isAlive(pid)) {
+    process.kill(pid, 'SIGKILL');
+    while (isAlive(pid)) await sleep(50);
+  }
+  live.delete(pid);
+}
+
+/** The last `lines` lines of a log file, or '' when there is none. */
+export function tail(path: string, lines = 25): string {
+  if (!existsSync(path)) return '';
+  return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+export interface Spawned {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** Whether the process is still running (a reaped child reports its exit at once). */
+  alive(): boolean;
+}
+
+/** Starts a long-running program with stdout and stderr appended to `logFile`. */
+export function spawnLogged(
+  command: string,
+  args: readonly string[],
+  options: { logFile: string; cwd?: string; env?: NodeJS.ProcessEnv; uid?: number; gid?: number },
+): Spawned {
+  const fd = openSync(options.logFile, 'a');
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: ['ignore', fd, fd],
+    uid: options.uid,
+    gid: options.gid,
+  });
+  closeSync(fd);
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+  });
+  child.once('error', () => {
+    exited = true;
+  });
+  if (child.pid === undefined) {
+    return { child, pid: -1, alive: () => false };
+  }
+  const pid = child.pid;
+  track(pid);
+  return { child, pid, alive: () => !exited && isAlive(pid) };
+}

@@ -1,0 +1,94 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import { HarnessStartError } from './errors.js';
+import { venvDir } from './paths.js';
+import { freePort, spawnLogged, stopPid, tail, waitUntil } from './processes.js';
+
+const SERVICE = 'S3 (moto server)';
+
+/** Static credentials for the local server; it accepts any, and nothing here reaches AWS. */
+export const localCredentials = { accessKeyId: 'harness', secretAccessKey: 'harness-secret' } as const;
+export const localRegion = 'us-east-1';
+
+export interface S3Server {
+  readonly endpoint: string;
+  readonly port: number;
+  readonly pid: number;
+  readonly region: string;
+  readonly credentials: typeof localCredentials;
+  /** An SDK client pointed at this server (path-style addressing). */
+  client(): S3Client;
+  /** AWS_* variables that make another process's SDK talk to this server. */
+  env(): Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** Starts moto in server mode from the project's .venv on 127.0.0.1 and a free port. */
+export async function startS3(): Promise<S3Server> {
+  const motoServer = join(venvDir, 'bin', 'moto_server');
+  if (!existsSync(motoServer)) {
+    throw new HarnessStartError(
+      SERVICE,
+      `${motoServer} not found (run "npm run setup" to create the Python environment)`,
+    );
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'ibh-s3-'));
+  const logFile = join(dir, 'moto.log');
+  const port = await freePort();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const spawned = spawnLogged(motoServer, ['-H', '127.0.0.1', '-p', String(port)], {
+    logFile,
+    cwd: dir,
+    env: { ...process.env, ...localCredentialsEnv(), PYTHONUNBUFFERED: '1' },
+  });
+
+  const notReady = await waitUntil(
+    async () => {
+      const response = await fetch(`${endpoint}/moto-api/`, { signal: AbortSignal.timeout(2000) });
+      return response.ok;
+    },
+    { timeoutMs: 60_000, alive: spawned.alive },
+  );
+  if (notReady) {
+    if (spawned.alive()) await stopPid(spawned.pid);
+    const logTail = tail(logFile);
+    rmSync(dir, { recursive: true, force: true });
+    throw new HarnessStartError(SERVICE, `${notReady} (${endpoint})`, logTail);
+  }
+
+  const clients: S3Client[] = [];
+  return {
+    endpoint,
+    port,
+    pid: spawned.pid,
+    region: localRegion,
+    credentials: localCredentials,
+    client() {
+      const client = new S3Client({
+        endpoint,
+        region: localRegion,
+        forcePathStyle: true,
+        credentials: localCredentials,
+      });
+      clients.push(client);
+      return client;
+    },
+    env: () => ({ ...localCredentialsEnv(), AWS_ENDPOINT_URL_S3: endpoint }),
+    async stop() {
+      for (const client of clients) client.destroy();
+      await stopPid(spawned.pid);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function localCredentialsEnv(): Record<string, string> {
+  return {
+    AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
+    AWS_REGION: localRegion,
+    AWS_DEFAULT_REGION: localRegion,
+  };
+}

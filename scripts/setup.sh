@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Installs everything the demo and the tests need, and nothing twice:
+#   - system packages (Java 17+, Maven, Python 3 with venv, PostgreSQL server and client) when missing;
+#   - node_modules (npm ci) when package-lock.json changed;
+#   - .venv with moto (harness/requirements.txt) when that file changed;
+#   - the Neo4j Community classpath from Maven Central into .cache/ when the pinned version changed.
+# Safe to run again: each step compares a stamp and skips when up to date.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+log() { printf '[setup] %s\n' "$*"; }
+fail() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+hash_of() { sha256sum "$@" | sha256sum | cut -c1-16; }
+
+# --- system packages -------------------------------------------------------------------------
+missing=()
+command -v node >/dev/null || fail "Node.js 20 or later is required (https://nodejs.org)"
+command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || missing+=(maven)
+command -v python3 >/dev/null || missing+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null && [ -z "${PG_BINDIR:-}" ]; then
+  missing+=(postgresql)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null; then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    log "installing system packages: ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    fail "missing system packages and no apt-get to install them: ${missing[*]}"
+  fi
+fi
+node -e 'const [maj] = process.versions.node.split("."); if (+maj < 20) { console.error("Node.js 20+ required, found " + process.version); process.exit(1) }'
+
+# --- npm -------------------------------------------------------------------------------------
+npm_stamp="node_modules/.setup-stamp"
+npm_hash="$(hash_of package-lock.json)"
+if [ ! -f "$npm_stamp" ] || [ "$(cat "$npm_stamp")" != "$npm_hash" ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$npm_hash" > "$npm_stamp"
+else
+  log "node_modules up to date"
+fi
+
+# --- Python environment with moto ------------------------------------------------------------
+venv_stamp=".venv/.setup-stamp"
+venv_hash="$(hash_of harness/requirements.txt)"
+if [ ! -f "$venv_stamp" ] || [ "$(cat "$venv_stamp")" != "$venv_hash" ]; then
+  log "creating .venv (moto server)"
+  rm -rf .venv
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r harness/requirements.txt
+  echo "$venv_hash" > "$venv_stamp"
+else
+  log ".venv up to date"
+fi
+
+# --- Neo4j Community from Maven Central ------------------------------------------------------
+neo4j_version="$(sed -n 's:.*<neo4j.version>\(.*\)</neo4j.version>.*:\1:p' harness/neo4j/pom.xml)"
+[ -n "$neo4j_version" ] || fail "no <neo4j.version> in harness/neo4j/pom.xml"
+neo4j_lib=".cache/neo4j-${neo4j_version}/lib"
+if [ ! -f "$neo4j_lib/.complete" ]; then
+  log "fetching Neo4j Community ${neo4j_version} (org.neo4j:neo4j and dependencies) with Maven"
+  rm -rf "$neo4j_lib"
+  mvn --batch-mode --quiet -f harness/neo4j/pom.xml dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$ROOT/$neo4j_lib"
+  ls "$neo4j_lib"/neo4j-"${neo4j_version}".jar >/dev/null || fail "Maven did not produce neo4j-${neo4j_version}.jar"
+  echo "$neo4j_version" > "$neo4j_lib/.complete"
+else
+  log "Neo4j ${neo4j_version} jars up to date"
+fi
+
+log "ready"
