@@ -17,7 +17,10 @@ export default class SummaryLineReporter implements Reporter {
         else skipped++;
       }
       // A file that failed to load or whose hooks failed has no failed test of its own: count it.
-      if (module.state() === 'failed' && ![...module.children.allTests()].some((t) => t.result().state === 'failed')) {
+      if (
+        module.state() === 'failed' &&
+        ![...module.children.allTests()].some((t) => t.result().state === 'failed')
+      ) {
         failed++;
       }
     }
