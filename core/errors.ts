@@ -1,9 +1,24 @@
 /**
- * Errors with a stable `name`. The state machine's Retry/Catch and the CLI's exit codes match on
- * these names, so they are declared once here and imported everywhere.
+ * Errors with a stable `name`. The state machine's Retry/Catch, the runner's exit codes and the
+ * CLI match on these names, so they are declared once here and imported everywhere.
  */
 export const ErrorNames = {
+  /** The deployment configuration is unreadable or invalid. */
   ConfigError: 'ConfigError',
+  /** A runner started with a missing or malformed environment variable. Retrying cannot fix it. */
+  RunnerConfigError: 'RunnerConfigError',
+  /** A database or copy tool exited non-zero or was killed; its output was not kept. */
+  ToolFailed: 'ToolFailed',
+  /** The tools in the runner cannot work with the server (pg_dump older than the server, ...). */
+  IncompatibleTool: 'IncompatibleTool',
+  /** Neo4j Community must be stopped for an offline dump, and it is running. */
+  Neo4jDatabaseInUse: 'Neo4jDatabaseInUse',
+  /** An S3 upload or copy failed; any multipart upload was aborted. Often transient. */
+  StorageError: 'StorageError',
+  /** A component's result is missing or malformed, so no manifest can be written. */
+  IncompleteBackup: 'IncompleteBackup',
+  /** A backup's manifest is missing, unreadable or not one this tool understands. */
+  ManifestError: 'ManifestError',
 } as const;
 
 export type ErrorName = (typeof ErrorNames)[keyof typeof ErrorNames];
@@ -22,4 +37,52 @@ export class ConfigError extends NamedError {
   ) {
     super(`Invalid deployment configuration (${source}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
+}
+
+export class RunnerConfigError extends NamedError {
+  override readonly name = ErrorNames.RunnerConfigError;
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid runner environment:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+export class ToolFailedError extends NamedError {
+  override readonly name = ErrorNames.ToolFailed;
+  constructor(
+    readonly tool: string,
+    readonly exit: { code: number | null; signal: NodeJS.Signals | null },
+    readonly stderrTail: string,
+  ) {
+    const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+    super(`${tool} ${how}${stderrTail ? `: ${stderrTail}` : ''}`);
+  }
+}
+
+export class IncompatibleToolError extends NamedError {
+  override readonly name = ErrorNames.IncompatibleTool;
+}
+
+export class Neo4jDatabaseInUseError extends NamedError {
+  override readonly name = ErrorNames.Neo4jDatabaseInUse;
+  constructor(readonly database: string) {
+    super(
+      `Neo4j database "${database}" is in use: a Community dump needs the DBMS stopped ` +
+        '(stop Neo4j, or scale its service to zero, before the dump)',
+    );
+  }
+}
+
+export class StorageError extends NamedError {
+  override readonly name = ErrorNames.StorageError;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export class IncompleteBackupError extends NamedError {
+  override readonly name = ErrorNames.IncompleteBackup;
+}
+
+export class ManifestError extends NamedError {
+  override readonly name = ErrorNames.ManifestError;
 }

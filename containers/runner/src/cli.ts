@@ -1,0 +1,8 @@
+#!/usr/bin/env node
+/** The runner's executable (the container's ENTRYPOINT): `runner <subcommand>`. */
+import { main } from './main.js';
+
+main(process.argv.slice(2)).then((code) => {
+  // Exit explicitly: idle keep-alive sockets of the SDK or the Bolt driver must not hold the task open.
+  process.stdout.write('', () => process.exit(code));
+});

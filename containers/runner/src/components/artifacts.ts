@@ -1,0 +1,217 @@
+/**
+ * Artifact storage. From an S3 bucket: server-side copies into the backup (CopyObject, or
+ * UploadPartCopy above 5 GiB), so artifact bytes never pass through the runner except to hash a
+ * multipart copy. From a mounted path (EFS): each file streamed. Every object's SHA-256 is recorded.
+ */
+import { createReadStream } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  type S3Client,
+  UploadPartCopyCommand,
+} from '@aws-sdk/client-s3';
+import { artifactPath, fileKey } from '../../../../core/backup/layout.js';
+import type { ArtifactsResult, FileRecord } from '../../../../core/backup/results.js';
+import { StorageError } from '../../../../core/errors.js';
+import { hashObject, listAll } from '../../../../core/s3/objects.js';
+import { isAwsError, uploadStream } from '../../../../core/s3/upload-stream.js';
+import type { RunContext } from '../context.js';
+
+const GiB = 1024 ** 3;
+
+export type ArtifactSource = { type: 's3'; bucket: string; prefix: string } | { type: 'path'; path: string };
+
+export interface ArtifactOptions {
+  /** Objects copied at once. */
+  concurrency?: number;
+  /** Above this size a copy is multipart (S3's CopyObject limit is 5 GiB). */
+  multipartCopyThreshold?: number;
+  copyPartSize?: number;
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time, keeping order in the result. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  });
+  await Promise.all(workers);
+  return out;
+}
+
+function copySource(bucket: string, key: string): string {
+  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+async function copyObject(
+  s3: S3Client,
+  from: { bucket: string; key: string; size: number },
+  to: { bucket: string; key: string },
+  options: Required<Pick<ArtifactOptions, 'multipartCopyThreshold' | 'copyPartSize'>>,
+): Promise<{ versionId?: string; checksumSHA256: string; sha256: string }> {
+  if (from.size <= options.multipartCopyThreshold) {
+    const out = await s3.send(
+      new CopyObjectCommand({
+        Bucket: to.bucket,
+        Key: to.key,
+        CopySource: copySource(from.bucket, from.key),
+        ChecksumAlgorithm: 'SHA256',
+        MetadataDirective: 'COPY',
+      }),
+    );
+    const checksum = out.CopyObjectResult?.ChecksumSHA256;
+    // A single copy gets a full-object SHA-256 from S3; without one, hash the copy.
+    const sha256 =
+      checksum && !checksum.includes('-')
+        ? Buffer.from(checksum, 'base64').toString('hex')
+        : (await hashObject(s3, to.bucket, to.key, out.VersionId)).sha256;
+    return {
+      versionId: out.VersionId,
+      checksumSHA256: checksum ?? Buffer.from(sha256, 'hex').toString('base64'),
+      sha256,
+    };
+  }
+
+  const created = await s3.send(
+    new CreateMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, ChecksumAlgorithm: 'SHA256' }),
+  );
+  const uploadId = created.UploadId;
+  try {
+    const parts = [];
+    for (let start = 0, n = 1; start < from.size; start += options.copyPartSize, n++) {
+      const end = Math.min(start + options.copyPartSize, from.size) - 1;
+      const part = await s3.send(
+        new UploadPartCopyCommand({
+          Bucket: to.bucket,
+          Key: to.key,
+          UploadId: uploadId,
+          PartNumber: n,
+          CopySource: copySource(from.bucket, from.key),
+          CopySourceRange: `bytes=${start}-${end}`,
+        }),
+      );
+      parts.push({
+        PartNumber: n,
+        ETag: part.CopyPartResult?.ETag,
+        ChecksumSHA256: part.CopyPartResult?.ChecksumSHA256,
+      });
+    }
+    const done = await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: to.bucket,
+        Key: to.key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: parts },
+      }),
+    );
+    // S3 keeps a composite checksum for multipart objects; the manifest needs the whole file's SHA-256.
+    const { sha256 } = await hashObject(s3, to.bucket, to.key, done.VersionId);
+    return {
+      versionId: done.VersionId,
+      checksumSHA256: done.ChecksumSHA256 ?? Buffer.from(sha256, 'hex').toString('base64'),
+      sha256,
+    };
+  } catch (err) {
+    await s3
+      .send(new AbortMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId: uploadId }))
+      .catch(() => undefined);
+    throw err;
+  }
+}
+
+async function walk(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name))
+    .sort();
+}
+
+export async function backupArtifacts(
+  ctx: RunContext,
+  source: ArtifactSource,
+  options: ArtifactOptions = {},
+): Promise<ArtifactsResult> {
+  const startedAt = new Date().toISOString();
+  const log = ctx.logger.child({ component: 'artifacts', source: source.type });
+  const concurrency = options.concurrency ?? 8;
+  const copyOptions = {
+    multipartCopyThreshold: options.multipartCopyThreshold ?? 5 * GiB,
+    copyPartSize: options.copyPartSize ?? 1 * GiB,
+  };
+
+  let files: FileRecord[];
+  try {
+    if (source.type === 's3') {
+      const objects = (await listAll(ctx.s3, source.bucket, source.prefix)).filter(
+        (o) => o.Key && !o.Key.endsWith('/'),
+      );
+      log.info('copying artifacts', {
+        bucket: source.bucket,
+        prefix: source.prefix,
+        objects: objects.length,
+      });
+      files = await mapLimit(objects, concurrency, async (object) => {
+        const path = artifactPath((object.Key as string).slice(source.prefix.length));
+        const key = fileKey(ctx.target, ctx.backupId, path);
+        const size = object.Size ?? 0;
+        const copied = await copyObject(
+          ctx.s3,
+          { bucket: source.bucket, key: object.Key as string, size },
+          { bucket: ctx.bucket, key },
+          copyOptions,
+        );
+        return {
+          path,
+          size,
+          sha256: copied.sha256,
+          s3: { key, versionId: copied.versionId, checksumSHA256: copied.checksumSHA256 },
+        };
+      });
+    } else {
+      const paths = await walk(source.path);
+      log.info('uploading artifacts', { path: source.path, files: paths.length });
+      files = await mapLimit(paths, concurrency, async (file) => {
+        const path = artifactPath(relative(source.path, file).split(sep).join('/'));
+        const key = fileKey(ctx.target, ctx.backupId, path);
+        const uploaded = await uploadStream(ctx.s3, createReadStream(file), {
+          bucket: ctx.bucket,
+          key,
+          partSize: ctx.partSize,
+          concurrency: ctx.concurrency,
+        });
+        return {
+          path,
+          size: uploaded.size,
+          sha256: uploaded.sha256,
+          s3: { key, versionId: uploaded.versionId, checksumSHA256: uploaded.s3ChecksumSHA256 },
+        };
+      });
+    }
+  } catch (err) {
+    if (isAwsError(err))
+      throw new StorageError(`copying artifacts failed: ${err.name}: ${err.message}`, { cause: err });
+    throw err;
+  }
+  log.info('artifacts captured', { objects: files.length, bytes: files.reduce((n, f) => n + f.size, 0) });
+  return {
+    target: ctx.target,
+    backupId: ctx.backupId,
+    component: 'artifacts',
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    source:
+      source.type === 's3'
+        ? { type: 's3', bucket: source.bucket, prefix: source.prefix }
+        : { type: 'path', path: source.path },
+    files,
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * Node and relationship counts per database, read over Bolt while the DBMS runs. For Community they
+ * are taken right before the DBMS is stopped for the dump (nothing writes then: the preflight gate
+ * holds Infrahub's tasks), for Enterprise beside the online backup. A restore is checked against them.
+ * The `system` database holds users and roles, not a graph, and is not counted.
+ */
+import neo4j from 'neo4j-driver';
+import type { Neo4jCountsResult } from '../../../../core/backup/results.js';
+import type { RunContext } from '../context.js';
+
+export interface BoltConnection {
+  uri: string;
+  username: string;
+  password: string;
+}
+
+function toNumber(value: unknown): number {
+  if (typeof value === 'number') return value;
+  if (neo4j.isInt(value)) return value.toNumber();
+  throw new Error(`not a count: ${String(value)}`);
+}
+
+export async function countGraph(
+  ctx: RunContext,
+  connection: BoltConnection,
+  databases: readonly string[],
+): Promise<Neo4jCountsResult> {
+  const startedAt = new Date().toISOString();
+  const driver = neo4j.driver(connection.uri, neo4j.auth.basic(connection.username, connection.password), {
+    connectionTimeout: 15_000,
+  });
+  try {
+    const system = driver.session({ database: 'system', defaultAccessMode: neo4j.session.READ });
+    let version = 'unknown';
+    let edition: 'community' | 'enterprise' = 'community';
+    try {
+      const r = await system.run(
+        'CALL dbms.components() YIELD versions, edition RETURN versions[0] AS v, edition AS e',
+      );
+      version = String(r.records[0]?.get('v') ?? 'unknown');
+      edition = r.records[0]?.get('e') === 'enterprise' ? 'enterprise' : 'community';
+    } finally {
+      await system.close();
+    }
+    const counts: Neo4jCountsResult['counts'] = {};
+    for (const db of databases.filter((d) => d !== 'system')) {
+      const session = driver.session({ database: db, defaultAccessMode: neo4j.session.READ });
+      try {
+        const nodes = await session.run('MATCH (n) RETURN count(n) AS c');
+        const rels = await session.run('MATCH ()-[r]->() RETURN count(r) AS c');
+        counts[db] = {
+          nodes: toNumber(nodes.records[0]?.get('c')),
+          relationships: toNumber(rels.records[0]?.get('c')),
+        };
+      } finally {
+        await session.close();
+      }
+    }
+    ctx.logger.info('graph counted', { component: 'database-counts', counts });
+    return {
+      target: ctx.target,
+      backupId: ctx.backupId,
+      component: 'database-counts',
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      server: { version, edition },
+      counts,
+    };
+  } finally {
+    await driver.close();
+  }
+}

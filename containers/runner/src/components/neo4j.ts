@@ -1,0 +1,198 @@
+/**
+ * The graph database.
+ * - Community: `neo4j-admin database dump <db> --to-stdout` per database, streamed into S3, while the
+ *   DBMS is stopped; the runner refuses, before touching S3, if `database info` says a database is in use.
+ * - Enterprise: `neo4j-admin database backup --from=HOST:PORT --to-path=DIR` per database (online),
+ *   keeping the chain in DIR between runs (full, then differentials; optionally aggregated), and
+ *   uploading every file of the chain so each backup restores on its own.
+ */
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DATABASE_DIR, fileKey, neo4jDumpPath } from '../../../../core/backup/layout.js';
+import type { FileRecord, Neo4jResult } from '../../../../core/backup/results.js';
+import { Neo4jDatabaseInUseError, ToolFailedError } from '../../../../core/errors.js';
+import { uploadStream } from '../../../../core/s3/upload-stream.js';
+import { runTool, toolOutput } from '../../../../core/tools/run-tool.js';
+import { streamToolToS3 } from '../../../../core/tools/stream-to-s3.js';
+import type { RunContext } from '../context.js';
+
+export interface Neo4jAdmin {
+  /** The neo4j-admin executable. */
+  path: string;
+  /** Environment for it (NEO4J_HOME, NEO4J_CONF, ...); the process environment when unset. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface DatabaseInfo {
+  inUse: boolean;
+  lastCommittedTx?: number;
+}
+
+/** Parses `neo4j-admin database info <db>` output ("Database in use: false", "Last committed transaction id:7"). */
+export function parseDatabaseInfo(output: string): DatabaseInfo {
+  const inUse = /Database in use:\s*(true|false)/i.exec(output)?.[1];
+  if (inUse === undefined)
+    throw new Error(`unexpected "neo4j-admin database info" output: ${output.trim().slice(0, 200)}`);
+  const tx = /Last committed transaction id:\s*(\d+)/i.exec(output)?.[1];
+  return { inUse: inUse.toLowerCase() === 'true', ...(tx ? { lastCommittedTx: Number(tx) } : {}) };
+}
+
+export async function neo4jAdminVersion(admin: Neo4jAdmin): Promise<string> {
+  return (await toolOutput(admin.path, ['--version'], admin.env)).trim().split(/\s+/).pop() ?? 'unknown';
+}
+
+export async function backupNeo4jCommunity(
+  ctx: RunContext,
+  admin: Neo4jAdmin,
+  databases: readonly string[],
+): Promise<Neo4jResult> {
+  const startedAt = new Date().toISOString();
+  const log = ctx.logger.child({ component: 'database', edition: 'community' });
+  const version = await neo4jAdminVersion(admin);
+
+  // Check every database first: refuse before anything is written.
+  const infos = new Map<string, DatabaseInfo>();
+  for (const db of databases) {
+    const info = parseDatabaseInfo(await toolOutput(admin.path, ['database', 'info', db], admin.env));
+    if (info.inUse) throw new Neo4jDatabaseInUseError(db);
+    infos.set(db, info);
+  }
+
+  const files: FileRecord[] = [];
+  for (const db of databases) {
+    const path = neo4jDumpPath(db);
+    const key = fileKey(ctx.target, ctx.backupId, path);
+    log.info('neo4j-admin database dump started', { database: db, key });
+    const dump = runTool(admin.path, ['database', 'dump', db, '--to-stdout'], {
+      env: admin.env,
+      name: 'neo4j-admin database dump',
+    });
+    const uploaded = await streamToolToS3(ctx.s3, dump, {
+      bucket: ctx.bucket,
+      key,
+      partSize: ctx.partSize,
+      concurrency: ctx.concurrency,
+      contentType: 'application/octet-stream',
+    });
+    log.info('neo4j-admin database dump finished', {
+      database: db,
+      size: uploaded.size,
+      sha256: uploaded.sha256,
+    });
+    files.push({
+      path,
+      size: uploaded.size,
+      sha256: uploaded.sha256,
+      s3: { key, versionId: uploaded.versionId, checksumSHA256: uploaded.s3ChecksumSHA256 },
+    });
+  }
+
+  return {
+    target: ctx.target,
+    backupId: ctx.backupId,
+    component: 'database',
+    edition: 'community',
+    method: 'dump',
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    files,
+    databases: databases.map((name) => {
+      const tx = infos.get(name)?.lastCommittedTx;
+      return { name, files: [neo4jDumpPath(name)], ...(tx !== undefined ? { lastCommittedTx: tx } : {}) };
+    }),
+    tool: { name: 'neo4j-admin', version },
+  };
+}
+
+/** Backup artifact files of a database: `<db>-YYYY-MM-DDTHH-mm-ss.backup`, oldest first. */
+export function chainFiles(names: readonly string[], database: string): string[] {
+  const escaped = database.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const pattern = new RegExp(`^${escaped}-\\d{4}-\\d{2}-\\d{2}T\\d{2}-\\d{2}-\\d{2}.*\\.backup$`);
+  return names.filter((n) => pattern.test(n)).sort();
+}
+
+export interface EnterpriseOptions {
+  from: string;
+  backupDir: string;
+  type: 'AUTO' | 'FULL' | 'DIFF';
+  includeMetadata: 'all' | 'none' | 'users' | 'roles';
+  aggregate: boolean;
+}
+
+export async function backupNeo4jEnterprise(
+  ctx: RunContext,
+  admin: Neo4jAdmin,
+  databases: readonly string[],
+  options: EnterpriseOptions,
+): Promise<Neo4jResult> {
+  const startedAt = new Date().toISOString();
+  const log = ctx.logger.child({ component: 'database', edition: 'enterprise' });
+  const version = await neo4jAdminVersion(admin);
+  await mkdir(options.backupDir, { recursive: true });
+
+  const records: Neo4jResult['databases'] = [];
+  const files: FileRecord[] = [];
+  for (const db of databases) {
+    const args = [
+      'database',
+      'backup',
+      `--from=${options.from}`,
+      `--to-path=${options.backupDir}`,
+      `--type=${options.type}`,
+      // Neo4j refuses --include-metadata for the system database itself.
+      ...(db === 'system' ? [] : [`--include-metadata=${options.includeMetadata}`]),
+      db,
+    ];
+    log.info('neo4j-admin database backup started', { database: db, from: options.from, type: options.type });
+    await runTool(admin.path, args, { env: admin.env, stdout: 'ignore', name: 'neo4j-admin database backup' })
+      .done;
+    if (options.aggregate) {
+      await runTool(admin.path, ['database', 'aggregate-backup', `--from-path=${options.backupDir}`, db], {
+        env: admin.env,
+        stdout: 'ignore',
+        name: 'neo4j-admin database aggregate-backup',
+      }).done;
+    }
+    const chain = chainFiles(await readdir(options.backupDir), db);
+    if (chain.length === 0) {
+      throw new ToolFailedError(
+        'neo4j-admin database backup',
+        { code: 0, signal: null },
+        `no ${db}-*.backup file in ${options.backupDir}`,
+      );
+    }
+    for (const name of chain) {
+      const path = `${DATABASE_DIR}${name}`;
+      const key = fileKey(ctx.target, ctx.backupId, path);
+      const uploaded = await uploadStream(ctx.s3, createReadStream(join(options.backupDir, name)), {
+        bucket: ctx.bucket,
+        key,
+        partSize: ctx.partSize,
+        concurrency: ctx.concurrency,
+        contentType: 'application/octet-stream',
+      });
+      files.push({
+        path,
+        size: uploaded.size,
+        sha256: uploaded.sha256,
+        s3: { key, versionId: uploaded.versionId, checksumSHA256: uploaded.s3ChecksumSHA256 },
+      });
+    }
+    log.info('neo4j-admin database backup finished', { database: db, chain });
+    records.push({ name: db, files: chain.map((n) => `${DATABASE_DIR}${n}`) });
+  }
+
+  return {
+    target: ctx.target,
+    backupId: ctx.backupId,
+    component: 'database',
+    edition: 'enterprise',
+    method: 'backup',
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    files,
+    databases: records,
+    tool: { name: 'neo4j-admin', version },
+  };
+}

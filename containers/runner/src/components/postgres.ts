@@ -1,0 +1,151 @@
+/**
+ * Prefect's PostgreSQL database: `pg_dump -Fc` streamed into S3, with exact row counts taken in
+ * the very snapshot that pg_dump dumps (pg_export_snapshot + pg_dump --snapshot), so a restore can
+ * be checked against them.
+ */
+import { join } from 'node:path';
+import pg from 'pg';
+import { fileKey, PREFECT_DUMP } from '../../../../core/backup/layout.js';
+import type { PostgresResult } from '../../../../core/backup/results.js';
+import { IncompatibleToolError } from '../../../../core/errors.js';
+import { runTool, toolOutput } from '../../../../core/tools/run-tool.js';
+import { streamToolToS3 } from '../../../../core/tools/stream-to-s3.js';
+import type { RunContext } from '../context.js';
+
+export interface PostgresConnection {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+}
+
+/** `pg_dump (PostgreSQL) 15.18 (Debian ...)` → { version: '15.18', major: 15 }. */
+export function parseToolVersion(output: string): { version: string; major: number } {
+  const m = /\(PostgreSQL\)\s+(\d+)(\.\d+)?/.exec(output);
+  if (!m?.[1]) throw new IncompatibleToolError(`cannot read a PostgreSQL version from "${output.trim()}"`);
+  return { version: `${m[1]}${m[2] ?? ''}`, major: Number(m[1]) };
+}
+
+export function toolPath(binDir: string | undefined, tool: string): string {
+  return binDir ? join(binDir, tool) : tool;
+}
+
+/** Exact row counts of every ordinary and partitioned table (partitions counted through their parent). */
+export async function countRows(client: pg.Client): Promise<Record<string, number>> {
+  const { rows } = await client.query<{ schema: string; name: string }>(
+    `SELECT n.nspname AS schema, c.relname AS name
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+        AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+      ORDER BY 1, 2`,
+  );
+  const counts: Record<string, number> = {};
+  for (const { schema, name } of rows) {
+    const ident = `${client.escapeIdentifier(schema)}.${client.escapeIdentifier(name)}`;
+    const result = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${ident}`);
+    counts[`${schema}.${name}`] = Number(result.rows[0]?.n ?? 0);
+  }
+  return counts;
+}
+
+export async function backupPostgres(
+  ctx: RunContext,
+  connection: PostgresConnection,
+  options: { binDir?: string } = {},
+): Promise<PostgresResult> {
+  const startedAt = new Date().toISOString();
+  const log = ctx.logger.child({ component: 'task-manager-db' });
+  const pgDump = toolPath(options.binDir, 'pg_dump');
+  const tool = parseToolVersion(await toolOutput(pgDump, ['--version']));
+
+  const client = new pg.Client({
+    ...connection,
+    connectionTimeoutMillis: 15_000,
+    application_name: 'infrahub-backup',
+  });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ num: string; version: string }>(
+      "SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS version",
+    );
+    const versionNum = Number(rows[0]?.num);
+    if (!Number.isInteger(versionNum))
+      throw new IncompatibleToolError(`cannot read the server version (got "${rows[0]?.num}")`);
+    const serverVersion = (rows[0]?.version ?? '').split(' ')[0] || String(versionNum);
+    const serverMajor = Math.floor(versionNum / 10000);
+    if (tool.major < serverMajor) {
+      throw new IncompatibleToolError(
+        `pg_dump ${tool.version} is older than the server (PostgreSQL ${serverVersion}); the runner image needs ` +
+          `PostgreSQL client tools ${serverMajor} or newer`,
+      );
+    }
+
+    // The snapshot stays valid while this transaction is open: until pg_dump has finished.
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const snapshot = (await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]?.id;
+    if (!snapshot) throw new Error('pg_export_snapshot returned nothing');
+
+    const key = fileKey(ctx.target, ctx.backupId, PREFECT_DUMP);
+    log.info('pg_dump started', {
+      database: connection.database,
+      key,
+      serverVersion,
+      toolVersion: tool.version,
+    });
+    const dump = runTool(
+      pgDump,
+      ['--format=custom', `--snapshot=${snapshot}`, '--no-password', `--dbname=${connection.database}`],
+      {
+        env: {
+          ...process.env,
+          PGHOST: connection.host,
+          PGPORT: String(connection.port),
+          PGUSER: connection.user,
+          PGPASSWORD: connection.password,
+          PGAPPNAME: 'infrahub-backup',
+        },
+      },
+    );
+    // Count while pg_dump streams; both read the same snapshot.
+    const [uploaded, tables] = await Promise.all([
+      streamToolToS3(ctx.s3, dump, {
+        bucket: ctx.bucket,
+        key,
+        partSize: ctx.partSize,
+        concurrency: ctx.concurrency,
+        contentType: 'application/octet-stream',
+      }),
+      countRows(client),
+    ]);
+    await client.query('COMMIT');
+    log.info('pg_dump finished', {
+      key,
+      size: uploaded.size,
+      sha256: uploaded.sha256,
+      parts: uploaded.parts,
+    });
+
+    return {
+      target: ctx.target,
+      backupId: ctx.backupId,
+      component: 'task-manager-db',
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      database: connection.database,
+      files: [
+        {
+          path: PREFECT_DUMP,
+          size: uploaded.size,
+          sha256: uploaded.sha256,
+          s3: { key, versionId: uploaded.versionId, checksumSHA256: uploaded.s3ChecksumSHA256 },
+        },
+      ],
+      tool: { name: 'pg_dump', version: tool.version },
+      server: { version: serverVersion, majorVersion: serverMajor },
+      counts: { tables },
+    };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * The runner's environment contract: what the ECS task definition (or the local mode) sets.
+ * Credentials arrive as variables injected from Secrets Manager and are never logged.
+ */
+import { z } from 'zod';
+import { BackupIdSchema } from '../../../core/backup/layout.js';
+import { formatPath } from '../../../core/config/load.js';
+import { targetName } from '../../../core/config/schema.js';
+import { RunnerConfigError } from '../../../core/errors.js';
+
+const bool = z
+  .enum(['true', 'false', '1', '0'], { error: 'must be "true" or "false"' })
+  .transform((v) => v === 'true' || v === '1');
+const port = z.coerce.number({ error: 'must be a port number' }).int().min(1).max(65535);
+const positiveInt = z.coerce.number({ error: 'must be a whole number' }).int().positive();
+
+export const CommonEnvSchema = z.object({
+  TARGET: targetName,
+  BACKUP_ID: BackupIdSchema,
+  BACKUP_BUCKET: z.string().min(3, 'must name the backup bucket'),
+  AWS_REGION: z.string().optional(),
+  /** Set only for a non-AWS S3 endpoint (the local mode). */
+  S3_ENDPOINT: z.url({ error: 'must be a URL such as http://127.0.0.1:9000' }).optional(),
+  S3_FORCE_PATH_STYLE: bool.default(false),
+  /** First multipart part size in MiB (memory is about this times S3_UPLOAD_CONCURRENCY + 1). */
+  S3_PART_SIZE_MIB: positiveInt.min(5, 'must be at least 5 (S3 minimum part size)').default(16),
+  S3_UPLOAD_CONCURRENCY: positiveInt.max(16).default(3),
+});
+
+export const PostgresEnvSchema = CommonEnvSchema.extend({
+  PGHOST: z.string().min(1),
+  PGPORT: port.default(5432),
+  PGDATABASE: z.string().min(1).default('prefect'),
+  PGUSER: z.string().min(1),
+  PGPASSWORD: z.string().min(1, 'must be set (inject it from Secrets Manager)'),
+  /** Folder with pg_dump / pg_restore; PATH is used when unset. */
+  PG_BINDIR: z.string().optional(),
+});
+
+export const Neo4jEnvSchema = CommonEnvSchema.extend({
+  NEO4J_EDITION: z.enum(['community', 'enterprise']),
+  NEO4J_DATABASES: z
+    .string()
+    .default('neo4j,system')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((d) => d.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(/^[a-z][a-z0-9.-]{2,62}$/, 'must list Neo4j database names')).min(1)),
+  /** The neo4j-admin executable (of the server's exact version). */
+  NEO4J_ADMIN: z.string().min(1).default('neo4j-admin'),
+  /** Enterprise: the backup listener, host:port (server.backup.listen_address). */
+  NEO4J_BACKUP_FROM: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be host:port, such as neo4j.internal:6362')
+    .optional(),
+  /** Enterprise: where the backup chain is kept between runs (an EFS mount keeps differentials possible). */
+  NEO4J_BACKUP_DIR: z.string().default('/var/lib/neo4j-backups'),
+  NEO4J_BACKUP_TYPE: z.enum(['AUTO', 'FULL', 'DIFF']).default('AUTO'),
+  NEO4J_INCLUDE_METADATA: z.enum(['all', 'none', 'users', 'roles']).default('all'),
+  /** Enterprise: fold the chain into one full backup after each run (neo4j-admin database aggregate-backup). */
+  NEO4J_AGGREGATE: bool.default(false),
+}).superRefine((env, ctx) => {
+  if (env.NEO4J_EDITION === 'enterprise' && !env.NEO4J_BACKUP_FROM) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['NEO4J_BACKUP_FROM'],
+      message: 'is required when NEO4J_EDITION is "enterprise"',
+    });
+  }
+});
+
+export const Neo4jCountsEnvSchema = CommonEnvSchema.extend({
+  NEO4J_URI: z.string().regex(/^(bolt|neo4j)(\+s|\+ssc)?:\/\/.+/, 'must be a bolt:// or neo4j:// URI'),
+  NEO4J_USERNAME: z.string().min(1).default('neo4j'),
+  NEO4J_PASSWORD: z.string().min(1, 'must be set (inject it from Secrets Manager)'),
+  NEO4J_DATABASES: Neo4jEnvSchema.shape.NEO4J_DATABASES,
+});
+
+export const ArtifactsEnvSchema = CommonEnvSchema.extend({
+  ARTIFACTS_SOURCE: z.enum(['s3', 'path']),
+  ARTIFACTS_BUCKET: z.string().optional(),
+  ARTIFACTS_PREFIX: z.string().default(''),
+  ARTIFACTS_PATH: z.string().optional(),
+  ARTIFACTS_CONCURRENCY: positiveInt.max(32).default(8),
+}).superRefine((env, ctx) => {
+  if (env.ARTIFACTS_SOURCE === 's3' && !env.ARTIFACTS_BUCKET) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ARTIFACTS_BUCKET'],
+      message: 'is required when ARTIFACTS_SOURCE is "s3"',
+    });
+  }
+  if (env.ARTIFACTS_SOURCE === 'path' && !env.ARTIFACTS_PATH?.startsWith('/')) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ARTIFACTS_PATH'],
+      message: 'must be an absolute path when ARTIFACTS_SOURCE is "path"',
+    });
+  }
+});
+
+export type CommonEnv = z.output<typeof CommonEnvSchema>;
+export type PostgresEnv = z.output<typeof PostgresEnvSchema>;
+export type Neo4jEnv = z.output<typeof Neo4jEnvSchema>;
+export type Neo4jCountsEnv = z.output<typeof Neo4jCountsEnvSchema>;
+export type ArtifactsEnv = z.output<typeof ArtifactsEnvSchema>;
+
+/** Parses the environment; a missing or bad variable fails with its name, never its value. */
+export function parseEnv<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv): z.output<T> {
+  const result = schema.safeParse(env);
+  if (result.success) return result.data;
+  throw new RunnerConfigError(
+    result.error.issues.map((issue) => {
+      const name = formatPath(issue.path);
+      if (issue.code === 'invalid_type' && /received undefined/.test(issue.message))
+        return `${name}: is required`;
+      return `${name}: ${issue.message}`;
+    }),
+  );
+}

@@ -1,0 +1,104 @@
+/**
+ * What each runner component reports when it has finished: a small JSON object written to
+ * `.runner/<component>.json`. The manifest step reads these; large data never passes through them.
+ */
+import { z } from 'zod';
+import { BackupIdSchema } from './layout.js';
+
+export const Sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex SHA-256');
+
+export const FileRecordSchema = z.strictObject({
+  /** Relative to the backup folder, as the manifest's `checksums` names it. */
+  path: z.string().min(1),
+  size: z.number().int().nonnegative(),
+  sha256: Sha256HexSchema,
+  s3: z.strictObject({
+    key: z.string().min(1),
+    versionId: z.string().optional(),
+    /** What S3 keeps: full-object base64 SHA-256, or the composite `...-N` of a multipart upload. */
+    checksumSHA256: z.string().min(1),
+  }),
+});
+export type FileRecord = z.infer<typeof FileRecordSchema>;
+
+const common = {
+  target: z.string().min(1),
+  backupId: BackupIdSchema,
+  startedAt: z.iso.datetime(),
+  finishedAt: z.iso.datetime(),
+};
+
+export const PostgresResultSchema = z.strictObject({
+  ...common,
+  component: z.literal('task-manager-db'),
+  database: z.string(),
+  files: z.array(FileRecordSchema).length(1),
+  tool: z.strictObject({ name: z.literal('pg_dump'), version: z.string() }),
+  server: z.strictObject({ version: z.string(), majorVersion: z.number().int() }),
+  /** Exact row counts per table, taken in the snapshot that pg_dump dumped. */
+  counts: z.strictObject({ tables: z.record(z.string(), z.number().int().nonnegative()) }),
+});
+
+export const Neo4jDatabaseRecordSchema = z.strictObject({
+  name: z.string(),
+  /** Files of this database (a dump, or the backup chain: full then differentials). */
+  files: z.array(z.string()),
+  lastCommittedTx: z.number().int().optional(),
+});
+
+export const Neo4jResultSchema = z.strictObject({
+  ...common,
+  component: z.literal('database'),
+  edition: z.enum(['community', 'enterprise']),
+  method: z.enum(['dump', 'backup']),
+  files: z.array(FileRecordSchema).min(1),
+  databases: z.array(Neo4jDatabaseRecordSchema).min(1),
+  tool: z.strictObject({ name: z.literal('neo4j-admin'), version: z.string() }),
+});
+
+export const GraphCountsSchema = z.strictObject({
+  nodes: z.number().int().nonnegative(),
+  relationships: z.number().int().nonnegative(),
+});
+
+/** Node and relationship counts read over Bolt while the DBMS runs (before a Community stop). */
+export const Neo4jCountsResultSchema = z.strictObject({
+  ...common,
+  component: z.literal('database-counts'),
+  server: z.strictObject({ version: z.string(), edition: z.enum(['community', 'enterprise']) }),
+  counts: z.record(z.string(), GraphCountsSchema),
+});
+
+export const ArtifactsResultSchema = z.strictObject({
+  ...common,
+  component: z.literal('artifacts'),
+  source: z.discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('s3'), bucket: z.string(), prefix: z.string() }),
+    z.strictObject({ type: z.literal('path'), path: z.string() }),
+  ]),
+  files: z.array(FileRecordSchema),
+});
+
+export const ComponentResultSchema = z.discriminatedUnion('component', [
+  PostgresResultSchema,
+  Neo4jResultSchema,
+  Neo4jCountsResultSchema,
+  ArtifactsResultSchema,
+]);
+
+export type PostgresResult = z.infer<typeof PostgresResultSchema>;
+export type Neo4jResult = z.infer<typeof Neo4jResultSchema>;
+export type Neo4jCountsResult = z.infer<typeof Neo4jCountsResultSchema>;
+export type ArtifactsResult = z.infer<typeof ArtifactsResultSchema>;
+export type ComponentResult = z.infer<typeof ComponentResultSchema>;
+export type ResultName = ComponentResult['component'];
+
+/** A component that failed writes this instead, so the failure notice can name the cause. */
+export const ComponentErrorSchema = z.strictObject({
+  target: z.string(),
+  backupId: z.string(),
+  component: z.string(),
+  error: z.strictObject({ name: z.string(), message: z.string() }),
+  failedAt: z.iso.datetime(),
+});
+export type ComponentError = z.infer<typeof ComponentErrorSchema>;

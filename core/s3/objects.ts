@@ -1,0 +1,137 @@
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import {
+  type _Object,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type { z } from 'zod';
+import { StorageError } from '../errors.js';
+import { isAwsError } from './upload-stream.js';
+
+/** Writes a small JSON object with its SHA-256 for S3 to check; returns the new version id. */
+export async function putJson(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  value: unknown,
+  indent: number | string = 2,
+): Promise<{ versionId?: string; sha256: string; size: number; checksumSHA256: string }> {
+  const body = Buffer.from(`${JSON.stringify(value, null, indent)}\n`);
+  const digest = createHash('sha256').update(body).digest();
+  try {
+    const out = await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: body,
+        ContentType: 'application/json',
+        ChecksumAlgorithm: 'SHA256',
+        ChecksumSHA256: digest.toString('base64'),
+      }),
+    );
+    return {
+      versionId: out.VersionId,
+      sha256: digest.toString('hex'),
+      size: body.length,
+      checksumSHA256: digest.toString('base64'),
+    };
+  } catch (err) {
+    throw wrap(err, `writing s3://${bucket}/${key}`);
+  }
+}
+
+/** Reads a JSON object and validates it; undefined when there is no such key. */
+export async function getJson<T extends z.ZodType>(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  schema: T,
+): Promise<z.output<T> | undefined> {
+  let text: string;
+  try {
+    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    text = (await out.Body?.transformToString()) ?? '';
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw wrap(err, `reading s3://${bucket}/${key}`);
+  }
+  return schema.parse(JSON.parse(text));
+}
+
+/** Every object below a prefix (all pages). */
+export async function listAll(s3: S3Client, bucket: string, prefix: string): Promise<_Object[]> {
+  const objects: _Object[] = [];
+  let token: string | undefined;
+  do {
+    try {
+      const page = await s3.send(
+        new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      objects.push(...(page.Contents ?? []));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } catch (err) {
+      throw wrap(err, `listing s3://${bucket}/${prefix}`);
+    }
+  } while (token);
+  return objects;
+}
+
+export interface ObjectHead {
+  size: number;
+  versionId?: string;
+  checksumSHA256?: string;
+}
+
+export async function headObject(s3: S3Client, bucket: string, key: string): Promise<ObjectHead | undefined> {
+  try {
+    const out = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }));
+    return { size: out.ContentLength ?? 0, versionId: out.VersionId, checksumSHA256: out.ChecksumSHA256 };
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw wrap(err, `reading the head of s3://${bucket}/${key}`);
+  }
+}
+
+/** Streams an object through SHA-256 (nothing kept in memory) and returns its hex digest and size. */
+export async function hashObject(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  versionId?: string,
+): Promise<{ sha256: string; size: number }> {
+  try {
+    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const chunk of out.Body as Readable) {
+      hash.update(chunk as Buffer);
+      size += (chunk as Buffer).length;
+    }
+    return { sha256: hash.digest('hex'), size };
+  } catch (err) {
+    throw wrap(err, `reading s3://${bucket}/${key}`);
+  }
+}
+
+/** S3 compares a composite checksum as `base64-N`; some servers omit the suffix. */
+export function sameS3Checksum(a: string | undefined, b: string | undefined): boolean {
+  if (!a || !b) return false;
+  return a.replace(/-\d+$/, '') === b.replace(/-\d+$/, '');
+}
+
+export function isNotFound(err: unknown): boolean {
+  return (
+    isAwsError(err) &&
+    (err.name === 'NoSuchKey' || err.name === 'NotFound' || err.$metadata.httpStatusCode === 404)
+  );
+}
+
+function wrap(err: unknown, doing: string): unknown {
+  if (isAwsError(err))
+    return new StorageError(`${doing} failed: ${err.name}: ${err.message}`, { cause: err });
+  return err;
+}

@@ -1,0 +1,224 @@
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  type CompletedPart,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { StorageError } from '../errors.js';
+
+const MiB = 1024 * 1024;
+/** S3's smallest part (all but the last) and largest part count. */
+const MIN_PART = 5 * MiB;
+const MAX_PARTS = 10_000;
+
+export interface UploadStreamOptions {
+  bucket: string;
+  key: string;
+  /** First part size; it doubles every `partsPerSize` parts so a stream of unknown length fits 10,000 parts. */
+  partSize?: number;
+  /** Parts in flight at once. Memory is about partSize x (concurrency + 1). */
+  concurrency?: number;
+  contentType?: string;
+  /**
+   * Awaited after the last byte and before the object is completed. A producer (pg_dump,
+   * neo4j-admin) that exits non-zero throws here, and the upload is aborted instead of completed.
+   */
+  beforeComplete?: () => Promise<void>;
+  /** Called as bytes are read, for progress display. */
+  onProgress?: (bytesRead: number) => void;
+}
+
+export interface UploadedObject {
+  bucket: string;
+  key: string;
+  versionId?: string;
+  /** Bytes in the object. */
+  size: number;
+  /** SHA-256 of the whole object, lowercase hex (the manifest's checksum). */
+  sha256: string;
+  /**
+   * The checksum S3 keeps for the object: the full-object SHA-256 (base64) for a single PUT, or
+   * the composite `base64(sha256(part digests))-N` of a multipart upload. Comparing it with
+   * HeadObject's answer verifies the stored object without downloading it.
+   */
+  s3ChecksumSHA256: string;
+  parts: number;
+}
+
+export const PARTS_PER_SIZE = 1000;
+
+/** Part size for the n-th part (1-based): doubles every 1,000 parts, so 16 MiB parts reach ~16 TiB. */
+export function partSizeFor(partNumber: number, firstPartSize: number): number {
+  return firstPartSize * 2 ** Math.floor((partNumber - 1) / PARTS_PER_SIZE);
+}
+
+/** The composite checksum S3 reports for a multipart object whose parts have these SHA-256 digests. */
+export function compositeChecksum(partDigests: readonly Buffer[]): string {
+  const combined = createHash('sha256').update(Buffer.concat(partDigests)).digest('base64');
+  return `${combined}-${partDigests.length}`;
+}
+
+/**
+ * Streams `source` into S3 without staging it: parts are uploaded while the source is still being
+ * read, the SHA-256 and size of the whole object are computed in the same pass, and each part carries
+ * its own SHA-256 for S3 to check. Backpressure: reading pauses while `concurrency` parts are in flight.
+ * On any failure (source error, `beforeComplete` throwing, S3 error) a multipart upload is aborted, so
+ * no object appears under `key`.
+ */
+export async function uploadStream(
+  s3: S3Client,
+  source: Readable,
+  options: UploadStreamOptions,
+): Promise<UploadedObject> {
+  const firstPartSize = Math.max(options.partSize ?? 16 * MiB, MIN_PART);
+  const concurrency = Math.max(1, options.concurrency ?? 3);
+  const { bucket, key } = options;
+  const whole = createHash('sha256');
+  let size = 0;
+
+  let uploadId: string | undefined;
+  const completed: CompletedPart[] = [];
+  const digests: Buffer[] = [];
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown;
+
+  const startUpload = async () => {
+    const created = await s3.send(
+      new CreateMultipartUploadCommand({
+        Bucket: bucket,
+        Key: key,
+        ChecksumAlgorithm: 'SHA256',
+        ContentType: options.contentType,
+      }),
+    );
+    if (!created.UploadId) throw new StorageError(`S3 returned no upload id for s3://${bucket}/${key}`);
+    uploadId = created.UploadId;
+  };
+
+  const sendPart = (partNumber: number, body: Buffer) => {
+    const digest = createHash('sha256').update(body).digest();
+    digests[partNumber - 1] = digest;
+    const task = s3
+      .send(
+        new UploadPartCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          Body: body,
+          ContentLength: body.length,
+          ChecksumSHA256: digest.toString('base64'),
+        }),
+      )
+      .then((out) => {
+        completed[partNumber - 1] = {
+          PartNumber: partNumber,
+          ETag: out.ETag,
+          ChecksumSHA256: digest.toString('base64'),
+        };
+      })
+      .catch((err: unknown) => {
+        failure ??= err;
+      })
+      .finally(() => {
+        inFlight.delete(task);
+      });
+    inFlight.add(task);
+  };
+
+  const abort = async () => {
+    if (!uploadId) return;
+    await Promise.allSettled([...inFlight]);
+    await s3
+      .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }))
+      .catch(() => {
+        // The bucket's lifecycle rule aborts what this could not.
+      });
+  };
+
+  let chunks: Buffer[] = [];
+  let buffered = 0;
+  let partNumber = 1;
+  try {
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      if (failure) throw failure;
+      whole.update(chunk);
+      size += chunk.length;
+      options.onProgress?.(size);
+      chunks.push(chunk);
+      buffered += chunk.length;
+      const target = partSizeFor(partNumber, firstPartSize);
+      if (buffered >= target) {
+        if (partNumber > MAX_PARTS)
+          throw new StorageError(`s3://${bucket}/${key} would need more than ${MAX_PARTS} parts`);
+        if (!uploadId) await startUpload();
+        const all = Buffer.concat(chunks, buffered);
+        sendPart(partNumber++, all.subarray(0, target));
+        const rest = all.subarray(target);
+        chunks = rest.length ? [Buffer.from(rest)] : [];
+        buffered = rest.length;
+        while (inFlight.size >= concurrency) await Promise.race(inFlight);
+      }
+    }
+    await options.beforeComplete?.();
+
+    const sha256 = whole.digest('hex');
+    if (!uploadId) {
+      // Smaller than one part: a single PUT, whose checksum S3 keeps as the full-object SHA-256.
+      const body = Buffer.concat(chunks, buffered);
+      const checksum = createHash('sha256').update(body).digest('base64');
+      const put = await s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: body,
+          ContentLength: body.length,
+          ChecksumAlgorithm: 'SHA256',
+          ChecksumSHA256: checksum,
+          ContentType: options.contentType,
+        }),
+      );
+      return { bucket, key, versionId: put.VersionId, size, sha256, s3ChecksumSHA256: checksum, parts: 1 };
+    }
+
+    if (buffered > 0) sendPart(partNumber++, Buffer.concat(chunks, buffered));
+    chunks = [];
+    await Promise.all([...inFlight]);
+    if (failure) throw failure;
+    const done = await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: completed },
+      }),
+    );
+    return {
+      bucket,
+      key,
+      versionId: done.VersionId,
+      size,
+      sha256,
+      s3ChecksumSHA256: compositeChecksum(digests),
+      parts: completed.length,
+    };
+  } catch (err) {
+    await abort();
+    // S3's own errors become StorageError (retryable by the state machine); others keep their name.
+    if (isAwsError(err)) {
+      throw new StorageError(`upload to s3://${bucket}/${key} failed: ${err.name}: ${err.message}`, {
+        cause: err,
+      });
+    }
+    throw err;
+  }
+}
+
+export function isAwsError(err: unknown): err is Error & { $metadata: { httpStatusCode?: number } } {
+  return err instanceof Error && '$metadata' in err;
+}

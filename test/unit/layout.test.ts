@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import {
+  artifactPath,
+  BackupIdSchema,
+  backupIdFor,
+  fileKey,
+  manifestKey,
+  neo4jDumpPath,
+  parseBackupId,
+  resultKey,
+} from '../../core/backup/layout.js';
+
+describe('backup layout', () => {
+  it('names a backup after its UTC start time, as infrahub-backup does', () => {
+    expect(backupIdFor(new Date('2026-02-28T23:59:07.999Z'))).toBe('infrahub_backup_20260228_235907');
+    expect(backupIdFor(new Date('2026-01-05T03:04:05+02:00'))).toBe('infrahub_backup_20260105_010405');
+  });
+
+  it('reads the moment back from a backup id and rejects impossible dates', () => {
+    expect(parseBackupId('infrahub_backup_20240229_120000')?.toISOString()).toBe('2024-02-29T12:00:00.000Z');
+    expect(parseBackupId('infrahub_backup_20230229_120000')).toBeUndefined();
+    expect(parseBackupId('infrahub_backup_20260101_246000')).toBeUndefined();
+    expect(parseBackupId('backup_20260101_120000')).toBeUndefined();
+    expect(BackupIdSchema.safeParse('infrahub_backup_20261321_000000').success).toBe(false);
+  });
+
+  it('derives every key from the target and the backup id', () => {
+    const id = 'infrahub_backup_20261121_020000';
+    expect(manifestKey('prod', id)).toBe('prod/infrahub_backup_20261121_020000/backup_information.json');
+    expect(fileKey('prod', id, neo4jDumpPath('neo4j'))).toBe(
+      'prod/infrahub_backup_20261121_020000/database/neo4j.dump',
+    );
+    expect(resultKey('prod', id, 'database')).toBe(
+      'prod/infrahub_backup_20261121_020000/.runner/database.json',
+    );
+    expect(artifactPath('/a/b.txt')).toBe('artifacts/a/b.txt');
+  });
+});

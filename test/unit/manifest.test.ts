@@ -1,0 +1,171 @@
+import { describe, expect, it } from 'vitest';
+import { buildManifest, ManifestSchema, METADATA_VERSION } from '../../core/backup/manifest.js';
+import type { Neo4jCountsResult, Neo4jResult, PostgresResult } from '../../core/backup/results.js';
+import { ErrorNames } from '../../core/errors.js';
+
+const target = 'infrahub-lab';
+const backupId = 'infrahub_backup_20261121_020000';
+const times = { startedAt: '2026-11-21T02:00:01.000Z', finishedAt: '2026-11-21T02:00:11.500Z' };
+const sha = (c: string) => c.repeat(64);
+
+const postgres: PostgresResult = {
+  target,
+  backupId,
+  component: 'task-manager-db',
+  ...times,
+  database: 'prefect',
+  files: [
+    {
+      path: 'prefect.dump',
+      size: 1234,
+      sha256: sha('a'),
+      s3: { key: `${target}/${backupId}/prefect.dump`, versionId: 'v1', checksumSHA256: 'abc=' },
+    },
+  ],
+  tool: { name: 'pg_dump', version: '15.18' },
+  server: { version: '15.18', majorVersion: 15 },
+  counts: { tables: { 'public.flow_run': 200 } },
+};
+
+const neo4j: Neo4jResult = {
+  target,
+  backupId,
+  component: 'database',
+  ...times,
+  edition: 'community',
+  method: 'dump',
+  files: [
+    { path: 'database/system.dump', size: 10, sha256: sha('c'), s3: { key: 'k2', checksumSHA256: 'c2=' } },
+    { path: 'database/neo4j.dump', size: 20, sha256: sha('b'), s3: { key: 'k1', checksumSHA256: 'c1=-3' } },
+  ],
+  databases: [
+    { name: 'neo4j', files: ['database/neo4j.dump'], lastCommittedTx: 42 },
+    { name: 'system', files: ['database/system.dump'] },
+  ],
+  tool: { name: 'neo4j-admin', version: '5.26.26' },
+};
+
+const counts: Neo4jCountsResult = {
+  target,
+  backupId,
+  component: 'database-counts',
+  ...times,
+  server: { version: '5.26.26', edition: 'community' },
+  counts: { neo4j: { nodes: 302, relationships: 301 } },
+};
+
+describe('manifest', () => {
+  it("writes infrahub-backup's keys, with a lowercase hex SHA-256 for every file", () => {
+    const m = buildManifest(
+      { target, backupId, components: ['database', 'task-manager-db'], toolVersion: '0.1.0' },
+      { database: neo4j, 'database-counts': counts, 'task-manager-db': postgres },
+    );
+    expect(m.metadata_version).toBe(METADATA_VERSION);
+    expect(m.metadata_version).toBe(2025111200);
+    expect(m.backup_id).toBe(backupId);
+    expect(m.created_at).toBe('2026-11-21T02:00:00Z');
+    expect(m.tool_version).toBe('0.1.0');
+    expect(m.infrahub_version).toBe('unknown');
+    expect(m.components).toEqual(['database', 'task-manager-db']);
+    expect(m.checksums).toEqual({
+      'database/neo4j.dump': sha('b'),
+      'database/system.dump': sha('c'),
+      'prefect.dump': sha('a'),
+    });
+    expect(m.neo4j_edition).toBe('community');
+    expect(m.redacted).toBe(false);
+    expect(m.encrypted).toBe(false);
+    expect(Object.keys(m.checksums)).toEqual(['database/neo4j.dump', 'database/system.dump', 'prefect.dump']);
+  });
+
+  it('adds our own keys: sizes, S3 versions, tool and server versions, counts, durations', () => {
+    const m = buildManifest(
+      {
+        target,
+        backupId,
+        components: ['database', 'task-manager-db'],
+        toolVersion: '0.1.0',
+        executionId: 'exec-1',
+        forced: true,
+      },
+      { database: neo4j, 'database-counts': counts, 'task-manager-db': postgres },
+    );
+    expect(m.target).toBe(target);
+    expect(m.execution_id).toBe('exec-1');
+    expect(m.forced).toBe(true);
+    expect(m.sizes?.['prefect.dump']).toBe(1234);
+    expect(m.s3?.['prefect.dump']).toEqual({
+      key: `${target}/${backupId}/prefect.dump`,
+      version_id: 'v1',
+      checksum_sha256: 'abc=',
+    });
+    expect(m.versions).toEqual({
+      neo4j: { edition: 'community', tool: '5.26.26', server: '5.26.26' },
+      postgres: { server: '15.18', tool: '15.18' },
+    });
+    expect(m.counts?.neo4j).toEqual({ neo4j: { nodes: 302, relationships: 301 } });
+    expect(m.counts?.postgres?.tables).toEqual({ 'public.flow_run': 200 });
+    expect(m.neo4j?.databases[0]).toEqual({
+      name: 'neo4j',
+      files: ['database/neo4j.dump'],
+      last_committed_tx: 42,
+    });
+    expect(m.durations_ms).toEqual({ database: 10_500, 'task-manager-db': 10_500 });
+    expect(ManifestSchema.parse(JSON.parse(JSON.stringify(m)))).toEqual(m);
+  });
+
+  it('refuses to build a manifest when a requested component has no result', () => {
+    expect(() =>
+      buildManifest(
+        { target, backupId, components: ['database', 'task-manager-db'], toolVersion: '0.1.0' },
+        { database: neo4j },
+      ),
+    ).toThrowError(
+      expect.objectContaining({
+        name: ErrorNames.IncompleteBackup,
+        message: expect.stringMatching(/no result from task-manager-db/),
+      }),
+    );
+  });
+
+  it('refuses a result that belongs to another backup', () => {
+    const other = { ...postgres, backupId: 'infrahub_backup_20261120_020000' };
+    expect(() =>
+      buildManifest(
+        { target, backupId, components: ['task-manager-db'], toolVersion: '0.1.0' },
+        { 'task-manager-db': other },
+      ),
+    ).toThrowError(/belongs to infrahub-lab\/infrahub_backup_20261120_020000/);
+  });
+
+  it('reads a manifest written by infrahub-backup, which omits empty keys and adds its own', () => {
+    const theirs = {
+      metadata_version: 2025111200,
+      backup_id: 'infrahub_backup_20250929_143022',
+      created_at: '2025-09-29T14:30:22Z',
+      tool_version: 'v1.4.0',
+      infrahub_version: '1.5.2',
+      components: ['database', 'task-manager-db'],
+      checksums: { 'database/neo4j.dump': sha('d'), 'prefect.dump': sha('e') },
+      neo4j_edition: 'community',
+      capture_complete: true,
+    };
+    const m = ManifestSchema.parse(theirs);
+    expect(m.redacted).toBe(false);
+    expect(m.checksums['prefect.dump']).toBe(sha('e'));
+    expect((m as Record<string, unknown>).capture_complete).toBe(true);
+  });
+
+  it('rejects a manifest whose checksum is not lowercase hex SHA-256', () => {
+    const bad = {
+      metadata_version: 2025111200,
+      backup_id: backupId,
+      created_at: 'x',
+      tool_version: 'x',
+      infrahub_version: 'x',
+      components: [],
+      checksums: { 'prefect.dump': 'ABC' },
+    };
+    expect(ManifestSchema.safeParse(bad).success).toBe(false);
+  });
+});
