@@ -38,6 +38,19 @@ export function parseDatabaseInfo(output: string): DatabaseInfo {
   return { inUse: inUse.toLowerCase() === 'true', ...(tx ? { lastCommittedTx: Number(tx) } : {}) };
 }
 
+/**
+ * `neo4j-admin database info <db>`. Against a running DBMS, 5.26 does not print "in use: true" but
+ * fails ("...the database 'neo4j' is in use. Please stop it..."); both mean in use.
+ */
+export async function databaseInfo(admin: Neo4jAdmin, db: string): Promise<DatabaseInfo> {
+  try {
+    return parseDatabaseInfo(await toolOutput(admin.path, ['database', 'info', db], admin.env));
+  } catch (err) {
+    if (err instanceof ToolFailedError && /is in use/i.test(err.stderrTail)) return { inUse: true };
+    throw err;
+  }
+}
+
 export async function neo4jAdminVersion(admin: Neo4jAdmin): Promise<string> {
   return (await toolOutput(admin.path, ['--version'], admin.env)).trim().split(/\s+/).pop() ?? 'unknown';
 }
@@ -54,7 +67,7 @@ export async function backupNeo4jCommunity(
   // Check every database first: refuse before anything is written.
   const infos = new Map<string, DatabaseInfo>();
   for (const db of databases) {
-    const info = parseDatabaseInfo(await toolOutput(admin.path, ['database', 'info', db], admin.env));
+    const info = await databaseInfo(admin, db);
     if (info.inUse) throw new Neo4jDatabaseInUseError(db);
     infos.set(db, info);
   }

@@ -1,0 +1,124 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backupArtifacts } from '../../containers/runner/src/components/artifacts.js';
+import type { RunContext } from '../../containers/runner/src/context.js';
+import { fileKey, resultKey } from '../../core/backup/layout.js';
+import { ArtifactsResultSchema } from '../../core/backup/results.js';
+import { createLogger } from '../../core/log.js';
+import { getJson } from '../../core/s3/objects.js';
+import { type S3Server, startS3 } from '../../harness/index.js';
+import { runRunner } from '../helpers/runner.js';
+import { createVersionedBucket, downloadAndHash } from '../helpers/s3.js';
+
+const MiB = 1024 * 1024;
+const Bucket = 'backups-artifacts-test';
+const Source = 'infrahub-artifacts';
+const target = 'infrahub-prod';
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe('backup runner: artifact storage', () => {
+  let server: S3Server;
+  let s3: S3Client;
+  const sourceObjects: Record<string, Buffer> = {
+    'artifacts/device-1/startup-config.txt': Buffer.from('hostname switch-1\n'),
+    'artifacts/device 2/rendered config.json': Buffer.from('{"hostname": "switch-2"}'),
+    'artifacts/large.bin': randomBytes(12 * MiB + 3),
+    'other/ignored.txt': Buffer.from('outside the prefix'),
+  };
+
+  const ctx = (backupId: string): RunContext => ({
+    s3,
+    bucket: Bucket,
+    target,
+    backupId,
+    partSize: 5 * MiB,
+    concurrency: 2,
+    logger: createLogger({}, { write: () => undefined }),
+  });
+
+  beforeAll(async () => {
+    server = await startS3();
+    s3 = server.client();
+    await createVersionedBucket(s3, Bucket);
+    await s3.send(new CreateBucketCommand({ Bucket: Source }));
+    for (const [Key, Body] of Object.entries(sourceObjects))
+      await s3.send(new PutObjectCommand({ Bucket: Source, Key, Body }));
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('copies every object under the prefix server-side and records its SHA-256', async () => {
+    const backupId = 'infrahub_backup_20261121_020000';
+    // A 5 MiB threshold sends the 12 MiB object through the multipart copy used above 5 GiB.
+    const result = await backupArtifacts(
+      ctx(backupId),
+      { type: 's3', bucket: Source, prefix: 'artifacts/' },
+      {
+        multipartCopyThreshold: 5 * MiB,
+        copyPartSize: 5 * MiB,
+      },
+    );
+    expect(result.files.map((f) => f.path).sort()).toEqual([
+      'artifacts/device 2/rendered config.json',
+      'artifacts/device-1/startup-config.txt',
+      'artifacts/large.bin',
+    ]);
+    for (const file of result.files) {
+      const original = sourceObjects[file.path] as Buffer;
+      expect(file.sha256).toBe(sha256(original));
+      expect(file.size).toBe(original.length);
+      const copy = await downloadAndHash(s3, Bucket, fileKey(target, backupId, file.path));
+      expect(copy.sha256).toBe(file.sha256);
+    }
+  });
+
+  it('streams every file of a mounted path, through the runner entrypoint', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'infrahub-storage-'));
+    mkdirSync(join(root, 'a', 'b'), { recursive: true });
+    const files: Record<string, Buffer> = {
+      'a/b/config.txt': Buffer.from('interface Ethernet1\n'),
+      'top.bin': randomBytes(6 * MiB),
+      'empty.txt': Buffer.alloc(0),
+    };
+    for (const [rel, body] of Object.entries(files)) writeFileSync(join(root, rel), body);
+
+    const backupId = 'infrahub_backup_20261121_030000';
+    const run = await runRunner('backup-artifacts', {
+      ...server.env(),
+      TARGET: target,
+      BACKUP_ID: backupId,
+      BACKUP_BUCKET: Bucket,
+      S3_ENDPOINT: server.endpoint,
+      S3_FORCE_PATH_STYLE: 'true',
+      S3_PART_SIZE_MIB: '5',
+      ARTIFACTS_SOURCE: 'path',
+      ARTIFACTS_PATH: root,
+    });
+    expect(run.code, run.stderr).toBe(0);
+    const result = await getJson(s3, Bucket, resultKey(target, backupId, 'artifacts'), ArtifactsResultSchema);
+    expect(Object.fromEntries((result?.files ?? []).map((f) => [f.path, f.sha256]))).toEqual(
+      Object.fromEntries(Object.entries(files).map(([rel, body]) => [`artifacts/${rel}`, sha256(body)])),
+    );
+    const big = await downloadAndHash(s3, Bucket, fileKey(target, backupId, 'artifacts/top.bin'));
+    expect(big.sha256).toBe(sha256(files['top.bin'] as Buffer));
+  });
+
+  it('names the bucket when the source cannot be read', async () => {
+    await expect(
+      backupArtifacts(ctx('infrahub_backup_20261121_040000'), {
+        type: 's3',
+        bucket: 'missing-source-bucket',
+        prefix: '',
+      }),
+    ).rejects.toMatchObject({
+      name: 'StorageError',
+      message: expect.stringMatching(/missing-source-bucket/),
+    });
+  });
+});

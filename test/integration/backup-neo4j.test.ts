@@ -1,0 +1,136 @@
+import { spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fileKey, resultKey } from '../../core/backup/layout.js';
+import { writeManifest } from '../../core/backup/manifest.js';
+import { Neo4jResultSchema } from '../../core/backup/results.js';
+import { verifyBackup } from '../../core/backup/verify.js';
+import { getJson, listAll } from '../../core/s3/objects.js';
+import {
+  countGraph,
+  type Neo4jServer,
+  type S3Server,
+  seedGraph,
+  startNeo4j,
+  startS3,
+} from '../../harness/index.js';
+import { runRunner } from '../helpers/runner.js';
+import { createVersionedBucket, downloadAndHash } from '../helpers/s3.js';
+
+const Bucket = 'backups-neo4j-test';
+const target = 'infrahub-lab';
+
+/** Streams an S3 object into `neo4j-admin database load <db> --from-stdin` of a server (stopped). */
+async function loadFromS3(s3: S3Client, key: string, into: Neo4jServer, database: string): Promise<void> {
+  const object = await s3.send(new GetObjectCommand({ Bucket, Key: key }));
+  const load = spawn(
+    into.adminPath,
+    ['database', 'load', database, '--from-stdin', '--overwrite-destination=true'],
+    {
+      env: { ...process.env, ...into.adminEnv() },
+      stdio: ['pipe', 'ignore', 'pipe'],
+    },
+  );
+  let stderr = '';
+  load.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  (object.Body as Readable).pipe(load.stdin);
+  const code = await new Promise<number | null>((resolve) => load.once('close', resolve));
+  if (code !== 0) throw new Error(`load failed (${code}): ${stderr.slice(-2000)}`);
+}
+
+describe('backup runner: Neo4j Community (real neo4j-admin, real S3 server)', () => {
+  let source: Neo4jServer;
+  let server: S3Server;
+  let s3: S3Client;
+  let seeded: { nodes: number; relationships: number };
+
+  const env = (backupId: string) => ({
+    ...server.env(),
+    ...source.adminEnv(),
+    TARGET: target,
+    BACKUP_ID: backupId,
+    BACKUP_BUCKET: Bucket,
+    S3_ENDPOINT: server.endpoint,
+    S3_FORCE_PATH_STYLE: 'true',
+    NEO4J_EDITION: 'community',
+    NEO4J_DATABASES: 'neo4j,system',
+    NEO4J_ADMIN: source.adminPath,
+    NEO4J_URI: source.boltUrl,
+    NEO4J_USERNAME: 'neo4j',
+    NEO4J_PASSWORD: source.password,
+  });
+
+  beforeAll(async () => {
+    [source, server] = await Promise.all([startNeo4j(), startS3()]);
+    s3 = server.client();
+    await createVersionedBucket(s3, Bucket);
+    seeded = await seedGraph(source, { devices: 150 });
+  });
+
+  afterAll(async () => {
+    await Promise.all([source?.stop(), server?.stop()]);
+  });
+
+  it('refuses to dump while the DBMS is running, before writing anything', async () => {
+    const backupId = 'infrahub_backup_20261121_010000';
+    const run = await runRunner('backup-neo4j', env(backupId));
+    expect(run.code).toBe(5);
+    expect(run.stderr).toMatch(/Neo4jDatabaseInUse: Neo4j database "neo4j" is in use/);
+    const written = await listAll(s3, Bucket, `${target}/${backupId}/database/`);
+    expect(written).toEqual([]);
+  });
+
+  it('counts over Bolt, dumps each database with the DBMS stopped, and the dump loads into a fresh store with the same counts', async () => {
+    const backupId = 'infrahub_backup_20261121_020000';
+    const counted = await runRunner('count-neo4j', env(backupId));
+    expect(counted.code, counted.stderr).toBe(0);
+
+    await source.stopDbms();
+    const run = await runRunner('backup-neo4j', env(backupId));
+    await source.startDbms();
+    expect(run.code, run.stderr).toBe(0);
+
+    const result = await getJson(s3, Bucket, resultKey(target, backupId, 'database'), Neo4jResultSchema);
+    expect(result?.files.map((f) => f.path)).toEqual(['database/neo4j.dump', 'database/system.dump']);
+    expect(result?.tool.version).toBe(source.version);
+    expect(result?.databases[0]?.lastCommittedTx).toBeGreaterThan(0);
+
+    const { manifest } = await writeManifest(s3, Bucket, {
+      target,
+      backupId,
+      components: ['database'],
+      toolVersion: 'test',
+    });
+    expect(manifest.neo4j_edition).toBe('community');
+    expect(manifest.counts?.neo4j).toEqual({ neo4j: seeded });
+    expect(manifest.versions?.neo4j).toEqual({
+      edition: 'community',
+      tool: source.version,
+      server: source.version,
+    });
+    for (const path of ['database/neo4j.dump', 'database/system.dump']) {
+      const downloaded = await downloadAndHash(s3, Bucket, fileKey(target, backupId, path));
+      expect(downloaded.sha256).toBe(manifest.checksums[path]);
+    }
+    expect(await verifyBackup(s3, Bucket, target, backupId)).toMatchObject({
+      ok: true,
+      files: 2,
+      downloaded: 0,
+    });
+
+    // A fresh, empty Neo4j: stop it, load the dump, start, count.
+    const fresh = await startNeo4j();
+    try {
+      expect((await countGraph(fresh)).nodes).toBe(0);
+      await fresh.stopDbms();
+      await loadFromS3(s3, fileKey(target, backupId, 'database/neo4j.dump'), fresh, 'neo4j');
+      await fresh.startDbms();
+      expect(await countGraph(fresh)).toEqual(manifest.counts?.neo4j?.neo4j);
+    } finally {
+      await fresh.stop();
+    }
+  });
+});
