@@ -1,98 +1,250 @@
 /**
- * `npm run demo`: the local run of the product against real databases.
+ * `npm run demo`: back up real local databases to a local S3 store and restore-verify them.
  *
- * Today it brings up the harness (real PostgreSQL, real Neo4j Community with neo4j-admin, and a
- * local S3 server), loads sample Infrahub data and reports what is running. Backing up and
- * restore-verifying through the synthesized state machine arrive with the backup issues; until
- * then the demo says so and backs nothing up.
+ * Starts the harness (real PostgreSQL, real Neo4j Community with neo4j-admin, a local S3 server),
+ * loads sample Infrahub data, runs the runner's entrypoint as local processes with the same
+ * environment contract the ECS tasks get (PostgreSQL and Neo4j in parallel, Neo4j stopped for its
+ * dump), writes the manifest last, verifies every checksum, then restores the dumps into scratch
+ * targets and compares the counts with those recorded at backup time.
+ *
+ * The orchestration here is a straight script; the backup state machine that runs the same steps
+ * (and runs locally from the synthesized definition) arrives with the orchestration issue.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import pg from 'pg';
+import { backupIdFor, backupPrefix, fileKey, PREFECT_DUMP } from '../core/backup/layout.js';
+import { type Manifest, writeManifest } from '../core/backup/manifest.js';
+import { describeProblems, verifyBackup } from '../core/backup/verify.js';
 import {
-  CreateBucketCommand,
-  GetBucketVersioningCommand,
-  PutBucketVersioningCommand,
-} from '@aws-sdk/client-s3';
-import {
+  countGraph,
+  countTables,
+  createVersionedBucket,
   type Neo4jServer,
   type PostgresServer,
-  type S3Server,
   seedGraph,
   seedPrefect,
   startNeo4j,
   startPostgres,
   startS3,
 } from '../harness/index.js';
+import { runRunner } from './local/runner-process.js';
 
 // The SDK warns that it will need Node 22 from 2027; Lambda runs 22, and the demo runs on 20 here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const bucket = 'infrahub-backups-demo';
+const target = 'infrahub-demo';
 const started: Array<{ stop(): Promise<void> }> = [];
-
-async function main(): Promise<void> {
-  console.log('Infrahub backup demo (local)\n');
-  console.log(
-    'Starting the harness: PostgreSQL, Neo4j Community and an S3-compatible server on 127.0.0.1 ...',
-  );
-  const t0 = Date.now();
-  const [postgres, neo4j, s3] = await Promise.all([
-    startPostgres().then(keep),
-    startNeo4j().then(keep),
-    startS3().then(keep),
-  ]);
-  console.log(`Started in ${((Date.now() - t0) / 1000).toFixed(1)} s.\n`);
-
-  const tables = await seedPrefect(postgres);
-  const graph = await seedGraph(neo4j);
-  const client = s3.client();
-  await client.send(new CreateBucketCommand({ Bucket: bucket }));
-  await client.send(
-    new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
-  );
-  const versioning = await client.send(new GetBucketVersioningCommand({ Bucket: bucket }));
-
-  report(postgres, tables, neo4j, graph, s3, versioning.Status ?? 'off');
-
-  console.log('\nBackup and restore-verify are not implemented yet: nothing was backed up.');
-  console.log('(They arrive with the backup runner and the backup state machine; see README.md, "Status".)');
-}
+const scratch: string[] = [];
 
 function keep<T extends { stop(): Promise<void> }>(service: T): T {
   started.push(service);
   return service;
 }
 
-function report(
-  postgres: PostgresServer,
-  tables: Record<string, number>,
-  neo4j: Neo4jServer,
-  graph: { nodes: number; relationships: number },
-  s3: S3Server,
-  versioning: string,
-): void {
-  const pgDump = spawnSync(postgres.tool('pg_dump'), ['--version'], { encoding: 'utf8' }).stdout.trim();
-  const admin = spawnSync(neo4j.adminPath, ['--version'], {
-    encoding: 'utf8',
-    env: { ...process.env, ...neo4j.adminEnv() },
-  });
-  const rows = Object.entries(tables)
-    .map(([table, n]) => `${table} ${n}`)
-    .join(', ');
-  console.log('Services:');
-  console.log(`  PostgreSQL ${postgres.majorVersion}  127.0.0.1:${postgres.port}  pid ${postgres.pid}`);
-  console.log(`      database "prefect" (sample Prefect data): ${rows}`);
-  console.log(`      tools: ${pgDump}`);
-  console.log(`  Neo4j ${neo4j.version} ${neo4j.edition}  ${neo4j.boltUrl}  pid ${neo4j.pid()}`);
+const step = (text: string) => console.log(`\n== ${text}`);
+const kib = (n: number) =>
+  n < 1024
+    ? `${n} B`
+    : n < 1024 * 1024
+      ? `${(n / 1024).toFixed(1)} KiB`
+      : `${(n / 1024 / 1024).toFixed(1)} MiB`;
+
+async function runStep(subcommand: string, env: Record<string, string>): Promise<void> {
+  const t0 = Date.now();
+  const run = await runRunner(subcommand, env);
+  if (run.code !== 0) {
+    const lastLine = run.stderr.trim().split('\n').pop() ?? '';
+    throw new Error(`runner ${subcommand} failed (exit ${run.code}): ${lastLine}`);
+  }
+  console.log(`   runner ${subcommand.padEnd(16)} ok in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+async function main(): Promise<void> {
+  console.log('Infrahub backup demo: real local databases -> local S3 store -> verify -> restore-verify');
+
+  step('Starting PostgreSQL, Neo4j Community and the S3 server on 127.0.0.1');
+  const [postgres, neo4j, s3Server] = await Promise.all([
+    startPostgres().then(keep),
+    startNeo4j().then(keep),
+    startS3().then(keep),
+  ]);
   console.log(
-    `      database "neo4j" (sample Infrahub graph): ${graph.nodes} nodes, ${graph.relationships} relationships`,
+    `   PostgreSQL ${postgres.majorVersion} on :${postgres.port}, Neo4j ${neo4j.version} on ${neo4j.boltUrl}, S3 on ${s3Server.endpoint}`,
   );
-  console.log(`      tools: neo4j-admin ${admin.stdout.trim()}`);
-  console.log(`  S3 (moto server)  ${s3.endpoint}  pid ${s3.pid}`);
-  console.log(`      bucket "${bucket}", versioning ${versioning}`);
+  const s3 = s3Server.client();
+  await createVersionedBucket(s3, bucket);
+
+  step('Loading sample Infrahub data');
+  const tables = await seedPrefect(postgres, { flowRuns: 500 });
+  const graph = await seedGraph(neo4j, { devices: 200 });
+  const storage = mkdtempSync(join(tmpdir(), 'infrahub-storage-'));
+  scratch.push(storage);
+  for (let i = 1; i <= 5; i++) {
+    mkdirSync(join(storage, `device-${i}`), { recursive: true });
+    writeFileSync(
+      join(storage, `device-${i}`, 'startup-config.txt'),
+      `hostname switch-${i}\ninterface Ethernet1\n`,
+    );
+  }
+  console.log(
+    `   prefect: ${Object.entries(tables)
+      .map(([t, n]) => `${t} ${n}`)
+      .join(', ')}`,
+  );
+  console.log(`   neo4j:   ${graph.nodes} nodes, ${graph.relationships} relationships`);
+  console.log('   artifacts: 5 files in a local storage path');
+
+  const backupId = backupIdFor(new Date());
+  step(`Backing up ${target} as ${backupId}`);
+  const common = {
+    ...s3Server.env(),
+    TARGET: target,
+    BACKUP_ID: backupId,
+    BACKUP_BUCKET: bucket,
+    S3_ENDPOINT: s3Server.endpoint,
+    S3_FORCE_PATH_STYLE: 'true',
+  };
+  await Promise.all([
+    runStep('backup-postgres', {
+      ...common,
+      PGHOST: '127.0.0.1',
+      PGPORT: String(postgres.port),
+      PGUSER: postgres.user,
+      PGPASSWORD: postgres.password,
+      PGDATABASE: 'prefect',
+      PG_BINDIR: postgres.binDir,
+    }),
+    (async () => {
+      const neo4jEnv = {
+        ...common,
+        ...neo4j.adminEnv(),
+        NEO4J_EDITION: 'community',
+        NEO4J_DATABASES: 'neo4j,system',
+        NEO4J_ADMIN: neo4j.adminPath,
+        NEO4J_URI: neo4j.boltUrl,
+        NEO4J_USERNAME: 'neo4j',
+        NEO4J_PASSWORD: neo4j.password,
+      };
+      await runStep('count-neo4j', neo4jEnv);
+      // Community: the dump needs the DBMS stopped (on AWS: its service scaled to zero).
+      await neo4j.stopDbms();
+      try {
+        await runStep('backup-neo4j', neo4jEnv);
+      } finally {
+        await neo4j.startDbms();
+      }
+    })(),
+    runStep('backup-artifacts', { ...common, ARTIFACTS_SOURCE: 'path', ARTIFACTS_PATH: storage }),
+  ]);
+  const { manifest, key } = await writeManifest(s3, bucket, {
+    target,
+    backupId,
+    components: ['database', 'task-manager-db', 'artifacts'],
+    toolVersion: '0.1.0',
+  });
+  console.log(`   manifest written last: s3://${bucket}/${key}`);
+
+  step('Verifying every file against the manifest (downloaded and hashed)');
+  const report = await verifyBackup(s3, bucket, target, backupId, { deep: true });
+  if (!report.ok) throw new Error(`verification failed:\n${describeProblems(report).join('\n')}`);
+  console.log(`   ${report.files} files, all SHA-256 match`);
+
+  step('Restore-verifying into scratch targets');
+  await restoreVerifyPostgres(s3, postgres, backupId, manifest);
+  await restoreVerifyNeo4j(s3, backupId, manifest);
+
+  step(`Backup s3://${bucket}/${backupPrefix(target, backupId)}`);
+  for (const [path, sha256] of Object.entries(manifest.checksums)) {
+    console.log(
+      `   ${path.padEnd(42)} ${kib(manifest.sizes?.[path] ?? 0).padStart(10)}  sha256 ${sha256.slice(0, 16)}...`,
+    );
+  }
+  console.log(
+    `   backup_information.json: metadata_version ${manifest.metadata_version}, components ${manifest.components.join(', ')}, neo4j_edition ${manifest.neo4j_edition}`,
+  );
+  console.log('\nDemo complete: backed up, verified and restore-verified.');
+}
+
+async function streamObject(s3: S3Client, key: string): Promise<Readable> {
+  const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return out.Body as Readable;
+}
+
+function pipeInto(source: Readable, command: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env, stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-2000);
+    });
+    source.pipe(child.stdin);
+    child.once('error', reject);
+    child.once('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${command} exited ${code}: ${stderr}`)),
+    );
+  });
+}
+
+async function restoreVerifyPostgres(
+  s3: S3Client,
+  postgres: PostgresServer,
+  backupId: string,
+  manifest: Manifest,
+): Promise<void> {
+  const admin = new pg.Client({ connectionString: postgres.url() });
+  await admin.connect();
+  await admin.query('CREATE DATABASE prefect_restore_check');
+  await admin.end();
+  const env = { ...process.env, ...postgres.env('prefect_restore_check') };
+  await pipeInto(
+    await streamObject(s3, fileKey(target, backupId, PREFECT_DUMP)),
+    postgres.tool('pg_restore'),
+    ['--no-owner', '--dbname=prefect_restore_check'],
+    env,
+  );
+  const restored = await countTables(postgres, 'prefect_restore_check');
+  const expected = manifest.counts?.postgres?.tables ?? {};
+  const same = Object.entries(expected).every(([t, n]) => restored[t.replace(/^public\./, '')] === n);
+  if (!same)
+    throw new Error(
+      `PostgreSQL counts differ: backup ${JSON.stringify(expected)}, restored ${JSON.stringify(restored)}`,
+    );
+  console.log(
+    `   PostgreSQL: pg_restore from S3 into a new database; row counts equal the backup's (${Object.values(expected).reduce((a, b) => a + b, 0)} rows)`,
+  );
+}
+
+async function restoreVerifyNeo4j(s3: S3Client, backupId: string, manifest: Manifest): Promise<void> {
+  const fresh: Neo4jServer = keep(await startNeo4j());
+  await fresh.stopDbms();
+  await pipeInto(
+    await streamObject(s3, fileKey(target, backupId, 'database/neo4j.dump')),
+    fresh.adminPath,
+    ['database', 'load', 'neo4j', '--from-stdin', '--overwrite-destination=true'],
+    { ...process.env, ...fresh.adminEnv() },
+  );
+  await fresh.startDbms();
+  const restored = await countGraph(fresh);
+  const expected = manifest.counts?.neo4j?.neo4j;
+  if (!expected || expected.nodes !== restored.nodes || expected.relationships !== restored.relationships) {
+    throw new Error(
+      `Neo4j counts differ: backup ${JSON.stringify(expected)}, restored ${JSON.stringify(restored)}`,
+    );
+  }
+  console.log(
+    `   Neo4j: neo4j-admin database load from S3 into a fresh store; ${restored.nodes} nodes and ${restored.relationships} relationships, as at backup`,
+  );
 }
 
 async function stopAll(): Promise<void> {
   const services = started.splice(0);
+  for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true });
   if (services.length === 0) return;
   process.stdout.write('\nStopping the services ... ');
   await Promise.allSettled(services.map((s) => s.stop()));

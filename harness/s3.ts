@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
 import { HarnessStartError } from './errors.js';
 import { venvDir } from './paths.js';
 import { freePort, spawnLogged, stopPid, tail, waitUntil } from './processes.js';
@@ -91,4 +91,12 @@ function localCredentialsEnv(): Record<string, string> {
     AWS_REGION: localRegion,
     AWS_DEFAULT_REGION: localRegion,
   };
+}
+
+/** Creates a bucket with versioning on, as the deployed backup bucket has. */
+export async function createVersionedBucket(s3: S3Client, bucket: string): Promise<void> {
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  await s3.send(
+    new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
+  );
 }

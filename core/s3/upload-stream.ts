@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -19,9 +21,9 @@ const MAX_PARTS = 10_000;
 export interface UploadStreamOptions {
   bucket: string;
   key: string;
-  /** First part size; it doubles every `partsPerSize` parts so a stream of unknown length fits 10,000 parts. */
+  /** First part size (default 8 MiB); it doubles every 1,000 parts so a stream of unknown length fits 10,000 parts. */
   partSize?: number;
-  /** Parts in flight at once. Memory is about partSize x (concurrency + 1). */
+  /** Parts in flight at once (default 4). Memory is partSize x (concurrency + 1). */
   concurrency?: number;
   contentType?: string;
   /**
@@ -52,7 +54,7 @@ export interface UploadedObject {
 
 export const PARTS_PER_SIZE = 1000;
 
-/** Part size for the n-th part (1-based): doubles every 1,000 parts, so 16 MiB parts reach ~16 TiB. */
+/** Part size for the n-th part (1-based): doubles every 1,000 parts, so 8 MiB parts reach ~8 TiB. */
 export function partSizeFor(partNumber: number, firstPartSize: number): number {
   return firstPartSize * 2 ** Math.floor((partNumber - 1) / PARTS_PER_SIZE);
 }
@@ -64,21 +66,58 @@ export function compositeChecksum(partDigests: readonly Buffer[]): string {
 }
 
 /**
+ * Fixed-size part buffers, reused: memory stays at (concurrency + 1) parts whatever the stream's
+ * length, and nothing is left for the garbage collector to catch up with. `acquire` waits while every
+ * buffer is in flight, which is what pauses reading the source (backpressure on the producer).
+ */
+class PartBuffers {
+  private readonly free: Buffer[] = [];
+  private readonly waiting: Array<() => void> = [];
+  private allocated = 0;
+
+  constructor(private readonly max: number) {}
+
+  async acquire(size: number): Promise<Buffer> {
+    for (;;) {
+      const index = this.free.findIndex((b) => b.length === size);
+      if (index >= 0) return this.free.splice(index, 1)[0] as Buffer;
+      if (this.free.length > 0) {
+        // Buffers of an outgrown size are dropped, making room for the bigger ones.
+        this.free.pop();
+        this.allocated--;
+        continue;
+      }
+      if (this.allocated < this.max) {
+        this.allocated++;
+        return Buffer.allocUnsafe(size);
+      }
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+  }
+
+  release(buffer: Buffer): void {
+    this.free.push(buffer);
+    this.waiting.shift()?.();
+  }
+}
+
+/**
  * Streams `source` into S3 without staging it: parts are uploaded while the source is still being
  * read, the SHA-256 and size of the whole object are computed in the same pass, and each part carries
- * its own SHA-256 for S3 to check. Backpressure: reading pauses while `concurrency` parts are in flight.
- * On any failure (source error, `beforeComplete` throwing, S3 error) a multipart upload is aborted, so
- * no object appears under `key`.
+ * its own SHA-256 for S3 to check. Reading pauses while `concurrency` parts are in flight. On any
+ * failure (source error, `beforeComplete` throwing, S3 error) a multipart upload is aborted, so no
+ * object appears under `key`.
  */
 export async function uploadStream(
   s3: S3Client,
   source: Readable,
   options: UploadStreamOptions,
 ): Promise<UploadedObject> {
-  const firstPartSize = Math.max(options.partSize ?? 16 * MiB, MIN_PART);
-  const concurrency = Math.max(1, options.concurrency ?? 3);
+  const firstPartSize = Math.max(options.partSize ?? 8 * MiB, MIN_PART);
+  const concurrency = Math.max(1, options.concurrency ?? 4);
   const { bucket, key } = options;
   const whole = createHash('sha256');
+  const buffers = new PartBuffers(concurrency + 1);
   let size = 0;
 
   let uploadId: string | undefined;
@@ -100,7 +139,9 @@ export async function uploadStream(
     uploadId = created.UploadId;
   };
 
-  const sendPart = (partNumber: number, body: Buffer) => {
+  /** Uploads `length` bytes of `buffer` as a part, and returns the buffer to the pool when done. */
+  const sendPart = (partNumber: number, buffer: Buffer, length: number) => {
+    const body = buffer.subarray(0, length);
     const digest = createHash('sha256').update(body).digest();
     digests[partNumber - 1] = digest;
     const task = s3
@@ -111,7 +152,7 @@ export async function uploadStream(
           UploadId: uploadId,
           PartNumber: partNumber,
           Body: body,
-          ContentLength: body.length,
+          ContentLength: length,
           ChecksumSHA256: digest.toString('base64'),
         }),
       )
@@ -127,6 +168,7 @@ export async function uploadStream(
       })
       .finally(() => {
         inFlight.delete(task);
+        buffers.release(buffer);
       });
     inFlight.add(task);
   };
@@ -141,28 +183,30 @@ export async function uploadStream(
       });
   };
 
-  let chunks: Buffer[] = [];
-  let buffered = 0;
   let partNumber = 1;
+  let current = await buffers.acquire(partSizeFor(partNumber, firstPartSize));
+  let filled = 0;
   try {
     for await (const chunk of source as AsyncIterable<Buffer>) {
       if (failure) throw failure;
       whole.update(chunk);
       size += chunk.length;
       options.onProgress?.(size);
-      chunks.push(chunk);
-      buffered += chunk.length;
-      const target = partSizeFor(partNumber, firstPartSize);
-      if (buffered >= target) {
-        if (partNumber > MAX_PARTS)
-          throw new StorageError(`s3://${bucket}/${key} would need more than ${MAX_PARTS} parts`);
-        if (!uploadId) await startUpload();
-        const all = Buffer.concat(chunks, buffered);
-        sendPart(partNumber++, all.subarray(0, target));
-        const rest = all.subarray(target);
-        chunks = rest.length ? [Buffer.from(rest)] : [];
-        buffered = rest.length;
-        while (inFlight.size >= concurrency) await Promise.race(inFlight);
+      let offset = 0;
+      while (offset < chunk.length) {
+        const n = Math.min(chunk.length - offset, current.length - filled);
+        chunk.copy(current, filled, offset, offset + n);
+        filled += n;
+        offset += n;
+        if (filled === current.length) {
+          if (partNumber > MAX_PARTS)
+            throw new StorageError(`s3://${bucket}/${key} would need more than ${MAX_PARTS} parts`);
+          if (!uploadId) await startUpload();
+          sendPart(partNumber++, current, filled);
+          current = await buffers.acquire(partSizeFor(partNumber, firstPartSize));
+          filled = 0;
+          if (failure) throw failure;
+        }
       }
     }
     await options.beforeComplete?.();
@@ -170,14 +214,14 @@ export async function uploadStream(
     const sha256 = whole.digest('hex');
     if (!uploadId) {
       // Smaller than one part: a single PUT, whose checksum S3 keeps as the full-object SHA-256.
-      const body = Buffer.concat(chunks, buffered);
+      const body = current.subarray(0, filled);
       const checksum = createHash('sha256').update(body).digest('base64');
       const put = await s3.send(
         new PutObjectCommand({
           Bucket: bucket,
           Key: key,
           Body: body,
-          ContentLength: body.length,
+          ContentLength: filled,
           ChecksumAlgorithm: 'SHA256',
           ChecksumSHA256: checksum,
           ContentType: options.contentType,
@@ -186,8 +230,7 @@ export async function uploadStream(
       return { bucket, key, versionId: put.VersionId, size, sha256, s3ChecksumSHA256: checksum, parts: 1 };
     }
 
-    if (buffered > 0) sendPart(partNumber++, Buffer.concat(chunks, buffered));
-    chunks = [];
+    if (filled > 0) sendPart(partNumber++, current, filled);
     await Promise.all([...inFlight]);
     if (failure) throw failure;
     const done = await s3.send(
@@ -214,6 +257,53 @@ export async function uploadStream(
       throw new StorageError(`upload to s3://${bucket}/${key} failed: ${err.name}: ${err.message}`, {
         cause: err,
       });
+    }
+    throw err;
+  }
+}
+
+/**
+ * Uploads a file: one PUT when it is smaller than a part (memory: the file), else the streaming
+ * multipart upload (memory: the part buffers).
+ */
+export async function uploadFile(
+  s3: S3Client,
+  path: string,
+  options: UploadStreamOptions,
+): Promise<UploadedObject> {
+  const partSize = Math.max(options.partSize ?? 8 * MiB, MIN_PART);
+  const { size } = await stat(path);
+  if (size >= partSize) return uploadStream(s3, createReadStream(path), options);
+  const body = await readFile(path);
+  const digest = createHash('sha256').update(body).digest();
+  try {
+    const put = await s3.send(
+      new PutObjectCommand({
+        Bucket: options.bucket,
+        Key: options.key,
+        Body: body,
+        ContentLength: body.length,
+        ChecksumAlgorithm: 'SHA256',
+        ChecksumSHA256: digest.toString('base64'),
+        ContentType: options.contentType,
+      }),
+    );
+    options.onProgress?.(body.length);
+    return {
+      bucket: options.bucket,
+      key: options.key,
+      versionId: put.VersionId,
+      size: body.length,
+      sha256: digest.toString('hex'),
+      s3ChecksumSHA256: digest.toString('base64'),
+      parts: 1,
+    };
+  } catch (err) {
+    if (isAwsError(err)) {
+      throw new StorageError(
+        `upload to s3://${options.bucket}/${options.key} failed: ${err.name}: ${err.message}`,
+        { cause: err },
+      );
     }
     throw err;
   }

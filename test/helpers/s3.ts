@@ -1,20 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
-  CreateBucketCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
-  PutBucketVersioningCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 
-export async function createVersionedBucket(s3: S3Client, bucket: string): Promise<void> {
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  await s3.send(
-    new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
-  );
-}
+export { createVersionedBucket } from '../../harness/index.js';
 
 /** Downloads an object and hashes it here, independently of the code under test. */
 export async function downloadAndHash(

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runRunner } from '../../cli/local/runner-process.js';
 import { backupArtifacts } from '../../containers/runner/src/components/artifacts.js';
 import type { RunContext } from '../../containers/runner/src/context.js';
 import { fileKey, resultKey } from '../../core/backup/layout.js';
@@ -11,7 +12,6 @@ import { ArtifactsResultSchema } from '../../core/backup/results.js';
 import { createLogger } from '../../core/log.js';
 import { getJson } from '../../core/s3/objects.js';
 import { type S3Server, startS3 } from '../../harness/index.js';
-import { runRunner } from '../helpers/runner.js';
 import { createVersionedBucket, downloadAndHash } from '../helpers/s3.js';
 
 const MiB = 1024 * 1024;

@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runRunner } from '../../cli/local/runner-process.js';
 import { fileKey, resultKey } from '../../core/backup/layout.js';
 import { writeManifest } from '../../core/backup/manifest.js';
 import { Neo4jResultSchema } from '../../core/backup/results.js';
 import { getJson, listAll } from '../../core/s3/objects.js';
 import { repoRoot, type S3Server, startS3 } from '../../harness/index.js';
-import { runRunner } from '../helpers/runner.js';
 import { createVersionedBucket, downloadAndHash } from '../helpers/s3.js';
 
 // Neo4j Enterprise cannot run here: these tests drive the runner against a FAKE neo4j-admin that

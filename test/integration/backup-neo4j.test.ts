@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runRunner } from '../../cli/local/runner-process.js';
 import { fileKey, resultKey } from '../../core/backup/layout.js';
 import { writeManifest } from '../../core/backup/manifest.js';
 import { Neo4jResultSchema } from '../../core/backup/results.js';
@@ -15,7 +16,6 @@ import {
   startNeo4j,
   startS3,
 } from '../../harness/index.js';
-import { runRunner } from '../helpers/runner.js';
 import { createVersionedBucket, downloadAndHash } from '../helpers/s3.js';
 
 const Bucket = 'backups-neo4j-test';

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runRunner } from '../../cli/local/runner-process.js';
 import { fileKey, manifestKey, PREFECT_DUMP, resultKey } from '../../core/backup/layout.js';
 import { readManifest, writeManifest } from '../../core/backup/manifest.js';
 import { ComponentErrorSchema, PostgresResultSchema } from '../../core/backup/results.js';
@@ -18,7 +19,6 @@ import {
   startPostgres,
   startS3,
 } from '../../harness/index.js';
-import { runRunner } from '../helpers/runner.js';
 import { createVersionedBucket, downloadAndHash, exists, openUploads } from '../helpers/s3.js';
 
 const Bucket = 'backups-postgres-test';

@@ -27,7 +27,7 @@ describe('runner environment', () => {
     });
     expect(env.PGPORT).toBe(5432);
     expect(env.PGDATABASE).toBe('prefect');
-    expect(env.S3_PART_SIZE_MIB).toBe(16);
+    expect(env.S3_PART_SIZE_MIB).toBe(8);
     expect(env.S3_FORCE_PATH_STYLE).toBe(false);
   });
 

@@ -23,8 +23,8 @@ export const CommonEnvSchema = z.object({
   S3_ENDPOINT: z.url({ error: 'must be a URL such as http://127.0.0.1:9000' }).optional(),
   S3_FORCE_PATH_STYLE: bool.default(false),
   /** First multipart part size in MiB (memory is about this times S3_UPLOAD_CONCURRENCY + 1). */
-  S3_PART_SIZE_MIB: positiveInt.min(5, 'must be at least 5 (S3 minimum part size)').default(16),
-  S3_UPLOAD_CONCURRENCY: positiveInt.max(16).default(3),
+  S3_PART_SIZE_MIB: positiveInt.min(5, 'must be at least 5 (S3 minimum part size)').default(8),
+  S3_UPLOAD_CONCURRENCY: positiveInt.max(16).default(4),
 });
 
 export const PostgresEnvSchema = CommonEnvSchema.extend({

@@ -9,10 +9,6 @@ import { ErrorNames } from '../../../core/errors.js';
 import { createLogger, type Logger } from '../../../core/log.js';
 import { createS3Client } from '../../../core/s3/client.js';
 import { putJson } from '../../../core/s3/objects.js';
-import { backupArtifacts } from './components/artifacts.js';
-import { backupNeo4jCommunity, backupNeo4jEnterprise } from './components/neo4j.js';
-import { countGraph } from './components/neo4j-counts.js';
-import { backupPostgres } from './components/postgres.js';
 import type { RunContext } from './context.js';
 import {
   ArtifactsEnvSchema,
@@ -72,7 +68,9 @@ async function runComponent(
   logger: Logger,
 ): Promise<{ ctx: RunContext; result: ComponentResult }> {
   switch (subcommand) {
+    // Components load on demand: a task loads only its own database driver (less memory, faster start).
     case 'backup-postgres': {
+      const { backupPostgres } = await import('./components/postgres.js');
       const e = parseEnv(PostgresEnvSchema, env);
       const ctx = context(e, logger);
       const result = await backupPostgres(
@@ -83,6 +81,7 @@ async function runComponent(
       return { ctx, result };
     }
     case 'backup-neo4j': {
+      const { backupNeo4jCommunity, backupNeo4jEnterprise } = await import('./components/neo4j.js');
       const e = parseEnv(Neo4jEnvSchema, env);
       const ctx = context(e, logger);
       const admin = { path: e.NEO4J_ADMIN, env };
@@ -99,6 +98,7 @@ async function runComponent(
       return { ctx, result };
     }
     case 'count-neo4j': {
+      const { countGraph } = await import('./components/neo4j-counts.js');
       const e = parseEnv(Neo4jCountsEnvSchema, env);
       const ctx = context(e, logger);
       const result = await countGraph(
@@ -109,6 +109,7 @@ async function runComponent(
       return { ctx, result };
     }
     case 'backup-artifacts': {
+      const { backupArtifacts } = await import('./components/artifacts.js');
       const e = parseEnv(ArtifactsEnvSchema, env);
       const ctx = context(e, logger);
       const source =

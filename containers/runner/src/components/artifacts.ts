@@ -3,8 +3,7 @@
  * UploadPartCopy above 5 GiB), so artifact bytes never pass through the runner except to hash a
  * multipart copy. From a mounted path (EFS): each file streamed. Every object's SHA-256 is recorded.
  */
-import { createReadStream } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import {
   AbortMultipartUploadCommand,
@@ -18,7 +17,7 @@ import { artifactPath, fileKey } from '../../../../core/backup/layout.js';
 import type { ArtifactsResult, FileRecord } from '../../../../core/backup/results.js';
 import { StorageError } from '../../../../core/errors.js';
 import { hashObject, listAll } from '../../../../core/s3/objects.js';
-import { isAwsError, uploadStream } from '../../../../core/s3/upload-stream.js';
+import { isAwsError, uploadFile } from '../../../../core/s3/upload-stream.js';
 import type { RunContext } from '../context.js';
 
 const GiB = 1024 ** 3;
@@ -179,10 +178,10 @@ export async function backupArtifacts(
     } else {
       const paths = await walk(source.path);
       log.info('uploading artifacts', { path: source.path, files: paths.length });
-      files = await mapLimit(paths, concurrency, async (file) => {
+      const upload = async (file: string): Promise<FileRecord> => {
         const path = artifactPath(relative(source.path, file).split(sep).join('/'));
         const key = fileKey(ctx.target, ctx.backupId, path);
-        const uploaded = await uploadStream(ctx.s3, createReadStream(file), {
+        const uploaded = await uploadFile(ctx.s3, file, {
           bucket: ctx.bucket,
           key,
           partSize: ctx.partSize,
@@ -194,7 +193,15 @@ export async function backupArtifacts(
           sha256: uploaded.sha256,
           s3: { key, versionId: uploaded.versionId, checksumSHA256: uploaded.s3ChecksumSHA256 },
         };
-      });
+      };
+      // Memory stays bounded: small files (one PUT each) go several at a time, large files (each
+      // with its own part buffers) one after another.
+      const sizes = await Promise.all(paths.map(async (p) => ({ p, size: (await stat(p)).size })));
+      const small = sizes.filter((f) => f.size < ctx.partSize).map((f) => f.p);
+      const large = sizes.filter((f) => f.size >= ctx.partSize).map((f) => f.p);
+      files = [...(await mapLimit(small, concurrency, upload)), ...(await mapLimit(large, 1, upload))].sort(
+        (a, b) => a.path.localeCompare(b.path),
+      );
     }
   } catch (err) {
     if (isAwsError(err))

@@ -33,6 +33,8 @@ export function toolPath(binDir: string | undefined, tool: string): string {
 
 /** Exact row counts of every ordinary and partitioned table (partitions counted through their parent). */
 export async function countRows(client: pg.Client): Promise<Record<string, number>> {
+  // One core for counting: parallel workers would take the server's cores from pg_dump's COPY.
+  await client.query('SET LOCAL max_parallel_workers_per_gather = 0');
   const { rows } = await client.query<{ schema: string; name: string }>(
     `SELECT n.nspname AS schema, c.relname AS name
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -106,6 +108,11 @@ export async function backupPostgres(
           PGAPPNAME: 'infrahub-backup',
         },
       },
+    );
+    const dumpStarted = Date.now();
+    dump.done.then(
+      () => log.info('pg_dump exited', { exitedAfterMs: Date.now() - dumpStarted }),
+      () => undefined,
     );
     // Count while pg_dump streams; both read the same snapshot.
     const [uploaded, tables] = await Promise.all([

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { repoRoot } from '../../harness/index.js';
+import { repoRoot } from '../../harness/paths.js';
 
 export interface RunnerRun {
   code: number | null;
@@ -12,8 +12,8 @@ const tsx = join(repoRoot, 'node_modules', '.bin', 'tsx');
 const cli = join(repoRoot, 'containers', 'runner', 'src', 'cli.ts');
 
 /**
- * Runs the runner's real entrypoint as a child process with exactly `env` (plus PATH), the way the
- * ECS task definition or the local mode starts it. `onStart` gets the child's PID.
+ * Runs the runner's real entrypoint as a local process with exactly `env` (plus PATH and HOME), the
+ * way the ECS task definition starts it in the cloud. `onStart` receives the child's PID.
  */
 export function runRunner(
   subcommand: string,
