@@ -4,6 +4,8 @@
  *   (b) ours     the runner's backup-postgres: pg_dump streamed into a multipart upload to the local
  *                S3 server, SHA-256 in the same pass, row counts in the dump's snapshot;
  *   (c) staged   like infrahub-backup: pg_dump to a file, sha256sum it, tar+gzip it, upload the archive.
+ * (b) runs twice: with pg_dump's default compression (gzip 6, as (a) and (c) use: like for like) and
+ * with the runner's own default (gzip 1, faster for a somewhat larger dump); both dump sizes are printed.
  * Each is timed (wall clock) and its peak RSS read from /proc/<pid>/status (VmHWM): for (b) the
  * runner process, for (a) pg_dump, for (c) the largest of its steps. Then the same on a database
  * four times larger, to show that the runner's memory does not grow with the data.
@@ -15,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteObjectCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
+import { localRunnerEnv, postgresRunnerEnv } from '../cli/local/runner-process.js';
 import { buildRunner } from '../containers/runner/build.js';
 import { runTool } from '../core/tools/run-tool.js';
 import {
@@ -62,7 +65,8 @@ function measure(
     };
     const timer = setInterval(sample, 20);
     child.once('error', reject);
-    child.once('exit', (code) => {
+    // 'close', not 'exit': all of stderr (the runner's log) has been read by then.
+    child.once('close', (code) => {
       clearInterval(timer);
       const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
       if (code !== 0) reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr}`));
@@ -147,7 +151,11 @@ export interface PgBackupRow {
   dumpBytes: number;
   raw: Measured;
   streamedOnly: Measured;
+  /** The runner with pg_dump's own default compression (gzip 6), like (a) and (c). */
   ours: Measured;
+  /** The runner with its default compression (gzip 1), and the size of that dump. */
+  oursDefault: Measured;
+  oursDefaultDumpBytes: number;
   s3ServerCpuDuringOurs: number;
   /** From pg_dump's exit to the object being complete in S3 (last part and CompleteMultipartUpload). */
   completionTailMs: number;
@@ -178,22 +186,14 @@ async function runOne(
     // (b) the runner, as the ECS task runs it
     const runnerEnv = {
       PATH: process.env.PATH ?? '',
-      ...s3Server.env(),
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      TARGET: 'bench',
-      BACKUP_ID: 'infrahub_backup_20261121_020000',
-      BACKUP_BUCKET: bucket,
-      S3_ENDPOINT: s3Server.endpoint,
-      S3_FORCE_PATH_STYLE: 'true',
-      PGHOST: '127.0.0.1',
-      PGPORT: String(postgres.port),
-      PGUSER: postgres.user,
-      PGPASSWORD: postgres.password,
-      PGDATABASE: database,
-      PG_BINDIR: postgres.binDir,
+      ...localRunnerEnv(s3Server, { target: 'bench', backupId: 'infrahub_backup_20261121_020000', bucket }),
+      ...postgresRunnerEnv(postgres, database),
     };
     const s3Cpu = cpuSeconds(s3Server.pid);
-    const ours = await measure(process.execPath, [bundle, 'backup-postgres'], { env: runnerEnv });
+    const ours = await measure(process.execPath, [bundle, 'backup-postgres'], {
+      env: { ...runnerEnv, PG_DUMP_COMPRESS: '6' },
+    });
     const s3ServerCpuDuringOurs = cpuSeconds(s3Server.pid) - s3Cpu;
     // From the runner's own log: how long after pg_dump exited the object was complete in S3.
     const logged = (message: string, field: string) =>
@@ -203,6 +203,12 @@ async function runOne(
         .map((l) => Number(JSON.parse(l)[field]))[0] ?? Number.NaN;
     const completionTailMs =
       logged('pg_dump finished', 'storedAfterMs') - logged('pg_dump exited', 'exitedAfterMs');
+    await emptyBucket(s3, bucket);
+
+    // (b1) the runner with its own default compression (gzip level 1)
+    const oursDefault = await measure(process.execPath, [bundle, 'backup-postgres'], { env: runnerEnv });
+    const versions = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: 'bench/' }));
+    const oursDefaultDumpBytes = versions.Versions?.find((v) => v.Key?.endsWith('/prefect.dump'))?.Size ?? 0;
     await emptyBucket(s3, bucket);
 
     // (c) staged, like infrahub-backup: dump to a file, hash it, tar+gzip it, upload the archive
@@ -242,6 +248,8 @@ async function runOne(
       raw,
       streamedOnly,
       ours,
+      oursDefault,
+      oursDefaultDumpBytes,
       s3ServerCpuDuringOurs,
       completionTailMs,
       staged,
@@ -296,27 +304,28 @@ export function formatPgBackup(rows: readonly PgBackupRow[]): string[] {
       `        the local S3 server used ${r.s3ServerCpuDuringOurs.toFixed(1)} CPU-s during (b), on the same 2 cores; ` +
         `the object was complete ${(r.completionTailMs / 1000).toFixed(1)} s after pg_dump exited`,
     );
-    lines.push(`    (c) staged: dump, sha256, tar.gz, upload  ${s(r.staged)}`);
+    lines.push(`    (b1) ours: runner to S3, its default gzip 1       ${s(r.oursDefault)}`);
+    lines.push(`    (c)  staged: dump, sha256, tar.gz, upload (gzip 6) ${s(r.staged)}`);
     const st = r.staged.steps;
     lines.push(
       `        steps: ${Object.entries(st)
         .map(([k, m]) => `${k} ${(m.wallMs / 1000).toFixed(1)} s`)
         .join(', ')}`,
     );
-    const ba = r.ours.wallMs / r.raw.wallMs;
-    const cb = r.staged.wallMs / r.ours.wallMs;
+    const ratio = (x: Measured, y: Measured) => (x.wallMs / y.wallMs).toFixed(2);
     lines.push(
-      `    ratio b/a = ${ba.toFixed(2)} (target <= 1.15)   c/b = ${cb.toFixed(2)} (target >= 2)   a'/a = ${(r.streamedOnly.wallMs / r.raw.wallMs).toFixed(2)}`,
+      `    ratios: b/a = ${ratio(r.ours, r.raw)} (target <= 1.15), c/b = ${ratio(r.staged, r.ours)} (target >= 2), ` +
+        `a'/a = ${ratio(r.streamedOnly, r.raw)}; with the runner's default: b1/a = ${ratio(r.oursDefault, r.raw)}, c/b1 = ${ratio(r.staged, r.oursDefault)}`,
     );
   }
   const first = rows[0];
   const last = rows.at(-1);
   if (first && last && first !== last) {
-    const growth = last.ours.peakRssKiB / first.ours.peakRssKiB;
+    const peak = (r: PgBackupRow) => Math.max(r.ours.peakRssKiB, r.oursDefault.peakRssKiB);
     lines.push(
-      `  runner peak RSS: ${(first.ours.peakRssKiB / 1024).toFixed(0)} MiB at ${(first.databaseBytes / GiB).toFixed(2)} GiB, ` +
-        `${(last.ours.peakRssKiB / 1024).toFixed(0)} MiB at ${(last.databaseBytes / GiB).toFixed(2)} GiB ` +
-        `(x${growth.toFixed(2)}; targets <= 200 MiB, within 10 %)`,
+      `  runner peak RSS: ${(peak(first) / 1024).toFixed(0)} MiB at ${(first.databaseBytes / GiB).toFixed(2)} GiB, ` +
+        `${(peak(last) / 1024).toFixed(0)} MiB at ${(last.databaseBytes / GiB).toFixed(2)} GiB ` +
+        `(x${(peak(last) / peak(first)).toFixed(2)}; targets <= 200 MiB, within 10 %)`,
     );
   }
   return lines;

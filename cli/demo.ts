@@ -32,7 +32,7 @@ import {
   startPostgres,
   startS3,
 } from '../harness/index.js';
-import { runRunner } from './local/runner-process.js';
+import { localRunnerEnv, neo4jRunnerEnv, postgresRunnerEnv, runRunner } from './local/runner-process.js';
 
 // The SDK warns that it will need Node 22 from 2027; Lambda runs 22, and the demo runs on 20 here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -102,35 +102,11 @@ async function main(): Promise<void> {
 
   const backupId = backupIdFor(new Date());
   step(`Backing up ${target} as ${backupId}`);
-  const common = {
-    ...s3Server.env(),
-    TARGET: target,
-    BACKUP_ID: backupId,
-    BACKUP_BUCKET: bucket,
-    S3_ENDPOINT: s3Server.endpoint,
-    S3_FORCE_PATH_STYLE: 'true',
-  };
+  const common = localRunnerEnv(s3Server, { target, backupId, bucket });
   await Promise.all([
-    runStep('backup-postgres', {
-      ...common,
-      PGHOST: '127.0.0.1',
-      PGPORT: String(postgres.port),
-      PGUSER: postgres.user,
-      PGPASSWORD: postgres.password,
-      PGDATABASE: 'prefect',
-      PG_BINDIR: postgres.binDir,
-    }),
+    runStep('backup-postgres', { ...common, ...postgresRunnerEnv(postgres) }),
     (async () => {
-      const neo4jEnv = {
-        ...common,
-        ...neo4j.adminEnv(),
-        NEO4J_EDITION: 'community',
-        NEO4J_DATABASES: 'neo4j,system',
-        NEO4J_ADMIN: neo4j.adminPath,
-        NEO4J_URI: neo4j.boltUrl,
-        NEO4J_USERNAME: 'neo4j',
-        NEO4J_PASSWORD: neo4j.password,
-      };
+      const neo4jEnv = { ...common, ...neo4jRunnerEnv(neo4j) };
       await runStep('count-neo4j', neo4jEnv);
       // Community: the dump needs the DBMS stopped (on AWS: its service scaled to zero).
       await neo4j.stopDbms();

@@ -43,3 +43,51 @@ export function runRunner(
     child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+/** The runner environment that points it at the local S3 server (what the task definition sets on AWS). */
+export function localRunnerEnv(
+  s3: { env(): Record<string, string>; endpoint: string },
+  backup: { target: string; backupId: string; bucket: string },
+): Record<string, string> {
+  return {
+    ...s3.env(),
+    TARGET: backup.target,
+    BACKUP_ID: backup.backupId,
+    BACKUP_BUCKET: backup.bucket,
+    S3_ENDPOINT: s3.endpoint,
+    S3_FORCE_PATH_STYLE: 'true',
+  };
+}
+
+/** backup-postgres's connection variables for a local PostgreSQL (the task gets them from Secrets Manager). */
+export function postgresRunnerEnv(
+  postgres: { port: number; user: string; password: string; binDir: string },
+  database = 'prefect',
+): Record<string, string> {
+  return {
+    PGHOST: '127.0.0.1',
+    PGPORT: String(postgres.port),
+    PGUSER: postgres.user,
+    PGPASSWORD: postgres.password,
+    PGDATABASE: database,
+    PG_BINDIR: postgres.binDir,
+  };
+}
+
+/** backup-neo4j / count-neo4j variables for a local Neo4j Community instance. */
+export function neo4jRunnerEnv(neo4j: {
+  adminPath: string;
+  boltUrl: string;
+  password: string;
+  adminEnv(): Record<string, string>;
+}): Record<string, string> {
+  return {
+    ...neo4j.adminEnv(),
+    NEO4J_EDITION: 'community',
+    NEO4J_DATABASES: 'neo4j,system',
+    NEO4J_ADMIN: neo4j.adminPath,
+    NEO4J_URI: neo4j.boltUrl,
+    NEO4J_USERNAME: 'neo4j',
+    NEO4J_PASSWORD: neo4j.password,
+  };
+}

@@ -61,7 +61,9 @@ export const ManifestSchema = z.looseObject({
       neo4j: z
         .strictObject({ edition: z.string(), server: z.string().optional(), tool: z.string() })
         .optional(),
-      postgres: z.strictObject({ server: z.string(), tool: z.string() }).optional(),
+      postgres: z
+        .strictObject({ server: z.string(), tool: z.string(), compress: z.string().optional() })
+        .optional(),
     })
     .optional(),
   counts: z
@@ -191,7 +193,15 @@ export function buildManifest(input: ManifestInput, results: ComponentResults): 
             },
           }
         : {}),
-      ...(postgres ? { postgres: { server: postgres.server.version, tool: postgres.tool.version } } : {}),
+      ...(postgres
+        ? {
+            postgres: {
+              server: postgres.server.version,
+              tool: postgres.tool.version,
+              compress: postgres.tool.compress,
+            },
+          }
+        : {}),
     },
     counts: {
       ...(neo4j && counts ? { neo4j: counts.counts } : {}),

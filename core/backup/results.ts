@@ -33,7 +33,7 @@ export const PostgresResultSchema = z.strictObject({
   component: z.literal('task-manager-db'),
   database: z.string(),
   files: z.array(FileRecordSchema).length(1),
-  tool: z.strictObject({ name: z.literal('pg_dump'), version: z.string() }),
+  tool: z.strictObject({ name: z.literal('pg_dump'), version: z.string(), compress: z.string() }),
   server: z.strictObject({ version: z.string(), majorVersion: z.number().int() }),
   /** Exact row counts per table, taken in the snapshot that pg_dump dumped. */
   counts: z.strictObject({ tables: z.record(z.string(), z.number().int().nonnegative()) }),

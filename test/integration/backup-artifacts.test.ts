@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runRunner } from '../../cli/local/runner-process.js';
+import { localRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
 import { backupArtifacts } from '../../containers/runner/src/components/artifacts.js';
 import type { RunContext } from '../../containers/runner/src/context.js';
 import { fileKey, resultKey } from '../../core/backup/layout.js';
@@ -90,12 +90,7 @@ describe('backup runner: artifact storage', () => {
 
     const backupId = 'infrahub_backup_20261121_030000';
     const run = await runRunner('backup-artifacts', {
-      ...server.env(),
-      TARGET: target,
-      BACKUP_ID: backupId,
-      BACKUP_BUCKET: Bucket,
-      S3_ENDPOINT: server.endpoint,
-      S3_FORCE_PATH_STYLE: 'true',
+      ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
       S3_PART_SIZE_MIB: '5',
       ARTIFACTS_SOURCE: 'path',
       ARTIFACTS_PATH: root,

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runRunner } from '../../cli/local/runner-process.js';
+import { localRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
 import { fileKey, resultKey } from '../../core/backup/layout.js';
 import { writeManifest } from '../../core/backup/manifest.js';
 import { Neo4jResultSchema } from '../../core/backup/results.js';
@@ -25,12 +25,7 @@ describe('backup runner: Neo4j Enterprise online backup (fake neo4j-admin)', () 
   let backupPort: number;
 
   const env = (backupId: string, backupDir: string, extra: Record<string, string> = {}) => ({
-    ...server.env(),
-    TARGET: target,
-    BACKUP_ID: backupId,
-    BACKUP_BUCKET: Bucket,
-    S3_ENDPOINT: server.endpoint,
-    S3_FORCE_PATH_STYLE: 'true',
+    ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
     NEO4J_EDITION: 'enterprise',
     NEO4J_DATABASES: 'neo4j,system',
     NEO4J_ADMIN: fakeAdmin,

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runRunner } from '../../cli/local/runner-process.js';
+import { localRunnerEnv, neo4jRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
 import { fileKey, resultKey } from '../../core/backup/layout.js';
 import { writeManifest } from '../../core/backup/manifest.js';
 import { Neo4jResultSchema } from '../../core/backup/results.js';
@@ -48,19 +48,8 @@ describe('backup runner: Neo4j Community (real neo4j-admin, real S3 server)', ()
   let seeded: { nodes: number; relationships: number };
 
   const env = (backupId: string) => ({
-    ...server.env(),
-    ...source.adminEnv(),
-    TARGET: target,
-    BACKUP_ID: backupId,
-    BACKUP_BUCKET: Bucket,
-    S3_ENDPOINT: server.endpoint,
-    S3_FORCE_PATH_STYLE: 'true',
-    NEO4J_EDITION: 'community',
-    NEO4J_DATABASES: 'neo4j,system',
-    NEO4J_ADMIN: source.adminPath,
-    NEO4J_URI: source.boltUrl,
-    NEO4J_USERNAME: 'neo4j',
-    NEO4J_PASSWORD: source.password,
+    ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
+    ...neo4jRunnerEnv(source),
   });
 
   beforeAll(async () => {

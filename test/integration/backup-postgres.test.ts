@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runRunner } from '../../cli/local/runner-process.js';
+import { localRunnerEnv, postgresRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
 import { fileKey, manifestKey, PREFECT_DUMP, resultKey } from '../../core/backup/layout.js';
 import { readManifest, writeManifest } from '../../core/backup/manifest.js';
 import { ComponentErrorSchema, PostgresResultSchema } from '../../core/backup/results.js';
@@ -30,19 +30,9 @@ describe('backup runner: PostgreSQL (real pg_dump, real S3 server)', () => {
   let s3: S3Client;
 
   const env = (backupId: string, extra: Record<string, string> = {}) => ({
-    ...server.env(),
-    TARGET: target,
-    BACKUP_ID: backupId,
-    BACKUP_BUCKET: Bucket,
-    S3_ENDPOINT: server.endpoint,
-    S3_FORCE_PATH_STYLE: 'true',
+    ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
+    ...postgresRunnerEnv(postgres),
     S3_PART_SIZE_MIB: '5',
-    PGHOST: '127.0.0.1',
-    PGPORT: String(postgres.port),
-    PGUSER: postgres.user,
-    PGPASSWORD: postgres.password,
-    PGDATABASE: 'prefect',
-    PG_BINDIR: postgres.binDir,
     ...extra,
   });
 
@@ -75,6 +65,7 @@ describe('backup runner: PostgreSQL (real pg_dump, real S3 server)', () => {
       'public.task_run': 6000,
     });
     expect(result?.server.majorVersion).toBe(postgres.majorVersion);
+    expect(result?.tool.compress).toBe('1');
 
     const { manifest } = await writeManifest(s3, Bucket, {
       target,

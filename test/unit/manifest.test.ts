@@ -22,7 +22,7 @@ const postgres: PostgresResult = {
       s3: { key: `${target}/${backupId}/prefect.dump`, versionId: 'v1', checksumSHA256: 'abc=' },
     },
   ],
-  tool: { name: 'pg_dump', version: '15.18' },
+  tool: { name: 'pg_dump', version: '15.18', compress: '1' },
   server: { version: '15.18', majorVersion: 15 },
   counts: { tables: { 'public.flow_run': 200 } },
 };
@@ -101,7 +101,7 @@ describe('manifest', () => {
     });
     expect(m.versions).toEqual({
       neo4j: { edition: 'community', tool: '5.26.26', server: '5.26.26' },
-      postgres: { server: '15.18', tool: '15.18' },
+      postgres: { server: '15.18', tool: '15.18', compress: '1' },
     });
     expect(m.counts?.neo4j).toEqual({ neo4j: { nodes: 302, relationships: 301 } });
     expect(m.counts?.postgres?.tables).toEqual({ 'public.flow_run': 200 });

@@ -29,6 +29,17 @@ describe('runner environment', () => {
     expect(env.PGDATABASE).toBe('prefect');
     expect(env.S3_PART_SIZE_MIB).toBe(8);
     expect(env.S3_FORCE_PATH_STYLE).toBe(false);
+    expect(env.PG_DUMP_COMPRESS).toBe('1');
+  });
+
+  it('accepts pg_dump compression specs and rejects others', () => {
+    const pgEnv = { ...base, PGHOST: 'db', PGUSER: 'postgres', PGPASSWORD: 'x' };
+    for (const ok of ['0', '6', 'zstd:3', 'lz4', 'none', 'gzip:9']) {
+      expect(parseEnv(PostgresEnvSchema, { ...pgEnv, PG_DUMP_COMPRESS: ok }).PG_DUMP_COMPRESS).toBe(ok);
+    }
+    expect(() => parseEnv(PostgresEnvSchema, { ...pgEnv, PG_DUMP_COMPRESS: 'brotli' })).toThrowError(
+      /PG_DUMP_COMPRESS: must be a pg_dump --compress value/,
+    );
   });
 
   it('names every missing or bad variable, and never echoes a value', () => {

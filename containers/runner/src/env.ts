@@ -35,6 +35,18 @@ export const PostgresEnvSchema = CommonEnvSchema.extend({
   PGPASSWORD: z.string().min(1, 'must be set (inject it from Secrets Manager)'),
   /** Folder with pg_dump / pg_restore; PATH is used when unset. */
   PG_BINDIR: z.string().optional(),
+  /**
+   * pg_dump --compress. Default "1" (gzip level 1): pg_dump's compression is single-threaded and is
+   * what limits a backup, and level 1 runs about twice as fast as pg_dump's default (6) for a dump
+   * ~10-25 % larger. With pg_dump 16 or newer, "zstd" or "lz4" are faster still.
+   */
+  PG_DUMP_COMPRESS: z
+    .string()
+    .regex(
+      /^(\d|(gzip|lz4|zstd|none)(:\d{1,2})?)$/,
+      'must be a pg_dump --compress value such as "1", "6", "zstd:3" or "none"',
+    )
+    .default('1'),
 });
 
 export const Neo4jEnvSchema = CommonEnvSchema.extend({

@@ -76,7 +76,7 @@ async function runComponent(
       const result = await backupPostgres(
         ctx,
         { host: e.PGHOST, port: e.PGPORT, user: e.PGUSER, password: e.PGPASSWORD, database: e.PGDATABASE },
-        { binDir: e.PG_BINDIR },
+        { binDir: e.PG_BINDIR, compress: e.PG_DUMP_COMPRESS },
       );
       return { ctx, result };
     }

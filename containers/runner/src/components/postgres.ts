@@ -54,8 +54,9 @@ export async function countRows(client: pg.Client): Promise<Record<string, numbe
 export async function backupPostgres(
   ctx: RunContext,
   connection: PostgresConnection,
-  options: { binDir?: string } = {},
+  options: { binDir?: string; compress?: string } = {},
 ): Promise<PostgresResult> {
+  const compress = options.compress ?? '1';
   const startedAt = new Date().toISOString();
   const log = ctx.logger.child({ component: 'task-manager-db' });
   const pgDump = toolPath(options.binDir, 'pg_dump');
@@ -97,7 +98,13 @@ export async function backupPostgres(
     });
     const dump = runTool(
       pgDump,
-      ['--format=custom', `--snapshot=${snapshot}`, '--no-password', `--dbname=${connection.database}`],
+      [
+        '--format=custom',
+        `--compress=${compress}`,
+        `--snapshot=${snapshot}`,
+        '--no-password',
+        `--dbname=${connection.database}`,
+      ],
       {
         env: {
           ...process.env,
@@ -148,7 +155,7 @@ export async function backupPostgres(
           s3: { key, versionId: uploaded.versionId, checksumSHA256: uploaded.s3ChecksumSHA256 },
         },
       ],
-      tool: { name: 'pg_dump', version: tool.version },
+      tool: { name: 'pg_dump', version: tool.version, compress },
       server: { version: serverVersion, majorVersion: serverMajor },
       counts: { tables },
     };
