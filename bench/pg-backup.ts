@@ -293,19 +293,19 @@ export function formatPgBackup(rows: readonly PgBackupRow[]): string[] {
   const lines: string[] = [];
   for (const r of rows) {
     lines.push(
-      `  database ${(r.databaseBytes / GiB).toFixed(2)} GiB, custom-format dump ${(r.dumpBytes / MiB).toFixed(0)} MiB`,
+      `  database ${(r.databaseBytes / GiB).toFixed(2)} GiB; custom-format dump ${(r.dumpBytes / MiB).toFixed(0)} MiB ` +
+        `at pg_dump's default compression (gzip 6), ${(r.oursDefaultDumpBytes / MiB).toFixed(0)} MiB at gzip 1`,
     );
-    lines.push(`    (a) raw pg_dump -Fc > /dev/null           ${s(r.raw)}`);
+    const secs = (m: Measured) => `${(m.wallMs / 1000).toFixed(1).padStart(7)} s`;
+    lines.push(`    (a)  raw pg_dump -Fc > /dev/null (gzip 6)            ${s(r.raw)}`);
+    lines.push(`    (a') pg_dump -Fc through SHA-256, no storage          ${secs(r.streamedOnly)}`);
+    lines.push(`    (b)  ours: runner to S3, gzip 6 like (a) and (c)      ${s(r.ours)}`);
     lines.push(
-      `    (a') pg_dump streamed through SHA-256, no storage ${(r.streamedOnly.wallMs / 1000).toFixed(1).padStart(7)} s`,
-    );
-    lines.push(`    (b) ours: streamed to S3 + SHA-256 + counts ${s(r.ours)}`);
-    lines.push(
-      `        the local S3 server used ${r.s3ServerCpuDuringOurs.toFixed(1)} CPU-s during (b), on the same 2 cores; ` +
+      `         the local S3 server used ${r.s3ServerCpuDuringOurs.toFixed(1)} CPU-s during (b) on the same 2 cores; ` +
         `the object was complete ${(r.completionTailMs / 1000).toFixed(1)} s after pg_dump exited`,
     );
-    lines.push(`    (b1) ours: runner to S3, its default gzip 1       ${s(r.oursDefault)}`);
-    lines.push(`    (c)  staged: dump, sha256, tar.gz, upload (gzip 6) ${s(r.staged)}`);
+    lines.push(`    (b1) ours: runner to S3, its default gzip 1           ${s(r.oursDefault)}`);
+    lines.push(`    (c)  staged: dump, sha256, tar.gz, upload (gzip 6)    ${s(r.staged)}`);
     const st = r.staged.steps;
     lines.push(
       `        steps: ${Object.entries(st)

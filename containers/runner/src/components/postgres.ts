@@ -122,6 +122,7 @@ export async function backupPostgres(
       () => undefined,
     );
     // Count while pg_dump streams; both read the same snapshot.
+    let storedAfterMs = 0;
     const [uploaded, tables] = await Promise.all([
       streamToolToS3(ctx.s3, dump, {
         bucket: ctx.bucket,
@@ -129,6 +130,9 @@ export async function backupPostgres(
         partSize: ctx.partSize,
         concurrency: ctx.concurrency,
         contentType: 'application/octet-stream',
+      }).then((u) => {
+        storedAfterMs = Date.now() - dumpStarted;
+        return u;
       }),
       countRows(client),
     ]);
@@ -138,6 +142,8 @@ export async function backupPostgres(
       size: uploaded.size,
       sha256: uploaded.sha256,
       parts: uploaded.parts,
+      // Since pg_dump started; with exitedAfterMs it shows how long S3 completion trailed the dump.
+      storedAfterMs,
     });
 
     return {
