@@ -38,7 +38,7 @@ export const PostgresEnvSchema = CommonEnvSchema.extend({
   /**
    * pg_dump --compress. Default "1" (gzip level 1): pg_dump's compression is single-threaded and is
    * what limits a backup, and level 1 runs about twice as fast as pg_dump's default (6) for a dump
-   * ~10-25 % larger. With pg_dump 16 or newer, "zstd" or "lz4" are faster still.
+   * about 7 % larger on Prefect-like data (README, Benchmarks). With pg_dump 16 or newer, "zstd" or "lz4" are faster still.
    */
   PG_DUMP_COMPRESS: z
     .string()
