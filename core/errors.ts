@@ -5,6 +5,8 @@
 export const ErrorNames = {
   /** The deployment configuration is unreadable or invalid. */
   ConfigError: 'ConfigError',
+  /** An execution input or Lambda event does not match its schema. Retrying cannot fix it. */
+  InvalidInput: 'InvalidInput',
   /** A runner started with a missing or malformed environment variable. Retrying cannot fix it. */
   RunnerConfigError: 'RunnerConfigError',
   /** A database or copy tool exited non-zero or was killed; its output was not kept. */
@@ -19,6 +21,12 @@ export const ErrorNames = {
   IncompleteBackup: 'IncompleteBackup',
   /** A backup's manifest is missing, unreadable or not one this tool understands. */
   ManifestError: 'ManifestError',
+  /** Infrahub still runs tasks after the preflight gate's bound; the backup would not be consistent. */
+  InfrahubBusy: 'InfrahubBusy',
+  /** Infrahub's API could not be reached (network, DNS, timeout). Often transient. */
+  InfrahubUnreachable: 'InfrahubUnreachable',
+  /** Infrahub's API answered with an error (bad token, rejected query). Retrying will not fix it. */
+  InfrahubApiError: 'InfrahubApiError',
 } as const;
 
 export type ErrorName = (typeof ErrorNames)[keyof typeof ErrorNames];
@@ -36,6 +44,16 @@ export class ConfigError extends NamedError {
     readonly problems: readonly string[],
   ) {
     super(`Invalid deployment configuration (${source}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+export class InvalidInputError extends NamedError {
+  override readonly name = ErrorNames.InvalidInput;
+  constructor(
+    readonly what: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`Invalid ${what}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
 }
 
@@ -85,4 +103,22 @@ export class IncompleteBackupError extends NamedError {
 
 export class ManifestError extends NamedError {
   override readonly name = ErrorNames.ManifestError;
+}
+
+export class InfrahubBusyError extends NamedError {
+  override readonly name = ErrorNames.InfrahubBusy;
+}
+
+export class InfrahubUnreachableError extends NamedError {
+  override readonly name = ErrorNames.InfrahubUnreachable;
+}
+
+export class InfrahubApiError extends NamedError {
+  override readonly name = ErrorNames.InfrahubApiError;
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
 }

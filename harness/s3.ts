@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { HarnessStartError } from './errors.js';
 import { venvDir } from './paths.js';
 import { freePort, spawnLogged, stopPid, tail, waitUntil } from './processes.js';
@@ -20,6 +21,8 @@ export interface S3Server {
   readonly credentials: typeof localCredentials;
   /** An SDK client pointed at this server (path-style addressing). */
   client(): S3Client;
+  /** A Secrets Manager client: moto serves that API on the same endpoint. */
+  secretsManager(): SecretsManagerClient;
   /** AWS_* variables that make another process's SDK talk to this server. */
   env(): Record<string, string>;
   stop(): Promise<void>;
@@ -74,6 +77,9 @@ export async function startS3(): Promise<S3Server> {
       });
       clients.push(client);
       return client;
+    },
+    secretsManager() {
+      return new SecretsManagerClient({ endpoint, region: localRegion, credentials: localCredentials });
     },
     env: () => ({ ...localCredentialsEnv(), AWS_ENDPOINT_URL_S3: endpoint }),
     async stop() {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
-import { ConfigError } from '../errors.js';
+import { ConfigError, InvalidInputError } from '../errors.js';
 import { type DeploymentConfig, DeploymentConfigSchema } from './schema.js';
 
 /** `targets[0].neo4j.boltPort` from `['targets', 0, 'neo4j', 'boltPort']`. */
@@ -50,4 +50,11 @@ export function loadDeploymentConfigFile(path: string): DeploymentConfig {
     throw new ConfigError(path, [`is not valid JSON: ${(err as Error).message}`]);
   }
   return parseDeploymentConfig(raw, path);
+}
+
+/** Validates an execution input or event; a mismatch names every field and reason (InvalidInput). */
+export function parseInput<T extends z.ZodType>(schema: T, input: unknown, what: string): z.output<T> {
+  const result = schema.safeParse(input);
+  if (!result.success) throw new InvalidInputError(what, describeIssues(result.error));
+  return result.data;
 }

@@ -1,0 +1,130 @@
+/**
+ * Infrahub's task API (design.md section 2): `POST {address}/graphql` with `X-INFRAHUB-KEY`, the
+ * `InfrahubTask` query filtered by state, paged (Infrahub rejects pages above 200 with HTTP 422).
+ */
+import { z } from 'zod';
+import { InfrahubApiError, InfrahubUnreachableError } from '../errors.js';
+
+export const TaskStateSchema = z.enum([
+  'SCHEDULED',
+  'PENDING',
+  'RUNNING',
+  'COMPLETED',
+  'FAILED',
+  'CANCELLED',
+  'CRASHED',
+  'PAUSED',
+  'CANCELLING',
+]);
+export type TaskState = z.infer<typeof TaskStateSchema>;
+
+export const TaskSchema = z.object({
+  id: z.string(),
+  title: z.string(),
+  state: TaskStateSchema,
+  workflow: z.string().nullish(),
+  branch: z.string().nullish(),
+  created_at: z.string().nullish(),
+});
+export type InfrahubTask = z.infer<typeof TaskSchema>;
+
+const ResponseSchema = z.object({
+  data: z
+    .object({
+      InfrahubTask: z.object({
+        count: z.number().int().nonnegative(),
+        edges: z.array(z.object({ node: TaskSchema })),
+      }),
+    })
+    .nullish(),
+  errors: z.array(z.object({ message: z.string() })).optional(),
+});
+
+/** Infrahub's upper bound for `limit`; larger pages are answered with HTTP 422. */
+export const MAX_PAGE_SIZE = 200;
+
+export interface InfrahubApi {
+  /** Base address, such as https://infrahub.example.com (no trailing slash). */
+  address: string;
+  token: string;
+  /** Per-request timeout. */
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+}
+
+export function tasksQuery(states: readonly TaskState[]): string {
+  return `query ActiveTasks($offset: Int!, $limit: Int!) {
+  InfrahubTask(state: [${states.join(', ')}], offset: $offset, limit: $limit) {
+    count
+    edges { node { id title state workflow branch created_at } }
+  }
+}`;
+}
+
+/** Every task in the given states, following pages of `pageSize` (at most 200). */
+export async function listTasks(
+  api: InfrahubApi,
+  states: readonly TaskState[] = ['PENDING', 'RUNNING'],
+  pageSize = 100,
+): Promise<InfrahubTask[]> {
+  if (pageSize < 1 || pageSize > MAX_PAGE_SIZE)
+    throw new RangeError(`page size must be 1-${MAX_PAGE_SIZE}, got ${pageSize}`);
+  const query = tasksQuery(states);
+  const tasks: InfrahubTask[] = [];
+  for (let offset = 0; ; offset += pageSize) {
+    const page = await post(api, query, { offset, limit: pageSize });
+    tasks.push(...page.edges.map((e) => e.node));
+    if (page.edges.length < pageSize || tasks.length >= page.count) return tasks;
+  }
+}
+
+async function post(
+  api: InfrahubApi,
+  query: string,
+  variables: Record<string, unknown>,
+): Promise<{ count: number; edges: Array<{ node: InfrahubTask }> }> {
+  const url = `${api.address.replace(/\/+$/, '')}/graphql`;
+  let response: Response;
+  try {
+    response = await (api.fetch ?? fetch)(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'X-INFRAHUB-KEY': api.token },
+      body: JSON.stringify({ query, variables }),
+      signal: AbortSignal.timeout(api.timeoutMs ?? 15_000),
+    });
+  } catch (err) {
+    const cause =
+      err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
+    throw new InfrahubUnreachableError(`Infrahub API at ${url} is unreachable: ${cause}`);
+  }
+  const text = await response.text();
+  if (!response.ok) {
+    const hint =
+      response.status === 401 || response.status === 403
+        ? ' (the API token was refused)'
+        : response.status === 422
+          ? ' (the query was rejected; Infrahub allows at most 200 tasks per page)'
+          : '';
+    throw new InfrahubApiError(
+      `Infrahub API at ${url} answered HTTP ${response.status}${hint}: ${text.slice(0, 300)}`,
+      response.status,
+    );
+  }
+  let body: z.infer<typeof ResponseSchema>;
+  try {
+    body = ResponseSchema.parse(JSON.parse(text));
+  } catch {
+    throw new InfrahubApiError(
+      `Infrahub API at ${url} answered with an unexpected body: ${text.slice(0, 300)}`,
+      response.status,
+    );
+  }
+  if (body.errors?.length) {
+    throw new InfrahubApiError(
+      `Infrahub API at ${url} returned errors: ${body.errors.map((e) => e.message).join('; ')}`,
+      response.status,
+    );
+  }
+  if (!body.data) throw new InfrahubApiError(`Infrahub API at ${url} returned no data`, response.status);
+  return body.data.InfrahubTask;
+}

@@ -1,0 +1,20 @@
+/**
+ * Lambda handler: parse the event, run the gate, return. The gate never waits past the Lambda's own
+ * timeout: the bound is cut to the remaining time less a margin, so the failure names the tasks
+ * instead of the function timing out.
+ */
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { createLogger } from '../../core/log.js';
+import { type PreflightResult, preflight } from './preflight.js';
+
+const secrets = new SecretsManagerClient({});
+const logger = createLogger({ service: 'infrahub-backup-preflight' });
+const MARGIN_MS = 30_000;
+
+export async function handler(
+  event: unknown,
+  context: { getRemainingTimeInMillis(): number },
+): Promise<PreflightResult> {
+  const cap = Math.max(0, Math.floor((context.getRemainingTimeInMillis() - MARGIN_MS) / 1000));
+  return preflight(event, { secrets, logger, maxWaitSecondsCap: cap });
+}

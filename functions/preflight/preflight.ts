@@ -1,0 +1,69 @@
+/**
+ * The preflight gate's Lambda core: no Infrahub task may be pending or running when the capture
+ * starts. Takes its clients as arguments so tests hand it real ones pointed at local servers.
+ */
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { z } from 'zod';
+import { BackupIdSchema } from '../../core/backup/layout.js';
+import { parseInput } from '../../core/config/load.js';
+import { targetName } from '../../core/config/schema.js';
+import { waitForIdle } from '../../core/infrahub/gate.js';
+import type { Logger } from '../../core/log.js';
+import { readSecret } from '../../core/secrets.js';
+
+export const PreflightEventSchema = z.strictObject({
+  target: targetName,
+  backupId: BackupIdSchema,
+  infrahub: z.strictObject({
+    address: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+    /** Secrets Manager secret holding the API token (plain text, or JSON with a "token" field). */
+    tokenSecret: z.string().min(1),
+  }),
+  force: z.boolean().default(false),
+  maxWaitSeconds: z.number().int().min(0).max(3600).default(600),
+  pollIntervalSeconds: z.number().int().min(1).max(300).default(15),
+});
+export type PreflightEvent = z.input<typeof PreflightEventSchema>;
+
+export const PreflightResultSchema = z.strictObject({
+  target: z.string(),
+  backupId: z.string(),
+  forced: z.boolean(),
+  waitedSeconds: z.number().int().nonnegative(),
+  polls: z.number().int().nonnegative(),
+});
+export type PreflightResult = z.infer<typeof PreflightResultSchema>;
+
+export interface PreflightDeps {
+  secrets: SecretsManagerClient;
+  logger: Logger;
+  /** Upper bound on the wait from the caller (a Lambda's remaining time). */
+  maxWaitSecondsCap?: number;
+  clock?: { now(): number; sleep(ms: number): Promise<void> };
+}
+
+export async function preflight(input: unknown, deps: PreflightDeps): Promise<PreflightResult> {
+  const event = parseInput(PreflightEventSchema, input, 'preflight event');
+  const log = deps.logger.child({ target: event.target, backupId: event.backupId, step: 'preflight' });
+  if (event.force) {
+    log.warn('preflight gate skipped: force is set; recorded in the manifest');
+    return { target: event.target, backupId: event.backupId, forced: true, waitedSeconds: 0, polls: 0 };
+  }
+  const token = await readSecret(deps.secrets, event.infrahub.tokenSecret, 'token');
+  const maxWaitSeconds = Math.min(event.maxWaitSeconds, deps.maxWaitSecondsCap ?? Number.POSITIVE_INFINITY);
+  const result = await waitForIdle(
+    { address: event.infrahub.address, token },
+    {
+      maxWaitSeconds,
+      pollIntervalSeconds: event.pollIntervalSeconds,
+      clock: deps.clock,
+      onPoll: (tasks, waitedMs) =>
+        log.info('Infrahub tasks pending or running', {
+          count: tasks.length,
+          waitedSeconds: Math.round(waitedMs / 1000),
+        }),
+    },
+  );
+  log.info('preflight gate passed', { waitedSeconds: result.waitedSeconds, polls: result.polls });
+  return { target: event.target, backupId: event.backupId, ...result };
+}
