@@ -4,12 +4,9 @@ import { createLogger } from '../../core/log.js';
 import { preflight } from '../../functions/preflight/preflight.js';
 import { type S3Server, startS3 } from '../../harness/index.js';
 import { type FakeInfrahub, startFakeInfrahub, task } from '../fakes/fake-infrahub-api.js';
+import { fakeClock } from '../helpers/clock.js';
 
 const logger = createLogger({}, { write: () => undefined });
-const immediateClock = () => {
-  let now = 0;
-  return { now: () => now, sleep: async (ms: number) => void (now += ms) };
-};
 
 // The Lambda core with a real Secrets Manager API (moto) and a fake Infrahub API, both on loopback.
 describe('preflight Lambda core', () => {
@@ -63,7 +60,7 @@ describe('preflight Lambda core', () => {
       secrets,
       logger,
       maxWaitSecondsCap: 30,
-      clock: immediateClock(),
+      clock: fakeClock(),
     });
     await expect(attempt).rejects.toMatchObject({
       name: 'InfrahubBusy',

@@ -3,20 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { waitForIdle } from '../../core/infrahub/gate.js';
 import { listTasks } from '../../core/infrahub/tasks.js';
 import { type FakeInfrahub, startFakeInfrahub, task } from '../fakes/fake-infrahub-api.js';
-
-/** A clock whose sleeps pass at once, so a 10-minute bound is tested in milliseconds. */
-function fakeClock() {
-  let now = Date.parse('2026-11-21T02:00:00Z');
-  const slept: number[] = [];
-  return {
-    now: () => now,
-    sleep: async (ms: number) => {
-      slept.push(ms);
-      now += ms;
-    },
-    slept,
-  };
-}
+import { fakeClock } from '../helpers/clock.js';
 
 describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', () => {
   let api: FakeInfrahub | undefined;
