@@ -18,8 +18,10 @@ import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { backupIdFor, backupPrefix, fileKey, PREFECT_DUMP } from '../core/backup/layout.js';
-import { type Manifest, writeManifest } from '../core/backup/manifest.js';
+import { type Manifest, readManifest } from '../core/backup/manifest.js';
 import { describeProblems, verifyBackup } from '../core/backup/verify.js';
+import { createLogger } from '../core/log.js';
+import { manifestStep } from '../functions/manifest/manifest.js';
 import {
   countGraph,
   countTables,
@@ -118,13 +120,14 @@ async function main(): Promise<void> {
     })(),
     runStep('backup-artifacts', { ...common, ARTIFACTS_SOURCE: 'path', ARTIFACTS_PATH: storage }),
   ]);
-  const { manifest, key } = await writeManifest(s3, bucket, {
-    target,
-    backupId,
-    components: ['database', 'task-manager-db', 'artifacts'],
-    toolVersion: '0.1.0',
-  });
-  console.log(`   manifest written last: s3://${bucket}/${key}`);
+  // The manifest step's Lambda core: checks S3 holds what each component recorded, then writes it last.
+  const summary = await manifestStep(
+    { target, backupId, components: ['database', 'task-manager-db', 'artifacts'] },
+    { s3, bucket, logger: createLogger({}, { write: () => undefined }) },
+  );
+  const manifest = await readManifest(s3, bucket, target, backupId);
+  if (!manifest) throw new Error('the manifest step wrote no manifest');
+  console.log(`   manifest written last: ${summary.manifest}`);
 
   step('Verifying every file against the manifest (downloaded and hashed)');
   const report = await verifyBackup(s3, bucket, target, backupId, { deep: true });

@@ -36,3 +36,11 @@ describe('backup layout', () => {
     expect(artifactPath('/a/b.txt')).toBe('artifacts/a/b.txt');
   });
 });
+
+describe('tool version', () => {
+  it('is the package version, as manifests record it', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { TOOL_VERSION } = await import('../../core/version.js');
+    expect(TOOL_VERSION).toBe(JSON.parse(readFileSync('package.json', 'utf8')).version);
+  });
+});
