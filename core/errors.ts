@@ -27,6 +27,8 @@ export const ErrorNames = {
   InfrahubUnreachable: 'InfrahubUnreachable',
   /** Infrahub's API answered with an error (bad token, rejected query). Retrying will not fix it. */
   InfrahubApiError: 'InfrahubApiError',
+  /** Another execution holds the target's lock; two executions never work on one target at once. */
+  TargetLocked: 'TargetLocked',
 } as const;
 
 export type ErrorName = (typeof ErrorNames)[keyof typeof ErrorNames];
@@ -121,4 +123,8 @@ export class InfrahubApiError extends NamedError {
   ) {
     super(message);
   }
+}
+
+export class TargetLockedError extends NamedError {
+  override readonly name = ErrorNames.TargetLocked;
 }
