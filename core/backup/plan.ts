@@ -1,0 +1,113 @@
+/**
+ * The backup execution's input, and its plan. The input is what a user types in the Step Functions
+ * console, what a schedule sends, and what the CLI sends. The plan, made by the first state, is the
+ * backup id, the options and the target names only: each iteration of the fleet Map resolves its own
+ * target's details (`targetWork`, no secrets, only secret names), so the state payload stays a few
+ * KiB even for hundreds of targets, far below Step Functions' 256 KiB.
+ */
+import { z } from 'zod';
+import { parseInput } from '../config/load.js';
+import { type DeploymentConfig, type Target, targetName } from '../config/schema.js';
+import { InvalidInputError } from '../errors.js';
+import { backupIdFor } from './layout.js';
+import { ComponentSchema } from './manifest.js';
+
+export const ALL_COMPONENTS = ['database', 'task-manager-db', 'artifacts'] as const;
+
+export const BackupExecutionInputSchema = z.strictObject({
+  /** Target names from the deployment configuration, or "*" for all of them. */
+  targets: z
+    .union([z.literal('*'), z.array(targetName).min(1, 'must name at least one target').max(500)])
+    .default('*'),
+  components: z
+    .array(ComponentSchema)
+    .min(1, 'must name at least one component')
+    .refine((c) => new Set(c).size === c.length, 'must not name a component twice')
+    .default([...ALL_COMPONENTS]),
+  /** Skip the preflight gate (recorded in the manifest as "forced"). */
+  force: z.boolean().default(false),
+  /** Free text kept with the execution, for the audit trail ("before upgrade to 1.5"). */
+  reason: z.string().max(500).optional(),
+});
+export type BackupExecutionInput = z.input<typeof BackupExecutionInputSchema>;
+
+/** One target's work item: what the states after the first need, and nothing secret. */
+export interface TargetWork {
+  target: string;
+  backupId: string;
+  components: Array<z.infer<typeof ComponentSchema>>;
+  force: boolean;
+  neo4j: Pick<
+    Target['neo4j'],
+    'host' | 'boltPort' | 'backupPort' | 'edition' | 'version' | 'credentialsSecret'
+  > & {
+    databases: string;
+  };
+  postgres: Pick<Target['postgres'], 'host' | 'port' | 'database' | 'credentialsSecret'>;
+  infrahub: Target['infrahub'];
+  artifacts: Target['artifacts'];
+}
+
+export interface BackupPlan {
+  backupId: string;
+  components: TargetWork['components'];
+  force: boolean;
+  reason?: string;
+  targets: string[];
+}
+
+/** Validates the input (InvalidInput names each field) and resolves it against the configuration. */
+export function planBackup(input: unknown, config: DeploymentConfig, now: Date): BackupPlan {
+  const parsed = parseInput(BackupExecutionInputSchema, input ?? {}, 'backup execution input');
+  const known = new Map(config.targets.map((t) => [t.name, t]));
+  const names = parsed.targets === '*' ? [...known.keys()] : parsed.targets;
+  const unknown = names.filter((n) => !known.has(n));
+  if (unknown.length > 0) {
+    throw new InvalidInputError('backup execution input', [
+      `targets: ${unknown.map((n) => `"${n}"`).join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not configured (known: ${[...known.keys()].join(', ')})`,
+    ]);
+  }
+  if (new Set(names).size !== names.length) {
+    throw new InvalidInputError('backup execution input', ['targets: must not name a target twice']);
+  }
+  return {
+    backupId: backupIdFor(now),
+    components: parsed.components,
+    force: parsed.force,
+    ...(parsed.reason ? { reason: parsed.reason } : {}),
+    targets: names,
+  };
+}
+
+/** One target's work item for an iteration of the fleet Map. */
+export function targetWork(
+  config: DeploymentConfig,
+  plan: Omit<BackupPlan, 'targets'>,
+  name: string,
+): TargetWork {
+  const t = config.targets.find((c) => c.name === name);
+  if (!t) throw new InvalidInputError('target', [`"${name}" is not configured`]);
+  return {
+    target: name,
+    backupId: plan.backupId,
+    components: plan.components,
+    force: plan.force,
+    neo4j: {
+      host: t.neo4j.host,
+      boltPort: t.neo4j.boltPort,
+      backupPort: t.neo4j.backupPort,
+      edition: t.neo4j.edition,
+      version: t.neo4j.version,
+      credentialsSecret: t.neo4j.credentialsSecret,
+      databases: t.neo4j.databases.join(','),
+    },
+    postgres: {
+      host: t.postgres.host,
+      port: t.postgres.port,
+      database: t.postgres.database,
+      credentialsSecret: t.postgres.credentialsSecret,
+    },
+    infrahub: t.infrahub,
+    artifacts: t.artifacts,
+  };
+}

@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { planBackup, targetWork } from '../../core/backup/plan.js';
+import { loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/config/load.js';
+
+const config = loadDeploymentConfigFile('config/example.json');
+const now = new Date('2026-11-21T02:00:00Z');
+
+describe('backup execution input and plan', () => {
+  it('backs up every target and every component by default', () => {
+    const plan = planBackup({}, config, now);
+    expect(plan).toEqual({
+      backupId: 'infrahub_backup_20261121_020000',
+      components: ['database', 'task-manager-db', 'artifacts'],
+      force: false,
+      targets: ['infrahub-prod', 'infrahub-lab'],
+    });
+    expect(targetWork(config, plan, 'infrahub-prod')).toMatchObject({
+      target: 'infrahub-prod',
+      backupId: 'infrahub_backup_20261121_020000',
+      components: ['database', 'task-manager-db', 'artifacts'],
+      force: false,
+      neo4j: {
+        host: 'neo4j.prod.infrahub.internal',
+        edition: 'enterprise',
+        databases: 'neo4j,system',
+        credentialsSecret: 'infrahub-prod/neo4j',
+      },
+      postgres: { host: 'prefect-db.prod.infrahub.internal', port: 5432, database: 'prefect' },
+    });
+  });
+
+  it('takes a subset of targets and components, force, and a reason', () => {
+    const plan = planBackup(
+      { targets: ['infrahub-lab'], components: ['task-manager-db'], force: true, reason: 'before upgrade' },
+      config,
+      now,
+    );
+    expect(plan).toMatchObject({
+      reason: 'before upgrade',
+      targets: ['infrahub-lab'],
+      components: ['task-manager-db'],
+      force: true,
+    });
+    expect(targetWork(config, plan, 'infrahub-lab')).toMatchObject({
+      components: ['task-manager-db'],
+      force: true,
+    });
+  });
+
+  it.each([
+    [
+      { targets: ['infrahub-stage'] },
+      /targets: "infrahub-stage" is not configured \(known: infrahub-prod, infrahub-lab\)/,
+    ],
+    [{ targets: [] }, /targets: must name at least one target/],
+    [{ components: ['database', 'database'] }, /components: must not name a component twice/],
+    [{ components: ['neo4j'] }, /components\[0\]: Invalid option/],
+    [{ force: 'yes' }, /force: Invalid input: expected boolean/],
+    [{ password: 'x' }, /\(root\): has unknown key "password"/],
+    [{ targets: ['infrahub-lab', 'infrahub-lab'] }, /targets: must not name a target twice/],
+  ])('rejects %j with a message naming the field', (input, message) => {
+    expect(() => planBackup(input, config, now)).toThrowError(
+      expect.objectContaining({ name: 'InvalidInput', message: expect.stringMatching(message) }),
+    );
+  });
+
+  it('keeps a 200-target fleet plan and each work item far below the 256 KiB state payload limit', () => {
+    const raw = JSON.parse(JSON.stringify(config)) as {
+      targets: Array<Record<string, unknown>>;
+      schedules: unknown[];
+    };
+    const template = raw.targets[0] ?? {};
+    raw.targets = Array.from({ length: 200 }, (_, i) => ({
+      ...template,
+      name: `infrahub-site-${String(i).padStart(3, '0')}`,
+    }));
+    raw.schedules = [];
+    const fleet = parseDeploymentConfig(raw, 'fleet');
+    const plan = planBackup({}, fleet, now);
+    expect(plan.targets).toHaveLength(200);
+    const planBytes = Buffer.byteLength(JSON.stringify(plan));
+    const itemBytes = Math.max(
+      ...plan.targets.map((t) => Buffer.byteLength(JSON.stringify(targetWork(fleet, plan, t)))),
+    );
+    expect(planBytes).toBeLessThan(16 * 1024);
+    expect(itemBytes).toBeLessThan(2 * 1024);
+    console.info(
+      `200-target plan: ${(planBytes / 1024).toFixed(1)} KiB; largest work item ${itemBytes} B (limit 256 KiB)`,
+    );
+  });
+
+  it('names a target that is not configured when resolving its work', () => {
+    expect(() => targetWork(config, planBackup({}, config, now), 'nope')).toThrowError(
+      /Invalid target:[\s\S]*"nope" is not configured/,
+    );
+  });
+});
