@@ -1,0 +1,95 @@
+import { copyFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lockKey } from '../../core/backup/lock.js';
+import { BUNDLED_CONFIG_FILE } from '../../core/config/bundled.js';
+import { loadDeploymentConfigFile } from '../../core/config/load.js';
+import { createLogger } from '../../core/log.js';
+import { lockStep } from '../../functions/lock/lock.js';
+import { handler as planHandler } from '../../functions/plan/index.js';
+import { createVersionedBucket, type S3Server, startS3 } from '../../harness/index.js';
+import { exists } from '../helpers/s3.js';
+
+const Bucket = 'backups-lock-lambda';
+const config = loadDeploymentConfigFile('config/example.json');
+const logger = createLogger({}, { write: () => undefined });
+const acquire = (owner: string, target = 'infrahub-lab') => ({
+  action: 'acquire',
+  target,
+  backupId: 'infrahub_backup_20261121_020000',
+  components: ['database', 'task-manager-db'],
+  force: false,
+  owner,
+});
+
+describe('lock Lambda core and plan handler', () => {
+  let server: S3Server;
+  let s3: S3Client;
+
+  beforeAll(async () => {
+    server = await startS3();
+    s3 = server.client();
+    await createVersionedBucket(s3, Bucket);
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('takes the lock and returns the target work; a second execution is refused until release', async () => {
+    const deps = { s3, bucket: Bucket, config, logger };
+    const work = await lockStep(acquire('arn:exec:one'), deps);
+    expect(work).toMatchObject({
+      target: 'infrahub-lab',
+      neo4j: { edition: 'community' },
+      components: ['database', 'task-manager-db'],
+    });
+    await expect(lockStep(acquire('arn:exec:two'), deps)).rejects.toMatchObject({
+      name: 'TargetLocked',
+      message: expect.stringMatching(/locked by arn:exec:one/),
+    });
+    expect(
+      await lockStep({ action: 'release', target: 'infrahub-lab', owner: 'arn:exec:one' }, deps),
+    ).toEqual({
+      target: 'infrahub-lab',
+      released: true,
+    });
+    expect(await lockStep(acquire('arn:exec:two'), deps)).toMatchObject({ target: 'infrahub-lab' });
+  });
+
+  it('refuses an unknown target before taking any lock', async () => {
+    await expect(
+      lockStep(acquire('arn:exec:x', 'infrahub-ghost'), { s3, bucket: Bucket, config, logger }),
+    ).rejects.toMatchObject({
+      name: 'InvalidInput',
+    });
+    expect(await exists(s3, Bucket, lockKey('infrahub-ghost'))).toBe(false);
+  });
+
+  it('plans from the configuration bundled beside the function', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'lambda-root-'));
+    copyFileSync('config/example.json', join(root, BUNDLED_CONFIG_FILE));
+    process.env.LAMBDA_TASK_ROOT = root;
+    try {
+      const plan = await planHandler({
+        input: { targets: ['infrahub-prod'] },
+        startTime: '2026-11-21T02:00:00.123Z',
+      });
+      expect(plan).toEqual({
+        backupId: 'infrahub_backup_20261121_020000',
+        components: ['database', 'task-manager-db', 'artifacts'],
+        force: false,
+        targets: ['infrahub-prod'],
+      });
+      await expect(
+        planHandler({ input: { targets: 'prod' }, startTime: '2026-11-21T02:00:00Z' }),
+      ).rejects.toMatchObject({
+        name: 'InvalidInput',
+      });
+    } finally {
+      delete process.env.LAMBDA_TASK_ROOT;
+    }
+  });
+});
