@@ -7,7 +7,10 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 
-export { createVersionedBucket } from '../../harness/index.js';
+import { afterAll, beforeAll } from 'vitest';
+import { createVersionedBucket, type S3Server, startS3 } from '../../harness/index.js';
+
+export { createVersionedBucket };
 
 /** Downloads an object and hashes it here, independently of the code under test. */
 export async function downloadAndHash(
@@ -34,4 +37,31 @@ export async function exists(s3: S3Client, bucket: string, key: string): Promise
 export async function openUploads(s3: S3Client, bucket: string): Promise<string[]> {
   const out = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
   return (out.Uploads ?? []).map((u) => u.Key ?? '');
+}
+
+/**
+ * Starts the local S3 server for a test file (beforeAll), with a versioned bucket, and stops it by
+ * PID afterwards. Read `s3` and `server` inside tests, once the hook has run.
+ */
+export function useLocalS3(bucket: string): { readonly s3: S3Client; readonly server: S3Server } {
+  let server: S3Server | undefined;
+  let s3: S3Client | undefined;
+  beforeAll(async () => {
+    server = await startS3();
+    s3 = server.client();
+    await createVersionedBucket(s3, bucket);
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  return {
+    get s3() {
+      if (!s3) throw new Error('the local S3 server is not started (use inside a test)');
+      return s3;
+    },
+    get server() {
+      if (!server) throw new Error('the local S3 server is not started (use inside a test)');
+      return server;
+    },
+  };
 }

@@ -1,16 +1,14 @@
 import { copyFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { lockKey } from '../../core/backup/lock.js';
 import { BUNDLED_CONFIG_FILE } from '../../core/config/bundled.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { createLogger } from '../../core/log.js';
 import { lockStep } from '../../functions/lock/lock.js';
 import { handler as planHandler } from '../../functions/plan/index.js';
-import { createVersionedBucket, type S3Server, startS3 } from '../../harness/index.js';
-import { exists } from '../helpers/s3.js';
+import { exists, useLocalS3 } from '../helpers/s3.js';
 
 const Bucket = 'backups-lock-lambda';
 const config = loadDeploymentConfigFile('config/example.json');
@@ -25,21 +23,10 @@ const acquire = (owner: string, target = 'infrahub-lab') => ({
 });
 
 describe('lock Lambda core and plan handler', () => {
-  let server: S3Server;
-  let s3: S3Client;
-
-  beforeAll(async () => {
-    server = await startS3();
-    s3 = server.client();
-    await createVersionedBucket(s3, Bucket);
-  });
-
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const local = useLocalS3(Bucket);
 
   it('takes the lock and returns the target work; a second execution is refused until release', async () => {
-    const deps = { s3, bucket: Bucket, config, logger };
+    const deps = { s3: local.s3, bucket: Bucket, config, logger };
     const work = await lockStep(acquire('arn:exec:one'), deps);
     expect(work).toMatchObject({
       target: 'infrahub-lab',
@@ -61,11 +48,11 @@ describe('lock Lambda core and plan handler', () => {
 
   it('refuses an unknown target before taking any lock', async () => {
     await expect(
-      lockStep(acquire('arn:exec:x', 'infrahub-ghost'), { s3, bucket: Bucket, config, logger }),
+      lockStep(acquire('arn:exec:x', 'infrahub-ghost'), { s3: local.s3, bucket: Bucket, config, logger }),
     ).rejects.toMatchObject({
       name: 'InvalidInput',
     });
-    expect(await exists(s3, Bucket, lockKey('infrahub-ghost'))).toBe(false);
+    expect(await exists(local.s3, Bucket, lockKey('infrahub-ghost'))).toBe(false);
   });
 
   it('plans from the configuration bundled beside the function', async () => {

@@ -1,10 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
 import { uploadStream } from '../../core/s3/upload-stream.js';
-import { type S3Server, startS3 } from '../../harness/index.js';
-import { createVersionedBucket, downloadAndHash, exists, openUploads } from '../helpers/s3.js';
+import { downloadAndHash, exists, openUploads, useLocalS3 } from '../helpers/s3.js';
 
 const MiB = 1024 * 1024;
 const Bucket = 'upload-stream-test';
@@ -22,22 +21,11 @@ function chunked(data: Buffer, chunk = 777_777): Readable {
 }
 
 describe('streaming multipart upload', () => {
-  let server: S3Server;
-  let s3: S3Client;
-
-  beforeAll(async () => {
-    server = await startS3();
-    s3 = server.client();
-    await createVersionedBucket(s3, Bucket);
-  });
-
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const local = useLocalS3(Bucket);
 
   it('uploads a stream in parts with the whole-object SHA-256 and the composite checksum S3 keeps', async () => {
     const data = randomBytes(23 * MiB + 12_345);
-    const out = await uploadStream(s3, chunked(data), {
+    const out = await uploadStream(local.s3, chunked(data), {
       bucket: Bucket,
       key: 'big.bin',
       partSize: 5 * MiB,
@@ -47,29 +35,33 @@ describe('streaming multipart upload', () => {
     expect(out.size).toBe(data.length);
     expect(out.sha256).toBe(createHash('sha256').update(data).digest('hex'));
 
-    const downloaded = await downloadAndHash(s3, Bucket, 'big.bin');
+    const downloaded = await downloadAndHash(local.s3, Bucket, 'big.bin');
     expect(downloaded.sha256).toBe(out.sha256);
-    const head = await s3.send(new HeadObjectCommand({ Bucket, Key: 'big.bin', ChecksumMode: 'ENABLED' }));
+    const head = await local.s3.send(
+      new HeadObjectCommand({ Bucket, Key: 'big.bin', ChecksumMode: 'ENABLED' }),
+    );
     expect(head.ChecksumSHA256?.replace(/-\d+$/, '')).toBe(out.s3ChecksumSHA256.replace(/-\d+$/, ''));
     expect(head.VersionId).toBe(out.versionId);
   });
 
   it('uses one PUT with the full-object checksum for a stream smaller than a part', async () => {
     const data = Buffer.from('small dump');
-    const out = await uploadStream(s3, chunked(data, 3), {
+    const out = await uploadStream(local.s3, chunked(data, 3), {
       bucket: Bucket,
       key: 'small.bin',
       partSize: 5 * MiB,
     });
     expect(out.parts).toBe(1);
     expect(out.s3ChecksumSHA256).toBe(createHash('sha256').update(data).digest('base64'));
-    const head = await s3.send(new HeadObjectCommand({ Bucket, Key: 'small.bin', ChecksumMode: 'ENABLED' }));
+    const head = await local.s3.send(
+      new HeadObjectCommand({ Bucket, Key: 'small.bin', ChecksumMode: 'ENABLED' }),
+    );
     expect(head.ChecksumSHA256).toBe(out.s3ChecksumSHA256);
   });
 
   it('aborts the multipart upload and leaves no object when the producer fails before completion', async () => {
     const data = randomBytes(12 * MiB);
-    const attempt = uploadStream(s3, chunked(data), {
+    const attempt = uploadStream(local.s3, chunked(data), {
       bucket: Bucket,
       key: 'failed.bin',
       partSize: 5 * MiB,
@@ -78,8 +70,8 @@ describe('streaming multipart upload', () => {
       },
     });
     await expect(attempt).rejects.toThrow('producer exited with code 1');
-    expect(await exists(s3, Bucket, 'failed.bin')).toBe(false);
-    expect(await openUploads(s3, Bucket)).not.toContain('failed.bin');
+    expect(await exists(local.s3, Bucket, 'failed.bin')).toBe(false);
+    expect(await openUploads(local.s3, Bucket)).not.toContain('failed.bin');
   });
 
   it('aborts when the source stream errors mid-way', async () => {
@@ -92,14 +84,17 @@ describe('streaming multipart upload', () => {
       },
     });
     await expect(
-      uploadStream(s3, source, { bucket: Bucket, key: 'broken.bin', partSize: 5 * MiB }),
+      uploadStream(local.s3, source, { bucket: Bucket, key: 'broken.bin', partSize: 5 * MiB }),
     ).rejects.toThrow('connection reset by peer');
-    expect(await exists(s3, Bucket, 'broken.bin')).toBe(false);
-    expect(await openUploads(s3, Bucket)).not.toContain('broken.bin');
+    expect(await exists(local.s3, Bucket, 'broken.bin')).toBe(false);
+    expect(await openUploads(local.s3, Bucket)).not.toContain('broken.bin');
   });
 
   it('names a failing bucket as a storage error', async () => {
-    const attempt = uploadStream(s3, chunked(Buffer.from('x')), { bucket: 'no-such-bucket-here', key: 'k' });
+    const attempt = uploadStream(local.s3, chunked(Buffer.from('x')), {
+      bucket: 'no-such-bucket-here',
+      key: 'k',
+    });
     await expect(attempt).rejects.toMatchObject({
       name: 'StorageError',
       message: expect.stringMatching(/no-such-bucket-here/),
