@@ -1,0 +1,173 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { BUNDLED_CONFIG_FILE } from '../../core/config/bundled.js';
+import type { DeploymentConfig } from '../../core/config/schema.js';
+
+export interface BackupFunctionsProps {
+  readonly config: DeploymentConfig;
+  readonly bucket: s3.IBucket;
+  readonly key: kms.IKey;
+}
+
+/**
+ * The backup state machine's Lambdas: plan (validate the input), lock (per-target lock and work
+ * item), preflight (Infrahub task gate) and manifest (written last). Bundled with esbuild on the
+ * synthesizing machine (no Docker), each with the validated deployment configuration beside its code.
+ */
+export class BackupFunctions extends Construct {
+  readonly plan: nodejs.NodejsFunction;
+  readonly lock: nodejs.NodejsFunction;
+  readonly preflight: nodejs.NodejsFunction;
+  readonly manifest: nodejs.NodejsFunction;
+
+  constructor(scope: Construct, id: string, props: BackupFunctionsProps) {
+    super(scope, id);
+    // The configuration ships inside each function's code: versioned with it, and no 4 KB env limit.
+    const configFile = join(mkdtempSync(join(tmpdir(), 'infrahub-backup-config-')), BUNDLED_CONFIG_FILE);
+    writeFileSync(configFile, JSON.stringify(props.config));
+
+    const make = (name: string, description: string, timeout: Duration) => {
+      const fn = new nodejs.NodejsFunction(this, name, {
+        entry: join('functions', name.toLowerCase(), 'index.ts'),
+        handler: 'handler',
+        description,
+        runtime: lambda.Runtime.NODEJS_22_X,
+        architecture: lambda.Architecture.ARM_64,
+        memorySize: 256,
+        timeout,
+        tracing: lambda.Tracing.ACTIVE,
+        loggingFormat: lambda.LoggingFormat.JSON,
+        logGroup: new logs.LogGroup(this, `${name}Logs`, { retention: logs.RetentionDays.THREE_MONTHS }),
+        environment: { BACKUP_BUCKET: props.bucket.bucketName },
+        bundling: {
+          format: nodejs.OutputFormat.ESM,
+          target: 'node22',
+          minify: true,
+          sourceMap: true,
+          mainFields: ['module', 'main'],
+          externalModules: ['pg-native'],
+          banner:
+            "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+          forceDockerBundling: false,
+          commandHooks: {
+            beforeBundling: () => [],
+            beforeInstall: () => [],
+            afterBundling: (_input: string, outputDir: string) => [
+              `cp "${configFile}" "${outputDir}/${BUNDLED_CONFIG_FILE}"`,
+            ],
+          },
+        },
+      });
+      return fn;
+    };
+
+    this.plan = make('Plan', 'Validates a backup execution input and plans it', Duration.seconds(30));
+    this.lock = make(
+      'Lock',
+      'Takes or releases a target lock; resolves the target work item',
+      Duration.seconds(30),
+    );
+    // The gate's wait is bounded by the configuration and by the function's own timeout.
+    const preflightTimeout = Math.min(900, props.config.preflight.maxWaitSeconds + 90);
+    this.preflight = make(
+      'Preflight',
+      'Waits until Infrahub runs no task, or fails naming them',
+      Duration.seconds(preflightTimeout),
+    );
+    this.manifest = make(
+      'Manifest',
+      'Checks a backup with S3 and writes backup_information.json last',
+      Duration.minutes(5),
+    );
+
+    // Least privilege, written out rather than grant*() so every action is named:
+    // the lock function touches only locks/, the manifest function reads backups and writes manifests.
+    const objects = (pattern: string) => props.bucket.arnForObjects(pattern);
+    this.lock.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+        resources: [objects('locks/*')],
+      }),
+    );
+    this.manifest.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject', 's3:GetObjectVersion'],
+        resources: [objects('*')],
+      }),
+    );
+    this.manifest.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.bucket.bucketArn] }),
+    );
+    this.manifest.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject'],
+        resources: [objects('*/backup_information.json')],
+      }),
+    );
+    for (const fn of [this.lock, this.manifest]) {
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+          resources: [props.key.keyArn],
+        }),
+      );
+    }
+
+    const secrets = [...new Set(props.config.targets.map((t) => t.infrahub.tokenSecret))];
+    this.preflight.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue'],
+        // A secret's ARN ends in a random 6-character suffix: "<name>-??????".
+        resources: secrets.map((s) =>
+          s.startsWith('arn:')
+            ? s
+            : Stack.of(this).formatArn({
+                service: 'secretsmanager',
+                resource: 'secret',
+                resourceName: `${s}-??????`,
+                arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+              }),
+        ),
+      }),
+    );
+
+    for (const fn of [this.plan, this.lock, this.preflight, this.manifest]) {
+      const ack = (id: string, reason: string) => Validations.of(fn).acknowledge({ id, reason });
+      ack(
+        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        'The AWS-managed basic execution role only lets the function write its own logs.',
+      );
+      ack(
+        'AwsSolutions-IAM5[Resource::*]',
+        'X-Ray trace segments cannot be scoped to a resource (xray:PutTraceSegments).',
+      );
+      ack(
+        'AwsSolutions-L1',
+        'Node.js 22 is the runtime this product targets and tests; newer runtimes are adopted deliberately.',
+      );
+    }
+    const bucketArn = `<${Stack.of(this).getLogicalId(props.bucket.node.defaultChild as never)}.Arn>`;
+    Validations.of(this.lock).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${bucketArn}/locks/*]`,
+      reason: 'One lock object per target, named at run time; only under locks/.',
+    });
+    Validations.of(this.manifest).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${bucketArn}/*]`,
+      reason:
+        'Reads (never writes) the objects of the backup it checks; their keys are known only at run time.',
+    });
+    Validations.of(this.manifest).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${bucketArn}/*/backup_information.json]`,
+      reason: 'Writes only manifests, one per target and backup id, named at run time.',
+    });
+  }
+}

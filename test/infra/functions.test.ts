@@ -1,0 +1,113 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BUNDLED_CONFIG_FILE } from '../../core/config/bundled.js';
+import { loadDeploymentConfigFile } from '../../core/config/load.js';
+import { buildApp } from '../../infra/app.js';
+import { testApp } from '../helpers/cdk.js';
+
+describe('backup Lambdas', () => {
+  let template: Template;
+  let outdir: string;
+
+  beforeAll(() => {
+    const app = testApp();
+    const { backup } = buildApp(app, loadDeploymentConfigFile('config/example.json'));
+    template = Template.fromStack(backup);
+    outdir = app.synth().directory;
+  });
+
+  it('runs every function on Node.js 22 (arm64) with tracing, JSON logs and the bucket name', () => {
+    const functions = template.findResources('AWS::Lambda::Function');
+    expect(Object.keys(functions)).toHaveLength(4);
+    template.allResourcesProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      TracingConfig: { Mode: 'Active' },
+      LoggingConfig: Match.objectLike({ LogFormat: 'JSON' }),
+      Environment: { Variables: { BACKUP_BUCKET: Match.anyValue() } },
+    });
+  });
+
+  it('bounds the preflight function by the configured wait plus a margin', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^Waits until Infrahub'),
+      Timeout: 690,
+    });
+  });
+
+  it('lets the lock function touch only locks/ and the manifest function write only manifests', () => {
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+      (p) =>
+        (
+          p as {
+            Properties: { PolicyDocument: { Statement: Array<{ Action: unknown; Resource: unknown }> } };
+          }
+        ).Properties.PolicyDocument.Statement,
+    );
+    const s3Writes = statements.filter((st) =>
+      [st.Action].flat().some((a) => typeof a === 'string' && /^s3:(Put|Delete)/.test(a)),
+    );
+    const resources = s3Writes.map((st) => JSON.stringify(st.Resource));
+    expect(resources.every((r) => r.includes('/locks/*') || r.includes('/*/backup_information.json'))).toBe(
+      true,
+    );
+    const deletes = s3Writes.filter((st) => [st.Action].flat().includes('s3:DeleteObject'));
+    expect(deletes.map((st) => JSON.stringify(st.Resource))).toEqual([expect.stringContaining('/locks/*')]);
+    expect(statements.some((st) => [st.Action].flat().some((a) => a === 's3:*' || a === '*'))).toBe(false);
+  });
+
+  it('lets the preflight function read only the configured Infrahub token secrets', () => {
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: 'secretsmanager:GetSecretValue',
+            Resource: Match.arrayWith([
+              {
+                'Fn::Join': [
+                  '',
+                  Match.arrayWith([
+                    Match.stringLikeRegexp(':secret:infrahub-prod/api-token-\\?\\?\\?\\?\\?\\?$'),
+                  ]),
+                ],
+              },
+            ]),
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('ships a bundle that runs with its bundled configuration (the plan function)', async () => {
+    const planAsset = readdirSync(outdir)
+      .filter((d) => d.startsWith('asset.'))
+      .map((d) => join(outdir, d))
+      .find(
+        (d) =>
+          existsSync(join(d, 'index.mjs')) &&
+          existsSync(join(d, BUNDLED_CONFIG_FILE)) &&
+          /backup planned/.test(
+            // the plan function's bundle logs this line
+            readFileSync(join(d, 'index.mjs'), 'utf8'),
+          ),
+      );
+    expect(planAsset).toBeDefined();
+    process.env.LAMBDA_TASK_ROOT = planAsset;
+    try {
+      const mod = (await import(pathToFileURL(join(planAsset as string, 'index.mjs')).href)) as {
+        handler: (e: unknown) => Promise<unknown>;
+      };
+      expect(await mod.handler({ input: {}, startTime: '2026-11-21T02:00:00Z' })).toEqual({
+        backupId: 'infrahub_backup_20261121_020000',
+        components: ['database', 'task-manager-db', 'artifacts'],
+        force: false,
+        targets: ['infrahub-prod', 'infrahub-lab'],
+      });
+    } finally {
+      delete process.env.LAMBDA_TASK_ROOT;
+    }
+  });
+});
