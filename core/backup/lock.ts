@@ -6,9 +6,8 @@
  */
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { StorageError, TargetLockedError } from '../errors.js';
-import { isNotFound } from '../s3/objects.js';
-import { isAwsError } from '../s3/upload-stream.js';
+import { TargetLockedError } from '../errors.js';
+import { isAwsError, isNotFound, storageError } from '../s3/objects.js';
 
 export const LockSchema = z.strictObject({
   target: z.string(),
@@ -68,7 +67,7 @@ export async function acquireLock(
     await put({ IfNoneMatch: '*' });
     return lock;
   } catch (err) {
-    if (!isPreconditionFailed(err)) throw wrap(err, target);
+    if (!isPreconditionFailed(err)) throw storageError(err, `locking target ${target}`);
   }
   const held = await readLock(s3, bucket, target);
   if (held && held.lock.owner === owner) return held.lock; // a retried step already holds it
@@ -86,7 +85,7 @@ export async function acquireLock(
     if (isPreconditionFailed(err)) {
       throw new TargetLockedError(`target ${target} was locked by another execution at the same moment`);
     }
-    throw wrap(err, target);
+    throw storageError(err, `locking target ${target}`);
   }
 }
 
@@ -101,10 +100,4 @@ export async function releaseLock(
   if (!held || held.lock.owner !== owner) return false;
   await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: lockKey(target) }));
   return true;
-}
-
-function wrap(err: unknown, target: string): unknown {
-  if (isAwsError(err))
-    return new StorageError(`locking target ${target} failed: ${err.name}: ${err.message}`, { cause: err });
-  return err;
 }

@@ -10,38 +10,59 @@ import {
 } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
 import { StorageError } from '../errors.js';
-import { isAwsError } from './upload-stream.js';
 
-/** Writes a small JSON object with its SHA-256 for S3 to check; returns the new version id. */
-export async function putJson(
+export interface PutResult {
+  versionId?: string;
+  size: number;
+  /** Lowercase hex, as the manifest records it. */
+  sha256: string;
+  /** Base64, as S3 stores and returns it for a single PUT (a full-object checksum). */
+  checksumSHA256: string;
+}
+
+/** One PUT with the body's SHA-256 sent along, so S3 checks it and keeps it as the object's checksum. */
+export async function putObject(
   s3: S3Client,
   bucket: string,
   key: string,
-  value: unknown,
-  indent: number | string = 2,
-): Promise<{ versionId?: string; sha256: string; size: number; checksumSHA256: string }> {
-  const body = Buffer.from(`${JSON.stringify(value, null, indent)}\n`);
+  body: Buffer,
+  contentType?: string,
+): Promise<PutResult> {
   const digest = createHash('sha256').update(body).digest();
+  const checksumSHA256 = digest.toString('base64');
   try {
     const out = await s3.send(
       new PutObjectCommand({
         Bucket: bucket,
         Key: key,
         Body: body,
-        ContentType: 'application/json',
+        ContentLength: body.length,
+        ContentType: contentType,
         ChecksumAlgorithm: 'SHA256',
-        ChecksumSHA256: digest.toString('base64'),
+        ChecksumSHA256: checksumSHA256,
       }),
     );
-    return {
-      versionId: out.VersionId,
-      sha256: digest.toString('hex'),
-      size: body.length,
-      checksumSHA256: digest.toString('base64'),
-    };
+    return { versionId: out.VersionId, size: body.length, sha256: digest.toString('hex'), checksumSHA256 };
   } catch (err) {
-    throw wrap(err, `writing s3://${bucket}/${key}`);
+    throw storageError(err, `writing s3://${bucket}/${key}`);
   }
+}
+
+/** Writes a small JSON object (see putObject). */
+export function putJson(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  value: unknown,
+  indent: number | string = 2,
+): Promise<PutResult> {
+  return putObject(
+    s3,
+    bucket,
+    key,
+    Buffer.from(`${JSON.stringify(value, null, indent)}\n`),
+    'application/json',
+  );
 }
 
 /** Reads a JSON object and validates it; undefined when there is no such key. */
@@ -57,7 +78,7 @@ export async function getJson<T extends z.ZodType>(
     text = (await out.Body?.transformToString()) ?? '';
   } catch (err) {
     if (isNotFound(err)) return undefined;
-    throw wrap(err, `reading s3://${bucket}/${key}`);
+    throw storageError(err, `reading s3://${bucket}/${key}`);
   }
   return schema.parse(JSON.parse(text));
 }
@@ -74,7 +95,7 @@ export async function listAll(s3: S3Client, bucket: string, prefix: string): Pro
       objects.push(...(page.Contents ?? []));
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } catch (err) {
-      throw wrap(err, `listing s3://${bucket}/${prefix}`);
+      throw storageError(err, `listing s3://${bucket}/${prefix}`);
     }
   } while (token);
   return objects;
@@ -92,7 +113,7 @@ export async function headObject(s3: S3Client, bucket: string, key: string): Pro
     return { size: out.ContentLength ?? 0, versionId: out.VersionId, checksumSHA256: out.ChecksumSHA256 };
   } catch (err) {
     if (isNotFound(err)) return undefined;
-    throw wrap(err, `reading the head of s3://${bucket}/${key}`);
+    throw storageError(err, `reading the head of s3://${bucket}/${key}`);
   }
 }
 
@@ -113,7 +134,7 @@ export async function hashObject(
     }
     return { sha256: hash.digest('hex'), size };
   } catch (err) {
-    throw wrap(err, `reading s3://${bucket}/${key}`);
+    throw storageError(err, `reading s3://${bucket}/${key}`);
   }
 }
 
@@ -123,6 +144,10 @@ export function sameS3Checksum(a: string | undefined, b: string | undefined): bo
   return a.replace(/-\d+$/, '') === b.replace(/-\d+$/, '');
 }
 
+export function isAwsError(err: unknown): err is Error & { $metadata: { httpStatusCode?: number } } {
+  return err instanceof Error && '$metadata' in err;
+}
+
 export function isNotFound(err: unknown): boolean {
   return (
     isAwsError(err) &&
@@ -130,7 +155,11 @@ export function isNotFound(err: unknown): boolean {
   );
 }
 
-function wrap(err: unknown, doing: string): unknown {
+/**
+ * S3's own errors become StorageError (which the state machine retries), naming what was being
+ * done; any other error keeps its name.
+ */
+export function storageError(err: unknown, doing: string): unknown {
   if (isAwsError(err))
     return new StorageError(`${doing} failed: ${err.name}: ${err.message}`, { cause: err });
   return err;

@@ -1,17 +1,15 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   type CompletedPart,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
-  PutObjectCommand,
   type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { StorageError } from '../errors.js';
+import { putObject, storageError } from './objects.js';
 
 const MiB = 1024 * 1024;
 /** S3's smallest part (all but the last) and largest part count. */
@@ -31,8 +29,6 @@ export interface UploadStreamOptions {
    * neo4j-admin) that exits non-zero throws here, and the upload is aborted instead of completed.
    */
   beforeComplete?: () => Promise<void>;
-  /** Called as bytes are read, for progress display. */
-  onProgress?: (bytesRead: number) => void;
 }
 
 export interface UploadedObject {
@@ -191,7 +187,6 @@ export async function uploadStream(
       if (failure) throw failure;
       whole.update(chunk);
       size += chunk.length;
-      options.onProgress?.(size);
       let offset = 0;
       while (offset < chunk.length) {
         const n = Math.min(chunk.length - offset, current.length - filled);
@@ -214,20 +209,16 @@ export async function uploadStream(
     const sha256 = whole.digest('hex');
     if (!uploadId) {
       // Smaller than one part: a single PUT, whose checksum S3 keeps as the full-object SHA-256.
-      const body = current.subarray(0, filled);
-      const checksum = createHash('sha256').update(body).digest('base64');
-      const put = await s3.send(
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          Body: body,
-          ContentLength: filled,
-          ChecksumAlgorithm: 'SHA256',
-          ChecksumSHA256: checksum,
-          ContentType: options.contentType,
-        }),
-      );
-      return { bucket, key, versionId: put.VersionId, size, sha256, s3ChecksumSHA256: checksum, parts: 1 };
+      const put = await putObject(s3, bucket, key, current.subarray(0, filled), options.contentType);
+      return {
+        bucket,
+        key,
+        versionId: put.versionId,
+        size,
+        sha256,
+        s3ChecksumSHA256: put.checksumSHA256,
+        parts: 1,
+      };
     }
 
     if (filled > 0) sendPart(partNumber++, current, filled);
@@ -252,63 +243,6 @@ export async function uploadStream(
     };
   } catch (err) {
     await abort();
-    // S3's own errors become StorageError (retryable by the state machine); others keep their name.
-    if (isAwsError(err)) {
-      throw new StorageError(`upload to s3://${bucket}/${key} failed: ${err.name}: ${err.message}`, {
-        cause: err,
-      });
-    }
-    throw err;
+    throw storageError(err, `upload to s3://${bucket}/${key}`);
   }
-}
-
-/**
- * Uploads a file: one PUT when it is smaller than a part (memory: the file), else the streaming
- * multipart upload (memory: the part buffers).
- */
-export async function uploadFile(
-  s3: S3Client,
-  path: string,
-  options: UploadStreamOptions,
-): Promise<UploadedObject> {
-  const partSize = Math.max(options.partSize ?? 8 * MiB, MIN_PART);
-  const { size } = await stat(path);
-  if (size >= partSize) return uploadStream(s3, createReadStream(path), options);
-  const body = await readFile(path);
-  const digest = createHash('sha256').update(body).digest();
-  try {
-    const put = await s3.send(
-      new PutObjectCommand({
-        Bucket: options.bucket,
-        Key: options.key,
-        Body: body,
-        ContentLength: body.length,
-        ChecksumAlgorithm: 'SHA256',
-        ChecksumSHA256: digest.toString('base64'),
-        ContentType: options.contentType,
-      }),
-    );
-    options.onProgress?.(body.length);
-    return {
-      bucket: options.bucket,
-      key: options.key,
-      versionId: put.VersionId,
-      size: body.length,
-      sha256: digest.toString('hex'),
-      s3ChecksumSHA256: digest.toString('base64'),
-      parts: 1,
-    };
-  } catch (err) {
-    if (isAwsError(err)) {
-      throw new StorageError(
-        `upload to s3://${options.bucket}/${options.key} failed: ${err.name}: ${err.message}`,
-        { cause: err },
-      );
-    }
-    throw err;
-  }
-}
-
-export function isAwsError(err: unknown): err is Error & { $metadata: { httpStatusCode?: number } } {
-  return err instanceof Error && '$metadata' in err;
 }

@@ -2,11 +2,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { ToolFailedError } from '../errors.js';
 
-export interface ToolExit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
 export interface RunningTool {
   readonly child: ChildProcess;
   /** The tool's standard output, for streaming (present when `stdout: 'pipe'`). */

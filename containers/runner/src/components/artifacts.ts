@@ -3,6 +3,7 @@
  * UploadPartCopy above 5 GiB), so artifact bytes never pass through the runner except to hash a
  * multipart copy. From a mounted path (EFS): each file streamed. Every object's SHA-256 is recorded.
  */
+import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import {
@@ -15,9 +16,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { artifactPath, fileKey } from '../../../../core/backup/layout.js';
 import type { ArtifactsResult, FileRecord } from '../../../../core/backup/results.js';
-import { StorageError } from '../../../../core/errors.js';
-import { hashObject, listAll } from '../../../../core/s3/objects.js';
-import { isAwsError, uploadFile } from '../../../../core/s3/upload-stream.js';
+import { hashObject, listAll, storageError } from '../../../../core/s3/objects.js';
+import { uploadStream } from '../../../../core/s3/upload-stream.js';
 import type { RunContext } from '../context.js';
 
 const GiB = 1024 ** 3;
@@ -181,7 +181,7 @@ export async function backupArtifacts(
       const upload = async (file: string): Promise<FileRecord> => {
         const path = artifactPath(relative(source.path, file).split(sep).join('/'));
         const key = fileKey(ctx.target, ctx.backupId, path);
-        const uploaded = await uploadFile(ctx.s3, file, {
+        const uploaded = await uploadStream(ctx.s3, createReadStream(file), {
           bucket: ctx.bucket,
           key,
           partSize: ctx.partSize,
@@ -194,8 +194,8 @@ export async function backupArtifacts(
           s3: { key, versionId: uploaded.versionId, checksumSHA256: uploaded.s3ChecksumSHA256 },
         };
       };
-      // Memory stays bounded: small files (one PUT each) go several at a time, large files (each
-      // with its own part buffers) one after another.
+      // Memory stays bounded: small files (one PUT each, filling a fraction of one part buffer) go
+      // several at a time, large files (each with all its part buffers in use) one after another.
       const sizes = await Promise.all(paths.map(async (p) => ({ p, size: (await stat(p)).size })));
       const small = sizes.filter((f) => f.size < ctx.partSize).map((f) => f.p);
       const large = sizes.filter((f) => f.size >= ctx.partSize).map((f) => f.p);
@@ -204,9 +204,7 @@ export async function backupArtifacts(
       );
     }
   } catch (err) {
-    if (isAwsError(err))
-      throw new StorageError(`copying artifacts failed: ${err.name}: ${err.message}`, { cause: err });
-    throw err;
+    throw storageError(err, 'copying artifacts');
   }
   log.info('artifacts captured', { objects: files.length, bytes: files.reduce((n, f) => n + f.size, 0) });
   return {

@@ -6,12 +6,13 @@
  *   keeping the chain in DIR between runs (full, then differentials; optionally aggregated), and
  *   uploading every file of the chain so each backup restores on its own.
  */
+import { createReadStream } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DATABASE_DIR, fileKey, neo4jDumpPath } from '../../../../core/backup/layout.js';
 import type { FileRecord, Neo4jResult } from '../../../../core/backup/results.js';
 import { Neo4jDatabaseInUseError, ToolFailedError } from '../../../../core/errors.js';
-import { uploadFile } from '../../../../core/s3/upload-stream.js';
+import { uploadStream } from '../../../../core/s3/upload-stream.js';
 import { runTool, toolOutput } from '../../../../core/tools/run-tool.js';
 import { streamToolToS3 } from '../../../../core/tools/stream-to-s3.js';
 import type { RunContext } from '../context.js';
@@ -177,7 +178,7 @@ export async function backupNeo4jEnterprise(
     for (const name of chain) {
       const path = `${DATABASE_DIR}${name}`;
       const key = fileKey(ctx.target, ctx.backupId, path);
-      const uploaded = await uploadFile(ctx.s3, join(options.backupDir, name), {
+      const uploaded = await uploadStream(ctx.s3, createReadStream(join(options.backupDir, name)), {
         bucket: ctx.bucket,
         key,
         partSize: ctx.partSize,
