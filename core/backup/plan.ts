@@ -12,8 +12,6 @@ import { InvalidInputError } from '../errors.js';
 import { backupIdFor } from './layout.js';
 import { ComponentSchema } from './manifest.js';
 
-export const ALL_COMPONENTS = ['database', 'task-manager-db', 'artifacts'] as const;
-
 export const BackupExecutionInputSchema = z.strictObject({
   /** Target names from the deployment configuration, or "*" for all of them. */
   targets: z
@@ -23,7 +21,7 @@ export const BackupExecutionInputSchema = z.strictObject({
     .array(ComponentSchema)
     .min(1, 'must name at least one component')
     .refine((c) => new Set(c).size === c.length, 'must not name a component twice')
-    .default([...ALL_COMPONENTS]),
+    .default([...ComponentSchema.options]),
   /** Skip the preflight gate (recorded in the manifest as "forced"). */
   force: z.boolean().default(false),
   /** Free text kept with the execution, for the audit trail ("before upgrade to 1.5"). */

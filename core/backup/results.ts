@@ -3,6 +3,7 @@
  * `.runner/<component>.json`. The manifest step reads these; large data never passes through them.
  */
 import { z } from 'zod';
+import type { UploadedObject } from '../s3/upload-stream.js';
 import { BackupIdSchema } from './layout.js';
 
 export const Sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex SHA-256');
@@ -20,6 +21,19 @@ export const FileRecordSchema = z.strictObject({
   }),
 });
 export type FileRecord = z.infer<typeof FileRecordSchema>;
+
+/** The record of a file stored in S3, from what the upload (or copy) reported. */
+export function fileRecord(
+  path: string,
+  stored: Pick<UploadedObject, 'key' | 'size' | 'sha256' | 'versionId' | 's3ChecksumSHA256'>,
+): FileRecord {
+  return {
+    path,
+    size: stored.size,
+    sha256: stored.sha256,
+    s3: { key: stored.key, versionId: stored.versionId, checksumSHA256: stored.s3ChecksumSHA256 },
+  };
+}
 
 const common = {
   target: z.string().min(1),

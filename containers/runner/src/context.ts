@@ -13,3 +13,8 @@ export interface RunContext {
   concurrency: number;
   logger: Logger;
 }
+
+/** The fields every component result starts with: whose backup it is, and when it ran. */
+export function resultStamp(ctx: RunContext, startedAt: string) {
+  return { target: ctx.target, backupId: ctx.backupId, startedAt, finishedAt: new Date().toISOString() };
+}

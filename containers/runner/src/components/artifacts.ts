@@ -15,14 +15,14 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { artifactPath, fileKey } from '../../../../core/backup/layout.js';
-import type { ArtifactsResult, FileRecord } from '../../../../core/backup/results.js';
+import { type ArtifactsResult, type FileRecord, fileRecord } from '../../../../core/backup/results.js';
 import { hashObject, listAll, storageError } from '../../../../core/s3/objects.js';
 import { uploadStream } from '../../../../core/s3/upload-stream.js';
-import type { RunContext } from '../context.js';
+import { type RunContext, resultStamp } from '../context.js';
 
 const GiB = 1024 ** 3;
 
-export type ArtifactSource = { type: 's3'; bucket: string; prefix: string } | { type: 'path'; path: string };
+export type ArtifactSource = ArtifactsResult['source'];
 
 export interface ArtifactOptions {
   /** Objects copied at once. */
@@ -55,7 +55,7 @@ async function copyObject(
   from: { bucket: string; key: string; size: number },
   to: { bucket: string; key: string },
   options: Required<Pick<ArtifactOptions, 'multipartCopyThreshold' | 'copyPartSize'>>,
-): Promise<{ versionId?: string; checksumSHA256: string; sha256: string }> {
+): Promise<{ versionId?: string; s3ChecksumSHA256: string; sha256: string }> {
   if (from.size <= options.multipartCopyThreshold) {
     const out = await s3.send(
       new CopyObjectCommand({
@@ -74,7 +74,7 @@ async function copyObject(
         : (await hashObject(s3, to.bucket, to.key, out.VersionId)).sha256;
     return {
       versionId: out.VersionId,
-      checksumSHA256: checksum ?? Buffer.from(sha256, 'hex').toString('base64'),
+      s3ChecksumSHA256: checksum ?? Buffer.from(sha256, 'hex').toString('base64'),
       sha256,
     };
   }
@@ -115,7 +115,7 @@ async function copyObject(
     const { sha256 } = await hashObject(s3, to.bucket, to.key, done.VersionId);
     return {
       versionId: done.VersionId,
-      checksumSHA256: done.ChecksumSHA256 ?? Buffer.from(sha256, 'hex').toString('base64'),
+      s3ChecksumSHA256: done.ChecksumSHA256 ?? Buffer.from(sha256, 'hex').toString('base64'),
       sha256,
     };
   } catch (err) {
@@ -168,12 +168,7 @@ export async function backupArtifacts(
           { bucket: ctx.bucket, key },
           copyOptions,
         );
-        return {
-          path,
-          size,
-          sha256: copied.sha256,
-          s3: { key, versionId: copied.versionId, checksumSHA256: copied.checksumSHA256 },
-        };
+        return fileRecord(path, { key, size, ...copied });
       });
     } else {
       const paths = await walk(source.path);
@@ -187,12 +182,7 @@ export async function backupArtifacts(
           partSize: ctx.partSize,
           concurrency: ctx.concurrency,
         });
-        return {
-          path,
-          size: uploaded.size,
-          sha256: uploaded.sha256,
-          s3: { key, versionId: uploaded.versionId, checksumSHA256: uploaded.s3ChecksumSHA256 },
-        };
+        return fileRecord(path, uploaded);
       };
       // Memory stays bounded: small files (one PUT each, filling a fraction of one part buffer) go
       // several at a time, large files (each with all its part buffers in use) one after another.
@@ -208,15 +198,9 @@ export async function backupArtifacts(
   }
   log.info('artifacts captured', { objects: files.length, bytes: files.reduce((n, f) => n + f.size, 0) });
   return {
-    target: ctx.target,
-    backupId: ctx.backupId,
+    ...resultStamp(ctx, startedAt),
     component: 'artifacts',
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    source:
-      source.type === 's3'
-        ? { type: 's3', bucket: source.bucket, prefix: source.prefix }
-        : { type: 'path', path: source.path },
+    source,
     files,
   };
 }

@@ -6,7 +6,7 @@
  */
 import neo4j from 'neo4j-driver';
 import type { Neo4jCountsResult } from '../../../../core/backup/results.js';
-import type { RunContext } from '../context.js';
+import { type RunContext, resultStamp } from '../context.js';
 
 export interface BoltConnection {
   uri: string;
@@ -58,11 +58,8 @@ export async function countGraph(
     }
     ctx.logger.info('graph counted', { component: 'database-counts', counts });
     return {
-      target: ctx.target,
-      backupId: ctx.backupId,
+      ...resultStamp(ctx, startedAt),
       component: 'database-counts',
-      startedAt,
-      finishedAt: new Date().toISOString(),
       server: { version, edition },
       counts,
     };

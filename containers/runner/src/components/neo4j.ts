@@ -10,12 +10,13 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DATABASE_DIR, fileKey, neo4jDumpPath } from '../../../../core/backup/layout.js';
-import type { FileRecord, Neo4jResult } from '../../../../core/backup/results.js';
+import { type FileRecord, fileRecord, type Neo4jResult } from '../../../../core/backup/results.js';
 import { Neo4jDatabaseInUseError, ToolFailedError } from '../../../../core/errors.js';
 import { uploadStream } from '../../../../core/s3/upload-stream.js';
 import { runTool, toolOutput } from '../../../../core/tools/run-tool.js';
 import { streamToolToS3 } from '../../../../core/tools/stream-to-s3.js';
-import type { RunContext } from '../context.js';
+import { type RunContext, resultStamp } from '../context.js';
+import type { Neo4jEnv } from '../env.js';
 
 export interface Neo4jAdmin {
   /** The neo4j-admin executable. */
@@ -93,22 +94,14 @@ export async function backupNeo4jCommunity(
       size: uploaded.size,
       sha256: uploaded.sha256,
     });
-    files.push({
-      path,
-      size: uploaded.size,
-      sha256: uploaded.sha256,
-      s3: { key, versionId: uploaded.versionId, checksumSHA256: uploaded.s3ChecksumSHA256 },
-    });
+    files.push(fileRecord(path, uploaded));
   }
 
   return {
-    target: ctx.target,
-    backupId: ctx.backupId,
+    ...resultStamp(ctx, startedAt),
     component: 'database',
     edition: 'community',
     method: 'dump',
-    startedAt,
-    finishedAt: new Date().toISOString(),
     files,
     databases: databases.map((name) => {
       const tx = infos.get(name)?.lastCommittedTx;
@@ -128,8 +121,8 @@ export function chainFiles(names: readonly string[], database: string): string[]
 export interface EnterpriseOptions {
   from: string;
   backupDir: string;
-  type: 'AUTO' | 'FULL' | 'DIFF';
-  includeMetadata: 'all' | 'none' | 'users' | 'roles';
+  type: Neo4jEnv['NEO4J_BACKUP_TYPE'];
+  includeMetadata: Neo4jEnv['NEO4J_INCLUDE_METADATA'];
   aggregate: boolean;
 }
 
@@ -185,25 +178,17 @@ export async function backupNeo4jEnterprise(
         concurrency: ctx.concurrency,
         contentType: 'application/octet-stream',
       });
-      files.push({
-        path,
-        size: uploaded.size,
-        sha256: uploaded.sha256,
-        s3: { key, versionId: uploaded.versionId, checksumSHA256: uploaded.s3ChecksumSHA256 },
-      });
+      files.push(fileRecord(path, uploaded));
     }
     log.info('neo4j-admin database backup finished', { database: db, chain });
     records.push({ name: db, files: chain.map((n) => `${DATABASE_DIR}${n}`) });
   }
 
   return {
-    target: ctx.target,
-    backupId: ctx.backupId,
+    ...resultStamp(ctx, startedAt),
     component: 'database',
     edition: 'enterprise',
     method: 'backup',
-    startedAt,
-    finishedAt: new Date().toISOString(),
     files,
     databases: records,
     tool: { name: 'neo4j-admin', version },

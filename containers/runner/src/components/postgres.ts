@@ -6,11 +6,11 @@
 import { join } from 'node:path';
 import pg from 'pg';
 import { fileKey, PREFECT_DUMP } from '../../../../core/backup/layout.js';
-import type { PostgresResult } from '../../../../core/backup/results.js';
+import { fileRecord, type PostgresResult } from '../../../../core/backup/results.js';
 import { IncompatibleToolError } from '../../../../core/errors.js';
 import { runTool, toolOutput } from '../../../../core/tools/run-tool.js';
 import { streamToolToS3 } from '../../../../core/tools/stream-to-s3.js';
-import type { RunContext } from '../context.js';
+import { type RunContext, resultStamp } from '../context.js';
 
 export interface PostgresConnection {
   host: string;
@@ -147,20 +147,10 @@ export async function backupPostgres(
     });
 
     return {
-      target: ctx.target,
-      backupId: ctx.backupId,
+      ...resultStamp(ctx, startedAt),
       component: 'task-manager-db',
-      startedAt,
-      finishedAt: new Date().toISOString(),
       database: connection.database,
-      files: [
-        {
-          path: PREFECT_DUMP,
-          size: uploaded.size,
-          sha256: uploaded.sha256,
-          s3: { key, versionId: uploaded.versionId, checksumSHA256: uploaded.s3ChecksumSHA256 },
-        },
-      ],
+      files: [fileRecord(PREFECT_DUMP, uploaded)],
       tool: { name: 'pg_dump', version: tool.version, compress },
       server: { version: serverVersion, majorVersion: serverMajor },
       counts: { tables },
