@@ -7,20 +7,19 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { IncompleteBackupError, ManifestError } from '../errors.js';
 import { getJson, putJson } from '../s3/objects.js';
+import { TOOL_VERSION } from '../version.js';
 import { BackupIdSchema, manifestKey, parseBackupId, RESULTS_DIR, resultKey } from './layout.js';
 import {
-  type ArtifactsResult,
   ArtifactsResultSchema,
   type ComponentResult,
   type FileRecord,
-  type Neo4jCountsResult,
+  GraphCountsSchema,
   Neo4jCountsResultSchema,
-  type Neo4jResult,
   Neo4jResultSchema,
-  type PostgresResult,
   PostgresResultSchema,
   Sha256HexSchema,
 } from './results.js';
+import { describeProblems, verifyAgainst } from './verify.js';
 
 /** infrahub-backup's current metadata version (their `metadataVersion`). */
 export const METADATA_VERSION = 2025111200;
@@ -68,9 +67,7 @@ export const ManifestSchema = z.looseObject({
     .optional(),
   counts: z
     .strictObject({
-      neo4j: z
-        .record(z.string(), z.strictObject({ nodes: z.number().int(), relationships: z.number().int() }))
-        .optional(),
+      neo4j: z.record(z.string(), GraphCountsSchema).optional(),
       postgres: z
         .strictObject({ database: z.string(), tables: z.record(z.string(), z.number().int()) })
         .optional(),
@@ -99,7 +96,8 @@ export interface ManifestInput {
   backupId: string;
   /** Components this backup was asked to capture; each must have reported a result. */
   components: readonly Component[];
-  toolVersion: string;
+  /** Defaults to this tool's version. */
+  toolVersion?: string;
   infrahubVersion?: string;
   executionId?: string;
   forced?: boolean;
@@ -108,12 +106,15 @@ export interface ManifestInput {
   completedAt?: Date;
 }
 
-export interface ComponentResults {
-  database?: Neo4jResult;
-  'database-counts'?: Neo4jCountsResult;
-  'task-manager-db'?: PostgresResult;
-  artifacts?: ArtifactsResult;
-}
+/** Where each component's result comes from, by its name in `.runner/`. */
+const resultSchemas = {
+  database: Neo4jResultSchema,
+  'database-counts': Neo4jCountsResultSchema,
+  'task-manager-db': PostgresResultSchema,
+  artifacts: ArtifactsResultSchema,
+} as const;
+
+export type ComponentResults = { [K in keyof typeof resultSchemas]?: z.output<(typeof resultSchemas)[K]> };
 
 const ms = (r: { startedAt: string; finishedAt: string }) =>
   Date.parse(r.finishedAt) - Date.parse(r.startedAt);
@@ -161,7 +162,7 @@ export function buildManifest(input: ManifestInput, results: ComponentResults): 
     metadata_version: METADATA_VERSION,
     backup_id: input.backupId,
     created_at: created.toISOString().replace(/\.\d{3}Z$/, 'Z'),
-    tool_version: input.toolVersion,
+    tool_version: input.toolVersion ?? TOOL_VERSION,
     infrahub_version: input.infrahubVersion ?? 'unknown',
     components: [...input.components],
     checksums: Object.fromEntries(sorted.map((f) => [f.path, f.sha256])),
@@ -235,13 +236,6 @@ export function buildManifest(input: ManifestInput, results: ComponentResults): 
   };
 }
 
-const resultSchemas = {
-  database: Neo4jResultSchema,
-  'database-counts': Neo4jCountsResultSchema,
-  'task-manager-db': PostgresResultSchema,
-  artifacts: ArtifactsResultSchema,
-} as const;
-
 /** Reads the component results of a backup from `.runner/`, validating each. */
 export async function readResults(
   s3: S3Client,
@@ -249,12 +243,9 @@ export async function readResults(
   target: string,
   backupId: string,
 ): Promise<ComponentResults> {
-  const results: ComponentResults = {};
-  for (const [name, schema] of Object.entries(resultSchemas) as Array<[keyof ComponentResults, z.ZodType]>) {
-    const key = resultKey(target, backupId, name);
+  const read = async ([name, schema]: [string, z.ZodType]) => {
     try {
-      const value = await getJson(s3, bucket, key, schema);
-      if (value) (results as Record<string, unknown>)[name] = value;
+      return [name, await getJson(s3, bucket, resultKey(target, backupId, name), schema)] as const;
     } catch (err) {
       if (err instanceof z.ZodError) {
         throw new IncompleteBackupError(
@@ -263,24 +254,33 @@ export async function readResults(
       }
       throw err;
     }
-  }
-  return results;
+  };
+  const entries = await Promise.all(Object.entries(resultSchemas).map(read));
+  return Object.fromEntries(entries.filter(([, value]) => value !== undefined)) as ComponentResults;
 }
 
 /**
- * The manifest step: reads the results, builds the manifest and writes it, last, with infrahub-backup's
- * formatting (4-space indent). Nothing is written when any component is missing.
+ * The manifest step: reads the results, builds the manifest, checks with S3 (heads, not bodies)
+ * that every recorded file is there as recorded, and only then writes it, last, with
+ * infrahub-backup's formatting (4-space indent). Nothing is written when anything is missing.
  */
 export async function writeManifest(
   s3: S3Client,
   bucket: string,
   input: ManifestInput,
-): Promise<{ manifest: Manifest; key: string; versionId?: string }> {
+): Promise<{ manifest: Manifest; key: string; versionId?: string; results: ComponentResults }> {
   const results = await readResults(s3, bucket, input.target, input.backupId);
   const manifest = buildManifest(input, results);
+  const report = await verifyAgainst(s3, bucket, input.target, input.backupId, manifest);
+  if (!report.ok) {
+    throw new IncompleteBackupError(
+      `backup ${input.backupId} of ${input.target} does not match its component results; no manifest written:\n` +
+        describeProblems(report).join('\n'),
+    );
+  }
   const key = manifestKey(input.target, input.backupId);
   const written = await putJson(s3, bucket, key, manifest, 4);
-  return { manifest, key, versionId: written.versionId };
+  return { manifest, key, versionId: written.versionId, results };
 }
 
 /** Reads and validates a backup's manifest; undefined when the backup has none (incomplete or failed). */

@@ -1,19 +1,14 @@
 /**
- * The manifest step's Lambda core: after every component has reported, check with S3 (heads, not
- * bodies) that each recorded file is there as recorded, then write backup_information.json, last.
- * Returns a small summary for the state payload; the manifest itself stays in S3.
+ * The manifest step's Lambda core: parse the event, write the manifest (core writeManifest checks S3
+ * first and writes it last), return a small summary for the state payload; the manifest stays in S3.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { BackupIdSchema, manifestKey } from '../../core/backup/layout.js';
-import { buildManifest, ComponentSchema, readResults } from '../../core/backup/manifest.js';
-import { describeProblems, verifyAgainst } from '../../core/backup/verify.js';
+import { BackupIdSchema } from '../../core/backup/layout.js';
+import { ComponentSchema, writeManifest } from '../../core/backup/manifest.js';
 import { parseInput } from '../../core/config/load.js';
 import { targetName } from '../../core/config/schema.js';
-import { IncompleteBackupError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import { putJson } from '../../core/s3/objects.js';
-import { TOOL_VERSION } from '../../core/version.js';
 
 export const ManifestEventSchema = z.strictObject({
   target: targetName,
@@ -42,30 +37,15 @@ export async function manifestStep(
 ): Promise<ManifestSummary> {
   const event = parseInput(ManifestEventSchema, input, 'manifest event');
   const log = deps.logger.child({ target: event.target, backupId: event.backupId, step: 'manifest' });
-  const results = await readResults(deps.s3, deps.bucket, event.target, event.backupId);
-  const manifest = buildManifest(
-    {
-      target: event.target,
-      backupId: event.backupId,
-      components: event.components,
-      toolVersion: TOOL_VERSION,
-      executionId: event.executionId,
-      forced: event.forced,
-      infrahubVersion: event.infrahubVersion,
-      completedAt: deps.now?.(),
-    },
-    results,
-  );
-  // Before the manifest makes the backup count as complete, S3 must hold exactly what was recorded.
-  const report = await verifyAgainst(deps.s3, deps.bucket, event.target, event.backupId, manifest);
-  if (!report.ok) {
-    throw new IncompleteBackupError(
-      `backup ${event.backupId} of ${event.target} does not match its component results; no manifest written:\n` +
-        describeProblems(report).join('\n'),
-    );
-  }
-  const key = manifestKey(event.target, event.backupId);
-  const written = await putJson(deps.s3, deps.bucket, key, manifest, 4);
+  const { manifest, key, versionId, results } = await writeManifest(deps.s3, deps.bucket, {
+    target: event.target,
+    backupId: event.backupId,
+    components: event.components,
+    executionId: event.executionId,
+    forced: event.forced,
+    infrahubVersion: event.infrahubVersion,
+    completedAt: deps.now?.(),
+  });
   const componentBytes: Record<string, number> = {};
   for (const c of event.components)
     componentBytes[c] = (results[c]?.files ?? []).reduce((n, f) => n + f.size, 0);
@@ -75,7 +55,7 @@ export async function manifestStep(
     target: event.target,
     backupId: event.backupId,
     manifest: `s3://${deps.bucket}/${key}`,
-    ...(written.versionId ? { versionId: written.versionId } : {}),
+    ...(versionId ? { versionId } : {}),
     files: Object.keys(manifest.checksums).length,
     bytes,
     componentBytes,
