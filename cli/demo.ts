@@ -10,17 +10,17 @@
  * The orchestration here is a straight script; the backup state machine that runs the same steps
  * (and runs locally from the synthesized definition) arrives with the orchestration issue.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { backupIdFor, backupPrefix, fileKey, PREFECT_DUMP } from '../core/backup/layout.js';
 import { type Manifest, readManifest } from '../core/backup/manifest.js';
 import { describeProblems, verifyBackup } from '../core/backup/verify.js';
 import { createLogger } from '../core/log.js';
+import { runTool } from '../core/tools/run-tool.js';
+import { streamS3ToTool } from '../core/tools/stream-from-s3.js';
 import { manifestStep } from '../functions/manifest/manifest.js';
 import {
   countGraph,
@@ -150,24 +150,15 @@ async function main(): Promise<void> {
   console.log('\nDemo complete: backed up, verified and restore-verified.');
 }
 
-async function streamObject(s3: S3Client, key: string): Promise<Readable> {
-  const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  return out.Body as Readable;
-}
-
-function pipeInto(source: Readable, command: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: ['pipe', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-2000);
-    });
-    source.pipe(child.stdin);
-    child.once('error', reject);
-    child.once('close', (code) =>
-      code === 0 ? resolve() : reject(new Error(`${command} exited ${code}: ${stderr}`)),
-    );
-  });
+/** Restores from S3 the way the restore runner will: the object streamed into the tool's stdin. */
+async function restoreFromS3(
+  s3: S3Client,
+  key: string,
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+) {
+  await streamS3ToTool(s3, bucket, key, runTool(command, args, { env, stdin: 'pipe', stdout: 'ignore' }));
 }
 
 async function restoreVerifyPostgres(
@@ -181,16 +172,17 @@ async function restoreVerifyPostgres(
   await admin.query('CREATE DATABASE prefect_restore_check');
   await admin.end();
   const env = { ...process.env, ...postgres.env('prefect_restore_check') };
-  await pipeInto(
-    await streamObject(s3, fileKey(target, backupId, PREFECT_DUMP)),
+  await restoreFromS3(
+    s3,
+    fileKey(target, backupId, PREFECT_DUMP),
     postgres.tool('pg_restore'),
     ['--no-owner', '--dbname=prefect_restore_check'],
     env,
   );
   const restored = await countTables(postgres, 'prefect_restore_check');
   const expected = manifest.counts?.postgres?.tables ?? {};
-  const same = Object.entries(expected).every(([t, n]) => restored[t.replace(/^public\./, '')] === n);
-  if (!same)
+  const canonical = (counts: Record<string, number>) => JSON.stringify(Object.entries(counts).sort());
+  if (canonical(restored) !== canonical(expected))
     throw new Error(
       `PostgreSQL counts differ: backup ${JSON.stringify(expected)}, restored ${JSON.stringify(restored)}`,
     );
@@ -202,8 +194,9 @@ async function restoreVerifyPostgres(
 async function restoreVerifyNeo4j(s3: S3Client, backupId: string, manifest: Manifest): Promise<void> {
   const fresh: Neo4jServer = keep(await startNeo4j());
   await fresh.stopDbms();
-  await pipeInto(
-    await streamObject(s3, fileKey(target, backupId, 'database/neo4j.dump')),
+  await restoreFromS3(
+    s3,
+    fileKey(target, backupId, 'database/neo4j.dump'),
     fresh.adminPath,
     ['database', 'load', 'neo4j', '--from-stdin', '--overwrite-destination=true'],
     { ...process.env, ...fresh.adminEnv() },

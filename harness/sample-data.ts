@@ -1,5 +1,6 @@
 import neo4j from 'neo4j-driver';
 import pg from 'pg';
+import type { GraphCounts } from '../core/backup/results.js';
 import type { Neo4jServer } from './neo4j.js';
 import type { PostgresServer } from './postgres.js';
 
@@ -69,7 +70,10 @@ export async function seedPrefect(
   }
 }
 
-/** Exact row counts of every table in the public schema. */
+/**
+ * Exact row counts of every table in the public schema, keyed `public.<table>` as the manifest keys
+ * them. Written independently of the runner's counting, so tests check one against the other.
+ */
 export async function countTables(server: PostgresServer, database: string): Promise<TableCounts> {
   const client = new pg.Client({ connectionString: server.url(database) });
   await client.connect();
@@ -80,7 +84,7 @@ export async function countTables(server: PostgresServer, database: string): Pro
     const counts: TableCounts = {};
     for (const { table_name } of rows) {
       const result = await client.query<{ n: string }>(`SELECT count(*) AS n FROM "${table_name}"`);
-      counts[table_name] = Number(result.rows[0]?.n ?? 0);
+      counts[`public.${table_name}`] = Number(result.rows[0]?.n ?? 0);
     }
     return counts;
   } finally {
@@ -88,10 +92,7 @@ export async function countTables(server: PostgresServer, database: string): Pro
   }
 }
 
-export interface GraphCounts {
-  nodes: number;
-  relationships: number;
-}
+export type { GraphCounts };
 
 /** Creates a small graph shaped like Infrahub's (branches, nodes, attributes, relationships). */
 export async function seedGraph(

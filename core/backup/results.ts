@@ -74,6 +74,7 @@ export const GraphCountsSchema = z.strictObject({
   nodes: z.number().int().nonnegative(),
   relationships: z.number().int().nonnegative(),
 });
+export type GraphCounts = z.infer<typeof GraphCountsSchema>;
 
 /** Node and relationship counts read over Bolt while the DBMS runs (before a Community stop). */
 export const Neo4jCountsResultSchema = z.strictObject({

@@ -1,6 +1,4 @@
-import { spawn } from 'node:child_process';
-import type { Readable } from 'node:stream';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localRunnerEnv, neo4jRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
 import { fileKey, resultKey } from '../../core/backup/layout.js';
@@ -8,6 +6,8 @@ import { writeManifest } from '../../core/backup/manifest.js';
 import { Neo4jResultSchema } from '../../core/backup/results.js';
 import { verifyBackup } from '../../core/backup/verify.js';
 import { getJson, listAll } from '../../core/s3/objects.js';
+import { runTool } from '../../core/tools/run-tool.js';
+import { streamS3ToTool } from '../../core/tools/stream-from-s3.js';
 import {
   countGraph,
   type Neo4jServer,
@@ -20,26 +20,6 @@ import { createVersionedBucket, downloadAndHash } from '../helpers/s3.js';
 
 const Bucket = 'backups-neo4j-test';
 const target = 'infrahub-lab';
-
-/** Streams an S3 object into `neo4j-admin database load <db> --from-stdin` of a server (stopped). */
-async function loadFromS3(s3: S3Client, key: string, into: Neo4jServer, database: string): Promise<void> {
-  const object = await s3.send(new GetObjectCommand({ Bucket, Key: key }));
-  const load = spawn(
-    into.adminPath,
-    ['database', 'load', database, '--from-stdin', '--overwrite-destination=true'],
-    {
-      env: { ...process.env, ...into.adminEnv() },
-      stdio: ['pipe', 'ignore', 'pipe'],
-    },
-  );
-  let stderr = '';
-  load.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  (object.Body as Readable).pipe(load.stdin);
-  const code = await new Promise<number | null>((resolve) => load.once('close', resolve));
-  if (code !== 0) throw new Error(`load failed (${code}): ${stderr.slice(-2000)}`);
-}
 
 describe('backup runner: Neo4j Community (real neo4j-admin, real S3 server)', () => {
   let source: Neo4jServer;
@@ -115,7 +95,16 @@ describe('backup runner: Neo4j Community (real neo4j-admin, real S3 server)', ()
     try {
       expect((await countGraph(fresh)).nodes).toBe(0);
       await fresh.stopDbms();
-      await loadFromS3(s3, fileKey(target, backupId, 'database/neo4j.dump'), fresh, 'neo4j');
+      const load = runTool(
+        fresh.adminPath,
+        ['database', 'load', 'neo4j', '--from-stdin', '--overwrite-destination=true'],
+        {
+          env: { ...process.env, ...fresh.adminEnv() },
+          stdin: 'pipe',
+          stdout: 'ignore',
+        },
+      );
+      await streamS3ToTool(s3, Bucket, fileKey(target, backupId, 'database/neo4j.dump'), load);
       await fresh.startDbms();
       expect(await countGraph(fresh)).toEqual(manifest.counts?.neo4j?.neo4j);
     } finally {
