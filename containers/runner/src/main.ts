@@ -13,6 +13,7 @@ import type { RunContext } from './context.js';
 import {
   ArtifactsEnvSchema,
   type CommonEnv,
+  CommonEnvSchema,
   Neo4jCountsEnvSchema,
   Neo4jEnvSchema,
   PostgresEnvSchema,
@@ -134,15 +135,15 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     return 2;
   }
   const name = subcommand as Subcommand;
-  let ctx: RunContext | undefined;
+  // Where a failure is recorded, when at least the common variables are valid.
+  const common = CommonEnvSchema.safeParse(env);
   try {
-    const run = await runComponent(name, env, logger);
-    ctx = run.ctx;
-    const key = resultKey(ctx.target, ctx.backupId, run.result.component);
-    await putJson(ctx.s3, ctx.bucket, key, run.result);
-    const files = 'files' in run.result ? run.result.files : [];
+    const { ctx, result } = await runComponent(name, env, logger);
+    const key = resultKey(ctx.target, ctx.backupId, result.component);
+    await putJson(ctx.s3, ctx.bucket, key, result);
+    const files = 'files' in result ? result.files : [];
     const summary = {
-      component: run.result.component,
+      component: result.component,
       result: `s3://${ctx.bucket}/${key}`,
       files: files.length,
       bytes: files.reduce((n, f) => n + f.size, 0),
@@ -157,35 +158,21 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       error: { name: error.name, message: error.message },
     });
     console.error(`${error.name}: ${error.message}`);
-    await recordFailure(env, SUBCOMMANDS[name], error, logger);
+    if (common.success) await recordFailure(context(common.data, logger), SUBCOMMANDS[name], error);
     return EXIT_CODES[error.name] ?? 1;
   }
 }
 
 /** Best effort: leave `.runner/<component>.error.json` for the failure notice. Never a backup file. */
-async function recordFailure(
-  env: NodeJS.ProcessEnv,
-  component: string,
-  error: Error,
-  logger: Logger,
-): Promise<void> {
-  if (!env.BACKUP_BUCKET || !env.TARGET || !env.BACKUP_ID) return;
-  const s3 = createS3Client({
-    region: env.AWS_REGION,
-    endpoint: env.S3_ENDPOINT,
-    forcePathStyle: env.S3_FORCE_PATH_STYLE === 'true',
-  });
+async function recordFailure(ctx: RunContext, component: string, error: Error): Promise<void> {
   const record: ComponentError = {
-    target: env.TARGET,
-    backupId: env.BACKUP_ID,
+    target: ctx.target,
+    backupId: ctx.backupId,
     component,
     error: { name: error.name, message: error.message },
     failedAt: new Date().toISOString(),
   };
-  await putJson(
-    s3,
-    env.BACKUP_BUCKET,
-    resultKey(env.TARGET, env.BACKUP_ID, `${component}.error`),
-    record,
-  ).catch((e: unknown) => logger.warn('could not record the failure in S3', { error: String(e) }));
+  await putJson(ctx.s3, ctx.bucket, resultKey(ctx.target, ctx.backupId, `${component}.error`), record).catch(
+    (e: unknown) => ctx.logger.warn('could not record the failure in S3', { error: String(e) }),
+  );
 }
