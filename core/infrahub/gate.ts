@@ -1,7 +1,8 @@
 /**
  * The preflight gate: a backup of the graph and the artifacts is only point-in-time consistent while
  * Infrahub writes nothing, so the backup waits (polling) for running tasks to finish, up to a bound,
- * then fails naming them. `force` skips the gate; the manifest records that it was forced.
+ * then fails naming them. (`force`, which skips the gate, is the caller's decision: see
+ * functions/preflight, which also avoids reading the API token then.)
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InfrahubBusyError } from '../errors.js';
@@ -10,15 +11,12 @@ import { type InfrahubApi, type InfrahubTask, listTasks } from './tasks.js';
 export interface GateOptions {
   maxWaitSeconds: number;
   pollIntervalSeconds: number;
-  force?: boolean;
   /** Injected for tests; real time by default. */
   clock?: { now(): number; sleep(ms: number): Promise<void> };
   onPoll?: (tasks: readonly InfrahubTask[], waitedMs: number) => void;
 }
 
 export interface GateResult {
-  /** True when the gate was skipped because the execution asked for `force`. */
-  forced: boolean;
   waitedSeconds: number;
   polls: number;
 }
@@ -33,7 +31,6 @@ export function describeTasks(tasks: readonly InfrahubTask[], max = 10): string 
 }
 
 export async function waitForIdle(api: InfrahubApi, options: GateOptions): Promise<GateResult> {
-  if (options.force) return { forced: true, waitedSeconds: 0, polls: 0 };
   const clock = options.clock ?? realClock;
   const started = clock.now();
   const deadline = started + options.maxWaitSeconds * 1000;
@@ -41,7 +38,7 @@ export async function waitForIdle(api: InfrahubApi, options: GateOptions): Promi
     const active = await listTasks(api, ['PENDING', 'RUNNING']);
     const waited = clock.now() - started;
     options.onPoll?.(active, waited);
-    if (active.length === 0) return { forced: false, waitedSeconds: Math.round(waited / 1000), polls };
+    if (active.length === 0) return { waitedSeconds: Math.round(waited / 1000), polls };
     if (clock.now() + options.pollIntervalSeconds * 1000 > deadline) {
       throw new InfrahubBusyError(
         `Infrahub still has ${active.length} task(s) pending or running after ${Math.round(waited / 1000)} s ` +

@@ -65,5 +65,5 @@ export async function preflight(input: unknown, deps: PreflightDeps): Promise<Pr
     },
   );
   log.info('preflight gate passed', { waitedSeconds: result.waitedSeconds, polls: result.polls });
-  return { target: event.target, backupId: event.backupId, ...result };
+  return { target: event.target, backupId: event.backupId, forced: false, ...result };
 }

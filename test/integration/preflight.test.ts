@@ -19,7 +19,7 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
       pollIntervalSeconds: 15,
       clock: fakeClock(),
     });
-    expect(result).toEqual({ forced: false, waitedSeconds: 0, polls: 1 });
+    expect(result).toEqual({ waitedSeconds: 0, polls: 1 });
     expect(api.requests[0]).toMatchObject({ token: api.token, states: ['PENDING', 'RUNNING'], offset: 0 });
   });
 
@@ -29,7 +29,7 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
     });
     const clock = fakeClock();
     const result = await waitForIdle(api, { maxWaitSeconds: 600, pollIntervalSeconds: 15, clock });
-    expect(result).toEqual({ forced: false, waitedSeconds: 45, polls: 4 });
+    expect(result).toEqual({ waitedSeconds: 45, polls: 4 });
     expect(clock.slept).toEqual([15_000, 15_000, 15_000]);
   });
 
@@ -90,15 +90,5 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
         new RegExp(`127\\.0\\.0\\.1:${port}/graphql is unreachable: .*ECONNREFUSED`),
       ),
     });
-  });
-
-  it('is skipped with force, without asking Infrahub', async () => {
-    api = await startFakeInfrahub({ script: () => [task(1)] });
-    expect(await waitForIdle(api, { maxWaitSeconds: 60, pollIntervalSeconds: 15, force: true })).toEqual({
-      forced: true,
-      waitedSeconds: 0,
-      polls: 0,
-    });
-    expect(api.requests).toHaveLength(0);
   });
 });
