@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
+import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** PIDs this process started and has not stopped yet; killed if the process exits first. */
@@ -33,22 +33,6 @@ export async function freePort(): Promise<number> {
         else reject(new Error('could not determine a free port'));
       });
     });
-  });
-}
-
-/** True once something accepts TCP connections on 127.0.0.1:port. */
-export async function isListening(port: number): Promise<boolean> {
-  return new Promise((resolveListening) => {
-    const socket = new Socket();
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolveListening(ok);
-    };
-    socket.setTimeout(1000);
-    socket.once('connect', () => done(true));
-    socket.once('timeout', () => done(false));
-    socket.once('error', () => done(false));
-    socket.connect(port, '127.0.0.1');
   });
 }
 

@@ -10,8 +10,6 @@ import {
 import { afterAll, beforeAll } from 'vitest';
 import { createVersionedBucket, type S3Server, startS3 } from '../../harness/index.js';
 
-export { createVersionedBucket };
-
 /** Downloads an object and hashes it here, independently of the code under test. */
 export async function downloadAndHash(
   s3: S3Client,

@@ -48,7 +48,6 @@ describe('CDK app', () => {
   };
 
   it('deploys into the configured region', () => {
-    expect(template().toJSON()).toBeDefined();
     const app = testApp();
     expect(buildApp(app, exampleConfig()).backup.region).toBe('eu-west-1');
   });

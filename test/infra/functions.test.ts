@@ -50,6 +50,7 @@ describe('backup Lambdas', () => {
     const s3Writes = statements.filter((st) =>
       [st.Action].flat().some((a) => typeof a === 'string' && /^s3:(Put|Delete)/.test(a)),
     );
+    expect(s3Writes.length).toBeGreaterThan(0);
     const resources = s3Writes.map((st) => JSON.stringify(st.Resource));
     expect(resources.every((r) => r.includes('/locks/*') || r.includes('/*/backup_information.json'))).toBe(
       true,

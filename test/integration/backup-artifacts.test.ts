@@ -11,8 +11,8 @@ import { fileKey, resultKey } from '../../core/backup/layout.js';
 import { ArtifactsResultSchema } from '../../core/backup/results.js';
 import { createLogger } from '../../core/log.js';
 import { getJson } from '../../core/s3/objects.js';
-import { type S3Server, startS3 } from '../../harness/index.js';
-import { createVersionedBucket, downloadAndHash } from '../helpers/s3.js';
+import { createVersionedBucket, type S3Server, startS3 } from '../../harness/index.js';
+import { downloadAndHash } from '../helpers/s3.js';
 
 const MiB = 1024 * 1024;
 const Bucket = 'backups-artifacts-test';

@@ -9,8 +9,8 @@ import { fileKey, resultKey } from '../../core/backup/layout.js';
 import { writeManifest } from '../../core/backup/manifest.js';
 import { Neo4jResultSchema } from '../../core/backup/results.js';
 import { getJson, listAll } from '../../core/s3/objects.js';
-import { repoRoot, type S3Server, startS3 } from '../../harness/index.js';
-import { createVersionedBucket, downloadAndHash } from '../helpers/s3.js';
+import { createVersionedBucket, repoRoot, type S3Server, startS3 } from '../../harness/index.js';
+import { downloadAndHash } from '../helpers/s3.js';
 
 // Neo4j Enterprise cannot run here: these tests drive the runner against a FAKE neo4j-admin that
 // follows the documented command contract (test/fakes/fake-neo4j-admin-enterprise.mjs).

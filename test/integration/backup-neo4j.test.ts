@@ -10,13 +10,14 @@ import { runTool } from '../../core/tools/run-tool.js';
 import { streamS3ToTool } from '../../core/tools/stream-from-s3.js';
 import {
   countGraph,
+  createVersionedBucket,
   type Neo4jServer,
   type S3Server,
   seedGraph,
   startNeo4j,
   startS3,
 } from '../../harness/index.js';
-import { createVersionedBucket, downloadAndHash } from '../helpers/s3.js';
+import { downloadAndHash } from '../helpers/s3.js';
 
 const Bucket = 'backups-neo4j-test';
 const target = 'infrahub-lab';

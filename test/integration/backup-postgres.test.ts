@@ -13,13 +13,14 @@ import { verifyBackup } from '../../core/backup/verify.js';
 import { getJson } from '../../core/s3/objects.js';
 import {
   countTables,
+  createVersionedBucket,
   type PostgresServer,
   type S3Server,
   seedPrefect,
   startPostgres,
   startS3,
 } from '../../harness/index.js';
-import { createVersionedBucket, downloadAndHash, exists, openUploads } from '../helpers/s3.js';
+import { downloadAndHash, exists, openUploads } from '../helpers/s3.js';
 
 const Bucket = 'backups-postgres-test';
 const target = 'infrahub-lab';

@@ -7,8 +7,8 @@ import { METADATA_VERSION, writeManifest } from '../../core/backup/manifest.js';
 import { describeProblems, verifyBackup } from '../../core/backup/verify.js';
 import { createLogger } from '../../core/log.js';
 import { putJson } from '../../core/s3/objects.js';
-import { type S3Server, startS3 } from '../../harness/index.js';
-import { createVersionedBucket, downloadAndHash } from '../helpers/s3.js';
+import { createVersionedBucket, type S3Server, startS3 } from '../../harness/index.js';
+import { downloadAndHash } from '../helpers/s3.js';
 
 const Bucket = 'backups-verify-test';
 const target = 'infrahub-lab';
