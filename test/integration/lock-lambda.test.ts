@@ -75,6 +75,10 @@ describe('lock Lambda core and plan handler', () => {
       ).rejects.toMatchObject({
         name: 'InvalidInput',
       });
+      // A start time that is not one would otherwise become the backup id "infrahub_backup_NaNNaN...".
+      await expect(planHandler({ input: {}, startTime: 'yesterday' })).rejects.toThrow(
+        /Invalid plan event:[\s\S]*startTime: must be an ISO 8601 timestamp/,
+      );
     } finally {
       delete process.env.LAMBDA_TASK_ROOT;
     }
