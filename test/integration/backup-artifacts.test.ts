@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { localRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
 import { backupArtifacts } from '../../containers/runner/src/components/artifacts.js';
 import type { RunContext } from '../../containers/runner/src/context.js';
@@ -11,8 +11,8 @@ import { fileKey, resultKey } from '../../core/backup/layout.js';
 import { ArtifactsResultSchema } from '../../core/backup/results.js';
 import { createLogger } from '../../core/log.js';
 import { getJson } from '../../core/s3/objects.js';
-import { createVersionedBucket, type S3Server, startS3 } from '../../harness/index.js';
-import { downloadAndHash } from '../helpers/s3.js';
+import type { S3Server } from '../../harness/index.js';
+import { downloadAndHash, useLocalS3 } from '../helpers/s3.js';
 
 const MiB = 1024 * 1024;
 const Bucket = 'backups-artifacts-test';
@@ -21,6 +21,7 @@ const target = 'infrahub-prod';
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('backup runner: artifact storage', () => {
+  const local = useLocalS3(Bucket);
   let server: S3Server;
   let s3: S3Client;
   const sourceObjects: Record<string, Buffer> = {
@@ -41,16 +42,11 @@ describe('backup runner: artifact storage', () => {
   });
 
   beforeAll(async () => {
-    server = await startS3();
-    s3 = server.client();
-    await createVersionedBucket(s3, Bucket);
+    server = local.server;
+    s3 = local.s3;
     await s3.send(new CreateBucketCommand({ Bucket: Source }));
     for (const [Key, Body] of Object.entries(sourceObjects))
       await s3.send(new PutObjectCommand({ Bucket: Source, Key, Body }));
-  });
-
-  afterAll(async () => {
-    await server?.stop();
   });
 
   it('copies every object under the prefix server-side and records its SHA-256', async () => {

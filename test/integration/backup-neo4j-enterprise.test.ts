@@ -9,8 +9,8 @@ import { fileKey, resultKey } from '../../core/backup/layout.js';
 import { writeManifest } from '../../core/backup/manifest.js';
 import { Neo4jResultSchema } from '../../core/backup/results.js';
 import { getJson, listAll } from '../../core/s3/objects.js';
-import { createVersionedBucket, repoRoot, type S3Server, startS3 } from '../../harness/index.js';
-import { downloadAndHash } from '../helpers/s3.js';
+import { repoRoot, type S3Server } from '../../harness/index.js';
+import { downloadAndHash, useLocalS3 } from '../helpers/s3.js';
 
 // Neo4j Enterprise cannot run here: these tests drive the runner against a FAKE neo4j-admin that
 // follows the documented command contract (test/fakes/fake-neo4j-admin-enterprise.mjs).
@@ -19,6 +19,7 @@ const Bucket = 'backups-neo4j-enterprise-test';
 const target = 'infrahub-prod';
 
 describe('backup runner: Neo4j Enterprise online backup (fake neo4j-admin)', () => {
+  const local = useLocalS3(Bucket);
   let server: S3Server;
   let s3: S3Client;
   let listener: Server;
@@ -35,9 +36,8 @@ describe('backup runner: Neo4j Enterprise online backup (fake neo4j-admin)', () 
   });
 
   beforeAll(async () => {
-    server = await startS3();
-    s3 = server.client();
-    await createVersionedBucket(s3, Bucket);
+    server = local.server;
+    s3 = local.s3;
     // Stands in for the server's backup listener (server.backup.listen_address).
     listener = createServer((socket) => socket.end());
     await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
@@ -46,7 +46,6 @@ describe('backup runner: Neo4j Enterprise online backup (fake neo4j-admin)', () 
 
   afterAll(async () => {
     listener?.close();
-    await server?.stop();
   });
 
   it('takes a full backup, then a differential, and uploads the whole chain each time', async () => {

@@ -1,5 +1,5 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { backupArtifacts } from '../../containers/runner/src/components/artifacts.js';
 import { fileKey, manifestKey, resultKey } from '../../core/backup/layout.js';
 import { readManifest } from '../../core/backup/manifest.js';
@@ -7,15 +7,15 @@ import { createLogger } from '../../core/log.js';
 import { putJson } from '../../core/s3/objects.js';
 import { TOOL_VERSION } from '../../core/version.js';
 import { manifestStep } from '../../functions/manifest/manifest.js';
-import { createVersionedBucket, type S3Server, startS3 } from '../../harness/index.js';
-import { exists } from '../helpers/s3.js';
+import { createVersionedBucket } from '../../harness/index.js';
+import { exists, useLocalS3 } from '../helpers/s3.js';
 
 const Bucket = 'backups-manifest-lambda';
 const target = 'infrahub-lab';
 const logger = createLogger({}, { write: () => undefined });
 
 describe('manifest Lambda core (real S3 server)', () => {
-  let server: S3Server;
+  const local = useLocalS3(Bucket);
   let s3: S3Client;
 
   async function captureArtifacts(backupId: string): Promise<void> {
@@ -27,16 +27,10 @@ describe('manifest Lambda core (real S3 server)', () => {
   }
 
   beforeAll(async () => {
-    server = await startS3();
-    s3 = server.client();
-    await createVersionedBucket(s3, Bucket);
+    s3 = local.s3;
     await createVersionedBucket(s3, 'manifest-source');
     await s3.send(new PutObjectCommand({ Bucket: 'manifest-source', Key: 'one.txt', Body: 'artifact one' }));
     await s3.send(new PutObjectCommand({ Bucket: 'manifest-source', Key: 'two.txt', Body: 'artifact two!' }));
-  });
-
-  afterAll(async () => {
-    await server?.stop();
   });
 
   it('writes the manifest last and returns a small summary for the state payload', async () => {

@@ -1,5 +1,5 @@
 import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { backupArtifacts } from '../../containers/runner/src/components/artifacts.js';
 import type { RunContext } from '../../containers/runner/src/context.js';
 import { fileKey, manifestKey, resultKey } from '../../core/backup/layout.js';
@@ -7,14 +7,14 @@ import { METADATA_VERSION, writeManifest } from '../../core/backup/manifest.js';
 import { describeProblems, verifyBackup } from '../../core/backup/verify.js';
 import { createLogger } from '../../core/log.js';
 import { putJson } from '../../core/s3/objects.js';
-import { createVersionedBucket, type S3Server, startS3 } from '../../harness/index.js';
-import { downloadAndHash } from '../helpers/s3.js';
+import { createVersionedBucket } from '../../harness/index.js';
+import { downloadAndHash, useLocalS3 } from '../helpers/s3.js';
 
 const Bucket = 'backups-verify-test';
 const target = 'infrahub-lab';
 
 describe('manifest and verify (real S3 server)', () => {
-  let server: S3Server;
+  const local = useLocalS3(Bucket);
   let s3: S3Client;
   let root: string;
 
@@ -35,18 +35,12 @@ describe('manifest and verify (real S3 server)', () => {
   }
 
   beforeAll(async () => {
-    server = await startS3();
-    s3 = server.client();
-    await createVersionedBucket(s3, Bucket);
+    s3 = local.s3;
     await createVersionedBucket(s3, 'verify-source');
     root = 'verify-source';
     for (const name of ['a.txt', 'b.txt', 'c.txt']) {
       await s3.send(new PutObjectCommand({ Bucket: root, Key: name, Body: `content of ${name}` }));
     }
-  });
-
-  afterAll(async () => {
-    await server?.stop();
   });
 
   it('writes backup_information.json last, with 4-space indentation and infrahub-backup keys', async () => {
