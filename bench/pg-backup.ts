@@ -92,7 +92,8 @@ async function generate(server: PostgresServer, database: string, targetBytes: n
              now() - g * interval '1 minute'
         FROM generate_series(1, 50000) g;`);
     let next = 1;
-    const batch = 1_000_000;
+    // About a tenth of the target per batch (a log row is ~200 bytes on disk), so small targets are met too.
+    const batch = Math.max(50_000, Math.min(1_000_000, Math.round(targetBytes / 2000)));
     for (;;) {
       const size = Number(
         (await client.query<{ s: string }>('SELECT pg_database_size(current_database()) AS s')).rows[0]?.s,
