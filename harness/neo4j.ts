@@ -33,6 +33,8 @@ export interface Neo4jOptions {
   pageCache?: string;
   /** A fixed Bolt port; a free one is chosen when unset. */
   boltPort?: number;
+  /** The neo4j user's password; random when unset. */
+  password?: string;
 }
 
 export interface Neo4jServer {
@@ -121,8 +123,9 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
   chmodSync(adminPath, 0o755);
   const adminEnv = () => ({ NEO4J_HOME: home, NEO4J_CONF: join(home, 'conf') });
 
-  const password = randomBytes(18).toString('base64url');
-  const setPassword = spawnSync(adminPath, ['dbms', 'set-initial-password', password], {
+  const password = options.password ?? randomBytes(18).toString('base64url');
+  // "--" ends the options: a password may start with "-" (base64url does, one time in 64).
+  const setPassword = spawnSync(adminPath, ['dbms', 'set-initial-password', '--', password], {
     encoding: 'utf8',
     env: { ...process.env, ...adminEnv() },
   });

@@ -129,4 +129,18 @@ describe('harness: Neo4j Community', () => {
     expect(await count(server, 'MATCH (n) RETURN count(n)')).toBe(500);
     expect(await count(server, 'MATCH ()-[r:CONNECTED_TO]->() RETURN count(r)')).toBe(250);
   });
+
+  it('accepts a password that starts with "-" (random ones sometimes do)', async () => {
+    const other = await startNeo4j({ password: '-starts-with-a-dash-42' });
+    try {
+      const session = other.driver().session();
+      try {
+        expect((await session.run('RETURN 1 AS one')).records[0]?.get('one').toNumber()).toBe(1);
+      } finally {
+        await session.close();
+      }
+    } finally {
+      await other.stop();
+    }
+  });
 });
