@@ -29,6 +29,10 @@ export const ErrorNames = {
   InfrahubApiError: 'InfrahubApiError',
   /** Another execution holds the target's lock; two executions never work on one target at once. */
   TargetLocked: 'TargetLocked',
+  /** The ECS service of a Community DBMS could not be stopped or started (missing, or too slow). */
+  DbmsControl: 'DbmsControl',
+  /** A notice could not be published to SNS or EventBridge. Often transient. */
+  Notification: 'Notification',
 } as const;
 
 export type ErrorName = (typeof ErrorNames)[keyof typeof ErrorNames];
@@ -127,4 +131,12 @@ export class InfrahubApiError extends NamedError {
 
 export class TargetLockedError extends NamedError {
   override readonly name = ErrorNames.TargetLocked;
+}
+
+export class DbmsControlError extends NamedError {
+  override readonly name = ErrorNames.DbmsControl;
+}
+
+export class NotificationError extends NamedError {
+  override readonly name = ErrorNames.Notification;
 }

@@ -29,12 +29,22 @@ export const BackupExecutionInputSchema = z.strictObject({
 });
 export type BackupExecutionInput = z.input<typeof BackupExecutionInputSchema>;
 
+type Component = z.infer<typeof ComponentSchema>;
+
 /** One target's work item: what the states after the first need, and nothing secret. */
 export interface TargetWork {
   target: string;
   backupId: string;
-  components: Array<z.infer<typeof ComponentSchema>>;
+  components: Component[];
   force: boolean;
+  /** The execution that holds the target's lock ($$.Execution.Id). */
+  owner: string;
+  /** The target's runner task definition family (its environment and ECS secrets are the target's). */
+  taskDefinition: string;
+  /** Which components to capture, as flags the state machine's Choice states can test. */
+  capture: { database: boolean; taskManagerDb: boolean; artifacts: boolean };
+  /** Community: the ECS service to scale to zero for the offline dump. */
+  dbms?: { cluster: string; service: string };
   neo4j: Pick<
     Target['neo4j'],
     'host' | 'boltPort' | 'backupPort' | 'edition' | 'version' | 'credentialsSecret'
@@ -80,7 +90,7 @@ export function planBackup(input: unknown, config: DeploymentConfig, now: Date):
 /** One target's work item for an iteration of the fleet Map. */
 export function targetWork(
   config: DeploymentConfig,
-  plan: Omit<BackupPlan, 'targets'>,
+  plan: Omit<BackupPlan, 'targets' | 'reason'> & { owner: string },
   name: string,
 ): TargetWork {
   const t = config.targets.find((c) => c.name === name);
@@ -90,6 +100,14 @@ export function targetWork(
     backupId: plan.backupId,
     components: plan.components,
     force: plan.force,
+    owner: plan.owner,
+    taskDefinition: runnerFamily(config.name, name),
+    capture: {
+      database: plan.components.includes('database'),
+      taskManagerDb: plan.components.includes('task-manager-db'),
+      artifacts: plan.components.includes('artifacts'),
+    },
+    ...(t.neo4j.dbms ? { dbms: { cluster: t.neo4j.dbms.cluster, service: t.neo4j.dbms.service } } : {}),
     neo4j: {
       host: t.neo4j.host,
       boltPort: t.neo4j.boltPort,
@@ -108,4 +126,9 @@ export function targetWork(
     infrahub: t.infrahub,
     artifacts: t.artifacts,
   };
+}
+
+/** The ECS task definition family of a target's runner: `<deployment>-<target>-runner`. */
+export function runnerFamily(deployment: string, target: string): string {
+  return `${deployment}-${target}-runner`;
 }

@@ -31,6 +31,10 @@ const secretRef = z
 
 const port = z.number().int().min(1).max(65535);
 
+const efsFileSystemId = z
+  .string()
+  .regex(/^fs-[0-9a-f]{8,17}$/, 'must be an EFS file system id such as "fs-0123abcd"');
+
 /** A host name or IPv4 address, without scheme or port. */
 const host = z
   .string()
@@ -51,20 +55,55 @@ const neo4jDatabaseName = z
     'must be a Neo4j database name (3-63 lowercase letters, digits, "." or "-")',
   );
 
-export const Neo4jTargetSchema = z.strictObject({
-  host,
-  boltPort: port.default(7687),
-  /** The online-backup listener (Enterprise only). Neo4j binds it to 127.0.0.1:6362 unless told otherwise. */
-  backupPort: port.default(6362),
-  edition: z.enum(['community', 'enterprise']),
-  version: neo4jVersion,
-  databases: z
-    .array(neo4jDatabaseName)
-    .min(1, 'must name at least one database')
-    .default(['neo4j', 'system'])
-    .refine((dbs) => new Set(dbs).size === dbs.length, 'must not name a database twice'),
-  credentialsSecret: secretRef,
-});
+export const Neo4jTargetSchema = z
+  .strictObject({
+    host,
+    boltPort: port.default(7687),
+    /** The online-backup listener (Enterprise only). Neo4j binds it to 127.0.0.1:6362 unless told otherwise. */
+    backupPort: port.default(6362),
+    edition: z.enum(['community', 'enterprise']),
+    version: neo4jVersion,
+    databases: z
+      .array(neo4jDatabaseName)
+      .min(1, 'must name at least one database')
+      .default(['neo4j', 'system'])
+      .refine((dbs) => new Set(dbs).size === dbs.length, 'must not name a database twice'),
+    credentialsSecret: secretRef,
+    /**
+     * Community only, and required there: its dump is offline, so the backup stops the DBMS by scaling
+     * its ECS service to zero, dumps the store from the EFS file system the service keeps it on, and
+     * scales the service back to its previous count, also when the dump fails.
+     */
+    dbms: z
+      .strictObject({
+        cluster: z.string().regex(/^[A-Za-z0-9:/_-]{1,255}$/, 'must be an ECS cluster name or ARN'),
+        service: z.string().regex(/^[A-Za-z0-9:/_-]{1,255}$/, 'must be an ECS service name or ARN'),
+        dataEfsFileSystemId: efsFileSystemId,
+        /** The directory on that file system that Neo4j mounts as /data. */
+        dataRootDirectory: z
+          .string()
+          .regex(/^\/.*$/, 'must be an absolute path on the file system')
+          .default('/'),
+      })
+      .optional(),
+  })
+  .superRefine((neo4j, ctx) => {
+    if (neo4j.edition === 'community' && !neo4j.dbms) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dbms'],
+        message:
+          'is required for a Community target: its dump is offline, so the backup must know the ECS service to stop (cluster, service) and the EFS file system with its store (dataEfsFileSystemId)',
+      });
+    }
+    if (neo4j.edition === 'enterprise' && neo4j.dbms) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dbms'],
+        message: 'is for Community targets only: an Enterprise backup is online and never stops the DBMS',
+      });
+    }
+  });
 
 export const PostgresTargetSchema = z.strictObject({
   host,
@@ -108,9 +147,7 @@ export const ArtifactStorageSchema = z.discriminatedUnion(
       /** Where the storage is mounted in the runner (Infrahub's default is /opt/infrahub/storage). */
       path: z.string().regex(/^\/.*[^/]$|^\/$/, 'must be an absolute path without a trailing "/"'),
       /** The EFS file system that holds it; the runner can only read a path it can mount. */
-      efsFileSystemId: z
-        .string()
-        .regex(/^fs-[0-9a-f]{8,17}$/, 'must be an EFS file system id such as "fs-0123abcd"'),
+      efsFileSystemId,
     }),
   ],
   { error: 'must have "type" set to "s3" or "path"' },

@@ -2,13 +2,13 @@
 import { bundledConfig } from '../../core/config/bundled.js';
 import { createLogger } from '../../core/log.js';
 import { createS3Client } from '../../core/s3/client.js';
+import { functionEnv } from '../env.js';
 import { lockStep } from './lock.js';
 
 const s3 = createS3Client();
 const logger = createLogger({ service: 'infrahub-backup-lock' });
 
 export async function handler(event: unknown) {
-  const bucket = process.env.BACKUP_BUCKET;
-  if (!bucket) throw new Error('BACKUP_BUCKET is not set in the function environment');
+  const { BACKUP_BUCKET: bucket } = functionEnv(['BACKUP_BUCKET']);
   return lockStep(event, { s3, bucket, config: bundledConfig(import.meta.url), logger });
 }

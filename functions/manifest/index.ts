@@ -1,13 +1,13 @@
 /** Lambda handler for the manifest step; BACKUP_BUCKET comes from the function's environment. */
 import { createLogger } from '../../core/log.js';
 import { createS3Client } from '../../core/s3/client.js';
+import { functionEnv } from '../env.js';
 import { type ManifestSummary, manifestStep } from './manifest.js';
 
 const s3 = createS3Client();
 const logger = createLogger({ service: 'infrahub-backup-manifest' });
 
 export async function handler(event: unknown): Promise<ManifestSummary> {
-  const bucket = process.env.BACKUP_BUCKET;
-  if (!bucket) throw new Error('BACKUP_BUCKET is not set in the function environment');
+  const { BACKUP_BUCKET: bucket } = functionEnv(['BACKUP_BUCKET']);
   return manifestStep(event, { s3, bucket, logger });
 }

@@ -1,21 +1,25 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Fn, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { BUNDLED_CONFIG_FILE } from '../../core/config/bundled.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
+import { acknowledgeWildcards } from '../nag.js';
 
 export interface BackupFunctionsProps {
   readonly config: DeploymentConfig;
   readonly bucket: s3.IBucket;
   readonly key: kms.IKey;
+  /** The deployment's notification topic; notices also go to the configured extra topics. */
+  readonly topic: sns.ITopic;
 }
 
 /**
@@ -28,6 +32,9 @@ export class BackupFunctions extends Construct {
   readonly lock: nodejs.NodejsFunction;
   readonly preflight: nodejs.NodejsFunction;
   readonly manifest: nodejs.NodejsFunction;
+  readonly dbms: nodejs.NodejsFunction;
+  readonly notify: nodejs.NodejsFunction;
+  readonly report: nodejs.NodejsFunction;
 
   constructor(scope: Construct, id: string, props: BackupFunctionsProps) {
     super(scope, id);
@@ -35,7 +42,12 @@ export class BackupFunctions extends Construct {
     const configFile = join(mkdtempSync(join(tmpdir(), 'infrahub-backup-config-')), BUNDLED_CONFIG_FILE);
     writeFileSync(configFile, JSON.stringify(props.config));
 
-    const make = (name: string, description: string, timeout: Duration) => {
+    const make = (
+      name: string,
+      description: string,
+      timeout: Duration,
+      environment: Record<string, string> = {},
+    ) => {
       const fn = new nodejs.NodejsFunction(this, name, {
         entry: join('functions', name.toLowerCase(), 'index.ts'),
         handler: 'handler',
@@ -47,7 +59,7 @@ export class BackupFunctions extends Construct {
         tracing: lambda.Tracing.ACTIVE,
         loggingFormat: lambda.LoggingFormat.JSON,
         logGroup: new logs.LogGroup(this, `${name}Logs`, { retention: logs.RetentionDays.THREE_MONTHS }),
-        environment: { BACKUP_BUCKET: props.bucket.bucketName },
+        environment,
         bundling: {
           format: nodejs.OutputFormat.ESM,
           target: 'node22',
@@ -75,6 +87,7 @@ export class BackupFunctions extends Construct {
       'Lock',
       'Takes or releases a target lock; resolves the target work item',
       Duration.seconds(30),
+      { BACKUP_BUCKET: props.bucket.bucketName },
     );
     // The gate's wait is bounded by the configuration and by the function's own timeout.
     const preflightTimeout = Math.min(900, props.config.preflight.maxWaitSeconds + 90);
@@ -87,6 +100,31 @@ export class BackupFunctions extends Construct {
       'Manifest',
       'Checks a backup with S3 and writes backup_information.json last',
       Duration.minutes(5),
+      { BACKUP_BUCKET: props.bucket.bucketName },
+    );
+
+    // Stopping or starting a Community DBMS waits for its tasks: up to 10 minutes each way.
+    this.dbms = make(
+      'Dbms',
+      'Scales a Community Neo4j service to zero and back around its dump',
+      Duration.minutes(11),
+      {},
+    );
+    const topicArns = [props.topic.topicArn, ...props.config.notifications.topicArns];
+    this.notify = make(
+      'Notify',
+      'Sends the backup success and failure notices (SNS, EventBridge)',
+      Duration.minutes(1),
+      {
+        BACKUP_BUCKET: props.bucket.bucketName,
+        TOPIC_ARNS: Fn.join(',', topicArns),
+      },
+    );
+    this.report = make(
+      'Report',
+      'Sums up a fleet backup: which targets succeeded, which failed and why',
+      Duration.seconds(30),
+      {},
     );
 
     // Least privilege, written out rather than grant*() so every action is named:
@@ -113,7 +151,46 @@ export class BackupFunctions extends Construct {
         resources: [objects('*/backup_information.json')],
       }),
     );
-    for (const fn of [this.lock, this.manifest]) {
+    // Notify reads the runners' failure records (never backup data) to name a failure's cause.
+    this.notify.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [objects('*/.runner/*')] }),
+    );
+    this.notify.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [props.bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': ['*/.runner/*'] } },
+      }),
+    );
+    this.notify.addToRolePolicy(new iam.PolicyStatement({ actions: ['sns:Publish'], resources: topicArns }));
+    this.notify.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['events:PutEvents'],
+        resources: [
+          Stack.of(this).formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default' }),
+        ],
+      }),
+    );
+    const dbmsServices = props.config.targets.flatMap((t) => (t.neo4j.dbms ? [t.neo4j.dbms] : []));
+    if (dbmsServices.length > 0) {
+      this.dbms.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['ecs:DescribeServices', 'ecs:UpdateService'],
+          resources: dbmsServices.map((d) =>
+            d.service.startsWith('arn:')
+              ? d.service
+              : Stack.of(this).formatArn({
+                  service: 'ecs',
+                  resource: 'service',
+                  resourceName: `${d.cluster.replace(/^.*:cluster\//, '')}/${d.service}`,
+                  arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+                }),
+          ),
+        }),
+      );
+    }
+
+    for (const fn of [this.lock, this.manifest, this.notify]) {
       fn.addToRolePolicy(
         new iam.PolicyStatement({
           actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
@@ -140,7 +217,15 @@ export class BackupFunctions extends Construct {
       }),
     );
 
-    for (const fn of [this.plan, this.lock, this.preflight, this.manifest]) {
+    for (const fn of [
+      this.plan,
+      this.lock,
+      this.preflight,
+      this.manifest,
+      this.dbms,
+      this.notify,
+      this.report,
+    ]) {
       const ack = (id: string, reason: string) => Validations.of(fn).acknowledge({ id, reason });
       ack(
         'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
@@ -155,19 +240,26 @@ export class BackupFunctions extends Construct {
         'Node.js 22 is the runtime this product targets and tests; newer runtimes are adopted deliberately.',
       );
     }
-    const bucketArn = `<${Stack.of(this).getLogicalId(props.bucket.node.defaultChild as never)}.Arn>`;
-    Validations.of(this.lock).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${bucketArn}/locks/*]`,
-      reason: 'One lock object per target, named at run time; only under locks/.',
-    });
-    Validations.of(this.manifest).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${bucketArn}/*]`,
-      reason:
-        'Reads (never writes) the objects of the backup it checks; their keys are known only at run time.',
-    });
-    Validations.of(this.manifest).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${bucketArn}/*/backup_information.json]`,
-      reason: 'Writes only manifests, one per target and backup id, named at run time.',
-    });
+    const bucketArn = props.bucket.bucketArn;
+    acknowledgeWildcards(
+      this.lock,
+      [`${bucketArn}/locks/*`],
+      'One lock object per target, named at run time; only under locks/.',
+    );
+    acknowledgeWildcards(
+      this.manifest,
+      [`${bucketArn}/*`],
+      'Reads (never writes) the objects of the backup it checks; their keys are known only at run time.',
+    );
+    acknowledgeWildcards(
+      this.manifest,
+      [`${bucketArn}/*/backup_information.json`],
+      'Writes only manifests, one per target and backup id, named at run time.',
+    );
+    acknowledgeWildcards(
+      this.notify,
+      [`${bucketArn}/*/.runner/*`],
+      "Reads only the runners' result and failure records of the backup it reports on, named at run time.",
+    );
   }
 }

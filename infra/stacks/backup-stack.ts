@@ -1,8 +1,15 @@
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { BackupBucket } from '../constructs/backup-bucket.js';
 import { BackupFunctions } from '../constructs/backup-functions.js';
+import { BackupRunner } from '../constructs/backup-runner.js';
+import { BackupSchedules } from '../constructs/backup-schedules.js';
+import { BackupStateMachine } from '../constructs/backup-state-machine.js';
 
 export interface BackupStackProps extends StackProps {
   readonly config: DeploymentConfig;
@@ -12,21 +19,52 @@ export interface BackupStackProps extends StackProps {
 export class BackupStack extends Stack {
   readonly storage: BackupBucket;
   readonly functions: BackupFunctions;
+  readonly runner: BackupRunner;
+  readonly backup: BackupStateMachine;
+  readonly topic: sns.Topic;
 
   constructor(scope: Construct, id: string, props: BackupStackProps) {
     super(scope, id, props);
     const { config } = props;
 
     this.storage = new BackupBucket(this, 'Storage', { name: config.name, retention: config.retention });
+    this.topic = new sns.Topic(this, 'Notifications', {
+      displayName: `Infrahub backups (${config.name})`,
+      masterKey: this.storage.key,
+      enforceSSL: true,
+    });
+    for (const email of config.notifications.emails)
+      this.topic.addSubscription(new subscriptions.EmailSubscription(email));
     this.functions = new BackupFunctions(this, 'Functions', {
       config,
       bucket: this.storage.bucket,
       key: this.storage.key,
+      topic: this.topic,
     });
+    this.runner = new BackupRunner(this, 'Runner', {
+      config,
+      bucket: this.storage.bucket,
+      key: this.storage.key,
+      buildContext: resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'),
+    });
+    this.backup = new BackupStateMachine(this, 'Backup', {
+      config,
+      functions: this.functions,
+      runner: this.runner,
+    });
+    new BackupSchedules(this, 'Schedules', { config, stateMachine: this.backup.stateMachine });
 
     new CfnOutput(this, 'BackupBucketName', {
       value: this.storage.bucket.bucketName,
       description: 'Bucket that holds the Infrahub backups',
+    });
+    new CfnOutput(this, 'BackupStateMachineArn', {
+      value: this.backup.stateMachine.stateMachineArn,
+      description: 'Start a backup here (console, CLI, schedules)',
+    });
+    new CfnOutput(this, 'NotificationTopicArn', {
+      value: this.topic.topicArn,
+      description: 'Backup success and failure notices',
     });
   }
 }

@@ -19,16 +19,28 @@ describe('backup Lambdas', () => {
     outdir = app.synth().directory;
   });
 
-  it('runs every function on Node.js 22 (arm64) with tracing, JSON logs and the bucket name', () => {
+  it('runs every function on Node.js 22 (arm64) with tracing and JSON logs, the bucket where it needs it', () => {
     const functions = template.findResources('AWS::Lambda::Function');
-    expect(Object.keys(functions)).toHaveLength(4);
+    expect(Object.keys(functions)).toHaveLength(7);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
       TracingConfig: { Mode: 'Active' },
       LoggingConfig: Match.objectLike({ LogFormat: 'JSON' }),
-      Environment: { Variables: { BACKUP_BUCKET: Match.anyValue() } },
     });
+    for (const name of ['Lock', 'Manifest', 'Notify', 'Preflight', 'Plan']) {
+      const fn = Object.entries(functions).find(([id]) => id.startsWith(`Functions${name}`));
+      expect(fn, name).toBeDefined();
+    }
+    const withBucket = Object.entries(functions)
+      .filter(
+        ([, f]) =>
+          (f as { Properties: { Environment?: { Variables?: Record<string, unknown> } } }).Properties
+            .Environment?.Variables?.BACKUP_BUCKET,
+      )
+      .map(([id]) => id.replace(/^Functions([A-Za-z]+?)[0-9A-F]{8}$/, '$1'))
+      .sort();
+    expect(withBucket).toEqual(['Lock', 'Manifest', 'Notify']);
   });
 
   it('bounds the preflight function by the configured wait plus a margin', () => {
@@ -38,7 +50,7 @@ describe('backup Lambdas', () => {
     });
   });
 
-  it('lets the lock function touch only locks/ and the manifest function write only manifests', () => {
+  it('lets the lock function touch only locks/, the manifest function write only manifests, the runner write only backups', () => {
     const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
       (p) =>
         (
@@ -52,9 +64,14 @@ describe('backup Lambdas', () => {
     );
     expect(s3Writes.length).toBeGreaterThan(0);
     const resources = s3Writes.map((st) => JSON.stringify(st.Resource));
-    expect(resources.every((r) => r.includes('/locks/*') || r.includes('/*/backup_information.json'))).toBe(
-      true,
-    );
+    expect(
+      resources.every(
+        (r) =>
+          r.includes('/locks/*') ||
+          r.includes('/*/backup_information.json') ||
+          r.includes('/*/infrahub_backup_*'),
+      ),
+    ).toBe(true);
     const deletes = s3Writes.filter((st) => [st.Action].flat().includes('s3:DeleteObject'));
     expect(deletes.map((st) => JSON.stringify(st.Resource))).toEqual([expect.stringContaining('/locks/*')]);
     expect(statements.some((st) => [st.Action].flat().some((a) => a === 's3:*' || a === '*'))).toBe(false);

@@ -70,6 +70,22 @@ describe('deployment configuration', () => {
       reason: /community.*enterprise/,
     },
     {
+      case: 'a Community target without the DBMS service to stop for its offline dump',
+      edit: (c) => {
+        delete c.targets[1].neo4j.dbms;
+      },
+      field: 'targets[1].neo4j.dbms',
+      reason: /required for a Community target.*ECS service to stop/,
+    },
+    {
+      case: 'an Enterprise target with a DBMS service to stop',
+      edit: (c) => {
+        c.targets[0].neo4j.dbms = { cluster: 'c', service: 's', dataEfsFileSystemId: 'fs-0a1b2c3d' };
+      },
+      field: 'targets[0].neo4j.dbms',
+      reason: /Community targets only/,
+    },
+    {
       case: 'a missing PostgreSQL host',
       edit: (c) => {
         delete c.targets[0].postgres.host;

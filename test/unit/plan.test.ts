@@ -4,6 +4,7 @@ import { loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/conf
 
 const config = loadDeploymentConfigFile('config/example.json');
 const now = new Date('2026-11-21T02:00:00Z');
+const owner = 'arn:aws:states:eu-west-1:123456789012:execution:backup:run-1';
 
 describe('backup execution input and plan', () => {
   it('backs up every target and every component by default', () => {
@@ -14,7 +15,7 @@ describe('backup execution input and plan', () => {
       force: false,
       targets: ['infrahub-prod', 'infrahub-lab'],
     });
-    expect(targetWork(config, plan, 'infrahub-prod')).toMatchObject({
+    expect(targetWork(config, { ...plan, owner }, 'infrahub-prod')).toMatchObject({
       target: 'infrahub-prod',
       backupId: 'infrahub_backup_20261121_020000',
       components: ['database', 'task-manager-db', 'artifacts'],
@@ -26,6 +27,13 @@ describe('backup execution input and plan', () => {
         credentialsSecret: 'infrahub-prod/neo4j',
       },
       postgres: { host: 'prefect-db.prod.infrahub.internal', port: 5432, database: 'prefect' },
+      owner,
+      taskDefinition: 'infrahub-backup-infrahub-prod-runner',
+      capture: { database: true, taskManagerDb: true, artifacts: true },
+    });
+    expect(targetWork(config, { ...plan, owner }, 'infrahub-prod')).not.toHaveProperty('dbms');
+    expect(targetWork(config, { ...plan, owner }, 'infrahub-lab')).toMatchObject({
+      dbms: { cluster: 'infrahub-lab', service: 'neo4j' },
     });
   });
 
@@ -41,9 +49,10 @@ describe('backup execution input and plan', () => {
       components: ['task-manager-db'],
       force: true,
     });
-    expect(targetWork(config, plan, 'infrahub-lab')).toMatchObject({
+    expect(targetWork(config, { ...plan, owner }, 'infrahub-lab')).toMatchObject({
       components: ['task-manager-db'],
       force: true,
+      capture: { database: false, taskManagerDb: true, artifacts: false },
     });
   });
 
@@ -80,7 +89,7 @@ describe('backup execution input and plan', () => {
     expect(plan.targets).toHaveLength(200);
     const planBytes = Buffer.byteLength(JSON.stringify(plan));
     const itemBytes = Math.max(
-      ...plan.targets.map((t) => Buffer.byteLength(JSON.stringify(targetWork(fleet, plan, t)))),
+      ...plan.targets.map((t) => Buffer.byteLength(JSON.stringify(targetWork(fleet, { ...plan, owner }, t)))),
     );
     expect(planBytes).toBeLessThan(16 * 1024);
     expect(itemBytes).toBeLessThan(2 * 1024);
@@ -90,7 +99,7 @@ describe('backup execution input and plan', () => {
   });
 
   it('names a target that is not configured when resolving its work', () => {
-    expect(() => targetWork(config, planBackup({}, config, now), 'nope')).toThrowError(
+    expect(() => targetWork(config, { ...planBackup({}, config, now), owner }, 'nope')).toThrowError(
       /Invalid target:[\s\S]*"nope" is not configured/,
     );
   });

@@ -1,0 +1,19 @@
+/**
+ * Lambda handler for stopping and starting a Community DBMS's ECS service. The wait is cut to the
+ * Lambda's remaining time less a margin, so a slow service fails with its counts, not a timeout.
+ */
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { createLogger } from '../../core/log.js';
+import { type DbmsResult, dbmsStep } from './dbms.js';
+
+const ecs = new ECSClient({});
+const logger = createLogger({ service: 'infrahub-backup-dbms' });
+const MARGIN_MS = 20_000;
+
+export async function handler(
+  event: unknown,
+  context: { getRemainingTimeInMillis(): number },
+): Promise<DbmsResult> {
+  const maxWaitSeconds = Math.max(0, Math.floor((context.getRemainingTimeInMillis() - MARGIN_MS) / 1000));
+  return dbmsStep(event, { ecs, logger, maxWaitSeconds });
+}

@@ -1,0 +1,24 @@
+/** Lambda handler for the success and failure notices; its topics and bucket come from its environment. */
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { createLogger } from '../../core/log.js';
+import { createS3Client } from '../../core/s3/client.js';
+import { functionEnv } from '../env.js';
+import { type Notice, notifyStep } from './notify.js';
+
+const s3 = createS3Client();
+const sns = new SNSClient({});
+const events = new EventBridgeClient({});
+const logger = createLogger({ service: 'infrahub-backup-notify' });
+
+export async function handler(event: unknown): Promise<Notice> {
+  const env = functionEnv(['BACKUP_BUCKET', 'TOPIC_ARNS']);
+  return notifyStep(event, {
+    s3,
+    sns,
+    events,
+    bucket: env.BACKUP_BUCKET,
+    topicArns: env.TOPIC_ARNS.split(',').filter(Boolean),
+    logger,
+  });
+}

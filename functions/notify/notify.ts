@@ -1,0 +1,280 @@
+/**
+ * The backup's last word per target: a success or failure notice to SNS (e-mail, chat) and an event
+ * on EventBridge (source "infrahub-backup"), for people and for automation. A failure notice names
+ * the target, the step and the cause: the runner's own error record (`.runner/<component>.error.json`)
+ * when a runner failed, otherwise what the failed state reported (an ECS task's exit code and stop
+ * reason, a Lambda's error message). Returns a short summary for the execution's result.
+ */
+import type { PutEventsCommandOutput } from '@aws-sdk/client-eventbridge';
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { PublishCommand } from '@aws-sdk/client-sns';
+import { z } from 'zod';
+import { BackupIdSchema, resultKey } from '../../core/backup/layout.js';
+import { type ComponentError, ComponentErrorSchema } from '../../core/backup/results.js';
+import { parseInput } from '../../core/config/load.js';
+import { targetName } from '../../core/config/schema.js';
+import { NotificationError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import { getJson, listAll } from '../../core/s3/objects.js';
+
+export const EVENT_SOURCE = 'infrahub-backup';
+export const DetailTypes = {
+  succeeded: 'Infrahub Backup Succeeded',
+  failed: 'Infrahub Backup Failed',
+  aborted: 'Infrahub Backup Aborted',
+} as const;
+
+const common = {
+  target: targetName,
+  backupId: BackupIdSchema,
+  executionId: z.string().min(1),
+};
+
+export const NotifyEventSchema = z.discriminatedUnion('outcome', [
+  z.strictObject({
+    outcome: z.literal('succeeded'),
+    ...common,
+    forced: z.boolean().default(false),
+    manifest: z.looseObject({
+      manifest: z.string(),
+      files: z.number().int().nonnegative(),
+      bytes: z.number().int().nonnegative(),
+      componentBytes: z.record(z.string(), z.number()),
+    }),
+  }),
+  z.strictObject({
+    outcome: z.literal('failed'),
+    ...common,
+    failure: z.strictObject({
+      /** The state that failed, as the state machine names it. */
+      step: z.string().min(1),
+      /** Error and Cause as Step Functions' Catch hands them over. */
+      error: z.string().default('States.TaskFailed'),
+      cause: z.string().default(''),
+    }),
+  }),
+  z.strictObject({
+    /** The execution stopped before or after the per-target work (bad input, a failed report). */
+    outcome: z.literal('aborted'),
+    step: z.string().min(1),
+    executionId: z.string().min(1),
+    /** The caught error, as Step Functions' Catch hands it over. */
+    failure: z.looseObject({ Error: z.string().default('States.TaskFailed'), Cause: z.string().default('') }),
+  }),
+]);
+export type NotifyEvent = z.input<typeof NotifyEventSchema>;
+
+export interface Notice {
+  outcome: 'succeeded' | 'failed' | 'aborted';
+  target?: string;
+  backupId?: string;
+  /** For a failure: the step that failed (a runner subcommand when a runner failed). */
+  step?: string;
+  error?: string;
+  /** One line, at most 500 characters. */
+  summary: string;
+}
+
+type Sender = { send(command: unknown): Promise<unknown> };
+
+export interface NotifyDeps {
+  s3: S3Client;
+  bucket: string;
+  sns: Sender;
+  /** Our topic first, then any configured extra topics. */
+  topicArns: string[];
+  events: Sender;
+  eventBusName?: string;
+  logger: Logger;
+}
+
+const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+const bytes = (n: number) =>
+  n < 1024 ** 2
+    ? `${(n / 1024).toFixed(1)} KiB`
+    : n < 1024 ** 3
+      ? `${(n / 1024 ** 2).toFixed(1)} MiB`
+      : `${(n / 1024 ** 3).toFixed(2)} GiB`;
+
+/** What a failed state's Cause says, in one line, and the runner subcommand when an ECS task failed. */
+export function describeCause(cause: string): { detail: string; command?: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(cause);
+  } catch {
+    return { detail: clip(cause.trim() || 'no cause given', 400) };
+  }
+  const record = (parsed ?? {}) as Record<string, unknown>;
+  if (typeof record.errorMessage === 'string') {
+    // A Lambda's error, as lambda:invoke reports it.
+    return { detail: clip(`${record.errorType ?? 'Error'}: ${record.errorMessage}`, 400) };
+  }
+  if (Array.isArray(record.Containers) || typeof record.TaskArn === 'string') {
+    // An ECS task, as ecs:runTask.sync reports it (the DescribeTasks shape).
+    const container = (record.Containers as Array<Record<string, unknown>> | undefined)?.[0] ?? {};
+    const override = ((record.Overrides as { ContainerOverrides?: Array<{ Command?: string[] }> } | undefined)
+      ?.ContainerOverrides ?? [])[0];
+    const command = override?.Command?.[0];
+    const exit = container.ExitCode ?? 'no exit code';
+    const why = [record.StoppedReason, container.Reason].filter((x) => typeof x === 'string' && x).join('; ');
+    return {
+      detail: clip(
+        `runner ${command ?? 'task'} stopped with exit code ${exit}${why ? ` (${why})` : ''}`,
+        400,
+      ),
+      ...(command ? { command } : {}),
+    };
+  }
+  return { detail: clip(cause, 400) };
+}
+
+/** The runners' own failure records for this backup (best effort: a listing error yields none). */
+async function runnerErrors(deps: NotifyDeps, target: string, backupId: string): Promise<ComponentError[]> {
+  try {
+    const prefix = resultKey(target, backupId, '');
+    const keys = (await listAll(deps.s3, deps.bucket, prefix))
+      .map((o) => o.Key ?? '')
+      .filter((k) => k.endsWith('.error.json'));
+    const records = await Promise.all(
+      keys.map((k) => getJson(deps.s3, deps.bucket, k, ComponentErrorSchema)),
+    );
+    return records.filter((r): r is ComponentError => r !== undefined);
+  } catch (err) {
+    deps.logger.warn('could not read the runners’ failure records', { error: String(err) });
+    return [];
+  }
+}
+
+export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Notice> {
+  const event = parseInput(NotifyEventSchema, input, 'notify event');
+  const log = deps.logger.child({
+    step: 'notify',
+    ...('target' in event ? { target: event.target, backupId: event.backupId } : {}),
+  });
+  let notice: Notice;
+  let subject: string;
+  let lines: string[];
+  let detail: Record<string, unknown>;
+
+  if (event.outcome === 'succeeded') {
+    const m = event.manifest;
+    const parts = Object.entries(m.componentBytes).map(([c, n]) => `${c} ${bytes(n)}`);
+    notice = {
+      outcome: 'succeeded',
+      target: event.target,
+      backupId: event.backupId,
+      summary: clip(
+        `Backed up ${event.target} as ${event.backupId}: ${m.files} files, ${bytes(m.bytes)} (${parts.join(', ')})`,
+        500,
+      ),
+    };
+    subject = `Infrahub backup succeeded: ${event.target}`;
+    lines = [
+      `The backup of Infrahub target "${event.target}" is complete.`,
+      '',
+      `Backup id:  ${event.backupId}`,
+      `Manifest:   ${m.manifest}`,
+      `Files:      ${m.files}, ${bytes(m.bytes)} in all`,
+      ...Object.entries(m.componentBytes).map(([c, n]) => `  ${c.padEnd(16)} ${bytes(n)}`),
+      ...(event.forced
+        ? ['', 'The preflight gate was skipped (force): Infrahub may have been running tasks.']
+        : []),
+      '',
+      `Execution:  ${event.executionId}`,
+    ];
+    detail = { ...notice, executionId: event.executionId, forced: event.forced, ...m };
+  } else if (event.outcome === 'aborted') {
+    const described = describeCause(event.failure.Cause);
+    notice = {
+      outcome: 'aborted',
+      step: event.step,
+      error: event.failure.Error,
+      summary: clip(`Backup execution stopped at ${event.step}: ${described.detail}`, 500),
+    };
+    subject = `Infrahub backup FAILED: ${event.step === 'InputRejected' ? 'input rejected' : event.step}`;
+    lines = [
+      'An Infrahub backup execution stopped before backing up any target, or after all of them.',
+      '',
+      `Step:       ${event.step}`,
+      `Error:      ${event.failure.Error}`,
+      `Cause:      ${described.detail}`,
+      `Execution:  ${event.executionId}`,
+    ];
+    detail = { ...notice, executionId: event.executionId };
+  } else {
+    const { failure } = event;
+    const records = await runnerErrors(deps, event.target, event.backupId);
+    const described = describeCause(failure.cause);
+    const first = records[0];
+    const step = failure.step;
+    const error = first ? first.error.name : failure.error;
+    // A runner says best what went wrong; the state's own cause is the fallback.
+    const cause = first
+      ? records.map((r) => `runner ${r.component}: ${r.error.name}: ${r.error.message}`).join('; ')
+      : described.detail;
+    notice = {
+      outcome: 'failed',
+      target: event.target,
+      backupId: event.backupId,
+      step,
+      error,
+      summary: clip(`Backup of ${event.target} failed at ${step}: ${cause}`, 500),
+    };
+    subject = `Infrahub backup FAILED: ${event.target} at ${step}`;
+    lines = [
+      `The backup of Infrahub target "${event.target}" failed.`,
+      '',
+      `Step:       ${step}${described.command ? ` (runner ${described.command})` : ''}`,
+      `Error:      ${error}`,
+      `Cause:      ${cause}`,
+      `Backup id:  ${event.backupId}`,
+      `Execution:  ${event.executionId}`,
+      '',
+      'No manifest was written: this backup is incomplete and no restore will use it.',
+      'The execution history in the Step Functions console has the full cause.',
+    ];
+    detail = {
+      ...notice,
+      executionId: event.executionId,
+      cause: clip(cause, 2000),
+      failedState: failure.step,
+    };
+  }
+
+  const message = lines.join('\n');
+  await Promise.all(
+    deps.topicArns.map((TopicArn) =>
+      deps.sns
+        .send(new PublishCommand({ TopicArn, Subject: clip(subject, 100), Message: message }))
+        .catch((err: unknown) => {
+          throw new NotificationError(
+            `publishing to ${TopicArn} failed: ${err instanceof Error ? err.message : String(err)}`,
+          );
+        }),
+    ),
+  );
+  const put = (await deps.events.send(
+    new PutEventsCommand({
+      Entries: [
+        {
+          Source: EVENT_SOURCE,
+          DetailType: DetailTypes[notice.outcome],
+          Detail: JSON.stringify(detail),
+          ...(deps.eventBusName ? { EventBusName: deps.eventBusName } : {}),
+        },
+      ],
+    }),
+  )) as PutEventsCommandOutput;
+  if (put.FailedEntryCount) {
+    throw new NotificationError(
+      `EventBridge refused the event: ${put.Entries?.[0]?.ErrorMessage ?? 'no reason given'}`,
+    );
+  }
+  log.info('notice sent', {
+    outcome: notice.outcome,
+    topics: deps.topicArns.length,
+    ...(notice.step ? { failedStep: notice.step } : {}),
+  });
+  return notice;
+}

@@ -1,0 +1,15 @@
+/** Lambda handler for the fleet report after the Map. Pure: no clients. */
+import { createLogger } from '../../core/log.js';
+import { type FleetReport, reportFleet } from './report.js';
+
+const logger = createLogger({ service: 'infrahub-backup-report' });
+
+export async function handler(event: unknown): Promise<FleetReport> {
+  const report = reportFleet(event);
+  logger.info('fleet report', {
+    backupId: report.backupId,
+    succeeded: report.succeeded.length,
+    failed: report.failed.length,
+  });
+  return report;
+}

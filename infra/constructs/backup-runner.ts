@@ -1,0 +1,257 @@
+import { join } from 'node:path';
+import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { runnerFamily } from '../../core/backup/plan.js';
+import type { DeploymentConfig, Target } from '../../core/config/schema.js';
+import { acknowledgeWildcards } from '../nag.js';
+
+/** The runner's container name in every task definition; the state machine's overrides name it. */
+export const RUNNER_CONTAINER = 'runner';
+/** Where a Community target's store (its EFS file system) is mounted: the neo4j image's data directory. */
+export const NEO4J_DATA_MOUNT = '/data';
+
+export interface BackupRunnerProps {
+  readonly config: DeploymentConfig;
+  readonly bucket: s3.IBucket;
+  readonly key: kms.IKey;
+  /** The repository root: the image's build context (its .dockerignore keeps the context small). */
+  readonly buildContext: string;
+}
+
+/**
+ * The ECS side of a backup: a Fargate cluster in the configured VPC, the runner image (built from
+ * containers/runner/Dockerfile with the target's Neo4j version and edition and PostgreSQL major), and
+ * one task definition per target, family `<deployment>-<target>-runner`. A target's task definition
+ * holds its connection details as environment and its credentials as ECS secrets from Secrets
+ * Manager, so the state machine passes only the backup id and the subcommand.
+ */
+export class BackupRunner extends Construct {
+  readonly cluster: ecs.Cluster;
+  readonly taskRole: iam.Role;
+  readonly executionRole: iam.Role;
+  readonly taskDefinitions = new Map<string, ecs.FargateTaskDefinition>();
+  private readonly images = new Map<string, ecs.ContainerImage>();
+  private readonly deployment: string;
+
+  constructor(scope: Construct, id: string, props: BackupRunnerProps) {
+    super(scope, id);
+    const { config } = props;
+    this.deployment = config.name;
+    // Fargate tasks get their subnets and security groups from the state machine's RunTask call;
+    // the cluster only needs to know its VPC.
+    const vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
+      vpcId: config.network.vpcId,
+      availabilityZones: config.network.availabilityZones,
+    });
+    this.cluster = new ecs.Cluster(this, 'Cluster', {
+      vpc,
+      clusterName: `${config.name}-runners`,
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+    });
+
+    const logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: logs.RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.executionRole = new iam.Role(this, 'ExecutionRole', {
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description: 'Pulls the runner image, writes its logs and injects the credentials of the targets',
+    });
+    this.taskRole = new iam.Role(this, 'TaskRole', {
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description: 'Streams backups into the backup bucket (write only, under backup prefixes)',
+    });
+    this.grantBackupWrites(props);
+
+    for (const target of config.targets) this.addTarget(props, target, logGroup);
+
+    Validations.of(this).acknowledge({
+      id: 'AwsSolutions-ECS2',
+      reason:
+        'The environment holds connection details only (hosts, ports, database names, bucket); credentials are ECS secrets from Secrets Manager.',
+    });
+    acknowledgeWildcards(
+      this.taskRole,
+      [
+        props.bucket.arnForObjects('*/infrahub_backup_*'),
+        ...this.artifactSources(config).map(
+          (a) => `arn:${Stack.of(this).partition}:s3:::${a.bucket}/${a.prefix}*`,
+        ),
+      ],
+      'Backup objects are created at run time under <target>/infrahub_backup_*/ (write only); artifact objects are read under the configured prefix.',
+    );
+    acknowledgeWildcards(
+      this.executionRole,
+      ['*'],
+      'ecr:GetAuthorizationToken has no resource scope; image pulls and log writes are scoped by ECS to its own resources.',
+    );
+  }
+
+  private artifactSources(config: DeploymentConfig): Array<{ bucket: string; prefix: string }> {
+    return config.targets.flatMap((t) =>
+      t.artifacts.type === 's3' ? [{ bucket: t.artifacts.bucket, prefix: t.artifacts.prefix }] : [],
+    );
+  }
+
+  private grantBackupWrites(props: BackupRunnerProps): void {
+    // Write only, under backup prefixes: the runner can create a backup's objects and abort its own
+    // failed multipart uploads, and can neither read nor delete a stored backup.
+    this.taskRole.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+        resources: [props.bucket.arnForObjects('*/infrahub_backup_*')],
+      }),
+    );
+    this.taskRole.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        resources: [props.key.keyArn],
+      }),
+    );
+    const artifactBuckets = this.artifactSources(props.config);
+    if (artifactBuckets.length > 0) {
+      this.taskRole.addToPolicy(
+        new iam.PolicyStatement({
+          actions: ['s3:GetObject', 's3:GetObjectVersion'],
+          resources: artifactBuckets.map(
+            (a) => `arn:${Stack.of(this).partition}:s3:::${a.bucket}/${a.prefix}*`,
+          ),
+        }),
+      );
+      this.taskRole.addToPolicy(
+        new iam.PolicyStatement({
+          actions: ['s3:ListBucket'],
+          resources: [
+            ...new Set(artifactBuckets.map((a) => `arn:${Stack.of(this).partition}:s3:::${a.bucket}`)),
+          ],
+        }),
+      );
+    }
+  }
+
+  /** One image per Neo4j version, edition and PostgreSQL major, shared by the targets that match. */
+  private imageFor(props: BackupRunnerProps, target: Target): ecs.ContainerImage {
+    const args = {
+      NEO4J_VERSION: target.neo4j.version,
+      NEO4J_EDITION: target.neo4j.edition,
+      PG_MAJOR: String(target.postgres.majorVersion),
+    };
+    const key = Object.values(args).join('-');
+    let image = this.images.get(key);
+    if (!image) {
+      image = ecs.ContainerImage.fromAsset(props.buildContext, {
+        file: join('containers', 'runner', 'Dockerfile'),
+        buildArgs: args,
+        platform: Platform.LINUX_ARM64,
+      });
+      this.images.set(key, image);
+    }
+    return image;
+  }
+
+  private secret(name: string, id: string): secretsmanager.ISecret {
+    const existing = this.node.tryFindChild(id) as secretsmanager.ISecret | undefined;
+    if (existing) return existing;
+    return name.startsWith('arn:')
+      ? secretsmanager.Secret.fromSecretCompleteArn(this, id, name)
+      : secretsmanager.Secret.fromSecretNameV2(this, id, name);
+  }
+
+  private addTarget(props: BackupRunnerProps, target: Target, logGroup: logs.ILogGroup): void {
+    const family = runnerFamily(props.config.name, target.name);
+    const taskDefinition = new ecs.FargateTaskDefinition(this, `Task-${target.name}`, {
+      family,
+      cpu: 1024,
+      memoryLimitMiB: 4096,
+      // Dumps stream to S3; local disk holds only an Enterprise backup chain before its upload.
+      ephemeralStorageGiB: 100,
+      runtimePlatform: {
+        cpuArchitecture: ecs.CpuArchitecture.ARM64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+      taskRole: this.taskRole,
+      executionRole: this.executionRole,
+    });
+    const neo4jSecret = this.secret(
+      target.neo4j.credentialsSecret,
+      `Secret-${target.neo4j.credentialsSecret}`,
+    );
+    const pgSecret = this.secret(
+      target.postgres.credentialsSecret,
+      `Secret-${target.postgres.credentialsSecret}`,
+    );
+    const { neo4j, postgres, artifacts } = target;
+    const environment: Record<string, string> = {
+      TARGET: target.name,
+      BACKUP_BUCKET: props.bucket.bucketName,
+      NEO4J_EDITION: neo4j.edition,
+      NEO4J_DATABASES: neo4j.databases.join(','),
+      NEO4J_URI: `bolt://${neo4j.host}:${neo4j.boltPort}`,
+      ...(neo4j.edition === 'enterprise' ? { NEO4J_BACKUP_FROM: `${neo4j.host}:${neo4j.backupPort}` } : {}),
+      PGHOST: postgres.host,
+      PGPORT: String(postgres.port),
+      PGDATABASE: postgres.database,
+      ARTIFACTS_SOURCE: artifacts.type,
+      ...(artifacts.type === 's3'
+        ? { ARTIFACTS_BUCKET: artifacts.bucket, ARTIFACTS_PREFIX: artifacts.prefix }
+        : { ARTIFACTS_PATH: artifacts.path }),
+    };
+    const container = taskDefinition.addContainer(RUNNER_CONTAINER, {
+      image: this.imageFor(props, target),
+      essential: true,
+      environment,
+      secrets: {
+        NEO4J_USERNAME: ecs.Secret.fromSecretsManager(neo4jSecret, 'username'),
+        NEO4J_PASSWORD: ecs.Secret.fromSecretsManager(neo4jSecret, 'password'),
+        PGUSER: ecs.Secret.fromSecretsManager(pgSecret, 'username'),
+        PGPASSWORD: ecs.Secret.fromSecretsManager(pgSecret, 'password'),
+      },
+      logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: target.name }),
+      stopTimeout: Duration.seconds(60),
+    });
+
+    if (neo4j.dbms) {
+      // Community: neo4j-admin dumps the store files, so the runner mounts the DBMS's file system.
+      taskDefinition.addVolume({
+        name: 'neo4j-data',
+        efsVolumeConfiguration: {
+          fileSystemId: neo4j.dbms.dataEfsFileSystemId,
+          rootDirectory: neo4j.dbms.dataRootDirectory,
+          transitEncryption: 'ENABLED',
+        },
+      });
+      container.addMountPoints({
+        sourceVolume: 'neo4j-data',
+        containerPath: NEO4J_DATA_MOUNT,
+        readOnly: false,
+      });
+    }
+    if (artifacts.type === 'path') {
+      taskDefinition.addVolume({
+        name: 'artifacts',
+        efsVolumeConfiguration: { fileSystemId: artifacts.efsFileSystemId, transitEncryption: 'ENABLED' },
+      });
+      container.addMountPoints({ sourceVolume: 'artifacts', containerPath: artifacts.path, readOnly: true });
+    }
+    this.taskDefinitions.set(target.name, taskDefinition);
+  }
+
+  /** ARNs the state machine may run: every revision of every target's runner family. */
+  taskDefinitionArnPattern(): string {
+    return Stack.of(this).formatArn({
+      service: 'ecs',
+      resource: 'task-definition',
+      resourceName: `${this.deployment}-*-runner:*`,
+      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+    });
+  }
+}

@@ -1,0 +1,654 @@
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import type { DeploymentConfig } from '../../core/config/schema.js';
+import { ErrorNames } from '../../core/errors.js';
+import { acknowledgeWildcards } from '../nag.js';
+import type { BackupFunctions } from './backup-functions.js';
+import { type BackupRunner, RUNNER_CONTAINER } from './backup-runner.js';
+
+/**
+ * Named Retry policies. Only errors that a second attempt can cure are retried; a bad input, a busy
+ * Infrahub (the gate already waited), a held lock or a runner that exited non-zero are not.
+ */
+export const Retries = {
+  /** The Lambda service itself failed or throttled the call; the function did not run or can run again. */
+  lambdaService: {
+    errors: [
+      'Lambda.ServiceException',
+      'Lambda.AWSLambdaException',
+      'Lambda.SdkClientException',
+      'Lambda.TooManyRequestsException',
+      'Lambda.ClientExecutionTimeoutException',
+    ],
+    interval: Duration.seconds(2),
+    maxAttempts: 4,
+    backoffRate: 2,
+    jitterStrategy: sfn.JitterType.FULL,
+  },
+  /** S3 refused or timed out (our StorageError); the steps that write are idempotent per backup id. */
+  storage: {
+    errors: [ErrorNames.StorageError],
+    interval: Duration.seconds(5),
+    maxAttempts: 3,
+    backoffRate: 2,
+  },
+  /** Infrahub's API could not be reached; a restart or a network blip passes. */
+  infrahubUnreachable: {
+    errors: [ErrorNames.InfrahubUnreachable],
+    interval: Duration.seconds(30),
+    maxAttempts: 3,
+    backoffRate: 2,
+  },
+  /** SNS or EventBridge refused a notice. */
+  notification: {
+    errors: [ErrorNames.Notification],
+    interval: Duration.seconds(5),
+    maxAttempts: 3,
+    backoffRate: 2,
+  },
+  /** ECS could not start the runner task (capacity, throttling, a service error). */
+  ecsCapacity: {
+    errors: [
+      'ECS.AmazonECSException',
+      'ECS.ServerException',
+      'ECS.ThrottlingException',
+      'ECS.LimitExceededException',
+    ],
+    interval: Duration.seconds(30),
+    maxAttempts: 3,
+    backoffRate: 2,
+    jitterStrategy: sfn.JitterType.FULL,
+  },
+} satisfies Record<string, sfn.RetryProps>;
+
+/** The runner subcommand behind each ECS state, so logs, notices and the local mode agree. */
+export const RunnerSteps = {
+  CountNeo4j: 'count-neo4j',
+  DumpNeo4j: 'backup-neo4j',
+  BackupNeo4j: 'backup-neo4j',
+  DumpPostgres: 'backup-postgres',
+  CopyArtifacts: 'backup-artifacts',
+} as const;
+
+export interface BackupStateMachineProps {
+  readonly config: DeploymentConfig;
+  readonly functions: BackupFunctions;
+  readonly runner: BackupRunner;
+  /** The whole execution's bound; a target's lock expires with it. */
+  readonly timeout?: Duration;
+}
+
+/**
+ * The backup state machine (design.md section 3):
+ *
+ *   Plan (validate input) → Map over targets (bounded concurrency), each independently:
+ *     AcquireLock → Preflight → Capture (Parallel: graph database, task-manager database,
+ *     artifacts; each an ECS runner task, each branch reporting instead of failing so the others
+ *     finish) → WriteManifest (last) → ReleaseLock → NotifySuccess
+ *     any failure → ReleaseLockAfterFailure → NotifyFailure (target, step, cause); no manifest
+ *   → Report → succeed, or fail naming each failed target.
+ */
+export class BackupStateMachine extends Construct {
+  readonly stateMachine: sfn.StateMachine;
+  readonly logGroup: logs.LogGroup;
+  private readonly invokedFunctions = new Set<lambda.IFunction>();
+
+  constructor(scope: Construct, id: string, props: BackupStateMachineProps) {
+    super(scope, id);
+    const { config, functions: fns, runner } = props;
+    const timeout = props.timeout ?? Duration.hours(12);
+
+    const invoke = (
+      name: string,
+      fn: lambda.IFunction,
+      payload: Record<string, unknown>,
+      output: { resultPath?: string; resultSelector?: Record<string, unknown>; outputPath?: string },
+      retries: sfn.RetryProps[] = [],
+    ) => {
+      this.invokedFunctions.add(fn);
+      const task = new tasks.LambdaInvoke(this, name, {
+        lambdaFunction: fn,
+        payload: sfn.TaskInput.fromObject(payload),
+        retryOnServiceExceptions: false,
+        ...output,
+      });
+      for (const retry of [Retries.lambdaService, ...retries]) task.addRetry(retry);
+      return task;
+    };
+    const catchAll = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
+    /** A failed step's record: what NotifyFailure needs, built from the state and the caught error. */
+    const failed = (name: string, step: string) =>
+      new sfn.Pass(this, name, {
+        parameters: {
+          'target.$': '$.target',
+          'backupId.$': '$.backupId',
+          'owner.$': '$.owner',
+          failure: { step, 'error.$': '$.error.Error', 'cause.$': '$.error.Cause' },
+        },
+      });
+
+    // ---- failure path of one target -------------------------------------------------------
+    const targetFailed = new sfn.Pass(this, 'TargetFailed', {
+      parameters: {
+        'target.$': '$.target',
+        'backupId.$': '$.backupId',
+        status: 'failed',
+        'step.$': '$.notice.step',
+        'error.$': '$.notice.error',
+        'summary.$': '$.notice.summary',
+      },
+    });
+    const targetFailedUnnotified = new sfn.Pass(this, 'TargetFailedUnnotified', {
+      parameters: {
+        'target.$': '$.target',
+        'backupId.$': '$.backupId',
+        status: 'failed',
+        'step.$': '$.failure.step',
+        'error.$': '$.failure.error',
+        summary: 'the backup failed and its failure notice could not be sent; see the execution history',
+      },
+    });
+    const notifyFailure = invoke(
+      'NotifyFailure',
+      fns.notify,
+      {
+        outcome: 'failed',
+        'target.$': '$.target',
+        'backupId.$': '$.backupId',
+        'executionId.$': '$$.Execution.Id',
+        'failure.$': '$.failure',
+      },
+      {
+        resultPath: '$.notice',
+        resultSelector: {
+          'step.$': '$.Payload.step',
+          'error.$': '$.Payload.error',
+          'summary.$': '$.Payload.summary',
+        },
+      },
+      [Retries.notification],
+    )
+      .addCatch(targetFailedUnnotified, { errors: [sfn.Errors.ALL], resultPath: '$.notifyError' })
+      .next(targetFailed);
+    const releaseAfterFailure = invoke(
+      'ReleaseLockAfterFailure',
+      fns.lock,
+      { action: 'release', 'target.$': '$.target', 'owner.$': '$.owner' },
+      { resultPath: sfn.JsonPath.DISCARD },
+      [Retries.storage],
+    )
+      // The lock expires on its own; the failure notice matters more than a clean release.
+      .addCatch(notifyFailure, { errors: [sfn.Errors.ALL], resultPath: '$.releaseError' })
+      .next(notifyFailure);
+
+    // ---- success path of one target -------------------------------------------------------
+    const targetSucceeded = new sfn.Pass(this, 'TargetSucceeded', {
+      parameters: {
+        'target.$': '$.target',
+        'backupId.$': '$.backupId',
+        status: 'succeeded',
+        'manifest.$': '$.manifest.manifest',
+        'bytes.$': '$.manifest.bytes',
+      },
+    });
+    const notifySuccess = invoke(
+      'NotifySuccess',
+      fns.notify,
+      {
+        outcome: 'succeeded',
+        'target.$': '$.target',
+        'backupId.$': '$.backupId',
+        'executionId.$': '$$.Execution.Id',
+        'forced.$': '$.preflight.forced',
+        'manifest.$': '$.manifest',
+      },
+      { resultPath: sfn.JsonPath.DISCARD },
+      [Retries.notification],
+    )
+      // The backup is complete and its manifest written; a lost notice does not undo it.
+      .addCatch(targetSucceeded, { errors: [sfn.Errors.ALL], resultPath: '$.notifyError' })
+      .next(targetSucceeded);
+    const releaseLock = invoke(
+      'ReleaseLock',
+      fns.lock,
+      { action: 'release', 'target.$': '$.target', 'owner.$': '$.owner' },
+      { resultPath: sfn.JsonPath.DISCARD },
+      [Retries.storage],
+    )
+      .addCatch(notifySuccess, { errors: [sfn.Errors.ALL], resultPath: '$.releaseError' })
+      .next(notifySuccess);
+    const writeManifest = invoke(
+      'WriteManifest',
+      fns.manifest,
+      {
+        'target.$': '$.target',
+        'backupId.$': '$.backupId',
+        'components.$': '$.components',
+        'executionId.$': '$$.Execution.Id',
+        'forced.$': '$.preflight.forced',
+      },
+      {
+        resultPath: '$.manifest',
+        resultSelector: {
+          'manifest.$': '$.Payload.manifest',
+          'files.$': '$.Payload.files',
+          'bytes.$': '$.Payload.bytes',
+          'componentBytes.$': '$.Payload.componentBytes',
+        },
+      },
+      [Retries.storage],
+    )
+      .addCatch(failed('ManifestFailed', 'WriteManifest').next(releaseAfterFailure), catchAll)
+      .next(releaseLock);
+
+    // ---- capture: one Parallel branch per component ---------------------------------------
+    const capture = new sfn.Parallel(this, 'Capture', {
+      resultPath: '$.captured',
+      comment: 'Each branch ends with {ok} or {ok: false, failure}, so one failing does not stop the others',
+    });
+    capture.branch(this.databaseBranch(props, timeout));
+    capture.branch(
+      this.componentBranch(props, 'TaskManagerDb', '$.capture.taskManagerDb', 'DumpPostgres', timeout),
+    );
+    capture.branch(this.componentBranch(props, 'Artifacts', '$.capture.artifacts', 'CopyArtifacts', timeout));
+    const captureFailed = (index: number, name: string) =>
+      new sfn.Pass(this, name, {
+        parameters: {
+          'target.$': '$.target',
+          'backupId.$': '$.backupId',
+          'owner.$': '$.owner',
+          'failure.$': `$.captured[${index}].failure`,
+        },
+      }).next(releaseAfterFailure);
+    const captureFailedOther = failed('CaptureFailed', 'Capture').next(releaseAfterFailure);
+    capture.addCatch(captureFailedOther, catchAll);
+    const checkCapture = new sfn.Choice(this, 'AllComponentsCaptured?')
+      .when(sfn.Condition.booleanEquals('$.captured[0].ok', false), captureFailed(0, 'DatabaseFailed'))
+      .when(sfn.Condition.booleanEquals('$.captured[1].ok', false), captureFailed(1, 'TaskManagerDbFailed'))
+      .when(sfn.Condition.booleanEquals('$.captured[2].ok', false), captureFailed(2, 'ArtifactsFailed'))
+      .otherwise(writeManifest);
+
+    const preflight = invoke(
+      'Preflight',
+      fns.preflight,
+      {
+        'target.$': '$.target',
+        'backupId.$': '$.backupId',
+        'infrahub.$': '$.infrahub',
+        'force.$': '$.force',
+        maxWaitSeconds: config.preflight.maxWaitSeconds,
+        pollIntervalSeconds: config.preflight.pollIntervalSeconds,
+      },
+      {
+        resultPath: '$.preflight',
+        resultSelector: { 'forced.$': '$.Payload.forced', 'waitedSeconds.$': '$.Payload.waitedSeconds' },
+      },
+      [Retries.infrahubUnreachable],
+    )
+      .addCatch(failed('PreflightFailed', 'Preflight').next(releaseAfterFailure), catchAll)
+      .next(capture.next(checkCapture));
+
+    const acquireLock = invoke(
+      'AcquireLock',
+      fns.lock,
+      {
+        action: 'acquire',
+        'target.$': '$.target',
+        'backupId.$': '$.backupId',
+        'components.$': '$.components',
+        'force.$': '$.force',
+        'owner.$': '$.owner',
+        // The lock outlives no execution: it expires when the execution would have timed out.
+        ttlSeconds: timeout.toSeconds(),
+      },
+      // The target's work item replaces the Map item as this iteration's state.
+      { outputPath: '$.Payload' },
+      [Retries.storage],
+    )
+      // No lock is held when taking it failed: notify without releasing someone else's lock.
+      .addCatch(failed('LockFailed', 'AcquireLock').next(notifyFailure), catchAll)
+      .next(preflight);
+
+    // ---- the fleet ------------------------------------------------------------------------
+    const perTarget = new sfn.Map(this, 'BackupTargets', {
+      comment: 'One iteration per target; a failed target does not fail or roll back the others',
+      itemsPath: '$.plan.targets',
+      itemSelector: {
+        'target.$': '$$.Map.Item.Value',
+        'backupId.$': '$.plan.backupId',
+        'components.$': '$.plan.components',
+        'force.$': '$.plan.force',
+        'owner.$': '$$.Execution.Id',
+      },
+      maxConcurrency: config.maxConcurrency,
+      resultPath: '$.results',
+    });
+    perTarget.itemProcessor(acquireLock);
+
+    const aborted = (name: string) =>
+      invoke(
+        `Notify${name}`,
+        fns.notify,
+        {
+          outcome: 'aborted',
+          step: name.replace(/Failed$|Rejected$/, ''),
+          'executionId.$': '$$.Execution.Id',
+          'failure.$': '$.error',
+        },
+        { resultPath: sfn.JsonPath.DISCARD },
+        [Retries.notification],
+      );
+    const raise = (name: string) =>
+      new sfn.Fail(this, name, { errorPath: '$.error.Error', causePath: '$.error.Cause' });
+    const inputRejected = raise('InputRejected');
+    const reportFailed = raise('ReportFailed');
+
+    const report = invoke(
+      'Report',
+      fns.report,
+      { 'backupId.$': '$.plan.backupId', 'results.$': '$.results' },
+      {
+        resultPath: '$.report',
+        resultSelector: {
+          'backupId.$': '$.Payload.backupId',
+          'ok.$': '$.Payload.ok',
+          'succeeded.$': '$.Payload.succeeded',
+          'failed.$': '$.Payload.failed',
+          'summary.$': '$.Payload.summary',
+        },
+      },
+    ).addCatch(
+      aborted('ReportFailed')
+        .addCatch(reportFailed, { errors: [sfn.Errors.ALL], resultPath: sfn.JsonPath.DISCARD })
+        .next(reportFailed),
+      catchAll,
+    );
+    const outcome = new sfn.Choice(this, 'AllTargetsBackedUp?')
+      .when(
+        sfn.Condition.booleanEquals('$.report.ok', true),
+        new sfn.Succeed(this, 'BackupSucceeded', { outputPath: '$.report' }),
+      )
+      .otherwise(
+        new sfn.Fail(this, 'BackupFailed', { error: 'BackupFailed', causePath: '$.report.summary' }),
+      );
+
+    const plan = invoke(
+      'Plan',
+      fns.plan,
+      { 'input.$': '$$.Execution.Input', 'startTime.$': '$$.Execution.StartTime' },
+      {
+        resultPath: '$.plan',
+        resultSelector: {
+          'backupId.$': '$.Payload.backupId',
+          'components.$': '$.Payload.components',
+          'force.$': '$.Payload.force',
+          'targets.$': '$.Payload.targets',
+        },
+      },
+    )
+      .addCatch(
+        aborted('InputRejected')
+          .addCatch(inputRejected, { errors: [sfn.Errors.ALL], resultPath: sfn.JsonPath.DISCARD })
+          .next(inputRejected),
+        catchAll,
+      )
+      .next(perTarget)
+      .next(report)
+      .next(outcome);
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      logGroupName: `/aws/vendedlogs/states/${config.name}-backup`,
+      retention: logs.RetentionDays.ONE_YEAR,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.stateMachine = new sfn.StateMachine(this, 'Resource', {
+      stateMachineName: `${config.name}-backup`,
+      comment: 'Backs up Infrahub targets: Neo4j, Prefect PostgreSQL and artifacts, manifest last',
+      definitionBody: sfn.DefinitionBody.fromChainable(plan),
+      timeout,
+      tracingEnabled: true,
+      logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+    });
+    this.grantRunTasks(runner);
+  }
+
+  /** The graph database: counts, then the Community offline dump (DBMS stopped) or the Enterprise online backup. */
+  private databaseBranch(props: BackupStateMachineProps, timeout: Duration): sfn.IChainable {
+    const { functions: fns } = props;
+    const ok = new sfn.Pass(this, 'DatabaseCaptured', { parameters: { component: 'database', ok: true } });
+    const skipped = new sfn.Pass(this, 'DatabaseSkipped', {
+      parameters: { component: 'database', ok: true, skipped: true },
+    });
+    const failedResult = (name: string) =>
+      new sfn.Pass(this, name, {
+        parameters: { component: 'database', ok: false, 'failure.$': '$.failure' },
+      });
+    const recordFailure = (name: string, step: string) =>
+      new sfn.Pass(this, name, {
+        resultPath: '$.failure',
+        parameters: { step, 'error.$': '$.error.Error', 'cause.$': '$.error.Cause' },
+      });
+
+    const dbmsPayload = (action: 'stop' | 'start') => ({
+      action,
+      'target.$': '$.target',
+      'cluster.$': '$.dbms.cluster',
+      'service.$': '$.dbms.service',
+      ...(action === 'start' ? { 'desiredCount.$': '$.dbmsState.desiredCount' } : {}),
+    });
+    // After a failure: bring the DBMS back before reporting (its own failure is then the one reported).
+    const restartAfterFailure = this.invokeDbms(fns, 'StartDbmsAfterFailure', dbmsPayload('start'))
+      .addCatch(
+        recordFailure('DbmsRestartFailed', 'StartDbmsAfterFailure').next(
+          failedResult('DatabaseFailedDbmsDown'),
+        ),
+        { errors: [sfn.Errors.ALL], resultPath: '$.error' },
+      )
+      .next(failedResult('DatabaseFailedDbmsRestarted'));
+    const startDbms = this.invokeDbms(fns, 'StartDbms', dbmsPayload('start'))
+      .addCatch(recordFailure('StartDbmsFailed', 'StartDbms').next(failedResult('DatabaseFailedAfterDump')), {
+        errors: [sfn.Errors.ALL],
+        resultPath: '$.error',
+      })
+      .next(ok);
+    const dump = this.runTask('DumpNeo4j', props, timeout)
+      .addCatch(recordFailure('DumpNeo4jFailed', 'DumpNeo4j').next(restartAfterFailure), {
+        errors: [sfn.Errors.ALL],
+        resultPath: '$.error',
+      })
+      .next(startDbms);
+    const stopDbms = this.invokeDbms(fns, 'StopDbms', dbmsPayload('stop'), {
+      resultPath: '$.dbmsState',
+      resultSelector: { 'desiredCount.$': '$.Payload.desiredCount' },
+    })
+      .addCatch(recordFailure('StopDbmsFailed', 'StopDbms').next(restartAfterFailure), {
+        errors: [sfn.Errors.ALL],
+        resultPath: '$.error',
+      })
+      .next(dump);
+    // Community Neo4j runs one instance; if stopping fails before it reports, restart to one.
+    const assumeRunning = new sfn.Pass(this, 'AssumeDbmsRunning', {
+      resultPath: '$.dbmsState',
+      result: sfn.Result.fromObject({ desiredCount: 1 }),
+    }).next(stopDbms);
+    const online = this.runTask('BackupNeo4j', props, timeout)
+      .addCatch(
+        recordFailure('BackupNeo4jFailed', 'BackupNeo4j').next(failedResult('DatabaseFailedOnline')),
+        {
+          errors: [sfn.Errors.ALL],
+          resultPath: '$.error',
+        },
+      )
+      .next(
+        new sfn.Pass(this, 'DatabaseCapturedOnline', { parameters: { component: 'database', ok: true } }),
+      );
+    const edition = new sfn.Choice(this, 'Neo4jEdition?')
+      .when(sfn.Condition.stringEquals('$.neo4j.edition', 'community'), assumeRunning)
+      .otherwise(online);
+    const count = this.runTask('CountNeo4j', props, timeout)
+      .addCatch(recordFailure('CountNeo4jFailed', 'CountNeo4j').next(failedResult('DatabaseFailedToCount')), {
+        errors: [sfn.Errors.ALL],
+        resultPath: '$.error',
+      })
+      .next(edition);
+    return new sfn.Choice(this, 'CaptureDatabase?')
+      .when(sfn.Condition.booleanEquals('$.capture.database', true), count)
+      .otherwise(skipped);
+  }
+
+  /** A component captured by one runner task. */
+  private componentBranch(
+    props: BackupStateMachineProps,
+    component: string,
+    flag: string,
+    step: keyof typeof RunnerSteps,
+    timeout: Duration,
+  ): sfn.IChainable {
+    const run = this.runTask(step, props, timeout)
+      .addCatch(
+        new sfn.Pass(this, `${step}Failed`, {
+          parameters: {
+            component,
+            ok: false,
+            failure: { step, 'error.$': '$.error.Error', 'cause.$': '$.error.Cause' },
+          },
+        }),
+        { errors: [sfn.Errors.ALL], resultPath: '$.error' },
+      )
+      .next(new sfn.Pass(this, `${component}Captured`, { parameters: { component, ok: true } }));
+    return new sfn.Choice(this, `Capture${component}?`)
+      .when(sfn.Condition.booleanEquals(flag, true), run)
+      .otherwise(
+        new sfn.Pass(this, `${component}Skipped`, { parameters: { component, ok: true, skipped: true } }),
+      );
+  }
+
+  private invokeDbms(
+    fns: BackupFunctions,
+    name: string,
+    payload: Record<string, unknown>,
+    output: { resultPath?: string; resultSelector?: Record<string, unknown> } = {
+      resultPath: sfn.JsonPath.DISCARD,
+    },
+  ) {
+    this.invokedFunctions.add(fns.dbms);
+    const task = new tasks.LambdaInvoke(this, name, {
+      lambdaFunction: fns.dbms,
+      payload: sfn.TaskInput.fromObject(payload),
+      retryOnServiceExceptions: false,
+      ...output,
+    });
+    task.addRetry(Retries.lambdaService);
+    return task;
+  }
+
+  /**
+   * An ECS runner task (`ecs:runTask.sync`) of the target's own task definition (its family is in the
+   * work item), with only the backup id and the subcommand as overrides. A CustomState because the
+   * task definition is chosen at run time, which the EcsRunTask construct does not allow.
+   */
+  private runTask(name: keyof typeof RunnerSteps, props: BackupStateMachineProps, timeout: Duration) {
+    const { runner, config } = props;
+    const state = new sfn.CustomState(this, name, {
+      stateJson: {
+        Type: 'Task',
+        Comment: `runner ${RunnerSteps[name]}`,
+        Resource: `arn:${Stack.of(this).partition}:states:::ecs:runTask.sync`,
+        TimeoutSeconds: timeout.toSeconds(),
+        Parameters: {
+          Cluster: runner.cluster.clusterArn,
+          'TaskDefinition.$': '$.taskDefinition',
+          LaunchType: 'FARGATE',
+          PlatformVersion: 'LATEST',
+          PropagateTags: 'TASK_DEFINITION',
+          NetworkConfiguration: {
+            AwsvpcConfiguration: {
+              Subnets: config.network.subnetIds,
+              SecurityGroups: config.network.securityGroupIds,
+              AssignPublicIp: 'DISABLED',
+            },
+          },
+          Overrides: {
+            ContainerOverrides: [
+              {
+                Name: RUNNER_CONTAINER,
+                Command: [RunnerSteps[name]],
+                Environment: [{ Name: 'BACKUP_ID', 'Value.$': '$.backupId' }],
+              },
+            ],
+          },
+        },
+        // The task description is large; the results are in S3 (.runner/), so none is kept here.
+        ResultPath: null,
+      },
+    });
+    state.addRetry(Retries.ecsCapacity);
+    return state;
+  }
+
+  private grantRunTasks(runner: BackupRunner): void {
+    const role = this.stateMachine.role;
+    const stack = Stack.of(this);
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ecs:RunTask'],
+        resources: [runner.taskDefinitionArnPattern()],
+        conditions: { ArnEquals: { 'ecs:cluster': runner.cluster.clusterArn } },
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ecs:StopTask', 'ecs:DescribeTasks'],
+        resources: [this.taskArnPattern(runner)],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['iam:PassRole'],
+        resources: [runner.taskRole.roleArn, runner.executionRole.roleArn],
+        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+      }),
+    );
+    // runTask.sync learns that a task stopped from an EventBridge rule that Step Functions manages.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+        resources: [
+          stack.formatArn({
+            service: 'events',
+            resource: 'rule',
+            resourceName: 'StepFunctionsGetEventsForECSTaskRule',
+          }),
+        ],
+      }),
+    );
+    acknowledgeWildcards(
+      role,
+      [runner.taskDefinitionArnPattern(), this.taskArnPattern(runner)],
+      'Runner task definitions are chosen per target at run time (every revision of <deployment>-*-runner); tasks are named by ECS when they start.',
+    );
+    acknowledgeWildcards(
+      role,
+      ['*'],
+      'X-Ray trace segments and sampling rules cannot be scoped to a resource (tracing is on).',
+    );
+    acknowledgeWildcards(
+      role,
+      [...this.invokedFunctions].map((fn) => `${fn.functionArn}:*`),
+      'lambda:InvokeFunction on the functions of this state machine and their versions (CDK grants "<arn>:*" for versions).',
+    );
+  }
+
+  private taskArnPattern(runner: BackupRunner): string {
+    return Stack.of(this).formatArn({
+      service: 'ecs',
+      resource: 'task',
+      resourceName: `${runner.cluster.clusterName}/*`,
+    });
+  }
+}
