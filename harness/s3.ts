@@ -1,8 +1,10 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { CreateBucketCommand, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { HarnessStartError } from './errors.js';
 import { venvDir } from './paths.js';
 import { freePort, spawnLogged, stopPid, tail, waitUntil } from './processes.js';
@@ -23,6 +25,9 @@ export interface S3Server {
   client(): S3Client;
   /** A Secrets Manager client: moto serves that API on the same endpoint. */
   secretsManager(): SecretsManagerClient;
+  /** SNS and EventBridge clients, also served by moto (the local mode's notices go there). */
+  sns(): SNSClient;
+  eventBridge(): EventBridgeClient;
   /** AWS_* variables that make another process's SDK talk to this server. */
   env(): Record<string, string>;
   stop(): Promise<void>;
@@ -80,6 +85,12 @@ export async function startS3(): Promise<S3Server> {
     },
     secretsManager() {
       return new SecretsManagerClient({ endpoint, region: localRegion, credentials: localCredentials });
+    },
+    sns() {
+      return new SNSClient({ endpoint, region: localRegion, credentials: localCredentials });
+    },
+    eventBridge() {
+      return new EventBridgeClient({ endpoint, region: localRegion, credentials: localCredentials });
     },
     env: () => ({ ...localCredentialsEnv(), AWS_ENDPOINT_URL_S3: endpoint }),
     async stop() {

@@ -2,8 +2,8 @@ import { CreateSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/log.js';
 import { preflight } from '../../functions/preflight/preflight.js';
+import { type FakeInfrahub, startFakeInfrahub, task } from '../../harness/fake-infrahub-api.js';
 import { type S3Server, startS3 } from '../../harness/index.js';
-import { type FakeInfrahub, startFakeInfrahub, task } from '../fakes/fake-infrahub-api.js';
 import { fakeClock } from '../helpers/clock.js';
 
 const logger = createLogger({}, { write: () => undefined });

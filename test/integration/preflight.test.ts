@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitForIdle } from '../../core/infrahub/gate.js';
 import { listTasks } from '../../core/infrahub/tasks.js';
-import { type FakeInfrahub, startFakeInfrahub, task } from '../fakes/fake-infrahub-api.js';
+import { type FakeInfrahub, startFakeInfrahub, task } from '../../harness/fake-infrahub-api.js';
 import { fakeClock } from '../helpers/clock.js';
 
 describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', () => {

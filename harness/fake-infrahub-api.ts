@@ -6,7 +6,7 @@
  * It is not Infrahub: only this query is understood.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { InfrahubTask } from '../../core/infrahub/tasks.js';
+import type { InfrahubTask } from '../core/infrahub/tasks.js';
 
 export interface FakeInfrahubRequest {
   token: string | undefined;

@@ -1,0 +1,265 @@
+/**
+ * The local mode of the backup: the synthesized backup state machine's ASL, run by
+ * aws-local-stepfunctions, with
+ * - Lambda states calling the same function cores in-process (the deployed handlers are thin shells
+ *   around them), with local clients: S3, Secrets Manager, SNS and EventBridge of a local server;
+ * - ECS states running the runner's real entrypoint as a child process with the environment the task
+ *   definition gives it (its environment, its ECS secrets read from the local Secrets Manager, the
+ *   state's overrides), plus what the runner image itself provides (tool paths, the Neo4j store that
+ *   the task mounts from EFS) and the local S3 endpoint;
+ * - the DBMS state (scaling a Community Neo4j's ECS service) served by a local stand-in that stops
+ *   and starts the local Neo4j: the only step whose AWS call has no local equivalent.
+ */
+import { randomUUID } from 'node:crypto';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import { parseInput } from '../../core/config/load.js';
+import type { DeploymentConfig } from '../../core/config/schema.js';
+import { createLogger, type Logger } from '../../core/log.js';
+import { readSecret } from '../../core/secrets.js';
+import { DbmsEventSchema, type DbmsResult } from '../../functions/dbms/dbms.js';
+import { lockStep } from '../../functions/lock/lock.js';
+import { manifestStep } from '../../functions/manifest/manifest.js';
+import { notifyStep } from '../../functions/notify/notify.js';
+import { planStep } from '../../functions/plan/plan.js';
+import { preflight } from '../../functions/preflight/preflight.js';
+import { reportFleet } from '../../functions/report/report.js';
+import { runRunner } from './runner-process.js';
+import { type ExecutionEvent, runLocally, type TaskState } from './state-machine.js';
+import { LOCAL_ACCOUNT, type SynthesizedBackup, synthesizeBackup } from './synth.js';
+
+/** The local AWS stand-ins: one moto server serves S3, Secrets Manager, SNS and EventBridge. */
+export interface LocalAws {
+  endpoint: string;
+  /** AWS_* variables that point a child process's SDK at the local server. */
+  env(): Record<string, string>;
+  s3: S3Client;
+  secrets: SecretsManagerClient;
+  sns: SNSClient;
+  events: EventBridgeClient;
+  bucket: string;
+  topicArn: string;
+}
+
+/** What a target's runner gets locally from its image and its EFS mounts, and its DBMS stand-in. */
+export interface LocalTargetRuntime {
+  /** For example PG_BINDIR, NEO4J_ADMIN and the Neo4j home whose store the task would mount. */
+  env: Record<string, string>;
+  /** Community: stops and starts the local Neo4j, as scaling its ECS service does on AWS. */
+  dbms?: { stop(): Promise<void>; start(): Promise<void> };
+}
+
+/** An ECS runTask request, after the state's Parameters were applied. */
+export interface RunTaskRequest {
+  family: string;
+  subcommand: string;
+  environment: Record<string, string>;
+}
+
+export interface LocalBackupOptions {
+  config: DeploymentConfig;
+  aws: LocalAws;
+  runtime: (target: string) => LocalTargetRuntime;
+  /**
+   * Serves the ECS states instead of the runner (only the fleet-size test does this, to back up 200
+   * targets without 600 processes). It must write what the runner writes.
+   */
+  runTask?: (request: RunTaskRequest) => Promise<void>;
+  /** Retry pauses in ms (0 in tests); by default the definition's own intervals. */
+  retryIntervalMs?: number;
+  onEvent?: (event: ExecutionEvent) => void;
+  /** The runners' output, line by line (the demo prints progress from it). */
+  onRunnerExit?: (run: { target: string; subcommand: string; code: number | null; stderr: string }) => void;
+  logger?: Logger;
+  /** Start time (the backup id derives from it). */
+  startTime?: Date;
+  /** A definition synthesized earlier for the same configuration. */
+  synthesized?: SynthesizedBackup;
+}
+
+export interface LocalExecution {
+  executionArn: string;
+  status: 'SUCCEEDED' | 'FAILED';
+  output?: unknown;
+  error?: string;
+  cause?: string;
+  events: ExecutionEvent[];
+}
+
+/** A Lambda error as lambda:invoke reports it: the error type as Error, a JSON Cause. */
+function lambdaError(err: unknown): Error {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const failure = new Error(JSON.stringify({ errorType: e.name, errorMessage: e.message, trace: [] }));
+  failure.name = e.name === 'Error' ? 'Error' : e.name;
+  return failure;
+}
+
+/** A failed ECS task as runTask.sync reports it: States.TaskFailed, the task description as Cause. */
+function taskFailed(task: Record<string, unknown>): Error {
+  const failure = new Error(JSON.stringify(task));
+  failure.name = 'States.TaskFailed';
+  return failure;
+}
+
+export async function runBackupLocally(input: unknown, options: LocalBackupOptions): Promise<LocalExecution> {
+  const { config, aws } = options;
+  const logger = options.logger ?? createLogger({}, { write: () => undefined });
+  const synthesized = options.synthesized ?? synthesizeBackup(config);
+  const executionName = randomUUID();
+  const executionArn = `arn:aws:states:${config.region}:${LOCAL_ACCOUNT}:execution:${synthesized.stateMachineName}:${executionName}`;
+  const startTime = options.startTime ?? new Date();
+
+  const lambdas: Record<string, (payload: unknown) => Promise<unknown>> = {
+    Plan: async (p) => planStep(p, { config, logger }),
+    Lock: (p) => lockStep(p, { s3: aws.s3, bucket: aws.bucket, config, logger }),
+    Preflight: (p) => preflight(p, { secrets: aws.secrets, logger }),
+    Manifest: (p) => manifestStep(p, { s3: aws.s3, bucket: aws.bucket, logger }),
+    Notify: (p) =>
+      notifyStep(p, {
+        s3: aws.s3,
+        bucket: aws.bucket,
+        sns: aws.sns,
+        events: aws.events,
+        topicArns: [aws.topicArn],
+        logger,
+      }),
+    Report: async (p) => reportFleet(p),
+    Dbms: async (p): Promise<DbmsResult> => {
+      const event = parseInput(DbmsEventSchema, p, 'DBMS event');
+      const dbms = options.runtime(event.target).dbms;
+      if (!dbms) throw new Error(`no local DBMS stand-in for target "${event.target}"`);
+      if (event.action === 'stop') await dbms.stop();
+      else if (event.desiredCount > 0) await dbms.start();
+      const desiredCount = event.action === 'stop' ? 1 : event.desiredCount;
+      const runningCount = event.action === 'stop' ? 0 : desiredCount;
+      return { target: event.target, service: event.service, desiredCount, runningCount, waitedSeconds: 0 };
+    },
+  };
+
+  const runTask =
+    options.runTask ?? ((request: RunTaskRequest) => runRunnerTask(request, options, synthesized));
+
+  const handlerFor = (state: TaskState) => {
+    if (state.resource.endsWith(':states:::lambda:invoke')) {
+      const fnArn = String((state.parameters as { FunctionName?: unknown }).FunctionName);
+      const name = synthesized.functions.get(fnArn);
+      const fn = name ? lambdas[name] : undefined;
+      if (!fn) throw new Error(`state ${state.name}: no local handler for function ${fnArn}`);
+      return async (params: unknown) => {
+        try {
+          const payload = await fn((params as { Payload: unknown }).Payload);
+          return { Payload: payload, StatusCode: 200, ExecutedVersion: '$LATEST' };
+        } catch (err) {
+          throw lambdaError(err);
+        }
+      };
+    }
+    if (state.resource.endsWith(':states:::ecs:runTask.sync')) {
+      return async (params: unknown) => {
+        const p = params as {
+          TaskDefinition: string;
+          Overrides: {
+            ContainerOverrides: Array<{
+              Name: string;
+              Command: string[];
+              Environment?: Array<{ Name: string; Value: string }>;
+            }>;
+          };
+        };
+        const override = p.Overrides.ContainerOverrides[0];
+        const family = p.TaskDefinition.replace(/^.*:task-definition\//, '').replace(/:\d+$/, '');
+        const taskArn = `arn:aws:ecs:${config.region}:${LOCAL_ACCOUNT}:task/local/${randomUUID().replace(/-/g, '')}`;
+        const request: RunTaskRequest = {
+          family,
+          subcommand: override?.Command[0] ?? '',
+          environment: Object.fromEntries((override?.Environment ?? []).map((e) => [e.Name, e.Value])),
+        };
+        const described = (exitCode: number, reason: string) => ({
+          TaskArn: taskArn,
+          TaskDefinitionArn: `arn:aws:ecs:${config.region}:${LOCAL_ACCOUNT}:task-definition/${family}:1`,
+          LastStatus: 'STOPPED',
+          StopCode: 'EssentialContainerExited',
+          StoppedReason: 'Essential container in task exited',
+          Containers: [{ Name: override?.Name, ExitCode: exitCode, Reason: reason, LastStatus: 'STOPPED' }],
+          Overrides: p.Overrides,
+        });
+        try {
+          await runTask(request);
+        } catch (err) {
+          const exit = (err as { exitCode?: number }).exitCode ?? 1;
+          throw taskFailed(described(exit, err instanceof Error ? err.message : String(err)));
+        }
+        return described(0, '');
+      };
+    }
+    throw new Error(`state ${state.name}: no local handler for ${state.resource}`);
+  };
+
+  const events: ExecutionEvent[] = [];
+  try {
+    const output = await runLocally(synthesized.definition, input, handlerFor, {
+      context: {
+        Execution: {
+          Id: executionArn,
+          Name: executionName,
+          Input: input,
+          StartTime: startTime.toISOString(),
+          RoleArn: `arn:aws:iam::${LOCAL_ACCOUNT}:role/local`,
+        },
+        StateMachine: {
+          Id: `arn:aws:states:${config.region}:${LOCAL_ACCOUNT}:stateMachine:${synthesized.stateMachineName}`,
+          Name: synthesized.stateMachineName,
+        },
+      },
+      ...(options.retryIntervalMs !== undefined ? { retryIntervalMs: options.retryIntervalMs } : {}),
+      onEvent: (event) => {
+        events.push(event);
+        options.onEvent?.(event);
+      },
+    });
+    return { executionArn, status: 'SUCCEEDED', output, events };
+  } catch (err) {
+    const failed = [...events].reverse().find((e) => e.type === 'ExecutionFailed') as
+      | { Error?: string; Cause?: string }
+      | undefined;
+    if (!failed) throw err;
+    return { executionArn, status: 'FAILED', error: failed.Error, cause: failed.Cause, events };
+  }
+}
+
+/** One ECS state: the runner's entrypoint with the task definition's contract. */
+async function runRunnerTask(
+  request: RunTaskRequest,
+  options: LocalBackupOptions,
+  synthesized: SynthesizedBackup,
+): Promise<void> {
+  const taskDefinition = synthesized.taskDefinitions.get(request.family);
+  if (!taskDefinition) throw new Error(`no task definition with family "${request.family}"`);
+  const target = taskDefinition.environment.TARGET ?? '';
+  const secrets: Record<string, string> = {};
+  for (const [name, ref] of Object.entries(taskDefinition.secrets)) {
+    // ECS injects these before the container starts; a missing secret stops the task the same way.
+    secrets[name] = await readSecret(options.aws.secrets, ref.secretId, ref.jsonKey ?? '');
+  }
+  const env = {
+    ...taskDefinition.environment,
+    ...secrets,
+    ...options.runtime(target).env,
+    ...options.aws.env(),
+    // The template's bucket reference, resolved to the local bucket.
+    BACKUP_BUCKET: options.aws.bucket,
+    S3_ENDPOINT: options.aws.endpoint,
+    S3_FORCE_PATH_STYLE: 'true',
+    ...request.environment,
+  };
+  const run = await runRunner(request.subcommand, env);
+  options.onRunnerExit?.({ target, subcommand: request.subcommand, code: run.code, stderr: run.stderr });
+  if (run.code !== 0) {
+    const last = run.stderr.trim().split('\n').pop() ?? '';
+    throw Object.assign(new Error(`runner ${request.subcommand} exited with ${run.code}: ${last}`), {
+      exitCode: run.code ?? 1,
+    });
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * Glue between the harness's local services and the local mode: a deployment configuration whose
+ * targets point at local PostgreSQL and Neo4j, the local AWS stand-ins (bucket, secrets, topic) on
+ * the moto server, and each target's local runtime (the tools its runner image would carry).
+ */
+import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { CreateTopicCommand } from '@aws-sdk/client-sns';
+import { parseDeploymentConfig } from '../../core/config/load.js';
+import type { DeploymentConfig, DeploymentConfigInput } from '../../core/config/schema.js';
+import type { Neo4jServer } from '../../harness/neo4j.js';
+import type { PostgresServer } from '../../harness/postgres.js';
+import { createVersionedBucket, type S3Server } from '../../harness/s3.js';
+import type { LocalAws, LocalTargetRuntime } from './backup.js';
+
+/** Stand-in ids for the AWS resources a local run never touches (network, EFS). */
+const LOCAL_NETWORK = {
+  vpcId: 'vpc-00000000',
+  subnetIds: ['subnet-00000000'],
+  availabilityZones: ['us-east-1a'],
+  securityGroupIds: ['sg-00000000'],
+};
+const LOCAL_EFS = 'fs-00000000';
+
+export interface LocalTarget {
+  name: string;
+  postgres: PostgresServer;
+  neo4j: Neo4jServer;
+  /** The Infrahub API the preflight gate asks (the harness's stand-in). */
+  infrahub: { address: string; token: string };
+  /** A local directory holding the artifact storage. */
+  storagePath: string;
+}
+
+const secretNames = (target: string) => ({
+  neo4j: `${target}/neo4j`,
+  postgres: `${target}/prefect-postgres`,
+  infrahub: `${target}/infrahub-api-token`,
+});
+
+/** A deployment configuration for local targets (validated by the same schema as any other). */
+export function localDeploymentConfig(
+  targets: LocalTarget[],
+  extra: Partial<Pick<DeploymentConfigInput, 'preflight' | 'maxConcurrency' | 'name'>> = {},
+): DeploymentConfig {
+  return parseDeploymentConfig(
+    {
+      name: extra.name ?? 'infrahub-backup-local',
+      region: 'us-east-1',
+      network: LOCAL_NETWORK,
+      targets: targets.map((t) => ({
+        name: t.name,
+        neo4j: {
+          host: '127.0.0.1',
+          boltPort: t.neo4j.boltPort,
+          edition: 'community',
+          version: t.neo4j.version,
+          credentialsSecret: secretNames(t.name).neo4j,
+          // Locally the "service" is the harness's Neo4j process, its store the instance's own folder.
+          dbms: { cluster: 'local', service: `${t.name}-neo4j`, dataEfsFileSystemId: LOCAL_EFS },
+        },
+        postgres: {
+          host: '127.0.0.1',
+          port: t.postgres.port,
+          majorVersion: t.postgres.majorVersion,
+          credentialsSecret: secretNames(t.name).postgres,
+        },
+        infrahub: { address: t.infrahub.address, tokenSecret: secretNames(t.name).infrahub },
+        artifacts: { type: 'path', path: t.storagePath, efsFileSystemId: LOCAL_EFS },
+      })),
+      retention: { daily: 7, weekly: 4, monthly: 12 },
+      ...(extra.preflight ? { preflight: extra.preflight } : {}),
+      ...(extra.maxConcurrency ? { maxConcurrency: extra.maxConcurrency } : {}),
+    },
+    'local targets',
+  );
+}
+
+/** Creates the versioned bucket, the notice topic and each target's secrets on the moto server. */
+export async function provisionLocalAws(
+  server: S3Server,
+  bucket: string,
+  targets: LocalTarget[],
+): Promise<LocalAws> {
+  const s3 = server.client();
+  const secrets = server.secretsManager();
+  const sns = server.sns();
+  await createVersionedBucket(s3, bucket);
+  const topic = await sns.send(new CreateTopicCommand({ Name: 'infrahub-backup-notices' }));
+  for (const t of targets) {
+    const names = secretNames(t.name);
+    const put = (Name: string, value: unknown) =>
+      secrets.send(new CreateSecretCommand({ Name, SecretString: JSON.stringify(value) }));
+    await put(names.neo4j, { username: 'neo4j', password: t.neo4j.password });
+    await put(names.postgres, { username: t.postgres.user, password: t.postgres.password });
+    await put(names.infrahub, { token: t.infrahub.token });
+  }
+  return {
+    endpoint: server.endpoint,
+    env: () => server.env(),
+    s3,
+    secrets,
+    sns,
+    events: server.eventBridge(),
+    bucket,
+    topicArn: topic.TopicArn ?? '',
+  };
+}
+
+/**
+ * What a local target's runner needs beyond its task definition: the tools the image carries (the
+ * harness's pg_dump and neo4j-admin) and the Neo4j store the task mounts (the instance's home), and
+ * the DBMS stand-in that stops and starts the local Neo4j.
+ */
+export function localRuntime(target: LocalTarget): LocalTargetRuntime {
+  return {
+    env: {
+      PG_BINDIR: target.postgres.binDir,
+      NEO4J_ADMIN: target.neo4j.adminPath,
+      ...target.neo4j.adminEnv(),
+    },
+    dbms: { stop: () => target.neo4j.stopDbms(), start: () => target.neo4j.startDbms() },
+  };
+}

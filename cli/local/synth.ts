@@ -1,0 +1,180 @@
+/**
+ * Synthesizes the CDK app for a deployment configuration, exactly as `cdk synth` builds it, and reads
+ * what the local mode needs from the template: a state machine's ASL with its CloudFormation tokens
+ * resolved to local stand-ins, the Lambda functions by construct name, and the runner task
+ * definitions by family. Asset bundling is skipped (the local mode calls the handlers' source).
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App } from 'aws-cdk-lib';
+import type { DeploymentConfig } from '../../core/config/schema.js';
+import { buildApp } from '../../infra/app.js';
+
+export const LOCAL_ACCOUNT = '000000000000';
+
+type Resource = { Type: string; Properties?: Record<string, unknown>; Metadata?: Record<string, unknown> };
+export interface CfnTemplate {
+  Resources: Record<string, Resource>;
+}
+
+export interface AslDefinition {
+  StartAt: string;
+  States: Record<string, Record<string, unknown>>;
+  TimeoutSeconds?: number;
+}
+
+export interface RunnerTaskDefinition {
+  family: string;
+  container: string;
+  environment: Record<string, string>;
+  /** Variable name → Secrets Manager secret name and JSON key. */
+  secrets: Record<string, { secretId: string; jsonKey?: string }>;
+  mountPoints: Array<{ containerPath: string; sourceVolume: string }>;
+}
+
+export interface SynthesizedBackup {
+  stackName: string;
+  stateMachineName: string;
+  definition: AslDefinition;
+  /** Local function ARN → construct name ("Plan", "Lock", ...). */
+  functions: Map<string, string>;
+  taskDefinitions: Map<string, RunnerTaskDefinition>;
+  clusterArn: string;
+}
+
+/** cdk.json's context (feature flags), so the local synth matches `cdk synth`. */
+function cdkJsonContext(): Record<string, unknown> {
+  return (
+    (JSON.parse(readFileSync('cdk.json', 'utf8')) as { context?: Record<string, unknown> }).context ?? {}
+  );
+}
+
+export function synthesizeBackup(config: DeploymentConfig): SynthesizedBackup {
+  const outdir = mkdtempSync(join(tmpdir(), 'infrahub-backup-synth-'));
+  try {
+    const app = new App({
+      outdir,
+      context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], 'aws:cdk:enable-path-metadata': true },
+    });
+    const { backup } = buildApp(app, config);
+    const assembly = app.synth();
+    const template = assembly.getStackByName(backup.stackName).template as CfnTemplate;
+    return readBackup(template, backup.stackName, config);
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+/** Resolves CloudFormation intrinsics to local stand-ins: `Ref` and `Fn::GetAtt` become local ARNs or names. */
+export function resolveTokens(value: unknown, template: CfnTemplate, config: DeploymentConfig): unknown {
+  const pseudo: Record<string, string> = {
+    'AWS::Partition': 'aws',
+    'AWS::Region': config.region,
+    'AWS::AccountId': LOCAL_ACCOUNT,
+    'AWS::URLSuffix': 'amazonaws.com',
+    'AWS::StackName': config.name,
+  };
+  const arnOf = (id: string): string => {
+    const type = template.Resources[id]?.Type;
+    switch (type) {
+      case 'AWS::Lambda::Function':
+        return `arn:aws:lambda:${config.region}:${LOCAL_ACCOUNT}:function:${id}`;
+      case 'AWS::ECS::Cluster':
+        return `arn:aws:ecs:${config.region}:${LOCAL_ACCOUNT}:cluster/${id}`;
+      case 'AWS::S3::Bucket':
+        return `arn:aws:s3:::${id}`;
+      default:
+        return `arn:aws:local:${config.region}:${LOCAL_ACCOUNT}:${id}`;
+    }
+  };
+  const walk = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(walk);
+    if (v === null || typeof v !== 'object') return v;
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o);
+    if (keys.length === 1) {
+      if ('Ref' in o) {
+        const ref = String(o.Ref);
+        return pseudo[ref] ?? ref;
+      }
+      if ('Fn::GetAtt' in o) {
+        const [id, attribute] = o['Fn::GetAtt'] as [string, string];
+        if (attribute === 'Arn') return arnOf(id);
+        return `${id}.${attribute}`;
+      }
+      if ('Fn::Join' in o) {
+        const [sep, parts] = o['Fn::Join'] as [string, unknown[]];
+        return parts.map((p) => String(walk(p))).join(sep);
+      }
+    }
+    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, walk(x)]));
+  };
+  return walk(value);
+}
+
+function readBackup(template: CfnTemplate, stackName: string, config: DeploymentConfig): SynthesizedBackup {
+  const resources = Object.entries(template.Resources);
+  const machine = resources.find(
+    ([, r]) =>
+      r.Type === 'AWS::StepFunctions::StateMachine' &&
+      String(r.Metadata?.['aws:cdk:path'] ?? '').endsWith('/Backup/Resource/Resource'),
+  );
+  if (!machine) throw new Error(`the synthesized stack ${stackName} has no backup state machine`);
+  const props = machine[1].Properties ?? {};
+  const definition = JSON.parse(
+    String(resolveTokens(props.DefinitionString, template, config)),
+  ) as AslDefinition;
+
+  const functions = new Map<string, string>();
+  for (const [id, r] of resources) {
+    if (r.Type !== 'AWS::Lambda::Function') continue;
+    const match = /\/Functions\/([A-Za-z]+)\/Resource$/.exec(String(r.Metadata?.['aws:cdk:path'] ?? ''));
+    if (match?.[1])
+      functions.set(String(resolveTokens({ 'Fn::GetAtt': [id, 'Arn'] }, template, config)), match[1]);
+  }
+
+  const taskDefinitions = new Map<string, RunnerTaskDefinition>();
+  for (const [, r] of resources) {
+    if (r.Type !== 'AWS::ECS::TaskDefinition') continue;
+    const p = resolveTokens(r.Properties, template, config) as {
+      Family: string;
+      ContainerDefinitions: Array<{
+        Name: string;
+        Environment?: Array<{ Name: string; Value: string }>;
+        Secrets?: Array<{ Name: string; ValueFrom: string }>;
+        MountPoints?: Array<{ ContainerPath: string; SourceVolume: string }>;
+      }>;
+    };
+    const container = p.ContainerDefinitions[0];
+    if (!container) continue;
+    taskDefinitions.set(p.Family, {
+      family: p.Family,
+      container: container.Name,
+      environment: Object.fromEntries((container.Environment ?? []).map((e) => [e.Name, e.Value])),
+      secrets: Object.fromEntries(
+        (container.Secrets ?? []).map((s) => [s.Name, parseSecretRef(s.ValueFrom)]),
+      ),
+      mountPoints: (container.MountPoints ?? []).map((m) => ({
+        containerPath: m.ContainerPath,
+        sourceVolume: m.SourceVolume,
+      })),
+    });
+  }
+  const cluster = resources.find(([, r]) => r.Type === 'AWS::ECS::Cluster');
+  return {
+    stackName,
+    stateMachineName: String(props.StateMachineName ?? `${config.name}-backup`),
+    definition,
+    functions,
+    taskDefinitions,
+    clusterArn: cluster ? String(resolveTokens({ 'Fn::GetAtt': [cluster[0], 'Arn'] }, template, config)) : '',
+  };
+}
+
+/** `arn:...:secret:<name>:<json-key>:<version-stage>:<version-id>` (ECS's valueFrom) → name and key. */
+export function parseSecretRef(valueFrom: string): { secretId: string; jsonKey?: string } {
+  const match = /:secret:(.+?):([^:]*):([^:]*):([^:]*)$/.exec(valueFrom);
+  if (!match?.[1]) return { secretId: valueFrom.replace(/^.*:secret:/, '') };
+  return { secretId: match[1], ...(match[2] ? { jsonKey: match[2] } : {}) };
+}
