@@ -10,7 +10,6 @@ import {
   provisionLocalAws,
 } from '../../cli/local/harness-target.js';
 import { type SynthesizedBackup, synthesizeBackup } from '../../cli/local/synth.js';
-import { manifestKey } from '../../core/backup/layout.js';
 import { readManifest } from '../../core/backup/manifest.js';
 import { verifyBackup } from '../../core/backup/verify.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
@@ -48,7 +47,10 @@ describe('backup state machine, run locally from the synthesized definition', ()
   const busy = false;
   let clock = Date.parse('2026-11-21T02:00:00Z');
   // Each execution starts a second later, so each gets its own backup id.
-  const startTime = () => new Date((clock += 1000));
+  const startTime = () => {
+    clock += 1000;
+    return new Date(clock);
+  };
 
   beforeAll(async () => {
     [postgres, neo4j, aws] = await Promise.all([startPostgres(), startNeo4j(), startS3()]);
