@@ -31,6 +31,8 @@ export const ErrorNames = {
   TargetLocked: 'TargetLocked',
   /** The ECS service of a Community DBMS could not be stopped or started (missing, or too slow). */
   DbmsControl: 'DbmsControl',
+  /** The runner could not connect to a database it backs up (network, DNS, refused, bad credentials). */
+  DatabaseUnreachable: 'DatabaseUnreachable',
   /** A notice could not be published to SNS or EventBridge. Often transient. */
   Notification: 'Notification',
 } as const;
@@ -139,4 +141,8 @@ export class DbmsControlError extends NamedError {
 
 export class NotificationError extends NamedError {
   override readonly name = ErrorNames.Notification;
+}
+
+export class DatabaseUnreachableError extends NamedError {
+  override readonly name = ErrorNames.DatabaseUnreachable;
 }

@@ -221,6 +221,7 @@ export async function runBackupLocally(input: unknown, options: LocalBackupOptio
     });
     return { executionArn, status: 'SUCCEEDED', output, events };
   } catch (err) {
+    // The execution failed (a Fail state, or an error nothing caught): its Error and Cause, as on AWS.
     const failed = [...events].reverse().find((e) => e.type === 'ExecutionFailed') as
       | { Error?: string; Cause?: string }
       | undefined;

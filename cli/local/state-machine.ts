@@ -87,7 +87,10 @@ export async function runLocally(
         for await (const event of execution.eventLogs) options.onEvent?.(event as unknown as ExecutionEvent);
       })()
     : Promise.resolve();
-  const result = await execution.result;
-  await logging;
-  return result;
+  try {
+    return await execution.result;
+  } finally {
+    // The event log closes when the execution ends, succeeded or failed.
+    await logging;
+  }
 }

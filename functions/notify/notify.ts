@@ -10,7 +10,7 @@ import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand } from '@aws-sdk/client-sns';
 import { z } from 'zod';
-import { BackupIdSchema, resultKey } from '../../core/backup/layout.js';
+import { BackupIdSchema, fileKey, RESULTS_DIR } from '../../core/backup/layout.js';
 import { type ComponentError, ComponentErrorSchema } from '../../core/backup/results.js';
 import { parseInput } from '../../core/config/load.js';
 import { targetName } from '../../core/config/schema.js';
@@ -132,7 +132,7 @@ export function describeCause(cause: string): { detail: string; command?: string
 /** The runners' own failure records for this backup (best effort: a listing error yields none). */
 async function runnerErrors(deps: NotifyDeps, target: string, backupId: string): Promise<ComponentError[]> {
   try {
-    const prefix = resultKey(target, backupId, '');
+    const prefix = fileKey(target, backupId, RESULTS_DIR);
     const keys = (await listAll(deps.s3, deps.bucket, prefix))
       .map((o) => o.Key ?? '')
       .filter((k) => k.endsWith('.error.json'));
@@ -192,7 +192,7 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
       error: event.failure.Error,
       summary: clip(`Backup execution stopped at ${event.step}: ${described.detail}`, 500),
     };
-    subject = `Infrahub backup FAILED: ${event.step === 'InputRejected' ? 'input rejected' : event.step}`;
+    subject = `Infrahub backup FAILED: ${event.step === 'Plan' ? 'input rejected' : `${event.step} failed`}`;
     lines = [
       'An Infrahub backup execution stopped before backing up any target, or after all of them.',
       '',

@@ -330,13 +330,13 @@ export class BackupStateMachine extends Construct {
     });
     perTarget.itemProcessor(acquireLock);
 
-    const aborted = (name: string) =>
+    const aborted = (name: string, step: string) =>
       invoke(
         `Notify${name}`,
         fns.notify,
         {
           outcome: 'aborted',
-          step: name.replace(/Failed$|Rejected$/, ''),
+          step,
           'executionId.$': '$$.Execution.Id',
           'failure.$': '$.error',
         },
@@ -363,7 +363,7 @@ export class BackupStateMachine extends Construct {
         },
       },
     ).addCatch(
-      aborted('ReportFailed')
+      aborted('ReportFailed', 'Report')
         .addCatch(reportFailed, { errors: [sfn.Errors.ALL], resultPath: sfn.JsonPath.DISCARD })
         .next(reportFailed),
       catchAll,
@@ -392,7 +392,7 @@ export class BackupStateMachine extends Construct {
       },
     )
       .addCatch(
-        aborted('InputRejected')
+        aborted('InputRejected', 'Plan')
           .addCatch(inputRejected, { errors: [sfn.Errors.ALL], resultPath: sfn.JsonPath.DISCARD })
           .next(inputRejected),
         catchAll,

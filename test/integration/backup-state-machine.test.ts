@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type LocalAws, type LocalExecution, runBackupLocally } from '../../cli/local/backup.js';
 import {
   type LocalTarget,
@@ -25,6 +25,7 @@ import {
   startPostgres,
   startS3,
 } from '../../harness/index.js';
+import { captureNotices, type Notices } from '../helpers/notices.js';
 import { exists } from '../helpers/s3.js';
 
 const bucket = 'infrahub-backups-sm';
@@ -44,7 +45,8 @@ describe('backup state machine, run locally from the synthesized definition', ()
   let synthesized: SynthesizedBackup;
   let target: LocalTarget;
   let storage: string;
-  const busy = false;
+  let busy = false;
+  let notices: Notices;
   let clock = Date.parse('2026-11-21T02:00:00Z');
   // Each execution starts a second later, so each gets its own backup id.
   const startTime = () => {
@@ -72,12 +74,19 @@ describe('backup state machine, run locally from the synthesized definition', ()
     config = localDeploymentConfig([target], { preflight: { maxWaitSeconds: 2, pollIntervalSeconds: 1 } });
     local = await provisionLocalAws(aws, bucket, [target]);
     synthesized = synthesizeBackup(config);
+    notices = await captureNotices(local);
   }, 240_000);
 
   afterAll(async () => {
     await infrahub?.close();
     await Promise.allSettled([postgres?.stop(), neo4j?.stop(), aws?.stop()]);
     if (storage) rmSync(storage, { recursive: true, force: true });
+  });
+
+  // Each test sees only its own notices.
+  beforeEach(async () => {
+    await notices.sns();
+    await notices.events();
   });
 
   const run = (input: unknown, extra: Partial<Parameters<typeof runBackupLocally>[1]> = {}) =>
@@ -128,5 +137,125 @@ describe('backup state machine, run locally from the synthesized definition', ()
     // The DBMS was started again after its dump, and the lock is free for the next run.
     expect(await countGraph(neo4j)).toEqual(before);
     expect(await exists(local.s3, bucket, 'locks/infrahub-lab.json')).toBe(false);
+
+    const [notice] = await notices.sns();
+    expect(notice?.Subject).toBe('Infrahub backup succeeded: infrahub-lab');
+    expect(notice?.Message).toContain(`Backup id:  ${report.backupId}`);
+    expect(notice?.Message).toMatch(/task-manager-db +\d/);
+    const [event] = await notices.events();
+    expect(event).toMatchObject({
+      source: 'infrahub-backup',
+      'detail-type': 'Infrahub Backup Succeeded',
+      detail: { target: 'infrahub-lab', backupId: report.backupId, outcome: 'succeeded' },
+    });
   }, 240_000);
+
+  it('fails the target when one component fails: no manifest, the failure notice names step and cause, the DBMS runs again', async () => {
+    const before = await countGraph(neo4j);
+    // The runner of the task-manager database gets a port where nothing listens: pg_dump fails for real.
+    const broken = { ...localRuntime(target), env: { ...localRuntime(target).env, PGPORT: '1' } };
+    const result = await run({ targets: ['infrahub-lab'] }, { runtime: () => broken });
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('BackupFailed');
+    expect(result.cause).toMatch(/1 of 1 target\(s\) failed/);
+    expect(result.cause).toMatch(
+      /infrahub-lab: Backup of infrahub-lab failed at DumpPostgres: runner task-manager-db: DatabaseUnreachable: cannot connect to PostgreSQL at 127\.0\.0\.1:1 .*ECONNREFUSED/,
+    );
+
+    const states = entered(result);
+    expect(states).toContain('TaskManagerDbFailed');
+    expect(states).not.toContain('WriteManifest');
+    expect(states).toContain('ReleaseLockAfterFailure');
+    // The other components finished: the Neo4j branch still dumped and restarted its DBMS.
+    expect(states).toContain('StartDbms');
+    expect(await countGraph(neo4j)).toEqual(before);
+
+    const backupId = String(
+      (
+        result.events.find((e) => e.type === 'StateExited' && (e.state as { name: string }).name === 'Plan')
+          ?.state as { output: { plan: { backupId: string } } }
+      ).output.plan.backupId,
+    );
+    expect(await readManifest(local.s3, bucket, 'infrahub-lab', backupId)).toBeUndefined();
+    expect(await exists(local.s3, bucket, 'locks/infrahub-lab.json')).toBe(false);
+
+    const [notice] = await notices.sns();
+    expect(notice?.Subject).toBe('Infrahub backup FAILED: infrahub-lab at DumpPostgres');
+    expect(notice?.Message).toMatch(/Step: +DumpPostgres \(runner backup-postgres\)/);
+    expect(notice?.Message).toMatch(/Cause: +runner task-manager-db: DatabaseUnreachable: .*ECONNREFUSED/);
+    expect(notice?.Message).toContain('No manifest was written');
+    const [event] = await notices.events();
+    expect(event).toMatchObject({
+      'detail-type': 'Infrahub Backup Failed',
+      detail: {
+        target: 'infrahub-lab',
+        step: 'DumpPostgres',
+        error: 'DatabaseUnreachable',
+        outcome: 'failed',
+      },
+    });
+  }, 240_000);
+
+  it('refuses while Infrahub runs tasks: fails at the preflight gate naming them, before any runner starts', async () => {
+    busy = true;
+    try {
+      const result = await run({ targets: ['infrahub-lab'] });
+      expect(result.status).toBe('FAILED');
+      expect(result.cause).toMatch(/failed at Preflight: InfrahubBusy: .*Generate artifacts for branch main/);
+      const states = entered(result);
+      expect(states).toContain('PreflightFailed');
+      expect(states.filter((s) => ['CountNeo4j', 'DumpPostgres', 'CopyArtifacts'].includes(s))).toEqual([]);
+      expect(await exists(local.s3, bucket, 'locks/infrahub-lab.json')).toBe(false);
+      const [notice] = await notices.sns();
+      expect(notice?.Subject).toBe('Infrahub backup FAILED: infrahub-lab at Preflight');
+      await notices.events();
+    } finally {
+      busy = false;
+    }
+  }, 120_000);
+
+  it('skips the gate with force and records it in the manifest', async () => {
+    busy = true;
+    try {
+      const result = await run({ targets: ['infrahub-lab'], components: ['task-manager-db'], force: true });
+      expect(result.status, result.cause).toBe('SUCCEEDED');
+      const { backupId } = result.output as { backupId: string };
+      const manifest = await readManifest(local.s3, bucket, 'infrahub-lab', backupId);
+      expect(manifest).toMatchObject({ forced: true, components: ['task-manager-db'] });
+      expect(entered(result)).toEqual(expect.arrayContaining(['DatabaseSkipped', 'ArtifactsSkipped']));
+      await notices.sns();
+      await notices.events();
+    } finally {
+      busy = false;
+    }
+  }, 120_000);
+
+  it('refuses a second execution on the same target while the first runs', async () => {
+    const [a, b] = await Promise.all([
+      run({ targets: ['infrahub-lab'], components: ['task-manager-db'] }),
+      run({ targets: ['infrahub-lab'], components: ['task-manager-db'] }),
+    ]);
+    const statuses = [a.status, b.status].sort();
+    expect(statuses).toEqual(['FAILED', 'SUCCEEDED']);
+    const refused = a.status === 'FAILED' ? a : b;
+    const winner = a.status === 'FAILED' ? b : a;
+    expect(refused.cause).toMatch(/failed at AcquireLock: TargetLocked: .*locked by/);
+    expect(refused.cause).toContain(winner.executionArn);
+    // The refused run released nothing (the lock was never its own), and ran no runner.
+    expect(entered(refused)).not.toContain('ReleaseLockAfterFailure');
+    expect(entered(refused)).not.toContain('DumpPostgres');
+    await notices.sns();
+    await notices.events();
+  }, 240_000);
+
+  it("rejects a bad input in the first state with the schema's message, before any side effect", async () => {
+    const result = await run({ targets: ['infrahub-stage'], components: ['neo4j'] });
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('InvalidInput');
+    expect(result.cause).toMatch(/components\[0\]: Invalid option/);
+    expect(entered(result)).toEqual(['Plan', 'NotifyInputRejected', 'InputRejected']);
+    const [notice] = await notices.sns();
+    expect(notice?.Subject).toBe('Infrahub backup FAILED: input rejected');
+    await notices.events();
+  }, 60_000);
 }, 600_000);

@@ -35,6 +35,7 @@ export const EXIT_CODES: Record<string, number> = {
   [ErrorNames.IncompatibleTool]: 4,
   [ErrorNames.Neo4jDatabaseInUse]: 5,
   [ErrorNames.StorageError]: 6,
+  [ErrorNames.DatabaseUnreachable]: 7,
 };
 
 const USAGE = `usage: runner <subcommand>

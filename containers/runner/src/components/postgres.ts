@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { fileKey, PREFECT_DUMP } from '../../../../core/backup/layout.js';
 import { fileRecord, type PostgresResult } from '../../../../core/backup/results.js';
-import { IncompatibleToolError } from '../../../../core/errors.js';
+import { DatabaseUnreachableError, IncompatibleToolError } from '../../../../core/errors.js';
 import { runTool, toolOutput } from '../../../../core/tools/run-tool.js';
 import { streamToolToS3 } from '../../../../core/tools/stream-to-s3.js';
 import { type RunContext, resultStamp } from '../context.js';
@@ -67,7 +67,11 @@ export async function backupPostgres(
     connectionTimeoutMillis: 15_000,
     application_name: 'infrahub-backup',
   });
-  await client.connect();
+  await client.connect().catch((err: unknown) => {
+    throw new DatabaseUnreachableError(
+      `cannot connect to PostgreSQL at ${connection.host}:${connection.port} (database ${connection.database}): ${err instanceof Error ? err.message : String(err)}`,
+    );
+  });
   try {
     const { rows } = await client.query<{ num: string; version: string }>(
       "SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS version",
