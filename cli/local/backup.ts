@@ -54,6 +54,8 @@ export interface LocalTargetRuntime {
 /** An ECS runTask request, after the state's Parameters were applied. */
 export interface RunTaskRequest {
   family: string;
+  /** The target whose task definition this is (its TARGET variable). */
+  target: string;
   subcommand: string;
   environment: Record<string, string>;
 }
@@ -173,6 +175,7 @@ export async function runBackupLocally(input: unknown, options: LocalBackupOptio
         const taskArn = `arn:aws:ecs:${config.region}:${LOCAL_ACCOUNT}:task/local/${randomUUID().replace(/-/g, '')}`;
         const request: RunTaskRequest = {
           family,
+          target: synthesized.taskDefinitions.get(family)?.environment.TARGET ?? '',
           subcommand: override?.Command[0] ?? '',
           environment: Object.fromEntries((override?.Environment ?? []).map((e) => [e.Name, e.Value])),
         };
