@@ -1,0 +1,222 @@
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { allStates } from '../../cli/local/state-machine.js';
+import { type AslDefinition, resolveTokens } from '../../cli/local/synth.js';
+import { planBackup } from '../../core/backup/plan.js';
+import { loadDeploymentConfigFile } from '../../core/config/load.js';
+import { buildApp } from '../../infra/app.js';
+import { testApp } from '../helpers/cdk.js';
+
+type State = Record<string, unknown> & {
+  Type: string;
+  Retry?: Array<{ ErrorEquals: string[] }>;
+  Catch?: Array<{ ErrorEquals: string[]; Next: string }>;
+};
+
+describe('backup state machine (template)', () => {
+  const config = loadDeploymentConfigFile('config/example.json');
+  let template: Template;
+  let definition: AslDefinition;
+  let states: Map<string, State>;
+
+  beforeAll(() => {
+    const app = testApp();
+    const { backup } = buildApp(app, config);
+    template = Template.fromStack(backup);
+    const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
+    const json = template.toJSON();
+    definition = JSON.parse(
+      String(
+        resolveTokens(
+          (machine as { Properties: { DefinitionString: unknown } }).Properties.DefinitionString,
+          json,
+          config,
+        ),
+      ),
+    ) as AslDefinition;
+    states = new Map(allStates(definition) as Array<[string, State]>);
+  });
+
+  it('validates the input first, then maps over the targets with the configured concurrency', () => {
+    expect(definition.StartAt).toBe('Plan');
+    expect(states.get('Plan')).toMatchObject({
+      Resource: 'arn:aws:states:::lambda:invoke',
+      Parameters: { Payload: { 'input.$': '$$.Execution.Input', 'startTime.$': '$$.Execution.StartTime' } },
+      Next: 'BackupTargets',
+    });
+    expect(states.get('BackupTargets')).toMatchObject({
+      Type: 'Map',
+      ItemsPath: '$.plan.targets',
+      MaxConcurrency: config.maxConcurrency,
+      ItemSelector: { 'target.$': '$$.Map.Item.Value', 'owner.$': '$$.Execution.Id' },
+    });
+  });
+
+  it('captures the three components in a Parallel, each with ecs:runTask.sync of the target’s runner', () => {
+    const capture = states.get('Capture') as { Branches: unknown[] };
+    expect(capture.Branches).toHaveLength(3);
+    const ecs = [...states].filter(([, s]) => String(s.Resource).endsWith(':states:::ecs:runTask.sync'));
+    expect(ecs.map(([name]) => name).sort()).toEqual([
+      'BackupNeo4j',
+      'CopyArtifacts',
+      'CountNeo4j',
+      'DumpNeo4j',
+      'DumpPostgres',
+    ]);
+    for (const [, s] of ecs) {
+      expect(s.Parameters).toMatchObject({
+        'TaskDefinition.$': '$.taskDefinition',
+        LaunchType: 'FARGATE',
+        NetworkConfiguration: {
+          AwsvpcConfiguration: { Subnets: config.network.subnetIds, AssignPublicIp: 'DISABLED' },
+        },
+        Overrides: {
+          ContainerOverrides: [
+            { Name: 'runner', Environment: [{ Name: 'BACKUP_ID', 'Value.$': '$.backupId' }] },
+          ],
+        },
+      });
+    }
+    expect(states.get('DumpPostgres')?.Parameters).toMatchObject({
+      Overrides: { ContainerOverrides: [{ Command: ['backup-postgres'] }] },
+    });
+  });
+
+  it('gives every task a named Retry for transient errors and a Catch for everything', () => {
+    const tasks = [...states].filter(([, s]) => s.Type === 'Task');
+    expect(tasks.length).toBeGreaterThanOrEqual(15);
+    for (const [name, s] of tasks) {
+      expect(s.Retry?.length, `${name} Retry`).toBeGreaterThan(0);
+      expect(
+        s.Retry?.flatMap((r) => r.ErrorEquals),
+        `${name} retries all errors`,
+      ).not.toContain('States.ALL');
+      expect(
+        s.Catch?.some((c) => c.ErrorEquals.includes('States.ALL')),
+        `${name} Catch`,
+      ).toBe(true);
+    }
+    // Never retried: a bad input, a busy Infrahub (the gate already waited), a held lock.
+    const retried = tasks.flatMap(([, s]) => s.Retry?.flatMap((r) => r.ErrorEquals) ?? []);
+    for (const error of ['InvalidInput', 'InfrahubBusy', 'TargetLocked'])
+      expect(retried).not.toContain(error);
+    expect(states.get('Preflight')?.Retry).toEqual(
+      expect.arrayContaining([expect.objectContaining({ ErrorEquals: ['InfrahubUnreachable'] })]),
+    );
+  });
+
+  it('never writes a manifest after a failure: every failure path ends at TargetFailed via the notice', () => {
+    const next = (name: string) => {
+      const s = states.get(name);
+      return [s?.Next, ...(s?.Catch?.map((c) => c.Next) ?? [])].filter(Boolean) as string[];
+    };
+    // Follow every path from each failure record; none reaches WriteManifest.
+    for (const start of [
+      'LockFailed',
+      'PreflightFailed',
+      'DatabaseFailed',
+      'TaskManagerDbFailed',
+      'ArtifactsFailed',
+      'CaptureFailed',
+      'ManifestFailed',
+    ]) {
+      const seen = new Set<string>();
+      const queue = [start];
+      while (queue.length) {
+        const name = queue.shift() as string;
+        if (seen.has(name)) continue;
+        seen.add(name);
+        queue.push(...next(name));
+      }
+      expect(seen.has('WriteManifest'), start).toBe(false);
+      expect(seen.has('NotifyFailure'), start).toBe(true);
+    }
+    expect(states.get('AllComponentsCaptured?')).toMatchObject({ Type: 'Choice', Default: 'WriteManifest' });
+  });
+
+  it('has a timeout, logs at ALL with execution data, and tracing', () => {
+    expect(definition.TimeoutSeconds).toBe(12 * 3600);
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: true },
+      TracingConfiguration: { Enabled: true },
+    });
+  });
+
+  it('lets the state machine run only the runner task definitions, on its cluster, and pass only their roles', () => {
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: 'ecs:RunTask',
+            Condition: { ArnEquals: { 'ecs:cluster': Match.anyValue() } },
+            Resource: Match.objectLike({
+              'Fn::Join': Match.arrayWith([Match.arrayWith([':task-definition/infrahub-backup-*-runner:*'])]),
+            }),
+          }),
+          Match.objectLike({
+            Action: 'iam:PassRole',
+            Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('defines one runner task definition per target, credentials as ECS secrets only', () => {
+    const defs = Object.values(template.findResources('AWS::ECS::TaskDefinition')) as Array<{
+      Properties: {
+        Family: string;
+        RuntimePlatform: unknown;
+        ContainerDefinitions: Array<{
+          Environment: Array<{ Name: string }>;
+          Secrets: Array<{ Name: string }>;
+        }>;
+        Volumes?: Array<{ EFSVolumeConfiguration: { FilesystemId: string } }>;
+      };
+    }>;
+    expect(defs.map((d) => d.Properties.Family).sort()).toEqual([
+      'infrahub-backup-infrahub-lab-runner',
+      'infrahub-backup-infrahub-prod-runner',
+    ]);
+    for (const d of defs) {
+      const [container] = d.Properties.ContainerDefinitions;
+      const env = container?.Environment.map((e) => e.Name) ?? [];
+      expect(env.filter((n) => /PASSWORD|TOKEN|SECRET/.test(n))).toEqual([]);
+      expect(container?.Secrets.map((s) => s.Name).sort()).toEqual([
+        'NEO4J_PASSWORD',
+        'NEO4J_USERNAME',
+        'PGPASSWORD',
+        'PGUSER',
+      ]);
+      expect(d.Properties.RuntimePlatform).toEqual({
+        CpuArchitecture: 'ARM64',
+        OperatingSystemFamily: 'LINUX',
+      });
+    }
+    // The Community target mounts its DBMS's store and its artifact storage from EFS.
+    const lab = defs.find((d) => d.Properties.Family.includes('infrahub-lab'));
+    expect(lab?.Properties.Volumes?.map((v) => v.EFSVolumeConfiguration.FilesystemId).sort()).toEqual([
+      'fs-0a1b2c3d',
+      'fs-0b1c2d3e',
+    ]);
+  });
+
+  it('starts the state machine from each backup schedule with a valid execution input', () => {
+    const schedules = Object.values(template.findResources('AWS::Scheduler::Schedule')) as Array<{
+      Properties: {
+        ScheduleExpression: string;
+        ScheduleExpressionTimezone: string;
+        Target: { Input: string; Arn: unknown };
+      };
+    }>;
+    const backups = config.schedules.filter((s) => s.kind === 'backup');
+    expect(schedules).toHaveLength(backups.length);
+    for (const [i, s] of schedules.entries()) {
+      expect(s.Properties.ScheduleExpression).toBe(backups[i]?.expression);
+      expect(s.Properties.ScheduleExpressionTimezone).toBe(backups[i]?.timezone);
+      const input = JSON.parse(s.Properties.Target.Input) as unknown;
+      // The same validation the first state applies.
+      expect(() => planBackup(input, config, new Date())).not.toThrow();
+    }
+  });
+});
