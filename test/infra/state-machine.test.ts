@@ -1,7 +1,7 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { allStates } from '../../cli/local/state-machine.js';
-import { type AslDefinition, resolveTokens } from '../../cli/local/synth.js';
+import { type AslDefinition, type CfnTemplate, resolveTokens } from '../../cli/local/synth.js';
 import { planBackup } from '../../core/backup/plan.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { buildApp } from '../../infra/app.js';
@@ -24,7 +24,7 @@ describe('backup state machine (template)', () => {
     const { backup } = buildApp(app, config);
     template = Template.fromStack(backup);
     const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
-    const json = template.toJSON();
+    const json = template.toJSON() as CfnTemplate;
     definition = JSON.parse(
       String(
         resolveTokens(
@@ -53,7 +53,7 @@ describe('backup state machine (template)', () => {
   });
 
   it('captures the three components in a Parallel, each with ecs:runTask.sync of the target’s runner', () => {
-    const capture = states.get('Capture') as { Branches: unknown[] };
+    const capture = states.get('Capture') as unknown as { Branches: unknown[] };
     expect(capture.Branches).toHaveLength(3);
     const ecs = [...states].filter(([, s]) => String(s.Resource).endsWith(':states:::ecs:runTask.sync'));
     expect(ecs.map(([name]) => name).sort()).toEqual([
