@@ -116,13 +116,13 @@ export function describeCause(cause: string): { detail: string; command?: string
     const override = ((record.Overrides as { ContainerOverrides?: Array<{ Command?: string[] }> } | undefined)
       ?.ContainerOverrides ?? [])[0];
     const command = override?.Command?.[0];
-    const exit = container.ExitCode ?? 'no exit code';
+    const how =
+      typeof container.ExitCode === 'number'
+        ? `stopped with exit code ${container.ExitCode}`
+        : 'stopped before its container exited';
     const why = [record.StoppedReason, container.Reason].filter((x) => typeof x === 'string' && x).join('; ');
     return {
-      detail: clip(
-        `runner ${command ?? 'task'} stopped with exit code ${exit}${why ? ` (${why})` : ''}`,
-        400,
-      ),
+      detail: clip(`runner ${command ?? 'task'} ${how}${why ? ` (${why})` : ''}`, 400),
       ...(command ? { command } : {}),
     };
   }
