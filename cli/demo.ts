@@ -1,31 +1,29 @@
 /**
- * `npm run demo`: back up real local databases to a local S3 store and restore-verify them.
+ * `npm run demo`: back up real local databases through the backup state machine, run locally, and
+ * restore-verify them.
  *
- * Starts the harness (real PostgreSQL, real Neo4j Community with neo4j-admin, a local S3 server),
- * loads sample Infrahub data, runs the runner's entrypoint as local processes with the same
- * environment contract the ECS tasks get (PostgreSQL and Neo4j in parallel, Neo4j stopped for its
- * dump), writes the manifest last, verifies every checksum, then restores the dumps into scratch
- * targets and compares the counts with those recorded at backup time.
- *
- * The orchestration here is a straight script; the backup state machine that runs the same steps
- * (and runs locally from the synthesized definition) arrives with the orchestration issue.
+ * Starts the harness (real PostgreSQL, real Neo4j Community with neo4j-admin, a local S3 server that
+ * also serves Secrets Manager, SNS and EventBridge, and a stand-in for Infrahub's task API), loads
+ * sample Infrahub data, synthesizes the CDK app and runs its backup state machine locally: the
+ * Lambda states call the function cores in-process, the ECS states run the runner's entrypoint with
+ * the task definition's environment and secrets. Then it verifies every checksum, restores the dumps
+ * into scratch targets and compares the counts with those recorded at backup time.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
-import { backupIdFor, backupPrefix, fileKey, PREFECT_DUMP } from '../core/backup/layout.js';
+import { backupPrefix, fileKey, manifestKey, PREFECT_DUMP } from '../core/backup/layout.js';
 import { type Manifest, readManifest } from '../core/backup/manifest.js';
 import { describeProblems, verifyBackup } from '../core/backup/verify.js';
-import { createLogger } from '../core/log.js';
 import { runTool } from '../core/tools/run-tool.js';
 import { streamS3ToTool } from '../core/tools/stream-from-s3.js';
-import { manifestStep } from '../functions/manifest/manifest.js';
+import type { FleetReport } from '../functions/report/report.js';
+import { startFakeInfrahub } from '../harness/fake-infrahub-api.js';
 import {
   countGraph,
   countTables,
-  createVersionedBucket,
   type Neo4jServer,
   type PostgresServer,
   seedGraph,
@@ -34,7 +32,14 @@ import {
   startPostgres,
   startS3,
 } from '../harness/index.js';
-import { localRunnerEnv, neo4jRunnerEnv, postgresRunnerEnv, runRunner } from './local/runner-process.js';
+import { runBackupLocally } from './local/backup.js';
+import {
+  type LocalTarget,
+  localDeploymentConfig,
+  localRuntime,
+  provisionLocalAws,
+} from './local/harness-target.js';
+import { synthesizeBackup } from './local/synth.js';
 
 // The SDK warns that it will need Node 22 from 2027; Lambda runs 22, and the demo runs on 20 here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -57,30 +62,25 @@ const kib = (n: number) =>
       ? `${(n / 1024).toFixed(1)} KiB`
       : `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
-async function runStep(subcommand: string, env: Record<string, string>): Promise<void> {
-  const t0 = Date.now();
-  const run = await runRunner(subcommand, env);
-  if (run.code !== 0) {
-    const lastLine = run.stderr.trim().split('\n').pop() ?? '';
-    throw new Error(`runner ${subcommand} failed (exit ${run.code}): ${lastLine}`);
-  }
-  console.log(`   runner ${subcommand.padEnd(16)} ok in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-}
-
 async function main(): Promise<void> {
-  console.log('Infrahub backup demo: real local databases -> local S3 store -> verify -> restore-verify');
+  console.log(
+    'Infrahub backup demo: real local databases -> backup state machine (run locally) -> local S3 -> verify -> restore-verify',
+  );
 
-  step('Starting PostgreSQL, Neo4j Community and the S3 server on 127.0.0.1');
-  const [postgres, neo4j, s3Server] = await Promise.all([
+  step(
+    'Starting PostgreSQL, Neo4j Community, the local AWS endpoint (moto) and an Infrahub API stand-in on 127.0.0.1',
+  );
+  const [postgres, neo4j, aws] = await Promise.all([
     startPostgres().then(keep),
     startNeo4j().then(keep),
     startS3().then(keep),
   ]);
+  // Infrahub itself does not run here: this stand-in answers its task query (no task running).
+  const infrahub = await startFakeInfrahub({ script: () => [] });
+  started.push({ stop: () => infrahub.close() });
   console.log(
-    `   PostgreSQL ${postgres.majorVersion} on :${postgres.port}, Neo4j ${neo4j.version} on ${neo4j.boltUrl}, S3 on ${s3Server.endpoint}`,
+    `   PostgreSQL ${postgres.majorVersion} on :${postgres.port}, Neo4j ${neo4j.version} on ${neo4j.boltUrl}, AWS APIs on ${aws.endpoint}`,
   );
-  const s3 = s3Server.client();
-  await createVersionedBucket(s3, bucket);
 
   step('Loading sample Infrahub data');
   const tables = await seedPrefect(postgres, { flowRuns: 500 });
@@ -102,41 +102,59 @@ async function main(): Promise<void> {
   console.log(`   neo4j:   ${graph.nodes} nodes, ${graph.relationships} relationships`);
   console.log('   artifacts: 5 files in a local storage path');
 
-  const backupId = backupIdFor(new Date());
-  step(`Backing up ${target} as ${backupId}`);
-  const common = localRunnerEnv(s3Server, { target, backupId, bucket });
-  await Promise.all([
-    runStep('backup-postgres', { ...common, ...postgresRunnerEnv(postgres) }),
-    (async () => {
-      const neo4jEnv = { ...common, ...neo4jRunnerEnv(neo4j) };
-      await runStep('count-neo4j', neo4jEnv);
-      // Community: the dump needs the DBMS stopped (on AWS: its service scaled to zero).
-      await neo4j.stopDbms();
-      try {
-        await runStep('backup-neo4j', neo4jEnv);
-      } finally {
-        await neo4j.startDbms();
-      }
-    })(),
-    runStep('backup-artifacts', { ...common, ARTIFACTS_SOURCE: 'path', ARTIFACTS_PATH: storage }),
-  ]);
-  // The manifest step's Lambda core: checks S3 holds what each component recorded, then writes it last.
-  const summary = await manifestStep(
-    { target, backupId, components: ['database', 'task-manager-db', 'artifacts'] },
-    { s3, bucket, logger: createLogger({}, { write: () => undefined }) },
+  const local: LocalTarget = {
+    name: target,
+    postgres,
+    neo4j,
+    infrahub: { address: infrahub.address, token: infrahub.token },
+    storagePath: storage,
+  };
+  const config = localDeploymentConfig([local]);
+  const localAws = await provisionLocalAws(aws, bucket, [local]);
+
+  step('Synthesizing the CDK app and extracting the backup state machine');
+  const synthesized = synthesizeBackup(config);
+  console.log(
+    `   ${synthesized.stateMachineName}: ${Object.keys(synthesized.definition.States).length} top-level states, ${synthesized.functions.size} Lambda functions, ${synthesized.taskDefinitions.size} runner task definition(s)`,
   );
-  const manifest = await readManifest(s3, bucket, target, backupId);
-  if (!manifest) throw new Error('the manifest step wrote no manifest');
-  console.log(`   manifest written last: ${summary.manifest}`);
+
+  step(`Running the backup state machine locally for ${target}`);
+  const t0 = Date.now();
+  const seconds = () => `${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s`;
+  const execution = await runBackupLocally(
+    { targets: [target], reason: 'npm run demo' },
+    {
+      config,
+      aws: localAws,
+      runtime: () => localRuntime(local),
+      synthesized,
+      onEvent: (event) => {
+        const state = event.state as { name: string; type: string } | undefined;
+        if (event.type === 'StateEntered' && state?.type === 'Task')
+          console.log(`   ${seconds()}  ${state.name}`);
+        if (event.type === 'StateFailed' && state) console.log(`   ${seconds()}  ${state.name} failed`);
+      },
+    },
+  );
+  if (execution.status !== 'SUCCEEDED') {
+    throw new Error(`the backup execution failed (${execution.error}): ${execution.cause}`);
+  }
+  const report = execution.output as FleetReport;
+  const { backupId } = report;
+  console.log(`   execution ${execution.executionArn}`);
+  console.log(`   ${report.summary}`);
+  const manifest = await readManifest(localAws.s3, bucket, target, backupId);
+  if (!manifest) throw new Error('the execution succeeded but wrote no manifest');
+  console.log(`   manifest written last: s3://${bucket}/${manifestKey(target, backupId)}`);
 
   step('Verifying every file against the manifest (downloaded and hashed)');
-  const report = await verifyBackup(s3, bucket, target, backupId, { deep: true });
-  if (!report.ok) throw new Error(`verification failed:\n${describeProblems(report).join('\n')}`);
-  console.log(`   ${report.files} files, all SHA-256 match`);
+  const verified = await verifyBackup(localAws.s3, bucket, target, backupId, { deep: true });
+  if (!verified.ok) throw new Error(`verification failed:\n${describeProblems(verified).join('\n')}`);
+  console.log(`   ${verified.files} files, all SHA-256 match`);
 
   step('Restore-verifying into scratch targets');
-  await restoreVerifyPostgres(s3, postgres, backupId, manifest);
-  await restoreVerifyNeo4j(s3, backupId, manifest);
+  await restoreVerifyPostgres(localAws.s3, postgres, backupId, manifest);
+  await restoreVerifyNeo4j(localAws.s3, backupId, manifest);
 
   step(`Backup s3://${bucket}/${backupPrefix(target, backupId)}`);
   for (const [path, sha256] of Object.entries(manifest.checksums)) {
@@ -147,7 +165,7 @@ async function main(): Promise<void> {
   console.log(
     `   backup_information.json: metadata_version ${manifest.metadata_version}, components ${manifest.components.join(', ')}, neo4j_edition ${manifest.neo4j_edition}`,
   );
-  console.log('\nDemo complete: backed up, verified and restore-verified.');
+  console.log('\nDemo complete: backed up through the state machine, verified and restore-verified.');
 }
 
 /** Restores from S3 the way the restore runner will: the object streamed into the tool's stdin. */

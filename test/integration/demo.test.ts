@@ -5,7 +5,7 @@ import { repoRoot } from '../../harness/index.js';
 
 // The README's first quick-start command must keep working: this runs the demo end to end.
 describe('npm run demo', () => {
-  it('backs up real local databases, verifies them and restore-verifies them', async () => {
+  it('backs up real local databases through the locally run state machine, verifies and restore-verifies them', async () => {
     const child = spawn(join(repoRoot, 'node_modules', '.bin', 'tsx'), [join(repoRoot, 'cli', 'demo.ts')], {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -27,6 +27,23 @@ describe('npm run demo', () => {
     expect(out).toMatch(
       /Neo4j: neo4j-admin database load from S3 into a fresh store; 602 nodes and 601 relationships/,
     );
-    expect(out).toMatch(/Demo complete: backed up, verified and restore-verified\./);
+    // The backup ran through the synthesized state machine: its states, in order.
+    const states = [...out.matchAll(/^ +\d+\.\d s {2}(\w+)$/gm)].map((m) => m[1]);
+    expect(states.slice(0, 3)).toEqual(['Plan', 'AcquireLock', 'Preflight']);
+    expect(states.slice(-4)).toEqual(['WriteManifest', 'ReleaseLock', 'NotifySuccess', 'Report']);
+    expect(states).toEqual(
+      expect.arrayContaining([
+        'CountNeo4j',
+        'StopDbms',
+        'DumpNeo4j',
+        'StartDbms',
+        'DumpPostgres',
+        'CopyArtifacts',
+      ]),
+    );
+    expect(out).toMatch(/infrahub_backup_\d{8}_\d{6}: all 1 target\(s\) backed up/);
+    expect(out).toMatch(
+      /Demo complete: backed up through the state machine, verified and restore-verified\./,
+    );
   });
 });
