@@ -17,6 +17,7 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { parseInput } from '../../core/config/load.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
+import { DbmsControlError } from '../../core/errors.js';
 import { createLogger, type Logger } from '../../core/log.js';
 import { readSecret } from '../../core/secrets.js';
 import { DbmsEventSchema, type DbmsResult } from '../../functions/dbms/dbms.js';
@@ -131,7 +132,10 @@ export async function runBackupLocally(input: unknown, options: LocalBackupOptio
     Dbms: async (p): Promise<DbmsResult> => {
       const event = parseInput(DbmsEventSchema, p, 'DBMS event');
       const dbms = options.runtime(event.target).dbms;
-      if (!dbms) throw new Error(`no local DBMS stand-in for target "${event.target}"`);
+      if (!dbms)
+        throw new DbmsControlError(
+          `cannot stop the DBMS of "${event.target}" locally: no stop and start commands are given (backup:local reads NEO4J_STOP_COMMAND and NEO4J_START_COMMAND)`,
+        );
       if (event.action === 'stop') await dbms.stop();
       else if (event.desiredCount > 0) await dbms.start();
       const desiredCount = event.action === 'stop' ? 1 : event.desiredCount;

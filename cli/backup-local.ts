@@ -1,0 +1,148 @@
+/**
+ * `npm run backup:local -- --config <file> --endpoint <url> --bucket <name> [--input <json>]`
+ *
+ * Runs the backup state machine, synthesized from the CDK app for <file>, on this machine against the
+ * targets the file names. AWS APIs (S3, Secrets Manager for the targets' credentials, SNS,
+ * EventBridge) are those of <endpoint>, an AWS-compatible server such as moto or LocalStack; the
+ * runner uses the tools on this machine (PATH, or PG_BINDIR / NEO4J_ADMIN / NEO4J_HOME). A Community
+ * target's DBMS is stopped and started with the commands in NEO4J_STOP_COMMAND and NEO4J_START_COMMAND
+ * (for example "systemctl stop neo4j"); without them a Community database backup is refused.
+ *
+ * Exit codes: 0 every target backed up; 1 a target failed (the cause is printed); 2 bad arguments
+ * or configuration.
+ */
+import { spawnSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
+import { loadDeploymentConfigFile } from '../core/config/load.js';
+import { ConfigError } from '../core/errors.js';
+import { createS3Client } from '../core/s3/client.js';
+import { type LocalTargetRuntime, runBackupLocally } from './local/backup.js';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+const USAGE = `usage: npm run backup:local -- --config <file> --endpoint <url> --bucket <name> [--input <json>] [--topic-arn <arn>]
+
+Runs the synthesized backup state machine locally against the targets of <file>.
+  --config     deployment configuration (JSON), as for cdk synth
+  --endpoint   AWS-compatible endpoint for S3, Secrets Manager, SNS and EventBridge (for example http://127.0.0.1:5000)
+  --bucket     backup bucket at that endpoint (must exist, versioned)
+  --input      execution input, as for the Step Functions console (default {})
+  --topic-arn  SNS topic for the notices (default: created as infrahub-backup-notices)
+
+Environment: AWS_REGION and credentials for the endpoint; PG_BINDIR, NEO4J_ADMIN, NEO4J_HOME for the
+tools; NEO4J_STOP_COMMAND and NEO4J_START_COMMAND to stop and start a Community DBMS.
+
+example:
+  npm run backup:local -- --config config/local.json --endpoint http://127.0.0.1:5000 \\
+    --bucket infrahub-backups --input '{"targets": ["infrahub-lab"], "components": ["task-manager-db"]}'`;
+
+function usage(problem: string): never {
+  console.error(`${problem}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+function shell(command: string, what: string): void {
+  const run = spawnSync('/bin/sh', ['-c', command], { stdio: 'inherit' });
+  if (run.status !== 0) throw new Error(`${what} ("${command}") exited with ${run.status}`);
+}
+
+async function main(): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        config: { type: 'string' },
+        endpoint: { type: 'string' },
+        bucket: { type: 'string' },
+        input: { type: 'string', default: '{}' },
+        'topic-arn': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    usage((err as Error).message);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  for (const required of ['config', 'endpoint', 'bucket'] as const)
+    if (!values[required]) usage(`--${required} is required`);
+  const endpoint = String(values.endpoint);
+  let input: unknown;
+  try {
+    input = JSON.parse(String(values.input));
+  } catch (err) {
+    usage(`--input is not valid JSON: ${(err as Error).message}`);
+  }
+  const config = loadDeploymentConfigFile(String(values.config));
+  const region = process.env.AWS_REGION ?? config.region;
+  const s3 = createS3Client({ endpoint, region, forcePathStyle: true });
+  const sns = new SNSClient({ endpoint, region });
+  const topicArn =
+    typeof values['topic-arn'] === 'string'
+      ? values['topic-arn']
+      : ((await sns.send(new CreateTopicCommand({ Name: 'infrahub-backup-notices' }))).TopicArn ?? '');
+
+  const tools: Record<string, string> = {};
+  for (const name of ['PG_BINDIR', 'NEO4J_ADMIN', 'NEO4J_HOME', 'NEO4J_CONF'])
+    if (process.env[name]) tools[name] = process.env[name] as string;
+  const stop = process.env.NEO4J_STOP_COMMAND;
+  const start = process.env.NEO4J_START_COMMAND;
+  const runtime = (): LocalTargetRuntime => ({
+    env: tools,
+    ...(stop && start
+      ? {
+          dbms: {
+            stop: async () => shell(stop, 'NEO4J_STOP_COMMAND'),
+            start: async () => shell(start, 'NEO4J_START_COMMAND'),
+          },
+        }
+      : {}),
+  });
+
+  const t0 = Date.now();
+  const result = await runBackupLocally(input, {
+    config,
+    runtime,
+    aws: {
+      endpoint,
+      env: () => ({
+        AWS_REGION: region,
+        ...Object.fromEntries(
+          ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']
+            .filter((k) => process.env[k])
+            .map((k) => [k, process.env[k] as string]),
+        ),
+      }),
+      s3,
+      secrets: new SecretsManagerClient({ endpoint, region }),
+      sns,
+      events: new EventBridgeClient({ endpoint, region }),
+      bucket: String(values.bucket),
+      topicArn,
+    },
+    onEvent: (event) => {
+      const state = event.state as { name: string; type: string } | undefined;
+      if (event.type === 'StateEntered' && state?.type === 'Task')
+        console.log(`${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s  ${state.name}`);
+    },
+  });
+  if (result.status === 'SUCCEEDED') {
+    console.log(JSON.stringify(result.output, null, 2));
+    return 0;
+  }
+  console.error(`backup failed: ${result.error}\n${result.cause}`);
+  return 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : String(err));
+    process.exit(err instanceof ConfigError ? 2 : 1);
+  },
+);

@@ -1,0 +1,167 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readManifest } from '../../core/backup/manifest.js';
+import {
+  createVersionedBucket,
+  type PostgresServer,
+  repoRoot,
+  type S3Server,
+  seedPrefect,
+  startPostgres,
+  startS3,
+} from '../../harness/index.js';
+
+const tsx = join(repoRoot, 'node_modules', '.bin', 'tsx');
+
+function cli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(tsx, [join(repoRoot, 'cli', 'backup-local.ts'), ...args], {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    child.once('close', (code) => resolve({ code, out, err }));
+  });
+}
+
+// `npm run backup:local`: the synthesized state machine, run locally from the command line against a
+// configuration file and a given AWS-compatible endpoint (moto here).
+describe('backup:local command', () => {
+  let postgres: PostgresServer;
+  let aws: S3Server;
+  let dir: string;
+  let configFile: string;
+
+  beforeAll(async () => {
+    [postgres, aws] = await Promise.all([startPostgres(), startS3()]);
+    await seedPrefect(postgres, { flowRuns: 20 });
+    await createVersionedBucket(aws.client(), 'backups');
+    const secrets = aws.secretsManager();
+    await secrets.send(
+      new CreateSecretCommand({
+        Name: 'lab/pg',
+        SecretString: JSON.stringify({ username: postgres.user, password: postgres.password }),
+      }),
+    );
+    await secrets.send(
+      new CreateSecretCommand({
+        Name: 'lab/neo4j',
+        SecretString: JSON.stringify({ username: 'neo4j', password: 'x' }),
+      }),
+    );
+    dir = mkdtempSync(join(tmpdir(), 'backup-local-'));
+    configFile = join(dir, 'config.json');
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        region: 'us-east-1',
+        network: { vpcId: 'vpc-00000000', subnetIds: ['subnet-00000000'], availabilityZones: ['us-east-1a'] },
+        targets: [
+          {
+            name: 'infrahub-lab',
+            neo4j: {
+              host: '127.0.0.1',
+              edition: 'community',
+              version: '5.26.26',
+              credentialsSecret: 'lab/neo4j',
+              dbms: { cluster: 'local', service: 'neo4j', dataEfsFileSystemId: 'fs-00000000' },
+            },
+            postgres: {
+              host: '127.0.0.1',
+              port: postgres.port,
+              majorVersion: 15,
+              credentialsSecret: 'lab/pg',
+            },
+            infrahub: { address: 'http://127.0.0.1:9', tokenSecret: 'lab/token' },
+            artifacts: { type: 'path', path: dir, efsFileSystemId: 'fs-00000000' },
+          },
+        ],
+        retention: { daily: 7, weekly: 4, monthly: 12 },
+      }),
+    );
+  }, 240_000);
+
+  afterAll(async () => {
+    await Promise.allSettled([postgres?.stop(), aws?.stop()]);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const env = () => ({
+    ...aws.env(),
+    PG_BINDIR: postgres.binDir,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  });
+
+  it('backs up the configured target into the bucket at the endpoint and prints the report', async () => {
+    const run = await cli(
+      [
+        '--config',
+        configFile,
+        '--endpoint',
+        aws.endpoint,
+        '--bucket',
+        'backups',
+        '--input',
+        JSON.stringify({ components: ['task-manager-db'], force: true }),
+      ],
+      env(),
+    );
+    expect(run.code, run.err).toBe(0);
+    expect(run.out).toMatch(/s {2}DumpPostgres\n/);
+    const report = JSON.parse(run.out.slice(run.out.indexOf('{'))) as {
+      backupId: string;
+      succeeded: string[];
+    };
+    expect(report.succeeded).toEqual(['infrahub-lab']);
+    const manifest = await readManifest(aws.client(), 'backups', 'infrahub-lab', report.backupId);
+    expect(manifest).toMatchObject({ components: ['task-manager-db'], forced: true });
+  }, 180_000);
+
+  it('exits 1 with the failed step and cause when a target fails (here: no Neo4j to count)', async () => {
+    const run = await cli(
+      [
+        '--config',
+        configFile,
+        '--endpoint',
+        aws.endpoint,
+        '--bucket',
+        'backups',
+        '--input',
+        '{"components": ["database"], "force": true}',
+      ],
+      { ...env(), NEO4J_ADMIN: '/bin/false' },
+    );
+    expect(run.code).toBe(1);
+    expect(run.err).toMatch(/backup failed: BackupFailed/);
+    expect(run.err).toMatch(/failed at (CountNeo4j|StopDbms)/);
+  }, 180_000);
+
+  it('answers bad arguments with the usage and exit code 2', async () => {
+    const missing = await cli(['--endpoint', aws.endpoint], env());
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/--config is required\n\nusage: npm run backup:local/);
+    const badJson = await cli(
+      ['--config', configFile, '--endpoint', aws.endpoint, '--bucket', 'b', '--input', '{'],
+      env(),
+    );
+    expect(badJson.code).toBe(2);
+    expect(badJson.err).toMatch(/--input is not valid JSON/);
+    const unknown = await cli(['--nope'], env());
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toMatch(/Unknown option '--nope'/);
+  }, 60_000);
+});
