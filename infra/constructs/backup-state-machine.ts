@@ -444,9 +444,16 @@ export class BackupStateMachine extends Construct {
     // After a failure: bring the DBMS back before reporting (its own failure is then the one reported).
     const restartAfterFailure = this.invokeDbms(fns, 'StartDbmsAfterFailure', dbmsPayload('start'))
       .addCatch(
-        recordFailure('DbmsRestartFailed', 'StartDbmsAfterFailure').next(
-          failedResult('DatabaseFailedDbmsDown'),
-        ),
+        // The DBMS is down: that is the failure to report, with what led to it.
+        new sfn.Pass(this, 'DbmsRestartFailed', {
+          resultPath: '$.failure',
+          parameters: {
+            step: 'StartDbmsAfterFailure',
+            'error.$': '$.error.Error',
+            'cause.$':
+              "States.Format('the DBMS is down: it could not be started again ({}) after {} failed ({}: {})', $.error.Cause, $.failure.step, $.failure.error, $.failure.cause)",
+          },
+        }).next(failedResult('DatabaseFailedDbmsDown')),
         { errors: [sfn.Errors.ALL], resultPath: '$.error' },
       )
       .next(failedResult('DatabaseFailedDbmsRestarted'));
@@ -565,7 +572,6 @@ export class BackupStateMachine extends Construct {
           'TaskDefinition.$': '$.taskDefinition',
           LaunchType: 'FARGATE',
           PlatformVersion: 'LATEST',
-          PropagateTags: 'TASK_DEFINITION',
           NetworkConfiguration: {
             AwsvpcConfiguration: {
               Subnets: config.network.subnetIds,

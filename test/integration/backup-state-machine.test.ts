@@ -192,6 +192,33 @@ describe('backup state machine, run locally from the synthesized definition', ()
     });
   }, 240_000);
 
+  it('reports a DBMS left down, with what led to it, when it cannot be started again', async () => {
+    const runtime = localRuntime(target);
+    const broken = {
+      env: runtime.env,
+      dbms: {
+        stop: async () => {
+          throw new Error('scaling to zero was refused');
+        },
+        start: async () => {
+          throw new Error('no capacity to start the service');
+        },
+      },
+    };
+    const result = await run(
+      { targets: ['infrahub-lab'], components: ['database'], force: true },
+      { runtime: () => broken },
+    );
+    expect(result.status).toBe('FAILED');
+    expect(entered(result)).toEqual(
+      expect.arrayContaining(['StopDbmsFailed', 'StartDbmsAfterFailure', 'DbmsRestartFailed']),
+    );
+    expect(entered(result)).not.toContain('DumpNeo4j');
+    expect(result.cause).toMatch(
+      /failed at StartDbmsAfterFailure: the DBMS is down: it could not be started again \(.*no capacity to start the service.*\) after StopDbms failed \(Error: .*scaling to zero was refused/,
+    );
+  }, 120_000);
+
   it('refuses while Infrahub runs tasks: fails at the preflight gate naming them, before any runner starts', async () => {
     busy = true;
     try {
