@@ -3,6 +3,7 @@ import { loadDeploymentConfigFile, parseDeploymentConfig } from '../core/config/
 import type { DeploymentConfig } from '../core/config/schema.js';
 import { ConfigError } from '../core/errors.js';
 import { BackupStack } from './stacks/backup-stack.js';
+import { ReplicaStack } from './stacks/replica-stack.js';
 
 /** Context keys read by the app (set in cdk.json or with `cdk synth -c key=value`). */
 export const ContextKeys = {
@@ -39,11 +40,24 @@ function parseInlineJson(text: string): unknown {
 }
 
 /** Builds every stack of the app from a validated configuration. */
-export function buildApp(app: App, config: DeploymentConfig): { backup: BackupStack } {
+export function buildApp(
+  app: App,
+  config: DeploymentConfig,
+): { backup: BackupStack; replica?: ReplicaStack } {
+  const replication = config.replication;
+  const replica = replication
+    ? new ReplicaStack(app, `${config.name}-replica`, {
+        config: { ...config, replication },
+        env: { account: config.account, region: replication.region },
+        description: 'Infrahub backup: off-region replica bucket and its key',
+      })
+    : undefined;
   const backup = new BackupStack(app, `${config.name}`, {
     config,
     env: { account: config.account, region: config.region },
     description: 'Infrahub backup and restore: storage, orchestration and runners',
   });
-  return { backup };
+  // The replica bucket must exist before the primary's replication configuration names it.
+  if (replica) backup.addStackDependency(replica, 'replication names the replica bucket');
+  return { backup, ...(replica ? { replica } : {}) };
 }

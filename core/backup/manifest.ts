@@ -5,10 +5,12 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
+import type { Retention } from '../config/schema.js';
 import { IncompleteBackupError, ManifestError } from '../errors.js';
-import { getJson, putJson } from '../s3/objects.js';
+import { getJson, listAll, putJson } from '../s3/objects.js';
 import { TOOL_VERSION } from '../version.js';
-import { BackupIdSchema, manifestKey, parseBackupId, RESULTS_DIR, resultKey } from './layout.js';
+import { completeBackupDatesIn, tagObjects } from './catalog.js';
+import { BackupIdSchema, fileKey, manifestKey, parseBackupId, RESULTS_DIR, resultKey } from './layout.js';
 import {
   ArtifactsResultSchema,
   type ComponentResult,
@@ -19,6 +21,7 @@ import {
   PostgresResultSchema,
   Sha256HexSchema,
 } from './results.js';
+import { RetentionClasses, retentionClass, retentionTagging } from './retention.js';
 import { describeProblems, verifyAgainst } from './verify.js';
 
 /** infrahub-backup's current metadata version (their `metadataVersion`). */
@@ -48,6 +51,8 @@ export const ManifestSchema = z.looseObject({
   target: z.string().optional(),
   execution_id: z.string().optional(),
   forced: z.boolean().optional(),
+  /** Grandfather-father-son class (core/backup/retention.ts); every object of the backup carries it as a tag. */
+  retention_class: z.enum(RetentionClasses).optional(),
   sizes: z.record(z.string(), z.number().int().nonnegative()).optional(),
   s3: z
     .record(
@@ -104,6 +109,8 @@ export interface ManifestInput {
   /** When the backup started (defaults to the time in the backup id). */
   createdAt?: Date;
   completedAt?: Date;
+  /** With a retention policy, the backup gets its class: objects tagged, the class in the manifest. */
+  retention?: Retention;
 }
 
 /** Where each component's result comes from, by its name in `.runner/`. */
@@ -278,8 +285,25 @@ export async function writeManifest(
         describeProblems(report).join('\n'),
     );
   }
+  let tagging: string | undefined;
+  if (input.retention) {
+    // Classified against the complete backups already present, then every object re-tagged from
+    // "pending" to its class; the manifest, written last, carries the class too.
+    const date = parseBackupId(input.backupId) as Date;
+    const present = await completeBackupDatesIn(s3, bucket, input.target, date.getUTCFullYear());
+    const cls = retentionClass(date, present, input.retention);
+    manifest.retention_class = cls;
+    const files = Object.values(manifest.s3 ?? {}).map((f) => ({ key: f.key, versionId: f.version_id }));
+    const records = (await listAll(s3, bucket, fileKey(input.target, input.backupId, RESULTS_DIR))).map(
+      (o) => ({
+        key: o.Key ?? '',
+      }),
+    );
+    await tagObjects(s3, bucket, [...files, ...records], cls);
+    tagging = retentionTagging(cls);
+  }
   const key = manifestKey(input.target, input.backupId);
-  const written = await putJson(s3, bucket, key, manifest, 4);
+  const written = await putJson(s3, bucket, key, manifest, 4, tagging);
   return { manifest, key, versionId: written.versionId, results };
 }
 

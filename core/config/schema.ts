@@ -189,6 +189,8 @@ export const RetentionSchema = z.strictObject({
   yearly: z.number().int().min(0).max(100).default(0),
   /** Days before an overwritten or deleted object version is removed for good. */
   noncurrentVersionDays: z.number().int().min(1).max(3650).default(30),
+  /** Days before the objects of a backup that never completed (still tagged "pending") expire. */
+  incompleteDays: z.number().int().min(1).max(365).default(7),
 });
 
 export const ReplicationSchema = z.strictObject({
@@ -296,6 +298,24 @@ export const DeploymentConfigSchema = z
         path: ['replication', 'region'],
         message: `must differ from the primary region "${config.region}": an off-region copy in the same region protects against nothing regional`,
       });
+    }
+
+    if (config.objectLock) {
+      // A locked version cannot be removed before its lock ends, whatever the lifecycle says.
+      const { days, mode } = config.objectLock;
+      const shortest = [
+        ['retention.daily', config.retention.daily, 'a daily backup'],
+        ['retention.incompleteDays', config.retention.incompleteDays, 'the leftovers of a failed backup'],
+      ] as const;
+      for (const [path, keep, what] of shortest) {
+        if (days > keep) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['objectLock', 'days'],
+            message: `(${days}) contradicts ${path} (${keep}): the lifecycle would expire ${what} after ${keep} days, but ${mode} Object Lock keeps every version for ${days}; lower objectLock.days to at most ${keep} or raise ${path} to at least ${days}`,
+          });
+        }
+      }
     }
 
     const { availabilityZones, subnetIds } = config.network;

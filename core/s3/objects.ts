@@ -27,6 +27,8 @@ export async function putObject(
   key: string,
   body: Buffer,
   contentType?: string,
+  /** Object tags in the URL query form ("retention=pending"). */
+  tagging?: string,
 ): Promise<PutResult> {
   const digest = createHash('sha256').update(body).digest();
   const checksumSHA256 = digest.toString('base64');
@@ -40,6 +42,7 @@ export async function putObject(
         ContentType: contentType,
         ChecksumAlgorithm: 'SHA256',
         ChecksumSHA256: checksumSHA256,
+        ...(tagging ? { Tagging: tagging } : {}),
       }),
     );
     return { versionId: out.VersionId, size: body.length, sha256: digest.toString('hex'), checksumSHA256 };
@@ -55,6 +58,7 @@ export function putJson(
   key: string,
   value: unknown,
   indent: number | string = 2,
+  tagging?: string,
 ): Promise<PutResult> {
   return putObject(
     s3,
@@ -62,6 +66,7 @@ export function putJson(
     key,
     Buffer.from(`${JSON.stringify(value, null, indent)}\n`),
     'application/json',
+    tagging,
   );
 }
 

@@ -21,6 +21,8 @@ export interface UploadStreamOptions {
   key: string;
   /** First part size (default 8 MiB); it doubles every 1,000 parts so a stream of unknown length fits 10,000 parts. */
   partSize?: number;
+  /** Object tags in the URL query form ("retention=pending"). */
+  tagging?: string;
   /** Parts in flight at once (default 4). Memory is partSize x (concurrency + 1). */
   concurrency?: number;
   contentType?: string;
@@ -129,6 +131,7 @@ export async function uploadStream(
         Key: key,
         ChecksumAlgorithm: 'SHA256',
         ContentType: options.contentType,
+        ...(options.tagging ? { Tagging: options.tagging } : {}),
       }),
     );
     if (!created.UploadId) throw new StorageError(`S3 returned no upload id for s3://${bucket}/${key}`);
@@ -209,7 +212,14 @@ export async function uploadStream(
     const sha256 = whole.digest('hex');
     if (!uploadId) {
       // Smaller than one part: a single PUT, whose checksum S3 keeps as the full-object SHA-256.
-      const put = await putObject(s3, bucket, key, current.subarray(0, filled), options.contentType);
+      const put = await putObject(
+        s3,
+        bucket,
+        key,
+        current.subarray(0, filled),
+        options.contentType,
+        options.tagging,
+      );
       return {
         bucket,
         key,

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { BackupIdSchema } from '../../core/backup/layout.js';
 import { ComponentSchema, writeManifest } from '../../core/backup/manifest.js';
 import { parseInput } from '../../core/config/load.js';
-import { targetName } from '../../core/config/schema.js';
+import { RetentionSchema, targetName } from '../../core/config/schema.js';
 import type { Logger } from '../../core/log.js';
 
 export const ManifestEventSchema = z.strictObject({
@@ -17,6 +17,8 @@ export const ManifestEventSchema = z.strictObject({
   executionId: z.string().optional(),
   forced: z.boolean().default(false),
   infrahubVersion: z.string().optional(),
+  /** The deployment's retention policy: the backup is classified and its objects tagged. */
+  retention: RetentionSchema.optional(),
 });
 export type ManifestEvent = z.input<typeof ManifestEventSchema>;
 
@@ -29,6 +31,7 @@ export interface ManifestSummary {
   bytes: number;
   /** Bytes per component, for the metrics. */
   componentBytes: Record<string, number>;
+  retentionClass?: string;
 }
 
 export async function manifestStep(
@@ -45,6 +48,7 @@ export async function manifestStep(
     forced: event.forced,
     infrahubVersion: event.infrahubVersion,
     completedAt: deps.now?.(),
+    retention: event.retention,
   });
   const componentBytes: Record<string, number> = {};
   for (const c of event.components)
@@ -59,5 +63,6 @@ export async function manifestStep(
     files: Object.keys(manifest.checksums).length,
     bytes,
     componentBytes,
+    ...(manifest.retention_class ? { retentionClass: manifest.retention_class } : {}),
   };
 }

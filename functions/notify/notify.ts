@@ -176,6 +176,7 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
       `Backup id:  ${event.backupId}`,
       `Manifest:   ${m.manifest}`,
       `Files:      ${m.files}, ${bytes(m.bytes)} in all`,
+      ...(typeof m.retentionClass === 'string' ? [`Retention:  ${m.retentionClass}`] : []),
       ...Object.entries(m.componentBytes).map(([c, n]) => `  ${c.padEnd(16)} ${bytes(n)}`),
       ...(event.forced
         ? ['', 'The preflight gate was skipped (force): Infrahub may have been running tasks.']

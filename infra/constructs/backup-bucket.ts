@@ -1,13 +1,34 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import type { Retention } from '../../core/config/schema.js';
+import { expirationDays, PENDING, RETENTION_TAG, RetentionClasses } from '../../core/backup/retention.js';
+import type { DeploymentConfig, Retention } from '../../core/config/schema.js';
+import { acknowledgeWildcards } from '../nag.js';
 
 export interface BackupBucketProps {
   /** Prefix for the key alias; the deployment's name. */
   readonly name: string;
   readonly retention: Retention;
+  /** Optional Object Lock: every new object version is locked for `days` in this mode. */
+  readonly objectLock?: DeploymentConfig['objectLock'];
+  /** A fixed bucket name (the replica's, so the primary can name its destination); generated if unset. */
+  readonly bucketName?: string;
+  /** The key's alias; `alias/<name>/backups` by default. */
+  readonly keyAlias?: string;
+  /** Off-region replication of every object version into this bucket (in another region). */
+  readonly replicateTo?: ReplicationDestination;
+}
+
+/** Where the primary bucket replicates to, by name: the replica stack deploys in another region. */
+export interface ReplicationDestination {
+  readonly bucketName: string;
+  readonly region: string;
+  readonly account: string;
+  /** The replica key's alias (without "alias/"'s ARN); S3 encrypts replicas with it. */
+  readonly keyAlias: string;
+  readonly replicationTimeControl: boolean;
 }
 
 /**
@@ -24,7 +45,7 @@ export class BackupBucket extends Construct {
     super(scope, id);
 
     this.key = new kms.Key(this, 'Key', {
-      alias: `alias/${props.name}/backups`,
+      alias: props.keyAlias ?? `alias/${props.name}/backups`,
       description: `Encrypts Infrahub backups (${props.name})`,
       enableKeyRotation: true,
       // Losing the key loses every backup it encrypted: never delete it with the stack.
@@ -49,6 +70,7 @@ export class BackupBucket extends Construct {
     });
 
     this.bucket = new s3.Bucket(this, 'Bucket', {
+      ...(props.bucketName ? { bucketName: props.bucketName } : {}),
       encryption: s3.BucketEncryption.KMS,
       encryptionKey: this.key,
       // S3 Bucket Keys cut KMS request costs for the many objects of a backup.
@@ -71,7 +93,124 @@ export class BackupBucket extends Construct {
           id: 'expire-noncurrent-versions',
           noncurrentVersionExpiration: Duration.days(props.retention.noncurrentVersionDays),
         },
+        {
+          id: 'remove-expired-delete-markers',
+          expiredObjectDeleteMarker: true,
+        },
+        // Grandfather-father-son: the manifest step tags a completed backup's objects with their
+        // class; each class expires after its count of periods (core/backup/retention.ts).
+        ...RetentionClasses.filter((cls) => props.retention[cls] > 0).map((cls) => ({
+          id: `expire-${cls}-backups`,
+          tagFilters: { [RETENTION_TAG]: cls },
+          expiration: Duration.days(expirationDays(props.retention)[cls]),
+        })),
+        {
+          // Runners upload tagged "pending"; a backup that never completes never loses that tag.
+          id: 'expire-incomplete-backups',
+          tagFilters: { [RETENTION_TAG]: PENDING },
+          expiration: Duration.days(props.retention.incompleteDays),
+        },
       ],
+      ...(props.objectLock
+        ? {
+            objectLockEnabled: true,
+            objectLockDefaultRetention:
+              props.objectLock.mode === 'COMPLIANCE'
+                ? s3.ObjectLockRetention.compliance(Duration.days(props.objectLock.days))
+                : s3.ObjectLockRetention.governance(Duration.days(props.objectLock.days)),
+          }
+        : {}),
     });
+    if (props.replicateTo) this.replicate(props.replicateTo, props.objectLock !== undefined);
+  }
+
+  /**
+   * Replicates every new object version (tags included) to the destination bucket, re-encrypted with
+   * the destination's own key; delete markers are not replicated, so a deletion here never reaches
+   * the copy. Optional Replication Time Control (15-minute SLA, with its metrics).
+   */
+  private replicate(to: ReplicationDestination, objectLock: boolean): void {
+    const stack = Stack.of(this);
+    const destinationArn = `arn:${stack.partition}:s3:::${to.bucketName}`;
+    const role = new iam.Role(this, 'ReplicationRole', {
+      assumedBy: new iam.ServicePrincipal('s3.amazonaws.com'),
+      description: 'Copies backups to the replica bucket in another region (no deletes)',
+    });
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetReplicationConfiguration', 's3:ListBucket'],
+        resources: [this.bucket.bucketArn],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: [
+          's3:GetObjectVersionForReplication',
+          's3:GetObjectVersionAcl',
+          's3:GetObjectVersionTagging',
+          ...(objectLock ? ['s3:GetObjectRetention', 's3:GetObjectLegalHold'] : []),
+        ],
+        resources: [this.bucket.arnForObjects('*')],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ReplicateObject', 's3:ReplicateTags'],
+        resources: [`${destinationArn}/*`],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [this.key.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${stack.region}.amazonaws.com` } },
+      }),
+    );
+    // The replica key lives in the other stack; it is granted by its alias, the one name both know.
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Encrypt', 'kms:GenerateDataKey'],
+        resources: [`arn:${stack.partition}:kms:${to.region}:${to.account}:key/*`],
+        conditions: {
+          'ForAnyValue:StringEquals': { 'kms:ResourceAliases': to.keyAlias },
+          StringEquals: { 'kms:ViaService': `s3.${to.region}.amazonaws.com` },
+        },
+      }),
+    );
+    const cfn = this.bucket.node.defaultChild as s3.CfnBucket;
+    cfn.replicationConfiguration = {
+      role: role.roleArn,
+      rules: [
+        {
+          id: 'off-region-copy',
+          status: 'Enabled',
+          priority: 1,
+          filter: { prefix: '' },
+          deleteMarkerReplication: { status: 'Disabled' },
+          sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: 'Enabled' } },
+          destination: {
+            bucket: destinationArn,
+            encryptionConfiguration: {
+              replicaKmsKeyId: `arn:${stack.partition}:kms:${to.region}:${to.account}:${to.keyAlias}`,
+            },
+            ...(to.replicationTimeControl
+              ? {
+                  replicationTime: { status: 'Enabled', time: { minutes: 15 } },
+                  metrics: { status: 'Enabled', eventThreshold: { minutes: 15 } },
+                }
+              : {}),
+          },
+        },
+      ],
+    };
+    acknowledgeWildcards(
+      role,
+      [
+        this.bucket.arnForObjects('*'),
+        `${destinationArn}/*`,
+        `arn:${stack.partition}:kms:${to.region}:${to.account}:key/*`,
+      ],
+      'Replication reads every object version of the source and writes replicas of them (no deletes); the replica key is matched by its alias.',
+    );
   }
 }

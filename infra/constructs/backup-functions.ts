@@ -151,6 +151,13 @@ export class BackupFunctions extends Construct {
         resources: [objects('*/backup_information.json')],
       }),
     );
+    // Retention: re-tags a completed backup's objects from "pending" to their class (tags only).
+    this.manifest.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObjectTagging', 's3:PutObjectVersionTagging'],
+        resources: [objects('*/infrahub_backup_*')],
+      }),
+    );
     // Notify reads the runners' failure records (never backup data) to name a failure's cause.
     this.notify.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [objects('*/.runner/*')] }),
@@ -255,6 +262,11 @@ export class BackupFunctions extends Construct {
       this.manifest,
       [`${bucketArn}/*/backup_information.json`],
       'Writes only manifests, one per target and backup id, named at run time.',
+    );
+    acknowledgeWildcards(
+      this.manifest,
+      [`${bucketArn}/*/infrahub_backup_*`],
+      'Tags (only) the objects of the backup it completes with their retention class; keys known at run time.',
     );
     acknowledgeWildcards(
       this.notify,

@@ -107,7 +107,7 @@ export class BackupRunner extends Construct {
     // failed multipart uploads, and can neither read nor delete a stored backup.
     this.taskRole.addToPolicy(
       new iam.PolicyStatement({
-        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+        actions: ['s3:PutObject', 's3:PutObjectTagging', 's3:AbortMultipartUpload'],
         resources: [props.bucket.arnForObjects('*/infrahub_backup_*')],
       }),
     );

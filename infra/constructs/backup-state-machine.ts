@@ -231,6 +231,7 @@ export class BackupStateMachine extends Construct {
         'components.$': '$.components',
         'executionId.$': '$$.Execution.Id',
         'forced.$': '$.preflight.forced',
+        retention: config.retention,
       },
       {
         resultPath: '$.manifest',
@@ -239,6 +240,7 @@ export class BackupStateMachine extends Construct {
           'files.$': '$.Payload.files',
           'bytes.$': '$.Payload.bytes',
           'componentBytes.$': '$.Payload.componentBytes',
+          'retentionClass.$': '$.Payload.retentionClass',
         },
       },
       [Retries.storage],

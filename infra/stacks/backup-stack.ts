@@ -10,6 +10,7 @@ import { BackupFunctions } from '../constructs/backup-functions.js';
 import { BackupRunner } from '../constructs/backup-runner.js';
 import { BackupSchedules } from '../constructs/backup-schedules.js';
 import { BackupStateMachine } from '../constructs/backup-state-machine.js';
+import { replicaBucketName, replicaKeyAlias } from './replica-stack.js';
 
 export interface BackupStackProps extends StackProps {
   readonly config: DeploymentConfig;
@@ -27,7 +28,22 @@ export class BackupStack extends Stack {
     super(scope, id, props);
     const { config } = props;
 
-    this.storage = new BackupBucket(this, 'Storage', { name: config.name, retention: config.retention });
+    this.storage = new BackupBucket(this, 'Storage', {
+      name: config.name,
+      retention: config.retention,
+      objectLock: config.objectLock,
+      ...(config.replication
+        ? {
+            replicateTo: {
+              bucketName: replicaBucketName(config, this.account),
+              region: config.replication.region,
+              account: this.account,
+              keyAlias: replicaKeyAlias(config),
+              replicationTimeControl: config.replication.replicationTimeControl,
+            },
+          }
+        : {}),
+    });
     this.topic = new sns.Topic(this, 'Notifications', {
       displayName: `Infrahub backups (${config.name})`,
       masterKey: this.storage.key,

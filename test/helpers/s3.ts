@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
   GetObjectCommand,
+  GetObjectTaggingCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   type S3Client,
@@ -62,4 +63,10 @@ export function useLocalS3(bucket: string): { readonly s3: S3Client; readonly se
       return server;
     },
   };
+}
+
+/** The `retention` tag of an object's current version (undefined when untagged). */
+export async function retentionTag(s3: S3Client, bucket: string, key: string): Promise<string | undefined> {
+  const out = await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }));
+  return out.TagSet?.find((t) => t.Key === 'retention')?.Value;
 }

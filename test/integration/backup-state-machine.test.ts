@@ -26,7 +26,7 @@ import {
   startS3,
 } from '../../harness/index.js';
 import { captureNotices, type Notices } from '../helpers/notices.js';
-import { exists } from '../helpers/s3.js';
+import { exists, retentionTag } from '../helpers/s3.js';
 
 const bucket = 'infrahub-backups-sm';
 
@@ -138,8 +138,21 @@ describe('backup state machine, run locally from the synthesized definition', ()
     expect(await countGraph(neo4j)).toEqual(before);
     expect(await exists(local.s3, bucket, 'locks/infrahub-lab.json')).toBe(false);
 
+    // The first complete backup of the month (the local policy keeps no yearly ones): every object
+    // of it, the manifest included, is re-tagged from "pending" to its retention class.
+    expect(manifest?.retention_class).toBe('monthly');
+    for (const path of [
+      ...Object.keys(manifest?.checksums ?? {}),
+      'backup_information.json',
+      '.runner/task-manager-db.json',
+    ])
+      expect(await retentionTag(local.s3, bucket, `infrahub-lab/${report.backupId}/${path}`), path).toBe(
+        'monthly',
+      );
+
     const [notice] = await notices.sns();
     expect(notice?.Subject).toBe('Infrahub backup succeeded: infrahub-lab');
+    expect(notice?.Message).toContain('Retention:  monthly');
     expect(notice?.Message).toContain(`Backup id:  ${report.backupId}`);
     expect(notice?.Message).toMatch(/task-manager-db +\d/);
     const [event] = await notices.events();
@@ -173,6 +186,10 @@ describe('backup state machine, run locally from the synthesized definition', ()
     // The failed execution's cause starts with its backup id.
     const backupId = /^(infrahub_backup_\d{8}_\d{6}):/.exec(result.cause ?? '')?.[1] ?? 'missing';
     expect(await readManifest(local.s3, bucket, 'infrahub-lab', backupId)).toBeUndefined();
+    // What the failed backup left stays tagged "pending", for the lifecycle to expire.
+    expect(await retentionTag(local.s3, bucket, `infrahub-lab/${backupId}/database/neo4j.dump`)).toBe(
+      'pending',
+    );
     expect(await exists(local.s3, bucket, 'locks/infrahub-lab.json')).toBe(false);
 
     const [notice] = await notices.sns();
@@ -244,7 +261,12 @@ describe('backup state machine, run locally from the synthesized definition', ()
       expect(result.status, result.cause).toBe('SUCCEEDED');
       const { backupId } = result.output as { backupId: string };
       const manifest = await readManifest(local.s3, bucket, 'infrahub-lab', backupId);
-      expect(manifest).toMatchObject({ forced: true, components: ['task-manager-db'] });
+      // A later backup in the same week and month: daily.
+      expect(manifest).toMatchObject({
+        forced: true,
+        components: ['task-manager-db'],
+        retention_class: 'daily',
+      });
       expect(entered(result)).toEqual(expect.arrayContaining(['DatabaseSkipped', 'ArtifactsSkipped']));
       await notices.sns();
       await notices.events();

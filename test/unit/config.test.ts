@@ -40,6 +40,17 @@ describe('deployment configuration', () => {
     expect(config.retention.yearly).toBe(0);
   });
 
+  it('accepts an Object Lock that fits the retention', () => {
+    const config = parseDeploymentConfig(
+      exampleWith((c) => {
+        c.objectLock = { mode: 'GOVERNANCE', days: 7 };
+      }),
+      'test',
+    );
+    expect(config.objectLock).toEqual({ mode: 'GOVERNANCE', days: 7 });
+    expect(config.retention.incompleteDays).toBe(7);
+  });
+
   it('strips a trailing slash from the Infrahub address', () => {
     const config = parseDeploymentConfig(
       exampleWith((c) => {
@@ -84,6 +95,24 @@ describe('deployment configuration', () => {
       },
       field: 'targets[0].neo4j.dbms',
       reason: /Community targets only/,
+    },
+    {
+      case: 'an Object Lock longer than daily backups are kept',
+      edit: (c) => {
+        c.objectLock = { mode: 'COMPLIANCE', days: 30 };
+      },
+      field: 'objectLock.days',
+      reason:
+        /\(30\) contradicts retention\.daily \(7\): .*COMPLIANCE Object Lock keeps every version for 30; lower objectLock\.days to at most 7 or raise retention\.daily to at least 30/,
+    },
+    {
+      case: 'an Object Lock longer than failed backups are kept',
+      edit: (c) => {
+        c.retention.daily = 35;
+        c.objectLock = { mode: 'GOVERNANCE', days: 14 };
+      },
+      field: 'objectLock.days',
+      reason: /contradicts retention\.incompleteDays \(7\)/,
     },
     {
       case: 'a missing PostgreSQL host',

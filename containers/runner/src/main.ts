@@ -5,6 +5,7 @@
  */
 import { resultKey } from '../../../core/backup/layout.js';
 import type { ComponentError, ComponentResult } from '../../../core/backup/results.js';
+import { PENDING_TAGGING } from '../../../core/backup/retention.js';
 import { ErrorNames } from '../../../core/errors.js';
 import { createLogger, type Logger } from '../../../core/log.js';
 import { createS3Client } from '../../../core/s3/client.js';
@@ -141,7 +142,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   try {
     const { ctx, result } = await runComponent(name, env, logger);
     const key = resultKey(ctx.target, ctx.backupId, result.component);
-    await putJson(ctx.s3, ctx.bucket, key, result);
+    await putJson(ctx.s3, ctx.bucket, key, result, 2, PENDING_TAGGING);
     const files = 'files' in result ? result.files : [];
     const summary = {
       component: result.component,
@@ -173,7 +174,12 @@ async function recordFailure(ctx: RunContext, component: string, error: Error): 
     error: { name: error.name, message: error.message },
     failedAt: new Date().toISOString(),
   };
-  await putJson(ctx.s3, ctx.bucket, resultKey(ctx.target, ctx.backupId, `${component}.error`), record).catch(
-    (e: unknown) => ctx.logger.warn('could not record the failure in S3', { error: String(e) }),
-  );
+  await putJson(
+    ctx.s3,
+    ctx.bucket,
+    resultKey(ctx.target, ctx.backupId, `${component}.error`),
+    record,
+    2,
+    PENDING_TAGGING,
+  ).catch((e: unknown) => ctx.logger.warn('could not record the failure in S3', { error: String(e) }));
 }

@@ -16,6 +16,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { artifactPath, fileKey } from '../../../../core/backup/layout.js';
 import { type ArtifactsResult, type FileRecord, fileRecord } from '../../../../core/backup/results.js';
+import { PENDING_TAGGING } from '../../../../core/backup/retention.js';
 import { hashObject, listAll, storageError } from '../../../../core/s3/objects.js';
 import { uploadStream } from '../../../../core/s3/upload-stream.js';
 import { type RunContext, resultStamp } from '../context.js';
@@ -64,6 +65,8 @@ async function copyObject(
         CopySource: copySource(from.bucket, from.key),
         ChecksumAlgorithm: 'SHA256',
         MetadataDirective: 'COPY',
+        TaggingDirective: 'REPLACE',
+        Tagging: PENDING_TAGGING,
       }),
     );
     const checksum = out.CopyObjectResult?.ChecksumSHA256;
@@ -80,7 +83,12 @@ async function copyObject(
   }
 
   const created = await s3.send(
-    new CreateMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, ChecksumAlgorithm: 'SHA256' }),
+    new CreateMultipartUploadCommand({
+      Bucket: to.bucket,
+      Key: to.key,
+      ChecksumAlgorithm: 'SHA256',
+      Tagging: PENDING_TAGGING,
+    }),
   );
   const uploadId = created.UploadId;
   try {
@@ -181,6 +189,7 @@ export async function backupArtifacts(
           key,
           partSize: ctx.partSize,
           concurrency: ctx.concurrency,
+          tagging: PENDING_TAGGING,
         });
         return fileRecord(path, uploaded);
       };

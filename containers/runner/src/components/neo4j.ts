@@ -11,6 +11,7 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DATABASE_DIR, fileKey, neo4jDumpPath } from '../../../../core/backup/layout.js';
 import { type FileRecord, fileRecord, type Neo4jResult } from '../../../../core/backup/results.js';
+import { PENDING_TAGGING } from '../../../../core/backup/retention.js';
 import { Neo4jDatabaseInUseError, ToolFailedError } from '../../../../core/errors.js';
 import { uploadStream } from '../../../../core/s3/upload-stream.js';
 import { runTool, toolOutput } from '../../../../core/tools/run-tool.js';
@@ -87,6 +88,7 @@ export async function backupNeo4jCommunity(
       key,
       partSize: ctx.partSize,
       concurrency: ctx.concurrency,
+      tagging: PENDING_TAGGING,
       contentType: 'application/octet-stream',
     });
     log.info('neo4j-admin database dump finished', {
@@ -176,6 +178,7 @@ export async function backupNeo4jEnterprise(
         key,
         partSize: ctx.partSize,
         concurrency: ctx.concurrency,
+        tagging: PENDING_TAGGING,
         contentType: 'application/octet-stream',
       });
       files.push(fileRecord(path, uploaded));

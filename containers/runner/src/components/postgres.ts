@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { fileKey, PREFECT_DUMP } from '../../../../core/backup/layout.js';
 import { fileRecord, type PostgresResult } from '../../../../core/backup/results.js';
+import { PENDING_TAGGING } from '../../../../core/backup/retention.js';
 import { DatabaseUnreachableError, IncompatibleToolError } from '../../../../core/errors.js';
 import { runTool, toolOutput } from '../../../../core/tools/run-tool.js';
 import { streamToolToS3 } from '../../../../core/tools/stream-to-s3.js';
@@ -133,6 +134,7 @@ export async function backupPostgres(
         key,
         partSize: ctx.partSize,
         concurrency: ctx.concurrency,
+        tagging: PENDING_TAGGING,
         contentType: 'application/octet-stream',
       }).then((u) => {
         storedAfterMs = Date.now() - dumpStarted;

@@ -1,0 +1,86 @@
+/**
+ * What backups a target has in the bucket: backup folders from one delimited listing (no walk over
+ * every object), and whether each is complete (its manifest exists).
+ */
+import { ListObjectsV2Command, PutObjectTaggingCommand, type S3Client } from '@aws-sdk/client-s3';
+import { headObject, storageError } from '../s3/objects.js';
+import { BackupIdSchema, manifestKey, parseBackupId } from './layout.js';
+import { RETENTION_TAG } from './retention.js';
+
+/** Backup ids with a folder under the target, complete or not, oldest first. */
+export async function listBackupIds(s3: S3Client, bucket: string, target: string): Promise<string[]> {
+  const ids: string[] = [];
+  let token: string | undefined;
+  do {
+    try {
+      const page = await s3.send(
+        new ListObjectsV2Command({
+          Bucket: bucket,
+          Prefix: `${target}/`,
+          Delimiter: '/',
+          ContinuationToken: token,
+        }),
+      );
+      for (const p of page.CommonPrefixes ?? []) {
+        const id = (p.Prefix ?? '').slice(target.length + 1, -1);
+        if (BackupIdSchema.safeParse(id).success) ids.push(id);
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } catch (err) {
+      throw storageError(err, `listing the backups of ${target} in s3://${bucket}`);
+    }
+  } while (token);
+  return ids.sort();
+}
+
+export async function isComplete(
+  s3: S3Client,
+  bucket: string,
+  target: string,
+  backupId: string,
+): Promise<boolean> {
+  return (await headObject(s3, bucket, manifestKey(target, backupId))) !== undefined;
+}
+
+/** Dates of the target's complete backups taken in `year` (UTC): what retention classes depend on. */
+export async function completeBackupDatesIn(
+  s3: S3Client,
+  bucket: string,
+  target: string,
+  year: number,
+): Promise<Date[]> {
+  const candidates = (await listBackupIds(s3, bucket, target)).filter(
+    (id) => parseBackupId(id)?.getUTCFullYear() === year,
+  );
+  const complete = await Promise.all(candidates.map((id) => isComplete(s3, bucket, target, id)));
+  return candidates.filter((_, i) => complete[i]).map((id) => parseBackupId(id) as Date);
+}
+
+/** Tags object versions `retention=<value>`, a few at a time. */
+export async function tagObjects(
+  s3: S3Client,
+  bucket: string,
+  objects: ReadonlyArray<{ key: string; versionId?: string }>,
+  value: string,
+  concurrency = 16,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < objects.length) {
+      const o = objects[next++] as { key: string; versionId?: string };
+      try {
+        await s3.send(
+          new PutObjectTaggingCommand({
+            Bucket: bucket,
+            Key: o.key,
+            ...(o.versionId ? { VersionId: o.versionId } : {}),
+            Tagging: { TagSet: [{ Key: RETENTION_TAG, Value: value }] },
+          }),
+        );
+      } catch (err) {
+        throw storageError(err, `tagging s3://${bucket}/${o.key}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, objects.length) }, worker));
+}
