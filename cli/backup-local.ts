@@ -13,6 +13,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
@@ -122,6 +123,7 @@ async function main(): Promise<number> {
       secrets: new SecretsManagerClient({ endpoint, region }),
       sns,
       events: new EventBridgeClient({ endpoint, region }),
+      cloudwatch: new CloudWatchClient({ endpoint, region }),
       bucket: String(values.bucket),
       topicArn,
     },

@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { CreateBucketCommand, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -28,6 +29,7 @@ export interface S3Server {
   /** SNS and EventBridge clients, also served by moto (the local mode's notices go there). */
   sns(): SNSClient;
   eventBridge(): EventBridgeClient;
+  cloudWatch(): CloudWatchClient;
   /** AWS_* variables that make another process's SDK talk to this server. */
   env(): Record<string, string>;
   stop(): Promise<void>;
@@ -91,6 +93,9 @@ export async function startS3(): Promise<S3Server> {
     },
     eventBridge() {
       return new EventBridgeClient({ endpoint, region: localRegion, credentials: localCredentials });
+    },
+    cloudWatch() {
+      return new CloudWatchClient({ endpoint, region: localRegion, credentials: localCredentials });
     },
     env: () => ({ ...localCredentialsEnv(), AWS_ENDPOINT_URL_S3: endpoint }),
     async stop() {

@@ -11,6 +11,7 @@
  *   and starts the local Neo4j: the only step whose AWS call has no local equivalent.
  */
 import { randomUUID } from 'node:crypto';
+import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -40,6 +41,7 @@ export interface LocalAws {
   secrets: SecretsManagerClient;
   sns: SNSClient;
   events: EventBridgeClient;
+  cloudwatch: CloudWatchClient;
   bucket: string;
   topicArn: string;
 }
@@ -125,6 +127,7 @@ export async function runBackupLocally(input: unknown, options: LocalBackupOptio
         bucket: aws.bucket,
         sns: aws.sns,
         events: aws.events,
+        cloudwatch: aws.cloudwatch,
         topicArns: [aws.topicArn],
         logger,
       }),

@@ -101,6 +101,7 @@ export async function provisionLocalAws(
     secrets,
     sns,
     events: server.eventBridge(),
+    cloudwatch: server.cloudWatch(),
     bucket,
     topicArn: topic.TopicArn ?? '',
   };

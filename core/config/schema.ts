@@ -254,6 +254,16 @@ export const DeploymentConfigSchema = z
     objectLock: ObjectLockSchema.optional(),
     notifications: NotificationsSchema.prefault({}),
     preflight: PreflightSchema.prefault({}),
+    /**
+     * Recovery point objective in hours: a target without a complete backup for longer raises the
+     * silence alarm. The default allows a nightly schedule some slack.
+     */
+    rpoHours: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 31)
+      .default(26),
     /** Fleet backups: how many targets one execution works on at once. */
     maxConcurrency: z.number().int().min(1).max(40).default(4),
   })

@@ -1,4 +1,5 @@
 /** Lambda handler for the success and failure notices; its topics and bucket come from its environment. */
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { createLogger } from '../../core/log.js';
@@ -9,6 +10,7 @@ import { type Notice, notifyStep } from './notify.js';
 const s3 = createS3Client();
 const sns = new SNSClient({});
 const events = new EventBridgeClient({});
+const cloudwatch = new CloudWatchClient({});
 const logger = createLogger({ service: 'infrahub-backup-notify' });
 
 export async function handler(event: unknown): Promise<Notice> {
@@ -17,6 +19,7 @@ export async function handler(event: unknown): Promise<Notice> {
     s3,
     sns,
     events,
+    cloudwatch,
     bucket: env.BACKUP_BUCKET,
     topicArns: env.TOPIC_ARNS.split(',').filter(Boolean),
     logger,

@@ -16,6 +16,7 @@ import { parseInput } from '../../core/config/load.js';
 import { targetName } from '../../core/config/schema.js';
 import { NotificationError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import { type Metric, MetricNames, publishMetrics } from '../../core/metrics.js';
 import { getJson, listAll } from '../../core/s3/objects.js';
 
 export const EVENT_SOURCE = 'infrahub-backup';
@@ -29,6 +30,8 @@ const common = {
   target: targetName,
   backupId: BackupIdSchema,
   executionId: z.string().min(1),
+  /** The execution's start ($$.Execution.StartTime), for the backup's duration. */
+  startedAt: z.iso.datetime({ offset: true }).optional(),
 };
 
 export const NotifyEventSchema = z.discriminatedUnion('outcome', [
@@ -86,7 +89,9 @@ export interface NotifyDeps {
   topicArns: string[];
   events: Sender;
   eventBusName?: string;
+  cloudwatch: Sender;
   logger: Logger;
+  now?: () => Date;
 }
 
 const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
@@ -148,6 +153,12 @@ async function runnerErrors(deps: NotifyDeps, target: string, backupId: string):
 
 export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Notice> {
   const event = parseInput(NotifyEventSchema, input, 'notify event');
+  const now = deps.now?.() ?? new Date();
+  const durationSeconds =
+    'startedAt' in event && event.startedAt
+      ? Math.max(0, Math.round((now.getTime() - Date.parse(event.startedAt)) / 1000))
+      : undefined;
+  const metrics: Metric[] = [];
   const log = deps.logger.child({
     step: 'notify',
     ...('target' in event ? { target: event.target, backupId: event.backupId } : {}),
@@ -177,6 +188,7 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
       `Manifest:   ${m.manifest}`,
       `Files:      ${m.files}, ${bytes(m.bytes)} in all`,
       ...(typeof m.retentionClass === 'string' ? [`Retention:  ${m.retentionClass}`] : []),
+      ...(durationSeconds !== undefined ? [`Duration:   ${durationSeconds} s`] : []),
       ...Object.entries(m.componentBytes).map(([c, n]) => `  ${c.padEnd(16)} ${bytes(n)}`),
       ...(event.forced
         ? ['', 'The preflight gate was skipped (force): Infrahub may have been running tasks.']
@@ -184,7 +196,31 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
       '',
       `Execution:  ${event.executionId}`,
     ];
-    detail = { ...notice, executionId: event.executionId, forced: event.forced, ...m };
+    detail = {
+      ...notice,
+      executionId: event.executionId,
+      forced: event.forced,
+      ...(durationSeconds !== undefined ? { durationSeconds } : {}),
+      ...m,
+    };
+    const dims = { Target: event.target };
+    metrics.push(
+      { name: MetricNames.BackupSucceeded, value: 1, unit: 'Count', dimensions: dims },
+      { name: MetricNames.BackupBytes, value: m.bytes, unit: 'Bytes', dimensions: dims },
+      ...Object.entries(m.componentBytes).map(([Component, n]) => ({
+        name: MetricNames.BackupBytes,
+        value: n,
+        unit: 'Bytes' as const,
+        dimensions: { ...dims, Component },
+      })),
+    );
+    if (durationSeconds !== undefined)
+      metrics.push({
+        name: MetricNames.BackupDurationSeconds,
+        value: durationSeconds,
+        unit: 'Seconds',
+        dimensions: dims,
+      });
   } else if (event.outcome === 'aborted') {
     const described = describeCause(event.failure.Cause);
     notice = {
@@ -203,6 +239,7 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
       `Execution:  ${event.executionId}`,
     ];
     detail = { ...notice, executionId: event.executionId };
+    metrics.push({ name: MetricNames.BackupFailed, value: 1, unit: 'Count' });
   } else {
     const { failure } = event;
     const records = await runnerErrors(deps, event.target, event.backupId);
@@ -231,6 +268,7 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
       `Cause:      ${cause}`,
       `Backup id:  ${event.backupId}`,
       `Execution:  ${event.executionId}`,
+      ...(durationSeconds !== undefined ? [`Failed after ${durationSeconds} s`] : []),
       '',
       'No manifest was written: this backup is incomplete and no restore will use it.',
       'The execution history in the Step Functions console has the full cause.',
@@ -239,8 +277,12 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
       ...notice,
       executionId: event.executionId,
       cause: clip(cause, 2000),
-      failedState: failure.step,
+      ...(durationSeconds !== undefined ? { durationSeconds } : {}),
     };
+    metrics.push(
+      { name: MetricNames.BackupFailed, value: 1, unit: 'Count', dimensions: { Target: event.target } },
+      { name: MetricNames.BackupFailed, value: 1, unit: 'Count' },
+    );
   }
 
   const message = lines.join('\n');
@@ -272,6 +314,11 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
       `EventBridge refused the event: ${put.Entries?.[0]?.ErrorMessage ?? 'no reason given'}`,
     );
   }
+  await publishMetrics(deps.cloudwatch as never, metrics, now).catch((err: unknown) => {
+    throw new NotificationError(
+      `publishing metrics failed: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  });
   log.info('notice sent', {
     outcome: notice.outcome,
     topics: deps.topicArns.length,

@@ -12,6 +12,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { BUNDLED_CONFIG_FILE } from '../../core/config/bundled.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
+import { METRICS_NAMESPACE } from '../../core/metrics.js';
 import { acknowledgeWildcards } from '../nag.js';
 
 export interface BackupFunctionsProps {
@@ -35,6 +36,7 @@ export class BackupFunctions extends Construct {
   readonly dbms: nodejs.NodejsFunction;
   readonly notify: nodejs.NodejsFunction;
   readonly report: nodejs.NodejsFunction;
+  readonly freshness: nodejs.NodejsFunction;
 
   constructor(scope: Construct, id: string, props: BackupFunctionsProps) {
     super(scope, id);
@@ -120,6 +122,12 @@ export class BackupFunctions extends Construct {
         TOPIC_ARNS: Fn.join(',', topicArns),
       },
     );
+    this.freshness = make(
+      'Freshness',
+      "Hourly: publishes the age of each target's last complete backup (the silence alarm)",
+      Duration.minutes(5),
+      { BACKUP_BUCKET: props.bucket.bucketName },
+    );
     this.report = make(
       'Report',
       'Sums up a fleet backup: which targets succeeded, which failed and why',
@@ -178,6 +186,25 @@ export class BackupFunctions extends Construct {
         ],
       }),
     );
+    // Freshness lists backup folders and checks for manifests (heads: s3:GetObject on manifests only).
+    this.freshness.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.bucket.bucketArn] }),
+    );
+    this.freshness.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [objects('*/backup_information.json')],
+      }),
+    );
+    for (const fn of [this.notify, this.freshness]) {
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['cloudwatch:PutMetricData'],
+          resources: ['*'],
+          conditions: { StringEquals: { 'cloudwatch:namespace': METRICS_NAMESPACE } },
+        }),
+      );
+    }
     const dbmsServices = props.config.targets.flatMap((t) => (t.neo4j.dbms ? [t.neo4j.dbms] : []));
     if (dbmsServices.length > 0) {
       this.dbms.addToRolePolicy(
@@ -197,7 +224,7 @@ export class BackupFunctions extends Construct {
       );
     }
 
-    for (const fn of [this.lock, this.manifest, this.notify]) {
+    for (const fn of [this.lock, this.manifest, this.notify, this.freshness]) {
       fn.addToRolePolicy(
         new iam.PolicyStatement({
           actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
@@ -232,6 +259,7 @@ export class BackupFunctions extends Construct {
       this.dbms,
       this.notify,
       this.report,
+      this.freshness,
     ]) {
       const ack = (id: string, reason: string) => Validations.of(fn).acknowledge({ id, reason });
       ack(
@@ -240,7 +268,7 @@ export class BackupFunctions extends Construct {
       );
       ack(
         'AwsSolutions-IAM5[Resource::*]',
-        'X-Ray trace segments cannot be scoped to a resource (xray:PutTraceSegments).',
+        'X-Ray trace segments (every function) and CloudWatch metric data (notify and freshness, limited to the InfrahubBackup namespace by a condition) cannot be scoped to a resource.',
       );
       ack(
         'AwsSolutions-L1',
@@ -267,6 +295,11 @@ export class BackupFunctions extends Construct {
       this.manifest,
       [`${bucketArn}/*/infrahub_backup_*`],
       'Tags (only) the objects of the backup it completes with their retention class; keys known at run time.',
+    );
+    acknowledgeWildcards(
+      this.freshness,
+      [`${bucketArn}/*/backup_information.json`],
+      'Checks (reads only) whether each backup has its manifest; backup ids are known only at run time.',
     );
     acknowledgeWildcards(
       this.notify,

@@ -161,6 +161,7 @@ export class BackupStateMachine extends Construct {
         'target.$': '$.target',
         'backupId.$': '$.backupId',
         'executionId.$': '$$.Execution.Id',
+        'startedAt.$': '$$.Execution.StartTime',
         'failure.$': '$.failure',
       },
       {
@@ -204,6 +205,7 @@ export class BackupStateMachine extends Construct {
         'target.$': '$.target',
         'backupId.$': '$.backupId',
         'executionId.$': '$$.Execution.Id',
+        'startedAt.$': '$$.Execution.StartTime',
         'forced.$': '$.preflight.forced',
         'manifest.$': '$.manifest',
       },

@@ -7,6 +7,7 @@ import type { Construct } from 'constructs';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { BackupBucket } from '../constructs/backup-bucket.js';
 import { BackupFunctions } from '../constructs/backup-functions.js';
+import { BackupMonitoring } from '../constructs/backup-monitoring.js';
 import { BackupRunner } from '../constructs/backup-runner.js';
 import { BackupSchedules } from '../constructs/backup-schedules.js';
 import { BackupStateMachine } from '../constructs/backup-state-machine.js';
@@ -23,6 +24,7 @@ export class BackupStack extends Stack {
   readonly runner: BackupRunner;
   readonly backup: BackupStateMachine;
   readonly topic: sns.Topic;
+  readonly monitoring: BackupMonitoring;
 
   constructor(scope: Construct, id: string, props: BackupStackProps) {
     super(scope, id, props);
@@ -69,6 +71,13 @@ export class BackupStack extends Stack {
       runner: this.runner,
     });
     new BackupSchedules(this, 'Schedules', { config, stateMachine: this.backup.stateMachine });
+    this.monitoring = new BackupMonitoring(this, 'Monitoring', {
+      config,
+      topic: this.topic,
+      topicKey: this.storage.key,
+      stateMachine: this.backup.stateMachine,
+      freshness: this.functions.freshness,
+    });
 
     new CfnOutput(this, 'BackupBucketName', {
       value: this.storage.bucket.bucketName,

@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type LocalAws, type LocalExecution, runBackupLocally } from '../../cli/local/backup.js';
 import {
@@ -13,6 +14,7 @@ import { type SynthesizedBackup, synthesizeBackup } from '../../cli/local/synth.
 import { readManifest } from '../../core/backup/manifest.js';
 import { verifyBackup } from '../../core/backup/verify.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
+import { METRICS_NAMESPACE } from '../../core/metrics.js';
 import { type FakeInfrahub, startFakeInfrahub, task } from '../../harness/fake-infrahub-api.js';
 import {
   countGraph,
@@ -82,6 +84,14 @@ describe('backup state machine, run locally from the synthesized definition', ()
     await Promise.allSettled([postgres?.stop(), neo4j?.stop(), aws?.stop()]);
     if (storage) rmSync(storage, { recursive: true, force: true });
   });
+
+  /** The metrics published so far, as "Name Dim=value ...". */
+  const metricNames = async () => {
+    const listed = await aws.cloudWatch().send(new ListMetricsCommand({ Namespace: METRICS_NAMESPACE }));
+    return (listed.Metrics ?? []).map(
+      (m) => `${m.MetricName}${(m.Dimensions ?? []).map((d) => ` ${d.Name}=${d.Value}`).join('')}`,
+    );
+  };
 
   // Each test sees only its own notices.
   beforeEach(async () => {
@@ -153,6 +163,15 @@ describe('backup state machine, run locally from the synthesized definition', ()
     const [notice] = await notices.sns();
     expect(notice?.Subject).toBe('Infrahub backup succeeded: infrahub-lab');
     expect(notice?.Message).toContain('Retention:  monthly');
+    expect(await metricNames()).toEqual(
+      expect.arrayContaining([
+        'BackupSucceeded Target=infrahub-lab',
+        'BackupDurationSeconds Target=infrahub-lab',
+        'BackupBytes Target=infrahub-lab',
+        'BackupBytes Target=infrahub-lab Component=task-manager-db',
+        'BackupBytes Target=infrahub-lab Component=database',
+      ]),
+    );
     expect(notice?.Message).toContain(`Backup id:  ${report.backupId}`);
     expect(notice?.Message).toMatch(/task-manager-db +\d/);
     const [event] = await notices.events();
@@ -197,6 +216,9 @@ describe('backup state machine, run locally from the synthesized definition', ()
     expect(notice?.Message).toMatch(/Step: +DumpPostgres \(runner backup-postgres\)/);
     expect(notice?.Message).toMatch(/Cause: +runner task-manager-db: DatabaseUnreachable: .*ECONNREFUSED/);
     expect(notice?.Message).toContain('No manifest was written');
+    expect(await metricNames()).toEqual(
+      expect.arrayContaining(['BackupFailed', 'BackupFailed Target=infrahub-lab']),
+    );
     const [event] = await notices.events();
     expect(event).toMatchObject({
       'detail-type': 'Infrahub Backup Failed',

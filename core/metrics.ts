@@ -1,0 +1,57 @@
+/**
+ * The product's CloudWatch metrics, in one namespace. Per target (dimension `Target`), and some also
+ * without dimensions, so one alarm covers a whole fleet (200 targets would otherwise need 600 alarms).
+ */
+import { PutMetricDataCommand, type StandardUnit } from '@aws-sdk/client-cloudwatch';
+
+export const METRICS_NAMESPACE = 'InfrahubBackup';
+
+export const MetricNames = {
+  /** 1 when a target's backup completed (per target). */
+  BackupSucceeded: 'BackupSucceeded',
+  /** 1 when a target's backup failed (per target and fleet-wide): the failed-backup alarm. */
+  BackupFailed: 'BackupFailed',
+  /** Seconds from the execution's start to the target's notice (per target). */
+  BackupDurationSeconds: 'BackupDurationSeconds',
+  /** Bytes stored by a backup (per target, and per target and component). */
+  BackupBytes: 'BackupBytes',
+  /** Hours since the target's last complete backup (per target), published hourly. */
+  LastBackupAgeHours: 'LastBackupAgeHours',
+  /** Targets whose last complete backup is older than the RPO, or that have none (fleet-wide): the silence alarm. */
+  TargetsWithoutRecentBackup: 'TargetsWithoutRecentBackup',
+  /** 1 when a restore drill failed (per target and fleet-wide); published by the restore drill. */
+  RestoreDrillFailed: 'RestoreDrillFailed',
+  /** Measured recovery time of a restore drill, seconds (per target). */
+  RestoreDrillSeconds: 'RestoreDrillSeconds',
+} as const;
+
+export interface Metric {
+  name: (typeof MetricNames)[keyof typeof MetricNames];
+  value: number;
+  unit: StandardUnit;
+  dimensions?: Record<string, string>;
+}
+
+type Sender = { send(command: PutMetricDataCommand): Promise<unknown> };
+
+/** Publishes metrics in batches of 500 (PutMetricData's limit per call). */
+export async function publishMetrics(
+  cloudwatch: Sender,
+  metrics: Metric[],
+  timestamp = new Date(),
+): Promise<void> {
+  for (let i = 0; i < metrics.length; i += 500) {
+    await cloudwatch.send(
+      new PutMetricDataCommand({
+        Namespace: METRICS_NAMESPACE,
+        MetricData: metrics.slice(i, i + 500).map((m) => ({
+          MetricName: m.name,
+          Value: m.value,
+          Unit: m.unit,
+          Timestamp: timestamp,
+          Dimensions: Object.entries(m.dimensions ?? {}).map(([Name, Value]) => ({ Name, Value })),
+        })),
+      }),
+    );
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Silence is a failure: hourly, for every configured target, the age of its last complete backup
+ * (a manifest exists), published per target, and the number of targets with no complete backup
+ * within the RPO published fleet-wide, so one alarm fires for any of them, and also when this
+ * function stops publishing (missing data is treated as breaching).
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { isComplete, listBackupIds } from '../../core/backup/catalog.js';
+import { parseBackupId } from '../../core/backup/layout.js';
+import type { Logger } from '../../core/log.js';
+import { type Metric, MetricNames, publishMetrics } from '../../core/metrics.js';
+
+export interface TargetFreshness {
+  target: string;
+  lastCompleteBackup?: string;
+  ageHours?: number;
+  stale: boolean;
+}
+
+export interface FreshnessDeps {
+  s3: S3Client;
+  bucket: string;
+  targets: string[];
+  rpoHours: number;
+  cloudwatch: { send(command: never): Promise<unknown> };
+  logger: Logger;
+  now?: () => Date;
+}
+
+async function lastComplete(deps: FreshnessDeps, target: string): Promise<string | undefined> {
+  const ids = await listBackupIds(deps.s3, deps.bucket, target);
+  for (const id of ids.reverse()) if (await isComplete(deps.s3, deps.bucket, target, id)) return id;
+  return undefined;
+}
+
+export async function freshnessStep(
+  deps: FreshnessDeps,
+): Promise<{ targets: TargetFreshness[]; stale: string[] }> {
+  const now = deps.now?.() ?? new Date();
+  const results: TargetFreshness[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < deps.targets.length) {
+      const target = deps.targets[next++] as string;
+      const id = await lastComplete(deps, target);
+      const taken = id ? parseBackupId(id) : undefined;
+      const ageHours = taken
+        ? Math.round(((now.getTime() - taken.getTime()) / 3_600_000) * 10) / 10
+        : undefined;
+      results.push({
+        target,
+        ...(id ? { lastCompleteBackup: id } : {}),
+        ...(ageHours !== undefined ? { ageHours } : {}),
+        stale: ageHours === undefined || ageHours > deps.rpoHours,
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(8, deps.targets.length) }, worker));
+  results.sort((a, b) => a.target.localeCompare(b.target));
+  const stale = results.filter((r) => r.stale).map((r) => r.target);
+  const metrics: Metric[] = [
+    ...results.flatMap((r) =>
+      r.ageHours === undefined
+        ? []
+        : [
+            {
+              name: MetricNames.LastBackupAgeHours,
+              value: r.ageHours,
+              unit: 'None' as const,
+              dimensions: { Target: r.target },
+            },
+          ],
+    ),
+    { name: MetricNames.TargetsWithoutRecentBackup, value: stale.length, unit: 'Count' },
+  ];
+  await publishMetrics(deps.cloudwatch as never, metrics, now);
+  if (stale.length > 0) {
+    deps.logger.warn('targets without a complete backup within the RPO', {
+      rpoHours: deps.rpoHours,
+      stale: results.filter((r) => r.stale),
+    });
+  } else {
+    deps.logger.info('every target has a complete backup within the RPO', { targets: results.length });
+  }
+  return { targets: results, stale };
+}

@@ -1,0 +1,24 @@
+/** Lambda handler, run hourly by an EventBridge rule: the targets come from the bundled configuration. */
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { bundledConfig } from '../../core/config/bundled.js';
+import { createLogger } from '../../core/log.js';
+import { createS3Client } from '../../core/s3/client.js';
+import { functionEnv } from '../env.js';
+import { freshnessStep } from './freshness.js';
+
+const s3 = createS3Client();
+const cloudwatch = new CloudWatchClient({});
+const logger = createLogger({ service: 'infrahub-backup-freshness' });
+
+export async function handler() {
+  const config = bundledConfig(import.meta.url);
+  const { BACKUP_BUCKET: bucket } = functionEnv(['BACKUP_BUCKET']);
+  return freshnessStep({
+    s3,
+    bucket,
+    targets: config.targets.map((t) => t.name),
+    rpoHours: config.rpoHours,
+    cloudwatch,
+    logger,
+  });
+}

@@ -1,0 +1,167 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import type { DeploymentConfig } from '../../core/config/schema.js';
+import { METRICS_NAMESPACE, MetricNames } from '../../core/metrics.js';
+
+export interface BackupMonitoringProps {
+  readonly config: DeploymentConfig;
+  readonly topic: sns.ITopic;
+  /** The topic's key: CloudWatch must be allowed to use it to publish alarm notifications. */
+  readonly topicKey: kms.IKey;
+  readonly stateMachine: sfn.IStateMachine;
+  /** Publishes the age of each target's last complete backup; run hourly. */
+  readonly freshness: lambda.IFunction;
+}
+
+/** The alarms, by the name the runbook (docs/runbook.md) gives each a section under. */
+export const AlarmNames = {
+  backupFailed: 'BackupFailed',
+  executionFailed: 'BackupExecutionFailed',
+  noRecentBackup: 'NoRecentBackup',
+  restoreDrillFailed: 'RestoreDrillFailed',
+} as const;
+
+/**
+ * Operators hear about failures and about silence (design.md section 5): alarms to the notice topic,
+ * fleet-wide so their number does not grow with the targets (the notices and the dashboard name the
+ * target), and a dashboard of durations, sizes and backup ages per target.
+ */
+export class BackupMonitoring extends Construct {
+  readonly alarms: Record<keyof typeof AlarmNames, cloudwatch.Alarm>;
+  readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: BackupMonitoringProps) {
+    super(scope, id);
+    const { config } = props;
+    const name = (alarm: string) => `${config.name}-${alarm}`;
+    const metric = (metricName: string, statistic: string, period: Duration) =>
+      new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName, statistic, period });
+
+    new events.Rule(this, 'FreshnessSchedule', {
+      description: "Hourly: the age of each target's last complete backup",
+      schedule: events.Schedule.rate(Duration.hours(1)),
+      targets: [new eventTargets.LambdaFunction(props.freshness, { retryAttempts: 2 })],
+    });
+
+    const backupFailed = new cloudwatch.Alarm(this, 'BackupFailedAlarm', {
+      alarmName: name(AlarmNames.backupFailed),
+      alarmDescription:
+        "A target's backup failed (see the failure notice). Runbook: docs/runbook.md#backupfailed",
+      metric: metric(MetricNames.BackupFailed, 'Sum', Duration.minutes(5)),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    const executionFailed = new cloudwatch.Alarm(this, 'ExecutionFailedAlarm', {
+      alarmName: name(AlarmNames.executionFailed),
+      alarmDescription:
+        'A backup execution failed, timed out or was aborted. Runbook: docs/runbook.md#backupexecutionfailed',
+      metric: new cloudwatch.MathExpression({
+        expression: 'failed + timedOut + aborted',
+        usingMetrics: {
+          failed: props.stateMachine.metricFailed({ statistic: 'Sum' }),
+          timedOut: props.stateMachine.metricTimedOut({ statistic: 'Sum' }),
+          aborted: props.stateMachine.metricAborted({ statistic: 'Sum' }),
+        },
+        period: Duration.minutes(5),
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    const noRecentBackup = new cloudwatch.Alarm(this, 'NoRecentBackupAlarm', {
+      alarmName: name(AlarmNames.noRecentBackup),
+      alarmDescription: `A target has no complete backup within the RPO (${config.rpoHours} h), or the freshness check stopped reporting. Runbook: docs/runbook.md#norecentbackup`,
+      metric: metric(MetricNames.TargetsWithoutRecentBackup, 'Maximum', Duration.hours(1)),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      // Silence is a failure: no data (the check itself broken) alarms too.
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+    const restoreDrillFailed = new cloudwatch.Alarm(this, 'RestoreDrillFailedAlarm', {
+      alarmName: name(AlarmNames.restoreDrillFailed),
+      alarmDescription: 'A scheduled restore drill failed. Runbook: docs/runbook.md#restoredrillfailed',
+      metric: metric(MetricNames.RestoreDrillFailed, 'Sum', Duration.hours(1)),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.alarms = { backupFailed, executionFailed, noRecentBackup, restoreDrillFailed };
+    for (const alarm of Object.values(this.alarms)) {
+      alarm.addAlarmAction(new actions.SnsAction(props.topic));
+      if (alarm !== noRecentBackup) alarm.addOkAction(new actions.SnsAction(props.topic));
+    }
+    noRecentBackup.addOkAction(new actions.SnsAction(props.topic));
+
+    // Alarm notifications go to a KMS-encrypted topic: CloudWatch must be able to use its key.
+    props.topicKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+      }),
+    );
+
+    const search = (metricName: string, stat: string, label: string) =>
+      new cloudwatch.MathExpression({
+        expression: `SEARCH('{${METRICS_NAMESPACE},Target} MetricName="${metricName}"', '${stat}', 3600)`,
+        label,
+        period: Duration.hours(1),
+      });
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: `${config.name}-backups`,
+      widgets: [
+        [
+          new cloudwatch.AlarmStatusWidget({
+            title: 'Alarms',
+            alarms: Object.values(this.alarms),
+            width: 24,
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: `Hours since the last complete backup (RPO ${config.rpoHours} h)`,
+            left: [search(MetricNames.LastBackupAgeHours, 'Maximum', '')],
+            leftAnnotations: [{ value: config.rpoHours, label: 'RPO', color: '#d62728' }],
+            width: 12,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Backup duration per target (s)',
+            left: [search(MetricNames.BackupDurationSeconds, 'Maximum', '')],
+            width: 12,
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Bytes per backup, per target',
+            left: [search(MetricNames.BackupBytes, 'Maximum', '')],
+            width: 12,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Backup executions',
+            left: [
+              props.stateMachine.metricSucceeded({ statistic: 'Sum', period: Duration.hours(1) }),
+              props.stateMachine.metricFailed({ statistic: 'Sum', period: Duration.hours(1) }),
+            ],
+            right: [metric(MetricNames.BackupFailed, 'Sum', Duration.hours(1))],
+            width: 12,
+          }),
+        ],
+      ],
+    });
+  }
+}

@@ -1,0 +1,66 @@
+import { ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backupIdFor, fileKey, manifestKey } from '../../core/backup/layout.js';
+import { createLogger } from '../../core/log.js';
+import { METRICS_NAMESPACE } from '../../core/metrics.js';
+import { putJson } from '../../core/s3/objects.js';
+import { freshnessStep } from '../../functions/freshness/freshness.js';
+import { createVersionedBucket, type S3Server, startS3 } from '../../harness/index.js';
+
+const logger = createLogger({}, { write: () => undefined });
+const bucket = 'freshness';
+const now = new Date('2026-11-21T12:00:00Z');
+const hoursAgo = (h: number) => new Date(now.getTime() - h * 3_600_000);
+
+// The silence check against moto: S3 listings and heads, CloudWatch PutMetricData.
+describe('freshness (age of the last complete backup)', () => {
+  let server: S3Server;
+
+  beforeAll(async () => {
+    server = await startS3();
+    const s3 = server.client();
+    await createVersionedBucket(s3, bucket);
+    const complete = async (target: string, at: Date) =>
+      putJson(s3, bucket, manifestKey(target, backupIdFor(at)), { backup_id: backupIdFor(at) });
+    const incomplete = async (target: string, at: Date) =>
+      putJson(s3, bucket, fileKey(target, backupIdFor(at), 'prefect.dump'), {});
+    await complete('fresh', hoursAgo(30));
+    await complete('fresh', hoursAgo(2));
+    await incomplete('fresh', hoursAgo(1)); // a newer, failed backup does not count, nor hide the older one
+    await complete('stale', hoursAgo(50));
+    await incomplete('failing', hoursAgo(3));
+  }, 120_000);
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('finds each target’s last complete backup and counts those older than the RPO or missing', async () => {
+    const cloudwatch = server.cloudWatch();
+    const result = await freshnessStep({
+      s3: server.client(),
+      bucket,
+      targets: ['fresh', 'stale', 'failing', 'never'],
+      rpoHours: 26,
+      cloudwatch,
+      logger,
+      now: () => now,
+    });
+    expect(result.targets).toEqual([
+      { target: 'failing', stale: true },
+      { target: 'fresh', lastCompleteBackup: backupIdFor(hoursAgo(2)), ageHours: 2, stale: false },
+      { target: 'never', stale: true },
+      { target: 'stale', lastCompleteBackup: backupIdFor(hoursAgo(50)), ageHours: 50, stale: true },
+    ]);
+    expect(result.stale).toEqual(['failing', 'never', 'stale']);
+    const listed = await cloudwatch.send(new ListMetricsCommand({ Namespace: METRICS_NAMESPACE }));
+    const names = (listed.Metrics ?? []).map(
+      (m) => `${m.MetricName}${(m.Dimensions ?? []).map((d) => ` ${d.Name}=${d.Value}`).join('')}`,
+    );
+    expect(names.sort()).toEqual([
+      'LastBackupAgeHours Target=fresh',
+      'LastBackupAgeHours Target=stale',
+      'TargetsWithoutRecentBackup',
+    ]);
+  });
+});
