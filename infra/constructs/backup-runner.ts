@@ -37,6 +37,8 @@ export class BackupRunner extends Construct {
   readonly cluster: ecs.Cluster;
   readonly taskRole: iam.Role;
   readonly executionRole: iam.Role;
+  /** Restores run under their own role: they read backups and can never write or delete one. */
+  readonly restoreTaskRole: iam.Role;
   readonly taskDefinitions = new Map<string, ecs.FargateTaskDefinition>();
   private readonly images = new Map<string, ecs.ContainerImage>();
   private readonly deployment: string;
@@ -71,6 +73,11 @@ export class BackupRunner extends Construct {
       description: 'Streams backups into the backup bucket (write only, under backup prefixes)',
     });
     this.grantBackupWrites(props);
+    this.restoreTaskRole = new iam.Role(this, 'RestoreTaskRole', {
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description: 'Reads backups to restore them (read only on the backup bucket)',
+    });
+    this.grantRestoreReads(props);
 
     for (const target of config.targets) this.addTarget(props, target, logGroup);
 
@@ -93,6 +100,39 @@ export class BackupRunner extends Construct {
       this.executionRole,
       ['*'],
       'ecr:GetAuthorizationToken has no resource scope; image pulls and log writes are scoped by ECS to its own resources.',
+    );
+  }
+
+  private grantRestoreReads(props: BackupRunnerProps): void {
+    this.restoreTaskRole.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject', 's3:GetObjectVersion'],
+        resources: [props.bucket.arnForObjects('*/infrahub_backup_*')],
+      }),
+    );
+    this.restoreTaskRole.addToPolicy(
+      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.bucket.bucketArn] }),
+    );
+    this.restoreTaskRole.addToPolicy(
+      new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [props.key.keyArn] }),
+    );
+    const sources = this.artifactSources(props.config);
+    if (sources.length > 0) {
+      // Artifacts are copied back into the deployment's own storage.
+      this.restoreTaskRole.addToPolicy(
+        new iam.PolicyStatement({
+          actions: ['s3:PutObject'],
+          resources: sources.map((a) => `arn:${Stack.of(this).partition}:s3:::${a.bucket}/${a.prefix}*`),
+        }),
+      );
+    }
+    acknowledgeWildcards(
+      this.restoreTaskRole,
+      [
+        props.bucket.arnForObjects('*/infrahub_backup_*'),
+        ...sources.map((a) => `arn:${Stack.of(this).partition}:s3:::${a.bucket}/${a.prefix}*`),
+      ],
+      'Reads the objects of the backup being restored (keys known at run time) and writes artifacts back under the configured prefix.',
     );
   }
 

@@ -1,0 +1,337 @@
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/config/load.js';
+import type { DeploymentConfig } from '../../core/config/schema.js';
+import { buildApp } from '../../infra/app.js';
+import { testApp } from '../helpers/cdk.js';
+
+type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
+type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
+
+const example = () => loadDeploymentConfigFile('config/example.json');
+const withChanges = (edit: (c: Record<string, unknown>) => void): DeploymentConfig => {
+  const raw = JSON.parse(JSON.stringify(example())) as Record<string, unknown>;
+  edit(raw);
+  return parseDeploymentConfig(raw, 'test');
+};
+
+function synth(config: DeploymentConfig) {
+  const app = testApp();
+  const stacks = buildApp(app, config);
+  return {
+    backup: Template.fromStack(stacks.backup),
+    replica: stacks.replica ? Template.fromStack(stacks.replica) : undefined,
+    stacks,
+  };
+}
+
+/** Every IAM statement of a template, with the logical id of the policy it is in. */
+function statements(template: Template): Array<Statement & { policy: string }> {
+  return Object.entries(template.findResources('AWS::IAM::Policy') as Resources).flatMap(([policy, p]) =>
+    ((p.Properties.PolicyDocument as { Statement: Statement[] }).Statement ?? []).map((st) => ({
+      ...st,
+      policy,
+    })),
+  );
+}
+const actions = (st: Statement) => [st.Action].flat();
+
+describe('backup storage (template)', () => {
+  let backup: Template;
+  let replica: Template;
+
+  beforeAll(() => {
+    const built = synth(example());
+    backup = built.backup;
+    replica = built.replica as Template;
+  });
+
+  it('versions, blocks public access, encrypts with a rotated customer key and logs access', () => {
+    backup.hasResourceProperties('AWS::S3::Bucket', {
+      VersioningConfiguration: { Status: 'Enabled' },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          Match.objectLike({
+            ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: Match.anyValue() },
+          }),
+        ],
+      },
+      LoggingConfiguration: { DestinationBucketName: Match.anyValue(), LogFilePrefix: 'backup-bucket/' },
+      ReplicationConfiguration: Match.anyValue(),
+    });
+    backup.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    // TLS only: every request without aws:SecureTransport is denied.
+    backup.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Deny',
+            Action: 's3:*',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('expires each retention class after its count, incomplete backups, noncurrent versions and stray uploads', () => {
+    const [bucket] = Object.values(
+      backup.findResources('AWS::S3::Bucket', {
+        Properties: { ReplicationConfiguration: Match.anyValue() },
+      }) as Resources,
+    );
+    const rules = (bucket?.Properties.LifecycleConfiguration as { Rules: Array<Record<string, unknown>> })
+      .Rules;
+    const byId = Object.fromEntries(rules.map((r) => [r.Id, r]));
+    // config/example.json: 7 daily, 4 weekly, 12 monthly, no yearly.
+    expect(byId['expire-daily-backups']).toMatchObject({
+      ExpirationInDays: 7,
+      TagFilters: [{ Key: 'retention', Value: 'daily' }],
+    });
+    expect(byId['expire-weekly-backups']).toMatchObject({ ExpirationInDays: 28 });
+    expect(byId['expire-monthly-backups']).toMatchObject({ ExpirationInDays: 372 });
+    expect(byId['expire-yearly-backups']).toBeUndefined();
+    expect(byId['expire-incomplete-backups']).toMatchObject({
+      ExpirationInDays: 7,
+      TagFilters: [{ Key: 'retention', Value: 'pending' }],
+    });
+    expect(byId['expire-noncurrent-versions']).toMatchObject({
+      NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+    });
+    expect(byId['abort-incomplete-multipart-uploads']).toMatchObject({
+      AbortIncompleteMultipartUpload: { DaysAfterInitiation: 2 },
+    });
+  });
+
+  it('replicates to the replica stack in the other region, re-encrypted with its key, without delete markers', () => {
+    backup.hasResourceProperties('AWS::S3::Bucket', {
+      ReplicationConfiguration: {
+        Rules: [
+          Match.objectLike({
+            Status: 'Enabled',
+            DeleteMarkerReplication: { Status: 'Disabled' },
+            SourceSelectionCriteria: { SseKmsEncryptedObjects: { Status: 'Enabled' } },
+            Destination: Match.objectLike({
+              Bucket: {
+                'Fn::Join': [
+                  '',
+                  ['arn:aws:s3:::infrahub-backup-replica-', { Ref: 'AWS::AccountId' }, '-eu-central-1'],
+                ],
+              },
+              EncryptionConfiguration: { ReplicaKmsKeyID: Match.anyValue() },
+            }),
+          }),
+        ],
+      },
+    });
+    // No Replication Time Control unless configured.
+    const rule = JSON.stringify(backup.findResources('AWS::S3::Bucket'));
+    expect(rule).not.toContain('ReplicationTime');
+    // The replica: its own rotated key and a versioned, encrypted bucket with the same retention rules.
+    expect(replica.toJSON()).toBeDefined();
+    replica.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    replica.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/infrahub-backup/backups-replica' });
+    replica.hasResourceProperties('AWS::S3::Bucket', {
+      BucketName: {
+        'Fn::Join': ['', ['infrahub-backup-replica-', { Ref: 'AWS::AccountId' }, '-eu-central-1']],
+      },
+      VersioningConfiguration: { Status: 'Enabled' },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([Match.objectLike({ Id: 'expire-daily-backups', ExpirationInDays: 7 })]),
+      },
+    });
+  });
+
+  it('gives the replication role only what replication needs, and never a delete', () => {
+    const replication = statements(backup).filter((st) => st.policy.startsWith('StorageReplicationRole'));
+    expect(replication.flatMap(actions).sort()).toEqual([
+      'kms:Decrypt',
+      'kms:Encrypt',
+      'kms:GenerateDataKey',
+      's3:GetObjectVersionAcl',
+      's3:GetObjectVersionForReplication',
+      's3:GetObjectVersionTagging',
+      's3:GetReplicationConfiguration',
+      's3:ListBucket',
+      's3:ReplicateObject',
+      's3:ReplicateTags',
+    ]);
+    const encrypt = replication.find((st) => actions(st).includes('kms:Encrypt'));
+    expect(encrypt?.Condition).toMatchObject({
+      'ForAnyValue:StringEquals': { 'kms:ResourceAliases': 'alias/infrahub-backup/backups-replica' },
+    });
+  });
+
+  it('adds Replication Time Control when configured', () => {
+    const { backup: rtc } = synth(
+      withChanges((c) => {
+        (c.replication as Record<string, unknown>).replicationTimeControl = true;
+      }),
+    );
+    rtc.hasResourceProperties('AWS::S3::Bucket', {
+      ReplicationConfiguration: {
+        Rules: [
+          Match.objectLike({
+            Destination: Match.objectLike({
+              ReplicationTime: { Status: 'Enabled', Time: { Minutes: 15 } },
+              Metrics: { Status: 'Enabled', EventThreshold: { Minutes: 15 } },
+            }),
+          }),
+        ],
+      },
+    });
+  });
+
+  it('locks new object versions by default when Object Lock is configured, on both buckets', () => {
+    const { backup: locked, replica: lockedReplica } = synth(
+      withChanges((c) => {
+        c.objectLock = { mode: 'COMPLIANCE', days: 7 };
+      }),
+    );
+    for (const t of [locked, lockedReplica as Template]) {
+      t.hasResourceProperties('AWS::S3::Bucket', {
+        ObjectLockEnabled: true,
+        ObjectLockConfiguration: {
+          ObjectLockEnabled: 'Enabled',
+          Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 7 } },
+        },
+      });
+    }
+    expect(JSON.stringify(backup.findResources('AWS::S3::Bucket'))).not.toContain('ObjectLockConfiguration');
+  });
+
+  it('deploys no replica stack without replication', () => {
+    const { stacks } = synth(
+      withChanges((c) => {
+        delete c.replication;
+      }),
+    );
+    expect(stacks.replica).toBeUndefined();
+  });
+});
+
+describe('least privilege (template)', () => {
+  let template: Template;
+  let all: Array<Statement & { policy: string }>;
+
+  beforeAll(() => {
+    template = synth(example()).backup;
+    all = statements(template);
+  });
+
+  it('grants no wildcard action on data', () => {
+    for (const st of all) {
+      for (const action of actions(st)) {
+        expect(action, st.policy).not.toBe('*');
+        expect(action, st.policy).not.toMatch(/^(s3|kms|secretsmanager|dynamodb):\*$/);
+        expect(action, st.policy).not.toMatch(/^s3:(Get|Put|Delete)\*$/);
+      }
+    }
+  });
+
+  it('lets the runner write only under backup prefixes, and never delete', () => {
+    const runner = all.filter((st) => st.policy.startsWith('RunnerTaskRole'));
+    const s3 = runner.filter((st) => actions(st).some((a) => a.startsWith('s3:')));
+    const writes = s3.filter((st) => actions(st).some((a) => /^s3:Put/.test(a)));
+    expect(writes.map((st) => JSON.stringify(st.Resource))).toEqual([
+      expect.stringContaining('/*/infrahub_backup_*'),
+    ]);
+    expect(runner.flatMap(actions).filter((a) => /Delete/.test(a))).toEqual([]);
+    // It reads only the configured artifact storage (to copy it), not the backups.
+    const reads = s3.filter((st) => actions(st).includes('s3:GetObject'));
+    expect(reads.map((st) => JSON.stringify(st.Resource))).toEqual([
+      expect.stringContaining('infrahub-prod-artifacts/*'),
+    ]);
+  });
+
+  it('restores under a separate role that reads backups and cannot write or delete them', () => {
+    const restore = all.filter((st) => st.policy.startsWith('RunnerRestoreTaskRole'));
+    expect(restore.length).toBeGreaterThan(0);
+    const onBackups = restore.filter((st) => JSON.stringify(st.Resource).includes('Storage'));
+    expect(onBackups.flatMap(actions).sort()).toEqual([
+      'kms:Decrypt',
+      's3:GetObject',
+      's3:GetObjectVersion',
+      's3:ListBucket',
+    ]);
+  });
+
+  it('grants the backup key only to the roles that need it', () => {
+    const kmsUsers = [
+      ...new Set(
+        all
+          .filter((st) => actions(st).some((a) => a.startsWith('kms:')))
+          .map((st) => st.policy.replace(/[0-9A-F]{8}$/, '')),
+      ),
+    ].sort();
+    expect(kmsUsers).toEqual([
+      'FunctionsFreshnessServiceRoleDefaultPolicy',
+      'FunctionsLockServiceRoleDefaultPolicy',
+      'FunctionsManifestServiceRoleDefaultPolicy',
+      'FunctionsNotifyServiceRoleDefaultPolicy',
+      'RunnerRestoreTaskRoleDefaultPolicy',
+      'RunnerTaskRoleDefaultPolicy',
+      'StorageReplicationRoleDefaultPolicy',
+    ]);
+  });
+});
+
+describe('alarms and dashboard (template)', () => {
+  let template: Template;
+
+  beforeAll(() => {
+    template = synth(example()).backup;
+  });
+
+  it('alarms on failed backups, failed executions, silence and failed restore drills, to the notice topic', () => {
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources).map(
+      (a) => a.Properties,
+    );
+    expect(alarms.map((a) => a.AlarmName).sort()).toEqual([
+      'infrahub-backup-BackupExecutionFailed',
+      'infrahub-backup-BackupFailed',
+      'infrahub-backup-NoRecentBackup',
+      'infrahub-backup-RestoreDrillFailed',
+    ]);
+    for (const a of alarms) {
+      expect(a.AlarmActions, String(a.AlarmName)).toEqual([{ Ref: expect.stringMatching(/^Notifications/) }]);
+      expect(String(a.AlarmDescription)).toMatch(/Runbook: docs\/runbook\.md#/);
+    }
+    const silence = alarms.find((a) => a.AlarmName === 'infrahub-backup-NoRecentBackup');
+    expect(silence).toMatchObject({
+      MetricName: 'TargetsWithoutRecentBackup',
+      Namespace: 'InfrahubBackup',
+      TreatMissingData: 'breaching',
+      Threshold: 1,
+    });
+    template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 hour)' });
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+
+  it('lets CloudWatch use the topic key, so alarm notices reach the encrypted topic', () => {
+    template.hasResourceProperties('AWS::KMS::Key', {
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('has a runbook section for every alarm', async () => {
+    const { readFileSync } = await import('node:fs');
+    const runbook = readFileSync('docs/runbook.md', 'utf8');
+    for (const name of ['BackupFailed', 'BackupExecutionFailed', 'NoRecentBackup', 'RestoreDrillFailed']) {
+      expect(runbook, name).toMatch(new RegExp(`^## ${name}$`, 'm'));
+    }
+  });
+});
