@@ -21,7 +21,7 @@ describe('backup Lambdas', () => {
 
   it('runs every function on Node.js 22 (arm64) with tracing and JSON logs, the bucket where it needs it', () => {
     const functions = template.findResources('AWS::Lambda::Function');
-    expect(Object.keys(functions)).toHaveLength(7);
+    expect(Object.keys(functions)).toHaveLength(8);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
@@ -40,7 +40,7 @@ describe('backup Lambdas', () => {
       )
       .map(([id]) => id.replace(/^Functions([A-Za-z]+?)[0-9A-F]{8}$/, '$1'))
       .sort();
-    expect(withBucket).toEqual(['Lock', 'Manifest', 'Notify']);
+    expect(withBucket).toEqual(['Freshness', 'Lock', 'Manifest', 'Notify']);
   });
 
   it('bounds the preflight function by the configured wait plus a margin', () => {
@@ -69,7 +69,9 @@ describe('backup Lambdas', () => {
         (r) =>
           r.includes('/locks/*') ||
           r.includes('/*/backup_information.json') ||
-          r.includes('/*/infrahub_backup_*'),
+          r.includes('/*/infrahub_backup_*') ||
+          // the restore role copies artifacts back into the deployment's own storage
+          r.includes('arn:aws:s3:::infrahub-prod-artifacts/*'),
       ),
     ).toBe(true);
     const deletes = s3Writes.filter((st) => [st.Action].flat().includes('s3:DeleteObject'));
