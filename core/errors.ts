@@ -33,6 +33,8 @@ export const ErrorNames = {
   DbmsControl: 'DbmsControl',
   /** The runner could not connect to a database it backs up (network, DNS, refused, bad credentials). */
   DatabaseUnreachable: 'DatabaseUnreachable',
+  /** A backup cannot be restored into a target: its files do not match its manifest, or versions or editions conflict. */
+  IncompatibleBackup: 'IncompatibleBackup',
   /** A notice could not be published to SNS or EventBridge. Often transient. */
   Notification: 'Notification',
 } as const;
@@ -145,4 +147,8 @@ export class NotificationError extends NamedError {
 
 export class DatabaseUnreachableError extends NamedError {
   override readonly name = ErrorNames.DatabaseUnreachable;
+}
+
+export class IncompatibleBackupError extends NamedError {
+  override readonly name = ErrorNames.IncompatibleBackup;
 }

@@ -1,0 +1,233 @@
+/**
+ * The restore execution's input, and the checks that run before anything touches the target: the
+ * backup is resolved (`latest` = newest complete), its manifest and every file are verified, and
+ * the backup is checked against the target for compatibility. Any problem refuses the whole restore,
+ * naming what is wrong.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { isComplete, listBackupIds } from '../backup/catalog.js';
+import { BackupIdSchema } from '../backup/layout.js';
+import { ComponentSchema, type Manifest, readManifest } from '../backup/manifest.js';
+import { describeProblems, verifyAgainst } from '../backup/verify.js';
+import { parseInput } from '../config/load.js';
+import { type DeploymentConfig, type Target, targetName } from '../config/schema.js';
+import { IncompatibleBackupError, InvalidInputError, ManifestError } from '../errors.js';
+
+export const RestoreExecutionInputSchema = z
+  .strictObject({
+    target: targetName,
+    /** A backup id of the target, or "latest" for its newest complete backup. */
+    backupId: z.union([z.literal('latest'), BackupIdSchema]).default('latest'),
+    /** Components to restore; by default every component the backup holds. */
+    components: z
+      .array(ComponentSchema)
+      .min(1, 'must name at least one component')
+      .refine((c) => new Set(c).size === c.length, 'must not name a component twice')
+      .optional(),
+    /**
+     * `in-place` replaces the target's databases. `new-database` (Neo4j Enterprise) restores the graph
+     * under `newDatabaseName` and switches the alias `neo4j` to it: the blue/green pattern.
+     */
+    mode: z.enum(['in-place', 'new-database']).default('in-place'),
+    newDatabaseName: z
+      .string()
+      .regex(
+        /^[a-z][a-z0-9.-]{2,62}$/,
+        'must be a Neo4j database name (3-63 lowercase letters, digits, "." or "-")',
+      )
+      .optional(),
+    /** Print the plan and change nothing. */
+    dryRun: z.boolean().default(false),
+    /** Restore although the Infrahub version recorded in the backup differs from the running one. */
+    allowInfrahubVersionMismatch: z.boolean().default(false),
+    reason: z.string().max(500).optional(),
+  })
+  .superRefine((input, ctx) => {
+    if (input.mode === 'new-database' && !input.newDatabaseName) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['newDatabaseName'],
+        message: 'is required when mode is "new-database"',
+      });
+    }
+    if (input.mode === 'in-place' && input.newDatabaseName) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['newDatabaseName'],
+        message: 'is only used when mode is "new-database"',
+      });
+    }
+  });
+export type RestoreExecutionInput = z.input<typeof RestoreExecutionInputSchema>;
+
+/** Major and minor of a Neo4j version ("5.26.26" → [5, 26]; "2025.10.1" → [2025, 10]). */
+function neo4jRelease(version: string): [number, number] {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return [major, minor];
+}
+const atLeast = (a: [number, number], b: [number, number]) => a[0] > b[0] || (a[0] === b[0] && a[1] >= b[1]);
+
+export interface CompatibilityFinding {
+  severity: 'refuse' | 'warn';
+  message: string;
+}
+
+/**
+ * Can this backup be restored into this target? Pure. Refuses what would fail or corrupt; warns about
+ * what the operator should know.
+ */
+export function checkCompatibility(
+  manifest: Manifest,
+  target: Target,
+  input: {
+    components: readonly string[];
+    mode: 'in-place' | 'new-database';
+    allowInfrahubVersionMismatch: boolean;
+  },
+  runningInfrahubVersion?: string,
+): CompatibilityFinding[] {
+  const findings: CompatibilityFinding[] = [];
+  const refuse = (message: string) => findings.push({ severity: 'refuse', message });
+  const warn = (message: string) => findings.push({ severity: 'warn', message });
+
+  const missing = input.components.filter((c) => !manifest.components.includes(c));
+  if (missing.length > 0)
+    refuse(`the backup holds no ${missing.join(', ')} (it holds ${manifest.components.join(', ')})`);
+
+  if (input.components.includes('database')) {
+    const from = manifest.neo4j_edition;
+    const to = target.neo4j.edition;
+    const backupVersion = manifest.versions?.neo4j?.server ?? manifest.versions?.neo4j?.tool;
+    if (
+      from === 'enterprise' &&
+      to === 'community' &&
+      !atLeast(neo4jRelease(target.neo4j.version), [5, 20])
+    ) {
+      refuse(
+        `an Enterprise backup loads into Community only from Neo4j 5.20; the target runs ${target.neo4j.version}`,
+      );
+    }
+    if (from === 'community' && to === 'enterprise') {
+      refuse(
+        'a Community dump is not restored into an Enterprise target; restore it into Community, then migrate',
+      );
+    }
+    if (backupVersion && !atLeast(neo4jRelease(target.neo4j.version), neo4jRelease(backupVersion))) {
+      refuse(
+        `the backup was taken from Neo4j ${backupVersion}; the target runs ${target.neo4j.version}, which cannot read a newer store`,
+      );
+    }
+    if (input.mode === 'new-database' && to !== 'enterprise') {
+      refuse('mode "new-database" (restore under a new name and switch the alias) needs Neo4j Enterprise');
+    }
+  }
+
+  if (input.components.includes('task-manager-db')) {
+    const server = manifest.versions?.postgres?.server;
+    const major = server ? Number(server.split('.')[0]) : undefined;
+    if (major !== undefined && target.postgres.majorVersion < major) {
+      refuse(
+        `the task-manager dump comes from PostgreSQL ${server}; the target runs ${target.postgres.majorVersion}, older than the dump`,
+      );
+    }
+  }
+
+  const recorded = manifest.infrahub_version;
+  if (runningInfrahubVersion && recorded !== 'unknown' && recorded !== runningInfrahubVersion) {
+    const message = `the backup was taken with Infrahub ${recorded}; the target runs ${runningInfrahubVersion}`;
+    if (input.allowInfrahubVersionMismatch) warn(`${message} (allowed by allowInfrahubVersionMismatch)`);
+    else refuse(`${message}; set allowInfrahubVersionMismatch to restore anyway`);
+  }
+  return findings;
+}
+
+export interface RestorePlan {
+  target: string;
+  backupId: string;
+  components: string[];
+  mode: 'in-place' | 'new-database';
+  newDatabaseName?: string;
+  dryRun: boolean;
+  neo4jEdition?: 'community' | 'enterprise';
+  /** Files that will be read, with sizes, from the verified manifest. */
+  files: Array<{ path: string; size: number }>;
+  warnings: string[];
+}
+
+/** The newest complete backup of a target, or undefined. */
+export async function latestCompleteBackup(
+  s3: S3Client,
+  bucket: string,
+  target: string,
+): Promise<string | undefined> {
+  const ids = await listBackupIds(s3, bucket, target);
+  for (const id of ids.reverse()) if (await isComplete(s3, bucket, target, id)) return id;
+  return undefined;
+}
+
+/**
+ * Validates the input, resolves the backup, verifies every file against the manifest (S3 checksums,
+ * sizes and version ids; `deep` hashes every byte) and checks compatibility. Reads only.
+ */
+export async function planRestore(
+  input: unknown,
+  deps: {
+    s3: S3Client;
+    bucket: string;
+    config: DeploymentConfig;
+    runningInfrahubVersion?: string;
+    deep?: boolean;
+  },
+): Promise<RestorePlan> {
+  const parsed = parseInput(RestoreExecutionInputSchema, input ?? {}, 'restore execution input');
+  const target = deps.config.targets.find((t) => t.name === parsed.target);
+  if (!target) {
+    throw new InvalidInputError('restore execution input', [
+      `target: "${parsed.target}" is not configured (known: ${deps.config.targets.map((t) => t.name).join(', ')})`,
+    ]);
+  }
+  const backupId =
+    parsed.backupId === 'latest'
+      ? await latestCompleteBackup(deps.s3, deps.bucket, target.name)
+      : parsed.backupId;
+  if (!backupId) throw new ManifestError(`${target.name} has no complete backup to restore`);
+  const manifest = await readManifest(deps.s3, deps.bucket, target.name, backupId);
+  if (!manifest) {
+    throw new ManifestError(
+      `${target.name}/${backupId} has no manifest: the backup is incomplete, failed or absent`,
+    );
+  }
+  const report = await verifyAgainst(deps.s3, deps.bucket, target.name, backupId, manifest, {
+    deep: deps.deep,
+  });
+  if (!report.ok) {
+    throw new IncompatibleBackupError(
+      `restore of ${target.name}/${backupId} refused before touching the target: the backup does not match its manifest:\n${describeProblems(report).join('\n')}`,
+    );
+  }
+  const components = parsed.components ?? manifest.components;
+  const findings = checkCompatibility(
+    manifest,
+    target,
+    { components, mode: parsed.mode, allowInfrahubVersionMismatch: parsed.allowInfrahubVersionMismatch },
+    deps.runningInfrahubVersion,
+  );
+  const refused = findings.filter((f) => f.severity === 'refuse');
+  if (refused.length > 0) {
+    throw new IncompatibleBackupError(
+      `restore of ${target.name}/${backupId} refused before touching the target:\n${refused.map((f) => `  - ${f.message}`).join('\n')}`,
+    );
+  }
+  return {
+    target: target.name,
+    backupId,
+    components,
+    mode: parsed.mode,
+    ...(parsed.newDatabaseName ? { newDatabaseName: parsed.newDatabaseName } : {}),
+    dryRun: parsed.dryRun,
+    ...(manifest.neo4j_edition ? { neo4jEdition: manifest.neo4j_edition } : {}),
+    files: Object.entries(manifest.sizes ?? {}).map(([path, size]) => ({ path, size })),
+    warnings: findings.filter((f) => f.severity === 'warn').map((f) => f.message),
+  };
+}

@@ -1,0 +1,93 @@
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { backupArtifacts } from '../../containers/runner/src/components/artifacts.js';
+import { fileKey, resultKey } from '../../core/backup/layout.js';
+import { loadDeploymentConfigFile } from '../../core/config/load.js';
+import { createLogger } from '../../core/log.js';
+import { planRestore } from '../../core/restore/plan.js';
+import { putJson } from '../../core/s3/objects.js';
+import { manifestStep } from '../../functions/manifest/manifest.js';
+import { createVersionedBucket } from '../../harness/index.js';
+import { useLocalS3 } from '../helpers/s3.js';
+
+const Bucket = 'backups-restore-plan';
+const target = 'infrahub-lab';
+const logger = createLogger({}, { write: () => undefined });
+const config = loadDeploymentConfigFile('config/example.json');
+
+// The checks before a restore touches anything, against backups in a real S3 server (moto).
+describe('restore plan: resolve, verify, check', () => {
+  const local = useLocalS3(Bucket);
+  let s3: S3Client;
+
+  async function backup(backupId: string, complete = true): Promise<void> {
+    const result = await backupArtifacts(
+      { s3, bucket: Bucket, target, backupId, partSize: 5 * 1024 * 1024, concurrency: 2, logger },
+      { type: 's3', bucket: 'restore-plan-source', prefix: '' },
+    );
+    await putJson(s3, Bucket, resultKey(target, backupId, 'artifacts'), result);
+    if (complete)
+      await manifestStep({ target, backupId, components: ['artifacts'] }, { s3, bucket: Bucket, logger });
+  }
+
+  beforeAll(async () => {
+    s3 = local.s3;
+    await createVersionedBucket(s3, 'restore-plan-source');
+    await s3.send(new PutObjectCommand({ Bucket: 'restore-plan-source', Key: 'a.txt', Body: 'artifact a' }));
+    await s3.send(
+      new PutObjectCommand({ Bucket: 'restore-plan-source', Key: 'b/c.txt', Body: 'artifact c' }),
+    );
+    await backup('infrahub_backup_20261119_020000');
+    await backup('infrahub_backup_20261120_020000');
+    await backup('infrahub_backup_20261121_020000', false); // failed: no manifest
+  });
+
+  const deps = () => ({ s3, bucket: Bucket, config });
+
+  it('resolves "latest" to the newest complete backup and plans it', async () => {
+    const plan = await planRestore({ target, components: ['artifacts'], dryRun: true }, deps());
+    expect(plan).toMatchObject({
+      target,
+      backupId: 'infrahub_backup_20261120_020000',
+      components: ['artifacts'],
+      mode: 'in-place',
+      dryRun: true,
+      warnings: [],
+    });
+    expect(plan.files.map((f) => f.path).sort()).toEqual(['artifacts/a.txt', 'artifacts/b/c.txt']);
+  });
+
+  it('refuses a backup without a manifest, and a target without backups', async () => {
+    await expect(
+      planRestore({ target, backupId: 'infrahub_backup_20261121_020000' }, deps()),
+    ).rejects.toMatchObject({ name: 'ManifestError', message: expect.stringMatching(/has no manifest/) });
+    await expect(planRestore({ target: 'infrahub-prod' }, deps())).rejects.toMatchObject({
+      name: 'ManifestError',
+      message: 'infrahub-prod has no complete backup to restore',
+    });
+  });
+
+  it('refuses the whole restore, naming the file, when an object was changed, removed or added', async () => {
+    const id = 'infrahub_backup_20261119_020000';
+    await s3.send(
+      new PutObjectCommand({ Bucket, Key: fileKey(target, id, 'artifacts/a.txt'), Body: 'tampered' }),
+    );
+    await s3.send(
+      new PutObjectCommand({ Bucket, Key: fileKey(target, id, 'artifacts/extra.txt'), Body: 'x' }),
+    );
+    const error = await planRestore({ target, backupId: id }, deps()).catch((e: Error) => e);
+    expect(error).toMatchObject({ name: 'IncompatibleBackup' });
+    expect((error as Error).message).toMatch(
+      /refused before touching the target: the backup does not match its manifest/,
+    );
+    expect((error as Error).message).toMatch(/artifacts\/a\.txt/);
+    expect((error as Error).message).toMatch(/artifacts\/extra\.txt/);
+  });
+
+  it('refuses an input that names an unknown target', async () => {
+    await expect(planRestore({ target: 'infrahub-stage' }, deps())).rejects.toMatchObject({
+      name: 'InvalidInput',
+      message: expect.stringMatching(/target: "infrahub-stage" is not configured/),
+    });
+  });
+});

@@ -1,0 +1,138 @@
+import { describe, expect, it } from 'vitest';
+import type { Manifest } from '../../core/backup/manifest.js';
+import { loadDeploymentConfigFile, parseInput } from '../../core/config/load.js';
+import { checkCompatibility, RestoreExecutionInputSchema } from '../../core/restore/plan.js';
+
+const config = loadDeploymentConfigFile('config/example.json');
+const prod = config.targets[0]; // Enterprise 5.26.26, PostgreSQL 18
+const lab = config.targets[1]; // Community 5.26.26, PostgreSQL 18
+if (!prod || !lab) throw new Error('config/example.json has two targets');
+
+const manifest = (over: Partial<Manifest> = {}): Manifest => ({
+  metadata_version: 2025111200,
+  backup_id: 'infrahub_backup_20261121_020000',
+  created_at: '2026-11-21T02:00:00Z',
+  tool_version: '0.1.0',
+  infrahub_version: '1.5.0',
+  components: ['database', 'task-manager-db', 'artifacts'],
+  checksums: {},
+  neo4j_edition: 'community',
+  redacted: false,
+  encrypted: false,
+  versions: {
+    neo4j: { edition: 'community', server: '5.26.26', tool: '5.26.26' },
+    postgres: { server: '18.1', tool: '18.1' },
+  },
+  ...over,
+});
+const all = {
+  components: ['database', 'task-manager-db', 'artifacts'],
+  mode: 'in-place' as const,
+  allowInfrahubVersionMismatch: false,
+};
+const messages = (f: ReturnType<typeof checkCompatibility>) => f.map((x) => `${x.severity}: ${x.message}`);
+
+describe('restore compatibility', () => {
+  it('accepts a backup of the same editions and versions', () => {
+    expect(checkCompatibility(manifest(), lab, all, '1.5.0')).toEqual([]);
+  });
+
+  it.each([
+    [
+      'an Enterprise backup into Community older than 5.20',
+      manifest({
+        neo4j_edition: 'enterprise',
+        versions: { neo4j: { edition: 'enterprise', tool: '5.19.0', server: '5.19.0' } },
+      }),
+      { ...lab, neo4j: { ...lab.neo4j, version: '5.19.0' } },
+      /refuse: an Enterprise backup loads into Community only from Neo4j 5\.20; the target runs 5\.19\.0/,
+    ],
+    [
+      'a Community dump into Enterprise',
+      manifest(),
+      prod,
+      /refuse: a Community dump is not restored into an Enterprise target/,
+    ],
+    [
+      'a store newer than the Neo4j of the target',
+      manifest({ versions: { neo4j: { edition: 'community', server: '2025.10.1', tool: '2025.10.1' } } }),
+      lab,
+      /refuse: the backup was taken from Neo4j 2025\.10\.1; the target runs 5\.26\.26, which cannot read a newer store/,
+    ],
+    [
+      'a dump from a newer PostgreSQL',
+      manifest({ versions: { postgres: { server: '18.1', tool: '18.1' } } }),
+      { ...lab, postgres: { ...lab.postgres, majorVersion: 16 } },
+      /refuse: the task-manager dump comes from PostgreSQL 18\.1; the target runs 16, older than the dump/,
+    ],
+    [
+      'a component the backup does not hold',
+      manifest({ components: ['task-manager-db'] }),
+      lab,
+      /refuse: the backup holds no database, artifacts \(it holds task-manager-db\)/,
+    ],
+  ])('refuses %s', (_, m, target, expected) => {
+    expect(messages(checkCompatibility(m, target, all, '1.5.0'))).toEqual(
+      expect.arrayContaining([expect.stringMatching(expected)]),
+    );
+  });
+
+  it('allows an Enterprise backup into Community from 5.20', () => {
+    const m = manifest({
+      neo4j_edition: 'enterprise',
+      versions: { neo4j: { edition: 'enterprise', tool: '5.26.26', server: '5.26.26' } },
+    });
+    expect(checkCompatibility(m, lab, all, '1.5.0')).toEqual([]);
+  });
+
+  it('refuses a different Infrahub version unless allowed, then warns', () => {
+    expect(messages(checkCompatibility(manifest(), lab, all, '1.6.0'))).toEqual([
+      'refuse: the backup was taken with Infrahub 1.5.0; the target runs 1.6.0; set allowInfrahubVersionMismatch to restore anyway',
+    ]);
+    expect(
+      messages(checkCompatibility(manifest(), lab, { ...all, allowInfrahubVersionMismatch: true }, '1.6.0')),
+    ).toEqual([
+      'warn: the backup was taken with Infrahub 1.5.0; the target runs 1.6.0 (allowed by allowInfrahubVersionMismatch)',
+    ]);
+    // Unknown on either side: nothing to compare.
+    expect(checkCompatibility(manifest({ infrahub_version: 'unknown' }), lab, all, '1.6.0')).toEqual([]);
+    expect(checkCompatibility(manifest(), lab, all, undefined)).toEqual([]);
+  });
+
+  it('needs Enterprise for the blue/green mode', () => {
+    expect(messages(checkCompatibility(manifest(), lab, { ...all, mode: 'new-database' }))).toEqual([
+      expect.stringMatching(/refuse: mode "new-database" .* needs Neo4j Enterprise/),
+    ]);
+  });
+});
+
+describe('restore execution input', () => {
+  it('defaults to the latest backup, in place, every component it holds, not a dry run', () => {
+    expect(RestoreExecutionInputSchema.parse({ target: 'infrahub-lab' })).toEqual({
+      target: 'infrahub-lab',
+      backupId: 'latest',
+      mode: 'in-place',
+      dryRun: false,
+      allowInfrahubVersionMismatch: false,
+    });
+  });
+
+  it.each([
+    [{}, /target/],
+    [{ target: 'infrahub-lab', backupId: 'yesterday' }, /backupId/],
+    [
+      { target: 'infrahub-lab', mode: 'new-database' },
+      /newDatabaseName: is required when mode is "new-database"/,
+    ],
+    [
+      { target: 'infrahub-lab', newDatabaseName: 'neo4j-blue' },
+      /newDatabaseName: is only used when mode is "new-database"/,
+    ],
+    [{ target: 'infrahub-lab', components: ['neo4j'] }, /components\[0\]/],
+    [{ target: 'infrahub-lab', password: 'x' }, /unknown key "password"/],
+  ])('rejects %j, naming the field', (input, message) => {
+    expect(() => parseInput(RestoreExecutionInputSchema, input, 'restore execution input')).toThrowError(
+      expect.objectContaining({ name: 'InvalidInput', message: expect.stringMatching(message) }),
+    );
+  });
+});
