@@ -35,6 +35,8 @@ export const ErrorNames = {
   DatabaseUnreachable: 'DatabaseUnreachable',
   /** A backup cannot be restored into a target: its files do not match its manifest, or versions or editions conflict. */
   IncompatibleBackup: 'IncompatibleBackup',
+  /** After a restore, the target's counts differ from those recorded at backup time. */
+  RestoreValidation: 'RestoreValidation',
   /** A notice could not be published to SNS or EventBridge. Often transient. */
   Notification: 'Notification',
 } as const;
@@ -151,4 +153,8 @@ export class DatabaseUnreachableError extends NamedError {
 
 export class IncompatibleBackupError extends NamedError {
   override readonly name = ErrorNames.IncompatibleBackup;
+}
+
+export class RestoreValidationError extends NamedError {
+  override readonly name = ErrorNames.RestoreValidation;
 }

@@ -14,10 +14,16 @@ export async function streamS3ToTool(
   bucket: string,
   key: string,
   tool: RunningTool,
+  /** The exact version to read (a manifest records it); the current one when unset. */
+  versionId?: string,
 ): Promise<void> {
   let body: Readable;
   try {
-    body = (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body as Readable;
+    body = (
+      await s3.send(
+        new GetObjectCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }),
+      )
+    ).Body as Readable;
   } catch (err) {
     tool.child.kill('SIGTERM');
     await tool.done.catch(() => undefined);

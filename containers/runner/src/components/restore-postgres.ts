@@ -1,0 +1,135 @@
+/**
+ * Restores the task-manager database from a backup: `pg_restore --clean --create` connected to the
+ * `postgres` maintenance database (design.md section 1), the dump streamed from the exact S3
+ * version the manifest records, nothing staged. Then validates: exact row counts of every table
+ * must equal those taken, in pg_dump's own snapshot, at backup time.
+ */
+
+import type { S3Client } from '@aws-sdk/client-s3';
+import pg from 'pg';
+import { PREFECT_DUMP } from '../../../../core/backup/layout.js';
+import type { Manifest } from '../../../../core/backup/manifest.js';
+import { DatabaseUnreachableError, ManifestError, RestoreValidationError } from '../../../../core/errors.js';
+import type { Logger } from '../../../../core/log.js';
+import { runTool } from '../../../../core/tools/run-tool.js';
+import { streamS3ToTool } from '../../../../core/tools/stream-from-s3.js';
+import { countRows, type PostgresConnection, toolPath } from './postgres.js';
+
+export interface RestoreContext {
+  s3: S3Client;
+  bucket: string;
+  target: string;
+  backupId: string;
+  logger: Logger;
+}
+
+export interface PostgresRestoreResult {
+  component: 'task-manager-db';
+  database: string;
+  tables: number;
+  rows: number;
+  durationMs: number;
+}
+
+/** Differences between two table → row count maps, one line each ("public.log: 40 at backup, 38 now"). */
+export function countDifferences(expected: Record<string, number>, actual: Record<string, number>): string[] {
+  const tables = [...new Set([...Object.keys(expected), ...Object.keys(actual)])].sort();
+  return tables.flatMap((t) =>
+    expected[t] === actual[t]
+      ? []
+      : [`${t}: ${expected[t] ?? 'absent'} at backup, ${actual[t] ?? 'absent'} after restore`],
+  );
+}
+
+async function connect(connection: PostgresConnection, database: string): Promise<pg.Client> {
+  const client = new pg.Client({
+    ...connection,
+    database,
+    connectionTimeoutMillis: 15_000,
+    application_name: 'infrahub-restore',
+  });
+  await client.connect().catch((err: unknown) => {
+    throw new DatabaseUnreachableError(
+      `cannot connect to PostgreSQL at ${connection.host}:${connection.port} (database ${database}): ${err instanceof Error ? err.message : String(err)}`,
+    );
+  });
+  return client;
+}
+
+export async function restorePostgres(
+  ctx: RestoreContext,
+  connection: PostgresConnection,
+  manifest: Manifest,
+  options: { binDir?: string } = {},
+): Promise<PostgresRestoreResult> {
+  const started = Date.now();
+  const log = ctx.logger.child({ component: 'task-manager-db', step: 'restore' });
+  const stored = manifest.s3?.[PREFECT_DUMP];
+  const expected = manifest.counts?.postgres?.tables;
+  if (!stored || !expected) {
+    throw new ManifestError(
+      `${ctx.target}/${ctx.backupId} records no task-manager dump (or no row counts) to restore`,
+    );
+  }
+  const database = manifest.counts?.postgres?.database ?? connection.database;
+
+  // The database is dropped and created again: nothing may stay connected to it (services quiesced).
+  const admin = await connect(connection, 'postgres');
+  try {
+    const { rowCount } = await admin.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+      [database],
+    );
+    if (rowCount)
+      log.warn('closed sessions still connected to the database', { database, sessions: rowCount });
+  } finally {
+    await admin.end();
+  }
+
+  log.info('pg_restore started', { database, key: stored.key, versionId: stored.version_id });
+  const restore = runTool(
+    toolPath(options.binDir, 'pg_restore'),
+    ['--clean', '--if-exists', '--create', '--no-owner', '--exit-on-error', '--dbname=postgres'],
+    {
+      env: {
+        ...process.env,
+        PGHOST: connection.host,
+        PGPORT: String(connection.port),
+        PGUSER: connection.user,
+        PGPASSWORD: connection.password,
+      },
+      stdin: 'pipe',
+      stdout: 'ignore',
+    },
+  );
+  await streamS3ToTool(ctx.s3, ctx.bucket, stored.key, restore, stored.version_id);
+
+  const client = await connect(connection, database);
+  let actual: Record<string, number>;
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    actual = await countRows(client);
+    await client.query('COMMIT');
+  } finally {
+    await client.end();
+  }
+  const differences = countDifferences(expected, actual);
+  if (differences.length > 0) {
+    throw new RestoreValidationError(
+      `restored ${database} does not match the backup's row counts:\n${differences.map((d) => `  - ${d}`).join('\n')}`,
+    );
+  }
+  const rows = Object.values(actual).reduce((a, b) => a + b, 0);
+  log.info('pg_restore finished; row counts equal the backup', {
+    database,
+    tables: Object.keys(actual).length,
+    rows,
+  });
+  return {
+    component: 'task-manager-db',
+    database,
+    tables: Object.keys(actual).length,
+    rows,
+    durationMs: Date.now() - started,
+  };
+}

@@ -1,0 +1,97 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localRunnerEnv, postgresRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
+import { restorePostgres } from '../../containers/runner/src/components/restore-postgres.js';
+import { type Manifest, writeManifest } from '../../core/backup/manifest.js';
+import { createLogger } from '../../core/log.js';
+import {
+  countTables,
+  createVersionedBucket,
+  type PostgresServer,
+  type S3Server,
+  seedPrefect,
+  startPostgres,
+  startS3,
+} from '../../harness/index.js';
+
+const Bucket = 'backups-restore-postgres';
+const target = 'infrahub-lab';
+const backupId = 'infrahub_backup_20261121_020000';
+const logger = createLogger({}, { write: () => undefined });
+
+// Backup with the real runner, data changed and deleted, restore streamed from S3: the backup-time
+// state comes back, checked by exact row counts.
+describe('restore: PostgreSQL (real pg_restore, real S3 server)', () => {
+  let postgres: PostgresServer;
+  let server: S3Server;
+  let s3: S3Client;
+  let manifest: Manifest;
+
+  beforeAll(async () => {
+    [postgres, server] = await Promise.all([startPostgres(), startS3()]);
+    s3 = server.client();
+    await createVersionedBucket(s3, Bucket);
+    await seedPrefect(postgres, { flowRuns: 300 });
+    const run = await runRunner('backup-postgres', {
+      ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
+      ...postgresRunnerEnv(postgres),
+    });
+    expect(run.code, run.stderr).toBe(0);
+    ({ manifest } = await writeManifest(s3, Bucket, { target, backupId, components: ['task-manager-db'] }));
+  }, 240_000);
+
+  afterAll(async () => {
+    await Promise.allSettled([postgres?.stop(), server?.stop()]);
+  });
+
+  const connection = () => ({
+    host: '127.0.0.1',
+    port: postgres.port,
+    user: postgres.user,
+    password: postgres.password,
+    database: 'prefect',
+  });
+  const ctx = () => ({ s3, bucket: Bucket, target, backupId, logger });
+
+  it('brings back the backup-time rows after data was changed and deleted, with a session still open', async () => {
+    const before = await countTables(postgres, 'prefect');
+    const client = new pg.Client({ connectionString: postgres.url('prefect') });
+    await client.connect();
+    await client.query('DELETE FROM log');
+    await client.query("UPDATE flow_run SET name = 'changed'");
+    await client.query('CREATE TABLE stray (id int)');
+    const lingering = new pg.Client({ connectionString: postgres.url('prefect') });
+    await lingering.connect();
+    lingering.on('error', () => undefined); // it is terminated by the restore
+    await client.end();
+
+    const result = await restorePostgres(ctx(), connection(), manifest, { binDir: postgres.binDir });
+    expect(result).toMatchObject({ component: 'task-manager-db', database: 'prefect', tables: 3 });
+    expect(await countTables(postgres, 'prefect')).toEqual(before);
+    const check = new pg.Client({ connectionString: postgres.url('prefect') });
+    await check.connect();
+    const changed = await check.query("SELECT count(*)::int AS n FROM flow_run WHERE name = 'changed'");
+    const stray = await check.query("SELECT to_regclass('public.stray') AS t");
+    await check.end();
+    expect(changed.rows[0].n).toBe(0);
+    expect(stray.rows[0].t).toBeNull();
+    await lingering.end().catch(() => undefined);
+  }, 120_000);
+
+  it('fails validation, naming each table, when the restored counts differ from the backup', async () => {
+    const wrong: Manifest = {
+      ...manifest,
+      counts: {
+        ...manifest.counts,
+        postgres: { database: 'prefect', tables: { ...manifest.counts?.postgres?.tables, 'public.log': 1 } },
+      },
+    };
+    await expect(
+      restorePostgres(ctx(), connection(), wrong, { binDir: postgres.binDir }),
+    ).rejects.toMatchObject({
+      name: 'RestoreValidation',
+      message: expect.stringMatching(/public\.log: 1 at backup, 1500 after restore/),
+    });
+  }, 120_000);
+});
