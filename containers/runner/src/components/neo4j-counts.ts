@@ -20,12 +20,11 @@ function toNumber(value: unknown): number {
   throw new Error(`not a count: ${String(value)}`);
 }
 
-export async function countGraph(
-  ctx: RunContext,
+/** Server version and edition, and counts per database (`system` skipped), over Bolt. */
+export async function readGraph(
   connection: BoltConnection,
   databases: readonly string[],
-): Promise<Neo4jCountsResult> {
-  const startedAt = new Date().toISOString();
+): Promise<{ version: string; edition: 'community' | 'enterprise'; counts: Neo4jCountsResult['counts'] }> {
   const driver = neo4j.driver(connection.uri, neo4j.auth.basic(connection.username, connection.password), {
     connectionTimeout: 15_000,
   });
@@ -56,14 +55,32 @@ export async function countGraph(
         await session.close();
       }
     }
-    ctx.logger.info('graph counted', { component: 'database-counts', counts });
-    return {
-      ...resultStamp(ctx, startedAt),
-      component: 'database-counts',
-      server: { version, edition },
-      counts,
-    };
+    return { version, edition, counts };
   } finally {
     await driver.close();
   }
+}
+
+/** Counts per database only (what a restore is validated with). */
+export async function readGraphCounts(
+  connection: BoltConnection,
+  databases: readonly string[],
+): Promise<Neo4jCountsResult['counts']> {
+  return (await readGraph(connection, databases)).counts;
+}
+
+export async function countGraph(
+  ctx: RunContext,
+  connection: BoltConnection,
+  databases: readonly string[],
+): Promise<Neo4jCountsResult> {
+  const startedAt = new Date().toISOString();
+  const { version, edition, counts } = await readGraph(connection, databases);
+  ctx.logger.info('graph counted', { component: 'database-counts', counts });
+  return {
+    ...resultStamp(ctx, startedAt),
+    component: 'database-counts',
+    server: { version, edition },
+    counts,
+  };
 }
