@@ -3,6 +3,7 @@
  * every object), and whether each is complete (its manifest exists).
  */
 import { ListObjectsV2Command, PutObjectTaggingCommand, type S3Client } from '@aws-sdk/client-s3';
+import { mapLimit } from '../concurrency.js';
 import { headObject, storageError } from '../s3/objects.js';
 import { BackupIdSchema, manifestKey, parseBackupId } from './layout.js';
 import { RETENTION_TAG } from './retention.js';
@@ -56,6 +57,17 @@ export async function completeBackupDatesIn(
   return candidates.filter((_, i) => complete[i]).map((id) => parseBackupId(id) as Date);
 }
 
+/** The newest complete backup of a target, or undefined. */
+export async function latestCompleteBackup(
+  s3: S3Client,
+  bucket: string,
+  target: string,
+): Promise<string | undefined> {
+  const ids = await listBackupIds(s3, bucket, target);
+  for (const id of ids.reverse()) if (await isComplete(s3, bucket, target, id)) return id;
+  return undefined;
+}
+
 /** Tags object versions `retention=<value>`, a few at a time. */
 export async function tagObjects(
   s3: S3Client,
@@ -64,23 +76,18 @@ export async function tagObjects(
   value: string,
   concurrency = 16,
 ): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < objects.length) {
-      const o = objects[next++] as { key: string; versionId?: string };
-      try {
-        await s3.send(
-          new PutObjectTaggingCommand({
-            Bucket: bucket,
-            Key: o.key,
-            ...(o.versionId ? { VersionId: o.versionId } : {}),
-            Tagging: { TagSet: [{ Key: RETENTION_TAG, Value: value }] },
-          }),
-        );
-      } catch (err) {
-        throw storageError(err, `tagging s3://${bucket}/${o.key}`);
-      }
+  await mapLimit(objects, concurrency, async (o) => {
+    try {
+      await s3.send(
+        new PutObjectTaggingCommand({
+          Bucket: bucket,
+          Key: o.key,
+          ...(o.versionId ? { VersionId: o.versionId } : {}),
+          Tagging: { TagSet: [{ Key: RETENTION_TAG, Value: value }] },
+        }),
+      );
+    } catch (err) {
+      throw storageError(err, `tagging s3://${bucket}/${o.key}`);
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, objects.length) }, worker));
+  });
 }

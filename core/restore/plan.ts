@@ -6,7 +6,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { isComplete, listBackupIds } from '../backup/catalog.js';
+import { latestCompleteBackup } from '../backup/catalog.js';
 import { BackupIdSchema } from '../backup/layout.js';
 import { ComponentSchema, type Manifest, readManifest } from '../backup/manifest.js';
 import { describeProblems, verifyAgainst } from '../backup/verify.js';
@@ -153,17 +153,6 @@ export interface RestorePlan {
   /** Files that will be read, with sizes, from the verified manifest. */
   files: Array<{ path: string; size: number }>;
   warnings: string[];
-}
-
-/** The newest complete backup of a target, or undefined. */
-export async function latestCompleteBackup(
-  s3: S3Client,
-  bucket: string,
-  target: string,
-): Promise<string | undefined> {
-  const ids = await listBackupIds(s3, bucket, target);
-  for (const id of ids.reverse()) if (await isComplete(s3, bucket, target, id)) return id;
-  return undefined;
 }
 
 /**

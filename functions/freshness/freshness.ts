@@ -5,8 +5,9 @@
  * function stops publishing (missing data is treated as breaching).
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { isComplete, listBackupIds } from '../../core/backup/catalog.js';
+import { latestCompleteBackup } from '../../core/backup/catalog.js';
 import { parseBackupId } from '../../core/backup/layout.js';
+import { mapLimit } from '../../core/concurrency.js';
 import type { Logger } from '../../core/log.js';
 import { type Metric, MetricNames, publishMetrics } from '../../core/metrics.js';
 
@@ -27,35 +28,23 @@ export interface FreshnessDeps {
   now?: () => Date;
 }
 
-async function lastComplete(deps: FreshnessDeps, target: string): Promise<string | undefined> {
-  const ids = await listBackupIds(deps.s3, deps.bucket, target);
-  for (const id of ids.reverse()) if (await isComplete(deps.s3, deps.bucket, target, id)) return id;
-  return undefined;
-}
-
 export async function freshnessStep(
   deps: FreshnessDeps,
 ): Promise<{ targets: TargetFreshness[]; stale: string[] }> {
   const now = deps.now?.() ?? new Date();
-  const results: TargetFreshness[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < deps.targets.length) {
-      const target = deps.targets[next++] as string;
-      const id = await lastComplete(deps, target);
-      const taken = id ? parseBackupId(id) : undefined;
-      const ageHours = taken
-        ? Math.round(((now.getTime() - taken.getTime()) / 3_600_000) * 10) / 10
-        : undefined;
-      results.push({
-        target,
-        ...(id ? { lastCompleteBackup: id } : {}),
-        ...(ageHours !== undefined ? { ageHours } : {}),
-        stale: ageHours === undefined || ageHours > deps.rpoHours,
-      });
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(8, deps.targets.length) }, worker));
+  const results = await mapLimit(deps.targets, 8, async (target): Promise<TargetFreshness> => {
+    const id = await latestCompleteBackup(deps.s3, deps.bucket, target);
+    const taken = id ? parseBackupId(id) : undefined;
+    const ageHours = taken
+      ? Math.round(((now.getTime() - taken.getTime()) / 3_600_000) * 10) / 10
+      : undefined;
+    return {
+      target,
+      ...(id ? { lastCompleteBackup: id } : {}),
+      ...(ageHours !== undefined ? { ageHours } : {}),
+      stale: ageHours === undefined || ageHours > deps.rpoHours,
+    };
+  });
   results.sort((a, b) => a.target.localeCompare(b.target));
   const stale = results.filter((r) => r.stale).map((r) => r.target);
   const metrics: Metric[] = [

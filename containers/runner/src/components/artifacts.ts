@@ -17,6 +17,7 @@ import {
 import { artifactPath, fileKey } from '../../../../core/backup/layout.js';
 import { type ArtifactsResult, type FileRecord, fileRecord } from '../../../../core/backup/results.js';
 import { PENDING_TAGGING } from '../../../../core/backup/retention.js';
+import { mapLimit } from '../../../../core/concurrency.js';
 import { hashObject, listAll, storageError } from '../../../../core/s3/objects.js';
 import { uploadStream } from '../../../../core/s3/upload-stream.js';
 import { type RunContext, resultStamp } from '../context.js';
@@ -31,20 +32,6 @@ export interface ArtifactOptions {
   /** Above this size a copy is multipart (S3's CopyObject limit is 5 GiB). */
   multipartCopyThreshold?: number;
   copyPartSize?: number;
-}
-
-/** Runs `fn` over `items`, at most `limit` at a time, keeping order in the result. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  });
-  await Promise.all(workers);
-  return out;
 }
 
 function copySource(bucket: string, key: string): string {
