@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Manifest } from '../../core/backup/manifest.js';
 import { loadDeploymentConfigFile, parseInput } from '../../core/config/load.js';
+import { graphCountDifferences, tableCountDifferences } from '../../core/restore/compare.js';
 import { checkCompatibility, RestoreExecutionInputSchema } from '../../core/restore/plan.js';
 
 const config = loadDeploymentConfigFile('config/example.json');
@@ -134,5 +135,33 @@ describe('restore execution input', () => {
     expect(() => parseInput(RestoreExecutionInputSchema, input, 'restore execution input')).toThrowError(
       expect.objectContaining({ name: 'InvalidInput', message: expect.stringMatching(message) }),
     );
+  });
+});
+
+describe('restore validation counts', () => {
+  it('names each table that differs, is missing or is extra', () => {
+    expect(
+      tableCountDifferences(
+        { 'public.a': 1, 'public.b': 2, 'public.c': 3 },
+        { 'public.a': 1, 'public.b': 5, 'public.d': 0 },
+      ),
+    ).toEqual([
+      'public.b: 2 at backup, 5 after restore',
+      'public.c: 3 at backup, absent after restore',
+      'public.d: absent at backup, 0 after restore',
+    ]);
+    expect(tableCountDifferences({ 'public.a': 1 }, { 'public.a': 1 })).toEqual([]);
+  });
+
+  it('names each database whose graph differs or is missing', () => {
+    expect(
+      graphCountDifferences(
+        { neo4j: { nodes: 10, relationships: 9 }, other: { nodes: 1, relationships: 0 } },
+        { neo4j: { nodes: 10, relationships: 8 } },
+      ),
+    ).toEqual([
+      'neo4j: 10 nodes and 9 relationships at backup, 10 and 8 after restore',
+      'other: 1 nodes and 0 relationships at backup, no database after restore',
+    ]);
   });
 });

@@ -20,7 +20,7 @@ import { PENDING_TAGGING } from '../../../../core/backup/retention.js';
 import { mapLimit } from '../../../../core/concurrency.js';
 import { hashObject, listAll, storageError } from '../../../../core/s3/objects.js';
 import { uploadStream } from '../../../../core/s3/upload-stream.js';
-import { type RunContext, resultStamp } from '../context.js';
+import { type RunContext, resultStamp, uploadOptions } from '../context.js';
 
 const GiB = 1024 ** 3;
 
@@ -171,13 +171,7 @@ export async function backupArtifacts(
       const upload = async (file: string): Promise<FileRecord> => {
         const path = artifactPath(relative(source.path, file).split(sep).join('/'));
         const key = fileKey(ctx.target, ctx.backupId, path);
-        const uploaded = await uploadStream(ctx.s3, createReadStream(file), {
-          bucket: ctx.bucket,
-          key,
-          partSize: ctx.partSize,
-          concurrency: ctx.concurrency,
-          tagging: PENDING_TAGGING,
-        });
+        const uploaded = await uploadStream(ctx.s3, createReadStream(file), uploadOptions(ctx, key));
         return fileRecord(path, uploaded);
       };
       // Memory stays bounded: small files (one PUT each, filling a fraction of one part buffer) go

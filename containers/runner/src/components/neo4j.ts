@@ -11,12 +11,11 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DATABASE_DIR, fileKey, neo4jDumpPath } from '../../../../core/backup/layout.js';
 import { type FileRecord, fileRecord, type Neo4jResult } from '../../../../core/backup/results.js';
-import { PENDING_TAGGING } from '../../../../core/backup/retention.js';
 import { Neo4jDatabaseInUseError, ToolFailedError } from '../../../../core/errors.js';
 import { uploadStream } from '../../../../core/s3/upload-stream.js';
 import { runTool, toolOutput } from '../../../../core/tools/run-tool.js';
 import { streamToolToS3 } from '../../../../core/tools/stream-to-s3.js';
-import { type RunContext, resultStamp } from '../context.js';
+import { type RunContext, resultStamp, uploadOptions } from '../context.js';
 import type { Neo4jEnv } from '../env.js';
 
 export interface Neo4jAdmin {
@@ -83,14 +82,7 @@ export async function backupNeo4jCommunity(
       env: admin.env,
       name: 'neo4j-admin database dump',
     });
-    const uploaded = await streamToolToS3(ctx.s3, dump, {
-      bucket: ctx.bucket,
-      key,
-      partSize: ctx.partSize,
-      concurrency: ctx.concurrency,
-      tagging: PENDING_TAGGING,
-      contentType: 'application/octet-stream',
-    });
+    const uploaded = await streamToolToS3(ctx.s3, dump, uploadOptions(ctx, key));
     log.info('neo4j-admin database dump finished', {
       database: db,
       size: uploaded.size,
@@ -173,14 +165,11 @@ export async function backupNeo4jEnterprise(
     for (const name of chain) {
       const path = `${DATABASE_DIR}${name}`;
       const key = fileKey(ctx.target, ctx.backupId, path);
-      const uploaded = await uploadStream(ctx.s3, createReadStream(join(options.backupDir, name)), {
-        bucket: ctx.bucket,
-        key,
-        partSize: ctx.partSize,
-        concurrency: ctx.concurrency,
-        tagging: PENDING_TAGGING,
-        contentType: 'application/octet-stream',
-      });
+      const uploaded = await uploadStream(
+        ctx.s3,
+        createReadStream(join(options.backupDir, name)),
+        uploadOptions(ctx, key),
+      );
       files.push(fileRecord(path, uploaded));
     }
     log.info('neo4j-admin database backup finished', { database: db, chain });

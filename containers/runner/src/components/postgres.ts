@@ -7,11 +7,10 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { fileKey, PREFECT_DUMP } from '../../../../core/backup/layout.js';
 import { fileRecord, type PostgresResult } from '../../../../core/backup/results.js';
-import { PENDING_TAGGING } from '../../../../core/backup/retention.js';
 import { DatabaseUnreachableError, IncompatibleToolError } from '../../../../core/errors.js';
 import { runTool, toolOutput } from '../../../../core/tools/run-tool.js';
 import { streamToolToS3 } from '../../../../core/tools/stream-to-s3.js';
-import { type RunContext, resultStamp } from '../context.js';
+import { type RunContext, resultStamp, uploadOptions } from '../context.js';
 
 export interface PostgresConnection {
   host: string;
@@ -30,6 +29,38 @@ export function parseToolVersion(output: string): { version: string; major: numb
 
 export function toolPath(binDir: string | undefined, tool: string): string {
   return binDir ? join(binDir, tool) : tool;
+}
+
+/** The environment pg_dump and pg_restore connect with (the password never on a command line). */
+export function toolEnv(connection: PostgresConnection, appName: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    PGHOST: connection.host,
+    PGPORT: String(connection.port),
+    PGUSER: connection.user,
+    PGPASSWORD: connection.password,
+    PGAPPNAME: appName,
+  };
+}
+
+/** A connected client; an unreachable server or refused login is a DatabaseUnreachable error. */
+export async function connectPostgres(
+  connection: PostgresConnection,
+  appName: string,
+  database = connection.database,
+): Promise<pg.Client> {
+  const client = new pg.Client({
+    ...connection,
+    database,
+    connectionTimeoutMillis: 15_000,
+    application_name: appName,
+  });
+  await client.connect().catch((err: unknown) => {
+    throw new DatabaseUnreachableError(
+      `cannot connect to PostgreSQL at ${connection.host}:${connection.port} (database ${database}): ${err instanceof Error ? err.message : String(err)}`,
+    );
+  });
+  return client;
 }
 
 /** Exact row counts of every ordinary and partitioned table (partitions counted through their parent). */
@@ -63,16 +94,7 @@ export async function backupPostgres(
   const pgDump = toolPath(options.binDir, 'pg_dump');
   const tool = parseToolVersion(await toolOutput(pgDump, ['--version']));
 
-  const client = new pg.Client({
-    ...connection,
-    connectionTimeoutMillis: 15_000,
-    application_name: 'infrahub-backup',
-  });
-  await client.connect().catch((err: unknown) => {
-    throw new DatabaseUnreachableError(
-      `cannot connect to PostgreSQL at ${connection.host}:${connection.port} (database ${connection.database}): ${err instanceof Error ? err.message : String(err)}`,
-    );
-  });
+  const client = await connectPostgres(connection, 'infrahub-backup');
   try {
     const { rows } = await client.query<{ num: string; version: string }>(
       "SELECT current_setting('server_version_num') AS num, current_setting('server_version') AS version",
@@ -110,16 +132,7 @@ export async function backupPostgres(
         '--no-password',
         `--dbname=${connection.database}`,
       ],
-      {
-        env: {
-          ...process.env,
-          PGHOST: connection.host,
-          PGPORT: String(connection.port),
-          PGUSER: connection.user,
-          PGPASSWORD: connection.password,
-          PGAPPNAME: 'infrahub-backup',
-        },
-      },
+      { env: toolEnv(connection, 'infrahub-backup') },
     );
     const dumpStarted = Date.now();
     dump.done.then(
@@ -129,14 +142,7 @@ export async function backupPostgres(
     // Count while pg_dump streams; both read the same snapshot.
     let storedAfterMs = 0;
     const [uploaded, tables] = await Promise.all([
-      streamToolToS3(ctx.s3, dump, {
-        bucket: ctx.bucket,
-        key,
-        partSize: ctx.partSize,
-        concurrency: ctx.concurrency,
-        tagging: PENDING_TAGGING,
-        contentType: 'application/octet-stream',
-      }).then((u) => {
+      streamToolToS3(ctx.s3, dump, uploadOptions(ctx, key)).then((u) => {
         storedAfterMs = Date.now() - dumpStarted;
         return u;
       }),

@@ -7,8 +7,8 @@
  * chain, then the generated metadata script.)
  */
 import type { Manifest } from '../../../../core/backup/manifest.js';
-import { GraphCountsSchema } from '../../../../core/backup/results.js';
 import { ManifestError, Neo4jDatabaseInUseError, RestoreValidationError } from '../../../../core/errors.js';
+import { graphCountDifferences } from '../../../../core/restore/compare.js';
 import { runTool } from '../../../../core/tools/run-tool.js';
 import { streamS3ToTool } from '../../../../core/tools/stream-from-s3.js';
 import { databaseInfo, type Neo4jAdmin } from './neo4j.js';
@@ -79,15 +79,7 @@ export async function validateGraph(
     throw new ManifestError(`${ctx.target}/${ctx.backupId} recorded no Neo4j counts to compare with`);
   const databases = Object.keys(expected);
   const actual = await readGraphCounts(connection, databases);
-  const differences = databases.flatMap((db) => {
-    const want = GraphCountsSchema.parse(expected[db]);
-    const got = actual[db];
-    return got && got.nodes === want.nodes && got.relationships === want.relationships
-      ? []
-      : [
-          `${db}: ${want.nodes} nodes and ${want.relationships} relationships at backup, ${got ? `${got.nodes} and ${got.relationships}` : 'no database'} after restore`,
-        ];
-  });
+  const differences = graphCountDifferences(expected, actual);
   if (differences.length > 0) {
     throw new RestoreValidationError(
       `restored graph does not match the backup's counts:\n${differences.map((d) => `  - ${d}`).join('\n')}`,

@@ -6,14 +6,14 @@
  */
 
 import type { S3Client } from '@aws-sdk/client-s3';
-import pg from 'pg';
 import { PREFECT_DUMP } from '../../../../core/backup/layout.js';
 import type { Manifest } from '../../../../core/backup/manifest.js';
-import { DatabaseUnreachableError, ManifestError, RestoreValidationError } from '../../../../core/errors.js';
+import { ManifestError, RestoreValidationError } from '../../../../core/errors.js';
 import type { Logger } from '../../../../core/log.js';
+import { tableCountDifferences } from '../../../../core/restore/compare.js';
 import { runTool } from '../../../../core/tools/run-tool.js';
 import { streamS3ToTool } from '../../../../core/tools/stream-from-s3.js';
-import { countRows, type PostgresConnection, toolPath } from './postgres.js';
+import { connectPostgres, countRows, type PostgresConnection, toolEnv, toolPath } from './postgres.js';
 
 export interface RestoreContext {
   s3: S3Client;
@@ -29,31 +29,6 @@ export interface PostgresRestoreResult {
   tables: number;
   rows: number;
   durationMs: number;
-}
-
-/** Differences between two table → row count maps, one line each ("public.log: 40 at backup, 38 now"). */
-export function countDifferences(expected: Record<string, number>, actual: Record<string, number>): string[] {
-  const tables = [...new Set([...Object.keys(expected), ...Object.keys(actual)])].sort();
-  return tables.flatMap((t) =>
-    expected[t] === actual[t]
-      ? []
-      : [`${t}: ${expected[t] ?? 'absent'} at backup, ${actual[t] ?? 'absent'} after restore`],
-  );
-}
-
-async function connect(connection: PostgresConnection, database: string): Promise<pg.Client> {
-  const client = new pg.Client({
-    ...connection,
-    database,
-    connectionTimeoutMillis: 15_000,
-    application_name: 'infrahub-restore',
-  });
-  await client.connect().catch((err: unknown) => {
-    throw new DatabaseUnreachableError(
-      `cannot connect to PostgreSQL at ${connection.host}:${connection.port} (database ${database}): ${err instanceof Error ? err.message : String(err)}`,
-    );
-  });
-  return client;
 }
 
 export async function restorePostgres(
@@ -74,7 +49,7 @@ export async function restorePostgres(
   const database = manifest.counts?.postgres?.database ?? connection.database;
 
   // The database is dropped and created again: nothing may stay connected to it (services quiesced).
-  const admin = await connect(connection, 'postgres');
+  const admin = await connectPostgres(connection, 'infrahub-restore', 'postgres');
   try {
     const { rowCount } = await admin.query(
       'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
@@ -91,20 +66,14 @@ export async function restorePostgres(
     toolPath(options.binDir, 'pg_restore'),
     ['--clean', '--if-exists', '--create', '--no-owner', '--exit-on-error', '--dbname=postgres'],
     {
-      env: {
-        ...process.env,
-        PGHOST: connection.host,
-        PGPORT: String(connection.port),
-        PGUSER: connection.user,
-        PGPASSWORD: connection.password,
-      },
+      env: toolEnv(connection, 'infrahub-restore'),
       stdin: 'pipe',
       stdout: 'ignore',
     },
   );
   await streamS3ToTool(ctx.s3, ctx.bucket, stored.key, restore, stored.version_id);
 
-  const client = await connect(connection, database);
+  const client = await connectPostgres(connection, 'infrahub-restore', database);
   let actual: Record<string, number>;
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -113,7 +82,7 @@ export async function restorePostgres(
   } finally {
     await client.end();
   }
-  const differences = countDifferences(expected, actual);
+  const differences = tableCountDifferences(expected, actual);
   if (differences.length > 0) {
     throw new RestoreValidationError(
       `restored ${database} does not match the backup's row counts:\n${differences.map((d) => `  - ${d}`).join('\n')}`,
