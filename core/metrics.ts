@@ -2,7 +2,7 @@
  * The product's CloudWatch metrics, in one namespace. Per target (dimension `Target`), and some also
  * without dimensions, so one alarm covers a whole fleet (200 targets would otherwise need 600 alarms).
  */
-import { PutMetricDataCommand, type StandardUnit } from '@aws-sdk/client-cloudwatch';
+import { type CloudWatchClient, PutMetricDataCommand, type StandardUnit } from '@aws-sdk/client-cloudwatch';
 
 export const METRICS_NAMESPACE = 'InfrahubBackup';
 
@@ -32,11 +32,9 @@ export interface Metric {
   dimensions?: Record<string, string>;
 }
 
-type Sender = { send(command: PutMetricDataCommand): Promise<unknown> };
-
 /** Publishes metrics in batches of 500 (PutMetricData's limit per call). */
 export async function publishMetrics(
-  cloudwatch: Sender,
+  cloudwatch: Pick<CloudWatchClient, 'send'>,
   metrics: Metric[],
   timestamp = new Date(),
 ): Promise<void> {

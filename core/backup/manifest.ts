@@ -7,10 +7,10 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import type { Retention } from '../config/schema.js';
 import { IncompleteBackupError, ManifestError } from '../errors.js';
-import { getJson, listAll, putJson } from '../s3/objects.js';
+import { getJson, putJson } from '../s3/objects.js';
 import { TOOL_VERSION } from '../version.js';
 import { completeBackupDatesIn, tagObjects } from './catalog.js';
-import { BackupIdSchema, fileKey, manifestKey, parseBackupId, RESULTS_DIR, resultKey } from './layout.js';
+import { BackupIdSchema, manifestKey, parseBackupId, RESULTS_DIR, resultKey } from './layout.js';
 import {
   ArtifactsResultSchema,
   type ComponentResult,
@@ -294,11 +294,11 @@ export async function writeManifest(
     const cls = retentionClass(date, present, input.retention);
     manifest.retention_class = cls;
     const files = Object.values(manifest.s3 ?? {}).map((f) => ({ key: f.key, versionId: f.version_id }));
-    const records = (await listAll(s3, bucket, fileKey(input.target, input.backupId, RESULTS_DIR))).map(
-      (o) => ({
-        key: o.Key ?? '',
-      }),
-    );
+    // The component results just read are part of the backup too (a stray failure record is not:
+    // it keeps "pending" and expires).
+    const records = Object.keys(results).map((name) => ({
+      key: resultKey(input.target, input.backupId, name),
+    }));
     await tagObjects(s3, bucket, [...files, ...records], cls);
     tagging = retentionTagging(cls);
   }

@@ -4,6 +4,7 @@
  * within the RPO published fleet-wide, so one alarm fires for any of them, and also when this
  * function stops publishing (missing data is treated as breaching).
  */
+import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { latestCompleteBackup } from '../../core/backup/catalog.js';
 import { parseBackupId } from '../../core/backup/layout.js';
@@ -23,7 +24,7 @@ export interface FreshnessDeps {
   bucket: string;
   targets: string[];
   rpoHours: number;
-  cloudwatch: { send(command: never): Promise<unknown> };
+  cloudwatch: Pick<CloudWatchClient, 'send'>;
   logger: Logger;
   now?: () => Date;
 }
@@ -62,7 +63,7 @@ export async function freshnessStep(
     ),
     { name: MetricNames.TargetsWithoutRecentBackup, value: stale.length, unit: 'Count' },
   ];
-  await publishMetrics(deps.cloudwatch as never, metrics, now);
+  await publishMetrics(deps.cloudwatch, metrics, now);
   if (stale.length > 0) {
     deps.logger.warn('targets without a complete backup within the RPO', {
       rpoHours: deps.rpoHours,

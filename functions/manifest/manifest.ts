@@ -6,6 +6,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { BackupIdSchema } from '../../core/backup/layout.js';
 import { ComponentSchema, writeManifest } from '../../core/backup/manifest.js';
+import { RetentionClasses } from '../../core/backup/retention.js';
 import { parseInput } from '../../core/config/load.js';
 import { RetentionSchema, targetName } from '../../core/config/schema.js';
 import type { Logger } from '../../core/log.js';
@@ -22,17 +23,20 @@ export const ManifestEventSchema = z.strictObject({
 });
 export type ManifestEvent = z.input<typeof ManifestEventSchema>;
 
-export interface ManifestSummary {
-  target: string;
-  backupId: string;
-  manifest: string;
-  versionId?: string;
-  files: number;
-  bytes: number;
+/** What the step returns (the manifest stays in S3); the notice reads part of it from the state. */
+export const ManifestSummarySchema = z.strictObject({
+  target: z.string(),
+  backupId: z.string(),
+  /** s3:// URL of backup_information.json. */
+  manifest: z.string(),
+  versionId: z.string().optional(),
+  files: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
   /** Bytes per component, for the metrics. */
-  componentBytes: Record<string, number>;
-  retentionClass?: string;
-}
+  componentBytes: z.record(z.string(), z.number().int().nonnegative()),
+  retentionClass: z.enum(RetentionClasses).optional(),
+});
+export type ManifestSummary = z.infer<typeof ManifestSummarySchema>;
 
 export async function manifestStep(
   input: unknown,

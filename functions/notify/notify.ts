@@ -5,10 +5,11 @@
  * when a runner failed, otherwise what the failed state reported (an ECS task's exit code and stop
  * reason, a Lambda's error message). Returns a short summary for the execution's result.
  */
-import type { PutEventsCommandOutput } from '@aws-sdk/client-eventbridge';
-import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+
+import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { PublishCommand } from '@aws-sdk/client-sns';
+import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
 import { BackupIdSchema, fileKey, RESULTS_DIR } from '../../core/backup/layout.js';
 import { type ComponentError, ComponentErrorSchema } from '../../core/backup/results.js';
@@ -18,6 +19,7 @@ import { NotificationError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { type Metric, MetricNames, publishMetrics } from '../../core/metrics.js';
 import { getJson, listAll } from '../../core/s3/objects.js';
+import { ManifestSummarySchema } from '../manifest/manifest.js';
 
 export const EVENT_SOURCE = 'infrahub-backup';
 export const DetailTypes = {
@@ -39,11 +41,13 @@ export const NotifyEventSchema = z.discriminatedUnion('outcome', [
     outcome: z.literal('succeeded'),
     ...common,
     forced: z.boolean().default(false),
-    manifest: z.looseObject({
-      manifest: z.string(),
-      files: z.number().int().nonnegative(),
-      bytes: z.number().int().nonnegative(),
-      componentBytes: z.record(z.string(), z.number()),
+    /** What the state machine keeps of the manifest step's summary. */
+    manifest: ManifestSummarySchema.pick({
+      manifest: true,
+      files: true,
+      bytes: true,
+      componentBytes: true,
+      retentionClass: true,
     }),
   }),
   z.strictObject({
@@ -79,17 +83,15 @@ export interface Notice {
   summary: string;
 }
 
-type Sender = { send(command: unknown): Promise<unknown> };
-
 export interface NotifyDeps {
   s3: S3Client;
   bucket: string;
-  sns: Sender;
+  sns: Pick<SNSClient, 'send'>;
   /** Our topic first, then any configured extra topics. */
   topicArns: string[];
-  events: Sender;
+  events: Pick<EventBridgeClient, 'send'>;
   eventBusName?: string;
-  cloudwatch: Sender;
+  cloudwatch: Pick<CloudWatchClient, 'send'>;
   logger: Logger;
   now?: () => Date;
 }
@@ -187,7 +189,7 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
       `Backup id:  ${event.backupId}`,
       `Manifest:   ${m.manifest}`,
       `Files:      ${m.files}, ${bytes(m.bytes)} in all`,
-      ...(typeof m.retentionClass === 'string' ? [`Retention:  ${m.retentionClass}`] : []),
+      ...(m.retentionClass ? [`Retention:  ${m.retentionClass}`] : []),
       ...(durationSeconds !== undefined ? [`Duration:   ${durationSeconds} s`] : []),
       ...Object.entries(m.componentBytes).map(([c, n]) => `  ${c.padEnd(16)} ${bytes(n)}`),
       ...(event.forced
@@ -297,7 +299,7 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
         }),
     ),
   );
-  const put = (await deps.events.send(
+  const put = await deps.events.send(
     new PutEventsCommand({
       Entries: [
         {
@@ -308,13 +310,13 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
         },
       ],
     }),
-  )) as PutEventsCommandOutput;
+  );
   if (put.FailedEntryCount) {
     throw new NotificationError(
       `EventBridge refused the event: ${put.Entries?.[0]?.ErrorMessage ?? 'no reason given'}`,
     );
   }
-  await publishMetrics(deps.cloudwatch as never, metrics, now).catch((err: unknown) => {
+  await publishMetrics(deps.cloudwatch, metrics, now).catch((err: unknown) => {
     throw new NotificationError(
       `publishing metrics failed: ${err instanceof Error ? err.message : String(err)}`,
     );
