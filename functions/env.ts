@@ -11,3 +11,8 @@ export function functionEnv<const K extends string>(names: readonly K[]): Record
   }
   return Object.fromEntries(names.map((n) => [n, process.env[n] as string])) as Record<K, string>;
 }
+
+/** Whole seconds a Lambda may still spend, less a margin to fail with its own message before its timeout. */
+export function secondsLeft(context: { getRemainingTimeInMillis(): number }, marginMs: number): number {
+  return Math.max(0, Math.floor((context.getRemainingTimeInMillis() - marginMs) / 1000));
+}

@@ -4,6 +4,7 @@
  */
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { createLogger } from '../../core/log.js';
+import { secondsLeft } from '../env.js';
 import { type DbmsResult, dbmsStep } from './dbms.js';
 
 const ecs = new ECSClient({});
@@ -14,6 +15,5 @@ export async function handler(
   event: unknown,
   context: { getRemainingTimeInMillis(): number },
 ): Promise<DbmsResult> {
-  const maxWaitSeconds = Math.max(0, Math.floor((context.getRemainingTimeInMillis() - MARGIN_MS) / 1000));
-  return dbmsStep(event, { ecs, logger, maxWaitSeconds });
+  return dbmsStep(event, { ecs, logger, maxWaitSeconds: secondsLeft(context, MARGIN_MS) });
 }

@@ -5,6 +5,7 @@
  */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createLogger } from '../../core/log.js';
+import { secondsLeft } from '../env.js';
 import { type PreflightResult, preflight } from './preflight.js';
 
 const secrets = new SecretsManagerClient({});
@@ -15,6 +16,5 @@ export async function handler(
   event: unknown,
   context: { getRemainingTimeInMillis(): number },
 ): Promise<PreflightResult> {
-  const cap = Math.max(0, Math.floor((context.getRemainingTimeInMillis() - MARGIN_MS) / 1000));
-  return preflight(event, { secrets, logger, maxWaitSecondsCap: cap });
+  return preflight(event, { secrets, logger, maxWaitSecondsCap: secondsLeft(context, MARGIN_MS) });
 }

@@ -52,59 +52,62 @@ export class BackupMonitoring extends Construct {
       targets: [new eventTargets.LambdaFunction(props.freshness, { retryAttempts: 2 })],
     });
 
-    const backupFailed = new cloudwatch.Alarm(this, 'BackupFailedAlarm', {
-      alarmName: name(AlarmNames.backupFailed),
-      alarmDescription:
-        "A target's backup failed (see the failure notice). Runbook: docs/runbook.md#backupfailed",
-      metric: metric(MetricNames.BackupFailed, 'Sum', Duration.minutes(5)),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    const executionFailed = new cloudwatch.Alarm(this, 'ExecutionFailedAlarm', {
-      alarmName: name(AlarmNames.executionFailed),
-      alarmDescription:
-        'A backup execution failed, timed out or was aborted. Runbook: docs/runbook.md#backupexecutionfailed',
-      metric: new cloudwatch.MathExpression({
-        expression: 'failed + timedOut + aborted',
-        usingMetrics: {
-          failed: props.stateMachine.metricFailed({ statistic: 'Sum' }),
-          timedOut: props.stateMachine.metricTimedOut({ statistic: 'Sum' }),
-          aborted: props.stateMachine.metricAborted({ statistic: 'Sum' }),
-        },
-        period: Duration.minutes(5),
-      }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    const noRecentBackup = new cloudwatch.Alarm(this, 'NoRecentBackupAlarm', {
-      alarmName: name(AlarmNames.noRecentBackup),
-      alarmDescription: `A target has no complete backup within the RPO (${config.rpoHours} h), or the freshness check stopped reporting. Runbook: docs/runbook.md#norecentbackup`,
-      metric: metric(MetricNames.TargetsWithoutRecentBackup, 'Maximum', Duration.hours(1)),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      // Silence is a failure: no data (the check itself broken) alarms too.
-      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-    });
-    const restoreDrillFailed = new cloudwatch.Alarm(this, 'RestoreDrillFailedAlarm', {
-      alarmName: name(AlarmNames.restoreDrillFailed),
-      alarmDescription: 'A scheduled restore drill failed. Runbook: docs/runbook.md#restoredrillfailed',
-      metric: metric(MetricNames.RestoreDrillFailed, 'Sum', Duration.hours(1)),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.alarms = { backupFailed, executionFailed, noRecentBackup, restoreDrillFailed };
-    for (const alarm of Object.values(this.alarms)) {
-      alarm.addAlarmAction(new actions.SnsAction(props.topic));
-      if (alarm !== noRecentBackup) alarm.addOkAction(new actions.SnsAction(props.topic));
-    }
-    noRecentBackup.addOkAction(new actions.SnsAction(props.topic));
+    /** An alarm at one or more in a period, to the notice topic (and back to OK), with its runbook section. */
+    const alarm = (
+      alarmName: (typeof AlarmNames)[keyof typeof AlarmNames],
+      description: string,
+      watched: cloudwatch.IMetric,
+      missing: cloudwatch.TreatMissingData,
+    ) => {
+      const created = new cloudwatch.Alarm(this, `${alarmName}Alarm`, {
+        alarmName: name(alarmName),
+        alarmDescription: `${description} Runbook: docs/runbook.md#${alarmName.toLowerCase()}`,
+        metric: watched,
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: missing,
+      });
+      created.addAlarmAction(new actions.SnsAction(props.topic));
+      created.addOkAction(new actions.SnsAction(props.topic));
+      return created;
+    };
+    const { NOT_BREACHING, BREACHING } = cloudwatch.TreatMissingData;
+    this.alarms = {
+      backupFailed: alarm(
+        AlarmNames.backupFailed,
+        "A target's backup failed (see the failure notice).",
+        metric(MetricNames.BackupFailed, 'Sum', Duration.minutes(5)),
+        NOT_BREACHING,
+      ),
+      executionFailed: alarm(
+        AlarmNames.executionFailed,
+        'A backup execution failed, timed out or was aborted.',
+        new cloudwatch.MathExpression({
+          expression: 'failed + timedOut + aborted',
+          usingMetrics: {
+            failed: props.stateMachine.metricFailed({ statistic: 'Sum' }),
+            timedOut: props.stateMachine.metricTimedOut({ statistic: 'Sum' }),
+            aborted: props.stateMachine.metricAborted({ statistic: 'Sum' }),
+          },
+          period: Duration.minutes(5),
+        }),
+        NOT_BREACHING,
+      ),
+      // Silence is a failure: no data (the freshness check itself broken) alarms too.
+      noRecentBackup: alarm(
+        AlarmNames.noRecentBackup,
+        `A target has no complete backup within the RPO (${config.rpoHours} h), or the freshness check stopped reporting.`,
+        metric(MetricNames.TargetsWithoutRecentBackup, 'Maximum', Duration.hours(1)),
+        BREACHING,
+      ),
+      restoreDrillFailed: alarm(
+        AlarmNames.restoreDrillFailed,
+        'A scheduled restore drill failed.',
+        metric(MetricNames.RestoreDrillFailed, 'Sum', Duration.hours(1)),
+        NOT_BREACHING,
+      ),
+    };
 
     // Alarm notifications go to a KMS-encrypted topic: CloudWatch must be able to use its key.
     props.topicKey.addToResourcePolicy(

@@ -6,6 +6,7 @@
  */
 import neo4j from 'neo4j-driver';
 import type { Neo4jCountsResult } from '../../../../core/backup/results.js';
+import { DatabaseUnreachableError } from '../../../../core/errors.js';
 import { type RunContext, resultStamp } from '../context.js';
 
 export interface BoltConnection {
@@ -33,9 +34,18 @@ export async function readGraph(
     let version = 'unknown';
     let edition: 'community' | 'enterprise' = 'community';
     try {
-      const r = await system.run(
-        'CALL dbms.components() YIELD versions, edition RETURN versions[0] AS v, edition AS e',
-      );
+      const r = await system
+        .run('CALL dbms.components() YIELD versions, edition RETURN versions[0] AS v, edition AS e')
+        .catch((err: unknown) => {
+          // The first query is where an unreachable server or a refused login shows.
+          const code = String((err as { code?: unknown }).code ?? '');
+          if (code === 'ServiceUnavailable' || code.startsWith('Neo.ClientError.Security.')) {
+            throw new DatabaseUnreachableError(
+              `cannot connect to Neo4j at ${connection.uri}: ${err instanceof Error ? err.message.split('. ')[0] : String(err)}`,
+            );
+          }
+          throw err;
+        });
       version = String(r.records[0]?.get('v') ?? 'unknown');
       edition = r.records[0]?.get('e') === 'enterprise' ? 'enterprise' : 'community';
     } finally {
