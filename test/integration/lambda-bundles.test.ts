@@ -1,0 +1,148 @@
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
+import {
+  CreateClusterCommand,
+  CreateServiceCommand,
+  DescribeServicesCommand,
+  RegisterTaskDefinitionCommand,
+} from '@aws-sdk/client-ecs';
+import { CreateTopicCommand } from '@aws-sdk/client-sns';
+import { Template } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadDeploymentConfigFile } from '../../core/config/load.js';
+import { METRICS_NAMESPACE } from '../../core/metrics.js';
+import { localCredentials, localRegion, type S3Server, startS3 } from '../../harness/index.js';
+import { buildApp } from '../../infra/app.js';
+import { testApp } from '../helpers/cdk.js';
+
+type Handler = (event: unknown, context?: unknown) => Promise<unknown>;
+
+// The deployed handlers (index.ts, bundled by esbuild exactly as `cdk synth` bundles them) run
+// against AWS APIs served by moto, reached through AWS_ENDPOINT_URL as the SDK reads it. Functions
+// that read S3 are not run this way: the SDK's virtual-hosted bucket addressing needs DNS names that
+// a loopback server does not have; their cores are tested against moto with path-style clients.
+describe('Lambda bundles as deployed', () => {
+  let server: S3Server;
+  let bundles: Map<string, string>;
+  const saved = { ...process.env };
+
+  beforeAll(async () => {
+    server = await startS3();
+    const app = testApp();
+    const { backup } = buildApp(app, loadDeploymentConfigFile('config/example.json'));
+    const template = Template.fromStack(backup);
+    const outdir = app.synth().directory;
+    // Each function's code is the asset folder named by its S3 key's hash.
+    bundles = new Map(
+      Object.entries(template.findResources('AWS::Lambda::Function')).map(([id, fn]) => {
+        const key = String((fn as { Properties: { Code: { S3Key: string } } }).Properties.Code.S3Key);
+        return [
+          id.replace(/^Functions([A-Za-z]+?)[0-9A-F]{8}$/, '$1'),
+          join(outdir, `asset.${key.replace(/\.zip$/, '')}`),
+        ];
+      }),
+    );
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL: server.endpoint,
+      AWS_REGION: localRegion,
+      AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+    await server?.stop();
+  });
+
+  const load = async (name: string, env: Record<string, string> = {}): Promise<Handler> => {
+    const dir = bundles.get(name);
+    if (!dir) throw new Error(`no bundle for ${name} (have ${[...bundles.keys()].join(', ')})`);
+    Object.assign(process.env, env, { LAMBDA_TASK_ROOT: dir });
+    return ((await import(pathToFileURL(join(dir, 'index.mjs')).href)) as { handler: Handler }).handler;
+  };
+  const context = { getRemainingTimeInMillis: () => 60_000 };
+
+  it('report: sums up a fleet', async () => {
+    const report = await load('Report');
+    await expect(
+      report({
+        backupId: 'infrahub_backup_20261121_020000',
+        results: [{ status: 'failed', target: 'a', step: 'Preflight', error: 'InfrahubBusy' }],
+      }),
+    ).resolves.toMatchObject({
+      ok: false,
+      failed: [{ target: 'a', step: 'Preflight', error: 'InfrahubBusy' }],
+    });
+  });
+
+  it('dbms: scales a Community DBMS service to zero through the ECS API', async () => {
+    const ecs = new (await import('@aws-sdk/client-ecs')).ECSClient({
+      endpoint: server.endpoint,
+      region: localRegion,
+      credentials: localCredentials,
+    });
+    await ecs.send(new CreateClusterCommand({ clusterName: 'infrahub-lab' }));
+    await ecs.send(
+      new RegisterTaskDefinitionCommand({
+        family: 'neo4j',
+        containerDefinitions: [{ name: 'neo4j', image: 'neo4j:5.26.26-community', memory: 2048 }],
+      }),
+    );
+    await ecs.send(
+      new CreateServiceCommand({
+        cluster: 'infrahub-lab',
+        serviceName: 'neo4j',
+        taskDefinition: 'neo4j',
+        desiredCount: 1,
+      }),
+    );
+    const dbms = await load('Dbms');
+    await expect(
+      dbms({ action: 'stop', target: 'infrahub-lab', cluster: 'infrahub-lab', service: 'neo4j' }, context),
+    ).resolves.toMatchObject({ desiredCount: 1, runningCount: 0 });
+    const described = await ecs.send(
+      new DescribeServicesCommand({ cluster: 'infrahub-lab', services: ['neo4j'] }),
+    );
+    expect(described.services?.[0]?.desiredCount).toBe(0);
+    ecs.destroy();
+  });
+
+  it('notify: publishes a success notice, its event and its metrics', async () => {
+    const sns = server.sns();
+    const topic = await sns.send(new CreateTopicCommand({ Name: 'bundle-notices' }));
+    const notify = await load('Notify', {
+      BACKUP_BUCKET: 'unused-by-a-success-notice',
+      TOPIC_ARNS: topic.TopicArn ?? '',
+    });
+    await expect(
+      notify({
+        outcome: 'succeeded',
+        target: 'infrahub-prod',
+        backupId: 'infrahub_backup_20261121_020000',
+        executionId: 'arn:aws:states:us-east-1:000000000000:execution:backup:1',
+        startedAt: '2026-11-21T02:00:00Z',
+        manifest: {
+          manifest: 's3://b/m.json',
+          files: 3,
+          bytes: 2048,
+          componentBytes: { 'task-manager-db': 2048 },
+        },
+      }),
+    ).resolves.toMatchObject({ outcome: 'succeeded', target: 'infrahub-prod' });
+    const listed = await server.cloudWatch().send(new ListMetricsCommand({ Namespace: METRICS_NAMESPACE }));
+    expect((listed.Metrics ?? []).map((m) => m.MetricName)).toEqual(
+      expect.arrayContaining(['BackupSucceeded', 'BackupDurationSeconds', 'BackupBytes']),
+    );
+  });
+
+  it('notify: a missing environment variable is named', async () => {
+    delete process.env.TOPIC_ARNS;
+    const notify = bundles.get('Notify') as string;
+    const handler = ((await import(pathToFileURL(join(notify, 'index.mjs')).href)) as { handler: Handler })
+      .handler;
+    await expect(handler({})).rejects.toThrowError(/TOPIC_ARNS: is not set/);
+  });
+});
