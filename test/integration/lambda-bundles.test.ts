@@ -78,7 +78,7 @@ describe('Lambda bundles as deployed', () => {
     });
   });
 
-  it('dbms: scales a Community DBMS service to zero through the ECS API', async () => {
+  it('dbms: scales a Community DBMS service to zero through the ECS API, and names a missing one', async () => {
     const ecs = new (await import('@aws-sdk/client-ecs')).ECSClient({
       endpoint: server.endpoint,
       region: localRegion,
@@ -108,6 +108,15 @@ describe('Lambda bundles as deployed', () => {
     );
     expect(described.services?.[0]?.desiredCount).toBe(0);
     ecs.destroy();
+    await expect(
+      dbms(
+        { action: 'stop', target: 'infrahub-lab', cluster: 'infrahub-lab', service: 'neo4j-typo' },
+        context,
+      ),
+    ).rejects.toMatchObject({
+      name: 'DbmsControl',
+      message: expect.stringMatching(/"neo4j-typo" in cluster "infrahub-lab" cannot be used/),
+    });
   });
 
   it('notify: publishes a success notice, its event and its metrics', async () => {
