@@ -7,7 +7,7 @@ export const ErrorNames = {
   ConfigError: 'ConfigError',
   /** An execution input or Lambda event does not match its schema. Retrying cannot fix it. */
   InvalidInput: 'InvalidInput',
-  /** A runner started with a missing or malformed environment variable. Retrying cannot fix it. */
+  /** A runner or Lambda started with a missing or malformed environment variable. Retrying cannot fix it. */
   RunnerConfigError: 'RunnerConfigError',
   /** A database or copy tool exited non-zero or was killed; its output was not kept. */
   ToolFailed: 'ToolFailed',
@@ -71,8 +71,11 @@ export class InvalidInputError extends NamedError {
 
 export class RunnerConfigError extends NamedError {
   override readonly name = ErrorNames.RunnerConfigError;
-  constructor(readonly problems: readonly string[]) {
-    super(`Invalid runner environment:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  constructor(
+    readonly problems: readonly string[],
+    subject = 'runner',
+  ) {
+    super(`Invalid ${subject} environment:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
 }
 

@@ -152,6 +152,9 @@ describe('Lambda bundles as deployed', () => {
     const notify = bundles.get('Notify') as string;
     const handler = ((await import(pathToFileURL(join(notify, 'index.mjs')).href)) as { handler: Handler })
       .handler;
-    await expect(handler({})).rejects.toThrowError(/TOPIC_ARNS: is not set/);
+    await expect(handler({})).rejects.toMatchObject({
+      name: 'RunnerConfigError',
+      message: expect.stringMatching(/^Invalid function environment:\n {2}- TOPIC_ARNS: is not set/),
+    });
   });
 });
