@@ -1,15 +1,16 @@
 /**
  * `npm run backup:local -- --config <file> --endpoint <url> --bucket <name> [--input <json>]`
+ * (`npm run restore:local` and `npm run drill:local` are the same with `--machine restore|drill`)
  *
- * Runs the backup state machine, synthesized from the CDK app for <file>, on this machine against the
- * targets the file names. AWS APIs (S3, Secrets Manager for the targets' credentials, SNS,
+ * Runs the backup, restore or drill state machine, synthesized from the CDK app for <file>, on this
+ * machine against the targets the file names. AWS APIs (S3, Secrets Manager for the targets' credentials, SNS,
  * EventBridge) are those of <endpoint>, an AWS-compatible server such as moto or LocalStack; the
  * runner uses the tools on this machine (PATH, or PG_BINDIR / NEO4J_ADMIN / NEO4J_HOME). A Community
  * target's DBMS is stopped and started with the commands in NEO4J_STOP_COMMAND and NEO4J_START_COMMAND
  * (for example "systemctl stop neo4j"); without them a Community database backup is refused.
  *
- * Exit codes: 0 every target backed up; 1 a target failed (the cause is printed); 2 bad arguments
- * or configuration.
+ * Exit codes: 0 the execution succeeded (every target backed up; the restore or drill passed); 1 it
+ * failed (the cause is printed); 2 bad arguments or configuration.
  */
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -20,13 +21,17 @@ import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { loadDeploymentConfigFile } from '../core/config/load.js';
 import { ConfigError } from '../core/errors.js';
 import { createS3Client } from '../core/s3/client.js';
-import { type LocalTargetRuntime, runBackupLocally } from './local/backup.js';
+import { type LocalTargetRuntime, runStateMachineLocally } from './local/backup.js';
+import type { MachineKind } from './local/synth.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const USAGE = `usage: npm run backup:local -- --config <file> --endpoint <url> --bucket <name> [--input <json>] [--topic-arn <arn>]
+       npm run restore:local -- (same options; --input is the restore input)
+       npm run drill:local -- (same options; --input is the drill input)
 
-Runs the synthesized backup state machine locally against the targets of <file>.
+Runs a synthesized state machine (backup, restore or restore drill) locally against the targets of <file>.
+  --machine    backup (default), restore or drill
   --config     deployment configuration (JSON), as for cdk synth
   --endpoint   AWS-compatible endpoint for S3, Secrets Manager, SNS and EventBridge (for example http://127.0.0.1:5000)
   --bucket     backup bucket at that endpoint (must exist, versioned)
@@ -38,7 +43,11 @@ tools; NEO4J_STOP_COMMAND and NEO4J_START_COMMAND to stop and start a Community 
 
 example:
   npm run backup:local -- --config config/local.json --endpoint http://127.0.0.1:5000 \\
-    --bucket infrahub-backups --input '{"targets": ["infrahub-lab"], "components": ["task-manager-db"]}'`;
+    --bucket infrahub-backups --input '{"targets": ["infrahub-lab"], "components": ["task-manager-db"]}'
+  npm run restore:local -- --config config/local.json --endpoint http://127.0.0.1:5000 \
+    --bucket infrahub-backups --input '{"target": "infrahub-lab", "backupId": "latest", "dryRun": true}'
+  npm run drill:local -- --config config/local.json --endpoint http://127.0.0.1:5000 \
+    --bucket infrahub-backups --input '{"target": "infrahub-lab"}'`;
 
 function usage(problem: string): never {
   console.error(`${problem}\n\n${USAGE}`);
@@ -58,6 +67,7 @@ async function main(): Promise<number> {
         config: { type: 'string' },
         endpoint: { type: 'string' },
         bucket: { type: 'string' },
+        machine: { type: 'string', default: 'backup' },
         input: { type: 'string', default: '{}' },
         'topic-arn': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -72,6 +82,9 @@ async function main(): Promise<number> {
   }
   for (const required of ['config', 'endpoint', 'bucket'] as const)
     if (!values[required]) usage(`--${required} is required`);
+  const machine = String(values.machine);
+  if (!['backup', 'restore', 'drill'].includes(machine))
+    usage(`--machine must be backup, restore or drill, not "${machine}"`);
   const endpoint = String(values.endpoint);
   let input: unknown;
   try {
@@ -89,7 +102,14 @@ async function main(): Promise<number> {
       : ((await sns.send(new CreateTopicCommand({ Name: 'infrahub-backup-notices' }))).TopicArn ?? '');
 
   const tools: Record<string, string> = {};
-  for (const name of ['PG_BINDIR', 'NEO4J_ADMIN', 'NEO4J_HOME', 'NEO4J_CONF'])
+  for (const name of [
+    'PG_BINDIR',
+    'NEO4J_ADMIN',
+    'NEO4J_HOME',
+    'NEO4J_CONF',
+    'RESTORE_WORK_DIR',
+    'DRILL_PG_USER',
+  ])
     if (process.env[name]) tools[name] = process.env[name] as string;
   const stop = process.env.NEO4J_STOP_COMMAND;
   const start = process.env.NEO4J_START_COMMAND;
@@ -106,7 +126,7 @@ async function main(): Promise<number> {
   });
 
   const t0 = Date.now();
-  const result = await runBackupLocally(input, {
+  const result = await runStateMachineLocally(machine as MachineKind, input, {
     config,
     runtime,
     aws: {
@@ -137,7 +157,7 @@ async function main(): Promise<number> {
     console.log(JSON.stringify(result.output, null, 2));
     return 0;
   }
-  console.error(`backup failed: ${result.error}\n${result.cause}`);
+  console.error(`${machine} failed: ${result.error}\n${result.cause}`);
   return 1;
 }
 

@@ -23,6 +23,13 @@ export const MetricNames = {
   RestoreDrillFailed: 'RestoreDrillFailed',
   /** Measured recovery time of a restore drill, seconds (per target). */
   RestoreDrillSeconds: 'RestoreDrillSeconds',
+  /** 1 when a restore drill passed (per target). */
+  RestoreDrillSucceeded: 'RestoreDrillSucceeded',
+  /** 1 when a restore completed and validated, or failed (per target). */
+  RestoreSucceeded: 'RestoreSucceeded',
+  RestoreFailed: 'RestoreFailed',
+  /** Seconds from a restore's start to its report (per target): the recovery time actually taken. */
+  RestoreSeconds: 'RestoreSeconds',
 } as const;
 
 export interface Metric {

@@ -1,9 +1,9 @@
 /**
- * FAKE Infrahub API: answers `POST /graphql` for the `InfrahubTask` query with the documented
+ * FAKE Infrahub API: answers `POST /graphql` for the `InfrahubTask` query (and `InfrahubInfo { version }`) with the documented
  * response shape (`{ data: { InfrahubTask: { count, edges: [{ node: {...} }] } } }`), checks the
  * `X-INFRAHUB-KEY` header, and rejects pages above 200 with HTTP 422 as Infrahub does. Each poll
  * (a request at offset 0) advances the script, so tests can make tasks appear and finish.
- * It is not Infrahub: only this query is understood.
+ * It is not Infrahub: only these two queries are understood.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { InfrahubTask } from '../core/infrahub/tasks.js';
@@ -49,6 +49,8 @@ export async function startFakeInfrahub(options: {
   token?: string;
   /** Tasks that exist at the n-th poll (0-based). */
   script: (poll: number) => InfrahubTask[];
+  /** The version `InfrahubInfo` answers (default 1.5.0). */
+  version?: string;
   /** Answer every request with this HTTP status instead. */
   failWith?: number;
 }): Promise<FakeInfrahub> {
@@ -67,6 +69,13 @@ export async function startFakeInfrahub(options: {
       parsed = JSON.parse(raw);
     } catch {
       return send(400, { detail: 'invalid JSON' });
+    }
+    if (/InfrahubInfo\s*\{/.test(parsed.query ?? '')) {
+      // Not recorded in `requests`: those are the task polls.
+      if (options.failWith) return send(options.failWith, { detail: `fake failure ${options.failWith}` });
+      if (req.headers['x-infrahub-key'] !== token)
+        return send(401, { errors: [{ message: 'Invalid authentication token' }] });
+      return send(200, { data: { InfrahubInfo: { version: options.version ?? '1.5.0' } } });
     }
     const states =
       /state:\s*\[([A-Z_,\s]+)\]/

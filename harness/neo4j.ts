@@ -121,6 +121,21 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
     ].join('\n'),
   );
   chmodSync(adminPath, 0o755);
+  // The server launcher, as `<home>/bin/neo4j console` runs it in the official image (a restore
+  // drill starts a disposable instance with it, under a configuration folder of its own).
+  const serverPath = join(home, 'bin', 'neo4j');
+  writeFileSync(
+    serverPath,
+    [
+      '#!/bin/sh',
+      '# neo4j console for this harness installation: the server entry point of the same classpath.',
+      `: "\${NEO4J_HOME:=${home}}"`,
+      `: "\${NEO4J_CONF:=${join(home, 'conf')}}"`,
+      `exec java -Xms\${HEAP_SIZE:-512m} -Xmx\${HEAP_SIZE:-512m} ${JVM_FLAGS.join(' ')} -cp '${classpath}' org.neo4j.server.CommunityEntryPoint --home-dir="$NEO4J_HOME" --config-dir="$NEO4J_CONF"`,
+      '',
+    ].join('\n'),
+  );
+  chmodSync(serverPath, 0o755);
   const adminEnv = () => ({ NEO4J_HOME: home, NEO4J_CONF: join(home, 'conf') });
 
   const password = options.password ?? randomBytes(18).toString('base64url');

@@ -1,5 +1,5 @@
 /**
- * The local mode of the backup: the synthesized backup state machine's ASL, run by
+ * The local mode of the backup, restore and drill: the synthesized state machine's ASL, run by
  * aws-local-stepfunctions, with
  * - Lambda states calling the same function cores in-process (the deployed handlers are thin shells
  *   around them), with local clients: S3, Secrets Manager, SNS and EventBridge of a local server;
@@ -12,6 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -28,9 +29,12 @@ import { notifyStep } from '../../functions/notify/notify.js';
 import { planStep } from '../../functions/plan/plan.js';
 import { preflight } from '../../functions/preflight/preflight.js';
 import { reportFleet } from '../../functions/report/report.js';
+import { restorePlanStep } from '../../functions/restore-plan/restore-plan.js';
+import { restoreReportStep } from '../../functions/restore-report/restore-report.js';
+import { servicesStep } from '../../functions/services/services.js';
 import { runRunner } from './runner-process.js';
 import { type ExecutionEvent, runLocally, type TaskState } from './state-machine.js';
-import { LOCAL_ACCOUNT, type SynthesizedBackup, synthesizeBackup } from './synth.js';
+import { LOCAL_ACCOUNT, type MachineKind, type SynthesizedBackup, synthesizeBackup } from './synth.js';
 
 /** The local AWS stand-ins: one moto server serves S3, Secrets Manager, SNS and EventBridge. */
 export interface LocalAws {
@@ -82,6 +86,8 @@ export interface LocalBackupOptions {
   startTime?: Date;
   /** A definition synthesized earlier for the same configuration. */
   synthesized?: SynthesizedBackup;
+  /** ECS for the Services states (quiescing Infrahub); none locally unless a test provides one. */
+  ecs?: Pick<ECSClient, 'send'>;
 }
 
 export interface LocalExecution {
@@ -108,12 +114,32 @@ function taskFailed(task: Record<string, unknown>): Error {
   return failure;
 }
 
-export async function runBackupLocally(input: unknown, options: LocalBackupOptions): Promise<LocalExecution> {
+/** Runs the backup state machine locally (the main job). */
+export function runBackupLocally(input: unknown, options: LocalBackupOptions): Promise<LocalExecution> {
+  return runStateMachineLocally('backup', input, options);
+}
+
+/** Runs the restore state machine locally: the same definition `cdk deploy` deploys. */
+export function runRestoreLocally(input: unknown, options: LocalBackupOptions): Promise<LocalExecution> {
+  return runStateMachineLocally('restore', input, options);
+}
+
+/** Runs the restore drill state machine locally. */
+export function runDrillLocally(input: unknown, options: LocalBackupOptions): Promise<LocalExecution> {
+  return runStateMachineLocally('drill', input, options);
+}
+
+export async function runStateMachineLocally(
+  kind: MachineKind,
+  input: unknown,
+  options: LocalBackupOptions,
+): Promise<LocalExecution> {
   const { config, aws } = options;
   const logger = options.logger ?? createLogger({}, { write: () => undefined });
   const synthesized = options.synthesized ?? synthesizeBackup(config);
+  const machine = synthesized.machines[kind];
   const executionName = randomUUID();
-  const executionArn = `arn:aws:states:${config.region}:${LOCAL_ACCOUNT}:execution:${synthesized.stateMachineName}:${executionName}`;
+  const executionArn = `arn:aws:states:${config.region}:${LOCAL_ACCOUNT}:execution:${machine.name}:${executionName}`;
   const startTime = options.startTime ?? new Date();
 
   const lambdas: Record<string, (payload: unknown) => Promise<unknown>> = {
@@ -132,6 +158,27 @@ export async function runBackupLocally(input: unknown, options: LocalBackupOptio
         logger,
       }),
     Report: async (p) => reportFleet(p),
+    RestorePlan: (p) =>
+      restorePlanStep(p, { s3: aws.s3, bucket: aws.bucket, secrets: aws.secrets, config, logger }),
+    RestoreReport: (p) =>
+      restoreReportStep(p, {
+        s3: aws.s3,
+        bucket: aws.bucket,
+        sns: aws.sns,
+        events: aws.events,
+        cloudwatch: aws.cloudwatch,
+        topicArns: [aws.topicArn],
+        logger,
+      }),
+    Services: async (p) => {
+      // The deployment's ECS services: locally there are none unless a test hands in an ECS client.
+      if (!options.ecs) {
+        throw new DbmsControlError(
+          'cannot scale the Infrahub services locally: no ECS endpoint (remove "quiesce" from the local configuration)',
+        );
+      }
+      return servicesStep(p, { ecs: options.ecs, logger, pollIntervalSeconds: 0 });
+    },
     Dbms: async (p): Promise<DbmsResult> => {
       const event = parseInput(DbmsEventSchema, p, 'DBMS event');
       const dbms = options.runtime(event.target).dbms;
@@ -209,7 +256,7 @@ export async function runBackupLocally(input: unknown, options: LocalBackupOptio
 
   const events: ExecutionEvent[] = [];
   try {
-    const output = await runLocally(synthesized.definition, input, handlerFor, {
+    const output = await runLocally(machine.definition, input, handlerFor, {
       context: {
         Execution: {
           Id: executionArn,
@@ -219,8 +266,8 @@ export async function runBackupLocally(input: unknown, options: LocalBackupOptio
           RoleArn: `arn:aws:iam::${LOCAL_ACCOUNT}:role/local`,
         },
         StateMachine: {
-          Id: `arn:aws:states:${config.region}:${LOCAL_ACCOUNT}:stateMachine:${synthesized.stateMachineName}`,
-          Name: synthesized.stateMachineName,
+          Id: `arn:aws:states:${config.region}:${LOCAL_ACCOUNT}:stateMachine:${machine.name}`,
+          Name: machine.name,
         },
       },
       ...(options.retryIntervalMs !== undefined ? { retryIntervalMs: options.retryIntervalMs } : {}),

@@ -3,6 +3,8 @@
  * targets point at local PostgreSQL and Neo4j, the local AWS stand-ins (bucket, secrets, topic) on
  * the moto server, and each target's local runtime (the tools its runner image would carry).
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { CreateTopicCommand } from '@aws-sdk/client-sns';
 import { parseDeploymentConfig } from '../../core/config/load.js';
@@ -118,6 +120,10 @@ export function localRuntime(target: LocalTarget): LocalTargetRuntime {
       PG_BINDIR: target.postgres.binDir,
       NEO4J_ADMIN: target.neo4j.adminPath,
       ...target.neo4j.adminEnv(),
+      // Scratch space of the task (its ephemeral storage on Fargate), one per local target.
+      RESTORE_WORK_DIR: join(tmpdir(), `infrahub-restore-${target.name}-${process.pid}`),
+      // A drill's disposable PostgreSQL runs as the harness's account when this runs as root.
+      ...(process.env.HARNESS_PG_USER ? { DRILL_PG_USER: process.env.HARNESS_PG_USER } : {}),
     },
     dbms: { stop: () => target.neo4j.stopDbms(), start: () => target.neo4j.startDbms() },
   };

@@ -1,6 +1,6 @@
 /**
  * Synthesizes the CDK app for a deployment configuration, exactly as `cdk synth` builds it, and reads
- * what the local mode needs from the template: a state machine's ASL with its CloudFormation tokens
+ * what the local mode needs from the template: the state machines' ASL (backup, restore, drill) with their CloudFormation tokens
  * resolved to local stand-ins, the Lambda functions by construct name, and the runner task
  * definitions by family. Asset bundling is skipped (the local mode calls the handlers' source).
  */
@@ -33,10 +33,26 @@ export interface RunnerTaskDefinition {
   mountPoints: Array<{ containerPath: string; sourceVolume: string }>;
 }
 
+export type MachineKind = 'backup' | 'restore' | 'drill';
+
+export interface SynthesizedMachine {
+  name: string;
+  definition: AslDefinition;
+}
+
+/** The app's three state machines, by their construct path. */
+const MACHINE_PATHS: Record<MachineKind, string> = {
+  backup: '/Backup/Resource/Resource',
+  restore: '/Restore/Resource/Resource',
+  drill: '/RestoreDrill/Resource/Resource',
+};
+
 export interface SynthesizedBackup {
   stackName: string;
+  /** The backup state machine (kept at the top level: the backup is the main job). */
   stateMachineName: string;
   definition: AslDefinition;
+  machines: Record<MachineKind, SynthesizedMachine>;
   /** Local function ARN → construct name ("Plan", "Lock", ...). */
   functions: Map<string, string>;
   taskDefinitions: Map<string, RunnerTaskDefinition>;
@@ -115,16 +131,22 @@ export function resolveTokens(value: unknown, template: CfnTemplate, config: Dep
 
 function readBackup(template: CfnTemplate, stackName: string, config: DeploymentConfig): SynthesizedBackup {
   const resources = Object.entries(template.Resources);
-  const machine = resources.find(
-    ([, r]) =>
-      r.Type === 'AWS::StepFunctions::StateMachine' &&
-      String(r.Metadata?.['aws:cdk:path'] ?? '').endsWith('/Backup/Resource/Resource'),
-  );
-  if (!machine) throw new Error(`the synthesized stack ${stackName} has no backup state machine`);
-  const props = machine[1].Properties ?? {};
-  const definition = JSON.parse(
-    String(resolveTokens(props.DefinitionString, template, config)),
-  ) as AslDefinition;
+  const machine = (kind: MachineKind): SynthesizedMachine => {
+    const found = resources.find(
+      ([, r]) =>
+        r.Type === 'AWS::StepFunctions::StateMachine' &&
+        String(r.Metadata?.['aws:cdk:path'] ?? '').endsWith(MACHINE_PATHS[kind]),
+    );
+    if (!found) throw new Error(`the synthesized stack ${stackName} has no ${kind} state machine`);
+    const props = found[1].Properties ?? {};
+    return {
+      name: String(props.StateMachineName ?? `${config.name}-${kind}`),
+      definition: JSON.parse(
+        String(resolveTokens(props.DefinitionString, template, config)),
+      ) as AslDefinition,
+    };
+  };
+  const machines = { backup: machine('backup'), restore: machine('restore'), drill: machine('drill') };
 
   const functions = new Map<string, string>();
   for (const [id, r] of resources) {
@@ -164,8 +186,9 @@ function readBackup(template: CfnTemplate, stackName: string, config: Deployment
   const cluster = resources.find(([, r]) => r.Type === 'AWS::ECS::Cluster');
   return {
     stackName,
-    stateMachineName: String(props.StateMachineName ?? `${config.name}-backup`),
-    definition,
+    stateMachineName: machines.backup.name,
+    definition: machines.backup.definition,
+    machines,
     functions,
     taskDefinitions,
     clusterArn: cluster ? String(resolveTokens({ 'Fn::GetAtt': [cluster[0], 'Arn'] }, template, config)) : '',

@@ -84,3 +84,33 @@ export function neo4jDumpPath(database: string): string {
 export function artifactPath(relative: string): string {
   return `${ARTIFACTS_DIR}${relative.replace(/^\/+/, '')}`;
 }
+
+/**
+ * Restores and drills leave their reports beside the backups, under a root that no target name can
+ * take (target names start with a letter): `.restores/TARGET/RESTORE_ID/<step>.json`.
+ */
+export const RESTORES_ROOT = '.restores/';
+
+const RESTORE_ID = /^(restore|drill)_\d{8}_\d{6}_[a-z0-9]{1,12}$/;
+export const RestoreIdSchema = z
+  .string()
+  .regex(RESTORE_ID, 'must look like "restore_YYYYMMDD_HHMMSS_<suffix>" or "drill_YYYYMMDD_HHMMSS_<suffix>"');
+
+/** `restore_YYYYMMDD_HHMMSS_<suffix>` (or `drill_...`): the moment a run started, and a suffix from its execution name. */
+export function restoreIdFor(kind: 'restore' | 'drill', date: Date, executionName: string): string {
+  const suffix =
+    executionName
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, '')
+      .slice(0, 8) || 'local';
+  return `${kind}${backupIdFor(date).slice('infrahub_backup'.length)}_${suffix}`;
+}
+
+export function restorePrefix(target: string, restoreId: string): string {
+  return `${RESTORES_ROOT}${target}/${restoreId}/`;
+}
+
+/** A restore step's report (`restore-postgres`, `validate-neo4j`, ..., or `report`). */
+export function restoreStepKey(target: string, restoreId: string, step: string): string {
+  return `${restorePrefix(target, restoreId)}${step}.json`;
+}

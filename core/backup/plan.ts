@@ -132,3 +132,13 @@ export function targetWork(
 export function runnerFamily(deployment: string, target: string): string {
   return `${deployment}-${target}-runner`;
 }
+
+/** A target's restore task definition: the runner image under the read-only restore role, mounts writable. */
+export function restorerFamily(deployment: string, target: string): string {
+  return `${deployment}-${target}-restorer`;
+}
+
+/** A target's drill task definition: the runner image with disposable databases; no deployment access. */
+export function drillFamily(deployment: string, target: string): string {
+  return `${deployment}-${target}-drill`;
+}

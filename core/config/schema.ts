@@ -153,12 +153,39 @@ export const ArtifactStorageSchema = z.discriminatedUnion(
   { error: 'must have "type" set to "s3" or "path"' },
 );
 
+const ecsServiceNames = z
+  .array(z.string().regex(/^[A-Za-z0-9:/_-]{1,255}$/, 'must be an ECS service name or ARN'))
+  .default([]);
+
+/**
+ * The ECS services of the Infrahub deployment that a restore scales to zero and back, by role. They
+ * are stopped in reverse dependency order (task workers, Infrahub server, task manager, and the task
+ * manager's database only when PostgreSQL is not being restored: it must be up to receive the
+ * restore) and started in dependency order (task manager database, task manager, Infrahub server,
+ * task workers), each at the desired count it had.
+ */
+export const QuiesceSchema = z
+  .strictObject({
+    cluster: z.string().regex(/^[A-Za-z0-9:/_-]{1,255}$/, 'must be an ECS cluster name or ARN'),
+    taskManagerDb: ecsServiceNames,
+    taskManager: ecsServiceNames,
+    server: ecsServiceNames,
+    taskWorkers: ecsServiceNames,
+  })
+  .refine(
+    (q) => q.taskManagerDb.length + q.taskManager.length + q.server.length + q.taskWorkers.length > 0,
+    'must name at least one service (taskManagerDb, taskManager, server or taskWorkers)',
+  );
+export type Quiesce = z.output<typeof QuiesceSchema>;
+
 export const TargetSchema = z.strictObject({
   name: targetName,
   neo4j: Neo4jTargetSchema,
   postgres: PostgresTargetSchema,
   infrahub: InfrahubApiSchema,
   artifacts: ArtifactStorageSchema,
+  /** Optional: the deployment's ECS services to scale to zero during a restore (see QuiesceSchema). */
+  quiesce: QuiesceSchema.optional(),
 });
 
 /**
@@ -180,6 +207,9 @@ export const ScheduleSchema = z.strictObject({
   /** Target names, or "*" for every configured target. */
   targets: z.union([z.literal('*'), z.array(targetName).min(1, 'must name at least one target')]),
   enabled: z.boolean().default(true),
+  /** restore-drill: which backup to rehearse, the newest complete one or a random one within `windowDays`. */
+  backup: z.enum(['latest', 'random']).default('latest'),
+  windowDays: z.number().int().min(1).max(3650).default(30),
 });
 
 export const RetentionSchema = z.strictObject({

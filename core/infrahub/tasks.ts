@@ -29,15 +29,12 @@ export const TaskSchema = z.object({
 export type InfrahubTask = z.infer<typeof TaskSchema>;
 
 const ResponseSchema = z.object({
-  data: z
-    .object({
-      InfrahubTask: z.object({
-        count: z.number().int().nonnegative(),
-        edges: z.array(z.object({ node: TaskSchema })),
-      }),
-    })
-    .nullish(),
+  data: z.record(z.string(), z.unknown()).nullish(),
   errors: z.array(z.object({ message: z.string() })).optional(),
+});
+const TaskPageSchema = z.object({
+  count: z.number().int().nonnegative(),
+  edges: z.array(z.object({ node: TaskSchema })),
 });
 
 /** Infrahub's upper bound for `limit`; larger pages are answered with HTTP 422. */
@@ -72,17 +69,35 @@ export async function listTasks(
   const query = tasksQuery(states);
   const tasks: InfrahubTask[] = [];
   for (let offset = 0; ; offset += pageSize) {
-    const page = await post(api, query, { offset, limit: pageSize });
+    const data = await graphql(api, query, { offset, limit: pageSize });
+    const page = parseAnswer(api, TaskPageSchema, data.InfrahubTask);
     tasks.push(...page.edges.map((e) => e.node));
     if (page.edges.length < pageSize || tasks.length >= page.count) return tasks;
   }
 }
 
-async function post(
+/** The version of the Infrahub server (`InfrahubInfo { version }`). */
+export async function infrahubVersion(api: InfrahubApi): Promise<string> {
+  const data = await graphql(api, 'query { InfrahubInfo { version } }', {});
+  return parseAnswer(api, z.object({ version: z.string().min(1) }), data.InfrahubInfo).version;
+}
+
+function parseAnswer<T extends z.ZodType>(api: InfrahubApi, schema: T, value: unknown): z.output<T> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    throw new InfrahubApiError(
+      `Infrahub API at ${api.address}/graphql answered with an unexpected shape: ${JSON.stringify(value)?.slice(0, 300)}`,
+      200,
+    );
+  }
+  return parsed.data;
+}
+
+async function graphql(
   api: InfrahubApi,
   query: string,
   variables: Record<string, unknown>,
-): Promise<{ count: number; edges: Array<{ node: InfrahubTask }> }> {
+): Promise<Record<string, unknown>> {
   const url = `${api.address.replace(/\/+$/, '')}/graphql`;
   let response: Response;
   try {
@@ -126,5 +141,5 @@ async function post(
     );
   }
   if (!body.data) throw new InfrahubApiError(`Infrahub API at ${url} returned no data`, response.status);
-  return body.data.InfrahubTask;
+  return body.data;
 }

@@ -6,8 +6,8 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { latestCompleteBackup } from '../backup/catalog.js';
-import { BackupIdSchema } from '../backup/layout.js';
+import { isComplete, latestCompleteBackup, listBackupIds } from '../backup/catalog.js';
+import { BackupIdSchema, parseBackupId } from '../backup/layout.js';
 import { ComponentSchema, type Manifest, readManifest } from '../backup/manifest.js';
 import { describeProblems, verifyAgainst } from '../backup/verify.js';
 import { parseInput } from '../config/load.js';
@@ -37,6 +37,11 @@ export const RestoreExecutionInputSchema = z
         'must be a Neo4j database name (3-63 lowercase letters, digits, "." or "-")',
       )
       .optional(),
+    /** new-database: the alias switched to the restored database; Infrahub must connect through it. */
+    alias: z
+      .string()
+      .regex(/^[a-z][a-z0-9.-]{2,62}$/, 'must be a Neo4j alias name')
+      .default('infrahub'),
     /** Print the plan and change nothing. */
     dryRun: z.boolean().default(false),
     /** Restore although the Infrahub version recorded in the backup differs from the running one. */
@@ -60,6 +65,45 @@ export const RestoreExecutionInputSchema = z
     }
   });
 export type RestoreExecutionInput = z.input<typeof RestoreExecutionInputSchema>;
+
+/** The drill execution's input (one target per execution; schedules start one per target). */
+export const DrillExecutionInputSchema = z.strictObject({
+  target: targetName,
+  /** `latest`: the newest complete backup; `random`: any complete backup taken within `windowDays`. */
+  backup: z.enum(['latest', 'random']).default('latest'),
+  windowDays: z.number().int().min(1).max(3650).default(30),
+  reason: z.string().max(500).optional(),
+});
+export type DrillExecutionInput = z.input<typeof DrillExecutionInputSchema>;
+
+/** Picks the backup a drill rehearses. `random` draws among the complete backups within the window. */
+export async function pickDrillBackup(
+  s3: S3Client,
+  bucket: string,
+  target: string,
+  choice: { backup: 'latest' | 'random'; windowDays: number },
+  now: Date,
+  random: () => number = Math.random,
+): Promise<string> {
+  if (choice.backup === 'latest') {
+    const latest = await latestCompleteBackup(s3, bucket, target);
+    if (!latest) throw new ManifestError(`${target} has no complete backup to rehearse a restore with`);
+    return latest;
+  }
+  const since = new Date(now.getTime() - choice.windowDays * 86_400_000);
+  const ids = (await listBackupIds(s3, bucket, target)).filter((id) => {
+    const at = parseBackupId(id);
+    return at !== undefined && at >= since && at <= now;
+  });
+  const complete: string[] = [];
+  for (const id of ids) if (await isComplete(s3, bucket, target, id)) complete.push(id);
+  if (complete.length === 0) {
+    throw new ManifestError(
+      `${target} has no complete backup within the last ${choice.windowDays} days to rehearse a restore with`,
+    );
+  }
+  return complete[Math.min(complete.length - 1, Math.floor(random() * complete.length))] as string;
+}
 
 /** Major and minor of a Neo4j version ("5.26.26" → [5, 26]; "2025.10.1" → [2025, 10]). */
 function neo4jRelease(version: string): [number, number] {
@@ -150,9 +194,11 @@ export interface RestorePlan {
   newDatabaseName?: string;
   dryRun: boolean;
   neo4jEdition?: 'community' | 'enterprise';
+  alias: string;
   /** Files that will be read, with sizes, from the verified manifest. */
   files: Array<{ path: string; size: number }>;
   warnings: string[];
+  infrahubVersion: { recorded: string; running: string };
 }
 
 /**
@@ -216,7 +262,12 @@ export async function planRestore(
     ...(parsed.newDatabaseName ? { newDatabaseName: parsed.newDatabaseName } : {}),
     dryRun: parsed.dryRun,
     ...(manifest.neo4j_edition ? { neo4jEdition: manifest.neo4j_edition } : {}),
+    alias: parsed.alias,
     files: Object.entries(manifest.sizes ?? {}).map(([path, size]) => ({ path, size })),
     warnings: findings.filter((f) => f.severity === 'warn').map((f) => f.message),
+    infrahubVersion: {
+      recorded: manifest.infrahub_version,
+      running: deps.runningInfrahubVersion ?? 'unknown',
+    },
   };
 }

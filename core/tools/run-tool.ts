@@ -29,12 +29,15 @@ export function runTool(
     stdin?: 'pipe' | 'ignore';
     stdout?: 'pipe' | 'ignore';
     name?: string;
+    /** Run as this account (only root may; initdb and pg_ctl refuse to run as root). */
+    user?: { uid: number; gid: number };
   } = {},
 ): RunningTool {
   const name = options.name ?? command.split('/').pop() ?? command;
   const child = spawn(command, args, {
     env: options.env ?? process.env,
     stdio: [options.stdin ?? 'ignore', options.stdout ?? 'pipe', 'pipe'],
+    ...(options.user ?? {}),
   });
   let stderr = '';
   child.stderr?.setEncoding('utf8');

@@ -26,6 +26,10 @@ export const DetailTypes = {
   succeeded: 'Infrahub Backup Succeeded',
   failed: 'Infrahub Backup Failed',
   aborted: 'Infrahub Backup Aborted',
+  restoreSucceeded: 'Infrahub Restore Succeeded',
+  restoreFailed: 'Infrahub Restore Failed',
+  drillSucceeded: 'Infrahub Restore Drill Succeeded',
+  drillFailed: 'Infrahub Restore Drill Failed',
 } as const;
 
 const common = {
@@ -96,8 +100,8 @@ export interface NotifyDeps {
   now?: () => Date;
 }
 
-const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
-const bytes = (n: number) =>
+export const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+export const bytes = (n: number) =>
   n < 1024 ** 2
     ? `${(n / 1024).toFixed(1)} KiB`
     : n < 1024 ** 3
@@ -287,11 +291,42 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
     );
   }
 
-  const message = lines.join('\n');
+  await deliverNotice(deps, {
+    subject,
+    lines,
+    detailType: DetailTypes[notice.outcome],
+    detail,
+    metrics,
+    now,
+  });
+  log.info('notice sent', {
+    outcome: notice.outcome,
+    topics: deps.topicArns.length,
+    ...(notice.step ? { failedStep: notice.step } : {}),
+  });
+  return notice;
+}
+
+/**
+ * Sends a notice: the message to every topic, the event to EventBridge, the metrics to CloudWatch.
+ * Any refusal is a NotificationError (retried by the state machine).
+ */
+export async function deliverNotice(
+  deps: Pick<NotifyDeps, 'sns' | 'topicArns' | 'events' | 'eventBusName' | 'cloudwatch'>,
+  notice: {
+    subject: string;
+    lines: string[];
+    detailType: string;
+    detail: Record<string, unknown>;
+    metrics: Metric[];
+    now: Date;
+  },
+): Promise<void> {
+  const message = notice.lines.join('\n');
   await Promise.all(
     deps.topicArns.map((TopicArn) =>
       deps.sns
-        .send(new PublishCommand({ TopicArn, Subject: clip(subject, 100), Message: message }))
+        .send(new PublishCommand({ TopicArn, Subject: clip(notice.subject, 100), Message: message }))
         .catch((err: unknown) => {
           throw new NotificationError(
             `publishing to ${TopicArn} failed: ${err instanceof Error ? err.message : String(err)}`,
@@ -304,8 +339,8 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
       Entries: [
         {
           Source: EVENT_SOURCE,
-          DetailType: DetailTypes[notice.outcome],
-          Detail: JSON.stringify(detail),
+          DetailType: notice.detailType,
+          Detail: JSON.stringify(notice.detail),
           ...(deps.eventBusName ? { EventBusName: deps.eventBusName } : {}),
         },
       ],
@@ -316,15 +351,9 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
       `EventBridge refused the event: ${put.Entries?.[0]?.ErrorMessage ?? 'no reason given'}`,
     );
   }
-  await publishMetrics(deps.cloudwatch, metrics, now).catch((err: unknown) => {
+  await publishMetrics(deps.cloudwatch, notice.metrics, notice.now).catch((err: unknown) => {
     throw new NotificationError(
       `publishing metrics failed: ${err instanceof Error ? err.message : String(err)}`,
     );
   });
-  log.info('notice sent', {
-    outcome: notice.outcome,
-    topics: deps.topicArns.length,
-    ...(notice.step ? { failedStep: notice.step } : {}),
-  });
-  return notice;
 }

@@ -8,6 +8,7 @@ import { BackupIdSchema } from '../../core/backup/layout.js';
 import { parseInput } from '../../core/config/load.js';
 import { targetName } from '../../core/config/schema.js';
 import { waitForIdle } from '../../core/infrahub/gate.js';
+import { infrahubVersion } from '../../core/infrahub/tasks.js';
 import type { Logger } from '../../core/log.js';
 import { readSecret } from '../../core/secrets.js';
 
@@ -31,6 +32,8 @@ export const PreflightResultSchema = z.strictObject({
   forced: z.boolean(),
   waitedSeconds: z.number().int().nonnegative(),
   polls: z.number().int().nonnegative(),
+  /** The running Infrahub's version (recorded in the manifest; a restore compares it), or "unknown". */
+  infrahubVersion: z.string(),
 });
 export type PreflightResult = z.infer<typeof PreflightResultSchema>;
 
@@ -45,25 +48,45 @@ export interface PreflightDeps {
 export async function preflight(input: unknown, deps: PreflightDeps): Promise<PreflightResult> {
   const event = parseInput(PreflightEventSchema, input, 'preflight event');
   const log = deps.logger.child({ target: event.target, backupId: event.backupId, step: 'preflight' });
+  // Best effort: the version is recorded for restores to compare; a backup does not fail over it.
+  const versionOf = (token: string) =>
+    infrahubVersion({ address: event.infrahub.address, token }).catch((err: unknown) => {
+      log.warn('could not read the Infrahub version; the manifest records "unknown"', { error: String(err) });
+      return 'unknown';
+    });
   if (event.force) {
     log.warn('preflight gate skipped: force is set; recorded in the manifest');
-    return { target: event.target, backupId: event.backupId, forced: true, waitedSeconds: 0, polls: 0 };
+    // Force is for an Infrahub that cannot answer: not even its token is required.
+    const token = await readSecret(deps.secrets, event.infrahub.tokenSecret, 'token').catch(() => undefined);
+    return {
+      target: event.target,
+      backupId: event.backupId,
+      forced: true,
+      waitedSeconds: 0,
+      polls: 0,
+      infrahubVersion: token ? await versionOf(token) : 'unknown',
+    };
   }
   const token = await readSecret(deps.secrets, event.infrahub.tokenSecret, 'token');
+  const api = { address: event.infrahub.address, token };
+  const version = await versionOf(token);
   const maxWaitSeconds = Math.min(event.maxWaitSeconds, deps.maxWaitSecondsCap ?? Number.POSITIVE_INFINITY);
-  const result = await waitForIdle(
-    { address: event.infrahub.address, token },
-    {
-      maxWaitSeconds,
-      pollIntervalSeconds: event.pollIntervalSeconds,
-      clock: deps.clock,
-      onPoll: (tasks, waitedMs) =>
-        log.info('Infrahub tasks pending or running', {
-          count: tasks.length,
-          waitedSeconds: Math.round(waitedMs / 1000),
-        }),
-    },
-  );
+  const result = await waitForIdle(api, {
+    maxWaitSeconds,
+    pollIntervalSeconds: event.pollIntervalSeconds,
+    clock: deps.clock,
+    onPoll: (tasks, waitedMs) =>
+      log.info('Infrahub tasks pending or running', {
+        count: tasks.length,
+        waitedSeconds: Math.round(waitedMs / 1000),
+      }),
+  });
   log.info('preflight gate passed', { waitedSeconds: result.waitedSeconds, polls: result.polls });
-  return { target: event.target, backupId: event.backupId, forced: false, ...result };
+  return {
+    target: event.target,
+    backupId: event.backupId,
+    forced: false,
+    ...result,
+    infrahubVersion: version,
+  };
 }

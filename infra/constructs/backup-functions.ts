@@ -37,6 +37,9 @@ export class BackupFunctions extends Construct {
   readonly notify: nodejs.NodejsFunction;
   readonly report: nodejs.NodejsFunction;
   readonly freshness: nodejs.NodejsFunction;
+  readonly restorePlan: nodejs.NodejsFunction;
+  readonly services: nodejs.NodejsFunction;
+  readonly restoreReport: nodejs.NodejsFunction;
 
   constructor(scope: Construct, id: string, props: BackupFunctionsProps) {
     super(scope, id);
@@ -51,7 +54,8 @@ export class BackupFunctions extends Construct {
       environment: Record<string, string> = {},
     ) => {
       const fn = new nodejs.NodejsFunction(this, name, {
-        entry: join('functions', name.toLowerCase(), 'index.ts'),
+        // "RestorePlan" lives in functions/restore-plan/.
+        entry: join('functions', name.replace(/([a-z])([A-Z])/g, '$1-$2').toLowerCase(), 'index.ts'),
         handler: 'handler',
         description,
         runtime: lambda.Runtime.NODEJS_22_X,
@@ -135,6 +139,26 @@ export class BackupFunctions extends Construct {
       {},
     );
 
+    this.restorePlan = make(
+      'RestorePlan',
+      'Plans a restore or drill: resolves and verifies the backup, checks compatibility',
+      Duration.minutes(5),
+      { BACKUP_BUCKET: props.bucket.bucketName },
+    );
+    // Quiescing waits for each service in turn (bounded by the function's remaining time).
+    this.services = make(
+      'Services',
+      'Scales the Infrahub ECS services to zero and back in dependency order around a restore',
+      Duration.minutes(15),
+      {},
+    );
+    this.restoreReport = make(
+      'RestoreReport',
+      'Writes the restore or drill report with per-step timings; metrics and notice',
+      Duration.minutes(1),
+      { BACKUP_BUCKET: props.bucket.bucketName, TOPIC_ARNS: Fn.join(',', topicArns) },
+    );
+
     // Least privilege, written out rather than grant*() so every action is named:
     // the lock function touches only locks/, the manifest function reads backups and writes manifests.
     const objects = (pattern: string) => props.bucket.arnForObjects(pattern);
@@ -196,7 +220,37 @@ export class BackupFunctions extends Construct {
         resources: [objects('*/backup_information.json')],
       }),
     );
-    for (const fn of [this.notify, this.freshness]) {
+    // The restore plan reads backups (manifests, heads and, for a deep check, bodies) and lists them.
+    this.restorePlan.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject', 's3:GetObjectVersion'],
+        resources: [objects('*/infrahub_backup_*')],
+      }),
+    );
+    for (const fn of [this.restorePlan, this.restoreReport]) {
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.bucket.bucketArn] }),
+      );
+    }
+    // The report reads the runners' step reports and writes its own, under .restores/ only.
+    this.restoreReport.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject', 's3:PutObject'],
+        resources: [objects('.restores/*')],
+      }),
+    );
+    this.restoreReport.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['sns:Publish'], resources: topicArns }),
+    );
+    this.restoreReport.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['events:PutEvents'],
+        resources: [
+          Stack.of(this).formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default' }),
+        ],
+      }),
+    );
+    for (const fn of [this.notify, this.freshness, this.restoreReport]) {
       fn.addToRolePolicy(
         new iam.PolicyStatement({
           actions: ['cloudwatch:PutMetricData'],
@@ -205,26 +259,49 @@ export class BackupFunctions extends Construct {
         }),
       );
     }
-    const dbmsServices = props.config.targets.flatMap((t) => (t.neo4j.dbms ? [t.neo4j.dbms] : []));
-    if (dbmsServices.length > 0) {
-      this.dbms.addToRolePolicy(
+    const serviceArn = (cluster: string, service: string) =>
+      service.startsWith('arn:')
+        ? service
+        : Stack.of(this).formatArn({
+            service: 'ecs',
+            resource: 'service',
+            resourceName: `${cluster.replace(/^.*:cluster\//, '')}/${service}`,
+            arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+          });
+    const scale = (fn: lambda.IFunction, services: Array<{ cluster: string; service: string }>) => {
+      if (services.length === 0) return;
+      fn.addToRolePolicy(
         new iam.PolicyStatement({
           actions: ['ecs:DescribeServices', 'ecs:UpdateService'],
-          resources: dbmsServices.map((d) =>
-            d.service.startsWith('arn:')
-              ? d.service
-              : Stack.of(this).formatArn({
-                  service: 'ecs',
-                  resource: 'service',
-                  resourceName: `${d.cluster.replace(/^.*:cluster\//, '')}/${d.service}`,
-                  arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-                }),
-          ),
+          resources: services.map((d) => serviceArn(d.cluster, d.service)),
         }),
       );
-    }
+    };
+    scale(
+      this.dbms,
+      props.config.targets.flatMap((t) => (t.neo4j.dbms ? [t.neo4j.dbms] : [])),
+    );
+    // Only the services the configuration names as the deployment's to quiesce.
+    scale(
+      this.services,
+      props.config.targets.flatMap((t) => {
+        const q = t.quiesce;
+        if (!q) return [];
+        return [...q.taskManagerDb, ...q.taskManager, ...q.server, ...q.taskWorkers].map((service) => ({
+          cluster: q.cluster,
+          service,
+        }));
+      }),
+    );
 
-    for (const fn of [this.lock, this.manifest, this.notify, this.freshness]) {
+    for (const fn of [
+      this.lock,
+      this.manifest,
+      this.notify,
+      this.freshness,
+      this.restorePlan,
+      this.restoreReport,
+    ]) {
       fn.addToRolePolicy(
         new iam.PolicyStatement({
           actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
@@ -234,22 +311,24 @@ export class BackupFunctions extends Construct {
     }
 
     const secrets = [...new Set(props.config.targets.map((t) => t.infrahub.tokenSecret))];
-    this.preflight.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['secretsmanager:GetSecretValue'],
-        // A secret's ARN ends in a random 6-character suffix: "<name>-??????".
-        resources: secrets.map((s) =>
-          s.startsWith('arn:')
-            ? s
-            : Stack.of(this).formatArn({
-                service: 'secretsmanager',
-                resource: 'secret',
-                resourceName: `${s}-??????`,
-                arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-              }),
-        ),
-      }),
-    );
+    // Preflight and the restore plan read the Infrahub API token (task gate; running version).
+    for (const fn of [this.preflight, this.restorePlan])
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['secretsmanager:GetSecretValue'],
+          // A secret's ARN ends in a random 6-character suffix: "<name>-??????".
+          resources: secrets.map((s) =>
+            s.startsWith('arn:')
+              ? s
+              : Stack.of(this).formatArn({
+                  service: 'secretsmanager',
+                  resource: 'secret',
+                  resourceName: `${s}-??????`,
+                  arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+                }),
+          ),
+        }),
+      );
 
     for (const fn of [
       this.plan,
@@ -260,6 +339,9 @@ export class BackupFunctions extends Construct {
       this.notify,
       this.report,
       this.freshness,
+      this.restorePlan,
+      this.services,
+      this.restoreReport,
     ]) {
       const ack = (id: string, reason: string) => Validations.of(fn).acknowledge({ id, reason });
       ack(
@@ -295,6 +377,16 @@ export class BackupFunctions extends Construct {
       this.manifest,
       [`${bucketArn}/*/infrahub_backup_*`],
       'Tags (only) the objects of the backup it completes with their retention class; keys known at run time.',
+    );
+    acknowledgeWildcards(
+      this.restorePlan,
+      [`${bucketArn}/*/infrahub_backup_*`],
+      'Reads (never writes) the backup it verifies before a restore; target and backup id are known at run time.',
+    );
+    acknowledgeWildcards(
+      this.restoreReport,
+      [`${bucketArn}/.restores/*`],
+      "Reads the runners' step reports and writes report.json, only under .restores/<target>/<restore id>/.",
     );
     acknowledgeWildcards(
       this.freshness,

@@ -9,7 +9,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { runnerFamily } from '../../core/backup/plan.js';
+import { drillFamily, restorerFamily, runnerFamily } from '../../core/backup/plan.js';
 import type { DeploymentConfig, Target } from '../../core/config/schema.js';
 import { acknowledgeWildcards } from '../nag.js';
 
@@ -40,6 +40,7 @@ export class BackupRunner extends Construct {
   /** Restores run under their own role: they read backups and can never write or delete one. */
   readonly restoreTaskRole: iam.Role;
   readonly taskDefinitions = new Map<string, ecs.FargateTaskDefinition>();
+  readonly restoreTaskDefinitions = new Map<string, ecs.FargateTaskDefinition>();
   private readonly images = new Map<string, ecs.ContainerImage>();
   private readonly deployment: string;
 
@@ -113,15 +114,25 @@ export class BackupRunner extends Construct {
     this.restoreTaskRole.addToPolicy(
       new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.bucket.bucketArn] }),
     );
+    // Restore steps and drills leave their reports under .restores/ (never under a backup).
     this.restoreTaskRole.addToPolicy(
-      new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [props.key.keyArn] }),
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject'],
+        resources: [props.bucket.arnForObjects('.restores/*')],
+      }),
+    );
+    this.restoreTaskRole.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        resources: [props.key.keyArn],
+      }),
     );
     const sources = this.artifactSources(props.config);
     if (sources.length > 0) {
-      // Artifacts are copied back into the deployment's own storage.
+      // Artifacts are copied back into the deployment's own storage (and a multipart copy is read to hash it).
       this.restoreTaskRole.addToPolicy(
         new iam.PolicyStatement({
-          actions: ['s3:PutObject'],
+          actions: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload'],
           resources: sources.map((a) => `arn:${Stack.of(this).partition}:s3:::${a.bucket}/${a.prefix}*`),
         }),
       );
@@ -130,9 +141,10 @@ export class BackupRunner extends Construct {
       this.restoreTaskRole,
       [
         props.bucket.arnForObjects('*/infrahub_backup_*'),
+        props.bucket.arnForObjects('.restores/*'),
         ...sources.map((a) => `arn:${Stack.of(this).partition}:s3:::${a.bucket}/${a.prefix}*`),
       ],
-      'Reads the objects of the backup being restored (keys known at run time) and writes artifacts back under the configured prefix.',
+      'Writes its step reports under .restores/; reads the objects of the backup being restored (keys known at run time) and writes artifacts back under the configured prefix.',
     );
   }
 
@@ -206,30 +218,16 @@ export class BackupRunner extends Construct {
       : secretsmanager.Secret.fromSecretNameV2(this, id, name);
   }
 
+  /**
+   * Three task definitions per target, one image: `-runner` (backups, write-only role, store and
+   * artifacts mounted read-only except the Community store, which the dump needs as neo4j-admin
+   * does), `-restorer` (restores, read-only role on backups, mounts writable) and `-drill`
+   * (disposable databases inside the task: no credentials, no mounts, more memory).
+   */
   private addTarget(props: BackupRunnerProps, target: Target, logGroup: logs.ILogGroup): void {
-    const family = runnerFamily(props.config.name, target.name);
-    const taskDefinition = new ecs.FargateTaskDefinition(this, `Task-${target.name}`, {
-      family,
-      cpu: 1024,
-      memoryLimitMiB: 4096,
-      // Dumps stream to S3; local disk holds only an Enterprise backup chain before its upload.
-      ephemeralStorageGiB: 100,
-      runtimePlatform: {
-        cpuArchitecture: ecs.CpuArchitecture.ARM64,
-        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
-      },
-      taskRole: this.taskRole,
-      executionRole: this.executionRole,
-    });
-    const neo4jSecret = this.secret(
-      target.neo4j.credentialsSecret,
-      `Secret-${target.neo4j.credentialsSecret}`,
-    );
-    const pgSecret = this.secret(
-      target.postgres.credentialsSecret,
-      `Secret-${target.postgres.credentialsSecret}`,
-    );
     const { neo4j, postgres, artifacts } = target;
+    const neo4jSecret = this.secret(neo4j.credentialsSecret, `Secret-${neo4j.credentialsSecret}`);
+    const pgSecret = this.secret(postgres.credentialsSecret, `Secret-${postgres.credentialsSecret}`);
     const environment: Record<string, string> = {
       TARGET: target.name,
       BACKUP_BUCKET: props.bucket.bucketName,
@@ -245,52 +243,116 @@ export class BackupRunner extends Construct {
         ? { ARTIFACTS_BUCKET: artifacts.bucket, ARTIFACTS_PREFIX: artifacts.prefix }
         : { ARTIFACTS_PATH: artifacts.path }),
     };
-    const container = taskDefinition.addContainer(RUNNER_CONTAINER, {
-      image: this.imageFor(props, target),
-      essential: true,
-      environment,
-      secrets: {
-        NEO4J_USERNAME: ecs.Secret.fromSecretsManager(neo4jSecret, 'username'),
-        NEO4J_PASSWORD: ecs.Secret.fromSecretsManager(neo4jSecret, 'password'),
-        PGUSER: ecs.Secret.fromSecretsManager(pgSecret, 'username'),
-        PGPASSWORD: ecs.Secret.fromSecretsManager(pgSecret, 'password'),
-      },
-      logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: target.name }),
-      stopTimeout: Duration.seconds(60),
-    });
+    const secrets = {
+      NEO4J_USERNAME: ecs.Secret.fromSecretsManager(neo4jSecret, 'username'),
+      NEO4J_PASSWORD: ecs.Secret.fromSecretsManager(neo4jSecret, 'password'),
+      PGUSER: ecs.Secret.fromSecretsManager(pgSecret, 'username'),
+      PGPASSWORD: ecs.Secret.fromSecretsManager(pgSecret, 'password'),
+    };
 
-    if (neo4j.dbms) {
-      // Community: neo4j-admin dumps the store files, so the runner mounts the DBMS's file system.
-      taskDefinition.addVolume({
-        name: 'neo4j-data',
-        efsVolumeConfiguration: {
-          fileSystemId: neo4j.dbms.dataEfsFileSystemId,
-          rootDirectory: neo4j.dbms.dataRootDirectory,
-          transitEncryption: 'ENABLED',
+    const define = (
+      id: string,
+      family: string,
+      role: iam.IRole,
+      size: { cpu: number; memoryLimitMiB: number },
+      container: { environment: Record<string, string>; secrets?: Record<string, ecs.Secret> },
+    ) => {
+      const taskDefinition = new ecs.FargateTaskDefinition(this, id, {
+        family,
+        ...size,
+        // Dumps stream to S3; local disk holds an Enterprise backup chain, or a drill's databases.
+        ephemeralStorageGiB: 100,
+        runtimePlatform: {
+          cpuArchitecture: ecs.CpuArchitecture.ARM64,
+          operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
         },
+        taskRole: role,
+        executionRole: this.executionRole,
       });
-      container.addMountPoints({
-        sourceVolume: 'neo4j-data',
-        containerPath: NEO4J_DATA_MOUNT,
-        readOnly: false,
+      const added = taskDefinition.addContainer(RUNNER_CONTAINER, {
+        image: this.imageFor(props, target),
+        essential: true,
+        ...container,
+        logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: target.name }),
+        stopTimeout: Duration.seconds(60),
       });
-    }
-    if (artifacts.type === 'path') {
-      taskDefinition.addVolume({
-        name: 'artifacts',
-        efsVolumeConfiguration: { fileSystemId: artifacts.efsFileSystemId, transitEncryption: 'ENABLED' },
-      });
-      container.addMountPoints({ sourceVolume: 'artifacts', containerPath: artifacts.path, readOnly: true });
-    }
-    this.taskDefinitions.set(target.name, taskDefinition);
+      return { taskDefinition, container: added };
+    };
+    const mount = (
+      t: { taskDefinition: ecs.FargateTaskDefinition; container: ecs.ContainerDefinition },
+      writable: { artifacts: boolean },
+    ) => {
+      if (neo4j.dbms) {
+        // Community: neo4j-admin dumps and loads the store files, so the runner mounts the DBMS's file system.
+        t.taskDefinition.addVolume({
+          name: 'neo4j-data',
+          efsVolumeConfiguration: {
+            fileSystemId: neo4j.dbms.dataEfsFileSystemId,
+            rootDirectory: neo4j.dbms.dataRootDirectory,
+            transitEncryption: 'ENABLED',
+          },
+        });
+        t.container.addMountPoints({
+          sourceVolume: 'neo4j-data',
+          containerPath: NEO4J_DATA_MOUNT,
+          readOnly: false,
+        });
+      }
+      if (artifacts.type === 'path') {
+        t.taskDefinition.addVolume({
+          name: 'artifacts',
+          efsVolumeConfiguration: { fileSystemId: artifacts.efsFileSystemId, transitEncryption: 'ENABLED' },
+        });
+        t.container.addMountPoints({
+          sourceVolume: 'artifacts',
+          containerPath: artifacts.path,
+          readOnly: !writable.artifacts,
+        });
+      }
+    };
+
+    const backup = define(
+      `Task-${target.name}`,
+      runnerFamily(props.config.name, target.name),
+      this.taskRole,
+      {
+        cpu: 1024,
+        memoryLimitMiB: 4096,
+      },
+      { environment, secrets },
+    );
+    mount(backup, { artifacts: false });
+    this.taskDefinitions.set(target.name, backup.taskDefinition);
+
+    const restore = define(
+      `Restore-${target.name}`,
+      restorerFamily(props.config.name, target.name),
+      this.restoreTaskRole,
+      { cpu: 1024, memoryLimitMiB: 4096 },
+      { environment, secrets },
+    );
+    mount(restore, { artifacts: true });
+    this.restoreTaskDefinitions.set(target.name, restore.taskDefinition);
+
+    // A drill never reaches the deployment: only the bucket, and the disposable databases' memory.
+    define(
+      `Drill-${target.name}`,
+      drillFamily(props.config.name, target.name),
+      this.restoreTaskRole,
+      { cpu: 2048, memoryLimitMiB: 8192 },
+      { environment: { TARGET: target.name, BACKUP_BUCKET: props.bucket.bucketName } },
+    );
   }
 
-  /** ARNs the state machine may run: every revision of every target's runner family. */
-  taskDefinitionArnPattern(): string {
+  /**
+   * ARNs a state machine may run: every revision of every target's family of one kind (`runner` for
+   * backups, `restorer` for restores, `drill` for drills).
+   */
+  taskDefinitionArnPattern(kind: 'runner' | 'restorer' | 'drill' = 'runner'): string {
     return Stack.of(this).formatArn({
       service: 'ecs',
       resource: 'task-definition',
-      resourceName: `${this.deployment}-*-runner:*`,
+      resourceName: `${this.deployment}-*-${kind}:*`,
       arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
     });
   }

@@ -1,5 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import * as iam from 'aws-cdk-lib/aws-iam';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -7,9 +6,9 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { ErrorNames } from '../../core/errors.js';
-import { acknowledgeWildcards } from '../nag.js';
 import type { BackupFunctions } from './backup-functions.js';
-import { type BackupRunner, RUNNER_CONTAINER } from './backup-runner.js';
+import type { BackupRunner } from './backup-runner.js';
+import { ecsCapacityRetry, grantRunnerTasks, runnerTask } from './runner-tasks.js';
 
 /**
  * Named Retry policies. Only errors that a second attempt can cure are retried; a bad input, a busy
@@ -52,18 +51,7 @@ export const Retries = {
     backoffRate: 2,
   },
   /** ECS could not start the runner task (capacity, throttling, a service error). */
-  ecsCapacity: {
-    errors: [
-      'ECS.AmazonECSException',
-      'ECS.ServerException',
-      'ECS.ThrottlingException',
-      'ECS.LimitExceededException',
-    ],
-    interval: Duration.seconds(30),
-    maxAttempts: 3,
-    backoffRate: 2,
-    jitterStrategy: sfn.JitterType.FULL,
-  },
+  ecsCapacity: ecsCapacityRetry,
 } satisfies Record<string, sfn.RetryProps>;
 
 /** The runner subcommand behind each ECS state, so logs, notices and the local mode agree. */
@@ -233,6 +221,7 @@ export class BackupStateMachine extends Construct {
         'components.$': '$.components',
         'executionId.$': '$$.Execution.Id',
         'forced.$': '$.preflight.forced',
+        'infrahubVersion.$': '$.preflight.infrahubVersion',
         retention: config.retention,
       },
       {
@@ -290,7 +279,11 @@ export class BackupStateMachine extends Construct {
       },
       {
         resultPath: '$.preflight',
-        resultSelector: { 'forced.$': '$.Payload.forced', 'waitedSeconds.$': '$.Payload.waitedSeconds' },
+        resultSelector: {
+          'forced.$': '$.Payload.forced',
+          'waitedSeconds.$': '$.Payload.waitedSeconds',
+          'infrahubVersion.$': '$.Payload.infrahubVersion',
+        },
       },
       [Retries.infrahubUnreachable],
     )
@@ -418,7 +411,7 @@ export class BackupStateMachine extends Construct {
       tracingEnabled: true,
       logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
     });
-    this.grantRunTasks(runner);
+    grantRunnerTasks(this.stateMachine.role, runner, 'runner', [runner.taskRole], this.invokedFunctions);
   }
 
   /** The graph database: counts, then the Community offline dump (DBMS stopped) or the Enterprise online backup. */
@@ -558,107 +551,16 @@ export class BackupStateMachine extends Construct {
     return task;
   }
 
-  /**
-   * An ECS runner task (`ecs:runTask.sync`) of the target's own task definition (its family is in the
-   * work item), with only the backup id and the subcommand as overrides. A CustomState because the
-   * task definition is chosen at run time, which the EcsRunTask construct does not allow.
-   */
+  /** An ECS runner task of the target's own task definition (its family is in the work item). */
   private runTask(name: keyof typeof RunnerSteps, props: BackupStateMachineProps, timeout: Duration) {
-    const { runner, config } = props;
-    const state = new sfn.CustomState(this, name, {
-      stateJson: {
-        Type: 'Task',
-        Comment: `runner ${RunnerSteps[name]}`,
-        Resource: `arn:${Stack.of(this).partition}:states:::ecs:runTask.sync`,
-        TimeoutSeconds: timeout.toSeconds(),
-        Parameters: {
-          Cluster: runner.cluster.clusterArn,
-          'TaskDefinition.$': '$.taskDefinition',
-          LaunchType: 'FARGATE',
-          PlatformVersion: 'LATEST',
-          NetworkConfiguration: {
-            AwsvpcConfiguration: {
-              Subnets: config.network.subnetIds,
-              SecurityGroups: config.network.securityGroupIds,
-              AssignPublicIp: 'DISABLED',
-            },
-          },
-          Overrides: {
-            ContainerOverrides: [
-              {
-                Name: RUNNER_CONTAINER,
-                Command: [RunnerSteps[name]],
-                Environment: [{ Name: 'BACKUP_ID', 'Value.$': '$.backupId' }],
-              },
-            ],
-          },
-        },
-        // The task description is large; the results are in S3 (.runner/), so none is kept here.
-        ResultPath: null,
-      },
-    });
-    state.addRetry(Retries.ecsCapacity);
-    return state;
-  }
-
-  private grantRunTasks(runner: BackupRunner): void {
-    const role = this.stateMachine.role;
-    const stack = Stack.of(this);
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['ecs:RunTask'],
-        resources: [runner.taskDefinitionArnPattern()],
-        conditions: { ArnEquals: { 'ecs:cluster': runner.cluster.clusterArn } },
-      }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['ecs:StopTask', 'ecs:DescribeTasks'],
-        resources: [this.taskArnPattern(runner)],
-      }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['iam:PassRole'],
-        resources: [runner.taskRole.roleArn, runner.executionRole.roleArn],
-        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
-      }),
-    );
-    // runTask.sync learns that a task stopped from an EventBridge rule that Step Functions manages.
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
-        resources: [
-          stack.formatArn({
-            service: 'events',
-            resource: 'rule',
-            resourceName: 'StepFunctionsGetEventsForECSTaskRule',
-          }),
-        ],
-      }),
-    );
-    acknowledgeWildcards(
-      role,
-      [runner.taskDefinitionArnPattern(), this.taskArnPattern(runner)],
-      'Runner task definitions are chosen per target at run time (every revision of <deployment>-*-runner); tasks are named by ECS when they start.',
-    );
-    acknowledgeWildcards(
-      role,
-      ['*'],
-      'X-Ray trace segments and sampling rules cannot be scoped to a resource (tracing is on).',
-    );
-    acknowledgeWildcards(
-      role,
-      [...this.invokedFunctions].map((fn) => `${fn.functionArn}:*`),
-      'lambda:InvokeFunction on the functions of this state machine and their versions (CDK grants "<arn>:*" for versions).',
-    );
-  }
-
-  private taskArnPattern(runner: BackupRunner): string {
-    return Stack.of(this).formatArn({
-      service: 'ecs',
-      resource: 'task',
-      resourceName: `${runner.cluster.clusterName}/*`,
+    return runnerTask(this, name, {
+      runner: props.runner,
+      config: props.config,
+      timeout,
+      subcommand: RunnerSteps[name],
+      taskDefinitionPath: '$.taskDefinition',
+      environment: [{ Name: 'BACKUP_ID', 'Value.$': '$.backupId' }],
+      retry: Retries.ecsCapacity,
     });
   }
 }

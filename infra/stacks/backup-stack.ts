@@ -11,6 +11,7 @@ import { BackupMonitoring } from '../constructs/backup-monitoring.js';
 import { BackupRunner } from '../constructs/backup-runner.js';
 import { BackupSchedules } from '../constructs/backup-schedules.js';
 import { BackupStateMachine } from '../constructs/backup-state-machine.js';
+import { DrillStateMachine, RestoreStateMachine } from '../constructs/restore-state-machine.js';
 import { replicaBucketName, replicaKeyAlias } from './replica-stack.js';
 
 export interface BackupStackProps extends StackProps {
@@ -23,6 +24,8 @@ export class BackupStack extends Stack {
   readonly functions: BackupFunctions;
   readonly runner: BackupRunner;
   readonly backup: BackupStateMachine;
+  readonly restore: RestoreStateMachine;
+  readonly drill: DrillStateMachine;
   readonly topic: sns.Topic;
   readonly monitoring: BackupMonitoring;
 
@@ -70,7 +73,21 @@ export class BackupStack extends Stack {
       functions: this.functions,
       runner: this.runner,
     });
-    new BackupSchedules(this, 'Schedules', { config, stateMachine: this.backup.stateMachine });
+    this.restore = new RestoreStateMachine(this, 'Restore', {
+      config,
+      functions: this.functions,
+      runner: this.runner,
+    });
+    this.drill = new DrillStateMachine(this, 'RestoreDrill', {
+      config,
+      functions: this.functions,
+      runner: this.runner,
+    });
+    new BackupSchedules(this, 'Schedules', {
+      config,
+      stateMachine: this.backup.stateMachine,
+      drillStateMachine: this.drill.stateMachine,
+    });
     this.monitoring = new BackupMonitoring(this, 'Monitoring', {
       config,
       topic: this.topic,
@@ -86,6 +103,14 @@ export class BackupStack extends Stack {
     new CfnOutput(this, 'BackupStateMachineArn', {
       value: this.backup.stateMachine.stateMachineArn,
       description: 'Start a backup here (console, CLI, schedules)',
+    });
+    new CfnOutput(this, 'RestoreStateMachineArn', {
+      value: this.restore.stateMachine.stateMachineArn,
+      description: 'Start a restore here (input: target, backupId or "latest", components, mode, dryRun)',
+    });
+    new CfnOutput(this, 'RestoreDrillStateMachineArn', {
+      value: this.drill.stateMachine.stateMachineArn,
+      description: 'Restore drills (scheduled by restore-drill schedules; input: target, backup, windowDays)',
     });
     new CfnOutput(this, 'NotificationTopicArn', {
       value: this.topic.topicArn,

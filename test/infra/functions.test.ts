@@ -21,14 +21,23 @@ describe('backup Lambdas', () => {
 
   it('runs every function on Node.js 22 (arm64) with tracing and JSON logs, the bucket where it needs it', () => {
     const functions = template.findResources('AWS::Lambda::Function');
-    expect(Object.keys(functions)).toHaveLength(8);
+    expect(Object.keys(functions)).toHaveLength(11);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
       TracingConfig: { Mode: 'Active' },
       LoggingConfig: Match.objectLike({ LogFormat: 'JSON' }),
     });
-    for (const name of ['Lock', 'Manifest', 'Notify', 'Preflight', 'Plan']) {
+    for (const name of [
+      'Lock',
+      'Manifest',
+      'Notify',
+      'Preflight',
+      'Plan',
+      'RestorePlan',
+      'Services',
+      'RestoreReport',
+    ]) {
       const fn = Object.entries(functions).find(([id]) => id.startsWith(`Functions${name}`));
       expect(fn, name).toBeDefined();
     }
@@ -40,7 +49,7 @@ describe('backup Lambdas', () => {
       )
       .map(([id]) => id.replace(/^Functions([A-Za-z]+?)[0-9A-F]{8}$/, '$1'))
       .sort();
-    expect(withBucket).toEqual(['Freshness', 'Lock', 'Manifest', 'Notify']);
+    expect(withBucket).toEqual(['Freshness', 'Lock', 'Manifest', 'Notify', 'RestorePlan', 'RestoreReport']);
   });
 
   it('bounds the preflight function by the configured wait plus a margin', () => {
@@ -50,7 +59,7 @@ describe('backup Lambdas', () => {
     });
   });
 
-  it('lets the lock function touch only locks/, the manifest function write only manifests, the runner write only backups', () => {
+  it('lets the lock function touch only locks/, the manifest function write only manifests, the runner write only backups, restores only their reports', () => {
     const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
       (p) =>
         (
@@ -70,6 +79,8 @@ describe('backup Lambdas', () => {
           r.includes('/locks/*') ||
           r.includes('/*/backup_information.json') ||
           r.includes('/*/infrahub_backup_*') ||
+          // restore steps and the restore report write their reports here, never under a backup
+          r.includes('/.restores/*') ||
           // the restore role copies artifacts back into the deployment's own storage
           r.includes('arn:aws:s3:::infrahub-prod-artifacts/*'),
       ),

@@ -4,6 +4,7 @@ import { allStates } from '../../cli/local/state-machine.js';
 import { type AslDefinition, type CfnTemplate, resolveTokens } from '../../cli/local/synth.js';
 import { planBackup } from '../../core/backup/plan.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
+import { DrillExecutionInputSchema } from '../../core/restore/plan.js';
 import { buildApp } from '../../infra/app.js';
 import { testApp } from '../helpers/cdk.js';
 
@@ -175,26 +176,30 @@ describe('backup state machine (template)', () => {
       };
     }>;
     expect(defs.map((d) => d.Properties.Family).sort()).toEqual([
+      'infrahub-backup-infrahub-lab-drill',
+      'infrahub-backup-infrahub-lab-restorer',
       'infrahub-backup-infrahub-lab-runner',
+      'infrahub-backup-infrahub-prod-drill',
+      'infrahub-backup-infrahub-prod-restorer',
       'infrahub-backup-infrahub-prod-runner',
     ]);
     for (const d of defs) {
       const [container] = d.Properties.ContainerDefinitions;
       const env = container?.Environment.map((e) => e.Name) ?? [];
       expect(env.filter((n) => /PASSWORD|TOKEN|SECRET/.test(n))).toEqual([]);
-      expect(container?.Secrets.map((s) => s.Name).sort()).toEqual([
-        'NEO4J_PASSWORD',
-        'NEO4J_USERNAME',
-        'PGPASSWORD',
-        'PGUSER',
-      ]);
+      // A drill never reaches the deployment: no credentials at all.
+      expect(container?.Secrets?.map((s) => s.Name).sort() ?? []).toEqual(
+        d.Properties.Family.endsWith('-drill')
+          ? []
+          : ['NEO4J_PASSWORD', 'NEO4J_USERNAME', 'PGPASSWORD', 'PGUSER'],
+      );
       expect(d.Properties.RuntimePlatform).toEqual({
         CpuArchitecture: 'ARM64',
         OperatingSystemFamily: 'LINUX',
       });
     }
     // The Community target mounts its DBMS's store and its artifact storage from EFS.
-    const lab = defs.find((d) => d.Properties.Family.includes('infrahub-lab'));
+    const lab = defs.find((d) => d.Properties.Family === 'infrahub-backup-infrahub-lab-runner');
     expect(lab?.Properties.Volumes?.map((v) => v.EFSVolumeConfiguration.FilesystemId).sort()).toEqual([
       'fs-0a1b2c3d',
       'fs-0b1c2d3e',
@@ -210,8 +215,19 @@ describe('backup state machine (template)', () => {
       };
     }>;
     const backups = config.schedules.filter((s) => s.kind === 'backup');
-    expect(schedules).toHaveLength(backups.length);
-    for (const [i, s] of schedules.entries()) {
+    const drills = schedules.filter((s) => JSON.stringify(s.Properties.Target.Arn).includes('RestoreDrill'));
+    const backupSchedules = schedules.filter((s) => !drills.includes(s));
+    expect(backupSchedules).toHaveLength(backups.length);
+    // One drill schedule per target of each restore-drill schedule, each input valid for the drill.
+    const drillTargets = config.schedules
+      .filter((s) => s.kind === 'restore-drill')
+      .flatMap((s) => (s.targets === '*' ? config.targets.map((t) => t.name) : s.targets));
+    expect(drills).toHaveLength(drillTargets.length);
+    for (const d of drills) {
+      const input = DrillExecutionInputSchema.parse(JSON.parse(d.Properties.Target.Input));
+      expect(drillTargets).toContain(input.target);
+    }
+    for (const [i, s] of backupSchedules.entries()) {
       expect(s.Properties.ScheduleExpression).toBe(backups[i]?.expression);
       expect(s.Properties.ScheduleExpressionTimezone).toBe(backups[i]?.timezone);
       const input = JSON.parse(s.Properties.Target.Input) as unknown;

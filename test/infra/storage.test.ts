@@ -219,11 +219,19 @@ describe('least privilege (template)', () => {
     const restore = all.filter((st) => st.policy.startsWith('RunnerRestoreTaskRole'));
     expect(restore.length).toBeGreaterThan(0);
     const onBackups = restore.filter((st) => JSON.stringify(st.Resource).includes('Storage'));
+    // Reads on backups; its only write is its own step reports under .restores/ (encrypted: a data key).
+    const writes = onBackups.filter((st) => actions(st).some((a) => /^s3:(Put|Delete)/.test(a)));
+    expect(writes.flatMap(actions)).toEqual(['s3:PutObject']);
+    expect(writes.map((st) => JSON.stringify(st.Resource))).toEqual([
+      expect.stringContaining('/.restores/*'),
+    ]);
     expect(onBackups.flatMap(actions).sort()).toEqual([
       'kms:Decrypt',
+      'kms:GenerateDataKey',
       's3:GetObject',
       's3:GetObjectVersion',
       's3:ListBucket',
+      's3:PutObject',
     ]);
   });
 
@@ -240,6 +248,8 @@ describe('least privilege (template)', () => {
       'FunctionsLockServiceRoleDefaultPolicy',
       'FunctionsManifestServiceRoleDefaultPolicy',
       'FunctionsNotifyServiceRoleDefaultPolicy',
+      'FunctionsRestorePlanServiceRoleDefaultPolicy',
+      'FunctionsRestoreReportServiceRoleDefaultPolicy',
       'RunnerRestoreTaskRoleDefaultPolicy',
       'RunnerTaskRoleDefaultPolicy',
       'StorageReplicationRoleDefaultPolicy',

@@ -48,6 +48,7 @@ describe('preflight Lambda core', () => {
       forced: false,
       waitedSeconds: 0,
       polls: 1,
+      infrahubVersion: '1.5.0',
     });
     const plain = event({ infrahub: { address: infrahub.address, tokenSecret: 'lab/infrahub-plain' } });
     expect((await preflight(plain, { secrets, logger })).polls).toBe(1);
@@ -74,7 +75,11 @@ describe('preflight Lambda core', () => {
       force: true,
       infrahub: { address: infrahub.address, tokenSecret: 'no/such/secret' },
     });
-    expect(await preflight(forced, { secrets, logger })).toMatchObject({ forced: true, polls: 0 });
+    expect(await preflight(forced, { secrets, logger })).toMatchObject({
+      forced: true,
+      polls: 0,
+      infrahubVersion: 'unknown',
+    });
   });
 
   it('rejects a malformed event, naming the fields', async () => {

@@ -113,6 +113,7 @@ describe('restore execution input', () => {
       target: 'infrahub-lab',
       backupId: 'latest',
       mode: 'in-place',
+      alias: 'infrahub',
       dryRun: false,
       allowInfrahubVersionMismatch: false,
     });

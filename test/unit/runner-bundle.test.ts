@@ -43,7 +43,7 @@ describe('runner bundle (what the image runs)', () => {
     expect(dockerfile).toMatch(/^ARG NEO4J_VERSION=5\.26\.\d+$/m);
     expect(dockerfile).toMatch(/^ARG NEO4J_EDITION=community$/m);
     expect(dockerfile).toMatch(/^FROM neo4j:\$\{NEO4J_VERSION\}-\$\{NEO4J_EDITION\}$/m);
-    expect(dockerfile).toMatch(/postgresql-client-\$\{PG_MAJOR\}/);
+    expect(dockerfile).toMatch(/"postgresql-\$\{PG_MAJOR\}"/);
     expect(dockerfile).toMatch(/RUN npx tsx containers\/runner\/build\.ts \/out\/runner\.mjs/);
     expect(dockerfile).toMatch(/ENTRYPOINT \["node", "\/opt\/runner\/runner\.mjs"\]/);
   });

@@ -3,7 +3,7 @@
  * Credentials arrive as variables injected from Secrets Manager and are never logged.
  */
 import { z } from 'zod';
-import { BackupIdSchema } from '../../../core/backup/layout.js';
+import { BackupIdSchema, RestoreIdSchema } from '../../../core/backup/layout.js';
 import { formatPath } from '../../../core/config/load.js';
 import { targetName } from '../../../core/config/schema.js';
 import { RunnerConfigError } from '../../../core/errors.js';
@@ -114,7 +114,110 @@ export const ArtifactsEnvSchema = CommonEnvSchema.extend({
   }
 });
 
+/** Every restore step: which backup, which restore (its reports go under `.restores/`), where to stage. */
+export const RestoreCommonEnvSchema = CommonEnvSchema.extend({
+  RESTORE_ID: RestoreIdSchema,
+  /** Scratch space for downloads that a tool reads from a folder (Enterprise chains) and for drills. */
+  RESTORE_WORK_DIR: z.string().regex(/^\//, 'must be an absolute path').default('/tmp/infrahub-restore'),
+});
+
+export const RestorePostgresEnvSchema = RestoreCommonEnvSchema.extend(
+  PostgresEnvSchema.pick({
+    PGHOST: true,
+    PGPORT: true,
+    PGDATABASE: true,
+    PGUSER: true,
+    PGPASSWORD: true,
+    PG_BINDIR: true,
+  }).shape,
+);
+
+export const RestoreNeo4jEnvSchema = RestoreCommonEnvSchema.extend({
+  NEO4J_EDITION: z.enum(['community', 'enterprise']),
+  NEO4J_ADMIN: z.string().min(1).default('neo4j-admin'),
+  NEO4J_URI: Neo4jCountsEnvSchema.shape.NEO4J_URI.optional(),
+  NEO4J_USERNAME: z.string().min(1).default('neo4j'),
+  NEO4J_PASSWORD: z.string().optional(),
+  /** Enterprise: the server's data directory, where the restore leaves `scripts/<db>/restore_metadata.cypher`. */
+  NEO4J_DATA_DIR: z.string().regex(/^\//, 'must be an absolute path').default('/data'),
+  RESTORE_MODE: z.enum(['in-place', 'new-database']).default('in-place'),
+  NEW_DATABASE_NAME: z
+    .string()
+    .regex(/^[a-z][a-z0-9.-]{2,62}$/, 'must be a Neo4j database name')
+    .optional(),
+  /** new-database: the alias switched to the restored database (Infrahub connects through it). */
+  NEO4J_ALIAS: z
+    .string()
+    .regex(/^[a-z][a-z0-9.-]{2,62}$/, 'must be a Neo4j alias name')
+    .default('infrahub'),
+}).superRefine((env, ctx) => {
+  if (env.NEO4J_EDITION === 'enterprise') {
+    for (const name of ['NEO4J_URI', 'NEO4J_PASSWORD'] as const) {
+      if (!env[name])
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: 'is required to restore Neo4j Enterprise (STOP/CREATE/START DATABASE run over Bolt)',
+        });
+    }
+  }
+  if (env.RESTORE_MODE === 'new-database' && !env.NEW_DATABASE_NAME) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['NEW_DATABASE_NAME'],
+      message: 'is required when RESTORE_MODE is "new-database"',
+    });
+  }
+});
+
+export const ValidateNeo4jEnvSchema = RestoreCommonEnvSchema.extend({
+  NEO4J_URI: Neo4jCountsEnvSchema.shape.NEO4J_URI,
+  NEO4J_USERNAME: z.string().min(1).default('neo4j'),
+  NEO4J_PASSWORD: z.string().min(1, 'must be set (inject it from Secrets Manager)'),
+  /** new-database: the graph was restored under this name (its counts are those of `neo4j`). */
+  NEW_DATABASE_NAME: z.string().optional(),
+});
+
+export const RestoreArtifactsEnvSchema = RestoreCommonEnvSchema.extend({
+  ARTIFACTS_SOURCE: z.enum(['s3', 'path']),
+  ARTIFACTS_BUCKET: z.string().optional(),
+  ARTIFACTS_PREFIX: z.string().default(''),
+  ARTIFACTS_PATH: z.string().regex(/^\//, 'must be an absolute path').optional(),
+  ARTIFACTS_CONCURRENCY: positiveInt.max(32).default(8),
+}).superRefine((env, ctx) => {
+  if (env.ARTIFACTS_SOURCE === 's3' && !env.ARTIFACTS_BUCKET)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ARTIFACTS_BUCKET'],
+      message: 'is required when ARTIFACTS_SOURCE is "s3"',
+    });
+  if (env.ARTIFACTS_SOURCE === 'path' && !env.ARTIFACTS_PATH)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ARTIFACTS_PATH'],
+      message: 'is required when ARTIFACTS_SOURCE is "path"',
+    });
+});
+
+export const DrillEnvSchema = RestoreCommonEnvSchema.extend({
+  PG_BINDIR: z.string().optional(),
+  /** Only when the runner runs as root (not in the image): the account for the disposable PostgreSQL. */
+  DRILL_PG_USER: z.string().optional(),
+  /** The Neo4j server the image carries (`<home>/bin/neo4j console` runs the disposable instance). */
+  NEO4J_HOME: z.string().regex(/^\//, 'must be an absolute path').default('/var/lib/neo4j'),
+  NEO4J_ADMIN: z.string().min(1).default('neo4j-admin'),
+  DRILL_NEO4J_HEAP: z
+    .string()
+    .regex(/^\d+[kmg]$/, 'must be a size such as "1g" or "512m"')
+    .default('1g'),
+  DRILL_NEO4J_PAGECACHE: z
+    .string()
+    .regex(/^\d+[kmg]$/, 'must be a size such as "512m"')
+    .default('512m'),
+});
+
 export type CommonEnv = z.output<typeof CommonEnvSchema>;
+export type RestoreCommonEnv = z.output<typeof RestoreCommonEnvSchema>;
 export type PostgresEnv = z.output<typeof PostgresEnvSchema>;
 export type Neo4jEnv = z.output<typeof Neo4jEnvSchema>;
 export type Neo4jCountsEnv = z.output<typeof Neo4jCountsEnvSchema>;

@@ -3,11 +3,13 @@
  * from the environment only (see env.ts); the result is written to S3 as `.runner/<component>.json`
  * and summarised on one stdout line. Exit codes tell the failure class (see EXIT_CODES).
  */
-import { resultKey } from '../../../core/backup/layout.js';
+import { restoreStepKey, resultKey } from '../../../core/backup/layout.js';
+import { type Manifest, readManifest } from '../../../core/backup/manifest.js';
 import type { ComponentError, ComponentResult } from '../../../core/backup/results.js';
 import { PENDING_TAGGING } from '../../../core/backup/retention.js';
-import { ErrorNames } from '../../../core/errors.js';
+import { ErrorNames, ManifestError } from '../../../core/errors.js';
 import { createLogger, type Logger } from '../../../core/log.js';
+import type { RestoreStep, RestoreStepError, RestoreStepResult } from '../../../core/restore/steps.js';
 import { createS3Client } from '../../../core/s3/client.js';
 import { putJson } from '../../../core/s3/objects.js';
 import type { RunContext } from './context.js';
@@ -15,10 +17,17 @@ import {
   ArtifactsEnvSchema,
   type CommonEnv,
   CommonEnvSchema,
+  DrillEnvSchema,
   Neo4jCountsEnvSchema,
   Neo4jEnvSchema,
   PostgresEnvSchema,
   parseEnv,
+  RestoreArtifactsEnvSchema,
+  type RestoreCommonEnv,
+  RestoreCommonEnvSchema,
+  RestoreNeo4jEnvSchema,
+  RestorePostgresEnvSchema,
+  ValidateNeo4jEnvSchema,
 } from './env.js';
 
 export const SUBCOMMANDS = {
@@ -29,6 +38,18 @@ export const SUBCOMMANDS = {
 } as const;
 export type Subcommand = keyof typeof SUBCOMMANDS;
 
+/** Restore steps: they read a backup and report to `.restores/TARGET/RESTORE_ID/<step>.json`. */
+export const RESTORE_SUBCOMMANDS = [
+  'restore-postgres',
+  'restore-neo4j',
+  'validate-neo4j',
+  'restore-artifacts',
+  'drill',
+] as const satisfies readonly RestoreStep[];
+type RestoreSubcommand = (typeof RESTORE_SUBCOMMANDS)[number];
+const isRestoreSubcommand = (s: string): s is RestoreSubcommand =>
+  (RESTORE_SUBCOMMANDS as readonly string[]).includes(s);
+
 /** Exit codes by error name; the state machine and the CLI read them. 1 is anything unexpected. */
 export const EXIT_CODES: Record<string, number> = {
   [ErrorNames.RunnerConfigError]: 2,
@@ -37,6 +58,8 @@ export const EXIT_CODES: Record<string, number> = {
   [ErrorNames.Neo4jDatabaseInUse]: 5,
   [ErrorNames.StorageError]: 6,
   [ErrorNames.DatabaseUnreachable]: 7,
+  [ErrorNames.RestoreValidation]: 8,
+  [ErrorNames.ManifestError]: 9,
 };
 
 const USAGE = `usage: runner <subcommand>
@@ -46,6 +69,12 @@ subcommands:
   backup-neo4j       Neo4j: Community dump (DBMS stopped) or Enterprise online backup, streamed to S3
   count-neo4j        node and relationship counts per database, over Bolt
   backup-artifacts   artifact storage (S3 bucket or mounted path) copied into the backup
+
+  restore-postgres   pg_restore --clean --create of the backup's dump (streamed), then exact row counts compared
+  restore-neo4j      Community: load the dumps (DBMS stopped); Enterprise: STOP, restore, metadata, CREATE, START
+  validate-neo4j     node and relationship counts over Bolt compared with those of the backup
+  restore-artifacts  the backup's artifacts copied back into artifact storage (checksums verified)
+  drill              restore into disposable PostgreSQL and Neo4j inside the task, validate, tear down
 
 All configuration is read from environment variables (containers/runner/README.md).`;
 
@@ -132,6 +161,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     console.log(USAGE);
     return subcommand ? 0 : 2;
   }
+  if (isRestoreSubcommand(subcommand)) return runRestoreStep(subcommand, env, logger);
   if (!(subcommand in SUBCOMMANDS)) {
     console.error(`unknown subcommand "${subcommand}"\n\n${USAGE}`);
     return 2;
@@ -182,4 +212,164 @@ async function recordFailure(ctx: RunContext, component: string, error: Error): 
     2,
     PENDING_TAGGING,
   ).catch((e: unknown) => ctx.logger.warn('could not record the failure in S3', { error: String(e) }));
+}
+
+function restoreContext(env: RestoreCommonEnv, logger: Logger) {
+  return {
+    s3: createS3Client({
+      region: env.AWS_REGION,
+      endpoint: env.S3_ENDPOINT,
+      forcePathStyle: env.S3_FORCE_PATH_STYLE,
+    }),
+    bucket: env.BACKUP_BUCKET,
+    target: env.TARGET,
+    backupId: env.BACKUP_ID,
+    restoreId: env.RESTORE_ID,
+    logger: logger.child({ target: env.TARGET, backupId: env.BACKUP_ID, restoreId: env.RESTORE_ID }),
+  };
+}
+
+type StepOutcome = { details: Record<string, unknown>; timings?: Record<string, number> };
+
+async function restoreStep(
+  step: RestoreSubcommand,
+  env: NodeJS.ProcessEnv,
+  ctx: ReturnType<typeof restoreContext>,
+  manifest: Manifest,
+): Promise<StepOutcome> {
+  switch (step) {
+    case 'restore-postgres': {
+      const { restorePostgres } = await import('./components/restore-postgres.js');
+      const e = parseEnv(RestorePostgresEnvSchema, env);
+      const r = await restorePostgres(
+        ctx,
+        { host: e.PGHOST, port: e.PGPORT, user: e.PGUSER, password: e.PGPASSWORD, database: e.PGDATABASE },
+        manifest,
+        { binDir: e.PG_BINDIR },
+      );
+      return { details: { database: r.database, tables: r.tables, rows: r.rows } };
+    }
+    case 'restore-neo4j': {
+      const { restoreNeo4jCommunity, restoreNeo4jEnterprise, boltCypher } = await import(
+        './components/restore-neo4j.js'
+      );
+      const e = parseEnv(RestoreNeo4jEnvSchema, env);
+      const admin = { path: e.NEO4J_ADMIN, env };
+      const workDir = `${e.RESTORE_WORK_DIR}/neo4j`;
+      if (e.NEO4J_EDITION === 'community') {
+        const r = await restoreNeo4jCommunity(ctx, admin, manifest, { workDir });
+        return { details: { edition: 'community', databases: r.databases } };
+      }
+      const cypher = boltCypher({
+        uri: e.NEO4J_URI as string,
+        username: e.NEO4J_USERNAME,
+        password: e.NEO4J_PASSWORD as string,
+      });
+      try {
+        const r = await restoreNeo4jEnterprise(ctx, admin, cypher, manifest, {
+          workDir,
+          dataDir: e.NEO4J_DATA_DIR,
+          mode: e.RESTORE_MODE,
+          newDatabaseName: e.NEW_DATABASE_NAME,
+          alias: e.NEO4J_ALIAS,
+        });
+        return { details: { edition: 'enterprise', mode: e.RESTORE_MODE, databases: r.databases } };
+      } finally {
+        await cypher.close();
+      }
+    }
+    case 'validate-neo4j': {
+      const { validateGraph } = await import('./components/restore-neo4j.js');
+      const e = parseEnv(ValidateNeo4jEnvSchema, env);
+      const counts = await validateGraph(
+        ctx,
+        { uri: e.NEO4J_URI, username: e.NEO4J_USERNAME, password: e.NEO4J_PASSWORD },
+        manifest,
+        e.NEW_DATABASE_NAME ? { neo4j: e.NEW_DATABASE_NAME } : {},
+      );
+      return { details: { counts } };
+    }
+    case 'restore-artifacts': {
+      const { restoreArtifacts } = await import('./components/restore-artifacts.js');
+      const e = parseEnv(RestoreArtifactsEnvSchema, env);
+      const destination =
+        e.ARTIFACTS_SOURCE === 's3'
+          ? { type: 's3' as const, bucket: e.ARTIFACTS_BUCKET as string, prefix: e.ARTIFACTS_PREFIX }
+          : { type: 'path' as const, path: e.ARTIFACTS_PATH as string };
+      const r = await restoreArtifacts(ctx, destination, manifest, { concurrency: e.ARTIFACTS_CONCURRENCY });
+      return { details: { destination: r.destination, files: r.files, bytes: r.bytes } };
+    }
+    case 'drill': {
+      const { runDrill } = await import('./components/drill.js');
+      const e = parseEnv(DrillEnvSchema, env);
+      const r = await runDrill(ctx, manifest, {
+        workDir: `${e.RESTORE_WORK_DIR}/drill`,
+        pgBinDir: e.PG_BINDIR,
+        ...(e.DRILL_PG_USER ? { pgUser: e.DRILL_PG_USER } : {}),
+        neo4jHome: e.NEO4J_HOME,
+        neo4jAdmin: e.NEO4J_ADMIN,
+        neo4jMemory: { heap: e.DRILL_NEO4J_HEAP, pageCache: e.DRILL_NEO4J_PAGECACHE },
+      });
+      return { details: { recoverySeconds: r.recoverySeconds, ...r.details }, timings: r.timings };
+    }
+  }
+}
+
+/** One restore step: the manifest is read (it must exist: the plan verified it), the step runs, its report is written. */
+async function runRestoreStep(
+  step: RestoreSubcommand,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+): Promise<number> {
+  const common = RestoreCommonEnvSchema.safeParse(env);
+  const ctx = common.success ? restoreContext(common.data, logger) : undefined;
+  const startedAt = new Date();
+  try {
+    if (!ctx) parseEnv(RestoreCommonEnvSchema, env);
+    const c = ctx as ReturnType<typeof restoreContext>;
+    const manifest = await readManifest(c.s3, c.bucket, c.target, c.backupId);
+    if (!manifest)
+      throw new ManifestError(
+        `${c.target}/${c.backupId} has no manifest: there is no complete backup to restore`,
+      );
+    const outcome = await restoreStep(step, env, c, manifest);
+    const finishedAt = new Date();
+    const report: RestoreStepResult = {
+      step,
+      target: c.target,
+      backupId: c.backupId,
+      restoreId: c.restoreId,
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      durationMs: finishedAt.getTime() - startedAt.getTime(),
+      timings: outcome.timings ?? {},
+      details: outcome.details,
+    };
+    const key = restoreStepKey(c.target, c.restoreId, step);
+    await putJson(c.s3, c.bucket, key, report);
+    c.logger.info('restore step finished', { step, durationMs: report.durationMs });
+    console.log(JSON.stringify({ step, result: `s3://${c.bucket}/${key}`, durationMs: report.durationMs }));
+    return 0;
+  } catch (err) {
+    const error = err instanceof Error ? err : new Error(String(err));
+    logger.error('restore step failed', { step, error: { name: error.name, message: error.message } });
+    console.error(`${error.name}: ${error.message}`);
+    if (ctx) {
+      const record: RestoreStepError = {
+        step,
+        target: ctx.target,
+        backupId: ctx.backupId,
+        restoreId: ctx.restoreId,
+        error: { name: error.name, message: error.message },
+        failedAt: new Date().toISOString(),
+      };
+      await putJson(
+        ctx.s3,
+        ctx.bucket,
+        restoreStepKey(ctx.target, ctx.restoreId, `${step}.error`),
+        record,
+      ).catch((e: unknown) => ctx.logger.warn('could not record the failure in S3', { error: String(e) }));
+    }
+    return EXIT_CODES[error.name] ?? 1;
+  }
 }

@@ -34,14 +34,19 @@ export interface ArtifactOptions {
   copyPartSize?: number;
 }
 
-function copySource(bucket: string, key: string): string {
-  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+function copySource(bucket: string, key: string, versionId?: string): string {
+  const source = `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+  return versionId ? `${source}?versionId=${encodeURIComponent(versionId)}` : source;
 }
 
-async function copyObject(
+/**
+ * Server-side copy of one object (multipart above the threshold), with the copy's SHA-256. Backups
+ * tag their copies "pending"; a restore's copies back into artifact storage carry no tag.
+ */
+export async function copyObject(
   s3: S3Client,
-  from: { bucket: string; key: string; size: number },
-  to: { bucket: string; key: string },
+  from: { bucket: string; key: string; size: number; versionId?: string },
+  to: { bucket: string; key: string; tagging?: string },
   options: Required<Pick<ArtifactOptions, 'multipartCopyThreshold' | 'copyPartSize'>>,
 ): Promise<{ versionId?: string; s3ChecksumSHA256: string; sha256: string }> {
   if (from.size <= options.multipartCopyThreshold) {
@@ -49,11 +54,11 @@ async function copyObject(
       new CopyObjectCommand({
         Bucket: to.bucket,
         Key: to.key,
-        CopySource: copySource(from.bucket, from.key),
+        CopySource: copySource(from.bucket, from.key, from.versionId),
         ChecksumAlgorithm: 'SHA256',
         MetadataDirective: 'COPY',
         TaggingDirective: 'REPLACE',
-        Tagging: PENDING_TAGGING,
+        ...(to.tagging ? { Tagging: to.tagging } : {}),
       }),
     );
     const checksum = out.CopyObjectResult?.ChecksumSHA256;
@@ -74,7 +79,7 @@ async function copyObject(
       Bucket: to.bucket,
       Key: to.key,
       ChecksumAlgorithm: 'SHA256',
-      Tagging: PENDING_TAGGING,
+      ...(to.tagging ? { Tagging: to.tagging } : {}),
     }),
   );
   const uploadId = created.UploadId;
@@ -88,7 +93,7 @@ async function copyObject(
           Key: to.key,
           UploadId: uploadId,
           PartNumber: n,
-          CopySource: copySource(from.bucket, from.key),
+          CopySource: copySource(from.bucket, from.key, from.versionId),
           CopySourceRange: `bytes=${start}-${end}`,
         }),
       );
@@ -160,7 +165,7 @@ export async function backupArtifacts(
         const copied = await copyObject(
           ctx.s3,
           { bucket: source.bucket, key: object.Key as string, size },
-          { bucket: ctx.bucket, key },
+          { bucket: ctx.bucket, key, tagging: PENDING_TAGGING },
           copyOptions,
         );
         return fileRecord(path, { key, size, ...copied });

@@ -41,13 +41,17 @@ export function parseDatabaseInfo(output: string): DatabaseInfo {
 
 /**
  * `neo4j-admin database info <db>`. Against a running DBMS, 5.26 does not print "in use: true" but
- * fails ("...the database 'neo4j' is in use. Please stop it..."); both mean in use.
+ * fails ("...the database 'neo4j' is in use. Please stop it..."); both mean in use. A database that
+ * does not exist yet is not in use.
  */
 export async function databaseInfo(admin: Neo4jAdmin, db: string): Promise<DatabaseInfo> {
   try {
     return parseDatabaseInfo(await toolOutput(admin.path, ['database', 'info', db], admin.env));
   } catch (err) {
     if (err instanceof ToolFailedError && /is in use/i.test(err.stderrTail)) return { inUse: true };
+    // A fresh store (a new server, a drill's disposable one): nothing there to be in use.
+    if (err instanceof ToolFailedError && /Database does not exist/i.test(err.stderrTail))
+      return { inUse: false };
     throw err;
   }
 }

@@ -35,7 +35,11 @@ export async function restorePostgres(
   ctx: RestoreContext,
   connection: PostgresConnection,
   manifest: Manifest,
-  options: { binDir?: string } = {},
+  options: {
+    binDir?: string;
+    /** Skip GRANTs (a disposable drill server has none of the deployment's roles). */
+    noAcl?: boolean;
+  } = {},
 ): Promise<PostgresRestoreResult> {
   const started = Date.now();
   const log = ctx.logger.child({ component: 'task-manager-db', step: 'restore' });
@@ -64,7 +68,15 @@ export async function restorePostgres(
   log.info('pg_restore started', { database, key: stored.key, versionId: stored.version_id });
   const restore = runTool(
     toolPath(options.binDir, 'pg_restore'),
-    ['--clean', '--if-exists', '--create', '--no-owner', '--exit-on-error', '--dbname=postgres'],
+    [
+      '--clean',
+      '--if-exists',
+      '--create',
+      '--no-owner',
+      ...(options.noAcl ? ['--no-acl'] : []),
+      '--exit-on-error',
+      '--dbname=postgres',
+    ],
     {
       env: toolEnv(connection, 'infrahub-restore'),
       stdin: 'pipe',

@@ -1,0 +1,202 @@
+/**
+ * Disposable databases for a restore drill, started inside the runner task from the programs its
+ * image carries (PostgreSQL server binaries of PG_BINDIR, the Neo4j server of NEO4J_HOME), on
+ * 127.0.0.1 with free ports and their data in a scratch folder, and torn down with it. Nothing of the
+ * deployment is touched: the drill proves that a backup restores, not that a server is configured.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { chown, mkdir, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import neo4j from 'neo4j-driver';
+import { DatabaseUnreachableError, RunnerConfigError } from '../../../../core/errors.js';
+import { runTool } from '../../../../core/tools/run-tool.js';
+import type { Neo4jAdmin } from './neo4j.js';
+import type { BoltConnection } from './neo4j-counts.js';
+import { type PostgresConnection, toolPath } from './postgres.js';
+
+export async function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        address && typeof address === 'object' ? resolve(address.port) : reject(new Error('no free port')),
+      );
+    });
+  });
+}
+
+export interface ScratchPostgres {
+  connection: PostgresConnection;
+  stop(): Promise<void>;
+}
+
+/**
+ * The account a root process runs the scratch cluster as (initdb refuses root). The runner image runs
+ * as "neo4j", so this matters only where the runner runs as root (a developer's machine, CI).
+ */
+function clusterAccount(name: string | undefined): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const account = name ?? 'postgres';
+  try {
+    const id = (flag: string) => Number(execFileSync('id', [flag, account], { encoding: 'utf8' }).trim());
+    return { uid: id('-u'), gid: id('-g') };
+  } catch {
+    throw new RunnerConfigError([
+      `DRILL_PG_USER: running as root, and the account "${account}" to run the disposable PostgreSQL as does not exist`,
+    ]);
+  }
+}
+
+/** initdb + pg_ctl start: a throwaway cluster, trust authentication on loopback, fsync off. */
+export async function startScratchPostgres(
+  binDir: string | undefined,
+  dir: string,
+  runAs?: string,
+): Promise<ScratchPostgres> {
+  const data = join(dir, 'pgdata');
+  const user = clusterAccount(runAs);
+  await rm(dir, { recursive: true, force: true });
+  // Parents stay traversable (the cluster's account must reach its folder); the folder is its own.
+  await mkdir(dirname(dir), { recursive: true });
+  await mkdir(dir, { mode: 0o700 });
+  if (user) await chown(dir, user.uid, user.gid);
+  await runTool(
+    toolPath(binDir, 'initdb'),
+    ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-sync'],
+    { stdout: 'ignore', user },
+  ).done;
+  const port = await freeLoopbackPort();
+  await runTool(
+    toolPath(binDir, 'pg_ctl'),
+    [
+      '-D',
+      data,
+      '-l',
+      join(dir, 'postgres.log'),
+      '-w',
+      '-t',
+      '120',
+      '-o',
+      `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c fsync=off -c full_page_writes=off`,
+      'start',
+    ],
+    { stdout: 'ignore', user },
+  ).done;
+  return {
+    connection: { host: '127.0.0.1', port, user: 'postgres', password: 'drill', database: 'postgres' },
+    async stop() {
+      await runTool(toolPath(binDir, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop'], {
+        stdout: 'ignore',
+        user,
+      }).done.catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ScratchNeo4j {
+  /** neo4j-admin pointed at the scratch store (load the dumps with it before `start`). */
+  admin: Neo4jAdmin;
+  start(): Promise<BoltConnection>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A Neo4j configuration of its own (data, logs and run folders in `dir`, Bolt on a free loopback
+ * port, HTTP off, authentication off) for the server of `home`; the server runs as
+ * `<home>/bin/neo4j console`, as in the official image.
+ */
+export async function prepareScratchNeo4j(
+  home: string,
+  adminPath: string,
+  dir: string,
+  memory: { heap: string; pageCache: string },
+): Promise<ScratchNeo4j> {
+  await rm(dir, { recursive: true, force: true });
+  const conf = join(dir, 'conf');
+  for (const sub of ['conf', 'data/databases', 'data/transactions', 'logs', 'run', 'import', 'plugins'])
+    await mkdir(join(dir, sub), { recursive: true });
+  const port = await freeLoopbackPort();
+  const settings: Record<string, string> = {
+    'server.directories.data': join(dir, 'data'),
+    'server.directories.logs': join(dir, 'logs'),
+    'server.directories.run': join(dir, 'run'),
+    'server.directories.import': join(dir, 'import'),
+    'server.default_listen_address': '127.0.0.1',
+    'server.bolt.listen_address': `127.0.0.1:${port}`,
+    'server.http.enabled': 'false',
+    'server.https.enabled': 'false',
+    'dbms.security.auth_enabled': 'false',
+    'dbms.usage_report.enabled': 'false',
+    'server.memory.heap.initial_size': memory.heap,
+    'server.memory.heap.max_size': memory.heap,
+    'server.memory.pagecache.size': memory.pageCache,
+  };
+  // Keep the image's own settings (plugins, JVM), less those set here: Neo4j refuses a setting twice.
+  const base = existsSync(join(home, 'conf', 'neo4j.conf'))
+    ? readFileSync(join(home, 'conf', 'neo4j.conf'), 'utf8')
+        .split('\n')
+        .filter((line) => !((line.split('=')[0] ?? '').trim() in settings))
+    : [];
+  await writeFile(
+    join(conf, 'neo4j.conf'),
+    [
+      ...base,
+      '# restore drill: a disposable instance',
+      ...Object.entries(settings).map(([k, v]) => `${k}=${v}`),
+      '',
+    ].join('\n'),
+  );
+  const env = { ...process.env, NEO4J_HOME: home, NEO4J_CONF: conf, HEAP_SIZE: memory.heap };
+  const connection: BoltConnection = {
+    uri: `bolt://127.0.0.1:${port}`,
+    username: 'neo4j',
+    password: 'drill',
+  };
+  let server: ChildProcess | undefined;
+  let exited = false;
+  return {
+    admin: { path: adminPath, env },
+    async start() {
+      server = spawn(join(home, 'bin', 'neo4j'), ['console'], { env, stdio: 'ignore', detached: false });
+      server.once('exit', () => {
+        exited = true;
+      });
+      const deadline = Date.now() + 180_000;
+      const driver = neo4j.driver(connection.uri, neo4j.auth.basic('neo4j', 'drill'), {
+        connectionTimeout: 5_000,
+      });
+      try {
+        for (;;) {
+          try {
+            await driver.executeQuery('RETURN 1', {}, { database: 'neo4j' });
+            return connection;
+          } catch (err) {
+            if (exited || Date.now() > deadline) {
+              throw new DatabaseUnreachableError(
+                `the drill's Neo4j did not answer on ${connection.uri} (${exited ? 'it exited' : 'timed out'}): ${err instanceof Error ? err.message : String(err)}`,
+              );
+            }
+            await new Promise((r) => setTimeout(r, 500));
+          }
+        }
+      } finally {
+        await driver.close();
+      }
+    },
+    async stop() {
+      if (server && !exited) {
+        const gone = new Promise((r) => server?.once('exit', r));
+        server.kill('SIGTERM');
+        const timer = setTimeout(() => server?.kill('SIGKILL'), 60_000);
+        await gone;
+        clearTimeout(timer);
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

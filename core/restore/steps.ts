@@ -1,0 +1,41 @@
+/**
+ * What each restore step of the runner reports: a small JSON object at
+ * `.restores/TARGET/RESTORE_ID/<step>.json` (or `<step>.error.json` when it failed). The restore
+ * report reads them for its per-step timings; large data never passes through them.
+ */
+import { z } from 'zod';
+import { BackupIdSchema, RestoreIdSchema } from '../backup/layout.js';
+
+export const RestoreSteps = [
+  'restore-postgres',
+  'restore-neo4j',
+  'validate-neo4j',
+  'restore-artifacts',
+  'drill',
+] as const;
+export type RestoreStep = (typeof RestoreSteps)[number];
+
+export const RestoreStepResultSchema = z.strictObject({
+  step: z.enum(RestoreSteps),
+  target: z.string(),
+  backupId: BackupIdSchema,
+  restoreId: RestoreIdSchema,
+  startedAt: z.iso.datetime(),
+  finishedAt: z.iso.datetime(),
+  durationMs: z.number().nonnegative(),
+  /** Sub-steps with their own timings (a drill: start scratch databases, restore, validate, ...). */
+  timings: z.record(z.string(), z.number().nonnegative()).default({}),
+  /** What was restored and checked: databases, tables, rows, counts, files. */
+  details: z.record(z.string(), z.unknown()),
+});
+export type RestoreStepResult = z.output<typeof RestoreStepResultSchema>;
+
+export const RestoreStepErrorSchema = z.strictObject({
+  step: z.string(),
+  target: z.string(),
+  backupId: z.string(),
+  restoreId: z.string(),
+  error: z.strictObject({ name: z.string(), message: z.string() }),
+  failedAt: z.iso.datetime(),
+});
+export type RestoreStepError = z.output<typeof RestoreStepErrorSchema>;

@@ -1,0 +1,22 @@
+/** Lambda handler for the first state of the restore and drill state machines. */
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { bundledConfig } from '../../core/config/bundled.js';
+import { createLogger } from '../../core/log.js';
+import { createS3Client } from '../../core/s3/client.js';
+import { functionEnv } from '../env.js';
+import { type DrillStatePlan, type RestoreStatePlan, restorePlanStep } from './restore-plan.js';
+
+const s3 = createS3Client();
+const secrets = new SecretsManagerClient({});
+const logger = createLogger({ service: 'infrahub-backup-restore-plan' });
+
+export async function handler(input: unknown): Promise<RestoreStatePlan | DrillStatePlan> {
+  const { BACKUP_BUCKET } = functionEnv(['BACKUP_BUCKET']);
+  return restorePlanStep(input, {
+    s3,
+    secrets,
+    bucket: BACKUP_BUCKET,
+    config: bundledConfig(import.meta.url),
+    logger,
+  });
+}

@@ -1,0 +1,222 @@
+/**
+ * The first state of the restore and drill state machines: validate the input, resolve the backup,
+ * verify it against its manifest and check it against the target (core/restore/plan.ts), all before
+ * anything is touched. Returns what the rest of the execution needs: the restore id, which
+ * components to restore, the target's task definition and the runner's environment overrides, the
+ * services to quiesce in order. A dry run stops after this state with this plan as its output.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { z } from 'zod';
+import { restoreIdFor } from '../../core/backup/layout.js';
+import { drillFamily, restorerFamily } from '../../core/backup/plan.js';
+import { parseInput } from '../../core/config/load.js';
+import type { DeploymentConfig, Target } from '../../core/config/schema.js';
+import { InvalidInputError } from '../../core/errors.js';
+import { infrahubVersion } from '../../core/infrahub/tasks.js';
+import type { Logger } from '../../core/log.js';
+import {
+  DrillExecutionInputSchema,
+  pickDrillBackup,
+  planRestore,
+  RestoreExecutionInputSchema,
+} from '../../core/restore/plan.js';
+import { readSecret } from '../../core/secrets.js';
+
+export const RestorePlanEventSchema = z.strictObject({
+  kind: z.enum(['restore', 'drill']),
+  /** The execution input ($$.Execution.Input). */
+  input: z.unknown(),
+  /** $$.Execution.Name and $$.Execution.StartTime: the restore id derives from them. */
+  executionName: z.string().min(1),
+  startTime: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 timestamp' }),
+});
+export type RestorePlanEvent = z.input<typeof RestorePlanEventSchema>;
+
+type EnvOverride = { Name: string; Value: string };
+
+export interface RestoreStatePlan {
+  kind: 'restore';
+  restoreId: string;
+  target: string;
+  backupId: string;
+  components: string[];
+  mode: 'in-place' | 'new-database';
+  newDatabaseName?: string;
+  alias: string;
+  dryRun: boolean;
+  warnings: string[];
+  files: { count: number; bytes: number; largest: Array<{ path: string; size: number }> };
+  restore: { database: boolean; taskManagerDb: boolean; artifacts: boolean };
+  edition: 'community' | 'enterprise';
+  /** Community: the DBMS service stopped around the load. */
+  dbms?: { cluster: string; service: string };
+  /** Services scaled to zero, in stop order (start runs them in reverse). */
+  quiesce: { enabled: boolean; cluster: string; stop: string[] };
+  taskDefinition: string;
+  environment: EnvOverride[];
+  infrahubVersion: { recorded: string; running: string };
+}
+
+export interface DrillStatePlan {
+  kind: 'drill';
+  restoreId: string;
+  target: string;
+  backupId: string;
+  components: string[];
+  bytes: number;
+  taskDefinition: string;
+  environment: EnvOverride[];
+}
+
+export interface RestorePlanDeps {
+  s3: S3Client;
+  bucket: string;
+  secrets: SecretsManagerClient;
+  config: DeploymentConfig;
+  logger: Logger;
+  random?: () => number;
+}
+
+function findTarget(config: DeploymentConfig, name: string, what: string): Target {
+  const target = config.targets.find((t) => t.name === name);
+  if (!target) {
+    throw new InvalidInputError(what, [
+      `target: "${name}" is not configured (known: ${config.targets.map((t) => t.name).join(', ')})`,
+    ]);
+  }
+  return target;
+}
+
+/** Stop order: task workers, Infrahub server, task manager, then its database unless it receives the restore. */
+export function quiesceOrder(target: Target, restoringPostgres: boolean): string[] {
+  const q = target.quiesce;
+  if (!q) return [];
+  return [...q.taskWorkers, ...q.server, ...q.taskManager, ...(restoringPostgres ? [] : q.taskManagerDb)];
+}
+
+export async function restorePlanStep(
+  input: unknown,
+  deps: RestorePlanDeps,
+): Promise<RestoreStatePlan | DrillStatePlan> {
+  const event = parseInput(RestorePlanEventSchema, input, 'restore plan event');
+  const startTime = new Date(event.startTime);
+  if (event.kind === 'drill') return planDrill(event.input, event.executionName, startTime, deps);
+
+  const parsed = parseInput(RestoreExecutionInputSchema, event.input ?? {}, 'restore execution input');
+  const target = findTarget(deps.config, parsed.target, 'restore execution input');
+  const log = deps.logger.child({ target: target.name, step: 'restore-plan' });
+  // The running version, to compare with the backup's; Infrahub may be down (that may be why we restore).
+  const running = await readSecret(deps.secrets, target.infrahub.tokenSecret, 'token')
+    .then((token) => infrahubVersion({ address: target.infrahub.address, token }))
+    .catch((err: unknown) => {
+      log.warn('could not read the running Infrahub version', { error: String(err) });
+      return undefined;
+    });
+  const plan = await planRestore(event.input, {
+    s3: deps.s3,
+    bucket: deps.bucket,
+    config: deps.config,
+    ...(running ? { runningInfrahubVersion: running } : {}),
+  });
+  const warnings = [...plan.warnings];
+  if (!running && plan.infrahubVersion.recorded !== 'unknown') {
+    warnings.push(
+      `the running Infrahub version could not be read, so the backup's (${plan.infrahubVersion.recorded}) was not compared with it`,
+    );
+  }
+  const restoreId = restoreIdFor('restore', startTime, event.executionName);
+  const restore = {
+    database: plan.components.includes('database'),
+    taskManagerDb: plan.components.includes('task-manager-db'),
+    artifacts: plan.components.includes('artifacts'),
+  };
+  const bytes = plan.files.reduce((n, f) => n + f.size, 0);
+  const result: RestoreStatePlan = {
+    kind: 'restore',
+    restoreId,
+    target: target.name,
+    backupId: plan.backupId,
+    components: plan.components,
+    mode: plan.mode,
+    ...(plan.newDatabaseName ? { newDatabaseName: plan.newDatabaseName } : {}),
+    alias: plan.alias,
+    dryRun: plan.dryRun,
+    warnings,
+    // The payload stays small: counts, and the largest files by name.
+    files: {
+      count: plan.files.length,
+      bytes,
+      largest: [...plan.files].sort((a, b) => b.size - a.size).slice(0, 20),
+    },
+    restore,
+    edition: target.neo4j.edition,
+    ...(target.neo4j.dbms
+      ? { dbms: { cluster: target.neo4j.dbms.cluster, service: target.neo4j.dbms.service } }
+      : {}),
+    quiesce: {
+      enabled: quiesceOrder(target, restore.taskManagerDb).length > 0,
+      cluster: target.quiesce?.cluster ?? '',
+      stop: quiesceOrder(target, restore.taskManagerDb),
+    },
+    taskDefinition: restorerFamily(deps.config.name, target.name),
+    environment: [
+      { Name: 'BACKUP_ID', Value: plan.backupId },
+      { Name: 'RESTORE_ID', Value: restoreId },
+      { Name: 'RESTORE_MODE', Value: plan.mode },
+      { Name: 'NEO4J_ALIAS', Value: plan.alias },
+      ...(plan.newDatabaseName ? [{ Name: 'NEW_DATABASE_NAME', Value: plan.newDatabaseName }] : []),
+    ],
+    infrahubVersion: plan.infrahubVersion,
+  };
+  log.info(plan.dryRun ? 'restore planned (dry run: nothing will change)' : 'restore planned', {
+    backupId: plan.backupId,
+    restoreId,
+    components: plan.components,
+    files: plan.files.length,
+    bytes,
+    warnings,
+  });
+  return result;
+}
+
+async function planDrill(
+  input: unknown,
+  executionName: string,
+  startTime: Date,
+  deps: RestorePlanDeps,
+): Promise<DrillStatePlan> {
+  const parsed = parseInput(DrillExecutionInputSchema, input ?? {}, 'drill execution input');
+  const target = findTarget(deps.config, parsed.target, 'drill execution input');
+  const backupId = await pickDrillBackup(deps.s3, deps.bucket, target.name, parsed, startTime, deps.random);
+  // The same verification and compatibility checks as a restore (the disposable databases run the
+  // target's versions); the running Infrahub is not involved.
+  const plan = await planRestore(
+    { target: target.name, backupId },
+    {
+      s3: deps.s3,
+      bucket: deps.bucket,
+      config: deps.config,
+    },
+  );
+  const restoreId = restoreIdFor('drill', startTime, executionName);
+  deps.logger.info('restore drill planned', {
+    target: target.name,
+    backupId,
+    restoreId,
+    pick: parsed.backup,
+  });
+  return {
+    kind: 'drill',
+    restoreId,
+    target: target.name,
+    backupId,
+    components: plan.components,
+    bytes: plan.files.reduce((n, f) => n + f.size, 0),
+    taskDefinition: drillFamily(deps.config.name, target.name),
+    environment: [
+      { Name: 'BACKUP_ID', Value: backupId },
+      { Name: 'RESTORE_ID', Value: restoreId },
+    ],
+  };
+}

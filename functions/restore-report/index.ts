@@ -1,0 +1,27 @@
+/** Lambda handler for the restore and drill report (report.json, metrics, notice); topics and bucket come from its environment. */
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { createLogger } from '../../core/log.js';
+import { createS3Client } from '../../core/s3/client.js';
+import { functionEnv } from '../env.js';
+import { restoreReportStep } from './restore-report.js';
+
+const s3 = createS3Client();
+const sns = new SNSClient({});
+const events = new EventBridgeClient({});
+const cloudwatch = new CloudWatchClient({});
+const logger = createLogger({ service: 'infrahub-backup-restore-report' });
+
+export async function handler(event: unknown) {
+  const env = functionEnv(['BACKUP_BUCKET', 'TOPIC_ARNS']);
+  return restoreReportStep(event, {
+    s3,
+    sns,
+    events,
+    cloudwatch,
+    bucket: env.BACKUP_BUCKET,
+    topicArns: env.TOPIC_ARNS.split(',').filter(Boolean),
+    logger,
+  });
+}

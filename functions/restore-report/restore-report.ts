@@ -1,0 +1,278 @@
+/**
+ * The last state of a restore or a drill: gathers what each runner step reported
+ * (`.restores/TARGET/RESTORE_ID/<step>.json`, or `<step>.error.json`) and what the state machine
+ * caught, writes the report with per-step timings to `.restores/TARGET/RESTORE_ID/report.json`,
+ * publishes the metrics (a drill: its recovery time, and success or failure for the alarm) and sends
+ * the notice. Returns `ok` and a one-paragraph summary, the execution's cause when it failed.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { BackupIdSchema, RestoreIdSchema, restorePrefix, restoreStepKey } from '../../core/backup/layout.js';
+import { parseInput } from '../../core/config/load.js';
+import { targetName } from '../../core/config/schema.js';
+import { type Metric, MetricNames } from '../../core/metrics.js';
+import {
+  type RestoreStepError,
+  RestoreStepErrorSchema,
+  type RestoreStepResult,
+  RestoreStepResultSchema,
+} from '../../core/restore/steps.js';
+import { getJson, listAll, putJson } from '../../core/s3/objects.js';
+import { bytes, clip, DetailTypes, deliverNotice, describeCause, type NotifyDeps } from '../notify/notify.js';
+
+const FailureSchema = z.looseObject({ step: z.string(), error: z.string(), cause: z.string() });
+
+export const RestoreReportEventSchema = z.strictObject({
+  kind: z.enum(['restore', 'drill']),
+  executionId: z.string().min(1),
+  startedAt: z.iso.datetime({ offset: true }),
+  /** The execution input: names the target when planning failed before a plan existed. */
+  input: z.unknown().optional(),
+  /** The plan (empty when planning failed: the refusal is then the failure reported). */
+  plan: z.looseObject({
+    target: targetName.optional(),
+    backupId: BackupIdSchema.optional(),
+    restoreId: RestoreIdSchema.optional(),
+  }),
+  /** The restore's Parallel branches, each `{component, ok, skipped?, failure?}`. */
+  branches: z
+    .array(z.looseObject({ component: z.string(), ok: z.boolean(), failure: FailureSchema.optional() }))
+    .default([]),
+  /** Failures outside the branches, by where they happened (plan, lock, quiesce, restore, drill, restart). */
+  failures: z.record(z.string(), FailureSchema).default({}),
+  /** Seconds spent scaling the Infrahub services down and up again, when they were. */
+  quiesce: z.strictObject({ stopSeconds: z.number(), startSeconds: z.number() }).partial().optional(),
+});
+export type RestoreReportEvent = z.input<typeof RestoreReportEventSchema>;
+
+export interface RestoreReport {
+  kind: 'restore' | 'drill';
+  target?: string;
+  backupId?: string;
+  restoreId?: string;
+  executionId: string;
+  ok: boolean;
+  startedAt: string;
+  finishedAt: string;
+  /** From the execution's start to this report. */
+  totalSeconds: number;
+  /** A drill: from the first disposable database's start to the last validation. */
+  recoverySeconds?: number;
+  /** Each runner step, in the order it finished, with its own sub-step timings. */
+  steps: Array<{
+    step: string;
+    seconds: number;
+    timings: Record<string, number>;
+    details: Record<string, unknown>;
+  }>;
+  quiesce?: { stopSeconds?: number; startSeconds?: number };
+  failures: Array<{ step: string; error: string; cause: string }>;
+  summary: string;
+  /** s3:// URL of report.json (absent when planning failed: there was no restore id). */
+  report?: string;
+}
+
+async function readStepReports(
+  s3: S3Client,
+  bucket: string,
+  target: string,
+  restoreId: string,
+): Promise<{ results: RestoreStepResult[]; errors: RestoreStepError[] }> {
+  const keys = (await listAll(s3, bucket, restorePrefix(target, restoreId)))
+    .map((o) => o.Key ?? '')
+    .filter((k) => k.endsWith('.json') && !k.endsWith('/report.json'));
+  const results: RestoreStepResult[] = [];
+  const errors: RestoreStepError[] = [];
+  for (const key of keys) {
+    if (key.endsWith('.error.json')) {
+      const e = await getJson(s3, bucket, key, RestoreStepErrorSchema);
+      if (e) errors.push(e);
+    } else {
+      const r = await getJson(s3, bucket, key, RestoreStepResultSchema);
+      if (r) results.push(r);
+    }
+  }
+  results.sort((a, b) => a.finishedAt.localeCompare(b.finishedAt));
+  return { results, errors };
+}
+
+export async function restoreReportStep(
+  input: unknown,
+  deps: NotifyDeps,
+): Promise<Pick<RestoreReport, 'ok' | 'summary' | 'report' | 'totalSeconds' | 'recoverySeconds'>> {
+  const event = parseInput(RestoreReportEventSchema, input, 'restore report event');
+  const now = deps.now?.() ?? new Date();
+  const { restoreId, backupId } = event.plan;
+  const requested = (event.input as { target?: unknown } | undefined)?.target;
+  const target =
+    event.plan.target ??
+    (typeof requested === 'string' && targetName.safeParse(requested).success ? requested : undefined);
+  const log = deps.logger.child({ target, restoreId, step: 'restore-report' });
+  const { results, errors } =
+    target && restoreId
+      ? await readStepReports(deps.s3, deps.bucket, target, restoreId)
+      : { results: [], errors: [] };
+
+  // A runner's own error record says best what went wrong; the state's cause is the fallback.
+  const caught = [
+    ...Object.values(event.failures).filter((f) => f.step === 'PlanRestore' || f.step === 'PlanDrill'),
+    ...event.branches.flatMap((b) => (b.failure ? [b.failure] : [])),
+    ...Object.values(event.failures).filter((f) => f.step !== 'PlanRestore' && f.step !== 'PlanDrill'),
+  ];
+  const failures = caught.map((f) => {
+    const described = describeCause(f.cause);
+    const record = errors.find((e) => e.step === described.command);
+    return record
+      ? { step: f.step, error: record.error.name, cause: `runner ${record.step}: ${record.error.message}` }
+      : { step: f.step, error: f.error, cause: described.detail };
+  });
+  const ok = failures.length === 0;
+  const totalSeconds = Math.max(0, Math.round((now.getTime() - Date.parse(event.startedAt)) / 1000));
+  const drill = results.find((r) => r.step === 'drill');
+  const recoverySeconds =
+    event.kind === 'drill' && drill && typeof drill.details.recoverySeconds === 'number'
+      ? Math.round(drill.details.recoverySeconds * 10) / 10
+      : undefined;
+  const steps = results.map((r) => ({
+    step: r.step,
+    seconds: Math.round(r.durationMs / 100) / 10,
+    timings: r.timings,
+    details: r.details,
+  }));
+  const what = event.kind === 'drill' ? 'Restore drill' : 'Restore';
+  const of = `${target ?? 'an unknown target'}${backupId ? ` from ${backupId}` : ''}`;
+  const summary = clip(
+    ok
+      ? `${what} of ${of} passed in ${totalSeconds} s${recoverySeconds !== undefined ? ` (recovery time ${recoverySeconds} s)` : ''}: ${steps.map((s) => `${s.step} ${s.seconds} s`).join(', ') || 'no runner step'}; counts equal those at backup time`
+      : `${what} of ${of} FAILED: ${failures.map((f) => `${f.step}: ${f.cause}`).join('; ')}`,
+    30_000,
+  );
+  const reportKey = target && restoreId ? restoreStepKey(target, restoreId, 'report') : undefined;
+  const report: RestoreReport = {
+    kind: event.kind,
+    ...(target ? { target } : {}),
+    ...(backupId ? { backupId } : {}),
+    ...(restoreId ? { restoreId } : {}),
+    executionId: event.executionId,
+    ok,
+    startedAt: event.startedAt,
+    finishedAt: now.toISOString(),
+    totalSeconds,
+    ...(recoverySeconds !== undefined ? { recoverySeconds } : {}),
+    steps,
+    ...(event.quiesce ? { quiesce: event.quiesce } : {}),
+    failures,
+    summary,
+    ...(reportKey ? { report: `s3://${deps.bucket}/${reportKey}` } : {}),
+  };
+  if (reportKey) await putJson(deps.s3, deps.bucket, reportKey, report);
+
+  const dims: Record<string, string> = target ? { Target: target } : {};
+  const metrics: Metric[] =
+    event.kind === 'drill'
+      ? [
+          { name: MetricNames.RestoreDrillFailed, value: ok ? 0 : 1, unit: 'Count' },
+          ...(target
+            ? [
+                {
+                  name: MetricNames.RestoreDrillFailed,
+                  value: ok ? 0 : 1,
+                  unit: 'Count' as const,
+                  dimensions: dims,
+                },
+                {
+                  name: MetricNames.RestoreDrillSucceeded,
+                  value: ok ? 1 : 0,
+                  unit: 'Count' as const,
+                  dimensions: dims,
+                },
+              ]
+            : []),
+          ...(ok && recoverySeconds !== undefined
+            ? [
+                {
+                  name: MetricNames.RestoreDrillSeconds,
+                  value: recoverySeconds,
+                  unit: 'Seconds' as const,
+                  dimensions: dims,
+                },
+              ]
+            : []),
+        ]
+      : [
+          {
+            name: ok ? MetricNames.RestoreSucceeded : MetricNames.RestoreFailed,
+            value: 1,
+            unit: 'Count',
+            dimensions: dims,
+          },
+          ...(ok
+            ? [
+                {
+                  name: MetricNames.RestoreSeconds,
+                  value: totalSeconds,
+                  unit: 'Seconds' as const,
+                  dimensions: dims,
+                },
+              ]
+            : []),
+        ];
+  const lines = [
+    `${what} of Infrahub target "${target ?? 'unknown'}" ${ok ? 'passed' : 'FAILED'}.`,
+    '',
+    `Backup id:   ${backupId ?? 'none (refused before one was chosen)'}`,
+    `Restore id:  ${restoreId ?? 'none'}`,
+    `Total:       ${totalSeconds} s`,
+    ...(recoverySeconds !== undefined
+      ? [`Recovery:    ${recoverySeconds} s (databases started, restored and validated)`]
+      : []),
+    ...(event.quiesce
+      ? [
+          `Quiesce:     services stopped in ${event.quiesce.stopSeconds ?? 0} s, started in ${event.quiesce.startSeconds ?? 0} s`,
+        ]
+      : []),
+    ...steps.flatMap((s) => [
+      `  ${s.step.padEnd(18)} ${s.seconds} s`,
+      ...Object.entries(s.timings).map(([name, ms]) => `    ${name.padEnd(16)} ${(ms / 1000).toFixed(1)} s`),
+    ]),
+    ...(drill?.details.artifacts && typeof (drill.details.artifacts as { bytes?: unknown }).bytes === 'number'
+      ? [`Artifacts:   ${bytes((drill.details.artifacts as { bytes: number }).bytes)}`]
+      : []),
+    ...failures.flatMap((f) => [
+      '',
+      `Failed step: ${f.step}`,
+      `Error:       ${f.error}`,
+      `Cause:       ${f.cause}`,
+    ]),
+    '',
+    ...(report.report ? [`Report:      ${report.report}`] : []),
+    `Execution:   ${event.executionId}`,
+  ];
+  await deliverNotice(deps, {
+    subject: `Infrahub ${what.toLowerCase()} ${ok ? 'passed' : 'FAILED'}: ${target ?? 'unknown target'}`,
+    lines,
+    detailType:
+      event.kind === 'drill'
+        ? ok
+          ? DetailTypes.drillSucceeded
+          : DetailTypes.drillFailed
+        : ok
+          ? DetailTypes.restoreSucceeded
+          : DetailTypes.restoreFailed,
+    detail: { ...report, steps: steps.map(({ step, seconds, timings }) => ({ step, seconds, timings })) },
+    metrics,
+    now,
+  });
+  log.info(ok ? 'restore report: passed' : 'restore report: failed', {
+    totalSeconds,
+    recoverySeconds,
+    failures: failures.length,
+  });
+  return {
+    ok,
+    summary,
+    ...(report.report ? { report: report.report } : {}),
+    totalSeconds,
+    ...(recoverySeconds !== undefined ? { recoverySeconds } : {}),
+  };
+}

@@ -1,0 +1,21 @@
+/** Lambda handler for quiescing and restarting the Infrahub services around a restore. */
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { createLogger } from '../../core/log.js';
+import { secondsLeft } from '../env.js';
+import { type ServicesResult, servicesStep } from './services.js';
+
+const ecs = new ECSClient({});
+const logger = createLogger({ service: 'infrahub-backup-services' });
+const MARGIN_MS = 20_000;
+
+export async function handler(
+  event: unknown,
+  context: { getRemainingTimeInMillis(): number },
+): Promise<ServicesResult> {
+  // Each service's wait is bounded by what the invocation has left.
+  return servicesStep(event, {
+    ecs,
+    logger,
+    maxWaitSeconds: secondsLeft(context, MARGIN_MS),
+  });
+}

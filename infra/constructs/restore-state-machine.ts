@@ -1,0 +1,518 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import type { DeploymentConfig } from '../../core/config/schema.js';
+import type { BackupFunctions } from './backup-functions.js';
+import type { BackupRunner } from './backup-runner.js';
+import { Retries } from './backup-state-machine.js';
+import { grantRunnerTasks, runnerTask } from './runner-tasks.js';
+
+export interface RestoreStateMachinesProps {
+  readonly config: DeploymentConfig;
+  readonly functions: BackupFunctions;
+  readonly runner: BackupRunner;
+  readonly timeout?: Duration;
+}
+
+/** The runner subcommand behind each ECS state of the restore and drill state machines. */
+export const RestoreRunnerSteps = {
+  RestoreNeo4j: 'restore-neo4j',
+  RestoreNeo4jOnline: 'restore-neo4j',
+  ValidateNeo4j: 'validate-neo4j',
+  ValidateNeo4jOnline: 'validate-neo4j',
+  RestorePostgres: 'restore-postgres',
+  RestoreArtifacts: 'restore-artifacts',
+  RunDrill: 'drill',
+} as const;
+
+/** Shared by both machines: Lambda tasks with the standard retries, and the runner's tasks. */
+class StateBuilder {
+  readonly invoked = new Set<lambda.IFunction>();
+  constructor(
+    private readonly scope: Construct,
+    private readonly props: RestoreStateMachinesProps,
+    private readonly timeout: Duration,
+  ) {}
+
+  invoke(
+    name: string,
+    fn: lambda.IFunction,
+    payload: Record<string, unknown>,
+    output: { resultPath?: string; resultSelector?: Record<string, unknown> },
+    retries: sfn.RetryProps[] = [],
+  ): tasks.LambdaInvoke {
+    this.invoked.add(fn);
+    const task = new tasks.LambdaInvoke(this.scope, name, {
+      lambdaFunction: fn,
+      payload: sfn.TaskInput.fromObject(payload),
+      retryOnServiceExceptions: false,
+      ...output,
+    });
+    for (const retry of [Retries.lambdaService, ...retries]) task.addRetry(retry);
+    return task;
+  }
+
+  run(name: keyof typeof RestoreRunnerSteps): sfn.CustomState {
+    return runnerTask(this.scope, name, {
+      runner: this.props.runner,
+      config: this.props.config,
+      timeout: this.timeout,
+      subcommand: RestoreRunnerSteps[name],
+      taskDefinitionPath: '$.plan.taskDefinition',
+      environment: { path: '$.plan.environment' },
+      retry: Retries.ecsCapacity,
+    });
+  }
+
+  /** A caught error, recorded at `path` as {step, error, cause}. */
+  record(name: string, step: string, path: string): sfn.Pass {
+    return new sfn.Pass(this.scope, name, {
+      resultPath: path,
+      parameters: { step, 'error.$': '$.error.Error', 'cause.$': '$.error.Cause' },
+    });
+  }
+
+  machine(id: string, name: string, comment: string, definition: sfn.IChainable, kind: 'restorer' | 'drill') {
+    const logGroup = new logs.LogGroup(this.scope, `${id}Logs`, {
+      logGroupName: `/aws/vendedlogs/states/${name}`,
+      retention: logs.RetentionDays.ONE_YEAR,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const stateMachine = new sfn.StateMachine(this.scope, id, {
+      stateMachineName: name,
+      comment,
+      definitionBody: sfn.DefinitionBody.fromChainable(definition),
+      timeout: this.timeout,
+      tracingEnabled: true,
+      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+    });
+    grantRunnerTasks(
+      stateMachine.role,
+      this.props.runner,
+      kind,
+      [this.props.runner.restoreTaskRole],
+      this.invoked,
+    );
+    return { stateMachine, logGroup };
+  }
+}
+
+const caught = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
+
+/**
+ * The restore state machine (design.md section 3), for one target per execution:
+ *
+ *   Init → PlanRestore (verify manifest and every file, check compatibility; refuse naming them)
+ *   → dry run? stop with the plan
+ *   → AcquireRestoreLock → StopServices (optional, reverse dependency order, counts remembered)
+ *   → RestoreComponents (Parallel: graph database, task-manager database, artifacts; each branch
+ *     reports instead of failing, and a stopped DBMS is started again)
+ *   → StartServices (dependency order; also after a failure) → ReleaseRestoreLock
+ *   → RestoreReport (per-step timings, metrics, notice) → succeed, or fail with the report's summary.
+ */
+export class RestoreStateMachine extends Construct {
+  readonly stateMachine: sfn.StateMachine;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: RestoreStateMachinesProps) {
+    super(scope, id);
+    const { config, functions: fns } = props;
+    const timeout = props.timeout ?? Duration.hours(12);
+    const b = new StateBuilder(this, props, timeout);
+
+    const report = b
+      .invoke(
+        'RestoreReport',
+        fns.restoreReport,
+        {
+          kind: 'restore',
+          'executionId.$': '$$.Execution.Id',
+          'startedAt.$': '$$.Execution.StartTime',
+          'input.$': '$$.Execution.Input',
+          'plan.$': '$.plan',
+          'branches.$': '$.restored',
+          'failures.$': '$.failures',
+          quiesce: { 'stopSeconds.$': '$.quiesced.seconds', 'startSeconds.$': '$.restarted.seconds' },
+        },
+        {
+          resultPath: '$.report',
+          resultSelector: { 'ok.$': '$.Payload.ok', 'summary.$': '$.Payload.summary' },
+        },
+        [Retries.storage, Retries.notification],
+      )
+      .addCatch(
+        new sfn.Fail(this, 'RestoreReportFailed', { errorPath: '$.error.Error', causePath: '$.error.Cause' }),
+        caught,
+      )
+      .next(
+        new sfn.Choice(this, 'RestoreOk?')
+          .when(
+            sfn.Condition.booleanEquals('$.report.ok', true),
+            new sfn.Succeed(this, 'RestoreSucceeded', { outputPath: '$.report' }),
+          )
+          .otherwise(
+            new sfn.Fail(this, 'RestoreFailed', { error: 'RestoreFailed', causePath: '$.report.summary' }),
+          ),
+      );
+
+    const release = b
+      .invoke(
+        'ReleaseRestoreLock',
+        fns.lock,
+        { action: 'release', 'target.$': '$.plan.target', 'owner.$': '$$.Execution.Id' },
+        { resultPath: sfn.JsonPath.DISCARD },
+        [Retries.storage],
+      )
+      // The lock expires on its own; the report matters more than a clean release.
+      .addCatch(report, { errors: [sfn.Errors.ALL], resultPath: '$.releaseError' })
+      .next(report);
+
+    const startServices = b
+      .invoke(
+        'StartServices',
+        fns.services,
+        {
+          action: 'start',
+          'target.$': '$.plan.target',
+          'cluster.$': '$.plan.quiesce.cluster',
+          'services.$': '$.quiesced.services',
+        },
+        { resultPath: '$.restarted', resultSelector: { 'seconds.$': '$.Payload.seconds' } },
+      )
+      .addCatch(b.record('StartServicesFailed', 'StartServices', '$.failures.restart').next(release), caught)
+      .next(release);
+    const restart = new sfn.Choice(this, 'ServicesStopped?')
+      .when(sfn.Condition.booleanEquals('$.plan.quiesce.enabled', true), startServices)
+      .otherwise(release);
+
+    const restoreComponents = new sfn.Parallel(this, 'RestoreComponents', {
+      resultPath: '$.restored',
+      comment: 'Each branch ends with {component, ok} or {component, ok: false, failure}',
+    });
+    restoreComponents.branch(this.databaseBranch(b, fns));
+    restoreComponents.branch(
+      this.componentBranch(b, 'task-manager-db', '$.plan.restore.taskManagerDb', 'RestorePostgres'),
+    );
+    restoreComponents.branch(
+      this.componentBranch(b, 'artifacts', '$.plan.restore.artifacts', 'RestoreArtifacts'),
+    );
+    restoreComponents
+      .addCatch(
+        b.record('RestoreComponentsFailed', 'RestoreComponents', '$.failures.restore').next(restart),
+        caught,
+      )
+      .next(restart);
+
+    const stopServices = b
+      .invoke(
+        'StopServices',
+        fns.services,
+        {
+          action: 'stop',
+          'target.$': '$.plan.target',
+          'cluster.$': '$.plan.quiesce.cluster',
+          'services.$': '$.plan.quiesce.stop',
+        },
+        {
+          resultPath: '$.quiesced',
+          resultSelector: { 'services.$': '$.Payload.services', 'seconds.$': '$.Payload.seconds' },
+        },
+      )
+      // The services function starts again what it stopped before failing; nothing is restored.
+      .addCatch(b.record('StopServicesFailed', 'StopServices', '$.failures.quiesce').next(release), caught)
+      .next(restoreComponents);
+    const quiesce = new sfn.Choice(this, 'QuiesceServices?')
+      .when(sfn.Condition.booleanEquals('$.plan.quiesce.enabled', true), stopServices)
+      .otherwise(restoreComponents);
+
+    const lock = b
+      .invoke(
+        'AcquireRestoreLock',
+        fns.lock,
+        {
+          action: 'acquire',
+          'target.$': '$.plan.target',
+          'backupId.$': '$.plan.backupId',
+          'components.$': '$.plan.components',
+          force: false,
+          'owner.$': '$$.Execution.Id',
+          ttlSeconds: timeout.toSeconds(),
+        },
+        { resultPath: sfn.JsonPath.DISCARD },
+        [Retries.storage],
+      )
+      // No lock is held when taking it failed (a backup or another restore runs): report, release nothing.
+      .addCatch(b.record('RestoreLockFailed', 'AcquireRestoreLock', '$.failures.lock').next(report), caught)
+      .next(quiesce);
+
+    const plan = b
+      .invoke(
+        'PlanRestore',
+        fns.restorePlan,
+        {
+          kind: 'restore',
+          'input.$': '$$.Execution.Input',
+          'executionName.$': '$$.Execution.Name',
+          'startTime.$': '$$.Execution.StartTime',
+        },
+        { resultPath: '$.plan', resultSelector: { 'Payload.$': '$.Payload' } },
+        [Retries.storage],
+      )
+      .addCatch(b.record('RestoreRefused', 'PlanRestore', '$.failures.plan').next(report), caught);
+    // The plan's fields live at $.plan (the selector above keeps the payload whole).
+    const unwrap = new sfn.Pass(this, 'Planned', { inputPath: '$.plan.Payload', resultPath: '$.plan' });
+    plan.next(unwrap).next(
+      new sfn.Choice(this, 'DryRun?')
+        .when(
+          sfn.Condition.booleanEquals('$.plan.dryRun', true),
+          new sfn.Succeed(this, 'RestorePlanned', {
+            outputPath: '$.plan',
+            comment: 'Dry run: the plan, nothing changed',
+          }),
+        )
+        .otherwise(lock),
+    );
+
+    // Every field the report reads exists from the start, whatever path the execution takes.
+    const init = new sfn.Pass(this, 'Init', {
+      parameters: {
+        plan: {},
+        restored: [],
+        failures: {},
+        quiesced: { services: [], seconds: 0 },
+        restarted: { seconds: 0 },
+      },
+    }).next(plan);
+
+    ({ stateMachine: this.stateMachine, logGroup: this.logGroup } = b.machine(
+      'Resource',
+      `${config.name}-restore`,
+      'Restores an Infrahub target from a verified backup: quiesce, restore, validate, restart, report',
+      init,
+      'restorer',
+    ));
+  }
+
+  /** The graph database: Community load with the DBMS stopped (and always started again), or Enterprise online. */
+  private databaseBranch(b: StateBuilder, fns: BackupFunctions): sfn.IChainable {
+    const result = (name: string, ok: boolean) =>
+      new sfn.Pass(this, name, {
+        parameters: ok
+          ? { component: 'database', ok: true }
+          : { component: 'database', ok: false, 'failure.$': '$.failure' },
+      });
+    const dbms = (
+      name: string,
+      action: 'stop' | 'start',
+      output: { resultPath?: string; resultSelector?: Record<string, unknown> },
+    ) =>
+      b.invoke(
+        name,
+        fns.dbms,
+        {
+          action,
+          'target.$': '$.plan.target',
+          'cluster.$': '$.plan.dbms.cluster',
+          'service.$': '$.plan.dbms.service',
+          ...(action === 'start' ? { 'desiredCount.$': '$.dbmsState.desiredCount' } : {}),
+        },
+        output,
+      );
+
+    const validate = b
+      .run('ValidateNeo4j')
+      .addCatch(
+        b
+          .record('ValidateNeo4jFailed', 'ValidateNeo4j', '$.failure')
+          .next(result('DatabaseNotValidated', false)),
+        caught,
+      )
+      .next(result('DatabaseRestored', true));
+    const start = dbms('StartDbmsAfterRestore', 'start', { resultPath: sfn.JsonPath.DISCARD })
+      .addCatch(
+        b
+          .record('StartDbmsAfterRestoreFailed', 'StartDbmsAfterRestore', '$.failure')
+          .next(result('DatabaseDbmsDown', false)),
+        caught,
+      )
+      .next(validate);
+    // After a failed load: bring the DBMS back before reporting (its own failure is then the one reported).
+    const restartAfterFailure = dbms('StartDbmsAfterRestoreFailure', 'start', {
+      resultPath: sfn.JsonPath.DISCARD,
+    })
+      .addCatch(
+        new sfn.Pass(this, 'DbmsDownAfterRestoreFailure', {
+          resultPath: '$.failure',
+          parameters: {
+            step: 'StartDbmsAfterRestoreFailure',
+            'error.$': '$.error.Error',
+            'cause.$':
+              "States.Format('the DBMS is down: it could not be started again ({}) after {} failed ({}: {})', $.error.Cause, $.failure.step, $.failure.error, $.failure.cause)",
+          },
+        }).next(result('DatabaseFailedDbmsDown', false)),
+        caught,
+      )
+      .next(result('DatabaseFailedDbmsRestarted', false));
+    const load = b
+      .run('RestoreNeo4j')
+      .addCatch(b.record('RestoreNeo4jFailed', 'RestoreNeo4j', '$.failure').next(restartAfterFailure), caught)
+      .next(start);
+    const stop = dbms('StopDbmsForRestore', 'stop', {
+      resultPath: '$.dbmsState',
+      resultSelector: { 'desiredCount.$': '$.Payload.desiredCount' },
+    })
+      .addCatch(
+        b.record('StopDbmsForRestoreFailed', 'StopDbmsForRestore', '$.failure').next(restartAfterFailure),
+        caught,
+      )
+      .next(load);
+    const community = new sfn.Pass(this, 'AssumeDbmsRunningForRestore', {
+      resultPath: '$.dbmsState',
+      result: sfn.Result.fromObject({ desiredCount: 1 }),
+    }).next(stop);
+
+    const onlineValidate = b
+      .run('ValidateNeo4jOnline')
+      .addCatch(
+        b
+          .record('ValidateNeo4jOnlineFailed', 'ValidateNeo4j', '$.failure')
+          .next(result('DatabaseOnlineNotValidated', false)),
+        caught,
+      )
+      .next(result('DatabaseRestoredOnline', true));
+    const online = b
+      .run('RestoreNeo4jOnline')
+      .addCatch(
+        b
+          .record('RestoreNeo4jOnlineFailed', 'RestoreNeo4j', '$.failure')
+          .next(result('DatabaseOnlineFailed', false)),
+        caught,
+      )
+      .next(onlineValidate);
+
+    return new sfn.Choice(this, 'RestoreDatabase?')
+      .when(
+        sfn.Condition.booleanEquals('$.plan.restore.database', true),
+        new sfn.Choice(this, 'TargetEdition?')
+          .when(sfn.Condition.stringEquals('$.plan.edition', 'community'), community)
+          .otherwise(online),
+      )
+      .otherwise(
+        new sfn.Pass(this, 'DatabaseNotRestored', {
+          parameters: { component: 'database', ok: true, skipped: true },
+        }),
+      );
+  }
+
+  private componentBranch(
+    b: StateBuilder,
+    component: string,
+    flag: string,
+    step: 'RestorePostgres' | 'RestoreArtifacts',
+  ): sfn.IChainable {
+    const run = b
+      .run(step)
+      .addCatch(
+        new sfn.Pass(this, `${step}Failed`, {
+          parameters: {
+            component,
+            ok: false,
+            failure: { step, 'error.$': '$.error.Error', 'cause.$': '$.error.Cause' },
+          },
+        }),
+        caught,
+      )
+      .next(new sfn.Pass(this, `${step}Done`, { parameters: { component, ok: true } }));
+    return new sfn.Choice(this, `${step}?`)
+      .when(sfn.Condition.booleanEquals(flag, true), run)
+      .otherwise(
+        new sfn.Pass(this, `${step}Skipped`, { parameters: { component, ok: true, skipped: true } }),
+      );
+  }
+}
+
+/**
+ * The restore drill state machine, one target per execution (schedules start one per target):
+ *
+ *   Init → PlanDrill (latest, or random within a window; verified and checked like a restore)
+ *   → RunDrill (ECS: disposable PostgreSQL and Neo4j inside the task, restore, validate, tear down)
+ *   → DrillReport (recovery time and success or failure as metrics, the alarm's input; notice)
+ *   → succeed, or fail with the report's summary.
+ */
+export class DrillStateMachine extends Construct {
+  readonly stateMachine: sfn.StateMachine;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: RestoreStateMachinesProps) {
+    super(scope, id);
+    const { config, functions: fns } = props;
+    const timeout = props.timeout ?? Duration.hours(12);
+    const b = new StateBuilder(this, props, timeout);
+
+    const report = b
+      .invoke(
+        'DrillReport',
+        fns.restoreReport,
+        {
+          kind: 'drill',
+          'executionId.$': '$$.Execution.Id',
+          'startedAt.$': '$$.Execution.StartTime',
+          'input.$': '$$.Execution.Input',
+          'plan.$': '$.plan',
+          'failures.$': '$.failures',
+        },
+        {
+          resultPath: '$.report',
+          resultSelector: { 'ok.$': '$.Payload.ok', 'summary.$': '$.Payload.summary' },
+        },
+        [Retries.storage, Retries.notification],
+      )
+      .addCatch(
+        new sfn.Fail(this, 'DrillReportFailed', { errorPath: '$.error.Error', causePath: '$.error.Cause' }),
+        caught,
+      )
+      .next(
+        new sfn.Choice(this, 'DrillOk?')
+          .when(
+            sfn.Condition.booleanEquals('$.report.ok', true),
+            new sfn.Succeed(this, 'DrillSucceeded', { outputPath: '$.report' }),
+          )
+          .otherwise(
+            new sfn.Fail(this, 'DrillFailed', { error: 'RestoreDrillFailed', causePath: '$.report.summary' }),
+          ),
+      );
+    const drill = b
+      .run('RunDrill')
+      .addCatch(b.record('RunDrillFailed', 'RunDrill', '$.failures.drill').next(report), caught)
+      .next(report);
+    const plan = b
+      .invoke(
+        'PlanDrill',
+        fns.restorePlan,
+        {
+          kind: 'drill',
+          'input.$': '$$.Execution.Input',
+          'executionName.$': '$$.Execution.Name',
+          'startTime.$': '$$.Execution.StartTime',
+        },
+        { resultPath: '$.plan', resultSelector: { 'Payload.$': '$.Payload' } },
+        [Retries.storage],
+      )
+      .addCatch(b.record('DrillRefused', 'PlanDrill', '$.failures.plan').next(report), caught);
+    plan
+      .next(new sfn.Pass(this, 'DrillPlanned', { inputPath: '$.plan.Payload', resultPath: '$.plan' }))
+      .next(drill);
+    const init = new sfn.Pass(this, 'Init', { parameters: { plan: {}, failures: {} } }).next(plan);
+
+    ({ stateMachine: this.stateMachine, logGroup: this.logGroup } = b.machine(
+      'Resource',
+      `${config.name}-restore-drill`,
+      'Rehearses a restore: a backup restored into disposable databases, validated, timed, torn down',
+      init,
+      'drill',
+    ));
+  }
+}
