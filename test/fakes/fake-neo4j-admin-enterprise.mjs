@@ -9,6 +9,7 @@
  *       [--include-metadata=none|all|users|roles] [--compress[=true|false]] [--keep-failed[=...]]
  *       [--expand-commands] [--verbose] [--pagecache=<size>] [--temp-path=<dir>] <database>...
  *   neo4j-admin database aggregate-backup --from-path=<dir> [--keep-old-backup[=true|false]] <database>
+ *   neo4j-admin database restore --from-path=<dir> [--overwrite-destination[=true|false]] <database>
  *
  * Behaviour kept from the contract: one immutable `<db>-YYYY-MM-DDTHH-mm-ss.backup` file per run and
  * database; AUTO makes a full backup when the folder has none for the database, else a differential;
@@ -19,7 +20,7 @@
  * after connecting; FAKE_NEO4J_BACKUP_BYTES sets the payload size (default 65536).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 
@@ -186,6 +187,72 @@ function aggregate(args) {
   process.stdout.write(`Aggregated ${links.length} backup(s) of '${db}' into ${name}\n`);
 }
 
+/**
+ * `database restore --from-path=<dir> [--overwrite-destination[=true|false]] <database>`: the chain in
+ * <dir> must start with a full backup and be continuous (each differential starts where the previous
+ * one ended). What is faked: the store is `$FAKE_NEO4J_DATA/databases/<database>/restored.json`; a
+ * chain taken with metadata leaves `$FAKE_NEO4J_DATA/scripts/<database>/restore_metadata.cypher`
+ * (cypher-shell syntax, as the real command generates it).
+ */
+function restore(args) {
+  const { options, positional } = parse(args, [
+    'from-path',
+    'overwrite-destination',
+    'restore-until',
+    'to-path-data',
+    'to-path-txn',
+    'expand-commands',
+    'verbose',
+    'additional-config',
+    'parallel-recovery',
+    'temp-path',
+  ]);
+  if (!options['from-path']) usage("Missing required option: '--from-path=<path>[,<path>...]'");
+  const data = process.env.FAKE_NEO4J_DATA;
+  if (!data) fail('fake: FAKE_NEO4J_DATA (the data directory) is not set');
+  const dir = options['from-path'];
+  const db = positional[0];
+  if (!db) usage('Missing required parameter: <database>');
+  const files = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((n) => n.endsWith('.backup'))
+        .sort()
+    : [];
+  const links = files.map((name) => ({
+    name,
+    header: JSON.parse(readFileSync(join(dir, name), 'utf8').split('\n')[0]),
+  }));
+  if (links.length === 0 || !links[0].header.full) fail(`Restore failed: no full backup in ${dir}`);
+  for (let i = 1; i < links.length; i++) {
+    if (links[i].header.lowestTx !== links[i - 1].header.highestTx + 1)
+      fail(`Restore failed: the backup chain in ${dir} is broken after ${links[i - 1].name}`);
+  }
+  const store = join(data, 'databases', db);
+  if (existsSync(store) && options['overwrite-destination'] !== 'true')
+    fail(`Restore failed: database '${db}' already exists; use --overwrite-destination to replace it`);
+  mkdirSync(store, { recursive: true });
+  const last = links.at(-1).header;
+  writeFileSync(
+    join(store, 'restored.json'),
+    JSON.stringify({ database: db, from: links.map((l) => l.name), highestTx: last.highestTx }),
+  );
+  if (last.metadata !== 'none') {
+    mkdirSync(join(data, 'scripts', db), { recursive: true });
+    writeFileSync(
+      join(data, 'scripts', db, 'restore_metadata.cypher'),
+      [
+        `:param database => '${db}';`,
+        'CREATE ROLE `infrahub_editor` IF NOT EXISTS;',
+        'GRANT ACCESS ON DATABASE $database TO `infrahub_editor`;',
+        "CREATE USER `infrahub` IF NOT EXISTS SET ENCRYPTED PASSWORD '1,fakehash,fakesalt' CHANGE NOT REQUIRED;",
+        'GRANT ROLE `infrahub_editor` TO `infrahub`;',
+        '',
+      ].join('\n'),
+    );
+  }
+  process.stdout.write(`Restore of database '${db}' from ${links.length} backup(s) completed\n`);
+}
+
 const [first, second, ...rest] = process.argv.slice(2);
 if (first === '--version' || first === 'version') {
   process.stdout.write(`${VERSION}\n`);
@@ -193,6 +260,8 @@ if (first === '--version' || first === 'version') {
   await backup(rest);
 } else if (first === 'database' && second === 'aggregate-backup') {
   aggregate(rest);
+} else if (first === 'database' && second === 'restore') {
+  restore(rest);
 } else {
   usage(
     `fake-neo4j-admin-enterprise: "${[first, second].filter(Boolean).join(' ')}" is not part of the faked contract`,
