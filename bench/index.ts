@@ -3,11 +3,13 @@
  * Performance is measured here, never by timed assertions in tests.
  *   BENCH_PG_GIB     size of the first generated PostgreSQL database (default 1; the second is 4x)
  *   BENCH_HASH_MIB   size of the hashing benchmark's file (default 512)
- *   BENCH_ONLY       "hash" or "pg" to run one of them
+ *   BENCH_RESTORE_GIB size of the database the restore benchmark restores (default 1)
+ *   BENCH_ONLY       "hash", "pg" or "restore" to run one of them
  */
 
 import { hashOverhead } from './hash-overhead.js';
 import { formatPgBackup, pgBackupBenchmark } from './pg-backup.js';
+import { formatPgRestore, pgRestoreBenchmark } from './pg-restore.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const only = process.env.BENCH_ONLY;
@@ -37,4 +39,14 @@ if (!only || only === 'pg') {
   );
   const rows = await pgBackupBenchmark(gib * 1024 ** 3, (line) => console.log(line));
   for (const line of formatPgBackup(rows)) console.log(line);
+}
+
+if (!only || only === 'restore') {
+  const gib = Number(process.env.BENCH_RESTORE_GIB ?? 1);
+  console.log('\nBenchmark: PostgreSQL restore (real pg_restore, local S3 server)');
+  console.log(
+    '  compares: (a) raw pg_restore --clean --create from a local file, (b) our restore-postgres streamed from S3 with row-count validation, same dump',
+  );
+  const result = await pgRestoreBenchmark(gib * 1024 ** 3, 2, (line) => console.log(line));
+  for (const line of formatPgRestore(result)) console.log(line);
 }

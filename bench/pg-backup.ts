@@ -31,7 +31,7 @@ import {
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 
-interface Measured {
+export interface Measured {
   wallMs: number;
   peakRssKiB: number;
   /** The last 64 KiB the process wrote to stderr (the runner's JSON log lines). */
@@ -39,7 +39,7 @@ interface Measured {
 }
 
 /** Runs a command to completion, sampling its peak RSS (VmHWM only grows, so the last sample is the peak). */
-function measure(
+export function measure(
   command: string,
   args: string[],
   options: { env?: NodeJS.ProcessEnv; stdoutFile?: string } = {},
@@ -75,7 +75,11 @@ function measure(
   });
 }
 
-async function generate(server: PostgresServer, database: string, targetBytes: number): Promise<number> {
+export async function generate(
+  server: PostgresServer,
+  database: string,
+  targetBytes: number,
+): Promise<number> {
   const admin = new pg.Client({ connectionString: server.url() });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${database}`);

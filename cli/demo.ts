@@ -6,34 +6,22 @@
  * also serves Secrets Manager, SNS and EventBridge, and a stand-in for Infrahub's task API), loads
  * sample Infrahub data, synthesizes the CDK app and runs its backup state machine locally: the
  * Lambda states call the function cores in-process, the ECS states run the runner's entrypoint with
- * the task definition's environment and secrets. Then it verifies every checksum, restores the dumps
- * into scratch targets and compares the counts with those recorded at backup time.
+ * the task definition's environment and secrets. Then it verifies every checksum and runs the restore
+ * drill state machine the same way: the backup restored into disposable PostgreSQL and Neo4j
+ * instances, its counts compared with those recorded at backup time, the recovery time reported.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { S3Client } from '@aws-sdk/client-s3';
-import pg from 'pg';
-import { backupPrefix, fileKey, manifestKey, PREFECT_DUMP } from '../core/backup/layout.js';
-import { type Manifest, readManifest } from '../core/backup/manifest.js';
+import { backupPrefix, manifestKey } from '../core/backup/layout.js';
+import { readManifest } from '../core/backup/manifest.js';
 import { describeProblems, verifyBackup } from '../core/backup/verify.js';
-import { graphCountDifferences, tableCountDifferences } from '../core/restore/compare.js';
-import { runTool } from '../core/tools/run-tool.js';
-import { streamS3ToTool } from '../core/tools/stream-from-s3.js';
+import { RestoreStepResultSchema } from '../core/restore/steps.js';
+import { getJson, listAll } from '../core/s3/objects.js';
 import type { FleetReport } from '../functions/report/report.js';
 import { startFakeInfrahub } from '../harness/fake-infrahub-api.js';
-import {
-  countGraph,
-  countTables,
-  type Neo4jServer,
-  type PostgresServer,
-  seedGraph,
-  seedPrefect,
-  startNeo4j,
-  startPostgres,
-  startS3,
-} from '../harness/index.js';
-import { runBackupLocally } from './local/backup.js';
+import { seedGraph, seedPrefect, startNeo4j, startPostgres, startS3 } from '../harness/index.js';
+import { runBackupLocally, runDrillLocally } from './local/backup.js';
 import {
   type LocalTarget,
   localDeploymentConfig,
@@ -153,9 +141,38 @@ async function main(): Promise<void> {
   if (!verified.ok) throw new Error(`verification failed:\n${describeProblems(verified).join('\n')}`);
   console.log(`   ${verified.files} files, all SHA-256 match`);
 
-  step('Restore-verifying into scratch targets');
-  await restoreVerifyPostgres(localAws.s3, postgres, backupId, manifest);
-  await restoreVerifyNeo4j(localAws.s3, backupId, manifest);
+  step('Restore-verifying: the restore drill state machine, run locally, into disposable databases');
+  const d0 = Date.now();
+  const drill = await runDrillLocally(
+    { target, backup: 'latest', reason: 'npm run demo' },
+    {
+      config,
+      aws: localAws,
+      runtime: () => localRuntime(local),
+      synthesized,
+      onEvent: (event) => {
+        const state = event.state as { name: string; type: string } | undefined;
+        if (event.type === 'StateEntered' && state?.type === 'Task')
+          console.log(`   ${((Date.now() - d0) / 1000).toFixed(1).padStart(5)} s  ${state.name}`);
+      },
+    },
+  );
+  if (drill.status !== 'SUCCEEDED')
+    throw new Error(`the restore drill failed (${drill.error}): ${drill.cause}`);
+  const drilled = drill.output as { summary: string };
+  console.log(`   ${drilled.summary}`);
+  for (const key of (await listAll(localAws.s3, bucket, `.restores/${target}/`)).map((o) => o.Key ?? '')) {
+    if (!key.endsWith('/drill.json')) continue;
+    const result = await getJson(localAws.s3, bucket, key, RestoreStepResultSchema);
+    for (const [name, ms] of Object.entries(result?.timings ?? {}))
+      console.log(`   ${name.padEnd(18)} ${(ms / 1000).toFixed(1).padStart(6)} s`);
+    const pgDetails = result?.details.postgres as { rows?: number } | undefined;
+    const graphDetails = (result?.details.neo4j as Record<string, { nodes: number; relationships: number }>)
+      ?.neo4j;
+    console.log(
+      `   PostgreSQL: ${pgDetails?.rows} rows and Neo4j: ${graphDetails?.nodes} nodes, ${graphDetails?.relationships} relationships restored from S3, equal to the backup's counts`,
+    );
+  }
 
   step(`Backup s3://${bucket}/${backupPrefix(target, backupId)}`);
   for (const [path, sha256] of Object.entries(manifest.checksums)) {
@@ -167,67 +184,6 @@ async function main(): Promise<void> {
     `   backup_information.json: metadata_version ${manifest.metadata_version}, components ${manifest.components.join(', ')}, neo4j_edition ${manifest.neo4j_edition}`,
   );
   console.log('\nDemo complete: backed up through the state machine, verified and restore-verified.');
-}
-
-/** Restores from S3 the way the restore runner will: the object streamed into the tool's stdin. */
-async function restoreFromS3(
-  s3: S3Client,
-  key: string,
-  command: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-) {
-  await streamS3ToTool(s3, bucket, key, runTool(command, args, { env, stdin: 'pipe', stdout: 'ignore' }));
-}
-
-async function restoreVerifyPostgres(
-  s3: S3Client,
-  postgres: PostgresServer,
-  backupId: string,
-  manifest: Manifest,
-): Promise<void> {
-  const admin = new pg.Client({ connectionString: postgres.url() });
-  await admin.connect();
-  await admin.query('CREATE DATABASE prefect_restore_check');
-  await admin.end();
-  const env = { ...process.env, ...postgres.env('prefect_restore_check') };
-  await restoreFromS3(
-    s3,
-    fileKey(target, backupId, PREFECT_DUMP),
-    postgres.tool('pg_restore'),
-    ['--no-owner', '--dbname=prefect_restore_check'],
-    env,
-  );
-  const restored = await countTables(postgres, 'prefect_restore_check');
-  const expected = manifest.counts?.postgres?.tables ?? {};
-  const differences = tableCountDifferences(expected, restored);
-  if (differences.length > 0) throw new Error(`PostgreSQL counts differ:\n${differences.join('\n')}`);
-  console.log(
-    `   PostgreSQL: pg_restore from S3 into a new database; row counts equal the backup's (${Object.values(expected).reduce((a, b) => a + b, 0)} rows)`,
-  );
-}
-
-async function restoreVerifyNeo4j(s3: S3Client, backupId: string, manifest: Manifest): Promise<void> {
-  const fresh: Neo4jServer = keep(await startNeo4j());
-  await fresh.stopDbms();
-  await restoreFromS3(
-    s3,
-    fileKey(target, backupId, 'database/neo4j.dump'),
-    fresh.adminPath,
-    ['database', 'load', 'neo4j', '--from-stdin', '--overwrite-destination=true'],
-    { ...process.env, ...fresh.adminEnv() },
-  );
-  await fresh.startDbms();
-  const restored = await countGraph(fresh);
-  // Only the neo4j database was loaded into the fresh store: compare its counts.
-  const recorded = manifest.counts?.neo4j?.neo4j;
-  const differences = recorded
-    ? graphCountDifferences({ neo4j: recorded }, { neo4j: restored })
-    : ['neo4j: no counts recorded'];
-  if (differences.length > 0) throw new Error(`Neo4j counts differ:\n${differences.join('\n')}`);
-  console.log(
-    `   Neo4j: neo4j-admin database load from S3 into a fresh store; ${restored.nodes} nodes and ${restored.relationships} relationships, as at backup`,
-  );
 }
 
 async function stopAll(): Promise<void> {

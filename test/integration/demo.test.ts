@@ -23,12 +23,17 @@ describe('npm run demo', () => {
       /manifest written last: s3:\/\/infrahub-backups-demo\/infrahub-demo\/infrahub_backup_\d{8}_\d{6}\/backup_information\.json/,
     );
     expect(out).toMatch(/8 files, all SHA-256 match/);
-    expect(out).toMatch(/PostgreSQL: pg_restore from S3 into a new database; row counts equal the backup's/);
+    // Restore-verified by the drill state machine, into disposable databases, with its recovery time.
     expect(out).toMatch(
-      /Neo4j: neo4j-admin database load from S3 into a fresh store; 602 nodes and 601 relationships/,
+      /Restore drill of infrahub-demo from infrahub_backup_\d{8}_\d{6} passed in \d+ s \(recovery time \d+(\.\d+)? s\)/,
+    );
+    expect(out).toMatch(
+      /PostgreSQL: 4500 rows and Neo4j: 602 nodes, 601 relationships restored from S3, equal to the backup's counts/,
     );
     // The backup ran through the synthesized state machine: its states, in order.
     const states = [...out.matchAll(/^ +\d+\.\d s {2}(\w+)$/gm)].map((m) => m[1]);
+    expect(states.slice(-3)).toEqual(['PlanDrill', 'RunDrill', 'DrillReport']);
+    states.splice(-3);
     expect(states.slice(0, 3)).toEqual(['Plan', 'AcquireLock', 'Preflight']);
     expect(states.slice(-4)).toEqual(['WriteManifest', 'ReleaseLock', 'NotifySuccess', 'Report']);
     expect(states).toEqual(

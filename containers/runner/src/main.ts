@@ -247,7 +247,7 @@ async function restoreStep(
         manifest,
         { binDir: e.PG_BINDIR },
       );
-      return { details: { database: r.database, tables: r.tables, rows: r.rows } };
+      return { details: { database: r.database, tables: r.tables, rows: r.rows }, timings: r.timings };
     }
     case 'restore-neo4j': {
       const { restoreNeo4jCommunity, restoreNeo4jEnterprise, boltCypher } = await import(

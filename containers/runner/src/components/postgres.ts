@@ -64,9 +64,13 @@ export async function connectPostgres(
 }
 
 /** Exact row counts of every ordinary and partitioned table (partitions counted through their parent). */
-export async function countRows(client: pg.Client): Promise<Record<string, number>> {
-  // One core for counting: parallel workers would take the server's cores from pg_dump's COPY.
-  await client.query('SET LOCAL max_parallel_workers_per_gather = 0');
+export async function countRows(
+  client: pg.Client,
+  options: { parallel?: boolean } = {},
+): Promise<Record<string, number>> {
+  // One core for counting beside pg_dump (parallel workers would take the server's cores from its
+  // COPY); after a restore nothing else runs, and the server may use its parallel workers.
+  if (!options.parallel) await client.query('SET LOCAL max_parallel_workers_per_gather = 0');
   const { rows } = await client.query<{ schema: string; name: string }>(
     `SELECT n.nspname AS schema, c.relname AS name
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

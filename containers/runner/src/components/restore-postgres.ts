@@ -29,6 +29,8 @@ export interface PostgresRestoreResult {
   tables: number;
   rows: number;
   durationMs: number;
+  /** Milliseconds: the streamed pg_restore (sessions closed first), then the row counts. */
+  timings: { 'pg-restore': number; 'count-rows': number };
 }
 
 export async function restorePostgres(
@@ -84,12 +86,14 @@ export async function restorePostgres(
     },
   );
   await streamS3ToTool(ctx.s3, ctx.bucket, stored.key, restore, stored.version_id);
+  const restoredAt = Date.now();
+  log.info('pg_restore finished; counting rows', { database, ms: restoredAt - started });
 
   const client = await connectPostgres(connection, 'infrahub-restore', database);
   let actual: Record<string, number>;
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    actual = await countRows(client);
+    actual = await countRows(client, { parallel: true });
     await client.query('COMMIT');
   } finally {
     await client.end();
@@ -106,11 +110,13 @@ export async function restorePostgres(
     tables: Object.keys(actual).length,
     rows,
   });
+  const finished = Date.now();
   return {
     component: 'task-manager-db',
     database,
     tables: Object.keys(actual).length,
     rows,
-    durationMs: Date.now() - started,
+    durationMs: finished - started,
+    timings: { 'pg-restore': restoredAt - started, 'count-rows': finished - restoredAt },
   };
 }
