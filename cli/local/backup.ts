@@ -229,7 +229,11 @@ export async function runStateMachineLocally(
         const taskArn = `arn:aws:ecs:${config.region}:${LOCAL_ACCOUNT}:task/local/${randomUUID().replace(/-/g, '')}`;
         const request: RunTaskRequest = {
           family,
-          target: synthesized.taskDefinitions.get(family)?.environment.TARGET ?? '',
+          // A drill's definition serves several targets: its TARGET comes with the overrides.
+          target:
+            (override?.Environment ?? []).find((e) => e.Name === 'TARGET')?.Value ??
+            synthesized.taskDefinitions.get(family)?.environment.TARGET ??
+            '',
           subcommand: override?.Command[0] ?? '',
           environment: Object.fromEntries((override?.Environment ?? []).map((e) => [e.Name, e.Value])),
         };
@@ -295,7 +299,7 @@ async function runRunnerTask(
 ): Promise<void> {
   const taskDefinition = synthesized.taskDefinitions.get(request.family);
   if (!taskDefinition) throw new Error(`no task definition with family "${request.family}"`);
-  const target = taskDefinition.environment.TARGET ?? '';
+  const target = request.target;
   const secrets: Record<string, string> = {};
   for (const [name, ref] of Object.entries(taskDefinition.secrets)) {
     // ECS injects these before the container starts; a missing secret stops the task the same way.

@@ -133,12 +133,15 @@ export function runnerFamily(deployment: string, target: string): string {
   return `${deployment}-${target}-runner`;
 }
 
-/** A target's restore task definition: the runner image under the read-only restore role, mounts writable. */
-export function restorerFamily(deployment: string, target: string): string {
-  return `${deployment}-${target}-restorer`;
-}
-
-/** A target's drill task definition: the runner image with disposable databases; no deployment access. */
-export function drillFamily(deployment: string, target: string): string {
-  return `${deployment}-${target}-drill`;
+/**
+ * The drill task definition for a target's image (its Neo4j version and edition, its PostgreSQL
+ * major): shared by the targets that run the same versions, so a large fleet does not multiply task
+ * definitions (a stack holds at most 500 resources). The target is passed at run time.
+ */
+export function drillFamily(
+  deployment: string,
+  target: { neo4j: { version: string; edition: string }; postgres: { majorVersion: number } },
+): string {
+  const neo4j = `${target.neo4j.edition}-${target.neo4j.version.replace(/\./g, '-')}`;
+  return `${deployment}-drill-${neo4j}-pg${target.postgres.majorVersion}`;
 }

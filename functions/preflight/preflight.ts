@@ -56,15 +56,14 @@ export async function preflight(input: unknown, deps: PreflightDeps): Promise<Pr
     });
   if (event.force) {
     log.warn('preflight gate skipped: force is set; recorded in the manifest');
-    // Force is for an Infrahub that cannot answer: not even its token is required.
-    const token = await readSecret(deps.secrets, event.infrahub.tokenSecret, 'token').catch(() => undefined);
+    // Force is for an Infrahub that cannot answer: neither its token nor its API is used.
     return {
       target: event.target,
       backupId: event.backupId,
       forced: true,
       waitedSeconds: 0,
       polls: 0,
-      infrahubVersion: token ? await versionOf(token) : 'unknown',
+      infrahubVersion: 'unknown',
     };
   }
   const token = await readSecret(deps.secrets, event.infrahub.tokenSecret, 'token');

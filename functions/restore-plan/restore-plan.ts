@@ -9,7 +9,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { restoreIdFor } from '../../core/backup/layout.js';
-import { drillFamily, restorerFamily } from '../../core/backup/plan.js';
+import { drillFamily, runnerFamily } from '../../core/backup/plan.js';
 import { parseInput } from '../../core/config/load.js';
 import type { DeploymentConfig, Target } from '../../core/config/schema.js';
 import { InvalidInputError } from '../../core/errors.js';
@@ -159,7 +159,8 @@ export async function restorePlanStep(
       cluster: target.quiesce?.cluster ?? '',
       stop: quiesceOrder(target, restore.taskManagerDb),
     },
-    taskDefinition: restorerFamily(deps.config.name, target.name),
+    // The target's runner task definition; the state machine runs it under the restore role.
+    taskDefinition: runnerFamily(deps.config.name, target.name),
     environment: [
       { Name: 'BACKUP_ID', Value: plan.backupId },
       { Name: 'RESTORE_ID', Value: restoreId },
@@ -213,8 +214,9 @@ async function planDrill(
     backupId,
     components: plan.components,
     bytes: plan.files.reduce((n, f) => n + f.size, 0),
-    taskDefinition: drillFamily(deps.config.name, target.name),
+    taskDefinition: drillFamily(deps.config.name, target),
     environment: [
+      { Name: 'TARGET', Value: target.name },
       { Name: 'BACKUP_ID', Value: backupId },
       { Name: 'RESTORE_ID', Value: restoreId },
     ],

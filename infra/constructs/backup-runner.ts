@@ -9,7 +9,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { drillFamily, restorerFamily, runnerFamily } from '../../core/backup/plan.js';
+import { drillFamily, runnerFamily } from '../../core/backup/plan.js';
 import type { DeploymentConfig, Target } from '../../core/config/schema.js';
 import { acknowledgeWildcards } from '../nag.js';
 
@@ -40,7 +40,7 @@ export class BackupRunner extends Construct {
   /** Restores run under their own role: they read backups and can never write or delete one. */
   readonly restoreTaskRole: iam.Role;
   readonly taskDefinitions = new Map<string, ecs.FargateTaskDefinition>();
-  readonly restoreTaskDefinitions = new Map<string, ecs.FargateTaskDefinition>();
+  private readonly drillFamilies = new Set<string>();
   private readonly images = new Map<string, ecs.ContainerImage>();
   private readonly deployment: string;
 
@@ -81,6 +81,7 @@ export class BackupRunner extends Construct {
     this.grantRestoreReads(props);
 
     for (const target of config.targets) this.addTarget(props, target, logGroup);
+    this.grantFileSystems(config);
 
     Validations.of(this).acknowledge({
       id: 'AwsSolutions-ECS2',
@@ -145,6 +146,39 @@ export class BackupRunner extends Construct {
         ...sources.map((a) => `arn:${Stack.of(this).partition}:s3:::${a.bucket}/${a.prefix}*`),
       ],
       'Writes its step reports under .restores/; reads the objects of the backup being restored (keys known at run time) and writes artifacts back under the configured prefix.',
+    );
+  }
+
+  /**
+   * EFS access by IAM (the mounts authorize with the task role): both roles may mount; backups may
+   * write only a Community DBMS's store (neo4j-admin works on it), restores also the artifact storage.
+   * Enforced when the file system's policy requires IAM authorization (no anonymous access).
+   */
+  private grantFileSystems(config: DeploymentConfig): void {
+    const arn = (id: string) =>
+      Stack.of(this).formatArn({ service: 'elasticfilesystem', resource: 'file-system', resourceName: id });
+    const stores = [
+      ...new Set(config.targets.flatMap((t) => (t.neo4j.dbms ? [t.neo4j.dbms.dataEfsFileSystemId] : []))),
+    ];
+    const artifacts = [
+      ...new Set(
+        config.targets.flatMap((t) => (t.artifacts.type === 'path' ? [t.artifacts.efsFileSystemId] : [])),
+      ),
+    ];
+    const all = [...new Set([...stores, ...artifacts])];
+    if (all.length === 0) return;
+    for (const role of [this.taskRole, this.restoreTaskRole]) {
+      role.addToPolicy(
+        new iam.PolicyStatement({ actions: ['elasticfilesystem:ClientMount'], resources: all.map(arn) }),
+      );
+    }
+    if (stores.length > 0) {
+      this.taskRole.addToPolicy(
+        new iam.PolicyStatement({ actions: ['elasticfilesystem:ClientWrite'], resources: stores.map(arn) }),
+      );
+    }
+    this.restoreTaskRole.addToPolicy(
+      new iam.PolicyStatement({ actions: ['elasticfilesystem:ClientWrite'], resources: all.map(arn) }),
     );
   }
 
@@ -219,10 +253,10 @@ export class BackupRunner extends Construct {
   }
 
   /**
-   * Three task definitions per target, one image: `-runner` (backups, write-only role, store and
-   * artifacts mounted read-only except the Community store, which the dump needs as neo4j-admin
-   * does), `-restorer` (restores, read-only role on backups, mounts writable) and `-drill`
-   * (disposable databases inside the task: no credentials, no mounts, more memory).
+   * One task definition per target (`<deployment>-<target>-runner`): backups run it under the
+   * write-only backup role, restores under the read-only restore role (the state machine overrides
+   * the task role); and one drill task definition per image. Three per target would pass
+   * CloudFormation's 500 resources per stack at about 130 targets.
    */
   private addTarget(props: BackupRunnerProps, target: Target, logGroup: logs.ILogGroup): void {
     const { neo4j, postgres, artifacts } = target;
@@ -250,109 +284,90 @@ export class BackupRunner extends Construct {
       PGPASSWORD: ecs.Secret.fromSecretsManager(pgSecret, 'password'),
     };
 
-    const define = (
-      id: string,
-      family: string,
-      role: iam.IRole,
-      size: { cpu: number; memoryLimitMiB: number },
-      container: { environment: Record<string, string>; secrets?: Record<string, ecs.Secret> },
-    ) => {
-      const taskDefinition = new ecs.FargateTaskDefinition(this, id, {
-        family,
-        ...size,
-        // Dumps stream to S3; local disk holds an Enterprise backup chain, or a drill's databases.
+    const taskDefinition = new ecs.FargateTaskDefinition(this, `Task-${target.name}`, {
+      family: runnerFamily(props.config.name, target.name),
+      cpu: 1024,
+      memoryLimitMiB: 4096,
+      // Dumps stream to S3; local disk holds only an Enterprise backup chain (or its restore).
+      ephemeralStorageGiB: 100,
+      runtimePlatform: {
+        cpuArchitecture: ecs.CpuArchitecture.ARM64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+      // Backups run as this role; restores override it with the restore role (RunTask's taskRoleArn).
+      taskRole: this.taskRole,
+      executionRole: this.executionRole,
+    });
+    const container = taskDefinition.addContainer(RUNNER_CONTAINER, {
+      image: this.imageFor(props, target),
+      essential: true,
+      environment,
+      secrets,
+      logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: target.name }),
+      stopTimeout: Duration.seconds(60),
+    });
+    // EFS mounts authorize with the task's IAM role: which role may write is decided by
+    // elasticfilesystem:ClientWrite (granted in grantFileSystems), not by the mount.
+    const efs = (fileSystemId: string, rootDirectory?: string) => ({
+      fileSystemId,
+      ...(rootDirectory ? { rootDirectory } : {}),
+      transitEncryption: 'ENABLED',
+      authorizationConfig: { iam: 'ENABLED' },
+    });
+    if (neo4j.dbms) {
+      // Community: neo4j-admin dumps and loads the store files, so the runner mounts the DBMS's file system.
+      taskDefinition.addVolume({
+        name: 'neo4j-data',
+        efsVolumeConfiguration: efs(neo4j.dbms.dataEfsFileSystemId, neo4j.dbms.dataRootDirectory),
+      });
+      container.addMountPoints({
+        sourceVolume: 'neo4j-data',
+        containerPath: NEO4J_DATA_MOUNT,
+        readOnly: false,
+      });
+    }
+    if (artifacts.type === 'path') {
+      taskDefinition.addVolume({ name: 'artifacts', efsVolumeConfiguration: efs(artifacts.efsFileSystemId) });
+      container.addMountPoints({ sourceVolume: 'artifacts', containerPath: artifacts.path, readOnly: false });
+    }
+    this.taskDefinitions.set(target.name, taskDefinition);
+
+    // One drill task definition per image (not per target): no credentials, no mounts, more memory.
+    const drill = drillFamily(props.config.name, target);
+    if (!this.drillFamilies.has(drill)) {
+      const drillDefinition = new ecs.FargateTaskDefinition(this, `Drill-${drill}`, {
+        family: drill,
+        cpu: 2048,
+        memoryLimitMiB: 8192,
         ephemeralStorageGiB: 100,
         runtimePlatform: {
           cpuArchitecture: ecs.CpuArchitecture.ARM64,
           operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
         },
-        taskRole: role,
+        taskRole: this.restoreTaskRole,
         executionRole: this.executionRole,
       });
-      const added = taskDefinition.addContainer(RUNNER_CONTAINER, {
+      drillDefinition.addContainer(RUNNER_CONTAINER, {
         image: this.imageFor(props, target),
         essential: true,
-        ...container,
-        logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: target.name }),
+        // TARGET comes with each run: the definition serves every target of this image.
+        environment: { BACKUP_BUCKET: props.bucket.bucketName },
+        logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: 'drill' }),
         stopTimeout: Duration.seconds(60),
       });
-      return { taskDefinition, container: added };
-    };
-    const mount = (
-      t: { taskDefinition: ecs.FargateTaskDefinition; container: ecs.ContainerDefinition },
-      writable: { artifacts: boolean },
-    ) => {
-      if (neo4j.dbms) {
-        // Community: neo4j-admin dumps and loads the store files, so the runner mounts the DBMS's file system.
-        t.taskDefinition.addVolume({
-          name: 'neo4j-data',
-          efsVolumeConfiguration: {
-            fileSystemId: neo4j.dbms.dataEfsFileSystemId,
-            rootDirectory: neo4j.dbms.dataRootDirectory,
-            transitEncryption: 'ENABLED',
-          },
-        });
-        t.container.addMountPoints({
-          sourceVolume: 'neo4j-data',
-          containerPath: NEO4J_DATA_MOUNT,
-          readOnly: false,
-        });
-      }
-      if (artifacts.type === 'path') {
-        t.taskDefinition.addVolume({
-          name: 'artifacts',
-          efsVolumeConfiguration: { fileSystemId: artifacts.efsFileSystemId, transitEncryption: 'ENABLED' },
-        });
-        t.container.addMountPoints({
-          sourceVolume: 'artifacts',
-          containerPath: artifacts.path,
-          readOnly: !writable.artifacts,
-        });
-      }
-    };
-
-    const backup = define(
-      `Task-${target.name}`,
-      runnerFamily(props.config.name, target.name),
-      this.taskRole,
-      {
-        cpu: 1024,
-        memoryLimitMiB: 4096,
-      },
-      { environment, secrets },
-    );
-    mount(backup, { artifacts: false });
-    this.taskDefinitions.set(target.name, backup.taskDefinition);
-
-    const restore = define(
-      `Restore-${target.name}`,
-      restorerFamily(props.config.name, target.name),
-      this.restoreTaskRole,
-      { cpu: 1024, memoryLimitMiB: 4096 },
-      { environment, secrets },
-    );
-    mount(restore, { artifacts: true });
-    this.restoreTaskDefinitions.set(target.name, restore.taskDefinition);
-
-    // A drill never reaches the deployment: only the bucket, and the disposable databases' memory.
-    define(
-      `Drill-${target.name}`,
-      drillFamily(props.config.name, target.name),
-      this.restoreTaskRole,
-      { cpu: 2048, memoryLimitMiB: 8192 },
-      { environment: { TARGET: target.name, BACKUP_BUCKET: props.bucket.bucketName } },
-    );
+      this.drillFamilies.add(drill);
+    }
   }
 
   /**
-   * ARNs a state machine may run: every revision of every target's family of one kind (`runner` for
-   * backups, `restorer` for restores, `drill` for drills).
+   * ARNs a state machine may run: every revision of every target's runner (backups and restores), or
+   * of every drill task definition.
    */
-  taskDefinitionArnPattern(kind: 'runner' | 'restorer' | 'drill' = 'runner'): string {
+  taskDefinitionArnPattern(kind: 'runner' | 'drill' = 'runner'): string {
     return Stack.of(this).formatArn({
       service: 'ecs',
       resource: 'task-definition',
-      resourceName: `${this.deployment}-*-${kind}:*`,
+      resourceName: kind === 'runner' ? `${this.deployment}-*-runner:*` : `${this.deployment}-drill-*:*`,
       arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
     });
   }

@@ -64,6 +64,8 @@ class StateBuilder {
       taskDefinitionPath: '$.plan.taskDefinition',
       environment: { path: '$.plan.environment' },
       retry: Retries.ecsCapacity,
+      // Restores run the target's runner under the read-only restore role; drills have their own definition.
+      ...(name === 'RunDrill' ? {} : { taskRoleArn: this.props.runner.restoreTaskRole.roleArn }),
     });
   }
 
@@ -75,7 +77,7 @@ class StateBuilder {
     });
   }
 
-  machine(id: string, name: string, comment: string, definition: sfn.IChainable, kind: 'restorer' | 'drill') {
+  machine(id: string, name: string, comment: string, definition: sfn.IChainable, kind: 'runner' | 'drill') {
     const logGroup = new logs.LogGroup(this.scope, `${id}Logs`, {
       logGroupName: `/aws/vendedlogs/states/${name}`,
       retention: logs.RetentionDays.ONE_YEAR,
@@ -292,7 +294,7 @@ export class RestoreStateMachine extends Construct {
       `${config.name}-restore`,
       'Restores an Infrahub target from a verified backup: quiesce, restore, validate, restart, report',
       init,
-      'restorer',
+      'runner',
     ));
   }
 

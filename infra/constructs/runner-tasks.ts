@@ -42,6 +42,8 @@ export function runnerTask(
     taskDefinitionPath: string;
     environment: Array<Record<string, string>> | { path: string };
     retry: sfn.RetryProps;
+    /** Run under this role instead of the task definition's (restores: the read-only restore role). */
+    taskRoleArn?: string;
   },
 ): sfn.CustomState {
   const { runner, config } = props;
@@ -68,6 +70,7 @@ export function runnerTask(
           },
         },
         Overrides: {
+          ...(props.taskRoleArn ? { TaskRoleArn: props.taskRoleArn } : {}),
           ContainerOverrides: [{ Name: RUNNER_CONTAINER, Command: [props.subcommand], ...environment }],
         },
       },
@@ -85,7 +88,7 @@ export function runnerTask(
 export function grantRunnerTasks(
   role: iam.IRole,
   runner: BackupRunner,
-  kind: 'runner' | 'restorer' | 'drill',
+  kind: 'runner' | 'drill',
   taskRoles: iam.IRole[],
   invokedFunctions: Iterable<lambda.IFunction>,
 ): void {
@@ -128,7 +131,7 @@ export function grantRunnerTasks(
   acknowledgeWildcards(
     role,
     [runner.taskDefinitionArnPattern(kind), taskArns],
-    `Runner task definitions are chosen per target at run time (every revision of <deployment>-*-${kind}); tasks are named by ECS when they start.`,
+    `Runner task definitions are chosen per target at run time (every revision of ${kind === 'runner' ? '<deployment>-*-runner' : '<deployment>-drill-*'}); tasks are named by ECS when they start.`,
   );
   acknowledgeWildcards(
     role,

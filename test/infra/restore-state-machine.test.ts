@@ -72,7 +72,7 @@ describe('restore and drill state machines (template)', () => {
     expect(restore.get('RestoreNeo4jFailed')?.Next).toBe('StartDbmsAfterRestoreFailure');
   });
 
-  it('runs restore steps as the restorer task definition and drills as the drill one, with their overrides', () => {
+  it('runs restore steps as the target runner under the restore role and drills as the drill definition', () => {
     const ecs = (kind: 'restore' | 'drill') =>
       [...states(kind)].filter(([, s]) => String(s.Resource).endsWith(':states:::ecs:runTask.sync'));
     expect(
@@ -94,9 +94,13 @@ describe('restore and drill state machines (template)', () => {
         Overrides: { ContainerOverrides: [{ 'Environment.$': '$.plan.environment' }] },
       });
     }
-    // Each machine may run only its own kind of task definition.
+    // Restores run the target's runner under the read-only restore role, never the backup role.
+    for (const [name, s] of ecs('restore')) {
+      expect((s.Parameters as { Overrides: { TaskRoleArn?: string } }).Overrides.TaskRoleArn, name).toMatch(
+        /RunnerRestoreTaskRole/,
+      );
+    }
     const policies = JSON.stringify(template.findResources('AWS::IAM::Policy'));
-    expect(policies).toContain('-*-restorer:*');
-    expect(policies).toContain('-*-drill:*');
+    expect(policies).toContain('-drill-*:*');
   });
 });

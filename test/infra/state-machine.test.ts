@@ -36,7 +36,7 @@ describe('backup state machine (template)', () => {
       ),
     ) as AslDefinition;
     states = new Map(allStates(definition) as Array<[string, State]>);
-  });
+  }, 120_000);
 
   it('validates the input first, then maps over the targets with the configured concurrency', () => {
     expect(definition.StartAt).toBe('Plan');
@@ -175,12 +175,11 @@ describe('backup state machine (template)', () => {
         Volumes?: Array<{ EFSVolumeConfiguration: { FilesystemId: string } }>;
       };
     }>;
+    // One runner per target (backups, and restores under the restore role), one drill per image.
     expect(defs.map((d) => d.Properties.Family).sort()).toEqual([
-      'infrahub-backup-infrahub-lab-drill',
-      'infrahub-backup-infrahub-lab-restorer',
+      'infrahub-backup-drill-community-5-26-26-pg18',
+      'infrahub-backup-drill-enterprise-5-26-26-pg18',
       'infrahub-backup-infrahub-lab-runner',
-      'infrahub-backup-infrahub-prod-drill',
-      'infrahub-backup-infrahub-prod-restorer',
       'infrahub-backup-infrahub-prod-runner',
     ]);
     for (const d of defs) {
@@ -189,7 +188,7 @@ describe('backup state machine (template)', () => {
       expect(env.filter((n) => /PASSWORD|TOKEN|SECRET/.test(n))).toEqual([]);
       // A drill never reaches the deployment: no credentials at all.
       expect(container?.Secrets?.map((s) => s.Name).sort() ?? []).toEqual(
-        d.Properties.Family.endsWith('-drill')
+        d.Properties.Family.includes('-drill-')
           ? []
           : ['NEO4J_PASSWORD', 'NEO4J_USERNAME', 'PGPASSWORD', 'PGUSER'],
       );

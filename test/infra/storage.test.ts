@@ -235,6 +235,18 @@ describe('least privilege (template)', () => {
     ]);
   });
 
+  it('lets backups write only a Community store on EFS, restores also the artifact storage', () => {
+    const writes = (role: string) =>
+      all
+        .filter((st) => st.policy.startsWith(role) && actions(st).includes('elasticfilesystem:ClientWrite'))
+        .flatMap((st) => [st.Resource].flat().map((r) => JSON.stringify(r)));
+    const store = 'fs-0b1c2d3e';
+    const artifacts = 'fs-0a1b2c3d';
+    expect(writes('RunnerTaskRole').join()).toContain(store);
+    expect(writes('RunnerTaskRole').join()).not.toContain(artifacts);
+    expect(writes('RunnerRestoreTaskRole').join()).toContain(artifacts);
+  });
+
   it('grants the backup key only to the roles that need it', () => {
     const kmsUsers = [
       ...new Set(
