@@ -77,6 +77,81 @@ class StateBuilder {
     });
   }
 
+  /**
+   * The last state of both machines: the report (per-step timings, metrics, notice), then succeed
+   * with it, or fail with its summary as the cause.
+   */
+  report(
+    kind: 'restore' | 'drill',
+    names: { report: string; ok: string; succeeded: string; failed: string; error: string },
+    payload: Record<string, unknown>,
+  ): tasks.LambdaInvoke {
+    const task = this.invoke(
+      names.report,
+      this.props.functions.restoreReport,
+      {
+        kind,
+        'executionId.$': '$$.Execution.Id',
+        'startedAt.$': '$$.Execution.StartTime',
+        'input.$': '$$.Execution.Input',
+        'plan.$': '$.plan',
+        'failures.$': '$.failures',
+        ...payload,
+      },
+      {
+        resultPath: '$.report',
+        resultSelector: { 'ok.$': '$.Payload.ok', 'summary.$': '$.Payload.summary' },
+      },
+      [Retries.storage, Retries.notification],
+    );
+    task
+      .addCatch(
+        new sfn.Fail(this.scope, `${names.report}Failed`, {
+          errorPath: '$.error.Error',
+          causePath: '$.error.Cause',
+        }),
+        caught,
+      )
+      .next(
+        new sfn.Choice(this.scope, names.ok)
+          .when(
+            sfn.Condition.booleanEquals('$.report.ok', true),
+            new sfn.Succeed(this.scope, names.succeeded, { outputPath: '$.report' }),
+          )
+          .otherwise(
+            new sfn.Fail(this.scope, names.failed, { error: names.error, causePath: '$.report.summary' }),
+          ),
+      );
+    return task;
+  }
+
+  /**
+   * The first state of both machines (after Init): the plan Lambda, its payload kept whole at
+   * `$.plan`; a refusal is recorded and goes to the report. Returns the chain ending at the plan.
+   */
+  plan(
+    kind: 'restore' | 'drill',
+    names: { plan: string; refused: string; planned: string },
+    report: sfn.IChainable,
+  ) {
+    const task = this.invoke(
+      names.plan,
+      this.props.functions.restorePlan,
+      {
+        kind,
+        'input.$': '$$.Execution.Input',
+        'executionName.$': '$$.Execution.Name',
+        'startTime.$': '$$.Execution.StartTime',
+      },
+      { resultPath: '$.plan', resultSelector: { 'Payload.$': '$.Payload' } },
+      [Retries.storage],
+    ).addCatch(this.record(names.refused, names.plan, '$.failures.plan').next(report), caught);
+    // The plan's fields move up to $.plan (a ResultSelector cannot select the whole payload).
+    return task.next(
+      new sfn.Pass(this.scope, names.planned, { inputPath: '$.plan.Payload', resultPath: '$.plan' }),
+    );
+  }
+
   machine(id: string, name: string, comment: string, definition: sfn.IChainable, kind: 'runner' | 'drill') {
     const logGroup = new logs.LogGroup(this.scope, `${id}Logs`, {
       logGroupName: `/aws/vendedlogs/states/${name}`,
@@ -125,40 +200,20 @@ export class RestoreStateMachine extends Construct {
     const timeout = props.timeout ?? Duration.hours(12);
     const b = new StateBuilder(this, props, timeout);
 
-    const report = b
-      .invoke(
-        'RestoreReport',
-        fns.restoreReport,
-        {
-          kind: 'restore',
-          'executionId.$': '$$.Execution.Id',
-          'startedAt.$': '$$.Execution.StartTime',
-          'input.$': '$$.Execution.Input',
-          'plan.$': '$.plan',
-          'branches.$': '$.restored',
-          'failures.$': '$.failures',
-          quiesce: { 'stopSeconds.$': '$.quiesced.seconds', 'startSeconds.$': '$.restarted.seconds' },
-        },
-        {
-          resultPath: '$.report',
-          resultSelector: { 'ok.$': '$.Payload.ok', 'summary.$': '$.Payload.summary' },
-        },
-        [Retries.storage, Retries.notification],
-      )
-      .addCatch(
-        new sfn.Fail(this, 'RestoreReportFailed', { errorPath: '$.error.Error', causePath: '$.error.Cause' }),
-        caught,
-      )
-      .next(
-        new sfn.Choice(this, 'RestoreOk?')
-          .when(
-            sfn.Condition.booleanEquals('$.report.ok', true),
-            new sfn.Succeed(this, 'RestoreSucceeded', { outputPath: '$.report' }),
-          )
-          .otherwise(
-            new sfn.Fail(this, 'RestoreFailed', { error: 'RestoreFailed', causePath: '$.report.summary' }),
-          ),
-      );
+    const report = b.report(
+      'restore',
+      {
+        report: 'RestoreReport',
+        ok: 'RestoreOk?',
+        succeeded: 'RestoreSucceeded',
+        failed: 'RestoreFailed',
+        error: 'RestoreFailed',
+      },
+      {
+        'branches.$': '$.restored',
+        quiesce: { 'stopSeconds.$': '$.quiesced.seconds', 'startSeconds.$': '$.restarted.seconds' },
+      },
+    );
 
     const release = b
       .invoke(
@@ -250,23 +305,12 @@ export class RestoreStateMachine extends Construct {
       .addCatch(b.record('RestoreLockFailed', 'AcquireRestoreLock', '$.failures.lock').next(report), caught)
       .next(quiesce);
 
-    const plan = b
-      .invoke(
-        'PlanRestore',
-        fns.restorePlan,
-        {
-          kind: 'restore',
-          'input.$': '$$.Execution.Input',
-          'executionName.$': '$$.Execution.Name',
-          'startTime.$': '$$.Execution.StartTime',
-        },
-        { resultPath: '$.plan', resultSelector: { 'Payload.$': '$.Payload' } },
-        [Retries.storage],
-      )
-      .addCatch(b.record('RestoreRefused', 'PlanRestore', '$.failures.plan').next(report), caught);
-    // The plan's fields live at $.plan (the selector above keeps the payload whole).
-    const unwrap = new sfn.Pass(this, 'Planned', { inputPath: '$.plan.Payload', resultPath: '$.plan' });
-    plan.next(unwrap).next(
+    const plan = b.plan(
+      'restore',
+      { plan: 'PlanRestore', refused: 'RestoreRefused', planned: 'Planned' },
+      report,
+    );
+    plan.next(
       new sfn.Choice(this, 'DryRun?')
         .when(
           sfn.Condition.booleanEquals('$.plan.dryRun', true),
@@ -287,7 +331,7 @@ export class RestoreStateMachine extends Construct {
         quiesced: { services: [], seconds: 0 },
         restarted: { seconds: 0 },
       },
-    }).next(plan);
+    }).next(plan.startState);
 
     ({ stateMachine: this.stateMachine, logGroup: this.logGroup } = b.machine(
       'Resource',
@@ -450,64 +494,32 @@ export class DrillStateMachine extends Construct {
 
   constructor(scope: Construct, id: string, props: RestoreStateMachinesProps) {
     super(scope, id);
-    const { config, functions: fns } = props;
+    const { config } = props;
     const timeout = props.timeout ?? Duration.hours(12);
     const b = new StateBuilder(this, props, timeout);
 
-    const report = b
-      .invoke(
-        'DrillReport',
-        fns.restoreReport,
-        {
-          kind: 'drill',
-          'executionId.$': '$$.Execution.Id',
-          'startedAt.$': '$$.Execution.StartTime',
-          'input.$': '$$.Execution.Input',
-          'plan.$': '$.plan',
-          'failures.$': '$.failures',
-        },
-        {
-          resultPath: '$.report',
-          resultSelector: { 'ok.$': '$.Payload.ok', 'summary.$': '$.Payload.summary' },
-        },
-        [Retries.storage, Retries.notification],
-      )
-      .addCatch(
-        new sfn.Fail(this, 'DrillReportFailed', { errorPath: '$.error.Error', causePath: '$.error.Cause' }),
-        caught,
-      )
-      .next(
-        new sfn.Choice(this, 'DrillOk?')
-          .when(
-            sfn.Condition.booleanEquals('$.report.ok', true),
-            new sfn.Succeed(this, 'DrillSucceeded', { outputPath: '$.report' }),
-          )
-          .otherwise(
-            new sfn.Fail(this, 'DrillFailed', { error: 'RestoreDrillFailed', causePath: '$.report.summary' }),
-          ),
-      );
+    const report = b.report(
+      'drill',
+      {
+        report: 'DrillReport',
+        ok: 'DrillOk?',
+        succeeded: 'DrillSucceeded',
+        failed: 'DrillFailed',
+        error: 'RestoreDrillFailed',
+      },
+      {},
+    );
     const drill = b
       .run('RunDrill')
       .addCatch(b.record('RunDrillFailed', 'RunDrill', '$.failures.drill').next(report), caught)
       .next(report);
-    const plan = b
-      .invoke(
-        'PlanDrill',
-        fns.restorePlan,
-        {
-          kind: 'drill',
-          'input.$': '$$.Execution.Input',
-          'executionName.$': '$$.Execution.Name',
-          'startTime.$': '$$.Execution.StartTime',
-        },
-        { resultPath: '$.plan', resultSelector: { 'Payload.$': '$.Payload' } },
-        [Retries.storage],
-      )
-      .addCatch(b.record('DrillRefused', 'PlanDrill', '$.failures.plan').next(report), caught);
-    plan
-      .next(new sfn.Pass(this, 'DrillPlanned', { inputPath: '$.plan.Payload', resultPath: '$.plan' }))
-      .next(drill);
-    const init = new sfn.Pass(this, 'Init', { parameters: { plan: {}, failures: {} } }).next(plan);
+    const plan = b.plan(
+      'drill',
+      { plan: 'PlanDrill', refused: 'DrillRefused', planned: 'DrillPlanned' },
+      report,
+    );
+    plan.next(drill);
+    const init = new sfn.Pass(this, 'Init', { parameters: { plan: {}, failures: {} } }).next(plan.startState);
 
     ({ stateMachine: this.stateMachine, logGroup: this.logGroup } = b.machine(
       'Resource',
