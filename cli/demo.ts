@@ -28,6 +28,7 @@ import {
   localRuntime,
   provisionLocalAws,
 } from './local/harness-target.js';
+import type { ExecutionEvent } from './local/state-machine.js';
 import { synthesizeBackup } from './local/synth.js';
 
 // The SDK warns that it will need Node 22 from 2027; Lambda runs 22, and the demo runs on 20 here.
@@ -108,8 +109,6 @@ async function main(): Promise<void> {
   );
 
   step(`Running the backup state machine locally for ${target}`);
-  const t0 = Date.now();
-  const seconds = () => `${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s`;
   const execution = await runBackupLocally(
     { targets: [target], reason: 'npm run demo' },
     {
@@ -117,12 +116,7 @@ async function main(): Promise<void> {
       aws: localAws,
       runtime: () => localRuntime(local),
       synthesized,
-      onEvent: (event) => {
-        const state = event.state as { name: string; type: string } | undefined;
-        if (event.type === 'StateEntered' && state?.type === 'Task')
-          console.log(`   ${seconds()}  ${state.name}`);
-        if (event.type === 'StateFailed' && state) console.log(`   ${seconds()}  ${state.name} failed`);
-      },
+      onEvent: printStates(Date.now()),
     },
   );
   if (execution.status !== 'SUCCEEDED') {
@@ -142,7 +136,6 @@ async function main(): Promise<void> {
   console.log(`   ${verified.files} files, all SHA-256 match`);
 
   step('Restore-verifying: the restore drill state machine, run locally, into disposable databases');
-  const d0 = Date.now();
   const drill = await runDrillLocally(
     { target, backup: 'latest', reason: 'npm run demo' },
     {
@@ -150,11 +143,7 @@ async function main(): Promise<void> {
       aws: localAws,
       runtime: () => localRuntime(local),
       synthesized,
-      onEvent: (event) => {
-        const state = event.state as { name: string; type: string } | undefined;
-        if (event.type === 'StateEntered' && state?.type === 'Task')
-          console.log(`   ${((Date.now() - d0) / 1000).toFixed(1).padStart(5)} s  ${state.name}`);
-      },
+      onEvent: printStates(Date.now()),
     },
   );
   if (drill.status !== 'SUCCEEDED')
@@ -184,6 +173,17 @@ async function main(): Promise<void> {
     `   backup_information.json: metadata_version ${manifest.metadata_version}, components ${manifest.components.join(', ')}, neo4j_edition ${manifest.neo4j_edition}`,
   );
   console.log('\nDemo complete: backed up through the state machine, verified and restore-verified.');
+}
+
+/** Prints each Task state as an execution enters it (and any that fails), with the seconds since `t0`. */
+function printStates(t0: number) {
+  const seconds = () => `${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s`;
+  return (event: ExecutionEvent) => {
+    const state = event.state as { name: string; type: string } | undefined;
+    if (event.type === 'StateEntered' && state?.type === 'Task')
+      console.log(`   ${seconds()}  ${state.name}`);
+    if (event.type === 'StateFailed' && state) console.log(`   ${seconds()}  ${state.name} failed`);
+  };
 }
 
 async function stopAll(): Promise<void> {

@@ -142,34 +142,26 @@ export async function runStateMachineLocally(
   const executionArn = `arn:aws:states:${config.region}:${LOCAL_ACCOUNT}:execution:${machine.name}:${executionName}`;
   const startTime = options.startTime ?? new Date();
 
+  // What the notice-sending functions (Notify, RestoreReport) are given.
+  const notices = {
+    s3: aws.s3,
+    bucket: aws.bucket,
+    sns: aws.sns,
+    events: aws.events,
+    cloudwatch: aws.cloudwatch,
+    topicArns: [aws.topicArn],
+    logger,
+  };
   const lambdas: Record<string, (payload: unknown) => Promise<unknown>> = {
     Plan: async (p) => planStep(p, { config, logger }),
     Lock: (p) => lockStep(p, { s3: aws.s3, bucket: aws.bucket, config, logger }),
     Preflight: (p) => preflight(p, { secrets: aws.secrets, logger }),
     Manifest: (p) => manifestStep(p, { s3: aws.s3, bucket: aws.bucket, logger }),
-    Notify: (p) =>
-      notifyStep(p, {
-        s3: aws.s3,
-        bucket: aws.bucket,
-        sns: aws.sns,
-        events: aws.events,
-        cloudwatch: aws.cloudwatch,
-        topicArns: [aws.topicArn],
-        logger,
-      }),
+    Notify: (p) => notifyStep(p, notices),
     Report: async (p) => reportFleet(p),
     RestorePlan: (p) =>
       restorePlanStep(p, { s3: aws.s3, bucket: aws.bucket, secrets: aws.secrets, config, logger }),
-    RestoreReport: (p) =>
-      restoreReportStep(p, {
-        s3: aws.s3,
-        bucket: aws.bucket,
-        sns: aws.sns,
-        events: aws.events,
-        cloudwatch: aws.cloudwatch,
-        topicArns: [aws.topicArn],
-        logger,
-      }),
+    RestoreReport: (p) => restoreReportStep(p, notices),
     Services: async (p) => {
       // The deployment's ECS services: locally there are none unless a test hands in an ECS client.
       if (!options.ecs) {

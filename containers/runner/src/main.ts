@@ -78,13 +78,18 @@ subcommands:
 
 All configuration is read from environment variables (containers/runner/README.md).`;
 
+/** The S3 client every subcommand uses (a local endpoint and path-style addressing in local mode). */
+function s3Client(env: CommonEnv) {
+  return createS3Client({
+    region: env.AWS_REGION,
+    endpoint: env.S3_ENDPOINT,
+    forcePathStyle: env.S3_FORCE_PATH_STYLE,
+  });
+}
+
 function context(env: CommonEnv, logger: Logger): RunContext {
   return {
-    s3: createS3Client({
-      region: env.AWS_REGION,
-      endpoint: env.S3_ENDPOINT,
-      forcePathStyle: env.S3_FORCE_PATH_STYLE,
-    }),
+    s3: s3Client(env),
     bucket: env.BACKUP_BUCKET,
     target: env.TARGET,
     backupId: env.BACKUP_ID,
@@ -216,11 +221,7 @@ async function recordFailure(ctx: RunContext, component: string, error: Error): 
 
 function restoreContext(env: RestoreCommonEnv, logger: Logger) {
   return {
-    s3: createS3Client({
-      region: env.AWS_REGION,
-      endpoint: env.S3_ENDPOINT,
-      forcePathStyle: env.S3_FORCE_PATH_STYLE,
-    }),
+    s3: s3Client(env),
     bucket: env.BACKUP_BUCKET,
     target: env.TARGET,
     backupId: env.BACKUP_ID,
