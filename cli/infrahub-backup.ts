@@ -1,0 +1,279 @@
+/**
+ * `infrahub-backup`: the operator CLI. Lists, inspects and verifies backups in the bucket (on AWS or
+ * at a local S3-compatible endpoint). Settings come from flags, then environment variables, then the
+ * deployment configuration file. Every command prints plain text, or JSON with `--json`; exit codes
+ * are in EXIT (and the README).
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { BackupIdSchema, backupPrefix } from '../core/backup/layout.js';
+import { readManifest } from '../core/backup/manifest.js';
+import { describeProblems, verifyBackup } from '../core/backup/verify.js';
+import { loadDeploymentConfigFile } from '../core/config/load.js';
+import type { DeploymentConfig } from '../core/config/schema.js';
+import { createS3Client } from '../core/s3/client.js';
+import { describeBackups, listTargets, recordVerification } from './ops/catalog.js';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+/** Exit codes (README, "Operator CLI"). */
+export const EXIT = {
+  ok: 0,
+  /** The operation ran and failed: a verification found problems, an execution failed. */
+  failed: 1,
+  /** Bad arguments or configuration (the usage is printed). */
+  usage: 2,
+  /** No such backup or target. */
+  notFound: 3,
+  /** S3 (or another AWS API) refused or could not be reached. */
+  storage: 4,
+} as const;
+
+class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+interface GlobalOptions {
+  config?: string;
+  bucket?: string;
+  endpoint?: string;
+  region?: string;
+  json?: boolean;
+}
+
+/** Flags, then environment variables, then the deployment configuration. */
+export function resolveSettings(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env) {
+  const configFile = options.config ?? env.INFRAHUB_BACKUP_CONFIG;
+  const config: DeploymentConfig | undefined = configFile ? loadDeploymentConfigFile(configFile) : undefined;
+  const bucket = options.bucket ?? env.INFRAHUB_BACKUP_BUCKET;
+  const endpoint = options.endpoint ?? env.INFRAHUB_BACKUP_ENDPOINT ?? env.AWS_ENDPOINT_URL;
+  const region = options.region ?? env.AWS_REGION ?? config?.region ?? 'us-east-1';
+  return { config, bucket, endpoint, region, json: options.json === true };
+}
+
+type Settings = ReturnType<typeof resolveSettings>;
+
+function storage(settings: Settings) {
+  if (!settings.bucket) {
+    throw new CliError(
+      'no backup bucket: give --bucket, or set INFRAHUB_BACKUP_BUCKET (the stack output BackupBucketName)',
+      EXIT.usage,
+    );
+  }
+  const s3 = createS3Client({
+    region: settings.region,
+    ...(settings.endpoint ? { endpoint: settings.endpoint, forcePathStyle: true } : {}),
+  });
+  return { s3, bucket: settings.bucket };
+}
+
+const mib = (n: number) =>
+  n < 1024 ** 2
+    ? `${(n / 1024).toFixed(1)} KiB`
+    : n < 1024 ** 3
+      ? `${(n / 1024 ** 2).toFixed(1)} MiB`
+      : `${(n / 1024 ** 3).toFixed(2)} GiB`;
+const age = (hours: number) => (hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`);
+
+/** Which target a backup id belongs to: the one given, else the only one holding it. */
+async function targetOf(
+  settings: Settings,
+  s3: ReturnType<typeof storage>,
+  backupId: string,
+  given?: string,
+) {
+  if (given) return given;
+  const targets = settings.config?.targets.map((t) => t.name) ?? (await listTargets(s3.s3, s3.bucket));
+  const holding: string[] = [];
+  for (const t of targets) {
+    if ((await readManifest(s3.s3, s3.bucket, t, backupId).catch(() => undefined)) !== undefined)
+      holding.push(t);
+  }
+  if (holding.length === 1) return holding[0] as string;
+  throw new CliError(
+    holding.length === 0
+      ? `no complete backup ${backupId} in s3://${s3.bucket} (targets: ${targets.join(', ') || 'none'})`
+      : `${backupId} exists for several targets (${holding.join(', ')}): give --target`,
+    holding.length === 0 ? EXIT.notFound : EXIT.usage,
+  );
+}
+
+const backupIdArgument = (value: string) => {
+  const parsed = BackupIdSchema.safeParse(value);
+  if (!parsed.success)
+    throw new CliError(`backup id "${value}" must look like infrahub_backup_YYYYMMDD_HHMMSS`, EXIT.usage);
+  return value;
+};
+
+export function buildProgram(
+  out: (line: string) => void = (l) => console.log(l),
+  err: (line: string) => void = (l) => console.error(l),
+): Command {
+  const program = new Command('infrahub-backup')
+    // Before the commands are added: they inherit it (help and usage go where the output goes).
+    .configureOutput({ writeOut: (s) => out(s.trimEnd()), writeErr: (s) => err(s.trimEnd()) })
+    .description('Backups of Infrahub deployments: list, inspect and verify them')
+    .addOption(new Option('--config <file>', 'deployment configuration (JSON)').env('INFRAHUB_BACKUP_CONFIG'))
+    .addOption(
+      new Option('--bucket <name>', 'backup bucket (stack output BackupBucketName)').env(
+        'INFRAHUB_BACKUP_BUCKET',
+      ),
+    )
+    .addOption(
+      new Option('--endpoint <url>', 'S3-compatible endpoint instead of AWS (for example a local server)'),
+    )
+    .option('--region <region>', 'AWS region (default: AWS_REGION, then the configuration)')
+    .option('--json', 'print JSON for scripts instead of text')
+    .showHelpAfterError()
+    .exitOverride();
+
+  const settings = () => resolveSettings(program.opts<GlobalOptions>());
+
+  program
+    .command('list')
+    .description('backups per target: id, age, size per component, retention class, complete, last verified')
+    .option('--target <name...>', 'only these targets')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  infrahub-backup list --bucket infrahub-backups\n  infrahub-backup list --target infrahub-prod --json',
+    )
+    .action(async (options: { target?: string[] }) => {
+      const s = settings();
+      const st = storage(s);
+      const targets =
+        options.target ?? s.config?.targets.map((t) => t.name) ?? (await listTargets(st.s3, st.bucket));
+      const entries = await describeBackups(st.s3, st.bucket, targets);
+      if (s.json) return out(JSON.stringify(entries, null, 2));
+      if (entries.length === 0)
+        return out(`no backups in s3://${st.bucket} for ${targets.join(', ') || 'any target'}`);
+      for (const target of targets) {
+        const mine = entries.filter((e) => e.target === target);
+        if (mine.length === 0) continue;
+        out(`${target}`);
+        for (const e of mine) {
+          const sizes = Object.entries(e.sizes)
+            .map(([c, n]) => `${c} ${mib(n)}`)
+            .join(', ');
+          const verified = e.lastVerified
+            ? `verified ${e.lastVerified.verifiedAt.slice(0, 16).replace('T', ' ')}${e.lastVerified.deep ? ' (deep)' : ''} ${e.lastVerified.ok ? 'ok' : 'FAILED'}`
+            : 'never verified';
+          out(
+            `  ${e.backupId}  ${age(e.ageHours).padStart(8)}  ${(e.complete ? 'complete' : 'INCOMPLETE').padEnd(10)}  ${(e.retentionClass ?? '-').padEnd(8)}  ${mib(e.bytes).padStart(10)}  (${sizes})  ${verified}`,
+          );
+        }
+      }
+    });
+
+  program
+    .command('inspect')
+    .description("a backup's manifest (backup_information.json), readable")
+    .argument('<backup-id>', 'infrahub_backup_YYYYMMDD_HHMMSS', backupIdArgument)
+    .option('--target <name>', 'the target (needed only when several hold this id)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  infrahub-backup inspect infrahub_backup_20261121_020000 --target infrahub-prod\n  infrahub-backup inspect infrahub_backup_20261121_020000 --json',
+    )
+    .action(async (backupId: string, options: { target?: string }) => {
+      const s = settings();
+      const st = storage(s);
+      const target = await targetOf(s, st, backupId, options.target);
+      const manifest = await readManifest(st.s3, st.bucket, target, backupId);
+      if (!manifest)
+        throw new CliError(
+          `${target}/${backupId} has no manifest: incomplete, failed or absent`,
+          EXIT.notFound,
+        );
+      if (s.json) return out(JSON.stringify(manifest, null, 2));
+      out(`${target}/${backupId}  s3://${st.bucket}/${backupPrefix(target, backupId)}`);
+      out(
+        `  created      ${manifest.created_at}${manifest.completed_at ? `, completed ${manifest.completed_at}` : ''}`,
+      );
+      out(`  components   ${manifest.components.join(', ')}`);
+      out(`  infrahub     ${manifest.infrahub_version}`);
+      if (manifest.versions?.neo4j)
+        out(
+          `  neo4j        ${manifest.neo4j_edition ?? ''} ${manifest.versions.neo4j.server ?? manifest.versions.neo4j.tool}`,
+        );
+      if (manifest.versions?.postgres)
+        out(
+          `  postgres     ${manifest.versions.postgres.server} (pg_dump ${manifest.versions.postgres.tool})`,
+        );
+      if (manifest.retention_class) out(`  retention    ${manifest.retention_class}`);
+      if (manifest.forced) out('  forced       yes: the preflight gate was skipped');
+      for (const [db, c] of Object.entries(manifest.counts?.neo4j ?? {}))
+        out(`  graph        ${db}: ${c.nodes} nodes, ${c.relationships} relationships`);
+      if (manifest.counts?.postgres) {
+        const rows = Object.values(manifest.counts.postgres.tables).reduce((a, b) => a + b, 0);
+        out(
+          `  task db      ${manifest.counts.postgres.database}: ${Object.keys(manifest.counts.postgres.tables).length} tables, ${rows} rows`,
+        );
+      }
+      out(`  files        ${Object.keys(manifest.checksums).length}`);
+      for (const [path, sha256] of Object.entries(manifest.checksums))
+        out(`    ${path.padEnd(48)} ${mib(manifest.sizes?.[path] ?? 0).padStart(10)}  sha256 ${sha256}`);
+    });
+
+  program
+    .command('verify')
+    .description(
+      "checks a backup against its manifest: sizes, S3's own checksums and version ids (--deep: every byte)",
+    )
+    .argument('<backup-id>', 'infrahub_backup_YYYYMMDD_HHMMSS', backupIdArgument)
+    .option('--target <name>', 'the target (needed only when several hold this id)')
+    .option('--deep', 'download and hash every file instead of trusting S3 checksums')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  infrahub-backup verify infrahub_backup_20261121_020000\n  infrahub-backup verify infrahub_backup_20261121_020000 --deep --json',
+    )
+    .action(async (backupId: string, options: { target?: string; deep?: boolean }) => {
+      const s = settings();
+      const st = storage(s);
+      const target = await targetOf(s, st, backupId, options.target);
+      const report = await verifyBackup(st.s3, st.bucket, target, backupId, { deep: options.deep === true });
+      await recordVerification(st.s3, st.bucket, report, options.deep === true);
+      if (s.json) out(JSON.stringify(report, null, 2));
+      else if (report.ok)
+        out(
+          `${target}/${backupId}: ${report.files} files match the manifest (${options.deep ? `${report.downloaded} downloaded and hashed` : 'S3 checksums, sizes and version ids; nothing downloaded'})`,
+        );
+      else
+        out(
+          `${target}/${backupId}: ${report.problems.length} problem(s)\n${describeProblems(report).join('\n')}`,
+        );
+      if (!report.ok) throw new CliError('', EXIT.failed);
+    });
+
+  return program;
+}
+
+/** Runs the CLI; returns the exit code. */
+export async function run(
+  argv: readonly string[],
+  out?: (line: string) => void,
+  err = (l: string) => console.error(l),
+) {
+  const program = buildProgram(out, err);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version end here with code 0; parse errors with the usage already printed.
+      return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (e instanceof CliError) {
+      if (e.message) err(e.message);
+      return e.exitCode;
+    }
+    const error = e instanceof Error ? e : new Error(String(e));
+    err(`${error.name}: ${error.message}`);
+    if (error.name === 'ConfigError' || error.name === 'InvalidInput') return EXIT.usage;
+    if (error.name === 'ManifestError') return EXIT.notFound;
+    if (error.name === 'StorageError') return EXIT.storage;
+    return EXIT.failed;
+  }
+}

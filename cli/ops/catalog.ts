@@ -1,0 +1,144 @@
+/**
+ * What the operator CLI shows about backups: per target, each backup with its age, size per
+ * component, retention class, whether it is complete, and when it was last verified (the CLI's
+ * `verify` records that under `.verified/TARGET/BACKUP_ID.json`, beside the backups, never in them).
+ */
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { listBackupIds } from '../../core/backup/catalog.js';
+import {
+  ARTIFACTS_DIR,
+  backupPrefix,
+  DATABASE_DIR,
+  PREFECT_DUMP,
+  parseBackupId,
+} from '../../core/backup/layout.js';
+import { type Manifest, readManifest } from '../../core/backup/manifest.js';
+import type { VerifyReport } from '../../core/backup/verify.js';
+import { mapLimit } from '../../core/concurrency.js';
+import { targetName } from '../../core/config/schema.js';
+import { getJson, listAll, putJson, storageError } from '../../core/s3/objects.js';
+
+export const VERIFIED_ROOT = '.verified/';
+
+export const VerificationSchema = z.strictObject({
+  target: z.string(),
+  backupId: z.string(),
+  verifiedAt: z.iso.datetime(),
+  ok: z.boolean(),
+  deep: z.boolean(),
+  files: z.number().int().nonnegative(),
+  problems: z.number().int().nonnegative(),
+});
+export type Verification = z.output<typeof VerificationSchema>;
+
+export interface BackupEntry {
+  target: string;
+  backupId: string;
+  createdAt: string;
+  ageHours: number;
+  complete: boolean;
+  /** Bytes per component (complete backups: from the manifest; incomplete ones: all objects so far). */
+  sizes: Record<string, number>;
+  bytes: number;
+  retentionClass?: string;
+  lastVerified?: Pick<Verification, 'verifiedAt' | 'ok' | 'deep'>;
+}
+
+const verificationKey = (target: string, backupId: string) => `${VERIFIED_ROOT}${target}/${backupId}.json`;
+
+/** Records a verification's outcome for `list`. */
+export async function recordVerification(
+  s3: S3Client,
+  bucket: string,
+  report: VerifyReport,
+  deep: boolean,
+  now = new Date(),
+): Promise<void> {
+  const record: Verification = {
+    target: report.target,
+    backupId: report.backupId,
+    verifiedAt: now.toISOString(),
+    ok: report.ok,
+    deep,
+    files: report.files,
+    problems: report.problems.length,
+  };
+  await putJson(s3, bucket, verificationKey(report.target, report.backupId), record);
+}
+
+/** Bytes per component, from the manifest's sizes. */
+export function componentSizes(manifest: Manifest): Record<string, number> {
+  const sizes: Record<string, number> = {};
+  for (const [path, size] of Object.entries(manifest.sizes ?? {})) {
+    const component = path.startsWith(DATABASE_DIR)
+      ? 'database'
+      : path === PREFECT_DUMP
+        ? 'task-manager-db'
+        : path.startsWith(ARTIFACTS_DIR)
+          ? 'artifacts'
+          : 'other';
+    sizes[component] = (sizes[component] ?? 0) + size;
+  }
+  return sizes;
+}
+
+/** The targets with backups in the bucket (top-level folders that are target names). */
+export async function listTargets(s3: S3Client, bucket: string): Promise<string[]> {
+  const targets: string[] = [];
+  let token: string | undefined;
+  do {
+    try {
+      const page = await s3.send(
+        new ListObjectsV2Command({ Bucket: bucket, Delimiter: '/', ContinuationToken: token }),
+      );
+      for (const p of page.CommonPrefixes ?? []) {
+        const name = (p.Prefix ?? '').slice(0, -1);
+        if (targetName.safeParse(name).success && name !== 'locks') targets.push(name);
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } catch (err) {
+      throw storageError(err, `listing the targets in s3://${bucket}`);
+    }
+  } while (token);
+  return targets.sort();
+}
+
+export async function describeBackups(
+  s3: S3Client,
+  bucket: string,
+  targets: readonly string[],
+  now = new Date(),
+): Promise<BackupEntry[]> {
+  const entries: BackupEntry[] = [];
+  for (const target of targets) {
+    const ids = await listBackupIds(s3, bucket, target);
+    entries.push(
+      ...(await mapLimit(ids, 8, async (backupId): Promise<BackupEntry> => {
+        const created = parseBackupId(backupId) as Date;
+        const manifest = await readManifest(s3, bucket, target, backupId);
+        let sizes: Record<string, number>;
+        if (manifest) sizes = componentSizes(manifest);
+        else {
+          const objects = await listAll(s3, bucket, backupPrefix(target, backupId));
+          sizes = { incomplete: objects.reduce((n, o) => n + (o.Size ?? 0), 0) };
+        }
+        const verified = await getJson(s3, bucket, verificationKey(target, backupId), VerificationSchema);
+        return {
+          target,
+          backupId,
+          createdAt: created.toISOString(),
+          ageHours: Math.round(((now.getTime() - created.getTime()) / 3_600_000) * 10) / 10,
+          complete: manifest !== undefined,
+          sizes,
+          bytes: Object.values(sizes).reduce((a, b) => a + b, 0),
+          ...(manifest?.retention_class ? { retentionClass: manifest.retention_class } : {}),
+          ...(verified
+            ? { lastVerified: { verifiedAt: verified.verifiedAt, ok: verified.ok, deep: verified.deep } }
+            : {}),
+        };
+      })),
+    );
+  }
+  return entries.sort((a, b) => a.target.localeCompare(b.target) || b.backupId.localeCompare(a.backupId));
+}

@@ -1,0 +1,128 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT, run } from '../../cli/infrahub-backup.js';
+import { localRunnerEnv, postgresRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
+import { fileKey } from '../../core/backup/layout.js';
+import { writeManifest } from '../../core/backup/manifest.js';
+import { type PostgresServer, seedPrefect, startPostgres } from '../../harness/index.js';
+import { useLocalS3 } from '../helpers/s3.js';
+
+const Bucket = 'backups-operator-cli';
+const target = 'infrahub-lab';
+const complete = 'infrahub_backup_20261121_020000';
+const incomplete = 'infrahub_backup_20261122_020000';
+
+// The operator CLI in-process (its commander program), against backups the real runner wrote to the
+// local S3 server.
+describe('operator CLI: list, inspect, verify', () => {
+  const local = useLocalS3(Bucket);
+  let postgres: PostgresServer;
+  const saved = { ...process.env };
+
+  /** Runs the CLI; its output and exit code. */
+  const cli = async (...args: string[]) => {
+    const lines: string[] = [];
+    const errors: string[] = [];
+    const code = await run(
+      ['--bucket', Bucket, '--endpoint', local.server.endpoint, ...args],
+      (l) => lines.push(l),
+      (l) => errors.push(l),
+    );
+    return { code, out: lines.join('\n'), err: errors.join('\n') };
+  };
+
+  beforeAll(async () => {
+    postgres = await startPostgres();
+    await seedPrefect(postgres, { flowRuns: 20 });
+    Object.assign(process.env, local.server.env());
+    const env = (backupId: string) => ({
+      ...localRunnerEnv(local.server, { target, backupId, bucket: Bucket }),
+      ...postgresRunnerEnv(postgres),
+    });
+    for (const id of [complete, incomplete]) {
+      const r = await runRunner('backup-postgres', env(id));
+      expect(r.code, r.stderr).toBe(0);
+    }
+    await writeManifest(local.s3, Bucket, { target, backupId: complete, components: ['task-manager-db'] });
+  }, 120_000);
+
+  afterAll(async () => {
+    process.env = saved;
+    await postgres?.stop();
+  });
+
+  it('lists every backup of every target: age, size per component, complete or not, never verified', async () => {
+    const text = await cli('list');
+    expect(text.code, text.err).toBe(EXIT.ok);
+    expect(text.out).toMatch(new RegExp(`^${target}$`, 'm'));
+    expect(text.out).toMatch(
+      new RegExp(`${complete} .* complete .*task-manager-db [\\d.]+ KiB.*never verified`),
+    );
+    expect(text.out).toMatch(new RegExp(`${incomplete} .* INCOMPLETE`));
+    const json = await cli('--json', 'list', '--target', target);
+    const entries = JSON.parse(json.out) as Array<{
+      backupId: string;
+      complete: boolean;
+      sizes: Record<string, number>;
+    }>;
+    expect(entries.map((e) => [e.backupId, e.complete])).toEqual([
+      [incomplete, false],
+      [complete, true],
+    ]);
+    expect(entries[1]?.sizes['task-manager-db']).toBeGreaterThan(0);
+  });
+
+  it('inspects a manifest, as text or as the JSON itself', async () => {
+    const text = await cli('inspect', complete);
+    expect(text.code, text.err).toBe(EXIT.ok);
+    expect(text.out).toMatch(/components\s+task-manager-db/);
+    expect(text.out).toMatch(/task db\s+prefect: \d+ tables, \d+ rows/);
+    expect(text.out).toMatch(/prefect\.dump .* sha256 [0-9a-f]{64}/);
+    const json = JSON.parse((await cli('--json', 'inspect', complete, '--target', target)).out);
+    expect(json).toMatchObject({ backup_id: complete, components: ['task-manager-db'], target });
+  });
+
+  it('verifies with S3 checksums, records it for list, and fails naming a changed file', async () => {
+    const ok = await cli('verify', complete);
+    expect(ok.code, ok.err).toBe(EXIT.ok);
+    expect(ok.out).toMatch(
+      /1 files match the manifest \(S3 checksums, sizes and version ids; nothing downloaded\)/,
+    );
+    expect((await cli('list')).out).toMatch(
+      new RegExp(`${complete} .* verified \\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2} ok`),
+    );
+    const deep = JSON.parse((await cli('--json', 'verify', complete, '--deep')).out);
+    expect(deep).toMatchObject({ ok: true, downloaded: 1 });
+
+    await local.s3.send(
+      new PutObjectCommand({ Bucket, Key: fileKey(target, complete, 'prefect.dump'), Body: 'tampered' }),
+    );
+    const bad = await cli('verify', complete);
+    expect(bad.code).toBe(EXIT.failed);
+    expect(bad.out).toMatch(/prefect\.dump/);
+    expect((await cli('list')).out).toMatch(new RegExp(`${complete} .* verified .* FAILED`));
+  });
+
+  it('answers bad arguments with the usage and exit code 2, and an absent backup with 3', async () => {
+    const unknown = await cli('lst');
+    expect(unknown.code).toBe(EXIT.usage);
+    expect(unknown.err).toMatch(
+      /unknown command 'lst'[\s\S]*Did you mean list\?[\s\S]*Usage: infrahub-backup/,
+    );
+    const badId = await cli('inspect', 'yesterday');
+    expect(badId.code).toBe(EXIT.usage);
+    expect(badId.err).toMatch(/backup id "yesterday" must look like infrahub_backup_YYYYMMDD_HHMMSS/);
+    const noBucket = await run(
+      ['list'],
+      () => undefined,
+      () => undefined,
+    );
+    expect(noBucket).toBe(EXIT.usage);
+    const absent = await cli('inspect', 'infrahub_backup_20200101_000000');
+    expect(absent.code).toBe(EXIT.notFound);
+    expect(absent.err).toMatch(/no complete backup infrahub_backup_20200101_000000/);
+    const help = await cli('verify', '--help');
+    expect(help.code).toBe(EXIT.ok);
+    expect(help.out).toMatch(/Examples:\n {2}infrahub-backup verify/);
+  });
+});
