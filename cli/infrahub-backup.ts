@@ -12,6 +12,7 @@ import { loadDeploymentConfigFile } from '../core/config/load.js';
 import type { DeploymentConfig } from '../core/config/schema.js';
 import { createS3Client } from '../core/s3/client.js';
 import { describeBackups, listTargets, recordVerification } from './ops/catalog.js';
+import { exportBackup, importTarball, type Progress } from './ops/tarball.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
@@ -116,7 +117,7 @@ export function buildProgram(
   const program = new Command('infrahub-backup')
     // Before the commands are added: they inherit it (help and usage go where the output goes).
     .configureOutput({ writeOut: (s) => out(s.trimEnd()), writeErr: (s) => err(s.trimEnd()) })
-    .description('Backups of Infrahub deployments: list, inspect and verify them')
+    .description('Backups of Infrahub deployments: list, inspect, verify, export and import them')
     .addOption(new Option('--config <file>', 'deployment configuration (JSON)').env('INFRAHUB_BACKUP_CONFIG'))
     .addOption(
       new Option('--bucket <name>', 'backup bucket (stack output BackupBucketName)').env(
@@ -247,7 +248,77 @@ export function buildProgram(
       if (!report.ok) throw new CliError('', EXIT.failed);
     });
 
+  program
+    .command('export')
+    .description(
+      "writes a backup as infrahub-backup's tarball: infrahub_backup_YYYYMMDD_HHMMSS.tar.gz, entries under backup/",
+    )
+    .argument('<backup-id>', 'infrahub_backup_YYYYMMDD_HHMMSS', backupIdArgument)
+    .option('--target <name>', 'the target (needed only when several hold this id)')
+    .option('--out <dir>', 'where to write the archive', '.')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  infrahub-backup export infrahub_backup_20261121_020000 --out /srv/exports\n  infrahub-backup --json export infrahub_backup_20261121_020000 --target infrahub-prod',
+    )
+    .action(async (backupId: string, options: { target?: string; out: string }) => {
+      const s = settings();
+      const st = storage(s);
+      const target = await targetOf(s, st, backupId, options.target);
+      const result = await exportBackup(st.s3, st.bucket, target, backupId, options.out, progress(err));
+      if (s.json) return out(JSON.stringify({ target, backupId, ...result }, null, 2));
+      out(
+        `${result.file}: ${result.files} files, ${mib(result.bytes)} before compression, every checksum checked`,
+      );
+    });
+
+  program
+    .command('import')
+    .description('stores an infrahub-backup tarball as a backup of a target, after checking every checksum')
+    .argument('<tarball>', 'infrahub_backup_YYYYMMDD_HHMMSS.tar.gz')
+    .requiredOption('--target <name>', 'the target it becomes a backup of')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  infrahub-backup --config deployment.json import ./infrahub_backup_20261121_020000.tar.gz --target infrahub-lab',
+    )
+    .action(async (tarball: string, options: { target: string }) => {
+      const s = settings();
+      const st = storage(s);
+      if (!s.config) {
+        throw new CliError(
+          'import needs the deployment configuration (--config or INFRAHUB_BACKUP_CONFIG): the target must be configured, and its retention policy classifies the backup',
+          EXIT.usage,
+        );
+      }
+      if (!s.config.targets.some((t) => t.name === options.target)) {
+        throw new CliError(
+          `target "${options.target}" is not configured (known: ${s.config.targets.map((t) => t.name).join(', ')})`,
+          EXIT.notFound,
+        );
+      }
+      const result = await importTarball(st.s3, st.bucket, tarball, options.target, {
+        retention: s.config.retention,
+        onProgress: progress(err),
+      });
+      if (s.json) return out(JSON.stringify(result, null, 2));
+      out(
+        `${result.target}/${result.backupId}: ${result.files} files, ${mib(result.bytes)}, every checksum matches; retention ${result.retentionClass ?? 'pending'}`,
+      );
+    });
+
   return program;
+}
+
+/**
+ * Progress of a long transfer on standard error: one line rewritten in place on a terminal, plain
+ * lines otherwise (logs, CI), so standard output stays the result.
+ */
+function progress(err: (line: string) => void): Progress {
+  const tty = process.stderr.isTTY === true;
+  return (event) => {
+    const line = `${event.path} ${mib(event.bytes)}${event.total ? ` (${Math.round((event.done / event.total) * 100)} %)` : ''}`;
+    if (tty) process.stderr.write(`\r\x1b[K${line}`);
+    else err(line);
+  };
 }
 
 /** Runs the CLI; returns the exit code. */

@@ -1,0 +1,294 @@
+/**
+ * Interoperability with OpsMill's `infrahub-backup`: its tarball is
+ * `infrahub_backup_YYYYMMDD_HHMMSS.tar.gz`, every entry under `backup/`, the manifest at
+ * `backup/backup_information.json` (design.md section 4).
+ * - export: each file streamed from its recorded S3 version into the archive (hashed on the way and
+ *   checked against the manifest), written under a temporary name and renamed when complete; nothing
+ *   is held in memory or on disk beyond the archive itself.
+ * - import: the archive streamed entry by entry into S3 (tagged "pending", hashed on the way); then
+ *   every checksum checked against its backup_information.json, and only then the manifest written,
+ *   last, with the backup's retention class, so a bad archive leaves an incomplete backup, never one
+ *   that a restore would use.
+ */
+
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, createGzip } from 'node:zlib';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import tar from 'tar-stream';
+import { completeBackupDatesIn, isComplete, tagObjects } from '../../core/backup/catalog.js';
+import {
+  BackupIdSchema,
+  fileKey,
+  MANIFEST_FILE,
+  manifestKey,
+  parseBackupId,
+} from '../../core/backup/layout.js';
+import { type Manifest, ManifestSchema, readManifest } from '../../core/backup/manifest.js';
+import { PENDING_TAGGING, retentionClass, retentionTagging } from '../../core/backup/retention.js';
+import type { Retention } from '../../core/config/schema.js';
+import { IncompatibleBackupError, ManifestError } from '../../core/errors.js';
+import { putJson, storageError } from '../../core/s3/objects.js';
+import { uploadStream } from '../../core/s3/upload-stream.js';
+
+export const ARCHIVE_ROOT = 'backup/';
+
+export type Progress = (event: {
+  phase: 'file';
+  path: string;
+  bytes: number;
+  done: number;
+  total: number;
+}) => void;
+
+export async function exportBackup(
+  s3: S3Client,
+  bucket: string,
+  target: string,
+  backupId: string,
+  outDir: string,
+  onProgress?: Progress,
+): Promise<{ file: string; files: number; bytes: number }> {
+  const manifest = await readManifest(s3, bucket, target, backupId);
+  if (!manifest)
+    throw new ManifestError(`${target}/${backupId} has no manifest: only complete backups are exported`);
+  const file = join(outDir, `${backupId}.tar.gz`);
+  const partial = `${file}.partial`;
+  const pack = tar.pack();
+  const written = pipeline(pack, createGzip({ level: 6 }), createWriteStream(partial));
+  const paths = Object.keys(manifest.checksums).sort();
+  const total = paths.reduce((n, p) => n + (manifest.sizes?.[p] ?? 0), 0);
+  let done = 0;
+  try {
+    for (const path of paths) {
+      const stored = manifest.s3?.[path];
+      const size = manifest.sizes?.[path];
+      if (!stored || size === undefined)
+        throw new ManifestError(`${target}/${backupId}: no stored copy of ${path}`);
+      let body: Readable;
+      try {
+        body = (
+          await s3.send(
+            new GetObjectCommand({
+              Bucket: bucket,
+              Key: stored.key,
+              ...(stored.version_id ? { VersionId: stored.version_id } : {}),
+            }),
+          )
+        ).Body as Readable;
+      } catch (err) {
+        throw storageError(err, `reading ${path}`);
+      }
+      const hash = createHash('sha256');
+      const entry = pack.entry({
+        name: `${ARCHIVE_ROOT}${path}`,
+        size,
+        mode: 0o644,
+        mtime: new Date(manifest.created_at),
+      });
+      await pipeline(
+        body,
+        async function* (source: AsyncIterable<Buffer>) {
+          for await (const chunk of source) {
+            hash.update(chunk);
+            done += chunk.length;
+            yield chunk;
+          }
+        },
+        entry,
+      );
+      const sha256 = hash.digest('hex');
+      if (sha256 !== manifest.checksums[path])
+        throw new IncompatibleBackupError(
+          `${path} read from S3 hashes to ${sha256}, the manifest records ${manifest.checksums[path]}`,
+        );
+      onProgress?.({ phase: 'file', path, bytes: size, done, total });
+    }
+    const json = Buffer.from(`${JSON.stringify(manifest, null, 4)}\n`);
+    pack.entry(
+      {
+        name: `${ARCHIVE_ROOT}${MANIFEST_FILE}`,
+        size: json.length,
+        mode: 0o644,
+        mtime: new Date(manifest.created_at),
+      },
+      json,
+    );
+    pack.finalize();
+    await written;
+  } catch (err) {
+    pack.destroy();
+    await written.catch(() => undefined);
+    await rm(partial, { force: true });
+    throw err;
+  }
+  await rename(partial, file);
+  return { file, files: paths.length, bytes: total };
+}
+
+export interface ImportResult {
+  target: string;
+  backupId: string;
+  files: number;
+  bytes: number;
+  retentionClass?: string;
+}
+
+/** The backup id a tarball's name carries (`infrahub_backup_YYYYMMDD_HHMMSS.tar.gz`). */
+export function backupIdOfArchive(file: string): string | undefined {
+  const name = basename(file).replace(/\.tar\.gz$|\.tgz$/, '');
+  return BackupIdSchema.safeParse(name).success ? name : undefined;
+}
+
+export async function importTarball(
+  s3: S3Client,
+  bucket: string,
+  file: string,
+  target: string,
+  options: { retention?: Retention; partSize?: number; onProgress?: Progress },
+): Promise<ImportResult> {
+  const named = backupIdOfArchive(file);
+  if (!named)
+    throw new ManifestError(
+      `${basename(file)}: the archive's name must be infrahub_backup_YYYYMMDD_HHMMSS.tar.gz`,
+    );
+  if (await isComplete(s3, bucket, target, named))
+    throw new IncompatibleBackupError(`${target}/${named} already exists: an import never replaces a backup`);
+
+  const uploaded = new Map<
+    string,
+    { key: string; size: number; sha256: string; versionId?: string; s3ChecksumSHA256: string }
+  >();
+  let metadata: Manifest | undefined;
+  const unexpected: string[] = [];
+  const extract = tar.extract();
+  let done = 0;
+  extract.on('entry', (header, stream, next) => {
+    const handle = async () => {
+      const name = header.name.replace(/^\.\//, '');
+      if (header.type !== 'file') return stream.resume();
+      if (!name.startsWith(ARCHIVE_ROOT)) {
+        unexpected.push(name);
+        return stream.resume();
+      }
+      const path = name.slice(ARCHIVE_ROOT.length);
+      if (path === MANIFEST_FILE) {
+        const chunks: Buffer[] = [];
+        for await (const chunk of stream) chunks.push(chunk as Buffer);
+        const parsed = ManifestSchema.safeParse(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        if (!parsed.success)
+          throw new ManifestError(
+            `${MANIFEST_FILE} in ${basename(file)} is not a valid backup_information.json: ${parsed.error.message}`,
+          );
+        metadata = parsed.data;
+        return;
+      }
+      if (path.split('/').includes('..'))
+        throw new ManifestError(`${name}: a path in the archive leaves backup/`);
+      const key = fileKey(target, named, path);
+      const stored = await uploadStream(s3, stream.pipe(new PassThrough()), {
+        bucket,
+        key,
+        tagging: PENDING_TAGGING,
+        ...(options.partSize ? { partSize: options.partSize } : {}),
+      });
+      uploaded.set(path, stored);
+      done += stored.size;
+      options.onProgress?.({ phase: 'file', path, bytes: stored.size, done, total: 0 });
+    };
+    handle().then(
+      () => next(),
+      (err: unknown) => next(err as Error),
+    );
+  });
+  await pipeline(createReadStream(file), createGunzip(), extract);
+
+  const info = metadata as Manifest | undefined;
+  if (!info) throw new ManifestError(`${basename(file)} holds no ${ARCHIVE_ROOT}${MANIFEST_FILE}`);
+  if (info.backup_id !== named)
+    throw new ManifestError(
+      `${basename(file)} is named ${named}, but its ${MANIFEST_FILE} says ${info.backup_id}`,
+    );
+  const problems: string[] = [];
+  for (const [path, sha256] of Object.entries(info.checksums)) {
+    const got = uploaded.get(path);
+    if (!got) problems.push(`${path}: missing from the archive`);
+    else if (got.sha256 !== sha256)
+      problems.push(`${path}: sha256 ${got.sha256}, backup_information.json says ${sha256}`);
+  }
+  for (const path of uploaded.keys())
+    if (!(path in info.checksums)) problems.push(`${path}: in the archive but not in its checksums`);
+  for (const name of unexpected) problems.push(`${name}: outside backup/`);
+  if (problems.length > 0) {
+    throw new IncompatibleBackupError(
+      `${basename(file)} does not match its ${MANIFEST_FILE}; nothing was made a backup (the uploaded objects stay "pending" and expire):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
+  }
+
+  const manifest: Manifest = {
+    ...info,
+    // What our restore needs and infrahub-backup does not record: which database each file holds.
+    ...(info.neo4j ? {} : neo4jFromPaths(Object.keys(info.checksums))),
+    target,
+    sizes: Object.fromEntries([...uploaded].map(([p, u]) => [p, u.size])),
+    s3: Object.fromEntries(
+      [...uploaded].map(([p, u]) => [
+        p,
+        {
+          key: u.key,
+          ...(u.versionId ? { version_id: u.versionId } : {}),
+          checksum_sha256: u.s3ChecksumSHA256,
+        },
+      ]),
+    ),
+    imported_from: basename(file),
+  } as Manifest;
+  let tagging: string | undefined;
+  if (options.retention) {
+    const date = parseBackupId(named) as Date;
+    const present = await completeBackupDatesIn(s3, bucket, target, date.getUTCFullYear());
+    const cls = retentionClass(date, present, options.retention);
+    manifest.retention_class = cls;
+    await tagObjects(
+      s3,
+      bucket,
+      [...uploaded.values()].map((u) => ({ key: u.key, versionId: u.versionId })),
+      cls,
+    );
+    tagging = retentionTagging(cls);
+  }
+  await putJson(s3, bucket, manifestKey(target, named), manifest, 4, tagging);
+  return {
+    target,
+    backupId: named,
+    files: uploaded.size,
+    bytes: [...uploaded.values()].reduce((n, u) => n + u.size, 0),
+    ...(manifest.retention_class ? { retentionClass: manifest.retention_class } : {}),
+  };
+}
+
+/**
+ * The `neo4j` section our manifest keeps (method and files per database), from the file names an
+ * infrahub-backup archive holds: `database/<db>.dump` (Community dump) or
+ * `database/<db>-<timestamp>.backup` (Enterprise backup chain, oldest first).
+ */
+export function neo4jFromPaths(paths: readonly string[]): Pick<Manifest, 'neo4j'> {
+  const files = paths.filter((p) => p.startsWith('database/')).sort();
+  if (files.length === 0) return {};
+  const dumps = files.filter((p) => p.endsWith('.dump'));
+  const method = dumps.length > 0 ? 'dump' : 'backup';
+  const byDatabase = new Map<string, string[]>();
+  for (const path of method === 'dump' ? dumps : files.filter((p) => p.endsWith('.backup'))) {
+    const name = path.slice('database/'.length);
+    const db =
+      method === 'dump'
+        ? name.replace(/\.dump$/, '')
+        : name.replace(/-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.backup$/, '').replace(/\.backup$/, '');
+    byDatabase.set(db, [...(byDatabase.get(db) ?? []), path]);
+  }
+  return { neo4j: { method, databases: [...byDatabase].map(([name, f]) => ({ name, files: f })) } };
+}
