@@ -12,16 +12,10 @@
  * Exit codes: 0 the execution succeeded (every target backed up; the restore or drill passed); 1 it
  * failed (the cause is printed); 2 bad arguments or configuration.
  */
-import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { loadDeploymentConfigFile } from '../core/config/load.js';
 import { ConfigError } from '../core/errors.js';
-import { createS3Client } from '../core/s3/client.js';
-import { type LocalTargetRuntime, runStateMachineLocally } from './local/backup.js';
+import { runLocalExecution } from './local/from-env.js';
 import type { MachineKind } from './local/synth.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -52,11 +46,6 @@ example:
 function usage(problem: string): never {
   console.error(`${problem}\n\n${USAGE}`);
   process.exit(2);
-}
-
-function shell(command: string, what: string): void {
-  const run = spawnSync('/bin/sh', ['-c', command], { stdio: 'inherit' });
-  if (run.status !== 0) throw new Error(`${what} ("${command}") exited with ${run.status}`);
 }
 
 async function main(): Promise<number> {
@@ -93,60 +82,12 @@ async function main(): Promise<number> {
     usage(`--input is not valid JSON: ${(err as Error).message}`);
   }
   const config = loadDeploymentConfigFile(String(values.config));
-  const region = process.env.AWS_REGION ?? config.region;
-  const s3 = createS3Client({ endpoint, region, forcePathStyle: true });
-  const sns = new SNSClient({ endpoint, region });
-  const topicArn =
-    typeof values['topic-arn'] === 'string'
-      ? values['topic-arn']
-      : ((await sns.send(new CreateTopicCommand({ Name: 'infrahub-backup-notices' }))).TopicArn ?? '');
-
-  const tools: Record<string, string> = {};
-  for (const name of [
-    'PG_BINDIR',
-    'NEO4J_ADMIN',
-    'NEO4J_HOME',
-    'NEO4J_CONF',
-    'RESTORE_WORK_DIR',
-    'DRILL_PG_USER',
-  ])
-    if (process.env[name]) tools[name] = process.env[name] as string;
-  const stop = process.env.NEO4J_STOP_COMMAND;
-  const start = process.env.NEO4J_START_COMMAND;
-  const runtime = (): LocalTargetRuntime => ({
-    env: tools,
-    ...(stop && start
-      ? {
-          dbms: {
-            stop: async () => shell(stop, 'NEO4J_STOP_COMMAND'),
-            start: async () => shell(start, 'NEO4J_START_COMMAND'),
-          },
-        }
-      : {}),
-  });
-
   const t0 = Date.now();
-  const result = await runStateMachineLocally(machine as MachineKind, input, {
+  const result = await runLocalExecution(machine as MachineKind, input, {
     config,
-    runtime,
-    aws: {
-      endpoint,
-      env: () => ({
-        AWS_REGION: region,
-        ...Object.fromEntries(
-          ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']
-            .filter((k) => process.env[k])
-            .map((k) => [k, process.env[k] as string]),
-        ),
-      }),
-      s3,
-      secrets: new SecretsManagerClient({ endpoint, region }),
-      sns,
-      events: new EventBridgeClient({ endpoint, region }),
-      cloudwatch: new CloudWatchClient({ endpoint, region }),
-      bucket: String(values.bucket),
-      topicArn,
-    },
+    endpoint,
+    bucket: String(values.bucket),
+    ...(typeof values['topic-arn'] === 'string' ? { topicArn: values['topic-arn'] } : {}),
     onEvent: (event) => {
       const state = event.state as { name: string; type: string } | undefined;
       if (event.type === 'StateEntered' && state?.type === 'Task')

@@ -4,14 +4,25 @@
  * deployment configuration file. Every command prints plain text, or JSON with `--json`; exit codes
  * are in EXIT (and the README).
  */
+
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { Command, CommanderError, Option } from 'commander';
 import { BackupIdSchema, backupPrefix } from '../core/backup/layout.js';
 import { readManifest } from '../core/backup/manifest.js';
+import { BackupExecutionInputSchema } from '../core/backup/plan.js';
 import { describeProblems, verifyBackup } from '../core/backup/verify.js';
-import { loadDeploymentConfigFile } from '../core/config/load.js';
+import { loadDeploymentConfigFile, parseInput } from '../core/config/load.js';
 import type { DeploymentConfig } from '../core/config/schema.js';
+import { RestoreExecutionInputSchema } from '../core/restore/plan.js';
 import { createS3Client } from '../core/s3/client.js';
+import { runLocalExecution } from './local/from-env.js';
 import { describeBackups, listTargets, recordVerification } from './ops/catalog.js';
+import {
+  type ExecutionOutcome,
+  followExecution,
+  type StateProgress,
+  startExecution,
+} from './ops/executions.js';
 import { exportBackup, importTarball, type Progress } from './ops/tarball.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -117,7 +128,9 @@ export function buildProgram(
   const program = new Command('infrahub-backup')
     // Before the commands are added: they inherit it (help and usage go where the output goes).
     .configureOutput({ writeOut: (s) => out(s.trimEnd()), writeErr: (s) => err(s.trimEnd()) })
-    .description('Backups of Infrahub deployments: list, inspect, verify, export and import them')
+    .description(
+      'Backups of Infrahub deployments: list, inspect, verify, back up, restore, follow, export and import',
+    )
     .addOption(new Option('--config <file>', 'deployment configuration (JSON)').env('INFRAHUB_BACKUP_CONFIG'))
     .addOption(
       new Option('--bucket <name>', 'backup bucket (stack output BackupBucketName)').env(
@@ -305,7 +318,203 @@ export function buildProgram(
       );
     });
 
+  const follow = (command: Command) =>
+    command
+      .option('--local', 'run the synthesized state machine on this machine (needs --config and --endpoint)')
+      .option('--no-follow', 'start the execution and return at once (on AWS)');
+
+  follow(
+    program
+      .command('backup')
+      .description(
+        'backs up targets: starts the backup state machine on AWS, or runs it locally with --local',
+      )
+      .option('--target <name...>', 'targets to back up (default: all)')
+      .option('--component <name...>', 'database, task-manager-db, artifacts (default: all)')
+      .option('--force', 'skip the preflight gate (recorded in the manifest)')
+      .option('--reason <text>', 'free text for the audit trail')
+      .addOption(
+        new Option(
+          '--state-machine <arn>',
+          'the backup state machine (stack output BackupStateMachineArn)',
+        ).env('INFRAHUB_BACKUP_STATE_MACHINE'),
+      ),
+  )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  infrahub-backup backup --target infrahub-prod --reason "before the upgrade"\n  infrahub-backup --config local.json --endpoint http://127.0.0.1:5000 --bucket b backup --local',
+    )
+    .action(
+      async (options: ExecutionOptions & { target?: string[]; component?: string[]; force?: boolean }) => {
+        const input = parseInput(
+          BackupExecutionInputSchema,
+          {
+            ...(options.target ? { targets: options.target } : {}),
+            ...(options.component ? { components: options.component } : {}),
+            ...(options.force ? { force: true } : {}),
+            ...(options.reason ? { reason: options.reason } : {}),
+          },
+          'backup options',
+        );
+        await execute('backup', input, options);
+      },
+    );
+
+  follow(
+    program
+      .command('restore')
+      .description(
+        'restores a target from a backup: starts the restore state machine, or runs it locally with --local',
+      )
+      .requiredOption('--target <name>', 'the target to restore')
+      .option('--backup-id <id>', 'infrahub_backup_YYYYMMDD_HHMMSS or latest', 'latest')
+      .option('--component <name...>', 'database, task-manager-db, artifacts (default: all the backup holds)')
+      .addOption(
+        new Option('--mode <mode>', 'in-place, or new-database (Neo4j Enterprise)').choices([
+          'in-place',
+          'new-database',
+        ]),
+      )
+      .option('--new-database-name <name>', 'new-database: the name to restore under')
+      .option('--dry-run', 'verify and plan only; change nothing')
+      .option('--allow-infrahub-version-mismatch', 'restore a backup of another Infrahub version')
+      .option('--reason <text>', 'free text for the audit trail')
+      .addOption(
+        new Option(
+          '--state-machine <arn>',
+          'the restore state machine (stack output RestoreStateMachineArn)',
+        ).env('INFRAHUB_RESTORE_STATE_MACHINE'),
+      ),
+  )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  infrahub-backup restore --target infrahub-prod --dry-run\n  infrahub-backup restore --target infrahub-prod --backup-id infrahub_backup_20261121_020000 --reason "change 4711"',
+    )
+    .action(
+      async (
+        options: ExecutionOptions & {
+          target: string;
+          backupId: string;
+          component?: string[];
+          mode?: string;
+          newDatabaseName?: string;
+          dryRun?: boolean;
+          allowInfrahubVersionMismatch?: boolean;
+        },
+      ) => {
+        const input = parseInput(
+          RestoreExecutionInputSchema,
+          {
+            target: options.target,
+            backupId: options.backupId,
+            ...(options.component ? { components: options.component } : {}),
+            ...(options.mode ? { mode: options.mode } : {}),
+            ...(options.newDatabaseName ? { newDatabaseName: options.newDatabaseName } : {}),
+            ...(options.dryRun ? { dryRun: true } : {}),
+            ...(options.allowInfrahubVersionMismatch ? { allowInfrahubVersionMismatch: true } : {}),
+            ...(options.reason ? { reason: options.reason } : {}),
+          },
+          'restore options',
+        );
+        await execute('restore', input, options);
+      },
+    );
+
+  program
+    .command('status')
+    .description(
+      'follows an execution (backup, restore or drill) until it ends: its states as they run, then the outcome',
+    )
+    .argument('<execution-arn>', 'the execution, as backup or restore printed it')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  infrahub-backup status arn:aws:states:eu-west-1:123456789012:execution:infrahub-backup-backup:0b7c...',
+    )
+    .action(async (executionArn: string) => {
+      const s = settings();
+      if (!/^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:/.test(executionArn))
+        throw new CliError(`"${executionArn}" is not a Step Functions execution ARN`, EXIT.usage);
+      report(s, await followExecution(sfnClient(s), executionArn, { onProgress: printProgress }));
+    });
+
+  /** Starts (or runs locally) a backup or restore and reports its outcome. */
+  async function execute(
+    kind: 'backup' | 'restore',
+    input: unknown,
+    options: ExecutionOptions,
+  ): Promise<void> {
+    const s = settings();
+    if (options.local) {
+      if (!s.config || !s.endpoint || !s.bucket) {
+        throw new CliError(
+          '--local needs the deployment configuration (--config), an AWS-compatible endpoint (--endpoint) and the bucket (--bucket)',
+          EXIT.usage,
+        );
+      }
+      const t0 = Date.now();
+      const result = await runLocalExecution(kind, input, {
+        config: s.config,
+        endpoint: s.endpoint,
+        bucket: s.bucket,
+        region: s.region,
+        onEvent: (event) => {
+          const state = event.state as { name: string; type: string } | undefined;
+          const seconds = Math.round((Date.now() - t0) / 100) / 10;
+          if (event.type === 'StateEntered' && state?.type === 'Task')
+            printProgress({ state: state.name, what: 'entered', seconds });
+          if (event.type === 'StateFailed' && state)
+            printProgress({ state: state.name, what: 'failed', seconds });
+        },
+      });
+      return report(s, {
+        executionArn: result.executionArn,
+        status: result.status,
+        ...(result.output !== undefined ? { output: result.output } : {}),
+        ...(result.error ? { error: result.error } : {}),
+        ...(result.cause ? { cause: result.cause } : {}),
+      });
+    }
+    if (!options.stateMachine) {
+      throw new CliError(
+        `no ${kind} state machine: give --state-machine, or set ${kind === 'backup' ? 'INFRAHUB_BACKUP_STATE_MACHINE' : 'INFRAHUB_RESTORE_STATE_MACHINE'} (stack output ${kind === 'backup' ? 'BackupStateMachineArn' : 'RestoreStateMachineArn'}), or run it locally with --local`,
+        EXIT.usage,
+      );
+    }
+    const sfn = sfnClient(s);
+    const executionArn = await startExecution(sfn, options.stateMachine, input);
+    err(`started ${executionArn}`);
+    if (options.follow === false) return out(s.json ? JSON.stringify({ executionArn }) : executionArn);
+    report(s, await followExecution(sfn, executionArn, { onProgress: printProgress }));
+  }
+
+  function printProgress(p: StateProgress): void {
+    // Progress goes to standard error, so standard output stays the result (and --json stays JSON).
+    err(`${p.seconds.toFixed(1).padStart(7)} s  ${p.state}${p.what === 'failed' ? ' failed' : ''}`);
+  }
+
+  function report(s: Settings, outcome: ExecutionOutcome): void {
+    if (s.json) out(JSON.stringify(outcome, null, 2));
+    else if (outcome.status === 'SUCCEEDED')
+      out(`${outcome.executionArn}: SUCCEEDED\n${JSON.stringify(outcome.output, null, 2)}`);
+    else
+      out(
+        `${outcome.executionArn}: ${outcome.status}${outcome.error ? ` (${outcome.error})` : ''}\n${outcome.cause ?? ''}`,
+      );
+    if (outcome.status !== 'SUCCEEDED') throw new CliError('', EXIT.failed);
+  }
+
   return program;
+}
+
+interface ExecutionOptions {
+  local?: boolean;
+  follow?: boolean;
+  stateMachine?: string;
+  reason?: string;
+}
+
+function sfnClient(s: Settings): SFNClient {
+  return new SFNClient({ region: s.region });
 }
 
 /**

@@ -1,0 +1,92 @@
+/**
+ * A local execution (backup, restore or drill) against any AWS-compatible endpoint, with the tools of
+ * this machine: what `npm run backup:local` and `infrahub-backup backup|restore --local` run. The
+ * runner takes PG_BINDIR, NEO4J_ADMIN, NEO4J_HOME, NEO4J_CONF, RESTORE_WORK_DIR and DRILL_PG_USER from
+ * this process's environment; a Community DBMS is stopped and started with NEO4J_STOP_COMMAND and
+ * NEO4J_START_COMMAND (without them, a Community database step is refused by the DBMS stand-in).
+ */
+import { spawnSync } from 'node:child_process';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
+import type { DeploymentConfig } from '../../core/config/schema.js';
+import { createS3Client } from '../../core/s3/client.js';
+import { type LocalExecution, type LocalTargetRuntime, runStateMachineLocally } from './backup.js';
+import type { ExecutionEvent } from './state-machine.js';
+import type { MachineKind } from './synth.js';
+
+function shell(command: string, what: string): void {
+  const run = spawnSync('/bin/sh', ['-c', command], { stdio: 'inherit' });
+  if (run.status !== 0) throw new Error(`${what} ("${command}") exited with ${run.status}`);
+}
+
+export async function runLocalExecution(
+  machine: MachineKind,
+  input: unknown,
+  options: {
+    config: DeploymentConfig;
+    endpoint: string;
+    bucket: string;
+    region?: string;
+    topicArn?: string;
+    env?: NodeJS.ProcessEnv;
+    onEvent?: (event: ExecutionEvent) => void;
+  },
+): Promise<LocalExecution> {
+  const env = options.env ?? process.env;
+  const { config, endpoint } = options;
+  const region = options.region ?? env.AWS_REGION ?? config.region;
+  const s3 = createS3Client({ endpoint, region, forcePathStyle: true });
+  const sns = new SNSClient({ endpoint, region });
+  const topicArn =
+    options.topicArn ??
+    (await sns.send(new CreateTopicCommand({ Name: 'infrahub-backup-notices' }))).TopicArn ??
+    '';
+  const tools: Record<string, string> = {};
+  for (const name of [
+    'PG_BINDIR',
+    'NEO4J_ADMIN',
+    'NEO4J_HOME',
+    'NEO4J_CONF',
+    'RESTORE_WORK_DIR',
+    'DRILL_PG_USER',
+  ])
+    if (env[name]) tools[name] = env[name] as string;
+  const stop = env.NEO4J_STOP_COMMAND;
+  const start = env.NEO4J_START_COMMAND;
+  const runtime = (): LocalTargetRuntime => ({
+    env: tools,
+    ...(stop && start
+      ? {
+          dbms: {
+            stop: async () => shell(stop, 'NEO4J_STOP_COMMAND'),
+            start: async () => shell(start, 'NEO4J_START_COMMAND'),
+          },
+        }
+      : {}),
+  });
+  return runStateMachineLocally(machine, input, {
+    config,
+    runtime,
+    aws: {
+      endpoint,
+      env: () => ({
+        AWS_REGION: region,
+        ...Object.fromEntries(
+          ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']
+            .filter((k) => env[k])
+            .map((k) => [k, env[k] as string]),
+        ),
+      }),
+      s3,
+      secrets: new SecretsManagerClient({ endpoint, region }),
+      sns,
+      events: new EventBridgeClient({ endpoint, region }),
+      cloudwatch: new CloudWatchClient({ endpoint, region }),
+      bucket: options.bucket,
+      topicArn,
+    },
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+  });
+}

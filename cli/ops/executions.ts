@@ -1,0 +1,92 @@
+/**
+ * Step Functions executions from the terminal: start one, and follow it to its end, reporting each
+ * state as it is entered, succeeds or fails (from the execution history, read incrementally), then
+ * the outcome with the failure's error and cause.
+ */
+import {
+  DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  type HistoryEvent,
+  type SFNClient,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
+
+export interface StateProgress {
+  state: string;
+  what: 'entered' | 'failed';
+  seconds: number;
+}
+
+export interface ExecutionOutcome {
+  executionArn: string;
+  status: 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+  output?: unknown;
+  error?: string;
+  cause?: string;
+}
+
+export async function startExecution(
+  sfn: Pick<SFNClient, 'send'>,
+  stateMachineArn: string,
+  input: unknown,
+  name?: string,
+): Promise<string> {
+  const started = await sfn.send(
+    new StartExecutionCommand({ stateMachineArn, input: JSON.stringify(input), ...(name ? { name } : {}) }),
+  );
+  if (!started.executionArn) throw new Error('StartExecution returned no execution ARN');
+  return started.executionArn;
+}
+
+/** The states an execution's history events name: entered, and failed (with the task's failure). */
+function progressOf(event: HistoryEvent, startedAt: number): StateProgress | undefined {
+  const seconds = Math.round(((event.timestamp?.getTime() ?? startedAt) - startedAt) / 100) / 10;
+  if (event.stateEnteredEventDetails?.name)
+    return { state: event.stateEnteredEventDetails.name, what: 'entered', seconds };
+  if (event.type === 'TaskFailed' || event.type === 'LambdaFunctionFailed')
+    return { state: '(task)', what: 'failed', seconds };
+  return undefined;
+}
+
+export async function followExecution(
+  sfn: Pick<SFNClient, 'send'>,
+  executionArn: string,
+  options: {
+    onProgress?: (p: StateProgress) => void;
+    pollMs?: number;
+    sleep?: (ms: number) => Promise<void>;
+  } = {},
+): Promise<ExecutionOutcome> {
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  let seen = 0;
+  let startedAt: number | undefined;
+  for (;;) {
+    const described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    startedAt ??= described.startDate?.getTime() ?? Date.now();
+    // The whole history, page by page; only events not reported yet are passed on.
+    const events: HistoryEvent[] = [];
+    let token: string | undefined;
+    do {
+      const page = await sfn.send(
+        new GetExecutionHistoryCommand({ executionArn, nextToken: token, maxResults: 1000 }),
+      );
+      events.push(...(page.events ?? []));
+      token = page.nextToken;
+    } while (token);
+    for (const event of events.slice(seen)) {
+      const progress = progressOf(event, startedAt);
+      if (progress) options.onProgress?.(progress);
+    }
+    seen = events.length;
+    if (described.status && described.status !== 'RUNNING' && described.status !== 'PENDING_REDRIVE') {
+      return {
+        executionArn,
+        status: described.status as ExecutionOutcome['status'],
+        ...(described.output ? { output: JSON.parse(described.output) as unknown } : {}),
+        ...(described.error ? { error: described.error } : {}),
+        ...(described.cause ? { cause: described.cause } : {}),
+      };
+    }
+    await sleep(options.pollMs ?? 2000);
+  }
+}
