@@ -1,0 +1,84 @@
+import {
+  CreateStateMachineCommand,
+  DescribeExecutionCommand,
+  SFNClient,
+  StopExecutionCommand,
+} from '@aws-sdk/client-sfn';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT, run } from '../../cli/infrahub-backup.js';
+import { localCredentials, localRegion, type S3Server, startS3 } from '../../harness/index.js';
+
+// backup and status on "AWS": moto's Step Functions API (it starts executions and keeps them
+// running; it does not run their states, so the execution is stopped by hand and followed to its end).
+describe('operator CLI against a Step Functions API (moto)', () => {
+  let server: S3Server;
+  let stateMachineArn: string;
+  const saved = { ...process.env };
+
+  beforeAll(async () => {
+    server = await startS3();
+    Object.assign(process.env, server.env(), { AWS_ENDPOINT_URL: server.endpoint });
+    const sfn = new SFNClient({
+      endpoint: server.endpoint,
+      region: localRegion,
+      credentials: localCredentials,
+    });
+    const created = await sfn.send(
+      new CreateStateMachineCommand({
+        name: 'infrahub-backup-backup',
+        roleArn: 'arn:aws:iam::123456789012:role/sfn',
+        definition: JSON.stringify({
+          StartAt: 'Wait',
+          States: { Wait: { Type: 'Wait', Seconds: 3600, End: true } },
+        }),
+      }),
+    );
+    stateMachineArn = created.stateMachineArn ?? '';
+  }, 120_000);
+
+  afterAll(async () => {
+    process.env = saved;
+    await server?.stop();
+  });
+
+  it('starts a backup execution with the validated input, and status follows it to its end', async () => {
+    const lines: string[] = [];
+    const errors: string[] = [];
+    const started = await run(
+      [
+        '--region',
+        localRegion,
+        'backup',
+        '--target',
+        'infrahub-lab',
+        '--state-machine',
+        stateMachineArn,
+        '--no-follow',
+      ],
+      (l) => lines.push(l),
+      (l) => errors.push(l),
+    );
+    expect(started, errors.join('\n')).toBe(EXIT.ok);
+    const executionArn = lines.join('').trim();
+    expect(executionArn).toMatch(/^arn:aws:states:.*:execution:infrahub-backup-backup:/);
+
+    const sfn = new SFNClient({
+      endpoint: server.endpoint,
+      region: localRegion,
+      credentials: localCredentials,
+    });
+    const described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    expect(JSON.parse(described.input ?? '{}')).toMatchObject({ targets: ['infrahub-lab'], force: false });
+    await sfn.send(
+      new StopExecutionCommand({ executionArn, error: 'Stopped', cause: 'stopped by the operator' }),
+    );
+    const out: string[] = [];
+    const code = await run(
+      ['--region', localRegion, '--json', 'status', executionArn],
+      (l) => out.push(l),
+      () => undefined,
+    );
+    expect(code).toBe(EXIT.failed);
+    expect(JSON.parse(out.join('\n'))).toMatchObject({ executionArn, status: 'ABORTED' });
+  });
+});
