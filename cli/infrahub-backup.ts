@@ -434,7 +434,13 @@ export function buildProgram(
       const s = settings();
       if (!/^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:/.test(executionArn))
         throw new CliError(`"${executionArn}" is not a Step Functions execution ARN`, EXIT.usage);
-      report(s, await followExecution(sfnClient(s), executionArn, { onProgress: printProgress }));
+      report(
+        s,
+        await followExecution(sfnClient(s), executionArn, {
+          onProgress: printProgress,
+          onPoll: printWaiting,
+        }),
+      );
     });
 
   /** Starts (or runs locally) a backup or restore and reports its outcome. */
@@ -452,20 +458,27 @@ export function buildProgram(
         );
       }
       const t0 = Date.now();
-      const result = await runLocalExecution(kind, input, {
-        config: s.config,
-        endpoint: s.endpoint,
-        bucket: s.bucket,
-        region: s.region,
-        onEvent: (event) => {
-          const state = event.state as { name: string; type: string } | undefined;
-          const seconds = Math.round((Date.now() - t0) / 100) / 10;
-          if (event.type === 'StateEntered' && state?.type === 'Task')
-            printProgress({ state: state.name, what: 'entered', seconds });
-          if (event.type === 'StateFailed' && state)
-            printProgress({ state: state.name, what: 'failed', seconds });
-        },
-      });
+      const ticker = setInterval(() => printWaiting(Math.round((Date.now() - t0) / 1000)), 1000);
+      let result: Awaited<ReturnType<typeof runLocalExecution>>;
+      try {
+        result = await runLocalExecution(kind, input, {
+          config: s.config,
+          endpoint: s.endpoint,
+          bucket: s.bucket,
+          region: s.region,
+          onEvent: (event) => {
+            const state = event.state as { name: string; type: string } | undefined;
+            const seconds = Math.round((Date.now() - t0) / 100) / 10;
+            if (event.type === 'StateEntered' && state?.type === 'Task')
+              printProgress({ state: state.name, what: 'entered', seconds });
+            if (event.type === 'StateFailed' && state)
+              printProgress({ state: state.name, what: 'failed', seconds });
+          },
+        });
+      } finally {
+        clearInterval(ticker);
+        if (live.tty) process.stderr.write('\r\x1b[K');
+      }
       return report(s, {
         executionArn: result.executionArn,
         status: result.status,
@@ -484,12 +497,20 @@ export function buildProgram(
     const executionArn = await startExecution(sfn, options.stateMachine, input);
     err(`started ${executionArn}`);
     if (options.follow === false) return out(s.json ? JSON.stringify({ executionArn }) : executionArn);
-    report(s, await followExecution(sfn, executionArn, { onProgress: printProgress }));
+    report(s, await followExecution(sfn, executionArn, { onProgress: printProgress, onPoll: printWaiting }));
   }
 
+  // On a terminal, a live line under the states says what runs and for how long; elsewhere (logs,
+  // CI) only the plain state lines are written.
+  const live = { state: '', tty: process.stderr.isTTY === true };
   function printProgress(p: StateProgress): void {
     // Progress goes to standard error, so standard output stays the result (and --json stays JSON).
+    if (live.tty) process.stderr.write('\r\x1b[K');
     err(`${p.seconds.toFixed(1).padStart(7)} s  ${p.state}${p.what === 'failed' ? ' failed' : ''}`);
+    if (p.what === 'entered') live.state = p.state;
+  }
+  function printWaiting(seconds: number): void {
+    if (live.tty) process.stderr.write(`\r\x1b[K  ... ${live.state || 'starting'}, ${seconds} s so far`);
   }
 
   function report(s: Settings, outcome: ExecutionOutcome): void {

@@ -53,6 +53,8 @@ export async function followExecution(
   executionArn: string,
   options: {
     onProgress?: (p: StateProgress) => void;
+    /** After each poll of a running execution: seconds since it started (for a live display). */
+    onPoll?: (seconds: number) => void;
     pollMs?: number;
     sleep?: (ms: number) => Promise<void>;
   } = {},
@@ -87,6 +89,7 @@ export async function followExecution(
         ...(described.cause ? { cause: described.cause } : {}),
       };
     }
+    options.onPoll?.(Math.round((Date.now() - startedAt) / 1000));
     await sleep(options.pollMs ?? 2000);
   }
 }

@@ -126,3 +126,16 @@ describe('operator CLI: list, inspect, verify', () => {
     expect(help.out).toMatch(/Examples:\n {2}infrahub-backup verify/);
   });
 });
+
+describe('the installed executable', () => {
+  it('runs as the package bin: help with every command, exit 0; a bad command, exit 2', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const help = spawnSync(process.execPath, ['bin/infrahub-backup.mjs', '--help'], { encoding: 'utf8' });
+    expect(help.status, help.stderr).toBe(0);
+    for (const command of ['list', 'inspect', 'verify', 'backup', 'restore', 'status', 'export', 'import'])
+      expect(help.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
+    const bad = spawnSync(process.execPath, ['bin/infrahub-backup.mjs', 'frobnicate'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/unknown command 'frobnicate'/);
+  });
+});

@@ -127,3 +127,22 @@ describe('following an execution', () => {
     expect(bad.join('\n')).toMatch(/target: must be 2-40 characters/);
   });
 });
+
+describe('CLI settings', () => {
+  it('take flags first, then environment variables, then the deployment configuration', async () => {
+    const { resolveSettings } = await import('../../cli/infrahub-backup.js');
+    const env = {
+      INFRAHUB_BACKUP_BUCKET: 'from-env',
+      AWS_REGION: 'eu-west-3',
+      AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+    };
+    expect(resolveSettings({ bucket: 'from-flag', region: 'eu-north-1' }, env)).toMatchObject({
+      bucket: 'from-flag',
+      region: 'eu-north-1',
+      endpoint: 'http://127.0.0.1:9',
+    });
+    expect(resolveSettings({}, env)).toMatchObject({ bucket: 'from-env', region: 'eu-west-3' });
+    // Without a flag or a variable, the configuration's region.
+    expect(resolveSettings({ config: 'config/example.json' }, {})).toMatchObject({ region: 'eu-west-1' });
+  });
+});
