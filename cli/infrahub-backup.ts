@@ -138,7 +138,10 @@ export function buildProgram(
       ),
     )
     .addOption(
-      new Option('--endpoint <url>', 'S3-compatible endpoint instead of AWS (for example a local server)'),
+      new Option(
+        '--endpoint <url>',
+        'AWS-compatible endpoint instead of AWS (a local server; AWS_ENDPOINT_URL also works)',
+      ).env('INFRAHUB_BACKUP_ENDPOINT'),
     )
     .option('--region <region>', 'AWS region (default: AWS_REGION, then the configuration)')
     .option('--json', 'print JSON for scripts instead of text')
