@@ -32,6 +32,7 @@ import { type Manifest, ManifestSchema, readManifest } from '../../core/backup/m
 import { PENDING_TAGGING, retentionClass, retentionTagging } from '../../core/backup/retention.js';
 import type { Retention } from '../../core/config/schema.js';
 import { IncompatibleBackupError, ManifestError } from '../../core/errors.js';
+import { hashing } from '../../core/s3/download.js';
 import { putJson, storageError } from '../../core/s3/objects.js';
 import { uploadStream } from '../../core/s3/upload-stream.js';
 
@@ -92,13 +93,9 @@ export async function exportBackup(
       });
       await pipeline(
         body,
-        async function* (source: AsyncIterable<Buffer>) {
-          for await (const chunk of source) {
-            hash.update(chunk);
-            done += chunk.length;
-            yield chunk;
-          }
-        },
+        hashing(hash, (n) => {
+          done += n;
+        }),
         entry,
       );
       const sha256 = hash.digest('hex');

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -7,6 +7,20 @@ import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { RestoreValidationError } from '../errors.js';
 import { storageError } from './objects.js';
+
+/**
+ * A pipeline stage that passes bytes through unchanged while feeding them to `hash` (and counting
+ * them): the checksum of a stream in the same pass that moves it.
+ */
+export function hashing(hash: Hash, onBytes?: (n: number) => void) {
+  return async function* (source: AsyncIterable<Buffer>) {
+    for await (const chunk of source) {
+      hash.update(chunk);
+      onBytes?.(chunk.length);
+      yield chunk;
+    }
+  };
+}
 
 /**
  * Downloads one exact object version to `file`, hashing it on the way: it is written under a
@@ -35,13 +49,9 @@ export async function downloadVerified(
     ).Body as Readable;
     await pipeline(
       body,
-      async function* (source: AsyncIterable<Buffer>) {
-        for await (const chunk of source) {
-          hash.update(chunk);
-          bytes += chunk.length;
-          yield chunk;
-        }
-      },
+      hashing(hash, (n) => {
+        bytes += n;
+      }),
       createWriteStream(partial),
     );
   } catch (err) {
