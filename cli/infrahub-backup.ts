@@ -250,7 +250,13 @@ export function buildProgram(
       const s = settings();
       const st = storage(s);
       const target = await targetOf(s, st, backupId, options.target);
-      const report = await verifyBackup(st.s3, st.bucket, target, backupId, { deep: options.deep === true });
+      const shown = progress(err);
+      const report = await verifyBackup(st.s3, st.bucket, target, backupId, {
+        deep: options.deep === true,
+        // Downloads are the long part of a deep verification: one progress line per file.
+        onDownloaded: (f) =>
+          shown({ phase: 'file', path: f.path, bytes: f.bytes, done: f.downloaded, total: f.files }),
+      });
       await recordVerification(st.s3, st.bucket, report, options.deep === true);
       if (s.json) out(JSON.stringify(report, null, 2));
       else if (report.ok)
@@ -554,13 +560,22 @@ function progress(err: (line: string) => void): Progress {
   };
 }
 
+/** Clears a live progress line still on the terminal, so what is printed next starts a clean line. */
+function clearLiveLine(): void {
+  if (process.stderr.isTTY === true) process.stderr.write('\r\x1b[K');
+}
+
 /** Runs the CLI; returns the exit code. */
 export async function run(
   argv: readonly string[],
   out?: (line: string) => void,
   err = (l: string) => console.error(l),
 ) {
-  const program = buildProgram(out, err);
+  const print = out ?? ((l: string) => console.log(l));
+  const program = buildProgram((line) => {
+    clearLiveLine();
+    print(line);
+  }, err);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return EXIT.ok;

@@ -30,12 +30,19 @@ export interface VerifyReport {
   problems: VerifyProblem[];
 }
 
+export interface VerifyOptions {
+  /** Download and hash every file instead of trusting what S3 answers. */
+  deep?: boolean;
+  /** After each file downloaded and hashed (a progress display). */
+  onDownloaded?: (file: { path: string; bytes: number; downloaded: number; files: number }) => void;
+}
+
 export async function verifyBackup(
   s3: S3Client,
   bucket: string,
   target: string,
   backupId: string,
-  options: { deep?: boolean } = {},
+  options: VerifyOptions = {},
 ): Promise<VerifyReport> {
   const manifest = await readManifest(s3, bucket, target, backupId);
   if (!manifest) {
@@ -52,7 +59,7 @@ export async function verifyAgainst(
   target: string,
   backupId: string,
   manifest: Manifest,
-  options: { deep?: boolean } = {},
+  options: VerifyOptions = {},
 ): Promise<VerifyReport> {
   const prefix = backupPrefix(target, backupId);
   const listed = new Map<string, number>();
@@ -96,6 +103,7 @@ export async function verifyAgainst(
     // Deep, or a file S3 cannot vouch for (a backup imported without S3 checksums): hash the content.
     const actual = await hashObject(s3, bucket, key);
     downloaded++;
+    options.onDownloaded?.({ path, bytes: size, downloaded, files: expected.length });
     if (actual.sha256 !== sha256)
       problems.push({ path, kind: 'checksum', expected: sha256, actual: actual.sha256 });
   }

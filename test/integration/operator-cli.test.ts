@@ -91,7 +91,10 @@ describe('operator CLI: list, inspect, verify', () => {
     expect((await cli('list')).out).toMatch(
       new RegExp(`${complete} .* verified \\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2} ok`),
     );
-    const deep = JSON.parse((await cli('--json', 'verify', complete, '--deep')).out);
+    const deepRun = await cli('--json', 'verify', complete, '--deep');
+    // Each download is a progress line on standard error (plain lines when not a terminal).
+    expect(deepRun.err).toMatch(/^prefect\.dump [\d.]+ KiB \(100 %\)$/m);
+    const deep = JSON.parse(deepRun.out);
     expect(deep).toMatchObject({ ok: true, downloaded: 1 });
 
     await local.s3.send(
