@@ -193,7 +193,7 @@ export async function restoreNeo4jEnterprise(
   const log = ctx.logger.child({ component: 'database', step: 'restore', edition: 'enterprise' });
   const what = `${ctx.target}/${ctx.backupId}`;
   const recorded = manifest.neo4j;
-  if (!recorded || recorded.method !== 'backup') {
+  if (recorded?.method !== 'backup') {
     throw new ManifestError(
       `${what} holds no Enterprise backup to restore (method ${recorded?.method ?? 'none'}); a Community dump loads into Community`,
     );
