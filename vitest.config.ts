@@ -16,6 +16,8 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts', 'test/infra/**/*.test.ts'],
           testTimeout: 60_000,
+          // Template tests synthesize the whole app in beforeAll: seconds alone, more on a busy CI machine.
+          hookTimeout: 120_000,
         },
       },
       {
