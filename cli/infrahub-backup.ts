@@ -8,9 +8,9 @@
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { Command, CommanderError, Option } from 'commander';
 import { BackupIdSchema, backupPrefix } from '../core/backup/layout.js';
-import { readManifest } from '../core/backup/manifest.js';
+import { type Manifest, readManifest } from '../core/backup/manifest.js';
 import { BackupExecutionInputSchema } from '../core/backup/plan.js';
-import { describeProblems, verifyBackup } from '../core/backup/verify.js';
+import { describeProblems, verifyAgainst } from '../core/backup/verify.js';
 import { loadDeploymentConfigFile, parseInput } from '../core/config/load.js';
 import type { DeploymentConfig } from '../core/config/schema.js';
 import { RestoreExecutionInputSchema } from '../core/restore/plan.js';
@@ -92,24 +92,31 @@ const mib = (n: number) =>
 const age = (hours: number) => (hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`);
 
 /** Which target a backup id belongs to: the one given, else the only one holding it. */
-async function targetOf(
+async function backupOf(
   settings: Settings,
   s3: ReturnType<typeof storage>,
   backupId: string,
   given?: string,
-) {
-  if (given) return given;
-  const targets = settings.config?.targets.map((t) => t.name) ?? (await listTargets(s3.s3, s3.bucket));
-  const holding: string[] = [];
-  for (const t of targets) {
-    if ((await readManifest(s3.s3, s3.bucket, t, backupId).catch(() => undefined)) !== undefined)
-      holding.push(t);
+): Promise<{ target: string; manifest: Manifest }> {
+  const targets = given
+    ? [given]
+    : (settings.config?.targets.map((t) => t.name) ?? (await listTargets(s3.s3, s3.bucket)));
+  const holding: Array<{ target: string; manifest: Manifest }> = [];
+  for (const target of targets) {
+    // An unreadable manifest of the named target is an error; while searching, it is no match.
+    const manifest = await readManifest(s3.s3, s3.bucket, target, backupId).catch((err: unknown) => {
+      if (given) throw err;
+      return undefined;
+    });
+    if (manifest) holding.push({ target, manifest });
   }
-  if (holding.length === 1) return holding[0] as string;
+  if (holding.length === 1) return holding[0] as { target: string; manifest: Manifest };
   throw new CliError(
     holding.length === 0
-      ? `no complete backup ${backupId} in s3://${s3.bucket} (targets: ${targets.join(', ') || 'none'})`
-      : `${backupId} exists for several targets (${holding.join(', ')}): give --target`,
+      ? given
+        ? `${given}/${backupId} has no manifest: incomplete, failed or absent`
+        : `no complete backup ${backupId} in s3://${s3.bucket} (targets: ${targets.join(', ') || 'none'})`
+      : `${backupId} exists for several targets (${holding.map((h) => h.target).join(', ')}): give --target`,
     holding.length === 0 ? EXIT.notFound : EXIT.usage,
   );
 }
@@ -197,13 +204,7 @@ export function buildProgram(
     .action(async (backupId: string, options: { target?: string }) => {
       const s = settings();
       const st = storage(s);
-      const target = await targetOf(s, st, backupId, options.target);
-      const manifest = await readManifest(st.s3, st.bucket, target, backupId);
-      if (!manifest)
-        throw new CliError(
-          `${target}/${backupId} has no manifest: incomplete, failed or absent`,
-          EXIT.notFound,
-        );
+      const { target, manifest } = await backupOf(s, st, backupId, options.target);
       if (s.json) return out(JSON.stringify(manifest, null, 2));
       out(`${target}/${backupId}  s3://${st.bucket}/${backupPrefix(target, backupId)}`);
       out(
@@ -249,9 +250,9 @@ export function buildProgram(
     .action(async (backupId: string, options: { target?: string; deep?: boolean }) => {
       const s = settings();
       const st = storage(s);
-      const target = await targetOf(s, st, backupId, options.target);
+      const { target, manifest } = await backupOf(s, st, backupId, options.target);
       const shown = progress(err);
-      const report = await verifyBackup(st.s3, st.bucket, target, backupId, {
+      const report = await verifyAgainst(st.s3, st.bucket, target, backupId, manifest, {
         deep: options.deep === true,
         // Downloads are the long part of a deep verification: one progress line per file.
         onDownloaded: (f) =>
@@ -285,8 +286,8 @@ export function buildProgram(
     .action(async (backupId: string, options: { target?: string; out: string }) => {
       const s = settings();
       const st = storage(s);
-      const target = await targetOf(s, st, backupId, options.target);
-      const result = await exportBackup(st.s3, st.bucket, target, backupId, options.out, progress(err));
+      const { target, manifest } = await backupOf(s, st, backupId, options.target);
+      const result = await exportBackup(st.s3, st.bucket, target, manifest, options.out, progress(err));
       if (s.json) return out(JSON.stringify({ target, backupId, ...result }, null, 2));
       out(
         `${result.file}: ${result.files} files, ${mib(result.bytes)} before compression, every checksum checked`,

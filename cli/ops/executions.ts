@@ -1,6 +1,7 @@
 /**
  * Step Functions executions from the terminal: start one, and follow it to its end, reporting each
- * state as it is entered, succeeds or fails (from the execution history, read incrementally), then
+ * state as it is entered or fails (from the execution history: each poll reads only the events
+ * added since the last, newest first), then
  * the outcome with the failure's error and cause.
  */
 import {
@@ -60,26 +61,34 @@ export async function followExecution(
   } = {},
 ): Promise<ExecutionOutcome> {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  let seen = 0;
+  let lastId = 0;
   let startedAt: number | undefined;
   for (;;) {
     const described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
     startedAt ??= described.startDate?.getTime() ?? Date.now();
-    // The whole history, page by page; only events not reported yet are passed on.
-    const events: HistoryEvent[] = [];
+    // Only the events since the last poll: newest first, until one already reported.
+    const fresh: HistoryEvent[] = [];
     let token: string | undefined;
-    do {
+    reading: do {
       const page = await sfn.send(
-        new GetExecutionHistoryCommand({ executionArn, nextToken: token, maxResults: 1000 }),
+        new GetExecutionHistoryCommand({
+          executionArn,
+          reverseOrder: true,
+          nextToken: token,
+          maxResults: 1000,
+        }),
       );
-      events.push(...(page.events ?? []));
+      for (const event of page.events ?? []) {
+        if ((event.id ?? 0) <= lastId) break reading;
+        fresh.push(event);
+      }
       token = page.nextToken;
     } while (token);
-    for (const event of events.slice(seen)) {
+    for (const event of fresh.reverse()) {
+      lastId = Math.max(lastId, event.id ?? 0);
       const progress = progressOf(event, startedAt);
       if (progress) options.onProgress?.(progress);
     }
-    seen = events.length;
     if (described.status && described.status !== 'RUNNING' && described.status !== 'PENDING_REDRIVE') {
       return {
         executionArn,

@@ -28,7 +28,7 @@ import {
   manifestKey,
   parseBackupId,
 } from '../../core/backup/layout.js';
-import { type Manifest, ManifestSchema, readManifest } from '../../core/backup/manifest.js';
+import { type Manifest, ManifestSchema } from '../../core/backup/manifest.js';
 import { PENDING_TAGGING, retentionClass, retentionTagging } from '../../core/backup/retention.js';
 import type { Retention } from '../../core/config/schema.js';
 import { IncompatibleBackupError, ManifestError } from '../../core/errors.js';
@@ -50,13 +50,12 @@ export async function exportBackup(
   s3: S3Client,
   bucket: string,
   target: string,
-  backupId: string,
+  /** The backup's manifest, as read by the caller (only complete backups have one). */
+  manifest: Manifest,
   outDir: string,
   onProgress?: Progress,
 ): Promise<{ file: string; files: number; bytes: number }> {
-  const manifest = await readManifest(s3, bucket, target, backupId);
-  if (!manifest)
-    throw new ManifestError(`${target}/${backupId} has no manifest: only complete backups are exported`);
+  const backupId = manifest.backup_id;
   const file = join(outDir, `${backupId}.tar.gz`);
   const partial = `${file}.partial`;
   const pack = tar.pack();
@@ -187,6 +186,7 @@ export async function importTarball(
       if (path.split('/').includes('..'))
         throw new ManifestError(`${name}: a path in the archive leaves backup/`);
       const key = fileKey(target, named, path);
+      // tar-stream's entries are streamx streams; a PassThrough makes one a Node.js Readable.
       const stored = await uploadStream(s3, stream.pipe(new PassThrough()), {
         bucket,
         key,

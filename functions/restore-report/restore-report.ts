@@ -114,10 +114,12 @@ export async function restoreReportStep(
       : { results: [], errors: [] };
 
   // A runner's own error record says best what went wrong; the state's cause is the fallback.
+  // A refusal first (nothing else ran), then the components, then the steps around them.
+  const { plan: refused, ...others } = event.failures;
   const caught = [
-    ...Object.values(event.failures).filter((f) => f.step === 'PlanRestore' || f.step === 'PlanDrill'),
+    ...(refused ? [refused] : []),
     ...event.branches.flatMap((b) => (b.failure ? [b.failure] : [])),
-    ...Object.values(event.failures).filter((f) => f.step !== 'PlanRestore' && f.step !== 'PlanDrill'),
+    ...Object.values(others),
   ];
   const failures = caught.map((f) => {
     const described = describeCause(f.cause);

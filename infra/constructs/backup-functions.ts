@@ -201,15 +201,18 @@ export class BackupFunctions extends Construct {
         conditions: { StringLike: { 's3:prefix': ['*/.runner/*'] } },
       }),
     );
-    this.notify.addToRolePolicy(new iam.PolicyStatement({ actions: ['sns:Publish'], resources: topicArns }));
-    this.notify.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['events:PutEvents'],
-        resources: [
-          Stack.of(this).formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default' }),
-        ],
-      }),
-    );
+    // The functions that send notices: SNS topics and the default event bus.
+    for (const fn of [this.notify, this.restoreReport]) {
+      fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['sns:Publish'], resources: topicArns }));
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['events:PutEvents'],
+          resources: [
+            Stack.of(this).formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default' }),
+          ],
+        }),
+      );
+    }
     // Freshness lists backup folders and checks for manifests (heads: s3:GetObject on manifests only).
     this.freshness.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.bucket.bucketArn] }),
@@ -237,17 +240,6 @@ export class BackupFunctions extends Construct {
       new iam.PolicyStatement({
         actions: ['s3:GetObject', 's3:PutObject'],
         resources: [objects('.restores/*')],
-      }),
-    );
-    this.restoreReport.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['sns:Publish'], resources: topicArns }),
-    );
-    this.restoreReport.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['events:PutEvents'],
-        resources: [
-          Stack.of(this).formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default' }),
-        ],
       }),
     );
     for (const fn of [this.notify, this.freshness, this.restoreReport]) {

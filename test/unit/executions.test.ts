@@ -21,7 +21,9 @@ function scriptedSfn(
   }>,
 ) {
   let step = -1;
+  const served = { count: 0 };
   return {
+    served,
     send: async (command: unknown): Promise<unknown> => {
       if (command instanceof DescribeExecutionCommand) {
         step = Math.min(step + 1, steps.length - 1);
@@ -29,15 +31,21 @@ function scriptedSfn(
         return { status, startDate: t0, ...(error ? { error, cause } : {}), ...(output ? { output } : {}) };
       }
       if (command instanceof GetExecutionHistoryCommand) {
-        const events = steps.slice(0, step + 1).flatMap((s) => s.events);
-        return {
-          events: events.map((e, i) => ({
+        const all = steps
+          .slice(0, step + 1)
+          .flatMap((s) => s.events)
+          .map((e, i) => ({
             id: i + 1,
             type: e.type,
             timestamp: at(e.s),
             ...(e.name ? { stateEnteredEventDetails: { name: e.name } } : {}),
-          })),
-        };
+          }));
+        // Pages of two, in the order asked for, as the API pages them.
+        const ordered = command.input.reverseOrder ? [...all].reverse() : all;
+        const from = Number(command.input.nextToken ?? 0);
+        const page = ordered.slice(from, from + 2);
+        served.count += page.length;
+        return { events: page, ...(from + 2 < ordered.length ? { nextToken: String(from + 2) } : {}) };
       }
       throw new Error('unexpected SFN command');
     },
@@ -76,6 +84,9 @@ describe('following an execution', () => {
       { state: 'Preflight', what: 'entered', seconds: 2 },
       { state: '(task)', what: 'failed', seconds: 9 },
     ]);
+    // Each poll reads the new events and stops at the first page holding one it has seen:
+    // 2 + 2 + 4 events here; reading the whole history at every poll would be 2 + 3 + 5.
+    expect(sfn.served.count).toBe(8);
     expect(outcome).toEqual({
       executionArn: arn,
       status: 'FAILED',

@@ -9,7 +9,12 @@ import type { ComponentError, ComponentResult } from '../../../core/backup/resul
 import { PENDING_TAGGING } from '../../../core/backup/retention.js';
 import { ErrorNames, ManifestError } from '../../../core/errors.js';
 import { createLogger, type Logger } from '../../../core/log.js';
-import type { RestoreStep, RestoreStepError, RestoreStepResult } from '../../../core/restore/steps.js';
+import {
+  type RestoreStep,
+  type RestoreStepError,
+  type RestoreStepResult,
+  RestoreSteps,
+} from '../../../core/restore/steps.js';
 import { createS3Client } from '../../../core/s3/client.js';
 import { putJson } from '../../../core/s3/objects.js';
 import type { RunContext } from './context.js';
@@ -38,17 +43,8 @@ export const SUBCOMMANDS = {
 } as const;
 export type Subcommand = keyof typeof SUBCOMMANDS;
 
-/** Restore steps: they read a backup and report to `.restores/TARGET/RESTORE_ID/<step>.json`. */
-export const RESTORE_SUBCOMMANDS = [
-  'restore-postgres',
-  'restore-neo4j',
-  'validate-neo4j',
-  'restore-artifacts',
-  'drill',
-] as const satisfies readonly RestoreStep[];
-type RestoreSubcommand = (typeof RESTORE_SUBCOMMANDS)[number];
-const isRestoreSubcommand = (s: string): s is RestoreSubcommand =>
-  (RESTORE_SUBCOMMANDS as readonly string[]).includes(s);
+/** Restore steps (core/restore/steps.ts): they read a backup and report to `.restores/TARGET/RESTORE_ID/<step>.json`. */
+const isRestoreStep = (s: string): s is RestoreStep => (RestoreSteps as readonly string[]).includes(s);
 
 /** Exit codes by error name; the state machine and the CLI read them. 1 is anything unexpected. */
 export const EXIT_CODES: Record<string, number> = {
@@ -166,7 +162,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     console.log(USAGE);
     return subcommand ? 0 : 2;
   }
-  if (isRestoreSubcommand(subcommand)) return runRestoreStep(subcommand, env, logger);
+  if (isRestoreStep(subcommand)) return runRestoreStep(subcommand, env, logger);
   if (!(subcommand in SUBCOMMANDS)) {
     console.error(`unknown subcommand "${subcommand}"\n\n${USAGE}`);
     return 2;
@@ -233,7 +229,7 @@ function restoreContext(env: RestoreCommonEnv, logger: Logger) {
 type StepOutcome = { details: Record<string, unknown>; timings?: Record<string, number> };
 
 async function restoreStep(
-  step: RestoreSubcommand,
+  step: RestoreStep,
   env: NodeJS.ProcessEnv,
   ctx: ReturnType<typeof restoreContext>,
   manifest: Manifest,
@@ -317,11 +313,7 @@ async function restoreStep(
 }
 
 /** One restore step: the manifest is read (it must exist: the plan verified it), the step runs, its report is written. */
-async function runRestoreStep(
-  step: RestoreSubcommand,
-  env: NodeJS.ProcessEnv,
-  logger: Logger,
-): Promise<number> {
+async function runRestoreStep(step: RestoreStep, env: NodeJS.ProcessEnv, logger: Logger): Promise<number> {
   const common = RestoreCommonEnvSchema.safeParse(env);
   const ctx = common.success ? restoreContext(common.data, logger) : undefined;
   const startedAt = new Date();
