@@ -10,15 +10,13 @@
 import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { localRunnerEnv, postgresRunnerEnv } from '../cli/local/runner-process.js';
 import { buildRunner } from '../containers/runner/build.js';
 import { fileKey, PREFECT_DUMP, restoreStepKey } from '../core/backup/layout.js';
 import { writeManifest } from '../core/backup/manifest.js';
 import { RestoreStepResultSchema } from '../core/restore/steps.js';
-import { getJson } from '../core/s3/objects.js';
+import { getJson, openObject } from '../core/s3/objects.js';
 import { createVersionedBucket, startPostgres, startS3 } from '../harness/index.js';
 import { generate, type Measured, measure } from './pg-backup.js';
 
@@ -70,15 +68,7 @@ export async function pgRestoreBenchmark(
     const rows = Object.values(manifest.counts?.postgres?.tables ?? {}).reduce((a, b) => a + b, 0);
     const stored = manifest.s3?.[PREFECT_DUMP];
     const file = join(work, PREFECT_DUMP);
-    const body = (
-      await s3.send(
-        new GetObjectCommand({
-          Bucket: bucket,
-          Key: fileKey(target, backupId, PREFECT_DUMP),
-          VersionId: stored?.version_id,
-        }),
-      )
-    ).Body as Readable;
+    const body = await openObject(s3, bucket, fileKey(target, backupId, PREFECT_DUMP), stored?.version_id);
     await pipeline(body, createWriteStream(file));
     const dumpBytes = statSync(file).size;
 

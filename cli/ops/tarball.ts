@@ -15,10 +15,10 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import tar from 'tar-stream';
 import { completeBackupDatesIn, isComplete, tagObjects } from '../../core/backup/catalog.js';
 import {
@@ -33,7 +33,7 @@ import { PENDING_TAGGING, retentionClass, retentionTagging } from '../../core/ba
 import type { Retention } from '../../core/config/schema.js';
 import { IncompatibleBackupError, ManifestError } from '../../core/errors.js';
 import { hashing } from '../../core/s3/download.js';
-import { putJson, storageError } from '../../core/s3/objects.js';
+import { openObject, putJson } from '../../core/s3/objects.js';
 import { uploadStream } from '../../core/s3/upload-stream.js';
 
 export const ARCHIVE_ROOT = 'backup/';
@@ -69,20 +69,7 @@ export async function exportBackup(
       const size = manifest.sizes?.[path];
       if (!stored || size === undefined)
         throw new ManifestError(`${target}/${backupId}: no stored copy of ${path}`);
-      let body: Readable;
-      try {
-        body = (
-          await s3.send(
-            new GetObjectCommand({
-              Bucket: bucket,
-              Key: stored.key,
-              ...(stored.version_id ? { VersionId: stored.version_id } : {}),
-            }),
-          )
-        ).Body as Readable;
-      } catch (err) {
-        throw storageError(err, `reading ${path}`);
-      }
+      const body = await openObject(s3, bucket, stored.key, stored.version_id);
       const hash = createHash('sha256');
       const entry = pack.entry({
         name: `${ARCHIVE_ROOT}${path}`,

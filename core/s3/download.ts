@@ -2,11 +2,10 @@ import { createHash, type Hash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { RestoreValidationError } from '../errors.js';
-import { storageError } from './objects.js';
+import { openObject, storageError } from './objects.js';
 
 /**
  * A pipeline stage that passes bytes through unchanged while feeding them to `hash` (and counting
@@ -38,15 +37,7 @@ export async function downloadVerified(
   const hash = createHash('sha256');
   let bytes = 0;
   try {
-    const body = (
-      await s3.send(
-        new GetObjectCommand({
-          Bucket: object.bucket,
-          Key: object.key,
-          ...(object.versionId ? { VersionId: object.versionId } : {}),
-        }),
-      )
-    ).Body as Readable;
+    const body = await openObject(s3, object.bucket, object.key, object.versionId);
     await pipeline(
       body,
       hashing(hash, (n) => {

@@ -122,6 +122,23 @@ export async function headObject(s3: S3Client, bucket: string, key: string): Pro
   }
 }
 
+/** An object's body as a stream: the exact version when one is given, else the current one. */
+export async function openObject(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  versionId?: string,
+): Promise<Readable> {
+  try {
+    const out = await s3.send(
+      new GetObjectCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }),
+    );
+    return out.Body as Readable;
+  } catch (err) {
+    throw storageError(err, `reading s3://${bucket}/${key}`);
+  }
+}
+
 /** Streams an object through SHA-256 (nothing kept in memory) and returns its hex digest and size. */
 export async function hashObject(
   s3: S3Client,
@@ -129,11 +146,11 @@ export async function hashObject(
   key: string,
   versionId?: string,
 ): Promise<{ sha256: string; size: number }> {
+  const body = await openObject(s3, bucket, key, versionId);
   try {
-    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
     const hash = createHash('sha256');
     let size = 0;
-    for await (const chunk of out.Body as Readable) {
+    for await (const chunk of body) {
       hash.update(chunk as Buffer);
       size += (chunk as Buffer).length;
     }

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { storageError } from '../s3/objects.js';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { openObject, storageError } from '../s3/objects.js';
 import type { RunningTool } from './run-tool.js';
 
 /**
@@ -19,15 +19,11 @@ export async function streamS3ToTool(
 ): Promise<void> {
   let body: Readable;
   try {
-    body = (
-      await s3.send(
-        new GetObjectCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }),
-      )
-    ).Body as Readable;
+    body = await openObject(s3, bucket, key, versionId);
   } catch (err) {
     tool.child.kill('SIGTERM');
     await tool.done.catch(() => undefined);
-    throw storageError(err, `reading s3://${bucket}/${key}`);
+    throw err;
   }
   const [piped, exited] = await Promise.allSettled([pipeline(body, tool.stdin), tool.done]);
   if (exited.status === 'rejected') throw exited.reason;
