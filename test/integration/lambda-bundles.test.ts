@@ -119,6 +119,58 @@ describe('Lambda bundles as deployed', () => {
     });
   });
 
+  it('services: quiesces Infrahub services through the ECS API in the order given, remembering their counts', async () => {
+    const ecs = new (await import('@aws-sdk/client-ecs')).ECSClient({
+      endpoint: server.endpoint,
+      region: localRegion,
+      credentials: localCredentials,
+    });
+    await ecs.send(new CreateClusterCommand({ clusterName: 'infrahub' }));
+    await ecs.send(
+      new RegisterTaskDefinitionCommand({
+        family: 'infrahub',
+        containerDefinitions: [
+          { name: 'infrahub', image: 'registry.opsmill.io/opsmill/infrahub', memory: 2048 },
+        ],
+      }),
+    );
+    for (const [serviceName, desiredCount] of [
+      ['task-worker', 2],
+      ['infrahub-server', 1],
+    ] as const) {
+      await ecs.send(
+        new CreateServiceCommand({
+          cluster: 'infrahub',
+          serviceName,
+          taskDefinition: 'infrahub',
+          desiredCount,
+        }),
+      );
+    }
+    const services = await load('Services');
+    await expect(
+      services(
+        {
+          action: 'stop',
+          target: 'infrahub-lab',
+          cluster: 'infrahub',
+          services: ['task-worker', 'infrahub-server'],
+        },
+        context,
+      ),
+    ).resolves.toMatchObject({
+      services: [
+        { service: 'task-worker', desiredCount: 2 },
+        { service: 'infrahub-server', desiredCount: 1 },
+      ],
+    });
+    const described = await ecs.send(
+      new DescribeServicesCommand({ cluster: 'infrahub', services: ['task-worker', 'infrahub-server'] }),
+    );
+    expect(described.services?.map((x) => x.desiredCount)).toEqual([0, 0]);
+    ecs.destroy();
+  });
+
   it('notify: publishes a success notice, its event and its metrics', async () => {
     const sns = server.sns();
     const topic = await sns.send(new CreateTopicCommand({ Name: 'bundle-notices' }));
