@@ -3,7 +3,8 @@
  * services to zero one after another, in the order given (task workers first), remembering each
  * one's desired count; `start` scales them back, in the order given (the reverse: task manager
  * database first, task workers last), each waiting until its tasks run before the next starts.
- * Every wait is bounded (core of the DBMS step, which does the same for one service).
+ * All the waits of one call share one bound (core of the DBMS step, which does the same for one
+ * service).
  */
 import { z } from 'zod';
 import { parseInput } from '../../core/config/load.js';
@@ -40,16 +41,28 @@ export interface ServicesResult {
 
 export async function servicesStep(input: unknown, deps: DbmsDeps): Promise<ServicesResult> {
   const event = parseInput(ServicesEventSchema, input, 'services event');
-  const clock = deps.clock ?? { now: () => Date.now() };
+  const clock = deps.clock ?? {
+    now: () => Date.now(),
+    sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
+  };
+  // The same clock for every wait, so the shared budget and the waits agree.
+  deps = { ...deps, clock };
   const started = clock.now();
   const log = deps.logger.child({ target: event.target, step: `services-${event.action}` });
+  // One budget for all the services of a call (the Lambda's remaining time): each wait gets what is
+  // left of it, so a slow service fails with its counts instead of the function timing out mid-way.
+  const deadline = started + (deps.maxWaitSeconds ?? 600) * 1000;
+  const within = (): DbmsDeps => ({
+    ...deps,
+    maxWaitSeconds: Math.max(0, Math.floor((deadline - clock.now()) / 1000)),
+  });
   const services: ServicesResult['services'] = [];
   if (event.action === 'stop') {
     for (const service of event.services) {
       try {
         const r = await dbmsStep(
           { action: 'stop', target: event.target, cluster: event.cluster, service },
-          deps,
+          within(),
         );
         services.push({ service, desiredCount: r.desiredCount });
       } catch (err) {
@@ -58,7 +71,7 @@ export async function servicesStep(input: unknown, deps: DbmsDeps): Promise<Serv
         for (const stopped of [...services].reverse()) {
           await dbmsStep(
             { action: 'start', target: event.target, cluster: event.cluster, ...stopped },
-            deps,
+            within(),
           ).catch((e: unknown) =>
             log.error('could not start a service again', { service: stopped.service, error: String(e) }),
           );
@@ -70,7 +83,7 @@ export async function servicesStep(input: unknown, deps: DbmsDeps): Promise<Serv
     for (const { service, desiredCount } of [...event.services].reverse()) {
       await dbmsStep(
         { action: 'start', target: event.target, cluster: event.cluster, service, desiredCount },
-        deps,
+        within(),
       );
       services.unshift({ service, desiredCount });
     }

@@ -1,3 +1,4 @@
+import { DescribeServicesCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { describe, expect, it } from 'vitest';
 import type { Target } from '../../core/config/schema.js';
 import { createLogger } from '../../core/log.js';
@@ -80,6 +81,38 @@ describe('quiescing Infrahub around a restore', () => {
       message: expect.stringContaining('"task-manager"'),
     });
     expect(ecs.updates).toEqual(['worker-a=0', 'infrahub-server=0', 'infrahub-server=2', 'worker-a=3']);
+  });
+
+  it('shares one wait bound between the services: a slow first leaves less for the next', async () => {
+    // The first service takes two polls (20 s) to stop; the second never does.
+    let describes = 0;
+    const ecs = {
+      send: async (command: unknown) => {
+        if (command instanceof UpdateServiceCommand) return {};
+        if (command instanceof DescribeServicesCommand) {
+          describes++;
+          const name = command.input.services?.[0];
+          const running = name === 'worker-a' ? (describes >= 3 ? 0 : 1) : 1;
+          return {
+            services: [{ status: 'ACTIVE', desiredCount: 1, runningCount: running, pendingCount: 0 }],
+          };
+        }
+        throw new Error('unexpected');
+      },
+    };
+    const attempt = servicesStep(
+      {
+        action: 'stop',
+        target: 'infrahub-lab',
+        cluster: 'infrahub',
+        services: ['worker-a', 'infrahub-server'],
+      },
+      { ecs, logger, clock: fakeClock(), maxWaitSeconds: 30, pollIntervalSeconds: 10 },
+    );
+    await expect(attempt).rejects.toMatchObject({
+      name: 'DbmsControl',
+      message: expect.stringMatching(/"infrahub-server" did not stop within 10 s/),
+    });
   });
 
   it('rejects a malformed event, naming the field', async () => {
