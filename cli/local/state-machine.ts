@@ -39,6 +39,37 @@ export function allStates(definition: { States: AslStates }): Array<[string, Rec
   return found;
 }
 
+/**
+ * The Task timeout AWS Step Functions applies when a Task state names none: "TimeoutSeconds ... If not
+ * provided, the default value is 99999999" (AWS Step Functions Developer Guide, Task state fields).
+ */
+export const AWS_DEFAULT_TASK_TIMEOUT_SECONDS = 99_999_999;
+/**
+ * The longest timer Node.js keeps: a setTimeout delay above 2^31 - 1 ms fires after 1 ms instead
+ * (Node.js docs, timers: "When delay is larger than 2147483647 ... the delay will be set to 1").
+ */
+export const LOCAL_MAX_TASK_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+/**
+ * A copy of `definition` in which every Task state has the timeout AWS would give it.
+ * aws-local-stepfunctions (3.0.0, TaskStateAction.getTimeoutMs) gives a Task without `TimeoutSeconds`
+ * a default of 60 s, where AWS gives 99999999 s, so a slow step (a DBMS start, a dump) would time out
+ * locally with `States.Timeout` while it still runs. The library has no option to change that default,
+ * so each Task gets `TimeoutSeconds` here: the AWS default for one that names none, and any value is
+ * capped at what a Node.js timer can hold (24.8 days, far beyond the executions' own 12 h bound).
+ * A `TimeoutSecondsPath` is left as it is. The definition given is not modified.
+ */
+export function withAwsTaskTimeouts<T extends { States: AslStates }>(definition: T): T {
+  const copy = structuredClone(definition);
+  for (const [, state] of allStates(copy)) {
+    if (state.Type !== 'Task' || state.TimeoutSecondsPath !== undefined) continue;
+    const given =
+      typeof state.TimeoutSeconds === 'number' ? state.TimeoutSeconds : AWS_DEFAULT_TASK_TIMEOUT_SECONDS;
+    state.TimeoutSeconds = Math.min(given, LOCAL_MAX_TASK_TIMEOUT_SECONDS);
+  }
+  return copy;
+}
+
 /** Every Task state, including those inside Map iterations and Parallel branches. */
 export function taskStates(definition: { States: AslStates }): TaskState[] {
   return allStates(definition)
@@ -60,7 +91,8 @@ export interface LocalRunOptions {
 /**
  * Runs `definition` with `input`. `handlerFor` is asked once per Task state for its local handler; it
  * must throw for a state it cannot serve, so nothing silently calls AWS. Errors thrown by handlers
- * keep their `name`, which Retry and Catch match, as with a Lambda's error type on AWS.
+ * keep their `name`, which Retry and Catch match, as with a Lambda's error type on AWS. A Task state
+ * without `TimeoutSeconds` has no 60 s bound here, as on AWS (withAwsTaskTimeouts).
  */
 export async function runLocally(
   definition: { StartAt: string; States: AslStates },
@@ -70,7 +102,10 @@ export async function runLocally(
 ): Promise<unknown> {
   const tasks = taskStates(definition);
   const handlers = Object.fromEntries(tasks.map((t) => [t.name, handlerFor(t)]));
-  const machine = new StateMachine(definition as never, { validationOptions: { checkArn: false } });
+  // Task timeouts as on AWS, not the library's 60 s default (see withAwsTaskTimeouts).
+  const machine = new StateMachine(withAwsTaskTimeouts(definition) as never, {
+    validationOptions: { checkArn: false },
+  });
   const retryIntervalOverrides =
     options.retryIntervalMs === undefined
       ? undefined

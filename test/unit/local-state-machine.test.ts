@@ -1,5 +1,12 @@
-import { describe, expect, it } from 'vitest';
-import { runLocally, type TaskState, taskStates } from '../../cli/local/state-machine.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  AWS_DEFAULT_TASK_TIMEOUT_SECONDS,
+  LOCAL_MAX_TASK_TIMEOUT_SECONDS,
+  runLocally,
+  type TaskState,
+  taskStates,
+  withAwsTaskTimeouts,
+} from '../../cli/local/state-machine.js';
 
 class NamedFailure extends Error {
   constructor(name: string, message: string) {
@@ -110,5 +117,66 @@ describe('local execution of ASL (aws-local-stepfunctions on this Node version)'
         throw new NamedFailure('IncompatibleTool', 'pg_dump 12 is older than the server');
       }),
     ).rejects.toThrow(/pg_dump 12 is older than the server/);
+  });
+});
+
+// Issue 12 item 21: aws-local-stepfunctions gives a Task without TimeoutSeconds 60 s; AWS gives 99999999 s.
+describe('local Task timeouts behave as on AWS', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+  const slowTask = (timeout?: number) => ({
+    StartAt: 'StartDbms',
+    States: {
+      StartDbms: {
+        Type: 'Task',
+        Resource: 'arn:aws:states:::lambda:invoke',
+        ...(timeout === undefined ? {} : { TimeoutSeconds: timeout }),
+        End: true,
+      },
+    },
+  });
+  /** Runs the definition with a handler that answers after `ms` of fake time. */
+  async function runSlow(definition: ReturnType<typeof slowTask>, ms: number) {
+    vi.useFakeTimers();
+    const handler = () => async () => {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      return { started: true };
+    };
+    const outcome = runLocally(definition, {}, handler).then(
+      (output) => ({ output }),
+      (error: Error) => ({ error }),
+    );
+    // Advance in steps, so the library's own timers (set after the handler starts) are reached too.
+    for (let t = 0; t < ms + 1000; t += 5000) await vi.advanceTimersByTimeAsync(5000);
+    return outcome;
+  }
+
+  it('a Task without TimeoutSeconds that takes 10 minutes (fake time) succeeds, as on AWS', async () => {
+    const result = await runSlow(slowTask(), 10 * 60_000);
+    expect(result).toEqual({ output: { started: true } });
+  });
+
+  it('a Task with a TimeoutSeconds of the AWS default (past what a Node.js timer holds) still runs', async () => {
+    // 99999999 s in ms overflows setTimeout, which would then fire after 1 ms.
+    const result = await runSlow(slowTask(AWS_DEFAULT_TASK_TIMEOUT_SECONDS), 90_000);
+    expect(result).toEqual({ output: { started: true } });
+  });
+
+  it('a Task with its own TimeoutSeconds still times out with States.Timeout', async () => {
+    const result = (await runSlow(slowTask(30), 90_000)) as { error?: Error };
+    expect(String(result.error)).toMatch(/States\.Timeout/);
+  });
+
+  it('withAwsTaskTimeouts gives every Task (in Map and Parallel too) a timeout and changes nothing else', () => {
+    const copy = withAwsTaskTimeouts(definition);
+    expect(taskStates(copy).map((t) => t.name)).toEqual(['Graph', 'Tasks db', 'Manifest']);
+    const processor = copy.States.Fleet.ItemProcessor.States;
+    expect(processor.Capture.Branches[0]?.States.Graph).toMatchObject({
+      TimeoutSeconds: LOCAL_MAX_TASK_TIMEOUT_SECONDS,
+    });
+    expect(processor.Manifest).toMatchObject({ TimeoutSeconds: LOCAL_MAX_TASK_TIMEOUT_SECONDS });
+    // The original definition is untouched.
+    expect(JSON.stringify(definition)).not.toContain('TimeoutSeconds');
   });
 });
