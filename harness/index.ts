@@ -3,6 +3,13 @@
  * 127.0.0.1 with a free port and stopped by PID. Used by the integration tests and the demo.
  */
 export { HarnessStartError } from './errors.js';
+export {
+  type ActiveRule,
+  type Fault,
+  type FaultProxy,
+  type FaultRule,
+  startFaultProxy,
+} from './fault-proxy.js';
 export { type Neo4jOptions, type Neo4jServer, startNeo4j } from './neo4j.js';
 export { isNeo4jInstalled, neo4jLibDir, neo4jVersion, repoRoot } from './paths.js';
 export { findPostgresBinDir, type PostgresOptions, type PostgresServer, startPostgres } from './postgres.js';
