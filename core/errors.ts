@@ -39,6 +39,12 @@ export const ErrorNames = {
   RestoreValidation: 'RestoreValidation',
   /** A notice could not be published to SNS or EventBridge. Often transient. */
   Notification: 'Notification',
+  /** Path artifact storage holds an entry that is not a regular file (a symbolic link, a FIFO, ...): never silently left out. Retrying cannot fix it. */
+  UnsupportedArtifact: 'UnsupportedArtifact',
+  /** The runner's scratch space (RESTORE_WORK_DIR) has less free space than the files a restore must stage there. Retrying on the same task size cannot fix it. */
+  InsufficientScratchSpace: 'InsufficientScratchSpace',
+  /** A Secrets Manager secret is not in the shape its use needs (malformed JSON, a missing field); its content is never shown. Retrying cannot fix it. */
+  SecretInvalid: 'SecretInvalid',
 } as const;
 
 export type ErrorName = (typeof ErrorNames)[keyof typeof ErrorNames];
@@ -160,4 +166,19 @@ export class IncompatibleBackupError extends NamedError {
 
 export class RestoreValidationError extends NamedError {
   override readonly name = ErrorNames.RestoreValidation;
+}
+
+/** Path artifact storage holds entries a backup cannot capture as files; the message names each. */
+export class UnsupportedArtifactError extends NamedError {
+  override readonly name = ErrorNames.UnsupportedArtifact;
+}
+
+/** Too little free space where a restore stages verified downloads; the message names the folder, bytes needed and free. */
+export class InsufficientScratchSpaceError extends NamedError {
+  override readonly name = ErrorNames.InsufficientScratchSpace;
+}
+
+/** A secret is unreadable for its use: the message names the secret and the shape expected, never its content. */
+export class SecretInvalidError extends NamedError {
+  override readonly name = ErrorNames.SecretInvalid;
 }

@@ -1,5 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -98,6 +99,35 @@ describe('backup runner: artifact storage', () => {
     );
     const big = await downloadAndHash(s3, Bucket, fileKey(target, backupId, 'artifacts/top.bin'));
     expect(big.sha256).toBe(sha256(files['top.bin'] as Buffer));
+  });
+
+  it('refuses a path store with symbolic links or other non-files, naming each, and writes no result', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'infrahub-storage-links-'));
+    mkdirSync(join(root, 'dir'), { recursive: true });
+    writeFileSync(join(root, 'dir', 'real.txt'), 'kept\n');
+    symlinkSync('real.txt', join(root, 'dir', 'to-file'));
+    symlinkSync('/etc', join(root, 'to-outside-dir'));
+    symlinkSync('missing', join(root, 'dangling'));
+    execFileSync('mkfifo', [join(root, 'dir', 'pipe')]);
+
+    const backupId = 'infrahub_backup_20261121_031500';
+    const run = await runRunner('backup-artifacts', {
+      ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
+      ARTIFACTS_SOURCE: 'path',
+      ARTIFACTS_PATH: root,
+    });
+    expect(run.code, run.stderr).not.toBe(0);
+    expect(run.stderr).toMatch(/UnsupportedArtifact/);
+    for (const entry of [
+      'dir/to-file (symbolic link to real.txt)',
+      'to-outside-dir (symbolic link to /etc)',
+      'dangling (symbolic link to missing)',
+      'dir/pipe (named pipe)',
+    ])
+      expect(run.stderr).toContain(entry);
+    expect(
+      await getJson(s3, Bucket, resultKey(target, backupId, 'artifacts'), ArtifactsResultSchema),
+    ).toBeUndefined();
   });
 
   it('names the bucket when the source cannot be read', async () => {

@@ -3,8 +3,8 @@
  * UploadPartCopy above 5 GiB), so artifact bytes never pass through the runner except to hash a
  * multipart copy. From a mounted path (EFS): each file streamed. Every object's SHA-256 is recorded.
  */
-import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { createReadStream, type Dirent } from 'node:fs';
+import { readdir, readlink, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import {
   AbortMultipartUploadCommand,
@@ -18,6 +18,7 @@ import { artifactPath, fileKey } from '../../../../core/backup/layout.js';
 import { type ArtifactsResult, type FileRecord, fileRecord } from '../../../../core/backup/results.js';
 import { PENDING_TAGGING } from '../../../../core/backup/retention.js';
 import { mapLimit } from '../../../../core/concurrency.js';
+import { UnsupportedArtifactError } from '../../../../core/errors.js';
 import { hashObject, listAll, storageError } from '../../../../core/s3/objects.js';
 import { uploadStream } from '../../../../core/s3/upload-stream.js';
 import { type RunContext, resultStamp, uploadOptions } from '../context.js';
@@ -126,12 +127,52 @@ export async function copyObject(
   }
 }
 
-async function walk(dir: string): Promise<string[]> {
+/** How many refused entries an UnsupportedArtifactError names before it summarises the rest. */
+const NAMED_ENTRIES = 20;
+
+/**
+ * Every regular file under `dir`, sorted. Anything else that holds data or points at data, a
+ * symbolic link (to a file, to a directory, or dangling), a FIFO, a socket or a device, cannot be
+ * captured faithfully as an object, and leaving it out would make a backup that looks complete but
+ * is not: such entries fail the backup with UnsupportedArtifactError, which names each of them
+ * (a link with its target), so the operator can replace it by the file itself or remove it.
+ * Directories are walked, not captured: an empty directory holds no artifact.
+ *
+ * @throws UnsupportedArtifactError naming every entry that is not a regular file or a directory.
+ */
+export async function walkArtifactTree(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });
-  return entries
-    .filter((e) => e.isFile())
-    .map((e) => join(e.parentPath, e.name))
-    .sort();
+  const files: string[] = [];
+  const refused: string[] = [];
+  for (const entry of entries) {
+    const path = join(entry.parentPath, entry.name);
+    if (entry.isFile()) files.push(path);
+    else if (entry.isDirectory()) continue;
+    else refused.push(`${relative(dir, path)} (${await describeEntry(entry, path)})`);
+  }
+  if (refused.length > 0) {
+    refused.sort();
+    const named = refused.slice(0, NAMED_ENTRIES).map((r) => `  - ${r}`);
+    if (refused.length > NAMED_ENTRIES) named.push(`  - and ${refused.length - NAMED_ENTRIES} more`);
+    throw new UnsupportedArtifactError(
+      `artifact storage ${dir} holds ${refused.length} entr${refused.length === 1 ? 'y' : 'ies'} that ` +
+        'a backup cannot capture as files (only regular files and directories are backed up; ' +
+        'replace each by the file it stands for, or remove it):\n' +
+        named.join('\n'),
+    );
+  }
+  return files.sort();
+}
+
+async function describeEntry(entry: Dirent, path: string): Promise<string> {
+  if (entry.isSymbolicLink()) {
+    const target = await readlink(path).catch(() => '?');
+    return `symbolic link to ${target}`;
+  }
+  if (entry.isFIFO()) return 'named pipe';
+  if (entry.isSocket()) return 'socket';
+  if (entry.isBlockDevice() || entry.isCharacterDevice()) return 'device';
+  return 'not a regular file';
 }
 
 export async function backupArtifacts(
@@ -171,7 +212,7 @@ export async function backupArtifacts(
         return fileRecord(path, { key, size, ...copied });
       });
     } else {
-      const paths = await walk(source.path);
+      const paths = await walkArtifactTree(source.path);
       log.info('uploading artifacts', { path: source.path, files: paths.length });
       const upload = async (file: string): Promise<FileRecord> => {
         const path = artifactPath(relative(source.path, file).split(sep).join('/'));
