@@ -14,7 +14,7 @@ import { describeProblems, verifyAgainst } from '../core/backup/verify.js';
 import { loadDeploymentConfigFile, parseInput } from '../core/config/load.js';
 import type { DeploymentConfig } from '../core/config/schema.js';
 import { RestoreExecutionInputSchema } from '../core/restore/plan.js';
-import { createS3Client } from '../core/s3/client.js';
+import { boundedClientOptions, createS3Client } from '../core/s3/client.js';
 import { runLocalExecution } from './local/from-env.js';
 import { describeBackups, listTargets, recordVerification } from './ops/catalog.js';
 import {
@@ -545,7 +545,7 @@ interface ExecutionOptions {
 }
 
 function sfnClient(s: Settings): SFNClient {
-  return new SFNClient({ region: s.region });
+  return new SFNClient({ region: s.region, ...boundedClientOptions() });
 }
 
 /**

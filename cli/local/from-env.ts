@@ -11,7 +11,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { DeploymentConfig } from '../../core/config/schema.js';
-import { createS3Client } from '../../core/s3/client.js';
+import { boundedClientOptions, createS3Client } from '../../core/s3/client.js';
 import { type LocalExecution, type LocalTargetRuntime, runStateMachineLocally } from './backup.js';
 import type { ExecutionEvent } from './state-machine.js';
 import type { MachineKind } from './synth.js';
@@ -38,7 +38,7 @@ export async function runLocalExecution(
   const { config, endpoint } = options;
   const region = options.region ?? env.AWS_REGION ?? config.region;
   const s3 = createS3Client({ endpoint, region, forcePathStyle: true });
-  const sns = new SNSClient({ endpoint, region });
+  const sns = new SNSClient({ endpoint, region, ...boundedClientOptions() });
   const topicArn =
     options.topicArn ??
     (await sns.send(new CreateTopicCommand({ Name: 'infrahub-backup-notices' }))).TopicArn ??
@@ -80,10 +80,10 @@ export async function runLocalExecution(
         ),
       }),
       s3,
-      secrets: new SecretsManagerClient({ endpoint, region }),
+      secrets: new SecretsManagerClient({ endpoint, region, ...boundedClientOptions() }),
       sns,
-      events: new EventBridgeClient({ endpoint, region }),
-      cloudwatch: new CloudWatchClient({ endpoint, region }),
+      events: new EventBridgeClient({ endpoint, region, ...boundedClientOptions() }),
+      cloudwatch: new CloudWatchClient({ endpoint, region, ...boundedClientOptions() }),
       bucket: options.bucket,
       topicArn,
     },

@@ -8,7 +8,7 @@ import {
   type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { StorageError } from '../errors.js';
+import { NamedError, StorageError } from '../errors.js';
 import { putObject, storageError } from './objects.js';
 
 const MiB = 1024 * 1024;
@@ -100,11 +100,29 @@ class PartBuffers {
 }
 
 /**
+ * A failed S3 call as StorageError, whatever the SDK threw: an S3 error answer, or a request that
+ * timed out (`TimeoutError`, after the client's bounded attempts: core/s3/client.ts), was reset or
+ * was cancelled. Named errors (a producer's ToolFailed) pass unchanged.
+ */
+function s3Failure(err: unknown, doing: string): unknown {
+  if (err instanceof NamedError) return err;
+  const wrapped = storageError(err, doing);
+  if (wrapped !== err) return wrapped;
+  const e = err instanceof Error ? err : new Error(String(err));
+  return new StorageError(`${doing} failed: ${e.name}: ${e.message}`, { cause: err });
+}
+
+/**
  * Streams `source` into S3 without staging it: parts are uploaded while the source is still being
  * read, the SHA-256 and size of the whole object are computed in the same pass, and each part carries
- * its own SHA-256 for S3 to check. Reading pauses while `concurrency` parts are in flight. On any
- * failure (source error, `beforeComplete` throwing, S3 error) a multipart upload is aborted, so no
- * object appears under `key`.
+ * its own SHA-256 for S3 to check. Reading pauses while `concurrency` parts are in flight.
+ *
+ * Every S3 request is bounded by the client's timeouts and attempts (createS3Client): a part that S3
+ * never answers fails the upload with StorageError instead of waiting forever. On any failure
+ * (source error, `beforeComplete` throwing, S3 error or timeout) the parts still in flight are
+ * cancelled and the multipart upload is aborted (AbortMultipartUpload), so no object and no open
+ * upload is left under `key`; should the abort itself fail, the bucket's lifecycle rule removes the
+ * parts after 2 days. Throws StorageError for S3 failures, or the source's / `beforeComplete`'s error.
  */
 export async function uploadStream(
   s3: S3Client,
@@ -123,17 +141,23 @@ export async function uploadStream(
   const digests: Buffer[] = [];
   const inFlight = new Set<Promise<void>>();
   let failure: unknown;
+  // Cancels the parts still in flight once the upload has failed (a hung part must not hold the abort).
+  const cancelParts = new AbortController();
 
   const startUpload = async () => {
-    const created = await s3.send(
-      new CreateMultipartUploadCommand({
-        Bucket: bucket,
-        Key: key,
-        ChecksumAlgorithm: 'SHA256',
-        ContentType: options.contentType,
-        ...(options.tagging ? { Tagging: options.tagging } : {}),
-      }),
-    );
+    const created = await s3
+      .send(
+        new CreateMultipartUploadCommand({
+          Bucket: bucket,
+          Key: key,
+          ChecksumAlgorithm: 'SHA256',
+          ContentType: options.contentType,
+          ...(options.tagging ? { Tagging: options.tagging } : {}),
+        }),
+      )
+      .catch((err: unknown) => {
+        throw s3Failure(err, `starting the upload to s3://${bucket}/${key}`);
+      });
     if (!created.UploadId) throw new StorageError(`S3 returned no upload id for s3://${bucket}/${key}`);
     uploadId = created.UploadId;
   };
@@ -154,6 +178,7 @@ export async function uploadStream(
           ContentLength: length,
           ChecksumSHA256: digest.toString('base64'),
         }),
+        { abortSignal: cancelParts.signal },
       )
       .then((out) => {
         completed[partNumber - 1] = {
@@ -163,7 +188,7 @@ export async function uploadStream(
         };
       })
       .catch((err: unknown) => {
-        failure ??= err;
+        failure ??= s3Failure(err, `uploading part ${partNumber} to s3://${bucket}/${key}`);
       })
       .finally(() => {
         inFlight.delete(task);
@@ -174,6 +199,7 @@ export async function uploadStream(
 
   const abort = async () => {
     if (!uploadId) return;
+    cancelParts.abort();
     await Promise.allSettled([...inFlight]);
     await s3
       .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }))
@@ -234,14 +260,18 @@ export async function uploadStream(
     if (filled > 0) sendPart(partNumber++, current, filled);
     await Promise.all([...inFlight]);
     if (failure) throw failure;
-    const done = await s3.send(
-      new CompleteMultipartUploadCommand({
-        Bucket: bucket,
-        Key: key,
-        UploadId: uploadId,
-        MultipartUpload: { Parts: completed },
-      }),
-    );
+    const done = await s3
+      .send(
+        new CompleteMultipartUploadCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: completed },
+        }),
+      )
+      .catch((err: unknown) => {
+        throw s3Failure(err, `completing the upload to s3://${bucket}/${key}`);
+      });
     return {
       bucket,
       key,

@@ -4,10 +4,11 @@
  */
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { createLogger } from '../../core/log.js';
+import { boundedClientOptions, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { secondsLeft } from '../env.js';
 import { type DbmsResult, dbmsStep } from './dbms.js';
 
-const ecs = new ECSClient({});
+const ecs = new ECSClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
 const logger = createLogger({ service: 'infrahub-backup-dbms' });
 const MARGIN_MS = 20_000;
 

@@ -2,12 +2,12 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { bundledConfig } from '../../core/config/bundled.js';
 import { createLogger } from '../../core/log.js';
-import { createS3Client } from '../../core/s3/client.js';
+import { boundedClientOptions, createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { functionEnv } from '../env.js';
 import { freshnessStep } from './freshness.js';
 
-const s3 = createS3Client();
-const cloudwatch = new CloudWatchClient({});
+const s3 = createS3Client(FUNCTION_REQUEST_BOUNDS);
+const cloudwatch = new CloudWatchClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
 const logger = createLogger({ service: 'infrahub-backup-freshness' });
 
 export async function handler() {

@@ -1,10 +1,10 @@
 /** Lambda handler for the manifest step; BACKUP_BUCKET comes from the function's environment. */
 import { createLogger } from '../../core/log.js';
-import { createS3Client } from '../../core/s3/client.js';
+import { createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { functionEnv } from '../env.js';
 import { type ManifestSummary, manifestStep } from './manifest.js';
 
-const s3 = createS3Client();
+const s3 = createS3Client(FUNCTION_REQUEST_BOUNDS);
 const logger = createLogger({ service: 'infrahub-backup-manifest' });
 
 export async function handler(event: unknown): Promise<ManifestSummary> {

@@ -5,10 +5,11 @@
  */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createLogger } from '../../core/log.js';
+import { boundedClientOptions, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { secondsLeft } from '../env.js';
 import { type PreflightResult, preflight } from './preflight.js';
 
-const secrets = new SecretsManagerClient({});
+const secrets = new SecretsManagerClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
 const logger = createLogger({ service: 'infrahub-backup-preflight' });
 const MARGIN_MS = 30_000;
 

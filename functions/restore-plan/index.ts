@@ -2,12 +2,12 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { bundledConfig } from '../../core/config/bundled.js';
 import { createLogger } from '../../core/log.js';
-import { createS3Client } from '../../core/s3/client.js';
+import { boundedClientOptions, createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { functionEnv } from '../env.js';
 import { type DrillStatePlan, type RestoreStatePlan, restorePlanStep } from './restore-plan.js';
 
-const s3 = createS3Client();
-const secrets = new SecretsManagerClient({});
+const s3 = createS3Client(FUNCTION_REQUEST_BOUNDS);
+const secrets = new SecretsManagerClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
 const logger = createLogger({ service: 'infrahub-backup-restore-plan' });
 
 export async function handler(input: unknown): Promise<RestoreStatePlan | DrillStatePlan> {

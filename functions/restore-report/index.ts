@@ -3,14 +3,14 @@ import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { createLogger } from '../../core/log.js';
-import { createS3Client } from '../../core/s3/client.js';
+import { boundedClientOptions, createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { functionEnv } from '../env.js';
 import { restoreReportStep } from './restore-report.js';
 
-const s3 = createS3Client();
-const sns = new SNSClient({});
-const events = new EventBridgeClient({});
-const cloudwatch = new CloudWatchClient({});
+const s3 = createS3Client(FUNCTION_REQUEST_BOUNDS);
+const sns = new SNSClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
+const events = new EventBridgeClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
+const cloudwatch = new CloudWatchClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
 const logger = createLogger({ service: 'infrahub-backup-restore-report' });
 
 export async function handler(event: unknown) {

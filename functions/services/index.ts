@@ -1,10 +1,11 @@
 /** Lambda handler for quiescing and restarting the Infrahub services around a restore. */
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { createLogger } from '../../core/log.js';
+import { boundedClientOptions, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { secondsLeft } from '../env.js';
 import { type ServicesResult, servicesStep } from './services.js';
 
-const ecs = new ECSClient({});
+const ecs = new ECSClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
 const logger = createLogger({ service: 'infrahub-backup-services' });
 const MARGIN_MS = 20_000;
 

@@ -1,8 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { describe, expect, it } from 'vitest';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createS3Client } from '../../core/s3/client.js';
 import { uploadStream } from '../../core/s3/upload-stream.js';
+import { type FaultProxy, startFaultProxy } from '../../harness/index.js';
 import { downloadAndHash, exists, openUploads, useLocalS3 } from '../helpers/s3.js';
 
 const MiB = 1024 * 1024;
@@ -20,9 +22,9 @@ function chunked(data: Buffer, chunk = 777_777): Readable {
   });
 }
 
-describe('streaming multipart upload', () => {
-  const local = useLocalS3(Bucket);
+const local = useLocalS3(Bucket);
 
+describe('streaming multipart upload', () => {
   it('uploads a stream in parts with the whole-object SHA-256 and the composite checksum S3 keeps', async () => {
     const data = randomBytes(23 * MiB + 12_345);
     const out = await uploadStream(local.s3, chunked(data), {
@@ -100,4 +102,83 @@ describe('streaming multipart upload', () => {
       message: expect.stringMatching(/no-such-bucket-here/),
     });
   });
+});
+
+/**
+ * Faults on the real S3 server (moto), injected by the loopback fault proxy: a part S3 never
+ * answers, a connection reset, an outage. Each must fail with StorageError within the client's bounds
+ * (timeouts, attempts) and leave no multipart upload open.
+ */
+describe('uploadStream through the fault proxy', () => {
+  let proxy: FaultProxy;
+  let client: S3Client;
+  const data = randomBytes(12 * MiB); // three parts of 5 MiB (the smallest S3 allows)
+
+  beforeAll(async () => {
+    proxy = await startFaultProxy(local.server.endpoint);
+    // Short bounds for the test; the runner's defaults are minutes (S3_SOCKET_TIMEOUT_MS, ...).
+    client = createS3Client({
+      endpoint: proxy.endpoint,
+      region: local.server.region,
+      forcePathStyle: true,
+      credentials: local.server.credentials,
+      connectionTimeoutMs: 2_000,
+      socketTimeoutMs: 1_500,
+      requestTimeoutMs: 10_000,
+      maxAttempts: 2,
+    });
+  });
+  afterAll(async () => {
+    client?.destroy();
+    await proxy?.stop();
+  });
+
+  const source = () =>
+    Readable.from([data.subarray(0, 4 * MiB), data.subarray(4 * MiB, 9 * MiB), data.subarray(9 * MiB)]);
+  const upload = (key: string) =>
+    uploadStream(client, source(), { bucket: Bucket, key, partSize: 5 * MiB, concurrency: 2 });
+
+  it('fails with StorageError when S3 accepts UploadPart and never answers, and aborts the upload', async () => {
+    proxy.clear();
+    const rule = proxy.add({ match: { method: 'PUT', queryHas: 'partNumber' }, fault: { kind: 'hang' } });
+    const err = await upload('hang/prefect.dump').catch((e: unknown) => e);
+    proxy.clear();
+    expect(err).toMatchObject({
+      name: 'StorageError',
+      message: expect.stringMatching(/part \d.*TimeoutError/s),
+    });
+    expect(rule.hits).toBeGreaterThanOrEqual(2); // the client tried again before giving up
+    expect(proxy.requests.some((r) => r.method === 'DELETE' && r.query.includes('uploadId'))).toBe(true);
+    expect(await openUploads(local.s3, Bucket)).toEqual([]);
+    expect(await exists(local.s3, Bucket, 'hang/prefect.dump')).toBe(false);
+  }, 120_000);
+
+  it('fails with StorageError when S3 drops the connection on every UploadPart, and aborts the upload', async () => {
+    proxy.clear();
+    proxy.add({ match: { method: 'PUT', queryHas: 'partNumber' }, fault: { kind: 'reset' } });
+    const err = await upload('reset/prefect.dump').catch((e: unknown) => e);
+    proxy.clear();
+    expect(err).toMatchObject({ name: 'StorageError' });
+    expect(await openUploads(local.s3, Bucket)).toEqual([]);
+    expect(await exists(local.s3, Bucket, 'reset/prefect.dump')).toBe(false);
+  }, 120_000);
+
+  it('fails with StorageError during an outage longer than its attempts, and aborts once S3 is back', async () => {
+    proxy.clear();
+    proxy.add({ match: { method: 'PUT', queryHas: 'partNumber' }, fault: { kind: 'status', status: 500 } });
+    const err = await upload('outage/prefect.dump').catch((e: unknown) => e);
+    proxy.clear();
+    expect(err).toMatchObject({ name: 'StorageError', message: expect.stringContaining('InternalError') });
+    expect(await openUploads(local.s3, Bucket)).toEqual([]);
+  }, 120_000);
+
+  it('rides out a single hung part by trying it again, and the object is whole', async () => {
+    proxy.clear();
+    proxy.add({ match: { method: 'PUT', queryHas: 'partNumber' }, fault: { kind: 'hang' }, times: 1 });
+    const out = await upload('one-hang/prefect.dump');
+    proxy.clear();
+    expect(out.parts).toBe(3);
+    expect((await downloadAndHash(local.s3, Bucket, 'one-hang/prefect.dump')).body.equals(data)).toBe(true);
+    expect(await openUploads(local.s3, Bucket)).toEqual([]);
+  }, 120_000);
 });

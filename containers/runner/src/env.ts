@@ -25,6 +25,12 @@ export const CommonEnvSchema = z.object({
   /** First multipart part size in MiB (memory is about this times S3_UPLOAD_CONCURRENCY + 1). */
   S3_PART_SIZE_MIB: positiveInt.min(5, 'must be at least 5 (S3 minimum part size)').default(8),
   S3_UPLOAD_CONCURRENCY: positiveInt.max(16).default(4),
+  /** Bounds of every S3 request (core/s3/client.ts RequestBounds): connect, inactivity, one attempt in all. */
+  S3_CONNECT_TIMEOUT_MS: positiveInt.default(5_000),
+  S3_SOCKET_TIMEOUT_MS: positiveInt.default(60_000),
+  S3_REQUEST_TIMEOUT_MS: positiveInt.default(600_000),
+  /** Attempts per S3 request, the first included (the SDK's backoff between them). */
+  S3_MAX_ATTEMPTS: positiveInt.max(20).default(5),
 });
 
 export const PostgresEnvSchema = CommonEnvSchema.extend({

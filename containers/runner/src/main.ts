@@ -80,6 +80,10 @@ function s3Client(env: CommonEnv) {
     region: env.AWS_REGION,
     endpoint: env.S3_ENDPOINT,
     forcePathStyle: env.S3_FORCE_PATH_STYLE,
+    connectionTimeoutMs: env.S3_CONNECT_TIMEOUT_MS,
+    socketTimeoutMs: env.S3_SOCKET_TIMEOUT_MS,
+    requestTimeoutMs: env.S3_REQUEST_TIMEOUT_MS,
+    maxAttempts: env.S3_MAX_ATTEMPTS,
   });
 }
 
