@@ -17,6 +17,28 @@ export function tableCountDifferences(
   );
 }
 
+/** Tables a dump defines (`schema.name`) that the restored database lacks, sorted. */
+export function tablesMissing(defined: readonly string[], actual: Record<string, number>): string[] {
+  return defined.filter((t) => !(t in actual)).sort();
+}
+
+/**
+ * The sentence a restore report carries for a PostgreSQL validation, saying exactly what was
+ * compared: "counts equal those at backup time" only when row counts recorded at backup time were
+ * compared; otherwise (an imported infrahub-backup archive records none) what was checked instead.
+ */
+export function describeTableCheck(check: {
+  compared: boolean;
+  tables: number;
+  rows: number;
+  /** Tables the dump defines (all present after the restore). */
+  dumpTables: number;
+}): string {
+  return check.compared
+    ? `counts equal those at backup time (${check.tables} tables, ${check.rows} rows)`
+    : `no counts recorded at backup time; restored database has ${check.tables} tables, ${check.rows} rows (all ${check.dumpTables} tables the dump defines present)`;
+}
+
 /** Node and relationship counts per database recorded at backup time. */
 export function graphCountDifferences(
   expected: Record<string, GraphCounts>,

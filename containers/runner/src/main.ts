@@ -66,7 +66,7 @@ subcommands:
   count-neo4j        node and relationship counts per database, over Bolt
   backup-artifacts   artifact storage (S3 bucket or mounted path) copied into the backup
 
-  restore-postgres   pg_restore --clean --create of the backup's dump (streamed), then exact row counts compared
+  restore-postgres   pg_restore of the backup's dump (streamed, SHA-256 verified) into a new database, row counts compared, then swapped in
   restore-neo4j      Community: load the dumps (DBMS stopped); Enterprise: STOP, restore, metadata, CREATE, START
   validate-neo4j     node and relationship counts over Bolt compared with those of the backup
   restore-artifacts  the backup's artifacts copied back into artifact storage (checksums verified)
@@ -248,7 +248,20 @@ async function restoreStep(
         manifest,
         { binDir: e.PG_BINDIR },
       );
-      return { details: { database: r.database, tables: r.tables, rows: r.rows }, timings: r.timings };
+      return {
+        details: {
+          database: r.database,
+          tables: r.tables,
+          rows: r.rows,
+          verifiedBytes: r.verifiedBytes,
+          sha256: r.sha256,
+          countsCompared: r.countsCompared,
+          validation: r.validation,
+          created: r.created,
+          replaced: r.replaced,
+        },
+        timings: r.timings,
+      };
     }
     case 'restore-neo4j': {
       const { restoreNeo4jCommunity, restoreNeo4jEnterprise, boltCypher } = await import(
