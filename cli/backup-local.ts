@@ -15,6 +15,7 @@
 import { parseArgs } from 'node:util';
 import { loadDeploymentConfigFile } from '../core/config/load.js';
 import { ConfigError } from '../core/errors.js';
+import { redactText } from '../core/redact.js';
 import { runLocalExecution } from './local/from-env.js';
 import type { MachineKind } from './local/synth.js';
 
@@ -95,17 +96,18 @@ async function main(): Promise<number> {
     },
   });
   if (result.status === 'SUCCEEDED') {
-    console.log(JSON.stringify(result.output, null, 2));
+    console.log(redactText(JSON.stringify(result.output, null, 2)));
     return 0;
   }
-  console.error(`${machine} failed: ${result.error}\n${result.cause}`);
+  // Redacted like every output (core/redact.ts): the secrets this process read, URL userinfo.
+  console.error(redactText(`${machine} failed: ${result.error}\n${result.cause}`));
   return 1;
 }
 
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    console.error(err instanceof Error ? err.message : String(err));
+    console.error(redactText(err instanceof Error ? err.message : String(err)));
     process.exit(err instanceof ConfigError ? 2 : 1);
   },
 );

@@ -13,6 +13,7 @@ import { BackupExecutionInputSchema } from '../core/backup/plan.js';
 import { describeProblems, verifyAgainst } from '../core/backup/verify.js';
 import { loadDeploymentConfigFile, parseInput } from '../core/config/load.js';
 import type { DeploymentConfig } from '../core/config/schema.js';
+import { redactText } from '../core/redact.js';
 import { RestoreExecutionInputSchema } from '../core/restore/plan.js';
 import { boundedClientOptions, createS3Client } from '../core/s3/client.js';
 import { runLocalExecution } from './local/from-env.js';
@@ -570,9 +571,12 @@ function clearLiveLine(): void {
 export async function run(
   argv: readonly string[],
   out?: (line: string) => void,
-  err = (l: string) => console.error(l),
+  errOut = (l: string) => console.error(l),
 ) {
-  const print = out ?? ((l: string) => console.log(l));
+  // Everything the CLI prints passes through core/redact.ts: secrets it read (local mode) and URL userinfo.
+  const plain = out ?? ((l: string) => console.log(l));
+  const print = (l: string) => plain(redactText(l));
+  const err = (l: string) => errOut(redactText(l));
   const program = buildProgram((line) => {
     clearLiveLine();
     print(line);

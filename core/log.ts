@@ -1,8 +1,13 @@
 /**
  * Structured JSON logs, one object per line, with the same shape in the runner and the Lambdas:
  * `level`, `time`, `message`, plus context such as `target` and `backupId` on every line.
- * Values under keys that look secret are replaced, whatever the caller passes.
+ * Values under keys that look secret are replaced, whatever the caller passes, and every line is
+ * passed through core/redact.ts before it is written: a secret value the process has read (an API
+ * token, a database password) or a URL's userinfo never reaches the logs, whatever field or message
+ * carries it (a remote server's error body quoted into an error, for example).
  */
+import { redactText } from './redact.js';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface Logger {
@@ -36,7 +41,7 @@ export function createLogger(
   const emit = (level: LogLevel, message: string, fields?: Record<string, unknown>) => {
     if (ORDER[level] < min) return;
     const entry = redact({ level, time: new Date().toISOString(), message, ...context, ...fields });
-    write(JSON.stringify(entry));
+    write(redactText(JSON.stringify(entry)));
   };
   return {
     debug: (m, f) => emit('debug', m, f),

@@ -1,23 +1,61 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SecretInvalidError } from './errors.js';
+import { registerSecret } from './redact.js';
+
+/** Fields that name an account rather than hold a credential: read, but not registered for redaction. */
+const IDENTITY_FIELDS = new Set(['username', 'user', 'login']);
+
+/** What a secret read for `field` must look like, for the error message. */
+function expectedShape(field: string): string {
+  if (field === 'token') return '{"token": "..."} or the token as plain text';
+  if (field === 'username' || field === 'password') return '{"username": "...", "password": "..."}';
+  return `{"${field}": "..."} or the value as plain text`;
+}
 
 /**
- * Reads a secret's value. A JSON secret yields the value of `field` (Secrets Manager's usual shape,
- * `{"token": "..."}`); a plain-text secret is the value itself. The value is never logged.
+ * Reads a secret's value (GetSecretValue's `SecretString`). A JSON secret (text starting with `{`)
+ * yields the value of `field`, Secrets Manager's usual shape (`{"token": "..."}`, or
+ * `{"username": "...", "password": "..."}` for databases); any other text is the value itself.
+ *
+ * Every value read (the whole text and, for JSON, every string field except account names such as
+ * `username`) is registered with core/redact.ts, so no error, log line or notice of this process can
+ * carry it afterwards. The content is never quoted: malformed JSON fails with SecretInvalidError
+ * naming the secret and the shape expected (Node's own JSON.parse message quotes the text it could
+ * not parse, which is why it is not used), as does a missing or empty field.
+ *
+ * Errors: SecretInvalidError (no string value, malformed JSON, missing field); the SDK's errors from
+ * GetSecretValue (ResourceNotFoundException, AccessDeniedException, ...), which never carry the value.
+ * See https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html
  */
 export async function readSecret(
-  client: SecretsManagerClient,
+  client: Pick<SecretsManagerClient, 'send'>,
   secretId: string,
   field: string,
 ): Promise<string> {
   const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
   const text = out.SecretString;
-  if (!text) throw new Error(`secret ${secretId} has no string value`);
-  if (text.trimStart().startsWith('{')) {
-    const parsed = JSON.parse(text) as Record<string, unknown>;
-    const value = parsed[field];
-    if (typeof value !== 'string' || value === '')
-      throw new Error(`secret ${secretId} has no "${field}" field`);
-    return value;
+  if (!text)
+    throw new SecretInvalidError(`secret ${secretId} has no string value (expected ${expectedShape(field)})`);
+  registerSecret(text);
+  if (!text.trimStart().startsWith('{')) return text.trim();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new SecretInvalidError(
+      `secret ${secretId} is not valid JSON (expected ${expectedShape(field)}); its content is not shown`,
+    );
   }
-  return text.trim();
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new SecretInvalidError(
+      `secret ${secretId} is not a JSON object (expected ${expectedShape(field)}); its content is not shown`,
+    );
+  for (const [key, v] of Object.entries(parsed))
+    if (typeof v === 'string' && !IDENTITY_FIELDS.has(key.toLowerCase())) registerSecret(v);
+  const value = (parsed as Record<string, unknown>)[field];
+  if (typeof value !== 'string' || value === '')
+    throw new SecretInvalidError(
+      `secret ${secretId} has no "${field}" field with a text value (expected ${expectedShape(field)})`,
+    );
+  return value;
 }

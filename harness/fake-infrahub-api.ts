@@ -53,10 +53,24 @@ export async function startFakeInfrahub(options: {
   version?: string;
   /** Answer every request with this HTTP status instead. */
   failWith?: number;
+  /**
+   * A refused token is quoted back in the 401 error body, as some API gateways and debug builds do:
+   * what the redaction tests need (a remote server echoing a credential into our error messages).
+   */
+  echoRejectedToken?: boolean;
 }): Promise<FakeInfrahub> {
   const token = options.token ?? 'fake-infrahub-token';
   const requests: FakeInfrahubRequest[] = [];
   let poll = -1;
+  const refused = (key: string | string[] | undefined) => ({
+    errors: [
+      {
+        message: options.echoRejectedToken
+          ? `Invalid authentication token ${JSON.stringify(key ?? null)}`
+          : 'Invalid authentication token',
+      },
+    ],
+  });
   const server: Server = createServer(async (req, res) => {
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -73,8 +87,7 @@ export async function startFakeInfrahub(options: {
     if (/InfrahubInfo\s*\{/.test(parsed.query ?? '')) {
       // Not recorded in `requests`: those are the task polls.
       if (options.failWith) return send(options.failWith, { detail: `fake failure ${options.failWith}` });
-      if (req.headers['x-infrahub-key'] !== token)
-        return send(401, { errors: [{ message: 'Invalid authentication token' }] });
+      if (req.headers['x-infrahub-key'] !== token) return send(401, refused(req.headers['x-infrahub-key']));
       return send(200, { data: { InfrahubInfo: { version: options.version ?? '1.5.0' } } });
     }
     const states =
@@ -87,7 +100,7 @@ export async function startFakeInfrahub(options: {
     const key = req.headers['x-infrahub-key'];
     requests.push({ token: typeof key === 'string' ? key : undefined, states, offset, limit });
     if (options.failWith) return send(options.failWith, { detail: `fake failure ${options.failWith}` });
-    if (key !== token) return send(401, { errors: [{ message: 'Invalid authentication token' }] });
+    if (key !== token) return send(401, refused(key));
     if (!/InfrahubTask\s*\(/.test(parsed.query ?? ''))
       return send(200, { errors: [{ message: 'unsupported query' }] });
     if (limit > 200) return send(422, { detail: [{ msg: 'limit must be less than or equal to 200' }] });

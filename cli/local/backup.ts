@@ -22,8 +22,10 @@ import type { DeploymentConfig } from '../../core/config/schema.js';
 import { DbmsControlError } from '../../core/errors.js';
 import { createLogger, type Logger } from '../../core/log.js';
 import { readSecret } from '../../core/secrets.js';
+import { redactText } from '../../core/redact.js';
 import { DbmsEventSchema, type DbmsResult } from '../../functions/dbms/dbms.js';
 import { lockStep } from '../../functions/lock/lock.js';
+import { lambdaHandler } from '../../functions/handler.js';
 import { manifestStep } from '../../functions/manifest/manifest.js';
 import { notifyStep } from '../../functions/notify/notify.js';
 import { planStep } from '../../functions/plan/plan.js';
@@ -197,7 +199,8 @@ export async function runStateMachineLocally(
       if (!fn) throw new Error(`state ${state.name}: no local handler for function ${fnArn}`);
       return async (params: unknown) => {
         try {
-          const payload = await fn((params as { Payload: unknown }).Payload);
+          // The deployed handlers' own wrapper: errors and outputs redacted as on AWS.
+          const payload = await lambdaHandler(fn)((params as { Payload: unknown }).Payload);
           return { Payload: payload, StatusCode: 200, ExecutedVersion: '$LATEST' };
         } catch (err) {
           throw lambdaError(err);
@@ -242,7 +245,7 @@ export async function runStateMachineLocally(
           await runTask(request);
         } catch (err) {
           const exit = (err as { exitCode?: number }).exitCode ?? 1;
-          throw taskFailed(described(exit, err instanceof Error ? err.message : String(err)));
+          throw taskFailed(described(exit, redactText(err instanceof Error ? err.message : String(err))));
         }
         return described(0, '');
       };

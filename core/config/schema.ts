@@ -70,6 +70,11 @@ export const Neo4jTargetSchema = z
       .refine((dbs) => new Set(dbs).size === dbs.length, 'must not name a database twice'),
     credentialsSecret: secretRef,
     /**
+     * How long a step that needs the DBMS (counts, validation, the Enterprise online steps) waits for
+     * it to answer with its databases online before failing DatabaseUnreachable (seconds).
+     */
+    readyTimeoutSeconds: z.number().int().min(1).max(3600).default(300),
+    /**
      * Community only, and required there: its dump is offline, so the backup stops the DBMS by scaling
      * its ECS service to zero, dumps the store from the EFS file system the service keeps it on, and
      * scales the service back to its previous count, also when the dump fails.
@@ -115,6 +120,8 @@ export const PostgresTargetSchema = z.strictObject({
   /** Server major version; the runner's pg_dump must be at least this (Infrahub ships 18 in compose). */
   majorVersion: z.number().int().min(12).max(30),
   credentialsSecret: secretRef,
+  /** How long a backup or restore waits for the server to accept connections before failing DatabaseUnreachable (seconds). */
+  readyTimeoutSeconds: z.number().int().min(1).max(3600).default(300),
 });
 
 export const InfrahubApiSchema = z.strictObject({
@@ -162,9 +169,28 @@ const ecsServiceNames = z
  * are stopped in reverse dependency order (task workers, Infrahub server, task manager, and the task
  * manager's database only when PostgreSQL is not being restored: it must be up to receive the
  * restore) and started in dependency order (task manager database, task manager, Infrahub server,
+/**
+ * True when a URL carries userinfo (`scheme://user:password@host`). Such credentials would travel in
+ * every execution payload, history event and failure message that names the URL, so URL-like fields
+ * refuse them (the error names the field, never the URL); credentials belong in Secrets Manager.
+ */
+export function hasUserinfo(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.username !== '' || url.password !== '';
+  } catch {
+    return /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(value);
+  }
+}
+
+/** The message for a URL with userinfo, pointing to where the credential belongs. */
+export const userinfoMessage = (where: string) =>
+  `must not contain a user name or password ("user:password@"): URLs travel in execution payloads and failure messages; ${where}`;
+
  * task workers), each at the desired count it had.
  */
 export const QuiesceSchema = z
+    .refine((u) => !hasUserinfo(u), userinfoMessage('put the API token in the secret named by tokenSecret'))
   .strictObject({
     cluster: z.string().regex(/^[A-Za-z0-9:/_-]{1,255}$/, 'must be an ECS cluster name or ARN'),
     taskManagerDb: ecsServiceNames,

@@ -6,15 +6,15 @@ import { ECSClient } from '@aws-sdk/client-ecs';
 import { createLogger } from '../../core/log.js';
 import { boundedClientOptions, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { secondsLeft } from '../env.js';
+import { lambdaHandler } from '../handler.js';
 import { type DbmsResult, dbmsStep } from './dbms.js';
 
 const ecs = new ECSClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
 const logger = createLogger({ service: 'infrahub-backup-dbms' });
 const MARGIN_MS = 20_000;
 
-export async function handler(
-  event: unknown,
-  context: { getRemainingTimeInMillis(): number },
-): Promise<DbmsResult> {
-  return dbmsStep(event, { ecs, logger, maxWaitSeconds: secondsLeft(context, MARGIN_MS) });
-}
+export const handler = lambdaHandler(
+  async (event: unknown, context: { getRemainingTimeInMillis(): number }): Promise<DbmsResult> => {
+    return dbmsStep(event, { ecs, logger, maxWaitSeconds: secondsLeft(context, MARGIN_MS) });
+  },
+);

@@ -4,13 +4,14 @@ import { bundledConfig } from '../../core/config/bundled.js';
 import { createLogger } from '../../core/log.js';
 import { boundedClientOptions, createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { functionEnv } from '../env.js';
+import { lambdaHandler } from '../handler.js';
 import { freshnessStep } from './freshness.js';
 
 const s3 = createS3Client(FUNCTION_REQUEST_BOUNDS);
 const cloudwatch = new CloudWatchClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
 const logger = createLogger({ service: 'infrahub-backup-freshness' });
 
-export async function handler() {
+export const handler = lambdaHandler(async () => {
   const config = bundledConfig(import.meta.url);
   const { BACKUP_BUCKET: bucket } = functionEnv(['BACKUP_BUCKET']);
   return freshnessStep({
@@ -21,4 +22,4 @@ export async function handler() {
     cloudwatch,
     logger,
   });
-}
+});

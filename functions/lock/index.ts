@@ -1,14 +1,19 @@
 /** Lambda handler for the per-target lock steps; BACKUP_BUCKET comes from the function's environment. */
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { bundledConfig } from '../../core/config/bundled.js';
 import { createLogger } from '../../core/log.js';
-import { createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
+import { boundedClientOptions, createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { functionEnv } from '../env.js';
-import { lockStep } from './lock.js';
+import { lambdaHandler } from '../handler.js';
+import { lockStep, stepFunctionsExecutionStatus } from './lock.js';
 
 const s3 = createS3Client(FUNCTION_REQUEST_BOUNDS);
+const sfn = new SFNClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
 const logger = createLogger({ service: 'infrahub-backup-lock' });
+// A lock whose holder's execution has ended is taken over (states:DescribeExecution).
+const executionStatus = stepFunctionsExecutionStatus(sfn, logger);
 
-export async function handler(event: unknown) {
+export const handler = lambdaHandler(async (event: unknown) => {
   const { BACKUP_BUCKET: bucket } = functionEnv(['BACKUP_BUCKET']);
-  return lockStep(event, { s3, bucket, config: bundledConfig(import.meta.url), logger });
-}
+  return lockStep(event, { s3, bucket, config: bundledConfig(import.meta.url), logger, executionStatus });
+});

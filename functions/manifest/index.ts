@@ -2,12 +2,13 @@
 import { createLogger } from '../../core/log.js';
 import { createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { functionEnv } from '../env.js';
+import { lambdaHandler } from '../handler.js';
 import { type ManifestSummary, manifestStep } from './manifest.js';
 
 const s3 = createS3Client(FUNCTION_REQUEST_BOUNDS);
 const logger = createLogger({ service: 'infrahub-backup-manifest' });
 
-export async function handler(event: unknown): Promise<ManifestSummary> {
+export const handler = lambdaHandler(async (event: unknown): Promise<ManifestSummary> => {
   const { BACKUP_BUCKET: bucket } = functionEnv(['BACKUP_BUCKET']);
   return manifestStep(event, { s3, bucket, logger });
-}
+});

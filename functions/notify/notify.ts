@@ -12,12 +12,14 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
 import { BackupIdSchema, fileKey, RESULTS_DIR } from '../../core/backup/layout.js';
+import { lockKey } from '../../core/backup/lock.js';
 import { type ComponentError, ComponentErrorSchema } from '../../core/backup/results.js';
 import { parseInput } from '../../core/config/load.js';
 import { targetName } from '../../core/config/schema.js';
 import { NotificationError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { type Metric, MetricNames, publishMetrics } from '../../core/metrics.js';
+import { redactText } from '../../core/redact.js';
 import { getJson, listAll } from '../../core/s3/objects.js';
 import { ManifestSummarySchema } from '../manifest/manifest.js';
 
@@ -32,13 +34,53 @@ export const DetailTypes = {
   drillFailed: 'Infrahub Restore Drill Failed',
 } as const;
 
+/**
+ * What releasing the target's lock came to: `{released}` (false: this execution did not hold it),
+ * `{notHeld}` (taking it failed), or the error Step Functions caught when the release still failed
+ * after its retries: the lock was left behind, and the notice says so.
+ */
+export const LockReleaseSchema = z.union([
+  z.strictObject({ released: z.boolean() }),
+  z.strictObject({ notHeld: z.literal(true) }),
+  z.looseObject({ Error: z.string().default('States.TaskFailed'), Cause: z.string().default('') }),
+]);
+export type LockRelease = z.infer<typeof LockReleaseSchema>;
+
 const common = {
   target: targetName,
   backupId: BackupIdSchema,
   executionId: z.string().min(1),
   /** The execution's start ($$.Execution.StartTime), for the backup's duration. */
   startedAt: z.iso.datetime({ offset: true }).optional(),
+  lockRelease: LockReleaseSchema.optional(),
+  /** The lock's lifetime (the execution's timeout), for when a lock left behind expires. */
+  lockTtlSeconds: z.number().int().positive().optional(),
 };
+
+/**
+ * The lines a notice adds when the target's lock was left behind (its release failed after its
+ * retries): its key, that the next backup or restore takes it over once this execution has ended
+ * (it asks Step Functions), and when it expires at the latest. None when the lock was released.
+ */
+export function lockLeftLines(
+  event: { target: string; executionId: string; lockRelease?: LockRelease; lockTtlSeconds?: number },
+  startedAt: string | undefined,
+): string[] {
+  const r = event.lockRelease;
+  if (!r || !('Error' in r)) return [];
+  const expires =
+    startedAt && event.lockTtlSeconds
+      ? new Date(Date.parse(startedAt) + event.lockTtlSeconds * 1000).toISOString()
+      : undefined;
+  return [
+    '',
+    `The target's lock could not be released: ${lockKey(event.target)} was left in the backup bucket`,
+    `(${r.Error}: ${clip(describeCause(r.Cause).detail, 300)}).`,
+    `It names this execution, which has now ended: the next backup or restore of "${event.target}" asks`,
+    'Step Functions, finds it ended and takes the lock over, so nothing needs to be done by hand.',
+    ...(expires ? [`Should that question fail, the lock expires at about ${expires}.`] : []),
+  ];
+}
 
 export const NotifyEventSchema = z.discriminatedUnion('outcome', [
   z.strictObject({
@@ -140,6 +182,13 @@ export function describeCause(cause: string): { detail: string; command?: string
   return { detail: clip(cause, 400) };
 }
 
+/** The event's `lockLeft` detail (key and cause) when the lock was left behind; nothing otherwise. */
+function lockDetail(event: { target: string; lockRelease?: LockRelease }): Record<string, unknown> {
+  const r = event.lockRelease;
+  if (!r || !('Error' in r)) return {};
+  return { lockLeft: { key: lockKey(event.target), error: r.Error, cause: clip(describeCause(r.Cause).detail, 400) } };
+}
+
 /** The runners' own failure records for this backup (best effort: a listing error yields none). */
 async function runnerErrors(deps: NotifyDeps, target: string, backupId: string): Promise<ComponentError[]> {
   try {
@@ -199,6 +248,7 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
       ...(event.forced
         ? ['', 'The preflight gate was skipped (force): Infrahub may have been running tasks.']
         : []),
+      ...lockLeftLines(event, event.startedAt),
       '',
       `Execution:  ${event.executionId}`,
     ];
@@ -206,6 +256,7 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
       ...notice,
       executionId: event.executionId,
       forced: event.forced,
+      ...lockDetail(event),
       ...(durationSeconds !== undefined ? { durationSeconds } : {}),
       ...m,
     };
@@ -278,11 +329,13 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
       '',
       'No manifest was written: this backup is incomplete and no restore will use it.',
       'The execution history in the Step Functions console has the full cause.',
+      ...lockLeftLines(event, event.startedAt),
     ];
     detail = {
       ...notice,
       executionId: event.executionId,
       cause: clip(cause, 2000),
+      ...lockDetail(event),
       ...(durationSeconds !== undefined ? { durationSeconds } : {}),
     };
     metrics.push(
@@ -322,11 +375,14 @@ export async function deliverNotice(
     now: Date;
   },
 ): Promise<void> {
-  const message = notice.lines.join('\n');
+  // Nothing a remote server answered may carry a secret into a notice (core/redact.ts): the cause
+  // quoted here came from a runner's record or a state's error, both redacted at their source too.
+  const message = redactText(notice.lines.join('\n'));
+  const subject = redactText(notice.subject);
   await Promise.all(
     deps.topicArns.map((TopicArn) =>
       deps.sns
-        .send(new PublishCommand({ TopicArn, Subject: clip(notice.subject, 100), Message: message }))
+        .send(new PublishCommand({ TopicArn, Subject: clip(subject, 100), Message: message }))
         .catch((err: unknown) => {
           throw new NotificationError(
             `publishing to ${TopicArn} failed: ${err instanceof Error ? err.message : String(err)}`,
@@ -340,7 +396,7 @@ export async function deliverNotice(
         {
           Source: EVENT_SOURCE,
           DetailType: notice.detailType,
-          Detail: JSON.stringify(notice.detail),
+          Detail: redactText(JSON.stringify(notice.detail)),
           ...(deps.eventBusName ? { EventBusName: deps.eventBusName } : {}),
         },
       ],

@@ -2,10 +2,11 @@
 import type { BackupPlan } from '../../core/backup/plan.js';
 import { bundledConfig } from '../../core/config/bundled.js';
 import { createLogger } from '../../core/log.js';
+import { lambdaHandler } from '../handler.js';
 import { planStep } from './plan.js';
 
 const logger = createLogger({ service: 'infrahub-backup-plan' });
 
-export async function handler(input: unknown): Promise<BackupPlan> {
+export const handler = lambdaHandler(async (input: unknown): Promise<BackupPlan> => {
   return planStep(input, { config: bundledConfig(import.meta.url), logger });
-}
+});

@@ -6,7 +6,7 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { BackupIdSchema } from '../../core/backup/layout.js';
 import { parseInput } from '../../core/config/load.js';
-import { targetName } from '../../core/config/schema.js';
+import { hasUserinfo, targetName, userinfoMessage } from '../../core/config/schema.js';
 import { waitForIdle } from '../../core/infrahub/gate.js';
 import { infrahubVersion } from '../../core/infrahub/tasks.js';
 import type { Logger } from '../../core/log.js';
@@ -16,7 +16,12 @@ export const PreflightEventSchema = z.strictObject({
   target: targetName,
   backupId: BackupIdSchema,
   infrahub: z.strictObject({
-    address: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+    address: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+      .refine(
+        (u) => !hasUserinfo(u),
+        userinfoMessage('put the API token in the secret named by tokenSecret'),
+      ),
     /** Secrets Manager secret holding the API token (plain text, or JSON with a "token" field). */
     tokenSecret: z.string().min(1),
   }),

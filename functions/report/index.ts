@@ -1,10 +1,11 @@
 /** Lambda handler for the fleet report after the Map. Pure: no clients. */
 import { createLogger } from '../../core/log.js';
+import { lambdaHandler } from '../handler.js';
 import { type FleetReport, reportFleet } from './report.js';
 
 const logger = createLogger({ service: 'infrahub-backup-report' });
 
-export async function handler(event: unknown): Promise<FleetReport> {
+export const handler = lambdaHandler(async (event: unknown): Promise<FleetReport> => {
   const report = reportFleet(event);
   logger.info('fleet report', {
     backupId: report.backupId,
@@ -12,4 +13,4 @@ export async function handler(event: unknown): Promise<FleetReport> {
     failed: report.failed.length,
   });
   return report;
-}
+});

@@ -4,13 +4,14 @@ import { bundledConfig } from '../../core/config/bundled.js';
 import { createLogger } from '../../core/log.js';
 import { boundedClientOptions, createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { functionEnv } from '../env.js';
+import { lambdaHandler } from '../handler.js';
 import { type DrillStatePlan, type RestoreStatePlan, restorePlanStep } from './restore-plan.js';
 
 const s3 = createS3Client(FUNCTION_REQUEST_BOUNDS);
 const secrets = new SecretsManagerClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
 const logger = createLogger({ service: 'infrahub-backup-restore-plan' });
 
-export async function handler(input: unknown): Promise<RestoreStatePlan | DrillStatePlan> {
+export const handler = lambdaHandler(async (input: unknown): Promise<RestoreStatePlan | DrillStatePlan> => {
   const { BACKUP_BUCKET } = functionEnv(['BACKUP_BUCKET']);
   return restorePlanStep(input, {
     s3,
@@ -19,4 +20,4 @@ export async function handler(input: unknown): Promise<RestoreStatePlan | DrillS
     config: bundledConfig(import.meta.url),
     logger,
   });
-}
+});

@@ -5,6 +5,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { createLogger } from '../../core/log.js';
 import { boundedClientOptions, createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { functionEnv } from '../env.js';
+import { lambdaHandler } from '../handler.js';
 import { restoreReportStep } from './restore-report.js';
 
 const s3 = createS3Client(FUNCTION_REQUEST_BOUNDS);
@@ -13,7 +14,7 @@ const events = new EventBridgeClient(boundedClientOptions(FUNCTION_REQUEST_BOUND
 const cloudwatch = new CloudWatchClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
 const logger = createLogger({ service: 'infrahub-backup-restore-report' });
 
-export async function handler(event: unknown) {
+export const handler = lambdaHandler(async (event: unknown) => {
   const env = functionEnv(['BACKUP_BUCKET', 'TOPIC_ARNS']);
   return restoreReportStep(event, {
     s3,
@@ -24,4 +25,4 @@ export async function handler(event: unknown) {
     topicArns: env.TOPIC_ARNS.split(',').filter(Boolean),
     logger,
   });
-}
+});

@@ -11,6 +11,7 @@ import { BackupIdSchema, RestoreIdSchema, restorePrefix, restoreStepKey } from '
 import { parseInput } from '../../core/config/load.js';
 import { targetName } from '../../core/config/schema.js';
 import { type Metric, MetricNames } from '../../core/metrics.js';
+import { redactValue } from '../../core/redact.js';
 import {
   type RestoreStepError,
   RestoreStepErrorSchema,
@@ -167,7 +168,8 @@ export async function restoreReportStep(
     summary,
     ...(reportKey ? { report: `s3://${deps.bucket}/${reportKey}` } : {}),
   };
-  if (reportKey) await putJson(deps.s3, deps.bucket, reportKey, report);
+  // The failures quote runners' and states' errors: redacted (core/redact.ts) like every other output.
+  if (reportKey) await putJson(deps.s3, deps.bucket, reportKey, redactValue(report));
 
   const dims: Record<string, string> = target ? { Target: target } : {};
   const metrics: Metric[] =

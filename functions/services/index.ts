@@ -3,20 +3,20 @@ import { ECSClient } from '@aws-sdk/client-ecs';
 import { createLogger } from '../../core/log.js';
 import { boundedClientOptions, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { secondsLeft } from '../env.js';
+import { lambdaHandler } from '../handler.js';
 import { type ServicesResult, servicesStep } from './services.js';
 
 const ecs = new ECSClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
 const logger = createLogger({ service: 'infrahub-backup-services' });
 const MARGIN_MS = 20_000;
 
-export async function handler(
-  event: unknown,
-  context: { getRemainingTimeInMillis(): number },
-): Promise<ServicesResult> {
-  // Each service's wait is bounded by what the invocation has left.
-  return servicesStep(event, {
-    ecs,
-    logger,
-    maxWaitSeconds: secondsLeft(context, MARGIN_MS),
-  });
-}
+export const handler = lambdaHandler(
+  async (event: unknown, context: { getRemainingTimeInMillis(): number }): Promise<ServicesResult> => {
+    // Each service's wait is bounded by what the invocation has left.
+    return servicesStep(event, {
+      ecs,
+      logger,
+      maxWaitSeconds: secondsLeft(context, MARGIN_MS),
+    });
+  },
+);

@@ -268,6 +268,9 @@ export class BackupRunner extends Construct {
       NEO4J_EDITION: neo4j.edition,
       NEO4J_DATABASES: neo4j.databases.join(','),
       NEO4J_URI: `bolt://${neo4j.host}:${neo4j.boltPort}`,
+      // Bounded waits for a server that is still starting (core/readiness).
+      NEO4J_READY_TIMEOUT_SECONDS: String(neo4j.readyTimeoutSeconds),
+      PG_READY_TIMEOUT_SECONDS: String(postgres.readyTimeoutSeconds),
       ...(neo4j.edition === 'enterprise' ? { NEO4J_BACKUP_FROM: `${neo4j.host}:${neo4j.backupPort}` } : {}),
       PGHOST: postgres.host,
       PGPORT: String(postgres.port),

@@ -5,8 +5,9 @@
 import { z } from 'zod';
 import { BackupIdSchema, RestoreIdSchema } from '../../../core/backup/layout.js';
 import { formatPath } from '../../../core/config/load.js';
-import { targetName } from '../../../core/config/schema.js';
+import { hasUserinfo, targetName, userinfoMessage } from '../../../core/config/schema.js';
 import { RunnerConfigError } from '../../../core/errors.js';
+import { registerSecretsFromEnv } from '../../../core/redact.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0'], { error: 'must be "true" or "false"' })
@@ -20,7 +21,13 @@ export const CommonEnvSchema = z.object({
   BACKUP_BUCKET: z.string().min(3, 'must name the backup bucket'),
   AWS_REGION: z.string().optional(),
   /** Set only for a non-AWS S3 endpoint (the local mode). */
-  S3_ENDPOINT: z.url({ error: 'must be a URL such as http://127.0.0.1:9000' }).optional(),
+  S3_ENDPOINT: z
+    .url({ error: 'must be a URL such as http://127.0.0.1:9000' })
+    .refine(
+      (u) => !hasUserinfo(u),
+      userinfoMessage('S3 credentials come from the AWS_* variables or the task role'),
+    )
+    .optional(),
   S3_FORCE_PATH_STYLE: bool.default(false),
   /** First multipart part size in MiB (memory is about this times S3_UPLOAD_CONCURRENCY + 1). */
   S3_PART_SIZE_MIB: positiveInt.min(5, 'must be at least 5 (S3 minimum part size)').default(8),
@@ -91,7 +98,10 @@ export const Neo4jEnvSchema = CommonEnvSchema.extend({
 });
 
 export const Neo4jCountsEnvSchema = CommonEnvSchema.extend({
-  NEO4J_URI: z.string().regex(/^(bolt|neo4j)(\+s|\+ssc)?:\/\/.+/, 'must be a bolt:// or neo4j:// URI'),
+  NEO4J_URI: z
+    .string()
+    .regex(/^(bolt|neo4j)(\+s|\+ssc)?:\/\/.+/, 'must be a bolt:// or neo4j:// URI')
+    .refine((u) => !hasUserinfo(u), userinfoMessage('the credentials are NEO4J_USERNAME and NEO4J_PASSWORD')),
   NEO4J_USERNAME: z.string().min(1).default('neo4j'),
   NEO4J_PASSWORD: z.string().min(1, 'must be set (inject it from Secrets Manager)'),
   NEO4J_DATABASES: Neo4jEnvSchema.shape.NEO4J_DATABASES,
@@ -229,7 +239,12 @@ export type Neo4jEnv = z.output<typeof Neo4jEnvSchema>;
 export type Neo4jCountsEnv = z.output<typeof Neo4jCountsEnvSchema>;
 export type ArtifactsEnv = z.output<typeof ArtifactsEnvSchema>;
 
-/** Parses the environment; a missing or bad variable fails with its name, never its value. */
+/**
+ * Parses the environment; a missing or bad variable fails with its name, never its value. The
+ * credentials it carries (PGPASSWORD, NEO4J_PASSWORD, AWS credentials: every variable core/redact.ts's
+ * SECRET_ENV_NAME matches) are registered for redaction first, so no error record, log line or
+ * standard error of the runner can quote them, whatever tool or server echoes them.
+ */
 export function parseEnv<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv): z.output<T> {
   const result = schema.safeParse(env);
   if (result.success) return result.data;
@@ -238,6 +253,7 @@ export function parseEnv<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv)
       const name = formatPath(issue.path);
       if (issue.code === 'invalid_type' && /received undefined/.test(issue.message))
         return `${name}: is required`;
+  registerSecretsFromEnv(env);
       return `${name}: ${issue.message}`;
     }),
   );

@@ -9,6 +9,7 @@ import type { ComponentError, ComponentResult } from '../../../core/backup/resul
 import { PENDING_TAGGING } from '../../../core/backup/retention.js';
 import { ErrorNames, ManifestError } from '../../../core/errors.js';
 import { createLogger, type Logger } from '../../../core/log.js';
+import { redactError } from '../../../core/redact.js';
 import {
   type RestoreStep,
   type RestoreStepError,
@@ -189,7 +190,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     console.log(JSON.stringify(summary));
     return 0;
   } catch (err) {
-    const error = err instanceof Error ? err : new Error(String(err));
+    // Redacted before it is logged, printed or recorded: a tool or server may have echoed a credential.
+    const error = redactError(err);
     logger.error('component failed', {
       subcommand: name,
       error: { name: error.name, message: error.message },
@@ -361,7 +363,8 @@ async function runRestoreStep(step: RestoreStep, env: NodeJS.ProcessEnv, logger:
     console.log(JSON.stringify({ step, result: `s3://${c.bucket}/${key}`, durationMs: report.durationMs }));
     return 0;
   } catch (err) {
-    const error = err instanceof Error ? err : new Error(String(err));
+    // Redacted before it is logged, printed or recorded: a tool or server may have echoed a credential.
+    const error = redactError(err);
     logger.error('restore step failed', { step, error: { name: error.name, message: error.message } });
     console.error(`${error.name}: ${error.message}`);
     if (ctx) {

@@ -7,12 +7,37 @@
 import neo4j from 'neo4j-driver';
 import type { Neo4jCountsResult } from '../../../../core/backup/results.js';
 import { DatabaseUnreachableError } from '../../../../core/errors.js';
+import type { Logger } from '../../../../core/log.js';
+import { waitForNeo4j } from '../../../../core/readiness/neo4j.js';
+import { readyTimeoutFromEnv } from '../../../../core/readiness/wait.js';
 import { type RunContext, resultStamp } from '../context.js';
 
 export interface BoltConnection {
   uri: string;
   username: string;
   password: string;
+  /**
+   * How long a step waits for the DBMS to answer with its databases online before it gives up, in
+   * seconds (core/readiness/neo4j.ts). Default: NEO4J_READY_TIMEOUT_SECONDS, else 300.
+   */
+  readyTimeoutSeconds?: number;
+}
+
+/**
+ * Waits (bounded) until the DBMS answers and `databases` are online: every step that talks to Neo4j
+ * over Bolt calls this first, so a DBMS that ECS reports RUNNING but that is still opening its
+ * databases is waited for, not reported unreachable.
+ * @throws DatabaseUnreachableError (refused login at once; otherwise after the bound, naming it).
+ */
+export async function waitForGraph(
+  connection: BoltConnection,
+  databases: readonly string[],
+  logger?: Logger,
+): Promise<void> {
+  await waitForNeo4j(connection, databases, {
+    timeoutSeconds: connection.readyTimeoutSeconds ?? readyTimeoutFromEnv('NEO4J_READY_TIMEOUT_SECONDS'),
+    ...(logger ? { logger } : {}),
+  });
 }
 
 function toNumber(value: unknown): number {
@@ -21,11 +46,16 @@ function toNumber(value: unknown): number {
   throw new Error(`not a count: ${String(value)}`);
 }
 
-/** Server version and edition, and counts per database (`system` skipped), over Bolt. */
+/**
+ * Server version and edition, and counts per database (`system` skipped), over Bolt, once the DBMS
+ * answers with those databases online (waitForGraph).
+ */
 export async function readGraph(
   connection: BoltConnection,
   databases: readonly string[],
+  logger?: Logger,
 ): Promise<{ version: string; edition: 'community' | 'enterprise'; counts: Neo4jCountsResult['counts'] }> {
+  await waitForGraph(connection, databases, logger);
   const driver = neo4j.driver(connection.uri, neo4j.auth.basic(connection.username, connection.password), {
     connectionTimeout: 15_000,
   });
@@ -75,8 +105,9 @@ export async function readGraph(
 export async function readGraphCounts(
   connection: BoltConnection,
   databases: readonly string[],
+  logger?: Logger,
 ): Promise<Neo4jCountsResult['counts']> {
-  return (await readGraph(connection, databases)).counts;
+  return (await readGraph(connection, databases, logger)).counts;
 }
 
 export async function countGraph(
@@ -85,7 +116,7 @@ export async function countGraph(
   databases: readonly string[],
 ): Promise<Neo4jCountsResult> {
   const startedAt = new Date().toISOString();
-  const { version, edition, counts } = await readGraph(connection, databases);
+  const { version, edition, counts } = await readGraph(connection, databases, ctx.logger);
   ctx.logger.info('graph counted', { component: 'database-counts', counts });
   return {
     ...resultStamp(ctx, startedAt),

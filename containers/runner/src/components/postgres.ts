@@ -4,10 +4,14 @@
  * be checked against them.
  */
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import pg from 'pg';
+import { checkedStream, dumpFormatError, pgCustomDumpCheck } from '../../../../core/backup/formats.js';
 import { fileKey, PREFECT_DUMP } from '../../../../core/backup/layout.js';
 import { fileRecord, type PostgresResult } from '../../../../core/backup/results.js';
 import { DatabaseUnreachableError, IncompatibleToolError } from '../../../../core/errors.js';
+import { waitForPostgres } from '../../../../core/readiness/postgres.js';
+import { readyTimeoutFromEnv } from '../../../../core/readiness/wait.js';
 import { runTool, toolOutput } from '../../../../core/tools/run-tool.js';
 import { streamToolToS3 } from '../../../../core/tools/stream-to-s3.js';
 import { type RunContext, resultStamp, uploadOptions } from '../context.js';
@@ -18,6 +22,11 @@ export interface PostgresConnection {
   user: string;
   password: string;
   database: string;
+  /**
+   * How long a connect waits for the server to accept it before giving up, in seconds
+   * (core/readiness/postgres.ts). Default: PG_READY_TIMEOUT_SECONDS, else 300.
+   */
+  readyTimeoutSeconds?: number;
 }
 
 /** `pg_dump (PostgreSQL) 15.18 (Debian ...)` → { version: '15.18', major: 15 }. */
@@ -43,14 +52,23 @@ export function toolEnv(connection: PostgresConnection, appName: string): NodeJS
   };
 }
 
-/** A connected client; an unreachable server or refused login is a DatabaseUnreachable error. */
+/**
+ * A connected client, once the server accepts connections to `database` (waited for, bounded: a
+ * server that is starting up, `57P03`, or not listening yet is retried; see waitForPostgres).
+ * @throws DatabaseUnreachableError on a refused login or a missing database at once, or after the bound.
+ */
 export async function connectPostgres(
   connection: PostgresConnection,
   appName: string,
   database = connection.database,
 ): Promise<pg.Client> {
+  const { readyTimeoutSeconds, ...endpoint } = connection;
+  await waitForPostgres(
+    { ...endpoint, database },
+    { appName, timeoutSeconds: readyTimeoutSeconds ?? readyTimeoutFromEnv('PG_READY_TIMEOUT_SECONDS') },
+  );
   const client = new pg.Client({
-    ...connection,
+    ...endpoint,
     database,
     connectionTimeoutMillis: 15_000,
     application_name: appName,
@@ -138,6 +156,7 @@ export async function backupPostgres(
       ],
       { env: toolEnv(connection, 'infrahub-backup') },
     );
+    const formatCheck = checkedStream(dump.stdout, pgCustomDumpCheck(toolPath(options.binDir, 'pg_restore')));
     const dumpStarted = Date.now();
     dump.done.then(
       () => log.info('pg_dump exited', { exitedAfterMs: Date.now() - dumpStarted }),
@@ -146,10 +165,23 @@ export async function backupPostgres(
     // Count while pg_dump streams; both read the same snapshot.
     let storedAfterMs = 0;
     const [uploaded, tables] = await Promise.all([
-      streamToolToS3(ctx.s3, dump, uploadOptions(ctx, key)).then((u) => {
-        storedAfterMs = Date.now() - dumpStarted;
-        return u;
-      }),
+      // The dump's format is checked on the very bytes uploaded (core/backup/formats.ts: pg_restore
+      // reads every block as it streams); a dump it cannot read aborts the upload: DumpFormat.
+      streamToolToS3(
+        ctx.s3,
+        { ...dump, stdout: Readable.from(formatCheck.stream) },
+        uploadOptions(ctx, key),
+      ).then(
+        (u) => {
+          storedAfterMs = Date.now() - dumpStarted;
+          const unreadable = dumpFormatError(PREFECT_DUMP, formatCheck.verdict());
+          if (unreadable) throw unreadable; // unchecked (no pg_restore in the image): not a backup either
+          return u;
+        },
+        (err: unknown) => {
+          throw dumpFormatError(PREFECT_DUMP, formatCheck.verdict()) ?? err;
+        },
+      ),
       countRows(client),
     ]);
     await client.query('COMMIT');

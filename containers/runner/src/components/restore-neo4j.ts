@@ -27,7 +27,7 @@ import { downloadVerified } from '../../../../core/s3/download.js';
 import { runTool } from '../../../../core/tools/run-tool.js';
 import { streamS3ToTool } from '../../../../core/tools/stream-from-s3.js';
 import { databaseInfo, type Neo4jAdmin } from './neo4j.js';
-import { type BoltConnection, readGraphCounts } from './neo4j-counts.js';
+import { type BoltConnection, readGraphCounts, waitForGraph } from './neo4j-counts.js';
 import type { RestoreContext } from './restore-postgres.js';
 
 export interface Neo4jRestoreResult {
@@ -133,8 +133,12 @@ export function boltCypher(connection: BoltConnection): CypherSession {
   const driver = neo4j.driver(connection.uri, neo4j.auth.basic(connection.username, connection.password), {
     connectionTimeout: 15_000,
   });
+  // The first statement waits (bounded) until the DBMS answers with `system` online (waitForGraph).
+  let ready: Promise<void> | undefined;
   return {
     async run(database, query, params = {}) {
+      ready ??= waitForGraph(connection, ['system']);
+      await ready;
       const session = driver.session({ database });
       try {
         const result = await session.run(query, params);

@@ -9,8 +9,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
-import neo4j from 'neo4j-driver';
-import { DatabaseUnreachableError, RunnerConfigError } from '../../../../core/errors.js';
+import { RunnerConfigError } from '../../../../core/errors.js';
+import { waitForNeo4j } from '../../../../core/readiness/neo4j.js';
+import { readyTimeoutFromEnv } from '../../../../core/readiness/wait.js';
 import { runTool } from '../../../../core/tools/run-tool.js';
 import type { Neo4jAdmin } from './neo4j.js';
 import type { BoltConnection } from './neo4j-counts.js';
@@ -166,27 +167,13 @@ export async function prepareScratchNeo4j(
       server.once('exit', () => {
         exited = true;
       });
-      const deadline = Date.now() + 180_000;
-      const driver = neo4j.driver(connection.uri, neo4j.auth.basic('neo4j', 'drill'), {
-        connectionTimeout: 5_000,
+      // Bounded like every other wait for a server (core/readiness), and given up when the process exits.
+      await waitForNeo4j(connection, ['neo4j', 'system'], {
+        timeoutSeconds: readyTimeoutFromEnv('NEO4J_READY_TIMEOUT_SECONDS'),
+        pollMs: 500,
+        stopIf: () => (exited ? "the drill's Neo4j process exited (see its log)" : undefined),
       });
-      try {
-        for (;;) {
-          try {
-            await driver.executeQuery('RETURN 1', {}, { database: 'neo4j' });
-            return connection;
-          } catch (err) {
-            if (exited || Date.now() > deadline) {
-              throw new DatabaseUnreachableError(
-                `the drill's Neo4j did not answer on ${connection.uri} (${exited ? 'it exited' : 'timed out'}): ${err instanceof Error ? err.message : String(err)}`,
-              );
-            }
-            await new Promise((r) => setTimeout(r, 500));
-          }
-        }
-      } finally {
-        await driver.close();
-      }
+      return connection;
     },
     async stop() {
       if (server && !exited) {

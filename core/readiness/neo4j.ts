@@ -1,0 +1,108 @@
+/**
+ * Waits until a Neo4j DBMS answers over Bolt and the databases a step needs are online.
+ *
+ * Ready means: `SHOW DATABASES YIELD name, currentStatus` on the `system` database lists every named
+ * database with currentStatus `online` (Neo4j Operations Manual, "Manage databases: Listing
+ * databases": currentStatus is one of online, offline, starting, stopping, store copying, initial,
+ * deallocating, dirty, quarantined, unknown). Both editions answer it (Community 5.26 checked in
+ * test/integration/readiness.test.ts).
+ *
+ * Retried ("not ready yet"): the driver's retryable errors (neo4j-driver `isRetryableError`:
+ * ServiceUnavailable, which covers a refused or reset connection, SessionExpired, and every
+ * `Neo.TransientError.*` such as `Neo.TransientError.General.DatabaseUnavailable` while a database
+ * starts), and a database listed with another status than `online`.
+ * Not retried: a refused login (`Neo.ClientError.Security.*`), a database the DBMS does not list, a
+ * quarantined database, and any other error.
+ */
+import neo4j, { type Driver } from 'neo4j-driver';
+import type { Logger } from '../log.js';
+import { firstLine, type Probe, type ReadinessOptions, waitUntilReady } from './wait.js';
+
+export interface Neo4jEndpoint {
+  /** bolt:// or neo4j:// URI. */
+  uri: string;
+  username: string;
+  password: string;
+}
+
+export interface Neo4jReadiness {
+  /** currentStatus per database, all `online`. */
+  statuses: Record<string, string>;
+}
+
+/** Sorts one attempt's error into retry / fatal (exported for the unit test of the rule). */
+export function classifyNeo4jError(err: unknown): { retry: boolean; reason: string } {
+  const code = String((err as { code?: unknown })?.code ?? '');
+  const reason = code ? `${code}: ${firstLine(err)}` : firstLine(err);
+  if (code.startsWith('Neo.ClientError.Security.'))
+    return { retry: false, reason: `login refused: ${reason}` };
+  if (neo4j.isRetryableError(err as never)) return { retry: true, reason };
+  return { retry: false, reason };
+}
+
+async function probeOnce(driver: Driver, databases: readonly string[]): Promise<Probe<Neo4jReadiness>> {
+  let rows: Array<{ name: string; currentStatus: string }>;
+  try {
+    const result = await driver.executeQuery(
+      'SHOW DATABASES YIELD name, currentStatus',
+      {},
+      { database: 'system', routing: neo4j.routing.READ },
+    );
+    rows = result.records.map((r) => ({
+      name: String(r.get('name')),
+      currentStatus: String(r.get('currentStatus')),
+    }));
+  } catch (err) {
+    const { retry, reason } = classifyNeo4jError(err);
+    return retry ? { ready: false, reason } : { ready: false, fatal: true, reason };
+  }
+  const statuses: Record<string, string> = {};
+  for (const db of databases) {
+    const row = rows.find((r) => r.name === db);
+    if (!row) {
+      return {
+        ready: false,
+        fatal: true,
+        reason: `database "${db}" does not exist on this DBMS (it lists ${rows.map((r) => r.name).join(', ') || 'none'})`,
+      };
+    }
+    if (row.currentStatus === 'quarantined') {
+      return { ready: false, fatal: true, reason: `database "${db}" is quarantined (see the DBMS log)` };
+    }
+    statuses[db] = row.currentStatus;
+  }
+  const waiting = Object.entries(statuses).filter(([, status]) => status !== 'online');
+  if (waiting.length > 0) {
+    return { ready: false, reason: waiting.map(([db, s]) => `database "${db}" is ${s}`).join(', ') };
+  }
+  return { ready: true, value: { statuses } };
+}
+
+/**
+ * Waits (bounded) until Neo4j at `endpoint.uri` answers and every database in `databases` is online.
+ * @param databases names to wait for (`system` included if listed; an empty list waits for `system`).
+ * @param options timeoutSeconds (default 300), pollMs (1000), logger.
+ * @returns the databases' statuses (all `online`).
+ * @throws DatabaseUnreachableError at once on a refused login or a missing database; after the bound,
+ *   with how long it waited and the last answer.
+ */
+export async function waitForNeo4j(
+  endpoint: Neo4jEndpoint,
+  databases: readonly string[],
+  options: ReadinessOptions = {},
+): Promise<Neo4jReadiness> {
+  const wanted = databases.length > 0 ? databases : ['system'];
+  const driver = neo4j.driver(endpoint.uri, neo4j.auth.basic(endpoint.username, endpoint.password), {
+    connectionTimeout: 5_000,
+    connectionAcquisitionTimeout: 10_000,
+    // One attempt per probe: the wait loop is the retry.
+    maxTransactionRetryTime: 0,
+  });
+  try {
+    return await waitUntilReady(`Neo4j at ${endpoint.uri}`, () => probeOnce(driver, wanted), options);
+  } finally {
+    await driver.close();
+  }
+}
+
+export type { Logger };
