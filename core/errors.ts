@@ -45,6 +45,8 @@ export const ErrorNames = {
   InsufficientScratchSpace: 'InsufficientScratchSpace',
   /** A Secrets Manager secret is not in the shape its use needs (malformed JSON, a missing field); its content is never shown. Retrying cannot fix it. */
   SecretInvalid: 'SecretInvalid',
+  /** A dump's bytes are not the format its tool writes (stray output mixed into the stream, truncated): it would not load, so it never becomes part of a complete backup. Retrying may help only if the cause was transient. */
+  DumpFormat: 'DumpFormat',
 } as const;
 
 export type ErrorName = (typeof ErrorNames)[keyof typeof ErrorNames];
@@ -181,4 +183,9 @@ export class InsufficientScratchSpaceError extends NamedError {
 /** A secret is unreadable for its use: the message names the secret and the shape expected, never its content. */
 export class SecretInvalidError extends NamedError {
   override readonly name = ErrorNames.SecretInvalid;
+}
+
+/** A dump is not in its tool's format (pg_restore cannot read it; a Neo4j dump without its header). Names the file and the problem. */
+export class DumpFormatError extends NamedError {
+  override readonly name = ErrorNames.DumpFormat;
 }

@@ -9,6 +9,8 @@
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { checkedStream, dumpFormatError, neo4jDumpCheck } from '../../../../core/backup/formats.js';
 import { DATABASE_DIR, fileKey, neo4jDumpPath } from '../../../../core/backup/layout.js';
 import { type FileRecord, fileRecord, type Neo4jResult } from '../../../../core/backup/results.js';
 import { Neo4jDatabaseInUseError, ToolFailedError } from '../../../../core/errors.js';
@@ -86,7 +88,16 @@ export async function backupNeo4jCommunity(
       env: admin.env,
       name: 'neo4j-admin database dump',
     });
-    const uploaded = await streamToolToS3(ctx.s3, dump, uploadOptions(ctx, key));
+    // The dump's header is checked on the bytes uploaded (core/backup/formats.ts): stray output
+    // before it (a banner, a log line) aborts the upload with DumpFormat.
+    const formatCheck = checkedStream(dump.stdout, neo4jDumpCheck());
+    const uploaded = await streamToolToS3(
+      ctx.s3,
+      { ...dump, stdout: Readable.from(formatCheck.stream) },
+      uploadOptions(ctx, key),
+    ).catch((err: unknown) => {
+      throw dumpFormatError(path, formatCheck.verdict()) ?? err;
+    });
     log.info('neo4j-admin database dump finished', {
       database: db,
       size: uploaded.size,

@@ -1,0 +1,211 @@
+/**
+ * Format checks of the dumps a backup holds, fed the bytes as they stream (at backup time, while
+ * they are uploaded; in `verify --deep`, while they are downloaded and hashed), so a dump with stray
+ * bytes mixed into it (a tool's log line written into its standard output) never passes as a good
+ * backup and is found before a restore needs it.
+ *
+ * - PostgreSQL custom format (`prefect.dump`): `pg_restore --file=/dev/null`, reading the whole
+ *   archive from standard input. The PostgreSQL documentation (pg_restore, "-l/--list") has `--list`
+ *   read only the archive's header and table of contents; on a non-seekable input it stops there, so
+ *   a line inserted after the TOC (inside a table's data) would pass it. Writing the script to
+ *   /dev/null instead reads every data block as a restore would (block ids, chunk lengths,
+ *   decompression), in one streaming pass: constant memory (pg_restore's own buffers), and CPU for
+ *   one decompression, much less than pg_dump's compression of the same bytes. It needs no server.
+ * - Neo4j 5 `database dump` (`database/<db>.dump`): its header. Neo4j 5.26's
+ *   `org.neo4j.dbms.archive.DumpFormatSelector` reads four magic bytes, `DZV1` (zstd) or `DGV1`
+ *   (gzip), and the compressed stream follows: a zstd frame (magic 28 B5 2F FD) or a gzip member
+ *   (1F 8B). `neo4j-admin database dump --to-stdout --verbose` writes its version banner
+ *   ("neo4j 5.26.26", "VM Name: ...") into standard output before that header; that is the fault
+ *   this finds. Only the header is checked: decompressing zstd would need a codec Node.js 20 lacks.
+ * - Enterprise `.backup` files have headers of their own (`BZV1`, `BTV1`, `BZV2`, `BTV2` in the same
+ *   jar's BackupFormatSelector); they are written to a file by `neo4j-admin database backup`, not
+ *   streamed through stdout, and no real Enterprise backup can be made here, so they are not checked.
+ */
+import { once } from 'node:events';
+import { DumpFormatError, ToolFailedError } from '../errors.js';
+import { runTool } from '../tools/run-tool.js';
+import { DATABASE_DIR, PREFECT_DUMP } from './layout.js';
+
+/** The outcome of a check: `ok`, a `problem` (the bytes are not the format), or `unchecked` (no tool to check with). */
+export type FormatVerdict =
+  | { status: 'ok'; format: string }
+  | { status: 'problem'; format: string; problem: string }
+  | { status: 'unchecked'; format: string; reason: string };
+
+/** A check fed a stream chunk by chunk. */
+export interface FormatCheck {
+  readonly format: string;
+  /** Feeds the next chunk; throws (with the problem) as soon as the bytes are known to be wrong. */
+  write(chunk: Buffer): Promise<void>;
+  /** After the last chunk: the verdict. */
+  end(): Promise<FormatVerdict>;
+  /** Stops the check early (the stream failed for another reason). */
+  abort(): void;
+}
+
+/** Thrown by `write` when the bytes are already known to be malformed. */
+export class FormatProblem extends Error {
+  constructor(readonly problem: string) {
+    super(problem);
+  }
+}
+
+export const NEO4J_DUMP_HEADERS: ReadonlyArray<{ magic: string; next: Buffer; codec: string }> = [
+  { magic: 'DZV1', next: Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), codec: 'zstd' },
+  { magic: 'DGV1', next: Buffer.from([0x1f, 0x8b]), codec: 'gzip' },
+];
+
+const shown = (bytes: Buffer) =>
+  `"${bytes
+    .toString('latin1')
+    .replace(/[^\x20-\x7e]/g, '.')
+    .slice(0, 24)}" (hex ${bytes.subarray(0, 8).toString('hex')})`;
+
+/** Why the first bytes of a file are not a Neo4j 5 dump header, or undefined when they are. Needs 8 bytes. */
+export function neo4jDumpHeaderProblem(head: Buffer): string | undefined {
+  for (const h of NEO4J_DUMP_HEADERS) {
+    if (head.subarray(0, 4).toString('latin1') !== h.magic) continue;
+    if (head.subarray(4, 4 + h.next.length).equals(h.next)) return undefined;
+    return `starts with ${h.magic} but no ${h.codec} stream follows: ${shown(head)}`;
+  }
+  return `does not start with a Neo4j 5 dump header ("DZV1" + zstd or "DGV1" + gzip): it starts with ${shown(head)}`;
+}
+
+/** The Neo4j dump header check, fed the first bytes. */
+export function neo4jDumpCheck(): FormatCheck {
+  const format = 'neo4j-dump';
+  let head = Buffer.alloc(0);
+  let decided: string | null | undefined; // problem, null = fine, undefined = not yet known
+  return {
+    format,
+    async write(chunk) {
+      if (decided !== undefined) return;
+      head = Buffer.concat([head, chunk.subarray(0, 8 - head.length)]);
+      if (head.length < 8) return;
+      decided = neo4jDumpHeaderProblem(head) ?? null;
+      if (decided) throw new FormatProblem(decided);
+    },
+    async end() {
+      if (decided === undefined)
+        decided = `is ${head.length} bytes long, shorter than a Neo4j dump header: ${shown(head)}`;
+      return decided ? { status: 'problem', format, problem: decided } : { status: 'ok', format };
+    },
+    abort() {},
+  };
+}
+
+/**
+ * Reads a PostgreSQL custom-format archive with `pg_restore --file=/dev/null` (see above). `pgRestore`
+ * is the executable; if it cannot be started the verdict is `unchecked`, as is an archive newer than
+ * that pg_restore understands ("unsupported version ... in file header"): no tool, no verdict.
+ */
+export function pgCustomDumpCheck(pgRestore: string): FormatCheck {
+  const format = 'pg-custom';
+  const tool = runTool(pgRestore, ['--file=/dev/null'], {
+    stdin: 'pipe',
+    stdout: 'ignore',
+    name: 'pg_restore',
+  });
+  let exited: { error?: unknown } | undefined;
+  const settled = tool.done.then(
+    () => {
+      exited = {};
+    },
+    (error: unknown) => {
+      exited = { error };
+    },
+  );
+  // pg_restore failing closes its end of the pipe: EPIPE here; its exit status tells why.
+  tool.stdin.on('error', () => undefined);
+  const verdict = (): FormatVerdict => {
+    const error = exited?.error;
+    if (!error) return { status: 'ok', format };
+    if (error instanceof ToolFailedError && error.exit.code === null && !error.exit.signal)
+      return { status: 'unchecked', format, reason: `pg_restore could not be started (${error.stderrTail})` };
+    const text = error instanceof ToolFailedError ? error.stderrTail : String(error);
+    if (/unsupported version .* in file header/i.test(text))
+      return { status: 'unchecked', format, reason: `pg_restore here is older than the dump: ${text}` };
+    return { status: 'problem', format, problem: `pg_restore cannot read it: ${text || 'no message'}` };
+  };
+  return {
+    format,
+    async write(chunk) {
+      if (exited) {
+        const v = verdict();
+        if (v.status === 'problem') throw new FormatProblem(v.problem);
+        return; // exited early without a problem (or unchecked): nothing more to feed
+      }
+      if (!tool.stdin.write(chunk)) {
+        await Promise.race([once(tool.stdin, 'drain'), settled]);
+      }
+    },
+    async end() {
+      if (!exited) tool.stdin.end();
+      await settled;
+      return verdict();
+    },
+    abort() {
+      if (!exited) tool.child.kill('SIGTERM');
+    },
+  };
+}
+
+/** The check for a backup file, by its path; undefined for files without a known format (artifacts, Enterprise backups). */
+export function formatCheckFor(path: string, tools: { pgRestore: string }): FormatCheck | undefined {
+  if (path === PREFECT_DUMP) return pgCustomDumpCheck(tools.pgRestore);
+  if (path.startsWith(DATABASE_DIR) && path.endsWith('.dump')) return neo4jDumpCheck();
+  return undefined;
+}
+
+/**
+ * Passes `source` through unchanged while feeding `check`; `failure()` is the problem once known.
+ * The returned stream errors with a FormatProblem as soon as the bytes are known to be wrong, and at
+ * the end when the verdict is a problem, so an upload reading it is aborted and never completed.
+ */
+export function checkedStream(
+  source: AsyncIterable<Buffer>,
+  check: FormatCheck,
+): { stream: AsyncGenerator<Buffer>; verdict: () => FormatVerdict | undefined } {
+  let result: FormatVerdict | undefined;
+  async function* pass() {
+    let finished = false;
+    try {
+      for await (const chunk of source) {
+        await check.write(chunk);
+        yield chunk;
+      }
+      result = await check.end();
+      finished = true;
+    } catch (err) {
+      if (err instanceof FormatProblem)
+        result = { status: 'problem', format: check.format, problem: err.problem };
+      throw err;
+    } finally {
+      // The reader stopped early (an S3 failure) or the source failed: stop the checking tool too.
+      if (!finished) check.abort();
+    }
+    if (result.status === 'problem') throw new FormatProblem(result.problem);
+  }
+  return { stream: pass(), verdict: () => result };
+}
+
+const FORMAT_NAMES: Record<string, string> = {
+  'pg-custom': 'PostgreSQL custom-format archive',
+  'neo4j-dump': 'Neo4j dump',
+};
+
+/**
+ * The error for a dump whose check did not pass: a problem, or (at backup time, where the runner
+ * image has the tools) a check that could not run. Undefined for `ok` or no verdict yet.
+ */
+export function dumpFormatError(
+  path: string,
+  verdict: FormatVerdict | undefined,
+  what = 'its upload was aborted; no manifest will be written',
+): DumpFormatError | undefined {
+  if (!verdict || verdict.status === 'ok') return undefined;
+  const name = FORMAT_NAMES[verdict.format] ?? verdict.format;
+  return verdict.status === 'problem'
+    ? new DumpFormatError(`${path} is not a valid ${name}: ${verdict.problem}; ${what}`)
+    : new DumpFormatError(`${path}: the ${name} format could not be checked: ${verdict.reason}; ${what}`);
+}
