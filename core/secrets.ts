@@ -46,11 +46,8 @@ export async function readSecret(
       `secret ${secretId} is not valid JSON (expected ${expectedShape(field)}); its content is not shown`,
     );
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
-    throw new SecretInvalidError(
-      `secret ${secretId} is not a JSON object (expected ${expectedShape(field)}); its content is not shown`,
-    );
-  for (const [key, v] of Object.entries(parsed))
+  // Text starting with "{" that parses is an object.
+  for (const [key, v] of Object.entries(parsed as Record<string, unknown>))
     if (typeof v === 'string' && !IDENTITY_FIELDS.has(key.toLowerCase())) registerSecret(v);
   const value = (parsed as Record<string, unknown>)[field];
   if (typeof value !== 'string' || value === '')

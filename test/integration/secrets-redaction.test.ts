@@ -11,8 +11,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CreateSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { run as runCli } from '../../cli/infrahub-backup.js';
 import { type LocalAws, type LocalExecution, runBackupLocally } from '../../cli/local/backup.js';
 import {
@@ -27,6 +27,8 @@ import { listAll } from '../../core/s3/objects.js';
 import { type FakeInfrahub, startFakeInfrahub } from '../../harness/fake-infrahub-api.js';
 import {
   findPostgresBinDir,
+  localCredentials,
+  localRegion,
   type Neo4jServer,
   type PostgresServer,
   type S3Server,
@@ -209,6 +211,54 @@ describe('secrets never reach outputs (local executor, moto, runner process)', (
     // Node's JSON.parse message quotes about ten characters around the fault: "CANARY-jso".
     expectNoLeak(all, BAD_JSON_PASSWORD, 'CANARY-js');
   }, 180_000);
+
+  it('the deployed preflight handler (functions/preflight/index.ts) throws and logs the echoed token redacted', async () => {
+    const canary = 'CANARY-deployed-0c4e';
+    await local.secrets.send(
+      new CreateSecretCommand({
+        Name: 'deployed/infrahub-token',
+        SecretString: JSON.stringify({ token: canary }),
+      }),
+    );
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL: local.endpoint,
+      AWS_REGION: localRegion,
+      AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
+    });
+    const written: string[] = [];
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    let thrown: Error | undefined;
+    try {
+      const { handler } = await import('../../functions/preflight/index.js');
+      await handler(
+        {
+          target: 'infrahub-token',
+          backupId: 'infrahub_backup_20261121_030000',
+          infrahub: { address: infrahub.address, tokenSecret: 'deployed/infrahub-token' },
+        },
+        { getRemainingTimeInMillis: () => 120_000 },
+      ).catch((e: unknown) => {
+        thrown = e as Error;
+      });
+    } finally {
+      stderr.mockRestore();
+      for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
+    expect(infrahub.requests.some((r) => r.token === canary)).toBe(true);
+    expect(thrown?.name).toBe('InfrahubApiError');
+    expect(thrown?.message).toMatch(/HTTP 401.*\[redacted\]/s);
+    // The version read failed first and was logged as a warning: the log line carries the echo, redacted.
+    expect(written.join('')).toContain('could not read the Infrahub version');
+    expect(
+      leaks(`${thrown?.message}\n${thrown?.stack}\n${written.join('')}`, canary, 'CANARY-deployed'),
+    ).toEqual([]);
+  }, 120_000);
 
   it('the operator CLI (backup --local) prints neither the echoed token nor the password', async () => {
     const file = join(configDir, 'config.json');
