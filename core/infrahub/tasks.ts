@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { InfrahubApiError, InfrahubUnreachableError } from '../errors.js';
+import { redactText, registerSecret } from '../redact.js';
 
 export const TaskStateSchema = z.enum([
   'SCHEDULED',
@@ -86,7 +87,7 @@ function parseAnswer<T extends z.ZodType>(api: InfrahubApi, schema: T, value: un
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     throw new InfrahubApiError(
-      `Infrahub API at ${api.address}/graphql answered with an unexpected shape: ${JSON.stringify(value)?.slice(0, 300)}`,
+      `Infrahub API at ${api.address}/graphql answered with an unexpected shape: ${redactText(JSON.stringify(value) ?? '').slice(0, 300)}`,
       200,
     );
   }
@@ -99,6 +100,9 @@ async function graphql(
   variables: Record<string, unknown>,
 ): Promise<Record<string, unknown>> {
   const url = `${api.address.replace(/\/+$/, '')}/graphql`;
+  // An answer may quote the token (some gateways echo a refused key): it is redacted before any
+  // excerpt of the answer is cut, so no slice can keep part of it (core/redact.ts).
+  registerSecret(api.token);
   let response: Response;
   try {
     response = await (api.fetch ?? fetch)(url, {
@@ -121,7 +125,7 @@ async function graphql(
           ? ' (the query was rejected; Infrahub allows at most 200 tasks per page)'
           : '';
     throw new InfrahubApiError(
-      `Infrahub API at ${url} answered HTTP ${response.status}${hint}: ${text.slice(0, 300)}`,
+      `Infrahub API at ${url} answered HTTP ${response.status}${hint}: ${redactText(text).slice(0, 300)}`,
       response.status,
     );
   }
@@ -130,7 +134,7 @@ async function graphql(
     body = ResponseSchema.parse(JSON.parse(text));
   } catch {
     throw new InfrahubApiError(
-      `Infrahub API at ${url} answered with an unexpected body: ${text.slice(0, 300)}`,
+      `Infrahub API at ${url} answered with an unexpected body: ${redactText(text).slice(0, 300)}`,
       response.status,
     );
   }

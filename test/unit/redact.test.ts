@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Neo4jCountsEnvSchema, PostgresEnvSchema, parseEnv } from '../../containers/runner/src/env.js';
 import { parseDeploymentConfig, parseInput } from '../../core/config/load.js';
 import { ConfigError, ErrorNames, InfrahubApiError, InvalidInputError } from '../../core/errors.js';
+import { listTasks } from '../../core/infrahub/tasks.js';
 import { createLogger } from '../../core/log.js';
 import {
   encodings,
@@ -27,6 +28,7 @@ import {
 import { readSecret } from '../../core/secrets.js';
 import { lambdaHandler } from '../../functions/handler.js';
 import { PreflightEventSchema } from '../../functions/preflight/preflight.js';
+import { startFakeInfrahub } from '../../harness/fake-infrahub-api.js';
 
 afterEach(() => forgetSecrets());
 
@@ -109,6 +111,22 @@ describe('redactText', () => {
       a: [`x ${REDACTED}`, 3, null],
       [REDACTED]: true,
     });
+  });
+});
+
+describe('Infrahub API errors', () => {
+  it('redact the token before cutting the excerpt of the answer, so no part of an echoed token survives', async () => {
+    const fake = await startFakeInfrahub({ script: () => [], echoRejectedToken: true });
+    try {
+      // Long enough that the 300-character excerpt of the 401 body ends inside the echoed token.
+      const token = `CANARY-long-${'k'.repeat(20)}${'0123456789'.repeat(30)}`;
+      const err = await listTasks({ address: fake.address, token }).catch((e: unknown) => e as Error);
+      expect(err.name).toBe('InfrahubApiError');
+      expect(err.message).toMatch(/HTTP 401 \(the API token was refused\).*\[redacted\]/);
+      expect(err.message).not.toContain('CANARY-long');
+    } finally {
+      await fake.close();
+    }
   });
 });
 
