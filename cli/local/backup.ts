@@ -17,6 +17,7 @@ import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SNSClient } from '@aws-sdk/client-sns';
+import type { ExecutionStatusReader } from '../../core/backup/lock.js';
 import { parseInput } from '../../core/config/load.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { DbmsControlError } from '../../core/errors.js';
@@ -34,6 +35,7 @@ import { reportFleet } from '../../functions/report/report.js';
 import { restorePlanStep } from '../../functions/restore-plan/restore-plan.js';
 import { restoreReportStep } from '../../functions/restore-report/restore-report.js';
 import { servicesStep } from '../../functions/services/services.js';
+import { localExecutionStatus, recordLocalExecution } from './executions.js';
 import { runRunner } from './runner-process.js';
 import { type ExecutionEvent, runLocally, type TaskState } from './state-machine.js';
 import { LOCAL_ACCOUNT, type MachineKind, type SynthesizedBackup, synthesizeBackup } from './synth.js';
@@ -90,6 +92,11 @@ export interface LocalBackupOptions {
   synthesized?: SynthesizedBackup;
   /** ECS for the Services states (quiescing Infrahub); none locally unless a test provides one. */
   ecs?: Pick<ECSClient, 'send'>;
+  /**
+   * Whether a lock's holder still runs (Step Functions' DescribeExecution on AWS). Default: the
+   * local runner's own record of the executions it runs (cli/local/executions.ts).
+   */
+  executionStatus?: ExecutionStatusReader;
 }
 
 export interface LocalExecution {
@@ -156,7 +163,14 @@ export async function runStateMachineLocally(
   };
   const lambdas: Record<string, (payload: unknown) => Promise<unknown>> = {
     Plan: async (p) => planStep(p, { config, logger }),
-    Lock: (p) => lockStep(p, { s3: aws.s3, bucket: aws.bucket, config, logger }),
+    Lock: (p) =>
+      lockStep(p, {
+        s3: aws.s3,
+        bucket: aws.bucket,
+        config,
+        logger,
+        executionStatus: options.executionStatus ?? localExecutionStatus(),
+      }),
     Preflight: (p) => preflight(p, { secrets: aws.secrets, logger }),
     Manifest: (p) => manifestStep(p, { s3: aws.s3, bucket: aws.bucket, logger }),
     Notify: (p) => notifyStep(p, notices),
@@ -254,6 +268,9 @@ export async function runStateMachineLocally(
   };
 
   const events: ExecutionEvent[] = [];
+  // Recorded so a later run can tell that this one ended (a lock it could not release is taken over).
+  const ended = recordLocalExecution(executionArn);
+  let outcome: 'SUCCEEDED' | 'FAILED' = 'FAILED';
   try {
     const output = await runLocally(machine.definition, input, handlerFor, {
       context: {
@@ -275,6 +292,7 @@ export async function runStateMachineLocally(
         options.onEvent?.(event);
       },
     });
+    outcome = 'SUCCEEDED';
     return { executionArn, status: 'SUCCEEDED', output, events };
   } catch (err) {
     // The execution failed (a Fail state, or an error nothing caught): its Error and Cause, as on AWS.
@@ -283,6 +301,8 @@ export async function runStateMachineLocally(
       | undefined;
     if (!failed) throw err;
     return { executionArn, status: 'FAILED', error: failed.Error, cause: failed.Cause, events };
+  } finally {
+    ended(outcome);
   }
 }
 

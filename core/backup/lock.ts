@@ -1,16 +1,26 @@
 /**
  * One execution per target at a time: a lock object `locks/<target>.json` in the backup bucket,
  * created with an S3 conditional write (If-None-Match: *), so exactly one of two racing executions
- * gets it. A lock carries an expiry; an expired lock (an execution that died without releasing it)
- * is taken over with If-Match on its ETag, so two executions cannot both take it over either.
+ * gets it. The lock records its holder: the Step Functions execution ARN (`owner`). A lock is taken
+ * over (with If-Match on its ETag, so two executions cannot both take it over either) when
+ * - its holder's execution has ended (asked of Step Functions: DescribeExecution, or of the local
+ *   runner's record of its executions in local mode), so a lock left behind by an execution that
+ *   could not release it (S3 down at its end) never blocks the next run;
+ * - it has expired (the execution's own timeout), when nobody can tell whether its holder runs;
+ * - it is not a lock at all (truncated JSON, invalid dates, wrong shape) and names no running
+ *   holder: S3 writes whole objects, so no execution of ours can have left it half-written, and
+ *   keeping it would block the target until someone deleted it by hand. A warning names its key,
+ *   its size and what was wrong with it.
  */
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { TargetLockedError } from '../errors.js';
+import type { Logger } from '../log.js';
 import { isAwsError, isNotFound, storageError } from '../s3/objects.js';
 
 export const LockSchema = z.strictObject({
   target: z.string(),
+  /** The holder: its Step Functions execution ARN ($$.Execution.Id). */
   owner: z.string(),
   acquiredAt: z.iso.datetime(),
   expiresAt: z.iso.datetime(),
@@ -21,32 +31,83 @@ export function lockKey(target: string): string {
   return `locks/${target}.json`;
 }
 
+/**
+ * Whether an execution still runs: `running` true while it may still use the lock; `status` says
+ * what the answer came from (Step Functions' status, such as RUNNING, FAILED, TIMED_OUT, ABORTED).
+ * Resolves undefined when it cannot tell (not an execution it knows, or the question failed); the
+ * lock's expiry decides then.
+ */
+export type ExecutionStatusReader = (
+  executionArn: string,
+) => Promise<{ running: boolean; status: string } | undefined>;
+
+/** A Step Functions execution ARN: arn:<partition>:states:<region>:<account>:execution:<machine>:<name>. */
+export const EXECUTION_ARN = /^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[^:]+:[^:]+$/;
+
 const isPreconditionFailed = (err: unknown) =>
   isAwsError(err) && (err.name === 'PreconditionFailed' || err.$metadata.httpStatusCode === 412);
 
-async function readLock(
-  s3: S3Client,
-  bucket: string,
-  target: string,
-): Promise<{ lock: Lock; etag?: string } | undefined> {
+/** What is stored under a lock key: a valid lock, or the reason it is not one (and its holder, if named). */
+type HeldLock =
+  | { valid: true; lock: Lock; etag?: string; size: number }
+  | { valid: false; problem: string; holder?: string; etag?: string; size: number };
+
+async function readLock(s3: S3Client, bucket: string, target: string): Promise<HeldLock | undefined> {
+  let text: string;
+  let etag: string | undefined;
   try {
     const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: lockKey(target) }));
-    const lock = LockSchema.parse(JSON.parse((await out.Body?.transformToString()) ?? ''));
-    return { lock, etag: out.ETag };
+    text = (await out.Body?.transformToString()) ?? '';
+    etag = out.ETag;
   } catch (err) {
     if (isNotFound(err)) return undefined;
-    throw err;
+    throw storageError(err, `reading the lock s3://${bucket}/${lockKey(target)}`);
   }
+  const size = Buffer.byteLength(text);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { valid: false, problem: 'not JSON (truncated or overwritten)', etag, size };
+  }
+  const result = LockSchema.safeParse(parsed);
+  if (result.success) return { valid: true, lock: result.data, etag, size };
+  const owner = (parsed as { owner?: unknown } | null)?.owner;
+  return {
+    valid: false,
+    problem: result.error.issues.map((i) => `${i.path.join('.') || 'lock'}: ${i.message}`).join('; '),
+    ...(typeof owner === 'string' && owner ? { holder: owner } : {}),
+    etag,
+    size,
+  };
 }
 
+export interface AcquireLockOptions {
+  /** Seconds until the lock expires (the execution's own timeout). */
+  ttlSeconds: number;
+  now?: () => Date;
+  /** Asks whether the holder of a lock still runs (Step Functions' DescribeExecution on AWS). */
+  executionStatus?: ExecutionStatusReader;
+  /** Where take-overs are reported (warnings for malformed locks). */
+  logger?: Logger;
+}
+
+/**
+ * Takes the target's lock for `owner` (an execution ARN) and returns it. Idempotent for the same
+ * owner (a retried state). Takes over a lock whose holder has ended, has expired, or is malformed
+ * (see the module's comment). Throws TargetLockedError naming the holder when another execution
+ * holds it and still runs (or may: not ended and not expired), or took it at the same moment;
+ * StorageError when S3 fails.
+ */
 export async function acquireLock(
   s3: S3Client,
   bucket: string,
   target: string,
   owner: string,
-  options: { ttlSeconds: number; now?: () => Date },
+  options: AcquireLockOptions,
 ): Promise<Lock> {
   const now = options.now?.() ?? new Date();
+  const key = lockKey(target);
   const lock: Lock = {
     target,
     owner,
@@ -57,7 +118,7 @@ export async function acquireLock(
     s3.send(
       new PutObjectCommand({
         Bucket: bucket,
-        Key: lockKey(target),
+        Key: key,
         Body: JSON.stringify(lock),
         ContentType: 'application/json',
         ...condition,
@@ -70,15 +131,39 @@ export async function acquireLock(
     if (!isPreconditionFailed(err)) throw storageError(err, `locking target ${target}`);
   }
   const held = await readLock(s3, bucket, target);
-  if (held && held.lock.owner === owner) return held.lock; // a retried step already holds it
-  if (held && Date.parse(held.lock.expiresAt) > now.getTime()) {
+  if (held?.valid && held.lock.owner === owner) return held.lock; // a retried step already holds it
+
+  const holder = held ? (held.valid ? held.lock.owner : held.holder) : undefined;
+  const state = holder && options.executionStatus ? await options.executionStatus(holder) : undefined;
+  if (held && state?.running) {
+    const since = held.valid ? ` since ${held.lock.acquiredAt} (until ${held.lock.expiresAt})` : '';
+    throw new TargetLockedError(
+      `target ${target} is locked by ${holder}${since}, which is still running (${state.status}); ` +
+        'two executions never work on the same target at once',
+    );
+  }
+  if (held?.valid && !state && Date.parse(held.lock.expiresAt) > now.getTime()) {
     throw new TargetLockedError(
       `target ${target} is locked by ${held.lock.owner} since ${held.lock.acquiredAt} (until ${held.lock.expiresAt}); ` +
         'two executions never work on the same target at once',
     );
   }
+  if (held) {
+    const why = state
+      ? `its holder ${holder} has ended (${state.status})`
+      : held.valid
+        ? `it expired at ${held.lock.expiresAt}`
+        : `it is not a valid lock (${held.problem})`;
+    const log = held.valid ? options.logger?.info : options.logger?.warn;
+    log?.call(options.logger, `taking over the lock s3://${bucket}/${key}: ${why}`, {
+      key,
+      bytes: held.size,
+      ...(holder ? { holder } : {}),
+      owner,
+    });
+  }
   try {
-    // Expired (or released between our two reads): take it over only if nobody else changed it.
+    // Ended, expired, malformed (or released between our two reads): take it over only if nobody else changed it.
     await put(held?.etag ? { IfMatch: held.etag } : { IfNoneMatch: '*' });
     return lock;
   } catch (err) {
@@ -89,7 +174,10 @@ export async function acquireLock(
   }
 }
 
-/** Releases the lock if `owner` holds it; a lock held by someone else is left alone. */
+/**
+ * Releases the lock if `owner` holds it; a lock held by someone else (or not a valid lock) is left
+ * alone. Returns whether it released. Throws StorageError when S3 fails (the state machine retries).
+ */
 export async function releaseLock(
   s3: S3Client,
   bucket: string,
@@ -97,7 +185,11 @@ export async function releaseLock(
   owner: string,
 ): Promise<boolean> {
   const held = await readLock(s3, bucket, target);
-  if (!held || held.lock.owner !== owner) return false;
-  await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: lockKey(target) }));
+  if (!held?.valid || held.lock.owner !== owner) return false;
+  try {
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: lockKey(target) }));
+  } catch (err) {
+    throw storageError(err, `releasing the lock s3://${bucket}/${lockKey(target)}`);
+  }
   return true;
 }

@@ -4,9 +4,15 @@
  * failure. Takes its clients and configuration as arguments.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
+import { DescribeExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
 import { BackupIdSchema } from '../../core/backup/layout.js';
-import { acquireLock, releaseLock } from '../../core/backup/lock.js';
+import {
+  acquireLock,
+  EXECUTION_ARN,
+  type ExecutionStatusReader,
+  releaseLock,
+} from '../../core/backup/lock.js';
 import { ComponentSchema } from '../../core/backup/manifest.js';
 import { type TargetWork, targetWork } from '../../core/backup/plan.js';
 import { parseInput } from '../../core/config/load.js';
@@ -37,6 +43,42 @@ export interface LockDeps {
   config: DeploymentConfig;
   logger: Logger;
   now?: () => Date;
+  /**
+   * Whether a lock's holder still runs: Step Functions on AWS (stepFunctionsExecutionStatus), the
+   * local runner's record of its executions in local mode (cli/local/executions.ts). Without it,
+   * only a lock's expiry frees it.
+   */
+  executionStatus?: ExecutionStatusReader;
+}
+
+/**
+ * Asks Step Functions (DescribeExecution; AWS Step Functions API Reference) whether the execution
+ * holding a lock still runs: RUNNING, or PENDING_REDRIVE (a redrive about to run it again), count as
+ * running; SUCCEEDED, FAILED, TIMED_OUT and ABORTED as ended; an execution Step Functions no longer
+ * knows (ExecutionDoesNotExist: deleted, or past the 90 days it keeps them) as ended. Any other
+ * failure (access denied, throttled, unreachable) answers "cannot tell", logged, and the lock's
+ * expiry decides. Needs `states:DescribeExecution` on the state machines' executions.
+ */
+export function stepFunctionsExecutionStatus(
+  sfn: Pick<SFNClient, 'send'>,
+  logger: Logger,
+): ExecutionStatusReader {
+  return async (executionArn) => {
+    if (!EXECUTION_ARN.test(executionArn)) return undefined;
+    try {
+      const out = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+      const status = out.status ?? 'UNKNOWN';
+      return { running: status === 'RUNNING' || status === 'PENDING_REDRIVE', status };
+    } catch (err) {
+      const name = err instanceof Error ? err.name : 'Error';
+      if (name === 'ExecutionDoesNotExist') return { running: false, status: 'no longer exists' };
+      logger.warn('cannot ask Step Functions whether the lock holder still runs; its expiry decides', {
+        executionArn,
+        error: `${name}: ${err instanceof Error ? err.message : String(err)}`,
+      });
+      return undefined;
+    }
+  };
 }
 
 export async function lockStep(
@@ -57,6 +99,8 @@ export async function lockStep(
   await acquireLock(deps.s3, deps.bucket, event.target, event.owner, {
     ttlSeconds: event.ttlSeconds,
     now: deps.now,
+    logger: log,
+    ...(deps.executionStatus ? { executionStatus: deps.executionStatus } : {}),
   });
   log.info('lock acquired', { owner: event.owner, backupId: event.backupId });
   return work;

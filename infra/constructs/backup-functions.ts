@@ -168,6 +168,23 @@ export class BackupFunctions extends Construct {
         resources: [objects('locks/*')],
       }),
     );
+    // A lock whose holder has ended is taken over: the lock function asks Step Functions whether the
+    // execution named in it still runs, for the two state machines that take locks (backup, restore).
+    // Their names are fixed by the configuration; naming them here (not their ARNs) avoids a cycle.
+    const lockHolders = ['backup', 'restore'].map((kind) =>
+      Stack.of(this).formatArn({
+        service: 'states',
+        resource: 'execution',
+        resourceName: `${props.config.name}-${kind}:*`,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      }),
+    );
+    this.lock.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['states:DescribeExecution'],
+        resources: lockHolders,
+      }),
+    );
     this.manifest.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['s3:GetObject', 's3:GetObjectVersion'],
@@ -354,6 +371,11 @@ export class BackupFunctions extends Construct {
       this.lock,
       [`${bucketArn}/locks/*`],
       'One lock object per target, named at run time; only under locks/.',
+    );
+    acknowledgeWildcards(
+      this.lock,
+      lockHolders,
+      "Describes (only) the execution named in a lock, to take over a lock whose holder ended; executions' names are known only at run time.",
     );
     acknowledgeWildcards(
       this.manifest,

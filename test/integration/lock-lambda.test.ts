@@ -1,12 +1,18 @@
 import { copyFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  CreateStateMachineCommand,
+  SFNClient,
+  StartExecutionCommand,
+  StopExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import { describe, expect, it } from 'vitest';
-import { lockKey } from '../../core/backup/lock.js';
+import { acquireLock, lockKey } from '../../core/backup/lock.js';
 import { BUNDLED_CONFIG_FILE } from '../../core/config/bundled.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { createLogger } from '../../core/log.js';
-import { lockStep } from '../../functions/lock/lock.js';
+import { lockStep, stepFunctionsExecutionStatus } from '../../functions/lock/lock.js';
 import { handler as planHandler } from '../../functions/plan/index.js';
 import { exists, useLocalS3 } from '../helpers/s3.js';
 
@@ -82,5 +88,72 @@ describe('lock Lambda core and plan handler', () => {
     } finally {
       delete process.env.LAMBDA_TASK_ROOT;
     }
+  });
+
+  // moto serves the Step Functions API: it starts executions and keeps them RUNNING (it does not run
+  // their states), and StopExecution ends one (ABORTED), as an execution that ended would be.
+  it('takes over the lock of an execution Step Functions reports ended, and refuses while it runs', async () => {
+    const server = local.server;
+    const sfn = new SFNClient({
+      endpoint: server.endpoint,
+      region: server.region,
+      credentials: server.credentials,
+    });
+    const machine = await sfn.send(
+      new CreateStateMachineCommand({
+        name: 'infrahub-backup-backup',
+        roleArn: 'arn:aws:iam::123456789012:role/sfn',
+        definition: JSON.stringify({
+          StartAt: 'Wait',
+          States: { Wait: { Type: 'Wait', Seconds: 3600, End: true } },
+        }),
+      }),
+    );
+    const start = async (name: string) =>
+      (
+        await sfn.send(
+          new StartExecutionCommand({ stateMachineArn: machine.stateMachineArn, name, input: '{}' }),
+        )
+      ).executionArn as string;
+    const first = await start('first');
+    const second = await start('second');
+    const deps = {
+      s3: local.s3,
+      bucket: Bucket,
+      config,
+      logger,
+      executionStatus: stepFunctionsExecutionStatus(sfn, logger),
+    };
+
+    await lockStep(acquire(first, 'infrahub-prod'), deps);
+    await expect(lockStep(acquire(second, 'infrahub-prod'), deps)).rejects.toMatchObject({
+      name: 'TargetLocked',
+      message: expect.stringMatching(new RegExp(`locked by ${first}.*still running \\(RUNNING\\)`)),
+    });
+    // The first execution ends without releasing the lock (its release failed while S3 was down).
+    await sfn.send(
+      new StopExecutionCommand({ executionArn: first, error: 'States.TaskFailed', cause: 'S3 outage' }),
+    );
+    expect(await stepFunctionsExecutionStatus(sfn, logger)(first)).toEqual({
+      running: false,
+      status: 'ABORTED',
+    });
+    expect(await lockStep(acquire(second, 'infrahub-prod'), deps)).toMatchObject({ target: 'infrahub-prod' });
+    expect(await lockStep({ action: 'release', target: 'infrahub-prod', owner: second }, deps)).toEqual({
+      target: 'infrahub-prod',
+      released: true,
+    });
+
+    // An execution Step Functions does not know (deleted, or past its 90 days) is not running either.
+    const unknown = `${first.replace(/:first$/, '')}:long-gone`;
+    expect(await stepFunctionsExecutionStatus(sfn, logger)(unknown)).toEqual({
+      running: false,
+      status: 'no longer exists',
+    });
+    await acquireLock(local.s3, Bucket, 'infrahub-prod', unknown, { ttlSeconds: 3600 });
+    expect(await lockStep(acquire(second, 'infrahub-prod'), deps)).toMatchObject({ target: 'infrahub-prod' });
+    // An owner that is no execution ARN cannot be asked: the lock's expiry decides.
+    expect(await stepFunctionsExecutionStatus(sfn, logger)('exec-1')).toBeUndefined();
+    sfn.destroy();
   });
 });

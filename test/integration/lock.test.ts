@@ -1,5 +1,12 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import { acquireLock, releaseLock } from '../../core/backup/lock.js';
+import { localExecutionStatus, recordLocalExecution } from '../../cli/local/executions.js';
+import { acquireLock, lockKey, releaseLock } from '../../core/backup/lock.js';
+import { createLogger } from '../../core/log.js';
 import { useLocalS3 } from '../helpers/s3.js';
 
 const Bucket = 'backups-lock-test';
@@ -51,5 +58,153 @@ describe('target lock (S3 conditional writes on the real S3 server)', () => {
     await expect(
       acquireLock(local.s3, Bucket, 'stale', 'exec-third', { ttlSeconds: 60, now: () => later }),
     ).rejects.toMatchObject({ name: 'TargetLocked' });
+  });
+
+  const arn = (name: string) =>
+    `arn:aws:states:us-east-1:000000000000:execution:infrahub-backup-backup:${name}`;
+  const captureLog = () => {
+    const lines: Array<Record<string, unknown>> = [];
+    return { lines, logger: createLogger({}, { write: (l) => lines.push(JSON.parse(l)) }) };
+  };
+  const currentLock = async (target: string) => {
+    const out = await local.s3.send(new GetObjectCommand({ Bucket, Key: lockKey(target) }));
+    return JSON.parse((await out.Body?.transformToString()) ?? '') as { owner: string };
+  };
+
+  it('takes over a lock left by an execution that has ended, long before it expires', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lock-executions-'));
+    const status = localExecutionStatus(dir);
+    // The first execution takes the lock and ends without releasing it (S3 was down at its end).
+    const ended = recordLocalExecution(arn('first'), dir);
+    await acquireLock(local.s3, Bucket, 'left', arn('first'), {
+      ttlSeconds: 12 * 3600,
+      executionStatus: status,
+    });
+    const running = recordLocalExecution(arn('second'), dir);
+    // While the first still runs, the second is refused, naming the holder and that it runs.
+    await expect(
+      acquireLock(local.s3, Bucket, 'left', arn('second'), {
+        ttlSeconds: 12 * 3600,
+        executionStatus: status,
+      }),
+    ).rejects.toMatchObject({
+      name: 'TargetLocked',
+      message: expect.stringContaining(`locked by ${arn('first')}`),
+    });
+    ended('FAILED');
+    const { lines, logger } = captureLog();
+    const lock = await acquireLock(local.s3, Bucket, 'left', arn('second'), {
+      ttlSeconds: 12 * 3600,
+      executionStatus: status,
+      logger,
+    });
+    expect(lock.owner).toBe(arn('second'));
+    expect((await currentLock('left')).owner).toBe(arn('second'));
+    expect(lines.map((l) => l.message)).toContainEqual(expect.stringMatching(/has ended \(FAILED\)/));
+    // The new holder runs: a third is refused.
+    await expect(
+      acquireLock(local.s3, Bucket, 'left', arn('third'), { ttlSeconds: 60, executionStatus: status }),
+    ).rejects.toMatchObject({ name: 'TargetLocked', message: expect.stringMatching(/still running/) });
+    running('SUCCEEDED');
+  });
+
+  it('counts an execution whose local process is gone as ended', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lock-executions-'));
+    // A record written by a process that has exited without recording its end (killed).
+    const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    });
+    const deadPid = Number(child.stdout);
+    recordLocalExecution(arn('killed'), dir);
+    const file = join(dir, readdirSync(dir).find((f) => f.endsWith('.json')) as string);
+    const record = JSON.parse(readFileSync(file, 'utf8'));
+    writeFileSync(file, JSON.stringify({ ...record, pid: deadPid }));
+    expect(await localExecutionStatus(dir)(arn('killed'))).toEqual({
+      running: false,
+      status: expect.stringMatching(/^ABORTED/),
+    });
+    expect(await localExecutionStatus(dir)(arn('never-ran-here'))).toBeUndefined();
+  });
+
+  it('takes two racing take-overs of an ended lock for exactly one execution', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lock-executions-'));
+    const status = localExecutionStatus(dir);
+    recordLocalExecution(arn('gone'), dir)('FAILED');
+    await acquireLock(local.s3, Bucket, 'race-over', arn('gone'), { ttlSeconds: 3600 });
+    const results = await Promise.allSettled(
+      ['a', 'b', 'c'].map((n) =>
+        acquireLock(local.s3, Bucket, 'race-over', arn(n), { ttlSeconds: 3600, executionStatus: status }),
+      ),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of results.filter((r) => r.status === 'rejected'))
+      expect((r as PromiseRejectedResult).reason).toMatchObject({ name: 'TargetLocked' });
+  });
+
+  describe('a lock object that is not a lock', () => {
+    const malformed: Record<string, string> = {
+      'truncated JSON': `{"target":"bad","owner":"${arn('x')}","acquiredAt":"2026-11-21T02:00:00.000Z","expi`,
+      'invalid dates': JSON.stringify({
+        target: 'bad',
+        owner: 'someone',
+        acquiredAt: 'yesterday',
+        expiresAt: '2026-13-45',
+      }),
+      'wrong shape (an array)': '[1,2,3]',
+      'wrong shape (unknown keys)': JSON.stringify({ holder: 'me', until: 'later' }),
+      'empty object body': '',
+      null: 'null',
+    };
+    for (const [name, body] of Object.entries(malformed)) {
+      it(`is taken over as stale, with a warning naming its key and size: ${name}`, async () => {
+        const target = `bad-${Object.keys(malformed).indexOf(name)}`;
+        await local.s3.send(new PutObjectCommand({ Bucket, Key: lockKey(target), Body: body }));
+        const { lines, logger } = captureLog();
+        const lock = await acquireLock(local.s3, Bucket, target, arn('next'), {
+          ttlSeconds: 3600,
+          executionStatus: localExecutionStatus(mkdtempSync(join(tmpdir(), 'lock-executions-'))),
+          logger,
+        });
+        expect(lock.owner).toBe(arn('next'));
+        expect((await currentLock(target)).owner).toBe(arn('next'));
+        const warning = lines.find((l) => l.level === 'warn');
+        expect(warning).toMatchObject({
+          message: expect.stringContaining(`s3://${Bucket}/${lockKey(target)}: it is not a valid lock`),
+          key: lockKey(target),
+          bytes: Buffer.byteLength(body),
+        });
+        // Released normally afterwards.
+        expect(await releaseLock(local.s3, Bucket, target, arn('next'))).toBe(true);
+      });
+    }
+
+    it('is not taken over while the execution it names still runs', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'lock-executions-'));
+      const running = recordLocalExecution(arn('alive'), dir);
+      const body = JSON.stringify({
+        target: 'bad-alive',
+        owner: arn('alive'),
+        acquiredAt: 'now',
+        expiresAt: 'later',
+      });
+      await local.s3.send(new PutObjectCommand({ Bucket, Key: lockKey('bad-alive'), Body: body }));
+      await expect(
+        acquireLock(local.s3, Bucket, 'bad-alive', arn('next'), {
+          ttlSeconds: 3600,
+          executionStatus: localExecutionStatus(dir),
+        }),
+      ).rejects.toMatchObject({ name: 'TargetLocked', message: expect.stringContaining(arn('alive')) });
+      // A malformed lock is never released by anyone: only taken over.
+      expect(await releaseLock(local.s3, Bucket, 'bad-alive', arn('alive'))).toBe(false);
+      running('SUCCEEDED');
+      expect(
+        (
+          await acquireLock(local.s3, Bucket, 'bad-alive', arn('next'), {
+            ttlSeconds: 3600,
+            executionStatus: localExecutionStatus(dir),
+          })
+        ).owner,
+      ).toBe(arn('next'));
+    });
   });
 });
