@@ -32,6 +32,16 @@ import { startFakeInfrahub } from '../../harness/fake-infrahub-api.js';
 
 afterEach(() => forgetSecrets());
 
+/** What `promise` rejects with; a promise that resolves fails the test. */
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
 const CANARY = 'CANARY-unit-4e9d/+"x y';
 
 /** A Secrets Manager client that answers every GetSecretValue with `text`. */
@@ -120,7 +130,7 @@ describe('Infrahub API errors', () => {
     try {
       // Long enough that the 300-character excerpt of the 401 body ends inside the echoed token.
       const token = `CANARY-long-${'k'.repeat(20)}${'0123456789'.repeat(30)}`;
-      const err = await listTasks({ address: fake.address, token }).catch((e: unknown) => e as Error);
+      const err = await rejection(listTasks({ address: fake.address, token }));
       expect(err.name).toBe('InfrahubApiError');
       expect(err.message).toMatch(/HTTP 401 \(the API token was refused\).*\[redacted\]/);
       expect(err.message).not.toContain('CANARY-long');
@@ -155,7 +165,7 @@ describe('Lambda handler wrapper', () => {
     const failing = lambdaHandler(async (_event: unknown) => {
       throw new InfrahubApiError(`Infrahub API answered HTTP 401: ${CANARY}`, 401);
     });
-    const thrown = await failing({}).catch((e: unknown) => e as Error);
+    const thrown = await rejection(failing({}));
     expect(thrown).toBeInstanceOf(InfrahubApiError);
     expect(thrown.name).toBe('InfrahubApiError');
     expect(thrown.message).toBe(`Infrahub API answered HTTP 401: ${REDACTED}`);
@@ -169,9 +179,7 @@ describe('readSecret', () => {
     const text = `{"username": "prefect", "password": ${CANARY}}`;
     // What it replaces: Node's own message quotes the text around the fault.
     expect(() => JSON.parse(text)).toThrow(/CANARY-un/);
-    const err = await readSecret(secretsAnswering(text), 'prod/prefect-postgres', 'password').catch(
-      (e: unknown) => e as Error,
-    );
+    const err = await rejection(readSecret(secretsAnswering(text), 'prod/prefect-postgres', 'password'));
     expect(err.name).toBe(ErrorNames.SecretInvalid);
     expect(err.message).toBe(
       'secret prod/prefect-postgres is not valid JSON (expected {"username": "...", "password": "..."}); its content is not shown',
