@@ -73,6 +73,27 @@ export interface RestoreReport {
   report?: string;
 }
 
+/**
+ * What each step says its validation compared: `details.validation` (restore-postgres), or a drill's
+ * per-component `details.<component>.validation`. A report says "counts equal those at backup time"
+ * only when a step says so (it compared recorded counts); otherwise it repeats what the step did
+ * compare ("no counts recorded at backup time; restored database has N tables, M rows"). Pure.
+ */
+export function validationsOf(results: readonly RestoreStepResult[]): string[] {
+  const said = (v: unknown) =>
+    typeof (v as { validation?: unknown } | undefined)?.validation === 'string'
+      ? (v as { validation: string }).validation
+      : undefined;
+  return results.flatMap((r) => {
+    const own = said(r.details);
+    const parts = Object.entries(r.details).flatMap(([part, v]) => {
+      const text = v && typeof v === 'object' ? said(v) : undefined;
+      return text ? [`${r.step} ${part}: ${text}`] : [];
+    });
+    return [...(own ? [`${r.step}: ${own}`] : []), ...parts];
+  });
+}
+
 async function readStepReports(
   s3: S3Client,
   bucket: string,
@@ -130,6 +151,7 @@ export async function restoreReportStep(
       : { step: f.step, error: f.error, cause: described.detail };
   });
   const ok = failures.length === 0;
+  const validations = validationsOf(results);
   const totalSeconds = Math.max(0, Math.round((now.getTime() - Date.parse(event.startedAt)) / 1000));
   const drill = results.find((r) => r.step === 'drill');
   const recoverySeconds =
@@ -146,7 +168,7 @@ export async function restoreReportStep(
   const of = `${target ?? 'an unknown target'}${backupId ? ` from ${backupId}` : ''}`;
   const summary = clip(
     ok
-      ? `${what} of ${of} passed in ${totalSeconds} s${recoverySeconds !== undefined ? ` (recovery time ${recoverySeconds} s)` : ''}: ${steps.map((s) => `${s.step} ${s.seconds} s`).join(', ') || 'no runner step'}; counts equal those at backup time`
+      ? `${what} of ${of} passed in ${totalSeconds} s${recoverySeconds !== undefined ? ` (recovery time ${recoverySeconds} s)` : ''}: ${steps.map((s) => `${s.step} ${s.seconds} s`).join(', ') || 'no runner step'}${validations.length > 0 ? `; ${validations.join('; ')}` : ''}`
       : `${what} of ${of} FAILED: ${failures.map((f) => `${f.step}: ${f.cause}`).join('; ')}`,
     30_000,
   );
@@ -239,6 +261,7 @@ export async function restoreReportStep(
       `  ${s.step.padEnd(18)} ${s.seconds} s`,
       ...Object.entries(s.timings).map(([name, ms]) => `    ${name.padEnd(16)} ${(ms / 1000).toFixed(1)} s`),
     ]),
+    ...validations.map((v) => `Validated:   ${v}`),
     ...(drill?.details.artifacts && typeof (drill.details.artifacts as { bytes?: unknown }).bytes === 'number'
       ? [`Artifacts:   ${bytes((drill.details.artifacts as { bytes: number }).bytes)}`]
       : []),

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import type { RestoreStepResult } from '../../core/restore/steps.js';
+import { validationsOf } from '../../functions/restore-report/restore-report.js';
+
+const step = (name: RestoreStepResult['step'], details: Record<string, unknown>): RestoreStepResult => ({
+  step: name,
+  target: 'infrahub-lab',
+  backupId: 'infrahub_backup_20261121_020000',
+  restoreId: 'drill_20261122_020000_local',
+  startedAt: '2026-11-22T02:00:00Z',
+  finishedAt: '2026-11-22T02:01:00Z',
+  durationMs: 60_000,
+  timings: {},
+  details,
+});
+
+// Issue 12, item 4: a report says "counts equal those at backup time" only when a step compared
+// recorded counts, and otherwise repeats what the step did compare.
+describe('restore report: what each validation compared', () => {
+  it("quotes a restore step's own sentence and a drill's per-component sentences", () => {
+    expect(
+      validationsOf([
+        step('restore-postgres', { validation: 'counts equal those at backup time (3 tables, 10 rows)' }),
+        step('drill', {
+          recoverySeconds: 3,
+          postgres: {
+            validation:
+              'no counts recorded at backup time; restored database has 3 tables, 10 rows (all 3 tables the dump defines present)',
+          },
+          artifacts: { files: 2 },
+        }),
+      ]),
+    ).toEqual([
+      'restore-postgres: counts equal those at backup time (3 tables, 10 rows)',
+      'drill postgres: no counts recorded at backup time; restored database has 3 tables, 10 rows (all 3 tables the dump defines present)',
+    ]);
+  });
+
+  it('claims nothing for steps that say nothing about what they compared', () => {
+    expect(
+      validationsOf([
+        step('restore-artifacts', { files: 2, bytes: 30 }),
+        step('validate-neo4j', { counts: {} }),
+      ]),
+    ).toEqual([]);
+  });
+});
