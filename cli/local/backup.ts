@@ -22,11 +22,11 @@ import { parseInput } from '../../core/config/load.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { DbmsControlError } from '../../core/errors.js';
 import { createLogger, type Logger } from '../../core/log.js';
-import { readSecret } from '../../core/secrets.js';
 import { redactText } from '../../core/redact.js';
+import { readSecret } from '../../core/secrets.js';
 import { DbmsEventSchema, type DbmsResult } from '../../functions/dbms/dbms.js';
-import { lockStep } from '../../functions/lock/lock.js';
 import { lambdaHandler } from '../../functions/handler.js';
+import { lockStep } from '../../functions/lock/lock.js';
 import { manifestStep } from '../../functions/manifest/manifest.js';
 import { notifyStep } from '../../functions/notify/notify.js';
 import { planStep } from '../../functions/plan/plan.js';
@@ -85,6 +85,8 @@ export interface LocalBackupOptions {
   onEvent?: (event: ExecutionEvent) => void;
   /** The runners' output, line by line (the demo prints progress from it). */
   onRunnerExit?: (run: { target: string; subcommand: string; code: number | null; stderr: string }) => void;
+  /** A runner process started (its PID: the fault tests kill it, as ECS stops a task). */
+  onRunnerStart?: (run: { target: string; subcommand: string; pid: number }) => void;
   logger?: Logger;
   /** Start time (the backup id derives from it). */
   startTime?: Date;
@@ -331,11 +333,14 @@ async function runRunnerTask(
     S3_FORCE_PATH_STYLE: 'true',
     ...request.environment,
   };
-  const run = await runRunner(request.subcommand, env);
+  const run = await runRunner(request.subcommand, env, (pid) =>
+    options.onRunnerStart?.({ target, subcommand: request.subcommand, pid }),
+  );
   options.onRunnerExit?.({ target, subcommand: request.subcommand, code: run.code, stderr: run.stderr });
   if (run.code !== 0) {
     const last = run.stderr.trim().split('\n').pop() ?? '';
-    throw Object.assign(new Error(`runner ${request.subcommand} exited with ${run.code}: ${last}`), {
+    const how = run.code === null ? `was killed (${run.signal ?? 'signal'})` : `exited with ${run.code}`;
+    throw Object.assign(new Error(`runner ${request.subcommand} ${how}: ${last}`), {
       exitCode: run.code ?? 1,
     });
   }

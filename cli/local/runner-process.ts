@@ -4,6 +4,8 @@ import { repoRoot } from '../../harness/paths.js';
 
 export interface RunnerRun {
   code: number | null;
+  /** The signal that ended the process (code is null then), as ECS's SIGKILL after a stop timeout. */
+  signal?: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
@@ -40,7 +42,7 @@ export function runRunner(
     });
     child.once('error', reject);
     if (child.pid !== undefined) onStart?.(child.pid);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
+    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
 

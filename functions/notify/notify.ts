@@ -105,6 +105,11 @@ export const NotifyEventSchema = z.discriminatedUnion('outcome', [
       /** Error and Cause as Step Functions' Catch hands them over. */
       error: z.string().default('States.TaskFailed'),
       cause: z.string().default(''),
+      /**
+       * What became of a Community DBMS that the backup had stopped for its dump: "running again: ..."
+       * or "DOWN: ... Start it: <command>" (the backup state machine's DbmsRunningAgain / DbmsRestartFailed).
+       */
+      dbms: z.string().optional(),
     }),
   }),
   z.strictObject({
@@ -186,7 +191,9 @@ export function describeCause(cause: string): { detail: string; command?: string
 function lockDetail(event: { target: string; lockRelease?: LockRelease }): Record<string, unknown> {
   const r = event.lockRelease;
   if (!r || !('Error' in r)) return {};
-  return { lockLeft: { key: lockKey(event.target), error: r.Error, cause: clip(describeCause(r.Cause).detail, 400) } };
+  return {
+    lockLeft: { key: lockKey(event.target), error: r.Error, cause: clip(describeCause(r.Cause).detail, 400) },
+  };
 }
 
 /** The runners' own failure records for this backup (best effort: a listing error yields none). */
@@ -314,7 +321,16 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
       backupId: event.backupId,
       step,
       error,
-      summary: clip(`Backup of ${event.target} failed at ${step}: ${cause}`, 500),
+      // A DBMS left down is said first, so that no clipping can drop it.
+      summary: failure.dbms?.startsWith('DOWN')
+        ? clip(
+            `Backup of ${event.target} failed at ${step}, and its DBMS is ${failure.dbms}. Cause: ${cause}`,
+            1000,
+          )
+        : clip(
+            `Backup of ${event.target} failed at ${step}: ${cause}${failure.dbms ? ` (DBMS ${failure.dbms})` : ''}`,
+            500,
+          ),
     };
     subject = `Infrahub backup FAILED: ${event.target} at ${step}`;
     lines = [
@@ -323,6 +339,7 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
       `Step:       ${step}${described.command ? ` (runner ${described.command})` : ''}`,
       `Error:      ${error}`,
       `Cause:      ${cause}`,
+      ...(failure.dbms ? [`DBMS:       ${failure.dbms}`] : []),
       `Backup id:  ${event.backupId}`,
       `Execution:  ${event.executionId}`,
       ...(durationSeconds !== undefined ? [`Failed after ${durationSeconds} s`] : []),
@@ -335,6 +352,7 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
       ...notice,
       executionId: event.executionId,
       cause: clip(cause, 2000),
+      ...(failure.dbms ? { dbms: failure.dbms } : {}),
       ...lockDetail(event),
       ...(durationSeconds !== undefined ? { durationSeconds } : {}),
     };

@@ -52,6 +52,17 @@ export const Retries = {
   },
   /** ECS could not start the runner task (capacity, throttling, a service error). */
   ecsCapacity: ecsCapacityRetry,
+  /**
+   * Starting a Community DBMS again did not finish within the function's wait (a slow start, ECS
+   * placement): scaling to the same count and waiting again is idempotent, so it is worth two more
+   * tries before the DBMS is reported down.
+   */
+  dbmsStart: {
+    errors: [ErrorNames.DbmsControl],
+    interval: Duration.seconds(30),
+    maxAttempts: 2,
+    backoffRate: 2,
+  },
 } satisfies Record<string, sfn.RetryProps>;
 
 /** The runner subcommand behind each ECS state, so logs, notices and the local mode agree. */
@@ -439,9 +450,17 @@ export class BackupStateMachine extends Construct {
       ...(action === 'start' ? { 'desiredCount.$': '$.dbmsState.desiredCount' } : {}),
     });
     // After a failure: bring the DBMS back before reporting (its own failure is then the one reported).
-    const restartAfterFailure = this.invokeDbms(fns, 'StartDbmsAfterFailure', dbmsPayload('start'))
+    // Either way the failure notice and the execution's cause say what became of the DBMS
+    // (`failure.dbms`): running again, or DOWN with the command and console action that start it.
+    const restartAfterFailure = this.invokeDbms(
+      fns,
+      'StartDbmsAfterFailure',
+      dbmsPayload('start'),
+      undefined,
+      [Retries.dbmsStart],
+    )
       .addCatch(
-        // The DBMS is down: that is the failure to report, with what led to it.
+        // The DBMS is down: that is the failure to report, with what led to it and how to start it.
         new sfn.Pass(this, 'DbmsRestartFailed', {
           resultPath: '$.failure',
           parameters: {
@@ -449,13 +468,24 @@ export class BackupStateMachine extends Construct {
             'error.$': '$.error.Error',
             'cause.$':
               "States.Format('the DBMS is down: it could not be started again ({}) after {} failed ({}: {})', $.error.Cause, $.failure.step, $.failure.error, $.failure.cause)",
+            'dbms.$':
+              "States.Format('DOWN: the Neo4j DBMS of {} was stopped for its dump and is still stopped. Start it: aws ecs update-service --cluster {} --service {} --desired-count {} (or in the ECS console: cluster {}, service {}, Update service, Desired tasks {})', $.target, $.dbms.cluster, $.dbms.service, $.dbmsState.desiredCount, $.dbms.cluster, $.dbms.service, $.dbmsState.desiredCount)",
           },
         }).next(failedResult('DatabaseFailedDbmsDown')),
         { errors: [sfn.Errors.ALL], resultPath: '$.error' },
       )
-      .next(failedResult('DatabaseFailedDbmsRestarted'));
-    const startDbms = this.invokeDbms(fns, 'StartDbms', dbmsPayload('start'))
-      .addCatch(recordFailure('StartDbmsFailed', 'StartDbms').next(failedResult('DatabaseFailedAfterDump')), {
+      .next(
+        new sfn.Pass(this, 'DbmsRunningAgain', {
+          resultPath: '$.failure.dbms',
+          result: sfn.Result.fromString(
+            'running again: the DBMS, stopped for the dump, was started again after the failure',
+          ),
+        }).next(failedResult('DatabaseFailedDbmsRestarted')),
+      );
+    // The dump is complete but the DBMS did not come back: start it once more (StartDbmsAfterFailure)
+    // before reporting, so a failed start never silently leaves it down.
+    const startDbms = this.invokeDbms(fns, 'StartDbms', dbmsPayload('start'), undefined, [Retries.dbmsStart])
+      .addCatch(recordFailure('StartDbmsFailed', 'StartDbms').next(restartAfterFailure), {
         errors: [sfn.Errors.ALL],
         resultPath: '$.error',
       })
@@ -539,6 +569,7 @@ export class BackupStateMachine extends Construct {
     output: { resultPath?: string; resultSelector?: Record<string, unknown> } = {
       resultPath: sfn.JsonPath.DISCARD,
     },
+    retries: sfn.RetryProps[] = [],
   ) {
     this.invokedFunctions.add(fns.dbms);
     const task = new tasks.LambdaInvoke(this, name, {
@@ -548,6 +579,7 @@ export class BackupStateMachine extends Construct {
       ...output,
     });
     task.addRetry(Retries.lambdaService);
+    for (const retry of retries) task.addRetry(retry);
     return task;
   }
 

@@ -1,0 +1,211 @@
+/**
+ * Issue 12 item 10: a failed Community backup always brings its DBMS back, or says loudly (notice,
+ * execution cause) that it is DOWN and how to start it. The synthesized backup state machine, run
+ * locally against the harness's real Neo4j (StopDbms/StartDbms stop and start it), PostgreSQL and moto.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type LocalAws, type LocalExecution, runBackupLocally } from '../../cli/local/backup.js';
+import {
+  type LocalTarget,
+  localDeploymentConfig,
+  localRuntime,
+  provisionLocalAws,
+} from '../../cli/local/harness-target.js';
+import { type SynthesizedBackup, synthesizeBackup } from '../../cli/local/synth.js';
+import type { DeploymentConfig } from '../../core/config/schema.js';
+import { DbmsControlError } from '../../core/errors.js';
+import { type FakeInfrahub, startFakeInfrahub } from '../../harness/fake-infrahub-api.js';
+import {
+  countGraph,
+  type Neo4jServer,
+  type PostgresServer,
+  type S3Server,
+  seedGraph,
+  startNeo4j,
+  startPostgres,
+  startS3,
+} from '../../harness/index.js';
+import { captureNotices, type Notices } from '../helpers/notices.js';
+
+const bucket = 'infrahub-backups-dbms';
+const entered = (run: LocalExecution) =>
+  run.events.flatMap((e) => (e.type === 'StateEntered' ? [(e.state as { name: string }).name] : []));
+
+/** The process and all its descendants (the runner: tsx, node, and the neo4j-admin it started). */
+function processTree(pid: number): number[] {
+  const table = execFileSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/).map(Number) as [number, number]);
+  const found = [pid];
+  for (let i = 0; i < found.length; i += 1) {
+    for (const [child, parent] of table) if (parent === found[i]) found.push(child);
+  }
+  return found;
+}
+
+describe('a failed Community backup and its DBMS (local execution, real Neo4j)', () => {
+  let postgres: PostgresServer;
+  let neo4j: Neo4jServer;
+  let aws: S3Server;
+  let infrahub: FakeInfrahub;
+  let local: LocalAws;
+  let config: DeploymentConfig;
+  let synthesized: SynthesizedBackup;
+  let target: LocalTarget;
+  let storage: string;
+  let notices: Notices;
+  let clock = Date.parse('2026-11-22T02:00:00Z');
+  const startTime = () => {
+    clock += 1000;
+    return new Date(clock);
+  };
+
+  beforeAll(async () => {
+    [postgres, neo4j, aws] = await Promise.all([startPostgres(), startNeo4j(), startS3()]);
+    infrahub = await startFakeInfrahub({ script: () => [] });
+    await seedGraph(neo4j, { devices: 200 });
+    storage = mkdtempSync(join(tmpdir(), 'dbms-storage-'));
+    target = {
+      name: 'infrahub-lab',
+      postgres,
+      neo4j,
+      infrahub: { address: infrahub.address, token: infrahub.token },
+      storagePath: storage,
+    };
+    config = localDeploymentConfig([target], { preflight: { maxWaitSeconds: 2, pollIntervalSeconds: 1 } });
+    local = await provisionLocalAws(aws, bucket, [target]);
+    synthesized = synthesizeBackup(config);
+    notices = await captureNotices(local);
+  }, 240_000);
+
+  afterAll(async () => {
+    await infrahub?.close();
+    await Promise.allSettled([postgres?.stop(), neo4j?.stop(), aws?.stop()]);
+    if (storage) rmSync(storage, { recursive: true, force: true });
+  }, 120_000);
+
+  beforeEach(async () => {
+    await notices.sns();
+    await notices.events();
+    // Each test starts with the DBMS up.
+    await neo4j.startDbms();
+  }, 180_000);
+
+  it('the runner SIGKILLed during DumpNeo4j (DBMS stopped): the DBMS is started again and the notice says so', async () => {
+    const before = await countGraph(neo4j);
+    let killed: number[] = [];
+    const result = await runBackupLocally(
+      { targets: ['infrahub-lab'], components: ['database'], force: true },
+      {
+        config,
+        aws: local,
+        runtime: () => localRuntime(target),
+        synthesized,
+        retryIntervalMs: 0,
+        startTime: startTime(),
+        onRunnerStart: ({ subcommand, pid }) => {
+          if (subcommand !== 'backup-neo4j') return;
+          // As ECS does when a task is stopped: the whole container, at once, mid-dump.
+          setTimeout(() => {
+            killed = processTree(pid);
+            for (const p of killed) {
+              try {
+                process.kill(p, 'SIGKILL');
+              } catch {
+                // already gone
+              }
+            }
+          }, 1500);
+        },
+      },
+    );
+    expect(killed.length).toBeGreaterThan(0);
+    expect(result.status).toBe('FAILED');
+    const states = entered(result);
+    expect(states).toEqual(
+      expect.arrayContaining([
+        'StopDbms',
+        'DumpNeo4j',
+        'DumpNeo4jFailed',
+        'StartDbmsAfterFailure',
+        'DbmsRunningAgain',
+      ]),
+    );
+    expect(states).not.toContain('DbmsRestartFailed');
+    // The DBMS runs again and answers with the same graph.
+    expect(neo4j.pid()).toBeDefined();
+    expect(await countGraph(neo4j)).toEqual(before);
+    // The execution's cause and the notice say what happened and that the DBMS is running again.
+    expect(result.cause).toMatch(/failed at DumpNeo4j: .*killed.*DBMS running again/);
+    const [notice] = await notices.sns();
+    expect(notice?.Subject).toBe('Infrahub backup FAILED: infrahub-lab at DumpNeo4j');
+    expect(notice?.Message).toMatch(/Cause: +.*runner backup-neo4j was killed \(SIGKILL\)/);
+    expect(notice?.Message).toMatch(
+      /DBMS: +running again: the DBMS, stopped for the dump, was started again/,
+    );
+    const [event] = await notices.events();
+    expect(event?.detail).toMatchObject({ step: 'DumpNeo4j', dbms: expect.stringMatching(/^running again/) });
+  }, 400_000);
+
+  it('when the DBMS cannot be started again: the notice and the cause say it is DOWN and how to start it', async () => {
+    let startAttempts = 0;
+    const runtime = localRuntime(target);
+    const cannotStart = {
+      env: runtime.env,
+      dbms: {
+        stop: () => neo4j.stopDbms(),
+        start: async () => {
+          startAttempts += 1;
+          throw new DbmsControlError(
+            'ECS service "infrahub-lab-neo4j" did not start within 600 s: 0 running, 1 pending, 1 wanted',
+          );
+        },
+      },
+    };
+    try {
+      const result = await runBackupLocally(
+        { targets: ['infrahub-lab'], components: ['database'], force: true },
+        {
+          config,
+          aws: local,
+          runtime: () => cannotStart,
+          synthesized,
+          retryIntervalMs: 0,
+          startTime: startTime(),
+        },
+      );
+      expect(result.status).toBe('FAILED');
+      const states = entered(result);
+      expect(states).toEqual(
+        expect.arrayContaining([
+          'DumpNeo4j',
+          'StartDbms',
+          'StartDbmsFailed',
+          'StartDbmsAfterFailure',
+          'DbmsRestartFailed',
+        ]),
+      );
+      // StartDbms and StartDbmsAfterFailure each tried three times (Retries.dbmsStart) before giving up.
+      expect(startAttempts).toBe(6);
+      const command = 'aws ecs update-service --cluster local --service infrahub-lab-neo4j --desired-count 1';
+      expect(result.cause).toContain('its DBMS is DOWN');
+      expect(result.cause).toContain(command);
+      const [notice] = await notices.sns();
+      expect(notice?.Message).toMatch(
+        /DBMS: +DOWN: the Neo4j DBMS of infrahub-lab was stopped for its dump and is still stopped/,
+      );
+      expect(notice?.Message).toContain(command);
+      expect(notice?.Message).toContain('Update service, Desired tasks 1');
+      const [event] = await notices.events();
+      expect(event?.detail).toMatchObject({ dbms: expect.stringContaining(command) });
+      expect(neo4j.pid()).toBeUndefined();
+    } finally {
+      await neo4j.startDbms();
+    }
+  }, 400_000);
+});
