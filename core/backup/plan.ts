@@ -66,7 +66,12 @@ export interface BackupPlan {
 
 /** Validates the input (InvalidInput names each field) and resolves it against the configuration. */
 export function planBackup(input: unknown, config: DeploymentConfig, now: Date): BackupPlan {
-  const parsed = parseInput(BackupExecutionInputSchema, input ?? {}, 'backup execution input');
+  // No input at all is {} (everything); null, an array, a string or a number is refused, naming it.
+  const parsed = parseInput(
+    BackupExecutionInputSchema,
+    input === undefined ? {} : input,
+    'backup execution input',
+  );
   const known = new Map(config.targets.map((t) => [t.name, t]));
   const names = parsed.targets === '*' ? [...known.keys()] : parsed.targets;
   const unknown = names.filter((n) => !known.has(n));

@@ -13,10 +13,20 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out === '' ? '(root)' : out;
 }
 
+/** "null", "an array", "a string"...: what a value is, for messages. */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
 /** One line per problem: the field, then the reason. */
 export function describeIssues(error: z.ZodError): string[] {
   return error.issues.map((issue) => {
     const field = formatPath(issue.path);
+    if (issue.code === 'invalid_type' && issue.path.length === 0 && issue.expected === 'object') {
+      return `${field}: must be a JSON object such as {}, got ${kindOf(issue.input)}`;
+    }
     if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) {
       return `${field}: is required (expected ${issue.expected})`;
     }
@@ -54,7 +64,8 @@ export function loadDeploymentConfigFile(path: string): DeploymentConfig {
 
 /** Validates an execution input or event; a mismatch names every field and reason (InvalidInput). */
 export function parseInput<T extends z.ZodType>(schema: T, input: unknown, what: string): z.output<T> {
-  const result = schema.safeParse(input);
+  // reportInput: the root issue of a non-object says what it got (null, an array, a string).
+  const result = schema.safeParse(input, { reportInput: true });
   if (!result.success) throw new InvalidInputError(what, describeIssues(result.error));
   return result.data;
 }

@@ -215,7 +215,11 @@ export async function planRestore(
     deep?: boolean;
   },
 ): Promise<RestorePlan> {
-  const parsed = parseInput(RestoreExecutionInputSchema, input ?? {}, 'restore execution input');
+  const parsed = parseInput(
+    RestoreExecutionInputSchema,
+    input === undefined ? {} : input,
+    'restore execution input',
+  );
   const target = deps.config.targets.find((t) => t.name === parsed.target);
   if (!target) {
     throw new InvalidInputError('restore execution input', [

@@ -103,7 +103,11 @@ export async function restorePlanStep(
   const startTime = new Date(event.startTime);
   if (event.kind === 'drill') return planDrill(event.input, event.executionName, startTime, deps);
 
-  const parsed = parseInput(RestoreExecutionInputSchema, event.input ?? {}, 'restore execution input');
+  const parsed = parseInput(
+    RestoreExecutionInputSchema,
+    event.input === undefined ? {} : event.input,
+    'restore execution input',
+  );
   const target = findTarget(deps.config, parsed.target, 'restore execution input');
   const log = deps.logger.child({ target: target.name, step: 'restore-plan' });
   // The running version, to compare with the backup's; Infrahub may be down (that may be why we restore).
@@ -187,7 +191,11 @@ async function planDrill(
   startTime: Date,
   deps: RestorePlanDeps,
 ): Promise<DrillStatePlan> {
-  const parsed = parseInput(DrillExecutionInputSchema, input ?? {}, 'drill execution input');
+  const parsed = parseInput(
+    DrillExecutionInputSchema,
+    input === undefined ? {} : input,
+    'drill execution input',
+  );
   const target = findTarget(deps.config, parsed.target, 'drill execution input');
   const backupId = await pickDrillBackup(deps.s3, deps.bucket, target.name, parsed, startTime, deps.random);
   // The same verification and compatibility checks as a restore (the disposable databases run the

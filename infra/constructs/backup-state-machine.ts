@@ -409,6 +409,16 @@ export class BackupStateMachine extends Construct {
       .next(report)
       .next(outcome);
 
+    // Step Functions accepts any JSON as execution input; a ResultPath such as "$.plan" cannot be
+    // added to null, an array or a string (States.ResultPathMatchFailure, no notice). The first state
+    // wraps whatever came into an object, so Plan always runs and refuses a non-object input as
+    // InvalidInput, with its notice (Plan reads the input itself from $$.Execution.Input).
+    const start = new sfn.Pass(this, 'Start', {
+      comment: 'Wraps any execution input into an object, so Plan can refuse a non-object with a notice',
+      // The context object's copy of the input: "$" does not point to a value when the input is null.
+      parameters: { 'input.$': '$$.Execution.Input' },
+    });
+
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       logGroupName: `/aws/vendedlogs/states/${config.name}-backup`,
       retention: logs.RetentionDays.ONE_YEAR,
@@ -417,7 +427,7 @@ export class BackupStateMachine extends Construct {
     this.stateMachine = new sfn.StateMachine(this, 'Resource', {
       stateMachineName: `${config.name}-backup`,
       comment: 'Backs up Infrahub targets: Neo4j, Prefect PostgreSQL and artifacts, manifest last',
-      definitionBody: sfn.DefinitionBody.fromChainable(plan),
+      definitionBody: sfn.DefinitionBody.fromChainable(sfn.Chain.start(start).next(plan)),
       timeout,
       tracingEnabled: true,
       logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },

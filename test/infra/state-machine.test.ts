@@ -39,7 +39,14 @@ describe('backup state machine (template)', () => {
   }, 120_000);
 
   it('validates the input first, then maps over the targets with the configured concurrency', () => {
-    expect(definition.StartAt).toBe('Plan');
+    // Any JSON is accepted first (a non-object input cannot take a ResultPath), then Plan validates it.
+    expect(definition.StartAt).toBe('Start');
+    expect(states.get('Start')).toEqual({
+      Type: 'Pass',
+      Comment: expect.any(String),
+      Parameters: { 'input.$': '$$.Execution.Input' },
+      Next: 'Plan',
+    });
     expect(states.get('Plan')).toMatchObject({
       Resource: 'arn:aws:states:::lambda:invoke',
       Parameters: { Payload: { 'input.$': '$$.Execution.Input', 'startTime.$': '$$.Execution.StartTime' } },

@@ -320,7 +320,7 @@ describe('backup state machine, run locally from the synthesized definition', ()
     expect(result.status).toBe('FAILED');
     expect(result.error).toBe('InvalidInput');
     expect(result.cause).toMatch(/components\[0\]: Invalid option/);
-    expect(entered(result)).toEqual(['Plan', 'NotifyInputRejected', 'InputRejected']);
+    expect(entered(result)).toEqual(['Start', 'Plan', 'NotifyInputRejected', 'InputRejected']);
     const [notice] = await notices.sns();
     expect(notice?.Subject).toBe('Infrahub backup FAILED: input rejected');
     await notices.events();
