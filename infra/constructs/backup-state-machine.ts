@@ -36,6 +36,20 @@ export const Retries = {
     maxAttempts: 3,
     backoffRate: 2,
   },
+  /**
+   * Releasing a target's lock: S3 refused or timed out. Retried long enough to outlast a short S3
+   * outage (5 + 10 + 20 + 40 + 60 + 60 s: over three minutes, besides the SDK's own attempts in each
+   * call), since a lock left behind blocks the target's next run until that run finds this execution
+   * ended (AcquireLock asks Step Functions) or the lock expires.
+   */
+  lockRelease: {
+    errors: [ErrorNames.StorageError],
+    interval: Duration.seconds(5),
+    maxAttempts: 6,
+    backoffRate: 2,
+    maxDelay: Duration.seconds(60),
+    jitterStrategy: sfn.JitterType.FULL,
+  },
   /** Infrahub's API could not be reached; a restart or a network blip passes. */
   infrahubUnreachable: {
     errors: [ErrorNames.InfrahubUnreachable],
@@ -121,15 +135,23 @@ export class BackupStateMachine extends Construct {
     };
     const catchAll = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
     /** A failed step's record: what NotifyFailure needs, built from the state and the caught error. */
-    const failed = (name: string, step: string) =>
+    const failed = (name: string, step: string, extra: Record<string, unknown> = {}) =>
       new sfn.Pass(this, name, {
         parameters: {
           'target.$': '$.target',
           'backupId.$': '$.backupId',
           'owner.$': '$.owner',
           failure: { step, 'error.$': '$.error.Error', 'cause.$': '$.error.Cause' },
+          ...extra,
         },
       });
+    // What releasing the lock came to, for the notices: {released} or, when it failed after its
+    // retries, the caught {Error, Cause} (the notice then says the lock was left and what happens to it).
+    const lockRelease = {
+      resultPath: '$.lockRelease',
+      resultSelector: { 'released.$': '$.Payload.released' },
+    };
+    const lockNotice = { 'lockRelease.$': '$.lockRelease', lockTtlSeconds: timeout.toSeconds() };
 
     // ---- failure path of one target -------------------------------------------------------
     const targetFailed = new sfn.Pass(this, 'TargetFailed', {
@@ -162,6 +184,7 @@ export class BackupStateMachine extends Construct {
         'executionId.$': '$$.Execution.Id',
         'startedAt.$': '$$.Execution.StartTime',
         'failure.$': '$.failure',
+        ...lockNotice,
       },
       {
         resultPath: '$.notice',
@@ -179,11 +202,12 @@ export class BackupStateMachine extends Construct {
       'ReleaseLockAfterFailure',
       fns.lock,
       { action: 'release', 'target.$': '$.target', 'owner.$': '$.owner' },
-      { resultPath: sfn.JsonPath.DISCARD },
-      [Retries.storage],
+      lockRelease,
+      [Retries.lockRelease],
     )
-      // The lock expires on its own; the failure notice matters more than a clean release.
-      .addCatch(notifyFailure, { errors: [sfn.Errors.ALL], resultPath: '$.releaseError' })
+      // A lock left behind is taken over by the next run (this execution will have ended) or expires;
+      // the failure notice, which says so, matters more than a clean release.
+      .addCatch(notifyFailure, { errors: [sfn.Errors.ALL], resultPath: '$.lockRelease' })
       .next(notifyFailure);
 
     // ---- success path of one target -------------------------------------------------------
@@ -207,6 +231,7 @@ export class BackupStateMachine extends Construct {
         'startedAt.$': '$$.Execution.StartTime',
         'forced.$': '$.preflight.forced',
         'manifest.$': '$.manifest',
+        ...lockNotice,
       },
       { resultPath: sfn.JsonPath.DISCARD },
       [Retries.notification],
@@ -218,10 +243,10 @@ export class BackupStateMachine extends Construct {
       'ReleaseLock',
       fns.lock,
       { action: 'release', 'target.$': '$.target', 'owner.$': '$.owner' },
-      { resultPath: sfn.JsonPath.DISCARD },
-      [Retries.storage],
+      lockRelease,
+      [Retries.lockRelease],
     )
-      .addCatch(notifySuccess, { errors: [sfn.Errors.ALL], resultPath: '$.releaseError' })
+      .addCatch(notifySuccess, { errors: [sfn.Errors.ALL], resultPath: '$.lockRelease' })
       .next(notifySuccess);
     const writeManifest = invoke(
       'WriteManifest',
@@ -319,7 +344,10 @@ export class BackupStateMachine extends Construct {
       [Retries.storage],
     )
       // No lock is held when taking it failed: notify without releasing someone else's lock.
-      .addCatch(failed('LockFailed', 'AcquireLock').next(notifyFailure), catchAll)
+      .addCatch(
+        failed('LockFailed', 'AcquireLock', { lockRelease: { notHeld: true } }).next(notifyFailure),
+        catchAll,
+      )
       .next(preflight);
 
     // ---- the fleet ------------------------------------------------------------------------

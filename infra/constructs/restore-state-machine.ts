@@ -221,9 +221,10 @@ export class RestoreStateMachine extends Construct {
         fns.lock,
         { action: 'release', 'target.$': '$.plan.target', 'owner.$': '$$.Execution.Id' },
         { resultPath: sfn.JsonPath.DISCARD },
-        [Retries.storage],
+        [Retries.lockRelease],
       )
-      // The lock expires on its own; the report matters more than a clean release.
+      // A lock left behind is taken over by the next run once this execution has ended (AcquireLock
+      // asks Step Functions), or expires; the report matters more than a clean release.
       .addCatch(report, { errors: [sfn.Errors.ALL], resultPath: '$.releaseError' })
       .next(report);
 
