@@ -25,7 +25,9 @@ export function bundledConfig(moduleUrl: string): DeploymentConfig {
     );
   let config = cache.get(file);
   if (!config) {
-    config = loadDeploymentConfigFile(file);
+    // The schedules' fire times were checked by `cdk synth`; a deployed function must not start
+    // refusing its configuration because the calendar moved on.
+    config = loadDeploymentConfigFile(file, { scheduleCheckFrom: null });
     cache.set(file, config);
   }
   return config;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { ConfigError, InvalidInputError } from '../errors.js';
+import { checkDaylightSaving, largestIntervalHours } from './schedule.js';
 import { type DeploymentConfig, DeploymentConfigSchema } from './schema.js';
 
 /** `targets[0].neo4j.boltPort` from `['targets', 0, 'neo4j', 'boltPort']`. */
@@ -22,31 +23,113 @@ function kindOf(value: unknown): string {
 
 /** One line per problem: the field, then the reason. */
 export function describeIssues(error: z.ZodError): string[] {
-  return error.issues.map((issue) => {
-    const field = formatPath(issue.path);
-    if (issue.code === 'invalid_type' && issue.path.length === 0 && issue.expected === 'object') {
-      return `${field}: must be a JSON object such as {}, got ${kindOf(issue.input)}`;
-    }
-    if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) {
-      return `${field}: is required (expected ${issue.expected})`;
-    }
-    if (issue.code === 'unrecognized_keys') {
-      const keys = issue.keys.map((k) => `"${k}"`).join(', ');
-      return `${field}: has unknown key${issue.keys.length > 1 ? 's' : ''} ${keys}`;
-    }
-    return `${field}: ${issue.message}`;
-  });
+  return error.issues.flatMap((issue) => describeIssue(issue, []));
 }
 
-/** Validates a configuration object; `source` says where it came from, for the error message. */
-export function parseDeploymentConfig(raw: unknown, source: string): DeploymentConfig {
+function describeIssue(issue: z.core.$ZodIssue, parent: readonly PropertyKey[]): string[] {
+  const path = [...parent, ...issue.path];
+  const field = formatPath(path);
+  if (issue.code === 'invalid_union') {
+    // A union ("*" or a list of names): when the value has the shape of one branch only, that
+    // branch's problems are the useful ones ("must name at most 350 targets", not "Invalid input").
+    const shaped = issue.errors.filter(
+      (branch) =>
+        branch.length > 0 &&
+        !branch.every(
+          (i) => i.path.length === 0 && (i.code === 'invalid_type' || i.code === 'invalid_value'),
+        ),
+    );
+    if (shaped.length === 1) return (shaped[0] ?? []).flatMap((i) => describeIssue(i, path));
+  }
+  if (issue.code === 'invalid_type' && path.length === 0 && issue.expected === 'object') {
+    return [`${field}: must be a JSON object such as {}, got ${kindOf(issue.input)}`];
+  }
+  if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) {
+    return [`${field}: is required (expected ${issue.expected})`];
+  }
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys.map((k) => `"${k}"`).join(', ');
+    return [`${field}: has unknown key${issue.keys.length > 1 ? 's' : ''} ${keys}`];
+  }
+  return [`${field}: ${issue.message}`];
+}
+
+export interface ConfigCheckOptions {
+  /**
+   * The instant the schedules' fire times are checked from (default: now), over the following
+   * years; null skips the time checks (a deployed function re-reads the configuration that `cdk
+   * synth` already checked, and must not refuse it later because the calendar moved on).
+   */
+  scheduleCheckFrom?: Date | null;
+}
+
+/**
+ * The checks of the schedules' fire times, which need a calendar (one line per problem, "field:
+ * reason"):
+ * - a cron or at expression whose fire time falls into a daylight-saving gap of its time zone, when
+ *   EventBridge Scheduler's skipping it lengthens the interval between runs (core/config/schedule.ts);
+ * - per target, the enabled backup schedules that cover it together leaving an interval between
+ *   runs longer than `rpoHours` (the NoRecentBackup alarm would fire on a healthy schedule), or
+ *   none covering it while other targets are scheduled.
+ */
+export function checkScheduleTimes(config: DeploymentConfig, from: Date): string[] {
+  const problems: string[] = [];
+  config.schedules.forEach((schedule, i) => {
+    for (const message of checkDaylightSaving(schedule, from)) {
+      problems.push(`schedules[${i}].expression: ${message}`);
+    }
+  });
+  const backups = config.schedules
+    .map((schedule, index) => ({ schedule, index }))
+    .filter(({ schedule }) => schedule.kind === 'backup' && schedule.enabled);
+  if (backups.length === 0) return problems;
+  // Targets covered by the same schedules share one answer.
+  const byCover = new Map<string, string[]>();
+  for (const target of config.targets) {
+    const cover = backups
+      .filter(({ schedule }) => schedule.targets === '*' || schedule.targets.includes(target.name))
+      .map(({ index }) => index)
+      .join(',');
+    byCover.set(cover, [...(byCover.get(cover) ?? []), target.name]);
+  }
+  for (const [cover, targets] of byCover) {
+    if (cover === '') continue; // not scheduled: backed up on demand only
+    const indexes = cover.split(',').map(Number);
+    const schedules = indexes.map((i) => config.schedules[i] as DeploymentConfig['schedules'][number]);
+    const gap = largestIntervalHours(schedules, from);
+    if (!gap || gap.hours <= config.rpoHours) continue;
+    const names = schedules.map((s) => `"${s.name}" (${s.expression}, ${s.timezone})`).join(' and ');
+    const when = gap.after && gap.before ? ` (from ${gap.after} to ${gap.before})` : '';
+    problems.push(
+      `rpoHours: is ${config.rpoHours}, but the backup schedule${schedules.length > 1 ? 's' : ''} ${names} leave${schedules.length > 1 ? '' : 's'} ` +
+        `${gap.hours} hours between backups${when} of ${targets.slice(0, 5).join(', ')}${targets.length > 5 ? ` and ${targets.length - 5} more` : ''}: ` +
+        `the NoRecentBackup alarm would fire on a healthy schedule; back up more often or raise rpoHours to at least ${Math.ceil(gap.hours)}`,
+    );
+  }
+  return problems;
+}
+
+/**
+ * Validates a configuration object; `source` says where it came from, for the error message.
+ * @throws ConfigError with one line per problem (the schema's, then the schedules' time checks).
+ */
+export function parseDeploymentConfig(
+  raw: unknown,
+  source: string,
+  options: ConfigCheckOptions = {},
+): DeploymentConfig {
   const result = DeploymentConfigSchema.safeParse(raw);
   if (!result.success) throw new ConfigError(source, describeIssues(result.error));
+  const from = options.scheduleCheckFrom === undefined ? new Date() : options.scheduleCheckFrom;
+  if (from) {
+    const problems = checkScheduleTimes(result.data, from);
+    if (problems.length > 0) throw new ConfigError(source, problems);
+  }
   return result.data;
 }
 
-/** Reads and validates a JSON configuration file. */
-export function loadDeploymentConfigFile(path: string): DeploymentConfig {
+/** Reads and validates a JSON configuration file (see parseDeploymentConfig for `options`). */
+export function loadDeploymentConfigFile(path: string, options: ConfigCheckOptions = {}): DeploymentConfig {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -59,7 +142,7 @@ export function loadDeploymentConfigFile(path: string): DeploymentConfig {
   } catch (err) {
     throw new ConfigError(path, [`is not valid JSON: ${(err as Error).message}`]);
   }
-  return parseDeploymentConfig(raw, path);
+  return parseDeploymentConfig(raw, path, options);
 }
 
 /** Validates an execution input or event; a mismatch names every field and reason (InvalidInput). */

@@ -4,11 +4,47 @@
  * where a secret *name* belongs) is an error rather than silently ignored.
  */
 import { z } from 'zod';
+import { isTimeZone, parseScheduleExpression, ScheduleSyntaxError } from './schedule.js';
 
 /** AWS region code such as `eu-west-1` or `us-gov-west-1`. */
 const awsRegion = z
   .string()
   .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region code such as "eu-west-1"');
+
+/**
+ * The one validator for path-like and name-like fields: a value that reaches S3 keys, file paths,
+ * ECS or Secrets Manager names must not climb out of where it is put. Refuses "." and ".." segments
+ * (so "../" anywhere), empty segments ("//"), control characters and backslashes, then checks
+ * `pattern` (the field's own allowed characters). Each message names the problem; zod adds the field.
+ */
+export function safeName(pattern: RegExp, message: string, options: { segments?: boolean } = {}) {
+  return z.string().superRefine((value, ctx) => {
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+    if (/[\u0000-\u001f\u007f\\]/.test(value)) {
+      ctx.addIssue({ code: 'custom', message: 'must not contain control characters or "\\"' });
+      return;
+    }
+    if (options.segments !== false) {
+      const segments = value.split('/');
+      // ":" too: the name inside an ARN ("...:secret:../x") is a segment of its own.
+      if (value.split(/[/:]/).some((seg) => seg === '.' || seg === '..')) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must not contain "." or ".." path segments (got "${value}")`,
+        });
+        return;
+      }
+      if (segments.slice(1, -1).some((seg) => seg === '')) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must not contain empty path segments ("//") (got "${value}")`,
+        });
+        return;
+      }
+    }
+    if (!pattern.test(value)) ctx.addIssue({ code: 'custom', message });
+  });
+}
 
 /** A target name becomes part of S3 keys, resource names and lock keys, so it is a DNS-like slug. */
 export const targetName = z
@@ -21,19 +57,36 @@ export const targetName = z
 /**
  * A Secrets Manager secret, by name or ARN. Only the reference lives in configuration; the values
  * reach the runner as ECS secrets and never appear in configuration, execution input or logs.
+ * Names (Secrets Manager API reference, CreateSecret `Name`): 1-512 ASCII letters, digits and
+ * `/_+=.@-`; here without "." or ".." segments. ARNs: the complete ARN, ending in the name and the
+ * "-" plus six characters Secrets Manager appends (the CDK app imports it with fromSecretCompleteArn).
  */
-const secretRef = z
-  .string()
-  .regex(
-    /^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+|[A-Za-z0-9/_+=.@-]{1,512})$/,
-    'must be a Secrets Manager secret name or ARN (the secret itself never goes in the configuration)',
-  );
+export const secretRef = safeName(
+  /^(arn:aws(-[a-z]+)*:secretsmanager:[a-z]{2}(-[a-z]+)+-\d:\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}-[A-Za-z0-9]{6}|[A-Za-z0-9/_+=.@-]{1,512})$/,
+  'must be a Secrets Manager secret name or ARN: a name of 1-512 ASCII letters, digits and "/_+=.@-", or a complete secret ARN (the secret itself never goes in the configuration)',
+);
 
 const port = z.number().int().min(1).max(65535);
+
+/** An ECS cluster or service, by name (1-255 letters, digits, "-", "_") or ARN. */
+const ecsName = (what: 'cluster' | 'service') =>
+  safeName(
+    /^([A-Za-z0-9_-]{1,255}|arn:aws(-[a-z]+)*:ecs:[a-z]{2}(-[a-z]+)+-\d:\d{12}:[a-z]+\/[A-Za-z0-9_/-]{1,512})$/,
+    `must be an ECS ${what} name (letters, digits, "-" and "_") or ARN`,
+  );
 
 const efsFileSystemId = z
   .string()
   .regex(/^fs-[0-9a-f]{8,17}$/, 'must be an EFS file system id such as "fs-0123abcd"');
+
+/**
+ * An absolute path (a mount point, a directory on an EFS file system): "/" or "/"-separated segments
+ * of letters, digits and "._-+@=,~", no trailing "/", no "." or ".." segments.
+ */
+const absolutePath = safeName(
+  /^(\/|(\/[A-Za-z0-9._+@=,~-]+)+)$/,
+  'must be an absolute path ("/" then segments of letters, digits and "._-+@=,~") without a trailing "/"',
+);
 
 /** A host name or IPv4 address, without scheme or port. */
 const host = z
@@ -41,7 +94,8 @@ const host = z
   .regex(
     /^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/,
     'must be a host name or IP address without scheme or port',
-  );
+  )
+  .refine((h) => !h.includes('..'), 'must be a host name or IP address (no empty labels "..")');
 
 /** Neo4j 5.x (for example 5.26.26) or calendar versions 2025.x / 2026.x (for example 2025.10.1). */
 const neo4jVersion = z
@@ -81,14 +135,11 @@ export const Neo4jTargetSchema = z
      */
     dbms: z
       .strictObject({
-        cluster: z.string().regex(/^[A-Za-z0-9:/_-]{1,255}$/, 'must be an ECS cluster name or ARN'),
-        service: z.string().regex(/^[A-Za-z0-9:/_-]{1,255}$/, 'must be an ECS service name or ARN'),
+        cluster: ecsName('cluster'),
+        service: ecsName('service'),
         dataEfsFileSystemId: efsFileSystemId,
         /** The directory on that file system that Neo4j mounts as /data. */
-        dataRootDirectory: z
-          .string()
-          .regex(/^\/.*$/, 'must be an absolute path on the file system')
-          .default('/'),
+        dataRootDirectory: absolutePath.default('/'),
       })
       .optional(),
   })
@@ -124,51 +175,6 @@ export const PostgresTargetSchema = z.strictObject({
   readyTimeoutSeconds: z.number().int().min(1).max(3600).default(300),
 });
 
-export const InfrahubApiSchema = z.strictObject({
-  address: z
-    .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as "https://infrahub.example.com"' })
-    .transform((u) => u.replace(/\/+$/, '')),
-  tokenSecret: secretRef,
-});
-
-const bucketName = z
-  .string()
-  .regex(
-    /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
-    'must be an S3 bucket name (3-63 lowercase letters, digits, "." and "-")',
-  );
-
-export const ArtifactStorageSchema = z.discriminatedUnion(
-  'type',
-  [
-    z.strictObject({
-      type: z.literal('s3'),
-      bucket: bucketName,
-      prefix: z
-        .string()
-        .regex(/^([^/].*\/)?$/, 'must be empty or end with "/" and not start with "/"')
-        .default(''),
-    }),
-    z.strictObject({
-      type: z.literal('path'),
-      /** Where the storage is mounted in the runner (Infrahub's default is /opt/infrahub/storage). */
-      path: z.string().regex(/^\/.*[^/]$|^\/$/, 'must be an absolute path without a trailing "/"'),
-      /** The EFS file system that holds it; the runner can only read a path it can mount. */
-      efsFileSystemId,
-    }),
-  ],
-  { error: 'must have "type" set to "s3" or "path"' },
-);
-
-const ecsServiceNames = z
-  .array(z.string().regex(/^[A-Za-z0-9:/_-]{1,255}$/, 'must be an ECS service name or ARN'))
-  .default([]);
-
-/**
- * The ECS services of the Infrahub deployment that a restore scales to zero and back, by role. They
- * are stopped in reverse dependency order (task workers, Infrahub server, task manager, and the task
- * manager's database only when PostgreSQL is not being restored: it must be up to receive the
- * restore) and started in dependency order (task manager database, task manager, Infrahub server,
 /**
  * True when a URL carries userinfo (`scheme://user:password@host`). Such credentials would travel in
  * every execution payload, history event and failure message that names the URL, so URL-like fields
@@ -187,12 +193,57 @@ export function hasUserinfo(value: string): boolean {
 export const userinfoMessage = (where: string) =>
   `must not contain a user name or password ("user:password@"): URLs travel in execution payloads and failure messages; ${where}`;
 
+export const InfrahubApiSchema = z.strictObject({
+  address: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as "https://infrahub.example.com"' })
+    .refine((u) => !hasUserinfo(u), userinfoMessage('put the API token in the secret named by tokenSecret'))
+    .transform((u) => u.replace(/\/+$/, '')),
+  tokenSecret: secretRef,
+});
+
+const bucketName = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+    'must be an S3 bucket name (3-63 lowercase letters, digits, "." and "-")',
+  )
+  .refine((b) => !b.includes('..'), 'must be an S3 bucket name (no two adjacent ".")');
+
+export const ArtifactStorageSchema = z.discriminatedUnion(
+  'type',
+  [
+    z.strictObject({
+      type: z.literal('s3'),
+      bucket: bucketName,
+      /** S3 key prefix: empty, or segments of S3's safe characters (letters, digits, "!-_.*'()"), ending in "/". */
+      prefix: safeName(
+        /^([A-Za-z0-9!_.*'()-]+\/)*$/,
+        'must be empty or segments of letters, digits and "!-_.*\'()" each ending in "/" (and not start with "/")',
+      ).default(''),
+    }),
+    z.strictObject({
+      type: z.literal('path'),
+      /** Where the storage is mounted in the runner (Infrahub's default is /opt/infrahub/storage). */
+      path: absolutePath,
+      /** The EFS file system that holds it; the runner can only read a path it can mount. */
+      efsFileSystemId,
+    }),
+  ],
+  { error: 'must have "type" set to "s3" or "path"' },
+);
+
+const ecsServiceNames = z.array(ecsName('service')).default([]);
+
+/**
+ * The ECS services of the Infrahub deployment that a restore scales to zero and back, by role. They
+ * are stopped in reverse dependency order (task workers, Infrahub server, task manager, and the task
+ * manager's database only when PostgreSQL is not being restored: it must be up to receive the
+ * restore) and started in dependency order (task manager database, task manager, Infrahub server,
  * task workers), each at the desired count it had.
  */
 export const QuiesceSchema = z
-    .refine((u) => !hasUserinfo(u), userinfoMessage('put the API token in the secret named by tokenSecret'))
   .strictObject({
-    cluster: z.string().regex(/^[A-Za-z0-9:/_-]{1,255}$/, 'must be an ECS cluster name or ARN'),
+    cluster: ecsName('cluster'),
     taskManagerDb: ecsServiceNames,
     taskManager: ecsServiceNames,
     server: ecsServiceNames,
@@ -215,21 +266,33 @@ export const TargetSchema = z.strictObject({
 });
 
 /**
- * EventBridge Scheduler expressions: cron(min hour dom month dow year), rate(n unit) or at(...).
- * The shape is checked here; Scheduler itself is the final judge of the fields.
+ * EventBridge Scheduler expressions: `cron(min hour dom month dow year)`, `rate(n unit)` or
+ * `at(yyyy-mm-ddThh:mm:ss)`, parsed field by field (core/config/schedule.ts); nothing else (no
+ * shell text, no extra characters) is accepted.
  */
-const scheduleExpression = z
-  .string()
-  .regex(
-    /^(cron\(\S+ \S+ \S+ \S+ \S+ \S+\)|rate\([1-9]\d* (minute|minutes|hour|hours|day|days)\)|at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\))$/,
-    'must be an EventBridge Scheduler expression such as "cron(0 2 * * ? *)" or "rate(12 hours)"',
-  );
+const scheduleExpression = z.string().superRefine((value, ctx) => {
+  try {
+    parseScheduleExpression(value);
+  } catch (err) {
+    if (!(err instanceof ScheduleSyntaxError)) throw err;
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${value}" is not an EventBridge Scheduler expression: ${err.message} (for example "cron(0 2 * * ? *)" or "rate(12 hours)")`,
+    });
+  }
+});
+
+/** An IANA time zone name that Node's ICU knows (Scheduler's ScheduleExpressionTimezone). */
+const timeZone = z.string().refine(isTimeZone, {
+  error: (issue) =>
+    `"${String(issue.input)}" is not an IANA time zone name (such as "UTC" or "Europe/Berlin"; see Intl.supportedValuesOf("timeZone"))`,
+});
 
 export const ScheduleSchema = z.strictObject({
   name: targetName,
   kind: z.enum(['backup', 'restore-drill']),
   expression: scheduleExpression,
-  timezone: z.string().min(1).default('UTC'),
+  timezone: timeZone.default('UTC'),
   /** Target names, or "*" for every configured target. */
   targets: z.union([z.literal('*'), z.array(targetName).min(1, 'must name at least one target')]),
   enabled: z.boolean().default(true),
@@ -291,7 +354,59 @@ export const PreflightSchema = z.strictObject({
   /** How long the gate waits for running Infrahub tasks to finish before it fails the backup. */
   maxWaitSeconds: z.number().int().min(0).max(3600).default(600),
   pollIntervalSeconds: z.number().int().min(1).max(300).default(15),
+  /**
+   * A task RUNNING (or PENDING) for longer than this many hours is stale (Infrahub leaves tasks
+   * RUNNING when a worker restarts): it no longer blocks the backup, which goes ahead and reports it
+   * as a warning (its id, title and age) in the manifest and the success notice.
+   */
+  staleTaskHours: z
+    .number()
+    .min(1)
+    .max(24 * 30)
+    .default(6),
+  /** The most pages of tasks one poll reads (pages of 100); more fails the gate naming the bound. */
+  maxTaskPages: z.number().int().min(1).max(1000).default(50),
 });
+
+/**
+ * The most targets one deployment holds. The smallest of the true bounds: one execution's input names
+ * at most 500 (BackupExecutionInputSchema, sharing this constant), and the stack holds one runner task
+ * definition per target plus the IAM policies that grant its secrets (CDK splits them into a managed
+ * policy per ~10 targets) under CloudFormation's 500 resources per stack: measured, 350 targets with
+ * their own secrets, one backup schedule and one drill image synthesize 466 resources
+ * (test/infra/fleet-limit.test.ts); 500 targets synthesize 629 and fail.
+ */
+export const MAX_TARGETS = 350;
+const MAX_TARGETS_REASON =
+  "the stack holds a task definition per target and its secrets' IAM policies under CloudFormation's 500 resources per stack (350 targets synthesize about 470)";
+
+/** CloudFormation's limit on the resources of one stack. */
+export const MAX_STACK_RESOURCES = 500;
+
+/**
+ * The stack's resources as the configuration shapes them, estimated from measured syntheses (81 fixed;
+ * per target a runner task definition and 1/10.6 of an overflow IAM policy (measured: 9 at 100
+ * targets, 19 at 200, 33 at 350, 46 at 500); per backup schedule
+ * one schedule; per restore-drill schedule one schedule per target it names; one drill task
+ * definition per distinct image). Used to refuse, at validation, a configuration `cdk deploy` would
+ * fail on.
+ */
+export function estimateStackResources(config: {
+  targets: ReadonlyArray<Pick<Target, 'name' | 'neo4j' | 'postgres'>>;
+  schedules: ReadonlyArray<Pick<Schedule, 'kind' | 'targets'>>;
+}): number {
+  const images = new Set(
+    config.targets.map((t) => `${t.neo4j.edition}-${t.neo4j.version}-${t.postgres.majorVersion}`),
+  );
+  const scheduleResources = config.schedules.reduce(
+    (sum, s) =>
+      sum + (s.kind === 'backup' ? 1 : s.targets === '*' ? config.targets.length : s.targets.length),
+    0,
+  );
+  return (
+    81 + config.targets.length + Math.round(config.targets.length / 10.6) + images.size + scheduleResources
+  );
+}
 
 export const DeploymentConfigSchema = z
   .strictObject({
@@ -303,7 +418,13 @@ export const DeploymentConfigSchema = z
       .optional(),
     region: awsRegion,
     network: NetworkSchema,
-    targets: z.array(TargetSchema).min(1, 'must configure at least one Infrahub target'),
+    targets: z
+      .array(TargetSchema)
+      .min(1, 'must configure at least one Infrahub target')
+      .max(MAX_TARGETS, {
+        error: (issue) =>
+          `configures ${Array.isArray(issue.input) ? issue.input.length : 'too many'} targets; one deployment holds at most ${MAX_TARGETS}: ${MAX_TARGETS_REASON}. Split the fleet into several deployments (each with its own "name")`,
+      }),
     schedules: z.array(ScheduleSchema).default([]),
     retention: RetentionSchema,
     replication: ReplicationSchema.optional(),
@@ -382,6 +503,18 @@ export const DeploymentConfigSchema = z
           });
         }
       }
+    }
+
+    const resources = estimateStackResources(config);
+    if (resources > MAX_STACK_RESOURCES && config.targets.length <= MAX_TARGETS) {
+      const drills = config.schedules
+        .filter((s) => s.kind === 'restore-drill')
+        .reduce((n, s) => n + (s.targets === '*' ? config.targets.length : s.targets.length), 0);
+      ctx.addIssue({
+        code: 'custom',
+        path: ['schedules'],
+        message: `would make the stack hold about ${resources} resources, more than CloudFormation's ${MAX_STACK_RESOURCES} per stack (${config.targets.length} targets, ${drills} restore-drill schedules: one per target a drill schedule names); name a rotating sample of targets in restore-drill schedules instead of "*", or split the fleet into several deployments`,
+      });
     }
 
     const { availabilityZones, subnetIds } = config.network;

@@ -2,7 +2,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { planBackup } from '../../core/backup/plan.js';
 import { formatPath, loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/config/load.js';
+import { MAX_TARGETS } from '../../core/config/schema.js';
 import { ConfigError, ErrorNames } from '../../core/errors.js';
 
 const examplePath = 'config/example.json';
@@ -276,5 +278,452 @@ describe('deployment configuration', () => {
   it('formats field paths the way users write them', () => {
     expect(formatPath(['targets', 0, 'neo4j', 'boltPort'])).toBe('targets[0].neo4j.boltPort');
     expect(formatPath([])).toBe('(root)');
+  });
+});
+
+// Issue 12, item 16: every path-like and name-like field refuses what would climb out of its place.
+describe('deployment configuration: path-like and name-like fields', () => {
+  // biome-ignore lint/suspicious/noExplicitAny: each case edits arbitrary JSON on purpose
+  const cases: Array<{ case: string; edit: (c: any) => void; field: string; reason: RegExp }> = [
+    {
+      case: '"../" in an S3 artifact prefix',
+      edit: (c) => {
+        c.targets[0].artifacts.prefix = 'artifacts/../other-target/';
+      },
+      field: 'targets[0].artifacts.prefix',
+      reason: /must not contain "\." or "\.\." path segments/,
+    },
+    {
+      case: 'a prefix that is only ".."',
+      edit: (c) => {
+        c.targets[0].artifacts.prefix = '../';
+      },
+      field: 'targets[0].artifacts.prefix',
+      reason: /"\.\." path segments/,
+    },
+    {
+      case: 'an S3 prefix with "//"',
+      edit: (c) => {
+        c.targets[0].artifacts.prefix = 'a//b/';
+      },
+      field: 'targets[0].artifacts.prefix',
+      reason: /empty path segments/,
+    },
+    {
+      case: 'an S3 prefix with shell characters',
+      edit: (c) => {
+        c.targets[0].artifacts.prefix = '$(id)/';
+      },
+      field: 'targets[0].artifacts.prefix',
+      reason: /segments of letters, digits/,
+    },
+    {
+      case: '"../" in an artifact path',
+      edit: (c) => {
+        c.targets[1].artifacts.path = '/opt/infrahub/../../etc';
+      },
+      field: 'targets[1].artifacts.path',
+      reason: /"\.\." path segments/,
+    },
+    {
+      case: 'a "." segment in an artifact path',
+      edit: (c) => {
+        c.targets[1].artifacts.path = '/opt/./storage';
+      },
+      field: 'targets[1].artifacts.path',
+      reason: /"\." or "\.\." path segments/,
+    },
+    {
+      case: 'a control character in an artifact path',
+      edit: (c) => {
+        c.targets[1].artifacts.path = '/opt/infrahub\nstorage';
+      },
+      field: 'targets[1].artifacts.path',
+      reason: /control characters/,
+    },
+    {
+      case: '"../" in the DBMS data root directory',
+      edit: (c) => {
+        c.targets[1].neo4j.dbms.dataRootDirectory = '/neo4j/../../';
+      },
+      field: 'targets[1].neo4j.dbms.dataRootDirectory',
+      reason: /"\.\." path segments/,
+    },
+    {
+      case: 'a relative DBMS data root directory',
+      edit: (c) => {
+        c.targets[1].neo4j.dbms.dataRootDirectory = 'neo4j';
+      },
+      field: 'targets[1].neo4j.dbms.dataRootDirectory',
+      reason: /absolute path/,
+    },
+    {
+      case: '"../" in a Neo4j credentials secret name',
+      edit: (c) => {
+        c.targets[0].neo4j.credentialsSecret = '../infrahub-prod/neo4j';
+      },
+      field: 'targets[0].neo4j.credentialsSecret',
+      reason: /"\.\." path segments/,
+    },
+    {
+      case: '"../" in a PostgreSQL credentials secret name',
+      edit: (c) => {
+        c.targets[0].postgres.credentialsSecret = 'infrahub-prod/../admin';
+      },
+      field: 'targets[0].postgres.credentialsSecret',
+      reason: /"\.\." path segments/,
+    },
+    {
+      case: 'a character Secrets Manager does not allow in a token secret name',
+      edit: (c) => {
+        c.targets[0].infrahub.tokenSecret = 'infrahub-prod/api-token#1';
+      },
+      field: 'targets[0].infrahub.tokenSecret',
+      reason: /1-512 ASCII letters, digits and "\/_\+=\.@-"/,
+    },
+    {
+      case: 'a secret ARN without the six-character suffix (a partial ARN)',
+      edit: (c) => {
+        c.targets[0].neo4j.credentialsSecret =
+          'arn:aws:secretsmanager:eu-west-1:123456789012:secret:infrahub-prod/neo4j';
+      },
+      field: 'targets[0].neo4j.credentialsSecret',
+      reason: /or a complete secret ARN/,
+    },
+    {
+      case: '"../" inside a secret ARN',
+      edit: (c) => {
+        c.targets[0].neo4j.credentialsSecret =
+          'arn:aws:secretsmanager:eu-west-1:123456789012:secret:../neo4j-AbC123';
+      },
+      field: 'targets[0].neo4j.credentialsSecret',
+      reason: /"\.\." path segments/,
+    },
+    {
+      case: 'an ECS service name with "../"',
+      edit: (c) => {
+        c.targets[1].neo4j.dbms.service = '../neo4j';
+      },
+      field: 'targets[1].neo4j.dbms.service',
+      reason: /"\.\." path segments/,
+    },
+    {
+      case: 'a host with an empty label',
+      edit: (c) => {
+        c.targets[0].postgres.host = 'prefect..internal';
+      },
+      field: 'targets[0].postgres.host',
+      reason: /no empty labels/,
+    },
+    {
+      case: 'a schedule expression with a command substitution',
+      edit: (c) => {
+        c.schedules[0].expression = 'cron(0 2 * * ? *)$(reboot)';
+      },
+      field: 'schedules[0].expression',
+      reason: /is not an EventBridge Scheduler expression/,
+    },
+    {
+      case: 'a command substitution inside the cron fields',
+      edit: (c) => {
+        c.schedules[0].expression = 'cron(0 $(id) * * ? *)';
+      },
+      field: 'schedules[0].expression',
+      reason: /"cron\(0 \$\(id\) \* \* \? \*\)" is not an EventBridge Scheduler expression/,
+    },
+    {
+      case: 'a shell word inside the cron fields',
+      edit: (c) => {
+        c.schedules[0].expression = 'cron(0 `id` * * ? *)';
+      },
+      field: 'schedules[0].expression',
+      reason: /hours: "`id`" is not a value, range, list or increment/,
+    },
+    {
+      case: 'a cron minute out of range',
+      edit: (c) => {
+        c.schedules[0].expression = 'cron(61 2 * * ? *)';
+      },
+      field: 'schedules[0].expression',
+      reason: /minutes: "61" is not a value from 0 to 59/,
+    },
+    {
+      case: 'a cron with both day fields given',
+      edit: (c) => {
+        c.schedules[0].expression = 'cron(0 2 * * MON *)';
+      },
+      field: 'schedules[0].expression',
+      reason: /exactly one of day-of-month and day-of-week must be "\?"/,
+    },
+    {
+      case: 'a five-field Unix cron',
+      edit: (c) => {
+        c.schedules[0].expression = 'cron(0 2 * * ?)';
+      },
+      field: 'schedules[0].expression',
+      reason: /needs six fields/,
+    },
+    {
+      case: 'an unknown time zone',
+      edit: (c) => {
+        c.schedules[0].timezone = 'Europe/Berln';
+      },
+      field: 'schedules[0].timezone',
+      reason: /"Europe\/Berln" is not an IANA time zone name/,
+    },
+    {
+      case: 'a UTC offset instead of a zone name',
+      edit: (c) => {
+        c.schedules[0].timezone = '+01:00';
+      },
+      field: 'schedules[0].timezone',
+      reason: /not an IANA time zone name/,
+    },
+  ];
+
+  it.each(cases)('rejects $case, naming $field', ({ edit, field, reason }) => {
+    const problems = problemsOf(exampleWith(edit));
+    const problem = problems.find((p) => p.startsWith(`${field}: `));
+    expect(problem, `no problem reported for ${field}; got:\n${problems.join('\n')}`).toBeDefined();
+    expect(problem).toMatch(reason);
+  });
+
+  it('accepts the neighbours that are fine: nested prefixes, secret ARNs, names with dots, EventBridge cron features', () => {
+    const config = parseDeploymentConfig(
+      exampleWith((c) => {
+        c.targets[0].artifacts.prefix = 'infrahub/artifacts.v2/';
+        c.targets[0].neo4j.credentialsSecret =
+          'arn:aws:secretsmanager:eu-west-1:123456789012:secret:infrahub-prod/neo4j-AbC123';
+        c.targets[0].postgres.credentialsSecret = 'infrahub-prod/prefect.pg@main';
+        c.targets[1].neo4j.dbms.dataRootDirectory = '/neo4j-data/.hidden-not-dots';
+        c.targets[1].neo4j.dbms.cluster = 'arn:aws:ecs:eu-west-1:123456789012:cluster/infrahub-lab';
+        c.schedules[0].expression = 'cron(15 1,13 ? * MON-FRI *)';
+        c.schedules[1].expression = 'cron(0 6 ? * 2#1 *)';
+        c.schedules[1].timezone = 'America/New_York';
+        c.schedules.push({
+          name: 'weekend',
+          kind: 'backup',
+          expression: 'cron(0 3 ? * SAT,SUN *)',
+          targets: '*',
+        });
+        c.schedules.push({
+          name: 'last',
+          kind: 'restore-drill',
+          expression: 'cron(0 5 LW * ? 2026-2199)',
+          targets: '*',
+        });
+      }),
+      'test',
+    );
+    expect(config.targets[0]?.artifacts).toMatchObject({ prefix: 'infrahub/artifacts.v2/' });
+  });
+});
+
+// Issue 12, item 15: schedules are checked against the time zones they name, and against rpoHours.
+describe('deployment configuration: schedules in their time zones', () => {
+  const from = new Date('2026-11-30T00:00:00Z');
+  // biome-ignore lint/suspicious/noExplicitAny: each case edits arbitrary JSON on purpose
+  const problemsAt = (edit: (c: any) => void, at: Date | undefined = from): string[] => {
+    try {
+      parseDeploymentConfig(exampleWith(edit), 'test', { scheduleCheckFrom: at });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      return [...(err as ConfigError).problems];
+    }
+    return [];
+  };
+  // biome-ignore lint/suspicious/noExplicitAny: each case edits arbitrary JSON on purpose
+  const nightly = (expression: string, timezone: string) => (c: any) => {
+    c.schedules[0].expression = expression;
+    c.schedules[0].timezone = timezone;
+  };
+
+  it('refuses 02:30 every night in Europe/Berlin: the spring-forward night has no 02:30 and the backup would be skipped', () => {
+    const problems = problemsAt(nightly('cron(30 2 * * ? *)', 'Europe/Berlin'));
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toMatch(
+      /^schedules\[0\]\.expression: schedule "nightly": "cron\(30 2 \* \* \? \*\)" fires at 02:30 in Europe\/Berlin, which does not exist on the spring-forward nights 2027-03-28, 2028-03-26, 2029-03-25, 2030-03-31 and 4 more within 8 years \(the clocks skip 02:00-03:00\): EventBridge Scheduler skips those runs, leaving 47 hours between runs; schedule it outside the skipped hour 02:00-03:00 local time, or use the time zone "UTC"$/,
+    );
+    // And the RPO check sees the same 47-hour interval.
+    expect(problems[1]).toMatch(
+      /^rpoHours: is 26, but the backup schedule "nightly" \(cron\(30 2 \* \* \? \*\), Europe\/Berlin\) leaves 47 hours between backups \(from 2027-03-27 01:30 UTC to 2027-03-29 00:30 UTC\)/,
+    );
+    // Without an explicit instant the check runs from now, and still refuses.
+    expect(problemsAt(nightly('cron(30 2 * * ? *)', 'Europe/Berlin'), undefined)[0]).toMatch(
+      /Europe\/Berlin/,
+    );
+  });
+
+  it.each([
+    [
+      'cron(15 2 ? * SUN *)',
+      'America/New_York',
+      /02:15 in America\/New_York.*2027-03-14.*clocks skip 02:00-03:00/,
+    ],
+    ['cron(0 0 * * ? *)', 'America/Santiago', /00:00 in America\/Santiago.*clocks skip 00:00-01:00/],
+    [
+      'cron(0/20 1 * * ? *)',
+      'Europe/London',
+      /01:00, 01:20, 01:40 in Europe\/London.*clocks skip 01:00-02:00/,
+    ],
+    ['cron(30 2 L * ? *)', 'Europe/Berlin', /spring-forward night 2030-03-31 /],
+    [
+      'at(2027-03-28T02:30:00)',
+      'Europe/Berlin',
+      /names 2027-03-28 02:30, a time that does not exist in Europe\/Berlin/,
+    ],
+  ])('refuses %s in %s', (expression, timezone, reason) => {
+    const problems = problemsAt((c) => {
+      c.schedules[1].expression = expression;
+      c.schedules[1].timezone = timezone;
+    });
+    expect(problems.find((p) => p.startsWith('schedules[1].expression: schedule "monthly-drill"'))).toMatch(
+      reason,
+    );
+  });
+
+  it.each([
+    ['cron(30 1 * * ? *)', 'Europe/Berlin', 'before the skipped hour'],
+    ['cron(30 3 * * ? *)', 'Europe/Berlin', 'after it'],
+    ['cron(30 2 * * ? *)', 'UTC', 'UTC has no daylight saving time'],
+    ['cron(30 2 * * ? *)', 'Asia/Tokyo', 'a zone without daylight saving time'],
+    [
+      'cron(0 * * * ? *)',
+      'Europe/Berlin',
+      'hourly: 01:00 and 03:00 are an hour apart that night, nothing is lost',
+    ],
+    ['cron(30 2 ? 10 SUN *)', 'Europe/Berlin', 'the repeated fall-back hour runs once (not refused)'],
+    ['rate(1 day)', 'Europe/Berlin', 'a rate counts 24-hour days'],
+  ])('accepts %s in %s (%s)', (expression, timezone) => {
+    expect(
+      problemsAt((c) => {
+        c.schedules[1].expression = expression;
+        c.schedules[1].timezone = timezone;
+      }),
+    ).toEqual([]);
+  });
+
+  it('refuses backup schedules whose largest interval exceeds rpoHours, naming the schedule, the gap and the fix', () => {
+    const problems = problemsAt((c) => {
+      c.schedules[0].expression = 'cron(0 2 ? * SUN *)';
+    });
+    expect(problems).toEqual([
+      expect.stringMatching(
+        /^rpoHours: is 26, but the backup schedule "nightly" \(cron\(0 2 \? \* SUN \*\), UTC\) leaves 168 hours between backups \(from .* UTC to .* UTC\) of infrahub-prod, infrahub-lab: the NoRecentBackup alarm would fire on a healthy schedule; back up more often or raise rpoHours to at least 168$/,
+      ),
+    ]);
+    const rate = problemsAt((c) => {
+      c.schedules[0].expression = 'rate(2 days)';
+    });
+    expect(rate[0]).toMatch(/^rpoHours: is 26, but .* leaves 48 hours between backups of infrahub-prod/);
+  });
+
+  it('counts the fall-back night: a nightly 02:30 Berlin backup is 25 h apart once a year, refused under a 24 h RPO', () => {
+    const problems = problemsAt((c) => {
+      c.schedules[0].expression = 'cron(30 3 * * ? *)';
+      c.schedules[0].timezone = 'Europe/Berlin';
+      c.rpoHours = 24;
+    });
+    expect(problems[0]).toMatch(/^rpoHours: is 24, .* leaves 25 hours between backups/);
+  });
+
+  it('accepts schedules that cover a target together, a raised rpoHours, and leaves drills and disabled schedules out of the RPO', () => {
+    expect(
+      problemsAt((c) => {
+        c.schedules[0].expression = 'cron(0 2 ? * MON-FRI *)';
+        c.schedules.push({
+          name: 'weekend',
+          kind: 'backup',
+          expression: 'cron(0 2 ? * SAT,SUN *)',
+          targets: '*',
+        });
+        c.schedules.push({
+          name: 'old-weekly',
+          kind: 'backup',
+          expression: 'cron(0 2 ? * SUN *)',
+          targets: '*',
+          enabled: false,
+        });
+      }),
+    ).toEqual([]);
+    expect(
+      problemsAt((c) => {
+        c.schedules[0].expression = 'cron(0 2 ? * SUN *)';
+        c.rpoHours = 170;
+      }),
+    ).toEqual([]);
+  });
+
+  it('names only the target a partial schedule leaves uncovered for too long', () => {
+    const problems = problemsAt((c) => {
+      c.schedules[0].targets = ['infrahub-prod'];
+      c.schedules.push({
+        name: 'lab',
+        kind: 'backup',
+        expression: 'cron(0 2 1 * ? *)',
+        targets: ['infrahub-lab'],
+      });
+    });
+    expect(problems).toEqual([
+      expect.stringMatching(
+        /"lab" \(cron\(0 2 1 \* \? \*\), UTC\) leaves 7\d\d hours between backups .* of infrahub-lab:/,
+      ),
+    ]);
+  });
+
+  it('skips the time checks when told to (a deployed function re-reading its bundled configuration)', () => {
+    expect(problemsAt(nightly('cron(30 2 * * ? *)', 'Europe/Berlin'), null as unknown as Date)).toEqual([]);
+  });
+});
+
+// Issue 12, item 16: a fleet no deployment can hold is refused, naming the bound and why.
+describe('deployment configuration: fleet size', () => {
+  // biome-ignore lint/suspicious/noExplicitAny: the example's target, copied under other names
+  const fleet = (n: number) => (c: any) => {
+    const [prod] = c.targets;
+    c.targets = Array.from({ length: n }, (_, i) => ({ ...prod, name: `infrahub-${i}` }));
+    c.schedules = [{ name: 'nightly', kind: 'backup', expression: 'cron(0 2 * * ? *)', targets: '*' }];
+  };
+
+  it.each([10_000, MAX_TARGETS + 1])(
+    'refuses %i targets, naming the field, the bound and the reason',
+    (n) => {
+      const problems = problemsOf(exampleWith(fleet(n)));
+      expect(problems).toContainEqual(
+        expect.stringMatching(
+          new RegExp(
+            `^targets: configures ${n} targets; one deployment holds at most ${MAX_TARGETS}: the stack holds a task definition per target .*500 resources per stack.*Split the fleet`,
+          ),
+        ),
+      );
+    },
+  );
+
+  it(`accepts ${MAX_TARGETS} targets, and refuses drill schedules that would pass 500 resources`, () => {
+    expect(parseDeploymentConfig(exampleWith(fleet(MAX_TARGETS)), 'test').targets).toHaveLength(MAX_TARGETS);
+    const problems = problemsOf(
+      exampleWith((c) => {
+        fleet(200)(c);
+        c.schedules.push({
+          name: 'drills',
+          kind: 'restore-drill',
+          expression: 'cron(0 6 1 * ? *)',
+          targets: '*',
+        });
+      }),
+    );
+    expect(problems).toEqual([
+      expect.stringMatching(
+        /^schedules: would make the stack hold about 5\d\d resources, more than CloudFormation's 500 per stack \(200 targets, 200 restore-drill schedules.*rotating sample/,
+      ),
+    ]);
+  });
+
+  it(`an execution input names at most ${MAX_TARGETS} targets`, () => {
+    const config = parseDeploymentConfig(exampleWith(fleet(3)), 'test');
+    const names = Array.from({ length: MAX_TARGETS + 1 }, (_, i) => `infrahub-${i}`);
+    expect(() => planBackup({ targets: names }, config, new Date())).toThrow(
+      new RegExp(`targets: must name at most ${MAX_TARGETS} targets`),
+    );
   });
 });
