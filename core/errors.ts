@@ -47,6 +47,8 @@ export const ErrorNames = {
   SecretInvalid: 'SecretInvalid',
   /** A dump's bytes are not the format its tool writes (stray output mixed into the stream, truncated): it would not load, so it never becomes part of a complete backup. Retrying may help only if the cause was transient. */
   DumpFormat: 'DumpFormat',
+  /** Infrahub's task API kept answering full pages past the preflight's page bound (or repeated a page): pagination that never ends. Retrying cannot fix it. */
+  InfrahubPagination: 'InfrahubPagination',
 } as const;
 
 export type ErrorName = (typeof ErrorNames)[keyof typeof ErrorNames];
@@ -188,4 +190,9 @@ export class SecretInvalidError extends NamedError {
 /** A dump is not in its tool's format (pg_restore cannot read it; a Neo4j dump without its header). Names the file and the problem. */
 export class DumpFormatError extends NamedError {
   override readonly name = ErrorNames.DumpFormat;
+}
+
+/** Infrahub's task API answered more pages than the bound (preflight.maxTaskPages), or the same page again: named, never a timeout. */
+export class InfrahubPaginationError extends NamedError {
+  override readonly name = ErrorNames.InfrahubPagination;
 }
