@@ -23,12 +23,15 @@ import tar from 'tar-stream';
 import { completeBackupDatesIn, isComplete, tagObjects } from '../../core/backup/catalog.js';
 import {
   BackupIdSchema,
+  backupPathProblem,
   fileKey,
   MANIFEST_FILE,
   manifestKey,
   parseBackupId,
+  resultKey,
 } from '../../core/backup/layout.js';
-import { type Manifest, ManifestSchema } from '../../core/backup/manifest.js';
+import { type Manifest, parseManifest, validateManifest } from '../../core/backup/manifest.js';
+import { fileRecord } from '../../core/backup/results.js';
 import { PENDING_TAGGING, retentionClass, retentionTagging } from '../../core/backup/retention.js';
 import type { Retention } from '../../core/config/schema.js';
 import { IncompatibleBackupError, ManifestError } from '../../core/errors.js';
@@ -60,6 +63,16 @@ export async function exportBackup(
   const partial = `${file}.partial`;
   const pack = tar.pack();
   const written = pipeline(pack, createGzip({ level: 6 }), createWriteStream(partial));
+  // The caller's manifest was validated when read; checked again here because a path becomes a tar
+  // entry name that another tool will extract: nothing absolute, no "..", nothing outside backup/.
+  const unsafe = Object.keys(manifest.checksums).flatMap((p) => {
+    const problem = backupPathProblem(p);
+    return problem ? [`${JSON.stringify(p)} ${problem}`] : [];
+  });
+  if (unsafe.length > 0)
+    throw new ManifestError(
+      `${target}/${backupId}: refusing to export unsafe paths (no archive written):\n${unsafe.map((u) => `  - ${u}`).join('\n')}`,
+    );
   const paths = Object.keys(manifest.checksums).sort();
   const total = paths.reduce((n, p) => n + (manifest.sizes?.[p] ?? 0), 0);
   let done = 0;
@@ -162,16 +175,16 @@ export async function importTarball(
       if (path === MANIFEST_FILE) {
         const chunks: Buffer[] = [];
         for await (const chunk of stream) chunks.push(chunk as Buffer);
-        const parsed = ManifestSchema.safeParse(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-        if (!parsed.success)
-          throw new ManifestError(
-            `${MANIFEST_FILE} in ${basename(file)} is not a valid backup_information.json: ${parsed.error.message}`,
-          );
-        metadata = parsed.data;
+        // Validated like our own manifests: shape, safe paths, components with their files, Neo4j
+        // database names (ManifestError naming the archive and each problem).
+        metadata = parseManifest(Buffer.concat(chunks).toString('utf8'), `${name} in ${basename(file)}`);
         return;
       }
-      if (path.split('/').includes('..'))
-        throw new ManifestError(`${name}: a path in the archive leaves backup/`);
+      const unsafe = backupPathProblem(path);
+      if (unsafe)
+        throw new ManifestError(
+          `${name} in ${basename(file)}: ${unsafe}; nothing was made a backup (objects already uploaded stay "pending" and expire)`,
+        );
       const key = fileKey(target, named, path);
       // tar-stream's entries are streamx streams; a PassThrough makes one a Node.js Readable.
       const stored = await uploadStream(s3, stream.pipe(new PassThrough()), {
@@ -213,7 +226,7 @@ export async function importTarball(
     );
   }
 
-  const manifest: Manifest = {
+  const assembled = {
     ...info,
     // What our restore needs and infrahub-backup does not record: which database each file holds.
     ...(info.neo4j ? {} : neo4jFromPaths(Object.keys(info.checksums))),
@@ -230,7 +243,30 @@ export async function importTarball(
       ]),
     ),
     imported_from: basename(file),
-  } as Manifest;
+  };
+  // The manifest as every reader will see it (the Neo4j database names derived from file names
+  // included), checked before anything is written.
+  const manifest: Manifest = validateManifest(
+    assembled,
+    `${MANIFEST_FILE} of ${basename(file)} imported as ${target}/${named}`,
+    { target, backupId: named },
+  );
+  // What the upload measured, kept beside the backup like a runner's result: quick verification
+  // holds the manifest's SHA-256 of a multipart object to this record (core/backup/verify.ts).
+  const recordKey = resultKey(target, named, 'import');
+  const record = await putJson(
+    s3,
+    bucket,
+    recordKey,
+    {
+      target,
+      backupId: named,
+      component: 'import',
+      files: [...uploaded].map(([p, u]) => fileRecord(p, u)),
+    },
+    2,
+    PENDING_TAGGING,
+  );
   let tagging: string | undefined;
   if (options.retention) {
     const date = parseBackupId(named) as Date;
@@ -240,7 +276,10 @@ export async function importTarball(
     await tagObjects(
       s3,
       bucket,
-      [...uploaded.values()].map((u) => ({ key: u.key, versionId: u.versionId })),
+      [
+        ...[...uploaded.values()].map((u) => ({ key: u.key, versionId: u.versionId })),
+        { key: recordKey, versionId: record.versionId },
+      ],
       cls,
     );
     tagging = retentionTagging(cls);

@@ -158,13 +158,18 @@ export function formatCheckFor(path: string, tools: { pgRestore: string }): Form
 }
 
 /**
- * Passes `source` through unchanged while feeding `check`; `failure()` is the problem once known.
+ * Passes `source` through unchanged while feeding `check`; `verdict()` is the outcome once known.
  * The returned stream errors with a FormatProblem as soon as the bytes are known to be wrong, and at
  * the end when the verdict is a problem, so an upload reading it is aborted and never completed.
  */
 export function checkedStream(
   source: AsyncIterable<Buffer>,
   check: FormatCheck,
+  /**
+   * The producing tool's exit: awaited once its output has ended and before the verdict, so a tool
+   * that failed (killed mid-dump: its output merely truncated) is reported as itself, not as a format problem.
+   */
+  producerDone?: Promise<void>,
 ): { stream: AsyncGenerator<Buffer>; verdict: () => FormatVerdict | undefined } {
   let result: FormatVerdict | undefined;
   async function* pass() {
@@ -174,6 +179,7 @@ export function checkedStream(
         await check.write(chunk);
         yield chunk;
       }
+      await producerDone;
       result = await check.end();
       finished = true;
     } catch (err) {

@@ -75,6 +75,61 @@ export function resultKey(target: string, backupId: string, resultName: string):
   return fileKey(target, backupId, `${RESULTS_DIR}${resultName}.json`);
 }
 
+/**
+ * Neo4j's naming rules for databases (Operations Manual, "Naming rules for databases"): 3 to 63
+ * characters; an ASCII letter first; then ASCII letters, digits, dots or dashes; not ending with a dot
+ * or dash; names are case-insensitive and Neo4j normalises them to lowercase, so only the lowercase
+ * form is accepted (it is also the file name of a dump); names starting with `system` are reserved,
+ * except `system` itself. The one rule used for the configuration, for manifests (our own and
+ * imported) and by the runner before a name reaches `neo4j-admin`'s arguments.
+ */
+const NEO4J_DATABASE_NAME = /^[a-z][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+/** Why a string is not a Neo4j database name, or undefined when it is one. */
+export function neo4jDatabaseNameProblem(name: string): string | undefined {
+  if (!NEO4J_DATABASE_NAME.test(name)) {
+    return 'must be a Neo4j database name: 3-63 lowercase ASCII letters, digits, "." or "-", starting with a letter and not ending with "." or "-"';
+  }
+  if (name.startsWith('system') && name !== 'system')
+    return 'is reserved by Neo4j (names starting with "system")';
+  return undefined;
+}
+
+export const Neo4jDatabaseNameSchema = z.string().superRefine((name, ctx) => {
+  const problem = neo4jDatabaseNameProblem(name);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/** Throws a plain Error naming the value when it is not a Neo4j database name (for code paths past validation). */
+export function assertNeo4jDatabaseName(name: string, where: string): string {
+  const problem = neo4jDatabaseNameProblem(name);
+  if (problem) throw new Error(`${where}: ${JSON.stringify(name)} ${problem}`);
+  return name;
+}
+
+/**
+ * Why a path (relative to the backup folder, as the manifest names files) is unsafe, or undefined
+ * when it is a path a backup may hold: `prefect.dump`, `database/<file>` or `artifacts/<path>`.
+ * Refused: empty, absolute, backslashes, NUL or other control characters, empty, `.` or `..`
+ * segments, the manifest and `.runner/` themselves, and anything outside those three entries. Every
+ * reader of a manifest relies on this before a path becomes an S3 key, a file name or a tar entry.
+ */
+export function backupPathProblem(path: string): string | undefined {
+  if (path === '') return 'is empty';
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+  if (/[\u0000-\u001f\u007f]/.test(path)) return 'contains a control character';
+  if (path.includes('\\')) return 'contains a backslash';
+  if (path.startsWith('/')) return 'is absolute';
+  const segments = path.split('/');
+  if (segments.some((s) => s === '')) return 'has an empty segment';
+  if (segments.some((s) => s === '.' || s === '..')) return 'has a "." or ".." segment';
+  if (path.length > 1024) return 'is longer than 1024 characters';
+  if (path === PREFECT_DUMP) return undefined;
+  if (`${segments[0]}/` === DATABASE_DIR && segments.length === 2) return undefined;
+  if (`${segments[0]}/` === ARTIFACTS_DIR && segments.length >= 2) return undefined;
+  return `is not a backup file (${PREFECT_DUMP}, ${DATABASE_DIR}<file> or ${ARTIFACTS_DIR}<path>)`;
+}
+
 /** `database/neo4j.dump` for a Community dump of a database. */
 export function neo4jDumpPath(database: string): string {
   return `${DATABASE_DIR}${database}.dump`;

@@ -10,7 +10,19 @@ import { IncompleteBackupError, ManifestError } from '../errors.js';
 import { getJson, putJson } from '../s3/objects.js';
 import { TOOL_VERSION } from '../version.js';
 import { completeBackupDatesIn, tagObjects } from './catalog.js';
-import { BackupIdSchema, manifestKey, parseBackupId, RESULTS_DIR, resultKey } from './layout.js';
+import {
+  BackupIdSchema,
+  backupPathProblem,
+  DATABASE_DIR,
+  fileKey,
+  MANIFEST_FILE,
+  manifestKey,
+  neo4jDatabaseNameProblem,
+  PREFECT_DUMP,
+  parseBackupId,
+  RESULTS_DIR,
+  resultKey,
+} from './layout.js';
 import {
   ArtifactsResultSchema,
   type ComponentResult,
@@ -33,9 +45,11 @@ export type Component = z.infer<typeof ComponentSchema>;
 
 /**
  * The manifest as read: infrahub-backup's keys (several optional, as their writer omits empty ones)
- * and ours, all optional on read so either tool's manifest parses. Unknown keys are kept.
+ * and ours, all optional on read so either tool's manifest parses. Unknown keys are kept. Checked
+ * beyond the shapes (`structuralProblems`): every path is a safe backup path, the components are
+ * known and hold their files, Neo4j database names follow Neo4j's rules.
  */
-export const ManifestSchema = z.looseObject({
+const ManifestShape = z.looseObject({
   metadata_version: z.number().int(),
   backup_id: BackupIdSchema,
   created_at: z.string(),
@@ -94,7 +108,174 @@ export const ManifestSchema = z.looseObject({
   durations_ms: z.record(z.string(), z.number().nonnegative()).optional(),
   completed_at: z.string().optional(),
 });
-export type Manifest = z.output<typeof ManifestSchema>;
+
+export const ManifestSchema = ManifestShape.superRefine((manifest, ctx) => {
+  for (const problem of structuralProblems(manifest)) ctx.addIssue({ code: 'custom', ...problem });
+});
+export type Manifest = z.output<typeof ManifestShape>;
+
+type Problem = { path: Array<string | number>; message: string };
+
+/** Which component a backup file belongs to, from its path. */
+export function componentOf(path: string): Component | undefined {
+  if (path === PREFECT_DUMP) return 'task-manager-db';
+  if (path.startsWith(DATABASE_DIR)) return 'database';
+  if (path.startsWith('artifacts/')) return 'artifacts';
+  return undefined;
+}
+
+/**
+ * What is wrong with a manifest beyond its shape, with no I/O and without knowing where it was read
+ * from: unsafe paths (as keys of `checksums`, `sizes`, `s3` or in `neo4j.databases[].files`), entries
+ * of `sizes`/`s3` without a checksum, no component or an unknown or repeated one, a component
+ * without its files (`database` needs `database/` files, `task-manager-db` needs `prefect.dump`), a
+ * file of a component the backup does not list, a backup of no file at all, and Neo4j database names
+ * outside Neo4j's rules.
+ */
+export function structuralProblems(manifest: z.output<typeof ManifestShape>): Problem[] {
+  const problems: Problem[] = [];
+  const paths = Object.keys(manifest.checksums);
+  for (const [section, record] of [
+    ['checksums', manifest.checksums],
+    ['sizes', manifest.sizes ?? {}],
+    ['s3', manifest.s3 ?? {}],
+  ] as const) {
+    for (const path of Object.keys(record)) {
+      const unsafe = backupPathProblem(path);
+      if (unsafe) problems.push({ path: [section, path], message: `path ${JSON.stringify(path)} ${unsafe}` });
+      else if (section !== 'checksums' && !(path in manifest.checksums))
+        problems.push({ path: [section, path], message: `${path} has no entry in checksums` });
+    }
+  }
+  if (manifest.components.length === 0) {
+    problems.push({ path: ['components'], message: 'lists no component: a backup holds at least one' });
+  }
+  const seen = new Set<string>();
+  manifest.components.forEach((component, i) => {
+    if (!ComponentSchema.safeParse(component).success) {
+      problems.push({
+        path: ['components', i],
+        message: `unknown component ${JSON.stringify(component)} (known: ${ComponentSchema.options.join(', ')})`,
+      });
+    } else if (seen.has(component)) {
+      problems.push({ path: ['components', i], message: `${component} is listed twice` });
+    }
+    seen.add(component);
+  });
+  const safe = paths.filter((p) => backupPathProblem(p) === undefined);
+  if (seen.has('database') && !safe.some((p) => componentOf(p) === 'database'))
+    problems.push({ path: ['checksums'], message: `component database has no ${DATABASE_DIR} file` });
+  if (seen.has('task-manager-db') && !safe.includes(PREFECT_DUMP))
+    problems.push({ path: ['checksums'], message: `component task-manager-db has no ${PREFECT_DUMP}` });
+  for (const path of safe) {
+    const component = componentOf(path) as Component;
+    if (!seen.has(component))
+      problems.push({
+        path: ['checksums', path],
+        message: `${path} belongs to ${component}, which components does not list`,
+      });
+  }
+  if (manifest.components.length > 0 && paths.length === 0)
+    problems.push({ path: ['checksums'], message: 'lists no file: a backup holds at least one' });
+  manifest.neo4j?.databases.forEach((db, i) => {
+    const bad = neo4jDatabaseNameProblem(db.name);
+    if (bad)
+      problems.push({
+        path: ['neo4j', 'databases', i, 'name'],
+        message: `${JSON.stringify(db.name)} ${bad}`,
+      });
+    db.files.forEach((file, j) => {
+      if (componentOf(file) !== 'database' || backupPathProblem(file))
+        problems.push({
+          path: ['neo4j', 'databases', i, 'files', j],
+          message: `${JSON.stringify(file)} is not a ${DATABASE_DIR} file`,
+        });
+      else if (!(file in manifest.checksums))
+        problems.push({
+          path: ['neo4j', 'databases', i, 'files', j],
+          message: `${file} has no entry in checksums`,
+        });
+    });
+  });
+  for (const name of Object.keys(manifest.counts?.neo4j ?? {})) {
+    const bad = neo4jDatabaseNameProblem(name);
+    if (bad) problems.push({ path: ['counts', 'neo4j', name], message: `${JSON.stringify(name)} ${bad}` });
+  }
+  return problems;
+}
+
+/**
+ * What is wrong with a manifest read from `TARGET/BACKUP_ID/`: its `backup_id` and `target` must be
+ * those, and every S3 key it records must be the key of that very file inside this backup's prefix
+ * (`TARGET/BACKUP_ID/<path>`), so no reader (verify, the restore plan and steps, export) ever reads
+ * an object of another backup or another target through it. One line per problem, naming the key.
+ */
+export function locationProblems(manifest: Manifest, target: string, backupId: string): string[] {
+  const problems: string[] = [];
+  if (manifest.backup_id !== backupId)
+    problems.push(`backup_id is ${JSON.stringify(manifest.backup_id)}, but it is stored as ${backupId}`);
+  if (manifest.target !== undefined && manifest.target !== target)
+    problems.push(`target is ${JSON.stringify(manifest.target)}, but it is stored under ${target}`);
+  for (const [path, stored] of Object.entries(manifest.s3 ?? {})) {
+    const expected = fileKey(target, backupId, path);
+    if (stored.key !== expected)
+      problems.push(
+        `s3.${path}: key ${JSON.stringify(stored.key)} is not this backup's object (${expected}); a backup reads only objects inside its own prefix`,
+      );
+  }
+  return problems;
+}
+
+function describeIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const at = issue.path.map(String).join('.');
+    return at ? `${at}: ${issue.message}` : issue.message;
+  });
+}
+
+/**
+ * Parses a manifest's text (from S3 or an archive), naming `source` and every problem: malformed
+ * JSON, then as `validateManifest`. Throws ManifestError; returns the validated manifest.
+ */
+export function parseManifest(
+  text: string,
+  source: string,
+  location?: { target: string; backupId: string },
+): Manifest {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new ManifestError(
+      `${source} is not valid JSON: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  return validateManifest(value, source, location);
+}
+
+/**
+ * Validates a parsed manifest: its shape, the structural problems (`structuralProblems`) and, given
+ * where it was read from (`location`), the location problems (`locationProblems`). Throws
+ * ManifestError naming `source` and one line per problem.
+ */
+export function validateManifest(
+  value: unknown,
+  source: string,
+  location?: { target: string; backupId: string },
+): Manifest {
+  const parsed = ManifestSchema.safeParse(value);
+  const problems = parsed.success
+    ? location
+      ? locationProblems(parsed.data, location.target, location.backupId)
+      : []
+    : describeIssues(parsed.error);
+  if (!parsed.success || problems.length > 0) {
+    throw new ManifestError(
+      `${source} is not a valid ${MANIFEST_FILE}:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
+  }
+  return parsed.data;
+}
 
 export interface ManifestInput {
   target: string;
@@ -278,6 +459,14 @@ export async function writeManifest(
 ): Promise<{ manifest: Manifest; key: string; versionId?: string; results: ComponentResults }> {
   const results = await readResults(s3, bucket, input.target, input.backupId);
   const manifest = buildManifest(input, results);
+  // What every reader will check, checked before anything is written (an artifact key that makes an
+  // unsafe path, a component without its files): no manifest that its own readers would refuse.
+  try {
+    validateManifest(manifest, `manifest of ${input.target}/${input.backupId}`, input);
+  } catch (err) {
+    if (err instanceof ManifestError) throw new IncompleteBackupError(`${err.message}\nno manifest written`);
+    throw err;
+  }
   const report = await verifyAgainst(s3, bucket, input.target, input.backupId, manifest);
   if (!report.ok) {
     throw new IncompleteBackupError(
@@ -307,19 +496,26 @@ export async function writeManifest(
   return { manifest, key, versionId: written.versionId, results };
 }
 
-/** Reads and validates a backup's manifest; undefined when the backup has none (incomplete or failed). */
+/**
+ * Reads and validates a backup's manifest (`validateManifest`, with its location): undefined when the
+ * backup has none (incomplete or failed). Throws ManifestError naming the key and each problem when
+ * it is malformed, unsafe (a path outside the backup's entries) or points outside its own prefix.
+ */
 export async function readManifest(
   s3: S3Client,
   bucket: string,
   target: string,
   backupId: string,
 ): Promise<Manifest | undefined> {
+  const key = manifestKey(target, backupId);
+  let value: unknown;
   try {
-    return await getJson(s3, bucket, manifestKey(target, backupId), ManifestSchema);
+    value = await getJson(s3, bucket, key, z.unknown());
   } catch (err) {
-    if (err instanceof z.ZodError || err instanceof SyntaxError) {
-      throw new ManifestError(`manifest of ${target}/${backupId} is unreadable: ${err.message}`);
-    }
+    if (err instanceof SyntaxError)
+      throw new ManifestError(`manifest of ${target}/${backupId} (${key}) is not valid JSON: ${err.message}`);
     throw err;
   }
+  if (value === undefined) return undefined;
+  return validateManifest(value, `manifest of ${target}/${backupId} (${key})`, { target, backupId });
 }

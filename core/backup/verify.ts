@@ -1,22 +1,42 @@
 /**
- * Re-reads a backup and reports every file that is missing, unexpected, or whose size or SHA-256
- * differs from the manifest. By default it trusts what S3 can answer (sizes from the listing,
- * checksums and version ids from HeadObject) and downloads nothing; `deep` streams every file
- * through SHA-256 and compares it with the manifest's hex digest.
+ * Re-reads a backup and reports every file that is missing, unexpected, or whose size, SHA-256 or
+ * format differs from the manifest. Every mode holds each file to the manifest's SHA-256 (its
+ * `checksums`), not only to the S3 checksum the manifest recorded beside it:
+ * - quick (default; downloads nothing): sizes from the listing, version ids and S3 checksums from
+ *   HeadObject, and then the manifest's hex SHA-256 against what S3 or the upload measured:
+ *   - a single-part object: S3 keeps the full-object SHA-256 it computed from the bytes (AWS S3 User
+ *     Guide, "Checking object integrity": full-object checksums), so equal base64 and hex digests
+ *     prove the bytes are those the manifest describes;
+ *   - a multipart object: S3 keeps only a composite checksum (the SHA-256 of the parts' digests, "-N"),
+ *     which no whole-object digest can be compared with. Quick mode proves that the object is the one
+ *     uploaded (version id and composite checksum) and that the manifest's SHA-256 is the one the upload
+ *     computed from the same bytes, as recorded in the backup's `.runner/` records (each runner
+ *     component's result, or an import's record); it does not re-hash the bytes. A file without such a
+ *     record is listed as not proven (`proof.unproven`); only `deep` proves it.
+ * - deep: every file is downloaded and hashed, and each dump's format checked on the same bytes
+ *   (core/backup/formats.ts: `pg_restore` reads `prefect.dump`; a Neo4j dump's header).
  */
+
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
 import { ManifestError } from '../errors.js';
-import { hashObject, headObject, listAll, sameS3Checksum } from '../s3/objects.js';
+import { getJson, headObject, listAll, openObject, sameS3Checksum, storageError } from '../s3/objects.js';
+import { FormatProblem, type FormatVerdict, formatCheckFor } from './formats.js';
 import { backupPrefix, MANIFEST_FILE, RESULTS_DIR } from './layout.js';
 import { type Manifest, readManifest } from './manifest.js';
+import { FileRecordSchema } from './results.js';
 
-export type VerifyProblemKind = 'missing' | 'unexpected' | 'size' | 'checksum' | 'version';
+export type VerifyProblemKind = 'missing' | 'unexpected' | 'size' | 'checksum' | 'version' | 'format';
 
 export interface VerifyProblem {
   path: string;
   kind: VerifyProblemKind;
   expected?: string | number;
   actual?: string | number;
+  /** What is wrong, in words (a checksum problem's source, a format problem). */
+  detail?: string;
 }
 
 export interface VerifyReport {
@@ -28,6 +48,19 @@ export interface VerifyReport {
   /** Files whose content was hashed by downloading them. */
   downloaded: number;
   problems: VerifyProblem[];
+  /** How each file that passed was held to the manifest's SHA-256 (see above). */
+  proof: {
+    /** Single-part objects: S3's full-object SHA-256 equals the manifest's. */
+    s3FullObject: number;
+    /** Multipart objects: unchanged since upload, and the manifest's SHA-256 equals the upload's record. */
+    uploadRecord: number;
+    /** Downloaded and hashed. */
+    hashed: number;
+    /** Files quick mode could not relate to the manifest's SHA-256 (no upload record); `deep` proves them. */
+    unproven: string[];
+  };
+  /** Deep only: dumps whose format was checked, and those that could not be (no pg_restore here). */
+  formats?: { checked: number; unchecked: Array<{ path: string; reason: string }> };
 }
 
 export interface VerifyOptions {
@@ -35,6 +68,8 @@ export interface VerifyOptions {
   deep?: boolean;
   /** After each file downloaded and hashed (a progress display). */
   onDownloaded?: (file: { path: string; bytes: number; downloaded: number; files: number }) => void;
+  /** Deep: the pg_restore that checks `prefect.dump` (default `$PG_BINDIR/pg_restore`, else `pg_restore` on PATH). */
+  pgRestore?: string;
 }
 
 export async function verifyBackup(
@@ -53,6 +88,71 @@ export async function verifyBackup(
   return verifyAgainst(s3, bucket, target, backupId, manifest, options);
 }
 
+/** The hex SHA-256 as S3 writes a full-object checksum (base64 of the digest). */
+export function hexToBase64(hex: string): string {
+  return Buffer.from(hex, 'hex').toString('base64');
+}
+
+const isComposite = (checksum: string) => /-\d+$/.test(checksum);
+
+const RecordSchema = z.looseObject({ files: z.array(FileRecordSchema) });
+
+/**
+ * What the backup's own `.runner/` records say each file's upload measured (path → SHA-256 and S3
+ * checksum). A record that is unreadable or of another shape contributes nothing.
+ */
+async function uploadRecords(
+  s3: S3Client,
+  bucket: string,
+  keys: readonly string[],
+): Promise<Map<string, { sha256: string; checksumSHA256: string }>> {
+  const records = new Map<string, { sha256: string; checksumSHA256: string }>();
+  for (const key of keys) {
+    const record = await getJson(s3, bucket, key, RecordSchema).catch((err: unknown) => {
+      if (err instanceof z.ZodError || err instanceof SyntaxError) return undefined;
+      throw err;
+    });
+    for (const f of record?.files ?? [])
+      records.set(f.path, { sha256: f.sha256, checksumSHA256: f.s3.checksumSHA256 });
+  }
+  return records;
+}
+
+/** Downloads a file, hashing it and (deep) checking its format on the same bytes. */
+async function hashAndCheck(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  path: string,
+  versionId: string | undefined,
+  pgRestore: string,
+): Promise<{ sha256: string; verdict?: FormatVerdict }> {
+  const check = formatCheckFor(path, { pgRestore });
+  const body = await openObject(s3, bucket, key, versionId);
+  const hash = createHash('sha256');
+  let verdict: FormatVerdict | undefined;
+  let feeding = check !== undefined;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      if (feeding && check) {
+        // Once the format is known to be wrong, the rest is only hashed.
+        await check.write(chunk).catch((err: unknown) => {
+          if (!(err instanceof FormatProblem)) throw err;
+          verdict = { status: 'problem', format: check.format, problem: err.problem };
+          feeding = false;
+          check.abort();
+        });
+      }
+    }
+  } catch (err) {
+    check?.abort();
+    throw storageError(err, `reading s3://${bucket}/${key}`);
+  }
+  if (feeding && check) verdict = await check.end();
+  return { sha256: hash.digest('hex'), ...(verdict ? { verdict } : {}) };
+}
+
 export async function verifyAgainst(
   s3: S3Client,
   bucket: string,
@@ -63,13 +163,23 @@ export async function verifyAgainst(
 ): Promise<VerifyReport> {
   const prefix = backupPrefix(target, backupId);
   const listed = new Map<string, number>();
+  const recordKeys: string[] = [];
   for (const object of await listAll(s3, bucket, prefix)) {
     const path = (object.Key ?? '').slice(prefix.length);
-    if (path === MANIFEST_FILE || path.startsWith(RESULTS_DIR) || path === '') continue;
+    if (path.startsWith(RESULTS_DIR)) {
+      if (path.endsWith('.json') && !path.endsWith('.error.json')) recordKeys.push(object.Key as string);
+      continue;
+    }
+    if (path === MANIFEST_FILE || path === '') continue;
     listed.set(path, object.Size ?? 0);
   }
+  const pgRestore =
+    options.pgRestore ?? (process.env.PG_BINDIR ? join(process.env.PG_BINDIR, 'pg_restore') : 'pg_restore');
+  let records: Awaited<ReturnType<typeof uploadRecords>> | undefined;
 
   const problems: VerifyProblem[] = [];
+  const proof: VerifyReport['proof'] = { s3FullObject: 0, uploadRecord: 0, hashed: 0, unproven: [] };
+  const formats: NonNullable<VerifyReport['formats']> = { checked: 0, unchecked: [] };
   let downloaded = 0;
   const expected = Object.entries(manifest.checksums).sort(([a], [b]) => a.localeCompare(b));
   for (const [path, sha256] of expected) {
@@ -90,27 +200,106 @@ export async function verifyAgainst(
       const head = await headObject(s3, bucket, key);
       if (recorded.version_id && head?.versionId && head.versionId !== recorded.version_id) {
         problems.push({ path, kind: 'version', expected: recorded.version_id, actual: head.versionId });
-      } else if (!sameS3Checksum(head?.checksumSHA256, recorded.checksum_sha256)) {
+        continue;
+      }
+      if (!sameS3Checksum(head?.checksumSHA256, recorded.checksum_sha256)) {
         problems.push({
           path,
           kind: 'checksum',
           expected: recorded.checksum_sha256,
           actual: head?.checksumSHA256 ?? 'none',
+          detail: "S3's checksum differs from the one the manifest recorded",
+        });
+        continue;
+      }
+      // The object is the one recorded; now the manifest's own SHA-256.
+      if (!isComposite(recorded.checksum_sha256)) {
+        if (hexToBase64(sha256) === recorded.checksum_sha256) proof.s3FullObject++;
+        else
+          problems.push({
+            path,
+            kind: 'checksum',
+            expected: sha256,
+            actual: Buffer.from(recorded.checksum_sha256, 'base64').toString('hex'),
+            detail: "the manifest's SHA-256 differs from S3's full-object SHA-256 of the stored bytes",
+          });
+        continue;
+      }
+      records ??= await uploadRecords(s3, bucket, recordKeys);
+      const upload = records.get(path);
+      if (!upload || !sameS3Checksum(upload.checksumSHA256, recorded.checksum_sha256)) {
+        proof.unproven.push(path);
+      } else if (upload.sha256 === sha256) {
+        proof.uploadRecord++;
+      } else {
+        problems.push({
+          path,
+          kind: 'checksum',
+          expected: sha256,
+          actual: upload.sha256,
+          detail: "the manifest's SHA-256 differs from the one its upload computed (.runner/ record)",
         });
       }
       continue;
     }
     // Deep, or a file S3 cannot vouch for (a backup imported without S3 checksums): hash the content.
-    const actual = await hashObject(s3, bucket, key);
+    // The current object (not the recorded version): an overwritten file must not pass.
+    const actual = await hashAndCheck(s3, bucket, key, path, undefined, pgRestore);
     downloaded++;
     options.onDownloaded?.({ path, bytes: size, downloaded, files: expected.length });
-    if (actual.sha256 !== sha256)
+    if (actual.sha256 !== sha256) {
       problems.push({ path, kind: 'checksum', expected: sha256, actual: actual.sha256 });
+      continue;
+    }
+    proof.hashed++;
+    if (actual.verdict?.status === 'ok') formats.checked++;
+    else if (actual.verdict?.status === 'unchecked')
+      formats.unchecked.push({ path, reason: actual.verdict.reason });
+    else if (actual.verdict?.status === 'problem') {
+      formats.checked++;
+      problems.push({ path, kind: 'format', detail: actual.verdict.problem });
+    }
   }
   for (const [path, size] of [...listed].sort(([a], [b]) => a.localeCompare(b))) {
     problems.push({ path, kind: 'unexpected', actual: size });
   }
-  return { target, backupId, ok: problems.length === 0, files: expected.length, downloaded, problems };
+  return {
+    target,
+    backupId,
+    ok: problems.length === 0,
+    files: expected.length,
+    downloaded,
+    problems,
+    proof,
+    ...(options.deep ? { formats } : {}),
+  };
+}
+
+/**
+ * What a verification proved, in words, for the CLI and logs: how many files were held to the
+ * manifest's SHA-256 and how, which could not be in quick mode, and (deep) the dumps' formats.
+ */
+export function describeProof(report: VerifyReport): string[] {
+  const p = report.proof;
+  const lines: string[] = [];
+  if (p.hashed > 0) lines.push(`${p.hashed} downloaded and hashed against the manifest's SHA-256`);
+  if (p.s3FullObject > 0)
+    lines.push(
+      `${p.s3FullObject} held to the manifest's SHA-256 by S3's full-object SHA-256 (nothing downloaded)`,
+    );
+  if (p.uploadRecord > 0)
+    lines.push(
+      `${p.uploadRecord} multipart: unchanged since upload (version, composite checksum) and the manifest's SHA-256 equals the upload's record; bytes not re-hashed (--deep does)`,
+    );
+  if (p.unproven.length > 0)
+    lines.push(
+      `${p.unproven.length} multipart without an upload record: S3's composite checksum matches, but only --deep can hold them to the manifest's SHA-256: ${p.unproven.join(', ')}`,
+    );
+  if (report.formats) {
+    lines.push(`${report.formats.checked} dump format(s) checked`);
+    for (const u of report.formats.unchecked) lines.push(`${u.path}: format not checked: ${u.reason}`);
+  }
+  return lines;
 }
 
 /** One line per problem, for logs and error messages. */
@@ -125,8 +314,10 @@ export function describeProblems(report: VerifyReport): string[] {
         return `${p.path}: size ${p.actual}, manifest says ${p.expected}`;
       case 'version':
         return `${p.path}: overwritten (version ${p.actual}, manifest recorded ${p.expected})`;
+      case 'format':
+        return `${p.path}: malformed: ${p.detail}`;
       default:
-        return `${p.path}: SHA-256 differs (${p.actual}, manifest says ${p.expected})`;
+        return `${p.path}: SHA-256 differs (${p.actual}, manifest says ${p.expected})${p.detail ? `: ${p.detail}` : ''}`;
     }
   });
 }

@@ -8,7 +8,13 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { isComplete, latestCompleteBackup, listBackupIds } from '../backup/catalog.js';
 import { BackupIdSchema, parseBackupId } from '../backup/layout.js';
-import { ComponentSchema, type Manifest, readManifest } from '../backup/manifest.js';
+import {
+  ComponentSchema,
+  locationProblems,
+  type Manifest,
+  readManifest,
+  structuralProblems,
+} from '../backup/manifest.js';
 import { describeProblems, verifyAgainst } from '../backup/verify.js';
 import { parseInput } from '../config/load.js';
 import { type DeploymentConfig, type Target, targetName } from '../config/schema.js';
@@ -231,10 +237,27 @@ export async function planRestore(
       ? await latestCompleteBackup(deps.s3, deps.bucket, target.name)
       : parsed.backupId;
   if (!backupId) throw new ManifestError(`${target.name} has no complete backup to restore`);
-  const manifest = await readManifest(deps.s3, deps.bucket, target.name, backupId);
+  const refusedBefore = `restore of ${target.name}/${backupId} refused before touching the target`;
+  // readManifest refuses a manifest with an unsafe path, a key outside this backup's prefix or a
+  // component without its files (core/backup/manifest.ts); the plan says so as a refusal.
+  const manifest = await readManifest(deps.s3, deps.bucket, target.name, backupId).catch((err: unknown) => {
+    if (err instanceof ManifestError) throw new IncompatibleBackupError(`${refusedBefore}: ${err.message}`);
+    throw err;
+  });
   if (!manifest) {
     throw new ManifestError(
       `${target.name}/${backupId} has no manifest: the backup is incomplete, failed or absent`,
+    );
+  }
+  // Checked again on the object itself, whatever produced it: every path safe, every key this
+  // backup's own (`TARGET/BACKUP_ID/<path>`), before any file is read or anything touched.
+  const unsafe = [
+    ...structuralProblems(manifest).map((p) => `${p.path.join('.')}: ${p.message}`),
+    ...locationProblems(manifest, target.name, backupId),
+  ];
+  if (unsafe.length > 0) {
+    throw new IncompatibleBackupError(
+      `${refusedBefore}: its manifest is unsafe:\n${unsafe.map((u) => `  - ${u}`).join('\n')}`,
     );
   }
   const report = await verifyAgainst(deps.s3, deps.bucket, target.name, backupId, manifest, {
@@ -268,7 +291,16 @@ export async function planRestore(
     ...(manifest.neo4j_edition ? { neo4jEdition: manifest.neo4j_edition } : {}),
     alias: parsed.alias,
     files: Object.entries(manifest.sizes ?? {}).map(([path, size]) => ({ path, size })),
-    warnings: findings.filter((f) => f.severity === 'warn').map((f) => f.message),
+    warnings: [
+      ...findings.filter((f) => f.severity === 'warn').map((f) => f.message),
+      // Quick verification could not hold these to the manifest's SHA-256 (core/backup/verify.ts);
+      // the restore steps hash every byte they read and refuse a mismatch.
+      ...(report.proof.unproven.length > 0
+        ? [
+            `${report.proof.unproven.length} multipart file(s) without an upload record were held to S3's composite checksum only; the restore hashes their bytes against the manifest as it reads them: ${report.proof.unproven.join(', ')}`,
+          ]
+        : []),
+    ],
     infrahubVersion: {
       recorded: manifest.infrahub_version,
       running: deps.runningInfrahubVersion ?? 'unknown',

@@ -3,8 +3,10 @@ import {
   artifactPath,
   BackupIdSchema,
   backupIdFor,
+  backupPathProblem,
   fileKey,
   manifestKey,
+  neo4jDatabaseNameProblem,
   neo4jDumpPath,
   parseBackupId,
   resultKey,
@@ -42,5 +44,46 @@ describe('tool version', () => {
     const { readFileSync } = await import('node:fs');
     const { TOOL_VERSION } = await import('../../core/version.js');
     expect(TOOL_VERSION).toBe(JSON.parse(readFileSync('package.json', 'utf8')).version);
+  });
+});
+
+describe('one rule for Neo4j database names, and safe backup paths', () => {
+  it("follows Neo4j's naming rules for databases", () => {
+    for (const ok of ['neo4j', 'system', 'abc', 'infrahub-2.db', `a${'b'.repeat(62)}`])
+      expect(neo4jDatabaseNameProblem(ok), ok).toBeUndefined();
+    for (const bad of [
+      '--help',
+      '-x',
+      'ab',
+      '1abc',
+      'Neo4j',
+      'a_b',
+      'abc.',
+      'abc-',
+      'system2',
+      'system.db',
+      `a${'b'.repeat(63)}`,
+      'a b',
+    ])
+      expect(neo4jDatabaseNameProblem(bad), bad).toBeDefined();
+  });
+
+  it('accepts only prefect.dump, database/<file> and artifacts/<path>, without traversal', () => {
+    for (const ok of [
+      'prefect.dump',
+      'database/neo4j.dump',
+      'database/neo4j-2026-11-21T02-00-00.backup',
+      'artifacts/a',
+      'artifacts/b/c d.txt',
+    ])
+      expect(backupPathProblem(ok), ok).toBeUndefined();
+    expect(backupPathProblem('artifacts/../../../../tmp/x')).toBe('has a "." or ".." segment');
+    expect(backupPathProblem('/tmp/x')).toBe('is absolute');
+    expect(backupPathProblem('artifacts\\x')).toBe('contains a backslash');
+    expect(backupPathProblem('artifacts/\u0000')).toBe('contains a control character');
+    expect(backupPathProblem('artifacts//x')).toBe('has an empty segment');
+    expect(backupPathProblem('artifacts/')).toBe('has an empty segment');
+    expect(backupPathProblem('other.dump')).toMatch(/^is not a backup file/);
+    expect(backupPathProblem('.runner/database.json')).toMatch(/^is not a backup file/);
   });
 });

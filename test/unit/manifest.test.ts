@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { buildManifest, ManifestSchema, METADATA_VERSION } from '../../core/backup/manifest.js';
+import {
+  buildManifest,
+  locationProblems,
+  ManifestSchema,
+  METADATA_VERSION,
+  parseManifest,
+  validateManifest,
+} from '../../core/backup/manifest.js';
 import type { Neo4jCountsResult, Neo4jResult, PostgresResult } from '../../core/backup/results.js';
 import { ErrorNames } from '../../core/errors.js';
 
@@ -167,5 +174,134 @@ describe('manifest', () => {
       checksums: { 'prefect.dump': 'ABC' },
     };
     expect(ManifestSchema.safeParse(bad).success).toBe(false);
+  });
+});
+
+describe('manifest validation: every reader is protected (issue 12, items 3 and 19)', () => {
+  const good = () => ({
+    metadata_version: 2025111200,
+    backup_id: backupId,
+    created_at: '2026-11-21T02:00:00Z',
+    tool_version: 'x',
+    infrahub_version: '1.5.2',
+    components: ['database', 'task-manager-db'],
+    checksums: { 'database/neo4j.dump': sha('d'), 'prefect.dump': sha('e') } as Record<string, string>,
+    target,
+    sizes: { 'database/neo4j.dump': 1, 'prefect.dump': 2 } as Record<string, number>,
+    s3: {
+      'database/neo4j.dump': { key: `${target}/${backupId}/database/neo4j.dump`, checksum_sha256: 'a=' },
+      'prefect.dump': { key: `${target}/${backupId}/prefect.dump`, checksum_sha256: 'b=' },
+    } as Record<string, { key: string; checksum_sha256: string }>,
+    neo4j: { method: 'dump', databases: [{ name: 'neo4j', files: ['database/neo4j.dump'] }] },
+  });
+  const source = 'backup_information.json in test.tar.gz';
+  const refused = (value: unknown, problem: RegExp) =>
+    expect(() => validateManifest(value, source, { target, backupId })).toThrowError(
+      expect.objectContaining({
+        name: ErrorNames.ManifestError,
+        message: expect.stringMatching(problem),
+      }),
+    );
+
+  it('accepts a well-formed manifest at its own place', () => {
+    expect(validateManifest(good(), source, { target, backupId }).checksums).toEqual(good().checksums);
+  });
+
+  it.each([
+    'artifacts/../../../../tmp/x',
+    '/etc/passwd',
+    'artifacts\\..\\x',
+    'artifacts/a\u0000b',
+    'artifacts/a\nb',
+    'artifacts//x',
+    'artifacts/./x',
+    '',
+    'tmp/x',
+    'backup_information.json',
+    '.runner/database.json',
+    'database/a/b.dump',
+  ])('refuses the unsafe path %j wherever the manifest names it', (path) => {
+    const inChecksums = good();
+    inChecksums.checksums[path] = sha('f');
+    refused(inChecksums, /checksums\..*: path .* (is|has|contains)/s);
+    const inS3 = good();
+    inS3.s3[path] = { key: `${target}/${backupId}/${path}`, checksum_sha256: 'x=' };
+    refused(inS3, /s3\./);
+  });
+
+  it("refuses a key outside the backup's own prefix, naming it", () => {
+    const other = good();
+    other.s3['prefect.dump'] = { key: `infrahub-prod/${backupId}/prefect.dump`, checksum_sha256: 'b=' };
+    refused(
+      other,
+      /s3\.prefect\.dump: key "infrahub-prod\/infrahub_backup_20261121_020000\/prefect\.dump" is not this backup's object/,
+    );
+    const older = good();
+    older.s3['prefect.dump'] = {
+      key: `${target}/infrahub_backup_20261120_020000/prefect.dump`,
+      checksum_sha256: 'b=',
+    };
+    refused(older, /is not this backup's object/);
+    expect(locationProblems(validateManifest(other, source), 'infrahub-prod', backupId)).toEqual([
+      expect.stringMatching(/^target is "infrahub-lab", but it is stored under infrahub-prod/),
+      expect.stringMatching(/s3\.database\/neo4j\.dump: key/),
+    ]);
+    refused(
+      { ...good(), backup_id: 'infrahub_backup_20261120_020000' },
+      /backup_id is "infrahub_backup_20261120_020000"/,
+    );
+  });
+
+  it('refuses a backup of nothing, a component without its files, and unknown components', () => {
+    refused(
+      { ...good(), components: [], checksums: {}, sizes: {}, s3: {}, neo4j: undefined },
+      /components: lists no component/,
+    );
+    refused(
+      { ...good(), components: ['database'], checksums: {}, sizes: {}, s3: {}, neo4j: undefined },
+      /component database has no database\/ file/,
+    );
+    const noDump = good();
+    delete noDump.checksums['prefect.dump'];
+    delete noDump.sizes['prefect.dump'];
+    delete noDump.s3['prefect.dump'];
+    refused(noDump, /component task-manager-db has no prefect\.dump/);
+    refused(
+      { ...good(), components: ['database', 'task-manager-db', 'graph'] },
+      /components\.2: unknown component "graph"/,
+    );
+    refused(
+      { ...good(), components: ['database'] },
+      /prefect\.dump belongs to task-manager-db, which components does not list/,
+    );
+  });
+
+  it("refuses Neo4j database names outside Neo4j's rules (no option reaches neo4j-admin)", () => {
+    for (const name of ['--help', '-v', 'ab', 'Neo4j', 'a_b', 'db.', 'systemx', `a${'b'.repeat(63)}`]) {
+      const bad = good();
+      bad.neo4j = { method: 'dump', databases: [{ name, files: ['database/neo4j.dump'] }] };
+      refused(bad, /neo4j\.databases\.0\.name: .* (must be a Neo4j database name|is reserved)/);
+    }
+    const ok = good();
+    ok.neo4j = {
+      method: 'dump',
+      databases: [
+        { name: 'system', files: ['database/neo4j.dump'] },
+        { name: 'infrahub-2.db', files: ['database/neo4j.dump'] },
+      ],
+    };
+    expect(() => validateManifest(ok, source)).not.toThrow();
+  });
+
+  it('names the file and the problem for malformed JSON and wrong shapes', () => {
+    expect(() => parseManifest('{"metadata_version": 2025111200,', source)).toThrowError(
+      expect.objectContaining({
+        name: ErrorNames.ManifestError,
+        message: expect.stringMatching(/^backup_information\.json in test\.tar\.gz is not valid JSON: /),
+      }),
+    );
+    expect(() => parseManifest('[]', source)).toThrowError(
+      /^backup_information\.json in test\.tar\.gz is not a valid backup_information\.json:\n {2}- /,
+    );
   });
 });

@@ -90,7 +90,7 @@ export async function backupNeo4jCommunity(
     });
     // The dump's header is checked on the bytes uploaded (core/backup/formats.ts): stray output
     // before it (a banner, a log line) aborts the upload with DumpFormat.
-    const formatCheck = checkedStream(dump.stdout, neo4jDumpCheck());
+    const formatCheck = checkedStream(dump.stdout, neo4jDumpCheck(), dump.done);
     const uploaded = await streamToolToS3(
       ctx.s3,
       { ...dump, stdout: Readable.from(formatCheck.stream) },
