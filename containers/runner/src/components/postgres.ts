@@ -156,7 +156,11 @@ export async function backupPostgres(
       ],
       { env: toolEnv(connection, 'infrahub-backup') },
     );
-    const formatCheck = checkedStream(dump.stdout, pgCustomDumpCheck(toolPath(options.binDir, 'pg_restore')));
+    const formatCheck = checkedStream(
+      dump.stdout,
+      pgCustomDumpCheck(toolPath(options.binDir, 'pg_restore')),
+      dump.done,
+    );
     const dumpStarted = Date.now();
     dump.done.then(
       () => log.info('pg_dump exited', { exitedAfterMs: Date.now() - dumpStarted }),
