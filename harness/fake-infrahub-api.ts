@@ -4,6 +4,18 @@
  * `X-INFRAHUB-KEY` header, and rejects pages above 200 with HTTP 422 as Infrahub does. Each poll
  * (a request at offset 0) advances the script, so tests can make tasks appear and finish.
  * It is not Infrahub: only these two queries are understood.
+ *
+ * Verified against opsmill/infrahub's backend (backend/infrahub/graphql/queries/task.py, the
+ * `InfrahubTask` field and its FlowRunConnectionSerializer; types/task.py): the query takes `limit`,
+ * `offset` and `state: [TaskState]`; a node carries `id`, `title`, `state`, `workflow`, `branch`,
+ * `created_at` and `updated_at`, the last two the Prefect flow run's `created` / `updated` as
+ * Python `isoformat()` ("2026-11-18T01:59:00.123456+00:00") or null. Tasks made by `task()` use
+ * that format. A node field the real type lacks is answered with a GraphQL error, as Infrahub's
+ * schema validation would.
+ *
+ * Two failure modes of a real server, on request: `endlessPages` (every page full, `count` always
+ * one page ahead: pagination that never ends) and `ignoreOffset` (every request answered with the
+ * first page).
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { InfrahubTask } from '../core/infrahub/tasks.js';
@@ -24,20 +36,49 @@ export interface FakeInfrahub {
   close(): Promise<void>;
 }
 
+/** Python's `datetime.isoformat()` of a UTC instant, as Infrahub answers `created_at` / `updated_at`. */
+export function pythonIsoformat(date: Date): string {
+  return `${date.toISOString().slice(0, 19)}.${String(date.getUTCMilliseconds() * 1000).padStart(6, '0')}+00:00`;
+}
+
 export function task(
   id: number,
   state: InfrahubTask['state'] = 'RUNNING',
   title = `Generate artifacts ${id}`,
+  times: { createdAt?: Date; updatedAt?: Date | null } = {},
 ): InfrahubTask {
+  const created = times.createdAt ?? new Date('2026-11-21T01:59:00Z');
+  const updated = times.updatedAt === undefined ? created : times.updatedAt;
   return {
     id: `task-${id}`,
     title,
     state,
     workflow: 'artifact-generate',
     branch: 'main',
-    created_at: '2026-11-21T01:59:00Z',
+    created_at: pythonIsoformat(created),
+    updated_at: updated ? pythonIsoformat(updated) : null,
   };
 }
+
+/** The node fields of Infrahub's task type (types/task.py and the serializer in queries/task.py). */
+const TASK_NODE_FIELDS = new Set([
+  'id',
+  'title',
+  'state',
+  'conclusion',
+  'progress',
+  'workflow',
+  'branch',
+  'tags',
+  'parameters',
+  'related_node',
+  'related_node_kind',
+  'related_nodes',
+  'created_at',
+  'updated_at',
+  'start_time',
+  'logs',
+]);
 
 async function readBody(req: IncomingMessage): Promise<string> {
   let body = '';
@@ -58,6 +99,10 @@ export async function startFakeInfrahub(options: {
    * what the redaction tests need (a remote server echoing a credential into our error messages).
    */
   echoRejectedToken?: boolean;
+  /** Pagination that never ends: every page full of new tasks, `count` always a page ahead. */
+  endlessPages?: boolean;
+  /** A server that ignores `offset`: every request gets the first page. */
+  ignoreOffset?: boolean;
 }): Promise<FakeInfrahub> {
   const token = options.token ?? 'fake-infrahub-token';
   const requests: FakeInfrahubRequest[] = [];
@@ -104,8 +149,29 @@ export async function startFakeInfrahub(options: {
     if (!/InfrahubTask\s*\(/.test(parsed.query ?? ''))
       return send(200, { errors: [{ message: 'unsupported query' }] });
     if (limit > 200) return send(422, { detail: [{ msg: 'limit must be less than or equal to 200' }] });
+    const fields =
+      /node\s*\{([^}]*)\}/
+        .exec(parsed.query ?? '')?.[1]
+        ?.trim()
+        .split(/\s+/) ?? [];
+    const unknown = fields.filter((f) => !TASK_NODE_FIELDS.has(f));
+    if (unknown.length > 0)
+      return send(200, { errors: [{ message: `Cannot query field '${unknown[0]}' on type 'TaskNode'.` }] });
     if (offset === 0) poll++;
+    if (options.endlessPages) {
+      const page = Array.from({ length: limit }, (_, i) => task(offset + i, 'RUNNING'));
+      return send(200, {
+        data: { InfrahubTask: { count: offset + 2 * limit, edges: page.map((node) => ({ node })) } },
+      });
+    }
     const tasks = options.script(Math.max(poll, 0)).filter((t) => states.includes(t.state));
+    if (options.ignoreOffset) {
+      return send(200, {
+        data: {
+          InfrahubTask: { count: tasks.length, edges: tasks.slice(0, limit).map((node) => ({ node })) },
+        },
+      });
+    }
     return send(200, {
       data: {
         InfrahubTask: {

@@ -3,49 +3,143 @@
  * Infrahub writes nothing, so the backup waits (polling) for running tasks to finish, up to a bound,
  * then fails naming them. (`force`, which skips the gate, is the caller's decision: see
  * functions/preflight, which also avoids reading the API token then.)
+ *
+ * Stale tasks: Infrahub leaves a task RUNNING (or PENDING) when the worker running it restarts, and
+ * it stays so for days. A task whose creation and last update are both older than `staleTaskHours`
+ * no longer blocks: the gate passes and returns it, so the backup records and notifies it as a
+ * warning (id, title, age) instead of refusing every night.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InfrahubBusyError } from '../errors.js';
-import { type InfrahubApi, type InfrahubTask, listTasks } from './tasks.js';
+import { DEFAULT_MAX_PAGES, type InfrahubApi, type InfrahubTask, listTasks } from './tasks.js';
 
 export interface GateOptions {
   maxWaitSeconds: number;
   pollIntervalSeconds: number;
+  /** A task not created nor updated for this many hours is stale and does not block (default: never stale). */
+  staleTaskHours?: number;
+  /** The most pages of tasks one poll reads (see listTasks). */
+  maxPages?: number;
   /** Injected for tests; real time by default. */
   clock?: { now(): number; sleep(ms: number): Promise<void> };
   onPoll?: (tasks: readonly InfrahubTask[], waitedMs: number) => void;
 }
 
+/** A task that was left pending or running, reported instead of blocking. */
+export interface StaleTask {
+  id: string;
+  title: string;
+  state: InfrahubTask['state'];
+  /** Hours since the task was created (one decimal). */
+  ageHours: number;
+  /** Hours since its last update, when Infrahub reports it. */
+  idleHours?: number;
+  createdAt: string;
+}
+
 export interface GateResult {
   waitedSeconds: number;
   polls: number;
+  /** Pending or running tasks older than `staleTaskHours` that the gate let pass. */
+  staleTasks: StaleTask[];
 }
 
 const realClock = { now: () => Date.now(), sleep: (ms: number) => sleep(ms) };
+const round1 = (n: number) => Math.round(n * 10) / 10;
 
-export function describeTasks(tasks: readonly InfrahubTask[], max = 10): string {
-  const shown = tasks
-    .slice(0, max)
-    .map((t) => `"${t.title}" (${t.state}${t.branch ? `, branch ${t.branch}` : ''}, id ${t.id})`);
+const hoursSince = (iso: string | null | undefined, now: number): number | undefined => {
+  const t = iso ? Date.parse(iso) : Number.NaN;
+  return Number.isNaN(t) ? undefined : (now - t) / 3_600_000;
+};
+
+/** "3 d 4 h", "5.5 h", "12 min": a task's age for messages. */
+export function formatAge(hours: number): string {
+  if (hours >= 48) return `${Math.floor(hours / 24)} d ${Math.round(hours % 24)} h`;
+  if (hours >= 1) return `${Math.round(hours * 10) / 10} h`;
+  return `${Math.max(0, Math.round(hours * 60))} min`;
+}
+
+/** The task's age and idle time (hours), from `created_at` and `updated_at`, when Infrahub gives them. */
+export function taskAge(task: InfrahubTask, now: number): { ageHours?: number; idleHours?: number } {
+  return { ageHours: hoursSince(task.created_at, now), idleHours: hoursSince(task.updated_at, now) };
+}
+
+/** Whether a task is stale: created and (when reported) last updated more than `staleTaskHours` ago. */
+export function isStale(task: InfrahubTask, now: number, staleTaskHours: number | undefined): boolean {
+  if (staleTaskHours === undefined) return false;
+  const { ageHours, idleHours } = taskAge(task, now);
+  if (ageHours === undefined) return false; // no creation time: cannot tell, so it blocks
+  return ageHours > staleTaskHours && (idleHours === undefined || idleHours > staleTaskHours);
+}
+
+export function describeTasks(tasks: readonly InfrahubTask[], max = 10, now = Date.now()): string {
+  const shown = tasks.slice(0, max).map((t) => {
+    const { ageHours } = taskAge(t, now);
+    const age = ageHours === undefined ? '' : ` for ${formatAge(ageHours)}`;
+    return `"${t.title}" (${t.state}${age}${t.branch ? `, branch ${t.branch}` : ''}, id ${t.id})`;
+  });
   return `${shown.join(', ')}${tasks.length > max ? ` and ${tasks.length - max} more` : ''}`;
 }
 
+/**
+ * Polls until no task blocks (none pending or running, or only stale ones), or the bound passes.
+ * @returns how long it waited, how many polls, and the stale tasks it let pass.
+ * @throws InfrahubBusyError naming each blocking task with its age (and the stale ones it ignored);
+ *   InfrahubPaginationError / InfrahubApiError / InfrahubUnreachable from the task listing.
+ */
 export async function waitForIdle(api: InfrahubApi, options: GateOptions): Promise<GateResult> {
   const clock = options.clock ?? realClock;
   const started = clock.now();
   const deadline = started + options.maxWaitSeconds * 1000;
   for (let polls = 1; ; polls++) {
-    const active = await listTasks(api, ['PENDING', 'RUNNING']);
-    const waited = clock.now() - started;
+    const active = await listTasks(api, ['PENDING', 'RUNNING'], 100, options.maxPages ?? DEFAULT_MAX_PAGES);
+    const now = clock.now();
+    const waited = now - started;
     options.onPoll?.(active, waited);
-    if (active.length === 0) return { waitedSeconds: Math.round(waited / 1000), polls };
-    if (clock.now() + options.pollIntervalSeconds * 1000 > deadline) {
+    const stale = active.filter((t) => isStale(t, now, options.staleTaskHours));
+    const blocking = active.filter((t) => !stale.includes(t));
+    if (blocking.length === 0) {
+      return {
+        waitedSeconds: Math.round(waited / 1000),
+        polls,
+        staleTasks: stale.map((t) => {
+          const { ageHours, idleHours } = taskAge(t, now);
+          return {
+            id: t.id,
+            title: t.title,
+            state: t.state,
+            ageHours: round1(ageHours ?? 0),
+            ...(idleHours === undefined ? {} : { idleHours: round1(idleHours) }),
+            createdAt: t.created_at ?? '',
+          };
+        }),
+      };
+    }
+    if (now + options.pollIntervalSeconds * 1000 > deadline) {
+      const staleNote =
+        options.staleTaskHours === undefined
+          ? ''
+          : ` Tasks idle for more than ${options.staleTaskHours} h (preflight.staleTaskHours) would not block` +
+            (stale.length > 0
+              ? `; ${stale.length} such task(s) were let pass: ${describeTasks(stale, 5, now)}.`
+              : '.');
       throw new InfrahubBusyError(
-        `Infrahub still has ${active.length} task(s) pending or running after ${Math.round(waited / 1000)} s ` +
-          `(the gate waits up to ${options.maxWaitSeconds} s): ${describeTasks(active)}. ` +
+        `Infrahub still has ${blocking.length} task(s) pending or running after ${Math.round(waited / 1000)} s ` +
+          `(the gate waits up to ${options.maxWaitSeconds} s): ${describeTasks(blocking, 10, now)}.${staleNote} ` +
           'Wait for them to finish, or start the backup with "force": true to skip the gate.',
       );
     }
     await clock.sleep(options.pollIntervalSeconds * 1000);
   }
+}
+
+/** One warning line per stale task, for the manifest and the notice. */
+export function staleTaskWarnings(stale: readonly StaleTask[], staleTaskHours: number): string[] {
+  return stale.map(
+    (t) =>
+      `Infrahub task "${t.title}" (id ${t.id}) has been ${t.state} for ${formatAge(t.ageHours)}` +
+      `${t.idleHours === undefined ? '' : ` (last update ${formatAge(t.idleHours)} ago)`}: ` +
+      `older than preflight.staleTaskHours (${staleTaskHours} h), so it did not block this backup; ` +
+      'it is probably left over from a restarted worker: cancel it in Infrahub if so',
+  );
 }

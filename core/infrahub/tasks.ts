@@ -1,9 +1,15 @@
 /**
  * Infrahub's task API (design.md section 2): `POST {address}/graphql` with `X-INFRAHUB-KEY`, the
  * `InfrahubTask` query filtered by state, paged (Infrahub rejects pages above 200 with HTTP 422).
+ *
+ * Checked against opsmill/infrahub's backend (backend/infrahub/graphql/queries/task.py and
+ * types/task.py): `InfrahubTask(limit, offset, state: [TaskState], ...)` answers `{count, edges:
+ * [{node}]}`; a node's `created_at` and `updated_at` are the Prefect flow run's `created` and
+ * `updated` in ISO 8601 (`isoformat()`, microseconds and "+00:00"), or null; `state` is the flow
+ * run's state type.
  */
 import { z } from 'zod';
-import { InfrahubApiError, InfrahubUnreachableError } from '../errors.js';
+import { InfrahubApiError, InfrahubPaginationError, InfrahubUnreachableError } from '../errors.js';
 import { redactText, registerSecret } from '../redact.js';
 
 export const TaskStateSchema = z.enum([
@@ -26,6 +32,8 @@ export const TaskSchema = z.object({
   workflow: z.string().nullish(),
   branch: z.string().nullish(),
   created_at: z.string().nullish(),
+  /** The flow run's last update (a state change): a task RUNNING since long ago with no update is stale. */
+  updated_at: z.string().nullish(),
 });
 export type InfrahubTask = z.infer<typeof TaskSchema>;
 
@@ -54,26 +62,56 @@ export function tasksQuery(states: readonly TaskState[]): string {
   return `query ActiveTasks($offset: Int!, $limit: Int!) {
   InfrahubTask(state: [${states.join(', ')}], offset: $offset, limit: $limit) {
     count
-    edges { node { id title state workflow branch created_at } }
+    edges { node { id title state workflow branch created_at updated_at } }
   }
 }`;
 }
 
-/** Every task in the given states, following pages of `pageSize` (at most 200). */
+/** Default bound on the pages one listing reads (configuration: preflight.maxTaskPages). */
+export const DEFAULT_MAX_PAGES = 50;
+
+/**
+ * Every task in the given states, following pages of `pageSize` (at most 200), reading at most
+ * `maxPages` pages: an API that keeps answering full pages (or `count` that keeps growing) would
+ * otherwise be polled until the Lambda times out.
+ * @throws InfrahubPaginationError past `maxPages` pages, or when a page repeats the one before it
+ *   (the server ignores `offset`); InfrahubApiError / InfrahubUnreachable from the API.
+ */
 export async function listTasks(
   api: InfrahubApi,
   states: readonly TaskState[] = ['PENDING', 'RUNNING'],
   pageSize = 100,
+  maxPages = DEFAULT_MAX_PAGES,
 ): Promise<InfrahubTask[]> {
   if (pageSize < 1 || pageSize > MAX_PAGE_SIZE)
     throw new RangeError(`page size must be 1-${MAX_PAGE_SIZE}, got ${pageSize}`);
+  if (!Number.isInteger(maxPages) || maxPages < 1)
+    throw new RangeError(`maxPages must be at least 1, got ${maxPages}`);
   const query = tasksQuery(states);
   const tasks: InfrahubTask[] = [];
-  for (let offset = 0; ; offset += pageSize) {
+  let previous = '';
+  let lastCount = 0;
+  for (let page = 1, offset = 0; ; page++, offset += pageSize) {
+    if (page > maxPages) {
+      throw new InfrahubPaginationError(
+        `Infrahub API at ${api.address}/graphql still answered full pages of tasks after ${maxPages} pages of ${pageSize} ` +
+          `(${tasks.length} tasks read; it reports ${lastCount} in all): the listing is bounded at ${maxPages} pages ` +
+          '(preflight.maxTaskPages); check the Infrahub server, or start the backup with "force": true to skip the gate.',
+      );
+    }
     const data = await graphql(api, query, { offset, limit: pageSize });
-    const page = parseAnswer(api, TaskPageSchema, data.InfrahubTask);
-    tasks.push(...page.edges.map((e) => e.node));
-    if (page.edges.length < pageSize || tasks.length >= page.count) return tasks;
+    const result = parseAnswer(api, TaskPageSchema, data.InfrahubTask);
+    lastCount = result.count;
+    const ids = result.edges.map((e) => e.node.id).join('\u0000');
+    if (page > 1 && ids !== '' && ids === previous) {
+      throw new InfrahubPaginationError(
+        `Infrahub API at ${api.address}/graphql answered the same ${result.edges.length} tasks at offset ${offset} as at offset ${offset - pageSize}: ` +
+          'it does not page, so the listing would never end; check the Infrahub server, or start the backup with "force": true to skip the gate.',
+      );
+    }
+    previous = ids;
+    tasks.push(...result.edges.map((e) => e.node));
+    if (result.edges.length < pageSize || tasks.length >= result.count) return tasks;
   }
 }
 

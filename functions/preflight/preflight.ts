@@ -1,14 +1,16 @@
 /**
  * The preflight gate's Lambda core: no Infrahub task may be pending or running when the capture
- * starts. Takes its clients as arguments so tests hand it real ones pointed at local servers.
+ * starts, except stale ones (older than `staleTaskHours`, left by a restarted worker), which are
+ * returned as warnings for the manifest and the notice. Takes its clients as arguments so tests
+ * hand it real ones pointed at local servers.
  */
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { BackupIdSchema } from '../../core/backup/layout.js';
 import { parseInput } from '../../core/config/load.js';
 import { hasUserinfo, targetName, userinfoMessage } from '../../core/config/schema.js';
-import { waitForIdle } from '../../core/infrahub/gate.js';
-import { infrahubVersion } from '../../core/infrahub/tasks.js';
+import { type StaleTask, staleTaskWarnings, waitForIdle } from '../../core/infrahub/gate.js';
+import { DEFAULT_MAX_PAGES, infrahubVersion } from '../../core/infrahub/tasks.js';
 import type { Logger } from '../../core/log.js';
 import { readSecret } from '../../core/secrets.js';
 
@@ -28,6 +30,14 @@ export const PreflightEventSchema = z.strictObject({
   force: z.boolean().default(false),
   maxWaitSeconds: z.number().int().min(0).max(3600).default(600),
   pollIntervalSeconds: z.number().int().min(1).max(300).default(15),
+  /** Tasks idle longer than this no longer block (see core/config/schema.ts PreflightSchema). */
+  staleTaskHours: z
+    .number()
+    .min(1)
+    .max(24 * 30)
+    .default(6),
+  /** The most pages of tasks one poll reads. */
+  maxTaskPages: z.number().int().min(1).max(1000).default(DEFAULT_MAX_PAGES),
 });
 export type PreflightEvent = z.input<typeof PreflightEventSchema>;
 
@@ -39,6 +49,19 @@ export const PreflightResultSchema = z.strictObject({
   polls: z.number().int().nonnegative(),
   /** The running Infrahub's version (recorded in the manifest; a restore compares it), or "unknown". */
   infrahubVersion: z.string(),
+  /** Stale tasks the gate let pass (id, title, state, age in hours). */
+  staleTasks: z.array(
+    z.strictObject({
+      id: z.string(),
+      title: z.string(),
+      state: z.string(),
+      ageHours: z.number(),
+      idleHours: z.number().optional(),
+      createdAt: z.string(),
+    }),
+  ),
+  /** One line per stale task, for the manifest and the success notice. */
+  warnings: z.array(z.string()),
 });
 export type PreflightResult = z.infer<typeof PreflightResultSchema>;
 
@@ -69,6 +92,8 @@ export async function preflight(input: unknown, deps: PreflightDeps): Promise<Pr
       waitedSeconds: 0,
       polls: 0,
       infrahubVersion: 'unknown',
+      staleTasks: [],
+      warnings: [],
     };
   }
   const token = await readSecret(deps.secrets, event.infrahub.tokenSecret, 'token');
@@ -78,6 +103,8 @@ export async function preflight(input: unknown, deps: PreflightDeps): Promise<Pr
   const result = await waitForIdle(api, {
     maxWaitSeconds,
     pollIntervalSeconds: event.pollIntervalSeconds,
+    staleTaskHours: event.staleTaskHours,
+    maxPages: event.maxTaskPages,
     clock: deps.clock,
     onPoll: (tasks, waitedMs) =>
       log.info('Infrahub tasks pending or running', {
@@ -85,12 +112,21 @@ export async function preflight(input: unknown, deps: PreflightDeps): Promise<Pr
         waitedSeconds: Math.round(waitedMs / 1000),
       }),
   });
-  log.info('preflight gate passed', { waitedSeconds: result.waitedSeconds, polls: result.polls });
+  const warnings = staleTaskWarnings(result.staleTasks, event.staleTaskHours);
+  for (const warning of warnings) log.warn(warning);
+  log.info('preflight gate passed', {
+    waitedSeconds: result.waitedSeconds,
+    polls: result.polls,
+    staleTasks: result.staleTasks.length,
+  });
   return {
     target: event.target,
     backupId: event.backupId,
     forced: false,
-    ...result,
+    waitedSeconds: result.waitedSeconds,
+    polls: result.polls,
     infrahubVersion: version,
+    staleTasks: result.staleTasks satisfies StaleTask[],
+    warnings,
   };
 }

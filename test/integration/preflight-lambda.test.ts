@@ -14,13 +14,20 @@ describe('preflight Lambda core', () => {
   let secrets: SecretsManagerClient;
   let infrahub: FakeInfrahub;
   let busy = false;
+  let stale = false;
 
   beforeAll(async () => {
     aws = await startS3();
     secrets = aws.secretsManager();
     infrahub = await startFakeInfrahub({
       token: 'tok-123',
-      script: () => (busy ? [task(1, 'RUNNING', 'Rebase branch')] : []),
+      script: () => [
+        ...(busy ? [task(1, 'RUNNING', 'Rebase branch')] : []),
+        // Left RUNNING by a restarted worker, three days before the fake clock's 02:00.
+        ...(stale
+          ? [task(2, 'RUNNING', 'Generate artifacts', { createdAt: new Date('2026-11-18T01:00:00Z') })]
+          : []),
+      ],
     });
     await secrets.send(
       new CreateSecretCommand({ Name: 'lab/infrahub-json', SecretString: '{"token": "tok-123"}' }),
@@ -49,6 +56,8 @@ describe('preflight Lambda core', () => {
       waitedSeconds: 0,
       polls: 1,
       infrahubVersion: '1.5.0',
+      staleTasks: [],
+      warnings: [],
     });
     const plain = event({ infrahub: { address: infrahub.address, tokenSecret: 'lab/infrahub-plain' } });
     expect((await preflight(plain, { secrets, logger })).polls).toBe(1);
@@ -91,5 +100,35 @@ describe('preflight Lambda core', () => {
     await expect(attempt).rejects.toThrow(
       /target: must be 2-40 characters[\s\S]*backupId: is required[\s\S]*infrahub\.address: must be an http\(s\) URL[\s\S]*infrahub\.tokenSecret: is required/,
     );
+  });
+
+  it('lets a task RUNNING for days pass after staleTaskHours, and returns it as a warning with its id, title and age', async () => {
+    busy = false;
+    stale = true;
+    try {
+      const result = await preflight(event({ staleTaskHours: 24 }), { secrets, logger, clock: fakeClock() });
+      expect(result.staleTasks).toEqual([
+        expect.objectContaining({
+          id: 'task-2',
+          title: 'Generate artifacts',
+          state: 'RUNNING',
+          ageHours: 73,
+        }),
+      ]);
+      expect(result.warnings).toEqual([
+        'Infrahub task "Generate artifacts" (id task-2) has been RUNNING for 3 d 1 h (last update 3 d 1 h ago): older than preflight.staleTaskHours (24 h), so it did not block this backup; it is probably left over from a restarted worker: cancel it in Infrahub if so',
+      ]);
+      // Under a longer bound the same task blocks, and the refusal shows its age.
+      const attempt = preflight(event({ staleTaskHours: 96, maxWaitSeconds: 0 }), {
+        secrets,
+        logger,
+        clock: fakeClock(),
+      });
+      await expect(attempt).rejects.toThrow(
+        /"Generate artifacts" \(RUNNING for 3 d 1 h, branch main, id task-2\)/,
+      );
+    } finally {
+      stale = false;
+    }
   });
 });

@@ -1,5 +1,6 @@
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ErrorNames } from '../../core/errors.js';
 import { waitForIdle } from '../../core/infrahub/gate.js';
 import { listTasks } from '../../core/infrahub/tasks.js';
 import { type FakeInfrahub, startFakeInfrahub, task } from '../../harness/fake-infrahub-api.js';
@@ -19,7 +20,7 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
       pollIntervalSeconds: 15,
       clock: fakeClock(),
     });
-    expect(result).toEqual({ waitedSeconds: 0, polls: 1 });
+    expect(result).toEqual({ waitedSeconds: 0, polls: 1, staleTasks: [] });
     expect(api.requests[0]).toMatchObject({ token: api.token, states: ['PENDING', 'RUNNING'], offset: 0 });
   });
 
@@ -29,7 +30,7 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
     });
     const clock = fakeClock();
     const result = await waitForIdle(api, { maxWaitSeconds: 600, pollIntervalSeconds: 15, clock });
-    expect(result).toEqual({ waitedSeconds: 45, polls: 4 });
+    expect(result).toEqual({ waitedSeconds: 45, polls: 4, staleTasks: [] });
     expect(clock.slept).toEqual([15_000, 15_000, 15_000]);
   });
 
@@ -41,7 +42,7 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
     await expect(attempt).rejects.toMatchObject({
       name: 'InfrahubBusy',
       message: expect.stringMatching(
-        /2 task\(s\) pending or running after 60 s .*"Merge branch feature-x" \(RUNNING, branch main, id task-7\), "Sync git repository" \(PENDING/,
+        /2 task\(s\) pending or running after 60 s .*"Merge branch feature-x" \(RUNNING for 2 min, branch main, id task-7\), "Sync git repository" \(PENDING for 2 min/,
       ),
     });
     expect(api.polls()).toBe(5);
@@ -89,6 +90,133 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
       message: expect.stringMatching(
         new RegExp(`127\\.0\\.0\\.1:${port}/graphql is unreachable: .*ECONNREFUSED`),
       ),
+    });
+  });
+
+  // Issue 12, item 14: a task left RUNNING for days by a restarted worker.
+  const hoursAgo = (h: number) => new Date(Date.parse('2026-11-21T02:00:00Z') - h * 3_600_000);
+
+  it('refuses while a task left RUNNING for days blocks (no stale bound), showing its age and id', async () => {
+    api = await startFakeInfrahub({
+      script: () => [task(9, 'RUNNING', 'Generate artifacts for branch main', { createdAt: hoursAgo(76) })],
+    });
+    const attempt = waitForIdle(api, { maxWaitSeconds: 30, pollIntervalSeconds: 15, clock: fakeClock() });
+    await expect(attempt).rejects.toMatchObject({
+      name: ErrorNames.InfrahubBusy,
+      message: expect.stringMatching(
+        /"Generate artifacts for branch main" \(RUNNING for 3 d 4 h, branch main, id task-9\)/,
+      ),
+    });
+  });
+
+  it('lets a stale task pass and returns it (id, title, age), while fresh tasks still block', async () => {
+    let fresh = true;
+    api = await startFakeInfrahub({
+      script: () => [
+        task(9, 'RUNNING', 'Generate artifacts for branch main', { createdAt: hoursAgo(76) }),
+        ...(fresh ? [task(10, 'RUNNING', 'Merge branch feature-x', { createdAt: hoursAgo(0.1) })] : []),
+      ],
+    });
+    const clock = fakeClock();
+    const busy = waitForIdle(api, { maxWaitSeconds: 30, pollIntervalSeconds: 15, staleTaskHours: 6, clock });
+    await expect(busy).rejects.toMatchObject({
+      name: ErrorNames.InfrahubBusy,
+      message: expect.stringMatching(
+        /1 task\(s\) pending or running .*"Merge branch feature-x" \(RUNNING for [67] min.*Tasks idle for more than 6 h \(preflight.staleTaskHours\) would not block; 1 such task\(s\) were let pass: "Generate artifacts for branch main" \(RUNNING for 3 d 4 h/,
+      ),
+    });
+    fresh = false;
+    const result = await waitForIdle(api, {
+      maxWaitSeconds: 30,
+      pollIntervalSeconds: 15,
+      staleTaskHours: 6,
+      clock: fakeClock(),
+    });
+    expect(result).toEqual({
+      waitedSeconds: 0,
+      polls: 1,
+      staleTasks: [
+        {
+          id: 'task-9',
+          title: 'Generate artifacts for branch main',
+          state: 'RUNNING',
+          ageHours: 76,
+          idleHours: 76,
+          createdAt: expect.stringMatching(/^2026-11-17T22:00:00\.000000\+00:00$/),
+        },
+      ],
+    });
+  });
+
+  it('keeps blocking an old task that Infrahub updated recently (still working), and one without a creation time', async () => {
+    api = await startFakeInfrahub({
+      script: () => [
+        task(11, 'RUNNING', 'Long import', { createdAt: hoursAgo(30), updatedAt: hoursAgo(1) }),
+        { ...task(12, 'PENDING', 'Unknown age'), created_at: null },
+      ],
+    });
+    const attempt = waitForIdle(api, {
+      maxWaitSeconds: 0,
+      pollIntervalSeconds: 15,
+      staleTaskHours: 6,
+      clock: fakeClock(),
+    });
+    await expect(attempt).rejects.toThrow(
+      /2 task\(s\) pending or running .*"Long import" \(RUNNING for 30 h.*"Unknown age" \(PENDING, branch main/,
+    );
+  });
+
+  it('fails with InfrahubPagination, naming the bound, when the API answers full pages forever', async () => {
+    api = await startFakeInfrahub({ script: () => [], endlessPages: true });
+    const attempt = waitForIdle(api, {
+      maxWaitSeconds: 600,
+      pollIntervalSeconds: 15,
+      maxPages: 5,
+      clock: fakeClock(),
+    });
+    await expect(attempt).rejects.toMatchObject({
+      name: ErrorNames.InfrahubPagination,
+      message: expect.stringMatching(
+        /still answered full pages of tasks after 5 pages of 100 \(500 tasks read; it reports 600 in all\): the listing is bounded at 5 pages \(preflight.maxTaskPages\)/,
+      ),
+    });
+    expect(api.requests.map((r) => r.offset)).toEqual([0, 100, 200, 300, 400]);
+    // The default bound applies without one.
+    api.requests.length = 0;
+    await expect(listTasks(api)).rejects.toMatchObject({ name: ErrorNames.InfrahubPagination });
+    expect(api.requests).toHaveLength(50);
+  });
+
+  it('fails with InfrahubPagination at once when the API ignores the offset and repeats its page', async () => {
+    const many = Array.from({ length: 450 }, (_, i) => task(i, 'RUNNING'));
+    api = await startFakeInfrahub({ script: () => many, ignoreOffset: true });
+    await expect(listTasks(api)).rejects.toMatchObject({
+      name: ErrorNames.InfrahubPagination,
+      message: expect.stringMatching(
+        /answered the same 100 tasks at offset 100 as at offset 0: it does not page/,
+      ),
+    });
+    expect(api.requests).toHaveLength(2);
+  });
+
+  it("asks only for fields Infrahub's task type has (the fake refuses others, as Infrahub would)", async () => {
+    api = await startFakeInfrahub({ script: () => [task(1)] });
+    const [one] = await listTasks(api, ['RUNNING']);
+    expect(one).toMatchObject({
+      id: 'task-1',
+      created_at: '2026-11-21T01:59:00.000000+00:00',
+      updated_at: '2026-11-21T01:59:00.000000+00:00',
+    });
+    const bad = await fetch(`${api.address}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'X-INFRAHUB-KEY': api.token },
+      body: JSON.stringify({
+        query:
+          'query { InfrahubTask(state: [RUNNING], offset: 0, limit: 10) { count edges { node { id age } } } }',
+      }),
+    });
+    expect(await bad.json()).toEqual({
+      errors: [{ message: "Cannot query field 'age' on type 'TaskNode'." }],
     });
   });
 });
