@@ -21,9 +21,12 @@ import {
   provisionLocalAws,
 } from '../../cli/local/harness-target.js';
 import { type SynthesizedBackup, synthesizeBackup } from '../../cli/local/synth.js';
+import { restoreStepKey } from '../../core/backup/layout.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { createLogger } from '../../core/log.js';
+import { REDACTED, registerSecret } from '../../core/redact.js';
 import { listAll } from '../../core/s3/objects.js';
+import { restoreReportStep } from '../../functions/restore-report/restore-report.js';
 import { type FakeInfrahub, startFakeInfrahub } from '../../harness/fake-infrahub-api.js';
 import {
   findPostgresBinDir,
@@ -258,6 +261,55 @@ describe('secrets never reach outputs (local executor, moto, runner process)', (
     expect(
       leaks(`${thrown?.message}\n${thrown?.stack}\n${written.join('')}`, canary, 'CANARY-deployed'),
     ).toEqual([]);
+  }, 120_000);
+
+  it('the restore report (report.json, notice, event) carries neither a secret the process read nor URL userinfo', async () => {
+    // A restore step failed with a message quoting the secret this process read and a URL with
+    // credentials (the second is removed in any process: the report Lambda reads no secrets on AWS).
+    const canary = 'CANARY-report-a83f';
+    registerSecret(canary);
+    const restoreId = 'restore_20261121_030000_abcd1234';
+    await restoreReportStep(
+      {
+        kind: 'restore',
+        executionId: 'arn:aws:states:us-east-1:000000000000:execution:restore:x',
+        startedAt: '2026-11-21T03:00:00Z',
+        plan: { target: 'infrahub-pg', backupId: 'infrahub_backup_20261121_020000', restoreId },
+        branches: [
+          {
+            component: 'task-manager-db',
+            ok: false,
+            failure: {
+              step: 'RestorePostgres',
+              error: 'DatabaseUnreachable',
+              cause: `server said: password "${canary}" refused at postgresql://prefect:url-pw-c0ffee@db.internal/prefect`,
+            },
+          },
+        ],
+      },
+      {
+        s3: local.s3,
+        bucket,
+        sns: local.sns,
+        events: local.events,
+        cloudwatch: local.cloudwatch,
+        topicArns: [local.topicArn],
+        logger: createLogger({}, { write: (line) => logs.push(line) }),
+      },
+    );
+    const out = await local.s3.send(
+      new GetObjectCommand({ Bucket: bucket, Key: restoreStepKey('infrahub-pg', restoreId, 'report') }),
+    );
+    const report = (await out.Body?.transformToString()) ?? '';
+    const sns = JSON.stringify(await notices.sns());
+    const events = JSON.stringify(await notices.events());
+    expect(report).toContain('DatabaseUnreachable');
+    expect(report).toContain(`postgresql://${REDACTED}@db.internal`);
+    expect(sns).toContain('[redacted]');
+    for (const [channel, text] of Object.entries({ report, sns, events, logs: logs.join('\n') })) {
+      expect(leaks(text, canary, 'CANARY-report'), channel).toEqual([]);
+      expect(text, channel).not.toContain('url-pw-c0ffee');
+    }
   }, 120_000);
 
   it('the operator CLI (backup --local) prints neither the echoed token nor the password', async () => {
