@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { RestoreValidationError } from '../errors.js';
+import { NamedError, RestoreValidationError, StorageError } from '../errors.js';
 import { openObject, storageError } from '../s3/objects.js';
 import type { RunningTool } from './run-tool.js';
 
@@ -47,6 +47,20 @@ export async function streamS3ToTool(
   if (exited.status === 'rejected') throw exited.reason;
   if (piped.status === 'rejected') throw storageError(piped.reason, `reading s3://${bucket}/${key}`);
   return undefined;
+}
+
+/**
+ * A failure while reading an object's body: S3's own errors and the connection's (a reset, a
+ * timeout: plain Node.js errors, not the SDK's) are a StorageError naming the object, which the
+ * state machines retry; our named errors pass unchanged.
+ */
+export function bodyError(err: unknown, what: string): Error {
+  if (err instanceof NamedError) return err;
+  const converted = storageError(err, `reading ${what}`);
+  if (converted instanceof NamedError) return converted;
+  return new StorageError(`reading ${what} failed: ${err instanceof Error ? err.message : String(err)}`, {
+    cause: err,
+  });
 }
 
 /**
@@ -95,7 +109,7 @@ export async function feedToolVerified(
   } catch (err) {
     tool.child.kill('SIGTERM');
     await exited;
-    throw storageError(err, `reading ${expected.what}`);
+    throw bodyError(err, expected.what);
   }
   if (!tool.stdin.destroyed) tool.stdin.end();
   const failure = await exited;

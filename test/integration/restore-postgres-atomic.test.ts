@@ -184,16 +184,9 @@ describe('restore: PostgreSQL, atomic and verified (real pg_restore, real S3 ser
     await lingering.end().catch(() => undefined);
   }, 180_000);
 
-  it('leaves the current database serving when pg_restore is killed mid-restore, and drops the new one', async () => {
-    proxy.clear();
-    await markCurrent('before-kill');
-    const restoreId = 'restore_20261122_030000_kill';
-    const { fresh } = restoreDatabaseNames('prefect', restoreId);
-    const restoring = restorePostgres(ctx(restoreId), connection(), manifest, { binDir: postgres.binDir });
-    restoring.catch(() => undefined);
-    // Hold the last table pg_restore fills, so the kill lands in the middle of the restore.
-    let holder: pg.Client | undefined;
-    for (let i = 0; i < 1200 && !holder; i++) {
+  /** Once the new database and its last table exist, holds that table so pg_restore waits mid-restore. */
+  const holdLastTable = async (fresh: string): Promise<pg.Client | undefined> => {
+    for (let i = 0; i < 1200; i++) {
       const created = await query<{ n: number }>(
         'postgres',
         `SELECT count(*)::int AS n FROM pg_database WHERE datname = '${fresh}'`,
@@ -206,11 +199,24 @@ describe('restore: PostgreSQL, atomic and verified (real pg_restore, real S3 ser
         if (table?.rows[0]?.t) {
           await c.query('BEGIN');
           await c.query('LOCK TABLE zz_payload IN ACCESS EXCLUSIVE MODE').catch(() => undefined);
-          holder = c;
-        } else await c.end().catch(() => undefined);
+          return c;
+        }
+        await c.end().catch(() => undefined);
       }
-      if (!holder) await sleep(25);
+      await sleep(25);
     }
+    return undefined;
+  };
+
+  it('leaves the current database serving when pg_restore is killed mid-restore, and drops the new one', async () => {
+    proxy.clear();
+    await markCurrent('before-kill');
+    const restoreId = 'restore_20261122_030000_kill';
+    const { fresh } = restoreDatabaseNames('prefect', restoreId);
+    const restoring = restorePostgres(ctx(restoreId), connection(), manifest, { binDir: postgres.binDir });
+    restoring.catch(() => undefined);
+    // Hold the last table pg_restore fills, so the kill lands in the middle of the restore.
+    const holder = await holdLastTable(fresh);
     expect(holder, 'the new database and its tables appeared').toBeDefined();
     const pid = childPgRestore();
     expect(pid, 'pg_restore is running').toBeDefined();
@@ -237,6 +243,81 @@ describe('restore: PostgreSQL, atomic and verified (real pg_restore, real S3 ser
     expect(await currentMarker()).toEqual(['before-reset']);
     expect(await databases()).toEqual(['postgres', 'prefect', 'template0', 'template1']);
   }, 180_000);
+
+  it('leaves the current database serving when the S3 connection drops in the middle of the body', async () => {
+    // A dump far larger than what the loopback sockets buffer (tcp_rmem allows 32 MiB here), so the
+    // cut lands with tens of MiB still to come: a database of its own, backed up by the runner.
+    await query('postgres', 'CREATE DATABASE bulk');
+    // The first table's CHECK sleeps 20 s on its one row, in a restored copy only (the database's
+    // name), so pg_restore pauses early in the data with tens of MiB of the dump still to come.
+    await query(
+      'bulk',
+      `CREATE FUNCTION gate(id int) RETURNS boolean LANGUAGE sql AS $$
+         SELECT CASE WHEN current_database() LIKE 'bulk_restore_%' THEN pg_sleep(20) IS NOT NULL ELSE true END $$;
+       CREATE TABLE aa_gate (id int CHECK (public.gate(id))); INSERT INTO aa_gate VALUES (1);
+       CREATE TABLE marker (state text); INSERT INTO marker VALUES ('at-backup');
+       CREATE TABLE zz_payload (id int, body text);
+       INSERT INTO zz_payload SELECT g, repeat(md5(g::text), 20) FROM generate_series(1, 120000) g`,
+    );
+    const bulkId = 'infrahub_backup_20261121_040000';
+    const run = await runRunner('backup-postgres', {
+      ...localRunnerEnv(server, { target, backupId: bulkId, bucket: Bucket }),
+      ...postgresRunnerEnv(postgres, 'bulk'),
+      PG_DUMP_COMPRESS: '0',
+    });
+    expect(run.code, run.stderr).toBe(0);
+    const { manifest: bulk } = await writeManifest(server.client(), Bucket, {
+      target,
+      backupId: bulkId,
+      components: ['task-manager-db'],
+    });
+    expect(bulk.sizes?.[PREFECT_DUMP]).toBeGreaterThan(64 * 1024 * 1024);
+    await query('bulk', "UPDATE marker SET state = 'before-drop'");
+
+    // A proxy of its own, stopped (its connections destroyed) while pg_restore pauses (so the
+    // stream is paused too), cutting the GetObject body in the middle.
+    const cut = await startFaultProxy(server.endpoint);
+    const viaCut = new S3Client({
+      endpoint: cut.endpoint,
+      region: server.region,
+      forcePathStyle: true,
+      credentials: server.credentials,
+      maxAttempts: 1,
+    });
+    try {
+      const restoreId = 'restore_20261122_045000_drop';
+      const { fresh } = restoreDatabaseNames('bulk', restoreId);
+      const restoring = restorePostgres(
+        { ...ctx(restoreId), backupId: bulkId, s3: viaCut },
+        connection(),
+        bulk,
+        { binDir: postgres.binDir },
+      );
+      restoring.catch(() => undefined);
+      let paused = false;
+      for (let i = 0; i < 2400 && !paused; i++) {
+        const waiting = await query<{ n: number }>(
+          'postgres',
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = '${fresh}' AND wait_event = 'PgSleep'`,
+        );
+        paused = Boolean(waiting[0]?.n);
+        if (!paused) await sleep(25);
+      }
+      expect(paused, 'pg_restore paused in the first table').toBe(true);
+      // pg_restore goes on after its pause, reads what had arrived, and then the body ends.
+      await cut.stop();
+      await expect(restoring).rejects.toMatchObject({
+        name: 'StorageError',
+        message: expect.stringMatching(/reading s3:\/\/backups-restore-pg-atomic\/.*prefect\.dump failed/),
+      });
+    } finally {
+      viaCut.destroy();
+      await cut.stop().catch(() => undefined);
+    }
+    expect(await query('bulk', 'SELECT state FROM marker')).toEqual([{ state: 'before-drop' }]);
+    expect(await databases()).toEqual(['bulk', 'postgres', 'prefect', 'template0', 'template1']);
+    await query('postgres', 'DROP DATABASE bulk');
+  }, 300_000);
 
   it('puts the old name back when the swap fails midway (a session holds the new database), and drops the new one', async () => {
     proxy.clear();

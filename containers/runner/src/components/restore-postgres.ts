@@ -32,7 +32,7 @@ import {
 } from '../../../../core/restore/compare.js';
 import { openObject } from '../../../../core/s3/objects.js';
 import { runTool } from '../../../../core/tools/run-tool.js';
-import { feedToolVerified } from '../../../../core/tools/stream-from-s3.js';
+import { bodyError, feedToolVerified } from '../../../../core/tools/stream-from-s3.js';
 import { connectPostgres, countRows, type PostgresConnection, toolEnv, toolPath } from './postgres.js';
 
 export interface RestoreContext {
@@ -426,7 +426,7 @@ export async function restorePostgres(
     toc = await readToc(chunks, pgRestore);
   } catch (err) {
     closeBody();
-    throw err;
+    throw bodyError(err, what);
   }
   const tocRead = Date.now();
   let header: DumpHeader;
