@@ -3,7 +3,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { localRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
 import { backupArtifacts } from '../../containers/runner/src/components/artifacts.js';
@@ -116,7 +121,7 @@ describe('backup runner: artifact storage', () => {
       ARTIFACTS_SOURCE: 'path',
       ARTIFACTS_PATH: root,
     });
-    expect(run.code, run.stderr).not.toBe(0);
+    expect(run.code, run.stderr).toBe(10);
     expect(run.stderr).toMatch(/UnsupportedArtifact/);
     for (const entry of [
       'dir/to-file (symbolic link to real.txt)',
@@ -128,6 +133,33 @@ describe('backup runner: artifact storage', () => {
     expect(
       await getJson(s3, Bucket, resultKey(target, backupId, 'artifacts'), ArtifactsResultSchema),
     ).toBeUndefined();
+  });
+
+  it('refuses artifact names that no backup path can hold, before copying anything', async () => {
+    const bucket = 'infrahub-artifacts-odd-keys';
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    for (const Key of ['store/ok.txt', 'store/a/../b.txt', 'store//twice.txt', 'store/back\\slash'])
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key, Body: Buffer.from(Key) }));
+    const backupId = 'infrahub_backup_20261121_033000';
+    const error = await backupArtifacts(ctx(backupId), { type: 's3', bucket, prefix: 'store/' }).catch(
+      (e) => e,
+    );
+    expect(error).toMatchObject({ name: 'UnsupportedArtifact' });
+    expect(error.message).toContain('"a/../b.txt" has a "." or ".." segment');
+    expect(error.message).toContain('"/twice.txt" starts with "/"');
+    expect(error.message).toContain('"back\\\\slash" contains a backslash');
+    expect(error.message).not.toContain('ok.txt');
+    const copied = await s3.send(
+      new ListObjectsV2Command({ Bucket: Bucket, Prefix: `${target}/${backupId}/` }),
+    );
+    expect(copied.KeyCount ?? 0).toBe(0);
+
+    const root = mkdtempSync(join(tmpdir(), 'infrahub-storage-odd-'));
+    writeFileSync(join(root, 'back\\slash.txt'), 'x');
+    await expect(backupArtifacts(ctx(backupId), { type: 'path', path: root })).rejects.toMatchObject({
+      name: 'UnsupportedArtifact',
+      message: expect.stringContaining('contains a backslash'),
+    });
   });
 
   it('names the bucket when the source cannot be read', async () => {

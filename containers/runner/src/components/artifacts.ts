@@ -14,7 +14,7 @@ import {
   type S3Client,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
-import { artifactPath, fileKey } from '../../../../core/backup/layout.js';
+import { artifactPath, backupPathProblem, fileKey } from '../../../../core/backup/layout.js';
 import { type ArtifactsResult, type FileRecord, fileRecord } from '../../../../core/backup/results.js';
 import { PENDING_TAGGING } from '../../../../core/backup/retention.js';
 import { mapLimit } from '../../../../core/concurrency.js';
@@ -164,6 +164,31 @@ export async function walkArtifactTree(dir: string): Promise<string[]> {
   return files.sort();
 }
 
+/**
+ * Refuses, before anything is copied, artifact names that would give a backup path every manifest
+ * reader refuses (core/backup/layout.ts backupPathProblem: `..` or empty segments, backslashes,
+ * control characters): such a backup would look complete and be unrestorable. S3 keys may hold any
+ * of these; so may file names (a backslash).
+ *
+ * @throws UnsupportedArtifactError naming each refused name and why.
+ */
+function refuseUnsafePaths(where: string, relativeNames: readonly string[]): void {
+  const refused = relativeNames.flatMap((name) => {
+    // artifactPath drops leading slashes, so `p//x` would silently become (and collide with) `p/x`.
+    const problem = name.startsWith('/')
+      ? 'starts with "/" (an empty segment)'
+      : backupPathProblem(artifactPath(name));
+    return problem ? [`${JSON.stringify(name)} ${problem}`] : [];
+  });
+  if (refused.length === 0) return;
+  const named = refused.slice(0, NAMED_ENTRIES).map((r) => `  - ${r}`);
+  if (refused.length > NAMED_ENTRIES) named.push(`  - and ${refused.length - NAMED_ENTRIES} more`);
+  throw new UnsupportedArtifactError(
+    `${where} holds ${refused.length} name(s) that cannot be a file's path in a backup ` +
+      `(rename them; nothing was copied):\n${named.join('\n')}`,
+  );
+}
+
 async function describeEntry(entry: Dirent, path: string): Promise<string> {
   if (entry.isSymbolicLink()) {
     const target = await readlink(path).catch(() => '?');
@@ -199,6 +224,10 @@ export async function backupArtifacts(
         prefix: source.prefix,
         objects: objects.length,
       });
+      refuseUnsafePaths(
+        `artifact bucket s3://${source.bucket}/${source.prefix}`,
+        objects.map((o) => (o.Key as string).slice(source.prefix.length)),
+      );
       files = await mapLimit(objects, concurrency, async (object) => {
         const path = artifactPath((object.Key as string).slice(source.prefix.length));
         const key = fileKey(ctx.target, ctx.backupId, path);
@@ -213,6 +242,10 @@ export async function backupArtifacts(
       });
     } else {
       const paths = await walkArtifactTree(source.path);
+      refuseUnsafePaths(
+        `artifact storage ${source.path}`,
+        paths.map((p) => relative(source.path, p).split(sep).join('/')),
+      );
       log.info('uploading artifacts', { path: source.path, files: paths.length });
       const upload = async (file: string): Promise<FileRecord> => {
         const path = artifactPath(relative(source.path, file).split(sep).join('/'));
