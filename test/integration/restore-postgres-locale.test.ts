@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -62,6 +62,7 @@ describe('restore: PostgreSQL into a server that lacks what the source had (loca
   let s3: S3Client;
   let locales: string;
   let locale: string;
+  let spaceDir: string;
   const manifests: Record<string, Manifest> = {};
 
   /** The runner's backup of one database of the source server, with its manifest. */
@@ -103,6 +104,30 @@ describe('restore: PostgreSQL into a server that lacks what the source had (loca
        INSERT INTO log (message) SELECT 'ä line ' || g FROM generate_series(1, 1200) g;
        ALTER TABLE flow_run OWNER TO prefect_owner; ALTER TABLE log OWNER TO prefect_owner;`,
     );
+    // A tablespace and an extension (owned by a role the target lacks) that only the source has.
+    spaceDir = mkdtempSync(join(tmpdir(), 'tablespace-'));
+    if (process.getuid?.() === 0) {
+      const id = (flag: string) =>
+        Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
+      chownSync(spaceDir, id('-u'), id('-g'));
+    }
+    await sql(source, 'postgres', `CREATE TABLESPACE extra LOCATION '${spaceDir}'`);
+    // pg_trgm is a trusted extension: the database's owner may create it, and owns it.
+    await sql(
+      source,
+      'prefect',
+      `SET ROLE prefect_owner; CREATE EXTENSION pg_trgm; RESET ROLE;
+       CREATE TABLE search (t text) TABLESPACE extra;
+       INSERT INTO search SELECT 'flow ' || g FROM generate_series(1, 50) g;
+       CREATE INDEX search_trgm ON search USING gin (t gin_trgm_ops) TABLESPACE extra;`,
+    );
+    expect(
+      await sql(
+        source,
+        'prefect',
+        "SELECT r.rolname FROM pg_extension e JOIN pg_roles r ON r.oid = e.extowner WHERE e.extname = 'pg_trgm'",
+      ),
+    ).toEqual([{ rolname: 'prefect_owner' }]);
     manifests.locale = await backUp('prefect', 'infrahub_backup_20261121_010000');
 
     // Neighbours: a database in C.UTF-8 (which the target has), and one whose provider is ICU.
@@ -131,6 +156,7 @@ describe('restore: PostgreSQL into a server that lacks what the source had (loca
   afterAll(async () => {
     await Promise.allSettled([source?.stop(), targetServer?.stop(), server?.stop()]);
     if (locales) rmSync(locales, { recursive: true, force: true });
+    if (spaceDir) rmSync(spaceDir, { recursive: true, force: true });
   });
 
   const ctx = (backupId: string, restoreId: string) => ({
@@ -168,8 +194,8 @@ describe('restore: PostgreSQL into a server that lacks what the source had (loca
     );
     expect(result).toMatchObject({
       database: 'prefect',
-      tables: 2,
-      rows: 1700,
+      tables: 3,
+      rows: 1750,
       countsCompared: true,
       created: {
         encoding: 'UTF8',
@@ -184,6 +210,17 @@ describe('restore: PostgreSQL into a server that lacks what the source had (loca
       "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'",
     );
     expect(owners).toEqual([{ tableowner: 'postgres' }]);
+    // The table that lived in the source's tablespace is in the target's default one, its trigram
+    // index (pg_trgm, now the restoring role's) answers.
+    expect(
+      await sql(targetServer, 'prefect', "SELECT tablespace FROM pg_tables WHERE tablename = 'search'"),
+    ).toEqual([{ tablespace: null }]);
+    const similar = await sql(
+      targetServer,
+      'prefect',
+      "SELECT count(*)::int AS n FROM search WHERE t % 'flow 7'",
+    );
+    expect((similar[0] as { n: number }).n).toBeGreaterThan(0);
     const first = await sql(targetServer, 'prefect', 'SELECT message FROM log ORDER BY id LIMIT 1');
     expect(first).toEqual([{ message: 'ä line 1' }]);
   }, 180_000);
@@ -228,10 +265,10 @@ describe('restore: PostgreSQL into a server that lacks what the source had (loca
       });
       expect(result.details.postgres).toMatchObject({
         database: 'prefect',
-        tables: 2,
-        rows: 1700,
+        tables: 3,
+        rows: 1750,
         countsCompared: true,
-        validation: 'counts equal those at backup time (2 tables, 1700 rows)',
+        validation: 'counts equal those at backup time (3 tables, 1750 rows)',
         created: { localeFrom: expect.not.stringMatching(/^dump$/) },
       });
     } finally {
