@@ -49,6 +49,8 @@ export const ErrorNames = {
   DumpFormat: 'DumpFormat',
   /** Infrahub's task API kept answering full pages past the preflight's page bound (or repeated a page): pagination that never ends. Retrying cannot fix it. */
   InfrahubPagination: 'InfrahubPagination',
+  /** The runner met an error that has no name of ours (a library's failure nothing caught, a bug); the original name and message are kept in its message. */
+  UnexpectedError: 'UnexpectedError',
 } as const;
 
 export type ErrorName = (typeof ErrorNames)[keyof typeof ErrorNames];
@@ -195,4 +197,20 @@ export class DumpFormatError extends NamedError {
 /** Infrahub's task API answered more pages than the bound (preflight.maxTaskPages), or the same page again: named, never a timeout. */
 export class InfrahubPaginationError extends NamedError {
   override readonly name = ErrorNames.InfrahubPagination;
+}
+
+/**
+ * An error the runner did not expect, given a name so its record, exit code and notice say what
+ * happened: the message starts with the original error's name (`TypeError: ...`, `error: terminating
+ * connection ...`), and `origin` says where it was caught (`main`, `uncaughtException`, `unhandledRejection`).
+ */
+export class UnexpectedError extends NamedError {
+  override readonly name = ErrorNames.UnexpectedError;
+  constructor(
+    readonly original: unknown,
+    readonly origin = 'main',
+  ) {
+    const e = original instanceof Error ? original : new Error(String(original));
+    super(`${e.name}: ${e.message}${origin === 'main' ? '' : ` (${origin})`}`, { cause: original });
+  }
 }

@@ -100,6 +100,26 @@ class PartBuffers {
 }
 
 /**
+ * The multipart uploads under way in this process, each with the function that cancels its parts
+ * and aborts it. The runner's last line of defence (an error nothing caught) aborts them before the
+ * process exits, so a crash leaves no upload open.
+ */
+const activeUploads = new Set<() => Promise<void>>();
+
+/**
+ * Aborts every multipart upload this process has under way (AbortMultipartUpload; their parts in
+ * flight are cancelled first). For the runner's process-level handlers, when an error nothing caught
+ * ends the process; the uploads' own callers then never resume. Resolves once every abort has been
+ * tried; returns how many uploads there were.
+ */
+export async function abortActiveUploads(): Promise<number> {
+  const aborts = [...activeUploads];
+  activeUploads.clear();
+  await Promise.allSettled(aborts.map((abort) => abort()));
+  return aborts.length;
+}
+
+/**
  * A failed S3 call as StorageError, whatever the SDK threw: an S3 error answer, or a request that
  * timed out (`TimeoutError`, after the client's bounded attempts: core/s3/client.ts), was reset or
  * was cancelled. Named errors (a producer's ToolFailed) pass unchanged.
@@ -160,6 +180,7 @@ export async function uploadStream(
       });
     if (!created.UploadId) throw new StorageError(`S3 returned no upload id for s3://${bucket}/${key}`);
     uploadId = created.UploadId;
+    activeUploads.add(abort);
   };
 
   /** Uploads `length` bytes of `buffer` as a part, and returns the buffer to the pool when done. */
@@ -198,6 +219,7 @@ export async function uploadStream(
   };
 
   const abort = async () => {
+    activeUploads.delete(abort);
     if (!uploadId) return;
     cancelParts.abort();
     await Promise.allSettled([...inFlight]);
@@ -272,6 +294,7 @@ export async function uploadStream(
       .catch((err: unknown) => {
         throw s3Failure(err, `completing the upload to s3://${bucket}/${key}`);
       });
+    activeUploads.delete(abort);
     return {
       bucket,
       key,

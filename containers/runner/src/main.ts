@@ -7,7 +7,7 @@ import { restoreStepKey, resultKey } from '../../../core/backup/layout.js';
 import { type Manifest, readManifest } from '../../../core/backup/manifest.js';
 import type { ComponentError, ComponentResult } from '../../../core/backup/results.js';
 import { PENDING_TAGGING } from '../../../core/backup/retention.js';
-import { ErrorNames, ManifestError } from '../../../core/errors.js';
+import { ErrorNames, ManifestError, UnexpectedError } from '../../../core/errors.js';
 import { createLogger, type Logger } from '../../../core/log.js';
 import { redactError } from '../../../core/redact.js';
 import {
@@ -18,6 +18,7 @@ import {
 } from '../../../core/restore/steps.js';
 import { createS3Client } from '../../../core/s3/client.js';
 import { putJson } from '../../../core/s3/objects.js';
+import { abortActiveUploads } from '../../../core/s3/upload-stream.js';
 import type { RunContext } from './context.js';
 import {
   ArtifactsEnvSchema,
@@ -159,6 +160,52 @@ async function runComponent(
   }
 }
 
+const KNOWN_NAMES = new Set<string>(Object.values(ErrorNames));
+
+/**
+ * Any error as one of ours, redacted: a named error stays as it is; anything else (a library's
+ * TypeError, a driver's error event) becomes UnexpectedError carrying its name and message, so the
+ * record, the exit code and the notice always name what happened. `origin` says where it was caught.
+ */
+export function runnerError(err: unknown, origin = 'main'): Error {
+  const error = redactError(err);
+  return KNOWN_NAMES.has(error.name) ? error : redactError(new UnexpectedError(error, origin));
+}
+
+/**
+ * Where the last line of defence records a failure: set by main once it knows the component (or
+ * restore step) and where its record goes. Unset before that: the error is printed only.
+ */
+let recordLastFailure: ((error: Error) => Promise<void>) | undefined;
+
+/**
+ * The last line of defence, for the runner's executable only (cli.ts): an error nothing caught
+ * ('uncaughtException': an 'error' event without a listener on a stream, socket or database client;
+ * 'unhandledRejection': a rejected promise nobody awaited) would otherwise end the process with
+ * Node's bare stack trace, its multipart uploads open and no error record. Instead: the uploads are
+ * aborted, the error is printed and recorded as a named error (runnerError), and the process exits
+ * with that error's exit code. Bounded: whatever happens, the process exits within 30 s.
+ * Node.js documents both events (Process events, nodejs.org/api/process.html).
+ */
+export function installLastResortHandlers(): void {
+  let handling = false;
+  const handle = (origin: 'uncaughtException' | 'unhandledRejection') => (err: unknown) => {
+    if (handling) return; // a second error while the first is being recorded changes nothing
+    handling = true;
+    const error = runnerError(err, origin);
+    const code = EXIT_CODES[error.name] ?? 1;
+    console.error(`${error.name}: ${error.message}`);
+    setTimeout(() => process.exit(code), 30_000).unref();
+    void (async () => {
+      await abortActiveUploads().catch(() => 0);
+      await recordLastFailure?.(error).catch(() => undefined);
+      process.exit(code);
+    })();
+  };
+  process.on('uncaughtException', handle('uncaughtException'));
+  process.on('unhandledRejection', handle('unhandledRejection'));
+}
+
 /** Runs one subcommand; returns the process exit code. Never throws. */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const logger = createLogger({ service: 'infrahub-backup-runner' });
@@ -175,6 +222,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   const name = subcommand as Subcommand;
   // Where a failure is recorded, when at least the common variables are valid.
   const common = CommonEnvSchema.safeParse(env);
+  if (common.success)
+    recordLastFailure = (error) => recordFailure(context(common.data, logger), SUBCOMMANDS[name], error);
   try {
     const { ctx, result } = await runComponent(name, env, logger);
     const key = resultKey(ctx.target, ctx.backupId, result.component);
@@ -191,12 +240,14 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     return 0;
   } catch (err) {
     // Redacted before it is logged, printed or recorded: a tool or server may have echoed a credential.
-    const error = redactError(err);
+    const error = runnerError(err);
     logger.error('component failed', {
       subcommand: name,
       error: { name: error.name, message: error.message },
     });
     console.error(`${error.name}: ${error.message}`);
+    // Whatever failed, no upload stays open (one a component left running beside its failure).
+    await abortActiveUploads().catch(() => 0);
     if (common.success) await recordFailure(context(common.data, logger), SUBCOMMANDS[name], error);
     return EXIT_CODES[error.name] ?? 1;
   }
@@ -335,6 +386,7 @@ async function restoreStep(
 async function runRestoreStep(step: RestoreStep, env: NodeJS.ProcessEnv, logger: Logger): Promise<number> {
   const common = RestoreCommonEnvSchema.safeParse(env);
   const ctx = common.success ? restoreContext(common.data, logger) : undefined;
+  if (ctx) recordLastFailure = (error) => recordRestoreFailure(ctx, step, error);
   const startedAt = new Date();
   try {
     if (!ctx) parseEnv(RestoreCommonEnvSchema, env);
@@ -364,25 +416,29 @@ async function runRestoreStep(step: RestoreStep, env: NodeJS.ProcessEnv, logger:
     return 0;
   } catch (err) {
     // Redacted before it is logged, printed or recorded: a tool or server may have echoed a credential.
-    const error = redactError(err);
+    const error = runnerError(err);
     logger.error('restore step failed', { step, error: { name: error.name, message: error.message } });
     console.error(`${error.name}: ${error.message}`);
-    if (ctx) {
-      const record: RestoreStepError = {
-        step,
-        target: ctx.target,
-        backupId: ctx.backupId,
-        restoreId: ctx.restoreId,
-        error: { name: error.name, message: error.message },
-        failedAt: new Date().toISOString(),
-      };
-      await putJson(
-        ctx.s3,
-        ctx.bucket,
-        restoreStepKey(ctx.target, ctx.restoreId, `${step}.error`),
-        record,
-      ).catch((e: unknown) => ctx.logger.warn('could not record the failure in S3', { error: String(e) }));
-    }
+    if (ctx) await recordRestoreFailure(ctx, step, error);
     return EXIT_CODES[error.name] ?? 1;
   }
+}
+
+/** Best effort: leave `.restores/<target>/<restore id>/<step>.error.json` for the restore report. */
+async function recordRestoreFailure(
+  ctx: ReturnType<typeof restoreContext>,
+  step: RestoreStep,
+  error: Error,
+): Promise<void> {
+  const record: RestoreStepError = {
+    step,
+    target: ctx.target,
+    backupId: ctx.backupId,
+    restoreId: ctx.restoreId,
+    error: { name: error.name, message: error.message },
+    failedAt: new Date().toISOString(),
+  };
+  await putJson(ctx.s3, ctx.bucket, restoreStepKey(ctx.target, ctx.restoreId, `${step}.error`), record).catch(
+    (e: unknown) => ctx.logger.warn('could not record the failure in S3', { error: String(e) }),
+  );
 }

@@ -9,10 +9,15 @@ import pg from 'pg';
 import { checkedStream, dumpFormatError, pgCustomDumpCheck } from '../../../../core/backup/formats.js';
 import { fileKey, PREFECT_DUMP } from '../../../../core/backup/layout.js';
 import { fileRecord, type PostgresResult } from '../../../../core/backup/results.js';
-import { DatabaseUnreachableError, IncompatibleToolError } from '../../../../core/errors.js';
+import {
+  DatabaseUnreachableError,
+  IncompatibleToolError,
+  NamedError,
+  ToolFailedError,
+} from '../../../../core/errors.js';
 import { waitForPostgres } from '../../../../core/readiness/postgres.js';
 import { readyTimeoutFromEnv } from '../../../../core/readiness/wait.js';
-import { runTool, toolOutput } from '../../../../core/tools/run-tool.js';
+import { type RunningTool, runTool, toolOutput } from '../../../../core/tools/run-tool.js';
 import { streamToolToS3 } from '../../../../core/tools/stream-to-s3.js';
 import { type RunContext, resultStamp, uploadOptions } from '../context.js';
 
@@ -73,6 +78,11 @@ export async function connectPostgres(
     connectionTimeoutMillis: 15_000,
     application_name: appName,
   });
+  // The server can end the connection at any time (a fast shutdown sends FATAL 57P01 to every
+  // session): node-postgres then emits 'error', and an 'error' event without a listener ends the
+  // process with an uncaught exception (the runner's crash with a bare "Node.js v20" as its cause).
+  // A query under way still rejects with that error; later ones reject as the client is closed.
+  client.on('error', () => undefined);
   await client.connect().catch((err: unknown) => {
     throw new DatabaseUnreachableError(
       `cannot connect to PostgreSQL at ${connection.host}:${connection.port} (database ${database}): ${err instanceof Error ? err.message : String(err)}`,
@@ -103,6 +113,59 @@ export async function countRows(
     counts[`${schema}.${name}`] = Number(result.rows[0]?.n ?? 0);
   }
   return counts;
+}
+
+/**
+ * Waits for both the dump and the count, never one alone: with Promise.all a failed count would
+ * be reported while pg_dump still streams into its multipart upload, and the process would exit
+ * with that upload open. A count that fails while pg_dump runs on gives pg_dump a few seconds to
+ * fail on its own (a server shutdown ends both, and pg_dump's message is the better cause), then
+ * stops it, so its upload is aborted (streamToolToS3).
+ */
+async function settleBoth<T, U>(
+  dump: RunningTool,
+  stopped: { byUs: boolean },
+  [dumping, counting]: [Promise<T>, Promise<U>],
+): Promise<[PromiseSettledResult<T>, PromiseSettledResult<U>]> {
+  const stopDump = counting.then(
+    () => undefined,
+    () => {
+      const timer = setTimeout(() => {
+        if (dump.child.exitCode === null && dump.child.signalCode === null) {
+          stopped.byUs = true;
+          dump.child.kill('SIGTERM');
+        }
+      }, 5_000);
+      dump.done.then(
+        () => clearTimeout(timer),
+        () => clearTimeout(timer),
+      );
+    },
+  );
+  const settled = await Promise.allSettled([dumping, counting]);
+  await stopDump;
+  return settled as [PromiseSettledResult<T>, PromiseSettledResult<U>];
+}
+
+/**
+ * A PostgreSQL error during the backup as a named error: a connection the server ended (shutdown:
+ * 57P01..57P03, or the socket closed: class 08, "Connection terminated") is DatabaseUnreachable,
+ * naming the server and what was under way; named errors pass unchanged; anything else is left for
+ * the runner to name (UnexpectedError).
+ */
+function connectionLost(err: unknown, connection: PostgresConnection, doing: string): unknown {
+  if (err instanceof NamedError) return err;
+  const code = String((err as { code?: unknown })?.code ?? '');
+  const message = err instanceof Error ? err.message : String(err);
+  if (
+    code.startsWith('57P') ||
+    code.startsWith('08') ||
+    /Connection terminated|ECONNRESET|not queryable/i.test(message)
+  )
+    return new DatabaseUnreachableError(
+      `lost the connection to PostgreSQL at ${connection.host}:${connection.port} (database ${connection.database}) while ${doing}: ${code ? `${code} ` : ''}${message}`,
+    );
+  return err;
 }
 
 export async function backupPostgres(
@@ -168,7 +231,8 @@ export async function backupPostgres(
     );
     // Count while pg_dump streams; both read the same snapshot.
     let storedAfterMs = 0;
-    const [uploaded, tables] = await Promise.all([
+    const stopped = { byUs: false };
+    const [dumped, counted] = await settleBoth(dump, stopped, [
       // The dump's format is checked on the very bytes uploaded (core/backup/formats.ts: pg_restore
       // reads every block as it streams); a dump it cannot read aborts the upload: DumpFormat.
       streamToolToS3(
@@ -183,12 +247,28 @@ export async function backupPostgres(
           return u;
         },
         (err: unknown) => {
+          // pg_dump's own failure (the server went away mid-dump) explains a truncated archive.
+          if (err instanceof ToolFailedError) throw err;
           throw dumpFormatError(PREFECT_DUMP, formatCheck.verdict()) ?? err;
         },
       ),
-      countRows(client),
+      countRows(client).catch((err: unknown) => {
+        throw connectionLost(err, connection, 'counting rows beside pg_dump');
+      }),
     ]);
-    await client.query('COMMIT');
+    // pg_dump's own failure (its stderr: the server's message) explains the rest; a count that
+    // failed on its own stopped the dump, whose upload was aborted.
+    if (dumped.status === 'rejected') {
+      if (counted.status === 'rejected' && dumped.reason instanceof ToolFailedError && stopped.byUs)
+        throw counted.reason;
+      throw dumped.reason;
+    }
+    if (counted.status === 'rejected') throw counted.reason;
+    const uploaded = dumped.value;
+    const tables = counted.value;
+    await client.query('COMMIT').catch((err: unknown) => {
+      throw connectionLost(err, connection, 'ending the snapshot transaction');
+    });
     log.info('pg_dump finished', {
       key,
       size: uploaded.size,

@@ -1,0 +1,122 @@
+/**
+ * The runner's real entrypoint (a child process, as ECS starts it) against faults in the middle of
+ * a backup (issue 12, item 13): PostgreSQL stopped with a fast shutdown mid-dump, S3 dropping the
+ * connections of an upload under way. Every failure must end as a named error with the tool's or
+ * the server's message (printed, recorded in `.runner/<component>.error.json`, as the exit code),
+ * never a crash, and no multipart upload may be left open.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localRunnerEnv, postgresRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
+import { EXIT_CODES } from '../../containers/runner/src/main.js';
+import { fileKey, PREFECT_DUMP, resultKey } from '../../core/backup/layout.js';
+import { ComponentErrorSchema } from '../../core/backup/results.js';
+import { getJson } from '../../core/s3/objects.js';
+import {
+  createVersionedBucket,
+  type FaultProxy,
+  type PostgresServer,
+  type S3Server,
+  seedPrefect,
+  startFaultProxy,
+  startPostgres,
+  startS3,
+} from '../../harness/index.js';
+import { exists, openUploads } from '../helpers/s3.js';
+
+const Bucket = 'backups-runner-faults';
+const target = 'infrahub-lab';
+
+describe('backup runner: faults mid-backup (real PostgreSQL, real S3 server behind the fault proxy)', () => {
+  let postgres: PostgresServer;
+  let server: S3Server;
+  let proxy: FaultProxy;
+  let s3: S3Client;
+
+  beforeAll(async () => {
+    [postgres, server] = await Promise.all([startPostgres(), startS3()]);
+    proxy = await startFaultProxy(server.endpoint);
+    s3 = server.client();
+    await createVersionedBucket(s3, Bucket);
+    await seedPrefect(postgres, { flowRuns: 100 });
+    // About 40 MiB of dump (uncompressed): many 5 MiB parts, so a fault lands while pg_dump runs.
+    const admin = new pg.Client({ connectionString: postgres.url('prefect') });
+    await admin.connect();
+    await admin.query(
+      'CREATE TABLE blob AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) || md5((g * 13)::text) AS v FROM generate_series(1, 400000) g',
+    );
+    await admin.end();
+  }, 240_000);
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await Promise.allSettled([postgres?.stop(), server?.stop()]);
+  });
+
+  const env = (backupId: string, extra: Record<string, string> = {}) => ({
+    ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
+    ...postgresRunnerEnv(postgres),
+    S3_ENDPOINT: proxy.endpoint,
+    S3_PART_SIZE_MIB: '5',
+    S3_UPLOAD_CONCURRENCY: '1',
+    PG_DUMP_COMPRESS: '0',
+    ...extra,
+  });
+  const errorRecord = (backupId: string) =>
+    getJson(s3, Bucket, resultKey(target, backupId, 'task-manager-db.error'), ComponentErrorSchema);
+  const partsSeen = () =>
+    proxy.requests.filter((r) => r.method === 'PUT' && r.query.includes('partNumber')).length;
+
+  it('fails with StorageError and aborts its upload when S3 resets the connection mid-upload', async () => {
+    proxy.clear();
+    // The first part goes through; every later one has its connection dropped.
+    proxy.add({
+      match: { method: 'PUT', test: ({ query }) => Number(query.get('partNumber') ?? 0) >= 2 },
+      fault: { kind: 'reset' },
+    });
+    const backupId = 'infrahub_backup_20261121_010000';
+    const run = await runRunner('backup-postgres', env(backupId, { S3_MAX_ATTEMPTS: '2' }));
+    proxy.clear();
+    expect(run.code, run.stderr).toBe(EXIT_CODES.StorageError);
+    expect(run.stderr).toMatch(/^StorageError: .*part \d+/m);
+    expect(run.stderr).not.toMatch(/Node\.js v\d+/);
+    expect((await errorRecord(backupId))?.error.name).toBe('StorageError');
+    expect(await openUploads(s3, Bucket)).toEqual([]);
+    expect(await exists(s3, Bucket, fileKey(target, backupId, PREFECT_DUMP))).toBe(false);
+  }, 240_000);
+
+  it('fails with a named error carrying pg_dump’s message, and aborts its upload, when PostgreSQL stops (fast) mid-dump', async () => {
+    proxy.clear();
+    // Slow parts: pg_dump is held mid-dump (backpressure) while the server is stopped.
+    proxy.add({ match: { method: 'PUT', queryHas: 'partNumber' }, fault: { kind: 'delay', ms: 2_000 } });
+    const backupId = 'infrahub_backup_20261121_020000';
+    let stopped = false;
+    const before = partsSeen();
+    const run = await runRunner('backup-postgres', env(backupId), () => {
+      const poll = setInterval(() => {
+        if (stopped || partsSeen() === before) return;
+        clearInterval(poll);
+        // What `pg_ctl stop -m fast` does: SIGINT to the postmaster, "Fast Shutdown" (PostgreSQL
+        // docs, Shutting Down the Server): every session is ended with FATAL 57P01. Sent directly,
+        // since pg_ctl refuses to run as root and the harness may run its server as another account.
+        process.kill(postgres.pid, 'SIGINT');
+        stopped = true;
+      }, 50);
+    });
+    proxy.clear();
+    expect(stopped).toBe(true);
+    // Named, with the server's message as pg_dump (or the counting connection) saw it; no crash.
+    expect(run.stderr).not.toMatch(/Node\.js v\d+/);
+    expect([EXIT_CODES.ToolFailed, EXIT_CODES.DatabaseUnreachable], run.stderr).toContain(run.code);
+    expect(run.stderr).toMatch(/^(ToolFailed: pg_dump exited with code 1|DatabaseUnreachable): /m);
+    expect(run.stderr).toMatch(
+      /terminating connection due to administrator command|server closed the connection/,
+    );
+    const record = await errorRecord(backupId);
+    expect(record?.error.name).toMatch(/^(ToolFailed|DatabaseUnreachable)$/);
+    expect(record?.error.message).toMatch(/administrator command|server closed the connection/);
+    expect(await openUploads(s3, Bucket)).toEqual([]);
+    expect(await exists(s3, Bucket, fileKey(target, backupId, PREFECT_DUMP))).toBe(false);
+  }, 240_000);
+});
