@@ -27,6 +27,7 @@ import {
   ArtifactsResultSchema,
   type ComponentResult,
   type FileRecord,
+  type GraphCounts,
   GraphCountsSchema,
   Neo4jCountsResultSchema,
   Neo4jResultSchema,
@@ -91,6 +92,25 @@ const ManifestShape = z.looseObject({
         .strictObject({ database: z.string(), tables: z.record(z.string(), z.number().int()) })
         .optional(),
     })
+    .optional(),
+  /**
+   * Whether each database's recorded counts describe exactly the data dumped (ours; absent in older
+   * manifests and imported archives): `verified` when the transaction id the counts were taken at
+   * equals the dumped store's last committed transaction; `differs` when they differ (a write came
+   * between counting and the dump: the counts are kept here as `counted`, not in `counts.neo4j`, so
+   * no restore compares with them); `unknown` when either id is missing (Community reports none over
+   * Bolt), so a restore reports a difference as a warning instead of failing.
+   */
+  counts_basis: z
+    .record(
+      z.string(),
+      z.strictObject({
+        describes_dump: z.enum(['verified', 'differs', 'unknown']),
+        counted_tx: z.number().int().optional(),
+        dumped_tx: z.number().int().optional(),
+        counted: GraphCountsSchema.optional(),
+      }),
+    )
     .optional(),
   neo4j: z
     .strictObject({
@@ -311,6 +331,40 @@ const ms = (r: { startedAt: string; finishedAt: string }) =>
  * Builds the manifest from the component results. Pure: no I/O. Refuses, naming what is missing,
  * when a requested component has no result or a result belongs to another backup.
  */
+/**
+ * Ties each database's counts (CountNeo4j, over Bolt, while the DBMS ran) to the data dumped: the
+ * transaction id the counts were taken at against the dumped store's last committed transaction
+ * (`neo4j-admin database info` on the stopped store, recorded by the dump). See `counts_basis`.
+ */
+export function countsBasis(
+  counts: z.infer<typeof Neo4jCountsResultSchema>,
+  dumped: { databases: ReadonlyArray<{ name: string; lastCommittedTx?: number | undefined }> },
+): NonNullable<Manifest['counts_basis']> {
+  const basis: NonNullable<Manifest['counts_basis']> = {};
+  for (const [db, graph] of Object.entries(counts.counts)) {
+    const countedTx = counts.transactions?.[db];
+    const dumpedTx = dumped.databases.find((d) => d.name === db)?.lastCommittedTx;
+    const ids = {
+      ...(countedTx !== undefined ? { counted_tx: countedTx } : {}),
+      ...(dumpedTx !== undefined ? { dumped_tx: dumpedTx } : {}),
+    };
+    if (countedTx === undefined || dumpedTx === undefined) basis[db] = { describes_dump: 'unknown', ...ids };
+    else if (countedTx === dumpedTx) basis[db] = { describes_dump: 'verified', ...ids };
+    else basis[db] = { describes_dump: 'differs', ...ids, counted: graph };
+  }
+  return basis;
+}
+
+/** The counts a restore may compare with: those of databases whose counts are not known to differ from the dump. */
+function comparableCounts(
+  counts: Record<string, GraphCounts>,
+  basis: NonNullable<Manifest['counts_basis']> | undefined,
+): Record<string, GraphCounts> {
+  return Object.fromEntries(
+    Object.entries(counts).filter(([db]) => basis?.[db]?.describes_dump !== 'differs'),
+  );
+}
+
 export function buildManifest(input: ManifestInput, results: ComponentResults): Manifest {
   const missing = input.components.filter((c) => !results[c]);
   if (missing.length > 0) {
@@ -340,6 +394,8 @@ export function buildManifest(input: ManifestInput, results: ComponentResults): 
   const counts = results['database-counts'];
   const postgres = input.components.includes('task-manager-db') ? results['task-manager-db'] : undefined;
   const artifacts = input.components.includes('artifacts') ? results.artifacts : undefined;
+
+  const basis = neo4j && counts ? countsBasis(counts, neo4j) : undefined;
 
   const durations: Record<string, number> = {};
   if (neo4j) durations.database = ms(neo4j);
@@ -393,9 +449,10 @@ export function buildManifest(input: ManifestInput, results: ComponentResults): 
         : {}),
     },
     counts: {
-      ...(neo4j && counts ? { neo4j: counts.counts } : {}),
+      ...(neo4j && counts ? { neo4j: comparableCounts(counts.counts, basis) } : {}),
       ...(postgres ? { postgres: { database: postgres.database, tables: postgres.counts.tables } } : {}),
     },
+    ...(basis ? { counts_basis: basis } : {}),
     ...(neo4j
       ? {
           neo4j: {

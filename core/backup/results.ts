@@ -82,6 +82,12 @@ export const Neo4jCountsResultSchema = z.strictObject({
   component: z.literal('database-counts'),
   server: z.strictObject({ version: z.string(), edition: z.enum(['community', 'enterprise']) }),
   counts: z.record(z.string(), GraphCountsSchema),
+  /**
+   * Per database, the last committed transaction id the counts describe: `SHOW DATABASES YIELD
+   * lastCommittedTxn`, the same before and after counting. Absent where the server reports none
+   * (Neo4j Community 5.26 answers null).
+   */
+  transactions: z.record(z.string(), z.number().int().nonnegative()).optional(),
 });
 
 export const ArtifactsResultSchema = z.strictObject({

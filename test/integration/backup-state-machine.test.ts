@@ -254,7 +254,7 @@ describe('backup state machine, run locally from the synthesized definition', ()
     );
     expect(entered(result)).not.toContain('DumpNeo4j');
     expect(result.cause).toMatch(
-      /failed at StartDbmsAfterFailure: the DBMS is down: it could not be started again \(.*no capacity to start the service.*\) after StopDbms failed \(Error: .*scaling to zero was refused/,
+      /failed at StartDbmsAfterFailure, and its DBMS is DOWN: .*aws ecs update-service --cluster local --service infrahub-lab-neo4j --desired-count 1.*Cause: the DBMS is down: it could not be started again \(.*no capacity to start the service.*\) after StopDbms failed \(Error: .*scaling to zero was refused/,
     );
   }, 120_000);
 
