@@ -242,6 +242,23 @@ describe('URLs with userinfo are refused', () => {
     raw.targets[0].infrahub.address = 'https://admin@infrahub.example.com';
     expect(() => parseDeploymentConfig(raw, 'test')).toThrow(/infrahub\.address: must not contain/);
     expect(() => parseDeploymentConfig(example(), 'test')).not.toThrow();
+    // Host fields take no URL at all, so no credentials either; their values are not quoted back.
+    const hosts = example();
+    hosts.targets[0].neo4j.host = 'neo4j:pw-in-host-41@neo4j.internal';
+    hosts.targets[0].postgres.host = 'prefect:pw-in-host-42@db.internal';
+    let hostError: unknown;
+    try {
+      parseDeploymentConfig(hosts, 'test');
+    } catch (e) {
+      hostError = e;
+    }
+    expect((hostError as ConfigError).problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^targets\[0\]\.neo4j\.host: must be a host name/),
+        expect.stringMatching(/^targets\[0\]\.postgres\.host: must be a host name/),
+      ]),
+    );
+    expect((hostError as ConfigError).message).not.toMatch(/pw-in-host/);
   });
 
   it('in the preflight event, and in the runner environment (NEO4J_URI, S3_ENDPOINT)', () => {
