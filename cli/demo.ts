@@ -156,8 +156,11 @@ async function main(): Promise<void> {
     for (const [name, ms] of Object.entries(result?.timings ?? {}))
       console.log(`   ${name.padEnd(18)} ${(ms / 1000).toFixed(1).padStart(6)} s`);
     const pgDetails = result?.details.postgres as { rows?: number } | undefined;
-    const graphDetails = (result?.details.neo4j as Record<string, { nodes: number; relationships: number }>)
-      ?.neo4j;
+    const graphDetails = (
+      result?.details.neo4j as
+        | { counts?: Record<string, { nodes: number; relationships: number }> }
+        | undefined
+    )?.counts?.neo4j;
     console.log(
       `   PostgreSQL: ${pgDetails?.rows} rows and Neo4j: ${graphDetails?.nodes} nodes, ${graphDetails?.relationships} relationships restored from S3, equal to the backup's counts`,
     );

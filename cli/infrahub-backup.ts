@@ -387,6 +387,12 @@ export function buildProgram(
         ]),
       )
       .option('--new-database-name <name>', 'new-database: the name to restore under')
+      .addOption(
+        new Option(
+          '--neo4j-system <choice>',
+          "Neo4j Community: keep the target's system database (users, passwords) or restore the backup's (default keep)",
+        ).choices(['keep', 'restore']),
+      )
       .option('--dry-run', 'verify and plan only; change nothing')
       .option('--allow-infrahub-version-mismatch', 'restore a backup of another Infrahub version')
       .option('--reason <text>', 'free text for the audit trail')
@@ -409,6 +415,7 @@ export function buildProgram(
           component?: string[];
           mode?: string;
           newDatabaseName?: string;
+          neo4jSystem?: string;
           dryRun?: boolean;
           allowInfrahubVersionMismatch?: boolean;
         },
@@ -421,6 +428,7 @@ export function buildProgram(
             ...(options.component ? { components: options.component } : {}),
             ...(options.mode ? { mode: options.mode } : {}),
             ...(options.newDatabaseName ? { newDatabaseName: options.newDatabaseName } : {}),
+            ...(options.neo4jSystem ? { neo4jSystem: options.neo4jSystem } : {}),
             ...(options.dryRun ? { dryRun: true } : {}),
             ...(options.allowInfrahubVersionMismatch ? { allowInfrahubVersionMismatch: true } : {}),
             ...(options.reason ? { reason: options.reason } : {}),

@@ -48,6 +48,19 @@ export const RestoreExecutionInputSchema = z
       .string()
       .regex(/^[a-z][a-z0-9.-]{2,62}$/, 'must be a Neo4j alias name')
       .default('infrahub'),
+    /**
+     * Neo4j Community: what happens to the target's `system` database (users, passwords, roles,
+     * privileges, the other databases' definitions). `keep` (default) loads only the data databases
+     * and leaves the target's `system`, as Neo4j documents for restoring a database into a running
+     * standalone instance (Operations Manual 5, "Restore a database dump": a database that is not
+     * replaced is created with `CREATE DATABASE` against the target's `system`; Upgrade and Migration
+     * Guide, "Back up and restore a single database in a single instance": users and roles are
+     * recreated on the target). `restore` loads the backup's `system.dump` too: users, roles and
+     * passwords become the backup's, so the target's Neo4j credentials secret (used to validate) must
+     * be valid in the backup's `system`. An online Enterprise restore never replaces `system` (its
+     * `restore_metadata.cypher` re-creates the database's roles), so `restore` is refused there.
+     */
+    neo4jSystem: z.enum(['keep', 'restore']).default('keep'),
     /** Print the plan and change nothing. */
     dryRun: z.boolean().default(false),
     /** Restore although the Infrahub version recorded in the backup differs from the running one. */
@@ -134,12 +147,28 @@ export function checkCompatibility(
     components: readonly string[];
     mode: 'in-place' | 'new-database';
     allowInfrahubVersionMismatch: boolean;
+    /** RestoreExecutionInputSchema's `neo4jSystem`; `keep` when unset. */
+    neo4jSystem?: 'keep' | 'restore';
   },
   runningInfrahubVersion?: string,
 ): CompatibilityFinding[] {
   const findings: CompatibilityFinding[] = [];
   const refuse = (message: string) => findings.push({ severity: 'refuse', message });
   const warn = (message: string) => findings.push({ severity: 'warn', message });
+
+  if (input.components.includes('database') && input.neo4jSystem === 'restore') {
+    if (target.neo4j.edition === 'enterprise') {
+      refuse(
+        'neo4jSystem "restore" applies to Neo4j Community loads; an online Enterprise restore never replaces system (restore_metadata.cypher re-creates the database\'s roles): use "keep"',
+      );
+    } else if (!manifest.neo4j?.databases.some((d) => d.name === 'system')) {
+      refuse('neo4jSystem "restore": the backup holds no system database');
+    } else {
+      warn(
+        `neo4jSystem "restore": the backup's system database replaces the target's: users, roles, privileges and passwords will be those of the backup, and the Neo4j credentials in ${target.neo4j.credentialsSecret} (used to validate the restore, and by Infrahub) must be valid in the backup's system database, or validation fails after the data was replaced`,
+      );
+    }
+  }
 
   const missing = input.components.filter((c) => !manifest.components.includes(c));
   if (missing.length > 0)
@@ -203,8 +232,49 @@ export interface RestorePlan {
   alias: string;
   /** Files that will be read, with sizes, from the verified manifest. */
   files: Array<{ path: string; size: number }>;
+  /** What happens to the target's Neo4j `system` database, in words the dry run shows. */
+  neo4jSystem: Neo4jSystemPlan;
   warnings: string[];
   infrahubVersion: { recorded: string; running: string };
+}
+
+export interface Neo4jSystemPlan {
+  /** The input's `neo4jSystem`. */
+  choice: 'keep' | 'restore';
+  /** `kept`: the target's users stay; `restored`: the backup's replace them; `untouched`: no graph restore. */
+  action: 'kept' | 'restored' | 'untouched';
+  message: string;
+}
+
+/** The plan's sentence about `system` (see RestoreExecutionInputSchema's `neo4jSystem`). Pure. */
+export function describeNeo4jSystem(
+  manifest: Manifest,
+  target: Target,
+  components: readonly string[],
+  choice: 'keep' | 'restore',
+): Neo4jSystemPlan {
+  if (!components.includes('database'))
+    return {
+      choice,
+      action: 'untouched',
+      message: 'Neo4j is not restored: its system database is untouched',
+    };
+  const inBackup = manifest.neo4j?.databases.some((d) => d.name === 'system') ?? false;
+  if (choice === 'restore') {
+    return {
+      choice,
+      action: 'restored',
+      message: `system is RESTORED from the backup: the target's Neo4j users, roles, privileges and passwords are replaced by the backup's; the credentials in ${target.neo4j.credentialsSecret} must be valid in the backup's system database`,
+    };
+  }
+  return {
+    choice,
+    action: 'kept',
+    message:
+      target.neo4j.edition === 'enterprise'
+        ? "system is kept: an online Enterprise restore does not replace it (the target's users and passwords stay; restore_metadata.cypher re-creates the restored database's roles)"
+        : `system is kept: the target's Neo4j users, roles and passwords stay${inBackup ? ' (the backup\'s system.dump is not loaded; neo4jSystem "restore" would load it)' : ''}`,
+  };
 }
 
 /**
@@ -272,7 +342,12 @@ export async function planRestore(
   const findings = checkCompatibility(
     manifest,
     target,
-    { components, mode: parsed.mode, allowInfrahubVersionMismatch: parsed.allowInfrahubVersionMismatch },
+    {
+      components,
+      mode: parsed.mode,
+      allowInfrahubVersionMismatch: parsed.allowInfrahubVersionMismatch,
+      neo4jSystem: parsed.neo4jSystem,
+    },
     deps.runningInfrahubVersion,
   );
   const refused = findings.filter((f) => f.severity === 'refuse');
@@ -291,6 +366,7 @@ export async function planRestore(
     ...(manifest.neo4j_edition ? { neo4jEdition: manifest.neo4j_edition } : {}),
     alias: parsed.alias,
     files: Object.entries(manifest.sizes ?? {}).map(([path, size]) => ({ path, size })),
+    neo4jSystem: describeNeo4jSystem(manifest, target, components, parsed.neo4jSystem),
     warnings: [
       ...findings.filter((f) => f.severity === 'warn').map((f) => f.message),
       // Quick verification could not hold these to the manifest's SHA-256 (core/backup/verify.ts);

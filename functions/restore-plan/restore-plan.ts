@@ -17,6 +17,7 @@ import { infrahubVersion } from '../../core/infrahub/tasks.js';
 import type { Logger } from '../../core/log.js';
 import {
   DrillExecutionInputSchema,
+  type Neo4jSystemPlan,
   pickDrillBackup,
   planRestore,
   RestoreExecutionInputSchema,
@@ -45,6 +46,8 @@ export interface RestoreStatePlan {
   newDatabaseName?: string;
   alias: string;
   dryRun: boolean;
+  /** What happens to the target's Neo4j `system` database (kept, or restored with the backup's users). */
+  neo4jSystem: Neo4jSystemPlan;
   warnings: string[];
   files: { count: number; bytes: number; largest: Array<{ path: string; size: number }> };
   restore: { database: boolean; taskManagerDb: boolean; artifacts: boolean };
@@ -146,6 +149,7 @@ export async function restorePlanStep(
     ...(plan.newDatabaseName ? { newDatabaseName: plan.newDatabaseName } : {}),
     alias: plan.alias,
     dryRun: plan.dryRun,
+    neo4jSystem: plan.neo4jSystem,
     warnings,
     // The payload stays small: counts, and the largest files by name.
     files: {
@@ -170,6 +174,7 @@ export async function restorePlanStep(
       { Name: 'RESTORE_ID', Value: restoreId },
       { Name: 'RESTORE_MODE', Value: plan.mode },
       { Name: 'NEO4J_ALIAS', Value: plan.alias },
+      { Name: 'NEO4J_SYSTEM', Value: plan.neo4jSystem.choice },
       ...(plan.newDatabaseName ? [{ Name: 'NEW_DATABASE_NAME', Value: plan.newDatabaseName }] : []),
     ],
     infrahubVersion: plan.infrahubVersion,
@@ -180,6 +185,7 @@ export async function restorePlanStep(
     components: plan.components,
     files: plan.files.length,
     bytes,
+    neo4jSystem: plan.neo4jSystem.message,
     warnings,
   });
   return result;

@@ -67,11 +67,60 @@ export interface RestoreReport {
     details: Record<string, unknown>;
   }>;
   quiesce?: { stopSeconds?: number; startSeconds?: number };
+  /**
+   * Per restored component, the bytes held to the manifest's SHA-256 (`checksums` in
+   * backup_information.json) before they reached the target: each runner step's `verifiedBytes`.
+   */
+  verified: VerifiedComponent[];
   failures: Array<{ step: string; error: string; cause: string }>;
   summary: string;
   /** s3:// URL of report.json (absent when planning failed: there was no restore id). */
   report?: string;
 }
+
+export interface VerifiedComponent {
+  component: 'database' | 'task-manager-db' | 'artifacts';
+  /** The runner step that restored it (`drill` for the drill's disposable databases). */
+  step: string;
+  /** Bytes verified against the manifest's SHA-256; `null` when the step recorded none. */
+  bytes: number | null;
+}
+
+/** The restore steps that write a component, and a drill's per-component details. */
+const StepComponents: Record<string, VerifiedComponent['component']> = {
+  'restore-postgres': 'task-manager-db',
+  'restore-neo4j': 'database',
+  'restore-artifacts': 'artifacts',
+};
+const DrillParts: Record<string, VerifiedComponent['component']> = {
+  postgres: 'task-manager-db',
+  neo4j: 'database',
+  artifacts: 'artifacts',
+};
+
+/**
+ * Reads, the one way for every component, the `verifiedBytes` a runner step records in its details
+ * (a drill: in its `postgres`, `neo4j` and `artifacts` details): the bytes it read from S3 and held
+ * to the manifest's SHA-256 before they reached a database or the artifact storage. Steps that
+ * restore nothing (validate-neo4j) are not listed. Pure.
+ */
+export function verifiedComponents(results: readonly RestoreStepResult[]): VerifiedComponent[] {
+  const count = (details: unknown) => {
+    const n = (details as { verifiedBytes?: unknown } | undefined)?.verifiedBytes;
+    return typeof n === 'number' && Number.isFinite(n) && n >= 0 ? n : null;
+  };
+  return results.flatMap((r): VerifiedComponent[] => {
+    const component = StepComponents[r.step];
+    if (component) return [{ component, step: r.step, bytes: count(r.details) }];
+    if (r.step !== 'drill') return [];
+    return Object.entries(DrillParts).flatMap(([part, c]) =>
+      r.details[part] ? [{ component: c, step: r.step, bytes: count(r.details[part]) }] : [],
+    );
+  });
+}
+
+const describeVerified = (verified: readonly VerifiedComponent[]) =>
+  verified.map((v) => `${v.component} ${v.bytes === null ? 'NOT verified' : bytes(v.bytes)}`).join(', ');
 
 /**
  * What each step says its validation compared: `details.validation` (restore-postgres), or a drill's
@@ -150,6 +199,15 @@ export async function restoreReportStep(
       ? { step: f.step, error: record.error.name, cause: `runner ${record.step}: ${record.error.message}` }
       : { step: f.step, error: f.error, cause: described.detail };
   });
+  // A restore never reports success unless every byte it restored matched the manifest's SHA-256.
+  const verified = verifiedComponents(results);
+  for (const v of verified.filter((x) => x.bytes === null)) {
+    failures.push({
+      step: v.step,
+      error: 'RestoreValidation',
+      cause: `runner ${v.step} restored ${v.component} without recording the bytes it verified against the manifest's SHA-256`,
+    });
+  }
   const ok = failures.length === 0;
   const validations = validationsOf(results);
   const totalSeconds = Math.max(0, Math.round((now.getTime() - Date.parse(event.startedAt)) / 1000));
@@ -168,7 +226,7 @@ export async function restoreReportStep(
   const of = `${target ?? 'an unknown target'}${backupId ? ` from ${backupId}` : ''}`;
   const summary = clip(
     ok
-      ? `${what} of ${of} passed in ${totalSeconds} s${recoverySeconds !== undefined ? ` (recovery time ${recoverySeconds} s)` : ''}: ${steps.map((s) => `${s.step} ${s.seconds} s`).join(', ') || 'no runner step'}${validations.length > 0 ? `; ${validations.join('; ')}` : ''}`
+      ? `${what} of ${of} passed in ${totalSeconds} s${recoverySeconds !== undefined ? ` (recovery time ${recoverySeconds} s)` : ''}: ${steps.map((s) => `${s.step} ${s.seconds} s`).join(', ') || 'no runner step'}${verified.length > 0 ? `; verified against the manifest's SHA-256: ${describeVerified(verified)}` : ''}${validations.length > 0 ? `; ${validations.join('; ')}` : ''}`
       : `${what} of ${of} FAILED: ${failures.map((f) => `${f.step}: ${f.cause}`).join('; ')}`,
     30_000,
   );
@@ -186,6 +244,7 @@ export async function restoreReportStep(
     ...(recoverySeconds !== undefined ? { recoverySeconds } : {}),
     steps,
     ...(event.quiesce ? { quiesce: event.quiesce } : {}),
+    verified,
     failures,
     summary,
     ...(reportKey ? { report: `s3://${deps.bucket}/${reportKey}` } : {}),
@@ -261,6 +320,9 @@ export async function restoreReportStep(
       `  ${s.step.padEnd(18)} ${s.seconds} s`,
       ...Object.entries(s.timings).map(([name, ms]) => `    ${name.padEnd(16)} ${(ms / 1000).toFixed(1)} s`),
     ]),
+    ...(verified.length > 0
+      ? [`Verified:    ${describeVerified(verified)} (against the manifest's SHA-256)`]
+      : []),
     ...validations.map((v) => `Validated:   ${v}`),
     ...(drill?.details.artifacts && typeof (drill.details.artifacts as { bytes?: unknown }).bytes === 'number'
       ? [`Artifacts:   ${bytes((drill.details.artifacts as { bytes: number }).bytes)}`]

@@ -1,18 +1,28 @@
-import type { S3Client } from '@aws-sdk/client-s3';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localRunnerEnv, neo4jRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
 import {
   restoreNeo4jCommunity,
   validateGraph,
 } from '../../containers/runner/src/components/restore-neo4j.js';
+import { restoreIdFor, restoreStepKey } from '../../core/backup/layout.js';
 import { type Manifest, writeManifest } from '../../core/backup/manifest.js';
+import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { createLogger } from '../../core/log.js';
+import { RestoreStepErrorSchema } from '../../core/restore/steps.js';
+import { getJson } from '../../core/s3/objects.js';
+import { type RestoreStatePlan, restorePlanStep } from '../../functions/restore-plan/restore-plan.js';
 import {
   countGraph,
   createVersionedBucket,
+  type FaultProxy,
   type Neo4jServer,
   type S3Server,
   seedGraph,
+  startFaultProxy,
   startNeo4j,
   startS3,
 } from '../../harness/index.js';
@@ -28,11 +38,18 @@ describe('restore: Neo4j Community (real neo4j-admin load, real S3 server)', () 
   let neo4j: Neo4jServer;
   let server: S3Server;
   let s3: S3Client;
+  let proxy: FaultProxy;
   let manifest: Manifest;
+  let atBackup: { nodes: number; relationships: number };
+  let scratch: string;
+  /** neo4j-admin behind a wrapper that logs each invocation: proves what ran and what did not. */
+  let adminWrapper: string;
+  let adminLog: string;
 
   beforeAll(async () => {
     [neo4j, server] = await Promise.all([startNeo4j(), startS3()]);
     s3 = server.client();
+    proxy = await startFaultProxy(server.endpoint);
     await createVersionedBucket(s3, Bucket);
     await seedGraph(neo4j, { devices: 30 });
     const env = { ...localRunnerEnv(server, { target, backupId, bucket: Bucket }), ...neo4jRunnerEnv(neo4j) };
@@ -43,37 +60,233 @@ describe('restore: Neo4j Community (real neo4j-admin load, real S3 server)', () 
     await neo4j.startDbms();
     expect(dumped.code, dumped.stderr).toBe(0);
     ({ manifest } = await writeManifest(s3, Bucket, { target, backupId, components: ['database'] }));
-  }, 240_000);
+    atBackup = await countGraph(neo4j);
+    scratch = mkdtempSync(join(tmpdir(), 'restore-neo4j-'));
+    adminLog = join(scratch, 'neo4j-admin.log');
+    adminWrapper = join(scratch, 'neo4j-admin');
+    writeFileSync(adminWrapper, `#!/bin/sh\necho "$*" >> '${adminLog}'\nexec '${neo4j.adminPath}' "$@"\n`);
+    chmodSync(adminWrapper, 0o755);
+  }, 600_000);
 
   afterAll(async () => {
+    await proxy?.stop();
     await Promise.allSettled([neo4j?.stop(), server?.stop()]);
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 
-  const ctx = () => ({ s3, bucket: Bucket, target, backupId, logger });
-  const admin = () => ({ path: neo4j.adminPath, env: { ...process.env, ...neo4j.adminEnv() } });
+  const ctx = (client: S3Client = s3) => ({ s3: client, bucket: Bucket, target, backupId, logger });
+  const admin = () => ({ path: adminWrapper, env: { ...process.env, ...neo4j.adminEnv() } });
   const bolt = () => ({ uri: neo4j.boltUrl, username: 'neo4j', password: neo4j.password });
+  const workDir = () => ({ workDir: join(scratch, 'work') });
+  const loadsRun = () =>
+    existsSync(adminLog)
+      ? readFileSync(adminLog, 'utf8')
+          .split('\n')
+          .filter((l) => l.startsWith('database load'))
+      : [];
+  const cypher = async (database: string, query: string) => {
+    const session = neo4j.driver().session({ database });
+    try {
+      return (await session.run(query)).records.map((r) => r.toObject());
+    } finally {
+      await session.close();
+    }
+  };
+  const users = async () => (await cypher('system', 'SHOW USERS YIELD user RETURN user')).map((r) => r.user);
+  const probe = async () =>
+    (await cypher('neo4j', "MATCH (n:Node {uuid: 'device-1'}) RETURN n.probe AS probe"))[0]?.probe;
+  const dumpBytes = (db: string) => manifest.sizes?.[`database/${db}.dump`] ?? -1;
+
+  // Issue 12, item 6: the plan and the dry run say what happens to system, against this real backup.
+  it("the dry run's plan names what happens to the target's system database", async () => {
+    const plan = (input: Record<string, unknown>) =>
+      restorePlanStep(
+        {
+          kind: 'restore',
+          input: { target, backupId, dryRun: true, ...input },
+          executionName: 'dry-run',
+          startTime: '2026-11-22T10:00:00Z',
+        },
+        {
+          s3,
+          bucket: Bucket,
+          secrets: server.secretsManager(),
+          config: loadDeploymentConfigFile('config/example.json'),
+          logger,
+        },
+      ) as Promise<RestoreStatePlan>;
+    const kept = await plan({});
+    expect(kept.neo4jSystem).toMatchObject({ choice: 'keep', action: 'kept' });
+    expect(kept.neo4jSystem.message).toMatch(
+      /system is kept: the target's Neo4j users, roles and passwords stay/,
+    );
+    expect(kept.environment).toContainEqual({ Name: 'NEO4J_SYSTEM', Value: 'keep' });
+    const restored = await plan({ neo4jSystem: 'restore' });
+    expect(restored.neo4jSystem).toMatchObject({ choice: 'restore', action: 'restored' });
+    expect(restored.neo4jSystem.message).toMatch(/system is RESTORED from the backup/);
+    expect(restored.warnings).toContainEqual(
+      expect.stringMatching(/users, roles, privileges and passwords will be those of the backup/),
+    );
+    expect(restored.environment).toContainEqual({ Name: 'NEO4J_SYSTEM', Value: 'restore' });
+  }, 120_000);
 
   it('refuses to load while the DBMS runs, before touching anything', async () => {
-    await expect(restoreNeo4jCommunity(ctx(), admin(), manifest)).rejects.toMatchObject({
+    await expect(restoreNeo4jCommunity(ctx(), admin(), manifest, workDir())).rejects.toMatchObject({
       name: 'Neo4jDatabaseInUse',
     });
   });
 
-  it('brings back the backup-time graph after nodes were deleted and added', async () => {
+  // Issue 12, item 1: one bit flipped in the middle of the dump's GetObject body (a multipart object:
+  // its composite S3 checksum is not validated by the SDK) used to stream straight into
+  // `neo4j-admin database load --from-stdin --overwrite-destination=true`.
+  it('fails with a named error on a flipped bit, never runs neo4j-admin load, and leaves the target serving', async () => {
+    await cypher('neo4j', "MATCH (n:Node {uuid: 'device-1'}) SET n.probe = 'changed after the backup'");
+    await cypher('neo4j', 'MATCH (n:Node) WITH n ORDER BY n.uuid DESC LIMIT 3 DETACH DELETE n');
     const before = await countGraph(neo4j);
-    const session = neo4j.driver().session({ database: 'neo4j' });
-    await session.run('MATCH (n) WITH n LIMIT 10 DETACH DELETE n');
-    await session.run('CREATE (:Stray {name: "added after the backup"})');
-    await session.close();
-    expect(await countGraph(neo4j)).not.toEqual(before);
+    expect(before).not.toEqual(atBackup);
+
+    const client = new S3Client({
+      endpoint: proxy.endpoint,
+      region: server.region,
+      forcePathStyle: true,
+      credentials: server.credentials,
+    });
+    const rule = proxy.add({
+      match: { method: 'GET', path: /\/database\/neo4j\.dump$/ },
+      fault: { kind: 'flip-bit' },
+    });
+    rmSync(adminLog, { force: true });
+    const restoreId = restoreIdFor('restore', new Date('2026-11-22T10:00:00Z'), 'bitflip');
+    await neo4j.stopDbms();
+    try {
+      // Through the runner, as the state machine runs it: the step fails and records its named error.
+      const env = {
+        ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
+        ...neo4jRunnerEnv(neo4j),
+        S3_ENDPOINT: proxy.endpoint,
+        NEO4J_ADMIN: adminWrapper,
+        RESTORE_ID: restoreId,
+        RESTORE_WORK_DIR: join(scratch, 'runner-work'),
+      };
+      const run = await runRunner('restore-neo4j', env);
+      expect(run.code).not.toBe(0);
+      expect(rule.hits).toBeGreaterThan(0);
+      const recorded = await getJson(
+        s3,
+        Bucket,
+        restoreStepKey(target, restoreId, 'restore-neo4j.error'),
+        RestoreStepErrorSchema,
+      );
+      expect(recorded?.error.name, `${JSON.stringify(recorded)}\n${run.stderr.slice(-2000)}`).toBe(
+        'RestoreValidation',
+      );
+      expect(recorded?.error.message).toMatch(
+        /neo4j\.dump hashes to [0-9a-f]{64}, the manifest records [0-9a-f]{64}/,
+      );
+      // And the component directly, with the system database asked for too.
+      await expect(
+        restoreNeo4jCommunity(ctx(client), admin(), manifest, { ...workDir(), system: 'restore' }),
+      ).rejects.toMatchObject({ name: 'RestoreValidation', message: expect.stringMatching(/neo4j\.dump/) });
+      expect(loadsRun()).toEqual([]);
+      expect(existsSync(join(scratch, 'work'))).toBe(false);
+    } finally {
+      rule.remove();
+      client.destroy();
+      await neo4j.startDbms();
+    }
+    expect(await countGraph(neo4j)).toEqual(before);
+    expect(await probe()).toBe('changed after the backup');
+  }, 240_000);
+
+  it('fails before downloading when the scratch space cannot hold the files, naming it', async () => {
+    const huge: Manifest = {
+      ...manifest,
+      sizes: Object.fromEntries(Object.keys(manifest.sizes ?? {}).map((k) => [k, 2 ** 50])),
+    };
+    rmSync(adminLog, { force: true });
+    await neo4j.stopDbms();
+    try {
+      await expect(restoreNeo4jCommunity(ctx(), admin(), huge, workDir())).rejects.toMatchObject({
+        name: 'InsufficientScratchSpace',
+        message: expect.stringMatching(
+          /has \d+ bytes free; the 1 Neo4j file\(s\) of .* need 1125899906842624 bytes/,
+        ),
+      });
+      expect(loadsRun()).toEqual([]);
+    } finally {
+      await neo4j.startDbms();
+    }
+    expect(await probe()).toBe('changed after the backup');
+  }, 180_000);
+
+  // Issue 12, item 6: system.dump replaced the target's users and passwords without a word.
+  it("by default brings back the backup-time graph and keeps the target's system (its users)", async () => {
+    await cypher(
+      'system',
+      "CREATE USER operator IF NOT EXISTS SET PASSWORD 'operator-pass-1' CHANGE NOT REQUIRED",
+    );
+    await cypher('neo4j', 'CREATE (:Stray {name: "added after the backup"})');
+    expect(await countGraph(neo4j)).not.toEqual(atBackup);
+    rmSync(adminLog, { force: true });
 
     await neo4j.stopDbms();
-    const result = await restoreNeo4jCommunity(ctx(), admin(), manifest);
+    const result = await restoreNeo4jCommunity(ctx(), admin(), manifest, workDir());
     await neo4j.startDbms();
-    expect(result.databases.map((d) => d.name)).toEqual(['system', 'neo4j']);
-    expect(await countGraph(neo4j)).toEqual(before);
-    expect(await validateGraph(ctx(), bolt(), manifest)).toEqual({ neo4j: before });
+    expect(result).toMatchObject({
+      system: 'kept',
+      databases: [{ name: 'neo4j', file: 'database/neo4j.dump' }],
+      verified: [
+        {
+          file: 'database/neo4j.dump',
+          bytes: dumpBytes('neo4j'),
+          sha256: manifest.checksums['database/neo4j.dump'],
+        },
+      ],
+      verifiedBytes: dumpBytes('neo4j'),
+    });
+    expect(loadsRun()).toEqual([
+      `database load neo4j --from-path=${join(scratch, 'work', 'neo4j')} --overwrite-destination=true`,
+    ]);
+    expect(existsSync(join(scratch, 'work'))).toBe(false);
+    expect(await countGraph(neo4j)).toEqual(atBackup);
+    expect(await probe()).toBeNull();
+    expect(await users()).toContain('operator');
+    expect(await validateGraph(ctx(), bolt(), manifest)).toEqual({ neo4j: atBackup });
   }, 180_000);
+
+  it('with system "restore" replaces the target\'s users by the backup\'s', async () => {
+    expect(await users()).toContain('operator');
+    rmSync(adminLog, { force: true });
+    await neo4j.stopDbms();
+    const result = await restoreNeo4jCommunity(ctx(), admin(), manifest, { ...workDir(), system: 'restore' });
+    await neo4j.startDbms();
+    expect(result.system).toBe('restored');
+    expect(result.databases.map((d) => d.name)).toEqual(['system', 'neo4j']);
+    expect(result.verifiedBytes).toBe(dumpBytes('system') + dumpBytes('neo4j'));
+    expect(loadsRun().map((l) => l.split(' ')[2])).toEqual(['system', 'neo4j']);
+    expect(await users()).not.toContain('operator');
+    expect(await users()).toContain('neo4j');
+    expect(await validateGraph(ctx(), bolt(), manifest, {}, { system: 'restore' })).toEqual({
+      neo4j: atBackup,
+    });
+  }, 180_000);
+
+  it('after system "restore", a refused login says the secret must match the backup\'s users', async () => {
+    await expect(
+      validateGraph(
+        ctx(),
+        { ...bolt(), password: 'not-the-backup-password' },
+        manifest,
+        {},
+        { system: 'restore' },
+      ),
+    ).rejects.toMatchObject({
+      name: 'DatabaseUnreachable',
+      message: expect.stringMatching(
+        /neo4jSystem "restore".*user "neo4j" of the target's credentials secret is refused/,
+      ),
+    });
+  }, 60_000);
 
   it('fails validation, naming the database, when counts differ from the backup', async () => {
     const wrong: Manifest = {

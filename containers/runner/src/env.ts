@@ -161,6 +161,11 @@ export const RestoreNeo4jEnvSchema = RestoreCommonEnvSchema.extend({
     .string()
     .regex(/^[a-z][a-z0-9.-]{2,62}$/, 'must be a Neo4j database name')
     .optional(),
+  /**
+   * Community: `keep` (default) leaves the target's `system` database (users, passwords, roles); `restore`
+   * loads the backup's `system.dump` too. From the restore input's `neo4jSystem` (core/restore/plan.ts).
+   */
+  NEO4J_SYSTEM: z.enum(['keep', 'restore']).default('keep'),
   /** new-database: the alias switched to the restored database (Infrahub connects through it). */
   NEO4J_ALIAS: z
     .string()
@@ -192,6 +197,8 @@ export const ValidateNeo4jEnvSchema = RestoreCommonEnvSchema.extend({
   NEO4J_PASSWORD: z.string().min(1, 'must be set (inject it from Secrets Manager)'),
   /** new-database: the graph was restored under this name (its counts are those of `neo4j`). */
   NEW_DATABASE_NAME: z.string().optional(),
+  /** `restore`: the backup's users apply now; an authentication failure says so (restore-neo4j.ts validateGraph). */
+  NEO4J_SYSTEM: z.enum(['keep', 'restore']).default('keep'),
 });
 
 export const RestoreArtifactsEnvSchema = RestoreCommonEnvSchema.extend({

@@ -69,7 +69,7 @@ subcommands:
   backup-artifacts   artifact storage (S3 bucket or mounted path) copied into the backup
 
   restore-postgres   pg_restore of the backup's dump (streamed, SHA-256 verified) into a new database, row counts compared, then swapped in
-  restore-neo4j      Community: load the dumps (DBMS stopped); Enterprise: STOP, restore, metadata, CREATE, START
+  restore-neo4j      Community: dumps downloaded and SHA-256 verified, then loaded (DBMS stopped); Enterprise: STOP, restore, metadata, CREATE, START
   validate-neo4j     node and relationship counts over Bolt compared with those of the backup
   restore-artifacts  the backup's artifacts copied back into artifact storage (checksums verified)
   drill              restore into disposable PostgreSQL and Neo4j inside the task, validate, tear down
@@ -324,8 +324,16 @@ async function restoreStep(
       const admin = { path: e.NEO4J_ADMIN, env };
       const workDir = `${e.RESTORE_WORK_DIR}/neo4j`;
       if (e.NEO4J_EDITION === 'community') {
-        const r = await restoreNeo4jCommunity(ctx, admin, manifest, { workDir });
-        return { details: { edition: 'community', databases: r.databases } };
+        const r = await restoreNeo4jCommunity(ctx, admin, manifest, { workDir, system: e.NEO4J_SYSTEM });
+        return {
+          details: {
+            edition: 'community',
+            databases: r.databases,
+            system: r.system,
+            verifiedBytes: r.verifiedBytes,
+            verified: r.verified,
+          },
+        };
       }
       const cypher = boltCypher({
         uri: e.NEO4J_URI as string,
@@ -340,7 +348,16 @@ async function restoreStep(
           newDatabaseName: e.NEW_DATABASE_NAME,
           alias: e.NEO4J_ALIAS,
         });
-        return { details: { edition: 'enterprise', mode: e.RESTORE_MODE, databases: r.databases } };
+        return {
+          details: {
+            edition: 'enterprise',
+            mode: e.RESTORE_MODE,
+            databases: r.databases,
+            system: r.system,
+            verifiedBytes: r.verifiedBytes,
+            verified: r.verified,
+          },
+        };
       } finally {
         await cypher.close();
       }
@@ -353,6 +370,7 @@ async function restoreStep(
         { uri: e.NEO4J_URI, username: e.NEO4J_USERNAME, password: e.NEO4J_PASSWORD },
         manifest,
         e.NEW_DATABASE_NAME ? { neo4j: e.NEW_DATABASE_NAME } : {},
+        { system: e.NEO4J_SYSTEM },
       );
       return { details: { counts } };
     }
@@ -364,7 +382,10 @@ async function restoreStep(
           ? { type: 's3' as const, bucket: e.ARTIFACTS_BUCKET as string, prefix: e.ARTIFACTS_PREFIX }
           : { type: 'path' as const, path: e.ARTIFACTS_PATH as string };
       const r = await restoreArtifacts(ctx, destination, manifest, { concurrency: e.ARTIFACTS_CONCURRENCY });
-      return { details: { destination: r.destination, files: r.files, bytes: r.bytes } };
+      // Every artifact is held to the manifest's SHA-256 (restore-artifacts.ts): all its bytes are verified.
+      return {
+        details: { destination: r.destination, files: r.files, bytes: r.bytes, verifiedBytes: r.bytes },
+      };
     }
     case 'drill': {
       const { runDrill } = await import('./components/drill.js');

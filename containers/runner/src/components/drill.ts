@@ -90,17 +90,29 @@ export async function runDrill(
         options.neo4jMemory ?? { heap: '1g', pageCache: '512m' },
       );
       const scratch = graph;
-      await timed('load-neo4j', () =>
-        restoreNeo4jCommunity(ctx, scratch.admin, manifest, { workDir: join(options.workDir, 'neo4j-load') }),
+      // The disposable instance runs without authentication, so the backup's system database is loaded
+      // too: the drill proves every dump loads, each verified against the manifest first.
+      const loaded = await timed('load-neo4j', () =>
+        restoreNeo4jCommunity(ctx, scratch.admin, manifest, {
+          workDir: join(options.workDir, 'neo4j-load'),
+          system: manifest.neo4j?.databases.some((d) => d.name === 'system') ? 'restore' : 'keep',
+        }),
       );
       const bolt = await timed('start-neo4j', () => scratch.start());
-      details.neo4j = await timed('validate-neo4j', () => validateGraph(ctx, bolt, manifest));
+      const counts = await timed('validate-neo4j', () => validateGraph(ctx, bolt, manifest));
+      details.neo4j = {
+        counts,
+        system: loaded.system,
+        verifiedBytes: loaded.verifiedBytes,
+        verified: loaded.verified,
+      };
     }
     if (manifest.components.includes('artifacts')) {
       const restored = await timed('restore-artifacts', () =>
         restoreArtifacts(ctx, { type: 'path', path: join(options.workDir, 'artifacts') }, manifest),
       );
-      details.artifacts = { files: restored.files, bytes: restored.bytes };
+      // Every artifact is held to the manifest's SHA-256 (restore-artifacts.ts).
+      details.artifacts = { files: restored.files, bytes: restored.bytes, verifiedBytes: restored.bytes };
     }
     recoverySeconds = (Date.now() - started) / 1000;
   } finally {

@@ -1,120 +1,224 @@
 /**
  * Restores the graph database from a backup.
- * - Community: with the DBMS stopped, every database the backup holds (`neo4j`, `system`) is loaded
- *   with `neo4j-admin database load <db> --from-stdin --overwrite-destination=true`, streamed from the
- *   exact S3 version the manifest records. From Neo4j 5.20 an Enterprise full backup loads the same
- *   way (`--from-path`, after a verified download): the plan refuses an older target.
- * - Enterprise (online, DBMS running): `STOP DATABASE`, `neo4j-admin database restore --from-path
- *   --overwrite-destination` of the downloaded, verified chain, the generated `restore_metadata.cypher`
- *   applied to `system`, `CREATE DATABASE IF NOT EXISTS`, `START DATABASE`; or, in `new-database`
- *   mode, the same under a new name and the alias switched to it (blue/green).
+ * - Community: with the DBMS stopped, every database file to load is first downloaded into scratch
+ *   space (free space checked against the manifest's sizes), hashed while it is written and held to
+ *   the manifest's SHA-256 and size; only when every file verified does `neo4j-admin database load
+ *   <db> --from-path=<dir> --overwrite-destination=true` run, once per database (`system` first when
+ *   it is restored). A flipped bit in a GetObject body (multipart objects carry composite S3
+ *   checksums the SDK does not validate) fails the restore before the target is touched. From Neo4j
+ *   5.20 an Enterprise full backup loads the same way: the plan refuses an older target.
+ * - Enterprise (online, DBMS running): every chain is downloaded and verified first; then per
+ *   database `STOP DATABASE`, `neo4j-admin database restore --from-path --overwrite-destination` of
+ *   the verified chain, the generated `restore_metadata.cypher` applied to `system`, `CREATE DATABASE
+ *   IF NOT EXISTS`, `START DATABASE`; or, in `new-database` mode, the same under a new name and the
+ *   alias switched to it (blue/green).
  * After that, `validateGraph` compares node and relationship counts over Bolt with those recorded at
  * backup time.
+ *
+ * `neo4j-admin database load --from-path` reads `<database>.dump` (or a full backup artifact) from the
+ * folder given: Neo4j Operations Manual 5, "Restore a database dump"
+ * (https://neo4j.com/docs/operations-manual/current/backup-restore/restore-dump/).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import neo4j from 'neo4j-driver';
+import { neo4jDatabaseNameProblem } from '../../../../core/backup/layout.js';
 import type { Manifest } from '../../../../core/backup/manifest.js';
 import {
   DatabaseUnreachableError,
   ManifestError,
+  NamedError,
   Neo4jDatabaseInUseError,
   RestoreValidationError,
 } from '../../../../core/errors.js';
 import { graphCountDifferences } from '../../../../core/restore/compare.js';
 import { downloadVerified } from '../../../../core/s3/download.js';
 import { runTool } from '../../../../core/tools/run-tool.js';
-import { streamS3ToTool } from '../../../../core/tools/stream-from-s3.js';
 import { databaseInfo, type Neo4jAdmin } from './neo4j.js';
 import { type BoltConnection, readGraphCounts, waitForGraph } from './neo4j-counts.js';
 import type { RestoreContext } from './restore-postgres.js';
+import { ensureFreeSpace } from './scratch.js';
+
+/**
+ * What happens to the target's `system` database (users, passwords, roles, privileges, the other
+ * databases' definitions) in a Community restore: `keep` (the default) leaves the target's own;
+ * `restore` loads the backup's `system.dump`, so users and passwords become those of the backup.
+ * Neo4j's own restore instructions load only the database restored into a running standalone
+ * instance and keep its `system` (Operations Manual 5, "Restore a database dump": "If you are not
+ * replacing an existing database, you must create the database (using CREATE DATABASE against the
+ * system database)"; Upgrade and Migration Guide, "Back up and restore a single database in a single
+ * instance": users and roles are recreated on the target rather than copied with the data).
+ */
+export type Neo4jSystemChoice = 'keep' | 'restore';
+
+/** One file read from S3 and held to the manifest before anything used it. */
+export interface VerifiedFile {
+  /** The manifest's path (`database/neo4j.dump`). */
+  file: string;
+  bytes: number;
+  /** Equal to the manifest's `checksums[file]`. */
+  sha256: string;
+}
 
 export interface Neo4jRestoreResult {
   component: 'database';
   databases: Array<{ name: string; file: string }>;
+  /** `system`: loaded from the backup (`restored`), left as it was (`kept`), or not in the backup. */
+  system: 'restored' | 'kept' | 'not-in-backup';
+  /** Every file loaded, each verified against the manifest's SHA-256 and size before any load. */
+  verified: VerifiedFile[];
+  /** The sum of `verified[].bytes`: every byte that reached neo4j-admin. */
+  verifiedBytes: number;
   durationMs: number;
 }
 
+/** A file of the manifest with its stored version, checksum and (when recorded) size. */
+function storedFile(manifest: Manifest, what: string, file: string) {
+  const stored = manifest.s3?.[file];
+  const sha256 = manifest.checksums[file];
+  if (!stored || !sha256) throw new ManifestError(`${what} records no stored copy of ${file}`);
+  return { file, stored, sha256, size: manifest.sizes?.[file] };
+}
+
+/**
+ * Downloads `files` into `dir` (one name each), hashing while writing; every file must equal the
+ * manifest's SHA-256 and size. Free space is checked first against the manifest's sizes. On any
+ * failure the folder is removed and nothing is returned, so no tool ever reads an unverified byte.
+ *
+ * @throws InsufficientScratchSpaceError before the first byte when the files cannot fit
+ * @throws RestoreValidationError when a file's SHA-256 or size differs from the manifest's
+ * @throws StorageError when S3 cannot be read
+ */
+async function downloadAllVerified(
+  ctx: RestoreContext,
+  what: string,
+  root: string,
+  files: Array<ReturnType<typeof storedFile> & { to: string }>,
+): Promise<VerifiedFile[]> {
+  await rm(root, { recursive: true, force: true });
+  const needed = files.reduce((n, f) => n + (f.size ?? 0), 0);
+  await ensureFreeSpace(root, needed, `the ${files.length} Neo4j file(s) of ${what}`);
+  const verified: VerifiedFile[] = [];
+  try {
+    for (const f of files) {
+      const { bytes } = await downloadVerified(
+        ctx.s3,
+        { bucket: ctx.bucket, key: f.stored.key, versionId: f.stored.version_id },
+        f.sha256,
+        f.to,
+      );
+      if (f.size !== undefined && bytes !== f.size) {
+        throw new RestoreValidationError(
+          `s3://${ctx.bucket}/${f.stored.key} is ${bytes} bytes, the manifest records ${f.size} for ${f.file}`,
+        );
+      }
+      verified.push({ file: f.file, bytes, sha256: f.sha256 });
+    }
+  } catch (err) {
+    await rm(root, { recursive: true, force: true });
+    // The SDK validates a full-object checksum S3 returns (not a multipart object's composite one)
+    // and fails the body's stream with a plain Error: the same finding as our hash, so named alike.
+    if (!(err instanceof NamedError) && err instanceof Error && /checksum/i.test(err.message))
+      throw new RestoreValidationError(
+        `a Neo4j file of ${what} failed the S3 checksum check on download: ${err.message}`,
+      );
+    throw err;
+  }
+  return verified;
+}
+
+/**
+ * Community load (DBMS stopped), in two phases: every file downloaded and verified (see the module
+ * docstring), then `neo4j-admin database load --from-path`. `system` is loaded only with
+ * `options.system: "restore"`.
+ *
+ * @param options.workDir scratch folder for the verified files, removed afterwards
+ * @param options.system `keep` (default) or `restore` the target's `system` database
+ * @throws ManifestError when the manifest records no Neo4j backup, no stored copy of a file, a chain
+ *   Community cannot load, or no `system` while `restore` was asked for
+ * @throws Neo4jDatabaseInUseError when a database to load is in use (the DBMS runs)
+ * @throws InsufficientScratchSpaceError, RestoreValidationError, StorageError (download phase: the
+ *   target untouched)
+ * @throws ToolFailedError when neo4j-admin fails
+ */
 export async function restoreNeo4jCommunity(
   ctx: RestoreContext,
   admin: Neo4jAdmin,
   manifest: Manifest,
-  options: { workDir: string } = { workDir: '/tmp/neo4j-restore' },
+  options: { workDir: string; system?: Neo4jSystemChoice } = { workDir: '/tmp/neo4j-restore' },
 ): Promise<Neo4jRestoreResult> {
   const started = Date.now();
   const log = ctx.logger.child({ component: 'database', step: 'restore', edition: 'community' });
+  const what = `${ctx.target}/${ctx.backupId}`;
   const recorded = manifest.neo4j;
-  if (!recorded) throw new ManifestError(`${ctx.target}/${ctx.backupId} holds no Neo4j backup to load`);
-  const loads = recorded.databases.map((db) => {
-    const files = db.files.map((file) => {
-      const stored = manifest.s3?.[file];
-      const sha256 = manifest.checksums[file];
-      if (!stored || !sha256)
-        throw new ManifestError(`${ctx.target}/${ctx.backupId} records no stored copy of ${file}`);
-      return { file, stored, sha256 };
+  if (!recorded) throw new ManifestError(`${what} holds no Neo4j backup to load`);
+  const choice = options.system ?? 'keep';
+  const inBackup = recorded.databases.some((db) => db.name === 'system');
+  if (choice === 'restore' && !inBackup)
+    throw new ManifestError(`${what} holds no system database to restore (neo4jSystem "restore")`);
+  const loads = recorded.databases
+    .filter((db) => choice === 'restore' || db.name !== 'system')
+    .map((db) => {
+      // The name becomes a neo4j-admin argument and a directory: Neo4j's rule, checked here too
+      // (manifests are validated when read; this holds for any manifest object handed in).
+      const badName = neo4jDatabaseNameProblem(db.name);
+      if (badName) throw new ManifestError(`${what}: database name ${JSON.stringify(db.name)} ${badName}`);
+      const files = db.files.map((file) => storedFile(manifest, what, file));
+      if (files.length === 0) throw new ManifestError(`${what} records no file for database ${db.name}`);
+      if (recorded.method === 'backup' && files.length > 1) {
+        throw new ManifestError(
+          `${what} holds a chain of ${files.length} backup files for ${db.name}; Community loads only a full backup (set NEO4J_AGGREGATE=true on the Enterprise backups to fold each chain into one)`,
+        );
+      }
+      const f = files[0] as (typeof files)[number];
+      const dir = join(options.workDir, db.name);
+      // --from-path reads <database>.dump; a full backup artifact keeps its own name.
+      const name = recorded.method === 'dump' ? `${db.name}.dump` : (f.file.split('/').pop() as string);
+      return { name: db.name, dir, ...f, to: join(dir, name) };
     });
-    if (files.length === 0)
-      throw new ManifestError(`${ctx.target}/${ctx.backupId} records no file for database ${db.name}`);
-    if (recorded.method === 'backup' && files.length > 1) {
-      throw new ManifestError(
-        `${ctx.target}/${ctx.backupId} holds a chain of ${files.length} backup files for ${db.name}; Community loads only a full backup (set NEO4J_AGGREGATE=true on the Enterprise backups to fold each chain into one)`,
-      );
-    }
-    return { name: db.name, ...(files[0] as (typeof files)[number]) };
-  });
-  // Refuse before loading anything while the DBMS runs (it is stopped by the state machine first).
+  if (loads.length === 0) throw new ManifestError(`${what} holds no database to load besides system`);
+  // Refuse before reading anything while the DBMS runs (it is stopped by the state machine first).
   for (const { name } of loads) {
     if ((await databaseInfo(admin, name)).inUse) throw new Neo4jDatabaseInUseError(name);
   }
   // system first: it holds the users and roles the data database is then opened with.
   loads.sort((a, b) => (a.name === 'system' ? -1 : b.name === 'system' ? 1 : 0));
+
+  // Phase 1: every byte from S3 verified into scratch space; the target is not touched.
+  const verified = await downloadAllVerified(ctx, what, options.workDir, loads);
+  const verifiedBytes = verified.reduce((n, v) => n + v.bytes, 0);
+  log.info('Neo4j files downloaded and verified against the manifest', {
+    files: verified.length,
+    verifiedBytes,
+    system: choice,
+  });
+
+  // Phase 2: load the verified files.
   const env = admin.env ?? process.env;
-  for (const { name, file, stored, sha256 } of loads) {
-    log.info('neo4j-admin database load started', {
-      database: name,
-      key: stored.key,
-      versionId: stored.version_id,
-    });
-    if (recorded.method === 'dump') {
-      const load = runTool(
+  try {
+    for (const { name, file, dir, stored } of loads) {
+      log.info('neo4j-admin database load started', {
+        database: name,
+        key: stored.key,
+        versionId: stored.version_id,
+      });
+      await runTool(
         admin.path,
-        ['database', 'load', name, '--from-stdin', '--overwrite-destination=true'],
-        {
-          env,
-          stdin: 'pipe',
-          stdout: 'ignore',
-        },
-      );
-      await streamS3ToTool(ctx.s3, ctx.bucket, stored.key, load, stored.version_id);
-    } else {
-      // An Enterprise full backup (5.20+): load reads it from a folder, not from standard input.
-      const dir = join(options.workDir, name);
-      await rm(dir, { recursive: true, force: true });
-      await downloadVerified(
-        ctx.s3,
-        { bucket: ctx.bucket, key: stored.key, versionId: stored.version_id },
-        sha256,
-        join(dir, file.split('/').pop() as string),
-      );
-      try {
-        await runTool(
-          admin.path,
-          ['database', 'load', name, `--from-path=${dir}`, '--overwrite-destination=true'],
-          {
-            env,
-            stdout: 'ignore',
-          },
-        ).done;
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
+        ['database', 'load', name, `--from-path=${dir}`, '--overwrite-destination=true'],
+        { env, stdout: 'ignore' },
+      ).done;
+      log.info('neo4j-admin database load finished', { database: name, file });
     }
-    log.info('neo4j-admin database load finished', { database: name, file });
+  } finally {
+    await rm(options.workDir, { recursive: true, force: true });
   }
   return {
     component: 'database',
     databases: loads.map(({ name, file }) => ({ name, file })),
+    system: !inBackup ? 'not-in-backup' : choice === 'restore' ? 'restored' : 'kept',
+    verified,
+    verifiedBytes,
     durationMs: Date.now() - started,
   };
 }
@@ -210,27 +314,30 @@ export async function restoreNeo4jEnterprise(
       `mode "new-database" restores one database under a new name; ${what} holds ${databases.map((d) => d.name).join(', ')}`,
     );
   }
+  // Every chain downloaded and verified before the first STOP DATABASE: nothing of the target is
+  // touched unless every file matched the manifest.
+  const chains = databases.map((db) => ({
+    db,
+    dir: join(options.workDir, db.name),
+    files: db.files.map((file) => {
+      const f = storedFile(manifest, what, file);
+      return { ...f, to: join(options.workDir, db.name, file.split('/').pop() as string) };
+    }),
+  }));
+  const verified = await downloadAllVerified(
+    ctx,
+    what,
+    options.workDir,
+    chains.flatMap((c) => c.files),
+  );
+  const verifiedBytes = verified.reduce((n, v) => n + v.bytes, 0);
+  log.info('backup chains downloaded and verified', { files: verified.length, verifiedBytes });
+
   const env = admin.env ?? process.env;
   const restored: Array<{ name: string; file: string }> = [];
-  for (const db of databases) {
-    const name = options.mode === 'new-database' ? (options.newDatabaseName as string) : db.name;
-    const dir = join(options.workDir, db.name);
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true });
-    try {
-      for (const file of db.files) {
-        const stored = manifest.s3?.[file];
-        const sha256 = manifest.checksums[file];
-        if (!stored || !sha256) throw new ManifestError(`${what} records no stored copy of ${file}`);
-        await downloadVerified(
-          ctx.s3,
-          { bucket: ctx.bucket, key: stored.key, versionId: stored.version_id },
-          sha256,
-          join(dir, file.split('/').pop() as string),
-        );
-      }
-      log.info('backup chain downloaded and verified', { database: db.name, files: db.files.length });
-
+  try {
+    for (const { db, dir } of chains) {
+      const name = options.mode === 'new-database' ? (options.newDatabaseName as string) : db.name;
       const exists =
         (await cypher.run('system', 'SHOW DATABASES YIELD name WHERE name = $name RETURN name', { name }))
           .length > 0;
@@ -266,20 +373,58 @@ export async function restoreNeo4jEnterprise(
         log.info('alias switched to the restored database', { alias, database: name });
       }
       restored.push({ name, file: db.files[db.files.length - 1] as string });
-    } finally {
-      await rm(dir, { recursive: true, force: true });
     }
+  } finally {
+    await rm(options.workDir, { recursive: true, force: true });
   }
-  return { component: 'database', databases: restored, durationMs: Date.now() - started };
+  return {
+    component: 'database',
+    databases: restored,
+    // An online restore never replaces system; restore_metadata.cypher re-creates the database's roles.
+    system: recorded.databases.some((db) => db.name === 'system') ? 'kept' : 'not-in-backup',
+    verified,
+    verifiedBytes,
+    durationMs: Date.now() - started,
+  };
 }
 
-/** After the DBMS is back: node and relationship counts per database equal those at backup time. */
+/**
+ * After the DBMS is back: node and relationship counts per database equal those at backup time.
+ *
+ * @param options.system the restore's `neo4jSystem` choice. With `restore`, the users and passwords
+ *   are the backup's, so `connection` (the target's credentials secret) must be valid in the
+ *   backup's `system`; an authentication failure then says so instead of only "cannot connect".
+ * @throws RestoreValidationError when counts differ (naming each database)
+ * @throws DatabaseUnreachableError when Bolt cannot connect or the credentials are refused
+ */
 export async function validateGraph(
   ctx: RestoreContext,
   connection: BoltConnection,
   manifest: Manifest,
   /** The backup's database name → the name it was restored under (new-database mode). */
   renamed: Record<string, string> = {},
+  options: { system?: Neo4jSystemChoice } = {},
+): Promise<Record<string, { nodes: number; relationships: number }>> {
+  if (options.system === 'restore') {
+    try {
+      return await compareGraph(ctx, connection, manifest, renamed);
+    } catch (err) {
+      if (err instanceof DatabaseUnreachableError && /Security|auth|credentials/i.test(err.message)) {
+        throw new DatabaseUnreachableError(
+          `the backup's system database was restored (neo4jSystem "restore"), so its users and passwords now apply, and user "${connection.username}" of the target's credentials secret is refused by them: set the secret to a user and password of the backup, or restore with neo4jSystem "keep". ${err.message}`,
+        );
+      }
+      throw err;
+    }
+  }
+  return compareGraph(ctx, connection, manifest, renamed);
+}
+
+async function compareGraph(
+  ctx: RestoreContext,
+  connection: BoltConnection,
+  manifest: Manifest,
+  renamed: Record<string, string>,
 ): Promise<Record<string, { nodes: number; relationships: number }>> {
   const recorded = manifest.counts?.neo4j;
   if (!recorded) {

@@ -6,10 +6,10 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { chown, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdir, rm, statfs, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
-import { RunnerConfigError } from '../../../../core/errors.js';
+import { InsufficientScratchSpaceError, RunnerConfigError } from '../../../../core/errors.js';
 import { waitForNeo4j } from '../../../../core/readiness/neo4j.js';
 import { readyTimeoutFromEnv } from '../../../../core/readiness/wait.js';
 import { runTool } from '../../../../core/tools/run-tool.js';
@@ -28,6 +28,30 @@ export async function freeLoopbackPort(): Promise<number> {
       );
     });
   });
+}
+
+/**
+ * Fails before anything is downloaded when the file system holding `dir` (created if absent) has
+ * less than `bytes` free for this process (statfs `bavail` × `bsize`: the blocks an unprivileged
+ * user may still use, as `df` shows them). `what` names the files in the message. On Fargate the
+ * scratch space is the task's ephemeral storage (20 GiB unless the task definition asks for more,
+ * up to 200 GiB: AWS ECS "Fargate task ephemeral storage").
+ *
+ * @param bytes the bytes that must fit, from the manifest's `sizes` (exact sizes of the stored files)
+ * @returns the bytes free before the download
+ * @throws InsufficientScratchSpaceError naming the folder, the bytes needed and the bytes free
+ */
+export async function ensureFreeSpace(dir: string, bytes: number, what: string): Promise<number> {
+  await mkdir(dir, { recursive: true });
+  const fs = await statfs(dir);
+  const free = Number(fs.bavail) * Number(fs.bsize);
+  if (free < bytes) {
+    throw new InsufficientScratchSpaceError(
+      `${dir} has ${free} bytes free; ${what} need ${bytes} bytes staged there before they are verified and loaded ` +
+        '(give the runner task more ephemeral storage, or point RESTORE_WORK_DIR at a larger volume)',
+    );
+  }
+  return free;
 }
 
 export interface ScratchPostgres {
