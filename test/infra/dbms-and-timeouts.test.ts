@@ -1,0 +1,85 @@
+/**
+ * Issue 12 items 8, 10 and 21 on the synthesized definitions: the runner's readiness bounds in the
+ * task definitions; a Community DBMS brought back (or reported DOWN with how to start it) after any
+ * failure; and Task timeouts that the local mode runs as AWS does.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  AWS_DEFAULT_TASK_TIMEOUT_SECONDS,
+  allStates,
+  LOCAL_MAX_TASK_TIMEOUT_SECONDS,
+  withAwsTaskTimeouts,
+} from '../../cli/local/state-machine.js';
+import { type SynthesizedBackup, synthesizeBackup } from '../../cli/local/synth.js';
+import { loadDeploymentConfigFile } from '../../core/config/load.js';
+
+type State = Record<string, unknown> & {
+  Type: string;
+  Resource?: string;
+  TimeoutSeconds?: number;
+  Retry?: Array<{ ErrorEquals: string[]; MaxAttempts?: number }>;
+  Catch?: Array<{ ErrorEquals: string[]; Next: string }>;
+  Next?: string;
+  Parameters?: Record<string, unknown>;
+  Result?: unknown;
+  ResultPath?: string;
+};
+
+describe('synthesized definitions: DBMS handling, readiness bounds, Task timeouts', () => {
+  const config = loadDeploymentConfigFile('config/example.json');
+  let synthesized: SynthesizedBackup;
+  let backup: Map<string, State>;
+
+  beforeAll(() => {
+    synthesized = synthesizeBackup(config);
+    backup = new Map(allStates(synthesized.machines.backup.definition as never) as Array<[string, State]>);
+  }, 120_000);
+
+  it('StartDbms and StartDbmsAfterFailure retry DbmsControl; a failed StartDbms tries StartDbmsAfterFailure', () => {
+    for (const name of ['StartDbms', 'StartDbmsAfterFailure']) {
+      expect(backup.get(name)?.Retry?.some((r) => r.ErrorEquals.includes('DbmsControl'))).toBe(true);
+    }
+    const startCatch = backup.get('StartDbms')?.Catch?.[0];
+    expect(startCatch?.Next).toBe('StartDbmsFailed');
+    expect(backup.get('StartDbmsFailed')?.Next).toBe('StartDbmsAfterFailure');
+    expect(backup.get('StartDbmsAfterFailure')?.Next).toBe('DbmsRunningAgain');
+    expect(backup.get('DbmsRunningAgain')).toMatchObject({ ResultPath: '$.failure.dbms' });
+    expect(String(backup.get('DbmsRestartFailed')?.Parameters?.['dbms.$'])).toContain(
+      'aws ecs update-service --cluster {} --service {} --desired-count {}',
+    );
+  });
+
+  it('every ECS task has TimeoutSeconds; Lambda tasks, bounded by their function, get AWS’s default locally, not 60 s', () => {
+    for (const machine of Object.values(synthesized.machines)) {
+      const states = allStates(machine.definition as never) as Array<[string, State]>;
+      const tasks = states.filter(([, s]) => s.Type === 'Task');
+      expect(tasks.length).toBeGreaterThan(0);
+      for (const [name, state] of tasks) {
+        if (String(state.Resource).includes(':ecs:runTask')) {
+          expect(state.TimeoutSeconds, name).toBeGreaterThan(0);
+        }
+      }
+      const local = allStates(withAwsTaskTimeouts(machine.definition as never)) as Array<[string, State]>;
+      for (const [name, state] of local.filter(([, s]) => s.Type === 'Task')) {
+        const given = states.find(([n]) => n === name)?.[1].TimeoutSeconds;
+        expect(state.TimeoutSeconds, name).toBe(
+          Math.min(given ?? AWS_DEFAULT_TASK_TIMEOUT_SECONDS, LOCAL_MAX_TASK_TIMEOUT_SECONDS),
+        );
+        expect(state.TimeoutSeconds, name).toBeGreaterThan(60);
+      }
+    }
+  });
+
+  it('each target’s task definition gives the runner its readiness bounds (readyTimeoutSeconds, default 300)', () => {
+    for (const target of config.targets) {
+      const definition = [...synthesized.taskDefinitions.values()].find(
+        (d) => d.environment.TARGET === target.name,
+      );
+      expect(definition?.environment).toMatchObject({
+        NEO4J_READY_TIMEOUT_SECONDS: String(target.neo4j.readyTimeoutSeconds),
+        PG_READY_TIMEOUT_SECONDS: String(target.postgres.readyTimeoutSeconds),
+      });
+    }
+    expect(config.targets[0]?.neo4j.readyTimeoutSeconds).toBe(300);
+  });
+});
