@@ -66,6 +66,8 @@ const ManifestShape = z.looseObject({
   target: z.string().optional(),
   execution_id: z.string().optional(),
   forced: z.boolean().optional(),
+  /** What the backup went ahead despite (stale Infrahub tasks the preflight gate let pass), one line each. */
+  warnings: z.array(z.string()).optional(),
   /** Grandfather-father-son class (core/backup/retention.ts); every object of the backup carries it as a tag. */
   retention_class: z.enum(RetentionClasses).optional(),
   sizes: z.record(z.string(), z.number().int().nonnegative()).optional(),
@@ -307,6 +309,8 @@ export interface ManifestInput {
   infrahubVersion?: string;
   executionId?: string;
   forced?: boolean;
+  /** Recorded as `warnings` when not empty (stale Infrahub tasks the preflight gate let pass). */
+  warnings?: readonly string[];
   /** When the backup started (defaults to the time in the backup id). */
   createdAt?: Date;
   completedAt?: Date;
@@ -417,6 +421,7 @@ export function buildManifest(input: ManifestInput, results: ComponentResults): 
     target: input.target,
     ...(input.executionId ? { execution_id: input.executionId } : {}),
     forced: input.forced ?? false,
+    ...(input.warnings?.length ? { warnings: [...input.warnings] } : {}),
     sizes: Object.fromEntries(sorted.map((f) => [f.path, f.size])),
     s3: Object.fromEntries(
       sorted.map((f) => [

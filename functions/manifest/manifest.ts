@@ -18,6 +18,8 @@ export const ManifestEventSchema = z.strictObject({
   executionId: z.string().optional(),
   forced: z.boolean().default(false),
   infrahubVersion: z.string().optional(),
+  /** The preflight's warnings (stale Infrahub tasks it let pass), recorded in the manifest. */
+  warnings: z.array(z.string()).default([]),
   /** The deployment's retention policy: the backup is classified and its objects tagged. */
   retention: RetentionSchema.optional(),
 });
@@ -51,6 +53,7 @@ export async function manifestStep(
     executionId: event.executionId,
     forced: event.forced,
     infrahubVersion: event.infrahubVersion,
+    warnings: event.warnings,
     completedAt: deps.now?.(),
     retention: event.retention,
   });

@@ -87,6 +87,8 @@ export const NotifyEventSchema = z.discriminatedUnion('outcome', [
     outcome: z.literal('succeeded'),
     ...common,
     forced: z.boolean().default(false),
+    /** The preflight's warnings (stale Infrahub tasks it let pass), one line each. */
+    warnings: z.array(z.string()).default([]),
     /** What the state machine keeps of the manifest step's summary. */
     manifest: ManifestSummarySchema.pick({
       manifest: true,
@@ -255,6 +257,7 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
       ...(event.forced
         ? ['', 'The preflight gate was skipped (force): Infrahub may have been running tasks.']
         : []),
+      ...(event.warnings.length > 0 ? ['', 'Warnings:', ...event.warnings.map((w) => `  - ${w}`)] : []),
       ...lockLeftLines(event, event.startedAt),
       '',
       `Execution:  ${event.executionId}`,
@@ -263,6 +266,7 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
       ...notice,
       executionId: event.executionId,
       forced: event.forced,
+      ...(event.warnings.length > 0 ? { warnings: event.warnings } : {}),
       ...lockDetail(event),
       ...(durationSeconds !== undefined ? { durationSeconds } : {}),
       ...m,

@@ -230,6 +230,7 @@ export class BackupStateMachine extends Construct {
         'executionId.$': '$$.Execution.Id',
         'startedAt.$': '$$.Execution.StartTime',
         'forced.$': '$.preflight.forced',
+        'warnings.$': '$.preflight.warnings',
         'manifest.$': '$.manifest',
         ...lockNotice,
       },
@@ -258,6 +259,7 @@ export class BackupStateMachine extends Construct {
         'executionId.$': '$$.Execution.Id',
         'forced.$': '$.preflight.forced',
         'infrahubVersion.$': '$.preflight.infrahubVersion',
+        'warnings.$': '$.preflight.warnings',
         retention: config.retention,
       },
       {
@@ -312,6 +314,8 @@ export class BackupStateMachine extends Construct {
         'force.$': '$.force',
         maxWaitSeconds: config.preflight.maxWaitSeconds,
         pollIntervalSeconds: config.preflight.pollIntervalSeconds,
+        staleTaskHours: config.preflight.staleTaskHours,
+        maxTaskPages: config.preflight.maxTaskPages,
       },
       {
         resultPath: '$.preflight',
@@ -319,6 +323,7 @@ export class BackupStateMachine extends Construct {
           'forced.$': '$.Payload.forced',
           'waitedSeconds.$': '$.Payload.waitedSeconds',
           'infrahubVersion.$': '$.Payload.infrahubVersion',
+          'warnings.$': '$.Payload.warnings',
         },
       },
       [Retries.infrahubUnreachable],
