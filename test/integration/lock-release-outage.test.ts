@@ -34,7 +34,7 @@ import { captureNotices, type Notices } from '../helpers/notices.js';
 import { exists } from '../helpers/s3.js';
 
 const bucket = 'infrahub-backups-lock-outage';
-const RETRY_PAUSE_MS = 2_000;
+const RETRY_PAUSE_MS = 4_000;
 const entered = (run: LocalExecution) =>
   run.events.flatMap((e) => (e.type === 'StateEntered' ? [(e.state as { name: string }).name] : []));
 
@@ -55,7 +55,10 @@ describe('lock release through an S3 outage (backup state machine, run locally)'
     proxy = await startFaultProxy(aws.endpoint);
     // Infrahub always runs a task: every backup fails at the preflight gate, before any database is
     // touched. The databases below only fill the configuration (their ports); nothing connects to them.
-    infrahub = await startFakeInfrahub({ script: () => [task(7, 'RUNNING', 'Generate artifacts')] });
+    // (created now, so the gate never counts it as stale).
+    infrahub = await startFakeInfrahub({
+      script: () => [task(7, 'RUNNING', 'Generate artifacts', { createdAt: new Date() })],
+    });
     const target = {
       name: 'infrahub-lab',
       postgres: { port: 5432, majorVersion: 15 } as PostgresServer,
@@ -150,10 +153,11 @@ describe('lock release through an S3 outage (backup state machine, run locally)'
     const result = await run((e) => {
       // Armed once the lock is held; it starts with the release's first request.
       if (e.type === 'StateEntered' && (e.state as { name: string }).name === 'Preflight')
-        outage ??= lockOutage(10_000);
+        outage ??= lockOutage(24_000);
     });
     outage?.stop();
     expect(result.status).toBe('FAILED');
+    expect(result.cause).toMatch(/Preflight: InfrahubBusy/);
     expect(entered(result)).toContain('ReleaseLockAfterFailure');
     expect(outage?.rule.hits).toBeGreaterThan(2); // the release met the outage, and was tried again
     expect(await exists(aws.client(), bucket, lockKey('infrahub-lab'))).toBe(false);
