@@ -2,8 +2,13 @@ import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/clien
 import { SecretInvalidError } from './errors.js';
 import { registerSecret } from './redact.js';
 
-/** Fields that name an account rather than hold a credential: read, but not registered for redaction. */
-const IDENTITY_FIELDS = new Set(['username', 'user', 'login']);
+/**
+ * Fields of a JSON secret that hold a credential, registered for redaction whichever field was asked
+ * for. The others (an RDS-managed secret's `username`, `engine`, `host`, `port`, `dbname`) name
+ * things that appear in messages by design: redacting "postgres" or "prefect" everywhere would garble
+ * them and hide nothing.
+ */
+const CREDENTIAL_FIELD = /pass(word|wd)?|secret|token|key|credential/i;
 
 /** What a secret read for `field` must look like, for the error message. */
 function expectedShape(field: string): string {
@@ -17,9 +22,9 @@ function expectedShape(field: string): string {
  * yields the value of `field`, Secrets Manager's usual shape (`{"token": "..."}`, or
  * `{"username": "...", "password": "..."}` for databases); any other text is the value itself.
  *
- * Every value read (the whole text and, for JSON, every string field except account names such as
- * `username`) is registered with core/redact.ts, so no error, log line or notice of this process can
- * carry it afterwards. The content is never quoted: malformed JSON fails with SecretInvalidError
+ * What it reads is registered with core/redact.ts (the whole text; for JSON, every field named like a
+ * credential, such as `password` or `token`), so no error, log line or notice of this process can
+ * carry it afterwards; account and location fields (`username`, `host`, `dbname`) are not. The content is never quoted: malformed JSON fails with SecretInvalidError
  * naming the secret and the shape expected (Node's own JSON.parse message quotes the text it could
  * not parse, which is why it is not used), as does a missing or empty field.
  *
@@ -48,11 +53,13 @@ export async function readSecret(
   }
   // Text starting with "{" that parses is an object.
   for (const [key, v] of Object.entries(parsed as Record<string, unknown>))
-    if (typeof v === 'string' && !IDENTITY_FIELDS.has(key.toLowerCase())) registerSecret(v);
+    if (typeof v === 'string' && CREDENTIAL_FIELD.test(key)) registerSecret(v);
   const value = (parsed as Record<string, unknown>)[field];
   if (typeof value !== 'string' || value === '')
     throw new SecretInvalidError(
       `secret ${secretId} has no "${field}" field with a text value (expected ${expectedShape(field)})`,
     );
+  // The value asked for is a credential too, unless it names an account.
+  if (!/^(user(name)?|login)$/i.test(field)) registerSecret(value);
   return value;
 }

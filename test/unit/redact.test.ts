@@ -204,15 +204,25 @@ describe('readSecret', () => {
     );
     expect(redactText(`echo ${CANARY}`)).toBe(`echo ${REDACTED}`);
     forgetSecrets();
+    // An RDS-managed secret: the password is registered, the account and location fields are not
+    // (they appear in servers' messages by design).
+    const rds = JSON.stringify({
+      username: 'prefect',
+      password: 'pg-pass-77',
+      engine: 'postgres',
+      host: 'db.internal',
+      port: 5432,
+      dbname: 'prefect',
+    });
+    expect(await readSecret(secretsAnswering(rds), 'db', 'username')).toBe('prefect');
+    expect(redactText('prefect pg-pass-77 postgres db.internal')).toBe(
+      `prefect ${REDACTED} postgres db.internal`,
+    );
+    // A value asked for by another field name is a credential too.
     expect(
-      await readSecret(
-        secretsAnswering('{"username": "prefect", "password": "pg-pass-77"}'),
-        'db',
-        'username',
-      ),
-    ).toBe('prefect');
-    // The password is registered, the account name is not (it appears in servers' messages by design).
-    expect(redactText('prefect pg-pass-77')).toBe(`prefect ${REDACTED}`);
+      await readSecret(secretsAnswering(JSON.stringify({ value: 'other-secret-5' })), 'x', 'value'),
+    ).toBe('other-secret-5');
+    expect(redactText('other-secret-5')).toBe(REDACTED);
     forgetSecrets();
     expect(await readSecret(secretsAnswering(`  plain-token-99 \n`), 'x/token', 'token')).toBe(
       'plain-token-99',
