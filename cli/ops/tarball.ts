@@ -59,10 +59,6 @@ export async function exportBackup(
   onProgress?: Progress,
 ): Promise<{ file: string; files: number; bytes: number }> {
   const backupId = manifest.backup_id;
-  const file = join(outDir, `${backupId}.tar.gz`);
-  const partial = `${file}.partial`;
-  const pack = tar.pack();
-  const written = pipeline(pack, createGzip({ level: 6 }), createWriteStream(partial));
   // The caller's manifest was validated when read; checked again here because a path becomes a tar
   // entry name that another tool will extract: nothing absolute, no "..", nothing outside backup/.
   const unsafe = Object.keys(manifest.checksums).flatMap((p) => {
@@ -73,6 +69,10 @@ export async function exportBackup(
     throw new ManifestError(
       `${target}/${backupId}: refusing to export unsafe paths (no archive written):\n${unsafe.map((u) => `  - ${u}`).join('\n')}`,
     );
+  const file = join(outDir, `${backupId}.tar.gz`);
+  const partial = `${file}.partial`;
+  const pack = tar.pack();
+  const written = pipeline(pack, createGzip({ level: 6 }), createWriteStream(partial));
   const paths = Object.keys(manifest.checksums).sort();
   const total = paths.reduce((n, p) => n + (manifest.sizes?.[p] ?? 0), 0);
   let done = 0;

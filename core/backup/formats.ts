@@ -130,13 +130,16 @@ export function pgCustomDumpCheck(pgRestore: string): FormatCheck {
   return {
     format,
     async write(chunk) {
+      const open = () => !exited && !tool.stdin.destroyed && !tool.stdin.writableEnded;
+      if (open() && !tool.stdin.write(chunk)) {
+        // A broken pipe rejects `once` with EPIPE: the tool is exiting, and its status says why.
+        await Promise.race([once(tool.stdin, 'drain').catch(() => undefined), settled]);
+      }
+      if (!exited && tool.stdin.destroyed) await settled;
       if (exited) {
         const v = verdict();
         if (v.status === 'problem') throw new FormatProblem(v.problem);
-        return; // exited early without a problem (or unchecked): nothing more to feed
-      }
-      if (!tool.stdin.write(chunk)) {
-        await Promise.race([once(tool.stdin, 'drain'), settled]);
+        // Exited early without a problem (or unchecked): nothing more to feed.
       }
     },
     async end() {

@@ -4,6 +4,7 @@
  * where a secret *name* belongs) is an error rather than silently ignored.
  */
 import { z } from 'zod';
+import { Neo4jDatabaseNameSchema } from '../backup/layout.js';
 import { isTimeZone, parseScheduleExpression, ScheduleSyntaxError } from './schedule.js';
 
 /** AWS region code such as `eu-west-1` or `us-gov-west-1`. */
@@ -102,12 +103,8 @@ const neo4jVersion = z
   .string()
   .regex(/^(5\.\d+\.\d+|20\d{2}\.\d{2}\.\d+)$/, 'must be a Neo4j version such as "5.26.26" or "2025.10.1"');
 
-const neo4jDatabaseName = z
-  .string()
-  .regex(
-    /^[a-z][a-z0-9.-]{2,62}$/,
-    'must be a Neo4j database name (3-63 lowercase letters, digits, "." or "-")',
-  );
+/** Neo4j's naming rules for databases: one rule, shared with manifests and the runner (core/backup/layout.ts). */
+const neo4jDatabaseName = Neo4jDatabaseNameSchema;
 
 export const Neo4jTargetSchema = z
   .strictObject({

@@ -3,7 +3,7 @@
  * Credentials arrive as variables injected from Secrets Manager and are never logged.
  */
 import { z } from 'zod';
-import { BackupIdSchema, RestoreIdSchema } from '../../../core/backup/layout.js';
+import { BackupIdSchema, Neo4jDatabaseNameSchema, RestoreIdSchema } from '../../../core/backup/layout.js';
 import { formatPath } from '../../../core/config/load.js';
 import { hasUserinfo, targetName, userinfoMessage } from '../../../core/config/schema.js';
 import { RunnerConfigError } from '../../../core/errors.js';
@@ -73,7 +73,7 @@ export const Neo4jEnvSchema = CommonEnvSchema.extend({
         .map((d) => d.trim())
         .filter(Boolean),
     )
-    .pipe(z.array(z.string().regex(/^[a-z][a-z0-9.-]{2,62}$/, 'must list Neo4j database names')).min(1)),
+    .pipe(z.array(Neo4jDatabaseNameSchema).min(1)),
   /** The neo4j-admin executable (of the server's exact version). */
   NEO4J_ADMIN: z.string().min(1).default('neo4j-admin'),
   /** Enterprise: the backup listener, host:port (server.backup.listen_address). */
@@ -157,10 +157,7 @@ export const RestoreNeo4jEnvSchema = RestoreCommonEnvSchema.extend({
   /** Enterprise: the server's data directory, where the restore leaves `scripts/<db>/restore_metadata.cypher`. */
   NEO4J_DATA_DIR: z.string().regex(/^\//, 'must be an absolute path').default('/data'),
   RESTORE_MODE: z.enum(['in-place', 'new-database']).default('in-place'),
-  NEW_DATABASE_NAME: z
-    .string()
-    .regex(/^[a-z][a-z0-9.-]{2,62}$/, 'must be a Neo4j database name')
-    .optional(),
+  NEW_DATABASE_NAME: Neo4jDatabaseNameSchema.optional(),
   /**
    * Community: `keep` (default) leaves the target's `system` database (users, passwords, roles); `restore`
    * loads the backup's `system.dump` too. From the restore input's `neo4jSystem` (core/restore/plan.ts).

@@ -247,8 +247,9 @@ export async function backupPostgres(
           return u;
         },
         (err: unknown) => {
-          // pg_dump's own failure (the server went away mid-dump) explains a truncated archive.
-          if (err instanceof ToolFailedError) throw err;
+          // A format problem found first is the cause: pg_dump's ToolFailed is then our stopping it.
+          // pg_dump's own failure (the server went away mid-dump) leaves no verdict, because the check
+          // awaits pg_dump's exit before judging a truncated archive, and is thrown as itself.
           throw dumpFormatError(PREFECT_DUMP, formatCheck.verdict()) ?? err;
         },
       ),

@@ -1,0 +1,307 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  localRunnerEnv,
+  neo4jRunnerEnv,
+  postgresRunnerEnv,
+  runRunner,
+} from '../../cli/local/runner-process.js';
+import { fileKey, manifestKey, neo4jDumpPath, PREFECT_DUMP, resultKey } from '../../core/backup/layout.js';
+import { writeManifest } from '../../core/backup/manifest.js';
+import { fileRecord } from '../../core/backup/results.js';
+import { describeProblems, verifyBackup } from '../../core/backup/verify.js';
+import { listAll, putJson } from '../../core/s3/objects.js';
+import { uploadStream } from '../../core/s3/upload-stream.js';
+import {
+  createVersionedBucket,
+  type Neo4jServer,
+  type PostgresServer,
+  type S3Server,
+  seedGraph,
+  seedPrefect,
+  startNeo4j,
+  startPostgres,
+  startS3,
+} from '../../harness/index.js';
+
+const target = 'infrahub-lab';
+
+/** No object, no open upload and no manifest under a backup: nothing that looks complete. */
+async function nothingStored(s3: S3Client, bucket: string, backupId: string, path: string) {
+  const objects = (await listAll(s3, bucket, `${target}/${backupId}/`)).map((o) => o.Key);
+  expect(objects).not.toContain(fileKey(target, backupId, path));
+  expect(objects).not.toContain(manifestKey(target, backupId));
+  await expect(
+    writeManifest(s3, bucket, {
+      target,
+      backupId,
+      components: [path === PREFECT_DUMP ? 'task-manager-db' : 'database'],
+    }),
+  ).rejects.toMatchObject({ name: 'IncompleteBackup' });
+}
+
+/** Stores `bytes` as a backup's file and writes its manifest, as a version without format checks did. */
+async function storeAsBackup(
+  s3: S3Client,
+  bucket: string,
+  backupId: string,
+  path: string,
+  bytes: Buffer,
+  result: (file: ReturnType<typeof fileRecord>) => Record<string, unknown>,
+) {
+  const uploaded = await uploadStream(s3, Readable.from([bytes]), {
+    bucket,
+    key: fileKey(target, backupId, path),
+    partSize: 5 * 1024 * 1024,
+  });
+  const now = new Date().toISOString();
+  const component = path === PREFECT_DUMP ? 'task-manager-db' : 'database';
+  await putJson(s3, bucket, resultKey(target, backupId, component), {
+    target,
+    backupId,
+    startedAt: now,
+    finishedAt: now,
+    ...result(fileRecord(path, uploaded)),
+  });
+  await writeManifest(s3, bucket, { target, backupId, components: [component], toolVersion: 'test' });
+}
+
+// A dump with stray bytes mixed into the tool's standard output (issue 12, item 2): the backup must
+// fail with DumpFormat and leave nothing complete; `verify --deep` must flag one already stored.
+describe('dump format checks: PostgreSQL (real pg_dump and pg_restore, real S3 server)', () => {
+  const Bucket = 'backups-dump-format-pg';
+  let postgres: PostgresServer;
+  let server: S3Server;
+  let s3: S3Client;
+  let fakeBin: string;
+  let dumpSize: number;
+
+  const env = (backupId: string, extra: Record<string, string> = {}) => ({
+    ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
+    ...postgresRunnerEnv(postgres),
+    S3_PART_SIZE_MIB: '5',
+    ...extra,
+  });
+
+  beforeAll(async () => {
+    [postgres, server] = await Promise.all([startPostgres(), startS3()]);
+    s3 = server.client();
+    await createVersionedBucket(s3, Bucket);
+    await seedPrefect(postgres, { flowRuns: 3000 });
+    dumpSize = execFileSync(postgres.tool('pg_dump'), ['-Fc', '--dbname=prefect'], {
+      env: { ...process.env, ...postgres.env('prefect') },
+      maxBuffer: 256 * 1024 * 1024,
+    }).length;
+    // FAKE pg_dump: the real one, with a log line mixed into its standard output (INJECT=before: ahead
+    // of the archive; INJECT=within: after INJECT_AT bytes, inside a table's data). pg_restore is the real one.
+    fakeBin = mkdtempSync(join(tmpdir(), 'stray-pg-'));
+    writeFileSync(
+      join(fakeBin, 'pg_dump'),
+      [
+        '#!/bin/bash',
+        `REAL=${postgres.tool('pg_dump')}`,
+        'if [ "$1" = "--version" ]; then exec "$REAL" "$@"; fi',
+        'LINE="pg_dump: warning: there are circular foreign-key constraints on this table"',
+        'if [ "$INJECT" = before ]; then echo "$LINE"; exec "$REAL" "$@"; fi',
+        '"$REAL" "$@" | { head -c "$INJECT_AT"; echo "$LINE"; cat; }',
+        'exit "${PIPESTATUS[0]}"',
+        '',
+      ].join('\n'),
+    );
+    chmodSync(join(fakeBin, 'pg_dump'), 0o755);
+    symlinkSync(postgres.tool('pg_restore'), join(fakeBin, 'pg_restore'));
+  }, 300_000);
+
+  afterAll(async () => {
+    await Promise.all([postgres?.stop(), server?.stop()]);
+    if (fakeBin) rmSync(fakeBin, { recursive: true, force: true });
+  });
+
+  const stray = (inject: 'before' | 'within') => ({
+    PG_BINDIR: fakeBin,
+    INJECT: inject,
+    INJECT_AT: String(Math.floor(dumpSize * 0.6)),
+  });
+
+  it('fails the backup with DumpFormat when a log line precedes the archive; nothing is stored', async () => {
+    const backupId = 'infrahub_backup_20261121_010000';
+    const run = await runRunner('backup-postgres', env(backupId, stray('before')));
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(/DumpFormat: prefect\.dump is not a valid PostgreSQL custom-format archive/);
+    await nothingStored(s3, Bucket, backupId, PREFECT_DUMP);
+  }, 180_000);
+
+  it('fails the backup when the line is inside the data, where `pg_restore --list` alone would not look', async () => {
+    const corrupt = execFileSync(join(fakeBin, 'pg_dump'), ['-Fc', '--dbname=prefect'], {
+      env: { ...process.env, ...postgres.env('prefect'), ...stray('within') },
+      maxBuffer: 256 * 1024 * 1024,
+    });
+    // The reason the check reads the whole archive: the TOC is intact, so --list is satisfied.
+    const listed = spawnSync(postgres.tool('pg_restore'), ['--list'], { input: corrupt });
+    expect(listed.status, listed.stderr.toString()).toBe(0);
+
+    const backupId = 'infrahub_backup_20261121_020000';
+    const run = await runRunner('backup-postgres', env(backupId, stray('within')));
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(
+      /DumpFormat: prefect\.dump is not a valid PostgreSQL custom-format archive: pg_restore cannot read it/,
+    );
+    await nothingStored(s3, Bucket, backupId, PREFECT_DUMP);
+  }, 180_000);
+
+  it('deep verify flags an already-stored unreadable dump that quick verify and its checksums pass', async () => {
+    const corrupt = execFileSync(join(fakeBin, 'pg_dump'), ['-Fc', '--dbname=prefect'], {
+      env: { ...process.env, ...postgres.env('prefect'), ...stray('within') },
+      maxBuffer: 256 * 1024 * 1024,
+    });
+    const backupId = 'infrahub_backup_20261121_030000';
+    await storeAsBackup(s3, Bucket, backupId, PREFECT_DUMP, corrupt, (file) => ({
+      component: 'task-manager-db',
+      database: 'prefect',
+      files: [file],
+      tool: { name: 'pg_dump', version: '15', compress: '1' },
+      server: { version: '15', majorVersion: 15 },
+      counts: { tables: {} },
+    }));
+    expect((await verifyBackup(s3, Bucket, target, backupId)).ok).toBe(true);
+    const deep = await verifyBackup(s3, Bucket, target, backupId, {
+      deep: true,
+      pgRestore: postgres.tool('pg_restore'),
+    });
+    expect(deep.ok).toBe(false);
+    expect(deep.problems).toEqual([
+      expect.objectContaining({
+        path: PREFECT_DUMP,
+        kind: 'format',
+        detail: expect.stringMatching(/^pg_restore cannot read it/),
+      }),
+    ]);
+    expect(describeProblems(deep)[0]).toMatch(/^prefect\.dump: malformed: pg_restore cannot read it/);
+  }, 180_000);
+
+  it('passes a good backup, and deep verify checks its format', async () => {
+    const backupId = 'infrahub_backup_20261121_040000';
+    const run = await runRunner('backup-postgres', env(backupId));
+    expect(run.code, run.stderr).toBe(0);
+    await writeManifest(s3, Bucket, {
+      target,
+      backupId,
+      components: ['task-manager-db'],
+      toolVersion: 'test',
+    });
+    const deep = await verifyBackup(s3, Bucket, target, backupId, {
+      deep: true,
+      pgRestore: postgres.tool('pg_restore'),
+    });
+    expect(deep).toMatchObject({ ok: true, formats: { checked: 1, unchecked: [] } });
+    // Without a pg_restore, deep verify says the format was not checked rather than passing it silently.
+    const without = await verifyBackup(s3, Bucket, target, backupId, {
+      deep: true,
+      pgRestore: join(fakeBin, 'no-such-pg_restore'),
+    });
+    expect(without.formats?.unchecked).toEqual([
+      { path: PREFECT_DUMP, reason: expect.stringMatching(/pg_restore could not be started/) },
+    ]);
+  }, 180_000);
+});
+
+describe('dump format checks: Neo4j (real neo4j-admin, real S3 server)', () => {
+  const Bucket = 'backups-dump-format-neo4j';
+  let neo4j: Neo4jServer;
+  let server: S3Server;
+  let s3: S3Client;
+  let fakeBin: string;
+  let verbose: string;
+
+  beforeAll(async () => {
+    [neo4j, server] = await Promise.all([startNeo4j(), startS3()]);
+    s3 = server.client();
+    await createVersionedBucket(s3, Bucket);
+    await seedGraph(neo4j, { devices: 10 });
+    await neo4j.stopDbms();
+    // FAKE neo4j-admin: the real one, with `--verbose` added to `database dump`, which makes Neo4j
+    // 5.26 write its version banner into standard output ahead of the dump (the historical fault).
+    fakeBin = mkdtempSync(join(tmpdir(), 'stray-neo4j-'));
+    verbose = join(fakeBin, 'neo4j-admin');
+    writeFileSync(
+      verbose,
+      [
+        '#!/bin/bash',
+        `if [ "$1 $2" = "database dump" ]; then exec ${neo4j.adminPath} "$@" --verbose; fi`,
+        `exec ${neo4j.adminPath} "$@"`,
+        '',
+      ].join('\n'),
+    );
+    chmodSync(verbose, 0o755);
+  }, 300_000);
+
+  afterAll(async () => {
+    await Promise.all([neo4j?.stop(), server?.stop()]);
+    if (fakeBin) rmSync(fakeBin, { recursive: true, force: true });
+  });
+
+  it('fails the backup with DumpFormat when the dump carries neo4j-admin --verbose output; nothing is stored', async () => {
+    const backupId = 'infrahub_backup_20261121_010000';
+    const run = await runRunner('backup-neo4j', {
+      ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
+      ...neo4jRunnerEnv(neo4j),
+      NEO4J_ADMIN: verbose,
+      NEO4J_DATABASES: 'neo4j',
+    });
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(
+      /DumpFormat: database\/neo4j\.dump is not a valid Neo4j dump: does not start with a Neo4j 5 dump header/,
+    );
+    await nothingStored(s3, Bucket, backupId, neo4jDumpPath('neo4j'));
+  }, 300_000);
+
+  it('deep verify flags an already-stored dump with the banner in it; a clean dump passes', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'dumps-'));
+    try {
+      const env = { ...process.env, ...neo4j.adminEnv() };
+      const bad = execFileSync(verbose, ['database', 'dump', 'neo4j', '--to-stdout'], {
+        env,
+        maxBuffer: 256 * 1024 * 1024,
+      });
+      execFileSync(neo4j.adminPath, ['database', 'dump', 'neo4j', `--to-path=${out}`], { env });
+      const good = readFileSync(join(out, 'neo4j.dump'));
+      const record = (file: ReturnType<typeof fileRecord>) => ({
+        component: 'database',
+        edition: 'community',
+        method: 'dump',
+        files: [file],
+        databases: [{ name: 'neo4j', files: [neo4jDumpPath('neo4j')] }],
+        tool: { name: 'neo4j-admin', version: neo4j.version },
+      });
+      await storeAsBackup(s3, Bucket, 'infrahub_backup_20261121_020000', neo4jDumpPath('neo4j'), bad, record);
+      await storeAsBackup(
+        s3,
+        Bucket,
+        'infrahub_backup_20261121_030000',
+        neo4jDumpPath('neo4j'),
+        good,
+        record,
+      );
+
+      expect((await verifyBackup(s3, Bucket, target, 'infrahub_backup_20261121_020000')).ok).toBe(true);
+      const deep = await verifyBackup(s3, Bucket, target, 'infrahub_backup_20261121_020000', { deep: true });
+      expect(deep.problems).toEqual([
+        expect.objectContaining({
+          path: 'database/neo4j.dump',
+          kind: 'format',
+          detail: expect.stringMatching(/does not start with a Neo4j 5 dump header .* "neo4j 5\./),
+        }),
+      ]);
+      expect(
+        await verifyBackup(s3, Bucket, target, 'infrahub_backup_20261121_030000', { deep: true }),
+      ).toMatchObject({ ok: true, formats: { checked: 1 } });
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 300_000);
+});

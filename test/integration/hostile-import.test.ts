@@ -1,0 +1,160 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import type { S3Client } from '@aws-sdk/client-s3';
+import tar from 'tar-stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { importTarball } from '../../cli/ops/tarball.js';
+import { isComplete, latestCompleteBackup } from '../../core/backup/catalog.js';
+import { manifestKey } from '../../core/backup/layout.js';
+import { readManifest } from '../../core/backup/manifest.js';
+import { verifyBackup } from '../../core/backup/verify.js';
+import { exists, useLocalS3 } from '../helpers/s3.js';
+
+const Bucket = 'backups-hostile-import';
+const target = 'infrahub-lab';
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** Writes an archive the way infrahub-backup lays it out: entries under backup/, tar + gzip. */
+async function archive(dir: string, backupId: string, entries: Record<string, Buffer | string>) {
+  const file = join(dir, `${backupId}.tar.gz`);
+  const pack = tar.pack();
+  const written = pipeline(pack, createGzip(), createWriteStream(file));
+  for (const [name, body] of Object.entries(entries)) pack.entry({ name, mode: 0o644 }, body);
+  pack.finalize();
+  await written;
+  return file;
+}
+
+const info = (backupId: string, extra: Record<string, unknown>) =>
+  JSON.stringify({
+    metadata_version: 2025111200,
+    backup_id: backupId,
+    created_at: '2026-11-20T01:00:00Z',
+    tool_version: '1.3.0',
+    infrahub_version: '1.5.2',
+    components: ['database'],
+    checksums: {},
+    neo4j_edition: 'community',
+    ...extra,
+  });
+
+// Issue 12, item 19: everything read from an archive is validated like our own configuration; a
+// refused archive leaves no manifest (never "latest", never fresh for the RPO alarm).
+describe('hostile imports (real S3 server)', () => {
+  const local = useLocalS3(Bucket);
+  let s3: S3Client;
+  let dir: string;
+
+  beforeAll(() => {
+    s3 = local.s3;
+    dir = mkdtempSync(join(tmpdir(), 'hostile-'));
+  });
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function refused(file: string, backupId: string, message: RegExp) {
+    await expect(importTarball(s3, Bucket, file, target, {})).rejects.toMatchObject({
+      name: 'ManifestError',
+      message: expect.stringMatching(message),
+    });
+    expect(await exists(s3, Bucket, manifestKey(target, backupId))).toBe(false);
+    expect(await isComplete(s3, Bucket, target, backupId)).toBe(false);
+  }
+
+  it('refuses an archive of no component and no file: no manifest, not latest', async () => {
+    const id = 'infrahub_backup_20261120_010000';
+    const file = await archive(dir, id, {
+      'backup/backup_information.json': info(id, { components: [], checksums: {} }),
+    });
+    await refused(file, id, /components: lists no component: a backup holds at least one/);
+    expect(await latestCompleteBackup(s3, Bucket, target)).toBeUndefined();
+  });
+
+  it('refuses a component without its files', async () => {
+    const id = 'infrahub_backup_20261120_020000';
+    const file = await archive(dir, id, {
+      'backup/backup_information.json': info(id, { components: ['database', 'task-manager-db'] }),
+    });
+    await refused(
+      file,
+      id,
+      /component database has no database\/ file[\s\S]*component task-manager-db has no prefect\.dump/,
+    );
+  });
+
+  it('refuses a Neo4j database name that would reach neo4j-admin as an option', async () => {
+    const dump = Buffer.from('DZV1 not loaded here');
+    const named = 'infrahub_backup_20261120_030000';
+    // Named by the file (our import derives the database from it) ...
+    const byFile = await archive(dir, named, {
+      'backup/backup_information.json': info(named, { checksums: { 'database/--help.dump': sha256(dump) } }),
+      'backup/database/--help.dump': dump,
+    });
+    await refused(byFile, named, /neo4j\.databases\.0\.name: "--help" must be a Neo4j database name/);
+    // ... or by the manifest's own neo4j section.
+    const listed = 'infrahub_backup_20261120_040000';
+    const byManifest = await archive(dir, listed, {
+      'backup/backup_information.json': info(listed, {
+        checksums: { 'database/neo4j.dump': sha256(dump) },
+        neo4j: { method: 'dump', databases: [{ name: '--help', files: ['database/neo4j.dump'] }] },
+      }),
+      'backup/database/neo4j.dump': dump,
+    });
+    await refused(byManifest, listed, /neo4j\.databases\.0\.name: "--help" must be a Neo4j database name/);
+  });
+
+  it('names the archive and the problem for a malformed backup_information.json', async () => {
+    const id = 'infrahub_backup_20261120_050000';
+    const file = await archive(dir, id, { 'backup/backup_information.json': '{"metadata_version": 20251' });
+    await refused(
+      file,
+      id,
+      /^backup\/backup_information\.json in infrahub_backup_20261120_050000\.tar\.gz is not valid JSON: /,
+    );
+    const shaped = 'infrahub_backup_20261120_060000';
+    const wrong = await archive(dir, shaped, {
+      'backup/backup_information.json': JSON.stringify({ backup_id: shaped, checksums: { x: 'y' } }),
+    });
+    await refused(wrong, shaped, /is not a valid backup_information\.json:\n {2}- metadata_version: /);
+  });
+
+  it('refuses unsafe paths in the archive and in its checksums', async () => {
+    const body = Buffer.from('x');
+    const id = 'infrahub_backup_20261120_070000';
+    const file = await archive(dir, id, {
+      'backup/backup_information.json': info(id, {
+        components: ['artifacts'],
+        checksums: { 'artifacts/../../x': sha256(body) },
+      }),
+    });
+    await refused(file, id, /checksums\.artifacts\/\.\.\/\.\.\/x: path .* has a "\." or "\.\." segment/);
+    const entry = 'infrahub_backup_20261120_080000';
+    const withEntry = await archive(dir, entry, {
+      'backup/artifacts/..\\..\\x': body,
+      'backup/backup_information.json': info(entry, { components: ['artifacts'], checksums: {} }),
+    });
+    await refused(withEntry, entry, /backup\/artifacts\/\.\.\\\.\.\\x in .*: contains a backslash/);
+  });
+
+  it('imports a well-formed archive, which verifies quickly against the import record', async () => {
+    const dump = Buffer.from('DZV1(\xb5/\xfd payload', 'latin1');
+    const id = 'infrahub_backup_20261120_090000';
+    const file = await archive(dir, id, {
+      'backup/backup_information.json': info(id, { checksums: { 'database/neo4j.dump': sha256(dump) } }),
+      'backup/database/neo4j.dump': dump,
+    });
+    await expect(importTarball(s3, Bucket, file, target, {})).resolves.toMatchObject({ files: 1 });
+    expect((await readManifest(s3, Bucket, target, id))?.neo4j?.databases).toEqual([
+      { name: 'neo4j', files: ['database/neo4j.dump'] },
+    ]);
+    expect(await verifyBackup(s3, Bucket, target, id)).toMatchObject({
+      ok: true,
+      proof: { s3FullObject: 1, unproven: [] },
+    });
+  });
+});
