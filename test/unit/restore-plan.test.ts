@@ -114,6 +114,8 @@ describe('restore execution input', () => {
       backupId: 'latest',
       mode: 'in-place',
       alias: 'infrahub',
+      // The target's Neo4j users are kept unless asked (core/restore/plan.ts, neo4jSystem).
+      neo4jSystem: 'keep',
       dryRun: false,
       allowInfrahubVersionMismatch: false,
     });
