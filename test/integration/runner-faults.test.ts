@@ -5,6 +5,10 @@
  * the server's message (printed, recorded in `.runner/<component>.error.json`, as the exit code),
  * never a crash, and no multipart upload may be left open.
  */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +21,7 @@ import {
   createVersionedBucket,
   type FaultProxy,
   type PostgresServer,
+  repoRoot,
   type S3Server,
   seedPrefect,
   startFaultProxy,
@@ -86,6 +91,65 @@ describe('backup runner: faults mid-backup (real PostgreSQL, real S3 server behi
     expect(await exists(s3, Bucket, fileKey(target, backupId, PREFECT_DUMP))).toBe(false);
   }, 240_000);
 
+  // The last line of defence itself: the runner's main, with the executable's handlers installed,
+  // meets an 'error' event nobody listens to (what node-postgres's was before the fix above) while
+  // its upload is under way. Run as its own process, as cli.ts runs it.
+  it('aborts its upload, records a named error and exits with its code when an error nothing caught ends it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'crashing-runner-'));
+    const flag = join(dir, 'crash-now');
+    // .mts: an ES module like the runner (a CommonJS script would load a second copy of its modules).
+    const script = join(dir, 'crashing-runner.mts');
+    writeFileSync(
+      script,
+      `import { existsSync } from 'node:fs';
+import { EventEmitter } from 'node:events';
+import { installLastResortHandlers, main } from ${JSON.stringify(join(repoRoot, 'containers/runner/src/main.ts'))};
+installLastResortHandlers();
+const timer = setInterval(() => {
+  if (!existsSync(${JSON.stringify(flag)})) return;
+  clearInterval(timer);
+  new EventEmitter().emit('error', new Error('socket hang up'));
+}, 50);
+main(['backup-postgres']).then((code) => process.exit(code));
+`,
+    );
+    proxy.clear();
+    proxy.add({ match: { method: 'PUT', queryHas: 'partNumber' }, fault: { kind: 'delay', ms: 2_000 } });
+    const backupId = 'infrahub_backup_20261121_030000';
+    const before = partsSeen();
+    const poll = setInterval(() => {
+      if (partsSeen() > before) {
+        clearInterval(poll);
+        writeFileSync(flag, '');
+      }
+    }, 50);
+    const run = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+      const child = spawn(join(repoRoot, 'node_modules', '.bin', 'tsx'), [script], {
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env(backupId) },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+      });
+      child.once('error', reject);
+      child.once('close', (code) => resolve({ code, stderr }));
+    });
+    clearInterval(poll);
+    proxy.clear();
+    expect(run.stderr).not.toMatch(/Node\.js v\d+/);
+    expect(run.code, run.stderr).toBe(1);
+    expect(run.stderr.trim().split('\n').pop()).toBe(
+      'UnexpectedError: Error: socket hang up (uncaughtException)',
+    );
+    expect(await errorRecord(backupId)).toMatchObject({
+      error: { name: 'UnexpectedError', message: 'Error: socket hang up (uncaughtException)' },
+    });
+    expect(await openUploads(s3, Bucket)).toEqual([]);
+    expect(await exists(s3, Bucket, fileKey(target, backupId, PREFECT_DUMP))).toBe(false);
+  }, 240_000);
+
+  // Last: it stops the server.
   it('fails with a named error carrying pg_dump’s message, and aborts its upload, when PostgreSQL stops (fast) mid-dump', async () => {
     proxy.clear();
     // Slow parts: pg_dump is held mid-dump (backpressure) while the server is stopped.
