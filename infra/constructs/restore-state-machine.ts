@@ -367,7 +367,12 @@ export class RestoreStateMachine extends Construct {
           ...(action === 'start' ? { 'desiredCount.$': '$.dbmsState.desiredCount' } : {}),
         },
         output,
+        // A start that ran out of the function's wait is scaled and waited for again (idempotent).
+        action === 'start' ? [Retries.dbmsStart] : [],
       );
+    // Said with every failure that leaves the DBMS stopped: DOWN, and how to start it.
+    const dbmsDown =
+      "States.Format('DOWN: the Neo4j DBMS of {} is stopped. Start it: aws ecs update-service --cluster {} --service {} --desired-count {} (or in the ECS console: cluster {}, service {}, Update service, Desired tasks {}). Cause: {}', $.plan.target, $.plan.dbms.cluster, $.plan.dbms.service, $.dbmsState.desiredCount, $.plan.dbms.cluster, $.plan.dbms.service, $.dbmsState.desiredCount, $.error.Cause)";
 
     const validate = b
       .run('ValidateNeo4j')
@@ -380,9 +385,10 @@ export class RestoreStateMachine extends Construct {
       .next(result('DatabaseRestored', true));
     const start = dbms('StartDbmsAfterRestore', 'start', { resultPath: sfn.JsonPath.DISCARD })
       .addCatch(
-        b
-          .record('StartDbmsAfterRestoreFailed', 'StartDbmsAfterRestore', '$.failure')
-          .next(result('DatabaseDbmsDown', false)),
+        new sfn.Pass(this, 'StartDbmsAfterRestoreFailed', {
+          resultPath: '$.failure',
+          parameters: { step: 'StartDbmsAfterRestore', 'error.$': '$.error.Error', 'cause.$': dbmsDown },
+        }).next(result('DatabaseDbmsDown', false)),
         caught,
       )
       .next(validate);
@@ -397,7 +403,7 @@ export class RestoreStateMachine extends Construct {
             step: 'StartDbmsAfterRestoreFailure',
             'error.$': '$.error.Error',
             'cause.$':
-              "States.Format('the DBMS is down: it could not be started again ({}) after {} failed ({}: {})', $.error.Cause, $.failure.step, $.failure.error, $.failure.cause)",
+              "States.Format('DOWN: the Neo4j DBMS of {} is stopped: it could not be started again ({}) after {} failed ({}: {}). Start it: aws ecs update-service --cluster {} --service {} --desired-count {} (or in the ECS console: cluster {}, service {}, Update service, Desired tasks {})', $.plan.target, $.error.Cause, $.failure.step, $.failure.error, $.failure.cause, $.plan.dbms.cluster, $.plan.dbms.service, $.dbmsState.desiredCount, $.plan.dbms.cluster, $.plan.dbms.service, $.dbmsState.desiredCount)",
           },
         }).next(result('DatabaseFailedDbmsDown', false)),
         caught,

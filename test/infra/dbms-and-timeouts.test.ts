@@ -49,6 +49,20 @@ describe('synthesized definitions: DBMS handling, readiness bounds, Task timeout
     );
   });
 
+  it('the restore retries a DBMS start and, when it stays stopped, says DOWN with the command that starts it', () => {
+    const restore = new Map(
+      allStates(synthesized.machines.restore.definition as never) as Array<[string, State]>,
+    );
+    for (const name of ['StartDbmsAfterRestore', 'StartDbmsAfterRestoreFailure']) {
+      expect(restore.get(name)?.Retry?.some((r) => r.ErrorEquals.includes('DbmsControl'))).toBe(true);
+    }
+    for (const name of ['StartDbmsAfterRestoreFailed', 'DbmsDownAfterRestoreFailure']) {
+      const cause = String(restore.get(name)?.Parameters?.['cause.$']);
+      expect(cause, name).toContain('DOWN: the Neo4j DBMS of {} is stopped');
+      expect(cause, name).toContain('aws ecs update-service --cluster {} --service {} --desired-count {}');
+    }
+  });
+
   it('every ECS task has TimeoutSeconds; Lambda tasks, bounded by their function, get AWS’s default locally, not 60 s', () => {
     for (const machine of Object.values(synthesized.machines)) {
       const states = allStates(machine.definition as never) as Array<[string, State]>;
