@@ -10,7 +10,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { BackupIdSchema, backupPrefix } from '../core/backup/layout.js';
 import { type Manifest, readManifest } from '../core/backup/manifest.js';
 import { BackupExecutionInputSchema } from '../core/backup/plan.js';
-import { describeProblems, verifyAgainst } from '../core/backup/verify.js';
+import { describeProblems, describeProof, verifyAgainst } from '../core/backup/verify.js';
 import { loadDeploymentConfigFile, parseInput } from '../core/config/load.js';
 import type { DeploymentConfig } from '../core/config/schema.js';
 import { redactText } from '../core/redact.js';
@@ -189,6 +189,7 @@ export function buildProgram(
           out(
             `  ${e.backupId}  ${age(e.ageHours).padStart(8)}  ${(e.complete ? 'complete' : 'INCOMPLETE').padEnd(10)}  ${(e.retentionClass ?? '-').padEnd(8)}  ${mib(e.bytes).padStart(10)}  (${sizes})  ${verified}`,
           );
+          if (e.problem) out(`    manifest refused: ${e.problem.split('\n').join(' ')}`);
         }
       }
     });
@@ -263,7 +264,11 @@ export function buildProgram(
       if (s.json) out(JSON.stringify(report, null, 2));
       else if (report.ok)
         out(
-          `${target}/${backupId}: ${report.files} files match the manifest (${options.deep ? `${report.downloaded} downloaded and hashed` : 'S3 checksums, sizes and version ids; nothing downloaded'})`,
+          `${target}/${backupId}: ${report.files} files match the manifest (${options.deep ? `${report.downloaded} downloaded and hashed` : 'S3 checksums, sizes and version ids; nothing downloaded'})\n${describeProof(
+            report,
+          )
+            .map((l) => `  ${l}`)
+            .join('\n')}`,
         );
       else
         out(

@@ -17,6 +17,7 @@ import { type Manifest, readManifest } from '../../core/backup/manifest.js';
 import type { VerifyReport } from '../../core/backup/verify.js';
 import { mapLimit } from '../../core/concurrency.js';
 import { targetName } from '../../core/config/schema.js';
+import { ManifestError } from '../../core/errors.js';
 import { getJson, listAll, putJson, storageError } from '../../core/s3/objects.js';
 
 export const VERIFIED_ROOT = '.verified/';
@@ -42,6 +43,8 @@ export interface BackupEntry {
   sizes: Record<string, number>;
   bytes: number;
   retentionClass?: string;
+  /** Why a backup with a manifest is not usable (the manifest failed validation). */
+  problem?: string;
   lastVerified?: Pick<Verification, 'verifiedAt' | 'ok' | 'deep'>;
 }
 
@@ -116,7 +119,14 @@ export async function describeBackups(
     entries.push(
       ...(await mapLimit(ids, 8, async (backupId): Promise<BackupEntry> => {
         const created = parseBackupId(backupId) as Date;
-        const manifest = await readManifest(s3, bucket, target, backupId);
+        // A manifest that fails validation (an unsafe path, a key outside its prefix, ...) makes the
+        // backup unusable: listed as not complete, with the reason, instead of failing the listing.
+        let unreadable: string | undefined;
+        const manifest = await readManifest(s3, bucket, target, backupId).catch((err: unknown) => {
+          if (!(err instanceof ManifestError)) throw err;
+          unreadable = err.message;
+          return undefined;
+        });
         let sizes: Record<string, number>;
         if (manifest) sizes = componentSizes(manifest);
         else {
@@ -130,6 +140,7 @@ export async function describeBackups(
           createdAt: created.toISOString(),
           ageHours: Math.round(((now.getTime() - created.getTime()) / 3_600_000) * 10) / 10,
           complete: manifest !== undefined,
+          ...(unreadable ? { problem: unreadable } : {}),
           sizes,
           bytes: Object.values(sizes).reduce((a, b) => a + b, 0),
           ...(manifest?.retention_class ? { retentionClass: manifest.retention_class } : {}),
