@@ -46,6 +46,8 @@ export interface GateResult {
 
 const realClock = { now: () => Date.now(), sleep: (ms: number) => sleep(ms) };
 const round1 = (n: number) => Math.round(n * 10) / 10;
+/** How far past the wait bound one poll's listing may page (within the Lambda's 30 s margin). */
+const LISTING_GRACE_MS = 20_000;
 
 const hoursSince = (iso: string | null | undefined, now: number): number | undefined => {
   const t = iso ? Date.parse(iso) : Number.NaN;
@@ -92,7 +94,12 @@ export async function waitForIdle(api: InfrahubApi, options: GateOptions): Promi
   const started = clock.now();
   const deadline = started + options.maxWaitSeconds * 1000;
   for (let polls = 1; ; polls++) {
-    const active = await listTasks(api, ['PENDING', 'RUNNING'], 100, options.maxPages ?? DEFAULT_MAX_PAGES);
+    // A listing that pages on past the wait bound (plus a grace for the last poll) stops, named,
+    // before the Lambda that runs the gate times out (its cap leaves a 30 s margin).
+    const active = await listTasks(api, ['PENDING', 'RUNNING'], 100, options.maxPages ?? DEFAULT_MAX_PAGES, {
+      deadline: deadline + LISTING_GRACE_MS,
+      now: clock.now,
+    });
     const now = clock.now();
     const waited = now - started;
     options.onPoll?.(active, waited);

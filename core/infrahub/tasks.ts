@@ -74,14 +74,17 @@ export const DEFAULT_MAX_PAGES = 50;
  * Every task in the given states, following pages of `pageSize` (at most 200), reading at most
  * `maxPages` pages: an API that keeps answering full pages (or `count` that keeps growing) would
  * otherwise be polled until the Lambda times out.
- * @throws InfrahubPaginationError past `maxPages` pages, or when a page repeats the one before it
- *   (the server ignores `offset`); InfrahubApiError / InfrahubUnreachable from the API.
+ * @throws InfrahubPaginationError past `maxPages` pages, past `budget.deadline`, or when a page
+ *   repeats the one before it (the server ignores `offset`); InfrahubApiError / InfrahubUnreachable
+ *   from the API.
  */
 export async function listTasks(
   api: InfrahubApi,
   states: readonly TaskState[] = ['PENDING', 'RUNNING'],
   pageSize = 100,
   maxPages = DEFAULT_MAX_PAGES,
+  /** Stop paging past this instant (ms, by `now`): the caller's time budget, such as a Lambda's. */
+  budget?: { deadline: number; now: () => number },
 ): Promise<InfrahubTask[]> {
   if (pageSize < 1 || pageSize > MAX_PAGE_SIZE)
     throw new RangeError(`page size must be 1-${MAX_PAGE_SIZE}, got ${pageSize}`);
@@ -97,6 +100,13 @@ export async function listTasks(
         `Infrahub API at ${api.address}/graphql still answered full pages of tasks after ${maxPages} pages of ${pageSize} ` +
           `(${tasks.length} tasks read; it reports ${lastCount} in all): the listing is bounded at ${maxPages} pages ` +
           '(preflight.maxTaskPages); check the Infrahub server, or start the backup with "force": true to skip the gate.',
+      );
+    }
+    if (budget && page > 1 && budget.now() > budget.deadline) {
+      throw new InfrahubPaginationError(
+        `Infrahub API at ${api.address}/graphql was still answering pages of tasks when the preflight's time ran out ` +
+          `(${page - 1} pages of ${pageSize}, ${tasks.length} tasks read; it reports ${lastCount} in all): ` +
+          'check the Infrahub server, or start the backup with "force": true to skip the gate.',
       );
     }
     const data = await graphql(api, query, { offset, limit: pageSize });

@@ -219,4 +219,24 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
       errors: [{ message: "Cannot query field 'age' on type 'TaskNode'." }],
     });
   });
+
+  it("stops paging, named, when the listing outlasts the gate's time (a slow endless API), before the Lambda would time out", async () => {
+    api = await startFakeInfrahub({ script: () => [], endlessPages: true });
+    // Each look at the clock finds 5 s gone: as if every page took that long.
+    let now = Date.parse('2026-11-21T02:00:00Z');
+    const slow = { now: () => (now += 5_000), sleep: async () => undefined };
+    const attempt = waitForIdle(api, {
+      maxWaitSeconds: 30,
+      pollIntervalSeconds: 15,
+      maxPages: 1000,
+      clock: slow,
+    });
+    await expect(attempt).rejects.toMatchObject({
+      name: ErrorNames.InfrahubPagination,
+      message: expect.stringMatching(
+        /still answering pages of tasks when the preflight's time ran out \(\d+ pages of 100/,
+      ),
+    });
+    expect(api.requests.length).toBeLessThan(20);
+  });
 });
