@@ -119,7 +119,7 @@ describe('infrahub-backup tarballs: import, restore, export, re-import', () => {
     ]);
     configFile = join(work, 'deployment.json');
     writeFileSync(configFile, JSON.stringify(config));
-  }, 180_000);
+  }, 420_000); // two real servers started on a machine that may be busy
 
   afterAll(async () => {
     process.env = saved;
