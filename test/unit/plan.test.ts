@@ -103,4 +103,24 @@ describe('backup execution input and plan', () => {
       /Invalid target:[\s\S]*"nope" is not configured/,
     );
   });
+
+  // Issue 12, item 20: Step Functions passes any JSON; only an object is an execution input.
+  it.each([
+    [null, 'null'],
+    [[], 'an array'],
+    ['infrahub-prod', 'a string'],
+    [42, 'a number'],
+    [true, 'a boolean'],
+  ])('refuses %j as InvalidInput, saying it must be an object and what it got', (input, kind) => {
+    expect(() => planBackup(input, config, now)).toThrow(
+      expect.objectContaining({
+        name: 'InvalidInput',
+        message: expect.stringContaining(`(root): must be a JSON object such as {}, got ${kind}`),
+      }),
+    );
+  });
+
+  it('reads no input at all (undefined) as {}', () => {
+    expect(planBackup(undefined, config, now).targets).toEqual(['infrahub-prod', 'infrahub-lab']);
+  });
 });
