@@ -5,14 +5,19 @@
  * the server's message (printed, recorded in `.runner/<component>.error.json`, as the exit code),
  * never a crash, and no multipart upload may be left open.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localRunnerEnv, postgresRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
+import {
+  localRunnerEnv,
+  neo4jRunnerEnv,
+  postgresRunnerEnv,
+  runRunner,
+} from '../../cli/local/runner-process.js';
 import { EXIT_CODES } from '../../containers/runner/src/main.js';
 import { fileKey, PREFECT_DUMP, resultKey } from '../../core/backup/layout.js';
 import { ComponentErrorSchema } from '../../core/backup/results.js';
@@ -20,11 +25,14 @@ import { getJson } from '../../core/s3/objects.js';
 import {
   createVersionedBucket,
   type FaultProxy,
+  type Neo4jServer,
   type PostgresServer,
   repoRoot,
   type S3Server,
+  seedGraph,
   seedPrefect,
   startFaultProxy,
+  startNeo4j,
   startPostgres,
   startS3,
 } from '../../harness/index.js';
@@ -182,5 +190,67 @@ main(['backup-postgres']).then((code) => process.exit(code));
     expect(record?.error.message).toMatch(/administrator command|server closed the connection/);
     expect(await openUploads(s3, Bucket)).toEqual([]);
     expect(await exists(s3, Bucket, fileKey(target, backupId, PREFECT_DUMP))).toBe(false);
+  }, 240_000);
+});
+
+describe('count runner: Neo4j killed while the runner works over Bolt (real Neo4j, real S3 server)', () => {
+  let neo4j: Neo4jServer;
+  let server: S3Server;
+
+  beforeAll(async () => {
+    [neo4j, server] = await Promise.all([startNeo4j(), startS3()]);
+    await createVersionedBucket(server.client(), Bucket);
+    await seedGraph(neo4j, { devices: 200 });
+  }, 300_000);
+
+  afterAll(async () => {
+    await Promise.allSettled([neo4j?.stop(), server?.stop()]);
+  });
+
+  /** PIDs of the processes with an established connection to the Bolt port, other than this one. */
+  const boltClients = () =>
+    [
+      ...spawnSync('ss', ['-Htnp', 'state', 'established', `dport = :${neo4j.boltPort}`], {
+        encoding: 'utf8',
+      }).stdout.matchAll(/pid=(\d+)/g),
+    ]
+      .map((m) => Number(m[1]))
+      .filter((pid) => pid !== process.pid);
+
+  // The kill lands once the runner holds a Bolt connection: during its readiness check or its
+  // counts (which one is not under the test's control); either way the runner must end with a named
+  // error and its record, not a crash.
+  it('fails with DatabaseUnreachable, recorded, when Neo4j is killed (SIGKILL) mid-count', async () => {
+    const backupId = 'infrahub_backup_20261121_060000';
+    let killed = false;
+    const run = await runRunner(
+      'count-neo4j',
+      {
+        ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
+        ...neo4jRunnerEnv(neo4j),
+        NEO4J_READY_TIMEOUT_SECONDS: '5',
+      },
+      () => {
+        const poll = setInterval(() => {
+          const pid = neo4j.pid();
+          if (killed || !pid || boltClients().length === 0) return;
+          clearInterval(poll);
+          process.kill(pid, 'SIGKILL');
+          killed = true;
+        }, 20);
+      },
+    );
+    expect(killed).toBe(true);
+    expect(run.stderr).not.toMatch(/Node\.js v\d+/);
+    expect(run.code, run.stderr).toBe(EXIT_CODES.DatabaseUnreachable);
+    expect(run.stderr).toMatch(/^DatabaseUnreachable: .*Neo4j/m);
+    const record = await getJson(
+      server.client(),
+      Bucket,
+      resultKey(target, backupId, 'database-counts.error'),
+      ComponentErrorSchema,
+    );
+    expect(record?.error.name).toBe('DatabaseUnreachable');
+    expect(await exists(server.client(), Bucket, resultKey(target, backupId, 'database-counts'))).toBe(false);
   }, 240_000);
 });

@@ -7,7 +7,12 @@ import { restoreStepKey, resultKey } from '../../../core/backup/layout.js';
 import { type Manifest, readManifest } from '../../../core/backup/manifest.js';
 import type { ComponentError, ComponentResult } from '../../../core/backup/results.js';
 import { PENDING_TAGGING } from '../../../core/backup/retention.js';
-import { ErrorNames, ManifestError, UnexpectedError } from '../../../core/errors.js';
+import {
+  DatabaseUnreachableError,
+  ErrorNames,
+  ManifestError,
+  UnexpectedError,
+} from '../../../core/errors.js';
 import { createLogger, type Logger } from '../../../core/log.js';
 import { redactError } from '../../../core/redact.js';
 import {
@@ -169,7 +174,26 @@ const KNOWN_NAMES = new Set<string>(Object.values(ErrorNames));
  */
 export function runnerError(err: unknown, origin = 'main'): Error {
   const error = redactError(err);
-  return KNOWN_NAMES.has(error.name) ? error : redactError(new UnexpectedError(error, origin));
+  if (KNOWN_NAMES.has(error.name)) return error;
+  return redactError(connectionLost(error) ?? new UnexpectedError(error, origin));
+}
+
+/**
+ * A database driver's error for a connection the server ended or that broke, wherever it surfaced,
+ * as DatabaseUnreachable: node-postgres (SQLSTATE class 08, 57P01-57P03 of a shutdown, "Connection
+ * terminated"), neo4j-driver (ServiceUnavailable, SessionExpired: the Bolt connection was lost;
+ * Neo4j driver manual, "Errors"). Undefined for anything else.
+ */
+function connectionLost(error: Error): DatabaseUnreachableError | undefined {
+  const code = String((error as { code?: unknown }).code ?? '');
+  const pgLost =
+    /^(08|57P0[123])/.test(code) || /^Connection terminated( unexpectedly)?$/.test(error.message.trim());
+  const boltLost = code === 'ServiceUnavailable' || code === 'SessionExpired';
+  if (!pgLost && !boltLost) return undefined;
+  const server = boltLost ? 'Neo4j' : 'PostgreSQL';
+  return new DatabaseUnreachableError(
+    `lost the connection to ${server}${code ? ` (${code})` : ''}: ${error.message.split('\n')[0]}`,
+  );
 }
 
 /**
