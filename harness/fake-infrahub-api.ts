@@ -47,7 +47,8 @@ export function task(
   title = `Generate artifacts ${id}`,
   times: { createdAt?: Date; updatedAt?: Date | null } = {},
 ): InfrahubTask {
-  const created = times.createdAt ?? new Date('2026-11-21T01:59:00Z');
+  // By default a task that started a minute ago (by the real clock): a stale one is asked for.
+  const created = times.createdAt ?? new Date(Date.now() - 60_000);
   const updated = times.updatedAt === undefined ? created : times.updatedAt;
   return {
     id: `task-${id}`,

@@ -3,8 +3,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorNames } from '../../core/errors.js';
 import { waitForIdle } from '../../core/infrahub/gate.js';
 import { listTasks } from '../../core/infrahub/tasks.js';
-import { type FakeInfrahub, startFakeInfrahub, task } from '../../harness/fake-infrahub-api.js';
+import {
+  type FakeInfrahub,
+  pythonIsoformat,
+  startFakeInfrahub,
+  task,
+} from '../../harness/fake-infrahub-api.js';
 import { fakeClock } from '../helpers/clock.js';
+
+/** The fake clock starts at the real time: the fake's tasks are, by default, a minute old by it. */
+const T0 = Date.now();
 
 describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', () => {
   let api: FakeInfrahub | undefined;
@@ -18,7 +26,7 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
     const result = await waitForIdle(api, {
       maxWaitSeconds: 600,
       pollIntervalSeconds: 15,
-      clock: fakeClock(),
+      clock: fakeClock(T0),
     });
     expect(result).toEqual({ waitedSeconds: 0, polls: 1, staleTasks: [] });
     expect(api.requests[0]).toMatchObject({ token: api.token, states: ['PENDING', 'RUNNING'], offset: 0 });
@@ -28,7 +36,7 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
     api = await startFakeInfrahub({
       script: (poll) => (poll < 3 ? [task(1, 'RUNNING'), task(2, 'PENDING')] : [task(1, 'COMPLETED')]),
     });
-    const clock = fakeClock();
+    const clock = fakeClock(T0);
     const result = await waitForIdle(api, { maxWaitSeconds: 600, pollIntervalSeconds: 15, clock });
     expect(result).toEqual({ waitedSeconds: 45, polls: 4, staleTasks: [] });
     expect(clock.slept).toEqual([15_000, 15_000, 15_000]);
@@ -38,7 +46,7 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
     api = await startFakeInfrahub({
       script: () => [task(7, 'RUNNING', 'Merge branch feature-x'), task(8, 'PENDING', 'Sync git repository')],
     });
-    const attempt = waitForIdle(api, { maxWaitSeconds: 60, pollIntervalSeconds: 15, clock: fakeClock() });
+    const attempt = waitForIdle(api, { maxWaitSeconds: 60, pollIntervalSeconds: 15, clock: fakeClock(T0) });
     await expect(attempt).rejects.toMatchObject({
       name: 'InfrahubBusy',
       message: expect.stringMatching(
@@ -94,13 +102,13 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
   });
 
   // Issue 12, item 14: a task left RUNNING for days by a restarted worker.
-  const hoursAgo = (h: number) => new Date(Date.parse('2026-11-21T02:00:00Z') - h * 3_600_000);
+  const hoursAgo = (h: number) => new Date(T0 - h * 3_600_000);
 
   it('refuses while a task left RUNNING for days blocks (no stale bound), showing its age and id', async () => {
     api = await startFakeInfrahub({
       script: () => [task(9, 'RUNNING', 'Generate artifacts for branch main', { createdAt: hoursAgo(76) })],
     });
-    const attempt = waitForIdle(api, { maxWaitSeconds: 30, pollIntervalSeconds: 15, clock: fakeClock() });
+    const attempt = waitForIdle(api, { maxWaitSeconds: 30, pollIntervalSeconds: 15, clock: fakeClock(T0) });
     await expect(attempt).rejects.toMatchObject({
       name: ErrorNames.InfrahubBusy,
       message: expect.stringMatching(
@@ -117,7 +125,7 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
         ...(fresh ? [task(10, 'RUNNING', 'Merge branch feature-x', { createdAt: hoursAgo(0.1) })] : []),
       ],
     });
-    const clock = fakeClock();
+    const clock = fakeClock(T0);
     const busy = waitForIdle(api, { maxWaitSeconds: 30, pollIntervalSeconds: 15, staleTaskHours: 6, clock });
     await expect(busy).rejects.toMatchObject({
       name: ErrorNames.InfrahubBusy,
@@ -130,7 +138,7 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
       maxWaitSeconds: 30,
       pollIntervalSeconds: 15,
       staleTaskHours: 6,
-      clock: fakeClock(),
+      clock: fakeClock(T0),
     });
     expect(result).toEqual({
       waitedSeconds: 0,
@@ -142,7 +150,7 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
           state: 'RUNNING',
           ageHours: 76,
           idleHours: 76,
-          createdAt: expect.stringMatching(/^2026-11-17T22:00:00\.000000\+00:00$/),
+          createdAt: pythonIsoformat(hoursAgo(76)),
         },
       ],
     });
@@ -159,7 +167,7 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
       maxWaitSeconds: 0,
       pollIntervalSeconds: 15,
       staleTaskHours: 6,
-      clock: fakeClock(),
+      clock: fakeClock(T0),
     });
     await expect(attempt).rejects.toThrow(
       /2 task\(s\) pending or running .*"Long import" \(RUNNING for 30 h.*"Unknown age" \(PENDING, branch main/,
@@ -172,7 +180,7 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
       maxWaitSeconds: 600,
       pollIntervalSeconds: 15,
       maxPages: 5,
-      clock: fakeClock(),
+      clock: fakeClock(T0),
     });
     await expect(attempt).rejects.toMatchObject({
       name: ErrorNames.InfrahubPagination,
@@ -204,8 +212,8 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
     const [one] = await listTasks(api, ['RUNNING']);
     expect(one).toMatchObject({
       id: 'task-1',
-      created_at: '2026-11-21T01:59:00.000000+00:00',
-      updated_at: '2026-11-21T01:59:00.000000+00:00',
+      created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$/),
+      updated_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$/),
     });
     const bad = await fetch(`${api.address}/graphql`, {
       method: 'POST',
