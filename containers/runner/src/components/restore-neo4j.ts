@@ -107,7 +107,16 @@ async function downloadAllVerified(
         { bucket: ctx.bucket, key: f.stored.key, versionId: f.stored.version_id },
         f.sha256,
         f.to,
-      );
+      ).catch((err: unknown) => {
+        // The SDK validates a full-object checksum S3 returns (not a multipart object's composite
+        // one) and fails the body's stream with a plain Error: the same finding as our hash.
+        if (!(err instanceof NamedError) && err instanceof Error && /checksum/i.test(err.message)) {
+          throw new RestoreValidationError(
+            `s3://${ctx.bucket}/${f.stored.key} (${f.file}) failed the S3 checksum check on download, nothing was loaded: ${err.message}`,
+          );
+        }
+        throw err;
+      });
       if (f.size !== undefined && bytes !== f.size) {
         throw new RestoreValidationError(
           `s3://${ctx.bucket}/${f.stored.key} is ${bytes} bytes, the manifest records ${f.size} for ${f.file}`,
@@ -117,12 +126,6 @@ async function downloadAllVerified(
     }
   } catch (err) {
     await rm(root, { recursive: true, force: true });
-    // The SDK validates a full-object checksum S3 returns (not a multipart object's composite one)
-    // and fails the body's stream with a plain Error: the same finding as our hash, so named alike.
-    if (!(err instanceof NamedError) && err instanceof Error && /checksum/i.test(err.message))
-      throw new RestoreValidationError(
-        `a Neo4j file of ${what} failed the S3 checksum check on download: ${err.message}`,
-      );
     throw err;
   }
   return verified;
