@@ -46,8 +46,15 @@ describe('manifest and verify (real S3 server)', () => {
     });
   }
 
+  /** The stored JSON's sections a test rewrites. */
+  type StoredManifest = {
+    checksums: Record<string, string | undefined>;
+    sizes: Record<string, number | undefined>;
+    s3: Record<string, unknown>;
+  };
+
   /** Rewrites a stored manifest (what someone with write access to the bucket could do). */
-  async function tamper(backupId: string, change: (m: Record<string, any>) => void): Promise<void> {
+  async function tamper(backupId: string, change: (m: StoredManifest) => void): Promise<void> {
     const manifest = JSON.parse(
       (await downloadAndHash(s3, Bucket, manifestKey(target, backupId))).body.toString('utf8'),
     );
@@ -236,7 +243,7 @@ describe('manifest and verify (real S3 server)', () => {
     await tamper(backupId, (m) => {
       m.checksums[evil] = m.checksums['artifacts/a.txt'];
       m.sizes[evil] = m.sizes['artifacts/a.txt'];
-      m.s3[evil] = { ...m.s3['artifacts/a.txt'], key: `${target}/${backupId}/${evil}` };
+      m.s3[evil] = { ...(m.s3['artifacts/a.txt'] as object), key: `${target}/${backupId}/${evil}` };
     });
     for (const deep of [false, true]) {
       await expect(verifyBackup(s3, Bucket, target, backupId, { deep })).rejects.toMatchObject({

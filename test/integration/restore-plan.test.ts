@@ -31,8 +31,15 @@ describe('restore plan: resolve, verify, check', () => {
       await manifestStep({ target: of, backupId, components: ['artifacts'] }, { s3, bucket: Bucket, logger });
   }
 
+  /** The stored JSON's sections a test rewrites. */
+  type StoredManifest = {
+    checksums: Record<string, string | undefined>;
+    sizes: Record<string, number | undefined>;
+    s3: Record<string, unknown>;
+  };
+
   /** Rewrites a stored manifest (what someone with write access to the bucket could do). */
-  async function tamper(backupId: string, change: (m: Record<string, any>) => void): Promise<void> {
+  async function tamper(backupId: string, change: (m: StoredManifest) => void): Promise<void> {
     const key = manifestKey(target, backupId);
     const manifest = JSON.parse((await downloadAndHash(s3, Bucket, key)).body.toString('utf8'));
     change(manifest);
