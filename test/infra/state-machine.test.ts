@@ -142,6 +142,56 @@ describe('backup state machine (template)', () => {
     expect(states.get('AllComponentsCaptured?')).toMatchObject({ Type: 'Choice', Default: 'WriteManifest' });
   });
 
+  it('retries a lock release for minutes, then notifies saying what became of the lock', () => {
+    for (const name of ['ReleaseLock', 'ReleaseLockAfterFailure']) {
+      const state = states.get(name) as State & {
+        Retry: Array<{
+          ErrorEquals: string[];
+          IntervalSeconds: number;
+          MaxAttempts: number;
+          BackoffRate: number;
+          MaxDelaySeconds?: number;
+        }>;
+        ResultPath?: string;
+      };
+      const storage = state.Retry.find((r) => r.ErrorEquals.includes('StorageError'));
+      expect(storage, name).toMatchObject({
+        IntervalSeconds: 5,
+        MaxAttempts: 6,
+        BackoffRate: 2,
+        MaxDelaySeconds: 60,
+      });
+      // The retries' pauses add up to minutes: enough to outlast a short S3 outage.
+      const pauses = Array.from({ length: storage?.MaxAttempts ?? 0 }, (_, i) =>
+        Math.min(5 * 2 ** i, storage?.MaxDelaySeconds ?? Number.POSITIVE_INFINITY),
+      );
+      expect(pauses.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(180);
+      // Released or not, the outcome goes to the notice (never a failed execution without one).
+      expect(state.ResultPath).toBe('$.lockRelease');
+      expect(state.Catch).toEqual([
+        expect.objectContaining({ ErrorEquals: ['States.ALL'], ResultPath: '$.lockRelease' }),
+      ]);
+    }
+    expect(states.get('NotifyFailure')).toMatchObject({
+      Parameters: { Payload: { 'lockRelease.$': '$.lockRelease', lockTtlSeconds: 12 * 3600 } },
+    });
+    expect(states.get('LockFailed')).toMatchObject({ Parameters: { lockRelease: { notHeld: true } } });
+    // The lock function may ask Step Functions whether a lock's holder still runs, and nothing more.
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+      (p) =>
+        (
+          p as {
+            Properties: { PolicyDocument: { Statement: Array<{ Action: unknown; Resource: unknown }> } };
+          }
+        ).Properties.PolicyDocument.Statement,
+    );
+    const describe = statements.filter((st) => [st.Action].flat().includes('states:DescribeExecution'));
+    expect(describe).toHaveLength(1);
+    const resources = JSON.stringify(describe[0]?.Resource);
+    expect(resources).toContain(`:execution:${config.name}-backup:*`);
+    expect(resources).toContain(`:execution:${config.name}-restore:*`);
+  });
+
   it('has a timeout, logs at ALL with execution data, and tracing', () => {
     expect(definition.TimeoutSeconds).toBe(12 * 3600);
     template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
