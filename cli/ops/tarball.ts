@@ -211,6 +211,12 @@ export async function importTarball(
       `${basename(file)} is named ${named}, but its ${MANIFEST_FILE} says ${info.backup_id}`,
     );
   const problems: string[] = [];
+  // Validated like our own manifests when read; an archive must also hold something to restore
+  // (our own backups may keep an empty artifact store, an import of nothing is no backup).
+  if (Object.keys(info.checksums).length === 0)
+    throw new ManifestError(
+      `${ARCHIVE_ROOT}${MANIFEST_FILE} in ${basename(file)} lists no file: an archive of nothing is not imported as a backup`,
+    );
   for (const [path, sha256] of Object.entries(info.checksums)) {
     const got = uploaded.get(path);
     if (!got) problems.push(`${path}: missing from the archive`);

@@ -150,8 +150,9 @@ export function componentOf(path: string): Component | undefined {
  * What is wrong with a manifest beyond its shape, with no I/O and without knowing where it was read
  * from: unsafe paths (as keys of `checksums`, `sizes`, `s3` or in `neo4j.databases[].files`), entries
  * of `sizes`/`s3` without a checksum, no component or an unknown or repeated one, a component
- * without its files (`database` needs `database/` files, `task-manager-db` needs `prefect.dump`), a
- * file of a component the backup does not list, a backup of no file at all, and Neo4j database names
+ * without its files (`database` needs `database/` files, `task-manager-db` needs `prefect.dump`;
+ * `artifacts` may be empty: an empty artifact store is a state to keep), a
+ * file of a component the backup does not list, and Neo4j database names
  * outside Neo4j's rules.
  */
 export function structuralProblems(manifest: z.output<typeof ManifestShape>): Problem[] {
@@ -197,8 +198,6 @@ export function structuralProblems(manifest: z.output<typeof ManifestShape>): Pr
         message: `${path} belongs to ${component}, which components does not list`,
       });
   }
-  if (manifest.components.length > 0 && paths.length === 0)
-    problems.push({ path: ['checksums'], message: 'lists no file: a backup holds at least one' });
   manifest.neo4j?.databases.forEach((db, i) => {
     const bad = neo4jDatabaseNameProblem(db.name);
     if (bad)

@@ -72,6 +72,11 @@ describe('hostile imports (real S3 server)', () => {
       'backup/backup_information.json': info(id, { components: [], checksums: {} }),
     });
     await refused(file, id, /components: lists no component: a backup holds at least one/);
+    const empty = 'infrahub_backup_20261120_013000';
+    const nothing = await archive(dir, empty, {
+      'backup/backup_information.json': info(empty, { components: ['artifacts'], checksums: {} }),
+    });
+    await refused(nothing, empty, /lists no file: an archive of nothing is not imported as a backup/);
     expect(await latestCompleteBackup(s3, Bucket, target)).toBeUndefined();
   });
 

@@ -274,6 +274,16 @@ describe('manifest validation: every reader is protected (issue 12, items 3 and 
       { ...good(), components: ['database'] },
       /prefect\.dump belongs to task-manager-db, which components does not list/,
     );
+    // An empty artifact store is a state a backup keeps.
+    const emptyStore = {
+      ...good(),
+      components: ['artifacts'],
+      checksums: {},
+      sizes: {},
+      s3: {},
+      neo4j: undefined,
+    };
+    expect(() => validateManifest(emptyStore, source)).not.toThrow();
   });
 
   it("refuses Neo4j database names outside Neo4j's rules (no option reaches neo4j-admin)", () => {
