@@ -144,17 +144,16 @@ describe('backup state machine (template)', () => {
 
   it('retries a lock release for minutes, then notifies saying what became of the lock', () => {
     for (const name of ['ReleaseLock', 'ReleaseLockAfterFailure']) {
-      const state = states.get(name) as State & {
-        Retry: Array<{
-          ErrorEquals: string[];
-          IntervalSeconds: number;
-          MaxAttempts: number;
-          BackoffRate: number;
-          MaxDelaySeconds?: number;
-        }>;
-        ResultPath?: string;
+      const state = states.get(name) as State & { ResultPath?: string };
+      type Retrier = {
+        ErrorEquals: string[];
+        IntervalSeconds: number;
+        MaxAttempts: number;
+        BackoffRate: number;
+        MaxDelaySeconds?: number;
       };
-      const storage = state.Retry.find((r) => r.ErrorEquals.includes('StorageError'));
+      const retriers = (state.Retry ?? []) as Retrier[];
+      const storage = retriers.find((r) => r.ErrorEquals.includes('StorageError'));
       expect(storage, name).toMatchObject({
         IntervalSeconds: 5,
         MaxAttempts: 6,
