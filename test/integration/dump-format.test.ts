@@ -109,6 +109,7 @@ describe('dump format checks: PostgreSQL (real pg_dump and pg_restore, real S3 s
         'LINE="pg_dump: warning: there are circular foreign-key constraints on this table"',
         'if [ "$INJECT" = before ]; then echo "$LINE"; exec "$REAL" "$@"; fi',
         '"$REAL" "$@" | { head -c "$INJECT_AT"; echo "$LINE"; cat; }',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a bash expansion, not a template
         'exit "${PIPESTATUS[0]}"',
         '',
       ].join('\n'),
@@ -258,6 +259,20 @@ describe('dump format checks: Neo4j (real neo4j-admin, real S3 server)', () => {
       /DumpFormat: database\/neo4j\.dump is not a valid Neo4j dump: does not start with a Neo4j 5 dump header/,
     );
     await nothingStored(s3, Bucket, backupId, neo4jDumpPath('neo4j'));
+  }, 300_000);
+
+  it('passes a clean dump through the same check: the backup completes and deep verify checks both dumps', async () => {
+    const backupId = 'infrahub_backup_20261121_040000';
+    const run = await runRunner('backup-neo4j', {
+      ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
+      ...neo4jRunnerEnv(neo4j),
+    });
+    expect(run.code, run.stderr).toBe(0);
+    await writeManifest(s3, Bucket, { target, backupId, components: ['database'], toolVersion: 'test' });
+    expect(await verifyBackup(s3, Bucket, target, backupId, { deep: true })).toMatchObject({
+      ok: true,
+      formats: { checked: 2, unchecked: [] },
+    });
   }, 300_000);
 
   it('deep verify flags an already-stored dump with the banner in it; a clean dump passes', async () => {
