@@ -9,8 +9,10 @@ import { S3Client } from '@aws-sdk/client-s3';
  * The three timeouts are those of `NodeHttpHandler` (@smithy/node-http-handler, the SDK v3's Node.js
  * HTTP handler; AWS SDK for JavaScript v3 developer guide, "Configuring the request handler"):
  * `connectionTimeout` bounds the TCP/TLS connect, `socketTimeout` bounds inactivity on the socket
- * (no byte sent or received: a hung server), `requestTimeout` bounds one attempt as a whole, and is
- * made an error (`throwOnRequestTimeout`) rather than the handler's default warning. A timed-out
+ * (no byte sent or received: a hung server, also while a response body streams), `requestTimeout`
+ * bounds one attempt from its start until the answer begins (the request body's upload included; a
+ * response body streaming afterwards is bounded by `socketTimeout` only, so a large download is not
+ * cut), and is made an error (`throwOnRequestTimeout`) rather than the handler's default warning. A timed-out
  * attempt fails with `TimeoutError`, which the SDK's retry strategy treats as transient and retries
  * up to `maxAttempts` attempts in all (first attempt included), with exponential backoff and jitter.
  */
@@ -20,7 +22,7 @@ export interface RequestBounds {
   /** Milliseconds a socket may stay without traffic while a request is under way (default 60,000). */
   socketTimeoutMs?: number;
   /**
-   * Milliseconds one attempt may take in all (default 600,000). An UploadPart of 8 MiB (the runner's
+   * Milliseconds one attempt may take until the answer begins, the request body included (default 600,000). An UploadPart of 8 MiB (the runner's
    * first part size; parts double every 1,000) over a slow link needs far more than a HEAD: the
    * default allows 8 MiB at 14 KiB/s, while `socketTimeoutMs` catches a server that stopped answering.
    */
