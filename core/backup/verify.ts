@@ -72,6 +72,10 @@ export interface VerifyOptions {
   pgRestore?: string;
 }
 
+/**
+ * Reads the backup's manifest (validated: core/backup/manifest.ts) and verifies against it.
+ * @throws ManifestError when the backup has no manifest or its manifest is refused; StorageError when S3 fails
+ */
 export async function verifyBackup(
   s3: S3Client,
   bucket: string,
@@ -153,6 +157,13 @@ async function hashAndCheck(
   return { sha256: hash.digest('hex'), ...(verdict ? { verdict } : {}) };
 }
 
+/**
+ * Verifies the objects under `TARGET/BACKUP_ID/` against a manifest already read (see the top of
+ * this file for what each mode proves). Problems are returned, not thrown: the report's `ok` is false
+ * when any file is missing, unexpected, resized, overwritten, differs from the manifest's SHA-256 or
+ * (deep) is a malformed dump.
+ * @throws StorageError when S3 fails
+ */
 export async function verifyAgainst(
   s3: S3Client,
   bucket: string,
