@@ -15,7 +15,7 @@
 import { parseArgs } from 'node:util';
 import { loadDeploymentConfigFile } from '../core/config/load.js';
 import { ConfigError } from '../core/errors.js';
-import { redactText } from '../core/redact.js';
+import { IDENTIFIER_KEYS, redactText, redactValue } from '../core/redact.js';
 import { runLocalExecution } from './local/from-env.js';
 import type { MachineKind } from './local/synth.js';
 
@@ -96,7 +96,7 @@ async function main(): Promise<number> {
     },
   });
   if (result.status === 'SUCCEEDED') {
-    console.log(redactText(JSON.stringify(result.output, null, 2)));
+    console.log(JSON.stringify(redactValue(result.output, { keep: IDENTIFIER_KEYS }), null, 2));
     return 0;
   }
   // Redacted like every output (core/redact.ts): the secrets this process read, URL userinfo.

@@ -13,7 +13,7 @@ import { BackupExecutionInputSchema } from '../core/backup/plan.js';
 import { describeProblems, describeProof, verifyAgainst } from '../core/backup/verify.js';
 import { loadDeploymentConfigFile, parseInput } from '../core/config/load.js';
 import type { DeploymentConfig } from '../core/config/schema.js';
-import { redactText } from '../core/redact.js';
+import { redactJsonOrText, redactText } from '../core/redact.js';
 import { RestoreExecutionInputSchema } from '../core/restore/plan.js';
 import { boundedClientOptions, createS3Client } from '../core/s3/client.js';
 import { runLocalExecution } from './local/from-env.js';
@@ -588,7 +588,8 @@ export async function run(
 ) {
   // Everything the CLI prints passes through core/redact.ts: secrets it read (local mode) and URL userinfo.
   const plain = out ?? ((l: string) => console.log(l));
-  const print = (l: string) => plain(redactText(l));
+  // JSON output (--json) is redacted leaf by leaf and serialised again, so it stays valid JSON.
+  const print = (l: string) => plain(redactJsonOrText(l));
   const err = (l: string) => errOut(redactText(l));
   const program = buildProgram((line) => {
     clearLiveLine();

@@ -4,9 +4,11 @@
  * Values under keys that look secret are replaced, whatever the caller passes, and every line is
  * passed through core/redact.ts before it is written: a secret value the process has read (an API
  * token, a database password) or a URL's userinfo never reaches the logs, whatever field or message
- * carries it (a remote server's error body quoted into an error, for example).
+ * carries it (a remote server's error body quoted into an error, for example). The string values are
+ * redacted before the line is serialised (never the serialised JSON, which a replacement could make
+ * invalid), and context identifiers (`target`, `backupId`, ...: IDENTIFIER_KEYS) are written as they are.
  */
-import { redactText } from './redact.js';
+import { IDENTIFIER_KEYS, redactValue } from './redact.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -41,7 +43,9 @@ export function createLogger(
   const emit = (level: LogLevel, message: string, fields?: Record<string, unknown>) => {
     if (ORDER[level] < min) return;
     const entry = redact({ level, time: new Date().toISOString(), message, ...context, ...fields });
-    write(redactText(JSON.stringify(entry)));
+    // Through JSON first, so class instances (Dates, SDK objects) become the plain data that is redacted.
+    const plain: unknown = JSON.parse(JSON.stringify(entry));
+    write(JSON.stringify(redactValue(plain, { keep: IDENTIFIER_KEYS })));
   };
   return {
     debug: (m, f) => emit('debug', m, f),

@@ -1,67 +1,264 @@
 /**
  * Secret redaction for everything that leaves a process: error messages (a Lambda's thrown error, a
- * runner's error record and standard error), log lines, notices, events, reports and the CLI's output.
+ * runner's error record and standard error), log lines, notices, events, reports, function outputs
+ * and the CLI's output.
  *
  * The process keeps the set of secret values it has read (registered where secrets are read:
  * core/secrets.ts for Secrets Manager, the runner's environment parsing for the variables ECS injects,
- * the local mode through the same readSecret). `redactText` replaces each of them, and their common
- * encodings, with `[redacted]`, so a remote server that echoes a credential in its error body (an
- * Infrahub that quotes the rejected token, a tool that prints its connection string) cannot carry it
- * into our outputs. Independently of the registry, the userinfo of every URL (`scheme://user:pw@host`)
- * is replaced, in any process.
+ * the Infrahub client for the token it sends). `redactText` replaces, with `[redacted]`:
  *
- * Encodings covered, per value: as is; URL-encoded (`encodeURIComponent`, and `+` for spaces);
- * base64 and base64url (with and without padding); JSON-escaped once, twice and three times (an error
- * message inside a Lambda's JSON Cause inside an execution history event).
+ * - any run of at least PARTIAL_RUN (12) consecutive characters of a registered value (the whole
+ *   value when it is shorter), compared case-insensitively, ignoring white space, line breaks, `+`
+ *   and backslashes inside the run, and read through the per-character encodings a server or a
+ *   serialiser may apply, in any mix: percent-encoding (either case, any characters left alone),
+ *   HTML character references (`&amp;`, `&#38;`, `&#x26;`), JSON escapes at any depth (`\"`, `\/`,
+ *   `\u0026`, `\\\"`); so an upper-cased, cut, wrapped or re-encoded echo is caught;
+ * - the hexadecimal form of a value (runs of at least 12 bytes), and its base64 / base64url forms at
+ *   each of the three byte alignments (the part of base64(prefix + value) that does not depend on the
+ *   prefix: an `Authorization: Basic` header of `user:value`);
+ * - independently of the registry, in any text: the userinfo of every URL (`scheme://user:pw@host`,
+ *   up to the last `@` of the address, also with JSON-escaped slashes), the value of every
+ *   `name=value` pair whose name says credential (query parameters such as `token`, `key`,
+ *   `X-Amz-Signature`, `X-Amz-Credential`, libpq keywords such as `password=...`), and the value of
+ *   `Authorization`, `X-INFRAHUB-KEY` and `X-API-Key` headers.
  *
- * Values shorter than MIN_SECRET_LENGTH characters are not registered: replacing every occurrence of
- * a two-letter string would garble every message, and such a value is no secret worth the name. URL
- * userinfo is still removed whatever its length.
+ * Values shorter than MIN_SECRET_LENGTH (8) characters, and values equal to a registered public name
+ * (a target, database or user name: registerPublicName), are not registered: replacing every
+ * occurrence of such a string would garble the messages, names and outputs that carry it, and such a
+ * value is no secret worth the name. readSecret (core/secrets.ts) warns about them.
+ *
+ * Redaction works on text, never on serialised JSON: callers redact string leaves (redactValue) and
+ * serialise afterwards, so the result stays valid JSON. `excerpt` redacts before it cuts.
  */
 
 export const REDACTED = '[redacted]';
 
 /** Shorter values are not registered (see the module's documentation). */
-export const MIN_SECRET_LENGTH = 4;
+export const MIN_SECRET_LENGTH = 8;
 
+/** A run of this many consecutive characters of a secret is redacted wherever it appears. */
+export const PARTIAL_RUN = 12;
+
+/** Normalised forms (see normalise) of the registered values, by the run length searched for. */
 const secrets = new Set<string>();
-let pattern: RegExp | undefined;
+const publicNames = new Set<string>();
+let runs: Map<number, Set<string>> | undefined;
 
-/** `scheme://userinfo@`: the userinfo of any URL, whatever the scheme (http, bolt, postgresql, s3, ...). */
-const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"'<>\\]+@/gi;
+/**
+ * Keys whose values are identifiers this service generates or configures (target names, backup ids,
+ * S3 keys, ARNs): redactValue keeps them as they are when told to, so a secret that shares a run of
+ * characters with one cannot rewrite the identifier a later state or a reader relies on.
+ */
+export const IDENTIFIER_KEYS: ReadonlySet<string> = new Set([
+  'target',
+  'targets',
+  'backupId',
+  'executionId',
+  'executionArn',
+  'owner',
+  'bucket',
+  'key',
+  'manifest',
+  'manifestKey',
+  'prefix',
+  'taskDefinition',
+  'cluster',
+  'component',
+  'components',
+  'step',
+  'level',
+  'time',
+  'name',
+]);
 
-const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** One character in the normalised comparison: lower case; white space, `+` and `\` are ignored. */
+function normaliseChar(c: string): string {
+  if (/^[\s+\\]$/u.test(c)) return '';
+  return c.toLowerCase();
+}
 
-/** The forms in which `value` may appear in text: as is and in its common encodings. */
+interface Decoded {
+  /** The decoded, normalised characters. */
+  chars: string[];
+  /** Where each character came from in the source text: [start, end). */
+  start: number[];
+  end: number[];
+}
+
+const HTML_NAMED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
+
+/**
+ * The text decoded character by character (percent-encoding, HTML references, JSON escapes at any
+ * depth) and normalised (normaliseChar), with the source span of each character.
+ */
+function decode(text: string): Decoded {
+  const out: Decoded = { chars: [], start: [], end: [] };
+  const push = (decoded: string, start: number, end: number) => {
+    for (const ch of decoded) {
+      const n = normaliseChar(ch);
+      for (const c of n) {
+        out.chars.push(c);
+        out.start.push(start);
+        out.end.push(end);
+      }
+    }
+  };
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i] as string;
+    if (c === '%' && /^[0-9a-f]{2}$/i.test(text.slice(i + 1, i + 3))) {
+      let j = i;
+      const bytes: number[] = [];
+      while (text[j] === '%' && /^[0-9a-f]{2}$/i.test(text.slice(j + 1, j + 3))) {
+        bytes.push(Number.parseInt(text.slice(j + 1, j + 3), 16));
+        j += 3;
+      }
+      push(Buffer.from(bytes).toString('utf8'), i, j);
+      i = j;
+      continue;
+    }
+    if (c === '&') {
+      const m = /^&(#x[0-9a-f]{1,6}|#[0-9]{1,7}|[a-z]{2,6});/i.exec(text.slice(i, i + 12));
+      if (m) {
+        const ref = (m[1] as string).toLowerCase();
+        let decoded: string | undefined;
+        if (ref.startsWith('#x')) decoded = safeCodePoint(Number.parseInt(ref.slice(2), 16));
+        else if (ref.startsWith('#')) decoded = safeCodePoint(Number.parseInt(ref.slice(1), 10));
+        else decoded = HTML_NAMED[ref];
+        if (decoded !== undefined) {
+          push(decoded, i, i + m[0].length);
+          i += m[0].length;
+          continue;
+        }
+      }
+    }
+    if (c === '\\') {
+      let k = i;
+      while (text[k] === '\\') k++;
+      const next = text[k];
+      if (next === 'u' && /^[0-9a-f]{4}$/i.test(text.slice(k + 1, k + 5))) {
+        push(String.fromCharCode(Number.parseInt(text.slice(k + 1, k + 5), 16)), i, k + 5);
+        i = k + 5;
+      } else if (next !== undefined && 'nrtbf'.includes(next)) {
+        i = k + 1; // an escaped line break or tab: white space, ignored
+      } else if (next !== undefined) {
+        push(next, i, k + 1);
+        i = k + 1;
+      } else i = k;
+      continue;
+    }
+    const cp = text.codePointAt(i) as number;
+    const ch = String.fromCodePoint(cp);
+    push(ch, i, i + ch.length);
+    i += ch.length;
+  }
+  return out;
+}
+
+function safeCodePoint(n: number): string | undefined {
+  return Number.isInteger(n) && n >= 0 && n <= 0x10ffff ? String.fromCodePoint(n) : undefined;
+}
+
+const normalise = (value: string) => decode(value).chars.join('');
+
+/**
+ * The normalised strings that stand for `value` in text: the value itself (as written and as decoded,
+ * for a value that itself contains `%41` or `&amp;`), its UTF-8 bytes in hexadecimal, its base64 and
+ * base64url forms, and the prefix-independent middle of base64(prefix + value) for prefixes of one
+ * and two bytes (and for a value followed by more bytes).
+ */
+function representations(value: string): string[] {
+  const forms = new Set<string>();
+  forms.add([...value].map(normaliseChar).join(''));
+  forms.add(normalise(value));
+  const bytes = Buffer.from(value, 'utf8');
+  forms.add(bytes.toString('hex'));
+  for (const alphabet of ['base64', 'base64url'] as const) {
+    forms.add(normalise(bytes.toString(alphabet)));
+    for (let pad = 0; pad < 3; pad++) {
+      const b64 = Buffer.concat([Buffer.alloc(pad, 0), bytes]).toString(alphabet);
+      // Characters that depend on the prefix: none, 2 or 3; the last group depends on what follows.
+      const skip = [0, 2, 3][pad] as number;
+      const stable = b64.slice(skip, Math.floor((pad + bytes.length) / 3) * 4);
+      if (stable.length >= MIN_SECRET_LENGTH) forms.add(normalise(stable));
+    }
+  }
+  return [...forms].filter((f) => f.length >= MIN_SECRET_LENGTH);
+}
+
+/**
+ * The forms in which `value` may appear in text, for documentation and tests: as is; upper and lower
+ * case; percent-encoded (upper and lower case hex, `+` for spaces, `/` left alone); HTML character
+ * references; JSON-escaped once, twice and three times, also with `\uXXXX` for every non-ASCII or
+ * HTML-special character and `\/` for `/`; hexadecimal; base64 and base64url with and without padding.
+ * redactText catches each of them, and any mix of their per-character encodings.
+ */
 export function encodings(value: string): string[] {
-  const forms = new Set<string>([value]);
-  forms.add(encodeURIComponent(value));
-  forms.add(encodeURIComponent(value).replace(/%20/g, '+'));
+  const forms = new Set<string>([value, value.toUpperCase(), value.toLowerCase()]);
+  const pct = encodeURIComponent(value);
+  forms.add(pct);
+  forms.add(pct.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()));
+  forms.add(pct.replace(/%20/g, '+'));
+  forms.add(pct.replace(/%2F/g, '/'));
+  forms.add(
+    value.replace(/[&<>"']/g, (c) => `&${{ '&': 'amp', '<': 'lt', '>': 'gt', '"': 'quot', "'": '#39' }[c]};`),
+  );
   const b64 = Buffer.from(value, 'utf8').toString('base64');
   forms.add(b64);
   forms.add(b64.replace(/=+$/, ''));
   forms.add(Buffer.from(value, 'utf8').toString('base64url'));
+  forms.add(Buffer.from(value, 'utf8').toString('hex'));
   let json = value;
   for (let depth = 0; depth < 3; depth++) {
     json = JSON.stringify(json).slice(1, -1);
     forms.add(json);
   }
-  // Too short an encoding (base64 of a short value) is left out for the same reason as short values.
-  return [...forms].filter((f) => f.length >= MIN_SECRET_LENGTH);
+  const jsonU = JSON.stringify(value)
+    .slice(1, -1)
+    .replace(/[^\x20-\x7e]|[&<>]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+    .replace(/\//g, '\\/');
+  forms.add(jsonU);
+  return [...forms];
 }
 
 /**
- * Adds a secret value to the process's registry: from now on `redactText` replaces it. Empty,
- * missing and too short values are ignored; registering a value twice is harmless.
+ * Adds a secret value to the process's registry: from now on `redactText` replaces it (see the
+ * module's documentation for what that covers). Returns false, registering nothing, for a value that
+ * is missing, shorter than MIN_SECRET_LENGTH characters or equal to a registered public name (those
+ * cannot be redacted without garbling ordinary text); registering a value twice is harmless.
  */
-export function registerSecret(value: string | undefined | null): void {
-  if (typeof value !== 'string') return;
-  const forms = [value, value.trim()].filter((v) => v.length >= MIN_SECRET_LENGTH);
-  for (const v of forms) {
-    if (secrets.has(v)) continue;
-    secrets.add(v);
-    pattern = undefined;
+export function registerSecret(value: string | undefined | null): boolean {
+  if (typeof value !== 'string') return false;
+  const v = value.trim();
+  if (!isRegistrable(v)) return false;
+  for (const form of representations(v)) {
+    if (secrets.has(form)) continue;
+    secrets.add(form);
+    runs = undefined;
   }
+  return true;
+}
+
+/** Why `value` would not be registered, or undefined when it would be (for readSecret's warnings). */
+export function unregistrableReason(value: string): string | undefined {
+  const v = value.trim();
+  if ([...v].length < MIN_SECRET_LENGTH)
+    return `it is shorter than ${MIN_SECRET_LENGTH} characters, too short to tell apart from ordinary text`;
+  if (publicNames.has(v.toLowerCase()))
+    return 'it equals a name that appears in messages by design (a target, database or user name), so it is not secret';
+  return undefined;
+}
+
+const isRegistrable = (v: string) => unregistrableReason(v) === undefined;
+
+/**
+ * Declares names that appear in messages and outputs by design (a target's name, a database or user
+ * name): a secret equal to one of them (case-insensitively) is not registered, so the name is never
+ * rewritten; readSecret warns about such a secret.
+ */
+export function registerPublicName(...names: (string | undefined | null)[]): void {
+  for (const n of names)
+    if (typeof n === 'string' && n.trim() !== '') publicNames.add(n.trim().toLowerCase());
 }
 
 /**
@@ -76,58 +273,149 @@ export function registerSecretsFromEnv(env: NodeJS.ProcessEnv | Record<string, s
   for (const [name, value] of Object.entries(env)) if (SECRET_ENV_NAME.test(name)) registerSecret(value);
 }
 
-/** How many values are registered (for tests and diagnostics; the values themselves are never exposed). */
+/** How many forms are registered (for tests and diagnostics; the values themselves are never exposed). */
 export function registeredSecretCount(): number {
   return secrets.size;
 }
 
-/** Forgets every registered value. For tests only: a process never needs to forget a secret. */
+/** Forgets every registered value and public name. For tests only: a process never needs to forget a secret. */
 export function forgetSecrets(): void {
   secrets.clear();
-  pattern = undefined;
+  publicNames.clear();
+  runs = undefined;
 }
 
-function secretPattern(): RegExp | undefined {
-  if (secrets.size === 0) return undefined;
-  if (!pattern) {
-    const forms = new Set<string>();
-    for (const s of secrets) for (const f of encodings(s)) forms.add(f);
-    // Longest first, so an encoding containing another form is replaced whole.
-    const alternatives = [...forms].sort((a, b) => b.length - a.length).map(escapeRegExp);
-    pattern = new RegExp(alternatives.join('|'), 'g');
+/** The runs searched for, by length: every PARTIAL_RUN-long run of each form, or the whole form. */
+function secretRuns(): Map<number, Set<string>> {
+  if (!runs) {
+    runs = new Map();
+    for (const form of secrets) {
+      const chars = [...form];
+      const n = Math.min(PARTIAL_RUN, chars.length);
+      const set = runs.get(n) ?? new Set<string>();
+      runs.set(n, set);
+      for (let i = 0; i + n <= chars.length; i++) set.add(chars.slice(i, i + n).join(''));
+    }
   }
-  return pattern;
+  return runs;
 }
 
-/** `text` with every registered secret (in any of its encodings) and every URL's userinfo replaced. */
+/** `scheme://userinfo@`, also with JSON-escaped slashes: `user:password` up to the address's last `@`, or a bare user/token. */
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:[\\/]{2,})(?:[^\s"'<>\\/:@]*:[^\s"'<>]*|[^\s"'<>\\/?#@:]+)@/gi;
+
+/** `name=value` where the name says credential: query parameters, path parameters, libpq keywords. */
+const CREDENTIAL_PAIR =
+  /(^|[?&;#\s,({[])([\w.-]*?(?:token|secret|pass(?:word|wd)?|pwd|signature|credential|key|session(?:id)?|auth)[\w.-]*)(\s*=\s*)('(?:[^'\\]|\\.)*'|(?:[^\s&#;"'<>\\,)}\]]|\\[^"])+)/gi;
+
+/** Credential-bearing HTTP headers quoted in text. */
+const CREDENTIAL_HEADER =
+  /\b((?:proxy-)?authorization|x-infrahub-key|x-api-key)(\s*[:=]\s*)((?:bearer|basic|token|digest)\s+)?[^\s,;"'\\]+/gi;
+
+/** `text` with every registered secret (see the module's documentation), URL userinfo and credential parameter replaced. */
 export function redactText(text: string): string {
-  let out = text.replace(URL_USERINFO, `$1${REDACTED}@`);
-  const p = secretPattern();
-  if (p) out = out.replace(p, REDACTED);
+  let out = text
+    .replace(URL_USERINFO, `$1${REDACTED}@`)
+    .replace(
+      CREDENTIAL_PAIR,
+      (_m, lead: string, name: string, eq: string) => `${lead}${name}${eq}${REDACTED}`,
+    )
+    .replace(
+      CREDENTIAL_HEADER,
+      (_m, name: string, sep: string, scheme: string | undefined) =>
+        `${name}${sep}${scheme ?? ''}${REDACTED}`,
+    );
+  if (secrets.size === 0) return out;
+  const decoded = decode(out);
+  const stream = decoded.chars;
+  const mask = new Uint8Array(out.length);
+  let any = false;
+  for (const [n, set] of secretRuns()) {
+    for (let i = 0; i + n <= stream.length; i++) {
+      let run = '';
+      for (let k = i; k < i + n; k++) run += stream[k];
+      if (!set.has(run)) continue;
+      mask.fill(1, decoded.start[i], decoded.end[i + n - 1]);
+      any = true;
+    }
+  }
+  if (!any) return out;
+  let result = '';
+  for (let i = 0; i < out.length; ) {
+    if (mask[i]) {
+      result += REDACTED;
+      while (i < out.length && mask[i]) i++;
+    } else result += out[i++];
+  }
+  out = result;
   return out;
+}
+
+/**
+ * A line of output redacted: JSON text (an object or an array, as a CLI's --json prints) is parsed,
+ * its string leaves redacted (identifiers kept: IDENTIFIER_KEYS) and serialised again with the same
+ * layout (indented by two spaces when it spanned lines), so it stays valid JSON; other text goes
+ * through redactText.
+ */
+export function redactJsonOrText(line: string): string {
+  const t = line.trim();
+  if (t.startsWith('{') || t.startsWith('[')) {
+    try {
+      const parsed: unknown = JSON.parse(t);
+      return JSON.stringify(
+        redactValue(parsed, { keep: IDENTIFIER_KEYS }),
+        null,
+        line.includes('\n') ? 2 : undefined,
+      );
+    } catch {
+      // Not JSON after all: redacted as text.
+    }
+  }
+  return redactText(line);
+}
+
+/**
+ * At most `max` characters of `text` (an excerpt of a server's answer, a tool's standard error, a
+ * message), redacted first and cut afterwards, so no cut can keep part of a secret that a later
+ * redaction would no longer recognise. A cut text ends in `…`.
+ */
+export function excerpt(text: string, max: number): string {
+  const clean = redactText(text);
+  return clean.length <= max ? clean : `${clean.slice(0, Math.max(0, max - 1))}…`;
+}
+
+/** The last `max` characters of `text` (a tool's standard error tail), redacted first, starting with `…` when cut. */
+export function excerptTail(text: string, max: number): string {
+  const clean = redactText(text);
+  return clean.length <= max ? clean : `…${clean.slice(clean.length - Math.max(0, max - 1))}`;
 }
 
 /**
  * A copy of `value` with every string in it (object keys included) passed through `redactText`.
  * Plain objects and arrays are copied; other objects (Dates, Buffers, class instances) are kept as
- * they are. Errors are redacted in place (see redactError).
+ * they are. Errors are redacted in place (see redactError). With `keep`, values under those keys
+ * (such as IDENTIFIER_KEYS) are kept as they are. Numbers and booleans are never changed: redact
+ * before serialising, never serialised JSON.
  */
-export function redactValue<T>(value: T, depth = 0): T {
+export function redactValue<T>(value: T, options: { keep?: ReadonlySet<string> } = {}, depth = 0): T {
   if (typeof value === 'string') return redactText(value) as T;
   if (value === null || typeof value !== 'object' || depth > 20) return value;
   if (value instanceof Error) return redactError(value) as T;
-  if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1)) as T;
+  if (Array.isArray(value)) return value.map((v) => redactValue(v, options, depth + 1)) as T;
   const proto = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) return value;
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[redactText(k)] = redactValue(v, depth + 1);
+  for (const [k, v] of Object.entries(value))
+    out[options.keep?.has(k) ? k : redactText(k)] = options.keep?.has(k)
+      ? v
+      : redactValue(v, options, depth + 1);
   return out as T;
 }
 
 /**
  * The error with its message, stack and cause chain redacted, changed in place so its class, its
- * `name` (which the state machines' Retry and Catch match) and its other fields stay as they are.
- * Anything thrown that is not an Error becomes one, with its text redacted.
+ * `name` (which the state machines' Retry and Catch match, and the runner maps to exit codes; never
+ * touched) and its other fields stay as they are. Anything thrown that is not an Error becomes one,
+ * with its text redacted.
  */
 export function redactError(err: unknown, depth = 0): Error {
   if (!(err instanceof Error)) return new Error(redactText(String(err)));
@@ -152,6 +440,7 @@ export function redactError(err: unknown, depth = 0): Error {
   }
   // Own enumerable string fields (an API error's body, a tool's stderr tail) go into serialised errors too.
   for (const [k, v] of Object.entries(err)) {
+    if (k === 'name') continue;
     if (typeof v === 'string' || (v !== null && typeof v === 'object')) {
       try {
         (err as unknown as Record<string, unknown>)[k] = redactValue(v);

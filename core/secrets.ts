@@ -1,6 +1,6 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SecretInvalidError } from './errors.js';
-import { registerSecret } from './redact.js';
+import { registerPublicName, registerSecret, unregistrableReason } from './redact.js';
 
 /**
  * Fields of a JSON secret that hold a credential, registered for redaction whichever field was asked
@@ -10,6 +10,10 @@ import { registerSecret } from './redact.js';
  */
 const CREDENTIAL_FIELD = /pass(word|wd)?|secret|token|key|credential/i;
 
+/** Fields of a JSON secret that name an account or a location (an RDS-managed secret's): public names. */
+const ACCOUNT_FIELD =
+  /^(user(name)?|login|engine|host(name)?|dbname|database|dbInstanceIdentifier|dbClusterIdentifier)$/i;
+
 /** What a secret read for `field` must look like, for the error message. */
 function expectedShape(field: string): string {
   if (field === 'token') return '{"token": "..."} or the token as plain text';
@@ -17,49 +21,105 @@ function expectedShape(field: string): string {
   return `{"${field}": "..."} or the value as plain text`;
 }
 
+/** Options of readSecret. */
+export interface ReadSecretOptions {
+  /**
+   * Names that appear in messages and outputs by design (the target's name, a database or user
+   * name): registered as public names (core/redact.ts registerPublicName), so a secret equal to one
+   * is not registered for redaction and `warn` is told.
+   */
+  publicNames?: (string | undefined)[];
+  /** Told when a credential read cannot be redacted (too short, or equal to a public name); the value is never quoted. */
+  warn?: (message: string) => void;
+}
+
 /**
- * Reads a secret's value (GetSecretValue's `SecretString`). A JSON secret (text starting with `{`)
- * yields the value of `field`, Secrets Manager's usual shape (`{"token": "..."}`, or
- * `{"username": "...", "password": "..."}` for databases); any other text is the value itself.
+ * Reads a secret's value (GetSecretValue's `SecretString`), after dropping a leading UTF-8 byte-order
+ * mark. A JSON object (text starting with `{`) yields the value of `field`, Secrets Manager's usual
+ * shape (`{"token": "..."}`, or `{"username": "...", "password": "..."}` for databases); a JSON string
+ * (text starting with `"`) is its inner value; other JSON (an array, a number, `true`, `null`) is
+ * refused; any other text is the value itself.
  *
- * What it reads is registered with core/redact.ts (the whole text; for JSON, every field named like a
- * credential, such as `password` or `token`), so no error, log line or notice of this process can
- * carry it afterwards; account and location fields (`username`, `host`, `dbname`) are not. The content is never quoted: malformed JSON fails with SecretInvalidError
- * naming the secret and the shape expected (Node's own JSON.parse message quotes the text it could
- * not parse, which is why it is not used), as does a missing or empty field.
+ * What it reads is registered with core/redact.ts (the whole text; for a JSON object, every field
+ * named like a credential, such as `password` or `token`), so no error, log line, notice or output of
+ * this process can carry it afterwards; account and location fields (`username`, `host`, `dbname`)
+ * are not, and are declared public names instead. A credential that cannot be redacted (shorter than
+ * MIN_SECRET_LENGTH, 8, characters, or equal to a public name: the secret's own `username` or
+ * `dbname`, or `options.publicNames`) is returned but not registered, and `options.warn` says so:
+ * such a value cannot be told apart from the names and text that carry it, and is no secret.
  *
- * Errors: SecretInvalidError (no string value, malformed JSON, missing field); the SDK's errors from
- * GetSecretValue (ResourceNotFoundException, AccessDeniedException, ...), which never carry the value.
+ * The content is never quoted: malformed JSON fails with SecretInvalidError naming the secret and the
+ * shape expected (Node's own JSON.parse message quotes the text it could not parse, which is why it is
+ * not used), as does a missing or empty field or JSON of another type.
+ *
+ * Errors: SecretInvalidError (no string value, malformed JSON, JSON that is not an object or a string,
+ * missing field); the SDK's errors from GetSecretValue (ResourceNotFoundException,
+ * AccessDeniedException, ...), which never carry the value.
  * See https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html
  */
 export async function readSecret(
   client: Pick<SecretsManagerClient, 'send'>,
   secretId: string,
   field: string,
+  options: ReadSecretOptions = {},
 ): Promise<string> {
   const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
-  const text = out.SecretString;
-  if (!text)
+  const raw = out.SecretString;
+  const text = raw?.replace(/^\uFEFF/, '');
+  if (!text || text.trim() === '')
     throw new SecretInvalidError(`secret ${secretId} has no string value (expected ${expectedShape(field)})`);
-  registerSecret(text);
-  if (!text.trimStart().startsWith('{')) return text.trim();
+  registerPublicName(...(options.publicNames ?? []));
+  const credential = (value: string, what: string) => {
+    const why = unregistrableReason(value);
+    if (why === undefined) registerSecret(value);
+    else
+      options.warn?.(
+        `secret ${secretId}: ${what} is not redacted from messages because ${why}; use a longer random value`,
+      );
+  };
+  const trimmed = text.trim();
+  const first = trimmed[0];
+  if (first !== '{' && first !== '"' && first !== '[') {
+    // Plain text; a bare JSON number or boolean is plain text too (a numeric password is allowed).
+    credential(trimmed, 'its value');
+    return trimmed;
+  }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = JSON.parse(trimmed);
   } catch {
+    registerSecret(trimmed);
     throw new SecretInvalidError(
       `secret ${secretId} is not valid JSON (expected ${expectedShape(field)}); its content is not shown`,
     );
   }
-  // Text starting with "{" that parses is an object.
-  for (const [key, v] of Object.entries(parsed as Record<string, unknown>))
-    if (typeof v === 'string' && CREDENTIAL_FIELD.test(key)) registerSecret(v);
-  const value = (parsed as Record<string, unknown>)[field];
+  if (typeof parsed === 'string') {
+    if (parsed.trim() === '')
+      throw new SecretInvalidError(
+        `secret ${secretId} is an empty JSON string (expected ${expectedShape(field)})`,
+      );
+    credential(parsed, 'its value');
+    return parsed.trim();
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    for (const v of Array.isArray(parsed) ? parsed : []) if (typeof v === 'string') registerSecret(v);
+    const got = Array.isArray(parsed) ? 'a JSON array' : `JSON ${parsed === null ? 'null' : typeof parsed}`;
+    throw new SecretInvalidError(
+      `secret ${secretId} is ${got}, not an object or a string (expected ${expectedShape(field)}); its content is not shown`,
+    );
+  }
+  const record = parsed as Record<string, unknown>;
+  for (const [key, v] of Object.entries(record))
+    if (typeof v === 'string' && ACCOUNT_FIELD.test(key) && key !== field) registerPublicName(v);
+  for (const [key, v] of Object.entries(record))
+    if (typeof v === 'string' && CREDENTIAL_FIELD.test(key)) credential(v, `its "${key}" field`);
+  const value = record[field];
   if (typeof value !== 'string' || value === '')
     throw new SecretInvalidError(
       `secret ${secretId} has no "${field}" field with a text value (expected ${expectedShape(field)})`,
     );
   // The value asked for is a credential too, unless it names an account.
-  if (!/^(user(name)?|login)$/i.test(field)) registerSecret(value);
+  if (!/^(user(name)?|login)$/i.test(field) && !CREDENTIAL_FIELD.test(field))
+    credential(value, `its "${field}" field`);
   return value;
 }

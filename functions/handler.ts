@@ -7,19 +7,21 @@
  * logs. It passes through core/redact.ts here: every secret value the function has read (the
  * Infrahub token, database passwords) and every URL's userinfo is replaced by `[redacted]`, whatever
  * quoted it (an API that echoes the token in its error body). The error keeps its class and name, so
- * the state machines' Retry and Catch match it as before. Outputs are data for the next state and
- * are returned as they are: redacting them could rewrite a database name that happens to equal a
- * weak password; the messages they carry were redacted where they were made.
+ * the state machines' Retry and Catch match it as before. Outputs (data for the next state, recorded
+ * in the execution history and passed on to notices) have their string leaves redacted too, so an
+ * answer from a server that a function returns cannot carry a secret it read; the identifiers we
+ * generate or configure (`target`, `backupId`, S3 keys: IDENTIFIER_KEYS) are returned as they are,
+ * and a secret equal to such a name is never registered (core/redact.ts).
  * See https://docs.aws.amazon.com/lambda/latest/dg/nodejs-exceptions.html
  */
-import { redactError } from '../core/redact.js';
+import { IDENTIFIER_KEYS, redactError, redactValue } from '../core/redact.js';
 
 export function lambdaHandler<A extends unknown[], R>(
   fn: (...args: A) => Promise<R>,
 ): (...args: A) => Promise<R> {
   return async (...args: A): Promise<R> => {
     try {
-      return await fn(...args);
+      return redactValue(await fn(...args), { keep: IDENTIFIER_KEYS });
     } catch (err) {
       throw redactError(err);
     }

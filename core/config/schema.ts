@@ -173,11 +173,15 @@ export const PostgresTargetSchema = z.strictObject({
 });
 
 /**
- * True when a URL carries userinfo (`scheme://user:password@host`). Such credentials would travel in
+ * True when a URL carries userinfo (`scheme://user:password@host`), a query, a fragment or path
+ * parameters. Such credentials would travel in
  * every execution payload, history event and failure message that names the URL, so URL-like fields
  * refuse them (the error names the field, never the URL); credentials belong in Secrets Manager.
  */
 export function hasUserinfo(value: string): boolean {
+  // A query, a fragment or path parameters carry credentials just as well (`?token=...`,
+  // `#access_token=...`, `;jsessionid=...`): refused alike; none of our URLs needs them.
+  if (/[?#;]/.test(value)) return true;
   try {
     const url = new URL(value);
     return url.username !== '' || url.password !== '';
@@ -188,7 +192,7 @@ export function hasUserinfo(value: string): boolean {
 
 /** The message for a URL with userinfo, pointing to where the credential belongs. */
 export const userinfoMessage = (where: string) =>
-  `must not contain a user name or password ("user:password@"): URLs travel in execution payloads and failure messages; ${where}`;
+  `must not contain a user name or password ("user:password@"), a query ("?..."), a fragment ("#...") or path parameters (";..."): URLs travel in execution payloads and failure messages; ${where}`;
 
 export const InfrahubApiSchema = z.strictObject({
   address: z

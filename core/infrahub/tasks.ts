@@ -10,7 +10,7 @@
  */
 import { z } from 'zod';
 import { InfrahubApiError, InfrahubPaginationError, InfrahubUnreachableError } from '../errors.js';
-import { redactText, registerSecret } from '../redact.js';
+import { excerpt, redactText, registerSecret } from '../redact.js';
 
 export const TaskStateSchema = z.enum([
   'SCHEDULED',
@@ -120,22 +120,52 @@ export async function listTasks(
       );
     }
     previous = ids;
-    tasks.push(...result.edges.map((e) => e.node));
+    // Titles, workflows and branches are the server's text: redacted here, at the source, so no
+    // warning, output or manifest built from them can carry a secret (a webhook URL's ?key=...).
+    tasks.push(
+      ...result.edges.map((e) => ({
+        ...e.node,
+        title: redactText(e.node.title),
+        workflow: e.node.workflow == null ? e.node.workflow : redactText(e.node.workflow),
+        branch: e.node.branch == null ? e.node.branch : redactText(e.node.branch),
+      })),
+    );
     if (result.edges.length < pageSize || tasks.length >= result.count) return tasks;
   }
 }
 
-/** The version of the Infrahub server (`InfrahubInfo { version }`). */
+/**
+ * What an Infrahub version looks like (Infrahub's releases are semantic versions, such as `1.5.0`,
+ * `1.6.0rc1` or `1.4.2-dev+abc123`): at most 64 characters of digits, letters and `.-+_`, starting
+ * with a digit (an optional `v` before it).
+ */
+export const INFRAHUB_VERSION = /^v?\d+(\.\d+){0,3}[0-9A-Za-z.+_-]{0,48}$/;
+
+/**
+ * The version of the Infrahub server (`InfrahubInfo { version }`).
+ * @throws InfrahubApiError when the answer is not a version string (INFRAHUB_VERSION); the answer is
+ *   not quoted, since it is the server's text and is recorded in manifests and outputs.
+ */
 export async function infrahubVersion(api: InfrahubApi): Promise<string> {
   const data = await graphql(api, 'query { InfrahubInfo { version } }', {});
-  return parseAnswer(api, z.object({ version: z.string().min(1) }), data.InfrahubInfo).version;
+  const version = parseAnswer(
+    api,
+    z.object({ version: z.string().min(1) }),
+    data.InfrahubInfo,
+  ).version.trim();
+  if (version.length > 64 || !INFRAHUB_VERSION.test(version))
+    throw new InfrahubApiError(
+      `Infrahub API at ${api.address}/graphql answered a version that is not a version string such as "1.5.0" (${version.length} characters; not shown)`,
+      200,
+    );
+  return version;
 }
 
 function parseAnswer<T extends z.ZodType>(api: InfrahubApi, schema: T, value: unknown): z.output<T> {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     throw new InfrahubApiError(
-      `Infrahub API at ${api.address}/graphql answered with an unexpected shape: ${redactText(JSON.stringify(value) ?? '').slice(0, 300)}`,
+      `Infrahub API at ${api.address}/graphql answered with an unexpected shape: ${excerpt(JSON.stringify(value) ?? '', 300)}`,
       200,
     );
   }
@@ -165,15 +195,19 @@ async function graphql(
     throw new InfrahubUnreachableError(`Infrahub API at ${url} is unreachable: ${cause}`);
   }
   const text = await response.text();
+  if (response.status === 401 || response.status === 403) {
+    // A refusal of the token: its answer is not quoted at all (a gateway may echo the key in any
+    // form), only the status and what it means.
+    throw new InfrahubApiError(
+      `Infrahub API at ${url} answered HTTP ${response.status} (the API token was refused): check the token in the secret named by infrahub.tokenSecret; the answer is not shown`,
+      response.status,
+    );
+  }
   if (!response.ok) {
     const hint =
-      response.status === 401 || response.status === 403
-        ? ' (the API token was refused)'
-        : response.status === 422
-          ? ' (the query was rejected; Infrahub allows at most 200 tasks per page)'
-          : '';
+      response.status === 422 ? ' (the query was rejected; Infrahub allows at most 200 tasks per page)' : '';
     throw new InfrahubApiError(
-      `Infrahub API at ${url} answered HTTP ${response.status}${hint}: ${redactText(text).slice(0, 300)}`,
+      `Infrahub API at ${url} answered HTTP ${response.status}${hint}: ${excerpt(text, 300)}`,
       response.status,
     );
   }
@@ -182,13 +216,13 @@ async function graphql(
     body = ResponseSchema.parse(JSON.parse(text));
   } catch {
     throw new InfrahubApiError(
-      `Infrahub API at ${url} answered with an unexpected body: ${redactText(text).slice(0, 300)}`,
+      `Infrahub API at ${url} answered with an unexpected body: ${excerpt(text, 300)}`,
       response.status,
     );
   }
   if (body.errors?.length) {
     throw new InfrahubApiError(
-      `Infrahub API at ${url} returned errors: ${body.errors.map((e) => e.message).join('; ')}`,
+      `Infrahub API at ${url} returned errors: ${excerpt(body.errors.map((e) => e.message).join('; '), 500)}`,
       response.status,
     );
   }

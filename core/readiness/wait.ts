@@ -7,6 +7,7 @@
  */
 import { DatabaseUnreachableError, RunnerConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { excerpt, redactText } from '../redact.js';
 
 /** The bound when neither the configuration nor the runner's environment sets one (seconds). */
 export const DEFAULT_READY_TIMEOUT_SECONDS = 300;
@@ -75,10 +76,13 @@ export async function waitUntilReady<T>(
   }
 }
 
-/** The first line of an error's message (drivers append long hints). */
+/**
+ * The first line of an error's message (drivers append long hints), at most 300 characters,
+ * redacted before it is cut (core/redact.ts excerpt): a cut must not keep half of an echoed password.
+ */
 export function firstLine(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
-  return message.split('\n')[0]?.slice(0, 300) ?? '';
+  return excerpt(redactText(message).split('\n')[0] ?? '', 300);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { ToolFailedError } from '../errors.js';
+import { redactText } from '../redact.js';
 
 export interface RunningTool {
   readonly child: ChildProcess;
@@ -42,10 +43,12 @@ export function runTool(
   let stderr = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (chunk: string) => {
-    stderr = (stderr + chunk).slice(-STDERR_KEEP);
+    stderr += chunk;
+    // Redacted before it is cut (core/redact.ts), so the window's edge cannot keep half a secret.
+    if (stderr.length > 2 * STDERR_KEEP) stderr = redactText(stderr).slice(-STDERR_KEEP);
   });
   const stderrTail = () =>
-    stderr
+    redactText(stderr)
       .split(/\r?\n|\r/)
       .filter((line) => line.trim() !== '' && !/^(Files: \d+\/\d+, data:|\.+$|\d+%)/.test(line.trim()))
       .slice(-12)

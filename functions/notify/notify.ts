@@ -19,7 +19,7 @@ import { targetName } from '../../core/config/schema.js';
 import { NotificationError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { type Metric, MetricNames, publishMetrics } from '../../core/metrics.js';
-import { redactText } from '../../core/redact.js';
+import { excerpt, IDENTIFIER_KEYS, redactText, redactValue } from '../../core/redact.js';
 import { getJson, listAll } from '../../core/s3/objects.js';
 import { ManifestSummarySchema } from '../manifest/manifest.js';
 
@@ -149,7 +149,8 @@ export interface NotifyDeps {
   now?: () => Date;
 }
 
-export const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+/** At most `max` characters of `text`, redacted before it is cut (core/redact.ts excerpt), ending in `…` when cut. */
+export const clip = (text: string, max: number) => excerpt(text, max);
 export const bytes = (n: number) =>
   n < 1024 ** 2
     ? `${(n / 1024).toFixed(1)} KiB`
@@ -418,7 +419,9 @@ export async function deliverNotice(
         {
           Source: EVENT_SOURCE,
           DetailType: notice.detailType,
-          Detail: redactText(JSON.stringify(notice.detail)),
+          // String leaves redacted before serialising (never the JSON text, which a replacement could
+          // make invalid); identifiers such as the target are kept as they are.
+          Detail: JSON.stringify(redactValue(notice.detail, { keep: IDENTIFIER_KEYS })),
           ...(deps.eventBusName ? { EventBusName: deps.eventBusName } : {}),
         },
       ],

@@ -12,6 +12,7 @@ import { hasUserinfo, targetName, userinfoMessage } from '../../core/config/sche
 import { type StaleTask, staleTaskWarnings, waitForIdle } from '../../core/infrahub/gate.js';
 import { DEFAULT_MAX_PAGES, infrahubVersion } from '../../core/infrahub/tasks.js';
 import type { Logger } from '../../core/log.js';
+import { IDENTIFIER_KEYS, redactValue } from '../../core/redact.js';
 import { readSecret } from '../../core/secrets.js';
 
 export const PreflightEventSchema = z.strictObject({
@@ -96,7 +97,10 @@ export async function preflight(input: unknown, deps: PreflightDeps): Promise<Pr
       warnings: [],
     };
   }
-  const token = await readSecret(deps.secrets, event.infrahub.tokenSecret, 'token');
+  const token = await readSecret(deps.secrets, event.infrahub.tokenSecret, 'token', {
+    publicNames: [event.target],
+    warn: (message) => log.warn(message),
+  });
   const api = { address: event.infrahub.address, token };
   const version = await versionOf(token);
   const maxWaitSeconds = Math.min(event.maxWaitSeconds, deps.maxWaitSecondsCap ?? Number.POSITIVE_INFINITY);
@@ -119,14 +123,19 @@ export async function preflight(input: unknown, deps: PreflightDeps): Promise<Pr
     polls: result.polls,
     staleTasks: result.staleTasks.length,
   });
-  return {
-    target: event.target,
-    backupId: event.backupId,
-    forced: false,
-    waitedSeconds: result.waitedSeconds,
-    polls: result.polls,
-    infrahubVersion: version,
-    staleTasks: result.staleTasks satisfies StaleTask[],
-    warnings,
-  };
+  // Task titles and the version are the server's text (redacted and validated where they are read,
+  // core/infrahub/tasks.ts); the whole result is redacted once more before it leaves for the history.
+  return redactValue(
+    {
+      target: event.target,
+      backupId: event.backupId,
+      forced: false,
+      waitedSeconds: result.waitedSeconds,
+      polls: result.polls,
+      infrahubVersion: version,
+      staleTasks: result.staleTasks satisfies StaleTask[],
+      warnings,
+    },
+    { keep: IDENTIFIER_KEYS },
+  );
 }

@@ -114,7 +114,12 @@ export async function restorePlanStep(
   const target = findTarget(deps.config, parsed.target, 'restore execution input');
   const log = deps.logger.child({ target: target.name, step: 'restore-plan' });
   // The running version, to compare with the backup's; Infrahub may be down (that may be why we restore).
-  const running = await readSecret(deps.secrets, target.infrahub.tokenSecret, 'token')
+  // infrahubVersion refuses an answer that is not a version string (core/infrahub/tasks.ts), so the
+  // server's text never reaches the plan, the report or the notice.
+  const running = await readSecret(deps.secrets, target.infrahub.tokenSecret, 'token', {
+    publicNames: [target.name],
+    warn: (message) => log.warn(message),
+  })
     .then((token) => infrahubVersion({ address: target.infrahub.address, token }))
     .catch((err: unknown) => {
       log.warn('could not read the running Infrahub version', { error: String(err) });

@@ -125,14 +125,15 @@ describe('redactText', () => {
 });
 
 describe('Infrahub API errors', () => {
-  it('redact the token before cutting the excerpt of the answer, so no part of an echoed token survives', async () => {
+  it('quote no part of the answer that refused the token, so no part of an echoed token survives', async () => {
     const fake = await startFakeInfrahub({ script: () => [], echoRejectedToken: true });
     try {
       // Long enough that the 300-character excerpt of the 401 body ends inside the echoed token.
       const token = `CANARY-long-${'k'.repeat(20)}${'0123456789'.repeat(30)}`;
       const err = await rejection(listTasks({ address: fake.address, token }));
       expect(err.name).toBe('InfrahubApiError');
-      expect(err.message).toMatch(/HTTP 401 \(the API token was refused\).*\[redacted\]/);
+      // A refusal of the token is not quoted at all: status and a fixed explanation only.
+      expect(err.message).toMatch(/HTTP 401 \(the API token was refused\).*the answer is not shown/);
       expect(err.message).not.toContain('CANARY-long');
     } finally {
       await fake.close();
@@ -160,7 +161,7 @@ describe('logger', () => {
 });
 
 describe('Lambda handler wrapper', () => {
-  it('rethrows the same error, name kept for Retry/Catch, with secrets redacted; returns outputs unchanged', async () => {
+  it('rethrows the same error, name kept for Retry/Catch, with secrets redacted; outputs redacted but identifiers kept', async () => {
     registerSecret(CANARY);
     const failing = lambdaHandler(async (_event: unknown) => {
       throw new InfrahubApiError(`Infrahub API answered HTTP 401: ${CANARY}`, 401);
@@ -169,11 +170,22 @@ describe('Lambda handler wrapper', () => {
     expect(thrown).toBeInstanceOf(InfrahubApiError);
     expect(thrown.name).toBe('InfrahubApiError');
     expect(thrown.message).toBe(`Infrahub API answered HTTP 401: ${REDACTED}`);
-    // Outputs are data for the next state: returned as they are (a database name equal to a weak
-    // password must reach the runner unchanged).
+    // Outputs: string leaves redacted (a server's text a function returns), numbers untouched, and
+    // identifiers we generate (target, backupId) kept; a value too short to be a secret, or equal to
+    // a public name, is never registered, so a database name equal to a weak password is unchanged.
     registerSecret('prefect');
-    const ok = lambdaHandler(async () => ({ database: 'prefect', n: 1 }));
-    expect(await ok()).toEqual({ database: 'prefect', n: 1 });
+    const ok = lambdaHandler(async () => ({
+      database: 'prefect',
+      n: 1,
+      version: `1.5 ${CANARY}`,
+      target: `t-${CANARY}`,
+    }));
+    expect(await ok()).toEqual({
+      database: 'prefect',
+      n: 1,
+      version: `1.5 ${REDACTED}`,
+      target: `t-${CANARY}`,
+    });
   });
 });
 

@@ -12,13 +12,20 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { checkedStream, dumpFormatError, neo4jDumpCheck } from '../../../../core/backup/formats.js';
 import { DATABASE_DIR, fileKey, neo4jDumpPath } from '../../../../core/backup/layout.js';
-import { type FileRecord, fileRecord, type Neo4jResult } from '../../../../core/backup/results.js';
+import {
+  type FileRecord,
+  fileRecord,
+  type Neo4jResult,
+  type StoreCounts,
+} from '../../../../core/backup/results.js';
 import { Neo4jDatabaseInUseError, ToolFailedError } from '../../../../core/errors.js';
+import { excerpt } from '../../../../core/redact.js';
 import { uploadStream } from '../../../../core/s3/upload-stream.js';
 import { runTool, toolOutput } from '../../../../core/tools/run-tool.js';
 import { streamToolToS3 } from '../../../../core/tools/stream-to-s3.js';
 import { type RunContext, resultStamp, uploadOptions } from '../context.js';
 import type { Neo4jEnv } from '../env.js';
+import { countStoreOffline, type OfflineStore } from './neo4j-counts.js';
 
 export interface Neo4jAdmin {
   /** The neo4j-admin executable. */
@@ -36,7 +43,7 @@ export interface DatabaseInfo {
 export function parseDatabaseInfo(output: string): DatabaseInfo {
   const inUse = /Database in use:\s*(true|false)/i.exec(output)?.[1];
   if (inUse === undefined)
-    throw new Error(`unexpected "neo4j-admin database info" output: ${output.trim().slice(0, 200)}`);
+    throw new Error(`unexpected "neo4j-admin database info" output: ${excerpt(output.trim(), 200)}`);
   const tx = /Last committed transaction id:\s*(\d+)/i.exec(output)?.[1];
   return { inUse: inUse.toLowerCase() === 'true', ...(tx ? { lastCommittedTx: Number(tx) } : {}) };
 }
@@ -62,21 +69,81 @@ export async function neo4jAdminVersion(admin: Neo4jAdmin): Promise<string> {
   return (await toolOutput(admin.path, ['--version'], admin.env)).trim().split(/\s+/).pop() ?? 'unknown';
 }
 
+/**
+ * How a Community backup counts the graph it dumps: from the stopped store (a read-only server on it,
+ * neo4j-counts.ts countStoreOffline), or not at all (`false`: NEO4J_COUNT_OFFLINE=false), in which
+ * case the manifest keeps CountNeo4j's Bolt counts with counts_basis `unknown`.
+ */
+export type OfflineCountOption = OfflineStore | false;
+
+/**
+ * Community backup: every database of `databases` is checked stopped (`neo4j-admin database info`),
+ * the stopped store is counted (unless `offlineCount` is false; a counting server that fails is
+ * recorded as `storeCounts.status: failed` and the backup goes on with Bolt counts), checked stopped
+ * again (the counting server released the store lock, and its last committed transaction is
+ * unchanged), then each database is dumped with `neo4j-admin database dump <db> --to-stdout`
+ * streamed to S3.
+ * @throws Neo4jDatabaseInUseError before anything is written when a database is in use (the DBMS runs)
+ * @throws DumpFormat / ToolFailedError / StorageError from the dump and its upload
+ */
 export async function backupNeo4jCommunity(
   ctx: RunContext,
   admin: Neo4jAdmin,
   databases: readonly string[],
+  offlineCount: OfflineCountOption = false,
 ): Promise<Neo4jResult> {
   const startedAt = new Date().toISOString();
   const log = ctx.logger.child({ component: 'database', edition: 'community' });
   const version = await neo4jAdminVersion(admin);
 
   // Check every database first: refuse before anything is written.
-  const infos = new Map<string, DatabaseInfo>();
-  for (const db of databases) {
-    const info = await databaseInfo(admin, db);
-    if (info.inUse) throw new Neo4jDatabaseInUseError(db);
-    infos.set(db, info);
+  const checkStopped = async () => {
+    const found = new Map<string, DatabaseInfo>();
+    for (const db of databases) {
+      const info = await databaseInfo(admin, db);
+      if (info.inUse) throw new Neo4jDatabaseInUseError(db);
+      found.set(db, info);
+    }
+    return found;
+  };
+  let infos = await checkStopped();
+
+  // The graph counted from the very store dumped: nothing can write between this count and the dump.
+  let storeCounts: StoreCounts;
+  if (offlineCount === false) {
+    storeCounts = { status: 'disabled', reason: 'NEO4J_COUNT_OFFLINE=false' };
+  } else {
+    try {
+      const counted = await countStoreOffline(offlineCount, databases, log);
+      storeCounts = { status: 'counted', counts: counted.counts, timings: counted.timings };
+      log.info('dumped store counted', { counts: counted.counts, ...counted.timings });
+    } catch (err) {
+      const reason = err instanceof Error ? `${err.name}: ${excerpt(err.message, 300)}` : String(err);
+      storeCounts = { status: 'failed', reason };
+      log.warn(
+        'the stopped store could not be counted: the manifest keeps the Bolt counts taken before the stop',
+        {
+          reason,
+        },
+      );
+    }
+    const after = await checkStopped();
+    for (const [db, info] of after) {
+      const before = infos.get(db)?.lastCommittedTx;
+      if (before !== info.lastCommittedTx) {
+        // Our read-only server must not commit; if the store moved, the counts no longer vouch for it.
+        log.warn('the store moved while it was counted: counts not recorded as the dumped ones', {
+          database: db,
+          before,
+          after: info.lastCommittedTx,
+        });
+        storeCounts = {
+          status: 'failed',
+          reason: `${db}: last committed transaction ${before} before counting, ${info.lastCommittedTx} after`,
+        };
+      }
+    }
+    infos = after;
   }
 
   const files: FileRecord[] = [];
@@ -117,6 +184,7 @@ export async function backupNeo4jCommunity(
       return { name, files: [neo4jDumpPath(name)], ...(tx !== undefined ? { lastCommittedTx: tx } : {}) };
     }),
     tool: { name: 'neo4j-admin', version },
+    storeCounts,
   };
 }
 
