@@ -178,7 +178,7 @@ describe('infrahub-backup tarballs: import, restore, export, re-import', () => {
     expect(neoRun.code, neoRun.stderr).toBe(0);
     expect(await countTables(postgres, 'prefect')).toEqual(atBackup.tables);
     expect(await countGraph(neo4j)).toEqual(atBackup.graph);
-  }, 180_000);
+  }, 600_000); // a restore and a DBMS stop and start on a machine that may be busy
 
   it('exports it again under backup/, and the re-imported copy has the same checksums', async () => {
     const outDir = mkdtempSync(join(work, 'export-'));
