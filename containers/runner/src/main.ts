@@ -63,6 +63,7 @@ export const EXIT_CODES: Record<string, number> = {
   [ErrorNames.DatabaseUnreachable]: 7,
   [ErrorNames.RestoreValidation]: 8,
   [ErrorNames.ManifestError]: 9,
+  [ErrorNames.UnsupportedArtifact]: 10,
 };
 
 const USAGE = `usage: runner <subcommand>
