@@ -281,16 +281,20 @@ interface Transitions {
 }
 const transitionTables = new Map<string, Transitions>();
 const WEEK_MS = 7 * 86_400_000;
+const HOUR_MS = 3_600_000;
 
 /**
- * The zone's transitions over [from, to), found by sampling weekly and bisecting to the minute (no
- * zone changes its offset twice within a week), cached per zone: formatting is slow, and a check
- * asks for the offset of thousands of days.
+ * The zone's transitions over [from, to), found by sampling weekly and bisecting to the exact second
+ * (no zone changes its offset twice within a week; Intl reports whole seconds, and offsets change on
+ * whole seconds), cached per zone: formatting is slow, and a check asks for the offset of thousands
+ * of days. The sampling grid starts at a whole UTC hour, and each change is recorded at the first
+ * second of its new offset, so the table is the same whatever instant (seconds, milliseconds) the
+ * check starts from.
  */
 function transitions(zone: string, from: number, to: number): Transitions {
   const cached = transitionTables.get(zone);
   if (cached && cached.from <= from && cached.to >= to) return cached;
-  const lo = Math.min(from, cached?.from ?? from);
+  const lo = Math.floor(Math.min(from, cached?.from ?? from) / HOUR_MS) * HOUR_MS;
   const hi = Math.max(to, cached?.to ?? to);
   const changes: Transitions['changes'] = [];
   const initial = intlOffsetMinutes(zone, lo);
@@ -299,10 +303,11 @@ function transitions(zone: string, from: number, to: number): Transitions {
     const next = Math.min(t + WEEK_MS, hi);
     const off = intlOffsetMinutes(zone, next);
     if (off === prev) continue;
-    let a = t;
-    let b = next; // offset at a is prev, at b is off
-    while (b - a > 60_000) {
-      const mid = a + Math.floor((b - a) / 120_000) * 60_000;
+    // Whole seconds: the offset at a is prev, at b is off; b - a shrinks to one second.
+    let a = Math.floor(t / 1000) * 1000;
+    let b = Math.ceil(next / 1000) * 1000;
+    while (b - a > 1000) {
+      const mid = a + Math.floor((b - a) / 2000) * 1000;
       if (intlOffsetMinutes(zone, mid) === prev) a = mid;
       else b = mid;
     }

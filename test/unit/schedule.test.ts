@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   type CronSpec,
   isTimeZone,
@@ -73,5 +73,68 @@ describe('EventBridge Scheduler expressions', () => {
       Date.UTC(2027, 9, 31, 1, 30),
     ]);
     expect(localToUtc('Europe/Berlin', Date.UTC(2027, 0, 15, 2, 30))).toEqual([Date.UTC(2027, 0, 15, 1, 30)]);
+  });
+});
+
+// Issue 12 review: the daylight-saving check must not depend on the second at which it runs. Each
+// zone's spring-forward night is tried from starts with odd seconds and milliseconds (the check used
+// to place each clock change on a minute grid starting at "now", up to 59.999 s late).
+describe('daylight-saving check: exact transitions, whatever the start instant', () => {
+  const starts = [
+    '2026-11-30T13:00:00.000Z',
+    '2026-11-30T13:00:37.123Z',
+    '2026-11-30T13:59:59.999Z',
+    '2027-01-15T07:41:12.345Z',
+    '2027-06-30T23:59:01.001Z',
+  ];
+  // Each start gets a fresh module: the zone tables are cached per zone, and a table built from one
+  // start would otherwise serve the next.
+  const fresh = async () => {
+    vi.resetModules();
+    return (await import('../../core/config/schedule.js')) as typeof import('../../core/config/schedule.js');
+  };
+  // [zone, cron, refused?]: the clocks skip Berlin 02:00-03:00, New York 02:00-03:00, London
+  // 01:00-02:00, Lord Howe 02:00-02:30 (a 30-minute shift) and Santiago 00:00-01:00 (at midnight).
+  const table: Array<[string, string, boolean]> = [
+    ['Europe/Berlin', 'cron(0 2 * * ? *)', true],
+    ['Europe/Berlin', 'cron(30 2 * * ? *)', true],
+    ['Europe/Berlin', 'cron(59 2 * * ? *)', true],
+    ['Europe/Berlin', 'cron(0/30 2 * * ? *)', true],
+    ['Europe/Berlin', 'cron(0 3 * * ? *)', false],
+    ['Europe/Berlin', 'cron(59 1 * * ? *)', false],
+    ['America/New_York', 'cron(0 2 * * ? *)', true],
+    ['America/New_York', 'cron(0 3 * * ? *)', false],
+    ['Europe/London', 'cron(0 1 * * ? *)', true],
+    ['Europe/London', 'cron(59 1 * * ? *)', true],
+    ['Europe/London', 'cron(0 2 * * ? *)', false],
+    ['Australia/Lord_Howe', 'cron(0 2 * * ? *)', true],
+    ['Australia/Lord_Howe', 'cron(29 2 * * ? *)', true],
+    ['Australia/Lord_Howe', 'cron(30 2 * * ? *)', false],
+    ['America/Santiago', 'cron(0 0 * * ? *)', true],
+    ['America/Santiago', 'cron(59 0 * * ? *)', true],
+    ['America/Santiago', 'cron(0 1 * * ? *)', false],
+  ];
+  for (const start of starts) {
+    it.each(table)(`from ${start}: %s %s refused=%s`, async (zone, expression, refused) => {
+      const { checkDaylightSaving: check } = await fresh();
+      const problems = check({ name: 'n', expression, timezone: zone }, new Date(start));
+      if (refused)
+        expect(problems).toEqual([expect.stringMatching(/does not exist on the spring-forward night/)]);
+      else expect(problems).toEqual([]);
+    });
+  }
+
+  it('places each clock change at its exact instant, not up to a minute late', async () => {
+    // Berlin springs forward at 2027-03-28 01:00:00 UTC: 00:59:59.999 is +60, 01:00:00.000 is +120.
+    for (const start of starts) {
+      const at = Date.parse('2027-03-28T01:00:00.000Z');
+      const m = await fresh();
+      m.checkDaylightSaving(
+        { name: 'n', expression: 'cron(0 3 * * ? *)', timezone: 'Europe/Berlin' },
+        new Date(start),
+      );
+      expect(m.offsetMinutes('Europe/Berlin', at - 1)).toBe(60);
+      expect(m.offsetMinutes('Europe/Berlin', at)).toBe(120);
+    }
   });
 });
