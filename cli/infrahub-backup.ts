@@ -58,10 +58,25 @@ interface GlobalOptions {
   json?: boolean;
 }
 
-/** Flags, then environment variables, then the deployment configuration. */
-export function resolveSettings(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env) {
+/**
+ * Flags, then environment variables, then the deployment configuration. The configuration's schedule
+ * calendar problems (a time skipped by daylight saving time, an interval beyond rpoHours) do not stop
+ * the operator from listing or restoring backups: each is passed to `warn` (standard error) as
+ * "warning: <file>: <problem>"; `cdk synth` refuses them.
+ */
+export function resolveSettings(
+  options: GlobalOptions,
+  env: NodeJS.ProcessEnv = process.env,
+  warn: (line: string) => void = (l) => console.error(l),
+) {
   const configFile = options.config ?? env.INFRAHUB_BACKUP_CONFIG;
-  const config: DeploymentConfig | undefined = configFile ? loadDeploymentConfigFile(configFile) : undefined;
+  const config: DeploymentConfig | undefined = configFile
+    ? loadDeploymentConfigFile(configFile, {
+        onScheduleProblems: (problems) => {
+          for (const p of problems) warn(`warning: ${configFile}: ${p}`);
+        },
+      })
+    : undefined;
   const bucket = options.bucket ?? env.INFRAHUB_BACKUP_BUCKET;
   const endpoint = options.endpoint ?? env.INFRAHUB_BACKUP_ENDPOINT ?? env.AWS_ENDPOINT_URL;
   const region = options.region ?? env.AWS_REGION ?? config?.region ?? 'us-east-1';
@@ -156,7 +171,7 @@ export function buildProgram(
     .showHelpAfterError()
     .exitOverride();
 
-  const settings = () => resolveSettings(program.opts<GlobalOptions>());
+  const settings = () => resolveSettings(program.opts<GlobalOptions>(), process.env, err);
 
   program
     .command('list')

@@ -61,6 +61,13 @@ export interface ConfigCheckOptions {
    * synth` already checked, and must not refuse it later because the calendar moved on).
    */
   scheduleCheckFrom?: Date | null;
+  /**
+   * Where the schedules' calendar problems go (checkScheduleTimes) instead of refusing the
+   * configuration: the operator's CLI and the local mode list and restore backups whatever the
+   * schedules say, so they pass a function that prints each problem as a warning. Without it (`cdk
+   * synth`, the CDK app) a calendar problem refuses the configuration. Schema problems always refuse.
+   */
+  onScheduleProblems?: (problems: string[]) => void;
 }
 
 /**
@@ -123,7 +130,10 @@ export function parseDeploymentConfig(
   const from = options.scheduleCheckFrom === undefined ? new Date() : options.scheduleCheckFrom;
   if (from) {
     const problems = checkScheduleTimes(result.data, from);
-    if (problems.length > 0) throw new ConfigError(source, problems);
+    if (problems.length > 0) {
+      if (!options.onScheduleProblems) throw new ConfigError(source, problems);
+      options.onScheduleProblems(problems);
+    }
   }
   return result.data;
 }

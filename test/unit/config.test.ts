@@ -727,3 +727,48 @@ describe('deployment configuration: fleet size', () => {
     );
   });
 });
+
+// Issue 12 review: calendar checks must not stop an operator from listing or restoring backups.
+describe('schedule calendar problems: warnings for the operator, refusals for cdk synth', () => {
+  const berlin0230 = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-warn-'));
+    const file = join(dir, 'berlin.json');
+    writeFileSync(
+      file,
+      JSON.stringify(
+        exampleWith((c) => {
+          c.schedules[0].expression = 'cron(30 2 * * ? *)';
+          c.schedules[0].timezone = 'Europe/Berlin';
+        }),
+      ),
+    );
+    return file;
+  };
+
+  it('the CDK app (no onScheduleProblems) refuses; the loader with onScheduleProblems hands them over and returns the configuration', () => {
+    const file = berlin0230();
+    const from = { scheduleCheckFrom: new Date('2026-11-30T13:00:37.123Z') };
+    expect(() => loadDeploymentConfigFile(file, from)).toThrow(/spring-forward night/);
+    const seen: string[] = [];
+    const config = loadDeploymentConfigFile(file, { ...from, onScheduleProblems: (p) => seen.push(...p) });
+    expect(config.schedules[0]?.timezone).toBe('Europe/Berlin');
+    expect(seen[0]).toMatch(/^schedules\[0\]\.expression: .*spring-forward night/);
+    // Schema problems still refuse, whatever the option.
+    const bad = join(tmpdir(), `cfg-bad-${process.pid}.json`);
+    writeFileSync(bad, JSON.stringify(exampleWith((c) => (c.rpoHours = 0))));
+    expect(() => loadDeploymentConfigFile(bad, { onScheduleProblems: () => {} })).toThrow(ConfigError);
+  });
+
+  it('the operator CLI loads such a configuration and prints each problem as a warning on standard error', async () => {
+    const { resolveSettings } = await import('../../cli/infrahub-backup.js');
+    const file = berlin0230();
+    const warnings: string[] = [];
+    const settings = resolveSettings({ config: file }, {}, (l) => warnings.push(l));
+    expect(settings.region).toBe('eu-west-1');
+    expect(warnings[0]).toMatch(
+      new RegExp(
+        `^warning: ${file.replace(/[.]/g, '\\.')}: schedules\\[0\\]\\.expression: .*02:30 in Europe/Berlin`,
+      ),
+    );
+  });
+});
