@@ -82,7 +82,12 @@ async function main(): Promise<number> {
   } catch (err) {
     usage(`--input is not valid JSON: ${(err as Error).message}`);
   }
-  const config = loadDeploymentConfigFile(String(values.config));
+  // Calendar problems of the schedules are warnings here, as in the operator CLI: `cdk synth` refuses them.
+  const config = loadDeploymentConfigFile(String(values.config), {
+    onScheduleProblems: (problems) => {
+      for (const p of problems) console.error(`warning: ${String(values.config)}: ${p}`);
+    },
+  });
   const t0 = Date.now();
   const result = await runLocalExecution(machine as MachineKind, input, {
     config,
