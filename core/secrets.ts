@@ -14,6 +14,10 @@ const CREDENTIAL_FIELD = /pass(word|wd)?|secret|token|key|credential/i;
 const ACCOUNT_FIELD =
   /^(user(name)?|login|engine|host(name)?|dbname|database|dbInstanceIdentifier|dbClusterIdentifier)$/i;
 
+/** The key names of the usual secret shapes: left out when a malformed secret's pieces are registered. */
+const KEY_NAME =
+  /^(user(name)?|login|pass(word|wd)?|pwd|token|secret|api_?key|key|engine|host(name)?|port|dbname|database|dbInstanceIdentifier|dbClusterIdentifier)$/i;
+
 /** What a secret read for `field` must look like, for the error message. */
 function expectedShape(field: string): string {
   if (field === 'token') return '{"token": "..."} or the token as plain text';
@@ -88,7 +92,9 @@ export async function readSecret(
   try {
     parsed = JSON.parse(trimmed);
   } catch {
-    registerSecret(trimmed);
+    // Malformed: its values are registered piece by piece (the text between JSON punctuation, key
+    // names left out), never the whole text, whose structure (`{"username": "`) is ordinary text.
+    for (const piece of trimmed.split(/[{}[\]":,\s]+/)) if (!KEY_NAME.test(piece)) registerSecret(piece);
     throw new SecretInvalidError(
       `secret ${secretId} is not valid JSON (expected ${expectedShape(field)}); its content is not shown`,
     );

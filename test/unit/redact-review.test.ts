@@ -522,6 +522,23 @@ describe('readSecret shapes', () => {
     expect(redactText('arr-pass-123')).toBe(REDACTED);
   });
 
+  it('malformed JSON: its values are registered, not its structure, so the message naming the shape is intact', async () => {
+    const err = await rejection(
+      readSecret(
+        secretsAnswering('{"username": "prefect", "password": bad-pass-123, "token": my-token-value-9}'),
+        'db/x',
+        'password',
+      ),
+    );
+    expect(err.name).toBe('SecretInvalid');
+    expect(err.message).toBe(
+      'secret db/x is not valid JSON (expected {"username": "...", "password": "..."}); its content is not shown',
+    );
+    expect(redactError(err).message).toBe(err.message);
+    expect(redactText('bad-pass-123 my-token-value-9')).toBe(`${REDACTED} ${REDACTED}`);
+    expect(redactText('{"username": "x", "password": "y"}')).toBe('{"username": "x", "password": "y"}');
+  });
+
   it('a leading UTF-8 byte-order mark is dropped', async () => {
     expect(
       await readSecret(
