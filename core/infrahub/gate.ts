@@ -30,7 +30,7 @@ export interface StaleTask {
   id: string;
   title: string;
   state: InfrahubTask['state'];
-  /** Hours since the task was created (one decimal). */
+  /** Hours since the task was created (one decimal); since its last update when `createdAt` is "" (not reported). */
   ageHours: number;
   /** Hours since its last update, when Infrahub reports it. */
   idleHours?: number;
@@ -54,11 +54,18 @@ const hoursSince = (iso: string | null | undefined, now: number): number | undef
   return Number.isNaN(t) ? undefined : (now - t) / 3_600_000;
 };
 
-/** "3 d 4 h", "5.5 h", "12 min": a task's age for messages. */
+/**
+ * "3 d 4 h", "3 d", "5.5 h", "12 min": a task's age for messages. Rounded once, to the unit shown,
+ * before it is split (71.6 h is "3 d", never "2 d 24 h"; 59.99 min is "1 h", never "60 min").
+ */
 export function formatAge(hours: number): string {
-  if (hours >= 48) return `${Math.floor(hours / 24)} d ${Math.round(hours % 24)} h`;
-  if (hours >= 1) return `${Math.round(hours * 10) / 10} h`;
-  return `${Math.max(0, Math.round(hours * 60))} min`;
+  const minutes = Math.max(0, Math.round(hours * 60));
+  if (minutes < 60) return `${minutes} min`;
+  const tenths = Math.round(hours * 10) / 10;
+  if (tenths < 48) return `${tenths} h`;
+  const whole = Math.round(hours);
+  const days = Math.floor(whole / 24);
+  return whole % 24 === 0 ? `${days} d` : `${days} d ${whole % 24} h`;
 }
 
 /** The task's age and idle time (hours), from `created_at` and `updated_at`, when Infrahub gives them. */
@@ -66,19 +73,33 @@ export function taskAge(task: InfrahubTask, now: number): { ageHours?: number; i
   return { ageHours: hoursSince(task.created_at, now), idleHours: hoursSince(task.updated_at, now) };
 }
 
-/** Whether a task is stale: created and (when reported) last updated more than `staleTaskHours` ago. */
+/**
+ * Whether a task is stale: created and last updated more than `staleTaskHours` ago. A time Infrahub
+ * does not report is left out (a task without a creation time is judged by its last update, and the
+ * other way round); a task with neither is never stale (it blocks: its age cannot be told).
+ */
 export function isStale(task: InfrahubTask, now: number, staleTaskHours: number | undefined): boolean {
   if (staleTaskHours === undefined) return false;
   const { ageHours, idleHours } = taskAge(task, now);
-  if (ageHours === undefined) return false; // no creation time: cannot tell, so it blocks
-  return ageHours > staleTaskHours && (idleHours === undefined || idleHours > staleTaskHours);
+  if (ageHours === undefined && idleHours === undefined) return false;
+  return (ageHours ?? idleHours ?? 0) > staleTaskHours && (idleHours ?? ageHours ?? 0) > staleTaskHours;
+}
+
+/**
+ * "RUNNING for 3 d 8 h, last update 6 min ago": both ages a task has, so a message that says "idle
+ * for more than N h would not block" never reads as a contradiction; "creation time not reported"
+ * when Infrahub gives none.
+ */
+function describeAge(task: InfrahubTask, now: number): string {
+  const { ageHours, idleHours } = taskAge(task, now);
+  const created = ageHours === undefined ? ', creation time not reported' : ` for ${formatAge(ageHours)}`;
+  const updated = idleHours === undefined ? '' : `, last update ${formatAge(idleHours)} ago`;
+  return `${task.state}${created}${updated}`;
 }
 
 export function describeTasks(tasks: readonly InfrahubTask[], max = 10, now = Date.now()): string {
   const shown = tasks.slice(0, max).map((t) => {
-    const { ageHours } = taskAge(t, now);
-    const age = ageHours === undefined ? '' : ` for ${formatAge(ageHours)}`;
-    return `"${t.title}" (${t.state}${age}${t.branch ? `, branch ${t.branch}` : ''}, id ${t.id})`;
+    return `"${t.title}" (${describeAge(t, now)}${t.branch ? `, branch ${t.branch}` : ''}, id ${t.id})`;
   });
   return `${shown.join(', ')}${tasks.length > max ? ` and ${tasks.length - max} more` : ''}`;
 }
@@ -115,7 +136,8 @@ export async function waitForIdle(api: InfrahubApi, options: GateOptions): Promi
             id: t.id,
             title: t.title,
             state: t.state,
-            ageHours: round1(ageHours ?? 0),
+            // Without a creation time, the age since the last update (createdAt stays "").
+            ageHours: round1(ageHours ?? idleHours ?? 0),
             ...(idleHours === undefined ? {} : { idleHours: round1(idleHours) }),
             createdAt: t.created_at ?? '',
           };
@@ -126,7 +148,7 @@ export async function waitForIdle(api: InfrahubApi, options: GateOptions): Promi
       const staleNote =
         options.staleTaskHours === undefined
           ? ''
-          : ` Tasks idle for more than ${options.staleTaskHours} h (preflight.staleTaskHours) would not block` +
+          : ` Tasks created and last updated more than ${options.staleTaskHours} h ago (preflight.staleTaskHours) would not block` +
             (stale.length > 0
               ? `; ${stale.length} such task(s) were let pass: ${describeTasks(stale, 5, now)}.`
               : '.');
@@ -144,8 +166,10 @@ export async function waitForIdle(api: InfrahubApi, options: GateOptions): Promi
 export function staleTaskWarnings(stale: readonly StaleTask[], staleTaskHours: number): string[] {
   return stale.map(
     (t) =>
-      `Infrahub task "${t.title}" (id ${t.id}) has been ${t.state} for ${formatAge(t.ageHours)}` +
-      `${t.idleHours === undefined ? '' : ` (last update ${formatAge(t.idleHours)} ago)`}: ` +
+      `Infrahub task "${t.title}" (id ${t.id}) has been ${t.state} ` +
+      (t.createdAt === ''
+        ? `since at least its last update ${formatAge(t.ageHours)} ago (Infrahub did not report its creation time): `
+        : `for ${formatAge(t.ageHours)}${t.idleHours === undefined ? '' : ` (last update ${formatAge(t.idleHours)} ago)`}: `) +
       `older than preflight.staleTaskHours (${staleTaskHours} h), so it did not block this backup; ` +
       'it is probably left over from a restarted worker: cancel it in Infrahub if so',
   );

@@ -125,7 +125,7 @@ describe('preflight Lambda core', () => {
         clock: fakeClock(),
       });
       await expect(attempt).rejects.toThrow(
-        /"Generate artifacts" \(RUNNING for 3 d 1 h, branch main, id task-2\)/,
+        /"Generate artifacts" \(RUNNING for 3 d 1 h, last update 3 d 1 h ago, branch main, id task-2\)/,
       );
     } finally {
       stale = false;

@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorNames } from '../../core/errors.js';
-import { waitForIdle } from '../../core/infrahub/gate.js';
+import { formatAge, staleTaskWarnings, waitForIdle } from '../../core/infrahub/gate.js';
 import { listTasks } from '../../core/infrahub/tasks.js';
 import {
   type FakeInfrahub,
@@ -50,7 +50,7 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
     await expect(attempt).rejects.toMatchObject({
       name: 'InfrahubBusy',
       message: expect.stringMatching(
-        /2 task\(s\) pending or running after 60 s .*"Merge branch feature-x" \(RUNNING for 2 min, branch main, id task-7\), "Sync git repository" \(PENDING for 2 min/,
+        /2 task\(s\) pending or running after 60 s .*"Merge branch feature-x" \(RUNNING for 2 min, last update 2 min ago, branch main, id task-7\), "Sync git repository" \(PENDING for 2 min/,
       ),
     });
     expect(api.polls()).toBe(5);
@@ -112,7 +112,7 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
     await expect(attempt).rejects.toMatchObject({
       name: ErrorNames.InfrahubBusy,
       message: expect.stringMatching(
-        /"Generate artifacts for branch main" \(RUNNING for 3 d 4 h, branch main, id task-9\)/,
+        /"Generate artifacts for branch main" \(RUNNING for 3 d 4 h, last update 3 d 4 h ago, branch main, id task-9\)/,
       ),
     });
   });
@@ -130,7 +130,7 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
     await expect(busy).rejects.toMatchObject({
       name: ErrorNames.InfrahubBusy,
       message: expect.stringMatching(
-        /1 task\(s\) pending or running .*"Merge branch feature-x" \(RUNNING for [67] min.*Tasks idle for more than 6 h \(preflight.staleTaskHours\) would not block; 1 such task\(s\) were let pass: "Generate artifacts for branch main" \(RUNNING for 3 d 4 h/,
+        /1 task\(s\) pending or running .*"Merge branch feature-x" \(RUNNING for [67] min.*Tasks created and last updated more than 6 h ago \(preflight.staleTaskHours\) would not block; 1 such task\(s\) were let pass: "Generate artifacts for branch main" \(RUNNING for 3 d 4 h/,
       ),
     });
     fresh = false;
@@ -170,8 +170,60 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
       clock: fakeClock(T0),
     });
     await expect(attempt).rejects.toThrow(
-      /2 task\(s\) pending or running .*"Long import" \(RUNNING for 30 h.*"Unknown age" \(PENDING, branch main/,
+      /2 task\(s\) pending or running .*"Long import" \(RUNNING for 30 h, last update 1 h ago.*"Unknown age" \(PENDING, creation time not reported, last update [0-9] min ago, branch main/,
     );
+  });
+
+  // Issue 12 review: ages rounded once (no "2 d 24 h"), both ages shown, and the update time used
+  // when Infrahub reports no creation time.
+  it.each([
+    [71.6, '3 d'],
+    [95.5, '4 d'],
+    [76.2, '3 d 4 h'],
+    [47.96, '2 d'],
+    [47.94, '47.9 h'],
+    [0.9999, '1 h'],
+    [0.1, '6 min'],
+    [-0.01, '0 min'],
+  ])('formatAge(%s) is "%s"', (hours, text) => {
+    expect(formatAge(hours)).toBe(text);
+  });
+
+  it('shows both ages of a task created days ago but updated minutes ago, so "would not block" reads true', async () => {
+    api = await startFakeInfrahub({
+      script: () => [
+        task(13, 'RUNNING', 'Busy import', { createdAt: hoursAgo(80), updatedAt: hoursAgo(0.1) }),
+      ],
+    });
+    const attempt = waitForIdle(api, {
+      maxWaitSeconds: 0,
+      pollIntervalSeconds: 15,
+      staleTaskHours: 6,
+      clock: fakeClock(T0),
+    });
+    await expect(attempt).rejects.toThrow(
+      /"Busy import" \(RUNNING for 3 d 8 h, last update [67] min ago, branch main, id task-13\)\. Tasks created and last updated more than 6 h ago/,
+    );
+  });
+
+  it('judges a task without a creation time by its last update, and says so', async () => {
+    api = await startFakeInfrahub({
+      script: () => [{ ...task(14, 'RUNNING', 'Orphan', { updatedAt: hoursAgo(80) }), created_at: null }],
+    });
+    const result = await waitForIdle(api, {
+      maxWaitSeconds: 0,
+      pollIntervalSeconds: 15,
+      staleTaskHours: 6,
+      clock: fakeClock(T0),
+    });
+    expect(result.staleTasks).toEqual([
+      { id: 'task-14', title: 'Orphan', state: 'RUNNING', ageHours: 80, idleHours: 80, createdAt: '' },
+    ]);
+    expect(staleTaskWarnings(result.staleTasks, 6)).toEqual([
+      expect.stringMatching(
+        /^Infrahub task "Orphan" \(id task-14\) has been RUNNING since at least its last update 3 d 8 h ago \(Infrahub did not report its creation time\): older than preflight.staleTaskHours \(6 h\)/,
+      ),
+    ]);
   });
 
   it('fails with InfrahubPagination, naming the bound, when the API answers full pages forever', async () => {
