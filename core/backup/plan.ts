@@ -7,25 +7,17 @@
  */
 import { z } from 'zod';
 import { parseInput } from '../config/load.js';
-import { type DeploymentConfig, MAX_TARGETS, type Target, targetName } from '../config/schema.js';
+import { type DeploymentConfig, MAX_TARGETS, type Target, targetSelection } from '../config/schema.js';
 import { InvalidInputError } from '../errors.js';
 import { backupIdFor } from './layout.js';
 import { ComponentSchema } from './manifest.js';
 
 export const BackupExecutionInputSchema = z.strictObject({
   /** Target names from the deployment configuration, or "*" for all of them. */
-  targets: z
-    .union([
-      z.literal('*'),
-      z
-        .array(targetName)
-        .min(1, 'must name at least one target')
-        .max(
-          MAX_TARGETS,
-          `must name at most ${MAX_TARGETS} targets (a deployment holds at most ${MAX_TARGETS})`,
-        ),
-    ])
-    .default('*'),
+  targets: targetSelection({
+    count: MAX_TARGETS,
+    message: `must name at most ${MAX_TARGETS} targets (a deployment holds at most ${MAX_TARGETS})`,
+  }).default('*'),
   components: z
     .array(ComponentSchema)
     .min(1, 'must name at least one component')

@@ -35,9 +35,9 @@ function describeIssue(issue: z.core.$ZodIssue, parent: readonly PropertyKey[]):
     const shaped = issue.errors.filter(
       (branch) =>
         branch.length > 0 &&
-        !branch.every(
-          (i) => i.path.length === 0 && (i.code === 'invalid_type' || i.code === 'invalid_value'),
-        ),
+        // A branch whose type the value does not have is not its shape, whatever else it reports
+        // (zod also checks a string's length against an array's .max).
+        !branch.some((i) => i.path.length === 0 && (i.code === 'invalid_type' || i.code === 'invalid_value')),
     );
     if (shaped.length === 1) return (shaped[0] ?? []).flatMap((i) => describeIssue(i, path));
   }

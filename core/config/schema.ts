@@ -55,6 +55,32 @@ export const targetName = z
     'must be 2-40 characters of lowercase letters, digits and "-", starting with a letter and not ending with "-"',
   );
 
+/** "null", "an array", "the string \"x…\"" (bounded): what a refused value is, for messages. */
+export function describeGot(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string')
+    return value.length > 40
+      ? `a string of ${value.length} characters`
+      : `the string ${JSON.stringify(value)}`;
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+/** The message for a target selection that is neither "*" nor a list (a union: zod says only "Invalid input"). */
+const TARGETS_SELECTION_MESSAGE = (input: unknown) =>
+  `must be "*" (every configured target) or a list of target names such as ["infrahub-prod"], got ${describeGot(input)}`;
+
+/**
+ * Which targets a schedule or an execution works on: "*" for every configured target, or a list of
+ * 1..`max` target names. Anything else is refused saying what is expected and what it got.
+ */
+export function targetSelection(max?: { count: number; message: string }) {
+  const list = z.array(targetName).min(1, 'must name at least one target');
+  return z.union([z.literal('*'), max ? list.max(max.count, max.message) : list], {
+    error: (issue) => TARGETS_SELECTION_MESSAGE(issue.input),
+  });
+}
+
 /**
  * A Secrets Manager secret, by name or ARN. Only the reference lives in configuration; the values
  * reach the runner as ECS secrets and never appear in configuration, execution input or logs.
@@ -295,7 +321,7 @@ export const ScheduleSchema = z.strictObject({
   expression: scheduleExpression,
   timezone: timeZone.default('UTC'),
   /** Target names, or "*" for every configured target. */
-  targets: z.union([z.literal('*'), z.array(targetName).min(1, 'must name at least one target')]),
+  targets: targetSelection(),
   enabled: z.boolean().default(true),
   /** restore-drill: which backup to rehearse, the newest complete one or a random one within `windowDays`. */
   backup: z.enum(['latest', 'random']).default('latest'),

@@ -772,3 +772,35 @@ describe('schedule calendar problems: warnings for the operator, refusals for cd
     );
   });
 });
+
+// Issue 12 review: a target selection that is neither "*" nor a list says what is expected, not
+// zod's "Invalid input".
+describe('target selections: "*" or a list of names, said so', () => {
+  const expected =
+    /must be "\*" \(every configured target\) or a list of target names such as \["infrahub-prod"\], got /;
+  it.each([
+    [null, 'null'],
+    ['infrahub-lab', 'the string "infrahub-lab"'],
+    [7, 'a number'],
+    [{ name: 'infrahub-lab' }, 'an object'],
+    ['x'.repeat(5000), 'a string of 5000 characters'],
+  ])('execution input targets %j', (targets, got) => {
+    const config = parseDeploymentConfig(example(), 'test', { scheduleCheckFrom: null });
+    let message = '';
+    try {
+      planBackup({ targets }, config, new Date('2026-11-30T13:00:37.123Z'));
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(new RegExp(`targets: ${expected.source}${got.replace(/[()"]/g, '\\$&')}$`, 'm'));
+    expect(message.length).toBeLessThan(400);
+  });
+
+  it.each([
+    [null, 'null'],
+    ['infrahub-prod', 'the string "infrahub-prod"'],
+  ])('schedules[0].targets %j in the configuration', (targets, got) => {
+    const problems = problemsOf(exampleWith((c) => (c.schedules[0].targets = targets)));
+    expect(problems).toEqual([`schedules[0].targets: ${expected.source.replace(/\\/g, '')}${got}`]);
+  });
+});
