@@ -94,8 +94,19 @@ export async function listTasks(
   const tasks: InfrahubTask[] = [];
   let previous = '';
   let lastCount = 0;
+  let firstCount = 0;
   for (let page = 1, offset = 0; ; page++, offset += pageSize) {
+    if (page > maxPages && firstCount === lastCount && lastCount > tasks.length) {
+      // A steady count larger than the bound lets read: real tasks, more than the bound lists.
+      throw new InfrahubPaginationError(
+        `Infrahub reports ${lastCount} pending or running tasks, more than preflight.maxTaskPages (${maxPages} pages of ${pageSize}) lets one poll list ` +
+          `(${tasks.length} read, each page new): raise preflight.maxTaskPages to at least ${Math.min(1000, Math.ceil(lastCount / pageSize))}` +
+          `${lastCount > 1000 * pageSize ? ' (its most is 1000)' : ''}, or let Infrahub work through its queue first (so many tasks mean it is busy); ` +
+          'or start the backup with "force": true to skip the gate.',
+      );
+    }
     if (page > maxPages) {
+      // The count grew with every page read: a server that pages on without end.
       throw new InfrahubPaginationError(
         `Infrahub API at ${api.address}/graphql still answered full pages of tasks after ${maxPages} pages of ${pageSize} ` +
           `(${tasks.length} tasks read; it reports ${lastCount} in all): the listing is bounded at ${maxPages} pages ` +
@@ -112,6 +123,7 @@ export async function listTasks(
     const data = await graphql(api, query, { offset, limit: pageSize });
     const result = parseAnswer(api, TaskPageSchema, data.InfrahubTask);
     lastCount = result.count;
+    if (page === 1) firstCount = result.count;
     const ids = result.edges.map((e) => e.node.id).join('\u0000');
     if (page > 1 && ids !== '' && ids === previous) {
       throw new InfrahubPaginationError(

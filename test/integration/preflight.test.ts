@@ -247,6 +247,22 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
     expect(api.requests).toHaveLength(50);
   });
 
+  // Issue 12 review: 5,001 real tasks are not a broken server.
+  it('says "too many tasks to list within maxTaskPages" (raise it, or Infrahub is busy) for a steady count above the bound', async () => {
+    api = await startFakeInfrahub({
+      script: () => Array.from({ length: 5001 }, (_, i) => task(100 + i, 'PENDING')),
+    });
+    const attempt = listTasks(api, ['PENDING', 'RUNNING'], 100, 50);
+    await expect(attempt).rejects.toMatchObject({
+      name: ErrorNames.InfrahubPagination,
+      message: expect.stringMatching(
+        /^Infrahub reports 5001 pending or running tasks, more than preflight.maxTaskPages \(50 pages of 100\) lets one poll list \(5000 read, each page new\): raise preflight.maxTaskPages to at least 51, or let Infrahub work through its queue first/,
+      ),
+    });
+    // The same tasks within a raised bound are listed.
+    expect(await listTasks(api, ['PENDING', 'RUNNING'], 100, 51)).toHaveLength(5001);
+  });
+
   it('fails with InfrahubPagination at once when the API ignores the offset and repeats its page', async () => {
     const many = Array.from({ length: 450 }, (_, i) => task(i, 'RUNNING'));
     api = await startFakeInfrahub({ script: () => many, ignoreOffset: true });
