@@ -51,6 +51,10 @@ export const ErrorNames = {
   InfrahubPagination: 'InfrahubPagination',
   /** The runner met an error that has no name of ours (a library's failure nothing caught, a bug); the original name and message are kept in its message. */
   UnexpectedError: 'UnexpectedError',
+  /** Another restore of the same PostgreSQL database is running on that server (its advisory lock is held). Retry once it has ended. */
+  RestoreInProgress: 'RestoreInProgress',
+  /** A PostgreSQL restore cannot complete as the connecting user (sessions it may not close, a database or owner role it may not take over): refused before any restore work. Retrying cannot fix it. */
+  RestoreBlocked: 'RestoreBlocked',
 } as const;
 
 export type ErrorName = (typeof ErrorNames)[keyof typeof ErrorNames];
@@ -213,4 +217,12 @@ export class UnexpectedError extends NamedError {
     const e = original instanceof Error ? original : new Error(String(original));
     super(`${e.name}: ${e.message}${origin === 'main' ? '' : ` (${origin})`}`, { cause: original });
   }
+}
+
+export class RestoreInProgressError extends NamedError {
+  override readonly name = ErrorNames.RestoreInProgress;
+}
+
+export class RestoreBlockedError extends NamedError {
+  override readonly name = ErrorNames.RestoreBlocked;
 }

@@ -53,9 +53,21 @@ export async function streamS3ToTool(
  * A failure while reading an object's body: S3's own errors and the connection's (a reset, a
  * timeout: plain Node.js errors, not the SDK's) are a StorageError naming the object, which the
  * state machines retry; our named errors pass unchanged.
+ *
+ * A checksum mismatch is not transient and is never a StorageError: the AWS SDK validates the
+ * full-object checksum S3 returns for a single-part object (`responseChecksumValidation`, default
+ * WHEN_SUPPORTED; a multipart object's composite checksum is not validated on GET) and fails the
+ * body's stream with a plain Error "Checksum mismatch: expected ... but received ...". That is the
+ * same finding as our SHA-256 against the manifest, so it is the same RestoreValidationError, naming
+ * the object; the state machines do not retry it (reading the same stored bytes again cannot help).
  */
 export function bodyError(err: unknown, what: string): Error {
   if (err instanceof NamedError) return err;
+  if (err instanceof Error && /checksum mismatch/i.test(err.message))
+    return new RestoreValidationError(
+      `${what} does not match its checksum: the S3 client's check of S3's full-object checksum failed while reading it (${err.message}); what was restored from it is discarded`,
+      { cause: err },
+    );
   const converted = storageError(err, `reading ${what}`);
   if (converted instanceof NamedError) return converted;
   return new StorageError(`reading ${what} failed: ${err instanceof Error ? err.message : String(err)}`, {

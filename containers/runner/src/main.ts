@@ -329,6 +329,10 @@ async function restoreStep(
       return {
         details: {
           database: r.database,
+          dumpDatabase: r.dumpDatabase,
+          ...(r.databaseNote ? { databaseNote: r.databaseNote } : {}),
+          ownership: r.ownership,
+          access: r.access,
           tables: r.tables,
           rows: r.rows,
           verifiedBytes: r.verifiedBytes,

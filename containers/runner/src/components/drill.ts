@@ -67,7 +67,12 @@ export async function runDrill(
       );
       const connection = postgres.connection;
       const restored = await timed('restore-postgres', () =>
-        restorePostgres(ctx, connection, manifest, { binDir: options.pgBinDir, noAcl: true }),
+        restorePostgres(ctx, connection, manifest, {
+          binDir: options.pgBinDir,
+          noAcl: true,
+          // The disposable server has no database of the deployment: restore under the dump's name.
+          useDumpDatabaseName: true,
+        }),
       );
       // Restored into the database the dump was taken of (not the scratch server's `postgres`), and
       // counted there; `validation` says whether counts recorded at backup time were compared.

@@ -58,6 +58,17 @@ export function toolEnv(connection: PostgresConnection, appName: string): NodeJS
 }
 
 /**
+ * A `--dbname` argument for pg_dump and pg_restore that names `database` exactly, whatever it holds:
+ * libpq reads a `--dbname` value containing `=` (or starting with a URI prefix) as a connection
+ * string (PostgreSQL docs, "Connection Strings"), and one starting with `-` as an option; so the name
+ * is always passed as a connection string, `dbname='...'`, its backslashes and single quotes escaped with a backslash
+ * (the libpq keyword/value syntax). Other connection parameters still come from the environment.
+ */
+export function dbnameArg(database: string): string {
+  return `--dbname=dbname='${database.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
+}
+
+/**
  * A connected client, once the server accepts connections to `database` (waited for, bounded: a
  * server that is starting up, `57P03`, or not listening yet is retried; see waitForPostgres).
  * @throws DatabaseUnreachableError on a refused login or a missing database at once, or after the bound.
@@ -215,7 +226,7 @@ export async function backupPostgres(
         `--compress=${compress}`,
         `--snapshot=${snapshot}`,
         '--no-password',
-        `--dbname=${connection.database}`,
+        dbnameArg(connection.database),
       ],
       { env: toolEnv(connection, 'infrahub-backup') },
     );
