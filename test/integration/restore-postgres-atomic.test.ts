@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localRunnerEnv, postgresRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
 import {
   restoreDatabaseNames,
+  restoreMarker,
   restorePostgres,
 } from '../../containers/runner/src/components/restore-postgres.js';
 import { PREFECT_DUMP } from '../../core/backup/layout.js';
@@ -38,7 +39,7 @@ function childPgRestore(): number | undefined {
       if (
         ppid === process.pid &&
         cmdline.includes('pg_restore') &&
-        cmdline.includes('--dbname=prefect_restore_')
+        cmdline.includes("--dbname=dbname='prefect_restore_")
       )
         return Number(entry);
     } catch {
@@ -289,7 +290,7 @@ describe('restore: PostgreSQL, atomic and verified (real pg_restore, real S3 ser
       const { fresh } = restoreDatabaseNames('bulk', restoreId);
       const restoring = restorePostgres(
         { ...ctx(restoreId), backupId: bulkId, s3: viaCut },
-        connection(),
+        { ...connection(), database: 'bulk' }, // the configured database (PGDATABASE) is the target
         bulk,
         { binDir: postgres.binDir },
       );
@@ -353,11 +354,18 @@ describe('restore: PostgreSQL, atomic and verified (real pg_restore, real S3 ser
     expect(await databases()).toEqual(['postgres', 'prefect', 'template0', 'template1']);
   }, 240_000);
 
-  it('drops the leftovers of an interrupted restore (a new database never swapped in) before restoring', async () => {
+  it('drops the leftovers of an interrupted restore (a new database never swapped in, marked as ours) before restoring', async () => {
     proxy.clear();
+    // The same restore run again (an ECS retry keeps RESTORE_ID) and an earlier one: both marked.
     const restoreId = 'restore_20261122_060000_left';
-    const { fresh } = restoreDatabaseNames('prefect', restoreId);
-    await query('postgres', `CREATE DATABASE "${fresh}"`);
+    for (const id of [restoreId, 'restore_20261121_060000_earlier']) {
+      const { fresh } = restoreDatabaseNames('prefect', id);
+      await query('postgres', `CREATE DATABASE "${fresh}"`);
+      await query(
+        'postgres',
+        `COMMENT ON DATABASE "${fresh}" IS '${restoreMarker({ database: 'prefect', restoreId: id, role: 'fresh' })}'`,
+      );
+    }
     await restorePostgres(ctx(restoreId), connection(), manifest, { binDir: postgres.binDir });
     expect(await databases()).toEqual(['postgres', 'prefect', 'template0', 'template1']);
     expect(await countTables(postgres, 'prefect')).toEqual(atBackup);

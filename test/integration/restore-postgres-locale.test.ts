@@ -230,7 +230,8 @@ describe('restore: PostgreSQL into a server that lacks what the source had (loca
       ctx('infrahub_backup_20261121_020000', 'restore_20261122_020000_cutf8'),
       connection(),
       manifests.cutf8 as Manifest,
-      { binDir: targetServer.binDir },
+      // The target's configured database (PGDATABASE) is the connection's; this one names its own.
+      { binDir: targetServer.binDir, database: 'prefect_cutf8' },
     );
     expect(cutf8).toMatchObject({
       database: 'prefect_cutf8',
@@ -241,7 +242,8 @@ describe('restore: PostgreSQL into a server that lacks what the source had (loca
       ctx('infrahub_backup_20261121_030000', 'restore_20261122_030000_icu'),
       connection(),
       manifests.icu as Manifest,
-      { binDir: targetServer.binDir },
+      // The target's configured database (PGDATABASE) is the connection's; this one names its own.
+      { binDir: targetServer.binDir, database: 'prefect_icu' },
     );
     expect(icu).toMatchObject({ database: 'prefect_icu', created: { localeFrom: 'dump', provider: 'icu' } });
     const [{ n }] = (await sql(
