@@ -104,7 +104,8 @@ export function checkScheduleTimes(config: DeploymentConfig, from: Date): string
     const indexes = cover.split(',').map(Number);
     const schedules = indexes.map((i) => config.schedules[i] as DeploymentConfig['schedules'][number]);
     const gap = largestIntervalHours(schedules, from);
-    if (!gap || gap.hours <= config.rpoHours) continue;
+    // Not finite: a schedule that never fires, refused above with its own message.
+    if (!gap || !Number.isFinite(gap.hours) || gap.hours <= config.rpoHours) continue;
     const names = schedules.map((s) => `"${s.name}" (${s.expression}, ${s.timezone})`).join(' and ');
     const when = gap.after && gap.before ? ` (from ${gap.after} to ${gap.before})` : '';
     problems.push(

@@ -147,10 +147,30 @@ function dayOfWeekMatcher(text: string): (y: number, m: number, d: number) => bo
 }
 
 /**
+ * EventBridge Scheduler's limit on ScheduleExpression (EventBridge Scheduler API Reference,
+ * CreateSchedule: ScheduleExpression, length 1-256).
+ */
+export const MAX_SCHEDULE_EXPRESSION_LENGTH = 256;
+
+/**
+ * The expression as Scheduler is given it: a cron's fields separated by single spaces, without
+ * surrounding white space. Other expressions are returned as they are.
+ */
+export function normalizeScheduleExpression(expression: string): string {
+  const cron = /^cron\(([^()]*)\)$/.exec(expression.trim());
+  return cron ? `cron(${(cron[1] ?? '').trim().split(/\s+/).join(' ')})` : expression;
+}
+
+/**
  * Parses an EventBridge Scheduler expression (`cron(...)`, `rate(...)`, `at(...)`).
  * @throws ScheduleSyntaxError naming the field and the problem.
  */
 export function parseScheduleExpression(expression: string): ParsedExpression {
+  if (expression.length > MAX_SCHEDULE_EXPRESSION_LENGTH) {
+    throw new ScheduleSyntaxError(
+      `is ${expression.length} characters long; EventBridge Scheduler takes at most ${MAX_SCHEDULE_EXPRESSION_LENGTH}`,
+    );
+  }
   const rate = /^rate\(([1-9]\d*) (minute|minutes|hour|hours|day|days)\)$/.exec(expression);
   if (rate) {
     const n = Number(rate[1]);
@@ -192,10 +212,22 @@ export function parseScheduleExpression(expression: string): ParsedExpression {
       'must be "cron(minutes hours day-of-month month day-of-week year)", "rate(value unit)" or "at(yyyy-mm-ddThh:mm:ss)"',
     );
   }
-  const fields = (cron[1] ?? '').split(' ');
-  if (fields.length !== 6 || fields.some((f) => f === '')) {
+  // The fields are "separated by white space" (EventBridge cron reference): any run of it counts
+  // as one separator; normalizeScheduleExpression writes single spaces for Scheduler.
+  const fields = (cron[1] ?? '')
+    .trim()
+    .split(/\s+/)
+    .filter((f) => f !== '');
+  if (fields.length !== 6) {
     throw new ScheduleSyntaxError(
-      `cron: needs six fields separated by single spaces (minutes hours day-of-month month day-of-week year), got ${fields.filter((f) => f !== '').length}`,
+      `cron: needs six fields (minutes hours day-of-month month day-of-week year), got ${fields.length}${
+        fields.length > 0
+          ? `: ${fields
+              .slice(0, 8)
+              .map((f) => `"${f.slice(0, 20)}"`)
+              .join(' ')}${fields.length > 8 ? ' …' : ''}`
+          : ''
+      }`,
     );
   }
   const [min = '', hour = '', dom = '', month = '', dow = '', year = ''] = fields;
@@ -239,6 +271,19 @@ export function isTimeZone(zone: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The IANA spelling of a zone Intl accepts in any case ("europe/berlin" is "Europe/Berlin", "utc" is
+ * "UTC"), as Intl resolves it (Intl.DateTimeFormat().resolvedOptions().timeZone); Scheduler's
+ * ScheduleExpressionTimezone is given this spelling. Undefined when `zone` is not a zone name.
+ */
+export function canonicalTimeZone(zone: string): string | undefined {
+  if (!isTimeZone(zone)) return undefined;
+  const resolved = new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
+  // The listed spelling when there is one (an alias such as "US/Eastern" stays itself), else Intl's.
+  const listed = Intl.supportedValuesOf('timeZone').find((z) => z.toLowerCase() === zone.toLowerCase());
+  return listed ?? resolved;
 }
 
 /** The zone's offset from UTC, in minutes, at the instant `utcMs`, as Intl formats it. */
@@ -471,7 +516,22 @@ export function checkDaylightSaving(
   const parsed = parseScheduleExpression(schedule.expression);
   if (parsed.kind === 'rate') return []; // a rate counts durations, not wall-clock times
   const days = DST_CHECK_YEARS * 366;
-  const { instants, skipped } = fireTimes(parsed, schedule.timezone, from, days);
+  const { instants: all, skipped } = fireTimes(parsed, schedule.timezone, from, days);
+  // Only fire times from `from` on count: a past at(...) or year never runs.
+  const instants = all.filter((t) => t >= from.getTime());
+  if (parsed.kind === 'at' && skipped.length === 0 && instants.length === 0) {
+    return [
+      `schedule "${schedule.name}": "${schedule.expression}" is in the past in ${schedule.timezone} (checked from ${from.toISOString().slice(0, 16).replace('T', ' ')} UTC), so EventBridge Scheduler never runs it; give a future date and time, or remove the schedule`,
+    ];
+  }
+  if (parsed.kind === 'cron' && instants.length === 0) {
+    return [
+      `schedule "${schedule.name}": "${schedule.expression}" never fires in ${schedule.timezone} in the next ${DST_CHECK_YEARS} years` +
+        (skipped.length > 0
+          ? ` (every time it names, such as ${skipped[0]}, falls into the hour the clocks skip for daylight saving time, and EventBridge Scheduler skips it); fix its date fields, or use the time zone "UTC"`
+          : ' (its dates are past or never occur, such as February 31 or a past year); fix its date fields'),
+    ];
+  }
   if (skipped.length === 0) return [];
   if (parsed.kind === 'at') {
     return [

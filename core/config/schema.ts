@@ -3,9 +3,16 @@
  * Infrahub deployments it protects. Objects are strict, so a misspelt key (or a `password` pasted
  * where a secret *name* belongs) is an error rather than silently ignored.
  */
+import { isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { Neo4jDatabaseNameSchema } from '../backup/layout.js';
-import { isTimeZone, parseScheduleExpression, ScheduleSyntaxError } from './schedule.js';
+import {
+  canonicalTimeZone,
+  isTimeZone,
+  normalizeScheduleExpression,
+  parseScheduleExpression,
+  ScheduleSyntaxError,
+} from './schedule.js';
 
 /** AWS region code such as `eu-west-1` or `us-gov-west-1`. */
 const awsRegion = z
@@ -88,10 +95,28 @@ export function targetSelection(max?: { count: number; message: string }) {
  * `/_+=.@-`; here without "." or ".." segments. ARNs: the complete ARN, ending in the name and the
  * "-" plus six characters Secrets Manager appends (the CDK app imports it with fromSecretCompleteArn).
  */
-export const secretRef = safeName(
+const secretRefPattern = safeName(
   /^(arn:aws(-[a-z]+)*:secretsmanager:[a-z]{2}(-[a-z]+)+-\d:\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}-[A-Za-z0-9]{6}|[A-Za-z0-9/_+=.@-]{1,512})$/,
   'must be a Secrets Manager secret name or ARN: a name of 1-512 ASCII letters, digits and "/_+=.@-", or a complete secret ARN (the secret itself never goes in the configuration)',
 );
+export const secretRef = z.string().superRefine((value, ctx) => {
+  // An ARN without the "-" and six characters Secrets Manager appends (a partial ARN) is named as such.
+  const partial =
+    /^arn:aws(-[a-z]+)*:secretsmanager:[a-z]{2}(-[a-z]+)+-\d:\d{12}:secret:([A-Za-z0-9/_+=.@-]{1,512})$/.exec(
+      value,
+    );
+  if (partial && !/-[A-Za-z0-9]{6}$/.test(partial[3] ?? '')) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'is a partial secret ARN: a complete ARN ends in "-" and the six characters Secrets Manager appends to the name (such as "...:secret:infrahub-prod/neo4j-AbCdEf"); copy the ARN from the console, or give the secret\'s name instead',
+    });
+    return;
+  }
+  const result = secretRefPattern.safeParse(value);
+  if (!result.success)
+    for (const issue of result.error.issues) ctx.addIssue({ code: 'custom', message: issue.message });
+});
 
 const port = z.number().int().min(1).max(65535);
 
@@ -115,14 +140,19 @@ const absolutePath = safeName(
   'must be an absolute path ("/" then segments of letters, digits and "._-+@=,~") without a trailing "/"',
 );
 
-/** A host name or IPv4 address, without scheme or port. */
-const host = z
-  .string()
-  .regex(
-    /^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/,
-    'must be a host name or IP address without scheme or port',
-  )
-  .refine((h) => !h.includes('..'), 'must be a host name or IP address (no empty labels "..")');
+/** A host name, IPv4 address or IPv6 literal (`fd00::1`, without brackets), without scheme or port. */
+const host = z.string().superRefine((h, ctx) => {
+  if (isIPv6(h)) return;
+  if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(h)) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'must be a host name, IPv4 address or IPv6 address (such as "fd00::1", without brackets), without scheme or port',
+    });
+  } else if (h.includes('..')) {
+    ctx.addIssue({ code: 'custom', message: 'must be a host name or IP address (no empty labels "..")' });
+  }
+});
 
 /** Neo4j 5.x (for example 5.26.26) or calendar versions 2025.x / 2026.x (for example 2025.10.1). */
 const neo4jVersion = z
@@ -236,6 +266,15 @@ const bucketName = z
   )
   .refine((b) => !b.includes('..'), 'must be an S3 bucket name (no two adjacent ".")');
 
+/**
+ * The longest artifacts.prefix: S3 object keys are at most 1024 bytes of UTF-8 (S3 User Guide,
+ * "Naming Amazon S3 objects"); the prefix is ASCII, and 512 leaves the other half for what the backup
+ * puts after it.
+ */
+export const MAX_ARTIFACTS_PREFIX = 512;
+/** The longest artifacts.path: Linux's PATH_MAX is 4096 bytes with the terminating NUL; 3072 leaves room for the files below it. */
+export const MAX_PATH = 3072;
+
 export const ArtifactStorageSchema = z.discriminatedUnion(
   'type',
   [
@@ -246,12 +285,20 @@ export const ArtifactStorageSchema = z.discriminatedUnion(
       prefix: safeName(
         /^([A-Za-z0-9!_.*'()-]+\/)*$/,
         'must be empty or segments of letters, digits and "!-_.*\'()" each ending in "/" (and not start with "/")',
-      ).default(''),
+      )
+        .refine((p) => p.length <= MAX_ARTIFACTS_PREFIX, {
+          error: (issue) =>
+            `is ${String(issue.input).length} characters long; at most ${MAX_ARTIFACTS_PREFIX}: S3 keys hold at most 1024 bytes, and the backup's own path (target, backup id, component and file names) needs the rest`,
+        })
+        .default(''),
     }),
     z.strictObject({
       type: z.literal('path'),
       /** Where the storage is mounted in the runner (Infrahub's default is /opt/infrahub/storage). */
-      path: absolutePath,
+      path: absolutePath.refine((p) => p.length <= MAX_PATH, {
+        error: (issue) =>
+          `is ${String(issue.input).length} characters long; a path holds at most ${MAX_PATH} (Linux PATH_MAX, with the file names below it)`,
+      }),
       /** The EFS file system that holds it; the runner can only read a path it can mount. */
       efsFileSystemId,
     }),
@@ -297,23 +344,34 @@ export const TargetSchema = z.strictObject({
  * `at(yyyy-mm-ddThh:mm:ss)`, parsed field by field (core/config/schedule.ts); nothing else (no
  * shell text, no extra characters) is accepted.
  */
-const scheduleExpression = z.string().superRefine((value, ctx) => {
-  try {
-    parseScheduleExpression(value);
-  } catch (err) {
-    if (!(err instanceof ScheduleSyntaxError)) throw err;
-    ctx.addIssue({
-      code: 'custom',
-      message: `"${value}" is not an EventBridge Scheduler expression: ${err.message} (for example "cron(0 2 * * ? *)" or "rate(12 hours)")`,
-    });
-  }
-});
+const scheduleExpression = z
+  .string()
+  .superRefine((value, ctx) => {
+    try {
+      parseScheduleExpression(value);
+    } catch (err) {
+      if (!(err instanceof ScheduleSyntaxError)) throw err;
+      const shown = value.length > 80 ? `${value.slice(0, 80)}…" (${value.length} characters)` : `${value}"`;
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${shown} is not an EventBridge Scheduler expression: ${err.message} (for example "cron(0 2 * * ? *)" or "rate(12 hours)")`,
+      });
+    }
+  })
+  // A cron's fields with single spaces between them, as Scheduler is given it.
+  .transform(normalizeScheduleExpression);
 
-/** An IANA time zone name that Node's ICU knows (Scheduler's ScheduleExpressionTimezone). */
-const timeZone = z.string().refine(isTimeZone, {
-  error: (issue) =>
-    `"${String(issue.input)}" is not an IANA time zone name (such as "UTC" or "Europe/Berlin"; see Intl.supportedValuesOf("timeZone"))`,
-});
+/**
+ * An IANA time zone name that Node's ICU knows (Scheduler's ScheduleExpressionTimezone), in its IANA
+ * spelling: Intl accepts any case ("europe/berlin"), Scheduler is given "Europe/Berlin".
+ */
+const timeZone = z
+  .string()
+  .refine((zone) => zone.length <= 64 && isTimeZone(zone), {
+    error: (issue) =>
+      `"${String(issue.input).slice(0, 64)}" is not an IANA time zone name (such as "UTC" or "Europe/Berlin"; see Intl.supportedValuesOf("timeZone"))`,
+  })
+  .transform((zone) => canonicalTimeZone(zone) ?? zone);
 
 export const ScheduleSchema = z.strictObject({
   name: targetName,

@@ -388,7 +388,8 @@ describe('deployment configuration: path-like and name-like fields', () => {
           'arn:aws:secretsmanager:eu-west-1:123456789012:secret:infrahub-prod/neo4j';
       },
       field: 'targets[0].neo4j.credentialsSecret',
-      reason: /or a complete secret ARN/,
+      reason:
+        /is a partial secret ARN: a complete ARN ends in "-" and the six characters Secrets Manager appends/,
     },
     {
       case: '"../" inside a secret ARN',
@@ -802,5 +803,112 @@ describe('target selections: "*" or a list of names, said so', () => {
   ])('schedules[0].targets %j in the configuration', (targets, got) => {
     const problems = problemsOf(exampleWith((c) => (c.schedules[0].targets = targets)));
     expect(problems).toEqual([`schedules[0].targets: ${expected.source.replace(/\\/g, '')}${got}`]);
+  });
+});
+
+// Issue 12 review, items 5-8: schedules that never fire, white space in a cron, IPv6 hosts, lengths,
+// time zone spelling.
+describe('schedules, hosts and lengths: the review inputs', () => {
+  const from = new Date('2026-11-30T13:00:37.123Z');
+  // biome-ignore lint/suspicious/noExplicitAny: each case edits arbitrary JSON on purpose
+  const problemsAt = (edit: (c: any) => void): string[] => {
+    try {
+      parseDeploymentConfig(exampleWith(edit), 'test', { scheduleCheckFrom: from });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      return [...(err as ConfigError).problems];
+    }
+    return [];
+  };
+  const drill =
+    (expression: string, timezone: string) =>
+    // biome-ignore lint/suspicious/noExplicitAny: arbitrary JSON
+    (c: any) => {
+      c.schedules[1].expression = expression;
+      c.schedules[1].timezone = timezone;
+    };
+
+  it.each([
+    [
+      'cron(30 2 ? 3 1L *)',
+      'Europe/Berlin',
+      /never fires in Europe\/Berlin in the next 8 years \(every time it names, such as 2027-03-28 02:30, falls into the hour the clocks skip/,
+    ],
+    [
+      'cron(30 2 ? 3 SUN#5 *)',
+      'Europe/Berlin',
+      /never fires in Europe\/Berlin in the next 8 years \(every time it names/,
+    ],
+    [
+      'cron(0 2 * * ? 2020)',
+      'UTC',
+      /never fires in UTC in the next 8 years \(its dates are past or never occur/,
+    ],
+    [
+      'cron(0 2 31 2 ? *)',
+      'UTC',
+      /never fires in UTC in the next 8 years \(its dates are past or never occur/,
+    ],
+    ['at(2020-01-01T02:00:00)', 'UTC', /is in the past in UTC \(checked from 2026-11-30 13:00 UTC\)/],
+  ])('refuses %s in %s: it never fires', (expression, timezone, reason) => {
+    const problems = problemsAt(drill(expression, timezone));
+    expect(problems).toEqual([expect.stringMatching(reason)]);
+    expect(problems.join('\n')).not.toMatch(/Infinity/);
+  });
+
+  it('a backup schedule that never fires is refused once, not as "Infinity hours" under rpoHours', () => {
+    const problems = problemsAt((c) => {
+      c.schedules[0].expression = 'cron(0 2 31 2 ? *)';
+    });
+    expect(problems).toEqual([expect.stringMatching(/^schedules\[0\]\.expression: .*never fires/)]);
+  });
+
+  it('accepts any white space between cron fields and hands Scheduler single spaces', () => {
+    const config = parseDeploymentConfig(exampleWith(drill('cron(0  6 ?\t* 2#1 * )', 'UTC')), 'test', {
+      scheduleCheckFrom: from,
+    });
+    expect(config.schedules[1]?.expression).toBe('cron(0 6 ? * 2#1 *)');
+  });
+
+  it('refuses an expression longer than Scheduler takes, quoting only an excerpt', () => {
+    const long = `cron(0 2 * * ? ${'1,'.repeat(200)}2030)`;
+    const problems = problemsAt(drill(long, 'UTC'));
+    expect(problems[0]).toMatch(/is \d+ characters long; EventBridge Scheduler takes at most 256/);
+    expect(problems[0]?.length).toBeLessThan(400);
+  });
+
+  it.each([
+    ['europe/berlin', 'Europe/Berlin'],
+    ['utc', 'UTC'],
+    ['EUROPE/LONDON', 'Europe/London'],
+  ])('writes the time zone %s in its IANA spelling %s', (zone, spelled) => {
+    const config = parseDeploymentConfig(exampleWith(drill('cron(0 6 ? * 2#1 *)', zone)), 'test', {
+      scheduleCheckFrom: from,
+    });
+    expect(config.schedules[1]?.timezone).toBe(spelled);
+  });
+
+  it('accepts IPv6 literals as hosts, and still refuses a host with a port', () => {
+    expect(problemsAt((c) => (c.targets[0].neo4j.host = 'fd00::1'))).toEqual([]);
+    expect(problemsAt((c) => (c.targets[0].postgres.host = '::1'))).toEqual([]);
+    expect(problemsAt((c) => (c.targets[0].neo4j.host = 'neo4j:7687'))).toEqual([
+      expect.stringMatching(/^targets\[0\]\.neo4j\.host: must be a host name, IPv4 address or IPv6 address/),
+    ]);
+  });
+
+  it('bounds artifacts.prefix (S3 keys) and artifacts.path (PATH_MAX), saying the length', () => {
+    const s3 = example().targets as Array<{ artifacts: { type: string } }>;
+    const s3Index = s3.findIndex((t) => t.artifacts.type === 's3');
+    const pathIndex = s3.findIndex((t) => t.artifacts.type === 'path');
+    const prefix = problemsAt((c) => (c.targets[s3Index].artifacts.prefix = `${'a'.repeat(2000)}/`));
+    expect(prefix).toEqual([
+      expect.stringMatching(
+        /artifacts\.prefix: is 2001 characters long; at most 512: S3 keys hold at most 1024 bytes/,
+      ),
+    ]);
+    const path = problemsAt((c) => (c.targets[pathIndex].artifacts.path = `/${'a'.repeat(5000)}`));
+    expect(path).toEqual([
+      expect.stringMatching(/artifacts\.path: is 5001 characters long; a path holds at most 3072/),
+    ]);
   });
 });

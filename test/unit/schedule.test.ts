@@ -52,7 +52,10 @@ describe('EventBridge Scheduler expressions', () => {
       ['cron(0 2 * FOO ? *)', /month: "FOO"/],
       ['cron(0 2 * * ? 1969)', /year: "1969"/],
       ['cron(0 2 * * ? * *)', /six fields/],
-      ['cron(0  2 * * ? *)', /six fields separated by single spaces/],
+      [
+        'cron(0 2 * *)',
+        /cron: needs six fields \(minutes hours day-of-month month day-of-week year\), got 4: "0" "2" "\*" "\*"/,
+      ],
       ['rate(5 minute)', /rate: use "5 minutes"/],
       ['at(2027-02-30T02:00:00)', /not a valid date and time/],
       ['cron(0 2 * * ? *); rm -rf /', /must be "cron\(/],
