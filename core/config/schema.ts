@@ -435,9 +435,29 @@ export const NetworkSchema = z.strictObject({
     .default([]),
 });
 
+/**
+ * The longest preflight wait: the preflight Lambda's timeout is maxWaitSeconds + 90 s
+ * (infra/constructs/backup-functions.ts), under Lambda's 900 s; of the 90 s, 45 s are the gate's
+ * margin after its wait (the last listing's 20 s grace plus one 15 s request, functions/preflight),
+ * the rest the token secret and the version query before it.
+ */
+export const MAX_PREFLIGHT_WAIT_SECONDS = 780;
+
 export const PreflightSchema = z.strictObject({
-  /** How long the gate waits for running Infrahub tasks to finish before it fails the backup. */
-  maxWaitSeconds: z.number().int().min(0).max(3600).default(600),
+  /**
+   * How long the gate waits for running Infrahub tasks to finish before it fails the backup. At most
+   * MAX_PREFLIGHT_WAIT_SECONDS: the preflight Lambda's timeout is this plus 90 s, and a Lambda runs
+   * at most 900 s (Lambda quotas).
+   */
+  maxWaitSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_PREFLIGHT_WAIT_SECONDS, {
+      error: () =>
+        `must be at most ${MAX_PREFLIGHT_WAIT_SECONDS}: the gate runs in a Lambda function (at most 900 s), which also needs time for the token secret, the version query, the last task listing (20 s) and its requests (15 s each); wait longer by retrying the backup later`,
+    })
+    .default(600),
   pollIntervalSeconds: z.number().int().min(1).max(300).default(15),
   /**
    * A task RUNNING (or PENDING) for longer than this many hours is stale (Infrahub leaves tasks

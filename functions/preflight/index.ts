@@ -12,10 +12,15 @@ import { type PreflightResult, preflight } from './preflight.js';
 
 const secrets = new SecretsManagerClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
 const logger = createLogger({ service: 'infrahub-backup-preflight' });
-const MARGIN_MS = 30_000;
+/**
+ * What the gate keeps of the Lambda's time after its wait: the last poll's listing may page on for
+ * 20 s past the bound (core/infrahub/gate.ts) and its last request may take 15 s (core/infrahub/tasks.ts),
+ * plus 10 s to answer.
+ */
+const MARGIN_MS = 45_000;
 
 export const handler = lambdaHandler(
   async (event: unknown, context: { getRemainingTimeInMillis(): number }): Promise<PreflightResult> => {
-    return preflight(event, { secrets, logger, maxWaitSecondsCap: secondsLeft(context, MARGIN_MS) });
+    return preflight(event, { secrets, logger, maxWaitSecondsCap: () => secondsLeft(context, MARGIN_MS) });
   },
 );

@@ -8,7 +8,12 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { BackupIdSchema } from '../../core/backup/layout.js';
 import { parseInput } from '../../core/config/load.js';
-import { hasUserinfo, targetName, userinfoMessage } from '../../core/config/schema.js';
+import {
+  hasUserinfo,
+  MAX_PREFLIGHT_WAIT_SECONDS,
+  targetName,
+  userinfoMessage,
+} from '../../core/config/schema.js';
 import { type StaleTask, staleTaskWarnings, waitForIdle } from '../../core/infrahub/gate.js';
 import { DEFAULT_MAX_PAGES, infrahubVersion } from '../../core/infrahub/tasks.js';
 import type { Logger } from '../../core/log.js';
@@ -29,7 +34,7 @@ export const PreflightEventSchema = z.strictObject({
     tokenSecret: z.string().min(1),
   }),
   force: z.boolean().default(false),
-  maxWaitSeconds: z.number().int().min(0).max(3600).default(600),
+  maxWaitSeconds: z.number().int().min(0).max(MAX_PREFLIGHT_WAIT_SECONDS).default(600),
   pollIntervalSeconds: z.number().int().min(1).max(300).default(15),
   /** Tasks idle longer than this no longer block (see core/config/schema.ts PreflightSchema). */
   staleTaskHours: z
@@ -69,8 +74,11 @@ export type PreflightResult = z.infer<typeof PreflightResultSchema>;
 export interface PreflightDeps {
   secrets: SecretsManagerClient;
   logger: Logger;
-  /** Upper bound on the wait from the caller (a Lambda's remaining time). */
-  maxWaitSecondsCap?: number;
+  /**
+   * Upper bound on the wait from the caller (a Lambda's remaining time less its margin), in seconds;
+   * a function is asked after the token secret and the version are read, so their time counts.
+   */
+  maxWaitSecondsCap?: number | (() => number);
   clock?: { now(): number; sleep(ms: number): Promise<void> };
 }
 
@@ -103,7 +111,9 @@ export async function preflight(input: unknown, deps: PreflightDeps): Promise<Pr
   });
   const api = { address: event.infrahub.address, token };
   const version = await versionOf(token);
-  const maxWaitSeconds = Math.min(event.maxWaitSeconds, deps.maxWaitSecondsCap ?? Number.POSITIVE_INFINITY);
+  const cap =
+    typeof deps.maxWaitSecondsCap === 'function' ? deps.maxWaitSecondsCap() : deps.maxWaitSecondsCap;
+  const maxWaitSeconds = Math.min(event.maxWaitSeconds, cap ?? Number.POSITIVE_INFINITY);
   const result = await waitForIdle(api, {
     maxWaitSeconds,
     pollIntervalSeconds: event.pollIntervalSeconds,

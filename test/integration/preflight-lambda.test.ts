@@ -78,6 +78,28 @@ describe('preflight Lambda core', () => {
     });
   });
 
+  // Issue 12 review, item 4: the Lambda's remaining time is asked for after the token secret and the
+  // version are read (they take time out of the same budget), not when the handler starts.
+  it('asks the cap after the secret and version reads, so their time comes out of the wait', async () => {
+    busy = true;
+    const before = infrahub.requests.length;
+    let asked = -1;
+    const attempt = preflight(event({ maxWaitSeconds: 600, pollIntervalSeconds: 10 }), {
+      secrets,
+      logger,
+      maxWaitSecondsCap: () => {
+        asked = infrahub.requests.length; // the version query was already sent
+        return 20;
+      },
+      clock: fakeClock(),
+    });
+    await expect(attempt).rejects.toMatchObject({
+      name: 'InfrahubBusy',
+      message: expect.stringMatching(/waits up to 20 s.*"Rebase branch"/),
+    });
+    expect(asked).toBeGreaterThan(before);
+  });
+
   it('skips the gate with force, without reading the secret', async () => {
     busy = true;
     const forced = event({

@@ -912,3 +912,22 @@ describe('schedules, hosts and lengths: the review inputs', () => {
     ]);
   });
 });
+
+// Issue 12 review, item 4: the gate's wait fits the preflight Lambda's 900 s with its margins.
+describe('preflight.maxWaitSeconds', () => {
+  it('is at most 780 s (Lambda timeout maxWait + 90 s under 900 s), saying why', () => {
+    expect(problemsOf(exampleWith((c) => (c.preflight.maxWaitSeconds = 781)))).toEqual([
+      expect.stringMatching(
+        /^preflight\.maxWaitSeconds: must be at most 780: the gate runs in a Lambda function \(at most 900 s\)/,
+      ),
+    ]);
+    const config = parseDeploymentConfig(
+      exampleWith((c) => (c.preflight.maxWaitSeconds = 780)),
+      'test',
+      {
+        scheduleCheckFrom: null,
+      },
+    );
+    expect(config.preflight.maxWaitSeconds + 90).toBeLessThanOrEqual(900);
+  });
+});
