@@ -55,6 +55,8 @@ export const ErrorNames = {
   RestoreInProgress: 'RestoreInProgress',
   /** A PostgreSQL restore cannot complete as the connecting user (sessions it may not close, a database or owner role it may not take over): refused before any restore work. Retrying cannot fix it. */
   RestoreBlocked: 'RestoreBlocked',
+  /** The runner was stopped by a signal (ECS sends SIGTERM when Step Functions stops the task: a timeout, an abort): its tools were ended, its uploads aborted. */
+  Interrupted: 'Interrupted',
 } as const;
 
 export type ErrorName = (typeof ErrorNames)[keyof typeof ErrorNames];
@@ -225,4 +227,14 @@ export class RestoreInProgressError extends NamedError {
 
 export class RestoreBlockedError extends NamedError {
   override readonly name = ErrorNames.RestoreBlocked;
+}
+
+/** The runner received SIGTERM or SIGINT (an ECS task stop): the work was ended cleanly, nothing was kept. */
+export class InterruptedError extends NamedError {
+  override readonly name = ErrorNames.Interrupted;
+  constructor(readonly signal: NodeJS.Signals) {
+    super(
+      `the runner received ${signal} (the task was stopped: a Step Functions timeout or abort, or an operator) and ended its work: tools stopped, uploads aborted, nothing kept`,
+    );
+  }
 }

@@ -43,7 +43,8 @@ export function classifyPostgresError(err: unknown): { retry: boolean; reason: s
   if (code === '28P01' || code === '28000') return { retry: false, reason: `login refused: ${reason}` };
   if (RETRY_CODES.has(code) || code.startsWith('08')) return { retry: true, reason };
   // node-postgres's own timeout and a socket closed during the startup handshake carry no code.
-  if (/timeout expired|Connection terminated/i.test(message)) return { retry: true, reason };
+  if (/timeout expired|Connection terminated|Query read timeout/i.test(message))
+    return { retry: true, reason };
   return { retry: false, reason };
 }
 
@@ -51,7 +52,15 @@ async function probeOnce(
   endpoint: PostgresEndpoint,
   appName: string,
 ): Promise<Probe<{ serverVersion: string }>> {
-  const client = new pg.Client({ ...endpoint, connectionTimeoutMillis: 5_000, application_name: appName });
+  // query_timeout: a server (or a network) that accepted the connection and went silent is a
+  // failed probe, retried until the readiness bound, never a wait without end.
+  const client = new pg.Client({
+    ...endpoint,
+    connectionTimeoutMillis: 5_000,
+    query_timeout: 10_000,
+    keepAlive: true,
+    application_name: appName,
+  });
   // An error after connect (the server going down) must not crash the process.
   client.on('error', () => undefined);
   try {
@@ -62,7 +71,11 @@ async function probeOnce(
     const { retry, reason } = classifyPostgresError(err);
     return retry ? { ready: false, reason } : { ready: false, fatal: true, reason };
   } finally {
-    await client.end().catch(() => undefined);
+    // end() waits for the server to close the socket: a silent one never does (bounded).
+    await Promise.race([
+      client.end().catch(() => undefined),
+      new Promise((resolve) => setTimeout(resolve, 2_000).unref()),
+    ]);
   }
 }
 

@@ -17,6 +17,43 @@ export interface RunningTool {
 
 const STDERR_KEEP = 64 * 1024;
 
+/** Every tool started by runTool that has not exited yet (stopRunningTools ends them on a signal). */
+const running = new Set<ChildProcess>();
+
+/**
+ * Ends every tool runTool started that is still running: SIGTERM to each tool's process group (a
+ * tool runs in its own group, so pg_dump's or neo4j-admin's own children end too), then SIGKILL to
+ * the groups still alive after `graceMs`; resolves once each has exited and been reaped (no
+ * `<defunct>` process is left), or after `graceMs` more at the latest. Never throws.
+ */
+export async function stopRunningTools(graceMs = 5_000): Promise<number> {
+  const children = [...running];
+  if (children.length === 0) return 0;
+  const exited = (child: ChildProcess) =>
+    child.exitCode !== null || child.signalCode !== null
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const signalGroup = (child: ChildProcess, signal: NodeJS.Signals) => {
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      try {
+        child.kill(signal);
+      } catch {
+        // already gone
+      }
+    }
+  };
+  const within = (ms: number, p: Promise<unknown>) =>
+    Promise.race([p, new Promise((resolve) => setTimeout(resolve, ms).unref())]);
+  for (const child of children) signalGroup(child, 'SIGTERM');
+  await within(graceMs, Promise.all(children.map(exited)));
+  for (const child of children) signalGroup(child, 'SIGKILL');
+  await within(graceMs, Promise.all(children.map(exited)));
+  return children.length;
+}
+
 /**
  * Starts a database tool (pg_dump, neo4j-admin, ...). Standard error is kept, bounded, for the
  * error message; progress noise (lines of dots, percentages) is dropped from it. The environment is
@@ -38,8 +75,13 @@ export function runTool(
   const child = spawn(command, args, {
     env: options.env ?? process.env,
     stdio: [options.stdin ?? 'ignore', options.stdout ?? 'pipe', 'pipe'],
+    // Its own process group, so stopRunningTools can end the tool and whatever it started at once.
+    detached: true,
     ...(options.user ?? {}),
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  child.once('error', () => running.delete(child));
   let stderr = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (chunk: string) => {

@@ -23,8 +23,10 @@ export async function streamToolToS3(
       () => undefined,
       (e: unknown) => e,
     );
-    // If the tool died on its own, that is the cause; a tool we killed after an S3 error is not.
-    if (toolError && !(err instanceof Error && err.name === 'StorageError')) throw toolError;
+    // If the tool died on its own, that is the cause; a tool we killed after an S3 error, or after
+    // its connection went silent (DatabaseUnreachable from a stall guard), is not.
+    if (toolError && !(err instanceof Error && /^(StorageError|DatabaseUnreachable)$/.test(err.name)))
+      throw toolError;
     throw err;
   }
 }

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 /** The runner's executable (the container's ENTRYPOINT): `runner <subcommand>`. */
 import { registerSecretsFromEnv } from '../../../core/redact.js';
-import { installLastResortHandlers, main } from './main.js';
+import { installLastResortHandlers, installStopSignalHandlers, main } from './main.js';
 
 // Before anything can fail: the credentials ECS injected are never printed, whatever echoes them.
 registerSecretsFromEnv(process.env);
 // An error nothing caught still aborts the uploads, is recorded as a named error and sets the exit code.
 installLastResortHandlers();
+// ECS's SIGTERM (a stopped task) ends the tools, aborts the uploads and records Interrupted (exit 11).
+installStopSignalHandlers();
 
 main(process.argv.slice(2)).then((code) => {
   // Exit explicitly: idle keep-alive sockets of the SDK or the Bolt driver must not hold the task open.

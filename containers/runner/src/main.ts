@@ -10,6 +10,7 @@ import { PENDING_TAGGING } from '../../../core/backup/retention.js';
 import {
   DatabaseUnreachableError,
   ErrorNames,
+  InterruptedError,
   ManifestError,
   UnexpectedError,
 } from '../../../core/errors.js';
@@ -24,6 +25,7 @@ import {
 import { createS3Client } from '../../../core/s3/client.js';
 import { putJson } from '../../../core/s3/objects.js';
 import { abortActiveUploads } from '../../../core/s3/upload-stream.js';
+import { stopRunningTools } from '../../../core/tools/run-tool.js';
 import type { RunContext } from './context.js';
 import {
   ArtifactsEnvSchema,
@@ -64,6 +66,7 @@ export const EXIT_CODES: Record<string, number> = {
   [ErrorNames.RestoreValidation]: 8,
   [ErrorNames.ManifestError]: 9,
   [ErrorNames.UnsupportedArtifact]: 10,
+  [ErrorNames.Interrupted]: 11,
 };
 
 const USAGE = `usage: runner <subcommand>
@@ -213,9 +216,9 @@ let recordLastFailure: ((error: Error) => Promise<void>) | undefined;
  * Node.js documents both events (Process events, nodejs.org/api/process.html).
  */
 export function installLastResortHandlers(): void {
-  let handling = false;
   const handle = (origin: 'uncaughtException' | 'unhandledRejection') => (err: unknown) => {
-    if (handling) return; // a second error while the first is being recorded changes nothing
+    // A second error while the first is being recorded (or while a stop signal is handled) changes nothing.
+    if (handling || interruption) return;
     handling = true;
     const error = runnerError(err, origin);
     const code = EXIT_CODES[error.name] ?? 1;
@@ -229,6 +232,49 @@ export function installLastResortHandlers(): void {
   };
   process.on('uncaughtException', handle('uncaughtException'));
   process.on('unhandledRejection', handle('unhandledRejection'));
+}
+
+/** Set once the last line of defence handles an error: a stop signal then changes nothing. */
+let handling = false;
+
+/** Set once a stop signal arrived: resolves with the exit code once the signal's handling is done. */
+let interruption: Promise<number> | undefined;
+
+/** How long the runner takes at most from a stop signal to its exit, in ms: below the task's stopTimeout (60 s, backup-runner.ts). */
+export const INTERRUPT_BOUND_MS = 30_000;
+
+/**
+ * ECS stops a task (Step Functions' timeout or abort, StopTask, an operator) by sending SIGTERM to
+ * the container's main process, then SIGKILL once the container's `stopTimeout` has passed (ECS
+ * docs, "ContainerDefinition stopTimeout": 30 s by default, 120 s at most on Fargate; the runner's
+ * task definitions set 60 s). Node.js ends on SIGTERM at once by default (exit 143): the tools kept
+ * running as `<defunct>` children, the multipart upload stayed open, and no error record was left.
+ * With these handlers, SIGTERM or SIGINT: ends every tool (SIGTERM to its process group, SIGKILL
+ * after 5 s: stopRunningTools), aborts every open multipart upload, records `Interrupted` (naming
+ * the signal) where the component's or restore step's failure goes, prints it as the last line of
+ * standard error, and exits with EXIT_CODES.Interrupted (11), within INTERRUPT_BOUND_MS whatever
+ * happens. A runner killed with SIGKILL (ECS after stopTimeout) can do none of this: its upload stays
+ * open until the bucket's lifecycle rule aborts incomplete multipart uploads (after 2 days,
+ * infra/constructs/backup-bucket.ts). For the runner's executable only (cli.ts).
+ */
+export function installStopSignalHandlers(): void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interruption) return; // a second signal changes nothing: the first one's handling is bounded
+    const error = new InterruptedError(signal);
+    const code = EXIT_CODES[error.name] as number;
+    setTimeout(() => process.exit(code), INTERRUPT_BOUND_MS).unref();
+    interruption = (async () => {
+      await stopRunningTools(5_000).catch(() => 0);
+      await abortActiveUploads().catch(() => 0);
+      // The component's own failure (its tool ended by the signal) is not recorded: this is.
+      if (!handling) await recordLastFailure?.(error).catch(() => undefined);
+      console.error(`${error.name}: ${error.message}`);
+      process.stderr.write('', () => process.exit(code));
+      return code;
+    })();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
 }
 
 /** Runs one subcommand; returns the process exit code. Never throws. */
@@ -264,6 +310,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     console.log(JSON.stringify(summary));
     return 0;
   } catch (err) {
+    // A stop signal ended the work: its handler records Interrupted, aborts the uploads and exits.
+    if (interruption) return interruption;
     // Redacted before it is logged, printed or recorded: a tool or server may have echoed a credential.
     const error = runnerError(err);
     logger.error('component failed', {
@@ -465,6 +513,8 @@ async function runRestoreStep(step: RestoreStep, env: NodeJS.ProcessEnv, logger:
     console.log(JSON.stringify({ step, result: `s3://${c.bucket}/${key}`, durationMs: report.durationMs }));
     return 0;
   } catch (err) {
+    // A stop signal ended the work: its handler records Interrupted, aborts the uploads and exits.
+    if (interruption) return interruption;
     // Redacted before it is logged, printed or recorded: a tool or server may have echoed a credential.
     const error = runnerError(err);
     logger.error('restore step failed', { step, error: { name: error.name, message: error.message } });

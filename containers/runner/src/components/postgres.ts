@@ -17,6 +17,13 @@ import {
 } from '../../../../core/errors.js';
 import { waitForPostgres } from '../../../../core/readiness/postgres.js';
 import { readyTimeoutFromEnv } from '../../../../core/readiness/wait.js';
+import {
+  endClient,
+  libpqConnParams,
+  pgClientBounds,
+  postgresNetworkBounds,
+  stallGuard,
+} from '../../../../core/readiness/postgres-network.js';
 import { type RunningTool, runTool, toolOutput } from '../../../../core/tools/run-tool.js';
 import { streamToolToS3 } from '../../../../core/tools/stream-to-s3.js';
 import { type RunContext, resultStamp, uploadOptions } from '../context.js';
@@ -54,6 +61,8 @@ export function toolEnv(connection: PostgresConnection, appName: string): NodeJS
     PGUSER: connection.user,
     PGPASSWORD: connection.password,
     PGAPPNAME: appName,
+    // Bounded connects (the other network bounds are in dbnameArg's connection string).
+    PGCONNECT_TIMEOUT: String(postgresNetworkBounds().connectTimeoutSeconds),
   };
 }
 
@@ -65,7 +74,9 @@ export function toolEnv(connection: PostgresConnection, appName: string): NodeJS
  * (the libpq keyword/value syntax). Other connection parameters still come from the environment.
  */
 export function dbnameArg(database: string): string {
-  return `--dbname=dbname='${database.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
+  // With the network bounds every connection carries (keepalives, tcp_user_timeout: libpq has no
+  // environment variables for them; core/readiness/postgres-network.ts).
+  return `--dbname=dbname='${database.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}' ${libpqConnParams()}`;
 }
 
 /**
@@ -86,7 +97,8 @@ export async function connectPostgres(
   const client = new pg.Client({
     ...endpoint,
     database,
-    connectionTimeoutMillis: 15_000,
+    // Bounded connect, TCP keepalives and a client-side bound on each query (a silent network).
+    ...pgClientBounds(),
     application_name: appName,
   });
   // The server can end the connection at any time (a fast shutdown sends FATAL 57P01 to every
@@ -171,10 +183,10 @@ function connectionLost(err: unknown, connection: PostgresConnection, doing: str
   if (
     code.startsWith('57P') ||
     code.startsWith('08') ||
-    /Connection terminated|ECONNRESET|not queryable/i.test(message)
+    /Connection terminated|ECONNRESET|ETIMEDOUT|not queryable|Query read timeout/i.test(message)
   )
     return new DatabaseUnreachableError(
-      `lost the connection to PostgreSQL at ${connection.host}:${connection.port} (database ${connection.database}) while ${doing}: ${code ? `${code} ` : ''}${message}`,
+      `lost the connection to PostgreSQL at ${connection.host}:${connection.port} (database ${connection.database}) while ${doing}: ${code ? `${code} ` : ''}${message}${/Query read timeout/i.test(message) ? ' (no answer within PG_QUERY_TIMEOUT_SECONDS)' : ''}`,
     );
   return err;
 }
@@ -240,15 +252,24 @@ export async function backupPostgres(
       () => log.info('pg_dump exited', { exitedAfterMs: Date.now() - dumpStarted }),
       () => undefined,
     );
-    // Count while pg_dump streams; both read the same snapshot.
     let storedAfterMs = 0;
     const stopped = { byUs: false };
+    const stallSeconds = postgresNetworkBounds().stallTimeoutSeconds;
+    const onStall = () => {
+      stopped.byUs = true;
+      dump.child.kill('SIGKILL');
+      return new DatabaseUnreachableError(
+        `pg_dump sent nothing for ${stallSeconds} s (PG_STALL_TIMEOUT_SECONDS) while dumping ${connection.database} from ${connection.host}:${connection.port}: the connection to PostgreSQL went silent; pg_dump was stopped`,
+      );
+    };
+    // Count while pg_dump streams; both read the same snapshot.
     const [dumped, counted] = await settleBoth(dump, stopped, [
       // The dump's format is checked on the very bytes uploaded (core/backup/formats.ts: pg_restore
       // reads every block as it streams); a dump it cannot read aborts the upload: DumpFormat.
       streamToolToS3(
         ctx.s3,
-        { ...dump, stdout: Readable.from(formatCheck.stream) },
+        // pg_dump silent too long while we wait for it: the network to the server went silent.
+        { ...dump, stdout: Readable.from(stallGuard(formatCheck.stream, stallSeconds, onStall)) },
         uploadOptions(ctx, key),
       ).then(
         (u) => {
@@ -300,6 +321,6 @@ export async function backupPostgres(
       counts: { tables },
     };
   } finally {
-    await client.end().catch(() => undefined);
+    await endClient(client as unknown as Parameters<typeof endClient>[0]);
   }
 }
