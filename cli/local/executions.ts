@@ -5,8 +5,9 @@
  * machine (INFRAHUB_BACKUP_LOCAL_EXECUTIONS, default `<tmpdir>/infrahub-backup-local-executions`):
  * its ARN, the process running it, RUNNING when it starts and its final status when it ends.
  *
- * An execution is running while its record says RUNNING and its process is alive; a record whose
- * process is gone (killed, crashed) is an ended execution (reported as ABORTED). An ARN with no
+ * An execution is running while its record says RUNNING and its process is alive, the same process
+ * (its start time, from /proc, matches the one recorded: a PID is reused); a record whose process is
+ * gone (killed, crashed) or whose PID now names another process is an ended execution (ABORTED). An ARN with no
  * record here is one this machine's local mode never ran (or whose record was cleaned away): the
  * answer is "cannot tell", and the lock's expiry decides, as it does on AWS when Step Functions
  * cannot be asked. Locks are shared through the bucket, so two local runs on one machine see each
@@ -21,6 +22,13 @@ import type { ExecutionStatusReader } from '../../core/backup/lock.js';
 interface ExecutionRecord {
   executionArn: string;
   pid: number;
+  /**
+   * When the process `pid` started: field 22 (starttime, clock ticks since boot) of
+   * /proc/<pid>/stat (Linux proc(5)). A PID is reused once its process is gone (in a container the
+   * runner is often PID 1 every time): a live process whose start time differs is another one.
+   * Absent where /proc is not readable (then only the PID is compared).
+   */
+  pidStartTime?: string;
   startedAt: string;
   status: 'RUNNING' | 'SUCCEEDED' | 'FAILED';
   endedAt?: string;
@@ -48,6 +56,20 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Field 22 (starttime) of /proc/<pid>/stat, or undefined when it cannot be read (no /proc, no such process). */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may hold spaces and parentheses: count from the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 (state), so field 22 is fields[19].
+    const start = fields[19];
+    return start && /^\d+$/.test(start) ? start : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Records that this process runs `executionArn`; call the returned function with its outcome when it ends. */
 export function recordLocalExecution(
   executionArn: string,
@@ -56,6 +78,7 @@ export function recordLocalExecution(
   const started: ExecutionRecord = {
     executionArn,
     pid: process.pid,
+    ...(processStartTime(process.pid) ? { pidStartTime: processStartTime(process.pid) } : {}),
     startedAt: new Date().toISOString(),
     status: 'RUNNING',
   };
@@ -74,7 +97,15 @@ export function localExecutionStatus(dir = localExecutionsDir()): ExecutionStatu
     }
     if (record.executionArn !== executionArn) return undefined;
     if (record.status !== 'RUNNING') return { running: false, status: record.status };
-    if (alive(record.pid)) return { running: true, status: 'RUNNING' };
+    if (alive(record.pid)) {
+      const now = record.pidStartTime ? processStartTime(record.pid) : undefined;
+      if (!record.pidStartTime || now === undefined || now === record.pidStartTime)
+        return { running: true, status: 'RUNNING' };
+      return {
+        running: false,
+        status: `ABORTED (its local process ${record.pid} is gone: that PID now belongs to another process, started at tick ${now}, not ${record.pidStartTime})`,
+      };
+    }
     return { running: false, status: `ABORTED (its local process ${record.pid} is gone)` };
   };
 }

@@ -12,7 +12,13 @@
  *   keeping it would block the target until someone deleted it by hand. A warning names its key,
  *   its size and what was wrong with it.
  */
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { TargetLockedError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -52,18 +58,47 @@ type HeldLock =
   | { valid: true; lock: Lock; etag?: string; size: number }
   | { valid: false; problem: string; holder?: string; etag?: string; size: number };
 
+/** The most of a lock object that is read: a lock of ours is under 1 KiB; anything larger is not one. */
+export const MAX_LOCK_BYTES = 64 * 1024;
+
+/** At most `max` characters of a name (a holder, an owner) for a message or a log line, its length said when cut. */
+export function clipName(name: string, max = 200): string {
+  return name.length <= max ? name : `${name.slice(0, max)}… (${name.length} characters)`;
+}
+
 async function readLock(s3: S3Client, bucket: string, target: string): Promise<HeldLock | undefined> {
   let text: string;
   let etag: string | undefined;
+  let size: number;
   try {
-    const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: lockKey(target) }));
+    // Never more than MAX_LOCK_BYTES (+1, to know it is larger): a huge object under the lock key
+    // is not read whole (HTTP Range, S3 GetObject "Range").
+    const out = await s3.send(
+      new GetObjectCommand({ Bucket: bucket, Key: lockKey(target), Range: `bytes=0-${MAX_LOCK_BYTES}` }),
+    );
     text = (await out.Body?.transformToString()) ?? '';
     etag = out.ETag;
+    const total = /\/(\d+)$/.exec(out.ContentRange ?? '')?.[1];
+    size = total !== undefined ? Number(total) : Buffer.byteLength(text);
   } catch (err) {
     if (isNotFound(err)) return undefined;
-    throw storageError(err, `reading the lock s3://${bucket}/${lockKey(target)}`);
+    // An empty object has no byte 0: S3 answers 416 InvalidRange to the ranged read.
+    if (isAwsError(err) && (err.name === 'InvalidRange' || err.$metadata.httpStatusCode === 416)) {
+      text = '';
+      size = 0;
+      etag = await s3
+        .send(new HeadObjectCommand({ Bucket: bucket, Key: lockKey(target) }))
+        .then((h) => h.ETag)
+        .catch(() => undefined);
+    } else throw storageError(err, `reading the lock s3://${bucket}/${lockKey(target)}`);
   }
-  const size = Buffer.byteLength(text);
+  if (size > MAX_LOCK_BYTES)
+    return {
+      valid: false,
+      problem: `${size} bytes, larger than any lock (${MAX_LOCK_BYTES} bytes at most): not read`,
+      etag,
+      size,
+    };
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -75,7 +110,10 @@ async function readLock(s3: S3Client, bucket: string, target: string): Promise<H
   const owner = (parsed as { owner?: unknown } | null)?.owner;
   return {
     valid: false,
-    problem: result.error.issues.map((i) => `${i.path.join('.') || 'lock'}: ${i.message}`).join('; '),
+    problem: clipName(
+      result.error.issues.map((i) => `${i.path.join('.') || 'lock'}: ${i.message}`).join('; '),
+      500,
+    ),
     ...(typeof owner === 'string' && owner ? { holder: owner } : {}),
     etag,
     size,
@@ -138,19 +176,19 @@ export async function acquireLock(
   if (held && state?.running) {
     const since = held.valid ? ` since ${held.lock.acquiredAt} (until ${held.lock.expiresAt})` : '';
     throw new TargetLockedError(
-      `target ${target} is locked by ${holder}${since}, which is still running (${state.status}); ` +
+      `target ${target} is locked by ${clipName(holder ?? '')}${since}, which is still running (${state.status}); ` +
         'two executions never work on the same target at once',
     );
   }
   if (held?.valid && !state && Date.parse(held.lock.expiresAt) > now.getTime()) {
     throw new TargetLockedError(
-      `target ${target} is locked by ${held.lock.owner} since ${held.lock.acquiredAt} (until ${held.lock.expiresAt}); ` +
+      `target ${target} is locked by ${clipName(held.lock.owner)} since ${held.lock.acquiredAt} (until ${held.lock.expiresAt}); ` +
         'two executions never work on the same target at once',
     );
   }
   if (held) {
     const why = state
-      ? `its holder ${holder} has ended (${state.status})`
+      ? `its holder ${clipName(holder ?? '')} has ended (${clipName(state.status)})`
       : held.valid
         ? `it expired at ${held.lock.expiresAt}`
         : `it is not a valid lock (${held.problem})`;
@@ -158,8 +196,8 @@ export async function acquireLock(
     log?.call(options.logger, `taking over the lock s3://${bucket}/${key}: ${why}`, {
       key,
       bytes: held.size,
-      ...(holder ? { holder } : {}),
-      owner,
+      ...(holder ? { holder: clipName(holder) } : {}),
+      owner: clipName(owner),
     });
   }
   try {

@@ -126,6 +126,60 @@ describe('target lock (S3 conditional writes on the real S3 server)', () => {
     expect(await localExecutionStatus(dir)(arn('never-ran-here'))).toBeUndefined();
   });
 
+  // Review item 4: a reused PID (in a container the runner is PID 1 on every run) is not the execution's process.
+  it('counts an execution whose PID now belongs to another process (start time differs) as ended', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lock-executions-'));
+    const running = recordLocalExecution(arn('reused'), dir);
+    const file = join(dir, readdirSync(dir).find((f) => f.endsWith('.json')) as string);
+    const record = JSON.parse(readFileSync(file, 'utf8'));
+    expect(record.pidStartTime).toMatch(/^\d+$/);
+    // The same, live process: running.
+    expect(await localExecutionStatus(dir)(arn('reused'))).toEqual({ running: true, status: 'RUNNING' });
+    // The crashed run's record names a PID that a later process (this one) now has.
+    writeFileSync(file, JSON.stringify({ ...record, pidStartTime: String(Number(record.pidStartTime) - 1) }));
+    expect(await localExecutionStatus(dir)(arn('reused'))).toEqual({
+      running: false,
+      status: expect.stringMatching(/^ABORTED .*another process/),
+    });
+    // And its lock is taken over at once, long before it expires.
+    await acquireLock(local.s3, Bucket, 'reused-pid', arn('reused'), { ttlSeconds: 12 * 3600 });
+    const lock = await acquireLock(local.s3, Bucket, 'reused-pid', arn('after'), {
+      ttlSeconds: 3600,
+      executionStatus: localExecutionStatus(dir),
+    });
+    expect(lock.owner).toBe(arn('after'));
+    running('FAILED');
+  });
+
+  // Review item 7: a huge lock is neither read whole nor quoted whole.
+  it('reads at most 64 KiB of a lock: a larger object is stale, and long names are clipped in messages', async () => {
+    const huge = JSON.stringify({
+      target: 'huge',
+      owner: `x${'y'.repeat(30 * 1024 * 1024)}`,
+      acquiredAt: new Date().toISOString(),
+      expiresAt: new Date(Date.now() + 3600_000).toISOString(),
+    });
+    await local.s3.send(new PutObjectCommand({ Bucket, Key: lockKey('huge'), Body: huge }));
+    const { lines, logger } = captureLog();
+    const lock = await acquireLock(local.s3, Bucket, 'huge', arn('next'), { ttlSeconds: 3600, logger });
+    expect(lock.owner).toBe(arn('next'));
+    const warning = lines.find((l) => l.level === 'warn');
+    expect(warning).toMatchObject({
+      message: expect.stringMatching(/it is not a valid lock \(\d+ bytes, larger than any lock/),
+      bytes: Buffer.byteLength(huge),
+    });
+    expect(JSON.stringify(lines).length).toBeLessThan(10_000);
+    // A valid lock whose owner is long (under the cap): the refusal quotes it clipped.
+    const longOwner = `exec-${'z'.repeat(50_000)}`;
+    await acquireLock(local.s3, Bucket, 'long-owner', longOwner, { ttlSeconds: 3600 });
+    const refused = await acquireLock(local.s3, Bucket, 'long-owner', arn('other'), {
+      ttlSeconds: 3600,
+    }).catch((e: unknown) => e as Error);
+    expect(refused).toMatchObject({ name: 'TargetLocked' });
+    expect((refused as Error).message.length).toBeLessThan(1_000);
+    expect((refused as Error).message).toMatch(/\(50005 characters\)/);
+  });
+
   it('takes two racing take-overs of an ended lock for exactly one execution', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lock-executions-'));
     const status = localExecutionStatus(dir);
