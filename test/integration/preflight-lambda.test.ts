@@ -82,13 +82,20 @@ describe('preflight Lambda core', () => {
   // version are read (they take time out of the same budget), not when the handler starts.
   it('asks the cap after the secret and version reads, so their time comes out of the wait', async () => {
     busy = true;
+    const order: string[] = [];
+    // The same Secrets Manager client, recording when the token secret is read.
+    const recording = {
+      send: (command: unknown) => {
+        order.push('secret');
+        return secrets.send(command as Parameters<typeof secrets.send>[0]);
+      },
+    } as unknown as typeof secrets;
     const before = infrahub.requests.length;
-    let asked = -1;
     const attempt = preflight(event({ maxWaitSeconds: 600, pollIntervalSeconds: 10 }), {
-      secrets,
+      secrets: recording,
       logger,
       maxWaitSecondsCap: () => {
-        asked = infrahub.requests.length; // the version query was already sent
+        order.push(`cap, ${infrahub.requests.length - before} task polls`);
         return 20;
       },
       clock: fakeClock(),
@@ -97,7 +104,7 @@ describe('preflight Lambda core', () => {
       name: 'InfrahubBusy',
       message: expect.stringMatching(/waits up to 20 s.*"Rebase branch"/),
     });
-    expect(asked).toBeGreaterThan(before);
+    expect(order).toEqual(['secret', 'cap, 0 task polls']);
   });
 
   it('skips the gate with force, without reading the secret', async () => {
