@@ -48,8 +48,14 @@ function describeIssue(issue: z.core.$ZodIssue, parent: readonly PropertyKey[]):
     return [`${field}: is required (expected ${issue.expected})`];
   }
   if (issue.code === 'unrecognized_keys') {
-    const keys = issue.keys.map((k) => `"${k}"`).join(', ');
-    return [`${field}: has unknown key${issue.keys.length > 1 ? 's' : ''} ${keys}`];
+    // Bounded: at most 5 keys, each cut at 40 characters with "…" and its length (an input may be
+    // 256 KiB, and a message is recorded in histories and notices).
+    const keys = issue.keys
+      .slice(0, 5)
+      .map((k) => (k.length > 40 ? `"${k.slice(0, 40)}…" (${k.length} characters)` : `"${k}"`))
+      .join(', ');
+    const more = issue.keys.length > 5 ? ` and ${issue.keys.length - 5} more` : '';
+    return [`${field}: has unknown key${issue.keys.length > 1 ? 's' : ''} ${keys}${more}`];
   }
   return [`${field}: ${issue.message}`];
 }

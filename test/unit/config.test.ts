@@ -931,3 +931,22 @@ describe('preflight.maxWaitSeconds', () => {
     expect(config.preflight.maxWaitSeconds + 90).toBeLessThanOrEqual(900);
   });
 });
+
+// Issue 12 review, item 7: an unknown key is quoted as a bounded excerpt.
+describe('unknown keys in an execution input', () => {
+  it('are quoted cut at 40 characters with their length, at most five of them', () => {
+    const config = parseDeploymentConfig(example(), 'test', { scheduleCheckFrom: null });
+    const input: Record<string, boolean> = { ['k'.repeat(300_000)]: true };
+    for (let i = 0; i < 7; i++) input[`extra${i}`] = true;
+    let message = '';
+    try {
+      planBackup(input, config, new Date('2026-11-30T13:00:37.123Z'));
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(
+      /\(root\): has unknown keys "k{40}…" \(300000 characters\), "extra0", "extra1", "extra2", "extra3" and 3 more$/m,
+    );
+    expect(message.length).toBeLessThan(300);
+  });
+});
