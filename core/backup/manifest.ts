@@ -101,7 +101,10 @@ const ManifestShape = z.looseObject({
    * equals the dumped store's last committed transaction; `differs` when they differ (a write came
    * between counting and the dump: the counts are kept here as `counted`, not in `counts.neo4j`, so
    * no restore compares with them); `unknown` when either id is missing (Community reports none over
-   * Bolt), so a restore reports a difference as a warning instead of failing.
+   * Bolt), so a restore reports a difference as a warning instead of failing. Community backups
+   * count the stopped store itself before dumping it (`counted_from: dumped-store`, `verified`);
+   * they fall back on Bolt counts (`unknown`, `store_count` saying why) only when that is disabled
+   * (NEO4J_COUNT_OFFLINE=false) or failed.
    */
   counts_basis: z
     .record(
@@ -111,6 +114,13 @@ const ManifestShape = z.looseObject({
         counted_tx: z.number().int().optional(),
         dumped_tx: z.number().int().optional(),
         counted: GraphCountsSchema.optional(),
+        /**
+         * Where the counts come from: `dumped-store` (Community: a read-only server on the stopped
+         * store, right before the dump: always `verified`), or `bolt` (CountNeo4j on the running DBMS).
+         */
+        counted_from: z.enum(['dumped-store', 'bolt']).optional(),
+        /** Why the dumped store was not counted, when a Community backup fell back on Bolt counts. */
+        store_count: z.string().optional(),
       }),
     )
     .optional(),
@@ -358,6 +368,43 @@ export function countsBasis(
   return basis;
 }
 
+/** Counts taken from the stopped store right before it was dumped: `verified` by construction. */
+function storeCountsBasis(
+  counts: Record<string, GraphCounts>,
+  dumped: { databases: ReadonlyArray<{ name: string; lastCommittedTx?: number | undefined }> },
+): NonNullable<Manifest['counts_basis']> {
+  return Object.fromEntries(
+    Object.keys(counts).map((db) => {
+      const tx = dumped.databases.find((d) => d.name === db)?.lastCommittedTx;
+      return [
+        db,
+        {
+          describes_dump: 'verified' as const,
+          counted_from: 'dumped-store' as const,
+          ...(tx !== undefined ? { counted_tx: tx, dumped_tx: tx } : {}),
+        },
+      ];
+    }),
+  );
+}
+
+/** Bolt counts of a Community dump whose store was not counted: each basis says so, and why. */
+function withStoreCountReason(
+  basis: NonNullable<Manifest['counts_basis']>,
+  store: { status: string; reason?: string } | undefined,
+): NonNullable<Manifest['counts_basis']> {
+  return Object.fromEntries(
+    Object.entries(basis).map(([db, b]) => [
+      db,
+      {
+        ...b,
+        counted_from: 'bolt' as const,
+        ...(store?.reason ? { store_count: `${store.status}: ${store.reason}` } : {}),
+      },
+    ]),
+  );
+}
+
 /** The counts a restore may compare with: those of databases whose counts are not known to differ from the dump. */
 function comparableCounts(
   counts: Record<string, GraphCounts>,
@@ -398,7 +445,17 @@ export function buildManifest(input: ManifestInput, results: ComponentResults): 
   const postgres = input.components.includes('task-manager-db') ? results['task-manager-db'] : undefined;
   const artifacts = input.components.includes('artifacts') ? results.artifacts : undefined;
 
-  const basis = neo4j && counts ? countsBasis(counts, neo4j) : undefined;
+  const store = neo4j?.storeCounts;
+  // Counts of the dumped store itself (Community) describe the dump by construction; otherwise the
+  // Bolt counts are tied to the dump by transaction id where the server reports one.
+  const graphCounts = store?.status === 'counted' ? store.counts : counts?.counts;
+  const basis = !neo4j
+    ? undefined
+    : store?.status === 'counted'
+      ? storeCountsBasis(store.counts, neo4j)
+      : counts
+        ? withStoreCountReason(countsBasis(counts, neo4j), store)
+        : undefined;
 
   const durations: Record<string, number> = {};
   if (neo4j) durations.database = ms(neo4j);
@@ -453,7 +510,7 @@ export function buildManifest(input: ManifestInput, results: ComponentResults): 
         : {}),
     },
     counts: {
-      ...(neo4j && counts ? { neo4j: comparableCounts(counts.counts, basis) } : {}),
+      ...(neo4j && graphCounts ? { neo4j: comparableCounts(graphCounts, basis) } : {}),
       ...(postgres ? { postgres: { database: postgres.database, tables: postgres.counts.tables } } : {}),
     },
     ...(basis ? { counts_basis: basis } : {}),

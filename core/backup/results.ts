@@ -53,6 +53,33 @@ export const PostgresResultSchema = z.strictObject({
   counts: z.strictObject({ tables: z.record(z.string(), z.number().int().nonnegative()) }),
 });
 
+export const GraphCountsSchema = z.strictObject({
+  nodes: z.number().int().nonnegative(),
+  relationships: z.number().int().nonnegative(),
+});
+export type GraphCounts = z.infer<typeof GraphCountsSchema>;
+
+/**
+ * Community: the counts of the stopped store, taken by a read-only server on it right before the dump
+ * (containers/runner/src/components/neo4j-counts.ts countStoreOffline), so they describe exactly the
+ * dumped data; or why they were not taken (NEO4J_COUNT_OFFLINE=false, or the counting server failed),
+ * in which case the manifest falls back on CountNeo4j's Bolt counts (counts_basis `unknown`).
+ * `timings` are the milliseconds the count added to the downtime (server start, count, stop).
+ */
+export const StoreCountsSchema = z.discriminatedUnion('status', [
+  z.strictObject({
+    status: z.literal('counted'),
+    counts: z.record(z.string(), GraphCountsSchema),
+    timings: z.strictObject({
+      startMs: z.number().nonnegative(),
+      countMs: z.number().nonnegative(),
+      stopMs: z.number().nonnegative(),
+    }),
+  }),
+  z.strictObject({ status: z.enum(['disabled', 'failed']), reason: z.string() }),
+]);
+export type StoreCounts = z.infer<typeof StoreCountsSchema>;
+
 export const Neo4jDatabaseRecordSchema = z.strictObject({
   name: z.string(),
   /** Files of this database (a dump, or the backup chain: full then differentials). */
@@ -68,13 +95,9 @@ export const Neo4jResultSchema = z.strictObject({
   files: z.array(FileRecordSchema).min(1),
   databases: z.array(Neo4jDatabaseRecordSchema).min(1),
   tool: z.strictObject({ name: z.literal('neo4j-admin'), version: z.string() }),
+  /** Community dumps only: the graph counted from the dumped store, or why not (StoreCountsSchema). */
+  storeCounts: StoreCountsSchema.optional(),
 });
-
-export const GraphCountsSchema = z.strictObject({
-  nodes: z.number().int().nonnegative(),
-  relationships: z.number().int().nonnegative(),
-});
-export type GraphCounts = z.infer<typeof GraphCountsSchema>;
 
 /** Node and relationship counts read over Bolt while the DBMS runs (before a Community stop). */
 export const Neo4jCountsResultSchema = z.strictObject({

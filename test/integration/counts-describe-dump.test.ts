@@ -34,6 +34,8 @@ describe('graph counts tied to the dumped transaction', () => {
   const env = (backupId: string) => ({
     ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
     ...neo4jRunnerEnv(source),
+    // The Bolt fallback (counts-offline.test.ts covers the default: the dumped store is counted).
+    NEO4J_COUNT_OFFLINE: 'false',
   });
   const bolt = () => ({ uri: source.boltUrl, username: source.user, password: source.password });
   const ctx = (backupId: string) => ({ target, backupId, logger }) as never;
@@ -75,7 +77,11 @@ describe('graph counts tied to the dumped transaction', () => {
       components: ['database'],
       toolVersion: 'test',
     });
-    expect(manifest.counts_basis?.neo4j).toMatchObject({ describes_dump: 'unknown' });
+    expect(manifest.counts_basis?.neo4j).toMatchObject({
+      describes_dump: 'unknown',
+      counted_from: 'bolt',
+      store_count: 'disabled: NEO4J_COUNT_OFFLINE=false',
+    });
     expect(manifest.counts_basis?.neo4j?.dumped_tx).toBeGreaterThan(0);
     expect(manifest.counts?.neo4j?.neo4j).toEqual(atCount);
 
@@ -164,6 +170,7 @@ describe('graph counts tied to the dumped transaction', () => {
         counted_tx: 8,
         dumped_tx: 9,
         counted: { nodes: 3, relationships: 1 },
+        counted_from: 'bolt',
       },
     });
   });

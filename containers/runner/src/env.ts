@@ -87,6 +87,27 @@ export const Neo4jEnvSchema = CommonEnvSchema.extend({
   NEO4J_INCLUDE_METADATA: z.enum(['all', 'none', 'users', 'roles']).default('all'),
   /** Enterprise: fold the chain into one full backup after each run (neo4j-admin database aggregate-backup). */
   NEO4J_AGGREGATE: bool.default(false),
+  /**
+   * Community: count the stopped store with a read-only server on it before dumping it, so the
+   * manifest's counts describe exactly the dump (counts_basis `verified`). `false` keeps CountNeo4j's
+   * Bolt counts (`unknown`) and saves the counting server's start (README, "Community DBMS handling").
+   */
+  NEO4J_COUNT_OFFLINE: bool.default(true),
+  /** Community: the installation whose `bin/neo4j console` runs the counting server (the image's own). */
+  NEO4J_HOME: z.string().regex(/^\//, 'must be an absolute path').default('/var/lib/neo4j'),
+  /** Community: the DBMS's configuration folder (its neo4j.conf names the store); default `$NEO4J_HOME/conf`. */
+  NEO4J_CONF: z.string().regex(/^\//, 'must be an absolute path').optional(),
+  /** Community: heap and page cache of the counting server. */
+  NEO4J_COUNT_HEAP: z
+    .string()
+    .regex(/^\d+[kmg]$/, 'must be a size such as "512m" or "1g"')
+    .default('512m'),
+  NEO4J_COUNT_PAGECACHE: z
+    .string()
+    .regex(/^\d+[kmg]$/, 'must be a size such as "128m"')
+    .default('128m'),
+  /** Community: scratch folder of the counting server (its configuration, logs). */
+  NEO4J_COUNT_WORK_DIR: z.string().regex(/^\//, 'must be an absolute path').default('/tmp/infrahub-neo4j-count'),
 }).superRefine((env, ctx) => {
   if (env.NEO4J_EDITION === 'enterprise' && !env.NEO4J_BACKUP_FROM) {
     ctx.addIssue({

@@ -134,7 +134,15 @@ async function runComponent(
       const ctx = context(e, logger);
       const admin = { path: e.NEO4J_ADMIN, env };
       if (e.NEO4J_EDITION === 'community') {
-        return { ctx, result: await backupNeo4jCommunity(ctx, admin, e.NEO4J_DATABASES) };
+        const offline = e.NEO4J_COUNT_OFFLINE
+          ? {
+              home: e.NEO4J_HOME,
+              ...(e.NEO4J_CONF ? { conf: e.NEO4J_CONF } : {}),
+              workDir: e.NEO4J_COUNT_WORK_DIR,
+              memory: { heap: e.NEO4J_COUNT_HEAP, pageCache: e.NEO4J_COUNT_PAGECACHE },
+            }
+          : (false as const);
+        return { ctx, result: await backupNeo4jCommunity(ctx, admin, e.NEO4J_DATABASES, offline) };
       }
       const result = await backupNeo4jEnterprise(ctx, admin, e.NEO4J_DATABASES, {
         from: e.NEO4J_BACKUP_FROM as string,
@@ -440,16 +448,17 @@ async function restoreStep(
       }
     }
     case 'validate-neo4j': {
-      const { validateGraph } = await import('./components/restore-neo4j.js');
+      const { checkGraph } = await import('./components/restore-neo4j.js');
       const e = parseEnv(ValidateNeo4jEnvSchema, env);
-      const counts = await validateGraph(
+      // `validation` says what the counts were compared with; the restore report quotes it.
+      const { counts, validation } = await checkGraph(
         ctx,
         { uri: e.NEO4J_URI, username: e.NEO4J_USERNAME, password: e.NEO4J_PASSWORD },
         manifest,
         e.NEW_DATABASE_NAME ? { neo4j: e.NEW_DATABASE_NAME } : {},
         { system: e.NEO4J_SYSTEM },
       );
-      return { details: { counts } };
+      return { details: { counts, validation } };
     }
     case 'restore-artifacts': {
       const { restoreArtifacts } = await import('./components/restore-artifacts.js');

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Manifest } from '../../../../core/backup/manifest.js';
 import { ManifestError } from '../../../../core/errors.js';
 import { restoreArtifacts } from './restore-artifacts.js';
-import { restoreNeo4jCommunity, validateGraph } from './restore-neo4j.js';
+import { checkGraph, restoreNeo4jCommunity } from './restore-neo4j.js';
 import type { RestoreContext } from './restore-postgres.js';
 import { restorePostgres } from './restore-postgres.js';
 import {
@@ -104,9 +104,10 @@ export async function runDrill(
         }),
       );
       const bolt = await timed('start-neo4j', () => scratch.start());
-      const counts = await timed('validate-neo4j', () => validateGraph(ctx, bolt, manifest));
+      const { counts, validation } = await timed('validate-neo4j', () => checkGraph(ctx, bolt, manifest));
       details.neo4j = {
         counts,
+        validation,
         system: loaded.system,
         verifiedBytes: loaded.verifiedBytes,
         verified: loaded.verified,

@@ -6,6 +6,10 @@
  * (core/backup/manifest.ts `counts_basis`), and a restore compares only counts that can describe
  * the dump. The `system` database holds users and roles, not a graph, and is not counted.
  */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import neo4j, { type Driver } from 'neo4j-driver';
 import type { Neo4jCountsResult } from '../../../../core/backup/results.js';
 import { DatabaseUnreachableError } from '../../../../core/errors.js';
@@ -13,6 +17,7 @@ import type { Logger } from '../../../../core/log.js';
 import { waitForNeo4j } from '../../../../core/readiness/neo4j.js';
 import { readyTimeoutFromEnv } from '../../../../core/readiness/wait.js';
 import { type RunContext, resultStamp } from '../context.js';
+import { freeLoopbackPort } from './scratch.js';
 
 export interface BoltConnection {
   uri: string;
@@ -165,4 +170,163 @@ export async function countGraph(
     counts,
     ...(transactions ? { transactions } : {}),
   };
+}
+
+/** Where a Community DBMS's store is, for counting it while the DBMS is stopped (countStoreOffline). */
+export interface OfflineStore {
+  /** NEO4J_HOME of the installation: `<home>/bin/neo4j console` runs the counting server (as in the official image). */
+  home: string;
+  /**
+   * The DBMS's configuration folder (NEO4J_CONF; default `<home>/conf`): its neo4j.conf is kept, so
+   * the counting server opens the very store the DBMS uses (`server.directories.data`) and the dump reads.
+   */
+  conf?: string;
+  /**
+   * Parent folder of the counting server's own scratch folder (a fresh `count-*` one per run, for its
+   * configuration, logs and run files; removed afterwards unless the server failed before counting).
+   */
+  workDir: string;
+  /** JVM heap and page cache of the counting server (default 512m / 128m: it only counts). */
+  memory?: { heap: string; pageCache: string };
+  /** Bound on the wait for its databases to come online, in seconds (default NEO4J_READY_TIMEOUT_SECONDS, else 300). */
+  readyTimeoutSeconds?: number;
+}
+
+/** What countStoreOffline measured: the counts and the milliseconds of each phase (the added downtime). */
+export interface OfflineCounts {
+  counts: Neo4jCountsResult['counts'];
+  timings: { startMs: number; countMs: number; stopMs: number };
+}
+
+/**
+ * Counts nodes and relationships per database (`system` skipped) of a stopped Community DBMS's store,
+ * the very store `neo4j-admin database dump` then reads: a disposable server is started on it with
+ * the DBMS's own configuration plus, overriding it, every database read-only
+ * (`server.databases.default_to_read_only=true`: "all existing and new databases will be in read only
+ * mode, and so will prevent write queries", Neo4j Operations Manual 5, "Manage databases:
+ * Configuration parameters"), Bolt on a free 127.0.0.1 port only, HTTP and HTTPS off, authentication
+ * off (nothing but this process can reach loopback inside the task), no usage report, small memory,
+ * and its logs and run files in `workDir`. It is waited for (core/readiness/neo4j.ts), counted with
+ * the queries CountNeo4j uses, and stopped (SIGTERM, SIGKILL after 60 s) before this returns, so the
+ * store lock is released for the dump; its exit is awaited even when counting fails.
+ * No server can write between this count and the dump (the DBMS is stopped and this one is
+ * read-only), so the counts describe exactly the dumped data; test/integration/counts-offline.test.ts
+ * checks with `neo4j-admin database info` that the store's last committed transaction is unchanged.
+ * Neo4j has no offline command that prints a store's counts (`neo4j-admin database info` prints
+ * the store format and last committed transaction only), hence the server.
+ *
+ * @throws DatabaseUnreachableError when the server does not come online within the bound or exits
+ * (its log is in `workDir`/logs until removed; the message names the reason)
+ */
+export async function countStoreOffline(
+  store: OfflineStore,
+  databases: readonly string[],
+  logger?: Logger,
+): Promise<OfflineCounts> {
+  const memory = store.memory ?? { heap: '512m', pageCache: '128m' };
+  const conf = store.conf ?? join(store.home, 'conf');
+  await mkdir(store.workDir, { recursive: true });
+  const workDir = await mkdtemp(join(store.workDir, 'count-'));
+  for (const sub of ['conf', 'logs', 'run']) await mkdir(join(workDir, sub));
+  const port = await freeLoopbackPort();
+  const settings: Record<string, string> = {
+    'server.databases.default_to_read_only': 'true',
+    'server.directories.logs': join(workDir, 'logs'),
+    'server.directories.run': join(workDir, 'run'),
+    'server.default_listen_address': '127.0.0.1',
+    'server.bolt.enabled': 'true',
+    'server.bolt.listen_address': `127.0.0.1:${port}`,
+    'server.bolt.advertised_address': `127.0.0.1:${port}`,
+    'server.http.enabled': 'false',
+    'server.https.enabled': 'false',
+    'dbms.security.auth_enabled': 'false',
+    'dbms.usage_report.enabled': 'false',
+    'server.memory.heap.initial_size': memory.heap,
+    'server.memory.heap.max_size': memory.heap,
+    'server.memory.pagecache.size': memory.pageCache,
+  };
+  // The DBMS's own settings (data directory, store options, plugins) less those set here: Neo4j
+  // refuses a setting given twice. Relative directory settings still resolve against NEO4J_HOME.
+  const confFile = join(conf, 'neo4j.conf');
+  const base = existsSync(confFile)
+    ? readFileSync(confFile, 'utf8')
+        .split('\n')
+        .filter((line) => !((line.split('=')[0] ?? '').trim() in settings))
+    : [];
+  await writeFile(
+    join(workDir, 'conf', 'neo4j.conf'),
+    [
+      ...base,
+      '# graph count of the stopped store: read-only, loopback',
+      ...Object.entries(settings).map(([k, v]) => `${k}=${v}`),
+      '',
+    ].join('\n'),
+  );
+  const env = {
+    ...process.env,
+    NEO4J_HOME: store.home,
+    NEO4J_CONF: join(workDir, 'conf'),
+    HEAP_SIZE: memory.heap,
+  };
+  const connection: BoltConnection = {
+    uri: `bolt://127.0.0.1:${port}`,
+    username: 'neo4j',
+    password: 'offline-count',
+    readyTimeoutSeconds: store.readyTimeoutSeconds ?? readyTimeoutFromEnv('NEO4J_READY_TIMEOUT_SECONDS'),
+  };
+  const log = logger?.child({ component: 'database', phase: 'offline-count' });
+  const started = Date.now();
+  const server = spawn(join(store.home, 'bin', 'neo4j'), ['console'], { env, stdio: 'ignore' });
+  let exited = false;
+  const gone = new Promise<void>((resolve) => {
+    server.once('exit', () => {
+      exited = true;
+      resolve();
+    });
+    server.once('error', () => {
+      exited = true;
+      resolve();
+    });
+  });
+  const stop = async () => {
+    if (!exited) {
+      server.kill('SIGTERM');
+      const timer = setTimeout(() => server.kill('SIGKILL'), 60_000);
+      await gone;
+      clearTimeout(timer);
+    }
+  };
+  let startMs = 0;
+  let countMs = 0;
+  let stopMs = 0;
+  const counts: Neo4jCountsResult['counts'] = {};
+  try {
+    const graphs = databases.filter((d) => d !== 'system');
+    await waitForNeo4j(connection, [...graphs, 'system'], {
+      timeoutSeconds: connection.readyTimeoutSeconds ?? 300,
+      pollMs: 500,
+      stopIf: () =>
+        exited ? `the counting server exited (see its log in ${join(workDir, 'logs')})` : undefined,
+      ...(log ? { logger: log } : {}),
+    });
+    startMs = Date.now() - started;
+    const countStarted = Date.now();
+    const driver = neo4j.driver(connection.uri, neo4j.auth.basic(connection.username, connection.password), {
+      connectionTimeout: 15_000,
+    });
+    try {
+      for (const db of graphs) counts[db] = await countDatabase(driver, db);
+    } finally {
+      await driver.close();
+    }
+    countMs = Date.now() - countStarted;
+  } finally {
+    const stopStarted = Date.now();
+    await stop();
+    stopMs = Date.now() - stopStarted;
+    log?.info('counting server stopped', { startMs, countMs, stopMs });
+    // The folder (its log says why) is kept only when the server failed before counting.
+    if (countMs > 0) await rm(workDir, { recursive: true, force: true });
+  }
+  return { counts, timings: { startMs, countMs, stopMs } };
 }

@@ -408,6 +408,28 @@ export async function validateGraph(
   renamed: Record<string, string> = {},
   options: { system?: Neo4jSystemChoice } = {},
 ): Promise<Record<string, { nodes: number; relationships: number }>> {
+  return (await checkGraph(ctx, connection, manifest, renamed, options)).counts;
+}
+
+/** The restored graph's counts and one sentence saying what they were compared with (the restore report quotes it). */
+export interface GraphValidation {
+  counts: Record<string, { nodes: number; relationships: number }>;
+  /**
+   * "graph counts equal those at backup time (counted from the dumped store)", "no graph counts
+   * recorded at backup time; restored databases have N nodes, M relationships", or "counts differ but
+   * were not tied to the dump: warning ..." (a difference that did not fail the step).
+   */
+  validation: string;
+}
+
+/** validateGraph, with the sentence saying what was compared (GraphValidation). Same errors. */
+export async function checkGraph(
+  ctx: RestoreContext,
+  connection: BoltConnection,
+  manifest: Manifest,
+  renamed: Record<string, string> = {},
+  options: { system?: Neo4jSystemChoice } = {},
+): Promise<GraphValidation> {
   if (options.system === 'restore') {
     try {
       return await compareGraph(ctx, connection, manifest, renamed);
@@ -423,12 +445,17 @@ export async function validateGraph(
   return compareGraph(ctx, connection, manifest, renamed);
 }
 
+const totals = (counts: Record<string, { nodes: number; relationships: number }>) => {
+  const all = Object.values(counts);
+  return `${all.reduce((n, c) => n + c.nodes, 0)} nodes, ${all.reduce((n, c) => n + c.relationships, 0)} relationships`;
+};
+
 async function compareGraph(
   ctx: RestoreContext,
   connection: BoltConnection,
   manifest: Manifest,
   renamed: Record<string, string>,
-): Promise<Record<string, { nodes: number; relationships: number }>> {
+): Promise<GraphValidation> {
   const recorded = manifest.counts?.neo4j;
   if (!recorded) {
     // An imported infrahub-backup archive records no counts: the graph must answer, and its counts are reported.
@@ -443,7 +470,10 @@ async function compareGraph(
         counts: actual,
       },
     );
-    return actual;
+    return {
+      counts: actual,
+      validation: `no graph counts recorded at backup time; restored databases have ${totals(actual)}`,
+    };
   }
   // counts_basis (core/backup/manifest.ts) says whether the counts describe the dumped data: a
   // database whose counts differ from it ("differs") is only read, not compared; one where that is
@@ -487,5 +517,27 @@ async function compareGraph(
     });
   }
   ctx.logger.info('graph counts equal the backup', { step: 'validate', counts: actual });
-  return actual;
+  // What was compared, in one sentence: a warning is said here too, so the report and notice carry it.
+  const strictDbs = Object.keys(recorded).filter((db) => basis[db]?.describes_dump !== 'unknown');
+  const fromStore = strictDbs.every((db) => basis[db]?.counted_from === 'dumped-store');
+  const parts: string[] = [];
+  if (unproven.length > 0)
+    parts.push(
+      `counts differ but were not tied to the dump: warning (the loaded bytes matched the manifest): ${unproven.join('; ')}`,
+    );
+  if (strictDbs.length > 0)
+    parts.push(
+      `graph counts equal those at backup time${fromStore ? ' (counted from the dumped store)' : ''}`,
+    );
+  if (unproven.length === 0 && Object.keys(lenient).length > 0)
+    parts.push(
+      `graph counts equal those taken before the dump (not tied to the dumped transaction): ${totals(actual)}`,
+    );
+  if (notComparable.length > 0)
+    parts.push(
+      `counts of ${notComparable.join(', ')} not compared (taken at another transaction than the one dumped): ${totals(Object.fromEntries(notComparable.map((db) => [db, actual[db] ?? { nodes: 0, relationships: 0 }])))}`,
+    );
+  if (parts.length === 0)
+    parts.push(`no graph counts recorded at backup time; restored databases have ${totals(actual)}`);
+  return { counts: actual, validation: parts.join('; ') };
 }
