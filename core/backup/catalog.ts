@@ -57,17 +57,6 @@ export async function completeBackupDatesIn(
   return candidates.filter((_, i) => complete[i]).map((id) => parseBackupId(id) as Date);
 }
 
-/** The newest complete backup of a target, or undefined. */
-export async function latestCompleteBackup(
-  s3: S3Client,
-  bucket: string,
-  target: string,
-): Promise<string | undefined> {
-  const ids = await listBackupIds(s3, bucket, target);
-  for (const id of ids.reverse()) if (await isComplete(s3, bucket, target, id)) return id;
-  return undefined;
-}
-
 /** Tags object versions `retention=<value>`, a few at a time. */
 export async function tagObjects(
   s3: S3Client,

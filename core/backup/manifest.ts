@@ -9,7 +9,7 @@ import type { Retention } from '../config/schema.js';
 import { IncompleteBackupError, ManifestError } from '../errors.js';
 import { getJson, putJson } from '../s3/objects.js';
 import { TOOL_VERSION } from '../version.js';
-import { completeBackupDatesIn, tagObjects } from './catalog.js';
+import { completeBackupDatesIn, listBackupIds, tagObjects } from './catalog.js';
 import {
   BackupIdSchema,
   backupPathProblem,
@@ -636,4 +636,39 @@ export async function readManifest(
   }
   if (value === undefined) return undefined;
   return validateManifest(value, `manifest of ${target}/${backupId} (${key})`, { target, backupId });
+}
+
+/** A backup whose manifest exists but is refused (malformed, unsafe, or pointing outside its prefix). */
+export interface RefusedBackup {
+  backupId: string;
+  /** The ManifestError's message: the key and each problem. */
+  reason: string;
+}
+
+/**
+ * The newest backup of `target` whose manifest exists and passes `readManifest`'s validation
+ * (backup ids sort by time, UTC). A manifest that exists but is refused does not make a backup
+ * complete: it is skipped, so it can neither become `latest` for a restore or drill nor count as
+ * fresh for the RPO alarm, and it is returned in `refused` (newest first) for the caller to report.
+ * Reads one manifest per backup it passes over (a few KB each).
+ *
+ * @returns `backupId` undefined when the target has no valid complete backup.
+ * @throws StorageError when S3 cannot be listed or read.
+ */
+export async function latestValidBackup(
+  s3: S3Client,
+  bucket: string,
+  target: string,
+): Promise<{ backupId?: string; manifest?: Manifest; refused: RefusedBackup[] }> {
+  const refused: RefusedBackup[] = [];
+  for (const backupId of (await listBackupIds(s3, bucket, target)).reverse()) {
+    try {
+      const manifest = await readManifest(s3, bucket, target, backupId);
+      if (manifest) return { backupId, manifest, refused };
+    } catch (err) {
+      if (!(err instanceof ManifestError)) throw err;
+      refused.push({ backupId, reason: err.message });
+    }
+  }
+  return { refused };
 }

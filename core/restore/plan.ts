@@ -6,11 +6,12 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { isComplete, latestCompleteBackup, listBackupIds } from '../backup/catalog.js';
+import { isComplete, listBackupIds } from '../backup/catalog.js';
 import { BackupIdSchema, parseBackupId } from '../backup/layout.js';
 import {
   ComponentSchema,
   locationProblems,
+  latestValidBackup,
   type Manifest,
   readManifest,
   structuralProblems,
@@ -105,7 +106,7 @@ export async function pickDrillBackup(
   random: () => number = Math.random,
 ): Promise<string> {
   if (choice.backup === 'latest') {
-    const latest = await latestCompleteBackup(s3, bucket, target);
+    const latest = (await latestValidBackup(s3, bucket, target)).backupId;
     if (!latest) throw new ManifestError(`${target} has no complete backup to rehearse a restore with`);
     return latest;
   }
@@ -302,10 +303,10 @@ export async function planRestore(
       `target: "${parsed.target}" is not configured (known: ${deps.config.targets.map((t) => t.name).join(', ')})`,
     ]);
   }
-  const backupId =
-    parsed.backupId === 'latest'
-      ? await latestCompleteBackup(deps.s3, deps.bucket, target.name)
-      : parsed.backupId;
+  // `latest` is the newest backup with a valid manifest: a refused one is passed over and named.
+  const latest =
+    parsed.backupId === 'latest' ? await latestValidBackup(deps.s3, deps.bucket, target.name) : undefined;
+  const backupId = latest ? latest.backupId : parsed.backupId;
   if (!backupId) throw new ManifestError(`${target.name} has no complete backup to restore`);
   const refusedBefore = `restore of ${target.name}/${backupId} refused before touching the target`;
   // readManifest refuses a manifest with an unsafe path, a key outside this backup's prefix or a
@@ -368,6 +369,9 @@ export async function planRestore(
     files: Object.entries(manifest.sizes ?? {}).map(([path, size]) => ({ path, size })),
     neo4jSystem: describeNeo4jSystem(manifest, target, components, parsed.neo4jSystem),
     warnings: [
+      ...(latest?.refused ?? []).map(
+        (r) => `newer backup ${r.backupId} was passed over for "latest": its manifest is refused: ${r.reason}`,
+      ),
       ...findings.filter((f) => f.severity === 'warn').map((f) => f.message),
       // Quick verification could not hold these to the manifest's SHA-256 (core/backup/verify.ts);
       // the restore steps hash every byte they read and refuse a mismatch.

@@ -6,8 +6,8 @@
  */
 import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { latestCompleteBackup } from '../../core/backup/catalog.js';
 import { parseBackupId } from '../../core/backup/layout.js';
+import { latestValidBackup } from '../../core/backup/manifest.js';
 import { mapLimit } from '../../core/concurrency.js';
 import type { Logger } from '../../core/log.js';
 import { type Metric, MetricNames, publishMetrics } from '../../core/metrics.js';
@@ -34,7 +34,15 @@ export async function freshnessStep(
 ): Promise<{ targets: TargetFreshness[]; stale: string[] }> {
   const now = deps.now?.() ?? new Date();
   const results = await mapLimit(deps.targets, 8, async (target): Promise<TargetFreshness> => {
-    const id = await latestCompleteBackup(deps.s3, deps.bucket, target);
+    // A manifest that exists but is refused (malformed, unsafe) is no complete backup: it must not
+    // keep the RPO alarm quiet. Each one passed over is logged with its reason.
+    const { backupId: id, refused } = await latestValidBackup(deps.s3, deps.bucket, target);
+    for (const r of refused)
+      deps.logger.warn('backup passed over: its manifest is refused', {
+        target,
+        backupId: r.backupId,
+        reason: r.reason,
+      });
     const taken = id ? parseBackupId(id) : undefined;
     const ageHours = taken
       ? Math.round(((now.getTime() - taken.getTime()) / 3_600_000) * 10) / 10

@@ -6,6 +6,7 @@ import { METRICS_NAMESPACE } from '../../core/metrics.js';
 import { putJson } from '../../core/s3/objects.js';
 import { freshnessStep } from '../../functions/freshness/freshness.js';
 import { createVersionedBucket, type S3Server, startS3 } from '../../harness/index.js';
+import { sampleManifest } from '../helpers/manifest.js';
 
 const logger = createLogger({}, { write: () => undefined });
 const bucket = 'freshness';
@@ -21,13 +22,21 @@ describe('freshness (age of the last complete backup)', () => {
     const s3 = server.client();
     await createVersionedBucket(s3, bucket);
     const complete = async (target: string, at: Date) =>
-      putJson(s3, bucket, manifestKey(target, backupIdFor(at)), { backup_id: backupIdFor(at) });
+      putJson(s3, bucket, manifestKey(target, backupIdFor(at)), sampleManifest(target, backupIdFor(at)));
+    // A manifest that exists but is refused (here: it names a key of another target) is no backup.
+    const refused = async (target: string, at: Date) => {
+      const id = backupIdFor(at);
+      const forged = sampleManifest(target, id);
+      for (const file of Object.values(forged.s3 ?? {})) file.key = `other-target/${id}/prefect.dump`;
+      await putJson(s3, bucket, manifestKey(target, id), forged);
+    };
     const incomplete = async (target: string, at: Date) =>
       putJson(s3, bucket, fileKey(target, backupIdFor(at), 'prefect.dump'), {});
     await complete('fresh', hoursAgo(30));
     await complete('fresh', hoursAgo(2));
     await incomplete('fresh', hoursAgo(1)); // a newer, failed backup does not count, nor hide the older one
     await complete('stale', hoursAgo(50));
+    await refused('stale', hoursAgo(1)); // a newer manifest that is refused does not make it fresh
     await incomplete('failing', hoursAgo(3));
   }, 120_000);
 

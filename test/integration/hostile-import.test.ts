@@ -8,9 +8,9 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importTarball } from '../../cli/ops/tarball.js';
-import { isComplete, latestCompleteBackup } from '../../core/backup/catalog.js';
+import { isComplete } from '../../core/backup/catalog.js';
 import { manifestKey } from '../../core/backup/layout.js';
-import { readManifest } from '../../core/backup/manifest.js';
+import { latestValidBackup, readManifest } from '../../core/backup/manifest.js';
 import { verifyBackup } from '../../core/backup/verify.js';
 import { exists, useLocalS3 } from '../helpers/s3.js';
 
@@ -77,7 +77,7 @@ describe('hostile imports (real S3 server)', () => {
       'backup/backup_information.json': info(empty, { components: ['artifacts'], checksums: {} }),
     });
     await refused(nothing, empty, /lists no file: an archive of nothing is not imported as a backup/);
-    expect(await latestCompleteBackup(s3, Bucket, target)).toBeUndefined();
+    expect((await latestValidBackup(s3, Bucket, target)).backupId).toBeUndefined();
   });
 
   it('refuses a component without its files', async () => {
