@@ -950,3 +950,61 @@ describe('unknown keys in an execution input', () => {
     expect(message.length).toBeLessThan(300);
   });
 });
+
+// Issue 12 review, item 9: a backup schedule's skipped run is judged by the backups covering the
+// target together (rpoHours), not alone.
+describe('daylight-saving skips of backup schedules and rpoHours', () => {
+  const from = new Date('2026-11-30T13:00:37.123Z');
+  // biome-ignore lint/suspicious/noExplicitAny: each case edits arbitrary JSON on purpose
+  const problemsAt = (edit: (c: any) => void): string[] => {
+    try {
+      parseDeploymentConfig(exampleWith(edit), 'test', { scheduleCheckFrom: from });
+    } catch (err) {
+      return [...(err as ConfigError).problems];
+    }
+    return [];
+  };
+  it('accepts 02:30 and 14:30 in Berlin together: the skipped 02:30 leaves 23 h between backups, within rpoHours 26', () => {
+    expect(
+      problemsAt((c) => {
+        c.schedules[0].expression = 'cron(30 2 * * ? *)';
+        c.schedules[0].timezone = 'Europe/Berlin';
+        c.schedules.push({
+          name: 'afternoon',
+          kind: 'backup',
+          expression: 'cron(30 14 * * ? *)',
+          timezone: 'Europe/Berlin',
+          targets: '*',
+        });
+      }),
+    ).toEqual([]);
+  });
+  it('refuses them when rpoHours is 12: the skip then names the schedule and the RPO gap', () => {
+    const problems = problemsAt((c) => {
+      c.schedules[0].expression = 'cron(30 2 * * ? *)';
+      c.schedules[0].timezone = 'Europe/Berlin';
+      c.rpoHours = 12;
+      c.schedules.push({
+        name: 'afternoon',
+        kind: 'backup',
+        expression: 'cron(30 14 * * ? *)',
+        timezone: 'Europe/Berlin',
+        targets: '*',
+      });
+    });
+    expect(problems).toEqual([
+      expect.stringMatching(/^schedules\[0\]\.expression: .*spring-forward night/),
+      expect.stringMatching(
+        /^rpoHours: is 12, but the backup schedules "nightly" .* and "afternoon" .* leave 23 hours between backups \(from 2027-03-27 13:30 UTC to 2027-03-28 12:30 UTC\)/,
+      ),
+    ]);
+  });
+  it('still refuses a restore drill whose run is skipped', () => {
+    expect(
+      problemsAt((c) => {
+        c.schedules[1].expression = 'cron(30 2 ? * SUN *)';
+        c.schedules[1].timezone = 'Europe/Berlin';
+      }),
+    ).toEqual([expect.stringMatching(/^schedules\[1\]\.expression: .*spring-forward night/)]);
+  });
+});
