@@ -38,7 +38,14 @@ export type Fault =
    * framing changes): bit `bit` (0-7, default 0) of the byte at `offset`, default the body's middle
    * (from Content-Length).
    */
-  | { kind: 'flip-bit'; offset?: number; bit?: number };
+  | { kind: 'flip-bit'; offset?: number; bit?: number }
+  /**
+   * Forward the request (the upstream acts on it: an object is stored), then destroy the client's
+   * connection instead of passing the answer on: an answer lost on the way back.
+   */
+  | { kind: 'drop-response' }
+  /** Forward, then send the response body on at `bytesPerSecond` (a slow, trickling server). */
+  | { kind: 'trickle'; bytesPerSecond: number };
 
 export interface FaultRule {
   match: FaultMatch;
@@ -107,7 +114,12 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     return undefined;
   };
 
-  const forward = (req: IncomingMessage, res: ServerResponse, flip?: { offset?: number; bit?: number }) => {
+  const forward = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    flip?: { offset?: number; bit?: number },
+    answer: 'pass' | 'drop' | { bytesPerSecond: number } = 'pass',
+  ) => {
     const upstreamReq = httpRequest(
       {
         host: target.hostname.replace(/^\[|\]$/g, ''),
@@ -117,7 +129,17 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         headers: { ...req.headers, host: target.host },
       },
       (upstreamRes) => {
+        if (answer === 'drop') {
+          // The upstream has acted on the request; the client never hears of it.
+          upstreamRes.resume();
+          req.socket.destroy();
+          return;
+        }
         res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+        if (typeof answer === 'object') {
+          pipeline(upstreamRes, trickle(answer.bytesPerSecond), res).catch(() => res.destroy());
+          return;
+        }
         const length = Number(upstreamRes.headers['content-length'] ?? Number.NaN);
         const offset = flip ? (flip.offset ?? (Number.isFinite(length) ? Math.floor(length / 2) : 0)) : -1;
         const done = flip
@@ -166,6 +188,10 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         return;
       case 'flip-bit':
         return forward(req, res, fault);
+      case 'drop-response':
+        return forward(req, res, undefined, 'drop');
+      case 'trickle':
+        return forward(req, res, undefined, { bytesPerSecond: fault.bytesPerSecond });
     }
   });
   server.on('connection', (socket) => {
@@ -224,6 +250,24 @@ function flipBitAt(offset: number, bit: number): Transform {
         return;
       }
       callback(null, chunk);
+    },
+  });
+}
+
+/** A pass-through stream that lets `bytesPerSecond` bytes through each second (at least one byte at a time). */
+function trickle(bytesPerSecond: number): Transform {
+  const step = Math.max(1, Math.floor(bytesPerSecond));
+  return new Transform({
+    highWaterMark: step,
+    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+      let at = 0;
+      const next = () => {
+        if (at >= chunk.length) return callback();
+        this.push(chunk.subarray(at, at + step));
+        at += step;
+        setTimeout(next, 1_000).unref();
+      };
+      next();
     },
   });
 }

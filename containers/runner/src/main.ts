@@ -23,6 +23,7 @@ import {
   RestoreSteps,
 } from '../../../core/restore/steps.js';
 import { createS3Client } from '../../../core/s3/client.js';
+import { scratchSpaceError } from '../../../core/s3/download.js';
 import { putJson } from '../../../core/s3/objects.js';
 import { abortActiveUploads } from '../../../core/s3/upload-stream.js';
 import { stopRunningTools } from '../../../core/tools/run-tool.js';
@@ -187,6 +188,9 @@ const KNOWN_NAMES = new Set<string>(Object.values(ErrorNames));
 export function runnerError(err: unknown, origin = 'main'): Error {
   const error = redactError(err);
   if (KNOWN_NAMES.has(error.name)) return error;
+  // A full scratch disk anywhere (a tool's file, a download): named, with the path and what to raise.
+  const full = scratchSpaceError(err, 'the scratch folder (RESTORE_WORK_DIR)');
+  if (full) return redactError(full);
   return redactError(connectionLost(error) ?? new UnexpectedError(error, origin));
 }
 
