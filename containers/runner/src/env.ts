@@ -107,7 +107,10 @@ export const Neo4jEnvSchema = CommonEnvSchema.extend({
     .regex(/^\d+[kmg]$/, 'must be a size such as "128m"')
     .default('128m'),
   /** Community: scratch folder of the counting server (its configuration, logs). */
-  NEO4J_COUNT_WORK_DIR: z.string().regex(/^\//, 'must be an absolute path').default('/tmp/infrahub-neo4j-count'),
+  NEO4J_COUNT_WORK_DIR: z
+    .string()
+    .regex(/^\//, 'must be an absolute path')
+    .default('/tmp/infrahub-neo4j-count'),
 }).superRefine((env, ctx) => {
   if (env.NEO4J_EDITION === 'enterprise' && !env.NEO4J_BACKUP_FROM) {
     ctx.addIssue({
