@@ -348,11 +348,10 @@ export class BackupStateMachine extends Construct {
       { outputPath: '$.Payload' },
       [Retries.storage],
     )
-      // No lock is held when taking it failed: notify without releasing someone else's lock.
-      .addCatch(
-        failed('LockFailed', 'AcquireLock', { lockRelease: { notHeld: true } }).next(notifyFailure),
-        catchAll,
-      )
+      // Taking it failed, yet S3 may have stored it (its answer lost, the retries then refused): try
+      // a release, which deletes only a lock this execution holds (someone else's stays), so the
+      // notice tells the truth: released, not ours ({released: false}), or left (its error).
+      .addCatch(failed('LockFailed', 'AcquireLock').next(releaseAfterFailure), catchAll)
       .next(preflight);
 
     // ---- the fleet ------------------------------------------------------------------------

@@ -199,4 +199,35 @@ describe('lock release through an S3 outage (backup state machine, run locally)'
     // ... and releases it at its end.
     expect(await exists(aws.client(), bucket, lockKey('infrahub-lab'))).toBe(false);
   }, 300_000);
+
+  // Review item 5: S3 stored the lock but its answer was lost, and the retries met an outage: the
+  // failure path releases what this execution holds, and the notice does not claim no lock is held.
+  it('releases a lock S3 stored when taking it failed (answer lost, then an outage), and says nothing false', async () => {
+    const dropped = proxy.add({
+      match: { method: 'PUT', path: new RegExp(`/${bucket}/locks/`) },
+      fault: { kind: 'drop-response' },
+      times: 1,
+    });
+    const outage = proxy.add({
+      match: { path: new RegExp(`/${bucket}/locks/`) },
+      fault: { kind: 'status', status: 503 },
+    });
+    const result = await run((e) => {
+      // The outage ends a few seconds into the release (within its retries).
+      if (e.type === 'StateEntered' && (e.state as { name: string }).name === 'ReleaseLockAfterFailure')
+        setTimeout(() => outage.remove(), 6_000);
+    });
+    proxy.clear();
+    expect(dropped.hits).toBe(1);
+    expect(result.status).toBe('FAILED');
+    expect(entered(result)).toContain('LockFailed');
+    expect(entered(result)).toContain('ReleaseLockAfterFailure');
+    // The lock S3 stored for this execution is gone: the next run is not blocked for 12 h.
+    expect(await exists(aws.client(), bucket, lockKey('infrahub-lab'))).toBe(false);
+    const [notice] = await notices.sns();
+    expect(notice?.Message).toMatch(/AcquireLock/);
+    expect(notice?.Message).not.toMatch(/lock could not be released/);
+    const second = await run();
+    expect(entered(second)).not.toContain('LockFailed');
+  }, 300_000);
 });
