@@ -16,7 +16,6 @@ import {
   ToolFailedError,
 } from '../../../../core/errors.js';
 import { waitForPostgres } from '../../../../core/readiness/postgres.js';
-import { readyTimeoutFromEnv } from '../../../../core/readiness/wait.js';
 import {
   endClient,
   libpqConnParams,
@@ -24,6 +23,7 @@ import {
   postgresNetworkBounds,
   stallGuard,
 } from '../../../../core/readiness/postgres-network.js';
+import { readyTimeoutFromEnv } from '../../../../core/readiness/wait.js';
 import { type RunningTool, runTool, toolOutput } from '../../../../core/tools/run-tool.js';
 import { streamToolToS3 } from '../../../../core/tools/stream-to-s3.js';
 import { type RunContext, resultStamp, uploadOptions } from '../context.js';
