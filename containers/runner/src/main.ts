@@ -411,7 +411,7 @@ async function restoreStep(
       );
       const e = parseEnv(RestoreNeo4jEnvSchema, env);
       const admin = { path: e.NEO4J_ADMIN, env };
-      const workDir = `${e.RESTORE_WORK_DIR}/neo4j`;
+      const workDir = e.RESTORE_WORK_DIR;
       if (e.NEO4J_EDITION === 'community') {
         const r = await restoreNeo4jCommunity(ctx, admin, manifest, { workDir, system: e.NEO4J_SYSTEM });
         return {
@@ -481,7 +481,7 @@ async function restoreStep(
       const { runDrill } = await import('./components/drill.js');
       const e = parseEnv(DrillEnvSchema, env);
       const r = await runDrill(ctx, manifest, {
-        workDir: `${e.RESTORE_WORK_DIR}/drill`,
+        workDir: e.RESTORE_WORK_DIR,
         pgBinDir: e.PG_BINDIR,
         ...(e.DRILL_PG_USER ? { pgUser: e.DRILL_PG_USER } : {}),
         neo4jHome: e.NEO4J_HOME,

@@ -13,6 +13,7 @@ import { checkGraph, restoreNeo4jCommunity } from './restore-neo4j.js';
 import type { RestoreContext } from './restore-postgres.js';
 import { restorePostgres } from './restore-postgres.js';
 import {
+  inOwnScratch,
   prepareScratchNeo4j,
   type ScratchNeo4j,
   type ScratchPostgres,
@@ -41,6 +42,11 @@ export async function runDrill(
   manifest: Manifest,
   options: DrillOptions,
 ): Promise<DrillResult> {
+  // options.workDir is only where scratch goes: the disposable servers live in a folder of this run's own.
+  return inOwnScratch(options.workDir, 'drill', (workDir) => drillIn(ctx, manifest, { ...options, workDir }));
+}
+
+async function drillIn(ctx: RestoreContext, manifest: Manifest, options: DrillOptions): Promise<DrillResult> {
   const log = ctx.logger.child({ step: 'drill' });
   const timings: Record<string, number> = {};
   const details: Record<string, unknown> = { components: manifest.components };

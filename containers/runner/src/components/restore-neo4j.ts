@@ -38,7 +38,7 @@ import { runTool } from '../../../../core/tools/run-tool.js';
 import { databaseInfo, type Neo4jAdmin } from './neo4j.js';
 import { type BoltConnection, readGraphCounts, waitForGraph } from './neo4j-counts.js';
 import type { RestoreContext } from './restore-postgres.js';
-import { ensureFreeSpace } from './scratch.js';
+import { ensureFreeSpace, inOwnScratch } from './scratch.js';
 
 /**
  * What happens to the target's `system` database (users, passwords, roles, privileges, the other
@@ -150,6 +150,18 @@ export async function restoreNeo4jCommunity(
   admin: Neo4jAdmin,
   manifest: Manifest,
   options: { workDir: string; system?: Neo4jSystemChoice } = { workDir: '/tmp/neo4j-restore' },
+): Promise<Neo4jRestoreResult> {
+  // options.workDir is only where scratch goes: the files land in a folder of this run's own.
+  return inOwnScratch(options.workDir, 'neo4j-restore', (workDir) =>
+    restoreCommunityIn(ctx, admin, manifest, { ...options, workDir }),
+  );
+}
+
+async function restoreCommunityIn(
+  ctx: RestoreContext,
+  admin: Neo4jAdmin,
+  manifest: Manifest,
+  options: { workDir: string; system?: Neo4jSystemChoice },
 ): Promise<Neo4jRestoreResult> {
   const started = Date.now();
   const log = ctx.logger.child({ component: 'database', step: 'restore', edition: 'community' });
@@ -294,6 +306,19 @@ export interface EnterpriseRestoreOptions {
 }
 
 export async function restoreNeo4jEnterprise(
+  ctx: RestoreContext,
+  admin: Neo4jAdmin,
+  cypher: CypherSession,
+  manifest: Manifest,
+  options: EnterpriseRestoreOptions,
+): Promise<Neo4jRestoreResult> {
+  // options.workDir is only where scratch goes: the chain lands in a folder of this run's own.
+  return inOwnScratch(options.workDir, 'neo4j-restore', (workDir) =>
+    restoreEnterpriseIn(ctx, admin, cypher, manifest, { ...options, workDir }),
+  );
+}
+
+async function restoreEnterpriseIn(
   ctx: RestoreContext,
   admin: Neo4jAdmin,
   cypher: CypherSession,

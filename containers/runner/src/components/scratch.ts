@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { chown, mkdir, rm, statfs, writeFile } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { InsufficientScratchSpaceError, RunnerConfigError } from '../../../../core/errors.js';
@@ -210,4 +210,24 @@ export async function prepareScratchNeo4j(
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Runs `work` in a new folder under `base` (created when missing) that this run alone creates, and
+ * removes that folder afterwards, whatever happens. Restore steps never delete a folder they did
+ * not create: a scratch setting (RESTORE_WORK_DIR) that points at existing data, such as the Neo4j
+ * store itself, cannot have that data removed by a failed or finished restore.
+ */
+export async function inOwnScratch<T>(
+  base: string,
+  purpose: string,
+  work: (dir: string) => Promise<T>,
+): Promise<T> {
+  await mkdir(base, { recursive: true });
+  const dir = await mkdtemp(join(base, `infrahub-${purpose}-`));
+  try {
+    return await work(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

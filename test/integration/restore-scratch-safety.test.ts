@@ -1,0 +1,120 @@
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
+import { runDrill } from '../../containers/runner/src/components/drill.js';
+import { restoreNeo4jCommunity } from '../../containers/runner/src/components/restore-neo4j.js';
+import { fileKey } from '../../core/backup/layout.js';
+import { buildManifest } from '../../core/backup/manifest.js';
+import { createLogger } from '../../core/log.js';
+import { useLocalS3 } from '../helpers/s3.js';
+
+const Bucket = 'restore-scratch-safety';
+const target = 'infrahub-lab';
+const backupId = 'infrahub_backup_20261121_020000';
+const logger = createLogger({}, { write: () => undefined });
+
+// Review of issue 12, item 1: RESTORE_WORK_DIR pointed at the Neo4j store (data/databases) and a
+// damaged download removed the store, because the scratch folder was emptied and deleted outright.
+// Restores and drills now work in a folder of their own under it and remove only that.
+describe('restore scratch space never removes what the run did not create', () => {
+  const local = useLocalS3(Bucket);
+
+  /** A store-like folder with files a restore must never delete. */
+  function storeWithFiles(): { dir: string; files: Record<string, string> } {
+    const dir = mkdtempSync(join(tmpdir(), 'ibh-store-'));
+    const files = {
+      'neo4j/neostore': 'store file',
+      'neo4j/neo4j.dump': 'an operator file named like the download',
+      'system/neostore': 'system store',
+    };
+    for (const [rel, body] of Object.entries(files)) {
+      mkdirSync(join(dir, rel, '..'), { recursive: true });
+      writeFileSync(join(dir, rel), body);
+    }
+    return { dir, files };
+  }
+
+  function expectIntact(store: { dir: string; files: Record<string, string> }): void {
+    for (const [rel, body] of Object.entries(store.files))
+      expect(readFileSync(join(store.dir, rel), 'utf8')).toBe(body);
+    expect(readdirSync(store.dir).sort()).toEqual(['neo4j', 'system']);
+  }
+
+  async function damagedBackup() {
+    const body = Buffer.from('DZV1 not the bytes the manifest records');
+    const key = fileKey(target, backupId, 'database/neo4j.dump');
+    const put = await local.s3.send(new PutObjectCommand({ Bucket, Key: key, Body: body }));
+    const sha = createHash('sha256').update('the bytes at backup time').digest('hex');
+    const at = '2026-11-21T02:00:01.000Z';
+    return buildManifest(
+      { target, backupId, components: ['database'], toolVersion: '0.0.0-test' },
+      {
+        database: {
+          target,
+          backupId,
+          component: 'database',
+          startedAt: at,
+          finishedAt: at,
+          edition: 'community',
+          method: 'dump',
+          files: [
+            {
+              path: 'database/neo4j.dump',
+              size: body.length,
+              sha256: sha,
+              s3: { key, ...(put.VersionId ? { versionId: put.VersionId } : {}), checksumSHA256: 'x' },
+            },
+          ],
+          databases: [{ name: 'neo4j', files: ['database/neo4j.dump'] }],
+          tool: { name: 'neo4j-admin', version: '5.26.26' },
+        },
+      },
+    );
+  }
+
+  /** neo4j-admin stand-in: every database is absent (not in use); a load would be recorded. */
+  function fakeAdmin(): { path: string; log: string } {
+    const dir = mkdtempSync(join(tmpdir(), 'ibh-fake-admin-'));
+    const log = join(dir, 'calls.log');
+    const path = join(dir, 'neo4j-admin');
+    writeFileSync(
+      path,
+      `#!/bin/sh\necho "$@" >> ${log}\nif [ "$2" = info ]; then echo "Database does not exist: $3" >&2; exit 1; fi\nexit 0\n`,
+    );
+    chmodSync(path, 0o755);
+    writeFileSync(log, '');
+    return { path, log };
+  }
+
+  it('a damaged download with RESTORE_WORK_DIR at the store leaves the store as it was', async () => {
+    const store = storeWithFiles();
+    const admin = fakeAdmin();
+    const manifest = await damagedBackup();
+    await expect(
+      restoreNeo4jCommunity(
+        { s3: local.s3, bucket: Bucket, target, backupId, logger },
+        { path: admin.path },
+        manifest,
+        { workDir: store.dir },
+      ),
+    ).rejects.toMatchObject({ name: 'RestoreValidation' });
+    expectIntact(store);
+    expect(readFileSync(admin.log, 'utf8')).not.toMatch(/database load/);
+  });
+
+  it('a drill with its scratch at existing data leaves that data as it was', async () => {
+    const store = storeWithFiles();
+    const manifest = await damagedBackup();
+    await expect(
+      runDrill({ s3: local.s3, bucket: Bucket, target, backupId, logger }, manifest, {
+        workDir: store.dir,
+        neo4jHome: '/nonexistent-neo4j-home',
+        neo4jAdmin: fakeAdmin().path,
+      }),
+    ).rejects.toThrow();
+    expectIntact(store);
+  });
+});
