@@ -143,7 +143,8 @@ async function downloadAllVerified(
  * @throws Neo4jDatabaseInUseError when a database to load is in use (the DBMS runs)
  * @throws InsufficientScratchSpaceError, RestoreValidationError, StorageError (download phase: the
  *   target untouched)
- * @throws ToolFailedError when neo4j-admin fails
+ * @throws ToolFailedError when neo4j-admin fails; a failed `database load` says in its message which
+ *   databases were already loaded, which failed (its store overwritten) and which were not loaded
  */
 export async function restoreNeo4jCommunity(
   ctx: RestoreContext,
@@ -211,6 +212,7 @@ async function restoreCommunityIn(
 
   // Phase 2: load the verified files.
   const env = admin.env ?? process.env;
+  const loaded: string[] = [];
   try {
     for (const { name, file, dir, stored } of loads) {
       log.info('neo4j-admin database load started', {
@@ -218,11 +220,21 @@ async function restoreCommunityIn(
         key: stored.key,
         versionId: stored.version_id,
       });
-      await runTool(
-        admin.path,
-        ['database', 'load', name, `--from-path=${dir}`, '--overwrite-destination=true'],
-        { env, stdout: 'ignore' },
-      ).done;
+      try {
+        await runTool(
+          admin.path,
+          ['database', 'load', name, `--from-path=${dir}`, '--overwrite-destination=true'],
+          { env, stdout: 'ignore' },
+        ).done;
+      } catch (err) {
+        throw partlyRestored(
+          err,
+          loaded,
+          name,
+          loads.map((l) => l.name),
+        );
+      }
+      loaded.push(name);
       log.info('neo4j-admin database load finished', { database: name, file });
     }
   } finally {
@@ -236,6 +248,36 @@ async function restoreCommunityIn(
     verifiedBytes,
     durationMs: Date.now() - started,
   };
+}
+
+/**
+ * A load failed after the target's stores began to be overwritten: the error keeps its class and
+ * `name` (the state machine's Catch and the restore report match on it) and its message now says,
+ * first, what of the target was already replaced. `neo4j-admin database load --overwrite-destination`
+ * removes the destination store before it writes the new one (Neo4j Operations Manual, "Restore a
+ * database dump"), so the failed database may be empty or half written.
+ *
+ * @param err the load's error (ToolFailedError, InsufficientScratchSpaceError, ...)
+ * @param loaded databases loaded from the backup before the failure, in load order
+ * @param failed the database whose load failed
+ * @param all every database this restore was to load
+ * @returns `err` with its message prefixed, e.g. "the target is partly restored: system loaded from
+ *   the backup, neo4j failed: ...; ..."
+ */
+function partlyRestored(err: unknown, loaded: string[], failed: string, all: string[]): Error {
+  const error = err instanceof Error ? err : new Error(String(err));
+  const pending = all.filter((n) => n !== failed && !loaded.includes(n));
+  const before = loaded.length
+    ? `the target is partly restored: ${loaded.map((n) => `${n} loaded from the backup`).join(', ')}, ${failed} failed`
+    : `the target is partly restored: nothing was loaded before ${failed}, and ${failed} failed`;
+  const users = loaded.includes('system')
+    ? " The backup's system database (its users, passwords and roles) already replaced the target's."
+    : '';
+  const rest = pending.length ? ` Not loaded: ${pending.join(', ')}.` : '';
+  error.message =
+    `${before}: ${error.message}; the ${failed} store was overwritten and may be empty or damaged.${users}${rest}` +
+    ` Keep the DBMS stopped and restore this backup again once the cause is fixed (or restore another backup).`;
+  return error;
 }
 
 /** Cypher against the running DBMS (Enterprise administration commands go to `system`). */
