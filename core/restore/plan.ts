@@ -138,6 +138,33 @@ export interface CompatibilityFinding {
 }
 
 /**
+ * Would a Neo4j Community load of these databases fit the target? Pure; shared by the restore plan
+ * and the runner (which refuses the same before loading anything). Neo4j Community serves one
+ * standard database plus `system` (Neo4j Operations Manual, "Editions": multiple databases are an
+ * Enterprise feature), so a backup database the target does not serve would be loaded, then fail
+ * validation ("database ... does not exist on this DBMS") after the target's store was overwritten.
+ *
+ * @param inBackup the backup's database names (manifest `neo4j.databases[].name`)
+ * @param configured the target's databases (config `target.neo4j.databases`, default neo4j and system)
+ * @param system the restore's `neo4jSystem`: with `keep`, the backup's `system` is not loaded
+ * @returns a sentence naming the databases refused, or undefined when the load fits
+ */
+export function communityLoadProblem(
+  inBackup: readonly string[],
+  configured: readonly string[],
+  system: 'keep' | 'restore',
+): string | undefined {
+  const loaded = inBackup.filter((name) => name !== 'system' || system === 'restore');
+  const foreign = loaded.filter((name) => name !== 'system' && !configured.includes(name));
+  const users = loaded.filter((name) => name !== 'system');
+  if (foreign.length > 0)
+    return `the backup holds Neo4j database(s) ${foreign.join(', ')} that the Community target does not serve (its databases: ${configured.join(', ')}); Neo4j Community serves one database besides system, so loading them would overwrite the target and then fail: restore into a target that serves them, or take a backup of the target's databases only`;
+  if (users.length > 1)
+    return `the backup holds ${users.length} Neo4j databases besides system (${users.join(', ')}); Neo4j Community serves one: restore into an Enterprise target`;
+  return undefined;
+}
+
+/**
  * Can this backup be restored into this target? Pure. Refuses what would fail or corrupt; warns about
  * what the operator should know.
  */
@@ -197,6 +224,14 @@ export function checkCompatibility(
       refuse(
         `the backup was taken from Neo4j ${backupVersion}; the target runs ${target.neo4j.version}, which cannot read a newer store`,
       );
+    }
+    if (to === 'community' && manifest.neo4j) {
+      const problem = communityLoadProblem(
+        manifest.neo4j.databases.map((d) => d.name),
+        target.neo4j.databases,
+        input.neo4jSystem ?? 'keep',
+      );
+      if (problem) refuse(problem);
     }
     if (input.mode === 'new-database' && to !== 'enterprise') {
       refuse('mode "new-database" (restore under a new name and switch the alias) needs Neo4j Enterprise');

@@ -126,4 +126,44 @@ describe('a failed Community load says what of the target was already replaced',
     expect((err as Error).message).toMatch(/nothing was loaded before system, and system failed/);
     expect((err as Error).message).toMatch(/Not loaded: neo4j\./);
   });
+
+  // Review of issue 12, item 2: a backup holding a database the Community target does not serve was
+  // loaded (overwriting neo4j), then validation failed "database extradb does not exist on this DBMS".
+  it('a backup holding a database the target does not serve is refused before anything is loaded', async () => {
+    const admin = fakeAdmin('none');
+    const manifest = await backupOf(['neo4j', 'extradb', 'system']);
+    for (const system of ['keep', 'restore'] as const) {
+      await expect(
+        restoreNeo4jCommunity(ctx(), { path: admin.path }, manifest, { workDir: work(), system }),
+      ).rejects.toMatchObject({
+        name: 'IncompatibleBackup',
+        message: expect.stringMatching(/database\(s\) extradb that the Community target does not serve/),
+      });
+    }
+    expect(readFileSync(admin.log, 'utf8')).not.toMatch(/database load/);
+  });
+
+  it("a target configured with other databases: the backup's must be among them, and only one besides system", async () => {
+    const admin = fakeAdmin('none');
+    const manifest = await backupOf(['graph', 'system']);
+    await expect(
+      restoreNeo4jCommunity(ctx(), { path: admin.path }, manifest, { workDir: work() }),
+    ).rejects.toMatchObject({ name: 'IncompatibleBackup', message: expect.stringMatching(/graph/) });
+    expect(readFileSync(admin.log, 'utf8')).not.toMatch(/database load/);
+    const fits = await restoreNeo4jCommunity(ctx(), { path: admin.path }, manifest, {
+      workDir: work(),
+      databases: ['graph', 'system'],
+    });
+    expect(fits.databases.map((d) => d.name)).toEqual(['graph']);
+    const two = await backupOf(['neo4j', 'extradb']);
+    await expect(
+      restoreNeo4jCommunity(ctx(), { path: admin.path }, two, {
+        workDir: work(),
+        databases: ['neo4j', 'extradb', 'system'],
+      }),
+    ).rejects.toMatchObject({
+      name: 'IncompatibleBackup',
+      message: expect.stringMatching(/Neo4j Community serves one/),
+    });
+  });
 });

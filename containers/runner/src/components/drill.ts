@@ -107,6 +107,8 @@ async function drillIn(ctx: RestoreContext, manifest: Manifest, options: DrillOp
         restoreNeo4jCommunity(ctx, scratch.admin, manifest, {
           workDir: join(options.workDir, 'neo4j-load'),
           system: manifest.neo4j?.databases.some((d) => d.name === 'system') ? 'restore' : 'keep',
+          // The scratch instance serves what it loads: any names, still one database besides system.
+          databases: manifest.neo4j?.databases.map((d) => d.name) ?? [],
         }),
       );
       const bolt = await timed('start-neo4j', () => scratch.start());

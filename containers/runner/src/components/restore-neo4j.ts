@@ -27,12 +27,14 @@ import { neo4jDatabaseNameProblem } from '../../../../core/backup/layout.js';
 import type { Manifest } from '../../../../core/backup/manifest.js';
 import {
   DatabaseUnreachableError,
+  IncompatibleBackupError,
   ManifestError,
   NamedError,
   Neo4jDatabaseInUseError,
   RestoreValidationError,
 } from '../../../../core/errors.js';
 import { graphCountDifferences } from '../../../../core/restore/compare.js';
+import { communityLoadProblem } from '../../../../core/restore/plan.js';
 import { downloadVerified } from '../../../../core/s3/download.js';
 import { runTool } from '../../../../core/tools/run-tool.js';
 import { databaseInfo, type Neo4jAdmin } from './neo4j.js';
@@ -138,6 +140,9 @@ async function downloadAllVerified(
  *
  * @param options.workDir scratch folder for the verified files, removed afterwards
  * @param options.system `keep` (default) or `restore` the target's `system` database
+ * @param options.databases the target's databases (config `target.neo4j.databases`; default neo4j
+ *   and system): a backup holding others is refused with IncompatibleBackupError before anything is
+ *   downloaded or loaded (see communityLoadProblem in core/restore/plan.ts)
  * @throws ManifestError when the manifest records no Neo4j backup, no stored copy of a file, a chain
  *   Community cannot load, or no `system` while `restore` was asked for
  * @throws Neo4jDatabaseInUseError when a database to load is in use (the DBMS runs)
@@ -150,7 +155,9 @@ export async function restoreNeo4jCommunity(
   ctx: RestoreContext,
   admin: Neo4jAdmin,
   manifest: Manifest,
-  options: { workDir: string; system?: Neo4jSystemChoice } = { workDir: '/tmp/neo4j-restore' },
+  options: { workDir: string; system?: Neo4jSystemChoice; databases?: readonly string[] } = {
+    workDir: '/tmp/neo4j-restore',
+  },
 ): Promise<Neo4jRestoreResult> {
   // options.workDir is only where scratch goes: the files land in a folder of this run's own.
   return inOwnScratch(options.workDir, 'neo4j-restore', (workDir) =>
@@ -162,7 +169,7 @@ async function restoreCommunityIn(
   ctx: RestoreContext,
   admin: Neo4jAdmin,
   manifest: Manifest,
-  options: { workDir: string; system?: Neo4jSystemChoice },
+  options: { workDir: string; system?: Neo4jSystemChoice; databases?: readonly string[] },
 ): Promise<Neo4jRestoreResult> {
   const started = Date.now();
   const log = ctx.logger.child({ component: 'database', step: 'restore', edition: 'community' });
@@ -194,6 +201,13 @@ async function restoreCommunityIn(
       return { name: db.name, dir, ...f, to: join(dir, name) };
     });
   if (loads.length === 0) throw new ManifestError(`${what} holds no database to load besides system`);
+  // Defence in depth (the restore plan refuses the same): nothing touched yet.
+  const unfit = communityLoadProblem(
+    recorded.databases.map((db) => db.name),
+    options.databases ?? ['neo4j', 'system'],
+    choice,
+  );
+  if (unfit) throw new IncompatibleBackupError(`${what}: ${unfit}`);
   // Refuse before reading anything while the DBMS runs (it is stopped by the state machine first).
   for (const { name } of loads) {
     if ((await databaseInfo(admin, name)).inUse) throw new Neo4jDatabaseInUseError(name);
