@@ -16,12 +16,20 @@
  *   (gzip), and the compressed stream follows: a zstd frame (magic 28 B5 2F FD) or a gzip member
  *   (1F 8B). `neo4j-admin database dump --to-stdout --verbose` writes its version banner
  *   ("neo4j 5.26.26", "VM Name: ...") into standard output before that header; that is the fault
- *   this finds. Only the header is checked: decompressing zstd would need a codec Node.js 20 lacks.
+ *   this finds. After the header the whole body is decompressed in the same pass (gzip with
+ *   node:zlib; zstd with node:zlib on Node.js 22.15+, else with fzstd plus the frame's XXH64 content
+ *   checksum), so damage inside the body is found too; the decompressed bytes (Neo4j's own archive of
+ *   the store files) are not parsed further.
  * - Enterprise `.backup` files have headers of their own (`BZV1`, `BTV1`, `BZV2`, `BTV2` in the same
  *   jar's BackupFormatSelector); they are written to a file by `neo4j-admin database backup`, not
  *   streamed through stdout, and no real Enterprise backup can be made here, so they are not checked.
  */
 import { once } from 'node:events';
+import type { Transform } from 'node:stream';
+import * as zlib from 'node:zlib';
+import { createGunzip } from 'node:zlib';
+import { Decompress as ZstdDecompress } from 'fzstd';
+import xxhash from 'xxhash-wasm';
 import { DumpFormatError, ToolFailedError } from '../errors.js';
 import { runTool } from '../tools/run-tool.js';
 import { DATABASE_DIR, PREFECT_DUMP } from './layout.js';
@@ -71,26 +79,158 @@ export function neo4jDumpHeaderProblem(head: Buffer): string | undefined {
   return `does not start with a Neo4j 5 dump header ("DZV1" + zstd or "DGV1" + gzip): it starts with ${shown(head)}`;
 }
 
-/** The Neo4j dump header check, fed the first bytes. */
+/** Decompresses a stream chunk by chunk, keeping only the codec's window; throws on malformed input. */
+interface BodyDecoder {
+  write(chunk: Buffer): Promise<void>;
+  /** After the last chunk: the problem, or undefined when the whole body decompressed (and its checksum held). */
+  end(): Promise<string | undefined>;
+  abort(): void;
+}
+
+/** gzip body: node:zlib's gunzip, streamed (its CRC-32 and length trailer are checked by zlib). */
+function zlibDecoder(stream: Transform, codec: string): BodyDecoder {
+  let failed: string | undefined;
+  let finished = false;
+  let bytesOut = 0;
+  const done = new Promise<void>((resolve) => {
+    stream.on('data', (d: Buffer) => {
+      bytesOut += d.length;
+    });
+    stream.on('error', (err: Error) => {
+      failed ??= `its ${codec} body is corrupt after ${bytesOut} decompressed bytes: ${err.message}`;
+      resolve();
+    });
+    stream.on('end', () => {
+      finished = true;
+      resolve();
+    });
+  });
+  return {
+    async write(chunk) {
+      if (failed) throw new FormatProblem(failed);
+      if (!stream.write(chunk)) await Promise.race([once(stream, 'drain'), done]);
+      if (failed) throw new FormatProblem(failed);
+    },
+    async end() {
+      if (!failed) stream.end();
+      await done;
+      if (!failed && !finished) failed = `its ${codec} body ends early`;
+      return failed;
+    },
+    abort() {
+      stream.destroy();
+    },
+  };
+}
+
+/**
+ * zstd body on Node.js without zlib zstd (before 22.15): fzstd's streaming decoder (pure JS, keeps
+ * the frame's window: 2 MiB in neo4j-admin 5.26's dumps), and the frame's content checksum (the low
+ * 32 bits of XXH64 of the content, RFC 8878 section 3.1.1) recomputed with xxhash-wasm, since fzstd
+ * skips it. The checksum is compared for a single-frame stream, which is what neo4j-admin writes
+ * (one ZstdOutputStream per dump); a body of several frames is decompressed but its checksums are not compared.
+ */
+function fzstdDecoder(): BodyDecoder {
+  let failed: string | undefined;
+  let bytesOut = 0;
+  let descriptor: number | undefined;
+  let tail = Buffer.alloc(0);
+  // Hashed as each block (at most 128 KiB) comes out, so nothing decompressed is kept.
+  let hasher: ReturnType<Awaited<ReturnType<typeof xxhash>>['create64']> | undefined;
+  const decoder = new ZstdDecompress((data) => {
+    bytesOut += data.length;
+    hasher?.update(data);
+  });
+  const push = (chunk: Uint8Array, final: boolean) => {
+    try {
+      decoder.push(chunk, final);
+    } catch (err) {
+      failed ??= `its zstd body is corrupt after ${bytesOut} decompressed bytes: ${(err as Error).message}`;
+    }
+  };
+  return {
+    async write(chunk) {
+      if (failed) throw new FormatProblem(failed);
+      if (descriptor === undefined && tail.length + chunk.length >= 5) {
+        const first = Buffer.concat([tail, chunk]);
+        descriptor = first[4];
+      }
+      tail = Buffer.concat([tail, chunk]).subarray(-8);
+      hasher ??= (await xxhash()).create64(0n);
+      push(chunk, false);
+      if (failed) throw new FormatProblem(failed);
+    },
+    async end() {
+      if (failed) return failed;
+      push(new Uint8Array(0), true);
+      if (failed) return failed;
+      // One frame: the content checksum is the stream's last 4 bytes (little-endian), when flagged.
+      if (descriptor !== undefined && descriptor & 0x04 && tail.length >= 4) {
+        const want = tail.readUInt32LE(tail.length - 4);
+        const got = Number((hasher?.digest() ?? 0n) & 0xffffffffn);
+        if (want !== got)
+          return `its zstd content checksum does not hold: the frame says ${want.toString(16).padStart(8, '0')}, the ${bytesOut} decompressed bytes give ${got.toString(16).padStart(8, '0')}`;
+      }
+      return undefined;
+    },
+    abort() {},
+  };
+}
+
+function bodyDecoder(codec: string): BodyDecoder {
+  if (codec === 'gzip') return zlibDecoder(createGunzip(), codec);
+  // Node.js 22.15+ has libzstd in node:zlib (it checks the content checksum itself).
+  const native = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
+  if (native) return zlibDecoder(native(), codec);
+  return fzstdDecoder();
+}
+
+/**
+ * The Neo4j dump check, fed the bytes as they stream: the header (see above), then the whole
+ * compressed body decompressed (and discarded) in the same pass, with bounded memory (the codec's
+ * window), so a dump whose body was damaged (bytes overwritten, truncated, a header followed by
+ * text) is found; `neo4j-admin database load` of such a dump fails and can leave the store unusable.
+ */
 export function neo4jDumpCheck(): FormatCheck {
   const format = 'neo4j-dump';
   let head = Buffer.alloc(0);
   let decided: string | null | undefined; // problem, null = fine, undefined = not yet known
+  let body: BodyDecoder | undefined;
   return {
     format,
     async write(chunk) {
-      if (decided !== undefined) return;
-      head = Buffer.concat([head, chunk.subarray(0, 8 - head.length)]);
-      if (head.length < 8) return;
-      decided = neo4jDumpHeaderProblem(head) ?? null;
       if (decided) throw new FormatProblem(decided);
+      if (decided === undefined) {
+        const need = 8 - head.length;
+        head = Buffer.concat([head, chunk.subarray(0, need)]);
+        if (head.length < 8) return;
+        decided = neo4jDumpHeaderProblem(head) ?? null;
+        if (decided) throw new FormatProblem(decided);
+        const codec = NEO4J_DUMP_HEADERS.find(
+          (h) => head.subarray(0, 4).toString('latin1') === h.magic,
+        )?.codec;
+        body = bodyDecoder(codec ?? 'gzip');
+        await body.write(head.subarray(4));
+        chunk = chunk.subarray(need);
+      }
+      if (body && chunk.length > 0) {
+        try {
+          await body.write(chunk);
+        } catch (err) {
+          if (err instanceof FormatProblem) decided = err.problem;
+          throw err;
+        }
+      }
     },
     async end() {
       if (decided === undefined)
         decided = `is ${head.length} bytes long, shorter than a Neo4j dump header: ${shown(head)}`;
+      if (decided === null && body) decided = (await body.end()) ?? null;
       return decided ? { status: 'problem', format, problem: decided } : { status: 'ok', format };
     },
-    abort() {},
+    abort() {
+      body?.abort();
+    },
   };
 }
 

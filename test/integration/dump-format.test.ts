@@ -315,6 +315,32 @@ describe('dump format checks: Neo4j (real neo4j-admin, real S3 server)', () => {
       expect(
         await verifyBackup(s3, Bucket, target, 'infrahub_backup_20261121_030000', { deep: true }),
       ).toMatchObject({ ok: true, formats: { checked: 1 } });
+
+      // A valid header over a damaged body (review 6, item 1): 64 bytes overwritten in the middle of
+      // the real dump, one bit flipped, the end cut off, and a gzip header followed by text. The
+      // whole body is decompressed (and the zstd content checksum compared), so each is flagged.
+      const mid = Buffer.from(good);
+      mid.fill(0x41, mid.length >> 1, (mid.length >> 1) + 64);
+      const flipped = Buffer.from(good);
+      flipped[Math.floor(flipped.length * 0.7)] ^= 0x10;
+      const damaged: Array<[string, Buffer]> = [
+        ['infrahub_backup_20261121_050000', mid],
+        ['infrahub_backup_20261121_050001', flipped],
+        ['infrahub_backup_20261121_050002', good.subarray(0, good.length - 100)],
+        ['infrahub_backup_20261121_050003', Buffer.from('DGV1\x1f\x8bnot a gzip member at all', 'latin1')],
+      ];
+      for (const [backupId, bytes] of damaged) {
+        await storeAsBackup(s3, Bucket, backupId, neo4jDumpPath('neo4j'), bytes, record);
+        expect((await verifyBackup(s3, Bucket, target, backupId)).ok).toBe(true);
+        const result = await verifyBackup(s3, Bucket, target, backupId, { deep: true });
+        expect(result.problems, backupId).toEqual([
+          expect.objectContaining({
+            path: 'database/neo4j.dump',
+            kind: 'format',
+            detail: expect.stringMatching(/its (zstd|gzip) (body is corrupt|content checksum does not hold)/),
+          }),
+        ]);
+      }
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
