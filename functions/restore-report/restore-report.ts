@@ -8,6 +8,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { BackupIdSchema, RestoreIdSchema, restorePrefix, restoreStepKey } from '../../core/backup/layout.js';
+import { lockKey } from '../../core/backup/lock.js';
 import { parseInput } from '../../core/config/load.js';
 import { targetName } from '../../core/config/schema.js';
 import { type Metric, MetricNames } from '../../core/metrics.js';
@@ -19,7 +20,16 @@ import {
   RestoreStepResultSchema,
 } from '../../core/restore/steps.js';
 import { getJson, listAll, putJson } from '../../core/s3/objects.js';
-import { bytes, clip, DetailTypes, deliverNotice, describeCause, type NotifyDeps } from '../notify/notify.js';
+import {
+  bytes,
+  clip,
+  DetailTypes,
+  deliverNotice,
+  describeCause,
+  LockReleaseSchema,
+  lockLeftLines,
+  type NotifyDeps,
+} from '../notify/notify.js';
 
 const FailureSchema = z.looseObject({ step: z.string(), error: z.string(), cause: z.string() });
 
@@ -43,6 +53,10 @@ export const RestoreReportEventSchema = z.strictObject({
   failures: z.record(z.string(), FailureSchema).default({}),
   /** Seconds spent scaling the Infrahub services down and up again, when they were. */
   quiesce: z.strictObject({ stopSeconds: z.number(), startSeconds: z.number() }).partial().optional(),
+  /** What releasing the target's lock came to (restores; a drill takes no lock): see notify's LockReleaseSchema. */
+  lockRelease: LockReleaseSchema.optional(),
+  /** The lock's lifetime (the execution's timeout), for when a lock left behind expires. */
+  lockTtlSeconds: z.number().int().positive().optional(),
 });
 export type RestoreReportEvent = z.input<typeof RestoreReportEventSchema>;
 
@@ -74,6 +88,11 @@ export interface RestoreReport {
   verified: VerifiedComponent[];
   failures: Array<{ step: string; error: string; cause: string }>;
   summary: string;
+  /**
+   * The target's lock, when its release failed after its retries: its key, the error, and when it
+   * expires at the latest. The next backup or restore takes it over once this execution has ended.
+   */
+  lockLeft?: { key: string; error: string; cause: string; expiresAt?: string };
   /** s3:// URL of report.json (absent when planning failed: there was no restore id). */
   report?: string;
 }
@@ -230,6 +249,21 @@ export async function restoreReportStep(
       : `${what} of ${of} FAILED: ${failures.map((f) => `${f.step}: ${f.cause}`).join('; ')}`,
     30_000,
   );
+  // The lock left behind (its release failed after its retries): said in the report, notice and event.
+  const released = event.lockRelease;
+  const lockLeft =
+    target && released && 'Error' in released
+      ? {
+          key: lockKey(target),
+          error: released.Error,
+          cause: clip(describeCause(released.Cause).detail, 400),
+          ...(event.lockTtlSeconds
+            ? {
+                expiresAt: new Date(Date.parse(event.startedAt) + event.lockTtlSeconds * 1000).toISOString(),
+              }
+            : {}),
+        }
+      : undefined;
   const reportKey = target && restoreId ? restoreStepKey(target, restoreId, 'report') : undefined;
   const report: RestoreReport = {
     kind: event.kind,
@@ -247,6 +281,7 @@ export async function restoreReportStep(
     verified,
     failures,
     summary,
+    ...(lockLeft ? { lockLeft } : {}),
     ...(reportKey ? { report: `s3://${deps.bucket}/${reportKey}` } : {}),
   };
   // The failures quote runners' and states' errors: redacted (core/redact.ts) like every other output.
@@ -333,6 +368,17 @@ export async function restoreReportStep(
       `Error:       ${f.error}`,
       `Cause:       ${f.cause}`,
     ]),
+    ...(target
+      ? lockLeftLines(
+          {
+            target,
+            executionId: event.executionId,
+            ...(event.lockRelease ? { lockRelease: event.lockRelease } : {}),
+            ...(event.lockTtlSeconds ? { lockTtlSeconds: event.lockTtlSeconds } : {}),
+          },
+          event.startedAt,
+        )
+      : []),
     '',
     ...(report.report ? [`Report:      ${report.report}`] : []),
     `Execution:   ${event.executionId}`,

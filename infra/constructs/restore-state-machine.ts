@@ -212,6 +212,9 @@ export class RestoreStateMachine extends Construct {
       {
         'branches.$': '$.restored',
         quiesce: { 'stopSeconds.$': '$.quiesced.seconds', 'startSeconds.$': '$.restarted.seconds' },
+        // What releasing the lock came to (a lock left is said in the report, notice and event).
+        'lockRelease.$': '$.lockRelease',
+        lockTtlSeconds: timeout.toSeconds(),
       },
     );
 
@@ -220,12 +223,13 @@ export class RestoreStateMachine extends Construct {
         'ReleaseRestoreLock',
         fns.lock,
         { action: 'release', 'target.$': '$.plan.target', 'owner.$': '$$.Execution.Id' },
-        { resultPath: sfn.JsonPath.DISCARD },
+        { resultPath: '$.lockRelease', resultSelector: { 'released.$': '$.Payload.released' } },
         [Retries.lockRelease],
       )
       // A lock left behind is taken over by the next run once this execution has ended (AcquireLock
-      // asks Step Functions), or expires; the report matters more than a clean release.
-      .addCatch(report, { errors: [sfn.Errors.ALL], resultPath: '$.releaseError' })
+      // asks Step Functions), or expires; the report matters more than a clean release, and says so
+      // (its caught {Error, Cause} at $.lockRelease).
+      .addCatch(report, { errors: [sfn.Errors.ALL], resultPath: '$.lockRelease' })
       .next(report);
 
     const startServices = b
@@ -331,6 +335,8 @@ export class RestoreStateMachine extends Construct {
         failures: {},
         quiesced: { services: [], seconds: 0 },
         restarted: { seconds: 0 },
+        // No lock is held until AcquireRestoreLock takes it; the release replaces this.
+        lockRelease: { notHeld: true },
       },
     }).next(plan.startState);
 
