@@ -322,7 +322,8 @@ describe('dump format checks: Neo4j (real neo4j-admin, real S3 server)', () => {
       const mid = Buffer.from(good);
       mid.fill(0x41, mid.length >> 1, (mid.length >> 1) + 64);
       const flipped = Buffer.from(good);
-      flipped[Math.floor(flipped.length * 0.7)] ^= 0x10;
+      const at = Math.floor(flipped.length * 0.7);
+      flipped.writeUInt8(flipped.readUInt8(at) ^ 0x10, at);
       const damaged: Array<[string, Buffer]> = [
         ['infrahub_backup_20261121_050000', mid],
         ['infrahub_backup_20261121_050001', flipped],
