@@ -11,6 +11,9 @@
  * ServiceUnavailable, which covers a refused or reset connection, SessionExpired, and every
  * `Neo.TransientError.*` such as `Neo.TransientError.General.DatabaseUnavailable` while a database
  * starts), and a database listed with another status than `online`.
+ * Also retried: a connection acquisition timeout (the port accepted TCP but never answered the Bolt
+ * handshake), reported as such when the bound runs out. Each attempt has its own time limit within
+ * what is left of the bound (core/readiness/wait.ts).
  * Not retried: a refused login (`Neo.ClientError.Security.*`), a database the DBMS does not list, a
  * quarantined database, and any other error.
  */
@@ -36,6 +39,14 @@ export function classifyNeo4jError(err: unknown): { retry: boolean; reason: stri
   const reason = code ? `${code}: ${firstLine(err)}` : firstLine(err);
   if (code.startsWith('Neo.ClientError.Security.'))
     return { retry: false, reason: `login refused: ${reason}` };
+  // The probe's driver opens one connection: its acquisition times out only when the connection was
+  // made (a refused or unroutable port fails sooner with ServiceUnavailable) and the Bolt handshake
+  // never completed: a server still starting, or something else listening on the port.
+  if (/Connection acquisition timed out/i.test(reason))
+    return {
+      retry: true,
+      reason: `the port accepted TCP connections but never answered the Bolt handshake (${reason})`,
+    };
   if (neo4j.isRetryableError(err as never)) return { retry: true, reason };
   return { retry: false, reason };
 }
@@ -92,17 +103,31 @@ export async function waitForNeo4j(
   options: ReadinessOptions = {},
 ): Promise<Neo4jReadiness> {
   const wanted = databases.length > 0 ? databases : ['system'];
-  const driver = neo4j.driver(endpoint.uri, neo4j.auth.basic(endpoint.username, endpoint.password), {
-    connectionTimeout: 5_000,
-    connectionAcquisitionTimeout: 10_000,
-    // One attempt per probe: the wait loop is the retry.
-    maxTransactionRetryTime: 0,
-  });
-  try {
-    return await waitUntilReady(`Neo4j at ${endpoint.uri}`, () => probeOnce(driver, wanted), options);
-  } finally {
-    await driver.close();
-  }
+  return waitUntilReady(
+    `Neo4j at ${endpoint.uri}`,
+    async (budgetMs) => {
+      // A driver per attempt, its timeouts within the attempt's share of the bound (neo4j-driver
+      // Config: connectionTimeout bounds opening the socket, connectionAcquisitionTimeout getting a
+      // usable connection, handshake included), so a hung handshake cannot outlast the bound.
+      const acquisition = Math.min(10_000, Math.max(500, budgetMs - 100));
+      const driver = neo4j.driver(endpoint.uri, neo4j.auth.basic(endpoint.username, endpoint.password), {
+        connectionTimeout: Math.min(5_000, acquisition),
+        connectionAcquisitionTimeout: acquisition,
+        // One attempt per probe: the wait loop is the retry.
+        maxTransactionRetryTime: 0,
+      });
+      try {
+        return await probeOnce(driver, wanted);
+      } finally {
+        // Not awaited without end: closing a connection whose handshake hangs must not hold the wait.
+        await Promise.race([
+          driver.close().catch(() => undefined),
+          new Promise((r) => setTimeout(r, 1000).unref()),
+        ]);
+      }
+    },
+    options,
+  );
 }
 
 export type { Logger };

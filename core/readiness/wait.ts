@@ -28,15 +28,48 @@ export type Probe<T> =
   | { ready: false; reason: string }
   | { ready: false; fatal: true; reason: string };
 
+/** The least time one attempt gets, even when the bound is nearly spent (milliseconds). */
+export const MIN_PROBE_MS = 1000;
+
 /**
- * Calls `probe` until it reports ready, a fatal answer, or `timeoutSeconds` pass.
+ * One attempt, held to `budgetMs`: a probe that has not answered by then (a server that accepts the
+ * connection and never speaks) counts as "not ready yet" instead of holding the wait past its bound.
+ */
+async function bounded<T>(
+  probe: (budgetMs: number) => Promise<Probe<T>>,
+  budgetMs: number,
+): Promise<Probe<T>> {
+  let timer: NodeJS.Timeout | undefined;
+  const attempt = probe(budgetMs);
+  attempt.catch(() => undefined); // settles after the race was lost: nobody waits for it any more
+  try {
+    return await Promise.race([
+      attempt,
+      new Promise<Probe<T>>((resolve) => {
+        timer = setTimeout(
+          () => resolve({ ready: false, reason: `no answer within ${budgetMs} ms` }),
+          budgetMs,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Calls `probe` until it reports ready, a fatal answer, or `timeoutSeconds` pass. Each attempt gets
+ * the time left of the bound (at least MIN_PROBE_MS) as `budgetMs`, and is abandoned as "not ready
+ * yet" when it takes longer, so the wait ends within about a second of the bound whatever the server
+ * does.
  * @param what names the server in messages, e.g. `Neo4j at bolt://db:7687`.
+ * @param probe one attempt; `budgetMs` is the time it may take (milliseconds)
  * @throws DatabaseUnreachableError at once on a fatal answer; after the bound with the time waited,
  *   the number of attempts and the last reason.
  */
 export async function waitUntilReady<T>(
   what: string,
-  probe: () => Promise<Probe<T>>,
+  probe: (budgetMs: number) => Promise<Probe<T>>,
   options: ReadinessOptions = {},
 ): Promise<T> {
   const timeoutMs = (options.timeoutSeconds ?? DEFAULT_READY_TIMEOUT_SECONDS) * 1000;
@@ -51,7 +84,7 @@ export async function waitUntilReady<T>(
       throw new DatabaseUnreachableError(
         `${what}: ${stop} (after ${Math.round((Date.now() - started) / 1000)} s)`,
       );
-    const outcome = await probe();
+    const outcome = await bounded(probe, Math.max(timeoutMs - (Date.now() - started), MIN_PROBE_MS));
     if (outcome.ready) {
       if (attempts > 1)
         options.logger?.info('server ready', {
