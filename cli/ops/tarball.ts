@@ -15,12 +15,19 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { S3Client } from '@aws-sdk/client-s3';
 import tar from 'tar-stream';
 import { completeBackupDatesIn, isComplete, tagObjects } from '../../core/backup/catalog.js';
+import {
+  dumpFormatError,
+  type FormatCheck,
+  FormatProblem,
+  type FormatVerdict,
+  formatCheckFor,
+} from '../../core/backup/formats.js';
 import {
   BackupIdSchema,
   backupPathProblem,
@@ -34,7 +41,7 @@ import { type Manifest, parseManifest, validateManifest } from '../../core/backu
 import { fileRecord } from '../../core/backup/results.js';
 import { PENDING_TAGGING, retentionClass, retentionTagging } from '../../core/backup/retention.js';
 import type { Retention } from '../../core/config/schema.js';
-import { IncompatibleBackupError, ManifestError } from '../../core/errors.js';
+import { DumpFormatError, IncompatibleBackupError, ManifestError } from '../../core/errors.js';
 import { hashing } from '../../core/s3/download.js';
 import { openObject, putJson } from '../../core/s3/objects.js';
 import { uploadStream } from '../../core/s3/upload-stream.js';
@@ -132,6 +139,8 @@ export interface ImportResult {
   files: number;
   bytes: number;
   retentionClass?: string;
+  /** Dumps whose format could not be checked (no usable pg_restore here), with why. */
+  formatsUnchecked?: Array<{ path: string; reason: string }>;
 }
 
 /** The backup id a tarball's name carries (`infrahub_backup_YYYYMMDD_HHMMSS.tar.gz`). */
@@ -145,7 +154,13 @@ export async function importTarball(
   bucket: string,
   file: string,
   target: string,
-  options: { retention?: Retention; partSize?: number; onProgress?: Progress },
+  options: {
+    retention?: Retention;
+    partSize?: number;
+    onProgress?: Progress;
+    /** The pg_restore that checks `prefect.dump` (default `$PG_BINDIR/pg_restore`, else `pg_restore` on PATH). */
+    pgRestore?: string;
+  },
 ): Promise<ImportResult> {
   const named = backupIdOfArchive(file);
   if (!named)
@@ -163,6 +178,34 @@ export async function importTarball(
   const unexpected: string[] = [];
   const extract = tar.extract();
   let done = 0;
+  const pgRestore =
+    options.pgRestore ?? (process.env.PG_BINDIR ? join(process.env.PG_BINDIR, 'pg_restore') : 'pg_restore');
+  const formatsUnchecked: Array<{ path: string; reason: string }> = [];
+  const formatProblems: string[] = [];
+  /** Passes an entry's bytes through while feeding its format check; the verdict is recorded at the end. */
+  async function* fedTo(source: AsyncIterable<Buffer>, check: FormatCheck, path: string) {
+    let verdict: FormatVerdict | undefined;
+    let feeding = true;
+    try {
+      for await (const chunk of source) {
+        if (feeding)
+          await check.write(chunk).catch((err: unknown) => {
+            if (!(err instanceof FormatProblem)) throw err;
+            verdict = { status: 'problem', format: check.format, problem: err.problem };
+            feeding = false;
+            check.abort();
+          });
+        yield chunk;
+      }
+      if (feeding) verdict = await check.end();
+      feeding = false;
+    } finally {
+      if (feeding) check.abort();
+    }
+    if (verdict?.status === 'unchecked') formatsUnchecked.push({ path, reason: verdict.reason });
+    const error = verdict?.status === 'problem' ? dumpFormatError(path, verdict, '') : undefined;
+    if (error) formatProblems.push(error.message.replace(/; $/, ''));
+  }
   extract.on('entry', (header, stream, next) => {
     const handle = async () => {
       const name = header.name.replace(/^\.\//, '');
@@ -187,7 +230,12 @@ export async function importTarball(
         );
       const key = fileKey(target, named, path);
       // tar-stream's entries are streamx streams; a PassThrough makes one a Node.js Readable.
-      const stored = await uploadStream(s3, stream.pipe(new PassThrough()), {
+      const source = stream.pipe(new PassThrough());
+      // Dumps are checked on the bytes uploaded, as at backup time (core/backup/formats.ts). The
+      // upload goes on after a problem (tagged "pending", it expires) so that its SHA-256 is still
+      // compared; a malformed dump refuses the import below, naming it.
+      const check = formatCheckFor(path, { pgRestore });
+      const stored = await uploadStream(s3, check ? Readable.from(fedTo(source, check, path)) : source, {
         bucket,
         key,
         tagging: PENDING_TAGGING,
@@ -227,6 +275,7 @@ export async function importTarball(
     if (!(path in info.checksums)) problems.push(`${path}: in the archive but not in its checksums`);
   for (const name of unexpected) problems.push(`${name}: outside backup/`);
   if (problems.length > 0) {
+    problems.push(...formatProblems);
     throw new IncompatibleBackupError(
       `${basename(file)} does not match its ${MANIFEST_FILE}; nothing was made a backup (the uploaded objects stay "pending" and expire):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
     );
@@ -257,6 +306,11 @@ export async function importTarball(
     `${MANIFEST_FILE} of ${basename(file)} imported as ${target}/${named}`,
     { target, backupId: named },
   );
+  // The files are what the manifest says; a dump among them that is not its format refuses the import.
+  if (formatProblems.length > 0)
+    throw new DumpFormatError(
+      `${basename(file)} holds a malformed dump; nothing was made a backup (the uploaded objects stay "pending" and expire):\n${formatProblems.map((p) => `  - ${p}`).join('\n')}`,
+    );
   // What the upload measured, kept beside the backup like a runner's result: quick verification
   // holds the manifest's SHA-256 of a multipart object to this record (core/backup/verify.ts).
   const recordKey = resultKey(target, named, 'import');
@@ -297,6 +351,7 @@ export async function importTarball(
     files: uploaded.size,
     bytes: [...uploaded.values()].reduce((n, u) => n + u.size, 0),
     ...(manifest.retention_class ? { retentionClass: manifest.retention_class } : {}),
+    ...(formatsUnchecked.length > 0 ? { formatsUnchecked } : {}),
   };
 }
 

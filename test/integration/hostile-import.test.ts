@@ -3,7 +3,7 @@ import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
+import { createGzip, gzipSync } from 'node:zlib';
 import type { S3Client } from '@aws-sdk/client-s3';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -146,8 +146,59 @@ describe('hostile imports (real S3 server)', () => {
     await refused(withEntry, entry, /backup\/artifacts\/\.\.\\\.\.\\x in .*: contains a backslash/);
   });
 
+  // Review 6, item 2: an import checks each dump's format on the bytes it uploads, as a backup does.
+  it('refuses an archive whose dumps are not their formats (pg_restore, Neo4j header and body): not latest', async () => {
+    const good = Buffer.concat([Buffer.from('DGV1'), gzipSync(Buffer.from('store files'))]);
+    const cases: Array<[string, Record<string, Buffer>, RegExp]> = [
+      [
+        'infrahub_backup_20261120_100000',
+        {
+          'prefect.dump': Buffer.from('this is not a PostgreSQL archive'),
+          'database/system.dump': Buffer.from('DZV1 garbage after the magic'),
+          'database/neo4j.dump': good,
+        },
+        /prefect\.dump is not a valid PostgreSQL custom-format archive: pg_restore cannot read it[\s\S]*database\/system\.dump is not a valid Neo4j dump/,
+      ],
+      [
+        'infrahub_backup_20261120_100001',
+        {
+          'database/neo4j.dump': Buffer.concat([
+            Buffer.from('DZV1'),
+            Buffer.from([0x28, 0xb5, 0x2f, 0xfd]),
+            Buffer.from('not a zstd frame'),
+          ]),
+        },
+        /database\/neo4j\.dump is not a valid Neo4j dump: its zstd body is corrupt/,
+      ],
+      [
+        'infrahub_backup_20261120_100002',
+        { 'database/neo4j.dump': good.subarray(0, good.length - 6) },
+        /database\/neo4j\.dump is not a valid Neo4j dump: its gzip body/,
+      ],
+    ];
+    for (const [id, files, message] of cases) {
+      const file = await archive(dir, id, {
+        'backup/backup_information.json': info(id, {
+          components: 'prefect.dump' in files ? ['database', 'task-manager-db'] : ['database'],
+          checksums: Object.fromEntries(Object.entries(files).map(([p, b]) => [p, sha256(b)])),
+        }),
+        ...Object.fromEntries(Object.entries(files).map(([p, b]) => [`backup/${p}`, b])),
+      });
+      await expect(importTarball(s3, Bucket, file, target, {}), id).rejects.toMatchObject({
+        name: 'DumpFormat',
+        message: expect.stringMatching(message),
+      });
+      expect(await exists(s3, Bucket, manifestKey(target, id))).toBe(false);
+      expect(await isComplete(s3, Bucket, target, id)).toBe(false);
+    }
+    expect((await latestValidBackup(s3, Bucket, target)).backupId ?? '').not.toMatch(
+      /^infrahub_backup_20261120_1000/,
+    );
+  });
+
   it('imports a well-formed archive, which verifies quickly against the import record', async () => {
-    const dump = Buffer.from('DZV1(\xb5/\xfd payload', 'latin1');
+    // A Neo4j dump header and a whole gzip body: what the import's format check reads.
+    const dump = Buffer.concat([Buffer.from('DGV1'), gzipSync(Buffer.from('store files'))]);
     const id = 'infrahub_backup_20261120_090000';
     const file = await archive(dir, id, {
       'backup/backup_information.json': info(id, { checksums: { 'database/neo4j.dump': sha256(dump) } }),
