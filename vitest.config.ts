@@ -15,9 +15,10 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts', 'test/infra/**/*.test.ts'],
-          testTimeout: 60_000,
-          // Template tests synthesize the whole app in beforeAll: seconds alone, more on a busy CI machine.
-          hookTimeout: 120_000,
+          // Template tests synthesize the whole app (and bundle the Lambdas): 15-20 s alone, 77 s seen
+          // on this 2-core machine under load, so the bounds leave two- to three-fold room.
+          testTimeout: 180_000,
+          hookTimeout: 240_000,
         },
       },
       {
