@@ -228,10 +228,76 @@ export function structuralProblems(manifest: z.output<typeof ManifestShape>): Pr
         });
     });
   });
+  problems.push(...databaseFileProblems(manifest, safe));
   for (const name of Object.keys(manifest.counts?.neo4j ?? {})) {
     const bad = neo4jDatabaseNameProblem(name);
     if (bad) problems.push({ path: ['counts', 'neo4j', name], message: `${JSON.stringify(name)} ${bad}` });
   }
+  return problems;
+}
+
+/** The database a `database/` file holds and its kind, or undefined for a file of no known kind. */
+function databaseFileOf(path: string): { db: string; kind: 'dump' | 'backup' } | undefined {
+  const name = path.slice(DATABASE_DIR.length);
+  const dump = /^([^/]+)\.dump$/.exec(name);
+  if (dump?.[1] && !neo4jDatabaseNameProblem(dump[1])) return { db: dump[1], kind: 'dump' };
+  const backup = /^([^/]+?)(-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}[^/]*)?\.backup$/.exec(name);
+  if (backup?.[1] && !neo4jDatabaseNameProblem(backup[1])) return { db: backup[1], kind: 'backup' };
+  return undefined;
+}
+
+/**
+ * The `database/` files must be restorable as recorded (issue 12 review 6, items 3 and 4): each is a
+ * Community dump `database/<db>.dump` or an Enterprise backup `database/<db>[-<timestamp>].backup` of
+ * a valid database name; a `database` component holds at least one database other than `system`
+ * (a restore replaces PostgreSQL first, so a component that cannot load Neo4j must be refused before);
+ * and the `neo4j` section, when present, names exactly these files: every file listed once, under
+ * its database's name and of its method's kind (a `.dump` in an Enterprise `backup` section is refused).
+ */
+function databaseFileProblems(manifest: z.output<typeof ManifestShape>, safe: readonly string[]): Problem[] {
+  const problems: Problem[] = [];
+  const files = safe.filter((p) => componentOf(p) === 'database');
+  const kinds = new Map<string, { db: string; kind: 'dump' | 'backup' }>();
+  for (const path of files) {
+    const kind = databaseFileOf(path);
+    if (!kind)
+      problems.push({
+        path: ['checksums', path],
+        message: `${path} is neither a Neo4j dump (${DATABASE_DIR}<database>.dump) nor an Enterprise backup (${DATABASE_DIR}<database>-<timestamp>.backup)`,
+      });
+    else kinds.set(path, kind);
+  }
+  if (files.length > 0 && ![...kinds.values()].some((k) => k.db !== 'system'))
+    problems.push({
+      path: ['checksums'],
+      message: `component database holds no database other than system to load (${files.join(', ')}): nothing of Infrahub's graph would be restored`,
+    });
+  const section = manifest.neo4j;
+  if (!section) return problems;
+  const listed = new Map<string, string>();
+  section.databases.forEach((db, i) => {
+    db.files.forEach((file, j) => {
+      const kind = kinds.get(file);
+      if (!kind) return;
+      const where = ['neo4j', 'databases', i, 'files', j];
+      if (listed.has(file))
+        problems.push({ path: where, message: `${file} is listed for ${listed.get(file)} and ${db.name}` });
+      listed.set(file, db.name);
+      if (kind.db !== db.name)
+        problems.push({ path: where, message: `${file} holds database ${kind.db}, not ${db.name}` });
+      if (kind.kind !== section.method)
+        problems.push({
+          path: where,
+          message: `${file} is ${kind.kind === 'dump' ? 'a dump' : 'an Enterprise backup'}, but the neo4j method is ${section.method}`,
+        });
+    });
+  });
+  for (const path of kinds.keys())
+    if (!listed.has(path))
+      problems.push({
+        path: ['neo4j', 'databases'],
+        message: `${path} is in checksums but no database of the neo4j section lists it: it would never be restored`,
+      });
   return problems;
 }
 

@@ -100,7 +100,7 @@ describe('hostile imports (real S3 server)', () => {
       'backup/backup_information.json': info(named, { checksums: { 'database/--help.dump': sha256(dump) } }),
       'backup/database/--help.dump': dump,
     });
-    await refused(byFile, named, /neo4j\.databases\.0\.name: "--help" must be a Neo4j database name/);
+    await refused(byFile, named, /database\/--help\.dump is neither a Neo4j dump/);
     // ... or by the manifest's own neo4j section.
     const listed = 'infrahub_backup_20261120_040000';
     const byManifest = await archive(dir, listed, {
@@ -144,6 +144,47 @@ describe('hostile imports (real S3 server)', () => {
       'backup/backup_information.json': info(entry, { components: ['artifacts'], checksums: {} }),
     });
     await refused(withEntry, entry, /backup\/artifacts\/\.\.\\\.\.\\x in .*: contains a backslash/);
+  });
+
+  // Review 6, items 3 and 4: a database component must be restorable as its manifest records it.
+  it('refuses a database component that cannot be restored, or a neo4j section that does not name its files', async () => {
+    const dump = Buffer.concat([Buffer.from('DGV1'), gzipSync(Buffer.from('store files'))]);
+    const cases: Array<[string, Record<string, Buffer>, Record<string, unknown>, RegExp]> = [
+      [
+        'infrahub_backup_20261120_110000',
+        { 'database/system.dump': dump },
+        {},
+        /holds no database other than system/,
+      ],
+      [
+        'infrahub_backup_20261120_110001',
+        { 'database/notes.txt': dump },
+        {},
+        /database\/notes\.txt is neither a Neo4j dump/,
+      ],
+      [
+        'infrahub_backup_20261120_110002',
+        { 'database/system.dump': dump, 'database/neo4j.dump': dump },
+        { neo4j: { method: 'dump', databases: [{ name: 'neo4j', files: ['database/system.dump'] }] } },
+        /database\/system\.dump holds database system, not neo4j[\s\S]*database\/neo4j\.dump is in checksums but no database/,
+      ],
+      [
+        'infrahub_backup_20261120_110003',
+        { 'database/neo4j.dump': dump },
+        { neo4j: { method: 'backup', databases: [{ name: 'neo4j', files: ['database/neo4j.dump'] }] } },
+        /database\/neo4j\.dump is a dump, but the neo4j method is backup/,
+      ],
+    ];
+    for (const [id, files, extra, message] of cases) {
+      const file = await archive(dir, id, {
+        'backup/backup_information.json': info(id, {
+          checksums: Object.fromEntries(Object.entries(files).map(([p, b]) => [p, sha256(b)])),
+          ...extra,
+        }),
+        ...Object.fromEntries(Object.entries(files).map(([p, b]) => [`backup/${p}`, b])),
+      });
+      await refused(file, id, message);
+    }
   });
 
   // Review 6, item 2: an import checks each dump's format on the bytes it uploads, as a backup does.
