@@ -207,12 +207,12 @@ export async function verifyAgainst(
     }
     const recorded = manifest.s3?.[path];
     const key = `${prefix}${path}`;
+    const head = recorded ? await headObject(s3, bucket, key) : undefined;
+    if (recorded?.version_id && head?.versionId && head.versionId !== recorded.version_id) {
+      problems.push({ path, kind: 'version', expected: recorded.version_id, actual: head.versionId });
+      continue;
+    }
     if (!options.deep && recorded) {
-      const head = await headObject(s3, bucket, key);
-      if (recorded.version_id && head?.versionId && head.versionId !== recorded.version_id) {
-        problems.push({ path, kind: 'version', expected: recorded.version_id, actual: head.versionId });
-        continue;
-      }
       if (!sameS3Checksum(head?.checksumSHA256, recorded.checksum_sha256)) {
         problems.push({
           path,
@@ -254,8 +254,8 @@ export async function verifyAgainst(
       continue;
     }
     // Deep, or a file S3 cannot vouch for (a backup imported without S3 checksums): hash the content.
-    // The current object (not the recorded version): an overwritten file must not pass.
-    const actual = await hashAndCheck(s3, bucket, key, path, undefined, pgRestore);
+    // Exactly the recorded version, as a restore reads it (an overwritten file was reported above).
+    const actual = await hashAndCheck(s3, bucket, key, path, recorded?.version_id, pgRestore);
     downloaded++;
     options.onDownloaded?.({ path, bytes: size, downloaded, files: expected.length });
     if (actual.sha256 !== sha256) {

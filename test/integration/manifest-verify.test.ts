@@ -125,9 +125,10 @@ describe('manifest and verify (real S3 server)', () => {
       'artifacts/stray.txt: not in the manifest (1 bytes)',
     ]);
 
-    // Deep verification hashes the content: same size, different bytes.
+    // Deep verification reads exactly the recorded version (as a restore does) and reports the newer
+    // one that replaced it as overwritten, like quick mode (review 6, item 5).
     const deep = await verifyBackup(s3, Bucket, target, backupId, { deep: true });
-    expect(deep.problems.find((p) => p.path === 'artifacts/b.txt')).toMatchObject({ kind: 'checksum' });
+    expect(deep.problems.find((p) => p.path === 'artifacts/b.txt')).toMatchObject({ kind: 'version' });
   });
 
   it('says a backup without a manifest is incomplete', async () => {
