@@ -46,6 +46,8 @@ import { hashing } from '../../core/s3/download.js';
 import { openObject, putJson } from '../../core/s3/objects.js';
 import { uploadStream } from '../../core/s3/upload-stream.js';
 
+/** The largest backup_information.json an import reads (ours are a few KB, even for large artifact stores). */
+const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
 export const ARCHIVE_ROOT = 'backup/';
 
 export type Progress = (event: {
@@ -209,7 +211,13 @@ export async function importTarball(
   extract.on('entry', (header, stream, next) => {
     const handle = async () => {
       const name = header.name.replace(/^\.\//, '');
-      if (header.type !== 'file') return stream.resume();
+      // Directories carry nothing (tar-stream applies PAX headers itself). Links, devices and FIFOs
+      // cannot be a backup file, and an archive holding one is refused rather than imported without it.
+      if (header.type === 'directory') return stream.resume();
+      if (header.type !== 'file')
+        throw new ManifestError(
+          `${name} in ${basename(file)} is a ${header.type}${header.linkname ? ` (to ${header.linkname})` : ''}, not a file: an archive with links or devices is not imported; nothing was made a backup (objects already uploaded stay "pending" and expire)`,
+        );
       if (!name.startsWith(ARCHIVE_ROOT)) {
         unexpected.push(name);
         return stream.resume();
@@ -217,7 +225,17 @@ export async function importTarball(
       const path = name.slice(ARCHIVE_ROOT.length);
       if (path === MANIFEST_FILE) {
         const chunks: Buffer[] = [];
-        for await (const chunk of stream) chunks.push(chunk as Buffer);
+        let size = 0;
+        // A manifest is kilobytes; past the bound the entry is read to its end (the archive goes
+        // on) but not kept, so a compressed "bomb" cannot fill memory.
+        for await (const chunk of stream) {
+          size += (chunk as Buffer).length;
+          if (size <= MAX_MANIFEST_BYTES) chunks.push(chunk as Buffer);
+        }
+        if (size > MAX_MANIFEST_BYTES)
+          throw new ManifestError(
+            `${name} in ${basename(file)} is larger than ${MAX_MANIFEST_BYTES / 1024 / 1024} MiB: not a manifest`,
+          );
         // Validated like our own manifests: shape, safe paths, components with their files, Neo4j
         // database names (ManifestError naming the archive and each problem).
         metadata = parseManifest(Buffer.concat(chunks).toString('utf8'), `${name} in ${basename(file)}`);

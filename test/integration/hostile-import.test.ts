@@ -80,6 +80,32 @@ describe('hostile imports (real S3 server)', () => {
     expect((await latestValidBackup(s3, Bucket, target)).backupId).toBeUndefined();
   });
 
+  it('refuses an archive holding a link or a device instead of importing without it', async () => {
+    for (const [type, extra] of [
+      ['symlink', { linkname: '/etc/passwd' }],
+      ['link', { linkname: 'backup/prefect.dump' }],
+      ['character-device', {}],
+    ] as const) {
+      const id = 'infrahub_backup_20261120_070000';
+      const file = join(dir, `${id}.tar.gz`);
+      const pack = tar.pack();
+      const written = pipeline(pack, createGzip(), createWriteStream(file));
+      pack.entry({ name: 'backup/artifacts/x', type, mode: 0o644, ...extra });
+      pack.entry({ name: 'backup/backup_information.json', mode: 0o644 }, info(id, {}));
+      pack.finalize();
+      await written;
+      await refused(file, id, new RegExp(`backup/artifacts/x in .* is a ${type}.*not a file`));
+    }
+  });
+
+  it('refuses a manifest entry larger than any manifest, without reading it whole', async () => {
+    const id = 'infrahub_backup_20261120_080000';
+    const file = await archive(dir, id, {
+      'backup/backup_information.json': Buffer.alloc(17 * 1024 * 1024, 0x20),
+    });
+    await refused(file, id, /backup_information\.json in .* is larger than 16 MiB: not a manifest/);
+  });
+
   it('refuses a component without its files', async () => {
     const id = 'infrahub_backup_20261120_020000';
     const file = await archive(dir, id, {
