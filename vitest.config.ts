@@ -9,6 +9,9 @@ export default defineConfig({
     },
     // Test files run in child processes, so the harness's exit handler can reap what a crashed file started.
     pool: 'forks',
+    // Two test files at a time on this 2-core machine: the integration tests spend much of their time
+    // waiting on servers they start (JVMs, PostgreSQL, moto), each on its own free ports and folders.
+    maxWorkers: 2,
     projects: [
       {
         extends: true,
