@@ -10,8 +10,8 @@ import { isComplete, listBackupIds } from '../backup/catalog.js';
 import { BackupIdSchema, parseBackupId } from '../backup/layout.js';
 import {
   ComponentSchema,
-  locationProblems,
   latestValidBackup,
+  locationProblems,
   type Manifest,
   readManifest,
   structuralProblems,
@@ -405,7 +405,8 @@ export async function planRestore(
     neo4jSystem: describeNeo4jSystem(manifest, target, components, parsed.neo4jSystem),
     warnings: [
       ...(latest?.refused ?? []).map(
-        (r) => `newer backup ${r.backupId} was passed over for "latest": its manifest is refused: ${r.reason}`,
+        (r) =>
+          `newer backup ${r.backupId} was passed over for "latest": its manifest is refused: ${r.reason}`,
       ),
       ...findings.filter((f) => f.severity === 'warn').map((f) => f.message),
       // Quick verification could not hold these to the manifest's SHA-256 (core/backup/verify.ts);

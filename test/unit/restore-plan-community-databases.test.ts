@@ -5,8 +5,7 @@ import { checkCompatibility } from '../../core/restore/plan.js';
 
 const config = loadDeploymentConfigFile('config/example.json');
 const lab = config.targets[1]; // Community, databases neo4j and system (the default)
-if (!lab || lab.neo4j.edition !== 'community')
-  throw new Error('config/example.json: targets[1] is Community');
+if (lab?.neo4j.edition !== 'community') throw new Error('config/example.json: targets[1] is Community');
 
 const manifest = (databases: string[]): Manifest => ({
   metadata_version: 2025111200,

@@ -274,6 +274,7 @@ export type ArtifactsEnv = z.output<typeof ArtifactsEnvSchema>;
  * standard error of the runner can quote them, whatever tool or server echoes them.
  */
 export function parseEnv<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv): z.output<T> {
+  registerSecretsFromEnv(env);
   const result = schema.safeParse(env);
   if (result.success) return result.data;
   throw new RunnerConfigError(
@@ -281,7 +282,6 @@ export function parseEnv<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv)
       const name = formatPath(issue.path);
       if (issue.code === 'invalid_type' && /received undefined/.test(issue.message))
         return `${name}: is required`;
-  registerSecretsFromEnv(env);
       return `${name}: ${issue.message}`;
     }),
   );
