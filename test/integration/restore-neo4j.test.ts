@@ -1,4 +1,12 @@
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -195,7 +203,8 @@ describe('restore: Neo4j Community (real neo4j-admin load, real S3 server)', () 
         ),
       });
       expect(loadsRun()).toEqual([]);
-      expect(existsSync(join(scratch, 'work'))).toBe(false);
+      // The step's own scratch folder under RESTORE_WORK_DIR is gone; the base folder itself is kept.
+      expect(readdirSync(join(scratch, 'work'))).toEqual([]);
     } finally {
       rule.remove();
       client.destroy();
@@ -251,10 +260,15 @@ describe('restore: Neo4j Community (real neo4j-admin load, real S3 server)', () 
       ],
       verifiedBytes: dumpBytes('neo4j'),
     });
+    // In a scratch folder of the step's own under RESTORE_WORK_DIR (never the folder it is given).
     expect(loadsRun()).toEqual([
-      `database load neo4j --from-path=${join(scratch, 'work', 'neo4j')} --overwrite-destination=true`,
+      expect.stringMatching(
+        new RegExp(
+          `^database load neo4j --from-path=${join(scratch, 'work')}/infrahub-neo4j-restore-\\w+/neo4j --overwrite-destination=true$`,
+        ),
+      ),
     ]);
-    expect(existsSync(join(scratch, 'work'))).toBe(false);
+    expect(readdirSync(join(scratch, 'work'))).toEqual([]);
     expect(await countGraph(neo4j)).toEqual(atBackup);
     expect(await probe()).toBeNull();
     expect(await users()).toContain('operator');

@@ -1,4 +1,12 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
@@ -340,7 +348,10 @@ describe('restore and drill state machines, run locally from the synthesized def
     );
     // The live target was not touched, and the disposable databases are gone.
     expect(await state()).toEqual(before);
-    expect(existsSync(join(localRuntime(target).env.RESTORE_WORK_DIR ?? '', 'drill'))).toBe(false);
+    const scratch = localRuntime(target).env.RESTORE_WORK_DIR ?? '';
+    expect(
+      existsSync(scratch) ? readdirSync(scratch).filter((f) => f.startsWith('infrahub-drill-')) : [],
+    ).toEqual([]);
     const metrics = await aws.cloudWatch().send(new ListMetricsCommand({ Namespace: METRICS_NAMESPACE }));
     expect((metrics.Metrics ?? []).map((m) => m.MetricName)).toEqual(
       expect.arrayContaining(['RestoreDrillSeconds', 'RestoreDrillFailed']),
