@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { chown, mkdir, mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { InsufficientScratchSpaceError, RunnerConfigError } from '../../../../core/errors.js';
@@ -225,6 +225,9 @@ export async function inOwnScratch<T>(
 ): Promise<T> {
   await mkdir(base, { recursive: true });
   const dir = await mkdtemp(join(base, `infrahub-${purpose}-`));
+  // mkdtemp makes it 0700; a drill's disposable PostgreSQL runs as another account and must reach
+  // its data folder below (as with the plain folder before).
+  await chmod(dir, 0o755);
   try {
     return await work(dir);
   } finally {
