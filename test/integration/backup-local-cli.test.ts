@@ -78,6 +78,8 @@ describe('backup:local command', () => {
               edition: 'community',
               version: '5.26.26',
               credentialsSecret: 'lab/neo4j',
+              // Nothing listens for Neo4j here: fail within seconds rather than wait the default 300 s for it to start.
+              readyTimeoutSeconds: 5,
               dbms: { cluster: 'local', service: 'neo4j', dataEfsFileSystemId: 'fs-00000000' },
             },
             postgres: {
@@ -140,7 +142,7 @@ describe('backup:local command', () => {
     expect(run.code).toBe(1);
     expect(run.err).toMatch(/backup failed: BackupFailed/);
     expect(run.err).toMatch(
-      /infrahub-lab: Backup of infrahub-lab failed at CountNeo4j: runner database-counts: DatabaseUnreachable: cannot connect to Neo4j at bolt:\/\/127\.0\.0\.1:7687/,
+      /infrahub-lab: Backup of infrahub-lab failed at CountNeo4j: runner database-counts: DatabaseUnreachable: Neo4j at bolt:\/\/127\.0\.0\.1:7687 was not ready after waiting \d+ s \(bound 5 s/,
     );
   }, 180_000);
 

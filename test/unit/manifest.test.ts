@@ -292,12 +292,20 @@ describe('manifest validation: every reader is protected (issue 12, items 3 and 
       bad.neo4j = { method: 'dump', databases: [{ name, files: ['database/neo4j.dump'] }] };
       refused(bad, /neo4j\.databases\.0\.name: .* (must be a Neo4j database name|is reserved)/);
     }
+    // Valid names at the edges of the rules, each database with its own dump.
     const ok = good();
+    for (const name of ['system', 'infrahub-2.db']) {
+      const file = `database/${name}.dump`;
+      ok.checksums[file] = sha('f');
+      ok.sizes[file] = 3;
+      ok.s3[file] = { key: `${target}/${backupId}/${file}`, checksum_sha256: 'c=' };
+    }
     ok.neo4j = {
       method: 'dump',
       databases: [
-        { name: 'system', files: ['database/neo4j.dump'] },
-        { name: 'infrahub-2.db', files: ['database/neo4j.dump'] },
+        { name: 'neo4j', files: ['database/neo4j.dump'] },
+        { name: 'system', files: ['database/system.dump'] },
+        { name: 'infrahub-2.db', files: ['database/infrahub-2.db.dump'] },
       ],
     };
     expect(() => validateManifest(ok, source)).not.toThrow();
