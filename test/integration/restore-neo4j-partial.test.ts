@@ -1,13 +1,11 @@
-import { createHash } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { restoreNeo4jCommunity } from '../../containers/runner/src/components/restore-neo4j.js';
-import { fileKey } from '../../core/backup/layout.js';
-import { buildManifest } from '../../core/backup/manifest.js';
 import { createLogger } from '../../core/log.js';
+import { fakeCommunityAdmin } from '../fakes/neo4j-admin-community.js';
+import { storeCommunityDumpBackup } from '../helpers/manifest.js';
 import { useLocalS3 } from '../helpers/s3.js';
 
 const Bucket = 'restore-neo4j-partial';
@@ -22,67 +20,19 @@ const logger = createLogger({}, { write: () => undefined });
 describe('a failed Community load says what of the target was already replaced', () => {
   const local = useLocalS3(Bucket);
 
-  async function backupOf(names: string[]) {
-    const at = '2026-11-21T02:00:01.000Z';
-    const files = [];
-    for (const name of names) {
-      const body = Buffer.from(`DZV1 dump of ${name}`);
-      const key = fileKey(target, backupId, `database/${name}.dump`);
-      const put = await local.s3.send(new PutObjectCommand({ Bucket, Key: key, Body: body }));
-      files.push({
-        path: `database/${name}.dump`,
-        size: body.length,
-        sha256: createHash('sha256').update(body).digest('hex'),
-        s3: { key, ...(put.VersionId ? { versionId: put.VersionId } : {}), checksumSHA256: 'x' },
-      });
-    }
-    return buildManifest(
-      { target, backupId, components: ['database'], toolVersion: '0.0.0-test' },
-      {
-        database: {
-          target,
-          backupId,
-          component: 'database',
-          startedAt: at,
-          finishedAt: at,
-          edition: 'community',
-          method: 'dump',
-          files,
-          databases: names.map((name) => ({ name, files: [`database/${name}.dump`] })),
-          tool: { name: 'neo4j-admin', version: '5.26.26' },
-        },
-      },
+  const backupOf = (names: string[]) =>
+    storeCommunityDumpBackup(
+      local.s3,
+      Bucket,
+      target,
+      backupId,
+      names.map((name) => ({ name, body: Buffer.from(`DZV1 dump of ${name}`) })),
     );
-  }
-
-  /** neo4j-admin stand-in: databases absent (not in use); `database load <failing>` fails like Neo4j's. */
-  function fakeAdmin(failing: string): { path: string; log: string } {
-    const dir = mkdtempSync(join(tmpdir(), 'ibh-fake-admin-'));
-    const log = join(dir, 'calls.log');
-    const path = join(dir, 'neo4j-admin');
-    writeFileSync(
-      path,
-      [
-        '#!/bin/sh',
-        `echo "$@" >> ${log}`,
-        'if [ "$2" = info ]; then echo "Database does not exist: $3" >&2; exit 1; fi',
-        `if [ "$2" = load ] && [ "$3" = ${failing} ]; then`,
-        `  echo "Failed to load database '${failing}': No space left on device" >&2; exit 1`,
-        'fi',
-        'exit 0',
-        '',
-      ].join('\n'),
-    );
-    chmodSync(path, 0o755);
-    writeFileSync(log, '');
-    return { path, log };
-  }
-
   const work = () => mkdtempSync(join(tmpdir(), 'ibh-partial-'));
   const ctx = () => ({ s3: local.s3, bucket: Bucket, target, backupId, logger });
 
   it('system loaded, neo4j failed: the error names both and says the users were replaced', async () => {
-    const admin = fakeAdmin('neo4j');
+    const admin = fakeCommunityAdmin('neo4j');
     const manifest = await backupOf(['neo4j', 'system']);
     const err = await restoreNeo4jCommunity(ctx(), { path: admin.path }, manifest, {
       workDir: work(),
@@ -103,7 +53,7 @@ describe('a failed Community load says what of the target was already replaced',
   });
 
   it('the first load failing says nothing was loaded before it, and system untouched with "keep"', async () => {
-    const admin = fakeAdmin('neo4j');
+    const admin = fakeCommunityAdmin('neo4j');
     const manifest = await backupOf(['neo4j', 'system']);
     const err = await restoreNeo4jCommunity(ctx(), { path: admin.path }, manifest, {
       workDir: work(),
@@ -117,7 +67,7 @@ describe('a failed Community load says what of the target was already replaced',
   });
 
   it('system failing first names the databases not loaded', async () => {
-    const admin = fakeAdmin('system');
+    const admin = fakeCommunityAdmin('system');
     const manifest = await backupOf(['neo4j', 'system']);
     const err = await restoreNeo4jCommunity(ctx(), { path: admin.path }, manifest, {
       workDir: work(),
@@ -130,7 +80,7 @@ describe('a failed Community load says what of the target was already replaced',
   // Review of issue 12, item 2: a backup holding a database the Community target does not serve was
   // loaded (overwriting neo4j), then validation failed "database extradb does not exist on this DBMS".
   it('a backup holding a database the target does not serve is refused before anything is loaded', async () => {
-    const admin = fakeAdmin('none');
+    const admin = fakeCommunityAdmin();
     const manifest = await backupOf(['neo4j', 'extradb', 'system']);
     for (const system of ['keep', 'restore'] as const) {
       await expect(
@@ -144,7 +94,7 @@ describe('a failed Community load says what of the target was already replaced',
   });
 
   it("a target configured with other databases: the backup's must be among them, and only one besides system", async () => {
-    const admin = fakeAdmin('none');
+    const admin = fakeCommunityAdmin();
     const manifest = await backupOf(['graph', 'system']);
     await expect(
       restoreNeo4jCommunity(ctx(), { path: admin.path }, manifest, { workDir: work() }),

@@ -1,14 +1,12 @@
-import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { runDrill } from '../../containers/runner/src/components/drill.js';
 import { restoreNeo4jCommunity } from '../../containers/runner/src/components/restore-neo4j.js';
-import { fileKey } from '../../core/backup/layout.js';
-import { buildManifest } from '../../core/backup/manifest.js';
 import { createLogger } from '../../core/log.js';
+import { fakeCommunityAdmin } from '../fakes/neo4j-admin-community.js';
+import { storeCommunityDumpBackup } from '../helpers/manifest.js';
 import { useLocalS3 } from '../helpers/s3.js';
 
 const Bucket = 'restore-scratch-safety';
@@ -43,55 +41,19 @@ describe('restore scratch space never removes what the run did not create', () =
     expect(readdirSync(store.dir).sort()).toEqual(['neo4j', 'system']);
   }
 
-  async function damagedBackup() {
-    const body = Buffer.from('DZV1 not the bytes the manifest records');
-    const key = fileKey(target, backupId, 'database/neo4j.dump');
-    const put = await local.s3.send(new PutObjectCommand({ Bucket, Key: key, Body: body }));
-    const sha = createHash('sha256').update('the bytes at backup time').digest('hex');
-    const at = '2026-11-21T02:00:01.000Z';
-    return buildManifest(
-      { target, backupId, components: ['database'], toolVersion: '0.0.0-test' },
+  /** A backup whose neo4j.dump is stored with other bytes than its manifest records. */
+  const damagedBackup = () =>
+    storeCommunityDumpBackup(local.s3, Bucket, target, backupId, [
       {
-        database: {
-          target,
-          backupId,
-          component: 'database',
-          startedAt: at,
-          finishedAt: at,
-          edition: 'community',
-          method: 'dump',
-          files: [
-            {
-              path: 'database/neo4j.dump',
-              size: body.length,
-              sha256: sha,
-              s3: { key, ...(put.VersionId ? { versionId: put.VersionId } : {}), checksumSHA256: 'x' },
-            },
-          ],
-          databases: [{ name: 'neo4j', files: ['database/neo4j.dump'] }],
-          tool: { name: 'neo4j-admin', version: '5.26.26' },
-        },
+        name: 'neo4j',
+        body: Buffer.from('DZV1 not the bytes the manifest records'),
+        recorded: Buffer.from('the bytes at backup time'),
       },
-    );
-  }
-
-  /** neo4j-admin stand-in: every database is absent (not in use); a load would be recorded. */
-  function fakeAdmin(): { path: string; log: string } {
-    const dir = mkdtempSync(join(tmpdir(), 'ibh-fake-admin-'));
-    const log = join(dir, 'calls.log');
-    const path = join(dir, 'neo4j-admin');
-    writeFileSync(
-      path,
-      `#!/bin/sh\necho "$@" >> ${log}\nif [ "$2" = info ]; then echo "Database does not exist: $3" >&2; exit 1; fi\nexit 0\n`,
-    );
-    chmodSync(path, 0o755);
-    writeFileSync(log, '');
-    return { path, log };
-  }
+    ]);
 
   it('a damaged download with RESTORE_WORK_DIR at the store leaves the store as it was', async () => {
     const store = storeWithFiles();
-    const admin = fakeAdmin();
+    const admin = fakeCommunityAdmin();
     const manifest = await damagedBackup();
     await expect(
       restoreNeo4jCommunity(
@@ -112,7 +74,7 @@ describe('restore scratch space never removes what the run did not create', () =
       runDrill({ s3: local.s3, bucket: Bucket, target, backupId, logger }, manifest, {
         workDir: store.dir,
         neo4jHome: '/nonexistent-neo4j-home',
-        neo4jAdmin: fakeAdmin().path,
+        neo4jAdmin: fakeCommunityAdmin().path,
       }),
     ).rejects.toThrow();
     expectIntact(store);

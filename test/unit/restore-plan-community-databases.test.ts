@@ -2,25 +2,13 @@ import { describe, expect, it } from 'vitest';
 import type { Manifest } from '../../core/backup/manifest.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { checkCompatibility } from '../../core/restore/plan.js';
+import { communityDumpManifest } from '../helpers/manifest.js';
 
 const config = loadDeploymentConfigFile('config/example.json');
 const lab = config.targets[1]; // Community, databases neo4j and system (the default)
 if (lab?.neo4j.edition !== 'community') throw new Error('config/example.json: targets[1] is Community');
 
-const manifest = (databases: string[]): Manifest => ({
-  metadata_version: 2025111200,
-  backup_id: 'infrahub_backup_20261121_020000',
-  created_at: '2026-11-21T02:00:00Z',
-  tool_version: '0.1.0',
-  infrahub_version: '1.5.0',
-  components: ['database'],
-  checksums: {},
-  neo4j_edition: 'community',
-  redacted: false,
-  encrypted: false,
-  neo4j: { method: 'dump', databases: databases.map((name) => ({ name, files: [`database/${name}.dump`] })) },
-  versions: { neo4j: { edition: 'community', server: '5.26.26', tool: '5.26.26' } },
-});
+const manifest = communityDumpManifest;
 const input = (neo4jSystem: 'keep' | 'restore' = 'keep') => ({
   components: ['database'],
   mode: 'in-place' as const,

@@ -1,0 +1,42 @@
+/**
+ * FAKE neo4j-admin for Community restore tests whose behaviour under test is ours (what is loaded,
+ * in what order, what the error says), not Neo4j's. A shell script that appends each call's arguments
+ * to a log, answers `database info <db>` as Neo4j does for a database that does not exist (so none is
+ * in use), and fails `database load <failLoadOf>` with Neo4j's message for a full disk.
+ */
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** The script (`path`) and the file its calls are appended to, one line of arguments each (`log`). */
+export interface FakeCommunityAdmin {
+  path: string;
+  log: string;
+}
+
+/** Writes the fake to a new temporary folder; every load succeeds unless `failLoadOf` names the database. */
+export function fakeCommunityAdmin(failLoadOf?: string): FakeCommunityAdmin {
+  const dir = mkdtempSync(join(tmpdir(), 'ibh-fake-admin-'));
+  const log = join(dir, 'calls.log');
+  const path = join(dir, 'neo4j-admin');
+  writeFileSync(
+    path,
+    [
+      '#!/bin/sh',
+      `echo "$@" >> ${log}`,
+      'if [ "$2" = info ]; then echo "Database does not exist: $3" >&2; exit 1; fi',
+      ...(failLoadOf
+        ? [
+            `if [ "$2" = load ] && [ "$3" = ${failLoadOf} ]; then`,
+            `  echo "Failed to load database '${failLoadOf}': No space left on device" >&2; exit 1`,
+            'fi',
+          ]
+        : []),
+      'exit 0',
+      '',
+    ].join('\n'),
+  );
+  chmodSync(path, 0o755);
+  writeFileSync(log, '');
+  return { path, log };
+}
