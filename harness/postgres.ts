@@ -24,6 +24,18 @@ export interface PostgresOptions {
   runAs?: string;
   /** Extra server settings (`-c name=value`). */
   settings?: Record<string, string>;
+  /**
+   * TLS: the server starts with `ssl=on` and a certificate for 127.0.0.1 and localhost signed by a
+   * CA generated for it (openssl), and pg_hba.conf accepts TCP logins only over TLS (`hostssl`), so
+   * an unencrypted connection is refused ("no pg_hba.conf entry ... no encryption"). Off by default.
+   */
+  tls?: boolean;
+}
+
+/** A server's TLS material (PEM files): the CA that signed its certificate. */
+export interface PostgresTlsFiles {
+  /** The CA certificate to trust (libpq sslrootcert, node-postgres `ssl.ca`). */
+  caFile: string;
 }
 
 export interface PostgresServer {
@@ -42,6 +54,8 @@ export interface PostgresServer {
   env(database?: string): Record<string, string>;
   /** Path of one of the server's programs (pg_dump, pg_restore, psql, ...). */
   tool(name: string): string;
+  /** Set when started with `tls`: its CA. env() then carries PGSSLMODE=verify-full and PGSSLROOTCERT. */
+  readonly tls?: PostgresTlsFiles;
   stop(): Promise<void>;
 }
 
@@ -77,6 +91,93 @@ function lookupAccount(name: string): { uid: number; gid: number } {
         '(initdb refuses to run as root; set HARNESS_PG_USER to an existing account)',
     );
   }
+}
+
+function openssl(args: string[], cwd: string): void {
+  const run = spawnSync('openssl', args, { cwd, encoding: 'utf8', timeout: 60_000 });
+  if (run.status !== 0)
+    throw new HarnessStartError(
+      SERVICE,
+      `openssl ${args[0]} failed (exit ${run.status}): ${run.stderr || run.error?.message}`,
+    );
+}
+
+/**
+ * A self-signed CA generated with openssl in `dir` (`<name>.crt`, `<name>.key`, RSA 2048, valid two
+ * days): for a TLS test server, or as the wrong CA a client must refuse.
+ * @returns the certificate and key files.
+ * @throws HarnessStartError when openssl fails (not installed, ...).
+ */
+export function generateTestCa(dir: string, name = 'ca'): { certFile: string; keyFile: string } {
+  const certFile = join(dir, `${name}.crt`);
+  const keyFile = join(dir, `${name}.key`);
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      `/CN=infrahub-backup test ${name}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+    ],
+    dir,
+  );
+  return { certFile, keyFile };
+}
+
+/**
+ * The server's TLS files in `dir`: a CA and a server certificate it signs for 127.0.0.1 and
+ * localhost (subjectAltName IP and DNS, CN 127.0.0.1), the key readable by its owner only (PostgreSQL
+ * refuses a key others can read).
+ */
+function serverTlsFiles(dir: string, account?: { uid: number; gid: number }) {
+  const ca = generateTestCa(dir, 'ca');
+  const keyFile = join(dir, 'server.key');
+  const csrFile = join(dir, 'server.csr');
+  const certFile = join(dir, 'server.crt');
+  const extFile = join(dir, 'server.ext');
+  writeFileSync(
+    extFile,
+    'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n',
+  );
+  openssl(
+    ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', keyFile, '-out', csrFile],
+    dir,
+  );
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      csrFile,
+      '-CA',
+      ca.certFile,
+      '-CAkey',
+      ca.keyFile,
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      extFile,
+      '-out',
+      certFile,
+    ],
+    dir,
+  );
+  chmodSync(keyFile, 0o600);
+  if (account) for (const f of [keyFile, certFile]) chownSync(f, account.uid, account.gid);
+  return { caFile: ca.certFile, certFile, keyFile };
 }
 
 /**
@@ -144,6 +245,21 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
     );
   }
 
+  let tlsFiles: ReturnType<typeof serverTlsFiles> | undefined;
+  if (options.tls) {
+    try {
+      tlsFiles = serverTlsFiles(dir, account);
+      // TCP logins over TLS only; the unix socket (pg_ctl, pg_isready's own checks) as initdb set it.
+      writeFileSync(
+        join(dataDir, 'pg_hba.conf'),
+        'local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\n',
+      );
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
   const port = await freePort();
   const settings: Record<string, string> = {
     listen_addresses: '127.0.0.1',
@@ -152,6 +268,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
     fsync: 'off',
     synchronous_commit: 'off',
     full_page_writes: 'off',
+    ...(tlsFiles ? { ssl: 'on', ssl_cert_file: tlsFiles.certFile, ssl_key_file: tlsFiles.keyFile } : {}),
     ...options.settings,
   };
   const serverOptions = [`-p ${port}`, ...Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`)].join(' ');
@@ -200,8 +317,10 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
       PGUSER: user,
       PGPASSWORD: password,
       PGDATABASE: database,
+      ...(tlsFiles ? { PGSSLMODE: 'verify-full', PGSSLROOTCERT: tlsFiles.caFile } : {}),
     }),
     tool: (name) => join(binDir, name),
+    ...(tlsFiles ? { tls: { caFile: tlsFiles.caFile } } : {}),
     async stop() {
       // SIGINT is PostgreSQL's "fast" shutdown: disconnect clients, checkpoint, exit.
       await stopPid(pid, 'SIGINT');
