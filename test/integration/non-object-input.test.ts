@@ -1,20 +1,16 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   type LocalAws,
-  type LocalExecution,
   runBackupLocally,
   runDrillLocally,
   runRestoreLocally,
 } from '../../cli/local/backup.js';
 import { provisionLocalAws } from '../../cli/local/harness-target.js';
 import { type SynthesizedBackup, synthesizeBackup } from '../../cli/local/synth.js';
-import { parseDeploymentConfig } from '../../core/config/load.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { type S3Server, startS3 } from '../../harness/index.js';
+import { enteredStates as entered, unreachableTargetConfig } from '../../harness/local-stack.js';
 import { captureNotices, type Notices } from '../helpers/notices.js';
-
-const entered = (run: LocalExecution) =>
-  run.events.flatMap((e) => (e.type === 'StateEntered' ? [(e.state as { name: string }).name] : []));
 
 // Issue 12, item 20: an execution input that is not a JSON object (null, an array, a string, a
 // number) is refused in the first state as InvalidInput, with a notice, by all three synthesized
@@ -30,29 +26,7 @@ describe('state machines given an execution input that is not an object', () => 
   beforeAll(async () => {
     aws = await startS3();
     local = await provisionLocalAws(aws, 'infrahub-backups-input', []);
-    config = parseDeploymentConfig(
-      {
-        name: 'inputs',
-        region: 'us-east-1',
-        network: { vpcId: 'vpc-00000000', subnetIds: ['subnet-00000000'], availabilityZones: ['us-east-1a'] },
-        targets: [
-          {
-            name: 'infrahub-lab',
-            neo4j: {
-              host: 'neo4j.lab.internal',
-              edition: 'enterprise',
-              version: '5.26.26',
-              credentialsSecret: 'lab/neo4j',
-            },
-            postgres: { host: 'prefect.lab.internal', majorVersion: 15, credentialsSecret: 'lab/pg' },
-            infrahub: { address: 'https://infrahub.lab.example.com', tokenSecret: 'lab/token' },
-            artifacts: { type: 's3', bucket: 'infrahub-lab-artifacts' },
-          },
-        ],
-        retention: { daily: 7, weekly: 4, monthly: 12 },
-      },
-      'test',
-    );
+    config = unreachableTargetConfig({ name: 'inputs' });
     synthesized = synthesizeBackup(config);
     notices = await captureNotices(local);
   }, 240_000);

@@ -5,10 +5,10 @@ import { type LocalAws, runBackupLocally } from '../../cli/local/backup.js';
 import { provisionLocalAws } from '../../cli/local/harness-target.js';
 import { type SynthesizedBackup, synthesizeBackup } from '../../cli/local/synth.js';
 import { readManifest } from '../../core/backup/manifest.js';
-import { parseDeploymentConfig } from '../../core/config/load.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { type FakeInfrahub, startFakeInfrahub, task } from '../../harness/fake-infrahub-api.js';
 import { type S3Server, startS3 } from '../../harness/index.js';
+import { unreachableTargetConfig } from '../../harness/local-stack.js';
 import { captureNotices, type Notices } from '../helpers/notices.js';
 
 // Issue 12, item 14: a task left RUNNING for days by a restarted Infrahub worker. The synthesized
@@ -50,30 +50,11 @@ describe('a backup while Infrahub holds a stale task', () => {
       await local.secrets.send(
         new CreateSecretCommand({ Name, SecretString: JSON.stringify({ username: 'u', password: 'p' }) }),
       );
-    config = parseDeploymentConfig(
-      {
-        name: 'stale',
-        region: 'us-east-1',
-        network: { vpcId: 'vpc-00000000', subnetIds: ['subnet-00000000'], availabilityZones: ['us-east-1a'] },
-        targets: [
-          {
-            name: 'infrahub-lab',
-            neo4j: {
-              host: 'neo4j.lab.internal',
-              edition: 'enterprise',
-              version: '5.26.26',
-              credentialsSecret: 'lab/neo4j',
-            },
-            postgres: { host: 'prefect.lab.internal', majorVersion: 15, credentialsSecret: 'lab/pg' },
-            infrahub: { address: infrahub.address, tokenSecret: 'lab/token' },
-            artifacts: { type: 's3', bucket: 'infrahub-lab-artifacts' },
-          },
-        ],
-        retention: { daily: 7, weekly: 4, monthly: 12 },
-        preflight: { maxWaitSeconds: 2, pollIntervalSeconds: 1, staleTaskHours: 24 },
-      },
-      'test',
-    );
+    config = unreachableTargetConfig({
+      name: 'stale',
+      infrahubAddress: infrahub.address,
+      preflight: { maxWaitSeconds: 2, pollIntervalSeconds: 1, staleTaskHours: 24 },
+    });
     synthesized = synthesizeBackup(config);
     notices = await captureNotices(local);
   }, 240_000);

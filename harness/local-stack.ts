@@ -1,0 +1,186 @@
+/**
+ * Whole local deployments for the state-machine tests: the harness's PostgreSQL, Neo4j Community,
+ * moto and fake Infrahub API started together, wired into one local target (cli/local/harness-target),
+ * provisioned on moto (versioned bucket, notice topic, the target's secrets) and the app synthesized
+ * from its configuration, ready for runBackupLocally / runRestoreLocally / runDrillLocally. Also the
+ * configuration of a target that is never reached, for tests that need moto alone.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { LocalAws, LocalBackupOptions, LocalExecution } from '../cli/local/backup.js';
+import {
+  type LocalTarget,
+  localDeploymentConfig,
+  localRuntime,
+  provisionLocalAws,
+} from '../cli/local/harness-target.js';
+import { type SynthesizedBackup, synthesizeBackup } from '../cli/local/synth.js';
+import { parseDeploymentConfig } from '../core/config/load.js';
+import type { DeploymentConfig, DeploymentConfigInput } from '../core/config/schema.js';
+import { type FakeInfrahub, startFakeInfrahub } from './fake-infrahub-api.js';
+import { type Neo4jServer, startNeo4j } from './neo4j.js';
+import { type PostgresServer, startPostgres } from './postgres.js';
+import { type S3Server, startS3 } from './s3.js';
+import { seedGraph, seedPrefect } from './sample-data.js';
+
+/** The names of the states an execution entered, in the order entered. */
+export function enteredStates(run: LocalExecution): string[] {
+  return run.events.flatMap((e) => (e.type === 'StateEntered' ? [(e.state as { name: string }).name] : []));
+}
+
+export interface LocalStackOptions {
+  /** The backup bucket created (versioned) on moto. */
+  bucket: string;
+  /** The fake Infrahub API's options (default: no tasks, version 1.5.0). */
+  infrahub?: Parameters<typeof startFakeInfrahub>[0];
+  /** Flow runs seeded into the Prefect database; none (and no Prefect schema) when omitted. */
+  flowRuns?: number;
+  /** Devices seeded into the graph; none when omitted. */
+  devices?: number;
+  /** Files of the target's artifact storage: path relative to the storage folder → UTF-8 content. */
+  storageFiles?: Record<string, string>;
+  /** Prefix of the storage folder's name under the system temporary folder (default `stack-storage-`). */
+  storagePrefix?: string;
+  /** The preflight gate's settings in the configuration (default: the schema's). */
+  preflight?: DeploymentConfigInput['preflight'];
+  /** Changes the local configuration before the app is synthesized from it (e.g. adds quiescing). */
+  configure?: (config: DeploymentConfig) => DeploymentConfig;
+  /** Start of the executions' clock, in ms since the epoch (default 2026-11-21T02:00:00Z). */
+  clockStart?: number;
+}
+
+/** A started local deployment with one target named `infrahub-lab`. Stop it with `stop()`. */
+export interface LocalStack {
+  postgres: PostgresServer;
+  neo4j: Neo4jServer;
+  /** The moto server. */
+  aws: S3Server;
+  infrahub: FakeInfrahub;
+  /** The artifact storage folder (removed by `stop()`). */
+  storage: string;
+  target: LocalTarget;
+  config: DeploymentConfig;
+  /** The local AWS stand-ins on moto (bucket, topic, secrets and their clients). */
+  local: LocalAws;
+  synthesized: SynthesizedBackup;
+  /**
+   * The options every local execution of this stack takes: configuration, AWS, the target's runtime,
+   * the synthesized app, no retry pauses, and a start time one second after the previous call's (so
+   * each execution gets its own backup id). Spread extra options over it.
+   */
+  runOptions(): LocalBackupOptions & { startTime: Date };
+  /** Stops the fake API and the servers (by PID) and removes the storage folder; never throws. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts PostgreSQL, Neo4j and moto in parallel, then the fake Infrahub API; seeds them, writes the
+ * storage files, provisions moto and synthesizes the app for the resulting configuration. Anything
+ * started is stopped again when a later step fails (the error is rethrown). Takes tens of seconds
+ * (two JVMs and a PostgreSQL cluster): call it from a beforeAll with a generous time limit.
+ */
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const started: Partial<Pick<LocalStack, 'postgres' | 'neo4j' | 'aws' | 'infrahub' | 'storage'>> = {};
+  const stop = async () => {
+    await started.infrahub?.close().catch(() => undefined);
+    await Promise.allSettled([started.postgres?.stop(), started.neo4j?.stop(), started.aws?.stop()]);
+    if (started.storage) rmSync(started.storage, { recursive: true, force: true });
+  };
+  try {
+    const servers = await Promise.allSettled([startPostgres(), startNeo4j(), startS3()]);
+    const [pgStart, neo4jStart, awsStart] = servers;
+    if (pgStart.status === 'fulfilled') started.postgres = pgStart.value;
+    if (neo4jStart.status === 'fulfilled') started.neo4j = neo4jStart.value;
+    if (awsStart.status === 'fulfilled') started.aws = awsStart.value;
+    for (const s of servers) if (s.status === 'rejected') throw s.reason;
+    const { postgres, neo4j, aws } = started as Required<typeof started>;
+    const infrahub = await startFakeInfrahub(options.infrahub ?? { script: () => [] });
+    started.infrahub = infrahub;
+    if (options.flowRuns !== undefined) await seedPrefect(postgres, { flowRuns: options.flowRuns });
+    if (options.devices !== undefined) await seedGraph(neo4j, { devices: options.devices });
+    const storage = mkdtempSync(join(tmpdir(), options.storagePrefix ?? 'stack-storage-'));
+    started.storage = storage;
+    for (const [path, content] of Object.entries(options.storageFiles ?? {})) {
+      mkdirSync(dirname(join(storage, path)), { recursive: true });
+      writeFileSync(join(storage, path), content);
+    }
+    const target: LocalTarget = {
+      name: 'infrahub-lab',
+      postgres,
+      neo4j,
+      infrahub: { address: infrahub.address, token: infrahub.token },
+      storagePath: storage,
+    };
+    const base = localDeploymentConfig([target], options.preflight ? { preflight: options.preflight } : {});
+    const config = options.configure ? options.configure(base) : base;
+    const local = await provisionLocalAws(aws, options.bucket, [target]);
+    const synthesized = synthesizeBackup(config);
+    let clock = options.clockStart ?? Date.parse('2026-11-21T02:00:00Z');
+    return {
+      postgres,
+      neo4j,
+      aws,
+      infrahub,
+      storage,
+      target,
+      config,
+      local,
+      synthesized,
+      runOptions: () => {
+        clock += 1000;
+        return {
+          config,
+          aws: local,
+          runtime: () => localRuntime(target),
+          synthesized,
+          retryIntervalMs: 0,
+          startTime: new Date(clock),
+        };
+      },
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/**
+ * The configuration of one Enterprise target, `infrahub-lab`, that a test never reaches: hosts under
+ * `.lab.internal`, secrets `lab/neo4j`, `lab/pg` and `lab/token`, artifacts in the S3 bucket
+ * `infrahub-lab-artifacts`. For the state machines run against moto alone (the input checks, the
+ * preflight gate against a fake Infrahub at `infrahubAddress`, an artifacts-only backup).
+ * @throws ConfigError as parseDeploymentConfig does (never for the defaults).
+ */
+export function unreachableTargetConfig(
+  options: { name?: string; infrahubAddress?: string; preflight?: DeploymentConfigInput['preflight'] } = {},
+): DeploymentConfig {
+  return parseDeploymentConfig(
+    {
+      name: options.name ?? 'unreachable',
+      region: 'us-east-1',
+      network: { vpcId: 'vpc-00000000', subnetIds: ['subnet-00000000'], availabilityZones: ['us-east-1a'] },
+      targets: [
+        {
+          name: 'infrahub-lab',
+          neo4j: {
+            host: 'neo4j.lab.internal',
+            edition: 'enterprise',
+            version: '5.26.26',
+            credentialsSecret: 'lab/neo4j',
+          },
+          postgres: { host: 'prefect.lab.internal', majorVersion: 15, credentialsSecret: 'lab/pg' },
+          infrahub: {
+            address: options.infrahubAddress ?? 'https://infrahub.lab.example.com',
+            tokenSecret: 'lab/token',
+          },
+          artifacts: { type: 's3', bucket: 'infrahub-lab-artifacts' },
+        },
+      ],
+      retention: { daily: 7, weekly: 4, monthly: 12 },
+      ...(options.preflight ? { preflight: options.preflight } : {}),
+    },
+    'test',
+  );
+}
