@@ -48,7 +48,7 @@ export interface PostgresServer {
   readonly majorVersion: number;
   readonly pid: number;
   readonly dataDir: string;
-  /** A libpq URL for a database of this server. */
+  /** A libpq URL for a database of this server (with TLS: `?sslmode=verify-full&sslrootcert=<CA>`). */
   url(database?: string): string;
   /** libpq variables (PGHOST, PGPORT, PGUSER, PGPASSWORD) for the tools. */
   env(database?: string): Record<string, string>;
@@ -299,8 +299,10 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
     throw new HarnessStartError(SERVICE, notReady, logTail);
   }
 
+  // With TLS the URL verifies the server (libpq and node-postgres both read sslmode and sslrootcert).
+  const tlsQuery = tlsFiles ? `?sslmode=verify-full&sslrootcert=${encodeURIComponent(tlsFiles.caFile)}` : '';
   const url = (database = 'postgres') =>
-    `postgresql://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
+    `postgresql://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}${tlsQuery}`;
   return {
     host: '127.0.0.1',
     port,

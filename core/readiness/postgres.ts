@@ -7,9 +7,12 @@
  * cannot_connect_now ("the database system is starting up"), 57P01 admin_shutdown, 57P02
  * crash_shutdown, 53300 too_many_connections, and class 08 (connection exception)
  * (PostgreSQL documentation, Appendix A, "PostgreSQL Error Codes").
- * Not retried: 28P01 / 28000 (authentication), 3D000 (the database does not exist), anything else.
+ * Not retried: 28P01 / 28000 (authentication), 3D000 (the database does not exist), TLS problems
+ * (a certificate the CA bundle refuses, a server without TLS, a server refusing unencrypted logins:
+ * core/readiness/postgres-tls.ts), anything else.
  */
 import pg from 'pg';
+import { describeTlsError, type PostgresTls, pgSslOption } from './postgres-tls.js';
 import { firstLine, type Probe, type ReadinessOptions, waitUntilReady } from './wait.js';
 
 export interface PostgresEndpoint {
@@ -18,6 +21,8 @@ export interface PostgresEndpoint {
   user: string;
   password: string;
   database: string;
+  /** TLS of the connection (postgres.tls); none is no TLS. */
+  tls?: PostgresTls;
 }
 
 const RETRY_CODES = new Set([
@@ -36,10 +41,12 @@ const RETRY_CODES = new Set([
 ]);
 
 /** Sorts one attempt's error into retry / fatal (exported for the unit test of the rule). */
-export function classifyPostgresError(err: unknown): { retry: boolean; reason: string } {
+export function classifyPostgresError(err: unknown, tls?: PostgresTls): { retry: boolean; reason: string } {
   const code = String((err as { code?: unknown })?.code ?? '');
   const message = firstLine(err);
   const reason = code ? `${code}: ${message}` : message;
+  const tlsProblem = describeTlsError(err, tls);
+  if (tlsProblem) return { retry: false, reason: tlsProblem };
   if (code === '28P01' || code === '28000') return { retry: false, reason: `login refused: ${reason}` };
   if (RETRY_CODES.has(code) || code.startsWith('08')) return { retry: true, reason };
   // node-postgres's own timeout and a socket closed during the startup handshake carry no code.
@@ -54,8 +61,10 @@ async function probeOnce(
 ): Promise<Probe<{ serverVersion: string }>> {
   // query_timeout: a server (or a network) that accepted the connection and went silent is a
   // failed probe, retried until the readiness bound, never a wait without end.
+  const { tls, ...connection } = endpoint;
   const client = new pg.Client({
-    ...endpoint,
+    ...connection,
+    ssl: pgSslOption(tls, endpoint.host),
     connectionTimeoutMillis: 5_000,
     query_timeout: 10_000,
     keepAlive: true,
@@ -68,7 +77,7 @@ async function probeOnce(
     const { rows } = await client.query<{ v: string }>("SELECT current_setting('server_version') AS v");
     return { ready: true, value: { serverVersion: String(rows[0]?.v ?? '') } };
   } catch (err) {
-    const { retry, reason } = classifyPostgresError(err);
+    const { retry, reason } = classifyPostgresError(err, tls);
     return retry ? { ready: false, reason } : { ready: false, fatal: true, reason };
   } finally {
     // end() waits for the server to close the socket: a silent one never does (bounded).

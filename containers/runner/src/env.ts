@@ -49,6 +49,14 @@ export const PostgresEnvSchema = CommonEnvSchema.extend({
   /** Folder with pg_dump / pg_restore; PATH is used when unset. */
   PG_BINDIR: z.string().optional(),
   /**
+   * TLS of every connection (the target's postgres.tls; core/readiness/postgres-tls.ts
+   * postgresTlsFromEnv reads them): libpq's PGSSLMODE (disable, require, verify-full; unset is
+   * disable) and PGSSLROOTCERT (the CA bundle file), or PG_TLS_CA_PEM (the bundle's text, from a secret).
+   */
+  PGSSLMODE: z.enum(['disable', 'require', 'verify-full']).optional(),
+  PGSSLROOTCERT: z.string().optional(),
+  PG_TLS_CA_PEM: z.string().optional(),
+  /**
    * pg_dump --compress. Default "1" (gzip level 1): pg_dump's compression is single-threaded and is
    * what limits a backup, and level 1 runs about twice as fast as pg_dump's default (6) for a dump
    * about 7 % larger on Prefect-like data (README, Benchmarks). With pg_dump 16 or newer, "zstd" or "lz4" are faster still.
@@ -169,6 +177,9 @@ export const RestorePostgresEnvSchema = RestoreCommonEnvSchema.extend(
     PGUSER: true,
     PGPASSWORD: true,
     PG_BINDIR: true,
+    PGSSLMODE: true,
+    PGSSLROOTCERT: true,
+    PG_TLS_CA_PEM: true,
   }).shape,
 );
 

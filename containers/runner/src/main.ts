@@ -15,6 +15,7 @@ import {
   UnexpectedError,
 } from '../../../core/errors.js';
 import { createLogger, type Logger } from '../../../core/log.js';
+import { postgresTlsFromEnv } from '../../../core/readiness/postgres-tls.js';
 import { redactError } from '../../../core/redact.js';
 import {
   type RestoreStep,
@@ -124,7 +125,15 @@ async function runComponent(
       const ctx = context(e, logger);
       const result = await backupPostgres(
         ctx,
-        { host: e.PGHOST, port: e.PGPORT, user: e.PGUSER, password: e.PGPASSWORD, database: e.PGDATABASE },
+        {
+          host: e.PGHOST,
+          port: e.PGPORT,
+          user: e.PGUSER,
+          password: e.PGPASSWORD,
+          database: e.PGDATABASE,
+          // PGSSLMODE / PGSSLROOTCERT / PG_TLS_CA_PEM from the task definition (postgres.tls).
+          tls: postgresTlsFromEnv(env),
+        },
         { binDir: e.PG_BINDIR, compress: e.PG_DUMP_COMPRESS },
       );
       return { ctx, result };
@@ -382,7 +391,14 @@ async function restoreStep(
       const e = parseEnv(RestorePostgresEnvSchema, env);
       const r = await restorePostgres(
         ctx,
-        { host: e.PGHOST, port: e.PGPORT, user: e.PGUSER, password: e.PGPASSWORD, database: e.PGDATABASE },
+        {
+          host: e.PGHOST,
+          port: e.PGPORT,
+          user: e.PGUSER,
+          password: e.PGPASSWORD,
+          database: e.PGDATABASE,
+          tls: postgresTlsFromEnv(env),
+        },
         manifest,
         { binDir: e.PG_BINDIR },
       );

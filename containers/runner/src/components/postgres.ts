@@ -23,6 +23,12 @@ import {
   postgresNetworkBounds,
   stallGuard,
 } from '../../../../core/readiness/postgres-network.js';
+import {
+  describeTlsError,
+  libpqTlsEnv,
+  type PostgresTls,
+  pgSslOption,
+} from '../../../../core/readiness/postgres-tls.js';
 import { readyTimeoutFromEnv } from '../../../../core/readiness/wait.js';
 import { type RunningTool, runTool, toolOutput } from '../../../../core/tools/run-tool.js';
 import { streamToolToS3 } from '../../../../core/tools/stream-to-s3.js';
@@ -39,6 +45,11 @@ export interface PostgresConnection {
    * (core/readiness/postgres.ts). Default: PG_READY_TIMEOUT_SECONDS, else 300.
    */
   readyTimeoutSeconds?: number;
+  /**
+   * TLS of every connection to this server, node-postgres and libpq alike (postgres.tls; see
+   * core/readiness/postgres-tls.ts). None is no TLS: the drill's disposable server on loopback.
+   */
+  tls?: PostgresTls;
 }
 
 /** `pg_dump (PostgreSQL) 15.18 (Debian ...)` → { version: '15.18', major: 15 }. */
@@ -52,10 +63,19 @@ export function toolPath(binDir: string | undefined, tool: string): string {
   return binDir ? join(binDir, tool) : tool;
 }
 
-/** The environment pg_dump and pg_restore connect with (the password never on a command line). */
+/**
+ * The environment pg_dump and pg_restore connect with (the password never on a command line), with
+ * libpq's TLS variables for the connection's `tls` (PGSSLMODE, PGSSLROOTCERT: libpq docs, "SSL
+ * Support", https://www.postgresql.org/docs/15/libpq-ssl.html): an inherited PGSSLROOTCERT is removed
+ * unless the mode is verify-full.
+ */
 export function toolEnv(connection: PostgresConnection, appName: string): NodeJS.ProcessEnv {
+  const tls = libpqTlsEnv(connection.tls);
+  const { PGSSLROOTCERT: _inherited, ...inherited } = process.env;
   return {
-    ...process.env,
+    ...inherited,
+    PGSSLMODE: tls.PGSSLMODE,
+    ...(tls.PGSSLROOTCERT ? { PGSSLROOTCERT: tls.PGSSLROOTCERT } : {}),
     PGHOST: connection.host,
     PGPORT: String(connection.port),
     PGUSER: connection.user,
@@ -94,9 +114,11 @@ export async function connectPostgres(
     { ...endpoint, database },
     { appName, timeoutSeconds: readyTimeoutSeconds ?? readyTimeoutFromEnv('PG_READY_TIMEOUT_SECONDS') },
   );
+  const { tls, ...plain } = endpoint;
   const client = new pg.Client({
-    ...endpoint,
+    ...plain,
     database,
+    ssl: pgSslOption(tls, endpoint.host),
     // Bounded connect, TCP keepalives and a client-side bound on each query (a silent network).
     ...pgClientBounds(),
     application_name: appName,
@@ -108,7 +130,7 @@ export async function connectPostgres(
   client.on('error', () => undefined);
   await client.connect().catch((err: unknown) => {
     throw new DatabaseUnreachableError(
-      `cannot connect to PostgreSQL at ${connection.host}:${connection.port} (database ${database}): ${err instanceof Error ? err.message : String(err)}`,
+      `cannot connect to PostgreSQL at ${connection.host}:${connection.port} (database ${database}): ${describeTlsError(err, tls) ?? (err instanceof Error ? err.message : String(err))}`,
     );
   });
   return client;
