@@ -433,6 +433,34 @@ export const NetworkSchema = z.strictObject({
   securityGroupIds: z
     .array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'must be a security group id such as "sg-0123abcd"'))
     .default([]),
+  /**
+   * Subnets of the Lambdas that call a target's Infrahub API (preflight gate, restore plan); the
+   * runner's `subnetIds` when unset. They need a route to the Infrahub addresses and to Secrets
+   * Manager and S3 (NAT or VPC endpoints: docs/deployment.md).
+   */
+  lambdaSubnetIds: z
+    .array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'must be a subnet id such as "subnet-0123abcd"'))
+    .min(1, 'must list at least one subnet (or leave it out to use subnetIds)')
+    .optional(),
+  /**
+   * Security groups of those Lambdas; the runner's `securityGroupIds` when unset, and when both are
+   * empty, a group the stack creates (outbound only; its id is the stack output LambdaSecurityGroupId).
+   */
+  lambdaSecurityGroupIds: z
+    .array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'must be a security group id such as "sg-0123abcd"'))
+    .min(1, 'must list at least one security group (or leave it out to use securityGroupIds)')
+    .optional(),
+  /**
+   * Creates the VPC endpoints the runner tasks and the in-VPC Lambdas need without a NAT gateway:
+   * interface endpoints for ECR (api, dkr), Secrets Manager and CloudWatch Logs, and the S3 gateway
+   * endpoint on `routeTableIds` (infra/constructs/network-endpoints.ts). Leave false when the VPC
+   * has a NAT gateway or these endpoints already (a second endpoint with private DNS fails).
+   */
+  createEndpoints: z.boolean().default(false),
+  /** Route tables of the runner's and the Lambdas' subnets: the S3 gateway endpoint's routes. */
+  routeTableIds: z
+    .array(z.string().regex(/^rtb-[0-9a-f]{8,17}$/, 'must be a route table id such as "rtb-0123abcd"'))
+    .default([]),
 });
 
 /**
@@ -629,6 +657,25 @@ export const DeploymentConfigSchema = z
         path: ['network', 'availabilityZones'],
         message: `must list one availability zone per subnet (${subnetIds.length} subnets, ${availabilityZones.length} zones)`,
       });
+    }
+    if (config.network.createEndpoints) {
+      // The S3 gateway endpoint is a route; the interface endpoints admit 443 from named groups only.
+      if (config.network.routeTableIds.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['network', 'routeTableIds'],
+          message:
+            'must list the route tables of the runner and Lambda subnets when createEndpoints is true: the S3 gateway endpoint adds its route to them',
+        });
+      }
+      if (config.network.securityGroupIds.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['network', 'securityGroupIds'],
+          message:
+            "must name the runner tasks' security groups when createEndpoints is true: the endpoints admit HTTPS (443) from them (without any, tasks run in the VPC's default group, which the stack cannot name)",
+        });
+      }
     }
   });
 

@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ArnFormat, Duration, Fn, Stack, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -27,6 +28,14 @@ export interface BackupFunctionsProps {
  * The backup state machine's Lambdas: plan (validate the input), lock (per-target lock and work
  * item), preflight (Infrahub task gate) and manifest (written last). Bundled with esbuild on the
  * synthesizing machine (no Docker), each with the validated deployment configuration beside its code.
+ *
+ * The two functions that call a target's Infrahub API, preflight and the restore plan, run in the
+ * configured VPC (the API is private in a real deployment): `network.lambdaSubnetIds` and
+ * `network.lambdaSecurityGroupIds`, defaulting to the runner's. Lambda then needs the ENI actions of
+ * the AWS managed policy AWSLambdaVPCAccessExecutionRole (Lambda developer guide, "Giving Lambda
+ * functions access to resources in an Amazon VPC"), and the functions reach AWS APIs only through a
+ * NAT gateway or VPC endpoints: Secrets Manager (both) and S3 (the restore plan); see
+ * docs/deployment.md. The other functions call only AWS APIs and stay outside the VPC.
  */
 export class BackupFunctions extends Construct {
   readonly plan: nodejs.NodejsFunction;
@@ -40,6 +49,12 @@ export class BackupFunctions extends Construct {
   readonly restorePlan: nodejs.NodejsFunction;
   readonly services: nodejs.NodejsFunction;
   readonly restoreReport: nodejs.NodejsFunction;
+  /** The functions that run in the VPC: those that call the Infrahub API. */
+  readonly inVpc: nodejs.NodejsFunction[];
+  /** The in-VPC functions' security groups (configured, the runner's, or one created here). */
+  readonly vpcSecurityGroups: ec2.ISecurityGroup[];
+  /** The group created for the in-VPC functions when the configuration names none; else undefined. */
+  readonly createdSecurityGroup?: ec2.SecurityGroup;
 
   constructor(scope: Construct, id: string, props: BackupFunctionsProps) {
     super(scope, id);
@@ -47,13 +62,26 @@ export class BackupFunctions extends Construct {
     const configFile = join(mkdtempSync(join(tmpdir(), 'infrahub-backup-config-')), BUNDLED_CONFIG_FILE);
     writeFileSync(configFile, JSON.stringify(props.config));
 
+    const network = this.lambdaNetwork(props.config);
+    this.vpcSecurityGroups = network.securityGroups;
+    if (network.created) this.createdSecurityGroup = network.created;
+
     const make = (
       name: string,
       description: string,
       timeout: Duration,
       environment: Record<string, string> = {},
+      inVpc = false,
     ) => {
       const fn = new nodejs.NodejsFunction(this, name, {
+        // Functions that call the Infrahub API run in the VPC (CDK adds AWSLambdaVPCAccessExecutionRole).
+        ...(inVpc
+          ? {
+              vpc: network.vpc,
+              vpcSubnets: { subnets: network.subnets },
+              securityGroups: network.securityGroups,
+            }
+          : {}),
         // "RestorePlan" lives in functions/restore-plan/.
         entry: join('functions', name.replace(/([a-z])([A-Z])/g, '$1-$2').toLowerCase(), 'index.ts'),
         handler: 'handler',
@@ -101,6 +129,8 @@ export class BackupFunctions extends Construct {
       'Preflight',
       'Waits until Infrahub runs no task, or fails naming them',
       Duration.seconds(preflightTimeout),
+      {},
+      true,
     );
     this.manifest = make(
       'Manifest',
@@ -144,7 +174,9 @@ export class BackupFunctions extends Construct {
       'Plans a restore or drill: resolves and verifies the backup, checks compatibility',
       Duration.minutes(5),
       { BACKUP_BUCKET: props.bucket.bucketName },
+      true,
     );
+    this.inVpc = [this.preflight, this.restorePlan];
     // Quiescing waits for each service in turn (bounded by the function's remaining time).
     this.services = make(
       'Services',
@@ -366,6 +398,13 @@ export class BackupFunctions extends Construct {
         'Node.js 22 is the runtime this product targets and tests; newer runtimes are adopted deliberately.',
       );
     }
+    for (const fn of this.inVpc) {
+      Validations.of(fn).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
+        reason:
+          "The AWS-managed VPC execution role holds only the network-interface actions Lambda needs to attach the function to the VPC (they take no resource scope) and the function's own log writes.",
+      });
+    }
     const bucketArn = props.bucket.bucketArn;
     acknowledgeWildcards(
       this.lock,
@@ -412,5 +451,48 @@ export class BackupFunctions extends Construct {
       [`${bucketArn}/*/.runner/*`],
       "Reads only the runners' result and failure records of the backup it reports on, named at run time.",
     );
+  }
+
+  /**
+   * Where the in-VPC functions run: `network.lambdaSubnetIds` (else the runner's `subnetIds`, whose
+   * availability zones are known) and `network.lambdaSecurityGroupIds` (else the runner's
+   * `securityGroupIds`; when both are empty, a group created here with outbound access only, since
+   * Lambda attaches a VPC function to named security groups).
+   */
+  private lambdaNetwork(config: DeploymentConfig): {
+    vpc: ec2.IVpc;
+    subnets: ec2.ISubnet[];
+    securityGroups: ec2.ISecurityGroup[];
+    created?: ec2.SecurityGroup;
+  } {
+    const { network } = config;
+    const vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
+      vpcId: network.vpcId,
+      availabilityZones: network.availabilityZones,
+    });
+    const subnets = network.lambdaSubnetIds
+      ? network.lambdaSubnetIds.map((id) => ec2.Subnet.fromSubnetId(this, `Subnet-${id}`, id))
+      : network.subnetIds.map((id, i) =>
+          ec2.Subnet.fromSubnetAttributes(this, `Subnet-${id}`, {
+            subnetId: id,
+            availabilityZone: network.availabilityZones[i] ?? '',
+          }),
+        );
+    const ids = network.lambdaSecurityGroupIds ?? network.securityGroupIds;
+    if (ids.length > 0) {
+      return {
+        vpc,
+        subnets,
+        securityGroups: ids.map((id) =>
+          ec2.SecurityGroup.fromSecurityGroupId(this, `SecurityGroup-${id}`, id, { mutable: false }),
+        ),
+      };
+    }
+    const created = new ec2.SecurityGroup(this, 'InfrahubApiClients', {
+      vpc,
+      description: `Infrahub backup (${config.name}): Lambdas that call the Infrahub API; allow it at the API`,
+      allowAllOutbound: true,
+    });
+    return { vpc, subnets, securityGroups: [created], created };
   }
 }

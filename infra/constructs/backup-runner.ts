@@ -62,7 +62,8 @@ export class BackupRunner extends Construct {
 
     const logGroup = new logs.LogGroup(this, 'Logs', {
       retention: logs.RetentionDays.THREE_MONTHS,
-      removalPolicy: RemovalPolicy.RETAIN,
+      // Kept on delete, not left behind by a failed first deploy's rollback.
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
 
     this.executionRole = new iam.Role(this, 'ExecutionRole', {

@@ -454,7 +454,9 @@ export class BackupStateMachine extends Construct {
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       logGroupName: `/aws/vendedlogs/states/${config.name}-backup`,
       retention: logs.RetentionDays.ONE_YEAR,
-      removalPolicy: RemovalPolicy.RETAIN,
+      // Kept on delete and replacement, but removed when its first creation rolls back: a fixed name
+      // left behind by a failed first deploy would fail the retry ("already exists").
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
     this.stateMachine = new sfn.StateMachine(this, 'Resource', {
       stateMachineName: `${config.name}-backup`,

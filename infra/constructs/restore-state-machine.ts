@@ -156,7 +156,9 @@ class StateBuilder {
     const logGroup = new logs.LogGroup(this.scope, `${id}Logs`, {
       logGroupName: `/aws/vendedlogs/states/${name}`,
       retention: logs.RetentionDays.ONE_YEAR,
-      removalPolicy: RemovalPolicy.RETAIN,
+      // Kept on delete and replacement, but removed when its first creation rolls back: a fixed name
+      // left behind by a failed first deploy would fail the retry ("already exists").
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
     const stateMachine = new sfn.StateMachine(this.scope, id, {
       stateMachineName: name,

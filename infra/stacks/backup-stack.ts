@@ -11,6 +11,7 @@ import { BackupMonitoring } from '../constructs/backup-monitoring.js';
 import { BackupRunner } from '../constructs/backup-runner.js';
 import { BackupSchedules } from '../constructs/backup-schedules.js';
 import { BackupStateMachine } from '../constructs/backup-state-machine.js';
+import { NetworkEndpoints } from '../constructs/network-endpoints.js';
 import { DrillStateMachine, RestoreStateMachine } from '../constructs/restore-state-machine.js';
 import { replicaBucketName, replicaKeyAlias } from './replica-stack.js';
 
@@ -28,6 +29,8 @@ export class BackupStack extends Stack {
   readonly drill: DrillStateMachine;
   readonly topic: sns.Topic;
   readonly monitoring: BackupMonitoring;
+  /** The VPC endpoints, when `network.createEndpoints` is set. */
+  readonly endpoints?: NetworkEndpoints;
 
   constructor(scope: Construct, id: string, props: BackupStackProps) {
     super(scope, id, props);
@@ -62,6 +65,12 @@ export class BackupStack extends Stack {
       key: this.storage.key,
       topic: this.topic,
     });
+    if (config.network.createEndpoints) {
+      this.endpoints = new NetworkEndpoints(this, 'Endpoints', {
+        config,
+        clientSecurityGroups: this.functions.vpcSecurityGroups,
+      });
+    }
     this.runner = new BackupRunner(this, 'Runner', {
       config,
       bucket: this.storage.bucket,
@@ -112,6 +121,13 @@ export class BackupStack extends Stack {
       value: this.drill.stateMachine.stateMachineArn,
       description: 'Restore drills (scheduled by restore-drill schedules; input: target, backup, windowDays)',
     });
+    if (this.functions.createdSecurityGroup) {
+      new CfnOutput(this, 'LambdaSecurityGroupId', {
+        value: this.functions.createdSecurityGroup.securityGroupId,
+        description:
+          'Security group of the Lambdas that call the Infrahub API: allow it where the API admits clients',
+      });
+    }
     new CfnOutput(this, 'NotificationTopicArn', {
       value: this.topic.topicArn,
       description: 'Backup success and failure notices',

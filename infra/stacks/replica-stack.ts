@@ -1,4 +1,4 @@
-import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { BackupBucket } from '../constructs/backup-bucket.js';
@@ -36,6 +36,10 @@ export class ReplicaStack extends Stack {
       bucketName: replicaBucketName(config, Aws.ACCOUNT_ID),
       keyAlias: replicaKeyAlias(config),
     });
+    // The fixed name would outlive a failed first deploy under RETAIN and fail the retry ("already
+    // exists"): RetainExceptOnCreate deletes it (still empty) when its creation rolls back, and keeps it
+    // on every later delete or replacement (CloudFormation user guide, "DeletionPolicy attribute").
+    this.storage.bucket.applyRemovalPolicy(RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE);
     new CfnOutput(this, 'ReplicaBucketName', {
       value: this.storage.bucket.bucketName,
       description: `Off-region copy of the Infrahub backups (${config.replication.region})`,
