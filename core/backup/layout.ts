@@ -110,14 +110,18 @@ export function assertNeo4jDatabaseName(name: string, where: string): string {
 /**
  * Why a path (relative to the backup folder, as the manifest names files) is unsafe, or undefined
  * when it is a path a backup may hold: `prefect.dump`, `database/<file>` or `artifacts/<path>`.
- * Refused: empty, absolute, backslashes, NUL or other control characters, empty, `.` or `..`
+ * Refused: empty, absolute, backslashes, NUL or other C0/C1 control characters, bidirectional text
+ * controls (overrides, isolates, marks), empty, `.` or `..`
  * segments, the manifest and `.runner/` themselves, and anything outside those three entries. Every
  * reader of a manifest relies on this before a path becomes an S3 key, a file name or a tar entry.
  */
 export function backupPathProblem(path: string): string | undefined {
   if (path === '') return 'is empty';
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
-  if (/[\u0000-\u001f\u007f]/.test(path)) return 'contains a control character';
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(path)) return 'contains a control character';
+  // Bidirectional overrides and isolates (Unicode TR9) make a listed name read as another one.
+  if (/[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/.test(path))
+    return 'contains a bidirectional text control';
   if (path.includes('\\')) return 'contains a backslash';
   if (path.startsWith('/')) return 'is absolute';
   const segments = path.split('/');

@@ -81,6 +81,13 @@ describe('one rule for Neo4j database names, and safe backup paths', () => {
     expect(backupPathProblem('/tmp/x')).toBe('is absolute');
     expect(backupPathProblem('artifacts\\x')).toBe('contains a backslash');
     expect(backupPathProblem('artifacts/\u0000')).toBe('contains a control character');
+    // C1 controls: U+009B is a terminal's CSI, so a listed name could rewrite the screen.
+    for (const c1 of ['\u0080', '\u009b', '\u009f'])
+      expect(backupPathProblem(`artifacts/a${c1}b`)).toBe('contains a control character');
+    // Bidirectional controls make "artifacts/txt.exe" display as something else.
+    for (const bidi of ['\u202e', '\u2066', '\u2069', '\u200f', '\u061c'])
+      expect(backupPathProblem(`artifacts/a${bidi}b`)).toBe('contains a bidirectional text control');
+    expect(backupPathProblem('artifacts/r\u00e9sum\u00e9 \u00a0.txt')).toBeUndefined();
     expect(backupPathProblem('artifacts//x')).toBe('has an empty segment');
     expect(backupPathProblem('artifacts/')).toBe('has an empty segment');
     expect(backupPathProblem('other.dump')).toMatch(/^is not a backup file/);
