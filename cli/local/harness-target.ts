@@ -65,6 +65,8 @@ export function localDeploymentConfig(
           port: t.postgres.port,
           majorVersion: t.postgres.majorVersion,
           credentialsSecret: secretNames(t.name).postgres,
+          // The harness's PostgreSQL listens on loopback without TLS (startPostgres without `tls`).
+          tls: { mode: 'disable' },
         },
         infrahub: { address: t.infrahub.address, tokenSecret: secretNames(t.name).infrahub },
         artifacts: { type: 'path', path: t.storagePath, efsFileSystemId: LOCAL_EFS },

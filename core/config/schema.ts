@@ -214,6 +214,54 @@ export const Neo4jTargetSchema = z
     }
   });
 
+/**
+ * TLS to the target's PostgreSQL, for every connection the runner makes (node-postgres and libpq's
+ * pg_dump / pg_restore alike; core/readiness/postgres-tls.ts). Modes as libpq's sslmode (PostgreSQL
+ * 15 docs, "SSL Support", https://www.postgresql.org/docs/15/libpq-ssl.html): `disable` (no TLS),
+ * `require` (encrypted, the certificate not verified), `verify-full` (default: the chain verified
+ * against the CA bundle and the host name checked against the certificate). The CA bundle, for
+ * verify-full only: `ca`, `"rds"` (the default: the Amazon RDS global bundle the runner image carries)
+ * or an absolute path of a PEM file inside the runner image; or `caSecret`, a Secrets Manager secret
+ * whose value is the PEM text (injected as an ECS secret). RDS for PostgreSQL 15 and later requires
+ * TLS by default (rds.force_ssl = 1; RDS User Guide, "Using SSL with a PostgreSQL DB instance").
+ */
+export const PostgresTlsSchema = z
+  .strictObject({
+    mode: z.enum(['disable', 'require', 'verify-full']).default('verify-full'),
+    ca: z
+      .string()
+      .superRefine((value, ctx) => {
+        if (value === 'rds') return;
+        const path = absolutePath.safeParse(value);
+        if (!path.success)
+          ctx.addIssue({
+            code: 'custom',
+            message: `must be "rds" (the Amazon RDS global CA bundle in the runner image) or the absolute path of a PEM file in the runner image: ${path.error.issues[0]?.message}`,
+          });
+      })
+      .optional(),
+    caSecret: secretRef.optional(),
+  })
+  .superRefine((tls, ctx) => {
+    if (tls.ca !== undefined && tls.caSecret !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['caSecret'], message: 'give either ca or caSecret, not both' });
+    if (tls.mode !== 'verify-full')
+      for (const field of ['ca', 'caSecret'] as const)
+        if (tls[field] !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: [field],
+            message: `is used by mode "verify-full" only; mode "${tls.mode}" does not verify the server's certificate`,
+          });
+  })
+  // verify-full without a bundle trusts the Amazon RDS one.
+  .transform((tls) =>
+    tls.mode === 'verify-full' && tls.caSecret === undefined
+      ? { ...tls, ca: tls.ca ?? ('rds' as const) }
+      : tls,
+  );
+export type PostgresTlsConfig = z.output<typeof PostgresTlsSchema>;
+
 export const PostgresTargetSchema = z.strictObject({
   host,
   port: port.default(5432),
@@ -226,6 +274,8 @@ export const PostgresTargetSchema = z.strictObject({
   credentialsSecret: secretRef,
   /** How long a backup or restore waits for the server to accept connections before failing DatabaseUnreachable (seconds). */
   readyTimeoutSeconds: z.number().int().min(1).max(3600).default(300),
+  /** TLS of every connection (PostgresTlsSchema); default verify-full with the Amazon RDS CA bundle. */
+  tls: PostgresTlsSchema.prefault({}),
 });
 
 /**

@@ -10,8 +10,21 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { drillFamily, runnerFamily } from '../../core/backup/plan.js';
-import type { DeploymentConfig, Target } from '../../core/config/schema.js';
+import type { DeploymentConfig, PostgresTlsConfig, Target } from '../../core/config/schema.js';
+import { RDS_CA_BUNDLE_PATH } from '../../core/readiness/postgres-tls.js';
 import { acknowledgeWildcards } from '../nag.js';
+
+/**
+ * The runner's TLS variables for a target's `postgres.tls`: PGSSLMODE always, PGSSLROOTCERT for
+ * verify-full with `ca` (`rds` is the bundle the runner image downloads, RDS_CA_BUNDLE_PATH). libpq
+ * reads them (PostgreSQL 15 docs, "SSL Support", https://www.postgresql.org/docs/15/libpq-ssl.html,
+ * and "Environment Variables"); the runner reads them for node-postgres. A `caSecret` comes as the
+ * ECS secret PG_TLS_CA_PEM instead.
+ */
+export function postgresTlsEnvironment(tls: PostgresTlsConfig): Record<string, string> {
+  if (tls.mode !== 'verify-full' || !tls.ca) return { PGSSLMODE: tls.mode };
+  return { PGSSLMODE: tls.mode, PGSSLROOTCERT: tls.ca === 'rds' ? RDS_CA_BUNDLE_PATH : tls.ca };
+}
 
 /** The runner's container name in every task definition; the state machine's overrides name it. */
 export const RUNNER_CONTAINER = 'runner';
@@ -276,6 +289,9 @@ export class BackupRunner extends Construct {
       PGHOST: postgres.host,
       PGPORT: String(postgres.port),
       PGDATABASE: postgres.database,
+      // TLS of every PostgreSQL connection (postgres.tls): libpq's own variables, which the runner
+      // also reads for node-postgres (core/readiness/postgres-tls.ts).
+      ...postgresTlsEnvironment(postgres.tls),
       ARTIFACTS_SOURCE: artifacts.type,
       ...(artifacts.type === 's3'
         ? { ARTIFACTS_BUCKET: artifacts.bucket, ARTIFACTS_PREFIX: artifacts.prefix }
@@ -286,6 +302,14 @@ export class BackupRunner extends Construct {
       NEO4J_PASSWORD: ecs.Secret.fromSecretsManager(neo4jSecret, 'password'),
       PGUSER: ecs.Secret.fromSecretsManager(pgSecret, 'username'),
       PGPASSWORD: ecs.Secret.fromSecretsManager(pgSecret, 'password'),
+      // postgres.tls.caSecret: the whole secret value is the CA bundle's PEM text.
+      ...(postgres.tls.caSecret
+        ? {
+            PG_TLS_CA_PEM: ecs.Secret.fromSecretsManager(
+              this.secret(postgres.tls.caSecret, `Secret-${postgres.tls.caSecret}`),
+            ),
+          }
+        : {}),
     };
 
     const taskDefinition = new ecs.FargateTaskDefinition(this, `Task-${target.name}`, {
