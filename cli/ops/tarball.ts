@@ -13,7 +13,7 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { access, constants, link, rm, stat, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -41,7 +41,12 @@ import { type Manifest, parseManifest, validateManifest } from '../../core/backu
 import { fileRecord } from '../../core/backup/results.js';
 import { PENDING_TAGGING, retentionClass, retentionTagging } from '../../core/backup/retention.js';
 import type { Retention } from '../../core/config/schema.js';
-import { DumpFormatError, IncompatibleBackupError, ManifestError } from '../../core/errors.js';
+import {
+  DumpFormatError,
+  IncompatibleBackupError,
+  InvalidInputError,
+  ManifestError,
+} from '../../core/errors.js';
 import { hashing } from '../../core/s3/download.js';
 import { openObject, putJson } from '../../core/s3/objects.js';
 import { uploadStream } from '../../core/s3/upload-stream.js';
@@ -79,6 +84,7 @@ export async function exportBackup(
       `${target}/${backupId}: refusing to export unsafe paths (no archive written):\n${unsafe.map((u) => `  - ${u}`).join('\n')}`,
     );
   const file = join(outDir, `${backupId}.tar.gz`);
+  await assertWritableOutDir(outDir, file);
   const partial = `${file}.partial`;
   const pack = tar.pack();
   const written = pipeline(pack, createGzip({ level: 6 }), createWriteStream(partial));
@@ -99,13 +105,28 @@ export async function exportBackup(
         mode: 0o644,
         mtime: new Date(manifest.created_at),
       });
-      await pipeline(
-        body,
-        hashing(hash, (n) => {
-          done += n;
-        }),
-        entry,
-      );
+      let read = 0;
+      try {
+        await pipeline(
+          body,
+          hashing(hash, (n) => {
+            read += n;
+            done += n;
+          }),
+          entry,
+        );
+      } catch (err) {
+        // tar-stream ends an entry whose bytes differ from its header's size with a bare "size mismatch".
+        if (read !== size)
+          throw new IncompatibleBackupError(
+            `${path} read from S3 (${stored.key}) has ${read} bytes, the manifest records ${size}: no archive written`,
+          );
+        throw err;
+      }
+      if (read !== size)
+        throw new IncompatibleBackupError(
+          `${path} read from S3 (${stored.key}) has ${read} bytes, the manifest records ${size}: no archive written`,
+        );
       const sha256 = hash.digest('hex');
       if (sha256 !== manifest.checksums[path])
         throw new IncompatibleBackupError(
@@ -131,8 +152,42 @@ export async function exportBackup(
     await rm(partial, { force: true });
     throw err;
   }
-  await rename(partial, file);
+  // link() fails when the name exists, so an archive written meanwhile is never replaced either.
+  try {
+    await link(partial, file);
+  } catch (err) {
+    await rm(partial, { force: true });
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new InvalidInputError('export destination', [
+        `${file} already exists: remove it or choose another --out`,
+      ]);
+    throw err;
+  }
+  await unlink(partial);
   return { file, files: paths.length, bytes: total };
+}
+
+/**
+ * Refuses, before anything is read from S3, an output folder that is missing, not a folder or not
+ * writable by this process, and an archive name that already exists (an export never replaces a file).
+ *
+ * @throws InvalidInputError naming the folder or file and the problem
+ */
+async function assertWritableOutDir(outDir: string, file: string): Promise<void> {
+  const info = await stat(outDir).catch(() => undefined);
+  if (!info)
+    throw new InvalidInputError('export destination', [`--out ${outDir} does not exist: create it first`]);
+  if (!info.isDirectory())
+    throw new InvalidInputError('export destination', [`--out ${outDir} is not a folder`]);
+  try {
+    await access(outDir, constants.W_OK);
+  } catch {
+    throw new InvalidInputError('export destination', [`--out ${outDir} is not writable by this user`]);
+  }
+  if (await stat(file).catch(() => undefined))
+    throw new InvalidInputError('export destination', [
+      `${file} already exists: remove it or choose another --out`,
+    ]);
 }
 
 export interface ImportResult {

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
@@ -14,6 +14,7 @@ import {
   postgresRunnerEnv,
   runRunner,
 } from '../../cli/local/runner-process.js';
+import { exportBackup } from '../../cli/ops/tarball.js';
 import { readManifest } from '../../core/backup/manifest.js';
 import {
   countGraph,
@@ -208,6 +209,41 @@ describe('infrahub-backup tarballs: import, restore, export, re-import', () => {
     const copy = await cli('import', file, '--target', 'infrahub-copy');
     expect(copy.code, copy.err).toBe(EXIT.ok);
     expect((await readManifest(local.s3, Bucket, 'infrahub-copy', backupId))?.checksums).toEqual(original);
+  });
+
+  it('export refuses a missing or non-folder --out and never replaces an existing archive', async () => {
+    const missing = await cli('export', backupId, '--target', 'infrahub-lab', '--out', join(work, 'nowhere'));
+    expect(missing.code).toBe(EXIT.usage);
+    expect(missing.err).toMatch(/--out .*nowhere does not exist: create it first/);
+    const notDir = join(work, 'a-file');
+    writeFileSync(notDir, 'x');
+    const onFile = await cli('export', backupId, '--target', 'infrahub-lab', '--out', notDir);
+    expect(onFile.code).toBe(EXIT.usage);
+    expect(onFile.err).toMatch(/--out .*a-file is not a folder/);
+    const outDir = mkdtempSync(join(work, 'exists-'));
+    const existing = join(outDir, `${backupId}.tar.gz`);
+    writeFileSync(existing, 'an earlier archive');
+    const again = await cli('export', backupId, '--target', 'infrahub-lab', '--out', outDir);
+    expect(again.code).toBe(EXIT.usage);
+    expect(again.err).toMatch(/\.tar\.gz already exists: remove it or choose another --out/);
+    expect(readFileSync(existing, 'utf8')).toBe('an earlier archive');
+    expect(readdirSync(outDir)).toEqual([`${backupId}.tar.gz`]);
+  });
+
+  it('export names the file whose stored size differs from the manifest and leaves no archive', async () => {
+    const manifest = await readManifest(local.s3, Bucket, 'infrahub-lab', backupId);
+    if (!manifest) throw new Error('no manifest');
+    const outDir = mkdtempSync(join(work, 'size-'));
+    for (const delta of [1, -1]) {
+      const wrong = {
+        ...manifest,
+        sizes: { ...manifest.sizes, 'prefect.dump': (manifest.sizes?.['prefect.dump'] ?? 0) + delta },
+      };
+      await expect(exportBackup(local.s3, Bucket, 'infrahub-lab', wrong, outDir)).rejects.toThrow(
+        /prefect\.dump read from S3 \(.*\) has \d+ bytes, the manifest records \d+: no archive written/,
+      );
+      expect(readdirSync(outDir)).toEqual([]);
+    }
   });
 
   it('refuses an archive whose file does not match its checksums, leaving no complete backup', async () => {
