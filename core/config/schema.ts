@@ -114,9 +114,37 @@ export const secretRef = z.string().superRefine((value, ctx) => {
     return;
   }
   const result = secretRefPattern.safeParse(value);
-  if (!result.success)
+  if (!result.success) {
     for (const issue of result.error.issues) ctx.addIssue({ code: 'custom', message: issue.message });
+    return;
+  }
+  if (!value.startsWith('arn:') && AMBIGUOUS_SECRET_NAME.test(value)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `is a secret name ending in "-" and six characters ("${value.slice(-7)}"), which Secrets Manager reads as the suffix of a complete ARN, so ECS could not find the secret from the name; give the secret's complete ARN instead (it ends in "-" and the six characters Secrets Manager appended, such as "arn:aws:secretsmanager:eu-west-1:123456789012:secret:${value}-AbCdEf")`,
+    });
+  }
 });
+
+/**
+ * A secret name that ends like the suffix of a complete ARN ("-" and six letters or digits). The
+ * stack refers to a secret given by name through its partial ARN (CDK fromSecretNameV2; ECS secrets
+ * need an ARN), and Secrets Manager takes a partial ARN whose name ends like this for a complete one
+ * and fails to find it (Secrets Manager User Guide, "Find secrets from a partial ARN"). Such names
+ * must be given as complete ARNs.
+ */
+export const AMBIGUOUS_SECRET_NAME = /-[A-Za-z0-9]{6}$/;
+
+/**
+ * A customer-managed KMS key, by key ARN (`arn:aws:kms:<region>:<account>:key/<key id>`): what IAM
+ * policies name (an alias ARN does not authorize use of the key it points to).
+ */
+export const kmsKeyArn = z
+  .string()
+  .regex(
+    /^arn:aws(-[a-z]+)*:kms:[a-z]{2}(-[a-z]+)+-\d:\d{12}:key\/(mrk-)?[0-9a-f-]{32,36}$/,
+    'must be a KMS key ARN such as "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab" (not an alias)',
+  );
 
 const port = z.number().int().min(1).max(65535);
 
@@ -341,6 +369,12 @@ export const ArtifactStorageSchema = z.discriminatedUnion(
             `is ${String(issue.input).length} characters long; at most ${MAX_ARTIFACTS_PREFIX}: S3 keys hold at most 1024 bytes, and the backup's own path (target, backup id, component and file names) needs the rest`,
         })
         .default(''),
+      /**
+       * The customer-managed KMS key of the bucket's default encryption (SSE-KMS), by key ARN: backups
+       * get kms:Decrypt to copy artifacts out, restores kms:Decrypt and kms:GenerateDataKey to write
+       * them back, both through S3 only. Not needed for SSE-S3 or the aws/s3 key.
+       */
+      kmsKeyArn: kmsKeyArn.optional(),
     }),
     z.strictObject({
       type: z.literal('path'),
@@ -351,6 +385,19 @@ export const ArtifactStorageSchema = z.discriminatedUnion(
       }),
       /** The EFS file system that holds it; the runner can only read a path it can mount. */
       efsFileSystemId,
+      /**
+       * The POSIX user the runner reads and writes the artifact storage as. The runner's image runs as
+       * `neo4j` (uid 7474), so a tree that Infrahub wrote as root cannot be restored into (EACCES);
+       * with posixUser the stack creates an EFS access point that enforces this uid/gid for every
+       * file operation through the artifacts mount (for root, {uid: 0, gid: 0}; the roles then get
+       * elasticfilesystem:ClientRootAccess through that access point only).
+       */
+      posixUser: z
+        .strictObject({
+          uid: z.number().int().min(0).max(4294967295),
+          gid: z.number().int().min(0).max(4294967295),
+        })
+        .optional(),
     }),
   ],
   { error: 'must have "type" set to "s3" or "path"' },
@@ -387,6 +434,12 @@ export const TargetSchema = z.strictObject({
   artifacts: ArtifactStorageSchema,
   /** Optional: the deployment's ECS services to scale to zero during a restore (see QuiesceSchema). */
   quiesce: QuiesceSchema.optional(),
+  /**
+   * Customer-managed KMS keys that encrypt this target's secrets (credentials and API token), by key
+   * ARN; the roles that read the secrets get kms:Decrypt on them through Secrets Manager only. Not
+   * needed for the default key (aws/secretsmanager).
+   */
+  secretsKmsKeyArns: z.array(kmsKeyArn).default([]),
 });
 
 /**
@@ -553,29 +606,31 @@ export const PreflightSchema = z.strictObject({
 
 /**
  * The most targets one deployment holds. The smallest of the true bounds: one execution's input names
- * at most 500 (BackupExecutionInputSchema, sharing this constant), and the stack holds one runner task
- * definition per target plus the IAM policies that grant its secrets (CDK splits them into a managed
- * policy per ~10 targets) under CloudFormation's 500 resources per stack: measured, 350 targets with
- * their own secrets, one backup schedule and one drill image synthesize 466 resources
- * (test/infra/fleet-limit.test.ts); 500 targets synthesize 629 and fail.
+ * at most 500 (BackupExecutionInputSchema, sharing this constant), and the stack holds, per target, a
+ * runner task definition, its own backup role and its own restore role (one target's runner can touch
+ * nothing of another's; ECS cannot pass session tags to a task role, so the roles are separate), plus
+ * the IAM policies that grant its secrets (CDK splits them into a managed policy per ~10 targets),
+ * under CloudFormation's 500 resources per stack: 130 targets with their own secrets, one backup
+ * schedule and one drill image synthesize about 480 (test/infra/fleet-limit.test.ts).
  */
-export const MAX_TARGETS = 350;
+export const MAX_TARGETS = 130;
 const MAX_TARGETS_REASON =
-  "the stack holds a task definition per target and its secrets' IAM policies under CloudFormation's 500 resources per stack (350 targets synthesize about 470)";
+  "the stack holds a task definition per target and its own backup and restore roles, with its secrets' IAM policies, under CloudFormation's 500 resources per stack (130 targets synthesize about 480)";
 
 /** CloudFormation's limit on the resources of one stack. */
 export const MAX_STACK_RESOURCES = 500;
 
 /**
- * The stack's resources as the configuration shapes them, estimated from measured syntheses (81 fixed;
- * per target a runner task definition and 1/10.6 of an overflow IAM policy (measured: 9 at 100
+ * The stack's resources as the configuration shapes them, estimated from measured syntheses (78 fixed;
+ * per target a runner task definition, a backup and a restore role (policies inline), an EFS access
+ * point with `artifacts.posixUser`, and 1/10.6 of an overflow IAM policy (measured: 9 at 100
  * targets, 19 at 200, 33 at 350, 46 at 500); per backup schedule
  * one schedule; per restore-drill schedule one schedule per target it names; one drill task
  * definition per distinct image). Used to refuse, at validation, a configuration `cdk deploy` would
  * fail on.
  */
 export function estimateStackResources(config: {
-  targets: ReadonlyArray<Pick<Target, 'name' | 'neo4j' | 'postgres'>>;
+  targets: ReadonlyArray<Pick<Target, 'name' | 'neo4j' | 'postgres'> & { artifacts?: Target['artifacts'] }>;
   schedules: ReadonlyArray<Pick<Schedule, 'kind' | 'targets'>>;
 }): number {
   const images = new Set(
@@ -586,8 +641,16 @@ export function estimateStackResources(config: {
       sum + (s.kind === 'backup' ? 1 : s.targets === '*' ? config.targets.length : s.targets.length),
     0,
   );
+  const accessPoints = config.targets.filter(
+    (t) => t.artifacts?.type === 'path' && t.artifacts.posixUser,
+  ).length;
   return (
-    81 + config.targets.length + Math.round(config.targets.length / 10.6) + images.size + scheduleResources
+    78 +
+    3 * config.targets.length +
+    accessPoints +
+    Math.round(config.targets.length / 10.6) +
+    images.size +
+    scheduleResources
   );
 }
 

@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Arn, ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -10,7 +12,9 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { drillFamily, runnerFamily } from '../../core/backup/plan.js';
-import type { DeploymentConfig, PostgresTlsConfig, Target } from '../../core/config/schema.js';
+import { RETENTION_TAG } from '../../core/backup/retention.js';
+import type { PostgresTlsConfig } from '../../core/config/schema.js';
+import { AMBIGUOUS_SECRET_NAME, type DeploymentConfig, type Target } from '../../core/config/schema.js';
 import { RDS_CA_BUNDLE_PATH } from '../../core/readiness/postgres-tls.js';
 import { acknowledgeWildcards } from '../nag.js';
 
@@ -39,20 +43,42 @@ export interface BackupRunnerProps {
   readonly buildContext: string;
 }
 
+/** A secret reference (name or ARN) that the stack cannot use; the message says what to give instead. */
+export class SecretReferenceError extends Error {
+  override readonly name = 'SecretReferenceError';
+}
+
+/** The kinds of per-target task role: backups write, restores read and write the deployment back. */
+export type TargetRoleKind = 'backup' | 'restore';
+
 /**
  * The ECS side of a backup: a Fargate cluster in the configured VPC, the runner image (built from
  * containers/runner/Dockerfile with the target's Neo4j version and edition and PostgreSQL major), and
  * one task definition per target, family `<deployment>-<target>-runner`. A target's task definition
  * holds its connection details as environment and its credentials as ECS secrets from Secrets
  * Manager, so the state machine passes only the backup id and the subcommand.
+ *
+ * Task roles, one set per target so one target's runner can touch nothing of another's: the backup
+ * role (in the task definition) creates objects under `<target>/infrahub_backup_*` only, and reads
+ * them back (a multipart copy is hashed after it is written); the restore role (RunTask's override)
+ * reads only its target's backups and writes only its target's storage; drills run under their own
+ * drill role (read every backup, write `.restores/` only, no artifact storage, no EFS). Roles carry
+ * their policies inline (one resource each: CloudFormation's 500 per stack bound MAX_TARGETS) and
+ * have fixed names, so the restore state machine names a target's role at run time.
  */
 export class BackupRunner extends Construct {
   readonly cluster: ecs.Cluster;
-  readonly taskRole: iam.Role;
   readonly executionRole: iam.Role;
-  /** Restores run under their own role: they read backups and can never write or delete one. */
-  readonly restoreTaskRole: iam.Role;
+  /** Per target: the backup task role (write-only under the target's backup prefixes). */
+  readonly backupRoles = new Map<string, iam.Role>();
+  /** Per target: the restore task role (reads the target's backups, writes its storage back). */
+  readonly restoreRoles = new Map<string, iam.Role>();
+  /** Drills: read every backup, write reports under `.restores/` only. */
+  readonly drillTaskRole: iam.Role;
   readonly taskDefinitions = new Map<string, ecs.FargateTaskDefinition>();
+  /** Per target with `artifacts.posixUser`: the EFS access point its artifacts mount goes through. */
+  readonly artifactAccessPoints = new Map<string, efs.CfnAccessPoint>();
+  private readonly roleSuffix: string;
   private readonly drillFamilies = new Set<string>();
   private readonly images = new Map<string, ecs.ContainerImage>();
   private readonly deployment: string;
@@ -83,19 +109,24 @@ export class BackupRunner extends Construct {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
       description: 'Pulls the runner image, writes its logs and injects the credentials of the targets',
     });
-    this.taskRole = new iam.Role(this, 'TaskRole', {
-      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
-      description: 'Streams backups into the backup bucket (write only, under backup prefixes)',
-    });
-    this.grantBackupWrites(props);
-    this.restoreTaskRole = new iam.Role(this, 'RestoreTaskRole', {
-      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
-      description: 'Reads backups to restore them (read only on the backup bucket)',
-    });
-    this.grantRestoreReads(props);
+    // Role names are unique in an account: the suffix tells this deployment (name and region) apart.
+    this.roleSuffix = createHash('sha256')
+      .update(`${config.name}/${config.region}`)
+      .digest('hex')
+      .slice(0, 8);
+    this.drillTaskRole = this.role(
+      'DrillTaskRole',
+      'Drills: reads backups, writes reports under .restores/ only',
+      [...this.backupReads(props, '*'), this.reportWrites(props)],
+    );
+    acknowledgeWildcards(
+      this.drillTaskRole,
+      [props.bucket.arnForObjects('*/infrahub_backup_*'), props.bucket.arnForObjects('.restores/*')],
+      'A drill reads the backup it rehearses (any target, keys known at run time) and writes its report under .restores/.',
+    );
 
     for (const target of config.targets) this.addTarget(props, target, logGroup);
-    this.grantFileSystems(config);
+    this.grantSecretKeys(config);
 
     Validations.of(this).acknowledge({
       id: 'AwsSolutions-ECS2',
@@ -103,139 +134,239 @@ export class BackupRunner extends Construct {
         'The environment holds connection details only (hosts, ports, database names, bucket); credentials are ECS secrets from Secrets Manager.',
     });
     acknowledgeWildcards(
-      this.taskRole,
-      [
-        props.bucket.arnForObjects('*/infrahub_backup_*'),
-        ...this.artifactSources(config).map(
-          (a) => `arn:${Stack.of(this).partition}:s3:::${a.bucket}/${a.prefix}*`,
-        ),
-      ],
-      'Backup objects are created at run time under <target>/infrahub_backup_*/ (write only); artifact objects are read under the configured prefix.',
-    );
-    acknowledgeWildcards(
       this.executionRole,
       ['*'],
       'ecr:GetAuthorizationToken has no resource scope; image pulls and log writes are scoped by ECS to its own resources.',
     );
   }
 
-  private grantRestoreReads(props: BackupRunnerProps): void {
-    this.restoreTaskRole.addToPolicy(
+  /** A task role with its policy inline (one CloudFormation resource), assumed by ECS tasks. */
+  private role(
+    id: string,
+    description: string,
+    statements: iam.PolicyStatement[],
+    roleName?: string,
+  ): iam.Role {
+    return new iam.Role(this, id, {
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description,
+      path: `/${this.deployment}/`,
+      ...(roleName ? { roleName } : {}),
+      inlinePolicies: { Access: new iam.PolicyDocument({ statements }) },
+    });
+  }
+
+  /**
+   * The fixed name of a target's backup or restore role, `<target>-<kind>-<suffix>` (at most 58 of
+   * IAM's 64 characters), the suffix a hash of the deployment's name and region.
+   */
+  targetRoleName(target: string, kind: TargetRoleKind): string {
+    return `${target}-${kind}-${this.roleSuffix}`;
+  }
+
+  /**
+   * ARN pattern of every target's role of one kind (for iam:PassRole): roles live under the path
+   * `/<deployment>/` (IAM User Guide, "IAM identifiers": a role ARN holds its path).
+   */
+  targetRoleArnPattern(kind: TargetRoleKind): string {
+    return this.roleArn(`*-${kind}-${this.roleSuffix}`);
+  }
+
+  /**
+   * A Step Functions intrinsic that builds the ARN of the restore role of the target at `targetPath`
+   * (a JSONPath such as `$.plan.target`), for RunTask's `Overrides.TaskRoleArn.$`.
+   */
+  restoreRoleArnExpression(targetPath: string): string {
+    return `States.Format('${this.roleArn(`{}-restore-${this.roleSuffix}`)}', ${targetPath})`;
+  }
+
+  private roleArn(name: string): string {
+    return Stack.of(this).formatArn({
+      service: 'iam',
+      region: '',
+      resource: 'role',
+      resourceName: `${this.deployment}/${name}`,
+    });
+  }
+
+  /** Reading backups (`target` or "*" for every target): objects, their versions and the listing. */
+  private backupReads(props: BackupRunnerProps, target: string): iam.PolicyStatement[] {
+    return [
       new iam.PolicyStatement({
         actions: ['s3:GetObject', 's3:GetObjectVersion'],
-        resources: [props.bucket.arnForObjects('*/infrahub_backup_*')],
+        resources: [props.bucket.arnForObjects(`${target}/infrahub_backup_*`)],
       }),
-    );
-    this.restoreTaskRole.addToPolicy(
       new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.bucket.bucketArn] }),
-    );
-    // Restore steps and drills leave their reports under .restores/ (never under a backup).
-    this.restoreTaskRole.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['s3:PutObject'],
-        resources: [props.bucket.arnForObjects('.restores/*')],
-      }),
-    );
-    this.restoreTaskRole.addToPolicy(
       new iam.PolicyStatement({
         actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
         resources: [props.key.keyArn],
       }),
-    );
-    const sources = this.artifactSources(props.config);
-    if (sources.length > 0) {
-      // Artifacts are copied back into the deployment's own storage (and a multipart copy is read to hash it).
-      this.restoreTaskRole.addToPolicy(
-        new iam.PolicyStatement({
-          actions: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload'],
-          resources: sources.map((a) => `arn:${Stack.of(this).partition}:s3:::${a.bucket}/${a.prefix}*`),
-        }),
-      );
-    }
-    acknowledgeWildcards(
-      this.restoreTaskRole,
-      [
-        props.bucket.arnForObjects('*/infrahub_backup_*'),
-        props.bucket.arnForObjects('.restores/*'),
-        ...sources.map((a) => `arn:${Stack.of(this).partition}:s3:::${a.bucket}/${a.prefix}*`),
-      ],
-      'Writes its step reports under .restores/; reads the objects of the backup being restored (keys known at run time) and writes artifacts back under the configured prefix.',
-    );
+    ];
+  }
+
+  /** Restore steps and drills leave their reports under .restores/ (never under a backup). */
+  private reportWrites(props: BackupRunnerProps): iam.PolicyStatement {
+    return new iam.PolicyStatement({
+      actions: ['s3:PutObject'],
+      resources: [props.bucket.arnForObjects('.restores/*')],
+    });
   }
 
   /**
-   * EFS access by IAM (the mounts authorize with the task role): both roles may mount; backups may
-   * write only a Community DBMS's store (neo4j-admin works on it), restores also the artifact storage.
-   * Enforced when the file system's policy requires IAM authorization (no anonymous access).
+   * kms:Decrypt on a customer-managed key, only through one service in the key's region
+   * (kms:ViaService, AWS KMS Developer Guide; the key must be in the region of the bucket or secret).
    */
-  private grantFileSystems(config: DeploymentConfig): void {
-    const arn = (id: string) =>
-      Stack.of(this).formatArn({ service: 'elasticfilesystem', resource: 'file-system', resourceName: id });
-    const stores = [
-      ...new Set(config.targets.flatMap((t) => (t.neo4j.dbms ? [t.neo4j.dbms.dataEfsFileSystemId] : []))),
-    ];
-    const artifacts = [
-      ...new Set(
-        config.targets.flatMap((t) => (t.artifacts.type === 'path' ? [t.artifacts.efsFileSystemId] : [])),
-      ),
-    ];
-    const all = [...new Set([...stores, ...artifacts])];
-    if (all.length === 0) return;
-    for (const role of [this.taskRole, this.restoreTaskRole]) {
-      role.addToPolicy(
-        new iam.PolicyStatement({ actions: ['elasticfilesystem:ClientMount'], resources: all.map(arn) }),
-      );
-    }
-    if (stores.length > 0) {
-      this.taskRole.addToPolicy(
-        new iam.PolicyStatement({ actions: ['elasticfilesystem:ClientWrite'], resources: stores.map(arn) }),
-      );
-    }
-    this.restoreTaskRole.addToPolicy(
-      new iam.PolicyStatement({ actions: ['elasticfilesystem:ClientWrite'], resources: all.map(arn) }),
-    );
+  private keyUse(keyArn: string, actions: string[], service: 's3' | 'secretsmanager'): iam.PolicyStatement {
+    const region = Arn.split(keyArn, ArnFormat.SLASH_RESOURCE_NAME).region;
+    return new iam.PolicyStatement({
+      actions,
+      resources: [keyArn],
+      conditions: { StringEquals: { 'kms:ViaService': `${service}.${region}.amazonaws.com` } },
+    });
   }
 
-  private artifactSources(config: DeploymentConfig): Array<{ bucket: string; prefix: string }> {
-    return config.targets.flatMap((t) =>
-      t.artifacts.type === 's3' ? [{ bucket: t.artifacts.bucket, prefix: t.artifacts.prefix }] : [],
-    );
+  /**
+   * Secrets under customer-managed keys: ECS reads them with the execution role, which then needs
+   * kms:Decrypt on the key (Amazon ECS Developer Guide, "Secrets Manager secrets: required IAM
+   * permissions"; only for a key other than aws/secretsmanager), through Secrets Manager only.
+   */
+  private grantSecretKeys(config: DeploymentConfig): void {
+    const keys = [...new Set(config.targets.flatMap((t) => t.secretsKmsKeyArns))];
+    for (const key of keys)
+      this.executionRole.addToPolicy(this.keyUse(key, ['kms:Decrypt'], 'secretsmanager'));
   }
 
-  private grantBackupWrites(props: BackupRunnerProps): void {
-    // Write only, under backup prefixes: the runner can create a backup's objects and abort its own
-    // failed multipart uploads, and can neither read nor delete a stored backup.
-    this.taskRole.addToPolicy(
+  /** The EFS file system ARN of an id in this account and region. */
+  private fileSystemArn(id: string): string {
+    return Stack.of(this).formatArn({
+      service: 'elasticfilesystem',
+      resource: 'file-system',
+      resourceName: id,
+    });
+  }
+
+  /**
+   * The target's backup role. Write only under its own backup prefix: it creates a backup's objects
+   * (tagged `retention=pending` as they are written), aborts its failed multipart uploads and reads
+   * back what it wrote (UploadPartCopy of an artifact over 5 GiB, hashed after the copy: S3 User
+   * Guide, "Copying an object using multipart upload", needs s3:GetObject on the source). It can tag
+   * only objects without a retention tag (s3:ExistingObjectTag, S3 User Guide, "Tagging and access
+   * control policies"): a complete backup (tagged by the manifest function) cannot be re-tagged
+   * `pending` and so expired by the lifecycle. It can neither delete a version nor touch another
+   * target's prefix. Overwriting its own target's objects stays possible (S3 cannot refuse an
+   * overwrite in IAM for multipart and copy uploads); versioning keeps the overwritten version for
+   * `retention.noncurrentVersionDays`, Object Lock for its days.
+   */
+  private backupStatements(props: BackupRunnerProps, target: Target): iam.PolicyStatement[] {
+    const partition = Stack.of(this).partition;
+    const own = props.bucket.arnForObjects(`${target.name}/infrahub_backup_*`);
+    const statements = [
       new iam.PolicyStatement({
-        actions: ['s3:PutObject', 's3:PutObjectTagging', 's3:AbortMultipartUpload'],
-        resources: [props.bucket.arnForObjects('*/infrahub_backup_*')],
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:GetObject', 's3:GetObjectVersion'],
+        resources: [own],
       }),
-    );
-    this.taskRole.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObjectTagging'],
+        resources: [own],
+        conditions: { Null: { [`s3:ExistingObjectTag/${RETENTION_TAG}`]: 'true' } },
+      }),
       new iam.PolicyStatement({
         actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
         resources: [props.key.keyArn],
       }),
-    );
-    const artifactBuckets = this.artifactSources(props.config);
-    if (artifactBuckets.length > 0) {
-      this.taskRole.addToPolicy(
+    ];
+    const { artifacts } = target;
+    if (artifacts.type === 's3') {
+      statements.push(
         new iam.PolicyStatement({
           actions: ['s3:GetObject', 's3:GetObjectVersion'],
-          resources: artifactBuckets.map(
-            (a) => `arn:${Stack.of(this).partition}:s3:::${a.bucket}/${a.prefix}*`,
-          ),
+          resources: [`arn:${partition}:s3:::${artifacts.bucket}/${artifacts.prefix}*`],
         }),
-      );
-      this.taskRole.addToPolicy(
         new iam.PolicyStatement({
           actions: ['s3:ListBucket'],
-          resources: [
-            ...new Set(artifactBuckets.map((a) => `arn:${Stack.of(this).partition}:s3:::${a.bucket}`)),
-          ],
+          resources: [`arn:${partition}:s3:::${artifacts.bucket}`],
         }),
       );
+      if (artifacts.kmsKeyArn) statements.push(this.keyUse(artifacts.kmsKeyArn, ['kms:Decrypt'], 's3'));
     }
+    // EFS by IAM (mounts authorize with the task role): a Community store is written (neo4j-admin),
+    // the artifact storage only read. Enforced when the file system's policy requires IAM authorization.
+    const mounts = this.fileSystems(target);
+    if (mounts.length > 0)
+      statements.push(
+        new iam.PolicyStatement({
+          actions: ['elasticfilesystem:ClientMount'],
+          resources: mounts.map((id) => this.fileSystemArn(id)),
+        }),
+      );
+    if (target.neo4j.dbms)
+      statements.push(
+        new iam.PolicyStatement({
+          actions: ['elasticfilesystem:ClientWrite'],
+          resources: [this.fileSystemArn(target.neo4j.dbms.dataEfsFileSystemId)],
+        }),
+      );
+    statements.push(...this.rootAccess(target));
+    return statements;
+  }
+
+  /**
+   * The target's restore role: reads its target's backups (object versions included), writes its
+   * reports under `.restores/`, and writes the target's own storage back (its artifact prefix, with
+   * GetObject[Version] to hash a multipart copy in a versioned bucket; its file systems).
+   */
+  private restoreStatements(props: BackupRunnerProps, target: Target): iam.PolicyStatement[] {
+    const partition = Stack.of(this).partition;
+    const statements = [...this.backupReads(props, target.name), this.reportWrites(props)];
+    const { artifacts } = target;
+    if (artifacts.type === 's3') {
+      statements.push(
+        new iam.PolicyStatement({
+          actions: ['s3:PutObject', 's3:GetObject', 's3:GetObjectVersion', 's3:AbortMultipartUpload'],
+          resources: [`arn:${partition}:s3:::${artifacts.bucket}/${artifacts.prefix}*`],
+        }),
+      );
+      if (artifacts.kmsKeyArn)
+        statements.push(this.keyUse(artifacts.kmsKeyArn, ['kms:Decrypt', 'kms:GenerateDataKey'], 's3'));
+    }
+    const mounts = this.fileSystems(target).map((id) => this.fileSystemArn(id));
+    if (mounts.length > 0)
+      statements.push(
+        new iam.PolicyStatement({
+          actions: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'],
+          resources: mounts,
+        }),
+      );
+    statements.push(...this.rootAccess(target));
+    return statements;
+  }
+
+  /** The target's EFS file systems: a Community store, path artifact storage. */
+  private fileSystems(target: Target): string[] {
+    return [
+      ...new Set([
+        ...(target.neo4j.dbms ? [target.neo4j.dbms.dataEfsFileSystemId] : []),
+        ...(target.artifacts.type === 'path' ? [target.artifacts.efsFileSystemId] : []),
+      ]),
+    ];
+  }
+
+  /**
+   * Root through the artifacts access point (posixUser uid 0) only: without
+   * elasticfilesystem:ClientRootAccess, EFS squashes root to nfsnobody (Amazon EFS User Guide, "Using
+   * IAM to control file system data access").
+   */
+  private rootAccess(target: Target): iam.PolicyStatement[] {
+    const { artifacts } = target;
+    const accessPoint = this.artifactAccessPoints.get(target.name);
+    if (artifacts.type !== 'path' || !accessPoint || artifacts.posixUser?.uid !== 0) return [];
+    return [
+      new iam.PolicyStatement({
+        actions: ['elasticfilesystem:ClientRootAccess'],
+        resources: [this.fileSystemArn(artifacts.efsFileSystemId)],
+        conditions: { StringEquals: { 'elasticfilesystem:AccessPointArn': accessPoint.attrArn } },
+      }),
+    ];
   }
 
   /** One image per Neo4j version, edition and PostgreSQL major, shared by the targets that match. */
@@ -258,12 +389,23 @@ export class BackupRunner extends Construct {
     return image;
   }
 
+  /**
+   * A secret by complete ARN (used as is) or by name: a name becomes a partial ARN for ECS (whose
+   * `valueFrom` must be an ARN: Amazon ECS API Reference, Secret) and `<name>-??????` for IAM (CDK
+   * fromSecretNameV2). A name ending in "-" and six characters is refused: Secrets Manager would read
+   * its partial ARN as a complete one and not find the secret (Secrets Manager User Guide, "Find
+   * secrets from a partial ARN"); the configuration schema refuses it first.
+   * @throws SecretReferenceError for such a name.
+   */
   private secret(name: string, id: string): secretsmanager.ISecret {
     const existing = this.node.tryFindChild(id) as secretsmanager.ISecret | undefined;
     if (existing) return existing;
-    return name.startsWith('arn:')
-      ? secretsmanager.Secret.fromSecretCompleteArn(this, id, name)
-      : secretsmanager.Secret.fromSecretNameV2(this, id, name);
+    if (name.startsWith('arn:')) return secretsmanager.Secret.fromSecretCompleteArn(this, id, name);
+    if (AMBIGUOUS_SECRET_NAME.test(name))
+      throw new SecretReferenceError(
+        `secret "${name}" is given by a name ending in "-" and six characters, which Secrets Manager reads as a complete ARN's suffix: give its complete ARN`,
+      );
+    return secretsmanager.Secret.fromSecretNameV2(this, id, name);
   }
 
   /**
@@ -274,6 +416,36 @@ export class BackupRunner extends Construct {
    */
   private addTarget(props: BackupRunnerProps, target: Target, logGroup: logs.ILogGroup): void {
     const { neo4j, postgres, artifacts } = target;
+    if (artifacts.type === 'path' && artifacts.posixUser) {
+      // Every file operation through the artifacts mount runs as this user (Amazon EFS User Guide,
+      // "Enforcing a user identity using an access point").
+      this.artifactAccessPoints.set(
+        target.name,
+        new efs.CfnAccessPoint(this, `Artifacts-${target.name}`, {
+          fileSystemId: artifacts.efsFileSystemId,
+          posixUser: { uid: String(artifacts.posixUser.uid), gid: String(artifacts.posixUser.gid) },
+        }),
+      );
+    }
+    this.backupRoles.set(
+      target.name,
+      this.role(
+        `BackupRole-${target.name}`,
+        `Backups of ${target.name}: creates objects under its own backup prefixes`,
+        this.backupStatements(props, target),
+        this.targetRoleName(target.name, 'backup'),
+      ),
+    );
+    this.restoreRoles.set(
+      target.name,
+      this.role(
+        `RestoreRole-${target.name}`,
+        `Restores of ${target.name}: reads its backups, writes its own storage back`,
+        this.restoreStatements(props, target),
+        this.targetRoleName(target.name, 'restore'),
+      ),
+    );
+    this.acknowledgeTargetWildcards(props, target);
     const neo4jSecret = this.secret(neo4j.credentialsSecret, `Secret-${neo4j.credentialsSecret}`);
     const pgSecret = this.secret(postgres.credentialsSecret, `Secret-${postgres.credentialsSecret}`);
     const environment: Record<string, string> = {
@@ -322,8 +494,8 @@ export class BackupRunner extends Construct {
         cpuArchitecture: ecs.CpuArchitecture.ARM64,
         operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
       },
-      // Backups run as this role; restores override it with the restore role (RunTask's taskRoleArn).
-      taskRole: this.taskRole,
+      // Backups run as the target's backup role; restores override it with its restore role.
+      taskRole: this.backupRoles.get(target.name),
       executionRole: this.executionRole,
     });
     const container = taskDefinition.addContainer(RUNNER_CONTAINER, {
@@ -336,17 +508,17 @@ export class BackupRunner extends Construct {
     });
     // EFS mounts authorize with the task's IAM role: which role may write is decided by
     // elasticfilesystem:ClientWrite (granted in grantFileSystems), not by the mount.
-    const efs = (fileSystemId: string, rootDirectory?: string) => ({
+    const efsVolume = (fileSystemId: string, rootDirectory?: string, accessPointId?: string) => ({
       fileSystemId,
       ...(rootDirectory ? { rootDirectory } : {}),
       transitEncryption: 'ENABLED',
-      authorizationConfig: { iam: 'ENABLED' },
+      authorizationConfig: { iam: 'ENABLED', ...(accessPointId ? { accessPointId } : {}) },
     });
     if (neo4j.dbms) {
       // Community: neo4j-admin dumps and loads the store files, so the runner mounts the DBMS's file system.
       taskDefinition.addVolume({
         name: 'neo4j-data',
-        efsVolumeConfiguration: efs(neo4j.dbms.dataEfsFileSystemId, neo4j.dbms.dataRootDirectory),
+        efsVolumeConfiguration: efsVolume(neo4j.dbms.dataEfsFileSystemId, neo4j.dbms.dataRootDirectory),
       });
       container.addMountPoints({
         sourceVolume: 'neo4j-data',
@@ -355,7 +527,15 @@ export class BackupRunner extends Construct {
       });
     }
     if (artifacts.type === 'path') {
-      taskDefinition.addVolume({ name: 'artifacts', efsVolumeConfiguration: efs(artifacts.efsFileSystemId) });
+      const accessPoint = this.artifactAccessPoints.get(target.name);
+      taskDefinition.addVolume({
+        name: 'artifacts',
+        efsVolumeConfiguration: efsVolume(
+          artifacts.efsFileSystemId,
+          undefined,
+          accessPoint?.attrAccessPointId,
+        ),
+      });
       container.addMountPoints({ sourceVolume: 'artifacts', containerPath: artifacts.path, readOnly: false });
     }
     this.taskDefinitions.set(target.name, taskDefinition);
@@ -372,7 +552,7 @@ export class BackupRunner extends Construct {
           cpuArchitecture: ecs.CpuArchitecture.ARM64,
           operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
         },
-        taskRole: this.restoreTaskRole,
+        taskRole: this.drillTaskRole,
         executionRole: this.executionRole,
       });
       drillDefinition.addContainer(RUNNER_CONTAINER, {
@@ -385,6 +565,29 @@ export class BackupRunner extends Construct {
       });
       this.drillFamilies.add(drill);
     }
+  }
+
+  /** cdk-nag: the wildcards of a target's roles, each with its reason. */
+  private acknowledgeTargetWildcards(props: BackupRunnerProps, target: Target): void {
+    const { artifacts } = target;
+    const artifactObjects =
+      artifacts.type === 's3'
+        ? [`arn:${Stack.of(this).partition}:s3:::${artifacts.bucket}/${artifacts.prefix}*`]
+        : [];
+    acknowledgeWildcards(
+      this.backupRoles.get(target.name) as iam.Role,
+      [props.bucket.arnForObjects(`${target.name}/infrahub_backup_*`), ...artifactObjects],
+      "Backup objects are created at run time under the target's own <target>/infrahub_backup_*/ (ids known at run time); artifact objects are read under the configured prefix.",
+    );
+    acknowledgeWildcards(
+      this.restoreRoles.get(target.name) as iam.Role,
+      [
+        props.bucket.arnForObjects(`${target.name}/infrahub_backup_*`),
+        props.bucket.arnForObjects('.restores/*'),
+        ...artifactObjects,
+      ],
+      "Reads the target's own backups (ids known at run time), writes its step reports under .restores/ and artifacts back under the configured prefix.",
+    );
   }
 
   /**

@@ -466,7 +466,13 @@ export class BackupStateMachine extends Construct {
       tracingEnabled: true,
       logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
     });
-    grantRunnerTasks(this.stateMachine.role, runner, 'runner', [runner.taskRole], this.invokedFunctions);
+    grantRunnerTasks(
+      this.stateMachine.role,
+      runner,
+      'runner',
+      [runner.targetRoleArnPattern('backup')],
+      this.invokedFunctions,
+    );
   }
 
   /** The graph database: counts, then the Community offline dump (DBMS stopped) or the Enterprise online backup. */

@@ -64,8 +64,11 @@ class StateBuilder {
       taskDefinitionPath: '$.plan.taskDefinition',
       environment: { path: '$.plan.environment' },
       retry: Retries.ecsCapacity,
-      // Restores run the target's runner under the read-only restore role; drills have their own definition.
-      ...(name === 'RunDrill' ? {} : { taskRoleArn: this.props.runner.restoreTaskRole.roleArn }),
+      // Restores run the target's runner under the target's restore role; drills have their own
+      // definition and drill role.
+      ...(name === 'RunDrill'
+        ? {}
+        : { taskRoleArn: { expression: this.props.runner.restoreRoleArnExpression('$.plan.target') } }),
     });
   }
 
@@ -172,7 +175,9 @@ class StateBuilder {
       stateMachine.role,
       this.props.runner,
       kind,
-      [this.props.runner.restoreTaskRole],
+      kind === 'drill'
+        ? [this.props.runner.drillTaskRole.roleArn]
+        : [this.props.runner.targetRoleArnPattern('restore')],
       this.invoked,
     );
     return { stateMachine, logGroup };

@@ -42,8 +42,11 @@ export function runnerTask(
     taskDefinitionPath: string;
     environment: Array<Record<string, string>> | { path: string };
     retry: sfn.RetryProps;
-    /** Run under this role instead of the task definition's (restores: the read-only restore role). */
-    taskRoleArn?: string;
+    /**
+     * Run under this role instead of the task definition's: an ARN, or `{ expression }`, an intrinsic
+     * function evaluated at run time (restores: the target's restore role, BackupRunner.restoreRoleArnExpression).
+     */
+    taskRoleArn?: string | { expression: string };
   },
 ): sfn.CustomState {
   const { runner, config } = props;
@@ -70,7 +73,8 @@ export function runnerTask(
           },
         },
         Overrides: {
-          ...(props.taskRoleArn ? { TaskRoleArn: props.taskRoleArn } : {}),
+          ...(typeof props.taskRoleArn === 'string' ? { TaskRoleArn: props.taskRoleArn } : {}),
+          ...(typeof props.taskRoleArn === 'object' ? { 'TaskRoleArn.$': props.taskRoleArn.expression } : {}),
           ContainerOverrides: [{ Name: RUNNER_CONTAINER, Command: [props.subcommand], ...environment }],
         },
       },
@@ -89,7 +93,8 @@ export function grantRunnerTasks(
   role: iam.IRole,
   runner: BackupRunner,
   kind: 'runner' | 'drill',
-  taskRoles: iam.IRole[],
+  /** ARNs (or ARN patterns) of the task roles its tasks run under. */
+  taskRoleArns: string[],
   invokedFunctions: Iterable<lambda.IFunction>,
 ): void {
   const stack = Stack.of(runner);
@@ -111,7 +116,7 @@ export function grantRunnerTasks(
   role.addToPrincipalPolicy(
     new iam.PolicyStatement({
       actions: ['iam:PassRole'],
-      resources: [...taskRoles.map((r) => r.roleArn), runner.executionRole.roleArn],
+      resources: [...taskRoleArns, runner.executionRole.roleArn],
       conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
     }),
   );
@@ -132,6 +137,11 @@ export function grantRunnerTasks(
     role,
     [runner.taskDefinitionArnPattern(kind), taskArns],
     `Runner task definitions are chosen per target at run time (every revision of ${kind === 'runner' ? '<deployment>-*-runner' : '<deployment>-drill-*'}); tasks are named by ECS when they start.`,
+  );
+  acknowledgeWildcards(
+    role,
+    taskRoleArns.filter((arn) => arn.includes('*')),
+    'iam:PassRole on the per-target task roles of this kind (<deployment path>/<target>-<kind>-<suffix>): the target, and so its role, is chosen at run time.',
   );
   acknowledgeWildcards(
     role,

@@ -704,7 +704,7 @@ describe('deployment configuration: fleet size', () => {
     expect(parseDeploymentConfig(exampleWith(fleet(MAX_TARGETS)), 'test').targets).toHaveLength(MAX_TARGETS);
     const problems = problemsOf(
       exampleWith((c) => {
-        fleet(200)(c);
+        fleet(120)(c);
         c.schedules.push({
           name: 'drills',
           kind: 'restore-drill',
@@ -715,7 +715,7 @@ describe('deployment configuration: fleet size', () => {
     );
     expect(problems).toEqual([
       expect.stringMatching(
-        /^schedules: would make the stack hold about 5\d\d resources, more than CloudFormation's 500 per stack \(200 targets, 200 restore-drill schedules.*rotating sample/,
+        /^schedules: would make the stack hold about 5\d\d resources, more than CloudFormation's 500 per stack \(120 targets, 120 restore-drill schedules.*rotating sample/,
       ),
     ]);
   });
