@@ -10,7 +10,14 @@
  * - it is not a lock at all (truncated JSON, invalid dates, wrong shape) and names no running
  *   holder: S3 writes whole objects, so no execution of ours can have left it half-written, and
  *   keeping it would block the target until someone deleted it by hand. A warning names its key,
- *   its size and what was wrong with it.
+ *   its size and what was wrong with it;
+ * - it cannot be one of ours (lockProblem), and names no running holder: it names another target,
+ *   it expires before it was taken, it was taken in the future (beyond CLOCK_SKEW_MS), or it lasts
+ *   longer than any execution may (the execution timeout, MAX_LOCK_LIFETIME_SECONDS unless the
+ *   acquiring execution's own is longer). Such an object (a hand-written "hold" until 9999, a copy
+ *   of another target's lock) would otherwise block the target for as long as it says; it is taken
+ *   over with a warning naming its key and what is wrong with it.
+ * A refusal (TargetLockedError) names the lock's key and what to do about it.
  */
 import {
   DeleteObjectCommand,
@@ -35,6 +42,42 @@ export type Lock = z.infer<typeof LockSchema>;
 
 export function lockKey(target: string): string {
   return `locks/${target}.json`;
+}
+
+/**
+ * The longest a lock of ours lasts: the state machines' execution timeout (12 h; their `timeout`
+ * prop), which is the ttlSeconds they pass. A lock lasting longer was not written by an execution
+ * (unless the acquiring execution's own ttlSeconds is longer: the larger of the two is allowed).
+ */
+export const MAX_LOCK_LIFETIME_SECONDS = 12 * 3600;
+
+/** How far in the future a lock's acquiredAt may lie (clocks of Lambda and runners differ a little). */
+export const CLOCK_SKEW_MS = 5 * 60 * 1000;
+
+/**
+ * Why a well-formed lock stored under `lockKey(target)` cannot have been written by an execution of
+ * ours, or undefined when it can: it names another target; its expiresAt is not after its acquiredAt;
+ * its acquiredAt is more than CLOCK_SKEW_MS after `now`; it lasts longer than `maxLifetimeSeconds`.
+ */
+export function lockProblem(
+  lock: Lock,
+  target: string,
+  now: Date,
+  maxLifetimeSeconds: number,
+): string | undefined {
+  if (lock.target !== target)
+    return `it names target ${clipName(JSON.stringify(lock.target), 100)}, not ${target}`;
+  const acquired = Date.parse(lock.acquiredAt);
+  const expires = Date.parse(lock.expiresAt);
+  if (!(expires > acquired)) return `it expires (${lock.expiresAt}) before it was taken (${lock.acquiredAt})`;
+  if (acquired > now.getTime() + CLOCK_SKEW_MS)
+    return `it was taken in the future (${lock.acquiredAt}; now ${now.toISOString()})`;
+  if (expires - acquired > maxLifetimeSeconds * 1000)
+    return (
+      `it lasts ${Math.round((expires - acquired) / 3600_000)} h (${lock.acquiredAt} to ${lock.expiresAt}), ` +
+      `longer than any execution (${maxLifetimeSeconds / 3600} h)`
+    );
+  return undefined;
 }
 
 /**
@@ -168,22 +211,35 @@ export async function acquireLock(
   } catch (err) {
     if (!isPreconditionFailed(err)) throw storageError(err, `locking target ${target}`);
   }
-  const held = await readLock(s3, bucket, target);
+  const read = await readLock(s3, bucket, target);
+  const problem = read?.valid
+    ? lockProblem(read.lock, target, now, Math.max(options.ttlSeconds, MAX_LOCK_LIFETIME_SECONDS))
+    : undefined;
+  const held: HeldLock | undefined =
+    read?.valid && problem
+      ? { valid: false, problem, holder: read.lock.owner, etag: read.etag, size: read.size }
+      : read;
   if (held?.valid && held.lock.owner === owner) return held.lock; // a retried step already holds it
 
+  const where = `s3://${bucket}/${key}`;
   const holder = held ? (held.valid ? held.lock.owner : held.holder) : undefined;
   const state = holder && options.executionStatus ? await options.executionStatus(holder) : undefined;
   if (held && state?.running) {
     const since = held.valid ? ` since ${held.lock.acquiredAt} (until ${held.lock.expiresAt})` : '';
+    const stop = EXECUTION_ARN.test(holder ?? '')
+      ? ` or stop it (aws stepfunctions stop-execution --execution-arn ${clipName(holder ?? '')})`
+      : '';
     throw new TargetLockedError(
       `target ${target} is locked by ${clipName(holder ?? '')}${since}, which is still running (${state.status}); ` +
-        'two executions never work on the same target at once',
+        `two executions never work on the same target at once. The lock is ${where}: wait for that execution to end${stop}; ` +
+        'the next run then takes the lock over',
     );
   }
   if (held?.valid && !state && Date.parse(held.lock.expiresAt) > now.getTime()) {
     throw new TargetLockedError(
       `target ${target} is locked by ${clipName(held.lock.owner)} since ${held.lock.acquiredAt} (until ${held.lock.expiresAt}); ` +
-        'two executions never work on the same target at once',
+        `two executions never work on the same target at once. The lock is ${where}: it expires at ${held.lock.expiresAt}; ` +
+        `if no execution holds it (none runs for this target), delete it (aws s3 rm ${where}) and run again`,
     );
   }
   if (held) {
@@ -206,7 +262,10 @@ export async function acquireLock(
     return lock;
   } catch (err) {
     if (isPreconditionFailed(err)) {
-      throw new TargetLockedError(`target ${target} was locked by another execution at the same moment`);
+      throw new TargetLockedError(
+        `target ${target} was locked by another execution at the same moment (${where}); ` +
+          'two executions never work on the same target at once: run again once it has ended',
+      );
     }
     throw storageError(err, `locking target ${target}`);
   }

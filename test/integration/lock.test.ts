@@ -232,6 +232,86 @@ describe('target lock (S3 conditional writes on the real S3 server)', () => {
       });
     }
 
+    // Review 12 item 3: well-formed objects that no execution of ours can have written.
+    const impossible: Record<string, (now: Date) => Record<string, string>> = {
+      'a hand-written hold until 9999 (not an execution)': () => ({
+        target: 'odd-0',
+        owner: 'manual-hold',
+        acquiredAt: '2026-01-01T00:00:00Z',
+        expiresAt: '9999-12-31T23:59:59Z',
+      }),
+      'a lock of another target stored under this key': (now) => ({
+        target: 'infrahub-prod',
+        owner: 'manual',
+        acquiredAt: now.toISOString(),
+        expiresAt: new Date(now.getTime() + 3600_000).toISOString(),
+      }),
+      'expiresAt before acquiredAt, both in the future': () => ({
+        target: 'odd-2',
+        owner: 'manual',
+        acquiredAt: '2099-01-01T00:00:00Z',
+        expiresAt: '2098-01-01T00:00:00Z',
+      }),
+      'taken in the future': (now) => ({
+        target: 'odd-3',
+        owner: 'manual',
+        acquiredAt: new Date(now.getTime() + 3600_000).toISOString(),
+        expiresAt: new Date(now.getTime() + 2 * 3600_000).toISOString(),
+      }),
+      'lasting longer than the 12 h execution timeout': (now) => ({
+        target: 'odd-4',
+        owner: arn('unknown-to-anyone'),
+        acquiredAt: now.toISOString(),
+        expiresAt: new Date(now.getTime() + 13 * 3600_000).toISOString(),
+      }),
+    };
+    for (const [name, make] of Object.entries(impossible)) {
+      it(`is taken over with a warning naming its key when it cannot be ours: ${name}`, async () => {
+        const target = `odd-${Object.keys(impossible).indexOf(name)}`;
+        await local.s3.send(
+          new PutObjectCommand({ Bucket, Key: lockKey(target), Body: JSON.stringify(make(new Date())) }),
+        );
+        const { lines, logger } = captureLog();
+        const lock = await acquireLock(local.s3, Bucket, target, arn('next'), {
+          ttlSeconds: 12 * 3600,
+          executionStatus: localExecutionStatus(mkdtempSync(join(tmpdir(), 'lock-executions-'))),
+          logger,
+        });
+        expect(lock.owner).toBe(arn('next'));
+        expect((await currentLock(target)).owner).toBe(arn('next'));
+        expect(lines.find((l) => l.level === 'warn')).toMatchObject({
+          message: expect.stringContaining(`s3://${Bucket}/${lockKey(target)}: it is not a valid lock (it `),
+          key: lockKey(target),
+        });
+      });
+    }
+
+    it('a lock of ours lasting the execution timeout is honoured, and the refusal names the key and what to do', async () => {
+      await acquireLock(local.s3, Bucket, 'full-term', arn('holder'), { ttlSeconds: 12 * 3600 });
+      const refused = await acquireLock(local.s3, Bucket, 'full-term', arn('next'), {
+        ttlSeconds: 12 * 3600,
+      }).catch((e: unknown) => e as Error);
+      expect(refused).toMatchObject({ name: 'TargetLocked' });
+      expect((refused as Error).message).toContain(`The lock is s3://${Bucket}/${lockKey('full-term')}`);
+      expect((refused as Error).message).toContain(`aws s3 rm s3://${Bucket}/${lockKey('full-term')}`);
+      // While its holder runs: wait for it or stop it, named.
+      const dir = mkdtempSync(join(tmpdir(), 'lock-executions-'));
+      const running = recordLocalExecution(arn('runs'), dir);
+      await acquireLock(local.s3, Bucket, 'held-running', arn('runs'), { ttlSeconds: 3600 });
+      await expect(
+        acquireLock(local.s3, Bucket, 'held-running', arn('next'), {
+          ttlSeconds: 3600,
+          executionStatus: localExecutionStatus(dir),
+        }),
+      ).rejects.toMatchObject({
+        name: 'TargetLocked',
+        message: expect.stringContaining(
+          `s3://${Bucket}/${lockKey('held-running')}: wait for that execution to end or stop it (aws stepfunctions stop-execution --execution-arn ${arn('runs')})`,
+        ),
+      });
+      running('SUCCEEDED');
+    });
+
     it('is not taken over while the execution it names still runs', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'lock-executions-'));
       const running = recordLocalExecution(arn('alive'), dir);
