@@ -225,6 +225,26 @@ export const Neo4jTargetSchema = z
       .optional(),
   })
   .superRefine((neo4j, ctx) => {
+    // A backup's `database` component must hold Infrahub's graph: a manifest whose only database is
+    // `system` is refused (core/backup/manifest.ts), so such a target could never complete a backup,
+    // and would find out only after stopping the DBMS (Community). Neo4j Community serves one standard
+    // database besides `system` (Neo4j Operations Manual, "Editions"; communityLoadProblem in
+    // core/restore/plan.ts): a backup of more could never be restored or drilled.
+    const users = neo4j.databases.filter((name) => name !== 'system');
+    if (users.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['databases'],
+        message:
+          'must name a database besides system (Infrahub\'s graph, usually "neo4j"): a backup of system alone holds no graph and is refused when its manifest is written',
+      });
+    } else if (neo4j.edition === 'community' && users.length > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['databases'],
+        message: `names ${users.length} databases besides system (${users.join(', ')}), but Neo4j Community serves one: name the one Infrahub uses (usually "neo4j"), with system if wanted`,
+      });
+    }
     if (neo4j.edition === 'community' && !neo4j.dbms) {
       ctx.addIssue({
         code: 'custom',
