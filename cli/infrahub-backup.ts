@@ -13,6 +13,7 @@ import { BackupExecutionInputSchema } from '../core/backup/plan.js';
 import { describeProblems, describeProof, verifyAgainst } from '../core/backup/verify.js';
 import { loadDeploymentConfigFile, parseInput } from '../core/config/load.js';
 import type { DeploymentConfig } from '../core/config/schema.js';
+import { ManifestError } from '../core/errors.js';
 import { redactJsonOrText, redactText } from '../core/redact.js';
 import { RestoreExecutionInputSchema } from '../core/restore/plan.js';
 import { boundedClientOptions, createS3Client } from '../core/s3/client.js';
@@ -107,25 +108,42 @@ const mib = (n: number) =>
       : `${(n / 1024 ** 3).toFixed(2)} GiB`;
 const age = (hours: number) => (hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`);
 
-/** Which target a backup id belongs to: the one given, else the only one holding it. */
+/**
+ * Which target a backup id belongs to: the one given, else the only one holding it. A manifest that
+ * exists but is refused (malformed, unsafe, pointing outside its prefix) is never "no such backup":
+ * the backup is there and unusable, so the refusal is reported with its reason (exit 1), whether the
+ * target was given or searched for. A manifest refused under one target does not hide a valid one of
+ * the same id under another (that one is used; the refusal is then passed to `warn`).
+ *
+ * @throws CliError EXIT.failed naming each refused manifest and why; EXIT.notFound when no target
+ *   holds the id; EXIT.usage when several do
+ */
 async function backupOf(
   settings: Settings,
   s3: ReturnType<typeof storage>,
   backupId: string,
   given?: string,
+  warn: (line: string) => void = () => undefined,
 ): Promise<{ target: string; manifest: Manifest }> {
   const targets = given
     ? [given]
     : (settings.config?.targets.map((t) => t.name) ?? (await listTargets(s3.s3, s3.bucket)));
   const holding: Array<{ target: string; manifest: Manifest }> = [];
+  const refused: string[] = [];
   for (const target of targets) {
-    // An unreadable manifest of the named target is an error; while searching, it is no match.
     const manifest = await readManifest(s3.s3, s3.bucket, target, backupId).catch((err: unknown) => {
-      if (given) throw err;
+      if (!(err instanceof ManifestError)) throw err;
+      refused.push(err.message);
       return undefined;
     });
     if (manifest) holding.push({ target, manifest });
   }
+  if (holding.length === 0 && refused.length > 0)
+    throw new CliError(
+      `${backupId}: manifest refused, the backup is not usable:\n${refused.join('\n')}`,
+      EXIT.failed,
+    );
+  for (const r of refused) warn(`warning: another backup ${backupId} was passed over: ${r}`);
   if (holding.length === 1) return holding[0] as { target: string; manifest: Manifest };
   throw new CliError(
     holding.length === 0
@@ -221,7 +239,7 @@ export function buildProgram(
     .action(async (backupId: string, options: { target?: string }) => {
       const s = settings();
       const st = storage(s);
-      const { target, manifest } = await backupOf(s, st, backupId, options.target);
+      const { target, manifest } = await backupOf(s, st, backupId, options.target, err);
       if (s.json) return out(JSON.stringify(manifest, null, 2));
       out(`${target}/${backupId}  s3://${st.bucket}/${backupPrefix(target, backupId)}`);
       out(
@@ -267,7 +285,7 @@ export function buildProgram(
     .action(async (backupId: string, options: { target?: string; deep?: boolean }) => {
       const s = settings();
       const st = storage(s);
-      const { target, manifest } = await backupOf(s, st, backupId, options.target);
+      const { target, manifest } = await backupOf(s, st, backupId, options.target, err);
       const shown = progress(err);
       const report = await verifyAgainst(st.s3, st.bucket, target, backupId, manifest, {
         deep: options.deep === true,
@@ -307,7 +325,7 @@ export function buildProgram(
     .action(async (backupId: string, options: { target?: string; out: string }) => {
       const s = settings();
       const st = storage(s);
-      const { target, manifest } = await backupOf(s, st, backupId, options.target);
+      const { target, manifest } = await backupOf(s, st, backupId, options.target, err);
       const result = await exportBackup(st.s3, st.bucket, target, manifest, options.out, progress(err));
       if (s.json) return out(JSON.stringify({ target, backupId, ...result }, null, 2));
       out(
@@ -625,7 +643,7 @@ export async function run(
     const error = e instanceof Error ? e : new Error(String(e));
     err(`${error.name}: ${error.message}`);
     if (error.name === 'ConfigError' || error.name === 'InvalidInput') return EXIT.usage;
-    if (error.name === 'ManifestError') return EXIT.notFound;
+    // A refused manifest or archive is a failed operation on something that exists (README: exit 1).
     if (error.name === 'StorageError') return EXIT.storage;
     return EXIT.failed;
   }
