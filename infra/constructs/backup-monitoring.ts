@@ -1,9 +1,8 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -15,8 +14,12 @@ import { METRICS_NAMESPACE, MetricNames } from '../../core/metrics.js';
 export interface BackupMonitoringProps {
   readonly config: DeploymentConfig;
   readonly topic: sns.ITopic;
-  /** The topic's key: CloudWatch must be allowed to use it to publish alarm notifications. */
-  readonly topicKey: kms.IKey;
+  /**
+   * Keys whose deletion or disabling loses data (the backup key): scheduling their deletion or
+   * disabling them sends a notice at once (keyDeletionGuard). The topic's own key policy for the
+   * alarms is set where the topic is made (notices.ts, allowServicePublishers).
+   */
+  readonly guardedKeys?: kms.IKey[];
   readonly stateMachine: sfn.IStateMachine;
   /** Publishes the age of each target's last complete backup; run hourly. */
   readonly freshness: lambda.IFunction;
@@ -38,6 +41,8 @@ export const AlarmNames = {
 export class BackupMonitoring extends Construct {
   readonly alarms: Record<keyof typeof AlarmNames, cloudwatch.Alarm>;
   readonly dashboard: cloudwatch.Dashboard;
+  /** The rule that reports ScheduleKeyDeletion and DisableKey on the guarded keys. */
+  readonly keyDeletionGuard?: events.Rule;
 
   constructor(scope: Construct, id: string, props: BackupMonitoringProps) {
     super(scope, id);
@@ -109,15 +114,8 @@ export class BackupMonitoring extends Construct {
       ),
     };
 
-    // Alarm notifications go to a KMS-encrypted topic: CloudWatch must be able to use its key.
-    props.topicKey.addToResourcePolicy(
-      new iam.PolicyStatement({
-        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
-      }),
-    );
+    if (props.guardedKeys?.length)
+      this.keyDeletionGuard = keyDeletionGuard(this, props.topic, props.guardedKeys);
 
     const search = (metricName: string, stat: string, label: string) =>
       new cloudwatch.MathExpression({
@@ -167,4 +165,45 @@ export class BackupMonitoring extends Construct {
       ],
     });
   }
+}
+
+/** The KMS API calls that make a guarded key's data unreadable: the key-deletion guard reports them. */
+export const GuardedKeyEvents = ['ScheduleKeyDeletion', 'DisableKey'] as const;
+
+/**
+ * An EventBridge rule on the CloudTrail management events `ScheduleKeyDeletion` and `DisableKey`
+ * (detail-type "AWS API Call via CloudTrail", source `aws.kms`) for the given keys, matched by the
+ * key ARN in the event's `resources` or the `keyId` the caller passed, that publishes a notice to the
+ * topic (the topic policy allows this account's rules: notices.ts). EventBridge receives these
+ * events only while a CloudTrail trail logs management events in the region (Amazon EventBridge User
+ * Guide, "Events from AWS services": events delivered via AWS CloudTrail); docs/deployment.md says
+ * so. The notice names the caller and the commands that undo the call (within the pending window).
+ */
+export function keyDeletionGuard(scope: Construct, topic: sns.ITopic, keys: kms.IKey[]): events.Rule {
+  const arns = keys.map((k) => k.keyArn);
+  const rule = new events.Rule(scope, 'KeyDeletionGuard', {
+    description: 'Notice when a backup key is scheduled for deletion or disabled (CloudTrail)',
+    eventPattern: {
+      source: ['aws.kms'],
+      detailType: ['AWS API Call via CloudTrail'],
+      detail: {
+        eventSource: ['kms.amazonaws.com'],
+        eventName: [...GuardedKeyEvents],
+        $or: [
+          { resources: { ARN: arns } },
+          { requestParameters: { keyId: [...arns, ...keys.map((k) => k.keyId)] } },
+        ],
+      },
+    },
+  });
+  const field = events.EventField.fromPath;
+  rule.addTarget({
+    bind: () => ({
+      arn: topic.topicArn,
+      input: events.RuleTargetInput.fromText(
+        `ALERT: ${field('$.detail.eventName')} was called on a backup key (${field('$.detail.requestParameters.keyId')}) by ${field('$.detail.userIdentity.arn')} at ${field('$.time')}. Backups encrypted with it become unreadable when it is deleted or while it is disabled. Undo it: aws kms cancel-key-deletion --key-id <key> and aws kms enable-key --key-id <key> (region ${field('$.region')}). Runbook: docs/runbook.md`,
+      ),
+    }),
+  });
+  return rule;
 }

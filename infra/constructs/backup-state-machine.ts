@@ -8,6 +8,7 @@ import type { DeploymentConfig } from '../../core/config/schema.js';
 import { ErrorNames } from '../../core/errors.js';
 import type { BackupFunctions } from './backup-functions.js';
 import type { BackupRunner } from './backup-runner.js';
+import { stateMachineLogsKey } from './notices.js';
 import { ecsCapacityRetry, grantRunnerTasks, runnerTask } from './runner-tasks.js';
 
 /**
@@ -454,6 +455,8 @@ export class BackupStateMachine extends Construct {
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       logGroupName: `/aws/vendedlogs/states/${config.name}-backup`,
       retention: logs.RetentionDays.ONE_YEAR,
+      // Execution data (inputs, outputs, causes) is logged: encrypted with the stack's logs key.
+      encryptionKey: stateMachineLogsKey(this),
       // Kept on delete and replacement, but removed when its first creation rolls back: a fixed name
       // left behind by a failed first deploy would fail the retry ("already exists").
       removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,

@@ -8,6 +8,7 @@ import type { DeploymentConfig } from '../../core/config/schema.js';
 import type { BackupFunctions } from './backup-functions.js';
 import type { BackupRunner } from './backup-runner.js';
 import { Retries } from './backup-state-machine.js';
+import { stateMachineLogsKey } from './notices.js';
 import { grantRunnerTasks, runnerTask } from './runner-tasks.js';
 
 export interface RestoreStateMachinesProps {
@@ -159,6 +160,8 @@ class StateBuilder {
     const logGroup = new logs.LogGroup(this.scope, `${id}Logs`, {
       logGroupName: `/aws/vendedlogs/states/${name}`,
       retention: logs.RetentionDays.ONE_YEAR,
+      // Execution data (inputs, outputs, causes) is logged: encrypted with the stack's logs key.
+      encryptionKey: stateMachineLogsKey(this.scope),
       // Kept on delete and replacement, but removed when its first creation rolls back: a fixed name
       // left behind by a failed first deploy would fail the retry ("already exists").
       removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,

@@ -1,6 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
@@ -12,6 +13,7 @@ import { BackupRunner } from '../constructs/backup-runner.js';
 import { BackupSchedules } from '../constructs/backup-schedules.js';
 import { BackupStateMachine } from '../constructs/backup-state-machine.js';
 import { NetworkEndpoints } from '../constructs/network-endpoints.js';
+import { allowServicePublishers, createNoticesKey, grantNoticeKeys } from '../constructs/notices.js';
 import { DrillStateMachine, RestoreStateMachine } from '../constructs/restore-state-machine.js';
 import { replicaBucketName, replicaKeyAlias } from './replica-stack.js';
 
@@ -28,6 +30,8 @@ export class BackupStack extends Stack {
   readonly restore: RestoreStateMachine;
   readonly drill: DrillStateMachine;
   readonly topic: sns.Topic;
+  /** The notice topic's own key (never the backup key). */
+  readonly noticesKey: kms.Key;
   readonly monitoring: BackupMonitoring;
   /** The VPC endpoints, when `network.createEndpoints` is set. */
   readonly endpoints?: NetworkEndpoints;
@@ -52,11 +56,15 @@ export class BackupStack extends Stack {
           }
         : {}),
     });
+    // Notices have their own key: the backup key encrypts backups only (issue 13, item 12).
+    this.noticesKey = createNoticesKey(this, config.name);
     this.topic = new sns.Topic(this, 'Notifications', {
       displayName: `Infrahub backups (${config.name})`,
-      masterKey: this.storage.key,
+      masterKey: this.noticesKey,
       enforceSSL: true,
     });
+    // The TLS-only topic policy replaces SNS's default one: alarms and rules must be named in it.
+    allowServicePublishers(this.topic, this.noticesKey, { alarmNamePrefix: `${config.name}-` });
     for (const email of config.notifications.emails)
       this.topic.addSubscription(new subscriptions.EmailSubscription(email));
     this.functions = new BackupFunctions(this, 'Functions', {
@@ -71,6 +79,11 @@ export class BackupStack extends Stack {
         clientSecurityGroups: this.functions.vpcSecurityGroups,
       });
     }
+    grantNoticeKeys(
+      [this.functions.notify, this.functions.restoreReport],
+      this.noticesKey,
+      config.notifications.topicKeyArns,
+    );
     this.runner = new BackupRunner(this, 'Runner', {
       config,
       bucket: this.storage.bucket,
@@ -100,7 +113,7 @@ export class BackupStack extends Stack {
     this.monitoring = new BackupMonitoring(this, 'Monitoring', {
       config,
       topic: this.topic,
-      topicKey: this.storage.key,
+      guardedKeys: [this.storage.key],
       stateMachine: this.backup.stateMachine,
       freshness: this.functions.freshness,
     });
