@@ -11,10 +11,23 @@ import type { DeploymentConfig } from '../../core/config/schema.js';
 import { acknowledgeWildcards } from '../nag.js';
 import { type BackupRunner, RUNNER_CONTAINER } from './backup-runner.js';
 
-/** ECS could not start the runner task (capacity, throttling, a service error). */
+/**
+ * ECS could not start the runner task (capacity, throttling, a service error); the task never ran,
+ * so starting it again is safe. The error names are those Step Functions raises for `ecs:runTask.sync`:
+ * `AmazonECS.Unknown` when RunTask answers HTTP 200 with a non-empty `Failures` list (AWS Step
+ * Functions Developer Guide, "Run Amazon ECS or Fargate tasks with Step Functions": "the task is
+ * failed with an AmazonECS.Unknown error"), `ECS.AmazonECSException` when Fargate has no capacity
+ * (AWS re:Post Knowledge Center, "ECS Fargate RunTask capacity is unavailable": Step Functions
+ * records ECS.AmazonECSException), and `ECS.<exception>` for the RunTask API's own errors (Amazon
+ * ECS API Reference, RunTask, Errors: ServerException; throttling and limits). Client errors
+ * (InvalidParameter, AccessDenied, ClusterNotFound, PlatformTaskDefinitionIncompatibility) are a
+ * configuration to fix, not retried. A task that ECS accepted but that stopped before its container
+ * started (`StopCode` TaskFailedToStart) arrives as States.TaskFailed: see startFailureRetry.
+ */
 export const ecsCapacityRetry: sfn.RetryProps = {
   errors: [
     'ECS.AmazonECSException',
+    'AmazonECS.Unknown',
     'ECS.ServerException',
     'ECS.ThrottlingException',
     'ECS.LimitExceededException',
@@ -24,6 +37,99 @@ export const ecsCapacityRetry: sfn.RetryProps = {
   backoffRate: 2,
   jitterStrategy: sfn.JitterType.FULL,
 };
+
+/**
+ * A runner task that ECS accepted but stopped before its container started (`StopCode`
+ * `TaskFailedToStart`) for a reason a later attempt can cure is started again: Step Functions reports
+ * it as States.TaskFailed with the DescribeTasks task as its Cause (a JSON string), which a Retry
+ * cannot look into, so a Choice on the Cause does (wildcard StringMatches, which never fails on an
+ * odd Cause). The transient reasons are those Amazon ECS documents for tasks that fail to start
+ * (Amazon ECS Developer Guide, "Amazon ECS stopped task error codes": ResourceInitializationError
+ * for secrets, registry auth or log setup unreachable, CannotPullContainerError, network interface
+ * provisioning timeouts, capacity). Other failures, and the last attempt's, go to the state's own
+ * catcher unchanged.
+ */
+export const startFailureRetry = {
+  /** StoppedReason patterns (Step Functions StringMatches, `*` any text) treated as transient. */
+  transientReasons: [
+    '*ResourceInitializationError*',
+    '*CannotPullContainerError*',
+    '*network interface provisioning*',
+    '*apacity*',
+  ],
+  /** Starts after the first: attempts = 1 + maxRetries. */
+  maxRetries: 2,
+  wait: Duration.seconds(60),
+} as const;
+
+/**
+ * The runner's ECS Task state. Its first catcher of States.ALL or States.TaskFailed (with a JSONPath
+ * ResultPath, as every caller gives) is preceded by a States.TaskFailed catcher into a Choice
+ * (`<name>StartFailed?`) that starts the task again after a pause when it failed to start for a
+ * transient reason (startFailureRetry), counting its retries in `$.startRetries<name>.n`; any other
+ * failure, and the last retry's, goes on to the given handler with the input it would have had.
+ */
+class RunnerTaskState extends sfn.CustomState {
+  private startRetryWired = false;
+
+  override addCatch(handler: sfn.IChainable, props: sfn.CatchProps = {}): RunnerTaskState {
+    const errors = props.errors ?? [sfn.Errors.ALL];
+    const resultPath = props.resultPath;
+    if (
+      !this.startRetryWired &&
+      (errors.includes(sfn.Errors.ALL) || errors.includes(sfn.Errors.TASKS_FAILED)) &&
+      typeof resultPath === 'string' &&
+      resultPath.startsWith('$.')
+    ) {
+      this.startRetryWired = true;
+      const name = this.node.id;
+      const scope = this.node.scope as Construct;
+      const cause = `${resultPath}.Cause`;
+      const counter = `$.startRetries${name}`;
+      const again = new sfn.Wait(scope, `${name}StartAgain`, {
+        comment: `${name} failed to start for a transient reason: start it again`,
+        time: sfn.WaitTime.duration(startFailureRetry.wait),
+      }).next(this);
+      const first = new sfn.Pass(scope, `${name}FirstStartRetry`, {
+        resultPath: counter,
+        result: sfn.Result.fromObject({ n: 1 }),
+      }).next(again);
+      const later = new sfn.Pass(scope, `${name}NextStartRetry`, {
+        resultPath: counter,
+        parameters: { 'n.$': `States.MathAdd(${counter}.n, 1)` },
+      }).next(again);
+      // Nested Choices: a rule never reads a path that may be missing (that would fail the execution).
+      const retriesLeft = new sfn.Choice(scope, `${name}StartRetriesLeft?`)
+        // Not(IsPresent), not IsPresent false: aws-local-stepfunctions 3 (the local mode) reads
+        // "IsPresent": false as never matching (build/main.node.esm.js, testChoiceRule), AWS as absent.
+        .when(sfn.Condition.not(sfn.Condition.isPresent(counter)), first)
+        .when(sfn.Condition.numberLessThan(`${counter}.n`, startFailureRetry.maxRetries), later)
+        .otherwise(handler);
+      const transient = new sfn.Choice(scope, `${name}StartFailedTransient?`)
+        .when(
+          sfn.Condition.and(
+            sfn.Condition.isString(cause),
+            sfn.Condition.stringMatches(cause, '*TaskFailedToStart*'),
+            sfn.Condition.or(
+              ...startFailureRetry.transientReasons.map((pattern) =>
+                sfn.Condition.stringMatches(cause, pattern),
+              ),
+            ),
+          ),
+          retriesLeft,
+        )
+        .otherwise(handler);
+      const choice = new sfn.Choice(scope, `${name}StartFailed?`, {
+        comment: 'Failed to start for a transient reason? Then start again (a Retry cannot read the Cause)',
+      })
+        .when(sfn.Condition.isPresent(cause), transient)
+        .otherwise(handler);
+      super.addCatch(choice, { errors: [sfn.Errors.TASKS_FAILED], resultPath });
+    }
+    super.addCatch(handler, props);
+    return this;
+  }
+}
 
 /**
  * An ECS runner task (`ecs:runTask.sync`) of the task definition named at `taskDefinitionPath`, with
@@ -54,7 +160,7 @@ export function runnerTask(
     'path' in props.environment
       ? { 'Environment.$': props.environment.path }
       : { Environment: props.environment };
-  const state = new sfn.CustomState(scope, name, {
+  const state = new RunnerTaskState(scope, name, {
     stateJson: {
       Type: 'Task',
       Comment: `runner ${props.subcommand}`,
