@@ -39,12 +39,33 @@ export interface Metric {
   dimensions?: Record<string, string>;
 }
 
-/** Publishes metrics in batches of 500 (PutMetricData's limit per call). */
+/**
+ * The environment variable that turns per-target metrics off (`"false"`): the deployment's
+ * `monitoring.perTargetMetrics` (infra/constructs/backup-functions.ts sets it on every function).
+ */
+export const PER_TARGET_METRICS_ENV = 'PER_TARGET_METRICS';
+
+/**
+ * Whether metrics with a `Target` dimension are published: yes unless `PER_TARGET_METRICS` is
+ * `"false"`. CloudWatch bills each custom metric (name and dimensions) for every hour in which it is
+ * published (Amazon CloudWatch pricing), so per-target metrics cost per target; fleet-wide ones
+ * (no dimensions, the alarms' metrics) are always published.
+ */
+export function perTargetMetricsEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env[PER_TARGET_METRICS_ENV] !== 'false';
+}
+
+/**
+ * Publishes metrics in batches of 500 (PutMetricData's limit per call); metrics with a `Target`
+ * dimension only when per-target metrics are enabled (perTargetMetricsEnabled).
+ */
 export async function publishMetrics(
   cloudwatch: Pick<CloudWatchClient, 'send'>,
-  metrics: Metric[],
+  all: Metric[],
   timestamp = new Date(),
+  perTarget = perTargetMetricsEnabled(),
 ): Promise<void> {
+  const metrics = perTarget ? all : all.filter((m) => m.dimensions?.Target === undefined);
   for (let i = 0; i < metrics.length; i += 500) {
     await cloudwatch.send(
       new PutMetricDataCommand({

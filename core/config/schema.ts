@@ -514,8 +514,14 @@ export const RetentionSchema = z.strictObject({
   weekly: z.number().int().min(0).max(520),
   monthly: z.number().int().min(0).max(1200),
   yearly: z.number().int().min(0).max(100).default(0),
-  /** Days before an overwritten or deleted object version is removed for good. */
-  noncurrentVersionDays: z.number().int().min(1).max(3650).default(30),
+  /**
+   * Days before an overwritten or deleted object version is removed for good: the undo window for a
+   * deletion. Every backup the retention classes expire also stays this long as a noncurrent version
+   * (S3 lifecycle expiration of a versioned object adds a delete marker), so it is billed for its
+   * class's days plus these: 7 keeps a week's undo window at about a third of the daily class's cost
+   * of 30 (README, "Cost").
+   */
+  noncurrentVersionDays: z.number().int().min(1).max(3650).default(7),
   /** Days before the objects of a backup that never completed (still tagged "pending") expire. */
   incompleteDays: z.number().int().min(1).max(365).default(7),
 });
@@ -542,6 +548,30 @@ export const NotificationsSchema = z.strictObject({
         .regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, 'must be an SNS topic ARN'),
     )
     .default([]),
+  /**
+   * Customer-managed KMS keys of the topics in `topicArns` that are encrypted with one: the notice
+   * functions are granted kms:GenerateDataKey* and kms:Decrypt on them, which publishing to an
+   * encrypted topic needs (AWS SNS Developer Guide, "Encryption at rest": publishers need those two
+   * permissions on the topic's key). Each key's policy must also allow this account. Keys of topics
+   * encrypted with the AWS-managed key `alias/aws/sns` need nothing here.
+   */
+  topicKeyArns: z
+    .array(
+      z
+        .string()
+        .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]{1,128}$/, 'must be a KMS key ARN'),
+    )
+    .default([]),
+});
+
+/**
+ * What the monitoring publishes beyond the fleet-wide alarm metrics. Per-target metrics (dimension
+ * `Target`) feed the dashboard's per-target graphs; CloudWatch bills each custom metric by the hour
+ * in which it is published (see the README's cost section).
+ */
+export const MonitoringSchema = z.strictObject({
+  /** Publish per-target metrics (durations, sizes, backup age per target); fleet-wide ones always. */
+  perTargetMetrics: z.boolean().default(true),
 });
 
 export const NetworkSchema = z.strictObject({
@@ -696,6 +726,7 @@ export const DeploymentConfigSchema = z
     replication: ReplicationSchema.optional(),
     objectLock: ObjectLockSchema.optional(),
     notifications: NotificationsSchema.prefault({}),
+    monitoring: MonitoringSchema.prefault({}),
     preflight: PreflightSchema.prefault({}),
     /**
      * Recovery point objective in hours: a target without a complete backup for longer raises the

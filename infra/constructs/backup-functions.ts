@@ -13,7 +13,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { BUNDLED_CONFIG_FILE } from '../../core/config/bundled.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
-import { METRICS_NAMESPACE } from '../../core/metrics.js';
+import { METRICS_NAMESPACE, PER_TARGET_METRICS_ENV } from '../../core/metrics.js';
 import { acknowledgeWildcards } from '../nag.js';
 
 export interface BackupFunctionsProps {
@@ -93,7 +93,11 @@ export class BackupFunctions extends Construct {
         tracing: lambda.Tracing.ACTIVE,
         loggingFormat: lambda.LoggingFormat.JSON,
         logGroup: new logs.LogGroup(this, `${name}Logs`, { retention: logs.RetentionDays.THREE_MONTHS }),
-        environment,
+        // monitoring.perTargetMetrics: "false" drops the metrics with a Target dimension (core/metrics.ts).
+        environment: {
+          ...environment,
+          [PER_TARGET_METRICS_ENV]: String(props.config.monitoring?.perTargetMetrics ?? true),
+        },
         bundling: {
           format: nodejs.OutputFormat.ESM,
           target: 'node22',
