@@ -7,7 +7,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { isComplete, listBackupIds } from '../backup/catalog.js';
-import { BackupIdSchema, parseBackupId } from '../backup/layout.js';
+import { BackupIdSchema, neo4jDatabaseNameProblem, parseBackupId } from '../backup/layout.js';
 import {
   ComponentSchema,
   latestValidBackup,
@@ -20,6 +20,27 @@ import { describeProblems, verifyAgainst } from '../backup/verify.js';
 import { parseInput } from '../config/load.js';
 import { type DeploymentConfig, type Target, targetName } from '../config/schema.js';
 import { IncompatibleBackupError, InvalidInputError, ManifestError } from '../errors.js';
+
+/**
+ * Why `name` cannot be the database a new-database restore creates, or the alias it switches: Neo4j's
+ * naming rule shared with manifests, the configuration and the runner (neo4jDatabaseNameProblem in
+ * core/backup/layout.ts: 3-63 characters, no names starting with "system"), and never `system`
+ * itself (users, roles and the other databases' definitions; the runner would stop and overwrite it).
+ * Undefined when it can.
+ */
+export function restoreDatabaseNameProblem(name: string): string | undefined {
+  return (
+    neo4jDatabaseNameProblem(name) ??
+    (name === 'system'
+      ? "is Neo4j's system database (users, roles, the other databases' definitions): a restore never creates or overwrites it under that name"
+      : undefined)
+  );
+}
+
+const restoreDatabaseName = z.string().superRefine((name, ctx) => {
+  const problem = restoreDatabaseNameProblem(name);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 export const RestoreExecutionInputSchema = z
   .strictObject({
@@ -37,18 +58,18 @@ export const RestoreExecutionInputSchema = z
      * under `newDatabaseName` and switches the alias `neo4j` to it: the blue/green pattern.
      */
     mode: z.enum(['in-place', 'new-database']).default('in-place'),
-    newDatabaseName: z
-      .string()
-      .regex(
-        /^[a-z][a-z0-9.-]{2,62}$/,
-        'must be a Neo4j database name (3-63 lowercase letters, digits, "." or "-")',
-      )
-      .optional(),
-    /** new-database: the alias switched to the restored database; Infrahub must connect through it. */
-    alias: z
-      .string()
-      .regex(/^[a-z][a-z0-9.-]{2,62}$/, 'must be a Neo4j alias name')
-      .default('infrahub'),
+    /**
+     * new-database: the database created. Never one of the target's configured databases
+     * (`neo4j.databases`: checkCompatibility refuses it), nor `system`: the runner would stop and
+     * overwrite the database Infrahub uses.
+     */
+    newDatabaseName: restoreDatabaseName.optional(),
+    /**
+     * new-database: the alias switched to the restored database; Infrahub must connect through it.
+     * Aliases follow the databases' naming rule and share their namespace (Neo4j refuses an alias
+     * named like a database), so it differs from newDatabaseName and the configured databases.
+     */
+    alias: restoreDatabaseName.default('infrahub'),
     /**
      * Neo4j Community: what happens to the target's `system` database (users, passwords, roles,
      * privileges, the other databases' definitions). `keep` (default) loads only the data databases
@@ -81,6 +102,13 @@ export const RestoreExecutionInputSchema = z
         code: 'custom',
         path: ['newDatabaseName'],
         message: 'is only used when mode is "new-database"',
+      });
+    }
+    if (input.newDatabaseName !== undefined && input.alias === input.newDatabaseName) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['alias'],
+        message: `must differ from newDatabaseName ("${input.newDatabaseName}"): an alias and a database never share a name in Neo4j`,
       });
     }
   });
@@ -177,6 +205,9 @@ export function checkCompatibility(
     allowInfrahubVersionMismatch: boolean;
     /** RestoreExecutionInputSchema's `neo4jSystem`; `keep` when unset. */
     neo4jSystem?: 'keep' | 'restore';
+    /** new-database: the database created and the alias switched (RestoreExecutionInputSchema). */
+    newDatabaseName?: string;
+    alias?: string;
   },
   runningInfrahubVersion?: string,
 ): CompatibilityFinding[] {
@@ -235,6 +266,19 @@ export function checkCompatibility(
     }
     if (input.mode === 'new-database' && to !== 'enterprise') {
       refuse('mode "new-database" (restore under a new name and switch the alias) needs Neo4j Enterprise');
+    }
+    if (input.mode === 'new-database') {
+      const configured = target.neo4j.databases;
+      if (input.newDatabaseName !== undefined && configured.includes(input.newDatabaseName)) {
+        refuse(
+          `newDatabaseName "${input.newDatabaseName}" is one of the target's databases (neo4j.databases: ${configured.join(', ')}): a new-database restore would stop and overwrite it; name a database the target does not have, or restore in place`,
+        );
+      }
+      if (input.alias !== undefined && configured.includes(input.alias)) {
+        refuse(
+          `alias "${input.alias}" is one of the target's databases (neo4j.databases: ${configured.join(', ')}): Neo4j refuses an alias named like a database; choose another alias (default "infrahub")`,
+        );
+      }
     }
   }
 
@@ -383,6 +427,8 @@ export async function planRestore(
       mode: parsed.mode,
       allowInfrahubVersionMismatch: parsed.allowInfrahubVersionMismatch,
       neo4jSystem: parsed.neo4jSystem,
+      ...(parsed.newDatabaseName !== undefined ? { newDatabaseName: parsed.newDatabaseName } : {}),
+      alias: parsed.alias,
     },
     deps.runningInfrahubVersion,
   );
