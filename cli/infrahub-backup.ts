@@ -204,7 +204,7 @@ export function buildProgram(
       const st = storage(s);
       const targets =
         options.target ?? s.config?.targets.map((t) => t.name) ?? (await listTargets(st.s3, st.bucket));
-      const entries = await describeBackups(st.s3, st.bucket, targets);
+      const entries = await describeBackups(st.s3, st.bucket, targets, new Date(), err);
       if (s.json) return out(JSON.stringify(entries, null, 2));
       if (entries.length === 0)
         return out(`no backups in s3://${st.bucket} for ${targets.join(', ') || 'any target'}`);

@@ -107,11 +107,50 @@ export async function listTargets(s3: S3Client, bucket: string): Promise<string[
   return targets.sort();
 }
 
+/**
+ * The last verification recorded for a backup, or undefined when there is none. A record that is
+ * not JSON or not of its shape (written by hand, cut short) is skipped: `warn` gets one line naming
+ * its key and what is wrong, and the backup is listed as never verified instead of the whole
+ * listing failing.
+ *
+ * @throws StorageError when S3 cannot be read
+ */
+export async function readVerification(
+  s3: S3Client,
+  bucket: string,
+  target: string,
+  backupId: string,
+  warn: (line: string) => void = () => undefined,
+): Promise<Verification | undefined> {
+  const key = verificationKey(target, backupId);
+  try {
+    return await getJson(s3, bucket, key, VerificationSchema);
+  } catch (err) {
+    if (!(err instanceof SyntaxError) && !(err instanceof z.ZodError)) throw err;
+    const why =
+      err instanceof z.ZodError
+        ? err.issues.map((i) => `${i.path.map(String).join('.') || '(record)'}: ${i.message}`).join('; ')
+        : `not valid JSON: ${err.message}`;
+    warn(
+      `warning: verification record s3://${bucket}/${key} skipped (${why}); ${target}/${backupId} is listed as never verified until the next verify rewrites it`,
+    );
+    return undefined;
+  }
+}
+
+/**
+ * Every backup of `targets`, newest first per target, with age (hours; a backup id later than `now`
+ * has a negative age and is `future`), sizes, retention class, completeness (a refused manifest is
+ * listed as not complete with its `problem`) and last verification (an unreadable record: `warn`).
+ *
+ * @throws StorageError when S3 cannot be listed or read
+ */
 export async function describeBackups(
   s3: S3Client,
   bucket: string,
   targets: readonly string[],
   now = new Date(),
+  warn: (line: string) => void = () => undefined,
 ): Promise<BackupEntry[]> {
   const entries: BackupEntry[] = [];
   for (const target of targets) {
@@ -133,7 +172,7 @@ export async function describeBackups(
           const objects = await listAll(s3, bucket, backupPrefix(target, backupId));
           sizes = { incomplete: objects.reduce((n, o) => n + (o.Size ?? 0), 0) };
         }
-        const verified = await getJson(s3, bucket, verificationKey(target, backupId), VerificationSchema);
+        const verified = await readVerification(s3, bucket, target, backupId, warn);
         return {
           target,
           backupId,
