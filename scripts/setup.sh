@@ -3,6 +3,7 @@
 #   - system packages (Java 17+, Maven, Python 3 with venv, PostgreSQL server and client) when missing;
 #   - node_modules (npm ci) when package-lock.json changed;
 #   - .venv with moto (harness/requirements.txt) when that file changed;
+#   - .cache/audit-venv with cfn-lint and checkov (harness/audit-requirements.txt) when that file changed;
 #   - the Neo4j Community classpath from Maven Central into .cache/ when the pinned version changed.
 # Safe to run again: each step compares a stamp and skips when up to date.
 set -euo pipefail
@@ -58,6 +59,23 @@ if [ ! -f "$venv_stamp" ] || [ "$(cat "$venv_stamp")" != "$venv_hash" ]; then
   echo "$venv_hash" > "$venv_stamp"
 else
   log ".venv up to date"
+fi
+
+# --- Template audit tools: cfn-lint and checkov ---------------------------------------------
+# Their own environment: checkov pins boto3/botocore 1.35, older than the botocore moto serves from.
+# cfn-guard comes with node_modules (@cdklabs/cdk-validator-cfnguard bundles its binary and rules).
+audit_venv=".cache/audit-venv"
+audit_stamp="$audit_venv/.setup-stamp"
+audit_hash="$(hash_of harness/audit-requirements.txt)"
+if [ ! -f "$audit_stamp" ] || [ "$(cat "$audit_stamp")" != "$audit_hash" ]; then
+  log "creating $audit_venv (cfn-lint, checkov for the template audit)"
+  rm -rf "$audit_venv"
+  mkdir -p .cache
+  python3 -m venv "$audit_venv"
+  "$audit_venv/bin/pip" install --quiet --disable-pip-version-check -r harness/audit-requirements.txt
+  echo "$audit_hash" > "$audit_stamp"
+else
+  log "$audit_venv up to date"
 fi
 
 # --- Neo4j Community from Maven Central ------------------------------------------------------
