@@ -220,9 +220,13 @@ export function buildProgram(
             ? `verified ${e.lastVerified.verifiedAt.slice(0, 16).replace('T', ' ')}${e.lastVerified.deep ? ' (deep)' : ''} ${e.lastVerified.ok ? 'ok' : 'FAILED'}`
             : 'never verified';
           out(
-            `  ${e.backupId}  ${age(e.ageHours).padStart(8)}  ${(e.complete ? 'complete' : 'INCOMPLETE').padEnd(10)}  ${(e.retentionClass ?? '-').padEnd(8)}  ${mib(e.bytes).padStart(10)}  (${sizes})  ${verified}`,
+            `  ${e.backupId}  ${(e.future ? 'FUTURE' : age(e.ageHours)).padStart(8)}  ${(e.complete ? 'complete' : 'INCOMPLETE').padEnd(10)}  ${(e.retentionClass ?? '-').padEnd(8)}  ${mib(e.bytes).padStart(10)}  (${sizes})  ${verified}`,
           );
           if (e.problem) out(`    manifest refused: ${e.problem.split('\n').join(' ')}`);
+          if (e.future)
+            out(
+              `    dated later than now: never "latest" for a restore or drill, never fresh for the RPO alarm; check it and delete or rename it`,
+            );
         }
       }
     });

@@ -5,7 +5,7 @@
  */
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { listBackupIds } from '../../core/backup/catalog.js';
+import { isFutureBackupId, listBackupIds } from '../../core/backup/catalog.js';
 import {
   ARTIFACTS_DIR,
   backupPrefix,
@@ -38,6 +38,8 @@ export interface BackupEntry {
   backupId: string;
   createdAt: string;
   ageHours: number;
+  /** The id names a time later than now (+ clock skew): never `latest`, never fresh. */
+  future?: true;
   complete: boolean;
   /** Bytes per component (complete backups: from the manifest; incomplete ones: all objects so far). */
   sizes: Record<string, number>;
@@ -178,6 +180,7 @@ export async function describeBackups(
           backupId,
           createdAt: created.toISOString(),
           ageHours: Math.round(((now.getTime() - created.getTime()) / 3_600_000) * 10) / 10,
+          ...(isFutureBackupId(backupId, now) ? { future: true as const } : {}),
           complete: manifest !== undefined,
           ...(unreadable ? { problem: unreadable } : {}),
           sizes,

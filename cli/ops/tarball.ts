@@ -20,7 +20,12 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { S3Client } from '@aws-sdk/client-s3';
 import tar from 'tar-stream';
-import { completeBackupDatesIn, isComplete, tagObjects } from '../../core/backup/catalog.js';
+import {
+  completeBackupDatesIn,
+  isComplete,
+  isFutureBackupId,
+  tagObjects,
+} from '../../core/backup/catalog.js';
 import {
   dumpFormatError,
   type FormatCheck,
@@ -217,12 +222,21 @@ export async function importTarball(
     onProgress?: Progress;
     /** The pg_restore that checks `prefect.dump` (default `$PG_BINDIR/pg_restore`, else `pg_restore` on PATH). */
     pgRestore?: string;
+    /** The time an archive's date is checked against (default the clock). */
+    now?: Date;
   },
 ): Promise<ImportResult> {
   const named = backupIdOfArchive(file);
   if (!named)
     throw new ManifestError(
       `${basename(file)}: the archive's name must be infrahub_backup_YYYYMMDD_HHMMSS.tar.gz`,
+    );
+  // No backup can have been taken later than now: such an archive would be "latest" for every
+  // restore and drill and keep the RPO alarm quiet until its date (clock skew allowed: CLOCK_SKEW_MS).
+  const now = options.now ?? new Date();
+  if (isFutureBackupId(named, now))
+    throw new ManifestError(
+      `${basename(file)} is dated ${parseBackupId(named)?.toISOString()}, later than now (${now.toISOString()}): no backup can have been taken then; nothing was imported (rename the archive to the time it was taken)`,
     );
   if (await isComplete(s3, bucket, target, named))
     throw new IncompatibleBackupError(`${target}/${named} already exists: an import never replaces a backup`);

@@ -8,6 +8,22 @@ import { headObject, storageError } from '../s3/objects.js';
 import { BackupIdSchema, manifestKey, parseBackupId } from './layout.js';
 import { RETENTION_TAG } from './retention.js';
 
+/**
+ * How far a backup id may lie ahead of this machine's clock and still be taken as now (clocks of
+ * the runner, the Lambdas and an operator's machine differ by seconds, not minutes).
+ */
+export const CLOCK_SKEW_MS = 5 * 60_000;
+
+/**
+ * Whether a backup id names a time later than `now` plus the allowed clock skew: no backup can have
+ * been taken then, so such an id (an archive dated in the future, a folder made by hand) is never
+ * imported, never `latest` and never counts as fresh for the RPO alarm.
+ */
+export function isFutureBackupId(backupId: string, now: Date): boolean {
+  const at = parseBackupId(backupId);
+  return at !== undefined && at.getTime() > now.getTime() + CLOCK_SKEW_MS;
+}
+
 /** Backup ids with a folder under the target, complete or not, oldest first. */
 export async function listBackupIds(s3: S3Client, bucket: string, target: string): Promise<string[]> {
   const ids: string[] = [];

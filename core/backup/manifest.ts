@@ -9,7 +9,7 @@ import type { Retention } from '../config/schema.js';
 import { IncompleteBackupError, ManifestError } from '../errors.js';
 import { getJson, putJson } from '../s3/objects.js';
 import { TOOL_VERSION } from '../version.js';
-import { completeBackupDatesIn, listBackupIds, tagObjects } from './catalog.js';
+import { completeBackupDatesIn, isFutureBackupId, listBackupIds, tagObjects } from './catalog.js';
 import {
   BackupIdSchema,
   backupPathProblem,
@@ -713,10 +713,13 @@ export interface RefusedBackup {
 
 /**
  * The newest backup of `target` whose manifest exists and passes `readManifest`'s validation
- * (backup ids sort by time, UTC). A manifest that exists but is refused does not make a backup
- * complete: it is skipped, so it can neither become `latest` for a restore or drill nor count as
- * fresh for the RPO alarm, and it is returned in `refused` (newest first) for the caller to report.
- * Reads one manifest per backup it passes over (a few KB each).
+ * (backup ids sort by time, UTC) and whose id is not later than `now` (plus `CLOCK_SKEW_MS`). A
+ * manifest that exists but is refused does not make a backup complete: it is skipped, so it can
+ * neither become `latest` for a restore or drill nor count as fresh for the RPO alarm, and it is
+ * returned in `refused` (newest first) for the caller to report. A backup dated in the future (an
+ * imported archive or a folder made by hand: no backup can have been taken then) is skipped the same
+ * way, unread, and returned in `future` (newest first). Reads one manifest per backup it passes over
+ * (a few KB each).
  *
  * @returns `backupId` undefined when the target has no valid complete backup.
  * @throws StorageError when S3 cannot be listed or read.
@@ -725,16 +728,27 @@ export async function latestValidBackup(
   s3: S3Client,
   bucket: string,
   target: string,
-): Promise<{ backupId?: string; manifest?: Manifest; refused: RefusedBackup[] }> {
+  now: Date = new Date(),
+): Promise<{ backupId?: string; manifest?: Manifest; refused: RefusedBackup[]; future: string[] }> {
   const refused: RefusedBackup[] = [];
+  const future: string[] = [];
   for (const backupId of (await listBackupIds(s3, bucket, target)).reverse()) {
+    if (isFutureBackupId(backupId, now)) {
+      future.push(backupId);
+      continue;
+    }
     try {
       const manifest = await readManifest(s3, bucket, target, backupId);
-      if (manifest) return { backupId, manifest, refused };
+      if (manifest) return { backupId, manifest, refused, future };
     } catch (err) {
       if (!(err instanceof ManifestError)) throw err;
       refused.push({ backupId, reason: err.message });
     }
   }
-  return { refused };
+  return { refused, future };
+}
+
+/** One line naming backups passed over because their ids lie in the future, for logs and warnings. */
+export function describeFutureBackups(target: string, future: readonly string[], now: Date): string {
+  return `${future.length} backup(s) of ${target} dated later than now (${now.toISOString()}) passed over: ${future.join(', ')}; no backup can have been taken then (a wrong clock, or an archive or folder named by hand): check them and delete or rename them`;
 }

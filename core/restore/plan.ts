@@ -10,6 +10,7 @@ import { isComplete, listBackupIds } from '../backup/catalog.js';
 import { BackupIdSchema, neo4jDatabaseNameProblem, parseBackupId } from '../backup/layout.js';
 import {
   ComponentSchema,
+  describeFutureBackups,
   latestValidBackup,
   locationProblems,
   type Manifest,
@@ -134,7 +135,8 @@ export async function pickDrillBackup(
   random: () => number = Math.random,
 ): Promise<string> {
   if (choice.backup === 'latest') {
-    const latest = (await latestValidBackup(s3, bucket, target)).backupId;
+    // A backup dated later than now is never "latest" (latestValidBackup passes it over).
+    const latest = (await latestValidBackup(s3, bucket, target, now)).backupId;
     if (!latest) throw new ManifestError(`${target} has no complete backup to rehearse a restore with`);
     return latest;
   }
@@ -369,6 +371,8 @@ export async function planRestore(
     config: DeploymentConfig;
     runningInfrahubVersion?: string;
     deep?: boolean;
+    /** The time `latest` is resolved at (default the clock): a backup dated later is passed over. */
+    now?: () => Date;
   },
 ): Promise<RestorePlan> {
   const parsed = parseInput(
@@ -384,7 +388,9 @@ export async function planRestore(
   }
   // `latest` is the newest backup with a valid manifest: a refused one is passed over and named.
   const latest =
-    parsed.backupId === 'latest' ? await latestValidBackup(deps.s3, deps.bucket, target.name) : undefined;
+    parsed.backupId === 'latest'
+      ? await latestValidBackup(deps.s3, deps.bucket, target.name, deps.now?.() ?? new Date())
+      : undefined;
   const backupId = latest ? latest.backupId : parsed.backupId;
   if (!backupId) throw new ManifestError(`${target.name} has no complete backup to restore`);
   const refusedBefore = `restore of ${target.name}/${backupId} refused before touching the target`;
@@ -450,6 +456,9 @@ export async function planRestore(
     files: Object.entries(manifest.sizes ?? {}).map(([path, size]) => ({ path, size })),
     neo4jSystem: describeNeo4jSystem(manifest, target, components, parsed.neo4jSystem),
     warnings: [
+      ...(latest?.future.length
+        ? [describeFutureBackups(target.name, latest.future, deps.now?.() ?? new Date())]
+        : []),
       ...(latest?.refused ?? []).map(
         (r) =>
           `newer backup ${r.backupId} was passed over for "latest": its manifest is refused: ${r.reason}`,

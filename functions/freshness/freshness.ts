@@ -7,7 +7,7 @@
 import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { parseBackupId } from '../../core/backup/layout.js';
-import { latestValidBackup } from '../../core/backup/manifest.js';
+import { describeFutureBackups, latestValidBackup } from '../../core/backup/manifest.js';
 import { mapLimit } from '../../core/concurrency.js';
 import type { Logger } from '../../core/log.js';
 import { type Metric, MetricNames, publishMetrics } from '../../core/metrics.js';
@@ -17,6 +17,8 @@ export interface TargetFreshness {
   lastCompleteBackup?: string;
   ageHours?: number;
   stale: boolean;
+  /** Backups dated later than now, passed over (never fresh): named so someone looks at them. */
+  future?: string[];
 }
 
 export interface FreshnessDeps {
@@ -36,7 +38,15 @@ export async function freshnessStep(
   const results = await mapLimit(deps.targets, 8, async (target): Promise<TargetFreshness> => {
     // A manifest that exists but is refused (malformed, unsafe) is no complete backup: it must not
     // keep the RPO alarm quiet. Each one passed over is logged with its reason.
-    const { backupId: id, refused } = await latestValidBackup(deps.s3, deps.bucket, target);
+    // A backup dated later than now (an archive or folder named by hand, a wrong clock) is never
+    // fresh either: it would keep the alarm quiet for decades. Each is logged by name.
+    const { backupId: id, refused, future } = await latestValidBackup(deps.s3, deps.bucket, target, now);
+    if (future.length > 0)
+      deps.logger.warn('backups dated in the future passed over', {
+        target,
+        backupIds: future,
+        reason: describeFutureBackups(target, future, now),
+      });
     for (const r of refused)
       deps.logger.warn('backup passed over: its manifest is refused', {
         target,
@@ -51,6 +61,7 @@ export async function freshnessStep(
       target,
       ...(id ? { lastCompleteBackup: id } : {}),
       ...(ageHours !== undefined ? { ageHours } : {}),
+      ...(future.length > 0 ? { future } : {}),
       stale: ageHours === undefined || ageHours > deps.rpoHours,
     };
   });
