@@ -7,12 +7,15 @@
  * core/secrets.ts for Secrets Manager, the runner's environment parsing for the variables ECS injects,
  * the Infrahub client for the token it sends). `redactText` replaces, with `[redacted]`:
  *
- * - any run of at least PARTIAL_RUN (12) consecutive characters of a registered value (the whole
- *   value when it is shorter), compared case-insensitively, ignoring white space, line breaks, `+`
- *   and backslashes inside the run, and read through the per-character encodings a server or a
- *   serialiser may apply, in any mix: percent-encoding (either case, any characters left alone),
- *   HTML character references (`&amp;`, `&#38;`, `&#x26;`), JSON escapes at any depth (`\"`, `\/`,
- *   `\u0026`, `\\\"`); so an upper-cased, cut, wrapped or re-encoded echo is caught;
+ * - any run of at least PARTIAL_RUN (12) consecutive characters of a registered value as written
+ *   (the whole value when it is shorter; white space and `+` in the run count among the 12, but at
+ *   least MIN_SECRET_LENGTH of them must be other characters), compared case-insensitively, ignoring
+ *   white space, line breaks, `+` and backslashes, and read through the per-character encodings a
+ *   server or a serialiser may apply, in any mix and nested up to DECODE_LAYERS (4) deep (a URL
+ *   percent-encoded inside a percent-encoded URL, JSON inside a query string): percent-encoding
+ *   (either case, any characters left alone), HTML character references (`&amp;`, `&#38;`,
+ *   `&#x26;`), JSON escapes at any depth (`\"`, `\/`, `\u0026`, `\\\"`) and `\xHH` byte escapes
+ *   (C, Python); so an upper-cased, cut, wrapped or re-encoded echo is caught;
  * - the hexadecimal form of a value (runs of at least 12 bytes), and its base64 / base64url forms at
  *   each of the three byte alignments (the part of base64(prefix + value) that does not depend on the
  *   prefix: an `Authorization: Basic` header of `user:value`);
@@ -21,6 +24,11 @@
  *   `name=value` pair whose name says credential (query parameters such as `token`, `key`,
  *   `X-Amz-Signature`, `X-Amz-Credential`, libpq keywords such as `password=...`), and the value of
  *   `Authorization`, `X-INFRAHUB-KEY` and `X-API-Key` headers.
+ *
+ * Not caught (a text transformed beyond the encodings above): hexadecimal with separators (`5a:71`),
+ * UTF-16 hex or base64, base64 of the hex form, full-width or other look-alike characters, the value
+ * reversed or otherwise rearranged, and runs of fewer than MIN_SECRET_LENGTH characters other than
+ * white space and `+`.
  *
  * Values shorter than MIN_SECRET_LENGTH (8) characters, and values equal to a registered public name
  * (a target, database or user name: registerPublicName), are not registered: replacing every
@@ -40,7 +48,7 @@ export const MIN_SECRET_LENGTH = 8;
 export const PARTIAL_RUN = 12;
 
 /** Normalised forms (see normalise) of the registered values, by the run length searched for. */
-const secrets = new Set<string>();
+const secrets = new Map<string, Decoded>();
 const publicNames = new Set<string>();
 let runs: Map<number, Set<string>> | undefined;
 
@@ -85,31 +93,40 @@ interface Decoded {
   end: number[];
 }
 
+/** One decoded character (a code point, not yet normalised) and its source span [start, end). */
+interface Token {
+  ch: string;
+  start: number;
+  end: number;
+}
+
 const HTML_NAMED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
 
 /**
- * The text decoded character by character (percent-encoding, HTML references, JSON escapes at any
- * depth) and normalised (normaliseChar), with the source span of each character.
+ * How many times text is decoded: an encoding inside an encoding (a URL percent-encoded inside a
+ * percent-encoded URL, JSON inside a percent-encoded query) is read through up to this many layers.
  */
-function decode(text: string): Decoded {
-  const out: Decoded = { chars: [], start: [], end: [] };
+export const DECODE_LAYERS = 4;
+
+const HEX2 = /^[0-9a-f]{2}$/i;
+
+/**
+ * One layer of decoding of `text`, character by character: percent-encoding, HTML references, JSON
+ * escapes at any depth (`\u0041`, `\\\"`), C-style `\xHH` byte escapes; every other character as is.
+ * Each token carries the span of `text` it came from.
+ */
+function decodeLayer(text: string): Token[] {
+  const out: Token[] = [];
   const push = (decoded: string, start: number, end: number) => {
-    for (const ch of decoded) {
-      const n = normaliseChar(ch);
-      for (const c of n) {
-        out.chars.push(c);
-        out.start.push(start);
-        out.end.push(end);
-      }
-    }
+    for (const ch of decoded) out.push({ ch, start, end });
   };
   let i = 0;
   while (i < text.length) {
     const c = text[i] as string;
-    if (c === '%' && /^[0-9a-f]{2}$/i.test(text.slice(i + 1, i + 3))) {
+    if (c === '%' && HEX2.test(text.slice(i + 1, i + 3))) {
       let j = i;
       const bytes: number[] = [];
-      while (text[j] === '%' && /^[0-9a-f]{2}$/i.test(text.slice(j + 1, j + 3))) {
+      while (text[j] === '%' && HEX2.test(text.slice(j + 1, j + 3))) {
         bytes.push(Number.parseInt(text.slice(j + 1, j + 3), 16));
         j += 3;
       }
@@ -139,8 +156,22 @@ function decode(text: string): Decoded {
       if (next === 'u' && /^[0-9a-f]{4}$/i.test(text.slice(k + 1, k + 5))) {
         push(String.fromCharCode(Number.parseInt(text.slice(k + 1, k + 5), 16)), i, k + 5);
         i = k + 5;
+      } else if (next === 'x' && HEX2.test(text.slice(k + 1, k + 3))) {
+        // A run of \xHH escapes: bytes, read as UTF-8 together (a Python or C repr of the value).
+        const bytes: number[] = [];
+        let j = i;
+        for (;;) {
+          let b = j;
+          while (text[b] === '\\') b++;
+          if (b === j || text[b] !== 'x' || !HEX2.test(text.slice(b + 1, b + 3))) break;
+          bytes.push(Number.parseInt(text.slice(b + 1, b + 3), 16));
+          j = b + 3;
+        }
+        push(Buffer.from(bytes).toString('utf8'), i, j);
+        i = j;
       } else if (next !== undefined && 'nrtbf'.includes(next)) {
-        i = k + 1; // an escaped line break or tab: white space, ignored
+        push(' ', i, k + 1); // an escaped line break or tab: white space, ignored
+        i = k + 1;
       } else if (next !== undefined) {
         push(next, i, k + 1);
         i = k + 1;
@@ -155,35 +186,107 @@ function decode(text: string): Decoded {
   return out;
 }
 
+/**
+ * The text decoded (decodeLayer, repeated up to DECODE_LAYERS times while a layer still decodes
+ * something) and normalised (normaliseChar), with the span of the source text each character came from.
+ */
+function decode(text: string): Decoded {
+  if (!/[%&\\]/.test(text)) return literal(text); // nothing to decode: the common log line
+  let tokens = decodeLayer(text);
+  for (let layer = 1; layer < DECODE_LAYERS; layer++) {
+    const inner = tokens.map((t) => t.ch).join('');
+    if (!/%[0-9a-f]{2}|&#?[0-9a-z]+;|\\/i.test(inner)) break;
+    const next = decodeLayer(inner);
+    if (next.length === tokens.length && next.every((t, n) => t.ch === tokens[n]?.ch)) break;
+    // Map spans of `inner` (code units) back to the tokens they came from, and so to `text`.
+    const owner: number[] = [];
+    tokens.forEach((t, n) => {
+      for (let u = 0; u < t.ch.length; u++) owner.push(n);
+    });
+    const outer = tokens;
+    tokens = next.map((t) => ({
+      ch: t.ch,
+      start: (outer[owner[t.start] as number] as Token).start,
+      end: (outer[owner[t.end - 1] as number] as Token).end,
+    }));
+  }
+  const out: Decoded = { chars: [], start: [], end: [] };
+  for (const t of tokens) {
+    for (const c of normaliseChar(t.ch)) {
+      out.chars.push(c);
+      out.start.push(t.start);
+      out.end.push(t.end);
+    }
+  }
+  return out;
+}
+
 function safeCodePoint(n: number): string | undefined {
   return Number.isInteger(n) && n >= 0 && n <= 0x10ffff ? String.fromCodePoint(n) : undefined;
 }
 
-const normalise = (value: string) => decode(value).chars.join('');
+/** `value` character by character, normalised but not decoded (for a value that itself contains `%41`). */
+function literal(value: string): Decoded {
+  const out: Decoded = { chars: [], start: [], end: [] };
+  let i = 0;
+  for (const ch of value) {
+    for (const c of normaliseChar(ch)) {
+      out.chars.push(c);
+      out.start.push(i);
+      out.end.push(i + ch.length);
+    }
+    i += ch.length;
+  }
+  return out;
+}
 
 /**
- * The normalised strings that stand for `value` in text: the value itself (as written and as decoded,
+ * The decoded forms that stand for `value` in text: the value itself (as written and as decoded,
  * for a value that itself contains `%41` or `&amp;`), its UTF-8 bytes in hexadecimal, its base64 and
  * base64url forms, and the prefix-independent middle of base64(prefix + value) for prefixes of one
- * and two bytes (and for a value followed by more bytes).
+ * and two bytes (and for a value followed by more bytes). Each keeps the spans of its source form,
+ * so runs are measured in the form's own characters (white space and `+` included).
  */
-function representations(value: string): string[] {
-  const forms = new Set<string>();
-  forms.add([...value].map(normaliseChar).join(''));
-  forms.add(normalise(value));
+function representations(value: string): Decoded[] {
+  const forms: Decoded[] = [literal(value), decode(value)];
   const bytes = Buffer.from(value, 'utf8');
-  forms.add(bytes.toString('hex'));
+  forms.push(literal(bytes.toString('hex')));
   for (const alphabet of ['base64', 'base64url'] as const) {
-    forms.add(normalise(bytes.toString(alphabet)));
+    forms.push(literal(bytes.toString(alphabet)));
     for (let pad = 0; pad < 3; pad++) {
       const b64 = Buffer.concat([Buffer.alloc(pad, 0), bytes]).toString(alphabet);
       // Characters that depend on the prefix: none, 2 or 3; the last group depends on what follows.
       const skip = [0, 2, 3][pad] as number;
       const stable = b64.slice(skip, Math.floor((pad + bytes.length) / 3) * 4);
-      if (stable.length >= MIN_SECRET_LENGTH) forms.add(normalise(stable));
+      if (stable.length >= MIN_SECRET_LENGTH) forms.push(literal(stable));
     }
   }
-  return [...forms].filter((f) => f.length >= MIN_SECRET_LENGTH);
+  return forms.filter((f) => f.chars.length >= MIN_SECRET_LENGTH);
+}
+
+/**
+ * The runs of a form searched for: for each of its characters, the shortest run starting there that
+ * covers PARTIAL_RUN characters of the form as written (white space and `+` between them counted,
+ * around them too) and holds at least MIN_SECRET_LENGTH compared characters; or the whole form when
+ * it is shorter than that. Any PARTIAL_RUN-character run of the form as written (with at least
+ * MIN_SECRET_LENGTH characters that are not white space, `+` or `\\`) therefore contains one.
+ */
+function formRuns(form: Decoded): string[] {
+  const { chars, start, end } = form;
+  const n = chars.length;
+  const sourceEnd = end[n - 1] as number;
+  const out: string[] = [];
+  for (let k = 0; k < n; k++) {
+    const from = k > 0 ? (end[k - 1] as number) : 0;
+    let m = k + MIN_SECRET_LENGTH - 1;
+    while (m < n && (m + 1 < n ? (start[m + 1] as number) : sourceEnd) - from < PARTIAL_RUN) m++;
+    if (m >= n) {
+      if (k === 0) out.push(chars.join(''));
+      break;
+    }
+    out.push(chars.slice(k, m + 1).join(''));
+  }
+  return out;
 }
 
 /**
@@ -232,8 +335,9 @@ export function registerSecret(value: string | undefined | null): boolean {
   const v = value.trim();
   if (!isRegistrable(v)) return false;
   for (const form of representations(v)) {
-    if (secrets.has(form)) continue;
-    secrets.add(form);
+    const key = form.chars.join('');
+    if (secrets.has(key)) continue;
+    secrets.set(key, form);
     runs = undefined;
   }
   return true;
@@ -285,16 +389,17 @@ export function forgetSecrets(): void {
   runs = undefined;
 }
 
-/** The runs searched for, by length: every PARTIAL_RUN-long run of each form, or the whole form. */
+/** The runs searched for (formRuns of every registered form), by their length in compared characters. */
 function secretRuns(): Map<number, Set<string>> {
   if (!runs) {
     runs = new Map();
-    for (const form of secrets) {
-      const chars = [...form];
-      const n = Math.min(PARTIAL_RUN, chars.length);
-      const set = runs.get(n) ?? new Set<string>();
-      runs.set(n, set);
-      for (let i = 0; i + n <= chars.length; i++) set.add(chars.slice(i, i + n).join(''));
+    for (const form of secrets.values()) {
+      for (const run of formRuns(form)) {
+        const n = [...run].length;
+        const set = runs.get(n) ?? new Set<string>();
+        runs.set(n, set);
+        set.add(run);
+      }
     }
   }
   return runs;
@@ -329,12 +434,19 @@ export function redactText(text: string): string {
   const stream = decoded.chars;
   const mask = new Uint8Array(out.length);
   let any = false;
-  for (const [n, set] of secretRuns()) {
-    for (let i = 0; i + n <= stream.length; i++) {
-      let run = '';
-      for (let k = i; k < i + n; k++) run += stream[k];
-      if (!set.has(run)) continue;
-      mask.fill(1, decoded.start[i], decoded.end[i + n - 1]);
+  const byLength = secretRuns();
+  const lengths = [...byLength.keys()].sort((a, b) => a - b);
+  const sets = lengths.map((n) => byLength.get(n) as Set<string>);
+  for (let i = 0; i + (lengths[0] as number) <= stream.length; i++) {
+    // One growing run per position, looked up at each length a registered run has.
+    let run = '';
+    let n = 0;
+    for (let l = 0; l < lengths.length; l++) {
+      const len = lengths[l] as number;
+      if (i + len > stream.length) break;
+      while (n < len) run += stream[i + n++];
+      if (!sets[l]?.has(run)) continue;
+      mask.fill(1, decoded.start[i], decoded.end[i + len - 1]);
       any = true;
     }
   }
