@@ -111,7 +111,8 @@ export function assertNeo4jDatabaseName(name: string, where: string): string {
  * Why a path (relative to the backup folder, as the manifest names files) is unsafe, or undefined
  * when it is a path a backup may hold: `prefect.dump`, `database/<file>` or `artifacts/<path>`.
  * Refused: empty, absolute, backslashes, NUL or other C0/C1 control characters, bidirectional text
- * controls (overrides, isolates, marks), empty, `.` or `..`
+ * controls (overrides, isolates, marks), other invisible format characters (zero-width, BOM), line
+ * and paragraph separators, lone UTF-16 surrogates, empty, `.` or `..`
  * segments, the manifest and `.runner/` themselves, and anything outside those three entries. Every
  * reader of a manifest relies on this before a path becomes an S3 key, a file name or a tar entry.
  */
@@ -122,6 +123,12 @@ export function backupPathProblem(path: string): string | undefined {
   // Bidirectional overrides and isolates (Unicode TR9) make a listed name read as another one.
   if (/[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/.test(path))
     return 'contains a bidirectional text control';
+  // Invisible characters that make a name look like another or break a line when it is listed:
+  // format characters (zero-width, BOM U+FEFF, soft hyphen), line and paragraph separators (U+2028,
+  // U+2029), and a lone UTF-16 surrogate (no character at all; it cannot be written as UTF-8).
+  if (/[\p{Cs}]/u.test(path)) return 'contains a lone UTF-16 surrogate (not a character)';
+  if (/[\p{Zl}\p{Zp}]/u.test(path)) return 'contains a line or paragraph separator';
+  if (/[\p{Cf}]/u.test(path)) return 'contains an invisible format character (zero-width, BOM)';
   if (path.includes('\\')) return 'contains a backslash';
   if (path.startsWith('/')) return 'is absolute';
   const segments = path.split('/');

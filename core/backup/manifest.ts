@@ -45,6 +45,33 @@ export const ComponentSchema = z.enum(['database', 'task-manager-db', 'artifacts
 export type Component = z.infer<typeof ComponentSchema>;
 
 /**
+ * An ISO 8601 date and time (`2026-11-21T02:00:00Z`, `2026-11-21T02:00:00.123456+01:00`; Python's
+ * `isoformat()` without a zone is read as UTC), the form both tools write for `created_at` and
+ * `completed_at`: an export uses it as the tar entries' time.
+ */
+function isTimestamp(value: string): boolean {
+  return (
+    /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$/.test(value) &&
+    !Number.isNaN(Date.parse(value.replace(' ', 'T').replace(/(\.\d{3})\d+/, '$1')))
+  );
+}
+const TIMESTAMP_MESSAGE = 'must be an ISO 8601 date and time, such as 2026-11-21T02:00:00Z';
+
+/**
+ * Own keys named `__proto__` anywhere in a parsed manifest (JSON.parse keeps them as data): a record
+ * schema would assign them to the prototype and silently drop the entry, so they are refused by path.
+ */
+function prototypeKeys(value: unknown, at: string[] = [], depth = 0): string[] {
+  if (value === null || typeof value !== 'object' || depth > 8) return [];
+  const found: string[] = [];
+  for (const key of Object.keys(value)) {
+    if (key === '__proto__') found.push([...at, key].join('.'));
+    else found.push(...prototypeKeys((value as Record<string, unknown>)[key], [...at, key], depth + 1));
+  }
+  return found;
+}
+
+/**
  * The manifest as read: infrahub-backup's keys (several optional, as their writer omits empty ones)
  * and ours, all optional on read so either tool's manifest parses. Unknown keys are kept. Checked
  * beyond the shapes (`structuralProblems`): every path is a safe backup path, the components are
@@ -53,7 +80,7 @@ export type Component = z.infer<typeof ComponentSchema>;
 const ManifestShape = z.looseObject({
   metadata_version: z.number().int(),
   backup_id: BackupIdSchema,
-  created_at: z.string(),
+  created_at: z.string().refine(isTimestamp, TIMESTAMP_MESSAGE),
   tool_version: z.string(),
   infrahub_version: z.string(),
   components: z.array(z.string()),
@@ -91,7 +118,10 @@ const ManifestShape = z.looseObject({
     .strictObject({
       neo4j: z.record(z.string(), GraphCountsSchema).optional(),
       postgres: z
-        .strictObject({ database: z.string(), tables: z.record(z.string(), z.number().int()) })
+        .strictObject({
+          database: z.string(),
+          tables: z.record(z.string(), z.number().int().nonnegative()),
+        })
         .optional(),
     })
     .optional(),
@@ -138,7 +168,7 @@ const ManifestShape = z.looseObject({
     .optional(),
   artifacts: z.strictObject({ source: z.string(), objects: z.number().int().nonnegative() }).optional(),
   durations_ms: z.record(z.string(), z.number().nonnegative()).optional(),
-  completed_at: z.string().optional(),
+  completed_at: z.string().refine(isTimestamp, TIMESTAMP_MESSAGE).optional(),
 });
 
 export const ManifestSchema = ManifestShape.superRefine((manifest, ctx) => {
@@ -360,6 +390,11 @@ export function validateManifest(
   source: string,
   location?: { target: string; backupId: string },
 ): Manifest {
+  const forbidden = prototypeKeys(value);
+  if (forbidden.length > 0)
+    throw new ManifestError(
+      `${source} is not a valid ${MANIFEST_FILE}:\n${forbidden.map((p) => `  - ${p}: the key "__proto__" is not allowed`).join('\n')}`,
+    );
   const parsed = ManifestSchema.safeParse(value);
   const problems = parsed.success
     ? location
