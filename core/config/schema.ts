@@ -682,6 +682,10 @@ export const MAX_STACK_RESOURCES = 500;
 export function estimateStackResources(config: {
   targets: ReadonlyArray<Pick<Target, 'name' | 'neo4j' | 'postgres'> & { artifacts?: Target['artifacts'] }>;
   schedules: ReadonlyArray<Pick<Schedule, 'kind' | 'targets'>>;
+  network?: Pick<
+    z.output<typeof NetworkSchema>,
+    'createEndpoints' | 'securityGroupIds' | 'lambdaSecurityGroupIds'
+  >;
 }): number {
   const images = new Set(
     config.targets.map((t) => `${t.neo4j.edition}-${t.neo4j.version}-${t.postgres.majorVersion}`),
@@ -700,8 +704,25 @@ export function estimateStackResources(config: {
     accessPoints +
     Math.round(config.targets.length / 10.6) +
     images.size +
-    scheduleResources
+    scheduleResources +
+    networkResources(config.network)
   );
+}
+
+/**
+ * The network's resources (infra/constructs/network-endpoints.ts, backup-functions.ts): with
+ * `createEndpoints`, a security group, four interface endpoints and the S3 gateway endpoint; a
+ * security group for the in-VPC Lambdas when the configuration names none.
+ */
+function networkResources(
+  network?: Pick<
+    z.output<typeof NetworkSchema>,
+    'createEndpoints' | 'securityGroupIds' | 'lambdaSecurityGroupIds'
+  >,
+): number {
+  if (!network) return 0;
+  const lambdaGroup = (network.lambdaSecurityGroupIds ?? network.securityGroupIds).length === 0 ? 1 : 0;
+  return (network.createEndpoints ? 6 : 0) + lambdaGroup;
 }
 
 export const DeploymentConfigSchema = z

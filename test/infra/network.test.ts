@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/config/load.js';
-import type { DeploymentConfig } from '../../core/config/schema.js';
+import { type DeploymentConfig, estimateStackResources } from '../../core/config/schema.js';
 import { ConfigError } from '../../core/errors.js';
 import { buildApp } from '../../infra/app.js';
 import { INTERFACE_ENDPOINT_SERVICES } from '../../infra/constructs/network-endpoints.js';
@@ -56,6 +56,10 @@ function synth(config: DeploymentConfig): Synth & { nag: string[] } {
     .filter((line) => ours.test(line));
   const read = (name: string) =>
     Template.fromJSON(JSON.parse(readFileSync(join(outdir, `${name}.template.json`), 'utf8')));
+  synthesized.push({
+    config,
+    resources: Object.keys(read(backup.artifactId).toJSON().Resources as object).length,
+  });
   return {
     backup: read(backup.artifactId),
     ...(replica ? { replica: read(replica.artifactId) } : {}),
@@ -63,6 +67,9 @@ function synth(config: DeploymentConfig): Synth & { nag: string[] } {
     nag,
   };
 }
+
+/** Resource counts of the primary stacks synthesized below, with their configurations. */
+const synthesized: Array<{ config: DeploymentConfig; resources: number }> = [];
 
 type Resources = Record<string, { Type: string; Properties?: Record<string, unknown>; [k: string]: unknown }>;
 
@@ -288,5 +295,18 @@ describe('network configuration', () => {
     expect(problems({ routeTableIds: ['rtb'] })).toEqual([
       expect.stringMatching(/^network\.routeTableIds\[0\]: must be a route table id/),
     ]);
+  });
+});
+
+describe('stack resource estimate', () => {
+  it("counts the network's resources: endpoints and their group, a created Lambda group", () => {
+    // The three syntheses above: example, with endpoints, without security groups.
+    expect(synthesized).toHaveLength(3);
+    const [base, ...others] = synthesized;
+    for (const other of others) {
+      expect(other.resources - (base?.resources ?? 0)).toBe(
+        estimateStackResources(other.config) - estimateStackResources(base?.config ?? other.config),
+      );
+    }
   });
 });
