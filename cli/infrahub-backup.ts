@@ -8,7 +8,7 @@
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { Command, CommanderError, Option } from 'commander';
 import { BackupIdSchema, backupPrefix } from '../core/backup/layout.js';
-import { type Manifest, readManifest } from '../core/backup/manifest.js';
+import { listProblems, type Manifest, readManifest } from '../core/backup/manifest.js';
 import { BackupExecutionInputSchema } from '../core/backup/plan.js';
 import { describeProblems, describeProof, verifyAgainst } from '../core/backup/verify.js';
 import { loadDeploymentConfigFile, parseInput } from '../core/config/load.js';
@@ -309,7 +309,7 @@ export function buildProgram(
         );
       else
         out(
-          `${target}/${backupId}: ${report.problems.length} problem(s)\n${describeProblems(report).join('\n')}`,
+          `${target}/${backupId}: ${report.problems.length} problem(s)\n${listProblems(describeProblems(report), 50)}`,
         );
       if (!report.ok) throw new CliError('', EXIT.failed);
     });

@@ -42,7 +42,7 @@ import {
   parseBackupId,
   resultKey,
 } from '../../core/backup/layout.js';
-import { type Manifest, parseManifest, validateManifest } from '../../core/backup/manifest.js';
+import { listProblems, type Manifest, parseManifest, validateManifest } from '../../core/backup/manifest.js';
 import { fileRecord } from '../../core/backup/results.js';
 import { PENDING_TAGGING, retentionClass, retentionTagging } from '../../core/backup/retention.js';
 import type { Retention } from '../../core/config/schema.js';
@@ -86,7 +86,7 @@ export async function exportBackup(
   });
   if (unsafe.length > 0)
     throw new ManifestError(
-      `${target}/${backupId}: refusing to export unsafe paths (no archive written):\n${unsafe.map((u) => `  - ${u}`).join('\n')}`,
+      `${target}/${backupId}: refusing to export unsafe paths (no archive written):\n${listProblems(unsafe)}`,
     );
   const file = join(outDir, `${backupId}.tar.gz`);
   await assertWritableOutDir(outDir, file);
@@ -364,7 +364,7 @@ export async function importTarball(
   if (problems.length > 0) {
     problems.push(...formatProblems);
     throw new IncompatibleBackupError(
-      `${basename(file)} does not match its ${MANIFEST_FILE}; nothing was made a backup (the uploaded objects stay "pending" and expire):\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+      `${basename(file)} does not match its ${MANIFEST_FILE}; nothing was made a backup (the uploaded objects stay "pending" and expire):\n${listProblems(problems)}`,
     );
   }
 
@@ -396,7 +396,7 @@ export async function importTarball(
   // The files are what the manifest says; a dump among them that is not its format refuses the import.
   if (formatProblems.length > 0)
     throw new DumpFormatError(
-      `${basename(file)} holds a malformed dump; nothing was made a backup (the uploaded objects stay "pending" and expire):\n${formatProblems.map((p) => `  - ${p}`).join('\n')}`,
+      `${basename(file)} holds a malformed dump; nothing was made a backup (the uploaded objects stay "pending" and expire):\n${listProblems(formatProblems)}`,
     );
   // What the upload measured, kept beside the backup like a runner's result: quick verification
   // holds the manifest's SHA-256 of a multipart object to this record (core/backup/verify.ts).

@@ -353,6 +353,20 @@ export function locationProblems(manifest: Manifest, target: string, backupId: s
   return problems;
 }
 
+/** How many problems an error message lists before it says how many more there are. */
+export const LISTED_PROBLEMS = 20;
+
+/**
+ * Problems as the lines of an error message, `  - <problem>` each: the first `max`, then one line
+ * saying how many more (a manifest listing 180,000 missing files makes a message of 21 lines, not
+ * of 180,000).
+ */
+export function listProblems(problems: readonly string[], max = LISTED_PROBLEMS): string {
+  const shown = problems.slice(0, max).map((p) => `  - ${p}`);
+  if (problems.length > max) shown.push(`  … and ${problems.length - max} more`);
+  return shown.join('\n');
+}
+
 function describeIssues(error: z.ZodError): string[] {
   return error.issues.map((issue) => {
     const at = issue.path.map(String).join('.');
@@ -393,7 +407,7 @@ export function validateManifest(
   const forbidden = prototypeKeys(value);
   if (forbidden.length > 0)
     throw new ManifestError(
-      `${source} is not a valid ${MANIFEST_FILE}:\n${forbidden.map((p) => `  - ${p}: the key "__proto__" is not allowed`).join('\n')}`,
+      `${source} is not a valid ${MANIFEST_FILE}:\n${listProblems(forbidden.map((p) => `${p}: the key "__proto__" is not allowed`))}`,
     );
   const parsed = ManifestSchema.safeParse(value);
   const problems = parsed.success
@@ -402,9 +416,7 @@ export function validateManifest(
       : []
     : describeIssues(parsed.error);
   if (!parsed.success || problems.length > 0) {
-    throw new ManifestError(
-      `${source} is not a valid ${MANIFEST_FILE}:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
-    );
+    throw new ManifestError(`${source} is not a valid ${MANIFEST_FILE}:\n${listProblems(problems)}`);
   }
   return parsed.data;
 }
