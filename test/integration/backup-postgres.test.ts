@@ -11,21 +11,15 @@ import { readManifest, writeManifest } from '../../core/backup/manifest.js';
 import { ComponentErrorSchema, PostgresResultSchema } from '../../core/backup/results.js';
 import { verifyBackup } from '../../core/backup/verify.js';
 import { getJson } from '../../core/s3/objects.js';
-import {
-  countTables,
-  createVersionedBucket,
-  type PostgresServer,
-  type S3Server,
-  seedPrefect,
-  startPostgres,
-  startS3,
-} from '../../harness/index.js';
+import { countTables, type PostgresServer, type S3Server } from '../../harness/index.js';
+import { type RunnerStack, startRunnerStack } from '../../harness/runner-stack.js';
 import { downloadAndHash, exists, openUploads } from '../helpers/s3.js';
 
 const Bucket = 'backups-postgres-test';
 const target = 'infrahub-lab';
 
 describe('backup runner: PostgreSQL (real pg_dump, real S3 server)', () => {
+  let stack: RunnerStack;
   let postgres: PostgresServer;
   let server: S3Server;
   let s3: S3Client;
@@ -38,14 +32,12 @@ describe('backup runner: PostgreSQL (real pg_dump, real S3 server)', () => {
   });
 
   beforeAll(async () => {
-    [postgres, server] = await Promise.all([startPostgres(), startS3()]);
-    s3 = server.client();
-    await createVersionedBucket(s3, Bucket);
-    await seedPrefect(postgres, { flowRuns: 2000 });
+    stack = await startRunnerStack({ bucket: Bucket, postgres: { flowRuns: 2000 } });
+    ({ postgres, server, s3 } = stack);
   });
 
   afterAll(async () => {
-    await Promise.all([postgres?.stop(), server?.stop()]);
+    await stack?.stop();
   });
 
   it('streams pg_dump -Fc to S3; the downloaded dump hashes to the manifest and restores with the same row counts', async () => {

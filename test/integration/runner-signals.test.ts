@@ -6,23 +6,14 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import type { S3Client } from '@aws-sdk/client-s3';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localRunnerEnv, postgresRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
 import { EXIT_CODES } from '../../containers/runner/src/main.js';
 import { fileKey, PREFECT_DUMP, resultKey } from '../../core/backup/layout.js';
 import { ComponentErrorSchema } from '../../core/backup/results.js';
 import { getJson } from '../../core/s3/objects.js';
-import {
-  createVersionedBucket,
-  type FaultProxy,
-  type PostgresServer,
-  type S3Server,
-  seedPrefect,
-  startFaultProxy,
-  startPostgres,
-  startS3,
-} from '../../harness/index.js';
+import type { FaultProxy, PostgresServer, S3Server } from '../../harness/index.js';
+import { type RunnerStack, startRunnerStack } from '../../harness/runner-stack.js';
 import { exists, openUploads } from '../helpers/s3.js';
 import { type SilentTcpProxy, startSilentTcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -60,6 +51,7 @@ function descendants(pid: number): number[] {
 }
 
 describe('backup runner: stopped by a signal, or cut off from PostgreSQL, mid-dump (real PostgreSQL, real S3 server)', () => {
+  let stack: RunnerStack;
   let postgres: PostgresServer;
   let server: S3Server;
   let proxy: FaultProxy;
@@ -67,24 +59,18 @@ describe('backup runner: stopped by a signal, or cut off from PostgreSQL, mid-du
   let tcp: SilentTcpProxy | undefined;
 
   beforeAll(async () => {
-    [postgres, server] = await Promise.all([startPostgres(), startS3()]);
-    proxy = await startFaultProxy(server.endpoint);
-    s3 = server.client();
-    await createVersionedBucket(s3, Bucket);
-    await seedPrefect(postgres, { flowRuns: 100 });
     // About 40 MiB of dump (uncompressed): many 5 MiB parts, so the signal lands while pg_dump runs.
-    const admin = new pg.Client({ connectionString: postgres.url('prefect') });
-    await admin.connect();
-    await admin.query(
-      'CREATE TABLE blob AS SELECT g, md5(g::text) || md5(g::text) || md5(g::text) AS v FROM generate_series(1, 400000) g',
-    );
-    await admin.end();
+    stack = await startRunnerStack({
+      bucket: Bucket,
+      postgres: { flowRuns: 100, bulkRows: 400_000 },
+      faultProxy: true,
+    });
+    ({ postgres, server, proxy, s3 } = stack);
   }, 240_000);
 
   afterAll(async () => {
     await tcp?.stop();
-    await proxy?.stop();
-    await Promise.allSettled([postgres?.stop(), server?.stop()]);
+    await stack?.stop();
   });
 
   const env = (backupId: string, extra: Record<string, string> = {}) => ({
