@@ -1,0 +1,113 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  ACCEPTED_FINDINGS_FILE,
+  type AcceptedFinding,
+  type AuditResult,
+  auditTemplates,
+  CANARY_EXPECTED,
+  compareFindings,
+  describeDifferences,
+  type Finding,
+  loadAcceptedFindings,
+} from '../helpers/template-audit.js';
+
+/**
+ * Issue 13, "Guard it": cfn-lint, checkov and cfn-guard (with the AWS Control Tower proactive-control
+ * Guard rules bundled by @cdklabs/cdk-validator-cfnguard; the AWS Guard Rules Registry is published
+ * only on GitHub, out of CI's reach) run on the templates of config/example.json and config/full.json
+ * (every option). A finding not in test/infra/accepted-findings.json fails, and so does an accepted
+ * finding that no longer occurs. `npm run audit:templates -- --print` lists the current findings.
+ */
+describe('template audit (cfn-lint, checkov, cfn-guard)', () => {
+  let result: AuditResult;
+  let accepted: AcceptedFinding[];
+  beforeAll(async () => {
+    accepted = loadAcceptedFindings();
+    result = await auditTemplates();
+    const t = result.timings;
+    console.log(
+      `template audit: synth ${t.synth} ms; tools ${t.tools} ms (cfn-lint ${t['cfn-lint']}, checkov ${t.checkov}, cfn-guard ${t['cfn-guard']}); ${result.findings.length} findings`,
+    );
+  }, 900_000);
+
+  it('audits both stacks of the example and of the full configuration', () => {
+    expect(result.templates.map((t) => t.id).sort()).toEqual([
+      'example/backup',
+      'example/replica',
+      'full/backup',
+      'full/replica',
+    ]);
+  });
+
+  it('each tool finds the faults of the canary template (none of them checks nothing)', () => {
+    for (const { tool, rule } of CANARY_EXPECTED)
+      expect(result.canary.map((f) => `${f.tool} ${f.rule}`)).toContain(`${tool} ${rule}`);
+  });
+
+  it('names resources by construct path, not by logical id', () => {
+    const unnamed = result.findings.filter(
+      (f) => /^[A-Za-z0-9]+$/.test(f.resource) && f.resource !== 'Resource',
+    );
+    expect(unnamed).toEqual([]);
+  });
+
+  it(`every finding is accepted in ${ACCEPTED_FINDINGS_FILE} and every accepted finding still occurs`, () => {
+    const { unaccepted, stale } = compareFindings(result.findings, accepted);
+    if (unaccepted.length > 0 || stale.length > 0) expect.fail(describeDifferences(unaccepted, stale));
+  });
+});
+
+describe('accepted-findings comparison', () => {
+  const finding = (over: Partial<Finding> = {}): Finding => ({
+    tool: 'checkov',
+    rule: 'CKV_AWS_116',
+    template: 'example/backup',
+    resource: 'Functions/Plan/Resource',
+    message: 'Ensure that AWS Lambda function is configured for a Dead Letter Queue(DLQ)',
+    ...over,
+  });
+  const entry = (over: Partial<AcceptedFinding> = {}): AcceptedFinding => ({
+    tool: 'checkov',
+    rule: 'CKV_AWS_116',
+    templates: ['example/backup'],
+    resources: ['Functions/*/Resource'],
+    reason: 'Step Functions invokes these functions synchronously and handles their errors',
+    ...over,
+  });
+
+  it('accepts a finding matching tool, rule, template and a resource pattern ("*" within one segment)', () => {
+    const r = compareFindings([finding()], [entry()]);
+    expect(r.unaccepted).toEqual([]);
+    expect(r.stale).toEqual([]);
+  });
+
+  it('reports a finding of another rule, template, tool or resource as new', () => {
+    const others = [
+      finding({ rule: 'CKV_AWS_117' }),
+      finding({ template: 'full/backup' }),
+      finding({ tool: 'cfn-guard' }),
+      finding({ resource: 'Functions/Plan/Inner/Resource' }),
+    ];
+    const r = compareFindings([finding(), ...others], [entry()]);
+    expect(r.unaccepted).toEqual(others);
+    expect(describeDifferences(r.unaccepted, r.stale)).toContain('4 new finding(s)');
+  });
+
+  it('reports an accepted pattern that no longer matches in one of its templates as stale', () => {
+    const r = compareFindings([finding()], [entry({ templates: ['example/backup', 'full/backup'] })]);
+    expect(r.stale).toEqual([
+      {
+        index: 0,
+        tool: 'checkov',
+        rule: 'CKV_AWS_116',
+        template: 'full/backup',
+        resource: 'Functions/*/Resource',
+      },
+    ]);
+    expect(describeDifferences(r.unaccepted, r.stale)).toContain('no longer occur');
+  });
+
+  it('the committed list gives each entry a written reason', () => {
+    for (const e of loadAcceptedFindings()) expect(e.reason.length).toBeGreaterThanOrEqual(20);
+  });
+});
