@@ -7,8 +7,7 @@
  * the dump. The `system` database holds users and roles, not a graph, and is not counted.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import neo4j, { type Driver } from 'neo4j-driver';
 import type { Neo4jCountsResult } from '../../../../core/backup/results.js';
@@ -17,7 +16,7 @@ import type { Logger } from '../../../../core/log.js';
 import { waitForNeo4j } from '../../../../core/readiness/neo4j.js';
 import { readyTimeoutFromEnv } from '../../../../core/readiness/wait.js';
 import { type RunContext, resultStamp } from '../context.js';
-import { freeLoopbackPort } from './scratch.js';
+import { freeLoopbackPort, writeDisposableNeo4jConf } from './scratch.js';
 
 export interface BoltConnection {
   uri: string;
@@ -229,39 +228,17 @@ export async function countStoreOffline(
   const workDir = await mkdtemp(join(store.workDir, 'count-'));
   for (const sub of ['conf', 'logs', 'run']) await mkdir(join(workDir, sub));
   const port = await freeLoopbackPort();
-  const settings: Record<string, string> = {
-    'server.databases.default_to_read_only': 'true',
-    'server.directories.logs': join(workDir, 'logs'),
-    'server.directories.run': join(workDir, 'run'),
-    'server.default_listen_address': '127.0.0.1',
-    'server.bolt.enabled': 'true',
-    'server.bolt.listen_address': `127.0.0.1:${port}`,
-    'server.bolt.advertised_address': `127.0.0.1:${port}`,
-    'server.http.enabled': 'false',
-    'server.https.enabled': 'false',
-    'dbms.security.auth_enabled': 'false',
-    'dbms.usage_report.enabled': 'false',
-    'server.memory.heap.initial_size': memory.heap,
-    'server.memory.heap.max_size': memory.heap,
-    'server.memory.pagecache.size': memory.pageCache,
-  };
-  // The DBMS's own settings (data directory, store options, plugins) less those set here: Neo4j
-  // refuses a setting given twice. Relative directory settings still resolve against NEO4J_HOME.
-  const confFile = join(conf, 'neo4j.conf');
-  const base = existsSync(confFile)
-    ? readFileSync(confFile, 'utf8')
-        .split('\n')
-        .filter((line) => !((line.split('=')[0] ?? '').trim() in settings))
-    : [];
-  await writeFile(
-    join(workDir, 'conf', 'neo4j.conf'),
-    [
-      ...base,
-      '# graph count of the stopped store: read-only, loopback',
-      ...Object.entries(settings).map(([k, v]) => `${k}=${v}`),
-      '',
-    ].join('\n'),
-  );
+  // The DBMS's own settings (data directory, store options, plugins) stay; relative directory
+  // settings still resolve against NEO4J_HOME.
+  await writeDisposableNeo4jConf({
+    baseConfFile: join(conf, 'neo4j.conf'),
+    confDir: join(workDir, 'conf'),
+    workDir,
+    port,
+    memory,
+    extra: { 'server.databases.default_to_read_only': 'true' },
+    comment: 'graph count of the stopped store: read-only, loopback',
+  });
   const env = {
     ...process.env,
     NEO4J_HOME: store.home,

@@ -31,6 +31,58 @@ export async function freeLoopbackPort(): Promise<number> {
 }
 
 /**
+ * Writes `<confDir>/neo4j.conf` for a disposable Neo4j the runner starts for itself (a drill's scratch
+ * server, the offline count's read-only server): listening on 127.0.0.1:`port` only, Bolt without TLS
+ * or authentication, HTTP off, usage reports off, `memory.heap` as initial and maximum heap and
+ * `memory.pageCache` as page cache (Neo4j size strings such as `512m`), logs and run files in
+ * `workDir/logs` and `workDir/run`, plus `extra`. The lines of `baseConfFile` (the image's or the
+ * DBMS's own `neo4j.conf`: plugins, JVM, data directory) come first, less every setting set here,
+ * because Neo4j refuses a setting given twice (Operations Manual, "The neo4j.conf file").
+ *
+ * @param comment one line written above the settings, saying what the server is for
+ * @returns the settings written (without the base file's)
+ */
+export async function writeDisposableNeo4jConf(options: {
+  baseConfFile: string;
+  confDir: string;
+  workDir: string;
+  port: number;
+  memory: { heap: string; pageCache: string };
+  extra?: Record<string, string>;
+  comment: string;
+}): Promise<Record<string, string>> {
+  const { workDir, port, memory } = options;
+  const settings: Record<string, string> = {
+    ...options.extra,
+    'server.directories.logs': join(workDir, 'logs'),
+    'server.directories.run': join(workDir, 'run'),
+    'server.default_listen_address': '127.0.0.1',
+    'server.bolt.enabled': 'true',
+    'server.bolt.listen_address': `127.0.0.1:${port}`,
+    'server.bolt.advertised_address': `127.0.0.1:${port}`,
+    'server.http.enabled': 'false',
+    'server.https.enabled': 'false',
+    'dbms.security.auth_enabled': 'false',
+    'dbms.usage_report.enabled': 'false',
+    'server.memory.heap.initial_size': memory.heap,
+    'server.memory.heap.max_size': memory.heap,
+    'server.memory.pagecache.size': memory.pageCache,
+  };
+  const base = existsSync(options.baseConfFile)
+    ? readFileSync(options.baseConfFile, 'utf8')
+        .split('\n')
+        .filter((line) => !((line.split('=')[0] ?? '').trim() in settings))
+    : [];
+  await writeFile(
+    join(options.confDir, 'neo4j.conf'),
+    [...base, `# ${options.comment}`, ...Object.entries(settings).map(([k, v]) => `${k}=${v}`), ''].join(
+      '\n',
+    ),
+  );
+  return settings;
+}
+
+/**
  * Fails before anything is downloaded when the file system holding `dir` (created if absent) has
  * less than `bytes` free for this process (statfs `bavail` × `bsize`: the blocks an unprivileged
  * user may still use, as `df` shows them). `what` names the files in the message. On Fargate the
@@ -146,36 +198,18 @@ export async function prepareScratchNeo4j(
   for (const sub of ['conf', 'data/databases', 'data/transactions', 'logs', 'run', 'import', 'plugins'])
     await mkdir(join(dir, sub), { recursive: true });
   const port = await freeLoopbackPort();
-  const settings: Record<string, string> = {
-    'server.directories.data': join(dir, 'data'),
-    'server.directories.logs': join(dir, 'logs'),
-    'server.directories.run': join(dir, 'run'),
-    'server.directories.import': join(dir, 'import'),
-    'server.default_listen_address': '127.0.0.1',
-    'server.bolt.listen_address': `127.0.0.1:${port}`,
-    'server.http.enabled': 'false',
-    'server.https.enabled': 'false',
-    'dbms.security.auth_enabled': 'false',
-    'dbms.usage_report.enabled': 'false',
-    'server.memory.heap.initial_size': memory.heap,
-    'server.memory.heap.max_size': memory.heap,
-    'server.memory.pagecache.size': memory.pageCache,
-  };
-  // Keep the image's own settings (plugins, JVM), less those set here: Neo4j refuses a setting twice.
-  const base = existsSync(join(home, 'conf', 'neo4j.conf'))
-    ? readFileSync(join(home, 'conf', 'neo4j.conf'), 'utf8')
-        .split('\n')
-        .filter((line) => !((line.split('=')[0] ?? '').trim() in settings))
-    : [];
-  await writeFile(
-    join(conf, 'neo4j.conf'),
-    [
-      ...base,
-      '# restore drill: a disposable instance',
-      ...Object.entries(settings).map(([k, v]) => `${k}=${v}`),
-      '',
-    ].join('\n'),
-  );
+  await writeDisposableNeo4jConf({
+    baseConfFile: join(home, 'conf', 'neo4j.conf'),
+    confDir: conf,
+    workDir: dir,
+    port,
+    memory,
+    extra: {
+      'server.directories.data': join(dir, 'data'),
+      'server.directories.import': join(dir, 'import'),
+    },
+    comment: 'restore drill: a disposable instance',
+  });
   const env = { ...process.env, NEO4J_HOME: home, NEO4J_CONF: conf, HEAP_SIZE: memory.heap };
   const connection: BoltConnection = {
     uri: `bolt://127.0.0.1:${port}`,
