@@ -1,88 +1,44 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type LocalAws, type LocalExecution, runBackupLocally } from '../../cli/local/backup.js';
-import {
-  type LocalTarget,
-  localDeploymentConfig,
-  localRuntime,
-  provisionLocalAws,
-} from '../../cli/local/harness-target.js';
-import { type SynthesizedBackup, synthesizeBackup } from '../../cli/local/synth.js';
+import { type LocalAws, runBackupLocally } from '../../cli/local/backup.js';
+import { type LocalTarget, localRuntime } from '../../cli/local/harness-target.js';
 import { readManifest } from '../../core/backup/manifest.js';
 import { verifyBackup } from '../../core/backup/verify.js';
-import type { DeploymentConfig } from '../../core/config/schema.js';
 import { METRICS_NAMESPACE } from '../../core/metrics.js';
-import { type FakeInfrahub, startFakeInfrahub, task } from '../../harness/fake-infrahub-api.js';
-import {
-  countGraph,
-  type Neo4jServer,
-  type PostgresServer,
-  type S3Server,
-  seedGraph,
-  seedPrefect,
-  startNeo4j,
-  startPostgres,
-  startS3,
-} from '../../harness/index.js';
+import { task } from '../../harness/fake-infrahub-api.js';
+import { countGraph, type Neo4jServer, type S3Server } from '../../harness/index.js';
+import { enteredStates as entered, type LocalStack, startLocalStack } from '../../harness/local-stack.js';
 import { captureNotices, type Notices } from '../helpers/notices.js';
 import { exists, retentionTag } from '../helpers/s3.js';
 
 const bucket = 'infrahub-backups-sm';
 
-/** The state names an execution entered, in order. */
-const entered = (run: LocalExecution) =>
-  run.events.flatMap((e) => (e.type === 'StateEntered' ? [(e.state as { name: string }).name] : []));
-
 // The synthesized backup state machine, executed locally against real PostgreSQL, Neo4j and moto.
 describe('backup state machine, run locally from the synthesized definition', () => {
-  let postgres: PostgresServer;
+  let stack: LocalStack;
   let neo4j: Neo4jServer;
   let aws: S3Server;
-  let infrahub: FakeInfrahub;
   let local: LocalAws;
-  let config: DeploymentConfig;
-  let synthesized: SynthesizedBackup;
   let target: LocalTarget;
-  let storage: string;
   let busy = false;
   let notices: Notices;
-  let clock = Date.parse('2026-11-21T02:00:00Z');
-  // Each execution starts a second later, so each gets its own backup id.
-  const startTime = () => {
-    clock += 1000;
-    return new Date(clock);
-  };
 
   beforeAll(async () => {
-    [postgres, neo4j, aws] = await Promise.all([startPostgres(), startNeo4j(), startS3()]);
-    infrahub = await startFakeInfrahub({
-      script: () => (busy ? [task(7, 'RUNNING', 'Generate artifacts for branch main')] : []),
+    stack = await startLocalStack({
+      bucket,
+      infrahub: { script: () => (busy ? [task(7, 'RUNNING', 'Generate artifacts for branch main')] : []) },
+      flowRuns: 50,
+      devices: 20,
+      storagePrefix: 'sm-storage-',
+      storageFiles: { 'dev-1/config.txt': 'hostname dev-1\n' },
+      preflight: { maxWaitSeconds: 2, pollIntervalSeconds: 1 },
     });
-    await seedPrefect(postgres, { flowRuns: 50 });
-    await seedGraph(neo4j, { devices: 20 });
-    storage = mkdtempSync(join(tmpdir(), 'sm-storage-'));
-    mkdirSync(join(storage, 'dev-1'));
-    writeFileSync(join(storage, 'dev-1', 'config.txt'), 'hostname dev-1\n');
-    target = {
-      name: 'infrahub-lab',
-      postgres,
-      neo4j,
-      infrahub: { address: infrahub.address, token: infrahub.token },
-      storagePath: storage,
-    };
-    config = localDeploymentConfig([target], { preflight: { maxWaitSeconds: 2, pollIntervalSeconds: 1 } });
-    local = await provisionLocalAws(aws, bucket, [target]);
-    synthesized = synthesizeBackup(config);
+    ({ neo4j, aws, local, target } = stack);
     notices = await captureNotices(local);
   }, 240_000);
 
   afterAll(async () => {
-    await infrahub?.close();
-    await Promise.allSettled([postgres?.stop(), neo4j?.stop(), aws?.stop()]);
-    if (storage) rmSync(storage, { recursive: true, force: true });
+    await stack?.stop();
   });
 
   /** The metrics published so far, as "Name Dim=value ...". */
@@ -100,15 +56,7 @@ describe('backup state machine, run locally from the synthesized definition', ()
   });
 
   const run = (input: unknown, extra: Partial<Parameters<typeof runBackupLocally>[1]> = {}) =>
-    runBackupLocally(input, {
-      config,
-      aws: local,
-      runtime: () => localRuntime(target),
-      synthesized,
-      retryIntervalMs: 0,
-      startTime: startTime(),
-      ...extra,
-    });
+    runBackupLocally(input, { ...stack.runOptions(), ...extra });
 
   it('backs up every component, writes the manifest last and reports success', async () => {
     const before = await countGraph(neo4j);

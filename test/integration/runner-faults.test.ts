@@ -10,7 +10,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   localRunnerEnv,
@@ -23,48 +22,37 @@ import { fileKey, PREFECT_DUMP, resultKey } from '../../core/backup/layout.js';
 import { ComponentErrorSchema } from '../../core/backup/results.js';
 import { getJson } from '../../core/s3/objects.js';
 import {
-  createVersionedBucket,
   type FaultProxy,
   type Neo4jServer,
   type PostgresServer,
   repoRoot,
   type S3Server,
-  seedGraph,
-  seedPrefect,
-  startFaultProxy,
-  startNeo4j,
-  startPostgres,
-  startS3,
 } from '../../harness/index.js';
+import { type RunnerStack, startRunnerStack } from '../../harness/runner-stack.js';
 import { exists, openUploads } from '../helpers/s3.js';
 
 const Bucket = 'backups-runner-faults';
 const target = 'infrahub-lab';
 
 describe('backup runner: faults mid-backup (real PostgreSQL, real S3 server behind the fault proxy)', () => {
+  let stack: RunnerStack;
   let postgres: PostgresServer;
   let server: S3Server;
   let proxy: FaultProxy;
   let s3: S3Client;
 
   beforeAll(async () => {
-    [postgres, server] = await Promise.all([startPostgres(), startS3()]);
-    proxy = await startFaultProxy(server.endpoint);
-    s3 = server.client();
-    await createVersionedBucket(s3, Bucket);
-    await seedPrefect(postgres, { flowRuns: 100 });
-    // About 40 MiB of dump (uncompressed): many 5 MiB parts, so a fault lands while pg_dump runs.
-    const admin = new pg.Client({ connectionString: postgres.url('prefect') });
-    await admin.connect();
-    await admin.query(
-      'CREATE TABLE blob AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) || md5((g * 13)::text) AS v FROM generate_series(1, 400000) g',
-    );
-    await admin.end();
+    // About 40 MiB of dump (uncompressed): many 5 MiB parts, so the fault lands while pg_dump runs.
+    stack = await startRunnerStack({
+      bucket: Bucket,
+      postgres: { flowRuns: 100, bulkRows: 400_000 },
+      faultProxy: true,
+    });
+    ({ postgres, server, proxy, s3 } = stack);
   }, 240_000);
 
   afterAll(async () => {
-    await proxy?.stop();
-    await Promise.allSettled([postgres?.stop(), server?.stop()]);
+    await stack?.stop();
   });
 
   const env = (backupId: string, extra: Record<string, string> = {}) => ({
@@ -194,17 +182,17 @@ main(['backup-postgres']).then((code) => process.exit(code));
 });
 
 describe('count runner: Neo4j killed while the runner works over Bolt (real Neo4j, real S3 server)', () => {
+  let stack: RunnerStack;
   let neo4j: Neo4jServer;
   let server: S3Server;
 
   beforeAll(async () => {
-    [neo4j, server] = await Promise.all([startNeo4j(), startS3()]);
-    await createVersionedBucket(server.client(), Bucket);
-    await seedGraph(neo4j, { devices: 200 });
+    stack = await startRunnerStack({ bucket: Bucket, neo4j: { devices: 200 } });
+    ({ neo4j, server } = stack);
   }, 300_000);
 
   afterAll(async () => {
-    await Promise.allSettled([neo4j?.stop(), server?.stop()]);
+    await stack?.stop();
   });
 
   /** PIDs of the processes with an established connection to the Bolt port, other than this one. */
