@@ -6,6 +6,7 @@
  *   --write    rewrites the accepted list: entries that still match keep their reasons, stale ones go,
  *              new findings are added with a TODO reason, which the list refuses until it is written.
  */
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import {
   ACCEPTED_FINDINGS_FILE,
@@ -56,6 +57,8 @@ if (args.has('--write')) {
     .filter((e) => e.templates.length > 0 && e.resources.length > 0);
   const next = [...kept, ...proposeEntries(unaccepted)];
   writeFileSync(ACCEPTED_FINDINGS_FILE, `${JSON.stringify({ accepted: next }, null, 2)}\n`);
+  // In the repository's JSON style (short arrays on one line), so a rewrite shows only real changes.
+  spawnSync('node_modules/.bin/biome', ['format', '--write', ACCEPTED_FINDINGS_FILE], { stdio: 'ignore' });
   console.log(`wrote ${next.length} entries to ${ACCEPTED_FINDINGS_FILE}; write a reason for each TODO`);
 } else if (unaccepted.length > 0 || stale.length > 0) {
   console.error(describeDifferences(unaccepted, stale));
