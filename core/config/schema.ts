@@ -550,7 +550,7 @@ export const NotificationsSchema = z.strictObject({
     .default([]),
   /**
    * Customer-managed KMS keys of the topics in `topicArns` that are encrypted with one: the notice
-   * functions are granted kms:GenerateDataKey* and kms:Decrypt on them, which publishing to an
+   * functions are granted kms:GenerateDataKey and kms:Decrypt on them, which publishing to an
    * encrypted topic needs (AWS SNS Developer Guide, "Encryption at rest": publishers need those two
    * permissions on the topic's key). Each key's policy must also allow this account. Keys of topics
    * encrypted with the AWS-managed key `alias/aws/sns` need nothing here.

@@ -102,7 +102,7 @@ export function allowServicePublishers(
 
 /**
  * Lets the functions that send notices publish to extra topics encrypted with customer keys
- * (`notifications.topicKeyArns`): publishing to an SSE-KMS topic needs `kms:GenerateDataKey*` and
+ * (`notifications.topicKeyArns`): publishing to an SSE-KMS topic needs `kms:GenerateDataKey` and
  * `kms:Decrypt` on its key (Amazon SNS Developer Guide, "Encryption at rest", key permissions), and
  * the key's own policy must allow this account. The notice topic's key is granted here too.
  */
@@ -114,7 +114,8 @@ export function grantNoticeKeys(
   for (const publisher of publishers) {
     publisher.grantPrincipal.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        // kms:GenerateDataKey, not the GenerateDataKey* wildcard: the one SNS calls for a publisher.
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
         resources: [noticesKey.keyArn, ...topicKeyArns],
       }),
     );
