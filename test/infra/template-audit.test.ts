@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DeploymentConfigSchema } from '../../core/config/schema.js';
 import {
   ACCEPTED_FINDINGS_FILE,
   type AcceptedFinding,
@@ -109,5 +111,57 @@ describe('accepted-findings comparison', () => {
 
   it('the committed list gives each entry a written reason', () => {
     for (const e of loadAcceptedFindings()) expect(e.reason.length).toBeGreaterThanOrEqual(20);
+  });
+});
+
+/** Every key path a zod schema accepts (`targets[].neo4j.host`); unions contribute each option's keys. */
+function schemaPaths(schema: unknown, prefix = '', out = new Set<string>()): Set<string> {
+  const def = (schema as { _zod: { def: Record<string, unknown> & { type: string } } })._zod.def;
+  switch (def.type) {
+    case 'object':
+      for (const [key, inner] of Object.entries(def.shape as Record<string, unknown>)) {
+        const path = prefix ? `${prefix}.${key}` : key;
+        out.add(path);
+        schemaPaths(inner, path, out);
+      }
+      break;
+    case 'optional':
+    case 'default':
+    case 'prefault':
+    case 'nullable':
+    case 'readonly':
+      schemaPaths(def.innerType, prefix, out);
+      break;
+    case 'pipe':
+      schemaPaths(def.in, prefix, out);
+      break;
+    case 'array':
+      schemaPaths(def.element, `${prefix}[]`, out);
+      break;
+    case 'union':
+      for (const option of def.options as unknown[]) schemaPaths(option, prefix, out);
+      break;
+  }
+  return out;
+}
+
+/** Every key path set in a JSON value, arrays as `[]`. */
+function valuePaths(value: unknown, prefix = '', out = new Set<string>()): Set<string> {
+  if (Array.isArray(value)) for (const item of value) valuePaths(item, `${prefix}[]`, out);
+  else if (value !== null && typeof value === 'object')
+    for (const [key, inner] of Object.entries(value)) {
+      const path = prefix ? `${prefix}.${key}` : key;
+      out.add(path);
+      valuePaths(inner, path, out);
+    }
+  return out;
+}
+
+describe("config/full.json, the audit's configuration with every option", () => {
+  it('sets every key the configuration schema accepts (add each new option to it)', () => {
+    const set = valuePaths(JSON.parse(readFileSync('config/full.json', 'utf8')));
+    const schema = schemaPaths(DeploymentConfigSchema);
+    expect(schema.size).toBeGreaterThan(50);
+    expect([...schema].filter((path) => !set.has(path))).toEqual([]);
   });
 });
