@@ -8,6 +8,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Manifest } from '../../../../core/backup/manifest.js';
 import { ManifestError } from '../../../../core/errors.js';
+import { connectPostgres } from './postgres.js';
 import { restoreArtifacts } from './restore-artifacts.js';
 import { checkGraph, restoreNeo4jCommunity } from './restore-neo4j.js';
 import type { RestoreContext } from './restore-postgres.js';
@@ -28,6 +29,32 @@ export interface DrillOptions {
   neo4jHome: string;
   neo4jAdmin: string;
   neo4jMemory?: { heap: string; pageCache: string };
+}
+
+/**
+ * The role a drill restores PostgreSQL as in its disposable server: not a superuser, with CREATEDB
+ * only. A dump is SQL run by pg_restore (PostgreSQL docs, "pg_restore": only restore dumps from
+ * trusted sources, since a dump can run arbitrary code as the restoring role); drills restore any
+ * complete backup, imported archives included, on a schedule. As this role, a dump's `COPY ... TO
+ * PROGRAM` or `FROM PROGRAM`, reads and writes of server files, `ALTER SYSTEM` and untrusted
+ * languages are refused (PostgreSQL docs, "COPY" and "Predefined Roles": they need a superuser or
+ * pg_execute_server_program / pg_read_server_files / pg_write_server_files), so they fail the drill
+ * instead of running in the drill task. Objects are restored as this role (pg_restore --no-owner:
+ * the dump's owners do not exist in the disposable server).
+ */
+export const DRILL_RESTORE_ROLE = 'drill_restore';
+
+/** Creates DRILL_RESTORE_ROLE in the disposable server and returns the connection that logs in as it. */
+async function restoreRoleOf(scratch: ScratchPostgres): Promise<ScratchPostgres['connection']> {
+  const admin = await connectPostgres(scratch.connection, 'infrahub-drill');
+  try {
+    await admin.query(
+      `CREATE ROLE ${DRILL_RESTORE_ROLE} LOGIN CREATEDB NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS`,
+    );
+  } finally {
+    await admin.end().catch(() => undefined);
+  }
+  return { ...scratch.connection, user: DRILL_RESTORE_ROLE };
 }
 
 export interface DrillResult {
@@ -71,7 +98,9 @@ async function drillIn(ctx: RestoreContext, manifest: Manifest, options: DrillOp
       postgres = await timed('start-postgres', () =>
         startScratchPostgres(options.pgBinDir, join(options.workDir, 'postgres'), options.pgUser),
       );
-      const connection = postgres.connection;
+      const scratch = postgres;
+      // Restored as a role that is no superuser: a hostile dump cannot run programs in the task.
+      const connection = await timed('create-restore-role', () => restoreRoleOf(scratch));
       const restored = await timed('restore-postgres', () =>
         restorePostgres(ctx, connection, manifest, {
           binDir: options.pgBinDir,
@@ -91,6 +120,7 @@ async function drillIn(ctx: RestoreContext, manifest: Manifest, options: DrillOp
         countsCompared: restored.countsCompared,
         validation: restored.validation,
         created: restored.created,
+        restoredAs: `${DRILL_RESTORE_ROLE} (not a superuser)`,
       };
     }
     if (manifest.components.includes('database')) {
