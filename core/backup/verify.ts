@@ -58,6 +58,8 @@ export interface VerifyReport {
     hashed: number;
     /** Files quick mode could not relate to the manifest's SHA-256 (no upload record); `deep` proves them. */
     unproven: string[];
+    /** `.runner/` records that could not be read (not JSON, or not a record of files), with why. */
+    brokenRecords?: Array<{ key: string; reason: string }>;
   };
   /** Deep only: dumps whose format was checked, and those that could not be (no pg_restore here). */
   formats?: { checked: number; unchecked: Array<{ path: string; reason: string }> };
@@ -103,18 +105,27 @@ const RecordSchema = z.looseObject({ files: z.array(FileRecordSchema) });
 
 /**
  * What the backup's own `.runner/` records say each file's upload measured (path → SHA-256 and S3
- * checksum). A record that is unreadable or of another shape contributes nothing.
+ * checksum). A record that is unreadable or of another shape contributes nothing and is listed in
+ * `broken` with why, so a report never lets a file pass as "not proven" without saying its record is
+ * broken.
  */
 async function uploadRecords(
   s3: S3Client,
   bucket: string,
   keys: readonly string[],
+  broken: Array<{ key: string; reason: string }>,
 ): Promise<Map<string, { sha256: string; checksumSHA256: string }>> {
   const records = new Map<string, { sha256: string; checksumSHA256: string }>();
   for (const key of keys) {
     const record = await getJson(s3, bucket, key, RecordSchema).catch((err: unknown) => {
-      if (err instanceof z.ZodError || err instanceof SyntaxError) return undefined;
-      throw err;
+      if (err instanceof SyntaxError) broken.push({ key, reason: `not valid JSON: ${err.message}` });
+      else if (err instanceof z.ZodError)
+        broken.push({
+          key,
+          reason: `not a record of files: ${err.issues.map((i) => `${i.path.map(String).join('.') || '(record)'}: ${i.message}`).join('; ')}`,
+        });
+      else throw err;
+      return undefined;
     });
     for (const f of record?.files ?? [])
       records.set(f.path, { sha256: f.sha256, checksumSHA256: f.s3.checksumSHA256 });
@@ -191,6 +202,7 @@ export async function verifyAgainst(
   const problems: VerifyProblem[] = [];
   const proof: VerifyReport['proof'] = { s3FullObject: 0, uploadRecord: 0, hashed: 0, unproven: [] };
   const formats: NonNullable<VerifyReport['formats']> = { checked: 0, unchecked: [] };
+  const brokenRecords: Array<{ key: string; reason: string }> = [];
   let downloaded = 0;
   const expected = Object.entries(manifest.checksums).sort(([a], [b]) => a.localeCompare(b));
   for (const [path, sha256] of expected) {
@@ -236,7 +248,7 @@ export async function verifyAgainst(
           });
         continue;
       }
-      records ??= await uploadRecords(s3, bucket, recordKeys);
+      records ??= await uploadRecords(s3, bucket, recordKeys, brokenRecords);
       const upload = records.get(path);
       if (!upload || !sameS3Checksum(upload.checksumSHA256, recorded.checksum_sha256)) {
         proof.unproven.push(path);
@@ -274,6 +286,7 @@ export async function verifyAgainst(
   for (const [path, size] of [...listed].sort(([a], [b]) => a.localeCompare(b))) {
     problems.push({ path, kind: 'unexpected', actual: size });
   }
+  if (brokenRecords.length > 0) proof.brokenRecords = brokenRecords;
   return {
     target,
     backupId,
@@ -305,6 +318,10 @@ export function describeProof(report: VerifyReport): string[] {
   if (p.unproven.length > 0)
     lines.push(
       `${p.unproven.length} multipart without an upload record: S3's composite checksum matches, but only --deep can hold them to the manifest's SHA-256: ${p.unproven.join(', ')}`,
+    );
+  for (const b of p.brokenRecords ?? [])
+    lines.push(
+      `upload record ${b.key} is broken (${b.reason}): the files it recorded could not be held to the manifest's SHA-256 without downloading them; --deep does`,
     );
   if (report.formats) {
     lines.push(`${report.formats.checked} dump format(s) checked`);
