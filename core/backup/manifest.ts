@@ -189,7 +189,7 @@ export function componentOf(path: string): Component | undefined {
 /**
  * What is wrong with a manifest beyond its shape, with no I/O and without knowing where it was read
  * from: unsafe paths (as keys of `checksums`, `sizes`, `s3` or in `neo4j.databases[].files`), entries
- * of `sizes`/`s3` without a checksum, no component or an unknown or repeated one, a component
+ * of `sizes`/`s3` without a checksum and (when `sizes`/`s3` is present) checksums without their entry, no component or an unknown or repeated one, a component
  * without its files (`database` needs `database/` files, `task-manager-db` needs `prefect.dump`;
  * `artifacts` may be empty: an empty artifact store is a state to keep), a
  * file of a component the backup does not list, and Neo4j database names
@@ -209,6 +209,18 @@ export function structuralProblems(manifest: z.output<typeof ManifestShape>): Pr
       else if (section !== 'checksums' && !(path in manifest.checksums))
         problems.push({ path: [section, path], message: `${path} has no entry in checksums` });
     }
+  }
+  // Where `s3` (or `sizes`) is recorded at all, it is recorded for every file: a checksummed file
+  // without its stored copy would pass a verification that walks `checksums` and be skipped by a
+  // reader that walks `s3` (a restore writing only some of the artifacts and calling it success).
+  for (const [section, record] of [
+    ['s3', manifest.s3],
+    ['sizes', manifest.sizes],
+  ] as const) {
+    if (!record) continue;
+    for (const path of paths)
+      if (!(path in record) && !backupPathProblem(path))
+        problems.push({ path: ['checksums', path], message: `${path} has no entry in ${section}` });
   }
   if (manifest.components.length === 0) {
     problems.push({ path: ['components'], message: 'lists no component: a backup holds at least one' });

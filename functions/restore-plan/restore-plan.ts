@@ -50,6 +50,8 @@ export interface RestoreStatePlan {
   neo4jSystem: Neo4jSystemPlan;
   warnings: string[];
   files: { count: number; bytes: number; largest: Array<{ path: string; size: number }> };
+  /** Per component, the files and bytes the manifest records: the report holds what was restored to them. */
+  expected: ExpectedRestore;
   restore: { database: boolean; taskManagerDb: boolean; artifacts: boolean };
   edition: 'community' | 'enterprise';
   /** Community: the DBMS service stopped around the load. */
@@ -61,6 +63,31 @@ export interface RestoreStatePlan {
   infrahubVersion: { recorded: string; running: string };
 }
 
+/** Files and bytes the manifest records for the components whose restore reports them (artifacts, task-manager-db). */
+export type ExpectedRestore = Partial<
+  Record<'artifacts' | 'task-manager-db', { files: number; bytes: number }>
+>;
+
+/**
+ * What the manifest (its `sizes`, as the plan lists them) says the restored components hold: the
+ * artifacts' file count and bytes, and `prefect.dump`'s bytes. Components not restored, or a manifest
+ * without sizes, have no entry (nothing to compare).
+ */
+export function expectedRestore(
+  components: readonly string[],
+  files: ReadonlyArray<{ path: string; size: number }>,
+): ExpectedRestore {
+  const expected: ExpectedRestore = {};
+  const sum = (fs: ReadonlyArray<{ size: number }>) => fs.reduce((n, f) => n + f.size, 0);
+  const artifacts = files.filter((f) => f.path.startsWith('artifacts/'));
+  if (components.includes('artifacts') && files.length > 0)
+    expected.artifacts = { files: artifacts.length, bytes: sum(artifacts) };
+  const dump = files.filter((f) => f.path === 'prefect.dump');
+  if (components.includes('task-manager-db') && dump.length === 1)
+    expected['task-manager-db'] = { files: 1, bytes: sum(dump) };
+  return expected;
+}
+
 export interface DrillStatePlan {
   kind: 'drill';
   restoreId: string;
@@ -68,6 +95,8 @@ export interface DrillStatePlan {
   backupId: string;
   components: string[];
   bytes: number;
+  /** Per component, the files and bytes the manifest records: the report holds what was restored to them. */
+  expected: ExpectedRestore;
   taskDefinition: string;
   environment: EnvOverride[];
 }
@@ -156,6 +185,7 @@ export async function restorePlanStep(
     dryRun: plan.dryRun,
     neo4jSystem: plan.neo4jSystem,
     warnings,
+    expected: expectedRestore(plan.components, plan.files),
     // The payload stays small: counts, and the largest files by name.
     files: {
       count: plan.files.length,
@@ -233,6 +263,7 @@ async function planDrill(
     backupId,
     components: plan.components,
     bytes: plan.files.reduce((n, f) => n + f.size, 0),
+    expected: expectedRestore(plan.components, plan.files),
     taskDefinition: drillFamily(deps.config.name, target),
     environment: [
       { Name: 'TARGET', Value: target.name },

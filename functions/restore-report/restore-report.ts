@@ -41,6 +41,10 @@ export const RestoreReportEventSchema = z.strictObject({
   input: z.unknown().optional(),
   /** The plan (empty when planning failed: the refusal is then the failure reported). */
   plan: z.looseObject({
+    /** Per component, the files and bytes its manifest records (restore-plan's `expected`). */
+    expected: z
+      .record(z.string(), z.strictObject({ files: z.number().int(), bytes: z.number().int() }))
+      .optional(),
     target: targetName.optional(),
     backupId: BackupIdSchema.optional(),
     restoreId: RestoreIdSchema.optional(),
@@ -138,6 +142,44 @@ export function verifiedComponents(results: readonly RestoreStepResult[]): Verif
   });
 }
 
+/**
+ * What was restored against what the manifest records (the plan's `expected`): a component whose
+ * step reports other bytes verified (`verifiedBytes`), or for artifacts another file count, than the
+ * manifest lists was not restored whole, whatever each file's checksum said. One line per difference;
+ * a component without an expectation, or whose step records no count, is not compared here. Pure.
+ */
+export function restoredAgainstManifest(
+  results: readonly RestoreStepResult[],
+  expected: Partial<Record<string, { files: number; bytes: number }>> | undefined,
+): string[] {
+  if (!expected) return [];
+  const problems: string[] = [];
+  const restored: Array<{ component: string; step: string; details: Record<string, unknown> }> = [];
+  for (const r of results) {
+    const component = StepComponents[r.step];
+    if (component) restored.push({ component, step: r.step, details: r.details });
+    if (r.step === 'drill')
+      for (const [part, c] of Object.entries(DrillParts)) {
+        const d = r.details[part];
+        if (d && typeof d === 'object')
+          restored.push({ component: c, step: r.step, details: d as Record<string, unknown> });
+      }
+  }
+  for (const { component, step, details } of restored) {
+    const want = expected[component];
+    if (!want) continue;
+    const bytesDone = details.verifiedBytes;
+    if (typeof bytesDone === 'number' && bytesDone !== want.bytes)
+      problems.push(
+        `${step} restored ${bytes(bytesDone)} of ${component} (${bytesDone} bytes), the manifest records ${want.bytes} bytes`,
+      );
+    const filesDone = details.files;
+    if (component === 'artifacts' && typeof filesDone === 'number' && filesDone !== want.files)
+      problems.push(`${step} restored ${filesDone} artifact file(s), the manifest records ${want.files}`);
+  }
+  return problems;
+}
+
 const describeVerified = (verified: readonly VerifiedComponent[]) =>
   verified.map((v) => `${v.component} ${v.bytes === null ? 'NOT verified' : bytes(v.bytes)}`).join(', ');
 
@@ -227,6 +269,9 @@ export async function restoreReportStep(
       cause: `runner ${v.step} restored ${v.component} without recording the bytes it verified against the manifest's SHA-256`,
     });
   }
+  // ... and never unless it restored every file and byte the manifest lists.
+  for (const problem of restoredAgainstManifest(results, event.plan.expected))
+    failures.push({ step: 'restore-report', error: 'RestoreValidation', cause: problem });
   const ok = failures.length === 0;
   const validations = validationsOf(results);
   const totalSeconds = Math.max(0, Math.round((now.getTime() - Date.parse(event.startedAt)) / 1000));

@@ -24,20 +24,26 @@ export interface ArtifactsRestoreResult {
   bytes: number;
 }
 
-/** The artifact files a manifest records, with where each is stored and what it must hash to. */
+/**
+ * The artifact files a manifest records, with where each is stored and what it must hash to: every
+ * `artifacts/` path of `checksums` (what the backup holds and verification checks), never only those
+ * that happen to have an `s3` entry, so no file the manifest lists is silently left out.
+ *
+ * @throws ManifestError naming the first file without its stored copy (`s3` entry) or size
+ */
 export function artifactFiles(manifest: Manifest, what: string) {
-  return Object.entries(manifest.s3 ?? {})
+  return Object.entries(manifest.checksums)
     .filter(([path]) => path.startsWith(ARTIFACTS_DIR))
-    .map(([path, stored]) => {
-      const sha256 = manifest.checksums[path];
-      if (!sha256) throw new ManifestError(`${what}: ${path} has no checksum in the manifest`);
-      return {
-        relative: path.slice(ARTIFACTS_DIR.length),
-        path,
-        stored,
-        sha256,
-        size: manifest.sizes?.[path] ?? 0,
-      };
+    .map(([path, sha256]) => {
+      const stored = manifest.s3?.[path];
+      if (!stored)
+        throw new ManifestError(
+          `${what}: ${path} is in the manifest's checksums but has no stored copy (s3)`,
+        );
+      const size = manifest.sizes?.[path];
+      if (size === undefined)
+        throw new ManifestError(`${what}: ${path} is in the manifest's checksums but has no size`);
+      return { relative: path.slice(ARTIFACTS_DIR.length), path, stored, sha256, size };
     });
 }
 
