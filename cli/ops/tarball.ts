@@ -307,7 +307,13 @@ export async function importTarball(
           );
         // Validated like our own manifests: shape, safe paths, components with their files, Neo4j
         // database names (ManifestError naming the archive and each problem).
-        metadata = parseManifest(Buffer.concat(chunks).toString('utf8'), `${name} in ${basename(file)}`);
+        let text: string;
+        try {
+          text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+        } catch {
+          throw new ManifestError(`${name} in ${basename(file)} is not valid UTF-8: not a manifest`);
+        }
+        metadata = parseManifest(text, `${name} in ${basename(file)}`);
         return;
       }
       const unsafe = backupPathProblem(path);
@@ -317,7 +323,10 @@ export async function importTarball(
         );
       const key = fileKey(target, named, path);
       // tar-stream's entries are streamx streams; a PassThrough makes one a Node.js Readable.
+      // pipe() passes no error on: an archive cut inside this entry fails the entry's stream, which
+      // must fail the upload (and not be an unhandled error) while the import is refused as a whole.
       const source = stream.pipe(new PassThrough());
+      stream.on('error', (err: Error) => source.destroy(err));
       // Dumps are checked on the bytes uploaded, as at backup time (core/backup/formats.ts). The
       // upload goes on after a problem (tagged "pending", it expires) so that its SHA-256 is still
       // compared; a malformed dump refuses the import below, naming it.
@@ -337,7 +346,20 @@ export async function importTarball(
       (err: unknown) => next(err as Error),
     );
   });
-  await pipeline(createReadStream(file), createGunzip(), extract);
+  try {
+    await pipeline(createReadStream(file), createGunzip(), extract);
+  } catch (err) {
+    // zlib and tar-stream name no file ("incorrect header check", "unexpected end of file"): a
+    // malformed archive is refused naming it; our own named errors pass as they are.
+    if (err instanceof Error && !('name' in err && err.name !== 'Error')) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') throw err;
+      throw new ManifestError(
+        `${basename(file)} is not a readable .tar.gz archive (${err.message}); nothing was made a backup (objects already uploaded stay "pending" and expire)`,
+      );
+    }
+    throw err;
+  }
 
   const info = metadata as Manifest | undefined;
   if (!info) throw new ManifestError(`${basename(file)} holds no ${ARCHIVE_ROOT}${MANIFEST_FILE}`);
