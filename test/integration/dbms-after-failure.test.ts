@@ -4,36 +4,15 @@
  * locally against the harness's real Neo4j (StopDbms/StartDbms stop and start it), PostgreSQL and moto.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type LocalAws, type LocalExecution, runBackupLocally } from '../../cli/local/backup.js';
-import {
-  type LocalTarget,
-  localDeploymentConfig,
-  localRuntime,
-  provisionLocalAws,
-} from '../../cli/local/harness-target.js';
-import { type SynthesizedBackup, synthesizeBackup } from '../../cli/local/synth.js';
-import type { DeploymentConfig } from '../../core/config/schema.js';
+import { type LocalAws, runBackupLocally } from '../../cli/local/backup.js';
+import { type LocalTarget, localRuntime } from '../../cli/local/harness-target.js';
 import { DbmsControlError } from '../../core/errors.js';
-import { type FakeInfrahub, startFakeInfrahub } from '../../harness/fake-infrahub-api.js';
-import {
-  countGraph,
-  type Neo4jServer,
-  type PostgresServer,
-  type S3Server,
-  seedGraph,
-  startNeo4j,
-  startPostgres,
-  startS3,
-} from '../../harness/index.js';
+import { countGraph, type Neo4jServer } from '../../harness/index.js';
+import { enteredStates as entered, type LocalStack, startLocalStack } from '../../harness/local-stack.js';
 import { captureNotices, type Notices } from '../helpers/notices.js';
 
 const bucket = 'infrahub-backups-dbms';
-const entered = (run: LocalExecution) =>
-  run.events.flatMap((e) => (e.type === 'StateEntered' ? [(e.state as { name: string }).name] : []));
 
 /** The process and all its descendants (the runner: tsx, node, and the neo4j-admin it started). */
 function processTree(pid: number): number[] {
@@ -49,44 +28,26 @@ function processTree(pid: number): number[] {
 }
 
 describe('a failed Community backup and its DBMS (local execution, real Neo4j)', () => {
-  let postgres: PostgresServer;
+  let stack: LocalStack;
   let neo4j: Neo4jServer;
-  let aws: S3Server;
-  let infrahub: FakeInfrahub;
   let local: LocalAws;
-  let config: DeploymentConfig;
-  let synthesized: SynthesizedBackup;
   let target: LocalTarget;
-  let storage: string;
   let notices: Notices;
-  let clock = Date.parse('2026-11-22T02:00:00Z');
-  const startTime = () => {
-    clock += 1000;
-    return new Date(clock);
-  };
 
   beforeAll(async () => {
-    [postgres, neo4j, aws] = await Promise.all([startPostgres(), startNeo4j(), startS3()]);
-    infrahub = await startFakeInfrahub({ script: () => [] });
-    await seedGraph(neo4j, { devices: 200 });
-    storage = mkdtempSync(join(tmpdir(), 'dbms-storage-'));
-    target = {
-      name: 'infrahub-lab',
-      postgres,
-      neo4j,
-      infrahub: { address: infrahub.address, token: infrahub.token },
-      storagePath: storage,
-    };
-    config = localDeploymentConfig([target], { preflight: { maxWaitSeconds: 2, pollIntervalSeconds: 1 } });
-    local = await provisionLocalAws(aws, bucket, [target]);
-    synthesized = synthesizeBackup(config);
+    stack = await startLocalStack({
+      bucket,
+      devices: 200,
+      storagePrefix: 'dbms-storage-',
+      preflight: { maxWaitSeconds: 2, pollIntervalSeconds: 1 },
+      clockStart: Date.parse('2026-11-22T02:00:00Z'),
+    });
+    ({ neo4j, local, target } = stack);
     notices = await captureNotices(local);
   }, 240_000);
 
   afterAll(async () => {
-    await infrahub?.close();
-    await Promise.allSettled([postgres?.stop(), neo4j?.stop(), aws?.stop()]);
-    if (storage) rmSync(storage, { recursive: true, force: true });
+    await stack?.stop();
   }, 120_000);
 
   beforeEach(async () => {
@@ -102,12 +63,7 @@ describe('a failed Community backup and its DBMS (local execution, real Neo4j)',
     const result = await runBackupLocally(
       { targets: ['infrahub-lab'], components: ['database'], force: true },
       {
-        config,
-        aws: local,
-        runtime: () => localRuntime(target),
-        synthesized,
-        retryIntervalMs: 0,
-        startTime: startTime(),
+        ...stack.runOptions(),
         onRunnerStart: ({ subcommand, pid }) => {
           if (subcommand !== 'backup-neo4j') return;
           // As ECS does when a task is stopped: the whole container, at once, mid-dump.
@@ -170,14 +126,7 @@ describe('a failed Community backup and its DBMS (local execution, real Neo4j)',
     try {
       const result = await runBackupLocally(
         { targets: ['infrahub-lab'], components: ['database'], force: true },
-        {
-          config,
-          aws: local,
-          runtime: () => cannotStart,
-          synthesized,
-          retryIntervalMs: 0,
-          startTime: startTime(),
-        },
+        { ...stack.runOptions(), runtime: () => cannotStart },
       );
       expect(result.status).toBe('FAILED');
       const states = entered(result);
