@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync, rmSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeploymentConfigSchema } from '../../core/config/schema.js';
 import {
   ACCEPTED_FINDINGS_FILE,
@@ -31,6 +31,10 @@ describe('template audit (cfn-lint, checkov, cfn-guard)', () => {
       `template audit: synth ${t.synth} ms; tools ${t.tools} ms (cfn-lint ${t['cfn-lint']}, checkov ${t.checkov}, cfn-guard ${t['cfn-guard']}); ${result.findings.length} findings`,
     );
   }, 900_000);
+  // The templates are written to a fresh temporary folder (`npm run audit:templates` keeps its own).
+  afterAll(() => {
+    if (result) rmSync(result.dir, { recursive: true, force: true });
+  });
 
   it('audits both stacks of the example and of the full configuration', () => {
     expect(result.templates.map((t) => t.id).sort()).toEqual([
