@@ -1,13 +1,4 @@
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -16,63 +7,43 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
   type LocalAws,
-  type LocalExecution,
   runBackupLocally,
   runDrillLocally,
   runRestoreLocally,
 } from '../../cli/local/backup.js';
-import {
-  type LocalTarget,
-  localDeploymentConfig,
-  localRuntime,
-  provisionLocalAws,
-} from '../../cli/local/harness-target.js';
-import { type SynthesizedBackup, synthesizeBackup } from '../../cli/local/synth.js';
+import { type LocalTarget, localRuntime } from '../../cli/local/harness-target.js';
 import { fileKey, restoreStepKey } from '../../core/backup/layout.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { METRICS_NAMESPACE } from '../../core/metrics.js';
 import { RestoreStepResultSchema } from '../../core/restore/steps.js';
 import { getJson } from '../../core/s3/objects.js';
-import { type FakeInfrahub, startFakeInfrahub } from '../../harness/fake-infrahub-api.js';
 import {
   countGraph,
   countTables,
   type Neo4jServer,
   type PostgresServer,
   type S3Server,
-  seedGraph,
-  seedPrefect,
-  startNeo4j,
-  startPostgres,
-  startS3,
 } from '../../harness/index.js';
+import { enteredStates as entered, type LocalStack, startLocalStack } from '../../harness/local-stack.js';
 import { fakeEcsServices } from '../helpers/ecs.js';
 import { captureNotices, type Notices } from '../helpers/notices.js';
 
 const bucket = 'infrahub-backups-restore-sm';
-const entered = (run: LocalExecution) =>
-  run.events.flatMap((e) => (e.type === 'StateEntered' ? [(e.state as { name: string }).name] : []));
 
 // The synthesized restore and drill state machines, executed locally against real PostgreSQL,
 // Neo4j Community (neo4j-admin load) and moto, after a backup taken by the backup state machine.
 describe('restore and drill state machines, run locally from the synthesized definitions', () => {
+  let stack: LocalStack;
   let postgres: PostgresServer;
   let neo4j: Neo4jServer;
   let aws: S3Server;
-  let infrahub: FakeInfrahub;
   let local: LocalAws;
   let config: DeploymentConfig;
-  let synthesized: SynthesizedBackup;
   let target: LocalTarget;
   let storage: string;
   let notices: Notices;
   let backupId: string;
   let atBackup: { tables: Record<string, number>; graph: { nodes: number; relationships: number } };
-  let clock = Date.parse('2026-11-22T02:00:00Z');
-  const startTime = () => {
-    clock += 1000;
-    return new Date(clock);
-  };
   const ecs = fakeEcsServices({ 'task-manager': 1, 'infrahub-server': 2, 'task-worker': 3 });
 
   const sql = async (text: string) => {
@@ -98,60 +69,40 @@ describe('restore and drill state machines, run locally from the synthesized def
   });
 
   beforeAll(async () => {
-    [postgres, neo4j, aws] = await Promise.all([startPostgres(), startNeo4j(), startS3()]);
-    infrahub = await startFakeInfrahub({ script: () => [], version: '1.5.2' });
-    await seedPrefect(postgres, { flowRuns: 40 });
-    await seedGraph(neo4j, { devices: 15 });
-    storage = mkdtempSync(join(tmpdir(), 'restore-sm-storage-'));
-    mkdirSync(join(storage, 'dev-1'));
-    writeFileSync(join(storage, 'dev-1', 'config.txt'), 'hostname dev-1\n');
-    writeFileSync(join(storage, 'dev-1', 'acl.txt'), 'permit any\n');
-    target = {
-      name: 'infrahub-lab',
-      postgres,
-      neo4j,
-      infrahub: { address: infrahub.address, token: infrahub.token },
-      storagePath: storage,
-    };
-    const base = localDeploymentConfig([target]);
-    // The deployment's services, quiesced by the restore (served by the fake ECS above).
-    config = {
-      ...base,
-      targets: base.targets.map((t) => ({
-        ...t,
-        quiesce: {
-          cluster: 'infrahub',
-          taskManagerDb: [],
-          taskManager: ['task-manager'],
-          server: ['infrahub-server'],
-          taskWorkers: ['task-worker'],
-        },
-      })),
-    };
-    local = await provisionLocalAws(aws, bucket, [target]);
-    synthesized = synthesizeBackup(config);
+    stack = await startLocalStack({
+      bucket,
+      infrahub: { script: () => [], version: '1.5.2' },
+      flowRuns: 40,
+      devices: 15,
+      storagePrefix: 'restore-sm-storage-',
+      storageFiles: { 'dev-1/config.txt': 'hostname dev-1\n', 'dev-1/acl.txt': 'permit any\n' },
+      // The deployment's services, quiesced by the restore (served by the fake ECS above).
+      configure: (base) => ({
+        ...base,
+        targets: base.targets.map((t) => ({
+          ...t,
+          quiesce: {
+            cluster: 'infrahub',
+            taskManagerDb: [],
+            taskManager: ['task-manager'],
+            server: ['infrahub-server'],
+            taskWorkers: ['task-worker'],
+          },
+        })),
+      }),
+      clockStart: Date.parse('2026-11-22T02:00:00Z'),
+    });
+    ({ postgres, neo4j, aws, local, config, target, storage } = stack);
     notices = await captureNotices(local);
 
-    const backup = await runBackupLocally(
-      { targets: ['infrahub-lab'] },
-      {
-        config,
-        aws: local,
-        runtime: () => localRuntime(target),
-        synthesized,
-        retryIntervalMs: 0,
-        startTime: startTime(),
-      },
-    );
+    const backup = await runBackupLocally({ targets: ['infrahub-lab'] }, stack.runOptions());
     expect(backup.status, backup.cause).toBe('SUCCEEDED');
     backupId = (backup.output as { backupId: string }).backupId;
     atBackup = await state();
   }, 300_000);
 
   afterAll(async () => {
-    await infrahub?.close();
-    await Promise.allSettled([postgres?.stop(), neo4j?.stop(), aws?.stop()]);
-    if (storage) rmSync(storage, { recursive: true, force: true });
+    await stack?.stop();
   });
 
   beforeEach(async () => {
@@ -160,12 +111,7 @@ describe('restore and drill state machines, run locally from the synthesized def
   });
 
   const options = (extra: Partial<Parameters<typeof runRestoreLocally>[1]> = {}) => ({
-    config,
-    aws: local,
-    runtime: () => localRuntime(target),
-    synthesized,
-    retryIntervalMs: 0,
-    startTime: startTime(),
+    ...stack.runOptions(),
     ecs,
     ...extra,
   });
