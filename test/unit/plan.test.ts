@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planBackup, targetWork } from '../../core/backup/plan.js';
 import { loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/config/load.js';
+import { MAX_TARGETS } from '../../core/config/schema.js';
 
 const config = loadDeploymentConfigFile('config/example.json');
 const now = new Date('2026-11-21T02:00:00Z');
@@ -73,20 +74,20 @@ describe('backup execution input and plan', () => {
     );
   });
 
-  it('keeps a 200-target fleet plan and each work item far below the 256 KiB state payload limit', () => {
+  it(`keeps the largest fleet's plan (${MAX_TARGETS} targets) and each work item far below the 256 KiB state payload limit`, () => {
     const raw = JSON.parse(JSON.stringify(config)) as {
       targets: Array<Record<string, unknown>>;
       schedules: unknown[];
     };
     const template = raw.targets[0] ?? {};
-    raw.targets = Array.from({ length: 200 }, (_, i) => ({
+    raw.targets = Array.from({ length: MAX_TARGETS }, (_, i) => ({
       ...template,
       name: `infrahub-site-${String(i).padStart(3, '0')}`,
     }));
     raw.schedules = [];
     const fleet = parseDeploymentConfig(raw, 'fleet');
     const plan = planBackup({}, fleet, now);
-    expect(plan.targets).toHaveLength(200);
+    expect(plan.targets).toHaveLength(MAX_TARGETS);
     const planBytes = Buffer.byteLength(JSON.stringify(plan));
     const itemBytes = Math.max(
       ...plan.targets.map((t) => Buffer.byteLength(JSON.stringify(targetWork(fleet, { ...plan, owner }, t)))),
@@ -94,7 +95,7 @@ describe('backup execution input and plan', () => {
     expect(planBytes).toBeLessThan(16 * 1024);
     expect(itemBytes).toBeLessThan(2 * 1024);
     console.info(
-      `200-target plan: ${(planBytes / 1024).toFixed(1)} KiB; largest work item ${itemBytes} B (limit 256 KiB)`,
+      `${MAX_TARGETS}-target plan: ${(planBytes / 1024).toFixed(1)} KiB; largest work item ${itemBytes} B (limit 256 KiB)`,
     );
   });
 
