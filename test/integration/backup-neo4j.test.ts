@@ -8,21 +8,15 @@ import { verifyBackup } from '../../core/backup/verify.js';
 import { getJson, listAll } from '../../core/s3/objects.js';
 import { runTool } from '../../core/tools/run-tool.js';
 import { streamS3ToTool } from '../../core/tools/stream-from-s3.js';
-import {
-  countGraph,
-  createVersionedBucket,
-  type Neo4jServer,
-  type S3Server,
-  seedGraph,
-  startNeo4j,
-  startS3,
-} from '../../harness/index.js';
+import { countGraph, type Neo4jServer, type S3Server, startNeo4j } from '../../harness/index.js';
+import { type RunnerStack, startRunnerStack } from '../../harness/runner-stack.js';
 import { downloadAndHash } from '../helpers/s3.js';
 
 const Bucket = 'backups-neo4j-test';
 const target = 'infrahub-lab';
 
 describe('backup runner: Neo4j Community (real neo4j-admin, real S3 server)', () => {
+  let stack: RunnerStack;
   let source: Neo4jServer;
   let server: S3Server;
   let s3: S3Client;
@@ -34,14 +28,13 @@ describe('backup runner: Neo4j Community (real neo4j-admin, real S3 server)', ()
   });
 
   beforeAll(async () => {
-    [source, server] = await Promise.all([startNeo4j(), startS3()]);
-    s3 = server.client();
-    await createVersionedBucket(s3, Bucket);
-    seeded = await seedGraph(source, { devices: 150 });
+    stack = await startRunnerStack({ bucket: Bucket, neo4j: { devices: 150 } });
+    ({ neo4j: source, server, s3 } = stack);
+    seeded = stack.seeded.graph;
   });
 
   afterAll(async () => {
-    await Promise.all([source?.stop(), server?.stop()]);
+    await stack?.stop();
   });
 
   it('refuses to dump while the DBMS is running, before writing anything', async () => {

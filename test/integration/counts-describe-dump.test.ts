@@ -12,21 +12,15 @@ import { validateGraph } from '../../containers/runner/src/components/restore-ne
 import { buildManifest, countsBasis, type Manifest, writeManifest } from '../../core/backup/manifest.js';
 import type { Neo4jCountsResult } from '../../core/backup/results.js';
 import { createLogger } from '../../core/log.js';
-import {
-  countGraph,
-  createVersionedBucket,
-  type Neo4jServer,
-  type S3Server,
-  seedGraph,
-  startNeo4j,
-  startS3,
-} from '../../harness/index.js';
+import { countGraph, type Neo4jServer, type S3Server } from '../../harness/index.js';
+import { type RunnerStack, startRunnerStack } from '../../harness/runner-stack.js';
 
 const Bucket = 'backups-counts-basis';
 const target = 'infrahub-lab';
 const logger = createLogger({}, { write: () => undefined });
 
 describe('graph counts tied to the dumped transaction', () => {
+  let stack: RunnerStack;
   let source: Neo4jServer;
   let server: S3Server;
   let s3: S3Client;
@@ -41,14 +35,12 @@ describe('graph counts tied to the dumped transaction', () => {
   const ctx = (backupId: string) => ({ target, backupId, logger }) as never;
 
   beforeAll(async () => {
-    [source, server] = await Promise.all([startNeo4j(), startS3()]);
-    s3 = server.client();
-    await createVersionedBucket(s3, Bucket);
-    await seedGraph(source, { devices: 30 });
+    stack = await startRunnerStack({ bucket: Bucket, neo4j: { devices: 30 } });
+    ({ neo4j: source, server, s3 } = stack);
   }, 240_000);
 
   afterAll(async () => {
-    await Promise.all([source?.stop(), server?.stop()]);
+    await stack?.stop();
   }, 120_000);
 
   it('Neo4j Community 5.26 reports no lastCommittedTxn over Bolt (so its counts cannot be tied by id)', async () => {
