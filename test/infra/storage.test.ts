@@ -25,14 +25,22 @@ function synth(config: DeploymentConfig) {
   };
 }
 
-/** Every IAM statement of a template, with the logical id of the policy it is in. */
+/**
+ * Every IAM statement of a template, with the logical id of the policy it is in: managed policies
+ * (AWS::IAM::Policy) and the inline policies of roles (the runner's task roles), named by the role.
+ */
 function statements(template: Template): Array<Statement & { policy: string }> {
-  return Object.entries(template.findResources('AWS::IAM::Policy') as Resources).flatMap(([policy, p]) =>
-    ((p.Properties.PolicyDocument as { Statement: Statement[] }).Statement ?? []).map((st) => ({
-      ...st,
-      policy,
-    })),
+  const withPolicy = (policy: string, doc: unknown) =>
+    ((doc as { Statement?: Statement[] }).Statement ?? []).map((st) => ({ ...st, policy }));
+  const managed = Object.entries(template.findResources('AWS::IAM::Policy') as Resources).flatMap(
+    ([policy, p]) => withPolicy(policy, p.Properties.PolicyDocument),
   );
+  const inline = Object.entries(template.findResources('AWS::IAM::Role') as Resources).flatMap(([role, r]) =>
+    ((r.Properties.Policies as Array<{ PolicyDocument: unknown }> | undefined) ?? []).flatMap((p) =>
+      withPolicy(role, p.PolicyDocument),
+    ),
+  );
+  return [...managed, ...inline];
 }
 const actions = (st: Statement) => [st.Action].flat();
 
@@ -200,51 +208,98 @@ describe('least privilege (template)', () => {
     }
   });
 
+  /** The targets of config/example.json, and the one whose artifacts (and Community store) are on EFS. */
+  const targets = ['infrahub-prod', 'infrahub-lab'];
+
+  /** The statements of a target's backup or restore role, found by its fixed name `<target>-<kind>-<suffix>`. */
+  const roleStatements = (target: string, kind: 'backup' | 'restore') => {
+    const ids = Object.entries(template.findResources('AWS::IAM::Role') as Resources)
+      .filter(([, r]) => String(r.Properties.RoleName ?? '').startsWith(`${target}-${kind}-`))
+      .map(([id]) => id);
+    expect(ids, `${kind} role of ${target}`).toHaveLength(1);
+    return all.filter((st) => st.policy === ids[0]);
+  };
+
   it('lets the runner write only under backup prefixes, and never delete', () => {
-    const runner = all.filter((st) => st.policy.startsWith('RunnerTaskRole'));
-    const s3 = runner.filter((st) => actions(st).some((a) => a.startsWith('s3:')));
-    const writes = s3.filter((st) => actions(st).some((a) => /^s3:Put/.test(a)));
-    expect(writes.map((st) => JSON.stringify(st.Resource))).toEqual([
-      expect.stringContaining('/*/infrahub_backup_*'),
-    ]);
-    expect(runner.flatMap(actions).filter((a) => /Delete/.test(a))).toEqual([]);
-    // It reads only the configured artifact storage (to copy it), not the backups.
-    const reads = s3.filter((st) => actions(st).includes('s3:GetObject'));
-    expect(reads.map((st) => JSON.stringify(st.Resource))).toEqual([
-      expect.stringContaining('infrahub-prod-artifacts/*'),
-    ]);
+    for (const target of targets) {
+      const runner = roleStatements(target, 'backup');
+      const s3 = runner.filter((st) => actions(st).some((a) => a.startsWith('s3:')));
+      // Its writes (objects, their retention tag) go under its own target's backup prefix only.
+      const writes = s3.filter((st) => actions(st).some((a) => /^s3:Put/.test(a)));
+      expect(writes.length, target).toBeGreaterThan(0);
+      for (const st of writes)
+        expect(JSON.stringify(st.Resource), target).toContain(`/${target}/infrahub_backup_*`);
+      expect(
+        runner.flatMap(actions).filter((a) => /Delete/.test(a)),
+        target,
+      ).toEqual([]);
+      // It reads back only what it wrote (its own prefix: a multipart copy is hashed) and the
+      // configured artifact storage (to copy it), never another target's backups.
+      const reads = s3.filter((st) => actions(st).includes('s3:GetObject'));
+      const expected = [
+        expect.stringContaining(`/${target}/infrahub_backup_*`),
+        // infrahub-prod keeps its artifacts in S3; infrahub-lab on EFS (mounted, not read over S3).
+        ...(target === 'infrahub-prod' ? [expect.stringContaining('infrahub-prod-artifacts/*')] : []),
+      ];
+      const readResources = reads.map((st) => JSON.stringify(st.Resource));
+      expect(readResources, target).toHaveLength(expected.length);
+      expect(readResources, target).toEqual(expect.arrayContaining(expected));
+      expect(JSON.stringify(runner), target).not.toContain('/*/infrahub_backup_*');
+    }
   });
 
   it('restores under a separate role that reads backups and cannot write or delete them', () => {
-    const restore = all.filter((st) => st.policy.startsWith('RunnerRestoreTaskRole'));
-    expect(restore.length).toBeGreaterThan(0);
-    const onBackups = restore.filter((st) => JSON.stringify(st.Resource).includes('Storage'));
-    // Reads on backups; its only write is its own step reports under .restores/ (encrypted: a data key).
-    const writes = onBackups.filter((st) => actions(st).some((a) => /^s3:(Put|Delete)/.test(a)));
-    expect(writes.flatMap(actions)).toEqual(['s3:PutObject']);
-    expect(writes.map((st) => JSON.stringify(st.Resource))).toEqual([
-      expect.stringContaining('/.restores/*'),
-    ]);
-    expect(onBackups.flatMap(actions).sort()).toEqual([
-      'kms:Decrypt',
-      'kms:GenerateDataKey',
-      's3:GetObject',
-      's3:GetObjectVersion',
-      's3:ListBucket',
-      's3:PutObject',
-    ]);
+    for (const target of targets) {
+      const restore = roleStatements(target, 'restore');
+      expect(restore.length, target).toBeGreaterThan(0);
+      const onBackups = restore.filter((st) => JSON.stringify(st.Resource).includes('Storage'));
+      // Reads on its own target's backups only; its only write is its step reports under .restores/
+      // (encrypted: a data key).
+      const writes = onBackups.filter((st) => actions(st).some((a) => /^s3:(Put|Delete)/.test(a)));
+      expect(writes.flatMap(actions), target).toEqual(['s3:PutObject']);
+      expect(
+        writes.map((st) => JSON.stringify(st.Resource)),
+        target,
+      ).toEqual([expect.stringContaining('/.restores/*')]);
+      const reads = onBackups.filter((st) => actions(st).includes('s3:GetObject'));
+      expect(
+        reads.map((st) => JSON.stringify(st.Resource)),
+        target,
+      ).toEqual([expect.stringContaining(`/${target}/infrahub_backup_*`)]);
+      expect(onBackups.flatMap(actions).sort(), target).toEqual([
+        'kms:Decrypt',
+        'kms:GenerateDataKey',
+        's3:GetObject',
+        's3:GetObjectVersion',
+        's3:ListBucket',
+        's3:PutObject',
+      ]);
+      expect(
+        restore.flatMap(actions).filter((a) => /Delete/.test(a)),
+        target,
+      ).toEqual([]);
+    }
   });
 
   it('lets backups write only a Community store on EFS, restores also the artifact storage', () => {
-    const writes = (role: string) =>
-      all
-        .filter((st) => st.policy.startsWith(role) && actions(st).includes('elasticfilesystem:ClientWrite'))
+    const writes = (target: string, kind: 'backup' | 'restore') =>
+      roleStatements(target, kind)
+        .filter((st) => actions(st).includes('elasticfilesystem:ClientWrite'))
         .flatMap((st) => [st.Resource].flat().map((r) => JSON.stringify(r)));
+    // infrahub-lab: a Community store and path artifacts, each on its own file system.
     const store = 'fs-0b1c2d3e';
     const artifacts = 'fs-0a1b2c3d';
-    expect(writes('RunnerTaskRole').join()).toContain(store);
-    expect(writes('RunnerTaskRole').join()).not.toContain(artifacts);
-    expect(writes('RunnerRestoreTaskRole').join()).toContain(artifacts);
+    expect(writes('infrahub-lab', 'backup').join()).toContain(store);
+    expect(writes('infrahub-lab', 'backup').join()).not.toContain(artifacts);
+    expect(writes('infrahub-lab', 'restore').join()).toContain(artifacts);
+    // Neither is writable by the other target's roles, nor by drills.
+    for (const kind of ['backup', 'restore'] as const) expect(writes('infrahub-prod', kind)).toEqual([]);
+    const drill = all.filter(
+      (st) =>
+        st.policy.startsWith('RunnerDrillTaskRole') &&
+        actions(st).some((a) => a.startsWith('elasticfilesystem:')),
+    );
+    expect(drill).toEqual([]);
   });
 
   it('grants the backup key only to the roles that need it', () => {
@@ -262,8 +317,12 @@ describe('least privilege (template)', () => {
       'FunctionsNotifyServiceRoleDefaultPolicy',
       'FunctionsRestorePlanServiceRoleDefaultPolicy',
       'FunctionsRestoreReportServiceRoleDefaultPolicy',
-      'RunnerRestoreTaskRoleDefaultPolicy',
-      'RunnerTaskRoleDefaultPolicy',
+      // One backup and one restore role per target (config/example.json), and the drill role.
+      'RunnerBackupRoleinfrahublab',
+      'RunnerBackupRoleinfrahubprod',
+      'RunnerDrillTaskRole',
+      'RunnerRestoreRoleinfrahublab',
+      'RunnerRestoreRoleinfrahubprod',
       'StorageReplicationRoleDefaultPolicy',
     ]);
   });
