@@ -94,12 +94,45 @@ describe('restore and drill state machines (template)', () => {
         Overrides: { ContainerOverrides: [{ 'Environment.$': '$.plan.environment' }] },
       });
     }
-    // Restores run the target's runner under the read-only restore role, never the backup role.
+    // Restores run the target's runner under that target's restore role, never a backup role: the
+    // role's ARN is built at run time from the plan's target, and names, for every target, the
+    // restore role the template creates for it (fixed name, under the deployment's path).
+    type Overrides = { TaskRoleArn?: string; 'TaskRoleArn.$'?: string };
+    const roles = Object.values(
+      template.findResources('AWS::IAM::Role') as Record<string, { Properties: Record<string, unknown> }>,
+    ).map((r) => r.Properties);
     for (const [name, s] of ecs('restore')) {
-      expect((s.Parameters as { Overrides: { TaskRoleArn?: string } }).Overrides.TaskRoleArn, name).toMatch(
-        /RunnerRestoreTaskRole/,
-      );
+      const overrides = (s.Parameters as { Overrides: Overrides }).Overrides;
+      expect(overrides.TaskRoleArn, name).toBeUndefined();
+      const format =
+        /^States\.Format\('arn:aws:iam::\d{12}:role\/([^']+)\{\}(-restore-[0-9a-f]{8})', \$\.plan\.target\)$/.exec(
+          overrides['TaskRoleArn.$'] ?? '',
+        );
+      expect(format, `${name}: ${overrides['TaskRoleArn.$']}`).not.toBeNull();
+      const [, path, suffix] = format as RegExpExecArray;
+      for (const target of config.targets) {
+        const role = roles.find((r) => r.RoleName === `${target.name}${suffix}`);
+        expect(role, `${name}: restore role of ${target.name}`).toBeDefined();
+        expect(role?.Path, name).toBe(`/${path}`);
+        // A restore role, not a backup role: it writes nothing under the backups.
+        const statements = (
+          (role?.Policies ?? []) as Array<{ PolicyDocument: { Statement: unknown[] } }>
+        ).flatMap(
+          (p) => p.PolicyDocument.Statement as Array<{ Action: string | string[]; Resource: unknown }>,
+        );
+        const backupWrites = statements.filter(
+          (st) =>
+            JSON.stringify(st.Resource).includes('infrahub_backup_') &&
+            [st.Action].flat().some((a) => /^s3:(Put|Delete)/.test(a)),
+        );
+        expect(backupWrites, name).toEqual([]);
+      }
     }
+    // Drills keep the drill definition's own role (the drill role): no override.
+    for (const [name, s] of ecs('drill'))
+      expect(Object.keys((s.Parameters as { Overrides: Overrides }).Overrides), name).toEqual([
+        'ContainerOverrides',
+      ]);
     const policies = JSON.stringify(template.findResources('AWS::IAM::Policy'));
     expect(policies).toContain('-drill-*:*');
   });
