@@ -10,11 +10,12 @@
  * (for example "systemctl stop neo4j"); without them a Community database backup is refused.
  *
  * Exit codes: 0 the execution succeeded (every target backed up; the restore or drill passed); 1 it
- * failed (the cause is printed); 2 bad arguments or configuration.
+ * failed (the cause is printed); 2 bad arguments or configuration, including an --input the state
+ * machine refuses (its execution fails InvalidInput).
  */
 import { parseArgs } from 'node:util';
 import { loadDeploymentConfigFile } from '../core/config/load.js';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError, ErrorNames } from '../core/errors.js';
 import { IDENTIFIER_KEYS, redactText, redactValue } from '../core/redact.js';
 import { runLocalExecution } from './local/from-env.js';
 import type { MachineKind } from './local/synth.js';
@@ -106,7 +107,8 @@ async function main(): Promise<number> {
   }
   // Redacted like every output (core/redact.ts): the secrets this process read, URL userinfo.
   console.error(redactText(`${machine} failed: ${result.error}\n${result.cause}`));
-  return 1;
+  // The state machine's first state refused the input: bad arguments, as for the flags.
+  return result.error === ErrorNames.InvalidInput ? 2 : 1;
 }
 
 main().then(

@@ -87,6 +87,9 @@ describe('backup:local command', () => {
               port: postgres.port,
               majorVersion: 15,
               credentialsSecret: 'lab/pg',
+              // The harness's PostgreSQL listens on loopback without TLS; the default (verify-full
+              // against the RDS bundle, which exists only in the runner image) is refused here.
+              tls: { mode: 'disable' },
             },
             infrahub: { address: 'http://127.0.0.1:9', tokenSecret: 'lab/token' },
             artifacts: { type: 'path', path: dir, efsFileSystemId: 'fs-00000000' },
@@ -145,6 +148,14 @@ describe('backup:local command', () => {
       /infrahub-lab: Backup of infrahub-lab failed at CountNeo4j: runner database-counts: DatabaseUnreachable: Neo4j at bolt:\/\/127\.0\.0\.1:7687 was not ready after waiting \d+ s \(bound 5 s/,
     );
   }, 180_000);
+
+  it('answers an input the state machine refuses (InvalidInput) with exit code 2, as bad arguments', async () => {
+    for (const input of [{ components: ['graph'] }, null, ['database'], { targets: [] }]) {
+      const run = await backupLocal(input);
+      expect(run.code, `${JSON.stringify(input)}: ${run.err}`).toBe(2);
+      expect(run.err).toMatch(/backup failed: InvalidInput/);
+    }
+  }, 300_000);
 
   it('answers bad arguments with the usage and exit code 2', async () => {
     const missing = await cli(['--endpoint', aws.endpoint], env());
