@@ -661,23 +661,39 @@ export const PreflightSchema = z.strictObject({
  * nothing of another's; ECS cannot pass session tags to a task role, so the roles are separate), plus
  * the IAM policies that grant its secrets (CDK splits them into a managed policy per ~10 targets),
  * under CloudFormation's 500 resources per stack: 130 targets with their own secrets, one backup
- * schedule and one drill image synthesize about 480 (test/infra/fleet-limit.test.ts).
+ * schedule and one drill image synthesize 487 (test/infra/fleet-limit.test.ts).
  */
 export const MAX_TARGETS = 130;
 const MAX_TARGETS_REASON =
-  "the stack holds a task definition per target and its own backup and restore roles, with its secrets' IAM policies, under CloudFormation's 500 resources per stack (130 targets synthesize about 480)";
+  "the stack holds a task definition per target and its own backup and restore roles, with its secrets' IAM policies, under CloudFormation's 500 resources per stack (130 targets synthesize about 490)";
 
 /** CloudFormation's limit on the resources of one stack. */
 export const MAX_STACK_RESOURCES = 500;
 
 /**
- * The stack's resources as the configuration shapes them, estimated from measured syntheses (78 fixed;
- * per target a runner task definition, a backup and a restore role (policies inline), an EFS access
- * point with `artifacts.posixUser`, and 1/10.6 of an overflow IAM policy (measured: 9 at 100
- * targets, 19 at 200, 33 at 350, 46 at 500); per backup schedule
- * one schedule; per restore-drill schedule one schedule per target it names; one drill task
- * definition per distinct image). Used to refuse, at validation, a configuration `cdk deploy` would
- * fail on.
+ * The resources of a stack with no target, no schedule, no replication, no e-mail subscription and
+ * no network resources, measured (a synthesis with one target, less what that target and its
+ * options add): the storage (backup key and alias, bucket and access-log bucket with their
+ * policies), the notices (topic, its policy, its key and alias), the state-machine logs key, the
+ * key-deletion guard rule, the freshness check's rule and its invoke permission, eleven Lambdas with
+ * their log groups, roles and policies, three state machines with theirs, the runner's cluster, log
+ * group, execution role and policy, the drill role, four alarms and the dashboard.
+ */
+export const FIXED_STACK_RESOURCES = 80;
+
+/**
+ * The stack's resources as the configuration shapes them: FIXED_STACK_RESOURCES; per target a runner
+ * task definition, a backup and a restore role (policies inline), an EFS access point with
+ * `artifacts.posixUser`, and 1/10.6 of an overflow IAM policy for the execution role's secret grants
+ * (measured: 0 at 12 targets, 1 at 22, 5 at 60, 12 at 130; 9 at 100, 19 at 200, 33 at 350 and 46 at
+ * 500 before the per-target roles); per backup schedule one schedule; per restore-drill schedule one
+ * schedule per target it names; per kind of schedule used (backup, restore-drill) the scheduler's
+ * role and its policy (one per state machine); one drill task definition per distinct image; with
+ * `replication`, the replication role and its policy; one subscription per notification e-mail; the
+ * network's resources. Exact for the syntheses measured (test/infra/fleet-limit.test.ts's fleet
+ * with 1 and 130 targets, config/example.json), at most one over between them (12, 22 and 60
+ * targets: the overflow policies are an average). Used to refuse, at validation, a configuration
+ * `cdk deploy` would fail on.
  */
 export function estimateStackResources(config: {
   targets: ReadonlyArray<Pick<Target, 'name' | 'neo4j' | 'postgres'> & { artifacts?: Target['artifacts'] }>;
@@ -686,6 +702,8 @@ export function estimateStackResources(config: {
     z.output<typeof NetworkSchema>,
     'createEndpoints' | 'securityGroupIds' | 'lambdaSecurityGroupIds'
   >;
+  replication?: unknown;
+  notifications?: { readonly emails?: ReadonlyArray<string> };
 }): number {
   const images = new Set(
     config.targets.map((t) => `${t.neo4j.edition}-${t.neo4j.version}-${t.postgres.majorVersion}`),
@@ -695,16 +713,20 @@ export function estimateStackResources(config: {
       sum + (s.kind === 'backup' ? 1 : s.targets === '*' ? config.targets.length : s.targets.length),
     0,
   );
+  const schedulerRoles = 2 * new Set(config.schedules.map((s) => s.kind)).size;
   const accessPoints = config.targets.filter(
     (t) => t.artifacts?.type === 'path' && t.artifacts.posixUser,
   ).length;
   return (
-    78 +
+    FIXED_STACK_RESOURCES +
     3 * config.targets.length +
     accessPoints +
     Math.round(config.targets.length / 10.6) +
     images.size +
     scheduleResources +
+    schedulerRoles +
+    (config.replication ? 2 : 0) +
+    (config.notifications?.emails?.length ?? 0) +
     networkResources(config.network)
   );
 }
