@@ -418,6 +418,14 @@ export const ArtifactStorageSchema = z.discriminatedUnion(
           gid: z.number().int().min(0).max(4294967295),
         })
         .optional(),
+      /**
+       * The artifact storage's directory on the EFS file system (an absolute path on the file
+       * system, not in the runner; default "/", the whole file system): the runner mounts it at
+       * `path`. With `posixUser` it is the access point's root directory, so the mount reaches
+       * nothing outside it; EFS creates it, owned by posixUser with mode 0755, if it does not exist
+       * (Amazon EFS User Guide, "Enforcing a root directory with an access point").
+       */
+      efsRootDirectory: absolutePath.default('/'),
     }),
   ],
   { error: 'must have "type" set to "s3" or "path"' },

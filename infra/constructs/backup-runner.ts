@@ -418,12 +418,21 @@ export class BackupRunner extends Construct {
     const { neo4j, postgres, artifacts } = target;
     if (artifacts.type === 'path' && artifacts.posixUser) {
       // Every file operation through the artifacts mount runs as this user (Amazon EFS User Guide,
-      // "Enforcing a user identity using an access point").
+      // "Enforcing a user identity using an access point"), inside the artifacts' directory only
+      // ("Enforcing a root directory with an access point"): EFS creates a missing directory with
+      // creationInfo, owned by that user; "/" always exists.
+      const uid = String(artifacts.posixUser.uid);
+      const gid = String(artifacts.posixUser.gid);
+      const path = artifacts.efsRootDirectory;
       this.artifactAccessPoints.set(
         target.name,
         new efs.CfnAccessPoint(this, `Artifacts-${target.name}`, {
           fileSystemId: artifacts.efsFileSystemId,
-          posixUser: { uid: String(artifacts.posixUser.uid), gid: String(artifacts.posixUser.gid) },
+          posixUser: { uid, gid },
+          rootDirectory: {
+            path,
+            ...(path === '/' ? {} : { creationInfo: { ownerUid: uid, ownerGid: gid, permissions: '755' } }),
+          },
         }),
       );
     }
@@ -530,9 +539,11 @@ export class BackupRunner extends Construct {
       const accessPoint = this.artifactAccessPoints.get(target.name);
       taskDefinition.addVolume({
         name: 'artifacts',
+        // Through an access point, its root directory is the artifacts' directory (the volume's must
+        // then be left out: Amazon ECS API Reference, EFSVolumeConfiguration); otherwise the volume's.
         efsVolumeConfiguration: efsVolume(
           artifacts.efsFileSystemId,
-          undefined,
+          accessPoint || artifacts.efsRootDirectory === '/' ? undefined : artifacts.efsRootDirectory,
           accessPoint?.attrAccessPointId,
         ),
       });

@@ -35,7 +35,7 @@ function fullConfig(): DeploymentConfig {
     prefix: 'storage/',
     kmsKeyArn: ARTIFACTS_KEY,
   };
-  lab.artifacts = { ...lab.artifacts, posixUser: { uid: 0, gid: 0 } };
+  lab.artifacts = { ...lab.artifacts, posixUser: { uid: 0, gid: 0 }, efsRootDirectory: '/infrahub/storage' };
   return parseDeploymentConfig(raw, 'test');
 }
 
@@ -174,7 +174,7 @@ describe('runner IAM (template)', () => {
   });
 
   // Item 7.
-  it('mounts path artifacts through an EFS access point with the configured posix user, root only through it', () => {
+  it('mounts path artifacts through an EFS access point with the configured posix user and directory, root only through it', () => {
     const points = Object.entries(template.findResources('AWS::EFS::AccessPoint')) as Array<
       [string, Resource]
     >;
@@ -183,6 +183,11 @@ describe('runner IAM (template)', () => {
     expect(point.Properties).toMatchObject({
       FileSystemId: 'fs-0a1b2c3d',
       PosixUser: { Uid: '0', Gid: '0' },
+      // Confined to the artifacts' directory (not the whole file system), created for that user if missing.
+      RootDirectory: {
+        Path: '/infrahub/storage',
+        CreationInfo: { OwnerUid: '0', OwnerGid: '0', Permissions: '755' },
+      },
     });
     const [lab] = Object.values(
       template.findResources('AWS::ECS::TaskDefinition', {
@@ -199,6 +204,8 @@ describe('runner IAM (template)', () => {
       IAM: 'ENABLED',
       AccessPointId: { 'Fn::GetAtt': [pointId, 'AccessPointId'] },
     });
+    // The access point sets the root: ECS refuses a volume root directory beside it.
+    expect(volume?.EFSVolumeConfiguration.RootDirectory).toBeUndefined();
     for (const r of ['BackupRoleinfrahublab', 'RestoreRoleinfrahublab']) {
       const root = granting(role(r).statements, 'elasticfilesystem:ClientRootAccess');
       expect(root).toHaveLength(1);

@@ -358,6 +358,22 @@ describe('deployment configuration: path-like and name-like fields', () => {
       reason: /absolute path/,
     },
     {
+      case: '"../" in the artifacts\' EFS root directory',
+      edit: (c) => {
+        c.targets[1].artifacts.efsRootDirectory = '/infrahub/../..';
+      },
+      field: 'targets[1].artifacts.efsRootDirectory',
+      reason: /"\.\." path segments/,
+    },
+    {
+      case: 'a relative artifacts EFS root directory',
+      edit: (c) => {
+        c.targets[1].artifacts.efsRootDirectory = 'infrahub/storage';
+      },
+      field: 'targets[1].artifacts.efsRootDirectory',
+      reason: /absolute path/,
+    },
+    {
       case: '"../" in a Neo4j credentials secret name',
       edit: (c) => {
         c.targets[0].neo4j.credentialsSecret = '../infrahub-prod/neo4j';
