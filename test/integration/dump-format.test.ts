@@ -17,17 +17,8 @@ import { fileRecord } from '../../core/backup/results.js';
 import { describeProblems, verifyBackup } from '../../core/backup/verify.js';
 import { listAll, putJson } from '../../core/s3/objects.js';
 import { uploadStream } from '../../core/s3/upload-stream.js';
-import {
-  createVersionedBucket,
-  type Neo4jServer,
-  type PostgresServer,
-  type S3Server,
-  seedGraph,
-  seedPrefect,
-  startNeo4j,
-  startPostgres,
-  startS3,
-} from '../../harness/index.js';
+import type { Neo4jServer, PostgresServer, S3Server } from '../../harness/index.js';
+import { type RunnerStack, startRunnerStack } from '../../harness/runner-stack.js';
 
 const target = 'infrahub-lab';
 
@@ -75,6 +66,7 @@ async function storeAsBackup(
 // fail with DumpFormat and leave nothing complete; `verify --deep` must flag one already stored.
 describe('dump format checks: PostgreSQL (real pg_dump and pg_restore, real S3 server)', () => {
   const Bucket = 'backups-dump-format-pg';
+  let stack: RunnerStack;
   let postgres: PostgresServer;
   let server: S3Server;
   let s3: S3Client;
@@ -89,10 +81,8 @@ describe('dump format checks: PostgreSQL (real pg_dump and pg_restore, real S3 s
   });
 
   beforeAll(async () => {
-    [postgres, server] = await Promise.all([startPostgres(), startS3()]);
-    s3 = server.client();
-    await createVersionedBucket(s3, Bucket);
-    await seedPrefect(postgres, { flowRuns: 3000 });
+    stack = await startRunnerStack({ bucket: Bucket, postgres: { flowRuns: 3000 } });
+    ({ postgres, server, s3 } = stack);
     dumpSize = execFileSync(postgres.tool('pg_dump'), ['-Fc', '--dbname=prefect'], {
       env: { ...process.env, ...postgres.env('prefect') },
       maxBuffer: 256 * 1024 * 1024,
@@ -119,7 +109,7 @@ describe('dump format checks: PostgreSQL (real pg_dump and pg_restore, real S3 s
   }, 300_000);
 
   afterAll(async () => {
-    await Promise.all([postgres?.stop(), server?.stop()]);
+    await stack?.stop();
     if (fakeBin) rmSync(fakeBin, { recursive: true, force: true });
   });
 
@@ -213,6 +203,7 @@ describe('dump format checks: PostgreSQL (real pg_dump and pg_restore, real S3 s
 
 describe('dump format checks: Neo4j (real neo4j-admin, real S3 server)', () => {
   const Bucket = 'backups-dump-format-neo4j';
+  let stack: RunnerStack;
   let neo4j: Neo4jServer;
   let server: S3Server;
   let s3: S3Client;
@@ -220,10 +211,8 @@ describe('dump format checks: Neo4j (real neo4j-admin, real S3 server)', () => {
   let verbose: string;
 
   beforeAll(async () => {
-    [neo4j, server] = await Promise.all([startNeo4j(), startS3()]);
-    s3 = server.client();
-    await createVersionedBucket(s3, Bucket);
-    await seedGraph(neo4j, { devices: 10 });
+    stack = await startRunnerStack({ bucket: Bucket, neo4j: { devices: 10 } });
+    ({ neo4j, server, s3 } = stack);
     await neo4j.stopDbms();
     // FAKE neo4j-admin: the real one, with `--verbose` added to `database dump`, which makes Neo4j
     // 5.26 write its version banner into standard output ahead of the dump (the historical fault).
@@ -242,7 +231,7 @@ describe('dump format checks: Neo4j (real neo4j-admin, real S3 server)', () => {
   }, 300_000);
 
   afterAll(async () => {
-    await Promise.all([neo4j?.stop(), server?.stop()]);
+    await stack?.stop();
     if (fakeBin) rmSync(fakeBin, { recursive: true, force: true });
   });
 
