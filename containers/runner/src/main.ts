@@ -54,6 +54,24 @@ export const SUBCOMMANDS = {
 } as const;
 export type Subcommand = keyof typeof SUBCOMMANDS;
 
+/**
+ * The target's PostgreSQL connection from the runner's parsed environment (PGHOST, PGPORT, PGUSER,
+ * PGPASSWORD, PGDATABASE) and its TLS settings (PGSSLMODE / PGSSLROOTCERT / PG_TLS_CA_PEM, set by the
+ * task definition from `postgres.tls`).
+ */
+function postgresConnection(
+  e: { PGHOST: string; PGPORT: number; PGUSER: string; PGPASSWORD: string; PGDATABASE: string },
+  env: NodeJS.ProcessEnv,
+) {
+  return {
+    host: e.PGHOST,
+    port: e.PGPORT,
+    user: e.PGUSER,
+    password: e.PGPASSWORD,
+    database: e.PGDATABASE,
+    tls: postgresTlsFromEnv(env),
+  };
+}
 /** Restore steps (core/restore/steps.ts): they read a backup and report to `.restores/TARGET/RESTORE_ID/<step>.json`. */
 const isRestoreStep = (s: string): s is RestoreStep => (RestoreSteps as readonly string[]).includes(s);
 
@@ -123,19 +141,10 @@ async function runComponent(
       const { backupPostgres } = await import('./components/postgres.js');
       const e = parseEnv(PostgresEnvSchema, env);
       const ctx = context(e, logger);
-      const result = await backupPostgres(
-        ctx,
-        {
-          host: e.PGHOST,
-          port: e.PGPORT,
-          user: e.PGUSER,
-          password: e.PGPASSWORD,
-          database: e.PGDATABASE,
-          // PGSSLMODE / PGSSLROOTCERT / PG_TLS_CA_PEM from the task definition (postgres.tls).
-          tls: postgresTlsFromEnv(env),
-        },
-        { binDir: e.PG_BINDIR, compress: e.PG_DUMP_COMPRESS },
-      );
+      const result = await backupPostgres(ctx, postgresConnection(e, env), {
+        binDir: e.PG_BINDIR,
+        compress: e.PG_DUMP_COMPRESS,
+      });
       return { ctx, result };
     }
     case 'backup-neo4j': {
@@ -389,19 +398,7 @@ async function restoreStep(
     case 'restore-postgres': {
       const { restorePostgres } = await import('./components/restore-postgres.js');
       const e = parseEnv(RestorePostgresEnvSchema, env);
-      const r = await restorePostgres(
-        ctx,
-        {
-          host: e.PGHOST,
-          port: e.PGPORT,
-          user: e.PGUSER,
-          password: e.PGPASSWORD,
-          database: e.PGDATABASE,
-          tls: postgresTlsFromEnv(env),
-        },
-        manifest,
-        { binDir: e.PG_BINDIR },
-      );
+      const r = await restorePostgres(ctx, postgresConnection(e, env), manifest, { binDir: e.PG_BINDIR });
       return {
         details: {
           database: r.database,
