@@ -7,16 +7,18 @@ import { resultKey } from '../../core/backup/layout.js';
 import { readManifest } from '../../core/backup/manifest.js';
 import type { ArtifactsResult } from '../../core/backup/results.js';
 import { parseDeploymentConfig } from '../../core/config/load.js';
+import { MAX_TARGETS } from '../../core/config/schema.js';
 import { putJson } from '../../core/s3/objects.js';
 import { type S3Server, startS3 } from '../../harness/index.js';
 
-const TARGETS = 200;
+// The largest fleet one deployment takes (one stack's 500 resources: three per target).
+const TARGETS = MAX_TARGETS;
 const LIMIT = 256 * 1024; // Step Functions' limit on a state's input or output
 
-// A 200-target fleet through the synthesized state machine: every state's payload must stay small.
-// The ECS states are FAKED here, and only here: 600 runner processes would prove nothing more about
+// The largest fleet (MAX_TARGETS) through the synthesized state machine: every state's payload must stay small.
+// The ECS states are FAKED here, and only here: hundreds of runner processes would prove nothing more about
 // payload sizes. The fake writes what a runner of the artifacts component writes (an empty storage).
-describe('a 200-target fleet backup, run locally', () => {
+describe('a backup of the largest fleet (MAX_TARGETS targets), run locally', () => {
   let aws: S3Server;
   let local: LocalAws;
 
