@@ -104,5 +104,7 @@ describe('backup runner: Neo4j Community (real neo4j-admin, real S3 server)', ()
     } finally {
       await fresh.stop();
     }
-  });
+    // Two DBMS stop/starts, the offline count's own read-only server, a second Neo4j and its load:
+    // about 3 min on a quiet 2-core machine, so the project's 180 s default leaves no room under load.
+  }, 600_000);
 });
