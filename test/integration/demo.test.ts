@@ -1,23 +1,30 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../harness/index.js';
 
 // The README's first quick-start command must keep working: this runs the demo end to end.
 describe('npm run demo', () => {
+  let child: ChildProcess | undefined;
+  // A demo still running when the test ends (its time limit) is stopped: on SIGTERM it stops the
+  // servers it started.
+  afterEach(() => {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  });
+
   it('backs up real local databases through the locally run state machine, verifies and restore-verifies them', async () => {
-    const child = spawn(join(repoRoot, 'node_modules', '.bin', 'tsx'), [join(repoRoot, 'cli', 'demo.ts')], {
+    child = spawn(join(repoRoot, 'node_modules', '.bin', 'tsx'), [join(repoRoot, 'cli', 'demo.ts')], {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
-    child.stdout.on('data', (d: Buffer) => {
+    child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
     });
-    child.stderr.on('data', (d: Buffer) => {
+    child.stderr?.on('data', (d: Buffer) => {
       out += d.toString();
     });
-    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    const code = await new Promise<number | null>((resolve) => child?.once('close', resolve));
     expect(code, out).toBe(0);
     expect(out).toMatch(
       /manifest written last: s3:\/\/infrahub-backups-demo\/infrahub-demo\/infrahub_backup_\d{8}_\d{6}\/backup_information\.json/,
@@ -50,5 +57,6 @@ describe('npm run demo', () => {
     expect(out).toMatch(
       /Demo complete: backed up through the state machine, verified and restore-verified\./,
     );
-  });
+    // About 3 min on a quiet 2-core machine (README, Quick start): room for two- to three-fold load.
+  }, 600_000);
 });
