@@ -178,6 +178,10 @@ export const GuardedKeyEvents = ['ScheduleKeyDeletion', 'DisableKey'] as const;
  * events only while a CloudTrail trail logs management events in the region (Amazon EventBridge User
  * Guide, "Events from AWS services": events delivered via AWS CloudTrail); docs/deployment.md says
  * so. The notice names the caller and the commands that undo the call (within the pending window).
+ * Every `<name>` in the notice's input template must be an input path the transformer defines (here
+ * the `EventField.fromPath` fields) or an `aws.events.*` built-in: EventBridge refuses a target whose
+ * template has any other placeholder ("InputTemplate ... contains invalid placeholder"), so the
+ * notice's text has no other angle brackets.
  */
 export function keyDeletionGuard(scope: Construct, topic: sns.ITopic, keys: kms.IKey[]): events.Rule {
   const arns = keys.map((k) => k.keyArn);
@@ -201,7 +205,7 @@ export function keyDeletionGuard(scope: Construct, topic: sns.ITopic, keys: kms.
     bind: () => ({
       arn: topic.topicArn,
       input: events.RuleTargetInput.fromText(
-        `ALERT: ${field('$.detail.eventName')} was called on a backup key (${field('$.detail.requestParameters.keyId')}) by ${field('$.detail.userIdentity.arn')} at ${field('$.time')}. Backups encrypted with it become unreadable when it is deleted or while it is disabled. Undo it: aws kms cancel-key-deletion --key-id <key> and aws kms enable-key --key-id <key> (region ${field('$.region')}). Runbook: docs/runbook.md`,
+        `ALERT: ${field('$.detail.eventName')} was called on a backup key (${field('$.detail.requestParameters.keyId')}) by ${field('$.detail.userIdentity.arn')} at ${field('$.time')}. Backups encrypted with it become unreadable when it is deleted or while it is disabled. Undo it: aws kms cancel-key-deletion --region ${field('$.region')} --key-id ${field('$.detail.requestParameters.keyId')} and aws kms enable-key --region ${field('$.region')} --key-id ${field('$.detail.requestParameters.keyId')}. Runbook: docs/runbook.md`,
       ),
     }),
   });

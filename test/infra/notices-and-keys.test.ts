@@ -42,6 +42,7 @@ describe('notices, keys, retries and cost options (template)', () => {
   let template: Template;
   let json: CfnTemplate;
   let resources: Array<[string, Resource]>;
+  let stackTemplates: Array<[string, CfnTemplate]>;
   const ofType = (type: string) => resources.filter(([, r]) => r.Type === type);
   const machine = (suffix: string): Map<string, State> => {
     const found = ofType('AWS::StepFunctions::StateMachine').find(
@@ -68,7 +69,14 @@ describe('notices, keys, retries and cost options (template)', () => {
     raw.monitoring = { perTargetMetrics: false };
     config = parseDeploymentConfig(raw, 'test');
     const app = testApp();
-    template = Template.fromStack(buildApp(app, config).backup);
+    const built = buildApp(app, config);
+    template = Template.fromStack(built.backup);
+    stackTemplates = [
+      ['backup', template.toJSON() as CfnTemplate],
+      ...(built.replica
+        ? [['replica', Template.fromStack(built.replica).toJSON() as CfnTemplate] as [string, CfnTemplate]]
+        : []),
+    ];
     json = template.toJSON() as CfnTemplate;
     resources = Object.entries(json.Resources) as Array<[string, Resource]>;
   }, 180_000);
@@ -150,6 +158,39 @@ describe('notices, keys, retries and cost options (template)', () => {
     expect(targets).toHaveLength(1);
     expect(targets[0]?.Arn).toEqual({ Ref: topicLogicalId() });
     expect(JSON.stringify(targets[0]?.InputTransformer)).toContain('cancel-key-deletion');
+  });
+
+  it('uses only defined input paths and aws.events built-ins as placeholders in every InputTransformer template', () => {
+    // EventBridge refuses a target whose InputTemplate has a <name> that is neither a key of its
+    // InputPathsMap nor a predefined aws.events.* variable ("contains invalid placeholder").
+    const builtIns = new Set([
+      'aws.events.rule-arn',
+      'aws.events.rule-name',
+      'aws.events.event.ingestion-time',
+      'aws.events.event',
+      'aws.events.event.json',
+    ]);
+    let transformers = 0;
+    for (const [stack, cfn] of stackTemplates) {
+      for (const [id, r] of Object.entries(cfn.Resources) as Array<[string, Resource]>) {
+        if (r.Type !== 'AWS::Events::Rule') continue;
+        const targets = (r.Properties.Targets ?? []) as Array<{
+          InputTransformer?: { InputPathsMap?: Record<string, string>; InputTemplate: unknown };
+        }>;
+        for (const target of targets) {
+          if (!target.InputTransformer) continue;
+          transformers += 1;
+          const defined = new Set(Object.keys(target.InputTransformer.InputPathsMap ?? {}));
+          // The template may be a string or an Fn::Join of strings and tokens: its text is what counts.
+          const text = JSON.stringify(target.InputTransformer.InputTemplate);
+          const placeholders = [...text.matchAll(/<([^<>]*)>/g)].map((m) => m[1] as string);
+          expect(placeholders.length, `${stack}/${id}`).toBeGreaterThan(0);
+          const invalid = placeholders.filter((name) => !defined.has(name) && !builtIns.has(name));
+          expect(invalid, `${stack}/${id}: placeholders that are not input paths`).toEqual([]);
+        }
+      }
+    }
+    expect(transformers).toBeGreaterThan(0);
   });
 
   it('encrypts every state machine log group with a key the regional Logs service may use for log groups only', () => {
