@@ -15,6 +15,7 @@ import { BUNDLED_CONFIG_FILE } from '../../core/config/bundled.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { METRICS_NAMESPACE, PER_TARGET_METRICS_ENV } from '../../core/metrics.js';
 import { acknowledgeWildcards } from '../nag.js';
+import { keyUseViaService } from './key-use.js';
 
 export interface BackupFunctionsProps {
   readonly config: DeploymentConfig;
@@ -356,8 +357,14 @@ export class BackupFunctions extends Construct {
     }
 
     const secrets = [...new Set(props.config.targets.map((t) => t.infrahub.tokenSecret))];
+    // The targets' secrets may be encrypted with customer-managed keys (secretsKmsKeyArns):
+    // GetSecretValue then needs kms:Decrypt on the key too (Secrets Manager User Guide, "Secret
+    // encryption and decryption"), through Secrets Manager in the key's region only.
+    const secretKeys = [...new Set(props.config.targets.flatMap((t) => t.secretsKmsKeyArns))];
     // Preflight and the restore plan read the Infrahub API token (task gate; running version).
-    for (const fn of [this.preflight, this.restorePlan])
+    for (const fn of [this.preflight, this.restorePlan]) {
+      for (const key of secretKeys)
+        fn.addToRolePolicy(keyUseViaService(key, ['kms:Decrypt'], 'secretsmanager'));
       fn.addToRolePolicy(
         new iam.PolicyStatement({
           actions: ['secretsmanager:GetSecretValue'],
@@ -374,6 +381,7 @@ export class BackupFunctions extends Construct {
           ),
         }),
       );
+    }
 
     for (const fn of [
       this.plan,

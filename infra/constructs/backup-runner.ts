@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { Arn, ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -17,6 +17,7 @@ import type { PostgresTlsConfig } from '../../core/config/schema.js';
 import { AMBIGUOUS_SECRET_NAME, type DeploymentConfig, type Target } from '../../core/config/schema.js';
 import { RDS_CA_BUNDLE_PATH } from '../../core/readiness/postgres-tls.js';
 import { acknowledgeWildcards } from '../nag.js';
+import { keyUseViaService } from './key-use.js';
 
 /**
  * The runner's TLS variables for a target's `postgres.tls`: PGSSLMODE always, PGSSLROOTCERT for
@@ -212,17 +213,9 @@ export class BackupRunner extends Construct {
     });
   }
 
-  /**
-   * kms:Decrypt on a customer-managed key, only through one service in the key's region
-   * (kms:ViaService, AWS KMS Developer Guide; the key must be in the region of the bucket or secret).
-   */
+  /** `actions` on a customer-managed key through one service in the key's own region (key-use.ts). */
   private keyUse(keyArn: string, actions: string[], service: 's3' | 'secretsmanager'): iam.PolicyStatement {
-    const region = Arn.split(keyArn, ArnFormat.SLASH_RESOURCE_NAME).region;
-    return new iam.PolicyStatement({
-      actions,
-      resources: [keyArn],
-      conditions: { StringEquals: { 'kms:ViaService': `${service}.${region}.amazonaws.com` } },
-    });
+    return keyUseViaService(keyArn, actions, service);
   }
 
   /**

@@ -120,6 +120,24 @@ describe('runner IAM (template)', () => {
     expect(flat(role('RestoreRoleinfrahublab').statements)).not.toContain(ARTIFACTS_KEY);
   });
 
+  it("grants the secrets' customer-managed keys to every function that reads a target's secret, through Secrets Manager only", () => {
+    // Preflight and the restore plan read the Infrahub API token: GetSecretValue on a secret under a
+    // customer-managed key also needs kms:Decrypt on the key.
+    for (const fn of ['Preflight', 'RestorePlan']) {
+      const { statements } = role(`${fn}ServiceRole`);
+      expect(granting(statements, 'secretsmanager:GetSecretValue'), fn).not.toEqual([]);
+      const decrypt = granting(statements, 'kms:Decrypt').find((s) => flat(s.Resource).includes(SECRETS_KEY));
+      expect(decrypt, fn).toBeDefined();
+      expect(actions(decrypt as Statement)).toEqual(['kms:Decrypt']);
+      expect(decrypt?.Condition).toEqual({
+        StringEquals: { 'kms:ViaService': 'secretsmanager.eu-west-1.amazonaws.com' },
+      });
+    }
+    // Functions that read no secret get no secrets key.
+    for (const fn of ['Manifest', 'Lock', 'Notify'])
+      expect(flat(role(`${fn}ServiceRole`).statements), fn).not.toContain(SECRETS_KEY);
+  });
+
   it('refuses KMS aliases where a key ARN is needed', () => {
     const raw = example();
     raw.targets[0].secretsKmsKeyArns = ['arn:aws:kms:eu-west-1:123456789012:alias/secrets'];
