@@ -11,6 +11,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { MANIFEST_FILE } from '../../core/backup/layout.js';
 import { drillFamily, runnerFamily } from '../../core/backup/plan.js';
 import { RETENTION_TAG } from '../../core/backup/retention.js';
 import type { PostgresTlsConfig } from '../../core/config/schema.js';
@@ -248,7 +249,9 @@ export class BackupRunner extends Construct {
    * `pending` and so expired by the lifecycle. It can neither delete a version nor touch another
    * target's prefix. Overwriting its own target's objects stays possible (S3 cannot refuse an
    * overwrite in IAM for multipart and copy uploads); versioning keeps the overwritten version for
-   * `retention.noncurrentVersionDays`, Object Lock for its days.
+   * `retention.noncurrentVersionDays`, Object Lock for its days. It may never write or tag a
+   * backup's manifest (`<target>/infrahub_backup_<id>/backup_information.json`, written by the
+   * manifest function only): an explicit Deny, since the Allow's wildcard covers the manifest's key.
    */
   private backupStatements(props: BackupRunnerProps, target: Target): iam.PolicyStatement[] {
     const partition = Stack.of(this).partition;
@@ -262,6 +265,11 @@ export class BackupRunner extends Construct {
         actions: ['s3:PutObjectTagging'],
         resources: [own],
         conditions: { Null: { [`s3:ExistingObjectTag/${RETENTION_TAG}`]: 'true' } },
+      }),
+      new iam.PolicyStatement({
+        effect: iam.Effect.DENY,
+        actions: ['s3:PutObject', 's3:PutObjectTagging', 's3:PutObjectVersionTagging'],
+        resources: [props.bucket.arnForObjects(`*/infrahub_backup_*/${MANIFEST_FILE}`)],
       }),
       new iam.PolicyStatement({
         actions: ['kms:GenerateDataKey', 'kms:Decrypt'],

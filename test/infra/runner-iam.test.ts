@@ -241,13 +241,24 @@ describe('runner IAM (template)', () => {
       ['infrahublab', 'infrahub-prod'],
     ]) {
       const { statements } = role(`BackupRole${mine}`);
-      const writes = granting(statements, 's3:PutObject');
+      const writes = granting(statements, 's3:PutObject').filter((s) => s.Effect === 'Allow');
       expect(writes).toHaveLength(1);
       expect(flat(writes[0]?.Resource)).toContain(
         `/${mine === 'infrahubprod' ? 'infrahub-prod' : 'infrahub-lab'}/infrahub_backup_*`,
       );
+      // The Allow's wildcard covers <target>/infrahub_backup_<id>/backup_information.json: the
+      // manifest (the manifest function's alone) is denied explicitly, writes and tags alike.
+      const denied = statements.filter((s) => s.Effect === 'Deny');
+      const manifestDeny = denied.find((s) =>
+        flat(s.Resource).includes('/*/infrahub_backup_*/backup_information.json'),
+      );
+      expect(manifestDeny).toBeDefined();
+      expect(actions(manifestDeny as Statement)).toEqual(
+        expect.arrayContaining(['s3:PutObject', 's3:PutObjectTagging']),
+      );
+      expect(manifestDeny?.Condition).toBeUndefined();
       expect(flat(statements)).not.toContain(`/${other}/`);
-      const tagging = granting(statements, 's3:PutObjectTagging');
+      const tagging = granting(statements, 's3:PutObjectTagging').filter((s) => s.Effect === 'Allow');
       expect(tagging).toHaveLength(1);
       expect(tagging[0]?.Condition).toEqual({ Null: { 's3:ExistingObjectTag/retention': 'true' } });
       for (const forbidden of [
@@ -257,7 +268,7 @@ describe('runner IAM (template)', () => {
         's3:PutObjectRetention',
         's3:BypassGovernanceRetention',
       ])
-        expect(granting(statements, forbidden)).toEqual([]);
+        expect(granting(statements, forbidden).filter((s) => s.Effect === 'Allow')).toEqual([]);
     }
     const [prod] = Object.values(
       template.findResources('AWS::ECS::TaskDefinition', {
