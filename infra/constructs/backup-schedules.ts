@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { TimeZone } from 'aws-cdk-lib';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
@@ -29,20 +30,45 @@ export function scheduledDrillInput(schedule: Schedule, target: string): DrillEx
   };
 }
 
+/** EventBridge Scheduler's bound on a schedule name (Scheduler API Reference, CreateSchedule: Name, 1-64 of [0-9a-zA-Z-_.]). */
+export const MAX_SCHEDULE_NAME = 64;
+
+/** Two schedules of the stack would get the same name. */
+export class ScheduleNameError extends Error {
+  override name = 'ScheduleNameError';
+}
+
+/**
+ * The name of a schedule made of `parts` (the deployment's, the schedule's and, for a drill, the
+ * target's name: slugs of lowercase letters, digits and "-"), joined with "-". Kept as is when it
+ * fits EventBridge Scheduler's 64 characters; otherwise a readable prefix cut to 55 characters
+ * (no trailing "-") plus "-" and the first 8 hex digits of the SHA-256 of the full name, so two
+ * long names that share their first 64 characters still differ. Always 1-64 characters of
+ * [a-z0-9-], so a configuration of valid slugs cannot yield an invalid schedule name.
+ */
+export function scheduleName(...parts: string[]): string {
+  const full = parts.join('-');
+  if (full.length <= MAX_SCHEDULE_NAME) return full;
+  const hash = createHash('sha256').update(full).digest('hex').slice(0, 8);
+  return `${full.slice(0, MAX_SCHEDULE_NAME - hash.length - 1).replace(/-+$/, '')}-${hash}`;
+}
+
 /**
  * EventBridge Scheduler schedules. "backup": one per configured schedule, starting the backup state
  * machine with a valid execution input. "restore-drill": one per schedule and target (a drill
- * rehearses one target per execution), starting the drill state machine.
+ * rehearses one target per execution), starting the drill state machine. Names come from
+ * `scheduleName` (at most 64 characters); two equal names throw `ScheduleNameError` at synth.
  */
 export class BackupSchedules extends Construct {
   readonly schedules: scheduler.Schedule[] = [];
+  private readonly names = new Map<string, string>();
 
   constructor(scope: Construct, id: string, props: BackupSchedulesProps) {
     super(scope, id);
     for (const schedule of props.config.schedules.filter((s) => s.kind === 'backup')) {
       this.schedules.push(
         new scheduler.Schedule(this, schedule.name, {
-          scheduleName: `${props.config.name}-${schedule.name}`,
+          scheduleName: this.uniqueName(props.config.name, schedule.name),
           description: `Infrahub backup of ${schedule.targets === '*' ? 'every target' : schedule.targets.join(', ')}`,
           schedule: scheduler.ScheduleExpression.expression(
             schedule.expression,
@@ -65,7 +91,7 @@ export class BackupSchedules extends Construct {
       for (const target of names) {
         this.schedules.push(
           new scheduler.Schedule(this, `${schedule.name}-${target}`, {
-            scheduleName: `${props.config.name}-${schedule.name}-${target}`.slice(0, 64),
+            scheduleName: this.uniqueName(props.config.name, schedule.name, target),
             description: `Infrahub restore drill of ${target} (${schedule.backup} backup)`,
             schedule: scheduler.ScheduleExpression.expression(
               schedule.expression,
@@ -80,5 +106,18 @@ export class BackupSchedules extends Construct {
         );
       }
     }
+  }
+
+  /** The schedule's name (`scheduleName`), refused if another schedule of the stack has it. */
+  private uniqueName(...parts: string[]): string {
+    const name = scheduleName(...parts);
+    const full = parts.join('-');
+    const other = this.names.get(name);
+    if (other !== undefined)
+      throw new ScheduleNameError(
+        `schedules "${other}" and "${full}" would both be named "${name}" in EventBridge Scheduler; rename one`,
+      );
+    this.names.set(name, full);
+    return name;
   }
 }
