@@ -61,6 +61,23 @@ describe('synthesized task definitions: TLS to PostgreSQL', () => {
     }
   });
 
+  it("the example's verify-full targets with the RDS bundle name their RDS endpoint, the name in RDS's certificate", () => {
+    // verify-full checks the host against the certificate: a private alias of the endpoint fails.
+    const example = loadDeploymentConfigFile('config/example.json');
+    const rdsVerified = example.targets.filter(
+      (t) => t.postgres.tls.mode === 'verify-full' && 'ca' in t.postgres.tls && t.postgres.tls.ca === 'rds',
+    );
+    expect(rdsVerified.length).toBeGreaterThan(0);
+    for (const t of rdsVerified)
+      expect(t.postgres.host, t.name).toMatch(
+        /^[a-z][a-z0-9-]*\.[a-z0-9]{12}\.[a-z]{2}(-[a-z]+)+-\d\.rds\.amazonaws\.com$/,
+      );
+    // The synthesized runner connects to that name.
+    expect(runner('infrahub-prod')?.environment.PGHOST).toBe(
+      'prefect.abcdefghijkl.eu-west-1.rds.amazonaws.com',
+    );
+  });
+
   it('drill task definitions carry no TLS settings: their PostgreSQL is the disposable one on loopback', () => {
     const drills = [...synthesized.taskDefinitions.values()].filter((d) => !d.environment.TARGET);
     expect(drills.length).toBeGreaterThan(0);
