@@ -11,7 +11,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { MANIFEST_FILE } from '../../core/backup/layout.js';
+import { MANIFEST_FILE, RESTORES_ROOT } from '../../core/backup/layout.js';
 import { drillFamily, runnerFamily } from '../../core/backup/plan.js';
 import { RETENTION_TAG } from '../../core/backup/retention.js';
 import type { PostgresTlsConfig } from '../../core/config/schema.js';
@@ -119,7 +119,7 @@ export class BackupRunner extends Construct {
     this.drillTaskRole = this.role(
       'DrillTaskRole',
       'Drills: reads backups, writes reports under .restores/ only',
-      [...this.backupReads(props, '*'), this.reportWrites(props)],
+      [...this.backupReads(props, '*'), this.reportWrites(props, '*')],
     );
     acknowledgeWildcards(
       this.drillTaskRole,
@@ -206,12 +206,21 @@ export class BackupRunner extends Construct {
     ];
   }
 
-  /** Restore steps and drills leave their reports under .restores/ (never under a backup). */
-  private reportWrites(props: BackupRunnerProps): iam.PolicyStatement {
+  /**
+   * Restore steps and drills leave their reports under `.restores/<target>/<restore id>/`
+   * (core/backup/layout.ts restorePrefix; never under a backup): a target's restore role writes only
+   * under its own target's (`target`), the drill role, shared by every target, under any ("*").
+   */
+  private reportWrites(props: BackupRunnerProps, target: string): iam.PolicyStatement {
     return new iam.PolicyStatement({
       actions: ['s3:PutObject'],
-      resources: [props.bucket.arnForObjects('.restores/*')],
+      resources: [props.bucket.arnForObjects(this.reportObjects(target))],
     });
+  }
+
+  /** The report keys a role may write: `.restores/*` for every target, else `.restores/<target>/*`. */
+  private reportObjects(target: string): string {
+    return target === '*' ? `${RESTORES_ROOT}*` : `${RESTORES_ROOT}${target}/*`;
   }
 
   /** `actions` on a customer-managed key through one service in the key's own region (key-use.ts). */
@@ -313,12 +322,12 @@ export class BackupRunner extends Construct {
 
   /**
    * The target's restore role: reads its target's backups (object versions included), writes its
-   * reports under `.restores/`, and writes the target's own storage back (its artifact prefix, with
+   * reports under `.restores/<target>/` only, and writes the target's own storage back (its artifact prefix, with
    * GetObject[Version] to hash a multipart copy in a versioned bucket; its file systems).
    */
   private restoreStatements(props: BackupRunnerProps, target: Target): iam.PolicyStatement[] {
     const partition = Stack.of(this).partition;
-    const statements = [...this.backupReads(props, target.name), this.reportWrites(props)];
+    const statements = [...this.backupReads(props, target.name), this.reportWrites(props, target.name)];
     const { artifacts } = target;
     if (artifacts.type === 's3') {
       statements.push(
@@ -595,10 +604,10 @@ export class BackupRunner extends Construct {
       this.restoreRoles.get(target.name) as iam.Role,
       [
         props.bucket.arnForObjects(`${target.name}/infrahub_backup_*`),
-        props.bucket.arnForObjects('.restores/*'),
+        props.bucket.arnForObjects(this.reportObjects(target.name)),
         ...artifactObjects,
       ],
-      "Reads the target's own backups (ids known at run time), writes its step reports under .restores/ and artifacts back under the configured prefix.",
+      "Reads the target's own backups (ids known at run time), writes its step reports under .restores/<target>/ (restore ids known at run time) and artifacts back under the configured prefix.",
     );
   }
 

@@ -283,6 +283,14 @@ describe('runner IAM (template)', () => {
   it("gives each target its own restore role, reading only its target's backups, chosen per target at run time", () => {
     const { statements, props } = role('RestoreRoleinfrahubprod');
     expect(flat(granting(statements, 's3:GetObject'))).not.toContain('infrahub-lab');
+    // Its step reports go under .restores/<target>/<restore id>/ (core/backup/layout.ts restorePrefix):
+    // it writes under its own target's only, not another target's reports.
+    const reports = granting(statements, 's3:PutObject').filter((s) =>
+      flat(s.Resource).includes('.restores'),
+    );
+    expect(reports).toHaveLength(1);
+    expect(flat(reports[0]?.Resource)).toContain('/.restores/infrahub-prod/*');
+    expect(flat(statements)).not.toContain('/.restores/*');
     expect(flat(statements)).not.toContain('fs-0a1b2c3d');
     expect(props.RoleName).toMatch(/^infrahub-prod-restore-[0-9a-f]{8}$/);
     expect(props.Path).toBe('/infrahub-backup/');
