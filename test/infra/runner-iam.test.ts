@@ -19,6 +19,8 @@ type Resource = { Type: string; Properties: Record<string, unknown> };
 
 const SECRETS_KEY = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 const ARTIFACTS_KEY = 'arn:aws:kms:eu-west-1:123456789012:key/mrk-0123456789abcdef0123456789abcdef';
+/** A key of secrets kept in another region than the stack's (eu-west-1). */
+const CENTRAL_SECRETS_KEY = 'arn:aws:kms:eu-central-1:123456789012:key/abcd1234-ab12-cd34-ef56-abcdef123456';
 const NEO4J_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:infrahub-prod/neo4j-AbCdEf';
 
 const example = () => JSON.parse(JSON.stringify(loadDeploymentConfigFile('config/example.json')));
@@ -35,6 +37,7 @@ function fullConfig(): DeploymentConfig {
     prefix: 'storage/',
     kmsKeyArn: ARTIFACTS_KEY,
   };
+  lab.secretsKmsKeyArns = [CENTRAL_SECRETS_KEY];
   lab.artifacts = { ...lab.artifacts, posixUser: { uid: 0, gid: 0 }, efsRootDirectory: '/infrahub/storage' };
   return parseDeploymentConfig(raw, 'test');
 }
@@ -136,6 +139,22 @@ describe('runner IAM (template)', () => {
     // Functions that read no secret get no secrets key.
     for (const fn of ['Manifest', 'Lock', 'Notify'])
       expect(flat(role(`${fn}ServiceRole`).statements), fn).not.toContain(SECRETS_KEY);
+  });
+
+  it("scopes each key's kms:ViaService to the key's own region, not the stack's", () => {
+    // A secret under a key of eu-central-1 lives in eu-central-1: Secrets Manager there decrypts it.
+    const roles = ['RunnerExecutionRole', 'PreflightServiceRole', 'RestorePlanServiceRole'];
+    for (const name of roles) {
+      const statements = granting(role(name).statements, 'kms:Decrypt');
+      const central = statements.find((s) => flat(s.Resource).includes(CENTRAL_SECRETS_KEY));
+      expect(central?.Condition, name).toEqual({
+        StringEquals: { 'kms:ViaService': 'secretsmanager.eu-central-1.amazonaws.com' },
+      });
+      const west = statements.find((s) => flat(s.Resource).includes(SECRETS_KEY));
+      expect(west?.Condition, name).toEqual({
+        StringEquals: { 'kms:ViaService': 'secretsmanager.eu-west-1.amazonaws.com' },
+      });
+    }
   });
 
   it('refuses KMS aliases where a key ARN is needed', () => {
