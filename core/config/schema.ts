@@ -561,15 +561,10 @@ export const NotificationsSchema = z.strictObject({
    * functions are granted kms:GenerateDataKey and kms:Decrypt on them, which publishing to an
    * encrypted topic needs (AWS SNS Developer Guide, "Encryption at rest": publishers need those two
    * permissions on the topic's key). Each key's policy must also allow this account. Keys of topics
-   * encrypted with the AWS-managed key `alias/aws/sns` need nothing here.
+   * encrypted with the AWS-managed key `alias/aws/sns` need nothing here. Key ARNs as everywhere
+   * else (`kmsKeyArn`: a key id or `mrk-` id, never an alias).
    */
-  topicKeyArns: z
-    .array(
-      z
-        .string()
-        .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]{1,128}$/, 'must be a KMS key ARN'),
-    )
-    .default([]),
+  topicKeyArns: z.array(kmsKeyArn).default([]),
 });
 
 /**

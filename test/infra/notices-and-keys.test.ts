@@ -139,6 +139,14 @@ describe('notices, keys, retries and cost options (template)', () => {
     const raw = JSON.parse(JSON.stringify(config)) as { notifications: { topicKeyArns: string[] } };
     raw.notifications.topicKeyArns = ['alias/chatops'];
     expect(DeploymentConfigSchema.safeParse(raw).success).toBe(false);
+    // Nor one whose key id is no key id: the same key ARN rule as secretsKmsKeyArns and kmsKeyArn.
+    for (const bad of [
+      'arn:aws:kms:eu-west-1:123456789012:key/zzz',
+      'arn:aws:kms:eu-west-1:123456789012:key/1234',
+    ]) {
+      raw.notifications.topicKeyArns = [bad];
+      expect(DeploymentConfigSchema.safeParse(raw).success, bad).toBe(false);
+    }
   });
 
   it('sends a notice when the backup key is scheduled for deletion or disabled (CloudTrail via EventBridge)', () => {
