@@ -179,6 +179,21 @@ describe('network.createEndpoints and Lambda network overrides', () => {
     s = synth(config);
   }, 180_000);
 
+  it("README's cost section gives the interface endpoints' monthly figure for the endpoints the stack creates", () => {
+    const iface = Object.values(s.backup.findResources('AWS::EC2::VPCEndpoint') as Resources).filter(
+      (e) => e.Properties?.VpcEndpointType === 'Interface',
+    );
+    expect(iface).toHaveLength(INTERFACE_ENDPOINT_SERVICES.length);
+    const zones = config.network.availabilityZones.length;
+    // $0.01 per endpoint per AZ-hour, 730 hours a month (Amazon VPC pricing, PrivateLink).
+    const monthly = INTERFACE_ENDPOINT_SERVICES.length * zones * 0.01 * 730;
+    const readme = readFileSync('README.md', 'utf8').replace(/\s+/g, ' ');
+    expect(readme).toContain(`${INTERFACE_ENDPOINT_SERVICES.length} interface endpoints`);
+    expect(readme).toContain(`× ${zones} AZs`);
+    expect(readme).toContain(`≈ $${Math.round(monthly)}/month`);
+    expect(readme).toContain(`= $${monthly.toFixed(2)})`);
+  });
+
   it('runs the in-VPC functions in the configured Lambda subnets and security groups', () => {
     for (const name of ['Preflight', 'RestorePlan']) {
       expect(lambdaByName(s.backup, name).VpcConfig, name).toEqual({
