@@ -222,7 +222,10 @@ describe('least privilege (template)', () => {
 
   it('lets the runner write only under backup prefixes, and never delete', () => {
     for (const target of targets) {
-      const runner = roleStatements(target, 'backup');
+      const all = roleStatements(target, 'backup');
+      // The explicit Deny (its backups' manifests, backup_information.json) is runner-iam.test.ts's.
+      const runner = all.filter((st) => st.Effect !== 'Deny');
+      expect(all.filter((st) => st.Effect === 'Deny').flatMap(actions), target).not.toContain('s3:GetObject');
       const s3 = runner.filter((st) => actions(st).some((a) => a.startsWith('s3:')));
       // Its writes (objects, their retention tag) go under its own target's backup prefix only.
       const writes = s3.filter((st) => actions(st).some((a) => /^s3:Put/.test(a)));
@@ -253,14 +256,14 @@ describe('least privilege (template)', () => {
       const restore = roleStatements(target, 'restore');
       expect(restore.length, target).toBeGreaterThan(0);
       const onBackups = restore.filter((st) => JSON.stringify(st.Resource).includes('Storage'));
-      // Reads on its own target's backups only; its only write is its step reports under .restores/
-      // (encrypted: a data key).
+      // Reads on its own target's backups only; its only write is its step reports under
+      // .restores/<target>/ (encrypted: a data key).
       const writes = onBackups.filter((st) => actions(st).some((a) => /^s3:(Put|Delete)/.test(a)));
       expect(writes.flatMap(actions), target).toEqual(['s3:PutObject']);
       expect(
         writes.map((st) => JSON.stringify(st.Resource)),
         target,
-      ).toEqual([expect.stringContaining('/.restores/*')]);
+      ).toEqual([expect.stringContaining(`/.restores/${target}/*`)]);
       const reads = onBackups.filter((st) => actions(st).includes('s3:GetObject'));
       expect(
         reads.map((st) => JSON.stringify(st.Resource)),
