@@ -27,7 +27,7 @@ describe('backup execution input and plan', () => {
         databases: 'neo4j,system',
         credentialsSecret: 'infrahub-prod/neo4j',
       },
-      postgres: { host: 'prefect-db.prod.infrahub.internal', port: 5432, database: 'prefect' },
+      postgres: { host: 'prefect.abcdefghijkl.eu-west-1.rds.amazonaws.com', port: 5432, database: 'prefect' },
       owner,
       taskDefinition: 'infrahub-backup-infrahub-prod-runner',
       capture: { database: true, taskManagerDb: true, artifacts: true },
