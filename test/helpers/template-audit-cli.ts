@@ -4,7 +4,7 @@
  *   (no flag)  compares with test/infra/accepted-findings.json; exit 1 on new findings or stale entries.
  *   --print    also prints every current finding (accepted or new) and the entries the new ones need.
  *   --write    rewrites the accepted list: entries that still match keep their reasons, stale ones go,
- *              new findings are added with a TODO reason, which the list refuses until it is written.
+ *              new findings are added with an unwritten reason (UNWRITTEN_REASON), which the list refuses until it is written.
  */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -17,6 +17,7 @@ import {
   loadAcceptedFindings,
   proposeEntries,
   shown,
+  UNWRITTEN_REASON,
 } from './template-audit.js';
 
 const args = new Set(process.argv.slice(2));
@@ -59,7 +60,9 @@ if (args.has('--write')) {
   writeFileSync(ACCEPTED_FINDINGS_FILE, `${JSON.stringify({ accepted: next }, null, 2)}\n`);
   // In the repository's JSON style (short arrays on one line), so a rewrite shows only real changes.
   spawnSync('node_modules/.bin/biome', ['format', '--write', ACCEPTED_FINDINGS_FILE], { stdio: 'ignore' });
-  console.log(`wrote ${next.length} entries to ${ACCEPTED_FINDINGS_FILE}; write a reason for each TODO`);
+  console.log(
+    `wrote ${next.length} entries to ${ACCEPTED_FINDINGS_FILE}; replace each "${UNWRITTEN_REASON}" with the reason`,
+  );
 } else if (unaccepted.length > 0 || stale.length > 0) {
   console.error(describeDifferences(unaccepted, stale));
   process.exitCode = 1;

@@ -320,6 +320,12 @@ const findingKey = (f: Finding) => [f.tool, f.rule, f.template, f.resource].join
  * `*` stands for any characters within one path segment (`Functions/*\/Resource`). Each pattern must
  * still match a finding in each listed template, or the entry is stale.
  */
+/**
+ * How `--write` marks the reason of a finding it adds: a placeholder the schema refuses, so a new
+ * finding is accepted only once someone writes why.
+ */
+export const UNWRITTEN_REASON = 'REASON NOT WRITTEN:';
+
 export const AcceptedFindingSchema = z.strictObject({
   tool: z.enum(['cfn-lint', 'checkov', 'cfn-guard']),
   rule: z.string().min(1),
@@ -329,7 +335,7 @@ export const AcceptedFindingSchema = z.strictObject({
     .string()
     .trim()
     .min(20, 'must say why the finding is accepted (at least 20 characters)')
-    .refine((r) => !/^todo\b/i.test(r), 'must be written (not TODO)'),
+    .refine((r) => !r.startsWith(UNWRITTEN_REASON), `must be written (not "${UNWRITTEN_REASON} ...")`),
 });
 export type AcceptedFinding = z.output<typeof AcceptedFindingSchema>;
 
@@ -388,7 +394,7 @@ export function compareFindings(
 
 /**
  * Proposed entries for the given findings: grouped by tool, rule and resource, with every template it
- * occurs in; `reason` is the existing entry's reason when one covers it, else a TODO the file's
+ * occurs in; `reason` is the existing entry's reason when one covers it, else the UNWRITTEN_REASON placeholder the file's
  * validation refuses until someone writes the reason.
  */
 export function proposeEntries(findings: Finding[], accepted: AcceptedFinding[] = []): AcceptedFinding[] {
@@ -405,7 +411,7 @@ export function proposeEntries(findings: Finding[], accepted: AcceptedFinding[] 
         rule: f.rule,
         templates: [f.template],
         resources: [f.resource],
-        reason: existing?.reason ?? `TODO: why is this accepted? (${f.message})`,
+        reason: existing?.reason ?? `${UNWRITTEN_REASON} why is this accepted? (${f.message})`,
         message: f.message,
       });
   }

@@ -4,6 +4,7 @@ import { DeploymentConfigSchema } from '../../core/config/schema.js';
 import {
   ACCEPTED_FINDINGS_FILE,
   type AcceptedFinding,
+  AcceptedFindingSchema,
   type AuditResult,
   auditTemplates,
   CANARY_EXPECTED,
@@ -11,6 +12,8 @@ import {
   describeDifferences,
   type Finding,
   loadAcceptedFindings,
+  proposeEntries,
+  UNWRITTEN_REASON,
 } from '../helpers/template-audit.js';
 
 /**
@@ -115,6 +118,17 @@ describe('accepted-findings comparison', () => {
 
   it('the committed list gives each entry a written reason', () => {
     for (const e of loadAcceptedFindings()) expect(e.reason.length).toBeGreaterThanOrEqual(20);
+  });
+
+  it('--write proposes new findings with a placeholder reason the list refuses, and keeps written ones', () => {
+    const kept = proposeEntries([finding()], [entry()]);
+    expect(kept).toEqual([{ ...entry(), resources: ['Functions/Plan/Resource'] }]);
+    const [proposed] = proposeEntries([finding({ rule: 'CKV_AWS_117' })], [entry()]);
+    expect(proposed?.reason.startsWith(UNWRITTEN_REASON)).toBe(true);
+    const refused = AcceptedFindingSchema.safeParse(proposed);
+    expect(refused.success).toBe(false);
+    expect(refused.error?.issues[0]?.message).toMatch(/must be written/);
+    expect(AcceptedFindingSchema.safeParse({ ...proposed, reason: entry().reason }).success).toBe(true);
   });
 });
 
