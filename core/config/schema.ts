@@ -163,6 +163,33 @@ const efsFileSystemId = z
  * An absolute path (a mount point, a directory on an EFS file system): "/" or "/"-separated segments
  * of letters, digits and "._-+@=,~", no trailing "/", no "." or ".." segments.
  */
+/**
+ * Where the runner mounts a Community target's store (the neo4j image's data directory); the runner
+ * construct (infra/constructs/backup-runner.ts NEO4J_DATA_MOUNT) mounts it here.
+ */
+export const RUNNER_NEO4J_DATA_MOUNT = '/data';
+
+/**
+ * Why an artifact storage mount point would hide what the runner needs, or undefined: `/` covers the
+ * whole image, and `/data` (or below it) covers a Community target's store, mounted there for the dump.
+ */
+export function artifactsMountProblem(path: string): string | undefined {
+  if (path === '/') return 'must not be "/": the mount would hide the whole runner image';
+  if (path === RUNNER_NEO4J_DATA_MOUNT || path.startsWith(`${RUNNER_NEO4J_DATA_MOUNT}/`))
+    return `must not be ${RUNNER_NEO4J_DATA_MOUNT} or below it: the runner mounts a Community target's Neo4j store there`;
+  return undefined;
+}
+
+/** Why a path cannot be an EFS access point's root directory (at most 100 characters, 4 levels), or undefined. */
+export function accessPointRootProblem(path: string): string | undefined {
+  const levels = path.split('/').filter(Boolean).length;
+  if (path.length > 100)
+    return `is ${path.length} characters long; an EFS access point's root directory (posixUser) holds at most 100`;
+  if (levels > 4)
+    return `has ${levels} directory levels; an EFS access point's root directory (posixUser) has at most 4`;
+  return undefined;
+}
+
 const absolutePath = safeName(
   /^(\/|(\/[A-Za-z0-9._+@=,~-]+)+)$/,
   'must be an absolute path ("/" then segments of letters, digits and "._-+@=,~") without a trailing "/"',
@@ -396,37 +423,51 @@ export const ArtifactStorageSchema = z.discriminatedUnion(
        */
       kmsKeyArn: kmsKeyArn.optional(),
     }),
-    z.strictObject({
-      type: z.literal('path'),
-      /** Where the storage is mounted in the runner (Infrahub's default is /opt/infrahub/storage). */
-      path: absolutePath.refine((p) => p.length <= MAX_PATH, {
+    z
+      .strictObject({
+        type: z.literal('path'),
+        /** Where the storage is mounted in the runner (Infrahub's default is /opt/infrahub/storage). */
+        path: absolutePath
+          .refine((p) => p.length <= MAX_PATH, {
+            error: (issue) =>
+              `is ${String(issue.input).length} characters long; a path holds at most ${MAX_PATH} (Linux PATH_MAX, with the file names below it)`,
+          })
+          .refine((p) => artifactsMountProblem(p) === undefined, {
+            error: (issue) => artifactsMountProblem(String(issue.input)),
+          }),
+        /** The EFS file system that holds it; the runner can only read a path it can mount. */
+        efsFileSystemId,
+        /**
+         * The POSIX user the runner reads and writes the artifact storage as. The runner's image runs as
+         * `neo4j` (uid 7474), so a tree that Infrahub wrote as root cannot be restored into (EACCES);
+         * with posixUser the stack creates an EFS access point that enforces this uid/gid for every
+         * file operation through the artifacts mount (for root, {uid: 0, gid: 0}; the roles then get
+         * elasticfilesystem:ClientRootAccess through that access point only).
+         */
+        posixUser: z
+          .strictObject({
+            uid: z.number().int().min(0).max(4294967295),
+            gid: z.number().int().min(0).max(4294967295),
+          })
+          .optional(),
+        /**
+         * The artifact storage's directory on the EFS file system (an absolute path on the file
+         * system, not in the runner; default "/", the whole file system): the runner mounts it at
+         * `path`. With `posixUser` it is the access point's root directory, so the mount reaches
+         * nothing outside it; EFS creates it, owned by posixUser with mode 0755, if it does not exist
+         * (Amazon EFS User Guide, "Enforcing a root directory with an access point").
+         */
+        efsRootDirectory: absolutePath.default('/'),
+      })
+      // CloudFormation's AWS::EFS::AccessPoint RootDirectory.Path: at most 100 characters and 4
+      // directory levels (AWS CloudFormation User Guide, AWS::EFS::AccessPoint RootDirectory).
+      .refine((a) => !a.posixUser || accessPointRootProblem(a.efsRootDirectory) === undefined, {
+        path: ['efsRootDirectory'],
         error: (issue) =>
-          `is ${String(issue.input).length} characters long; a path holds at most ${MAX_PATH} (Linux PATH_MAX, with the file names below it)`,
+          accessPointRootProblem(
+            String((issue.input as { efsRootDirectory?: unknown } | undefined)?.efsRootDirectory ?? ''),
+          ),
       }),
-      /** The EFS file system that holds it; the runner can only read a path it can mount. */
-      efsFileSystemId,
-      /**
-       * The POSIX user the runner reads and writes the artifact storage as. The runner's image runs as
-       * `neo4j` (uid 7474), so a tree that Infrahub wrote as root cannot be restored into (EACCES);
-       * with posixUser the stack creates an EFS access point that enforces this uid/gid for every
-       * file operation through the artifacts mount (for root, {uid: 0, gid: 0}; the roles then get
-       * elasticfilesystem:ClientRootAccess through that access point only).
-       */
-      posixUser: z
-        .strictObject({
-          uid: z.number().int().min(0).max(4294967295),
-          gid: z.number().int().min(0).max(4294967295),
-        })
-        .optional(),
-      /**
-       * The artifact storage's directory on the EFS file system (an absolute path on the file
-       * system, not in the runner; default "/", the whole file system): the runner mounts it at
-       * `path`. With `posixUser` it is the access point's root directory, so the mount reaches
-       * nothing outside it; EFS creates it, owned by posixUser with mode 0755, if it does not exist
-       * (Amazon EFS User Guide, "Enforcing a root directory with an access point").
-       */
-      efsRootDirectory: absolutePath.default('/'),
-    }),
   ],
   { error: 'must have "type" set to "s3" or "path"' },
 );

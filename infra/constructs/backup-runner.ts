@@ -15,7 +15,12 @@ import { MANIFEST_FILE, RESTORES_ROOT } from '../../core/backup/layout.js';
 import { drillFamily, runnerFamily } from '../../core/backup/plan.js';
 import { RETENTION_TAG } from '../../core/backup/retention.js';
 import type { PostgresTlsConfig } from '../../core/config/schema.js';
-import { AMBIGUOUS_SECRET_NAME, type DeploymentConfig, type Target } from '../../core/config/schema.js';
+import {
+  AMBIGUOUS_SECRET_NAME,
+  type DeploymentConfig,
+  RUNNER_NEO4J_DATA_MOUNT,
+  type Target,
+} from '../../core/config/schema.js';
 import { RDS_CA_BUNDLE_PATH } from '../../core/readiness/postgres-tls.js';
 import { acknowledgeWildcards } from '../nag.js';
 import { keyUseViaService } from './key-use.js';
@@ -35,7 +40,7 @@ export function postgresTlsEnvironment(tls: PostgresTlsConfig): Record<string, s
 /** The runner's container name in every task definition; the state machine's overrides name it. */
 export const RUNNER_CONTAINER = 'runner';
 /** Where a Community target's store (its EFS file system) is mounted: the neo4j image's data directory. */
-export const NEO4J_DATA_MOUNT = '/data';
+export const NEO4J_DATA_MOUNT = RUNNER_NEO4J_DATA_MOUNT;
 
 export interface BackupRunnerProps {
   readonly config: DeploymentConfig;
