@@ -81,9 +81,7 @@ export function planBackup(input: unknown, config: DeploymentConfig, now: Date):
       `targets: ${unknown.map((n) => `"${n}"`).join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not configured (known: ${[...known.keys()].join(', ')})`,
     ]);
   }
-  if (new Set(names).size !== names.length) {
-    throw new InvalidInputError('backup execution input', ['targets: must not name a target twice']);
-  }
+  // A target named twice is refused by the input's schema (targetSelection in core/config/schema.ts).
   return {
     backupId: backupIdFor(now),
     components: parsed.components,

@@ -82,8 +82,16 @@ const TARGETS_SELECTION_MESSAGE = (input: unknown) =>
  * 1..`max` target names. Anything else is refused saying what is expected and what it got.
  */
 export function targetSelection(max?: { count: number; message: string }) {
-  const list = z.array(targetName).min(1, 'must name at least one target');
-  return z.union([z.literal('*'), max ? list.max(max.count, max.message) : list], {
+  const names = z.array(targetName).min(1, 'must name at least one target');
+  // A target named twice would be backed up (or drilled) twice at once, and a drill schedule's
+  // per-target schedules would share one name (a failed deploy).
+  const list = (max ? names.max(max.count, max.message) : names).superRefine((targets, ctx) => {
+    targets.forEach((t, i) => {
+      if (targets.indexOf(t) !== i)
+        ctx.addIssue({ code: 'custom', path: [i], message: `names target "${t}" a second time` });
+    });
+  });
+  return z.union([z.literal('*'), list], {
     error: (issue) => TARGETS_SELECTION_MESSAGE(issue.input),
   });
 }

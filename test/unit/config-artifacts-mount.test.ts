@@ -49,3 +49,22 @@ describe('deployment configuration: path artifact storage mounts', () => {
     expect(problems(withArtifacts({ efsRootDirectory: '/a/b/c/d/e' }))).toEqual([]);
   });
 });
+
+describe('deployment configuration: schedules', () => {
+  it('refuses a schedule that names a target twice, naming the entry (it would run twice and share a schedule name)', () => {
+    const config = JSON.parse(readFileSync('config/example.json', 'utf8'));
+    config.schedules.push({
+      name: 'dr',
+      kind: 'restore-drill',
+      expression: 'cron(0 5 ? * SUN *)',
+      targets: ['infrahub-prod', 'infrahub-prod'],
+    });
+    const found = problems(config);
+    expect(
+      found.some((p) =>
+        /^schedules\[\d+\]\.targets\[1\]: names target "infrahub-prod" a second time/.test(p),
+      ),
+      found.join('\n'),
+    ).toBe(true);
+  });
+});
