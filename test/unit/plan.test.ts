@@ -67,7 +67,10 @@ describe('backup execution input and plan', () => {
     [{ components: ['neo4j'] }, /components\[0\]: Invalid option/],
     [{ force: 'yes' }, /force: Invalid input: expected boolean/],
     [{ password: 'x' }, /\(root\): has unknown key "password"/],
-    [{ targets: ['infrahub-lab', 'infrahub-lab'] }, /targets\[1\]: names target "infrahub-lab" a second time/],
+    [
+      { targets: ['infrahub-lab', 'infrahub-lab'] },
+      /targets\[1\]: names target "infrahub-lab" a second time/,
+    ],
   ])('rejects %j with a message naming the field', (input, message) => {
     expect(() => planBackup(input, config, now)).toThrowError(
       expect.objectContaining({ name: 'InvalidInput', message: expect.stringMatching(message) }),
