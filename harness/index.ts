@@ -11,7 +11,7 @@ export {
   startFaultProxy,
 } from './fault-proxy.js';
 export { type Neo4jOptions, type Neo4jServer, startNeo4j } from './neo4j.js';
-export { isNeo4jInstalled, neo4jLibDir, neo4jVersion, repoRoot } from './paths.js';
+export { isNeo4jInstalled, neo4jLibDir, neo4jVersion, neo4jVersions, repoRoot } from './paths.js';
 export { findPostgresBinDir, type PostgresOptions, type PostgresServer, startPostgres } from './postgres.js';
 export { freePort } from './processes.js';
 export { createVersionedBucket, localCredentials, localRegion, type S3Server, startS3 } from './s3.js';

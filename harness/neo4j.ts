@@ -1,16 +1,16 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import neo4j, { type Driver } from 'neo4j-driver';
 import { HarnessStartError } from './errors.js';
-import { isNeo4jInstalled, neo4jLibDir, neo4jVersion } from './paths.js';
+import { isNeo4jInstalled, neo4jEntryPoint, neo4jLibDir, neo4jVersion } from './paths.js';
 import { freePort, type Spawned, spawnLogged, stopPid, tail, waitUntil } from './processes.js';
 
 const SERVICE = 'Neo4j';
 
-/** JVM flags of Neo4j's own launcher that matter on Java 17 (module access for Netty and the page cache). */
+/** JVM flags of Neo4j's own launcher that matter on Java 17+ (module access for Netty and the page cache). */
 const JVM_FLAGS = [
   '-XX:+UseG1GC',
   '-XX:-OmitStackTraceInFastThrow',
@@ -33,8 +33,18 @@ export interface Neo4jOptions {
   pageCache?: string;
   /** A fixed Bolt port; a free one is chosen when unset. */
   boltPort?: number;
-  /** The neo4j user's password; random when unset. */
+  /** The neo4j user's password; random when unset. With `fromDataDir`, the one that store has. */
   password?: string;
+  /**
+   * A stopped instance's `data` folder to start from (copied with cp -a) instead of an empty store:
+   * its databases and its `system` database (users and passwords) come along.
+   */
+  fromDataDir?: string;
+  /**
+   * Lines added to neo4j.conf (`name=value`), after the harness's own: e.g. larger memory or
+   * `db.tx_log.preallocate=false`.
+   */
+  settings?: Record<string, string>;
 }
 
 export interface Neo4jServer {
@@ -56,23 +66,60 @@ export interface Neo4jServer {
   /** Stops the DBMS (needed before a Community dump or load); the instance can be started again. */
   stopDbms(): Promise<void>;
   startDbms(): Promise<void>;
-  /** Stops the DBMS and removes the instance. */
-  stop(): Promise<void>;
+  /** The folder of the instance's stores (`<home>/data`). */
+  readonly dataDir: string;
+  /** Stops the DBMS and removes the instance, unless `keepFiles` (then `home` stays). */
+  stop(options?: { keepFiles?: boolean }): Promise<void>;
 }
 
-function checkJava(): void {
-  const java = spawnSync('java', ['-version'], { encoding: 'utf8' });
-  if (java.error || java.status !== 0) {
-    throw new HarnessStartError(SERVICE, `"java -version" failed: ${java.error?.message ?? java.stderr}`);
+function javaMajor(java: string): number {
+  const run = spawnSync(java, ['-version'], { encoding: 'utf8' });
+  if (run.error || run.status !== 0) return 0;
+  return Number(/version "(\d+)/.exec(run.stderr)?.[1] ?? 0);
+}
+
+/**
+ * The java that runs a Neo4j version: 5.x supports Java 17 and 21, 2025.x Java 21 or later only
+ * (Neo4j Operations Manual, "System requirements"). Looks at NEO4J_JAVA_HOME, JAVA_HOME, `java` on
+ * PATH and the JDKs under /usr/lib/jvm, and takes the first whose major version fits.
+ * @returns the path of the java executable.
+ * @throws HarnessStartError when none fits, naming what was found.
+ */
+export function javaFor(version: string): string {
+  const calendar = Number(version.split('.')[0]) >= 2025;
+  const fits = (major: number) => (calendar ? major >= 21 : major >= 17 && major <= 21);
+  const homes = [process.env.NEO4J_JAVA_HOME, process.env.JAVA_HOME].filter((h): h is string => !!h);
+  const jvms = existsSync('/usr/lib/jvm')
+    ? readdirSync('/usr/lib/jvm')
+        .sort()
+        .map((d) => join('/usr/lib/jvm', d))
+    : [];
+  const candidates = [
+    ...homes.map((h) => join(h, 'bin', 'java')),
+    'java',
+    ...jvms.map((h) => join(h, 'bin', 'java')),
+  ];
+  const seen: string[] = [];
+  for (const java of candidates) {
+    if (java !== 'java' && !existsSync(java)) continue;
+    const major = javaMajor(java);
+    if (fits(major)) return java;
+    seen.push(`${java} (${major || 'not runnable'})`);
   }
-  const major = Number(/version "(\d+)/.exec(java.stderr)?.[1] ?? 0);
-  if (major < 17)
-    throw new HarnessStartError(SERVICE, `Java 17 or later is required, found ${major || 'unknown'}`);
+  throw new HarnessStartError(
+    SERVICE,
+    `Neo4j ${version} needs Java ${calendar ? '21 or later' : '17 or 21'}; found ${seen.join(', ') || 'no java'} (set NEO4J_JAVA_HOME to a fitting JDK)`,
+  );
 }
 
 /**
  * Starts Neo4j Community from the classpath that scripts/setup.sh resolved from Maven Central
- * (org.neo4j:neo4j and its dependencies: the server entry point and neo4j-admin in one).
+ * (org.neo4j:neo4j and its dependencies: the server entry point and neo4j-admin in one), on the
+ * java its version needs (javaFor). The instance's `bin/neo4j-admin` and `bin/neo4j` carry their
+ * own java and classpath, so a runner started with only its task environment runs the right ones
+ * (a 5.26 neo4j-admin refuses a 2025.x store with UnsupportedLogVersionException).
+ * @throws HarnessStartError when the jars or a fitting java are missing, or the server does not
+ *   answer Bolt within 120 s (with the tail of its logs).
  */
 export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServer> {
   const version = options.version ?? neo4jVersion();
@@ -82,11 +129,20 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
       `the Neo4j ${version} jars are not in ${neo4jLibDir(version)} (run "npm run setup" to fetch them from Maven Central)`,
     );
   }
-  checkJava();
+  const java = javaFor(version);
+  const entryPoint = neo4jEntryPoint(version);
   const classpath = `${neo4jLibDir(version)}/*`;
 
   const home = mkdtempSync(join(tmpdir(), 'ibh-neo4j-'));
-  for (const sub of ['conf', 'data', 'logs', 'run', 'plugins', 'import', 'bin']) mkdirSync(join(home, sub));
+  for (const sub of ['conf', 'logs', 'run', 'plugins', 'import', 'bin']) mkdirSync(join(home, sub));
+  const dataDir = join(home, 'data');
+  if (options.fromDataDir) {
+    const copied = spawnSync('cp', ['-a', options.fromDataDir, dataDir], { encoding: 'utf8' });
+    if (copied.status !== 0) {
+      rmSync(home, { recursive: true, force: true });
+      throw new HarnessStartError(SERVICE, `copying ${options.fromDataDir} failed: ${copied.stderr}`);
+    }
+  } else mkdirSync(dataDir);
   const boltPort = options.boltPort ?? (await freePort());
   writeFileSync(
     join(home, 'conf', 'neo4j.conf'),
@@ -103,6 +159,7 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
       `server.memory.pagecache.size=${options.pageCache ?? '128m'}`,
       `server.memory.heap.initial_size=${options.heap ?? '512m'}`,
       `server.memory.heap.max_size=${options.heap ?? '512m'}`,
+      ...Object.entries(options.settings ?? {}).map(([k, v]) => `${k}=${v}`),
       '',
     ].join('\n'),
   );
@@ -116,7 +173,7 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
       `: "\${NEO4J_HOME:=${home}}"`,
       `: "\${NEO4J_CONF:=${join(home, 'conf')}}"`,
       'export NEO4J_HOME NEO4J_CONF',
-      `exec java -Xmx\${HEAP_SIZE:-512m} ${JVM_FLAGS.join(' ')} -cp '${classpath}' org.neo4j.cli.AdminTool "$@"`,
+      `exec '${java}' -Xmx\${HEAP_SIZE:-512m} ${JVM_FLAGS.join(' ')} -cp '${classpath}' org.neo4j.cli.AdminTool "$@"`,
       '',
     ].join('\n'),
   );
@@ -131,19 +188,25 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
       '# neo4j console for this harness installation: the server entry point of the same classpath.',
       `: "\${NEO4J_HOME:=${home}}"`,
       `: "\${NEO4J_CONF:=${join(home, 'conf')}}"`,
-      `exec java -Xms\${HEAP_SIZE:-512m} -Xmx\${HEAP_SIZE:-512m} ${JVM_FLAGS.join(' ')} -cp '${classpath}' org.neo4j.server.CommunityEntryPoint --home-dir="$NEO4J_HOME" --config-dir="$NEO4J_CONF"`,
+      `exec '${java}' -Xms\${HEAP_SIZE:-512m} -Xmx\${HEAP_SIZE:-512m} ${JVM_FLAGS.join(' ')} -cp '${classpath}' ${entryPoint} --home-dir="$NEO4J_HOME" --config-dir="$NEO4J_CONF"`,
       '',
     ].join('\n'),
   );
   chmodSync(serverPath, 0o755);
   const adminEnv = () => ({ NEO4J_HOME: home, NEO4J_CONF: join(home, 'conf') });
 
+  if (options.fromDataDir && !options.password) {
+    rmSync(home, { recursive: true, force: true });
+    throw new HarnessStartError(SERVICE, 'fromDataDir needs the password its system database holds');
+  }
   const password = options.password ?? randomBytes(18).toString('base64url');
   // "--" ends the options: a password may start with "-" (base64url does, one time in 64).
-  const setPassword = spawnSync(adminPath, ['dbms', 'set-initial-password', '--', password], {
-    encoding: 'utf8',
-    env: { ...process.env, ...adminEnv() },
-  });
+  const setPassword = options.fromDataDir
+    ? { status: 0, stderr: '' }
+    : spawnSync(adminPath, ['dbms', 'set-initial-password', '--', password], {
+        encoding: 'utf8',
+        env: { ...process.env, ...adminEnv() },
+      });
   if (setPassword.status !== 0) {
     rmSync(home, { recursive: true, force: true });
     throw new HarnessStartError(
@@ -173,14 +236,14 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
   const startDbms = async () => {
     if (process_?.alive()) return;
     process_ = spawnLogged(
-      'java',
+      java,
       [
         `-Xms${options.heap ?? '512m'}`,
         `-Xmx${options.heap ?? '512m'}`,
         ...JVM_FLAGS,
         '-cp',
         classpath,
-        'org.neo4j.server.CommunityEntryPoint',
+        entryPoint,
         `--home-dir=${home}`,
         `--config-dir=${join(home, 'conf')}`,
       ],
@@ -237,9 +300,10 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
     driver,
     stopDbms,
     startDbms,
-    async stop() {
+    dataDir,
+    async stop(stopOptions) {
       await stopDbms();
-      if (existsSync(home)) rmSync(home, { recursive: true, force: true });
+      if (!stopOptions?.keepFiles && existsSync(home)) rmSync(home, { recursive: true, force: true });
     },
   };
 }

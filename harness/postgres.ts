@@ -4,6 +4,7 @@ import {
   chmodSync,
   chownSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -13,6 +14,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HarnessStartError } from './errors.js';
+import { repoRoot } from './paths.js';
 import { freePort, isAlive, stopPid, tail, track, waitUntil } from './processes.js';
 
 const SERVICE = 'PostgreSQL';
@@ -30,6 +32,19 @@ export interface PostgresOptions {
    * an unencrypted connection is refused ("no pg_hba.conf entry ... no encryption"). Off by default.
    */
   tls?: boolean;
+  /**
+   * The cluster's locale (initdb --locale), `C` by default. A locale the system lacks (Debian's
+   * minimal images have only C.UTF-8) is compiled once with localedef into .cache/locales and the
+   * server runs with LOCPATH pointing there (glibc reads locales from LOCPATH).
+   */
+  locale?: string;
+  /** The superuser's password (random when unset); needed with `fromDataDir`, whose roles it keeps. */
+  password?: string;
+  /**
+   * A stopped cluster's data folder to start from instead of initdb: copied (cp -a) first, so the
+   * copy is what the server changes. Its superuser must be `postgres` with `password`.
+   */
+  fromDataDir?: string;
 }
 
 /** A server's TLS material (PEM files): the CA that signed its certificate. */
@@ -56,7 +71,8 @@ export interface PostgresServer {
   tool(name: string): string;
   /** Set when started with `tls`: its CA. env() then carries PGSSLMODE=verify-full and PGSSLROOTCERT. */
   readonly tls?: PostgresTlsFiles;
-  stop(): Promise<void>;
+  /** Stops the server (fast shutdown) and removes its folder, unless `keepFiles` (dataDir stays). */
+  stop(options?: { keepFiles?: boolean }): Promise<void>;
 }
 
 /** The newest PostgreSQL installation of Debian's layout, else what pg_config reports. */
@@ -77,6 +93,35 @@ export function findPostgresBinDir(): string | undefined {
     // no pg_config on PATH
   }
   return undefined;
+}
+
+/**
+ * The environment under which a program has `locale`: empty when the system has it (`locale -a`),
+ * else LOCPATH naming .cache/locales, where localedef compiled it from Debian's sources
+ * (/usr/share/i18n; the package `locales`).
+ * @throws HarnessStartError when the locale can be neither found nor compiled.
+ */
+export function localeEnv(locale: string): Record<string, string> {
+  const normalise = (name: string) => name.toLowerCase().replace('utf-8', 'utf8');
+  if (['c', 'posix', 'c.utf8'].includes(normalise(locale))) return {};
+  const installed = spawnSync('locale', ['-a'], { encoding: 'utf8' }).stdout ?? '';
+  if (installed.split('\n').some((l) => normalise(l.trim()) === normalise(locale))) return {};
+  const dir = join(repoRoot, '.cache', 'locales');
+  if (!existsSync(join(dir, locale, 'LC_COLLATE'))) {
+    const [name, charset = 'UTF-8'] = locale.split('.');
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    const made = spawnSync('localedef', ['-i', name as string, '-f', charset, join(dir, locale)], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    // localedef exits 1 on warnings while still writing the locale.
+    if (!existsSync(join(dir, locale, 'LC_COLLATE')))
+      throw new HarnessStartError(
+        SERVICE,
+        `the locale ${locale} is not installed and localedef could not compile it (exit ${made.status}): ${made.stderr || made.error?.message} (install the Debian package "locales")`,
+      );
+  }
+  return { LOCPATH: dir };
 }
 
 function lookupAccount(name: string): { uid: number; gid: number } {
@@ -202,7 +247,10 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
   const logFile = join(dir, 'postgres.log');
   const pwFile = join(dir, 'pwfile');
   const user = 'postgres';
-  const password = randomBytes(18).toString('base64url');
+  const password = options.password ?? randomBytes(18).toString('base64url');
+  if (options.fromDataDir && !options.password)
+    throw new HarnessStartError(SERVICE, 'fromDataDir needs the password of the cluster it copies');
+  const extraEnv = localeEnv(options.locale ?? 'C');
   writeFileSync(pwFile, `${password}\n`, { mode: 0o600 });
   if (account) {
     chownSync(dir, account.uid, account.gid);
@@ -212,7 +260,13 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
 
   const asAccount = account ? { uid: account.uid, gid: account.gid } : {};
   const run = (program: string, args: string[]) =>
-    spawnSync(join(binDir, program), args, { encoding: 'utf8', cwd: dir, ...asAccount, timeout: 120_000 });
+    spawnSync(join(binDir, program), args, {
+      encoding: 'utf8',
+      cwd: dir,
+      ...asAccount,
+      env: { ...process.env, ...extraEnv },
+      timeout: 120_000,
+    });
 
   const version = run('postgres', ['--version']);
   const majorVersion = Number(/(\d+)(\.\d+)?/.exec(version.stdout ?? '')?.[1] ?? Number.NaN);
@@ -224,24 +278,29 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
     );
   }
 
-  const init = run('initdb', [
-    '-D',
-    dataDir,
-    '-U',
-    user,
-    `--pwfile=${pwFile}`,
-    '--auth-host=scram-sha-256',
-    '--auth-local=scram-sha-256',
-    '--encoding=UTF8',
-    '--locale=C',
-    '--no-sync',
-  ]);
+  const init = options.fromDataDir
+    ? spawnSync('cp', ['-a', options.fromDataDir, dataDir], { encoding: 'utf8' })
+    : run('initdb', [
+        '-D',
+        dataDir,
+        '-U',
+        user,
+        `--pwfile=${pwFile}`,
+        '--auth-host=scram-sha-256',
+        '--auth-local=scram-sha-256',
+        '--encoding=UTF8',
+        `--locale=${options.locale ?? 'C'}`,
+        '--no-sync',
+      ]);
+  if (options.fromDataDir && account) spawnSync('chown', ['-R', `${account.uid}:${account.gid}`, dataDir]);
+  // A copied cluster's stale postmaster.pid would stop pg_ctl from starting it.
+  if (options.fromDataDir) rmSync(join(dataDir, 'postmaster.pid'), { force: true });
   rmSync(pwFile, { force: true });
   if (init.status !== 0) {
     rmSync(dir, { recursive: true, force: true });
     throw new HarnessStartError(
       SERVICE,
-      `initdb failed (exit ${init.status}): ${init.stderr || init.error?.message}`,
+      `${options.fromDataDir ? `copying ${options.fromDataDir}` : 'initdb'} failed (exit ${init.status}): ${init.stderr || init.error?.message}`,
     );
   }
 
@@ -323,10 +382,10 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
     }),
     tool: (name) => join(binDir, name),
     ...(tlsFiles ? { tls: { caFile: tlsFiles.caFile } } : {}),
-    async stop() {
+    async stop(stopOptions) {
       // SIGINT is PostgreSQL's "fast" shutdown: disconnect clients, checkpoint, exit.
       await stopPid(pid, 'SIGINT');
-      rmSync(dir, { recursive: true, force: true });
+      if (!stopOptions?.keepFiles) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

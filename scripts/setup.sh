@@ -4,7 +4,9 @@
 #   - node_modules (npm ci) when package-lock.json changed;
 #   - .venv with moto (harness/requirements.txt) when that file changed;
 #   - .cache/audit-venv with cfn-lint and checkov (harness/audit-requirements.txt) when that file changed;
-#   - the Neo4j Community classpath from Maven Central into .cache/ when the pinned version changed.
+#   - the Neo4j Community classpaths from Maven Central into .cache/, one per pinned version;
+#   - redis-server and rabbitmq-server, and a Python 3.12+ environment with infrahub-server, for the
+#     real Infrahub the demo and the end-to-end suite run.
 # Safe to run again: each step compares a stamp and skips when up to date.
 set -euo pipefail
 
@@ -79,18 +81,45 @@ else
 fi
 
 # --- Neo4j Community from Maven Central ------------------------------------------------------
-neo4j_version="$(sed -n 's:.*<neo4j.version>\(.*\)</neo4j.version>.*:\1:p' harness/neo4j/pom.xml)"
-[ -n "$neo4j_version" ] || fail "no <neo4j.version> in harness/neo4j/pom.xml"
-neo4j_lib=".cache/neo4j-${neo4j_version}/lib"
-if [ ! -f "$neo4j_lib/.complete" ]; then
-  log "fetching Neo4j Community ${neo4j_version} (org.neo4j:neo4j and dependencies) with Maven"
-  rm -rf "$neo4j_lib"
-  mvn --batch-mode --quiet -f harness/neo4j/pom.xml dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$ROOT/$neo4j_lib"
-  ls "$neo4j_lib"/neo4j-"${neo4j_version}".jar >/dev/null || fail "Maven did not produce neo4j-${neo4j_version}.jar"
-  echo "$neo4j_version" > "$neo4j_lib/.complete"
-else
-  log "Neo4j ${neo4j_version} jars up to date"
-fi
+# Every version harness/neo4j/pom.xml declares: neo4j.version (the default, 2025.x) and
+# neo4j.lts.version (5.26). The server's entry point is read from the jar's service file.
+pom_property() { sed -n "s:.*<$1>\(.*\)</$1>.*:\1:p" harness/neo4j/pom.xml; }
+for neo4j_version in "$(pom_property neo4j.version)" "$(pom_property neo4j.lts.version)"; do
+  [ -n "$neo4j_version" ] || fail "harness/neo4j/pom.xml lacks <neo4j.version> or <neo4j.lts.version>"
+  neo4j_lib=".cache/neo4j-${neo4j_version}/lib"
+  if [ ! -f "$neo4j_lib/.complete" ]; then
+    log "fetching Neo4j Community ${neo4j_version} (org.neo4j:neo4j and dependencies) with Maven"
+    rm -rf "$neo4j_lib"
+    mvn --batch-mode --quiet -f harness/neo4j/pom.xml dependency:copy-dependencies \
+      -Dneo4j.version="$neo4j_version" -DincludeScope=runtime -DoutputDirectory="$ROOT/$neo4j_lib"
+    ls "$neo4j_lib"/neo4j-"${neo4j_version}".jar >/dev/null || fail "Maven did not produce neo4j-${neo4j_version}.jar"
+    echo "$neo4j_version" > "$neo4j_lib/.complete"
+  else
+    log "Neo4j ${neo4j_version} jars up to date"
+  fi
+  if [ ! -s "$neo4j_lib/.entry-point" ]; then
+    python3 - "$neo4j_lib" > "$neo4j_lib/.entry-point" <<'PY' || fail "no jar of Neo4j ${neo4j_version} names its server entry point"
+import glob, sys, zipfile
+name = "META-INF/services/org.neo4j.server.startup.EntryPoint"
+for jar in sorted(glob.glob(sys.argv[1] + "/*.jar")):
+    with zipfile.ZipFile(jar) as z:
+        if name in z.namelist():
+            lines = [l.strip() for l in z.read(name).decode().splitlines() if l.strip() and not l.startswith("#")]
+            # Community's entry point (an Enterprise classpath would name its own as well).
+            print(next(l for l in lines if "Community" in l) if any("Community" in l for l in lines) else lines[0])
+            sys.exit(0)
+sys.exit(1)
+PY
+  fi
+done
+# Neo4j 2025.x runs on Java 21 or later only: find one (JAVA_HOME, /usr/lib/jvm).
+java21=""
+for home in "${NEO4J_JAVA_HOME:-}" "${JAVA_HOME:-}" /usr/lib/jvm/*; do
+  [ -n "$home" ] && [ -x "$home/bin/java" ] || continue
+  major="$("$home/bin/java" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1)"
+  if [ -n "$major" ] && [ "$major" -ge 21 ]; then java21="$home"; break; fi
+done
+[ -n "$java21" ] || fail "Neo4j $(pom_property neo4j.version) needs Java 21 or later and none was found (set NEO4J_JAVA_HOME to a JDK 21+, e.g. Temurin from adoptium.net; Debian 12 packages only Java 17)"
+log "Java 21+ for Neo4j 2025.x: $java21"
 
 log "ready"
