@@ -26,6 +26,11 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null && [ -z "${PG_BINDIR:-}" ]; then
   missing+=(postgresql)
 fi
+# The real Infrahub's neighbours (harness/infrahub.ts), and localedef's sources for en_US.UTF-8.
+command -v redis-server >/dev/null || missing+=(redis-server)
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || command -v rabbitmq-server >/dev/null || missing+=(rabbitmq-server)
+[ -f /usr/share/i18n/locales/en_US ] || missing+=(locales)
+command -v git >/dev/null || missing+=(git)
 if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null; then
     SUDO=""
@@ -121,5 +126,30 @@ for home in "${NEO4J_JAVA_HOME:-}" "${JAVA_HOME:-}" /usr/lib/jvm/*; do
 done
 [ -n "$java21" ] || fail "Neo4j $(pom_property neo4j.version) needs Java 21 or later and none was found (set NEO4J_JAVA_HOME to a JDK 21+, e.g. Temurin from adoptium.net; Debian 12 packages only Java 17)"
 log "Java 21+ for Neo4j 2025.x: $java21"
+
+# --- A real Infrahub: infrahub-server in a Python 3.12+ environment ------------------------------
+# infrahub-server 1.11 requires Python >= 3.12 (Debian 12 ships 3.11): look for one on PATH and
+# under pyenv. INFRAHUB_PYTHON names one explicitly.
+infrahub_venv=".cache/infrahub-venv"
+infrahub_stamp="$infrahub_venv/.setup-stamp"
+infrahub_hash="$(hash_of harness/infrahub-requirements.txt)"
+if [ ! -f "$infrahub_stamp" ] || [ "$(cat "$infrahub_stamp")" != "$infrahub_hash" ]; then
+  python312=""
+  for candidate in "${INFRAHUB_PYTHON:-}" python3.12 "$HOME"/.pyenv/versions/3.12*/bin/python3 python3.13 "$HOME"/.pyenv/versions/3.13*/bin/python3 python3; do
+    [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1 || continue
+    if "$candidate" -c 'import sys, venv; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; then
+      python312="$candidate"; break
+    fi
+  done
+  [ -n "$python312" ] || fail "the real Infrahub needs Python 3.12 or later and none was found (python3 is $(python3 --version 2>&1)); install one (e.g. pyenv install 3.12) or set INFRAHUB_PYTHON to its path"
+  log "creating $infrahub_venv with $("$python312" --version) (infrahub-server; about 5 minutes)"
+  rm -rf "$infrahub_venv"
+  mkdir -p .cache
+  "$python312" -m venv "$infrahub_venv"
+  "$infrahub_venv/bin/pip" install --quiet --disable-pip-version-check -r harness/infrahub-requirements.txt
+  echo "$infrahub_hash" > "$infrahub_stamp"
+else
+  log "$infrahub_venv up to date"
+fi
 
 log "ready"
