@@ -20,7 +20,8 @@ const KEY_NAME =
 
 /** What a secret read for `field` must look like, for the error message. */
 function expectedShape(field: string): string {
-  if (field === 'token') return '{"token": "..."} or the token as plain text';
+  if (field === 'token')
+    return '{"token": "..."} or the token as plain text; without one Infrahub would answer as its anonymous account';
   if (field === 'username' || field === 'password') return '{"username": "...", "password": "..."}';
   return `{"${field}": "..."} or the value as plain text`;
 }
@@ -54,7 +55,8 @@ export interface ReadSecretOptions {
  *
  * The content is never quoted: malformed JSON fails with SecretInvalidError naming the secret and the
  * shape expected (Node's own JSON.parse message quotes the text it could not parse, which is why it is
- * not used), as does a missing or empty field or JSON of another type.
+ * not used), as does a missing, empty or whitespace-only field, an empty or whitespace-only text, or
+ * JSON of another type.
  *
  * Errors: SecretInvalidError (no string value, malformed JSON, JSON that is not an object or a string,
  * missing field); the SDK's errors from GetSecretValue (ResourceNotFoundException,
@@ -120,9 +122,11 @@ export async function readSecret(
   for (const [key, v] of Object.entries(record))
     if (typeof v === 'string' && CREDENTIAL_FIELD.test(key)) credential(v, `its "${key}" field`);
   const value = record[field];
-  if (typeof value !== 'string' || value === '')
+  // A blank value (empty or whitespace only) is no value: for an Infrahub token it would be sent as
+  // no token at all, which Infrahub answers as its anonymous account instead of refusing.
+  if (typeof value !== 'string' || value.trim() === '')
     throw new SecretInvalidError(
-      `secret ${secretId} has no "${field}" field with a text value (expected ${expectedShape(field)})`,
+      `secret ${secretId} has no "${field}" field with a text value${typeof value === 'string' ? ` (it is ${value === '' ? 'empty' : 'only whitespace'})` : ''} (expected ${expectedShape(field)})`,
     );
   // The value asked for is a credential too, unless it names an account.
   if (!/^(user(name)?|login)$/i.test(field) && !CREDENTIAL_FIELD.test(field))

@@ -1,7 +1,7 @@
 /**
  * FAKE Infrahub API: answers `POST /graphql` for the `InfrahubTask` query (and `InfrahubInfo { version }`) with the documented
  * response shape (`{ data: { InfrahubTask: { count, edges: [{ node: {...} }] } } }`), checks the
- * `X-INFRAHUB-KEY` header, and rejects pages above 200 with HTTP 422 as Infrahub does. Each poll
+ * `X-INFRAHUB-KEY` header, and refuses pages above 200 as Infrahub does. Each poll
  * (a request at offset 0) advances the script, so tests can make tasks appear and finish.
  * It is not Infrahub: only these two queries are understood.
  *
@@ -12,6 +12,14 @@
  * Python `isoformat()` ("2026-11-18T01:59:00.123456+00:00") or null. Tasks made by `task()` use
  * that format. A node field the real type lacks is answered with a GraphQL error, as Infrahub's
  * schema validation would.
+ *
+ * Answered as a real Infrahub 1.11.9 answers (measured; ../shared/docs/real-infrahub.md):
+ * - `limit` above 200: HTTP 200, `data: null` and a GraphQL error quoting Prefect's 422 (never an
+ *   HTTP 422);
+ * - a wrong token: HTTP 401, `{"data": null, "errors": [{"message": "Invalid token", "extensions":
+ *   {"code": "AUTHENTICATION_REQUIRED"}}]}` (backend/infrahub/auth.py validate_api_key);
+ * - no `X-INFRAHUB-KEY`, or an empty one: answered as the anonymous account (on by default), served
+ *   like a valid token; such requests are recorded with `token` undefined or "".
  *
  * Two failure modes of a real server, on request: `endlessPages` (every page full, `count` always
  * one page ahead: pagination that never ends) and `ignoreOffset` (every request answered with the
@@ -33,6 +41,8 @@ export interface FakeInfrahub {
   readonly requests: FakeInfrahubRequest[];
   /** Polls seen so far (requests at offset 0). */
   polls(): number;
+  /** `InfrahubInfo` (version) requests seen so far; they are not in `requests`. */
+  infoRequests(): number;
   close(): Promise<void>;
 }
 
@@ -108,15 +118,18 @@ export async function startFakeInfrahub(options: {
   const token = options.token ?? 'fake-infrahub-token';
   const requests: FakeInfrahubRequest[] = [];
   let poll = -1;
+  let infoRequests = 0;
   const refused = (key: string | string[] | undefined) => ({
+    data: null,
     errors: [
       {
-        message: options.echoRejectedToken
-          ? `Invalid authentication token ${JSON.stringify(key ?? null)}`
-          : 'Invalid authentication token',
+        message: options.echoRejectedToken ? `Invalid token ${JSON.stringify(key ?? null)}` : 'Invalid token',
+        extensions: { code: 'AUTHENTICATION_REQUIRED' },
       },
     ],
   });
+  // Infrahub checks a key only when one is sent (`if api_key:`): none, or an empty one, is anonymous.
+  const wrongKey = (key: string | string[] | undefined) => key !== undefined && key !== '' && key !== token;
   const server: Server = createServer(async (req, res) => {
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -132,8 +145,9 @@ export async function startFakeInfrahub(options: {
     }
     if (/InfrahubInfo\s*\{/.test(parsed.query ?? '')) {
       // Not recorded in `requests`: those are the task polls.
+      infoRequests++;
       if (options.failWith) return send(options.failWith, { detail: `fake failure ${options.failWith}` });
-      if (req.headers['x-infrahub-key'] !== token) return send(401, refused(req.headers['x-infrahub-key']));
+      if (wrongKey(req.headers['x-infrahub-key'])) return send(401, refused(req.headers['x-infrahub-key']));
       return send(200, { data: { InfrahubInfo: { version: options.version ?? '1.5.0' } } });
     }
     const states =
@@ -146,10 +160,22 @@ export async function startFakeInfrahub(options: {
     const key = req.headers['x-infrahub-key'];
     requests.push({ token: typeof key === 'string' ? key : undefined, states, offset, limit });
     if (options.failWith) return send(options.failWith, { detail: `fake failure ${options.failWith}` });
-    if (key !== token) return send(401, refused(key));
+    if (wrongKey(key)) return send(401, refused(key));
     if (!/InfrahubTask\s*\(/.test(parsed.query ?? ''))
       return send(200, { errors: [{ message: 'unsupported query' }] });
-    if (limit > 200) return send(422, { detail: [{ msg: 'limit must be less than or equal to 200' }] });
+    if (limit > 200)
+      // Infrahub passes the limit on to Prefect's API, which refuses it; Infrahub answers the
+      // GraphQL query with that failure as its error.
+      return send(200, {
+        data: null,
+        errors: [
+          {
+            message: `Client error '422 Unprocessable Entity' for url 'http://127.0.0.1:4200/api/flow_runs/filter'\nFor more information check: https://developer.mozilla.org/en-US/docs/Web/HTTP/Status/422`,
+            locations: [{ line: 2, column: 3 }],
+            path: ['InfrahubTask'],
+          },
+        ],
+      });
     const fields =
       /node\s*\{([^}]*)\}/
         .exec(parsed.query ?? '')?.[1]
@@ -189,6 +215,7 @@ export async function startFakeInfrahub(options: {
     token,
     requests,
     polls: () => poll + 1,
+    infoRequests: () => infoRequests,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

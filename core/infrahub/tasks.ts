@@ -1,6 +1,18 @@
 /**
  * Infrahub's task API (design.md section 2): `POST {address}/graphql` with `X-INFRAHUB-KEY`, the
- * `InfrahubTask` query filtered by state, paged (Infrahub rejects pages above 200 with HTTP 422).
+ * `InfrahubTask` query filtered by state, paged, at most 200 tasks a page.
+ *
+ * What a real Infrahub 1.11.9 answers (measured; ../shared/docs/real-infrahub.md), which this module
+ * relies on:
+ * - `InfrahubTask(limit: 201)`: HTTP 200 with `data: null` (or `data.InfrahubTask: null`) and a
+ *   GraphQL error quoting Prefect's HTTP 422: the limit is refused inside a successful HTTP answer,
+ *   never as an HTTP 422. listTasks never asks for more than MAX_PAGE_SIZE.
+ * - A wrong token: HTTP 401, `{"data": null, "errors": [{"message": "Invalid token", "extensions":
+ *   {"code": "AUTHENTICATION_REQUIRED"}}]}` (backend/infrahub/auth.py validate_api_key raises
+ *   AuthorizationError("Invalid token"); older releases answered `"code": 401`).
+ * - No token, or an empty one: answered as the anonymous account (auth.py: `if api_key:` is false for
+ *   an empty key), which sees no task: a gate without a token would pass without checking anything.
+ *   So every request here refuses a blank token before it is sent (InfrahubTokenMissingError).
  *
  * Checked against opsmill/infrahub's backend (backend/infrahub/graphql/queries/task.py and
  * types/task.py): `InfrahubTask(limit, offset, state: [TaskState], ...)` answers `{count, edges:
@@ -9,7 +21,12 @@
  * run's state type.
  */
 import { z } from 'zod';
-import { InfrahubApiError, InfrahubPaginationError, InfrahubUnreachableError } from '../errors.js';
+import {
+  InfrahubApiError,
+  InfrahubPaginationError,
+  InfrahubUnreachableError,
+  SecretInvalidError,
+} from '../errors.js';
 import { excerpt, redactText, registerSecret } from '../redact.js';
 
 export const TaskStateSchema = z.enum([
@@ -46,13 +63,19 @@ const TaskPageSchema = z.object({
   edges: z.array(z.object({ node: TaskSchema })),
 });
 
-/** Infrahub's upper bound for `limit`; larger pages are answered with HTTP 422. */
+/**
+ * Infrahub's upper bound for `limit`: a larger page is answered with HTTP 200, `data: null` and a
+ * GraphQL error quoting Prefect's 422 (not with an HTTP 422).
+ */
 export const MAX_PAGE_SIZE = 200;
 
 export interface InfrahubApi {
   /** Base address, such as https://infrahub.example.com (no trailing slash). */
   address: string;
+  /** The API token (X-INFRAHUB-KEY); a blank one is refused before any request (see above). */
   token: string;
+  /** Where the token was read (the Secrets Manager secret's name), for messages; never the token. */
+  tokenSecret?: string;
   /** Per-request timeout. */
   timeoutMs?: number;
   fetch?: typeof fetch;
@@ -190,6 +213,7 @@ async function graphql(
   variables: Record<string, unknown>,
 ): Promise<Record<string, unknown>> {
   const url = `${api.address.replace(/\/+$/, '')}/graphql`;
+  requireToken(api);
   // An answer may quote the token (some gateways echo a refused key): it is redacted before any
   // excerpt of the answer is cut, so no slice can keep part of it (core/redact.ts).
   registerSecret(api.token);
@@ -210,16 +234,17 @@ async function graphql(
   if (response.status === 401 || response.status === 403) {
     // A refusal of the token: its answer is not quoted at all (a gateway may echo the key in any
     // form), only the status and what it means.
+    // Infrahub's own refusal is a fixed text ("Invalid token"), quoted only when it is exactly that.
+    const said = knownRefusal(text);
     throw new InfrahubApiError(
-      `Infrahub API at ${url} answered HTTP ${response.status} (the API token was refused): check the token in the secret named by infrahub.tokenSecret; the answer is not shown`,
+      `Infrahub API at ${url} answered HTTP ${response.status} (the API token was refused): check the token in ${secretName(api)}; ` +
+        `the answer is not shown${said ? `, beyond Infrahub's own "${said}"` : ''}`,
       response.status,
     );
   }
   if (!response.ok) {
-    const hint =
-      response.status === 422 ? ' (the query was rejected; Infrahub allows at most 200 tasks per page)' : '';
     throw new InfrahubApiError(
-      `Infrahub API at ${url} answered HTTP ${response.status}${hint}: ${excerpt(text, 300)}`,
+      `Infrahub API at ${url} answered HTTP ${response.status}: ${excerpt(text, 300)}`,
       response.status,
     );
   }
@@ -233,11 +258,51 @@ async function graphql(
     );
   }
   if (body.errors?.length) {
+    // A GraphQL error inside an HTTP 200 (how Infrahub answers a refused query, such as a page above
+    // 200 tasks, which it passes on to Prefect and which Prefect answers with 422).
+    const messages = body.errors.map((e) => e.message).join('; ');
+    const hint = /\b422\b|Unprocessable/i.test(messages)
+      ? ` (the task server refused the query; Infrahub allows at most ${MAX_PAGE_SIZE} tasks per page)`
+      : '';
     throw new InfrahubApiError(
-      `Infrahub API at ${url} returned errors: ${excerpt(body.errors.map((e) => e.message).join('; '), 500)}`,
+      `Infrahub API at ${url} answered HTTP ${response.status} with a GraphQL error${body.data ? '' : ' and no data'}${hint}: ${excerpt(messages, 500)}`,
       response.status,
     );
   }
   if (!body.data) throw new InfrahubApiError(`Infrahub API at ${url} returned no data`, response.status);
   return body.data;
+}
+
+/** "the secret \"lab/token\" (infrahub.tokenSecret)", or the setting alone when the caller did not say. */
+function secretName(api: InfrahubApi): string {
+  return api.tokenSecret
+    ? `the secret "${api.tokenSecret}" (infrahub.tokenSecret)`
+    : 'the secret named by infrahub.tokenSecret';
+}
+
+/** Infrahub's fixed refusal texts (backend/infrahub/auth.py), the only parts of a 401 answer quoted. */
+const KNOWN_REFUSALS = ['Invalid token', 'Expired Signature'];
+
+function knownRefusal(text: string): string | undefined {
+  try {
+    const message = (JSON.parse(text) as { errors?: Array<{ message?: unknown }> }).errors?.[0]?.message;
+    return KNOWN_REFUSALS.find((known) => known === message);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Refuses a blank API token (empty or whitespace), before any request: Infrahub answers a request
+ * without a token as the anonymous account (on by default), which sees no task, so the gate would
+ * pass without having checked anything.
+ * @throws SecretInvalidError naming the secret (never a token).
+ */
+export function requireToken(api: Pick<InfrahubApi, 'token' | 'tokenSecret'>): void {
+  if (typeof api.token === 'string' && api.token.trim() !== '') return;
+  throw new SecretInvalidError(
+    `no Infrahub API token: ${secretName(api as InfrahubApi)} holds an empty one. Infrahub answers a request without a token ` +
+      'as the anonymous account, which sees no task, so the preflight gate would pass without checking anything; ' +
+      'put an API token in the secret (plain text, or {"token": "..."}), or start the backup with "force": true to skip the gate',
+  );
 }

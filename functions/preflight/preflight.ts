@@ -15,7 +15,12 @@ import {
   userinfoMessage,
 } from '../../core/config/schema.js';
 import { type StaleTask, staleTaskWarnings, waitForIdle } from '../../core/infrahub/gate.js';
-import { DEFAULT_MAX_PAGES, infrahubVersion } from '../../core/infrahub/tasks.js';
+import {
+  DEFAULT_MAX_PAGES,
+  type InfrahubApi,
+  infrahubVersion,
+  requireToken,
+} from '../../core/infrahub/tasks.js';
 import type { Logger } from '../../core/log.js';
 import { IDENTIFIER_KEYS, redactValue } from '../../core/redact.js';
 import { readSecret } from '../../core/secrets.js';
@@ -86,14 +91,15 @@ export async function preflight(input: unknown, deps: PreflightDeps): Promise<Pr
   const event = parseInput(PreflightEventSchema, input, 'preflight event');
   const log = deps.logger.child({ target: event.target, backupId: event.backupId, step: 'preflight' });
   // Best effort: the version is recorded for restores to compare; a backup does not fail over it.
-  const versionOf = (token: string) =>
-    infrahubVersion({ address: event.infrahub.address, token }).catch((err: unknown) => {
+  const versionOf = (api: InfrahubApi) =>
+    infrahubVersion(api).catch((err: unknown) => {
       log.warn('could not read the Infrahub version; the manifest records "unknown"', { error: String(err) });
       return 'unknown';
     });
   if (event.force) {
     log.warn('preflight gate skipped: force is set; recorded in the manifest');
-    // Force is for an Infrahub that cannot answer: neither its token nor its API is used.
+    // Force is for an Infrahub that cannot answer: neither its token nor its API is used (so a
+    // missing or empty token does not stop a forced backup either).
     return {
       target: event.target,
       backupId: event.backupId,
@@ -105,12 +111,16 @@ export async function preflight(input: unknown, deps: PreflightDeps): Promise<Pr
       warnings: [],
     };
   }
+  // A missing, empty or whitespace-only token is refused here, before any request (readSecret, and
+  // requireToken for any other way a blank one could arrive): Infrahub answers a request without a
+  // token as its anonymous account, which sees no task, so the gate would pass without checking.
   const token = await readSecret(deps.secrets, event.infrahub.tokenSecret, 'token', {
     publicNames: [event.target],
     warn: (message) => log.warn(message),
   });
-  const api = { address: event.infrahub.address, token };
-  const version = await versionOf(token);
+  const api = { address: event.infrahub.address, token, tokenSecret: event.infrahub.tokenSecret };
+  requireToken(api);
+  const version = await versionOf(api);
   const cap =
     typeof deps.maxWaitSecondsCap === 'function' ? deps.maxWaitSecondsCap() : deps.maxWaitSecondsCap;
   const maxWaitSeconds = Math.min(event.maxWaitSeconds, cap ?? Number.POSITIVE_INFINITY);

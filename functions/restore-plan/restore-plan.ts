@@ -149,7 +149,9 @@ export async function restorePlanStep(
     publicNames: [target.name],
     warn: (message) => log.warn(message),
   })
-    .then((token) => infrahubVersion({ address: target.infrahub.address, token }))
+    .then((token) =>
+      infrahubVersion({ address: target.infrahub.address, token, tokenSecret: target.infrahub.tokenSecret }),
+    )
     .catch((err: unknown) => {
       log.warn('could not read the running Infrahub version', { error: String(err) });
       return undefined;

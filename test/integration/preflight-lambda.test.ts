@@ -120,6 +120,49 @@ describe('preflight Lambda core', () => {
     });
   });
 
+  // Issue 14: Infrahub answers a request without a token (or with an empty one) as its anonymous
+  // account, which sees no task: the gate would pass silently. It refuses such a secret instead.
+  it('refuses a secret without a token (empty, whitespace, no "token" key) before any request, naming the secret', async () => {
+    busy = true;
+    const blank: Record<string, string> = {
+      'lab/token-empty-field': '{"token": ""}',
+      'lab/token-blank-field': '{"token": "   "}',
+      'lab/token-no-field': '{"api_token": "tok-123"}',
+      'lab/token-blank-string': '"  "',
+      'lab/token-blank-text': '  \n',
+    };
+    for (const [Name, SecretString] of Object.entries(blank))
+      await secrets.send(new CreateSecretCommand({ Name, SecretString }));
+    const before = { polls: infrahub.requests.length, info: infrahub.infoRequests() };
+    for (const name of Object.keys(blank)) {
+      const attempt = preflight(event({ infrahub: { address: infrahub.address, tokenSecret: name } }), {
+        secrets,
+        logger,
+        clock: fakeClock(),
+      });
+      await expect(attempt, name).rejects.toMatchObject({
+        name: 'SecretInvalid',
+        message: expect.stringContaining(`secret ${name} `),
+      });
+    }
+    expect(infrahub.requests.length).toBe(before.polls);
+    expect(infrahub.infoRequests()).toBe(before.info);
+  });
+
+  it('a forced backup skips the gate even when the token secret is empty (force reads no token)', async () => {
+    busy = true;
+    await secrets.send(
+      new CreateSecretCommand({ Name: 'lab/token-empty-forced', SecretString: '{"token": ""}' }),
+    );
+    const before = infrahub.requests.length;
+    const forced = event({
+      force: true,
+      infrahub: { address: infrahub.address, tokenSecret: 'lab/token-empty-forced' },
+    });
+    expect(await preflight(forced, { secrets, logger })).toMatchObject({ forced: true, polls: 0 });
+    expect(infrahub.requests.length).toBe(before);
+  });
+
   it('rejects a malformed event, naming the fields', async () => {
     const attempt = preflight(
       { target: 'Infrahub Lab', infrahub: { address: 'ftp://x' } },

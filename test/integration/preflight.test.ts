@@ -69,23 +69,97 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
     await expect(listTasks(api, ['RUNNING'], 201)).rejects.toThrow(RangeError);
   });
 
-  it('reports HTTP 422 as an API error that names the page limit', async () => {
-    api = await startFakeInfrahub({ script: () => [], failWith: 422 });
-    await expect(waitForIdle(api, { maxWaitSeconds: 60, pollIntervalSeconds: 15 })).rejects.toMatchObject({
-      name: 'InfrahubApiError',
-      message: expect.stringMatching(
-        /HTTP 422 \(the query was rejected; Infrahub allows at most 200 tasks per page\)/,
-      ),
+  // Issue 14: what a real Infrahub 1.11.9 answers, measured (../shared/docs/real-infrahub.md).
+  const post = (address: string, body: unknown, key?: string) =>
+    fetch(`${address}/graphql`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(key === undefined ? {} : { 'X-INFRAHUB-KEY': key }),
+      },
+      body: JSON.stringify(body),
     });
+  const taskQuery = (limit: number) => ({
+    query:
+      'query { InfrahubTask(state: [RUNNING], offset: $offset, limit: $limit) { count edges { node { id title state } } } }',
+    variables: { offset: 0, limit },
   });
 
-  it('reports a refused token as an API error', async () => {
+  it('stand-in: a page above 200 is HTTP 200 with data null and a GraphQL error quoting the 422, not HTTP 422', async () => {
     api = await startFakeInfrahub({ script: () => [] });
-    await expect(listTasks({ address: api.address, token: 'wrong' })).rejects.toMatchObject({
-      name: 'InfrahubApiError',
-      status: 401,
-      message: expect.stringMatching(/HTTP 401 \(the API token was refused\)/),
+    const response = await post(api.address, taskQuery(201), api.token);
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { data: unknown; errors: Array<{ message: string }> };
+    expect(body.data).toBeNull();
+    expect(body.errors[0]?.message).toMatch(/422 Unprocessable Entity/);
+  });
+
+  it('reports a GraphQL error inside HTTP 200 (a page above 200) as an API error quoting it', async () => {
+    api = await startFakeInfrahub({ script: () => [task(1)] });
+    // A client that asks for 201 whatever listTasks says (listTasks itself never does: RangeError above).
+    const asks201: typeof fetch = (url, init) => {
+      const body = JSON.parse(String(init?.body)) as { variables: Record<string, unknown> };
+      body.variables.limit = 201;
+      return fetch(url, { ...init, body: JSON.stringify(body) });
+    };
+    await expect(listTasks({ address: api.address, token: api.token, fetch: asks201 })).rejects.toMatchObject(
+      {
+        name: 'InfrahubApiError',
+        status: 200,
+        message: expect.stringMatching(
+          /answered HTTP 200 with a GraphQL error and no data \(the task server refused the query; Infrahub allows at most 200 tasks per page\): Client error '422 Unprocessable Entity'/,
+        ),
+      },
+    );
+  });
+
+  it("stand-in: a wrong token is HTTP 401 with Infrahub's body; no token or an empty one is answered (anonymous)", async () => {
+    api = await startFakeInfrahub({ script: () => [task(1)] });
+    const wrong = await post(api.address, taskQuery(10), 'wrong-token');
+    expect(wrong.status).toBe(401);
+    expect(await wrong.json()).toEqual({
+      data: null,
+      errors: [{ message: 'Invalid token', extensions: { code: 'AUTHENTICATION_REQUIRED' } }],
     });
+    for (const key of [undefined, '']) {
+      const anonymous = await post(api.address, taskQuery(10), key);
+      expect(anonymous.status, String(key)).toBe(200);
+      expect(await anonymous.json(), String(key)).toMatchObject({ data: { InfrahubTask: { count: 1 } } });
+    }
+  });
+
+  it('reports a refused token as an API error naming the secret, never the token', async () => {
+    api = await startFakeInfrahub({ script: () => [] });
+    const err = (await listTasks({
+      address: api.address,
+      token: 'wrong-token-value',
+      tokenSecret: 'lab/infrahub-api-token',
+    }).catch((e: unknown) => e)) as Error & { status?: number };
+    expect(err).toMatchObject({ name: 'InfrahubApiError', status: 401 });
+    expect(err.message).toMatch(
+      /HTTP 401 \(the API token was refused\): check the token in the secret "lab\/infrahub-api-token" \(infrahub\.tokenSecret\); the answer is not shown, beyond Infrahub's own "Invalid token"/,
+    );
+    expect(err.message).not.toContain('wrong-token-value');
+  });
+
+  it('refuses an empty or whitespace token before any request (Infrahub would answer it as anonymous)', async () => {
+    api = await startFakeInfrahub({ script: () => [task(1, 'RUNNING')] });
+    for (const token of ['', '   ', '\n']) {
+      await expect(
+        waitForIdle(
+          { address: api.address, token, tokenSecret: 'lab/infrahub-api-token' },
+          { maxWaitSeconds: 60, pollIntervalSeconds: 15, clock: fakeClock(T0) },
+        ),
+        JSON.stringify(token),
+      ).rejects.toMatchObject({
+        name: ErrorNames.SecretInvalid,
+        message: expect.stringMatching(
+          /no Infrahub API token: the secret "lab\/infrahub-api-token" \(infrahub\.tokenSecret\) holds an empty one.*anonymous account/,
+        ),
+      });
+    }
+    expect(api.requests).toEqual([]);
+    expect(api.infoRequests()).toBe(0);
   });
 
   it('reports an unreachable API as such', async () => {
