@@ -34,6 +34,21 @@ export default defineConfig({
           hookTimeout: 240_000,
         },
       },
+      {
+        extends: true,
+        test: {
+          // `npm run test:e2e`: a real Infrahub (harness/infrahub.ts) backed up, wiped and restored.
+          // Not part of `npm test`; CI runs it once per Neo4j version (HARNESS_NEO4J_VERSION).
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          // One real deployment at a time: about 3 GiB and both cores each.
+          fileParallelism: false,
+          // A cold start initialises Infrahub (2-4 min, three-fold under load); seeding waits for
+          // the task worker to generate artifacts.
+          testTimeout: 1_200_000,
+          hookTimeout: 1_800_000,
+        },
+      },
     ],
   },
 });

@@ -102,6 +102,14 @@ export interface InfrahubStack {
   /** Empties Redis (FLUSHALL), as a wipe or a restore into fresh stores would find it. */
   flushRedis(): void;
   /**
+   * A lost deployment, as a restore into fresh stores finds it: stops Infrahub (worker, server, task
+   * manager), then empties every store it keeps state in: Neo4j (every database, system included,
+   * started again empty with the same password, as a new server from the same secret), the task
+   * manager's database (dropped), the artifact storage folder and Redis. The git clones stay (they
+   * are not backed up; Infrahub clones again on demand).
+   */
+  wipe(): Promise<void>;
+  /**
    * Stops everything and copies the stores (Neo4j's data folder, PostgreSQL's cluster, artifact
    * storage, git repositories) and the credentials that go with them into `dir`, for `fromStores`.
    */
@@ -501,6 +509,11 @@ export async function startInfrahub(options: InfrahubStackOptions = {}): Promise
     };
     await startInfrahubServices();
 
+    const flushRedis = () => {
+      const flushed = spawnSync('redis-cli', ['-p', String(redis.port), 'FLUSHALL'], { encoding: 'utf8' });
+      if (flushed.stdout.trim() !== 'OK')
+        throw new Error(`redis-cli FLUSHALL failed: ${flushed.stdout}${flushed.stderr}`);
+    };
     let stopped = false;
     const stop = async (stopOptions?: { keepLogs?: boolean }) => {
       if (stopped) return;
@@ -532,10 +545,19 @@ export async function startInfrahub(options: InfrahubStackOptions = {}): Promise
         for (const s of [...services].reverse()) await s.stop();
       },
       startInfrahub: startInfrahubServices,
-      flushRedis() {
-        const flushed = spawnSync('redis-cli', ['-p', String(redis.port), 'FLUSHALL'], { encoding: 'utf8' });
-        if (flushed.stdout.trim() !== 'OK')
-          throw new Error(`redis-cli FLUSHALL failed: ${flushed.stdout}${flushed.stderr}`);
+      flushRedis,
+      async wipe() {
+        for (const s of [...services].reverse()) await s.stop();
+        await neo4j.wipeStores();
+        const dropped = spawnSync(
+          postgres.tool('psql'),
+          ['-v', 'ON_ERROR_STOP=1', '-c', 'DROP DATABASE IF EXISTS prefect WITH (FORCE)'],
+          { encoding: 'utf8', env: { ...process.env, ...postgres.env() } },
+        );
+        if (dropped.status !== 0) throw new Error(`dropping the database prefect failed: ${dropped.stderr}`);
+        for (const entry of readdirSync(storagePath))
+          rmSync(join(storagePath, entry), { recursive: true, force: true });
+        flushRedis();
       },
       async saveStores(dir: string) {
         for (const s of [...services].reverse()) await s.stop();

@@ -66,6 +66,12 @@ export interface Neo4jServer {
   /** Stops the DBMS (needed before a Community dump or load); the instance can be started again. */
   stopDbms(): Promise<void>;
   startDbms(): Promise<void>;
+  /**
+   * Stops the DBMS, deletes every database and transaction log (system included: users and
+   * passwords go too), sets the same initial password again, as a freshly deployed server with the
+   * same credentials would have, and starts it: an empty DBMS with only the default databases.
+   */
+  wipeStores(): Promise<void>;
   /** The folder of the instance's stores (`<home>/data`). */
   readonly dataDir: string;
   /** Stops the DBMS and removes the instance, unless `keepFiles` (then `home` stays). */
@@ -301,6 +307,18 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
     stopDbms,
     startDbms,
     dataDir,
+    async wipeStores() {
+      await stopDbms();
+      for (const sub of ['databases', 'transactions', 'dbms'])
+        rmSync(join(dataDir, sub), { recursive: true, force: true });
+      const reset = spawnSync(adminPath, ['dbms', 'set-initial-password', '--', password], {
+        encoding: 'utf8',
+        env: { ...process.env, ...adminEnv() },
+      });
+      if (reset.status !== 0)
+        throw new HarnessStartError(SERVICE, `neo4j-admin dbms set-initial-password failed: ${reset.stderr}`);
+      await startDbms();
+    },
     async stop(stopOptions) {
       await stopDbms();
       if (!stopOptions?.keepFiles && existsSync(home)) rmSync(home, { recursive: true, force: true });
