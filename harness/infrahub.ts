@@ -563,8 +563,11 @@ export async function startInfrahub(options: InfrahubStackOptions = {}): Promise
         for (const s of [...services].reverse()) await s.stop();
         await neo4j.stopDbms();
         await postgres.stop({ keepFiles: true });
-        rmSync(dir, { recursive: true, force: true });
+        // Only the stack's own entries are replaced: a folder may hold more (the demo keeps the
+        // git repository its data was seeded from there, at a path the stores refer to).
         mkdirSync(dir, { recursive: true });
+        for (const entry of ['neo4j', 'postgres', 'storage', 'repositories', 'stores.json'])
+          rmSync(join(dir, entry), { recursive: true, force: true });
         cpSync(neo4j.dataDir, join(dir, 'neo4j'), { recursive: true });
         cpSync(postgres.dataDir, join(dir, 'postgres'), { recursive: true });
         rmSync(join(dir, 'postgres', 'postmaster.pid'), { force: true });

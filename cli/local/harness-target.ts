@@ -9,6 +9,7 @@ import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { CreateTopicCommand } from '@aws-sdk/client-sns';
 import { parseDeploymentConfig } from '../../core/config/load.js';
 import type { DeploymentConfig, DeploymentConfigInput } from '../../core/config/schema.js';
+import type { InfrahubStack } from '../../harness/infrahub.js';
 import type { Neo4jServer } from '../../harness/neo4j.js';
 import type { PostgresServer } from '../../harness/postgres.js';
 import { createVersionedBucket, type S3Server } from '../../harness/s3.js';
@@ -27,10 +28,27 @@ export interface LocalTarget {
   name: string;
   postgres: PostgresServer;
   neo4j: Neo4jServer;
-  /** The Infrahub API the preflight gate asks (the harness's stand-in). */
+  /** The Infrahub API the preflight gate asks (a real Infrahub, or the harness's stand-in). */
   infrahub: { address: string; token: string };
   /** A local directory holding the artifact storage. */
   storagePath: string;
+}
+
+/**
+ * The local target of a real Infrahub started by harness/infrahub.ts: its Neo4j, its task manager's
+ * PostgreSQL, its API (the gate asks it with the admin token) and its artifact storage folder.
+ */
+export function infrahubStackTarget(
+  stack: Pick<InfrahubStack, 'neo4j' | 'postgres' | 'address' | 'adminToken' | 'storagePath'>,
+  name: string,
+): LocalTarget {
+  return {
+    name,
+    postgres: stack.postgres,
+    neo4j: stack.neo4j,
+    infrahub: { address: stack.address, token: stack.adminToken },
+    storagePath: stack.storagePath,
+  };
 }
 
 const secretNames = (target: string) => ({
