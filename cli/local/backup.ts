@@ -28,6 +28,7 @@ import { DbmsEventSchema, type DbmsResult } from '../../functions/dbms/dbms.js';
 import { lambdaHandler } from '../../functions/handler.js';
 import { lockStep } from '../../functions/lock/lock.js';
 import { manifestStep } from '../../functions/manifest/manifest.js';
+import { neo4jReadyStep } from '../../functions/neo4j-ready/neo4j-ready.js';
 import { notifyStep } from '../../functions/notify/notify.js';
 import { planStep } from '../../functions/plan/plan.js';
 import { preflight } from '../../functions/preflight/preflight.js';
@@ -174,6 +175,8 @@ export async function runStateMachineLocally(
         executionStatus: options.executionStatus ?? localExecutionStatus(),
       }),
     Preflight: (p) => preflight(p, { secrets: aws.secrets, logger }),
+    // The same Bolt wait as on AWS, against the local target's Neo4j (120 s: a local DBMS is small).
+    Neo4jReady: (p) => neo4jReadyStep(p, { secrets: aws.secrets, logger, maxWaitSeconds: 120, pollMs: 500 }),
     Manifest: (p) => manifestStep(p, { s3: aws.s3, bucket: aws.bucket, logger }),
     Notify: (p) => notifyStep(p, notices),
     Report: async (p) => reportFleet(p),

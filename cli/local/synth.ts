@@ -151,7 +151,7 @@ function readBackup(template: CfnTemplate, stackName: string, config: Deployment
   const functions = new Map<string, string>();
   for (const [id, r] of resources) {
     if (r.Type !== 'AWS::Lambda::Function') continue;
-    const match = /\/Functions\/([A-Za-z]+)\/Resource$/.exec(String(r.Metadata?.['aws:cdk:path'] ?? ''));
+    const match = /\/Functions\/([A-Za-z0-9]+)\/Resource$/.exec(String(r.Metadata?.['aws:cdk:path'] ?? ''));
     if (match?.[1])
       functions.set(String(resolveTokens({ 'Fn::GetAtt': [id, 'Arn'] }, template, config)), match[1]);
   }

@@ -30,13 +30,15 @@ export interface BackupFunctionsProps {
  * item), preflight (Infrahub task gate) and manifest (written last). Bundled with esbuild on the
  * synthesizing machine (no Docker), each with the validated deployment configuration beside its code.
  *
- * The two functions that call a target's Infrahub API, preflight and the restore plan, run in the
- * configured VPC (the API is private in a real deployment): `network.lambdaSubnetIds` and
- * `network.lambdaSecurityGroupIds`, defaulting to the runner's. Lambda then needs the ENI actions of
- * the AWS managed policy AWSLambdaVPCAccessExecutionRole (Lambda developer guide, "Giving Lambda
+ * The functions that reach a target, preflight and the restore plan (its Infrahub API) and
+ * neo4j-ready (its Neo4j over Bolt, after a Community dump), run in the configured VPC (the target is
+ * private in a real deployment): `network.lambdaSubnetIds` and `network.lambdaSecurityGroupIds`,
+ * defaulting to the runner's (which reach Neo4j already). Lambda then needs the ENI actions of the
+ * AWS managed policy AWSLambdaVPCAccessExecutionRole (Lambda developer guide, "Giving Lambda
  * functions access to resources in an Amazon VPC"), and the functions reach AWS APIs only through a
- * NAT gateway or VPC endpoints: Secrets Manager (both) and S3 (the restore plan); see
- * docs/deployment.md. The other functions call only AWS APIs and stay outside the VPC.
+ * NAT gateway or VPC endpoints: Secrets Manager (all three) and S3 (the restore plan); see
+ * docs/deployment.md. The other functions call only AWS APIs and stay outside the VPC: the dbms
+ * function, which scales the DBMS's ECS service, cannot itself reach Neo4j, hence neo4j-ready.
  */
 export class BackupFunctions extends Construct {
   readonly plan: nodejs.NodejsFunction;
@@ -44,6 +46,8 @@ export class BackupFunctions extends Construct {
   readonly preflight: nodejs.NodejsFunction;
   readonly manifest: nodejs.NodejsFunction;
   readonly dbms: nodejs.NodejsFunction;
+  /** After a Community DBMS is started again: waits until Neo4j answers over Bolt (in the VPC). */
+  readonly neo4jReady: nodejs.NodejsFunction;
   readonly notify: nodejs.NodejsFunction;
   readonly report: nodejs.NodejsFunction;
   readonly freshness: nodejs.NodejsFunction;
@@ -151,6 +155,15 @@ export class BackupFunctions extends Construct {
       Duration.minutes(11),
       {},
     );
+    // After the DBMS is started again, Neo4j opens its databases for a while (Infrahub answers 503
+    // meanwhile): this waits over Bolt, from the VPC, up to 10 minutes.
+    this.neo4jReady = make(
+      'Neo4jReady',
+      'Waits until a restarted Community Neo4j answers over Bolt with its databases online',
+      Duration.minutes(11),
+      {},
+      true,
+    );
     const topicArns = [props.topic.topicArn, ...props.config.notifications.topicArns];
     this.notify = make(
       'Notify',
@@ -181,7 +194,7 @@ export class BackupFunctions extends Construct {
       { BACKUP_BUCKET: props.bucket.bucketName },
       true,
     );
-    this.inVpc = [this.preflight, this.restorePlan];
+    this.inVpc = [this.preflight, this.restorePlan, this.neo4jReady];
     // Quiescing waits for each service in turn (bounded by the function's remaining time).
     this.services = make(
       'Services',
@@ -356,32 +369,41 @@ export class BackupFunctions extends Construct {
       );
     }
 
-    const secrets = [...new Set(props.config.targets.map((t) => t.infrahub.tokenSecret))];
+    // A secret's ARN ends in a random 6-character suffix: "<name>-??????".
+    const secretArn = (s: string) =>
+      s.startsWith('arn:')
+        ? s
+        : Stack.of(this).formatArn({
+            service: 'secretsmanager',
+            resource: 'secret',
+            resourceName: `${s}-??????`,
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          });
     // The targets' secrets may be encrypted with customer-managed keys (secretsKmsKeyArns):
     // GetSecretValue then needs kms:Decrypt on the key too (Secrets Manager User Guide, "Secret
     // encryption and decryption"), through Secrets Manager in the key's region only.
     const secretKeys = [...new Set(props.config.targets.flatMap((t) => t.secretsKmsKeyArns))];
-    // Preflight and the restore plan read the Infrahub API token (task gate; running version).
-    for (const fn of [this.preflight, this.restorePlan]) {
+    const readSecrets = (fn: lambda.IFunction, names: string[]) => {
       for (const key of secretKeys)
         fn.addToRolePolicy(keyUseViaService(key, ['kms:Decrypt'], 'secretsmanager'));
       fn.addToRolePolicy(
         new iam.PolicyStatement({
           actions: ['secretsmanager:GetSecretValue'],
-          // A secret's ARN ends in a random 6-character suffix: "<name>-??????".
-          resources: secrets.map((s) =>
-            s.startsWith('arn:')
-              ? s
-              : Stack.of(this).formatArn({
-                  service: 'secretsmanager',
-                  resource: 'secret',
-                  resourceName: `${s}-??????`,
-                  arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-                }),
-          ),
+          resources: [...new Set(names)].map(secretArn),
         }),
       );
-    }
+    };
+    // Preflight and the restore plan read the Infrahub API token (task gate; running version).
+    const tokens = props.config.targets.map((t) => t.infrahub.tokenSecret);
+    readSecrets(this.preflight, tokens);
+    readSecrets(this.restorePlan, tokens);
+    // The Bolt wait after a Community dump logs in to Neo4j: the Community targets' credentials only.
+    const community = props.config.targets.filter((t) => t.neo4j.dbms);
+    if (community.length > 0)
+      readSecrets(
+        this.neo4jReady,
+        community.map((t) => t.neo4j.credentialsSecret),
+      );
 
     for (const fn of [
       this.plan,
@@ -389,6 +411,7 @@ export class BackupFunctions extends Construct {
       this.preflight,
       this.manifest,
       this.dbms,
+      this.neo4jReady,
       this.notify,
       this.report,
       this.freshness,

@@ -537,12 +537,42 @@ export class BackupStateMachine extends Construct {
       );
     // The dump is complete but the DBMS did not come back: start it once more (StartDbmsAfterFailure)
     // before reporting, so a failed start never silently leaves it down.
+    // ECS runs the DBMS's task again, but Neo4j opens its databases for a while after (Infrahub answers
+    // 503 meanwhile): the database is reported captured only once Neo4j answers over Bolt with them
+    // online. If it never does, the dump is kept but the step fails, saying the DBMS does not answer.
+    this.invokedFunctions.add(fns.neo4jReady);
+    const waitForNeo4j = new tasks.LambdaInvoke(this, 'WaitForNeo4j', {
+      lambdaFunction: fns.neo4jReady,
+      payload: sfn.TaskInput.fromObject({
+        'target.$': '$.target',
+        'host.$': '$.neo4j.host',
+        'boltPort.$': '$.neo4j.boltPort',
+        'credentialsSecret.$': '$.neo4j.credentialsSecret',
+        'databases.$': '$.neo4j.databases',
+      }),
+      retryOnServiceExceptions: false,
+      resultPath: sfn.JsonPath.DISCARD,
+    });
+    waitForNeo4j.addRetry(Retries.lambdaService);
+    waitForNeo4j
+      .addCatch(
+        recordFailure('WaitForNeo4jFailed', 'WaitForNeo4j').next(
+          new sfn.Pass(this, 'DbmsNotAnswering', {
+            resultPath: '$.failure.dbms',
+            result: sfn.Result.fromString(
+              'NOT ANSWERING: the DBMS, stopped for the dump, was started again (ECS runs its task) but Neo4j did not answer over Bolt with its databases online; Infrahub answers 503 until it does: check the DBMS service and its log',
+            ),
+          }).next(failedResult('DatabaseFailedNeo4jNotAnswering')),
+        ),
+        { errors: [sfn.Errors.ALL], resultPath: '$.error' },
+      )
+      .next(ok);
     const startDbms = this.invokeDbms(fns, 'StartDbms', dbmsPayload('start'), undefined, [Retries.dbmsStart])
       .addCatch(recordFailure('StartDbmsFailed', 'StartDbms').next(restartAfterFailure), {
         errors: [sfn.Errors.ALL],
         resultPath: '$.error',
       })
-      .next(ok);
+      .next(waitForNeo4j);
     const dump = this.runTask('DumpNeo4j', props, timeout)
       .addCatch(recordFailure('DumpNeo4jFailed', 'DumpNeo4j').next(restartAfterFailure), {
         errors: [sfn.Errors.ALL],

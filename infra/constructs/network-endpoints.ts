@@ -9,7 +9,7 @@ import type { DeploymentConfig } from '../../core/config/schema.js';
  *   gateway endpoint); Amazon ECR user guide, "Amazon ECR interface VPC endpoints".
  * - `secretsmanager`: ECS injects the database credentials into the runner at task start (Amazon ECS
  *   developer guide, "Pass Secrets Manager secrets ..."); the preflight and restore-plan Lambdas
- *   read the Infrahub token.
+ *   read the Infrahub token, the neo4j-ready Lambda a Community target's Neo4j credentials.
  * - `logs`: the runner's `awslogs` log driver (Amazon ECS developer guide, "Send Amazon ECS logs to
  *   CloudWatch"). The Lambdas' logs go through the Lambda service, not the VPC.
  * The other functions (lock: Step Functions; dbms and services: ECS; notify and restore report: SNS,

@@ -49,6 +49,28 @@ describe('synthesized definitions: DBMS handling, readiness bounds, Task timeout
     );
   });
 
+  // Issue 14: after the DBMS's stop/start a real Infrahub answers 503 until Neo4j opens its databases.
+  it('reports the database captured only after WaitForNeo4j (a Bolt wait in the VPC) follows StartDbms', () => {
+    expect(backup.get('StartDbms')?.Next).toBe('WaitForNeo4j');
+    const wait = backup.get('WaitForNeo4j');
+    expect(wait?.Resource).toBe('arn:aws:states:::lambda:invoke');
+    expect(synthesized.functions.get(String(wait?.Parameters?.FunctionName))).toBe('Neo4jReady');
+    expect(wait?.Parameters?.Payload).toEqual({
+      'target.$': '$.target',
+      'host.$': '$.neo4j.host',
+      'boltPort.$': '$.neo4j.boltPort',
+      'credentialsSecret.$': '$.neo4j.credentialsSecret',
+      'databases.$': '$.neo4j.databases',
+    });
+    expect(wait?.Next).toBe('DatabaseCaptured');
+    expect(wait?.Catch?.[0]).toMatchObject({ ErrorEquals: ['States.ALL'], Next: 'WaitForNeo4jFailed' });
+    expect(backup.get('WaitForNeo4jFailed')?.Next).toBe('DbmsNotAnswering');
+    expect(backup.get('DbmsNotAnswering')).toMatchObject({
+      ResultPath: '$.failure.dbms',
+      Next: 'DatabaseFailedNeo4jNotAnswering',
+    });
+  });
+
   it('the restore retries a DBMS start and, when it stays stopped, says DOWN with the command that starts it', () => {
     const restore = new Map(
       allStates(synthesized.machines.restore.definition as never) as Array<[string, State]>,

@@ -21,7 +21,7 @@ describe('backup Lambdas', () => {
 
   it('runs every function on Node.js 22 (arm64) with tracing and JSON logs, the bucket where it needs it', () => {
     const functions = template.findResources('AWS::Lambda::Function');
-    expect(Object.keys(functions)).toHaveLength(11);
+    expect(Object.keys(functions)).toHaveLength(12);
     template.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
@@ -37,6 +37,7 @@ describe('backup Lambdas', () => {
       'RestorePlan',
       'Services',
       'RestoreReport',
+      'Neo4jReady',
     ]) {
       const fn = Object.entries(functions).find(([id]) => id.startsWith(`Functions${name}`));
       expect(fn, name).toBeDefined();

@@ -89,8 +89,8 @@ describe('Lambdas that call the Infrahub API run in the VPC (example configurati
     s = synth(config);
   }, 180_000);
 
-  it('attaches preflight and the restore plan to the runner subnets and security groups by default', () => {
-    for (const name of ['Preflight', 'RestorePlan']) {
+  it('attaches preflight, the restore plan and the Bolt wait to the runner subnets and security groups by default', () => {
+    for (const name of ['Preflight', 'RestorePlan', 'Neo4jReady']) {
       expect(lambdaByName(s.backup, name).VpcConfig, name).toEqual({
         SubnetIds: config.network.subnetIds,
         SecurityGroupIds: config.network.securityGroupIds,
@@ -106,7 +106,7 @@ describe('Lambdas that call the Infrahub API run in the VPC (example configurati
 
   it('gives the in-VPC functions the ENI permissions (AWSLambdaVPCAccessExecutionRole)', () => {
     const roles = s.backup.findResources('AWS::IAM::Role') as Resources;
-    for (const name of ['Preflight', 'RestorePlan']) {
+    for (const name of ['Preflight', 'RestorePlan', 'Neo4jReady']) {
       const role = (lambdaByName(s.backup, name).Role as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0] ?? '';
       expect(JSON.stringify(roles[role]?.Properties?.ManagedPolicyArns), name).toContain(
         ':iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole',

@@ -191,6 +191,44 @@ describe('backup state machine, run locally from the synthesized definition', ()
     // The Neo4j branch runs in full here too (see the first test's bound).
   }, 600_000);
 
+  // Issue 14: a real Infrahub answers 503 after the DBMS's stop/start until Neo4j opens its databases.
+  // A start that returns before Neo4j answers (as `backup:local`'s NEO4J_START_COMMAND may, or ECS
+  // once the task runs) is followed by WaitForNeo4j: success is reported only once Bolt answers.
+  it('reports success only after WaitForNeo4j saw Neo4j answer over Bolt, when the start returns at once', async () => {
+    const runtime = localRuntime(target);
+    let starting: Promise<void> | undefined;
+    const quick = {
+      env: runtime.env,
+      dbms: {
+        stop: () => target.neo4j.stopDbms(),
+        // Starts the DBMS in the background and returns at once, before Bolt answers.
+        start: async () => {
+          starting = target.neo4j.startDbms();
+        },
+      },
+    };
+    try {
+      const result = await run(
+        { targets: ['infrahub-lab'], components: ['database'], force: true },
+        { runtime: () => quick },
+      );
+      expect(result.status, result.cause).toBe('SUCCEEDED');
+      const states = entered(result);
+      expect(states.indexOf('WaitForNeo4j')).toBeGreaterThan(states.lastIndexOf('StartDbms'));
+      expect(states.indexOf('DatabaseCaptured')).toBeGreaterThan(states.indexOf('WaitForNeo4j'));
+      // When the execution reports, Neo4j answers at once (no wait of ours here).
+      const session = target.neo4j.driver().session();
+      try {
+        await session.run('RETURN 1');
+      } finally {
+        await session.close();
+      }
+      expect(starting).toBeDefined();
+    } finally {
+      await starting;
+    }
+  }, 600_000);
+
   it('reports a DBMS left down, with what led to it, when it cannot be started again', async () => {
     const runtime = localRuntime(target);
     const broken = {

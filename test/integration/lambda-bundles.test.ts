@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
@@ -38,7 +39,7 @@ describe('Lambda bundles as deployed', () => {
       Object.entries(template.findResources('AWS::Lambda::Function')).map(([id, fn]) => {
         const key = String((fn as { Properties: { Code: { S3Key: string } } }).Properties.Code.S3Key);
         return [
-          id.replace(/^Functions([A-Za-z]+?)[0-9A-F]{8}$/, '$1'),
+          id.replace(/^Functions([A-Za-z0-9]+?)[0-9A-F]{8}$/, '$1'),
           join(outdir, `asset.${key.replace(/\.zip$/, '')}`),
         ];
       }),
@@ -118,6 +119,37 @@ describe('Lambda bundles as deployed', () => {
       message: expect.stringMatching(/"neo4j-typo" in cluster "infrahub-lab" cannot be used/),
     });
   });
+
+  it('neo4j-ready: reads the credentials through Secrets Manager and fails, bounded and named, when Bolt does not answer', async () => {
+    const sm = server.secretsManager();
+    await sm.send(
+      new (await import('@aws-sdk/client-secrets-manager')).CreateSecretCommand({
+        Name: 'lab/neo4j-bundle',
+        SecretString: JSON.stringify({ username: 'neo4j', password: 'bundle-password-1234' }),
+      }),
+    );
+    // A loopback port where nothing listens: the bound is the Lambda's remaining time less 20 s.
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as { port: number };
+    await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    const ready = await load('Neo4jReady');
+    const event = {
+      target: 'infrahub-lab',
+      host: '127.0.0.1',
+      boltPort: port,
+      credentialsSecret: 'lab/neo4j-bundle',
+      databases: 'neo4j',
+    };
+    await expect(ready(event, { getRemainingTimeInMillis: () => 23_000 })).rejects.toMatchObject({
+      name: 'DatabaseUnreachable',
+      message: expect.stringMatching(
+        new RegExp(
+          `does not answer over Bolt at bolt://127\\.0\\.0\\.1:${port} with neo4j, system online \\(waited up to 3 s\\)`,
+        ),
+      ),
+    });
+  }, 60_000);
 
   it('services: quiesces Infrahub services through the ECS API in the order given, remembering their counts', async () => {
     const ecs = new (await import('@aws-sdk/client-ecs')).ECSClient({
