@@ -11,7 +11,13 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InfrahubBusyError } from '../errors.js';
-import { DEFAULT_MAX_PAGES, type InfrahubApi, type InfrahubTask, listTasks } from './tasks.js';
+import {
+  ACTIVE_TASK_STATES,
+  DEFAULT_MAX_PAGES,
+  type InfrahubApi,
+  type InfrahubTask,
+  listTasks,
+} from './tasks.js';
 
 export interface GateOptions {
   maxWaitSeconds: number;
@@ -25,7 +31,7 @@ export interface GateOptions {
   onPoll?: (tasks: readonly InfrahubTask[], waitedMs: number) => void;
 }
 
-/** A task that was left pending or running, reported instead of blocking. */
+/** A task that was left scheduled, pending, running or cancelling, reported instead of blocking. */
 export interface StaleTask {
   id: string;
   title: string;
@@ -105,7 +111,8 @@ export function describeTasks(tasks: readonly InfrahubTask[], max = 10, now = Da
 }
 
 /**
- * Polls until no task blocks (none pending or running, or only stale ones), or the bound passes.
+ * Polls until no task blocks (none in ACTIVE_TASK_STATES: scheduled, pending, running or
+ * cancelling; or only stale ones), or the bound passes.
  * @returns how long it waited, how many polls, and the stale tasks it let pass.
  * @throws InfrahubBusyError naming each blocking task with its age (and the stale ones it ignored);
  *   InfrahubPaginationError / InfrahubApiError / InfrahubUnreachable from the task listing.
@@ -117,7 +124,7 @@ export async function waitForIdle(api: InfrahubApi, options: GateOptions): Promi
   for (let polls = 1; ; polls++) {
     // A listing that pages on past the wait bound (plus a grace for the last poll) stops, named,
     // before the Lambda that runs the gate times out (its cap leaves a 30 s margin).
-    const active = await listTasks(api, ['PENDING', 'RUNNING'], 100, options.maxPages ?? DEFAULT_MAX_PAGES, {
+    const active = await listTasks(api, ACTIVE_TASK_STATES, 100, options.maxPages ?? DEFAULT_MAX_PAGES, {
       deadline: deadline + LISTING_GRACE_MS,
       now: clock.now,
     });
@@ -153,7 +160,7 @@ export async function waitForIdle(api: InfrahubApi, options: GateOptions): Promi
               ? `; ${stale.length} such task(s) were let pass: ${describeTasks(stale, 5, now)}.`
               : '.');
       throw new InfrahubBusyError(
-        `Infrahub still has ${blocking.length} task(s) pending or running after ${Math.round(waited / 1000)} s ` +
+        `Infrahub still has ${blocking.length} task(s) scheduled, pending, running or cancelling after ${Math.round(waited / 1000)} s ` +
           `(the gate waits up to ${options.maxWaitSeconds} s): ${describeTasks(blocking, 10, now)}.${staleNote} ` +
           'Wait for them to finish, or start the backup with "force": true to skip the gate.',
       );

@@ -64,6 +64,15 @@ const TaskPageSchema = z.object({
 });
 
 /**
+ * The states in which a task still writes, or is about to: what the preflight gate waits for. The
+ * set Infrahub itself treats as "busy" when it asks whether a branch has tasks in flight
+ * (opsmill/infrahub backend/infrahub/graphql/queries/task.py, `Tasks.resolve_branch_status`, 1.11):
+ * a task just submitted is SCHEDULED until a worker takes it (a few seconds, measured against a real
+ * 1.11.9), and one being cancelled is CANCELLING until it stops.
+ */
+export const ACTIVE_TASK_STATES: readonly TaskState[] = ['SCHEDULED', 'PENDING', 'RUNNING', 'CANCELLING'];
+
+/**
  * Infrahub's upper bound for `limit`: a larger page is answered with HTTP 200, `data: null` and a
  * GraphQL error quoting Prefect's 422 (not with an HTTP 422).
  */
@@ -103,7 +112,7 @@ export const DEFAULT_MAX_PAGES = 50;
  */
 export async function listTasks(
   api: InfrahubApi,
-  states: readonly TaskState[] = ['PENDING', 'RUNNING'],
+  states: readonly TaskState[] = ACTIVE_TASK_STATES,
   pageSize = 100,
   maxPages = DEFAULT_MAX_PAGES,
   /** Stop paging past this instant (ms, by `now`): the caller's time budget, such as a Lambda's. */
@@ -122,7 +131,7 @@ export async function listTasks(
     if (page > maxPages && firstCount === lastCount && lastCount > tasks.length) {
       // A steady count larger than the bound lets read: real tasks, more than the bound lists.
       throw new InfrahubPaginationError(
-        `Infrahub reports ${lastCount} pending or running tasks, more than preflight.maxTaskPages (${maxPages} pages of ${pageSize}) lets one poll list ` +
+        `Infrahub reports ${lastCount} scheduled, pending, running or cancelling tasks, more than preflight.maxTaskPages (${maxPages} pages of ${pageSize}) lets one poll list ` +
           `(${tasks.length} read, each page new): raise preflight.maxTaskPages to at least ${Math.min(1000, Math.ceil(lastCount / pageSize))}` +
           `${lastCount > 1000 * pageSize ? ' (its most is 1000)' : ''}, or let Infrahub work through its queue first (so many tasks mean it is busy); ` +
           'or start the backup with "force": true to skip the gate.',

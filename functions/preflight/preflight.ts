@@ -1,5 +1,5 @@
 /**
- * The preflight gate's Lambda core: no Infrahub task may be pending or running when the capture
+ * The preflight gate's Lambda core: no Infrahub task may be scheduled, pending, running or cancelling when the capture
  * starts, except stale ones (older than `staleTaskHours`, left by a restarted worker), which are
  * returned as warnings for the manifest and the notice. Takes its clients as arguments so tests
  * hand it real ones pointed at local servers.
@@ -131,7 +131,7 @@ export async function preflight(input: unknown, deps: PreflightDeps): Promise<Pr
     maxPages: event.maxTaskPages,
     clock: deps.clock,
     onPoll: (tasks, waitedMs) =>
-      log.info('Infrahub tasks pending or running', {
+      log.info('Infrahub tasks in flight', {
         count: tasks.length,
         waitedSeconds: Math.round(waitedMs / 1000),
       }),

@@ -100,7 +100,7 @@ describe('a backup while Infrahub holds a stale task', () => {
     const result = await run();
     expect(result.status).toBe('FAILED');
     expect(result.cause).toMatch(
-      /failed at Preflight: InfrahubBusy: Infrahub still has 1 task\(s\) pending or running .*"Merge branch feature-x" \(RUNNING for 1\d min, last update 1\d min ago, branch main, id task-42\).*1 such task\(s\) were let pass: "Generate artifacts for branch main" \(RUNNING for 3 d 8 h/,
+      /failed at Preflight: InfrahubBusy: Infrahub still has 1 task\(s\) scheduled, pending, running or cancelling .*"Merge branch feature-x" \(RUNNING for 1\d min, last update 1\d min ago, branch main, id task-42\).*1 such task\(s\) were let pass: "Generate artifacts for branch main" \(RUNNING for 3 d 8/,
     );
     await notices.sns();
     await notices.events();

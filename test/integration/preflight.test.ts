@@ -21,7 +21,7 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
     api = undefined;
   });
 
-  it('passes at once when no task is pending or running', async () => {
+  it('passes at once when no task is scheduled, pending, running or cancelling', async () => {
     api = await startFakeInfrahub({ script: () => [task(1, 'COMPLETED'), task(2, 'FAILED')] });
     const result = await waitForIdle(api, {
       maxWaitSeconds: 600,
@@ -29,8 +29,37 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
       clock: fakeClock(T0),
     });
     expect(result).toEqual({ waitedSeconds: 0, polls: 1, staleTasks: [] });
-    expect(api.requests[0]).toMatchObject({ token: api.token, states: ['PENDING', 'RUNNING'], offset: 0 });
+    expect(api.requests[0]).toMatchObject({
+      token: api.token,
+      states: ['SCHEDULED', 'PENDING', 'RUNNING', 'CANCELLING'],
+      offset: 0,
+    });
   });
+
+  // A real Infrahub 1.11 shows a task it just submitted (regenerating artifacts, say) as SCHEDULED
+  // for a few seconds until a worker takes it, then PENDING, then RUNNING (measured against the real
+  // server: test/e2e); a cancelled task is CANCELLING until it stops. The gate saw only PENDING and
+  // RUNNING, so a backup started in that first moment passed while the task was about to write.
+  it.each([
+    ['SCHEDULED', 'Trigger Generation of Artifacts for device_config_artifact'],
+    ['CANCELLING', 'Merge branch feature-x'],
+  ] as const)(
+    'waits for a task that is %s (submitted, or being cancelled: it still writes)',
+    async (state, title) => {
+      api = await startFakeInfrahub({
+        script: (poll) => (poll < 2 ? [task(1, state, title)] : [task(1, 'COMPLETED', title)]),
+      });
+      const seen: string[] = [];
+      const result = await waitForIdle(api, {
+        maxWaitSeconds: 600,
+        pollIntervalSeconds: 15,
+        clock: fakeClock(T0),
+        onPoll: (tasks) => seen.push(...tasks.map((t) => `${t.state} ${t.title}`)),
+      });
+      expect(result).toMatchObject({ waitedSeconds: 30, polls: 3 });
+      expect(seen).toEqual([`${state} ${title}`, `${state} ${title}`]);
+    },
+  );
 
   it('waits, polling, while tasks run, and passes once they finish', async () => {
     api = await startFakeInfrahub({
@@ -50,7 +79,7 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
     await expect(attempt).rejects.toMatchObject({
       name: 'InfrahubBusy',
       message: expect.stringMatching(
-        /2 task\(s\) pending or running after 60 s .*"Merge branch feature-x" \(RUNNING for 2 min, last update 2 min ago, branch main, id task-7\), "Sync git repository" \(PENDING for 2 min/,
+        /2 task\(s\) scheduled, pending, running or cancelling after 60 s .*"Merge branch feature-x" \(RUNNING for 2 min, last update 2 min ago, branch main, id task-7\), "Sync git repository" \(PENDING for 2 min/,
       ),
     });
     expect(api.polls()).toBe(5);
@@ -204,7 +233,7 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
     await expect(busy).rejects.toMatchObject({
       name: ErrorNames.InfrahubBusy,
       message: expect.stringMatching(
-        /1 task\(s\) pending or running .*"Merge branch feature-x" \(RUNNING for [67] min.*Tasks created and last updated more than 6 h ago \(preflight.staleTaskHours\) would not block; 1 such task\(s\) were let pass: "Generate artifacts for branch main" \(RUNNING for 3 d 4 h/,
+        /1 task\(s\) scheduled, pending, running or cancelling .*"Merge branch feature-x" \(RUNNING for [67] min.*Tasks created and last updated more than 6 h ago \(preflight.staleTaskHours\) would not block; 1 such task\(s\) were let pass: "Generate artifacts for branch main" \(RUNNING for 3 d 4 h/,
       ),
     });
     fresh = false;
@@ -244,7 +273,7 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
       clock: fakeClock(T0),
     });
     await expect(attempt).rejects.toThrow(
-      /2 task\(s\) pending or running .*"Long import" \(RUNNING for 30 h, last update 1 h ago.*"Unknown age" \(PENDING, creation time not reported, last update [0-9] min ago, branch main/,
+      /2 task\(s\) scheduled, pending, running or cancelling .*"Long import" \(RUNNING for 30 h, last update 1 h ago.*"Unknown age" \(PENDING, creation time not reported, last update [0-9] min ago, branch main/,
     );
   });
 
@@ -330,7 +359,7 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
     await expect(attempt).rejects.toMatchObject({
       name: ErrorNames.InfrahubPagination,
       message: expect.stringMatching(
-        /^Infrahub reports 5001 pending or running tasks, more than preflight.maxTaskPages \(50 pages of 100\) lets one poll list \(5000 read, each page new\): raise preflight.maxTaskPages to at least 51, or let Infrahub work through its queue first/,
+        /^Infrahub reports 5001 scheduled, pending, running or cancelling tasks, more than preflight.maxTaskPages \(50 pages of 100\) lets one poll list \(5000 read, each page new\): raise preflight.maxTaskPages to at least 51, or let Infrahub work through its queue first/,
       ),
     });
     // The same tasks within a raised bound are listed.
