@@ -1,8 +1,9 @@
 /**
- * `npm run demo`: back up real local databases through the backup state machine, run locally, and
- * restore-verify them.
+ * `npm run demo`: the product's main job against a real Infrahub 1.11 on this machine (cli/demo-real.ts):
+ * back it up through the backup state machine, run locally, wipe its stores, restore them through the
+ * restore state machine, and show that Infrahub serves the same objects again.
  *
- * Starts the harness (real PostgreSQL, real Neo4j Community with neo4j-admin, a local S3 server that
+ * `npm run demo -- --quick`, the fast look (about 3 minutes, no Infrahub): starts the harness (real PostgreSQL, real Neo4j Community with neo4j-admin, a local S3 server that
  * also serves Secrets Manager, SNS and EventBridge, and a stand-in for Infrahub's task API), loads
  * sample Infrahub data, synthesizes the CDK app and runs its backup state machine locally: the
  * Lambda states call the function cores in-process, the ECS states run the runner's entrypoint with
@@ -13,6 +14,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Command, Option } from 'commander';
 import { backupPrefix, manifestKey } from '../core/backup/layout.js';
 import { readManifest } from '../core/backup/manifest.js';
 import { describeProblems, verifyBackup } from '../core/backup/verify.js';
@@ -20,7 +22,16 @@ import { RestoreStepResultSchema } from '../core/restore/steps.js';
 import { getJson, listAll } from '../core/s3/objects.js';
 import type { FleetReport } from '../functions/report/report.js';
 import { startFakeInfrahub } from '../harness/fake-infrahub-api.js';
-import { seedGraph, seedPrefect, startNeo4j, startPostgres, startS3 } from '../harness/index.js';
+import {
+  neo4jVersions,
+  seedGraph,
+  seedPrefect,
+  startNeo4j,
+  startPostgres,
+  startS3,
+} from '../harness/index.js';
+import { kib, printStates, step } from './demo-output.js';
+import { realDemo } from './demo-real.js';
 import { runBackupLocally, runDrillLocally } from './local/backup.js';
 import {
   type LocalTarget,
@@ -28,7 +39,6 @@ import {
   localRuntime,
   provisionLocalAws,
 } from './local/harness-target.js';
-import type { ExecutionEvent } from './local/state-machine.js';
 import { synthesizeBackup } from './local/synth.js';
 
 // The SDK warns that it will need Node 22 from 2027; Lambda runs 22, and the demo runs on 20 here.
@@ -44,15 +54,7 @@ function keep<T extends { stop(): Promise<void> }>(service: T): T {
   return service;
 }
 
-const step = (text: string) => console.log(`\n== ${text}`);
-const kib = (n: number) =>
-  n < 1024
-    ? `${n} B`
-    : n < 1024 * 1024
-      ? `${(n / 1024).toFixed(1)} KiB`
-      : `${(n / 1024 / 1024).toFixed(1)} MiB`;
-
-async function main(): Promise<void> {
+async function quickDemo(): Promise<void> {
   console.log(
     'Infrahub backup demo: real local databases -> backup state machine (run locally) -> local S3 -> verify -> restore-verify',
   );
@@ -178,17 +180,6 @@ async function main(): Promise<void> {
   console.log('\nDemo complete: backed up through the state machine, verified and restore-verified.');
 }
 
-/** Prints each Task state as an execution enters it (and any that fails), with the seconds since `t0`. */
-function printStates(t0: number) {
-  const seconds = () => `${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s`;
-  return (event: ExecutionEvent) => {
-    const state = event.state as { name: string; type: string } | undefined;
-    if (event.type === 'StateEntered' && state?.type === 'Task')
-      console.log(`   ${seconds()}  ${state.name}`);
-    if (event.type === 'StateFailed' && state) console.log(`   ${seconds()}  ${state.name} failed`);
-  };
-}
-
 async function stopAll(): Promise<void> {
   const services = started.splice(0);
   for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true });
@@ -204,7 +195,22 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-main()
+const cli = new Command('demo')
+  .description('Back up a real local Infrahub to a local S3 store, wipe it, restore it and prove it equal.')
+  .option('--quick', 'a fast look without Infrahub: sample data in real databases and an API stand-in')
+  .option('--fresh', 'initialise a new Infrahub even when initialised stores are cached')
+  .addOption(
+    new Option('--neo4j-version <version>', "Neo4j version (default: the harness's)").choices(
+      neo4jVersions(),
+    ),
+  );
+cli.parse();
+const opts = cli.opts<{ quick?: boolean; fresh?: boolean; neo4jVersion?: string }>();
+
+(opts.quick
+  ? quickDemo()
+  : realDemo({ fresh: !!opts.fresh, keep, ...(opts.neo4jVersion ? { neo4jVersion: opts.neo4jVersion } : {}) })
+)
   .then(stopAll)
   .catch(async (err: unknown) => {
     console.error(`\nDemo failed: ${err instanceof Error ? err.message : String(err)}`);

@@ -11,7 +11,8 @@
  *   /dev/null instead reads every data block as a restore would (block ids, chunk lengths,
  *   decompression), in one streaming pass: constant memory (pg_restore's own buffers), and CPU for
  *   one decompression, much less than pg_dump's compression of the same bytes. It needs no server.
- * - Neo4j 5 `database dump` (`database/<db>.dump`): its header. Neo4j 5.26's
+ * - Neo4j 5 and 2025 `database dump` (`database/<db>.dump`; the same format, checked with 5.26 and
+ *   2025.10.1 in test/integration/dump-format.test.ts): its header. Neo4j 5.26's
  *   `org.neo4j.dbms.archive.DumpFormatSelector` reads four magic bytes, `DZV1` (zstd) or `DGV1`
  *   (gzip), and the compressed stream follows: a zstd frame (magic 28 B5 2F FD) or a gzip member
  *   (1F 8B). `neo4j-admin database dump --to-stdout --verbose` writes its version banner
@@ -69,14 +70,14 @@ const shown = (bytes: Buffer) =>
     .replace(/[^\x20-\x7e]/g, '.')
     .slice(0, 24)}" (hex ${bytes.subarray(0, 8).toString('hex')})`;
 
-/** Why the first bytes of a file are not a Neo4j 5 dump header, or undefined when they are. Needs 8 bytes. */
+/** Why the first bytes of a file are not a Neo4j 5 or 2025 dump header, or undefined when they are. Needs 8 bytes. */
 export function neo4jDumpHeaderProblem(head: Buffer): string | undefined {
   for (const h of NEO4J_DUMP_HEADERS) {
     if (head.subarray(0, 4).toString('latin1') !== h.magic) continue;
     if (head.subarray(4, 4 + h.next.length).equals(h.next)) return undefined;
     return `starts with ${h.magic} but no ${h.codec} stream follows: ${shown(head)}`;
   }
-  return `does not start with a Neo4j 5 dump header ("DZV1" + zstd or "DGV1" + gzip): it starts with ${shown(head)}`;
+  return `does not start with a Neo4j 5 or 2025 dump header ("DZV1" + zstd or "DGV1" + gzip): it starts with ${shown(head)}`;
 }
 
 /** Decompresses a stream chunk by chunk, keeping only the codec's window; throws on malformed input. */

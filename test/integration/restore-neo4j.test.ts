@@ -106,6 +106,15 @@ describe('restore: Neo4j Community (real neo4j-admin load, real S3 server)', () 
   const dumpBytes = (db: string) => manifest.sizes?.[`database/${db}.dump`] ?? -1;
 
   // Issue 12, item 6: the plan and the dry run say what happens to system, against this real backup.
+  /** The example deployment with its Neo4j at the harness's version, the backup's (a newer one is refused). */
+  const exampleAtHarnessVersion = () => {
+    const example = loadDeploymentConfigFile('config/example.json');
+    return {
+      ...example,
+      targets: example.targets.map((t) => ({ ...t, neo4j: { ...t.neo4j, version: neo4j.version } })),
+    };
+  };
+
   it("the dry run's plan names what happens to the target's system database", async () => {
     const plan = (input: Record<string, unknown>) =>
       restorePlanStep(
@@ -119,7 +128,7 @@ describe('restore: Neo4j Community (real neo4j-admin load, real S3 server)', () 
           s3,
           bucket: Bucket,
           secrets: server.secretsManager(),
-          config: loadDeploymentConfigFile('config/example.json'),
+          config: exampleAtHarnessVersion(),
           logger,
         },
       ) as Promise<RestoreStatePlan>;
