@@ -131,7 +131,10 @@ export async function realDemo(options: RealDemoOptions): Promise<void> {
     );
     const t1 = Date.now();
     // The git repository Infrahub imports from lives beside the cached stores: they refer to its path.
-    seeded = await seedInfrahub(stack, { dir: join(cached, 'git'), log: (line) => console.log(`   ${line}`) });
+    seeded = await seedInfrahub(stack, {
+      dir: join(cached, 'git'),
+      log: (line) => console.log(`   ${line}`),
+    });
     console.log(
       `   ${seeded.sites} sites, ${seeded.devices} devices (${seeded.branchDevices} on ${seeded.branch}), ${seeded.artifacts} artifacts, ${seeded.flowRuns} flow runs (${seconds(t1)})`,
     );
