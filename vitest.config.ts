@@ -41,7 +41,8 @@ export default defineConfig({
           // Not part of `npm test`; CI runs it once per Neo4j version (HARNESS_NEO4J_VERSION).
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
-          // One real deployment at a time: about 3 GiB and both cores each.
+          // One real deployment at a time within a run: about 3 GiB and both cores each (CI runs the
+          // 5.26 run beside it, in a second process).
           fileParallelism: false,
           // A cold start initialises Infrahub (2-4 min, three-fold under load); seeding waits for
           // the task worker to generate artifacts.

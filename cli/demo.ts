@@ -197,7 +197,12 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 const cli = new Command('demo')
   .description('Back up a real local Infrahub to a local S3 store, wipe it, restore it and prove it equal.')
-  .option('--quick', 'a fast look without Infrahub: sample data in real databases and an API stand-in')
+  .addOption(
+    new Option(
+      '--quick',
+      'a fast look without Infrahub: sample data in real databases and an API stand-in',
+    ).conflicts(['fresh', 'neo4jVersion']),
+  )
   .option('--fresh', 'initialise a new Infrahub even when initialised stores are cached')
   .addOption(
     new Option('--neo4j-version <version>', "Neo4j version (default: the harness's)").choices(

@@ -28,12 +28,12 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { HarnessStartError } from './errors.js';
 import { type Neo4jServer, startNeo4j } from './neo4j.js';
 import { cacheDir, neo4jVersion } from './paths.js';
 import { type PostgresServer, startPostgres } from './postgres.js';
-import { freePort, type Spawned, spawnLogged, stopPid, tail, waitUntil } from './processes.js';
+import { freePort, type Spawned, spawnLogged, stopGroup, stopPid, tail, waitUntil } from './processes.js';
 
 /** The Python environment holding infrahub-server (scripts/setup.sh). */
 export const infrahubVenv = join(cacheDir, 'infrahub-venv');
@@ -158,10 +158,17 @@ async function startProcess(
     ready: () => Promise<boolean>;
     timeoutMs: number;
     attemptTimeoutMs?: number;
+    /** Start it as a process group's leader, stopped as a group (see spawnLogged). */
+    group?: boolean;
   },
 ): Promise<Spawned> {
   const logFile = join(options.logsDir, `${name}.log`);
-  const spawned = spawnLogged(command, args, { logFile, env: options.env, cwd: options.cwd });
+  const spawned = spawnLogged(command, args, {
+    logFile,
+    env: options.env,
+    cwd: options.cwd,
+    group: options.group ?? false,
+  });
   const failure = await waitUntil(options.ready, {
     timeoutMs: options.timeoutMs,
     alive: () => spawned.alive(),
@@ -169,7 +176,8 @@ async function startProcess(
     attemptTimeoutMs: options.attemptTimeoutMs ?? 10_000,
   });
   if (failure) {
-    if (spawned.alive()) await stopPid(spawned.pid, 'SIGTERM', 10_000);
+    if (options.group) await stopGroup(spawned.pid, 'SIGTERM', 10_000);
+    else if (spawned.alive()) await stopPid(spawned.pid, 'SIGTERM', 10_000);
     throw new HarnessStartError(name, `${failure} (log: ${logFile})`, tail(logFile, 30));
   }
   return spawned;
@@ -236,15 +244,26 @@ async function startRabbitMq(logsDir: string, dir: string) {
     RABBITMQ_CTL_DIST_PORT_MAX: String(ctlPort),
     ERL_EPMD_ADDRESS: '127.0.0.1',
     ERL_EPMD_PORT: String(epmdPort),
+    // The distribution listener binds every interface unless told one (Erlang kernel's
+    // inet_dist_use_interface); RABBITMQ_DIST_PORT fixes only its port.
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
   };
   const sbin = existsSync('/usr/lib/rabbitmq/bin/rabbitmq-server') ? '/usr/lib/rabbitmq/bin' : undefined;
   const program = (name: string) => (sbin ? join(sbin, name) : name);
-  const stopEpmd = () => {
-    // epmd daemonizes and outlives the node: stop the one this node started, by its port.
-    spawnSync('epmd', ['-port', String(epmdPort), '-kill'], { env, timeout: 10_000 });
-  };
+  // Our own epmd, in the foreground and tracked by PID: one the node started itself would daemonize
+  // and outlive it. Erlang finds it on ERL_EPMD_PORT and starts none.
+  const epmd = await startProcess('epmd', 'epmd', ['-port', String(epmdPort), '-address', '127.0.0.1'], {
+    logsDir,
+    env,
+    ready: async () =>
+      spawnSync('epmd', ['-port', String(epmdPort), '-names'], { env, timeout: 5_000 }).status === 0,
+    timeoutMs: 30_000,
+  });
+  const stopEpmd = () => stopPid(epmd.pid, 'SIGTERM', 5_000);
   try {
+    // The launcher script starts beam.smp, which outlives it on a signal: a process group, stopped whole.
     const rabbit = await startProcess('rabbitmq', program('rabbitmq-server'), [], {
+      group: true,
       logsDir,
       env,
       ready: async () =>
@@ -257,7 +276,7 @@ async function startRabbitMq(logsDir: string, dir: string) {
     });
     return { port, user, password, process: rabbit, stopEpmd };
   } catch (error) {
-    stopEpmd();
+    await stopEpmd();
     throw error;
   }
 }
@@ -328,8 +347,8 @@ export async function startInfrahub(options: InfrahubStackOptions = {}): Promise
       stoppers.push(() => stopPid(redisStart.value.process.pid, 'SIGTERM', 10_000));
     if (rabbitStart.status === 'fulfilled')
       stoppers.push(async () => {
-        await stopPid(rabbitStart.value.process.pid, 'SIGTERM', 30_000);
-        rabbitStart.value.stopEpmd();
+        await stopGroup(rabbitStart.value.process.pid, 'SIGTERM', 30_000);
+        await rabbitStart.value.stopEpmd();
       });
     for (const s of [neo4jStart, postgresStart, redisStart, rabbitStart])
       if (s.status === 'rejected') throw s.reason;
@@ -489,7 +508,9 @@ export async function startInfrahub(options: InfrahubStackOptions = {}): Promise
           INFRAHUB_API_TOKEN: agentToken,
           PREFECT_WORKER_WEBSERVER_HOST: '127.0.0.1',
           PREFECT_WORKER_WEBSERVER_PORT: String(workerPort),
-          // Its Prometheus listener binds 0.0.0.0 on a fixed port otherwise.
+          // Its Prometheus listener (prometheus_client.start_http_server in
+          // infrahub/workers/infrahub_async.py) binds 0.0.0.0, port 8000 unless told: Infrahub offers
+          // no address setting, so it gets a free port here; it serves metrics only, no traffic leaves.
           INFRAHUB_METRICS_PORT: String(metricsPort),
         },
         () => httpOk(`http://127.0.0.1:${workerPort}/health`),
@@ -518,6 +539,14 @@ export async function startInfrahub(options: InfrahubStackOptions = {}): Promise
     const stop = async (stopOptions?: { keepLogs?: boolean }) => {
       if (stopped) return;
       stopped = true;
+      if (stopOptions?.keepLogs) {
+        // Neo4j's and PostgreSQL's logs live in their own folders, which stopping removes.
+        for (const [from, to] of [
+          [join(neo4j.home, 'logs'), join(logsDir, 'neo4j')],
+          [join(dirname(postgres.dataDir), 'postgres.log'), join(logsDir, 'postgres.log')],
+        ] as const)
+          if (existsSync(from)) cpSync(from, to, { recursive: true });
+      }
       await stopAll();
       rmSync(root, { recursive: true, force: true });
       if (!stopOptions?.keepLogs) rmSync(logsDir, { recursive: true, force: true });

@@ -3,7 +3,10 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** PIDs this process started and has not stopped yet; killed if the process exits first. */
+/**
+ * PIDs this process started and has not stopped yet; killed if the process exits first. A negative
+ * number is a process group (a program started with `group`, whose children go with it).
+ */
 const live = new Set<number>();
 
 process.once('exit', () => {
@@ -65,7 +68,10 @@ export async function waitUntil(
   return `not ready after ${Math.round(options.timeoutMs / 1000)} s`;
 }
 
-/** Sends `signal`, waits for the PID to disappear, then SIGKILLs it after `graceMs`. */
+/**
+ * Sends `signal`, waits for the PID to disappear, then SIGKILLs it after `graceMs`. A negative PID
+ * is a process group (kill(2)): every member gets the signal, and the wait lasts until none is left.
+ */
 export async function stopPid(
   pid: number,
   signal: NodeJS.Signals = 'SIGTERM',
@@ -86,6 +92,15 @@ export async function stopPid(
   live.delete(pid);
 }
 
+/** Stops the process group a program started with `group` leads (see stopPid for a negative PID). */
+export async function stopGroup(
+  leader: number,
+  signal: NodeJS.Signals = 'SIGTERM',
+  graceMs = 30_000,
+): Promise<void> {
+  await stopPid(-leader, signal, graceMs);
+}
+
 /** The last `lines` lines of a log file, or '' when there is none. */
 export function tail(path: string, lines = 25): string {
   if (!existsSync(path)) return '';
@@ -103,7 +118,18 @@ export interface Spawned {
 export function spawnLogged(
   command: string,
   args: readonly string[],
-  options: { logFile: string; cwd?: string; env?: NodeJS.ProcessEnv; uid?: number; gid?: number },
+  options: {
+    logFile: string;
+    cwd?: string;
+    env?: NodeJS.ProcessEnv;
+    uid?: number;
+    gid?: number;
+    /**
+     * Starts the program as the leader of a process group of its own, which the exit handler and
+     * `stopGroup` signal whole: for launchers whose server outlives them (RabbitMQ's script and beam.smp).
+     */
+    group?: boolean;
+  },
 ): Spawned {
   const fd = openSync(options.logFile, 'a');
   const child = spawn(command, args, {
@@ -112,6 +138,7 @@ export function spawnLogged(
     stdio: ['ignore', fd, fd],
     uid: options.uid,
     gid: options.gid,
+    detached: options.group ?? false,
   });
   closeSync(fd);
   let exited = false;
@@ -125,6 +152,6 @@ export function spawnLogged(
     return { child, pid: -1, alive: () => false };
   }
   const pid = child.pid;
-  track(pid);
+  track(options.group ? -pid : pid);
   return { child, pid, alive: () => !exited && isAlive(pid) };
 }

@@ -10,6 +10,16 @@
 # Safe to run again: each step compares a stamp and skips when up to date.
 set -euo pipefail
 
+# --with-infrahub: also the real Infrahub (Redis, RabbitMQ, infrahub-server on Python 3.12+), which the
+# demo and the end-to-end suite run; `npm test` needs none of it.
+with_infrahub=false
+for arg in "$@"; do
+  case "$arg" in
+    --with-infrahub) with_infrahub=true ;;
+    *) printf '[setup] error: unknown option %s (known: --with-infrahub)\n' "$arg" >&2; exit 2 ;;
+  esac
+done
+
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 log() { printf '[setup] %s\n' "$*"; }
@@ -27,10 +37,12 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
   missing+=(postgresql)
 fi
 # The real Infrahub's neighbours (harness/infrahub.ts), and localedef's sources for en_US.UTF-8.
-command -v redis-server >/dev/null || missing+=(redis-server)
-[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || command -v rabbitmq-server >/dev/null || missing+=(rabbitmq-server)
-[ -f /usr/share/i18n/locales/en_US ] || missing+=(locales)
-command -v git >/dev/null || missing+=(git)
+if $with_infrahub; then
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || command -v rabbitmq-server >/dev/null || missing+=(rabbitmq-server)
+  [ -f /usr/share/i18n/locales/en_US ] || missing+=(locales)
+  command -v git >/dev/null || missing+=(git)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null; then
     SUDO=""
@@ -130,11 +142,16 @@ log "Java 21+ for Neo4j 2025.x: $java21"
 # --- A real Infrahub: infrahub-server in a Python 3.12+ environment ------------------------------
 # infrahub-server 1.11 requires Python >= 3.12 (Debian 12 ships 3.11): look for one on PATH and
 # under pyenv. INFRAHUB_PYTHON names one explicitly.
+if $with_infrahub; then
 infrahub_venv=".cache/infrahub-venv"
 infrahub_stamp="$infrahub_venv/.setup-stamp"
 infrahub_hash="$(hash_of harness/infrahub-requirements.txt)"
 if [ ! -f "$infrahub_stamp" ] || [ "$(cat "$infrahub_stamp")" != "$infrahub_hash" ]; then
   python312=""
+  if [ -n "${INFRAHUB_PYTHON:-}" ]; then
+    "$INFRAHUB_PYTHON" -c 'import sys, venv; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null \
+      || fail "INFRAHUB_PYTHON=$INFRAHUB_PYTHON is not a Python 3.12 or later with venv ($("$INFRAHUB_PYTHON" --version 2>&1 || echo 'not runnable'))"
+  fi
   for candidate in "${INFRAHUB_PYTHON:-}" python3.12 "$HOME"/.pyenv/versions/3.12*/bin/python3 python3.13 "$HOME"/.pyenv/versions/3.13*/bin/python3 python3; do
     [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1 || continue
     if "$candidate" -c 'import sys, venv; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; then
@@ -150,6 +167,7 @@ if [ ! -f "$infrahub_stamp" ] || [ "$(cat "$infrahub_stamp")" != "$infrahub_hash
   echo "$infrahub_hash" > "$infrahub_stamp"
 else
   log "$infrahub_venv up to date"
+fi
 fi
 
 log "ready"

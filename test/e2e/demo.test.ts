@@ -73,7 +73,8 @@ describe('npm run demo (a real Infrahub)', () => {
     expect(out).toMatch(/3 sites, 10 devices \(11 on change-1\), 10 artifacts/);
     expectTheJobDone(out);
     expect(existsSync(join(stores, `neo4j-${neo4jVersion()}`, 'stores.json'))).toBe(true);
-  });
+    // About 12 min on a quiet 2-core machine (README), 20 min seen under heavy load.
+  }, 2_400_000);
 
   it('leaves stores a later stack starts from, serving the restored data', async () => {
     // What the second `npm run demo` does first (startInfrahub with fromStores): cheaper than a
