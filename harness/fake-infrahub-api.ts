@@ -21,6 +21,12 @@
  * - no `X-INFRAHUB-KEY`, or an empty one: answered as the anonymous account (on by default), served
  *   like a valid token; such requests are recorded with `token` undefined or "".
  *
+ * After its Neo4j restarts (a Community backup's stop/start), a real Infrahub answers HTTP 503
+ * "Database Service unavailable" for a short while and recovers by itself (measured, same document):
+ * `unavailableFirst` answers that to the first N task polls (`infoUnavailableFirst` to the first N
+ * version requests). Only the status and the message are measured; the body's JSON shape (a GraphQL
+ * error list) is this stand-in's.
+ *
  * Two failure modes of a real server, on request: `endlessPages` (every page full, `count` always
  * one page ahead: pagination that never ends) and `ignoreOffset` (every request answered with the
  * first page).
@@ -110,6 +116,10 @@ export async function startFakeInfrahub(options: {
    * what the redaction tests need (a remote server echoing a credential into our error messages).
    */
   echoRejectedToken?: boolean;
+  /** Answer the first N task polls with HTTP 503 "Database Service unavailable" (Infrahub while its Neo4j restarts). */
+  unavailableFirst?: number;
+  /** Answer the first N `InfrahubInfo` (version) requests so too. */
+  infoUnavailableFirst?: number;
   /** Pagination that never ends: every page full of new tasks, `count` always a page ahead. */
   endlessPages?: boolean;
   /** A server that ignores `offset`: every request gets the first page. */
@@ -119,6 +129,8 @@ export async function startFakeInfrahub(options: {
   const requests: FakeInfrahubRequest[] = [];
   let poll = -1;
   let infoRequests = 0;
+  let unavailableAnswered = 0;
+  const unavailable = { data: null, errors: [{ message: 'Database Service unavailable' }] };
   const refused = (key: string | string[] | undefined) => ({
     data: null,
     errors: [
@@ -147,6 +159,7 @@ export async function startFakeInfrahub(options: {
       // Not recorded in `requests`: those are the task polls.
       infoRequests++;
       if (options.failWith) return send(options.failWith, { detail: `fake failure ${options.failWith}` });
+      if (infoRequests <= (options.infoUnavailableFirst ?? 0)) return send(503, unavailable);
       if (wrongKey(req.headers['x-infrahub-key'])) return send(401, refused(req.headers['x-infrahub-key']));
       return send(200, { data: { InfrahubInfo: { version: options.version ?? '1.5.0' } } });
     }
@@ -160,6 +173,10 @@ export async function startFakeInfrahub(options: {
     const key = req.headers['x-infrahub-key'];
     requests.push({ token: typeof key === 'string' ? key : undefined, states, offset, limit });
     if (options.failWith) return send(options.failWith, { detail: `fake failure ${options.failWith}` });
+    if (offset === 0 && unavailableAnswered < (options.unavailableFirst ?? 0)) {
+      unavailableAnswered++;
+      return send(503, unavailable);
+    }
     if (wrongKey(key)) return send(401, refused(key));
     if (!/InfrahubTask\s*\(/.test(parsed.query ?? ''))
       return send(200, { errors: [{ message: 'unsupported query' }] });

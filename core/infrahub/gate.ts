@@ -10,7 +10,7 @@
  * warning (id, title, age) instead of refusing every night.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { InfrahubBusyError } from '../errors.js';
+import { InfrahubBusyError, InfrahubUnreachableError } from '../errors.js';
 import {
   ACTIVE_TASK_STATES,
   DEFAULT_MAX_PAGES,
@@ -29,6 +29,8 @@ export interface GateOptions {
   /** Injected for tests; real time by default. */
   clock?: { now(): number; sleep(ms: number): Promise<void> };
   onPoll?: (tasks: readonly InfrahubTask[], waitedMs: number) => void;
+  /** A poll Infrahub did not answer (unreachable, or HTTP 502/503/504): the gate polls again. */
+  onUnreachable?: (error: InfrahubUnreachableError, waitedMs: number) => void;
 }
 
 /** A task that was left scheduled, pending, running or cancelling, reported instead of blocking. */
@@ -112,10 +114,15 @@ export function describeTasks(tasks: readonly InfrahubTask[], max = 10, now = Da
 
 /**
  * Polls until no task blocks (none in ACTIVE_TASK_STATES: scheduled, pending, running or
- * cancelling; or only stale ones), or the bound passes.
+ * cancelling; or only stale ones), or the bound passes. A poll Infrahub does not answer
+ * (InfrahubUnreachable: refused, reset, timed out, or HTTP 502/503/504, as a real Infrahub answers
+ * 503 for a while after its Neo4j restarts) counts as "still busy": the gate polls again after the
+ * interval, within the same bound.
  * @returns how long it waited, how many polls, and the stale tasks it let pass.
  * @throws InfrahubBusyError naming each blocking task with its age (and the stale ones it ignored);
- *   InfrahubPaginationError / InfrahubApiError / InfrahubUnreachable from the task listing.
+ *   InfrahubUnreachableError when the last poll within the bound still got no answer, naming it
+ *   (transient: the state machine retries it); InfrahubPaginationError / InfrahubApiError from the
+ *   task listing.
  */
 export async function waitForIdle(api: InfrahubApi, options: GateOptions): Promise<GateResult> {
   const clock = options.clock ?? realClock;
@@ -124,10 +131,26 @@ export async function waitForIdle(api: InfrahubApi, options: GateOptions): Promi
   for (let polls = 1; ; polls++) {
     // A listing that pages on past the wait bound (plus a grace for the last poll) stops, named,
     // before the Lambda that runs the gate times out (its cap leaves a 30 s margin).
-    const active = await listTasks(api, ACTIVE_TASK_STATES, 100, options.maxPages ?? DEFAULT_MAX_PAGES, {
-      deadline: deadline + LISTING_GRACE_MS,
-      now: clock.now,
-    });
+    let active: InfrahubTask[];
+    try {
+      active = await listTasks(api, ACTIVE_TASK_STATES, 100, options.maxPages ?? DEFAULT_MAX_PAGES, {
+        deadline: deadline + LISTING_GRACE_MS,
+        now: clock.now,
+      });
+    } catch (err) {
+      if (!(err instanceof InfrahubUnreachableError)) throw err;
+      const now = clock.now();
+      const waited = now - started;
+      options.onUnreachable?.(err, waited);
+      if (now + options.pollIntervalSeconds * 1000 > deadline) {
+        throw new InfrahubUnreachableError(
+          `Infrahub did not answer the preflight gate's task poll after ${Math.round(waited / 1000)} s ` +
+            `(${polls} poll(s); the gate waits up to ${options.maxWaitSeconds} s); the last answer: ${err.message}`,
+        );
+      }
+      await clock.sleep(options.pollIntervalSeconds * 1000);
+      continue;
+    }
     const now = clock.now();
     const waited = now - started;
     options.onPoll?.(active, waited);

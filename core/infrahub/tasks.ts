@@ -107,8 +107,8 @@ export const DEFAULT_MAX_PAGES = 50;
  * `maxPages` pages: an API that keeps answering full pages (or `count` that keeps growing) would
  * otherwise be polled until the Lambda times out.
  * @throws InfrahubPaginationError past `maxPages` pages, past `budget.deadline`, or when a page
- *   repeats the one before it (the server ignores `offset`); InfrahubApiError / InfrahubUnreachable
- *   from the API.
+ *   repeats the one before it (the server ignores `offset`); InfrahubApiError from the API;
+ *   InfrahubUnreachable when it cannot be reached or answers HTTP 502/503/504 (transient).
  */
 export async function listTasks(
   api: InfrahubApi,
@@ -216,6 +216,22 @@ function parseAnswer<T extends z.ZodType>(api: InfrahubApi, schema: T, value: un
   return parsed.data;
 }
 
+/**
+ * HTTP statuses that mean "not now" rather than "no": a gateway without a backend (502, 504) or a
+ * server not ready (503). Answered as InfrahubUnreachable (transient), never InfrahubApiError.
+ */
+const TRANSIENT_STATUSES: ReadonlyMap<number, string> = new Map([
+  [502, 'Bad Gateway'],
+  [503, 'Service Unavailable'],
+  [504, 'Gateway Timeout'],
+]);
+
+/**
+ * One GraphQL request: the answer's `data`.
+ * @throws InfrahubUnreachableError when no answer comes (refused, reset, timeout) or it is HTTP
+ *   502/503/504 (transient); InfrahubApiError for any other refusal, a GraphQL error or no data;
+ *   SecretInvalidError for a blank token (before any request).
+ */
 async function graphql(
   api: InfrahubApi,
   query: string,
@@ -239,7 +255,26 @@ async function graphql(
       err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
     throw new InfrahubUnreachableError(`Infrahub API at ${url} is unreachable: ${cause}`);
   }
-  const text = await response.text();
+  let text: string;
+  try {
+    text = await response.text();
+  } catch (err) {
+    // The connection dropped (reset) while the answer was read: as transient as a refused connection.
+    const cause =
+      err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
+    throw new InfrahubUnreachableError(
+      `Infrahub API at ${url} answered HTTP ${response.status} but the connection broke while its body was read: ${cause}`,
+    );
+  }
+  if (TRANSIENT_STATUSES.has(response.status)) {
+    // A gateway or Infrahub itself saying it cannot serve now: a real Infrahub answers 503
+    // "Database Service unavailable" for a short while after its Neo4j restarts (a Community
+    // backup's stop/start) and recovers by itself. Transient, so retried (gate, Step Functions).
+    throw new InfrahubUnreachableError(
+      `Infrahub API at ${url} answered HTTP ${response.status} (${TRANSIENT_STATUSES.get(response.status)}): ` +
+        `Infrahub may be starting, or its database restarting; this usually passes by itself: ${excerpt(text, 300)}`,
+    );
+  }
   if (response.status === 401 || response.status === 403) {
     // A refusal of the token: its answer is not quoted at all (a gateway may echo the key in any
     // form), only the status and what it means.

@@ -14,7 +14,8 @@ import {
   targetName,
   userinfoMessage,
 } from '../../core/config/schema.js';
-import { type StaleTask, staleTaskWarnings, waitForIdle } from '../../core/infrahub/gate.js';
+import { InfrahubUnreachableError } from '../../core/errors.js';
+import { describeTasks, type StaleTask, staleTaskWarnings, waitForIdle } from '../../core/infrahub/gate.js';
 import {
   DEFAULT_MAX_PAGES,
   type InfrahubApi,
@@ -91,9 +92,16 @@ export async function preflight(input: unknown, deps: PreflightDeps): Promise<Pr
   const event = parseInput(PreflightEventSchema, input, 'preflight event');
   const log = deps.logger.child({ target: event.target, backupId: event.backupId, step: 'preflight' });
   // Best effort: the version is recorded for restores to compare; a backup does not fail over it.
-  const versionOf = (api: InfrahubApi) =>
+  // Infrahub unreachable or answering 503 (its Neo4j restarting) may pass while the gate waits: the
+  // version is then read once more after the gate passed.
+  let versionUnreachable = false;
+  const versionOf = (api: InfrahubApi, last: boolean) =>
     infrahubVersion(api).catch((err: unknown) => {
-      log.warn('could not read the Infrahub version; the manifest records "unknown"', { error: String(err) });
+      versionUnreachable = err instanceof InfrahubUnreachableError;
+      if (last || !versionUnreachable)
+        log.warn('could not read the Infrahub version; the manifest records "unknown"', {
+          error: String(err),
+        });
       return 'unknown';
     });
   if (event.force) {
@@ -120,7 +128,7 @@ export async function preflight(input: unknown, deps: PreflightDeps): Promise<Pr
   });
   const api = { address: event.infrahub.address, token, tokenSecret: event.infrahub.tokenSecret };
   requireToken(api);
-  const version = await versionOf(api);
+  let version = await versionOf(api, false);
   const cap =
     typeof deps.maxWaitSecondsCap === 'function' ? deps.maxWaitSecondsCap() : deps.maxWaitSecondsCap;
   const maxWaitSeconds = Math.min(event.maxWaitSeconds, cap ?? Number.POSITIVE_INFINITY);
@@ -130,12 +138,21 @@ export async function preflight(input: unknown, deps: PreflightDeps): Promise<Pr
     staleTaskHours: event.staleTaskHours,
     maxPages: event.maxTaskPages,
     clock: deps.clock,
+    // Which tasks the gate waits for (titles, states, ages and ids, at most 10; titles are redacted
+    // where they are read), so an operator reading the log can tell what holds the backup.
     onPoll: (tasks, waitedMs) =>
       log.info('Infrahub tasks in flight', {
         count: tasks.length,
         waitedSeconds: Math.round(waitedMs / 1000),
+        ...(tasks.length > 0 ? { tasks: describeTasks(tasks, 10, deps.clock?.now() ?? Date.now()) } : {}),
+      }),
+    onUnreachable: (error, waitedMs) =>
+      log.warn('Infrahub did not answer the task poll; polling again within the wait', {
+        waitedSeconds: Math.round(waitedMs / 1000),
+        error: error.message,
       }),
   });
+  if (version === 'unknown' && versionUnreachable) version = await versionOf(api, true);
   const warnings = staleTaskWarnings(result.staleTasks, event.staleTaskHours);
   for (const warning of warnings) log.warn(warning);
   log.info('preflight gate passed', {

@@ -107,6 +107,66 @@ describe('preflight Lambda core', () => {
     expect(order).toEqual(['secret', 'cap, 0 task polls']);
   });
 
+  // Issue 14 review: the log said only how many tasks blocked; an operator needs to see which.
+  it('logs which tasks it waits for (title, state, age, id), not just how many', async () => {
+    busy = true;
+    const lines: string[] = [];
+    const capturing = createLogger({}, { write: (line) => lines.push(line) });
+    const attempt = preflight(event({ maxWaitSeconds: 10, pollIntervalSeconds: 10 }), {
+      secrets,
+      logger: capturing,
+      clock: fakeClock(),
+    });
+    await expect(attempt).rejects.toMatchObject({ name: 'InfrahubBusy' });
+    const polls = lines
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((entry) => entry.message === 'Infrahub tasks in flight');
+    expect(polls).toHaveLength(2);
+    expect(polls[0]).toMatchObject({
+      count: 1,
+      tasks: expect.stringMatching(/^"Rebase branch" \(RUNNING for .*, branch main, id task-1\)$/),
+    });
+  });
+
+  // Issue 14 review: a real Infrahub answers 503 for a short while after its Neo4j restarts.
+  it('waits through 503 "Database Service unavailable", logging it, and reads the version once Infrahub answers', async () => {
+    const restarting = await startFakeInfrahub({
+      token: 'tok-123',
+      unavailableFirst: 2,
+      infoUnavailableFirst: 1,
+      version: '1.11.9',
+      script: () => [],
+    });
+    try {
+      const lines: string[] = [];
+      const capturing = createLogger({}, { write: (line) => lines.push(line) });
+      const result = await preflight(
+        event({ infrahub: { address: restarting.address, tokenSecret: 'lab/infrahub-json' } }),
+        { secrets, logger: capturing, clock: fakeClock() },
+      );
+      expect(result).toMatchObject({ forced: false, polls: 3, waitedSeconds: 30, infrahubVersion: '1.11.9' });
+      expect(restarting.infoRequests()).toBe(2);
+      const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(
+        entries.filter(
+          (e) => e.message === 'Infrahub did not answer the task poll; polling again within the wait',
+        ),
+      ).toEqual([
+        expect.objectContaining({
+          level: 'warn',
+          error: expect.stringMatching(/HTTP 503 \(Service Unavailable\)/),
+        }),
+        expect.objectContaining({ level: 'warn', waitedSeconds: 15 }),
+      ]);
+      // The first version read's 503 is not reported as "unknown": the second read found it.
+      expect(entries.some((e) => String(e.message).includes('could not read the Infrahub version'))).toBe(
+        false,
+      );
+    } finally {
+      await restarting.close();
+    }
+  });
+
   it('skips the gate with force, without reading the secret', async () => {
     busy = true;
     const forced = event({

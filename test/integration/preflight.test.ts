@@ -204,6 +204,64 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
     });
   });
 
+  // Issue 14 review: a real Infrahub answers 503 "Database Service unavailable" for a short while
+  // after its Neo4j restarts (a Community backup's stop/start) and recovers by itself: not an API
+  // error (which nothing retries) but InfrahubUnreachable, and the gate waits through it.
+  it.each([502, 503, 504])(
+    'reports HTTP %i as InfrahubUnreachable (transient), naming the status',
+    async (status) => {
+      api = await startFakeInfrahub({ script: () => [], failWith: status });
+      await expect(listTasks(api)).rejects.toMatchObject({
+        name: ErrorNames.InfrahubUnreachable,
+        message: expect.stringMatching(
+          new RegExp(
+            `answered HTTP ${status} \\([A-Za-z ]+\\): Infrahub may be starting, or its database restarting`,
+          ),
+        ),
+      });
+    },
+  );
+
+  it('polls on through 503 "Database Service unavailable" within its wait, and passes once Infrahub answers', async () => {
+    api = await startFakeInfrahub({
+      unavailableFirst: 3,
+      script: (poll) => (poll < 1 ? [task(1, 'RUNNING', 'Merge branch feature-x')] : []),
+    });
+    const clock = fakeClock(T0);
+    const unreachable: string[] = [];
+    const result = await waitForIdle(api, {
+      maxWaitSeconds: 600,
+      pollIntervalSeconds: 15,
+      clock,
+      onUnreachable: (err) => unreachable.push(err.message),
+    });
+    // Three unanswered polls, one that sees the task, one that passes.
+    expect(result).toEqual({ waitedSeconds: 60, polls: 5, staleTasks: [] });
+    expect(clock.slept).toEqual([15_000, 15_000, 15_000, 15_000]);
+    expect(unreachable).toHaveLength(3);
+    expect(unreachable[0]).toMatch(/HTTP 503 \(Service Unavailable\).*Database Service unavailable/);
+  });
+
+  it('fails InfrahubUnreachable after its bound when Infrahub keeps answering 503, naming the last answer', async () => {
+    api = await startFakeInfrahub({ unavailableFirst: 100, script: () => [] });
+    const attempt = waitForIdle(api, { maxWaitSeconds: 45, pollIntervalSeconds: 15, clock: fakeClock(T0) });
+    await expect(attempt).rejects.toMatchObject({
+      name: ErrorNames.InfrahubUnreachable,
+      message: expect.stringMatching(
+        /did not answer the preflight gate's task poll after 45 s \(4 poll\(s\); the gate waits up to 45 s\); the last answer: .*HTTP 503 \(Service Unavailable\): Infrahub may be starting.*Database Service unavailable/,
+      ),
+    });
+    expect(api.requests).toHaveLength(4);
+  });
+
+  it('still fails at once on an API error that waiting cannot fix (HTTP 500)', async () => {
+    api = await startFakeInfrahub({ script: () => [], failWith: 500 });
+    const clock = fakeClock(T0);
+    const attempt = waitForIdle(api, { maxWaitSeconds: 600, pollIntervalSeconds: 15, clock });
+    await expect(attempt).rejects.toMatchObject({ name: ErrorNames.InfrahubApiError, status: 500 });
+    expect(clock.slept).toEqual([]);
+  });
+
   // Issue 12, item 14: a task left RUNNING for days by a restarted worker.
   const hoursAgo = (h: number) => new Date(T0 - h * 3_600_000);
 
