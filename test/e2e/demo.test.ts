@@ -1,40 +1,25 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { neo4jVersion, repoRoot } from '../../harness/index.js';
+import { neo4jVersion } from '../../harness/index.js';
 import { startInfrahub } from '../../harness/infrahub.js';
 import { snapshotInfrahub, waitForInfrahub } from '../../harness/infrahub-data.js';
+import { type DemoRun, startDemo, stopDemo } from '../helpers/demo.js';
 
 // The README's first quick-start command: `npm run demo` backs up a real Infrahub, wipes it,
 // restores it and shows it serves the same objects. The first run initialises Infrahub and caches
 // its stores; a later one starts from them.
 describe('npm run demo (a real Infrahub)', () => {
   const stores = mkdtempSync(join(tmpdir(), 'demo-stores-'));
-  let child: ChildProcess | undefined;
+  let run: DemoRun | undefined;
 
-  // A demo still running when the test ends (its time limit) is stopped: on SIGTERM it stops what it started.
-  afterEach(() => {
-    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  });
+  afterEach(() => stopDemo(run));
   afterAll(() => rmSync(stores, { recursive: true, force: true }));
 
-  const demo = async (): Promise<{ code: number | null; out: string }> => {
-    child = spawn(join(repoRoot, 'node_modules', '.bin', 'tsx'), [join(repoRoot, 'cli', 'demo.ts')], {
-      cwd: repoRoot,
-      env: { ...process.env, DEMO_STORES_DIR: stores },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr?.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    const code = await new Promise<number | null>((resolve) => child?.once('close', resolve));
-    return { code, out };
+  const demo = () => {
+    run = startDemo([], { DEMO_STORES_DIR: stores });
+    return run.done;
   };
 
   const expectTheJobDone = (out: string) => {

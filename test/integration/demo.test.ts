@@ -1,35 +1,17 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { repoRoot } from '../../harness/index.js';
+import { type DemoRun, startDemo, stopDemo } from '../helpers/demo.js';
 
 // The demo's fast look (no Infrahub: sample data and an API stand-in) keeps working; the real demo
 // (npm run demo) is tested in test/e2e/demo.test.ts.
 describe('npm run demo -- --quick', () => {
-  let child: ChildProcess | undefined;
+  let run: DemoRun | undefined;
   // A demo still running when the test ends (its time limit) is stopped: on SIGTERM it stops the
   // servers it started.
-  afterEach(() => {
-    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  });
+  afterEach(() => stopDemo(run));
 
   it('backs up real local databases through the locally run state machine, verifies and restore-verifies them', async () => {
-    child = spawn(
-      join(repoRoot, 'node_modules', '.bin', 'tsx'),
-      [join(repoRoot, 'cli', 'demo.ts'), '--quick'],
-      {
-        cwd: repoRoot,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr?.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    const code = await new Promise<number | null>((resolve) => child?.once('close', resolve));
+    run = startDemo(['--quick']);
+    const { code, out } = await run.done;
     expect(code, out).toBe(0);
     expect(out).toMatch(
       /manifest written last: s3:\/\/infrahub-backups-demo\/infrahub-demo\/infrahub_backup_\d{8}_\d{6}\/backup_information\.json/,
