@@ -26,9 +26,12 @@ import type { InfrahubStack } from './infrahub.js';
 /** What the functions here need of a stack (an InfrahubStack has all of it). */
 export type InfrahubDataStack = Pick<InfrahubStack, 'address' | 'adminToken' | 'storagePath' | 'postgres'>;
 
-/** A GraphQL request answered with errors, or an HTTP status other than 200. */
-export class InfrahubApiError extends Error {
-  override readonly name = 'InfrahubApiError';
+/**
+ * A seeding or snapshot request (the harness's own GraphQL client) answered with errors, or an HTTP
+ * status other than 200. Not the product's InfrahubApiError (core/errors.ts), which the gate throws.
+ */
+export class InfrahubRequestError extends Error {
+  override readonly name = 'InfrahubRequestError';
   constructor(
     message: string,
     /** The HTTP status (0 when the request itself failed). */
@@ -71,7 +74,7 @@ export const SEED = {
 /**
  * Sends one GraphQL request to Infrahub (`POST <address>/graphql/<branch>`).
  * @returns the answer's `data`.
- * @throws InfrahubApiError on a non-200 status (with the body's error messages) or when the answer
+ * @throws InfrahubRequestError on a non-200 status (with the body's error messages) or when the answer
  *   carries `errors` (Infrahub answers HTTP 200 with errors for a failed query or mutation).
  */
 export async function infrahubGraphql<T = Record<string, unknown>>(
@@ -99,7 +102,7 @@ export async function infrahubGraphql<T = Record<string, unknown>>(
         continue;
       }
       const cause = (error as Error & { cause?: Error }).cause;
-      throw new InfrahubApiError(
+      throw new InfrahubRequestError(
         `GraphQL request to ${url} failed: ${(error as Error).message}${cause ? ` (${cause.message})` : ''}`,
         0,
       );
@@ -115,7 +118,7 @@ export async function infrahubGraphql<T = Record<string, unknown>>(
   const messages = (body.errors ?? []).map((e) => e.message);
   if (response.status !== 200 || messages.length > 0 || body.data == null) {
     const firstLine = query.trim().split('\n')[0];
-    throw new InfrahubApiError(
+    throw new InfrahubRequestError(
       `GraphQL ${firstLine} on ${branch}: HTTP ${response.status}: ${
         messages.length > 0 ? messages.join('; ') : text.slice(0, 500)
       }`,
@@ -208,7 +211,7 @@ async function listNodes<N>(
       { variables: { offset }, branch },
     );
     const page = data[kind];
-    if (!page) throw new InfrahubApiError(`GraphQL ${kind} on ${branch}: no ${kind} in the answer`, 200);
+    if (!page) throw new InfrahubRequestError(`GraphQL ${kind} on ${branch}: no ${kind} in the answer`, 200);
     nodes.push(...page.edges.map((e) => e.node));
     if (page.edges.length === 0 || nodes.length >= page.count) return nodes;
   }
@@ -398,7 +401,7 @@ export interface SeedSummary {
  * SEED.branch with one device added and one description changed. Meant for a fresh stack: the
  * names are fixed, so a second call fails on uniqueness.
  * @returns counts of what was loaded, the number of flow_run rows, and the time of each step.
- * @throws InfrahubApiError when Infrahub refuses a request; InfrahubSeedError when a repository
+ * @throws InfrahubRequestError when Infrahub refuses a request; InfrahubSeedError when a repository
  *   import or an artifact fails; InfrahubSeedTimeoutError when a wait runs out, naming what is missing.
  */
 export async function seedInfrahub(
@@ -430,7 +433,7 @@ export async function seedInfrahub(
   });
   const loadText = await load.text();
   if (load.status !== 200 && load.status !== 202)
-    throw new InfrahubApiError(
+    throw new InfrahubRequestError(
       `POST /api/schema/load: HTTP ${load.status}: ${loadText.slice(0, 1000)}`,
       load.status,
     );
@@ -453,7 +456,7 @@ export async function seedInfrahub(
       { variables: { data }, branch },
     );
     const created = answer[`${kind}Create`];
-    if (!created?.ok) throw new InfrahubApiError(`${kind}Create on ${branch} did not answer ok`, 200);
+    if (!created?.ok) throw new InfrahubRequestError(`${kind}Create on ${branch} did not answer ok`, 200);
     return created.object.id;
   };
   const siteIds: string[] = [];
@@ -717,7 +720,7 @@ const peer = (p: Peer | undefined | null) => p?.node?.id ?? null;
  * re-registers its deployments at every start and the recurring jobs keep running: only runs in a
  * final state that ended before the cutoff are immutable, and a restore brings back exactly those
  * rows); account tokens and passwords (not readable through GraphQL).
- * @throws InfrahubApiError when a query fails.
+ * @throws InfrahubRequestError when a query fails.
  */
 export async function snapshotInfrahub(
   stack: InfrahubDataStack,
