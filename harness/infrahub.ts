@@ -518,9 +518,11 @@ export async function startInfrahub(options: InfrahubStackOptions = {}): Promise
         15_000,
       ),
     ];
-    stoppers.push(async () => {
+    // In reverse dependency order: the worker, the API server, then the task manager.
+    const stopInfrahubServices = async () => {
       for (const s of [...services].reverse()) await s.stop();
-    });
+    };
+    stoppers.push(stopInfrahubServices);
     const startInfrahubServices = async () => {
       for (const s of services) {
         const t0 = Date.now();
@@ -570,13 +572,11 @@ export async function startInfrahub(options: InfrahubStackOptions = {}): Promise
         rabbitmq: rabbit.process.alive() ? rabbit.process.pid : undefined,
         ...Object.fromEntries(services.map((s) => [s.name, s.pid()])),
       }),
-      async stopInfrahub() {
-        for (const s of [...services].reverse()) await s.stop();
-      },
+      stopInfrahub: stopInfrahubServices,
       startInfrahub: startInfrahubServices,
       flushRedis,
       async wipe() {
-        for (const s of [...services].reverse()) await s.stop();
+        await stopInfrahubServices();
         await neo4j.wipeStores();
         const dropped = spawnSync(
           postgres.tool('psql'),
@@ -589,7 +589,7 @@ export async function startInfrahub(options: InfrahubStackOptions = {}): Promise
         flushRedis();
       },
       async saveStores(dir: string) {
-        for (const s of [...services].reverse()) await s.stop();
+        await stopInfrahubServices();
         await neo4j.stopDbms();
         await postgres.stop({ keepFiles: true });
         // Only the stack's own entries are replaced: a folder may hold more (the demo keeps the
