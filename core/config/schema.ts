@@ -225,6 +225,92 @@ const neo4jVersion = z
 /** Neo4j's naming rules for databases: one rule, shared with manifests and the runner (core/backup/layout.ts). */
 const neo4jDatabaseName = Neo4jDatabaseNameSchema;
 
+/** `host:port` of a Neo4j member's backup listener (`[fd00::1]:6362` for IPv6). */
+const hostPort = z.string().superRefine((value, ctx) => {
+  const m = /^(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
+  const p = m ? Number(m[2]) : 0;
+  if (!m || p < 1 || p > 65535 || (m[1] && !m[1].startsWith('[') && !host.safeParse(m[1]).success)) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'must be host:port such as "neo4j-1.internal:6362" (an IPv6 address in brackets: "[fd00::1]:6362")',
+    });
+  }
+});
+
+/** An IAM role ARN (`arn:aws:iam::123456789012:role/name`, with an optional path). */
+const iamRoleArn = z
+  .string()
+  .regex(
+    /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/,
+    'must be an IAM role ARN such as "arn:aws:iam::123456789012:role/neo4j-server"',
+  );
+
+/**
+ * TLS of every Bolt connection to the target's Neo4j (the runner's counts, restores and validation,
+ * the DBMS readiness Lambda). Modes as PostgreSQL's: `verify-full` (default; `bolt+s`: encrypted,
+ * the certificate chain verified against `ca`/`caSecret` or the system trust store, the host name
+ * checked), `require` (`bolt+ssc`: encrypted, any certificate accepted) and `disable` (plain Bolt:
+ * the credentials travel in the clear, so this must be said explicitly). The server side is
+ * `dbms.ssl.policy.bolt.*` with `server.bolt.tls_level=REQUIRED` (Neo4j Operations Manual, "SSL
+ * framework"). `ca`: the absolute path of a PEM bundle inside the runner image; `caSecret`: a
+ * Secrets Manager secret whose value is the PEM text (the runner and the Lambdas read it).
+ */
+export const Neo4jTlsSchema = z
+  .strictObject({
+    mode: z.enum(['disable', 'require', 'verify-full']).default('verify-full'),
+    ca: absolutePath.optional(),
+    caSecret: secretRef.optional(),
+  })
+  .superRefine((tls, ctx) => {
+    if (tls.ca !== undefined && tls.caSecret !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['caSecret'], message: 'give either ca or caSecret, not both' });
+    if (tls.mode !== 'verify-full')
+      for (const field of ['ca', 'caSecret'] as const)
+        if (tls[field] !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: [field],
+            message: `is used by mode "verify-full" only; mode "${tls.mode}" does not verify the server's certificate`,
+          });
+  });
+export type Neo4jTlsConfig = z.output<typeof Neo4jTlsSchema>;
+
+/**
+ * Enterprise restores seed databases from the backup bucket (Neo4j Operations Manual, "Create a
+ * database from a URI", CloudSeedProvider): the runner stages the verified backup chain under
+ * `restore-seeds/<target>/<restore id>/` of the backup bucket and the Neo4j servers download it
+ * themselves, with their own IAM role and region.
+ */
+export const Neo4jSeedSchema = z.strictObject({
+  /**
+   * The IAM roles the Neo4j servers run as: the bucket policy lets them list and read the staged
+   * seeds, and the backup key's policy lets them decrypt through S3. Empty: grant it yourself.
+   */
+  serverRoleArns: z
+    .array(iamRoleArn)
+    .default([])
+    .refine((arns) => new Set(arns).size === arns.length, 'must not name a role twice'),
+  /** How long a seeded database may take to be online on every member that hosts it (seconds). */
+  onlineTimeoutSeconds: z.number().int().min(30).max(86_400).default(3600),
+  /**
+   * In-place restores: seed and validate a throwaway database from the same staged chain first, so
+   * the live database is replaced only once seeding is proven to work (seed provider, IAM, region).
+   */
+  rehearse: z.boolean().default(true),
+});
+export type Neo4jSeedConfig = z.output<typeof Neo4jSeedSchema>;
+
+/**
+ * Enterprise differential backups: a task's disk is empty at every run, so the previous backup's
+ * chain is fetched from the bucket (verified against its manifest) as the base of a differential
+ * backup; a full backup is taken when there is none, or after `maxDifferentials` differentials.
+ */
+export const Neo4jBackupChainSchema = z.strictObject({
+  base: z.enum(['previous-backup', 'none']).default('previous-backup'),
+  maxDifferentials: z.number().int().min(0).max(100).default(6),
+});
+
 export const Neo4jTargetSchema = z
   .strictObject({
     host,
@@ -239,6 +325,29 @@ export const Neo4jTargetSchema = z
       .default(['neo4j', 'system'])
       .refine((dbs) => new Set(dbs).size === dbs.length, 'must not name a database twice'),
     credentialsSecret: secretRef,
+    /** TLS of every Bolt connection (Neo4jTlsSchema); default verify-full. */
+    tls: Neo4jTlsSchema.prefault({}),
+    /**
+     * Enterprise cluster: the backup listeners of the members, tried in order by `neo4j-admin
+     * database backup --from=a:6362,b:6362` (Operations Manual, "Back up an online database",
+     * Targeting multiple servers). Default: `host:backupPort` alone.
+     */
+    backupFrom: z
+      .array(hostPort)
+      .min(1, 'must name at least one member')
+      .refine((m) => new Set(m).size === m.length, 'must not name a member twice')
+      .optional(),
+    /**
+     * Enterprise, and required there: the licence agreement the deployment runs under. Neo4j 5.4 and
+     * later refuse to start Enterprise until it is accepted (Operations Manual, "Linux installation":
+     * `neo4j-admin server license --accept-commercial` or `--accept-evaluation`); drills accept it for
+     * their disposable server.
+     */
+    licence: z.enum(['commercial', 'evaluation']).optional(),
+    /** Enterprise: how restores seed databases from the bucket (Neo4jSeedSchema). */
+    seed: Neo4jSeedSchema.prefault({}),
+    /** Enterprise: where differential backups find their base (Neo4jBackupChainSchema). */
+    backupChain: Neo4jBackupChainSchema.prefault({}),
     /**
      * How long a step that needs the DBMS (counts, validation, the Enterprise online steps) waits for
      * it to answer with its databases online before failing DatabaseUnreachable (seconds).
@@ -287,6 +396,29 @@ export const Neo4jTargetSchema = z
         message:
           'is required for a Community target: its dump is offline, so the backup must know the ECS service to stop (cluster, service) and the EFS file system with its store (dataEfsFileSystemId)',
       });
+    }
+    if (neo4j.edition === 'enterprise' && !neo4j.licence) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['licence'],
+        message:
+          'is required for an Enterprise target: "commercial" or "evaluation", the agreement the deployment accepted (Neo4j 5.4+ refuses to start Enterprise until one is accepted, and drills start a disposable Enterprise server)',
+      });
+    }
+    if (neo4j.edition === 'community') {
+      if (neo4j.licence)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['licence'],
+          message: 'is for Enterprise targets only: Community needs no licence agreement',
+        });
+      if (neo4j.backupFrom)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['backupFrom'],
+          message:
+            'is for Enterprise targets only: a Community backup is an offline dump of the stopped DBMS',
+        });
     }
     if (neo4j.edition === 'enterprise' && neo4j.dbms) {
       ctx.addIssue({

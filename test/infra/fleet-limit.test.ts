@@ -10,6 +10,7 @@ const target = (i: number) => ({
   neo4j: {
     host: `neo4j.site-${i}.internal`,
     edition: 'enterprise',
+    licence: 'commercial',
     version: '5.26.26',
     credentialsSecret: `site-${i}/neo4j`,
   },

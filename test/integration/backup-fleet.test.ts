@@ -37,6 +37,7 @@ describe('a backup of the largest fleet (MAX_TARGETS targets), run locally', () 
       neo4j: {
         host: `neo4j.site-${i}.internal`,
         edition: 'enterprise',
+        licence: 'commercial',
         version: '5.26.26',
         credentialsSecret: `site-${i}/neo4j`,
       },
