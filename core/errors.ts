@@ -57,6 +57,10 @@ export const ErrorNames = {
   RestoreBlocked: 'RestoreBlocked',
   /** The runner was stopped by a signal (ECS sends SIGTERM when Step Functions stops the task: a timeout, an abort): its tools were ended, its uploads aborted. */
   Interrupted: 'Interrupted',
+  /** A Neo4j Enterprise online backup wrote every database's artifact but reached only some cluster members, or neo4j-admin reported problems (exit 1: "succeeded but encountered problems such as some servers being uncontactable"): the artifacts are uploaded for inspection, the backup is not marked complete (no manifest). Retrying helps once every member answers. */
+  Neo4jBackupDegraded: 'Neo4jBackupDegraded',
+  /** A Neo4j Enterprise database seeded from the bucket did not come online on every member that hosts it (its statusMessage, or the bounded wait ran out), or the server cannot seed from S3 at all. Nothing after it ran: an alias is never moved to such a database. */
+  Neo4jSeed: 'Neo4jSeed',
 } as const;
 
 export type ErrorName = (typeof ErrorNames)[keyof typeof ErrorNames];
@@ -178,6 +182,21 @@ export class IncompatibleBackupError extends NamedError {
 
 export class RestoreValidationError extends NamedError {
   override readonly name = ErrorNames.RestoreValidation;
+}
+
+/** A seeded Neo4j Enterprise database is not online everywhere it is hosted, or cannot be seeded (ErrorNames.Neo4jSeed). */
+export class Neo4jSeedError extends NamedError {
+  override readonly name = ErrorNames.Neo4jSeed;
+}
+
+/**
+ * An Enterprise online backup that is not complete although its artifacts exist: members of
+ * `--from` did not answer, or neo4j-admin exited 1 after writing them (ErrorNames.Neo4jBackupDegraded).
+ * The message names each database's source member, the unreachable members and says the backup is
+ * not marked complete.
+ */
+export class Neo4jBackupDegradedError extends NamedError {
+  override readonly name = ErrorNames.Neo4jBackupDegraded;
 }
 
 /** Path artifact storage holds entries a backup cannot capture as files; the message names each. */

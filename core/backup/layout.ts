@@ -180,3 +180,16 @@ export function restorePrefix(target: string, restoreId: string): string {
 export function restoreStepKey(target: string, restoreId: string, step: string): string {
   return `${restorePrefix(target, restoreId)}${step}.json`;
 }
+
+/**
+ * Where an Enterprise restore stages the verified backup chain its Neo4j servers seed from (Neo4j
+ * Operations Manual, "Create a database from a URI": a `s3://` seed URI may name the last file of a
+ * chain, found in the same folder): `.restore-seeds/TARGET/RESTORE_ID/<database>/`. A root of its own,
+ * outside every target's backups, so the servers' read grant covers nothing else and a lifecycle rule
+ * removes what a failed restore left.
+ */
+export const RESTORE_SEEDS_ROOT = '.restore-seeds/';
+
+export function seedStagingPrefix(target: string, restoreId: string, database: string): string {
+  return `${RESTORE_SEEDS_ROOT}${target}/${restoreId}/${database}/`;
+}

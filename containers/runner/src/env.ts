@@ -84,11 +84,29 @@ export const Neo4jEnvSchema = CommonEnvSchema.extend({
     .pipe(z.array(Neo4jDatabaseNameSchema).min(1)),
   /** The neo4j-admin executable (of the server's exact version). */
   NEO4J_ADMIN: z.string().min(1).default('neo4j-admin'),
-  /** Enterprise: the backup listener, host:port (server.backup.listen_address). */
+  /**
+   * Enterprise: the backup listeners (server.backup.listen_address), host:port, comma-separated for
+   * a cluster's members, tried in order by `neo4j-admin database backup --from=a:6362,b:6362`
+   * (Operations Manual, "Back up an online database", Targeting multiple servers).
+   */
   NEO4J_BACKUP_FROM: z
     .string()
-    .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be host:port, such as neo4j.internal:6362')
+    .regex(
+      /^(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):\d{1,5}(,(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):\d{1,5})*$/,
+      'must be host:port, or a comma-separated list of them, such as a.internal:6362,b.internal:6362',
+    )
+    .transform((s) => s.split(','))
     .optional(),
+  /**
+   * Enterprise: where a differential backup finds its chain (neo4j.backupChain.base): `previous-backup`
+   * fetches the previous complete backup's chain from the bucket (verified against its manifest);
+   * `none` uses whatever NEO4J_BACKUP_DIR holds (an EFS mount keeps a chain, a task's disk does not).
+   * The task definition passes the configuration's value (default there: `previous-backup`); the
+   * runner's own default is `none`, the behaviour of a runner started by hand on a kept folder.
+   */
+  NEO4J_BACKUP_CHAIN_BASE: z.enum(['previous-backup', 'none']).default('none'),
+  /** Enterprise: a full backup is taken once the base chain holds this many differentials (neo4j.backupChain.maxDifferentials). */
+  NEO4J_BACKUP_MAX_DIFFERENTIALS: z.coerce.number().int().min(0).max(100).default(6),
   /** Enterprise: where the backup chain is kept between runs (an EFS mount keeps differentials possible). */
   NEO4J_BACKUP_DIR: z.string().default('/var/lib/neo4j-backups'),
   NEO4J_BACKUP_TYPE: z.enum(['AUTO', 'FULL', 'DIFF']).default('AUTO'),
@@ -129,7 +147,26 @@ export const Neo4jEnvSchema = CommonEnvSchema.extend({
   }
 });
 
+/**
+ * Bolt TLS of every connection to the target's Neo4j (neo4j.tls; core/readiness/neo4j-tls.ts
+ * neo4jTlsFromEnv reads them and checks NEO4J_URI's scheme against the mode before connecting):
+ * NEO4J_TLS_MODE (unset is verify-full, the configuration's default; `disable` is the explicit
+ * statement that credentials may travel unencrypted), and for verify-full NEO4J_TLS_CA (a CA bundle
+ * file in the image) or NEO4J_TLS_CA_PEM (the bundle's text, from a secret); neither: the system
+ * trust store.
+ */
+const neo4jTlsEnv = {
+  NEO4J_TLS_MODE: z
+    .enum(['disable', 'require', 'verify-full'], {
+      error: 'must be "disable", "require" or "verify-full" (neo4j.tls.mode)',
+    })
+    .optional(),
+  NEO4J_TLS_CA: z.string().regex(/^\//, 'must be an absolute path').optional(),
+  NEO4J_TLS_CA_PEM: z.string().optional(),
+};
+
 export const Neo4jCountsEnvSchema = CommonEnvSchema.extend({
+  /** bolt+s:// (verify-full), bolt+ssc:// (require) or bolt:// (disable), agreeing with NEO4J_TLS_MODE. */
   NEO4J_URI: z
     .string()
     .regex(/^(bolt|neo4j)(\+s|\+ssc)?:\/\/.+/, 'must be a bolt:// or neo4j:// URI')
@@ -137,6 +174,7 @@ export const Neo4jCountsEnvSchema = CommonEnvSchema.extend({
   NEO4J_USERNAME: z.string().min(1).default('neo4j'),
   NEO4J_PASSWORD: z.string().min(1, 'must be set (inject it from Secrets Manager)'),
   NEO4J_DATABASES: Neo4jEnvSchema.shape.NEO4J_DATABASES,
+  ...neo4jTlsEnv,
 });
 
 export const ArtifactsEnvSchema = CommonEnvSchema.extend({
@@ -189,8 +227,11 @@ export const RestoreNeo4jEnvSchema = RestoreCommonEnvSchema.extend({
   NEO4J_URI: Neo4jCountsEnvSchema.shape.NEO4J_URI.optional(),
   NEO4J_USERNAME: z.string().min(1).default('neo4j'),
   NEO4J_PASSWORD: z.string().optional(),
-  /** Enterprise: the server's data directory, where the restore leaves `scripts/<db>/restore_metadata.cypher`. */
-  NEO4J_DATA_DIR: z.string().regex(/^\//, 'must be an absolute path').default('/data'),
+  ...neo4jTlsEnv,
+  /** Enterprise: how long a seeded database may take to be online on every member (seconds; config neo4j.seed.onlineTimeoutSeconds). */
+  NEO4J_SEED_ONLINE_TIMEOUT_SECONDS: positiveInt.default(3600),
+  /** Enterprise in-place: seed and validate a throwaway database first (config neo4j.seed.rehearse). */
+  NEO4J_SEED_REHEARSE: bool.default(true),
   RESTORE_MODE: z.enum(['in-place', 'new-database']).default('in-place'),
   NEW_DATABASE_NAME: Neo4jDatabaseNameSchema.optional(),
   /**
@@ -210,7 +251,7 @@ export const RestoreNeo4jEnvSchema = RestoreCommonEnvSchema.extend({
         ctx.addIssue({
           code: 'custom',
           path: [name],
-          message: 'is required to restore Neo4j Enterprise (STOP/CREATE/START DATABASE run over Bolt)',
+          message: 'is required to restore Neo4j Enterprise (the database is seeded, waited for and validated over Bolt)',
         });
     }
   }
@@ -227,6 +268,7 @@ export const ValidateNeo4jEnvSchema = RestoreCommonEnvSchema.extend({
   NEO4J_URI: Neo4jCountsEnvSchema.shape.NEO4J_URI,
   NEO4J_USERNAME: z.string().min(1).default('neo4j'),
   NEO4J_PASSWORD: z.string().min(1, 'must be set (inject it from Secrets Manager)'),
+  ...neo4jTlsEnv,
   /** new-database: the graph was restored under this name (its counts are those of `neo4j`). */
   NEW_DATABASE_NAME: z.string().optional(),
   /** `restore`: the backup's users apply now; an authentication failure says so (restore-neo4j.ts validateGraph). */
@@ -269,6 +311,22 @@ export const DrillEnvSchema = RestoreCommonEnvSchema.extend({
     .string()
     .regex(/^\d+[kmg]$/, 'must be a size such as "512m"')
     .default('512m'),
+  /** The edition of the image's Neo4j (the drill task definition sets it, one per image). */
+  NEO4J_EDITION: z.enum(['community', 'enterprise']).default('community'),
+  /**
+   * Enterprise, and required there: the licence agreement the disposable server is started under
+   * (config `neo4j.licence`; the drill plan passes it per target). Accepted with `neo4j-admin server
+   * license --accept-commercial|--accept-evaluation` before the server starts (scratch.ts).
+   */
+  NEO4J_LICENCE: z.enum(['commercial', 'evaluation']).optional(),
+}).superRefine((env, ctx) => {
+  if (env.NEO4J_EDITION === 'enterprise' && !env.NEO4J_LICENCE)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['NEO4J_LICENCE'],
+      message:
+        'is required when NEO4J_EDITION is "enterprise": "commercial" or "evaluation" (config neo4j.licence); Neo4j 5.4+ refuses to start Enterprise until one is accepted',
+    });
 });
 
 export type CommonEnv = z.output<typeof CommonEnvSchema>;

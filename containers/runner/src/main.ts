@@ -15,6 +15,7 @@ import {
   UnexpectedError,
 } from '../../../core/errors.js';
 import { createLogger, type Logger } from '../../../core/log.js';
+import { neo4jTlsFromEnv } from '../../../core/readiness/neo4j-tls.js';
 import { postgresTlsFromEnv } from '../../../core/readiness/postgres-tls.js';
 import { redactError } from '../../../core/redact.js';
 import {
@@ -72,6 +73,23 @@ function postgresConnection(
     tls: postgresTlsFromEnv(env),
   };
 }
+/**
+ * The target's Neo4j Bolt connection from the runner's parsed environment (NEO4J_URI,
+ * NEO4J_USERNAME, NEO4J_PASSWORD) and its TLS (NEO4J_TLS_MODE / NEO4J_TLS_CA / NEO4J_TLS_CA_PEM, set by
+ * the task definition from `neo4j.tls`), checked before any connection: a plain bolt:// URI without
+ * NEO4J_TLS_MODE=disable is refused (RunnerConfigError), never sent the credentials.
+ */
+function neo4jConnection(
+  e: { NEO4J_URI: string; NEO4J_USERNAME: string; NEO4J_PASSWORD: string },
+  env: NodeJS.ProcessEnv,
+) {
+  return {
+    uri: e.NEO4J_URI,
+    username: e.NEO4J_USERNAME,
+    password: e.NEO4J_PASSWORD,
+    tls: neo4jTlsFromEnv(env, e.NEO4J_URI),
+  };
+}
 /** Restore steps (core/restore/steps.ts): they read a backup and report to `.restores/TARGET/RESTORE_ID/<step>.json`. */
 const isRestoreStep = (s: string): s is RestoreStep => (RestoreSteps as readonly string[]).includes(s);
 
@@ -87,6 +105,7 @@ export const EXIT_CODES: Record<string, number> = {
   [ErrorNames.ManifestError]: 9,
   [ErrorNames.UnsupportedArtifact]: 10,
   [ErrorNames.Interrupted]: 11,
+  [ErrorNames.Neo4jBackupDegraded]: 12,
 };
 
 const USAGE = `usage: runner <subcommand>
@@ -164,11 +183,12 @@ async function runComponent(
         return { ctx, result: await backupNeo4jCommunity(ctx, admin, e.NEO4J_DATABASES, offline) };
       }
       const result = await backupNeo4jEnterprise(ctx, admin, e.NEO4J_DATABASES, {
-        from: e.NEO4J_BACKUP_FROM as string,
+        from: e.NEO4J_BACKUP_FROM as string[],
         backupDir: e.NEO4J_BACKUP_DIR,
         type: e.NEO4J_BACKUP_TYPE,
         includeMetadata: e.NEO4J_INCLUDE_METADATA,
         aggregate: e.NEO4J_AGGREGATE,
+        chain: { base: e.NEO4J_BACKUP_CHAIN_BASE, maxDifferentials: e.NEO4J_BACKUP_MAX_DIFFERENTIALS },
       });
       return { ctx, result };
     }
@@ -176,11 +196,7 @@ async function runComponent(
       const { countGraph } = await import('./components/neo4j-counts.js');
       const e = parseEnv(Neo4jCountsEnvSchema, env);
       const ctx = context(e, logger);
-      const result = await countGraph(
-        ctx,
-        { uri: e.NEO4J_URI, username: e.NEO4J_USERNAME, password: e.NEO4J_PASSWORD },
-        e.NEO4J_DATABASES,
-      );
+      const result = await countGraph(ctx, neo4jConnection(e, env), e.NEO4J_DATABASES);
       return { ctx, result };
     }
     case 'backup-artifacts': {
@@ -419,9 +435,7 @@ async function restoreStep(
       };
     }
     case 'restore-neo4j': {
-      const { restoreNeo4jCommunity, restoreNeo4jEnterprise, boltCypher } = await import(
-        './components/restore-neo4j.js'
-      );
+      const { restoreNeo4jCommunity, boltCypher } = await import('./components/restore-neo4j.js');
       const e = parseEnv(RestoreNeo4jEnvSchema, env);
       const admin = { path: e.NEO4J_ADMIN, env };
       const workDir = e.RESTORE_WORK_DIR;
@@ -437,25 +451,39 @@ async function restoreStep(
           },
         };
       }
-      const cypher = boltCypher({
-        uri: e.NEO4J_URI as string,
-        username: e.NEO4J_USERNAME,
-        password: e.NEO4J_PASSWORD as string,
-      });
+      const cypher = boltCypher(
+        neo4jConnection(
+          { ...e, NEO4J_URI: e.NEO4J_URI as string, NEO4J_PASSWORD: e.NEO4J_PASSWORD as string },
+          env,
+        ),
+      );
       try {
-        const r = await restoreNeo4jEnterprise(ctx, admin, cypher, manifest, {
-          workDir,
-          dataDir: e.NEO4J_DATA_DIR,
+        // Enterprise: the servers seed the database from the bucket (seed-neo4j.ts); the runner has no store.
+        const { restoreNeo4jSeeded } = await import('./components/seed-neo4j.js');
+        const r = await restoreNeo4jSeeded(ctx, cypher, manifest, {
           mode: e.RESTORE_MODE,
-          newDatabaseName: e.NEW_DATABASE_NAME,
+          ...(e.NEW_DATABASE_NAME ? { newDatabaseName: e.NEW_DATABASE_NAME } : {}),
           alias: e.NEO4J_ALIAS,
+          onlineTimeoutMs: e.NEO4J_SEED_ONLINE_TIMEOUT_SECONDS * 1000,
+          rehearse: e.NEO4J_SEED_REHEARSE,
         });
         return {
           details: {
             edition: 'enterprise',
             mode: e.RESTORE_MODE,
-            databases: r.databases,
+            server: r.server,
+            databases: r.databases.map((d) => ({
+              name: d.name,
+              from: d.from,
+              how: d.how,
+              seedUri: d.seedUri,
+              members: d.members,
+              validation: d.validation.validation,
+            })),
+            ...(r.rehearsal ? { rehearsal: r.rehearsal } : {}),
+            ...(r.alias ? { alias: r.alias } : {}),
             system: r.system,
+            staged: r.staged,
             verifiedBytes: r.verifiedBytes,
             verified: r.verified,
           },
@@ -470,7 +498,7 @@ async function restoreStep(
       // `validation` says what the counts were compared with; the restore report quotes it.
       const { counts, validation } = await checkGraph(
         ctx,
-        { uri: e.NEO4J_URI, username: e.NEO4J_USERNAME, password: e.NEO4J_PASSWORD },
+        neo4jConnection(e, env),
         manifest,
         e.NEW_DATABASE_NAME ? { neo4j: e.NEW_DATABASE_NAME } : {},
         { system: e.NEO4J_SYSTEM },
@@ -500,6 +528,8 @@ async function restoreStep(
         neo4jHome: e.NEO4J_HOME,
         neo4jAdmin: e.NEO4J_ADMIN,
         neo4jMemory: { heap: e.DRILL_NEO4J_HEAP, pageCache: e.DRILL_NEO4J_PAGECACHE },
+        neo4jEdition: e.NEO4J_EDITION,
+        ...(e.NEO4J_LICENCE ? { neo4jLicence: e.NEO4J_LICENCE } : {}),
       });
       return { details: { recoverySeconds: r.recoverySeconds, ...r.details }, timings: r.timings };
     }
@@ -515,6 +545,8 @@ async function runRestoreStep(step: RestoreStep, env: NodeJS.ProcessEnv, logger:
   try {
     if (!ctx) parseEnv(RestoreCommonEnvSchema, env);
     const c = ctx as ReturnType<typeof restoreContext>;
+    // A drill's own variables first (an Enterprise drill without NEO4J_LICENCE): nothing is read before.
+    if (step === 'drill') parseEnv(DrillEnvSchema, env);
     const manifest = await readManifest(c.s3, c.bucket, c.target, c.backupId);
     if (!manifest)
       throw new ManifestError(

@@ -7,11 +7,7 @@
  *   it is restored). A flipped bit in a GetObject body (multipart objects carry composite S3
  *   checksums the SDK does not validate) fails the restore before the target is touched. From Neo4j
  *   5.20 an Enterprise full backup loads the same way: the plan refuses an older target.
- * - Enterprise (online, DBMS running): every chain is downloaded and verified first; then per
- *   database `STOP DATABASE`, `neo4j-admin database restore --from-path --overwrite-destination` of
- *   the verified chain, the generated `restore_metadata.cypher` applied to `system`, `CREATE DATABASE
- *   IF NOT EXISTS`, `START DATABASE`; or, in `new-database` mode, the same under a new name and the
- *   alias switched to it (blue/green).
+ * - Enterprise: restored by seeding, by the servers themselves, from the bucket (seed-neo4j.ts).
  * After that, `validateGraph` compares node and relationship counts over Bolt with those recorded at
  * backup time.
  *
@@ -19,10 +15,8 @@
  * folder given: Neo4j Operations Manual 5, "Restore a database dump"
  * (https://neo4j.com/docs/operations-manual/current/backup-restore/restore-dump/).
  */
-import { existsSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import neo4j from 'neo4j-driver';
 import { neo4jDatabaseNameProblem } from '../../../../core/backup/layout.js';
 import type { Manifest } from '../../../../core/backup/manifest.js';
 import {
@@ -33,6 +27,7 @@ import {
   Neo4jDatabaseInUseError,
   RestoreValidationError,
 } from '../../../../core/errors.js';
+import { openBoltDriver } from '../../../../core/readiness/neo4j-tls.js';
 import { graphCountDifferences } from '../../../../core/restore/compare.js';
 import { communityLoadProblem } from '../../../../core/restore/plan.js';
 import { downloadVerified } from '../../../../core/s3/download.js';
@@ -305,9 +300,7 @@ export interface CypherSession {
 }
 
 export function boltCypher(connection: BoltConnection): CypherSession {
-  const driver = neo4j.driver(connection.uri, neo4j.auth.basic(connection.username, connection.password), {
-    connectionTimeout: 15_000,
-  });
+  const driver = openBoltDriver(connection, { connectionTimeout: 15_000 });
   // The first statement waits (bounded) until the DBMS answers with `system` online (waitForGraph).
   let ready: Promise<void> | undefined;
   return {
@@ -328,147 +321,6 @@ export function boltCypher(connection: BoltConnection): CypherSession {
       }
     },
     close: () => driver.close(),
-  };
-}
-
-/** A Neo4j identifier in backticks (names are validated, so this only guards the syntax). */
-const quoted = (name: string) => `\`${name.replace(/`/g, '``')}\``;
-
-/**
- * The statements of a `restore_metadata.cypher` (as `cypher-shell -f` would run them): cypher-shell
- * commands such as `:param` are dropped (the script's `$database` is passed as a parameter instead),
- * statements end with ";" at the end of a line.
- */
-export function metadataStatements(script: string): string[] {
-  return script
-    .split(/\r?\n/)
-    .filter((line) => !line.trim().startsWith(':') && !line.trim().startsWith('//'))
-    .join('\n')
-    .split(/;\s*(?:\n|$)/)
-    .map((statement) => statement.trim())
-    .filter(Boolean);
-}
-
-export interface EnterpriseRestoreOptions {
-  /** Where the backup chain is downloaded (and removed afterwards). */
-  workDir: string;
-  /** The server's data directory, where `neo4j-admin database restore` leaves the metadata script. */
-  dataDir: string;
-  mode: 'in-place' | 'new-database';
-  /** new-database: the name to restore under. */
-  newDatabaseName?: string;
-  /** new-database: the alias switched to the new database (Infrahub connects through it). */
-  alias?: string;
-}
-
-export async function restoreNeo4jEnterprise(
-  ctx: RestoreContext,
-  admin: Neo4jAdmin,
-  cypher: CypherSession,
-  manifest: Manifest,
-  options: EnterpriseRestoreOptions,
-): Promise<Neo4jRestoreResult> {
-  // options.workDir is only where scratch goes: the chain lands in a folder of this run's own.
-  return inOwnScratch(options.workDir, 'neo4j-restore', (workDir) =>
-    restoreEnterpriseIn(ctx, admin, cypher, manifest, { ...options, workDir }),
-  );
-}
-
-async function restoreEnterpriseIn(
-  ctx: RestoreContext,
-  admin: Neo4jAdmin,
-  cypher: CypherSession,
-  manifest: Manifest,
-  options: EnterpriseRestoreOptions,
-): Promise<Neo4jRestoreResult> {
-  const started = Date.now();
-  const log = ctx.logger.child({ component: 'database', step: 'restore', edition: 'enterprise' });
-  const what = `${ctx.target}/${ctx.backupId}`;
-  const recorded = manifest.neo4j;
-  if (recorded?.method !== 'backup') {
-    throw new ManifestError(
-      `${what} holds no Enterprise backup to restore (method ${recorded?.method ?? 'none'}); a Community dump loads into Community`,
-    );
-  }
-  // `system` is not restored online: its users and roles come back through the metadata script.
-  const databases = recorded.databases.filter((db) => db.name !== 'system');
-  if (databases.length === 0) throw new ManifestError(`${what} holds no user database to restore`);
-  if (options.mode === 'new-database' && (databases.length !== 1 || !options.newDatabaseName)) {
-    throw new ManifestError(
-      `mode "new-database" restores one database under a new name; ${what} holds ${databases.map((d) => d.name).join(', ')}`,
-    );
-  }
-  // Every chain downloaded and verified before the first STOP DATABASE: nothing of the target is
-  // touched unless every file matched the manifest.
-  const chains = databases.map((db) => ({
-    db,
-    dir: join(options.workDir, db.name),
-    files: db.files.map((file) => {
-      const f = storedFile(manifest, what, file);
-      return { ...f, to: join(options.workDir, db.name, file.split('/').pop() as string) };
-    }),
-  }));
-  const verified = await downloadAllVerified(
-    ctx,
-    what,
-    options.workDir,
-    chains.flatMap((c) => c.files),
-  );
-  const verifiedBytes = verified.reduce((n, v) => n + v.bytes, 0);
-  log.info('backup chains downloaded and verified', { files: verified.length, verifiedBytes });
-
-  const env = admin.env ?? process.env;
-  const restored: Array<{ name: string; file: string }> = [];
-  try {
-    for (const { db, dir } of chains) {
-      const name = options.mode === 'new-database' ? (options.newDatabaseName as string) : db.name;
-      const exists =
-        (await cypher.run('system', 'SHOW DATABASES YIELD name WHERE name = $name RETURN name', { name }))
-          .length > 0;
-      if (exists) {
-        log.info('STOP DATABASE', { database: name });
-        await cypher.run('system', `STOP DATABASE ${quoted(name)} WAIT`);
-      }
-      await runTool(
-        admin.path,
-        ['database', 'restore', `--from-path=${dir}`, '--overwrite-destination=true', name],
-        { env, stdout: 'ignore' },
-      ).done;
-      log.info('neo4j-admin database restore finished', { database: name, files: db.files.length });
-
-      const script = join(options.dataDir, 'scripts', name, 'restore_metadata.cypher');
-      if (existsSync(script)) {
-        const statements = metadataStatements(await readFile(script, 'utf8'));
-        for (const statement of statements) await cypher.run('system', statement, { database: name });
-        log.info('restore_metadata.cypher applied to system', {
-          database: name,
-          statements: statements.length,
-        });
-      } else {
-        log.warn('no restore_metadata.cypher (the backup was taken without --include-metadata)', {
-          database: name,
-        });
-      }
-      await cypher.run('system', `CREATE DATABASE ${quoted(name)} IF NOT EXISTS WAIT`);
-      await cypher.run('system', `START DATABASE ${quoted(name)} WAIT`);
-      if (options.mode === 'new-database') {
-        const alias = options.alias ?? 'infrahub';
-        await cypher.run('system', `CREATE OR REPLACE ALIAS ${quoted(alias)} FOR DATABASE ${quoted(name)}`);
-        log.info('alias switched to the restored database', { alias, database: name });
-      }
-      restored.push({ name, file: db.files[db.files.length - 1] as string });
-    }
-  } finally {
-    await rm(options.workDir, { recursive: true, force: true });
-  }
-  return {
-    component: 'database',
-    databases: restored,
-    // An online restore never replaces system; restore_metadata.cypher re-creates the database's roles.
-    system: recorded.databases.some((db) => db.name === 'system') ? 'kept' : 'not-in-backup',
-    verified,
-    verifiedBytes,
-    durationMs: Date.now() - started,
   };
 }
 
@@ -513,7 +365,7 @@ export async function checkGraph(
 ): Promise<GraphValidation> {
   if (options.system === 'restore') {
     try {
-      return await compareGraph(ctx, connection, manifest, renamed);
+      return await compareCounts(ctx, (dbs) => readGraphCounts(connection, dbs), manifest, renamed);
     } catch (err) {
       if (err instanceof DatabaseUnreachableError && /Security|auth|credentials/i.test(err.message)) {
         throw new DatabaseUnreachableError(
@@ -523,7 +375,7 @@ export async function checkGraph(
       throw err;
     }
   }
-  return compareGraph(ctx, connection, manifest, renamed);
+  return compareCounts(ctx, (dbs) => readGraphCounts(connection, dbs), manifest, renamed);
 }
 
 const totals = (counts: Record<string, { nodes: number; relationships: number }>) => {
@@ -531,19 +383,35 @@ const totals = (counts: Record<string, { nodes: number; relationships: number }>
   return `${all.reduce((n, c) => n + c.nodes, 0)} nodes, ${all.reduce((n, c) => n + c.relationships, 0)} relationships`;
 };
 
-async function compareGraph(
+/**
+ * The restored databases' counts compared with those recorded at backup time, as `counts_basis`
+ * allows (see below), read through `readCounts` (Bolt for Community, the Cypher session of a seeded
+ * Enterprise restore).
+ *
+ * @param readCounts counts per database name, for the names asked
+ * @param renamed the backup's database name → the name it now has (new-database, rehearsals)
+ * @param only compare only these databases of the backup (default: all it recorded)
+ * @throws RestoreValidationError when counts differ (naming each database)
+ */
+export async function compareCounts(
   ctx: RestoreContext,
-  connection: BoltConnection,
+  readCounts: (databases: string[]) => Promise<Record<string, { nodes: number; relationships: number }>>,
   manifest: Manifest,
   renamed: Record<string, string>,
+  only?: readonly string[],
 ): Promise<GraphValidation> {
-  const recorded = manifest.counts?.neo4j;
+  const keep = <T>(entries: Record<string, T> | undefined): Record<string, T> | undefined =>
+    entries && only
+      ? Object.fromEntries(Object.entries(entries).filter(([db]) => only.includes(db)))
+      : entries;
+  const recorded = keep(manifest.counts?.neo4j);
   if (!recorded) {
     // An imported infrahub-backup archive records no counts: the graph must answer, and its counts are reported.
     const databases = (manifest.neo4j?.databases ?? [])
+      .filter((d) => !only || only.includes(d.name))
       .map((d) => renamed[d.name] ?? d.name)
       .filter((d) => d !== 'system');
-    const actual = await readGraphCounts(connection, databases);
+    const actual = await readCounts(databases);
     ctx.logger.warn(
       'the backup records no graph counts (an imported archive): the graph answers; counts not compared',
       {
@@ -561,7 +429,7 @@ async function compareGraph(
   // unknown (Community: no transaction id over Bolt) reports a difference as a warning, since the
   // bytes loaded were verified against the manifest and a write between counting and the dump
   // cannot be told apart from it; "verified" (and manifests without counts_basis) fail on any difference.
-  const basis = manifest.counts_basis ?? {};
+  const basis = keep(manifest.counts_basis) ?? {};
   const strict = Object.fromEntries(
     Object.entries(recorded)
       .filter(([db]) => basis[db]?.describes_dump !== 'unknown')
@@ -576,7 +444,7 @@ async function compareGraph(
     .filter(([db, b]) => b.describes_dump === 'differs' && !(db in recorded))
     .map(([db]) => renamed[db] ?? db);
   const databases = [...Object.keys(strict), ...Object.keys(lenient), ...notComparable];
-  const actual = await readGraphCounts(connection, databases);
+  const actual = await readCounts(databases);
   const differences = graphCountDifferences(strict, actual);
   if (differences.length > 0) {
     throw new RestoreValidationError(
@@ -621,4 +489,28 @@ async function compareGraph(
   if (parts.length === 0)
     parts.push(`no graph counts recorded at backup time; restored databases have ${totals(actual)}`);
   return { counts: actual, validation: parts.join('; ') };
+}
+
+/**
+ * For a drill's restore of Enterprise backup chains (drill.ts): each of the manifest's `files`
+ * (paths such as `database/neo4j/neo4j-2026-11-22T02-00-00.backup`) downloaded to its `to` path
+ * under `root`, exactly as every restore downloads (downloadAllVerified: free space checked first,
+ * each file held to the manifest's SHA-256 and size, `root` removed on any failure).
+ *
+ * @throws ManifestError when the manifest records no stored copy of a file
+ * @throws InsufficientScratchSpaceError, RestoreValidationError, StorageError as downloadAllVerified
+ */
+export async function downloadManifestFilesVerified(
+  ctx: RestoreContext,
+  manifest: Manifest,
+  root: string,
+  files: ReadonlyArray<{ file: string; to: string }>,
+): Promise<VerifiedFile[]> {
+  const what = `${ctx.target}/${ctx.backupId}`;
+  return downloadAllVerified(
+    ctx,
+    what,
+    root,
+    files.map((f) => ({ ...storedFile(manifest, what, f.file), to: f.to })),
+  );
 }

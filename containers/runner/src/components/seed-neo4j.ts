@@ -1,0 +1,581 @@
+/**
+ * Restores Neo4j Enterprise the way a remote, managed server takes a backup: the Neo4j servers seed
+ * the database themselves from the backup bucket. The runner never touches a server's store (it has
+ * none: `neo4j-admin database restore` in the runner's container would restore into the container's
+ * own empty store).
+ *
+ * 1. Checks that change nothing: the server is Enterprise, its version has the commands used, it
+ *    has an S3 seed provider, and the names are free (new-database) or present (in-place).
+ * 2. Stage: each backup chain file is streamed from its exact S3 version, hashed as it passes, into
+ *    `.restore-seeds/TARGET/RESTORE_ID/<db>/` (core/backup/layout.ts seedStagingPrefix); an upload
+ *    whose SHA-256 or size differs from the manifest's is aborted, and the staged object's S3
+ *    checksum is read back. The seed URI names the chain's last file: the CloudSeedProvider finds the
+ *    chain ending at it in the same folder (Neo4j Operations Manual, "Create a database from a URI").
+ * 3. new-database (blue/green): `CREATE DATABASE <new> OPTIONS {existingData: 'use', seedURI: ...}`,
+ *    waited for until `SHOW DATABASE` says online on every member hosting it (a bounded wait; a
+ *    member that reports a statusMessage fails it at once), validated (node and relationship counts
+ *    equal the backup's), and only then `CREATE OR REPLACE ALIAS <alias> FOR DATABASE <new>`. The
+ *    database the alias pointed to before is kept: the operator drops it.
+ * 4. in-place: with `rehearse` (the default) a throwaway database is seeded and validated from the
+ *    same staged chain first, so the live database is replaced only once seeding is proven to work
+ *    (seed provider, the servers' IAM role and region). Then the live database is recreated from the
+ *    seed keeping its privileges: `CALL dbms.recreateDatabase(...)` (Neo4j 2025.04+) or
+ *    `CALL dbms.cluster.recreateDatabase(...)` (5.24 to 2025.03) (Operations Manual, "Recreate a
+ *    database"), waited for and validated the same way.
+ * 5. The staged copies are deleted (their exact versions) once the restore succeeded; a failed
+ *    restore keeps them for a retry, and the bucket's lifecycle rule removes them after two days.
+ */
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { seedStagingPrefix } from '../../../../core/backup/layout.js';
+import type { Manifest } from '../../../../core/backup/manifest.js';
+import {
+  IncompatibleBackupError,
+  ManifestError,
+  Neo4jSeedError,
+  RestoreValidationError,
+} from '../../../../core/errors.js';
+import type { Logger } from '../../../../core/log.js';
+import { hashing } from '../../../../core/s3/download.js';
+import { headObject, openObject, sameS3Checksum } from '../../../../core/s3/objects.js';
+import { uploadStream } from '../../../../core/s3/upload-stream.js';
+import {
+  type CypherSession,
+  compareCounts,
+  type GraphValidation,
+  type VerifiedFile,
+} from './restore-neo4j.js';
+import type { RestoreContext } from './restore-postgres.js';
+
+/** A Neo4j identifier in backticks (names are validated upstream; this guards the syntax only). */
+export const quotedName = (name: string) => `\`${name.replace(/`/g, '``')}\``;
+
+/** A Cypher string literal: single quotes, with backslashes and quotes escaped. */
+export const cypherString = (value: string) => `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+export interface SeedOptions {
+  mode: 'in-place' | 'new-database';
+  /** new-database: the database created from the seed. */
+  newDatabaseName?: string;
+  /** new-database: the alias moved to the new database once it is validated (Infrahub connects through it). */
+  alias?: string;
+  /** How long a seeded database may take to be online on every member, in milliseconds. */
+  onlineTimeoutMs: number;
+  /** Pause between `SHOW DATABASE` polls, in milliseconds (default 5,000). */
+  pollMs?: number;
+  /** in-place: seed and validate a throwaway database first (default true). */
+  rehearse?: boolean;
+  /** Delete the staged copies after a successful restore (default true). */
+  removeStaged?: boolean;
+}
+
+/** One member's view of a database, as `SHOW DATABASE` reports it. */
+export interface MemberStatus {
+  address: string;
+  serverId?: string;
+  requestedStatus: string;
+  currentStatus: string;
+  statusMessage: string;
+}
+
+export interface SeededDatabase {
+  /** The backup's database name. */
+  from: string;
+  /** The database now holding it. */
+  name: string;
+  seedUri: string;
+  /** How it was made: `created` (CREATE DATABASE) or `recreated` (dbms.recreateDatabase). */
+  how: 'created' | 'recreated';
+  members: MemberStatus[];
+  validation: GraphValidation;
+}
+
+export interface SeededRestoreResult {
+  component: 'database';
+  edition: 'enterprise';
+  mode: 'in-place' | 'new-database';
+  server: { version: string };
+  databases: SeededDatabase[];
+  /** in-place with rehearse: the throwaway database that proved the seed, dropped afterwards. */
+  rehearsal?: { name: string; members: MemberStatus[]; seconds: number };
+  /** new-database: the alias and where it pointed before (kept: drop it once satisfied). */
+  alias?: { name: string; database: string; previous?: string };
+  /** Every chain file staged, each equal to the manifest's SHA-256 and size. */
+  verified: VerifiedFile[];
+  verifiedBytes: number;
+  staged: { prefix: string; removed: boolean };
+  /** `system` is never replaced by an online restore; users and roles stay the target's. */
+  system: 'kept' | 'not-in-backup';
+  durationMs: number;
+}
+
+/** Neo4j versions as comparable numbers: 5.26.1 → [5, 26, 1]; 2025.10.1 → [2025, 10, 1]. */
+function versionParts(version: string): number[] {
+  return version.split(/[.-]/).map((p) => Number.parseInt(p, 10) || 0);
+}
+
+function atLeast(version: string, minimum: string): boolean {
+  const a = versionParts(version);
+  const b = versionParts(minimum);
+  for (let i = 0; i < Math.max(a.length, b.length); i += 1) {
+    if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) > (b[i] ?? 0);
+  }
+  return true;
+}
+
+/**
+ * The procedure that recreates a database from a seed while keeping its privileges:
+ * `dbms.recreateDatabase` from 2025.04 (when `dbms.cluster.recreateDatabase` was deprecated for it),
+ * `dbms.cluster.recreateDatabase` from 5.24 (Operations Manual, "Recreate a database"; built-in
+ * procedures). Undefined for older servers.
+ */
+export function recreateProcedure(version: string): string | undefined {
+  if (atLeast(version, '2025.04.0')) return 'dbms.recreateDatabase';
+  if (atLeast(version, '5.24.0')) return 'dbms.cluster.recreateDatabase';
+  return undefined;
+}
+
+/** The seed providers a server may use for `s3:` URIs (Operations Manual, "Create a database from a URI"). */
+const S3_SEED_PROVIDERS = ['CloudSeedProvider', 'S3SeedProvider'];
+
+interface ServerFacts {
+  version: string;
+  /** `dbms.databases.seed_from_uri_providers`, when the server let us read it. */
+  seedProviders?: string;
+}
+
+/**
+ * Reads what can be known before anything changes: edition, version, the seed providers setting.
+ * @throws IncompatibleBackupError when the server is not Enterprise
+ * @throws Neo4jSeedError when the seed providers setting is readable and names no S3 provider
+ */
+async function serverFacts(cypher: CypherSession, log: Logger): Promise<ServerFacts> {
+  const [component] = await cypher.run(
+    'system',
+    'CALL dbms.components() YIELD versions, edition RETURN versions[0] AS version, edition',
+  );
+  const edition = String(component?.edition ?? 'unknown');
+  const version = String(component?.version ?? 'unknown');
+  if (edition !== 'enterprise')
+    throw new IncompatibleBackupError(
+      `the target's Neo4j is ${edition} ${version}: seeding a database from a URI is an Enterprise feature (Operations Manual, "Create a database from a URI")`,
+    );
+  let seedProviders: string | undefined;
+  try {
+    const [setting] = await cypher.run(
+      'system',
+      'SHOW SETTINGS YIELD name, value WHERE name = $name RETURN value',
+      { name: 'dbms.databases.seed_from_uri_providers' },
+    );
+    if (setting) seedProviders = String(setting.value ?? '');
+  } catch (err) {
+    // SHOW SETTINGS needs the SHOW SETTING privilege; without it the check is skipped, and said.
+    log.warn(
+      'could not read dbms.databases.seed_from_uri_providers: the S3 seed provider is not checked before seeding',
+      {
+        error: err instanceof Error ? err.message : String(err),
+      },
+    );
+  }
+  if (seedProviders !== undefined && !S3_SEED_PROVIDERS.some((p) => seedProviders?.includes(p))) {
+    throw new Neo4jSeedError(
+      `the target's Neo4j cannot seed from s3:// URIs: dbms.databases.seed_from_uri_providers is "${seedProviders}", without CloudSeedProvider (or the deprecated S3SeedProvider). Add CloudSeedProvider to it on every server (Operations Manual, "Create a database from a URI"); nothing was changed`,
+    );
+  }
+  return { version, ...(seedProviders !== undefined ? { seedProviders } : {}) };
+}
+
+/** Every member's status of `name` (`SHOW DATABASE`, one row per server hosting it). */
+export async function memberStatuses(cypher: CypherSession, name: string): Promise<MemberStatus[]> {
+  const rows = await cypher.run(
+    'system',
+    `SHOW DATABASE ${quotedName(name)} YIELD name, address, serverID, requestedStatus, currentStatus, statusMessage RETURN address, serverID, requestedStatus, currentStatus, statusMessage`,
+  );
+  return rows.map((r) => ({
+    address: String(r.address ?? 'unknown'),
+    ...(r.serverID ? { serverId: String(r.serverID) } : {}),
+    requestedStatus: String(r.requestedStatus ?? ''),
+    currentStatus: String(r.currentStatus ?? ''),
+    statusMessage: String(r.statusMessage ?? ''),
+  }));
+}
+
+const describeMembers = (members: MemberStatus[]) =>
+  members
+    .map(
+      (m) =>
+        `${m.address}: ${m.currentStatus || 'no status'}${m.statusMessage ? ` ("${m.statusMessage}")` : ''}`,
+    )
+    .join('; ');
+
+/**
+ * Waits until `name` is online on every member hosting it. `SHOW DATABASES` reports one row per
+ * member; seeding downloads and validates the seed only as the database starts, and a failed seed
+ * leaves it offline with a statusMessage such as "Unable to start database" (Operations Manual,
+ * "Create a database from a URI"; "Monitor databases": currentStatus, requestedStatus,
+ * statusMessage). A member whose currentStatus is not online while a statusMessage says why fails the
+ * wait at once; a member that stays offline or unknown without one (a server without AWS_REGION,
+ * a member that is down) fails it when the bound runs out.
+ *
+ * @param timeoutMs the bound, in milliseconds
+ * @returns the members' final statuses, all online
+ * @throws Neo4jSeedError naming each member's status and message
+ */
+export async function waitSeededOnline(
+  cypher: CypherSession,
+  name: string,
+  timeoutMs: number,
+  pollMs = 5000,
+  log?: Logger,
+): Promise<MemberStatus[]> {
+  const deadline = Date.now() + timeoutMs;
+  let members: MemberStatus[] = [];
+  for (;;) {
+    members = await memberStatuses(cypher, name);
+    if (members.length > 0 && members.every((m) => m.currentStatus === 'online')) return members;
+    const failed = members.filter(
+      (m) =>
+        m.requestedStatus === 'online' &&
+        m.statusMessage !== '' &&
+        ['offline', 'quarantined', 'dirty'].includes(m.currentStatus),
+    );
+    if (failed.length > 0) {
+      throw new Neo4jSeedError(
+        `database ${name} was created from the seed but is not online: ${describeMembers(members)}. The seed could not be downloaded or validated by the server(s) named; their debug.log says why (Operations Manual, "Create a database from a URI")`,
+      );
+    }
+    if (Date.now() >= deadline) {
+      const silent = members.filter((m) => m.currentStatus !== 'online');
+      throw new Neo4jSeedError(
+        `database ${name} was created from the seed but is not online on every member after ${Math.round(timeoutMs / 1000)} s: ${
+          members.length ? describeMembers(members) : 'SHOW DATABASE lists no member hosting it'
+        }.${
+          silent.some((m) => m.currentStatus === 'offline' && m.statusMessage === '')
+            ? " A database that stays offline without a message is what a server without AWS_REGION (or without access to the bucket) does: check the servers' region and IAM role."
+            : ''
+        }${silent.some((m) => m.currentStatus === 'unknown') ? ' A member reported "unknown" is unreachable: the database is not on every member.' : ''}`,
+      );
+    }
+    log?.info('waiting for the seeded database to be online on every member', {
+      database: name,
+      members: describeMembers(members),
+    });
+    await new Promise((resolve) => setTimeout(resolve, Math.min(pollMs, Math.max(0, deadline - Date.now()))));
+  }
+}
+
+/** Node and relationship counts of `databases`, read through the Cypher session. */
+export async function countsThrough(
+  cypher: CypherSession,
+  databases: readonly string[],
+): Promise<Record<string, { nodes: number; relationships: number }>> {
+  const toNumber = (v: unknown) =>
+    typeof v === 'number' ? v : Number((v as { toNumber?: () => number })?.toNumber?.() ?? v);
+  const counts: Record<string, { nodes: number; relationships: number }> = {};
+  for (const db of databases) {
+    const [n] = await cypher.run(db, 'MATCH (n) RETURN count(n) AS c');
+    const [r] = await cypher.run(db, 'MATCH ()-[r]->() RETURN count(r) AS c');
+    counts[db] = { nodes: toNumber(n?.c), relationships: toNumber(r?.c) };
+  }
+  return counts;
+}
+
+interface StagedChain {
+  database: string;
+  prefix: string;
+  seedUri: string;
+  objects: Array<{ key: string; versionId?: string }>;
+}
+
+/**
+ * Copies one database's chain into the staging prefix, every byte hashed on the way: an upload whose
+ * SHA-256 or size differs from the manifest's is aborted before it completes (nothing half staged),
+ * and the stored copy's S3 checksum is read back and compared with the one uploaded.
+ *
+ * @throws ManifestError when the manifest records no stored copy of a file
+ * @throws RestoreValidationError when a file differs from the manifest, or the staged copy from the upload
+ * @throws StorageError when S3 fails
+ */
+async function stageChain(
+  ctx: RestoreContext & { restoreId: string },
+  what: string,
+  manifest: Manifest,
+  database: string,
+  files: readonly string[],
+  verified: VerifiedFile[],
+): Promise<StagedChain> {
+  const prefix = seedStagingPrefix(ctx.target, ctx.restoreId, database);
+  const objects: StagedChain['objects'] = [];
+  let last = '';
+  for (const file of files) {
+    const stored = manifest.s3?.[file];
+    const sha256 = manifest.checksums[file];
+    const size = manifest.sizes?.[file];
+    if (!stored || !sha256) throw new ManifestError(`${what} records no stored copy of ${file}`);
+    const name = file.split('/').pop() as string;
+    const key = `${prefix}${name}`;
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const body = await openObject(ctx.s3, ctx.bucket, stored.key, stored.version_id);
+    const source = Readable.from(
+      hashing(hash, (n) => {
+        bytes += n;
+      })(body as AsyncIterable<Buffer>),
+    );
+    const uploaded = await uploadStream(ctx.s3, source, {
+      bucket: ctx.bucket,
+      key,
+      contentType: 'application/octet-stream',
+      beforeComplete: async () => {
+        const got = hash.digest('hex');
+        if (got !== sha256 || (size !== undefined && bytes !== size)) {
+          throw new RestoreValidationError(
+            `s3://${ctx.bucket}/${stored.key} (${file}) does not match the manifest (SHA-256 ${got}, ${bytes} bytes; the manifest records ${sha256}${size !== undefined ? `, ${size} bytes` : ''}): nothing was staged or seeded`,
+          );
+        }
+      },
+    });
+    const head = await headObject(ctx.s3, ctx.bucket, key);
+    if (
+      head?.checksumSHA256 !== undefined &&
+      !sameS3Checksum(head.checksumSHA256, uploaded.s3ChecksumSHA256)
+    ) {
+      throw new RestoreValidationError(
+        `the staged copy s3://${ctx.bucket}/${key} has S3 checksum ${head.checksumSHA256}, the upload ${uploaded.s3ChecksumSHA256}: nothing was seeded`,
+      );
+    }
+    objects.push({ key, ...(uploaded.versionId ? { versionId: uploaded.versionId } : {}) });
+    verified.push({ file, bytes, sha256 });
+    last = name;
+  }
+  return { database, prefix, seedUri: `s3://${ctx.bucket}/${prefix}${last}`, objects };
+}
+
+/** Deletes the staged copies (their exact versions); reports whether every one went. */
+async function removeStaged(ctx: RestoreContext, chains: StagedChain[], log: Logger): Promise<boolean> {
+  let all = true;
+  for (const { key, versionId } of chains.flatMap((c) => c.objects)) {
+    try {
+      await ctx.s3.send(
+        new DeleteObjectCommand({
+          Bucket: ctx.bucket,
+          Key: key,
+          ...(versionId ? { VersionId: versionId } : {}),
+        }),
+      );
+    } catch (err) {
+      all = false;
+      log.warn('a staged seed could not be deleted; the bucket lifecycle rule removes it', {
+        key,
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
+  }
+  return all;
+}
+
+const seedOptions = (uri: string) => `{existingData: 'use', seedURI: ${cypherString(uri)}}`;
+
+/**
+ * Restores a Neo4j Enterprise backup by seeding (see the module docstring for the steps).
+ *
+ * @param ctx restore context; `restoreId` names the staging prefix
+ * @param cypher administration and count queries against the target DBMS (`system` for administration)
+ * @param manifest the backup's manifest: method `backup` (an Enterprise chain per database)
+ * @param options mode, names, bounds (SeedOptions)
+ * @returns what was seeded, where it is online, how it validated, and where the alias points
+ * @throws ManifestError when the manifest holds no Enterprise backup or no stored copy of a file
+ * @throws IncompatibleBackupError when the target is not Enterprise, too old for in-place seeding,
+ *   or new-database would overwrite an existing database or alias
+ * @throws Neo4jSeedError when the server has no S3 seed provider, or a seeded database does not come
+ *   online on every member (statusMessage, or the bound)
+ * @throws RestoreValidationError when a staged file or a seeded database's counts differ from the backup
+ * @throws StorageError when S3 fails
+ */
+export async function restoreNeo4jSeeded(
+  ctx: RestoreContext,
+  cypher: CypherSession,
+  manifest: Manifest,
+  options: SeedOptions,
+): Promise<SeededRestoreResult> {
+  const started = Date.now();
+  const log = ctx.logger.child({ component: 'database', step: 'restore', edition: 'enterprise' });
+  const what = `${ctx.target}/${ctx.backupId}`;
+  const restoreId = ctx.restoreId ?? `restore_${Date.now()}`;
+  const recorded = manifest.neo4j;
+  if (recorded?.method !== 'backup') {
+    throw new ManifestError(
+      `${what} holds no Enterprise backup to seed from (method ${recorded?.method ?? 'none'}); a Community dump loads into Community`,
+    );
+  }
+  // `system` is never seeded: users, roles and the other databases' definitions stay the target's.
+  const databases = recorded.databases.filter((db) => db.name !== 'system');
+  if (databases.length === 0) throw new ManifestError(`${what} holds no user database to restore`);
+  for (const db of databases)
+    if (db.files.length === 0) throw new ManifestError(`${what} records no file for database ${db.name}`);
+  if (options.mode === 'new-database' && (databases.length !== 1 || !options.newDatabaseName)) {
+    throw new ManifestError(
+      `mode "new-database" restores one database under a new name; ${what} holds ${databases.map((d) => d.name).join(', ')}`,
+    );
+  }
+
+  // 1. Checks that change nothing.
+  const facts = await serverFacts(cypher, log);
+  const procedure = recreateProcedure(facts.version);
+  const existing = new Set(
+    (await cypher.run('system', 'SHOW DATABASES YIELD name RETURN DISTINCT name')).map((r) => String(r.name)),
+  );
+  const aliases = new Map(
+    (await cypher.run('system', 'SHOW ALIASES FOR DATABASE YIELD name, database RETURN name, database')).map(
+      (r) => [String(r.name), String(r.database)],
+    ),
+  );
+  const alias = options.alias ?? 'infrahub';
+  if (options.mode === 'new-database') {
+    const name = options.newDatabaseName as string;
+    if (existing.has(name) || aliases.has(name))
+      throw new IncompatibleBackupError(
+        `database ${name} already exists on the target: a new-database restore never replaces a database; choose another newDatabaseName or drop it first`,
+      );
+    if (existing.has(alias))
+      throw new IncompatibleBackupError(
+        `alias ${alias} is the name of a database on the target: an alias and a database never share a name in Neo4j`,
+      );
+  } else if (!procedure && databases.some((db) => existing.has(db.name))) {
+    throw new IncompatibleBackupError(
+      `an in-place seeded restore recreates the database with dbms.cluster.recreateDatabase, which Neo4j ${facts.version} lacks (5.24 or later): restore with mode "new-database" and move the alias instead`,
+    );
+  }
+  log.info('target checked: Enterprise, seeding possible', {
+    version: facts.version,
+    seedProviders: facts.seedProviders ?? 'not readable',
+    procedure: procedure ?? 'none',
+  });
+
+  // 2. Stage every chain, every byte verified.
+  const verified: VerifiedFile[] = [];
+  const chains: StagedChain[] = [];
+  for (const db of databases)
+    chains.push(await stageChain({ ...ctx, restoreId }, what, manifest, db.name, db.files, verified));
+  const verifiedBytes = verified.reduce((n, v) => n + v.bytes, 0);
+  log.info('backup chains staged for seeding, each file equal to the manifest', {
+    files: verified.length,
+    verifiedBytes,
+    prefix: chains[0]?.prefix,
+  });
+
+  const validate = async (from: string, name: string): Promise<GraphValidation> =>
+    compareCounts(ctx, (dbs) => countsThrough(cypher, dbs), manifest, { [from]: name }, [from]);
+
+  /** CREATE DATABASE from the seed, wait online, validate; drops it again when asked to (a rehearsal). */
+  const createSeeded = async (from: string, name: string, seedUri: string) => {
+    log.info('CREATE DATABASE from the staged seed', { database: name, seedUri });
+    await cypher.run('system', `CREATE DATABASE ${quotedName(name)} OPTIONS ${seedOptions(seedUri)}`);
+    const members = await waitSeededOnline(cypher, name, options.onlineTimeoutMs, options.pollMs, log);
+    const validation = await validate(from, name);
+    return { members, validation };
+  };
+
+  const result: SeededDatabase[] = [];
+  let rehearsal: SeededRestoreResult['rehearsal'];
+  let aliasMove: SeededRestoreResult['alias'];
+  if (options.mode === 'new-database') {
+    // 3. Blue/green: the alias moves only to a database proven equal to the backup.
+    const chain = chains[0] as StagedChain;
+    const name = options.newDatabaseName as string;
+    const { members, validation } = await createSeeded(chain.database, name, chain.seedUri);
+    result.push({ from: chain.database, name, seedUri: chain.seedUri, how: 'created', members, validation });
+    const previous = aliases.get(alias);
+    await cypher.run(
+      'system',
+      `CREATE OR REPLACE ALIAS ${quotedName(alias)} FOR DATABASE ${quotedName(name)}`,
+    );
+    const now = (
+      await cypher.run(
+        'system',
+        'SHOW ALIASES FOR DATABASE YIELD name, database WHERE name = $alias RETURN database',
+        {
+          alias,
+        },
+      )
+    )[0]?.database;
+    if (String(now) !== name)
+      throw new Neo4jSeedError(
+        `alias ${alias} should point to ${name} after CREATE OR REPLACE ALIAS, but points to ${String(now)}`,
+      );
+    aliasMove = { name: alias, database: name, ...(previous ? { previous } : {}) };
+    log.info('alias moved to the validated database; the previous one is kept', {
+      alias,
+      database: name,
+      previous: previous ?? 'none',
+    });
+  } else {
+    // 4. In place: rehearse on a throwaway database, then replace the live one.
+    if (options.rehearse ?? true) {
+      const chain = chains[0] as StagedChain;
+      const name = `seedcheck-${restoreId.replace(/[^a-z0-9]/g, '').slice(-20)}`;
+      const t0 = Date.now();
+      try {
+        const { members } = await createSeeded(chain.database, name, chain.seedUri);
+        rehearsal = { name, members, seconds: Math.round((Date.now() - t0) / 100) / 10 };
+      } catch (err) {
+        if (err instanceof Error) err.message = `rehearsal (the live database is untouched): ${err.message}`;
+        throw err;
+      } finally {
+        await cypher.run('system', `DROP DATABASE ${quotedName(name)} IF EXISTS`).catch((err: unknown) =>
+          log.warn('the rehearsal database could not be dropped: drop it by hand', {
+            database: name,
+            error: err instanceof Error ? err.message : String(err),
+          }),
+        );
+      }
+      log.info('rehearsal passed: the servers seed from the bucket and the data validates', rehearsal);
+    }
+    for (const chain of chains) {
+      const name = chain.database;
+      try {
+        if (existing.has(name)) {
+          log.info('recreating the live database from the staged seed', { database: name, procedure });
+          await cypher.run('system', `CALL ${procedure}($name, {seedURI: $seedURI})`, {
+            name,
+            seedURI: chain.seedUri,
+          });
+          const members = await waitSeededOnline(cypher, name, options.onlineTimeoutMs, options.pollMs, log);
+          result.push({
+            from: name,
+            name,
+            seedUri: chain.seedUri,
+            how: 'recreated',
+            members,
+            validation: await validate(name, name),
+          });
+        } else {
+          const { members, validation } = await createSeeded(name, name, chain.seedUri);
+          result.push({ from: name, name, seedUri: chain.seedUri, how: 'created', members, validation });
+        }
+      } catch (err) {
+        if (err instanceof Error)
+          err.message = `the live database ${name} was replaced from the seed and is not proven equal to the backup: ${err.message}. Restore again once the cause is fixed; the staged seed is kept under s3://${ctx.bucket}/${chain.prefix}`;
+        throw err;
+      }
+    }
+  }
+
+  // 5. The staged copies are no longer needed once every database is online and validated.
+  const removed = options.removeStaged === false ? false : await removeStaged(ctx, chains, log);
+  return {
+    component: 'database',
+    edition: 'enterprise',
+    mode: options.mode,
+    server: { version: facts.version },
+    databases: result,
+    ...(rehearsal ? { rehearsal } : {}),
+    ...(aliasMove ? { alias: aliasMove } : {}),
+    verified,
+    verifiedBytes,
+    staged: { prefix: chains[0]?.prefix ?? '', removed },
+    system: recorded.databases.some((db) => db.name === 'system') ? 'kept' : 'not-in-backup',
+    durationMs: Date.now() - started,
+  };
+}

@@ -1,0 +1,328 @@
+import { createHash } from 'node:crypto';
+import { ListObjectVersionsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  recreateProcedure,
+  restoreNeo4jSeeded,
+  type SeedOptions,
+} from '../../containers/runner/src/components/seed-neo4j.js';
+import { fileKey, RESTORE_SEEDS_ROOT } from '../../core/backup/layout.js';
+import type { Manifest } from '../../core/backup/manifest.js';
+import { createLogger } from '../../core/log.js';
+import { type FakeDbmsOptions, FakeEnterpriseDbms } from '../fakes/fake-enterprise-dbms.js';
+import { useLocalS3 } from '../helpers/s3.js';
+
+// Neo4j Enterprise cannot run here: the seeded restore runs against real S3 (moto) and a FAKE
+// Enterprise DBMS (test/fakes/fake-enterprise-dbms.ts) that follows the documented contracts of
+// seeding from a URI, SHOW DATABASES, recreateDatabase and aliases, and refuses anything else.
+const Bucket = 'backups-seeded-restore';
+const target = 'infrahub-prod';
+const backupId = 'infrahub_backup_20261122_020000';
+const logger = createLogger({}, { write: () => undefined });
+const GRAPH = { nodes: 1234, relationships: 5678 };
+
+/** A fake backup artifact as test/fakes/fake-neo4j-admin-enterprise.mjs writes it: a JSON header line, then bytes. */
+function artifact(header: { database: string; full: boolean; lowestTx: number; highestTx: number }) {
+  return Buffer.concat([
+    Buffer.from(`${JSON.stringify({ fake: true, ...header, metadata: 'all' })}\n`),
+    createHash('sha256').update(JSON.stringify(header)).digest(),
+  ]);
+}
+
+/** Stores a chain (full + differential by default) under the backup and returns its manifest. */
+async function storeChain(
+  s3: import('@aws-sdk/client-s3').S3Client,
+  id: string,
+  links: Array<{ name: string; full: boolean; lowestTx: number; highestTx: number }>,
+): Promise<Manifest> {
+  const checksums: Record<string, string> = {};
+  const sizes: Record<string, number> = {};
+  const stored: Record<string, { key: string; version_id?: string }> = {};
+  for (const link of links) {
+    const body = artifact({
+      database: 'neo4j',
+      full: link.full,
+      lowestTx: link.lowestTx,
+      highestTx: link.highestTx,
+    });
+    const file = `database/${link.name}`;
+    const key = fileKey(target, id, file);
+    const put = await s3.send(new PutObjectCommand({ Bucket, Key: key, Body: body }));
+    checksums[file] = createHash('sha256').update(body).digest('hex');
+    sizes[file] = body.length;
+    stored[file] = { key, ...(put.VersionId ? { version_id: put.VersionId } : {}) };
+  }
+  return {
+    checksums,
+    sizes,
+    s3: stored,
+    counts: { neo4j: { neo4j: GRAPH } },
+    neo4j: {
+      method: 'backup',
+      databases: [
+        { name: 'neo4j', files: links.map((l) => `database/${l.name}`) },
+        { name: 'system', files: [] },
+      ],
+    },
+  } as unknown as Manifest;
+}
+
+const CHAIN = [
+  { name: 'neo4j-2026-11-21T02-00-00.backup', full: true, lowestTx: 1, highestTx: 10 },
+  { name: 'neo4j-2026-11-22T02-00-00.backup', full: false, lowestTx: 11, highestTx: 20 },
+];
+
+describe('restore: Neo4j Enterprise seeded from the bucket (real S3, fake Enterprise DBMS)', () => {
+  const local = useLocalS3(Bucket);
+  let manifest: Manifest;
+  let restoreCount = 0;
+
+  beforeAll(async () => {
+    manifest = await storeChain(local.s3, backupId, CHAIN);
+  });
+
+  const ctx = () => ({
+    s3: local.s3,
+    bucket: Bucket,
+    target,
+    backupId,
+    restoreId: `restore_20261130_120000_t${++restoreCount}`,
+    logger,
+  });
+  const dbms = (options: Partial<FakeDbmsOptions> = {}) =>
+    new FakeEnterpriseDbms({
+      s3: local.s3,
+      awsRegion: 'eu-west-1',
+      existing: { neo4j: { nodes: 1, relationships: 0 }, 'infrahub-blue': { nodes: 1, relationships: 0 } },
+      aliases: { infrahub: 'infrahub-blue' },
+      countsFor: () => GRAPH,
+      ...options,
+    });
+  const fast = { onlineTimeoutMs: 3000, pollMs: 20 };
+  const green: SeedOptions = {
+    mode: 'new-database',
+    newDatabaseName: 'infrahub-green',
+    alias: 'infrahub',
+    ...fast,
+  };
+  const stagedKeys = async () =>
+    (
+      (
+        await local.s3.send(
+          new ListObjectVersionsCommand({ Bucket, Prefix: `${RESTORE_SEEDS_ROOT}${target}/` }),
+        )
+      ).Versions ?? []
+    ).map((v) => v.Key as string);
+
+  it('blue/green: seeds the new database from the staged chain, validates it, then moves the alias and keeps the old one', async () => {
+    const server = dbms();
+    const c = ctx();
+    const result = await restoreNeo4jSeeded(c, server, manifest, green);
+    const seedUri = `s3://${Bucket}/${RESTORE_SEEDS_ROOT}${target}/${c.restoreId}/neo4j/${CHAIN[1]?.name}`;
+    expect(result.databases).toEqual([
+      expect.objectContaining({ from: 'neo4j', name: 'infrahub-green', how: 'created', seedUri }),
+    ]);
+    expect(result.databases[0]?.validation.validation).toContain('graph counts equal those at backup time');
+    expect(result.alias).toEqual({ name: 'infrahub', database: 'infrahub-green', previous: 'infrahub-blue' });
+    expect(result.verified.map((v) => v.file)).toEqual(CHAIN.map((l) => `database/${l.name}`));
+    // The seed URI names the chain's last file; the server found the full backup beside it.
+    const created = server.statements.findIndex((s) =>
+      s.startsWith('system: CREATE DATABASE `infrahub-green`'),
+    );
+    const moved = server.statements.findIndex((s) => s.startsWith('system: CREATE OR REPLACE ALIAS'));
+    const counted = server.statements.findIndex((s) => s.startsWith('infrahub-green: MATCH (n)'));
+    expect(server.statements[created]).toBe(
+      `system: CREATE DATABASE \`infrahub-green\` OPTIONS {existingData: 'use', seedURI: '${seedUri}'}`,
+    );
+    // Order: created, waited for online, counted, and only then the alias moved.
+    expect(created).toBeGreaterThan(-1);
+    expect(counted).toBeGreaterThan(created);
+    expect(moved).toBeGreaterThan(counted);
+    expect(
+      server.statements
+        .slice(created + 1, counted)
+        .every((s) => s.startsWith('system: SHOW DATABASE `infrahub-green`')),
+    ).toBe(true);
+    expect(server.aliases.get('infrahub')).toBe('infrahub-green');
+    // The old database is kept for the operator to drop; nothing else was dropped or recreated.
+    expect(server.databases.has('infrahub-blue')).toBe(true);
+    expect(server.statements.some((s) => /DROP|recreateDatabase/.test(s))).toBe(false);
+    // The staged copies are gone once the restore succeeded.
+    expect(result.staged.removed).toBe(true);
+    expect(await stagedKeys()).toEqual([]);
+  });
+
+  it('in place, rehearsed: a throwaway database proves the seed first; then the live one is recreated (2025.x: dbms.recreateDatabase)', async () => {
+    const server = dbms({ version: '2025.10.1' });
+    const result = await restoreNeo4jSeeded(ctx(), server, manifest, { mode: 'in-place', ...fast });
+    expect(result.rehearsal?.name).toMatch(/^seedcheck-/);
+    expect(result.databases).toEqual([expect.objectContaining({ name: 'neo4j', how: 'recreated' })]);
+    const rehearsal = server.statements.findIndex((s) =>
+      s.includes(`CREATE DATABASE \`${result.rehearsal?.name}\``),
+    );
+    const dropped = server.statements.findIndex((s) =>
+      s.includes(`DROP DATABASE \`${result.rehearsal?.name}\` IF EXISTS`),
+    );
+    const recreated = server.statements.findIndex((s) =>
+      s.startsWith('system: CALL dbms.recreateDatabase($name, {seedURI: $seedURI})'),
+    );
+    expect(rehearsal).toBeGreaterThan(-1);
+    expect(
+      server.statements.slice(rehearsal).some((s) => s.startsWith(`${result.rehearsal?.name}: MATCH (n)`)),
+    ).toBe(true);
+    expect(dropped).toBeGreaterThan(rehearsal);
+    expect(recreated).toBeGreaterThan(dropped);
+    expect(server.databases.get('neo4j')?.counts).toEqual(GRAPH);
+    expect(server.databases.has(result.rehearsal?.name as string)).toBe(false);
+  });
+
+  it('in place on Neo4j 5.26 recreates with dbms.cluster.recreateDatabase; before 5.24 it refuses and names new-database', async () => {
+    const server = dbms({ version: '5.26.26' });
+    await restoreNeo4jSeeded(ctx(), server, manifest, { mode: 'in-place', rehearse: false, ...fast });
+    expect(server.statements.some((s) => s.startsWith('system: CALL dbms.cluster.recreateDatabase('))).toBe(
+      true,
+    );
+    expect(recreateProcedure('2025.04.0')).toBe('dbms.recreateDatabase');
+    expect(recreateProcedure('2025.03.0')).toBe('dbms.cluster.recreateDatabase');
+    expect(recreateProcedure('5.23.0')).toBeUndefined();
+
+    const old = dbms({ version: '5.20.0' });
+    await expect(
+      restoreNeo4jSeeded(ctx(), old, manifest, { mode: 'in-place', ...fast }),
+    ).rejects.toMatchObject({
+      name: 'IncompatibleBackup',
+      message: expect.stringContaining('mode "new-database"'),
+    });
+    expect(
+      old.statements.some((s) =>
+        /CREATE|DROP|CALL dbms\.(cluster\.)?recreate/.test(s.replace('CALL dbms.components', '')),
+      ),
+    ).toBe(false);
+  });
+
+  it('a seed that never comes online (servers without AWS_REGION) fails after the bound, naming the cause; the alias is not moved', async () => {
+    const server = dbms({ awsRegion: undefined });
+    const error = await restoreNeo4jSeeded(ctx(), server, manifest, green).catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'Neo4jSeed' });
+    expect((error as Error).message).toMatch(
+      /infrahub-green was created from the seed but is not online on every member after 3 s/,
+    );
+    expect((error as Error).message).toContain('AWS_REGION');
+    expect(server.aliases.get('infrahub')).toBe('infrahub-blue');
+    // A failed restore keeps its staged seed for a retry (the lifecycle rule removes it later).
+    expect((await stagedKeys()).length).toBeGreaterThan(0);
+  });
+
+  it('in place: a seed that fails in the rehearsal leaves the live database untouched', async () => {
+    const server = dbms({ awsRegion: undefined });
+    await expect(
+      restoreNeo4jSeeded(ctx(), server, manifest, { mode: 'in-place', ...fast }),
+    ).rejects.toMatchObject({
+      name: 'Neo4jSeed',
+      message: expect.stringMatching(/^rehearsal \(the live database is untouched\)/),
+    });
+    expect(server.statements.some((s) => s.includes('recreateDatabase'))).toBe(false);
+    expect(server.databases.get('neo4j')?.counts).toEqual({ nodes: 1, relationships: 0 });
+    // The throwaway database was dropped again.
+    expect([...server.databases.keys()].some((n) => n.startsWith('seedcheck-'))).toBe(false);
+  });
+
+  it('a broken chain makes the server report "Unable to start database": failed at once with that statusMessage', async () => {
+    const broken = await storeChain(local.s3, 'infrahub_backup_20261123_020000', [
+      { name: 'neo4j-2026-11-21T02-00-00.backup', full: true, lowestTx: 1, highestTx: 10 },
+      { name: 'neo4j-2026-11-23T02-00-00.backup', full: false, lowestTx: 15, highestTx: 20 },
+    ]);
+    const server = dbms();
+    const started = Date.now();
+    await expect(
+      restoreNeo4jSeeded({ ...ctx(), backupId: 'infrahub_backup_20261123_020000' }, server, broken, {
+        ...green,
+        onlineTimeoutMs: 60_000,
+      }),
+    ).rejects.toMatchObject({
+      name: 'Neo4jSeed',
+      message: expect.stringContaining('Unable to start database'),
+    });
+    // Not the bound: the statusMessage ends the wait.
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(server.aliases.get('infrahub')).toBe('infrahub-blue');
+  });
+
+  it('a cluster member that is down keeps the database off that member: failed, naming the member', async () => {
+    const server = dbms({
+      members: ['neo4j-1:7687', 'neo4j-2:7687', 'neo4j-3:7687'],
+      down: ['neo4j-2:7687'],
+    });
+    const error = (await restoreNeo4jSeeded(ctx(), server, manifest, green).catch(
+      (e: unknown) => e,
+    )) as Error;
+    expect(error).toMatchObject({ name: 'Neo4jSeed' });
+    expect(error.message).toContain('neo4j-2:7687: unknown ("Server is unavailable")');
+    expect(error.message).toContain('neo4j-1:7687: online');
+    expect(server.aliases.get('infrahub')).toBe('infrahub-blue');
+  });
+
+  it('counts that differ from the backup fail validation: the alias is not moved', async () => {
+    const server = dbms({ countsFor: () => ({ nodes: 1, relationships: 1 }) });
+    await expect(restoreNeo4jSeeded(ctx(), server, manifest, green)).rejects.toMatchObject({
+      name: 'RestoreValidation',
+    });
+    expect(server.aliases.get('infrahub')).toBe('infrahub-blue');
+    expect(server.statements.some((s) => s.includes('CREATE OR REPLACE ALIAS'))).toBe(false);
+  });
+
+  it('refuses before staging anything: no S3 seed provider, an existing new database, a Community server', async () => {
+    const before = (await stagedKeys()).length;
+    const noProvider = dbms({ seedProviders: 'FileSeedProvider,URLConnectionSeedProvider' });
+    await expect(restoreNeo4jSeeded(ctx(), noProvider, manifest, green)).rejects.toMatchObject({
+      name: 'Neo4jSeed',
+      message: expect.stringContaining('CloudSeedProvider'),
+    });
+    const taken = dbms();
+    await expect(
+      restoreNeo4jSeeded(ctx(), taken, manifest, { ...green, newDatabaseName: 'infrahub-blue' }),
+    ).rejects.toMatchObject({
+      name: 'IncompatibleBackup',
+      message: expect.stringContaining('already exists'),
+    });
+    const community = dbms({ edition: 'community' });
+    await expect(restoreNeo4jSeeded(ctx(), community, manifest, green)).rejects.toMatchObject({
+      name: 'IncompatibleBackup',
+      message: expect.stringContaining('Enterprise feature'),
+    });
+    for (const server of [noProvider, taken, community])
+      expect(server.statements.some((s) => /CREATE|DROP|ALIAS `/.test(s))).toBe(false);
+    expect((await stagedKeys()).length).toBe(before);
+  });
+
+  it('SHOW SETTINGS refused (no privilege): the provider check is skipped with a warning, and the restore proceeds', async () => {
+    const server = dbms({ seedProviders: null });
+    const result = await restoreNeo4jSeeded(ctx(), server, manifest, green);
+    expect(result.alias?.database).toBe('infrahub-green');
+  });
+
+  it('a chain file that differs from the manifest is never staged, and nothing is created', async () => {
+    const [first] = manifest.neo4j?.databases[0]?.files ?? [];
+    const tampered = await local.s3.send(
+      new PutObjectCommand({ Bucket, Key: fileKey(target, backupId, first as string), Body: 'not a backup' }),
+    );
+    const forged = {
+      ...manifest,
+      s3: {
+        ...manifest.s3,
+        [first as string]: {
+          key: fileKey(target, backupId, first as string),
+          version_id: tampered.VersionId,
+        },
+      },
+    } as Manifest;
+    const server = dbms();
+    const c = ctx();
+    await expect(restoreNeo4jSeeded(c, server, forged, green)).rejects.toMatchObject({
+      name: 'RestoreValidation',
+      message: expect.stringContaining('does not match the manifest'),
+    });
+    expect(server.statements.some((s) => /CREATE|ALIAS `/.test(s))).toBe(false);
+    expect((await stagedKeys()).filter((k) => k.includes(c.restoreId))).toEqual([]);
+  });
+});
