@@ -271,6 +271,11 @@ async function planDrill(
       { Name: 'TARGET', Value: target.name },
       { Name: 'BACKUP_ID', Value: backupId },
       { Name: 'RESTORE_ID', Value: restoreId },
+      // The drill task definition is shared by the targets of an image: the licence an Enterprise
+      // target's disposable server is started under comes with the run (config neo4j.licence).
+      ...(target.neo4j.edition === 'enterprise' && target.neo4j.licence
+        ? [{ Name: 'NEO4J_LICENCE', Value: target.neo4j.licence }]
+        : []),
     ],
   };
 }

@@ -584,8 +584,10 @@ export class BackupRunner extends Construct {
       drillDefinition.addContainer(RUNNER_CONTAINER, {
         image: this.imageFor(props, target),
         essential: true,
-        // TARGET comes with each run: the definition serves every target of this image.
-        environment: { BACKUP_BUCKET: props.bucket.bucketName },
+        // TARGET comes with each run: the definition serves every target of this image. So does an
+        // Enterprise target's licence (NEO4J_LICENCE, from the drill plan: targets of one image may
+        // run under different agreements); the edition is the image's.
+        environment: { BACKUP_BUCKET: props.bucket.bucketName, NEO4J_EDITION: neo4j.edition },
         logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: 'drill' }),
         stopTimeout: Duration.seconds(60),
       });

@@ -9,7 +9,8 @@
  *       [--include-metadata=none|all|users|roles] [--compress[=true|false]] [--keep-failed[=...]]
  *       [--expand-commands] [--verbose] [--pagecache=<size>] [--temp-path=<dir>] <database>...
  *   neo4j-admin database aggregate-backup --from-path=<dir> [--keep-old-backup[=true|false]] <database>
- *   neo4j-admin database restore --from-path=<dir> [--overwrite-destination[=true|false]] <database>
+ *   neo4j-admin database restore --from-path=<artifact|dir> [--overwrite-destination[=true|false]] <database>
+ *   neo4j-admin server license --accept-commercial|--accept-evaluation
  *
  * Behaviour kept from the contract: one immutable `<db>-YYYY-MM-DDTHH-mm-ss.backup` file per run and
  * database; AUTO makes a full backup when the folder has none for the database, else a differential;
@@ -22,7 +23,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 
 const VERSION = process.env.FAKE_NEO4J_VERSION ?? '5.26.26';
 
@@ -188,11 +189,38 @@ function aggregate(args) {
 }
 
 /**
- * `database restore --from-path=<dir> [--overwrite-destination[=true|false]] <database>`: the chain in
- * <dir> must start with a full backup and be continuous (each differential starts where the previous
- * one ended). What is faked: the store is `$FAKE_NEO4J_DATA/databases/<database>/restored.json`; a
- * chain taken with metadata leaves `$FAKE_NEO4J_DATA/scripts/<database>/restore_metadata.cypher`
- * (cypher-shell syntax, as the real command generates it).
+ * A setting of the server's configuration, as neo4j-admin reads it: `$NEO4J_CONF/neo4j.conf`
+ * (default `$NEO4J_HOME/conf`); a relative path resolves against NEO4J_HOME (Operations Manual,
+ * "Configuration settings": server.directories.*). `fallback` when the file or setting is absent.
+ */
+function configuredDirectory(setting, fallback) {
+  const home = process.env.NEO4J_HOME ?? process.cwd();
+  const file = join(process.env.NEO4J_CONF ?? join(home, 'conf'), 'neo4j.conf');
+  const line = existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .split('\n')
+        .find((l) => l.split('=')[0]?.trim() === setting)
+    : undefined;
+  const value = line ? line.slice(line.indexOf('=') + 1).trim() : fallback;
+  return isAbsolute(value) ? value : join(home, value);
+}
+
+/** The server's data directory: FAKE_NEO4J_DATA, else `server.directories.data` (default `data`). */
+const dataDirectory = () =>
+  process.env.FAKE_NEO4J_DATA ?? configuredDirectory('server.directories.data', 'data');
+
+/**
+ * `database restore --from-path=<artifact|dir> [--overwrite-destination[=true|false]] <database>`
+ * (Operations Manual, "Restore a database backup"). With an artifact: "a differential backup, in
+ * which case the command tries first to find in the folder a backup chain ending at that specific
+ * differential backup and then restores that chain" (here: the artifacts of the same database in
+ * its folder, from the last full one up to it, by name). With a folder (kept for callers that pass
+ * one): every artifact in it. The chain must start with a full backup and be continuous (each
+ * differential starts where the previous one ended), else exit 1 naming where it breaks. What is
+ * faked: the store is `<data>/databases/<database>/restored.json` (data: FAKE_NEO4J_DATA or the
+ * configuration's server.directories.data); a chain taken with metadata leaves
+ * `<data>/scripts/<database>/restore_metadata.cypher` (cypher-shell syntax, as the real command
+ * generates it).
  */
 function restore(args) {
   const { options, positional } = parse(args, [
@@ -208,24 +236,38 @@ function restore(args) {
     'temp-path',
   ]);
   if (!options['from-path']) usage("Missing required option: '--from-path=<path>[,<path>...]'");
-  const data = process.env.FAKE_NEO4J_DATA;
-  if (!data) fail('fake: FAKE_NEO4J_DATA (the data directory) is not set');
-  const dir = options['from-path'];
+  const data = dataDirectory();
+  const from = options['from-path'];
   const db = positional[0];
   if (!db) usage('Missing required parameter: <database>');
-  const files = existsSync(dir)
-    ? readdirSync(dir)
-        .filter((n) => n.endsWith('.backup'))
-        .sort()
-    : [];
-  const links = files.map((name) => ({
-    name,
-    header: JSON.parse(readFileSync(join(dir, name), 'utf8').split('\n')[0]),
-  }));
-  if (links.length === 0 || !links[0].header.full) fail(`Restore failed: no full backup in ${dir}`);
+  const header = (file) => JSON.parse(readFileSync(file, 'utf8').split('\n')[0]);
+  let links;
+  let where;
+  if (existsSync(from) && statSync(from).isFile()) {
+    const dir = dirname(from);
+    const end = basename(from);
+    const own = header(from).database;
+    const candidates = readdirSync(dir)
+      .filter((n) => n.endsWith('.backup') && n <= end)
+      .sort()
+      .map((name) => ({ name, header: header(join(dir, name)) }))
+      .filter((l) => l.header.database === own);
+    const lastFull = candidates.findLastIndex((l) => l.header.full);
+    links = lastFull < 0 ? [] : candidates.slice(lastFull);
+    where = `the backup chain ending at ${end} in ${dir}`;
+  } else {
+    const files = existsSync(from)
+      ? readdirSync(from)
+          .filter((n) => n.endsWith('.backup'))
+          .sort()
+      : [];
+    links = files.map((name) => ({ name, header: header(join(from, name)) }));
+    where = `the backup chain in ${from}`;
+  }
+  if (links.length === 0 || !links[0].header.full) fail(`Restore failed: no full backup in ${where}`);
   for (let i = 1; i < links.length; i++) {
     if (links[i].header.lowestTx !== links[i - 1].header.highestTx + 1)
-      fail(`Restore failed: the backup chain in ${dir} is broken after ${links[i - 1].name}`);
+      fail(`Restore failed: ${where} is broken after ${links[i - 1].name}`);
   }
   const store = join(data, 'databases', db);
   if (existsSync(store) && options['overwrite-destination'] !== 'true')
@@ -253,6 +295,35 @@ function restore(args) {
   process.stdout.write(`Restore of database '${db}' from ${links.length} backup(s) completed\n`);
 }
 
+/** Where the fake records an accepted licence agreement (fake-neo4j-enterprise-server.mjs reads it). */
+const LICENCE_RECORD = 'fake-license-agreement-accepted.json';
+
+/**
+ * `server license --accept-commercial | --accept-evaluation` (Operations Manual, "Linux
+ * installation": accept either agreement "before running the Neo4j Enterprise Edition"). Exactly
+ * one of the two, else exit 64. Where the real command records the acceptance is not documented;
+ * the fake records it in the licenses directory of the configuration it runs under
+ * (`server.directories.licenses`, default `<NEO4J_HOME>/licenses`: "Default file locations",
+ * Licenses), as LICENCE_RECORD with the agreement, so only a server of that configuration sees it.
+ */
+function license(args) {
+  const { options, positional } = parse(args, [
+    'accept-commercial',
+    'accept-evaluation',
+    'expand-commands',
+    'verbose',
+    'additional-config',
+  ]);
+  if (positional.length) usage(`Unmatched argument: '${positional[0]}'`);
+  const chosen = ['accept-commercial', 'accept-evaluation'].filter((o) => options[o] === 'true');
+  if (chosen.length !== 1) usage('Exactly one of --accept-commercial or --accept-evaluation is required');
+  const agreement = chosen[0] === 'accept-commercial' ? 'commercial' : 'evaluation';
+  const dir = configuredDirectory('server.directories.licenses', 'licenses');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, LICENCE_RECORD), JSON.stringify({ agreement, at: new Date().toISOString() }));
+  process.stdout.write(`The ${agreement} license agreement is accepted\n`);
+}
+
 const [first, second, ...rest] = process.argv.slice(2);
 if (first === '--version' || first === 'version') {
   process.stdout.write(`${VERSION}\n`);
@@ -262,6 +333,8 @@ if (first === '--version' || first === 'version') {
   aggregate(rest);
 } else if (first === 'database' && second === 'restore') {
   restore(rest);
+} else if (first === 'server' && second === 'license') {
+  license(rest);
 } else {
   usage(
     `fake-neo4j-admin-enterprise: "${[first, second].filter(Boolean).join(' ')}" is not part of the faked contract`,

@@ -5,16 +5,28 @@
  * drill reports); teardown is timed separately.
  */
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { neo4jDatabaseNameProblem } from '../../../../core/backup/layout.js';
 import type { Manifest } from '../../../../core/backup/manifest.js';
-import { ManifestError } from '../../../../core/errors.js';
+import { ManifestError, RunnerConfigError } from '../../../../core/errors.js';
+import { runTool } from '../../../../core/tools/run-tool.js';
+import type { Neo4jAdmin } from './neo4j.js';
+import type { BoltConnection } from './neo4j-counts.js';
 import { connectPostgres } from './postgres.js';
 import { restoreArtifacts } from './restore-artifacts.js';
-import { checkGraph, restoreNeo4jCommunity } from './restore-neo4j.js';
+import {
+  boltCypher,
+  checkGraph,
+  downloadManifestFilesVerified,
+  restoreNeo4jCommunity,
+  type VerifiedFile,
+} from './restore-neo4j.js';
 import type { RestoreContext } from './restore-postgres.js';
 import { restorePostgres } from './restore-postgres.js';
 import {
+  acceptNeo4jLicence,
   inOwnScratch,
+  type Neo4jLicence,
   prepareScratchNeo4j,
   type ScratchNeo4j,
   type ScratchPostgres,
@@ -29,6 +41,13 @@ export interface DrillOptions {
   neo4jHome: string;
   neo4jAdmin: string;
   neo4jMemory?: { heap: string; pageCache: string };
+  /** The edition of the image's Neo4j (NEO4J_EDITION); default community. */
+  neo4jEdition?: 'community' | 'enterprise';
+  /**
+   * Enterprise, and required there: the licence agreement the disposable server is started under
+   * (config `neo4j.licence`, NEO4J_LICENCE); accepted with acceptNeo4jLicence before it starts.
+   */
+  neo4jLicence?: Neo4jLicence;
 }
 
 /**
@@ -64,11 +83,27 @@ export interface DrillResult {
   details: Record<string, unknown>;
 }
 
+/**
+ * Restores the backup into disposable databases, validates it and tears them down (module docstring).
+ *
+ * @throws RunnerConfigError for an Enterprise drill without `neo4jLicence`, before anything is
+ *   downloaded or started (Neo4j 5.4+ would refuse to start the disposable server)
+ * @throws what the restores and validations throw (ManifestError, RestoreValidationError,
+ *   ToolFailedError naming a chain that does not restore, ...)
+ */
 export async function runDrill(
   ctx: RestoreContext,
   manifest: Manifest,
   options: DrillOptions,
 ): Promise<DrillResult> {
+  if (options.neo4jEdition === 'enterprise' && !options.neo4jLicence) {
+    throw new RunnerConfigError(
+      [
+        'NEO4J_LICENCE: is required for a drill of Neo4j Enterprise: "commercial" or "evaluation", the agreement the deployment accepted (config neo4j.licence); Neo4j 5.4+ refuses to start Enterprise until one is accepted, so nothing was downloaded or started',
+      ],
+      'drill',
+    );
+  }
   // options.workDir is only where scratch goes: the disposable servers live in a folder of this run's own.
   return inOwnScratch(options.workDir, 'drill', (workDir) => drillIn(ctx, manifest, { ...options, workDir }));
 }
@@ -123,7 +158,27 @@ async function drillIn(ctx: RestoreContext, manifest: Manifest, options: DrillOp
         restoredAs: `${DRILL_RESTORE_ROLE} (not a superuser)`,
       };
     }
-    if (manifest.components.includes('database')) {
+    if (manifest.components.includes('database') && options.neo4jEdition === 'enterprise') {
+      const { licence, restored, scratch } = await drillEnterpriseGraph(ctx, manifest, options, timed);
+      graph = scratch;
+      const bolt = await timed('start-neo4j', () => scratch.start());
+      const created = await timed('create-neo4j-databases', () =>
+        createMissingDatabases(bolt, restored.databases),
+      );
+      const { counts, validation } = await timed('validate-neo4j', () => checkGraph(ctx, bolt, manifest));
+      details.neo4j = {
+        counts,
+        validation,
+        edition: 'enterprise',
+        licence,
+        restoredWith: restored.restoredWith,
+        databases: restored.databases,
+        ...(created.length ? { created } : {}),
+        system: restored.system,
+        verifiedBytes: restored.verifiedBytes,
+        verified: restored.verified,
+      };
+    } else if (manifest.components.includes('database')) {
       graph = await prepareScratchNeo4j(
         options.neo4jHome,
         options.neo4jAdmin,
@@ -170,4 +225,181 @@ async function drillIn(ctx: RestoreContext, manifest: Manifest, options: DrillOp
     ...(details.postgres ? { postgres: (details.postgres as { validation: string }).validation } : {}),
   });
   return { recoverySeconds, timings, details };
+}
+
+/** What a drill restored into its disposable Enterprise server (drillEnterpriseGraph). */
+interface EnterpriseDrillRestore {
+  /** `database restore` of each backup chain, or `database load` of dumps. */
+  restoredWith: 'database restore' | 'database load';
+  /** Each database with the files restored into it (a chain: its full backup first). */
+  databases: Array<{ name: string; files: string[] }>;
+  /** `system` is never restored into a drill's Enterprise server: its own is kept. */
+  system: 'kept' | 'not-in-backup' | 'restored';
+  verified: VerifiedFile[];
+  verifiedBytes: number;
+}
+
+/**
+ * The graph of an Enterprise drill, up to (not including) the server's start: a disposable server
+ * prepared (prepareScratchNeo4j, licenses folder of its own), the configured licence accepted
+ * (acceptNeo4jLicence, `server license`), then the backup restored into its store while it is not
+ * running. An online backup (`method: backup`, possibly a chain: a full backup and differentials,
+ * which `database load` cannot read) goes through restoreChains (`database restore`); a dump (an
+ * imported archive) loads as in a Community drill (`database load` is in both editions).
+ */
+async function drillEnterpriseGraph(
+  ctx: RestoreContext,
+  manifest: Manifest,
+  options: DrillOptions,
+  timed: <T>(name: string, work: () => Promise<T>) => Promise<T>,
+): Promise<{
+  licence: { accepted: Neo4jLicence; command: string };
+  restored: EnterpriseDrillRestore;
+  scratch: ScratchNeo4j;
+}> {
+  const accepted = options.neo4jLicence as Neo4jLicence;
+  const scratch = await prepareScratchNeo4j(
+    options.neo4jHome,
+    options.neo4jAdmin,
+    join(options.workDir, 'neo4j'),
+    options.neo4jMemory ?? { heap: '1g', pageCache: '512m' },
+    { edition: 'enterprise' },
+  );
+  try {
+    const args = await timed('accept-licence', () => acceptNeo4jLicence(scratch.admin, accepted));
+    const licence = { accepted, command: `neo4j-admin ${args.join(' ')}` };
+    if (manifest.neo4j?.method === 'backup') {
+      const restored = await timed('restore-neo4j-chains', () =>
+        restoreChains(ctx, scratch.admin, manifest, join(options.workDir, 'neo4j-chains')),
+      );
+      return { licence, restored, scratch };
+    }
+    const loaded = await timed('load-neo4j', () =>
+      restoreNeo4jCommunity(ctx, scratch.admin, manifest, {
+        workDir: join(options.workDir, 'neo4j-load'),
+        system: 'keep',
+        databases: manifest.neo4j?.databases.map((d) => d.name) ?? [],
+      }),
+    );
+    return {
+      licence,
+      restored: {
+        restoredWith: 'database load',
+        databases: loaded.databases.map((d) => ({ name: d.name, files: [d.file] })),
+        system: loaded.system,
+        verified: loaded.verified,
+        verifiedBytes: loaded.verifiedBytes,
+      },
+      scratch,
+    };
+  } catch (err) {
+    await scratch.stop();
+    throw err;
+  }
+}
+
+/**
+ * Restores every user database's backup chain of `manifest` into the disposable (not yet started)
+ * server of `admin`. Phase 1: every chain file downloaded and verified against the manifest
+ * (downloadManifestFilesVerified), each database's chain in a folder of its own under its
+ * artifact name. Phase 2, per database: `neo4j-admin database restore
+ * --from-path=<folder>/<last artifact of the chain> --overwrite-destination=true <database>`
+ * (Operations Manual 5, "Restore a database backup": with a `<database>` name, --from-path names
+ * one artifact; for a differential "the command tries first to find in the folder a backup chain
+ * ending at that specific differential backup and then restores that chain"). Restoring over the
+ * disposable server's store is safe: it is local to the task and not running. `system` is not
+ * restored (a cluster's system database describes its members and allocations; the disposable
+ * server keeps its own, and a drill's server runs without authentication).
+ *
+ * @throws ManifestError when the manifest holds no user database or a database without files
+ * @throws ToolFailedError naming the database and its chain when `database restore` refuses it (a
+ *   broken chain, a missing full backup)
+ */
+async function restoreChains(
+  ctx: RestoreContext,
+  admin: Neo4jAdmin,
+  manifest: Manifest,
+  workDir: string,
+): Promise<EnterpriseDrillRestore> {
+  const what = `${ctx.target}/${ctx.backupId}`;
+  const log = ctx.logger.child({ step: 'drill', component: 'database', edition: 'enterprise' });
+  const recorded = manifest.neo4j;
+  if (!recorded) throw new ManifestError(`${what} holds no Neo4j backup to restore`);
+  const databases = recorded.databases.filter((db) => db.name !== 'system');
+  if (databases.length === 0) throw new ManifestError(`${what} holds no database to restore besides system`);
+  return inOwnScratch(workDir, 'neo4j-chains', async (dir) => {
+    const chains = databases.map((db) => {
+      const badName = neo4jDatabaseNameProblem(db.name);
+      if (badName) throw new ManifestError(`${what}: database name ${JSON.stringify(db.name)} ${badName}`);
+      if (db.files.length === 0) throw new ManifestError(`${what} records no file for database ${db.name}`);
+      return {
+        name: db.name,
+        files: db.files.map((file) => ({ file, to: join(dir, db.name, basename(file)) })),
+      };
+    });
+    const verified = await downloadManifestFilesVerified(
+      ctx,
+      manifest,
+      dir,
+      chains.flatMap((c) => c.files),
+    );
+    const verifiedBytes = verified.reduce((n, v) => n + v.bytes, 0);
+    log.info('backup chains downloaded and verified against the manifest', {
+      files: verified.length,
+      verifiedBytes,
+    });
+    const env = admin.env ?? process.env;
+    for (const { name, files } of chains) {
+      const last = files[files.length - 1] as { to: string };
+      try {
+        await runTool(
+          admin.path,
+          ['database', 'restore', `--from-path=${last.to}`, '--overwrite-destination=true', name],
+          { env, stdout: 'ignore' },
+        ).done;
+      } catch (err) {
+        if (err instanceof Error)
+          err.message = `the backup chain of ${name} (${files.map((f) => basename(f.file)).join(', ')}) did not restore into the drill's disposable server: ${err.message}`;
+        throw err;
+      }
+      log.info('neo4j-admin database restore finished', { database: name, files: files.length });
+    }
+    return {
+      restoredWith: 'database restore',
+      databases: chains.map((c) => ({ name: c.name, files: c.files.map((f) => f.file) })),
+      system: recorded.databases.some((db) => db.name === 'system') ? 'kept' : 'not-in-backup',
+      verified,
+      verifiedBytes,
+    };
+  });
+}
+
+/**
+ * After the disposable Enterprise server started: every restored database it does not serve yet
+ * is created (`CREATE DATABASE <name> IF NOT EXISTS WAIT` against `system`; Operations Manual 5,
+ * "Restore a database backup": "You must create the database ... after the restore operation
+ * finishes, unless you are replacing an existing database"). The default database (`neo4j`)
+ * exists from the first start and opens the restored store, so nothing is created for it.
+ *
+ * @returns the databases created
+ */
+async function createMissingDatabases(
+  connection: BoltConnection,
+  databases: ReadonlyArray<{ name: string }>,
+): Promise<string[]> {
+  const cypher = boltCypher(connection);
+  try {
+    const served = new Set(
+      (await cypher.run('system', 'SHOW DATABASES YIELD name RETURN name')).map((r) => String(r.name)),
+    );
+    const created: string[] = [];
+    for (const { name } of databases) {
+      if (served.has(name)) continue;
+      await cypher.run('system', `CREATE DATABASE \`${name.replace(/`/g, '``')}\` IF NOT EXISTS WAIT`);
+      created.push(name);
+    }
+    return created;
+  } finally {
+    await cypher.close();
+  }
 }

@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, chown, mkdir, mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, mkdir, mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { InsufficientScratchSpaceError, RunnerConfigError } from '../../../../core/errors.js';
@@ -186,17 +186,29 @@ export interface ScratchNeo4j {
  * A Neo4j configuration of its own (data, logs and run folders in `dir`, Bolt on a free loopback
  * port, HTTP off, authentication off) for the server of `home`; the server runs as
  * `<home>/bin/neo4j console`, as in the official image.
+ *
+ * @param options.edition `enterprise`: the licenses directory (`server.directories.licenses`,
+ *   default `<home>/licenses`: Operations Manual 5, "Default file locations", Licenses) is the
+ *   scratch folder's own too, with a copy of what the image's holds, so the licence agreement a
+ *   drill accepts (acceptNeo4jLicence) stays with the disposable server and goes with it.
  */
 export async function prepareScratchNeo4j(
   home: string,
   adminPath: string,
   dir: string,
   memory: { heap: string; pageCache: string },
+  options: { edition?: 'community' | 'enterprise' } = {},
 ): Promise<ScratchNeo4j> {
   await rm(dir, { recursive: true, force: true });
   const conf = join(dir, 'conf');
   for (const sub of ['conf', 'data/databases', 'data/transactions', 'logs', 'run', 'import', 'plugins'])
     await mkdir(join(dir, sub), { recursive: true });
+  const enterprise = options.edition === 'enterprise';
+  if (enterprise) {
+    await mkdir(join(dir, 'licenses'));
+    if (existsSync(join(home, 'licenses')))
+      await cp(join(home, 'licenses'), join(dir, 'licenses'), { recursive: true });
+  }
   const port = await freeLoopbackPort();
   await writeDisposableNeo4jConf({
     baseConfFile: join(home, 'conf', 'neo4j.conf'),
@@ -207,10 +219,15 @@ export async function prepareScratchNeo4j(
     extra: {
       'server.directories.data': join(dir, 'data'),
       'server.directories.import': join(dir, 'import'),
+      ...(enterprise ? { 'server.directories.licenses': join(dir, 'licenses') } : {}),
     },
     comment: 'restore drill: a disposable instance',
   });
   const env = { ...process.env, NEO4J_HOME: home, NEO4J_CONF: conf, HEAP_SIZE: memory.heap };
+  // Plain Bolt, no `tls`: the drill's disposable server, started by this runner on loopback with
+  // authentication off. No credential of the target goes anywhere, and nothing outside the task can
+  // reach 127.0.0.1, so this is not "credentials in the clear" to a remote host; core/readiness/neo4j-tls.ts
+  // allows a plain URI without `tls` for loopback hosts only.
   const connection: BoltConnection = {
     uri: `bolt://127.0.0.1:${port}`,
     username: 'neo4j',
@@ -244,6 +261,32 @@ export async function prepareScratchNeo4j(
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The Neo4j Enterprise licence agreement a deployment runs under (config `neo4j.licence`). */
+export type Neo4jLicence = 'commercial' | 'evaluation';
+
+/**
+ * Accepts the Neo4j Enterprise licence agreement for a disposable server before it starts: Neo4j
+ * 5.4 and later refuse to start Enterprise until it is accepted, and the official image's
+ * entrypoint, which accepts it from NEO4J_ACCEPT_LICENSE_AGREEMENT, does not run in the runner
+ * (its entrypoint is ours). Runs `neo4j-admin server license --accept-commercial` or
+ * `--accept-evaluation` (Operations Manual 5, "Linux installation" / tarball: "Accept either the
+ * commercial or the evaluation license agreement before running the Neo4j Enterprise Edition")
+ * under `admin.env`, the disposable server's own NEO4J_HOME and NEO4J_CONF, so the acceptance is
+ * recorded where that server looks for it (its scratch licenses directory, prepareScratchNeo4j).
+ *
+ * @returns the arguments run (the drill reports them)
+ * @throws ToolFailedError when neo4j-admin refuses or fails (the server is then never started)
+ */
+export async function acceptNeo4jLicence(admin: Neo4jAdmin, licence: Neo4jLicence): Promise<string[]> {
+  const args = [
+    'server',
+    'license',
+    licence === 'commercial' ? '--accept-commercial' : '--accept-evaluation',
+  ];
+  await runTool(admin.path, args, { env: admin.env ?? process.env, stdout: 'ignore' }).done;
+  return args;
 }
 
 /**
