@@ -291,8 +291,12 @@ export const Neo4jSeedSchema = z.strictObject({
     .array(iamRoleArn)
     .default([])
     .refine((arns) => new Set(arns).size === arns.length, 'must not name a role twice'),
-  /** How long a seeded database may take to be online on every member that hosts it (seconds). */
-  onlineTimeoutSeconds: z.number().int().min(30).max(86_400).default(3600),
+  /**
+   * How long a seeded database may take to be online on every member that hosts it (seconds). An
+   * in-place restore with `rehearse` waits twice (the throwaway database, then the live one); at most
+   * 5 hours, so both fit in the restore execution's 12 hours.
+   */
+  onlineTimeoutSeconds: z.number().int().min(30).max(18_000).default(3600),
   /**
    * In-place restores: seed and validate a throwaway database from the same staged chain first, so
    * the live database is replaced only once seeding is proven to work (seed provider, IAM, region).

@@ -220,7 +220,7 @@ export function checkCompatibility(
   if (input.components.includes('database') && input.neo4jSystem === 'restore') {
     if (target.neo4j.edition === 'enterprise') {
       refuse(
-        'neo4jSystem "restore" applies to Neo4j Community loads; an online Enterprise restore never replaces system (restore_metadata.cypher re-creates the database\'s roles): use "keep"',
+        'neo4jSystem "restore" applies to Neo4j Community loads; an Enterprise restore seeds user databases only and never replaces system (the target\'s users, roles and privileges stay): use "keep"',
       );
     } else if (!manifest.neo4j?.databases.some((d) => d.name === 'system')) {
       refuse('neo4jSystem "restore": the backup holds no system database');
@@ -265,6 +265,24 @@ export function checkCompatibility(
         input.neo4jSystem ?? 'keep',
       );
       if (problem) refuse(problem);
+    }
+    if (to === 'enterprise' && from === 'enterprise') {
+      // Seeded restores (containers/runner/src/components/seed-neo4j.ts): what the plan can tell.
+      if (input.mode === 'in-place' && !atLeast(neo4jRelease(target.neo4j.version), [5, 24])) {
+        refuse(
+          `an in-place Enterprise restore recreates the database from the seed with dbms.cluster.recreateDatabase, which Neo4j ${target.neo4j.version} lacks (5.24 or later): restore with mode "new-database" and move the alias`,
+        );
+      }
+      if (target.neo4j.seed.serverRoleArns.length === 0) {
+        warn(
+          `neo4j.seed.serverRoleArns is empty: the Neo4j servers of ${target.name} must already be allowed to list and read s3 prefix .restore-seeds/${target.name}/ of the backup bucket and to decrypt with its key, and run with AWS_REGION set, or the seeded database stays offline (docs/deployment.md, "Neo4j Enterprise restores")`,
+        );
+      }
+      if (input.mode === 'new-database') {
+        warn(
+          `privileges granted on the current database do not follow the alias to ${input.newDatabaseName ?? 'the new database'}: unless Infrahub's Neo4j user has access to all databases, grant its role access to the new database before the alias moves`,
+        );
+      }
     }
     if (input.mode === 'new-database' && to !== 'enterprise') {
       refuse('mode "new-database" (restore under a new name and switch the alias) needs Neo4j Enterprise');
@@ -354,7 +372,7 @@ export function describeNeo4jSystem(
     action: 'kept',
     message:
       target.neo4j.edition === 'enterprise'
-        ? "system is kept: an online Enterprise restore does not replace it (the target's users and passwords stay; restore_metadata.cypher re-creates the restored database's roles)"
+        ? "system is kept: an Enterprise restore seeds user databases only (the target's users, roles and passwords stay; recreating in place keeps the database's privileges)"
         : `system is kept: the target's Neo4j users, roles and passwords stay${inBackup ? ' (the backup\'s system.dump is not loaded; neo4jSystem "restore" would load it)' : ''}`,
   };
 }

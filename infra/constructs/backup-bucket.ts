@@ -3,6 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { RESTORE_SEEDS_ROOT } from '../../core/backup/layout.js';
 import { expirationDays, PENDING, RETENTION_TAG, RetentionClasses } from '../../core/backup/retention.js';
 import type { DeploymentConfig, Retention } from '../../core/config/schema.js';
 import { acknowledgeWildcards } from '../nag.js';
@@ -105,6 +106,14 @@ export class BackupBucket extends Construct {
           expiration: Duration.days(expirationDays(props.retention)[cls]),
         })),
         {
+          // Enterprise restores stage the chain their servers seed from and delete it when done; what
+          // a failed restore left goes after two days (core/backup/layout.ts seedStagingPrefix).
+          id: 'expire-restore-seeds',
+          prefix: RESTORE_SEEDS_ROOT,
+          expiration: Duration.days(2),
+          noncurrentVersionExpiration: Duration.days(1),
+        },
+        {
           // Runners upload tagged "pending"; a backup that never completes never loses that tag.
           id: 'expire-incomplete-backups',
           tagFilters: { [RETENTION_TAG]: PENDING },
@@ -122,6 +131,48 @@ export class BackupBucket extends Construct {
         : {}),
     });
     if (props.replicateTo) this.replicate(props.replicateTo, props.objectLock !== undefined);
+  }
+
+  /**
+   * Lets the Neo4j servers of a target read the chain an Enterprise restore stages for them
+   * (`.restore-seeds/<target>/`): the CloudSeedProvider lists the folder to find the chain ending at
+   * the seed URI's file and downloads each file with the server's own credentials (Neo4j Operations
+   * Manual, "Create a database from a URI"), so the bucket policy grants them list and read there,
+   * and the key policy lets them decrypt through S3 in this region. Nothing outside that prefix.
+   *
+   * @param target the target's name
+   * @param roleArns the IAM roles the target's Neo4j servers run as (config neo4j.seed.serverRoleArns)
+   */
+  grantSeedReads(target: string, roleArns: readonly string[]): void {
+    if (roleArns.length === 0) return;
+    const principals = roleArns.map((arn) => new iam.ArnPrincipal(arn));
+    const prefix = `${RESTORE_SEEDS_ROOT}${target}/`;
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: `SeedReads${target.replace(/[^A-Za-z0-9]/g, '')}`,
+        principals,
+        actions: ['s3:GetObject', 's3:GetObjectVersion'],
+        resources: [this.bucket.arnForObjects(`${prefix}*`)],
+      }),
+    );
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: `SeedList${target.replace(/[^A-Za-z0-9]/g, '')}`,
+        principals,
+        actions: ['s3:ListBucket'],
+        resources: [this.bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } },
+      }),
+    );
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: `SeedDecrypt${target.replace(/[^A-Za-z0-9]/g, '')}`,
+        principals,
+        actions: ['kms:Decrypt'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` } },
+      }),
+    );
   }
 
   /**

@@ -11,16 +11,17 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { MANIFEST_FILE, RESTORES_ROOT } from '../../core/backup/layout.js';
+import { MANIFEST_FILE, RESTORE_SEEDS_ROOT, RESTORES_ROOT } from '../../core/backup/layout.js';
 import { drillFamily, runnerFamily } from '../../core/backup/plan.js';
 import { RETENTION_TAG } from '../../core/backup/retention.js';
-import type { PostgresTlsConfig } from '../../core/config/schema.js';
+import type { Neo4jTlsConfig, PostgresTlsConfig } from '../../core/config/schema.js';
 import {
   AMBIGUOUS_SECRET_NAME,
   type DeploymentConfig,
   RUNNER_NEO4J_DATA_MOUNT,
   type Target,
 } from '../../core/config/schema.js';
+import { boltUri } from '../../core/readiness/neo4j-tls.js';
 import { RDS_CA_BUNDLE_PATH } from '../../core/readiness/postgres-tls.js';
 import { acknowledgeWildcards } from '../nag.js';
 import { keyUseViaService } from './key-use.js';
@@ -35,6 +36,23 @@ import { keyUseViaService } from './key-use.js';
 export function postgresTlsEnvironment(tls: PostgresTlsConfig): Record<string, string> {
   if (tls.mode !== 'verify-full' || !tls.ca) return { PGSSLMODE: tls.mode };
   return { PGSSLMODE: tls.mode, PGSSLROOTCERT: tls.ca === 'rds' ? RDS_CA_BUNDLE_PATH : tls.ca };
+}
+
+/**
+ * The runner's Bolt variables for a target's Neo4j (core/readiness/neo4j-tls.ts neo4jTlsFromEnv reads
+ * them): NEO4J_URI with the scheme of `neo4j.tls.mode` (`bolt+s://` verify-full, `bolt+ssc://`
+ * require, `bolt://` only for an explicit disable), NEO4J_TLS_MODE always, and NEO4J_TLS_CA for
+ * verify-full with `ca` (a PEM path in the runner image). A `caSecret` comes as the ECS secret
+ * NEO4J_TLS_CA_PEM instead; neither: the system trust store.
+ */
+export function neo4jBoltEnvironment(
+  neo4j: { host: string; boltPort: number; tls: Neo4jTlsConfig },
+): Record<string, string> {
+  return {
+    NEO4J_URI: boltUri(neo4j.host, neo4j.boltPort, neo4j.tls.mode),
+    NEO4J_TLS_MODE: neo4j.tls.mode,
+    ...(neo4j.tls.mode === 'verify-full' && neo4j.tls.ca ? { NEO4J_TLS_CA: neo4j.tls.ca } : {}),
+  };
 }
 
 /** The runner's container name in every task definition; the state machine's overrides name it. */
@@ -290,6 +308,16 @@ export class BackupRunner extends Construct {
         resources: [props.key.keyArn],
       }),
     ];
+    // Enterprise differentials on the previous backup (neo4j.backupChain.base): the target's backups
+    // are listed to find it, and its manifest and chain read and copied into the new backup with the
+    // reads and writes granted above (CopyObject: GetObject[Version] on the source, PutObject and
+    // PutObjectTagging on the copy). ListBucket without an s3:prefix condition, as the restore role
+    // has it: S3 answers a GetObject of a missing key (an incomplete backup's manifest, passed over)
+    // with 404 only to a caller allowed to list the bucket, else 403, which would stop the search.
+    if (target.neo4j.edition === 'enterprise' && target.neo4j.backupChain.base === 'previous-backup')
+      statements.push(
+        new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.bucket.bucketArn] }),
+      );
     const { artifacts } = target;
     if (artifacts.type === 's3') {
       statements.push(
@@ -333,6 +361,22 @@ export class BackupRunner extends Construct {
   private restoreStatements(props: BackupRunnerProps, target: Target): iam.PolicyStatement[] {
     const partition = Stack.of(this).partition;
     const statements = [...this.backupReads(props, target.name), this.reportWrites(props, target.name)];
+    if (target.neo4j.edition === 'enterprise') {
+      // Enterprise restores stage the verified chain for the servers to seed from (seed-neo4j.ts):
+      // written and read back under the target's own seed prefix, removed (by version) afterwards.
+      statements.push(
+        new iam.PolicyStatement({
+          actions: [
+            's3:PutObject',
+            's3:GetObject',
+            's3:AbortMultipartUpload',
+            's3:DeleteObject',
+            's3:DeleteObjectVersion',
+          ],
+          resources: [props.bucket.arnForObjects(`${RESTORE_SEEDS_ROOT}${target.name}/*`)],
+        }),
+      );
+    }
     const { artifacts } = target;
     if (artifacts.type === 's3') {
       statements.push(
@@ -477,11 +521,22 @@ export class BackupRunner extends Construct {
       BACKUP_BUCKET: props.bucket.bucketName,
       NEO4J_EDITION: neo4j.edition,
       NEO4J_DATABASES: neo4j.databases.join(','),
-      NEO4J_URI: `bolt://${neo4j.host}:${neo4j.boltPort}`,
+      // Bolt and its TLS (neo4j.tls): the runner refuses a plain URI unless the mode is "disable".
+      ...neo4jBoltEnvironment(neo4j),
       // Bounded waits for a server that is still starting (core/readiness).
       NEO4J_READY_TIMEOUT_SECONDS: String(neo4j.readyTimeoutSeconds),
       PG_READY_TIMEOUT_SECONDS: String(postgres.readyTimeoutSeconds),
-      ...(neo4j.edition === 'enterprise' ? { NEO4J_BACKUP_FROM: `${neo4j.host}:${neo4j.backupPort}` } : {}),
+      // Enterprise: every cluster member's backup listener, tried in order; the chain's base policy.
+      ...(neo4j.edition === 'enterprise'
+        ? {
+            NEO4J_BACKUP_FROM: (neo4j.backupFrom ?? [`${neo4j.host}:${neo4j.backupPort}`]).join(','),
+            NEO4J_BACKUP_CHAIN_BASE: neo4j.backupChain.base,
+            NEO4J_BACKUP_MAX_DIFFERENTIALS: String(neo4j.backupChain.maxDifferentials),
+            // Restores: seeding bounds (neo4j.seed; seed-neo4j.ts).
+            NEO4J_SEED_ONLINE_TIMEOUT_SECONDS: String(neo4j.seed.onlineTimeoutSeconds),
+            NEO4J_SEED_REHEARSE: String(neo4j.seed.rehearse),
+          }
+        : {}),
       PGHOST: postgres.host,
       PGPORT: String(postgres.port),
       PGDATABASE: postgres.database,
@@ -498,6 +553,14 @@ export class BackupRunner extends Construct {
       NEO4J_PASSWORD: ecs.Secret.fromSecretsManager(neo4jSecret, 'password'),
       PGUSER: ecs.Secret.fromSecretsManager(pgSecret, 'username'),
       PGPASSWORD: ecs.Secret.fromSecretsManager(pgSecret, 'password'),
+      // neo4j.tls.caSecret: the whole secret value is the CA bundle's PEM text (Bolt verify-full).
+      ...(neo4j.tls.caSecret
+        ? {
+            NEO4J_TLS_CA_PEM: ecs.Secret.fromSecretsManager(
+              this.secret(neo4j.tls.caSecret, `Secret-${neo4j.tls.caSecret}`),
+            ),
+          }
+        : {}),
       // postgres.tls.caSecret: the whole secret value is the CA bundle's PEM text.
       ...(postgres.tls.caSecret
         ? {

@@ -56,6 +56,10 @@ export class BackupStack extends Stack {
           }
         : {}),
     });
+    // Enterprise targets' Neo4j servers read the chains their restores stage (neo4j.seed.serverRoleArns).
+    for (const target of config.targets)
+      if (target.neo4j.edition === 'enterprise')
+        this.storage.grantSeedReads(target.name, target.neo4j.seed.serverRoleArns);
     // Notices have their own key: the backup key encrypts backups only (issue 13, item 12).
     this.noticesKey = createNoticesKey(this, config.name);
     this.topic = new sns.Topic(this, 'Notifications', {

@@ -107,6 +107,53 @@ describe('restore compatibility', () => {
   });
 });
 
+describe('restore compatibility: Enterprise restores by seeding (issue 15)', () => {
+  const enterprise = manifest({
+    neo4j_edition: 'enterprise',
+    versions: { neo4j: { edition: 'enterprise', server: '5.20.0', tool: '5.20.0' } },
+  });
+  const at = (version: string, serverRoleArns: string[] = []) => ({
+    ...prod,
+    neo4j: { ...prod.neo4j, version, seed: { ...prod.neo4j.seed, serverRoleArns } },
+  });
+
+  it('refuses in place before 5.24 (no recreateDatabase) and names new-database', () => {
+    expect(messages(checkCompatibility(enterprise, at('5.20.0'), all, '1.5.0'))).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /^refuse: an in-place Enterprise restore recreates .*\(5\.24 or later\): restore with mode "new-database"/,
+        ),
+      ]),
+    );
+    expect(
+      messages(checkCompatibility(enterprise, at('5.26.26'), all, '1.5.0')).filter((m) =>
+        m.startsWith('refuse'),
+      ),
+    ).toEqual([]);
+  });
+
+  it('warns when the servers are not granted the staged seeds by the stack, and that privileges do not follow the alias', () => {
+    const role = 'arn:aws:iam::123456789012:role/neo4j';
+    expect(messages(checkCompatibility(enterprise, at('5.26.26'), all, '1.5.0'))).toEqual([
+      expect.stringMatching(
+        /^warn: neo4j\.seed\.serverRoleArns is empty: .*\.restore-seeds\/infrahub-prod\/.*AWS_REGION/,
+      ),
+    ]);
+    expect(checkCompatibility(enterprise, at('5.26.26', [role]), all, '1.5.0')).toEqual([]);
+    const green = {
+      ...all,
+      mode: 'new-database' as const,
+      newDatabaseName: 'infrahub-green',
+      alias: 'infrahub',
+    };
+    expect(messages(checkCompatibility(enterprise, at('5.26.26', [role]), green, '1.5.0'))).toEqual([
+      expect.stringMatching(
+        /^warn: privileges granted on the current database do not follow the alias to infrahub-green/,
+      ),
+    ]);
+  });
+});
+
 describe('restore execution input', () => {
   it('defaults to the latest backup, in place, every component it holds, not a dry run', () => {
     expect(RestoreExecutionInputSchema.parse({ target: 'infrahub-lab' })).toEqual({
