@@ -1,11 +1,23 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import neo4j, { type Driver } from 'neo4j-driver';
+import type { Driver } from 'neo4j-driver';
+import { boltUri, type Neo4jTls, openBoltDriver } from '../core/readiness/neo4j-tls.js';
 import { HarnessStartError } from './errors.js';
 import { isNeo4jInstalled, neo4jEntryPoint, neo4jLibDir, neo4jVersion } from './paths.js';
+import { generateTestCa, issueTestCertificate } from './postgres.js';
 import { freePort, type Spawned, spawnLogged, stopPid, tail, waitUntil } from './processes.js';
 
 const SERVICE = 'Neo4j';
@@ -45,13 +57,36 @@ export interface Neo4jOptions {
    * `db.tx_log.preallocate=false`.
    */
   settings?: Record<string, string>;
+  /**
+   * Bolt over TLS only: a CA is generated for the instance (openssl) and signs the server's
+   * certificate for `subjectAltNames` (default `IP:127.0.0.1`, `DNS:localhost`), installed as the
+   * `bolt` SSL policy with `server.bolt.tls_level=REQUIRED` (Neo4j Operations Manual 5, "SSL
+   * framework", "Configure SSL over Bolt"), so an unencrypted connection is refused. Off by default.
+   */
+  tls?: boolean | { subjectAltNames?: string[] };
+}
+
+/** A TLS instance's files: the CA that signed its Bolt certificate. */
+export interface Neo4jTlsFiles {
+  /** The CA certificate to trust (PEM). */
+  caFile: string;
+  /** The subjectAltName entries of the server's certificate (`IP:…`, `DNS:…`). */
+  subjectAltNames: string[];
 }
 
 export interface Neo4jServer {
   readonly version: string;
   readonly edition: 'community';
   readonly boltPort: number;
+  /**
+   * `bolt://127.0.0.1:<port>`; with `tls`, `bolt+s://<host>:<port>` where host is 127.0.0.1 when the
+   * certificate lists it, else the first DNS name it lists.
+   */
   readonly boltUrl: string;
+  /** The TLS the harness connects with: `disable`, or with `tls` verify-full against its CA. */
+  readonly boltTls: Neo4jTls;
+  /** Set when started with `tls`. */
+  readonly tls?: Neo4jTlsFiles;
   readonly user: 'neo4j';
   readonly password: string;
   /** NEO4J_HOME of this instance (conf/, data/, logs/). */
@@ -150,6 +185,36 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
     }
   } else mkdirSync(dataDir);
   const boltPort = options.boltPort ?? (await freePort());
+  let tlsFiles: Neo4jTlsFiles | undefined;
+  const tlsSettings: string[] = [];
+  if (options.tls) {
+    const sans = (typeof options.tls === 'object' ? options.tls.subjectAltNames : undefined) ?? [
+      'IP:127.0.0.1',
+      'DNS:localhost',
+    ];
+    const certs = join(home, 'certificates', 'bolt');
+    for (const sub of ['trusted', 'revoked']) mkdirSync(join(certs, sub), { recursive: true });
+    try {
+      const ca = generateTestCa(certs, 'ca');
+      const server = issueTestCertificate(certs, ca, 'public', sans);
+      renameSync(server.keyFile, join(certs, 'private.key'));
+      copyFileSync(ca.certFile, join(certs, 'trusted', 'ca.crt'));
+      tlsFiles = { caFile: ca.certFile, subjectAltNames: sans };
+    } catch (err) {
+      rmSync(home, { recursive: true, force: true });
+      throw err;
+    }
+    tlsSettings.push(
+      'dbms.ssl.policy.bolt.enabled=true',
+      `dbms.ssl.policy.bolt.base_directory=${certs}`,
+      'dbms.ssl.policy.bolt.private_key=private.key',
+      'dbms.ssl.policy.bolt.public_certificate=public.crt',
+      'dbms.ssl.policy.bolt.trusted_dir=trusted',
+      'dbms.ssl.policy.bolt.revoked_dir=revoked',
+      'dbms.ssl.policy.bolt.client_auth=NONE',
+      'server.bolt.tls_level=REQUIRED',
+    );
+  }
   writeFileSync(
     join(home, 'conf', 'neo4j.conf'),
     [
@@ -165,6 +230,7 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
       `server.memory.pagecache.size=${options.pageCache ?? '128m'}`,
       `server.memory.heap.initial_size=${options.heap ?? '512m'}`,
       `server.memory.heap.max_size=${options.heap ?? '512m'}`,
+      ...tlsSettings,
       ...Object.entries(options.settings ?? {}).map(([k, v]) => `${k}=${v}`),
       '',
     ].join('\n'),
@@ -221,16 +287,21 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
     );
   }
 
-  const boltUrl = `bolt://127.0.0.1:${boltPort}`;
+  // The harness connects as a client must: verify-full against its CA, by a name the certificate lists.
+  const certHost = tlsFiles?.subjectAltNames.includes('IP:127.0.0.1')
+    ? '127.0.0.1'
+    : (tlsFiles?.subjectAltNames.find((s) => s.startsWith('DNS:'))?.slice(4) ?? '127.0.0.1');
+  const boltTls: Neo4jTls = tlsFiles ? { mode: 'verify-full', caFile: tlsFiles.caFile } : { mode: 'disable' };
+  const boltUrl = boltUri(tlsFiles ? certHost : '127.0.0.1', boltPort, boltTls.mode);
   const logFile = join(home, 'logs', 'console.log');
   let process_: Spawned | undefined;
   let driver_: Driver | undefined;
 
   const driver = () => {
-    driver_ ??= neo4j.driver(boltUrl, neo4j.auth.basic('neo4j', password), {
-      connectionTimeout: 5_000,
-      maxConnectionPoolSize: 10,
-    });
+    driver_ ??= openBoltDriver(
+      { uri: boltUrl, username: 'neo4j', password, tls: boltTls },
+      { connectionTimeout: 5_000, maxConnectionPoolSize: 10 },
+    );
     return driver_;
   };
   const closeDriver = async () => {
@@ -297,6 +368,8 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
     edition: 'community',
     boltPort,
     boltUrl,
+    boltTls,
+    ...(tlsFiles ? { tls: tlsFiles } : {}),
     user: 'neo4j',
     password,
     home,

@@ -182,22 +182,29 @@ export function generateTestCa(dir: string, name = 'ca'): { certFile: string; ke
 }
 
 /**
- * The server's TLS files in `dir`: a CA and a server certificate it signs for 127.0.0.1 and
- * localhost (subjectAltName IP and DNS, CN 127.0.0.1), the key readable by its owner only (PostgreSQL
- * refuses a key others can read).
+ * A server certificate signed by `ca` (generateTestCa), generated with openssl in `dir`:
+ * `<name>.crt` and `<name>.key` (RSA 2048, PKCS#8 PEM, valid two days), its subjectAltName entries
+ * `subjectAltNames` (`IP:127.0.0.1`, `DNS:localhost`, ...), CN the first of them, for TLS serverAuth.
+ * @returns the certificate and key files (the key readable by its owner only).
+ * @throws HarnessStartError when openssl fails.
  */
-function serverTlsFiles(dir: string, account?: { uid: number; gid: number }) {
-  const ca = generateTestCa(dir, 'ca');
-  const keyFile = join(dir, 'server.key');
-  const csrFile = join(dir, 'server.csr');
-  const certFile = join(dir, 'server.crt');
-  const extFile = join(dir, 'server.ext');
+export function issueTestCertificate(
+  dir: string,
+  ca: { certFile: string; keyFile: string },
+  name: string,
+  subjectAltNames: string[],
+): { certFile: string; keyFile: string } {
+  const keyFile = join(dir, `${name}.key`);
+  const csrFile = join(dir, `${name}.csr`);
+  const certFile = join(dir, `${name}.crt`);
+  const extFile = join(dir, `${name}.ext`);
   writeFileSync(
     extFile,
-    'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n',
+    `subjectAltName=${subjectAltNames.join(',')}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n`,
   );
+  const cn = (subjectAltNames[0] ?? 'localhost').replace(/^(IP|DNS):/, '');
   openssl(
-    ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', keyFile, '-out', csrFile],
+    ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${cn}`, '-keyout', keyFile, '-out', csrFile],
     dir,
   );
   openssl(
@@ -221,6 +228,17 @@ function serverTlsFiles(dir: string, account?: { uid: number; gid: number }) {
     dir,
   );
   chmodSync(keyFile, 0o600);
+  return { certFile, keyFile };
+}
+
+/**
+ * The server's TLS files in `dir`: a CA and a server certificate it signs for 127.0.0.1 and
+ * localhost (subjectAltName IP and DNS, CN 127.0.0.1), the key readable by its owner only (PostgreSQL
+ * refuses a key others can read).
+ */
+function serverTlsFiles(dir: string, account?: { uid: number; gid: number }) {
+  const ca = generateTestCa(dir, 'ca');
+  const { certFile, keyFile } = issueTestCertificate(dir, ca, 'server', ['IP:127.0.0.1', 'DNS:localhost']);
   if (account) for (const f of [keyFile, certFile]) chownSync(f, account.uid, account.gid);
   return { caFile: ca.certFile, certFile, keyFile };
 }

@@ -75,6 +75,9 @@ export function localDeploymentConfig(
           edition: 'community',
           version: t.neo4j.version,
           credentialsSecret: secretNames(t.name).neo4j,
+          // The harness's Neo4j speaks plain Bolt on loopback (startNeo4j without `tls`): said explicitly,
+          // as neo4j.tls.mode defaults to verify-full.
+          tls: { mode: 'disable' },
           // Locally the "service" is the harness's Neo4j process, its store the instance's own folder.
           dbms: { cluster: 'local', service: `${t.name}-neo4j`, dataEfsFileSystemId: LOCAL_EFS },
         },

@@ -76,14 +76,21 @@ export function postgresRunnerEnv(
   };
 }
 
-/** backup-neo4j / count-neo4j variables for a local Neo4j Community instance. */
+/**
+ * backup-neo4j / count-neo4j variables for a local Neo4j Community instance, with its Bolt TLS as the
+ * task definition sets it (NEO4J_TLS_MODE, NEO4J_TLS_CA): the harness's plain instance says
+ * `disable` explicitly, a TLS instance (startNeo4j `tls`) is verified against its CA.
+ */
 export function neo4jRunnerEnv(neo4j: {
   adminPath: string;
   boltUrl: string;
+  boltTls: { mode: string; caFile?: string };
   password: string;
   adminEnv(): Record<string, string>;
 }): Record<string, string> {
   return {
+    NEO4J_TLS_MODE: neo4j.boltTls.mode,
+    ...(neo4j.boltTls.caFile ? { NEO4J_TLS_CA: neo4j.boltTls.caFile } : {}),
     ...neo4j.adminEnv(),
     NEO4J_EDITION: 'community',
     NEO4J_DATABASES: 'neo4j,system',

@@ -46,9 +46,10 @@ export interface TargetWork {
   capture: { database: boolean; taskManagerDb: boolean; artifacts: boolean };
   /** Community: the ECS service to scale to zero for the offline dump. */
   dbms?: { cluster: string; service: string };
+  /** `tls`: the Bolt TLS the Neo4jReady Lambda connects with (neo4j.tls; no secret, a secret's name at most). */
   neo4j: Pick<
     Target['neo4j'],
-    'host' | 'boltPort' | 'backupPort' | 'edition' | 'version' | 'credentialsSecret'
+    'host' | 'boltPort' | 'backupPort' | 'edition' | 'version' | 'credentialsSecret' | 'tls'
   > & {
     databases: string;
   };
@@ -119,6 +120,7 @@ export function targetWork(
       edition: t.neo4j.edition,
       version: t.neo4j.version,
       credentialsSecret: t.neo4j.credentialsSecret,
+      tls: t.neo4j.tls,
       databases: t.neo4j.databases.join(','),
     },
     postgres: {

@@ -19,13 +19,16 @@
  */
 import neo4j, { type Driver } from 'neo4j-driver';
 import type { Logger } from '../log.js';
+import { boltDriverSettings, describeBoltTlsError, type Neo4jTls, openBoltDriver } from './neo4j-tls.js';
 import { firstLine, type Probe, type ReadinessOptions, waitUntilReady } from './wait.js';
 
 export interface Neo4jEndpoint {
-  /** bolt:// or neo4j:// URI. */
+  /** bolt://, bolt+s:// or bolt+ssc:// (or neo4j…) URI, its scheme agreeing with `tls` (core/readiness/neo4j-tls.ts). */
   uri: string;
   username: string;
   password: string;
+  /** Bolt TLS (neo4j.tls); unset only for a loopback server the runner started itself. */
+  tls?: Neo4jTls;
 }
 
 export interface Neo4jReadiness {
@@ -33,12 +36,20 @@ export interface Neo4jReadiness {
   statuses: Record<string, string>;
 }
 
-/** Sorts one attempt's error into retry / fatal (exported for the unit test of the rule). */
-export function classifyNeo4jError(err: unknown): { retry: boolean; reason: string } {
+/**
+ * Sorts one attempt's error into retry / fatal (exported for the unit test of the rule). A
+ * certificate the client refuses (untrusted CA, another host name) is fatal: waiting cannot fix it. A
+ * plain connection closed by a server that requires TLS stays retried (a restarting server closes
+ * connections too), its reason saying what TLS may have to do with it.
+ */
+export function classifyNeo4jError(err: unknown, tls?: Neo4jTls): { retry: boolean; reason: string } {
   const code = String((err as { code?: unknown })?.code ?? '');
   const reason = code ? `${code}: ${firstLine(err)}` : firstLine(err);
   if (code.startsWith('Neo.ClientError.Security.'))
     return { retry: false, reason: `login refused: ${reason}` };
+  const tlsProblem = describeBoltTlsError(err, tls);
+  if (tlsProblem?.startsWith("TLS: the server's certificate")) return { retry: false, reason: tlsProblem };
+  if (tlsProblem) return { retry: neo4j.isRetryableError(err as never), reason: `${reason} (${tlsProblem})` };
   // The probe's driver opens one connection: its acquisition times out only when the connection was
   // made (a refused or unroutable port fails sooner with ServiceUnavailable) and the Bolt handshake
   // never completed: a server still starting, or something else listening on the port.
@@ -51,7 +62,11 @@ export function classifyNeo4jError(err: unknown): { retry: boolean; reason: stri
   return { retry: false, reason };
 }
 
-async function probeOnce(driver: Driver, databases: readonly string[]): Promise<Probe<Neo4jReadiness>> {
+async function probeOnce(
+  driver: Driver,
+  databases: readonly string[],
+  tls: Neo4jTls | undefined,
+): Promise<Probe<Neo4jReadiness>> {
   let rows: Array<{ name: string; currentStatus: string }>;
   try {
     const result = await driver.executeQuery(
@@ -64,7 +79,7 @@ async function probeOnce(driver: Driver, databases: readonly string[]): Promise<
       currentStatus: String(r.get('currentStatus')),
     }));
   } catch (err) {
-    const { retry, reason } = classifyNeo4jError(err);
+    const { retry, reason } = classifyNeo4jError(err, tls);
     return retry ? { ready: false, reason } : { ready: false, fatal: true, reason };
   }
   const statuses: Record<string, string> = {};
@@ -94,14 +109,19 @@ async function probeOnce(driver: Driver, databases: readonly string[]): Promise<
  * @param databases names to wait for (`system` included if listed; an empty list waits for `system`).
  * @param options timeoutSeconds (default 300), pollMs (1000), logger.
  * @returns the databases' statuses (all `online`).
- * @throws DatabaseUnreachableError at once on a refused login or a missing database; after the bound,
- *   with how long it waited and the last answer.
+ * @throws ConfigError before connecting when `endpoint.uri` and `endpoint.tls` disagree or would send
+ *   the credentials unencrypted to a non-loopback host without `tls.mode` "disable"
+ *   (core/readiness/neo4j-tls.ts); DatabaseUnreachableError at once on a refused login, a server
+ *   certificate refused by TLS or a missing database; after the bound, with how long it waited and
+ *   the last answer.
  */
 export async function waitForNeo4j(
   endpoint: Neo4jEndpoint,
   databases: readonly string[],
   options: ReadinessOptions = {},
 ): Promise<Neo4jReadiness> {
+  // A URI and TLS setting that cannot be used (credentials in the clear) are refused before any attempt.
+  boltDriverSettings(endpoint);
   const wanted = databases.length > 0 ? databases : ['system'];
   return waitUntilReady(
     `Neo4j at ${endpoint.uri}`,
@@ -110,14 +130,14 @@ export async function waitForNeo4j(
       // Config: connectionTimeout bounds opening the socket, connectionAcquisitionTimeout getting a
       // usable connection, handshake included), so a hung handshake cannot outlast the bound.
       const acquisition = Math.min(10_000, Math.max(500, budgetMs - 100));
-      const driver = neo4j.driver(endpoint.uri, neo4j.auth.basic(endpoint.username, endpoint.password), {
+      const driver = openBoltDriver(endpoint, {
         connectionTimeout: Math.min(5_000, acquisition),
         connectionAcquisitionTimeout: acquisition,
         // One attempt per probe: the wait loop is the retry.
         maxTransactionRetryTime: 0,
       });
       try {
-        return await probeOnce(driver, wanted);
+        return await probeOnce(driver, wanted, endpoint.tls);
       } finally {
         // Not awaited without end: closing a connection whose handshake hangs must not hold the wait.
         await Promise.race([
@@ -127,7 +147,12 @@ export async function waitForNeo4j(
       }
     },
     options,
-  );
+  ).catch((err: unknown) => {
+    // Explicitly unencrypted (neo4j.tls.mode "disable") and never answered: say what TLS may have to do with it.
+    const hint = endpoint.tls?.mode === 'disable' ? describeBoltTlsError(err, endpoint.tls) : undefined;
+    if (hint && err instanceof Error && !err.message.includes(hint)) err.message = `${err.message} (${hint})`;
+    throw err;
+  });
 }
 
 export type { Logger };

@@ -11,10 +11,11 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { parseInput } from '../../core/config/load.js';
-import { targetName } from '../../core/config/schema.js';
-import { DatabaseUnreachableError } from '../../core/errors.js';
+import { Neo4jTlsSchema, targetName } from '../../core/config/schema.js';
+import { ConfigError, DatabaseUnreachableError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { waitForNeo4j } from '../../core/readiness/neo4j.js';
+import { boltUri, caPemFile, type Neo4jTls } from '../../core/readiness/neo4j-tls.js';
 import { readSecret } from '../../core/secrets.js';
 
 export const Neo4jReadyEventSchema = z.strictObject({
@@ -26,6 +27,12 @@ export const Neo4jReadyEventSchema = z.strictObject({
   credentialsSecret: z.string().min(1),
   /** The databases the backup dumped, comma-separated (the work item's `neo4j.databases`). */
   databases: z.string().min(1),
+  /**
+   * Bolt TLS (the work item's `neo4j.tls`, Neo4jTlsSchema); absent is the schema's default,
+   * verify-full against the system trust store. `ca` (a path in the runner image) cannot be read
+   * here and is refused; `caSecret` is read from Secrets Manager.
+   */
+  tls: Neo4jTlsSchema.optional(),
 });
 export type Neo4jReadyEvent = z.input<typeof Neo4jReadyEventSchema>;
 
@@ -46,12 +53,37 @@ export interface Neo4jReadyDeps {
 }
 
 /**
- * Waits until Neo4j answers over Bolt at `bolt://host:boltPort` with every database in `databases`
- * (and `system`) online.
+ * The Lambda's Bolt TLS from the event's `tls` (core/readiness/neo4j-tls.ts): verify-full against the
+ * CA bundle of `caSecret` (its whole value is the PEM text, written to a private file under /tmp) or,
+ * without one, the system trust store; `require`; `disable` (said explicitly in the configuration).
+ * A `ca` path exists only in the runner image, not in this function's bundle: refused, naming the fix
+ * (the stack refuses it already at synthesis for the targets this function serves).
+ * @throws ConfigError for `tls.ca`; SecretInvalidError and the SDK's errors from reading `caSecret`;
+ *   ConfigError when its value holds no PEM certificate.
+ */
+async function lambdaTls(
+  event: z.output<typeof Neo4jReadyEventSchema>,
+  deps: Neo4jReadyDeps,
+  options: { publicNames: string[]; warn: (message: string) => void },
+): Promise<Neo4jTls> {
+  const tls = event.tls ?? { mode: 'verify-full' as const };
+  if (tls.ca)
+    throw new ConfigError(`target "${event.target}"`, [
+      `neo4j.tls.ca: ${tls.ca} is a path inside the runner image; the Neo4jReady Lambda cannot read it: keep the CA bundle in Secrets Manager and name it in neo4j.tls.caSecret`,
+    ]);
+  if (!tls.caSecret) return { mode: tls.mode };
+  const pem = await readSecret(deps.secrets, tls.caSecret, '', options);
+  return { mode: tls.mode, caFile: caPemFile(pem, `neo4j.tls.caSecret (${tls.caSecret})`) };
+}
+
+/**
+ * Waits until Neo4j answers over Bolt at `bolt+s://host:boltPort` (`bolt+ssc://` for require,
+ * `bolt://` for an explicit disable) with every database in `databases` (and `system`) online.
  * @returns the databases' statuses and how long it waited (whole seconds).
  * @throws DatabaseUnreachableError naming the target, the address, the bound and Neo4j's last answer
- *   (at once for a refused login or a database the DBMS does not list); SecretInvalidError and the
- *   SDK's errors from reading the credentials.
+ *   (at once for a refused login, a certificate TLS refuses, or a database the DBMS does not list);
+ *   ConfigError for a TLS setting this function cannot use (lambdaTls); SecretInvalidError and the
+ *   SDK's errors from reading the credentials or the CA bundle.
  */
 export async function neo4jReadyStep(input: unknown, deps: Neo4jReadyDeps): Promise<Neo4jReadyResult> {
   const event = parseInput(Neo4jReadyEventSchema, input, 'Neo4j readiness event');
@@ -59,14 +91,15 @@ export async function neo4jReadyStep(input: unknown, deps: Neo4jReadyDeps): Prom
   const options = { publicNames: [event.target], warn: (message: string) => log.warn(message) };
   const username = await readSecret(deps.secrets, event.credentialsSecret, 'username', options);
   const password = await readSecret(deps.secrets, event.credentialsSecret, 'password', options);
-  const uri = `bolt://${event.host}:${event.boltPort}`;
+  const tls = await lambdaTls(event, deps, options);
+  const uri = boltUri(event.host, event.boltPort, tls.mode);
   const databases = [...new Set([...event.databases.split(',').map((d) => d.trim()), 'system'])].filter(
     (d) => d !== '',
   );
   const timeoutSeconds = Math.max(1, deps.maxWaitSeconds ?? 600);
   const started = Date.now();
   try {
-    const ready = await waitForNeo4j({ uri, username, password }, databases, {
+    const ready = await waitForNeo4j({ uri, username, password, tls }, databases, {
       timeoutSeconds,
       pollMs: deps.pollMs ?? 2000,
       logger: log,

@@ -13,6 +13,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { BUNDLED_CONFIG_FILE } from '../../core/config/bundled.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
+import { ConfigError } from '../../core/errors.js';
 import { METRICS_NAMESPACE, PER_TARGET_METRICS_ENV } from '../../core/metrics.js';
 import { acknowledgeWildcards } from '../nag.js';
 import { keyUseViaService } from './key-use.js';
@@ -397,12 +398,28 @@ export class BackupFunctions extends Construct {
     const tokens = props.config.targets.map((t) => t.infrahub.tokenSecret);
     readSecrets(this.preflight, tokens);
     readSecrets(this.restorePlan, tokens);
-    // The Bolt wait after a Community dump logs in to Neo4j: the Community targets' credentials only.
+    // The Bolt wait after a Community dump logs in to Neo4j: the Community targets' credentials only,
+    // and the CA bundles their Bolt TLS verifies against (neo4j.tls.caSecret, PEM text).
     const community = props.config.targets.filter((t) => t.neo4j.dbms);
+    // neo4j.tls.ca is a path inside the runner image: this Lambda's bundle has no such file, so a
+    // Community target (whose Bolt this Lambda waits for) must give its CA as caSecret, or none
+    // (the system trust store of the Lambda runtime).
+    const caPaths = community.filter((t) => t.neo4j.tls.ca);
+    if (caPaths.length > 0)
+      throw new ConfigError(
+        'Neo4jReady Lambda',
+        caPaths.map(
+          (t) =>
+            `target "${t.name}": neo4j.tls.ca: ${t.neo4j.tls.ca} is a path in the runner image, which the Neo4jReady Lambda (it waits for a Community DBMS over Bolt after its dump) cannot read: put the CA bundle's PEM text in a Secrets Manager secret and name it in neo4j.tls.caSecret`,
+        ),
+      );
     if (community.length > 0)
       readSecrets(
         this.neo4jReady,
-        community.map((t) => t.neo4j.credentialsSecret),
+        community.flatMap((t) => [
+          t.neo4j.credentialsSecret,
+          ...(t.neo4j.tls.caSecret ? [t.neo4j.tls.caSecret] : []),
+        ]),
       );
 
     for (const fn of [

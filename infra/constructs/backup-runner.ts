@@ -45,9 +45,11 @@ export function postgresTlsEnvironment(tls: PostgresTlsConfig): Record<string, s
  * verify-full with `ca` (a PEM path in the runner image). A `caSecret` comes as the ECS secret
  * NEO4J_TLS_CA_PEM instead; neither: the system trust store.
  */
-export function neo4jBoltEnvironment(
-  neo4j: { host: string; boltPort: number; tls: Neo4jTlsConfig },
-): Record<string, string> {
+export function neo4jBoltEnvironment(neo4j: {
+  host: string;
+  boltPort: number;
+  tls: Neo4jTlsConfig;
+}): Record<string, string> {
   return {
     NEO4J_URI: boltUri(neo4j.host, neo4j.boltPort, neo4j.tls.mode),
     NEO4J_TLS_MODE: neo4j.tls.mode,

@@ -549,6 +549,8 @@ export class BackupStateMachine extends Construct {
         'boltPort.$': '$.neo4j.boltPort',
         'credentialsSecret.$': '$.neo4j.credentialsSecret',
         'databases.$': '$.neo4j.databases',
+        // Bolt TLS (neo4j.tls): the Lambda connects over bolt+s unless the configuration disables it.
+        'tls.$': '$.neo4j.tls',
       }),
       retryOnServiceExceptions: false,
       resultPath: sfn.JsonPath.DISCARD,

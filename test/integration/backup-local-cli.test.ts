@@ -78,6 +78,8 @@ describe('backup:local command', () => {
               edition: 'community',
               version: '5.26.26',
               credentialsSecret: 'lab/neo4j',
+              // Plain Bolt on loopback, said explicitly (neo4j.tls.mode defaults to verify-full).
+              tls: { mode: 'disable' },
               // Nothing listens for Neo4j here: fail within seconds rather than wait the default 300 s for it to start.
               readyTimeoutSeconds: 5,
               dbms: { cluster: 'local', service: 'neo4j', dataEfsFileSystemId: 'fs-00000000' },

@@ -140,6 +140,7 @@ describe('Lambda bundles as deployed', () => {
       boltPort: port,
       credentialsSecret: 'lab/neo4j-bundle',
       databases: 'neo4j',
+      tls: { mode: 'disable' },
     };
     await expect(ready(event, { getRemainingTimeInMillis: () => 23_000 })).rejects.toMatchObject({
       name: 'DatabaseUnreachable',

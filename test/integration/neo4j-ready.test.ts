@@ -39,6 +39,8 @@ describe('WaitForNeo4j (functions/neo4j-ready) against a real Neo4j', () => {
     boltPort: neo4j.boltPort,
     credentialsSecret: 'lab/neo4j',
     databases: 'neo4j',
+    // The harness's Neo4j speaks plain Bolt: said explicitly (the default is verify-full).
+    tls: { mode: 'disable' as const },
   });
 
   it('answers at once when the DBMS runs, with its databases online', async () => {

@@ -14,14 +14,21 @@ import type { Neo4jCountsResult } from '../../../../core/backup/results.js';
 import { DatabaseUnreachableError } from '../../../../core/errors.js';
 import type { Logger } from '../../../../core/log.js';
 import { waitForNeo4j } from '../../../../core/readiness/neo4j.js';
+import { type Neo4jTls, openBoltDriver } from '../../../../core/readiness/neo4j-tls.js';
 import { readyTimeoutFromEnv } from '../../../../core/readiness/wait.js';
 import { type RunContext, resultStamp } from '../context.js';
 import { freeLoopbackPort, writeDisposableNeo4jConf } from './scratch.js';
 
 export interface BoltConnection {
+  /** bolt+s:// (verify-full), bolt+ssc:// (require) or bolt:// (disable), agreeing with `tls`. */
   uri: string;
   username: string;
   password: string;
+  /**
+   * Bolt TLS of the target's Neo4j (neo4j.tls, read by main.ts from NEO4J_TLS_MODE / NEO4J_TLS_CA /
+   * NEO4J_TLS_CA_PEM). Unset only for a loopback server the runner starts itself (core/readiness/neo4j-tls.ts).
+   */
+  tls?: Neo4jTls;
   /**
    * How long a step waits for the DBMS to answer with its databases online before it gives up, in
    * seconds (core/readiness/neo4j.ts). Default: NEO4J_READY_TIMEOUT_SECONDS, else 300.
@@ -67,9 +74,7 @@ export async function readGraph(
   transactions?: Record<string, number>;
 }> {
   await waitForGraph(connection, databases, logger);
-  const driver = neo4j.driver(connection.uri, neo4j.auth.basic(connection.username, connection.password), {
-    connectionTimeout: 15_000,
-  });
+  const driver = openBoltDriver(connection, { connectionTimeout: 15_000 });
   try {
     const system = driver.session({ database: 'system', defaultAccessMode: neo4j.session.READ });
     let version = 'unknown';
@@ -245,6 +250,8 @@ export async function countStoreOffline(
     NEO4J_CONF: join(workDir, 'conf'),
     HEAP_SIZE: memory.heap,
   };
+  // Plain Bolt on loopback, no `tls`: a server this task started itself, with authentication off,
+  // that nothing outside the task can reach (core/readiness/neo4j-tls.ts allows exactly that).
   const connection: BoltConnection = {
     uri: `bolt://127.0.0.1:${port}`,
     username: 'neo4j',
@@ -288,9 +295,7 @@ export async function countStoreOffline(
     });
     startMs = Date.now() - started;
     const countStarted = Date.now();
-    const driver = neo4j.driver(connection.uri, neo4j.auth.basic(connection.username, connection.password), {
-      connectionTimeout: 15_000,
-    });
+    const driver = openBoltDriver(connection, { connectionTimeout: 15_000 });
     try {
       for (const db of graphs) counts[db] = await countDatabase(driver, db);
     } finally {
