@@ -204,6 +204,34 @@ export function validationsOf(results: readonly RestoreStepResult[]): string[] {
   });
 }
 
+/**
+ * What a seeded Neo4j Enterprise restore changed beyond its data (restore-neo4j's details, from
+ * containers/runner/src/components/seed-neo4j.ts): where the alias points now and the database it
+ * left, which is kept for the operator to drop, and the rehearsal that proved the seed. Pure.
+ */
+export function seedLinesOf(results: readonly RestoreStepResult[]): string[] {
+  return results.flatMap((r) => {
+    const alias = r.details.alias as { name?: string; database?: string; previous?: string } | undefined;
+    const rehearsal = r.details.rehearsal as { name?: string; seconds?: number } | undefined;
+    return [
+      ...(alias?.name && alias.database
+        ? [
+            `Alias:       ${alias.name} -> ${alias.database}${
+              alias.previous
+                ? ` (was ${alias.previous}, kept: once satisfied, DROP DATABASE \`${alias.previous}\`)`
+                : ''
+            }`,
+          ]
+        : []),
+      ...(rehearsal?.name
+        ? [
+            `Rehearsal:   seeded and validated ${rehearsal.name} in ${rehearsal.seconds ?? '?'} s before the live database was replaced (dropped afterwards)`,
+          ]
+        : []),
+    ];
+  });
+}
+
 async function readStepReports(
   s3: S3Client,
   bucket: string,
@@ -404,6 +432,7 @@ export async function restoreReportStep(
       ? [`Verified:    ${describeVerified(verified)} (against the manifest's SHA-256)`]
       : []),
     ...validations.map((v) => `Validated:   ${v}`),
+    ...seedLinesOf(results),
     ...(drill?.details.artifacts && typeof (drill.details.artifacts as { bytes?: unknown }).bytes === 'number'
       ? [`Artifacts:   ${bytes((drill.details.artifacts as { bytes: number }).bytes)}`]
       : []),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RestoreStepResult } from '../../core/restore/steps.js';
-import { validationsOf } from '../../functions/restore-report/restore-report.js';
+import { seedLinesOf, validationsOf } from '../../functions/restore-report/restore-report.js';
 
 const step = (name: RestoreStepResult['step'], details: Record<string, unknown>): RestoreStepResult => ({
   step: name,
@@ -43,5 +43,25 @@ describe('restore report: what each validation compared', () => {
         step('validate-neo4j', { counts: {} }),
       ]),
     ).toEqual([]);
+  });
+});
+
+// Issue 15, item 1: a seeded Enterprise restore says where the alias points now, which database it
+// left (kept for the operator to drop) and that a rehearsal proved the seed first.
+describe('restore report: a seeded Enterprise restore', () => {
+  it('names the alias move, the database kept and the rehearsal; says nothing for other steps', () => {
+    const restored = step('restore-neo4j', {
+      edition: 'enterprise',
+      validation: 'infrahub-green: graph counts equal those at backup time',
+      alias: { name: 'infrahub', database: 'infrahub-green', previous: 'infrahub-blue' },
+      rehearsal: { name: 'seedcheck-20261122020000local', seconds: 41.5 },
+    });
+    expect(seedLinesOf([restored, step('restore-postgres', { validation: 'x' })])).toEqual([
+      'Alias:       infrahub -> infrahub-green (was infrahub-blue, kept: once satisfied, DROP DATABASE `infrahub-blue`)',
+      'Rehearsal:   seeded and validated seedcheck-20261122020000local in 41.5 s before the live database was replaced (dropped afterwards)',
+    ]);
+    expect(validationsOf([restored])).toEqual([
+      'restore-neo4j: infrahub-green: graph counts equal those at backup time',
+    ]);
   });
 });

@@ -480,6 +480,8 @@ async function restoreStep(
               members: d.members,
               validation: d.validation.validation,
             })),
+            // What the seeded databases were compared with, in one sentence (the restore report quotes it).
+            validation: r.databases.map((d) => `${d.name}: ${d.validation.validation}`).join('; '),
             ...(r.rehearsal ? { rehearsal: r.rehearsal } : {}),
             ...(r.alias ? { alias: r.alias } : {}),
             system: r.system,
