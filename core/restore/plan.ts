@@ -80,8 +80,8 @@ export const RestoreExecutionInputSchema = z
      * Guide, "Back up and restore a single database in a single instance": users and roles are
      * recreated on the target). `restore` loads the backup's `system.dump` too: users, roles and
      * passwords become the backup's, so the target's Neo4j credentials secret (used to validate) must
-     * be valid in the backup's `system`. An online Enterprise restore never replaces `system` (its
-     * `restore_metadata.cypher` re-creates the database's roles), so `restore` is refused there.
+     * be valid in the backup's `system`. An Enterprise restore seeds user databases only and never
+     * replaces `system` (the target's users and roles stay), so `restore` is refused there.
      */
     neo4jSystem: z.enum(['keep', 'restore']).default('keep'),
     /** Print the plan and change nothing. */
