@@ -4,10 +4,13 @@
  *   BENCH_PG_GIB     size of the first generated PostgreSQL database (default 1; the second is 4x)
  *   BENCH_HASH_MIB   size of the hashing benchmark's file (default 512)
  *   BENCH_RESTORE_GIB size of the database the restore benchmark restores (default 1)
- *   BENCH_ONLY       "hash", "pg" or "restore" to run one of them
+ *   BENCH_NEO4J_MIB  store size of the Neo4j Enterprise chain benchmark (fake neo4j-admin; default 256)
+ *   BENCH_NEO4J_CHANGE_PCT  its change between the two backups, % of the store (default 2)
+ *   BENCH_ONLY       "hash", "pg", "restore" or "neo4j-chain" to run one of them
  */
 
 import { hashOverhead } from './hash-overhead.js';
+import { formatNeo4jChain, neo4jChainBenchmark } from './neo4j-chain.js';
 import { formatPgBackup, pgBackupBenchmark } from './pg-backup.js';
 import { formatPgRestore, pgRestoreBenchmark } from './pg-restore.js';
 
@@ -49,4 +52,16 @@ if (!only || only === 'restore') {
   );
   const result = await pgRestoreBenchmark(gib * 1024 ** 3, 2, (line) => console.log(line));
   for (const line of formatPgRestore(result)) console.log(line);
+}
+
+if (!only || only === 'neo4j-chain') {
+  const store = Number(process.env.BENCH_NEO4J_MIB ?? 256) * 1024 ** 2;
+  const changed = Math.round((store * Number(process.env.BENCH_NEO4J_CHANGE_PCT ?? 2)) / 100);
+  console.log(
+    '\nBenchmark: Neo4j Enterprise backup, full vs differential on the previous backup in S3 (FAKE neo4j-admin, local S3 server)',
+  );
+  console.log(
+    `  compares: (a) a full backup, (b) a differential: base chain downloaded and verified, copied server-side, the change uploaded; store ${(store / 1024 ** 2).toFixed(0)} MiB, change ${(changed / 1024 ** 2).toFixed(1)} MiB (the fake's differential is the size of the change)`,
+  );
+  for (const line of formatNeo4jChain(await neo4jChainBenchmark(store, changed))) console.log(line);
 }

@@ -85,6 +85,40 @@ export const Neo4jDatabaseRecordSchema = z.strictObject({
   /** Files of this database (a dump, or the backup chain: full then differentials). */
   files: z.array(z.string()),
   lastCommittedTx: z.number().int().optional(),
+  /** Enterprise: the cluster member the backup was taken from, as neo4j-admin named it. */
+  from: z.string().optional(),
+  /** Enterprise: what this run added to the chain (a full backup, or a differential on `files`' base). */
+  taken: z.enum(['full', 'differential']).optional(),
+  /** Enterprise: the complete backup whose chain this one continues (its files copied into this backup). */
+  baseBackupId: BackupIdSchema.optional(),
+  /** Enterprise: why this run took a full backup although differentials were asked for. */
+  fullReason: z.string().optional(),
+});
+
+/** Enterprise: a cluster member of `--from`, as the runner's own TCP probe found it before the backup. */
+export const Neo4jMemberSchema = z.strictObject({
+  address: z.string(),
+  reachable: z.boolean(),
+  /** Why it did not answer (ECONNREFUSED, a timeout). */
+  error: z.string().optional(),
+});
+
+/**
+ * Enterprise: where the backup chain came from and what it cost. `base` is the configured policy
+ * (Neo4jBackupChainSchema); bytes: the chain's base files downloaded from the previous backup,
+ * copied server-side into this one (CopyObject), and uploaded through the task (every new artifact,
+ * and a base file whose copy could not be used).
+ */
+export const Neo4jChainSchema = z.strictObject({
+  base: z.enum(['previous-backup', 'none']),
+  baseBackupId: BackupIdSchema.optional(),
+  /** Why no previous backup served as the base (none yet, refused, another edition...). */
+  reason: z.string().optional(),
+  downloadedBytes: z.number().int().nonnegative(),
+  copiedBytes: z.number().int().nonnegative(),
+  uploadedBytes: z.number().int().nonnegative(),
+  /** Bytes of the artifacts this run's neo4j-admin wrote (read from the server). */
+  newBytes: z.number().int().nonnegative(),
 });
 
 export const Neo4jResultSchema = z.strictObject({
@@ -97,6 +131,10 @@ export const Neo4jResultSchema = z.strictObject({
   tool: z.strictObject({ name: z.literal('neo4j-admin'), version: z.string() }),
   /** Community dumps only: the graph counted from the dumped store, or why not (StoreCountsSchema). */
   storeCounts: StoreCountsSchema.optional(),
+  /** Enterprise: every member of `--from`, in order, and whether it answered the runner's probe. */
+  members: z.array(Neo4jMemberSchema).optional(),
+  /** Enterprise: the chain's base and the bytes it moved (Neo4jChainSchema). */
+  chain: Neo4jChainSchema.optional(),
 });
 
 /** Node and relationship counts read over Bolt while the DBMS runs (before a Community stop). */
@@ -132,6 +170,8 @@ export const ComponentResultSchema = z.discriminatedUnion('component', [
 
 export type PostgresResult = z.infer<typeof PostgresResultSchema>;
 export type Neo4jResult = z.infer<typeof Neo4jResultSchema>;
+export type Neo4jMember = z.infer<typeof Neo4jMemberSchema>;
+export type Neo4jChain = z.infer<typeof Neo4jChainSchema>;
 export type Neo4jCountsResult = z.infer<typeof Neo4jCountsResultSchema>;
 export type ArtifactsResult = z.infer<typeof ArtifactsResultSchema>;
 export type ComponentResult = z.infer<typeof ComponentResultSchema>;

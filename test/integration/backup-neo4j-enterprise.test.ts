@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
 import { fileKey, resultKey } from '../../core/backup/layout.js';
 import { writeManifest } from '../../core/backup/manifest.js';
-import { Neo4jResultSchema } from '../../core/backup/results.js';
-import { getJson, listAll } from '../../core/s3/objects.js';
+import { ComponentErrorSchema, Neo4jResultSchema } from '../../core/backup/results.js';
+import { getJson, listAll, putJson } from '../../core/s3/objects.js';
 import { repoRoot, type S3Server } from '../../harness/index.js';
 import { downloadAndHash, useLocalS3 } from '../helpers/s3.js';
 
@@ -116,13 +116,13 @@ describe('backup runner: Neo4j Enterprise online backup (fake neo4j-admin)', () 
     expect(readdirSync(dir)).toHaveLength(1);
   });
 
-  it('fails with the tool error and uploads nothing when the backup server is unreachable', async () => {
+  it('fails DatabaseUnreachable and uploads nothing when the backup server is unreachable', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'neo4j-chain-'));
     const backupId = 'infrahub_backup_20261125_020000';
     const run = await runRunner('backup-neo4j', env(backupId, dir, { NEO4J_BACKUP_FROM: '127.0.0.1:1' }));
-    expect(run.code).toBe(3);
+    expect(run.code).toBe(7);
     expect(run.stderr).toMatch(
-      /ToolFailed: neo4j-admin database backup exited with code 1: Backup failed for database 'neo4j'/,
+      /DatabaseUnreachable: neo4j-admin database backup of 'neo4j' reached no member of 127\.0\.0\.1:1: 127\.0\.0\.1:1 \(ECONNREFUSED\); neo4j-admin: Unable to contact server 127\.0\.0\.1:1\nBackup failed for database 'neo4j'/,
     );
     expect(await listAll(s3, Bucket, `${target}/${backupId}/database/`)).toEqual([]);
   });
@@ -134,5 +134,270 @@ describe('backup runner: Neo4j Enterprise online backup (fake neo4j-admin)', () 
     expect(run.code).toBe(3);
     expect(run.stderr).toMatch(/remote store copy interrupted/);
     expect(await listAll(s3, Bucket, `${target}/${backupId}/`)).toHaveLength(1); // only .runner/database.error.json
+  });
+});
+
+/** A fake cluster member's backup listener; `databases` it hosts (announced on connect), else all. */
+async function member(databases?: string[]): Promise<{ address: string; close(): void }> {
+  const server = createServer((socket) => socket.end(databases ? `databases=${databases.join(',')}\n` : ''));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { address: `127.0.0.1:${(server.address() as { port: number }).port}`, close: () => server.close() };
+}
+
+/** An address where nothing listens (a member that is down): a port bound once, then released. */
+async function deadMember(): Promise<string> {
+  const m = await member();
+  m.close();
+  return m.address;
+}
+
+describe('backup runner: Neo4j Enterprise cluster members (fake neo4j-admin)', () => {
+  const local = useLocalS3(Bucket);
+  const target = 'infrahub-cluster';
+  const live: Array<{ close(): void }> = [];
+  afterAll(() => {
+    for (const m of live) m.close();
+  });
+  const run = (backupId: string, from: string[], extra: Record<string, string> = {}) =>
+    runRunner('backup-neo4j', {
+      ...localRunnerEnv(local.server, { target, backupId, bucket: Bucket }),
+      NEO4J_EDITION: 'enterprise',
+      NEO4J_DATABASES: 'neo4j,system',
+      NEO4J_ADMIN: fakeAdmin,
+      NEO4J_BACKUP_FROM: from.join(','),
+      NEO4J_BACKUP_DIR: mkdtempSync(join(tmpdir(), 'neo4j-chain-')),
+      ...extra,
+    });
+  const errorRecord = (backupId: string) =>
+    getJson(local.s3, Bucket, `${target}/${backupId}/.runner/database.error.json`, ComponentErrorSchema);
+
+  it('backs up from the first member when every member answers, and records each one', async () => {
+    const a = await member();
+    const b = await member();
+    live.push(a, b);
+    const backupId = 'infrahub_backup_20261101_020000';
+    const r = await run(backupId, [a.address, b.address]);
+    expect(r.code, r.stderr).toBe(0);
+    const result = await getJson(
+      local.s3,
+      Bucket,
+      resultKey(target, backupId, 'database'),
+      Neo4jResultSchema,
+    );
+    expect(result?.members).toEqual([
+      { address: a.address, reachable: true },
+      { address: b.address, reachable: true },
+    ]);
+    expect(result?.databases.map((d) => d.from)).toEqual([a.address, a.address]);
+    await writeManifest(local.s3, Bucket, {
+      target,
+      backupId,
+      components: ['database'],
+      toolVersion: 'test',
+    });
+  });
+
+  it('falls back to the next member when the first is down, but never reports that run complete', async () => {
+    const dead = await deadMember();
+    const b = await member();
+    live.push(b);
+    const backupId = 'infrahub_backup_20261102_020000';
+    const r = await run(backupId, [dead, b.address]);
+    // neo4j-admin wrote both artifacts and exited 1: "succeeded but encountered problems".
+    expect(r.code).toBe(12);
+    const message = new RegExp(
+      `Neo4jBackupDegraded: Neo4j online backup reached only some cluster members: 'neo4j' from ${b.address}, 'system' from ${b.address}; ` +
+        `unreachable: ${dead} \\(ECONNREFUSED\\); neo4j-admin exited 1 for 'neo4j', 'system' after writing the artifact`,
+    );
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toMatch(/the backup is not marked complete \(no manifest is written\)/);
+    expect((await errorRecord(backupId))?.error.name).toBe('Neo4jBackupDegraded');
+    // The artifacts are there for inspection; no component result, so no manifest can be written.
+    expect(await listAll(local.s3, Bucket, `${target}/${backupId}/database/`)).toHaveLength(2);
+    expect(await getJson(local.s3, Bucket, resultKey(target, backupId, 'database'), Neo4jResultSchema)).toBe(
+      undefined,
+    );
+    await expect(
+      writeManifest(local.s3, Bucket, { target, backupId, components: ['database'], toolVersion: 'test' }),
+    ).rejects.toThrow(/incomplete: no result from database/);
+  });
+
+  it('fails DatabaseUnreachable naming every member when none answers, uploading nothing', async () => {
+    const [x, y] = [await deadMember(), await deadMember()];
+    const backupId = 'infrahub_backup_20261103_020000';
+    const r = await run(backupId, [x, y]);
+    expect(r.code).toBe(7);
+    expect(r.stderr).toContain(`reached no member of ${x},${y}: ${x} (ECONNREFUSED), ${y} (ECONNREFUSED)`);
+    expect((await errorRecord(backupId))?.error.name).toBe('DatabaseUnreachable');
+    expect(await listAll(local.s3, Bucket, `${target}/${backupId}/database/`)).toEqual([]);
+  });
+
+  it('fails, uploading nothing, when a database is hosted only on a member that is down', async () => {
+    const a = await member(['neo4j', 'system']);
+    live.push(a);
+    const dead = await deadMember();
+    const backupId = 'infrahub_backup_20261104_020000';
+    const r = await run(backupId, [a.address, dead], { NEO4J_DATABASES: 'neo4j,reports,system' });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/ToolFailed: neo4j-admin database backup exited with code 1: /);
+    expect(r.stderr).toMatch(/Backup failed for database 'reports'/);
+    expect(r.stderr).toContain(`no new backup artifact of database 'reports'`);
+    expect(r.stderr).toContain(`members: ${a.address} (answered), ${dead} (ECONNREFUSED)`);
+    expect(await listAll(local.s3, Bucket, `${target}/${backupId}/database/`)).toEqual([]);
+  });
+});
+
+describe('backup runner: Neo4j Enterprise differential chains on the previous backup in S3 (fake neo4j-admin)', () => {
+  const local = useLocalS3(Bucket);
+  let listener: { address: string; close(): void };
+  beforeAll(async () => {
+    listener = await member();
+  });
+  afterAll(() => listener?.close());
+
+  const run = (target: string, backupId: string, extra: Record<string, string> = {}) =>
+    runRunner('backup-neo4j', {
+      ...localRunnerEnv(local.server, { target, backupId, bucket: Bucket }),
+      NEO4J_EDITION: 'enterprise',
+      NEO4J_DATABASES: 'neo4j,system',
+      NEO4J_ADMIN: fakeAdmin,
+      NEO4J_BACKUP_FROM: listener.address,
+      // A fresh, empty disk every run, as a task's ephemeral storage.
+      NEO4J_BACKUP_DIR: mkdtempSync(join(tmpdir(), 'neo4j-task-')),
+      NEO4J_BACKUP_CHAIN_BASE: 'previous-backup',
+      FAKE_NEO4J_BACKUP_BYTES: '200000',
+      FAKE_NEO4J_CHANGED_BYTES: '5000',
+      ...extra,
+    });
+  const backup = async (target: string, backupId: string, extra: Record<string, string> = {}) => {
+    const r = await run(target, backupId, extra);
+    expect(r.code, r.stderr).toBe(0);
+    const result = await getJson(
+      local.s3,
+      Bucket,
+      resultKey(target, backupId, 'database'),
+      Neo4jResultSchema,
+    );
+    const { manifest } = await writeManifest(local.s3, Bucket, {
+      target,
+      backupId,
+      components: ['database'],
+      toolVersion: 'test',
+    });
+    return { result, manifest, stderr: r.stderr };
+  };
+  const header = async (target: string, backupId: string, path: string) =>
+    JSON.parse(
+      (await downloadAndHash(local.s3, Bucket, fileKey(target, backupId, path))).body
+        .toString('utf8')
+        .split('\n')[0] ?? '{}',
+    );
+
+  it('takes a full backup first, then a differential on the previous backup: base files copied, only the change uploaded', async () => {
+    const target = 'infrahub-chain';
+    const first = await backup(target, 'infrahub_backup_20261110_020000');
+    expect(first.result?.chain).toMatchObject({
+      base: 'previous-backup',
+      reason: `no complete earlier backup of ${target}`,
+      downloadedBytes: 0,
+      copiedBytes: 0,
+    });
+    expect(first.result?.databases.map((d) => [d.taken, d.files.length])).toEqual([
+      ['full', 1],
+      ['full', 1],
+    ]);
+
+    const second = await backup(target, 'infrahub_backup_20261111_020000');
+    const chain = second.result?.chain;
+    expect(chain?.baseBackupId).toBe('infrahub_backup_20261110_020000');
+    expect(chain?.reason).toBeUndefined();
+    expect(second.result?.databases.map((d) => [d.taken, d.files.length, d.baseBackupId])).toEqual([
+      ['differential', 2, 'infrahub_backup_20261110_020000'],
+      ['differential', 2, 'infrahub_backup_20261110_020000'],
+    ]);
+    // The base (two full artifacts) came from the bucket and went back by server-side copy; the task
+    // uploaded the two differentials only, each the size of the change (plus the fake's header line).
+    const fulls = Object.values(first.manifest.sizes ?? {}).reduce((a, b) => a + b, 0);
+    expect(chain?.downloadedBytes).toBe(fulls);
+    expect(chain?.copiedBytes).toBe(fulls);
+    expect(chain?.newBytes).toBeLessThan(2 * 5000 + 400);
+    expect(chain?.uploadedBytes).toBe(chain?.newBytes);
+    // Restorable on its own: its manifest lists the whole chain, under its own prefix, and the base
+    // files are byte for byte those of the first backup.
+    const neo4jFiles = second.manifest.neo4j?.databases[0]?.files ?? [];
+    expect(neo4jFiles[0]).toBe(first.manifest.neo4j?.databases[0]?.files[0]);
+    expect(second.manifest.checksums[neo4jFiles[0] as string]).toBe(
+      first.manifest.checksums[neo4jFiles[0] as string],
+    );
+    for (const path of Object.keys(second.manifest.checksums)) {
+      expect(second.manifest.s3?.[path]?.key.startsWith(`${target}/infrahub_backup_20261111_020000/`)).toBe(
+        true,
+      );
+      const got = await downloadAndHash(
+        local.s3,
+        Bucket,
+        fileKey(target, 'infrahub_backup_20261111_020000', path),
+      );
+      expect(got.sha256).toBe(second.manifest.checksums[path]);
+    }
+    const headers = await Promise.all(
+      neo4jFiles.map((p) => header(target, 'infrahub_backup_20261111_020000', p)),
+    );
+    expect(headers.map((h) => [h.full, h.lowestTx, h.highestTx])).toEqual([
+      [true, 1, 10],
+      [false, 11, 20],
+    ]);
+  });
+
+  it('takes a full backup once the chain holds maxDifferentials differentials, and says why', async () => {
+    const target = 'infrahub-chain-max';
+    const extra = { NEO4J_BACKUP_MAX_DIFFERENTIALS: '1', NEO4J_DATABASES: 'neo4j' };
+    await backup(target, 'infrahub_backup_20261112_020000', extra);
+    const diff = await backup(target, 'infrahub_backup_20261113_020000', extra);
+    expect(diff.result?.databases[0]?.taken).toBe('differential');
+    const full = await backup(target, 'infrahub_backup_20261114_020000', extra);
+    expect(full.result?.databases[0]).toMatchObject({
+      taken: 'full',
+      files: [expect.stringMatching(/^database\/neo4j-/)],
+      fullReason:
+        'the chain of neo4j in infrahub_backup_20261113_020000 already holds 1 differential(s) (maxDifferentials 1)',
+    });
+    expect(full.result?.chain?.downloadedBytes).toBe(0);
+  });
+
+  it('takes a full backup when the base does not verify against its manifest, saying why', async () => {
+    const target = 'infrahub-chain-bad';
+    const extra = { NEO4J_DATABASES: 'neo4j' };
+    const first = await backup(target, 'infrahub_backup_20261115_020000', extra);
+    // The manifest now records another SHA-256 for the full artifact than the object holds.
+    const path = first.manifest.neo4j?.databases[0]?.files[0] as string;
+    const tampered = {
+      ...first.manifest,
+      checksums: { ...first.manifest.checksums, [path]: 'ab'.repeat(32) },
+    };
+    await putJson(
+      local.s3,
+      Bucket,
+      `${target}/infrahub_backup_20261115_020000/backup_information.json`,
+      tampered,
+      4,
+    );
+    const second = await backup(target, 'infrahub_backup_20261116_020000', extra);
+    expect(second.result?.databases[0]?.taken).toBe('full');
+    expect(second.result?.databases[0]?.fullReason).toMatch(
+      /^the chain of neo4j in infrahub_backup_20261115_020000 is unusable: RestoreValidation: .* hashes to [0-9a-f]{64}, the manifest records abab/,
+    );
+    expect(second.result?.databases[0]?.files).toHaveLength(1);
+    expect(second.stderr + JSON.stringify(second.result)).toContain('is unusable');
+  });
+
+  it('keeps nothing on the task disk: the chain is assembled in a folder of the run and removed', async () => {
+    const target = 'infrahub-chain-disk';
+    const dir = mkdtempSync(join(tmpdir(), 'neo4j-task-'));
+    await backup(target, 'infrahub_backup_20261117_020000', {
+      NEO4J_BACKUP_DIR: dir,
+      NEO4J_DATABASES: 'neo4j',
+    });
+    expect(readdirSync(dir)).toEqual([]);
   });
 });

@@ -2,29 +2,44 @@
  * The graph database.
  * - Community: `neo4j-admin database dump <db> --to-stdout` per database, streamed into S3, while the
  *   DBMS is stopped; the runner refuses, before touching S3, if `database info` says a database is in use.
- * - Enterprise: `neo4j-admin database backup --from=HOST:PORT --to-path=DIR` per database (online),
- *   keeping the chain in DIR between runs (full, then differentials; optionally aggregated), and
- *   uploading every file of the chain so each backup restores on its own.
+ * - Enterprise: `neo4j-admin database backup --from=A:PORT,B:PORT --to-path=DIR` per database
+ *   (online; a cluster's members tried in order, each probed and recorded, a run that missed one
+ *   never complete), on the chain of the previous complete backup fetched from the bucket (or kept
+ *   in DIR), uploading every file of the chain so each backup restores on its own.
  */
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { checkedStream, dumpFormatError, neo4jDumpCheck } from '../../../../core/backup/formats.js';
 import { DATABASE_DIR, fileKey, neo4jDumpPath } from '../../../../core/backup/layout.js';
+import { latestValidBackup } from '../../../../core/backup/manifest.js';
 import {
   type FileRecord,
   fileRecord,
+  type Neo4jChain,
+  type Neo4jMember,
   type Neo4jResult,
   type StoreCounts,
 } from '../../../../core/backup/results.js';
-import { Neo4jDatabaseInUseError, ToolFailedError } from '../../../../core/errors.js';
+import { PENDING_TAGGING } from '../../../../core/backup/retention.js';
+import {
+  DatabaseUnreachableError,
+  ErrorNames,
+  Neo4jBackupDegradedError,
+  Neo4jDatabaseInUseError,
+  StorageError,
+  ToolFailedError,
+} from '../../../../core/errors.js';
 import { excerpt } from '../../../../core/redact.js';
+import { downloadVerified } from '../../../../core/s3/download.js';
 import { uploadStream } from '../../../../core/s3/upload-stream.js';
 import { runTool, toolOutput } from '../../../../core/tools/run-tool.js';
 import { streamToolToS3 } from '../../../../core/tools/stream-to-s3.js';
 import { type RunContext, resultStamp, uploadOptions } from '../context.js';
 import type { Neo4jEnv } from '../env.js';
+import { copyObject } from './artifacts.js';
 import { countStoreOffline, type OfflineStore } from './neo4j-counts.js';
 
 export interface Neo4jAdmin {
@@ -197,14 +212,198 @@ export function chainFiles(names: readonly string[], database: string): string[]
   return names.filter((n) => pattern.test(n)).sort();
 }
 
+/** A member's backup listener, as `--from` names it. */
+export type MemberAddress = string;
+
+/**
+ * Whether each member's backup listener accepts a TCP connection within `timeoutMs`, all at once,
+ * in the order given. A TCP answer is all the runner can check itself: whether the member hosts a
+ * database, only neo4j-admin finds out.
+ */
+export async function probeMembers(
+  addresses: readonly MemberAddress[],
+  timeoutMs = 5_000,
+): Promise<Neo4jMember[]> {
+  return Promise.all(
+    addresses.map(
+      (address) =>
+        new Promise<Neo4jMember>((resolve) => {
+          const at = address.lastIndexOf(':');
+          // `[::1]:6362`: an IPv6 address in brackets, as --from and the configuration write it.
+          const host = address.slice(0, at).replace(/^\[(.*)\]$/, '$1');
+          const socket = connect({ host, port: Number(address.slice(at + 1)) });
+          const done = (member: Neo4jMember) => {
+            socket.destroy();
+            resolve(member);
+          };
+          socket.setTimeout(timeoutMs, () =>
+            done({ address, reachable: false, error: `no answer within ${timeoutMs} ms` }),
+          );
+          socket.once('connect', () => done({ address, reachable: true }));
+          socket.once('error', (err: NodeJS.ErrnoException) =>
+            done({ address, reachable: false, error: err.code ?? err.message }),
+          );
+        }),
+    ),
+  );
+}
+
 export interface EnterpriseOptions {
-  from: string;
+  /** The members' backup listeners (host:port), tried in order by neo4j-admin. */
+  from: readonly MemberAddress[];
+  /**
+   * Where neo4j-admin writes. With `chain.base` `none` the chain kept there between runs is used as
+   * it is (an EFS mount); with `previous-backup` a folder of this run under it, removed afterwards.
+   */
   backupDir: string;
   type: Neo4jEnv['NEO4J_BACKUP_TYPE'];
   includeMetadata: Neo4jEnv['NEO4J_INCLUDE_METADATA'];
   aggregate: boolean;
+  /** Where a differential finds its base (neo4j.backupChain); default `{ base: 'none' }`. */
+  chain?: { base: 'previous-backup' | 'none'; maxDifferentials: number };
+  /** The runner's own TCP probe of each member (ms); default 5000. */
+  probeTimeoutMs?: number;
+  /** Above this size a base file is copied with UploadPartCopy (CopyObject's limit is 5 GiB). */
+  multipartCopyThreshold?: number;
 }
 
+/** One file of a previous backup's chain, as its manifest records it. */
+interface BaseFile {
+  path: string;
+  name: string;
+  sha256: string;
+  size: number;
+  key: string;
+  versionId?: string;
+}
+
+/** Per database: the base chain to continue, or why a full backup is taken. */
+type DatabasePlan = { files: BaseFile[]; fullReason?: undefined } | { files: []; fullReason: string };
+
+/**
+ * The previous complete backup of this target as the base of this run's differentials (Operations
+ * Manual, "Back up an online database": a differential continues the chain found in --to-path).
+ * A base is usable for a database when the manifest is an Enterprise backup chain taken with this
+ * very neo4j-admin version, records the database's chain (full first) with each file's SHA-256,
+ * size and object, and holds fewer than `maxDifferentials` differentials; otherwise the database
+ * gets a full backup, and `fullReason` says why.
+ * @throws StorageError when the bucket cannot be listed or read (ManifestError of a refused
+ *   manifest is not thrown: that backup is passed over, core/backup/manifest.ts latestValidBackup)
+ */
+export async function planChains(
+  ctx: RunContext,
+  databases: readonly string[],
+  version: string,
+  maxDifferentials: number,
+): Promise<{ baseBackupId?: string; reason?: string; plans: Map<string, DatabasePlan> }> {
+  const plans = new Map<string, DatabasePlan>();
+  const allFull = (reason: string) => {
+    for (const db of databases) plans.set(db, { files: [], fullReason: reason });
+    return { reason, plans };
+  };
+  const latest = await latestValidBackup(ctx.s3, ctx.bucket, ctx.target);
+  const { backupId, manifest } = latest;
+  if (!backupId || !manifest || backupId >= ctx.backupId) {
+    const refused = latest.refused.length
+      ? ` (${latest.refused.length} refused manifest(s) passed over)`
+      : '';
+    return allFull(`no complete earlier backup of ${ctx.target}${refused}`);
+  }
+  if (manifest.neo4j_edition !== 'enterprise' || manifest.neo4j?.method !== 'backup')
+    return allFull(`${backupId} is not an Enterprise backup chain`);
+  const tool = manifest.versions?.neo4j?.tool;
+  if (tool !== version)
+    return allFull(
+      `${backupId} was taken with neo4j-admin ${tool ?? '(unrecorded)'}, this run has ${version}: a chain is continued with the same version only`,
+    );
+  for (const db of databases) {
+    const record = manifest.neo4j.databases.find((d) => d.name === db);
+    const names = record?.files.map((p) => p.slice(DATABASE_DIR.length)) ?? [];
+    if (!record || record.files.length === 0) {
+      plans.set(db, { files: [], fullReason: `${backupId} holds no chain of database ${db}` });
+      continue;
+    }
+    const unlisted = record.files.find(
+      (p) =>
+        !p.startsWith(DATABASE_DIR) ||
+        chainFiles([p.slice(DATABASE_DIR.length)], db).length !== 1 ||
+        !manifest.checksums[p] ||
+        manifest.sizes?.[p] === undefined ||
+        !manifest.s3?.[p],
+    );
+    if (unlisted) {
+      plans.set(db, {
+        files: [],
+        fullReason: `${backupId}: ${unlisted} is not a backup artifact of ${db} with a recorded checksum, size and object`,
+      });
+      continue;
+    }
+    const differentials = record.files.length - 1;
+    if (differentials >= maxDifferentials) {
+      plans.set(db, {
+        files: [],
+        fullReason: `the chain of ${db} in ${backupId} already holds ${differentials} differential(s) (maxDifferentials ${maxDifferentials})`,
+      });
+      continue;
+    }
+    plans.set(db, {
+      files: record.files.map((path, i) => {
+        const stored = manifest.s3?.[path] as { key: string; version_id?: string };
+        return {
+          path,
+          name: names[i] as string,
+          sha256: manifest.checksums[path] as string,
+          size: manifest.sizes?.[path] as number,
+          key: stored.key,
+          ...(stored.version_id ? { versionId: stored.version_id } : {}),
+        };
+      }),
+    });
+  }
+  return { baseBackupId: backupId, plans };
+}
+
+/** What one `neo4j-admin database backup` of one database did. */
+interface BackupOutcome {
+  database: string;
+  exitCode: number;
+  /** Artifacts it wrote (new `<db>-*.backup` files). */
+  written: string[];
+  /** The member it says it backed up from, when its output names one. */
+  from?: string;
+  stderr: string;
+}
+
+const describeMembers = (members: readonly Neo4jMember[]) =>
+  members.map((m) => (m.reachable ? `${m.address} (answered)` : `${m.address} (${m.error})`)).join(', ');
+
+/**
+ * Enterprise online backup (Operations Manual, "Back up an online database",
+ * modules/ROOT/pages/backup-restore/online-backup.adoc): `neo4j-admin database backup
+ * --from=<every member> --to-path=DIR --type=...` per database, then every file of the database's
+ * chain uploaded, so each backup restores on its own (its manifest lists the whole chain).
+ *
+ * Clusters: every member of `from` is probed first (TCP) and recorded in the result (`members`).
+ * neo4j-admin tries them in order and exits 1 both when a backup failed and when it "succeeded but
+ * encountered problems such as some servers being uncontactable"; the two are told apart by the
+ * artifact it wrote or not. A database with no new artifact fails the run before anything is
+ * uploaded: DatabaseUnreachableError when no member answered the probe, else ToolFailedError, each
+ * naming the members. When every database has its artifact but a member did not answer (the probe,
+ * or neo4j-admin's exit 1), the artifacts are uploaded and the run fails Neo4jBackupDegradedError:
+ * never reported complete.
+ *
+ * Differentials (`chain.base` `previous-backup`): the previous complete backup's chain of each
+ * database is downloaded into a folder of this run (each file verified against that manifest's
+ * SHA-256 and size, core/s3/download.ts downloadVerified), so `--type=AUTO` takes a differential on
+ * it; a full backup is taken where there is no usable base (planChains says why). The base files
+ * enter this backup by server-side copy from their exact recorded version (CopyObject; checked
+ * against the manifest's SHA-256, else uploaded from the verified local copy): only the new
+ * artifact passes through the task. The result's `chain` records the base and the bytes moved.
+ *
+ * @throws ToolFailedError, DatabaseUnreachableError (a database without an artifact: nothing uploaded)
+ * @throws Neo4jBackupDegradedError (artifacts uploaded, the backup not complete)
+ * @throws StorageError from S3
+ */
 export async function backupNeo4jEnterprise(
   ctx: RunContext,
   admin: Neo4jAdmin,
@@ -214,60 +413,296 @@ export async function backupNeo4jEnterprise(
   const startedAt = new Date().toISOString();
   const log = ctx.logger.child({ component: 'database', edition: 'enterprise' });
   const version = await neo4jAdminVersion(admin);
-  await mkdir(options.backupDir, { recursive: true });
+  const chainPolicy = options.chain ?? { base: 'none' as const, maxDifferentials: 0 };
+  const fromS3 = chainPolicy.base === 'previous-backup';
+  // A chain fetched from S3 is assembled in a folder of this run only: nothing else may join it.
+  const dir = fromS3 ? join(options.backupDir, ctx.backupId) : options.backupDir;
+  if (fromS3) await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
 
-  const records: Neo4jResult['databases'] = [];
-  const files: FileRecord[] = [];
-  for (const db of databases) {
-    const args = [
-      'database',
-      'backup',
-      `--from=${options.from}`,
-      `--to-path=${options.backupDir}`,
-      `--type=${options.type}`,
-      // Neo4j refuses --include-metadata for the system database itself.
-      ...(db === 'system' ? [] : [`--include-metadata=${options.includeMetadata}`]),
-      db,
-    ];
-    log.info('neo4j-admin database backup started', { database: db, from: options.from, type: options.type });
-    await runTool(admin.path, args, { env: admin.env, stdout: 'ignore', name: 'neo4j-admin database backup' })
-      .done;
-    if (options.aggregate) {
-      await runTool(admin.path, ['database', 'aggregate-backup', `--from-path=${options.backupDir}`, db], {
-        env: admin.env,
-        stdout: 'ignore',
-        name: 'neo4j-admin database aggregate-backup',
-      }).done;
+  const members = await probeMembers(options.from, options.probeTimeoutMs);
+  const unreachable = members.filter((m) => !m.reachable);
+  if (unreachable.length > 0)
+    log.warn('cluster members did not answer the probe', { members: describeMembers(members) });
+  else log.info('every member answered the probe', { members: options.from.join(',') });
+
+  try {
+    // 1. The base: the previous backup's chain per database, downloaded and verified.
+    let chainInfo: Neo4jChain = {
+      base: chainPolicy.base,
+      downloadedBytes: 0,
+      copiedBytes: 0,
+      uploadedBytes: 0,
+      newBytes: 0,
+    };
+    const plans = new Map<string, DatabasePlan>();
+    if (fromS3 && options.type === 'FULL') {
+      chainInfo.reason = 'NEO4J_BACKUP_TYPE=FULL';
+    } else if (fromS3) {
+      // A base that cannot be looked up costs a full backup, never the backup.
+      const planned = await planChains(ctx, databases, version, chainPolicy.maxDifferentials).catch(
+        (err: unknown) => {
+          if (err instanceof Error && err.name === ErrorNames.Interrupted) throw err;
+          const reason = `the previous backup could not be looked up: ${err instanceof Error ? `${err.name}: ${excerpt(err.message, 300)}` : String(err)}`;
+          return {
+            reason,
+            baseBackupId: undefined,
+            plans: new Map<string, DatabasePlan>(
+              databases.map((db) => [db, { files: [], fullReason: reason }]),
+            ),
+          };
+        },
+      );
+      chainInfo = {
+        ...chainInfo,
+        ...(planned.baseBackupId ? { baseBackupId: planned.baseBackupId } : {}),
+        ...(planned.reason ? { reason: planned.reason } : {}),
+      };
+      for (const db of databases) {
+        const plan = planned.plans.get(db) as DatabasePlan;
+        if (plan.files.length === 0) {
+          plans.set(db, plan);
+          continue;
+        }
+        try {
+          for (const f of plan.files) {
+            const { bytes } = await downloadVerified(
+              ctx.s3,
+              { bucket: ctx.bucket, key: f.key, ...(f.versionId ? { versionId: f.versionId } : {}) },
+              f.sha256,
+              join(dir, f.name),
+            );
+            if (bytes !== f.size)
+              throw new StorageError(`${f.key} holds ${bytes} bytes, the manifest records ${f.size}`);
+            chainInfo.downloadedBytes += bytes;
+          }
+          plans.set(db, plan);
+        } catch (err) {
+          if (err instanceof Error && err.name === ErrorNames.Interrupted) throw err;
+          for (const f of plan.files) await rm(join(dir, f.name), { force: true });
+          const fullReason = `the chain of ${db} in ${chainInfo.baseBackupId} is unusable: ${err instanceof Error ? `${err.name}: ${excerpt(err.message, 300)}` : String(err)}`;
+          plans.set(db, { files: [], fullReason });
+        }
+      }
     }
-    const chain = chainFiles(await readdir(options.backupDir), db);
-    if (chain.length === 0) {
-      throw new ToolFailedError(
-        'neo4j-admin database backup',
-        { code: 0, signal: null },
-        `no ${db}-*.backup file in ${options.backupDir}`,
+    for (const db of databases) {
+      const plan = plans.get(db);
+      if (plan?.fullReason)
+        log.warn('full backup: no usable base', { database: db, reason: plan.fullReason });
+      else if (plan)
+        log.info('differential on the previous backup', {
+          database: db,
+          base: chainInfo.baseBackupId,
+          chain: plan.files.map((f) => f.name),
+        });
+    }
+
+    // 2. The backups.
+    const outcomes: BackupOutcome[] = [];
+    for (const db of databases) {
+      const plan = plans.get(db);
+      const type = fromS3 && plan?.fullReason ? 'FULL' : options.type;
+      const before = new Set(chainFiles(await readdir(dir), db));
+      const args = [
+        'database',
+        'backup',
+        `--from=${options.from.join(',')}`,
+        `--to-path=${dir}`,
+        `--type=${type}`,
+        // Neo4j refuses --include-metadata for the system database itself.
+        ...(db === 'system' ? [] : [`--include-metadata=${options.includeMetadata}`]),
+        db,
+      ];
+      log.info('neo4j-admin database backup started', { database: db, from: options.from.join(','), type });
+      const outcome = await runBackup(admin, args, db);
+      outcome.written = chainFiles(await readdir(dir), db).filter((n) => !before.has(n));
+      outcomes.push(outcome);
+      if (outcome.written.length === 0) {
+        // Failed: no artifact, whatever the exit code said. Nothing is uploaded.
+        const summary = `no new backup artifact of database '${db}' in ${dir}; members: ${describeMembers(members)}`;
+        if (unreachable.length === members.length)
+          throw new DatabaseUnreachableError(
+            `neo4j-admin database backup of '${db}' reached no member of ${options.from.join(',')}: ${describeMembers(members)}${outcome.stderr ? `; neo4j-admin: ${excerpt(outcome.stderr, 500)}` : ''}`,
+          );
+        throw new ToolFailedError(
+          'neo4j-admin database backup',
+          { code: outcome.exitCode, signal: null },
+          `${outcome.stderr ? `${outcome.stderr}\n` : ''}${summary}`,
+        );
+      }
+      for (const name of outcome.written) chainInfo.newBytes += (await stat(join(dir, name))).size;
+      if (options.aggregate) {
+        await runTool(admin.path, ['database', 'aggregate-backup', `--from-path=${dir}`, db], {
+          env: admin.env,
+          stdout: 'ignore',
+          name: 'neo4j-admin database aggregate-backup',
+        }).done;
+      }
+      log.info('neo4j-admin database backup finished', {
+        database: db,
+        exitCode: outcome.exitCode,
+        from: outcome.from,
+        written: outcome.written,
+      });
+    }
+
+    // 3. The chains into this backup: base files copied server-side, new artifacts uploaded.
+    const records: Neo4jResult['databases'] = [];
+    const files: FileRecord[] = [];
+    for (const outcome of outcomes) {
+      const db = outcome.database;
+      const plan = plans.get(db);
+      const base = new Map((plan?.files ?? []).map((f) => [f.name, f]));
+      const chain = chainFiles(await readdir(dir), db);
+      for (const name of chain) {
+        const path = `${DATABASE_DIR}${name}`;
+        const key = fileKey(ctx.target, ctx.backupId, path);
+        const from = base.get(name);
+        const copied = from ? await copyBaseFile(ctx, from, key, options, log) : undefined;
+        if (copied) {
+          chainInfo.copiedBytes += copied.size;
+          files.push(fileRecord(path, copied));
+          continue;
+        }
+        const uploaded = await uploadStream(
+          ctx.s3,
+          createReadStream(join(dir, name)),
+          uploadOptions(ctx, key),
+        );
+        chainInfo.uploadedBytes += uploaded.size;
+        files.push(fileRecord(path, uploaded));
+      }
+      const differential = chain.length > 1 && plan?.fullReason === undefined;
+      records.push({
+        name: db,
+        files: chain.map((n) => `${DATABASE_DIR}${n}`),
+        ...(outcome.from ? { from: outcome.from } : {}),
+        taken: differential || (!fromS3 && chain.length > 1) ? 'differential' : 'full',
+        ...(fromS3 && base.size > 0 && chainInfo.baseBackupId
+          ? { baseBackupId: chainInfo.baseBackupId }
+          : {}),
+        ...(plan?.fullReason ? { fullReason: plan.fullReason } : {}),
+      });
+    }
+    log.info('backup chains stored', { ...chainInfo });
+
+    // 4. Complete only when every member answered and neo4j-admin reported no problem.
+    const problems = outcomes.filter((o) => o.exitCode !== 0);
+    if (unreachable.length > 0 || problems.length > 0) {
+      const sources = outcomes
+        .map(
+          (o) =>
+            `'${o.database}' from ${
+              o.from ??
+              `one of ${
+                members
+                  .filter((m) => m.reachable)
+                  .map((m) => m.address)
+                  .join(', ') || '(none answered the probe)'
+              } (neo4j-admin did not say which)`
+            }`,
+        )
+        .join(', ');
+      const down = unreachable.length
+        ? `unreachable: ${unreachable.map((m) => `${m.address} (${m.error})`).join(', ')}`
+        : 'every member answered the probe';
+      const exits = problems.length
+        ? `; neo4j-admin exited 1 for ${problems.map((o) => `'${o.database}'`).join(', ')} after writing the artifact ("succeeded but encountered problems such as some servers being uncontactable")${problems[0]?.stderr ? `: ${excerpt(problems[0].stderr, 300)}` : ''}`
+        : '';
+      throw new Neo4jBackupDegradedError(
+        `Neo4j online backup reached only some cluster members: ${sources}; ${down}${exits}. ` +
+          `The artifacts are uploaded under s3://${ctx.bucket}/${fileKey(ctx.target, ctx.backupId, DATABASE_DIR)} for inspection, ` +
+          'but the backup is not marked complete (no manifest is written): bring every member back, or remove it from neo4j.backupFrom, and back up again',
       );
     }
-    for (const name of chain) {
-      const path = `${DATABASE_DIR}${name}`;
-      const key = fileKey(ctx.target, ctx.backupId, path);
-      const uploaded = await uploadStream(
-        ctx.s3,
-        createReadStream(join(options.backupDir, name)),
-        uploadOptions(ctx, key),
-      );
-      files.push(fileRecord(path, uploaded));
-    }
-    log.info('neo4j-admin database backup finished', { database: db, chain });
-    records.push({ name: db, files: chain.map((n) => `${DATABASE_DIR}${n}`) });
+
+    return {
+      ...resultStamp(ctx, startedAt),
+      component: 'database',
+      edition: 'enterprise',
+      method: 'backup',
+      files,
+      databases: records,
+      tool: { name: 'neo4j-admin', version },
+      members,
+      chain: chainInfo,
+    };
+  } finally {
+    if (fromS3) await rm(dir, { recursive: true, force: true });
   }
+}
 
-  return {
-    ...resultStamp(ctx, startedAt),
-    component: 'database',
-    edition: 'enterprise',
-    method: 'backup',
-    files,
-    databases: records,
-    tool: { name: 'neo4j-admin', version },
-  };
+/**
+ * Runs one `neo4j-admin database backup`: exit 0 or 1 is an outcome to judge by the artifacts
+ * (exit 1 also means "succeeded with problems"); any other exit or a signal throws ToolFailedError.
+ */
+async function runBackup(admin: Neo4jAdmin, args: string[], database: string): Promise<BackupOutcome> {
+  const tool = runTool(admin.path, args, { env: admin.env, name: 'neo4j-admin database backup' });
+  let out = '';
+  tool.stdout.setEncoding('utf8');
+  tool.stdout.on('data', (chunk: string) => {
+    out = (out + chunk).slice(-65_536);
+  });
+  let exitCode = 0;
+  try {
+    await tool.done;
+  } catch (err) {
+    if (!(err instanceof ToolFailedError) || err.exit.code !== 1) throw err;
+    exitCode = 1;
+  }
+  // "... from <host:port>": the member neo4j-admin names in its output, when it names one.
+  const from = /\bfrom\s+((?:\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):\d{1,5})/.exec(out)?.[1];
+  return { database, exitCode, written: [], ...(from ? { from } : {}), stderr: tool.stderrTail().trim() };
+}
+
+/**
+ * A base file into this backup by server-side copy of its exact recorded version, tagged pending
+ * like an upload; undefined (the caller uploads the verified local copy instead) when the copy fails
+ * or its SHA-256 or size is not the manifest's.
+ */
+async function copyBaseFile(
+  ctx: RunContext,
+  from: BaseFile,
+  key: string,
+  options: EnterpriseOptions,
+  log: RunContext['logger'],
+) {
+  try {
+    const copied = await copyObject(
+      ctx.s3,
+      {
+        bucket: ctx.bucket,
+        key: from.key,
+        size: from.size,
+        ...(from.versionId ? { versionId: from.versionId } : {}),
+      },
+      { bucket: ctx.bucket, key, tagging: PENDING_TAGGING },
+      {
+        multipartCopyThreshold: options.multipartCopyThreshold ?? 5 * 1024 ** 3,
+        copyPartSize: 512 * 1024 ** 2,
+      },
+    );
+    if (copied.sha256 !== from.sha256) {
+      log.warn('a copied base file does not hash as its manifest records: uploading it instead', {
+        key,
+        sha256: copied.sha256,
+        expected: from.sha256,
+      });
+      return undefined;
+    }
+    return {
+      key,
+      size: from.size,
+      sha256: copied.sha256,
+      versionId: copied.versionId,
+      s3ChecksumSHA256: copied.s3ChecksumSHA256,
+    };
+  } catch (err) {
+    if (err instanceof Error && err.name === ErrorNames.Interrupted) throw err;
+    log.warn('a base file could not be copied server-side: uploading it instead', {
+      key,
+      error: err instanceof Error ? `${err.name}: ${excerpt(err.message, 300)}` : String(err),
+    });
+    return undefined;
+  }
 }
