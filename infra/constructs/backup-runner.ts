@@ -677,9 +677,12 @@ export class BackupRunner extends Construct {
       [
         props.bucket.arnForObjects(`${target.name}/infrahub_backup_*`),
         props.bucket.arnForObjects(this.reportObjects(target.name)),
+        ...(target.neo4j.edition === 'enterprise'
+          ? [props.bucket.arnForObjects(`${RESTORE_SEEDS_ROOT}${target.name}/*`)]
+          : []),
         ...artifactObjects,
       ],
-      "Reads the target's own backups (ids known at run time), writes its step reports under .restores/<target>/ (restore ids known at run time) and artifacts back under the configured prefix.",
+      "Reads the target's own backups (ids known at run time), writes its step reports under .restores/<target>/ (restore ids known at run time), Enterprise seeds under .restore-seeds/<target>/ (staged per restore, removed by version) and artifacts back under the configured prefix.",
     );
   }
 
