@@ -244,11 +244,12 @@ describe('backup state machine (template)', () => {
       const [container] = d.Properties.ContainerDefinitions;
       const env = container?.Environment.map((e) => e.Name) ?? [];
       expect(env.filter((n) => /PASSWORD|TOKEN|SECRET/.test(n))).toEqual([]);
-      // A drill never reaches the deployment: no credentials at all.
+      // A drill never reaches the deployment: no credentials at all. The example's targets keep their
+      // Neo4j Bolt CA in Secrets Manager (neo4j.tls.caSecret): NEO4J_TLS_CA_PEM, not a credential.
       expect(container?.Secrets?.map((s) => s.Name).sort() ?? []).toEqual(
         d.Properties.Family.includes('-drill-')
           ? []
-          : ['NEO4J_PASSWORD', 'NEO4J_USERNAME', 'PGPASSWORD', 'PGUSER'],
+          : ['NEO4J_PASSWORD', 'NEO4J_TLS_CA_PEM', 'NEO4J_USERNAME', 'PGPASSWORD', 'PGUSER'],
       );
       expect(d.Properties.RuntimePlatform).toEqual({
         CpuArchitecture: 'ARM64',
