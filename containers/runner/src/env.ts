@@ -251,7 +251,8 @@ export const RestoreNeo4jEnvSchema = RestoreCommonEnvSchema.extend({
         ctx.addIssue({
           code: 'custom',
           path: [name],
-          message: 'is required to restore Neo4j Enterprise (the database is seeded, waited for and validated over Bolt)',
+          message:
+            'is required to restore Neo4j Enterprise (the database is seeded, waited for and validated over Bolt)',
         });
     }
   }
