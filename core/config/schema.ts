@@ -247,6 +247,26 @@ const iamRoleArn = z
   );
 
 /**
+ * The CA rules shared by `neo4j.tls` and `postgres.tls`: `ca` or `caSecret`, not both, and either
+ * only with mode `verify-full` (the other modes do not verify the certificate).
+ */
+function tlsCaProblems(
+  tls: { mode: string; ca?: string | undefined; caSecret?: string | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  if (tls.ca !== undefined && tls.caSecret !== undefined)
+    ctx.addIssue({ code: 'custom', path: ['caSecret'], message: 'give either ca or caSecret, not both' });
+  if (tls.mode !== 'verify-full')
+    for (const field of ['ca', 'caSecret'] as const)
+      if (tls[field] !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: [field],
+          message: `is used by mode "verify-full" only; mode "${tls.mode}" does not verify the server's certificate`,
+        });
+}
+
+/**
  * TLS of every Bolt connection to the target's Neo4j (the runner's counts, restores and validation,
  * the DBMS readiness Lambda). Modes as PostgreSQL's: `verify-full` (default; `bolt+s`: encrypted,
  * the certificate chain verified against `ca`/`caSecret` or the system trust store, the host name
@@ -262,18 +282,7 @@ export const Neo4jTlsSchema = z
     ca: absolutePath.optional(),
     caSecret: secretRef.optional(),
   })
-  .superRefine((tls, ctx) => {
-    if (tls.ca !== undefined && tls.caSecret !== undefined)
-      ctx.addIssue({ code: 'custom', path: ['caSecret'], message: 'give either ca or caSecret, not both' });
-    if (tls.mode !== 'verify-full')
-      for (const field of ['ca', 'caSecret'] as const)
-        if (tls[field] !== undefined)
-          ctx.addIssue({
-            code: 'custom',
-            path: [field],
-            message: `is used by mode "verify-full" only; mode "${tls.mode}" does not verify the server's certificate`,
-          });
-  });
+  .superRefine(tlsCaProblems);
 export type Neo4jTlsConfig = z.output<typeof Neo4jTlsSchema>;
 
 /**
@@ -461,18 +470,7 @@ export const PostgresTlsSchema = z
       .optional(),
     caSecret: secretRef.optional(),
   })
-  .superRefine((tls, ctx) => {
-    if (tls.ca !== undefined && tls.caSecret !== undefined)
-      ctx.addIssue({ code: 'custom', path: ['caSecret'], message: 'give either ca or caSecret, not both' });
-    if (tls.mode !== 'verify-full')
-      for (const field of ['ca', 'caSecret'] as const)
-        if (tls[field] !== undefined)
-          ctx.addIssue({
-            code: 'custom',
-            path: [field],
-            message: `is used by mode "verify-full" only; mode "${tls.mode}" does not verify the server's certificate`,
-          });
-  })
+  .superRefine(tlsCaProblems)
   // verify-full without a bundle trusts the Amazon RDS one.
   .transform((tls) =>
     tls.mode === 'verify-full' && tls.caSecret === undefined

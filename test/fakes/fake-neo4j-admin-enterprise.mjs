@@ -37,7 +37,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { basename, dirname, isAbsolute, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { configuredDirectory } from './neo4j-conf.mjs';
 
 const VERSION = process.env.FAKE_NEO4J_VERSION ?? '5.26.26';
 
@@ -250,23 +251,6 @@ function aggregate(args) {
   });
   if (options['keep-old-backup'] !== 'true') for (const l of links) rmSync(join(dir, l.name));
   process.stdout.write(`Aggregated ${links.length} backup(s) of '${db}' into ${name}\n`);
-}
-
-/**
- * A setting of the server's configuration, as neo4j-admin reads it: `$NEO4J_CONF/neo4j.conf`
- * (default `$NEO4J_HOME/conf`); a relative path resolves against NEO4J_HOME (Operations Manual,
- * "Configuration settings": server.directories.*). `fallback` when the file or setting is absent.
- */
-function configuredDirectory(setting, fallback) {
-  const home = process.env.NEO4J_HOME ?? process.cwd();
-  const file = join(process.env.NEO4J_CONF ?? join(home, 'conf'), 'neo4j.conf');
-  const line = existsSync(file)
-    ? readFileSync(file, 'utf8')
-        .split('\n')
-        .find((l) => l.split('=')[0]?.trim() === setting)
-    : undefined;
-  const value = line ? line.slice(line.indexOf('=') + 1).trim() : fallback;
-  return isAbsolute(value) ? value : join(home, value);
 }
 
 /** The server's data directory: FAKE_NEO4J_DATA, else `server.directories.data` (default `data`). */

@@ -21,22 +21,11 @@
  */
 import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { join } from 'node:path';
+import { configuredDirectory } from './neo4j-conf.mjs';
 
 /** The fake neo4j-admin's record of `server license` (fake-neo4j-admin-enterprise.mjs LICENCE_RECORD). */
 const LICENCE_RECORD = 'fake-license-agreement-accepted.json';
-
-function configuredDirectory(setting, fallback) {
-  const home = process.env.NEO4J_HOME ?? process.cwd();
-  const file = join(process.env.NEO4J_CONF ?? join(home, 'conf'), 'neo4j.conf');
-  const line = existsSync(file)
-    ? readFileSync(file, 'utf8')
-        .split('\n')
-        .find((l) => l.split('=')[0]?.trim() === setting)
-    : undefined;
-  const value = line ? line.slice(line.indexOf('=') + 1).trim() : fallback;
-  return isAbsolute(value) ? value : join(home, value);
-}
 
 function accepted() {
   const fromEnv = process.env.NEO4J_ACCEPT_LICENSE_AGREEMENT;
