@@ -167,6 +167,7 @@ export function unreachableTargetConfig(
           neo4j: {
             host: 'neo4j.lab.internal',
             edition: 'enterprise',
+            licence: 'evaluation',
             version: '5.26.26',
             credentialsSecret: 'lab/neo4j',
           },

@@ -61,6 +61,8 @@ describe('synthesized definitions: DBMS handling, readiness bounds, Task timeout
       'boltPort.$': '$.neo4j.boltPort',
       'credentialsSecret.$': '$.neo4j.credentialsSecret',
       'databases.$': '$.neo4j.databases',
+      // Bolt TLS of the readiness wait (neo4j.tls; issue 15).
+      'tls.$': '$.neo4j.tls',
     });
     expect(wait?.Next).toBe('DatabaseCaptured');
     expect(wait?.Catch?.[0]).toMatchObject({ ErrorEquals: ['States.ALL'], Next: 'WaitForNeo4jFailed' });
