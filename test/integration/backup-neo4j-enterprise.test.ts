@@ -39,7 +39,10 @@ describe('backup runner: Neo4j Enterprise online backup (fake neo4j-admin)', () 
     server = local.server;
     s3 = local.s3;
     // Stands in for the server's backup listener (server.backup.listen_address).
-    listener = createServer((socket) => socket.end());
+    listener = createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.end();
+    });
     await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
     backupPort = (listener.address() as { port: number }).port;
   });
@@ -139,7 +142,11 @@ describe('backup runner: Neo4j Enterprise online backup (fake neo4j-admin)', () 
 
 /** A fake cluster member's backup listener; `databases` it hosts (announced on connect), else all. */
 async function member(databases?: string[]): Promise<{ address: string; close(): void }> {
-  const server = createServer((socket) => socket.end(databases ? `databases=${databases.join(',')}\n` : ''));
+  const server = createServer((socket) => {
+    // A client that resets the connection (the probe, neo4j-admin) is no failure of the member.
+    socket.on('error', () => undefined);
+    socket.end(databases ? `databases=${databases.join(',')}\n` : '');
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { address: `127.0.0.1:${(server.address() as { port: number }).port}`, close: () => server.close() };
 }
@@ -347,6 +354,32 @@ describe('backup runner: Neo4j Enterprise differential chains on the previous ba
       [true, 1, 10],
       [false, 11, 20],
     ]);
+    // The transaction a restore of the chain ends at, as neo4j-admin --inspect-path lists it: what
+    // a seeded restore holds the restored database to.
+    expect(second.result?.databases.map((d) => d.lastCommittedTx)).toEqual([20, 20]);
+    expect(first.result?.databases.map((d) => d.lastCommittedTx)).toEqual([10, 10]);
+  });
+
+  it('leaves the base out when the server had pruned its transactions and neo4j-admin fell back to a full backup', async () => {
+    const target = 'infrahub-chain-pruned';
+    const extra = { NEO4J_DATABASES: 'neo4j' };
+    const first = await backup(target, 'infrahub_backup_20261118_020000', extra);
+    const second = await backup(target, 'infrahub_backup_20261119_020000', {
+      ...extra,
+      FAKE_NEO4J_LOGS_PRUNED: 'true',
+    });
+    const db = second.result?.databases[0];
+    // The base was fetched, but the new artifact is a full backup: the chain is that artifact alone.
+    expect(second.result?.chain?.baseBackupId).toBe('infrahub_backup_20261118_020000');
+    expect(db).toMatchObject({
+      taken: 'full',
+      files: [expect.stringMatching(/^database\/neo4j-/)],
+      fullReason: expect.stringContaining('neo4j-admin took a full backup'),
+    });
+    expect(db?.baseBackupId).toBeUndefined();
+    expect(db?.files[0]).not.toBe(first.manifest.neo4j?.databases[0]?.files[0]);
+    expect(second.result?.chain?.copiedBytes).toBe(0);
+    expect(Object.keys(second.manifest.checksums)).toEqual(db?.files);
   });
 
   it('takes a full backup once the chain holds maxDifferentials differentials, and says why', async () => {

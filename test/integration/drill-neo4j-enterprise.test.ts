@@ -177,7 +177,10 @@ describe('drill: Neo4j Enterprise backup chains (fake Enterprise installation, r
     );
     chmodSync(join(home, 'bin', 'neo4j'), 0o755);
     // A chain of three artifacts from the fake backup (any TCP listener is its "server").
-    listener = createServer((socket) => socket.end());
+    listener = createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.end();
+    });
     await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
     const port = (listener.address() as { port: number }).port;
     mkdirSync(join(work, 'chain'));

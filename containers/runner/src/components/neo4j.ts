@@ -212,6 +212,107 @@ export function chainFiles(names: readonly string[], database: string): string[]
   return names.filter((n) => pattern.test(n)).sort();
 }
 
+/** One artifact as `neo4j-admin database backup --inspect-path` lists it. */
+export interface ArtifactInfo {
+  /** The artifact's file name. */
+  file: string;
+  database: string;
+  full: boolean;
+  lowestTx: number;
+  highestTx: number;
+}
+
+/**
+ * Parses the table `neo4j-admin database backup --inspect-path=<folder>` prints: a header row
+ * (FILE, DATABASE, DATABASE ID, TIME, FULL, COMPRESSED, LOWEST TX, HIGHEST TX) and one `|`-separated
+ * row per artifact, FILE a `file://` URI (Operations Manual, "Restore a database backup": "if you
+ * restore neo4j-2023-06-29T14-50-45.backup, your database will have 14 as the last transaction ID").
+ * Columns are found by their header, so their order does not matter.
+ * @throws Error naming the output when a needed column or value is missing
+ */
+export function parseInspection(output: string): ArtifactInfo[] {
+  const rows = output
+    .split(/\r?\n/)
+    .filter((l) => l.trim().startsWith('|'))
+    .map((l) =>
+      l
+        .trim()
+        .replace(/^\||\|$/g, '')
+        .split('|')
+        .map((c) => c.trim()),
+    );
+  const [header, ...data] = rows;
+  const column = (name: string) => {
+    const i = header?.findIndex((h) => h.toUpperCase() === name) ?? -1;
+    if (i < 0)
+      throw new Error(
+        `no ${name} column in "neo4j-admin database backup --inspect-path" output: ${excerpt(output.trim(), 200)}`,
+      );
+    return i;
+  };
+  const [file, database, full, lowest, highest] = ['FILE', 'DATABASE', 'FULL', 'LOWEST TX', 'HIGHEST TX'].map(
+    column,
+  ) as [number, number, number, number, number];
+  return data.map((r) => {
+    const info = {
+      file: (r[file] ?? '').split('/').pop() ?? '',
+      database: r[database] ?? '',
+      full: (r[full] ?? '').toLowerCase() === 'true',
+      lowestTx: Number(r[lowest]),
+      highestTx: Number(r[highest]),
+    };
+    if (!info.file || !Number.isInteger(info.lowestTx) || !Number.isInteger(info.highestTx))
+      throw new Error(
+        `unexpected "neo4j-admin database backup --inspect-path" row: ${excerpt(r.join(' | '), 200)}`,
+      );
+    return info;
+  });
+}
+
+/**
+ * The chain a restore of `database`'s newest artifact reads: back from it to the newest full
+ * artifact, each differential starting where the one before ended. Artifacts before that full one
+ * (a base the server could not continue: "if the required transaction logs are not available on the
+ * backup server, then the backup client falls back on performing a full backup", Operations Manual,
+ * "Backup modes") are not part of it.
+ *
+ * @param names the database's artifact files, oldest first (chainFiles)
+ * @returns the chain's files, oldest first, and the last transaction a restore of it ends at
+ * @throws ToolFailedError when an artifact is not listed, or the chain has no full backup or a gap
+ */
+export function restorableChain(
+  names: readonly string[],
+  inspected: ReadonlyMap<string, ArtifactInfo>,
+  database: string,
+): { files: string[]; highestTx: number } {
+  const broken = (why: string) =>
+    new ToolFailedError(
+      'neo4j-admin database backup --inspect-path',
+      { code: 0, signal: null },
+      `the backup chain of '${database}' ${why}`,
+    );
+  const chain: ArtifactInfo[] = [];
+  for (let i = names.length - 1; i >= 0; i -= 1) {
+    const info = inspected.get(names[i] as string);
+    if (!info || info.database !== database) throw broken(`lists no ${names[i]} of this database`);
+    const next = chain[0];
+    if (next && info.highestTx + 1 !== next.lowestTx)
+      throw broken(
+        `has a gap: ${info.file} ends at transaction ${info.highestTx}, ${next.file} starts at ${next.lowestTx}`,
+      );
+    chain.unshift(info);
+    if (info.full) break;
+  }
+  if (!chain[0]?.full) throw broken(`has no full backup before ${names.at(-1)}`);
+  return { files: chain.map((c) => c.file), highestTx: chain.at(-1)?.highestTx as number };
+}
+
+/** Runs `--inspect-path` on a folder: its artifacts by file name. */
+async function inspectBackups(admin: Neo4jAdmin, dir: string): Promise<Map<string, ArtifactInfo>> {
+  const output = await toolOutput(admin.path, ['database', 'backup', `--inspect-path=${dir}`], admin.env);
+  return new Map(parseInspection(output).map((a) => [a.file, a]));
+}
+
 /** A member's backup listener, as `--from` names it. */
 export type MemberAddress = string;
 
@@ -546,14 +647,22 @@ export async function backupNeo4jEnterprise(
       });
     }
 
-    // 3. The chains into this backup: base files copied server-side, new artifacts uploaded.
+    // 3. The chains into this backup, as neo4j-admin itself describes them (the last transaction
+    // each restores to; a base it could not continue left out): base files copied server-side, new
+    // artifacts uploaded.
+    const inspected = await inspectBackups(admin, dir);
     const records: Neo4jResult['databases'] = [];
     const files: FileRecord[] = [];
     for (const outcome of outcomes) {
       const db = outcome.database;
       const plan = plans.get(db);
-      const base = new Map((plan?.files ?? []).map((f) => [f.name, f]));
-      const chain = chainFiles(await readdir(dir), db);
+      const { files: chain, highestTx } = restorableChain(chainFiles(await readdir(dir), db), inspected, db);
+      const base = new Map((plan?.files ?? []).filter((f) => chain.includes(f.name)).map((f) => [f.name, f]));
+      const fullReason =
+        plan?.fullReason ??
+        (plan && plan.files.length > 0 && base.size === 0
+          ? 'the server no longer had the transactions since the base: neo4j-admin took a full backup (Operations Manual, "Backup modes")'
+          : undefined);
       for (const name of chain) {
         const path = `${DATABASE_DIR}${name}`;
         const key = fileKey(ctx.target, ctx.backupId, path);
@@ -572,16 +681,17 @@ export async function backupNeo4jEnterprise(
         chainInfo.uploadedBytes += uploaded.size;
         files.push(fileRecord(path, uploaded));
       }
-      const differential = chain.length > 1 && plan?.fullReason === undefined;
       records.push({
         name: db,
         files: chain.map((n) => `${DATABASE_DIR}${n}`),
+        // The transaction a restore of this chain ends at: ties the counts to it (counts_basis).
+        lastCommittedTx: highestTx,
         ...(outcome.from ? { from: outcome.from } : {}),
-        taken: differential || (!fromS3 && chain.length > 1) ? 'differential' : 'full',
+        taken: chain.length > 1 ? 'differential' : 'full',
         ...(fromS3 && base.size > 0 && chainInfo.baseBackupId
           ? { baseBackupId: chainInfo.baseBackupId }
           : {}),
-        ...(plan?.fullReason ? { fullReason: plan.fullReason } : {}),
+        ...(fullReason ? { fullReason } : {}),
       });
     }
     log.info('backup chains stored', { ...chainInfo });
