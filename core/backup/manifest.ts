@@ -257,6 +257,16 @@ export function structuralProblems(manifest: z.output<typeof ManifestShape>): Pr
         path: ['neo4j', 'databases', i, 'name'],
         message: `${JSON.stringify(db.name)} ${bad}`,
       });
+    // A chain is restored from its last file back to its full backup (neo4j-admin database
+    // restore, seeding): its files are listed oldest first, as their timestamped names sort.
+    if (manifest.neo4j?.method === 'backup' && db.files.length > 1) {
+      const sorted = [...db.files].sort();
+      if (sorted.some((f, j) => f !== db.files[j]))
+        problems.push({
+          path: ['neo4j', 'databases', i, 'files'],
+          message: `the backup chain of ${db.name} is not listed oldest first (${db.files.join(', ')}): a restore reads it back from its last file`,
+        });
+    }
     db.files.forEach((file, j) => {
       if (componentOf(file) !== 'database' || backupPathProblem(file))
         problems.push({

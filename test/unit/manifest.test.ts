@@ -311,6 +311,31 @@ describe('manifest validation: every reader is protected (issue 12, items 3 and 
     expect(() => validateManifest(ok, source)).not.toThrow();
   });
 
+  // Issue 15 review: a restore (seeding, a drill's `database restore`) reads a chain back from its
+  // last listed file, so a chain listed out of order would restore an older state.
+  it('refuses an Enterprise backup chain not listed oldest first, and accepts it in order', () => {
+    const chained = (files: string[]) => {
+      const m = good();
+      m.checksums = { 'prefect.dump': sha('e') };
+      m.sizes = { 'prefect.dump': 2 };
+      m.s3 = { 'prefect.dump': m.s3['prefect.dump'] as { key: string; checksum_sha256: string } };
+      for (const file of files) {
+        m.checksums[file] = sha('f');
+        m.sizes[file] = 3;
+        m.s3[file] = { key: `${target}/${backupId}/${file}`, checksum_sha256: 'c=' };
+      }
+      m.neo4j = { method: 'backup', databases: [{ name: 'neo4j', files }] };
+      return m;
+    };
+    const full = 'database/neo4j-2026-11-20T02-00-00.backup';
+    const diff = 'database/neo4j-2026-11-21T02-00-00.backup';
+    expect(() => validateManifest(chained([full, diff]), source, { target, backupId })).not.toThrow();
+    refused(
+      chained([diff, full]),
+      /neo4j\.databases\.0\.files: the backup chain of neo4j is not listed oldest first/,
+    );
+  });
+
   it('names the file and the problem for malformed JSON and wrong shapes', () => {
     expect(() => parseManifest('{"metadata_version": 2025111200,', source)).toThrowError(
       expect.objectContaining({
