@@ -268,9 +268,9 @@ export function checkCompatibility(
     }
     if (to === 'enterprise' && from === 'enterprise') {
       // Seeded restores (containers/runner/src/components/seed-neo4j.ts): what the plan can tell.
-      if (input.mode === 'in-place' && !atLeast(neo4jRelease(target.neo4j.version), [5, 24])) {
+      if (!atLeast(neo4jRelease(target.neo4j.version), [5, 26])) {
         refuse(
-          `an in-place Enterprise restore recreates the database from the seed with dbms.cluster.recreateDatabase, which Neo4j ${target.neo4j.version} lacks (5.24 or later): restore with mode "new-database" and move the alias`,
+          `an Enterprise restore is seeded from the backup chain in S3, which needs the CloudSeedProvider of Neo4j 5.26 or later; the target runs ${target.neo4j.version}`,
         );
       }
       if (target.neo4j.seed.serverRoleArns.length === 0) {

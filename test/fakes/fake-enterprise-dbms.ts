@@ -3,7 +3,10 @@
  * seeded restore (containers/runner/src/components/seed-neo4j.ts) is tested against this stand-in,
  * which follows the documented contracts and refuses any statement outside them:
  *
- * - `CALL dbms.components()` (version, edition); `SHOW SETTINGS ... dbms.databases.seed_from_uri_providers`.
+ * - `CALL dbms.components()` (version, edition); `SHOW SETTINGS ... dbms.databases.seed_from_uri_providers`
+ *   (default per version: `S3SeedProvider,CloudSeedProvider` in 5.26, `CloudSeedProvider` from
+ *   2025.01; "the first matching provider will be used": an s3:// seed that reaches the
+ *   S3SeedProvider fails, as it would without seedConfig and seedCredentials).
  * - `CREATE DATABASE x OPTIONS {existingData: 'use', seedURI: 's3://...'}` (Operations Manual, "Create
  *   a database from a URI"): the command returns at once; every member hosting the database then
  *   downloads the seed as the database starts. A URI naming a `.backup` file is seeded from the chain
@@ -12,8 +15,12 @@
  *   a server without a region leaves it offline without a message (the documented credentials and
  *   region prerequisites); a member that is down reports currentStatus "unknown".
  * - `CALL dbms.recreateDatabase(name, {seedURI})` from 2025.04, `CALL dbms.cluster.recreateDatabase`
- *   before (Operations Manual, "Recreate a database"): the database must exist; it is reseeded.
- * - `SHOW DATABASE x YIELD ...` one row per member; `SHOW DATABASES YIELD name`; `DROP DATABASE x IF EXISTS`.
+ *   before (Operations Manual, "Recreate a database"): the database must exist; it is reseeded, and
+ *   its old store keeps answering `online` for `stalePolls` polls after the call returns.
+ * - `SHOW DATABASE x YIELD ...` one row per member, with `lastStartTime` (moves at each start) and
+ *   `lastCommittedTxn` (only while online: a seeded copy ends at its chain's highest transaction,
+ *   "if you restore <artifact>, your database will have <HIGHEST TX> as the last transaction ID",
+ *   Operations Manual, "Restore a database backup"); `SHOW DATABASES YIELD name`; `DROP DATABASE x IF EXISTS`.
  * - `SHOW ALIASES FOR DATABASE YIELD name, database ...`; `CREATE OR REPLACE ALIAS a FOR DATABASE x`
  *   (refused when `a` names a database).
  * - Counts per database (`MATCH (n) RETURN count(n) AS c`, `MATCH ()-[r]->() RETURN count(r) AS c`),
@@ -42,8 +49,18 @@ export interface FakeDbmsOptions {
   down?: string[];
   /** The servers' AWS region; undefined: seeds never start, silently (offline, no message). */
   awsRegion?: string;
-  /** `dbms.databases.seed_from_uri_providers`; `null`: SHOW SETTINGS is refused (no privilege). */
+  /**
+   * `dbms.databases.seed_from_uri_providers`; default the version's (`S3SeedProvider,CloudSeedProvider`
+   * in 5.26, `CloudSeedProvider` from 2025.01: Operations Manual, "Configuration settings");
+   * `null`: SHOW SETTINGS is refused (no privilege), the default still applies.
+   */
   seedProviders?: string | null;
+  /** Added to the transaction a seeded database ends at (a seed that is not what was staged). */
+  txOffset?: number;
+  /** SHOW DATABASE polls after a recreate during which the old store still answers (default 1). */
+  stalePolls?: number;
+  /** Statements the restore's user may not run (refused with Neo4j's security error). */
+  denied?: RegExp;
   /** The counts a database seeded from `chain` holds. */
   countsFor?: (chain: ChainLink[]) => { nodes: number; relationships: number };
   /** SHOW DATABASE polls until a seeded database is online (default 2). */
@@ -61,11 +78,18 @@ interface Hosted {
 interface Database {
   members: Map<string, Hosted>;
   counts: { nodes: number; relationships: number };
+  /** The last transaction the database holds (shown while online). */
+  tx: number;
+  /** How many times it was started: `lastStartTime` moves with it. */
+  starts: number;
   seedUri?: string;
   pending?: {
+    /** Polls during which the old store still answers (a recreate). */
+    stale: number;
     polls: number;
+    started: boolean;
     outcome:
-      | { ok: true; counts: { nodes: number; relationships: number } }
+      | { ok: true; counts: { nodes: number; relationships: number }; tx: number }
       | { ok: false; message: string }
       | { ok: false; silent: true };
   };
@@ -82,7 +106,7 @@ class Neo4jError extends Error {
 }
 
 const SHOW_DATABASE =
-  /^SHOW DATABASE `([^`]+)` YIELD name, address, serverID, requestedStatus, currentStatus, statusMessage RETURN address, serverID, requestedStatus, currentStatus, statusMessage$/;
+  /^SHOW DATABASE `([^`]+)` YIELD name, address, serverID, requestedStatus, currentStatus, statusMessage, lastStartTime, lastCommittedTxn RETURN address, serverID, requestedStatus, currentStatus, statusMessage, lastStartTime, lastCommittedTxn$/;
 const CREATE_SEEDED =
   /^CREATE DATABASE `([^`]+)` OPTIONS \{existingData: 'use', seedURI: '((?:[^'\\]|\\.)*)'\}$/;
 const RECREATE =
@@ -104,7 +128,7 @@ export class FakeEnterpriseDbms implements CypherSession {
       system: { nodes: 0, relationships: 0 },
       ...options.existing,
     }))
-      this.databases.set(name, { members: this.hosted('online', ''), counts });
+      this.databases.set(name, { members: this.hosted('online', ''), counts, tx: 5, starts: 1 });
     for (const [alias, db] of Object.entries(options.aliases ?? {})) this.aliases.set(alias, db);
   }
 
@@ -129,20 +153,18 @@ export class FakeEnterpriseDbms implements CypherSession {
     this.statements.push(
       `${database}: ${query}${Object.keys(params).length ? ` ${JSON.stringify(params)}` : ''}`,
     );
+    if (this.options.denied?.test(query))
+      throw new Neo4jError(
+        `Permission denied for: ${query.split(' ').slice(0, 3).join(' ')}`,
+        'Neo.ClientError.Security.Forbidden',
+      );
     if (database !== 'system') return this.count(database, query);
     if (query === 'CALL dbms.components() YIELD versions, edition RETURN versions[0] AS version, edition')
       return [{ version: this.version, edition: this.options.edition ?? 'enterprise' }];
     if (query === 'SHOW SETTINGS YIELD name, value WHERE name = $name RETURN value') {
       if (this.options.seedProviders === null)
         throw new Neo4jError('Permission denied: SHOW SETTING', 'Neo.ClientError.Security.Forbidden');
-      return params.name === 'dbms.databases.seed_from_uri_providers'
-        ? [
-            {
-              value:
-                this.options.seedProviders ?? 'CloudSeedProvider,FileSeedProvider,URLConnectionSeedProvider',
-            },
-          ]
-        : [];
+      return params.name === 'dbms.databases.seed_from_uri_providers' ? [{ value: this.providers() }] : [];
     }
     if (query === 'SHOW DATABASES YIELD name RETURN DISTINCT name')
       return [...this.databases.keys()].map((name) => ({ name }));
@@ -213,20 +235,38 @@ export class FakeEnterpriseDbms implements CypherSession {
     throw new Error(`fake Enterprise DBMS: "${query}" on ${database} is not part of the faked contract`);
   }
 
+  /** The providers setting in force: the given one, or the version's default. */
+  private providers(): string {
+    if (typeof this.options.seedProviders === 'string') return this.options.seedProviders;
+    return this.version.startsWith('5.') ? 'S3SeedProvider,CloudSeedProvider' : 'CloudSeedProvider';
+  }
+
   private show(name: string) {
     const db = this.databases.get(name);
     if (!db) return [];
-    if (db.pending) {
-      db.pending.polls -= 1;
-      if (db.pending.polls <= 0) {
-        const outcome = db.pending.outcome;
+    const pending = db.pending;
+    if (pending && pending.stale > 0) pending.stale -= 1;
+    else if (pending) {
+      if (!pending.started) {
+        // The old store stops; each member starts the database anew from the seed.
+        for (const [address, hosted] of db.members)
+          if (hosted.status !== 'unknown') db.members.set(address, { status: 'starting', message: '' });
+        pending.started = true;
+      }
+      pending.polls -= 1;
+      if (pending.polls <= 0) {
+        const outcome = pending.outcome;
         for (const [address, hosted] of db.members) {
           if (hosted.status === 'unknown') continue;
           if (outcome.ok) db.members.set(address, { status: 'online', message: '' });
           else if ('silent' in outcome) db.members.set(address, { status: 'offline', message: '' });
           else db.members.set(address, { status: 'offline', message: outcome.message });
         }
-        if (outcome.ok) db.counts = outcome.counts;
+        if (outcome.ok) {
+          db.counts = outcome.counts;
+          db.tx = outcome.tx;
+          db.starts += 1;
+        }
         db.pending = undefined;
       }
     }
@@ -237,33 +277,45 @@ export class FakeEnterpriseDbms implements CypherSession {
       requestedStatus: 'online',
       currentStatus: h.status,
       statusMessage: h.message,
+      lastStartTime: db.starts > 0 ? `2026-11-30T12:00:${String(db.starts).padStart(2, '0')}Z` : null,
+      lastCommittedTxn: h.status === 'online' ? db.tx : null,
     }));
   }
 
-  /** Starts seeding `name` from `uri`: the outcome is decided now (the S3 read), shown after some polls. */
+  /**
+   * Starts seeding `name` from `uri`: the outcome is decided now (the S3 read), shown after some
+   * polls; a database that exists (a recreate) keeps answering from its old store for `stalePolls`.
+   */
   private async seed(name: string, uri: string) {
     const polls = this.options.pollsToOnline ?? 2;
-    const db: Database = {
+    const old = this.databases.get(name);
+    const db: Database = old ?? {
       members: this.hosted('starting', ''),
       counts: { nodes: 0, relationships: 0 },
-      seedUri: uri,
+      tx: 0,
+      starts: 0,
     };
+    db.seedUri = uri;
     this.databases.set(name, db);
-    if (!this.options.awsRegion) {
-      db.pending = { polls, outcome: { ok: false, silent: true } };
-      return;
-    }
+    const pending = (outcome: NonNullable<Database['pending']>['outcome']) => {
+      db.pending = { stale: old ? (this.options.stalePolls ?? 1) : 0, polls, started: !old, outcome };
+    };
     const unable = `Unable to start database \`DatabaseId{3fe1a59b[${name}]}\``;
+    // The first provider of the list that takes s3: is used; the S3SeedProvider needs seedConfig and
+    // seedCredentials, which the command does not carry.
+    const provider = this.providers()
+      .split(',')
+      .map((p) => p.trim())
+      .find((p) => p === 'CloudSeedProvider' || p === 'S3SeedProvider');
+    if (provider !== 'CloudSeedProvider') return pending({ ok: false, message: unable });
+    if (!this.options.awsRegion) return pending({ ok: false, silent: true });
     const chain = await this.chainOf(uri).catch(() => undefined);
-    if (!chain) {
-      db.pending = { polls, outcome: { ok: false, message: unable } };
-      return;
-    }
+    if (!chain) return pending({ ok: false, message: unable });
     const counts = this.options.countsFor?.(chain) ?? {
       nodes: chain.at(-1)?.header.highestTx ?? 0,
       relationships: 0,
     };
-    db.pending = { polls, outcome: { ok: true, counts } };
+    pending({ ok: true, counts, tx: (chain.at(-1)?.header.highestTx ?? 0) + (this.options.txOffset ?? 0) });
   }
 
   /** The chain ending at the URI's file, from its S3 folder (CloudSeedProvider); undefined when unusable. */

@@ -5,6 +5,7 @@ import {
   recreateProcedure,
   restoreNeo4jSeeded,
   type SeedOptions,
+  seedProviderProblem,
 } from '../../containers/runner/src/components/seed-neo4j.js';
 import { fileKey, RESTORE_SEEDS_ROOT } from '../../core/backup/layout.js';
 import type { Manifest } from '../../core/backup/manifest.js';
@@ -52,15 +53,19 @@ async function storeChain(
     sizes[file] = body.length;
     stored[file] = { key, ...(put.VersionId ? { version_id: put.VersionId } : {}) };
   }
+  // As the backup records it: the transaction the chain restores to (neo4j-admin --inspect-path),
+  // and counts taken at that transaction (counts_basis verified).
+  const lastTx = links.at(-1)?.highestTx as number;
   return {
     checksums,
     sizes,
     s3: stored,
     counts: { neo4j: { neo4j: GRAPH } },
+    counts_basis: { neo4j: { describes_dump: 'verified', counted_tx: lastTx, dumped_tx: lastTx } },
     neo4j: {
       method: 'backup',
       databases: [
-        { name: 'neo4j', files: links.map((l) => `database/${l.name}`) },
+        { name: 'neo4j', files: links.map((l) => `database/${l.name}`), last_committed_tx: lastTx },
         { name: 'system', files: [] },
       ],
     },
@@ -176,28 +181,138 @@ describe('restore: Neo4j Enterprise seeded from the bucket (real S3, fake Enterp
     expect(server.databases.has(result.rehearsal?.name as string)).toBe(false);
   });
 
-  it('in place on Neo4j 5.26 recreates with dbms.cluster.recreateDatabase; before 5.24 it refuses and names new-database', async () => {
-    const server = dbms({ version: '5.26.26' });
+  it('in place on Neo4j 5.26 recreates with dbms.cluster.recreateDatabase, once s3:// seeds reach the CloudSeedProvider; before 5.26 it refuses', async () => {
+    const server = dbms({ version: '5.26.26', seedProviders: 'CloudSeedProvider,S3SeedProvider' });
     await restoreNeo4jSeeded(ctx(), server, manifest, { mode: 'in-place', rehearse: false, ...fast });
     expect(server.statements.some((s) => s.startsWith('system: CALL dbms.cluster.recreateDatabase('))).toBe(
       true,
     );
     expect(recreateProcedure('2025.04.0')).toBe('dbms.recreateDatabase');
     expect(recreateProcedure('2025.03.0')).toBe('dbms.cluster.recreateDatabase');
-    expect(recreateProcedure('5.23.0')).toBeUndefined();
+    expect(recreateProcedure('5.26.26')).toBe('dbms.cluster.recreateDatabase');
 
-    const old = dbms({ version: '5.20.0' });
-    await expect(
-      restoreNeo4jSeeded(ctx(), old, manifest, { mode: 'in-place', ...fast }),
-    ).rejects.toMatchObject({
+    const old = dbms({ version: '5.25.1', seedProviders: 'CloudSeedProvider' });
+    await expect(restoreNeo4jSeeded(ctx(), old, manifest, green)).rejects.toMatchObject({
       name: 'IncompatibleBackup',
-      message: expect.stringContaining('mode "new-database"'),
+      message: expect.stringContaining('Neo4j 5.26 or later'),
     });
+    expect(old.statements.some((s) => /CREATE|DROP|recreate/.test(s))).toBe(false);
+  });
+
+  // Issue 15 review: in 5.26 the default providers list is "S3SeedProvider,CloudSeedProvider", and
+  // "the first matching provider will be used": s3:// seeds would go to the S3SeedProvider, which
+  // needs access keys the command never carries. The fake fails such a seed as the server would.
+  it("refuses a 5.26 server whose providers send s3:// seeds to the S3SeedProvider (the version's default), before anything changes", async () => {
+    for (const seedProviders of [
+      undefined,
+      'S3SeedProvider',
+      'S3SeedProvider,CloudSeedProvider',
+      'FileSeedProvider',
+    ]) {
+      const server = dbms({ version: '5.26.26', ...(seedProviders ? { seedProviders } : {}) });
+      await expect(restoreNeo4jSeeded(ctx(), server, manifest, green)).rejects.toMatchObject({
+        name: 'Neo4jSeed',
+        message: expect.stringContaining('CloudSeedProvider first'),
+      });
+      expect(server.statements.some((s) => /CREATE|DROP|recreate/.test(s))).toBe(false);
+    }
+    // Unreadable on 5.26: its default would send the seed to the S3SeedProvider, so refused.
+    const hidden = dbms({ version: '5.26.26', seedProviders: null });
+    await expect(restoreNeo4jSeeded(ctx(), hidden, manifest, green)).rejects.toMatchObject({
+      name: 'Neo4jSeed',
+      message: expect.stringContaining("grant the restore's user SHOW SETTING"),
+    });
+    expect(seedProviderProblem('CloudSeedProvider, S3SeedProvider')).toBeUndefined();
+    expect(seedProviderProblem('FileSeedProvider,CloudSeedProvider')).toBeUndefined();
+    expect(seedProviderProblem('')).toMatch(/no provider takes s3/);
+  });
+
+  it('in place: a recreate returns while the old store still answers; the restore waits until every member started it anew', async () => {
+    const server = dbms({ stalePolls: 3, members: ['neo4j-1:7687', 'neo4j-2:7687'] });
+    const result = await restoreNeo4jSeeded(ctx(), server, manifest, {
+      mode: 'in-place',
+      rehearse: false,
+      ...fast,
+    });
+    expect(result.databases[0]?.members.map((m) => [m.currentStatus, m.lastCommittedTxn])).toEqual([
+      ['online', 20],
+      ['online', 20],
+    ]);
+    expect(server.databases.get('neo4j')?.counts).toEqual(GRAPH);
+    const call = server.statements.findIndex((s) => s.includes('recreateDatabase'));
+    const counted = server.statements.findIndex((s) => s.startsWith('neo4j: MATCH (n)'));
+    // The old store's online answers right after the call were not taken for the restored database.
     expect(
-      old.statements.some((s) =>
-        /CREATE|DROP|CALL dbms\.(cluster\.)?recreate/.test(s.replace('CALL dbms.components', '')),
+      server.statements.slice(call + 1, counted).filter((s) => s.includes('SHOW DATABASE `neo4j`')).length,
+    ).toBeGreaterThan(4);
+  });
+
+  it('the seeded database must end at the transaction the backup restores to: another one fails, the alias stays', async () => {
+    const server = dbms({ txOffset: 3 });
+    await expect(restoreNeo4jSeeded(ctx(), server, manifest, green)).rejects.toMatchObject({
+      name: 'RestoreValidation',
+      message: expect.stringContaining(
+        "does not end at the backup's last transaction 20: neo4j-1:7687 holds up to 23",
       ),
-    ).toBe(false);
+    });
+    expect(server.aliases.get('infrahub')).toBe('infrahub-blue');
+  });
+
+  it('counts taken at another transaction are not compared when the transaction proves the seed; without one, counts must equal', async () => {
+    // Counts taken during the online backup, at transaction 25: "differs", kept aside.
+    const differs = {
+      ...manifest,
+      counts: { neo4j: {} },
+      counts_basis: {
+        neo4j: {
+          describes_dump: 'differs',
+          counted_tx: 25,
+          dumped_tx: 20,
+          counted: { nodes: 1, relationships: 1 },
+        },
+      },
+    } as unknown as Manifest;
+    const proven = await restoreNeo4jSeeded(ctx(), dbms(), differs, green);
+    expect(proven.databases[0]?.validation.validation).toContain(
+      "ends at the backup's last transaction 20 on every member",
+    );
+    // An older or imported backup: no transaction, counts of unknown basis. They must equal now
+    // (before, a difference only warned and the alias moved).
+    const unproven = {
+      ...manifest,
+      counts_basis: { neo4j: { describes_dump: 'unknown' } },
+      neo4j: {
+        ...manifest.neo4j,
+        databases: manifest.neo4j?.databases.map(({ last_committed_tx: _, ...d }) => d),
+      },
+    } as unknown as Manifest;
+    const wrong = dbms({ countsFor: () => ({ nodes: 1, relationships: 1 }) });
+    await expect(restoreNeo4jSeeded(ctx(), wrong, unproven, green)).rejects.toMatchObject({
+      name: 'RestoreValidation',
+    });
+    expect(wrong.aliases.get('infrahub')).toBe('infrahub-blue');
+    // Neither a transaction nor counts: nothing proves it.
+    const bare = { ...unproven, counts: undefined, counts_basis: undefined } as unknown as Manifest;
+    const none = dbms();
+    await expect(restoreNeo4jSeeded(ctx(), none, bare, green)).rejects.toMatchObject({
+      name: 'RestoreValidation',
+      message: expect.stringContaining(
+        'nothing proves the seeded database infrahub-green equal to the backup',
+      ),
+    });
+    expect(none.aliases.get('infrahub')).toBe('infrahub-blue');
+  });
+
+  it('in place: a recreate the server refuses (a missing privilege) says the live database is untouched', async () => {
+    const server = dbms({ denied: /recreateDatabase/ });
+    await expect(
+      restoreNeo4jSeeded(ctx(), server, manifest, { mode: 'in-place', ...fast }),
+    ).rejects.toMatchObject({
+      message: expect.stringMatching(
+        /^the server refused to recreate neo4j from the seed, so it is untouched: Permission denied/,
+      ),
+    });
+    expect(server.databases.get('neo4j')?.counts).toEqual({ nodes: 1, relationships: 0 });
   });
 
   it('a seed that never comes online (servers without AWS_REGION) fails after the bound, naming the cause; the alias is not moved', async () => {
@@ -295,7 +410,7 @@ describe('restore: Neo4j Enterprise seeded from the bucket (real S3, fake Enterp
     expect((await stagedKeys()).length).toBe(before);
   });
 
-  it('SHOW SETTINGS refused (no privilege): the provider check is skipped with a warning, and the restore proceeds', async () => {
+  it('SHOW SETTINGS refused (no privilege) on 2025.x: its default (CloudSeedProvider) is assumed, and the restore proceeds', async () => {
     const server = dbms({ seedProviders: null });
     const result = await restoreNeo4jSeeded(ctx(), server, manifest, green);
     expect(result.alias?.database).toBe('infrahub-green');

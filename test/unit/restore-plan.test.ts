@@ -117,14 +117,24 @@ describe('restore compatibility: Enterprise restores by seeding (issue 15)', () 
     neo4j: { ...prod.neo4j, version, seed: { ...prod.neo4j.seed, serverRoleArns } },
   });
 
-  it('refuses in place before 5.24 (no recreateDatabase) and names new-database', () => {
-    expect(messages(checkCompatibility(enterprise, at('5.20.0'), all, '1.5.0'))).toEqual(
-      expect.arrayContaining([
-        expect.stringMatching(
-          /^refuse: an in-place Enterprise restore recreates .*\(5\.24 or later\): restore with mode "new-database"/,
+  it('refuses a target older than 5.26 in either mode: seeding from a chain needs its CloudSeedProvider', () => {
+    for (const mode of ['in-place', 'new-database'] as const)
+      expect(
+        messages(
+          checkCompatibility(
+            enterprise,
+            at('5.25.1'),
+            { ...all, mode, newDatabaseName: 'infrahub-green' },
+            '1.5.0',
+          ),
         ),
-      ]),
-    );
+      ).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(
+            /^refuse: an Enterprise restore is seeded .* Neo4j 5\.26 or later; the target runs 5\.25\.1$/,
+          ),
+        ]),
+      );
     expect(
       messages(checkCompatibility(enterprise, at('5.26.26'), all, '1.5.0')).filter((m) =>
         m.startsWith('refuse'),

@@ -4,8 +4,8 @@
  * none: `neo4j-admin database restore` in the runner's container would restore into the container's
  * own empty store).
  *
- * 1. Checks that change nothing: the server is Enterprise, its version has the commands used, it
- *    has an S3 seed provider, and the names are free (new-database) or present (in-place).
+ * 1. Checks that change nothing: the server is Enterprise and at least 5.26, `s3://` seeds reach
+ *    its CloudSeedProvider (seedProviderProblem), and the names are free (new-database).
  * 2. Stage: each backup chain file is streamed from its exact S3 version, hashed as it passes, into
  *    `.restore-seeds/TARGET/RESTORE_ID/<db>/` (core/backup/layout.ts seedStagingPrefix); an upload
  *    whose SHA-256 or size differs from the manifest's is aborted, and the staged object's S3
@@ -13,15 +13,17 @@
  *    chain ending at it in the same folder (Neo4j Operations Manual, "Create a database from a URI").
  * 3. new-database (blue/green): `CREATE DATABASE <new> OPTIONS {existingData: 'use', seedURI: ...}`,
  *    waited for until `SHOW DATABASE` says online on every member hosting it (a bounded wait; a
- *    member that reports a statusMessage fails it at once), validated (node and relationship counts
- *    equal the backup's), and only then `CREATE OR REPLACE ALIAS <alias> FOR DATABASE <new>`. The
+ *    member that reports a statusMessage fails it at once), proven equal to the backup (every
+ *    member ends at the transaction the chain restores to, and the counts compare: proveSeeded),
+ *    and only then `CREATE OR REPLACE ALIAS <alias> FOR DATABASE <new>`. The
  *    database the alias pointed to before is kept: the operator drops it.
- * 4. in-place: with `rehearse` (the default) a throwaway database is seeded and validated from the
- *    same staged chain first, so the live database is replaced only once seeding is proven to work
- *    (seed provider, the servers' IAM role and region). Then the live database is recreated from the
- *    seed keeping its privileges: `CALL dbms.recreateDatabase(...)` (Neo4j 2025.04+) or
- *    `CALL dbms.cluster.recreateDatabase(...)` (5.24 to 2025.03) (Operations Manual, "Recreate a
- *    database"), waited for and validated the same way.
+ * 4. in-place: with `rehearse` (the default) each staged chain is first seeded into a throwaway
+ *    database `seedcheck-<n>-<restore id's last 20 letters and digits>`, proven and dropped, so the
+ *    live database is replaced only once seeding is proven to work (seed provider, the servers' IAM
+ *    role and region, the chain). Then the live database is recreated from the seed keeping its
+ *    privileges: `CALL dbms.recreateDatabase(...)` (Neo4j 2025.04+) or
+ *    `CALL dbms.cluster.recreateDatabase(...)` (5.26 to 2025.03) (Operations Manual, "Recreate a
+ *    database"), waited for until every member has started it anew, and proven the same way.
  * 5. The staged copies are deleted (their exact versions) once the restore succeeded; a failed
  *    restore keeps them for a retry, and the bucket's lifecycle rule removes them after two days.
  */
@@ -77,6 +79,10 @@ export interface MemberStatus {
   requestedStatus: string;
   currentStatus: string;
   statusMessage: string;
+  /** When the member last started the database (`lastStartTime`); null while it never ran. */
+  lastStartTime?: string;
+  /** The last transaction the member's copy holds (`lastCommittedTxn`); only while online. */
+  lastCommittedTxn?: number;
 }
 
 export interface SeededDatabase {
@@ -127,28 +133,60 @@ function atLeast(version: string, minimum: string): boolean {
 /**
  * The procedure that recreates a database from a seed while keeping its privileges:
  * `dbms.recreateDatabase` from 2025.04 (when `dbms.cluster.recreateDatabase` was deprecated for it),
- * `dbms.cluster.recreateDatabase` from 5.24 (Operations Manual, "Recreate a database"; built-in
- * procedures). Undefined for older servers.
+ * `dbms.cluster.recreateDatabase` before (Operations Manual, "Recreate a database"; built-in
+ * procedures).
  */
-export function recreateProcedure(version: string): string | undefined {
-  if (atLeast(version, '2025.04.0')) return 'dbms.recreateDatabase';
-  if (atLeast(version, '5.24.0')) return 'dbms.cluster.recreateDatabase';
-  return undefined;
+export function recreateProcedure(version: string): string {
+  return atLeast(version, '2025.04.0') ? 'dbms.recreateDatabase' : 'dbms.cluster.recreateDatabase';
 }
 
-/** The seed providers a server may use for `s3:` URIs (Operations Manual, "Create a database from a URI"). */
+/**
+ * The oldest Neo4j a seeded restore runs against: the CloudSeedProvider seeds from a differential
+ * backup, finding its chain in the same folder, from 5.26 (Operations Manual 5, "Create a database
+ * from a URI"), and every Enterprise backup of ours may be a chain.
+ */
+export const MIN_SEEDING_VERSION = '5.26.0';
+
+/** The providers that take `s3:` URIs, and the one we need (Operations Manual, "Create a database from a URI"). */
 const S3_SEED_PROVIDERS = ['CloudSeedProvider', 'S3SeedProvider'];
+
+/**
+ * The default of `dbms.databases.seed_from_uri_providers`: `S3SeedProvider,CloudSeedProvider` in
+ * 5.26, `CloudSeedProvider` from 2025.01 (Operations Manual, "Configuration settings").
+ */
+export function defaultSeedProviders(version: string): string {
+  return atLeast(version, '2025.01.0') ? 'CloudSeedProvider' : 'S3SeedProvider,CloudSeedProvider';
+}
+
+/**
+ * Why a server with this providers setting cannot seed our staged chain, or undefined when it can.
+ * "If a seed source (URI scheme) is supported by multiple providers in the list, the first matching
+ * provider will be used" (Operations Manual, "Configuration settings"): the first of the list that
+ * takes `s3:` must be the CloudSeedProvider. The S3SeedProvider needs `seedConfig` and
+ * `seedCredentials` (access keys passed in the Cypher command), which a restore never sends.
+ */
+export function seedProviderProblem(setting: string): string | undefined {
+  const first = setting
+    .split(',')
+    .map((p) => p.trim())
+    .find((p) => S3_SEED_PROVIDERS.includes(p));
+  if (first === 'CloudSeedProvider') return undefined;
+  return first === undefined
+    ? `dbms.databases.seed_from_uri_providers is "${setting}": no provider takes s3:// URIs`
+    : `dbms.databases.seed_from_uri_providers is "${setting}": s3:// URIs go to the S3SeedProvider, the first in the list that takes them, which needs access keys in the command (seedCredentials) that a restore never sends`;
+}
 
 interface ServerFacts {
   version: string;
-  /** `dbms.databases.seed_from_uri_providers`, when the server let us read it. */
+  /** `dbms.databases.seed_from_uri_providers`, or `undefined` when the server would not say. */
   seedProviders?: string;
 }
 
 /**
  * Reads what can be known before anything changes: edition, version, the seed providers setting.
- * @throws IncompatibleBackupError when the server is not Enterprise
- * @throws Neo4jSeedError when the seed providers setting is readable and names no S3 provider
+ * @throws IncompatibleBackupError when the server is not Enterprise, or older than MIN_SEEDING_VERSION
+ * @throws Neo4jSeedError when s3:// seeds would not reach the CloudSeedProvider (seedProviderProblem),
+ *   or, on 5.x, when the setting cannot be read (its default sends them to the S3SeedProvider)
  */
 async function serverFacts(cypher: CypherSession, log: Logger): Promise<ServerFacts> {
   const [component] = await cypher.run(
@@ -161,6 +199,10 @@ async function serverFacts(cypher: CypherSession, log: Logger): Promise<ServerFa
     throw new IncompatibleBackupError(
       `the target's Neo4j is ${edition} ${version}: seeding a database from a URI is an Enterprise feature (Operations Manual, "Create a database from a URI")`,
     );
+  if (!atLeast(version, MIN_SEEDING_VERSION))
+    throw new IncompatibleBackupError(
+      `the target's Neo4j is ${version}: seeding from a backup chain in S3 needs the CloudSeedProvider of Neo4j 5.26 or later (Operations Manual 5, "Create a database from a URI"); upgrade the target, or restore into a newer one`,
+    );
   let seedProviders: string | undefined;
   try {
     const [setting] = await cypher.run(
@@ -170,19 +212,26 @@ async function serverFacts(cypher: CypherSession, log: Logger): Promise<ServerFa
     );
     if (setting) seedProviders = String(setting.value ?? '');
   } catch (err) {
-    // SHOW SETTINGS needs the SHOW SETTING privilege; without it the check is skipped, and said.
+    const why = err instanceof Error ? err.message : String(err);
+    const fallback = defaultSeedProviders(version);
+    // Unreadable (no SHOW SETTING privilege): only the default can be judged.
+    const problem = seedProviderProblem(fallback);
+    if (problem)
+      throw new Neo4jSeedError(
+        `cannot read dbms.databases.seed_from_uri_providers (${why}), and on Neo4j ${version} its default sends s3:// seeds to the S3SeedProvider: grant the restore's user SHOW SETTING, and set the setting to "CloudSeedProvider" on every server; nothing was changed`,
+      );
     log.warn(
-      'could not read dbms.databases.seed_from_uri_providers: the S3 seed provider is not checked before seeding',
+      'could not read dbms.databases.seed_from_uri_providers: its default (CloudSeedProvider) is assumed',
       {
-        error: err instanceof Error ? err.message : String(err),
+        error: why,
       },
     );
   }
-  if (seedProviders !== undefined && !S3_SEED_PROVIDERS.some((p) => seedProviders?.includes(p))) {
+  const problem = seedProviders === undefined ? undefined : seedProviderProblem(seedProviders);
+  if (problem)
     throw new Neo4jSeedError(
-      `the target's Neo4j cannot seed from s3:// URIs: dbms.databases.seed_from_uri_providers is "${seedProviders}", without CloudSeedProvider (or the deprecated S3SeedProvider). Add CloudSeedProvider to it on every server (Operations Manual, "Create a database from a URI"); nothing was changed`,
+      `the target's Neo4j cannot seed from the staged backup: ${problem}. Put CloudSeedProvider first (or alone) in dbms.databases.seed_from_uri_providers on every server (Operations Manual, "Create a database from a URI"); nothing was changed`,
     );
-  }
   return { version, ...(seedProviders !== undefined ? { seedProviders } : {}) };
 }
 
@@ -190,7 +239,7 @@ async function serverFacts(cypher: CypherSession, log: Logger): Promise<ServerFa
 export async function memberStatuses(cypher: CypherSession, name: string): Promise<MemberStatus[]> {
   const rows = await cypher.run(
     'system',
-    `SHOW DATABASE ${quotedName(name)} YIELD name, address, serverID, requestedStatus, currentStatus, statusMessage RETURN address, serverID, requestedStatus, currentStatus, statusMessage`,
+    `SHOW DATABASE ${quotedName(name)} YIELD name, address, serverID, requestedStatus, currentStatus, statusMessage, lastStartTime, lastCommittedTxn RETURN address, serverID, requestedStatus, currentStatus, statusMessage, lastStartTime, lastCommittedTxn`,
   );
   return rows.map((r) => ({
     address: String(r.address ?? 'unknown'),
@@ -198,6 +247,12 @@ export async function memberStatuses(cypher: CypherSession, name: string): Promi
     requestedStatus: String(r.requestedStatus ?? ''),
     currentStatus: String(r.currentStatus ?? ''),
     statusMessage: String(r.statusMessage ?? ''),
+    ...(r.lastStartTime !== null && r.lastStartTime !== undefined
+      ? { lastStartTime: String(r.lastStartTime) }
+      : {}),
+    ...(r.lastCommittedTxn !== null && r.lastCommittedTxn !== undefined
+      ? { lastCommittedTxn: toCount(r.lastCommittedTxn) }
+      : {}),
   }));
 }
 
@@ -219,6 +274,7 @@ const describeMembers = (members: MemberStatus[]) =>
  * a member that is down) fails it when the bound runs out.
  *
  * @param timeoutMs the bound, in milliseconds
+ * @param before the members' statuses before a recreate: each must have started again since
  * @returns the members' final statuses, all online
  * @throws Neo4jSeedError naming each member's status and message
  */
@@ -228,12 +284,21 @@ export async function waitSeededOnline(
   timeoutMs: number,
   pollMs = 5000,
   log?: Logger,
+  before: readonly MemberStatus[] = [],
 ): Promise<MemberStatus[]> {
   const deadline = Date.now() + timeoutMs;
+  // A recreated database is online again only once it has started since the call: the procedure
+  // returns while the old store may still answer (Operations Manual, "Recreate a database": "verify
+  // that all allocations have been started").
+  const startedBefore = new Map(before.map((m) => [m.address, m.lastStartTime]));
+  const restarted = (m: MemberStatus) =>
+    !startedBefore.has(m.address) ||
+    (m.lastStartTime !== undefined && m.lastStartTime !== startedBefore.get(m.address));
   let members: MemberStatus[] = [];
   for (;;) {
     members = await memberStatuses(cypher, name);
-    if (members.length > 0 && members.every((m) => m.currentStatus === 'online')) return members;
+    if (members.length > 0 && members.every((m) => m.currentStatus === 'online' && restarted(m)))
+      return members;
     const failed = members.filter(
       (m) =>
         m.requestedStatus === 'online' &&
@@ -265,20 +330,68 @@ export async function waitSeededOnline(
   }
 }
 
+/** A count or id as the driver returns it (a number, or its 64-bit Integer). */
+function toCount(value: unknown): number {
+  return typeof value === 'number'
+    ? value
+    : Number((value as { toNumber?: () => number })?.toNumber?.() ?? value);
+}
+
 /** Node and relationship counts of `databases`, read through the Cypher session. */
 export async function countsThrough(
   cypher: CypherSession,
   databases: readonly string[],
 ): Promise<Record<string, { nodes: number; relationships: number }>> {
-  const toNumber = (v: unknown) =>
-    typeof v === 'number' ? v : Number((v as { toNumber?: () => number })?.toNumber?.() ?? v);
   const counts: Record<string, { nodes: number; relationships: number }> = {};
   for (const db of databases) {
     const [n] = await cypher.run(db, 'MATCH (n) RETURN count(n) AS c');
     const [r] = await cypher.run(db, 'MATCH ()-[r]->() RETURN count(r) AS c');
-    counts[db] = { nodes: toNumber(n?.c), relationships: toNumber(r?.c) };
+    counts[db] = { nodes: toCount(n?.c), relationships: toCount(r?.c) };
   }
   return counts;
+}
+
+/**
+ * Proves a seeded database equal to the backup. The backup records the transaction its chain
+ * restores to (`last_committed_tx`, from `neo4j-admin database backup --inspect-path`: "if you
+ * restore <artifact>, your database will have <HIGHEST TX> as the last transaction ID", Operations
+ * Manual, "Restore a database backup"); every member's copy must end exactly there, and the counts
+ * are then compared as counts_basis allows (strictly when taken at that transaction). A backup that
+ * records no transaction (an older or imported one) is held to its counts strictly, whatever their
+ * basis: then nothing else proves it.
+ *
+ * @throws RestoreValidationError when a member ends at another transaction, the counts differ, or
+ *   the backup records neither a transaction nor counts
+ */
+async function proveSeeded(
+  ctx: RestoreContext,
+  cypher: CypherSession,
+  manifest: Manifest,
+  from: string,
+  name: string,
+  members: readonly MemberStatus[],
+): Promise<GraphValidation> {
+  const read = (dbs: string[]) => countsThrough(cypher, dbs);
+  const backupTx = manifest.neo4j?.databases.find((d) => d.name === from)?.last_committed_tx;
+  if (backupTx !== undefined) {
+    const off = members.filter((m) => m.lastCommittedTxn !== backupTx);
+    if (off.length > 0)
+      throw new RestoreValidationError(
+        `the seeded database ${name} does not end at the backup's last transaction ${backupTx}: ${off
+          .map((m) => `${m.address} holds up to ${m.lastCommittedTxn ?? 'unknown'}`)
+          .join('; ')}`,
+      );
+    const counted = await compareCounts(ctx, read, manifest, { [from]: name }, [from]);
+    return {
+      ...counted,
+      validation: `ends at the backup's last transaction ${backupTx} on every member; ${counted.validation}`,
+    };
+  }
+  if (!manifest.counts?.neo4j?.[from])
+    throw new RestoreValidationError(
+      `nothing proves the seeded database ${name} equal to the backup: it records neither the transaction its chain restores to nor counts of ${from}`,
+    );
+  return compareCounts(ctx, read, { ...manifest, counts_basis: undefined }, { [from]: name }, [from]);
 }
 
 interface StagedChain {
@@ -442,15 +555,11 @@ export async function restoreNeo4jSeeded(
       throw new IncompatibleBackupError(
         `alias ${alias} is the name of a database on the target: an alias and a database never share a name in Neo4j`,
       );
-  } else if (!procedure && databases.some((db) => existing.has(db.name))) {
-    throw new IncompatibleBackupError(
-      `an in-place seeded restore recreates the database with dbms.cluster.recreateDatabase, which Neo4j ${facts.version} lacks (5.24 or later): restore with mode "new-database" and move the alias instead`,
-    );
   }
   log.info('target checked: Enterprise, seeding possible', {
     version: facts.version,
     seedProviders: facts.seedProviders ?? 'not readable',
-    procedure: procedure ?? 'none',
+    procedure,
   });
 
   // 2. Stage every chain, every byte verified.
@@ -465,16 +574,34 @@ export async function restoreNeo4jSeeded(
     prefix: chains[0]?.prefix,
   });
 
-  const validate = async (from: string, name: string): Promise<GraphValidation> =>
-    compareCounts(ctx, (dbs) => countsThrough(cypher, dbs), manifest, { [from]: name }, [from]);
-
-  /** CREATE DATABASE from the seed, wait online, validate; drops it again when asked to (a rehearsal). */
-  const createSeeded = async (from: string, name: string, seedUri: string) => {
-    log.info('CREATE DATABASE from the staged seed', { database: name, seedUri });
-    await cypher.run('system', `CREATE DATABASE ${quotedName(name)} OPTIONS ${seedOptions(seedUri)}`);
-    const members = await waitSeededOnline(cypher, name, options.onlineTimeoutMs, options.pollMs, log);
-    const validation = await validate(from, name);
-    return { members, validation };
+  /**
+   * Seeds `name` from the staged chain (CREATE DATABASE, or the recreate procedure on a database
+   * that exists), waits until it is online, started anew, on every member, and proves it equal to
+   * the backup. `onCall` runs once the server has accepted the command.
+   */
+  const seed = async (from: string, name: string, seedUri: string, recreate: boolean, onCall = () => {}) => {
+    const before = recreate ? await memberStatuses(cypher, name) : [];
+    log.info(
+      recreate ? 'recreating the database from the staged seed' : 'CREATE DATABASE from the staged seed',
+      {
+        database: name,
+        seedUri,
+        ...(recreate ? { procedure } : {}),
+      },
+    );
+    if (recreate)
+      await cypher.run('system', `CALL ${procedure}($name, {seedURI: $seedURI})`, { name, seedURI: seedUri });
+    else await cypher.run('system', `CREATE DATABASE ${quotedName(name)} OPTIONS ${seedOptions(seedUri)}`);
+    onCall();
+    const members = await waitSeededOnline(
+      cypher,
+      name,
+      options.onlineTimeoutMs,
+      options.pollMs,
+      log,
+      before,
+    );
+    return { members, validation: await proveSeeded(ctx, cypher, manifest, from, name, members) };
   };
 
   const result: SeededDatabase[] = [];
@@ -484,7 +611,7 @@ export async function restoreNeo4jSeeded(
     // 3. Blue/green: the alias moves only to a database proven equal to the backup.
     const chain = chains[0] as StagedChain;
     const name = options.newDatabaseName as string;
-    const { members, validation } = await createSeeded(chain.database, name, chain.seedUri);
+    const { members, validation } = await seed(chain.database, name, chain.seedUri, false);
     result.push({ from: chain.database, name, seedUri: chain.seedUri, how: 'created', members, validation });
     const previous = aliases.get(alias);
     await cypher.run(
@@ -511,52 +638,51 @@ export async function restoreNeo4jSeeded(
       previous: previous ?? 'none',
     });
   } else {
-    // 4. In place: rehearse on a throwaway database, then replace the live one.
+    // 4. In place: each chain rehearsed on a throwaway database, then the live ones replaced.
     if (options.rehearse ?? true) {
-      const chain = chains[0] as StagedChain;
-      const name = `seedcheck-${restoreId.replace(/[^a-z0-9]/g, '').slice(-20)}`;
       const t0 = Date.now();
-      try {
-        const { members } = await createSeeded(chain.database, name, chain.seedUri);
-        rehearsal = { name, members, seconds: Math.round((Date.now() - t0) / 100) / 10 };
-      } catch (err) {
-        if (err instanceof Error) err.message = `rehearsal (the live database is untouched): ${err.message}`;
-        throw err;
-      } finally {
-        await cypher.run('system', `DROP DATABASE ${quotedName(name)} IF EXISTS`).catch((err: unknown) =>
-          log.warn('the rehearsal database could not be dropped: drop it by hand', {
-            database: name,
-            error: err instanceof Error ? err.message : String(err),
-          }),
-        );
+      const suffix = restoreId.replace(/[^a-z0-9]/g, '').slice(-20);
+      for (const [i, chain] of chains.entries()) {
+        const name = `seedcheck-${i + 1}-${suffix}`;
+        try {
+          const { members } = await seed(chain.database, name, chain.seedUri, false);
+          rehearsal = { name, members, seconds: Math.round((Date.now() - t0) / 100) / 10 };
+        } catch (err) {
+          if (err instanceof Error)
+            err.message = `rehearsal (the live database is untouched): ${err.message}`;
+          throw err;
+        } finally {
+          await cypher.run('system', `DROP DATABASE ${quotedName(name)} IF EXISTS`).catch((err: unknown) =>
+            log.warn('the rehearsal database could not be dropped: drop it by hand', {
+              database: name,
+              error: err instanceof Error ? err.message : String(err),
+            }),
+          );
+        }
       }
       log.info('rehearsal passed: the servers seed from the bucket and the data validates', rehearsal);
     }
     for (const chain of chains) {
       const name = chain.database;
+      const recreate = existing.has(name);
+      let accepted = false;
       try {
-        if (existing.has(name)) {
-          log.info('recreating the live database from the staged seed', { database: name, procedure });
-          await cypher.run('system', `CALL ${procedure}($name, {seedURI: $seedURI})`, {
-            name,
-            seedURI: chain.seedUri,
-          });
-          const members = await waitSeededOnline(cypher, name, options.onlineTimeoutMs, options.pollMs, log);
-          result.push({
-            from: name,
-            name,
-            seedUri: chain.seedUri,
-            how: 'recreated',
-            members,
-            validation: await validate(name, name),
-          });
-        } else {
-          const { members, validation } = await createSeeded(name, name, chain.seedUri);
-          result.push({ from: name, name, seedUri: chain.seedUri, how: 'created', members, validation });
-        }
+        const { members, validation } = await seed(name, name, chain.seedUri, recreate, () => {
+          accepted = true;
+        });
+        result.push({
+          from: name,
+          name,
+          seedUri: chain.seedUri,
+          how: recreate ? 'recreated' : 'created',
+          members,
+          validation,
+        });
       } catch (err) {
         if (err instanceof Error)
-          err.message = `the live database ${name} was replaced from the seed and is not proven equal to the backup: ${err.message}. Restore again once the cause is fixed; the staged seed is kept under s3://${ctx.bucket}/${chain.prefix}`;
+          err.message = accepted
+            ? `the live database ${name} was replaced from the seed and is not proven equal to the backup: ${err.message}. Restore again once the cause is fixed; the staged seed is kept under s3://${ctx.bucket}/${chain.prefix}`
+            : `the server refused to ${recreate ? 'recreate' : 'create'} ${name} from the seed, so it is untouched: ${err.message}`;
         throw err;
       }
     }
