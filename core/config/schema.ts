@@ -225,11 +225,17 @@ const neo4jVersion = z
 /** Neo4j's naming rules for databases: one rule, shared with manifests and the runner (core/backup/layout.ts). */
 const neo4jDatabaseName = Neo4jDatabaseNameSchema;
 
+/** `host:port` as Neo4j's tools and URIs write it: an IPv6 address in brackets (`[fd00::1]:6362`). */
+export function hostPortOf(address: string, port: number): string {
+  return `${isIPv6(address) ? `[${address}]` : address}:${port}`;
+}
+
 /** `host:port` of a Neo4j member's backup listener (`[fd00::1]:6362` for IPv6). */
 const hostPort = z.string().superRefine((value, ctx) => {
-  const m = /^(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
-  const p = m ? Number(m[2]) : 0;
-  if (!m || p < 1 || p > 65535 || (m[1] && !m[1].startsWith('[') && !host.safeParse(m[1]).success)) {
+  const m = /^(?:\[([^\]]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(value);
+  const p = m ? Number(m[3]) : 0;
+  const named = m ? (m[1] !== undefined ? isIPv6(m[1]) : host.safeParse(m[2]).success) : false;
+  if (!m || p < 1 || p > 65535 || !named) {
     ctx.addIssue({
       code: 'custom',
       message:
@@ -348,7 +354,8 @@ export const Neo4jTargetSchema = z
     backupFrom: z
       .array(hostPort)
       .min(1, 'must name at least one member')
-      .refine((m) => new Set(m).size === m.length, 'must not name a member twice')
+      // Host names are case-insensitive: "A:6362" and "a:6362" are one member.
+      .refine((m) => new Set(m.map((a) => a.toLowerCase())).size === m.length, 'must not name a member twice')
       .optional(),
     /**
      * Enterprise, and required there: the licence agreement the deployment runs under. Neo4j 5.4 and

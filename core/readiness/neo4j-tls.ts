@@ -31,10 +31,10 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import neo4j, { type Config, type Driver } from 'neo4j-driver';
+import { hostPortOf } from '../config/schema.js';
 import { ConfigError, RunnerConfigError } from '../errors.js';
 
 /** The TLS modes of `neo4j.tls.mode`. */
@@ -64,8 +64,7 @@ const MODE_SUFFIX: Record<Neo4jTlsMode, string> = { disable: '', require: '+ssc'
 
 /** The Bolt URI for `host:port` in `mode`: `bolt+s://` (verify-full), `bolt+ssc://` (require), `bolt://` (disable). */
 export function boltUri(host: string, port: number, mode: Neo4jTlsMode): string {
-  const h = isIP(host) === 6 ? `[${host}]` : host;
-  return `bolt${MODE_SUFFIX[mode]}://${h}:${port}`;
+  return `bolt${MODE_SUFFIX[mode]}://${hostPortOf(host, port)}`;
 }
 
 /** The mode a URI's scheme states, and its host; undefined when it is no bolt/neo4j URI. */

@@ -273,6 +273,11 @@ export function checkCompatibility(
           `an Enterprise restore is seeded from the backup chain in S3, which needs the CloudSeedProvider of Neo4j 5.26 or later; the target runs ${target.neo4j.version}`,
         );
       }
+      if (neo4jRelease(target.neo4j.version)[0] === 5) {
+        warn(
+          `on Neo4j ${target.neo4j.version} the default dbms.databases.seed_from_uri_providers is "S3SeedProvider,CloudSeedProvider", which sends s3:// seeds to the S3SeedProvider: the restore refuses that before changing anything; set it to "CloudSeedProvider" on every server`,
+        );
+      }
       if (target.neo4j.seed.serverRoleArns.length === 0) {
         warn(
           `neo4j.seed.serverRoleArns is empty: the Neo4j servers of ${target.name} must already be allowed to list and read s3 prefix .restore-seeds/${target.name}/ of the backup bucket and to decrypt with its key, and run with AWS_REGION set, or the seeded database stays offline (docs/deployment.md, "Neo4j Enterprise restores")`,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -147,9 +148,12 @@ export class BackupBucket extends Construct {
     if (roleArns.length === 0) return;
     const principals = roleArns.map((arn) => new iam.ArnPrincipal(arn));
     const prefix = `${RESTORE_SEEDS_ROOT}${target}/`;
+    // Statement ids are letters and digits only: the name's, and a digest of it so that "prod-a"
+    // and "proda" stay apart (S3 refuses a policy with a Sid twice).
+    const id = `${target.replace(/[^A-Za-z0-9]/g, '')}${createHash('sha256').update(target).digest('hex').slice(0, 8)}`;
     this.bucket.addToResourcePolicy(
       new iam.PolicyStatement({
-        sid: `SeedReads${target.replace(/[^A-Za-z0-9]/g, '')}`,
+        sid: `SeedReads${id}`,
         principals,
         actions: ['s3:GetObject', 's3:GetObjectVersion'],
         resources: [this.bucket.arnForObjects(`${prefix}*`)],
@@ -157,7 +161,7 @@ export class BackupBucket extends Construct {
     );
     this.bucket.addToResourcePolicy(
       new iam.PolicyStatement({
-        sid: `SeedList${target.replace(/[^A-Za-z0-9]/g, '')}`,
+        sid: `SeedList${id}`,
         principals,
         actions: ['s3:ListBucket'],
         resources: [this.bucket.bucketArn],
@@ -166,7 +170,7 @@ export class BackupBucket extends Construct {
     );
     this.key.addToResourcePolicy(
       new iam.PolicyStatement({
-        sid: `SeedDecrypt${target.replace(/[^A-Za-z0-9]/g, '')}`,
+        sid: `SeedDecrypt${id}`,
         principals,
         actions: ['kms:Decrypt'],
         resources: ['*'],

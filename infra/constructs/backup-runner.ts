@@ -18,6 +18,7 @@ import type { Neo4jTlsConfig, PostgresTlsConfig } from '../../core/config/schema
 import {
   AMBIGUOUS_SECRET_NAME,
   type DeploymentConfig,
+  hostPortOf,
   RUNNER_NEO4J_DATA_MOUNT,
   type Target,
 } from '../../core/config/schema.js';
@@ -531,7 +532,7 @@ export class BackupRunner extends Construct {
       // Enterprise: every cluster member's backup listener, tried in order; the chain's base policy.
       ...(neo4j.edition === 'enterprise'
         ? {
-            NEO4J_BACKUP_FROM: (neo4j.backupFrom ?? [`${neo4j.host}:${neo4j.backupPort}`]).join(','),
+            NEO4J_BACKUP_FROM: (neo4j.backupFrom ?? [hostPortOf(neo4j.host, neo4j.backupPort)]).join(','),
             NEO4J_BACKUP_CHAIN_BASE: neo4j.backupChain.base,
             NEO4J_BACKUP_MAX_DIFFERENTIALS: String(neo4j.backupChain.maxDifferentials),
             // Restores: seeding bounds (neo4j.seed; seed-neo4j.ts).

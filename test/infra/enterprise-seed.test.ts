@@ -4,11 +4,14 @@
  * Neo4j servers (neo4j.seed.serverRoleArns) may list and read there, and decrypt through S3, and
  * nothing more; a lifecycle rule removes what a failed restore left; the runner gets the seeding bounds.
  */
+
+import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { buildApp } from '../../infra/app.js';
+import { BackupBucket } from '../../infra/constructs/backup-bucket.js';
 import { testApp } from '../helpers/cdk.js';
 
 type Statement = {
@@ -20,6 +23,8 @@ type Statement = {
   Condition?: Record<string, Record<string, unknown>>;
 };
 type Resource = { Type: string; Properties: Record<string, unknown> };
+const statementsOf = (r: Resource | undefined, field: string) =>
+  ((r?.Properties[field] as { Statement: Statement[] } | undefined)?.Statement ?? []) as Statement[];
 const SERVER_ROLE = 'arn:aws:iam::123456789012:role/infrahub-prod-neo4j-server';
 
 describe('Enterprise seeding (template of config/full.json)', () => {
@@ -27,8 +32,6 @@ describe('Enterprise seeding (template of config/full.json)', () => {
   let resources: Array<[string, Resource]>;
   const ofType = (type: string) => resources.filter(([, r]) => r.Type === type);
   const actions = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
-  const statementsOf = (r: Resource | undefined, field: string) =>
-    ((r?.Properties[field] as { Statement: Statement[] } | undefined)?.Statement ?? []) as Statement[];
 
   beforeAll(() => {
     config = loadDeploymentConfigFile('config/full.json');
@@ -130,5 +133,28 @@ describe('Enterprise seeding (template of config/full.json)', () => {
         { Name: 'NEO4J_SEED_REHEARSE', Value: 'true' },
       ]),
     );
+  });
+});
+
+// Issue 15 review: statement ids come from target names, which may differ only by characters a
+// Sid cannot hold ("prod-a", "proda"); S3 refuses a bucket policy with a Sid twice.
+describe('Enterprise seeding: bucket policy statement ids', () => {
+  it('stay distinct for targets whose names differ only by punctuation', () => {
+    const stack = new Stack(testApp(), 'Sids', { env: { account: '123456789012', region: 'eu-west-1' } });
+    const storage = new BackupBucket(stack, 'Storage', {
+      name: 'sids',
+      retention: loadDeploymentConfigFile('config/full.json').retention,
+    });
+    for (const target of ['prod-a', 'proda', 'pro-da'])
+      storage.grantSeedReads(target, ['arn:aws:iam::123456789012:role/neo4j']);
+    const policies = Object.values(Template.fromStack(stack).toJSON().Resources as Record<string, Resource>)
+      .filter((r) => r.Type === 'AWS::S3::BucketPolicy')
+      .flatMap((r) => statementsOf(r, 'PolicyDocument'));
+    const sids = policies
+      .map((st) => st.Sid)
+      .filter((sid): sid is string => sid?.startsWith('Seed') === true);
+    expect(sids).toHaveLength(6);
+    expect(new Set(sids).size).toBe(6);
+    for (const sid of sids) expect(sid).toMatch(/^[A-Za-z0-9]+$/);
   });
 });

@@ -5,6 +5,7 @@
 import type { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { Neo4jEnvSchema, parseEnv } from '../../containers/runner/src/env.js';
 import { loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/config/load.js';
 import { buildApp } from '../../infra/app.js';
 import { testApp } from '../helpers/cdk.js';
@@ -63,6 +64,8 @@ describe('Enterprise backups: cluster members and the chain base (template)', ()
     });
     noBase = synth((neo4j) => {
       neo4j.backupChain = { base: 'none' };
+      // An IPv6 host without backupFrom: the default member must be written as neo4j-admin reads it.
+      neo4j.host = 'fd00::1';
     });
   }, 300_000);
 
@@ -72,7 +75,16 @@ describe('Enterprise backups: cluster members and the chain base (template)', ()
     expect(env.NEO4J_BACKUP_CHAIN_BASE).toBe('previous-backup');
     expect(env.NEO4J_BACKUP_MAX_DIFFERENTIALS).toBe('4');
     const single = runnerEnvironment(noBase, 'infrahub-backup-infrahub-prod-runner');
-    expect(single.NEO4J_BACKUP_FROM).toBe('neo4j.prod.infrahub.internal:6362');
+    expect(single.NEO4J_BACKUP_FROM).toBe('[fd00::1]:6362');
+    expect(single.NEO4J_URI).toBe('bolt+s://[fd00::1]:7687');
+    // The runner takes what the stack gives it (before, "fd00::1:6362" failed every backup).
+    expect(() =>
+      parseEnv(Neo4jEnvSchema, {
+        ...single,
+        BACKUP_BUCKET: 'backups',
+        BACKUP_ID: 'infrahub_backup_20261130_020000',
+      }),
+    ).not.toThrow();
     expect(single.NEO4J_BACKUP_CHAIN_BASE).toBe('none');
     // Community targets have no online backup.
     expect(

@@ -245,12 +245,26 @@ describe('drill: Neo4j Enterprise backup chains (fake Enterprise installation, r
     expect(lines(serverLog).at(-1)).toBe('evaluation');
   }, 300_000);
 
-  it('a server whose licence was not accepted does not start: the drill fails (negative control of the fake)', async () => {
-    const manifest = await storeChain(fullId, artifacts.slice(0, 1));
-    await expect(
-      drill(manifest, { neo4jLicence: 'commercial', neo4jAdmin: admin('ignored') }),
-    ).rejects.toThrow(/exited/);
+  it('the fake server refuses to start without an accepted licence (negative control of the fake)', () => {
+    // No record in its licenses folder, no NEO4J_ACCEPT_LICENSE_AGREEMENT: it must not start.
+    const { NEO4J_ACCEPT_LICENSE_AGREEMENT: _, ...env } = process.env;
+    let refusal = '';
+    try {
+      execFileSync(join(home, 'bin', 'neo4j'), ['console'], {
+        env: { ...env, NEO4J_HOME: home, NEO4J_CONF: join(home, 'conf') },
+        stdio: 'pipe',
+      });
+    } catch (err) {
+      refusal = String((err as { stderr?: Buffer }).stderr);
+    }
+    expect(refusal).toMatch(/the license agreement has not been accepted/);
     expect(lines(serverLog).at(-1)).toBe('refused');
+  });
+
+  it('the drill also sets the documented NEO4J_ACCEPT_LICENSE_AGREEMENT, so the server starts even where `server license` records nothing', async () => {
+    const manifest = await storeChain(fullId, artifacts.slice(0, 1));
+    await drill(manifest, { neo4jLicence: 'evaluation', neo4jAdmin: admin('ignored') });
+    expect(lines(serverLog).at(-1)).toBe('evaluation');
   }, 300_000);
 
   it('fails a broken chain naming it, before the server is started', async () => {

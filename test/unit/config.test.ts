@@ -1024,3 +1024,72 @@ describe('daylight-saving skips of backup schedules and rpoHours', () => {
     ).toEqual([expect.stringMatching(/^schedules\[1\]\.expression: .*spring-forward night/)]);
   });
 });
+
+// Issue 15: the Neo4j Enterprise keys. targets[0] of the example is Enterprise, targets[1] Community.
+describe('deployment configuration: Neo4j Enterprise keys (issue 15)', () => {
+  const enterprise = (edit: (neo4j: Record<string, unknown>) => void) =>
+    exampleWith((c) => edit(c.targets[0].neo4j));
+
+  it('requires the licence for Enterprise and refuses Enterprise-only keys on Community', () => {
+    expect(problemsOf(enterprise((n) => delete n.licence))).toEqual([
+      expect.stringMatching(/^targets\[0\]\.neo4j\.licence: is required for an Enterprise target/),
+    ]);
+    expect(problemsOf(enterprise((n) => (n.licence = 'free')))).toEqual([
+      expect.stringMatching(/^targets\[0\]\.neo4j\.licence: /),
+    ]);
+    expect(
+      problemsOf(
+        exampleWith((c) => {
+          c.targets[1].neo4j.licence = 'commercial';
+          c.targets[1].neo4j.backupFrom = ['a.internal:6362'];
+        }),
+      ),
+    ).toEqual([
+      expect.stringMatching(/^targets\[1\]\.neo4j\.licence: is for Enterprise targets only/),
+      expect.stringMatching(/^targets\[1\]\.neo4j\.backupFrom: is for Enterprise targets only/),
+    ]);
+  });
+
+  it.each([
+    ['a scheme', 'bolt://a.internal:6362'],
+    ['no port', 'a.internal'],
+    ['port 0', 'a.internal:0'],
+    ['a port too high', 'a.internal:65536'],
+    ['an IPv6 address without brackets', 'fd00::1:6362'],
+    ['brackets around no IPv6 address', '[:]:6362'],
+    ['brackets around a host name', '[neo4j]:6362'],
+    ['an empty label', 'a..internal:6362'],
+  ])('refuses a backupFrom member with %s (%s)', (_, member) => {
+    expect(problemsOf(enterprise((n) => (n.backupFrom = [member])))).toEqual([
+      expect.stringMatching(/^targets\[0\]\.neo4j\.backupFrom\[0\]: must be host:port/),
+    ]);
+  });
+
+  it('accepts host names, IPv4 and bracketed IPv6 members, and refuses one named twice in any case', () => {
+    const members = ['core-1.internal:6362', '10.0.0.7:6362', '[fd00::1]:6362'];
+    const config = parseDeploymentConfig(
+      enterprise((n) => (n.backupFrom = members)),
+      'test',
+    );
+    expect(config.targets[0]?.neo4j.backupFrom).toEqual(members);
+    expect(
+      problemsOf(enterprise((n) => (n.backupFrom = ['Core-1.internal:6362', 'core-1.internal:6362']))),
+    ).toEqual(['targets[0].neo4j.backupFrom: must not name a member twice']);
+    expect(problemsOf(enterprise((n) => (n.backupFrom = [])))).toEqual([
+      'targets[0].neo4j.backupFrom: must name at least one member',
+    ]);
+  });
+
+  it('refuses Bolt TLS settings that cannot work: ca with caSecret, a CA without verification', () => {
+    expect(
+      problemsOf(enterprise((n) => (n.tls = { mode: 'verify-full', ca: '/etc/ca.pem', caSecret: 'x/ca' }))),
+    ).toEqual(['targets[0].neo4j.tls.caSecret: give either ca or caSecret, not both']);
+    expect(problemsOf(enterprise((n) => (n.tls = { mode: 'require', caSecret: 'x/ca' })))).toEqual([
+      expect.stringMatching(/^targets\[0\]\.neo4j\.tls\.caSecret: is used by mode "verify-full" only/),
+    ]);
+    // The seeding bound fits the restore's 12 hours twice (rehearsal, then the live database).
+    expect(problemsOf(enterprise((n) => (n.seed = { onlineTimeoutSeconds: 18_001 })))).toEqual([
+      expect.stringMatching(/^targets\[0\]\.neo4j\.seed\.onlineTimeoutSeconds: /),
+    ]);
+  });
+});

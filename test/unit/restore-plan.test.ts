@@ -142,21 +142,26 @@ describe('restore compatibility: Enterprise restores by seeding (issue 15)', () 
     ).toEqual([]);
   });
 
-  it('warns when the servers are not granted the staged seeds by the stack, and that privileges do not follow the alias', () => {
+  it('warns when the servers are not granted the staged seeds by the stack, on 5.x of its providers default, and that privileges do not follow the alias', () => {
     const role = 'arn:aws:iam::123456789012:role/neo4j';
-    expect(messages(checkCompatibility(enterprise, at('5.26.26'), all, '1.5.0'))).toEqual([
+    expect(messages(checkCompatibility(enterprise, at('2025.10.1'), all, '1.5.0'))).toEqual([
       expect.stringMatching(
         /^warn: neo4j\.seed\.serverRoleArns is empty: .*\.restore-seeds\/infrahub-prod\/.*AWS_REGION/,
       ),
     ]);
-    expect(checkCompatibility(enterprise, at('5.26.26', [role]), all, '1.5.0')).toEqual([]);
+    expect(checkCompatibility(enterprise, at('2025.10.1', [role]), all, '1.5.0')).toEqual([]);
+    expect(messages(checkCompatibility(enterprise, at('5.26.26', [role]), all, '1.5.0'))).toEqual([
+      expect.stringMatching(
+        /^warn: on Neo4j 5\.26\.26 the default dbms\.databases\.seed_from_uri_providers .* set it to "CloudSeedProvider"/,
+      ),
+    ]);
     const green = {
       ...all,
       mode: 'new-database' as const,
       newDatabaseName: 'infrahub-green',
       alias: 'infrahub',
     };
-    expect(messages(checkCompatibility(enterprise, at('5.26.26', [role]), green, '1.5.0'))).toEqual([
+    expect(messages(checkCompatibility(enterprise, at('2025.10.1', [role]), green, '1.5.0'))).toEqual([
       expect.stringMatching(
         /^warn: privileges granted on the current database do not follow the alias to infrahub-green/,
       ),

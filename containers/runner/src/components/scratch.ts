@@ -275,6 +275,9 @@ export type Neo4jLicence = 'commercial' | 'evaluation';
  * commercial or the evaluation license agreement before running the Neo4j Enterprise Edition")
  * under `admin.env`, the disposable server's own NEO4J_HOME and NEO4J_CONF, so the acceptance is
  * recorded where that server looks for it (its scratch licenses directory, prepareScratchNeo4j).
+ * Where that command records the acceptance is not documented, so the other documented way is taken
+ * too: `NEO4J_ACCEPT_LICENSE_AGREEMENT` (`yes` or `eval`, same page) is set in `admin.env`, the
+ * environment the disposable server is started with.
  *
  * @returns the arguments run (the drill reports them)
  * @throws ToolFailedError when neo4j-admin refuses or fails (the server is then never started)
@@ -286,6 +289,7 @@ export async function acceptNeo4jLicence(admin: Neo4jAdmin, licence: Neo4jLicenc
     licence === 'commercial' ? '--accept-commercial' : '--accept-evaluation',
   ];
   await runTool(admin.path, args, { env: admin.env ?? process.env, stdout: 'ignore' }).done;
+  if (admin.env) admin.env.NEO4J_ACCEPT_LICENSE_AGREEMENT = licence === 'commercial' ? 'yes' : 'eval';
   return args;
 }
 
