@@ -18,6 +18,7 @@ import {
   boltCypher,
   checkGraph,
   downloadManifestFilesVerified,
+  quotedName,
   restoreNeo4jCommunity,
   type VerifiedFile,
 } from './restore-neo4j.js';
@@ -395,7 +396,7 @@ async function createMissingDatabases(
     const created: string[] = [];
     for (const { name } of databases) {
       if (served.has(name)) continue;
-      await cypher.run('system', `CREATE DATABASE \`${name.replace(/`/g, '``')}\` IF NOT EXISTS WAIT`);
+      await cypher.run('system', `CREATE DATABASE ${quotedName(name)} IF NOT EXISTS WAIT`);
       created.push(name);
     }
     return created;

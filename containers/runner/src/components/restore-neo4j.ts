@@ -70,8 +70,11 @@ export interface Neo4jRestoreResult {
   durationMs: number;
 }
 
-/** A file of the manifest with its stored version, checksum and (when recorded) size. */
-function storedFile(manifest: Manifest, what: string, file: string) {
+/**
+ * A file of the manifest with its stored version, checksum and (when recorded) size.
+ * @throws ManifestError when the manifest records no stored copy or no checksum of `file`
+ */
+export function storedFile(manifest: Manifest, what: string, file: string) {
   const stored = manifest.s3?.[file];
   const sha256 = manifest.checksums[file];
   if (!stored || !sha256) throw new ManifestError(`${what} records no stored copy of ${file}`);
@@ -288,6 +291,12 @@ function partlyRestored(err: unknown, loaded: string[], failed: string, all: str
     ` Keep the DBMS stopped and restore this backup again once the cause is fixed (or restore another backup).`;
   return error;
 }
+
+/** A Neo4j identifier in backticks (names are validated upstream; this guards the syntax only). */
+export const quotedName = (name: string) => `\`${name.replace(/`/g, '``')}\``;
+
+/** A Cypher string literal: single quotes, with backslashes and quotes escaped. */
+export const cypherString = (value: string) => `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 /** Cypher against the running DBMS (Enterprise administration commands go to `system`). */
 export interface CypherSession {

@@ -45,16 +45,13 @@ import { uploadStream } from '../../../../core/s3/upload-stream.js';
 import {
   type CypherSession,
   compareCounts,
+  cypherString,
   type GraphValidation,
+  quotedName,
+  storedFile,
   type VerifiedFile,
 } from './restore-neo4j.js';
 import type { RestoreContext } from './restore-postgres.js';
-
-/** A Neo4j identifier in backticks (names are validated upstream; this guards the syntax only). */
-export const quotedName = (name: string) => `\`${name.replace(/`/g, '``')}\``;
-
-/** A Cypher string literal: single quotes, with backslashes and quotes escaped. */
-export const cypherString = (value: string) => `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 export interface SeedOptions {
   mode: 'in-place' | 'new-database';
@@ -422,10 +419,7 @@ async function stageChain(
   const objects: StagedChain['objects'] = [];
   let last = '';
   for (const file of files) {
-    const stored = manifest.s3?.[file];
-    const sha256 = manifest.checksums[file];
-    const size = manifest.sizes?.[file];
-    if (!stored || !sha256) throw new ManifestError(`${what} records no stored copy of ${file}`);
+    const { stored, sha256, size } = storedFile(manifest, what, file);
     const name = file.split('/').pop() as string;
     const key = `${prefix}${name}`;
     const hash = createHash('sha256');
