@@ -29,13 +29,11 @@
  * but the task can reach 127.0.0.1, so no credential crosses a network. Any other host without `tls`
  * and with a plain scheme is refused.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
 import neo4j, { type Config, type Driver } from 'neo4j-driver';
 import { hostPortOf } from '../config/schema.js';
 import { ConfigError, RunnerConfigError } from '../errors.js';
+import { caPemFile } from './ca-bundle.js';
 
 /** The TLS modes of `neo4j.tls.mode`. */
 export const NEO4J_TLS_MODES = ['disable', 'require', 'verify-full'] as const;
@@ -144,26 +142,6 @@ export function openBoltDriver(endpoint: BoltEndpoint, config: Config = {}): Dri
 }
 
 /**
- * Writes a CA bundle's PEM text (from a Secrets Manager secret) to a private file under the
- * temporary folder, named by its SHA-256 (written once per content), for the driver's
- * `trustedCertificates`, which takes file paths.
- * @returns the file's path.
- * @throws ConfigError (`what` names the setting) when the text holds no PEM certificate.
- */
-export function caPemFile(pem: string, what: string): string {
-  const text = pem.trim();
-  if (!/-----BEGIN CERTIFICATE-----/.test(text))
-    throw new ConfigError(what, [
-      `${what}: holds no PEM certificate ("-----BEGIN CERTIFICATE-----"); the secret must hold the CA bundle as text`,
-    ]);
-  const dir = join(tmpdir(), 'neo4j-tls');
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const file = join(dir, `ca-${createHash('sha256').update(text).digest('hex').slice(0, 16)}.pem`);
-  if (!existsSync(file)) writeFileSync(file, `${text}\n`, { mode: 0o600 });
-  return file;
-}
-
-/**
  * The runner's Neo4j TLS from its environment (the task definition sets them from `neo4j.tls`):
  * `NEO4J_TLS_MODE` (`disable`, `require`, `verify-full`; unset is `verify-full`, the schema's
  * default), `NEO4J_TLS_CA` (a CA bundle file in the image) or `NEO4J_TLS_CA_PEM` (the bundle's PEM
@@ -266,3 +244,6 @@ export function describeBoltTlsError(err: unknown, tls: Neo4jTls | undefined): s
     return 'a server with server.bolt.tls_level=REQUIRED does not answer unencrypted Bolt: neo4j.tls.mode is "disable"; use "verify-full" (bolt+s) if the server requires TLS';
   return undefined;
 }
+
+/** Re-exported for the Neo4jReady Lambda and tests: the bundle file of a `caSecret` (ca-bundle.ts). */
+export { caPemFile };

@@ -21,11 +21,10 @@
  * node-postgres too; `PG_TLS_CA_PEM` holds a CA bundle's PEM text (an ECS secret from Secrets
  * Manager) and is written to a file that becomes the root certificate file.
  */
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { RunnerConfigError } from '../errors.js';
+import { type ConfigError, RunnerConfigError } from '../errors.js';
+import { caPemFile } from './ca-bundle.js';
 
 /** The TLS modes a target may use (libpq sslmode names). */
 export const POSTGRES_TLS_MODES = ['disable', 'require', 'verify-full'] as const;
@@ -116,13 +115,11 @@ export function postgresTlsFromEnv(env: NodeJS.ProcessEnv): PostgresTls {
       'PGSSLROOTCERT, PG_TLS_CA_PEM: set one CA bundle, not both (postgres.tls.ca or postgres.tls.caSecret)',
     ]);
   if (pem) {
-    if (!/-----BEGIN CERTIFICATE-----/.test(pem))
-      throw new RunnerConfigError([
-        'PG_TLS_CA_PEM: holds no PEM certificate ("-----BEGIN CERTIFICATE-----"); the secret must hold the CA bundle as text',
-      ]);
-    const caFile = join(mkdtempSync(join(tmpdir(), 'pg-tls-')), 'ca.pem');
-    writeFileSync(caFile, `${pem}\n`, { mode: 0o600 });
-    return { mode, caFile };
+    try {
+      return { mode, caFile: caPemFile(pem, 'PG_TLS_CA_PEM') };
+    } catch (err) {
+      throw new RunnerConfigError([(err as ConfigError).problems?.[0] ?? String(err)]);
+    }
   }
   if (!file)
     throw new RunnerConfigError([
