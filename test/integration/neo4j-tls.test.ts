@@ -15,11 +15,11 @@ import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localRunnerEnv, neo4jRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
 import { readGraph } from '../../containers/runner/src/components/neo4j-counts.js';
-import { resultKey } from '../../core/backup/layout.js';
+import { manifestKey, resultKey } from '../../core/backup/layout.js';
 import { Neo4jCountsResultSchema } from '../../core/backup/results.js';
 import { createLogger } from '../../core/log.js';
 import { waitForNeo4j } from '../../core/readiness/neo4j.js';
-import { getJson } from '../../core/s3/objects.js';
+import { getJson, putJson } from '../../core/s3/objects.js';
 import { neo4jReadyStep } from '../../functions/neo4j-ready/neo4j-ready.js';
 import {
   createVersionedBucket,
@@ -29,6 +29,7 @@ import {
   startS3,
 } from '../../harness/index.js';
 import { generateTestCa } from '../../harness/postgres.js';
+import { sampleManifest } from '../helpers/manifest.js';
 
 const Bucket = 'backups-neo4j-tls';
 const target = 'infrahub-lab';
@@ -215,6 +216,34 @@ describe('Bolt TLS against a real Neo4j that requires it', () => {
         expect(run.stderr).not.toContain(neo4j.password);
         expect(connections).toBe(0);
       }, 60_000);
+
+      it.each(['restore-neo4j', 'validate-neo4j'] as const)(
+        '%s (Enterprise) refuses bolt:// without NEO4J_TLS_MODE=disable before connecting, like count-neo4j',
+        async (step) => {
+          const backupId =
+            step === 'restore-neo4j' ? 'infrahub_backup_20261124_060000' : 'infrahub_backup_20261124_070000';
+          // A complete backup to restore (the step reads its manifest first).
+          await putJson(
+            aws.client(),
+            Bucket,
+            manifestKey(target, backupId),
+            sampleManifest(target, backupId),
+          );
+          const e = {
+            ...env(backupId, { NEO4J_URI: `bolt://127.0.0.1:${listenerPort}` }),
+            RESTORE_ID: 'restore_20261124_060000_tls',
+            NEO4J_EDITION: 'enterprise',
+          };
+          delete (e as Record<string, string>).NEO4J_TLS_MODE;
+          delete (e as Record<string, string>).NEO4J_TLS_CA;
+          const run = await runRunner(step, e);
+          expect(run.code, run.stderr).toBe(2);
+          expect(run.stderr).toMatch(/RunnerConfigError[\s\S]*NEO4J_URI: bolt:\/\/ is unencrypted Bolt/);
+          expect(run.stderr).not.toContain(neo4j.password);
+          expect(connections).toBe(0);
+        },
+        60_000,
+      );
 
       it('bolt:// with NEO4J_TLS_MODE=require is refused too', async () => {
         const e = env('infrahub_backup_20261124_050000', {
