@@ -60,9 +60,16 @@ const URI = /^(bolt|neo4j)(\+s|\+ssc)?:\/\/(?:[^@/]*@)?(\[[^\]]+\]|[^:/?#]+)/i;
 const SCHEME_MODE: Record<string, Neo4jTlsMode> = { '': 'disable', '+s': 'verify-full', '+ssc': 'require' };
 const MODE_SUFFIX: Record<Neo4jTlsMode, string> = { disable: '', require: '+ssc', 'verify-full': '+s' };
 
-/** The Bolt URI for `host:port` in `mode`: `bolt+s://` (verify-full), `bolt+ssc://` (require), `bolt://` (disable). */
-export function boltUri(host: string, port: number, mode: Neo4jTlsMode): string {
-  return `bolt${MODE_SUFFIX[mode]}://${hostPortOf(host, port)}`;
+/**
+ * The Bolt URI for `host:port` in `mode`: `bolt+s://` (verify-full), `bolt+ssc://` (require),
+ * `bolt://` (disable); with `routing`, the same in the `neo4j` scheme. A routing driver sends each
+ * statement to a member that can run it: administration commands (CREATE DATABASE, the recreate
+ * procedure, aliases) are writes to `system` and must reach its leader, which the `bolt` scheme never
+ * routes to ("Drivers can only use server-side routing when the neo4j:// URI scheme is used",
+ * Operations Manual, "Clustering: server-side routing").
+ */
+export function boltUri(host: string, port: number, mode: Neo4jTlsMode, routing = false): string {
+  return `${routing ? 'neo4j' : 'bolt'}${MODE_SUFFIX[mode]}://${hostPortOf(host, port)}`;
 }
 
 /** The mode a URI's scheme states, and its host; undefined when it is no bolt/neo4j URI. */
@@ -214,8 +221,25 @@ export function neo4jTlsFromEnv(env: NodeJS.ProcessEnv, uri: string): Neo4jTls {
  * the `neo4j.tls` setting to look at.
  */
 export function describeBoltTlsError(err: unknown, tls: Neo4jTls | undefined): string | undefined {
-  const message = err instanceof Error ? err.message : String(err);
-  const code = String((err as { code?: unknown })?.code ?? '');
+  // A routing driver (neo4j://) reports "Could not perform discovery" and keeps the connection's
+  // own failure as its `cause`: the whole chain is read.
+  const chain: Array<{ message: string; code: string }> = [];
+  for (
+    let e: unknown = err;
+    e !== undefined && e !== null && chain.length < 5;
+    e = (e as { cause?: unknown }).cause
+  )
+    chain.push({
+      message: e instanceof Error ? e.message : String(e),
+      code: String((e as { code?: unknown })?.code ?? ''),
+    });
+  const message = chain.map((c) => c.message).join(' | caused by: ');
+  const code =
+    chain
+      .map((c) => c.code)
+      .find((c) => /^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|EPROTO)/.test(c)) ??
+    chain[0]?.code ??
+    '';
   const mode = tls?.mode ?? 'disable';
   const socket = /Socket responded with:\s*(\S+)/.exec(message)?.[1];
   if (

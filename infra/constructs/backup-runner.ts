@@ -49,10 +49,12 @@ export function postgresTlsEnvironment(tls: PostgresTlsConfig): Record<string, s
 export function neo4jBoltEnvironment(neo4j: {
   host: string;
   boltPort: number;
+  edition: 'community' | 'enterprise';
   tls: Neo4jTlsConfig;
 }): Record<string, string> {
   return {
-    NEO4J_URI: boltUri(neo4j.host, neo4j.boltPort, neo4j.tls.mode),
+    // Enterprise may be a cluster: the neo4j scheme routes `system` writes to its leader (boltUri).
+    NEO4J_URI: boltUri(neo4j.host, neo4j.boltPort, neo4j.tls.mode, neo4j.edition === 'enterprise'),
     NEO4J_TLS_MODE: neo4j.tls.mode,
     ...(neo4j.tls.mode === 'verify-full' && neo4j.tls.ca ? { NEO4J_TLS_CA: neo4j.tls.ca } : {}),
   };

@@ -76,7 +76,8 @@ describe('Enterprise backups: cluster members and the chain base (template)', ()
     expect(env.NEO4J_BACKUP_MAX_DIFFERENTIALS).toBe('4');
     const single = runnerEnvironment(noBase, 'infrahub-backup-infrahub-prod-runner');
     expect(single.NEO4J_BACKUP_FROM).toBe('[fd00::1]:6362');
-    expect(single.NEO4J_URI).toBe('bolt+s://[fd00::1]:7687');
+    // Enterprise may be a cluster: the routing scheme, so system writes reach its leader.
+    expect(single.NEO4J_URI).toBe('neo4j+s://[fd00::1]:7687');
     // The runner takes what the stack gives it (before, "fd00::1:6362" failed every backup).
     expect(() =>
       parseEnv(Neo4jEnvSchema, {

@@ -42,10 +42,10 @@ describe('synthesized stack: Bolt TLS to Neo4j', () => {
     synthesized = synthesizeBackup(parseDeploymentConfig(config(), 'test config'));
   }, 180_000);
 
-  it('caSecret: bolt+s, verify-full, the CA as the ECS secret NEO4J_TLS_CA_PEM (whole value)', () => {
+  it('caSecret: neo4j+s (Enterprise: the routing scheme), verify-full, the CA as the ECS secret NEO4J_TLS_CA_PEM (whole value)', () => {
     const prod = runner('infrahub-prod');
     expect(prod?.environment).toMatchObject({
-      NEO4J_URI: 'bolt+s://neo4j.prod.infrahub.internal:7687',
+      NEO4J_URI: 'neo4j+s://neo4j.prod.infrahub.internal:7687',
       NEO4J_TLS_MODE: 'verify-full',
     });
     expect(prod?.environment.NEO4J_TLS_CA).toBeUndefined();
@@ -63,18 +63,19 @@ describe('synthesized stack: Bolt TLS to Neo4j', () => {
     expect(lab?.secrets.NEO4J_TLS_CA_PEM).toBeUndefined();
   });
 
-  it('a CA file in the image, require (bolt+ssc) and an explicit disable (the only plain bolt://)', () => {
+  it('a CA file in the image, require (+ssc) and an explicit disable (the only plain URI)', () => {
+    // These targets are Enterprise (copies of infrahub-prod): the neo4j scheme, routed to a cluster's leader.
     expect(runner('infrahub-own-ca')?.environment).toMatchObject({
-      NEO4J_URI: 'bolt+s://neo4j.prod.infrahub.internal:7687',
+      NEO4J_URI: 'neo4j+s://neo4j.prod.infrahub.internal:7687',
       NEO4J_TLS_MODE: 'verify-full',
       NEO4J_TLS_CA: '/opt/runner/certs/neo4j-ca.pem',
     });
     expect(runner('infrahub-require')?.environment).toMatchObject({
-      NEO4J_URI: 'bolt+ssc://neo4j.prod.infrahub.internal:7687',
+      NEO4J_URI: 'neo4j+ssc://neo4j.prod.infrahub.internal:7687',
       NEO4J_TLS_MODE: 'require',
     });
     expect(runner('infrahub-plain')?.environment).toMatchObject({
-      NEO4J_URI: 'bolt://neo4j.prod.infrahub.internal:7687',
+      NEO4J_URI: 'neo4j://neo4j.prod.infrahub.internal:7687',
       NEO4J_TLS_MODE: 'disable',
     });
     for (const t of ['infrahub-require', 'infrahub-plain']) {
@@ -82,7 +83,7 @@ describe('synthesized stack: Bolt TLS to Neo4j', () => {
       expect(runner(t)?.secrets.NEO4J_TLS_CA_PEM).toBeUndefined();
     }
     const plain = [...synthesized.taskDefinitions.values()].filter((d) =>
-      d.environment.NEO4J_URI?.startsWith('bolt://'),
+      /^(bolt|neo4j):\/\//.test(d.environment.NEO4J_URI ?? ''),
     );
     expect(plain.map((d) => d.environment.TARGET)).toEqual(['infrahub-plain']);
   });

@@ -15,6 +15,7 @@ import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localRunnerEnv, neo4jRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
 import { readGraph } from '../../containers/runner/src/components/neo4j-counts.js';
+import { boltCypher } from '../../containers/runner/src/components/restore-neo4j.js';
 import { manifestKey, resultKey } from '../../core/backup/layout.js';
 import { Neo4jCountsResultSchema } from '../../core/backup/results.js';
 import { createLogger } from '../../core/log.js';
@@ -80,6 +81,32 @@ describe('Bolt TLS against a real Neo4j that requires it', () => {
     );
     expect(graph.counts.neo4j).toEqual({ nodes: 10, relationships: 5 });
   }, 60_000);
+
+  it('the routing scheme of Enterprise targets (neo4j+s) verifies the same way and reads the counts, also through the Cypher session of a restore', async () => {
+    const endpoint = {
+      uri: `neo4j+s://localhost:${port()}`,
+      ...login(),
+      tls: { mode: 'verify-full' as const, caFile: caFile() },
+    };
+    expect((await readGraph(endpoint, ['neo4j', 'system'])).counts.neo4j).toEqual({
+      nodes: 10,
+      relationships: 5,
+    });
+    const cypher = boltCypher(endpoint);
+    try {
+      expect(
+        await cypher.run('system', 'SHOW DATABASES YIELD name WHERE name = $name RETURN name', {
+          name: 'neo4j',
+        }),
+      ).toEqual([{ name: 'neo4j' }]);
+    } finally {
+      await cypher.close();
+    }
+    const wrong = (await readGraph({ ...endpoint, tls: { mode: 'verify-full', caFile: wrongCa } }, [
+      'neo4j',
+    ]).catch((e: unknown) => e)) as Error;
+    expect(wrong.message).toMatch(/TLS: the server's certificate is not signed by a CA/);
+  }, 90_000);
 
   it('verify-full with a wrong CA fails at once, saying the certificate is not signed by that CA', async () => {
     const started = Date.now();

@@ -107,6 +107,10 @@ describe('boltDriverSettings: URI scheme and neo4j.tls to neo4j-driver options',
     expect(boltUri('db', 7687, 'require')).toBe('bolt+ssc://db:7687');
     expect(boltUri('db', 7687, 'disable')).toBe('bolt://db:7687');
     expect(boltUri('fd00::1', 7687, 'verify-full')).toBe('bolt+s://[fd00::1]:7687');
+    // Routing (Enterprise: administration writes reach the system leader of a cluster).
+    expect(boltUri('db', 7687, 'verify-full', true)).toBe('neo4j+s://db:7687');
+    expect(boltUri('db', 7687, 'require', true)).toBe('neo4j+ssc://db:7687');
+    expect(boltUri('db', 7687, 'disable', true)).toBe('neo4j://db:7687');
   });
 });
 
