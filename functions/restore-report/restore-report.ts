@@ -212,7 +212,9 @@ export function validationsOf(results: readonly RestoreStepResult[]): string[] {
 export function seedLinesOf(results: readonly RestoreStepResult[]): string[] {
   return results.flatMap((r) => {
     const alias = r.details.alias as { name?: string; database?: string; previous?: string } | undefined;
-    const rehearsal = r.details.rehearsal as { name?: string; seconds?: number } | undefined;
+    const rehearsal = r.details.rehearsal as
+      | { name?: string; seconds?: number; notDropped?: string[] }
+      | undefined;
     return [
       ...(alias?.name && alias.database
         ? [
@@ -225,7 +227,11 @@ export function seedLinesOf(results: readonly RestoreStepResult[]): string[] {
         : []),
       ...(rehearsal?.name
         ? [
-            `Rehearsal:   seeded and validated ${rehearsal.name} in ${rehearsal.seconds ?? '?'} s before the live database was replaced (dropped afterwards)`,
+            `Rehearsal:   seeded and validated ${rehearsal.name} in ${rehearsal.seconds ?? '?'} s before the live database was replaced (${
+              rehearsal.notDropped?.length
+                ? `NOT dropped: ${rehearsal.notDropped.join(', ')}; drop ${rehearsal.notDropped.length > 1 ? 'them' : 'it'} by hand`
+                : 'dropped afterwards'
+            })`,
           ]
         : []),
     ];

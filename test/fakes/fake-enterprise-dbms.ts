@@ -52,7 +52,7 @@ export interface FakeDbmsOptions {
   /**
    * `dbms.databases.seed_from_uri_providers`; default the version's (`S3SeedProvider,CloudSeedProvider`
    * in 5.26, `CloudSeedProvider` from 2025.01: Operations Manual, "Configuration settings");
-   * `null`: SHOW SETTINGS is refused (no privilege), the default still applies.
+   * `null`: the restore's user may not see it (SHOW SETTINGS lists no row), the default still applies.
    */
   seedProviders?: string | null;
   /** Added to the transaction a seeded database ends at (a seed that is not what was staged). */
@@ -162,8 +162,8 @@ export class FakeEnterpriseDbms implements CypherSession {
     if (query === 'CALL dbms.components() YIELD versions, edition RETURN versions[0] AS version, edition')
       return [{ version: this.version, edition: this.options.edition ?? 'enterprise' }];
     if (query === 'SHOW SETTINGS YIELD name, value WHERE name = $name RETURN value') {
-      if (this.options.seedProviders === null)
-        throw new Neo4jError('Permission denied: SHOW SETTING', 'Neo.ClientError.Security.Forbidden');
+      // Without the SHOW SETTING privilege, the setting is simply not listed.
+      if (this.options.seedProviders === null) return [];
       return params.name === 'dbms.databases.seed_from_uri_providers' ? [{ value: this.providers() }] : [];
     }
     if (query === 'SHOW DATABASES YIELD name RETURN DISTINCT name')
@@ -272,7 +272,8 @@ export class FakeEnterpriseDbms implements CypherSession {
     }
     return [...db.members].map(([address, h], i) => ({
       name,
-      address,
+      // A member on a server that is down reports no address (Operations Manual, "Listing databases").
+      address: h.status === 'unknown' ? null : address,
       serverID: `server-${i + 1}`,
       requestedStatus: 'online',
       currentStatus: h.status,

@@ -216,12 +216,18 @@ describe('restore: Neo4j Enterprise seeded from the bucket (real S3, fake Enterp
       });
       expect(server.statements.some((s) => /CREATE|DROP|recreate/.test(s))).toBe(false);
     }
-    // Unreadable on 5.26: its default would send the seed to the S3SeedProvider, so refused.
-    const hidden = dbms({ version: '5.26.26', seedProviders: null });
-    await expect(restoreNeo4jSeeded(ctx(), hidden, manifest, green)).rejects.toMatchObject({
-      name: 'Neo4jSeed',
-      message: expect.stringContaining("grant the restore's user SHOW SETTING"),
-    });
+    // Unreadable on 5.26 (no row for a user without SHOW SETTING, or the command refused): its
+    // default would send the seed to the S3SeedProvider, so refused.
+    for (const hidden of [
+      dbms({ version: '5.26.26', seedProviders: null }),
+      dbms({ version: '5.26.26', denied: /^SHOW SETTINGS/ }),
+    ]) {
+      await expect(restoreNeo4jSeeded(ctx(), hidden, manifest, green)).rejects.toMatchObject({
+        name: 'Neo4jSeed',
+        message: expect.stringContaining("grant the restore's user SHOW SETTING"),
+      });
+      expect(hidden.statements.some((s) => /CREATE|DROP|recreate/.test(s))).toBe(false);
+    }
     expect(seedProviderProblem('CloudSeedProvider, S3SeedProvider')).toBeUndefined();
     expect(seedProviderProblem('FileSeedProvider,CloudSeedProvider')).toBeUndefined();
     expect(seedProviderProblem('')).toMatch(/no provider takes s3/);
@@ -303,6 +309,33 @@ describe('restore: Neo4j Enterprise seeded from the bucket (real S3, fake Enterp
     expect(none.aliases.get('infrahub')).toBe('infrahub-blue');
   });
 
+  it('in place, several databases: a failure on the second says which were already replaced', async () => {
+    const second = await storeChain(local.s3, 'infrahub_backup_20261124_020000', [
+      { name: 'other-2026-11-24T02-00-00.backup', full: true, lowestTx: 1, highestTx: 20 },
+    ]);
+    const both = {
+      ...manifest,
+      checksums: { ...manifest.checksums, ...second.checksums },
+      sizes: { ...manifest.sizes, ...second.sizes },
+      s3: { ...manifest.s3, ...second.s3 },
+      counts: { neo4j: { neo4j: GRAPH, other: GRAPH } },
+      counts_basis: { ...manifest.counts_basis, other: manifest.counts_basis?.neo4j },
+      neo4j: {
+        method: 'backup',
+        databases: [manifest.neo4j?.databases[0], { ...second.neo4j?.databases[0], name: 'other' }],
+      },
+    } as unknown as Manifest;
+    const server = dbms({ denied: /^CREATE DATABASE `other`/ });
+    await expect(
+      restoreNeo4jSeeded(ctx(), server, both, { mode: 'in-place', rehearse: false, ...fast }),
+    ).rejects.toMatchObject({
+      message: expect.stringMatching(
+        /^the server refused to create other from the seed, so it is untouched: .*Already replaced from this backup and proven: neo4j\./s,
+      ),
+    });
+    expect(server.databases.get('neo4j')?.counts).toEqual(GRAPH);
+  });
+
   it('in place: a recreate the server refuses (a missing privilege) says the live database is untouched', async () => {
     const server = dbms({ denied: /recreateDatabase/ });
     await expect(
@@ -372,15 +405,18 @@ describe('restore: Neo4j Enterprise seeded from the bucket (real S3, fake Enterp
       (e: unknown) => e,
     )) as Error;
     expect(error).toMatchObject({ name: 'Neo4jSeed' });
-    expect(error.message).toContain('neo4j-2:7687: unknown ("Server is unavailable")');
+    expect(error.message).toContain('server server-2 (no address): unknown ("Server is unavailable")');
     expect(error.message).toContain('neo4j-1:7687: online');
     expect(server.aliases.get('infrahub')).toBe('infrahub-blue');
   });
 
-  it('counts that differ from the backup fail validation: the alias is not moved', async () => {
+  it('counts that differ from the backup fail validation: the alias is not moved, and the new database is named to drop', async () => {
     const server = dbms({ countsFor: () => ({ nodes: 1, relationships: 1 }) });
     await expect(restoreNeo4jSeeded(ctx(), server, manifest, green)).rejects.toMatchObject({
       name: 'RestoreValidation',
+      message: expect.stringContaining(
+        'The alias infrahub was not moved. Database infrahub-green is left on the server for investigation: drop it (DROP DATABASE `infrahub-green`)',
+      ),
     });
     expect(server.aliases.get('infrahub')).toBe('infrahub-blue');
     expect(server.statements.some((s) => s.includes('CREATE OR REPLACE ALIAS'))).toBe(false);

@@ -60,6 +60,12 @@ describe('restore report: a seeded Enterprise restore', () => {
       'Alias:       infrahub -> infrahub-green (was infrahub-blue, kept: once satisfied, DROP DATABASE `infrahub-blue`)',
       'Rehearsal:   seeded and validated seedcheck-20261122020000local in 41.5 s before the live database was replaced (dropped afterwards)',
     ]);
+    const leftover = step('restore-neo4j', {
+      rehearsal: { name: 'seedcheck-1-x, seedcheck-2-x', seconds: 9, notDropped: ['seedcheck-2-x'] },
+    });
+    expect(seedLinesOf([leftover])).toEqual([
+      'Rehearsal:   seeded and validated seedcheck-1-x, seedcheck-2-x in 9 s before the live database was replaced (NOT dropped: seedcheck-2-x; drop it by hand)',
+    ]);
     expect(validationsOf([restored])).toEqual([
       'restore-neo4j: infrahub-green: graph counts equal those at backup time',
     ]);

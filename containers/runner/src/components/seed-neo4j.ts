@@ -100,8 +100,11 @@ export interface SeededRestoreResult {
   mode: 'in-place' | 'new-database';
   server: { version: string };
   databases: SeededDatabase[];
-  /** in-place with rehearse: the throwaway database that proved the seed, dropped afterwards. */
-  rehearsal?: { name: string; members: MemberStatus[]; seconds: number };
+  /**
+   * in-place with rehearse: the throwaway databases (names joined) that proved the seeds, dropped
+   * afterwards except those in `notDropped` (drop them by hand).
+   */
+  rehearsal?: { name: string; members: MemberStatus[]; seconds: number; notDropped?: string[] };
   /** new-database: the alias and where it pointed before (kept: drop it once satisfied). */
   alias?: { name: string; database: string; previous?: string };
   /** Every chain file staged, each equal to the manifest's SHA-256 and size. */
@@ -201,26 +204,30 @@ async function serverFacts(cypher: CypherSession, log: Logger): Promise<ServerFa
       `the target's Neo4j is ${version}: seeding from a backup chain in S3 needs the CloudSeedProvider of Neo4j 5.26 or later (Operations Manual 5, "Create a database from a URI"); upgrade the target, or restore into a newer one`,
     );
   let seedProviders: string | undefined;
+  let hidden = '';
   try {
     const [setting] = await cypher.run(
       'system',
       'SHOW SETTINGS YIELD name, value WHERE name = $name RETURN value',
       { name: 'dbms.databases.seed_from_uri_providers' },
     );
+    // A user without the SHOW SETTING privilege on it is shown no row (Operations Manual, "DBMS
+    // setting privileges": settings are listed as far as the privilege's name-globbing matches).
     if (setting) seedProviders = String(setting.value ?? '');
+    else hidden = 'SHOW SETTINGS returned no row for it';
   } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
-    const fallback = defaultSeedProviders(version);
-    // Unreadable (no SHOW SETTING privilege): only the default can be judged.
-    const problem = seedProviderProblem(fallback);
-    if (problem)
+    hidden = err instanceof Error ? err.message : String(err);
+  }
+  if (seedProviders === undefined) {
+    // Unreadable: only the version's default can be judged.
+    if (seedProviderProblem(defaultSeedProviders(version)))
       throw new Neo4jSeedError(
-        `cannot read dbms.databases.seed_from_uri_providers (${why}), and on Neo4j ${version} its default sends s3:// seeds to the S3SeedProvider: grant the restore's user SHOW SETTING, and set the setting to "CloudSeedProvider" on every server; nothing was changed`,
+        `cannot read dbms.databases.seed_from_uri_providers (${hidden}), and on Neo4j ${version} its default sends s3:// seeds to the S3SeedProvider: grant the restore's user SHOW SETTING, and set the setting to "CloudSeedProvider" on every server; nothing was changed`,
       );
     log.warn(
       'could not read dbms.databases.seed_from_uri_providers: its default (CloudSeedProvider) is assumed',
       {
-        error: why,
+        error: hidden,
       },
     );
   }
@@ -239,7 +246,8 @@ export async function memberStatuses(cypher: CypherSession, name: string): Promi
     `SHOW DATABASE ${quotedName(name)} YIELD name, address, serverID, requestedStatus, currentStatus, statusMessage, lastStartTime, lastCommittedTxn RETURN address, serverID, requestedStatus, currentStatus, statusMessage, lastStartTime, lastCommittedTxn`,
   );
   return rows.map((r) => ({
-    address: String(r.address ?? 'unknown'),
+    // A member whose server is unavailable reports no address: named by its server id then.
+    address: r.address ? String(r.address) : `server ${String(r.serverID ?? 'unknown')} (no address)`,
     ...(r.serverID ? { serverId: String(r.serverID) } : {}),
     requestedStatus: String(r.requestedStatus ?? ''),
     currentStatus: String(r.currentStatus ?? ''),
@@ -287,10 +295,12 @@ export async function waitSeededOnline(
   // A recreated database is online again only once it has started since the call: the procedure
   // returns while the old store may still answer (Operations Manual, "Recreate a database": "verify
   // that all allocations have been started").
-  const startedBefore = new Map(before.map((m) => [m.address, m.lastStartTime]));
+  // Keyed by server id: a member on a server that is down reports no address.
+  const key = (m: MemberStatus) => m.serverId ?? m.address;
+  const startedBefore = new Map(before.map((m) => [key(m), m.lastStartTime]));
   const restarted = (m: MemberStatus) =>
-    !startedBefore.has(m.address) ||
-    (m.lastStartTime !== undefined && m.lastStartTime !== startedBefore.get(m.address));
+    !startedBefore.has(key(m)) ||
+    (m.lastStartTime !== undefined && m.lastStartTime !== startedBefore.get(key(m)));
   let members: MemberStatus[] = [];
   for (;;) {
     members = await memberStatuses(cypher, name);
@@ -605,7 +615,15 @@ export async function restoreNeo4jSeeded(
     // 3. Blue/green: the alias moves only to a database proven equal to the backup.
     const chain = chains[0] as StagedChain;
     const name = options.newDatabaseName as string;
-    const { members, validation } = await seed(chain.database, name, chain.seedUri, false);
+    let created = false;
+    const { members, validation } = await seed(chain.database, name, chain.seedUri, false, () => {
+      created = true;
+    }).catch((err: unknown) => {
+      // The alias was not moved; the new database stays for investigation and blocks its name.
+      if (created && err instanceof Error)
+        err.message = `${err.message}. The alias ${alias} was not moved. Database ${name} is left on the server for investigation: drop it (DROP DATABASE ${quotedName(name)}) before restoring under that name again`;
+      throw err;
+    });
     result.push({ from: chain.database, name, seedUri: chain.seedUri, how: 'created', members, validation });
     const previous = aliases.get(alias);
     await cypher.run(
@@ -636,26 +654,37 @@ export async function restoreNeo4jSeeded(
     if (options.rehearse ?? true) {
       const t0 = Date.now();
       const suffix = restoreId.replace(/[^a-z0-9]/g, '').slice(-20);
+      const names: string[] = [];
+      const left: string[] = [];
+      let members: MemberStatus[] = [];
       for (const [i, chain] of chains.entries()) {
         const name = `seedcheck-${i + 1}-${suffix}`;
+        names.push(name);
         try {
-          const { members } = await seed(chain.database, name, chain.seedUri, false);
-          rehearsal = { name, members, seconds: Math.round((Date.now() - t0) / 100) / 10 };
+          ({ members } = await seed(chain.database, name, chain.seedUri, false));
         } catch (err) {
           if (err instanceof Error)
             err.message = `rehearsal (the live database is untouched): ${err.message}`;
           throw err;
         } finally {
-          await cypher.run('system', `DROP DATABASE ${quotedName(name)} IF EXISTS`).catch((err: unknown) =>
+          await cypher.run('system', `DROP DATABASE ${quotedName(name)} IF EXISTS`).catch((err: unknown) => {
+            left.push(name);
             log.warn('the rehearsal database could not be dropped: drop it by hand', {
               database: name,
               error: err instanceof Error ? err.message : String(err),
-            }),
-          );
+            });
+          });
         }
       }
+      rehearsal = {
+        name: names.join(', '),
+        members,
+        seconds: Math.round((Date.now() - t0) / 100) / 10,
+        ...(left.length > 0 ? { notDropped: left } : {}),
+      };
       log.info('rehearsal passed: the servers seed from the bucket and the data validates', rehearsal);
     }
+    const replaced: string[] = [];
     for (const chain of chains) {
       const name = chain.database;
       const recreate = existing.has(name);
@@ -672,11 +701,16 @@ export async function restoreNeo4jSeeded(
           members,
           validation,
         });
+        replaced.push(name);
       } catch (err) {
-        if (err instanceof Error)
+        if (err instanceof Error) {
+          const before = replaced.length
+            ? ` Already replaced from this backup and proven: ${replaced.join(', ')}.`
+            : '';
           err.message = accepted
-            ? `the live database ${name} was replaced from the seed and is not proven equal to the backup: ${err.message}. Restore again once the cause is fixed; the staged seed is kept under s3://${ctx.bucket}/${chain.prefix}`
-            : `the server refused to ${recreate ? 'recreate' : 'create'} ${name} from the seed, so it is untouched: ${err.message}`;
+            ? `the live database ${name} was replaced from the seed and is not proven equal to the backup: ${err.message}.${before} Restore again once the cause is fixed; the staged seed is kept under s3://${ctx.bucket}/${chain.prefix}`
+            : `the server refused to ${recreate ? 'recreate' : 'create'} ${name} from the seed, so it is untouched: ${err.message}.${before}`;
+        }
         throw err;
       }
     }
