@@ -294,7 +294,7 @@ export type Neo4jTlsConfig = z.output<typeof Neo4jTlsSchema>;
 /**
  * Enterprise restores seed databases from the backup bucket (Neo4j Operations Manual, "Create a
  * database from a URI", CloudSeedProvider): the runner stages the verified backup chain under
- * `restore-seeds/<target>/<restore id>/` of the backup bucket and the Neo4j servers download it
+ * `.restore-seeds/<target>/<restore id>/` of the backup bucket and the Neo4j servers download it
  * themselves, with their own IAM role and region.
  */
 export const Neo4jSeedSchema = z.strictObject({

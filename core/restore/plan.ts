@@ -55,14 +55,15 @@ export const RestoreExecutionInputSchema = z
       .refine((c) => new Set(c).size === c.length, 'must not name a component twice')
       .optional(),
     /**
-     * `in-place` replaces the target's databases. `new-database` (Neo4j Enterprise) restores the graph
-     * under `newDatabaseName` and switches the alias `neo4j` to it: the blue/green pattern.
+     * `in-place` replaces the target's databases. `new-database` (Neo4j Enterprise) seeds the graph
+     * into `newDatabaseName` and, once it is proven equal to the backup, moves the alias `alias` to
+     * it: the blue/green pattern.
      */
     mode: z.enum(['in-place', 'new-database']).default('in-place'),
     /**
      * new-database: the database created. Never one of the target's configured databases
-     * (`neo4j.databases`: checkCompatibility refuses it), nor `system`: the runner would stop and
-     * overwrite the database Infrahub uses.
+     * (`neo4j.databases`: checkCompatibility refuses it), nor `system`: a blue/green restore never
+     * replaces the database Infrahub uses.
      */
     newDatabaseName: restoreDatabaseName.optional(),
     /**
@@ -283,6 +284,11 @@ export function checkCompatibility(
           `neo4j.seed.serverRoleArns is empty: the Neo4j servers of ${target.name} must already be allowed to list and read s3 prefix .restore-seeds/${target.name}/ of the backup bucket and to decrypt with its key, and run with AWS_REGION set, or the seeded database stays offline (docs/deployment.md, "Neo4j Enterprise restores")`,
         );
       }
+      if (input.mode === 'in-place' && !target.quiesce) {
+        warn(
+          `in-place restore of ${target.name} without quiesce: Infrahub keeps running, and a write to a recreated database before it is proven (it must end at the backup's last transaction) fails the restore after the live database was replaced; configure quiesce, or restore with mode "new-database"`,
+        );
+      }
       if (input.mode === 'new-database') {
         warn(
           `privileges granted on the current database do not follow the alias to ${input.newDatabaseName ?? 'the new database'}: unless Infrahub's Neo4j user has access to all databases, grant its role access to the new database before the alias moves`,
@@ -296,7 +302,7 @@ export function checkCompatibility(
       const configured = target.neo4j.databases;
       if (input.newDatabaseName !== undefined && configured.includes(input.newDatabaseName)) {
         refuse(
-          `newDatabaseName "${input.newDatabaseName}" is one of the target's databases (neo4j.databases: ${configured.join(', ')}): a new-database restore would stop and overwrite it; name a database the target does not have, or restore in place`,
+          `newDatabaseName "${input.newDatabaseName}" is one of the target's databases (neo4j.databases: ${configured.join(', ')}): a new-database restore never replaces a database; name a database the target does not have, or restore in place`,
         );
       }
       if (input.alias !== undefined && configured.includes(input.alias)) {

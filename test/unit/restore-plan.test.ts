@@ -112,9 +112,26 @@ describe('restore compatibility: Enterprise restores by seeding (issue 15)', () 
     neo4j_edition: 'enterprise',
     versions: { neo4j: { edition: 'enterprise', server: '5.20.0', tool: '5.20.0' } },
   });
+  // Quiesced, as an in-place restore should be (the warning without it is tested on its own).
   const at = (version: string, serverRoleArns: string[] = []) => ({
     ...prod,
+    quiesce: {
+      cluster: 'infrahub-prod',
+      taskManagerDb: [],
+      taskManager: [],
+      server: ['infrahub-server'],
+      taskWorkers: [],
+    },
     neo4j: { ...prod.neo4j, version, seed: { ...prod.neo4j.seed, serverRoleArns } },
+  });
+
+  it('warns of an in-place restore without quiesce: a write before the proof fails it after the live database was replaced', () => {
+    const { quiesce: _, ...unquiesced } = at('2025.10.1', ['arn:aws:iam::123456789012:role/neo4j']);
+    expect(messages(checkCompatibility(enterprise, unquiesced, all, '1.5.0'))).toEqual([
+      expect.stringMatching(
+        /^warn: in-place restore of infrahub-prod without quiesce: .*mode "new-database"$/,
+      ),
+    ]);
   });
 
   it('refuses a target older than 5.26 in either mode: seeding from a chain needs its CloudSeedProvider', () => {
