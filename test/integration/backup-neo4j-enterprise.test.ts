@@ -360,6 +360,24 @@ describe('backup runner: Neo4j Enterprise differential chains on the previous ba
     expect(first.result?.databases.map((d) => d.lastCommittedTx)).toEqual([10, 10]);
   });
 
+  it("takes a full backup when a restore ran after the base: the database's history may have diverged", async () => {
+    const target = 'infrahub-chain-restored';
+    const extra = { NEO4J_DATABASES: 'neo4j' };
+    await backup(target, 'infrahub_backup_20261120_020000', extra);
+    // A drill does not count (it restores into disposable servers); a restore of the target does.
+    await putJson(local.s3, Bucket, `.restores/${target}/drill_20261120_030000_d/report.json`, {});
+    const diff = await backup(target, 'infrahub_backup_20261120_040000', extra);
+    expect(diff.result?.databases[0]?.taken).toBe('differential');
+    await putJson(local.s3, Bucket, `.restores/${target}/restore_20261120_050000_r/restore-neo4j.json`, {});
+    const after = await backup(target, 'infrahub_backup_20261120_060000', extra);
+    expect(after.result?.databases[0]).toMatchObject({
+      taken: 'full',
+      fullReason:
+        "restore_20261120_050000_r ran after infrahub_backup_20261120_040000: the restored database's history may not continue that chain",
+    });
+    expect(after.result?.chain?.downloadedBytes).toBe(0);
+  });
+
   it('leaves the base out when the server had pruned its transactions and neo4j-admin fell back to a full backup', async () => {
     const target = 'infrahub-chain-pruned';
     const extra = { NEO4J_DATABASES: 'neo4j' };

@@ -13,7 +13,13 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { checkedStream, dumpFormatError, neo4jDumpCheck } from '../../../../core/backup/formats.js';
-import { DATABASE_DIR, fileKey, neo4jDumpPath } from '../../../../core/backup/layout.js';
+import {
+  DATABASE_DIR,
+  fileKey,
+  neo4jDumpPath,
+  parseBackupId,
+  RESTORES_ROOT,
+} from '../../../../core/backup/layout.js';
 import { latestValidBackup } from '../../../../core/backup/manifest.js';
 import {
   type FileRecord,
@@ -34,6 +40,7 @@ import {
 } from '../../../../core/errors.js';
 import { excerpt } from '../../../../core/redact.js';
 import { downloadVerified } from '../../../../core/s3/download.js';
+import { listAll } from '../../../../core/s3/objects.js';
 import { uploadStream } from '../../../../core/s3/upload-stream.js';
 import { runTool, toolOutput } from '../../../../core/tools/run-tool.js';
 import { streamToolToS3 } from '../../../../core/tools/stream-to-s3.js';
@@ -307,6 +314,23 @@ export function restorableChain(
   return { files: chain.map((c) => c.file), highestTx: chain.at(-1)?.highestTx as number };
 }
 
+/**
+ * The first restore of the target (not a drill: drills restore into disposable servers) started
+ * after `backupId` was taken, from the restore reports' keys (`.restores/<target>/restore_<date>_...`,
+ * core/backup/layout.ts restoreIdFor); undefined when there is none. Any restore counts, a failed
+ * one too: it may have replaced the database before failing.
+ */
+async function restoreSince(ctx: RunContext, backupId: string): Promise<string | undefined> {
+  const taken = parseBackupId(backupId)?.getTime() ?? 0;
+  const prefix = `${RESTORES_ROOT}${ctx.target}/restore_`;
+  for (const object of await listAll(ctx.s3, ctx.bucket, prefix)) {
+    const id = (object.Key ?? '').slice(`${RESTORES_ROOT}${ctx.target}/`.length).split('/')[0] ?? '';
+    const at = parseBackupId(`infrahub_backup${id.slice('restore'.length, 'restore'.length + 16)}`);
+    if (at && at.getTime() > taken) return id;
+  }
+  return undefined;
+}
+
 /** Runs `--inspect-path` on a folder: its artifacts by file name. */
 async function inspectBackups(admin: Neo4jAdmin, dir: string): Promise<Map<string, ArtifactInfo>> {
   const output = await toolOutput(admin.path, ['database', 'backup', `--inspect-path=${dir}`], admin.env);
@@ -412,6 +436,12 @@ export async function planChains(
   }
   if (manifest.neo4j_edition !== 'enterprise' || manifest.neo4j?.method !== 'backup')
     return allFull(`${backupId} is not an Enterprise backup chain`);
+  // A restore since the base replaced the database: its history may no longer continue the chain.
+  const restoredAfter = await restoreSince(ctx, backupId);
+  if (restoredAfter)
+    return allFull(
+      `${restoredAfter} ran after ${backupId}: the restored database's history may not continue that chain`,
+    );
   const tool = manifest.versions?.neo4j?.tool;
   if (tool !== version)
     return allFull(
