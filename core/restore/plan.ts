@@ -163,6 +163,14 @@ function neo4jRelease(version: string): [number, number] {
 }
 const atLeast = (a: [number, number], b: [number, number]) => a[0] > b[0] || (a[0] === b[0] && a[1] >= b[1]);
 
+/**
+ * Whether a Neo4j version ("5.26.26", "2025.10.1") is at least release `minimum` ([major, minor]):
+ * releases are compared by major and minor, which is where Neo4j's features and defaults change.
+ */
+export function neo4jAtLeast(version: string, minimum: [number, number]): boolean {
+  return atLeast(neo4jRelease(version), minimum);
+}
+
 export interface CompatibilityFinding {
   severity: 'refuse' | 'warn';
   message: string;

@@ -53,7 +53,8 @@ export async function waitForGraph(
   });
 }
 
-function toNumber(value: unknown): number {
+/** A count or id as the driver returns it (a number, or its 64-bit Integer). @throws Error for anything else */
+export function toNumber(value: unknown): number {
   if (typeof value === 'number') return value;
   if (neo4j.isInt(value)) return value.toNumber();
   throw new Error(`not a count: ${String(value)}`);

@@ -39,9 +39,11 @@ import {
   RestoreValidationError,
 } from '../../../../core/errors.js';
 import type { Logger } from '../../../../core/log.js';
+import { neo4jAtLeast } from '../../../../core/restore/plan.js';
 import { hashing } from '../../../../core/s3/download.js';
 import { headObject, openObject, sameS3Checksum } from '../../../../core/s3/objects.js';
 import { uploadStream } from '../../../../core/s3/upload-stream.js';
+import { toNumber } from './neo4j-counts.js';
 import {
   type CypherSession,
   compareCounts,
@@ -116,20 +118,6 @@ export interface SeededRestoreResult {
   durationMs: number;
 }
 
-/** Neo4j versions as comparable numbers: 5.26.1 → [5, 26, 1]; 2025.10.1 → [2025, 10, 1]. */
-function versionParts(version: string): number[] {
-  return version.split(/[.-]/).map((p) => Number.parseInt(p, 10) || 0);
-}
-
-function atLeast(version: string, minimum: string): boolean {
-  const a = versionParts(version);
-  const b = versionParts(minimum);
-  for (let i = 0; i < Math.max(a.length, b.length); i += 1) {
-    if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) > (b[i] ?? 0);
-  }
-  return true;
-}
-
 /**
  * The procedure that recreates a database from a seed while keeping its privileges:
  * `dbms.recreateDatabase` from 2025.04 (when `dbms.cluster.recreateDatabase` was deprecated for it),
@@ -137,7 +125,7 @@ function atLeast(version: string, minimum: string): boolean {
  * procedures).
  */
 export function recreateProcedure(version: string): string {
-  return atLeast(version, '2025.04.0') ? 'dbms.recreateDatabase' : 'dbms.cluster.recreateDatabase';
+  return neo4jAtLeast(version, [2025, 4]) ? 'dbms.recreateDatabase' : 'dbms.cluster.recreateDatabase';
 }
 
 /**
@@ -145,7 +133,7 @@ export function recreateProcedure(version: string): string {
  * backup, finding its chain in the same folder, from 5.26 (Operations Manual 5, "Create a database
  * from a URI"), and every Enterprise backup of ours may be a chain.
  */
-export const MIN_SEEDING_VERSION = '5.26.0';
+export const MIN_SEEDING_RELEASE: [number, number] = [5, 26];
 
 /** The providers that take `s3:` URIs, and the one we need (Operations Manual, "Create a database from a URI"). */
 const S3_SEED_PROVIDERS = ['CloudSeedProvider', 'S3SeedProvider'];
@@ -155,7 +143,7 @@ const S3_SEED_PROVIDERS = ['CloudSeedProvider', 'S3SeedProvider'];
  * 5.26, `CloudSeedProvider` from 2025.01 (Operations Manual, "Configuration settings").
  */
 export function defaultSeedProviders(version: string): string {
-  return atLeast(version, '2025.01.0') ? 'CloudSeedProvider' : 'S3SeedProvider,CloudSeedProvider';
+  return neo4jAtLeast(version, [2025, 1]) ? 'CloudSeedProvider' : 'S3SeedProvider,CloudSeedProvider';
 }
 
 /**
@@ -184,7 +172,7 @@ interface ServerFacts {
 
 /**
  * Reads what can be known before anything changes: edition, version, the seed providers setting.
- * @throws IncompatibleBackupError when the server is not Enterprise, or older than MIN_SEEDING_VERSION
+ * @throws IncompatibleBackupError when the server is not Enterprise, or older than MIN_SEEDING_RELEASE
  * @throws Neo4jSeedError when s3:// seeds would not reach the CloudSeedProvider (seedProviderProblem),
  *   or, on 5.x, when the setting cannot be read (its default sends them to the S3SeedProvider)
  */
@@ -199,7 +187,7 @@ async function serverFacts(cypher: CypherSession, log: Logger): Promise<ServerFa
     throw new IncompatibleBackupError(
       `the target's Neo4j is ${edition} ${version}: seeding a database from a URI is an Enterprise feature (Operations Manual, "Create a database from a URI")`,
     );
-  if (!atLeast(version, MIN_SEEDING_VERSION))
+  if (!neo4jAtLeast(version, MIN_SEEDING_RELEASE))
     throw new IncompatibleBackupError(
       `the target's Neo4j is ${version}: seeding from a backup chain in S3 needs the CloudSeedProvider of Neo4j 5.26 or later (Operations Manual 5, "Create a database from a URI"); upgrade the target, or restore into a newer one`,
     );
@@ -256,7 +244,7 @@ export async function memberStatuses(cypher: CypherSession, name: string): Promi
       ? { lastStartTime: String(r.lastStartTime) }
       : {}),
     ...(r.lastCommittedTxn !== null && r.lastCommittedTxn !== undefined
-      ? { lastCommittedTxn: toCount(r.lastCommittedTxn) }
+      ? { lastCommittedTxn: toNumber(r.lastCommittedTxn) }
       : {}),
   }));
 }
@@ -337,13 +325,6 @@ export async function waitSeededOnline(
   }
 }
 
-/** A count or id as the driver returns it (a number, or its 64-bit Integer). */
-function toCount(value: unknown): number {
-  return typeof value === 'number'
-    ? value
-    : Number((value as { toNumber?: () => number })?.toNumber?.() ?? value);
-}
-
 /** Node and relationship counts of `databases`, read through the Cypher session. */
 export async function countsThrough(
   cypher: CypherSession,
@@ -353,7 +334,7 @@ export async function countsThrough(
   for (const db of databases) {
     const [n] = await cypher.run(db, 'MATCH (n) RETURN count(n) AS c');
     const [r] = await cypher.run(db, 'MATCH ()-[r]->() RETURN count(r) AS c');
-    counts[db] = { nodes: toCount(n?.c), relationships: toCount(r?.c) };
+    counts[db] = { nodes: toNumber(n?.c), relationships: toNumber(r?.c) };
   }
   return counts;
 }
