@@ -76,7 +76,7 @@ describe('restore input: new-database names follow the shared Neo4j rule', () =>
   it('refuses, before touching the target, newDatabaseName or alias equal to a configured database', () => {
     expect(refusals({ newDatabaseName: 'neo4j', alias: 'infrahub' })).toEqual([
       expect.stringMatching(
-        /^newDatabaseName "neo4j" is one of the target's databases .* would stop and overwrite it/,
+        /^newDatabaseName "neo4j" is one of the target's databases .* a new-database restore never replaces a database/,
       ),
     ]);
     expect(refusals({ newDatabaseName: 'blue', alias: 'neo4j' })).toEqual([
