@@ -2,8 +2,10 @@
  * Re-reads a backup and reports every file that is missing, unexpected, or whose size, SHA-256 or
  * format differs from the manifest. Every mode holds each file to the manifest's SHA-256 (its
  * `checksums`), not only to the S3 checksum the manifest recorded beside it:
- * - quick (default; downloads nothing): sizes from the listing, version ids and S3 checksums from
- *   HeadObject, and then the manifest's hex SHA-256 against what S3 or the upload measured:
+ * - quick (default; downloads nothing): sizes and current version ids from the listing
+ *   (ListObjectVersions, 1,000 files a request), S3 checksums proved by the listing and the upload
+ *   records (`vouchedByListing`) or else read with HeadObject, and then the manifest's hex SHA-256
+ *   against what S3 or the upload measured:
  *   - a single-part object: S3 keeps the full-object SHA-256 it computed from the bytes (AWS S3 User
  *     Guide, "Checking object integrity": full-object checksums), so equal base64 and hex digests
  *     prove the bytes are those the manifest describes;
@@ -21,8 +23,17 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
+import { mapLimit } from '../concurrency.js';
 import { ManifestError } from '../errors.js';
-import { getJson, headObject, listAll, openObject, sameS3Checksum, storageError } from '../s3/objects.js';
+import {
+  getJson,
+  headObject,
+  type ListedVersion,
+  listCurrentVersions,
+  openObject,
+  sameS3Checksum,
+  storageError,
+} from '../s3/objects.js';
 import { FormatProblem, type FormatVerdict, formatCheckFor } from './formats.js';
 import { backupPrefix, MANIFEST_FILE, RESULTS_DIR } from './layout.js';
 import { type Manifest, readManifest } from './manifest.js';
@@ -47,6 +58,11 @@ export interface VerifyReport {
   files: number;
   /** Files whose content was hashed by downloading them. */
   downloaded: number;
+  /**
+   * HeadObject requests made: quick-mode files whose version and checksum the listing and the upload
+   * record could not prove (see `vouchedByListing`); 0 for a backup this tool wrote.
+   */
+  heads: number;
   problems: VerifyProblem[];
   /** How each file that passed was held to the manifest's SHA-256 (see above). */
   proof: {
@@ -103,21 +119,28 @@ const isComposite = (checksum: string) => /-\d+$/.test(checksum);
 
 const RecordSchema = z.looseObject({ files: z.array(FileRecordSchema) });
 
+/** What a file's upload measured, from the backup's `.runner/` records. */
+interface UploadRecord {
+  sha256: string;
+  checksumSHA256: string;
+  versionId?: string;
+}
+
 /**
- * What the backup's own `.runner/` records say each file's upload measured (path → SHA-256 and S3
- * checksum). A record that is unreadable or of another shape contributes nothing and is listed in
- * `broken` with why, so a report never lets a file pass as "not proven" without saying its record is
- * broken.
+ * What the backup's own `.runner/` records say each file's upload measured (path → SHA-256, S3
+ * checksum and version id), read a few at a time (one GET per record: a handful per backup). A
+ * record that is unreadable or of another shape contributes nothing and is listed in `broken` with
+ * why, so a report never lets a file pass as "not proven" without saying its record is broken.
  */
 async function uploadRecords(
   s3: S3Client,
   bucket: string,
   keys: readonly string[],
   broken: Array<{ key: string; reason: string }>,
-): Promise<Map<string, { sha256: string; checksumSHA256: string }>> {
-  const records = new Map<string, { sha256: string; checksumSHA256: string }>();
-  for (const key of keys) {
-    const record = await getJson(s3, bucket, key, RecordSchema).catch((err: unknown) => {
+): Promise<Map<string, UploadRecord>> {
+  const records = new Map<string, UploadRecord>();
+  const read = await mapLimit(keys, 4, (key) =>
+    getJson(s3, bucket, key, RecordSchema).catch((err: unknown) => {
       if (err instanceof SyntaxError) broken.push({ key, reason: `not valid JSON: ${err.message}` });
       else if (err instanceof z.ZodError)
         broken.push({
@@ -126,10 +149,16 @@ async function uploadRecords(
         });
       else throw err;
       return undefined;
-    });
+    }),
+  );
+  for (const record of read)
     for (const f of record?.files ?? [])
-      records.set(f.path, { sha256: f.sha256, checksumSHA256: f.s3.checksumSHA256 });
-  }
+      records.set(f.path, {
+        sha256: f.sha256,
+        checksumSHA256: f.s3.checksumSHA256,
+        ...(f.s3.versionId ? { versionId: f.s3.versionId } : {}),
+      });
+  broken.sort((a, b) => a.key.localeCompare(b.key));
   return records;
 }
 
@@ -168,11 +197,79 @@ async function hashAndCheck(
   return { sha256: hash.digest('hex'), ...(verdict ? { verdict } : {}) };
 }
 
+/** HeadObject requests at once, for the files a listing cannot vouch for (see `verifyAgainst`). */
+export const HEAD_CONCURRENCY = 32;
+/** Deep: files downloaded and hashed at once (each a stream; memory stays a few chunks per file). */
+export const DOWNLOAD_CONCURRENCY = 4;
+
+type Recorded = NonNullable<Manifest['s3']>[string];
+
+/** What one manifest file needs after the listing: nothing more, a HEAD, or a download. */
+interface FileCheck {
+  path: string;
+  sha256: string;
+  size: number;
+  key: string;
+  recorded?: Recorded;
+  /** Problems found from the listing alone. */
+  problems: VerifyProblem[];
+  /** The S3 checksum of the recorded version, when the listing and the upload record prove it. */
+  vouched?: string;
+  step: 'done' | 'quick' | 'hash';
+}
+
+/**
+ * Whether the listing and the backup's own upload record prove, without a HEAD, that the object
+ * stored at the key now is the version recorded and that S3 keeps `recorded.checksum_sha256` as its
+ * SHA-256 checksum — what `HeadObject` with `ChecksumMode: ENABLED` on that key would have shown:
+ * - the listing's current version id equals the recorded one (a real id, not "null"). In a
+ *   versioned bucket every write makes a new version with a new id and an existing version is never
+ *   changed in place (S3 User Guide, "Retaining multiple versions of objects with S3 Versioning": an
+ *   overwrite "results in a new object version"); changing an object's checksum also means writing
+ *   a copy, i.e. a new version (User Guide, "Checking object integrity for data uploads");
+ * - the upload record (`.runner/<component>.json`, written by the runner from the upload itself)
+ *   names the same version id and the same S3 checksum as the manifest. The runner sent that
+ *   SHA-256 with each PUT (or part: the composite of a multipart upload is the SHA-256 of those part
+ *   checksums, core/s3/upload-stream.ts), and "if the checksum value calculated by S3 matches your
+ *   provided value, the request is accepted. If the values don't match, the request is rejected";
+ *   S3 "stores both the checksum value as object metadata and the object itself" (User Guide,
+ *   "Checking object integrity for data uploads"). A server-side copy's checksum is the one S3
+ *   returned for the new version (CopyObjectResult);
+ * - where the listing reports checksum algorithms (ObjectVersion.ChecksumAlgorithm, API Reference,
+ *   "ObjectVersion"; real S3 does, moto does not), SHA256 is among them. A copy for which S3 returned
+ *   no checksum (the runner then hashed the copy itself) lists none, and is HEADed as before.
+ * So the version S3 holds as current carries, as immutable metadata, the checksum S3 itself validated
+ * against the bytes at upload: the proof is the one a HEAD gives (a HEAD re-reads that metadata, not
+ * the bytes). Anything short of all three (no upload record, an unversioned bucket, a record that
+ * disagrees with the manifest) is HEADed.
+ */
+function vouchedByListing(
+  recorded: Recorded,
+  listed: ListedVersion,
+  upload: UploadRecord | undefined,
+): boolean {
+  return (
+    recorded.version_id !== undefined &&
+    recorded.version_id !== 'null' &&
+    listed.versionId === recorded.version_id &&
+    (listed.checksumAlgorithms === undefined || listed.checksumAlgorithms.includes('SHA256')) &&
+    upload !== undefined &&
+    upload.versionId === recorded.version_id &&
+    upload.checksumSHA256 === recorded.checksum_sha256
+  );
+}
+
 /**
  * Verifies the objects under `TARGET/BACKUP_ID/` against a manifest already read (see the top of
  * this file for what each mode proves). Problems are returned, not thrown: the report's `ok` is false
  * when any file is missing, unexpected, resized, overwritten, differs from the manifest's SHA-256 or
  * (deep) is a malformed dump.
+ *
+ * S3 requests, for a backup of N files: ListObjectVersions pages (N/1,000), one GET per `.runner/`
+ * record, and a HeadObject only for a file the listing cannot vouch for (`vouchedByListing`: none
+ * for a backup this tool wrote into a versioned bucket), at most HEAD_CONCURRENCY at once; deep
+ * mode downloads every file, DOWNLOAD_CONCURRENCY at once. Before, every recorded file was HEADed
+ * one after another: 50,000 artifacts exceeded a Lambda's 5 minutes.
  * @throws StorageError when S3 fails
  */
 export async function verifyAgainst(
@@ -184,53 +281,94 @@ export async function verifyAgainst(
   options: VerifyOptions = {},
 ): Promise<VerifyReport> {
   const prefix = backupPrefix(target, backupId);
-  const listed = new Map<string, number>();
+  const listed = new Map<string, ListedVersion>();
   const recordKeys: string[] = [];
-  for (const object of await listAll(s3, bucket, prefix)) {
-    const path = (object.Key ?? '').slice(prefix.length);
+  for (const [key, version] of await listCurrentVersions(s3, bucket, prefix)) {
+    const path = key.slice(prefix.length);
     if (path.startsWith(RESULTS_DIR)) {
-      if (path.endsWith('.json') && !path.endsWith('.error.json')) recordKeys.push(object.Key as string);
+      if (path.endsWith('.json') && !path.endsWith('.error.json')) recordKeys.push(key);
       continue;
     }
     if (path === MANIFEST_FILE || path === '') continue;
-    listed.set(path, object.Size ?? 0);
+    listed.set(path, version);
   }
   const pgRestore =
     options.pgRestore ?? (process.env.PG_BINDIR ? join(process.env.PG_BINDIR, 'pg_restore') : 'pg_restore');
-  let records: Awaited<ReturnType<typeof uploadRecords>> | undefined;
+  const brokenRecords: Array<{ key: string; reason: string }> = [];
+  // Quick mode relates files to the runner's records (a few GETs: one per component).
+  const records = options.deep
+    ? new Map<string, UploadRecord>()
+    : await uploadRecords(s3, bucket, recordKeys.sort(), brokenRecords);
 
-  const problems: VerifyProblem[] = [];
   const proof: VerifyReport['proof'] = { s3FullObject: 0, uploadRecord: 0, hashed: 0, unproven: [] };
   const formats: NonNullable<VerifyReport['formats']> = { checked: 0, unchecked: [] };
-  const brokenRecords: Array<{ key: string; reason: string }> = [];
-  let downloaded = 0;
   const expected = Object.entries(manifest.checksums).sort(([a], [b]) => a.localeCompare(b));
-  for (const [path, sha256] of expected) {
-    const size = listed.get(path);
+
+  // 1. What the listing says, file by file.
+  const checks: FileCheck[] = expected.map(([path, sha256]) => {
+    const check: FileCheck = { path, sha256, size: 0, key: `${prefix}${path}`, problems: [], step: 'done' };
+    const version = listed.get(path);
     listed.delete(path);
-    if (size === undefined) {
-      problems.push({ path, kind: 'missing', expected: sha256 });
-      continue;
+    if (version === undefined) {
+      check.problems.push({ path, kind: 'missing', expected: sha256 });
+      return check;
     }
+    check.size = version.size;
     const recordedSize = manifest.sizes?.[path];
-    if (recordedSize !== undefined && recordedSize !== size) {
-      problems.push({ path, kind: 'size', expected: recordedSize, actual: size });
-      continue;
+    if (recordedSize !== undefined && recordedSize !== version.size) {
+      check.problems.push({ path, kind: 'size', expected: recordedSize, actual: version.size });
+      return check;
     }
     const recorded = manifest.s3?.[path];
-    const key = `${prefix}${path}`;
-    const head = recorded ? await headObject(s3, bucket, key) : undefined;
-    if (recorded?.version_id && head?.versionId && head.versionId !== recorded.version_id) {
-      problems.push({ path, kind: 'version', expected: recorded.version_id, actual: head.versionId });
-      continue;
+    if (recorded) check.recorded = recorded;
+    if (recorded?.version_id && version.versionId && version.versionId !== recorded.version_id) {
+      check.problems.push({
+        path,
+        kind: 'version',
+        expected: recorded.version_id,
+        actual: version.versionId,
+      });
+      return check;
     }
-    if (!options.deep && recorded) {
-      if (!sameS3Checksum(head?.checksumSHA256, recorded.checksum_sha256)) {
-        problems.push({
+    if (options.deep || !recorded) {
+      check.step = 'hash';
+      return check;
+    }
+    check.step = 'quick';
+    if (vouchedByListing(recorded, version, records.get(path))) check.vouched = recorded.checksum_sha256;
+    return check;
+  });
+
+  // 2. A HEAD (of the recorded version) only where the listing could not vouch.
+  const toHead = checks.filter((c) => c.step === 'quick' && c.vouched === undefined);
+  const heads = await mapLimit(toHead, HEAD_CONCURRENCY, (c) =>
+    headObject(s3, bucket, c.key, c.recorded?.version_id),
+  );
+  const headed = new Map(toHead.map((c, i) => [c, heads[i]]));
+
+  // 3. Deep, or a file S3 cannot vouch for (a backup imported without S3 checksums): hash the content.
+  // Exactly the recorded version, as a restore reads it (an overwritten file was reported above).
+  const toHash = checks.filter((c) => c.step === 'hash');
+  let downloaded = 0;
+  const hashes = await mapLimit(toHash, DOWNLOAD_CONCURRENCY, async (c) => {
+    const actual = await hashAndCheck(s3, bucket, c.key, c.path, c.recorded?.version_id, pgRestore);
+    downloaded++;
+    options.onDownloaded?.({ path: c.path, bytes: c.size, downloaded, files: expected.length });
+    return actual;
+  });
+  const hashed = new Map(toHash.map((c, i) => [c, hashes[i]]));
+
+  // 4. The verdicts, in path order.
+  for (const c of checks) {
+    const { path, sha256, recorded } = c;
+    if (c.step === 'quick' && recorded) {
+      const s3Checksum = c.vouched ?? headed.get(c)?.checksumSHA256;
+      if (!sameS3Checksum(s3Checksum, recorded.checksum_sha256)) {
+        c.problems.push({
           path,
           kind: 'checksum',
           expected: recorded.checksum_sha256,
-          actual: head?.checksumSHA256 ?? 'none',
+          actual: s3Checksum ?? 'none',
           detail: "S3's checksum differs from the one the manifest recorded",
         });
         continue;
@@ -239,7 +377,7 @@ export async function verifyAgainst(
       if (!isComposite(recorded.checksum_sha256)) {
         if (hexToBase64(sha256) === recorded.checksum_sha256) proof.s3FullObject++;
         else
-          problems.push({
+          c.problems.push({
             path,
             kind: 'checksum',
             expected: sha256,
@@ -248,14 +386,13 @@ export async function verifyAgainst(
           });
         continue;
       }
-      records ??= await uploadRecords(s3, bucket, recordKeys, brokenRecords);
       const upload = records.get(path);
       if (!upload || !sameS3Checksum(upload.checksumSHA256, recorded.checksum_sha256)) {
         proof.unproven.push(path);
       } else if (upload.sha256 === sha256) {
         proof.uploadRecord++;
       } else {
-        problems.push({
+        c.problems.push({
           path,
           kind: 'checksum',
           expected: sha256,
@@ -265,13 +402,10 @@ export async function verifyAgainst(
       }
       continue;
     }
-    // Deep, or a file S3 cannot vouch for (a backup imported without S3 checksums): hash the content.
-    // Exactly the recorded version, as a restore reads it (an overwritten file was reported above).
-    const actual = await hashAndCheck(s3, bucket, key, path, recorded?.version_id, pgRestore);
-    downloaded++;
-    options.onDownloaded?.({ path, bytes: size, downloaded, files: expected.length });
+    const actual = hashed.get(c);
+    if (c.step !== 'hash' || !actual) continue;
     if (actual.sha256 !== sha256) {
-      problems.push({ path, kind: 'checksum', expected: sha256, actual: actual.sha256 });
+      c.problems.push({ path, kind: 'checksum', expected: sha256, actual: actual.sha256 });
       continue;
     }
     proof.hashed++;
@@ -280,11 +414,12 @@ export async function verifyAgainst(
       formats.unchecked.push({ path, reason: actual.verdict.reason });
     else if (actual.verdict?.status === 'problem') {
       formats.checked++;
-      problems.push({ path, kind: 'format', detail: actual.verdict.problem });
+      c.problems.push({ path, kind: 'format', detail: actual.verdict.problem });
     }
   }
-  for (const [path, size] of [...listed].sort(([a], [b]) => a.localeCompare(b))) {
-    problems.push({ path, kind: 'unexpected', actual: size });
+  const problems: VerifyProblem[] = checks.flatMap((c) => c.problems);
+  for (const [path, version] of [...listed].sort(([a], [b]) => a.localeCompare(b))) {
+    problems.push({ path, kind: 'unexpected', actual: version.size });
   }
   if (brokenRecords.length > 0) proof.brokenRecords = brokenRecords;
   return {
@@ -293,6 +428,7 @@ export async function verifyAgainst(
     ok: problems.length === 0,
     files: expected.length,
     downloaded,
+    heads: toHead.length,
     problems,
     proof,
     ...(options.deep ? { formats } : {}),

@@ -5,6 +5,7 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  ListObjectVersionsCommand,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -106,15 +107,102 @@ export async function listAll(s3: S3Client, bucket: string, prefix: string): Pro
   return objects;
 }
 
+/**
+ * The current version of one key, as ListObjectVersions reports it (AWS S3 API Reference,
+ * "ObjectVersion": Key, VersionId, IsLatest, Size, ETag, ChecksumAlgorithm, ChecksumType).
+ */
+export interface ListedVersion {
+  key: string;
+  /** Bytes. */
+  size: number;
+  /** S3's version id; "null" for an object written while the bucket was unversioned. */
+  versionId?: string;
+  etag?: string;
+  /**
+   * The algorithms S3 keeps a checksum with for this version (e.g. ["SHA256"]); undefined when the
+   * server does not report them (moto's ListObjectVersions does not, real S3 does).
+   */
+  checksumAlgorithms?: string[];
+  /** FULL_OBJECT or COMPOSITE, where reported. */
+  checksumType?: string;
+}
+
+/**
+ * The current version of every key below a prefix, from ListObjectVersions: one request per 1,000
+ * versions (S3 returns at most 1,000 per page), instead of one HeadObject per key. A key whose latest
+ * version is a delete marker is absent (as ListObjectsV2 would leave it out); noncurrent versions are
+ * skipped. Pages come in key order, each key's versions newest first (API Reference,
+ * "ListObjectVersions"), and `IsLatest` marks the current one.
+ * @returns key → its current version
+ * @throws StorageError when S3 fails
+ */
+export async function listCurrentVersions(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+): Promise<Map<string, ListedVersion>> {
+  const current = new Map<string, ListedVersion>();
+  let keyMarker: string | undefined;
+  let versionIdMarker: string | undefined;
+  do {
+    try {
+      const page = await s3.send(
+        new ListObjectVersionsCommand({
+          Bucket: bucket,
+          Prefix: prefix,
+          ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}),
+          ...(versionIdMarker !== undefined ? { VersionIdMarker: versionIdMarker } : {}),
+        }),
+      );
+      for (const v of page.Versions ?? []) {
+        if (!v.IsLatest || v.Key === undefined) continue;
+        current.set(v.Key, {
+          key: v.Key,
+          size: v.Size ?? 0,
+          ...(v.VersionId ? { versionId: v.VersionId } : {}),
+          ...(v.ETag ? { etag: v.ETag } : {}),
+          ...(v.ChecksumAlgorithm?.length ? { checksumAlgorithms: [...v.ChecksumAlgorithm] } : {}),
+          ...(v.ChecksumType ? { checksumType: v.ChecksumType } : {}),
+        });
+      }
+      if (page.IsTruncated) {
+        keyMarker = page.NextKeyMarker;
+        versionIdMarker = page.NextVersionIdMarker;
+        if (keyMarker === undefined)
+          throw new StorageError(
+            `listing the versions of s3://${bucket}/${prefix} failed: a truncated page gave no NextKeyMarker`,
+          );
+      } else keyMarker = undefined;
+    } catch (err) {
+      throw storageError(err, `listing the versions of s3://${bucket}/${prefix}`);
+    }
+  } while (keyMarker !== undefined);
+  return current;
+}
+
 export interface ObjectHead {
   size: number;
   versionId?: string;
   checksumSHA256?: string;
 }
 
-export async function headObject(s3: S3Client, bucket: string, key: string): Promise<ObjectHead | undefined> {
+/** HeadObject with the checksum asked for (ChecksumMode ENABLED); undefined when there is no such key. */
+export async function headObject(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  /** That version's head, instead of the current one. */
+  versionId?: string,
+): Promise<ObjectHead | undefined> {
   try {
-    const out = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }));
+    const out = await s3.send(
+      new HeadObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        ChecksumMode: 'ENABLED',
+        ...(versionId ? { VersionId: versionId } : {}),
+      }),
+    );
     return { size: out.ContentLength ?? 0, versionId: out.VersionId, checksumSHA256: out.ChecksumSHA256 };
   } catch (err) {
     if (isNotFound(err)) return undefined;
