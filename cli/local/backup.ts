@@ -83,6 +83,8 @@ export interface LocalBackupOptions {
   runTask?: (request: RunTaskRequest) => Promise<void>;
   /** Retry pauses in ms (0 in tests); by default the definition's own intervals. */
   retryIntervalMs?: number;
+  /** Wait states' pauses in ms by state name (tests: the preflight loop's PreflightWait); see runLocally. */
+  waitTimeOverrides?: Record<string, number>;
   onEvent?: (event: ExecutionEvent) => void;
   /** The runners' output, line by line (the demo prints progress from it). */
   onRunnerExit?: (run: { target: string; subcommand: string; code: number | null; stderr: string }) => void;
@@ -292,6 +294,7 @@ export async function runStateMachineLocally(
         },
       },
       ...(options.retryIntervalMs !== undefined ? { retryIntervalMs: options.retryIntervalMs } : {}),
+      ...(options.waitTimeOverrides ? { waitTimeOverrides: options.waitTimeOverrides } : {}),
       onEvent: (event) => {
         events.push(event);
         options.onEvent?.(event);

@@ -85,6 +85,12 @@ export interface LocalRunOptions {
    * Task states only; a Retry on a Parallel or Map state waits its IntervalSeconds.
    */
   retryIntervalMs?: number;
+  /**
+   * Wait states' pauses in milliseconds, by state name (the library's `waitTimeOverrides`): tests
+   * run a Wait loop of the deployed definition (the preflight gate's) without its real seconds. By
+   * default a Wait state waits as long as the definition says, as on AWS.
+   */
+  waitTimeOverrides?: Record<string, number>;
   onEvent?: (event: ExecutionEvent) => void;
 }
 
@@ -114,6 +120,7 @@ export async function runLocally(
     overrides: {
       taskResourceLocalHandlers: handlers as never,
       ...(retryIntervalOverrides ? { retryIntervalOverrides } : {}),
+      ...(options.waitTimeOverrides ? { waitTimeOverrides: options.waitTimeOverrides } : {}),
     },
     ...(options.context ? { context: options.context as never } : {}),
   });

@@ -810,42 +810,67 @@ export const NetworkSchema = z.strictObject({
 });
 
 /**
- * The longest preflight wait: the preflight Lambda's timeout is maxWaitSeconds + 90 s
- * (infra/constructs/backup-functions.ts), under Lambda's 900 s; of the 90 s, 45 s are the gate's
- * margin after its wait (the last listing's 20 s grace plus one 15 s request, functions/preflight),
- * the rest the token secret and the version query before it.
+ * The longest preflight wait. The wait is the backup state machine's (a Wait state between checks,
+ * each check one short preflight Lambda call: infra/constructs/backup-state-machine.ts), so no
+ * function timeout bounds it; an hour is what a backup should wait before it fails and is retried.
  */
-export const MAX_PREFLIGHT_WAIT_SECONDS = 780;
+export const MAX_PREFLIGHT_WAIT_SECONDS = 3600;
+/**
+ * The most Wait states one preflight wait may pass through: floor(maxWaitSeconds /
+ * pollIntervalSeconds). Each adds 9 events to the execution's history (Wait entered and exited, the
+ * Lambda task's entered, scheduled, started, succeeded and exited, the Choice entered and exited),
+ * so 240 waits are about 2,200 events, under a tenth of Step Functions' 25,000 events per execution
+ * (Step Functions Developer Guide, "Step Functions service quotas": maximum execution history size).
+ */
+export const MAX_PREFLIGHT_WAITS = 240;
+/** History events one Wait state of the preflight loop adds (see MAX_PREFLIGHT_WAITS). */
+export const PREFLIGHT_EVENTS_PER_WAIT = 9;
 
-export const PreflightSchema = z.strictObject({
-  /**
-   * How long the gate waits for running Infrahub tasks to finish before it fails the backup. At most
-   * MAX_PREFLIGHT_WAIT_SECONDS: the preflight Lambda's timeout is this plus 90 s, and a Lambda runs
-   * at most 900 s (Lambda quotas).
-   */
-  maxWaitSeconds: z
-    .number()
-    .int()
-    .min(0)
-    .max(MAX_PREFLIGHT_WAIT_SECONDS, {
-      error: () =>
-        `must be at most ${MAX_PREFLIGHT_WAIT_SECONDS}: the gate runs in a Lambda function (at most 900 s), which also needs time for the token secret, the version query, the last task listing (20 s) and its requests (15 s each); wait longer by retrying the backup later`,
-    })
-    .default(600),
-  pollIntervalSeconds: z.number().int().min(1).max(300).default(15),
-  /**
-   * A task RUNNING (or PENDING) for longer than this many hours is stale (Infrahub leaves tasks
-   * RUNNING when a worker restarts): it no longer blocks the backup, which goes ahead and reports it
-   * as a warning (its id, title and age) in the manifest and the success notice.
-   */
-  staleTaskHours: z
-    .number()
-    .min(1)
-    .max(24 * 30)
-    .default(6),
-  /** The most pages of tasks one poll reads (pages of 100); more fails the gate naming the bound. */
-  maxTaskPages: z.number().int().min(1).max(1000).default(50),
-});
+export const PreflightSchema = z
+  .strictObject({
+    /**
+     * How long the gate waits for running Infrahub tasks to finish before it fails the backup,
+     * counted from its first check. At most MAX_PREFLIGHT_WAIT_SECONDS, and at most
+     * MAX_PREFLIGHT_WAITS times pollIntervalSeconds (the history's budget).
+     */
+    maxWaitSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_PREFLIGHT_WAIT_SECONDS, {
+        error: () =>
+          `must be at most ${MAX_PREFLIGHT_WAIT_SECONDS} (an hour): a backup that waits longer for Infrahub's tasks should fail and be started again later`,
+      })
+      .default(600),
+    /** Seconds between two checks (the state machine's Wait state). */
+    pollIntervalSeconds: z.number().int().min(1).max(300).default(15),
+    /**
+     * A task RUNNING (or PENDING) for longer than this many hours is stale (Infrahub leaves tasks
+     * RUNNING when a worker restarts): it no longer blocks the backup, which goes ahead and reports it
+     * as a warning (its id, title and age) in the manifest and the success notice.
+     */
+    staleTaskHours: z
+      .number()
+      .min(1)
+      .max(24 * 30)
+      .default(6),
+    /** The most pages of tasks one poll reads (pages of 100); more fails the gate naming the bound. */
+    maxTaskPages: z.number().int().min(1).max(1000).default(50),
+  })
+  .superRefine((p, ctx) => {
+    const waits = Math.floor(p.maxWaitSeconds / p.pollIntervalSeconds);
+    if (waits > MAX_PREFLIGHT_WAITS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pollIntervalSeconds'],
+        message:
+          `with maxWaitSeconds ${p.maxWaitSeconds}, the preflight gate would check Infrahub up to ${waits + 1} times ` +
+          `(maxWaitSeconds / pollIntervalSeconds + 1), each wait adding ${PREFLIGHT_EVENTS_PER_WAIT} events to the execution's history; ` +
+          `at most ${MAX_PREFLIGHT_WAITS} waits are allowed: raise preflight.pollIntervalSeconds to at least ${Math.ceil(p.maxWaitSeconds / MAX_PREFLIGHT_WAITS)} ` +
+          `or lower preflight.maxWaitSeconds to at most ${MAX_PREFLIGHT_WAITS * p.pollIntervalSeconds}`,
+      });
+    }
+  });
 
 /**
  * The most targets one deployment holds. The smallest of the true bounds: one execution's input names

@@ -1,9 +1,11 @@
 /**
- * Lambda handler: parse the event, run the gate, return. The gate never waits past the Lambda's own
- * timeout: the bound is cut to the remaining time less a margin, so the failure names the tasks
- * instead of the function timing out.
+ * Lambda handler: parse the event, check the gate once, return. The wait between checks is the
+ * state machine's (a Wait state), so no wait here can reach the function's timeout
+ * (PREFLIGHT_FUNCTION_TIMEOUT_SECONDS): the one listing is cut to the remaining time less a margin,
+ * so a failure names the tasks or the listing instead of the function timing out.
  */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { PREFLIGHT_MARGIN_SECONDS } from '../../core/infrahub/gate.js';
 import { createLogger } from '../../core/log.js';
 import { boundedClientOptions, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { secondsLeft } from '../env.js';
@@ -12,15 +14,13 @@ import { type PreflightResult, preflight } from './preflight.js';
 
 const secrets = new SecretsManagerClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
 const logger = createLogger({ service: 'infrahub-backup-preflight' });
-/**
- * What the gate keeps of the Lambda's time after its wait: the last poll's listing may page on for
- * 20 s past the bound (core/infrahub/gate.ts) and its last request may take 15 s (core/infrahub/tasks.ts),
- * plus 10 s to answer.
- */
-const MARGIN_MS = 45_000;
 
 export const handler = lambdaHandler(
   async (event: unknown, context: { getRemainingTimeInMillis(): number }): Promise<PreflightResult> => {
-    return preflight(event, { secrets, logger, maxWaitSecondsCap: () => secondsLeft(context, MARGIN_MS) });
+    return preflight(event, {
+      secrets,
+      logger,
+      listingSecondsCap: () => secondsLeft(context, PREFLIGHT_MARGIN_SECONDS * 1000),
+    });
   },
 );

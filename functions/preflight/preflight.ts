@@ -3,6 +3,12 @@
  * starts, except stale ones (older than `staleTaskHours`, left by a restarted worker), which are
  * returned as warnings for the manifest and the notice. Takes its clients as arguments so tests
  * hand it real ones pointed at local servers.
+ *
+ * One call checks once (core/infrahub/gate.ts checkGate) and answers `busy: true` with the wait's
+ * progress while tasks block and another poll fits in `maxWaitSeconds`; the backup state machine
+ * waits `pollIntervalSeconds` (a Wait state) and calls again with that progress, so the bound is the
+ * configuration's, not the function's timeout (a wait inside one Lambda call was cut off at its
+ * 900 s). Past the bound the call fails InfrahubBusy (or InfrahubUnreachable) as the gate always did.
  */
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
@@ -14,17 +20,28 @@ import {
   targetName,
   userinfoMessage,
 } from '../../core/config/schema.js';
-import { InfrahubUnreachableError } from '../../core/errors.js';
-import { describeTasks, type StaleTask, staleTaskWarnings, waitForIdle } from '../../core/infrahub/gate.js';
 import {
-  DEFAULT_MAX_PAGES,
-  type InfrahubApi,
-  infrahubVersion,
-  requireToken,
-} from '../../core/infrahub/tasks.js';
+  checkGate,
+  describeTasks,
+  PREFLIGHT_LISTING_SECONDS,
+  type StaleTask,
+  staleTaskWarnings,
+} from '../../core/infrahub/gate.js';
+import { DEFAULT_MAX_PAGES, infrahubVersion, requireToken } from '../../core/infrahub/tasks.js';
 import type { Logger } from '../../core/log.js';
 import { IDENTIFIER_KEYS, redactValue } from '../../core/redact.js';
 import { readSecret } from '../../core/secrets.js';
+
+/**
+ * The wait's progress, kept in the execution's state between calls: when the first check ran, when
+ * the bound ends (first check + maxWaitSeconds, for a reader of the history), and the checks so far.
+ */
+export const PreflightWaitSchema = z.strictObject({
+  startedAt: z.iso.datetime(),
+  deadline: z.iso.datetime(),
+  polls: z.number().int().nonnegative(),
+});
+export type PreflightWait = z.infer<typeof PreflightWaitSchema>;
 
 export const PreflightEventSchema = z.strictObject({
   target: targetName,
@@ -50,6 +67,8 @@ export const PreflightEventSchema = z.strictObject({
     .default(6),
   /** The most pages of tasks one poll reads. */
   maxTaskPages: z.number().int().min(1).max(1000).default(DEFAULT_MAX_PAGES),
+  /** The wait so far (the previous call's `wait`), or null for the first check. */
+  wait: PreflightWaitSchema.nullable().default(null),
 });
 export type PreflightEvent = z.input<typeof PreflightEventSchema>;
 
@@ -57,6 +76,14 @@ export const PreflightResultSchema = z.strictObject({
   target: z.string(),
   backupId: z.string(),
   forced: z.boolean(),
+  /**
+   * Tasks still block and another poll fits in the bound: the state machine waits
+   * `pollIntervalSeconds` and calls again with `wait`. When true, the version, the stale tasks and the
+   * warnings are not read yet ("unknown", empty).
+   */
+  busy: z.boolean(),
+  /** The wait's progress, handed to the next call. */
+  wait: PreflightWaitSchema,
   waitedSeconds: z.number().int().nonnegative(),
   polls: z.number().int().nonnegative(),
   /** The running Infrahub's version (recorded in the manifest; a restore compares it), or "unknown". */
@@ -81,29 +108,30 @@ export interface PreflightDeps {
   secrets: SecretsManagerClient;
   logger: Logger;
   /**
-   * Upper bound on the wait from the caller (a Lambda's remaining time less its margin), in seconds;
-   * a function is asked after the token secret and the version are read, so their time counts.
+   * Upper bound on this call's task listing from the caller (a Lambda's remaining time less its
+   * margin), in seconds; a function is asked after the token secret is read, so its time counts. The
+   * listing pages on for at most PREFLIGHT_LISTING_SECONDS in any case.
    */
-  maxWaitSecondsCap?: number | (() => number);
+  listingSecondsCap?: number | (() => number);
   clock?: { now(): number; sleep(ms: number): Promise<void> };
 }
 
+/**
+ * One check of the gate (see the file's header).
+ * @returns the result: `busy: true` with the progress for the next call, or the gate passed (or
+ *   was skipped with `force`) with the version, the stale tasks and their warnings.
+ * @throws InvalidInput for a malformed event; InfrahubBusy / InfrahubUnreachable past the bound;
+ *   InfrahubPagination / InfrahubApi from the task listing; the token secret's errors.
+ */
 export async function preflight(input: unknown, deps: PreflightDeps): Promise<PreflightResult> {
   const event = parseInput(PreflightEventSchema, input, 'preflight event');
   const log = deps.logger.child({ target: event.target, backupId: event.backupId, step: 'preflight' });
-  // Best effort: the version is recorded for restores to compare; a backup does not fail over it.
-  // Infrahub unreachable or answering 503 (its Neo4j restarting) may pass while the gate waits: the
-  // version is then read once more after the gate passed.
-  let versionUnreachable = false;
-  const versionOf = (api: InfrahubApi, last: boolean) =>
-    infrahubVersion(api).catch((err: unknown) => {
-      versionUnreachable = err instanceof InfrahubUnreachableError;
-      if (last || !versionUnreachable)
-        log.warn('could not read the Infrahub version; the manifest records "unknown"', {
-          error: String(err),
-        });
-      return 'unknown';
-    });
+  const now = () => deps.clock?.now() ?? Date.now();
+  const waitOf = (startedAt: number, polls: number): PreflightWait => ({
+    startedAt: new Date(startedAt).toISOString(),
+    deadline: new Date(startedAt + event.maxWaitSeconds * 1000).toISOString(),
+    polls,
+  });
   if (event.force) {
     log.warn('preflight gate skipped: force is set; recorded in the manifest');
     // Force is for an Infrahub that cannot answer: neither its token nor its API is used (so a
@@ -112,6 +140,8 @@ export async function preflight(input: unknown, deps: PreflightDeps): Promise<Pr
       target: event.target,
       backupId: event.backupId,
       forced: true,
+      busy: false,
+      wait: waitOf(now(), 0),
       waitedSeconds: 0,
       polls: 0,
       infrahubVersion: 'unknown',
@@ -128,23 +158,27 @@ export async function preflight(input: unknown, deps: PreflightDeps): Promise<Pr
   });
   const api = { address: event.infrahub.address, token, tokenSecret: event.infrahub.tokenSecret };
   requireToken(api);
-  let version = await versionOf(api, false);
   const cap =
-    typeof deps.maxWaitSecondsCap === 'function' ? deps.maxWaitSecondsCap() : deps.maxWaitSecondsCap;
-  const maxWaitSeconds = Math.min(event.maxWaitSeconds, cap ?? Number.POSITIVE_INFINITY);
-  const result = await waitForIdle(api, {
-    maxWaitSeconds,
+    typeof deps.listingSecondsCap === 'function' ? deps.listingSecondsCap() : deps.listingSecondsCap;
+  const listingSeconds = Math.min(PREFLIGHT_LISTING_SECONDS, cap ?? Number.POSITIVE_INFINITY);
+  const progress = event.wait
+    ? { startedAt: Date.parse(event.wait.startedAt), polls: event.wait.polls }
+    : undefined;
+  const check = await checkGate(api, {
+    maxWaitSeconds: event.maxWaitSeconds,
     pollIntervalSeconds: event.pollIntervalSeconds,
     staleTaskHours: event.staleTaskHours,
     maxPages: event.maxTaskPages,
     clock: deps.clock,
+    ...(progress ? { progress } : {}),
+    listingDeadline: now() + listingSeconds * 1000,
     // Which tasks the gate waits for (titles, states, ages and ids, at most 10; titles are redacted
     // where they are read), so an operator reading the log can tell what holds the backup.
     onPoll: (tasks, waitedMs) =>
       log.info('Infrahub tasks in flight', {
         count: tasks.length,
         waitedSeconds: Math.round(waitedMs / 1000),
-        ...(tasks.length > 0 ? { tasks: describeTasks(tasks, 10, deps.clock?.now() ?? Date.now()) } : {}),
+        ...(tasks.length > 0 ? { tasks: describeTasks(tasks, 10, now()) } : {}),
       }),
     onUnreachable: (error, waitedMs) =>
       log.warn('Infrahub did not answer the task poll; polling again within the wait', {
@@ -152,13 +186,38 @@ export async function preflight(input: unknown, deps: PreflightDeps): Promise<Pr
         error: error.message,
       }),
   });
-  if (version === 'unknown' && versionUnreachable) version = await versionOf(api, true);
-  const warnings = staleTaskWarnings(result.staleTasks, event.staleTaskHours);
+  if (check.busy) {
+    log.info('Infrahub is busy; the state machine polls again after the interval', {
+      waitedSeconds: check.waitedSeconds,
+      polls: check.polls,
+      pollIntervalSeconds: event.pollIntervalSeconds,
+      maxWaitSeconds: event.maxWaitSeconds,
+    });
+    return {
+      target: event.target,
+      backupId: event.backupId,
+      forced: false,
+      busy: true,
+      wait: waitOf(check.startedAt, check.polls),
+      waitedSeconds: check.waitedSeconds,
+      polls: check.polls,
+      infrahubVersion: 'unknown',
+      staleTasks: [],
+      warnings: [],
+    };
+  }
+  // Best effort, once the gate passed: the version is recorded for restores to compare; a backup
+  // does not fail over it.
+  const version = await infrahubVersion(api).catch((err: unknown) => {
+    log.warn('could not read the Infrahub version; the manifest records "unknown"', { error: String(err) });
+    return 'unknown';
+  });
+  const warnings = staleTaskWarnings(check.staleTasks, event.staleTaskHours);
   for (const warning of warnings) log.warn(warning);
   log.info('preflight gate passed', {
-    waitedSeconds: result.waitedSeconds,
-    polls: result.polls,
-    staleTasks: result.staleTasks.length,
+    waitedSeconds: check.waitedSeconds,
+    polls: check.polls,
+    staleTasks: check.staleTasks.length,
   });
   // Task titles and the version are the server's text (redacted and validated where they are read,
   // core/infrahub/tasks.ts); the whole result is redacted once more before it leaves for the history.
@@ -167,10 +226,12 @@ export async function preflight(input: unknown, deps: PreflightDeps): Promise<Pr
       target: event.target,
       backupId: event.backupId,
       forced: false,
-      waitedSeconds: result.waitedSeconds,
-      polls: result.polls,
+      busy: false,
+      wait: waitOf(check.startedAt, check.polls),
+      waitedSeconds: check.waitedSeconds,
+      polls: check.polls,
       infrahubVersion: version,
-      staleTasks: result.staleTasks satisfies StaleTask[],
+      staleTasks: check.staleTasks satisfies StaleTask[],
       warnings,
     },
     { keep: IDENTIFIER_KEYS },

@@ -14,6 +14,7 @@ import { Construct } from 'constructs';
 import { BUNDLED_CONFIG_FILE } from '../../core/config/bundled.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { ConfigError } from '../../core/errors.js';
+import { PREFLIGHT_FUNCTION_TIMEOUT_SECONDS } from '../../core/infrahub/gate.js';
 import { METRICS_NAMESPACE, PER_TARGET_METRICS_ENV } from '../../core/metrics.js';
 import { acknowledgeWildcards } from '../nag.js';
 import { keyUseViaService } from './key-use.js';
@@ -133,12 +134,12 @@ export class BackupFunctions extends Construct {
       Duration.seconds(30),
       { BACKUP_BUCKET: props.bucket.bucketName },
     );
-    // The gate's wait is bounded by the configuration and by the function's own timeout.
-    const preflightTimeout = Math.min(900, props.config.preflight.maxWaitSeconds + 90);
+    // One call checks the gate once (its listing cut to the remaining time less a margin); the wait
+    // between checks is the state machine's, bounded by preflight.maxWaitSeconds, not by this timeout.
     this.preflight = make(
       'Preflight',
-      'Waits until Infrahub runs no task, or fails naming them',
-      Duration.seconds(preflightTimeout),
+      'Checks once whether Infrahub runs a task (the state machine waits between checks)',
+      Duration.seconds(PREFLIGHT_FUNCTION_TIMEOUT_SECONDS),
       {},
       true,
     );

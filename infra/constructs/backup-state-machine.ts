@@ -101,7 +101,7 @@ export interface BackupStateMachineProps {
  * The backup state machine (design.md section 3):
  *
  *   Plan (validate input) → Map over targets (bounded concurrency), each independently:
- *     AcquireLock → Preflight → Capture (Parallel: graph database, task-manager database,
+ *     AcquireLock → Preflight (one check per call, a Wait state between checks) → Capture (Parallel: graph database, task-manager database,
  *     artifacts; each an ECS runner task, each branch reporting instead of failing so the others
  *     finish) → WriteManifest (last) → ReleaseLock → NotifySuccess
  *     any failure → ReleaseLockAfterFailure → NotifyFailure (target, step, cause); no manifest
@@ -305,6 +305,18 @@ export class BackupStateMachine extends Construct {
       .when(sfn.Condition.booleanEquals('$.captured[2].ok', false), captureFailed(2, 'ArtifactsFailed'))
       .otherwise(writeManifest);
 
+    // ---- the preflight gate: PreflightStart → Preflight ⇄ (InfrahubStillBusy? → PreflightWait) --
+    // One Lambda call checks Infrahub once; the waiting between checks is this loop's Wait state, so
+    // preflight.maxWaitSeconds is the bound (a wait inside the Lambda was cut off by its timeout).
+    // The bound counts from the first check (its time kept in $.preflight.wait, handed to each call):
+    // the call fails InfrahubBusy (or InfrahubUnreachable) itself, with the gate's message, when the
+    // next check would fall past it, so the loop passes at most floor(maxWaitSeconds /
+    // pollIntervalSeconds) waits of 9 history events each (core/config/schema.ts MAX_PREFLIGHT_WAITS).
+    const preflightStart = new sfn.Pass(this, 'PreflightStart', {
+      comment: 'No check yet: the first one starts the wait bound',
+      result: sfn.Result.fromObject({ wait: null }),
+      resultPath: '$.preflight',
+    });
     const preflight = invoke(
       'Preflight',
       fns.preflight,
@@ -317,10 +329,13 @@ export class BackupStateMachine extends Construct {
         pollIntervalSeconds: config.preflight.pollIntervalSeconds,
         staleTaskHours: config.preflight.staleTaskHours,
         maxTaskPages: config.preflight.maxTaskPages,
+        'wait.$': '$.preflight.wait',
       },
       {
         resultPath: '$.preflight',
         resultSelector: {
+          'busy.$': '$.Payload.busy',
+          'wait.$': '$.Payload.wait',
           'forced.$': '$.Payload.forced',
           'waitedSeconds.$': '$.Payload.waitedSeconds',
           'infrahubVersion.$': '$.Payload.infrahubVersion',
@@ -328,9 +343,19 @@ export class BackupStateMachine extends Construct {
         },
       },
       [Retries.infrahubUnreachable],
-    )
-      .addCatch(failed('PreflightFailed', 'Preflight').next(releaseAfterFailure), catchAll)
-      .next(capture.next(checkCapture));
+    ).addCatch(failed('PreflightFailed', 'Preflight').next(releaseAfterFailure), catchAll);
+    // Wait state: "Seconds ... to wait before beginning the state specified in the Next field"
+    // (Step Functions Developer Guide, "Wait workflow state").
+    const preflightWait = new sfn.Wait(this, 'PreflightWait', {
+      comment: 'preflight.pollIntervalSeconds between two checks of the Infrahub tasks',
+      time: sfn.WaitTime.duration(Duration.seconds(config.preflight.pollIntervalSeconds)),
+    });
+    preflight.next(
+      new sfn.Choice(this, 'InfrahubStillBusy?')
+        .when(sfn.Condition.booleanEquals('$.preflight.busy', true), preflightWait.next(preflight))
+        .otherwise(capture.next(checkCapture)),
+    );
+    preflightStart.next(preflight);
 
     const acquireLock = invoke(
       'AcquireLock',
@@ -353,7 +378,7 @@ export class BackupStateMachine extends Construct {
       // a release, which deletes only a lock this execution holds (someone else's stays), so the
       // notice tells the truth: released, not ours ({released: false}), or left (its error).
       .addCatch(failed('LockFailed', 'AcquireLock').next(releaseAfterFailure), catchAll)
-      .next(preflight);
+      .next(preflightStart);
 
     // ---- the fleet ------------------------------------------------------------------------
     const perTarget = new sfn.Map(this, 'BackupTargets', {

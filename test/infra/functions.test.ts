@@ -5,6 +5,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLED_CONFIG_FILE } from '../../core/config/bundled.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
+import { PREFLIGHT_FUNCTION_TIMEOUT_SECONDS } from '../../core/infrahub/gate.js';
 import { buildApp } from '../../infra/app.js';
 import { testApp } from '../helpers/cdk.js';
 
@@ -53,10 +54,11 @@ describe('backup Lambdas', () => {
     expect(withBucket).toEqual(['Freshness', 'Lock', 'Manifest', 'Notify', 'RestorePlan', 'RestoreReport']);
   });
 
-  it('bounds the preflight function by the configured wait plus a margin', () => {
+  // Issue 16, part 6: one call checks once; the wait is the state machine's (test/infra/preflight-loop.test.ts).
+  it('bounds the preflight function by one check, not by the configured wait', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Description: Match.stringLikeRegexp('^Waits until Infrahub'),
-      Timeout: 690,
+      Description: Match.stringLikeRegexp('^Checks once whether Infrahub'),
+      Timeout: PREFLIGHT_FUNCTION_TIMEOUT_SECONDS,
     });
   });
 

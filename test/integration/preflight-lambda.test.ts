@@ -1,12 +1,30 @@
 import { CreateSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/log.js';
-import { preflight } from '../../functions/preflight/preflight.js';
+import { type PreflightDeps, type PreflightResult, preflight } from '../../functions/preflight/preflight.js';
 import { type FakeInfrahub, startFakeInfrahub, task } from '../../harness/fake-infrahub-api.js';
 import { type S3Server, startS3 } from '../../harness/index.js';
 import { fakeClock } from '../helpers/clock.js';
 
 const logger = createLogger({}, { write: () => undefined });
+
+/**
+ * What the backup state machine does with the Lambda (PreflightStart → Preflight ⇄ InfrahubStillBusy?
+ * → PreflightWait): call it, and while it answers busy, wait the poll interval (on the test's clock)
+ * and call again with the wait's progress it returned.
+ */
+async function untilDone(
+  event: Record<string, unknown>,
+  deps: PreflightDeps & { clock: { sleep(ms: number): Promise<void> } },
+): Promise<PreflightResult & { calls: number }> {
+  let wait: PreflightResult['wait'] | null = null;
+  for (let calls = 1; ; calls++) {
+    const result = await preflight({ ...event, wait }, deps);
+    if (!result.busy) return { ...result, calls };
+    await deps.clock.sleep(Number(event.pollIntervalSeconds ?? 15) * 1000);
+    wait = result.wait;
+  }
+}
 
 // The Lambda core with a real Secrets Manager API (moto) and a fake Infrahub API, both on loopback.
 describe('preflight Lambda core', () => {
@@ -49,10 +67,12 @@ describe('preflight Lambda core', () => {
 
   it('reads the token from Secrets Manager (JSON or plain text) and passes when Infrahub is idle', async () => {
     busy = false;
-    expect(await preflight(event(), { secrets, logger })).toEqual({
+    expect(await preflight(event(), { secrets, logger, clock: fakeClock() })).toEqual({
       target: 'infrahub-lab',
       backupId: 'infrahub_backup_20261121_020000',
       forced: false,
+      busy: false,
+      wait: { startedAt: '2026-11-21T02:00:00.000Z', deadline: '2026-11-21T02:10:00.000Z', polls: 1 },
       waitedSeconds: 0,
       polls: 1,
       infrahubVersion: '1.5.0',
@@ -64,23 +84,91 @@ describe('preflight Lambda core', () => {
     expect(infrahub.requests.every((r) => r.token === 'tok-123')).toBe(true);
   });
 
-  it('never waits past the cap the Lambda gives it', async () => {
+  // Issue 16, part 6: a wait inside the Lambda was cut off by its timeout (900 s at most). One call
+  // checks once and answers busy with the wait's progress; the state machine does the waiting.
+  it('checks once per call and answers busy with the progress (no sleep inside the Lambda), until the bound', async () => {
     busy = true;
-    const attempt = preflight(event({ maxWaitSeconds: 600, pollIntervalSeconds: 10 }), {
+    const clock = fakeClock();
+    const first = await preflight(event({ maxWaitSeconds: 1800, pollIntervalSeconds: 15 }), {
       secrets,
       logger,
-      maxWaitSecondsCap: 30,
+      clock,
+    });
+    expect(first).toMatchObject({
+      busy: true,
+      forced: false,
+      polls: 1,
+      waitedSeconds: 0,
+      wait: { startedAt: '2026-11-21T02:00:00.000Z', deadline: '2026-11-21T02:30:00.000Z', polls: 1 },
+    });
+    expect(clock.slept).toEqual([]);
+    // The next call, 15 s later, counts from the first check; the bound is the configuration's 1800 s.
+    await clock.sleep(15_000);
+    const second = await preflight(
+      event({ maxWaitSeconds: 1800, pollIntervalSeconds: 15, wait: first.wait }),
+      { secrets, logger, clock },
+    );
+    expect(second).toMatchObject({
+      busy: true,
+      polls: 2,
+      waitedSeconds: 15,
+      wait: { polls: 2 },
+    });
+    expect(second.wait.startedAt).toBe(first.wait.startedAt);
+    const attempt = untilDone(event({ maxWaitSeconds: 1800, pollIntervalSeconds: 15 }), {
+      secrets,
+      logger,
       clock: fakeClock(),
     });
     await expect(attempt).rejects.toMatchObject({
       name: 'InfrahubBusy',
-      message: expect.stringMatching(/waits up to 30 s.*"Rebase branch"/),
+      message: expect.stringMatching(/after 1800 s \(the gate waits up to 1800 s\): "Rebase branch"/),
     });
   });
 
-  // Issue 12 review, item 4: the Lambda's remaining time is asked for after the token secret and the
-  // version are read (they take time out of the same budget), not when the handler starts.
-  it('asks the cap after the secret and version reads, so their time comes out of the wait', async () => {
+  // Wait states that take no time (the local mode's tests) still end the loop: each call counts at
+  // least one poll interval per earlier check.
+  it('bounds the checks by maxWaitSeconds / pollIntervalSeconds even when no time passes between calls', async () => {
+    busy = true;
+    const frozen = { now: () => Date.parse('2026-11-21T02:00:00Z'), sleep: async () => undefined };
+    const before = infrahub.requests.length;
+    const attempt = untilDone(event({ maxWaitSeconds: 60, pollIntervalSeconds: 15 }), {
+      secrets,
+      logger,
+      clock: frozen,
+    });
+    await expect(attempt).rejects.toMatchObject({
+      name: 'InfrahubBusy',
+      message: expect.stringMatching(/after 60 s \(the gate waits up to 60 s\)/),
+    });
+    expect(infrahub.requests.length - before).toBe(5);
+  });
+
+  it("cuts one call's listing to the cap the Lambda gives it", async () => {
+    busy = false;
+    // An endless API: the listing stops, named, at the cap (20 s), not at the wait's bound (600 s).
+    const endless = await startFakeInfrahub({ token: 'tok-123', script: () => [], endlessPages: true });
+    try {
+      let now = Date.parse('2026-11-21T02:00:00Z');
+      const slow = { now: () => (now += 5_000), sleep: async () => undefined };
+      const attempt = preflight(
+        event({
+          maxWaitSeconds: 600,
+          maxTaskPages: 1000,
+          infrahub: { address: endless.address, tokenSecret: 'lab/infrahub-json' },
+        }),
+        { secrets, logger, listingSecondsCap: 20, clock: slow },
+      );
+      await expect(attempt).rejects.toMatchObject({ name: 'InfrahubPagination' });
+      expect(endless.requests.length).toBeLessThan(8);
+    } finally {
+      await endless.close();
+    }
+  });
+
+  // Issue 12 review, item 4: the Lambda's remaining time is asked for after the token secret is
+  // read (it takes time out of the same budget), not when the handler starts.
+  it('asks the cap after the secret read, so its time comes out of the listing', async () => {
     busy = true;
     const order: string[] = [];
     // The same Secrets Manager client, recording when the token secret is read.
@@ -94,16 +182,13 @@ describe('preflight Lambda core', () => {
     const attempt = preflight(event({ maxWaitSeconds: 600, pollIntervalSeconds: 10 }), {
       secrets: recording,
       logger,
-      maxWaitSecondsCap: () => {
+      listingSecondsCap: () => {
         order.push(`cap, ${infrahub.requests.length - before} task polls`);
         return 20;
       },
       clock: fakeClock(),
     });
-    await expect(attempt).rejects.toMatchObject({
-      name: 'InfrahubBusy',
-      message: expect.stringMatching(/waits up to 20 s.*"Rebase branch"/),
-    });
+    await expect(attempt).resolves.toMatchObject({ busy: true, polls: 1 });
     expect(order).toEqual(['secret', 'cap, 0 task polls']);
   });
 
@@ -112,7 +197,7 @@ describe('preflight Lambda core', () => {
     busy = true;
     const lines: string[] = [];
     const capturing = createLogger({}, { write: (line) => lines.push(line) });
-    const attempt = preflight(event({ maxWaitSeconds: 10, pollIntervalSeconds: 10 }), {
+    const attempt = untilDone(event({ maxWaitSeconds: 10, pollIntervalSeconds: 10 }), {
       secrets,
       logger: capturing,
       clock: fakeClock(),
@@ -129,23 +214,29 @@ describe('preflight Lambda core', () => {
   });
 
   // Issue 14 review: a real Infrahub answers 503 for a short while after its Neo4j restarts.
-  it('waits through 503 "Database Service unavailable", logging it, and reads the version once Infrahub answers', async () => {
+  it('waits through 503 "Database Service unavailable", logging it, and reads the version once the gate passed', async () => {
     const restarting = await startFakeInfrahub({
       token: 'tok-123',
       unavailableFirst: 2,
-      infoUnavailableFirst: 1,
       version: '1.11.9',
       script: () => [],
     });
     try {
       const lines: string[] = [];
       const capturing = createLogger({}, { write: (line) => lines.push(line) });
-      const result = await preflight(
+      const result = await untilDone(
         event({ infrahub: { address: restarting.address, tokenSecret: 'lab/infrahub-json' } }),
         { secrets, logger: capturing, clock: fakeClock() },
       );
-      expect(result).toMatchObject({ forced: false, polls: 3, waitedSeconds: 30, infrahubVersion: '1.11.9' });
-      expect(restarting.infoRequests()).toBe(2);
+      expect(result).toMatchObject({
+        forced: false,
+        polls: 3,
+        calls: 3,
+        waitedSeconds: 30,
+        infrahubVersion: '1.11.9',
+      });
+      // Read once, after the gate passed (a busy check reads no version).
+      expect(restarting.infoRequests()).toBe(1);
       const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
       expect(
         entries.filter(
@@ -158,7 +249,6 @@ describe('preflight Lambda core', () => {
         }),
         expect.objectContaining({ level: 'warn', waitedSeconds: 15 }),
       ]);
-      // The first version read's 503 is not reported as "unknown": the second read found it.
       expect(entries.some((e) => String(e.message).includes('could not read the Infrahub version'))).toBe(
         false,
       );

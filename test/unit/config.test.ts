@@ -929,22 +929,44 @@ describe('schedules, hosts and lengths: the review inputs', () => {
   });
 });
 
-// Issue 12 review, item 4: the gate's wait fits the preflight Lambda's 900 s with its margins.
+// Issue 16, part 6: the wait is the state machine's loop (no longer one Lambda's 900 s), bounded at an
+// hour, and its Wait states by the history's budget.
 describe('preflight.maxWaitSeconds', () => {
-  it('is at most 780 s (Lambda timeout maxWait + 90 s under 900 s), saying why', () => {
-    expect(problemsOf(exampleWith((c) => (c.preflight.maxWaitSeconds = 781)))).toEqual([
-      expect.stringMatching(
-        /^preflight\.maxWaitSeconds: must be at most 780: the gate runs in a Lambda function \(at most 900 s\)/,
-      ),
+  it('is at most 3600 s, saying why', () => {
+    expect(problemsOf(exampleWith((c) => (c.preflight.maxWaitSeconds = 3601)))).toEqual([
+      expect.stringMatching(/^preflight\.maxWaitSeconds: must be at most 3600 \(an hour\)/),
     ]);
     const config = parseDeploymentConfig(
-      exampleWith((c) => (c.preflight.maxWaitSeconds = 780)),
+      exampleWith((c) => (c.preflight.maxWaitSeconds = 3600)),
       'test',
-      {
-        scheduleCheckFrom: null,
-      },
+      { scheduleCheckFrom: null },
     );
-    expect(config.preflight.maxWaitSeconds + 90).toBeLessThanOrEqual(900);
+    expect(config.preflight).toMatchObject({ maxWaitSeconds: 3600, pollIntervalSeconds: 15 });
+  });
+
+  it('refuses a loop of more than 240 waits (the history budget), naming both fields and the values that fit', () => {
+    expect(
+      problemsOf(
+        exampleWith((c) => {
+          c.preflight.maxWaitSeconds = 3600;
+          c.preflight.pollIntervalSeconds = 10;
+        }),
+      ),
+    ).toEqual([
+      'preflight.pollIntervalSeconds: with maxWaitSeconds 3600, the preflight gate would check Infrahub up to 361 times ' +
+        "(maxWaitSeconds / pollIntervalSeconds + 1), each wait adding 9 events to the execution's history; at most 240 waits are allowed: " +
+        'raise preflight.pollIntervalSeconds to at least 15 or lower preflight.maxWaitSeconds to at most 2400',
+    ]);
+    // 240 waits exactly fit.
+    const fits = parseDeploymentConfig(
+      exampleWith((c) => {
+        c.preflight.maxWaitSeconds = 2400;
+        c.preflight.pollIntervalSeconds = 10;
+      }),
+      'test',
+      { scheduleCheckFrom: null },
+    );
+    expect(fits.preflight).toMatchObject({ maxWaitSeconds: 2400, pollIntervalSeconds: 10 });
   });
 });
 
