@@ -37,7 +37,11 @@ export interface DbmsResult {
 export interface DbmsDeps {
   ecs: Pick<ECSClient, 'send'>;
   logger: Logger;
-  /** Upper bound on each wait. */
+  /**
+   * Upper bound on the call, in seconds, counted from its start: the DescribeServices and
+   * UpdateService requests before the wait come out of it, so only the last DescribeServices after
+   * the bound runs past it (the Lambda's margin covers one).
+   */
   maxWaitSeconds?: number;
   pollIntervalSeconds?: number;
   clock?: { now(): number; sleep(ms: number): Promise<void> };
@@ -72,6 +76,9 @@ export async function dbmsStep(input: unknown, deps: DbmsDeps): Promise<DbmsResu
   });
   const maxWaitMs = (deps.maxWaitSeconds ?? 600) * 1000;
   const pollMs = (deps.pollIntervalSeconds ?? 10) * 1000;
+  // From the call's start: a slow ECS API's first requests are part of the bound (issue 16, part 6:
+  // no wait inside a Lambda may reach its timeout).
+  const started = clock.now();
 
   const before = await describe(deps, event.cluster, event.service);
   const desiredCount = event.action === 'stop' ? before.desired : event.desiredCount;
@@ -86,7 +93,6 @@ export async function dbmsStep(input: unknown, deps: DbmsDeps): Promise<DbmsResu
     });
   }
 
-  const started = clock.now();
   let now = before;
   // Stopped: nothing running or pending. Started: as many running as desired, nothing pending.
   const done = (s: typeof before) =>

@@ -11,7 +11,11 @@ import { type DbmsResult, dbmsStep } from './dbms.js';
 
 const ecs = new ECSClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
 const logger = createLogger({ service: 'infrahub-backup-dbms' });
-const MARGIN_MS = 20_000;
+/**
+ * What the call keeps of the Lambda's time after its bound: the last DescribeServices (up to 3
+ * attempts of 10 s each, FUNCTION_REQUEST_BOUNDS, with backoff) and time to answer.
+ */
+const MARGIN_MS = 45_000;
 
 export const handler = lambdaHandler(
   async (event: unknown, context: { getRemainingTimeInMillis(): number }): Promise<DbmsResult> => {

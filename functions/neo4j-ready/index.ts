@@ -17,6 +17,7 @@ const MARGIN_MS = 20_000;
 
 export const handler = lambdaHandler(
   async (event: unknown, context: { getRemainingTimeInMillis(): number }): Promise<Neo4jReadyResult> => {
-    return neo4jReadyStep(event, { secrets, logger, maxWaitSeconds: secondsLeft(context, MARGIN_MS) });
+    // Asked after the secrets are read (their time comes out of the wait).
+    return neo4jReadyStep(event, { secrets, logger, maxWaitSeconds: () => secondsLeft(context, MARGIN_MS) });
   },
 );

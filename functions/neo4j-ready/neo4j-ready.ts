@@ -46,8 +46,11 @@ export interface Neo4jReadyResult {
 export interface Neo4jReadyDeps {
   secrets: Pick<SecretsManagerClient, 'send'>;
   logger: Logger;
-  /** Upper bound on the wait, in seconds (a Lambda's remaining time less its margin); default 600. */
-  maxWaitSeconds?: number;
+  /**
+   * Upper bound on the wait, in seconds (a Lambda's remaining time less its margin); default 600. A
+   * function is asked after the credentials and the CA bundle are read, so their time comes out of it.
+   */
+  maxWaitSeconds?: number | (() => number);
   /** Between two attempts, in ms (default 2000). */
   pollMs?: number;
 }
@@ -96,7 +99,8 @@ export async function neo4jReadyStep(input: unknown, deps: Neo4jReadyDeps): Prom
   const databases = [...new Set([...event.databases.split(',').map((d) => d.trim()), 'system'])].filter(
     (d) => d !== '',
   );
-  const timeoutSeconds = Math.max(1, deps.maxWaitSeconds ?? 600);
+  const bound = typeof deps.maxWaitSeconds === 'function' ? deps.maxWaitSeconds() : deps.maxWaitSeconds;
+  const timeoutSeconds = Math.max(1, bound ?? 600);
   const started = Date.now();
   try {
     const ready = await waitForNeo4j({ uri, username, password, tls }, databases, {

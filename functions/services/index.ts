@@ -8,7 +8,8 @@ import { type ServicesResult, servicesStep } from './services.js';
 
 const ecs = new ECSClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
 const logger = createLogger({ service: 'infrahub-backup-services' });
-const MARGIN_MS = 20_000;
+/** As functions/dbms: the last DescribeServices after a bound (3 attempts of 10 s) and time to answer. */
+const MARGIN_MS = 45_000;
 
 export const handler = lambdaHandler(
   async (event: unknown, context: { getRemainingTimeInMillis(): number }): Promise<ServicesResult> => {
