@@ -14,7 +14,16 @@ export { type Neo4jOptions, type Neo4jServer, startNeo4j } from './neo4j.js';
 export { isNeo4jInstalled, neo4jLibDir, neo4jVersion, neo4jVersions, repoRoot } from './paths.js';
 export { findPostgresBinDir, type PostgresOptions, type PostgresServer, startPostgres } from './postgres.js';
 export { freePort } from './processes.js';
-export { createVersionedBucket, localCredentials, localRegion, type S3Server, startS3 } from './s3.js';
+export {
+  createVersionedBucket,
+  localCredentials,
+  localRegion,
+  type S3Seed,
+  type S3Server,
+  type SeededObject,
+  type StartS3Options,
+  startS3,
+} from './s3.js';
 export {
   countGraph,
   countTables,

@@ -1,0 +1,215 @@
+/**
+ * Issue 16, part 4: a backup of 50,000 artifact objects is written (manifest Lambda core), verified
+ * (the operator CLI's `verify`) and planned for a restore (restore-plan Lambda core) with a number of
+ * S3 requests that grows by the listing page (1,000 files), not by the file: no HeadObject per file.
+ * Before the fix every file was HEADed one after another (50,000 requests, over a Lambda's 5 minutes).
+ *
+ * Real moto S3. The objects are stored through moto's backend before it serves (harness/moto_seeded.py):
+ * a PUT over HTTP costs moto several ms (2,000 took 18 s with 32 at once on this busy machine: 50,000
+ * would take 7-8 minutes), seeding in-process about 10 s. moto's ListObjectVersions deep-copies every
+ * version of the bucket for each page (moto/s3/models.py list_object_versions: 15 s a page at 50,000
+ * objects, so 51 pages would take 13 minutes), so this server answers with up to 100,000 versions a
+ * page (MOTO_S3_DEFAULT_MAX_KEYS; real S3 returns 1,000): the request counts below allow the real
+ * page count, ceil(objects / 1,000). Paging itself is tested with 7 versions a page further down.
+ * Timings are not asserted here: bench/verify-scale.ts measures them.
+ *   SCALE_OBJECTS  number of artifact objects (default 50,000)
+ */
+import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { backupPrefix, manifestKey, resultKey } from '../../core/backup/layout.js';
+import { verifyBackup } from '../../core/backup/verify.js';
+import { loadDeploymentConfigFile } from '../../core/config/load.js';
+import { createLogger } from '../../core/log.js';
+import { planRestore } from '../../core/restore/plan.js';
+import { getJson, listCurrentVersions, putJson } from '../../core/s3/objects.js';
+import { manifestStep } from '../../functions/manifest/manifest.js';
+import { createVersionedBucket, type S3Server, type SeededObject, startS3 } from '../../harness/index.js';
+
+const N = Number(process.env.SCALE_OBJECTS ?? 50_000);
+const Bucket = 'backups-scale';
+const target = 'infrahub-lab';
+const backupId = 'infrahub_backup_20261120_020000';
+const prefix = backupPrefix(target, backupId);
+const logger = createLogger({}, { write: () => undefined });
+const config = loadDeploymentConfigFile('config/example.json');
+/** ListObjectVersions pages real S3 needs for this backup (1,000 versions a page), plus one to spare. */
+const listPages = Math.ceil((N + 2) / 1000) + 1;
+
+/** An S3 client whose commands are counted by name (a middleware at the initialize step: retries are one command). */
+function countingClient(server: S3Server): { s3: S3Client; calls: Map<string, number>; reset(): void } {
+  const s3 = server.client();
+  const calls = new Map<string, number>();
+  s3.middlewareStack.add(
+    (next, context) => async (args) => {
+      const name = String(context.commandName);
+      calls.set(name, (calls.get(name) ?? 0) + 1);
+      return next(args);
+    },
+    { step: 'initialize', name: 'countCommands' },
+  );
+  return { s3, calls, reset: () => calls.clear() };
+}
+
+const total = (calls: Map<string, number>) => [...calls.values()].reduce((a, b) => a + b, 0);
+
+describe(`${N} artifact objects: manifest, verify and restore plan list instead of a HEAD per file`, () => {
+  let server: S3Server & { seeded: SeededObject[] };
+  let counted: ReturnType<typeof countingClient>;
+  let setup: S3Client;
+
+  beforeAll(async () => {
+    server = await startS3({
+      seed: {
+        buckets: [
+          {
+            name: Bucket,
+            versioned: true,
+            objects: [{ prefix: `${prefix}artifacts/store/`, count: N, body: 'artifact ' }],
+          },
+        ],
+      },
+      env: { MOTO_S3_DEFAULT_MAX_KEYS: '100000' },
+    });
+    setup = server.client();
+    counted = countingClient(server);
+    // What the runner's artifacts component records for these objects (.runner/artifacts.json).
+    await putJson(setup, Bucket, resultKey(target, backupId, 'artifacts'), {
+      target,
+      backupId,
+      component: 'artifacts',
+      startedAt: '2026-11-20T02:00:00.000Z',
+      finishedAt: '2026-11-20T02:10:00.000Z',
+      source: { type: 's3', bucket: 'infrahub-artifacts', prefix: 'store/' },
+      files: server.seeded.map((o) => ({
+        path: o.key.slice(prefix.length),
+        size: o.size,
+        sha256: o.sha256,
+        s3: { key: o.key, versionId: o.versionId, checksumSHA256: o.checksumSHA256 },
+      })),
+    });
+  }, 600_000);
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('the manifest step checks every file with list pages and a few GETs, no HEAD', async () => {
+    counted.reset();
+    const summary = await manifestStep(
+      { target, backupId, components: ['artifacts'] },
+      { s3: counted.s3, bucket: Bucket, logger },
+    );
+    expect(summary.files).toBe(N);
+    const calls = Object.fromEntries(counted.calls);
+    expect(calls.HeadObjectCommand ?? 0).toBe(0);
+    expect(calls.ListObjectVersionsCommand).toBeGreaterThanOrEqual(1);
+    expect(calls.ListObjectVersionsCommand).toBeLessThanOrEqual(listPages);
+    // readResults' four result names, the artifacts record for verification, the manifest's PUT.
+    expect(calls.GetObjectCommand).toBeLessThanOrEqual(5);
+    expect(calls.PutObjectCommand).toBe(1);
+    expect(total(counted.calls)).toBeLessThanOrEqual(listPages + 6);
+  }, 900_000);
+
+  it("the CLI's quick verify and the restore plan prove every file the same way", async () => {
+    counted.reset();
+    const report = await verifyBackup(counted.s3, Bucket, target, backupId);
+    expect(report).toMatchObject({ ok: true, files: N, heads: 0, downloaded: 0, problems: [] });
+    expect(report.proof).toMatchObject({ s3FullObject: N, uploadRecord: 0, hashed: 0, unproven: [] });
+    expect(counted.calls.get('HeadObjectCommand') ?? 0).toBe(0);
+    expect(total(counted.calls)).toBeLessThanOrEqual(listPages + 3);
+
+    counted.reset();
+    const plan = await planRestore(
+      { target, backupId, components: ['artifacts'], dryRun: true },
+      { s3: counted.s3, bucket: Bucket, config },
+    );
+    expect(plan.files).toHaveLength(N);
+    expect(counted.calls.get('HeadObjectCommand') ?? 0).toBe(0);
+    expect(total(counted.calls)).toBeLessThanOrEqual(listPages + 3);
+  }, 900_000);
+
+  it('still names an overwritten, a deleted and a re-described file, HEADing only the one the listing cannot prove', async () => {
+    const seeded = (i: number) => server.seeded[i] as SeededObject;
+    const [overwritten, deleted, redescribed] = [seeded(1), seeded(2), seeded(3)];
+    await setup.send(new PutObjectCommand({ Bucket, Key: overwritten.key, Body: 'artifact 1\n' }));
+    await setup.send(new DeleteObjectCommand({ Bucket, Key: deleted.key }));
+    // The manifest made to describe other bytes for one file, consistently (SHA-256 and S3 checksum):
+    // its upload record disagrees, so the listing does not vouch for it and a HEAD shows S3's checksum.
+    const other = seeded(4);
+    const key = manifestKey(target, backupId);
+    const manifest = (await getJson(setup, Bucket, key, z.looseObject({}))) as {
+      checksums: Record<string, string>;
+      s3: Record<string, { checksum_sha256: string }>;
+    };
+    const path = redescribed.key.slice(prefix.length);
+    manifest.checksums[path] = other.sha256;
+    (manifest.s3[path] as { checksum_sha256: string }).checksum_sha256 = other.checksumSHA256;
+    await putJson(setup, Bucket, key, manifest, 4);
+
+    counted.reset();
+    const report = await verifyBackup(counted.s3, Bucket, target, backupId);
+    expect(report.ok).toBe(false);
+    expect(report.problems).toEqual([
+      {
+        path: overwritten.key.slice(prefix.length),
+        kind: 'version',
+        expected: overwritten.versionId,
+        actual: expect.any(String),
+      },
+      { path: deleted.key.slice(prefix.length), kind: 'missing', expected: deleted.sha256 },
+      expect.objectContaining({
+        path,
+        kind: 'checksum',
+        expected: other.checksumSHA256,
+        actual: redescribed.checksumSHA256,
+      }),
+    ]);
+    expect(report.heads).toBe(1);
+    expect(counted.calls.get('HeadObjectCommand')).toBe(1);
+    await expect(
+      planRestore(
+        { target, backupId, components: ['artifacts'] },
+        { s3: counted.s3, bucket: Bucket, config },
+      ),
+    ).rejects.toMatchObject({ name: 'IncompatibleBackup' });
+  }, 900_000);
+});
+
+describe('listCurrentVersions pages through ListObjectVersions', () => {
+  let server: S3Server;
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('returns each key once with its current version, leaves out deleted keys, across pages', async () => {
+    // 7 versions a page, so 20 keys (and their extra versions) take several pages.
+    server = await startS3({ env: { MOTO_S3_DEFAULT_MAX_KEYS: '7' } });
+    const s3 = server.client();
+    await createVersionedBucket(s3, 'paging');
+    const latest = new Map<string, string>();
+    for (let i = 0; i < 20; i++) {
+      const Key = `p/${String(i).padStart(2, '0')}`;
+      let out = await s3.send(new PutObjectCommand({ Bucket: 'paging', Key, Body: `v1 ${i}` }));
+      if (i % 3 === 0) out = await s3.send(new PutObjectCommand({ Bucket: 'paging', Key, Body: `v2 ${i}!` }));
+      latest.set(Key, out.VersionId as string);
+    }
+    await s3.send(new DeleteObjectCommand({ Bucket: 'paging', Key: 'p/05' }));
+    latest.delete('p/05');
+    await s3.send(new PutObjectCommand({ Bucket: 'paging', Key: 'q/outside', Body: 'not listed' }));
+
+    let pages = 0;
+    s3.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'ListObjectVersionsCommand') pages++;
+        return next(args);
+      },
+      { step: 'initialize', name: 'countPages' },
+    );
+    const listed = await listCurrentVersions(s3, 'paging', 'p/');
+    expect(new Map([...listed].map(([k, v]) => [k, v.versionId]))).toEqual(latest);
+    expect(listed.get('p/03')?.size).toBe('v2 3!'.length);
+    // 20 + 7 extra versions + 1 delete marker = 28 entries: 4 pages of 7.
+    expect(pages).toBe(4);
+  }, 120_000);
+});
