@@ -69,7 +69,8 @@ export async function completeBackupDatesIn(
   const candidates = (await listBackupIds(s3, bucket, target)).filter(
     (id) => parseBackupId(id)?.getUTCFullYear() === year,
   );
-  const complete = await Promise.all(candidates.map((id) => isComplete(s3, bucket, target, id)));
+  // One HEAD per backup of the year (365 for daily, 8,760 for hourly backups), 32 at once.
+  const complete = await mapLimit(candidates, 32, (id) => isComplete(s3, bucket, target, id));
   return candidates.filter((_, i) => complete[i]).map((id) => parseBackupId(id) as Date);
 }
 
