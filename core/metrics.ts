@@ -1,7 +1,14 @@
 /**
  * The product's CloudWatch metrics, in one namespace. Per target (dimension `Target`), and some also
  * without dimensions, so one alarm covers a whole fleet (200 targets would otherwise need 600 alarms).
+ *
+ * Two ways out: the notices (functions/notify, functions/restore-report) write them as CloudWatch
+ * embedded metric format (EMF) lines to their log output (emfLines, writeEmf), so that no API call
+ * can fail or repeat a notice; the hourly freshness check, which is no notice, calls PutMetricData
+ * (publishMetrics). Both give a metric the same namespace, name and dimensions, so the alarms
+ * (infra/constructs/backup-monitoring.ts) see one metric whichever way it came.
  */
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { type CloudWatchClient, PutMetricDataCommand, type StandardUnit } from '@aws-sdk/client-cloudwatch';
 
 export const METRICS_NAMESPACE = 'InfrahubBackup';
@@ -79,5 +86,83 @@ export async function publishMetrics(
         })),
       }),
     );
+  }
+}
+
+/** Members of an EMF line that are not metrics: logged with it, searchable, never a dimension. */
+export type EmfMetadata = Record<string, string>;
+
+/**
+ * The metrics as CloudWatch embedded metric format documents, one JSON line each, built with
+ * Powertools for AWS Lambda (TypeScript) Metrics (@aws-lambda-powertools/metrics `serializeMetrics`).
+ *
+ * One document per distinct dimension set (an EMF directive's dimension sets apply to every metric
+ * in it, and a root member holds one value per name): `BackupFailed` per target and fleet-wide are
+ * two lines. Powertools' default `service` dimension is cleared, so a metric's identity is exactly
+ * namespace, name and the given dimensions, as PutMetricData gave it and as the alarms expect; a
+ * metric without dimensions carries the empty dimension set `[[]]` ("A DimensionSet MAY be empty",
+ * Amazon CloudWatch User Guide, "Specification: Embedded metric format"), which publishes it with
+ * none. `metadata` (the notice's request id) is added to every line as a plain member. Metrics with a
+ * `Target` dimension are left out when per-target metrics are off (perTargetMetricsEnabled).
+ * Pure: nothing is written or sent. Powertools' own warnings (a timestamp CloudWatch would skip)
+ * go to `warn`.
+ */
+export function emfLines(
+  all: Metric[],
+  options: {
+    timestamp?: Date;
+    metadata?: EmfMetadata;
+    perTarget?: boolean;
+    warn?: (message: string) => void;
+  } = {},
+): string[] {
+  const perTarget = options.perTarget ?? perTargetMetricsEnabled();
+  const metrics = perTarget ? all : all.filter((m) => m.dimensions?.Target === undefined);
+  const groups = new Map<string, Metric[]>();
+  for (const m of metrics) {
+    const key = JSON.stringify(Object.entries(m.dimensions ?? {}).sort(([a], [b]) => a.localeCompare(b)));
+    groups.set(key, [...(groups.get(key) ?? []), m]);
+  }
+  const warn = options.warn ?? (() => undefined);
+  const quiet = { debug: () => undefined, info: () => undefined, warn, error: warn };
+  return [...groups.values()].map((group) => {
+    const emf = new Metrics({ namespace: METRICS_NAMESPACE, logger: quiet });
+    // Powertools adds a `service` dimension to everything by default: it would make new metrics.
+    emf.clearDefaultDimensions();
+    emf.addDimensions(group[0]?.dimensions ?? {});
+    for (const m of group) emf.addMetric(m.name, m.unit, m.value);
+    for (const [key, value] of Object.entries(options.metadata ?? {})) emf.addMetadata(key, value);
+    if (options.timestamp) emf.setTimestamp(options.timestamp);
+    const line = JSON.stringify(emf.serializeMetrics());
+    emf.clearMetrics();
+    emf.clearDimensions();
+    emf.clearMetadata();
+    return line;
+  });
+}
+
+/**
+ * Where EMF lines go: in a Lambda, standard output, which Lambda sends to the function's CloudWatch
+ * Logs group, where CloudWatch extracts the metrics (Amazon CloudWatch User Guide, "Embedded metric
+ * format": "Using the Lambda ... integration"). The local mode and tests pass their own.
+ */
+export type EmfSink = (line: string) => void;
+export const stdoutEmfSink: EmfSink = (line) => {
+  process.stdout.write(`${line}\n`);
+};
+
+/**
+ * Writes the metrics as EMF lines (emfLines) to `sink`. Never throws: a log line that could not be
+ * written is reported to `warn` and dropped, so metrics can never fail the notice they belong to.
+ */
+export function writeEmf(
+  sink: EmfSink,
+  metrics: Metric[],
+  options: Parameters<typeof emfLines>[1] = {},
+): void {
+  try {
+    for (const line of emfLines(metrics, options)) sink(line);
+  } catch (err) {
+    options.warn?.(`metrics not written: ${err instanceof Error ? err.message : String(err)}`);
   }
 }

@@ -22,6 +22,7 @@ import { parseInput } from '../../core/config/load.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { DbmsControlError } from '../../core/errors.js';
 import { createLogger, type Logger } from '../../core/log.js';
+import type { EmfSink } from '../../core/metrics.js';
 import { redactText } from '../../core/redact.js';
 import { readSecret } from '../../core/secrets.js';
 import { DbmsEventSchema, type DbmsResult } from '../../functions/dbms/dbms.js';
@@ -41,7 +42,10 @@ import { runRunner } from './runner-process.js';
 import { type ExecutionEvent, runLocally, type TaskState } from './state-machine.js';
 import { LOCAL_ACCOUNT, type MachineKind, type SynthesizedBackup, synthesizeBackup } from './synth.js';
 
-/** The local AWS stand-ins: one moto server serves S3, Secrets Manager, SNS and EventBridge. */
+/**
+ * The local AWS stand-ins: one moto server serves S3, Secrets Manager, SNS and EventBridge (and
+ * CloudWatch, which the notices no longer call: their metrics are EMF log lines, see onMetrics).
+ */
 export interface LocalAws {
   endpoint: string;
   /** AWS_* variables that point a child process's SDK at the local server. */
@@ -88,6 +92,11 @@ export interface LocalBackupOptions {
   onEvent?: (event: ExecutionEvent) => void;
   /** The runners' output, line by line (the demo prints progress from it). */
   onRunnerExit?: (run: { target: string; subcommand: string; code: number | null; stderr: string }) => void;
+  /**
+   * Each CloudWatch embedded metric format line the notices write (a Lambda writes them to its log
+   * output, where CloudWatch extracts the metrics). Default: the logger, at debug level.
+   */
+  onMetrics?: EmfSink;
   /** A runner process started (its PID: the fault tests kill it, as ECS stops a task). */
   onRunnerStart?: (run: { target: string; subcommand: string; pid: number }) => void;
   logger?: Logger;
@@ -162,8 +171,11 @@ export async function runStateMachineLocally(
     bucket: aws.bucket,
     sns: aws.sns,
     events: aws.events,
-    cloudwatch: aws.cloudwatch,
     topicArns: [aws.topicArn],
+    // Metrics are log lines (embedded metric format), as in the Lambda: no CloudWatch call.
+    emf:
+      options.onMetrics ??
+      ((line: string) => logger.debug('metrics (embedded metric format)', { emf: line })),
     logger,
   };
   const lambdas: Record<string, (payload: unknown) => Promise<unknown>> = {

@@ -157,6 +157,13 @@ export function artifactPath(relative: string): string {
  */
 export const RESTORES_ROOT = '.restores/';
 
+/**
+ * The notices' per-channel markers (functions/notify deliverNotice): `.notices/<request id>/<channel>.json`,
+ * one small object per channel a notice was sent on, so that a retried notice skips it. Expired by
+ * the bucket's lifecycle (infra/constructs/backup-bucket.ts).
+ */
+export const NOTICES_ROOT = '.notices/';
+
 const RESTORE_ID = /^(restore|drill)_\d{8}_\d{6}_[a-z0-9]{1,12}$/;
 export const RestoreIdSchema = z
   .string()

@@ -6,19 +6,19 @@
  * reason, a Lambda's error message). Returns a short summary for the execution's result.
  */
 
-import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { createHash } from 'node:crypto';
 import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
-import { BackupIdSchema, fileKey, RESULTS_DIR } from '../../core/backup/layout.js';
+import { BackupIdSchema, fileKey, NOTICES_ROOT, RESULTS_DIR } from '../../core/backup/layout.js';
 import { lockKey } from '../../core/backup/lock.js';
 import { type ComponentError, ComponentErrorSchema } from '../../core/backup/results.js';
 import { parseInput } from '../../core/config/load.js';
 import { targetName } from '../../core/config/schema.js';
 import { NotificationError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import { type Metric, MetricNames, publishMetrics } from '../../core/metrics.js';
+import { type EmfSink, emfLines, type Metric, MetricNames, stdoutEmfSink } from '../../core/metrics.js';
 import { excerpt, IDENTIFIER_KEYS, redactText, redactValue } from '../../core/redact.js';
 import { getJson, listAll } from '../../core/s3/objects.js';
 import { ManifestSummarySchema } from '../manifest/manifest.js';
@@ -127,6 +127,8 @@ export type NotifyEvent = z.input<typeof NotifyEventSchema>;
 
 export interface Notice {
   outcome: 'succeeded' | 'failed' | 'aborted';
+  /** The notice's request id (noticeRequestId): the same on its SNS message, its event and its metrics. */
+  requestId: string;
   target?: string;
   backupId?: string;
   /** For a failure: the step that failed (a runner subcommand when a runner failed). */
@@ -144,7 +146,8 @@ export interface NotifyDeps {
   topicArns: string[];
   events: Pick<EventBridgeClient, 'send'>;
   eventBusName?: string;
-  cloudwatch: Pick<CloudWatchClient, 'send'>;
+  /** Where the metrics' EMF lines go: standard output by default (the function's log). */
+  emf?: EmfSink;
   logger: Logger;
   now?: () => Date;
 }
@@ -224,7 +227,15 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
       ? Math.max(0, Math.round((now.getTime() - Date.parse(event.startedAt)) / 1000))
       : undefined;
   const metrics: Metric[] = [];
+  // One notice per target and outcome in an execution (an aborted one: per step).
+  const requestId = noticeRequestId(
+    event.executionId,
+    'backup',
+    event.outcome,
+    'target' in event ? event.target : event.step,
+  );
   const log = deps.logger.child({
+    requestId,
     step: 'notify',
     ...('target' in event ? { target: event.target, backupId: event.backupId } : {}),
   });
@@ -238,6 +249,7 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
     const parts = Object.entries(m.componentBytes).map(([c, n]) => `${c} ${bytes(n)}`);
     notice = {
       outcome: 'succeeded',
+      requestId,
       target: event.target,
       backupId: event.backupId,
       summary: clip(
@@ -294,6 +306,7 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
     const described = describeCause(event.failure.Cause);
     notice = {
       outcome: 'aborted',
+      requestId,
       step: event.step,
       error: event.failure.Error,
       summary: clip(`Backup execution stopped at ${event.step}: ${described.detail}`, 500),
@@ -322,6 +335,7 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
       : described.detail;
     notice = {
       outcome: 'failed',
+      requestId,
       target: event.target,
       backupId: event.backupId,
       step,
@@ -367,7 +381,8 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
     );
   }
 
-  await deliverNotice(deps, {
+  const delivered = await deliverNotice(deps, {
+    requestId,
     subject,
     lines,
     detailType: DetailTypes[notice.outcome],
@@ -377,6 +392,7 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
   });
   log.info('notice sent', {
     outcome: notice.outcome,
+    ...delivered,
     topics: deps.topicArns.length,
     ...(notice.step ? { failedStep: notice.step } : {}),
   });
@@ -384,12 +400,64 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
 }
 
 /**
- * Sends a notice: the message to every topic, the event to EventBridge, the metrics to CloudWatch.
- * Any refusal is a NotificationError (retried by the state machine).
+ * The request id of a notice: the same for every attempt to send it (a Step Functions retry, a
+ * Lambda retry), different for any other notice. A UUID (version 8, RFC 9562 section 5.8: "custom",
+ * built as in its appendix B.2 from a SHA-256 name digest) of the execution's id and what identifies
+ * the notice within it, such as `['backup', 'succeeded', target]`: one execution sends at most one
+ * notice per target and outcome (per step for an aborted backup). It is on the SNS message (its
+ * `requestId` message attribute and its last line), in the event's detail (`requestId`) and on the
+ * metrics' EMF line, so a subscriber can tell a repeated delivery from a new notice.
+ */
+export function noticeRequestId(executionId: string, ...parts: string[]): string {
+  const digest = createHash('sha256')
+    .update(JSON.stringify([executionId, ...parts]))
+    .digest();
+  digest[6] = ((digest[6] ?? 0) & 0x0f) | 0x80; // version 8
+  digest[8] = ((digest[8] ?? 0) & 0x3f) | 0x80; // variant 10xx (RFC 9562)
+  const hex = digest.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/**
+ * The S3 key of the marker that says a notice went out on a channel: `.notices/<requestId>/<channel>.json`,
+ * channel `metrics`, `events`, or `sns-<first 16 hex digits of SHA-256 of the topic ARN>`.
+ */
+export function noticeMarkerKey(requestId: string, channel: string): string {
+  return `${NOTICES_ROOT}${requestId}/${channel}.json`;
+}
+
+const MarkerSchema = z.looseObject({ requestId: z.string(), channel: z.string() });
+
+/** The channels of one notice: metrics, each topic, the event. */
+export interface NoticeChannel {
+  name: string;
+  /** Sends on this channel; throws a NotificationError when the channel refused. */
+  send(): Promise<Record<string, unknown>>;
+}
+
+/**
+ * Sends a notice once per channel: the metrics as EMF lines to the function's log output (Powertools
+ * Metrics; no API call), the message to every topic (with the `requestId` message attribute), the
+ * event to EventBridge (`requestId` in its detail).
+ *
+ * Each channel is tried on its own, and one that worked is recorded by a marker object in the backup
+ * bucket (noticeMarkerKey, written with `If-None-Match: *`, S3 conditional writes), so that a retry of
+ * the step, after another channel failed, skips it: an EventBridge failure no longer sends the e-mail
+ * again or counts the metrics twice. A channel is skipped when its marker exists; every channel is
+ * tried even when one before it failed; then a NotificationError names the channels that failed (the
+ * state machine retries it). S3 is never allowed to fail or block a notice: a marker that cannot be
+ * read counts as absent (the channel sends; at worst a duplicate, which the request id identifies)
+ * and one that cannot be written is logged. Delivery is thus at least once per channel, and more than
+ * once only when a send's answer or its marker was lost; subscribers de-duplicate on the request id.
  */
 export async function deliverNotice(
-  deps: Pick<NotifyDeps, 'sns' | 'topicArns' | 'events' | 'eventBusName' | 'cloudwatch'>,
+  deps: Pick<
+    NotifyDeps,
+    's3' | 'bucket' | 'sns' | 'topicArns' | 'events' | 'eventBusName' | 'emf' | 'logger'
+  >,
   notice: {
+    /** noticeRequestId of the execution and the notice. */
+    requestId: string;
     subject: string;
     lines: string[];
     detailType: string;
@@ -397,44 +465,165 @@ export async function deliverNotice(
     metrics: Metric[];
     now: Date;
   },
-): Promise<void> {
+): Promise<{ sent: string[]; skipped: string[] }> {
+  const { requestId } = notice;
+  const log = deps.logger.child({ requestId });
   // Nothing a remote server answered may carry a secret into a notice (core/redact.ts): the cause
   // quoted here came from a runner's record or a state's error, both redacted at their source too.
-  const message = redactText(notice.lines.join('\n'));
+  const message = redactText([...notice.lines, '', `Request id: ${requestId}`].join('\n'));
   const subject = redactText(notice.subject);
-  await Promise.all(
-    deps.topicArns.map((TopicArn) =>
-      deps.sns
-        .send(new PublishCommand({ TopicArn, Subject: clip(subject, 100), Message: message }))
-        .catch((err: unknown) => {
-          throw new NotificationError(
-            `publishing to ${TopicArn} failed: ${err instanceof Error ? err.message : String(err)}`,
-          );
-        }),
-    ),
-  );
-  const put = await deps.events.send(
-    new PutEventsCommand({
-      Entries: [
-        {
-          Source: EVENT_SOURCE,
-          DetailType: notice.detailType,
-          // String leaves redacted before serialising (never the JSON text, which a replacement could
-          // make invalid); identifiers such as the target are kept as they are.
-          Detail: JSON.stringify(redactValue(notice.detail, { keep: IDENTIFIER_KEYS })),
-          ...(deps.eventBusName ? { EventBusName: deps.eventBusName } : {}),
+  const failure = (what: string, err: unknown) =>
+    err instanceof NotificationError
+      ? err
+      : new NotificationError(`${what} failed: ${err instanceof Error ? err.message : String(err)}`);
+  const channels: NoticeChannel[] = [
+    {
+      name: 'metrics',
+      send: async () => {
+        const lines = emfLines(notice.metrics, {
+          timestamp: notice.now,
+          metadata: { requestId },
+          warn: (m) => log.warn(m),
+        });
+        const sink = deps.emf ?? stdoutEmfSink;
+        try {
+          for (const line of lines) sink(line);
+        } catch (err) {
+          // A log line cannot fail a notice; it is said and dropped.
+          log.warn('metrics not written', { error: String(err) });
+        }
+        return { lines: lines.length };
+      },
+    },
+    ...deps.topicArns.map(
+      (TopicArn): NoticeChannel => ({
+        name: `sns-${createHash('sha256').update(TopicArn).digest('hex').slice(0, 16)}`,
+        send: async () => {
+          const out = await deps.sns
+            .send(
+              new PublishCommand({
+                TopicArn,
+                Subject: clip(subject, 100),
+                Message: message,
+                MessageAttributes: { requestId: { DataType: 'String', StringValue: requestId } },
+              }),
+            )
+            .catch((err: unknown) => {
+              throw failure(`publishing to ${TopicArn}`, err);
+            });
+          return { topicArn: TopicArn, ...(out.MessageId ? { messageId: out.MessageId } : {}) };
         },
-      ],
-    }),
-  );
-  if (put.FailedEntryCount) {
+      }),
+    ),
+    {
+      name: 'events',
+      send: async () => {
+        const put = await deps.events
+          .send(
+            new PutEventsCommand({
+              Entries: [
+                {
+                  Source: EVENT_SOURCE,
+                  DetailType: notice.detailType,
+                  // String leaves redacted before serialising (never the JSON text, which a replacement
+                  // could make invalid); identifiers such as the target are kept as they are.
+                  Detail: JSON.stringify(
+                    redactValue({ ...notice.detail, requestId }, { keep: IDENTIFIER_KEYS_WITH_REQUEST }),
+                  ),
+                  ...(deps.eventBusName ? { EventBusName: deps.eventBusName } : {}),
+                },
+              ],
+            }),
+          )
+          .catch((err: unknown) => {
+            throw failure('putting the event to EventBridge', err);
+          });
+        if (put.FailedEntryCount) {
+          throw new NotificationError(
+            `EventBridge refused the event: ${put.Entries?.[0]?.ErrorMessage ?? 'no reason given'}`,
+          );
+        }
+        const eventId = put.Entries?.[0]?.EventId;
+        return eventId ? { eventId } : {};
+      },
+    },
+  ];
+
+  const sent: string[] = [];
+  const skipped: string[] = [];
+  const failed: NotificationError[] = [];
+  for (const channel of channels) {
+    const key = noticeMarkerKey(requestId, channel.name);
+    if (await markerExists(deps, key, log)) {
+      skipped.push(channel.name);
+      continue;
+    }
+    try {
+      const result = await channel.send();
+      sent.push(channel.name);
+      await writeMarker(
+        deps,
+        key,
+        { requestId, channel: channel.name, sentAt: new Date().toISOString(), ...result },
+        log,
+      );
+    } catch (err) {
+      failed.push(failure(channel.name, err));
+    }
+  }
+  if (skipped.length > 0) log.info('notice channels already sent by an earlier attempt', { skipped });
+  if (failed.length > 0) {
     throw new NotificationError(
-      `EventBridge refused the event: ${put.Entries?.[0]?.ErrorMessage ?? 'no reason given'}`,
+      `notice ${requestId}: ${failed.map((e) => e.message).join('; ')}${sent.length + skipped.length > 0 ? ` (sent: ${[...skipped, ...sent].join(', ')}; a retry sends only the rest)` : ''}`,
     );
   }
-  await publishMetrics(deps.cloudwatch, notice.metrics, notice.now).catch((err: unknown) => {
-    throw new NotificationError(
-      `publishing metrics failed: ${err instanceof Error ? err.message : String(err)}`,
+  return { sent, skipped };
+}
+
+/** The identifiers redaction keeps in an event's detail: IDENTIFIER_KEYS and the request id. */
+const IDENTIFIER_KEYS_WITH_REQUEST: ReadonlySet<string> = new Set([...IDENTIFIER_KEYS, 'requestId']);
+
+/** Whether a channel's marker exists; an unreadable one counts as absent (the channel sends again). */
+async function markerExists(
+  deps: Pick<NotifyDeps, 's3' | 'bucket'>,
+  key: string,
+  log: Logger,
+): Promise<boolean> {
+  try {
+    return (await getJson(deps.s3, deps.bucket, key, MarkerSchema)) !== undefined;
+  } catch (err) {
+    log.warn('notice marker unreadable: sending on this channel', { key, error: String(err) });
+    return false;
+  }
+}
+
+/**
+ * Writes a channel's marker, only if none is there (`If-None-Match: *`: a 412 means another attempt
+ * wrote it first, which is as good). A marker that cannot be written is logged, never thrown: the
+ * notice went out, and only a later retry of the same notice could repeat this channel.
+ */
+async function writeMarker(
+  deps: Pick<NotifyDeps, 's3' | 'bucket'>,
+  key: string,
+  body: Record<string, unknown>,
+  log: Logger,
+): Promise<void> {
+  try {
+    await deps.s3.send(
+      new PutObjectCommand({
+        Bucket: deps.bucket,
+        Key: key,
+        Body: JSON.stringify(body),
+        ContentType: 'application/json',
+        IfNoneMatch: '*',
+      }),
     );
-  });
+  } catch (err) {
+    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (status === 412 || (err as { name?: string }).name === 'PreconditionFailed') return;
+    log.warn('notice marker not written: a retry of this notice may repeat this channel', {
+      key,
+      error: String(err),
+    });
+  }
 }

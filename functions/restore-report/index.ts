@@ -1,5 +1,4 @@
 /** Lambda handler for the restore and drill report (report.json, metrics, notice); topics and bucket come from its environment. */
-import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { createLogger } from '../../core/log.js';
@@ -11,7 +10,6 @@ import { restoreReportStep } from './restore-report.js';
 const s3 = createS3Client(FUNCTION_REQUEST_BOUNDS);
 const sns = new SNSClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
 const events = new EventBridgeClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
-const cloudwatch = new CloudWatchClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
 const logger = createLogger({ service: 'infrahub-backup-restore-report' });
 
 export const handler = lambdaHandler(async (event: unknown) => {
@@ -20,7 +18,6 @@ export const handler = lambdaHandler(async (event: unknown) => {
     s3,
     sns,
     events,
-    cloudwatch,
     bucket: env.BACKUP_BUCKET,
     topicArns: env.TOPIC_ARNS.split(',').filter(Boolean),
     logger,

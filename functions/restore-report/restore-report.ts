@@ -29,6 +29,7 @@ import {
   LockReleaseSchema,
   lockLeftLines,
   type NotifyDeps,
+  noticeRequestId,
 } from '../notify/notify.js';
 
 const FailureSchema = z.looseObject({ step: z.string(), error: z.string(), cause: z.string() });
@@ -99,6 +100,8 @@ export interface RestoreReport {
   lockLeft?: { key: string; error: string; cause: string; expiresAt?: string };
   /** s3:// URL of report.json (absent when planning failed: there was no restore id). */
   report?: string;
+  /** The request id of this report's notice (notify's noticeRequestId): on its SNS message, event and metrics. */
+  requestId: string;
 }
 
 export interface VerifiedComponent {
@@ -265,7 +268,9 @@ async function readStepReports(
 export async function restoreReportStep(
   input: unknown,
   deps: NotifyDeps,
-): Promise<Pick<RestoreReport, 'ok' | 'summary' | 'report' | 'totalSeconds' | 'recoverySeconds'>> {
+): Promise<
+  Pick<RestoreReport, 'ok' | 'summary' | 'report' | 'totalSeconds' | 'recoverySeconds' | 'requestId'>
+> {
   const event = parseInput(RestoreReportEventSchema, input, 'restore report event');
   const now = deps.now?.() ?? new Date();
   const { restoreId, backupId } = event.plan;
@@ -344,6 +349,8 @@ export async function restoreReportStep(
         }
       : undefined;
   const reportKey = target && restoreId ? restoreStepKey(target, restoreId, 'report') : undefined;
+  // One notice per target and outcome in an execution: a retried report sends the same one.
+  const requestId = noticeRequestId(event.executionId, event.kind, ok ? 'succeeded' : 'failed', target ?? '');
   const report: RestoreReport = {
     kind: event.kind,
     ...(target ? { target } : {}),
@@ -362,6 +369,7 @@ export async function restoreReportStep(
     summary,
     ...(lockLeft ? { lockLeft } : {}),
     ...(reportKey ? { report: `s3://${deps.bucket}/${reportKey}` } : {}),
+    requestId,
   };
   // The failures quote runners' and states' errors: redacted (core/redact.ts) like every other output.
   if (reportKey) await putJson(deps.s3, deps.bucket, reportKey, redactValue(report));
@@ -464,6 +472,7 @@ export async function restoreReportStep(
     `Execution:   ${event.executionId}`,
   ];
   await deliverNotice(deps, {
+    requestId,
     subject: `Infrahub ${what.toLowerCase()} ${ok ? 'passed' : 'FAILED'}: ${target ?? 'unknown target'}`,
     lines,
     detailType:
@@ -489,5 +498,6 @@ export async function restoreReportStep(
     ...(report.report ? { report: report.report } : {}),
     totalSeconds,
     ...(recoverySeconds !== undefined ? { recoverySeconds } : {}),
+    requestId,
   };
 }

@@ -4,7 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { RESTORE_SEEDS_ROOT } from '../../core/backup/layout.js';
+import { NOTICES_ROOT, RESTORE_SEEDS_ROOT } from '../../core/backup/layout.js';
 import { expirationDays, PENDING, RETENTION_TAG, RetentionClasses } from '../../core/backup/retention.js';
 import type { DeploymentConfig, Retention } from '../../core/config/schema.js';
 import { acknowledgeWildcards } from '../nag.js';
@@ -112,6 +112,13 @@ export class BackupBucket extends Construct {
           id: 'expire-restore-seeds',
           prefix: RESTORE_SEEDS_ROOT,
           expiration: Duration.days(2),
+          noncurrentVersionExpiration: Duration.days(1),
+        },
+        {
+          // The notices' per-channel markers matter only while a notice may still be retried.
+          id: 'expire-notice-markers',
+          prefix: NOTICES_ROOT,
+          expiration: Duration.days(30),
           noncurrentVersionExpiration: Duration.days(1),
         },
         {

@@ -11,6 +11,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import { NOTICES_ROOT } from '../../core/backup/layout.js';
 import { BUNDLED_CONFIG_FILE } from '../../core/config/bundled.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { ConfigError } from '../../core/errors.js';
@@ -311,7 +312,27 @@ export class BackupFunctions extends Construct {
         resources: [objects('.restores/*')],
       }),
     );
-    for (const fn of [this.notify, this.freshness, this.restoreReport]) {
+    // The notices (notify, restore report) mark each channel they sent on under .notices/<request id>/,
+    // so a retry skips it (functions/notify deliverNotice). ListBucket on that prefix only, so that a
+    // missing marker reads as 404, not 403.
+    for (const fn of [this.notify, this.restoreReport]) {
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['s3:GetObject', 's3:PutObject'],
+          resources: [objects(`${NOTICES_ROOT}*`)],
+        }),
+      );
+    }
+    this.notify.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [props.bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${NOTICES_ROOT}*`] } },
+      }),
+    );
+    // Only the freshness check calls PutMetricData: the notices write their metrics as embedded
+    // metric format log lines, which CloudWatch Logs turns into metrics (no permission needed).
+    for (const fn of [this.freshness]) {
       fn.addToRolePolicy(
         new iam.PolicyStatement({
           actions: ['cloudwatch:PutMetricData'],
@@ -444,7 +465,7 @@ export class BackupFunctions extends Construct {
       );
       ack(
         'AwsSolutions-IAM5[Resource::*]',
-        'X-Ray trace segments (every function) and CloudWatch metric data (notify and freshness, limited to the InfrahubBackup namespace by a condition) cannot be scoped to a resource.',
+        'X-Ray trace segments (every function) and CloudWatch metric data (freshness, limited to the InfrahubBackup namespace by a condition) cannot be scoped to a resource.',
       );
       ack(
         'AwsSolutions-L1',
@@ -499,6 +520,13 @@ export class BackupFunctions extends Construct {
       [`${bucketArn}/*/backup_information.json`],
       'Checks (reads only) whether each backup has its manifest; backup ids are known only at run time.',
     );
+    for (const fn of [this.notify, this.restoreReport]) {
+      acknowledgeWildcards(
+        fn,
+        [`${bucketArn}/${NOTICES_ROOT}*`],
+        'Reads and writes only the markers of the notices it sends (one small object per channel), named by a request id known at run time.',
+      );
+    }
     acknowledgeWildcards(
       this.notify,
       [`${bucketArn}/*/.runner/*`],

@@ -16,8 +16,17 @@ import { EVENT_SOURCE } from '../../functions/notify/notify.js';
 import { localCredentials, localRegion } from '../../harness/index.js';
 
 export interface Notices {
-  /** SNS notices received since the last call: subject and message. */
-  sns(): Promise<Array<{ Subject?: string; Message: string }>>;
+  /**
+   * SNS notices received since the last call: subject, message and message attributes (the
+   * notice's `requestId`), as SNS delivers them to an SQS subscriber (not raw).
+   */
+  sns(): Promise<
+    Array<{
+      Subject?: string;
+      Message: string;
+      MessageAttributes?: Record<string, { Type: string; Value: string }>;
+    }>
+  >;
   /** EventBridge events received since the last call. */
   events(): Promise<Array<{ 'detail-type': string; source: string; detail: Record<string, unknown> }>>;
 }

@@ -217,7 +217,6 @@ describe('Community graph counts taken from the dumped store', () => {
         bucket: Bucket,
         sns: local.sns,
         events: local.events,
-        cloudwatch: local.cloudwatch,
         topicArns: [local.topicArn],
         logger,
       },

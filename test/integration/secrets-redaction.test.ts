@@ -293,7 +293,6 @@ describe('secrets never reach outputs (local executor, moto, runner process)', (
         bucket,
         sns: local.sns,
         events: local.events,
-        cloudwatch: local.cloudwatch,
         topicArns: [local.topicArn],
         logger: createLogger({}, { write: (line) => logs.push(line) }),
       },

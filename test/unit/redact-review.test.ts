@@ -394,9 +394,17 @@ describe('redaction keeps what programs read intact', () => {
             return { FailedEntryCount: 0 };
           },
         } as never,
-        cloudwatch: { send: async () => ({}) } as never,
+        // No bucket: the markers are neither read nor written, which never stops a notice.
+        s3: {
+          send: async () => {
+            throw new Error('no S3 here');
+          },
+        } as never,
+        bucket: 'b',
+        logger: createLogger({}, { write: () => undefined }),
       },
       {
+        requestId: '00000000-0000-8000-8000-000000000000',
         subject: 's',
         lines: ['x'],
         detailType: 'Infrahub Backup Succeeded',
@@ -411,6 +419,7 @@ describe('redaction keeps what programs read intact', () => {
       bytes: 20482048,
       forced: false,
       why: `x\n${REDACTED}`,
+      requestId: '00000000-0000-8000-8000-000000000000',
     });
   });
 
