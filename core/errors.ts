@@ -61,6 +61,10 @@ export const ErrorNames = {
   Neo4jBackupDegraded: 'Neo4jBackupDegraded',
   /** A Neo4j Enterprise database seeded from the bucket did not come online on every member that hosts it (its statusMessage, or the bounded wait ran out), or the server cannot seed from S3 at all. Nothing after it ran: an alias is never moved to such a database. */
   Neo4jSeed: 'Neo4jSeed',
+  /** The runner's work made no progress (no bytes moved, no tool output) for longer than the step's HeartbeatSeconds: its tools were stopped, its uploads aborted. Often a half-open connection; a new attempt may pass. */
+  Stalled: 'Stalled',
+  /** Step Functions refused the runner's heartbeat (TaskTimedOut, TaskDoesNotExist): the state already ended (timed out, execution stopped), so the runner stopped its work; nobody waits for its result. */
+  TaskAbandoned: 'TaskAbandoned',
 } as const;
 
 export type ErrorName = (typeof ErrorNames)[keyof typeof ErrorNames];
@@ -256,4 +260,14 @@ export class InterruptedError extends NamedError {
       `the runner received ${signal} (the task was stopped: a Step Functions timeout or abort, or an operator) and ended its work: tools stopped, uploads aborted, nothing kept`,
     );
   }
+}
+
+/** No progress for longer than the heartbeat allows (ErrorNames.Stalled): names the step's bound and what last moved. */
+export class StalledError extends NamedError {
+  override readonly name = ErrorNames.Stalled;
+}
+
+/** Step Functions no longer waits for this task (ErrorNames.TaskAbandoned): names the refusal (TaskTimedOut, TaskDoesNotExist). */
+export class TaskAbandonedError extends NamedError {
+  override readonly name = ErrorNames.TaskAbandoned;
 }

@@ -24,6 +24,7 @@ import { DbmsControlError } from '../../core/errors.js';
 import { createLogger, type Logger } from '../../core/log.js';
 import type { EmfSink } from '../../core/metrics.js';
 import { redactText } from '../../core/redact.js';
+import { putObject } from '../../core/s3/objects.js';
 import { readSecret } from '../../core/secrets.js';
 import { DbmsEventSchema, type DbmsResult } from '../../functions/dbms/dbms.js';
 import { lambdaHandler } from '../../functions/handler.js';
@@ -33,14 +34,15 @@ import { neo4jReadyStep } from '../../functions/neo4j-ready/neo4j-ready.js';
 import { notifyStep } from '../../functions/notify/notify.js';
 import { planStep } from '../../functions/plan/plan.js';
 import { preflight } from '../../functions/preflight/preflight.js';
-import { reportFleet } from '../../functions/report/report.js';
+import { fleetReport } from '../../functions/report/report.js';
 import { restorePlanStep } from '../../functions/restore-plan/restore-plan.js';
 import { restoreReportStep } from '../../functions/restore-report/restore-report.js';
 import { servicesStep } from '../../functions/services/services.js';
 import { localExecutionStatus, recordLocalExecution } from './executions.js';
 import { runRunner } from './runner-process.js';
-import { type ExecutionEvent, runLocally, type TaskState } from './state-machine.js';
+import { type ExecutionEvent, type ExecutionSummary, runLocally, type TaskState } from './state-machine.js';
 import { LOCAL_ACCOUNT, type MachineKind, type SynthesizedBackup, synthesizeBackup } from './synth.js';
+import { LocalTaskTokenEndpoint } from './task-token-endpoint.js';
 
 /**
  * The local AWS stand-ins: one moto server serves S3, Secrets Manager, SNS and EventBridge (and
@@ -87,6 +89,8 @@ export interface LocalBackupOptions {
   runTask?: (request: RunTaskRequest) => Promise<void>;
   /** Retry pauses in ms (0 in tests); by default the definition's own intervals. */
   retryIntervalMs?: number;
+  /** Each execution's history quota in AWS events (default 25,000, as on AWS; tests lower it). */
+  maxHistoryEvents?: number;
   /** Wait states' pauses in ms by state name (tests: the preflight loop's PreflightWait); see runLocally. */
   waitTimeOverrides?: Record<string, number>;
   onEvent?: (event: ExecutionEvent) => void;
@@ -119,7 +123,15 @@ export interface LocalExecution {
   output?: unknown;
   error?: string;
   cause?: string;
+  /**
+   * The events of this execution and of its child executions (a Distributed Map's items: each such
+   * event carries its child's `executionArn`), in the order they came.
+   */
   events: ExecutionEvent[];
+  /** This execution's own history (the parent's, without its children's). */
+  history: ExecutionEvent[];
+  /** This execution and each child execution: status and history size in AWS events (the quota is 25,000 each). */
+  executions: ExecutionSummary[];
 }
 
 /** A Lambda error as lambda:invoke reports it: the error type as Error, a JSON Cause. */
@@ -130,12 +142,151 @@ function lambdaError(err: unknown): Error {
   return failure;
 }
 
-/** A failed ECS task as runTask.sync reports it: States.TaskFailed, the task description as Cause. */
-function taskFailed(task: Record<string, unknown>): Error {
-  const failure = new Error(JSON.stringify(task));
-  failure.name = 'States.TaskFailed';
+/** An error a Retry or Catch matches by `name` (the runner's error name, or States.*), `cause` its Cause. */
+function stateError(name: string, cause: string): Error {
+  const failure = new Error(cause);
+  failure.name = name;
   return failure;
 }
+
+/** The placeholder `$$.Task.Token` resolves to locally (see the context in runStateMachineLocally). */
+export const LOCAL_TASK_TOKEN_PLACEHOLDER = 'local-task-token';
+
+/**
+ * One local run of an ECS task under a waitForTaskToken state: `token` is the run's own task token
+ * (handed to the runner in place of the placeholder), `answer` ends the state (the runner's
+ * SendTaskSuccess output, or its SendTaskFailure as an Error whose name is the error's), `beat`
+ * resets the heartbeat clock. The returned promise settles when the task's process ended.
+ */
+type LocalRunTask = (
+  request: RunTaskRequest,
+  token: {
+    value: string;
+    answer: (outcome: { output: unknown } | { error: Error }) => void;
+    beat: () => void;
+  },
+) => Promise<{ exited: Promise<void>; stop: () => void }>;
+
+/** A test's runTask (no runner process) as a task answering its token: resolved = success, thrown = its error's name. */
+function fakeRunTask(run: (request: RunTaskRequest) => Promise<void>): LocalRunTask {
+  return async (request, token) => {
+    const exited = run(request).then(
+      () => token.answer({ output: {} }),
+      (err: unknown) => {
+        const e = err instanceof Error ? err : new Error(String(err));
+        token.answer({
+          error: stateError(e.name === 'Error' ? 'States.TaskFailed' : e.name, redactText(e.message)),
+        });
+      },
+    );
+    return { exited, stop: () => undefined };
+  };
+}
+
+/**
+ * Serves one `ecs:runTask.waitForTaskToken` state locally, as Step Functions would: the task is
+ * started with a token of its own; the state ends with the runner's SendTaskSuccess (its output) or
+ * SendTaskFailure (an Error named as the runner's error, its cause the message), or fails with
+ * States.HeartbeatTimeout when `heartbeatSeconds` pass without a heartbeat, or States.Timeout after
+ * `timeoutSeconds` (aws-local-stepfunctions 3.0.0 implements neither heartbeats nor the callback
+ * pattern: enforced here; it also enforces TimeoutSecondsPath itself, with the same error). As on
+ * AWS, a state that ends does not stop its task: the runner finds its next heartbeat refused
+ * (TaskTimedOut) and stops itself; locally the handler then waits for that (bounded: the task is
+ * killed after one heartbeat interval and the runner's 30 s stop bound) so no process outlives the
+ * execution. One difference from AWS: a task that exits without answering its token fails the
+ * state with States.HeartbeatTimeout at once, where AWS would wait out HeartbeatSeconds.
+ */
+async function runWithTaskToken(
+  request: RunTaskRequest,
+  command: string[],
+  bounds: { heartbeatSeconds: number; timeoutSeconds: number },
+  runTask: LocalRunTask,
+  logger: Logger,
+): Promise<unknown> {
+  if (!(bounds.heartbeatSeconds > 0) || !(bounds.timeoutSeconds > 0))
+    throw stateError(
+      'States.Runtime',
+      `runner ${request.subcommand}: no HeartbeatSeconds or TimeoutSeconds given`,
+    );
+  const token = `local:${randomUUID()}`;
+  // The runner gets the run's own token where the state put `$$.Task.Token`.
+  request.environment = Object.fromEntries(
+    Object.entries(request.environment).map(([k, v]) => [k, v === LOCAL_TASK_TOKEN_PLACEHOLDER ? token : v]),
+  );
+  const i = command.indexOf('--task-token');
+  if (i > 0) {
+    request.environment.TASK_TOKEN = token;
+    request.environment.TASK_HEARTBEAT_SECONDS = String(bounds.heartbeatSeconds);
+    request.environment.TASK_TIMEOUT_SECONDS = String(bounds.timeoutSeconds);
+  }
+  let settle!: (outcome: { output: unknown } | { error: Error }) => void;
+  const outcome = new Promise<{ output: unknown } | { error: Error }>((resolve) => {
+    let done = false;
+    settle = (o) => {
+      if (done) return;
+      done = true;
+      resolve(o);
+    };
+  });
+  let lastBeat = Date.now();
+  const task = await runTask(request, {
+    value: token,
+    answer: (o) => settle(o),
+    beat: () => {
+      lastBeat = Date.now();
+    },
+  }).catch((err: unknown) => {
+    // The task could not be started (a secret ECS could not inject): RunTask's task failed to start.
+    throw stateError('States.TaskFailed', redactText(err instanceof Error ? err.message : String(err)));
+  });
+  const started = Date.now();
+  const watch = setInterval(() => {
+    const now = Date.now();
+    if (now - started >= bounds.timeoutSeconds * 1000)
+      settle({
+        error: stateError(
+          'States.Timeout',
+          `runner ${request.subcommand} ran longer than TimeoutSeconds (${bounds.timeoutSeconds} s)`,
+        ),
+      });
+    else if (now - lastBeat >= bounds.heartbeatSeconds * 1000)
+      settle({
+        error: stateError(
+          'States.HeartbeatTimeout',
+          `runner ${request.subcommand} sent no heartbeat for HeartbeatSeconds (${bounds.heartbeatSeconds} s)`,
+        ),
+      });
+  }, 200);
+  void task.exited.then(() =>
+    // A task that ended without answering its token: AWS would wait out HeartbeatSeconds; here, at once.
+    setTimeout(
+      () =>
+        settle({
+          error: stateError(
+            'States.HeartbeatTimeout',
+            `runner ${request.subcommand} ended without SendTaskSuccess or SendTaskFailure (AWS reports this after HeartbeatSeconds)`,
+          ),
+        }),
+      500,
+    ),
+  );
+  const result = await outcome;
+  clearInterval(watch);
+  // The state has ended: later calls on the token are refused (TaskTimedOut), which stops a stray runner.
+  (task as { endToken?: () => void }).endToken?.();
+  const bound = (bounds.heartbeatSeconds * 1000) / 6 + INTERRUPT_WAIT_MS;
+  const killer = setTimeout(() => {
+    logger.warn('a runner outlived its state and was killed', { subcommand: request.subcommand });
+    task.stop();
+  }, bound);
+  await task.exited;
+  clearTimeout(killer);
+  if ('error' in result) throw result.error;
+  return result.output;
+}
+
+/** How long a stray runner is given to stop itself after its heartbeat is refused (its own bound is 30 s). */
+const INTERRUPT_WAIT_MS = 35_000;
 
 /** Runs the backup state machine locally (the main job). */
 export function runBackupLocally(input: unknown, options: LocalBackupOptions): Promise<LocalExecution> {
@@ -193,7 +344,7 @@ export async function runStateMachineLocally(
     Neo4jReady: (p) => neo4jReadyStep(p, { secrets: aws.secrets, logger, maxWaitSeconds: 120, pollMs: 500 }),
     Manifest: (p) => manifestStep(p, { s3: aws.s3, bucket: aws.bucket, logger }),
     Notify: (p) => notifyStep(p, notices),
-    Report: async (p) => reportFleet(p),
+    Report: (p) => fleetReport(p, { s3: aws.s3, bucket: aws.bucket }),
     RestorePlan: (p) =>
       restorePlanStep(p, { s3: aws.s3, bucket: aws.bucket, secrets: aws.secrets, config, logger }),
     RestoreReport: (p) => restoreReportStep(p, notices),
@@ -221,8 +372,11 @@ export async function runStateMachineLocally(
     },
   };
 
-  const runTask =
-    options.runTask ?? ((request: RunTaskRequest) => runRunnerTask(request, options, synthesized));
+  // The runners answer their task tokens on a loopback endpoint (task-token-endpoint.ts).
+  const tokens = await LocalTaskTokenEndpoint.start();
+  const runTask: LocalRunTask = options.runTask
+    ? fakeRunTask(options.runTask)
+    : (request, token) => runRunnerTask(request, options, synthesized, token, tokens);
 
   const handlerFor = (state: TaskState) => {
     if (state.resource.endsWith(':states:::lambda:invoke')) {
@@ -240,7 +394,7 @@ export async function runStateMachineLocally(
         }
       };
     }
-    if (state.resource.endsWith(':states:::ecs:runTask.sync')) {
+    if (state.resource.endsWith(':states:::ecs:runTask.waitForTaskToken')) {
       return async (params: unknown) => {
         const p = params as {
           TaskDefinition: string;
@@ -254,39 +408,31 @@ export async function runStateMachineLocally(
         };
         const override = p.Overrides.ContainerOverrides[0];
         const family = p.TaskDefinition.replace(/^.*:task-definition\//, '').replace(/:\d+$/, '');
-        const taskArn = `arn:aws:ecs:${config.region}:${LOCAL_ACCOUNT}:task/local/${randomUUID().replace(/-/g, '')}`;
+        const command = override?.Command ?? [];
+        const environment = Object.fromEntries((override?.Environment ?? []).map((e) => [e.Name, e.Value]));
+        // The bounds come as TASK_* variables, or as arguments after the subcommand (runner-tasks.ts).
+        const arg = (flag: string) => {
+          const i = command.indexOf(flag);
+          return i > 0 ? command[i + 1] : undefined;
+        };
+        const heartbeatSeconds = Number(environment.TASK_HEARTBEAT_SECONDS ?? arg('--heartbeat-seconds'));
+        const timeoutSeconds = Number(environment.TASK_TIMEOUT_SECONDS ?? arg('--timeout-seconds'));
         const request: RunTaskRequest = {
           family,
           // A drill's definition serves several targets: its TARGET comes with the overrides.
-          target:
-            (override?.Environment ?? []).find((e) => e.Name === 'TARGET')?.Value ??
-            synthesized.taskDefinitions.get(family)?.environment.TARGET ??
-            '',
-          subcommand: override?.Command[0] ?? '',
-          environment: Object.fromEntries((override?.Environment ?? []).map((e) => [e.Name, e.Value])),
+          target: environment.TARGET ?? synthesized.taskDefinitions.get(family)?.environment.TARGET ?? '',
+          subcommand: command[0] ?? '',
+          environment,
         };
-        const described = (exitCode: number, reason: string) => ({
-          TaskArn: taskArn,
-          TaskDefinitionArn: `arn:aws:ecs:${config.region}:${LOCAL_ACCOUNT}:task-definition/${family}:1`,
-          LastStatus: 'STOPPED',
-          StopCode: 'EssentialContainerExited',
-          StoppedReason: 'Essential container in task exited',
-          Containers: [{ Name: override?.Name, ExitCode: exitCode, Reason: reason, LastStatus: 'STOPPED' }],
-          Overrides: p.Overrides,
-        });
-        try {
-          await runTask(request);
-        } catch (err) {
-          const exit = (err as { exitCode?: number }).exitCode ?? 1;
-          throw taskFailed(described(exit, redactText(err instanceof Error ? err.message : String(err))));
-        }
-        return described(0, '');
+        return runWithTaskToken(request, command, { heartbeatSeconds, timeoutSeconds }, runTask, logger);
       };
     }
     throw new Error(`state ${state.name}: no local handler for ${state.resource}`);
   };
 
   const events: ExecutionEvent[] = [];
+  const history: ExecutionEvent[] = [];
+  const executions: ExecutionSummary[] = [];
   // Recorded so a later run can tell that this one ended (a lock it could not release is taken over).
   const ended = recordLocalExecution(executionArn);
   let outcome: 'SUCCEEDED' | 'FAILED' = 'FAILED';
@@ -304,34 +450,60 @@ export async function runStateMachineLocally(
           Id: `arn:aws:states:${config.region}:${LOCAL_ACCOUNT}:stateMachine:${machine.name}`,
           Name: machine.name,
         },
+        // aws-local-stepfunctions has no task tokens: `$$.Task.Token` resolves to this placeholder,
+        // which the ECS handler replaces with a token of its own per run (runWithTaskToken).
+        Task: { Token: LOCAL_TASK_TOKEN_PLACEHOLDER },
       },
       ...(options.retryIntervalMs !== undefined ? { retryIntervalMs: options.retryIntervalMs } : {}),
       ...(options.waitTimeOverrides ? { waitTimeOverrides: options.waitTimeOverrides } : {}),
       onEvent: (event) => {
         events.push(event);
+        history.push(event);
         options.onEvent?.(event);
+      },
+      onChildEvent: (child, event) => {
+        const tagged = { ...event, executionArn: child.executionArn };
+        events.push(tagged);
+        options.onEvent?.(tagged);
+      },
+      onExecutionEnd: (summary) => executions.push(summary),
+      ...(options.maxHistoryEvents !== undefined ? { maxHistoryEvents: options.maxHistoryEvents } : {}),
+      // A Distributed Map's ResultWriter: the template's bucket reference is the local bucket.
+      writeResult: async (_bucket, key, body) => {
+        await putObject(aws.s3, aws.bucket, key, Buffer.from(body), 'application/json');
       },
     });
     outcome = 'SUCCEEDED';
-    return { executionArn, status: 'SUCCEEDED', output, events };
+    return { executionArn, status: 'SUCCEEDED', output, events, history, executions };
   } catch (err) {
     // The execution failed (a Fail state, or an error nothing caught): its Error and Cause, as on AWS.
-    const failed = [...events].reverse().find((e) => e.type === 'ExecutionFailed') as
+    const failed = [...history].reverse().find((e) => e.type === 'ExecutionFailed') as
       | { Error?: string; Cause?: string }
       | undefined;
     if (!failed) throw err;
-    return { executionArn, status: 'FAILED', error: failed.Error, cause: failed.Cause, events };
+    return {
+      executionArn,
+      status: 'FAILED',
+      error: failed.Error,
+      cause: failed.Cause,
+      events,
+      history,
+      executions,
+    };
   } finally {
     ended(outcome);
+    await tokens.close();
   }
 }
 
-/** One ECS state: the runner's entrypoint with the task definition's contract. */
+/** One ECS state: the runner's entrypoint with the task definition's contract, answering its task token on `tokens`. */
 async function runRunnerTask(
   request: RunTaskRequest,
   options: LocalBackupOptions,
   synthesized: SynthesizedBackup,
-): Promise<void> {
+  token: Parameters<LocalRunTask>[1],
+  tokens: LocalTaskTokenEndpoint,
+): Promise<{ exited: Promise<void>; stop: () => void; endToken: () => void }> {
   const taskDefinition = synthesized.taskDefinitions.get(request.family);
   if (!taskDefinition) throw new Error(`no task definition with family "${request.family}"`);
   const target = request.target;
@@ -349,17 +521,35 @@ async function runRunnerTask(
     BACKUP_BUCKET: options.aws.bucket,
     S3_ENDPOINT: options.aws.endpoint,
     S3_FORCE_PATH_STYLE: 'true',
+    // The runner's task-token calls go to the loopback endpoint (the SDK's service-specific endpoint).
+    AWS_ENDPOINT_URL_SFN: tokens.url,
     ...request.environment,
   };
-  const run = await runRunner(request.subcommand, env, (pid) =>
-    options.onRunnerStart?.({ target, subcommand: request.subcommand, pid }),
+  tokens.register(token.value, {
+    heartbeat: token.beat,
+    success: (output) => token.answer({ output: JSON.parse(output) }),
+    failure: (error, cause) => token.answer({ error: stateError(error || 'States.TaskFailed', cause) }),
+  });
+  let pid: number | undefined;
+  const exited = runRunner(request.subcommand, env, (p) => {
+    pid = p;
+    options.onRunnerStart?.({ target, subcommand: request.subcommand, pid: p });
+  }).then(
+    (run) => {
+      options.onRunnerExit?.({ target, subcommand: request.subcommand, code: run.code, stderr: run.stderr });
+    },
+    () => undefined,
   );
-  options.onRunnerExit?.({ target, subcommand: request.subcommand, code: run.code, stderr: run.stderr });
-  if (run.code !== 0) {
-    const last = run.stderr.trim().split('\n').pop() ?? '';
-    const how = run.code === null ? `was killed (${run.signal ?? 'signal'})` : `exited with ${run.code}`;
-    throw Object.assign(new Error(`runner ${request.subcommand} ${how}: ${last}`), {
-      exitCode: run.code ?? 1,
-    });
-  }
+  return {
+    exited,
+    endToken: () => tokens.end(token.value),
+    stop: () => {
+      if (pid === undefined) return;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    },
+  };
 }

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { parseInput } from '../config/load.js';
 import { type DeploymentConfig, MAX_TARGETS, type Target, targetSelection } from '../config/schema.js';
+import { type RunnerStepKey, type StepBounds, stepTimeouts } from '../config/timeouts.js';
 import { InvalidInputError } from '../errors.js';
 import { backupIdFor } from './layout.js';
 import { ComponentSchema } from './manifest.js';
@@ -56,6 +57,8 @@ export interface TargetWork {
   postgres: Pick<Target['postgres'], 'host' | 'port' | 'database' | 'credentialsSecret'>;
   infrahub: Target['infrahub'];
   artifacts: Target['artifacts'];
+  /** Each runner step's TimeoutSeconds and HeartbeatSeconds (the states' TimeoutSecondsPath/HeartbeatSecondsPath). */
+  timeouts: Record<RunnerStepKey, StepBounds>;
 }
 
 export interface BackupPlan {
@@ -131,6 +134,7 @@ export function targetWork(
     },
     infrahub: t.infrahub,
     artifacts: t.artifacts,
+    timeouts: stepTimeouts(t.timeouts),
   };
 }
 

@@ -13,6 +13,7 @@ import {
   parseScheduleExpression,
   ScheduleSyntaxError,
 } from './schedule.js';
+import { DEFAULT_HEARTBEAT_SECONDS, RunnerTimeoutsSchema } from './timeouts.js';
 
 /** AWS region code such as `eu-west-1` or `us-gov-west-1`. */
 const awsRegion = z
@@ -230,16 +231,29 @@ export function hostPortOf(address: string, port: number): string {
   return `${isIPv6(address) ? `[${address}]` : address}:${port}`;
 }
 
+/**
+ * The member a `host:port` names, in one spelling (host name lower-cased; an IPv6 address in its
+ * shortest form, as the WHATWG URL parser writes it: `[fd00:0::1]` and `[FD00::1]` are `[fd00::1]`),
+ * or undefined when it is not a host:port: a DNS name or IPv4 address, or an IPv6 address in
+ * brackets without a zone id (`%eth0`, which a URL or `--from` cannot carry), and a port 1-65535.
+ * One rule for the configuration and the runner (NEO4J_BACKUP_FROM).
+ */
+export function canonicalHostPort(value: string): string | undefined {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(value);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return undefined;
+  if (m[1] !== undefined) return isIPv6(m[1]) ? `${new URL(`http://[${m[1]}]`).hostname}:${port}` : undefined;
+  return host.safeParse(m[2]).success ? `${(m[2] as string).toLowerCase()}:${port}` : undefined;
+}
+
 /** `host:port` of a Neo4j member's backup listener (`[fd00::1]:6362` for IPv6). */
 const hostPort = z.string().superRefine((value, ctx) => {
-  const m = /^(?:\[([^\]]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(value);
-  const p = m ? Number(m[3]) : 0;
-  const named = m ? (m[1] !== undefined ? isIPv6(m[1]) : host.safeParse(m[2]).success) : false;
-  if (!m || p < 1 || p > 65535 || !named) {
+  if (canonicalHostPort(value) === undefined) {
     ctx.addIssue({
       code: 'custom',
       message:
-        'must be host:port such as "neo4j-1.internal:6362" (an IPv6 address in brackets: "[fd00::1]:6362")',
+        'must be host:port such as "neo4j-1.internal:6362" (an IPv6 address in brackets, without a zone id: "[fd00::1]:6362")',
     });
   }
 });
@@ -307,9 +321,10 @@ export const Neo4jSeedSchema = z.strictObject({
     .default([])
     .refine((arns) => new Set(arns).size === arns.length, 'must not name a role twice'),
   /**
-   * How long a seeded database may take to be online on every member that hosts it (seconds). An
-   * in-place restore with `rehearse` waits twice (the throwaway database, then the live one); at most
-   * 5 hours, so both fit in the restore execution's 12 hours.
+   * How long a seeded database may take to be online on every member that hosts it (seconds), per
+   * wait. An in-place restore with `rehearse` waits twice per database (its throwaway copy, then the
+   * live one), so N databases may wait up to 2N times this; the restore step's own timeout ends
+   * whatever exceeds it (the restore task fails, naming the step). At most 5 hours.
    */
   onlineTimeoutSeconds: z.number().int().min(30).max(18_000).default(3600),
   /**
@@ -355,7 +370,10 @@ export const Neo4jTargetSchema = z
       .array(hostPort)
       .min(1, 'must name at least one member')
       // Host names are case-insensitive: "A:6362" and "a:6362" are one member.
-      .refine((m) => new Set(m.map((a) => a.toLowerCase())).size === m.length, 'must not name a member twice')
+      .refine(
+        (m) => new Set(m.map((a) => canonicalHostPort(a) ?? a)).size === m.length,
+        'must not name a member twice (also not in another spelling)',
+      )
       .optional(),
     /**
      * Enterprise, and required there: the licence agreement the deployment runs under. Neo4j 5.4 and
@@ -438,6 +456,13 @@ export const Neo4jTargetSchema = z
           path: ['backupFrom'],
           message:
             'is for Enterprise targets only: a Community backup is an offline dump of the stopped DBMS',
+        });
+      if (neo4j.seed.serverRoleArns.length > 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['seed', 'serverRoleArns'],
+          message:
+            'is for Enterprise targets only: a Community restore loads a dump into the stopped DBMS; no server seeds from the bucket, so no server role is granted it',
         });
     }
     if (neo4j.edition === 'enterprise' && neo4j.dbms) {
@@ -658,6 +683,12 @@ export const TargetSchema = z.strictObject({
    * needed for the default key (aws/secretsmanager).
    */
   secretsKmsKeyArns: z.array(kmsKeyArn).default([]),
+  /** The runner steps' TimeoutSeconds and HeartbeatSeconds (core/config/timeouts.ts); defaults per step. */
+  timeouts: RunnerTimeoutsSchema.default({
+    heartbeatSeconds: DEFAULT_HEARTBEAT_SECONDS,
+    steps: {},
+    minMiBPerSecond: 10,
+  }),
 });
 
 /**

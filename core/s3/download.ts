@@ -5,6 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { InsufficientScratchSpaceError, RestoreValidationError, StorageError } from '../errors.js';
+import { noteBytes } from '../progress.js';
 import { openObject, storageError } from './objects.js';
 
 /**
@@ -16,6 +17,8 @@ export function hashing(hash: Hash, onBytes?: (n: number) => void) {
     for await (const chunk of source) {
       hash.update(chunk);
       onBytes?.(chunk.length);
+      // Every hashed transfer (downloads, verified copies) is progress for the heartbeat.
+      noteBytes(chunk.length);
       yield chunk;
     }
   };

@@ -9,6 +9,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { NamedError, StorageError } from '../errors.js';
+import { noteBytes } from '../progress.js';
 import { putObject, storageError } from './objects.js';
 
 const MiB = 1024 * 1024;
@@ -238,6 +239,8 @@ export async function uploadStream(
       if (failure) throw failure;
       whole.update(chunk);
       size += chunk.length;
+      // Bytes read from the source (a dump as its tool writes it): the heartbeat's progress.
+      noteBytes(chunk.length);
       let offset = 0;
       while (offset < chunk.length) {
         const n = Math.min(chunk.length - offset, current.length - filled);

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { ToolFailedError } from '../errors.js';
+import { noteToolOutput } from '../progress.js';
 import { redactText } from '../redact.js';
 
 export interface RunningTool {
@@ -85,6 +86,8 @@ export function runTool(
   let stderr = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (chunk: string) => {
+    // A tool's output is progress for the task-token heartbeat (core/progress.ts).
+    noteToolOutput();
     stderr += chunk;
     // Redacted before it is cut (core/redact.ts), so the window's edge cannot keep half a secret.
     if (stderr.length > 2 * STDERR_KEEP) stderr = redactText(stderr).slice(-STDERR_KEEP);

@@ -12,6 +12,7 @@ import { restoreIdFor } from '../../core/backup/layout.js';
 import { drillFamily, runnerFamily } from '../../core/backup/plan.js';
 import { parseInput } from '../../core/config/load.js';
 import type { DeploymentConfig, Target } from '../../core/config/schema.js';
+import { type RunnerStepKey, type StepBounds, stepTimeouts } from '../../core/config/timeouts.js';
 import { InvalidInputError } from '../../core/errors.js';
 import { infrahubVersion } from '../../core/infrahub/tasks.js';
 import type { Logger } from '../../core/log.js';
@@ -60,6 +61,8 @@ export interface RestoreStatePlan {
   quiesce: { enabled: boolean; cluster: string; stop: string[] };
   taskDefinition: string;
   environment: EnvOverride[];
+  /** Each runner step's TimeoutSeconds and HeartbeatSeconds, raised for the backup's size (core/config/timeouts.ts). */
+  timeouts: Record<RunnerStepKey, StepBounds>;
   infrahubVersion: { recorded: string; running: string };
 }
 
@@ -99,6 +102,8 @@ export interface DrillStatePlan {
   expected: ExpectedRestore;
   taskDefinition: string;
   environment: EnvOverride[];
+  /** Each runner step's TimeoutSeconds and HeartbeatSeconds, raised for the backup's size (core/config/timeouts.ts). */
+  timeouts: Record<RunnerStepKey, StepBounds>;
 }
 
 export interface RestorePlanDeps {
@@ -214,6 +219,7 @@ export async function restorePlanStep(
       { Name: 'NEO4J_SYSTEM', Value: plan.neo4jSystem.choice },
       ...(plan.newDatabaseName ? [{ Name: 'NEW_DATABASE_NAME', Value: plan.newDatabaseName }] : []),
     ],
+    timeouts: stepTimeouts(target.timeouts, bytes),
     infrahubVersion: plan.infrahubVersion,
   };
   log.info(plan.dryRun ? 'restore planned (dry run: nothing will change)' : 'restore planned', {
@@ -258,13 +264,15 @@ async function planDrill(
     restoreId,
     pick: parsed.backup,
   });
+  const bytes = plan.files.reduce((n, f) => n + f.size, 0);
   return {
     kind: 'drill',
     restoreId,
     target: target.name,
     backupId,
     components: plan.components,
-    bytes: plan.files.reduce((n, f) => n + f.size, 0),
+    bytes,
+    timeouts: stepTimeouts(target.timeouts, bytes),
     expected: expectedRestore(plan.components, plan.files),
     taskDefinition: drillFamily(deps.config.name, target),
     environment: [

@@ -26,6 +26,7 @@ import { boltUri } from '../../core/readiness/neo4j-tls.js';
 import { RDS_CA_BUNDLE_PATH } from '../../core/readiness/postgres-tls.js';
 import { acknowledgeWildcards } from '../nag.js';
 import { keyUseViaService } from './key-use.js';
+import { acknowledgeTaskToken, taskTokenStatement } from './runner-tasks.js';
 
 /**
  * The runner's TLS variables for a target's `postgres.tls`: PGSSLMODE always, PGSSLROOTCERT for
@@ -177,13 +178,18 @@ export class BackupRunner extends Construct {
     statements: iam.PolicyStatement[],
     roleName?: string,
   ): iam.Role {
-    return new iam.Role(this, id, {
+    const role = new iam.Role(this, id, {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
       description,
       path: `/${this.deployment}/`,
       ...(roleName ? { roleName } : {}),
-      inlinePolicies: { Access: new iam.PolicyDocument({ statements }) },
+      // Every runner task answers its waitForTaskToken state (runner-tasks.ts, taskTokenStatement).
+      inlinePolicies: {
+        Access: new iam.PolicyDocument({ statements: [...statements, taskTokenStatement()] }),
+      },
     });
+    acknowledgeTaskToken(role);
+    return role;
   }
 
   /**

@@ -1,10 +1,15 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { FLEET_RESULTS_ROOT } from '../../core/backup/layout.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
+import type { RunnerStepKey } from '../../core/config/timeouts.js';
 import { ErrorNames } from '../../core/errors.js';
 import type { BackupFunctions } from './backup-functions.js';
 import type { BackupRunner } from './backup-runner.js';
@@ -89,10 +94,21 @@ export const RunnerSteps = {
   CopyArtifacts: 'backup-artifacts',
 } as const;
 
+/** Where each ECS state's bounds are in the work item's `timeouts` (core/config/timeouts.ts). */
+const RunnerStepBounds: Record<keyof typeof RunnerSteps, RunnerStepKey> = {
+  CountNeo4j: 'countNeo4j',
+  DumpNeo4j: 'backupNeo4j',
+  BackupNeo4j: 'backupNeo4j',
+  DumpPostgres: 'backupPostgres',
+  CopyArtifacts: 'backupArtifacts',
+};
+
 export interface BackupStateMachineProps {
   readonly config: DeploymentConfig;
   readonly functions: BackupFunctions;
   readonly runner: BackupRunner;
+  /** The backup bucket and its key: the Distributed Map writes its children's results there. */
+  readonly storage: { readonly bucket: s3.IBucket; readonly key: kms.IKey };
   /** The whole execution's bound; a target's lock expires with it. */
   readonly timeout?: Duration;
 }
@@ -381,8 +397,18 @@ export class BackupStateMachine extends Construct {
       .next(preflightStart);
 
     // ---- the fleet ------------------------------------------------------------------------
-    const perTarget = new sfn.Map(this, 'BackupTargets', {
-      comment: 'One iteration per target; a failed target does not fail or roll back the others',
+    // A Distributed Map: each target is a child execution with its own history (about 85 events a
+    // target; an inline Map put them all in this execution's, whose 25,000-event quota ended a fleet
+    // near 290 targets with no catch and no report). STANDARD children, since a target's work runs
+    // ECS tasks for hours (an EXPRESS child ends at 5 minutes). ItemsPath: the plan's names are a
+    // small part of the state (no ItemReader). Every failed child is tolerated (100 %): the Report
+    // names it, and the other targets carry on. The children's outputs go to the backup bucket
+    // (ResultWriter), not into this state, whose 256 KiB quota 1,000 targets' outcomes could pass;
+    // Report reads them from there. The owner of each target's lock is this (parent) execution.
+    // (AWS Step Functions Developer Guide, "Using Map state in Distributed mode", "ResultWriter (Map)",
+    // "IAM policies for using Distributed Map states".)
+    const perTarget = new sfn.DistributedMap(this, 'BackupTargets', {
+      comment: 'One child execution per target; a failed target does not fail or roll back the others',
       itemsPath: '$.plan.targets',
       itemSelector: {
         'target.$': '$$.Map.Item.Value',
@@ -392,6 +418,13 @@ export class BackupStateMachine extends Construct {
         'owner.$': '$$.Execution.Id',
       },
       maxConcurrency: config.maxConcurrency,
+      mapExecutionType: sfn.StateMachineType.STANDARD,
+      label: 'BackupTargets',
+      toleratedFailurePercentage: 100,
+      resultWriter: new sfn.ResultWriter({
+        bucket: props.storage.bucket,
+        prefix: `${FLEET_RESULTS_ROOT}backup`,
+      }),
       resultPath: '$.results',
     });
     perTarget.itemProcessor(acquireLock);
@@ -500,6 +533,14 @@ export class BackupStateMachine extends Construct {
       'runner',
       [runner.targetRoleArnPattern('backup')],
       this.invokedFunctions,
+    );
+    // The Distributed Map: its ResultWriter's objects are encrypted with the bucket's key (S3 asks
+    // for a data key for each PutObject); ResultWriter's own S3 grants come from CDK.
+    this.stateMachine.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        resources: [props.storage.key.keyArn],
+      }),
     );
   }
 
@@ -695,10 +736,12 @@ export class BackupStateMachine extends Construct {
 
   /** An ECS runner task of the target's own task definition (its family is in the work item). */
   private runTask(name: keyof typeof RunnerSteps, props: BackupStateMachineProps, timeout: Duration) {
+    // The step's TimeoutSeconds and HeartbeatSeconds come with the work item (targetWork: timeouts).
+    void timeout;
     return runnerTask(this, name, {
       runner: props.runner,
       config: props.config,
-      timeout,
+      bounds: { path: '$.timeouts', step: RunnerStepBounds[name] },
       subcommand: RunnerSteps[name],
       taskDefinitionPath: '$.taskDefinition',
       environment: [{ Name: 'BACKUP_ID', 'Value.$': '$.backupId' }],

@@ -5,6 +5,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { DeploymentConfig } from '../../core/config/schema.js';
+import type { RunnerStepKey } from '../../core/config/timeouts.js';
 import type { BackupFunctions } from './backup-functions.js';
 import type { BackupRunner } from './backup-runner.js';
 import { Retries } from './backup-state-machine.js';
@@ -28,6 +29,17 @@ export const RestoreRunnerSteps = {
   RestoreArtifacts: 'restore-artifacts',
   RunDrill: 'drill',
 } as const;
+
+/** Where each ECS state's bounds are in the plan's `timeouts` (core/config/timeouts.ts). */
+const RestoreRunnerStepBounds: Record<keyof typeof RestoreRunnerSteps, RunnerStepKey> = {
+  RestoreNeo4j: 'restoreNeo4j',
+  RestoreNeo4jOnline: 'restoreNeo4j',
+  ValidateNeo4j: 'validateNeo4j',
+  ValidateNeo4jOnline: 'validateNeo4j',
+  RestorePostgres: 'restorePostgres',
+  RestoreArtifacts: 'restoreArtifacts',
+  RunDrill: 'drill',
+};
 
 /** Shared by both machines: Lambda tasks with the standard retries, and the runner's tasks. */
 class StateBuilder {
@@ -60,8 +72,12 @@ class StateBuilder {
     return runnerTask(this.scope, name, {
       runner: this.props.runner,
       config: this.props.config,
-      timeout: this.timeout,
+      // The plan's `timeouts`: per target, raised for the backup's size (core/config/timeouts.ts).
+      bounds: { path: '$.plan.timeouts', step: RestoreRunnerStepBounds[name] },
       subcommand: RestoreRunnerSteps[name],
+      // A database restore that failed part-way is for an operator to judge (the notice names the
+      // error); the other steps are safe to run again (copies, counts, a disposable drill).
+      transient: !(name === 'RestoreNeo4j' || name === 'RestoreNeo4jOnline' || name === 'RestorePostgres'),
       taskDefinitionPath: '$.plan.taskDefinition',
       environment: { path: '$.plan.environment' },
       retry: Retries.ecsCapacity,

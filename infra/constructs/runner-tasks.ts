@@ -1,6 +1,9 @@
 /**
  * What the backup, restore and drill state machines share about running the runner: the ECS task
- * state (`ecs:runTask.sync` of a task definition chosen at run time) and the permissions to run it.
+ * state (`ecs:runTask.waitForTaskToken` of a task definition chosen at run time, with per-step
+ * TimeoutSeconds and HeartbeatSeconds and retries by the runner's error names) and the permissions
+ * to run it (AWS Step Functions Developer Guide, "Run Amazon ECS or Fargate tasks with Step
+ * Functions" and "Wait for a Callback with Task Token").
  */
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -8,6 +11,8 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig } from '../../core/config/schema.js';
+import type { RunnerStepKey } from '../../core/config/timeouts.js';
+import { ErrorNames } from '../../core/errors.js';
 import { acknowledgeWildcards } from '../nag.js';
 import { type BackupRunner, RUNNER_CONTAINER } from './backup-runner.js';
 
@@ -21,8 +26,9 @@ import { type BackupRunner, RUNNER_CONTAINER } from './backup-runner.js';
  * records ECS.AmazonECSException), and `ECS.<exception>` for the RunTask API's own errors (Amazon
  * ECS API Reference, RunTask, Errors: ServerException; throttling and limits). Client errors
  * (InvalidParameter, AccessDenied, ClusterNotFound, PlatformTaskDefinitionIncompatibility) are a
- * configuration to fix, not retried. A task that ECS accepted but that stopped before its container
- * started (`StopCode` TaskFailedToStart) arrives as States.TaskFailed: see startFailureRetry.
+ * configuration to fix, not retried. These come from the RunTask call, the same for `.sync` and
+ * `.waitForTaskToken`. A task that ECS accepted but that stopped before its container started
+ * (`StopCode` TaskFailedToStart) sends no heartbeat: see heartbeatTimeoutRetry.
  */
 export const ecsCapacityRetry: sfn.RetryProps = {
   errors: [
@@ -39,103 +45,65 @@ export const ecsCapacityRetry: sfn.RetryProps = {
 };
 
 /**
- * A runner task that ECS accepted but stopped before its container started (`StopCode`
- * `TaskFailedToStart`) for a reason a later attempt can cure is started again: Step Functions reports
- * it as States.TaskFailed with the DescribeTasks task as its Cause (a JSON string), which a Retry
- * cannot look into, so a Choice on the Cause does (wildcard StringMatches, which never fails on an
- * odd Cause). The transient reasons are those Amazon ECS documents for tasks that fail to start
- * (Amazon ECS Developer Guide, "Amazon ECS stopped task error codes": ResourceInitializationError
- * for secrets, registry auth or log setup unreachable, CannotPullContainerError, network interface
- * provisioning timeouts, capacity). Other failures, and the last attempt's, go to the state's own
- * catcher unchanged.
+ * The runner's errors worth a new attempt, retried by name (the runner reports its error's name with
+ * SendTaskFailure: containers/runner/src/task-token.ts). Chosen from core/errors.ts:
+ * - StorageError: S3 refused or timed out ("Often transient"); every upload was aborted, a new
+ *   attempt writes the same keys;
+ * - DatabaseUnreachable: the connection to the database failed or dropped (a restart, a network
+ *   blip, a failover); bad credentials land here too, and cost two short attempts;
+ * - Stalled: no data moved for longer than the heartbeat allows (a half-open connection): a new
+ *   task gets a new connection.
+ * Not retried (permanent until someone changes something): ConfigError, RunnerConfigError,
+ * ToolFailed, IncompatibleTool, Neo4jDatabaseInUse, IncompleteBackup, ManifestError,
+ * IncompatibleBackup, RestoreValidation, UnsupportedArtifact, InsufficientScratchSpace,
+ * SecretInvalid, DumpFormat, RestoreBlocked, UnexpectedError; RestoreInProgress and
+ * Neo4jBackupDegraded wait on another restore or on cluster members, which rarely changes within
+ * minutes; Interrupted is an operator's or ECS's stop, not to be undone by the state machine.
  */
-export const startFailureRetry = {
-  /** StoppedReason patterns (Step Functions StringMatches, `*` any text) treated as transient. */
-  transientReasons: [
-    '*ResourceInitializationError*',
-    '*CannotPullContainerError*',
-    '*network interface provisioning*',
-    '*apacity*',
-  ],
-  /** Starts after the first: attempts = 1 + maxRetries. */
-  maxRetries: 2,
-  wait: Duration.seconds(60),
-} as const;
+export const runnerTransientRetry: sfn.RetryProps = {
+  errors: [ErrorNames.StorageError, ErrorNames.DatabaseUnreachable, ErrorNames.Stalled],
+  interval: Duration.seconds(60),
+  maxAttempts: 2,
+  backoffRate: 2,
+  jitterStrategy: sfn.JitterType.FULL,
+};
 
 /**
- * The runner's ECS Task state. Its first catcher of States.ALL or States.TaskFailed (with a JSONPath
- * ResultPath, as every caller gives) is preceded by a States.TaskFailed catcher into a Choice
- * (`<name>StartFailed?`) that starts the task again after a pause when it failed to start for a
- * transient reason (startFailureRetry), counting its retries in `$.startRetries<name>.n`; any other
- * failure, and the last retry's, goes on to the given handler with the input it would have had.
+ * No runner spoke within HeartbeatSeconds (States.HeartbeatTimeout): the runner sends its first
+ * heartbeat as soon as it starts and stops itself with `Stalled` (a named error) before the
+ * heartbeat bound when its work makes no progress, so a heartbeat timeout means the task never
+ * started (ECS accepted it but it stopped before its container ran: TaskFailedToStart, an image
+ * that could not be pulled, an ENI not provisioned, no capacity; or it is still PENDING), or the
+ * process died without a word (out of memory, SIGKILL). Starting the task again is safe in both
+ * cases. With waitForTaskToken a task that fails to start no longer arrives as States.TaskFailed
+ * with its description (the `.sync` pattern's), so this replaces the former Choice on the stopped
+ * task's StoppedReason. A task that starts late anyway finds its first heartbeat refused
+ * (TaskTimedOut) and exits before any work: Step Functions does not stop an ECS task when a
+ * waitForTaskToken state ends, and the runner's own refusal on its next heartbeat is what stops a
+ * stray one (no StopTask step, no StartedBy bookkeeping).
  */
-class RunnerTaskState extends sfn.CustomState {
-  private startRetryWired = false;
-
-  override addCatch(handler: sfn.IChainable, props: sfn.CatchProps = {}): RunnerTaskState {
-    const errors = props.errors ?? [sfn.Errors.ALL];
-    const resultPath = props.resultPath;
-    if (
-      !this.startRetryWired &&
-      (errors.includes(sfn.Errors.ALL) || errors.includes(sfn.Errors.TASKS_FAILED)) &&
-      typeof resultPath === 'string' &&
-      resultPath.startsWith('$.')
-    ) {
-      this.startRetryWired = true;
-      const name = this.node.id;
-      const scope = this.node.scope as Construct;
-      const cause = `${resultPath}.Cause`;
-      const counter = `$.startRetries${name}`;
-      const again = new sfn.Wait(scope, `${name}StartAgain`, {
-        comment: `${name} failed to start for a transient reason: start it again`,
-        time: sfn.WaitTime.duration(startFailureRetry.wait),
-      }).next(this);
-      const first = new sfn.Pass(scope, `${name}FirstStartRetry`, {
-        resultPath: counter,
-        result: sfn.Result.fromObject({ n: 1 }),
-      }).next(again);
-      const later = new sfn.Pass(scope, `${name}NextStartRetry`, {
-        resultPath: counter,
-        parameters: { 'n.$': `States.MathAdd(${counter}.n, 1)` },
-      }).next(again);
-      // Nested Choices: a rule never reads a path that may be missing (that would fail the execution).
-      const retriesLeft = new sfn.Choice(scope, `${name}StartRetriesLeft?`)
-        // Not(IsPresent), not IsPresent false: aws-local-stepfunctions 3 (the local mode) reads
-        // "IsPresent": false as never matching (build/main.node.esm.js, testChoiceRule), AWS as absent.
-        .when(sfn.Condition.not(sfn.Condition.isPresent(counter)), first)
-        .when(sfn.Condition.numberLessThan(`${counter}.n`, startFailureRetry.maxRetries), later)
-        .otherwise(handler);
-      const transient = new sfn.Choice(scope, `${name}StartFailedTransient?`)
-        .when(
-          sfn.Condition.and(
-            sfn.Condition.isString(cause),
-            sfn.Condition.stringMatches(cause, '*TaskFailedToStart*'),
-            sfn.Condition.or(
-              ...startFailureRetry.transientReasons.map((pattern) =>
-                sfn.Condition.stringMatches(cause, pattern),
-              ),
-            ),
-          ),
-          retriesLeft,
-        )
-        .otherwise(handler);
-      const choice = new sfn.Choice(scope, `${name}StartFailed?`, {
-        comment: 'Failed to start for a transient reason? Then start again (a Retry cannot read the Cause)',
-      })
-        .when(sfn.Condition.isPresent(cause), transient)
-        .otherwise(handler);
-      super.addCatch(choice, { errors: [sfn.Errors.TASKS_FAILED], resultPath });
-    }
-    super.addCatch(handler, props);
-    return this;
-  }
-}
+export const heartbeatTimeoutRetry: sfn.RetryProps = {
+  errors: [sfn.Errors.HEARTBEAT_TIMEOUT],
+  interval: Duration.seconds(30),
+  maxAttempts: 2,
+  backoffRate: 2,
+  jitterStrategy: sfn.JitterType.FULL,
+};
 
 /**
- * An ECS runner task (`ecs:runTask.sync`) of the task definition named at `taskDefinitionPath`, with
- * the subcommand and environment overrides (a list, or a JSONPath to one). A CustomState because the
- * task definition is chosen at run time, which the EcsRunTask construct does not allow. The task
- * description is large and the results are in S3, so none is kept in the state.
+ * An ECS runner task (`ecs:runTask.waitForTaskToken`) of the task definition named at
+ * `taskDefinitionPath`, with the subcommand and environment overrides (a list, or a JSONPath to one).
+ * The task token reaches the runner as TASK_TOKEN, the state's HeartbeatSeconds and TimeoutSeconds
+ * as TASK_HEARTBEAT_SECONDS and TASK_TIMEOUT_SECONDS in its environment (a list); with a JSONPath
+ * environment, which Amazon States Language cannot append to, as `--task-token`,
+ * `--heartbeat-seconds` and `--timeout-seconds` after the
+ * subcommand (task-token.ts, taskTokenArgs). TimeoutSecondsPath and HeartbeatSecondsPath read the
+ * step's bounds from `<boundsPath>.<step>` (core/config/timeouts.ts: the work item's or plan's
+ * `timeouts`, per target, from its configuration and data size). Retries: ECS start errors
+ * (ecsCapacityRetry), a task that never spoke (heartbeatTimeoutRetry) and, unless `transient` is
+ * false, the runner's transient errors by name (runnerTransientRetry). A CustomState because the
+ * task definition is chosen at run time, which the EcsRunTask construct does not allow. The runner's
+ * SendTaskSuccess output is small and the results are in S3, so none is kept in the state.
  */
 export function runnerTask(
   scope: Construct,
@@ -143,11 +111,14 @@ export function runnerTask(
   props: {
     runner: BackupRunner;
     config: DeploymentConfig;
-    timeout: Duration;
+    /** The step's bounds: `<path>.<step>.timeoutSeconds` and `.heartbeatSeconds` at run time. */
+    bounds: { path: string; step: RunnerStepKey };
     subcommand: string;
     taskDefinitionPath: string;
     environment: Array<Record<string, string>> | { path: string };
     retry: sfn.RetryProps;
+    /** Retry the runner's transient errors (default true; restores of databases say false). */
+    transient?: boolean;
     /**
      * Run under this role instead of the task definition's: an ARN, or `{ expression }`, an intrinsic
      * function evaluated at run time (restores: the target's restore role, BackupRunner.restoreRoleArnExpression).
@@ -156,16 +127,31 @@ export function runnerTask(
   },
 ): sfn.CustomState {
   const { runner, config } = props;
-  const environment =
+  const bounds = `${props.bounds.path}.${props.bounds.step}`;
+  const heartbeat = `States.Format('{}', ${bounds}.heartbeatSeconds)`;
+  const timeout = `States.Format('{}', ${bounds}.timeoutSeconds)`;
+  const container =
     'path' in props.environment
-      ? { 'Environment.$': props.environment.path }
-      : { Environment: props.environment };
-  const state = new RunnerTaskState(scope, name, {
+      ? {
+          'Command.$': `States.Array('${props.subcommand}', '--task-token', $$.Task.Token, '--heartbeat-seconds', ${heartbeat}, '--timeout-seconds', ${timeout})`,
+          'Environment.$': props.environment.path,
+        }
+      : {
+          Command: [props.subcommand],
+          Environment: [
+            ...props.environment,
+            { Name: 'TASK_TOKEN', 'Value.$': '$$.Task.Token' },
+            { Name: 'TASK_HEARTBEAT_SECONDS', 'Value.$': heartbeat },
+            { Name: 'TASK_TIMEOUT_SECONDS', 'Value.$': timeout },
+          ],
+        };
+  const state = new sfn.CustomState(scope, name, {
     stateJson: {
       Type: 'Task',
       Comment: `runner ${props.subcommand}`,
-      Resource: `arn:${Stack.of(scope).partition}:states:::ecs:runTask.sync`,
-      TimeoutSeconds: props.timeout.toSeconds(),
+      Resource: `arn:${Stack.of(scope).partition}:states:::ecs:runTask.waitForTaskToken`,
+      TimeoutSecondsPath: `${bounds}.timeoutSeconds`,
+      HeartbeatSecondsPath: `${bounds}.heartbeatSeconds`,
       Parameters: {
         Cluster: runner.cluster.clusterArn,
         'TaskDefinition.$': props.taskDefinitionPath,
@@ -181,14 +167,38 @@ export function runnerTask(
         Overrides: {
           ...(typeof props.taskRoleArn === 'string' ? { TaskRoleArn: props.taskRoleArn } : {}),
           ...(typeof props.taskRoleArn === 'object' ? { 'TaskRoleArn.$': props.taskRoleArn.expression } : {}),
-          ContainerOverrides: [{ Name: RUNNER_CONTAINER, Command: [props.subcommand], ...environment }],
+          ContainerOverrides: [{ Name: RUNNER_CONTAINER, ...container }],
         },
       },
       ResultPath: null,
     },
   });
   state.addRetry(props.retry);
+  state.addRetry(heartbeatTimeoutRetry);
+  if (props.transient !== false) state.addRetry(runnerTransientRetry);
   return state;
+}
+
+/**
+ * The runner's task-token callbacks (SendTaskSuccess, SendTaskFailure, SendTaskHeartbeat) for a
+ * task role. These actions take no resource: the Service Authorization Reference lists no resource
+ * type for them (the task token identifies the task), so the statement names `*` and the wildcard is
+ * acknowledged for cdk-nag with that reason. A task can only answer for a token it was given.
+ */
+export function taskTokenStatement(): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
+    resources: ['*'],
+  });
+}
+
+/** Acknowledges taskTokenStatement's wildcard on `role` (cdk-nag AwsSolutions-IAM5). */
+export function acknowledgeTaskToken(role: iam.IRole): void {
+  acknowledgeWildcards(
+    role,
+    ['*'],
+    'states:SendTaskSuccess/SendTaskFailure/SendTaskHeartbeat have no resource type (Service Authorization Reference, AWS Step Functions): the task token given to this task identifies the state it answers.',
+  );
 }
 
 /**
@@ -226,19 +236,8 @@ export function grantRunnerTasks(
       conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
     }),
   );
-  // runTask.sync learns that a task stopped from an EventBridge rule that Step Functions manages.
-  role.addToPrincipalPolicy(
-    new iam.PolicyStatement({
-      actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
-      resources: [
-        stack.formatArn({
-          service: 'events',
-          resource: 'rule',
-          resourceName: 'StepFunctionsGetEventsForECSTaskRule',
-        }),
-      ],
-    }),
-  );
+  // No events:PutRule for StepFunctionsGetEventsForECSTaskRule: only runTask.sync follows the task
+  // through it; with waitForTaskToken the runner itself reports its end.
   acknowledgeWildcards(
     role,
     [runner.taskDefinitionArnPattern(kind), taskArns],

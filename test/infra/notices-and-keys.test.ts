@@ -6,13 +6,14 @@
  */
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { allStates, runLocally, type TaskState } from '../../cli/local/state-machine.js';
+import { allStates } from '../../cli/local/state-machine.js';
 import { type AslDefinition, type CfnTemplate, resolveTokens } from '../../cli/local/synth.js';
+import { targetWork } from '../../core/backup/plan.js';
 import { loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/config/load.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { DeploymentConfigSchema } from '../../core/config/schema.js';
+import { RunnerTimeoutsSchema, stepTimeouts } from '../../core/config/timeouts.js';
 import { buildApp } from '../../infra/app.js';
-import { startFailureRetry } from '../../infra/constructs/runner-tasks.js';
 import { testApp } from '../helpers/cdk.js';
 
 type Statement = {
@@ -227,110 +228,105 @@ describe('notices, keys, retries and cost options (template)', () => {
     expect(key.DeletionPolicy).toBe('RetainExceptOnCreate');
   });
 
-  it('retries every ECS start error AWS documents for runTask.sync, on every runner task', () => {
+  it('runs every runner task with waitForTaskToken: per-step bounds, ECS start errors, a silent task and transient runner errors retried by name', () => {
     for (const kind of ['backup', 'restore', 'restore-drill']) {
-      const ecs = [...machine(kind)].filter(([, s]) =>
-        String(s.Resource).endsWith(':states:::ecs:runTask.sync'),
-      );
+      const ecs = [...machine(kind)].filter(([, s]) => String(s.Resource).includes(':states:::ecs:runTask'));
       expect(ecs.length, kind).toBeGreaterThan(0);
       for (const [name, s] of ecs) {
+        const state = s as State & { TimeoutSecondsPath?: string; HeartbeatSecondsPath?: string };
+        expect(String(s.Resource), `${kind} ${name}`).toMatch(/:states:::ecs:runTask\.waitForTaskToken$/);
+        // Each step's own bounds from the work item (backup) or the plan (restore, drill).
+        expect(state.TimeoutSecondsPath, `${kind} ${name}`).toMatch(
+          /^\$(\.plan)?\.timeouts\.[a-zA-Z0-9]+\.timeoutSeconds$/,
+        );
+        expect(state.HeartbeatSecondsPath, `${kind} ${name}`).toMatch(
+          /^\$(\.plan)?\.timeouts\.[a-zA-Z0-9]+\.heartbeatSeconds$/,
+        );
         const retried = s.Retry?.flatMap((r) => r.ErrorEquals) ?? [];
         for (const error of [
           'ECS.AmazonECSException',
           'AmazonECS.Unknown',
           'ECS.ServerException',
           'ECS.ThrottlingException',
+          'States.HeartbeatTimeout',
         ])
           expect(retried, `${kind} ${name}`).toContain(error);
-        // A task that failed to start goes to its classification first, then to the state's own catcher.
-        expect(s.Catch?.[0], `${kind} ${name}`).toMatchObject({
-          ErrorEquals: ['States.TaskFailed'],
-          Next: `${name}StartFailed?`,
-        });
-        expect(s.Catch?.some((c) => c.ErrorEquals.includes('States.ALL'))).toBe(true);
+        // Permanent runner errors are never retried.
+        for (const error of [
+          'ToolFailed',
+          'RunnerConfigError',
+          'IncompatibleBackup',
+          'UnexpectedError',
+          'Interrupted',
+        ])
+          expect(retried, `${kind} ${name}`).not.toContain(error);
+        const restoresDatabase = ['RestoreNeo4j', 'RestoreNeo4jOnline', 'RestorePostgres'].includes(name);
+        for (const error of ['StorageError', 'DatabaseUnreachable', 'Stalled'])
+          expect(retried.includes(error), `${kind} ${name} ${error}`).toBe(!restoresDatabase);
+        // The former start-failure Choice is gone: every failure goes to the state's own catcher.
+        expect(s.Catch?.[0]?.ErrorEquals, `${kind} ${name}`).toContain('States.ALL');
+        expect(machine(kind).has(`${name}StartFailed?`)).toBe(false);
       }
     }
   });
 
-  it('starts a task again when it failed to start for a transient reason, at most twice, and reports other failures', async () => {
-    const states = machine('backup');
-    const name = 'DumpPostgres';
-    const task = states.get(name) as State;
-    const handler = task.Catch?.find((c) => c.ErrorEquals.includes('States.ALL'))?.Next as string;
-    // The task, its start-failure states and two ends standing for what follows.
-    const names = [
-      name,
-      `${name}StartFailed?`,
-      `${name}StartFailedTransient?`,
-      `${name}StartRetriesLeft?`,
-      `${name}FirstStartRetry`,
-      `${name}NextStartRetry`,
-      `${name}StartAgain`,
-    ];
-    const subset: Record<string, State> = Object.fromEntries(
-      names.map((n) => [n, structuredClone(states.get(n) as State)]),
+  it('gives every step a TimeoutSeconds and HeartbeatSeconds from the target: defaults, configured values, data size', () => {
+    const defaults = stepTimeouts(undefined);
+    expect(defaults.backupPostgres).toEqual({ timeoutSeconds: 7200, heartbeatSeconds: 600 });
+    expect(defaults.countNeo4j.timeoutSeconds).toBe(1800);
+    // 500 GiB at 10 MiB/s: 51,200 s of transfer, capped at the execution's 12 hours.
+    expect(stepTimeouts({ dataSizeGiB: 500 }).backupNeo4j.timeoutSeconds).toBe(43_200);
+    // 100 GiB at 20 MiB/s: 5,120 s + 900 s of overhead, above the 2 h default? no: 6,020 < 7,200.
+    expect(stepTimeouts({ dataSizeGiB: 100, minMiBPerSecond: 20 }).backupPostgres.timeoutSeconds).toBe(7200);
+    expect(stepTimeouts({ dataSizeGiB: 200, minMiBPerSecond: 20 }).backupPostgres.timeoutSeconds).toBe(
+      900 + 10_240,
     );
-    (subset[name] as State).Next = 'Done';
-    (subset[name] as State).Catch = (subset[name] as State).Catch?.map((c) =>
-      c.Next === handler ? { ...c, Next: 'Reported' } : c,
-    );
-    for (const choice of ['StartFailed?', 'StartFailedTransient?', 'StartRetriesLeft?']) {
-      const state = subset[`${name}${choice}`] as State;
-      expect(state.Default, choice).toBe(handler);
-      state.Default = 'Reported';
-    }
-    (subset[`${name}StartAgain`] as State).Seconds = 0;
-    const definition = {
-      StartAt: name,
-      States: {
-        ...subset,
-        Done: { Type: 'Pass', End: true },
-        Reported: { Type: 'Pass', Parameters: { 'error.$': '$.error' }, End: true },
-      },
-    };
-    const taskFailed = (stopCode: string, reason: string) =>
-      Object.assign(
-        new Error(JSON.stringify({ LastStatus: 'STOPPED', StopCode: stopCode, StoppedReason: reason })),
-        {
-          name: 'States.TaskFailed',
-        },
-      );
-    const run = async (failures: Error[]) => {
-      let calls = 0;
-      const output = await runLocally(
-        definition as never,
-        { taskDefinition: 'family', backupId: 'b' },
-        (_: TaskState) => async () => {
-          const failure = failures[calls++];
-          if (failure) throw failure;
-          return {};
-        },
-        { retryIntervalMs: 0 },
-      );
-      return { calls, output: output as { error?: { Cause: string } } };
-    };
-    const transient = taskFailed(
-      'TaskFailedToStart',
-      'ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed',
-    );
-    // Two transient start failures: started a third time, and it ran.
-    // (the output is the input, with the count and the last start failure kept; nothing reads them).
-    expect(await run([transient, transient])).toMatchObject({
-      calls: 3,
-      output: { backupId: 'b', startRetriesDumpPostgres: { n: 2 } },
+    // A restore's backup size (bytes) wins over the configured size; counts are not raised.
+    const restore = stepTimeouts({ dataSizeGiB: 1 }, 300 * 1024 ** 3);
+    expect(restore.restorePostgres.timeoutSeconds).toBe(900 + 30_720);
+    expect(restore.validateNeo4j.timeoutSeconds).toBe(1800);
+    expect(stepTimeouts({ heartbeatSeconds: 900, steps: { drill: 20_000 } }).drill).toEqual({
+      timeoutSeconds: 20_000,
+      heartbeatSeconds: 900,
     });
-    // Three: the third goes to the state's own catcher, with its Cause.
-    const third = await run([transient, transient, transient]);
-    expect(third.calls).toBe(startFailureRetry.maxRetries + 1);
-    expect(third.output.error?.Cause).toContain('ResourceInitializationError');
-    // A runner that exited non-zero, or a start failure that is not transient: reported at once.
-    const exited = await run([taskFailed('EssentialContainerExited', 'Essential container in task exited')]);
-    expect(exited.calls).toBe(1);
-    expect(exited.output.error?.Cause).toContain('EssentialContainerExited');
-    const badCommand = await run([
-      taskFailed('TaskFailedToStart', 'CannotStartContainerError: exec format error'),
-    ]);
-    expect(badCommand.calls).toBe(1);
+    // Refused with the field named.
+    const problems = (value: unknown) => {
+      const r = RunnerTimeoutsSchema.safeParse(value);
+      return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    };
+    expect(problems({ heartbeatSeconds: 30 })).toEqual(['heartbeatSeconds: must be at least 120 seconds']);
+    expect(problems({ steps: { backupPostgres: 100_000 } })[0]).toMatch(
+      /^steps\.backupPostgres: must be at most 43200/,
+    );
+    expect(problems({ heartbeatSeconds: 900, steps: { countNeo4j: 600 } })[0]).toMatch(
+      /^steps\.countNeo4j: must be more than heartbeatSeconds \(900\)/,
+    );
+    expect(problems({ steps: { dumpPostgres: 600 } })[0]).toMatch(/^steps/);
+    // The backup work item carries them (TimeoutSecondsPath reads them there).
+    const work = targetWork(
+      config,
+      { backupId: 'b', components: ['database'], force: false, owner: 'o' },
+      config.targets[0]?.name as string,
+    );
+    expect(work.timeouts.backupPostgres.heartbeatSeconds).toBeGreaterThan(0);
+  });
+
+  it('lets every runner task role answer its task token, the wildcard acknowledged', () => {
+    const roles = Object.values(
+      template.findResources('AWS::IAM::Role') as Record<string, { Properties: Record<string, unknown> }>,
+    ).filter((r) =>
+      JSON.stringify(r.Properties.AssumeRolePolicyDocument).includes('ecs-tasks.amazonaws.com'),
+    );
+    const taskRoles = roles.filter(
+      (r) => !JSON.stringify(r.Properties.Description ?? '').match(/execution/i),
+    );
+    expect(taskRoles.length).toBeGreaterThan(0);
+    for (const role of taskRoles) {
+      const statements = JSON.stringify(role.Properties.Policies ?? []);
+      expect(statements, String(role.Properties.Description)).toContain('states:SendTaskHeartbeat');
+      expect(statements).toContain('states:SendTaskFailure');
+      expect(statements).toContain('states:SendTaskSuccess');
+    }
   });
 
   it('makes noncurrent-version days and per-target metrics deliberate options', () => {

@@ -74,7 +74,9 @@ describe('restore and drill state machines (template)', () => {
 
   it('runs restore steps as the target runner under the restore role and drills as the drill definition', () => {
     const ecs = (kind: 'restore' | 'drill') =>
-      [...states(kind)].filter(([, s]) => String(s.Resource).endsWith(':states:::ecs:runTask.sync'));
+      [...states(kind)].filter(([, s]) =>
+        String(s.Resource).endsWith(':states:::ecs:runTask.waitForTaskToken'),
+      );
     expect(
       ecs('restore')
         .map(([name]) => name)
@@ -91,7 +93,17 @@ describe('restore and drill state machines (template)', () => {
     for (const [, s] of [...ecs('restore'), ...ecs('drill')]) {
       expect(s.Parameters).toMatchObject({
         'TaskDefinition.$': '$.plan.taskDefinition',
-        Overrides: { ContainerOverrides: [{ 'Environment.$': '$.plan.environment' }] },
+        Overrides: {
+          ContainerOverrides: [
+            {
+              'Environment.$': '$.plan.environment',
+              // The token and bounds after the subcommand: a JSONPath list cannot be appended to.
+              'Command.$': expect.stringMatching(
+                /^States\.Array\('[a-z0-9-]+', '--task-token', \$\$\.Task\.Token, '--heartbeat-seconds', States\.Format\('\{\}', \$\.plan\.timeouts\.\w+\.heartbeatSeconds\), '--timeout-seconds', /,
+              ),
+            },
+          ],
+        },
       });
     }
     // Restores run the target's runner under that target's restore role, never a backup role: the

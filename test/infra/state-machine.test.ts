@@ -60,10 +60,12 @@ describe('backup state machine (template)', () => {
     });
   });
 
-  it('captures the three components in a Parallel, each with ecs:runTask.sync of the target’s runner', () => {
+  it('captures the three components in a Parallel, each with ecs:runTask.waitForTaskToken of the target’s runner', () => {
     const capture = states.get('Capture') as unknown as { Branches: unknown[] };
     expect(capture.Branches).toHaveLength(3);
-    const ecs = [...states].filter(([, s]) => String(s.Resource).endsWith(':states:::ecs:runTask.sync'));
+    const ecs = [...states].filter(([, s]) =>
+      String(s.Resource).endsWith(':states:::ecs:runTask.waitForTaskToken'),
+    );
     expect(ecs.map(([name]) => name).sort()).toEqual([
       'BackupNeo4j',
       'CopyArtifacts',
@@ -80,7 +82,22 @@ describe('backup state machine (template)', () => {
         },
         Overrides: {
           ContainerOverrides: [
-            { Name: 'runner', Environment: [{ Name: 'BACKUP_ID', 'Value.$': '$.backupId' }] },
+            {
+              Name: 'runner',
+              Environment: [
+                { Name: 'BACKUP_ID', 'Value.$': '$.backupId' },
+                // The task token and the step's bounds: the runner heartbeats and answers with them.
+                { Name: 'TASK_TOKEN', 'Value.$': '$$.Task.Token' },
+                {
+                  Name: 'TASK_HEARTBEAT_SECONDS',
+                  'Value.$': expect.stringMatching(/^States\.Format\('\{\}', \$\.timeouts\./),
+                },
+                {
+                  Name: 'TASK_TIMEOUT_SECONDS',
+                  'Value.$': expect.stringMatching(/^States\.Format\('\{\}', \$\.timeouts\./),
+                },
+              ],
+            },
           ],
         },
       });

@@ -46,6 +46,7 @@ import {
   RestorePostgresEnvSchema,
   ValidateNeo4jEnvSchema,
 } from './env.js';
+import { startTaskToken, taskTokenArgs, taskTokenSession } from './task-token.js';
 
 export const SUBCOMMANDS = {
   'backup-postgres': 'task-manager-db',
@@ -106,6 +107,8 @@ export const EXIT_CODES: Record<string, number> = {
   [ErrorNames.UnsupportedArtifact]: 10,
   [ErrorNames.Interrupted]: 11,
   [ErrorNames.Neo4jBackupDegraded]: 12,
+  [ErrorNames.Stalled]: 13,
+  [ErrorNames.TaskAbandoned]: 14,
 };
 
 const USAGE = `usage: runner <subcommand>
@@ -273,6 +276,9 @@ export function installLastResortHandlers(): void {
     void (async () => {
       await abortActiveUploads().catch(() => 0);
       await recordLastFailure?.(error).catch(() => undefined);
+      await taskTokenSession()
+        ?.fail(error)
+        .catch(() => undefined);
       process.exit(code);
     })();
   };
@@ -304,23 +310,35 @@ export const INTERRUPT_BOUND_MS = 30_000;
  * infra/constructs/backup-bucket.ts). For the runner's executable only (cli.ts).
  */
 export function installStopSignalHandlers(): void {
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (interruption) return; // a second signal changes nothing: the first one's handling is bounded
-    const error = new InterruptedError(signal);
-    const code = EXIT_CODES[error.name] as number;
-    setTimeout(() => process.exit(code), INTERRUPT_BOUND_MS).unref();
-    interruption = (async () => {
-      await stopRunningTools(5_000).catch(() => 0);
-      await abortActiveUploads().catch(() => 0);
-      // The component's own failure (its tool ended by the signal) is not recorded: this is.
-      if (!handling) await recordLastFailure?.(error).catch(() => undefined);
-      console.error(`${error.name}: ${error.message}`);
-      process.stderr.write('', () => process.exit(code));
-      return code;
-    })();
-  };
+  const onSignal = (signal: NodeJS.Signals) => stopWork(new InterruptedError(signal));
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+}
+
+/**
+ * Ends the work from outside it, as a stop signal does: a signal (Interrupted), or the task token's
+ * watch (task-token.ts: Stalled when no data moved for longer than the heartbeat allows,
+ * TaskAbandoned when Step Functions refused a heartbeat). Every tool is ended, every open upload
+ * aborted, the error recorded where the component's failure goes, reported through the task token
+ * (SendTaskFailure; nothing for TaskAbandoned, whose token is dead), printed, and the process exits
+ * with its exit code, within INTERRUPT_BOUND_MS whatever happens. The first call wins.
+ */
+export function stopWork(error: Error): void {
+  if (interruption) return; // a second stop changes nothing: the first one's handling is bounded
+  const code = EXIT_CODES[error.name] ?? 1;
+  setTimeout(() => process.exit(code), INTERRUPT_BOUND_MS).unref();
+  interruption = (async () => {
+    await stopRunningTools(5_000).catch(() => 0);
+    await abortActiveUploads().catch(() => 0);
+    // The component's own failure (its tool ended by the stop) is not recorded: this is.
+    if (!handling) await recordLastFailure?.(error).catch(() => undefined);
+    await taskTokenSession()
+      ?.fail(error)
+      .catch(() => undefined);
+    console.error(`${error.name}: ${error.message}`);
+    process.stderr.write('', () => process.exit(code));
+    return code;
+  })();
 }
 
 /** Runs one subcommand; returns the process exit code. Never throws. */
@@ -331,11 +349,28 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     console.log(USAGE);
     return subcommand ? 0 : 2;
   }
-  if (isRestoreStep(subcommand)) return runRestoreStep(subcommand, env, logger);
-  if (!(subcommand in SUBCOMMANDS)) {
+  // `--task-token` / `--heartbeat-seconds` after the subcommand (the restore and drill states).
+  const extra = taskTokenArgs(argv.slice(1));
+  if ('problem' in extra) {
+    console.error(`${extra.problem}\n\n${USAGE}`);
+    return 2;
+  }
+  if (Object.keys(extra.env).length > 0) env = { ...env, ...extra.env };
+  if (!isRestoreStep(subcommand) && !(subcommand in SUBCOMMANDS)) {
     console.error(`unknown subcommand "${subcommand}"\n\n${USAGE}`);
     return 2;
   }
+  // Started by a waitForTaskToken state: heartbeats while the work moves data (task-token.ts).
+  try {
+    await startTaskToken(env, subcommand, stopWork, logger);
+  } catch (err) {
+    const error = runnerError(err);
+    console.error(`${error.name}: ${error.message}`);
+    return EXIT_CODES[error.name] ?? 1;
+  }
+  // A heartbeat refused at start: the state gave up on this task before it ran; nothing is done.
+  if (interruption) return interruption;
+  if (isRestoreStep(subcommand)) return runRestoreStep(subcommand, env, logger);
   const name = subcommand as Subcommand;
   // Where a failure is recorded, when at least the common variables are valid.
   const common = CommonEnvSchema.safeParse(env);
@@ -354,6 +389,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     };
     ctx.logger.info('component finished', summary);
     console.log(JSON.stringify(summary));
+    await taskTokenSession()?.succeed(summary);
     return 0;
   } catch (err) {
     // A stop signal ended the work: its handler records Interrupted, aborts the uploads and exits.
@@ -368,6 +404,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     // Whatever failed, no upload stays open (one a component left running beside its failure).
     await abortActiveUploads().catch(() => 0);
     if (common.success) await recordFailure(context(common.data, logger), SUBCOMMANDS[name], error);
+    // The state's Retry and Catch see the error by its name (SendTaskFailure).
+    await taskTokenSession()?.fail(error);
     return EXIT_CODES[error.name] ?? 1;
   }
 }
@@ -495,14 +533,14 @@ async function restoreStep(
       }
     }
     case 'validate-neo4j': {
-      const { checkGraph } = await import('./components/restore-neo4j.js');
+      const { checkGraph, renamedForNewDatabase } = await import('./components/restore-neo4j.js');
       const e = parseEnv(ValidateNeo4jEnvSchema, env);
       // `validation` says what the counts were compared with; the restore report quotes it.
       const { counts, validation } = await checkGraph(
         ctx,
         neo4jConnection(e, env),
         manifest,
-        e.NEW_DATABASE_NAME ? { neo4j: e.NEW_DATABASE_NAME } : {},
+        e.NEW_DATABASE_NAME ? renamedForNewDatabase(manifest, e.NEW_DATABASE_NAME) : {},
         { system: e.NEO4J_SYSTEM },
       );
       return { details: { counts, validation } };
@@ -570,7 +608,9 @@ async function runRestoreStep(step: RestoreStep, env: NodeJS.ProcessEnv, logger:
     const key = restoreStepKey(c.target, c.restoreId, step);
     await putJson(c.s3, c.bucket, key, report);
     c.logger.info('restore step finished', { step, durationMs: report.durationMs });
-    console.log(JSON.stringify({ step, result: `s3://${c.bucket}/${key}`, durationMs: report.durationMs }));
+    const summary = { step, result: `s3://${c.bucket}/${key}`, durationMs: report.durationMs };
+    console.log(JSON.stringify(summary));
+    await taskTokenSession()?.succeed(summary);
     return 0;
   } catch (err) {
     // A stop signal ended the work: its handler records Interrupted, aborts the uploads and exits.
@@ -580,6 +620,7 @@ async function runRestoreStep(step: RestoreStep, env: NodeJS.ProcessEnv, logger:
     logger.error('restore step failed', { step, error: { name: error.name, message: error.message } });
     console.error(`${error.name}: ${error.message}`);
     if (ctx) await recordRestoreFailure(ctx, step, error);
+    await taskTokenSession()?.fail(error);
     return EXIT_CODES[error.name] ?? 1;
   }
 }

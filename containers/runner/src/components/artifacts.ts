@@ -19,6 +19,7 @@ import { type ArtifactsResult, type FileRecord, fileRecord } from '../../../../c
 import { PENDING_TAGGING } from '../../../../core/backup/retention.js';
 import { mapLimit } from '../../../../core/concurrency.js';
 import { UnsupportedArtifactError } from '../../../../core/errors.js';
+import { noteBytes } from '../../../../core/progress.js';
 import { hashObject, listAll, storageError } from '../../../../core/s3/objects.js';
 import { uploadStream } from '../../../../core/s3/upload-stream.js';
 import { type RunContext, resultStamp, uploadOptions } from '../context.js';
@@ -63,6 +64,8 @@ export async function copyObject(
       }),
     );
     const checksum = out.CopyObjectResult?.ChecksumSHA256;
+    // S3 copied the bytes server-side: progress for the task-token heartbeat all the same.
+    noteBytes(from.size);
     // A single copy gets a full-object SHA-256 from S3; without one, hash the copy.
     const sha256 =
       checksum && !checksum.includes('-')
@@ -98,6 +101,7 @@ export async function copyObject(
           CopySourceRange: `bytes=${start}-${end}`,
         }),
       );
+      noteBytes(end - start + 1);
       parts.push({
         PartNumber: n,
         ETag: part.CopyPartResult?.ETag,
