@@ -74,7 +74,8 @@ describe(`backup → wipe → restore of a real Infrahub (Neo4j ${process.env.HA
     seeded = await seedInfrahub(stack, { log });
     log(`seeded: ${JSON.stringify(seeded)}`);
     target = infrahubStackTarget(stack, targetName);
-    config = localDeploymentConfig([target], { preflight: { maxWaitSeconds: 600, pollIntervalSeconds: 2 } });
+    // 3 s: the preflight loop may pass at most 240 Wait states (600 / 3 = 200; core/config/schema.ts).
+    config = localDeploymentConfig([target], { preflight: { maxWaitSeconds: 600, pollIntervalSeconds: 3 } });
     local = await provisionLocalAws(aws, bucket, [target]);
     synthesized = synthesizeBackup(config);
   });
