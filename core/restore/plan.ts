@@ -301,6 +301,9 @@ export function checkCompatibility(
         warn(
           `privileges granted on the current database do not follow the alias to ${input.newDatabaseName ?? 'the new database'}: unless Infrahub's Neo4j user has access to all databases, grant its role access to the new database before the alias moves`,
         );
+        warn(
+          `backups take the databases named in neo4j.databases (${target.neo4j.databases.join(', ')}), not the alias: once the alias has moved, list ${input.newDatabaseName ?? 'the new database'} there in place of the database Infrahub used before and deploy again, or the next backups keep taking the old database`,
+        );
       }
     }
     if (input.mode === 'new-database' && to !== 'enterprise') {

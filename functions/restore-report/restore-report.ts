@@ -226,6 +226,9 @@ export function seedLinesOf(results: readonly RestoreStepResult[]): string[] {
                 ? ` (was ${alias.previous}, kept: once satisfied, DROP DATABASE \`${alias.previous}\`)`
                 : ''
             }`,
+            `Backups:     they take neo4j.databases, not the alias: list ${alias.database} there${
+              alias.previous ? ` in place of ${alias.previous}` : ''
+            } and deploy again, or the next backups keep taking ${alias.previous ?? 'the old database'}`,
           ]
         : []),
       ...(rehearsal?.name

@@ -68,10 +68,15 @@ export interface FakeDbmsOptions {
   /** Databases (with their counts) that exist before the restore. */
   existing?: Record<string, { nodes: number; relationships: number }>;
   aliases?: Record<string, string>;
+  /**
+   * Member states of databases that exist before the restore, by database and member address (a
+   * live database that no longer starts: offline with "Unable to start database"; quarantined).
+   */
+  states?: Record<string, Record<string, Hosted>>;
 }
 
-interface Hosted {
-  status: 'starting' | 'online' | 'offline' | 'unknown';
+export interface Hosted {
+  status: 'starting' | 'online' | 'offline' | 'unknown' | 'quarantined';
   message: string;
 }
 
@@ -130,6 +135,9 @@ export class FakeEnterpriseDbms implements CypherSession {
     }))
       this.databases.set(name, { members: this.hosted('online', ''), counts, tx: 5, starts: 1 });
     for (const [alias, db] of Object.entries(options.aliases ?? {})) this.aliases.set(alias, db);
+    for (const [name, states] of Object.entries(options.states ?? {}))
+      for (const [member, hosted] of Object.entries(states))
+        this.databases.get(name)?.members.set(member, hosted);
   }
 
   private hosted(status: Hosted['status'], message: string): Map<string, Hosted> {

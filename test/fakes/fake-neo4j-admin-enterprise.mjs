@@ -111,7 +111,10 @@ function writeArtifact(dir, name, header) {
  * `databases=a,b` its listener sends; `'*'` when it sends nothing within 300 ms or closes).
  */
 function contact(address) {
-  const [host, port] = address.split(':');
+  // host:port, or [IPv6]:port
+  const at = address.lastIndexOf(':');
+  const host = address.slice(0, at).replace(/^\[(.*)\]$/, '$1');
+  const port = address.slice(at + 1);
   return new Promise((resolve) => {
     const socket = connect({ host, port: Number(port) });
     let data = '';

@@ -141,14 +141,18 @@ describe('backup runner: Neo4j Enterprise online backup (fake neo4j-admin)', () 
 });
 
 /** A fake cluster member's backup listener; `databases` it hosts (announced on connect), else all. */
-async function member(databases?: string[]): Promise<{ address: string; close(): void }> {
+async function member(
+  databases?: string[],
+  host: '127.0.0.1' | '::1' = '127.0.0.1',
+): Promise<{ address: string; close(): void }> {
   const server = createServer((socket) => {
     // A client that resets the connection (the probe, neo4j-admin) is no failure of the member.
     socket.on('error', () => undefined);
     socket.end(databases ? `databases=${databases.join(',')}\n` : '');
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { address: `127.0.0.1:${(server.address() as { port: number }).port}`, close: () => server.close() };
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const port = (server.address() as { port: number }).port;
+  return { address: host === '::1' ? `[::1]:${port}` : `${host}:${port}`, close: () => server.close() };
 }
 
 /** An address where nothing listens (a member that is down): a port bound once, then released. */
@@ -177,6 +181,22 @@ describe('backup runner: Neo4j Enterprise cluster members (fake neo4j-admin)', (
     });
   const errorRecord = (backupId: string) =>
     getJson(local.s3, Bucket, `${target}/${backupId}/.runner/database.error.json`, ComponentErrorSchema);
+
+  it('reaches a member named by its IPv6 address in brackets ([::1]:port), as the configuration writes it', async () => {
+    const v6 = await member(undefined, '::1');
+    live.push(v6);
+    const backupId = 'infrahub_backup_20261101_010000';
+    const r = await run(backupId, [v6.address]);
+    expect(r.code, r.stderr).toBe(0);
+    const result = await getJson(
+      local.s3,
+      Bucket,
+      resultKey(target, backupId, 'database'),
+      Neo4jResultSchema,
+    );
+    expect(result?.members).toEqual([{ address: v6.address, reachable: true }]);
+    expect(result?.databases.map((d) => d.from)).toEqual([v6.address, v6.address]);
+  });
 
   it('backs up from the first member when every member answers, and records each one', async () => {
     const a = await member();

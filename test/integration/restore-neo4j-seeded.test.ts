@@ -253,6 +253,73 @@ describe('restore: Neo4j Enterprise seeded from the bucket (real S3, fake Enterp
     ).toBeGreaterThan(4);
   });
 
+  it('in place over a live database that no longer starts: its old "Unable to start" message is no verdict on the seed', async () => {
+    const unable = {
+      status: 'offline' as const,
+      message: 'Unable to start database `DatabaseId{1234[neo4j]}`',
+    };
+    const server = dbms({
+      stalePolls: 2,
+      members: ['neo4j-1:7687', 'neo4j-2:7687'],
+      states: { neo4j: { 'neo4j-1:7687': unable, 'neo4j-2:7687': unable } },
+    });
+    const result = await restoreNeo4jSeeded(ctx(), server, manifest, { mode: 'in-place', ...fast });
+    expect(result.databases[0]).toMatchObject({ name: 'neo4j', how: 'recreated' });
+    expect(result.databases[0]?.members.map((m) => m.currentStatus)).toEqual(['online', 'online']);
+    expect(server.databases.get('neo4j')?.counts).toEqual(GRAPH);
+  });
+
+  it('in place: refuses, before staging or changing anything, a live database with a quarantined or unavailable member', async () => {
+    const quarantined = dbms({
+      members: ['neo4j-1:7687', 'neo4j-2:7687'],
+      states: {
+        neo4j: {
+          'neo4j-2:7687': {
+            status: 'quarantined',
+            message: 'By neo4j at 2026-11-30T10:00:00Z: No reason given',
+          },
+        },
+      },
+    });
+    const staged = (await stagedKeys()).length;
+    await expect(
+      restoreNeo4jSeeded(ctx(), quarantined, manifest, { mode: 'in-place', ...fast }),
+    ).rejects.toMatchObject({
+      name: 'IncompatibleBackup',
+      message: expect.stringMatching(
+        /^database neo4j cannot be recreated safely, so nothing was changed: member neo4j-2:7687 \(server server-2\) is quarantined .*CALL dbms\.unquarantineDatabase\('server-2', 'neo4j', 'keepStateKeepStore'\)/,
+      ),
+    });
+    const down = dbms({ members: ['neo4j-1:7687', 'neo4j-2:7687'], down: ['neo4j-2:7687'] });
+    await expect(
+      restoreNeo4jSeeded(ctx(), down, manifest, { mode: 'in-place', ...fast }),
+    ).rejects.toMatchObject({
+      name: 'IncompatibleBackup',
+      message: expect.stringContaining(
+        'member server server-2 (no address) is unknown (its server is unavailable)',
+      ),
+    });
+    for (const server of [quarantined, down]) {
+      expect(server.statements.some((st) => /recreateDatabase|CREATE DATABASE/.test(st))).toBe(false);
+      expect([...server.databases.keys()].some((n) => n.startsWith('seedcheck-'))).toBe(false);
+    }
+    expect((await stagedKeys()).length).toBe(staged);
+  });
+
+  it('in place: a failed rehearsal whose database cannot be dropped names it, to drop by hand', async () => {
+    const server = dbms({ awsRegion: undefined, denied: /^DROP DATABASE/ });
+    const error = (await restoreNeo4jSeeded(ctx(), server, manifest, { mode: 'in-place', ...fast }).catch(
+      (e: unknown) => e,
+    )) as Error;
+    expect(error.message).toMatch(/^rehearsal \(the live database is untouched\)/);
+    const left = [...server.databases.keys()].find((n) => n.startsWith('seedcheck-')) as string;
+    expect(left).toBeDefined();
+    expect(error.message).toContain(
+      `The rehearsal database ${left} could not be dropped and is still on the server: drop it (DROP DATABASE \`${left}\`)`,
+    );
+    expect(server.statements.some((st) => st.includes('recreateDatabase'))).toBe(false);
+  });
+
   it('the seeded database must end at the transaction the backup restores to: another one fails, the alias stays', async () => {
     const server = dbms({ txOffset: 3 });
     await expect(restoreNeo4jSeeded(ctx(), server, manifest, green)).rejects.toMatchObject({

@@ -1064,11 +1064,13 @@ describe('deployment configuration: Neo4j Enterprise keys (issue 15)', () => {
         exampleWith((c) => {
           c.targets[1].neo4j.licence = 'commercial';
           c.targets[1].neo4j.backupFrom = ['a.internal:6362'];
+          c.targets[1].neo4j.seed = { serverRoleArns: ['arn:aws:iam::123456789012:role/neo4j-server'] };
         }),
       ),
     ).toEqual([
       expect.stringMatching(/^targets\[1\]\.neo4j\.licence: is for Enterprise targets only/),
       expect.stringMatching(/^targets\[1\]\.neo4j\.backupFrom: is for Enterprise targets only/),
+      expect.stringMatching(/^targets\[1\]\.neo4j\.seed\.serverRoleArns: is for Enterprise targets only/),
     ]);
   });
 
@@ -1081,6 +1083,7 @@ describe('deployment configuration: Neo4j Enterprise keys (issue 15)', () => {
     ['brackets around no IPv6 address', '[:]:6362'],
     ['brackets around a host name', '[neo4j]:6362'],
     ['an empty label', 'a..internal:6362'],
+    ['an IPv6 zone id, which --from cannot carry', '[fe80::1%eth0]:6362'],
   ])('refuses a backupFrom member with %s (%s)', (_, member) => {
     expect(problemsOf(enterprise((n) => (n.backupFrom = [member])))).toEqual([
       expect.stringMatching(/^targets\[0\]\.neo4j\.backupFrom\[0\]: must be host:port/),
@@ -1096,7 +1099,10 @@ describe('deployment configuration: Neo4j Enterprise keys (issue 15)', () => {
     expect(config.targets[0]?.neo4j.backupFrom).toEqual(members);
     expect(
       problemsOf(enterprise((n) => (n.backupFrom = ['Core-1.internal:6362', 'core-1.internal:6362']))),
-    ).toEqual(['targets[0].neo4j.backupFrom: must not name a member twice']);
+    ).toEqual(['targets[0].neo4j.backupFrom: must not name a member twice (also not in another spelling)']);
+    expect(
+      problemsOf(enterprise((n) => (n.backupFrom = ['[fd00::1]:6362', '[FD00:0::1]:6362']))),
+    ).toEqual(['targets[0].neo4j.backupFrom: must not name a member twice (also not in another spelling)']);
     expect(problemsOf(enterprise((n) => (n.backupFrom = [])))).toEqual([
       'targets[0].neo4j.backupFrom: must name at least one member',
     ]);

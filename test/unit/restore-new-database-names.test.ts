@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { renamedForNewDatabase } from '../../containers/runner/src/components/restore-neo4j.js';
 import type { Manifest } from '../../core/backup/manifest.js';
 import { loadDeploymentConfigFile, parseInput } from '../../core/config/load.js';
 import { checkCompatibility, RestoreExecutionInputSchema } from '../../core/restore/plan.js';
@@ -83,5 +84,31 @@ describe('restore input: new-database names follow the shared Neo4j rule', () =>
       expect.stringMatching(/^alias "neo4j" is one of the target's databases/),
     ]);
     expect(refusals({ newDatabaseName: 'blue', alias: 'infrahub' })).toEqual([]);
+  });
+});
+
+describe('validate-neo4j after a new-database restore: the backup database it compares with', () => {
+  const holding = (databases: string[]) =>
+    ({
+      ...manifest,
+      neo4j: { method: 'backup', databases: databases.map((name) => ({ name, files: [] })) },
+    }) as Manifest;
+
+  it("maps the backup's one user database, whatever its name, to newDatabaseName (system keeps its own)", () => {
+    expect(renamedForNewDatabase(holding(['graph', 'system']), 'green')).toEqual({ graph: 'green' });
+    expect(renamedForNewDatabase(holding(['neo4j']), 'green')).toEqual({ neo4j: 'green' });
+    expect(
+      renamedForNewDatabase(
+        { ...manifest, counts: { neo4j: { infra: { nodes: 1, relationships: 0 } } } } as Manifest,
+        'green',
+      ),
+    ).toEqual({ infra: 'green' });
+  });
+
+  it('refuses a backup of several user databases, or none, naming them', () => {
+    expect(() => renamedForNewDatabase(holding(['neo4j', 'graph', 'system']), 'green')).toThrow(
+      /takes a backup of one user database; this one holds neo4j, graph/,
+    );
+    expect(() => renamedForNewDatabase(holding(['system']), 'green')).toThrow(/this one holds none/);
   });
 });

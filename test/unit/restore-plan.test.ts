@@ -159,7 +159,7 @@ describe('restore compatibility: Enterprise restores by seeding (issue 15)', () 
     ).toEqual([]);
   });
 
-  it('warns when the servers are not granted the staged seeds by the stack, on 5.x of its providers default, and that privileges do not follow the alias', () => {
+  it('warns when the servers are not granted the staged seeds by the stack, on 5.x of its providers default, that privileges do not follow the alias, and that backups follow neo4j.databases', () => {
     const role = 'arn:aws:iam::123456789012:role/neo4j';
     expect(messages(checkCompatibility(enterprise, at('2025.10.1'), all, '1.5.0'))).toEqual([
       expect.stringMatching(
@@ -181,6 +181,9 @@ describe('restore compatibility: Enterprise restores by seeding (issue 15)', () 
     expect(messages(checkCompatibility(enterprise, at('2025.10.1', [role]), green, '1.5.0'))).toEqual([
       expect.stringMatching(
         /^warn: privileges granted on the current database do not follow the alias to infrahub-green/,
+      ),
+      expect.stringMatching(
+        /^warn: backups take the databases named in neo4j\.databases \(.*\), not the alias: once the alias has moved, list infrahub-green there/,
       ),
     ]);
   });

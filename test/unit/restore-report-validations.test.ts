@@ -58,6 +58,7 @@ describe('restore report: a seeded Enterprise restore', () => {
     });
     expect(seedLinesOf([restored, step('restore-postgres', { validation: 'x' })])).toEqual([
       'Alias:       infrahub -> infrahub-green (was infrahub-blue, kept: once satisfied, DROP DATABASE `infrahub-blue`)',
+      'Backups:     they take neo4j.databases, not the alias: list infrahub-green there in place of infrahub-blue and deploy again, or the next backups keep taking infrahub-blue',
       'Rehearsal:   seeded and validated seedcheck-20261122020000local in 41.5 s before the live database was replaced (dropped afterwards)',
     ]);
     const leftover = step('restore-neo4j', {

@@ -64,6 +64,18 @@ describe('runner environment', () => {
     }
   });
 
+  it('takes every member the configuration accepts, IPv6 included, and refuses what it refuses', () => {
+    const members = 'core-1.internal:6362,10.0.0.7:6362,[fd00::1]:6362,[::ffff:10.0.0.5]:6362';
+    expect(
+      parseEnv(Neo4jEnvSchema, { ...base, NEO4J_EDITION: 'enterprise', NEO4J_BACKUP_FROM: members })
+        .NEO4J_BACKUP_FROM,
+    ).toEqual(members.split(','));
+    for (const bad of ['[fe80::1%eth0]:6362', 'a.internal', 'a.internal:6362,', '[neo4j]:6362'])
+      expect(() =>
+        parseEnv(Neo4jEnvSchema, { ...base, NEO4J_EDITION: 'enterprise', NEO4J_BACKUP_FROM: bad }),
+      ).toThrowError(/NEO4J_BACKUP_FROM: must be host:port/);
+  });
+
   it('requires the backup listener for Enterprise', () => {
     expect(() => parseEnv(Neo4jEnvSchema, { ...base, NEO4J_EDITION: 'enterprise' })).toThrowError(
       /NEO4J_BACKUP_FROM: is required/,

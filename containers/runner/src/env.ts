@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { BackupIdSchema, Neo4jDatabaseNameSchema, RestoreIdSchema } from '../../../core/backup/layout.js';
 import { formatPath } from '../../../core/config/load.js';
-import { hasUserinfo, targetName, userinfoMessage } from '../../../core/config/schema.js';
+import { canonicalHostPort, hasUserinfo, targetName, userinfoMessage } from '../../../core/config/schema.js';
 import { RunnerConfigError } from '../../../core/errors.js';
 import { registerSecretsFromEnv } from '../../../core/redact.js';
 
@@ -91,9 +91,9 @@ export const Neo4jEnvSchema = CommonEnvSchema.extend({
    */
   NEO4J_BACKUP_FROM: z
     .string()
-    .regex(
-      /^(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):\d{1,5}(,(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+):\d{1,5})*$/,
-      'must be host:port, or a comma-separated list of them, such as a.internal:6362,b.internal:6362',
+    .refine(
+      (s) => s.split(',').every((member) => canonicalHostPort(member) !== undefined),
+      'must be host:port, or a comma-separated list of them, such as a.internal:6362,b.internal:6362 (IPv6 in brackets: [fd00::1]:6362)',
     )
     .transform((s) => s.split(','))
     .optional(),
@@ -270,7 +270,7 @@ export const ValidateNeo4jEnvSchema = RestoreCommonEnvSchema.extend({
   NEO4J_USERNAME: z.string().min(1).default('neo4j'),
   NEO4J_PASSWORD: z.string().min(1, 'must be set (inject it from Secrets Manager)'),
   ...neo4jTlsEnv,
-  /** new-database: the graph was restored under this name (its counts are those of `neo4j`). */
+  /** new-database: the backup's one user database was restored under this name (its counts are that database's). */
   NEW_DATABASE_NAME: z.string().optional(),
   /** `restore`: the backup's users apply now; an authentication failure says so (restore-neo4j.ts validateGraph). */
   NEO4J_SYSTEM: z.enum(['keep', 'restore']).default('keep'),

@@ -334,6 +334,27 @@ export function boltCypher(connection: BoltConnection): CypherSession {
 }
 
 /**
+ * new-database: which name each of the backup's databases has on the target. A new-database restore
+ * takes a backup of exactly one user database (seed-neo4j.ts) and restores it as `newDatabaseName`,
+ * whatever the backup called it ("neo4j", "graph", ...); `system` keeps its name.
+ *
+ * @returns `{ <the backup's user database>: newDatabaseName }`
+ * @throws ManifestError when the backup does not hold exactly one user database
+ */
+export function renamedForNewDatabase(manifest: Manifest, newDatabaseName: string): Record<string, string> {
+  const names = new Set([
+    ...(manifest.neo4j?.databases ?? []).map((d) => d.name),
+    ...Object.keys(manifest.counts?.neo4j ?? {}),
+  ]);
+  names.delete('system');
+  if (names.size !== 1)
+    throw new ManifestError(
+      `a new-database restore takes a backup of one user database; this one holds ${names.size ? [...names].join(', ') : 'none'}`,
+    );
+  return { [[...names][0] as string]: newDatabaseName };
+}
+
+/**
  * After the DBMS is back: node and relationship counts per database equal those at backup time.
  *
  * @param options.system the restore's `neo4jSystem` choice. With `restore`, the users and passwords

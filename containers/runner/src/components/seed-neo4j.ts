@@ -25,7 +25,8 @@
  *    `CALL dbms.cluster.recreateDatabase(...)` (5.26 to 2025.03) (Operations Manual, "Recreate a
  *    database"), waited for until every member has started it anew, and proven the same way.
  * 5. The staged copies are deleted (their exact versions) once the restore succeeded; a failed
- *    restore keeps them for a retry, and the bucket's lifecycle rule removes them after two days.
+ *    restore leaves them for investigation (a new restore stages its own copy under its own restore
+ *    id), and the bucket's lifecycle rule removes them after two days.
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -263,7 +264,8 @@ const describeMembers = (members: MemberStatus[]) =>
  * leaves it offline with a statusMessage such as "Unable to start database" (Operations Manual,
  * "Create a database from a URI"; "Monitor databases": currentStatus, requestedStatus,
  * statusMessage). A member whose currentStatus is not online while a statusMessage says why fails the
- * wait at once; a member that stays offline or unknown without one (a server without AWS_REGION,
+ * wait at once (after a recreate: once it has started again, or says something it did not say
+ * before, so a database that was already failing is not judged on its old message); a member that stays offline or unknown without one (a server without AWS_REGION,
  * a member that is down) fails it when the bound runs out.
  *
  * @param timeoutMs the bound, in milliseconds
@@ -289,6 +291,12 @@ export async function waitSeededOnline(
   const restarted = (m: MemberStatus) =>
     !startedBefore.has(key(m)) ||
     (m.lastStartTime !== undefined && m.lastStartTime !== startedBefore.get(key(m)));
+  // A member still showing the state it had before the recreate (a live database that was already
+  // offline with "Unable to start database", the case the recreate exists for) has not answered the
+  // recreate yet: its old message is no verdict on the seed. Its failure counts once it has started
+  // again since the call, or reports a message it did not have before.
+  const messageBefore = new Map(before.map((m) => [key(m), m.statusMessage]));
+  const answered = (m: MemberStatus) => restarted(m) || (messageBefore.get(key(m)) ?? '') !== m.statusMessage;
   let members: MemberStatus[] = [];
   for (;;) {
     members = await memberStatuses(cypher, name);
@@ -298,7 +306,8 @@ export async function waitSeededOnline(
       (m) =>
         m.requestedStatus === 'online' &&
         m.statusMessage !== '' &&
-        ['offline', 'quarantined', 'dirty'].includes(m.currentStatus),
+        ['offline', 'quarantined', 'dirty'].includes(m.currentStatus) &&
+        answered(m),
     );
     if (failed.length > 0) {
       throw new Neo4jSeedError(
@@ -323,6 +332,42 @@ export async function waitSeededOnline(
     });
     await new Promise((resolve) => setTimeout(resolve, Math.min(pollMs, Math.max(0, deadline - Date.now()))));
   }
+}
+
+/**
+ * Why the live database `name` must not be recreated now, from its members' `SHOW DATABASE` rows
+ * (empty when it may). A quarantined member must be dealt with first (Operations Manual, "Recreate a
+ * database": "Before recreating a database, any eventual quarantined states need to be addressed";
+ * "Standard databases -> Error handling": lifted with `dbms.unquarantineDatabase` from 2025.01,
+ * `dbms.quarantineDatabase(server, database, false)` before). A member on a server that is
+ * unavailable (currentStatus `unknown`) could never be seen starting the seed: the recreate would
+ * replace the data and then fail after the whole online wait. A live database that is merely offline
+ * with a message (it no longer starts) is what the recreate is for, and passes.
+ *
+ * @param version the server's version (which quarantine procedure to name)
+ * @returns one sentence per member that blocks the recreate
+ */
+export function recreateProblems(name: string, members: readonly MemberStatus[], version: string): string[] {
+  const liftFor = (server: string) =>
+    neo4jAtLeast(version, [2025, 1])
+      ? `CALL dbms.unquarantineDatabase(${cypherString(server)}, ${cypherString(name)}, 'keepStateKeepStore')`
+      : `CALL dbms.quarantineDatabase(${cypherString(server)}, ${cypherString(name)}, false)`;
+  const problems: string[] = [];
+  for (const m of members) {
+    const lift = liftFor(m.serverId ?? '<server id>');
+    // memberStatuses names a member without an address by its server id already.
+    const who =
+      m.serverId && !m.address.endsWith('(no address)') ? `${m.address} (server ${m.serverId})` : m.address;
+    if (m.currentStatus === 'quarantined')
+      problems.push(
+        `member ${who} is quarantined${m.statusMessage ? ` ("${m.statusMessage}")` : ''}: lift the quarantine first (${lift}), as Neo4j requires before a recreate`,
+      );
+    else if (m.currentStatus === 'unknown')
+      problems.push(
+        `member ${who} is unknown (its server is unavailable): the recreate could not be proven on it; bring the server back or deallocate the database from it first`,
+      );
+  }
+  return problems;
 }
 
 /** Node and relationship counts of `databases`, read through the Cypher session. */
@@ -541,6 +586,16 @@ export async function restoreNeo4jSeeded(
         `alias ${alias} is the name of a database on the target: an alias and a database never share a name in Neo4j`,
       );
   }
+  if (options.mode === 'in-place') {
+    for (const db of databases) {
+      if (!existing.has(db.name)) continue;
+      const problems = recreateProblems(db.name, await memberStatuses(cypher, db.name), facts.version);
+      if (problems.length > 0)
+        throw new IncompatibleBackupError(
+          `database ${db.name} cannot be recreated safely, so nothing was changed: ${problems.join('; ')}`,
+        );
+    }
+  }
   log.info('target checked: Enterprise, seeding possible', {
     version: facts.version,
     seedProviders: facts.seedProviders ?? 'not readable',
@@ -641,20 +696,31 @@ export async function restoreNeo4jSeeded(
       for (const [i, chain] of chains.entries()) {
         const name = `seedcheck-${i + 1}-${suffix}`;
         names.push(name);
+        let failure: unknown;
         try {
           ({ members } = await seed(chain.database, name, chain.seedUri, false));
         } catch (err) {
-          if (err instanceof Error)
-            err.message = `rehearsal (the live database is untouched): ${err.message}`;
-          throw err;
-        } finally {
-          await cypher.run('system', `DROP DATABASE ${quotedName(name)} IF EXISTS`).catch((err: unknown) => {
+          failure = err;
+        }
+        const dropped = await cypher.run('system', `DROP DATABASE ${quotedName(name)} IF EXISTS`).then(
+          () => true,
+          (err: unknown) => {
             left.push(name);
             log.warn('the rehearsal database could not be dropped: drop it by hand', {
               database: name,
               error: err instanceof Error ? err.message : String(err),
             });
-          });
+            return false;
+          },
+        );
+        if (failure !== undefined) {
+          if (failure instanceof Error)
+            failure.message = `rehearsal (the live database is untouched): ${failure.message}${
+              dropped
+                ? ''
+                : `. The rehearsal database ${name} could not be dropped and is still on the server: drop it (DROP DATABASE ${quotedName(name)})`
+            }`;
+          throw failure;
         }
       }
       rehearsal = {
@@ -689,7 +755,7 @@ export async function restoreNeo4jSeeded(
             ? ` Already replaced from this backup and proven: ${replaced.join(', ')}.`
             : '';
           err.message = accepted
-            ? `the live database ${name} was replaced from the seed and is not proven equal to the backup: ${err.message}.${before} Restore again once the cause is fixed; the staged seed is kept under s3://${ctx.bucket}/${chain.prefix}`
+            ? `the live database ${name} was replaced from the seed and is not proven equal to the backup: ${err.message}.${before} Restore again once the cause is fixed; the seed the servers were given stays under s3://${ctx.bucket}/${chain.prefix} for investigation (removed by the bucket's lifecycle rule after two days)`
             : `the server refused to ${recreate ? 'recreate' : 'create'} ${name} from the seed, so it is untouched: ${err.message}.${before}`;
         }
         throw err;
