@@ -70,6 +70,11 @@ export interface LocalStack {
    * each execution gets its own backup id). Spread extra options over it.
    */
   runOptions(): LocalBackupOptions & { startTime: Date };
+  /**
+   * The CloudWatch embedded metric format lines the notices wrote in runs given runOptions(), in
+   * order (a Lambda writes them to its log output, where CloudWatch extracts the metrics).
+   */
+  metrics: string[];
   /** Stops the fake API and the servers (by PID) and removes the storage folder; never throws. */
   stop(): Promise<void>;
 }
@@ -117,6 +122,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const local = await provisionLocalAws(aws, options.bucket, [target]);
     const synthesized = synthesizeBackup(config);
     let clock = options.clockStart ?? Date.parse('2026-11-21T02:00:00Z');
+    const metrics: string[] = [];
     return {
       postgres,
       neo4j,
@@ -136,8 +142,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
           synthesized,
           retryIntervalMs: 0,
           startTime: new Date(clock),
+          onMetrics: (line: string) => metrics.push(line),
         };
       },
+      metrics,
       stop,
     };
   } catch (error) {

@@ -75,3 +75,20 @@ export async function captureNotices(aws: LocalAws): Promise<Notices> {
     events: async () => (await drain(eventsQueue.url)).map((b) => JSON.parse(b)),
   };
 }
+
+/**
+ * The metrics that CloudWatch would extract from embedded metric format lines, as
+ * "Name Dim=value ..." (dimensions in the line's order), one per metric and dimension set.
+ */
+export function emfMetricNames(lines: readonly string[]): string[] {
+  return lines.flatMap((line) => {
+    const doc = JSON.parse(line) as Record<string, unknown> & {
+      _aws: { CloudWatchMetrics: Array<{ Dimensions: string[][]; Metrics: Array<{ Name: string }> }> };
+    };
+    return doc._aws.CloudWatchMetrics.flatMap((d) =>
+      d.Dimensions.flatMap((set) =>
+        d.Metrics.map((m) => `${m.Name}${set.map((k) => ` ${k}=${String(doc[k])}`).join('')}`),
+      ),
+    );
+  });
+}

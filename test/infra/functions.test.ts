@@ -84,6 +84,8 @@ describe('backup Lambdas', () => {
           r.includes('/*/infrahub_backup_*') ||
           // restore steps and the restore report write their reports here, never under a backup
           r.includes('/.restores/*') ||
+          // the notices' per-channel markers (functions/notify deliverNotice), never under a backup
+          r.includes('/.notices/*') ||
           // the restore role copies artifacts back into the deployment's own storage
           r.includes('arn:aws:s3:::infrahub-prod-artifacts/*'),
       ),

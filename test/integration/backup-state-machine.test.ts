@@ -1,4 +1,3 @@
-import { ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type LocalAws, runBackupLocally } from '../../cli/local/backup.js';
 import { type LocalTarget, localRuntime } from '../../cli/local/harness-target.js';
@@ -6,9 +5,9 @@ import { readManifest } from '../../core/backup/manifest.js';
 import { verifyBackup } from '../../core/backup/verify.js';
 import { METRICS_NAMESPACE } from '../../core/metrics.js';
 import { task } from '../../harness/fake-infrahub-api.js';
-import { countGraph, type Neo4jServer, type S3Server } from '../../harness/index.js';
+import { countGraph, type Neo4jServer } from '../../harness/index.js';
 import { enteredStates as entered, type LocalStack, startLocalStack } from '../../harness/local-stack.js';
-import { captureNotices, type Notices } from '../helpers/notices.js';
+import { captureNotices, emfMetricNames, type Notices } from '../helpers/notices.js';
 import { exists, retentionTag } from '../helpers/s3.js';
 
 const bucket = 'infrahub-backups-sm';
@@ -17,7 +16,6 @@ const bucket = 'infrahub-backups-sm';
 describe('backup state machine, run locally from the synthesized definition', () => {
   let stack: LocalStack;
   let neo4j: Neo4jServer;
-  let aws: S3Server;
   let local: LocalAws;
   let target: LocalTarget;
   let busy = false;
@@ -33,7 +31,7 @@ describe('backup state machine, run locally from the synthesized definition', ()
       storageFiles: { 'dev-1/config.txt': 'hostname dev-1\n' },
       preflight: { maxWaitSeconds: 2, pollIntervalSeconds: 1 },
     });
-    ({ neo4j, aws, local, target } = stack);
+    ({ neo4j, local, target } = stack);
     notices = await captureNotices(local);
   }, 240_000);
 
@@ -41,12 +39,14 @@ describe('backup state machine, run locally from the synthesized definition', ()
     await stack?.stop();
   });
 
-  /** The metrics published so far, as "Name Dim=value ...". */
+  /**
+   * The metrics written so far, as "Name Dim=value ...": the notices write them as embedded metric
+   * format lines to their log output (no CloudWatch call), and every line is in the namespace.
+   */
   const metricNames = async () => {
-    const listed = await aws.cloudWatch().send(new ListMetricsCommand({ Namespace: METRICS_NAMESPACE }));
-    return (listed.Metrics ?? []).map(
-      (m) => `${m.MetricName}${(m.Dimensions ?? []).map((d) => ` ${d.Name}=${d.Value}`).join('')}`,
-    );
+    for (const line of stack.metrics)
+      expect(JSON.parse(line)._aws.CloudWatchMetrics[0].Namespace).toBe(METRICS_NAMESPACE);
+    return emfMetricNames(stack.metrics);
   };
 
   // Each test sees only its own notices.

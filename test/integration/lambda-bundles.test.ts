@@ -1,7 +1,6 @@
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
 import {
   CreateClusterCommand,
   CreateServiceCommand,
@@ -10,7 +9,7 @@ import {
 } from '@aws-sdk/client-ecs';
 import { CreateTopicCommand } from '@aws-sdk/client-sns';
 import { Template } from 'aws-cdk-lib/assertions';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { METRICS_NAMESPACE } from '../../core/metrics.js';
 import { localCredentials, localRegion, type S3Server, startS3 } from '../../harness/index.js';
@@ -65,6 +64,16 @@ describe('Lambda bundles as deployed', () => {
     return ((await import(pathToFileURL(join(dir, 'index.mjs')).href)) as { handler: Handler }).handler;
   };
   const context = { getRemainingTimeInMillis: () => 60_000 };
+  /** A loopback port nothing listens on (bound, then closed). */
+  const closedPort = () =>
+    new Promise<number>((resolve, reject) => {
+      const probe = createServer();
+      probe.once('error', reject);
+      probe.listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+    });
 
   it('report: sums up a fleet', async () => {
     const report = await load('Report');
@@ -204,15 +213,23 @@ describe('Lambda bundles as deployed', () => {
     ecs.destroy();
   });
 
-  it('notify: publishes a success notice, its event and its metrics', async () => {
+  it('notify: publishes a success notice and its event; its metrics are EMF lines on stdout, no CloudWatch call', async () => {
     const sns = server.sns();
     const topic = await sns.send(new CreateTopicCommand({ Name: 'bundle-notices' }));
     const notify = await load('Notify', {
       BACKUP_BUCKET: 'unused-by-a-success-notice',
       TOPIC_ARNS: topic.TopicArn ?? '',
+      // CloudWatch unreachable: the notice must not need it (before, PutMetricData failed the step).
+      AWS_ENDPOINT_URL_CLOUDWATCH: `http://127.0.0.1:${await closedPort()}`,
     });
-    await expect(
-      notify({
+    const written: string[] = [];
+    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    let notice: unknown;
+    try {
+      notice = await notify({
         outcome: 'succeeded',
         target: 'infrahub-prod',
         backupId: 'infrahub_backup_20261121_020000',
@@ -224,12 +241,57 @@ describe('Lambda bundles as deployed', () => {
           bytes: 2048,
           componentBytes: { 'task-manager-db': 2048 },
         },
-      }),
-    ).resolves.toMatchObject({ outcome: 'succeeded', target: 'infrahub-prod' });
-    const listed = await server.cloudWatch().send(new ListMetricsCommand({ Namespace: METRICS_NAMESPACE }));
-    expect((listed.Metrics ?? []).map((m) => m.MetricName)).toEqual(
-      expect.arrayContaining(['BackupSucceeded', 'BackupDurationSeconds', 'BackupBytes']),
-    );
+      });
+    } finally {
+      stdout.mockRestore();
+      delete process.env.AWS_ENDPOINT_URL_CLOUDWATCH;
+    }
+    expect(notice).toMatchObject({ outcome: 'succeeded', target: 'infrahub-prod' });
+    const requestId = (notice as { requestId: string }).requestId;
+    const emf = written
+      .flatMap((chunk) => chunk.split('\n'))
+      .filter((line) => line.startsWith('{"_aws"'))
+      .map((line) => JSON.parse(line));
+    // The EMF documents as CloudWatch Logs reads them: per target, and per target and component.
+    expect(emf).toEqual([
+      {
+        _aws: {
+          Timestamp: expect.any(Number),
+          CloudWatchMetrics: [
+            {
+              Namespace: METRICS_NAMESPACE,
+              Dimensions: [['Target']],
+              Metrics: [
+                { Name: 'BackupSucceeded', Unit: 'Count' },
+                { Name: 'BackupBytes', Unit: 'Bytes' },
+                { Name: 'BackupDurationSeconds', Unit: 'Seconds' },
+              ],
+            },
+          ],
+        },
+        requestId,
+        Target: 'infrahub-prod',
+        BackupSucceeded: 1,
+        BackupBytes: 2048,
+        BackupDurationSeconds: expect.any(Number),
+      },
+      {
+        _aws: {
+          Timestamp: expect.any(Number),
+          CloudWatchMetrics: [
+            {
+              Namespace: METRICS_NAMESPACE,
+              Dimensions: [['Target', 'Component']],
+              Metrics: [{ Name: 'BackupBytes', Unit: 'Bytes' }],
+            },
+          ],
+        },
+        requestId,
+        Target: 'infrahub-prod',
+        Component: 'task-manager-db',
+        BackupBytes: 2048,
+      },
+    ]);
   });
 
   it('notify: a missing environment variable is named', async () => {

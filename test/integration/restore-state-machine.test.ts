@@ -1,6 +1,5 @@
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -14,19 +13,12 @@ import {
 import { type LocalTarget, localRuntime } from '../../cli/local/harness-target.js';
 import { fileKey, restoreStepKey } from '../../core/backup/layout.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
-import { METRICS_NAMESPACE } from '../../core/metrics.js';
 import { RestoreStepResultSchema } from '../../core/restore/steps.js';
 import { getJson } from '../../core/s3/objects.js';
-import {
-  countGraph,
-  countTables,
-  type Neo4jServer,
-  type PostgresServer,
-  type S3Server,
-} from '../../harness/index.js';
+import { countGraph, countTables, type Neo4jServer, type PostgresServer } from '../../harness/index.js';
 import { enteredStates as entered, type LocalStack, startLocalStack } from '../../harness/local-stack.js';
 import { fakeEcsServices } from '../helpers/ecs.js';
-import { captureNotices, type Notices } from '../helpers/notices.js';
+import { captureNotices, emfMetricNames, type Notices } from '../helpers/notices.js';
 
 const bucket = 'infrahub-backups-restore-sm';
 
@@ -36,7 +28,6 @@ describe('restore and drill state machines, run locally from the synthesized def
   let stack: LocalStack;
   let postgres: PostgresServer;
   let neo4j: Neo4jServer;
-  let aws: S3Server;
   let local: LocalAws;
   let config: DeploymentConfig;
   let target: LocalTarget;
@@ -92,7 +83,7 @@ describe('restore and drill state machines, run locally from the synthesized def
       }),
       clockStart: Date.parse('2026-11-22T02:00:00Z'),
     });
-    ({ postgres, neo4j, aws, local, config, target, storage } = stack);
+    ({ postgres, neo4j, local, config, target, storage } = stack);
     notices = await captureNotices(local);
 
     const backup = await runBackupLocally({ targets: ['infrahub-lab'] }, stack.runOptions());
@@ -214,9 +205,9 @@ describe('restore and drill state machines, run locally from the synthesized def
     const [notice] = await notices.sns();
     expect(notice?.Subject).toBe('Infrahub restore passed: infrahub-lab');
     expect(notice?.Message).toMatch(/restore-postgres\s+\d+(\.\d+)? s/);
-    const metrics = await aws.cloudWatch().send(new ListMetricsCommand({ Namespace: METRICS_NAMESPACE }));
-    expect((metrics.Metrics ?? []).map((m) => m.MetricName)).toEqual(
-      expect.arrayContaining(['RestoreSucceeded', 'RestoreSeconds']),
+    // Written as embedded metric format lines to the report's log output (no CloudWatch call).
+    expect(emfMetricNames(stack.metrics)).toEqual(
+      expect.arrayContaining(['RestoreSucceeded Target=infrahub-lab', 'RestoreSeconds Target=infrahub-lab']),
     );
   }, 300_000);
 
@@ -298,9 +289,13 @@ describe('restore and drill state machines, run locally from the synthesized def
     expect(
       existsSync(scratch) ? readdirSync(scratch).filter((f) => f.startsWith('infrahub-drill-')) : [],
     ).toEqual([]);
-    const metrics = await aws.cloudWatch().send(new ListMetricsCommand({ Namespace: METRICS_NAMESPACE }));
-    expect((metrics.Metrics ?? []).map((m) => m.MetricName)).toEqual(
-      expect.arrayContaining(['RestoreDrillSeconds', 'RestoreDrillFailed']),
+    expect(emfMetricNames(stack.metrics)).toEqual(
+      expect.arrayContaining([
+        'RestoreDrillSeconds Target=infrahub-lab',
+        'RestoreDrillFailed Target=infrahub-lab',
+        // Fleet-wide (no dimensions): what the RestoreDrillFailed alarm watches.
+        'RestoreDrillFailed',
+      ]),
     );
   }, 300_000);
 });
