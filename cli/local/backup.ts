@@ -40,7 +40,13 @@ import { restoreReportStep } from '../../functions/restore-report/restore-report
 import { servicesStep } from '../../functions/services/services.js';
 import { localExecutionStatus, recordLocalExecution } from './executions.js';
 import { runRunner } from './runner-process.js';
-import { type ExecutionEvent, type ExecutionSummary, runLocally, type TaskState } from './state-machine.js';
+import {
+  allStates,
+  type ExecutionEvent,
+  type ExecutionSummary,
+  runLocally,
+  type TaskState,
+} from './state-machine.js';
 import { LOCAL_ACCOUNT, type MachineKind, type SynthesizedBackup, synthesizeBackup } from './synth.js';
 import { LocalTaskTokenEndpoint } from './task-token-endpoint.js';
 
@@ -93,6 +99,13 @@ export interface LocalBackupOptions {
   maxHistoryEvents?: number;
   /** Wait states' pauses in ms by state name (tests: the preflight loop's PreflightWait); see runLocally. */
   waitTimeOverrides?: Record<string, number>;
+  /**
+   * Every runner state's HeartbeatSeconds, in place of the work item's or plan's (tests: a stalled
+   * runner is stopped in seconds; the configuration's minimum, 120 s, covers a Fargate task's
+   * start-up, which a local process does not have). The runner gets it as TASK_HEARTBEAT_SECONDS and
+   * derives its stall bound from it, as on AWS.
+   */
+  heartbeatSecondsOverride?: number;
   onEvent?: (event: ExecutionEvent) => void;
   /** The runners' output, line by line (the demo prints progress from it). */
   onRunnerExit?: (run: { target: string; subcommand: string; code: number | null; stderr: string }) => void;
@@ -288,6 +301,33 @@ async function runWithTaskToken(
 /** How long a stray runner is given to stop itself after its heartbeat is refused (its own bound is 30 s). */
 const INTERRUPT_WAIT_MS = 35_000;
 
+/**
+ * A copy of `definition` whose `ecs:runTask.waitForTaskToken` states leave their bounds to
+ * runWithTaskToken: their TimeoutSecondsPath and HeartbeatSecondsPath are removed. Step Functions
+ * resolves these reference paths against the state's input ("Path for this timeout ... in the state
+ * input", AWS CDK API Reference, aws_stepfunctions.Timeout.at; AWS Step Functions Developer Guide,
+ * "Task workflow state": TimeoutSecondsPath, HeartbeatSecondsPath); aws-local-stepfunctions 3.0.0
+ * resolves TimeoutSecondsPath against the state's Parameters' output instead (TaskStateAction.
+ * getTimeoutMs is handed the processed input), where `$.timeouts.<step>` points to nothing, so every
+ * runner state failed with "does not point to a value"; it ignores HeartbeatSecondsPath. The same
+ * Parameters hand the runner both values, resolved from the state's input
+ * (TASK_TIMEOUT_SECONDS / TASK_HEARTBEAT_SECONDS, or `--timeout-seconds` / `--heartbeat-seconds`),
+ * and runWithTaskToken enforces both with Step Functions' error names. The definition given is not
+ * modified.
+ */
+export function withLocalTaskTokenBounds<T extends { States: Record<string, Record<string, unknown>> }>(
+  definition: T,
+): T {
+  const copy = structuredClone(definition);
+  for (const [, state] of allStates(copy)) {
+    if (state.Type !== 'Task' || !String(state.Resource).endsWith(':states:::ecs:runTask.waitForTaskToken'))
+      continue;
+    delete state.TimeoutSecondsPath;
+    delete state.HeartbeatSecondsPath;
+  }
+  return copy;
+}
+
 /** Runs the backup state machine locally (the main job). */
 export function runBackupLocally(input: unknown, options: LocalBackupOptions): Promise<LocalExecution> {
   return runStateMachineLocally('backup', input, options);
@@ -415,7 +455,11 @@ export async function runStateMachineLocally(
           const i = command.indexOf(flag);
           return i > 0 ? command[i + 1] : undefined;
         };
-        const heartbeatSeconds = Number(environment.TASK_HEARTBEAT_SECONDS ?? arg('--heartbeat-seconds'));
+        const heartbeatSeconds =
+          options.heartbeatSecondsOverride ??
+          Number(environment.TASK_HEARTBEAT_SECONDS ?? arg('--heartbeat-seconds'));
+        if (environment.TASK_HEARTBEAT_SECONDS !== undefined)
+          environment.TASK_HEARTBEAT_SECONDS = String(heartbeatSeconds);
         const timeoutSeconds = Number(environment.TASK_TIMEOUT_SECONDS ?? arg('--timeout-seconds'));
         const request: RunTaskRequest = {
           family,
@@ -437,7 +481,7 @@ export async function runStateMachineLocally(
   const ended = recordLocalExecution(executionArn);
   let outcome: 'SUCCEEDED' | 'FAILED' = 'FAILED';
   try {
-    const output = await runLocally(machine.definition, input, handlerFor, {
+    const output = await runLocally(withLocalTaskTokenBounds(machine.definition), input, handlerFor, {
       context: {
         Execution: {
           Id: executionArn,

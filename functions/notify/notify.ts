@@ -4,11 +4,6 @@
  * the target, the step and the cause: the runner's own error record (`.runner/<component>.error.json`)
  * when a runner failed, otherwise what the failed state reported (an ECS task's exit code and stop
  * reason, a Lambda's error message). Returns a short summary for the execution's result.
- *
- * Each notice goes out once per channel (deliverNotice: SNS, EventBridge, metrics as CloudWatch
- * embedded metric format log lines), with one request id (noticeRequestId) on all of them; a retry
- * after one channel failed sends only that channel. docs/deployment.md, "Notices: channels, request
- * id and de-duplication", says what subscribers see.
  */
 
 import { createHash } from 'node:crypto';
@@ -207,6 +202,39 @@ function lockDetail(event: { target: string; lockRelease?: LockRelease }): Recor
   };
 }
 
+/**
+ * The error a failure notice names, and its cause. A runner state (`ecs:runTask.waitForTaskToken`)
+ * fails with the runner's own error name as Error (SendTaskFailure: `Stalled`, `StorageError`,
+ * `ToolFailed`, ...) and its redacted message as Cause, or with `States.HeartbeatTimeout` /
+ * `States.Timeout` when no runner answered in time; only a task ECS could not start still fails
+ * as `States.TaskFailed` (infra/constructs/runner-tasks.ts). So the state's Error is the name, unless
+ * it is the bare `States.TaskFailed`, where the runner's record (`.runner/<component>.error.json`)
+ * names it if there is one. The cause: the runners' records when one of them has that name (their
+ * components said), else `<error>: <the state's cause>` (a Lambda's cause already starts with its
+ * error type, and a DBMS left down has the state machine's own sentence), then the records of other
+ * components that failed too.
+ */
+export function failureNaming(
+  failure: { error: string; dbms?: string | undefined },
+  records: readonly ComponentError[],
+  detail: string,
+): { error: string; cause: string } {
+  const named = failure.error !== '' && failure.error !== 'States.TaskFailed';
+  const error = named ? failure.error : (records[0]?.error.name ?? failure.error);
+  const said = (r: ComponentError) => `runner ${r.component}: ${r.error.name}: ${r.error.message}`;
+  const matching = records.filter((r) => r.error.name === error);
+  if (matching.length > 0)
+    return {
+      error,
+      cause: [...matching, ...records.filter((r) => r.error.name !== error)].map(said).join('; '),
+    };
+  const own =
+    !named || detail.startsWith(`${error}: `) || failure.dbms?.startsWith('DOWN')
+      ? detail
+      : `${error}: ${detail}`;
+  return { error, cause: [own, ...records.map(said)].join('; ') };
+}
+
 /** The runners' own failure records for this backup (best effort: a listing error yields none). */
 async function runnerErrors(deps: NotifyDeps, target: string, backupId: string): Promise<ComponentError[]> {
   try {
@@ -331,13 +359,8 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
     const { failure } = event;
     const records = await runnerErrors(deps, event.target, event.backupId);
     const described = describeCause(failure.cause);
-    const first = records[0];
     const step = failure.step;
-    const error = first ? first.error.name : failure.error;
-    // A runner says best what went wrong; the state's own cause is the fallback.
-    const cause = first
-      ? records.map((r) => `runner ${r.component}: ${r.error.name}: ${r.error.message}`).join('; ')
-      : described.detail;
+    const { error, cause } = failureNaming(failure, records, described.detail);
     notice = {
       outcome: 'failed',
       requestId,

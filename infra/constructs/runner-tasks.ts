@@ -181,9 +181,15 @@ export function runnerTask(
 
 /**
  * The runner's task-token callbacks (SendTaskSuccess, SendTaskFailure, SendTaskHeartbeat) for a
- * task role. These actions take no resource: the Service Authorization Reference lists no resource
- * type for them (the task token identifies the task), so the statement names `*` and the wildcard is
- * acknowledged for cdk-nag with that reason. A task can only answer for a token it was given.
+ * task role. These actions support no resource-level permissions: in the Service Authorization
+ * Reference, "Actions, resources, and condition keys for AWS Step Functions" (Actions defined by AWS
+ * Step Functions), their Resource types column is empty, and "If there is no value for this column,
+ * you must specify all resources ("*") to which the policy applies in the Resource element of your
+ * policy statement" (the task token, not an ARN, names the task). So the statement names `*` and the
+ * wildcard is acknowledged for cdk-nag with that reason (acknowledgeTaskToken). A task can only
+ * answer for a token it was given. No KMS permission is needed with it: the state machines use no
+ * customer managed key (SendTaskFailure, SendTaskSuccess: a KMS key of the execution is used only
+ * "For an execution with encryption enabled", Step Functions API Reference).
  */
 export function taskTokenStatement(): iam.PolicyStatement {
   return new iam.PolicyStatement({
@@ -197,7 +203,9 @@ export function acknowledgeTaskToken(role: iam.IRole): void {
   acknowledgeWildcards(
     role,
     ['*'],
-    'states:SendTaskSuccess/SendTaskFailure/SendTaskHeartbeat have no resource type (Service Authorization Reference, AWS Step Functions): the task token given to this task identifies the state it answers.',
+    // Service Authorization Reference, "Actions, resources, and condition keys for AWS Step
+    // Functions": these three actions list no resource type, so a policy must name "*".
+    'states:SendTaskSuccess/SendTaskFailure/SendTaskHeartbeat support no resource-level permissions (Service Authorization Reference, "Actions, resources, and condition keys for AWS Step Functions": no resource type, so Resource "*"): the task token given to this task identifies the state it answers.',
   );
 }
 

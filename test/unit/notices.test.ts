@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeCause } from '../../functions/notify/notify.js';
+import { describeCause, failureNaming } from '../../functions/notify/notify.js';
 import { reportFleet } from '../../functions/report/report.js';
 
 describe('failure causes, as Step Functions hands them over', () => {
@@ -36,6 +36,69 @@ describe('failure causes, as Step Functions hands them over', () => {
     );
     expect(describeCause('  ')).toEqual({ detail: 'no cause given' });
     expect(describeCause('x'.repeat(1000)).detail).toHaveLength(400);
+  });
+});
+
+describe('the error a failure notice names (runner states answer with SendTaskFailure)', () => {
+  const record = (component: string, name: string, message: string) => ({
+    target: 't',
+    backupId: 'infrahub_backup_20261121_020000',
+    component,
+    error: { name, message },
+    failedAt: '2026-11-21T02:00:00.000Z',
+  });
+
+  it("names the runner's error from the state's Error, its message as the cause", () => {
+    expect(
+      failureNaming({ error: 'Stalled' }, [], 'no progress for 451 s (no bytes moved, no tool output)'),
+    ).toEqual({ error: 'Stalled', cause: 'Stalled: no progress for 451 s (no bytes moved, no tool output)' });
+    expect(
+      failureNaming({ error: 'States.HeartbeatTimeout' }, [], 'runner backup-postgres sent no heartbeat'),
+    ).toEqual({
+      error: 'States.HeartbeatTimeout',
+      cause: 'States.HeartbeatTimeout: runner backup-postgres sent no heartbeat',
+    });
+  });
+
+  it("the state's Error wins over an older record of another name (a retried attempt's), which is still said", () => {
+    const older = record('task-manager-db', 'StorageError', 'part 3: ECONNRESET');
+    expect(failureNaming({ error: 'States.HeartbeatTimeout' }, [older], 'no heartbeat')).toEqual({
+      error: 'States.HeartbeatTimeout',
+      cause:
+        'States.HeartbeatTimeout: no heartbeat; runner task-manager-db: StorageError: part 3: ECONNRESET',
+    });
+  });
+
+  it("the runners' records say it when one has that name (the failing one first)", () => {
+    const other = record('artifacts', 'StorageError', 'S3 refused');
+    const failing = record('task-manager-db', 'ToolFailed', 'pg_dump exited with 1');
+    expect(failureNaming({ error: 'ToolFailed' }, [other, failing], 'pg_dump exited with 1')).toEqual({
+      error: 'ToolFailed',
+      cause:
+        'runner task-manager-db: ToolFailed: pg_dump exited with 1; runner artifacts: StorageError: S3 refused',
+    });
+  });
+
+  it("a bare States.TaskFailed (a task ECS could not start) takes the record's name if there is one", () => {
+    const failing = record('database', 'DatabaseUnreachable', 'refused');
+    expect(failureNaming({ error: 'States.TaskFailed' }, [failing], 'runner task stopped')).toEqual({
+      error: 'DatabaseUnreachable',
+      cause: 'runner database: DatabaseUnreachable: refused',
+    });
+    expect(failureNaming({ error: 'States.TaskFailed' }, [], 'runner task stopped')).toEqual({
+      error: 'States.TaskFailed',
+      cause: 'runner task stopped',
+    });
+  });
+
+  it("a Lambda's cause (already led by its type) and a DBMS left down are not prefixed again", () => {
+    expect(failureNaming({ error: 'InfrahubBusy' }, [], 'InfrahubBusy: 2 tasks')).toEqual({
+      error: 'InfrahubBusy',
+      cause: 'InfrahubBusy: 2 tasks',
+    });
+    expect(
+      failureNaming({ error: 'DbmsControl', dbms: 'DOWN: start it' }, [], 'the DBMS is down: ...'),
+    ).toEqual({ error: 'DbmsControl', cause: 'the DBMS is down: ...' });
   });
 });
 
