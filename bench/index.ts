@@ -6,13 +6,15 @@
  *   BENCH_RESTORE_GIB size of the database the restore benchmark restores (default 1)
  *   BENCH_NEO4J_MIB  store size of the Neo4j Enterprise chain benchmark (fake neo4j-admin; default 256)
  *   BENCH_NEO4J_CHANGE_PCT  its change between the two backups, % of the store (default 2)
- *   BENCH_ONLY       "hash", "pg", "restore" or "neo4j-chain" to run one of them
+ *   BENCH_VERIFY_OBJECTS  artifact object counts of the verification benchmark (default "5000,50000")
+ *   BENCH_ONLY       "hash", "pg", "restore", "neo4j-chain" or "verify-scale" to run one of them
  */
 
 import { hashOverhead } from './hash-overhead.js';
 import { formatNeo4jChain, neo4jChainBenchmark } from './neo4j-chain.js';
 import { formatPgBackup, pgBackupBenchmark } from './pg-backup.js';
 import { formatPgRestore, pgRestoreBenchmark } from './pg-restore.js';
+import { formatVerifyScale, verifyScaleBenchmark } from './verify-scale.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const only = process.env.BENCH_ONLY;
@@ -64,4 +66,16 @@ if (!only || only === 'neo4j-chain') {
     `  compares: (a) a full backup, (b) a differential: base chain downloaded and verified, copied server-side, the change uploaded; store ${(store / 1024 ** 2).toFixed(0)} MiB, change ${(changed / 1024 ** 2).toFixed(1)} MiB (the fake's differential is the size of the change)`,
   );
   for (const line of formatNeo4jChain(await neo4jChainBenchmark(store, changed))) console.log(line);
+}
+
+if (!only || only === 'verify-scale') {
+  const counts = (process.env.BENCH_VERIFY_OBJECTS ?? '5000,50000').split(',').map(Number);
+  console.log('\nBenchmark: verifying a backup of many artifact objects (local moto S3)');
+  console.log(
+    '  compares: (a) a HEAD per file in turn (before), (b) quick verification from ListObjectVersions and the upload record, (c) the whole manifest step',
+  );
+  for (const objects of counts) {
+    const rows = await verifyScaleBenchmark(objects, (line) => console.log(line));
+    for (const line of formatVerifyScale(rows)) console.log(line);
+  }
 }

@@ -1,0 +1,53 @@
+/**
+ * Issue 16, part 4: the functions that verify a whole backup (manifest, restore plan) may list object
+ * versions (their verification reads ListObjectVersions instead of a HEAD per file) and have the
+ * memory a 50,000-file backup needs (bench/verify-scale.ts; infra/constructs/backup-functions.ts).
+ */
+import { Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadDeploymentConfigFile } from '../../core/config/load.js';
+import { buildApp } from '../../infra/app.js';
+import { LARGE_BACKUP_FUNCTION_MEMORY_MB } from '../../infra/constructs/backup-functions.js';
+import { testApp } from '../helpers/cdk.js';
+
+type Resources = Record<string, { Properties: Record<string, unknown> }>;
+type Statement = { Action: string | string[]; Resource: unknown };
+
+describe('verifying functions (template)', () => {
+  let template: Template;
+  beforeAll(() => {
+    const stacks = buildApp(testApp(), loadDeploymentConfigFile('config/example.json'));
+    template = Template.fromStack(stacks.backup);
+  }, 300_000);
+
+  /** The function whose description starts with `description`, and the actions its role's policies allow. */
+  function fn(description: string): { memory: unknown; actions: string[] } {
+    const functions = template.findResources('AWS::Lambda::Function') as Resources;
+    const found = Object.values(functions).find((f) =>
+      String(f.Properties.Description ?? '').startsWith(description),
+    );
+    if (!found) throw new Error(`no function described "${description}…"`);
+    const role = JSON.stringify(found.Properties.Role);
+    const policies = Object.values(template.findResources('AWS::IAM::Policy') as Resources).filter((p) =>
+      JSON.stringify(p.Properties.Roles).includes(
+        (JSON.parse(role) as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0],
+      ),
+    );
+    const actions = policies.flatMap((p) =>
+      ((p.Properties.PolicyDocument as { Statement: Statement[] }).Statement ?? []).flatMap((st) =>
+        [st.Action].flat(),
+      ),
+    );
+    return { memory: found.Properties.MemorySize, actions };
+  }
+
+  it('the manifest and restore-plan functions may list versions and have the memory measured for 50,000 files', () => {
+    for (const description of ['Checks a backup with S3', 'Plans a restore or drill']) {
+      const f = fn(description);
+      expect(f.memory, description).toBe(LARGE_BACKUP_FUNCTION_MEMORY_MB);
+      expect(f.actions, description).toContain('s3:ListBucketVersions');
+    }
+    // The others keep their size.
+    expect(fn('Sends the backup success and failure notices').memory).toBe(256);
+  });
+});
