@@ -1,11 +1,24 @@
 /**
  * Runs an Amazon States Language definition locally (aws-local-stepfunctions), with every Task state
  * served by a local handler chosen from the state's resource: the local mode of the CLI and the way
- * the orchestration is tested. Retry, Catch, Map, Parallel and the JSONPath processing are the
+ * the orchestration is tested. Retry, Catch, inline Map, Parallel and the JSONPath processing are the
  * library's implementation of the ASL specification; the handlers are ours.
+ *
+ * Two things of AWS Step Functions the library (3.0.0) does not do, implemented here:
+ * - a Distributed Map (`ItemProcessor.ProcessorConfig.Mode: DISTRIBUTED`): the library ignores
+ *   ProcessorConfig and would run every item inside the parent execution; here each item runs as
+ *   its own child execution (its own history and event count), MaxConcurrency children at a time,
+ *   ToleratedFailurePercentage/Count honoured and the results written by ResultWriter (see
+ *   runDistributedMap);
+ * - the execution history quota: "Maximum execution history size: 25,000 events in a single state
+ *   machine execution history. If the execution history reaches this quota, the execution fails"
+ *   (AWS Step Functions Developer Guide, "Step Functions service quotas", quotas related to state
+ *   machine executions). The library's events are counted as the AWS history events they stand for
+ *   (awsHistoryEvents) and an execution that would pass the quota fails with `States.Runtime`.
  */
 import './polyfill.js';
-import { StateMachine } from 'aws-local-stepfunctions';
+import { randomUUID } from 'node:crypto';
+import { ExecutionAbortedError, StateMachine } from 'aws-local-stepfunctions';
 
 /** An execution event (the library's EventLog, which it does not export by name). */
 export type ExecutionEvent = { type: string; timestamp: number; [key: string]: unknown };
@@ -92,13 +105,185 @@ export interface LocalRunOptions {
    */
   waitTimeOverrides?: Record<string, number>;
   onEvent?: (event: ExecutionEvent) => void;
+  /**
+   * A child execution of a Distributed Map started (each its own history): `onEvent` receives the
+   * parent's events only, this one every child's, with the child's ARN.
+   */
+  onChildEvent?: (child: ChildExecutionRef, event: ExecutionEvent) => void;
+  /** An execution (this one or a child) ended: its status and its history's size in AWS events. */
+  onExecutionEnd?: (summary: ExecutionSummary) => void;
+  /** The history quota in AWS events (default EXECUTION_HISTORY_QUOTA; tests lower it). */
+  maxHistoryEvents?: number;
+  /** Set by runDistributedMap for a child execution: its parent's ARN. */
+  parentExecutionArn?: string;
+  /** The definition was validated already (runDistributedMap validates a processor once per Map run). */
+  validated?: boolean;
+  /** Where a Distributed Map's ResultWriter writes (the local S3); required by a Map that has one. */
+  writeResult?: (bucket: string, key: string, body: string) => Promise<void>;
+}
+
+/** A child execution of a Distributed Map, as the parent started it. */
+export interface ChildExecutionRef {
+  executionArn: string;
+  /** The parent execution's ARN. */
+  parentArn: string;
+  /** The Distributed Map state that started it, and the item's index. */
+  mapState: string;
+  index: number;
+}
+
+export interface ExecutionSummary {
+  executionArn: string;
+  /** Set for a child execution of a Distributed Map. */
+  parentArn?: string;
+  status: 'SUCCEEDED' | 'FAILED';
+  /** The history's size counted as AWS counts it (awsHistoryEvents). */
+  historyEvents: number;
+}
+
+/**
+ * "Maximum execution history size: 25,000 events in a single state machine execution history"
+ * (AWS Step Functions Developer Guide, "Step Functions service quotas"): a hard quota.
+ */
+export const EXECUTION_HISTORY_QUOTA = 25_000;
+
+/**
+ * How many AWS history events (HistoryEvent types, AWS Step Functions API Reference, "HistoryEvent")
+ * one event of the library stands for. The library writes one StateEntered/StateExited per state; AWS
+ * writes, for a Task, <Type>StateEntered, TaskScheduled and TaskStarted, then TaskSucceeded and
+ * TaskStateExited (a failed attempt: TaskFailed; a retry schedules and starts it again); for a Map or
+ * Parallel, <Type>StateEntered and <Type>StateStarted, then <Type>StateSucceeded and
+ * <Type>StateExited, and for an inline Map's iterations MapIterationStarted and
+ * MapIterationSucceeded/Failed each; Pass, Choice, Wait, Succeed and Fail one event on entry and one
+ * on exit. A Distributed Map (run here as a Task named in `distributed`) writes MapStateEntered,
+ * MapRunStarted, then MapRunSucceeded (or MapRunFailed) and MapStateExited: its items' events are in
+ * their child executions' histories, not the parent's.
+ */
+export function awsHistoryEvents(
+  event: ExecutionEvent,
+  distributed: ReadonlySet<string> = new Set(),
+): number {
+  const state = event.state as { name?: string; type?: string } | undefined;
+  const type = state?.type ?? '';
+  const isDistributed = state?.name !== undefined && distributed.has(state.name);
+  switch (event.type) {
+    case 'ExecutionStarted':
+    case 'ExecutionSucceeded':
+    case 'ExecutionFailed':
+    case 'ExecutionAborted':
+    case 'ExecutionTimeout':
+    case 'MapIterationStarted':
+    case 'MapIterationSucceeded':
+    case 'MapIterationFailed':
+      return 1;
+    case 'StateEntered':
+      if (isDistributed) return 2;
+      return type === 'Task' ? 3 : type === 'Map' || type === 'Parallel' ? 2 : 1;
+    case 'StateExited':
+      if (isDistributed) return 2;
+      return type === 'Task' || type === 'Map' || type === 'Parallel' ? 2 : 1;
+    case 'StateFailed':
+      return type === 'Task' || type === 'Map' || type === 'Parallel' ? 1 : 0;
+    case 'StateRetried':
+      return type === 'Task' && !isDistributed ? 2 : 1;
+    default:
+      // StateCaught (the state's exit follows), Parallel branch events (AWS has none per branch).
+      return 0;
+  }
+}
+
+/** An execution would pass the history quota: AWS fails it, as this does. */
+export class ExecutionHistoryLimitError extends Error {
+  override name = 'States.Runtime';
+  constructor(
+    readonly executionArn: string,
+    readonly historyEvents: number,
+    readonly quota: number,
+  ) {
+    super(
+      `ExecutionLimitExceeded: the execution ${executionArn} reached ${historyEvents} history events, past the quota of ${quota} events per execution (AWS Step Functions service quotas: "Maximum execution history size"); run the per-item work as child executions (a Distributed Map)`,
+    );
+  }
+}
+
+/** A Distributed Map's state fields that the local run needs (ASL, "Map state": distributed mode). */
+interface DistributedMapState {
+  ItemsPath?: string;
+  ItemReader?: unknown;
+  ItemBatcher?: unknown;
+  ItemSelector?: Record<string, unknown>;
+  Parameters?: Record<string, unknown>;
+  ItemProcessor: { StartAt: string; States: AslStates; ProcessorConfig?: Record<string, unknown> };
+  MaxConcurrency?: number;
+  ToleratedFailurePercentage?: number;
+  ToleratedFailureCount?: number;
+  Label?: string;
+  ResultWriter?: { Resource?: string; Parameters?: { Bucket?: string; Prefix?: string } };
+}
+
+/** The resource a Distributed Map becomes locally (a Task served by runDistributedMap). */
+const LOCAL_DISTRIBUTED_MAP = 'arn:aws:states:::local:distributedMap';
+
+/** Whether a state is a Map in distributed mode (ItemProcessor.ProcessorConfig.Mode "DISTRIBUTED"). */
+export function isDistributedMap(state: Record<string, unknown>): boolean {
+  const processor = state.ItemProcessor as { ProcessorConfig?: { Mode?: unknown } } | undefined;
+  return state.Type === 'Map' && processor?.ProcessorConfig?.Mode === 'DISTRIBUTED';
+}
+
+/**
+ * A copy of `definition` in which every Distributed Map of this execution (not those inside another
+ * Distributed Map's processor: they belong to the child executions) is a Task state with the Map's
+ * InputPath, ResultSelector, ResultPath, OutputPath, Retry, Catch and transition, served locally by
+ * runDistributedMap; and the Maps themselves, by state name.
+ */
+export function withDistributedMaps<T extends { States: AslStates }>(
+  definition: T,
+): { definition: T; distributed: Map<string, DistributedMapState> } {
+  const copy = structuredClone(definition);
+  const distributed = new Map<string, DistributedMapState>();
+  const walk = (states: AslStates) => {
+    for (const [name, state] of Object.entries(states)) {
+      if (isDistributedMap(state)) {
+        distributed.set(name, state as unknown as DistributedMapState);
+        const task: Record<string, unknown> = {
+          Type: 'Task',
+          Resource: LOCAL_DISTRIBUTED_MAP,
+          TimeoutSeconds: LOCAL_MAX_TASK_TIMEOUT_SECONDS,
+        };
+        for (const key of [
+          'Comment',
+          'InputPath',
+          'ResultSelector',
+          'ResultPath',
+          'OutputPath',
+          'Retry',
+          'Catch',
+          'Next',
+          'End',
+        ])
+          if (key in state) task[key] = state[key];
+        states[name] = task;
+      } else if (state.Type === 'Map') {
+        const processor = (state.ItemProcessor ?? state.Iterator) as { States: AslStates } | undefined;
+        if (processor) walk(processor.States);
+      } else if (state.Type === 'Parallel') {
+        for (const branch of (state.Branches as Array<{ States: AslStates }>) ?? []) walk(branch.States);
+      }
+    }
+  };
+  walk(copy.States);
+  return { definition: copy, distributed };
 }
 
 /**
  * Runs `definition` with `input`. `handlerFor` is asked once per Task state for its local handler; it
  * must throw for a state it cannot serve, so nothing silently calls AWS. Errors thrown by handlers
  * keep their `name`, which Retry and Catch match, as with a Lambda's error type on AWS. A Task state
- * without `TimeoutSeconds` has no 60 s bound here, as on AWS (withAwsTaskTimeouts).
+ * without `TimeoutSeconds` has no 60 s bound here, as on AWS (withAwsTaskTimeouts). A Distributed
+ * Map runs its items as child executions (runDistributedMap). The history is counted as AWS counts
+ * it (awsHistoryEvents): an execution that would pass `maxHistoryEvents` (25,000) is stopped and
+ * fails with ExecutionHistoryLimitError (`States.Runtime`), its ExecutionFailed event sent to
+ * `onEvent` as the library's own would be.
  */
 export async function runLocally(
   definition: { StartAt: string; States: AslStates },
@@ -106,16 +291,47 @@ export async function runLocally(
   handlerFor: (state: TaskState) => LocalTaskHandler,
   options: LocalRunOptions = {},
 ): Promise<unknown> {
+  const executionArn = String(
+    (options.context?.Execution as { Id?: unknown } | undefined)?.Id ??
+      `arn:aws:states:local:000000000000:execution:local:${randomUUID()}`,
+  );
   const tasks = taskStates(definition);
-  const handlers = Object.fromEntries(tasks.map((t) => [t.name, handlerFor(t)]));
+  // Asked once per Task state of the whole definition; the child executions reuse the answers.
+  const known = new Map<string, LocalTaskHandler>();
+  const cachedHandlerFor = (state: TaskState): LocalTaskHandler => {
+    const found = known.get(state.name) ?? handlerFor(state);
+    known.set(state.name, found);
+    return found;
+  };
+  const handlers: Record<string, LocalTaskHandler> = Object.fromEntries(
+    tasks.map((t) => [t.name, cachedHandlerFor(t)]),
+  );
   // Task timeouts as on AWS, not the library's 60 s default (see withAwsTaskTimeouts).
-  const machine = new StateMachine(withAwsTaskTimeouts(definition) as never, {
-    validationOptions: { checkArn: false },
+  const prepared = withDistributedMaps(withAwsTaskTimeouts(definition));
+  for (const [name, map] of prepared.distributed)
+    handlers[name] = (mapInput) =>
+      runDistributedMap(
+        name,
+        map,
+        mapInput,
+        cachedHandlerFor,
+        { ...options, context: options.context ?? {} },
+        executionArn,
+      );
+  // Validated once (asl-validator compiles its schema each time): a child's definition, already
+  // validated by its Map run, is not validated again for each of its thousand executions.
+  const machine = new StateMachine(prepared.definition as never, {
+    validationOptions: options.validated ? { noValidate: true } : { checkArn: false },
   });
   const retryIntervalOverrides =
     options.retryIntervalMs === undefined
       ? undefined
-      : Object.fromEntries(tasks.map((t) => [t.name, options.retryIntervalMs as number]));
+      : Object.fromEntries(
+          [...tasks.map((t) => t.name), ...prepared.distributed.keys()].map((n) => [
+            n,
+            options.retryIntervalMs as number,
+          ]),
+        );
   const execution = machine.run(input as never, {
     overrides: {
       taskResourceLocalHandlers: handlers as never,
@@ -124,15 +340,247 @@ export async function runLocally(
     },
     ...(options.context ? { context: options.context as never } : {}),
   });
-  const logging = options.onEvent
-    ? (async () => {
-        for await (const event of execution.eventLogs) options.onEvent?.(event as unknown as ExecutionEvent);
-      })()
-    : Promise.resolve();
+  const quota = options.maxHistoryEvents ?? EXECUTION_HISTORY_QUOTA;
+  const distributedNames = new Set(prepared.distributed.keys());
+  let historyEvents = 0;
+  let exceeded: ExecutionHistoryLimitError | undefined;
+  const logging = (async () => {
+    for await (const raw of execution.eventLogs) {
+      if (exceeded) continue;
+      const event = raw as unknown as ExecutionEvent;
+      const n = awsHistoryEvents(event, distributedNames);
+      if (historyEvents + n > quota) {
+        // AWS fails the execution at its quota: stop it here, and record its failure as AWS does.
+        exceeded = new ExecutionHistoryLimitError(executionArn, historyEvents + n, quota);
+        execution.abort();
+        options.onEvent?.({
+          type: 'ExecutionFailed',
+          timestamp: Date.now(),
+          Error: exceeded.name,
+          Cause: exceeded.message,
+        });
+        continue;
+      }
+      historyEvents += n;
+      options.onEvent?.(event);
+    }
+  })();
+  const parentArn = options.parentExecutionArn;
+  const end = (status: ExecutionSummary['status']) =>
+    options.onExecutionEnd?.({ executionArn, ...(parentArn ? { parentArn } : {}), status, historyEvents });
+  let output: unknown;
   try {
-    return await execution.result;
-  } finally {
-    // The event log closes when the execution ends, succeeded or failed.
+    output = await execution.result;
+  } catch (err) {
+    // The event log closes when the execution ends, succeeded, failed or aborted.
     await logging;
+    end('FAILED');
+    if (exceeded && err instanceof ExecutionAbortedError) throw exceeded;
+    throw err;
   }
+  await logging;
+  // Counted after the fact (the log lags the run): an execution whose history passed the quota failed.
+  if (exceeded) {
+    end('FAILED');
+    throw exceeded;
+  }
+  end('SUCCEEDED');
+  return output;
+}
+
+/** Why a Distributed Map failed (AWS Step Functions Developer Guide, "Error handling": States.ExceedToleratedFailureThreshold). */
+export class ToleratedFailureThresholdError extends Error {
+  override name = 'States.ExceedToleratedFailureThreshold';
+}
+
+/** A child execution's record as ResultWriter writes it (Transformation NONE). */
+interface ChildRecord {
+  ExecutionArn: string;
+  Input: string;
+  InputDetails: { Included: boolean };
+  Name: string;
+  Output?: string;
+  OutputDetails?: { Included: boolean };
+  Error?: string;
+  Cause?: string;
+  RedriveCount: number;
+  RedriveStatus: string;
+  StartDate: string;
+  StateMachineArn: string;
+  Status: 'SUCCEEDED' | 'FAILED';
+  StopDate: string;
+}
+
+/**
+ * A Distributed Map, as AWS Step Functions runs it (AWS Step Functions Developer Guide, "Using Map
+ * state in Distributed mode"): the items at ItemsPath (ItemReader is not supported locally: the
+ * definitions here read their items from the state input), each through ItemSelector (with
+ * `$$.Map.Item.Index` and `$$.Map.Item.Value`, evaluated in the parent), run as a child execution
+ * of ItemProcessor with that input, its own ARN
+ * (`arn:aws:states:<region>:<account>:execution:<machine>/<label>:<name>`), its own history and
+ * its own event count, at most MaxConcurrency at a time (none: all at once). A failed child fails
+ * the Map only past ToleratedFailurePercentage or ToleratedFailureCount (default 0): then no further
+ * child starts and the Map fails with States.ExceedToleratedFailureThreshold. The result, without
+ * ResultWriter, is the children's outputs in item order (a failed child's record in place of its
+ * output). With ResultWriter (AWS Step Functions Developer Guide, "ResultWriter (Map)": "Exporting
+ * to Amazon S3"), the records go to `<Prefix>/<map run id>/SUCCEEDED_0.json` and `FAILED_0.json`
+ * with `manifest.json` beside them (written through `options.writeResult`), and the result is
+ * `{MapRunArn, ResultWriterDetails: {Bucket, Key}}`, Key the manifest's.
+ */
+export async function runDistributedMap(
+  name: string,
+  map: DistributedMapState,
+  input: unknown,
+  handlerFor: (state: TaskState) => LocalTaskHandler,
+  options: LocalRunOptions & { context: Record<string, unknown> },
+  parentArn: string,
+): Promise<unknown> {
+  if (map.ItemReader !== undefined || map.ItemBatcher !== undefined)
+    throw new Error(`Map ${name}: ItemReader and ItemBatcher are not supported by the local mode`);
+  const context = options.context;
+  // JSONPath and payload templates evaluated by the library itself, in a one-state machine.
+  const evaluate = async (
+    template: Record<string, unknown>,
+    value: unknown,
+    extra: Record<string, unknown>,
+  ) =>
+    new StateMachine(
+      {
+        StartAt: 'Evaluate',
+        States: { Evaluate: { Type: 'Pass', Parameters: template, End: true } },
+      } as never,
+      {
+        validationOptions: { noValidate: true },
+      },
+    ).run(value as never, { context: { ...context, ...extra } as never }).result;
+  const { items } = (await evaluate({ 'items.$': map.ItemsPath ?? '$' }, input, {})) as { items: unknown };
+  if (!Array.isArray(items))
+    throw Object.assign(new Error(`Map ${name}: ItemsPath ${map.ItemsPath ?? '$'} is not an array`), {
+      name: 'States.Runtime',
+    });
+  const selector = map.ItemSelector ?? map.Parameters;
+  const [, , , region = 'local', account = '000000000000'] = parentArn.split(':');
+  const machine = (
+    (context.StateMachine as { Name?: string } | undefined)?.Name ??
+    parentArn.split(':')[6] ??
+    'local'
+  ).split('/')[0];
+  const label = map.Label ?? name;
+  const mapRunId = randomUUID();
+  const mapRunArn = `arn:aws:states:${region}:${account}:mapRun:${machine}/${label}:${mapRunId}`;
+  const childMachineArn = `arn:aws:states:${region}:${account}:stateMachine:${machine}/${label}`;
+  const processor = { StartAt: map.ItemProcessor.StartAt, States: map.ItemProcessor.States };
+  // Validated here once for all of its children (asl-validator: the ASL specification's rules).
+  new StateMachine(processor as never, { validationOptions: { checkArn: false } });
+  const records: ChildRecord[] = new Array(items.length);
+  const outputs: unknown[] = new Array(items.length);
+  const toleratedPercent = map.ToleratedFailurePercentage ?? 0;
+  const toleratedCount = map.ToleratedFailureCount ?? 0;
+  let failures = 0;
+  let thresholdPassed = false;
+
+  const runChild = async (index: number) => {
+    const item = items[index];
+    const childInput = selector
+      ? await evaluate(selector, input, { Map: { Item: { Index: index, Value: item } } })
+      : item;
+    const childName = randomUUID();
+    const executionArn = `arn:aws:states:${region}:${account}:execution:${machine}/${label}:${childName}`;
+    const startDate = new Date().toISOString();
+    const ref: ChildExecutionRef = { executionArn, parentArn, mapState: name, index };
+    let failed: { Error?: string; Cause?: string } | undefined;
+    const base = {
+      ExecutionArn: executionArn,
+      Input: JSON.stringify(childInput),
+      InputDetails: { Included: true },
+      Name: childName,
+      RedriveCount: 0,
+      StartDate: startDate,
+      StateMachineArn: childMachineArn,
+    };
+    try {
+      const output = await runLocally(processor, childInput, handlerFor, {
+        ...options,
+        context: {
+          ...context,
+          Execution: {
+            ...(context.Execution as Record<string, unknown> | undefined),
+            Id: executionArn,
+            Name: childName,
+            Input: childInput,
+            StartTime: startDate,
+          },
+          StateMachine: { Id: childMachineArn, Name: `${machine}/${label}` },
+        },
+        parentExecutionArn: parentArn,
+        validated: true,
+        onEvent: (event) => {
+          if (event.type === 'ExecutionFailed') failed = event as { Error?: string; Cause?: string };
+          options.onChildEvent?.(ref, event);
+        },
+      });
+      outputs[index] = output;
+      records[index] = {
+        ...base,
+        Output: JSON.stringify(output ?? null),
+        OutputDetails: { Included: true },
+        RedriveStatus: 'NOT_REDRIVABLE',
+        Status: 'SUCCEEDED',
+        StopDate: new Date().toISOString(),
+      };
+    } catch (err) {
+      const record: ChildRecord = {
+        ...base,
+        Error: failed?.Error ?? (err instanceof Error ? err.name : 'States.Runtime'),
+        Cause: failed?.Cause ?? (err instanceof Error ? err.message : String(err)),
+        RedriveStatus: 'REDRIVABLE',
+        Status: 'FAILED',
+        StopDate: new Date().toISOString(),
+      };
+      records[index] = record;
+      outputs[index] = record;
+      failures += 1;
+      if (failures > toleratedCount && (failures * 100) / items.length > toleratedPercent)
+        thresholdPassed = true;
+    }
+  };
+
+  // MaxConcurrency children at a time (0 or none: no bound); none starts once the threshold passed.
+  const limit = map.MaxConcurrency && map.MaxConcurrency > 0 ? map.MaxConcurrency : items.length;
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length && !thresholdPassed) await runChild(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+
+  let result: unknown = outputs;
+  const writer = map.ResultWriter;
+  if (writer?.Resource !== undefined) {
+    const bucket = writer.Parameters?.Bucket ?? '';
+    const prefix = (writer.Parameters?.Prefix ?? '').replace(/\/?$/, '/').replace(/^\/$/, '');
+    if (!options.writeResult) throw new Error(`Map ${name}: ResultWriter needs a local S3 (writeResult)`);
+    const write = async (status: 'SUCCEEDED' | 'FAILED') => {
+      const body = JSON.stringify(records.filter((r) => r?.Status === status));
+      const key = `${prefix}${mapRunId}/${status}_0.json`;
+      await options.writeResult?.(bucket, key, body);
+      return [{ Key: key, Size: Buffer.byteLength(body) }];
+    };
+    const manifest = {
+      DestinationBucket: bucket,
+      MapRunArn: mapRunArn,
+      ResultFiles: {
+        FAILED: failures > 0 ? await write('FAILED') : [],
+        PENDING: [],
+        SUCCEEDED: await write('SUCCEEDED'),
+      },
+    };
+    const key = `${prefix}${mapRunId}/manifest.json`;
+    await options.writeResult(bucket, key, JSON.stringify(manifest));
+    result = { MapRunArn: mapRunArn, ResultWriterDetails: { Bucket: bucket, Key: key } };
+  }
+  if (thresholdPassed)
+    throw new ToleratedFailureThresholdError(
+      `Map ${name}: ${failures} of ${items.length} child executions failed, more than tolerated (ToleratedFailurePercentage ${toleratedPercent}, ToleratedFailureCount ${toleratedCount})`,
+    );
+  return result;
 }

@@ -164,6 +164,13 @@ export const RESTORES_ROOT = '.restores/';
  */
 export const NOTICES_ROOT = '.notices/';
 
+/**
+ * Where the backup state machine's Distributed Map writes its child executions' results
+ * (ResultWriter: `<root>backup/<map run id>/manifest.json` and its result files), for the Report
+ * step to read; never under a target's prefix.
+ */
+export const FLEET_RESULTS_ROOT = '.fleet-results/';
+
 const RESTORE_ID = /^(restore|drill)_\d{8}_\d{6}_[a-z0-9]{1,12}$/;
 export const RestoreIdSchema = z
   .string()

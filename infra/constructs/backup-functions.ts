@@ -11,7 +11,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { NOTICES_ROOT } from '../../core/backup/layout.js';
+import { FLEET_RESULTS_ROOT, NOTICES_ROOT } from '../../core/backup/layout.js';
 import { BUNDLED_CONFIG_FILE } from '../../core/config/bundled.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { ConfigError } from '../../core/errors.js';
@@ -186,11 +186,12 @@ export class BackupFunctions extends Construct {
       Duration.minutes(5),
       { BACKUP_BUCKET: props.bucket.bucketName },
     );
+    // Reads the Distributed Map's results (up to 1,000 targets' records) from the bucket.
     this.report = make(
       'Report',
       'Sums up a fleet backup: which targets succeeded, which failed and why',
-      Duration.seconds(30),
-      {},
+      Duration.minutes(1),
+      { BACKUP_BUCKET: props.bucket.bucketName },
     );
 
     this.restorePlan = make(
@@ -276,6 +277,10 @@ export class BackupFunctions extends Construct {
         actions: ['s3:PutObjectTagging', 's3:PutObjectVersionTagging'],
         resources: [objects('*/infrahub_backup_*')],
       }),
+    );
+    // Report reads the backup Map's child execution results (ResultWriter), nothing else.
+    this.report.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [objects(`${FLEET_RESULTS_ROOT}*`)] }),
     );
     // Notify reads the runners' failure records (never backup data) to name a failure's cause.
     this.notify.addToRolePolicy(
@@ -401,6 +406,7 @@ export class BackupFunctions extends Construct {
       this.lock,
       this.manifest,
       this.notify,
+      this.report,
       this.freshness,
       this.restorePlan,
       this.restoreReport,

@@ -98,6 +98,7 @@ export class BackupStack extends Stack {
       config,
       functions: this.functions,
       runner: this.runner,
+      storage: { bucket: this.storage.bucket, key: this.storage.key },
     });
     this.restore = new RestoreStateMachine(this, 'Restore', {
       config,

@@ -52,11 +52,23 @@ describe('backup state machine (template)', () => {
       Parameters: { Payload: { 'input.$': '$$.Execution.Input', 'startTime.$': '$$.Execution.StartTime' } },
       Next: 'BackupTargets',
     });
+    // A Distributed Map: each target a STANDARD child execution (its own 25,000-event history), every
+    // failed child tolerated (the Report names it), results written to the bucket, not the state.
     expect(states.get('BackupTargets')).toMatchObject({
       Type: 'Map',
       ItemsPath: '$.plan.targets',
       MaxConcurrency: config.maxConcurrency,
       ItemSelector: { 'target.$': '$$.Map.Item.Value', 'owner.$': '$$.Execution.Id' },
+      ItemProcessor: { ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' } },
+      ToleratedFailurePercentage: 100,
+      ResultWriter: {
+        Resource: 'arn:aws:states:::s3:putObject',
+        Parameters: { Prefix: '.fleet-results/backup' },
+      },
+      ResultPath: '$.results',
+    });
+    expect(states.get('Report')).toMatchObject({
+      Parameters: { Payload: { 'results.$': '$.results' } },
     });
   });
 

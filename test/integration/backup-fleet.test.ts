@@ -1,83 +1,108 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalAws, type RunTaskRequest, runBackupLocally } from '../../cli/local/backup.js';
 import { provisionLocalAws } from '../../cli/local/harness-target.js';
-import type { ExecutionEvent } from '../../cli/local/state-machine.js';
+import { EXECUTION_HISTORY_QUOTA, type ExecutionEvent } from '../../cli/local/state-machine.js';
 import { synthesizeBackup } from '../../cli/local/synth.js';
 import { resultKey } from '../../core/backup/layout.js';
 import { readManifest } from '../../core/backup/manifest.js';
+import { runnerFamily } from '../../core/backup/plan.js';
 import type { ArtifactsResult } from '../../core/backup/results.js';
 import { parseDeploymentConfig } from '../../core/config/load.js';
-import { MAX_TARGETS } from '../../core/config/schema.js';
+import { type DeploymentConfig, MAX_TARGETS, TargetSchema } from '../../core/config/schema.js';
 import { putJson } from '../../core/s3/objects.js';
 import { type S3Server, startS3 } from '../../harness/index.js';
 
-// The largest fleet one deployment takes (one stack's 500 resources: three per target).
-const TARGETS = MAX_TARGETS;
+// A fleet of 1,000 targets through the backup state machine's definition: a Distributed Map, each
+// target its own child execution (issue 16, item 3). One deployment holds at most MAX_TARGETS
+// targets (their task definitions and roles fill CloudFormation's 500 resources per stack), so the
+// definition is synthesized from a deployment of three targets (it does not depend on the number of
+// targets: the Map's items come from the Plan step) and run with a configuration of 1,000, which the
+// Plan, Lock and Report steps read as they would a deployment's.
+const TARGETS = 1000;
 const LIMIT = 256 * 1024; // Step Functions' limit on a state's input or output
 
-// The largest fleet (MAX_TARGETS) through the synthesized state machine: every state's payload must stay small.
-// The ECS states are FAKED here, and only here: hundreds of runner processes would prove nothing more about
-// payload sizes. The fake writes what a runner of the artifacts component writes (an empty storage).
-describe('a backup of the largest fleet (MAX_TARGETS targets), run locally', () => {
+const target = (i: number) =>
+  TargetSchema.parse({
+    name: `infrahub-site-${String(i).padStart(4, '0')}`,
+    neo4j: {
+      host: `neo4j.site-${i}.internal`,
+      edition: 'enterprise',
+      licence: 'commercial',
+      version: '5.26.26',
+      credentialsSecret: `site-${i}/neo4j`,
+    },
+    postgres: { host: `prefect.site-${i}.internal`, majorVersion: 18, credentialsSecret: `site-${i}/pg` },
+    infrahub: { address: `https://infrahub.site-${i}.example.com`, tokenSecret: `site-${i}/token` },
+    artifacts: { type: 's3', bucket: `infrahub-site-${i}-artifacts` },
+  });
+
+// The ECS states are FAKED here, and only here: a thousand runner processes would prove nothing more
+// about the orchestration. The fake writes what a runner of the artifacts component writes (an empty
+// storage), for the target whose task definition the state names.
+describe(`a backup of a fleet of ${TARGETS} targets, run locally`, () => {
   let aws: S3Server;
   let local: LocalAws;
+  let deployed: DeploymentConfig;
+  let fleet: DeploymentConfig;
+  const targetOf = (request: RunTaskRequest) =>
+    request.target ||
+    (fleet.targets.find((t) => runnerFamily(fleet.name, t.name) === request.family)?.name ?? '');
+  const runTask = async (request: RunTaskRequest) => {
+    const name = targetOf(request);
+    const backupId = request.environment.BACKUP_ID ?? '';
+    const now = new Date().toISOString();
+    const result: ArtifactsResult = {
+      target: name,
+      backupId,
+      component: 'artifacts',
+      startedAt: now,
+      finishedAt: now,
+      source: { type: 's3', bucket: `${name}-artifacts`, prefix: '' },
+      files: [],
+    };
+    await putJson(local.s3, local.bucket, resultKey(name, backupId, 'artifacts'), result);
+  };
 
   beforeAll(async () => {
     aws = await startS3();
     local = await provisionLocalAws(aws, 'infrahub-backups-fleet', []);
+    const targets = Array.from({ length: TARGETS }, (_, i) => target(i));
+    deployed = parseDeploymentConfig(
+      {
+        name: 'fleet',
+        region: 'us-east-1',
+        network: { vpcId: 'vpc-00000000', subnetIds: ['subnet-00000000'], availabilityZones: ['us-east-1a'] },
+        targets: targets.slice(0, 3),
+        retention: { daily: 7, weekly: 4, monthly: 12 },
+        maxConcurrency: 40,
+      },
+      'fleet',
+    );
+    expect(TARGETS).toBeGreaterThan(MAX_TARGETS);
+    fleet = { ...deployed, targets };
   }, 120_000);
 
   afterAll(async () => {
     await aws?.stop();
   });
 
-  it('backs up every target independently, each state payload far below 256 KiB', async () => {
-    const target = (i: number) => ({
-      name: `infrahub-site-${String(i).padStart(3, '0')}`,
-      neo4j: {
-        host: `neo4j.site-${i}.internal`,
-        edition: 'enterprise',
-        licence: 'commercial',
-        version: '5.26.26',
-        credentialsSecret: `site-${i}/neo4j`,
-      },
-      postgres: { host: `prefect.site-${i}.internal`, majorVersion: 18, credentialsSecret: `site-${i}/pg` },
-      infrahub: { address: `https://infrahub.site-${i}.example.com`, tokenSecret: `site-${i}/token` },
-      artifacts: { type: 's3', bucket: `infrahub-site-${i}-artifacts` },
-    });
-    const config = parseDeploymentConfig(
-      {
-        name: 'fleet',
-        region: 'us-east-1',
-        network: { vpcId: 'vpc-00000000', subnetIds: ['subnet-00000000'], availabilityZones: ['us-east-1a'] },
-        targets: Array.from({ length: TARGETS }, (_, i) => target(i)),
-        retention: { daily: 7, weekly: 4, monthly: 12 },
-        maxConcurrency: 40,
-      },
-      'fleet',
-    );
-    const synthesized = synthesizeBackup(config);
-    const faked: RunTaskRequest[] = [];
-    const runTask = async (request: RunTaskRequest) => {
-      faked.push(request);
-      const backupId = request.environment.BACKUP_ID ?? '';
-      const now = new Date().toISOString();
-      const result: ArtifactsResult = {
-        target: request.target,
-        backupId,
-        component: 'artifacts',
-        startedAt: now,
-        finishedAt: now,
-        source: { type: 's3', bucket: `${request.target}-artifacts`, prefix: '' },
-        files: [],
-      };
-      await putJson(local.s3, local.bucket, resultKey(request.target, backupId, 'artifacts'), result);
+  it('backs up every target in its own child execution: every history far below 25,000 events, every payload below 256 KiB, the report names each', async () => {
+    const synthesized = synthesizeBackup(deployed);
+    const map = synthesized.definition.States.BackupTargets as {
+      ItemProcessor: { ProcessorConfig: { Mode: string; ExecutionType: string } };
     };
+    expect(map.ItemProcessor.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
+    const faked: RunTaskRequest[] = [];
     let largest = { bytes: 0, where: '' };
+    let running = 0;
+    let most = 0;
     const measure = (event: ExecutionEvent) => {
+      if (event.executionArn && event.type === 'ExecutionStarted') most = Math.max(most, ++running);
+      if (event.executionArn && (event.type === 'ExecutionSucceeded' || event.type === 'ExecutionFailed'))
+        running -= 1;
       const state = event.state as { name: string; input?: unknown; output?: unknown } | undefined;
       for (const [kind, value] of [
-        ['input', state?.input],
+        ['input', state?.input ?? event.input],
         ['output', state?.output ?? event.output],
       ] as const) {
         if (value === undefined) continue;
@@ -86,14 +111,18 @@ describe('a backup of the largest fleet (MAX_TARGETS targets), run locally', () 
       }
     };
 
+    const started = Date.now();
     const result = await runBackupLocally(
       { components: ['artifacts'], force: true },
       {
-        config,
+        config: fleet,
         aws: local,
         runtime: () => ({ env: {} }),
         synthesized,
-        runTask,
+        runTask: async (request) => {
+          faked.push(request);
+          await runTask(request);
+        },
         retryIntervalMs: 0,
         onEvent: measure,
       },
@@ -101,28 +130,46 @@ describe('a backup of the largest fleet (MAX_TARGETS targets), run locally', () 
 
     expect(result.status, result.cause).toBe('SUCCEEDED');
     const report = result.output as { succeeded: string[]; failed: unknown[] };
-    expect(report.succeeded).toHaveLength(TARGETS);
-    expect(new Set(faked.map((r) => r.target)).size).toBe(TARGETS);
+    expect(new Set(report.succeeded)).toEqual(new Set(fleet.targets.map((t) => t.name)));
+    expect(report.failed).toEqual([]);
+    expect(new Set(faked.map(targetOf)).size).toBe(TARGETS);
     expect(faked.every((r) => r.subcommand === 'backup-artifacts')).toBe(true);
-    console.info(
-      `${TARGETS}-target fleet: largest state payload ${(largest.bytes / 1024).toFixed(1)} KiB (${largest.where}); limit 256 KiB`,
-    );
-    expect(largest.bytes).toBeGreaterThan(TARGETS * 50); // the Map's result really lists every target
-    expect(largest.bytes).toBeLessThan(LIMIT / 2);
 
-    // One target failing neither fails nor rolls back the others; the result names each.
-    const five = report.succeeded.slice(0, 5);
+    const parent = result.executions.find((e) => e.executionArn === result.executionArn);
+    const children = result.executions.filter((e) => e.parentArn === result.executionArn);
+    expect(children).toHaveLength(TARGETS);
+    expect(children.every((c) => c.status === 'SUCCEEDED')).toBe(true);
+    const perChild = Math.max(...children.map((c) => c.historyEvents));
+    console.info(
+      `${TARGETS}-target fleet in ${((Date.now() - started) / 1000).toFixed(0)} s: parent history ${parent?.historyEvents} events, each child's at most ${perChild} (quota ${EXECUTION_HISTORY_QUOTA}); ${most} children at once; largest state payload ${(largest.bytes / 1024).toFixed(1)} KiB (${largest.where})`,
+    );
+    expect(parent?.historyEvents).toBeLessThan(100);
+    expect(perChild).toBeLessThan(200);
+    expect(most).toBeLessThanOrEqual(fleet.maxConcurrency);
+    expect(largest.bytes).toBeLessThan(LIMIT / 2);
+    // The Map's own result is where its children's results are, not 1,000 outcomes.
+    const mapExit = result.history.find(
+      (e) => e.type === 'StateExited' && (e.state as { name: string }).name === 'BackupTargets',
+    )?.state as { output: { results: { ResultWriterDetails: { Key: string } } } };
+    expect(mapExit.output.results.ResultWriterDetails.Key).toMatch(
+      /^\.fleet-results\/backup\/.+\/manifest\.json$/,
+    );
+  }, 1_800_000);
+
+  it('fails one target without failing the others, and names it', async () => {
+    const synthesized = synthesizeBackup(deployed);
+    const five = fleet.targets.slice(0, 5).map((t) => t.name);
     const broken = five[2] ?? '';
     const partial = await runBackupLocally(
       { targets: five, components: ['artifacts'], force: true },
       {
-        config,
+        config: fleet,
         aws: local,
         runtime: () => ({ env: {} }),
         synthesized,
         retryIntervalMs: 0,
         runTask: async (request) => {
-          if (request.target === broken)
+          if (targetOf(request) === broken)
             throw Object.assign(new Error('storage unreadable'), { exitCode: 6 });
           await runTask(request);
         },
@@ -131,17 +178,49 @@ describe('a backup of the largest fleet (MAX_TARGETS targets), run locally', () 
     expect(partial.status).toBe('FAILED');
     expect(partial.cause).toMatch(
       new RegExp(
-        `1 of 5 target\\(s\\) failed, 4 backed up\\n- ${broken}: Backup of ${broken} failed at CopyArtifacts: runner backup-artifacts stopped with exit code 6`,
+        `1 of 5 target\\(s\\) failed, 4 backed up\\n- ${broken}: Backup of ${broken} failed at CopyArtifacts`,
       ),
     );
-    const reportState = partial.events.find(
+    const reportState = partial.history.find(
       (e) => e.type === 'StateExited' && (e.state as { name: string }).name === 'Report',
     )?.state as { output: { report: { succeeded: string[] } } };
-    expect(reportState.output.report.succeeded).toEqual(five.filter((t) => t !== broken));
+    expect(new Set(reportState.output.report.succeeded)).toEqual(new Set(five.filter((t) => t !== broken)));
     const backupId = /^(infrahub_backup_\d{8}_\d{6}):/.exec(partial.cause ?? '')?.[1] ?? '';
     for (const t of five) {
       const manifest = await readManifest(local.s3, local.bucket, t, backupId);
       expect(manifest === undefined, t).toBe(t === broken);
     }
-  }, 600_000);
+  }, 300_000);
+
+  it('reports every target even when their child executions die outright (here: past a lowered history quota)', async () => {
+    // Nothing in a child catches its own history quota; the parent tolerates every failed child and
+    // the Report names each target from the child's input, with the child's error.
+    const synthesized = synthesizeBackup(deployed);
+    const three = fleet.targets.slice(0, 3).map((t) => t.name);
+    const run = await runBackupLocally(
+      { targets: three, components: ['artifacts'], force: true },
+      {
+        config: fleet,
+        aws: local,
+        runtime: () => ({ env: {} }),
+        synthesized,
+        retryIntervalMs: 0,
+        runTask,
+        maxHistoryEvents: 40,
+      },
+    );
+    const parent = run.executions.find((e) => e.executionArn === run.executionArn);
+    expect(parent?.historyEvents).toBeLessThanOrEqual(40);
+    expect(
+      run.executions.filter((e) => e.parentArn === run.executionArn && e.status === 'FAILED'),
+    ).toHaveLength(3);
+    expect(run.status).toBe('FAILED');
+    expect(run.error).toBe('BackupFailed');
+    for (const t of three)
+      expect(run.cause).toMatch(
+        new RegExp(
+          `- ${t}: Backup of ${t} did not finish: its execution \\S+ ended FAILED \\(States.Runtime: ExecutionLimitExceeded`,
+        ),
+      );
+  }, 300_000);
 });
