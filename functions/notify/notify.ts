@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { BackupIdSchema, fileKey, NOTICES_ROOT, RESULTS_DIR } from '../../core/backup/layout.js';
 import { lockKey } from '../../core/backup/lock.js';
 import { type ComponentError, ComponentErrorSchema } from '../../core/backup/results.js';
+import { runnerCommandOf } from '../../core/backup/runner-steps.js';
 import { parseInput } from '../../core/config/load.js';
 import { targetName } from '../../core/config/schema.js';
 import { NotificationError } from '../../core/errors.js';
@@ -361,6 +362,8 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
     const described = describeCause(failure.cause);
     const step = failure.step;
     const { error, cause } = failureNaming(failure, records, described.detail);
+    // A runner state's cause is the runner's message now (SendTaskFailure), no task description.
+    const command = described.command ?? runnerCommandOf(step);
     notice = {
       outcome: 'failed',
       requestId,
@@ -383,7 +386,7 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
     lines = [
       `The backup of Infrahub target "${event.target}" failed.`,
       '',
-      `Step:       ${step}${described.command ? ` (runner ${described.command})` : ''}`,
+      `Step:       ${step}${command ? ` (runner ${command})` : ''}`,
       `Error:      ${error}`,
       `Cause:      ${cause}`,
       ...(failure.dbms ? [`DBMS:       ${failure.dbms}`] : []),

@@ -9,6 +9,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { BackupIdSchema, RestoreIdSchema, restorePrefix, restoreStepKey } from '../../core/backup/layout.js';
 import { lockKey } from '../../core/backup/lock.js';
+import { runnerCommandOf } from '../../core/backup/runner-steps.js';
 import { parseInput } from '../../core/config/load.js';
 import { targetName } from '../../core/config/schema.js';
 import { type Metric, MetricNames } from '../../core/metrics.js';
@@ -297,7 +298,9 @@ export async function restoreReportStep(
   ];
   const failures = caught.map((f) => {
     const described = describeCause(f.cause);
-    const record = errors.find((e) => e.step === described.command);
+    // A runner state's cause is the runner's message (SendTaskFailure): its state names the subcommand.
+    const command = described.command ?? runnerCommandOf(f.step);
+    const record = errors.find((e) => e.step === command);
     return record
       ? { step: f.step, error: record.error.name, cause: `runner ${record.step}: ${record.error.message}` }
       : { step: f.step, error: f.error, cause: described.detail };

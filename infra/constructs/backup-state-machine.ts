@@ -8,6 +8,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { FLEET_RESULTS_ROOT } from '../../core/backup/layout.js';
+import { BACKUP_RUNNER_STEPS } from '../../core/backup/runner-steps.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import type { RunnerStepKey } from '../../core/config/timeouts.js';
 import { ErrorNames } from '../../core/errors.js';
@@ -86,13 +87,7 @@ export const Retries = {
 } satisfies Record<string, sfn.RetryProps>;
 
 /** The runner subcommand behind each ECS state, so logs, notices and the local mode agree. */
-export const RunnerSteps = {
-  CountNeo4j: 'count-neo4j',
-  DumpNeo4j: 'backup-neo4j',
-  BackupNeo4j: 'backup-neo4j',
-  DumpPostgres: 'backup-postgres',
-  CopyArtifacts: 'backup-artifacts',
-} as const;
+export const RunnerSteps = BACKUP_RUNNER_STEPS;
 
 /** Where each ECS state's bounds are in the work item's `timeouts` (core/config/timeouts.ts). */
 const RunnerStepBounds: Record<keyof typeof RunnerSteps, RunnerStepKey> = {

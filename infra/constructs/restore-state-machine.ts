@@ -4,6 +4,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { RESTORE_RUNNER_STEPS } from '../../core/backup/runner-steps.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import type { RunnerStepKey } from '../../core/config/timeouts.js';
 import type { BackupFunctions } from './backup-functions.js';
@@ -20,15 +21,7 @@ export interface RestoreStateMachinesProps {
 }
 
 /** The runner subcommand behind each ECS state of the restore and drill state machines. */
-export const RestoreRunnerSteps = {
-  RestoreNeo4j: 'restore-neo4j',
-  RestoreNeo4jOnline: 'restore-neo4j',
-  ValidateNeo4j: 'validate-neo4j',
-  ValidateNeo4jOnline: 'validate-neo4j',
-  RestorePostgres: 'restore-postgres',
-  RestoreArtifacts: 'restore-artifacts',
-  RunDrill: 'drill',
-} as const;
+export const RestoreRunnerSteps = RESTORE_RUNNER_STEPS;
 
 /** Where each ECS state's bounds are in the plan's `timeouts` (core/config/timeouts.ts). */
 const RestoreRunnerStepBounds: Record<keyof typeof RestoreRunnerSteps, RunnerStepKey> = {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { runnerCommandOf } from '../../core/backup/runner-steps.js';
 import { describeCause, failureNaming } from '../../functions/notify/notify.js';
 import { reportFleet } from '../../functions/report/report.js';
 
@@ -89,6 +90,13 @@ describe('the error a failure notice names (runner states answer with SendTaskFa
       error: 'States.TaskFailed',
       cause: 'runner task stopped',
     });
+  });
+
+  it("the failed runner state's subcommand, for the notice's Step line", () => {
+    expect(runnerCommandOf('DumpPostgres')).toBe('backup-postgres');
+    expect(runnerCommandOf('DumpNeo4j')).toBe('backup-neo4j');
+    expect(runnerCommandOf('Preflight')).toBeUndefined();
+    expect(runnerCommandOf('toString')).toBeUndefined();
   });
 
   it("a Lambda's cause (already led by its type) and a DBMS left down are not prefixed again", () => {
