@@ -215,7 +215,13 @@ describe('backup state machine (template)', () => {
           }
         ).Properties.PolicyDocument.Statement,
     );
-    const describe = statements.filter((st) => [st.Action].flat().includes('states:DescribeExecution'));
+    // Besides it, only the backup state machine's role, for its Distributed Map's child executions:
+    // DescribeExecution and StopExecution on its own executions (CDK's DistributedMap grants them).
+    const all = statements.filter((st) => [st.Action].flat().includes('states:DescribeExecution'));
+    const children = all.filter((st) => [st.Action].flat().includes('states:StopExecution'));
+    expect(children).toHaveLength(1);
+    expect(JSON.stringify(children[0]?.Resource)).toContain(':execution:');
+    const describe = all.filter((st) => !children.includes(st));
     expect(describe).toHaveLength(1);
     const resources = JSON.stringify(describe[0]?.Resource);
     expect(resources).toContain(`:execution:${config.name}-backup:*`);
