@@ -8,6 +8,7 @@
  */
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { withLocalTaskTokenBounds } from '../../cli/local/backup.js';
 import { LocalTaskTokenEndpoint } from '../../cli/local/task-token-endpoint.js';
 import {
   failureFields,
@@ -314,5 +315,40 @@ describe('startTaskToken', () => {
     expect(heard.heartbeats).toBe(1);
     await s?.fail({ name: 'ToolFailed', message: 'pg_dump: error: query failed' });
     expect(heard.failure).toEqual([{ error: 'ToolFailed', cause: 'pg_dump: error: query failed' }]);
+  });
+});
+
+describe('withLocalTaskTokenBounds', () => {
+  it("leaves a runner state's bounds to the local ECS handler (the library would resolve TimeoutSecondsPath against Parameters)", () => {
+    const runner = {
+      Type: 'Task',
+      Resource: 'arn:aws:states:::ecs:runTask.waitForTaskToken',
+      TimeoutSecondsPath: '$.timeouts.backupPostgres.timeoutSeconds',
+      HeartbeatSecondsPath: '$.timeouts.backupPostgres.heartbeatSeconds',
+      Parameters: { Cluster: 'c' },
+      End: true,
+    };
+    const lambda = {
+      Type: 'Task',
+      Resource: 'arn:aws:states:::lambda:invoke',
+      TimeoutSecondsPath: '$.t',
+      Next: 'Branches',
+    };
+    const definition = {
+      StartAt: 'Lambda',
+      States: {
+        Lambda: lambda,
+        Branches: { Type: 'Parallel', Branches: [{ StartAt: 'Dump', States: { Dump: runner } }], End: true },
+      },
+    };
+    const local = withLocalTaskTokenBounds(definition);
+    const dump = (local.States.Branches as unknown as { Branches: Array<{ States: { Dump: object } }> })
+      .Branches[0]?.States.Dump;
+    expect(dump).not.toHaveProperty('TimeoutSecondsPath');
+    expect(dump).not.toHaveProperty('HeartbeatSecondsPath');
+    expect(dump).toMatchObject({ Parameters: { Cluster: 'c' } });
+    // Other tasks keep theirs, and the definition given is not modified.
+    expect(local.States.Lambda).toHaveProperty('TimeoutSecondsPath', '$.t');
+    expect(runner).toHaveProperty('TimeoutSecondsPath');
   });
 });
