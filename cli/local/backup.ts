@@ -178,7 +178,7 @@ type LocalRunTask = (
     answer: (outcome: { output: unknown } | { error: Error }) => void;
     beat: () => void;
   },
-) => Promise<{ exited: Promise<void>; stop: () => void }>;
+) => Promise<{ exited: Promise<string | undefined>; stop: () => void }>;
 
 /** A test's runTask (no runner process) as a task answering its token: resolved = success, thrown = its error's name. */
 function fakeRunTask(run: (request: RunTaskRequest) => Promise<void>): LocalRunTask {
@@ -192,7 +192,7 @@ function fakeRunTask(run: (request: RunTaskRequest) => Promise<void>): LocalRunT
         });
       },
     );
-    return { exited, stop: () => undefined };
+    return { exited: exited.then(() => undefined), stop: () => undefined };
   };
 }
 
@@ -270,14 +270,15 @@ async function runWithTaskToken(
         ),
       });
   }, 200);
-  void task.exited.then(() =>
-    // A task that ended without answering its token: AWS would wait out HeartbeatSeconds; here, at once.
+  void task.exited.then((how) =>
+    // A task that ended without answering its token: AWS would wait out HeartbeatSeconds; here, at
+    // once, saying how the process ended (AWS's own cause says nothing of it).
     setTimeout(
       () =>
         settle({
           error: stateError(
             'States.HeartbeatTimeout',
-            `runner ${request.subcommand} ended without SendTaskSuccess or SendTaskFailure (AWS reports this after HeartbeatSeconds)`,
+            `runner ${request.subcommand} ended without SendTaskSuccess or SendTaskFailure${how ? ` (${how})` : ''} (AWS reports this after HeartbeatSeconds)`,
           ),
         }),
       500,
@@ -547,7 +548,7 @@ async function runRunnerTask(
   synthesized: SynthesizedBackup,
   token: Parameters<LocalRunTask>[1],
   tokens: LocalTaskTokenEndpoint,
-): Promise<{ exited: Promise<void>; stop: () => void; endToken: () => void }> {
+): Promise<{ exited: Promise<string | undefined>; stop: () => void; endToken: () => void }> {
   const taskDefinition = synthesized.taskDefinitions.get(request.family);
   if (!taskDefinition) throw new Error(`no task definition with family "${request.family}"`);
   const target = request.target;
@@ -581,6 +582,8 @@ async function runRunnerTask(
   }).then(
     (run) => {
       options.onRunnerExit?.({ target, subcommand: request.subcommand, code: run.code, stderr: run.stderr });
+      const last = redactText(run.stderr.trim().split('\n').pop() ?? '').slice(0, 300);
+      return `${run.code === null ? `it was killed (${run.signal ?? 'signal'})` : `it exited with ${run.code}`}${last ? `: ${last}` : ''}`;
     },
     () => undefined,
   );
