@@ -402,7 +402,7 @@ export class BackupStateMachine extends Construct {
     // Report reads them from there. The owner of each target's lock is this (parent) execution.
     // (AWS Step Functions Developer Guide, "Using Map state in Distributed mode", "ResultWriter (Map)",
     // "IAM policies for using Distributed Map states".)
-    const perTarget = new sfn.DistributedMap(this, 'BackupTargets', {
+    const perTarget = new ScopedResultWriterMap(this, 'BackupTargets', {
       comment: 'One child execution per target; a failed target does not fail or roll back the others',
       itemsPath: '$.plan.targets',
       itemSelector: {
@@ -416,12 +416,9 @@ export class BackupStateMachine extends Construct {
       mapExecutionType: sfn.StateMachineType.STANDARD,
       label: 'BackupTargets',
       toleratedFailurePercentage: 100,
-      resultWriter: new sfn.ResultWriter({
-        bucket: props.storage.bucket,
-        prefix: `${FLEET_RESULTS_ROOT}backup`,
-      }),
       resultPath: '$.results',
     });
+    perTarget.resultWriterTo(props.storage.bucket.bucketName, `${FLEET_RESULTS_ROOT}backup`);
     perTarget.itemProcessor(acquireLock);
 
     const aborted = (name: string, step: string) =>
@@ -529,8 +526,15 @@ export class BackupStateMachine extends Construct {
       [runner.targetRoleArnPattern('backup')],
       this.invokedFunctions,
     );
-    // The Distributed Map: its ResultWriter's objects are encrypted with the bucket's key (S3 asks
-    // for a data key for each PutObject); ResultWriter's own S3 grants come from CDK.
+    // The Distributed Map's ResultWriter writes under its prefix only (AWS Step Functions Developer
+    // Guide, "ResultWriter (Map)", "IAM policies for ResultWriter"; CDK's ResultWriter would grant
+    // the whole bucket, manifests included), encrypted with the bucket's key (a data key per object).
+    this.stateMachine.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload'],
+        resources: [props.storage.bucket.arnForObjects(`${FLEET_RESULTS_ROOT}backup/*`)],
+      }),
+    );
     this.stateMachine.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
@@ -742,5 +746,27 @@ export class BackupStateMachine extends Construct {
       environment: [{ Name: 'BACKUP_ID', 'Value.$': '$.backupId' }],
       retry: Retries.ecsCapacity,
     });
+  }
+}
+
+/**
+ * A Distributed Map whose ResultWriter (S3 PutObject to `bucket`, under `prefix`) is written into
+ * the state as ASL has it, without CDK's ResultWriter grants (PutObject on the whole bucket): the
+ * state machine grants the prefix alone (BackupStateMachine).
+ */
+class ScopedResultWriterMap extends sfn.DistributedMap {
+  private writer?: { Resource: string; Parameters: { Bucket: string; Prefix: string } };
+
+  /** Writes the child executions' results to `bucket` under `prefix` (ResultWriter). */
+  resultWriterTo(bucket: string, prefix: string): void {
+    this.writer = {
+      Resource: 'arn:aws:states:::s3:putObject',
+      Parameters: { Bucket: bucket, Prefix: prefix },
+    };
+  }
+
+  override toStateJson(queryLanguage?: sfn.QueryLanguage): object {
+    const json = super.toStateJson(queryLanguage) as Record<string, unknown>;
+    return this.writer ? { ...json, ResultWriter: this.writer } : json;
   }
 }

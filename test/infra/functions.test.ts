@@ -51,7 +51,15 @@ describe('backup Lambdas', () => {
       )
       .map(([id]) => id.replace(/^Functions([A-Za-z]+?)[0-9A-F]{8}$/, '$1'))
       .sort();
-    expect(withBucket).toEqual(['Freshness', 'Lock', 'Manifest', 'Notify', 'RestorePlan', 'RestoreReport']);
+    expect(withBucket).toEqual([
+      'Freshness',
+      'Lock',
+      'Manifest',
+      'Notify',
+      'Report',
+      'RestorePlan',
+      'RestoreReport',
+    ]);
   });
 
   // Issue 16, part 6: one call checks once; the wait is the state machine's (test/infra/preflight-loop.test.ts).
@@ -86,6 +94,8 @@ describe('backup Lambdas', () => {
           r.includes('/.restores/*') ||
           // the notices' per-channel markers (functions/notify deliverNotice), never under a backup
           r.includes('/.notices/*') ||
+          // the backup Distributed Map's child execution results (ResultWriter), read by Report
+          r.includes('/.fleet-results/backup/*') ||
           // the restore role copies artifacts back into the deployment's own storage
           r.includes('arn:aws:s3:::infrahub-prod-artifacts/*'),
       ),
