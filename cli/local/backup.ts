@@ -278,7 +278,7 @@ async function runWithTaskToken(
         settle({
           error: stateError(
             'States.HeartbeatTimeout',
-            `runner ${request.subcommand} ended without SendTaskSuccess or SendTaskFailure${how ? ` (${how})` : ''} (AWS reports this after HeartbeatSeconds)`,
+            `runner ${request.subcommand} ${how ?? 'ended'} without answering its task token (no SendTaskSuccess or SendTaskFailure; AWS reports this after HeartbeatSeconds)`,
           ),
         }),
       500,
@@ -583,7 +583,9 @@ async function runRunnerTask(
     (run) => {
       options.onRunnerExit?.({ target, subcommand: request.subcommand, code: run.code, stderr: run.stderr });
       const last = redactText(run.stderr.trim().split('\n').pop() ?? '').slice(0, 300);
-      return `${run.code === null ? `it was killed (${run.signal ?? 'signal'})` : `it exited with ${run.code}`}${last ? `: ${last}` : ''}`;
+      return run.code === null
+        ? `was killed (${run.signal ?? 'signal'})`
+        : `exited with ${run.code}${last ? ` (${last})` : ''}`;
     },
     () => undefined,
   );
