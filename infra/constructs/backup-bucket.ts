@@ -4,7 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { NOTICES_ROOT, RESTORE_SEEDS_ROOT } from '../../core/backup/layout.js';
+import { FLEET_RESULTS_ROOT, NOTICES_ROOT, RESTORE_SEEDS_ROOT } from '../../core/backup/layout.js';
 import { expirationDays, PENDING, RETENTION_TAG, RetentionClasses } from '../../core/backup/retention.js';
 import type { DeploymentConfig, Retention } from '../../core/config/schema.js';
 import { acknowledgeWildcards } from '../nag.js';
@@ -118,6 +118,14 @@ export class BackupBucket extends Construct {
           // The notices' per-channel markers matter only while a notice may still be retried.
           id: 'expire-notice-markers',
           prefix: NOTICES_ROOT,
+          expiration: Duration.days(30),
+          noncurrentVersionExpiration: Duration.days(1),
+        },
+        {
+          // A backup's Distributed Map writes its children's results here for its Report; kept a
+          // month for investigation (each execution's history keeps the outcome too).
+          id: 'expire-fleet-results',
+          prefix: FLEET_RESULTS_ROOT,
           expiration: Duration.days(30),
           noncurrentVersionExpiration: Duration.days(1),
         },

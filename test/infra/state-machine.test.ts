@@ -70,6 +70,19 @@ describe('backup state machine (template)', () => {
     expect(states.get('Report')).toMatchObject({
       Parameters: { Payload: { 'results.$': '$.results' } },
     });
+    // The results the children wrote expire with the bucket's lifecycle.
+    const rules = Object.values(template.findResources('AWS::S3::Bucket')).flatMap(
+      (b) =>
+        ((b.Properties as { LifecycleConfiguration?: { Rules?: unknown[] } }).LifecycleConfiguration?.Rules ??
+          []) as Array<Record<string, unknown>>,
+    );
+    expect(rules).toContainEqual(
+      expect.objectContaining({
+        Id: 'expire-fleet-results',
+        Prefix: '.fleet-results/',
+        ExpirationInDays: 30,
+      }),
+    );
   });
 
   it('captures the three components in a Parallel, each with ecs:runTask.waitForTaskToken of the target’s runner', () => {
