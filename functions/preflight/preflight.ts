@@ -14,12 +14,7 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { BackupIdSchema } from '../../core/backup/layout.js';
 import { parseInput } from '../../core/config/load.js';
-import {
-  hasUserinfo,
-  MAX_PREFLIGHT_WAIT_SECONDS,
-  targetName,
-  userinfoMessage,
-} from '../../core/config/schema.js';
+import { hasUserinfo, PreflightSchema, targetName, userinfoMessage } from '../../core/config/schema.js';
 import {
   checkGate,
   describeTasks,
@@ -27,7 +22,7 @@ import {
   type StaleTask,
   staleTaskWarnings,
 } from '../../core/infrahub/gate.js';
-import { DEFAULT_MAX_PAGES, infrahubVersion, requireToken } from '../../core/infrahub/tasks.js';
+import { infrahubVersion, requireToken } from '../../core/infrahub/tasks.js';
 import type { Logger } from '../../core/log.js';
 import { IDENTIFIER_KEYS, redactValue } from '../../core/redact.js';
 import { readSecret } from '../../core/secrets.js';
@@ -57,16 +52,13 @@ export const PreflightEventSchema = z.strictObject({
     tokenSecret: z.string().min(1),
   }),
   force: z.boolean().default(false),
-  maxWaitSeconds: z.number().int().min(0).max(MAX_PREFLIGHT_WAIT_SECONDS).default(600),
-  pollIntervalSeconds: z.number().int().min(1).max(300).default(15),
-  /** Tasks idle longer than this no longer block (see core/config/schema.ts PreflightSchema). */
-  staleTaskHours: z
-    .number()
-    .min(1)
-    .max(24 * 30)
-    .default(6),
+  // The configuration's own rules (core/config/schema.ts PreflightSchema), one definition for both.
+  maxWaitSeconds: PreflightSchema.shape.maxWaitSeconds,
+  pollIntervalSeconds: PreflightSchema.shape.pollIntervalSeconds,
+  /** Tasks idle longer than this no longer block. */
+  staleTaskHours: PreflightSchema.shape.staleTaskHours,
   /** The most pages of tasks one poll reads. */
-  maxTaskPages: z.number().int().min(1).max(1000).default(DEFAULT_MAX_PAGES),
+  maxTaskPages: PreflightSchema.shape.maxTaskPages,
   /** The wait so far (the previous call's `wait`), or null for the first check. */
   wait: PreflightWaitSchema.nullable().default(null),
 });
