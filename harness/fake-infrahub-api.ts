@@ -120,6 +120,12 @@ export async function startFakeInfrahub(options: {
   unavailableFirst?: number;
   /** Answer the first N `InfrahubInfo` (version) requests so too. */
   infoUnavailableFirst?: number;
+  /**
+   * Answer the first N task polls as Infrahub 1.11's admission control sheds load: HTTP 429
+   * "Server is shedding load; retry later.", `Retry-After` and `X-Infrahub-Admission: shed`
+   * (infrahub/api/admission/middleware.py), the request not run.
+   */
+  shedFirst?: number;
   /** Pagination that never ends: every page full of new tasks, `count` always a page ahead. */
   endlessPages?: boolean;
   /** A server that ignores `offset`: every request gets the first page. */
@@ -130,6 +136,7 @@ export async function startFakeInfrahub(options: {
   let poll = -1;
   let infoRequests = 0;
   let unavailableAnswered = 0;
+  let shedAnswered = 0;
   const unavailable = { data: null, errors: [{ message: 'Database Service unavailable' }] };
   const refused = (key: string | string[] | undefined) => ({
     data: null,
@@ -173,6 +180,21 @@ export async function startFakeInfrahub(options: {
     const key = req.headers['x-infrahub-key'];
     requests.push({ token: typeof key === 'string' ? key : undefined, states, offset, limit });
     if (options.failWith) return send(options.failWith, { detail: `fake failure ${options.failWith}` });
+    if (offset === 0 && shedAnswered < (options.shedFirst ?? 0)) {
+      shedAnswered++;
+      res.writeHead(429, {
+        'content-type': 'application/json',
+        'retry-after': '1',
+        'x-infrahub-admission': 'shed',
+      });
+      res.end(
+        JSON.stringify({
+          data: null,
+          errors: [{ message: 'Server is shedding load; retry later.', extensions: { code: 429 } }],
+        }),
+      );
+      return;
+    }
     if (offset === 0 && unavailableAnswered < (options.unavailableFirst ?? 0)) {
       unavailableAnswered++;
       return send(503, unavailable);

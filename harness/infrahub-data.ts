@@ -71,8 +71,12 @@ export const SEED = {
   changedDescription: 'changed on change-1',
 } as const;
 
+/** How long a request Infrahub sheds (HTTP 429, not run) is sent again, in milliseconds. */
+const SHED_RETRY_MS = 10 * 60_000;
+
 /**
- * Sends one GraphQL request to Infrahub (`POST <address>/graphql/<branch>`).
+ * Sends one GraphQL request to Infrahub (`POST <address>/graphql/<branch>`). A request Infrahub
+ * sheds under load (HTTP 429 `X-Infrahub-Admission: shed`) is sent again after its `Retry-After`.
  * @returns the answer's `data`.
  * @throws InfrahubRequestError on a non-200 status (with the body's error messages) or when the answer
  *   carries `errors` (Infrahub answers HTTP 200 with errors for a failed query or mutation).
@@ -87,6 +91,10 @@ export async function infrahubGraphql<T = Record<string, unknown>>(
   // A query is sent again when the connection fails (the server closes idle keep-alive connections,
   // and fetch then reports "fetch failed"); a mutation is not, since it may have been applied.
   const attempts = /^\s*mutation\b/.test(query) ? 1 : 3;
+  // Infrahub 1.11 sheds load under stress (its API's admission control, infrahub/api/admission/
+  // middleware.py): HTTP 429 with `Retry-After` and `X-Infrahub-Admission: shed`, the request never
+  // run, so any request, a mutation too, may be sent again; for up to SHED_RETRY_MS.
+  const shedUntil = Date.now() + SHED_RETRY_MS;
   let response: Response | undefined;
   for (let attempt = 1; !response; attempt++) {
     try {
@@ -96,6 +104,17 @@ export async function infrahubGraphql<T = Record<string, unknown>>(
         body: JSON.stringify({ query, variables: options.variables ?? {} }),
         signal: AbortSignal.timeout(options.timeoutMs ?? 120_000),
       });
+      if (
+        response.status === 429 &&
+        response.headers.get('x-infrahub-admission') === 'shed' &&
+        Date.now() < shedUntil
+      ) {
+        const seconds = Math.min(30, Math.max(1, Number(response.headers.get('retry-after')) || 1));
+        await response.body?.cancel();
+        response = undefined;
+        attempt--;
+        await sleep(seconds * 1000);
+      }
     } catch (error) {
       if (attempt < attempts) {
         await sleep(1000);

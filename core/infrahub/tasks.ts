@@ -217,10 +217,14 @@ function parseAnswer<T extends z.ZodType>(api: InfrahubApi, schema: T, value: un
 }
 
 /**
- * HTTP statuses that mean "not now" rather than "no": a gateway without a backend (502, 504) or a
- * server not ready (503). Answered as InfrahubUnreachable (transient), never InfrahubApiError.
+ * HTTP statuses that mean "not now" rather than "no": a gateway without a backend (502, 504), a
+ * server not ready (503), or Infrahub shedding load (429: from 1.11 its API's admission control
+ * answers a request it did not run with 429 "Server is shedding load; retry later.", a
+ * `Retry-After` and `X-Infrahub-Admission: shed`, infrahub/api/admission/middleware.py). Answered as
+ * InfrahubUnreachable (transient), never InfrahubApiError.
  */
 const TRANSIENT_STATUSES: ReadonlyMap<number, string> = new Map([
+  [429, 'Too Many Requests'],
   [502, 'Bad Gateway'],
   [503, 'Service Unavailable'],
   [504, 'Gateway Timeout'],
@@ -272,7 +276,11 @@ async function graphql(
     // backup's stop/start) and recovers by itself. Transient, so retried (gate, Step Functions).
     throw new InfrahubUnreachableError(
       `Infrahub API at ${url} answered HTTP ${response.status} (${TRANSIENT_STATUSES.get(response.status)}): ` +
-        `Infrahub may be starting, or its database restarting; this usually passes by itself: ${excerpt(text, 300)}`,
+        `${
+          response.status === 429
+            ? `Infrahub is shedding load and did not run the request${response.headers.get('retry-after') ? ` (retry after ${response.headers.get('retry-after')} s)` : ''}`
+            : 'Infrahub may be starting, or its database restarting'
+        }; this usually passes by itself: ${excerpt(text, 300)}`,
     );
   }
   if (response.status === 401 || response.status === 403) {

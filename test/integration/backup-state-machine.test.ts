@@ -82,12 +82,16 @@ describe('backup state machine, run locally from the synthesized definition', ()
     expect(states.indexOf('ReleaseLock')).toBeGreaterThan(states.indexOf('WriteManifest'));
 
     const manifest = await readManifest(local.s3, bucket, 'infrahub-lab', report.backupId);
+    // The manifest names the target's own execution (a child of the fleet's Distributed Map), whose
+    // history holds this backup's steps.
+    const child = result.executions.find((e) => e.parentArn === result.executionArn);
+    expect(child?.status).toBe('SUCCEEDED');
     expect(manifest).toMatchObject({
       backup_id: report.backupId,
       components: ['database', 'task-manager-db', 'artifacts'],
       neo4j_edition: 'community',
       forced: false,
-      execution_id: result.executionArn,
+      execution_id: child?.executionArn,
     });
     expect(manifest?.counts?.neo4j?.neo4j).toEqual(before);
     const verified = await verifyBackup(local.s3, bucket, 'infrahub-lab', report.backupId, { deep: true });

@@ -242,6 +242,23 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
     expect(unreachable[0]).toMatch(/HTTP 503 \(Service Unavailable\).*Database Service unavailable/);
   });
 
+  it('polls on through 429 "Server is shedding load" (Infrahub 1.11 admission control), and passes once admitted', async () => {
+    api = await startFakeInfrahub({ shedFirst: 2, script: () => [] });
+    const clock = fakeClock(T0);
+    const unreachable: string[] = [];
+    const result = await waitForIdle(api, {
+      maxWaitSeconds: 600,
+      pollIntervalSeconds: 15,
+      clock,
+      onUnreachable: (err) => unreachable.push(err.message),
+    });
+    expect(result).toEqual({ waitedSeconds: 30, polls: 3, staleTasks: [] });
+    expect(unreachable).toHaveLength(2);
+    expect(unreachable[0]).toMatch(
+      /HTTP 429 \(Too Many Requests\): Infrahub is shedding load and did not run the request \(retry after 1 s\).*shedding load; retry later/,
+    );
+  });
+
   it('fails InfrahubUnreachable after its bound when Infrahub keeps answering 503, naming the last answer', async () => {
     api = await startFakeInfrahub({ unavailableFirst: 100, script: () => [] });
     const attempt = waitForIdle(api, { maxWaitSeconds: 45, pollIntervalSeconds: 15, clock: fakeClock(T0) });
