@@ -12,6 +12,7 @@ import { BACKUP_RUNNER_STEPS } from '../../core/backup/runner-steps.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import type { RunnerStepKey } from '../../core/config/timeouts.js';
 import { ErrorNames } from '../../core/errors.js';
+import { acknowledgeWildcards } from '../nag.js';
 import type { BackupFunctions } from './backup-functions.js';
 import type { BackupRunner } from './backup-runner.js';
 import { stateMachineLogsKey } from './notices.js';
@@ -529,11 +530,17 @@ export class BackupStateMachine extends Construct {
     // The Distributed Map's ResultWriter writes under its prefix only (AWS Step Functions Developer
     // Guide, "ResultWriter (Map)", "IAM policies for ResultWriter"; CDK's ResultWriter would grant
     // the whole bucket, manifests included), encrypted with the bucket's key (a data key per object).
+    const fleetResults = props.storage.bucket.arnForObjects(`${FLEET_RESULTS_ROOT}backup/*`);
     this.stateMachine.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['s3:PutObject', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload'],
-        resources: [props.storage.bucket.arnForObjects(`${FLEET_RESULTS_ROOT}backup/*`)],
+        resources: [fleetResults],
       }),
+    );
+    acknowledgeWildcards(
+      this.stateMachine.role,
+      [fleetResults],
+      'The Distributed Map writes its results under .fleet-results/backup/<map run id>/, a name Step Functions chooses at run time; nothing else in the bucket.',
     );
     this.stateMachine.addToRolePolicy(
       new iam.PolicyStatement({
