@@ -35,6 +35,9 @@ export function nagResource(scope: IConstruct, value: string): string {
       const [sep, parts] = o['Fn::Join'] as [string, unknown[]];
       return parts.map(render).join(sep);
     }
+    // Other intrinsics (Fn::Select of Fn::Split, as CDK writes a state machine's name): cdk-nag
+    // writes them as their JSON.
+    if ('Fn::Select' in o) return JSON.stringify(o);
     throw new Error(`cannot name ${JSON.stringify(v)} as cdk-nag does`);
   };
   return render(Stack.of(scope).resolve(value));

@@ -508,6 +508,11 @@ export class BackupFunctions extends Construct {
     }
     const bucketArn = props.bucket.bucketArn;
     acknowledgeWildcards(
+      this.report,
+      [`${bucketArn}/${FLEET_RESULTS_ROOT}*`],
+      "Reads (never writes) the backup Distributed Map's results, under .fleet-results/ only, named by Step Functions at run time.",
+    );
+    acknowledgeWildcards(
       this.lock,
       [`${bucketArn}/locks/*`],
       'One lock object per target, named at run time; only under locks/.',

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Arn, ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -536,6 +536,22 @@ export class BackupStateMachine extends Construct {
         actions: ['s3:PutObject', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload'],
         resources: [fleetResults],
       }),
+    );
+    // The Distributed Map's own policy (CDK's StateGraph.bind: DistributedMapPolicy): StartExecution
+    // on this state machine, Describe/StopExecution and RedriveExecution on its child executions,
+    // whose names Step Functions chooses at run time (AWS Step Functions Developer Guide, "IAM
+    // policies for using Distributed Map states").
+    const executions = (suffix: string) =>
+      Stack.of(this).formatArn({
+        service: 'states',
+        resource: 'execution',
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        resourceName: `${Arn.split(this.stateMachine.stateMachineArn, ArnFormat.COLON_RESOURCE_NAME).resourceName}${suffix}`,
+      });
+    acknowledgeWildcards(
+      this.stateMachine,
+      [executions(':*'), executions('/BackupTargets:*')],
+      "The Distributed Map's child executions (and their redrive) of this state machine only: their names are chosen by Step Functions at run time.",
     );
     acknowledgeWildcards(
       this.stateMachine.role,
