@@ -4,6 +4,11 @@
  * the target, the step and the cause: the runner's own error record (`.runner/<component>.error.json`)
  * when a runner failed, otherwise what the failed state reported (an ECS task's exit code and stop
  * reason, a Lambda's error message). Returns a short summary for the execution's result.
+ *
+ * Each notice goes out once per channel (deliverNotice: SNS, EventBridge, metrics as CloudWatch
+ * embedded metric format log lines), with one request id (noticeRequestId) on all of them; a retry
+ * after one channel failed sends only that channel. docs/deployment.md, "Notices: channels, request
+ * id and de-duplication", says what subscribers see.
  */
 
 import { createHash } from 'node:crypto';

@@ -1100,9 +1100,9 @@ describe('deployment configuration: Neo4j Enterprise keys (issue 15)', () => {
     expect(
       problemsOf(enterprise((n) => (n.backupFrom = ['Core-1.internal:6362', 'core-1.internal:6362']))),
     ).toEqual(['targets[0].neo4j.backupFrom: must not name a member twice (also not in another spelling)']);
-    expect(
-      problemsOf(enterprise((n) => (n.backupFrom = ['[fd00::1]:6362', '[FD00:0::1]:6362']))),
-    ).toEqual(['targets[0].neo4j.backupFrom: must not name a member twice (also not in another spelling)']);
+    expect(problemsOf(enterprise((n) => (n.backupFrom = ['[fd00::1]:6362', '[FD00:0::1]:6362'])))).toEqual([
+      'targets[0].neo4j.backupFrom: must not name a member twice (also not in another spelling)',
+    ]);
     expect(problemsOf(enterprise((n) => (n.backupFrom = [])))).toEqual([
       'targets[0].neo4j.backupFrom: must name at least one member',
     ]);
