@@ -28,10 +28,16 @@ describe('npm run demo -- --quick', () => {
     const states = [...out.matchAll(/^ +\d+\.\d s {2}(\w+)$/gm)].map((m) => m[1]);
     expect(states.slice(-3)).toEqual(['PlanDrill', 'RunDrill', 'DrillReport']);
     states.splice(-3);
-    expect(states.slice(0, 3)).toEqual(['Plan', 'AcquireLock', 'Preflight']);
-    expect(states.slice(-4)).toEqual(['WriteManifest', 'ReleaseLock', 'NotifySuccess', 'Report']);
+    // The fleet's Distributed Map (BackupTargets) runs the target as a child execution.
+    expect(states.slice(0, 3)).toEqual(['Plan', 'BackupTargets', 'AcquireLock']);
+    const order = ['AcquireLock', 'Preflight', 'WriteManifest', 'ReleaseLock', 'NotifySuccess', 'Report'];
+    expect(order.map((s) => states.indexOf(s))).toEqual(
+      [...order.map((s) => states.indexOf(s))].sort((a, b) => a - b),
+    );
+    expect(states.at(-1)).toBe('Report');
     expect(states).toEqual(
       expect.arrayContaining([
+        ...order,
         'CountNeo4j',
         'StopDbms',
         'DumpNeo4j',
