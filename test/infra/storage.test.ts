@@ -327,10 +327,14 @@ describe('least privilege (template)', () => {
       ),
     ].sort();
     expect(kmsUsers).toEqual([
+      // The backup state machine's Distributed Map writes its results (ResultWriter) with the key.
+      'BackupRoleDefaultPolicy',
       'FunctionsFreshnessServiceRoleDefaultPolicy',
       'FunctionsLockServiceRoleDefaultPolicy',
       'FunctionsManifestServiceRoleDefaultPolicy',
       'FunctionsNotifyServiceRoleDefaultPolicy',
+      // Report reads those results.
+      'FunctionsReportServiceRoleDefaultPolicy',
       'FunctionsRestorePlanServiceRoleDefaultPolicy',
       'FunctionsRestoreReportServiceRoleDefaultPolicy',
       // One backup and one restore role per target (config/example.json), and the drill role.
