@@ -94,11 +94,17 @@ describe('synthesized definitions: DBMS handling, readiness bounds, Task timeout
       expect(tasks.length).toBeGreaterThan(0);
       for (const [name, state] of tasks) {
         if (String(state.Resource).includes(':ecs:runTask')) {
-          expect(state.TimeoutSeconds, name).toBeGreaterThan(0);
+          // Per target at run time (targets[].timeouts, in the work item), or a fixed bound.
+          const bound = state as State & { TimeoutSecondsPath?: string; HeartbeatSecondsPath?: string };
+          if (bound.TimeoutSecondsPath === undefined) expect(state.TimeoutSeconds, name).toBeGreaterThan(0);
+          else expect(bound.TimeoutSecondsPath, name).toMatch(/^\$\.(plan\.)?timeouts\.\w+\.timeoutSeconds$/);
+          expect(bound.HeartbeatSecondsPath, name).toMatch(/^\$\.(plan\.)?timeouts\.\w+\.heartbeatSeconds$/);
         }
       }
       const local = allStates(withAwsTaskTimeouts(machine.definition as never)) as Array<[string, State]>;
       for (const [name, state] of local.filter(([, s]) => s.Type === 'Task')) {
+        // A bound read at run time (TimeoutSecondsPath: runner states) is left to the local ECS handler.
+        if ((state as { TimeoutSecondsPath?: string }).TimeoutSecondsPath !== undefined) continue;
         const given = states.find(([n]) => n === name)?.[1].TimeoutSeconds;
         expect(state.TimeoutSeconds, name).toBe(
           Math.min(given ?? AWS_DEFAULT_TASK_TIMEOUT_SECONDS, LOCAL_MAX_TASK_TIMEOUT_SECONDS),
