@@ -52,7 +52,8 @@ describe('restore report: a lock left behind', () => {
   });
   const event = (restoreId: string, lockRelease: unknown) => ({
     kind: 'restore' as const,
-    executionId: 'arn:aws:states:us-east-1:000000000000:execution:infrahub-backup-restore:r1',
+    // One execution per restore: a notice is sent once per execution, target and outcome (its request id).
+    executionId: `arn:aws:states:us-east-1:000000000000:execution:infrahub-backup-restore:${restoreId}`,
     startedAt: '2026-11-21T03:00:00Z',
     plan: { target: 'infrahub-lab', backupId: 'infrahub_backup_20261121_020000', restoreId },
     lockRelease,
@@ -96,7 +97,7 @@ describe('restore report: a lock left behind', () => {
 
   it('adds nothing about the lock when it was released, or never held', async () => {
     for (const [i, lockRelease] of [{ released: true }, { notHeld: true }].entries()) {
-      await restoreReportStep(event(`restore_20261121_03000${i}_abcd1234`, lockRelease), deps());
+      await restoreReportStep(event(`restore_20261121_03001${i}_abcd1234`, lockRelease), deps());
       const [notice] = await notices.sns();
       expect(notice?.Message).not.toMatch(/lock could not be released/);
       const [ev] = await notices.events();

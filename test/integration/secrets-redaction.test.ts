@@ -186,7 +186,8 @@ describe('secrets never reach outputs (local executor, moto, runner process)', (
     expect(all['SNS notices']).toMatch(/Infrahub backup FAILED: infrahub-token at Preflight/);
     expect(all['SNS notices']).toContain('the answer is not shown');
     expect(all['EventBridge events']).toContain('Infrahub Backup Failed');
-    expect(all['function logs']).toContain('the API token was refused');
+    // The preflight reads the version only once the gate passes: a refused token ends it at the first
+    // task poll, named in the cause and the notice above, not in a log line of its own.
     expectNoLeak(all, TOKEN, 'CANARY-tok');
   }, 180_000);
 
@@ -257,8 +258,7 @@ describe('secrets never reach outputs (local executor, moto, runner process)', (
     expect(infrahub.requests.some((r) => r.token === canary)).toBe(true);
     expect(thrown?.name).toBe('InfrahubApiError');
     expect(thrown?.message).toMatch(/HTTP 401 \(the API token was refused\).*the answer is not shown/s);
-    // The version read failed first and was logged as a warning: the log line carries the echo, redacted.
-    expect(written.join('')).toContain('could not read the Infrahub version');
+    // Whatever the handler wrote, and the error it threw, carry the echo redacted.
     expect(
       leaks(`${thrown?.message}\n${thrown?.stack}\n${written.join('')}`, canary, 'CANARY-deployed'),
     ).toEqual([]);
