@@ -27,6 +27,19 @@ export const RUNNER_STEP_KEYS = {
 export type RunnerStepKey = keyof typeof RUNNER_STEP_KEYS;
 
 /**
+ * The `timeouts.steps` key of a runner subcommand (`backup-neo4j` → `backupNeo4j`).
+ * @throws Error for a subcommand that has no key (a programming error: every runner state's
+ *   subcommand is one of RUNNER_STEP_KEYS' values)
+ */
+export function stepKeyOf(subcommand: string): RunnerStepKey {
+  const key = (Object.keys(RUNNER_STEP_KEYS) as RunnerStepKey[]).find(
+    (k) => RUNNER_STEP_KEYS[k] === subcommand,
+  );
+  if (!key) throw new Error(`runner subcommand ${subcommand} has no timeouts.steps key`);
+  return key;
+}
+
+/**
  * Each step's TimeoutSeconds when the target's configuration names none, for a small deployment: a
  * data step gets more where the data size is known (stepTimeouts).
  */

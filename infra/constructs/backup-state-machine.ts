@@ -10,7 +10,7 @@ import { Construct } from 'constructs';
 import { FLEET_RESULTS_ROOT } from '../../core/backup/layout.js';
 import { BACKUP_RUNNER_STEPS } from '../../core/backup/runner-steps.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
-import type { RunnerStepKey } from '../../core/config/timeouts.js';
+import { stepKeyOf } from '../../core/config/timeouts.js';
 import { ErrorNames } from '../../core/errors.js';
 import { acknowledgeWildcards } from '../nag.js';
 import type { BackupFunctions } from './backup-functions.js';
@@ -89,15 +89,6 @@ export const Retries = {
 
 /** The runner subcommand behind each ECS state, so logs, notices and the local mode agree. */
 export const RunnerSteps = BACKUP_RUNNER_STEPS;
-
-/** Where each ECS state's bounds are in the work item's `timeouts` (core/config/timeouts.ts). */
-const RunnerStepBounds: Record<keyof typeof RunnerSteps, RunnerStepKey> = {
-  CountNeo4j: 'countNeo4j',
-  DumpNeo4j: 'backupNeo4j',
-  BackupNeo4j: 'backupNeo4j',
-  DumpPostgres: 'backupPostgres',
-  CopyArtifacts: 'backupArtifacts',
-};
 
 export interface BackupStateMachineProps {
   readonly config: DeploymentConfig;
@@ -763,7 +754,7 @@ export class BackupStateMachine extends Construct {
     return runnerTask(this, name, {
       runner: props.runner,
       config: props.config,
-      bounds: { path: '$.timeouts', step: RunnerStepBounds[name] },
+      bounds: { path: '$.timeouts', step: stepKeyOf(RunnerSteps[name]) },
       subcommand: RunnerSteps[name],
       taskDefinitionPath: '$.taskDefinition',
       environment: [{ Name: 'BACKUP_ID', 'Value.$': '$.backupId' }],

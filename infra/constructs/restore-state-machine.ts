@@ -6,7 +6,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { RESTORE_RUNNER_STEPS } from '../../core/backup/runner-steps.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
-import type { RunnerStepKey } from '../../core/config/timeouts.js';
+import { stepKeyOf } from '../../core/config/timeouts.js';
 import type { BackupFunctions } from './backup-functions.js';
 import type { BackupRunner } from './backup-runner.js';
 import { Retries } from './backup-state-machine.js';
@@ -22,17 +22,6 @@ export interface RestoreStateMachinesProps {
 
 /** The runner subcommand behind each ECS state of the restore and drill state machines. */
 export const RestoreRunnerSteps = RESTORE_RUNNER_STEPS;
-
-/** Where each ECS state's bounds are in the plan's `timeouts` (core/config/timeouts.ts). */
-const RestoreRunnerStepBounds: Record<keyof typeof RestoreRunnerSteps, RunnerStepKey> = {
-  RestoreNeo4j: 'restoreNeo4j',
-  RestoreNeo4jOnline: 'restoreNeo4j',
-  ValidateNeo4j: 'validateNeo4j',
-  ValidateNeo4jOnline: 'validateNeo4j',
-  RestorePostgres: 'restorePostgres',
-  RestoreArtifacts: 'restoreArtifacts',
-  RunDrill: 'drill',
-};
 
 /** Shared by both machines: Lambda tasks with the standard retries, and the runner's tasks. */
 class StateBuilder {
@@ -66,7 +55,7 @@ class StateBuilder {
       runner: this.props.runner,
       config: this.props.config,
       // The plan's `timeouts`: per target, raised for the backup's size (core/config/timeouts.ts).
-      bounds: { path: '$.plan.timeouts', step: RestoreRunnerStepBounds[name] },
+      bounds: { path: '$.plan.timeouts', step: stepKeyOf(RestoreRunnerSteps[name]) },
       subcommand: RestoreRunnerSteps[name],
       // A database restore that failed part-way is for an operator to judge (the notice names the
       // error); the other steps are safe to run again (copies, counts, a disposable drill).
