@@ -70,6 +70,10 @@ describe('runner environment', () => {
       parseEnv(Neo4jEnvSchema, { ...base, NEO4J_EDITION: 'enterprise', NEO4J_BACKUP_FROM: members })
         .NEO4J_BACKUP_FROM,
     ).toEqual(members.split(','));
+    for (const twice of ['A:6362,a:6362', '[fd00:0::1]:6362,[FD00::1]:6362'])
+      expect(() =>
+        parseEnv(Neo4jEnvSchema, { ...base, NEO4J_EDITION: 'enterprise', NEO4J_BACKUP_FROM: twice }),
+      ).toThrowError(/NEO4J_BACKUP_FROM: must not name a member twice/);
     for (const bad of ['[fe80::1%eth0]:6362', 'a.internal', 'a.internal:6362,', '[neo4j]:6362'])
       expect(() =>
         parseEnv(Neo4jEnvSchema, { ...base, NEO4J_EDITION: 'enterprise', NEO4J_BACKUP_FROM: bad }),

@@ -95,6 +95,10 @@ export const Neo4jEnvSchema = CommonEnvSchema.extend({
       (s) => s.split(',').every((member) => canonicalHostPort(member) !== undefined),
       'must be host:port, or a comma-separated list of them, such as a.internal:6362,b.internal:6362 (IPv6 in brackets: [fd00::1]:6362)',
     )
+    .refine(
+      (s) => new Set(s.split(',').map((m) => canonicalHostPort(m) ?? m)).size === s.split(',').length,
+      'must not name a member twice (also not in another spelling)',
+    )
     .transform((s) => s.split(','))
     .optional(),
   /**
