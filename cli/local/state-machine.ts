@@ -8,8 +8,12 @@
  * - a Distributed Map (`ItemProcessor.ProcessorConfig.Mode: DISTRIBUTED`): the library ignores
  *   ProcessorConfig and would run every item inside the parent execution; here each item runs as
  *   its own child execution (its own history and event count), MaxConcurrency children at a time,
- *   ToleratedFailurePercentage/Count honoured and the results written by ResultWriter (see
- *   runDistributedMap);
+ *   MaxConcurrencyPath, ToleratedFailurePercentage/Count honoured and the results written by
+ *   ResultWriter (see runDistributedMap);
+ * - `states:startExecution.sync:2` (a Task that starts an execution of a state machine and waits for
+ *   it): the library has no Step Functions to call; here the execution is started through
+ *   `options.startExecution` (the local mode runs the named synthesized state machine as an
+ *   execution of its own) and the task ends as AWS ends it (see startExecutionSync2);
  * - the execution history quota: "Maximum execution history size: 25,000 events in a single state
  *   machine execution history. If the execution history reaches this quota, the execution fails"
  *   (AWS Step Functions Developer Guide, "Step Functions service quotas", quotas related to state
@@ -120,7 +124,44 @@ export interface LocalRunOptions {
   validated?: boolean;
   /** Where a Distributed Map's ResultWriter writes (the local S3); required by a Map that has one. */
   writeResult?: (bucket: string, key: string, body: string) => Promise<void>;
+  /**
+   * Runs an execution of a state machine for a `states:startExecution.sync:2` Task state
+   * (startExecutionSync2); required by a definition that has one.
+   */
+  startExecution?: LocalExecutionStarter;
 }
+
+/** What a `states:startExecution.sync:2` Task asks for: StartExecution's parameters. */
+export interface StartExecutionRequest {
+  stateMachineArn: string;
+  /** The execution's input, as JSON (Input given as JSON text is parsed first). */
+  input: unknown;
+  /** The execution's name (StartExecution's `name`); a fresh one when absent. */
+  name?: string;
+  /** The input's AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: the execution that started it. */
+  startedBy?: string;
+}
+
+/** An execution started for a `states:startExecution.sync:2` Task, once it ended. */
+export interface StartedExecution {
+  executionArn: string;
+  stateMachineArn: string;
+  name: string;
+  startDate: Date;
+  stopDate: Date;
+  status: 'SUCCEEDED' | 'FAILED';
+  /** Its output (SUCCEEDED). */
+  output?: unknown;
+  /** Its error and cause (FAILED). */
+  error?: string;
+  cause?: string;
+}
+
+/**
+ * Runs the requested execution to its end. Throws, with the Step Functions error name StartExecution
+ * would answer (`StepFunctions.StateMachineDoesNotExistException`, ...), when it cannot be started.
+ */
+export type LocalExecutionStarter = (request: StartExecutionRequest) => Promise<StartedExecution>;
 
 /** A child execution of a Distributed Map, as the parent started it. */
 export interface ChildExecutionRef {
@@ -136,6 +177,8 @@ export interface ExecutionSummary {
   executionArn: string;
   /** Set for a child execution of a Distributed Map. */
   parentArn?: string;
+  /** Set for an execution started by a Task state (startExecution.sync:2): the starter's ARN. */
+  startedBy?: string;
   status: 'SUCCEEDED' | 'FAILED';
   /** The history's size counted as AWS counts it (awsHistoryEvents). */
   historyEvents: number;
@@ -215,6 +258,7 @@ interface DistributedMapState {
   Parameters?: Record<string, unknown>;
   ItemProcessor: { StartAt: string; States: AslStates; ProcessorConfig?: Record<string, unknown> };
   MaxConcurrency?: number;
+  MaxConcurrencyPath?: string;
   ToleratedFailurePercentage?: number;
   ToleratedFailureCount?: number;
   Label?: string;
@@ -299,7 +343,11 @@ export async function runLocally(
   // Asked once per Task state of the whole definition; the child executions reuse the answers.
   const known = new Map<string, LocalTaskHandler>();
   const cachedHandlerFor = (state: TaskState): LocalTaskHandler => {
-    const found = known.get(state.name) ?? handlerFor(state);
+    const found =
+      known.get(state.name) ??
+      (START_EXECUTION_SYNC2.test(state.resource)
+        ? startExecutionSync2(state.name, options.startExecution)
+        : handlerFor(state));
     known.set(state.name, found);
     return found;
   };
@@ -418,7 +466,8 @@ interface ChildRecord {
  * `$$.Map.Item.Index` and `$$.Map.Item.Value`, evaluated in the parent), run as a child execution
  * of ItemProcessor with that input, its own ARN
  * (`arn:aws:states:<region>:<account>:execution:<machine>/<label>:<name>`), its own history and
- * its own event count, at most MaxConcurrency at a time (none: all at once). A failed child fails
+ * its own event count, at most MaxConcurrency (or the number at MaxConcurrencyPath in the Map's
+ * input) at a time (none or 0: all at once). A failed child fails
  * the Map only past ToleratedFailurePercentage or ToleratedFailureCount (default 0): then no further
  * child starts and the Map fails with States.ExceedToleratedFailureThreshold. The result, without
  * ResultWriter, is the children's outputs in item order (a failed child's record in place of its
@@ -546,7 +595,8 @@ export async function runDistributedMap(
   };
 
   // MaxConcurrency children at a time (0 or none: no bound); none starts once the threshold passed.
-  const limit = map.MaxConcurrency && map.MaxConcurrency > 0 ? map.MaxConcurrency : items.length;
+  const maxConcurrency = await maxConcurrencyOf(name, map, input, evaluate);
+  const limit = maxConcurrency && maxConcurrency > 0 ? maxConcurrency : items.length;
   let next = 0;
   const worker = async () => {
     while (next < items.length && !thresholdPassed) await runChild(next++);
@@ -583,4 +633,119 @@ export async function runDistributedMap(
       `Map ${name}: ${failures} of ${items.length} child executions failed, more than tolerated (ToleratedFailurePercentage ${toleratedPercent}, ToleratedFailureCount ${toleratedCount})`,
     );
   return result;
+}
+
+/**
+ * The Map's concurrency bound: MaxConcurrency, or the value at MaxConcurrencyPath in the Map's input
+ * (ASL: "MaxConcurrencyPath ... a reference path ... to an integer"; the two are exclusive). A path
+ * that points to no non-negative integer fails the Map with States.Runtime, as on AWS.
+ */
+async function maxConcurrencyOf(
+  name: string,
+  map: DistributedMapState,
+  input: unknown,
+  evaluate: (
+    template: Record<string, unknown>,
+    value: unknown,
+    extra: Record<string, unknown>,
+  ) => Promise<unknown>,
+): Promise<number | undefined> {
+  const runtime = (message: string) =>
+    Object.assign(new Error(`Map ${name}: ${message}`), { name: 'States.Runtime' });
+  if (map.MaxConcurrencyPath === undefined) return map.MaxConcurrency;
+  if (map.MaxConcurrency !== undefined)
+    throw runtime('MaxConcurrency and MaxConcurrencyPath are exclusive (the ASL specification)');
+  const { value } = (await evaluate({ 'value.$': map.MaxConcurrencyPath }, input, {}).catch(
+    (err: unknown) => {
+      throw runtime(
+        `MaxConcurrencyPath ${map.MaxConcurrencyPath}: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    },
+  )) as { value: unknown };
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0)
+    throw runtime(
+      `MaxConcurrencyPath ${map.MaxConcurrencyPath} must point to a non-negative integer, got ${JSON.stringify(value)}`,
+    );
+  return value;
+}
+
+/** The resource of a Task state that starts an execution and waits for it, its output as JSON (any partition). */
+export const START_EXECUTION_SYNC2 = /^arn:[a-z-]+:states:::states:startExecution\.sync:2$/;
+
+/** An error a Retry or Catch matches by its name, `message` its Cause. */
+function namedError(name: string, message: string): Error {
+  return Object.assign(new Error(message), { name });
+}
+
+/**
+ * Serves a `states:startExecution.sync:2` Task state (AWS Step Functions Developer Guide, "Start
+ * workflow executions from a task state" and "Run a Job (.sync)"; ".sync:2" returns the output as
+ * JSON): the parameters are StartExecution's (StateMachineArn, Input as JSON or JSON text, Name);
+ * `start` runs the execution to its end (its own execution: its own history). The task's result is
+ * DescribeExecution's fields as Step Functions returns them: ExecutionArn, Input and Output as JSON,
+ * InputDetails/OutputDetails, Name, RedriveCount, RedriveStatus, StartDate and StopDate (epoch
+ * milliseconds), StateMachineArn, Status. An execution that failed fails the task with
+ * `States.TaskFailed`, its cause those same fields (with Error and Cause, no Output) as JSON text, as
+ * Step Functions reports it; an execution that could not be started fails it with StartExecution's
+ * own error (`StepFunctions.StateMachineDoesNotExistException`, ...).
+ *
+ * @param stateName the Task state's name, for messages
+ * @param start the local StartExecution (LocalRunOptions.startExecution)
+ * @throws Error at once (no handler) when `start` is not given: nothing is called on AWS
+ */
+export function startExecutionSync2(stateName: string, start?: LocalExecutionStarter): LocalTaskHandler {
+  if (!start)
+    throw new Error(
+      `state ${stateName}: states:startExecution.sync:2 needs the local state machines it may start (LocalRunOptions.startExecution)`,
+    );
+  return async (params) => {
+    const p = (params ?? {}) as { StateMachineArn?: unknown; Input?: unknown; Name?: unknown };
+    if (typeof p.StateMachineArn !== 'string' || p.StateMachineArn === '')
+      throw namedError('States.Runtime', `state ${stateName}: StartExecution needs a StateMachineArn`);
+    let input: unknown = p.Input ?? {};
+    if (typeof input === 'string') {
+      try {
+        input = JSON.parse(input);
+      } catch (err) {
+        throw namedError(
+          'StepFunctions.InvalidExecutionInputException',
+          `Invalid State Machine Execution Input: ${(err as Error).message}`,
+        );
+      }
+    }
+    const startedBy = (input as Record<string, unknown> | null)?.AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID;
+    const run = await start({
+      stateMachineArn: p.StateMachineArn,
+      input,
+      ...(typeof p.Name === 'string' ? { name: p.Name } : {}),
+      ...(typeof startedBy === 'string' ? { startedBy } : {}),
+    });
+    const described = {
+      ExecutionArn: run.executionArn,
+      Input: input,
+      InputDetails: { Included: true },
+      Name: run.name,
+      RedriveCount: 0,
+      StartDate: run.startDate.getTime(),
+      StateMachineArn: run.stateMachineArn,
+      Status: run.status,
+      StopDate: run.stopDate.getTime(),
+    };
+    if (run.status === 'SUCCEEDED')
+      return {
+        ...described,
+        Output: run.output ?? null,
+        OutputDetails: { Included: true },
+        RedriveStatus: 'NOT_REDRIVABLE',
+      };
+    throw namedError(
+      'States.TaskFailed',
+      JSON.stringify({
+        ...described,
+        Error: run.error ?? 'States.Runtime',
+        Cause: run.cause ?? '',
+        RedriveStatus: 'REDRIVABLE',
+      }),
+    );
+  };
 }

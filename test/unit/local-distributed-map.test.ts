@@ -4,7 +4,9 @@ import {
   type ExecutionEvent,
   ExecutionHistoryLimitError,
   type ExecutionSummary,
+  type LocalExecutionStarter,
   runLocally,
+  type StartExecutionRequest,
 } from '../../cli/local/state-machine.js';
 
 const STEPS = 17; // Task states per item: 17 x 5 AWS events + 2 iteration events = 87 per item
@@ -161,4 +163,144 @@ describe('local executor: history quota and Distributed Map', () => {
     expect(caught.error.Error).toBe('States.ExceedToleratedFailureThreshold');
     expect(caught.error.Cause).toMatch(/child executions failed, more than tolerated/);
   }, 120_000);
+
+  it("takes the concurrency bound from MaxConcurrencyPath in the Map's input, and refuses a path to no integer", async () => {
+    const { input, ...definition } = fleet(12, {
+      ItemProcessor: processor('DISTRIBUTED'),
+      MaxConcurrencyPath: '$.limit',
+      Label: 'Items',
+    });
+    const measured = async (limit: unknown) => {
+      let running = 0;
+      let most = 0;
+      await runLocally(definition, { ...input, limit }, echo, {
+        context,
+        onChildEvent: (_, event) => {
+          if (event.type === 'ExecutionStarted') most = Math.max(most, ++running);
+          if (event.type === 'ExecutionSucceeded' || event.type === 'ExecutionFailed') running -= 1;
+        },
+      });
+      return most;
+    };
+    expect(await measured(3)).toBe(3);
+    expect(await measured(1)).toBe(1);
+    const events: ExecutionEvent[] = [];
+    await expect(
+      runLocally(definition, { ...input, limit: '3' }, echo, { context, onEvent: (e) => events.push(e) }),
+    ).rejects.toThrow();
+    expect(events.at(-1)).toMatchObject({
+      type: 'ExecutionFailed',
+      Error: 'States.Runtime',
+      Cause: expect.stringMatching(
+        /MaxConcurrencyPath \$\.limit must point to a non-negative integer, got "3"/,
+      ),
+    });
+  }, 120_000);
+});
+
+describe('local executor: states:startExecution.sync:2', () => {
+  const MACHINE = 'arn:aws:states:eu-west-1:000000000000:stateMachine:child';
+  const definition = {
+    StartAt: 'Start',
+    States: {
+      Start: {
+        Type: 'Task',
+        Resource: 'arn:aws:states:::states:startExecution.sync:2',
+        Parameters: {
+          StateMachineArn: MACHINE,
+          Input: { 'n.$': '$.n', 'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$': '$$.Execution.Id' },
+        },
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Caught' }],
+        End: true,
+      },
+      Caught: { Type: 'Pass', End: true },
+    },
+  };
+  /** Runs the started execution "locally": n > 0 succeeds with {double}, otherwise fails. */
+  const starter =
+    (requests: StartExecutionRequest[]): LocalExecutionStarter =>
+    async (request) => {
+      requests.push(request);
+      const n = (request.input as { n: number }).n;
+      const base = {
+        executionArn: 'arn:aws:states:eu-west-1:000000000000:execution:child:one',
+        stateMachineArn: request.stateMachineArn,
+        name: 'one',
+        startDate: new Date(1_700_000_000_000),
+        stopDate: new Date(1_700_000_001_000),
+      };
+      if (request.stateMachineArn !== MACHINE)
+        throw Object.assign(new Error(`State Machine Does Not Exist: '${request.stateMachineArn}'`), {
+          name: 'StepFunctions.StateMachineDoesNotExistException',
+        });
+      return n > 0
+        ? { ...base, status: 'SUCCEEDED', output: { double: n * 2 } }
+        : { ...base, status: 'FAILED', error: 'RestoreDrillFailed', cause: `nothing to drill for ${n}` };
+    };
+  const none = () => {
+    throw new Error('no other Task here');
+  };
+
+  it('returns the execution as DescribeExecution describes it, its Input and Output as JSON', async () => {
+    const requests: StartExecutionRequest[] = [];
+    const out = await runLocally(definition, { n: 21 }, none, { context, startExecution: starter(requests) });
+    expect(out).toEqual({
+      ExecutionArn: 'arn:aws:states:eu-west-1:000000000000:execution:child:one',
+      Input: { n: 21, AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: context.Execution.Id },
+      InputDetails: { Included: true },
+      Name: 'one',
+      Output: { double: 42 },
+      OutputDetails: { Included: true },
+      RedriveCount: 0,
+      RedriveStatus: 'NOT_REDRIVABLE',
+      StartDate: 1_700_000_000_000,
+      StateMachineArn: MACHINE,
+      Status: 'SUCCEEDED',
+      StopDate: 1_700_000_001_000,
+    });
+    // The started execution knows its starter (the link the console shows).
+    expect(requests).toEqual([
+      {
+        stateMachineArn: MACHINE,
+        input: { n: 21, AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: context.Execution.Id },
+        startedBy: context.Execution.Id,
+      },
+    ]);
+  });
+
+  it('fails the task with States.TaskFailed when the execution failed, its description (Error, Cause) as the cause', async () => {
+    const out = (await runLocally(definition, { n: 0 }, none, { context, startExecution: starter([]) })) as {
+      error: { Error: string; Cause: string };
+    };
+    expect(out.error.Error).toBe('States.TaskFailed');
+    expect(JSON.parse(out.error.Cause)).toEqual({
+      ExecutionArn: 'arn:aws:states:eu-west-1:000000000000:execution:child:one',
+      Input: { n: 0, AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID: context.Execution.Id },
+      InputDetails: { Included: true },
+      Name: 'one',
+      RedriveCount: 0,
+      RedriveStatus: 'REDRIVABLE',
+      StartDate: 1_700_000_000_000,
+      StateMachineArn: MACHINE,
+      Status: 'FAILED',
+      StopDate: 1_700_000_001_000,
+      Error: 'RestoreDrillFailed',
+      Cause: 'nothing to drill for 0',
+    });
+  });
+
+  it("fails with StartExecution's own error when nothing could be started, and needs a starter at all", async () => {
+    const other = structuredClone(definition);
+    other.States.Start.Parameters.StateMachineArn = 'arn:aws:states:eu-west-1:000000000000:stateMachine:gone';
+    const out = (await runLocally(other, { n: 1 }, none, { context, startExecution: starter([]) })) as {
+      error: { Error: string; Cause: string };
+    };
+    expect(out.error).toEqual({
+      Error: 'StepFunctions.StateMachineDoesNotExistException',
+      Cause: "State Machine Does Not Exist: 'arn:aws:states:eu-west-1:000000000000:stateMachine:gone'",
+    });
+    await expect(runLocally(definition, { n: 1 }, none, { context })).rejects.toThrow(
+      /state Start: states:startExecution\.sync:2 needs the local state machines it may start/,
+    );
+  });
 });
