@@ -1,5 +1,4 @@
-import { Arn, ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import * as iam from 'aws-cdk-lib/aws-iam';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -7,14 +6,13 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { FLEET_RESULTS_ROOT } from '../../core/backup/layout.js';
 import { BACKUP_RUNNER_STEPS } from '../../core/backup/runner-steps.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { stepKeyOf } from '../../core/config/timeouts.js';
 import { ErrorNames } from '../../core/errors.js';
-import { acknowledgeWildcards } from '../nag.js';
 import type { BackupFunctions } from './backup-functions.js';
 import type { BackupRunner } from './backup-runner.js';
+import { fleetResultsPrefix, grantFleetResults, ScopedResultWriterMap } from './fleet-map.js';
 import { stateMachineLogsKey } from './notices.js';
 import { ecsCapacityRetry, grantRunnerTasks, runnerTask } from './runner-tasks.js';
 
@@ -410,7 +408,7 @@ export class BackupStateMachine extends Construct {
       toleratedFailurePercentage: 100,
       resultPath: '$.results',
     });
-    perTarget.resultWriterTo(props.storage.bucket.bucketName, `${FLEET_RESULTS_ROOT}backup`);
+    perTarget.resultWriterTo(props.storage.bucket.bucketName, fleetResultsPrefix('backup'));
     perTarget.itemProcessor(acquireLock);
 
     const aborted = (name: string, step: string) =>
@@ -518,43 +516,14 @@ export class BackupStateMachine extends Construct {
       [runner.targetRoleArnPattern('backup')],
       this.invokedFunctions,
     );
-    // The Distributed Map's ResultWriter writes under its prefix only (AWS Step Functions Developer
-    // Guide, "ResultWriter (Map)", "IAM policies for ResultWriter"; CDK's ResultWriter would grant
-    // the whole bucket, manifests included), encrypted with the bucket's key (a data key per object).
-    const fleetResults = props.storage.bucket.arnForObjects(`${FLEET_RESULTS_ROOT}backup/*`);
-    this.stateMachine.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['s3:PutObject', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload'],
-        resources: [fleetResults],
-      }),
-    );
-    // The Distributed Map's own policy (CDK's StateGraph.bind: DistributedMapPolicy): StartExecution
-    // on this state machine, Describe/StopExecution and RedriveExecution on its child executions,
-    // whose names Step Functions chooses at run time (AWS Step Functions Developer Guide, "IAM
-    // policies for using Distributed Map states").
-    const executions = (suffix: string) =>
-      Stack.of(this).formatArn({
-        service: 'states',
-        resource: 'execution',
-        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-        resourceName: `${Arn.split(this.stateMachine.stateMachineArn, ArnFormat.COLON_RESOURCE_NAME).resourceName}${suffix}`,
-      });
-    acknowledgeWildcards(
-      this.stateMachine,
-      [executions(':*'), executions('/BackupTargets:*')],
-      "The Distributed Map's child executions (and their redrive) of this state machine only: their names are chosen by Step Functions at run time.",
-    );
-    acknowledgeWildcards(
-      this.stateMachine.role,
-      [fleetResults],
-      'The Distributed Map writes its results under .fleet-results/backup/<map run id>/, a name Step Functions chooses at run time; nothing else in the bucket.',
-    );
-    this.stateMachine.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
-        resources: [props.storage.key.keyArn],
-      }),
-    );
+    // The Distributed Map's ResultWriter writes under .fleet-results/backup/ only, with the bucket's
+    // key; CDK's DistributedMapPolicy covers its children (fleet-map.ts).
+    grantFleetResults(this.stateMachine, {
+      bucket: props.storage.bucket,
+      key: props.storage.key,
+      kind: 'backup',
+      label: 'BackupTargets',
+    });
   }
 
   /** The graph database: counts, then the Community offline dump (DBMS stopped) or the Enterprise online backup. */
@@ -760,27 +729,5 @@ export class BackupStateMachine extends Construct {
       environment: [{ Name: 'BACKUP_ID', 'Value.$': '$.backupId' }],
       retry: Retries.ecsCapacity,
     });
-  }
-}
-
-/**
- * A Distributed Map whose ResultWriter (S3 PutObject to `bucket`, under `prefix`) is written into
- * the state as ASL has it, without CDK's ResultWriter grants (PutObject on the whole bucket): the
- * state machine grants the prefix alone (BackupStateMachine).
- */
-class ScopedResultWriterMap extends sfn.DistributedMap {
-  private writer?: { Resource: string; Parameters: { Bucket: string; Prefix: string } };
-
-  /** Writes the child executions' results to `bucket` under `prefix` (ResultWriter). */
-  resultWriterTo(bucket: string, prefix: string): void {
-    this.writer = {
-      Resource: 'arn:aws:states:::s3:putObject',
-      Parameters: { Bucket: bucket, Prefix: prefix },
-    };
-  }
-
-  override toStateJson(queryLanguage?: sfn.QueryLanguage): object {
-    const json = super.toStateJson(queryLanguage) as Record<string, unknown>;
-    return this.writer ? { ...json, ResultWriter: this.writer } : json;
   }
 }
