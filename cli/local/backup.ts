@@ -34,7 +34,7 @@ import { neo4jReadyStep } from '../../functions/neo4j-ready/neo4j-ready.js';
 import { notifyStep } from '../../functions/notify/notify.js';
 import { planStep } from '../../functions/plan/plan.js';
 import { preflight } from '../../functions/preflight/preflight.js';
-import { fleetReport } from '../../functions/report/report.js';
+import { reportStep } from '../../functions/report/report.js';
 import { restorePlanStep } from '../../functions/restore-plan/restore-plan.js';
 import { restoreReportStep } from '../../functions/restore-report/restore-report.js';
 import { servicesStep } from '../../functions/services/services.js';
@@ -44,6 +44,7 @@ import {
   allStates,
   type ExecutionEvent,
   type ExecutionSummary,
+  type LocalExecutionStarter,
   runLocally,
   type TaskState,
 } from './state-machine.js';
@@ -339,21 +340,41 @@ export function runRestoreLocally(input: unknown, options: LocalBackupOptions): 
   return runStateMachineLocally('restore', input, options);
 }
 
-/** Runs the restore drill state machine locally. */
+/**
+ * Runs the restore drill state machine locally: a single-target input (`{target, ...}`) as one
+ * drill, or a fleet input (`{targets, ...}`) as one execution whose Distributed Map starts a drill
+ * execution per target (states:startExecution.sync:2, each run here as its own local execution,
+ * with its own history and notice; their events come tagged with their `executionArn`, and each is
+ * in `executions` with `startedBy`). The fleet's results are written to the local bucket under
+ * `.fleet-results/drill/`.
+ */
 export function runDrillLocally(input: unknown, options: LocalBackupOptions): Promise<LocalExecution> {
   return runStateMachineLocally('drill', input, options);
 }
 
+/** An execution started by another one's Task state (startExecution.sync:2): its name and starter. */
+interface NestedStart {
+  executionName: string;
+  startedBy?: string;
+}
+
+/**
+ * Runs one of the synthesized state machines locally (see the module's comment), to its end.
+ * Executions it starts from Task states (states:startExecution.sync:2: a fleet drill's per-target
+ * drills) run the same way, each as an execution of its own; their events and summaries are part
+ * of the returned execution's `events` and `executions`.
+ */
 export async function runStateMachineLocally(
   kind: MachineKind,
   input: unknown,
   options: LocalBackupOptions,
+  nested?: NestedStart,
 ): Promise<LocalExecution> {
   const { config, aws } = options;
   const logger = options.logger ?? createLogger({}, { write: () => undefined });
   const synthesized = options.synthesized ?? synthesizeBackup(config);
   const machine = synthesized.machines[kind];
-  const executionName = randomUUID();
+  const executionName = nested?.executionName ?? randomUUID();
   const executionArn = `arn:aws:states:${config.region}:${LOCAL_ACCOUNT}:execution:${machine.name}:${executionName}`;
   const startTime = options.startTime ?? new Date();
 
@@ -385,7 +406,8 @@ export async function runStateMachineLocally(
     Neo4jReady: (p) => neo4jReadyStep(p, { secrets: aws.secrets, logger, maxWaitSeconds: 120, pollMs: 500 }),
     Manifest: (p) => manifestStep(p, { s3: aws.s3, bucket: aws.bucket, logger }),
     Notify: (p) => notifyStep(p, notices),
-    Report: (p) => fleetReport(p, { s3: aws.s3, bucket: aws.bucket }),
+    // A backup fleet's report, or a fleet drill's (kind drill-fleet).
+    Report: (p) => reportStep(p, { s3: aws.s3, bucket: aws.bucket }),
     RestorePlan: (p) =>
       restorePlanStep(p, { s3: aws.s3, bucket: aws.bucket, secrets: aws.secrets, config, logger }),
     RestoreReport: (p) => restoreReportStep(p, notices),
@@ -478,6 +500,56 @@ export async function runStateMachineLocally(
   const events: ExecutionEvent[] = [];
   const history: ExecutionEvent[] = [];
   const executions: ExecutionSummary[] = [];
+
+  // states:startExecution.sync:2: the named synthesized state machine, run here as an execution of
+  // its own (its own history, task-token endpoint and notices), started at this execution's clock
+  // (a test's startTime moves on with real time) and recorded with its starter.
+  const machineArn = (name: string) =>
+    `arn:aws:states:${config.region}:${LOCAL_ACCOUNT}:stateMachine:${name}`;
+  const kinds = new Map(
+    (Object.entries(synthesized.machines) as Array<[MachineKind, { name: string }]>).map(([k, m]) => [
+      machineArn(m.name),
+      k,
+    ]),
+  );
+  const startedAt = Date.now();
+  const startExecution: LocalExecutionStarter = async (request) => {
+    const started = kinds.get(request.stateMachineArn);
+    if (!started)
+      throw Object.assign(new Error(`State Machine Does Not Exist: '${request.stateMachineArn}'`), {
+        name: 'StepFunctions.StateMachineDoesNotExistException',
+      });
+    const name = request.name ?? randomUUID();
+    const arn = `arn:aws:states:${config.region}:${LOCAL_ACCOUNT}:execution:${synthesized.machines[started].name}:${name}`;
+    const startDate = new Date(startTime.getTime() + (Date.now() - startedAt));
+    const run = await runStateMachineLocally(
+      started,
+      request.input,
+      {
+        ...options,
+        synthesized,
+        startTime: startDate,
+        onEvent: (event) => {
+          const tagged = event.executionArn ? event : { ...event, executionArn: arn };
+          events.push(tagged);
+          options.onEvent?.(tagged);
+        },
+      },
+      { executionName: name, ...(request.startedBy ? { startedBy: request.startedBy } : {}) },
+    );
+    executions.push(...run.executions);
+    return {
+      executionArn: run.executionArn,
+      stateMachineArn: request.stateMachineArn,
+      name,
+      startDate,
+      stopDate: new Date(startTime.getTime() + (Date.now() - startedAt)),
+      status: run.status,
+      ...(run.status === 'SUCCEEDED'
+        ? { output: run.output }
+        : { ...(run.error !== undefined ? { error: run.error } : {}), cause: run.cause ?? '' }),
+    };
+  };
   // Recorded so a later run can tell that this one ended (a lock it could not release is taken over).
   const ended = recordLocalExecution(executionArn);
   let outcome: 'SUCCEEDED' | 'FAILED' = 'FAILED';
@@ -511,7 +583,13 @@ export async function runStateMachineLocally(
         events.push(tagged);
         options.onEvent?.(tagged);
       },
-      onExecutionEnd: (summary) => executions.push(summary),
+      onExecutionEnd: (summary) =>
+        executions.push(
+          summary.executionArn === executionArn && nested?.startedBy
+            ? { ...summary, startedBy: nested.startedBy }
+            : summary,
+        ),
+      startExecution,
       ...(options.maxHistoryEvents !== undefined ? { maxHistoryEvents: options.maxHistoryEvents } : {}),
       // A Distributed Map's ResultWriter: the template's bucket reference is the local bucket.
       writeResult: async (_bucket, key, body) => {

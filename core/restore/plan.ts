@@ -19,7 +19,13 @@ import {
 } from '../backup/manifest.js';
 import { describeProblems, verifyAgainst } from '../backup/verify.js';
 import { parseInput } from '../config/load.js';
-import { type DeploymentConfig, type Target, targetName } from '../config/schema.js';
+import {
+  type DeploymentConfig,
+  MAX_TARGETS,
+  type Target,
+  targetName,
+  targetSelection,
+} from '../config/schema.js';
 import { IncompatibleBackupError, InvalidInputError, ManifestError } from '../errors.js';
 
 /**
@@ -116,15 +122,121 @@ export const RestoreExecutionInputSchema = z
   });
 export type RestoreExecutionInput = z.input<typeof RestoreExecutionInputSchema>;
 
-/** The drill execution's input (one target per execution; schedules start one per target). */
+/** Which backup a drill rehearses: `latest`, the newest complete one; `random`, any complete one within `windowDays`. */
+const drillBackup = z.enum(['latest', 'random']).default('latest');
+const drillWindowDays = z.number().int().min(1).max(3650).default(30);
+const drillReason = z.string().max(500);
+
+/**
+ * The key Step Functions reads to link an execution to the one that started it from a Task state
+ * (AWS Step Functions Developer Guide, "Start workflow executions from a task state": a parameter
+ * named AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID in the input, the starter's `$$.Execution.Id`).
+ * It stays in the started execution's input, so the drill's input accepts it.
+ */
+export const STARTED_BY_EXECUTION_ID = 'AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID';
+
+/**
+ * The drill execution's input for one target: rehearses that target's backup in one execution.
+ * A fleet drill (DrillFleetInputSchema) starts one such execution per target, with the fleet's
+ * execution (its Map child) as `AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID`.
+ */
 export const DrillExecutionInputSchema = z.strictObject({
   target: targetName,
   /** `latest`: the newest complete backup; `random`: any complete backup taken within `windowDays`. */
-  backup: z.enum(['latest', 'random']).default('latest'),
-  windowDays: z.number().int().min(1).max(3650).default(30),
-  reason: z.string().max(500).optional(),
+  backup: drillBackup,
+  windowDays: drillWindowDays,
+  reason: drillReason.optional(),
+  /** The execution that started this one (an execution ARN), set by a fleet drill; see STARTED_BY_EXECUTION_ID. */
+  [STARTED_BY_EXECUTION_ID]: z.string().min(1).max(2048).optional(),
 });
 export type DrillExecutionInput = z.input<typeof DrillExecutionInputSchema>;
+
+/**
+ * How many targets a fleet drill rehearses at once by default. Each drill is its own Fargate task of
+ * 2 vCPU and 8 GiB (the drill task definition) running a disposable PostgreSQL and Neo4j: four hold
+ * 8 vCPU, which fits beside the backups' runners under a modest account's Fargate On-Demand vCPU
+ * quota (per account and Region, shared with every other Fargate task), and keep the S3 reads to
+ * four backups at once. It matches the backup fleet's default maxConcurrency. A large fleet must
+ * still end within the drill execution's 12 hours: at about half an hour a drill, 100 targets need
+ * a maxConcurrency of 5 or more (ceil(100 / 5) x 0.5 h = 10 h).
+ */
+export const DRILL_FLEET_DEFAULT_CONCURRENCY = 4;
+/** The most drills a fleet runs at once (as the backup fleet's maxConcurrency: 40). */
+export const DRILL_FLEET_MAX_CONCURRENCY = 40;
+
+/**
+ * A fleet drill's input: one execution rehearses many targets, each as its own drill execution
+ * (DrillExecutionInputSchema; its own history and notice). `targets` is "*" for every configured
+ * target or a list of 1 to MAX_TARGETS distinct names (targetSelection); names that are not
+ * configured are refused by planDrillFleet, naming them. Strict: a `target` beside `targets` is
+ * refused (one input is one kind).
+ */
+export const DrillFleetInputSchema = z.strictObject({
+  targets: targetSelection({
+    count: MAX_TARGETS,
+    message: `must name at most ${MAX_TARGETS} targets (a deployment holds at most ${MAX_TARGETS})`,
+  }),
+  backup: drillBackup,
+  windowDays: drillWindowDays,
+  reason: drillReason.optional(),
+  /** Drills run at once, 1 to 40 (default DRILL_FLEET_DEFAULT_CONCURRENCY). */
+  maxConcurrency: z
+    .number()
+    .int()
+    .min(1)
+    .max(DRILL_FLEET_MAX_CONCURRENCY)
+    .default(DRILL_FLEET_DEFAULT_CONCURRENCY),
+});
+export type DrillFleetInput = z.input<typeof DrillFleetInputSchema>;
+
+/** A fleet drill's plan: what the drill state machine's Distributed Map (DrillTargets) runs. */
+export interface DrillFleetPlan {
+  kind: 'drill-fleet';
+  /** Configured target names, in the input's order ("*": the configuration's order). */
+  targets: string[];
+  backup: 'latest' | 'random';
+  windowDays: number;
+  /** The input's reason, or one naming this fleet execution: each target's drill carries it. */
+  reason: string;
+  maxConcurrency: number;
+}
+
+/** Whether a drill input is a fleet input: an object with a `targets` key (DrillFleetInputSchema). */
+export function isDrillFleetInput(input: unknown): boolean {
+  return typeof input === 'object' && input !== null && !Array.isArray(input) && 'targets' in input;
+}
+
+/**
+ * Validates a fleet drill's input against the configuration: the schema's rules (strict; "*" or 1
+ * to MAX_TARGETS names, none twice; maxConcurrency 1-40), then every name configured. Pure.
+ *
+ * @param input the execution input ($$.Execution.Input)
+ * @param config the deployment configuration (its `targets`)
+ * @param executionName the fleet execution's name, for the default reason
+ * @throws InvalidInputError naming each problem (unknown targets by name, with the known ones)
+ */
+export function planDrillFleet(
+  input: unknown,
+  config: DeploymentConfig,
+  executionName: string,
+): DrillFleetPlan {
+  const parsed = parseInput(DrillFleetInputSchema, input, 'drill fleet input');
+  const known = config.targets.map((t) => t.name);
+  const targets = parsed.targets === '*' ? known : parsed.targets;
+  const unknown = targets.filter((t) => !known.includes(t));
+  if (unknown.length > 0)
+    throw new InvalidInputError('drill fleet input', [
+      `targets: ${unknown.map((n) => `"${n}"`).join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not configured (known: ${known.join(', ')})`,
+    ]);
+  return {
+    kind: 'drill-fleet',
+    targets,
+    backup: parsed.backup,
+    windowDays: parsed.windowDays,
+    reason: parsed.reason ?? `fleet drill ${executionName}`,
+    maxConcurrency: parsed.maxConcurrency,
+  };
+}
 
 /** Picks the backup a drill rehearses. `random` draws among the complete backups within the window. */
 export async function pickDrillBackup(

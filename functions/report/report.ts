@@ -2,6 +2,9 @@
  * The fleet's result: after the Map, one line per target. The execution succeeds only when every
  * target did; otherwise it fails with this summary as its cause, so a schedule's failure is visible
  * in the console, to alarms, and in `status`, while the targets that succeeded keep their backups.
+ * Two fleets end here: a backup's (BackupTargets, `{backupId, results}`) and a fleet drill's
+ * (DrillTargets, `{kind: "drill-fleet", results}`: drillFleetReport), which share the reading of
+ * the Map's results (readMapRunRecords).
  *
  * The backup's Map is a Distributed Map: each target runs as a child execution, and the children's
  * results are written to the backup bucket by its ResultWriter (under FLEET_RESULTS_ROOT) rather
@@ -88,17 +91,23 @@ export interface FleetReport {
 
 const CAUSE_LIMIT = 30_000; // Step Functions keeps at most 32768 characters of a Fail state's cause.
 
+/** One child execution's record, as the Distributed Map's ResultWriter wrote it. */
+export type MapChildRecord = z.output<typeof ChildRecordSchema>;
+
 /**
- * The targets' outcomes written by the Distributed Map's ResultWriter, read from the deployment's
- * bucket (the Key the Map returned; the bucket is the function's own, where the state machine
- * writes): a succeeded child's output is its target's outcome; a failed child is a failed target
- * (named from its input's `target`), with the child's error and its ARN, whose history says more.
- * Children still PENDING when the Map ended (the execution was stopped) are failed targets too.
+ * Every child execution's record that the Distributed Map's ResultWriter wrote, read from the
+ * deployment's bucket (the Key the Map returned; the bucket is the function's own, where the state
+ * machine writes): the manifest, then its SUCCEEDED, FAILED and PENDING files in that order (AWS
+ * Step Functions Developer Guide, "ResultWriter (Map)", "Exporting to Amazon S3"). Children still
+ * PENDING when the Map ended (the execution was stopped) are in the PENDING files.
+ *
+ * @throws FleetResultsError when the manifest or a file it names is missing
+ * @throws InvalidInputError when one is not what ResultWriter writes
  */
-export async function readMapRunResults(
+export async function readMapRunRecords(
   results: z.output<typeof MapRunResultSchema>,
   deps: ReportDeps,
-): Promise<TargetOutcome[]> {
+): Promise<MapChildRecord[]> {
   const read = async <T extends z.ZodType>(key: string, schema: T): Promise<z.output<T>> => {
     const found = await getJson(deps.s3, deps.bucket, key, schema);
     if (found === undefined)
@@ -113,26 +122,54 @@ export async function readMapRunResults(
     ...manifest.ResultFiles.FAILED,
     ...manifest.ResultFiles.PENDING,
   ];
-  const outcomes: TargetOutcome[] = [];
-  for (const file of files) {
-    for (const record of await read(file.Key, ResultFileSchema)) {
-      if (record.Status === 'SUCCEEDED' && record.Output !== undefined) {
-        outcomes.push(parseInput(TargetOutcomeSchema, JSON.parse(record.Output), "a target's outcome"));
-        continue;
-      }
-      const input = JSON.parse(record.Input) as { target?: unknown };
-      const target = typeof input.target === 'string' ? input.target : record.ExecutionArn;
-      const error = record.Error ?? record.Status;
-      outcomes.push({
-        status: 'failed',
-        target,
-        step: 'execution',
-        error,
-        summary: `Backup of ${target} did not finish: its execution ${record.ExecutionArn} ended ${record.Status} (${error}${record.Cause ? `: ${record.Cause.slice(0, 500)}` : ''}); see its history`,
-      });
-    }
+  const records: MapChildRecord[] = [];
+  for (const file of files) records.push(...(await read(file.Key, ResultFileSchema)));
+  return records;
+}
+
+/** The target a child execution worked on: its input's `target` (the Map's ItemSelector puts it there), else its ARN. */
+function childTarget(record: MapChildRecord): string {
+  try {
+    const input = JSON.parse(record.Input) as { target?: unknown };
+    if (typeof input.target === 'string') return input.target;
+  } catch {
+    // Not JSON (never so as ResultWriter writes it): named by its ARN.
   }
-  return outcomes;
+  return record.ExecutionArn;
+}
+
+/** A child that did not succeed: its error (or its status when it has none) and cause. */
+function childFailure(record: MapChildRecord): { error: string; cause: string } {
+  const error = record.Error ?? record.Status;
+  return {
+    error,
+    cause: `its execution ${record.ExecutionArn} ended ${record.Status} (${error}${record.Cause ? `: ${record.Cause.slice(0, 500)}` : ''}); see its history`,
+  };
+}
+
+/**
+ * The backup targets' outcomes written by the Distributed Map's ResultWriter (readMapRunRecords): a
+ * succeeded child's output is its target's outcome; a failed child is a failed target (named from
+ * its input's `target`), with the child's error and its ARN, whose history says more. Children
+ * still PENDING when the Map ended (the execution was stopped) are failed targets too.
+ */
+export async function readMapRunResults(
+  results: z.output<typeof MapRunResultSchema>,
+  deps: ReportDeps,
+): Promise<TargetOutcome[]> {
+  return (await readMapRunRecords(results, deps)).map((record): TargetOutcome => {
+    if (record.Status === 'SUCCEEDED' && record.Output !== undefined)
+      return parseInput(TargetOutcomeSchema, JSON.parse(record.Output), "a target's outcome");
+    const target = childTarget(record);
+    const { error, cause } = childFailure(record);
+    return {
+      status: 'failed',
+      target,
+      step: 'execution',
+      error,
+      summary: `Backup of ${target} did not finish: ${cause}`,
+    };
+  });
 }
 
 /**
@@ -183,4 +220,149 @@ function summarize(backupId: string, results: TargetOutcome[]): FleetReport {
     failed: failed.map(({ target, step, error }) => ({ target, step, error })),
     summary,
   };
+}
+
+// ---- the fleet drill ------------------------------------------------------------------------
+
+/**
+ * One target's outcome in a fleet drill, as each DrillTargets child outputs it: its drill execution
+ * (started with states:startExecution.sync:2) passed, or it failed with the error and cause the
+ * task caught (States.TaskFailed, its cause the drill execution's description as JSON).
+ */
+const DrillTargetOutcomeSchema = z.discriminatedUnion('ok', [
+  z.looseObject({ target: z.string(), ok: z.literal(true), executionArn: z.string() }),
+  z.looseObject({
+    target: z.string(),
+    ok: z.literal(false),
+    error: z.string(),
+    cause: z.string().default(''),
+  }),
+]);
+
+export const DrillFleetReportEventSchema = z.strictObject({
+  kind: z.literal('drill-fleet'),
+  /** Where the DrillTargets Distributed Map wrote its children's results (its ResultWriter output). */
+  results: MapRunResultSchema,
+});
+export type DrillFleetReportEvent = z.input<typeof DrillFleetReportEventSchema>;
+
+/** A target whose drill did not pass: why, and the drill execution whose history and notice say more. */
+export interface DrillFleetFailure {
+  target: string;
+  /** The drill execution's error (RestoreDrillFailed, ...), or the task's or child's when it never ran. */
+  error: string;
+  /** Its cause, at most DRILL_CAUSE_LIMIT characters. */
+  cause: string;
+  /** The target's drill execution, when one was started. */
+  executionArn?: string;
+}
+
+export interface DrillFleetReport {
+  kind: 'drill-fleet';
+  /** True only when every target's drill passed. */
+  ok: boolean;
+  /** Each passed target and its drill execution. */
+  passed: Array<{ target: string; executionArn: string }>;
+  failed: Array<Omit<DrillFleetFailure, 'cause'>>;
+  /** A headline, then one line per failed target (its error and cause); the execution's cause when one failed. */
+  summary: string;
+}
+
+/** One failed target's cause in the summary (the whole summary is held to CAUSE_LIMIT). */
+const DRILL_CAUSE_LIMIT = 2_000;
+
+/**
+ * What a failed `states:startExecution.sync:2` task said. Its cause is the started execution's
+ * description (DescribeExecution's fields: ExecutionArn, Status, Error, Cause, ...) as JSON when the
+ * execution ran and failed, timed out or was aborted; a plain message when it never started
+ * (StepFunctions.ExecutionLimitExceeded, access denied). The drill's own error and cause are the
+ * ones worth reading.
+ */
+function drillFailure(target: string, error: string, cause: string): DrillFleetFailure {
+  let described: Record<string, unknown> | undefined;
+  try {
+    const parsed = JSON.parse(cause) as unknown;
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
+      described = parsed as Record<string, unknown>;
+  } catch {
+    // A plain message: the task's own.
+  }
+  const arn = typeof described?.ExecutionArn === 'string' ? described.ExecutionArn : undefined;
+  if (!described || !arn) return { target, error, cause: clipCause(cause || 'no cause given') };
+  const status = typeof described.Status === 'string' ? described.Status : 'FAILED';
+  const ownError = typeof described.Error === 'string' && described.Error ? described.Error : status;
+  const ownCause = typeof described.Cause === 'string' ? described.Cause : '';
+  return {
+    target,
+    error: ownError,
+    cause: clipCause(`drill execution ${arn} ended ${status}${ownCause ? `: ${ownCause}` : ''}`),
+    executionArn: arn,
+  };
+}
+
+const clipCause = (text: string) =>
+  text.length > DRILL_CAUSE_LIMIT ? `${text.slice(0, DRILL_CAUSE_LIMIT - 1)}…` : text;
+
+/**
+ * The fleet drill's report (the Report Lambda, DrillFleetReport state): reads the DrillTargets Map's
+ * results from the bucket (readMapRunRecords) and names every target: passed (its drill execution
+ * succeeded), failed (its drill execution failed: the drill's own error and cause), or failed
+ * because its Map child died outright (named from the child's input, with the child's error). It
+ * sends no notice: each target's drill execution sent its own. The execution succeeds only when
+ * `ok`; otherwise it fails with `summary` as its cause, held to 30,000 characters (Step Functions
+ * keeps at most 32,768 of a cause).
+ *
+ * @param input `{kind: "drill-fleet", results}` (DrillFleetReportEventSchema)
+ * @throws InvalidInputError for another event or a result record that is not a target's outcome;
+ *   FleetResultsError when the results are missing from the bucket
+ */
+export async function drillFleetReport(input: unknown, deps: ReportDeps): Promise<DrillFleetReport> {
+  const event = parseInput(DrillFleetReportEventSchema, input, 'drill fleet report event');
+  const passed: DrillFleetReport['passed'] = [];
+  const failures: DrillFleetFailure[] = [];
+  for (const record of await readMapRunRecords(event.results, deps)) {
+    if (record.Status === 'SUCCEEDED' && record.Output !== undefined) {
+      const outcome = parseInput(
+        DrillTargetOutcomeSchema,
+        JSON.parse(record.Output),
+        "a target's drill outcome",
+      );
+      if (outcome.ok) passed.push({ target: outcome.target, executionArn: outcome.executionArn });
+      else failures.push(drillFailure(outcome.target, outcome.error, outcome.cause));
+      continue;
+    }
+    const target = childTarget(record);
+    const { error, cause } = childFailure(record);
+    failures.push({ target, error, cause: clipCause(`its drill was not run to the end: ${cause}`) });
+  }
+  const total = passed.length + failures.length;
+  let summary =
+    failures.length === 0
+      ? `Restore drill of ${total} target(s): all passed`
+      : `Restore drill of ${total} target(s): ${failures.length} failed, ${passed.length} passed`;
+  for (const f of failures) {
+    const line = `\n- ${f.target}: ${f.error}: ${f.cause}`;
+    if (summary.length + line.length > CAUSE_LIMIT) {
+      summary += `\n- ... and more; see the execution's Map results`;
+      break;
+    }
+    summary += line;
+  }
+  return {
+    kind: 'drill-fleet',
+    ok: failures.length === 0,
+    passed,
+    failed: failures.map(({ cause: _, ...rest }) => rest),
+    summary,
+  };
+}
+
+/**
+ * The Report Lambda's event, either fleet's: `{kind: "drill-fleet", results}` is a fleet drill's
+ * (drillFleetReport), anything else a backup's (fleetReport, which refuses what is not one).
+ */
+export function reportStep(input: unknown, deps: ReportDeps): Promise<FleetReport | DrillFleetReport> {
+  return (input as { kind?: unknown } | null)?.kind === 'drill-fleet'
+    ? drillFleetReport(input, deps)
+    : fleetReport(input, deps);
 }

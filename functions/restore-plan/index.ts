@@ -1,7 +1,8 @@
-/** Lambda handler for the first state of the restore and drill state machines. */
+/** Lambda handler for the first state of the restore and drill state machines (a fleet drill's plan too). */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { bundledConfig } from '../../core/config/bundled.js';
 import { createLogger } from '../../core/log.js';
+import type { DrillFleetPlan } from '../../core/restore/plan.js';
 import { boundedClientOptions, createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { functionEnv } from '../env.js';
 import { lambdaHandler } from '../handler.js';
@@ -11,13 +12,15 @@ const s3 = createS3Client(FUNCTION_REQUEST_BOUNDS);
 const secrets = new SecretsManagerClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
 const logger = createLogger({ service: 'infrahub-backup-restore-plan' });
 
-export const handler = lambdaHandler(async (input: unknown): Promise<RestoreStatePlan | DrillStatePlan> => {
-  const { BACKUP_BUCKET } = functionEnv(['BACKUP_BUCKET']);
-  return restorePlanStep(input, {
-    s3,
-    secrets,
-    bucket: BACKUP_BUCKET,
-    config: bundledConfig(import.meta.url),
-    logger,
-  });
-});
+export const handler = lambdaHandler(
+  async (input: unknown): Promise<RestoreStatePlan | DrillStatePlan | DrillFleetPlan> => {
+    const { BACKUP_BUCKET } = functionEnv(['BACKUP_BUCKET']);
+    return restorePlanStep(input, {
+      s3,
+      secrets,
+      bucket: BACKUP_BUCKET,
+      config: bundledConfig(import.meta.url),
+      logger,
+    });
+  },
+);

@@ -4,6 +4,9 @@
  * anything is touched. Returns what the rest of the execution needs: the restore id, which
  * components to restore, the target's task definition and the runner's environment overrides, the
  * services to quiesce in order. A dry run stops after this state with this plan as its output.
+ * A drill input naming `targets` (a fleet drill) is planned as a fleet instead: its validated
+ * target names and options, which the drill state machine's Distributed Map runs one drill
+ * execution each (DrillFleetPlan); nothing is read from S3 for it.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -18,14 +21,18 @@ import { infrahubVersion } from '../../core/infrahub/tasks.js';
 import type { Logger } from '../../core/log.js';
 import {
   DrillExecutionInputSchema,
+  type DrillFleetPlan,
+  isDrillFleetInput,
   type Neo4jSystemPlan,
   pickDrillBackup,
+  planDrillFleet,
   planRestore,
   RestoreExecutionInputSchema,
 } from '../../core/restore/plan.js';
 import { readSecret } from '../../core/secrets.js';
 
 export const RestorePlanEventSchema = z.strictObject({
+  /** `drill` plans a single-target drill input, or a fleet drill input (one with `targets`). */
   kind: z.enum(['restore', 'drill']),
   /** The execution input ($$.Execution.Input). */
   input: z.unknown(),
@@ -132,12 +139,30 @@ export function quiesceOrder(target: Target, restoringPostgres: boolean): string
   return [...q.taskWorkers, ...q.server, ...q.taskManager, ...(restoringPostgres ? [] : q.taskManagerDb)];
 }
 
+/**
+ * The plan step (the RestorePlan Lambda): a restore's plan, a single-target drill's plan, or a fleet
+ * drill's plan (kind `drill` with an input naming `targets`: planDrillFleet in core/restore/plan.ts).
+ *
+ * @param input `{kind, input, executionName, startTime}` (RestorePlanEventSchema)
+ * @throws InvalidInputError for an event or execution input that does not validate (naming each
+ *   problem); ManifestError or IncompatibleBackupError for a backup that is missing, unreadable or
+ *   does not fit the target (restores and single-target drills)
+ */
 export async function restorePlanStep(
   input: unknown,
   deps: RestorePlanDeps,
-): Promise<RestoreStatePlan | DrillStatePlan> {
+): Promise<RestoreStatePlan | DrillStatePlan | DrillFleetPlan> {
   const event = parseInput(RestorePlanEventSchema, input, 'restore plan event');
   const startTime = new Date(event.startTime);
+  if (event.kind === 'drill' && isDrillFleetInput(event.input)) {
+    const plan = planDrillFleet(event.input, deps.config, event.executionName);
+    deps.logger.info('fleet drill planned', {
+      targets: plan.targets.length,
+      backup: plan.backup,
+      maxConcurrency: plan.maxConcurrency,
+    });
+    return plan;
+  }
   if (event.kind === 'drill') return planDrill(event.input, event.executionName, startTime, deps);
 
   const parsed = parseInput(

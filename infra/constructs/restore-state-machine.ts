@@ -1,15 +1,20 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { RESTORE_RUNNER_STEPS } from '../../core/backup/runner-steps.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { stepKeyOf } from '../../core/config/timeouts.js';
+import { STARTED_BY_EXECUTION_ID } from '../../core/restore/plan.js';
 import type { BackupFunctions } from './backup-functions.js';
 import type { BackupRunner } from './backup-runner.js';
 import { Retries } from './backup-state-machine.js';
+import { fleetResultsPrefix, grantFleetResults, ScopedResultWriterMap } from './fleet-map.js';
 import { stateMachineLogsKey } from './notices.js';
 import { grantRunnerTasks, runnerTask } from './runner-tasks.js';
 
@@ -502,22 +507,36 @@ export class RestoreStateMachine extends Construct {
 }
 
 /**
- * The restore drill state machine, one target per execution (schedules start one per target):
+ * The restore drill state machine. One target per execution (`{target, backup, windowDays, reason}`):
  *
  *   Init → PlanDrill (latest, or random within a window; verified and checked like a restore)
  *   → RunDrill (ECS: disposable PostgreSQL and Neo4j inside the task, restore, validate, tear down)
  *   → DrillReport (recovery time and success or failure as metrics, the alarm's input; notice)
  *   → succeed, or fail with the report's summary.
+ *
+ * Or a fleet in one execution (`{targets: [names] | "*", backup, windowDays, reason, maxConcurrency}`):
+ * PlanDrill validates it (restore-plan: planDrillFleet; a refusal goes to DrillReport like a
+ * single target's, with its notice), then
+ *
+ *   DrillTargets (a STANDARD Distributed Map, maxConcurrency from the plan, every failure
+ *   tolerated, results to .fleet-results/drill/): per target, DrillTarget starts THIS state
+ *   machine with that target's single-target input (states:startExecution.sync:2, linked to its
+ *   starter by AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID) and waits for it: each target's drill is
+ *   its own execution, with its own history, report, metrics and notice
+ *   → DrillFleetReport (the Report function: every target named, passed or failed and why)
+ *   → succeed only if every target's drill passed, else fail naming each failed target.
  */
 export class DrillStateMachine extends Construct {
   readonly stateMachine: sfn.StateMachine;
   readonly logGroup: logs.LogGroup;
 
-  constructor(scope: Construct, id: string, props: RestoreStateMachinesProps) {
+  constructor(scope: Construct, id: string, props: DrillStateMachineProps) {
     super(scope, id);
-    const { config } = props;
+    const { config, functions: fns } = props;
     const timeout = props.timeout ?? Duration.hours(12);
+    const storage = props.storage ?? stackStorage(this);
     const b = new StateBuilder(this, props, timeout);
+    const name = `${config.name}-restore-drill`;
 
     const report = b.report(
       'drill',
@@ -539,15 +558,192 @@ export class DrillStateMachine extends Construct {
       { plan: 'PlanDrill', refused: 'DrillRefused', planned: 'DrillPlanned' },
       report,
     );
-    plan.next(drill);
+    plan.next(
+      new sfn.Choice(this, 'DrillFleet?', {
+        comment: 'A fleet input (targets) was planned as a fleet: one drill execution per target',
+      })
+        .when(sfn.Condition.stringEquals('$.plan.kind', 'drill-fleet'), this.fleet(b, fns, storage, name))
+        .otherwise(drill),
+    );
     const init = new sfn.Pass(this, 'Init', { parameters: { plan: {}, failures: {} } }).next(plan.startState);
 
     ({ stateMachine: this.stateMachine, logGroup: this.logGroup } = b.machine(
       'Resource',
-      `${config.name}-restore-drill`,
-      'Rehearses a restore: a backup restored into disposable databases, validated, timed, torn down',
+      name,
+      'Rehearses a restore: a backup restored into disposable databases, validated, timed, torn down; a fleet runs one such execution per target',
       init,
       'drill',
     ));
+    grantFleetResults(this.stateMachine, { ...storage, kind: 'drill', label: 'DrillTargets' });
+    // DrillTarget (states:startExecution.sync:2) starts executions of this state machine and follows
+    // them: StartExecution on it and Describe/StopExecution on its executions are the Distributed
+    // Map's own policy already (CDK's DistributedMapPolicy); the .sync pattern also needs the managed
+    // EventBridge rule through which Step Functions learns that an execution ended (AWS Step
+    // Functions Developer Guide, "IAM policies for AWS Step Functions", synchronous StartExecution).
+    this.stateMachine.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+        resources: [
+          Stack.of(this).formatArn({
+            service: 'events',
+            resource: 'rule',
+            resourceName: 'StepFunctionsGetEventsForStepFunctionsExecutionRule',
+          }),
+        ],
+      }),
+    );
   }
+
+  /**
+   * The fleet path after PlanDrill: DrillTargets (a drill execution of this state machine per
+   * target) → DrillFleetReport → succeed, or fail naming each failed target.
+   */
+  private fleet(
+    b: StateBuilder,
+    fns: BackupFunctions,
+    storage: { bucket: s3.IBucket },
+    name: string,
+  ): sfn.IChainable {
+    const stack = Stack.of(this);
+    // Its own ARN from its fixed name: the state machine's Ref in its own definition would be a
+    // circular reference.
+    const self = stack.formatArn({
+      service: 'states',
+      resource: 'stateMachine',
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      resourceName: name,
+    });
+    // One target's drill, as its own execution of this state machine (AWS Step Functions Developer
+    // Guide, "Start workflow executions from a task state"; ".sync:2": the task waits for it and
+    // returns DescribeExecution's fields with its Output as JSON; a drill that fails fails the task
+    // with States.TaskFailed, its cause that description as JSON text). Only the start is retried
+    // (too many executions at once): a drill that ran and failed is reported, not run again.
+    const drillTarget = new sfn.CustomState(this, 'DrillTarget', {
+      stateJson: {
+        Type: 'Task',
+        Comment: "This target's drill: an execution of this state machine with the single-target input",
+        Resource: `arn:${stack.partition}:states:::states:startExecution.sync:2`,
+        Parameters: {
+          StateMachineArn: self,
+          Input: {
+            'target.$': '$.target',
+            'backup.$': '$.backup',
+            'windowDays.$': '$.windowDays',
+            'reason.$': '$.reason',
+            // Links the drill's execution to this one in the console (the same guide, "Associate
+            // Workflow Executions"); the drill's input schema accepts it.
+            [`${STARTED_BY_EXECUTION_ID}.$`]: '$$.Execution.Id',
+          },
+        },
+        ResultSelector: { 'executionArn.$': '$.ExecutionArn' },
+        ResultPath: '$.drill',
+      },
+    });
+    drillTarget.addRetry({
+      errors: ['StepFunctions.ExecutionLimitExceeded'],
+      interval: Duration.seconds(30),
+      maxAttempts: 5,
+      backoffRate: 2,
+      jitterStrategy: sfn.JitterType.FULL,
+    });
+    drillTarget
+      .addCatch(
+        new sfn.Pass(this, 'DrillTargetFailed', {
+          parameters: {
+            'target.$': '$.target',
+            ok: false,
+            'error.$': '$.error.Error',
+            'cause.$': '$.error.Cause',
+          },
+        }),
+        caught,
+      )
+      .next(
+        new sfn.Pass(this, 'DrillTargetPassed', {
+          parameters: { 'target.$': '$.target', ok: true, 'executionArn.$': '$.drill.executionArn' },
+        }),
+      );
+
+    // Each target a STANDARD child execution (a drill runs for up to hours); every failure tolerated,
+    // so every target is drilled and reported; the children's outcomes go to the bucket, not into
+    // this state (ResultWriter; the same as the backup's BackupTargets).
+    const targets = new ScopedResultWriterMap(this, 'DrillTargets', {
+      comment: "One child per target, which runs that target's drill as its own execution",
+      itemsPath: '$.plan.targets',
+      itemSelector: {
+        'target.$': '$$.Map.Item.Value',
+        'backup.$': '$.plan.backup',
+        'windowDays.$': '$.plan.windowDays',
+        'reason.$': '$.plan.reason',
+      },
+      maxConcurrencyPath: '$.plan.maxConcurrency',
+      mapExecutionType: sfn.StateMachineType.STANDARD,
+      label: 'DrillTargets',
+      toleratedFailurePercentage: 100,
+      resultPath: '$.results',
+    });
+    targets.resultWriterTo(storage.bucket.bucketName, fleetResultsPrefix('drill'));
+    targets.itemProcessor(drillTarget);
+
+    const fleetReport = b
+      .invoke(
+        'DrillFleetReport',
+        fns.report,
+        { kind: 'drill-fleet', 'results.$': '$.results' },
+        {
+          resultPath: '$.report',
+          resultSelector: {
+            'ok.$': '$.Payload.ok',
+            'passed.$': '$.Payload.passed',
+            'failed.$': '$.Payload.failed',
+            'summary.$': '$.Payload.summary',
+          },
+        },
+        [Retries.storage],
+      )
+      .addCatch(
+        new sfn.Fail(this, 'DrillFleetReportFailed', {
+          errorPath: '$.error.Error',
+          causePath: '$.error.Cause',
+        }),
+        caught,
+      );
+    return targets.next(fleetReport).next(
+      new sfn.Choice(this, 'AllTargetsDrilled?')
+        .when(
+          sfn.Condition.booleanEquals('$.report.ok', true),
+          new sfn.Succeed(this, 'DrillFleetSucceeded', { outputPath: '$.report' }),
+        )
+        .otherwise(
+          new sfn.Fail(this, 'DrillFleetFailed', {
+            error: 'RestoreDrillFleetFailed',
+            causePath: '$.report.summary',
+          }),
+        ),
+    );
+  }
+}
+
+/** The drill state machine's props: the restore's, and the backup bucket and key its fleet's Map writes to. */
+export interface DrillStateMachineProps extends RestoreStateMachinesProps {
+  /**
+   * Where the fleet's Distributed Map writes its results (`.fleet-results/drill/`), and the key
+   * they are encrypted with. Default: the enclosing stack's `storage` (BackupStack's backup bucket).
+   */
+  readonly storage?: { readonly bucket: s3.IBucket; readonly key: kms.IKey };
+}
+
+/**
+ * The enclosing stack's backup bucket and key (BackupStack's `storage`), for a DrillStateMachine
+ * given none.
+ *
+ * @throws Error when the stack has no `storage` with a bucket and a key
+ */
+function stackStorage(scope: Construct): { bucket: s3.IBucket; key: kms.IKey } {
+  const storage = (Stack.of(scope) as { storage?: { bucket?: s3.IBucket; key?: kms.IKey } }).storage;
+  if (!storage?.bucket || !storage.key)
+    throw new Error(
+      'DrillStateMachine needs the backup bucket and key (props.storage) for its fleet results: pass them, or build it in a stack whose `storage` holds them',
+    );
+  return { bucket: storage.bucket, key: storage.key };
 }
