@@ -6,12 +6,12 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { BackupExecutionInput } from '../../core/backup/plan.js';
 import type { DeploymentConfig, Schedule } from '../../core/config/schema.js';
-import type { DrillExecutionInput } from '../../core/restore/plan.js';
+import type { DrillExecutionInput, DrillFleetInput } from '../../core/restore/plan.js';
 
 export interface BackupSchedulesProps {
   readonly config: DeploymentConfig;
   readonly stateMachine: sfn.IStateMachine;
-  /** Started by "restore-drill" schedules, once per target of the schedule. */
+  /** Started by "restore-drill" schedules: one execution per schedule run, whatever its targets. */
   readonly drillStateMachine?: sfn.IStateMachine;
 }
 
@@ -20,14 +20,36 @@ export function scheduledBackupInput(schedule: Schedule): BackupExecutionInput {
   return { targets: schedule.targets, reason: `schedule ${schedule.name} (${schedule.expression})` };
 }
 
-/** The drill input a restore-drill schedule sends for one target. */
-export function scheduledDrillInput(schedule: Schedule, target: string): DrillExecutionInput {
-  return {
-    target,
-    backup: schedule.backup,
-    windowDays: schedule.windowDays,
-    reason: `schedule ${schedule.name} (${schedule.expression})`,
-  };
+/**
+ * The drill input a restore-drill schedule sends, one execution per run: a schedule naming one
+ * target sends that target's drill input (DrillExecutionInputSchema: one drill execution, as
+ * before fleets); any other (several names, or "*", kept as "*" so the drill plans the configured
+ * targets when it runs) sends a fleet input (DrillFleetInputSchema), which the drill state machine
+ * runs as one drill execution per target, at the fleet default's concurrency.
+ */
+export function scheduledDrillInput(schedule: Schedule): DrillExecutionInput | DrillFleetInput {
+  const reason = `schedule ${schedule.name} (${schedule.expression})`;
+  const common = { backup: schedule.backup, windowDays: schedule.windowDays, reason };
+  const [only, ...others] = schedule.targets === '*' ? [] : schedule.targets;
+  return only !== undefined && others.length === 0
+    ? { target: only, ...common }
+    : { targets: schedule.targets, ...common };
+}
+
+/** EventBridge Scheduler's bound on a schedule's description (Scheduler API Reference, CreateSchedule: Description, 0-512). */
+export const MAX_SCHEDULE_DESCRIPTION = 512;
+
+/** The most characters of target names a description lists: the rest of its 512 holds the words around them. */
+const DESCRIBED_NAMES = MAX_SCHEDULE_DESCRIPTION - 112;
+
+/**
+ * A schedule's targets in words for its description: "every target", the names, or their count
+ * when the names would not fit Scheduler's 512-character description (a deploy would fail).
+ */
+export function describeScheduleTargets(selection: Schedule['targets']): string {
+  if (selection === '*') return 'every target';
+  const names = selection.join(', ');
+  return names.length <= DESCRIBED_NAMES ? names : `${selection.length} targets`;
 }
 
 /** EventBridge Scheduler's bound on a schedule name (Scheduler API Reference, CreateSchedule: Name, 1-64 of [0-9a-zA-Z-_.]). */
@@ -39,8 +61,8 @@ export class ScheduleNameError extends Error {
 }
 
 /**
- * The name of a schedule made of `parts` (the deployment's, the schedule's and, for a drill, the
- * target's name: slugs of lowercase letters, digits and "-"), joined with "-". Kept as is when it
+ * The name of a schedule made of `parts` (the deployment's and the schedule's name: slugs of
+ * lowercase letters, digits and "-"), joined with "-". Kept as is when it
  * fits EventBridge Scheduler's 64 characters; otherwise a readable prefix cut to 55 characters
  * (no trailing "-") plus "-" and the first 8 hex digits of the SHA-256 of the full name, so two
  * long names that share their first 64 characters still differ. Always 1-64 characters of
@@ -54,10 +76,11 @@ export function scheduleName(...parts: string[]): string {
 }
 
 /**
- * EventBridge Scheduler schedules. "backup": one per configured schedule, starting the backup state
- * machine with a valid execution input. "restore-drill": one per schedule and target (a drill
- * rehearses one target per execution), starting the drill state machine. Names come from
- * `scheduleName` (at most 64 characters); two equal names throw `ScheduleNameError` at synth.
+ * EventBridge Scheduler schedules, one per configured schedule. "backup" starts the backup state
+ * machine with a valid execution input; "restore-drill" starts the drill state machine with
+ * `scheduledDrillInput` (a fleet of targets in one execution, each target's drill its own child
+ * execution). Names come from `scheduleName` (at most 64 characters); two equal names throw
+ * `ScheduleNameError` at synth.
  */
 export class BackupSchedules extends Construct {
   readonly schedules: scheduler.Schedule[] = [];
@@ -69,7 +92,7 @@ export class BackupSchedules extends Construct {
       this.schedules.push(
         new scheduler.Schedule(this, schedule.name, {
           scheduleName: this.uniqueName(props.config.name, schedule.name),
-          description: `Infrahub backup of ${schedule.targets === '*' ? 'every target' : schedule.targets.join(', ')}`,
+          description: `Infrahub backup of ${describeScheduleTargets(schedule.targets)}`,
           schedule: scheduler.ScheduleExpression.expression(
             schedule.expression,
             TimeZone.of(schedule.timezone),
@@ -87,24 +110,22 @@ export class BackupSchedules extends Construct {
     if (drills.length > 0 && !props.drillStateMachine)
       throw new Error('restore-drill schedules need the drill state machine');
     for (const schedule of drills) {
-      const names = schedule.targets === '*' ? props.config.targets.map((t) => t.name) : schedule.targets;
-      for (const target of names) {
-        this.schedules.push(
-          new scheduler.Schedule(this, `${schedule.name}-${target}`, {
-            scheduleName: this.uniqueName(props.config.name, schedule.name, target),
-            description: `Infrahub restore drill of ${target} (${schedule.backup} backup)`,
-            schedule: scheduler.ScheduleExpression.expression(
-              schedule.expression,
-              TimeZone.of(schedule.timezone),
-            ),
-            enabled: schedule.enabled,
-            target: new targets.StepFunctionsStartExecution(props.drillStateMachine as sfn.IStateMachine, {
-              input: scheduler.ScheduleTargetInput.fromObject(scheduledDrillInput(schedule, target)),
-              retryAttempts: 3,
-            }),
+      const input = scheduledDrillInput(schedule);
+      this.schedules.push(
+        new scheduler.Schedule(this, schedule.name, {
+          scheduleName: this.uniqueName(props.config.name, schedule.name),
+          description: `Infrahub restore drill of ${describeScheduleTargets(schedule.targets)} (${schedule.backup} backup)`,
+          schedule: scheduler.ScheduleExpression.expression(
+            schedule.expression,
+            TimeZone.of(schedule.timezone),
+          ),
+          enabled: schedule.enabled,
+          target: new targets.StepFunctionsStartExecution(props.drillStateMachine as sfn.IStateMachine, {
+            input: scheduler.ScheduleTargetInput.fromObject(input),
+            retryAttempts: 3,
           }),
-        );
-      }
+        }),
+      );
     }
   }
 
