@@ -7,7 +7,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App } from 'aws-cdk-lib';
+import { App, type CfnResource } from 'aws-cdk-lib';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { buildApp } from '../../infra/app.js';
 
@@ -76,14 +76,33 @@ export function synthesizeBackup(config: DeploymentConfig): SynthesizedBackup {
     const { backup } = buildApp(app, config);
     const assembly = app.synth();
     const template = assembly.getStackByName(backup.stackName).template as CfnTemplate;
-    return readBackup(template, backup.stackName, config);
+    // The per-target task definitions live in the runner's nested stacks (RunnerTargetGroup): their
+    // templates are files beside the parent's, their parameters set by the parent's stack resource.
+    const nested = backup.runner.groups.map((group) => {
+      const id = backup.resolve((group.nestedStackResource as CfnResource).logicalId) as string;
+      return {
+        template: JSON.parse(
+          readFileSync(join(assembly.directory, group.templateFile), 'utf8'),
+        ) as CfnTemplate,
+        parameters: (template.Resources[id]?.Properties?.Parameters ?? {}) as Record<string, unknown>,
+      };
+    });
+    return readBackup(template, backup.stackName, config, nested);
   } finally {
     rmSync(outdir, { recursive: true, force: true });
   }
 }
 
-/** Resolves CloudFormation intrinsics to local stand-ins: `Ref` and `Fn::GetAtt` become local ARNs or names. */
-export function resolveTokens(value: unknown, template: CfnTemplate, config: DeploymentConfig): unknown {
+/**
+ * Resolves CloudFormation intrinsics to local stand-ins: `Ref` and `Fn::GetAtt` become local ARNs or
+ * names. `parameters` (a nested stack's, already resolved in its parent) answer a `Ref` to them.
+ */
+export function resolveTokens(
+  value: unknown,
+  template: CfnTemplate,
+  config: DeploymentConfig,
+  parameters: Record<string, unknown> = {},
+): unknown {
   const pseudo: Record<string, string> = {
     'AWS::Partition': 'aws',
     'AWS::Region': config.region,
@@ -112,7 +131,7 @@ export function resolveTokens(value: unknown, template: CfnTemplate, config: Dep
     if (keys.length === 1) {
       if ('Ref' in o) {
         const ref = String(o.Ref);
-        return pseudo[ref] ?? ref;
+        return pseudo[ref] ?? parameters[ref] ?? ref;
       }
       if ('Fn::GetAtt' in o) {
         const [id, attribute] = o['Fn::GetAtt'] as [string, string];
@@ -129,7 +148,18 @@ export function resolveTokens(value: unknown, template: CfnTemplate, config: Dep
   return walk(value);
 }
 
-function readBackup(template: CfnTemplate, stackName: string, config: DeploymentConfig): SynthesizedBackup {
+/** A nested stack's template and the parameters its parent stack resource gives it (unresolved). */
+interface NestedTemplate {
+  template: CfnTemplate;
+  parameters: Record<string, unknown>;
+}
+
+function readBackup(
+  template: CfnTemplate,
+  stackName: string,
+  config: DeploymentConfig,
+  nested: NestedTemplate[],
+): SynthesizedBackup {
   const resources = Object.entries(template.Resources);
   const machine = (kind: MachineKind): SynthesizedMachine => {
     const found = resources.find(
@@ -157,32 +187,40 @@ function readBackup(template: CfnTemplate, stackName: string, config: Deployment
   }
 
   const taskDefinitions = new Map<string, RunnerTaskDefinition>();
-  for (const [, r] of resources) {
-    if (r.Type !== 'AWS::ECS::TaskDefinition') continue;
-    const p = resolveTokens(r.Properties, template, config) as {
-      Family: string;
-      ContainerDefinitions: Array<{
-        Name: string;
-        Environment?: Array<{ Name: string; Value: string }>;
-        Secrets?: Array<{ Name: string; ValueFrom: string }>;
-        MountPoints?: Array<{ ContainerPath: string; SourceVolume: string }>;
-      }>;
-    };
-    const container = p.ContainerDefinitions[0];
-    if (!container) continue;
-    taskDefinitions.set(p.Family, {
-      family: p.Family,
-      container: container.Name,
-      environment: Object.fromEntries((container.Environment ?? []).map((e) => [e.Name, e.Value])),
-      secrets: Object.fromEntries(
-        (container.Secrets ?? []).map((s) => [s.Name, parseSecretRef(s.ValueFrom)]),
-      ),
-      mountPoints: (container.MountPoints ?? []).map((m) => ({
-        containerPath: m.ContainerPath,
-        sourceVolume: m.SourceVolume,
-      })),
-    });
-  }
+  const stacks = [
+    { template, parameters: {} },
+    ...nested.map((n) => ({
+      template: n.template,
+      parameters: resolveTokens(n.parameters, template, config) as Record<string, unknown>,
+    })),
+  ];
+  for (const stack of stacks)
+    for (const [, r] of Object.entries(stack.template.Resources)) {
+      if (r.Type !== 'AWS::ECS::TaskDefinition') continue;
+      const p = resolveTokens(r.Properties, stack.template, config, stack.parameters) as {
+        Family: string;
+        ContainerDefinitions: Array<{
+          Name: string;
+          Environment?: Array<{ Name: string; Value: string }>;
+          Secrets?: Array<{ Name: string; ValueFrom: string }>;
+          MountPoints?: Array<{ ContainerPath: string; SourceVolume: string }>;
+        }>;
+      };
+      const container = p.ContainerDefinitions[0];
+      if (!container) continue;
+      taskDefinitions.set(p.Family, {
+        family: p.Family,
+        container: container.Name,
+        environment: Object.fromEntries((container.Environment ?? []).map((e) => [e.Name, e.Value])),
+        secrets: Object.fromEntries(
+          (container.Secrets ?? []).map((s) => [s.Name, parseSecretRef(s.ValueFrom)]),
+        ),
+        mountPoints: (container.MountPoints ?? []).map((m) => ({
+          containerPath: m.ContainerPath,
+          sourceVolume: m.SourceVolume,
+        })),
+      });
+    }
   const cluster = resources.find(([, r]) => r.Type === 'AWS::ECS::Cluster');
   return {
     stackName,

@@ -767,6 +767,137 @@ export const ObjectLockSchema = z.strictObject({
   days: z.number().int().min(1).max(36500),
 });
 
+/**
+ * How the Lambdas that read the targets' secrets (Preflight and RestorePlan read the Infrahub tokens,
+ * Neo4jReady the Community targets' Neo4j credentials) are granted them. By default each secret is
+ * listed in the function's role. A role holds at most 10,240 characters of inline policy and 10
+ * managed policies of 6,144 (IAM User Guide, "IAM and AWS STS quotas"), so a large fleet's listed
+ * secrets pass them (listedSecretsFit: about 340 secrets, 650 with `account` set). With `tag`, the roles
+ * read any secret of the account and region that carries that tag instead
+ * (`secretsmanager:GetSecretValue` on `secret:*` with the condition `aws:ResourceTag/<key>` =
+ * `<value>`: Secrets Manager User Guide, "Attribute-based access control (ABAC)"): tag every
+ * target's secrets with it. The runner's task definitions always list their own targets' secrets.
+ */
+export const SecretsAccessSchema = z.strictObject({
+  tag: z
+    .strictObject({
+      /** Tag keys: 1-128 characters, not starting with `aws:` (Secrets Manager API Reference, Tag). */
+      key: z
+        .string()
+        .min(1)
+        .max(128)
+        .regex(/^[\p{L}\p{Z}\p{N}_.:/=+\-@]+$/u, 'may hold only letters, digits, spaces and _ . : / = + - @')
+        .refine((k) => !k.toLowerCase().startsWith('aws:'), 'must not start with "aws:" (reserved by AWS)'),
+      value: z
+        .string()
+        .min(1)
+        .max(256)
+        .regex(/^[\p{L}\p{Z}\p{N}_.:/=+\-@]+$/u, 'may hold only letters, digits, spaces and _ . : / = + - @'),
+    })
+    .optional(),
+});
+
+/** aws-cdk-lib's size estimate of an ARN that holds a token (its DEFAULT_ARN_SIZE_ESTIMATE). */
+export const CDK_TOKEN_ARN_ESTIMATE = 150;
+/** Listed secret ARNs per policy statement (infra/constructs/backup-functions.ts). */
+export const SECRETS_PER_STATEMENT = 12;
+/**
+ * The IAM quotas of one role, as aws-cdk-lib fills them (measured: test/infra/fleet-limit.test.ts):
+ * its inline policy up to 10,000 characters (IAM's 10,240), less about 1,500 for the function's other
+ * statements (logs, X-Ray, keys); then managed policies, which CDK fills to about 5,600 of IAM's
+ * 6,144 with merged statements; at most 10 managed policies per role (IAM User Guide, "IAM and AWS
+ * STS quotas"), two of them the AWS-managed Lambda execution and VPC access policies.
+ */
+const ROLE_POLICY = { inline: 10_000 - 1_500, managed: 5_600, managedPolicies: 10 - 2 };
+
+/**
+ * A secret's partition by region (a name becomes an ARN in the deployment's partition).
+ */
+export function partitionOf(region: string): string {
+  if (region.startsWith('cn-')) return 'aws-cn';
+  if (region.startsWith('us-gov-')) return 'aws-us-gov';
+  return 'aws';
+}
+
+/**
+ * The ARN a role lists for a secret: a complete ARN as is; a name as
+ * `arn:<partition>:secretsmanager:<region>:<account>:secret:<name>-??????` (a secret's ARN ends in
+ * "-" and six random characters: Secrets Manager User Guide, "Secret ARN"), literal when the
+ * deployment names its account, else with the account as a CloudFormation token.
+ */
+export function secretArnFor(name: string, region: string, account?: string): string | undefined {
+  if (name.startsWith('arn:')) return name;
+  if (!account) return undefined;
+  return `arn:${partitionOf(region)}:secretsmanager:${region}:${account}:secret:${name}-??????`;
+}
+
+/**
+ * Whether one role can list `names` (de-duplicated), estimated as aws-cdk-lib sizes and packs them:
+ * each ARN its length plus 3 (quotes, comma), a token ARN CDK_TOKEN_ARN_ESTIMATE; the ARNs fill the
+ * inline policy, then managed policies (ROLE_POLICY). Returns the managed policies needed; `fits`
+ * false past the role's quota.
+ */
+export function listedSecretsFit(
+  names: readonly string[],
+  region: string,
+  account?: string,
+): { secrets: number; managedPolicies: number; fits: boolean } {
+  const sizes = [...new Set(names)].map(
+    (name) => (secretArnFor(name, region, account)?.length ?? CDK_TOKEN_ARN_ESTIMATE) + 3,
+  );
+  let inline = 0;
+  let managed = 0;
+  let used = ROLE_POLICY.managed;
+  for (const size of sizes) {
+    if (managed === 0 && inline + size <= ROLE_POLICY.inline) {
+      inline += size;
+      continue;
+    }
+    if (used + size > ROLE_POLICY.managed) {
+      managed += 1;
+      used = 0;
+    }
+    used += size;
+  }
+  return { secrets: sizes.length, managedPolicies: managed, fits: managed <= ROLE_POLICY.managedPolicies };
+}
+
+/**
+ * What the Enterprise targets' `neo4j.seed.serverRoleArns` add to the backup bucket's policy and the
+ * backup key's policy, in characters (measured on synthesized templates, tokens unresolved, so an
+ * over-estimate: per target three statements, the bucket's two about 600 characters and the key's
+ * about 250, plus about 115 and 60 per further role), against S3's 20 KB per bucket policy (Amazon
+ * S3 User Guide, "Bucket policies") and KMS's 32 KB per key policy (AWS KMS Developer Guide, "Key
+ * policies"), less what their other statements take (3,000 and 4,000).
+ */
+export function seedGrantPolicySizes(
+  targets: ReadonlyArray<{ neo4j: { edition: string; seed?: { serverRoleArns: readonly string[] } } }>,
+): { bucket: number; key: number; bucketLimit: number; keyLimit: number } {
+  let bucket = 0;
+  let key = 0;
+  for (const t of targets) {
+    const roles = t.neo4j.edition === 'enterprise' ? (t.neo4j.seed?.serverRoleArns.length ?? 0) : 0;
+    if (roles === 0) continue;
+    bucket += 600 + 115 * (roles - 1);
+    key += 250 + 60 * (roles - 1);
+  }
+  return { bucket, key, bucketLimit: 20_480 - 3_000, keyLimit: 32_768 - 4_000 };
+}
+
+/** The secrets each secret-reading Lambda lists (infra/constructs/backup-functions.ts grants them). */
+export function lambdaSecretNames(config: {
+  targets: ReadonlyArray<Pick<Target, 'infrahub' | 'neo4j'>>;
+}): Record<'Preflight' | 'RestorePlan' | 'Neo4jReady', string[]> {
+  const tokens = config.targets.map((t) => t.infrahub.tokenSecret);
+  return {
+    Preflight: tokens,
+    RestorePlan: tokens,
+    Neo4jReady: config.targets
+      .filter((t) => t.neo4j.dbms)
+      .flatMap((t) => [t.neo4j.credentialsSecret, ...(t.neo4j.tls.caSecret ? [t.neo4j.tls.caSecret] : [])]),
+  };
+}
+
 export const NotificationsSchema = z.strictObject({
   emails: z.array(z.email({ error: 'must be an e-mail address' })).default([]),
   /** Existing SNS topics to publish to as well (for example a chat integration). */
@@ -904,17 +1035,19 @@ export const PreflightSchema = z
   });
 
 /**
- * The most targets one deployment holds. The smallest of the true bounds: one execution's input names
- * at most 500 (BackupExecutionInputSchema, sharing this constant), and the stack holds, per target, a
- * runner task definition, its own backup role and its own restore role (one target's runner can touch
- * nothing of another's; ECS cannot pass session tags to a task role, so the roles are separate), plus
- * the IAM policies that grant its secrets (CDK splits them into a managed policy per ~10 targets),
- * under CloudFormation's 500 resources per stack: 130 targets with their own secrets, one backup
- * schedule and one drill image synthesize 487 (test/infra/fleet-limit.test.ts).
+ * The most targets one deployment holds: the fleet the local fleet test runs through the deployed
+ * backup definition (test/integration/backup-fleet.test.ts: one Distributed Map child execution per
+ * target, every history and payload far below Step Functions' quotas). One execution's input names
+ * at most as many (BackupExecutionInputSchema, sharing this constant). The stack holds them: the
+ * per-target task definitions and roles live in nested stacks of 50 targets each
+ * (infra/constructs/runner-target-group.ts), so 1,000 targets make 20 nested stacks and the parent
+ * stays far below CloudFormation's 500 resources (test/infra/fleet-limit.test.ts). Each target has
+ * two IAM roles: above about 480 targets a deployment needs more than IAM's default 1,000 roles per
+ * account (IAM User Guide, "IAM and AWS STS quotas"; adjustable to 5,000), as docs/deployment.md says.
  */
-export const MAX_TARGETS = 130;
+export const MAX_TARGETS = 1000;
 const MAX_TARGETS_REASON =
-  "the stack holds a task definition per target and its own backup and restore roles, with its secrets' IAM policies, under CloudFormation's 500 resources per stack (130 targets synthesize about 494)";
+  'the largest fleet the backup state machine is tested with (one Distributed Map child execution per target)';
 
 /** CloudFormation's limit on the resources of one stack. */
 export const MAX_STACK_RESOURCES = 500;
@@ -926,26 +1059,30 @@ export const MAX_STACK_RESOURCES = 500;
  * policies), the notices (topic, its policy, its key and alias), the state-machine logs key, the
  * key-deletion guard rule, the freshness check's rule and its invoke permission, twelve Lambdas with
  * their log groups, roles and policies, three state machines with theirs, the runner's cluster, log
- * group, execution role and policy, the drill role, four alarms and the dashboard.
+ * group, the drills' execution role and policy, the drill role, the two Distributed Maps' policies
+ * (backup and drill fleets), four alarms and the dashboard.
  */
-export const FIXED_STACK_RESOURCES = 84;
+export const FIXED_STACK_RESOURCES = 85;
+
+/** Targets per nested stack of runner resources (infra/constructs/runner-target-group.ts, which says why). */
+export const TARGETS_PER_RUNNER_GROUP = 50;
 
 /**
- * The stack's resources as the configuration shapes them: FIXED_STACK_RESOURCES; per target a runner
- * task definition, a backup and a restore role (policies inline), an EFS access point with
- * `artifacts.posixUser`, and 1/10.6 of an overflow IAM policy for the execution role's secret grants
- * (measured: 0 at 12 targets, 1 at 22, 5 at 60, 12 at 130; 9 at 100, 19 at 200, 33 at 350 and 46 at
- * 500 before the per-target roles); per backup schedule one schedule; per restore-drill schedule one
- * schedule per target it names; per kind of schedule used (backup, restore-drill) the scheduler's
- * role and its policy (one per state machine); one drill task definition per distinct image; with
+ * The parent stack's resources as the configuration shapes them: FIXED_STACK_RESOURCES; one nested
+ * stack per TARGETS_PER_RUNNER_GROUP targets (their task definitions, roles and access points are
+ * the nested stacks' own); per backup schedule one schedule; per restore-drill schedule one schedule
+ * per target it names; per kind of schedule used (backup, restore-drill) the scheduler's role and
+ * its policy (one per state machine); one drill task definition per distinct image; the overflow
+ * managed policies of the Lambdas that list the targets' secrets (listedSecretsFit); with
  * `replication`, the replication role and its policy; one subscription per notification e-mail; the
- * network's resources. Exact for the syntheses measured (test/infra/fleet-limit.test.ts's fleet
- * with 1 and 130 targets, config/example.json), at most one over between them (12, 22 and 60
- * targets: the overflow policies are an average). Used to refuse, at validation, a configuration
- * `cdk deploy` would fail on.
+ * network's resources. Exact for the syntheses measured (test/infra/fleet-limit.test.ts,
+ * config/example.json). Used to refuse, at validation, a configuration `cdk deploy` would fail on.
  */
 export function estimateStackResources(config: {
-  targets: ReadonlyArray<Pick<Target, 'name' | 'neo4j' | 'postgres'> & { artifacts?: Target['artifacts'] }>;
+  region: string;
+  account?: string | undefined;
+  secretsAccess?: { tag?: unknown };
+  targets: ReadonlyArray<Pick<Target, 'name' | 'neo4j' | 'postgres' | 'infrahub'>>;
   schedules: ReadonlyArray<Pick<Schedule, 'kind' | 'targets'>>;
   network?: Pick<
     z.output<typeof NetworkSchema>,
@@ -957,20 +1094,20 @@ export function estimateStackResources(config: {
   const images = new Set(
     config.targets.map((t) => `${t.neo4j.edition}-${t.neo4j.version}-${t.postgres.majorVersion}`),
   );
-  const scheduleResources = config.schedules.reduce(
-    (sum, s) =>
-      sum + (s.kind === 'backup' ? 1 : s.targets === '*' ? config.targets.length : s.targets.length),
-    0,
-  );
+  // One EventBridge Scheduler schedule per configured schedule (a drill schedule starts one fleet drill).
+  const scheduleResources = config.schedules.length;
   const schedulerRoles = 2 * new Set(config.schedules.map((s) => s.kind)).size;
-  const accessPoints = config.targets.filter(
-    (t) => t.artifacts?.type === 'path' && t.artifacts.posixUser,
-  ).length;
+  // Listed secrets past a role's inline policy: CDK's overflow managed policies (listedSecretsFit).
+  const overflowPolicies = config.secretsAccess?.tag
+    ? 0
+    : Object.values(lambdaSecretNames(config)).reduce(
+        (sum, names) => sum + listedSecretsFit(names, config.region, config.account).managedPolicies,
+        0,
+      );
   return (
     FIXED_STACK_RESOURCES +
-    3 * config.targets.length +
-    accessPoints +
-    Math.round(config.targets.length / 10.6) +
+    overflowPolicies +
+    Math.ceil(config.targets.length / TARGETS_PER_RUNNER_GROUP) +
     images.size +
     scheduleResources +
     schedulerRoles +
@@ -1018,6 +1155,7 @@ export const DeploymentConfigSchema = z
     replication: ReplicationSchema.optional(),
     objectLock: ObjectLockSchema.optional(),
     notifications: NotificationsSchema.prefault({}),
+    secretsAccess: SecretsAccessSchema.prefault({}),
     monitoring: MonitoringSchema.prefault({}),
     preflight: PreflightSchema.prefault({}),
     /**
@@ -1094,15 +1232,32 @@ export const DeploymentConfigSchema = z
       }
     }
 
+    if (!config.secretsAccess.tag) {
+      for (const [fn, names] of Object.entries(lambdaSecretNames(config))) {
+        const fit = listedSecretsFit(names, config.region, config.account);
+        if (!fit.fits)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['secretsAccess'],
+            message: `the ${fn} Lambda would list ${fit.secrets} secrets in its role, which needs ${fit.managedPolicies} managed policies besides its inline policy and the two AWS-managed Lambda policies: IAM attaches at most 10 to a role (IAM User Guide, "IAM and AWS STS quotas"); tag the targets' secrets and set secretsAccess.tag ({"key": ..., "value": ...})${config.account ? '' : ', or set "account" (its secret ARNs then take fewer characters)'}, or split the fleet into several deployments`,
+          });
+      }
+    }
+
+    const seeds = seedGrantPolicySizes(config.targets);
+    if (seeds.bucket > seeds.bucketLimit || seeds.key > seeds.keyLimit)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['targets'],
+        message: `the Enterprise targets' neo4j.seed.serverRoleArns would add about ${seeds.bucket} characters to the backup bucket's policy (S3 allows 20 KB per bucket policy) and ${seeds.key} to the backup key's policy (KMS allows 32 KB): name fewer server roles (one role shared by a cluster's servers), or leave serverRoleArns empty and grant the servers' roles s3:GetObject and s3:GetObjectVersion under .restore-seeds/<target>/, s3:ListBucket for that prefix and kms:Decrypt through S3 in their own IAM policies, or split the fleet into several deployments`,
+      });
+
     const resources = estimateStackResources(config);
     if (resources > MAX_STACK_RESOURCES && config.targets.length <= MAX_TARGETS) {
-      const drills = config.schedules
-        .filter((s) => s.kind === 'restore-drill')
-        .reduce((n, s) => n + (s.targets === '*' ? config.targets.length : s.targets.length), 0);
       ctx.addIssue({
         code: 'custom',
         path: ['schedules'],
-        message: `would make the stack hold about ${resources} resources, more than CloudFormation's ${MAX_STACK_RESOURCES} per stack (${config.targets.length} targets, ${drills} restore-drill schedules: one per target a drill schedule names); name a rotating sample of targets in restore-drill schedules instead of "*", or split the fleet into several deployments`,
+        message: `would make the stack hold about ${resources} resources, more than CloudFormation's ${MAX_STACK_RESOURCES} per stack (${config.targets.length} targets, ${config.schedules.length} schedules, ${config.notifications.emails.length} e-mail subscriptions); use fewer schedules (one schedule may name many targets) or split the fleet into several deployments`,
       });
     }
 

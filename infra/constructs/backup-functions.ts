@@ -13,7 +13,12 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { FLEET_RESULTS_ROOT, NOTICES_ROOT } from '../../core/backup/layout.js';
 import { BUNDLED_CONFIG_FILE } from '../../core/config/bundled.js';
-import type { DeploymentConfig } from '../../core/config/schema.js';
+import {
+  type DeploymentConfig,
+  lambdaSecretNames,
+  SECRETS_PER_STATEMENT,
+  secretArnFor,
+} from '../../core/config/schema.js';
 import { ConfigError } from '../../core/errors.js';
 import { PREFLIGHT_FUNCTION_TIMEOUT_SECONDS } from '../../core/infrahub/gate.js';
 import { METRICS_NAMESPACE, PER_TARGET_METRICS_ENV } from '../../core/metrics.js';
@@ -419,34 +424,67 @@ export class BackupFunctions extends Construct {
       );
     }
 
-    // A secret's ARN ends in a random 6-character suffix: "<name>-??????".
+    // A secret's ARN ends in a random 6-character suffix: "<name>-??????"; literal with the
+    // deployment's account, so CDK sizes the policies by its real length (secretArnFor).
     const secretArn = (s: string) =>
-      s.startsWith('arn:')
-        ? s
-        : Stack.of(this).formatArn({
-            service: 'secretsmanager',
-            resource: 'secret',
-            resourceName: `${s}-??????`,
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          });
+      secretArnFor(s, props.config.region, props.config.account) ??
+      Stack.of(this).formatArn({
+        service: 'secretsmanager',
+        resource: 'secret',
+        resourceName: `${s}-??????`,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      });
     // The targets' secrets may be encrypted with customer-managed keys (secretsKmsKeyArns):
     // GetSecretValue then needs kms:Decrypt on the key too (Secrets Manager User Guide, "Secret
     // encryption and decryption"), through Secrets Manager in the key's region only.
     const secretKeys = [...new Set(props.config.targets.flatMap((t) => t.secretsKmsKeyArns))];
+    const tag = props.config.secretsAccess.tag;
     const readSecrets = (fn: lambda.IFunction, names: string[]) => {
       for (const key of secretKeys)
         fn.addToRolePolicy(keyUseViaService(key, ['kms:Decrypt'], 'secretsmanager'));
-      fn.addToRolePolicy(
-        new iam.PolicyStatement({
-          actions: ['secretsmanager:GetSecretValue'],
-          resources: [...new Set(names)].map(secretArn),
-        }),
-      );
+      if (tag) {
+        // secretsAccess.tag: any secret of this account and region that carries the tag (ABAC:
+        // Secrets Manager User Guide, "Attribute-based access control (ABAC)"), so the policy does
+        // not grow with the fleet.
+        const tagged = Stack.of(this).formatArn({
+          service: 'secretsmanager',
+          resource: 'secret',
+          resourceName: '*',
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        });
+        fn.addToRolePolicy(
+          new iam.PolicyStatement({
+            actions: ['secretsmanager:GetSecretValue'],
+            resources: [tagged],
+            conditions: { StringEquals: { [`aws:ResourceTag/${tag.key}`]: tag.value } },
+          }),
+        );
+        acknowledgeWildcards(
+          fn,
+          [tagged],
+          `secretsAccess.tag: reads only secrets tagged ${tag.key}=${tag.value} (the condition), which the targets' secrets carry.`,
+        );
+        return;
+      }
+      // Listed: statements of at most SECRETS_PER_STATEMENT ARNs (about 1,900 characters as CDK
+      // estimates them, within its 2,000 for merged statements), so that CDK can move those past the
+      // role's inline policy into managed policies of at most 6,144 characters (IAM User Guide, "IAM
+      // and AWS STS quotas"); one statement of every ARN could fit in neither. The configuration
+      // refuses a fleet whose listed secrets need more than 10 managed policies (listedSecretsFit).
+      const arns = [...new Set(names)].map(secretArn);
+      for (let i = 0; i < arns.length; i += SECRETS_PER_STATEMENT)
+        fn.addToRolePolicy(
+          new iam.PolicyStatement({
+            actions: ['secretsmanager:GetSecretValue'],
+            resources: arns.slice(i, i + SECRETS_PER_STATEMENT),
+          }),
+        );
     };
-    // Preflight and the restore plan read the Infrahub API token (task gate; running version).
-    const tokens = props.config.targets.map((t) => t.infrahub.tokenSecret);
-    readSecrets(this.preflight, tokens);
-    readSecrets(this.restorePlan, tokens);
+    // Preflight and the restore plan read the Infrahub API token (task gate; running version), the
+    // Neo4jReady wait the Community targets' Neo4j credentials (lambdaSecretNames).
+    const secretNames = lambdaSecretNames(props.config);
+    readSecrets(this.preflight, secretNames.Preflight);
+    readSecrets(this.restorePlan, secretNames.RestorePlan);
     // The Bolt wait after a Community dump logs in to Neo4j: the Community targets' credentials only,
     // and the CA bundles their Bolt TLS verifies against (neo4j.tls.caSecret, PEM text).
     const community = props.config.targets.filter((t) => t.neo4j.dbms);
@@ -462,14 +500,7 @@ export class BackupFunctions extends Construct {
             `target "${t.name}": neo4j.tls.ca: ${t.neo4j.tls.ca} is a path in the runner image, which the Neo4jReady Lambda (it waits for a Community DBMS over Bolt after its dump) cannot read: put the CA bundle's PEM text in a Secrets Manager secret and name it in neo4j.tls.caSecret`,
         ),
       );
-    if (community.length > 0)
-      readSecrets(
-        this.neo4jReady,
-        community.flatMap((t) => [
-          t.neo4j.credentialsSecret,
-          ...(t.neo4j.tls.caSecret ? [t.neo4j.tls.caSecret] : []),
-        ]),
-      );
+    if (community.length > 0) readSecrets(this.neo4jReady, secretNames.Neo4jReady);
 
     for (const fn of [
       this.plan,

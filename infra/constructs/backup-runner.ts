@@ -4,67 +4,25 @@ import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
-import * as efs from 'aws-cdk-lib/aws-efs';
+import type * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
-import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { MANIFEST_FILE, RESTORE_SEEDS_ROOT, RESTORES_ROOT } from '../../core/backup/layout.js';
-import { drillFamily, runnerFamily } from '../../core/backup/plan.js';
-import { RETENTION_TAG } from '../../core/backup/retention.js';
-import type { Neo4jTlsConfig, PostgresTlsConfig } from '../../core/config/schema.js';
-import {
-  AMBIGUOUS_SECRET_NAME,
-  type DeploymentConfig,
-  hostPortOf,
-  RUNNER_NEO4J_DATA_MOUNT,
-  type Target,
-} from '../../core/config/schema.js';
-import { boltUri } from '../../core/readiness/neo4j-tls.js';
-import { RDS_CA_BUNDLE_PATH } from '../../core/readiness/postgres-tls.js';
+import { drillFamily } from '../../core/backup/plan.js';
+import type { DeploymentConfig, Target } from '../../core/config/schema.js';
 import { acknowledgeWildcards } from '../nag.js';
-import { keyUseViaService } from './key-use.js';
-import { acknowledgeTaskToken, taskTokenStatement } from './runner-tasks.js';
-
-/**
- * The runner's TLS variables for a target's `postgres.tls`: PGSSLMODE always, PGSSLROOTCERT for
- * verify-full with `ca` (`rds` is the bundle the runner image downloads, RDS_CA_BUNDLE_PATH). libpq
- * reads them (PostgreSQL 15 docs, "SSL Support", https://www.postgresql.org/docs/15/libpq-ssl.html,
- * and "Environment Variables"); the runner reads them for node-postgres. A `caSecret` comes as the
- * ECS secret PG_TLS_CA_PEM instead.
- */
-export function postgresTlsEnvironment(tls: PostgresTlsConfig): Record<string, string> {
-  if (tls.mode !== 'verify-full' || !tls.ca) return { PGSSLMODE: tls.mode };
-  return { PGSSLMODE: tls.mode, PGSSLROOTCERT: tls.ca === 'rds' ? RDS_CA_BUNDLE_PATH : tls.ca };
-}
-
-/**
- * The runner's Bolt variables for a target's Neo4j (core/readiness/neo4j-tls.ts neo4jTlsFromEnv reads
- * them): NEO4J_URI with the scheme of `neo4j.tls.mode` (`bolt+s://` verify-full, `bolt+ssc://`
- * require, `bolt://` only for an explicit disable), NEO4J_TLS_MODE always, and NEO4J_TLS_CA for
- * verify-full with `ca` (a PEM path in the runner image). A `caSecret` comes as the ECS secret
- * NEO4J_TLS_CA_PEM instead; neither: the system trust store.
- */
-export function neo4jBoltEnvironment(neo4j: {
-  host: string;
-  boltPort: number;
-  edition: 'community' | 'enterprise';
-  tls: Neo4jTlsConfig;
-}): Record<string, string> {
-  return {
-    // Enterprise may be a cluster: the neo4j scheme routes `system` writes to its leader (boltUri).
-    NEO4J_URI: boltUri(neo4j.host, neo4j.boltPort, neo4j.tls.mode, neo4j.edition === 'enterprise'),
-    NEO4J_TLS_MODE: neo4j.tls.mode,
-    ...(neo4j.tls.mode === 'verify-full' && neo4j.tls.ca ? { NEO4J_TLS_CA: neo4j.tls.ca } : {}),
-  };
-}
-
-/** The runner's container name in every task definition; the state machine's overrides name it. */
-export const RUNNER_CONTAINER = 'runner';
-/** Where a Community target's store (its EFS file system) is mounted: the neo4j image's data directory. */
-export const NEO4J_DATA_MOUNT = RUNNER_NEO4J_DATA_MOUNT;
+import {
+  backupReads,
+  RunnerTargetGroup,
+  reportWrites,
+  runnerTaskRole,
+  TARGETS_PER_RUNNER_GROUP,
+  type TargetRoleKind,
+  targetRoleName,
+} from './runner-target-group.js';
+import { RUNNER_CONTAINER } from './runner-tasks.js';
 
 export interface BackupRunnerProps {
   readonly config: DeploymentConfig;
@@ -74,38 +32,27 @@ export interface BackupRunnerProps {
   readonly buildContext: string;
 }
 
-/** A secret reference (name or ARN) that the stack cannot use; the message says what to give instead. */
-export class SecretReferenceError extends Error {
-  override readonly name = 'SecretReferenceError';
-}
-
-/** The kinds of per-target task role: backups write, restores read and write the deployment back. */
-export type TargetRoleKind = 'backup' | 'restore';
-
 /**
  * The ECS side of a backup: a Fargate cluster in the configured VPC, the runner image (built from
- * containers/runner/Dockerfile with the target's Neo4j version and edition and PostgreSQL major), and
- * one task definition per target, family `<deployment>-<target>-runner`. A target's task definition
- * holds its connection details as environment and its credentials as ECS secrets from Secrets
- * Manager, so the state machine passes only the backup id and the subcommand.
- *
- * Task roles, one set per target so one target's runner can touch nothing of another's: the backup
- * role (in the task definition) creates objects under `<target>/infrahub_backup_*` only, and reads
- * them back (a multipart copy is hashed after it is written); the restore role (RunTask's override)
- * reads only its target's backups and writes only its target's storage; drills run under their own
- * drill role (read every backup, write `.restores/` only, no artifact storage, no EFS). Roles carry
- * their policies inline (one resource each: CloudFormation's 500 per stack bound MAX_TARGETS) and
- * have fixed names, so the restore state machine names a target's role at run time.
+ * containers/runner/Dockerfile with the target's Neo4j version and edition and PostgreSQL major), the
+ * per-target task definitions and roles in nested stacks of up to TARGETS_PER_RUNNER_GROUP targets
+ * (RunnerTargetGroup: a fleet of 1,000 targets stays under CloudFormation's 500 resources per stack),
+ * and the drills' task definitions, one per image, run under the drill role (read every backup,
+ * write `.restores/` only, no artifact storage, no EFS, no credentials).
  */
 export class BackupRunner extends Construct {
   readonly cluster: ecs.Cluster;
+  /** The drills' execution role (pulls the image, writes logs; no secrets). */
   readonly executionRole: iam.Role;
-  /** Per target: the backup task role (write-only under the target's backup prefixes). */
-  readonly backupRoles = new Map<string, iam.Role>();
-  /** Per target: the restore task role (reads the target's backups, writes its storage back). */
-  readonly restoreRoles = new Map<string, iam.Role>();
   /** Drills: read every backup, write reports under `.restores/` only. */
   readonly drillTaskRole: iam.Role;
+  /** The nested stacks of per-target resources, in the configuration's target order. */
+  readonly groups: RunnerTargetGroup[] = [];
+  /** Per target (every group's): the backup task role. */
+  readonly backupRoles = new Map<string, iam.Role>();
+  /** Per target: the restore task role. */
+  readonly restoreRoles = new Map<string, iam.Role>();
+  /** Per target (every group's): its runner task definition. */
   readonly taskDefinitions = new Map<string, ecs.FargateTaskDefinition>();
   /** Per target with `artifacts.posixUser`: the EFS access point its artifacts mount goes through. */
   readonly artifactAccessPoints = new Map<string, efs.CfnAccessPoint>();
@@ -113,11 +60,13 @@ export class BackupRunner extends Construct {
   private readonly drillFamilies = new Set<string>();
   private readonly images = new Map<string, ecs.ContainerImage>();
   private readonly deployment: string;
+  private readonly buildContext: string;
 
   constructor(scope: Construct, id: string, props: BackupRunnerProps) {
     super(scope, id);
     const { config } = props;
     this.deployment = config.name;
+    this.buildContext = props.buildContext;
     // Fargate tasks get their subnets and security groups from the state machine's RunTask call;
     // the cluster only needs to know its VPC.
     const vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
@@ -138,31 +87,48 @@ export class BackupRunner extends Construct {
 
     this.executionRole = new iam.Role(this, 'ExecutionRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
-      description: 'Pulls the runner image, writes its logs and injects the credentials of the targets',
+      description: 'Pulls the drill image and writes its logs (drills read no credentials)',
     });
     // Role names are unique in an account: the suffix tells this deployment (name and region) apart.
     this.roleSuffix = createHash('sha256')
       .update(`${config.name}/${config.region}`)
       .digest('hex')
       .slice(0, 8);
-    this.drillTaskRole = this.role(
-      'DrillTaskRole',
-      'Drills: reads backups, writes reports under .restores/ only',
-      [...this.backupReads(props, '*'), this.reportWrites(props, '*')],
-    );
+    this.drillTaskRole = runnerTaskRole(this, 'DrillTaskRole', {
+      deployment: this.deployment,
+      description: 'Drills: reads backups, writes reports under .restores/ only',
+      statements: [...backupReads(props.bucket, props.key, '*'), reportWrites(props.bucket, '*')],
+    });
     acknowledgeWildcards(
       this.drillTaskRole,
       [props.bucket.arnForObjects('*/infrahub_backup_*'), props.bucket.arnForObjects('.restores/*')],
       'A drill reads the backup it rehearses (any target, keys known at run time) and writes its report under .restores/.',
     );
 
-    for (const target of config.targets) this.addTarget(props, target, logGroup);
-    this.grantSecretKeys(config);
+    for (let i = 0; i < config.targets.length; i += TARGETS_PER_RUNNER_GROUP) {
+      const targets = config.targets.slice(i, i + TARGETS_PER_RUNNER_GROUP);
+      const group = new RunnerTargetGroup(this, `Targets${i / TARGETS_PER_RUNNER_GROUP + 1}`, {
+        deployment: this.deployment,
+        targets,
+        bucket: props.bucket,
+        key: props.key,
+        logGroup,
+        roleSuffix: this.roleSuffix,
+        imageFor: (target) => this.imageFor(target),
+        description: `Infrahub backup runners of ${config.name}: targets ${i + 1}-${i + targets.length} of ${config.targets.length}`,
+      });
+      this.groups.push(group);
+      for (const [name, role] of group.backupRoles) this.backupRoles.set(name, role);
+      for (const [name, role] of group.restoreRoles) this.restoreRoles.set(name, role);
+      for (const [name, definition] of group.taskDefinitions) this.taskDefinitions.set(name, definition);
+      for (const [name, point] of group.artifactAccessPoints) this.artifactAccessPoints.set(name, point);
+    }
+    for (const target of config.targets) this.addDrill(props, target, logGroup);
 
     Validations.of(this).acknowledge({
       id: 'AwsSolutions-ECS2',
       reason:
-        'The environment holds connection details only (hosts, ports, database names, bucket); credentials are ECS secrets from Secrets Manager.',
+        "The drills' environment holds the bucket's name and the Neo4j edition only; drills read no credentials.",
     });
     acknowledgeWildcards(
       this.executionRole,
@@ -171,33 +137,12 @@ export class BackupRunner extends Construct {
     );
   }
 
-  /** A task role with its policy inline (one CloudFormation resource), assumed by ECS tasks. */
-  private role(
-    id: string,
-    description: string,
-    statements: iam.PolicyStatement[],
-    roleName?: string,
-  ): iam.Role {
-    const role = new iam.Role(this, id, {
-      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
-      description,
-      path: `/${this.deployment}/`,
-      ...(roleName ? { roleName } : {}),
-      // Every runner task answers its waitForTaskToken state (runner-tasks.ts, taskTokenStatement).
-      inlinePolicies: {
-        Access: new iam.PolicyDocument({ statements: [...statements, taskTokenStatement()] }),
-      },
-    });
-    acknowledgeTaskToken(role);
-    return role;
-  }
-
   /**
    * The fixed name of a target's backup or restore role, `<target>-<kind>-<suffix>` (at most 58 of
    * IAM's 64 characters), the suffix a hash of the deployment's name and region.
    */
   targetRoleName(target: string, kind: TargetRoleKind): string {
-    return `${target}-${kind}-${this.roleSuffix}`;
+    return targetRoleName(target, kind, this.roleSuffix);
   }
 
   /**
@@ -216,6 +161,14 @@ export class BackupRunner extends Construct {
     return `States.Format('${this.roleArn(`{}-restore-${this.roleSuffix}`)}', ${targetPath})`;
   }
 
+  /**
+   * The execution roles of one kind of task definition, for iam:PassRole: every group's for the
+   * targets' runners, the drills' own for drills.
+   */
+  executionRoleArns(kind: 'runner' | 'drill'): string[] {
+    return kind === 'drill' ? [this.executionRole.roleArn] : this.groups.map((g) => g.executionRole.roleArn);
+  }
+
   private roleArn(name: string): string {
     return Stack.of(this).formatArn({
       service: 'iam',
@@ -225,222 +178,8 @@ export class BackupRunner extends Construct {
     });
   }
 
-  /** Reading backups (`target` or "*" for every target): objects, their versions and the listing. */
-  private backupReads(props: BackupRunnerProps, target: string): iam.PolicyStatement[] {
-    return [
-      new iam.PolicyStatement({
-        actions: ['s3:GetObject', 's3:GetObjectVersion'],
-        resources: [props.bucket.arnForObjects(`${target}/infrahub_backup_*`)],
-      }),
-      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.bucket.bucketArn] }),
-      new iam.PolicyStatement({
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
-        resources: [props.key.keyArn],
-      }),
-    ];
-  }
-
-  /**
-   * Restore steps and drills leave their reports under `.restores/<target>/<restore id>/`
-   * (core/backup/layout.ts restorePrefix; never under a backup): a target's restore role writes only
-   * under its own target's (`target`), the drill role, shared by every target, under any ("*").
-   */
-  private reportWrites(props: BackupRunnerProps, target: string): iam.PolicyStatement {
-    return new iam.PolicyStatement({
-      actions: ['s3:PutObject'],
-      resources: [props.bucket.arnForObjects(this.reportObjects(target))],
-    });
-  }
-
-  /** The report keys a role may write: `.restores/*` for every target, else `.restores/<target>/*`. */
-  private reportObjects(target: string): string {
-    return target === '*' ? `${RESTORES_ROOT}*` : `${RESTORES_ROOT}${target}/*`;
-  }
-
-  /** `actions` on a customer-managed key through one service in the key's own region (key-use.ts). */
-  private keyUse(keyArn: string, actions: string[], service: 's3' | 'secretsmanager'): iam.PolicyStatement {
-    return keyUseViaService(keyArn, actions, service);
-  }
-
-  /**
-   * Secrets under customer-managed keys: ECS reads them with the execution role, which then needs
-   * kms:Decrypt on the key (Amazon ECS Developer Guide, "Secrets Manager secrets: required IAM
-   * permissions"; only for a key other than aws/secretsmanager), through Secrets Manager only.
-   */
-  private grantSecretKeys(config: DeploymentConfig): void {
-    const keys = [...new Set(config.targets.flatMap((t) => t.secretsKmsKeyArns))];
-    for (const key of keys)
-      this.executionRole.addToPolicy(this.keyUse(key, ['kms:Decrypt'], 'secretsmanager'));
-  }
-
-  /** The EFS file system ARN of an id in this account and region. */
-  private fileSystemArn(id: string): string {
-    return Stack.of(this).formatArn({
-      service: 'elasticfilesystem',
-      resource: 'file-system',
-      resourceName: id,
-    });
-  }
-
-  /**
-   * The target's backup role. Write only under its own backup prefix: it creates a backup's objects
-   * (tagged `retention=pending` as they are written), aborts its failed multipart uploads and reads
-   * back what it wrote (UploadPartCopy of an artifact over 5 GiB, hashed after the copy: S3 User
-   * Guide, "Copying an object using multipart upload", needs s3:GetObject on the source). It can tag
-   * only objects without a retention tag (s3:ExistingObjectTag, S3 User Guide, "Tagging and access
-   * control policies"): a complete backup (tagged by the manifest function) cannot be re-tagged
-   * `pending` and so expired by the lifecycle. It can neither delete a version nor touch another
-   * target's prefix. Overwriting its own target's objects stays possible (S3 cannot refuse an
-   * overwrite in IAM for multipart and copy uploads); versioning keeps the overwritten version for
-   * `retention.noncurrentVersionDays`, Object Lock for its days. It may never write or tag a
-   * backup's manifest (`<target>/infrahub_backup_<id>/backup_information.json`, written by the
-   * manifest function only): an explicit Deny, since the Allow's wildcard covers the manifest's key.
-   */
-  private backupStatements(props: BackupRunnerProps, target: Target): iam.PolicyStatement[] {
-    const partition = Stack.of(this).partition;
-    const own = props.bucket.arnForObjects(`${target.name}/infrahub_backup_*`);
-    const statements = [
-      new iam.PolicyStatement({
-        actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:GetObject', 's3:GetObjectVersion'],
-        resources: [own],
-      }),
-      new iam.PolicyStatement({
-        actions: ['s3:PutObjectTagging'],
-        resources: [own],
-        conditions: { Null: { [`s3:ExistingObjectTag/${RETENTION_TAG}`]: 'true' } },
-      }),
-      new iam.PolicyStatement({
-        effect: iam.Effect.DENY,
-        actions: ['s3:PutObject', 's3:PutObjectTagging', 's3:PutObjectVersionTagging'],
-        resources: [props.bucket.arnForObjects(`*/infrahub_backup_*/${MANIFEST_FILE}`)],
-      }),
-      new iam.PolicyStatement({
-        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
-        resources: [props.key.keyArn],
-      }),
-    ];
-    // Enterprise differentials on the previous backup (neo4j.backupChain.base): the target's backups
-    // are listed to find it, and its manifest and chain read and copied into the new backup with the
-    // reads and writes granted above (CopyObject: GetObject[Version] on the source, PutObject and
-    // PutObjectTagging on the copy). ListBucket without an s3:prefix condition, as the restore role
-    // has it: S3 answers a GetObject of a missing key (an incomplete backup's manifest, passed over)
-    // with 404 only to a caller allowed to list the bucket, else 403, which would stop the search.
-    if (target.neo4j.edition === 'enterprise' && target.neo4j.backupChain.base === 'previous-backup')
-      statements.push(
-        new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.bucket.bucketArn] }),
-      );
-    const { artifacts } = target;
-    if (artifacts.type === 's3') {
-      statements.push(
-        new iam.PolicyStatement({
-          actions: ['s3:GetObject', 's3:GetObjectVersion'],
-          resources: [`arn:${partition}:s3:::${artifacts.bucket}/${artifacts.prefix}*`],
-        }),
-        new iam.PolicyStatement({
-          actions: ['s3:ListBucket'],
-          resources: [`arn:${partition}:s3:::${artifacts.bucket}`],
-        }),
-      );
-      if (artifacts.kmsKeyArn) statements.push(this.keyUse(artifacts.kmsKeyArn, ['kms:Decrypt'], 's3'));
-    }
-    // EFS by IAM (mounts authorize with the task role): a Community store is written (neo4j-admin),
-    // the artifact storage only read. Enforced when the file system's policy requires IAM authorization.
-    const mounts = this.fileSystems(target);
-    if (mounts.length > 0)
-      statements.push(
-        new iam.PolicyStatement({
-          actions: ['elasticfilesystem:ClientMount'],
-          resources: mounts.map((id) => this.fileSystemArn(id)),
-        }),
-      );
-    if (target.neo4j.dbms)
-      statements.push(
-        new iam.PolicyStatement({
-          actions: ['elasticfilesystem:ClientWrite'],
-          resources: [this.fileSystemArn(target.neo4j.dbms.dataEfsFileSystemId)],
-        }),
-      );
-    statements.push(...this.rootAccess(target));
-    return statements;
-  }
-
-  /**
-   * The target's restore role: reads its target's backups (object versions included), writes its
-   * reports under `.restores/<target>/` only, and writes the target's own storage back (its artifact prefix, with
-   * GetObject[Version] to hash a multipart copy in a versioned bucket; its file systems).
-   */
-  private restoreStatements(props: BackupRunnerProps, target: Target): iam.PolicyStatement[] {
-    const partition = Stack.of(this).partition;
-    const statements = [...this.backupReads(props, target.name), this.reportWrites(props, target.name)];
-    if (target.neo4j.edition === 'enterprise') {
-      // Enterprise restores stage the verified chain for the servers to seed from (seed-neo4j.ts):
-      // written and read back under the target's own seed prefix, removed (by version) afterwards.
-      statements.push(
-        new iam.PolicyStatement({
-          actions: [
-            's3:PutObject',
-            's3:GetObject',
-            's3:AbortMultipartUpload',
-            's3:DeleteObject',
-            's3:DeleteObjectVersion',
-          ],
-          resources: [props.bucket.arnForObjects(`${RESTORE_SEEDS_ROOT}${target.name}/*`)],
-        }),
-      );
-    }
-    const { artifacts } = target;
-    if (artifacts.type === 's3') {
-      statements.push(
-        new iam.PolicyStatement({
-          actions: ['s3:PutObject', 's3:GetObject', 's3:GetObjectVersion', 's3:AbortMultipartUpload'],
-          resources: [`arn:${partition}:s3:::${artifacts.bucket}/${artifacts.prefix}*`],
-        }),
-      );
-      if (artifacts.kmsKeyArn)
-        statements.push(this.keyUse(artifacts.kmsKeyArn, ['kms:Decrypt', 'kms:GenerateDataKey'], 's3'));
-    }
-    const mounts = this.fileSystems(target).map((id) => this.fileSystemArn(id));
-    if (mounts.length > 0)
-      statements.push(
-        new iam.PolicyStatement({
-          actions: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'],
-          resources: mounts,
-        }),
-      );
-    statements.push(...this.rootAccess(target));
-    return statements;
-  }
-
-  /** The target's EFS file systems: a Community store, path artifact storage. */
-  private fileSystems(target: Target): string[] {
-    return [
-      ...new Set([
-        ...(target.neo4j.dbms ? [target.neo4j.dbms.dataEfsFileSystemId] : []),
-        ...(target.artifacts.type === 'path' ? [target.artifacts.efsFileSystemId] : []),
-      ]),
-    ];
-  }
-
-  /**
-   * Root through the artifacts access point (posixUser uid 0) only: without
-   * elasticfilesystem:ClientRootAccess, EFS squashes root to nfsnobody (Amazon EFS User Guide, "Using
-   * IAM to control file system data access").
-   */
-  private rootAccess(target: Target): iam.PolicyStatement[] {
-    const { artifacts } = target;
-    const accessPoint = this.artifactAccessPoints.get(target.name);
-    if (artifacts.type !== 'path' || !accessPoint || artifacts.posixUser?.uid !== 0) return [];
-    return [
-      new iam.PolicyStatement({
-        actions: ['elasticfilesystem:ClientRootAccess'],
-        resources: [this.fileSystemArn(artifacts.efsFileSystemId)],
-        conditions: { StringEquals: { 'elasticfilesystem:AccessPointArn': accessPoint.attrArn } },
-      }),
-    ];
-  }
-
   /** One image per Neo4j version, edition and PostgreSQL major, shared by the targets that match. */
-  private imageFor(props: BackupRunnerProps, target: Target): ecs.ContainerImage {
+  private imageFor(target: Target): ecs.ContainerImage {
     const args = {
       NEO4J_VERSION: target.neo4j.version,
       NEO4J_EDITION: target.neo4j.edition,
@@ -449,7 +188,7 @@ export class BackupRunner extends Construct {
     const key = Object.values(args).join('-');
     let image = this.images.get(key);
     if (!image) {
-      image = ecs.ContainerImage.fromAsset(props.buildContext, {
+      image = ecs.ContainerImage.fromAsset(this.buildContext, {
         file: join('containers', 'runner', 'Dockerfile'),
         buildArgs: args,
         platform: Platform.LINUX_ARM64,
@@ -460,188 +199,12 @@ export class BackupRunner extends Construct {
   }
 
   /**
-   * A secret by complete ARN (used as is) or by name: a name becomes a partial ARN for ECS (whose
-   * `valueFrom` must be an ARN: Amazon ECS API Reference, Secret) and `<name>-??????` for IAM (CDK
-   * fromSecretNameV2). A name ending in "-" and six characters is refused: Secrets Manager would read
-   * its partial ARN as a complete one and not find the secret (Secrets Manager User Guide, "Find
-   * secrets from a partial ARN"); the configuration schema refuses it first.
-   * @throws SecretReferenceError for such a name.
+   * One drill task definition per image (not per target), in this stack: no credentials, no mounts,
+   * more memory.
    */
-  private secret(name: string, id: string): secretsmanager.ISecret {
-    const existing = this.node.tryFindChild(id) as secretsmanager.ISecret | undefined;
-    if (existing) return existing;
-    if (name.startsWith('arn:')) return secretsmanager.Secret.fromSecretCompleteArn(this, id, name);
-    if (AMBIGUOUS_SECRET_NAME.test(name))
-      throw new SecretReferenceError(
-        `secret "${name}" is given by a name ending in "-" and six characters, which Secrets Manager reads as a complete ARN's suffix: give its complete ARN`,
-      );
-    return secretsmanager.Secret.fromSecretNameV2(this, id, name);
-  }
-
-  /**
-   * One task definition per target (`<deployment>-<target>-runner`): backups run it under the
-   * write-only backup role, restores under the read-only restore role (the state machine overrides
-   * the task role); and one drill task definition per image. Three per target would pass
-   * CloudFormation's 500 resources per stack at about 130 targets.
-   */
-  private addTarget(props: BackupRunnerProps, target: Target, logGroup: logs.ILogGroup): void {
-    const { neo4j, postgres, artifacts } = target;
-    if (artifacts.type === 'path' && artifacts.posixUser) {
-      // Every file operation through the artifacts mount runs as this user (Amazon EFS User Guide,
-      // "Enforcing a user identity using an access point"), inside the artifacts' directory only
-      // ("Enforcing a root directory with an access point"): EFS creates a missing directory with
-      // creationInfo, owned by that user; "/" always exists.
-      const uid = String(artifacts.posixUser.uid);
-      const gid = String(artifacts.posixUser.gid);
-      const path = artifacts.efsRootDirectory;
-      this.artifactAccessPoints.set(
-        target.name,
-        new efs.CfnAccessPoint(this, `Artifacts-${target.name}`, {
-          fileSystemId: artifacts.efsFileSystemId,
-          posixUser: { uid, gid },
-          rootDirectory: {
-            path,
-            ...(path === '/' ? {} : { creationInfo: { ownerUid: uid, ownerGid: gid, permissions: '755' } }),
-          },
-        }),
-      );
-    }
-    this.backupRoles.set(
-      target.name,
-      this.role(
-        `BackupRole-${target.name}`,
-        `Backups of ${target.name}: creates objects under its own backup prefixes`,
-        this.backupStatements(props, target),
-        this.targetRoleName(target.name, 'backup'),
-      ),
-    );
-    this.restoreRoles.set(
-      target.name,
-      this.role(
-        `RestoreRole-${target.name}`,
-        `Restores of ${target.name}: reads its backups, writes its own storage back`,
-        this.restoreStatements(props, target),
-        this.targetRoleName(target.name, 'restore'),
-      ),
-    );
-    this.acknowledgeTargetWildcards(props, target);
-    const neo4jSecret = this.secret(neo4j.credentialsSecret, `Secret-${neo4j.credentialsSecret}`);
-    const pgSecret = this.secret(postgres.credentialsSecret, `Secret-${postgres.credentialsSecret}`);
-    const environment: Record<string, string> = {
-      TARGET: target.name,
-      BACKUP_BUCKET: props.bucket.bucketName,
-      NEO4J_EDITION: neo4j.edition,
-      NEO4J_DATABASES: neo4j.databases.join(','),
-      // Bolt and its TLS (neo4j.tls): the runner refuses a plain URI unless the mode is "disable".
-      ...neo4jBoltEnvironment(neo4j),
-      // Bounded waits for a server that is still starting (core/readiness).
-      NEO4J_READY_TIMEOUT_SECONDS: String(neo4j.readyTimeoutSeconds),
-      PG_READY_TIMEOUT_SECONDS: String(postgres.readyTimeoutSeconds),
-      // Enterprise: every cluster member's backup listener, tried in order; the chain's base policy.
-      ...(neo4j.edition === 'enterprise'
-        ? {
-            NEO4J_BACKUP_FROM: (neo4j.backupFrom ?? [hostPortOf(neo4j.host, neo4j.backupPort)]).join(','),
-            NEO4J_BACKUP_CHAIN_BASE: neo4j.backupChain.base,
-            NEO4J_BACKUP_MAX_DIFFERENTIALS: String(neo4j.backupChain.maxDifferentials),
-            // Restores: seeding bounds (neo4j.seed; seed-neo4j.ts).
-            NEO4J_SEED_ONLINE_TIMEOUT_SECONDS: String(neo4j.seed.onlineTimeoutSeconds),
-            NEO4J_SEED_REHEARSE: String(neo4j.seed.rehearse),
-          }
-        : {}),
-      PGHOST: postgres.host,
-      PGPORT: String(postgres.port),
-      PGDATABASE: postgres.database,
-      // TLS of every PostgreSQL connection (postgres.tls): libpq's own variables, which the runner
-      // also reads for node-postgres (core/readiness/postgres-tls.ts).
-      ...postgresTlsEnvironment(postgres.tls),
-      ARTIFACTS_SOURCE: artifacts.type,
-      ...(artifacts.type === 's3'
-        ? { ARTIFACTS_BUCKET: artifacts.bucket, ARTIFACTS_PREFIX: artifacts.prefix }
-        : { ARTIFACTS_PATH: artifacts.path }),
-    };
-    const secrets = {
-      NEO4J_USERNAME: ecs.Secret.fromSecretsManager(neo4jSecret, 'username'),
-      NEO4J_PASSWORD: ecs.Secret.fromSecretsManager(neo4jSecret, 'password'),
-      PGUSER: ecs.Secret.fromSecretsManager(pgSecret, 'username'),
-      PGPASSWORD: ecs.Secret.fromSecretsManager(pgSecret, 'password'),
-      // neo4j.tls.caSecret: the whole secret value is the CA bundle's PEM text (Bolt verify-full).
-      ...(neo4j.tls.caSecret
-        ? {
-            NEO4J_TLS_CA_PEM: ecs.Secret.fromSecretsManager(
-              this.secret(neo4j.tls.caSecret, `Secret-${neo4j.tls.caSecret}`),
-            ),
-          }
-        : {}),
-      // postgres.tls.caSecret: the whole secret value is the CA bundle's PEM text.
-      ...(postgres.tls.caSecret
-        ? {
-            PG_TLS_CA_PEM: ecs.Secret.fromSecretsManager(
-              this.secret(postgres.tls.caSecret, `Secret-${postgres.tls.caSecret}`),
-            ),
-          }
-        : {}),
-    };
-
-    const taskDefinition = new ecs.FargateTaskDefinition(this, `Task-${target.name}`, {
-      family: runnerFamily(props.config.name, target.name),
-      cpu: 1024,
-      memoryLimitMiB: 4096,
-      // Dumps stream to S3; local disk holds only an Enterprise backup chain (or its restore).
-      ephemeralStorageGiB: 100,
-      runtimePlatform: {
-        cpuArchitecture: ecs.CpuArchitecture.ARM64,
-        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
-      },
-      // Backups run as the target's backup role; restores override it with its restore role.
-      taskRole: this.backupRoles.get(target.name),
-      executionRole: this.executionRole,
-    });
-    const container = taskDefinition.addContainer(RUNNER_CONTAINER, {
-      image: this.imageFor(props, target),
-      essential: true,
-      environment,
-      secrets,
-      logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: target.name }),
-      stopTimeout: Duration.seconds(60),
-    });
-    // EFS mounts authorize with the task's IAM role: which role may write is decided by
-    // elasticfilesystem:ClientWrite (granted in grantFileSystems), not by the mount.
-    const efsVolume = (fileSystemId: string, rootDirectory?: string, accessPointId?: string) => ({
-      fileSystemId,
-      ...(rootDirectory ? { rootDirectory } : {}),
-      transitEncryption: 'ENABLED',
-      authorizationConfig: { iam: 'ENABLED', ...(accessPointId ? { accessPointId } : {}) },
-    });
-    if (neo4j.dbms) {
-      // Community: neo4j-admin dumps and loads the store files, so the runner mounts the DBMS's file system.
-      taskDefinition.addVolume({
-        name: 'neo4j-data',
-        efsVolumeConfiguration: efsVolume(neo4j.dbms.dataEfsFileSystemId, neo4j.dbms.dataRootDirectory),
-      });
-      container.addMountPoints({
-        sourceVolume: 'neo4j-data',
-        containerPath: NEO4J_DATA_MOUNT,
-        readOnly: false,
-      });
-    }
-    if (artifacts.type === 'path') {
-      const accessPoint = this.artifactAccessPoints.get(target.name);
-      taskDefinition.addVolume({
-        name: 'artifacts',
-        // Through an access point, its root directory is the artifacts' directory (the volume's must
-        // then be left out: Amazon ECS API Reference, EFSVolumeConfiguration); otherwise the volume's.
-        efsVolumeConfiguration: efsVolume(
-          artifacts.efsFileSystemId,
-          accessPoint || artifacts.efsRootDirectory === '/' ? undefined : artifacts.efsRootDirectory,
-          accessPoint?.attrAccessPointId,
-        ),
-      });
-      container.addMountPoints({ sourceVolume: 'artifacts', containerPath: artifacts.path, readOnly: false });
-    }
-    this.taskDefinitions.set(target.name, taskDefinition);
-
-    // One drill task definition per image (not per target): no credentials, no mounts, more memory.
-    const drill = drillFamily(props.config.name, target);
+  private addDrill(props: BackupRunnerProps, target: Target, logGroup: logs.ILogGroup): void {
+    const { neo4j } = target;
+    const drill = drillFamily(this.deployment, target);
     if (!this.drillFamilies.has(drill)) {
       const drillDefinition = new ecs.FargateTaskDefinition(this, `Drill-${drill}`, {
         family: drill,
@@ -656,7 +219,7 @@ export class BackupRunner extends Construct {
         executionRole: this.executionRole,
       });
       drillDefinition.addContainer(RUNNER_CONTAINER, {
-        image: this.imageFor(props, target),
+        image: this.imageFor(target),
         essential: true,
         // TARGET comes with each run: the definition serves every target of this image. So does an
         // Enterprise target's licence (NEO4J_LICENCE, from the drill plan: targets of one image may
@@ -667,32 +230,6 @@ export class BackupRunner extends Construct {
       });
       this.drillFamilies.add(drill);
     }
-  }
-
-  /** cdk-nag: the wildcards of a target's roles, each with its reason. */
-  private acknowledgeTargetWildcards(props: BackupRunnerProps, target: Target): void {
-    const { artifacts } = target;
-    const artifactObjects =
-      artifacts.type === 's3'
-        ? [`arn:${Stack.of(this).partition}:s3:::${artifacts.bucket}/${artifacts.prefix}*`]
-        : [];
-    acknowledgeWildcards(
-      this.backupRoles.get(target.name) as iam.Role,
-      [props.bucket.arnForObjects(`${target.name}/infrahub_backup_*`), ...artifactObjects],
-      "Backup objects are created at run time under the target's own <target>/infrahub_backup_*/ (ids known at run time); artifact objects are read under the configured prefix.",
-    );
-    acknowledgeWildcards(
-      this.restoreRoles.get(target.name) as iam.Role,
-      [
-        props.bucket.arnForObjects(`${target.name}/infrahub_backup_*`),
-        props.bucket.arnForObjects(this.reportObjects(target.name)),
-        ...(target.neo4j.edition === 'enterprise'
-          ? [props.bucket.arnForObjects(`${RESTORE_SEEDS_ROOT}${target.name}/*`)]
-          : []),
-        ...artifactObjects,
-      ],
-      "Reads the target's own backups (ids known at run time), writes its step reports under .restores/<target>/ (restore ids known at run time), Enterprise seeds under .restore-seeds/<target>/ (staged per restore, removed by version) and artifacts back under the configured prefix.",
-    );
   }
 
   /**

@@ -534,7 +534,7 @@ export class DrillStateMachine extends Construct {
     super(scope, id);
     const { config, functions: fns } = props;
     const timeout = props.timeout ?? Duration.hours(12);
-    const storage = props.storage ?? stackStorage(this);
+    const { storage } = props;
     const b = new StateBuilder(this, props, timeout);
     const name = `${config.name}-restore-drill`;
 
@@ -728,22 +728,7 @@ export class DrillStateMachine extends Construct {
 export interface DrillStateMachineProps extends RestoreStateMachinesProps {
   /**
    * Where the fleet's Distributed Map writes its results (`.fleet-results/drill/`), and the key
-   * they are encrypted with. Default: the enclosing stack's `storage` (BackupStack's backup bucket).
+   * they are encrypted with: the backup bucket and its key.
    */
-  readonly storage?: { readonly bucket: s3.IBucket; readonly key: kms.IKey };
-}
-
-/**
- * The enclosing stack's backup bucket and key (BackupStack's `storage`), for a DrillStateMachine
- * given none.
- *
- * @throws Error when the stack has no `storage` with a bucket and a key
- */
-function stackStorage(scope: Construct): { bucket: s3.IBucket; key: kms.IKey } {
-  const storage = (Stack.of(scope) as { storage?: { bucket?: s3.IBucket; key?: kms.IKey } }).storage;
-  if (!storage?.bucket || !storage.key)
-    throw new Error(
-      'DrillStateMachine needs the backup bucket and key (props.storage) for its fleet results: pass them, or build it in a stack whose `storage` holds them',
-    );
-  return { bucket: storage.bucket, key: storage.key };
+  readonly storage: { readonly bucket: s3.IBucket; readonly key: kms.IKey };
 }

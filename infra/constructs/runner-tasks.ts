@@ -14,7 +14,10 @@ import type { DeploymentConfig } from '../../core/config/schema.js';
 import type { RunnerStepKey } from '../../core/config/timeouts.js';
 import { ErrorNames } from '../../core/errors.js';
 import { acknowledgeWildcards } from '../nag.js';
-import { type BackupRunner, RUNNER_CONTAINER } from './backup-runner.js';
+import type { BackupRunner } from './backup-runner.js';
+
+/** The runner's container name in every task definition; the state machine's overrides name it. */
+export const RUNNER_CONTAINER = 'runner';
 
 /**
  * ECS could not start the runner task (capacity, throttling, a service error); the task never ran,
@@ -240,7 +243,7 @@ export function grantRunnerTasks(
   role.addToPrincipalPolicy(
     new iam.PolicyStatement({
       actions: ['iam:PassRole'],
-      resources: [...taskRoleArns, runner.executionRole.roleArn],
+      resources: [...taskRoleArns, ...runner.executionRoleArns(kind)],
       conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
     }),
   );

@@ -109,6 +109,7 @@ export class BackupStack extends Stack {
       config,
       functions: this.functions,
       runner: this.runner,
+      storage: { bucket: this.storage.bucket, key: this.storage.key },
     });
     new BackupSchedules(this, 'Schedules', {
       config,
@@ -137,7 +138,8 @@ export class BackupStack extends Stack {
     });
     new CfnOutput(this, 'RestoreDrillStateMachineArn', {
       value: this.drill.stateMachine.stateMachineArn,
-      description: 'Restore drills (scheduled by restore-drill schedules; input: target, backup, windowDays)',
+      description:
+        'Restore drills (scheduled by restore-drill schedules; input: target, or targets (names or "*") for a fleet, backup, windowDays)',
     });
     if (this.functions.createdSecurityGroup) {
       new CfnOutput(this, 'LambdaSecurityGroupId', {

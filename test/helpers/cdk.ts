@@ -1,7 +1,9 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App, type AppProps } from 'aws-cdk-lib';
+import { App, type AppProps, type CfnResource } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import type { BackupStack } from '../../infra/stacks/backup-stack.js';
 
 /** The feature flags of cdk.json, so tests synthesize exactly what `cdk synth` does. */
 export function cdkJsonContext(): Record<string, unknown> {
@@ -16,4 +18,52 @@ export function testApp(context: Record<string, unknown> = {}, props: AppProps =
     ...props,
     context: { ...cdkJsonContext(), ...context },
   });
+}
+
+type Json = unknown;
+
+/**
+ * The backup stack's template with its runner nested stacks' resources merged in, as one template
+ * (infra/constructs/runner-target-group.ts puts the per-target task definitions and roles there):
+ * a nested resource's logical id gets its group's construct path as a prefix (`RunnerTargets1...`),
+ * and a `Ref` to one of the nested stack's parameters becomes the value the parent passes, so a
+ * test finds the bucket's `Fn::GetAtt` in a target role's policy as it would in the parent.
+ */
+export function templateWithNestedStacks(backup: BackupStack): Template {
+  const parent = Template.fromStack(backup).toJSON() as { Resources: Record<string, Record<string, Json>> };
+  const resources = { ...parent.Resources };
+  for (const group of backup.runner.groups) {
+    const stackId = backup.resolve((group.nestedStackResource as CfnResource).logicalId) as string;
+    const parameters = ((resources[stackId]?.Properties as Record<string, Json> | undefined)?.Parameters ??
+      {}) as Record<string, Json>;
+    const nested = Template.fromStack(group).toJSON() as { Resources: Record<string, Json> };
+    const prefix = group.node.path
+      .split('/')
+      .slice(1)
+      .join('')
+      .replace(/[^A-Za-z0-9]/g, '');
+    const rename = (id: string) => (id in nested.Resources ? `${prefix}${id}` : id);
+    const walk = (v: Json): Json => {
+      if (Array.isArray(v)) return v.map(walk);
+      if (v === null || typeof v !== 'object') return v;
+      const o = v as Record<string, Json>;
+      if (Object.keys(o).length === 1 && 'Ref' in o) {
+        const ref = String(o.Ref);
+        return ref in parameters ? parameters[ref] : { Ref: rename(ref) };
+      }
+      if (Object.keys(o).length === 1 && 'Fn::GetAtt' in o) {
+        const [id, ...rest] = o['Fn::GetAtt'] as string[];
+        return { 'Fn::GetAtt': [rename(String(id)), ...rest] };
+      }
+      return Object.fromEntries(
+        Object.entries(o).map(([k, x]) => [
+          k,
+          k === 'DependsOn' ? [x].flat().map((d) => rename(String(d))) : walk(x),
+        ]),
+      );
+    };
+    for (const [id, resource] of Object.entries(nested.Resources))
+      resources[rename(id)] = walk(resource) as Record<string, Json>;
+  }
+  return Template.fromJSON({ ...parent, Resources: resources });
 }

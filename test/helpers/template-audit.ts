@@ -14,6 +14,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { arch, platform, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
+import type { Stack } from 'aws-cdk-lib';
 import { z } from 'zod';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { buildApp } from '../../infra/app.js';
@@ -37,7 +38,7 @@ export type AuditTool = 'cfn-lint' | 'checkov' | 'cfn-guard';
 
 /** A synthesized template written for the audit. */
 export interface AuditTemplate {
-  /** `<config label>/<backup|replica>`, stable across configuration names and CDK versions. */
+  /** `<config label>/<backup|runner-N|replica>`, stable across configuration names and CDK versions. */
   id: string;
   /** Absolute path of the template file. */
   file: string;
@@ -81,7 +82,7 @@ const AUDIT_CONTEXT = {
 
 /**
  * Synthesizes each configuration's app once (without bundling the Lambdas: the templates only name
- * the assets) and writes its templates to `<dir>/<label>/<backup|replica>.template.json`, with
+ * the assets) and writes its templates to `<dir>/<label>/<backup|runner-N|replica>.template.json`, with
  * `Metadata.cfn-lint.config.regions` set to the stack's region so cfn-lint checks each against its own.
  */
 export function synthesizeTemplates(
@@ -94,15 +95,28 @@ export function synthesizeTemplates(
     const { backup, replica } = buildApp(app, loadDeploymentConfigFile(file));
     const assembly = app.synth();
     mkdirSync(join(dir, label), { recursive: true });
-    for (const [role, stack] of [
-      ['backup', backup],
-      ['replica', replica],
-    ] as const) {
-      if (!stack) continue;
-      const artifact = assembly.getStackByName(stack.stackName);
-      const template = JSON.parse(
-        readFileSync(join(assembly.directory, artifact.templateFile), 'utf8'),
-      ) as Record<string, unknown>;
+    // The backup stack, its runner nested stacks (the per-target task definitions and roles) and
+    // the replica stack.
+    const stacks: Array<[string, Stack, string]> = [
+      ['backup', backup, assembly.getStackByName(backup.stackName).templateFile],
+      ...backup.runner.groups.map(
+        (group, i) => [`runner-${i + 1}`, group, group.templateFile] as [string, Stack, string],
+      ),
+      ...(replica
+        ? [
+            ['replica', replica, assembly.getStackByName(replica.stackName).templateFile] as [
+              string,
+              Stack,
+              string,
+            ],
+          ]
+        : []),
+    ];
+    for (const [role, stack, templateFile] of stacks) {
+      const template = JSON.parse(readFileSync(join(assembly.directory, templateFile), 'utf8')) as Record<
+        string,
+        unknown
+      >;
       const region = stack.region;
       template.Metadata = {
         ...(template.Metadata as object | undefined),
@@ -329,7 +343,7 @@ export const UNWRITTEN_REASON = 'REASON NOT WRITTEN:';
 export const AcceptedFindingSchema = z.strictObject({
   tool: z.enum(['cfn-lint', 'checkov', 'cfn-guard']),
   rule: z.string().min(1),
-  templates: z.array(z.string().regex(/^[a-z0-9-]+\/(backup|replica)$/)).min(1),
+  templates: z.array(z.string().regex(/^[a-z0-9-]+\/(backup|runner-[1-9][0-9]*|replica)$/)).min(1),
   resources: z.array(z.string().min(1)).min(1),
   reason: z
     .string()

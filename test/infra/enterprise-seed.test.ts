@@ -12,7 +12,7 @@ import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { buildApp } from '../../infra/app.js';
 import { BackupBucket } from '../../infra/constructs/backup-bucket.js';
-import { testApp } from '../helpers/cdk.js';
+import { templateWithNestedStacks, testApp } from '../helpers/cdk.js';
 
 type Statement = {
   Sid?: string;
@@ -36,7 +36,7 @@ describe('Enterprise seeding (template of config/full.json)', () => {
   beforeAll(() => {
     config = loadDeploymentConfigFile('config/full.json');
     const built = buildApp(testApp(), config);
-    resources = Object.entries(Template.fromStack(built.backup).toJSON().Resources) as Array<
+    resources = Object.entries(templateWithNestedStacks(built.backup).toJSON().Resources) as Array<
       [string, Resource]
     >;
   }, 180_000);

@@ -96,6 +96,8 @@ describe('backup Lambdas', () => {
           r.includes('/.notices/*') ||
           // the backup Distributed Map's child execution results (ResultWriter), read by Report
           r.includes('/.fleet-results/backup/*') ||
+          // and the drill fleet's (DrillFleetReport reads them)
+          r.includes('/.fleet-results/drill/*') ||
           // the restore role copies artifacts back into the deployment's own storage
           r.includes('arn:aws:s3:::infrahub-prod-artifacts/*'),
       ),

@@ -2,13 +2,11 @@
  * Issue 15, items 3 and 5: the Enterprise backup task gets every cluster member and the chain's base
  * policy, and its role may find and read the previous backup (list the bucket) it continues.
  */
-import type { Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Neo4jEnvSchema, parseEnv } from '../../containers/runner/src/env.js';
 import { loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/config/load.js';
 import { buildApp } from '../../infra/app.js';
-import { testApp } from '../helpers/cdk.js';
+import { templateWithNestedStacks, testApp } from '../helpers/cdk.js';
 
 type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
 type Resource = { Type: string; Properties: Record<string, unknown> };
@@ -17,7 +15,7 @@ function synth(edit: (prod: Record<string, unknown>) => void) {
   const raw = JSON.parse(JSON.stringify(loadDeploymentConfigFile('config/example.json')));
   edit(raw.targets[0].neo4j);
   const { backup } = buildApp(testApp(), parseDeploymentConfig(raw, 'test'));
-  return Template.fromStack(backup as Stack).toJSON().Resources as Record<string, Resource>;
+  return templateWithNestedStacks(backup).toJSON().Resources as Record<string, Resource>;
 }
 
 /** The inline and attached statements of the role whose logical id contains `prefix`. */

@@ -14,7 +14,7 @@ import type { DeploymentConfig } from '../../core/config/schema.js';
 import { DeploymentConfigSchema } from '../../core/config/schema.js';
 import { RunnerTimeoutsSchema, stepTimeouts } from '../../core/config/timeouts.js';
 import { buildApp } from '../../infra/app.js';
-import { testApp } from '../helpers/cdk.js';
+import { templateWithNestedStacks, testApp } from '../helpers/cdk.js';
 
 type Statement = {
   Sid?: string;
@@ -71,7 +71,7 @@ describe('notices, keys, retries and cost options (template)', () => {
     config = parseDeploymentConfig(raw, 'test');
     const app = testApp();
     const built = buildApp(app, config);
-    template = Template.fromStack(built.backup);
+    template = templateWithNestedStacks(built.backup);
     stackTemplates = [
       ['backup', template.toJSON() as CfnTemplate],
       ...(built.replica
@@ -317,9 +317,10 @@ describe('notices, keys, retries and cost options (template)', () => {
     ).filter((r) =>
       JSON.stringify(r.Properties.AssumeRolePolicyDocument).includes('ecs-tasks.amazonaws.com'),
     );
-    // The execution role (it pulls the image, writes the logs, injects secrets) runs no code of ours.
+    // The execution roles (they pull the image, write the logs, inject secrets) run no code of ours.
     const taskRoles = roles.filter(
-      (r) => !JSON.stringify(r.Properties.Description ?? '').match(/execution|Pulls the runner image/i),
+      (r) =>
+        !JSON.stringify(r.Properties.Description ?? '').match(/execution|Pulls the (runner|drill) image/i),
     );
     expect(taskRoles.length).toBeGreaterThan(0);
     for (const role of taskRoles) {

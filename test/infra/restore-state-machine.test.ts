@@ -1,10 +1,10 @@
-import { Template } from 'aws-cdk-lib/assertions';
+import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { allStates } from '../../cli/local/state-machine.js';
 import { type SynthesizedBackup, synthesizeBackup } from '../../cli/local/synth.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { buildApp } from '../../infra/app.js';
-import { testApp } from '../helpers/cdk.js';
+import { templateWithNestedStacks, testApp } from '../helpers/cdk.js';
 
 type State = Record<string, unknown> & {
   Type: string;
@@ -24,7 +24,7 @@ describe('restore and drill state machines (template)', () => {
 
   beforeAll(() => {
     synthesized = synthesizeBackup(config);
-    template = Template.fromStack(buildApp(testApp(), config).backup);
+    template = templateWithNestedStacks(buildApp(testApp(), config).backup);
   }, 120_000);
 
   it('plans (verify and check) before anything else, and a dry run ends there', () => {

@@ -5,14 +5,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/config/load.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { buildApp } from '../../infra/app.js';
 import { addNagChecks } from '../../infra/nag.js';
-import { testApp } from '../helpers/cdk.js';
+import { templateWithNestedStacks, testApp } from '../helpers/cdk.js';
 
 type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
 type Resource = { Type: string; Properties: Record<string, unknown> };
@@ -53,7 +52,7 @@ describe('runner IAM (template)', () => {
   beforeAll(() => {
     const app = testApp();
     const { backup } = buildApp(app, fullConfig());
-    template = Template.fromStack(backup as Stack);
+    template = templateWithNestedStacks(backup);
     resources = template.toJSON().Resources as Record<string, Resource>;
     // cdk-nag over the same app (synthesized again with its checks).
     addNagChecks(app);
@@ -101,7 +100,7 @@ describe('runner IAM (template)', () => {
 
   // Item 4.
   it('grants the customer-managed keys: secrets to the execution role, artifact buckets to the task roles, each through its service only', () => {
-    const exec = role('RunnerExecutionRole');
+    const exec = role('RunnerTargets1ExecutionRole');
     const secretKey = granting(exec.statements, 'kms:Decrypt').find((s) =>
       flat(s.Resource).includes(SECRETS_KEY),
     );
@@ -143,7 +142,7 @@ describe('runner IAM (template)', () => {
 
   it("scopes each key's kms:ViaService to the key's own region, not the stack's", () => {
     // A secret under a key of eu-central-1 lives in eu-central-1: Secrets Manager there decrypts it.
-    const roles = ['RunnerExecutionRole', 'PreflightServiceRole', 'RestorePlanServiceRole'];
+    const roles = ['RunnerTargets1ExecutionRole', 'PreflightServiceRole', 'RestorePlanServiceRole'];
     for (const name of roles) {
       const statements = granting(role(name).statements, 'kms:Decrypt');
       const central = statements.find((s) => flat(s.Resource).includes(CENTRAL_SECRETS_KEY));
@@ -179,7 +178,7 @@ describe('runner IAM (template)', () => {
     const valueFrom = (name: string) => flat(secrets.find((s) => s.Name === name)?.ValueFrom);
     expect(valueFrom('NEO4J_PASSWORD')).toBe(JSON.stringify(`${NEO4J_ARN}:password::`));
     expect(valueFrom('PGPASSWORD')).toContain(':secret:infrahub-prod/prefect-postgres:password::');
-    const exec = flat(role('RunnerExecutionRole').statements);
+    const exec = flat(role('RunnerTargets1ExecutionRole').statements);
     expect(exec).toContain(NEO4J_ARN);
     expect(exec).toContain(':secret:infrahub-prod/prefect-postgres-??????');
   });

@@ -1,4 +1,4 @@
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { allStates } from '../../cli/local/state-machine.js';
 import { type AslDefinition, type CfnTemplate, resolveTokens } from '../../cli/local/synth.js';
@@ -6,7 +6,7 @@ import { planBackup } from '../../core/backup/plan.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { DrillExecutionInputSchema } from '../../core/restore/plan.js';
 import { buildApp } from '../../infra/app.js';
-import { testApp } from '../helpers/cdk.js';
+import { templateWithNestedStacks, testApp } from '../helpers/cdk.js';
 
 type State = Record<string, unknown> & {
   Type: string;
@@ -23,7 +23,7 @@ describe('backup state machine (template)', () => {
   beforeAll(() => {
     const app = testApp();
     const { backup } = buildApp(app, config);
-    template = Template.fromStack(backup);
+    template = templateWithNestedStacks(backup);
     const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
     const json = template.toJSON() as CfnTemplate;
     definition = JSON.parse(
@@ -228,12 +228,13 @@ describe('backup state machine (template)', () => {
           }
         ).Properties.PolicyDocument.Statement,
     );
-    // Besides it, only the backup state machine's role, for its Distributed Map's child executions:
-    // DescribeExecution and StopExecution on its own executions (CDK's DistributedMap grants them).
+    // Besides it, only the backup and drill state machines' roles, for their Distributed Maps' child
+    // executions: DescribeExecution and StopExecution on their own executions (CDK's DistributedMap
+    // grants them), one statement each.
     const all = statements.filter((st) => [st.Action].flat().includes('states:DescribeExecution'));
     const children = all.filter((st) => [st.Action].flat().includes('states:StopExecution'));
-    expect(children).toHaveLength(1);
-    expect(JSON.stringify(children[0]?.Resource)).toContain(':execution:');
+    expect(children).toHaveLength(2);
+    for (const child of children) expect(JSON.stringify(child.Resource)).toContain(':execution:');
     const describe = all.filter((st) => !children.includes(st));
     expect(describe).toHaveLength(1);
     const resources = JSON.stringify(describe[0]?.Resource);

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/config/load.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { buildApp } from '../../infra/app.js';
-import { testApp } from '../helpers/cdk.js';
+import { templateWithNestedStacks, testApp } from '../helpers/cdk.js';
 
 type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
@@ -19,7 +19,7 @@ function synth(config: DeploymentConfig) {
   const app = testApp();
   const stacks = buildApp(app, config);
   return {
-    backup: Template.fromStack(stacks.backup),
+    backup: templateWithNestedStacks(stacks.backup),
     replica: stacks.replica ? Template.fromStack(stacks.replica) : undefined,
     stacks,
   };
@@ -337,12 +337,14 @@ describe('least privilege (template)', () => {
       'FunctionsReportServiceRoleDefaultPolicy',
       'FunctionsRestorePlanServiceRoleDefaultPolicy',
       'FunctionsRestoreReportServiceRoleDefaultPolicy',
-      // One backup and one restore role per target (config/example.json), and the drill role.
-      'RunnerBackupRoleinfrahublab',
-      'RunnerBackupRoleinfrahubprod',
+      // The drill state machine's fleet Map writes its results (ResultWriter) with the key.
+      'RestoreDrillRoleDefaultPolicy',
       'RunnerDrillTaskRole',
-      'RunnerRestoreRoleinfrahublab',
-      'RunnerRestoreRoleinfrahubprod',
+      // One backup and one restore role per target (config/example.json), in the runner's nested stack.
+      'RunnerTargets1BackupRoleinfrahublab',
+      'RunnerTargets1BackupRoleinfrahubprod',
+      'RunnerTargets1RestoreRoleinfrahublab',
+      'RunnerTargets1RestoreRoleinfrahubprod',
       'StorageReplicationRoleDefaultPolicy',
     ]);
   });

@@ -39,12 +39,14 @@ describe('template audit (cfn-lint, checkov, cfn-guard)', () => {
     if (result) rmSync(result.dir, { recursive: true, force: true });
   });
 
-  it('audits both stacks of the example and of the full configuration', () => {
+  it('audits every stack of the example and of the full configuration, the runner nested stacks too', () => {
     expect(result.templates.map((t) => t.id).sort()).toEqual([
       'example/backup',
       'example/replica',
+      'example/runner-1',
       'full/backup',
       'full/replica',
+      'full/runner-1',
     ]);
   });
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalAws, type RunTaskRequest, runBackupLocally } from '../../cli/local/backup.js';
 import { provisionLocalAws } from '../../cli/local/harness-target.js';
 import { EXECUTION_HISTORY_QUOTA, type ExecutionEvent } from '../../cli/local/state-machine.js';
-import { synthesizeBackup } from '../../cli/local/synth.js';
+import { type SynthesizedBackup, synthesizeBackup } from '../../cli/local/synth.js';
 import { resultKey } from '../../core/backup/layout.js';
 import { readManifest } from '../../core/backup/manifest.js';
 import { runnerFamily } from '../../core/backup/plan.js';
@@ -12,13 +12,12 @@ import { type DeploymentConfig, MAX_TARGETS, TargetSchema } from '../../core/con
 import { putJson } from '../../core/s3/objects.js';
 import { type S3Server, startS3 } from '../../harness/index.js';
 
-// A fleet of 1,000 targets through the backup state machine's definition: a Distributed Map, each
-// target its own child execution (issue 16, item 3). One deployment holds at most MAX_TARGETS
-// targets (their task definitions and roles fill CloudFormation's 500 resources per stack), so the
-// definition is synthesized from a deployment of three targets (it does not depend on the number of
-// targets: the Map's items come from the Plan step) and run with a configuration of 1,000, which the
-// Plan, Lock and Report steps read as they would a deployment's.
-const TARGETS = 1000;
+// A fleet of MAX_TARGETS (1,000) targets through the backup state machine's definition: a
+// Distributed Map, each target its own child execution (issue 16, item 3). The deployment is the
+// whole fleet (its targets' runner resources in nested stacks, their secrets read by tag:
+// test/infra/fleet-limit.test.ts proves the stacks' bounds), synthesized once and run with the
+// Plan, Lock and Report steps reading its configuration as the deployed functions would.
+const TARGETS = MAX_TARGETS;
 const LIMIT = 256 * 1024; // Step Functions' limit on a state's input or output
 
 const target = (i: number) =>
@@ -42,7 +41,7 @@ const target = (i: number) =>
 describe(`a backup of a fleet of ${TARGETS} targets, run locally`, () => {
   let aws: S3Server;
   let local: LocalAws;
-  let deployed: DeploymentConfig;
+  let synthesized: SynthesizedBackup;
   let fleet: DeploymentConfig;
   const targetOf = (request: RunTaskRequest) =>
     request.target ||
@@ -67,27 +66,27 @@ describe(`a backup of a fleet of ${TARGETS} targets, run locally`, () => {
     aws = await startS3();
     local = await provisionLocalAws(aws, 'infrahub-backups-fleet', []);
     const targets = Array.from({ length: TARGETS }, (_, i) => target(i));
-    deployed = parseDeploymentConfig(
+    fleet = parseDeploymentConfig(
       {
         name: 'fleet',
         region: 'us-east-1',
         network: { vpcId: 'vpc-00000000', subnetIds: ['subnet-00000000'], availabilityZones: ['us-east-1a'] },
-        targets: targets.slice(0, 3),
+        targets,
         retention: { daily: 7, weekly: 4, monthly: 12 },
         maxConcurrency: 40,
+        secretsAccess: { tag: { key: 'infrahub-backup', value: 'fleet' } },
       },
       'fleet',
     );
-    expect(TARGETS).toBeGreaterThan(MAX_TARGETS);
-    fleet = { ...deployed, targets };
-  }, 120_000);
+    expect(fleet.targets).toHaveLength(MAX_TARGETS);
+    synthesized = synthesizeBackup(fleet);
+  }, 600_000);
 
   afterAll(async () => {
     await aws?.stop();
   });
 
   it('backs up every target in its own child execution: every history far below 25,000 events, every payload below 256 KiB, the report names each', async () => {
-    const synthesized = synthesizeBackup(deployed);
     const map = synthesized.definition.States.BackupTargets as {
       ItemProcessor: { ProcessorConfig: { Mode: string; ExecutionType: string } };
     };
@@ -157,7 +156,6 @@ describe(`a backup of a fleet of ${TARGETS} targets, run locally`, () => {
   }, 1_800_000);
 
   it('fails one target without failing the others, and names it', async () => {
-    const synthesized = synthesizeBackup(deployed);
     const five = fleet.targets.slice(0, 5).map((t) => t.name);
     const broken = five[2] ?? '';
     const partial = await runBackupLocally(
@@ -195,7 +193,6 @@ describe(`a backup of a fleet of ${TARGETS} targets, run locally`, () => {
   it('reports every target even when their child executions die outright (here: past a lowered history quota)', async () => {
     // Nothing in a child catches its own history quota; the parent tolerates every failed child and
     // the Report names each target from the child's input, with the child's error.
-    const synthesized = synthesizeBackup(deployed);
     const three = fleet.targets.slice(0, 3).map((t) => t.name);
     const run = await runBackupLocally(
       { targets: three, components: ['artifacts'], force: true },

@@ -698,7 +698,11 @@ describe('deployment configuration: fleet size', () => {
   // biome-ignore lint/suspicious/noExplicitAny: the example's target, copied under other names
   const fleet = (n: number) => (c: any) => {
     const [prod] = c.targets;
-    c.targets = Array.from({ length: n }, (_, i) => ({ ...prod, name: `infrahub-${i}` }));
+    c.targets = Array.from({ length: n }, (_, i) => ({
+      ...prod,
+      name: `infrahub-${i}`,
+      infrahub: { ...prod.infrahub, tokenSecret: `infrahub-${i}/api-token` },
+    }));
     c.schedules = [{ name: 'nightly', kind: 'backup', expression: 'cron(0 2 * * ? *)', targets: '*' }];
   };
 
@@ -709,31 +713,70 @@ describe('deployment configuration: fleet size', () => {
       expect(problems).toContainEqual(
         expect.stringMatching(
           new RegExp(
-            `^targets: configures ${n} targets; one deployment holds at most ${MAX_TARGETS}: the stack holds a task definition per target .*500 resources per stack.*Split the fleet`,
+            `^targets: configures ${n} targets; one deployment holds at most ${MAX_TARGETS}: the largest fleet the backup state machine is tested with .*Split the fleet`,
           ),
         ),
       );
     },
   );
 
-  it(`accepts ${MAX_TARGETS} targets, and refuses drill schedules that would pass 500 resources`, () => {
-    expect(parseDeploymentConfig(exampleWith(fleet(MAX_TARGETS)), 'test').targets).toHaveLength(MAX_TARGETS);
+  it(`accepts ${MAX_TARGETS} targets with a drill schedule over all of them (one schedule), and refuses schedules past 500 resources`, () => {
+    const withDrills = exampleWith((c) => {
+      fleet(MAX_TARGETS)(c);
+      c.secretsAccess = { tag: { key: 'infrahub-backup', value: 'fleet' } };
+      c.schedules.push({
+        name: 'drills',
+        kind: 'restore-drill',
+        expression: 'cron(0 6 1 * ? *)',
+        targets: '*',
+      });
+    });
+    expect(parseDeploymentConfig(withDrills, 'test').targets).toHaveLength(MAX_TARGETS);
     const problems = problemsOf(
       exampleWith((c) => {
-        fleet(120)(c);
-        c.schedules.push({
-          name: 'drills',
-          kind: 'restore-drill',
-          expression: 'cron(0 6 1 * ? *)',
-          targets: '*',
-        });
+        fleet(3)(c);
+        for (let i = 0; i < 420; i++)
+          c.schedules.push({
+            name: `drill-${i}`,
+            kind: 'restore-drill',
+            expression: 'cron(0 6 1 * ? *)',
+            targets: '*',
+          });
       }),
     );
     expect(problems).toEqual([
       expect.stringMatching(
-        /^schedules: would make the stack hold about 5\d\d resources, more than CloudFormation's 500 per stack \(120 targets, 120 restore-drill schedules.*rotating sample/,
+        /^schedules: would make the stack hold about 5\d\d resources, more than CloudFormation's 500 per stack \(3 targets, 421 schedules, .*fewer schedules/,
       ),
     ]);
+  });
+
+  it('refuses a fleet whose listed secrets pass IAM quotas of one role, naming secretsAccess.tag, and accepts it tagged', () => {
+    const problems = problemsOf(exampleWith(fleet(MAX_TARGETS)));
+    expect(problems).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `^secretsAccess: the Preflight Lambda would list ${MAX_TARGETS} secrets in its role, which needs \\d+ managed policies .*at most 10 to a role.*secretsAccess\\.tag.*set "account"`,
+        ),
+      ),
+    );
+    expect(() =>
+      parseDeploymentConfig(
+        exampleWith((c) => {
+          fleet(MAX_TARGETS)(c);
+          c.secretsAccess = { tag: { key: 'infrahub-backup', value: 'fleet' } };
+        }),
+        'test',
+      ),
+    ).not.toThrow();
+    expect(
+      problemsOf(
+        exampleWith((c) => {
+          fleet(3)(c);
+          c.secretsAccess = { tag: { key: 'aws:owner', value: 'x' } };
+        }),
+      ),
+    ).toEqual([expect.stringMatching(/^secretsAccess\.tag\.key: must not start with "aws:"/)]);
   });
 
   it(`an execution input names at most ${MAX_TARGETS} targets`, () => {
