@@ -7,7 +7,13 @@
  */
 import { z } from 'zod';
 import { parseInput } from '../config/load.js';
-import { type DeploymentConfig, MAX_TARGETS, type Target, targetSelection } from '../config/schema.js';
+import {
+  type DeploymentConfig,
+  knownTargets,
+  MAX_TARGETS,
+  type Target,
+  targetSelection,
+} from '../config/schema.js';
 import { type RunnerStepKey, type StepBounds, stepTimeouts } from '../config/timeouts.js';
 import { InvalidInputError } from '../errors.js';
 import { backupIdFor } from './layout.js';
@@ -82,7 +88,7 @@ export function planBackup(input: unknown, config: DeploymentConfig, now: Date):
   const unknown = names.filter((n) => !known.has(n));
   if (unknown.length > 0) {
     throw new InvalidInputError('backup execution input', [
-      `targets: ${unknown.map((n) => `"${n}"`).join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not configured (known: ${[...known.keys()].join(', ')})`,
+      `targets: ${unknown.map((n) => `"${n}"`).join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not configured (${knownTargets(known.keys())})`,
     ]);
   }
   // A target named twice is refused by the input's schema (targetSelection in core/config/schema.ts).

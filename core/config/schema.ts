@@ -736,6 +736,12 @@ export const ScheduleSchema = z.strictObject({
   /** restore-drill: which backup to rehearse, the newest complete one or a random one within `windowDays`. */
   backup: z.enum(['latest', 'random']).default('latest'),
   windowDays: z.number().int().min(1).max(3650).default(30),
+  /**
+   * restore-drill over several targets: how many drills run at once (each a 2 vCPU, 8 GiB Fargate
+   * task). Unset: the drill plan's default (4). A fleet of N targets whose drills take D minutes
+   * each needs about N x D / maxConcurrency minutes, within the drill state machine's 7 days.
+   */
+  maxConcurrency: z.number().int().min(1).max(40).optional(),
 });
 
 export const RetentionSchema = z.strictObject({
@@ -772,7 +778,7 @@ export const ObjectLockSchema = z.strictObject({
  * Neo4jReady the Community targets' Neo4j credentials) are granted them. By default each secret is
  * listed in the function's role. A role holds at most 10,240 characters of inline policy and 10
  * managed policies of 6,144 (IAM User Guide, "IAM and AWS STS quotas"), so a large fleet's listed
- * secrets pass them (listedSecretsFit: about 340 secrets, 650 with `account` set). With `tag`, the roles
+ * secrets pass them (listedSecretsFit: about 300, 550 with `account` set). With `tag`, the roles
  * read any secret of the account and region that carries that tag instead
  * (`secretsmanager:GetSecretValue` on `secret:*` with the condition `aws:ResourceTag/<key>` =
  * `<value>`: Secrets Manager User Guide, "Attribute-based access control (ABAC)"): tag every
@@ -799,16 +805,45 @@ export const SecretsAccessSchema = z.strictObject({
 
 /** aws-cdk-lib's size estimate of an ARN that holds a token (its DEFAULT_ARN_SIZE_ESTIMATE). */
 export const CDK_TOKEN_ARN_ESTIMATE = 150;
-/** Listed secret ARNs per policy statement (infra/constructs/backup-functions.ts). */
-export const SECRETS_PER_STATEMENT = 12;
 /**
- * The IAM quotas of one role, as aws-cdk-lib fills them (measured: test/infra/fleet-limit.test.ts):
- * its inline policy up to 10,000 characters (IAM's 10,240), less about 1,500 for the function's other
- * statements (logs, X-Ray, keys); then managed policies, which CDK fills to about 5,600 of IAM's
- * 6,144 with merged statements; at most 10 managed policies per role (IAM User Guide, "IAM and AWS
- * STS quotas"), two of them the AWS-managed Lambda execution and VPC access policies.
+ * The most characters (as aws-cdk-lib estimates them) of ARNs one listed statement holds: more than
+ * CDK's 2,000 up to which it merges statements, so it keeps ours as they are, and two of them fill
+ * one of its 6,000-character managed policies.
  */
-const ROLE_POLICY = { inline: 10_000 - 1_500, managed: 5_600, managedPolicies: 10 - 2 };
+export const STATEMENT_ARN_CHARACTERS = 2_700;
+
+/** aws-cdk-lib's size estimate of one listed ARN: its length (a token's CDK_TOKEN_ARN_ESTIMATE) and 3 for quotes and comma. */
+function arnCharacters(name: string, region: string, account?: string): number {
+  return (secretArnFor(name, region, account)?.length ?? CDK_TOKEN_ARN_ESTIMATE) + 3;
+}
+
+/**
+ * `names` (de-duplicated, in order) cut into the statements a role lists them in: each at most
+ * STATEMENT_ARN_CHARACTERS of ARNs (infra/constructs/backup-functions.ts grants them so).
+ */
+export function statementChunks(names: readonly string[], region: string, account?: string): string[][] {
+  const chunks: string[][] = [];
+  let size = STATEMENT_ARN_CHARACTERS;
+  for (const name of new Set(names)) {
+    const characters = arnCharacters(name, region, account);
+    if (size + characters > STATEMENT_ARN_CHARACTERS) {
+      chunks.push([]);
+      size = 0;
+    }
+    (chunks[chunks.length - 1] as string[]).push(name);
+    size += characters;
+  }
+  return chunks;
+}
+
+/**
+ * The IAM quotas of one role, as aws-cdk-lib fills them (Role.splitLargePolicy; checked by
+ * test/infra/fleet-limit.test.ts): its inline policy up to 10,000 characters (IAM's 10,240), of
+ * which about 1,500 go to the function's other statements (logs, X-Ray, its bucket); then managed
+ * policies of up to 6,000 (IAM's 6,144); at most 10 managed policies per role (IAM User Guide, "IAM
+ * and AWS STS quotas"), two of them the AWS-managed Lambda execution and VPC access policies.
+ */
+const ROLE_POLICY = { inline: 10_000 - 1_500, managedPolicies: 10 - 2 };
 
 /**
  * A secret's partition by region (a name becomes an ARN in the deployment's partition).
@@ -832,41 +867,51 @@ export function secretArnFor(name: string, region: string, account?: string): st
 }
 
 /**
- * Whether one role can list `names` (de-duplicated), estimated as aws-cdk-lib sizes and packs them:
- * each ARN its length plus 3 (quotes, comma), a token ARN CDK_TOKEN_ARN_ESTIMATE; the ARNs fill the
- * inline policy, then managed policies (ROLE_POLICY). Returns the managed policies needed; `fits`
- * false past the role's quota.
+ * Whether one role can list `names` (secrets, and KMS key ARNs, which go to statements of their
+ * own), packed as aws-cdk-lib packs a role's statements (Role.splitLargePolicy): each statement
+ * (statementChunks; its size estimated as CDK does, 200 for its action and condition) stays in the
+ * inline policy while that holds it (10,000 characters, less ROLE_POLICY's other statements), else
+ * goes to the first managed policy of 6,000 with room, else to a new one. Returns the managed
+ * policies needed; `fits` false past the role's quota (ROLE_POLICY.managedPolicies).
  */
 export function listedSecretsFit(
   names: readonly string[],
   region: string,
   account?: string,
 ): { secrets: number; managedPolicies: number; fits: boolean } {
-  const sizes = [...new Set(names)].map(
-    (name) => (secretArnFor(name, region, account)?.length ?? CDK_TOKEN_ARN_ESTIMATE) + 3,
-  );
-  let inline = 0;
-  let managed = 0;
-  let used = ROLE_POLICY.managed;
-  for (const size of sizes) {
-    if (managed === 0 && inline + size <= ROLE_POLICY.inline) {
+  const unique = [...new Set(names)];
+  const isKey = (name: string) => name.startsWith('arn:') && name.split(':')[2] === 'kms';
+  const statements = [
+    ...statementChunks(
+      unique.filter((n) => !isKey(n)),
+      region,
+      account,
+    ),
+    ...statementChunks(unique.filter(isKey), region, account),
+  ].map((chunk) => 200 + chunk.reduce((sum, name) => sum + arnCharacters(name, region, account), 0));
+  let inline = 10_000 - ROLE_POLICY.inline;
+  const managed: number[] = [];
+  for (const size of statements) {
+    if (inline + size < 10_000) {
       inline += size;
       continue;
     }
-    if (used + size > ROLE_POLICY.managed) {
-      managed += 1;
-      used = 0;
-    }
-    used += size;
+    const index = managed.findIndex((used) => used + size <= 6_000);
+    if (index >= 0) managed[index] = (managed[index] as number) + size;
+    else managed.push(size);
   }
-  return { secrets: sizes.length, managedPolicies: managed, fits: managed <= ROLE_POLICY.managedPolicies };
+  return {
+    secrets: unique.length,
+    managedPolicies: managed.length,
+    fits: managed.length <= ROLE_POLICY.managedPolicies,
+  };
 }
 
 /**
  * What the Enterprise targets' `neo4j.seed.serverRoleArns` add to the backup bucket's policy and the
  * backup key's policy, in characters (measured on synthesized templates, tokens unresolved, so an
- * over-estimate: per target three statements, the bucket's two about 600 characters and the key's
- * about 250, plus about 115 and 60 per further role), against S3's 20 KB per bucket policy (Amazon
+ * over-estimate: per target three statements, the bucket's two about 490 characters and the key's
+ * about 200 besides the roles' ARNs, which the bucket's two name twice and the key's once), against S3's 20 KB per bucket policy (Amazon
  * S3 User Guide, "Bucket policies") and KMS's 32 KB per key policy (AWS KMS Developer Guide, "Key
  * policies"), less what their other statements take (3,000 and 4,000).
  */
@@ -876,12 +921,63 @@ export function seedGrantPolicySizes(
   let bucket = 0;
   let key = 0;
   for (const t of targets) {
-    const roles = t.neo4j.edition === 'enterprise' ? (t.neo4j.seed?.serverRoleArns.length ?? 0) : 0;
-    if (roles === 0) continue;
-    bucket += 600 + 115 * (roles - 1);
-    key += 250 + 60 * (roles - 1);
+    const roles = t.neo4j.edition === 'enterprise' ? (t.neo4j.seed?.serverRoleArns ?? []) : [];
+    if (roles.length === 0) continue;
+    const arns = roles.reduce((sum, arn) => sum + arn.length + 6, 0);
+    bucket += 490 + 2 * arns;
+    key += 200 + arns;
   }
   return { bucket, key, bucketLimit: 20_480 - 3_000, keyLimit: 32_768 - 4_000 };
+}
+
+/**
+ * The configured target names for a message about an unknown one: "known: a, b, c", at most 10
+ * names and then how many more, so a message (and an execution's cause or notice made of it) stays
+ * short in a fleet of 1,000.
+ */
+export function knownTargets(names: Iterable<string>): string {
+  const all = [...names];
+  const shown = all.slice(0, 10).join(', ');
+  return `known: ${all.length > 10 ? `${shown} and ${all.length - 10} more` : shown}`;
+}
+
+/** The secrets a target's runner task definition reads (its execution role lists them). */
+export function runnerSecretNames(target: Pick<Target, 'neo4j' | 'postgres'>): string[] {
+  return [
+    target.neo4j.credentialsSecret,
+    target.postgres.credentialsSecret,
+    ...(target.neo4j.tls.caSecret ? [target.neo4j.tls.caSecret] : []),
+    ...(target.postgres.tls.caSecret ? [target.postgres.tls.caSecret] : []),
+  ];
+}
+
+/** The real length of a name-given secret's ARN (`arn:<partition>:secretsmanager:<region>:<12 digits>:secret:<name>-??????`). */
+export function tokenSecretArnLength(name: string, region: string): number {
+  return secretArnFor(name, region, '123456789012')?.length ?? 0;
+}
+
+/**
+ * What each secret-reading Lambda's role lists: its secrets (with secretsAccess.tag, only those
+ * given by complete ARN: the tag grants the rest) and every customer-managed key of the targets'
+ * secrets (infra/constructs/backup-functions.ts grants them so).
+ */
+export function lambdaListedArns(config: {
+  targets: ReadonlyArray<Pick<Target, 'infrahub' | 'neo4j' | 'secretsKmsKeyArns'>>;
+  secretsAccess?: { tag?: unknown };
+}): Record<'Preflight' | 'RestorePlan' | 'Neo4jReady', string[]> {
+  const keys = [...new Set(config.targets.flatMap((t) => t.secretsKmsKeyArns))];
+  const tagged = config.secretsAccess?.tag !== undefined;
+  const listed = (names: string[]) => [
+    ...(tagged ? names.filter((n) => n.startsWith('arn:')) : names),
+    ...keys,
+  ];
+  const names = lambdaSecretNames(config);
+  return {
+    Preflight: listed(names.Preflight),
+    RestorePlan: listed(names.RestorePlan),
+    // Neo4jReady reads secrets only with Community targets.
+    Neo4jReady: names.Neo4jReady.length > 0 ? listed(names.Neo4jReady) : [],
+  };
 }
 
 /** The secrets each secret-reading Lambda lists (infra/constructs/backup-functions.ts grants them). */
@@ -1060,9 +1156,9 @@ export const MAX_STACK_RESOURCES = 500;
  * key-deletion guard rule, the freshness check's rule and its invoke permission, twelve Lambdas with
  * their log groups, roles and policies, three state machines with theirs, the runner's cluster, log
  * group, the drills' execution role and policy, the drill role, the two Distributed Maps' policies
- * (backup and drill fleets), four alarms and the dashboard.
+ * (backup and drill fleets), five alarms and the dashboard.
  */
-export const FIXED_STACK_RESOURCES = 85;
+export const FIXED_STACK_RESOURCES = 86;
 
 /** Targets per nested stack of runner resources (infra/constructs/runner-target-group.ts, which says why). */
 export const TARGETS_PER_RUNNER_GROUP = 50;
@@ -1075,14 +1171,15 @@ export const TARGETS_PER_RUNNER_GROUP = 50;
  * its policy (one per state machine); one drill task definition per distinct image; the overflow
  * managed policies of the Lambdas that list the targets' secrets (listedSecretsFit); with
  * `replication`, the replication role and its policy; one subscription per notification e-mail; the
- * network's resources. Exact for the syntheses measured (test/infra/fleet-limit.test.ts,
- * config/example.json). Used to refuse, at validation, a configuration `cdk deploy` would fail on.
+ * network's resources. An estimate: within 3 of the syntheses test/infra/fleet-limit.test.ts measures
+ * (1,000 targets, the largest listed fleets); a configuration with many options may differ by a few
+ * more. Used to refuse, at validation, a configuration `cdk deploy` would fail on.
  */
 export function estimateStackResources(config: {
   region: string;
   account?: string | undefined;
   secretsAccess?: { tag?: unknown };
-  targets: ReadonlyArray<Pick<Target, 'name' | 'neo4j' | 'postgres' | 'infrahub'>>;
+  targets: ReadonlyArray<Pick<Target, 'name' | 'neo4j' | 'postgres' | 'infrahub' | 'secretsKmsKeyArns'>>;
   schedules: ReadonlyArray<Pick<Schedule, 'kind' | 'targets'>>;
   network?: Pick<
     z.output<typeof NetworkSchema>,
@@ -1098,12 +1195,10 @@ export function estimateStackResources(config: {
   const scheduleResources = config.schedules.length;
   const schedulerRoles = 2 * new Set(config.schedules.map((s) => s.kind)).size;
   // Listed secrets past a role's inline policy: CDK's overflow managed policies (listedSecretsFit).
-  const overflowPolicies = config.secretsAccess?.tag
-    ? 0
-    : Object.values(lambdaSecretNames(config)).reduce(
-        (sum, names) => sum + listedSecretsFit(names, config.region, config.account).managedPolicies,
-        0,
-      );
+  const overflowPolicies = Object.values(lambdaListedArns(config)).reduce(
+    (sum, listed) => sum + listedSecretsFit(listed, config.region, config.account).managedPolicies,
+    0,
+  );
   return (
     FIXED_STACK_RESOURCES +
     overflowPolicies +
@@ -1194,13 +1289,20 @@ export const DeploymentConfigSchema = z
         });
       }
       scheduleNames.add(schedule.name);
+      if (schedule.kind === 'backup' && schedule.maxConcurrency !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['schedules', i, 'maxConcurrency'],
+          message:
+            "is for restore-drill schedules only: a backup runs the deployment's maxConcurrency targets at once",
+        });
       if (schedule.targets === '*') return;
       schedule.targets.forEach((name, j) => {
         if (!names.has(name)) {
           ctx.addIssue({
             code: 'custom',
             path: ['schedules', i, 'targets', j],
-            message: `names target "${name}", which is not configured (known: ${[...names].join(', ')})`,
+            message: `names target "${name}", which is not configured (${knownTargets(names)})`,
           });
         }
       });
@@ -1232,17 +1334,45 @@ export const DeploymentConfigSchema = z
       }
     }
 
-    if (!config.secretsAccess.tag) {
-      for (const [fn, names] of Object.entries(lambdaSecretNames(config))) {
-        const fit = listedSecretsFit(names, config.region, config.account);
-        if (!fit.fits)
-          ctx.addIssue({
-            code: 'custom',
-            path: ['secretsAccess'],
-            message: `the ${fn} Lambda would list ${fit.secrets} secrets in its role, which needs ${fit.managedPolicies} managed policies besides its inline policy and the two AWS-managed Lambda policies: IAM attaches at most 10 to a role (IAM User Guide, "IAM and AWS STS quotas"); tag the targets' secrets and set secretsAccess.tag ({"key": ..., "value": ...})${config.account ? '' : ', or set "account" (its secret ARNs then take fewer characters)'}, or split the fleet into several deployments`,
-          });
-      }
+    // What each role lists (secrets and their customer-managed keys) within IAM's quotas for one
+    // role (listedSecretsFit): the secret-reading Lambdas (with secretsAccess.tag, only secrets given
+    // by complete ARN, and the keys), and each runner group's execution role.
+    const tagged = config.secretsAccess.tag !== undefined;
+    for (const [fn, listed] of Object.entries(lambdaListedArns(config))) {
+      const fit = listedSecretsFit(listed, config.region, config.account);
+      if (!fit.fits)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['secretsAccess'],
+          message: `the ${fn} Lambda would list ${fit.secrets} secrets and keys in its role, which needs ${fit.managedPolicies} managed policies besides its inline policy and the two AWS-managed Lambda policies: IAM attaches at most 10 to a role (IAM User Guide, "IAM and AWS STS quotas"); ${tagged ? 'name fewer secrets by complete ARN and fewer secretsKmsKeyArns' : `tag the targets' secrets and set secretsAccess.tag ({"key": ..., "value": ...})${config.account ? '' : ', or set "account" (its secret ARNs then take fewer characters)'}`}, or split the fleet into several deployments`,
+        });
     }
+    for (let i = 0; i < config.targets.length; i += TARGETS_PER_RUNNER_GROUP) {
+      const group = config.targets.slice(i, i + TARGETS_PER_RUNNER_GROUP);
+      const fit = listedSecretsFit(
+        [...group.flatMap(runnerSecretNames), ...group.flatMap((t) => t.secretsKmsKeyArns)],
+        config.region,
+        config.account,
+      );
+      if (!fit.fits)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['targets', i],
+          message: `targets ${i + 1}-${i + group.length} (one runner execution role) list ${fit.secrets} secrets and keys, which need ${fit.managedPolicies} managed policies besides the role's inline policy: IAM attaches at most 10 to a role (IAM User Guide, "IAM and AWS STS quotas"); shorten the secrets' names${config.account ? '' : ' or set "account"'}, or share secretsKmsKeyArns between targets`,
+        });
+    }
+    // A name-given secret's ARN holds the account as a token without "account": CDK then sizes it at
+    // 150 characters, so a longer real ARN could make a policy IAM refuses.
+    if (!config.account)
+      config.targets.forEach((t, i) => {
+        for (const name of [...runnerSecretNames(t), t.infrahub.tokenSecret])
+          if (!name.startsWith('arn:') && tokenSecretArnLength(name, config.region) > CDK_TOKEN_ARN_ESTIMATE)
+            ctx.addIssue({
+              code: 'custom',
+              path: ['targets', i],
+              message: `secret "${name.length > 40 ? `${name.slice(0, 40)}…` : name}" (${name.length} characters) makes an ARN longer than the ${CDK_TOKEN_ARN_ESTIMATE} characters CDK assumes for an ARN whose account is not known: set "account" (its ARNs are then literal and sized as they are), or give the secret's complete ARN`,
+            });
+      });
 
     const seeds = seedGrantPolicySizes(config.targets);
     if (seeds.bucket > seeds.bucketLimit || seeds.key > seeds.keyLimit)

@@ -21,6 +21,7 @@ import { describeProblems, verifyAgainst } from '../backup/verify.js';
 import { parseInput } from '../config/load.js';
 import {
   type DeploymentConfig,
+  knownTargets,
   MAX_TARGETS,
   type Target,
   targetName,
@@ -226,7 +227,7 @@ export function planDrillFleet(
   const unknown = targets.filter((t) => !known.includes(t));
   if (unknown.length > 0)
     throw new InvalidInputError('drill fleet input', [
-      `targets: ${unknown.map((n) => `"${n}"`).join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not configured (known: ${known.join(', ')})`,
+      `targets: ${unknown.map((n) => `"${n}"`).join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not configured (${knownTargets(known)})`,
     ]);
   return {
     kind: 'drill-fleet',
@@ -535,7 +536,7 @@ export async function planRestore(
   const target = deps.config.targets.find((t) => t.name === parsed.target);
   if (!target) {
     throw new InvalidInputError('restore execution input', [
-      `target: "${parsed.target}" is not configured (known: ${deps.config.targets.map((t) => t.name).join(', ')})`,
+      `target: "${parsed.target}" is not configured (${knownTargets(deps.config.targets.map((t) => t.name))})`,
     ]);
   }
   // `latest` is the newest backup with a valid manifest: a refused one is passed over and named.

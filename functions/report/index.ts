@@ -21,6 +21,6 @@ export const handler = lambdaHandler(async (event: unknown): Promise<FleetReport
       succeeded: report.succeeded.length,
       failed: report.failed.length,
     });
-  else logger.info('fleet drill report', { passed: report.passed.length, failed: report.failed.length });
+  else logger.info('fleet drill report', { passed: report.passed, failed: report.failed });
   return report;
 });

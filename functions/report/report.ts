@@ -257,14 +257,22 @@ export interface DrillFleetFailure {
   executionArn?: string;
 }
 
+/**
+ * The fleet drill's report, bounded whatever the fleet's size (it becomes the execution's state,
+ * whose quota is 256 KiB, and its cause): counts, and the summary naming each failed target. Every
+ * target's outcome is in the Map's results in the bucket (`.fleet-results/drill/`).
+ */
 export interface DrillFleetReport {
   kind: 'drill-fleet';
   /** True only when every target's drill passed. */
   ok: boolean;
-  /** Each passed target and its drill execution. */
-  passed: Array<{ target: string; executionArn: string }>;
-  failed: Array<Omit<DrillFleetFailure, 'cause'>>;
-  /** A headline, then one line per failed target (its error and cause); the execution's cause when one failed. */
+  /** How many targets' drills passed, and failed. */
+  passed: number;
+  failed: number;
+  /**
+   * A headline, then one line per failed target (its error, cause and drill execution), held to
+   * 30,000 characters; the execution's cause when one failed.
+   */
   summary: string;
 }
 
@@ -318,7 +326,7 @@ const clipCause = (text: string) =>
  */
 export async function drillFleetReport(input: unknown, deps: ReportDeps): Promise<DrillFleetReport> {
   const event = parseInput(DrillFleetReportEventSchema, input, 'drill fleet report event');
-  const passed: DrillFleetReport['passed'] = [];
+  let passed = 0;
   const failures: DrillFleetFailure[] = [];
   for (const record of await readMapRunRecords(event.results, deps)) {
     if (record.Status === 'SUCCEEDED' && record.Output !== undefined) {
@@ -327,7 +335,7 @@ export async function drillFleetReport(input: unknown, deps: ReportDeps): Promis
         JSON.parse(record.Output),
         "a target's drill outcome",
       );
-      if (outcome.ok) passed.push({ target: outcome.target, executionArn: outcome.executionArn });
+      if (outcome.ok) passed += 1;
       else failures.push(drillFailure(outcome.target, outcome.error, outcome.cause));
       continue;
     }
@@ -335,11 +343,11 @@ export async function drillFleetReport(input: unknown, deps: ReportDeps): Promis
     const { error, cause } = childFailure(record);
     failures.push({ target, error, cause: clipCause(`its drill was not run to the end: ${cause}`) });
   }
-  const total = passed.length + failures.length;
+  const total = passed + failures.length;
   let summary =
     failures.length === 0
       ? `Restore drill of ${total} target(s): all passed`
-      : `Restore drill of ${total} target(s): ${failures.length} failed, ${passed.length} passed`;
+      : `Restore drill of ${total} target(s): ${failures.length} failed, ${passed} passed`;
   for (const f of failures) {
     const line = `\n- ${f.target}: ${f.error}: ${f.cause}`;
     if (summary.length + line.length > CAUSE_LIMIT) {
@@ -348,13 +356,7 @@ export async function drillFleetReport(input: unknown, deps: ReportDeps): Promis
     }
     summary += line;
   }
-  return {
-    kind: 'drill-fleet',
-    ok: failures.length === 0,
-    passed,
-    failed: failures.map(({ cause: _, ...rest }) => rest),
-    summary,
-  };
+  return { kind: 'drill-fleet', ok: failures.length === 0, passed, failed: failures.length, summary };
 }
 
 /**

@@ -16,14 +16,14 @@ import { BUNDLED_CONFIG_FILE } from '../../core/config/bundled.js';
 import {
   type DeploymentConfig,
   lambdaSecretNames,
-  SECRETS_PER_STATEMENT,
   secretArnFor,
+  statementChunks,
 } from '../../core/config/schema.js';
 import { ConfigError } from '../../core/errors.js';
 import { PREFLIGHT_FUNCTION_TIMEOUT_SECONDS } from '../../core/infrahub/gate.js';
 import { METRICS_NAMESPACE, PER_TARGET_METRICS_ENV } from '../../core/metrics.js';
 import { acknowledgeWildcards } from '../nag.js';
-import { keyUseViaService } from './key-use.js';
+import { keysUseViaService } from './key-use.js';
 
 /** Memory of the functions that verify a whole backup (manifest, restore plan): see BackupFunctions. */
 export const LARGE_BACKUP_FUNCTION_MEMORY_MB = 1024;
@@ -439,9 +439,11 @@ export class BackupFunctions extends Construct {
     // encryption and decryption"), through Secrets Manager in the key's region only.
     const secretKeys = [...new Set(props.config.targets.flatMap((t) => t.secretsKmsKeyArns))];
     const tag = props.config.secretsAccess.tag;
-    const readSecrets = (fn: lambda.IFunction, names: string[]) => {
-      for (const key of secretKeys)
-        fn.addToRolePolicy(keyUseViaService(key, ['kms:Decrypt'], 'secretsmanager'));
+    const readSecrets = (fn: lambda.IFunction, secrets: string[]) => {
+      let names = secrets;
+      for (const chunk of statementChunks(secretKeys, props.config.region, props.config.account))
+        for (const statement of keysUseViaService(chunk, ['kms:Decrypt'], 'secretsmanager'))
+          fn.addToRolePolicy(statement);
       if (tag) {
         // secretsAccess.tag: any secret of this account and region that carries the tag (ABAC:
         // Secrets Manager User Guide, "Attribute-based access control (ABAC)"), so the policy does
@@ -464,19 +466,20 @@ export class BackupFunctions extends Construct {
           [tagged],
           `secretsAccess.tag: reads only secrets tagged ${tag.key}=${tag.value} (the condition), which the targets' secrets carry.`,
         );
-        return;
+        // A secret given by its complete ARN may live in another region or account, outside
+        // "secret:*" of this one: those are listed as well.
+        names = names.filter((name) => name.startsWith('arn:'));
       }
-      // Listed: statements of at most SECRETS_PER_STATEMENT ARNs (about 1,900 characters as CDK
-      // estimates them, within its 2,000 for merged statements), so that CDK can move those past the
-      // role's inline policy into managed policies of at most 6,144 characters (IAM User Guide, "IAM
-      // and AWS STS quotas"); one statement of every ARN could fit in neither. The configuration
-      // refuses a fleet whose listed secrets need more than 10 managed policies (listedSecretsFit).
-      const arns = [...new Set(names)].map(secretArn);
-      for (let i = 0; i < arns.length; i += SECRETS_PER_STATEMENT)
+      // Listed (with `tag`, the complete ARNs only): statements of at most STATEMENT_ARN_CHARACTERS
+      // (statementChunks), which CDK spreads over the inline policy and managed policies of at most
+      // 6,144 characters (IAM User Guide, "IAM and AWS STS quotas"); one statement of every ARN could
+      // fit in neither. The configuration refuses a fleet whose listed secrets and keys need more
+      // managed policies than a role may have (listedSecretsFit).
+      for (const chunk of statementChunks(names, props.config.region, props.config.account))
         fn.addToRolePolicy(
           new iam.PolicyStatement({
             actions: ['secretsmanager:GetSecretValue'],
-            resources: arns.slice(i, i + SECRETS_PER_STATEMENT),
+            resources: chunk.map(secretArn),
           }),
         );
     };

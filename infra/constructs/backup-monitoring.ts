@@ -21,6 +21,11 @@ export interface BackupMonitoringProps {
    */
   readonly guardedKeys?: kms.IKey[];
   readonly stateMachine: sfn.IStateMachine;
+  /**
+   * The restore drill state machine: a fleet drill that fails, times out or is aborted before its
+   * report (its targets not yet started send no notice) alarms too.
+   */
+  readonly drillStateMachine?: sfn.IStateMachine;
   /** Publishes the age of each target's last complete backup; run hourly. */
   readonly freshness: lambda.IFunction;
 }
@@ -31,6 +36,7 @@ export const AlarmNames = {
   executionFailed: 'BackupExecutionFailed',
   noRecentBackup: 'NoRecentBackup',
   restoreDrillFailed: 'RestoreDrillFailed',
+  drillExecutionFailed: 'DrillExecutionFailed',
 } as const;
 
 /**
@@ -39,7 +45,8 @@ export const AlarmNames = {
  * target), and a dashboard of durations, sizes and backup ages per target.
  */
 export class BackupMonitoring extends Construct {
-  readonly alarms: Record<keyof typeof AlarmNames, cloudwatch.Alarm>;
+  readonly alarms: Partial<Record<keyof typeof AlarmNames, cloudwatch.Alarm>> &
+    Record<Exclude<keyof typeof AlarmNames, 'drillExecutionFailed'>, cloudwatch.Alarm>;
   readonly dashboard: cloudwatch.Dashboard;
   /** The rule that reports ScheduleKeyDeletion and DisableKey on the guarded keys. */
   readonly keyDeletionGuard?: events.Rule;
@@ -78,6 +85,17 @@ export class BackupMonitoring extends Construct {
       return created;
     };
     const { NOT_BREACHING, BREACHING } = cloudwatch.TreatMissingData;
+    /** Failed, timed-out and aborted executions of a state machine, per 5 minutes. */
+    const endedBadly = (machine: sfn.IStateMachine) =>
+      new cloudwatch.MathExpression({
+        expression: 'failed + timedOut + aborted',
+        usingMetrics: {
+          failed: machine.metricFailed({ statistic: 'Sum' }),
+          timedOut: machine.metricTimedOut({ statistic: 'Sum' }),
+          aborted: machine.metricAborted({ statistic: 'Sum' }),
+        },
+        period: Duration.minutes(5),
+      });
     this.alarms = {
       backupFailed: alarm(
         AlarmNames.backupFailed,
@@ -88,15 +106,7 @@ export class BackupMonitoring extends Construct {
       executionFailed: alarm(
         AlarmNames.executionFailed,
         'A backup execution failed, timed out or was aborted.',
-        new cloudwatch.MathExpression({
-          expression: 'failed + timedOut + aborted',
-          usingMetrics: {
-            failed: props.stateMachine.metricFailed({ statistic: 'Sum' }),
-            timedOut: props.stateMachine.metricTimedOut({ statistic: 'Sum' }),
-            aborted: props.stateMachine.metricAborted({ statistic: 'Sum' }),
-          },
-          period: Duration.minutes(5),
-        }),
+        endedBadly(props.stateMachine),
         NOT_BREACHING,
       ),
       // Silence is a failure: no data (the freshness check itself broken) alarms too.
@@ -112,6 +122,16 @@ export class BackupMonitoring extends Construct {
         metric(MetricNames.RestoreDrillFailed, 'Sum', Duration.hours(1)),
         NOT_BREACHING,
       ),
+      ...(props.drillStateMachine
+        ? {
+            drillExecutionFailed: alarm(
+              AlarmNames.drillExecutionFailed,
+              'A restore drill execution (a single drill or a fleet drill) failed, timed out or was aborted.',
+              endedBadly(props.drillStateMachine),
+              NOT_BREACHING,
+            ),
+          }
+        : {}),
     };
 
     if (props.guardedKeys?.length)

@@ -109,6 +109,8 @@ export class BackupRunner extends Construct {
       const targets = config.targets.slice(i, i + TARGETS_PER_RUNNER_GROUP);
       const group = new RunnerTargetGroup(this, `Targets${i / TARGETS_PER_RUNNER_GROUP + 1}`, {
         deployment: this.deployment,
+        region: config.region,
+        account: config.account,
         targets,
         bucket: props.bucket,
         key: props.key,

@@ -33,7 +33,11 @@ export function scheduledDrillInput(schedule: Schedule): DrillExecutionInput | D
   const [only, ...others] = schedule.targets === '*' ? [] : schedule.targets;
   return only !== undefined && others.length === 0
     ? { target: only, ...common }
-    : { targets: schedule.targets, ...common };
+    : {
+        targets: schedule.targets,
+        ...common,
+        ...(schedule.maxConcurrency !== undefined ? { maxConcurrency: schedule.maxConcurrency } : {}),
+      };
 }
 
 /** EventBridge Scheduler's bound on a schedule's description (Scheduler API Reference, CreateSchedule: Description, 0-512). */

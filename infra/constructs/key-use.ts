@@ -20,3 +20,28 @@ export function keyUseViaService(
     conditions: { StringEquals: { 'kms:ViaService': `${service}.${region}.amazonaws.com` } },
   });
 }
+
+/**
+ * keyUseViaService for many keys: one statement per region of `keyArns` (the condition names that
+ * region's service endpoint) rather than one per key, so a role's policy grows by the keys' ARNs
+ * only; the caller cuts long lists into statement-sized chunks (statementChunks).
+ */
+export function keysUseViaService(
+  keyArns: readonly string[],
+  actions: string[],
+  service: 's3' | 'secretsmanager',
+): iam.PolicyStatement[] {
+  const byRegion = new Map<string, string[]>();
+  for (const arn of new Set(keyArns)) {
+    const region = Arn.split(arn, ArnFormat.SLASH_RESOURCE_NAME).region ?? '';
+    byRegion.set(region, [...(byRegion.get(region) ?? []), arn]);
+  }
+  return [...byRegion].map(
+    ([region, arns]) =>
+      new iam.PolicyStatement({
+        actions,
+        resources: arns,
+        conditions: { StringEquals: { 'kms:ViaService': `${service}.${region}.amazonaws.com` } },
+      }),
+  );
+}

@@ -533,7 +533,10 @@ export class DrillStateMachine extends Construct {
   constructor(scope: Construct, id: string, props: DrillStateMachineProps) {
     super(scope, id);
     const { config, functions: fns } = props;
-    const timeout = props.timeout ?? Duration.hours(12);
+    // A fleet drill runs its targets' drills maxConcurrency at a time: 7 days hold, for example, 1,000
+    // targets of 30 minutes each at 4 at once (about 5.2 days). A single drill is bounded by its own
+    // steps' timeouts long before. The alarm DrillExecutionFailed reports a fleet that passes it.
+    const timeout = props.timeout ?? Duration.days(7);
     const { storage } = props;
     const b = new StateBuilder(this, props, timeout);
     const name = `${config.name}-restore-drill`;

@@ -15,13 +15,15 @@ import {
   AMBIGUOUS_SECRET_NAME,
   hostPortOf,
   RUNNER_NEO4J_DATA_MOUNT,
+  secretArnFor,
+  statementChunks,
   TARGETS_PER_RUNNER_GROUP,
   type Target,
 } from '../../core/config/schema.js';
 import { boltUri } from '../../core/readiness/neo4j-tls.js';
 import { RDS_CA_BUNDLE_PATH } from '../../core/readiness/postgres-tls.js';
 import { acknowledgeWildcards } from '../nag.js';
-import { keyUseViaService } from './key-use.js';
+import { keysUseViaService, keyUseViaService } from './key-use.js';
 import { acknowledgeTaskToken, RUNNER_CONTAINER, taskTokenStatement } from './runner-tasks.js';
 
 /**
@@ -137,6 +139,9 @@ export interface RunnerTargetGroupProps extends NestedStackProps {
   readonly bucket: s3.IBucket;
   readonly key: kms.IKey;
   readonly logGroup: logs.ILogGroup;
+  /** The deployment's region and account (when configured): secret ARNs are literal with an account. */
+  readonly region: string;
+  readonly account?: string | undefined;
   /** BackupRunner.roleSuffix: the fixed role names' suffix. */
   readonly roleSuffix: string;
   /** The runner image for a target (shared by the targets of one Neo4j and PostgreSQL version). */
@@ -258,9 +263,10 @@ export class RunnerTargetGroup extends NestedStack {
    * permissions"; only for a key other than aws/secretsmanager), through Secrets Manager only.
    */
   private grantSecretKeys(targets: readonly Target[]): void {
-    const keys = [...new Set(targets.flatMap((t) => t.secretsKmsKeyArns))];
-    for (const key of keys)
-      this.executionRole.addToPolicy(this.keyUse(key, ['kms:Decrypt'], 'secretsmanager'));
+    const keys = targets.flatMap((t) => t.secretsKmsKeyArns);
+    for (const chunk of statementChunks(keys, this.props.region, this.props.account))
+      for (const statement of keysUseViaService(chunk, ['kms:Decrypt'], 'secretsmanager'))
+        this.executionRole.addToPolicy(statement);
   }
 
   /** The EFS file system ARN of an id in this account and region. */
@@ -448,6 +454,10 @@ export class RunnerTargetGroup extends NestedStack {
       throw new SecretReferenceError(
         `secret "${name}" is given by a name ending in "-" and six characters, which Secrets Manager reads as a complete ARN's suffix: give its complete ARN`,
       );
+    // With the deployment's account, a literal partial ARN (policies "<arn>-??????"): CDK then sizes
+    // the execution role's policies by their real length, not its 150-character guess for a token.
+    const partial = secretArnFor(name, this.props.region, this.props.account)?.replace(/-\?{6}$/, '');
+    if (partial) return secretsmanager.Secret.fromSecretPartialArn(this, id, partial);
     return secretsmanager.Secret.fromSecretNameV2(this, id, name);
   }
 

@@ -121,6 +121,7 @@ export class BackupStack extends Stack {
       topic: this.topic,
       guardedKeys: [this.storage.key],
       stateMachine: this.backup.stateMachine,
+      drillStateMachine: this.drill.stateMachine,
       freshness: this.functions.freshness,
     });
 

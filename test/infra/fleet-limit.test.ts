@@ -53,23 +53,33 @@ const MAX_TEMPLATE_BYTES = 1_000_000;
  * The deployment of `count` targets; `tagged`: secretsAccess.tag instead of listed secrets;
  * `account`: the deployment names its account (secret ARNs are then literal).
  */
-const fleetConfig = (count: number, tagged: boolean, account?: string): unknown => ({
+const fleetConfig = (count: number, tagged: boolean, account?: string, keys = false): unknown => ({
   name: 'fleet',
   ...(account ? { account } : {}),
   region: 'us-east-1',
   network: { vpcId: 'vpc-00000000', subnetIds: ['subnet-00000000'], availabilityZones: ['us-east-1a'] },
-  targets: Array.from({ length: count }, (_, i) => target(i)),
+  // keys: each target's secrets under a customer-managed key of its own (secretsKmsKeyArns).
+  targets: Array.from({ length: count }, (_, i) => ({
+    ...target(i),
+    ...(keys
+      ? {
+          secretsKmsKeyArns: [
+            `arn:aws:kms:us-east-1:${ACCOUNT}:key/0000abcd-0000-4000-8000-${String(i).padStart(12, '0')}`,
+          ],
+        }
+      : {}),
+  })),
   schedules: [{ name: 'nightly', kind: 'backup', expression: 'cron(0 2 * * ? *)', targets: '*' }],
   retention: { daily: 7, weekly: 4, monthly: 12 },
   ...(tagged ? { secretsAccess: { tag: { key: 'infrahub-backup', value: 'fleet' } } } : {}),
 });
 
 /** The largest fleet of these targets whose listed secrets the configuration accepts. */
-function largestListedFleet(account?: string): number {
+function largestListedFleet(account?: string, tagged = false, keys = false): number {
   let [low, high] = [1, MAX_TARGETS];
   while (low < high) {
     const mid = Math.ceil((low + high) / 2);
-    if (DeploymentConfigSchema.safeParse(fleetConfig(mid, false, account)).success) low = mid;
+    if (DeploymentConfigSchema.safeParse(fleetConfig(mid, tagged, account, keys)).success) low = mid;
     else high = mid - 1;
   }
   return low;
@@ -102,7 +112,15 @@ describe.each([
     account: ACCOUNT,
     least: 600,
   },
-])('a deployment of $label', ({ count, tagged, account, least }) => {
+  {
+    label: 'the largest fleet by tag whose targets each have their own secrets key',
+    count: () => largestListedFleet(ACCOUNT, true, true),
+    tagged: true,
+    account: ACCOUNT,
+    keys: true,
+    least: 500,
+  },
+])('a deployment of $label', ({ count, tagged, account, least, keys }) => {
   let config: DeploymentConfig;
   let backup: BackupStack;
   let parent: CfnTemplate;
@@ -111,7 +129,7 @@ describe.each([
 
   beforeAll(() => {
     targets = count();
-    config = parseDeploymentConfig(fleetConfig(targets, tagged, account), 'fleet');
+    config = parseDeploymentConfig(fleetConfig(targets, tagged, account, keys), 'fleet');
     ({ backup } = buildApp(testApp({ 'aws:cdk:bundling-stacks': [] }), config));
     parent = Template.fromStack(backup).toJSON() as CfnTemplate;
     nested = backup.runner.groups.map((group) => {
@@ -215,7 +233,7 @@ describe.each([
 // which S3 (20 KB) and KMS (32 KB) bound; the configuration refuses a fleet past them
 // (seedGrantPolicySizes, an over-estimate), and the largest one it accepts fits.
 describe('Enterprise targets whose servers seed from the bucket', () => {
-  const seeded = (count: number, roles: number) => ({
+  const seeded = (count: number, roles: number, pad: number) => ({
     ...(fleetConfig(count, true, ACCOUNT) as Record<string, unknown>),
     targets: Array.from({ length: count }, (_, i) => {
       const t = target(i);
@@ -226,7 +244,7 @@ describe('Enterprise targets whose servers seed from the bucket', () => {
           seed: {
             serverRoleArns: Array.from(
               { length: roles },
-              (_, r) => `arn:aws:iam::${ACCOUNT}:role/neo4j-site-${i}-server-${r}`,
+              (_, r) => `arn:aws:iam::${ACCOUNT}:role/neo4j-site-${i}-server-${r}${'x'.repeat(pad)}`,
             ),
           },
         },
@@ -234,18 +252,22 @@ describe('Enterprise targets whose servers seed from the bucket', () => {
     }),
   });
 
-  it.each([1, 3])(
-    'accepts the largest fleet of %i server roles a target whose policies fit, and refuses one more',
-    (roles) => {
+  it.each([
+    [1, 0],
+    [3, 0],
+    [3, 40],
+  ])(
+    'accepts the largest fleet of %i server roles a target (ARNs %i characters longer) whose policies fit, and refuses one more',
+    (roles, pad) => {
       let count = 1;
-      while (DeploymentConfigSchema.safeParse(seeded(count + 1, roles)).success) count += 1;
-      const refused = DeploymentConfigSchema.safeParse(seeded(count + 1, roles));
+      while (DeploymentConfigSchema.safeParse(seeded(count + 1, roles, pad)).success) count += 1;
+      const refused = DeploymentConfigSchema.safeParse(seeded(count + 1, roles, pad));
       expect(refused.error?.issues.map((i) => i.message)).toContainEqual(
         expect.stringMatching(
           /^the Enterprise targets' neo4j\.seed\.serverRoleArns would add about \d+ characters to the backup bucket's policy \(S3 allows 20 KB/,
         ),
       );
-      const config = parseDeploymentConfig(seeded(count, roles), 'seeded');
+      const config = parseDeploymentConfig(seeded(count, roles, pad), 'seeded');
       const { backup } = buildApp(testApp({ 'aws:cdk:bundling-stacks': [] }), config);
       const template = Template.fromStack(backup).toJSON() as CfnTemplate;
       const resolved = (v: unknown) =>
@@ -265,3 +287,21 @@ describe('Enterprise targets whose servers seed from the bucket', () => {
     600_000,
   );
 });
+
+// With secretsAccess.tag, the Lambdas read by tag the secrets of this account and region; a secret
+// given by its complete ARN may be elsewhere, so it is listed as well (found by a fresh review).
+it("lists a secret given by its complete ARN beside the tag's grant", () => {
+  const elsewhere = 'arn:aws:secretsmanager:eu-west-1:999999999999:secret:infra/token-AbCdEf';
+  const raw = fleetConfig(3, true, ACCOUNT) as { targets: Array<{ infrahub: { tokenSecret: string } }> };
+  (raw.targets[0] as { infrahub: { tokenSecret: string } }).infrahub.tokenSecret = elsewhere;
+  const config = parseDeploymentConfig(raw, 'fleet');
+  const { backup } = buildApp(testApp({ 'aws:cdk:bundling-stacks': [] }), config);
+  const template = Template.fromStack(backup).toJSON() as CfnTemplate;
+  const preflight = Object.entries(template.Resources)
+    .filter(([id, r]) => r.Type === 'AWS::IAM::Policy' && id.startsWith('FunctionsPreflightServiceRole'))
+    .map(([, r]) => JSON.stringify(resolveTokens(r.Properties?.PolicyDocument, template, config)))
+    .join('\n');
+  expect(preflight).toContain(`"Resource":"${elsewhere}"`);
+  expect(preflight).toContain(`"Resource":"arn:aws:secretsmanager:us-east-1:${ACCOUNT}:secret:*"`);
+  expect(preflight).not.toContain('site-1/token');
+}, 300_000);

@@ -207,6 +207,19 @@ describe('restore-drill schedules: one execution per run', () => {
       windowDays: 14,
       reason,
     });
+    // A schedule's maxConcurrency travels with its fleet input (a fleet of hundreds needs more than
+    // the default 4 to finish within the drill state machine's bound).
+    expect(scheduledDrillInput({ ...schedule('*'), maxConcurrency: 25 })).toEqual({
+      targets: '*',
+      backup: 'random',
+      windowDays: 14,
+      reason,
+      maxConcurrency: 25,
+    });
+    expect(
+      planDrillFleet(scheduledDrillInput({ ...schedule('*'), maxConcurrency: 25 }), example, 'x')
+        .maxConcurrency,
+    ).toBe(25);
     // Each is what the drill plan accepts.
     expect(planDrillFleet(scheduledDrillInput(schedule('*')), example, 'x').targets).toEqual(
       example.targets.map((t) => t.name),

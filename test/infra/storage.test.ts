@@ -357,13 +357,14 @@ describe('alarms and dashboard (template)', () => {
     template = synth(example()).backup;
   });
 
-  it('alarms on failed backups, failed executions, silence and failed restore drills, to the notice topic', () => {
+  it('alarms on failed backups, failed executions (backup and drill), silence and failed restore drills, to the notice topic', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources).map(
       (a) => a.Properties,
     );
     expect(alarms.map((a) => a.AlarmName).sort()).toEqual([
       'infrahub-backup-BackupExecutionFailed',
       'infrahub-backup-BackupFailed',
+      'infrahub-backup-DrillExecutionFailed',
       'infrahub-backup-NoRecentBackup',
       'infrahub-backup-RestoreDrillFailed',
     ]);

@@ -218,16 +218,14 @@ describe('a fleet drill of three targets, run locally', () => {
     const reportState = run.history.find(
       (e) => e.type === 'StateExited' && (e.state as { name: string }).name === 'DrillFleetReport',
     )?.state as {
-      output: { report: { passed: Array<{ target: string }>; failed: Array<{ target: string }> } };
+      output: { report: { passed: number; failed: number; summary: string } };
     };
-    expect(reportState.output.report.passed.map((p) => p.target).sort()).toEqual([siteA, siteB]);
-    expect(reportState.output.report.failed).toEqual([
-      {
-        target: bare,
-        error: 'RestoreDrillFailed',
-        executionArn: expect.stringContaining(':execution:drills-restore-drill:'),
-      },
-    ]);
+    expect(reportState.output.report).toMatchObject({ passed: 2, failed: 1 });
+    expect(reportState.output.report.summary).toMatch(
+      new RegExp(
+        `\\n- ${bare}: RestoreDrillFailed: drill execution arn:aws:states:[^ ]+:execution:drills-restore-drill:`,
+      ),
+    );
   }, 240_000);
 
   it('passes when every target passes, and keeps the single-target input as it was', async () => {
@@ -239,7 +237,8 @@ describe('a fleet drill of three targets, run locally', () => {
     expect(fleet.output).toMatchObject({
       ok: true,
       summary: 'Restore drill of 2 target(s): all passed',
-      failed: [],
+      passed: 2,
+      failed: 0,
     });
     const single = await runDrillLocally(
       { target: siteA },

@@ -756,7 +756,7 @@ describe('deployment configuration: fleet size', () => {
     expect(problems).toContainEqual(
       expect.stringMatching(
         new RegExp(
-          `^secretsAccess: the Preflight Lambda would list ${MAX_TARGETS} secrets in its role, which needs \\d+ managed policies .*at most 10 to a role.*secretsAccess\\.tag.*set "account"`,
+          `^secretsAccess: the Preflight Lambda would list ${MAX_TARGETS} secrets and keys in its role, which needs \\d+ managed policies .*at most 10 to a role.*secretsAccess\\.tag.*set "account"`,
         ),
       ),
     );
@@ -777,6 +777,34 @@ describe('deployment configuration: fleet size', () => {
         }),
       ),
     ).toEqual([expect.stringMatching(/^secretsAccess\.tag\.key: must not start with "aws:"/)]);
+  });
+
+  it('names at most 10 of the known targets when a schedule names an unknown one', () => {
+    const problems = problemsOf(
+      exampleWith((c) => {
+        fleet(MAX_TARGETS)(c);
+        c.secretsAccess = { tag: { key: 'infrahub-backup', value: 'fleet' } };
+        c.schedules[0].targets = ['infrahub-nowhere'];
+      }),
+    );
+    expect(problems).toEqual([
+      'schedules[0].targets[0]: names target "infrahub-nowhere", which is not configured (known: infrahub-0, infrahub-1, infrahub-2, infrahub-3, infrahub-4, infrahub-5, infrahub-6, infrahub-7, infrahub-8, infrahub-9 and 990 more)',
+    ]);
+  });
+
+  it('takes maxConcurrency on restore-drill schedules only', () => {
+    const drill = { name: 'drills', kind: 'restore-drill', expression: 'cron(0 6 1 * ? *)', targets: '*' };
+    const parsed = parseDeploymentConfig(
+      exampleWith((c) => c.schedules.push({ ...drill, maxConcurrency: 40 })),
+      'test',
+    );
+    expect(parsed.schedules.find((s) => s.name === 'drills')).toMatchObject({ maxConcurrency: 40 });
+    expect(problemsOf(exampleWith((c) => c.schedules.push({ ...drill, maxConcurrency: 41 })))).toEqual([
+      expect.stringMatching(/^schedules\[\d\]\.maxConcurrency: /),
+    ]);
+    expect(problemsOf(exampleWith((c) => (c.schedules[0].maxConcurrency = 8)))).toEqual([
+      "schedules[0].maxConcurrency: is for restore-drill schedules only: a backup runs the deployment's maxConcurrency targets at once",
+    ]);
   });
 
   it(`an execution input names at most ${MAX_TARGETS} targets`, () => {
