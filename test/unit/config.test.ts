@@ -792,6 +792,46 @@ describe('deployment configuration: fleet size', () => {
     ]);
   });
 
+  it('refuses secret names whose ARNs CDK would size wrongly or no runner execution role could hold', () => {
+    const long = `infrahub/${'n'.repeat(100)}`;
+    const problems = problemsOf(exampleWith((c) => (c.targets[0].postgres.credentialsSecret = long)));
+    expect(problems).toEqual([
+      expect.stringMatching(
+        /^targets\[0\]: secret "infrahub\/n{31}…" \(109 characters\) makes an ARN longer than the 150 characters CDK assumes .*set "account"/,
+      ),
+    ]);
+    expect(() =>
+      parseDeploymentConfig(
+        exampleWith((c) => {
+          c.account = '123456789012';
+          c.targets[0].postgres.credentialsSecret = long;
+        }),
+        'test',
+      ),
+    ).not.toThrow();
+    // 50 targets (one runner group) whose three secrets have 500-character names.
+    const huge = problemsOf(
+      exampleWith((c) => {
+        fleet(50)(c);
+        c.account = '123456789012';
+        c.targets = c.targets.map((t: { name: string; neo4j: object; postgres: object }, i: number) => ({
+          ...t,
+          neo4j: { ...t.neo4j, credentialsSecret: `${'a'.repeat(490)}/${i}` },
+          postgres: {
+            ...t.postgres,
+            credentialsSecret: `${'b'.repeat(490)}/${i}`,
+            tls: { mode: 'verify-full', caSecret: `${'c'.repeat(490)}/${i}` },
+          },
+        }));
+      }),
+    );
+    expect(huge).toContainEqual(
+      expect.stringMatching(
+        /^targets\[0\]: targets 1-50 \(one runner execution role\) list \d+ secrets and keys, which need \d+ managed policies/,
+      ),
+    );
+  });
+
   it('takes maxConcurrency on restore-drill schedules only', () => {
     const drill = { name: 'drills', kind: 'restore-drill', expression: 'cron(0 6 1 * ? *)', targets: '*' };
     const parsed = parseDeploymentConfig(
