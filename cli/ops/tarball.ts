@@ -1,7 +1,7 @@
 /**
  * Interoperability with OpsMill's `infrahub-backup`: its tarball is
  * `infrahub_backup_YYYYMMDD_HHMMSS.tar.gz`, every entry under `backup/`, the manifest at
- * `backup/backup_information.json` (design.md section 4).
+ * `backup/backup_information.json` (docs/architecture.md, "Data layout in S3").
  * - export: each file streamed from its recorded S3 version into the archive (hashed on the way and
  *   checked against the manifest), written under a temporary name and renamed when complete; nothing
  *   is held in memory or on disk beyond the archive itself.

@@ -1,5 +1,6 @@
 /**
- * Infrahub's task API (design.md section 2): `POST {address}/graphql` with `X-INFRAHUB-KEY`, the
+ * Infrahub's task API (docs/architecture.md, "The Infrahub task gate"):
+ * `POST {address}/graphql` with `X-INFRAHUB-KEY`, the
  * `InfrahubTask` query filtered by state, paged, at most 200 tasks a page.
  *
  * What a real Infrahub 1.11.9 answers (measured; ../shared/docs/real-infrahub.md), which this module

@@ -36,7 +36,7 @@ export interface ReplicationDestination {
 /**
  * The versioned, KMS-encrypted bucket that holds every backup, with its own customer key and a
  * separate bucket for server access logs. Retention classes, replication and Object Lock build on
- * this bucket (design.md section 5).
+ * this bucket (docs/architecture.md, "Storage, replication and monitoring").
  */
 export class BackupBucket extends Construct {
   readonly bucket: s3.Bucket;

@@ -40,7 +40,8 @@ export const AlarmNames = {
 } as const;
 
 /**
- * Operators hear about failures and about silence (design.md section 5): alarms to the notice topic,
+ * Operators hear about failures and about silence (docs/architecture.md, "Storage, replication and
+ * monitoring"): alarms to the notice topic,
  * fleet-wide so their number does not grow with the targets (the notices and the dashboard name the
  * target), and a dashboard of durations, sizes and backup ages per target.
  */

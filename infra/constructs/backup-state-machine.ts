@@ -99,7 +99,7 @@ export interface BackupStateMachineProps {
 }
 
 /**
- * The backup state machine (design.md section 3):
+ * The backup state machine (docs/architecture.md, "State machines"):
  *
  *   Plan (validate input) → Map over targets (bounded concurrency), each independently:
  *     AcquireLock → Preflight (one check per call, a Wait state between checks) → Capture (Parallel: graph database, task-manager database,

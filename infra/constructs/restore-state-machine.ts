@@ -193,7 +193,7 @@ class StateBuilder {
 const caught = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
 
 /**
- * The restore state machine (design.md section 3), for one target per execution:
+ * The restore state machine (docs/architecture.md, "State machines"), for one target per execution:
  *
  *   Init → PlanRestore (verify manifest and every file, check compatibility; refuse naming them)
  *   → dry run? stop with the plan

@@ -19,7 +19,8 @@ export function replicaKeyAlias(config: DeploymentConfig): string {
 }
 
 /**
- * The off-region copy (design.md section 5): a bucket in the replication region with its own KMS key,
+ * The off-region copy (docs/architecture.md, "Storage, replication and monitoring"): a bucket in the
+ * replication region with its own KMS key,
  * the same versioning, encryption, TLS-only policy, access logs, retention rules (tags replicate with
  * the objects) and Object Lock as the primary. Deployed as its own stack, before the primary.
  */
