@@ -1,13 +1,37 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 
 /**
  * PIDs this process started and has not stopped yet; killed if the process exits first. A negative
  * number is a process group (a program started with `group`, whose children go with it).
  */
 const live = new Set<number>();
+
+/**
+ * Where the watchdog (harness/watchdog.mjs) reads the PIDs to kill when this process dies without
+ * its exit handler running (SIGKILL from a test runner's time-out, a crash): one per line.
+ */
+let registry: string | undefined;
+
+/** Writes `live` to the registry, starting the watchdog the first time. */
+function guardLive(): void {
+  if (!registry) {
+    registry = join(tmpdir(), `infrahub-harness-${process.pid}-${Date.now()}.pids`);
+    writeFileSync(registry, '');
+    const watchdog = spawn(
+      process.execPath,
+      [fileURLToPath(new URL('./watchdog.mjs', import.meta.url)), String(process.pid), registry],
+      { detached: true, stdio: 'ignore' },
+    );
+    watchdog.unref();
+  }
+  writeFileSync(registry, [...live].join('\n'));
+}
 
 process.once('exit', () => {
   for (const pid of live) {
@@ -17,10 +41,22 @@ process.once('exit', () => {
       // already gone
     }
   }
+  // Stopped here: the watchdog, finding its parent gone, has nothing left to kill (no PID reused since).
+  if (registry) rmSync(registry, { force: true });
 });
 
+/**
+ * Records a PID (negative: a process group) this process started, to be killed when the process
+ * exits, or by the watchdog when it dies without exiting (harness/watchdog.mjs); stopPid forgets it.
+ */
 export function track(pid: number): void {
   live.add(pid);
+  guardLive();
+}
+
+/** Forgets a PID that is gone (stopped, or reaped). */
+function untrack(pid: number): void {
+  if (live.delete(pid) && registry) writeFileSync(registry, [...live].join('\n'));
 }
 
 /** Asks the OS for a free TCP port on 127.0.0.1. */
@@ -80,7 +116,7 @@ export async function stopPid(
   try {
     process.kill(pid, signal);
   } catch {
-    live.delete(pid);
+    untrack(pid);
     return;
   }
   const deadline = Date.now() + graceMs;
@@ -89,7 +125,7 @@ export async function stopPid(
     process.kill(pid, 'SIGKILL');
     while (isAlive(pid)) await sleep(50);
   }
-  live.delete(pid);
+  untrack(pid);
 }
 
 /** Stops the process group a program started with `group` leads (see stopPid for a negative PID). */
