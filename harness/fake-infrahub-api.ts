@@ -13,7 +13,7 @@
  * that format. A node field the real type lacks is answered with a GraphQL error, as Infrahub's
  * schema validation would.
  *
- * Answered as a real Infrahub 1.11.9 answers (measured; ../shared/docs/real-infrahub.md):
+ * Answered as a real Infrahub 1.11.9 answers (measured against a real Infrahub 1.11.9 on the test machine: test/e2e and test/integration/preflight.test.ts):
  * - `limit` above 200: HTTP 200, `data: null` and a GraphQL error quoting Prefect's 422 (never an
  *   HTTP 422);
  * - a wrong token: HTTP 401, `{"data": null, "errors": [{"message": "Invalid token", "extensions":

@@ -3,7 +3,7 @@
  * `POST {address}/graphql` with `X-INFRAHUB-KEY`, the
  * `InfrahubTask` query filtered by state, paged, at most 200 tasks a page.
  *
- * What a real Infrahub 1.11.9 answers (measured; ../shared/docs/real-infrahub.md), which this module
+ * What a real Infrahub 1.11.9 answers (measured against a real Infrahub 1.11.9 on the test machine: test/e2e and test/integration/preflight.test.ts), which this module
  * relies on:
  * - `InfrahubTask(limit: 201)`: HTTP 200 with `data: null` (or `data.InfrahubTask: null`) and a
  *   GraphQL error quoting Prefect's HTTP 422: the limit is refused inside a successful HTTP answer,

@@ -98,7 +98,7 @@ describe('preflight gate against a fake Infrahub API (real HTTP on 127.0.0.1)', 
     await expect(listTasks(api, ['RUNNING'], 201)).rejects.toThrow(RangeError);
   });
 
-  // Issue 14: what a real Infrahub 1.11.9 answers, measured (../shared/docs/real-infrahub.md).
+  // Issue 14: what a real Infrahub 1.11.9 answers, measured against a real Infrahub 1.11.9 (test/e2e runs one).
   const post = (address: string, body: unknown, key?: string) =>
     fetch(`${address}/graphql`, {
       method: 'POST',
