@@ -16,10 +16,21 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          // Pure code: no synthesis, no servers (a few use an in-process fake).
           name: 'unit',
-          include: ['test/unit/**/*.test.ts', 'test/infra/**/*.test.ts'],
-          // Template tests synthesize the whole app (and bundle the Lambdas): 15-20 s alone, 77 s seen
-          // on this 2-core machine under load, so the bounds leave two- to three-fold room.
+          include: ['test/unit/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // The CDK app synthesized without bundling the Lambdas (testApp): templates, cdk-nag, the
+          // template audit. A synthesis takes 5-10 s alone, up to three-fold under load; the
+          // 1,000-target fleets take about 40 s.
+          name: 'infra',
+          include: ['test/infra/**/*.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 240_000,
         },

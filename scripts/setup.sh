@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the tests need, and nothing twice:
-#   - system packages (Java 17+, Maven, Python 3 with venv, PostgreSQL server and client) when missing;
+#   - with --system, system packages (Java 17+, Maven, Python 3 with venv, PostgreSQL server and
+#     client) when missing, with apt-get; without it, a missing one is named with the command to run;
 #   - node_modules (npm ci) when package-lock.json changed;
 #   - .venv with moto (harness/requirements.txt) when that file changed;
 #   - .cache/audit-venv with cfn-lint and checkov (harness/audit-requirements.txt) when that file changed;
@@ -12,11 +13,15 @@ set -euo pipefail
 
 # --with-infrahub: also the real Infrahub (Redis, RabbitMQ, infrahub-server on Python 3.12+), which the
 # demo and the end-to-end suite run; `npm test` needs none of it.
+# --system: install missing system packages with apt-get (the demo and CI do; `npm test`'s pretest
+# does not: it only checks, so running the tests never changes the machine's packages).
 with_infrahub=false
+system=false
 for arg in "$@"; do
   case "$arg" in
     --with-infrahub) with_infrahub=true ;;
-    *) printf '[setup] error: unknown option %s (known: --with-infrahub)\n' "$arg" >&2; exit 2 ;;
+    --system) system=true ;;
+    *) printf '[setup] error: unknown option %s (known: --with-infrahub, --system)\n' "$arg" >&2; exit 2 ;;
   esac
 done
 
@@ -44,7 +49,9 @@ if $with_infrahub; then
   command -v git >/dev/null || missing+=(git)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
-  if command -v apt-get >/dev/null; then
+  if ! $system; then
+    fail "missing system packages: ${missing[*]}; install them, or run: bash scripts/setup.sh --system$($with_infrahub && printf ' --with-infrahub') (installs them with apt-get)"
+  elif command -v apt-get >/dev/null; then
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     log "installing system packages: ${missing[*]}"

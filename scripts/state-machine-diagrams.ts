@@ -10,7 +10,7 @@
  * each machine becomes a Mermaid `stateDiagram-v2` (Next, Choice rules and Default, Catch, Wait,
  * Map item processors and Parallel branches as composite states, End/Succeed/Fail to `[*]`) and a
  * table of its working states (what each Task runs, its bounds, the error names it retries and
- * catches). test/unit/architecture-doc.test.ts fails when the document's section differs from it.
+ * catches). test/infra/architecture-doc.test.ts fails when the document's section differs from it.
  * Run from the repository root (the synthesis reads cdk.json there).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -294,7 +294,7 @@ export function renderStateMachines(
     BEGIN_MARKER,
     '',
     `Drawn from the ASL that \`cdk synth\` produces for \`${configPath}\` (do not edit by hand; regenerate`,
-    'with `npx tsx scripts/state-machine-diagrams.ts --write`, checked by `test/unit/architecture-doc.test.ts`).',
+    'with `npx tsx scripts/state-machine-diagrams.ts --write`, checked by `test/infra/architecture-doc.test.ts`).',
     "Every state is drawn; `catch` edges are Catch clauses, `otherwise` a Choice's Default, `[*]` inside",
     'a box the start or end of a Map item or a Parallel branch. Pass states only shape data and are left',
     'out of the tables.',

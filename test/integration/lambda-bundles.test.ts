@@ -29,7 +29,8 @@ describe('Lambda bundles as deployed', () => {
 
   beforeAll(async () => {
     server = await startS3();
-    const app = testApp();
+    // These tests run the bundles: the app bundles its Lambdas (testApp does not by default).
+    const app = testApp({ 'aws:cdk:bundling-stacks': ['**'] });
     const { backup } = buildApp(app, loadDeploymentConfigFile('config/example.json'));
     const template = Template.fromStack(backup);
     const outdir = app.synth().directory;
@@ -74,6 +75,16 @@ describe('Lambda bundles as deployed', () => {
         probe.close(() => resolve(port));
       });
     });
+
+  it('plan: runs with the configuration bundled beside it', async () => {
+    const plan = await load('Plan');
+    expect(await plan({ input: {}, startTime: '2026-11-21T02:00:00Z' }, context)).toEqual({
+      backupId: 'infrahub_backup_20261121_020000',
+      components: ['database', 'task-manager-db', 'artifacts'],
+      force: false,
+      targets: ['infrahub-prod', 'infrahub-lab'],
+    });
+  });
 
   it('report: sums up a fleet (outcomes given inline; the ResultWriter path reads S3, tested in backup-fleet)', async () => {
     // The Distributed Map's results are read from BACKUP_BUCKET; outcomes given inline need no read.
