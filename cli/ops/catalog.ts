@@ -3,7 +3,7 @@
  * component, retention class, whether it is complete, and when it was last verified (the CLI's
  * `verify` records that under `.verified/TARGET/BACKUP_ID.json`, beside the backups, never in them).
  */
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { isFutureBackupId, listBackupIds } from '../../core/backup/catalog.js';
 import {
@@ -18,7 +18,7 @@ import type { VerifyReport } from '../../core/backup/verify.js';
 import { mapLimit } from '../../core/concurrency.js';
 import { targetName } from '../../core/config/schema.js';
 import { ManifestError } from '../../core/errors.js';
-import { getJson, listAll, putJson, storageError } from '../../core/s3/objects.js';
+import { getJson, listAll, listPages, putJson } from '../../core/s3/objects.js';
 
 export const VERIFIED_ROOT = '.verified/';
 
@@ -91,21 +91,12 @@ export function componentSizes(manifest: Manifest): Record<string, number> {
 /** The targets with backups in the bucket (top-level folders that are target names). */
 export async function listTargets(s3: S3Client, bucket: string): Promise<string[]> {
   const targets: string[] = [];
-  let token: string | undefined;
-  do {
-    try {
-      const page = await s3.send(
-        new ListObjectsV2Command({ Bucket: bucket, Delimiter: '/', ContinuationToken: token }),
-      );
-      for (const p of page.CommonPrefixes ?? []) {
-        const name = (p.Prefix ?? '').slice(0, -1);
-        if (targetName.safeParse(name).success && name !== 'locks') targets.push(name);
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } catch (err) {
-      throw storageError(err, `listing the targets in s3://${bucket}`);
+  const input = { Bucket: bucket, Delimiter: '/' };
+  for await (const page of listPages(s3, input, `listing the targets in s3://${bucket}`))
+    for (const p of page.CommonPrefixes ?? []) {
+      const name = (p.Prefix ?? '').slice(0, -1);
+      if (targetName.safeParse(name).success && name !== 'locks') targets.push(name);
     }
-  } while (token);
   return targets.sort();
 }
 

@@ -2,9 +2,9 @@
  * What backups a target has in the bucket: backup folders from one delimited listing (no walk over
  * every object), and whether each is complete (its manifest exists).
  */
-import { ListObjectsV2Command, PutObjectTaggingCommand, type S3Client } from '@aws-sdk/client-s3';
+import { PutObjectTaggingCommand, type S3Client } from '@aws-sdk/client-s3';
 import { mapLimit } from '../concurrency.js';
-import { headObject, storageError } from '../s3/objects.js';
+import { headObject, listPages, storageError } from '../s3/objects.js';
 import { BackupIdSchema, manifestKey, parseBackupId } from './layout.js';
 import { RETENTION_TAG } from './retention.js';
 
@@ -27,26 +27,12 @@ export function isFutureBackupId(backupId: string, now: Date): boolean {
 /** Backup ids with a folder under the target, complete or not, oldest first. */
 export async function listBackupIds(s3: S3Client, bucket: string, target: string): Promise<string[]> {
   const ids: string[] = [];
-  let token: string | undefined;
-  do {
-    try {
-      const page = await s3.send(
-        new ListObjectsV2Command({
-          Bucket: bucket,
-          Prefix: `${target}/`,
-          Delimiter: '/',
-          ContinuationToken: token,
-        }),
-      );
-      for (const p of page.CommonPrefixes ?? []) {
-        const id = (p.Prefix ?? '').slice(target.length + 1, -1);
-        if (BackupIdSchema.safeParse(id).success) ids.push(id);
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } catch (err) {
-      throw storageError(err, `listing the backups of ${target} in s3://${bucket}`);
+  const input = { Bucket: bucket, Prefix: `${target}/`, Delimiter: '/' };
+  for await (const page of listPages(s3, input, `listing the backups of ${target} in s3://${bucket}`))
+    for (const p of page.CommonPrefixes ?? []) {
+      const id = (p.Prefix ?? '').slice(target.length + 1, -1);
+      if (BackupIdSchema.safeParse(id).success) ids.push(id);
     }
-  } while (token);
   return ids.sort();
 }
 

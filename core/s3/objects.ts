@@ -4,9 +4,10 @@ import {
   type _Object,
   GetObjectCommand,
   HeadObjectCommand,
-  ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
   ListObjectVersionsCommand,
   PutObjectCommand,
+  paginateListObjectsV2,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
@@ -89,21 +90,33 @@ export async function getJson<T extends z.ZodType>(
   return schema.parse(JSON.parse(text));
 }
 
+/**
+ * Every page of a ListObjectsV2 listing (`Prefix`, `Delimiter` as given), through the SDK's
+ * paginator (paginateListObjectsV2, which follows NextContinuationToken).
+ * @param what what is being listed, for the error ("listing s3://bucket/prefix")
+ * @throws StorageError naming `what` when S3 fails on any page
+ */
+export async function* listPages(
+  s3: S3Client,
+  input: { Bucket: string; Prefix?: string; Delimiter?: string },
+  what: string,
+): AsyncGenerator<ListObjectsV2CommandOutput> {
+  try {
+    for await (const page of paginateListObjectsV2({ client: s3 }, input)) yield page;
+  } catch (err) {
+    throw storageError(err, what);
+  }
+}
+
 /** Every object below a prefix (all pages). */
 export async function listAll(s3: S3Client, bucket: string, prefix: string): Promise<_Object[]> {
   const objects: _Object[] = [];
-  let token: string | undefined;
-  do {
-    try {
-      const page = await s3.send(
-        new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
-      );
-      objects.push(...(page.Contents ?? []));
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } catch (err) {
-      throw storageError(err, `listing s3://${bucket}/${prefix}`);
-    }
-  } while (token);
+  for await (const page of listPages(
+    s3,
+    { Bucket: bucket, Prefix: prefix },
+    `listing s3://${bucket}/${prefix}`,
+  ))
+    objects.push(...(page.Contents ?? []));
   return objects;
 }
 

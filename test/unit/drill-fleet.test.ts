@@ -1,4 +1,4 @@
-import type { S3Client } from '@aws-sdk/client-s3';
+import { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { MAX_TARGETS } from '../../core/config/schema.js';
@@ -136,8 +136,11 @@ describe('fleet drill input (planDrillFleet)', () => {
 
 describe('the drill plan step (RestorePlan, kind drill)', () => {
   const deps = {
-    // A fleet's plan reads nothing: any call would fail this test.
-    s3: { send: () => Promise.reject(new Error('S3 was called')) } as unknown as S3Client,
+    // A fleet's plan reads nothing: any call would fail this test. An S3Client (the SDK's paginators
+    // accept no other) whose every call fails.
+    s3: Object.assign(Object.create(S3Client.prototype), {
+      send: () => Promise.reject(new Error('S3 was called')),
+    }) as S3Client,
     secrets: { send: () => Promise.reject(new Error('Secrets Manager was called')) } as never,
     bucket: 'backups',
     config,
