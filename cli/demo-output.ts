@@ -1,16 +1,13 @@
 /** What both demos print: step headings, sizes and the Task states of a locally run execution. */
+
+import { formatBytes } from '../core/format.js';
 import type { ExecutionEvent } from './local/state-machine.js';
 
 /** Prints a step's heading. */
 export const step = (text: string): void => console.log(`\n== ${text}`);
 
-/** A byte count for people: "512 B", "3.4 KiB", "6.1 MiB". */
-export const kib = (n: number): string =>
-  n < 1024
-    ? `${n} B`
-    : n < 1024 * 1024
-      ? `${(n / 1024).toFixed(1)} KiB`
-      : `${(n / 1024 / 1024).toFixed(1)} MiB`;
+/** A byte count for people (core/format.ts formatBytes): "512 B", "3.4 KiB", "6.1 MiB". */
+export const kib = formatBytes;
 
 /** Prints each Task state as an execution enters it (and any that fails), with the seconds since `t0` (ms). */
 export function printStates(t0: number): (event: ExecutionEvent) => void {

@@ -14,6 +14,7 @@ import { describeProblems, describeProof, verifyAgainst } from '../core/backup/v
 import { loadDeploymentConfigFile, parseInput } from '../core/config/load.js';
 import type { DeploymentConfig } from '../core/config/schema.js';
 import { ManifestError } from '../core/errors.js';
+import { formatBytes } from '../core/format.js';
 import { redactJsonOrText, redactText } from '../core/redact.js';
 import { RestoreExecutionInputSchema } from '../core/restore/plan.js';
 import { boundedClientOptions, createS3Client } from '../core/s3/client.js';
@@ -100,12 +101,7 @@ function storage(settings: Settings) {
   return { s3, bucket: settings.bucket };
 }
 
-const mib = (n: number) =>
-  n < 1024 ** 2
-    ? `${(n / 1024).toFixed(1)} KiB`
-    : n < 1024 ** 3
-      ? `${(n / 1024 ** 2).toFixed(1)} MiB`
-      : `${(n / 1024 ** 3).toFixed(2)} GiB`;
+const mib = formatBytes;
 const age = (hours: number) => (hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`);
 
 /**

@@ -23,6 +23,7 @@ import { runnerCommandOf } from '../../core/backup/runner-steps.js';
 import { parseInput } from '../../core/config/load.js';
 import { targetName } from '../../core/config/schema.js';
 import { NotificationError } from '../../core/errors.js';
+import { formatBytes } from '../../core/format.js';
 import type { Logger } from '../../core/log.js';
 import { type EmfSink, emfLines, type Metric, MetricNames, stdoutEmfSink } from '../../core/metrics.js';
 import { excerpt, IDENTIFIER_KEYS, redactText, redactValue } from '../../core/redact.js';
@@ -160,12 +161,8 @@ export interface NotifyDeps {
 
 /** At most `max` characters of `text`, redacted before it is cut (core/redact.ts excerpt), ending in `…` when cut. */
 export const clip = (text: string, max: number) => excerpt(text, max);
-export const bytes = (n: number) =>
-  n < 1024 ** 2
-    ? `${(n / 1024).toFixed(1)} KiB`
-    : n < 1024 ** 3
-      ? `${(n / 1024 ** 2).toFixed(1)} MiB`
-      : `${(n / 1024 ** 3).toFixed(2)} GiB`;
+/** A byte count for people (core/format.ts formatBytes). */
+export const bytes = formatBytes;
 
 /** What a failed state's Cause says, in one line, and the runner subcommand when an ECS task failed. */
 export function describeCause(cause: string): { detail: string; command?: string } {
