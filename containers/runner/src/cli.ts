@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The runner's executable (the container's ENTRYPOINT): `runner <subcommand>`. */
 import { registerSecretsFromEnv } from '../../../core/redact.js';
-import { installLastResortHandlers, installStopSignalHandlers, main } from './main.js';
+import { exitHandledElsewhere, installLastResortHandlers, installStopSignalHandlers, main } from './main.js';
 
 // Before anything can fail: the credentials ECS injected are never printed, whatever echoes them.
 registerSecretsFromEnv(process.env);
@@ -11,6 +11,8 @@ installLastResortHandlers();
 installStopSignalHandlers();
 
 main(process.argv.slice(2)).then((code) => {
+  // An error nothing caught or a stop signal is ending the process with its own code (and bound).
+  if (exitHandledElsewhere()) return;
   // Exit explicitly: idle keep-alive sockets of the SDK or the Bolt driver must not hold the task open.
   process.stdout.write('', () => process.exit(code));
 });

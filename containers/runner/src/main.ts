@@ -271,6 +271,9 @@ export function installLastResortHandlers(): void {
     handling = true;
     const error = runnerError(err, origin);
     const code = EXIT_CODES[error.name] ?? 1;
+    // This handler owns the exit now: the subcommand, failing on the uploads it aborts, must not
+    // exit first with its own code (exitHandledElsewhere; found as a race in runner-faults).
+    process.exitCode = code;
     console.error(`${error.name}: ${error.message}`);
     setTimeout(() => process.exit(code), 30_000).unref();
     void (async () => {
@@ -288,6 +291,15 @@ export function installLastResortHandlers(): void {
 
 /** Set once the last line of defence handles an error: a stop signal then changes nothing. */
 let handling = false;
+
+/**
+ * Whether the last line of defence (an error nothing caught) or a stop signal is ending the process:
+ * they exit it themselves, with their own code, once their uploads are aborted and their error
+ * recorded; the subcommand's own result (an error from those aborted uploads) must not exit first.
+ */
+export function exitHandledElsewhere(): boolean {
+  return handling || interruption !== undefined;
+}
 
 /** Set once a stop signal arrived: resolves with the exit code once the signal's handling is done. */
 let interruption: Promise<number> | undefined;
