@@ -7,9 +7,10 @@ import { createLogger } from '../../core/log.js';
 import { boundedClientOptions, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { secondsLeft } from '../env.js';
 import { lambdaHandler } from '../handler.js';
+import { traced } from '../tracing.js';
 import { type DbmsResult, dbmsStep } from './dbms.js';
 
-const ecs = new ECSClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
+const ecs = traced(new ECSClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS)));
 const logger = createLogger({ service: 'infrahub-backup-dbms' });
 /**
  * What the call keeps of the Lambda's time after its bound: the last DescribeServices (up to 3

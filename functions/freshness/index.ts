@@ -5,10 +5,11 @@ import { createLogger } from '../../core/log.js';
 import { boundedClientOptions, createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { functionEnv } from '../env.js';
 import { lambdaHandler } from '../handler.js';
+import { traced } from '../tracing.js';
 import { freshnessStep } from './freshness.js';
 
-const s3 = createS3Client(FUNCTION_REQUEST_BOUNDS);
-const cloudwatch = new CloudWatchClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
+const s3 = traced(createS3Client(FUNCTION_REQUEST_BOUNDS));
+const cloudwatch = traced(new CloudWatchClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS)));
 const logger = createLogger({ service: 'infrahub-backup-freshness' });
 
 export const handler = lambdaHandler(async () => {

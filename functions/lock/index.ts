@@ -5,10 +5,11 @@ import { createLogger } from '../../core/log.js';
 import { boundedClientOptions, createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { functionEnv } from '../env.js';
 import { lambdaHandler } from '../handler.js';
+import { traced } from '../tracing.js';
 import { lockStep, stepFunctionsExecutionStatus } from './lock.js';
 
-const s3 = createS3Client(FUNCTION_REQUEST_BOUNDS);
-const sfn = new SFNClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
+const s3 = traced(createS3Client(FUNCTION_REQUEST_BOUNDS));
+const sfn = traced(new SFNClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS)));
 const logger = createLogger({ service: 'infrahub-backup-lock' });
 // A lock whose holder's execution has ended is taken over (states:DescribeExecution).
 const executionStatus = stepFunctionsExecutionStatus(sfn, logger);

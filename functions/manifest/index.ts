@@ -3,9 +3,10 @@ import { createLogger } from '../../core/log.js';
 import { createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { functionEnv } from '../env.js';
 import { lambdaHandler } from '../handler.js';
+import { traced } from '../tracing.js';
 import { type ManifestSummary, manifestStep } from './manifest.js';
 
-const s3 = createS3Client(FUNCTION_REQUEST_BOUNDS);
+const s3 = traced(createS3Client(FUNCTION_REQUEST_BOUNDS));
 const logger = createLogger({ service: 'infrahub-backup-manifest' });
 
 export const handler = lambdaHandler(async (event: unknown): Promise<ManifestSummary> => {

@@ -8,9 +8,10 @@ import { createLogger } from '../../core/log.js';
 import { boundedClientOptions, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { secondsLeft } from '../env.js';
 import { lambdaHandler } from '../handler.js';
+import { traced } from '../tracing.js';
 import { type Neo4jReadyResult, neo4jReadyStep } from './neo4j-ready.js';
 
-const secrets = new SecretsManagerClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
+const secrets = traced(new SecretsManagerClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS)));
 const logger = createLogger({ service: 'infrahub-backup-neo4j-ready' });
 /** One attempt may take up to 10 s past the bound (core/readiness/neo4j.ts), plus time to answer. */
 const MARGIN_MS = 20_000;

@@ -5,11 +5,12 @@ import { createLogger } from '../../core/log.js';
 import { boundedClientOptions, createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { functionEnv } from '../env.js';
 import { lambdaHandler } from '../handler.js';
+import { traced } from '../tracing.js';
 import { type Notice, notifyStep } from './notify.js';
 
-const s3 = createS3Client(FUNCTION_REQUEST_BOUNDS);
-const sns = new SNSClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
-const events = new EventBridgeClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
+const s3 = traced(createS3Client(FUNCTION_REQUEST_BOUNDS));
+const sns = traced(new SNSClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS)));
+const events = traced(new EventBridgeClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS)));
 const logger = createLogger({ service: 'infrahub-backup-notify' });
 
 export const handler = lambdaHandler(async (event: unknown): Promise<Notice> => {

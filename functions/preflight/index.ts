@@ -10,9 +10,10 @@ import { createLogger } from '../../core/log.js';
 import { boundedClientOptions, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { secondsLeft } from '../env.js';
 import { lambdaHandler } from '../handler.js';
+import { traced } from '../tracing.js';
 import { type PreflightResult, preflight } from './preflight.js';
 
-const secrets = new SecretsManagerClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
+const secrets = traced(new SecretsManagerClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS)));
 const logger = createLogger({ service: 'infrahub-backup-preflight' });
 
 export const handler = lambdaHandler(

@@ -6,10 +6,11 @@ import type { DrillFleetPlan } from '../../core/restore/plan.js';
 import { boundedClientOptions, createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { functionEnv } from '../env.js';
 import { lambdaHandler } from '../handler.js';
+import { traced } from '../tracing.js';
 import { type DrillStatePlan, type RestoreStatePlan, restorePlanStep } from './restore-plan.js';
 
-const s3 = createS3Client(FUNCTION_REQUEST_BOUNDS);
-const secrets = new SecretsManagerClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
+const s3 = traced(createS3Client(FUNCTION_REQUEST_BOUNDS));
+const secrets = traced(new SecretsManagerClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS)));
 const logger = createLogger({ service: 'infrahub-backup-restore-plan' });
 
 export const handler = lambdaHandler(

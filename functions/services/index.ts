@@ -4,9 +4,10 @@ import { createLogger } from '../../core/log.js';
 import { boundedClientOptions, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { secondsLeft } from '../env.js';
 import { lambdaHandler } from '../handler.js';
+import { traced } from '../tracing.js';
 import { type ServicesResult, servicesStep } from './services.js';
 
-const ecs = new ECSClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS));
+const ecs = traced(new ECSClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS)));
 const logger = createLogger({ service: 'infrahub-backup-services' });
 /** As functions/dbms: the last DescribeServices after a bound (3 attempts of 10 s) and time to answer. */
 const MARGIN_MS = 45_000;
