@@ -1,3 +1,5 @@
+import type { BackupSubcommand, RestoreSubcommand } from '../runner-subcommands.js';
+
 /**
  * The backup state machine's runner states and the runner subcommand each one runs
  * (infra/constructs/backup-state-machine.ts builds its ECS states from it; the failure notice names
@@ -11,7 +13,7 @@ export const BACKUP_RUNNER_STEPS = {
   BackupNeo4j: 'backup-neo4j',
   DumpPostgres: 'backup-postgres',
   CopyArtifacts: 'backup-artifacts',
-} as const;
+} as const satisfies Record<string, BackupSubcommand>;
 
 /** The restore and drill state machines' runner states (infra/constructs/restore-state-machine.ts). */
 export const RESTORE_RUNNER_STEPS = {
@@ -22,7 +24,7 @@ export const RESTORE_RUNNER_STEPS = {
   RestorePostgres: 'restore-postgres',
   RestoreArtifacts: 'restore-artifacts',
   RunDrill: 'drill',
-} as const;
+} as const satisfies Record<string, RestoreSubcommand>;
 
 const COMMANDS: Record<string, string> = { ...BACKUP_RUNNER_STEPS, ...RESTORE_RUNNER_STEPS };
 

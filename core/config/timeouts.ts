@@ -11,6 +11,7 @@
  * integer less than the number of seconds specified in the TimeoutSeconds field").
  */
 import { z } from 'zod';
+import type { RunnerSubcommand } from '../runner-subcommands.js';
 
 /** The runner's steps by their key in `timeouts.steps` (camelCase of the runner subcommand). */
 export const RUNNER_STEP_KEYS = {
@@ -23,7 +24,7 @@ export const RUNNER_STEP_KEYS = {
   validateNeo4j: 'validate-neo4j',
   restoreArtifacts: 'restore-artifacts',
   drill: 'drill',
-} as const;
+} as const satisfies Record<string, RunnerSubcommand>;
 export type RunnerStepKey = keyof typeof RUNNER_STEP_KEYS;
 
 /**

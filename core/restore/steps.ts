@@ -5,15 +5,11 @@
  */
 import { z } from 'zod';
 import { BackupIdSchema, RestoreIdSchema } from '../backup/layout.js';
+import { RESTORE_SUBCOMMANDS, type RestoreSubcommand } from '../runner-subcommands.js';
 
-export const RestoreSteps = [
-  'restore-postgres',
-  'restore-neo4j',
-  'validate-neo4j',
-  'restore-artifacts',
-  'drill',
-] as const;
-export type RestoreStep = (typeof RestoreSteps)[number];
+/** The restore and drill steps (the runner's restore subcommands, core/runner-subcommands.ts). */
+export const RestoreSteps = RESTORE_SUBCOMMANDS;
+export type RestoreStep = RestoreSubcommand;
 
 export const RestoreStepResultSchema = z.strictObject({
   step: z.enum(RestoreSteps),

@@ -20,6 +20,7 @@ import {
   type RestoreStepResult,
   RestoreStepResultSchema,
 } from '../../core/restore/steps.js';
+import type { RestoreSubcommand } from '../../core/runner-subcommands.js';
 import { getJson, listAll, putJson } from '../../core/s3/objects.js';
 import {
   bytes,
@@ -114,7 +115,7 @@ export interface VerifiedComponent {
 }
 
 /** The restore steps that write a component, and a drill's per-component details. */
-const StepComponents: Record<string, VerifiedComponent['component']> = {
+const StepComponents: Partial<Record<RestoreSubcommand, VerifiedComponent['component']>> = {
   'restore-postgres': 'task-manager-db',
   'restore-neo4j': 'database',
   'restore-artifacts': 'artifacts',

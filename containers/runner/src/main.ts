@@ -24,6 +24,7 @@ import {
   type RestoreStepResult,
   RestoreSteps,
 } from '../../../core/restore/steps.js';
+import type { BackupSubcommand } from '../../../core/runner-subcommands.js';
 import { createS3Client } from '../../../core/s3/client.js';
 import { scratchSpaceError } from '../../../core/s3/download.js';
 import { putJson } from '../../../core/s3/objects.js';
@@ -53,7 +54,7 @@ export const SUBCOMMANDS = {
   'backup-neo4j': 'database',
   'count-neo4j': 'database-counts',
   'backup-artifacts': 'artifacts',
-} as const;
+} as const satisfies Record<BackupSubcommand, string>;
 export type Subcommand = keyof typeof SUBCOMMANDS;
 
 /**

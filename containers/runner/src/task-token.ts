@@ -40,6 +40,7 @@ import { RunnerConfigError, StalledError, TaskAbandonedError } from '../../../co
 import type { Logger } from '../../../core/log.js';
 import { progressSnapshot } from '../../../core/progress.js';
 import { redactText } from '../../../core/redact.js';
+import type { RunnerSubcommand } from '../../../core/runner-subcommands.js';
 
 /** SendTaskFailure's bounds (Step Functions API Reference, SendTaskFailure request parameters). */
 export const MAX_ERROR_LENGTH = 256;
@@ -188,7 +189,7 @@ export function failureFields(error: { name: string; message: string }): { error
 }
 
 /** The subcommands whose progress is the bytes they move or their tools' output (see the module comment). */
-export const PROGRESS_WATCHED = new Set([
+export const PROGRESS_WATCHED = new Set<RunnerSubcommand>([
   'backup-postgres',
   'backup-neo4j',
   'backup-artifacts',
@@ -225,7 +226,7 @@ export async function startTaskToken(
   current = new TaskTokenSession({
     token,
     heartbeatSeconds: Number(raw),
-    watchProgress: PROGRESS_WATCHED.has(subcommand),
+    watchProgress: (PROGRESS_WATCHED as ReadonlySet<string>).has(subcommand),
     client:
       client ??
       new SFNClient({
