@@ -962,21 +962,30 @@ export function tokenSecretArnLength(name: string, region: string): number {
  * secrets (infra/constructs/backup-functions.ts grants them so).
  */
 export function lambdaListedArns(config: {
-  targets: ReadonlyArray<Pick<Target, 'infrahub' | 'neo4j' | 'secretsKmsKeyArns'>>;
+  targets: ReadonlyArray<
+    Pick<Target, 'infrahub' | 'neo4j' | 'secretsKmsKeyArns'> & { neo4j: { dbms?: unknown } }
+  >;
   secretsAccess?: { tag?: unknown };
-}): Record<'Preflight' | 'RestorePlan' | 'Neo4jReady', string[]> {
+}): Record<'Preflight' | 'RestorePlan' | 'Neo4jReady', { secrets: string[]; keys: string[] }> {
   const keys = [...new Set(config.targets.flatMap((t) => t.secretsKmsKeyArns))];
   const tagged = config.secretsAccess?.tag !== undefined;
-  const listed = (names: string[]) => [
-    ...(tagged ? names.filter((n) => n.startsWith('arn:')) : names),
-    ...keys,
+  // With `tag`, a secret given by its complete ARN may live in another region or account, outside
+  // the tag's "secret:*" of this one: those are listed still.
+  const listed = (names: string[], keysOf = keys) => ({
+    secrets: [...new Set(tagged ? names.filter((n) => n.startsWith('arn:')) : names)],
+    keys: keysOf,
+  });
+  // Neo4jReady reads the Community targets' secrets only, so only their keys.
+  const communityKeys = [
+    ...new Set(config.targets.filter((t) => t.neo4j.dbms).flatMap((t) => t.secretsKmsKeyArns)),
   ];
   const names = lambdaSecretNames(config);
   return {
     Preflight: listed(names.Preflight),
     RestorePlan: listed(names.RestorePlan),
     // Neo4jReady reads secrets only with Community targets.
-    Neo4jReady: names.Neo4jReady.length > 0 ? listed(names.Neo4jReady) : [],
+    Neo4jReady:
+      names.Neo4jReady.length > 0 ? listed(names.Neo4jReady, communityKeys) : { secrets: [], keys: [] },
   };
 }
 
@@ -1196,7 +1205,8 @@ export function estimateStackResources(config: {
   const schedulerRoles = 2 * new Set(config.schedules.map((s) => s.kind)).size;
   // Listed secrets past a role's inline policy: CDK's overflow managed policies (listedSecretsFit).
   const overflowPolicies = Object.values(lambdaListedArns(config)).reduce(
-    (sum, listed) => sum + listedSecretsFit(listed, config.region, config.account).managedPolicies,
+    (sum, { secrets, keys }) =>
+      sum + listedSecretsFit([...secrets, ...keys], config.region, config.account).managedPolicies,
     0,
   );
   return (
@@ -1338,13 +1348,13 @@ export const DeploymentConfigSchema = z
     // role (listedSecretsFit): the secret-reading Lambdas (with secretsAccess.tag, only secrets given
     // by complete ARN, and the keys), and each runner group's execution role.
     const tagged = config.secretsAccess.tag !== undefined;
-    for (const [fn, listed] of Object.entries(lambdaListedArns(config))) {
-      const fit = listedSecretsFit(listed, config.region, config.account);
+    for (const [fn, { secrets, keys }] of Object.entries(lambdaListedArns(config))) {
+      const fit = listedSecretsFit([...secrets, ...keys], config.region, config.account);
       if (!fit.fits)
         ctx.addIssue({
           code: 'custom',
           path: ['secretsAccess'],
-          message: `the ${fn} Lambda would list ${fit.secrets} secrets and keys in its role, which needs ${fit.managedPolicies} managed policies besides its inline policy and the two AWS-managed Lambda policies: IAM attaches at most 10 to a role (IAM User Guide, "IAM and AWS STS quotas"); ${tagged ? 'name fewer secrets by complete ARN and fewer secretsKmsKeyArns' : `tag the targets' secrets and set secretsAccess.tag ({"key": ..., "value": ...})${config.account ? '' : ', or set "account" (its secret ARNs then take fewer characters)'}`}, or split the fleet into several deployments`,
+          message: `the ${fn} Lambda would list ${secrets.length} secrets${tagged ? ' (given by complete ARN)' : ''} and ${keys.length} customer-managed keys (secretsKmsKeyArns) in its role, which needs ${fit.managedPolicies} managed policies of its own, ${fit.managedPolicies + 2} with the two AWS-managed Lambda policies: IAM attaches at most 10 to a role (IAM User Guide, "IAM and AWS STS quotas"); ${tagged ? 'share secretsKmsKeyArns between targets (one key for many secrets) and name fewer secrets by complete ARN' : `tag the targets' secrets and set secretsAccess.tag ({"key": ..., "value": ...})${config.account ? '' : ', or set "account" (its secret ARNs then take fewer characters)'}, and share secretsKmsKeyArns between targets`}, or split the fleet into several deployments`,
         });
     }
     for (let i = 0; i < config.targets.length; i += TARGETS_PER_RUNNER_GROUP) {
@@ -1379,7 +1389,7 @@ export const DeploymentConfigSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['targets'],
-        message: `the Enterprise targets' neo4j.seed.serverRoleArns would add about ${seeds.bucket} characters to the backup bucket's policy (S3 allows 20 KB per bucket policy) and ${seeds.key} to the backup key's policy (KMS allows 32 KB): name fewer server roles (one role shared by a cluster's servers), or leave serverRoleArns empty and grant the servers' roles s3:GetObject and s3:GetObjectVersion under .restore-seeds/<target>/, s3:ListBucket for that prefix and kms:Decrypt through S3 in their own IAM policies, or split the fleet into several deployments`,
+        message: `the Enterprise targets' neo4j.seed.serverRoleArns would add about ${seeds.bucket} characters to the backup bucket's policy (S3 allows 20 KB per bucket policy) and ${seeds.key} to the backup key's policy (KMS allows 32 KB): each Enterprise target with seed roles adds about 600 characters to the bucket's policy whatever its roles (about 30 such targets fit): leave serverRoleArns empty and grant the servers' roles s3:GetObject and s3:GetObjectVersion under .restore-seeds/<target>/, s3:ListBucket for that prefix and kms:Decrypt through S3 in their own IAM policies, or split the fleet into several deployments`,
       });
 
     const resources = estimateStackResources(config);

@@ -15,7 +15,7 @@ import { FLEET_RESULTS_ROOT, NOTICES_ROOT } from '../../core/backup/layout.js';
 import { BUNDLED_CONFIG_FILE } from '../../core/config/bundled.js';
 import {
   type DeploymentConfig,
-  lambdaSecretNames,
+  lambdaListedArns,
   secretArnFor,
   statementChunks,
 } from '../../core/config/schema.js';
@@ -434,14 +434,14 @@ export class BackupFunctions extends Construct {
         resourceName: `${s}-??????`,
         arnFormat: ArnFormat.COLON_RESOURCE_NAME,
       });
-    // The targets' secrets may be encrypted with customer-managed keys (secretsKmsKeyArns):
+    // The targets' secrets may be encrypted with customer-managed keys (secretsKmsKeyArns; lambdaListedArns gives each function its targets' keys):
     // GetSecretValue then needs kms:Decrypt on the key too (Secrets Manager User Guide, "Secret
     // encryption and decryption"), through Secrets Manager in the key's region only.
-    const secretKeys = [...new Set(props.config.targets.flatMap((t) => t.secretsKmsKeyArns))];
     const tag = props.config.secretsAccess.tag;
-    const readSecrets = (fn: lambda.IFunction, secrets: string[]) => {
-      let names = secrets;
-      for (const chunk of statementChunks(secretKeys, props.config.region, props.config.account))
+    // What each function lists (lambdaListedArns: with `tag`, only secrets given by complete ARN),
+    // the same lists the configuration checks against IAM's quotas (listedSecretsFit).
+    const readSecrets = (fn: lambda.IFunction, { secrets, keys }: { secrets: string[]; keys: string[] }) => {
+      for (const chunk of statementChunks(keys, props.config.region, props.config.account))
         for (const statement of keysUseViaService(chunk, ['kms:Decrypt'], 'secretsmanager'))
           fn.addToRolePolicy(statement);
       if (tag) {
@@ -466,16 +466,13 @@ export class BackupFunctions extends Construct {
           [tagged],
           `secretsAccess.tag: reads only secrets tagged ${tag.key}=${tag.value} (the condition), which the targets' secrets carry.`,
         );
-        // A secret given by its complete ARN may live in another region or account, outside
-        // "secret:*" of this one: those are listed as well.
-        names = names.filter((name) => name.startsWith('arn:'));
       }
       // Listed (with `tag`, the complete ARNs only): statements of at most STATEMENT_ARN_CHARACTERS
       // (statementChunks), which CDK spreads over the inline policy and managed policies of at most
       // 6,144 characters (IAM User Guide, "IAM and AWS STS quotas"); one statement of every ARN could
       // fit in neither. The configuration refuses a fleet whose listed secrets and keys need more
       // managed policies than a role may have (listedSecretsFit).
-      for (const chunk of statementChunks(names, props.config.region, props.config.account))
+      for (const chunk of statementChunks(secrets, props.config.region, props.config.account))
         fn.addToRolePolicy(
           new iam.PolicyStatement({
             actions: ['secretsmanager:GetSecretValue'],
@@ -484,10 +481,10 @@ export class BackupFunctions extends Construct {
         );
     };
     // Preflight and the restore plan read the Infrahub API token (task gate; running version), the
-    // Neo4jReady wait the Community targets' Neo4j credentials (lambdaSecretNames).
-    const secretNames = lambdaSecretNames(props.config);
-    readSecrets(this.preflight, secretNames.Preflight);
-    readSecrets(this.restorePlan, secretNames.RestorePlan);
+    // Neo4jReady wait the Community targets' Neo4j credentials (lambdaListedArns).
+    const listed = lambdaListedArns(props.config);
+    readSecrets(this.preflight, listed.Preflight);
+    readSecrets(this.restorePlan, listed.RestorePlan);
     // The Bolt wait after a Community dump logs in to Neo4j: the Community targets' credentials only,
     // and the CA bundles their Bolt TLS verifies against (neo4j.tls.caSecret, PEM text).
     const community = props.config.targets.filter((t) => t.neo4j.dbms);
@@ -503,7 +500,7 @@ export class BackupFunctions extends Construct {
             `target "${t.name}": neo4j.tls.ca: ${t.neo4j.tls.ca} is a path in the runner image, which the Neo4jReady Lambda (it waits for a Community DBMS over Bolt after its dump) cannot read: put the CA bundle's PEM text in a Secrets Manager secret and name it in neo4j.tls.caSecret`,
         ),
       );
-    if (community.length > 0) readSecrets(this.neo4jReady, secretNames.Neo4jReady);
+    if (community.length > 0) readSecrets(this.neo4jReady, listed.Neo4jReady);
 
     for (const fn of [
       this.plan,

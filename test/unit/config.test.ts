@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { planBackup } from '../../core/backup/plan.js';
 import { formatPath, loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/config/load.js';
-import { MAX_TARGETS } from '../../core/config/schema.js';
+import { lambdaListedArns, MAX_TARGETS } from '../../core/config/schema.js';
 import { ConfigError, ErrorNames } from '../../core/errors.js';
 
 const examplePath = 'config/example.json';
@@ -756,7 +756,7 @@ describe('deployment configuration: fleet size', () => {
     expect(problems).toContainEqual(
       expect.stringMatching(
         new RegExp(
-          `^secretsAccess: the Preflight Lambda would list ${MAX_TARGETS} secrets and keys in its role, which needs \\d+ managed policies .*at most 10 to a role.*secretsAccess\\.tag.*set "account"`,
+          `^secretsAccess: the Preflight Lambda would list ${MAX_TARGETS} secrets and 0 customer-managed keys \\(secretsKmsKeyArns\\) in its role, which needs \\d+ managed policies of its own, \\d+ with the two AWS-managed Lambda policies: IAM attaches at most 10 to a role.*secretsAccess\\.tag.*set "account"`,
         ),
       ),
     );
@@ -830,6 +830,28 @@ describe('deployment configuration: fleet size', () => {
         /^targets\[0\]: targets 1-50 \(one runner execution role\) list \d+ secrets and keys, which need \d+ managed policies/,
       ),
     );
+  });
+
+  it("lists each Lambda's secrets and only the keys of the targets it reads (Neo4jReady: Community)", () => {
+    const A = 'arn:aws:kms:eu-west-1:123456789012:key/11111111-1111-4111-8111-111111111111';
+    const B = 'arn:aws:kms:eu-west-1:123456789012:key/22222222-2222-4222-8222-222222222222';
+    const byArn = 'arn:aws:secretsmanager:eu-central-1:999999999999:secret:elsewhere/token-AbCdEf';
+    const config = parseDeploymentConfig(
+      exampleWith((c) => {
+        c.targets[0].secretsKmsKeyArns = [A];
+        c.targets[1].secretsKmsKeyArns = [B];
+        c.targets[1].infrahub.tokenSecret = byArn;
+      }),
+      'test',
+    );
+    const community = config.targets.filter((t) => t.neo4j.dbms).flatMap((t) => t.secretsKmsKeyArns);
+    const listed = lambdaListedArns(config);
+    expect(listed.Preflight.keys.sort()).toEqual([A, B].sort());
+    expect(listed.Neo4jReady.keys).toEqual(community);
+    expect(listed.Preflight.secrets).toContain(byArn);
+    // With the tag, only the secret given by complete ARN stays listed (it may be elsewhere).
+    const tagged = lambdaListedArns({ ...config, secretsAccess: { tag: { key: 'k', value: 'v' } } });
+    expect(tagged.Preflight.secrets).toEqual([byArn]);
   });
 
   it('takes maxConcurrency on restore-drill schedules only', () => {
