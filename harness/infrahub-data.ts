@@ -22,6 +22,7 @@ import { dirname, join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { InfrahubStack } from './infrahub.js';
+import { infrahubFetch } from './infrahub-http.js';
 
 /** What the functions here need of a stack (an InfrahubStack has all of it). */
 export type InfrahubDataStack = Pick<InfrahubStack, 'address' | 'adminToken' | 'storagePath' | 'postgres'>;
@@ -98,7 +99,7 @@ export async function infrahubGraphql<T = Record<string, unknown>>(
   let response: Response | undefined;
   for (let attempt = 1; !response; attempt++) {
     try {
-      response = await fetch(url, {
+      response = await infrahubFetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'X-INFRAHUB-KEY': stack.adminToken },
         body: JSON.stringify({ query, variables: options.variables ?? {} }),
@@ -444,7 +445,7 @@ export async function seedInfrahub(
 
   // 1. The schema, through the API infrahubctl uses; the load returns once the schema is updated on
   //    this server, and InfrahubStatus says when every worker has the same hash.
-  const load = await fetch(`${stack.address}/api/schema/load?branch=main`, {
+  const load = await infrahubFetch(`${stack.address}/api/schema/load?branch=main`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'X-INFRAHUB-KEY': stack.adminToken },
     body: JSON.stringify({ schemas: [TESTING_SCHEMA] }),

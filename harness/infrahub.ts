@@ -30,6 +30,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { HarnessStartError } from './errors.js';
+import { infrahubFetch } from './infrahub-http.js';
 import { type Neo4jServer, startNeo4j } from './neo4j.js';
 import { cacheDir, neo4jVersion } from './paths.js';
 import { type PostgresServer, startPostgres } from './postgres.js';
@@ -141,7 +142,7 @@ function sitePackages(): string {
 
 /** A TCP port that answers an HTTP GET with 2xx within `timeoutMs`. */
 async function httpOk(url: string, timeoutMs = 5_000): Promise<boolean> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  const response = await infrahubFetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   await response.body?.cancel();
   return response.ok;
 }

@@ -247,18 +247,26 @@ async function graphql(
   // An answer may quote the token (some gateways echo a refused key): it is redacted before any
   // excerpt of the answer is cut, so no slice can keep part of it (core/redact.ts).
   registerSecret(api.token);
-  let response: Response;
-  try {
-    response = await (api.fetch ?? fetch)(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'X-INFRAHUB-KEY': api.token },
-      body: JSON.stringify({ query, variables }),
-      signal: AbortSignal.timeout(api.timeoutMs ?? 15_000),
-    });
-  } catch (err) {
-    const cause =
-      err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
-    throw new InfrahubUnreachableError(`Infrahub API at ${url} is unreachable: ${cause}`);
+  let response: Response | undefined;
+  for (let attempt = 1; !response; attempt++) {
+    try {
+      response = await (api.fetch ?? fetch)(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'X-INFRAHUB-KEY': api.token },
+        body: JSON.stringify({ query, variables }),
+        signal: AbortSignal.timeout(api.timeoutMs ?? 15_000),
+      });
+    } catch (err) {
+      // A kept-alive connection the server closed as it was reused: Infrahub's uvicorn workers close
+      // an idle one after gunicorn's `keepalive` (2 s by default) without a Keep-Alive hint, Node's
+      // fetch keeps it 4 s, and a Lambda frozen between invocations may wake on one closed long
+      // ago. Nothing was answered and this request only reads, so it goes once more at once, on a
+      // new connection.
+      if (attempt === 1 && isClosedConnection(err)) continue;
+      const cause =
+        err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
+      throw new InfrahubUnreachableError(`Infrahub API at ${url} is unreachable: ${cause}`);
+    }
   }
   let text: string;
   try {
@@ -324,6 +332,15 @@ async function graphql(
   }
   if (!body.data) throw new InfrahubApiError(`Infrahub API at ${url} returned no data`, response.status);
   return body.data;
+}
+
+/**
+ * Whether a failed fetch is a connection closed by the other side before any answer (undici's
+ * `UND_ERR_SOCKET` "other side closed", or a reset), as opposed to a refusal or a time-out.
+ */
+function isClosedConnection(err: unknown): boolean {
+  const code = (err instanceof Error ? (err.cause as { code?: unknown } | undefined)?.code : undefined) ?? '';
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE';
 }
 
 /** "the secret \"lab/token\" (infrahub.tokenSecret)", or the setting alone when the caller did not say. */

@@ -30,6 +30,7 @@ import {
   snapshotInfrahub,
   waitForInfrahub,
 } from '../../harness/infrahub-data.js';
+import { infrahubFetch } from '../../harness/infrahub-http.js';
 import { enteredStates } from '../../harness/local-stack.js';
 import { type S3Server, startS3 } from '../../harness/s3.js';
 
@@ -98,7 +99,7 @@ describe(`backup → wipe → restore of a real Infrahub (Neo4j ${process.env.HA
     // Regenerating the artifacts is a task the worker runs for seconds (a git worktree, the
     // transform, a file per device): the gate must see it pending or running, then see it end.
     const definition = await artifactDefinitionId(stack);
-    const started = await fetch(`${stack.address}/api/artifact/generate/${definition}`, {
+    const started = await infrahubFetch(`${stack.address}/api/artifact/generate/${definition}`, {
       method: 'POST',
       headers: { 'X-INFRAHUB-KEY': stack.adminToken },
     });
