@@ -1,5 +1,8 @@
 import { defineConfig } from 'vitest/config';
+import { scaled } from './harness/time-scale.js';
 
+// Every time-out stretches with the machine's load when the run starts, or TEST_TIME_SCALE
+// (harness/time-scale.ts); per-test time-outs in the files do the same when each file is collected.
 export default defineConfig({
   test: {
     reporters: ['default', './test/reporters/summary.ts'],
@@ -19,8 +22,8 @@ export default defineConfig({
           // Pure code: no synthesis, no servers (a few use an in-process fake).
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
-          testTimeout: 120_000,
-          hookTimeout: 120_000,
+          testTimeout: scaled(120_000),
+          hookTimeout: scaled(120_000),
         },
       },
       {
@@ -31,8 +34,8 @@ export default defineConfig({
           // 1,000-target fleets take about 40 s.
           name: 'infra',
           include: ['test/infra/**/*.test.ts'],
-          testTimeout: 180_000,
-          hookTimeout: 240_000,
+          testTimeout: scaled(180_000),
+          hookTimeout: scaled(240_000),
         },
       },
       {
@@ -41,8 +44,8 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           // Real servers start in beforeAll hooks: a JVM, a PostgreSQL cluster, a Python server.
-          testTimeout: 180_000,
-          hookTimeout: 240_000,
+          testTimeout: scaled(180_000),
+          hookTimeout: scaled(240_000),
         },
       },
       {
@@ -57,8 +60,8 @@ export default defineConfig({
           fileParallelism: false,
           // A cold start initialises Infrahub (2-4 min, three-fold under load); seeding waits for
           // the task worker to generate artifacts.
-          testTimeout: 1_200_000,
-          hookTimeout: 1_800_000,
+          testTimeout: scaled(1_200_000),
+          hookTimeout: scaled(1_800_000),
         },
       },
     ],

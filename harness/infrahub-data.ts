@@ -23,6 +23,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { InfrahubStack } from './infrahub.js';
 import { infrahubFetch } from './infrahub-http.js';
+import { scaled } from './time-scale.js';
 
 /** What the functions here need of a stack (an InfrahubStack has all of it). */
 export type InfrahubDataStack = Pick<InfrahubStack, 'address' | 'adminToken' | 'storagePath' | 'postgres'>;
@@ -431,7 +432,7 @@ export async function seedInfrahub(
   const log = options.log ?? (() => undefined);
   const siteCount = options.sites ?? 3;
   const deviceCount = options.devices ?? 10;
-  const timeoutMs = options.waitTimeoutMs ?? 600_000;
+  const timeoutMs = options.waitTimeoutMs ?? scaled(600_000);
   const seconds: Record<string, number> = {};
   const started = Date.now();
   let stepStart = started;

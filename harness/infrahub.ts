@@ -35,6 +35,7 @@ import { type Neo4jServer, startNeo4j } from './neo4j.js';
 import { cacheDir, neo4jVersion } from './paths.js';
 import { type PostgresServer, startPostgres } from './postgres.js';
 import { freePort, type Spawned, spawnLogged, stopGroup, stopPid, tail, waitUntil } from './processes.js';
+import { scaled } from './time-scale.js';
 
 /** The Python environment holding infrahub-server (scripts/setup.sh). */
 export const infrahubVenv = join(cacheDir, 'infrahub-venv');
@@ -272,7 +273,7 @@ async function startRabbitMq(logsDir: string, dir: string) {
           env,
           timeout: 20_000,
         }).status === 0,
-      timeoutMs: 180_000,
+      timeoutMs: scaled(180_000),
       attemptTimeoutMs: 25_000,
     });
     return { port, user, password, process: rabbit, stopEpmd };
@@ -430,7 +431,7 @@ export async function startInfrahub(options: InfrahubStackOptions = {}): Promise
       INFRAHUB_DOCS_INDEX_PATH: join(root, 'docs-index.json'),
     };
     const prefectUrl = `postgresql+asyncpg://${postgres.user}:${encodeURIComponent(postgres.password)}@127.0.0.1:${postgres.port}/prefect`;
-    const startTimeoutMs = options.startTimeoutMs ?? 600_000;
+    const startTimeoutMs = options.startTimeoutMs ?? scaled(600_000);
 
     const service = (
       name: string,

@@ -19,6 +19,7 @@ import { HarnessStartError } from './errors.js';
 import { isNeo4jInstalled, neo4jEntryPoint, neo4jLibDir, neo4jVersion } from './paths.js';
 import { generateTestCa, issueTestCertificate } from './postgres.js';
 import { freePort, type Spawned, spawnLogged, stopPid, tail, waitUntil } from './processes.js';
+import { scaled } from './time-scale.js';
 
 const SERVICE = 'Neo4j';
 
@@ -337,7 +338,7 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
           await session.close();
         }
       },
-      { timeoutMs: 120_000, alive: () => started.alive(), intervalMs: 500 },
+      { timeoutMs: scaled(120_000), alive: () => started.alive(), intervalMs: 500 },
     );
     if (notReady) {
       await closeDriver();

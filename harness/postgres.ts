@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { HarnessStartError } from './errors.js';
 import { repoRoot } from './paths.js';
 import { freePort, isAlive, stopPid, tail, track, waitUntil } from './processes.js';
+import { scaled } from './time-scale.js';
 
 const SERVICE = 'PostgreSQL';
 
@@ -367,7 +368,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
   const pgIsReady = join(binDir, 'pg_isready');
   const notReady = await waitUntil(
     async () => spawnSync(pgIsReady, ['-h', '127.0.0.1', '-p', String(port)]).status === 0,
-    { timeoutMs: 30_000, alive: () => isAlive(pid) },
+    { timeoutMs: scaled(30_000), alive: () => isAlive(pid) },
   );
   if (notReady) {
     await stopPid(pid, 'SIGINT');

@@ -9,6 +9,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { HarnessStartError } from './errors.js';
 import { repoRoot, venvDir } from './paths.js';
 import { freePort, spawnLogged, stopPid, tail, waitUntil } from './processes.js';
+import { scaled } from './time-scale.js';
 
 const SERVICE = 'S3 (moto server)';
 
@@ -105,7 +106,7 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server & 
       return response.ok;
     },
     // Seeding runs before the server answers (about 10 s for 50,000 objects on a busy machine).
-    { timeoutMs: options.seed ? 300_000 : 60_000, alive: spawned.alive },
+    { timeoutMs: scaled(options.seed ? 300_000 : 60_000), alive: spawned.alive },
   );
   if (notReady) {
     if (spawned.alive()) await stopPid(spawned.pid);

@@ -5,6 +5,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { neo4jVersion } from '../../harness/index.js';
 import { startInfrahub } from '../../harness/infrahub.js';
 import { snapshotInfrahub, waitForInfrahub } from '../../harness/infrahub-data.js';
+import { scaled } from '../../harness/time-scale.js';
 import { type DemoRun, startDemo, stopDemo } from '../helpers/demo.js';
 
 // The README's first quick-start command: `npm run demo` backs up a real Infrahub, wipes it,
@@ -51,15 +52,19 @@ describe('npm run demo (a real Infrahub)', () => {
     expect(out).toMatch(/Demo complete in \d+ s/);
   };
 
-  it('initialises and seeds a real Infrahub, backs it up, wipes, restores, and caches the stores', async () => {
-    const { code, out } = await demo();
-    expect(code, out).toBe(0);
-    expect(out).toMatch(/a first start initialises it/);
-    expect(out).toMatch(/3 sites, 10 devices \(11 on change-1\), 10 artifacts/);
-    expectTheJobDone(out);
-    expect(existsSync(join(stores, `neo4j-${neo4jVersion()}`, 'stores.json'))).toBe(true);
-    // About 12 min on a quiet 2-core machine (README), 20 min seen under heavy load.
-  }, 2_400_000);
+  it(
+    'initialises and seeds a real Infrahub, backs it up, wipes, restores, and caches the stores',
+    async () => {
+      const { code, out } = await demo();
+      expect(code, out).toBe(0);
+      expect(out).toMatch(/a first start initialises it/);
+      expect(out).toMatch(/3 sites, 10 devices \(11 on change-1\), 10 artifacts/);
+      expectTheJobDone(out);
+      expect(existsSync(join(stores, `neo4j-${neo4jVersion()}`, 'stores.json'))).toBe(true);
+      // About 12 min on a quiet 2-core machine (README), 20 min seen under heavy load.
+    },
+    scaled(2_400_000),
+  );
 
   it('leaves stores a later stack starts from, serving the restored data', async () => {
     // What the second `npm run demo` does first (startInfrahub with fromStores): cheaper than a

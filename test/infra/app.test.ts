@@ -8,6 +8,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { describe, expect, it } from 'vitest';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { ConfigError } from '../../core/errors.js';
+import { scaled } from '../../harness/time-scale.js';
 import { buildApp, ContextKeys, resolveConfig } from '../../infra/app.js';
 import { addNagChecks } from '../../infra/nag.js';
 import { testApp } from '../helpers/cdk.js';
@@ -169,7 +170,7 @@ describe('cdk synth (the CLI)', () => {
     return spawnSync('npx', ['cdk', 'synth', '--quiet', ...args], {
       encoding: 'utf8',
       env: { ...env, HOME: home, CDK_DISABLE_VERSION_CHECK: '1', AWS_EC2_METADATA_DISABLED: 'true' },
-      timeout: 120_000,
+      timeout: scaled(120_000),
     });
   }
 

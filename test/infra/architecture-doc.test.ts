@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { scaled } from '../../harness/time-scale.js';
 import {
   ARCHITECTURE_DOC,
   BEGIN_MARKER,
@@ -15,7 +16,7 @@ const LAMBDA = 'arn:aws:lambda:eu-west-1:000000000000:function:FunctionsPlan0000
 
 describe('docs/architecture.md', () => {
   // Synthesis without bundling: about 10 s alone, several times that on a loaded 2-core machine.
-  it('draws the state machines exactly as the synthesized ASL has them', { timeout: 240_000 }, () => {
+  it('draws the state machines exactly as the synthesized ASL has them', { timeout: scaled(240_000) }, () => {
     const drawn = generateStateMachineSection();
     const documented = extractSection(readFileSync(ARCHITECTURE_DOC, 'utf8'));
     // On failure: `npx tsx scripts/state-machine-diagrams.ts --write` redraws the section.

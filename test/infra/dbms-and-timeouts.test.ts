@@ -12,6 +12,7 @@ import {
 } from '../../cli/local/state-machine.js';
 import { type SynthesizedBackup, synthesizeBackup } from '../../cli/local/synth.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
+import { scaled } from '../../harness/time-scale.js';
 
 type State = Record<string, unknown> & {
   Type: string;
@@ -33,7 +34,7 @@ describe('synthesized definitions: DBMS handling, readiness bounds, Task timeout
   beforeAll(() => {
     synthesized = synthesizeBackup(config);
     backup = new Map(allStates(synthesized.machines.backup.definition as never) as Array<[string, State]>);
-  }, 120_000);
+  }, scaled(120_000));
 
   it('StartDbms and StartDbmsAfterFailure retry DbmsControl; a failed StartDbms tries StartDbmsAfterFailure', () => {
     for (const name of ['StartDbms', 'StartDbmsAfterFailure']) {

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { allStates } from '../../cli/local/state-machine.js';
 import { type AslDefinition, type CfnTemplate, resolveTokens } from '../../cli/local/synth.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
+import { scaled } from '../../harness/time-scale.js';
 import { buildApp } from '../../infra/app.js';
 import { testApp } from '../helpers/cdk.js';
 
@@ -50,7 +51,7 @@ describe('drill state machine: the fleet path (template)', () => {
       String(resolveTokens(found[1].Properties.DefinitionString, template, config)),
     ) as AslDefinition;
     states = new Map(allStates(definition) as Array<[string, State]>);
-  }, 120_000);
+  }, scaled(120_000));
 
   it('plans first, then sends a planned fleet to DrillTargets and a single target to RunDrill as before', () => {
     expect(states.get('Init')?.Next).toBe('PlanDrill');

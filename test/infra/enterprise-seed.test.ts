@@ -10,6 +10,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
+import { scaled } from '../../harness/time-scale.js';
 import { buildApp } from '../../infra/app.js';
 import { BackupBucket } from '../../infra/constructs/backup-bucket.js';
 import { templateWithNestedStacks, testApp } from '../helpers/cdk.js';
@@ -39,7 +40,7 @@ describe('Enterprise seeding (template of config/full.json)', () => {
     resources = Object.entries(templateWithNestedStacks(built.backup).toJSON().Resources) as Array<
       [string, Resource]
     >;
-  }, 180_000);
+  }, scaled(180_000));
 
   it("lets the target's Neo4j servers list and read only its own seed prefix, and decrypt only through S3", () => {
     const prod = config.targets.find((t) => t.neo4j.edition === 'enterprise');

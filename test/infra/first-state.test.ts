@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { allStates } from '../../cli/local/state-machine.js';
 import { type SynthesizedBackup, synthesizeBackup } from '../../cli/local/synth.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
+import { scaled } from '../../harness/time-scale.js';
 
 type State = Record<string, unknown> & {
   Type: string;
@@ -26,7 +27,7 @@ describe('first state of every state machine (template)', () => {
   let synthesized: SynthesizedBackup;
   beforeAll(() => {
     synthesized = synthesizeBackup(config);
-  }, 120_000);
+  }, scaled(120_000));
 
   it.each([
     ['backup', 'Plan', 'NotifyInputRejected'],

@@ -10,6 +10,7 @@ import {
   MAX_TARGETS,
   TARGETS_PER_RUNNER_GROUP,
 } from '../../core/config/schema.js';
+import { scaled } from '../../harness/time-scale.js';
 import { buildApp } from '../../infra/app.js';
 import type { BackupStack } from '../../infra/stacks/backup-stack.js';
 import { testApp } from '../helpers/cdk.js';
@@ -140,7 +141,7 @@ describe.each([
         bytes: Buffer.byteLength(JSON.stringify(json)),
       };
     });
-  }, 900_000);
+  }, scaled(900_000));
 
   it(`keeps the parent stack within ${MAX_STACK_RESOURCES} resources, as estimated, and each template within 1 MB`, () => {
     expect(targets).toBeGreaterThanOrEqual(least);
@@ -290,18 +291,22 @@ describe('Enterprise targets whose servers seed from the bucket', () => {
 
 // With secretsAccess.tag, the Lambdas read by tag the secrets of this account and region; a secret
 // given by its complete ARN may be elsewhere, so it is listed as well (found by a fresh review).
-it("lists a secret given by its complete ARN beside the tag's grant", () => {
-  const elsewhere = 'arn:aws:secretsmanager:eu-west-1:999999999999:secret:infra/token-AbCdEf';
-  const raw = fleetConfig(3, true, ACCOUNT) as { targets: Array<{ infrahub: { tokenSecret: string } }> };
-  (raw.targets[0] as { infrahub: { tokenSecret: string } }).infrahub.tokenSecret = elsewhere;
-  const config = parseDeploymentConfig(raw, 'fleet');
-  const { backup } = buildApp(testApp({ 'aws:cdk:bundling-stacks': [] }), config);
-  const template = Template.fromStack(backup).toJSON() as CfnTemplate;
-  const preflight = Object.entries(template.Resources)
-    .filter(([id, r]) => r.Type === 'AWS::IAM::Policy' && id.startsWith('FunctionsPreflightServiceRole'))
-    .map(([, r]) => JSON.stringify(resolveTokens(r.Properties?.PolicyDocument, template, config)))
-    .join('\n');
-  expect(preflight).toContain(`"Resource":"${elsewhere}"`);
-  expect(preflight).toContain(`"Resource":"arn:aws:secretsmanager:us-east-1:${ACCOUNT}:secret:*"`);
-  expect(preflight).not.toContain('site-1/token');
-}, 300_000);
+it(
+  "lists a secret given by its complete ARN beside the tag's grant",
+  () => {
+    const elsewhere = 'arn:aws:secretsmanager:eu-west-1:999999999999:secret:infra/token-AbCdEf';
+    const raw = fleetConfig(3, true, ACCOUNT) as { targets: Array<{ infrahub: { tokenSecret: string } }> };
+    (raw.targets[0] as { infrahub: { tokenSecret: string } }).infrahub.tokenSecret = elsewhere;
+    const config = parseDeploymentConfig(raw, 'fleet');
+    const { backup } = buildApp(testApp({ 'aws:cdk:bundling-stacks': [] }), config);
+    const template = Template.fromStack(backup).toJSON() as CfnTemplate;
+    const preflight = Object.entries(template.Resources)
+      .filter(([id, r]) => r.Type === 'AWS::IAM::Policy' && id.startsWith('FunctionsPreflightServiceRole'))
+      .map(([, r]) => JSON.stringify(resolveTokens(r.Properties?.PolicyDocument, template, config)))
+      .join('\n');
+    expect(preflight).toContain(`"Resource":"${elsewhere}"`);
+    expect(preflight).toContain(`"Resource":"arn:aws:secretsmanager:us-east-1:${ACCOUNT}:secret:*"`);
+    expect(preflight).not.toContain('site-1/token');
+  },
+  scaled(300_000),
+);

@@ -5,6 +5,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Neo4jEnvSchema, parseEnv } from '../../containers/runner/src/env.js';
 import { loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/config/load.js';
+import { scaled } from '../../harness/time-scale.js';
 import { buildApp } from '../../infra/app.js';
 import { templateWithNestedStacks, testApp } from '../helpers/cdk.js';
 
@@ -65,7 +66,7 @@ describe('Enterprise backups: cluster members and the chain base (template)', ()
       // An IPv6 host without backupFrom: the default member must be written as neo4j-admin reads it.
       neo4j.host = 'fd00::1';
     });
-  }, 300_000);
+  }, scaled(300_000));
 
   it('passes every member in order, and the chain policy, to the backup task', () => {
     const env = runnerEnvironment(cluster, 'infrahub-backup-infrahub-prod-runner');

@@ -10,6 +10,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type SynthesizedBackup, synthesizeBackup } from '../../cli/local/synth.js';
 import { loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/config/load.js';
+import { scaled } from '../../harness/time-scale.js';
 import { buildApp } from '../../infra/app.js';
 import { testApp } from '../helpers/cdk.js';
 
@@ -40,7 +41,7 @@ describe('synthesized stack: Bolt TLS to Neo4j', () => {
 
   beforeAll(() => {
     synthesized = synthesizeBackup(parseDeploymentConfig(config(), 'test config'));
-  }, 180_000);
+  }, scaled(180_000));
 
   it('caSecret: neo4j+s (Enterprise: the routing scheme), verify-full, the CA as the ECS secret NEO4J_TLS_CA_PEM (whole value)', () => {
     const prod = runner('infrahub-prod');

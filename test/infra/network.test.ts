@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/config/load.js';
 import { type DeploymentConfig, estimateStackResources } from '../../core/config/schema.js';
 import { ConfigError } from '../../core/errors.js';
+import { scaled } from '../../harness/time-scale.js';
 import { buildApp } from '../../infra/app.js';
 import { INTERFACE_ENDPOINT_SERVICES } from '../../infra/constructs/network-endpoints.js';
 import { addNagChecks } from '../../infra/nag.js';
@@ -87,7 +88,7 @@ describe('Lambdas that call the Infrahub API run in the VPC (example configurati
 
   beforeAll(() => {
     s = synth(config);
-  }, 180_000);
+  }, scaled(180_000));
 
   it('attaches preflight, the restore plan and the Bolt wait to the runner subnets and security groups by default', () => {
     for (const name of ['Preflight', 'RestorePlan', 'Neo4jReady']) {
@@ -177,7 +178,7 @@ describe('network.createEndpoints and Lambda network overrides', () => {
 
   beforeAll(() => {
     s = synth(config);
-  }, 180_000);
+  }, scaled(180_000));
 
   it("README's cost section gives the interface endpoints' monthly figure for the endpoints the stack creates", () => {
     const iface = Object.values(s.backup.findResources('AWS::EC2::VPCEndpoint') as Resources).filter(
@@ -256,21 +257,25 @@ describe('network.createEndpoints and Lambda network overrides', () => {
 });
 
 describe('Lambda security group when the configuration names none', () => {
-  it('creates one with outbound access only, used by both in-VPC functions, and outputs its id', () => {
-    const s = synth(withNetwork({ securityGroupIds: [] }));
-    const groups = s.backup.findResources('AWS::EC2::SecurityGroup') as Resources;
-    const ids = Object.keys(groups);
-    expect(ids).toHaveLength(1);
-    expect(groups[ids[0] ?? '']?.Properties?.SecurityGroupIngress).toBeUndefined();
-    for (const name of ['Preflight', 'RestorePlan']) {
-      expect(lambdaByName(s.backup, name).VpcConfig, name).toEqual({
-        SubnetIds: ['subnet-0a1b2c3d4e5f60718', 'subnet-0f1e2d3c4b5a69788'],
-        SecurityGroupIds: [{ 'Fn::GetAtt': [ids[0], 'GroupId'] }],
-      });
-    }
-    s.backup.hasOutput('LambdaSecurityGroupId', { Value: { 'Fn::GetAtt': [ids[0], 'GroupId'] } });
-    expect(s.nag).toEqual([]);
-  }, 180_000);
+  it(
+    'creates one with outbound access only, used by both in-VPC functions, and outputs its id',
+    () => {
+      const s = synth(withNetwork({ securityGroupIds: [] }));
+      const groups = s.backup.findResources('AWS::EC2::SecurityGroup') as Resources;
+      const ids = Object.keys(groups);
+      expect(ids).toHaveLength(1);
+      expect(groups[ids[0] ?? '']?.Properties?.SecurityGroupIngress).toBeUndefined();
+      for (const name of ['Preflight', 'RestorePlan']) {
+        expect(lambdaByName(s.backup, name).VpcConfig, name).toEqual({
+          SubnetIds: ['subnet-0a1b2c3d4e5f60718', 'subnet-0f1e2d3c4b5a69788'],
+          SecurityGroupIds: [{ 'Fn::GetAtt': [ids[0], 'GroupId'] }],
+        });
+      }
+      s.backup.hasOutput('LambdaSecurityGroupId', { Value: { 'Fn::GetAtt': [ids[0], 'GroupId'] } });
+      expect(s.nag).toEqual([]);
+    },
+    scaled(180_000),
+  );
 });
 
 describe('network configuration', () => {

@@ -13,6 +13,7 @@ import { loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/conf
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { DeploymentConfigSchema } from '../../core/config/schema.js';
 import { RunnerTimeoutsSchema, stepTimeouts } from '../../core/config/timeouts.js';
+import { scaled } from '../../harness/time-scale.js';
 import { buildApp } from '../../infra/app.js';
 import { templateWithNestedStacks, testApp } from '../helpers/cdk.js';
 
@@ -80,7 +81,7 @@ describe('notices, keys, retries and cost options (template)', () => {
     ];
     json = template.toJSON() as CfnTemplate;
     resources = Object.entries(json.Resources) as Array<[string, Resource]>;
-  }, 180_000);
+  }, scaled(180_000));
 
   it('lets CloudWatch alarms of this stack and EventBridge rules of this account publish to the TLS-only topic', () => {
     const [policy] = ofType('AWS::SNS::TopicPolicy');

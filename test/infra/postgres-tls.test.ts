@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { type SynthesizedBackup, synthesizeBackup } from '../../cli/local/synth.js';
 import { loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/config/load.js';
 import { RDS_CA_BUNDLE_PATH } from '../../core/readiness/postgres-tls.js';
+import { scaled } from '../../harness/time-scale.js';
 
 describe('synthesized task definitions: TLS to PostgreSQL', () => {
   let synthesized: SynthesizedBackup;
@@ -29,7 +30,7 @@ describe('synthesized task definitions: TLS to PostgreSQL', () => {
       extra('infrahub-plain', { mode: 'disable' }),
     );
     synthesized = synthesizeBackup(parseDeploymentConfig(raw, 'test config'));
-  }, 180_000);
+  }, scaled(180_000));
 
   it('defaults to verify-full with the RDS bundle the image downloads', () => {
     expect(runner('infrahub-prod')?.environment).toMatchObject({

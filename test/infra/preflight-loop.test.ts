@@ -14,6 +14,7 @@ import {
   PREFLIGHT_LISTING_SECONDS,
   PREFLIGHT_MARGIN_SECONDS,
 } from '../../core/infrahub/gate.js';
+import { scaled } from '../../harness/time-scale.js';
 import { buildApp } from '../../infra/app.js';
 import { testApp } from '../helpers/cdk.js';
 
@@ -42,7 +43,7 @@ describe('the preflight wait loop (synthesized)', () => {
     // No Lambda bundling: only the function's properties are read.
     const app = testApp({ 'aws:cdk:bundling-stacks': [] });
     template = Template.fromStack(buildApp(app, config).backup);
-  }, 120_000);
+  }, scaled(120_000));
 
   it('AcquireLock → PreflightStart → Preflight → InfrahubStillBusy? → PreflightWait → Preflight, or on to Capture', () => {
     expect(states.get('AcquireLock')?.Next).toBe('PreflightStart');

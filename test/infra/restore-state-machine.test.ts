@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { allStates } from '../../cli/local/state-machine.js';
 import { type SynthesizedBackup, synthesizeBackup } from '../../cli/local/synth.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
+import { scaled } from '../../harness/time-scale.js';
 import { buildApp } from '../../infra/app.js';
 import { templateWithNestedStacks, testApp } from '../helpers/cdk.js';
 
@@ -25,7 +26,7 @@ describe('restore and drill state machines (template)', () => {
   beforeAll(() => {
     synthesized = synthesizeBackup(config);
     template = templateWithNestedStacks(buildApp(testApp(), config).backup);
-  }, 120_000);
+  }, scaled(120_000));
 
   it('plans (verify and check) before anything else, and a dry run ends there', () => {
     const restore = states('restore');

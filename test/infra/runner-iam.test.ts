@@ -9,6 +9,7 @@ import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/config/load.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
+import { scaled } from '../../harness/time-scale.js';
 import { buildApp } from '../../infra/app.js';
 import { addNagChecks } from '../../infra/nag.js';
 import { templateWithNestedStacks, testApp } from '../helpers/cdk.js';
@@ -69,7 +70,7 @@ describe('runner IAM (template)', () => {
     nagFindings = report.pluginReports.flatMap((r) =>
       r.violations.flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} ${c.constructPath}`)),
     );
-  }, 600_000);
+  }, scaled(600_000));
 
   /** The role whose logical id starts with `prefix`, and its inline statements. */
   const role = (prefix: string) => {

@@ -12,6 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/config/load.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { DrillExecutionInputSchema, planDrillFleet } from '../../core/restore/plan.js';
+import { scaled } from '../../harness/time-scale.js';
 import {
   BackupSchedules,
   describeScheduleTargets,
@@ -79,7 +80,7 @@ describe('schedule names (template)', () => {
     const template = Template.fromStack(schedulesStack(reviewerConfig()));
     schedules = Object.values(template.findResources('AWS::Scheduler::Schedule')) as ScheduleResource[];
     names = schedules.map((r) => r.Properties.Name);
-  }, 120_000);
+  }, scaled(120_000));
 
   it('gives every schedule a distinct valid name of at most 64 characters', () => {
     // Two backup schedules and three restore-drill schedules: one each, whatever their targets.

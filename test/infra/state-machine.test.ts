@@ -5,6 +5,7 @@ import { type AslDefinition, type CfnTemplate, resolveTokens } from '../../cli/l
 import { planBackup } from '../../core/backup/plan.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { DrillExecutionInputSchema } from '../../core/restore/plan.js';
+import { scaled } from '../../harness/time-scale.js';
 import { buildApp } from '../../infra/app.js';
 import { templateWithNestedStacks, testApp } from '../helpers/cdk.js';
 
@@ -36,7 +37,7 @@ describe('backup state machine (template)', () => {
       ),
     ) as AslDefinition;
     states = new Map(allStates(definition) as Array<[string, State]>);
-  }, 120_000);
+  }, scaled(120_000));
 
   it('validates the input first, then maps over the targets with the configured concurrency', () => {
     // Any JSON is accepted first (a non-object input cannot take a ResultPath), then Plan validates it.

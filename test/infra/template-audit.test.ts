@@ -1,6 +1,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeploymentConfigSchema } from '../../core/config/schema.js';
+import { scaled } from '../../harness/time-scale.js';
 import {
   ACCEPTED_FINDINGS_FILE,
   type AcceptedFinding,
@@ -33,7 +34,7 @@ describe('template audit (cfn-lint, checkov, cfn-guard)', () => {
     console.log(
       `template audit: synth ${t.synth} ms; tools ${t.tools} ms (cfn-lint ${t['cfn-lint']}, checkov ${t.checkov}, cfn-guard ${t['cfn-guard']}); ${result.findings.length} findings`,
     );
-  }, 900_000);
+  }, scaled(900_000));
   // The templates are written to a fresh temporary folder (`npm run audit:templates` keeps its own).
   afterAll(() => {
     if (result) rmSync(result.dir, { recursive: true, force: true });

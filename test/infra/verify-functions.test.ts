@@ -6,6 +6,7 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
+import { scaled } from '../../harness/time-scale.js';
 import { buildApp } from '../../infra/app.js';
 import { LARGE_BACKUP_FUNCTION_MEMORY_MB } from '../../infra/constructs/backup-functions.js';
 import { testApp } from '../helpers/cdk.js';
@@ -18,7 +19,7 @@ describe('verifying functions (template)', () => {
   beforeAll(() => {
     const stacks = buildApp(testApp(), loadDeploymentConfigFile('config/example.json'));
     template = Template.fromStack(stacks.backup);
-  }, 300_000);
+  }, scaled(300_000));
 
   /** The function whose description starts with `description`, and the actions its role's policies allow. */
   function fn(description: string): { memory: unknown; actions: string[] } {

@@ -14,6 +14,7 @@ import {
   startPostgres,
   startS3,
 } from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
 
 const tsx = join(repoRoot, 'node_modules', '.bin', 'tsx');
 
@@ -100,7 +101,7 @@ describe('backup:local command', () => {
         retention: { daily: 7, weekly: 4, monthly: 12 },
       }),
     );
-  }, 240_000);
+  }, scaled(240_000));
 
   afterAll(async () => {
     await Promise.allSettled([postgres?.stop(), aws?.stop()]);
@@ -129,48 +130,64 @@ describe('backup:local command', () => {
       { ...env(), ...extraEnv },
     );
 
-  it('backs up the configured target into the bucket at the endpoint and prints the report', async () => {
-    const run = await backupLocal({ components: ['task-manager-db'], force: true });
-    expect(run.code, run.err).toBe(0);
-    expect(run.out).toMatch(/s {2}DumpPostgres\n/);
-    const report = JSON.parse(run.out.slice(run.out.indexOf('{'))) as {
-      backupId: string;
-      succeeded: string[];
-    };
-    expect(report.succeeded).toEqual(['infrahub-lab']);
-    const manifest = await readManifest(aws.client(), 'backups', 'infrahub-lab', report.backupId);
-    expect(manifest).toMatchObject({ components: ['task-manager-db'], forced: true });
-  }, 180_000);
+  it(
+    'backs up the configured target into the bucket at the endpoint and prints the report',
+    async () => {
+      const run = await backupLocal({ components: ['task-manager-db'], force: true });
+      expect(run.code, run.err).toBe(0);
+      expect(run.out).toMatch(/s {2}DumpPostgres\n/);
+      const report = JSON.parse(run.out.slice(run.out.indexOf('{'))) as {
+        backupId: string;
+        succeeded: string[];
+      };
+      expect(report.succeeded).toEqual(['infrahub-lab']);
+      const manifest = await readManifest(aws.client(), 'backups', 'infrahub-lab', report.backupId);
+      expect(manifest).toMatchObject({ components: ['task-manager-db'], forced: true });
+    },
+    scaled(180_000),
+  );
 
-  it('exits 1 with the failed step and cause when a target fails (here: no Neo4j to count)', async () => {
-    const run = await backupLocal({ components: ['database'], force: true }, { NEO4J_ADMIN: '/bin/false' });
-    expect(run.code).toBe(1);
-    expect(run.err).toMatch(/backup failed: BackupFailed/);
-    expect(run.err).toMatch(
-      /infrahub-lab: Backup of infrahub-lab failed at CountNeo4j: runner database-counts: DatabaseUnreachable: Neo4j at bolt:\/\/127\.0\.0\.1:7687 was not ready after waiting \d+ s \(bound 5 s/,
-    );
-  }, 180_000);
+  it(
+    'exits 1 with the failed step and cause when a target fails (here: no Neo4j to count)',
+    async () => {
+      const run = await backupLocal({ components: ['database'], force: true }, { NEO4J_ADMIN: '/bin/false' });
+      expect(run.code).toBe(1);
+      expect(run.err).toMatch(/backup failed: BackupFailed/);
+      expect(run.err).toMatch(
+        /infrahub-lab: Backup of infrahub-lab failed at CountNeo4j: runner database-counts: DatabaseUnreachable: Neo4j at bolt:\/\/127\.0\.0\.1:7687 was not ready after waiting \d+ s \(bound 5 s/,
+      );
+    },
+    scaled(180_000),
+  );
 
-  it('answers an input the state machine refuses (InvalidInput) with exit code 2, as bad arguments', async () => {
-    for (const input of [{ components: ['graph'] }, null, ['database'], { targets: [] }]) {
-      const run = await backupLocal(input);
-      expect(run.code, `${JSON.stringify(input)}: ${run.err}`).toBe(2);
-      expect(run.err).toMatch(/backup failed: InvalidInput/);
-    }
-  }, 300_000);
+  it(
+    'answers an input the state machine refuses (InvalidInput) with exit code 2, as bad arguments',
+    async () => {
+      for (const input of [{ components: ['graph'] }, null, ['database'], { targets: [] }]) {
+        const run = await backupLocal(input);
+        expect(run.code, `${JSON.stringify(input)}: ${run.err}`).toBe(2);
+        expect(run.err).toMatch(/backup failed: InvalidInput/);
+      }
+    },
+    scaled(300_000),
+  );
 
-  it('answers bad arguments with the usage and exit code 2', async () => {
-    const missing = await cli(['--endpoint', aws.endpoint], env());
-    expect(missing.code).toBe(2);
-    expect(missing.err).toMatch(/--config is required\n\nusage: npm run backup:local/);
-    const badJson = await cli(
-      ['--config', configFile, '--endpoint', aws.endpoint, '--bucket', 'b', '--input', '{'],
-      env(),
-    );
-    expect(badJson.code).toBe(2);
-    expect(badJson.err).toMatch(/--input is not valid JSON/);
-    const unknown = await cli(['--nope'], env());
-    expect(unknown.code).toBe(2);
-    expect(unknown.err).toMatch(/Unknown option '--nope'/);
-  }, 60_000);
+  it(
+    'answers bad arguments with the usage and exit code 2',
+    async () => {
+      const missing = await cli(['--endpoint', aws.endpoint], env());
+      expect(missing.code).toBe(2);
+      expect(missing.err).toMatch(/--config is required\n\nusage: npm run backup:local/);
+      const badJson = await cli(
+        ['--config', configFile, '--endpoint', aws.endpoint, '--bucket', 'b', '--input', '{'],
+        env(),
+      );
+      expect(badJson.code).toBe(2);
+      expect(badJson.err).toMatch(/--input is not valid JSON/);
+      const unknown = await cli(['--nope'], env());
+      expect(unknown.code).toBe(2);
+      expect(unknown.err).toMatch(/Unknown option '--nope'/);
+    },
+    scaled(60_000),
+  );
 });

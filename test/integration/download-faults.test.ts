@@ -12,6 +12,7 @@ import { runnerError } from '../../containers/runner/src/main.js';
 import { createS3Client } from '../../core/s3/client.js';
 import { downloadVerified, scratchSpaceError, throughputGuard } from '../../core/s3/download.js';
 import { type FaultProxy, startFaultProxy } from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
 import { useLocalS3 } from '../helpers/s3.js';
 
 const Bucket = 'backups-download-faults';
@@ -43,32 +44,39 @@ describe('downloadVerified: a trickling S3, a full scratch disk', () => {
     await proxy?.stop();
   });
 
-  it('gives up on a download that trickles below the throughput floor, naming it, and leaves no file', async () => {
-    proxy.clear();
-    proxy.add({ match: { method: 'GET', path: /\/blob$/ }, fault: { kind: 'trickle', bytesPerSecond: 200 } });
-    const dir = mkdtempSync(join(tmpdir(), 'download-trickle-'));
-    const saved = { ...process.env };
-    process.env.S3_MIN_THROUGHPUT_KIBPS = '4';
-    process.env.S3_THROUGHPUT_WINDOW_SECONDS = '3';
-    try {
-      await expect(
-        downloadVerified(client, { bucket: Bucket, key: 'blob' }, sha256, join(dir, 'blob')),
-      ).rejects.toMatchObject({
-        name: 'StorageError',
-        message: expect.stringMatching(
-          /s3:\/\/backups-download-faults\/blob was transferred at 0\.\d+ KiB\/s .*below the floor of 4 KiB\/s/,
-        ),
-      });
-    } finally {
-      process.env = saved;
+  it(
+    'gives up on a download that trickles below the throughput floor, naming it, and leaves no file',
+    async () => {
       proxy.clear();
-    }
-    expect(existsSync(join(dir, 'blob'))).toBe(false);
-    expect(existsSync(join(dir, '.blob.partial'))).toBe(false);
-    // The same download at full speed passes the floor.
-    await downloadVerified(client, { bucket: Bucket, key: 'blob' }, sha256, join(dir, 'blob'));
-    expect(readFileSync(join(dir, 'blob')).equals(data)).toBe(true);
-  }, 60_000);
+      proxy.add({
+        match: { method: 'GET', path: /\/blob$/ },
+        fault: { kind: 'trickle', bytesPerSecond: 200 },
+      });
+      const dir = mkdtempSync(join(tmpdir(), 'download-trickle-'));
+      const saved = { ...process.env };
+      process.env.S3_MIN_THROUGHPUT_KIBPS = '4';
+      process.env.S3_THROUGHPUT_WINDOW_SECONDS = '3';
+      try {
+        await expect(
+          downloadVerified(client, { bucket: Bucket, key: 'blob' }, sha256, join(dir, 'blob')),
+        ).rejects.toMatchObject({
+          name: 'StorageError',
+          message: expect.stringMatching(
+            /s3:\/\/backups-download-faults\/blob was transferred at 0\.\d+ KiB\/s .*below the floor of 4 KiB\/s/,
+          ),
+        });
+      } finally {
+        process.env = saved;
+        proxy.clear();
+      }
+      expect(existsSync(join(dir, 'blob'))).toBe(false);
+      expect(existsSync(join(dir, '.blob.partial'))).toBe(false);
+      // The same download at full speed passes the floor.
+      await downloadVerified(client, { bucket: Bucket, key: 'blob' }, sha256, join(dir, 'blob'));
+      expect(readFileSync(join(dir, 'blob')).equals(data)).toBe(true);
+    },
+    scaled(60_000),
+  );
 
   it('does not count time the consumer holds back against the floor', async () => {
     // A fast source read by a slow consumer (a disk, a tool): 64 KiB over 1.5 s of consumer waits.

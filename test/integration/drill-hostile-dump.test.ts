@@ -16,6 +16,7 @@ import {
   startPostgres,
   startS3,
 } from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
 
 const Bucket = 'backups-drill-hostile';
 const target = 'infrahub-lab';
@@ -93,46 +94,54 @@ describe('drill: a hostile dump in an imported archive (real pg_dump / pg_restor
     // The disposable cluster (and its programs) run as an unprivileged account when tests run as root.
     chmodSync(work, 0o777);
     marker = join(work, 'program-ran');
-  }, 240_000);
+  }, scaled(240_000));
 
   afterAll(async () => {
     await Promise.allSettled([postgres?.stop(), server?.stop()]);
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  it('restores an ordinary dump as the non-superuser role', async () => {
-    psql('postgres', 'CREATE DATABASE prefect');
-    psql(
-      'prefect',
-      'CREATE TABLE flow_run (id int PRIMARY KEY, name text); INSERT INTO flow_run SELECT g, $$run$$ || g FROM generate_series(1, 25) g; CREATE INDEX ON flow_run (lower(name))',
-    );
-    const result = await drill(await importDump('infrahub_backup_20261120_010000'));
-    expect(result.details.postgres).toMatchObject({
-      database: 'prefect',
-      tables: 1,
-      rows: 25,
-      restoredAs: `${DRILL_RESTORE_ROLE} (not a superuser)`,
-    });
-  }, 240_000);
+  it(
+    'restores an ordinary dump as the non-superuser role',
+    async () => {
+      psql('postgres', 'CREATE DATABASE prefect');
+      psql(
+        'prefect',
+        'CREATE TABLE flow_run (id int PRIMARY KEY, name text); INSERT INTO flow_run SELECT g, $$run$$ || g FROM generate_series(1, 25) g; CREATE INDEX ON flow_run (lower(name))',
+      );
+      const result = await drill(await importDump('infrahub_backup_20261120_010000'));
+      expect(result.details.postgres).toMatchObject({
+        database: 'prefect',
+        tables: 1,
+        rows: 25,
+        restoredAs: `${DRILL_RESTORE_ROLE} (not a superuser)`,
+      });
+    },
+    scaled(240_000),
+  );
 
-  it('refuses a dump whose SQL runs a program (COPY ... TO PROGRAM in a CHECK constraint): the program never runs', async () => {
-    // The program reads what COPY writes: one that exits first (plain touch) fails the COPY with a
-    // broken pipe now and then, so the set-up itself would fail.
-    const program = `touch ${marker}; cat > /dev/null`;
-    psql(
-      'prefect',
-      `CREATE FUNCTION pwn(i int) RETURNS boolean LANGUAGE plpgsql AS $f$ BEGIN EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', ${`'${program}'`}); RETURN true; END $f$`,
-    );
-    // A CHECK constraint is dumped with its table and evaluated for every row the dump's COPY loads.
-    psql('prefect', 'ALTER TABLE flow_run ADD CONSTRAINT flow_run_pwn CHECK (pwn(id))');
-    // Adding it on the source server (as its superuser) ran the program: restoring the dump would too.
-    expect(existsSync(marker)).toBe(true);
-    rmSync(marker);
-    const manifest = await importDump('infrahub_backup_20261121_010000');
-    await expect(drill(manifest)).rejects.toMatchObject({
-      name: 'ToolFailed',
-      message: expect.stringMatching(/pg_execute_server_program|must be superuser/),
-    });
-    expect(existsSync(marker)).toBe(false);
-  }, 240_000);
+  it(
+    'refuses a dump whose SQL runs a program (COPY ... TO PROGRAM in a CHECK constraint): the program never runs',
+    async () => {
+      // The program reads what COPY writes: one that exits first (plain touch) fails the COPY with a
+      // broken pipe now and then, so the set-up itself would fail.
+      const program = `touch ${marker}; cat > /dev/null`;
+      psql(
+        'prefect',
+        `CREATE FUNCTION pwn(i int) RETURNS boolean LANGUAGE plpgsql AS $f$ BEGIN EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', ${`'${program}'`}); RETURN true; END $f$`,
+      );
+      // A CHECK constraint is dumped with its table and evaluated for every row the dump's COPY loads.
+      psql('prefect', 'ALTER TABLE flow_run ADD CONSTRAINT flow_run_pwn CHECK (pwn(id))');
+      // Adding it on the source server (as its superuser) ran the program: restoring the dump would too.
+      expect(existsSync(marker)).toBe(true);
+      rmSync(marker);
+      const manifest = await importDump('infrahub_backup_20261121_010000');
+      await expect(drill(manifest)).rejects.toMatchObject({
+        name: 'ToolFailed',
+        message: expect.stringMatching(/pg_execute_server_program|must be superuser/),
+      });
+      expect(existsSync(marker)).toBe(false);
+    },
+    scaled(240_000),
+  );
 });

@@ -33,6 +33,7 @@ import {
   startNeo4j,
   startS3,
 } from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
 
 // Restore drills of Neo4j Enterprise backups (issue 15 item 2). Enterprise cannot run here, so the
 // drill runs against a FAKE Enterprise installation that keeps the documented contract:
@@ -196,7 +197,7 @@ describe('drill: Neo4j Enterprise backup chains (fake Enterprise installation, r
       ]);
     artifacts = readdirSync(join(work, 'chain')).sort();
     expect(artifacts).toHaveLength(3);
-  }, 300_000);
+  }, scaled(300_000));
 
   afterAll(async () => {
     listener?.close();
@@ -204,46 +205,54 @@ describe('drill: Neo4j Enterprise backup chains (fake Enterprise installation, r
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  it('drills a chain (full + differential): commercial licence accepted first, the chain restored, a real server counted', async () => {
-    const manifest = await storeChain(chainId, artifacts.slice(0, 2));
-    rmSync(adminLog, { force: true });
-    const result = await drill(manifest, { neo4jLicence: 'commercial' });
-    expect(result.details.neo4j).toMatchObject({
-      counts: { neo4j: graph },
-      validation: 'graph counts equal those at backup time',
-      edition: 'enterprise',
-      licence: { accepted: 'commercial', command: 'neo4j-admin server license --accept-commercial' },
-      restoredWith: 'database restore',
-      databases: [{ name: 'neo4j', files: artifacts.slice(0, 2).map((a) => `${DATABASE_DIR}${a}`) }],
-    });
-    // The licence before the restore, the restore of the chain's last artifact (its folder holds the chain).
-    const calls = lines(adminLog);
-    expect(calls[0]).toBe('server license --accept-commercial');
-    expect(calls[1]).toMatch(
-      new RegExp(
-        `^database restore --from-path=\\S+/neo4j/${artifacts[1]} --overwrite-destination=true neo4j$`,
-      ),
-    );
-    expect(calls).toHaveLength(2);
-    // The server started under the agreement the drill accepted.
-    expect(lines(serverLog).at(-1)).toBe('commercial');
-    expect(Object.keys(result.timings)).toEqual(
-      expect.arrayContaining(['accept-licence', 'restore-neo4j-chains', 'start-neo4j', 'validate-neo4j']),
-    );
-    expect(existsSync(join(work, 'scratch')) ? readdirSync(join(work, 'scratch')) : []).toEqual([]);
-  }, 300_000);
+  it(
+    'drills a chain (full + differential): commercial licence accepted first, the chain restored, a real server counted',
+    async () => {
+      const manifest = await storeChain(chainId, artifacts.slice(0, 2));
+      rmSync(adminLog, { force: true });
+      const result = await drill(manifest, { neo4jLicence: 'commercial' });
+      expect(result.details.neo4j).toMatchObject({
+        counts: { neo4j: graph },
+        validation: 'graph counts equal those at backup time',
+        edition: 'enterprise',
+        licence: { accepted: 'commercial', command: 'neo4j-admin server license --accept-commercial' },
+        restoredWith: 'database restore',
+        databases: [{ name: 'neo4j', files: artifacts.slice(0, 2).map((a) => `${DATABASE_DIR}${a}`) }],
+      });
+      // The licence before the restore, the restore of the chain's last artifact (its folder holds the chain).
+      const calls = lines(adminLog);
+      expect(calls[0]).toBe('server license --accept-commercial');
+      expect(calls[1]).toMatch(
+        new RegExp(
+          `^database restore --from-path=\\S+/neo4j/${artifacts[1]} --overwrite-destination=true neo4j$`,
+        ),
+      );
+      expect(calls).toHaveLength(2);
+      // The server started under the agreement the drill accepted.
+      expect(lines(serverLog).at(-1)).toBe('commercial');
+      expect(Object.keys(result.timings)).toEqual(
+        expect.arrayContaining(['accept-licence', 'restore-neo4j-chains', 'start-neo4j', 'validate-neo4j']),
+      );
+      expect(existsSync(join(work, 'scratch')) ? readdirSync(join(work, 'scratch')) : []).toEqual([]);
+    },
+    scaled(300_000),
+  );
 
-  it('accepts the evaluation agreement when the configuration says so', async () => {
-    const manifest = await storeChain(fullId, artifacts.slice(0, 1));
-    rmSync(adminLog, { force: true });
-    const result = await drill(manifest, { neo4jLicence: 'evaluation' });
-    expect(result.details.neo4j).toMatchObject({
-      counts: { neo4j: graph },
-      licence: { accepted: 'evaluation', command: 'neo4j-admin server license --accept-evaluation' },
-    });
-    expect(lines(adminLog)[0]).toBe('server license --accept-evaluation');
-    expect(lines(serverLog).at(-1)).toBe('evaluation');
-  }, 300_000);
+  it(
+    'accepts the evaluation agreement when the configuration says so',
+    async () => {
+      const manifest = await storeChain(fullId, artifacts.slice(0, 1));
+      rmSync(adminLog, { force: true });
+      const result = await drill(manifest, { neo4jLicence: 'evaluation' });
+      expect(result.details.neo4j).toMatchObject({
+        counts: { neo4j: graph },
+        licence: { accepted: 'evaluation', command: 'neo4j-admin server license --accept-evaluation' },
+      });
+      expect(lines(adminLog)[0]).toBe('server license --accept-evaluation');
+      expect(lines(serverLog).at(-1)).toBe('evaluation');
+    },
+    scaled(300_000),
+  );
 
   it('the fake server refuses to start without an accepted licence (negative control of the fake)', () => {
     // No record in its licenses folder, no NEO4J_ACCEPT_LICENSE_AGREEMENT: it must not start.
@@ -261,59 +270,71 @@ describe('drill: Neo4j Enterprise backup chains (fake Enterprise installation, r
     expect(lines(serverLog).at(-1)).toBe('refused');
   });
 
-  it('the drill also sets the documented NEO4J_ACCEPT_LICENSE_AGREEMENT, so the server starts even where `server license` records nothing', async () => {
-    const manifest = await storeChain(fullId, artifacts.slice(0, 1));
-    await drill(manifest, { neo4jLicence: 'evaluation', neo4jAdmin: admin('ignored') });
-    expect(lines(serverLog).at(-1)).toBe('evaluation');
-  }, 300_000);
+  it(
+    'the drill also sets the documented NEO4J_ACCEPT_LICENSE_AGREEMENT, so the server starts even where `server license` records nothing',
+    async () => {
+      const manifest = await storeChain(fullId, artifacts.slice(0, 1));
+      await drill(manifest, { neo4jLicence: 'evaluation', neo4jAdmin: admin('ignored') });
+      expect(lines(serverLog).at(-1)).toBe('evaluation');
+    },
+    scaled(300_000),
+  );
 
-  it('fails a broken chain naming it, before the server is started', async () => {
-    // The middle differential is missing: the last one does not start where the full one ended.
-    const manifest = await storeChain(brokenId, [artifacts[0] as string, artifacts[2] as string]);
-    const started = lines(serverLog).length;
-    await expect(drill(manifest, { neo4jLicence: 'commercial' })).rejects.toMatchObject({
-      name: 'ToolFailed',
-      message: expect.stringMatching(
-        new RegExp(
-          `the backup chain of neo4j \\(${artifacts[0]}, ${artifacts[2]}\\) did not restore into the drill's disposable server: .*broken after ${artifacts[0]}`,
-          's',
+  it(
+    'fails a broken chain naming it, before the server is started',
+    async () => {
+      // The middle differential is missing: the last one does not start where the full one ended.
+      const manifest = await storeChain(brokenId, [artifacts[0] as string, artifacts[2] as string]);
+      const started = lines(serverLog).length;
+      await expect(drill(manifest, { neo4jLicence: 'commercial' })).rejects.toMatchObject({
+        name: 'ToolFailed',
+        message: expect.stringMatching(
+          new RegExp(
+            `the backup chain of neo4j \\(${artifacts[0]}, ${artifacts[2]}\\) did not restore into the drill's disposable server: .*broken after ${artifacts[0]}`,
+            's',
+          ),
         ),
-      ),
-    });
-    expect(lines(serverLog)).toHaveLength(started);
-  }, 300_000);
+      });
+      expect(lines(serverLog)).toHaveLength(started);
+    },
+    scaled(300_000),
+  );
 
-  it('refuses an Enterprise drill without a licence before anything is downloaded or started', async () => {
-    const manifest = await storeChain(chainId, artifacts.slice(0, 2));
-    rmSync(adminLog, { force: true });
-    const started = lines(serverLog).length;
-    await expect(drill(manifest)).rejects.toMatchObject({
-      name: 'RunnerConfigError',
-      message: expect.stringContaining('NEO4J_LICENCE: is required for a drill of Neo4j Enterprise'),
-    });
-    expect(lines(adminLog)).toEqual([]);
-    expect(lines(serverLog)).toHaveLength(started);
-    expect(existsSync(join(work, 'scratch')) ? readdirSync(join(work, 'scratch')) : []).toEqual([]);
-    // The runner's own check: its environment names the missing variable, and the runner exits non-zero.
-    expect(() =>
-      parseEnv(DrillEnvSchema, {
-        TARGET: target,
-        BACKUP_BUCKET: Bucket,
-        BACKUP_ID: chainId,
+  it(
+    'refuses an Enterprise drill without a licence before anything is downloaded or started',
+    async () => {
+      const manifest = await storeChain(chainId, artifacts.slice(0, 2));
+      rmSync(adminLog, { force: true });
+      const started = lines(serverLog).length;
+      await expect(drill(manifest)).rejects.toMatchObject({
+        name: 'RunnerConfigError',
+        message: expect.stringContaining('NEO4J_LICENCE: is required for a drill of Neo4j Enterprise'),
+      });
+      expect(lines(adminLog)).toEqual([]);
+      expect(lines(serverLog)).toHaveLength(started);
+      expect(existsSync(join(work, 'scratch')) ? readdirSync(join(work, 'scratch')) : []).toEqual([]);
+      // The runner's own check: its environment names the missing variable, and the runner exits non-zero.
+      expect(() =>
+        parseEnv(DrillEnvSchema, {
+          TARGET: target,
+          BACKUP_BUCKET: Bucket,
+          BACKUP_ID: chainId,
+          RESTORE_ID: 'drill_20261122_050000_abcdef',
+          NEO4J_EDITION: 'enterprise',
+        }),
+      ).toThrow(/NEO4J_LICENCE: is required when NEO4J_EDITION is "enterprise"/);
+      const run = await runRunner('drill', {
+        ...localRunnerEnv(server, { target, backupId: chainId, bucket: Bucket }),
         RESTORE_ID: 'drill_20261122_050000_abcdef',
+        RESTORE_WORK_DIR: join(work, 'scratch'),
         NEO4J_EDITION: 'enterprise',
-      }),
-    ).toThrow(/NEO4J_LICENCE: is required when NEO4J_EDITION is "enterprise"/);
-    const run = await runRunner('drill', {
-      ...localRunnerEnv(server, { target, backupId: chainId, bucket: Bucket }),
-      RESTORE_ID: 'drill_20261122_050000_abcdef',
-      RESTORE_WORK_DIR: join(work, 'scratch'),
-      NEO4J_EDITION: 'enterprise',
-      NEO4J_HOME: home,
-      NEO4J_ADMIN: admin(),
-    });
-    expect(run.code).not.toBe(0);
-    expect(run.stderr).toMatch(/RunnerConfigError[\s\S]*NEO4J_LICENCE/);
-    expect(lines(adminLog)).toEqual([]);
-  }, 300_000);
+        NEO4J_HOME: home,
+        NEO4J_ADMIN: admin(),
+      });
+      expect(run.code).not.toBe(0);
+      expect(run.stderr).toMatch(/RunnerConfigError[\s\S]*NEO4J_LICENCE/);
+      expect(lines(adminLog)).toEqual([]);
+    },
+    scaled(300_000),
+  );
 });

@@ -20,6 +20,7 @@ import {
   startPostgres,
   startS3,
 } from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
 
 const Bucket = 'backups-drill-postgres';
 const target = 'infrahub-lab';
@@ -74,36 +75,40 @@ describe('drill: PostgreSQL of an imported infrahub-backup archive (real pg_rest
     await importTarball(s3, Bucket, tarball, target, {});
     manifest = (await readManifest(s3, Bucket, target, backupId)) as Manifest;
     expect(manifest.counts).toBeUndefined();
-  }, 240_000);
+  }, scaled(240_000));
 
   afterAll(async () => {
     await Promise.allSettled([postgres?.stop(), server?.stop()]);
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  it("counts the restored prefect database's tables and rows, and says no counts were recorded", async () => {
-    const rows = Object.values(atBackup).reduce((a, b) => a + b, 0);
-    const result = await runDrill(
-      { s3, bucket: Bucket, target, backupId, restoreId: 'drill_20261122_010000_imp', logger },
-      manifest,
-      {
-        workDir: join(work, 'drill'),
-        pgBinDir: postgres.binDir,
-        neo4jHome: '/nonexistent',
-        neo4jAdmin: '/nonexistent',
-      },
-    );
-    expect(result.details.postgres).toMatchObject({
-      database: 'prefect',
-      tables: Object.keys(atBackup).length,
-      rows,
-      countsCompared: false,
-      verifiedBytes: manifest.sizes?.['prefect.dump'],
-      sha256: manifest.checksums['prefect.dump'],
-      validation: `no counts recorded at backup time; restored database has 3 tables, ${rows} rows (all 3 tables the dump defines present)`,
-    });
-    expect(rows).toBeGreaterThan(0);
-  }, 240_000);
+  it(
+    "counts the restored prefect database's tables and rows, and says no counts were recorded",
+    async () => {
+      const rows = Object.values(atBackup).reduce((a, b) => a + b, 0);
+      const result = await runDrill(
+        { s3, bucket: Bucket, target, backupId, restoreId: 'drill_20261122_010000_imp', logger },
+        manifest,
+        {
+          workDir: join(work, 'drill'),
+          pgBinDir: postgres.binDir,
+          neo4jHome: '/nonexistent',
+          neo4jAdmin: '/nonexistent',
+        },
+      );
+      expect(result.details.postgres).toMatchObject({
+        database: 'prefect',
+        tables: Object.keys(atBackup).length,
+        rows,
+        countsCompared: false,
+        verifiedBytes: manifest.sizes?.['prefect.dump'],
+        sha256: manifest.checksums['prefect.dump'],
+        validation: `no counts recorded at backup time; restored database has 3 tables, ${rows} rows (all 3 tables the dump defines present)`,
+      });
+      expect(rows).toBeGreaterThan(0);
+    },
+    scaled(240_000),
+  );
 
   it('fails an empty restored database when the dump defines tables (the tables are read from the dump itself)', () => {
     const sql = execFileSync(

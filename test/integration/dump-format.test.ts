@@ -19,6 +19,7 @@ import { listAll, putJson } from '../../core/s3/objects.js';
 import { uploadStream } from '../../core/s3/upload-stream.js';
 import type { Neo4jServer, PostgresServer, S3Server } from '../../harness/index.js';
 import { type RunnerStack, startRunnerStack } from '../../harness/runner-stack.js';
+import { scaled } from '../../harness/time-scale.js';
 
 const target = 'infrahub-lab';
 
@@ -106,7 +107,7 @@ describe('dump format checks: PostgreSQL (real pg_dump and pg_restore, real S3 s
     );
     chmodSync(join(fakeBin, 'pg_dump'), 0o755);
     symlinkSync(postgres.tool('pg_restore'), join(fakeBin, 'pg_restore'));
-  }, 300_000);
+  }, scaled(300_000));
 
   afterAll(async () => {
     await stack?.stop();
@@ -119,86 +120,102 @@ describe('dump format checks: PostgreSQL (real pg_dump and pg_restore, real S3 s
     INJECT_AT: String(Math.floor(dumpSize * 0.6)),
   });
 
-  it('fails the backup with DumpFormat when a log line precedes the archive; nothing is stored', async () => {
-    const backupId = 'infrahub_backup_20261121_010000';
-    const run = await runRunner('backup-postgres', env(backupId, stray('before')));
-    expect(run.code).not.toBe(0);
-    expect(run.stderr).toMatch(/DumpFormat: prefect\.dump is not a valid PostgreSQL custom-format archive/);
-    await nothingStored(s3, Bucket, backupId, PREFECT_DUMP);
-  }, 180_000);
+  it(
+    'fails the backup with DumpFormat when a log line precedes the archive; nothing is stored',
+    async () => {
+      const backupId = 'infrahub_backup_20261121_010000';
+      const run = await runRunner('backup-postgres', env(backupId, stray('before')));
+      expect(run.code).not.toBe(0);
+      expect(run.stderr).toMatch(/DumpFormat: prefect\.dump is not a valid PostgreSQL custom-format archive/);
+      await nothingStored(s3, Bucket, backupId, PREFECT_DUMP);
+    },
+    scaled(180_000),
+  );
 
-  it('fails the backup when the line is inside the data, where `pg_restore --list` alone would not look', async () => {
-    const corrupt = execFileSync(join(fakeBin, 'pg_dump'), ['-Fc', '--dbname=prefect'], {
-      env: { ...process.env, ...postgres.env('prefect'), ...stray('within') },
-      maxBuffer: 256 * 1024 * 1024,
-    });
-    // The reason the check reads the whole archive: the TOC is intact, so --list is satisfied.
-    const listed = spawnSync(postgres.tool('pg_restore'), ['--list'], { input: corrupt });
-    expect(listed.status, listed.stderr.toString()).toBe(0);
+  it(
+    'fails the backup when the line is inside the data, where `pg_restore --list` alone would not look',
+    async () => {
+      const corrupt = execFileSync(join(fakeBin, 'pg_dump'), ['-Fc', '--dbname=prefect'], {
+        env: { ...process.env, ...postgres.env('prefect'), ...stray('within') },
+        maxBuffer: 256 * 1024 * 1024,
+      });
+      // The reason the check reads the whole archive: the TOC is intact, so --list is satisfied.
+      const listed = spawnSync(postgres.tool('pg_restore'), ['--list'], { input: corrupt });
+      expect(listed.status, listed.stderr.toString()).toBe(0);
 
-    const backupId = 'infrahub_backup_20261121_020000';
-    const run = await runRunner('backup-postgres', env(backupId, stray('within')));
-    expect(run.code).not.toBe(0);
-    expect(run.stderr).toMatch(
-      /DumpFormat: prefect\.dump is not a valid PostgreSQL custom-format archive: pg_restore cannot read it/,
-    );
-    await nothingStored(s3, Bucket, backupId, PREFECT_DUMP);
-  }, 180_000);
+      const backupId = 'infrahub_backup_20261121_020000';
+      const run = await runRunner('backup-postgres', env(backupId, stray('within')));
+      expect(run.code).not.toBe(0);
+      expect(run.stderr).toMatch(
+        /DumpFormat: prefect\.dump is not a valid PostgreSQL custom-format archive: pg_restore cannot read it/,
+      );
+      await nothingStored(s3, Bucket, backupId, PREFECT_DUMP);
+    },
+    scaled(180_000),
+  );
 
-  it('deep verify flags an already-stored unreadable dump that quick verify and its checksums pass', async () => {
-    const corrupt = execFileSync(join(fakeBin, 'pg_dump'), ['-Fc', '--dbname=prefect'], {
-      env: { ...process.env, ...postgres.env('prefect'), ...stray('within') },
-      maxBuffer: 256 * 1024 * 1024,
-    });
-    const backupId = 'infrahub_backup_20261121_030000';
-    await storeAsBackup(s3, Bucket, backupId, PREFECT_DUMP, corrupt, (file) => ({
-      component: 'task-manager-db',
-      database: 'prefect',
-      files: [file],
-      tool: { name: 'pg_dump', version: '15', compress: '1' },
-      server: { version: '15', majorVersion: 15 },
-      counts: { tables: {} },
-    }));
-    expect((await verifyBackup(s3, Bucket, target, backupId)).ok).toBe(true);
-    const deep = await verifyBackup(s3, Bucket, target, backupId, {
-      deep: true,
-      pgRestore: postgres.tool('pg_restore'),
-    });
-    expect(deep.ok).toBe(false);
-    expect(deep.problems).toEqual([
-      expect.objectContaining({
-        path: PREFECT_DUMP,
-        kind: 'format',
-        detail: expect.stringMatching(/^pg_restore cannot read it/),
-      }),
-    ]);
-    expect(describeProblems(deep)[0]).toMatch(/^prefect\.dump: malformed: pg_restore cannot read it/);
-  }, 180_000);
+  it(
+    'deep verify flags an already-stored unreadable dump that quick verify and its checksums pass',
+    async () => {
+      const corrupt = execFileSync(join(fakeBin, 'pg_dump'), ['-Fc', '--dbname=prefect'], {
+        env: { ...process.env, ...postgres.env('prefect'), ...stray('within') },
+        maxBuffer: 256 * 1024 * 1024,
+      });
+      const backupId = 'infrahub_backup_20261121_030000';
+      await storeAsBackup(s3, Bucket, backupId, PREFECT_DUMP, corrupt, (file) => ({
+        component: 'task-manager-db',
+        database: 'prefect',
+        files: [file],
+        tool: { name: 'pg_dump', version: '15', compress: '1' },
+        server: { version: '15', majorVersion: 15 },
+        counts: { tables: {} },
+      }));
+      expect((await verifyBackup(s3, Bucket, target, backupId)).ok).toBe(true);
+      const deep = await verifyBackup(s3, Bucket, target, backupId, {
+        deep: true,
+        pgRestore: postgres.tool('pg_restore'),
+      });
+      expect(deep.ok).toBe(false);
+      expect(deep.problems).toEqual([
+        expect.objectContaining({
+          path: PREFECT_DUMP,
+          kind: 'format',
+          detail: expect.stringMatching(/^pg_restore cannot read it/),
+        }),
+      ]);
+      expect(describeProblems(deep)[0]).toMatch(/^prefect\.dump: malformed: pg_restore cannot read it/);
+    },
+    scaled(180_000),
+  );
 
-  it('passes a good backup, and deep verify checks its format', async () => {
-    const backupId = 'infrahub_backup_20261121_040000';
-    const run = await runRunner('backup-postgres', env(backupId));
-    expect(run.code, run.stderr).toBe(0);
-    await writeManifest(s3, Bucket, {
-      target,
-      backupId,
-      components: ['task-manager-db'],
-      toolVersion: 'test',
-    });
-    const deep = await verifyBackup(s3, Bucket, target, backupId, {
-      deep: true,
-      pgRestore: postgres.tool('pg_restore'),
-    });
-    expect(deep).toMatchObject({ ok: true, formats: { checked: 1, unchecked: [] } });
-    // Without a pg_restore, deep verify says the format was not checked rather than passing it silently.
-    const without = await verifyBackup(s3, Bucket, target, backupId, {
-      deep: true,
-      pgRestore: join(fakeBin, 'no-such-pg_restore'),
-    });
-    expect(without.formats?.unchecked).toEqual([
-      { path: PREFECT_DUMP, reason: expect.stringMatching(/pg_restore could not be started/) },
-    ]);
-  }, 180_000);
+  it(
+    'passes a good backup, and deep verify checks its format',
+    async () => {
+      const backupId = 'infrahub_backup_20261121_040000';
+      const run = await runRunner('backup-postgres', env(backupId));
+      expect(run.code, run.stderr).toBe(0);
+      await writeManifest(s3, Bucket, {
+        target,
+        backupId,
+        components: ['task-manager-db'],
+        toolVersion: 'test',
+      });
+      const deep = await verifyBackup(s3, Bucket, target, backupId, {
+        deep: true,
+        pgRestore: postgres.tool('pg_restore'),
+      });
+      expect(deep).toMatchObject({ ok: true, formats: { checked: 1, unchecked: [] } });
+      // Without a pg_restore, deep verify says the format was not checked rather than passing it silently.
+      const without = await verifyBackup(s3, Bucket, target, backupId, {
+        deep: true,
+        pgRestore: join(fakeBin, 'no-such-pg_restore'),
+      });
+      expect(without.formats?.unchecked).toEqual([
+        { path: PREFECT_DUMP, reason: expect.stringMatching(/pg_restore could not be started/) },
+      ]);
+    },
+    scaled(180_000),
+  );
 });
 
 describe('dump format checks: Neo4j (real neo4j-admin, real S3 server)', () => {
@@ -228,115 +245,138 @@ describe('dump format checks: Neo4j (real neo4j-admin, real S3 server)', () => {
       ].join('\n'),
     );
     chmodSync(verbose, 0o755);
-  }, 300_000);
+  }, scaled(300_000));
 
   afterAll(async () => {
     await stack?.stop();
     if (fakeBin) rmSync(fakeBin, { recursive: true, force: true });
   });
 
-  it('fails the backup with DumpFormat when the dump carries neo4j-admin --verbose output; nothing is stored', async () => {
-    const backupId = 'infrahub_backup_20261121_010000';
-    const run = await runRunner('backup-neo4j', {
-      ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
-      ...neo4jRunnerEnv(neo4j),
-      NEO4J_ADMIN: verbose,
-      NEO4J_DATABASES: 'neo4j',
-    });
-    expect(run.code).not.toBe(0);
-    expect(run.stderr).toMatch(
-      /DumpFormat: database\/neo4j\.dump is not a valid Neo4j dump: does not start with a Neo4j 5 or 2025 dump header/,
-    );
-    await nothingStored(s3, Bucket, backupId, neo4jDumpPath('neo4j'));
-  }, 300_000);
-
-  it('passes a clean dump through the same check: the backup completes and deep verify checks both dumps', async () => {
-    const backupId = 'infrahub_backup_20261121_040000';
-    const run = await runRunner('backup-neo4j', {
-      ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
-      ...neo4jRunnerEnv(neo4j),
-    });
-    expect(run.code, run.stderr).toBe(0);
-    await writeManifest(s3, Bucket, { target, backupId, components: ['database'], toolVersion: 'test' });
-    expect(await verifyBackup(s3, Bucket, target, backupId, { deep: true })).toMatchObject({
-      ok: true,
-      formats: { checked: 2, unchecked: [] },
-    });
-  }, 300_000);
-
-  it('deep verify flags an already-stored dump with the banner in it; a clean dump passes', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'dumps-'));
-    try {
-      const env = { ...process.env, ...neo4j.adminEnv() };
-      const bad = execFileSync(verbose, ['database', 'dump', 'neo4j', '--to-stdout'], {
-        env,
-        maxBuffer: 256 * 1024 * 1024,
+  it(
+    'fails the backup with DumpFormat when the dump carries neo4j-admin --verbose output; nothing is stored',
+    async () => {
+      const backupId = 'infrahub_backup_20261121_010000';
+      const run = await runRunner('backup-neo4j', {
+        ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
+        ...neo4jRunnerEnv(neo4j),
+        NEO4J_ADMIN: verbose,
+        NEO4J_DATABASES: 'neo4j',
       });
-      execFileSync(neo4j.adminPath, ['database', 'dump', 'neo4j', `--to-path=${out}`], { env });
-      const good = readFileSync(join(out, 'neo4j.dump'));
-      const record = (file: ReturnType<typeof fileRecord>) => ({
-        component: 'database',
-        edition: 'community',
-        method: 'dump',
-        files: [file],
-        databases: [{ name: 'neo4j', files: [neo4jDumpPath('neo4j')] }],
-        tool: { name: 'neo4j-admin', version: neo4j.version },
-      });
-      await storeAsBackup(s3, Bucket, 'infrahub_backup_20261121_020000', neo4jDumpPath('neo4j'), bad, record);
-      await storeAsBackup(
-        s3,
-        Bucket,
-        'infrahub_backup_20261121_030000',
-        neo4jDumpPath('neo4j'),
-        good,
-        record,
+      expect(run.code).not.toBe(0);
+      expect(run.stderr).toMatch(
+        /DumpFormat: database\/neo4j\.dump is not a valid Neo4j dump: does not start with a Neo4j 5 or 2025 dump header/,
       );
+      await nothingStored(s3, Bucket, backupId, neo4jDumpPath('neo4j'));
+    },
+    scaled(300_000),
+  );
 
-      expect((await verifyBackup(s3, Bucket, target, 'infrahub_backup_20261121_020000')).ok).toBe(true);
-      const deep = await verifyBackup(s3, Bucket, target, 'infrahub_backup_20261121_020000', { deep: true });
-      expect(deep.problems).toEqual([
-        expect.objectContaining({
-          path: 'database/neo4j.dump',
-          kind: 'format',
-          // The banner neo4j-admin printed, its own version ("neo4j 2025.10.1", "neo4j 5.26.26"),
-          // quoted as far as the 8 bytes the header check reads.
-          detail: expect.stringContaining(
-            `it starts with ${JSON.stringify(`neo4j ${neo4j.version}`.slice(0, 8))}`,
-          ),
-        }),
-      ]);
-      expect(
-        await verifyBackup(s3, Bucket, target, 'infrahub_backup_20261121_030000', { deep: true }),
-      ).toMatchObject({ ok: true, formats: { checked: 1 } });
+  it(
+    'passes a clean dump through the same check: the backup completes and deep verify checks both dumps',
+    async () => {
+      const backupId = 'infrahub_backup_20261121_040000';
+      const run = await runRunner('backup-neo4j', {
+        ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
+        ...neo4jRunnerEnv(neo4j),
+      });
+      expect(run.code, run.stderr).toBe(0);
+      await writeManifest(s3, Bucket, { target, backupId, components: ['database'], toolVersion: 'test' });
+      expect(await verifyBackup(s3, Bucket, target, backupId, { deep: true })).toMatchObject({
+        ok: true,
+        formats: { checked: 2, unchecked: [] },
+      });
+    },
+    scaled(300_000),
+  );
 
-      // A valid header over a damaged body (review 6, item 1): 64 bytes overwritten in the middle of
-      // the real dump, one bit flipped, the end cut off, and a gzip header followed by text. The
-      // whole body is decompressed (and the zstd content checksum compared), so each is flagged.
-      const mid = Buffer.from(good);
-      mid.fill(0x41, mid.length >> 1, (mid.length >> 1) + 64);
-      const flipped = Buffer.from(good);
-      const at = Math.floor(flipped.length * 0.7);
-      flipped.writeUInt8(flipped.readUInt8(at) ^ 0x10, at);
-      const damaged: Array<[string, Buffer]> = [
-        ['infrahub_backup_20261121_050000', mid],
-        ['infrahub_backup_20261121_050001', flipped],
-        ['infrahub_backup_20261121_050002', good.subarray(0, good.length - 100)],
-        ['infrahub_backup_20261121_050003', Buffer.from('DGV1\x1f\x8bnot a gzip member at all', 'latin1')],
-      ];
-      for (const [backupId, bytes] of damaged) {
-        await storeAsBackup(s3, Bucket, backupId, neo4jDumpPath('neo4j'), bytes, record);
-        expect((await verifyBackup(s3, Bucket, target, backupId)).ok).toBe(true);
-        const result = await verifyBackup(s3, Bucket, target, backupId, { deep: true });
-        expect(result.problems, backupId).toEqual([
+  it(
+    'deep verify flags an already-stored dump with the banner in it; a clean dump passes',
+    async () => {
+      const out = mkdtempSync(join(tmpdir(), 'dumps-'));
+      try {
+        const env = { ...process.env, ...neo4j.adminEnv() };
+        const bad = execFileSync(verbose, ['database', 'dump', 'neo4j', '--to-stdout'], {
+          env,
+          maxBuffer: 256 * 1024 * 1024,
+        });
+        execFileSync(neo4j.adminPath, ['database', 'dump', 'neo4j', `--to-path=${out}`], { env });
+        const good = readFileSync(join(out, 'neo4j.dump'));
+        const record = (file: ReturnType<typeof fileRecord>) => ({
+          component: 'database',
+          edition: 'community',
+          method: 'dump',
+          files: [file],
+          databases: [{ name: 'neo4j', files: [neo4jDumpPath('neo4j')] }],
+          tool: { name: 'neo4j-admin', version: neo4j.version },
+        });
+        await storeAsBackup(
+          s3,
+          Bucket,
+          'infrahub_backup_20261121_020000',
+          neo4jDumpPath('neo4j'),
+          bad,
+          record,
+        );
+        await storeAsBackup(
+          s3,
+          Bucket,
+          'infrahub_backup_20261121_030000',
+          neo4jDumpPath('neo4j'),
+          good,
+          record,
+        );
+
+        expect((await verifyBackup(s3, Bucket, target, 'infrahub_backup_20261121_020000')).ok).toBe(true);
+        const deep = await verifyBackup(s3, Bucket, target, 'infrahub_backup_20261121_020000', {
+          deep: true,
+        });
+        expect(deep.problems).toEqual([
           expect.objectContaining({
             path: 'database/neo4j.dump',
             kind: 'format',
-            detail: expect.stringMatching(/its (zstd|gzip) (body is corrupt|content checksum does not hold)/),
+            // The banner neo4j-admin printed, its own version ("neo4j 2025.10.1", "neo4j 5.26.26"),
+            // quoted as far as the 8 bytes the header check reads.
+            detail: expect.stringContaining(
+              `it starts with ${JSON.stringify(`neo4j ${neo4j.version}`.slice(0, 8))}`,
+            ),
           }),
         ]);
+        expect(
+          await verifyBackup(s3, Bucket, target, 'infrahub_backup_20261121_030000', { deep: true }),
+        ).toMatchObject({ ok: true, formats: { checked: 1 } });
+
+        // A valid header over a damaged body (review 6, item 1): 64 bytes overwritten in the middle of
+        // the real dump, one bit flipped, the end cut off, and a gzip header followed by text. The
+        // whole body is decompressed (and the zstd content checksum compared), so each is flagged.
+        const mid = Buffer.from(good);
+        mid.fill(0x41, mid.length >> 1, (mid.length >> 1) + 64);
+        const flipped = Buffer.from(good);
+        const at = Math.floor(flipped.length * 0.7);
+        flipped.writeUInt8(flipped.readUInt8(at) ^ 0x10, at);
+        const damaged: Array<[string, Buffer]> = [
+          ['infrahub_backup_20261121_050000', mid],
+          ['infrahub_backup_20261121_050001', flipped],
+          ['infrahub_backup_20261121_050002', good.subarray(0, good.length - 100)],
+          ['infrahub_backup_20261121_050003', Buffer.from('DGV1\x1f\x8bnot a gzip member at all', 'latin1')],
+        ];
+        for (const [backupId, bytes] of damaged) {
+          await storeAsBackup(s3, Bucket, backupId, neo4jDumpPath('neo4j'), bytes, record);
+          expect((await verifyBackup(s3, Bucket, target, backupId)).ok).toBe(true);
+          const result = await verifyBackup(s3, Bucket, target, backupId, { deep: true });
+          expect(result.problems, backupId).toEqual([
+            expect.objectContaining({
+              path: 'database/neo4j.dump',
+              kind: 'format',
+              detail: expect.stringMatching(
+                /its (zstd|gzip) (body is corrupt|content checksum does not hold)/,
+              ),
+            }),
+          ]);
+        }
+      } finally {
+        rmSync(out, { recursive: true, force: true });
       }
-    } finally {
-      rmSync(out, { recursive: true, force: true });
-    }
-  }, 300_000);
+    },
+    scaled(300_000),
+  );
 });

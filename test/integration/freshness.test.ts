@@ -6,6 +6,7 @@ import { METRICS_NAMESPACE } from '../../core/metrics.js';
 import { putJson } from '../../core/s3/objects.js';
 import { freshnessStep } from '../../functions/freshness/freshness.js';
 import { createVersionedBucket, type S3Server, startS3 } from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
 import { sampleManifest } from '../helpers/manifest.js';
 
 const logger = createLogger({}, { write: () => undefined });
@@ -38,7 +39,7 @@ describe('freshness (age of the last complete backup)', () => {
     await complete('stale', hoursAgo(50));
     await refused('stale', hoursAgo(1)); // a newer manifest that is refused does not make it fresh
     await incomplete('failing', hoursAgo(3));
-  }, 120_000);
+  }, scaled(120_000));
 
   afterAll(async () => {
     await server?.stop();

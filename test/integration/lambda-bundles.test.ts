@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { METRICS_NAMESPACE } from '../../core/metrics.js';
 import { localCredentials, localRegion, type S3Server, startS3 } from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
 import { buildApp } from '../../infra/app.js';
 import { testApp } from '../helpers/cdk.js';
 
@@ -50,7 +51,7 @@ describe('Lambda bundles as deployed', () => {
       AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
     });
-  }, 180_000);
+  }, scaled(180_000));
 
   afterAll(async () => {
     for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
@@ -141,37 +142,41 @@ describe('Lambda bundles as deployed', () => {
     });
   });
 
-  it('neo4j-ready: reads the credentials through Secrets Manager and fails, bounded and named, when Bolt does not answer', async () => {
-    const sm = server.secretsManager();
-    await sm.send(
-      new (await import('@aws-sdk/client-secrets-manager')).CreateSecretCommand({
-        Name: 'lab/neo4j-bundle',
-        SecretString: JSON.stringify({ username: 'neo4j', password: 'bundle-password-1234' }),
-      }),
-    );
-    // A loopback port where nothing listens: the bound is the Lambda's remaining time less 20 s.
-    const blocker = createServer();
-    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
-    const { port } = blocker.address() as { port: number };
-    await new Promise<void>((resolve) => blocker.close(() => resolve()));
-    const ready = await load('Neo4jReady');
-    const event = {
-      target: 'infrahub-lab',
-      host: '127.0.0.1',
-      boltPort: port,
-      credentialsSecret: 'lab/neo4j-bundle',
-      databases: 'neo4j',
-      tls: { mode: 'disable' },
-    };
-    await expect(ready(event, { getRemainingTimeInMillis: () => 23_000 })).rejects.toMatchObject({
-      name: 'DatabaseUnreachable',
-      message: expect.stringMatching(
-        new RegExp(
-          `does not answer over Bolt at bolt://127\\.0\\.0\\.1:${port} with neo4j, system online \\(waited up to 3 s\\)`,
+  it(
+    'neo4j-ready: reads the credentials through Secrets Manager and fails, bounded and named, when Bolt does not answer',
+    async () => {
+      const sm = server.secretsManager();
+      await sm.send(
+        new (await import('@aws-sdk/client-secrets-manager')).CreateSecretCommand({
+          Name: 'lab/neo4j-bundle',
+          SecretString: JSON.stringify({ username: 'neo4j', password: 'bundle-password-1234' }),
+        }),
+      );
+      // A loopback port where nothing listens: the bound is the Lambda's remaining time less 20 s.
+      const blocker = createServer();
+      await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+      const { port } = blocker.address() as { port: number };
+      await new Promise<void>((resolve) => blocker.close(() => resolve()));
+      const ready = await load('Neo4jReady');
+      const event = {
+        target: 'infrahub-lab',
+        host: '127.0.0.1',
+        boltPort: port,
+        credentialsSecret: 'lab/neo4j-bundle',
+        databases: 'neo4j',
+        tls: { mode: 'disable' },
+      };
+      await expect(ready(event, { getRemainingTimeInMillis: () => 23_000 })).rejects.toMatchObject({
+        name: 'DatabaseUnreachable',
+        message: expect.stringMatching(
+          new RegExp(
+            `does not answer over Bolt at bolt://127\\.0\\.0\\.1:${port} with neo4j, system online \\(waited up to 3 s\\)`,
+          ),
         ),
-      ),
-    });
-  }, 60_000);
+      });
+    },
+    scaled(60_000),
+  );
 
   it('services: quiesces Infrahub services through the ECS API in the order given, remembering their counts', async () => {
     const ecs = new (await import('@aws-sdk/client-ecs')).ECSClient({

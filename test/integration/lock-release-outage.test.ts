@@ -30,6 +30,7 @@ import {
   startFaultProxy,
   startS3,
 } from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
 import { captureNotices, type Notices } from '../helpers/notices.js';
 import { exists } from '../helpers/s3.js';
 
@@ -100,7 +101,7 @@ describe('lock release through an S3 outage (backup state machine, run locally)'
       topicArn: topic.TopicArn ?? '',
     };
     notices = await captureNotices(local);
-  }, 240_000);
+  }, scaled(240_000));
 
   afterAll(async () => {
     if (savedExecutionsDir === undefined) delete process.env.INFRAHUB_BACKUP_LOCAL_EXECUTIONS;
@@ -148,86 +149,98 @@ describe('lock release through an S3 outage (backup state machine, run locally)'
     return { rule, stop: () => clearInterval(timer) };
   };
 
-  it('outlasts a short outage while releasing the lock after a failure: the lock is released', async () => {
-    let outage: ReturnType<typeof lockOutage> | undefined;
-    const result = await run((e) => {
-      // Armed once the lock is held; it starts with the release's first request.
-      if (e.type === 'StateEntered' && (e.state as { name: string }).name === 'Preflight')
-        outage ??= lockOutage(24_000);
-    });
-    outage?.stop();
-    expect(result.status).toBe('FAILED');
-    expect(result.cause).toMatch(/Preflight: InfrahubBusy/);
-    expect(entered(result)).toContain('ReleaseLockAfterFailure');
-    expect(outage?.rule.hits).toBeGreaterThan(2); // the release met the outage, and was tried again
-    expect(await exists(aws.client(), bucket, lockKey('infrahub-lab'))).toBe(false);
-    const [notice] = await notices.sns();
-    expect(notice?.Message).toMatch(/failed/);
-    expect(notice?.Message).not.toMatch(/lock could not be released/);
-  }, 300_000);
+  it(
+    'outlasts a short outage while releasing the lock after a failure: the lock is released',
+    async () => {
+      let outage: ReturnType<typeof lockOutage> | undefined;
+      const result = await run((e) => {
+        // Armed once the lock is held; it starts with the release's first request.
+        if (e.type === 'StateEntered' && (e.state as { name: string }).name === 'Preflight')
+          outage ??= lockOutage(24_000);
+      });
+      outage?.stop();
+      expect(result.status).toBe('FAILED');
+      expect(result.cause).toMatch(/Preflight: InfrahubBusy/);
+      expect(entered(result)).toContain('ReleaseLockAfterFailure');
+      expect(outage?.rule.hits).toBeGreaterThan(2); // the release met the outage, and was tried again
+      expect(await exists(aws.client(), bucket, lockKey('infrahub-lab'))).toBe(false);
+      const [notice] = await notices.sns();
+      expect(notice?.Message).toMatch(/failed/);
+      expect(notice?.Message).not.toMatch(/lock could not be released/);
+    },
+    scaled(300_000),
+  );
 
-  it('says in the failure notice that the lock was left, and the next run takes it over', async () => {
-    // An outage longer than every retry of the release.
-    let held: ReturnType<typeof proxy.add> | undefined;
-    const first = await run((e) => {
-      if (e.type === 'StateEntered' && (e.state as { name: string }).name === 'Preflight')
-        held ??= proxy.add({
-          match: { path: new RegExp(`/${bucket}/locks/`) },
-          fault: { kind: 'status', status: 503 },
-        });
-    });
-    proxy.clear();
-    expect(first.status).toBe('FAILED');
-    expect(held?.hits).toBeGreaterThan(2);
-    // The lock was left, naming the first execution.
-    expect(await exists(aws.client(), bucket, lockKey('infrahub-lab'))).toBe(true);
-    const [notice] = await notices.sns();
-    expect(notice?.Message).toContain(`lock could not be released: ${lockKey('infrahub-lab')} was left`);
-    expect(notice?.Message).toMatch(/StorageError/);
-    expect(notice?.Message).toMatch(/takes the lock over/);
-    expect(notice?.Message).toMatch(/expires at about \d{4}-\d\d-\d\dT/);
-    const [event] = await notices.events();
-    expect(event?.detail).toMatchObject({
-      lockLeft: { key: lockKey('infrahub-lab'), error: 'StorageError' },
-    });
+  it(
+    'says in the failure notice that the lock was left, and the next run takes it over',
+    async () => {
+      // An outage longer than every retry of the release.
+      let held: ReturnType<typeof proxy.add> | undefined;
+      const first = await run((e) => {
+        if (e.type === 'StateEntered' && (e.state as { name: string }).name === 'Preflight')
+          held ??= proxy.add({
+            match: { path: new RegExp(`/${bucket}/locks/`) },
+            fault: { kind: 'status', status: 503 },
+          });
+      });
+      proxy.clear();
+      expect(first.status).toBe('FAILED');
+      expect(held?.hits).toBeGreaterThan(2);
+      // The lock was left, naming the first execution.
+      expect(await exists(aws.client(), bucket, lockKey('infrahub-lab'))).toBe(true);
+      const [notice] = await notices.sns();
+      expect(notice?.Message).toContain(`lock could not be released: ${lockKey('infrahub-lab')} was left`);
+      expect(notice?.Message).toMatch(/StorageError/);
+      expect(notice?.Message).toMatch(/takes the lock over/);
+      expect(notice?.Message).toMatch(/expires at about \d{4}-\d\d-\d\dT/);
+      const [event] = await notices.events();
+      expect(event?.detail).toMatchObject({
+        lockLeft: { key: lockKey('infrahub-lab'), error: 'StorageError' },
+      });
 
-    // The next execution finds the first ended, takes the lock over (not TargetLocked) and goes on.
-    const second = await run();
-    expect(entered(second)).toContain('Preflight');
-    expect(entered(second)).not.toContain('LockFailed');
-    expect(second.cause).toMatch(/Preflight: InfrahubBusy/);
-    // ... and releases it at its end.
-    expect(await exists(aws.client(), bucket, lockKey('infrahub-lab'))).toBe(false);
-  }, 300_000);
+      // The next execution finds the first ended, takes the lock over (not TargetLocked) and goes on.
+      const second = await run();
+      expect(entered(second)).toContain('Preflight');
+      expect(entered(second)).not.toContain('LockFailed');
+      expect(second.cause).toMatch(/Preflight: InfrahubBusy/);
+      // ... and releases it at its end.
+      expect(await exists(aws.client(), bucket, lockKey('infrahub-lab'))).toBe(false);
+    },
+    scaled(300_000),
+  );
 
   // Review item 5: S3 stored the lock but its answer was lost, and the retries met an outage: the
   // failure path releases what this execution holds, and the notice does not claim no lock is held.
-  it('releases a lock S3 stored when taking it failed (answer lost, then an outage), and says nothing false', async () => {
-    const dropped = proxy.add({
-      match: { method: 'PUT', path: new RegExp(`/${bucket}/locks/`) },
-      fault: { kind: 'drop-response' },
-      times: 1,
-    });
-    const outage = proxy.add({
-      match: { path: new RegExp(`/${bucket}/locks/`) },
-      fault: { kind: 'status', status: 503 },
-    });
-    const result = await run((e) => {
-      // The outage ends a few seconds into the release (within its retries).
-      if (e.type === 'StateEntered' && (e.state as { name: string }).name === 'ReleaseLockAfterFailure')
-        setTimeout(() => outage.remove(), 6_000);
-    });
-    proxy.clear();
-    expect(dropped.hits).toBe(1);
-    expect(result.status).toBe('FAILED');
-    expect(entered(result)).toContain('LockFailed');
-    expect(entered(result)).toContain('ReleaseLockAfterFailure');
-    // The lock S3 stored for this execution is gone: the next run is not blocked for 12 h.
-    expect(await exists(aws.client(), bucket, lockKey('infrahub-lab'))).toBe(false);
-    const [notice] = await notices.sns();
-    expect(notice?.Message).toMatch(/AcquireLock/);
-    expect(notice?.Message).not.toMatch(/lock could not be released/);
-    const second = await run();
-    expect(entered(second)).not.toContain('LockFailed');
-  }, 300_000);
+  it(
+    'releases a lock S3 stored when taking it failed (answer lost, then an outage), and says nothing false',
+    async () => {
+      const dropped = proxy.add({
+        match: { method: 'PUT', path: new RegExp(`/${bucket}/locks/`) },
+        fault: { kind: 'drop-response' },
+        times: 1,
+      });
+      const outage = proxy.add({
+        match: { path: new RegExp(`/${bucket}/locks/`) },
+        fault: { kind: 'status', status: 503 },
+      });
+      const result = await run((e) => {
+        // The outage ends a few seconds into the release (within its retries).
+        if (e.type === 'StateEntered' && (e.state as { name: string }).name === 'ReleaseLockAfterFailure')
+          setTimeout(() => outage.remove(), 6_000);
+      });
+      proxy.clear();
+      expect(dropped.hits).toBe(1);
+      expect(result.status).toBe('FAILED');
+      expect(entered(result)).toContain('LockFailed');
+      expect(entered(result)).toContain('ReleaseLockAfterFailure');
+      // The lock S3 stored for this execution is gone: the next run is not blocked for 12 h.
+      expect(await exists(aws.client(), bucket, lockKey('infrahub-lab'))).toBe(false);
+      const [notice] = await notices.sns();
+      expect(notice?.Message).toMatch(/AcquireLock/);
+      expect(notice?.Message).not.toMatch(/lock could not be released/);
+      const second = await run();
+      expect(entered(second)).not.toContain('LockFailed');
+    },
+    scaled(300_000),
+  );
 });

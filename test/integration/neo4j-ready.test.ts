@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/log.js';
 import { neo4jReadyStep } from '../../functions/neo4j-ready/neo4j-ready.js';
 import { type Neo4jServer, type S3Server, startNeo4j, startS3 } from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
 
 const logger = createLogger({}, { write: () => undefined });
 
@@ -26,7 +27,7 @@ describe('WaitForNeo4j (functions/neo4j-ready) against a real Neo4j', () => {
         SecretString: JSON.stringify({ username: 'neo4j', password: neo4j.password }),
       }),
     );
-  }, 240_000);
+  }, scaled(240_000));
 
   afterAll(async () => {
     await neo4j?.startDbms().catch(() => undefined);
@@ -43,60 +44,76 @@ describe('WaitForNeo4j (functions/neo4j-ready) against a real Neo4j', () => {
     tls: { mode: 'disable' as const },
   });
 
-  it('answers at once when the DBMS runs, with its databases online', async () => {
-    const ready = await neo4jReadyStep(event(), { secrets, logger, maxWaitSeconds: 60 });
-    expect(ready).toMatchObject({
-      target: 'infrahub-lab',
-      statuses: { neo4j: 'online', system: 'online' },
-    });
-  }, 90_000);
+  it(
+    'answers at once when the DBMS runs, with its databases online',
+    async () => {
+      const ready = await neo4jReadyStep(event(), { secrets, logger, maxWaitSeconds: 60 });
+      expect(ready).toMatchObject({
+        target: 'infrahub-lab',
+        statuses: { neo4j: 'online', system: 'online' },
+      });
+    },
+    scaled(90_000),
+  );
 
-  it('fails, bounded and named, while the DBMS does not answer over Bolt', async () => {
-    await neo4j.stopDbms();
-    try {
-      const started = Date.now();
-      const err = (await neo4jReadyStep(event(), { secrets, logger, maxWaitSeconds: 3, pollMs: 500 }).catch(
-        (e: unknown) => e,
-      )) as Error;
-      expect(Date.now() - started).toBeLessThan(20_000);
-      expect(err).toMatchObject({ name: 'DatabaseUnreachable' });
-      expect(err.message).toMatch(
-        new RegExp(
-          `the Neo4j DBMS of "infrahub-lab" was started again after its dump, but does not answer over Bolt at bolt://127\\.0\\.0\\.1:${neo4j.boltPort} with neo4j, system online \\(waited up to 3 s\\).*Infrahub answers HTTP 503`,
-          's',
-        ),
+  it(
+    'fails, bounded and named, while the DBMS does not answer over Bolt',
+    async () => {
+      await neo4j.stopDbms();
+      try {
+        const started = Date.now();
+        const err = (await neo4jReadyStep(event(), { secrets, logger, maxWaitSeconds: 3, pollMs: 500 }).catch(
+          (e: unknown) => e,
+        )) as Error;
+        expect(Date.now() - started).toBeLessThan(20_000);
+        expect(err).toMatchObject({ name: 'DatabaseUnreachable' });
+        expect(err.message).toMatch(
+          new RegExp(
+            `the Neo4j DBMS of "infrahub-lab" was started again after its dump, but does not answer over Bolt at bolt://127\\.0\\.0\\.1:${neo4j.boltPort} with neo4j, system online \\(waited up to 3 s\\).*Infrahub answers HTTP 503`,
+            's',
+          ),
+        );
+        expect(err.message).not.toContain(neo4j.password);
+      } finally {
+        await neo4j.startDbms();
+      }
+    },
+    scaled(180_000),
+  );
+
+  it(
+    'waits while the DBMS starts, and answers once Bolt does',
+    async () => {
+      await neo4j.stopDbms();
+      // The wait starts while nothing listens; the DBMS comes up after it (as ECS brings its task up).
+      const waiting = neo4jReadyStep(event(), { secrets, logger, maxWaitSeconds: 150, pollMs: 500 });
+      const starting = neo4j.startDbms();
+      const ready = await waiting;
+      await starting;
+      expect(ready.statuses).toEqual({ neo4j: 'online', system: 'online' });
+      expect(ready.waitedSeconds).toBeGreaterThan(0);
+    },
+    scaled(240_000),
+  );
+
+  it(
+    'refuses a wrong password at once, naming it as a refused login',
+    async () => {
+      await secrets.send(
+        new CreateSecretCommand({
+          Name: 'lab/neo4j-wrong',
+          SecretString: JSON.stringify({ username: 'neo4j', password: 'not-the-password-1234' }),
+        }),
       );
-      expect(err.message).not.toContain(neo4j.password);
-    } finally {
-      await neo4j.startDbms();
-    }
-  }, 180_000);
-
-  it('waits while the DBMS starts, and answers once Bolt does', async () => {
-    await neo4j.stopDbms();
-    // The wait starts while nothing listens; the DBMS comes up after it (as ECS brings its task up).
-    const waiting = neo4jReadyStep(event(), { secrets, logger, maxWaitSeconds: 150, pollMs: 500 });
-    const starting = neo4j.startDbms();
-    const ready = await waiting;
-    await starting;
-    expect(ready.statuses).toEqual({ neo4j: 'online', system: 'online' });
-    expect(ready.waitedSeconds).toBeGreaterThan(0);
-  }, 240_000);
-
-  it('refuses a wrong password at once, naming it as a refused login', async () => {
-    await secrets.send(
-      new CreateSecretCommand({
-        Name: 'lab/neo4j-wrong',
-        SecretString: JSON.stringify({ username: 'neo4j', password: 'not-the-password-1234' }),
-      }),
-    );
-    const attempt = neo4jReadyStep(
-      { ...event(), credentialsSecret: 'lab/neo4j-wrong' },
-      { secrets, logger, maxWaitSeconds: 60 },
-    );
-    await expect(attempt).rejects.toMatchObject({
-      name: 'DatabaseUnreachable',
-      message: expect.stringMatching(/login refused/),
-    });
-  }, 90_000);
+      const attempt = neo4jReadyStep(
+        { ...event(), credentialsSecret: 'lab/neo4j-wrong' },
+        { secrets, logger, maxWaitSeconds: 60 },
+      );
+      await expect(attempt).rejects.toMatchObject({
+        name: 'DatabaseUnreachable',
+        message: expect.stringMatching(/login refused/),
+      });
+    },
+    scaled(90_000),
+  );
 });

@@ -10,6 +10,7 @@ import { type SynthesizedBackup, synthesizeBackup } from '../../cli/local/synth.
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { type S3Server, startS3 } from '../../harness/index.js';
 import { enteredStates as entered, unreachableTargetConfig } from '../../harness/local-stack.js';
+import { scaled } from '../../harness/time-scale.js';
 import { captureNotices, type Notices } from '../helpers/notices.js';
 
 // Issue 12, item 20: an execution input that is not a JSON object (null, an array, a string, a
@@ -29,7 +30,7 @@ describe('state machines given an execution input that is not an object', () => 
     config = unreachableTargetConfig({ name: 'inputs' });
     synthesized = synthesizeBackup(config);
     notices = await captureNotices(local);
-  }, 240_000);
+  }, scaled(240_000));
 
   afterAll(async () => {
     await aws?.stop();

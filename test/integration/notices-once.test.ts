@@ -9,6 +9,7 @@ import { METRICS_NAMESPACE } from '../../core/metrics.js';
 import { listAll } from '../../core/s3/objects.js';
 import { type S3Server, startS3 } from '../../harness/index.js';
 import { enteredStates as entered, unreachableTargetConfig } from '../../harness/local-stack.js';
+import { scaled } from '../../harness/time-scale.js';
 import { captureNotices, type Notices } from '../helpers/notices.js';
 
 // Issue 16, part 5: each notice goes out once per channel. The synthesized state machines run
@@ -29,7 +30,7 @@ describe('notices sent once per channel, with one request id', () => {
     config = unreachableTargetConfig({ name: 'notices' });
     synthesized = synthesizeBackup(config);
     notices = await captureNotices(local);
-  }, 240_000);
+  }, scaled(240_000));
 
   afterAll(async () => {
     await aws?.stop();
@@ -73,71 +74,87 @@ describe('notices sent once per channel, with one request id', () => {
     }).then((r) => ({ run: r, emf }));
   };
 
-  it('backup: EventBridge fails the first attempt; the retry sends only the event, one of each arrives', async () => {
-    const events = flaky(local.events as EventBridgeClient);
-    const { run: r, emf } = await run(runBackupLocally, null, { events: events.client });
-    expect(r.status).toBe('FAILED');
-    expect(entered(r)).toContain('NotifyInputRejected');
-    // The state's Retry ran it twice: the first PutEvents failed, the second went through.
-    expect(events.calls.count).toBe(2);
+  it(
+    'backup: EventBridge fails the first attempt; the retry sends only the event, one of each arrives',
+    async () => {
+      const events = flaky(local.events as EventBridgeClient);
+      const { run: r, emf } = await run(runBackupLocally, null, { events: events.client });
+      expect(r.status).toBe('FAILED');
+      expect(entered(r)).toContain('NotifyInputRejected');
+      // The state's Retry ran it twice: the first PutEvents failed, the second went through.
+      expect(events.calls.count).toBe(2);
 
-    const sns = await notices.sns();
-    const sent = await notices.events();
-    expect(sns).toHaveLength(1);
-    expect(sent).toHaveLength(1);
-    expect(sent[0]?.['detail-type']).toBe('Infrahub Backup Aborted');
-    // The metrics were written once (an EMF line per dimension set), not once per attempt.
-    expect(emf).toHaveLength(1);
-    expect(emf[0]).toMatchObject({
-      _aws: { CloudWatchMetrics: [{ Namespace: METRICS_NAMESPACE, Dimensions: [[]] }] },
-      BackupFailed: 1,
-    });
+      const sns = await notices.sns();
+      const sent = await notices.events();
+      expect(sns).toHaveLength(1);
+      expect(sent).toHaveLength(1);
+      expect(sent[0]?.['detail-type']).toBe('Infrahub Backup Aborted');
+      // The metrics were written once (an EMF line per dimension set), not once per attempt.
+      expect(emf).toHaveLength(1);
+      expect(emf[0]).toMatchObject({
+        _aws: { CloudWatchMetrics: [{ Namespace: METRICS_NAMESPACE, Dimensions: [[]] }] },
+        BackupFailed: 1,
+      });
 
-    // One request id on all three: the SNS attribute and last line, the event's detail, the EMF line.
-    const requestId = sns[0]?.MessageAttributes?.requestId?.Value;
-    expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
-    expect(sns[0]?.Message).toContain(`Request id: ${requestId}`);
-    expect(sent[0]?.detail.requestId).toBe(requestId);
-    expect(emf[0]?.requestId).toBe(requestId);
-    // Each channel left its marker under .notices/<request id>/.
-    const markers = (await listAll(local.s3, bucket, `.notices/${requestId}/`)).map((o) => o.Key);
-    expect(markers).toHaveLength(3);
-  }, 120_000);
+      // One request id on all three: the SNS attribute and last line, the event's detail, the EMF line.
+      const requestId = sns[0]?.MessageAttributes?.requestId?.Value;
+      expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+      expect(sns[0]?.Message).toContain(`Request id: ${requestId}`);
+      expect(sent[0]?.detail.requestId).toBe(requestId);
+      expect(emf[0]?.requestId).toBe(requestId);
+      // Each channel left its marker under .notices/<request id>/.
+      const markers = (await listAll(local.s3, bucket, `.notices/${requestId}/`)).map((o) => o.Key);
+      expect(markers).toHaveLength(3);
+    },
+    scaled(120_000),
+  );
 
-  it('backup: SNS fails the first attempt; the retry publishes only the message, one of each arrives', async () => {
-    const sns = flaky(local.sns as SNSClient);
-    const { run: r, emf } = await run(runBackupLocally, null, { sns: sns.client });
-    expect(r.status).toBe('FAILED');
-    expect(sns.calls.count).toBe(2);
-    const messages = await notices.sns();
-    const sent = await notices.events();
-    expect(messages).toHaveLength(1);
-    expect(sent).toHaveLength(1);
-    expect(emf).toHaveLength(1);
-    expect(sent[0]?.detail.requestId).toBe(messages[0]?.MessageAttributes?.requestId?.Value);
-  }, 120_000);
+  it(
+    'backup: SNS fails the first attempt; the retry publishes only the message, one of each arrives',
+    async () => {
+      const sns = flaky(local.sns as SNSClient);
+      const { run: r, emf } = await run(runBackupLocally, null, { sns: sns.client });
+      expect(r.status).toBe('FAILED');
+      expect(sns.calls.count).toBe(2);
+      const messages = await notices.sns();
+      const sent = await notices.events();
+      expect(messages).toHaveLength(1);
+      expect(sent).toHaveLength(1);
+      expect(emf).toHaveLength(1);
+      expect(sent[0]?.detail.requestId).toBe(messages[0]?.MessageAttributes?.requestId?.Value);
+    },
+    scaled(120_000),
+  );
 
-  it('restore: the report retried after an EventBridge failure sends one message and one event', async () => {
-    const events = flaky(local.events as EventBridgeClient);
-    const { run: r, emf } = await run(runRestoreLocally, null, { events: events.client });
-    expect(r.status).toBe('FAILED');
-    expect(events.calls.count).toBe(2);
-    const sns = await notices.sns();
-    const sent = await notices.events();
-    expect(sns).toHaveLength(1);
-    expect(sent).toHaveLength(1);
-    const requestId = sns[0]?.MessageAttributes?.requestId?.Value;
-    expect(sent[0]?.detail.requestId).toBe(requestId);
-    expect(emf.length).toBeGreaterThan(0);
-    for (const line of emf) expect(line.requestId).toBe(requestId);
-  }, 120_000);
+  it(
+    'restore: the report retried after an EventBridge failure sends one message and one event',
+    async () => {
+      const events = flaky(local.events as EventBridgeClient);
+      const { run: r, emf } = await run(runRestoreLocally, null, { events: events.client });
+      expect(r.status).toBe('FAILED');
+      expect(events.calls.count).toBe(2);
+      const sns = await notices.sns();
+      const sent = await notices.events();
+      expect(sns).toHaveLength(1);
+      expect(sent).toHaveLength(1);
+      const requestId = sns[0]?.MessageAttributes?.requestId?.Value;
+      expect(sent[0]?.detail.requestId).toBe(requestId);
+      expect(emf.length).toBeGreaterThan(0);
+      for (const line of emf) expect(line.requestId).toBe(requestId);
+    },
+    scaled(120_000),
+  );
 
-  it('two executions send two notices: the request id is per execution, not per content', async () => {
-    await run(runBackupLocally, null, {});
-    await run(runBackupLocally, null, {});
-    const sns = await notices.sns();
-    expect(sns).toHaveLength(2);
-    const ids = sns.map((m) => m.MessageAttributes?.requestId?.Value);
-    expect(new Set(ids).size).toBe(2);
-  }, 120_000);
+  it(
+    'two executions send two notices: the request id is per execution, not per content',
+    async () => {
+      await run(runBackupLocally, null, {});
+      await run(runBackupLocally, null, {});
+      const sns = await notices.sns();
+      expect(sns).toHaveLength(2);
+      const ids = sns.map((m) => m.MessageAttributes?.requestId?.Value);
+      expect(new Set(ids).size).toBe(2);
+    },
+    scaled(120_000),
+  );
 });

@@ -7,6 +7,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT, run } from '../../cli/infrahub-backup.js';
 import { localCredentials, localRegion, type S3Server, startS3 } from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
 
 // backup and status on "AWS": moto's Step Functions API (it starts executions and keeps them
 // running; it does not run their states, so the execution is stopped by hand and followed to its end).
@@ -34,7 +35,7 @@ describe('operator CLI against a Step Functions API (moto)', () => {
       }),
     );
     stateMachineArn = created.stateMachineArn ?? '';
-  }, 120_000);
+  }, scaled(120_000));
 
   afterAll(async () => {
     process.env = saved;

@@ -5,6 +5,7 @@ import { localRunnerEnv, postgresRunnerEnv, runRunner } from '../../cli/local/ru
 import { fileKey } from '../../core/backup/layout.js';
 import { writeManifest } from '../../core/backup/manifest.js';
 import { type PostgresServer, seedPrefect, startPostgres } from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
 import { useLocalS3 } from '../helpers/s3.js';
 
 const Bucket = 'backups-operator-cli';
@@ -44,7 +45,7 @@ describe('operator CLI: list, inspect, verify', () => {
       expect(r.code, r.stderr).toBe(0);
     }
     await writeManifest(local.s3, Bucket, { target, backupId: complete, components: ['task-manager-db'] });
-  }, 120_000);
+  }, scaled(120_000));
 
   afterAll(async () => {
     process.env = saved;

@@ -20,6 +20,7 @@ import {
   startS3,
 } from '../../harness/index.js';
 import { generateTestCa } from '../../harness/postgres.js';
+import { scaled } from '../../harness/time-scale.js';
 
 const Bucket = 'backups-postgres-tls';
 const target = 'infrahub-lab';
@@ -50,7 +51,7 @@ describe('PostgreSQL over TLS (real runner, real pg_dump / pg_restore, hostssl-o
     expected = await countTables(postgres, 'prefect');
     wrongCaDir = mkdtempSync(join(tmpdir(), 'pg-wrong-ca-'));
     wrongCa = generateTestCa(wrongCaDir, 'other-ca').certFile;
-  }, 240_000);
+  }, scaled(240_000));
 
   afterAll(async () => {
     await Promise.allSettled([postgres?.stop(), server?.stop()]);
@@ -60,74 +61,94 @@ describe('PostgreSQL over TLS (real runner, real pg_dump / pg_restore, hostssl-o
   let manifest: Manifest;
   const backupId = 'infrahub_backup_20261121_020000';
 
-  it('backs up with verify-full and the CA that signed the server certificate', async () => {
-    const run = await runRunner('backup-postgres', env(backupId, verifyFull()));
-    expect(run.code, run.stderr).toBe(0);
-    const result = await getJson(
-      s3,
-      Bucket,
-      resultKey(target, backupId, 'task-manager-db'),
-      PostgresResultSchema,
-    );
-    expect(result?.counts.tables).toEqual(expected);
-    ({ manifest } = await writeManifest(s3, Bucket, { target, backupId, components: ['task-manager-db'] }));
-  }, 180_000);
+  it(
+    'backs up with verify-full and the CA that signed the server certificate',
+    async () => {
+      const run = await runRunner('backup-postgres', env(backupId, verifyFull()));
+      expect(run.code, run.stderr).toBe(0);
+      const result = await getJson(
+        s3,
+        Bucket,
+        resultKey(target, backupId, 'task-manager-db'),
+        PostgresResultSchema,
+      );
+      expect(result?.counts.tables).toEqual(expected);
+      ({ manifest } = await writeManifest(s3, Bucket, { target, backupId, components: ['task-manager-db'] }));
+    },
+    scaled(180_000),
+  );
 
-  it('restores (pg_restore, counts, the atomic swap) with verify-full', async () => {
-    expect(manifest).toBeDefined();
-    // Data changed after the backup: the restore brings the backup-time rows back.
-    const { default: pg } = await import('pg');
-    const client = new pg.Client({
-      host: '127.0.0.1',
-      port: postgres.port,
-      user: postgres.user,
-      password: postgres.password,
-      database: 'prefect',
-      ssl: { ca: readFileSync(postgres.tls?.caFile ?? ''), rejectUnauthorized: true },
-    });
-    await client.connect();
-    await client.query('DELETE FROM log');
-    await client.end();
-    expect((await countTables(postgres, 'prefect'))['public.log']).toBe(0);
+  it(
+    'restores (pg_restore, counts, the atomic swap) with verify-full',
+    async () => {
+      expect(manifest).toBeDefined();
+      // Data changed after the backup: the restore brings the backup-time rows back.
+      const { default: pg } = await import('pg');
+      const client = new pg.Client({
+        host: '127.0.0.1',
+        port: postgres.port,
+        user: postgres.user,
+        password: postgres.password,
+        database: 'prefect',
+        ssl: { ca: readFileSync(postgres.tls?.caFile ?? ''), rejectUnauthorized: true },
+      });
+      await client.connect();
+      await client.query('DELETE FROM log');
+      await client.end();
+      expect((await countTables(postgres, 'prefect'))['public.log']).toBe(0);
 
-    const run = await runRunner('restore-postgres', {
-      ...env(backupId, verifyFull()),
-      RESTORE_ID: 'restore_20261121_030000_tls1',
-      RESTORE_WORK_DIR: join(tmpdir(), `pg-tls-restore-${process.pid}`),
-    });
-    expect(run.code, run.stderr).toBe(0);
-    expect(await countTables(postgres, 'prefect')).toEqual(expected);
-  }, 180_000);
+      const run = await runRunner('restore-postgres', {
+        ...env(backupId, verifyFull()),
+        RESTORE_ID: 'restore_20261121_030000_tls1',
+        RESTORE_WORK_DIR: join(tmpdir(), `pg-tls-restore-${process.pid}`),
+      });
+      expect(run.code, run.stderr).toBe(0);
+      expect(await countTables(postgres, 'prefect')).toEqual(expected);
+    },
+    scaled(180_000),
+  );
 
-  it('restores with the CA bundle given as PEM text (PG_TLS_CA_PEM, from a secret)', async () => {
-    const run = await runRunner('restore-postgres', {
-      ...env(backupId, {
-        PGSSLMODE: 'verify-full',
-        PG_TLS_CA_PEM: readFileSync(postgres.tls?.caFile ?? '', 'utf8'),
-      }),
-      RESTORE_ID: 'restore_20261121_040000_tls2',
-      RESTORE_WORK_DIR: join(tmpdir(), `pg-tls-restore-pem-${process.pid}`),
-    });
-    expect(run.code, run.stderr).toBe(0);
-    expect(await countTables(postgres, 'prefect')).toEqual(expected);
-  }, 180_000);
+  it(
+    'restores with the CA bundle given as PEM text (PG_TLS_CA_PEM, from a secret)',
+    async () => {
+      const run = await runRunner('restore-postgres', {
+        ...env(backupId, {
+          PGSSLMODE: 'verify-full',
+          PG_TLS_CA_PEM: readFileSync(postgres.tls?.caFile ?? '', 'utf8'),
+        }),
+        RESTORE_ID: 'restore_20261121_040000_tls2',
+        RESTORE_WORK_DIR: join(tmpdir(), `pg-tls-restore-pem-${process.pid}`),
+      });
+      expect(run.code, run.stderr).toBe(0);
+      expect(await countTables(postgres, 'prefect')).toEqual(expected);
+    },
+    scaled(180_000),
+  );
 
-  it('refuses a server certificate the configured CA did not sign: DatabaseUnreachable naming the host and the TLS problem', async () => {
-    const run = await runRunner(
-      'backup-postgres',
-      env('infrahub_backup_20261121_050000', { PGSSLMODE: 'verify-full', PGSSLROOTCERT: wrongCa }),
-    );
-    expect(run.code).not.toBe(0);
-    expect(run.stderr).toContain('DatabaseUnreachable');
-    expect(run.stderr).toContain(`PostgreSQL at 127.0.0.1:${postgres.port}`);
-    expect(run.stderr).toMatch(/TLS: the server's certificate was refused \(CA bundle [^)]*other-ca\.crt\)/);
-    expect(run.stderr).toMatch(
-      /SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER/,
-    );
-    // A named failure, not a raw stack trace.
-    expect(run.stderr).not.toMatch(/\n\s+at .+\(.+:\d+:\d+\)/);
-    expect(await exists(resultKey(target, 'infrahub_backup_20261121_050000', 'task-manager-db'))).toBe(false);
-  }, 120_000);
+  it(
+    'refuses a server certificate the configured CA did not sign: DatabaseUnreachable naming the host and the TLS problem',
+    async () => {
+      const run = await runRunner(
+        'backup-postgres',
+        env('infrahub_backup_20261121_050000', { PGSSLMODE: 'verify-full', PGSSLROOTCERT: wrongCa }),
+      );
+      expect(run.code).not.toBe(0);
+      expect(run.stderr).toContain('DatabaseUnreachable');
+      expect(run.stderr).toContain(`PostgreSQL at 127.0.0.1:${postgres.port}`);
+      expect(run.stderr).toMatch(
+        /TLS: the server's certificate was refused \(CA bundle [^)]*other-ca\.crt\)/,
+      );
+      expect(run.stderr).toMatch(
+        /SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER/,
+      );
+      // A named failure, not a raw stack trace.
+      expect(run.stderr).not.toMatch(/\n\s+at .+\(.+:\d+:\d+\)/);
+      expect(await exists(resultKey(target, 'infrahub_backup_20261121_050000', 'task-manager-db'))).toBe(
+        false,
+      );
+    },
+    scaled(120_000),
+  );
 
   it("gives pg_dump libpq's TLS settings (toolEnv): the wrong CA is refused by pg_dump itself, the right one dumps", () => {
     const connection = (caFile: string) => ({
@@ -151,50 +172,67 @@ describe('PostgreSQL over TLS (real runner, real pg_dump / pg_restore, hostssl-o
     expect(right.stdout).toContain('CREATE TABLE public.flow_run');
   });
 
-  it('fails clearly with mode disable against a server that accepts TLS logins only', async () => {
-    const run = await runRunner(
-      'backup-postgres',
-      env('infrahub_backup_20261121_060000', { PGSSLMODE: 'disable' }),
-    );
-    expect(run.code).not.toBe(0);
-    expect(run.stderr).toContain('DatabaseUnreachable');
-    expect(run.stderr).toContain(`PostgreSQL at 127.0.0.1:${postgres.port}`);
-    expect(run.stderr).toMatch(
-      /TLS: the server refuses unencrypted connections .*no encryption.*postgres\.tls\.mode is disable/,
-    );
-  }, 120_000);
+  it(
+    'fails clearly with mode disable against a server that accepts TLS logins only',
+    async () => {
+      const run = await runRunner(
+        'backup-postgres',
+        env('infrahub_backup_20261121_060000', { PGSSLMODE: 'disable' }),
+      );
+      expect(run.code).not.toBe(0);
+      expect(run.stderr).toContain('DatabaseUnreachable');
+      expect(run.stderr).toContain(`PostgreSQL at 127.0.0.1:${postgres.port}`);
+      expect(run.stderr).toMatch(
+        /TLS: the server refuses unencrypted connections .*no encryption.*postgres\.tls\.mode is disable/,
+      );
+    },
+    scaled(120_000),
+  );
 
-  it('backs up with require (encrypted, no CA)', async () => {
-    const id = 'infrahub_backup_20261121_070000';
-    const run = await runRunner('backup-postgres', env(id, { PGSSLMODE: 'require' }));
-    expect(run.code, run.stderr).toBe(0);
-    const result = await getJson(s3, Bucket, resultKey(target, id, 'task-manager-db'), PostgresResultSchema);
-    expect(result?.counts.tables).toEqual(expected);
-  }, 180_000);
+  it(
+    'backs up with require (encrypted, no CA)',
+    async () => {
+      const id = 'infrahub_backup_20261121_070000';
+      const run = await runRunner('backup-postgres', env(id, { PGSSLMODE: 'require' }));
+      expect(run.code, run.stderr).toBe(0);
+      const result = await getJson(
+        s3,
+        Bucket,
+        resultKey(target, id, 'task-manager-db'),
+        PostgresResultSchema,
+      );
+      expect(result?.counts.tables).toEqual(expected);
+    },
+    scaled(180_000),
+  );
 
-  it('refuses verify-full without a CA bundle, and an unknown mode, before connecting', async () => {
-    const noCa = await runRunner(
-      'backup-postgres',
-      env('infrahub_backup_20261121_080000', { PGSSLMODE: 'verify-full' }),
-    );
-    expect(noCa.code).not.toBe(0);
-    expect(noCa.stderr).toContain('RunnerConfigError');
-    expect(noCa.stderr).toMatch(/PGSSLROOTCERT: PGSSLMODE is verify-full, which needs a CA bundle/);
-    const missing = await runRunner(
-      'backup-postgres',
-      env('infrahub_backup_20261121_080000', {
-        PGSSLMODE: 'verify-full',
-        PGSSLROOTCERT: '/opt/runner/certs/rds-global-bundle.pem',
-      }),
-    );
-    expect(missing.stderr).toMatch(/rds-global-bundle\.pem does not exist in this runner/);
-    const unknown = await runRunner(
-      'backup-postgres',
-      env('infrahub_backup_20261121_080000', { PGSSLMODE: 'prefer' }),
-    );
-    expect(unknown.code).not.toBe(0);
-    expect(unknown.stderr).toMatch(/PGSSLMODE/);
-  }, 120_000);
+  it(
+    'refuses verify-full without a CA bundle, and an unknown mode, before connecting',
+    async () => {
+      const noCa = await runRunner(
+        'backup-postgres',
+        env('infrahub_backup_20261121_080000', { PGSSLMODE: 'verify-full' }),
+      );
+      expect(noCa.code).not.toBe(0);
+      expect(noCa.stderr).toContain('RunnerConfigError');
+      expect(noCa.stderr).toMatch(/PGSSLROOTCERT: PGSSLMODE is verify-full, which needs a CA bundle/);
+      const missing = await runRunner(
+        'backup-postgres',
+        env('infrahub_backup_20261121_080000', {
+          PGSSLMODE: 'verify-full',
+          PGSSLROOTCERT: '/opt/runner/certs/rds-global-bundle.pem',
+        }),
+      );
+      expect(missing.stderr).toMatch(/rds-global-bundle\.pem does not exist in this runner/);
+      const unknown = await runRunner(
+        'backup-postgres',
+        env('infrahub_backup_20261121_080000', { PGSSLMODE: 'prefer' }),
+      );
+      expect(unknown.code).not.toBe(0);
+      expect(unknown.stderr).toMatch(/PGSSLMODE/);
+    },
+    scaled(120_000),
+  );
 
   async function exists(key: string): Promise<boolean> {
     const { HeadObjectCommand } = await import('@aws-sdk/client-s3');

@@ -10,6 +10,7 @@ import type { DeploymentConfig } from '../../core/config/schema.js';
 import { type FakeInfrahub, startFakeInfrahub, task } from '../../harness/fake-infrahub-api.js';
 import { type S3Server, startS3 } from '../../harness/index.js';
 import { unreachableTargetConfig } from '../../harness/local-stack.js';
+import { scaled } from '../../harness/time-scale.js';
 import { captureNotices, type Notices } from '../helpers/notices.js';
 
 /** How many times the execution entered a state (the library's StateEntered events). */
@@ -67,7 +68,7 @@ describe('the preflight wait as a state-machine loop', () => {
     });
     synthesized = synthesizeBackup(config);
     notices = await captureNotices(local);
-  }, 240_000);
+  }, scaled(240_000));
 
   afterAll(async () => {
     await infrahub?.close();
@@ -93,49 +94,61 @@ describe('the preflight wait as a state-machine loop', () => {
       },
     );
 
-  it('fails with the gate’s InfrahubBusy after the configured 1800 s (121 checks, 120 waits), not at a Lambda timeout', async () => {
-    busyFor = Number.POSITIVE_INFINITY;
-    const started = Date.now();
-    const result = await run();
-    expect(result.status).toBe('FAILED');
-    expect(result.cause).toMatch(
-      /failed at Preflight: InfrahubBusy: Infrahub still has 1 task\(s\) scheduled, pending, running or cancelling after 1800 s \(the gate waits up to 1800 s\): "Merge branch feature-x" \(RUNNING for 1 min.*id task-7\).*start the backup with "force": true to skip the gate/,
-    );
-    expect(infrahub.polls() - pollsBefore).toBe(121);
-    expect(entered(result.events, 'PreflightWait')).toBe(120);
-    expect(entered(result.events, 'Preflight')).toBe(121);
-    // Wait states overridden: the 30-minute bound took seconds.
-    expect(Date.now() - started).toBeLessThan(120_000);
-    // The same failure notice as when the Lambda waited: step Preflight, error InfrahubBusy.
-    const [notice] = await notices.sns();
-    expect(notice?.Subject).toBe('Infrahub backup FAILED: infrahub-lab at Preflight');
-    expect(notice?.Message).toMatch(/InfrahubBusy/);
-    expect(notice?.Message).toMatch(/after 1800 s \(the gate waits up to 1800 s\)/);
-  }, 240_000);
+  it(
+    'fails with the gate’s InfrahubBusy after the configured 1800 s (121 checks, 120 waits), not at a Lambda timeout',
+    async () => {
+      busyFor = Number.POSITIVE_INFINITY;
+      const started = Date.now();
+      const result = await run();
+      expect(result.status).toBe('FAILED');
+      expect(result.cause).toMatch(
+        /failed at Preflight: InfrahubBusy: Infrahub still has 1 task\(s\) scheduled, pending, running or cancelling after 1800 s \(the gate waits up to 1800 s\): "Merge branch feature-x" \(RUNNING for 1 min.*id task-7\).*start the backup with "force": true to skip the gate/,
+      );
+      expect(infrahub.polls() - pollsBefore).toBe(121);
+      expect(entered(result.events, 'PreflightWait')).toBe(120);
+      expect(entered(result.events, 'Preflight')).toBe(121);
+      // Wait states overridden: the 30-minute bound took seconds.
+      expect(Date.now() - started).toBeLessThan(120_000);
+      // The same failure notice as when the Lambda waited: step Preflight, error InfrahubBusy.
+      const [notice] = await notices.sns();
+      expect(notice?.Subject).toBe('Infrahub backup FAILED: infrahub-lab at Preflight');
+      expect(notice?.Message).toMatch(/InfrahubBusy/);
+      expect(notice?.Message).toMatch(/after 1800 s \(the gate waits up to 1800 s\)/);
+    },
+    scaled(240_000),
+  );
 
-  it('proceeds once Infrahub is idle after 3 busy polls: 4 checks, 3 waits, the wait recorded', async () => {
-    busyFor = 3;
-    const result = await run();
-    expect(result.status, result.cause).toBe('SUCCEEDED');
-    expect(infrahub.polls() - pollsBefore).toBe(4);
-    expect(entered(result.events, 'PreflightWait')).toBe(3);
-    const backupId = (result.output as { backupId: string }).backupId;
-    const manifest = await readManifest(local.s3, local.bucket, 'infrahub-lab', backupId);
-    expect(manifest?.forced).toBe(false);
-    const exited = result.events.filter(
-      (e) => e.type === 'StateExited' && (e.state as { name?: string })?.name === 'Preflight',
-    );
-    // The last check's state: not busy, 45 s waited (three intervals), counted from the first check.
-    expect(JSON.stringify(exited.at(-1))).toMatch(/"busy":false.*"polls":4/);
-  }, 240_000);
+  it(
+    'proceeds once Infrahub is idle after 3 busy polls: 4 checks, 3 waits, the wait recorded',
+    async () => {
+      busyFor = 3;
+      const result = await run();
+      expect(result.status, result.cause).toBe('SUCCEEDED');
+      expect(infrahub.polls() - pollsBefore).toBe(4);
+      expect(entered(result.events, 'PreflightWait')).toBe(3);
+      const backupId = (result.output as { backupId: string }).backupId;
+      const manifest = await readManifest(local.s3, local.bucket, 'infrahub-lab', backupId);
+      expect(manifest?.forced).toBe(false);
+      const exited = result.events.filter(
+        (e) => e.type === 'StateExited' && (e.state as { name?: string })?.name === 'Preflight',
+      );
+      // The last check's state: not busy, 45 s waited (three intervals), counted from the first check.
+      expect(JSON.stringify(exited.at(-1))).toMatch(/"busy":false.*"polls":4/);
+    },
+    scaled(240_000),
+  );
 
-  it('with force, proceeds at once while Infrahub is busy: no check, no wait', async () => {
-    busyFor = Number.POSITIVE_INFINITY;
-    const result = await run({ force: true });
-    expect(result.status, result.cause).toBe('SUCCEEDED');
-    expect(infrahub.polls() - pollsBefore).toBe(0);
-    expect(entered(result.events, 'PreflightWait')).toBe(0);
-    const backupId = (result.output as { backupId: string }).backupId;
-    expect((await readManifest(local.s3, local.bucket, 'infrahub-lab', backupId))?.forced).toBe(true);
-  }, 240_000);
+  it(
+    'with force, proceeds at once while Infrahub is busy: no check, no wait',
+    async () => {
+      busyFor = Number.POSITIVE_INFINITY;
+      const result = await run({ force: true });
+      expect(result.status, result.cause).toBe('SUCCEEDED');
+      expect(infrahub.polls() - pollsBefore).toBe(0);
+      expect(entered(result.events, 'PreflightWait')).toBe(0);
+      const backupId = (result.output as { backupId: string }).backupId;
+      expect((await readManifest(local.s3, local.bucket, 'infrahub-lab', backupId))?.forced).toBe(true);
+    },
+    scaled(240_000),
+  );
 });

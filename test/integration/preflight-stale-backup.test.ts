@@ -9,6 +9,7 @@ import type { DeploymentConfig } from '../../core/config/schema.js';
 import { type FakeInfrahub, startFakeInfrahub, task } from '../../harness/fake-infrahub-api.js';
 import { type S3Server, startS3 } from '../../harness/index.js';
 import { unreachableTargetConfig } from '../../harness/local-stack.js';
+import { scaled } from '../../harness/time-scale.js';
 import { captureNotices, type Notices } from '../helpers/notices.js';
 
 // Issue 12, item 14: a task left RUNNING for days by a restarted Infrahub worker. The synthesized
@@ -57,7 +58,7 @@ describe('a backup while Infrahub holds a stale task', () => {
     });
     synthesized = synthesizeBackup(config);
     notices = await captureNotices(local);
-  }, 240_000);
+  }, scaled(240_000));
 
   afterAll(async () => {
     await infrahub?.close();
@@ -75,34 +76,42 @@ describe('a backup while Infrahub holds a stale task', () => {
       { config, aws: local, runtime: () => ({ env: {} }), synthesized, retryIntervalMs: 0 },
     );
 
-  it('backs up past a task RUNNING for 80 h, recording it as a warning in the manifest, the notice and the event', async () => {
-    fresh = false;
-    const result = await run();
-    expect(result.status, result.cause).toBe('SUCCEEDED');
-    const backupId = (result.output as { backupId: string }).backupId;
-    const manifest = await readManifest(local.s3, local.bucket, 'infrahub-lab', backupId);
-    const warning =
-      /^Infrahub task "Generate artifacts for branch main" \(id task-41\) has been RUNNING for 3 d 8 h .*older than preflight\.staleTaskHours \(24 h\), so it did not block this backup/;
-    expect(manifest?.warnings).toEqual([expect.stringMatching(warning)]);
-    const [notice] = await notices.sns();
-    expect(notice?.Subject).toBe('Infrahub backup succeeded: infrahub-lab');
-    expect(notice?.Message).toMatch(
-      /Warnings:\n {2}- Infrahub task "Generate artifacts for branch main" \(id task-41\) has been RUNNING for 3 d 8 h/,
-    );
-    const events = await notices.events();
-    expect(events.find((e) => e['detail-type'] === 'Infrahub Backup Succeeded')?.detail.warnings).toEqual([
-      expect.stringMatching(warning),
-    ]);
-  }, 120_000);
+  it(
+    'backs up past a task RUNNING for 80 h, recording it as a warning in the manifest, the notice and the event',
+    async () => {
+      fresh = false;
+      const result = await run();
+      expect(result.status, result.cause).toBe('SUCCEEDED');
+      const backupId = (result.output as { backupId: string }).backupId;
+      const manifest = await readManifest(local.s3, local.bucket, 'infrahub-lab', backupId);
+      const warning =
+        /^Infrahub task "Generate artifacts for branch main" \(id task-41\) has been RUNNING for 3 d 8 h .*older than preflight\.staleTaskHours \(24 h\), so it did not block this backup/;
+      expect(manifest?.warnings).toEqual([expect.stringMatching(warning)]);
+      const [notice] = await notices.sns();
+      expect(notice?.Subject).toBe('Infrahub backup succeeded: infrahub-lab');
+      expect(notice?.Message).toMatch(
+        /Warnings:\n {2}- Infrahub task "Generate artifacts for branch main" \(id task-41\) has been RUNNING for 3 d 8 h/,
+      );
+      const events = await notices.events();
+      expect(events.find((e) => e['detail-type'] === 'Infrahub Backup Succeeded')?.detail.warnings).toEqual([
+        expect.stringMatching(warning),
+      ]);
+    },
+    scaled(120_000),
+  );
 
-  it('still refuses while a fresh task runs, naming it with its age, and the stale one it let pass', async () => {
-    fresh = true;
-    const result = await run();
-    expect(result.status).toBe('FAILED');
-    expect(result.cause).toMatch(
-      /failed at Preflight: InfrahubBusy: Infrahub still has 1 task\(s\) scheduled, pending, running or cancelling .*"Merge branch feature-x" \(RUNNING for 1\d min, last update 1\d min ago, branch main, id task-42\).*1 such task\(s\) were let pass: "Generate artifacts for branch main" \(RUNNING for 3 d 8/,
-    );
-    await notices.sns();
-    await notices.events();
-  }, 120_000);
+  it(
+    'still refuses while a fresh task runs, naming it with its age, and the stale one it let pass',
+    async () => {
+      fresh = true;
+      const result = await run();
+      expect(result.status).toBe('FAILED');
+      expect(result.cause).toMatch(
+        /failed at Preflight: InfrahubBusy: Infrahub still has 1 task\(s\) scheduled, pending, running or cancelling .*"Merge branch feature-x" \(RUNNING for 1\d min, last update 1\d min ago, branch main, id task-42\).*1 such task\(s\) were let pass: "Generate artifacts for branch main" \(RUNNING for 3 d 8/,
+      );
+      await notices.sns();
+      await notices.events();
+    },
+    scaled(120_000),
+  );
 });

@@ -19,6 +19,7 @@ import {
   startNeo4j,
   startPostgres,
 } from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
 
 const logger = createLogger({}, { write: () => undefined });
 
@@ -27,74 +28,96 @@ describe('waiting for Neo4j (harness Neo4j Community)', () => {
   beforeAll(async () => {
     neo = await startNeo4j();
     await neo.driver().executeQuery('UNWIND range(1, 5) AS i CREATE (:Item {i: i})-[:NEXT]->(:Item)');
-  }, 240_000);
+  }, scaled(240_000));
   afterAll(async () => {
     await neo?.stop();
-  }, 120_000);
+  }, scaled(120_000));
 
   const bolt = () => ({ uri: neo.boltUrl, username: neo.user, password: neo.password });
 
-  it('ValidateNeo4j started while the DBMS is still starting waits for it and succeeds', async () => {
-    await neo.stopDbms();
-    // Start the server and validate at once, without waiting for it (as after ECS reports RUNNING).
-    const starting = neo.startDbms();
-    starting.catch(() => undefined);
-    const manifest = { counts: { neo4j: { neo4j: { nodes: 10, relationships: 5 } } } } as unknown as Manifest;
-    const ctx = { target: 'lab', backupId: 'infrahub_backup_20261130_010000', logger } as never;
-    const counts = await validateGraph(ctx, { ...bolt(), readyTimeoutSeconds: 180 }, manifest);
-    expect(counts).toEqual({ neo4j: { nodes: 10, relationships: 5 } });
-    await starting;
-  }, 300_000);
+  it(
+    'ValidateNeo4j started while the DBMS is still starting waits for it and succeeds',
+    async () => {
+      await neo.stopDbms();
+      // Start the server and validate at once, without waiting for it (as after ECS reports RUNNING).
+      const starting = neo.startDbms();
+      starting.catch(() => undefined);
+      const manifest = {
+        counts: { neo4j: { neo4j: { nodes: 10, relationships: 5 } } },
+      } as unknown as Manifest;
+      const ctx = { target: 'lab', backupId: 'infrahub_backup_20261130_010000', logger } as never;
+      const counts = await validateGraph(ctx, { ...bolt(), readyTimeoutSeconds: 180 }, manifest);
+      expect(counts).toEqual({ neo4j: { nodes: 10, relationships: 5 } });
+      await starting;
+    },
+    scaled(300_000),
+  );
 
-  it('SHOW DATABASES reports every database online once ready (Community 5.26 answers it)', async () => {
-    const ready = await waitForNeo4j(bolt(), ['neo4j', 'system'], { timeoutSeconds: 30 });
-    expect(ready.statuses).toEqual({ neo4j: 'online', system: 'online' });
-  }, 60_000);
+  it(
+    'SHOW DATABASES reports every database online once ready (Community 5.26 answers it)',
+    async () => {
+      const ready = await waitForNeo4j(bolt(), ['neo4j', 'system'], { timeoutSeconds: 30 });
+      expect(ready.statuses).toEqual({ neo4j: 'online', system: 'online' });
+    },
+    scaled(60_000),
+  );
 
-  it('a refused login fails at once, not after the bound', async () => {
-    const started = Date.now();
-    const err = await waitForNeo4j({ ...bolt(), password: 'wrong-password' }, ['neo4j'], {
-      timeoutSeconds: 120,
-    }).catch((e: Error) => e);
-    expect(err).toMatchObject({ name: 'DatabaseUnreachable' });
-    expect((err as Error).message).toMatch(
-      /login refused: Neo\.ClientError\.Security\.Unauthorized.*not retried/,
-    );
-    // Far below the 120 s bound: it was not retried.
-    expect(Date.now() - started).toBeLessThan(60_000);
-  }, 90_000);
+  it(
+    'a refused login fails at once, not after the bound',
+    async () => {
+      const started = Date.now();
+      const err = await waitForNeo4j({ ...bolt(), password: 'wrong-password' }, ['neo4j'], {
+        timeoutSeconds: 120,
+      }).catch((e: Error) => e);
+      expect(err).toMatchObject({ name: 'DatabaseUnreachable' });
+      expect((err as Error).message).toMatch(
+        /login refused: Neo\.ClientError\.Security\.Unauthorized.*not retried/,
+      );
+      // Far below the 120 s bound: it was not retried.
+      expect(Date.now() - started).toBeLessThan(60_000);
+    },
+    scaled(90_000),
+  );
 
-  it('a database the DBMS does not have fails at once, naming what it has', async () => {
-    await expect(waitForNeo4j(bolt(), ['nosuchdb'], { timeoutSeconds: 120 })).rejects.toThrow(
-      /database "nosuchdb" does not exist on this DBMS \(it lists .*neo4j.*\).*not retried/,
-    );
-  }, 90_000);
+  it(
+    'a database the DBMS does not have fails at once, naming what it has',
+    async () => {
+      await expect(waitForNeo4j(bolt(), ['nosuchdb'], { timeoutSeconds: 120 })).rejects.toThrow(
+        /database "nosuchdb" does not exist on this DBMS \(it lists .*neo4j.*\).*not retried/,
+      );
+    },
+    scaled(90_000),
+  );
 
-  it('a server that never comes up (closed port): the bound is honoured and the error says how long it waited', async () => {
-    const port = await freePort();
-    const started = Date.now();
-    const err = await readGraphCounts(
-      { uri: `bolt://127.0.0.1:${port}`, username: 'neo4j', password: 'x', readyTimeoutSeconds: 3 },
-      ['neo4j'],
-    ).catch((e: Error) => e);
-    expect(err).toMatchObject({ name: 'DatabaseUnreachable' });
-    expect((err as Error).message).toMatch(
-      new RegExp(
-        `Neo4j at bolt://127\\.0\\.0\\.1:${port} was not ready after waiting \\d+ s \\(bound 3 s, \\d+ attempts\\): (ServiceUnavailable|no answer within \\d+ ms)`,
-      ),
-    );
-    expect(Date.now() - started).toBeGreaterThanOrEqual(3000);
-  }, 90_000);
+  it(
+    'a server that never comes up (closed port): the bound is honoured and the error says how long it waited',
+    async () => {
+      const port = await freePort();
+      const started = Date.now();
+      const err = await readGraphCounts(
+        { uri: `bolt://127.0.0.1:${port}`, username: 'neo4j', password: 'x', readyTimeoutSeconds: 3 },
+        ['neo4j'],
+      ).catch((e: Error) => e);
+      expect(err).toMatchObject({ name: 'DatabaseUnreachable' });
+      expect((err as Error).message).toMatch(
+        new RegExp(
+          `Neo4j at bolt://127\\.0\\.0\\.1:${port} was not ready after waiting \\d+ s \\(bound 3 s, \\d+ attempts\\): (ServiceUnavailable|no answer within \\d+ ms)`,
+        ),
+      );
+      expect(Date.now() - started).toBeGreaterThanOrEqual(3000);
+    },
+    scaled(90_000),
+  );
 });
 
 describe('waiting for PostgreSQL (harness PostgreSQL)', () => {
   let pg: PostgresServer;
   beforeAll(async () => {
     pg = await startPostgres();
-  }, 120_000);
+  }, scaled(120_000));
   afterAll(async () => {
     await pg?.stop();
-  }, 60_000);
+  }, scaled(60_000));
   const endpoint = () => ({
     host: pg.host,
     port: pg.port,
@@ -103,35 +126,47 @@ describe('waiting for PostgreSQL (harness PostgreSQL)', () => {
     database: 'postgres',
   });
 
-  it('connects when the server answers', async () => {
-    const { serverVersion } = await waitForPostgres(endpoint(), { timeoutSeconds: 10 });
-    expect(serverVersion).toMatch(new RegExp(`^${pg.majorVersion}\\.`));
-    const client = await connectPostgres(endpoint(), 'readiness-test');
-    await client.end();
-  }, 60_000);
+  it(
+    'connects when the server answers',
+    async () => {
+      const { serverVersion } = await waitForPostgres(endpoint(), { timeoutSeconds: 10 });
+      expect(serverVersion).toMatch(new RegExp(`^${pg.majorVersion}\\.`));
+      const client = await connectPostgres(endpoint(), 'readiness-test');
+      await client.end();
+    },
+    scaled(60_000),
+  );
 
-  it('a refused login and a missing database fail at once', async () => {
-    const started = Date.now();
-    await expect(
-      waitForPostgres({ ...endpoint(), password: 'wrong' }, { timeoutSeconds: 120 }),
-    ).rejects.toThrow(/login refused: 28P01.*not retried/);
-    await expect(
-      waitForPostgres({ ...endpoint(), database: 'nosuchdb' }, { timeoutSeconds: 120 }),
-    ).rejects.toThrow(/3D000.*not retried/);
-    expect(Date.now() - started).toBeLessThan(60_000);
-  }, 90_000);
+  it(
+    'a refused login and a missing database fail at once',
+    async () => {
+      const started = Date.now();
+      await expect(
+        waitForPostgres({ ...endpoint(), password: 'wrong' }, { timeoutSeconds: 120 }),
+      ).rejects.toThrow(/login refused: 28P01.*not retried/);
+      await expect(
+        waitForPostgres({ ...endpoint(), database: 'nosuchdb' }, { timeoutSeconds: 120 }),
+      ).rejects.toThrow(/3D000.*not retried/);
+      expect(Date.now() - started).toBeLessThan(60_000);
+    },
+    scaled(90_000),
+  );
 
-  it('a closed port: the bound is honoured and the error says how long it waited', async () => {
-    const port = await freePort();
-    const err = await connectPostgres(
-      { ...endpoint(), port, readyTimeoutSeconds: 2 },
-      'readiness-test',
-    ).catch((e: Error) => e);
-    expect(err).toMatchObject({ name: 'DatabaseUnreachable' });
-    expect((err as Error).message).toMatch(
-      /PostgreSQL at 127\.0\.0\.1:\d+ \(database postgres\) was not ready after waiting \d+ s \(bound 2 s, \d+ attempts\): ECONNREFUSED/,
-    );
-  }, 60_000);
+  it(
+    'a closed port: the bound is honoured and the error says how long it waited',
+    async () => {
+      const port = await freePort();
+      const err = await connectPostgres(
+        { ...endpoint(), port, readyTimeoutSeconds: 2 },
+        'readiness-test',
+      ).catch((e: Error) => e);
+      expect(err).toMatchObject({ name: 'DatabaseUnreachable' });
+      expect((err as Error).message).toMatch(
+        /PostgreSQL at 127\.0\.0\.1:\d+ \(database postgres\) was not ready after waiting \d+ s \(bound 2 s, \d+ attempts\): ECONNREFUSED/,
+      );
+    },
+    scaled(60_000),
+  );
 
   it('the runner reads its bound from the environment and refuses a bad one, naming the variable', () => {
     expect(readyTimeoutFromEnv('PG_READY_TIMEOUT_SECONDS', {})).toBe(300);

@@ -34,6 +34,7 @@ import {
   startNeo4j,
   startS3,
 } from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
 
 const Bucket = 'backups-restore-neo4j';
 const target = 'infrahub-lab';
@@ -74,7 +75,7 @@ describe('restore: Neo4j Community (real neo4j-admin load, real S3 server)', () 
     adminWrapper = join(scratch, 'neo4j-admin');
     writeFileSync(adminWrapper, `#!/bin/sh\necho "$*" >> '${adminLog}'\nexec '${neo4j.adminPath}' "$@"\n`);
     chmodSync(adminWrapper, 0o755);
-  }, 600_000);
+  }, scaled(600_000));
 
   afterAll(async () => {
     await proxy?.stop();
@@ -115,37 +116,41 @@ describe('restore: Neo4j Community (real neo4j-admin load, real S3 server)', () 
     };
   };
 
-  it("the dry run's plan names what happens to the target's system database", async () => {
-    const plan = (input: Record<string, unknown>) =>
-      restorePlanStep(
-        {
-          kind: 'restore',
-          input: { target, backupId, dryRun: true, ...input },
-          executionName: 'dry-run',
-          startTime: '2026-11-22T10:00:00Z',
-        },
-        {
-          s3,
-          bucket: Bucket,
-          secrets: server.secretsManager(),
-          config: exampleAtHarnessVersion(),
-          logger,
-        },
-      ) as Promise<RestoreStatePlan>;
-    const kept = await plan({});
-    expect(kept.neo4jSystem).toMatchObject({ choice: 'keep', action: 'kept' });
-    expect(kept.neo4jSystem.message).toMatch(
-      /system is kept: the target's Neo4j users, roles and passwords stay/,
-    );
-    expect(kept.environment).toContainEqual({ Name: 'NEO4J_SYSTEM', Value: 'keep' });
-    const restored = await plan({ neo4jSystem: 'restore' });
-    expect(restored.neo4jSystem).toMatchObject({ choice: 'restore', action: 'restored' });
-    expect(restored.neo4jSystem.message).toMatch(/system is RESTORED from the backup/);
-    expect(restored.warnings).toContainEqual(
-      expect.stringMatching(/users, roles, privileges and passwords will be those of the backup/),
-    );
-    expect(restored.environment).toContainEqual({ Name: 'NEO4J_SYSTEM', Value: 'restore' });
-  }, 120_000);
+  it(
+    "the dry run's plan names what happens to the target's system database",
+    async () => {
+      const plan = (input: Record<string, unknown>) =>
+        restorePlanStep(
+          {
+            kind: 'restore',
+            input: { target, backupId, dryRun: true, ...input },
+            executionName: 'dry-run',
+            startTime: '2026-11-22T10:00:00Z',
+          },
+          {
+            s3,
+            bucket: Bucket,
+            secrets: server.secretsManager(),
+            config: exampleAtHarnessVersion(),
+            logger,
+          },
+        ) as Promise<RestoreStatePlan>;
+      const kept = await plan({});
+      expect(kept.neo4jSystem).toMatchObject({ choice: 'keep', action: 'kept' });
+      expect(kept.neo4jSystem.message).toMatch(
+        /system is kept: the target's Neo4j users, roles and passwords stay/,
+      );
+      expect(kept.environment).toContainEqual({ Name: 'NEO4J_SYSTEM', Value: 'keep' });
+      const restored = await plan({ neo4jSystem: 'restore' });
+      expect(restored.neo4jSystem).toMatchObject({ choice: 'restore', action: 'restored' });
+      expect(restored.neo4jSystem.message).toMatch(/system is RESTORED from the backup/);
+      expect(restored.warnings).toContainEqual(
+        expect.stringMatching(/users, roles, privileges and passwords will be those of the backup/),
+      );
+      expect(restored.environment).toContainEqual({ Name: 'NEO4J_SYSTEM', Value: 'restore' });
+    },
+    scaled(120_000),
+  );
 
   it('refuses to load while the DBMS runs, before touching anything', async () => {
     await expect(restoreNeo4jCommunity(ctx(), admin(), manifest, workDir())).rejects.toMatchObject({
@@ -156,167 +161,190 @@ describe('restore: Neo4j Community (real neo4j-admin load, real S3 server)', () 
   // Issue 12, item 1: one bit flipped in the middle of the dump's GetObject body (a multipart object:
   // its composite S3 checksum is not validated by the SDK) used to stream straight into
   // `neo4j-admin database load --from-stdin --overwrite-destination=true`.
-  it('fails with a named error on a flipped bit, never runs neo4j-admin load, and leaves the target serving', async () => {
-    await cypher('neo4j', "MATCH (n:Node {uuid: 'device-1'}) SET n.probe = 'changed after the backup'");
-    await cypher('neo4j', 'MATCH (n:Node) WITH n ORDER BY n.uuid DESC LIMIT 3 DETACH DELETE n');
-    const before = await countGraph(neo4j);
-    expect(before).not.toEqual(atBackup);
+  it(
+    'fails with a named error on a flipped bit, never runs neo4j-admin load, and leaves the target serving',
+    async () => {
+      await cypher('neo4j', "MATCH (n:Node {uuid: 'device-1'}) SET n.probe = 'changed after the backup'");
+      await cypher('neo4j', 'MATCH (n:Node) WITH n ORDER BY n.uuid DESC LIMIT 3 DETACH DELETE n');
+      const before = await countGraph(neo4j);
+      expect(before).not.toEqual(atBackup);
 
-    const client = new S3Client({
-      endpoint: proxy.endpoint,
-      region: server.region,
-      forcePathStyle: true,
-      credentials: server.credentials,
-      // As for a multipart object on AWS (a composite checksum the SDK does not validate): only our
-      // SHA-256 against the manifest stands between the flipped bit and the store.
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
-    const rule = proxy.add({
-      match: { method: 'GET', path: /\/database\/neo4j\.dump$/ },
-      fault: { kind: 'flip-bit' },
-    });
-    rmSync(adminLog, { force: true });
-    const restoreId = restoreIdFor('restore', new Date('2026-11-22T10:00:00Z'), 'bitflip');
-    await neo4j.stopDbms();
-    try {
-      // Through the runner, as the state machine runs it: the step fails and records its named error.
-      const env = {
-        ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
-        ...neo4jRunnerEnv(neo4j),
-        S3_ENDPOINT: proxy.endpoint,
-        NEO4J_ADMIN: adminWrapper,
-        RESTORE_ID: restoreId,
-        RESTORE_WORK_DIR: join(scratch, 'runner-work'),
+      const client = new S3Client({
+        endpoint: proxy.endpoint,
+        region: server.region,
+        forcePathStyle: true,
+        credentials: server.credentials,
+        // As for a multipart object on AWS (a composite checksum the SDK does not validate): only our
+        // SHA-256 against the manifest stands between the flipped bit and the store.
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      });
+      const rule = proxy.add({
+        match: { method: 'GET', path: /\/database\/neo4j\.dump$/ },
+        fault: { kind: 'flip-bit' },
+      });
+      rmSync(adminLog, { force: true });
+      const restoreId = restoreIdFor('restore', new Date('2026-11-22T10:00:00Z'), 'bitflip');
+      await neo4j.stopDbms();
+      try {
+        // Through the runner, as the state machine runs it: the step fails and records its named error.
+        const env = {
+          ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
+          ...neo4jRunnerEnv(neo4j),
+          S3_ENDPOINT: proxy.endpoint,
+          NEO4J_ADMIN: adminWrapper,
+          RESTORE_ID: restoreId,
+          RESTORE_WORK_DIR: join(scratch, 'runner-work'),
+        };
+        const run = await runRunner('restore-neo4j', env);
+        expect(run.code).not.toBe(0);
+        expect(rule.hits).toBeGreaterThan(0);
+        const recorded = await getJson(
+          s3,
+          Bucket,
+          restoreStepKey(target, restoreId, 'restore-neo4j.error'),
+          RestoreStepErrorSchema,
+        );
+        expect(recorded?.error.name, `${JSON.stringify(recorded)}\n${run.stderr.slice(-2000)}`).toBe(
+          'RestoreValidation',
+        );
+        // The SDK's own check of S3's full-object checksum (moto answers one) or our SHA-256: either way named.
+        expect(recorded?.error.message).toMatch(/neo4j\.dump/);
+        // And the component directly, with the system database asked for too.
+        await expect(
+          restoreNeo4jCommunity(ctx(client), admin(), manifest, { ...workDir(), system: 'restore' }),
+        ).rejects.toMatchObject({
+          name: 'RestoreValidation',
+          message: expect.stringMatching(
+            /neo4j\.dump hashes to [0-9a-f]{64}, the manifest records [0-9a-f]{64}/,
+          ),
+        });
+        expect(loadsRun()).toEqual([]);
+        // The step's own scratch folder under RESTORE_WORK_DIR is gone; the base folder itself is kept.
+        expect(readdirSync(join(scratch, 'work'))).toEqual([]);
+      } finally {
+        rule.remove();
+        client.destroy();
+        await neo4j.startDbms();
+      }
+      expect(await countGraph(neo4j)).toEqual(before);
+      expect(await probe()).toBe('changed after the backup');
+    },
+    scaled(240_000),
+  );
+
+  it(
+    'fails before downloading when the scratch space cannot hold the files, naming it',
+    async () => {
+      const huge: Manifest = {
+        ...manifest,
+        sizes: Object.fromEntries(Object.keys(manifest.sizes ?? {}).map((k) => [k, 2 ** 50])),
       };
-      const run = await runRunner('restore-neo4j', env);
-      expect(run.code).not.toBe(0);
-      expect(rule.hits).toBeGreaterThan(0);
-      const recorded = await getJson(
-        s3,
-        Bucket,
-        restoreStepKey(target, restoreId, 'restore-neo4j.error'),
-        RestoreStepErrorSchema,
-      );
-      expect(recorded?.error.name, `${JSON.stringify(recorded)}\n${run.stderr.slice(-2000)}`).toBe(
-        'RestoreValidation',
-      );
-      // The SDK's own check of S3's full-object checksum (moto answers one) or our SHA-256: either way named.
-      expect(recorded?.error.message).toMatch(/neo4j\.dump/);
-      // And the component directly, with the system database asked for too.
-      await expect(
-        restoreNeo4jCommunity(ctx(client), admin(), manifest, { ...workDir(), system: 'restore' }),
-      ).rejects.toMatchObject({
-        name: 'RestoreValidation',
-        message: expect.stringMatching(
-          /neo4j\.dump hashes to [0-9a-f]{64}, the manifest records [0-9a-f]{64}/,
-        ),
-      });
-      expect(loadsRun()).toEqual([]);
-      // The step's own scratch folder under RESTORE_WORK_DIR is gone; the base folder itself is kept.
-      expect(readdirSync(join(scratch, 'work'))).toEqual([]);
-    } finally {
-      rule.remove();
-      client.destroy();
-      await neo4j.startDbms();
-    }
-    expect(await countGraph(neo4j)).toEqual(before);
-    expect(await probe()).toBe('changed after the backup');
-  }, 240_000);
-
-  it('fails before downloading when the scratch space cannot hold the files, naming it', async () => {
-    const huge: Manifest = {
-      ...manifest,
-      sizes: Object.fromEntries(Object.keys(manifest.sizes ?? {}).map((k) => [k, 2 ** 50])),
-    };
-    rmSync(adminLog, { force: true });
-    await neo4j.stopDbms();
-    try {
-      await expect(restoreNeo4jCommunity(ctx(), admin(), huge, workDir())).rejects.toMatchObject({
-        name: 'InsufficientScratchSpace',
-        message: expect.stringMatching(
-          /has \d+ bytes free; the 1 Neo4j file\(s\) of .* need 1125899906842624 bytes/,
-        ),
-      });
-      expect(loadsRun()).toEqual([]);
-    } finally {
-      await neo4j.startDbms();
-    }
-    expect(await probe()).toBe('changed after the backup');
-  }, 180_000);
+      rmSync(adminLog, { force: true });
+      await neo4j.stopDbms();
+      try {
+        await expect(restoreNeo4jCommunity(ctx(), admin(), huge, workDir())).rejects.toMatchObject({
+          name: 'InsufficientScratchSpace',
+          message: expect.stringMatching(
+            /has \d+ bytes free; the 1 Neo4j file\(s\) of .* need 1125899906842624 bytes/,
+          ),
+        });
+        expect(loadsRun()).toEqual([]);
+      } finally {
+        await neo4j.startDbms();
+      }
+      expect(await probe()).toBe('changed after the backup');
+    },
+    scaled(180_000),
+  );
 
   // Issue 12, item 6: system.dump replaced the target's users and passwords without a word.
-  it("by default brings back the backup-time graph and keeps the target's system (its users)", async () => {
-    await cypher(
-      'system',
-      "CREATE USER operator IF NOT EXISTS SET PASSWORD 'operator-pass-1' CHANGE NOT REQUIRED",
-    );
-    await cypher('neo4j', 'CREATE (:Stray {name: "added after the backup"})');
-    expect(await countGraph(neo4j)).not.toEqual(atBackup);
-    rmSync(adminLog, { force: true });
+  it(
+    "by default brings back the backup-time graph and keeps the target's system (its users)",
+    async () => {
+      await cypher(
+        'system',
+        "CREATE USER operator IF NOT EXISTS SET PASSWORD 'operator-pass-1' CHANGE NOT REQUIRED",
+      );
+      await cypher('neo4j', 'CREATE (:Stray {name: "added after the backup"})');
+      expect(await countGraph(neo4j)).not.toEqual(atBackup);
+      rmSync(adminLog, { force: true });
 
-    await neo4j.stopDbms();
-    const result = await restoreNeo4jCommunity(ctx(), admin(), manifest, workDir());
-    await neo4j.startDbms();
-    expect(result).toMatchObject({
-      system: 'kept',
-      databases: [{ name: 'neo4j', file: 'database/neo4j.dump' }],
-      verified: [
-        {
-          file: 'database/neo4j.dump',
-          bytes: dumpBytes('neo4j'),
-          sha256: manifest.checksums['database/neo4j.dump'],
-        },
-      ],
-      verifiedBytes: dumpBytes('neo4j'),
-    });
-    // In a scratch folder of the step's own under RESTORE_WORK_DIR (never the folder it is given).
-    expect(loadsRun()).toEqual([
-      expect.stringMatching(
-        new RegExp(
-          `^database load neo4j --from-path=${join(scratch, 'work')}/infrahub-neo4j-restore-\\w+/neo4j --overwrite-destination=true$`,
+      await neo4j.stopDbms();
+      const result = await restoreNeo4jCommunity(ctx(), admin(), manifest, workDir());
+      await neo4j.startDbms();
+      expect(result).toMatchObject({
+        system: 'kept',
+        databases: [{ name: 'neo4j', file: 'database/neo4j.dump' }],
+        verified: [
+          {
+            file: 'database/neo4j.dump',
+            bytes: dumpBytes('neo4j'),
+            sha256: manifest.checksums['database/neo4j.dump'],
+          },
+        ],
+        verifiedBytes: dumpBytes('neo4j'),
+      });
+      // In a scratch folder of the step's own under RESTORE_WORK_DIR (never the folder it is given).
+      expect(loadsRun()).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^database load neo4j --from-path=${join(scratch, 'work')}/infrahub-neo4j-restore-\\w+/neo4j --overwrite-destination=true$`,
+          ),
         ),
-      ),
-    ]);
-    expect(readdirSync(join(scratch, 'work'))).toEqual([]);
-    expect(await countGraph(neo4j)).toEqual(atBackup);
-    expect(await probe()).toBeNull();
-    expect(await users()).toContain('operator');
-    expect(await validateGraph(ctx(), bolt(), manifest)).toEqual({ neo4j: atBackup });
-  }, 180_000);
+      ]);
+      expect(readdirSync(join(scratch, 'work'))).toEqual([]);
+      expect(await countGraph(neo4j)).toEqual(atBackup);
+      expect(await probe()).toBeNull();
+      expect(await users()).toContain('operator');
+      expect(await validateGraph(ctx(), bolt(), manifest)).toEqual({ neo4j: atBackup });
+    },
+    scaled(180_000),
+  );
 
-  it('with system "restore" replaces the target\'s users by the backup\'s', async () => {
-    expect(await users()).toContain('operator');
-    rmSync(adminLog, { force: true });
-    await neo4j.stopDbms();
-    const result = await restoreNeo4jCommunity(ctx(), admin(), manifest, { ...workDir(), system: 'restore' });
-    await neo4j.startDbms();
-    expect(result.system).toBe('restored');
-    expect(result.databases.map((d) => d.name)).toEqual(['system', 'neo4j']);
-    expect(result.verifiedBytes).toBe(dumpBytes('system') + dumpBytes('neo4j'));
-    expect(loadsRun().map((l) => l.split(' ')[2])).toEqual(['system', 'neo4j']);
-    expect(await users()).not.toContain('operator');
-    expect(await users()).toContain('neo4j');
-    expect(await validateGraph(ctx(), bolt(), manifest, {}, { system: 'restore' })).toEqual({
-      neo4j: atBackup,
-    });
-  }, 180_000);
+  it(
+    'with system "restore" replaces the target\'s users by the backup\'s',
+    async () => {
+      expect(await users()).toContain('operator');
+      rmSync(adminLog, { force: true });
+      await neo4j.stopDbms();
+      const result = await restoreNeo4jCommunity(ctx(), admin(), manifest, {
+        ...workDir(),
+        system: 'restore',
+      });
+      await neo4j.startDbms();
+      expect(result.system).toBe('restored');
+      expect(result.databases.map((d) => d.name)).toEqual(['system', 'neo4j']);
+      expect(result.verifiedBytes).toBe(dumpBytes('system') + dumpBytes('neo4j'));
+      expect(loadsRun().map((l) => l.split(' ')[2])).toEqual(['system', 'neo4j']);
+      expect(await users()).not.toContain('operator');
+      expect(await users()).toContain('neo4j');
+      expect(await validateGraph(ctx(), bolt(), manifest, {}, { system: 'restore' })).toEqual({
+        neo4j: atBackup,
+      });
+    },
+    scaled(180_000),
+  );
 
-  it('after system "restore", a refused login says the secret must match the backup\'s users', async () => {
-    await expect(
-      validateGraph(
-        ctx(),
-        { ...bolt(), password: 'not-the-backup-password' },
-        manifest,
-        {},
-        { system: 'restore' },
-      ),
-    ).rejects.toMatchObject({
-      name: 'DatabaseUnreachable',
-      message: expect.stringMatching(
-        /neo4jSystem "restore".*user "neo4j" of the target's credentials secret is refused/,
-      ),
-    });
-  }, 60_000);
+  it(
+    'after system "restore", a refused login says the secret must match the backup\'s users',
+    async () => {
+      await expect(
+        validateGraph(
+          ctx(),
+          { ...bolt(), password: 'not-the-backup-password' },
+          manifest,
+          {},
+          { system: 'restore' },
+        ),
+      ).rejects.toMatchObject({
+        name: 'DatabaseUnreachable',
+        message: expect.stringMatching(
+          /neo4jSystem "restore".*user "neo4j" of the target's credentials secret is refused/,
+        ),
+      });
+    },
+    scaled(60_000),
+  );
 
   it('fails validation, naming the database, when counts known to describe the dump differ from the backup', async () => {
     // Community reports no transaction id, so a real backup's counts_basis is "unknown" (a difference

@@ -17,6 +17,7 @@ import {
   startPostgres,
   startS3,
 } from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
 
 const Bucket = 'backups-restore-pg-locale';
 const target = 'infrahub-lab';
@@ -151,7 +152,7 @@ describe('restore: PostgreSQL into a server that lacks what the source had (loca
       );
     manifests.cutf8 = await backUp('prefect_cutf8', 'infrahub_backup_20261121_020000');
     manifests.icu = await backUp('prefect_icu', 'infrahub_backup_20261121_030000');
-  }, 300_000);
+  }, scaled(300_000));
 
   afterAll(async () => {
     await Promise.allSettled([source?.stop(), targetServer?.stop(), server?.stop()]);
@@ -184,97 +185,112 @@ describe('restore: PostgreSQL into a server that lacks what the source had (loca
     ).toEqual([]);
   });
 
-  it("restores a database created with a locale the target lacks, in the target's default locale, owned by the restoring role", async () => {
-    const manifest = manifests.locale as Manifest;
-    const result = await restorePostgres(
-      ctx(manifest.backup_id, 'restore_20261122_010000_locale'),
-      connection(),
-      manifest,
-      { binDir: targetServer.binDir },
-    );
-    expect(result).toMatchObject({
-      database: 'prefect',
-      tables: 3,
-      rows: 1750,
-      countsCompared: true,
-      created: {
-        encoding: 'UTF8',
-        localeFrom: 'target-default',
-        collate: 'C',
-        fallbackReason: expect.stringMatching(/invalid locale name/),
-      },
-    });
-    const owners = await sql(
-      targetServer,
-      'prefect',
-      "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'",
-    );
-    expect(owners).toEqual([{ tableowner: 'postgres' }]);
-    // The table that lived in the source's tablespace is in the target's default one, its trigram
-    // index (pg_trgm, now the restoring role's) answers.
-    expect(
-      await sql(targetServer, 'prefect', "SELECT tablespace FROM pg_tables WHERE tablename = 'search'"),
-    ).toEqual([{ tablespace: null }]);
-    const similar = await sql(
-      targetServer,
-      'prefect',
-      "SELECT count(*)::int AS n FROM search WHERE t % 'flow 7'",
-    );
-    expect((similar[0] as { n: number }).n).toBeGreaterThan(0);
-    const first = await sql(targetServer, 'prefect', 'SELECT message FROM log ORDER BY id LIMIT 1');
-    expect(first).toEqual([{ message: 'ä line 1' }]);
-  }, 180_000);
-
-  it("keeps the dump's locale when the target has it (C.UTF-8), and the ICU provider and collations", async () => {
-    const cutf8 = await restorePostgres(
-      ctx('infrahub_backup_20261121_020000', 'restore_20261122_020000_cutf8'),
-      connection(),
-      manifests.cutf8 as Manifest,
-      // The target's configured database (PGDATABASE) is the connection's; this one names its own.
-      { binDir: targetServer.binDir, database: 'prefect_cutf8' },
-    );
-    expect(cutf8).toMatchObject({
-      database: 'prefect_cutf8',
-      created: { localeFrom: 'dump', provider: 'libc', collate: 'C.UTF-8' },
-    });
-    expect(cutf8.created.fallbackReason).toBeUndefined();
-    const icu = await restorePostgres(
-      ctx('infrahub_backup_20261121_030000', 'restore_20261122_030000_icu'),
-      connection(),
-      manifests.icu as Manifest,
-      // The target's configured database (PGDATABASE) is the connection's; this one names its own.
-      { binDir: targetServer.binDir, database: 'prefect_icu' },
-    );
-    expect(icu).toMatchObject({ database: 'prefect_icu', created: { localeFrom: 'dump', provider: 'icu' } });
-    const [{ n }] = (await sql(
-      targetServer,
-      'prefect_icu',
-      "SELECT count(*)::int AS n FROM tag WHERE t = 'TAG'",
-    )) as [{ n: number }];
-    expect(n).toBe(2); // the case-insensitive ICU collation came along
-  }, 180_000);
-
-  it("passes a drill of that backup on a disposable server lacking the locale, restored into the dump's database", async () => {
-    const work = mkdtempSync(join(tmpdir(), 'drill-locale-'));
-    chmodSync(work, 0o755);
-    try {
+  it(
+    "restores a database created with a locale the target lacks, in the target's default locale, owned by the restoring role",
+    async () => {
       const manifest = manifests.locale as Manifest;
-      const result = await runDrill(ctx(manifest.backup_id, 'drill_20261122_040000_locale'), manifest, {
-        workDir: join(work, 'drill'),
-        pgBinDir: targetServer.binDir,
-        neo4jHome: '/nonexistent',
-        neo4jAdmin: '/nonexistent',
-      });
-      expect(result.details.postgres).toMatchObject({
+      const result = await restorePostgres(
+        ctx(manifest.backup_id, 'restore_20261122_010000_locale'),
+        connection(),
+        manifest,
+        { binDir: targetServer.binDir },
+      );
+      expect(result).toMatchObject({
         database: 'prefect',
         tables: 3,
         rows: 1750,
         countsCompared: true,
-        validation: 'counts equal those at backup time (3 tables, 1750 rows)',
-        created: { localeFrom: expect.not.stringMatching(/^dump$/) },
+        created: {
+          encoding: 'UTF8',
+          localeFrom: 'target-default',
+          collate: 'C',
+          fallbackReason: expect.stringMatching(/invalid locale name/),
+        },
       });
-    } finally {
-      rmSync(work, { recursive: true, force: true });
-    }
-  }, 240_000);
+      const owners = await sql(
+        targetServer,
+        'prefect',
+        "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'",
+      );
+      expect(owners).toEqual([{ tableowner: 'postgres' }]);
+      // The table that lived in the source's tablespace is in the target's default one, its trigram
+      // index (pg_trgm, now the restoring role's) answers.
+      expect(
+        await sql(targetServer, 'prefect', "SELECT tablespace FROM pg_tables WHERE tablename = 'search'"),
+      ).toEqual([{ tablespace: null }]);
+      const similar = await sql(
+        targetServer,
+        'prefect',
+        "SELECT count(*)::int AS n FROM search WHERE t % 'flow 7'",
+      );
+      expect((similar[0] as { n: number }).n).toBeGreaterThan(0);
+      const first = await sql(targetServer, 'prefect', 'SELECT message FROM log ORDER BY id LIMIT 1');
+      expect(first).toEqual([{ message: 'ä line 1' }]);
+    },
+    scaled(180_000),
+  );
+
+  it(
+    "keeps the dump's locale when the target has it (C.UTF-8), and the ICU provider and collations",
+    async () => {
+      const cutf8 = await restorePostgres(
+        ctx('infrahub_backup_20261121_020000', 'restore_20261122_020000_cutf8'),
+        connection(),
+        manifests.cutf8 as Manifest,
+        // The target's configured database (PGDATABASE) is the connection's; this one names its own.
+        { binDir: targetServer.binDir, database: 'prefect_cutf8' },
+      );
+      expect(cutf8).toMatchObject({
+        database: 'prefect_cutf8',
+        created: { localeFrom: 'dump', provider: 'libc', collate: 'C.UTF-8' },
+      });
+      expect(cutf8.created.fallbackReason).toBeUndefined();
+      const icu = await restorePostgres(
+        ctx('infrahub_backup_20261121_030000', 'restore_20261122_030000_icu'),
+        connection(),
+        manifests.icu as Manifest,
+        // The target's configured database (PGDATABASE) is the connection's; this one names its own.
+        { binDir: targetServer.binDir, database: 'prefect_icu' },
+      );
+      expect(icu).toMatchObject({
+        database: 'prefect_icu',
+        created: { localeFrom: 'dump', provider: 'icu' },
+      });
+      const [{ n }] = (await sql(
+        targetServer,
+        'prefect_icu',
+        "SELECT count(*)::int AS n FROM tag WHERE t = 'TAG'",
+      )) as [{ n: number }];
+      expect(n).toBe(2); // the case-insensitive ICU collation came along
+    },
+    scaled(180_000),
+  );
+
+  it(
+    "passes a drill of that backup on a disposable server lacking the locale, restored into the dump's database",
+    async () => {
+      const work = mkdtempSync(join(tmpdir(), 'drill-locale-'));
+      chmodSync(work, 0o755);
+      try {
+        const manifest = manifests.locale as Manifest;
+        const result = await runDrill(ctx(manifest.backup_id, 'drill_20261122_040000_locale'), manifest, {
+          workDir: join(work, 'drill'),
+          pgBinDir: targetServer.binDir,
+          neo4jHome: '/nonexistent',
+          neo4jAdmin: '/nonexistent',
+        });
+        expect(result.details.postgres).toMatchObject({
+          database: 'prefect',
+          tables: 3,
+          rows: 1750,
+          countsCompared: true,
+          validation: 'counts equal those at backup time (3 tables, 1750 rows)',
+          created: { localeFrom: expect.not.stringMatching(/^dump$/) },
+        });
+      } finally {
+        rmSync(work, { recursive: true, force: true });
+      }
+    },
+    scaled(240_000),
+  );
 });

@@ -14,6 +14,7 @@ import {
   startPostgres,
   startS3,
 } from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
 
 const Bucket = 'backups-restore-postgres';
 const target = 'infrahub-lab';
@@ -39,7 +40,7 @@ describe('restore: PostgreSQL (real pg_restore, real S3 server)', () => {
     });
     expect(run.code, run.stderr).toBe(0);
     ({ manifest } = await writeManifest(s3, Bucket, { target, backupId, components: ['task-manager-db'] }));
-  }, 240_000);
+  }, scaled(240_000));
 
   afterAll(async () => {
     await Promise.allSettled([postgres?.stop(), server?.stop()]);
@@ -54,44 +55,55 @@ describe('restore: PostgreSQL (real pg_restore, real S3 server)', () => {
   });
   const ctx = () => ({ s3, bucket: Bucket, target, backupId, logger });
 
-  it('brings back the backup-time rows after data was changed and deleted, with a session still open', async () => {
-    const before = await countTables(postgres, 'prefect');
-    const client = new pg.Client({ connectionString: postgres.url('prefect') });
-    await client.connect();
-    await client.query('DELETE FROM log');
-    await client.query("UPDATE flow_run SET name = 'changed'");
-    await client.query('CREATE TABLE stray (id int)');
-    const lingering = new pg.Client({ connectionString: postgres.url('prefect') });
-    await lingering.connect();
-    lingering.on('error', () => undefined); // it is terminated by the restore
-    await client.end();
+  it(
+    'brings back the backup-time rows after data was changed and deleted, with a session still open',
+    async () => {
+      const before = await countTables(postgres, 'prefect');
+      const client = new pg.Client({ connectionString: postgres.url('prefect') });
+      await client.connect();
+      await client.query('DELETE FROM log');
+      await client.query("UPDATE flow_run SET name = 'changed'");
+      await client.query('CREATE TABLE stray (id int)');
+      const lingering = new pg.Client({ connectionString: postgres.url('prefect') });
+      await lingering.connect();
+      lingering.on('error', () => undefined); // it is terminated by the restore
+      await client.end();
 
-    const result = await restorePostgres(ctx(), connection(), manifest, { binDir: postgres.binDir });
-    expect(result).toMatchObject({ component: 'task-manager-db', database: 'prefect', tables: 3 });
-    expect(await countTables(postgres, 'prefect')).toEqual(before);
-    const check = new pg.Client({ connectionString: postgres.url('prefect') });
-    await check.connect();
-    const changed = await check.query("SELECT count(*)::int AS n FROM flow_run WHERE name = 'changed'");
-    const stray = await check.query("SELECT to_regclass('public.stray') AS t");
-    await check.end();
-    expect(changed.rows[0].n).toBe(0);
-    expect(stray.rows[0].t).toBeNull();
-    await lingering.end().catch(() => undefined);
-  }, 120_000);
+      const result = await restorePostgres(ctx(), connection(), manifest, { binDir: postgres.binDir });
+      expect(result).toMatchObject({ component: 'task-manager-db', database: 'prefect', tables: 3 });
+      expect(await countTables(postgres, 'prefect')).toEqual(before);
+      const check = new pg.Client({ connectionString: postgres.url('prefect') });
+      await check.connect();
+      const changed = await check.query("SELECT count(*)::int AS n FROM flow_run WHERE name = 'changed'");
+      const stray = await check.query("SELECT to_regclass('public.stray') AS t");
+      await check.end();
+      expect(changed.rows[0].n).toBe(0);
+      expect(stray.rows[0].t).toBeNull();
+      await lingering.end().catch(() => undefined);
+    },
+    scaled(120_000),
+  );
 
-  it('fails validation, naming each table, when the restored counts differ from the backup', async () => {
-    const wrong: Manifest = {
-      ...manifest,
-      counts: {
-        ...manifest.counts,
-        postgres: { database: 'prefect', tables: { ...manifest.counts?.postgres?.tables, 'public.log': 1 } },
-      },
-    };
-    await expect(
-      restorePostgres(ctx(), connection(), wrong, { binDir: postgres.binDir }),
-    ).rejects.toMatchObject({
-      name: 'RestoreValidation',
-      message: expect.stringMatching(/public\.log: 1 at backup, 1500 after restore/),
-    });
-  }, 120_000);
+  it(
+    'fails validation, naming each table, when the restored counts differ from the backup',
+    async () => {
+      const wrong: Manifest = {
+        ...manifest,
+        counts: {
+          ...manifest.counts,
+          postgres: {
+            database: 'prefect',
+            tables: { ...manifest.counts?.postgres?.tables, 'public.log': 1 },
+          },
+        },
+      };
+      await expect(
+        restorePostgres(ctx(), connection(), wrong, { binDir: postgres.binDir }),
+      ).rejects.toMatchObject({
+        name: 'RestoreValidation',
+        message: expect.stringMatching(/public\.log: 1 at backup, 1500 after restore/),
+      });
+    },
+    scaled(120_000),
+  );
 });

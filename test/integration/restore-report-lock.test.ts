@@ -15,6 +15,7 @@ import { createLogger } from '../../core/log.js';
 import { getJson } from '../../core/s3/objects.js';
 import { restoreReportStep } from '../../functions/restore-report/restore-report.js';
 import { type S3Server, startS3 } from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
 import { captureNotices, type Notices } from '../helpers/notices.js';
 
 const bucket = 'infrahub-backups-report-lock';
@@ -36,7 +37,7 @@ describe('restore report: a lock left behind', () => {
       },
     ]);
     notices = await captureNotices(local);
-  }, 240_000);
+  }, scaled(240_000));
   afterAll(async () => {
     await aws?.stop();
   });

@@ -23,6 +23,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { LocalBackupOptions, LocalExecution } from '../../cli/local/backup.js';
 import { runBackupLocally } from '../../cli/local/backup.js';
 import { type LocalStack, startLocalStack } from '../../harness/local-stack.js';
+import { scaled } from '../../harness/time-scale.js';
 import { captureNotices, type Notices } from '../helpers/notices.js';
 import { exists } from '../helpers/s3.js';
 
@@ -98,12 +99,12 @@ exec sleep 600
 `,
     );
     chmodSync(join(fakeBin, 'pg_dump'), 0o755);
-  }, 240_000);
+  }, scaled(240_000));
 
   afterAll(async () => {
     await stack?.stop();
     if (fakeBin) rmSync(fakeBin, { recursive: true, force: true });
-  }, 120_000);
+  }, scaled(120_000));
 
   beforeEach(async () => {
     await notices.sns();
@@ -127,77 +128,89 @@ exec sleep 600
     },
   });
 
-  it('a pg_dump that hangs without a byte: each attempt ends within the heartbeat bound, the target fails, the lock is released, the notice names the stall', async () => {
-    writeFileSync(mode, 'hang');
-    const started = Date.now();
-    const result = await backup(withFakePgDump);
-    const took = Date.now() - started;
-    expect(result.status).toBe('FAILED');
-    expect(result.error).toBe('BackupFailed');
-    expect(result.cause).toMatch(/infrahub-lab: Backup of infrahub-lab failed at DumpPostgres: /);
+  it(
+    'a pg_dump that hangs without a byte: each attempt ends within the heartbeat bound, the target fails, the lock is released, the notice names the stall',
+    async () => {
+      writeFileSync(mode, 'hang');
+      const started = Date.now();
+      const result = await backup(withFakePgDump);
+      const took = Date.now() - started;
+      expect(result.status).toBe('FAILED');
+      expect(result.error).toBe('BackupFailed');
+      expect(result.cause).toMatch(/infrahub-lab: Backup of infrahub-lab failed at DumpPostgres: /);
 
-    const tries = attempts(result, 'DumpPostgres');
-    // Stalled (the runner's own bound) or, if the runner's answer came too late, the state's heartbeat
-    // bound; both retried (runnerTransientRetry, heartbeatTimeoutRetry: two retries each at most).
-    expect(tries.length).toBeGreaterThanOrEqual(3);
-    for (const t of tries) {
-      expect(['Stalled', 'States.HeartbeatTimeout']).toContain(t.error);
-      // The runner process's start (a few seconds locally; the heartbeat clock starts with the task)
-      // plus at most HeartbeatSeconds without a heartbeat: never the step's TimeoutSeconds (2 h).
-      expect(t.ms).toBeLessThan((HEARTBEAT_SECONDS + 30) * 1000);
-    }
-    expect(took).toBeLessThan(tries.length * (HEARTBEAT_SECONDS + 40) * 1000);
+      const tries = attempts(result, 'DumpPostgres');
+      // Stalled (the runner's own bound) or, if the runner's answer came too late, the state's heartbeat
+      // bound; both retried (runnerTransientRetry, heartbeatTimeoutRetry: two retries each at most).
+      expect(tries.length).toBeGreaterThanOrEqual(3);
+      for (const t of tries) {
+        expect(['Stalled', 'States.HeartbeatTimeout']).toContain(t.error);
+        // The runner process's start (a few seconds locally; the heartbeat clock starts with the task)
+        // plus at most HeartbeatSeconds without a heartbeat: never the step's TimeoutSeconds (2 h).
+        expect(t.ms).toBeLessThan((HEARTBEAT_SECONDS + 30) * 1000);
+      }
+      expect(took).toBeLessThan(tries.length * (HEARTBEAT_SECONDS + 40) * 1000);
 
-    // Every hanging pg_dump was ended with its runner.
-    const started_ = readFileSync(pids, 'utf8').trim().split('\n').filter(Boolean).map(Number);
-    expect(started_.length).toBe(tries.length);
-    for (const pid of started_) expect(alive(pid), `pg_dump ${pid}`).toBe(false);
+      // Every hanging pg_dump was ended with its runner.
+      const started_ = readFileSync(pids, 'utf8').trim().split('\n').filter(Boolean).map(Number);
+      expect(started_.length).toBe(tries.length);
+      for (const pid of started_) expect(alive(pid), `pg_dump ${pid}`).toBe(false);
 
-    expect(await exists(stack.local.s3, bucket, 'locks/infrahub-lab.json')).toBe(false);
-    const [notice] = await notices.sns();
-    expect(notice?.Subject).toBe('Infrahub backup FAILED: infrahub-lab at DumpPostgres');
-    const last = tries.at(-1)?.error ?? '';
-    expect(notice?.Message).toContain(`Error:      ${last}`);
-    expect(notice?.Message).toMatch(
-      last === 'Stalled'
-        ? /Cause: .*Stalled: no progress for \d+ s .*HeartbeatSeconds \(10 s\)/
-        : /Cause: .*States\.HeartbeatTimeout: runner backup-postgres sent no heartbeat for HeartbeatSeconds \(10 s\)/,
-    );
-    const [event] = await notices.events();
-    expect(event?.detail).toMatchObject({ outcome: 'failed', step: 'DumpPostgres', error: last });
-  }, 600_000);
+      expect(await exists(stack.local.s3, bucket, 'locks/infrahub-lab.json')).toBe(false);
+      const [notice] = await notices.sns();
+      expect(notice?.Subject).toBe('Infrahub backup FAILED: infrahub-lab at DumpPostgres');
+      const last = tries.at(-1)?.error ?? '';
+      expect(notice?.Message).toContain(`Error:      ${last}`);
+      expect(notice?.Message).toMatch(
+        last === 'Stalled'
+          ? /Cause: .*Stalled: no progress for \d+ s .*HeartbeatSeconds \(10 s\)/
+          : /Cause: .*States\.HeartbeatTimeout: runner backup-postgres sent no heartbeat for HeartbeatSeconds \(10 s\)/,
+      );
+      const [event] = await notices.events();
+      expect(event?.detail).toMatchObject({ outcome: 'failed', step: 'DumpPostgres', error: last });
+    },
+    scaled(600_000),
+  );
 
-  it("a runner's StorageError (S3 refusing every connection) reaches Retry by name: three attempts", async () => {
-    const result = await backup((o) => ({
-      ...o,
-      // Nothing listens on port 1: every S3 request of the runner is refused at once.
-      aws: { ...o.aws, endpoint: 'http://127.0.0.1:1' },
-      runtime: (t) => {
-        const r = o.runtime(t);
-        return { ...r, env: { ...r.env, S3_MAX_ATTEMPTS: '1' } };
-      },
-    }));
-    expect(result.status).toBe('FAILED');
-    expect(result.error).toBe('BackupFailed');
-    const tries = attempts(result, 'DumpPostgres');
-    expect(tries.map((t) => t.error)).toEqual(['StorageError', 'StorageError', 'StorageError']);
-    expect(retries(result, 'DumpPostgres')).toBe(2);
-    const [notice] = await notices.sns();
-    expect(notice?.Message).toContain('Error:      StorageError');
-    expect(notice?.Message).toMatch(/Cause: .*StorageError: /);
-    expect(await exists(stack.local.s3, bucket, 'locks/infrahub-lab.json')).toBe(false);
-  }, 600_000);
+  it(
+    "a runner's StorageError (S3 refusing every connection) reaches Retry by name: three attempts",
+    async () => {
+      const result = await backup((o) => ({
+        ...o,
+        // Nothing listens on port 1: every S3 request of the runner is refused at once.
+        aws: { ...o.aws, endpoint: 'http://127.0.0.1:1' },
+        runtime: (t) => {
+          const r = o.runtime(t);
+          return { ...r, env: { ...r.env, S3_MAX_ATTEMPTS: '1' } };
+        },
+      }));
+      expect(result.status).toBe('FAILED');
+      expect(result.error).toBe('BackupFailed');
+      const tries = attempts(result, 'DumpPostgres');
+      expect(tries.map((t) => t.error)).toEqual(['StorageError', 'StorageError', 'StorageError']);
+      expect(retries(result, 'DumpPostgres')).toBe(2);
+      const [notice] = await notices.sns();
+      expect(notice?.Message).toContain('Error:      StorageError');
+      expect(notice?.Message).toMatch(/Cause: .*StorageError: /);
+      expect(await exists(stack.local.s3, bucket, 'locks/infrahub-lab.json')).toBe(false);
+    },
+    scaled(600_000),
+  );
 
-  it('a permanent error (ToolFailed) is not retried: one attempt, named in the notice', async () => {
-    writeFileSync(mode, 'fail');
-    const result = await backup(withFakePgDump);
-    expect(result.status).toBe('FAILED');
-    expect(result.error).toBe('BackupFailed');
-    expect(attempts(result, 'DumpPostgres').map((t) => t.error)).toEqual(['ToolFailed']);
-    expect(retries(result, 'DumpPostgres')).toBe(0);
-    const [notice] = await notices.sns();
-    expect(notice?.Message).toContain('Error:      ToolFailed');
-    expect(notice?.Message).toContain('permission denied for table flow_run');
-    expect(await exists(stack.local.s3, bucket, 'locks/infrahub-lab.json')).toBe(false);
-  }, 600_000);
+  it(
+    'a permanent error (ToolFailed) is not retried: one attempt, named in the notice',
+    async () => {
+      writeFileSync(mode, 'fail');
+      const result = await backup(withFakePgDump);
+      expect(result.status).toBe('FAILED');
+      expect(result.error).toBe('BackupFailed');
+      expect(attempts(result, 'DumpPostgres').map((t) => t.error)).toEqual(['ToolFailed']);
+      expect(retries(result, 'DumpPostgres')).toBe(0);
+      const [notice] = await notices.sns();
+      expect(notice?.Message).toContain('Error:      ToolFailed');
+      expect(notice?.Message).toContain('permission denied for table flow_run');
+      expect(await exists(stack.local.s3, bucket, 'locks/infrahub-lab.json')).toBe(false);
+    },
+    scaled(600_000),
+  );
 });

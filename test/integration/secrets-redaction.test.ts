@@ -37,6 +37,7 @@ import {
   type S3Server,
   startS3,
 } from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
 import { type EchoingPostgres, startEchoingPostgres } from '../fakes/echoing-postgres.js';
 import { captureNotices, type Notices } from '../helpers/notices.js';
 
@@ -113,7 +114,7 @@ describe('secrets never reach outputs (local executor, moto, runner process)', (
     synthesized = synthesizeBackup(config);
     notices = await captureNotices(local);
     configDir = mkdtempSync(join(tmpdir(), 'redaction-config-'));
-  }, 240_000);
+  }, scaled(240_000));
 
   afterAll(async () => {
     await Promise.allSettled([infrahub?.close(), pg?.close()]);
@@ -173,189 +174,213 @@ describe('secrets never reach outputs (local executor, moto, runner process)', (
     expect(found, 'channels that carry the canary').toEqual([]);
   };
 
-  it('an Infrahub API that echoes the refused token: the token is in no cause, history, log, notice or event', async () => {
-    const execution = await backup({ targets: ['infrahub-token'], components: ['task-manager-db'] });
-    expect(execution.status).toBe('FAILED');
-    // The echo really happened: the API was asked with the canary; its refusal is in the cause as a
-    // status and a fixed explanation, its answer (which quotes the token) not at all.
-    expect(infrahub.requests.some((r) => r.token === TOKEN)).toBe(true);
-    const all = await channels(execution, 'infrahub-token');
-    expect(all['execution cause']).toMatch(
-      /InfrahubApiError.*HTTP 401 \(the API token was refused\).*the answer is not shown/s,
-    );
-    expect(all['SNS notices']).toMatch(/Infrahub backup FAILED: infrahub-token at Preflight/);
-    expect(all['SNS notices']).toContain('the answer is not shown');
-    expect(all['EventBridge events']).toContain('Infrahub Backup Failed');
-    // The preflight reads the version only once the gate passes: a refused token ends it at the first
-    // task poll, named in the cause and the notice above, not in a log line of its own.
-    expectNoLeak(all, TOKEN, 'CANARY-tok');
-  }, 180_000);
-
-  it('a database that echoes the rejected password: the runner redacts its stderr and error record, and nothing downstream carries it', async () => {
-    const execution = await backup({ targets: ['infrahub-pg'], components: ['task-manager-db'] });
-    expect(execution.status).toBe('FAILED');
-    // The runner's pg client really sent the canary, and the server quoted it back.
-    expect(pg.passwords).toContain(PG_PASSWORD);
-    const all = await channels(execution, 'infrahub-pg');
-    expect(all['runner error records (S3)']).toMatch(
-      /DatabaseUnreachable.*password \\"\[redacted\]\\" is not valid/s,
-    );
-    expect(all['runner stderr']).toMatch(/DatabaseUnreachable: .*password "\[redacted\]" is not valid/);
-    expect(all['SNS notices']).toMatch(/runner task-manager-db: DatabaseUnreachable/);
-    expectNoLeak(all, PG_PASSWORD, 'CANARY-pgpw');
-  }, 180_000);
-
-  it('a database secret that is malformed JSON: a named error, its content quoted nowhere', async () => {
-    const execution = await backup({ targets: ['infrahub-json'], components: ['task-manager-db'] });
-    expect(execution.status).toBe('FAILED');
-    const all = await channels(execution, 'infrahub-json');
-    expect(all['execution cause']).toMatch(
-      /secret infrahub-json\/prefect-postgres is not valid JSON \(expected \{\\*"username\\*": \\*"\.\.\.\\*", \\*"password\\*": \\*"\.\.\.\\*"\}\); its content is not shown/,
-    );
-    expect(all['SNS notices']).toContain('is not valid JSON');
-    // Node's JSON.parse message quotes about ten characters around the fault: "CANARY-jso".
-    expectNoLeak(all, BAD_JSON_PASSWORD, 'CANARY-js');
-  }, 180_000);
-
-  it('the deployed preflight handler (functions/preflight/index.ts) throws and logs the echoed token redacted', async () => {
-    const canary = 'CANARY-deployed-0c4e';
-    await local.secrets.send(
-      new CreateSecretCommand({
-        Name: 'deployed/infrahub-token',
-        SecretString: JSON.stringify({ token: canary }),
-      }),
-    );
-    const saved = { ...process.env };
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL: local.endpoint,
-      AWS_REGION: localRegion,
-      AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
-    });
-    const written: string[] = [];
-    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      written.push(String(chunk));
-      return true;
-    });
-    let thrown: Error | undefined;
-    try {
-      const { handler } = await import('../../functions/preflight/index.js');
-      await handler(
-        {
-          target: 'infrahub-token',
-          backupId: 'infrahub_backup_20261121_030000',
-          infrahub: { address: infrahub.address, tokenSecret: 'deployed/infrahub-token' },
-        },
-        { getRemainingTimeInMillis: () => 120_000 },
-      ).catch((e: unknown) => {
-        thrown = e as Error;
-      });
-    } finally {
-      stderr.mockRestore();
-      for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
-      Object.assign(process.env, saved);
-    }
-    expect(infrahub.requests.some((r) => r.token === canary)).toBe(true);
-    expect(thrown?.name).toBe('InfrahubApiError');
-    expect(thrown?.message).toMatch(/HTTP 401 \(the API token was refused\).*the answer is not shown/s);
-    // Whatever the handler wrote, and the error it threw, carry the echo redacted.
-    expect(
-      leaks(`${thrown?.message}\n${thrown?.stack}\n${written.join('')}`, canary, 'CANARY-deployed'),
-    ).toEqual([]);
-  }, 120_000);
-
-  it('the restore report (report.json, notice, event) carries neither a secret the process read nor URL userinfo', async () => {
-    // A restore step failed with a message quoting the secret this process read and a URL with
-    // credentials (the second is removed in any process: the report Lambda reads no secrets on AWS).
-    const canary = 'CANARY-report-a83f';
-    registerSecret(canary);
-    const restoreId = 'restore_20261121_030000_abcd1234';
-    await restoreReportStep(
-      {
-        kind: 'restore',
-        executionId: 'arn:aws:states:us-east-1:000000000000:execution:restore:x',
-        startedAt: '2026-11-21T03:00:00Z',
-        plan: { target: 'infrahub-pg', backupId: 'infrahub_backup_20261121_020000', restoreId },
-        branches: [
-          {
-            component: 'task-manager-db',
-            ok: false,
-            failure: {
-              step: 'RestorePostgres',
-              error: 'DatabaseUnreachable',
-              cause: `server said: password "${canary}" refused at postgresql://prefect:url-pw-c0ffee@db.internal/prefect`,
-            },
-          },
-        ],
-      },
-      {
-        s3: local.s3,
-        bucket,
-        sns: local.sns,
-        events: local.events,
-        topicArns: [local.topicArn],
-        logger: createLogger({}, { write: (line) => logs.push(line) }),
-      },
-    );
-    const out = await local.s3.send(
-      new GetObjectCommand({ Bucket: bucket, Key: restoreStepKey('infrahub-pg', restoreId, 'report') }),
-    );
-    const report = (await out.Body?.transformToString()) ?? '';
-    const sns = JSON.stringify(await notices.sns());
-    const events = JSON.stringify(await notices.events());
-    expect(report).toContain('DatabaseUnreachable');
-    expect(report).toContain(`postgresql://${REDACTED}@db.internal`);
-    expect(sns).toContain('[redacted]');
-    for (const [channel, text] of Object.entries({ report, sns, events, logs: logs.join('\n') })) {
-      expect(leaks(text, canary, 'CANARY-report'), channel).toEqual([]);
-      expect(text, channel).not.toContain('url-pw-c0ffee');
-    }
-  }, 120_000);
-
-  it('the operator CLI (backup --local) prints neither the echoed token nor the password', async () => {
-    const file = join(configDir, 'config.json');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        name: 'infrahub-backup-local',
-        region: 'us-east-1',
-        network: {
-          vpcId: 'vpc-00000000',
-          subnetIds: ['subnet-00000000'],
-          availabilityZones: ['us-east-1a'],
-          securityGroupIds: ['sg-00000000'],
-        },
-        targets: config.targets,
-        retention: { daily: 7, weekly: 4, monthly: 12 },
-        preflight: { maxWaitSeconds: 1, pollIntervalSeconds: 1 },
-      }),
-    );
-    const printed: string[] = [];
-    Object.assign(process.env, local.env(), { PG_BINDIR: binDir });
-    for (const target of ['infrahub-token', 'infrahub-pg']) {
-      const code = await runCli(
-        [
-          '--config',
-          file,
-          '--endpoint',
-          local.endpoint,
-          '--bucket',
-          bucket,
-          'backup',
-          '--local',
-          '--target',
-          target,
-          '--component',
-          'task-manager-db',
-        ],
-        (line) => printed.push(line),
-        (line) => printed.push(line),
+  it(
+    'an Infrahub API that echoes the refused token: the token is in no cause, history, log, notice or event',
+    async () => {
+      const execution = await backup({ targets: ['infrahub-token'], components: ['task-manager-db'] });
+      expect(execution.status).toBe('FAILED');
+      // The echo really happened: the API was asked with the canary; its refusal is in the cause as a
+      // status and a fixed explanation, its answer (which quotes the token) not at all.
+      expect(infrahub.requests.some((r) => r.token === TOKEN)).toBe(true);
+      const all = await channels(execution, 'infrahub-token');
+      expect(all['execution cause']).toMatch(
+        /InfrahubApiError.*HTTP 401 \(the API token was refused\).*the answer is not shown/s,
       );
-      expect(code).toBe(1);
-    }
-    const output = printed.join('\n');
-    expect(output).toContain('[redacted]');
-    expect(leaks(output, TOKEN, 'CANARY-tok')).toEqual([]);
-    expect(leaks(output, PG_PASSWORD, 'CANARY-pgpw')).toEqual([]);
-  }, 240_000);
+      expect(all['SNS notices']).toMatch(/Infrahub backup FAILED: infrahub-token at Preflight/);
+      expect(all['SNS notices']).toContain('the answer is not shown');
+      expect(all['EventBridge events']).toContain('Infrahub Backup Failed');
+      // The preflight reads the version only once the gate passes: a refused token ends it at the first
+      // task poll, named in the cause and the notice above, not in a log line of its own.
+      expectNoLeak(all, TOKEN, 'CANARY-tok');
+    },
+    scaled(180_000),
+  );
+
+  it(
+    'a database that echoes the rejected password: the runner redacts its stderr and error record, and nothing downstream carries it',
+    async () => {
+      const execution = await backup({ targets: ['infrahub-pg'], components: ['task-manager-db'] });
+      expect(execution.status).toBe('FAILED');
+      // The runner's pg client really sent the canary, and the server quoted it back.
+      expect(pg.passwords).toContain(PG_PASSWORD);
+      const all = await channels(execution, 'infrahub-pg');
+      expect(all['runner error records (S3)']).toMatch(
+        /DatabaseUnreachable.*password \\"\[redacted\]\\" is not valid/s,
+      );
+      expect(all['runner stderr']).toMatch(/DatabaseUnreachable: .*password "\[redacted\]" is not valid/);
+      expect(all['SNS notices']).toMatch(/runner task-manager-db: DatabaseUnreachable/);
+      expectNoLeak(all, PG_PASSWORD, 'CANARY-pgpw');
+    },
+    scaled(180_000),
+  );
+
+  it(
+    'a database secret that is malformed JSON: a named error, its content quoted nowhere',
+    async () => {
+      const execution = await backup({ targets: ['infrahub-json'], components: ['task-manager-db'] });
+      expect(execution.status).toBe('FAILED');
+      const all = await channels(execution, 'infrahub-json');
+      expect(all['execution cause']).toMatch(
+        /secret infrahub-json\/prefect-postgres is not valid JSON \(expected \{\\*"username\\*": \\*"\.\.\.\\*", \\*"password\\*": \\*"\.\.\.\\*"\}\); its content is not shown/,
+      );
+      expect(all['SNS notices']).toContain('is not valid JSON');
+      // Node's JSON.parse message quotes about ten characters around the fault: "CANARY-jso".
+      expectNoLeak(all, BAD_JSON_PASSWORD, 'CANARY-js');
+    },
+    scaled(180_000),
+  );
+
+  it(
+    'the deployed preflight handler (functions/preflight/index.ts) throws and logs the echoed token redacted',
+    async () => {
+      const canary = 'CANARY-deployed-0c4e';
+      await local.secrets.send(
+        new CreateSecretCommand({
+          Name: 'deployed/infrahub-token',
+          SecretString: JSON.stringify({ token: canary }),
+        }),
+      );
+      const saved = { ...process.env };
+      Object.assign(process.env, {
+        AWS_ENDPOINT_URL: local.endpoint,
+        AWS_REGION: localRegion,
+        AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
+      });
+      const written: string[] = [];
+      const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+        written.push(String(chunk));
+        return true;
+      });
+      let thrown: Error | undefined;
+      try {
+        const { handler } = await import('../../functions/preflight/index.js');
+        await handler(
+          {
+            target: 'infrahub-token',
+            backupId: 'infrahub_backup_20261121_030000',
+            infrahub: { address: infrahub.address, tokenSecret: 'deployed/infrahub-token' },
+          },
+          { getRemainingTimeInMillis: () => 120_000 },
+        ).catch((e: unknown) => {
+          thrown = e as Error;
+        });
+      } finally {
+        stderr.mockRestore();
+        for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+        Object.assign(process.env, saved);
+      }
+      expect(infrahub.requests.some((r) => r.token === canary)).toBe(true);
+      expect(thrown?.name).toBe('InfrahubApiError');
+      expect(thrown?.message).toMatch(/HTTP 401 \(the API token was refused\).*the answer is not shown/s);
+      // Whatever the handler wrote, and the error it threw, carry the echo redacted.
+      expect(
+        leaks(`${thrown?.message}\n${thrown?.stack}\n${written.join('')}`, canary, 'CANARY-deployed'),
+      ).toEqual([]);
+    },
+    scaled(120_000),
+  );
+
+  it(
+    'the restore report (report.json, notice, event) carries neither a secret the process read nor URL userinfo',
+    async () => {
+      // A restore step failed with a message quoting the secret this process read and a URL with
+      // credentials (the second is removed in any process: the report Lambda reads no secrets on AWS).
+      const canary = 'CANARY-report-a83f';
+      registerSecret(canary);
+      const restoreId = 'restore_20261121_030000_abcd1234';
+      await restoreReportStep(
+        {
+          kind: 'restore',
+          executionId: 'arn:aws:states:us-east-1:000000000000:execution:restore:x',
+          startedAt: '2026-11-21T03:00:00Z',
+          plan: { target: 'infrahub-pg', backupId: 'infrahub_backup_20261121_020000', restoreId },
+          branches: [
+            {
+              component: 'task-manager-db',
+              ok: false,
+              failure: {
+                step: 'RestorePostgres',
+                error: 'DatabaseUnreachable',
+                cause: `server said: password "${canary}" refused at postgresql://prefect:url-pw-c0ffee@db.internal/prefect`,
+              },
+            },
+          ],
+        },
+        {
+          s3: local.s3,
+          bucket,
+          sns: local.sns,
+          events: local.events,
+          topicArns: [local.topicArn],
+          logger: createLogger({}, { write: (line) => logs.push(line) }),
+        },
+      );
+      const out = await local.s3.send(
+        new GetObjectCommand({ Bucket: bucket, Key: restoreStepKey('infrahub-pg', restoreId, 'report') }),
+      );
+      const report = (await out.Body?.transformToString()) ?? '';
+      const sns = JSON.stringify(await notices.sns());
+      const events = JSON.stringify(await notices.events());
+      expect(report).toContain('DatabaseUnreachable');
+      expect(report).toContain(`postgresql://${REDACTED}@db.internal`);
+      expect(sns).toContain('[redacted]');
+      for (const [channel, text] of Object.entries({ report, sns, events, logs: logs.join('\n') })) {
+        expect(leaks(text, canary, 'CANARY-report'), channel).toEqual([]);
+        expect(text, channel).not.toContain('url-pw-c0ffee');
+      }
+    },
+    scaled(120_000),
+  );
+
+  it(
+    'the operator CLI (backup --local) prints neither the echoed token nor the password',
+    async () => {
+      const file = join(configDir, 'config.json');
+      writeFileSync(
+        file,
+        JSON.stringify({
+          name: 'infrahub-backup-local',
+          region: 'us-east-1',
+          network: {
+            vpcId: 'vpc-00000000',
+            subnetIds: ['subnet-00000000'],
+            availabilityZones: ['us-east-1a'],
+            securityGroupIds: ['sg-00000000'],
+          },
+          targets: config.targets,
+          retention: { daily: 7, weekly: 4, monthly: 12 },
+          preflight: { maxWaitSeconds: 1, pollIntervalSeconds: 1 },
+        }),
+      );
+      const printed: string[] = [];
+      Object.assign(process.env, local.env(), { PG_BINDIR: binDir });
+      for (const target of ['infrahub-token', 'infrahub-pg']) {
+        const code = await runCli(
+          [
+            '--config',
+            file,
+            '--endpoint',
+            local.endpoint,
+            '--bucket',
+            bucket,
+            'backup',
+            '--local',
+            '--target',
+            target,
+            '--component',
+            'task-manager-db',
+          ],
+          (line) => printed.push(line),
+          (line) => printed.push(line),
+        );
+        expect(code).toBe(1);
+      }
+      const output = printed.join('\n');
+      expect(output).toContain('[redacted]');
+      expect(leaks(output, TOKEN, 'CANARY-tok')).toEqual([]);
+      expect(leaks(output, PG_PASSWORD, 'CANARY-pgpw')).toEqual([]);
+    },
+    scaled(240_000),
+  );
 });

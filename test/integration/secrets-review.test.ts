@@ -32,6 +32,7 @@ import {
   startPostgres,
   startS3,
 } from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
 import { captureNotices } from '../helpers/notices.js';
 
 let aws: S3Server;
@@ -44,7 +45,7 @@ beforeAll(async () => {
   execFileSync(pg.tool('psql'), ['-c', 'create table t(x int); insert into t values (1);'], {
     env: { ...process.env, ...pg.env('prefect') },
   });
-}, 420_000);
+}, scaled(420_000));
 
 afterAll(async () => {
   forgetSecrets();
@@ -119,63 +120,75 @@ function leaks(channels: Record<string, string>, token: string): string[] {
 }
 
 describe('text an Infrahub server answers reaches no output', () => {
-  it('a version and a task title holding the token: not in the history, the manifest, the logs or the notices', async () => {
-    const TOKEN = 'Zq9-canary-token-7e1b0c55d2';
-    const infrahub: FakeInfrahub = await startFakeInfrahub({
-      token: TOKEN,
-      version: `1.5.0 (api key ${TOKEN})`,
-      script: () => [
-        task(7, 'RUNNING', `Webhook https://hooks.example.com/?key=${TOKEN}`, {
-          createdAt: new Date(Date.now() - 48 * 3600e3),
-        }),
-      ],
-    });
-    try {
-      const { execution, manifests, channels } = await backupChannels('infrahub-ver', 'secrets-review-ver', {
-        address: infrahub.address,
+  it(
+    'a version and a task title holding the token: not in the history, the manifest, the logs or the notices',
+    async () => {
+      const TOKEN = 'Zq9-canary-token-7e1b0c55d2';
+      const infrahub: FakeInfrahub = await startFakeInfrahub({
         token: TOKEN,
-      });
-      expect(execution.status, execution.cause).toBe('SUCCEEDED');
-      expect(manifests.length).toBe(1);
-      expect(JSON.parse(manifests[0] ?? '{}').infrahub_version).toBe('unknown');
-      // The stale task is still reported, its URL's key removed.
-      expect(channels.sns).toContain('Webhook https://hooks.example.com/?key=[redacted]');
-      expect(leaks(channels, TOKEN)).toEqual([]);
-    } finally {
-      await infrahub.close();
-    }
-  }, 400_000);
-
-  it('an Infrahub that refuses the token and echoes it upper-cased and cut: no part of it anywhere', async () => {
-    const TOKEN = '06438eb2-8019-4776-878c-0941b1f1d1ec';
-    const server: Server = createServer((req, res) => {
-      const t = String(req.headers['x-infrahub-key'] ?? '');
-      req.resume();
-      req.on('end', () => {
-        res.writeHead(401, { 'content-type': 'application/json' });
-        res.end(
-          JSON.stringify({
-            errors: [
-              {
-                message: `Invalid authentication token ${t.toUpperCase()} (key ${t.slice(0, 23)}..., ends ${t.slice(-12)})`,
-              },
-            ],
+        version: `1.5.0 (api key ${TOKEN})`,
+        script: () => [
+          task(7, 'RUNNING', `Webhook https://hooks.example.com/?key=${TOKEN}`, {
+            createdAt: new Date(Date.now() - 48 * 3600e3),
           }),
+        ],
+      });
+      try {
+        const { execution, manifests, channels } = await backupChannels(
+          'infrahub-ver',
+          'secrets-review-ver',
+          {
+            address: infrahub.address,
+            token: TOKEN,
+          },
         );
+        expect(execution.status, execution.cause).toBe('SUCCEEDED');
+        expect(manifests.length).toBe(1);
+        expect(JSON.parse(manifests[0] ?? '{}').infrahub_version).toBe('unknown');
+        // The stale task is still reported, its URL's key removed.
+        expect(channels.sns).toContain('Webhook https://hooks.example.com/?key=[redacted]');
+        expect(leaks(channels, TOKEN)).toEqual([]);
+      } finally {
+        await infrahub.close();
+      }
+    },
+    scaled(400_000),
+  );
+
+  it(
+    'an Infrahub that refuses the token and echoes it upper-cased and cut: no part of it anywhere',
+    async () => {
+      const TOKEN = '06438eb2-8019-4776-878c-0941b1f1d1ec';
+      const server: Server = createServer((req, res) => {
+        const t = String(req.headers['x-infrahub-key'] ?? '');
+        req.resume();
+        req.on('end', () => {
+          res.writeHead(401, { 'content-type': 'application/json' });
+          res.end(
+            JSON.stringify({
+              errors: [
+                {
+                  message: `Invalid authentication token ${t.toUpperCase()} (key ${t.slice(0, 23)}..., ends ${t.slice(-12)})`,
+                },
+              ],
+            }),
+          );
+        });
       });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    try {
-      const { port } = server.address() as AddressInfo;
-      const { execution, channels } = await backupChannels('infrahub-echo', 'secrets-review-echo', {
-        address: `http://127.0.0.1:${port}`,
-        token: TOKEN,
-      });
-      expect(execution.status).toBe('FAILED');
-      expect(channels.cause).toMatch(/HTTP 401 \(the API token was refused\)/);
-      expect(leaks(channels, TOKEN)).toEqual([]);
-    } finally {
-      await new Promise((r) => server.close(() => r(undefined)));
-    }
-  }, 400_000);
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      try {
+        const { port } = server.address() as AddressInfo;
+        const { execution, channels } = await backupChannels('infrahub-echo', 'secrets-review-echo', {
+          address: `http://127.0.0.1:${port}`,
+          token: TOKEN,
+        });
+        expect(execution.status).toBe('FAILED');
+        expect(channels.cause).toMatch(/HTTP 401 \(the API token was refused\)/);
+        expect(leaks(channels, TOKEN)).toEqual([]);
+      } finally {
+        await new Promise((r) => server.close(() => r(undefined)));
+      }
+    },
+    scaled(400_000),
+  );
 });

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manifestKey } from '../../core/backup/layout.js';
 import { putJson } from '../../core/s3/objects.js';
 import { createVersionedBucket, type S3Server, startS3 } from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
 
 const target = 'infrahub-lab';
 const backupId = 'infrahub_backup_20261121_020000';
@@ -23,7 +24,7 @@ describe('backup bucket behaviour on an S3 server', () => {
   beforeAll(async () => {
     server = await startS3();
     s3 = server.client();
-  }, 120_000);
+  }, scaled(120_000));
 
   afterAll(async () => {
     await server?.stop();

@@ -26,6 +26,7 @@ import {
   startNeo4j,
   startPostgres,
 } from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
 import { useLocalS3 } from '../helpers/s3.js';
 
 const Bucket = 'backups-interop';
@@ -268,53 +269,65 @@ describe('infrahub-backup tarballs: import, restore, export, re-import', () => {
     );
   });
 
-  it('backs up and restores from the CLI with --local: the synthesized state machines, run here', async () => {
-    const secrets = local.server.secretsManager();
-    const put = (Name: string, value: unknown) =>
-      secrets.send(new CreateSecretCommand({ Name, SecretString: JSON.stringify(value) }));
-    await put('infrahub-lab/prefect-postgres', { username: postgres.user, password: postgres.password });
-    await put('infrahub-lab/neo4j', { username: 'neo4j', password: neo4j.password });
-    await put('infrahub-lab/infrahub-api-token', { token: 't' });
-    process.env.PG_BINDIR = postgres.binDir;
+  it(
+    'backs up and restores from the CLI with --local: the synthesized state machines, run here',
+    async () => {
+      const secrets = local.server.secretsManager();
+      const put = (Name: string, value: unknown) =>
+        secrets.send(new CreateSecretCommand({ Name, SecretString: JSON.stringify(value) }));
+      await put('infrahub-lab/prefect-postgres', { username: postgres.user, password: postgres.password });
+      await put('infrahub-lab/neo4j', { username: 'neo4j', password: neo4j.password });
+      await put('infrahub-lab/infrahub-api-token', { token: 't' });
+      process.env.PG_BINDIR = postgres.binDir;
 
-    const planned = await cli('--json', 'restore', '--local', '--target', 'infrahub-lab', '--dry-run');
-    expect(planned.code, planned.err).toBe(EXIT.ok);
-    expect(JSON.parse(planned.out)).toMatchObject({
-      status: 'SUCCEEDED',
-      output: { dryRun: true, backupId, target: 'infrahub-lab', components: ['database', 'task-manager-db'] },
-    });
-    expect(planned.err).toMatch(/PlanRestore/);
+      const planned = await cli('--json', 'restore', '--local', '--target', 'infrahub-lab', '--dry-run');
+      expect(planned.code, planned.err).toBe(EXIT.ok);
+      expect(JSON.parse(planned.out)).toMatchObject({
+        status: 'SUCCEEDED',
+        output: {
+          dryRun: true,
+          backupId,
+          target: 'infrahub-lab',
+          components: ['database', 'task-manager-db'],
+        },
+      });
+      expect(planned.err).toMatch(/PlanRestore/);
 
-    const backedUp = await cli(
-      '--json',
-      'backup',
-      '--local',
-      '--target',
-      'infrahub-lab',
-      '--component',
-      'task-manager-db',
-      '--force',
-    );
-    expect(backedUp.code, backedUp.err).toBe(EXIT.ok);
-    const outcome = JSON.parse(backedUp.out) as { status: string; output: { backupId: string; ok: boolean } };
-    expect(outcome).toMatchObject({ status: 'SUCCEEDED', output: { ok: true } });
-    // The state machine's progress went to standard error, state by state.
-    expect(backedUp.err).toMatch(/ s {2}Plan\n[\s\S]* s {2}DumpPostgres\n[\s\S]* s {2}WriteManifest/);
-    expect((await cli('list', '--target', 'infrahub-lab')).out).toMatch(
-      new RegExp(`${outcome.output.backupId} .* complete`),
-    );
+      const backedUp = await cli(
+        '--json',
+        'backup',
+        '--local',
+        '--target',
+        'infrahub-lab',
+        '--component',
+        'task-manager-db',
+        '--force',
+      );
+      expect(backedUp.code, backedUp.err).toBe(EXIT.ok);
+      const outcome = JSON.parse(backedUp.out) as {
+        status: string;
+        output: { backupId: string; ok: boolean };
+      };
+      expect(outcome).toMatchObject({ status: 'SUCCEEDED', output: { ok: true } });
+      // The state machine's progress went to standard error, state by state.
+      expect(backedUp.err).toMatch(/ s {2}Plan\n[\s\S]* s {2}DumpPostgres\n[\s\S]* s {2}WriteManifest/);
+      expect((await cli('list', '--target', 'infrahub-lab')).out).toMatch(
+        new RegExp(`${outcome.output.backupId} .* complete`),
+      );
 
-    const errors: string[] = [];
-    const noEndpoint = await run(
-      ['--bucket', Bucket, '--config', configFile, 'backup', '--local'],
-      () => undefined,
-      (l) => errors.push(l),
-    );
-    expect(noEndpoint).toBe(EXIT.usage);
-    expect(errors.join('\n')).toMatch(
-      /--local needs the deployment configuration \(--config\), an AWS-compatible endpoint/,
-    );
-  }, 180_000);
+      const errors: string[] = [];
+      const noEndpoint = await run(
+        ['--bucket', Bucket, '--config', configFile, 'backup', '--local'],
+        () => undefined,
+        (l) => errors.push(l),
+      );
+      expect(noEndpoint).toBe(EXIT.usage);
+      expect(errors.join('\n')).toMatch(
+        /--local needs the deployment configuration \(--config\), an AWS-compatible endpoint/,
+      );
+    },
+    scaled(180_000),
+  );
 
   it('answers an import without a configuration or of an unknown target with a clear error', async () => {
     const noConfig = await run(

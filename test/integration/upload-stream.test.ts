@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createS3Client } from '../../core/s3/client.js';
 import { uploadStream } from '../../core/s3/upload-stream.js';
 import { type FaultProxy, startFaultProxy } from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
 import { downloadAndHash, exists, openUploads, useLocalS3 } from '../helpers/s3.js';
 
 const MiB = 1024 * 1024;
@@ -138,47 +139,63 @@ describe('uploadStream through the fault proxy', () => {
   const upload = (key: string) =>
     uploadStream(client, source(), { bucket: Bucket, key, partSize: 5 * MiB, concurrency: 2 });
 
-  it('fails with StorageError when S3 accepts UploadPart and never answers, and aborts the upload', async () => {
-    proxy.clear();
-    const rule = proxy.add({ match: { method: 'PUT', queryHas: 'partNumber' }, fault: { kind: 'hang' } });
-    const err = await upload('hang/prefect.dump').catch((e: unknown) => e);
-    proxy.clear();
-    expect(err).toMatchObject({
-      name: 'StorageError',
-      message: expect.stringMatching(/part \d.*TimeoutError/s),
-    });
-    expect(rule.hits).toBeGreaterThanOrEqual(2); // the client tried again before giving up
-    expect(proxy.requests.some((r) => r.method === 'DELETE' && r.query.includes('uploadId'))).toBe(true);
-    expect(await openUploads(local.s3, Bucket)).toEqual([]);
-    expect(await exists(local.s3, Bucket, 'hang/prefect.dump')).toBe(false);
-  }, 120_000);
+  it(
+    'fails with StorageError when S3 accepts UploadPart and never answers, and aborts the upload',
+    async () => {
+      proxy.clear();
+      const rule = proxy.add({ match: { method: 'PUT', queryHas: 'partNumber' }, fault: { kind: 'hang' } });
+      const err = await upload('hang/prefect.dump').catch((e: unknown) => e);
+      proxy.clear();
+      expect(err).toMatchObject({
+        name: 'StorageError',
+        message: expect.stringMatching(/part \d.*TimeoutError/s),
+      });
+      expect(rule.hits).toBeGreaterThanOrEqual(2); // the client tried again before giving up
+      expect(proxy.requests.some((r) => r.method === 'DELETE' && r.query.includes('uploadId'))).toBe(true);
+      expect(await openUploads(local.s3, Bucket)).toEqual([]);
+      expect(await exists(local.s3, Bucket, 'hang/prefect.dump')).toBe(false);
+    },
+    scaled(120_000),
+  );
 
-  it('fails with StorageError when S3 drops the connection on every UploadPart, and aborts the upload', async () => {
-    proxy.clear();
-    proxy.add({ match: { method: 'PUT', queryHas: 'partNumber' }, fault: { kind: 'reset' } });
-    const err = await upload('reset/prefect.dump').catch((e: unknown) => e);
-    proxy.clear();
-    expect(err).toMatchObject({ name: 'StorageError' });
-    expect(await openUploads(local.s3, Bucket)).toEqual([]);
-    expect(await exists(local.s3, Bucket, 'reset/prefect.dump')).toBe(false);
-  }, 120_000);
+  it(
+    'fails with StorageError when S3 drops the connection on every UploadPart, and aborts the upload',
+    async () => {
+      proxy.clear();
+      proxy.add({ match: { method: 'PUT', queryHas: 'partNumber' }, fault: { kind: 'reset' } });
+      const err = await upload('reset/prefect.dump').catch((e: unknown) => e);
+      proxy.clear();
+      expect(err).toMatchObject({ name: 'StorageError' });
+      expect(await openUploads(local.s3, Bucket)).toEqual([]);
+      expect(await exists(local.s3, Bucket, 'reset/prefect.dump')).toBe(false);
+    },
+    scaled(120_000),
+  );
 
-  it('fails with StorageError during an outage longer than its attempts, and aborts once S3 is back', async () => {
-    proxy.clear();
-    proxy.add({ match: { method: 'PUT', queryHas: 'partNumber' }, fault: { kind: 'status', status: 500 } });
-    const err = await upload('outage/prefect.dump').catch((e: unknown) => e);
-    proxy.clear();
-    expect(err).toMatchObject({ name: 'StorageError', message: expect.stringContaining('InternalError') });
-    expect(await openUploads(local.s3, Bucket)).toEqual([]);
-  }, 120_000);
+  it(
+    'fails with StorageError during an outage longer than its attempts, and aborts once S3 is back',
+    async () => {
+      proxy.clear();
+      proxy.add({ match: { method: 'PUT', queryHas: 'partNumber' }, fault: { kind: 'status', status: 500 } });
+      const err = await upload('outage/prefect.dump').catch((e: unknown) => e);
+      proxy.clear();
+      expect(err).toMatchObject({ name: 'StorageError', message: expect.stringContaining('InternalError') });
+      expect(await openUploads(local.s3, Bucket)).toEqual([]);
+    },
+    scaled(120_000),
+  );
 
-  it('rides out a single hung part by trying it again, and the object is whole', async () => {
-    proxy.clear();
-    proxy.add({ match: { method: 'PUT', queryHas: 'partNumber' }, fault: { kind: 'hang' }, times: 1 });
-    const out = await upload('one-hang/prefect.dump');
-    proxy.clear();
-    expect(out.parts).toBe(3);
-    expect((await downloadAndHash(local.s3, Bucket, 'one-hang/prefect.dump')).body.equals(data)).toBe(true);
-    expect(await openUploads(local.s3, Bucket)).toEqual([]);
-  }, 120_000);
+  it(
+    'rides out a single hung part by trying it again, and the object is whole',
+    async () => {
+      proxy.clear();
+      proxy.add({ match: { method: 'PUT', queryHas: 'partNumber' }, fault: { kind: 'hang' }, times: 1 });
+      const out = await upload('one-hang/prefect.dump');
+      proxy.clear();
+      expect(out.parts).toBe(3);
+      expect((await downloadAndHash(local.s3, Bucket, 'one-hang/prefect.dump')).body.equals(data)).toBe(true);
+      expect(await openUploads(local.s3, Bucket)).toEqual([]);
+    },
+    scaled(120_000),
+  );
 });

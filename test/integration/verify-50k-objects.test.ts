@@ -25,6 +25,7 @@ import { planRestore } from '../../core/restore/plan.js';
 import { getJson, listCurrentVersions, putJson } from '../../core/s3/objects.js';
 import { manifestStep } from '../../functions/manifest/manifest.js';
 import { createVersionedBucket, type S3Server, type SeededObject, startS3 } from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
 
 const N = Number(process.env.SCALE_OBJECTS ?? 50_000);
 const Bucket = 'backups-scale';
@@ -88,92 +89,104 @@ describe(`${N} artifact objects: manifest, verify and restore plan list instead 
         s3: { key: o.key, versionId: o.versionId, checksumSHA256: o.checksumSHA256 },
       })),
     });
-  }, 600_000);
+  }, scaled(600_000));
 
   afterAll(async () => {
     await server?.stop();
   });
 
-  it('the manifest step checks every file with list pages and a few GETs, no HEAD', async () => {
-    counted.reset();
-    const summary = await manifestStep(
-      { target, backupId, components: ['artifacts'] },
-      { s3: counted.s3, bucket: Bucket, logger },
-    );
-    expect(summary.files).toBe(N);
-    const calls = Object.fromEntries(counted.calls);
-    expect(calls.HeadObjectCommand ?? 0).toBe(0);
-    expect(calls.ListObjectVersionsCommand).toBeGreaterThanOrEqual(1);
-    expect(calls.ListObjectVersionsCommand).toBeLessThanOrEqual(listPages);
-    // readResults' four result names, the artifacts record for verification, the manifest's PUT.
-    expect(calls.GetObjectCommand).toBeLessThanOrEqual(5);
-    expect(calls.PutObjectCommand).toBe(1);
-    expect(total(counted.calls)).toBeLessThanOrEqual(listPages + 6);
-  }, 900_000);
-
-  it("the CLI's quick verify and the restore plan prove every file the same way", async () => {
-    counted.reset();
-    const report = await verifyBackup(counted.s3, Bucket, target, backupId);
-    expect(report).toMatchObject({ ok: true, files: N, heads: 0, downloaded: 0, problems: [] });
-    expect(report.proof).toMatchObject({ s3FullObject: N, uploadRecord: 0, hashed: 0, unproven: [] });
-    expect(counted.calls.get('HeadObjectCommand') ?? 0).toBe(0);
-    expect(total(counted.calls)).toBeLessThanOrEqual(listPages + 3);
-
-    counted.reset();
-    const plan = await planRestore(
-      { target, backupId, components: ['artifacts'], dryRun: true },
-      { s3: counted.s3, bucket: Bucket, config },
-    );
-    expect(plan.files).toHaveLength(N);
-    expect(counted.calls.get('HeadObjectCommand') ?? 0).toBe(0);
-    expect(total(counted.calls)).toBeLessThanOrEqual(listPages + 3);
-  }, 900_000);
-
-  it('still names an overwritten, a deleted and a re-described file, HEADing only the one the listing cannot prove', async () => {
-    const seeded = (i: number) => server.seeded[i] as SeededObject;
-    const [overwritten, deleted, redescribed] = [seeded(1), seeded(2), seeded(3)];
-    await setup.send(new PutObjectCommand({ Bucket, Key: overwritten.key, Body: 'artifact 1\n' }));
-    await setup.send(new DeleteObjectCommand({ Bucket, Key: deleted.key }));
-    // The manifest made to describe other bytes for one file, consistently (SHA-256 and S3 checksum):
-    // its upload record disagrees, so the listing does not vouch for it and a HEAD shows S3's checksum.
-    const other = seeded(4);
-    const key = manifestKey(target, backupId);
-    const manifest = (await getJson(setup, Bucket, key, z.looseObject({}))) as {
-      checksums: Record<string, string>;
-      s3: Record<string, { checksum_sha256: string }>;
-    };
-    const path = redescribed.key.slice(prefix.length);
-    manifest.checksums[path] = other.sha256;
-    (manifest.s3[path] as { checksum_sha256: string }).checksum_sha256 = other.checksumSHA256;
-    await putJson(setup, Bucket, key, manifest, 4);
-
-    counted.reset();
-    const report = await verifyBackup(counted.s3, Bucket, target, backupId);
-    expect(report.ok).toBe(false);
-    expect(report.problems).toEqual([
-      {
-        path: overwritten.key.slice(prefix.length),
-        kind: 'version',
-        expected: overwritten.versionId,
-        actual: expect.any(String),
-      },
-      { path: deleted.key.slice(prefix.length), kind: 'missing', expected: deleted.sha256 },
-      expect.objectContaining({
-        path,
-        kind: 'checksum',
-        expected: other.checksumSHA256,
-        actual: redescribed.checksumSHA256,
-      }),
-    ]);
-    expect(report.heads).toBe(1);
-    expect(counted.calls.get('HeadObjectCommand')).toBe(1);
-    await expect(
-      planRestore(
+  it(
+    'the manifest step checks every file with list pages and a few GETs, no HEAD',
+    async () => {
+      counted.reset();
+      const summary = await manifestStep(
         { target, backupId, components: ['artifacts'] },
+        { s3: counted.s3, bucket: Bucket, logger },
+      );
+      expect(summary.files).toBe(N);
+      const calls = Object.fromEntries(counted.calls);
+      expect(calls.HeadObjectCommand ?? 0).toBe(0);
+      expect(calls.ListObjectVersionsCommand).toBeGreaterThanOrEqual(1);
+      expect(calls.ListObjectVersionsCommand).toBeLessThanOrEqual(listPages);
+      // readResults' four result names, the artifacts record for verification, the manifest's PUT.
+      expect(calls.GetObjectCommand).toBeLessThanOrEqual(5);
+      expect(calls.PutObjectCommand).toBe(1);
+      expect(total(counted.calls)).toBeLessThanOrEqual(listPages + 6);
+    },
+    scaled(900_000),
+  );
+
+  it(
+    "the CLI's quick verify and the restore plan prove every file the same way",
+    async () => {
+      counted.reset();
+      const report = await verifyBackup(counted.s3, Bucket, target, backupId);
+      expect(report).toMatchObject({ ok: true, files: N, heads: 0, downloaded: 0, problems: [] });
+      expect(report.proof).toMatchObject({ s3FullObject: N, uploadRecord: 0, hashed: 0, unproven: [] });
+      expect(counted.calls.get('HeadObjectCommand') ?? 0).toBe(0);
+      expect(total(counted.calls)).toBeLessThanOrEqual(listPages + 3);
+
+      counted.reset();
+      const plan = await planRestore(
+        { target, backupId, components: ['artifacts'], dryRun: true },
         { s3: counted.s3, bucket: Bucket, config },
-      ),
-    ).rejects.toMatchObject({ name: 'IncompatibleBackup' });
-  }, 900_000);
+      );
+      expect(plan.files).toHaveLength(N);
+      expect(counted.calls.get('HeadObjectCommand') ?? 0).toBe(0);
+      expect(total(counted.calls)).toBeLessThanOrEqual(listPages + 3);
+    },
+    scaled(900_000),
+  );
+
+  it(
+    'still names an overwritten, a deleted and a re-described file, HEADing only the one the listing cannot prove',
+    async () => {
+      const seeded = (i: number) => server.seeded[i] as SeededObject;
+      const [overwritten, deleted, redescribed] = [seeded(1), seeded(2), seeded(3)];
+      await setup.send(new PutObjectCommand({ Bucket, Key: overwritten.key, Body: 'artifact 1\n' }));
+      await setup.send(new DeleteObjectCommand({ Bucket, Key: deleted.key }));
+      // The manifest made to describe other bytes for one file, consistently (SHA-256 and S3 checksum):
+      // its upload record disagrees, so the listing does not vouch for it and a HEAD shows S3's checksum.
+      const other = seeded(4);
+      const key = manifestKey(target, backupId);
+      const manifest = (await getJson(setup, Bucket, key, z.looseObject({}))) as {
+        checksums: Record<string, string>;
+        s3: Record<string, { checksum_sha256: string }>;
+      };
+      const path = redescribed.key.slice(prefix.length);
+      manifest.checksums[path] = other.sha256;
+      (manifest.s3[path] as { checksum_sha256: string }).checksum_sha256 = other.checksumSHA256;
+      await putJson(setup, Bucket, key, manifest, 4);
+
+      counted.reset();
+      const report = await verifyBackup(counted.s3, Bucket, target, backupId);
+      expect(report.ok).toBe(false);
+      expect(report.problems).toEqual([
+        {
+          path: overwritten.key.slice(prefix.length),
+          kind: 'version',
+          expected: overwritten.versionId,
+          actual: expect.any(String),
+        },
+        { path: deleted.key.slice(prefix.length), kind: 'missing', expected: deleted.sha256 },
+        expect.objectContaining({
+          path,
+          kind: 'checksum',
+          expected: other.checksumSHA256,
+          actual: redescribed.checksumSHA256,
+        }),
+      ]);
+      expect(report.heads).toBe(1);
+      expect(counted.calls.get('HeadObjectCommand')).toBe(1);
+      await expect(
+        planRestore(
+          { target, backupId, components: ['artifacts'] },
+          { s3: counted.s3, bucket: Bucket, config },
+        ),
+      ).rejects.toMatchObject({ name: 'IncompatibleBackup' });
+    },
+    scaled(900_000),
+  );
 });
 
 describe('listCurrentVersions pages through ListObjectVersions', () => {
@@ -182,34 +195,39 @@ describe('listCurrentVersions pages through ListObjectVersions', () => {
     await server?.stop();
   });
 
-  it('returns each key once with its current version, leaves out deleted keys, across pages', async () => {
-    // 7 versions a page, so 20 keys (and their extra versions) take several pages.
-    server = await startS3({ env: { MOTO_S3_DEFAULT_MAX_KEYS: '7' } });
-    const s3 = server.client();
-    await createVersionedBucket(s3, 'paging');
-    const latest = new Map<string, string>();
-    for (let i = 0; i < 20; i++) {
-      const Key = `p/${String(i).padStart(2, '0')}`;
-      let out = await s3.send(new PutObjectCommand({ Bucket: 'paging', Key, Body: `v1 ${i}` }));
-      if (i % 3 === 0) out = await s3.send(new PutObjectCommand({ Bucket: 'paging', Key, Body: `v2 ${i}!` }));
-      latest.set(Key, out.VersionId as string);
-    }
-    await s3.send(new DeleteObjectCommand({ Bucket: 'paging', Key: 'p/05' }));
-    latest.delete('p/05');
-    await s3.send(new PutObjectCommand({ Bucket: 'paging', Key: 'q/outside', Body: 'not listed' }));
+  it(
+    'returns each key once with its current version, leaves out deleted keys, across pages',
+    async () => {
+      // 7 versions a page, so 20 keys (and their extra versions) take several pages.
+      server = await startS3({ env: { MOTO_S3_DEFAULT_MAX_KEYS: '7' } });
+      const s3 = server.client();
+      await createVersionedBucket(s3, 'paging');
+      const latest = new Map<string, string>();
+      for (let i = 0; i < 20; i++) {
+        const Key = `p/${String(i).padStart(2, '0')}`;
+        let out = await s3.send(new PutObjectCommand({ Bucket: 'paging', Key, Body: `v1 ${i}` }));
+        if (i % 3 === 0)
+          out = await s3.send(new PutObjectCommand({ Bucket: 'paging', Key, Body: `v2 ${i}!` }));
+        latest.set(Key, out.VersionId as string);
+      }
+      await s3.send(new DeleteObjectCommand({ Bucket: 'paging', Key: 'p/05' }));
+      latest.delete('p/05');
+      await s3.send(new PutObjectCommand({ Bucket: 'paging', Key: 'q/outside', Body: 'not listed' }));
 
-    let pages = 0;
-    s3.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (context.commandName === 'ListObjectVersionsCommand') pages++;
-        return next(args);
-      },
-      { step: 'initialize', name: 'countPages' },
-    );
-    const listed = await listCurrentVersions(s3, 'paging', 'p/');
-    expect(new Map([...listed].map(([k, v]) => [k, v.versionId]))).toEqual(latest);
-    expect(listed.get('p/03')?.size).toBe('v2 3!'.length);
-    // 20 + 7 extra versions + 1 delete marker = 28 entries: 4 pages of 7.
-    expect(pages).toBe(4);
-  }, 120_000);
+      let pages = 0;
+      s3.middlewareStack.add(
+        (next, context) => async (args) => {
+          if (context.commandName === 'ListObjectVersionsCommand') pages++;
+          return next(args);
+        },
+        { step: 'initialize', name: 'countPages' },
+      );
+      const listed = await listCurrentVersions(s3, 'paging', 'p/');
+      expect(new Map([...listed].map(([k, v]) => [k, v.versionId]))).toEqual(latest);
+      expect(listed.get('p/03')?.size).toBe('v2 3!'.length);
+      // 20 + 7 extra versions + 1 delete marker = 28 entries: 4 pages of 7.
+      expect(pages).toBe(4);
+    },
+    scaled(120_000),
+  );
 });

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/log.js';
 import { dbmsStep } from '../../functions/dbms/dbms.js';
 import { neo4jReadyStep } from '../../functions/neo4j-ready/neo4j-ready.js';
+import { scaled } from '../../harness/time-scale.js';
 import { fakeClock } from '../helpers/clock.js';
 
 const logger = createLogger({}, { write: () => undefined });
@@ -40,45 +41,49 @@ describe('waits inside Lambdas stay within their bound', () => {
     expect(clock.now() - start).toBeLessThanOrEqual(85_000);
   });
 
-  it('Neo4j readiness: the bound is asked after the credentials are read', async () => {
-    // A port nobody listens on: the Bolt wait fails at its (1 s) bound.
-    const port = await new Promise<number>((resolve) => {
-      const server = createServer().listen(0, '127.0.0.1', () => {
-        const { port } = server.address() as { port: number };
-        server.close(() => resolve(port));
+  it(
+    'Neo4j readiness: the bound is asked after the credentials are read',
+    async () => {
+      // A port nobody listens on: the Bolt wait fails at its (1 s) bound.
+      const port = await new Promise<number>((resolve) => {
+        const server = createServer().listen(0, '127.0.0.1', () => {
+          const { port } = server.address() as { port: number };
+          server.close(() => resolve(port));
+        });
       });
-    });
-    const order: string[] = [];
-    const secrets = {
-      send: async (command: unknown) => {
-        order.push(command instanceof GetSecretValueCommand ? 'secret' : 'other');
-        return { SecretString: JSON.stringify({ username: 'neo4j', password: 'p' }) };
-      },
-    };
-    await expect(
-      neo4jReadyStep(
-        {
-          target: 'infrahub-lab',
-          host: '127.0.0.1',
-          boltPort: port,
-          credentialsSecret: 'lab/neo4j',
-          databases: 'neo4j',
-          tls: { mode: 'disable' },
+      const order: string[] = [];
+      const secrets = {
+        send: async (command: unknown) => {
+          order.push(command instanceof GetSecretValueCommand ? 'secret' : 'other');
+          return { SecretString: JSON.stringify({ username: 'neo4j', password: 'p' }) };
         },
-        {
-          secrets: secrets as never,
-          logger,
-          pollMs: 200,
-          maxWaitSeconds: () => {
-            order.push('bound');
-            return 1;
+      };
+      await expect(
+        neo4jReadyStep(
+          {
+            target: 'infrahub-lab',
+            host: '127.0.0.1',
+            boltPort: port,
+            credentialsSecret: 'lab/neo4j',
+            databases: 'neo4j',
+            tls: { mode: 'disable' },
           },
-        },
-      ),
-    ).rejects.toMatchObject({
-      name: 'DatabaseUnreachable',
-      message: expect.stringContaining('waited up to 1 s'),
-    });
-    expect(order).toEqual(['secret', 'secret', 'bound']);
-  }, 30_000);
+          {
+            secrets: secrets as never,
+            logger,
+            pollMs: 200,
+            maxWaitSeconds: () => {
+              order.push('bound');
+              return 1;
+            },
+          },
+        ),
+      ).rejects.toMatchObject({
+        name: 'DatabaseUnreachable',
+        message: expect.stringContaining('waited up to 1 s'),
+      });
+      expect(order).toEqual(['secret', 'secret', 'bound']);
+    },
+    scaled(30_000),
+  );
 });

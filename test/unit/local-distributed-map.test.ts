@@ -8,6 +8,7 @@ import {
   runLocally,
   type StartExecutionRequest,
 } from '../../cli/local/state-machine.js';
+import { scaled } from '../../harness/time-scale.js';
 
 const STEPS = 17; // Task states per item: 17 x 5 AWS events + 2 iteration events = 87 per item
 const steps = Object.fromEntries(
@@ -48,154 +49,172 @@ const context = {
 const echo = () => async (input: unknown) => ({ seen: (input as { n: number }).n });
 
 describe('local executor: history quota and Distributed Map', () => {
-  it('fails an execution whose inline Map passes 25,000 history events, as AWS does (States.Runtime)', async () => {
-    const { input, ...definition } = fleet(300, { ItemProcessor: processor(), MaxConcurrency: 40 });
-    const events: ExecutionEvent[] = [];
-    const ends: ExecutionSummary[] = [];
-    await expect(
-      runLocally(definition, input, echo, {
-        context,
-        onEvent: (e) => events.push(e),
-        onExecutionEnd: (s) => ends.push(s),
-      }),
-    ).rejects.toBeInstanceOf(ExecutionHistoryLimitError);
-    const failed = events.at(-1) as { type: string; Error?: string; Cause?: string };
-    expect(failed.type).toBe('ExecutionFailed');
-    expect(failed.Error).toBe('States.Runtime');
-    expect(failed.Cause).toMatch(/ExecutionLimitExceeded: .* past the quota of 25000 events/);
-    expect(ends).toEqual([expect.objectContaining({ executionArn: context.Execution.Id, status: 'FAILED' })]);
-    expect(ends[0]?.historyEvents).toBeLessThanOrEqual(EXECUTION_HISTORY_QUOTA);
-    expect(ends[0]?.historyEvents).toBeGreaterThan(EXECUTION_HISTORY_QUOTA - 100);
-  }, 120_000);
+  it(
+    'fails an execution whose inline Map passes 25,000 history events, as AWS does (States.Runtime)',
+    async () => {
+      const { input, ...definition } = fleet(300, { ItemProcessor: processor(), MaxConcurrency: 40 });
+      const events: ExecutionEvent[] = [];
+      const ends: ExecutionSummary[] = [];
+      await expect(
+        runLocally(definition, input, echo, {
+          context,
+          onEvent: (e) => events.push(e),
+          onExecutionEnd: (s) => ends.push(s),
+        }),
+      ).rejects.toBeInstanceOf(ExecutionHistoryLimitError);
+      const failed = events.at(-1) as { type: string; Error?: string; Cause?: string };
+      expect(failed.type).toBe('ExecutionFailed');
+      expect(failed.Error).toBe('States.Runtime');
+      expect(failed.Cause).toMatch(/ExecutionLimitExceeded: .* past the quota of 25000 events/);
+      expect(ends).toEqual([
+        expect.objectContaining({ executionArn: context.Execution.Id, status: 'FAILED' }),
+      ]);
+      expect(ends[0]?.historyEvents).toBeLessThanOrEqual(EXECUTION_HISTORY_QUOTA);
+      expect(ends[0]?.historyEvents).toBeGreaterThan(EXECUTION_HISTORY_QUOTA - 100);
+    },
+    scaled(120_000),
+  );
 
-  it('runs a Distributed Map of 1,000 items as 1,000 child executions, MaxConcurrency at a time', async () => {
-    const { input, ...definition } = fleet(1000, {
-      ItemProcessor: processor('DISTRIBUTED'),
-      MaxConcurrency: 7,
-      Label: 'Items',
-    });
-    const ends: ExecutionSummary[] = [];
-    const childInputs = new Map<string, unknown>();
-    let running = 0;
-    let most = 0;
-    const output = (await runLocally(definition, input, echo, {
-      context,
-      onExecutionEnd: (s) => ends.push(s),
-      onChildEvent: (child, event) => {
-        if (event.type === 'ExecutionStarted') {
-          childInputs.set(child.executionArn, event.input);
-          running += 1;
-          most = Math.max(most, running);
-        }
-        if (event.type === 'ExecutionSucceeded' || event.type === 'ExecutionFailed') running -= 1;
-      },
-    })) as { results: Array<{ n: number; owner: string; last: { seen: number } }> };
-
-    const parent = ends.find((e) => e.executionArn === context.Execution.Id);
-    const children = ends.filter((e) => e.parentArn === context.Execution.Id);
-    expect(parent?.status).toBe('SUCCEEDED');
-    expect(parent?.historyEvents).toBeLessThan(10); // Started, MapStateEntered/MapRunStarted/..., Succeeded
-    expect(children).toHaveLength(1000);
-    expect(children.every((c) => c.status === 'SUCCEEDED' && c.historyEvents === 2 + STEPS * 5)).toBe(true);
-    expect(new Set(children.map((c) => c.executionArn)).size).toBe(1000);
-    expect(children[0]?.executionArn).toMatch(
-      /^arn:aws:states:eu-west-1:000000000000:execution:fleet\/Items:[0-9a-f-]{36}$/,
-    );
-    expect(most).toBe(7);
-    // A child's input is the ItemSelector's output, evaluated in the parent (its execution id).
-    expect([...childInputs.values()]).toContainEqual({ n: 999, owner: context.Execution.Id });
-    // The Map's result: the children's outputs, in item order.
-    expect(output.results.map((r) => r.last.seen)).toEqual(input.items);
-  }, 300_000);
-
-  it('writes the results with ResultWriter, tolerates failures up to the threshold, and fails past it', async () => {
-    const written = new Map<string, string>();
-    const failing = () => async (x: unknown) => {
-      const n = (x as { n: number }).n;
-      if (n === 3) throw Object.assign(new Error('item 3 is broken'), { name: 'Broken' });
-      return { seen: n };
-    };
-    const writer = {
-      ItemProcessor: processor('DISTRIBUTED'),
-      ResultWriter: {
-        Resource: 'arn:aws:states:::s3:putObject',
-        Parameters: { Bucket: 'results-bucket', Prefix: 'runs/backup' },
-      },
-    };
-    const { input, ...tolerant } = fleet(10, { ...writer, ToleratedFailurePercentage: 10 });
-    const out = (await runLocally(tolerant, input, failing, {
-      context,
-      writeResult: async (bucket, key, body) => {
-        written.set(`${bucket}/${key}`, body);
-      },
-    })) as { results: { MapRunArn: string; ResultWriterDetails: { Bucket: string; Key: string } } };
-    const { MapRunArn, ResultWriterDetails } = out.results;
-    expect(MapRunArn).toMatch(/^arn:aws:states:eu-west-1:000000000000:mapRun:fleet\/Items:/);
-    expect(ResultWriterDetails.Key).toMatch(/^runs\/backup\/[0-9a-f-]{36}\/manifest\.json$/);
-    const manifest = JSON.parse(written.get(`results-bucket/${ResultWriterDetails.Key}`) ?? '{}');
-    expect(manifest.MapRunArn).toBe(MapRunArn);
-    const read = (files: Array<{ Key: string }>) =>
-      files.flatMap((f) => JSON.parse(written.get(`results-bucket/${f.Key}`) ?? '[]'));
-    const succeeded = read(manifest.ResultFiles.SUCCEEDED);
-    const failed = read(manifest.ResultFiles.FAILED);
-    expect(succeeded).toHaveLength(9);
-    expect(JSON.parse(succeeded[0].Output).last).toEqual({ seen: 0 });
-    expect(failed).toEqual([
-      expect.objectContaining({
-        Status: 'FAILED',
-        Error: 'Broken',
-        Input: JSON.stringify({ n: 3, owner: context.Execution.Id }),
-      }),
-    ]);
-
-    // Past the threshold (none tolerated): the Map fails, and a Catch on it catches the failure.
-    const { input: again, ...strict } = fleet(10, {
-      ...writer,
-      Catch: [
-        { ErrorEquals: ['States.ExceedToleratedFailureThreshold'], ResultPath: '$.error', Next: 'Caught' },
-      ],
-    });
-    (strict.States as Record<string, unknown>).Caught = { Type: 'Pass', End: true };
-    const caught = (await runLocally(strict, again, failing, {
-      context,
-      writeResult: async () => undefined,
-    })) as { error: { Error: string; Cause: string } };
-    expect(caught.error.Error).toBe('States.ExceedToleratedFailureThreshold');
-    expect(caught.error.Cause).toMatch(/child executions failed, more than tolerated/);
-  }, 120_000);
-
-  it("takes the concurrency bound from MaxConcurrencyPath in the Map's input, and refuses a path to no integer", async () => {
-    const { input, ...definition } = fleet(12, {
-      ItemProcessor: processor('DISTRIBUTED'),
-      MaxConcurrencyPath: '$.limit',
-      Label: 'Items',
-    });
-    const measured = async (limit: unknown) => {
+  it(
+    'runs a Distributed Map of 1,000 items as 1,000 child executions, MaxConcurrency at a time',
+    async () => {
+      const { input, ...definition } = fleet(1000, {
+        ItemProcessor: processor('DISTRIBUTED'),
+        MaxConcurrency: 7,
+        Label: 'Items',
+      });
+      const ends: ExecutionSummary[] = [];
+      const childInputs = new Map<string, unknown>();
       let running = 0;
       let most = 0;
-      await runLocally(definition, { ...input, limit }, echo, {
+      const output = (await runLocally(definition, input, echo, {
         context,
-        onChildEvent: (_, event) => {
-          if (event.type === 'ExecutionStarted') most = Math.max(most, ++running);
+        onExecutionEnd: (s) => ends.push(s),
+        onChildEvent: (child, event) => {
+          if (event.type === 'ExecutionStarted') {
+            childInputs.set(child.executionArn, event.input);
+            running += 1;
+            most = Math.max(most, running);
+          }
           if (event.type === 'ExecutionSucceeded' || event.type === 'ExecutionFailed') running -= 1;
         },
+      })) as { results: Array<{ n: number; owner: string; last: { seen: number } }> };
+
+      const parent = ends.find((e) => e.executionArn === context.Execution.Id);
+      const children = ends.filter((e) => e.parentArn === context.Execution.Id);
+      expect(parent?.status).toBe('SUCCEEDED');
+      expect(parent?.historyEvents).toBeLessThan(10); // Started, MapStateEntered/MapRunStarted/..., Succeeded
+      expect(children).toHaveLength(1000);
+      expect(children.every((c) => c.status === 'SUCCEEDED' && c.historyEvents === 2 + STEPS * 5)).toBe(true);
+      expect(new Set(children.map((c) => c.executionArn)).size).toBe(1000);
+      expect(children[0]?.executionArn).toMatch(
+        /^arn:aws:states:eu-west-1:000000000000:execution:fleet\/Items:[0-9a-f-]{36}$/,
+      );
+      expect(most).toBe(7);
+      // A child's input is the ItemSelector's output, evaluated in the parent (its execution id).
+      expect([...childInputs.values()]).toContainEqual({ n: 999, owner: context.Execution.Id });
+      // The Map's result: the children's outputs, in item order.
+      expect(output.results.map((r) => r.last.seen)).toEqual(input.items);
+    },
+    scaled(300_000),
+  );
+
+  it(
+    'writes the results with ResultWriter, tolerates failures up to the threshold, and fails past it',
+    async () => {
+      const written = new Map<string, string>();
+      const failing = () => async (x: unknown) => {
+        const n = (x as { n: number }).n;
+        if (n === 3) throw Object.assign(new Error('item 3 is broken'), { name: 'Broken' });
+        return { seen: n };
+      };
+      const writer = {
+        ItemProcessor: processor('DISTRIBUTED'),
+        ResultWriter: {
+          Resource: 'arn:aws:states:::s3:putObject',
+          Parameters: { Bucket: 'results-bucket', Prefix: 'runs/backup' },
+        },
+      };
+      const { input, ...tolerant } = fleet(10, { ...writer, ToleratedFailurePercentage: 10 });
+      const out = (await runLocally(tolerant, input, failing, {
+        context,
+        writeResult: async (bucket, key, body) => {
+          written.set(`${bucket}/${key}`, body);
+        },
+      })) as { results: { MapRunArn: string; ResultWriterDetails: { Bucket: string; Key: string } } };
+      const { MapRunArn, ResultWriterDetails } = out.results;
+      expect(MapRunArn).toMatch(/^arn:aws:states:eu-west-1:000000000000:mapRun:fleet\/Items:/);
+      expect(ResultWriterDetails.Key).toMatch(/^runs\/backup\/[0-9a-f-]{36}\/manifest\.json$/);
+      const manifest = JSON.parse(written.get(`results-bucket/${ResultWriterDetails.Key}`) ?? '{}');
+      expect(manifest.MapRunArn).toBe(MapRunArn);
+      const read = (files: Array<{ Key: string }>) =>
+        files.flatMap((f) => JSON.parse(written.get(`results-bucket/${f.Key}`) ?? '[]'));
+      const succeeded = read(manifest.ResultFiles.SUCCEEDED);
+      const failed = read(manifest.ResultFiles.FAILED);
+      expect(succeeded).toHaveLength(9);
+      expect(JSON.parse(succeeded[0].Output).last).toEqual({ seen: 0 });
+      expect(failed).toEqual([
+        expect.objectContaining({
+          Status: 'FAILED',
+          Error: 'Broken',
+          Input: JSON.stringify({ n: 3, owner: context.Execution.Id }),
+        }),
+      ]);
+
+      // Past the threshold (none tolerated): the Map fails, and a Catch on it catches the failure.
+      const { input: again, ...strict } = fleet(10, {
+        ...writer,
+        Catch: [
+          { ErrorEquals: ['States.ExceedToleratedFailureThreshold'], ResultPath: '$.error', Next: 'Caught' },
+        ],
       });
-      return most;
-    };
-    expect(await measured(3)).toBe(3);
-    expect(await measured(1)).toBe(1);
-    const events: ExecutionEvent[] = [];
-    await expect(
-      runLocally(definition, { ...input, limit: '3' }, echo, { context, onEvent: (e) => events.push(e) }),
-    ).rejects.toThrow();
-    expect(events.at(-1)).toMatchObject({
-      type: 'ExecutionFailed',
-      Error: 'States.Runtime',
-      Cause: expect.stringMatching(
-        /MaxConcurrencyPath \$\.limit must point to a non-negative integer, got "3"/,
-      ),
-    });
-  }, 120_000);
+      (strict.States as Record<string, unknown>).Caught = { Type: 'Pass', End: true };
+      const caught = (await runLocally(strict, again, failing, {
+        context,
+        writeResult: async () => undefined,
+      })) as { error: { Error: string; Cause: string } };
+      expect(caught.error.Error).toBe('States.ExceedToleratedFailureThreshold');
+      expect(caught.error.Cause).toMatch(/child executions failed, more than tolerated/);
+    },
+    scaled(120_000),
+  );
+
+  it(
+    "takes the concurrency bound from MaxConcurrencyPath in the Map's input, and refuses a path to no integer",
+    async () => {
+      const { input, ...definition } = fleet(12, {
+        ItemProcessor: processor('DISTRIBUTED'),
+        MaxConcurrencyPath: '$.limit',
+        Label: 'Items',
+      });
+      const measured = async (limit: unknown) => {
+        let running = 0;
+        let most = 0;
+        await runLocally(definition, { ...input, limit }, echo, {
+          context,
+          onChildEvent: (_, event) => {
+            if (event.type === 'ExecutionStarted') most = Math.max(most, ++running);
+            if (event.type === 'ExecutionSucceeded' || event.type === 'ExecutionFailed') running -= 1;
+          },
+        });
+        return most;
+      };
+      expect(await measured(3)).toBe(3);
+      expect(await measured(1)).toBe(1);
+      const events: ExecutionEvent[] = [];
+      await expect(
+        runLocally(definition, { ...input, limit: '3' }, echo, { context, onEvent: (e) => events.push(e) }),
+      ).rejects.toThrow();
+      expect(events.at(-1)).toMatchObject({
+        type: 'ExecutionFailed',
+        Error: 'States.Runtime',
+        Cause: expect.stringMatching(
+          /MaxConcurrencyPath \$\.limit must point to a non-negative integer, got "3"/,
+        ),
+      });
+    },
+    scaled(120_000),
+  );
 });
 
 describe('local executor: states:startExecution.sync:2', () => {
