@@ -13,13 +13,20 @@
  * generate or configure (`target`, `backupId`, S3 keys: IDENTIFIER_KEYS) are returned as they are,
  * and a secret equal to such a name is never registered (core/redact.ts).
  * See https://docs.aws.amazon.com/lambda/latest/dg/nodejs-exceptions.html
+ *
+ * Before the function runs, the invocation's context (the handler's second argument) is given to
+ * the process's loggers (core/log.ts addLambdaContext, Powertools Logger's addContext), so every log
+ * line of the invocation carries its `function_request_id`, `cold_start` and the function's name,
+ * ARN and memory; `xray_trace_id` Powertools reads per line from `_X_AMZN_TRACE_ID`.
  */
+import { addLambdaContext } from '../core/log.js';
 import { IDENTIFIER_KEYS, redactError, redactValue } from '../core/redact.js';
 
 export function lambdaHandler<A extends unknown[], R>(
   fn: (...args: A) => Promise<R>,
 ): (...args: A) => Promise<R> {
   return async (...args: A): Promise<R> => {
+    addLambdaContext(args[1]);
     try {
       return redactValue(await fn(...args), { keep: IDENTIFIER_KEYS });
     } catch (err) {

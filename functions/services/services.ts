@@ -67,13 +67,17 @@ export async function servicesStep(input: unknown, deps: DbmsDeps): Promise<Serv
         services.push({ service, desiredCount: r.desiredCount });
       } catch (err) {
         // Nothing is restored into a half-quiesced deployment: what was stopped starts again first.
-        log.error('quiescing failed; starting again what was stopped', { service, error: String(err) });
+        // `ecsService`: Powertools Logger reserves `service` for the function's name (core/log.ts).
+        log.error('quiescing failed; starting again what was stopped', {
+          ecsService: service,
+          error: String(err),
+        });
         for (const stopped of [...services].reverse()) {
           await dbmsStep(
             { action: 'start', target: event.target, cluster: event.cluster, ...stopped },
             within(),
           ).catch((e: unknown) =>
-            log.error('could not start a service again', { service: stopped.service, error: String(e) }),
+            log.error('could not start a service again', { ecsService: stopped.service, error: String(e) }),
           );
         }
         throw err;

@@ -163,7 +163,7 @@ describe('target lock (S3 conditional writes on the real S3 server)', () => {
     const { lines, logger } = captureLog();
     const lock = await acquireLock(local.s3, Bucket, 'huge', arn('next'), { ttlSeconds: 3600, logger });
     expect(lock.owner).toBe(arn('next'));
-    const warning = lines.find((l) => l.level === 'warn');
+    const warning = lines.find((l) => l.level === 'WARN');
     expect(warning).toMatchObject({
       message: expect.stringMatching(/it is not a valid lock \(\d+ bytes, larger than any lock/),
       bytes: Buffer.byteLength(huge),
@@ -221,7 +221,7 @@ describe('target lock (S3 conditional writes on the real S3 server)', () => {
         });
         expect(lock.owner).toBe(arn('next'));
         expect((await currentLock(target)).owner).toBe(arn('next'));
-        const warning = lines.find((l) => l.level === 'warn');
+        const warning = lines.find((l) => l.level === 'WARN');
         expect(warning).toMatchObject({
           message: expect.stringContaining(`s3://${Bucket}/${lockKey(target)}: it is not a valid lock`),
           key: lockKey(target),
@@ -279,7 +279,7 @@ describe('target lock (S3 conditional writes on the real S3 server)', () => {
         });
         expect(lock.owner).toBe(arn('next'));
         expect((await currentLock(target)).owner).toBe(arn('next'));
-        expect(lines.find((l) => l.level === 'warn')).toMatchObject({
+        expect(lines.find((l) => l.level === 'WARN')).toMatchObject({
           message: expect.stringContaining(`s3://${Bucket}/${lockKey(target)}: it is not a valid lock (it `),
           key: lockKey(target),
         });

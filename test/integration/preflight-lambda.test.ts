@@ -244,10 +244,10 @@ describe('preflight Lambda core', () => {
         ),
       ).toEqual([
         expect.objectContaining({
-          level: 'warn',
+          level: 'WARN',
           error: expect.stringMatching(/HTTP 503 \(Service Unavailable\)/),
         }),
-        expect.objectContaining({ level: 'warn', waitedSeconds: 15 }),
+        expect.objectContaining({ level: 'WARN', waitedSeconds: 15 }),
       ]);
       expect(entries.some((e) => String(e.message).includes('could not read the Infrahub version'))).toBe(
         false,

@@ -248,10 +248,13 @@ describe('secrets never reach outputs (local executor, moto, runner process)', (
         AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
       });
       const written: string[] = [];
-      const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      // Powertools Logger writes DEBUG and INFO lines to standard output, WARN and ERROR to standard error.
+      const capture = (chunk: string | Uint8Array) => {
         written.push(String(chunk));
         return true;
-      });
+      };
+      const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(capture);
+      const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(capture);
       let thrown: Error | undefined;
       try {
         const { handler } = await import('../../functions/preflight/index.js');
@@ -267,6 +270,7 @@ describe('secrets never reach outputs (local executor, moto, runner process)', (
         });
       } finally {
         stderr.mockRestore();
+        stdout.mockRestore();
         for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
         Object.assign(process.env, saved);
       }

@@ -160,7 +160,7 @@ describe('structured logs', () => {
     log.info('connecting', { password: 'hunter2', nested: { PGPASSWORD: 'x', apiToken: 'y' }, host: 'db' });
     const entry = JSON.parse(lines[0] ?? '{}');
     expect(entry).toMatchObject({
-      level: 'info',
+      level: 'INFO',
       message: 'connecting',
       target: 'lab',
       backupId: 'b1',

@@ -356,7 +356,11 @@ export function stopWork(error: Error): void {
 
 /** Runs one subcommand; returns the process exit code. Never throws. */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const logger = createLogger({ service: 'infrahub-backup-runner' });
+  // Standard error: standard output carries the subcommand's result line.
+  const logger = createLogger(
+    { service: 'infrahub-backup-runner' },
+    { write: (line) => process.stderr.write(`${line}\n`) },
+  );
   const subcommand = argv[0];
   if (!subcommand || subcommand === '--help' || subcommand === '-h') {
     console.log(USAGE);
