@@ -106,14 +106,15 @@ describe('backup runner: faults mid-backup (real PostgreSQL, real S3 server behi
         script,
         `import { existsSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
-import { installLastResortHandlers, main } from ${JSON.stringify(join(repoRoot, 'containers/runner/src/main.ts'))};
+import { exitHandledElsewhere, installLastResortHandlers, main } from ${JSON.stringify(join(repoRoot, 'containers/runner/src/main.ts'))};
 installLastResortHandlers();
 const timer = setInterval(() => {
   if (!existsSync(${JSON.stringify(flag)})) return;
   clearInterval(timer);
   new EventEmitter().emit('error', new Error('socket hang up'));
 }, 50);
-main(['backup-postgres']).then((code) => process.exit(code));
+// As cli.ts: the last line of defence owns the exit once it handles an error.
+main(['backup-postgres']).then((code) => { if (!exitHandledElsewhere()) process.exit(code); });
 `,
       );
       proxy.clear();
