@@ -40,9 +40,8 @@ export interface Logger {
 /** Keys whose values are replaced whatever they hold. */
 const SECRET_KEY = /pass(word)?|secret|token|credential|authorization|api[-_]?key/i;
 
-/** Written as they are: our identifiers and the keys Powertools fills in (time, service, Lambda context). */
-const KEEP: ReadonlySet<string> = new Set([
-  ...IDENTIFIER_KEYS,
+/** The keys Powertools fills in (time, service, Lambda context): written as they are, at the record's top level. */
+const POWERTOOLS_KEYS: ReadonlySet<string> = new Set([
   'timestamp',
   'service',
   'sampling_rate',
@@ -67,13 +66,12 @@ const redacted = new WeakSet<object>();
  * record's members, passed afterwards, are returned as they are. Plain data: errors become
  * `{name, message, stack, ...own fields, cause}`, values with `toJSON` (Dates, Buffers) their JSON
  * value, other class instances (SDK objects) their own enumerable fields, bigints strings; functions,
- * symbols and circular references are left out. Never throws for any value.
+ * symbols and circular references are left out, a value that throws while read (a getter, toJSON)
+ * becomes `[unserialisable]`. Never throws for any value.
  */
 export function redactLogRecord(key: string, value: unknown): unknown {
   if (key !== '' || value === null || typeof value !== 'object' || redacted.has(value)) return value;
-  const out = plain(value, 0, []);
-  if (out !== null && typeof out === 'object') redacted.add(out);
-  return out;
+  return plain(value, 0, []);
 }
 
 function plain(value: unknown, depth: number, ancestors: object[]): unknown {
@@ -84,29 +82,34 @@ function plain(value: unknown, depth: number, ancestors: object[]): unknown {
   if (depth > MAX_DEPTH) return '[…]';
   if (ancestors.includes(value)) return undefined;
   const inner = [...ancestors, value];
-  if (value instanceof Error) {
-    const { name, message, stack } = value;
-    const fields: Record<string, unknown> = { name, message, stack };
-    for (const [k, v] of Object.entries(value)) if (!(k in fields)) fields[k] = v;
-    if (value.cause !== undefined) fields.cause = value.cause;
-    return plain(fields, depth + 1, inner);
-  }
-  const toJSON = (value as { toJSON?: unknown }).toJSON;
-  if (typeof toJSON === 'function') {
-    try {
-      return plain(toJSON.call(value), depth + 1, inner);
-    } catch {
-      return '[unserialisable]';
+  try {
+    if (value instanceof Error) {
+      const { name, message, stack } = value;
+      const fields: Record<string, unknown> = { name, message, stack };
+      for (const [k, v] of Object.entries(value)) if (!(k in fields)) fields[k] = v;
+      if (value.cause !== undefined) fields.cause = value.cause;
+      return plain(fields, depth + 1, inner);
     }
+    const toJSON = (value as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === 'function') return plain(toJSON.call(value), depth + 1, inner);
+    if (Array.isArray(value)) return seen(value.map((v) => plain(v, depth + 1, inner) ?? null));
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      if (SECRET_KEY.test(k)) out[redactText(k)] = REDACTED;
+      else if (IDENTIFIER_KEYS.has(k) || (depth === 0 && POWERTOOLS_KEYS.has(k))) out[k] = v;
+      else out[redactText(k)] = plain(v, depth + 1, inner);
+    }
+    return seen(out);
+  } catch {
+    // A getter or toJSON that throws: the line is still written, with this value as `[unserialisable]`.
+    return '[unserialisable]';
   }
-  if (Array.isArray(value)) return value.map((v) => plain(v, depth + 1, inner) ?? null);
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) {
-    if (SECRET_KEY.test(k)) out[redactText(k)] = REDACTED;
-    else if (KEEP.has(k)) out[k] = v;
-    else out[redactText(k)] = plain(v, depth + 1, inner);
-  }
-  return out;
+}
+
+/** `value`, marked as redacted: redactLogRecord returns it as it is if JSON.stringify passes it again. */
+function seen<T extends object>(value: T): T {
+  redacted.add(value);
+  return value;
 }
 
 /**

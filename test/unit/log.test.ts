@@ -121,4 +121,16 @@ describe('core/log.ts: Powertools Logger with core/redact.ts as its JSON replace
     expect(redactLogRecord('', out)).toBe(out);
     expect(redactLogRecord('nested', record.nested)).toBe(record.nested);
   });
+
+  it('never throws: a getter that throws is written as [unserialisable]; Powertools keys are kept at the top level only', () => {
+    registerSecret(SECRET);
+    const hostile = {
+      get body(): string {
+        throw new Error('no');
+      },
+    };
+    expect(
+      redactLogRecord('', { message: 'm', service: 'svc', answer: hostile, nested: { service: SECRET } }),
+    ).toEqual({ message: 'm', service: 'svc', answer: '[unserialisable]', nested: { service: REDACTED } });
+  });
 });
