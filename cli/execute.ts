@@ -1,0 +1,107 @@
+/**
+ * What backup, restore and status share: starting an execution on AWS (or running the synthesized
+ * state machine on this machine with --local), following it, and reporting its outcome.
+ */
+import type { Command } from 'commander';
+import { CliError, type CommandContext, EXIT, type Settings, sfnClient } from './context.js';
+import { runLocalExecution } from './local/from-env.js';
+import { type ExecutionOutcome, followExecution, startExecution } from './ops/executions.js';
+
+/** The flags of an execution command (backup, restore). */
+export interface ExecutionOptions {
+  local?: boolean;
+  follow?: boolean;
+  stateMachine?: string;
+  reason?: string;
+}
+
+/** Adds --local and --no-follow to an execution command. */
+export function withExecutionFlags(command: Command): Command {
+  return command
+    .option('--local', 'run the synthesized state machine on this machine (needs --config and --endpoint)')
+    .option('--no-follow', 'start the execution and return at once (on AWS)');
+}
+
+/**
+ * Prints an execution's outcome: JSON with --json, else the ARN, status and output (or error and
+ * cause).
+ * @throws CliError EXIT.failed unless it SUCCEEDED (after printing it)
+ */
+export function reportOutcome(ctx: CommandContext, s: Settings, outcome: ExecutionOutcome): void {
+  if (s.json) ctx.out(JSON.stringify(outcome, null, 2));
+  else if (outcome.status === 'SUCCEEDED')
+    ctx.out(`${outcome.executionArn}: SUCCEEDED\n${JSON.stringify(outcome.output, null, 2)}`);
+  else
+    ctx.out(
+      `${outcome.executionArn}: ${outcome.status}${outcome.error ? ` (${outcome.error})` : ''}\n${outcome.cause ?? ''}`,
+    );
+  if (outcome.status !== 'SUCCEEDED') throw new CliError('', EXIT.failed);
+}
+
+/**
+ * Starts (or, with --local, runs here) a backup or restore and reports its outcome. `input` is the
+ * execution input already validated against the machine's schema.
+ * @throws CliError EXIT.usage when --local lacks --config, --endpoint or --bucket, or (on AWS) no state
+ *   machine is given; EXIT.failed when the execution does not succeed
+ */
+export async function execute(
+  ctx: CommandContext,
+  kind: 'backup' | 'restore',
+  input: unknown,
+  options: ExecutionOptions,
+): Promise<void> {
+  const s = ctx.settings();
+  const shown = ctx.executions;
+  if (options.local) {
+    if (!s.config || !s.endpoint || !s.bucket) {
+      throw new CliError(
+        '--local needs the deployment configuration (--config), an AWS-compatible endpoint (--endpoint) and the bucket (--bucket)',
+        EXIT.usage,
+      );
+    }
+    const t0 = Date.now();
+    const ticker = setInterval(() => shown.waiting(Math.round((Date.now() - t0) / 1000)), 1000);
+    let result: Awaited<ReturnType<typeof runLocalExecution>>;
+    try {
+      result = await runLocalExecution(kind, input, {
+        config: s.config,
+        endpoint: s.endpoint,
+        bucket: s.bucket,
+        region: s.region,
+        onEvent: (event) => {
+          const state = event.state as { name: string; type: string } | undefined;
+          const seconds = Math.round((Date.now() - t0) / 100) / 10;
+          if (event.type === 'StateEntered' && state?.type === 'Task')
+            shown.state({ state: state.name, what: 'entered', seconds });
+          if (event.type === 'StateFailed' && state)
+            shown.state({ state: state.name, what: 'failed', seconds });
+        },
+      });
+    } finally {
+      clearInterval(ticker);
+      if (shown.tty) process.stderr.write('\r\x1b[K');
+    }
+    return reportOutcome(ctx, s, {
+      executionArn: result.executionArn,
+      status: result.status,
+      ...(result.output !== undefined ? { output: result.output } : {}),
+      ...(result.error ? { error: result.error } : {}),
+      ...(result.cause ? { cause: result.cause } : {}),
+    });
+  }
+  if (!options.stateMachine) {
+    throw new CliError(
+      `no ${kind} state machine: give --state-machine, or set ${kind === 'backup' ? 'INFRAHUB_BACKUP_STATE_MACHINE' : 'INFRAHUB_RESTORE_STATE_MACHINE'} (stack output ${kind === 'backup' ? 'BackupStateMachineArn' : 'RestoreStateMachineArn'}), or run it locally with --local`,
+      EXIT.usage,
+    );
+  }
+  const sfn = sfnClient(s);
+  const executionArn = await startExecution(sfn, options.stateMachine, input);
+  ctx.err(`started ${executionArn}`);
+  if (options.follow === false) return ctx.out(s.json ? JSON.stringify({ executionArn }) : executionArn);
+  reportOutcome(
+    ctx,
+    s,
+    await followExecution(sfn, executionArn, { onProgress: shown.state, onPoll: shown.waiting }),
+  );
+}
