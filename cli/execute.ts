@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { CliError, type CommandContext, EXIT, type Settings, sfnClient } from './context.js';
-import { runLocalExecution } from './local/from-env.js';
+import type { LocalExecution } from './local/backup.js';
 import { type ExecutionOutcome, followExecution, startExecution } from './ops/executions.js';
 
 /** The flags of an execution command (backup, restore). */
@@ -59,9 +59,12 @@ export async function execute(
         EXIT.usage,
       );
     }
+    // Loaded only here: the local mode brings the CDK app (aws-cdk-lib), seconds of module loading
+    // that every other command (and --help, --version) does without.
+    const { runLocalExecution } = await import('./local/from-env.js');
     const t0 = Date.now();
     const ticker = setInterval(() => shown.waiting(Math.round((Date.now() - t0) / 1000)), 1000);
-    let result: Awaited<ReturnType<typeof runLocalExecution>>;
+    let result: LocalExecution;
     try {
       result = await runLocalExecution(kind, input, {
         config: s.config,

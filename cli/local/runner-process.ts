@@ -1,6 +1,10 @@
+/**
+ * The runner as a local process: what the local mode's ECS states start, and the environment that
+ * points it at local servers (tests).
+ */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { repoRoot } from '../../harness/paths.js';
+import { packageFile, packageRoot } from '../../core/package-root.js';
 
 export interface RunnerRun {
   code: number | null;
@@ -10,8 +14,21 @@ export interface RunnerRun {
   stderr: string;
 }
 
-const tsx = join(repoRoot, 'node_modules', '.bin', 'tsx');
-const cli = join(repoRoot, 'containers', 'runner', 'src', 'cli.ts');
+/**
+ * How the runner's entrypoint is started: from the repository's TypeScript through tsx when this
+ * module runs as TypeScript itself (tests, `npm run backup:local`), else (the built CLI of an
+ * installed package) the runner's bundle beside it with this Node: dist/runner/runner.mjs, as
+ * `npm run build` writes it. Resolved against the package, never the working directory.
+ * @throws Error when the package holds no runner bundle (built without `npm run build`)
+ */
+export function runnerCommand(): { command: string; args: string[] } {
+  if (import.meta.url.endsWith('.ts'))
+    return {
+      command: join(packageRoot(), 'node_modules', '.bin', 'tsx'),
+      args: [join(packageRoot(), 'containers', 'runner', 'src', 'cli.ts')],
+    };
+  return { command: process.execPath, args: [packageFile('dist', 'runner', 'runner.mjs')] };
+}
 
 /**
  * Runs the runner's real entrypoint as a local process with exactly `env` (plus PATH and HOME), the
@@ -22,8 +39,9 @@ export function runRunner(
   env: Record<string, string>,
   onStart?: (pid: number) => void,
 ): Promise<RunnerRun> {
+  const runner = runnerCommand();
   return new Promise((resolve, reject) => {
-    const child = spawn(tsx, [cli, subcommand], {
+    const child = spawn(runner.command, [...runner.args, subcommand], {
       env: {
         PATH: process.env.PATH ?? '',
         HOME: process.env.HOME ?? '/tmp',

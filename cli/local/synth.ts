@@ -4,11 +4,12 @@
  * resolved to local stand-ins, the Lambda functions by construct name, and the runner task
  * definitions by family. Asset bundling is skipped (the local mode calls the handlers' source).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, type CfnResource } from 'aws-cdk-lib';
 import type { DeploymentConfig } from '../../core/config/schema.js';
+import { packageFile } from '../../core/package-root.js';
 import { buildApp } from '../../infra/app.js';
 
 export const LOCAL_ACCOUNT = '000000000000';
@@ -59,16 +60,47 @@ export interface SynthesizedBackup {
   clusterArn: string;
 }
 
-/** cdk.json's context (feature flags), so the local synth matches `cdk synth`. */
+/**
+ * cdk.json's context (feature flags), so the local synth matches `cdk synth`: the package's own
+ * cdk.json, wherever the CLI runs from.
+ * @throws Error when the package holds no cdk.json
+ */
 function cdkJsonContext(): Record<string, unknown> {
   return (
-    (JSON.parse(readFileSync('cdk.json', 'utf8')) as { context?: Record<string, unknown> }).context ?? {}
+    (JSON.parse(readFileSync(packageFile('cdk.json'), 'utf8')) as { context?: Record<string, unknown> })
+      .context ?? {}
   );
 }
 
+/**
+ * The folder the app is synthesized in (the working directory meanwhile), so synthesis works from any
+ * folder: the Lambda functions (aws-lambda-nodejs NodejsFunction) name their entries relative to it
+ * (functions/<name>/index.ts) and find their project root as the folder of the nearest lock file
+ * above it, both checked even though bundling is skipped. It holds `functions`, a link to the
+ * package's (shipped for this), and an empty package-lock.json (nothing is installed or bundled).
+ * The runner image's build context is the package root itself (infra/stacks/backup-stack.ts).
+ */
+function synthesisFolder(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'infrahub-backup-project-'));
+  symlinkSync(packageFile('functions'), join(dir, 'functions'), 'dir');
+  writeFileSync(join(dir, 'package-lock.json'), '{}\n');
+  return dir;
+}
+
+/**
+ * Synthesizes the app for `config` (bundling skipped) and reads the local mode's view of it: the
+ * state machines' ASL, the Lambda functions and the runner task definitions (see the module's
+ * comment). Takes seconds (5-10 s; more under load). Works from any working directory: what it reads
+ * is the package's (cdk.json, functions/, the runner's Dockerfile), found next to this code.
+ * @throws ConfigError or a CDK ValidationError when the configuration cannot be synthesized; Error
+ *   when the package lacks a file the app names
+ */
 export function synthesizeBackup(config: DeploymentConfig): SynthesizedBackup {
   const outdir = mkdtempSync(join(tmpdir(), 'infrahub-backup-synth-'));
+  const project = synthesisFolder();
+  const cwd = process.cwd();
   try {
+    process.chdir(project);
     const app = new App({
       outdir,
       context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], 'aws:cdk:enable-path-metadata': true },
@@ -89,7 +121,9 @@ export function synthesizeBackup(config: DeploymentConfig): SynthesizedBackup {
     });
     return readBackup(template, backup.stackName, config, nested);
   } finally {
+    process.chdir(cwd);
     rmSync(outdir, { recursive: true, force: true });
+    rmSync(project, { recursive: true, force: true });
   }
 }
 

@@ -1,11 +1,10 @@
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig } from '../../core/config/schema.js';
+import { packageRoot } from '../../core/package-root.js';
 import { BackupBucket } from '../constructs/backup-bucket.js';
 import { BackupFunctions } from '../constructs/backup-functions.js';
 import { BackupMonitoring } from '../constructs/backup-monitoring.js';
@@ -92,7 +91,8 @@ export class BackupStack extends Stack {
       config,
       bucket: this.storage.bucket,
       key: this.storage.key,
-      buildContext: resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'),
+      // The package's root (the repository's, or an installed package's when the CLI synthesizes).
+      buildContext: packageRoot(),
     });
     this.backup = new BackupStateMachine(this, 'Backup', {
       config,
