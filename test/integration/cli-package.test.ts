@@ -27,6 +27,7 @@ import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../cli/infrahub-backup.js';
 import { type PostgresServer, repoRoot, seedPrefect, startPostgres } from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
 import { useLocalS3 } from '../helpers/s3.js';
 
 const run = promisify(execFile);
@@ -134,7 +135,7 @@ describe('the packed CLI, installed and run from an unrelated folder', () => {
         retention: { daily: 7, weekly: 4, monthly: 12 },
       }),
     );
-  }, 900_000);
+  }, scaled(900_000));
 
   afterAll(async () => {
     await postgres?.stop();
@@ -150,65 +151,76 @@ describe('the packed CLI, installed and run from an unrelated folder', () => {
     expect(readdirSync(elsewhere)).toEqual([]);
   });
 
-  it('prints its version and the help of every command from any folder', async () => {
-    const version = await cli(['--version']);
-    expect(version.code, version.err).toBe(EXIT.ok);
-    expect(version.out.trim()).toBe(
-      (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version,
-    );
+  it(
+    'prints its version and the help of every command from any folder',
+    async () => {
+      const version = await cli(['--version']);
+      expect(version.code, version.err).toBe(EXIT.ok);
+      expect(version.out.trim()).toBe(
+        (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version,
+      );
 
-    const help = await cli(['--help']);
-    expect(help.code, help.err).toBe(EXIT.ok);
-    const listed = [...(help.out.split('Commands:')[1] ?? '').matchAll(/^ {2}([a-z]+)\b/gm)]
-      .map((m) => m[1])
-      .filter((c) => c !== 'help');
-    expect(listed).toEqual(COMMANDS);
-    for (const command of COMMANDS) {
-      const shown = await cli([command, '--help']);
-      expect(shown.code, `${command} --help: ${shown.err}`).toBe(EXIT.ok);
-      expect(shown.out).toMatch(new RegExp(`^Usage: infrahub-backup ${command} `));
-      expect(shown.out).toMatch(/Examples:\n {2}infrahub-backup /);
-    }
-    const unknown = await cli(['frobnicate']);
-    expect(unknown.code).toBe(EXIT.usage);
-    expect(unknown.err).toMatch(/unknown command 'frobnicate'/);
-  }, 300_000);
+      const help = await cli(['--help']);
+      expect(help.code, help.err).toBe(EXIT.ok);
+      const listed = [...(help.out.split('Commands:')[1] ?? '').matchAll(/^ {2}([a-z]+)\b/gm)]
+        .map((m) => m[1])
+        .filter((c) => c !== 'help');
+      expect(listed).toEqual(COMMANDS);
+      for (const command of COMMANDS) {
+        const shown = await cli([command, '--help']);
+        expect(shown.code, `${command} --help: ${shown.err}`).toBe(EXIT.ok);
+        expect(shown.out).toMatch(new RegExp(`^Usage: infrahub-backup ${command} `));
+        expect(shown.out).toMatch(/Examples:\n {2}infrahub-backup /);
+      }
+      const unknown = await cli(['frobnicate']);
+      expect(unknown.code).toBe(EXIT.usage);
+      expect(unknown.err).toMatch(/unknown command 'frobnicate'/);
+    },
+    scaled(300_000),
+  );
 
-  it('backs up with --local, then lists, verifies and exports the backup, from an empty folder', async () => {
-    const { args, env } = aws();
-    const backedUp = await cli(
-      [
-        ...args,
-        '--json',
-        'backup',
-        '--local',
-        '--target',
-        target,
-        '--component',
-        'task-manager-db',
-        '--force',
-      ],
-      // from-env hands PG_BINDIR to the runner (the image has its own pg_dump).
-      { ...env, PG_BINDIR: postgres.binDir },
-    );
-    expect(backedUp.code, backedUp.err).toBe(EXIT.ok);
-    const outcome = JSON.parse(backedUp.out) as { status: string; output: { backupId: string; ok: boolean } };
-    expect(outcome).toMatchObject({ status: 'SUCCEEDED', output: { ok: true } });
-    // The runner step ran (the package's runner bundle, as a child process).
-    expect(backedUp.err).toMatch(/ s {2}DumpPostgres\n/);
-    const { backupId } = outcome.output;
+  it(
+    'backs up with --local, then lists, verifies and exports the backup, from an empty folder',
+    async () => {
+      const { args, env } = aws();
+      const backedUp = await cli(
+        [
+          ...args,
+          '--json',
+          'backup',
+          '--local',
+          '--target',
+          target,
+          '--component',
+          'task-manager-db',
+          '--force',
+        ],
+        // from-env hands PG_BINDIR to the runner (the image has its own pg_dump).
+        { ...env, PG_BINDIR: postgres.binDir },
+      );
+      expect(backedUp.code, backedUp.err).toBe(EXIT.ok);
+      const outcome = JSON.parse(backedUp.out) as {
+        status: string;
+        output: { backupId: string; ok: boolean };
+      };
+      expect(outcome).toMatchObject({ status: 'SUCCEEDED', output: { ok: true } });
+      // The runner step ran (the package's runner bundle, as a child process).
+      expect(backedUp.err).toMatch(/ s {2}DumpPostgres\n/);
+      const { backupId } = outcome.output;
 
-    const listed = await cli([...args, 'list'], env);
-    expect(listed.code, listed.err).toBe(EXIT.ok);
-    expect(listed.out).toMatch(new RegExp(`${backupId} .* complete`));
+      const listed = await cli([...args, 'list'], env);
+      expect(listed.code, listed.err).toBe(EXIT.ok);
+      expect(listed.out).toMatch(new RegExp(`${backupId} .* complete`));
 
-    const verified = await cli([...args, 'verify', backupId], env);
-    expect(verified.code, verified.err).toBe(EXIT.ok);
-    expect(verified.out).toMatch(new RegExp(`${target}/${backupId}: \\d+ files match the manifest`));
+      const verified = await cli([...args, 'verify', backupId], env);
+      expect(verified.code, verified.err).toBe(EXIT.ok);
+      expect(verified.out).toMatch(new RegExp(`${target}/${backupId}: \\d+ files match the manifest`));
 
-    const exported = await cli([...args, 'export', backupId], env);
-    expect(exported.code, exported.err).toBe(EXIT.ok);
-    // --out defaults to the working directory: the folder the CLI was run from.
-    expect(readdirSync(elsewhere)).toEqual([`${backupId}.tar.gz`]);
-  }, 600_000);
+      const exported = await cli([...args, 'export', backupId], env);
+      expect(exported.code, exported.err).toBe(EXIT.ok);
+      // --out defaults to the working directory: the folder the CLI was run from.
+      expect(readdirSync(elsewhere)).toEqual([`${backupId}.tar.gz`]);
+    },
+    scaled(600_000),
+  );
 });
