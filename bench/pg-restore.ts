@@ -14,7 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { localRunnerEnv, postgresRunnerEnv } from '../cli/local/runner-process.js';
 import { buildRunner } from '../containers/runner/build.js';
 import { fileKey, PREFECT_DUMP, restoreStepKey } from '../core/backup/layout.js';
-import { writeManifest } from '../core/backup/manifest.js';
+import { writeManifest } from '../core/backup/seal.js';
 import { RestoreStepResultSchema } from '../core/restore/steps.js';
 import { getJson, openObject } from '../core/s3/objects.js';
 import { createVersionedBucket, startPostgres, startS3 } from '../harness/index.js';

@@ -20,12 +20,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { S3Client } from '@aws-sdk/client-s3';
 import tar from 'tar-stream';
-import {
-  completeBackupDatesIn,
-  isComplete,
-  isFutureBackupId,
-  tagObjects,
-} from '../../core/backup/catalog.js';
+import { isComplete, isFutureBackupId } from '../../core/backup/catalog.js';
 import {
   dumpFormatError,
   type FormatCheck,
@@ -38,13 +33,13 @@ import {
   backupPathProblem,
   fileKey,
   MANIFEST_FILE,
-  manifestKey,
   parseBackupId,
   resultKey,
 } from '../../core/backup/layout.js';
 import { listProblems, type Manifest, parseManifest, validateManifest } from '../../core/backup/manifest.js';
 import { fileRecord } from '../../core/backup/results.js';
-import { PENDING_TAGGING, retentionClass, retentionTagging } from '../../core/backup/retention.js';
+import { PENDING_TAGGING } from '../../core/backup/retention.js';
+import { sealBackup } from '../../core/backup/seal.js';
 import type { Retention } from '../../core/config/schema.js';
 import {
   DumpFormatError,
@@ -436,30 +431,19 @@ export async function importTarball(
     2,
     PENDING_TAGGING,
   );
-  let tagging: string | undefined;
-  if (options.retention) {
-    const date = parseBackupId(named) as Date;
-    const present = await completeBackupDatesIn(s3, bucket, target, date.getUTCFullYear());
-    const cls = retentionClass(date, present, options.retention);
-    manifest.retention_class = cls;
-    await tagObjects(
-      s3,
-      bucket,
-      [
-        ...[...uploaded.values()].map((u) => ({ key: u.key, versionId: u.versionId })),
-        { key: recordKey, versionId: record.versionId },
-      ],
-      cls,
-    );
-    tagging = retentionTagging(cls);
-  }
-  await putJson(s3, bucket, manifestKey(target, named), manifest, 4, tagging);
+  // Sealed as the manifest step seals a backup: classified, every object re-tagged, the manifest last.
+  const sealed = await sealBackup(s3, bucket, manifest, {
+    target,
+    backupId: named,
+    retention: options.retention,
+    records: [{ key: recordKey, versionId: record.versionId }],
+  });
   return {
     target,
     backupId: named,
     files: uploaded.size,
     bytes: [...uploaded.values()].reduce((n, u) => n + u.size, 0),
-    ...(manifest.retention_class ? { retentionClass: manifest.retention_class } : {}),
+    ...(sealed.retentionClass ? { retentionClass: sealed.retentionClass } : {}),
     ...(formatsUnchecked.length > 0 ? { formatsUnchecked } : {}),
   };
 }

@@ -1,11 +1,14 @@
 /**
  * What backups a target has in the bucket: backup folders from one delimited listing (no walk over
- * every object), and whether each is complete (its manifest exists).
+ * every object), whether each is complete (its manifest exists), the latest complete one whose
+ * manifest passes validation, and the retention tags of a backup's objects.
  */
 import { PutObjectTaggingCommand, type S3Client } from '@aws-sdk/client-s3';
 import { mapLimit } from '../concurrency.js';
+import { ManifestError } from '../errors.js';
 import { headObject, listPages, storageError } from '../s3/objects.js';
 import { BackupIdSchema, manifestKey, parseBackupId } from './layout.js';
+import { type Manifest, readManifest } from './manifest.js';
 import { RETENTION_TAG } from './retention.js';
 
 /**
@@ -82,4 +85,53 @@ export async function tagObjects(
       throw storageError(err, `tagging s3://${bucket}/${o.key}`);
     }
   });
+}
+
+/** A backup whose manifest exists but is refused (malformed, unsafe, or pointing outside its prefix). */
+export interface RefusedBackup {
+  backupId: string;
+  /** The ManifestError's message: the key and each problem. */
+  reason: string;
+}
+
+/**
+ * The newest backup of `target` whose manifest exists and passes `readManifest`'s validation
+ * (backup ids sort by time, UTC) and whose id is not later than `now` (plus `CLOCK_SKEW_MS`). A
+ * manifest that exists but is refused does not make a backup complete: it is skipped, so it can
+ * neither become `latest` for a restore or drill nor count as fresh for the RPO alarm, and it is
+ * returned in `refused` (newest first) for the caller to report. A backup dated in the future (an
+ * imported archive or a folder made by hand: no backup can have been taken then) is skipped the same
+ * way, unread, and returned in `future` (newest first). Reads one manifest per backup it passes over
+ * (a few KB each).
+ *
+ * @returns `backupId` undefined when the target has no valid complete backup.
+ * @throws StorageError when S3 cannot be listed or read.
+ */
+export async function latestValidBackup(
+  s3: S3Client,
+  bucket: string,
+  target: string,
+  now: Date = new Date(),
+): Promise<{ backupId?: string; manifest?: Manifest; refused: RefusedBackup[]; future: string[] }> {
+  const refused: RefusedBackup[] = [];
+  const future: string[] = [];
+  for (const backupId of (await listBackupIds(s3, bucket, target)).reverse()) {
+    if (isFutureBackupId(backupId, now)) {
+      future.push(backupId);
+      continue;
+    }
+    try {
+      const manifest = await readManifest(s3, bucket, target, backupId);
+      if (manifest) return { backupId, manifest, refused, future };
+    } catch (err) {
+      if (!(err instanceof ManifestError)) throw err;
+      refused.push({ backupId, reason: err.message });
+    }
+  }
+  return { refused, future };
+}
+
+/** One line naming backups passed over because their ids lie in the future, for logs and warnings. */
+export function describeFutureBackups(target: string, future: readonly string[], now: Date): string {
+  return `${future.length} backup(s) of ${target} dated later than now (${now.toISOString()}) passed over: ${future.join(', ')}; no backup can have been taken then (a wrong clock, or an archive or folder named by hand): check them and delete or rename them`;
 }

@@ -6,12 +6,10 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { isComplete, listBackupIds } from '../backup/catalog.js';
+import { describeFutureBackups, isComplete, latestValidBackup, listBackupIds } from '../backup/catalog.js';
 import { BackupIdSchema, neo4jDatabaseNameProblem, parseBackupId } from '../backup/layout.js';
 import {
   ComponentSchema,
-  describeFutureBackups,
-  latestValidBackup,
   locationProblems,
   type Manifest,
   readManifest,

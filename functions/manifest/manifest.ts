@@ -5,8 +5,9 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { BackupIdSchema } from '../../core/backup/layout.js';
-import { ComponentSchema, writeManifest } from '../../core/backup/manifest.js';
+import { ComponentSchema } from '../../core/backup/manifest.js';
 import { RetentionClasses } from '../../core/backup/retention.js';
+import { writeManifest } from '../../core/backup/seal.js';
 import { parseInput } from '../../core/config/load.js';
 import { RetentionSchema, targetName } from '../../core/config/schema.js';
 import type { Logger } from '../../core/log.js';

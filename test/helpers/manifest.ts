@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { fileKey } from '../../core/backup/layout.js';
-import { buildManifest, type Manifest } from '../../core/backup/manifest.js';
+import type { Manifest } from '../../core/backup/manifest.js';
+import { buildManifest } from '../../core/backup/manifest-build.js';
 
 /**
  * A valid manifest of a PostgreSQL-only backup (as the manifest step builds it), for tests that need

@@ -12,8 +12,8 @@ import {
   runRunner,
 } from '../../cli/local/runner-process.js';
 import { fileKey, manifestKey, neo4jDumpPath, PREFECT_DUMP, resultKey } from '../../core/backup/layout.js';
-import { writeManifest } from '../../core/backup/manifest.js';
 import { fileRecord } from '../../core/backup/results.js';
+import { writeManifest } from '../../core/backup/seal.js';
 import { describeProblems, verifyBackup } from '../../core/backup/verify.js';
 import { listAll, putJson } from '../../core/s3/objects.js';
 import { uploadStream } from '../../core/s3/upload-stream.js';

@@ -8,9 +8,9 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importTarball } from '../../cli/ops/tarball.js';
-import { isComplete } from '../../core/backup/catalog.js';
+import { isComplete, latestValidBackup } from '../../core/backup/catalog.js';
 import { manifestKey } from '../../core/backup/layout.js';
-import { latestValidBackup, readManifest } from '../../core/backup/manifest.js';
+import { readManifest } from '../../core/backup/manifest.js';
 import { verifyBackup } from '../../core/backup/verify.js';
 import { exists, useLocalS3 } from '../helpers/s3.js';
 

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT, run } from '../../cli/infrahub-backup.js';
 import { localRunnerEnv, postgresRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
 import { fileKey } from '../../core/backup/layout.js';
-import { writeManifest } from '../../core/backup/manifest.js';
+import { writeManifest } from '../../core/backup/seal.js';
 import { type PostgresServer, seedPrefect, startPostgres } from '../../harness/index.js';
 import { scaled } from '../../harness/time-scale.js';
 import { useLocalS3 } from '../helpers/s3.js';

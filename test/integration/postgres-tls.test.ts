@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localRunnerEnv, postgresRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
 import { dbnameArg, toolEnv } from '../../containers/runner/src/components/postgres.js';
 import { resultKey } from '../../core/backup/layout.js';
-import { type Manifest, writeManifest } from '../../core/backup/manifest.js';
+import type { Manifest } from '../../core/backup/manifest.js';
 import { PostgresResultSchema } from '../../core/backup/results.js';
+import { writeManifest } from '../../core/backup/seal.js';
 import { getJson } from '../../core/s3/objects.js';
 import {
   countTables,

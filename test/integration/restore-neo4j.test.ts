@@ -17,7 +17,8 @@ import {
   validateGraph,
 } from '../../containers/runner/src/components/restore-neo4j.js';
 import { restoreIdFor, restoreStepKey } from '../../core/backup/layout.js';
-import { type Manifest, writeManifest } from '../../core/backup/manifest.js';
+import type { Manifest } from '../../core/backup/manifest.js';
+import { writeManifest } from '../../core/backup/seal.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { createLogger } from '../../core/log.js';
 import { RestoreStepErrorSchema } from '../../core/restore/steps.js';

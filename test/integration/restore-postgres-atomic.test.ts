@@ -9,7 +9,8 @@ import {
   restorePostgres,
 } from '../../containers/runner/src/components/restore-postgres.js';
 import { PREFECT_DUMP } from '../../core/backup/layout.js';
-import { type Manifest, writeManifest } from '../../core/backup/manifest.js';
+import type { Manifest } from '../../core/backup/manifest.js';
+import { writeManifest } from '../../core/backup/seal.js';
 import { createLogger } from '../../core/log.js';
 import {
   countTables,

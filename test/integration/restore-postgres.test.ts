@@ -3,7 +3,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localRunnerEnv, postgresRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
 import { restorePostgres } from '../../containers/runner/src/components/restore-postgres.js';
-import { type Manifest, writeManifest } from '../../core/backup/manifest.js';
+import type { Manifest } from '../../core/backup/manifest.js';
+import { writeManifest } from '../../core/backup/seal.js';
 import { createLogger } from '../../core/log.js';
 import {
   countTables,

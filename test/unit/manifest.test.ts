@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
-  buildManifest,
   locationProblems,
   ManifestSchema,
   METADATA_VERSION,
   parseManifest,
   validateManifest,
 } from '../../core/backup/manifest.js';
+import { buildManifest } from '../../core/backup/manifest-build.js';
 import type { Neo4jCountsResult, Neo4jResult, PostgresResult } from '../../core/backup/results.js';
 import { ErrorNames } from '../../core/errors.js';
 

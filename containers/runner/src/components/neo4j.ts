@@ -12,6 +12,7 @@ import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { latestValidBackup } from '../../../../core/backup/catalog.js';
 import { checkedStream, dumpFormatError, neo4jDumpCheck } from '../../../../core/backup/formats.js';
 import {
   DATABASE_DIR,
@@ -20,7 +21,6 @@ import {
   parseBackupId,
   RESTORES_ROOT,
 } from '../../../../core/backup/layout.js';
-import { latestValidBackup } from '../../../../core/backup/manifest.js';
 import {
   type FileRecord,
   fileRecord,
