@@ -76,38 +76,6 @@ export function resultKey(target: string, backupId: string, resultName: string):
 }
 
 /**
- * Neo4j's naming rules for databases (Operations Manual, "Naming rules for databases"): 3 to 63
- * characters; an ASCII letter first; then ASCII letters, digits, dots or dashes; not ending with a dot
- * or dash; names are case-insensitive and Neo4j normalises them to lowercase, so only the lowercase
- * form is accepted (it is also the file name of a dump); names starting with `system` are reserved,
- * except `system` itself. The one rule used for the configuration, for manifests (our own and
- * imported) and by the runner before a name reaches `neo4j-admin`'s arguments.
- */
-const NEO4J_DATABASE_NAME = /^[a-z][a-z0-9.-]{1,61}[a-z0-9]$/;
-
-/** Why a string is not a Neo4j database name, or undefined when it is one. */
-export function neo4jDatabaseNameProblem(name: string): string | undefined {
-  if (!NEO4J_DATABASE_NAME.test(name)) {
-    return 'must be a Neo4j database name: 3-63 lowercase ASCII letters, digits, "." or "-", starting with a letter and not ending with "." or "-"';
-  }
-  if (name.startsWith('system') && name !== 'system')
-    return 'is reserved by Neo4j (names starting with "system")';
-  return undefined;
-}
-
-export const Neo4jDatabaseNameSchema = z.string().superRefine((name, ctx) => {
-  const problem = neo4jDatabaseNameProblem(name);
-  if (problem) ctx.addIssue({ code: 'custom', message: problem });
-});
-
-/** Throws a plain Error naming the value when it is not a Neo4j database name (for code paths past validation). */
-export function assertNeo4jDatabaseName(name: string, where: string): string {
-  const problem = neo4jDatabaseNameProblem(name);
-  if (problem) throw new Error(`${where}: ${JSON.stringify(name)} ${problem}`);
-  return name;
-}
-
-/**
  * Why a path (relative to the backup folder, as the manifest names files) is unsafe, or undefined
  * when it is a path a backup may hold: `prefect.dump`, `database/<file>` or `artifacts/<path>`.
  * Refused: empty, absolute, backslashes, NUL or other C0/C1 control characters, bidirectional text

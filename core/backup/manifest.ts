@@ -8,6 +8,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { ManifestError } from '../errors.js';
+import { neo4jDatabaseNameProblem } from '../neo4j-names.js';
 import { getJson } from '../s3/objects.js';
 import {
   BackupIdSchema,
@@ -16,7 +17,6 @@ import {
   fileKey,
   MANIFEST_FILE,
   manifestKey,
-  neo4jDatabaseNameProblem,
   PREFECT_DUMP,
 } from './layout.js';
 import { GraphCountsSchema, Sha256HexSchema } from './results.js';

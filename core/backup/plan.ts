@@ -8,9 +8,10 @@
 import { z } from 'zod';
 import { parseInput } from '../config/load.js';
 import {
+  configuredTarget,
   type DeploymentConfig,
-  knownTargets,
   MAX_TARGETS,
+  notConfigured,
   type Target,
   targetSelection,
 } from '../config/schema.js';
@@ -88,7 +89,7 @@ export function planBackup(input: unknown, config: DeploymentConfig, now: Date):
   const unknown = names.filter((n) => !known.has(n));
   if (unknown.length > 0) {
     throw new InvalidInputError('backup execution input', [
-      `targets: ${unknown.map((n) => `"${n}"`).join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not configured (${knownTargets(known.keys())})`,
+      `targets: ${notConfigured(unknown, known.keys())}`,
     ]);
   }
   // A target named twice is refused by the input's schema (targetSelection in core/config/schema.ts).
@@ -107,8 +108,7 @@ export function targetWork(
   plan: Omit<BackupPlan, 'targets' | 'reason'> & { owner: string },
   name: string,
 ): TargetWork {
-  const t = config.targets.find((c) => c.name === name);
-  if (!t) throw new InvalidInputError('target', [`"${name}" is not configured`]);
+  const t = configuredTarget(config, name, 'target');
   return {
     target: name,
     backupId: plan.backupId,

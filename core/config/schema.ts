@@ -5,7 +5,8 @@
  */
 import { isIPv6 } from 'node:net';
 import { z } from 'zod';
-import { Neo4jDatabaseNameSchema } from '../backup/layout.js';
+import { InvalidInputError } from '../errors.js';
+import { Neo4jDatabaseNameSchema } from '../neo4j-names.js';
 import {
   canonicalTimeZone,
   isTimeZone,
@@ -941,6 +942,38 @@ export function knownTargets(names: Iterable<string>): string {
   return `known: ${all.length > 10 ? `${shown} and ${all.length - 10} more` : shown}`;
 }
 
+/**
+ * The one wording of every refusal of a target the configuration does not hold (the backup and
+ * drill inputs, the restore input, schedules, the CLI): `"a" is not configured (known: …)`, or
+ * `"a", "b" are not configured (known: …)` (the known names as `knownTargets` gives them).
+ */
+export function notConfigured(unknown: readonly string[], known: Iterable<string>): string {
+  const names = unknown.map((n) => JSON.stringify(n)).join(', ');
+  return `${names} ${unknown.length > 1 ? 'are' : 'is'} not configured (${knownTargets(known)})`;
+}
+
+/**
+ * The configured target named `name`.
+ * @throws InvalidInputError for `what` (the input being read), naming `field` and the known targets
+ *   when the configuration holds no target of that name.
+ */
+export function configuredTarget(
+  config: Pick<DeploymentConfig, 'targets'>,
+  name: string,
+  what: string,
+  field = 'target',
+): Target {
+  const target = config.targets.find((t) => t.name === name);
+  if (!target)
+    throw new InvalidInputError(what, [
+      `${field}: ${notConfigured(
+        [name],
+        config.targets.map((t) => t.name),
+      )}`,
+    ]);
+  return target;
+}
+
 /** The secrets a target's runner task definition reads (its execution role lists them). */
 export function runnerSecretNames(target: Pick<Target, 'neo4j' | 'postgres'>): string[] {
   return [
@@ -1312,7 +1345,7 @@ export const DeploymentConfigSchema = z
           ctx.addIssue({
             code: 'custom',
             path: ['schedules', i, 'targets', j],
-            message: `names target "${name}", which is not configured (${knownTargets(names)})`,
+            message: `target ${notConfigured([name], names)}`,
           });
         }
       });

@@ -7,7 +7,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { describeFutureBackups, isComplete, latestValidBackup, listBackupIds } from '../backup/catalog.js';
-import { BackupIdSchema, neo4jDatabaseNameProblem, parseBackupId } from '../backup/layout.js';
+import { BackupIdSchema, parseBackupId } from '../backup/layout.js';
 import {
   ComponentSchema,
   locationProblems,
@@ -18,35 +18,16 @@ import {
 import { describeProblems, verifyAgainst } from '../backup/verify.js';
 import { parseInput } from '../config/load.js';
 import {
+  configuredTarget,
   type DeploymentConfig,
-  knownTargets,
   MAX_TARGETS,
+  notConfigured,
   type Target,
   targetName,
   targetSelection,
 } from '../config/schema.js';
 import { IncompatibleBackupError, InvalidInputError, ManifestError } from '../errors.js';
-
-/**
- * Why `name` cannot be the database a new-database restore creates, or the alias it switches: Neo4j's
- * naming rule shared with manifests, the configuration and the runner (neo4jDatabaseNameProblem in
- * core/backup/layout.ts: 3-63 characters, no names starting with "system"), and never `system`
- * itself (users, roles and the other databases' definitions; the runner would stop and overwrite it).
- * Undefined when it can.
- */
-export function restoreDatabaseNameProblem(name: string): string | undefined {
-  return (
-    neo4jDatabaseNameProblem(name) ??
-    (name === 'system'
-      ? "is Neo4j's system database (users, roles, the other databases' definitions): a restore never creates or overwrites it under that name"
-      : undefined)
-  );
-}
-
-const restoreDatabaseName = z.string().superRefine((name, ctx) => {
-  const problem = restoreDatabaseNameProblem(name);
-  if (problem) ctx.addIssue({ code: 'custom', message: problem });
-});
+import { RestoreDatabaseNameSchema } from '../neo4j-names.js';
 
 export const RestoreExecutionInputSchema = z
   .strictObject({
@@ -70,13 +51,13 @@ export const RestoreExecutionInputSchema = z
      * (`neo4j.databases`: checkCompatibility refuses it), nor `system`: a blue/green restore never
      * replaces the database Infrahub uses.
      */
-    newDatabaseName: restoreDatabaseName.optional(),
+    newDatabaseName: RestoreDatabaseNameSchema.optional(),
     /**
      * new-database: the alias switched to the restored database; Infrahub must connect through it.
      * Aliases follow the databases' naming rule and share their namespace (Neo4j refuses an alias
      * named like a database), so it differs from newDatabaseName and the configured databases.
      */
-    alias: restoreDatabaseName.default('infrahub'),
+    alias: RestoreDatabaseNameSchema.default('infrahub'),
     /**
      * Neo4j Community: what happens to the target's `system` database (users, passwords, roles,
      * privileges, the other databases' definitions). `keep` (default) loads only the data databases
@@ -224,9 +205,7 @@ export function planDrillFleet(
   const targets = parsed.targets === '*' ? known : parsed.targets;
   const unknown = targets.filter((t) => !known.includes(t));
   if (unknown.length > 0)
-    throw new InvalidInputError('drill fleet input', [
-      `targets: ${unknown.map((n) => `"${n}"`).join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not configured (${knownTargets(known)})`,
-    ]);
+    throw new InvalidInputError('drill fleet input', [`targets: ${notConfigured(unknown, known)}`]);
   return {
     kind: 'drill-fleet',
     targets,
@@ -531,12 +510,7 @@ export async function planRestore(
     input === undefined ? {} : input,
     'restore execution input',
   );
-  const target = deps.config.targets.find((t) => t.name === parsed.target);
-  if (!target) {
-    throw new InvalidInputError('restore execution input', [
-      `target: "${parsed.target}" is not configured (${knownTargets(deps.config.targets.map((t) => t.name))})`,
-    ]);
-  }
+  const target = configuredTarget(deps.config, parsed.target, 'restore execution input');
   // `latest` is the newest backup with a valid manifest: a refused one is passed over and named.
   const latest =
     parsed.backupId === 'latest'

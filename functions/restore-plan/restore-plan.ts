@@ -14,9 +14,8 @@ import { z } from 'zod';
 import { restoreIdFor } from '../../core/backup/layout.js';
 import { drillFamily, runnerFamily } from '../../core/backup/plan.js';
 import { parseInput } from '../../core/config/load.js';
-import type { DeploymentConfig, Target } from '../../core/config/schema.js';
+import { configuredTarget, type DeploymentConfig, type Target } from '../../core/config/schema.js';
 import { type RunnerStepKey, type StepBounds, stepTimeouts } from '../../core/config/timeouts.js';
-import { InvalidInputError } from '../../core/errors.js';
 import { infrahubVersion } from '../../core/infrahub/tasks.js';
 import type { Logger } from '../../core/log.js';
 import {
@@ -122,16 +121,6 @@ export interface RestorePlanDeps {
   random?: () => number;
 }
 
-function findTarget(config: DeploymentConfig, name: string, what: string): Target {
-  const target = config.targets.find((t) => t.name === name);
-  if (!target) {
-    throw new InvalidInputError(what, [
-      `target: "${name}" is not configured (known: ${config.targets.map((t) => t.name).join(', ')})`,
-    ]);
-  }
-  return target;
-}
-
 /** Stop order: task workers, Infrahub server, task manager, then its database unless it receives the restore. */
 export function quiesceOrder(target: Target, restoringPostgres: boolean): string[] {
   const q = target.quiesce;
@@ -170,7 +159,7 @@ export async function restorePlanStep(
     event.input === undefined ? {} : event.input,
     'restore execution input',
   );
-  const target = findTarget(deps.config, parsed.target, 'restore execution input');
+  const target = configuredTarget(deps.config, parsed.target, 'restore execution input');
   const log = deps.logger.child({ target: target.name, step: 'restore-plan' });
   // The running version, to compare with the backup's; Infrahub may be down (that may be why we restore).
   // infrahubVersion refuses an answer that is not a version string (core/infrahub/tasks.ts), so the
@@ -270,7 +259,7 @@ async function planDrill(
     input === undefined ? {} : input,
     'drill execution input',
   );
-  const target = findTarget(deps.config, parsed.target, 'drill execution input');
+  const target = configuredTarget(deps.config, parsed.target, 'drill execution input');
   const backupId = await pickDrillBackup(deps.s3, deps.bucket, target.name, parsed, startTime, deps.random);
   // The same verification and compatibility checks as a restore (the disposable databases run the
   // target's versions); the running Infrahub is not involved.

@@ -154,7 +154,7 @@ describe('deployment configuration', () => {
         c.schedules[1].targets = ['infrahub-stage'];
       },
       field: 'schedules[1].targets[0]',
-      reason: /"infrahub-stage", which is not configured/,
+      reason: /target "infrahub-stage" is not configured/,
     },
     {
       case: 'an invalid schedule expression',
@@ -788,7 +788,7 @@ describe('deployment configuration: fleet size', () => {
       }),
     );
     expect(problems).toEqual([
-      'schedules[0].targets[0]: names target "infrahub-nowhere", which is not configured (known: infrahub-0, infrahub-1, infrahub-2, infrahub-3, infrahub-4, infrahub-5, infrahub-6, infrahub-7, infrahub-8, infrahub-9 and 990 more)',
+      'schedules[0].targets[0]: target "infrahub-nowhere" is not configured (known: infrahub-0, infrahub-1, infrahub-2, infrahub-3, infrahub-4, infrahub-5, infrahub-6, infrahub-7, infrahub-8, infrahub-9 and 990 more)',
     ]);
   });
 

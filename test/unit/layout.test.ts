@@ -6,11 +6,11 @@ import {
   backupPathProblem,
   fileKey,
   manifestKey,
-  neo4jDatabaseNameProblem,
   neo4jDumpPath,
   parseBackupId,
   resultKey,
 } from '../../core/backup/layout.js';
+import { neo4jDatabaseNameProblem } from '../../core/neo4j-names.js';
 
 describe('backup layout', () => {
   it('names a backup after its UTC start time, as infrahub-backup does', () => {

@@ -3,10 +3,11 @@
  * Credentials arrive as variables injected from Secrets Manager and are never logged.
  */
 import { z } from 'zod';
-import { BackupIdSchema, Neo4jDatabaseNameSchema, RestoreIdSchema } from '../../../core/backup/layout.js';
+import { BackupIdSchema, RestoreIdSchema } from '../../../core/backup/layout.js';
 import { formatPath } from '../../../core/config/load.js';
 import { canonicalHostPort, hasUserinfo, targetName, userinfoMessage } from '../../../core/config/schema.js';
 import { RunnerConfigError } from '../../../core/errors.js';
+import { Neo4jDatabaseNameSchema, RestoreDatabaseNameSchema } from '../../../core/neo4j-names.js';
 import { registerSecretsFromEnv } from '../../../core/redact.js';
 
 const bool = z
@@ -237,17 +238,14 @@ export const RestoreNeo4jEnvSchema = RestoreCommonEnvSchema.extend({
   /** Enterprise in-place: seed and validate a throwaway database first (config neo4j.seed.rehearse). */
   NEO4J_SEED_REHEARSE: bool.default(true),
   RESTORE_MODE: z.enum(['in-place', 'new-database']).default('in-place'),
-  NEW_DATABASE_NAME: Neo4jDatabaseNameSchema.optional(),
+  NEW_DATABASE_NAME: RestoreDatabaseNameSchema.optional(),
   /**
    * Community: `keep` (default) leaves the target's `system` database (users, passwords, roles); `restore`
    * loads the backup's `system.dump` too. From the restore input's `neo4jSystem` (core/restore/plan.ts).
    */
   NEO4J_SYSTEM: z.enum(['keep', 'restore']).default('keep'),
   /** new-database: the alias switched to the restored database (Infrahub connects through it). */
-  NEO4J_ALIAS: z
-    .string()
-    .regex(/^[a-z][a-z0-9.-]{2,62}$/, 'must be a Neo4j alias name')
-    .default('infrahub'),
+  NEO4J_ALIAS: RestoreDatabaseNameSchema.default('infrahub'),
 }).superRefine((env, ctx) => {
   if (env.NEO4J_EDITION === 'enterprise') {
     for (const name of ['NEO4J_URI', 'NEO4J_PASSWORD'] as const) {

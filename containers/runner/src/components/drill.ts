@@ -6,9 +6,9 @@
  */
 import { rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { neo4jDatabaseNameProblem } from '../../../../core/backup/layout.js';
 import type { Manifest } from '../../../../core/backup/manifest.js';
 import { ManifestError, RunnerConfigError } from '../../../../core/errors.js';
+import { neo4jDatabaseNameProblem } from '../../../../core/neo4j-names.js';
 import { runTool } from '../../../../core/tools/run-tool.js';
 import type { Neo4jAdmin } from './neo4j.js';
 import type { BoltConnection } from './neo4j-counts.js';

@@ -17,7 +17,6 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { neo4jDatabaseNameProblem } from '../../../../core/backup/layout.js';
 import type { Manifest } from '../../../../core/backup/manifest.js';
 import {
   DatabaseUnreachableError,
@@ -27,6 +26,7 @@ import {
   Neo4jDatabaseInUseError,
   RestoreValidationError,
 } from '../../../../core/errors.js';
+import { neo4jDatabaseNameProblem } from '../../../../core/neo4j-names.js';
 import { openBoltDriver } from '../../../../core/readiness/neo4j-tls.js';
 import { graphCountDifferences } from '../../../../core/restore/compare.js';
 import { communityLoadProblem } from '../../../../core/restore/plan.js';
