@@ -15,10 +15,10 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { backupPrefix, resultKey } from '../core/backup/layout.js';
 import { readManifest } from '../core/backup/manifest.js';
+import { manifestStep } from '../core/backup/manifest-step.js';
 import { verifyAgainst } from '../core/backup/verify.js';
 import { createLogger } from '../core/log.js';
 import { headObject, listAll, putJson } from '../core/s3/objects.js';
-import { manifestStep } from '../functions/manifest/manifest.js';
 import { type S3Server, startS3 } from '../harness/index.js';
 
 const Bucket = 'bench-verify-scale';

@@ -16,10 +16,10 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import type { FleetReport } from '../core/backup/fleet-report.js';
 import { manifestKey } from '../core/backup/layout.js';
 import { readManifest } from '../core/backup/manifest.js';
 import { describeProblems, verifyBackup } from '../core/backup/verify.js';
-import type { FleetReport } from '../functions/report/report.js';
 import { type InfrahubStack, startInfrahub } from '../harness/infrahub.js';
 import {
   type InfrahubSnapshot,

@@ -15,12 +15,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
+import type { FleetReport } from '../core/backup/fleet-report.js';
 import { backupPrefix, manifestKey } from '../core/backup/layout.js';
 import { readManifest } from '../core/backup/manifest.js';
 import { describeProblems, verifyBackup } from '../core/backup/verify.js';
 import { RestoreStepResultSchema } from '../core/restore/steps.js';
 import { getJson, listAll } from '../core/s3/objects.js';
-import type { FleetReport } from '../functions/report/report.js';
 import { startFakeInfrahub } from '../harness/fake-infrahub-api.js';
 import {
   neo4jVersions,

@@ -20,24 +20,14 @@ import type { SNSClient } from '@aws-sdk/client-sns';
 import type { ExecutionStatusReader } from '../../core/backup/lock.js';
 import { parseInput } from '../../core/config/load.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
+import { DbmsEventSchema, type DbmsResult } from '../../core/ecs/dbms.js';
 import { DbmsControlError } from '../../core/errors.js';
 import { createLogger, type Logger } from '../../core/log.js';
 import type { EmfSink } from '../../core/metrics.js';
 import { redactText } from '../../core/redact.js';
 import { putObject } from '../../core/s3/objects.js';
 import { readSecret } from '../../core/secrets.js';
-import { DbmsEventSchema, type DbmsResult } from '../../functions/dbms/dbms.js';
-import { lambdaHandler } from '../../functions/handler.js';
-import { lockStep } from '../../functions/lock/lock.js';
-import { manifestStep } from '../../functions/manifest/manifest.js';
-import { neo4jReadyStep } from '../../functions/neo4j-ready/neo4j-ready.js';
-import { notifyStep } from '../../functions/notify/notify.js';
-import { planStep } from '../../functions/plan/plan.js';
-import { preflight } from '../../functions/preflight/preflight.js';
-import { reportStep } from '../../functions/report/report.js';
-import { restorePlanStep } from '../../functions/restore-plan/restore-plan.js';
-import { restoreReportStep } from '../../functions/restore-report/restore-report.js';
-import { servicesStep } from '../../functions/services/services.js';
+import { lambdaHandler, type StateMachineLambda, steps } from '../../functions/steps.js';
 import { localExecutionStatus, recordLocalExecution } from './executions.js';
 import { runRunner } from './runner-process.js';
 import {
@@ -391,26 +381,28 @@ export async function runStateMachineLocally(
       ((line: string) => logger.debug('metrics (embedded metric format)', { emf: line })),
     logger,
   };
-  const lambdas: Record<string, (payload: unknown) => Promise<unknown>> = {
-    Plan: async (p) => planStep(p, { config, logger }),
+  // Every Lambda a state machine invokes, served by its step (functions/steps.ts) with local clients.
+  const lambdas: Record<StateMachineLambda, (payload: unknown) => Promise<unknown>> = {
+    Plan: async (p) => steps.Plan(p, { config, logger }),
     Lock: (p) =>
-      lockStep(p, {
+      steps.Lock(p, {
         s3: aws.s3,
         bucket: aws.bucket,
         config,
         logger,
         executionStatus: options.executionStatus ?? localExecutionStatus(),
       }),
-    Preflight: (p) => preflight(p, { secrets: aws.secrets, logger }),
+    Preflight: (p) => steps.Preflight(p, { secrets: aws.secrets, logger }),
     // The same Bolt wait as on AWS, against the local target's Neo4j (120 s: a local DBMS is small).
-    Neo4jReady: (p) => neo4jReadyStep(p, { secrets: aws.secrets, logger, maxWaitSeconds: 120, pollMs: 500 }),
-    Manifest: (p) => manifestStep(p, { s3: aws.s3, bucket: aws.bucket, logger }),
-    Notify: (p) => notifyStep(p, notices),
+    Neo4jReady: (p) =>
+      steps.Neo4jReady(p, { secrets: aws.secrets, logger, maxWaitSeconds: 120, pollMs: 500 }),
+    Manifest: (p) => steps.Manifest(p, { s3: aws.s3, bucket: aws.bucket, logger }),
+    Notify: (p) => steps.Notify(p, notices),
     // A backup fleet's report, or a fleet drill's (kind drill-fleet).
-    Report: (p) => reportStep(p, { s3: aws.s3, bucket: aws.bucket }),
+    Report: (p) => steps.Report(p, { s3: aws.s3, bucket: aws.bucket }),
     RestorePlan: (p) =>
-      restorePlanStep(p, { s3: aws.s3, bucket: aws.bucket, secrets: aws.secrets, config, logger }),
-    RestoreReport: (p) => restoreReportStep(p, notices),
+      steps.RestorePlan(p, { s3: aws.s3, bucket: aws.bucket, secrets: aws.secrets, config, logger }),
+    RestoreReport: (p) => steps.RestoreReport(p, notices),
     Services: async (p) => {
       // The deployment's ECS services: locally there are none unless a test hands in an ECS client.
       if (!options.ecs) {
@@ -418,7 +410,7 @@ export async function runStateMachineLocally(
           'cannot scale the Infrahub services locally: no ECS endpoint (remove "quiesce" from the local configuration)',
         );
       }
-      return servicesStep(p, { ecs: options.ecs, logger, pollIntervalSeconds: 0 });
+      return steps.Services(p, { ecs: options.ecs, logger, pollIntervalSeconds: 0 });
     },
     Dbms: async (p): Promise<DbmsResult> => {
       const event = parseInput(DbmsEventSchema, p, 'DBMS event');
@@ -445,7 +437,7 @@ export async function runStateMachineLocally(
     if (state.resource.endsWith(':states:::lambda:invoke')) {
       const fnArn = String((state.parameters as { FunctionName?: unknown }).FunctionName);
       const name = synthesized.functions.get(fnArn);
-      const fn = name ? lambdas[name] : undefined;
+      const fn = name && name in lambdas ? lambdas[name as StateMachineLambda] : undefined;
       if (!fn) throw new Error(`state ${state.name}: no local handler for function ${fnArn}`);
       return async (params: unknown) => {
         try {

@@ -3,12 +3,12 @@
  * Lambda's remaining time less a margin, so a slow service fails with its counts, not a timeout.
  */
 import { ECSClient } from '@aws-sdk/client-ecs';
+import { type DbmsResult, dbmsStep } from '../../core/ecs/dbms.js';
 import { createLogger } from '../../core/log.js';
 import { boundedClientOptions, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { secondsLeft } from '../env.js';
 import { lambdaHandler } from '../handler.js';
 import { traced } from '../tracing.js';
-import { type DbmsResult, dbmsStep } from './dbms.js';
 
 const ecs = traced(new ECSClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS)));
 const logger = createLogger({ service: 'infrahub-backup-dbms' });

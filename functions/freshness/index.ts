@@ -1,12 +1,12 @@
 /** Lambda handler, run hourly by an EventBridge rule: the targets come from the bundled configuration. */
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { freshnessStep } from '../../core/backup/freshness.js';
 import { bundledConfig } from '../../core/config/bundled.js';
 import { createLogger } from '../../core/log.js';
 import { boundedClientOptions, createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { functionEnv } from '../env.js';
 import { lambdaHandler } from '../handler.js';
 import { traced } from '../tracing.js';
-import { freshnessStep } from './freshness.js';
 
 const s3 = traced(createS3Client(FUNCTION_REQUEST_BOUNDS));
 const cloudwatch = traced(new CloudWatchClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS)));

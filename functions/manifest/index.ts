@@ -1,10 +1,11 @@
 /** Lambda handler for the manifest step; BACKUP_BUCKET comes from the function's environment. */
+
+import { type ManifestSummary, manifestStep } from '../../core/backup/manifest-step.js';
 import { createLogger } from '../../core/log.js';
 import { createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { functionEnv } from '../env.js';
 import { lambdaHandler } from '../handler.js';
 import { traced } from '../tracing.js';
-import { type ManifestSummary, manifestStep } from './manifest.js';
 
 const s3 = traced(createS3Client(FUNCTION_REQUEST_BOUNDS));
 const logger = createLogger({ service: 'infrahub-backup-manifest' });

@@ -5,11 +5,11 @@
  */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createLogger } from '../../core/log.js';
+import { type Neo4jReadyResult, neo4jReadyStep } from '../../core/readiness/neo4j-ready.js';
 import { boundedClientOptions, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { secondsLeft } from '../env.js';
 import { lambdaHandler } from '../handler.js';
 import { traced } from '../tracing.js';
-import { type Neo4jReadyResult, neo4jReadyStep } from './neo4j-ready.js';
 
 const secrets = traced(new SecretsManagerClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS)));
 const logger = createLogger({ service: 'infrahub-backup-neo4j-ready' });

@@ -2,11 +2,11 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { createLogger } from '../../core/log.js';
+import { type Notice, notifyStep } from '../../core/notices/notify.js';
 import { boundedClientOptions, createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { functionEnv } from '../env.js';
 import { lambdaHandler } from '../handler.js';
 import { traced } from '../tracing.js';
-import { type Notice, notifyStep } from './notify.js';
 
 const s3 = traced(createS3Client(FUNCTION_REQUEST_BOUNDS));
 const sns = traced(new SNSClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS)));

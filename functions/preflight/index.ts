@@ -6,12 +6,12 @@
  */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PREFLIGHT_MARGIN_SECONDS } from '../../core/infrahub/gate.js';
+import { type PreflightResult, preflight } from '../../core/infrahub/preflight.js';
 import { createLogger } from '../../core/log.js';
 import { boundedClientOptions, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { secondsLeft } from '../env.js';
 import { lambdaHandler } from '../handler.js';
 import { traced } from '../tracing.js';
-import { type PreflightResult, preflight } from './preflight.js';
 
 const secrets = traced(new SecretsManagerClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS)));
 const logger = createLogger({ service: 'infrahub-backup-preflight' });

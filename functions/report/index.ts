@@ -3,12 +3,13 @@
  * BACKUP_BUCKET (ResultWriter), so it names every target of a fleet of 1,000. A backup's
  * (`{backupId, results}`) or a fleet drill's (`{kind: "drill-fleet", results}`): reportStep.
  */
+
+import { type DrillFleetReport, type FleetReport, reportStep } from '../../core/backup/fleet-report.js';
 import { createLogger } from '../../core/log.js';
 import { createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { functionEnv } from '../env.js';
 import { lambdaHandler } from '../handler.js';
 import { traced } from '../tracing.js';
-import { type DrillFleetReport, type FleetReport, reportStep } from './report.js';
 
 const s3 = traced(createS3Client(FUNCTION_REQUEST_BOUNDS));
 const logger = createLogger({ service: 'infrahub-backup-report' });

@@ -3,11 +3,11 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { bundledConfig } from '../../core/config/bundled.js';
 import { createLogger } from '../../core/log.js';
 import type { DrillFleetPlan } from '../../core/restore/plan.js';
+import { type DrillStatePlan, type RestoreStatePlan, restorePlanStep } from '../../core/restore/plan-step.js';
 import { boundedClientOptions, createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { functionEnv } from '../env.js';
 import { lambdaHandler } from '../handler.js';
 import { traced } from '../tracing.js';
-import { type DrillStatePlan, type RestoreStatePlan, restorePlanStep } from './restore-plan.js';
 
 const s3 = traced(createS3Client(FUNCTION_REQUEST_BOUNDS));
 const secrets = traced(new SecretsManagerClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS)));

@@ -1,11 +1,11 @@
 /** Lambda handler for quiescing and restarting the Infrahub services around a restore. */
 import { ECSClient } from '@aws-sdk/client-ecs';
+import { type ServicesResult, servicesStep } from '../../core/ecs/services.js';
 import { createLogger } from '../../core/log.js';
 import { boundedClientOptions, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { secondsLeft } from '../env.js';
 import { lambdaHandler } from '../handler.js';
 import { traced } from '../tracing.js';
-import { type ServicesResult, servicesStep } from './services.js';
 
 const ecs = traced(new ECSClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS)));
 const logger = createLogger({ service: 'infrahub-backup-services' });

@@ -21,8 +21,8 @@ import type { Manifest } from '../../core/backup/manifest.js';
 import { Neo4jResultSchema } from '../../core/backup/results.js';
 import { writeManifest } from '../../core/backup/seal.js';
 import { createLogger } from '../../core/log.js';
+import { restoreReportStep } from '../../core/restore/report.js';
 import { getJson } from '../../core/s3/objects.js';
-import { restoreReportStep } from '../../functions/restore-report/restore-report.js';
 import {
   countGraph,
   type Neo4jServer,

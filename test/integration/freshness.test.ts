@@ -1,10 +1,10 @@
 import { ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshnessStep } from '../../core/backup/freshness.js';
 import { backupIdFor, fileKey, manifestKey } from '../../core/backup/layout.js';
 import { createLogger } from '../../core/log.js';
 import { METRICS_NAMESPACE } from '../../core/metrics.js';
 import { putJson } from '../../core/s3/objects.js';
-import { freshnessStep } from '../../functions/freshness/freshness.js';
 import { createVersionedBucket, type S3Server, startS3 } from '../../harness/index.js';
 import { scaled } from '../../harness/time-scale.js';
 import { sampleManifest } from '../helpers/manifest.js';

@@ -9,11 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT, run } from '../../cli/infrahub-backup.js';
 import { importTarball } from '../../cli/ops/tarball.js';
 import { isComplete, latestValidBackup } from '../../core/backup/catalog.js';
+import { freshnessStep } from '../../core/backup/freshness.js';
 import { backupIdFor, manifestKey } from '../../core/backup/layout.js';
 import { createLogger } from '../../core/log.js';
 import { pickDrillBackup } from '../../core/restore/plan.js';
 import { putJson } from '../../core/s3/objects.js';
-import { freshnessStep } from '../../functions/freshness/freshness.js';
 import { sampleManifest } from '../helpers/manifest.js';
 import { exists, useLocalS3 } from '../helpers/s3.js';
 

@@ -9,10 +9,10 @@ import {
 } from '@aws-sdk/client-sfn';
 import { describe, expect, it } from 'vitest';
 import { acquireLock, lockKey } from '../../core/backup/lock.js';
+import { lockStep, stepFunctionsExecutionStatus } from '../../core/backup/lock-step.js';
 import { BUNDLED_CONFIG_FILE } from '../../core/config/bundled.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { createLogger } from '../../core/log.js';
-import { lockStep, stepFunctionsExecutionStatus } from '../../functions/lock/lock.js';
 import { handler as planHandler } from '../../functions/plan/index.js';
 import { exists, useLocalS3 } from '../helpers/s3.js';
 

@@ -3,10 +3,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { backupArtifacts } from '../../containers/runner/src/components/artifacts.js';
 import { fileKey, manifestKey, resultKey } from '../../core/backup/layout.js';
 import { readManifest } from '../../core/backup/manifest.js';
+import { manifestStep } from '../../core/backup/manifest-step.js';
 import { createLogger } from '../../core/log.js';
 import { putJson } from '../../core/s3/objects.js';
 import { TOOL_VERSION } from '../../core/version.js';
-import { manifestStep } from '../../functions/manifest/manifest.js';
 import { createVersionedBucket } from '../../harness/index.js';
 import { exists, useLocalS3 } from '../helpers/s3.js';
 

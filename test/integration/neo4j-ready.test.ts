@@ -7,7 +7,7 @@
 import { CreateSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/log.js';
-import { neo4jReadyStep } from '../../functions/neo4j-ready/neo4j-ready.js';
+import { neo4jReadyStep } from '../../core/readiness/neo4j-ready.js';
 import { type Neo4jServer, type S3Server, startNeo4j, startS3 } from '../../harness/index.js';
 import { scaled } from '../../harness/time-scale.js';
 

@@ -20,8 +20,8 @@ import { manifestKey, resultKey } from '../../core/backup/layout.js';
 import { Neo4jCountsResultSchema } from '../../core/backup/results.js';
 import { createLogger } from '../../core/log.js';
 import { waitForNeo4j } from '../../core/readiness/neo4j.js';
+import { neo4jReadyStep } from '../../core/readiness/neo4j-ready.js';
 import { getJson, putJson } from '../../core/s3/objects.js';
-import { neo4jReadyStep } from '../../functions/neo4j-ready/neo4j-ready.js';
 import {
   createVersionedBucket,
   type Neo4jServer,

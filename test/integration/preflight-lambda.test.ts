@@ -1,7 +1,7 @@
 import { CreateSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PreflightDeps, type PreflightResult, preflight } from '../../core/infrahub/preflight.js';
 import { createLogger } from '../../core/log.js';
-import { type PreflightDeps, type PreflightResult, preflight } from '../../functions/preflight/preflight.js';
 import { type FakeInfrahub, startFakeInfrahub, task } from '../../harness/fake-infrahub-api.js';
 import { type S3Server, startS3 } from '../../harness/index.js';
 import { fakeClock } from '../helpers/clock.js';

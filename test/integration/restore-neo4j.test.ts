@@ -21,9 +21,9 @@ import type { Manifest } from '../../core/backup/manifest.js';
 import { writeManifest } from '../../core/backup/seal.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { createLogger } from '../../core/log.js';
+import { type RestoreStatePlan, restorePlanStep } from '../../core/restore/plan-step.js';
 import { RestoreStepErrorSchema } from '../../core/restore/steps.js';
 import { getJson } from '../../core/s3/objects.js';
-import { type RestoreStatePlan, restorePlanStep } from '../../functions/restore-plan/restore-plan.js';
 import {
   countGraph,
   createVersionedBucket,

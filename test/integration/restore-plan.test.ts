@@ -3,11 +3,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { backupArtifacts } from '../../containers/runner/src/components/artifacts.js';
 import { fileKey, manifestKey, resultKey } from '../../core/backup/layout.js';
 import { readManifest } from '../../core/backup/manifest.js';
+import { manifestStep } from '../../core/backup/manifest-step.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { createLogger } from '../../core/log.js';
 import { planRestore } from '../../core/restore/plan.js';
 import { putJson } from '../../core/s3/objects.js';
-import { manifestStep } from '../../functions/manifest/manifest.js';
 import { createVersionedBucket } from '../../harness/index.js';
 import { downloadAndHash, useLocalS3 } from '../helpers/s3.js';
 

@@ -25,8 +25,8 @@ import { restoreStepKey } from '../../core/backup/layout.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { createLogger } from '../../core/log.js';
 import { REDACTED, registerSecret } from '../../core/redact.js';
+import { restoreReportStep } from '../../core/restore/report.js';
 import { listAll } from '../../core/s3/objects.js';
-import { restoreReportStep } from '../../functions/restore-report/restore-report.js';
 import { type FakeInfrahub, startFakeInfrahub } from '../../harness/fake-infrahub-api.js';
 import {
   findPostgresBinDir,

@@ -18,12 +18,12 @@ import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/c
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { backupPrefix, manifestKey, resultKey } from '../../core/backup/layout.js';
+import { manifestStep } from '../../core/backup/manifest-step.js';
 import { verifyBackup } from '../../core/backup/verify.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { createLogger } from '../../core/log.js';
 import { planRestore } from '../../core/restore/plan.js';
 import { getJson, listCurrentVersions, putJson } from '../../core/s3/objects.js';
-import { manifestStep } from '../../functions/manifest/manifest.js';
 import { createVersionedBucket, type S3Server, type SeededObject, startS3 } from '../../harness/index.js';
 import { scaled } from '../../harness/time-scale.js';
 

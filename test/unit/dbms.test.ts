@@ -1,7 +1,7 @@
 import { DescribeServicesCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { describe, expect, it } from 'vitest';
+import { dbmsStep } from '../../core/ecs/dbms.js';
 import { createLogger } from '../../core/log.js';
-import { dbmsStep } from '../../functions/dbms/dbms.js';
 import { fakeClock } from '../helpers/clock.js';
 
 const logger = createLogger({}, { write: () => undefined });

@@ -1,5 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
+import { drillFleetReport, reportStep } from '../../core/backup/fleet-report.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { MAX_TARGETS } from '../../core/config/schema.js';
 import { InvalidInputError } from '../../core/errors.js';
@@ -10,8 +11,7 @@ import {
   isDrillFleetInput,
   planDrillFleet,
 } from '../../core/restore/plan.js';
-import { drillFleetReport, reportStep } from '../../functions/report/report.js';
-import { restorePlanStep } from '../../functions/restore-plan/restore-plan.js';
+import { restorePlanStep } from '../../core/restore/plan-step.js';
 
 // Issue 16, item 3: a fleet drill's input (one execution over many targets), its plan, and its report.
 const config = loadDeploymentConfigFile('config/example.json');

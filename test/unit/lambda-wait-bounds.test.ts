@@ -7,9 +7,9 @@ import { createServer } from 'node:net';
 import { DescribeServicesCommand } from '@aws-sdk/client-ecs';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { describe, expect, it } from 'vitest';
+import { dbmsStep } from '../../core/ecs/dbms.js';
 import { createLogger } from '../../core/log.js';
-import { dbmsStep } from '../../functions/dbms/dbms.js';
-import { neo4jReadyStep } from '../../functions/neo4j-ready/neo4j-ready.js';
+import { neo4jReadyStep } from '../../core/readiness/neo4j-ready.js';
 import { scaled } from '../../harness/time-scale.js';
 import { fakeClock } from '../helpers/clock.js';
 

@@ -11,8 +11,10 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InfrahubApiSchema } from '../../core/config/schema.js';
 import { StorageError } from '../../core/errors.js';
+import { preflight } from '../../core/infrahub/preflight.js';
 import { infrahubVersion, listTasks } from '../../core/infrahub/tasks.js';
 import { createLogger } from '../../core/log.js';
+import { clip, deliverNotice } from '../../core/notices/notify.js';
 import { firstLine } from '../../core/readiness/wait.js';
 import {
   excerpt,
@@ -26,8 +28,6 @@ import {
 import { readSecret } from '../../core/secrets.js';
 import { runTool } from '../../core/tools/run-tool.js';
 import { lambdaHandler } from '../../functions/handler.js';
-import { clip, deliverNotice } from '../../functions/notify/notify.js';
-import { preflight } from '../../functions/preflight/preflight.js';
 import { startFakeInfrahub, task } from '../../harness/fake-infrahub-api.js';
 
 afterEach(() => forgetSecrets());

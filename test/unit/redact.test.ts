@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Neo4jCountsEnvSchema, PostgresEnvSchema, parseEnv } from '../../containers/runner/src/env.js';
 import { parseDeploymentConfig, parseInput } from '../../core/config/load.js';
 import { ConfigError, ErrorNames, InfrahubApiError, InvalidInputError } from '../../core/errors.js';
+import { PreflightEventSchema } from '../../core/infrahub/preflight.js';
 import { listTasks } from '../../core/infrahub/tasks.js';
 import { createLogger } from '../../core/log.js';
 import {
@@ -27,7 +28,6 @@ import {
 } from '../../core/redact.js';
 import { readSecret } from '../../core/secrets.js';
 import { lambdaHandler } from '../../functions/handler.js';
-import { PreflightEventSchema } from '../../functions/preflight/preflight.js';
 import { startFakeInfrahub } from '../../harness/fake-infrahub-api.js';
 
 afterEach(() => forgetSecrets());

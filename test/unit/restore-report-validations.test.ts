@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { seedLinesOf, validationsOf } from '../../core/restore/report.js';
 import type { RestoreStepResult } from '../../core/restore/steps.js';
-import { seedLinesOf, validationsOf } from '../../functions/restore-report/restore-report.js';
 
 const step = (name: RestoreStepResult['step'], details: Record<string, unknown>): RestoreStepResult => ({
   step: name,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { verifiedComponents } from '../../core/restore/report.js';
 import type { RestoreStepResult } from '../../core/restore/steps.js';
-import { verifiedComponents } from '../../functions/restore-report/restore-report.js';
 
 const step = (name: RestoreStepResult['step'], details: Record<string, unknown>): RestoreStepResult => ({
   step: name,

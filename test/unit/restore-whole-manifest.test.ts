@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { artifactFiles } from '../../containers/runner/src/components/restore-artifacts.js';
 import { type Manifest, validateManifest } from '../../core/backup/manifest.js';
+import { expectedRestore } from '../../core/restore/plan-step.js';
+import { restoredAgainstManifest } from '../../core/restore/report.js';
 import type { RestoreStepResult } from '../../core/restore/steps.js';
-import { expectedRestore } from '../../functions/restore-plan/restore-plan.js';
-import { restoredAgainstManifest } from '../../functions/restore-report/restore-report.js';
 
 const target = 'infrahub-lab';
 const backupId = 'infrahub_backup_20261121_020000';

@@ -1,9 +1,9 @@
 import { DescribeServicesCommand, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { describe, expect, it } from 'vitest';
 import type { Target } from '../../core/config/schema.js';
+import { servicesStep } from '../../core/ecs/services.js';
 import { createLogger } from '../../core/log.js';
-import { quiesceOrder } from '../../functions/restore-plan/restore-plan.js';
-import { servicesStep } from '../../functions/services/services.js';
+import { quiesceOrder } from '../../core/restore/plan-step.js';
 import { fakeClock } from '../helpers/clock.js';
 import { fakeEcsServices } from '../helpers/ecs.js';
 

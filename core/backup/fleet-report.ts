@@ -16,8 +16,8 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { parseInput } from '../../core/config/load.js';
-import { getJson } from '../../core/s3/objects.js';
+import { parseInput } from '../config/load.js';
+import { getJson } from '../s3/objects.js';
 
 const TargetOutcomeSchema = z.discriminatedUnion('status', [
   z.looseObject({

@@ -10,13 +10,13 @@
  */
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
-import { parseInput } from '../../core/config/load.js';
-import { Neo4jTlsSchema, targetName } from '../../core/config/schema.js';
-import { ConfigError, DatabaseUnreachableError } from '../../core/errors.js';
-import type { Logger } from '../../core/log.js';
-import { waitForNeo4j } from '../../core/readiness/neo4j.js';
-import { boltUri, caPemFile, type Neo4jTls } from '../../core/readiness/neo4j-tls.js';
-import { readSecret } from '../../core/secrets.js';
+import { parseInput } from '../config/load.js';
+import { Neo4jTlsSchema, targetName } from '../config/schema.js';
+import { ConfigError, DatabaseUnreachableError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { readSecret } from '../secrets.js';
+import { waitForNeo4j } from './neo4j.js';
+import { boltUri, caPemFile, type Neo4jTls } from './neo4j-tls.js';
 
 export const Neo4jReadyEventSchema = z.strictObject({
   target: targetName,

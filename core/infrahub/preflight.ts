@@ -1,5 +1,5 @@
 /**
- * The preflight gate's Lambda core: no Infrahub task may be scheduled, pending, running or cancelling when the capture
+ * The preflight gate (the `Preflight` Lambda, functions/preflight/): no Infrahub task may be scheduled, pending, running or cancelling when the capture
  * starts, except stale ones (older than `staleTaskHours`, left by a restarted worker), which are
  * returned as warnings for the manifest and the notice. Takes its clients as arguments so tests
  * hand it real ones pointed at local servers.
@@ -12,20 +12,20 @@
  */
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
-import { BackupIdSchema } from '../../core/backup/layout.js';
-import { parseInput } from '../../core/config/load.js';
-import { hasUserinfo, PreflightSchema, targetName, userinfoMessage } from '../../core/config/schema.js';
+import { BackupIdSchema } from '../backup/layout.js';
+import { parseInput } from '../config/load.js';
+import { hasUserinfo, PreflightSchema, targetName, userinfoMessage } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import { IDENTIFIER_KEYS, redactValue } from '../redact.js';
+import { readSecret } from '../secrets.js';
 import {
   checkGate,
   describeTasks,
   PREFLIGHT_LISTING_SECONDS,
   type StaleTask,
   staleTaskWarnings,
-} from '../../core/infrahub/gate.js';
-import { infrahubVersion, requireToken } from '../../core/infrahub/tasks.js';
-import type { Logger } from '../../core/log.js';
-import { IDENTIFIER_KEYS, redactValue } from '../../core/redact.js';
-import { readSecret } from '../../core/secrets.js';
+} from './gate.js';
+import { infrahubVersion, requireToken } from './tasks.js';
 
 /**
  * The wait's progress, kept in the execution's state between calls: when the first check ran, when

@@ -7,21 +7,12 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { BackupIdSchema, RestoreIdSchema, restorePrefix, restoreStepKey } from '../../core/backup/layout.js';
-import { lockKey } from '../../core/backup/lock.js';
-import { runnerCommandOf } from '../../core/backup/runner-steps.js';
-import { parseInput } from '../../core/config/load.js';
-import { targetName } from '../../core/config/schema.js';
-import { type Metric, MetricNames } from '../../core/metrics.js';
-import { redactValue } from '../../core/redact.js';
-import {
-  type RestoreStepError,
-  RestoreStepErrorSchema,
-  type RestoreStepResult,
-  RestoreStepResultSchema,
-} from '../../core/restore/steps.js';
-import type { RestoreSubcommand } from '../../core/runner-subcommands.js';
-import { getJson, listAll, putJson } from '../../core/s3/objects.js';
+import { BackupIdSchema, RestoreIdSchema, restorePrefix, restoreStepKey } from '../backup/layout.js';
+import { lockKey } from '../backup/lock.js';
+import { runnerCommandOf } from '../backup/runner-steps.js';
+import { parseInput } from '../config/load.js';
+import { targetName } from '../config/schema.js';
+import { type Metric, MetricNames } from '../metrics.js';
 import {
   bytes,
   clip,
@@ -32,7 +23,16 @@ import {
   lockLeftLines,
   type NotifyDeps,
   noticeRequestId,
-} from '../notify/notify.js';
+} from '../notices/notify.js';
+import { redactValue } from '../redact.js';
+import type { RestoreSubcommand } from '../runner-subcommands.js';
+import { getJson, listAll, putJson } from '../s3/objects.js';
+import {
+  type RestoreStepError,
+  RestoreStepErrorSchema,
+  type RestoreStepResult,
+  RestoreStepResultSchema,
+} from './steps.js';
 
 const FailureSchema = z.looseObject({ step: z.string(), error: z.string(), cause: z.string() });
 

@@ -1,16 +1,16 @@
 /**
- * The manifest step's Lambda core: parse the event, write the manifest (core writeManifest checks S3
+ * The manifest step (the `Manifest` Lambda, functions/manifest/): parse the event, write the manifest (core writeManifest checks S3
  * first and writes it last), return a small summary for the state payload; the manifest stays in S3.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { BackupIdSchema } from '../../core/backup/layout.js';
-import { ComponentSchema } from '../../core/backup/manifest.js';
-import { RetentionClasses } from '../../core/backup/retention.js';
-import { writeManifest } from '../../core/backup/seal.js';
-import { parseInput } from '../../core/config/load.js';
-import { RetentionSchema, targetName } from '../../core/config/schema.js';
-import type { Logger } from '../../core/log.js';
+import { parseInput } from '../config/load.js';
+import { RetentionSchema, targetName } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import { BackupIdSchema } from './layout.js';
+import { ComponentSchema } from './manifest.js';
+import { RetentionClasses } from './retention.js';
+import { writeManifest } from './seal.js';
 
 export const ManifestEventSchema = z.strictObject({
   target: targetName,

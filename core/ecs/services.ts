@@ -7,9 +7,9 @@
  * service).
  */
 import { z } from 'zod';
-import { parseInput } from '../../core/config/load.js';
-import { targetName } from '../../core/config/schema.js';
-import { type DbmsDeps, dbmsStep } from '../dbms/dbms.js';
+import { parseInput } from '../config/load.js';
+import { targetName } from '../config/schema.js';
+import { type DbmsDeps, dbmsStep } from './dbms.js';
 
 const serviceName = z.string().regex(/^[A-Za-z0-9:/_-]{1,255}$/, 'must be an ECS service name or ARN');
 

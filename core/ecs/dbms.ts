@@ -6,10 +6,10 @@
  */
 import { DescribeServicesCommand, type ECSClient, UpdateServiceCommand } from '@aws-sdk/client-ecs';
 import { z } from 'zod';
-import { parseInput } from '../../core/config/load.js';
-import { targetName } from '../../core/config/schema.js';
-import { DbmsControlError } from '../../core/errors.js';
-import type { Logger } from '../../core/log.js';
+import { parseInput } from '../config/load.js';
+import { targetName } from '../config/schema.js';
+import { DbmsControlError } from '../errors.js';
+import type { Logger } from '../log.js';
 
 const service = { cluster: z.string().min(1), service: z.string().min(1) };
 

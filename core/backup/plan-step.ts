@@ -4,10 +4,10 @@
  * names). A bad input fails here with InvalidInput, one line per field.
  */
 import { z } from 'zod';
-import { type BackupPlan, planBackup } from '../../core/backup/plan.js';
-import { parseInput } from '../../core/config/load.js';
-import type { DeploymentConfig } from '../../core/config/schema.js';
-import type { Logger } from '../../core/log.js';
+import { parseInput } from '../config/load.js';
+import type { DeploymentConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import { type BackupPlan, planBackup } from './plan.js';
 
 export const PlanEventSchema = z.strictObject({
   /** The execution input, as the state machine passes it ($$.Execution.Input); validated by planBackup. */

@@ -6,18 +6,13 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
-import { BackupIdSchema } from '../../core/backup/layout.js';
-import {
-  acquireLock,
-  EXECUTION_ARN,
-  type ExecutionStatusReader,
-  releaseLock,
-} from '../../core/backup/lock.js';
-import { ComponentSchema } from '../../core/backup/manifest.js';
-import { type TargetWork, targetWork } from '../../core/backup/plan.js';
-import { parseInput } from '../../core/config/load.js';
-import { type DeploymentConfig, targetName } from '../../core/config/schema.js';
-import type { Logger } from '../../core/log.js';
+import { parseInput } from '../config/load.js';
+import { type DeploymentConfig, targetName } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import { BackupIdSchema } from './layout.js';
+import { acquireLock, EXECUTION_ARN, type ExecutionStatusReader, releaseLock } from './lock.js';
+import { ComponentSchema } from './manifest.js';
+import { type TargetWork, targetWork } from './plan.js';
 
 export const LockEventSchema = z.discriminatedUnion('action', [
   z.strictObject({

@@ -11,13 +11,14 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
-import { restoreIdFor } from '../../core/backup/layout.js';
-import { drillFamily, runnerFamily } from '../../core/backup/plan.js';
-import { parseInput } from '../../core/config/load.js';
-import { configuredTarget, type DeploymentConfig, type Target } from '../../core/config/schema.js';
-import { type RunnerStepKey, type StepBounds, stepTimeouts } from '../../core/config/timeouts.js';
-import { infrahubVersion } from '../../core/infrahub/tasks.js';
-import type { Logger } from '../../core/log.js';
+import { restoreIdFor } from '../backup/layout.js';
+import { drillFamily, runnerFamily } from '../backup/plan.js';
+import { parseInput } from '../config/load.js';
+import { configuredTarget, type DeploymentConfig, type Target } from '../config/schema.js';
+import { type RunnerStepKey, type StepBounds, stepTimeouts } from '../config/timeouts.js';
+import { infrahubVersion } from '../infrahub/tasks.js';
+import type { Logger } from '../log.js';
+import { readSecret } from '../secrets.js';
 import {
   DrillExecutionInputSchema,
   type DrillFleetPlan,
@@ -27,8 +28,7 @@ import {
   planDrillFleet,
   planRestore,
   RestoreExecutionInputSchema,
-} from '../../core/restore/plan.js';
-import { readSecret } from '../../core/secrets.js';
+} from './plan.js';
 
 export const RestorePlanEventSchema = z.strictObject({
   /** `drill` plans a single-target drill input, or a fleet drill input (one with `targets`). */

@@ -16,19 +16,19 @@ import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventb
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
-import { BackupIdSchema, fileKey, NOTICES_ROOT, RESULTS_DIR } from '../../core/backup/layout.js';
-import { lockKey } from '../../core/backup/lock.js';
-import { type ComponentError, ComponentErrorSchema } from '../../core/backup/results.js';
-import { runnerCommandOf } from '../../core/backup/runner-steps.js';
-import { parseInput } from '../../core/config/load.js';
-import { targetName } from '../../core/config/schema.js';
-import { NotificationError } from '../../core/errors.js';
-import { formatBytes } from '../../core/format.js';
-import type { Logger } from '../../core/log.js';
-import { type EmfSink, emfLines, type Metric, MetricNames, stdoutEmfSink } from '../../core/metrics.js';
-import { excerpt, IDENTIFIER_KEYS, redactText, redactValue } from '../../core/redact.js';
-import { getJson, listAll } from '../../core/s3/objects.js';
-import { ManifestSummarySchema } from '../manifest/manifest.js';
+import { BackupIdSchema, fileKey, NOTICES_ROOT, RESULTS_DIR } from '../backup/layout.js';
+import { lockKey } from '../backup/lock.js';
+import { ManifestSummarySchema } from '../backup/manifest-step.js';
+import { type ComponentError, ComponentErrorSchema } from '../backup/results.js';
+import { runnerCommandOf } from '../backup/runner-steps.js';
+import { parseInput } from '../config/load.js';
+import { targetName } from '../config/schema.js';
+import { NotificationError } from '../errors.js';
+import { formatBytes } from '../format.js';
+import type { Logger } from '../log.js';
+import { type EmfSink, emfLines, type Metric, MetricNames, stdoutEmfSink } from '../metrics.js';
+import { excerpt, IDENTIFIER_KEYS, redactText, redactValue } from '../redact.js';
+import { getJson, listAll } from '../s3/objects.js';
 
 export const EVENT_SOURCE = 'infrahub-backup';
 export const DetailTypes = {

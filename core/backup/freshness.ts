@@ -6,11 +6,11 @@
  */
 import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { describeFutureBackups, latestValidBackup } from '../../core/backup/catalog.js';
-import { parseBackupId } from '../../core/backup/layout.js';
-import { mapLimit } from '../../core/concurrency.js';
-import type { Logger } from '../../core/log.js';
-import { type Metric, MetricNames, publishMetrics } from '../../core/metrics.js';
+import { mapLimit } from '../concurrency.js';
+import type { Logger } from '../log.js';
+import { type Metric, MetricNames, publishMetrics } from '../metrics.js';
+import { describeFutureBackups, latestValidBackup } from './catalog.js';
+import { parseBackupId } from './layout.js';
 
 export interface TargetFreshness {
   target: string;
