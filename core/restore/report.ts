@@ -23,7 +23,7 @@ import {
   lockLeftLines,
   type NotifyDeps,
   noticeRequestId,
-} from '../notices/notify.js';
+} from '../notices/deliver.js';
 import { redactValue } from '../redact.js';
 import type { RestoreSubcommand } from '../runner-subcommands.js';
 import { getJson, listAll, putJson } from '../s3/objects.js';

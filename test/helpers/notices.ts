@@ -12,7 +12,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { LocalAws } from '../../cli/local/backup.js';
-import { EVENT_SOURCE } from '../../core/notices/notify.js';
+import { EVENT_SOURCE } from '../../core/notices/deliver.js';
 import { localCredentials, localRegion } from '../../harness/index.js';
 
 export interface Notices {

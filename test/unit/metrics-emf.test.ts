@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { emfLines, METRICS_NAMESPACE, type Metric, MetricNames, writeEmf } from '../../core/metrics.js';
-import { noticeRequestId } from '../../core/notices/notify.js';
+import { noticeRequestId } from '../../core/notices/deliver.js';
 
 // The notices' metrics as CloudWatch embedded metric format lines (Powertools Metrics): the shape
 // CloudWatch Logs extracts metrics from, with the same namespace, names and dimensions as the alarms.

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { reportFleet } from '../../core/backup/fleet-report.js';
 import { runnerCommandOf } from '../../core/backup/runner-steps.js';
-import { describeCause, failureNaming } from '../../core/notices/notify.js';
+import { describeCause } from '../../core/notices/deliver.js';
+import { failureNaming } from '../../core/notices/notify.js';
 
 describe('failure causes, as Step Functions hands them over', () => {
   it('reads a Lambda error (lambda:invoke)', () => {

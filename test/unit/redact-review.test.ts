@@ -14,7 +14,7 @@ import { StorageError } from '../../core/errors.js';
 import { preflight } from '../../core/infrahub/preflight.js';
 import { infrahubVersion, listTasks } from '../../core/infrahub/tasks.js';
 import { createLogger } from '../../core/log.js';
-import { clip, deliverNotice } from '../../core/notices/notify.js';
+import { clip, deliverNotice } from '../../core/notices/deliver.js';
 import { firstLine } from '../../core/readiness/wait.js';
 import {
   excerpt,
