@@ -1,22 +1,19 @@
-import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { RESTORE_RUNNER_STEPS } from '../../core/backup/runner-steps.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
-import { stepKeyOf } from '../../core/config/timeouts.js';
 import { STARTED_BY_EXECUTION_ID } from '../../core/restore/plan.js';
 import type { BackupFunctions } from './backup-functions.js';
 import type { BackupRunner } from './backup-runner.js';
-import { Retries } from './backup-state-machine.js';
 import { fleetResultsPrefix, grantFleetResults, ScopedResultWriterMap } from './fleet-map.js';
-import { stateMachineLogsKey } from './notices.js';
-import { grantRunnerTasks, runnerTask } from './runner-tasks.js';
+import { caught, StateBuilder } from './state-machine/builder.js';
+import { componentBranch } from './state-machine/component-branch.js';
+import { dbmsStartAdvice, dbmsWindow, statesFormat } from './state-machine/dbms-window.js';
 
 export interface RestoreStateMachinesProps {
   readonly config: DeploymentConfig;
@@ -28,169 +25,113 @@ export interface RestoreStateMachinesProps {
 /** The runner subcommand behind each ECS state of the restore and drill state machines. */
 export const RestoreRunnerSteps = RESTORE_RUNNER_STEPS;
 
-/** Shared by both machines: Lambda tasks with the standard retries, and the runner's tasks. */
-class StateBuilder {
-  readonly invoked = new Set<lambda.IFunction>();
-  constructor(
-    private readonly scope: Construct,
-    private readonly props: RestoreStateMachinesProps,
-    private readonly timeout: Duration,
-  ) {}
+type Step = keyof typeof RestoreRunnerSteps;
+type Builder = StateBuilder<Step>;
 
-  invoke(
-    name: string,
-    fn: lambda.IFunction,
-    payload: Record<string, unknown>,
-    output: { resultPath?: string; resultSelector?: Record<string, unknown> },
-    retries: sfn.RetryProps[] = [],
-  ): tasks.LambdaInvoke {
-    this.invoked.add(fn);
-    const task = new tasks.LambdaInvoke(this.scope, name, {
-      lambdaFunction: fn,
-      payload: sfn.TaskInput.fromObject(payload),
-      retryOnServiceExceptions: false,
-      ...output,
-    });
-    for (const retry of [Retries.lambdaService, ...retries]) task.addRetry(retry);
-    return task;
-  }
-
-  run(name: keyof typeof RestoreRunnerSteps): sfn.CustomState {
-    return runnerTask(this.scope, name, {
-      runner: this.props.runner,
-      config: this.props.config,
-      // The plan's `timeouts`: per target, raised for the backup's size (core/config/timeouts.ts).
-      bounds: { path: '$.plan.timeouts', step: stepKeyOf(RestoreRunnerSteps[name]) },
-      subcommand: RestoreRunnerSteps[name],
-      // A database restore that failed part-way is for an operator to judge (the notice names the
-      // error); the other steps are safe to run again (copies, counts, a disposable drill).
-      transient: !(name === 'RestoreNeo4j' || name === 'RestoreNeo4jOnline' || name === 'RestorePostgres'),
+/**
+ * A builder for the restore or drill machine: its runner states read the plan (`$.plan`: per-target
+ * `timeouts` raised for the backup's size, core/config/timeouts.ts; task definition; environment).
+ */
+function restoreBuilder(scope: Construct, props: RestoreStateMachinesProps): Builder {
+  return new StateBuilder(scope, {
+    config: props.config,
+    runner: props.runner,
+    runnerSteps: {
+      steps: RestoreRunnerSteps,
+      boundsPath: '$.plan.timeouts',
       taskDefinitionPath: '$.plan.taskDefinition',
       environment: { path: '$.plan.environment' },
-      retry: Retries.ecsCapacity,
+      // A database restore that failed part-way is for an operator to judge (the notice names the
+      // error); the other steps are safe to run again (copies, counts, a disposable drill).
+      transient: (step) =>
+        !(step === 'RestoreNeo4j' || step === 'RestoreNeo4jOnline' || step === 'RestorePostgres'),
       // Restores run the target's runner under the target's restore role; drills have their own
       // definition and drill role.
-      ...(name === 'RunDrill'
-        ? {}
-        : { taskRoleArn: { expression: this.props.runner.restoreRoleArnExpression('$.plan.target') } }),
-    });
-  }
+      taskRoleArn: (step) =>
+        step === 'RunDrill'
+          ? undefined
+          : { expression: props.runner.restoreRoleArnExpression('$.plan.target') },
+    },
+  });
+}
 
-  /** A caught error, recorded at `path` as {step, error, cause}. */
-  record(name: string, step: string, path: string): sfn.Pass {
-    return new sfn.Pass(this.scope, name, {
-      resultPath: path,
-      parameters: { step, 'error.$': '$.error.Error', 'cause.$': '$.error.Cause' },
-    });
-  }
-
-  /**
-   * The last state of both machines: the report (per-step timings, metrics, notice), then succeed
-   * with it, or fail with its summary as the cause.
-   */
-  report(
-    kind: 'restore' | 'drill',
-    names: { report: string; ok: string; succeeded: string; failed: string; error: string },
-    payload: Record<string, unknown>,
-  ): tasks.LambdaInvoke {
-    const task = this.invoke(
-      names.report,
-      this.props.functions.restoreReport,
-      {
-        kind,
-        'executionId.$': '$$.Execution.Id',
-        'startedAt.$': '$$.Execution.StartTime',
-        'input.$': '$$.Execution.Input',
-        'plan.$': '$.plan',
-        'failures.$': '$.failures',
-        ...payload,
-      },
-      {
-        resultPath: '$.report',
-        resultSelector: { 'ok.$': '$.Payload.ok', 'summary.$': '$.Payload.summary' },
-      },
-      [Retries.storage, Retries.notification],
+/**
+ * The last state of both machines: the report (per-step timings, metrics, notice), then succeed
+ * with it, or fail with its summary as the cause.
+ */
+function reportState(
+  b: Builder,
+  fns: BackupFunctions,
+  kind: 'restore' | 'drill',
+  names: { report: string; ok: string; succeeded: string; failed: string; error: string },
+  payload: Record<string, unknown>,
+): sfn.IChainable {
+  const task = b.invoke(names.report, {
+    fn: fns.restoreReport,
+    payload: {
+      kind,
+      'executionId.$': '$$.Execution.Id',
+      'startedAt.$': '$$.Execution.StartTime',
+      'input.$': '$$.Execution.Input',
+      'plan.$': '$.plan',
+      'failures.$': '$.failures',
+      ...payload,
+    },
+    resultPath: '$.report',
+    resultSelector: { 'ok.$': '$.Payload.ok', 'summary.$': '$.Payload.summary' },
+    retries: ['storage', 'notification'],
+  });
+  task
+    .addCatch(
+      new sfn.Fail(b.scope, `${names.report}Failed`, {
+        errorPath: '$.error.Error',
+        causePath: '$.error.Cause',
+      }),
+      caught,
+    )
+    .next(
+      new sfn.Choice(b.scope, names.ok)
+        .when(
+          sfn.Condition.booleanEquals('$.report.ok', true),
+          new sfn.Succeed(b.scope, names.succeeded, { outputPath: '$.report' }),
+        )
+        .otherwise(
+          new sfn.Fail(b.scope, names.failed, { error: names.error, causePath: '$.report.summary' }),
+        ),
     );
-    task
-      .addCatch(
-        new sfn.Fail(this.scope, `${names.report}Failed`, {
-          errorPath: '$.error.Error',
-          causePath: '$.error.Cause',
-        }),
-        caught,
-      )
-      .next(
-        new sfn.Choice(this.scope, names.ok)
-          .when(
-            sfn.Condition.booleanEquals('$.report.ok', true),
-            new sfn.Succeed(this.scope, names.succeeded, { outputPath: '$.report' }),
-          )
-          .otherwise(
-            new sfn.Fail(this.scope, names.failed, { error: names.error, causePath: '$.report.summary' }),
-          ),
-      );
-    return task;
-  }
+  return task;
+}
 
-  /**
-   * The first state of both machines (after Init): the plan Lambda, its payload kept whole at
-   * `$.plan`; a refusal is recorded and goes to the report. Returns the chain ending at the plan.
-   */
-  plan(
-    kind: 'restore' | 'drill',
-    names: { plan: string; refused: string; planned: string },
-    report: sfn.IChainable,
-  ) {
-    const task = this.invoke(
-      names.plan,
-      this.props.functions.restorePlan,
-      {
+/**
+ * The first state of both machines (after Init): the plan Lambda, its payload kept whole at
+ * `$.plan`; a refusal is recorded and goes to the report. Returns the plan's first and last states.
+ */
+function planState(
+  b: Builder,
+  fns: BackupFunctions,
+  kind: 'restore' | 'drill',
+  names: { plan: string; refused: string; planned: string },
+  report: sfn.IChainable,
+): { first: sfn.State; last: sfn.Pass } {
+  const task = b
+    .invoke(names.plan, {
+      fn: fns.restorePlan,
+      payload: {
         kind,
         'input.$': '$$.Execution.Input',
         'executionName.$': '$$.Execution.Name',
         'startTime.$': '$$.Execution.StartTime',
       },
-      { resultPath: '$.plan', resultSelector: { 'Payload.$': '$.Payload' } },
-      [Retries.storage],
-    ).addCatch(this.record(names.refused, names.plan, '$.failures.plan').next(report), caught);
-    // The plan's fields move up to $.plan (a ResultSelector cannot select the whole payload).
-    return task.next(
-      new sfn.Pass(this.scope, names.planned, { inputPath: '$.plan.Payload', resultPath: '$.plan' }),
-    );
-  }
-
-  machine(id: string, name: string, comment: string, definition: sfn.IChainable, kind: 'runner' | 'drill') {
-    const logGroup = new logs.LogGroup(this.scope, `${id}Logs`, {
-      logGroupName: `/aws/vendedlogs/states/${name}`,
-      retention: logs.RetentionDays.ONE_YEAR,
-      // Execution data (inputs, outputs, causes) is logged: encrypted with the stack's logs key.
-      encryptionKey: stateMachineLogsKey(this.scope),
-      // Kept on delete and replacement, but removed when its first creation rolls back: a fixed name
-      // left behind by a failed first deploy would fail the retry ("already exists").
-      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
-    });
-    const stateMachine = new sfn.StateMachine(this.scope, id, {
-      stateMachineName: name,
-      comment,
-      definitionBody: sfn.DefinitionBody.fromChainable(definition),
-      timeout: this.timeout,
-      tracingEnabled: true,
-      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
-    });
-    grantRunnerTasks(
-      stateMachine.role,
-      this.props.runner,
-      kind,
-      kind === 'drill'
-        ? [this.props.runner.drillTaskRole.roleArn]
-        : [this.props.runner.targetRoleArnPattern('restore')],
-      this.invoked,
-    );
-    return { stateMachine, logGroup };
-  }
+      resultPath: '$.plan',
+      resultSelector: { 'Payload.$': '$.Payload' },
+      retries: ['storage'],
+    })
+    .addCatch(b.record(names.refused, names.plan, '$.failures.plan').next(report), caught);
+  // The plan's fields move up to $.plan (a ResultSelector cannot select the whole payload).
+  const planned = new sfn.Pass(b.scope, names.planned, { inputPath: '$.plan.Payload', resultPath: '$.plan' });
+  task.next(planned);
+  return { first: task, last: planned };
 }
-
-const caught = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
 
 /**
  * The restore state machine (docs/architecture.md, "State machines"), for one target per execution:
@@ -211,9 +152,11 @@ export class RestoreStateMachine extends Construct {
     super(scope, id);
     const { config, functions: fns } = props;
     const timeout = props.timeout ?? Duration.hours(12);
-    const b = new StateBuilder(this, props, timeout);
+    const b = restoreBuilder(this, props);
 
-    const report = b.report(
+    const report = reportState(
+      b,
+      fns,
       'restore',
       {
         report: 'RestoreReport',
@@ -232,13 +175,13 @@ export class RestoreStateMachine extends Construct {
     );
 
     const release = b
-      .invoke(
-        'ReleaseRestoreLock',
-        fns.lock,
-        { action: 'release', 'target.$': '$.plan.target', 'owner.$': '$$.Execution.Id' },
-        { resultPath: '$.lockRelease', resultSelector: { 'released.$': '$.Payload.released' } },
-        [Retries.lockRelease],
-      )
+      .invoke('ReleaseRestoreLock', {
+        fn: fns.lock,
+        payload: { action: 'release', 'target.$': '$.plan.target', 'owner.$': '$$.Execution.Id' },
+        resultPath: '$.lockRelease',
+        resultSelector: { 'released.$': '$.Payload.released' },
+        retries: ['lockRelease'],
+      })
       // A lock left behind is taken over by the next run once this execution has ended (AcquireLock
       // asks Step Functions), or expires; the report matters more than a clean release, and says so
       // (its caught {Error, Cause} at $.lockRelease).
@@ -246,17 +189,17 @@ export class RestoreStateMachine extends Construct {
       .next(report);
 
     const startServices = b
-      .invoke(
-        'StartServices',
-        fns.services,
-        {
+      .invoke('StartServices', {
+        fn: fns.services,
+        payload: {
           action: 'start',
           'target.$': '$.plan.target',
           'cluster.$': '$.plan.quiesce.cluster',
           'services.$': '$.quiesced.services',
         },
-        { resultPath: '$.restarted', resultSelector: { 'seconds.$': '$.Payload.seconds' } },
-      )
+        resultPath: '$.restarted',
+        resultSelector: { 'seconds.$': '$.Payload.seconds' },
+      })
       .addCatch(b.record('StartServicesFailed', 'StartServices', '$.failures.restart').next(release), caught)
       .next(release);
     const restart = new sfn.Choice(this, 'ServicesStopped?')
@@ -268,12 +211,18 @@ export class RestoreStateMachine extends Construct {
       comment: 'Each branch ends with {component, ok} or {component, ok: false, failure}',
     });
     restoreComponents.branch(this.databaseBranch(b, fns));
-    restoreComponents.branch(
-      this.componentBranch(b, 'task-manager-db', '$.plan.restore.taskManagerDb', 'RestorePostgres'),
-    );
-    restoreComponents.branch(
-      this.componentBranch(b, 'artifacts', '$.plan.restore.artifacts', 'RestoreArtifacts'),
-    );
+    for (const [component, flag, step] of [
+      ['task-manager-db', '$.plan.restore.taskManagerDb', 'RestorePostgres'],
+      ['artifacts', '$.plan.restore.artifacts', 'RestoreArtifacts'],
+    ] as const)
+      restoreComponents.branch(
+        componentBranch(b, {
+          component,
+          flag,
+          step,
+          names: { choice: `${step}?`, done: `${step}Done`, skipped: `${step}Skipped` },
+        }),
+      );
     restoreComponents
       .addCatch(
         b.record('RestoreComponentsFailed', 'RestoreComponents', '$.failures.restore').next(restart),
@@ -282,20 +231,17 @@ export class RestoreStateMachine extends Construct {
       .next(restart);
 
     const stopServices = b
-      .invoke(
-        'StopServices',
-        fns.services,
-        {
+      .invoke('StopServices', {
+        fn: fns.services,
+        payload: {
           action: 'stop',
           'target.$': '$.plan.target',
           'cluster.$': '$.plan.quiesce.cluster',
           'services.$': '$.plan.quiesce.stop',
         },
-        {
-          resultPath: '$.quiesced',
-          resultSelector: { 'services.$': '$.Payload.services', 'seconds.$': '$.Payload.seconds' },
-        },
-      )
+        resultPath: '$.quiesced',
+        resultSelector: { 'services.$': '$.Payload.services', 'seconds.$': '$.Payload.seconds' },
+      })
       // The services function starts again what it stopped before failing; nothing is restored.
       .addCatch(b.record('StopServicesFailed', 'StopServices', '$.failures.quiesce').next(release), caught)
       .next(restoreComponents);
@@ -304,10 +250,9 @@ export class RestoreStateMachine extends Construct {
       .otherwise(restoreComponents);
 
     const lock = b
-      .invoke(
-        'AcquireRestoreLock',
-        fns.lock,
-        {
+      .invoke('AcquireRestoreLock', {
+        fn: fns.lock,
+        payload: {
           action: 'acquire',
           'target.$': '$.plan.target',
           'backupId.$': '$.plan.backupId',
@@ -316,19 +261,20 @@ export class RestoreStateMachine extends Construct {
           'owner.$': '$$.Execution.Id',
           ttlSeconds: timeout.toSeconds(),
         },
-        { resultPath: sfn.JsonPath.DISCARD },
-        [Retries.storage],
-      )
+        retries: ['storage'],
+      })
       // No lock is held when taking it failed (a backup or another restore runs): report, release nothing.
       .addCatch(b.record('RestoreLockFailed', 'AcquireRestoreLock', '$.failures.lock').next(report), caught)
       .next(quiesce);
 
-    const plan = b.plan(
+    const plan = planState(
+      b,
+      fns,
       'restore',
       { plan: 'PlanRestore', refused: 'RestoreRefused', planned: 'Planned' },
       report,
     );
-    plan.next(
+    plan.last.next(
       new sfn.Choice(this, 'DryRun?')
         .when(
           sfn.Condition.booleanEquals('$.plan.dryRun', true),
@@ -351,106 +297,84 @@ export class RestoreStateMachine extends Construct {
         // No lock is held until AcquireRestoreLock takes it; the release replaces this.
         lockRelease: { notHeld: true },
       },
-    }).next(plan.startState);
+    }).next(plan.first);
 
-    ({ stateMachine: this.stateMachine, logGroup: this.logGroup } = b.machine(
-      'Resource',
-      `${config.name}-restore`,
-      'Restores an Infrahub target from a verified backup: quiesce, restore, validate, restart, report',
-      init,
-      'runner',
-    ));
+    ({ stateMachine: this.stateMachine, logGroup: this.logGroup } = b.machine({
+      id: 'Resource',
+      logsId: 'ResourceLogs',
+      name: `${config.name}-restore`,
+      comment:
+        'Restores an Infrahub target from a verified backup: quiesce, restore, validate, restart, report',
+      definition: init,
+      timeout,
+      runnerKind: 'runner',
+      taskRoleArns: [props.runner.targetRoleArnPattern('restore')],
+    }));
   }
 
   /** The graph database: Community load with the DBMS stopped (and always started again), or Enterprise online. */
-  private databaseBranch(b: StateBuilder, fns: BackupFunctions): sfn.IChainable {
+  private databaseBranch(b: Builder, fns: BackupFunctions): sfn.IChainable {
     const result = (name: string, ok: boolean) =>
       new sfn.Pass(this, name, {
         parameters: ok
           ? { component: 'database', ok: true }
           : { component: 'database', ok: false, 'failure.$': '$.failure' },
       });
-    const dbms = (
-      name: string,
-      action: 'stop' | 'start',
-      output: { resultPath?: string; resultSelector?: Record<string, unknown> },
-    ) =>
-      b.invoke(
-        name,
-        fns.dbms,
-        {
-          action,
-          'target.$': '$.plan.target',
-          'cluster.$': '$.plan.dbms.cluster',
-          'service.$': '$.plan.dbms.service',
-          ...(action === 'start' ? { 'desiredCount.$': '$.dbmsState.desiredCount' } : {}),
-        },
-        output,
-        // A start that ran out of the function's wait is scaled and waited for again (idempotent).
-        action === 'start' ? [Retries.dbmsStart] : [],
-      );
-    // Said with every failure that leaves the DBMS stopped: DOWN, and how to start it.
-    const dbmsDown =
-      "States.Format('DOWN: the Neo4j DBMS of {} is stopped. Start it: aws ecs update-service --cluster {} --service {} --desired-count {} (or in the ECS console: cluster {}, service {}, Update service, Desired tasks {}). Cause: {}', $.plan.target, $.plan.dbms.cluster, $.plan.dbms.service, $.dbmsState.desiredCount, $.plan.dbms.cluster, $.plan.dbms.service, $.dbmsState.desiredCount, $.error.Cause)";
-
     const validate = b
       .run('ValidateNeo4j')
       .addCatch(
-        b
-          .record('ValidateNeo4jFailed', 'ValidateNeo4j', '$.failure')
-          .next(result('DatabaseNotValidated', false)),
+        b.record('ValidateNeo4jFailed', 'ValidateNeo4j').next(result('DatabaseNotValidated', false)),
         caught,
       )
       .next(result('DatabaseRestored', true));
-    const start = dbms('StartDbmsAfterRestore', 'start', { resultPath: sfn.JsonPath.DISCARD })
-      .addCatch(
-        new sfn.Pass(this, 'StartDbmsAfterRestoreFailed', {
-          resultPath: '$.failure',
-          parameters: { step: 'StartDbmsAfterRestore', 'error.$': '$.error.Error', 'cause.$': dbmsDown },
-        }).next(result('DatabaseDbmsDown', false)),
-        caught,
-      )
-      .next(validate);
-    // After a failed load: bring the DBMS back before reporting (its own failure is then the one reported).
-    const restartAfterFailure = dbms('StartDbmsAfterRestoreFailure', 'start', {
-      resultPath: sfn.JsonPath.DISCARD,
-    })
-      .addCatch(
-        new sfn.Pass(this, 'DbmsDownAfterRestoreFailure', {
-          resultPath: '$.failure',
-          parameters: {
-            step: 'StartDbmsAfterRestoreFailure',
-            'error.$': '$.error.Error',
-            'cause.$':
-              "States.Format('DOWN: the Neo4j DBMS of {} is stopped: it could not be started again ({}) after {} failed ({}: {}). Start it: aws ecs update-service --cluster {} --service {} --desired-count {} (or in the ECS console: cluster {}, service {}, Update service, Desired tasks {})', $.plan.target, $.error.Cause, $.failure.step, $.failure.error, $.failure.cause, $.plan.dbms.cluster, $.plan.dbms.service, $.dbmsState.desiredCount, $.plan.dbms.cluster, $.plan.dbms.service, $.dbmsState.desiredCount)",
-          },
-        }).next(result('DatabaseFailedDbmsDown', false)),
-        caught,
-      )
-      .next(result('DatabaseFailedDbmsRestarted', false));
-    const load = b
-      .run('RestoreNeo4j')
-      .addCatch(b.record('RestoreNeo4jFailed', 'RestoreNeo4j', '$.failure').next(restartAfterFailure), caught)
-      .next(start);
-    const stop = dbms('StopDbmsForRestore', 'stop', {
-      resultPath: '$.dbmsState',
-      resultSelector: { 'desiredCount.$': '$.Payload.desiredCount' },
-    })
-      .addCatch(
-        b.record('StopDbmsForRestoreFailed', 'StopDbmsForRestore', '$.failure').next(restartAfterFailure),
-        caught,
-      )
-      .next(load);
-    const community = new sfn.Pass(this, 'AssumeDbmsRunningForRestore', {
-      resultPath: '$.dbmsState',
-      result: sfn.Result.fromObject({ desiredCount: 1 }),
-    }).next(stop);
+    // Said with every failure that leaves the DBMS stopped: DOWN, and how to start it.
+    const advice = dbmsStartAdvice('$.plan.dbms');
+    const community = dbmsWindow(b, {
+      fn: fns.dbms,
+      targetPath: '$.plan.target',
+      dbmsPath: '$.plan.dbms',
+      work: 'RestoreNeo4j',
+      names: {
+        assume: 'AssumeDbmsRunningForRestore',
+        stop: 'StopDbmsForRestore',
+        start: 'StartDbmsAfterRestore',
+        restart: 'StartDbmsAfterRestoreFailure',
+      },
+      next: validate,
+      startFailure: {
+        cause: statesFormat(`DOWN: the Neo4j DBMS of {} is stopped. ${advice.text}. Cause: {}`, [
+          '$.plan.target',
+          ...advice.args,
+          '$.error.Cause',
+        ]),
+        result: result('DatabaseDbmsDown', false),
+      },
+      // After a failed load: bring the DBMS back before reporting (its own failure is then the one reported).
+      down: {
+        name: 'DbmsDownAfterRestoreFailure',
+        parameters: {
+          'cause.$': statesFormat(
+            `DOWN: the Neo4j DBMS of {} is stopped: it could not be started again ({}) after {} failed ({}: {}). ${advice.text}`,
+            [
+              '$.plan.target',
+              '$.error.Cause',
+              '$.failure.step',
+              '$.failure.error',
+              '$.failure.cause',
+              ...advice.args,
+            ],
+          ),
+        },
+        result: result('DatabaseFailedDbmsDown', false),
+      },
+      restarted: { result: result('DatabaseFailedDbmsRestarted', false) },
+    });
 
     const onlineValidate = b
       .run('ValidateNeo4jOnline')
       .addCatch(
         b
-          .record('ValidateNeo4jOnlineFailed', 'ValidateNeo4j', '$.failure')
+          .record('ValidateNeo4jOnlineFailed', 'ValidateNeo4j')
           .next(result('DatabaseOnlineNotValidated', false)),
         caught,
       )
@@ -458,9 +382,7 @@ export class RestoreStateMachine extends Construct {
     const online = b
       .run('RestoreNeo4jOnline')
       .addCatch(
-        b
-          .record('RestoreNeo4jOnlineFailed', 'RestoreNeo4j', '$.failure')
-          .next(result('DatabaseOnlineFailed', false)),
+        b.record('RestoreNeo4jOnlineFailed', 'RestoreNeo4j').next(result('DatabaseOnlineFailed', false)),
         caught,
       )
       .next(onlineValidate);
@@ -476,32 +398,6 @@ export class RestoreStateMachine extends Construct {
         new sfn.Pass(this, 'DatabaseNotRestored', {
           parameters: { component: 'database', ok: true, skipped: true },
         }),
-      );
-  }
-
-  private componentBranch(
-    b: StateBuilder,
-    component: string,
-    flag: string,
-    step: 'RestorePostgres' | 'RestoreArtifacts',
-  ): sfn.IChainable {
-    const run = b
-      .run(step)
-      .addCatch(
-        new sfn.Pass(this, `${step}Failed`, {
-          parameters: {
-            component,
-            ok: false,
-            failure: { step, 'error.$': '$.error.Error', 'cause.$': '$.error.Cause' },
-          },
-        }),
-        caught,
-      )
-      .next(new sfn.Pass(this, `${step}Done`, { parameters: { component, ok: true } }));
-    return new sfn.Choice(this, `${step}?`)
-      .when(sfn.Condition.booleanEquals(flag, true), run)
-      .otherwise(
-        new sfn.Pass(this, `${step}Skipped`, { parameters: { component, ok: true, skipped: true } }),
       );
   }
 }
@@ -538,10 +434,12 @@ export class DrillStateMachine extends Construct {
     // steps' timeouts long before. The alarm DrillExecutionFailed reports a fleet that passes it.
     const timeout = props.timeout ?? Duration.days(7);
     const { storage } = props;
-    const b = new StateBuilder(this, props, timeout);
+    const b = restoreBuilder(this, props);
     const name = `${config.name}-restore-drill`;
 
-    const report = b.report(
+    const report = reportState(
+      b,
+      fns,
       'drill',
       {
         report: 'DrillReport',
@@ -556,27 +454,33 @@ export class DrillStateMachine extends Construct {
       .run('RunDrill')
       .addCatch(b.record('RunDrillFailed', 'RunDrill', '$.failures.drill').next(report), caught)
       .next(report);
-    const plan = b.plan(
+    const plan = planState(
+      b,
+      fns,
       'drill',
       { plan: 'PlanDrill', refused: 'DrillRefused', planned: 'DrillPlanned' },
       report,
     );
-    plan.next(
+    plan.last.next(
       new sfn.Choice(this, 'DrillFleet?', {
         comment: 'A fleet input (targets) was planned as a fleet: one drill execution per target',
       })
         .when(sfn.Condition.stringEquals('$.plan.kind', 'drill-fleet'), this.fleet(b, fns, storage, name))
         .otherwise(drill),
     );
-    const init = new sfn.Pass(this, 'Init', { parameters: { plan: {}, failures: {} } }).next(plan.startState);
+    const init = new sfn.Pass(this, 'Init', { parameters: { plan: {}, failures: {} } }).next(plan.first);
 
-    ({ stateMachine: this.stateMachine, logGroup: this.logGroup } = b.machine(
-      'Resource',
+    ({ stateMachine: this.stateMachine, logGroup: this.logGroup } = b.machine({
+      id: 'Resource',
+      logsId: 'ResourceLogs',
       name,
-      'Rehearses a restore: a backup restored into disposable databases, validated, timed, torn down; a fleet runs one such execution per target',
-      init,
-      'drill',
-    ));
+      comment:
+        'Rehearses a restore: a backup restored into disposable databases, validated, timed, torn down; a fleet runs one such execution per target',
+      definition: init,
+      timeout,
+      runnerKind: 'drill',
+      taskRoleArns: [props.runner.drillTaskRole.roleArn],
+    }));
     grantFleetResults(this.stateMachine, { ...storage, kind: 'drill', label: 'DrillTargets' });
     // DrillTarget (states:startExecution.sync:2) starts executions of this state machine and follows
     // them: StartExecution on it and Describe/StopExecution on its executions are the Distributed
@@ -602,7 +506,7 @@ export class DrillStateMachine extends Construct {
    * target) → DrillFleetReport → succeed, or fail naming each failed target.
    */
   private fleet(
-    b: StateBuilder,
+    b: Builder,
     fns: BackupFunctions,
     storage: { bucket: s3.IBucket },
     name: string,
@@ -689,21 +593,18 @@ export class DrillStateMachine extends Construct {
     targets.itemProcessor(drillTarget);
 
     const fleetReport = b
-      .invoke(
-        'DrillFleetReport',
-        fns.report,
-        { kind: 'drill-fleet', 'results.$': '$.results' },
-        {
-          resultPath: '$.report',
-          resultSelector: {
-            'ok.$': '$.Payload.ok',
-            'passed.$': '$.Payload.passed',
-            'failed.$': '$.Payload.failed',
-            'summary.$': '$.Payload.summary',
-          },
+      .invoke('DrillFleetReport', {
+        fn: fns.report,
+        payload: { kind: 'drill-fleet', 'results.$': '$.results' },
+        resultPath: '$.report',
+        resultSelector: {
+          'ok.$': '$.Payload.ok',
+          'passed.$': '$.Payload.passed',
+          'failed.$': '$.Payload.failed',
+          'summary.$': '$.Payload.summary',
         },
-        [Retries.storage],
-      )
+        retries: ['storage'],
+      })
       .addCatch(
         new sfn.Fail(this, 'DrillFleetReportFailed', {
           errorPath: '$.error.Error',
