@@ -1,5 +1,6 @@
 /** `infrahub-backup import`: an infrahub-backup tarball stored as a backup of a configured target. */
 import type { Command } from 'commander';
+import { notConfigured } from '../../core/config/schema.js';
 import { CliError, type CommandContext, EXIT, storage } from '../context.js';
 import { importTarball } from '../ops/tarball.js';
 import { mib, transferProgress } from '../output.js';
@@ -30,7 +31,10 @@ export function registerImport(program: Command, ctx: CommandContext): void {
       }
       if (!s.config.targets.some((t) => t.name === options.target)) {
         throw new CliError(
-          `target "${options.target}" is not configured (known: ${s.config.targets.map((t) => t.name).join(', ')})`,
+          `target ${notConfigured(
+            [options.target],
+            s.config.targets.map((t) => t.name),
+          )}`,
           EXIT.notFound,
         );
       }
