@@ -14,6 +14,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import madge from 'madge';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LAMBDA_NAMES, lambdaFolder } from '../../functions/steps.js';
+import { scaled } from '../../harness/time-scale.js';
 
 const PRODUCT = ['core', 'functions', 'cli', 'containers', 'infra'];
 const SHARED = ['functions/handler.ts', 'functions/env.ts', 'functions/tracing.ts'];
@@ -29,7 +30,7 @@ describe('import graph of the product code', () => {
       detectiveOptions: { ts: { skipTypeImports: true } },
     });
     deps = graph.obj();
-  }, 60_000);
+  }, scaled(60_000));
 
   it('is the whole product, resolved', () => {
     // A graph of nothing has no cycle either.
