@@ -47,30 +47,17 @@ export interface Metric {
 }
 
 /**
- * The environment variable that turns per-target metrics off (`"false"`): the deployment's
- * `monitoring.perTargetMetrics` (infra/constructs/backup-functions.ts sets it on every function).
- */
-export const PER_TARGET_METRICS_ENV = 'PER_TARGET_METRICS';
-
-/**
- * Whether metrics with a `Target` dimension are published: yes unless `PER_TARGET_METRICS` is
- * `"false"`. CloudWatch bills each custom metric (name and dimensions) for every hour in which it is
- * published (Amazon CloudWatch pricing), so per-target metrics cost per target; fleet-wide ones
- * (no dimensions, the alarms' metrics) are always published.
- */
-export function perTargetMetricsEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env[PER_TARGET_METRICS_ENV] !== 'false';
-}
-
-/**
  * Publishes metrics in batches of 500 (PutMetricData's limit per call); metrics with a `Target`
- * dimension only when per-target metrics are enabled (perTargetMetricsEnabled).
+ * dimension only when `perTarget` (the deployment's `monitoring.perTargetMetrics`, which the callers
+ * read from the bundled configuration). CloudWatch bills each custom metric (name and dimensions) for
+ * every hour in which it is published (Amazon CloudWatch pricing), so per-target metrics cost per
+ * target; fleet-wide ones (no dimensions, the alarms' metrics) are always published.
  */
 export async function publishMetrics(
   cloudwatch: Pick<CloudWatchClient, 'send'>,
   all: Metric[],
   timestamp = new Date(),
-  perTarget = perTargetMetricsEnabled(),
+  perTarget = true,
 ): Promise<void> {
   const metrics = perTarget ? all : all.filter((m) => m.dimensions?.Target === undefined);
   for (let i = 0; i < metrics.length; i += 500) {
@@ -103,7 +90,7 @@ export type EmfMetadata = Record<string, string>;
  * metric without dimensions carries the empty dimension set `[[]]` ("A DimensionSet MAY be empty",
  * Amazon CloudWatch User Guide, "Specification: Embedded metric format"), which publishes it with
  * none. `metadata` (the notice's request id) is added to every line as a plain member. Metrics with a
- * `Target` dimension are left out when per-target metrics are off (perTargetMetricsEnabled).
+ * `Target` dimension are left out when `perTarget` is false (monitoring.perTargetMetrics; default true).
  * Pure: nothing is written or sent. Powertools' own warnings (a timestamp CloudWatch would skip)
  * go to `warn`.
  */
@@ -116,7 +103,7 @@ export function emfLines(
     warn?: (message: string) => void;
   } = {},
 ): string[] {
-  const perTarget = options.perTarget ?? perTargetMetricsEnabled();
+  const perTarget = options.perTarget ?? true;
   const metrics = perTarget ? all : all.filter((m) => m.dimensions?.Target === undefined);
   const groups = new Map<string, Metric[]>();
   for (const m of metrics) {

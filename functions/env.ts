@@ -1,6 +1,12 @@
-/** The variables a Lambda's own environment must set (the CDK construct sets them); a missing one is named. */
+/** A Lambda's environment (core/config/bundled.ts: what it may hold) and its remaining time. */
 import { RunnerConfigError } from '../core/errors.js';
 
+/**
+ * The variables a Lambda's own environment must set (the CDK construct sets them): only names that
+ * CloudFormation gives at deploy time (BACKUP_BUCKET, TOPIC_ARNS); settings come from the bundled
+ * configuration (core/config/bundled.ts). A missing one is named.
+ * @throws RunnerConfigError naming each missing variable.
+ */
 export function functionEnv<const K extends string>(names: readonly K[]): Record<K, string> {
   const missing = names.filter((n) => !process.env[n]);
   if (missing.length > 0) {

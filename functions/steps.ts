@@ -10,13 +10,14 @@
 import { reportStep } from '../core/backup/fleet-report.js';
 import { freshnessStep } from '../core/backup/freshness.js';
 import { lockStep } from '../core/backup/lock-step.js';
-import { manifestStep } from '../core/backup/manifest-step.js';
+import { manifestEvent, manifestStep } from '../core/backup/manifest-step.js';
 import { planStep } from '../core/backup/plan-step.js';
+import type { DeploymentConfig } from '../core/config/schema.js';
 import { dbmsStep } from '../core/ecs/dbms.js';
 import { servicesStep } from '../core/ecs/services.js';
-import { preflight } from '../core/infrahub/preflight.js';
+import { preflight, preflightEvent } from '../core/infrahub/preflight.js';
 import { notifyStep } from '../core/notices/notify.js';
-import { neo4jReadyStep } from '../core/readiness/neo4j-ready.js';
+import { neo4jReadyEvent, neo4jReadyStep } from '../core/readiness/neo4j-ready.js';
 import { restorePlanStep } from '../core/restore/plan-step.js';
 import { restoreReportStep } from '../core/restore/report.js';
 
@@ -57,6 +58,21 @@ export const steps = {
   RestoreReport: restoreReportStep,
   Freshness: freshnessStep,
 } as const satisfies Record<LambdaName, (...args: never[]) => unknown>;
+
+/**
+ * The Lambdas whose state sends run-time values only (the target's name, ids, options, earlier
+ * answers) while their step also needs settings: each one's event from the state's input and the
+ * deployment configuration (core/config/bundled.ts, "one channel per kind of value"). The deployed
+ * handlers (functions/<name>/index.ts) call the same functions with their bundled configuration,
+ * the local mode with the one it runs with.
+ * @throws InvalidInputError for a malformed input, a setting sent in it, or a target the
+ *   configuration does not name.
+ */
+export const stepEvents = {
+  Preflight: preflightEvent,
+  Neo4jReady: neo4jReadyEvent,
+  Manifest: manifestEvent,
+} as const satisfies Partial<Record<LambdaName, (input: unknown, config: DeploymentConfig) => unknown>>;
 
 /** The folder of a Lambda's handler: its construct name in kebab case (`RestorePlan` → `restore-plan`). */
 export function lambdaFolder(name: LambdaName): string {

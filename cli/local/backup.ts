@@ -27,7 +27,7 @@ import type { EmfSink } from '../../core/metrics.js';
 import { redactText } from '../../core/redact.js';
 import { putObject } from '../../core/s3/objects.js';
 import { readSecret } from '../../core/secrets.js';
-import { lambdaHandler, type StateMachineLambda, steps } from '../../functions/steps.js';
+import { lambdaHandler, type StateMachineLambda, stepEvents, steps } from '../../functions/steps.js';
 import { localExecutionStatus, recordLocalExecution } from './executions.js';
 import { runRunner } from './runner-process.js';
 import {
@@ -379,6 +379,7 @@ export async function runStateMachineLocally(
     emf:
       options.onMetrics ??
       ((line: string) => logger.debug('metrics (embedded metric format)', { emf: line })),
+    perTargetMetrics: config.monitoring.perTargetMetrics,
     logger,
   };
   // Every Lambda a state machine invokes, served by its step (functions/steps.ts) with local clients.
@@ -392,11 +393,19 @@ export async function runStateMachineLocally(
         logger,
         executionStatus: options.executionStatus ?? localExecutionStatus(),
       }),
-    Preflight: (p) => steps.Preflight(p, { secrets: aws.secrets, logger }),
+    // As the deployed handlers: the state's run-time values plus the target's settings from the
+    // deployment configuration (functions/steps.ts stepEvents; core/config/bundled.ts).
+    Preflight: (p) => steps.Preflight(stepEvents.Preflight(p, config), { secrets: aws.secrets, logger }),
     // The same Bolt wait as on AWS, against the local target's Neo4j (120 s: a local DBMS is small).
     Neo4jReady: (p) =>
-      steps.Neo4jReady(p, { secrets: aws.secrets, logger, maxWaitSeconds: 120, pollMs: 500 }),
-    Manifest: (p) => steps.Manifest(p, { s3: aws.s3, bucket: aws.bucket, logger }),
+      steps.Neo4jReady(stepEvents.Neo4jReady(p, config), {
+        secrets: aws.secrets,
+        logger,
+        maxWaitSeconds: 120,
+        pollMs: 500,
+      }),
+    Manifest: (p) =>
+      steps.Manifest(stepEvents.Manifest(p, config), { s3: aws.s3, bucket: aws.bucket, logger }),
     Notify: (p) => steps.Notify(p, notices),
     // A backup fleet's report, or a fleet drill's (kind drill-fleet).
     Report: (p) => steps.Report(p, { s3: aws.s3, bucket: aws.bucket }),

@@ -29,6 +29,11 @@ export interface FreshnessDeps {
   cloudwatch: Pick<CloudWatchClient, 'send'>;
   logger: Logger;
   now?: () => Date;
+  /**
+   * The deployment's `monitoring.perTargetMetrics` (the handler reads it from the bundled
+   * configuration): false publishes only the fleet-wide metric. Default true.
+   */
+  perTargetMetrics?: boolean;
 }
 
 export async function freshnessStep(
@@ -82,7 +87,7 @@ export async function freshnessStep(
     ),
     { name: MetricNames.TargetsWithoutRecentBackup, value: stale.length, unit: 'Count' },
   ];
-  await publishMetrics(deps.cloudwatch, metrics, now);
+  await publishMetrics(deps.cloudwatch, metrics, now, deps.perTargetMetrics ?? true);
   if (stale.length > 0) {
     deps.logger.warn('targets without a complete backup within the RPO', {
       rpoHours: deps.rpoHours,

@@ -5,7 +5,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { parseInput } from '../config/load.js';
-import { RetentionSchema, targetName } from '../config/schema.js';
+import { type DeploymentConfig, RetentionSchema, targetName } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { BackupIdSchema } from './layout.js';
 import { ComponentSchema } from './manifest.js';
@@ -25,6 +25,22 @@ export const ManifestEventSchema = z.strictObject({
   retention: RetentionSchema.optional(),
 });
 export type ManifestEvent = z.input<typeof ManifestEventSchema>;
+
+/**
+ * What the backup state machine's WriteManifest state sends: run-time values only. The retention
+ * policy comes from the deployment configuration (core/config/bundled.ts).
+ */
+export const ManifestStepSchema = ManifestEventSchema.omit({ retention: true });
+
+/**
+ * The manifest event for the WriteManifest state's input: the configuration's `retention` added from
+ * `config` (the bundled deployment configuration).
+ * @throws InvalidInput for a malformed input.
+ */
+export function manifestEvent(input: unknown, config: DeploymentConfig): ManifestEvent {
+  const step = parseInput(ManifestStepSchema, input, 'manifest event');
+  return { ...step, retention: config.retention };
+}
 
 /** What the step returns (the manifest stays in S3); the notice reads part of it from the state. */
 export const ManifestSummarySchema = z.strictObject({

@@ -2,8 +2,8 @@
  * The backup execution's input, and its plan. The input is what a user types in the Step Functions
  * console, what a schedule sends, and what the CLI sends. The plan, made by the first state, is the
  * backup id, the options and the target names only: each iteration of the fleet Map resolves its own
- * target's details (`targetWork`, no secrets, only secret names), so the state payload stays a few
- * KiB even for hundreds of targets, far below Step Functions' 256 KiB.
+ * target's work item (`targetWork`: what the state machine reads, no settings and no secrets), so the
+ * state payload stays a few KiB even for 1,000 targets, far below Step Functions' 256 KiB.
  */
 import { z } from 'zod';
 import { parseInput } from '../config/load.js';
@@ -40,7 +40,15 @@ export type BackupExecutionInput = z.input<typeof BackupExecutionInputSchema>;
 
 type Component = z.infer<typeof ComponentSchema>;
 
-/** One target's work item: what the states after the first need, and nothing secret. */
+/**
+ * One target's work item, the state of its child execution in the fleet Map (made by AcquireLock):
+ * what the backup state machine itself reads, and nothing else. Settings only a Lambda needs (the
+ * target's Infrahub API, its Neo4j address and credentials secret, the retention policy, the
+ * preflight bounds) are not here: each function reads them from its bundled deployment configuration
+ * (core/config/bundled.ts); the runner has its connection details in its task definition. Every field
+ * is read by a state (test/infra/state-machine.test.ts checks it), and the item stays small for a
+ * fleet of 1,000 (the Map's items are only names).
+ */
 export interface TargetWork {
   target: string;
   backupId: string;
@@ -52,18 +60,13 @@ export interface TargetWork {
   taskDefinition: string;
   /** Which components to capture, as flags the state machine's Choice states can test. */
   capture: { database: boolean; taskManagerDb: boolean; artifacts: boolean };
-  /** Community: the ECS service to scale to zero for the offline dump. */
+  /** Neo4jEdition? chooses the offline dump (community, the DBMS stopped) or the online backup. */
+  edition: Target['neo4j']['edition'];
+  /**
+   * Community: the ECS service to scale to zero for the offline dump; the dbms function is given it,
+   * and a failure that leaves it stopped names it with the command that starts it.
+   */
   dbms?: { cluster: string; service: string };
-  /** `tls`: the Bolt TLS the Neo4jReady Lambda connects with (neo4j.tls; no secret, a secret's name at most). */
-  neo4j: Pick<
-    Target['neo4j'],
-    'host' | 'boltPort' | 'backupPort' | 'edition' | 'version' | 'credentialsSecret' | 'tls'
-  > & {
-    databases: string;
-  };
-  postgres: Pick<Target['postgres'], 'host' | 'port' | 'database' | 'credentialsSecret'>;
-  infrahub: Target['infrahub'];
-  artifacts: Target['artifacts'];
   /** Each runner step's TimeoutSeconds and HeartbeatSeconds (the states' TimeoutSecondsPath/HeartbeatSecondsPath). */
   timeouts: Record<RunnerStepKey, StepBounds>;
 }
@@ -121,25 +124,8 @@ export function targetWork(
       taskManagerDb: plan.components.includes('task-manager-db'),
       artifacts: plan.components.includes('artifacts'),
     },
+    edition: t.neo4j.edition,
     ...(t.neo4j.dbms ? { dbms: { cluster: t.neo4j.dbms.cluster, service: t.neo4j.dbms.service } } : {}),
-    neo4j: {
-      host: t.neo4j.host,
-      boltPort: t.neo4j.boltPort,
-      backupPort: t.neo4j.backupPort,
-      edition: t.neo4j.edition,
-      version: t.neo4j.version,
-      credentialsSecret: t.neo4j.credentialsSecret,
-      tls: t.neo4j.tls,
-      databases: t.neo4j.databases.join(','),
-    },
-    postgres: {
-      host: t.postgres.host,
-      port: t.postgres.port,
-      database: t.postgres.database,
-      credentialsSecret: t.postgres.credentialsSecret,
-    },
-    infrahub: t.infrahub,
-    artifacts: t.artifacts,
     timeouts: stepTimeouts(t.timeouts),
   };
 }

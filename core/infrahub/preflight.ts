@@ -14,7 +14,14 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { BackupIdSchema } from '../backup/layout.js';
 import { parseInput } from '../config/load.js';
-import { hasUserinfo, PreflightSchema, targetName, userinfoMessage } from '../config/schema.js';
+import {
+  configuredTarget,
+  type DeploymentConfig,
+  hasUserinfo,
+  PreflightSchema,
+  targetName,
+  userinfoMessage,
+} from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { IDENTIFIER_KEYS, redactValue } from '../redact.js';
 import { readSecret } from '../secrets.js';
@@ -63,6 +70,36 @@ export const PreflightEventSchema = z.strictObject({
   wait: PreflightWaitSchema.nullable().default(null),
 });
 export type PreflightEvent = z.input<typeof PreflightEventSchema>;
+
+/**
+ * What the backup state machine's Preflight state sends: run-time values only. The target's Infrahub
+ * API and the gate's bounds come from the deployment configuration (core/config/bundled.ts).
+ */
+export const PreflightStepSchema = PreflightEventSchema.pick({
+  target: true,
+  backupId: true,
+  force: true,
+  wait: true,
+});
+
+/**
+ * The preflight event for the Preflight state's input: the target's `infrahub` and the
+ * configuration's `preflight` bounds added from `config` (the bundled deployment configuration).
+ * @throws InvalidInput for a malformed input or a target the configuration does not name.
+ */
+export function preflightEvent(input: unknown, config: DeploymentConfig): PreflightEvent {
+  const step = parseInput(PreflightStepSchema, input, 'preflight event');
+  const target = configuredTarget(config, step.target, 'preflight event');
+  const { maxWaitSeconds, pollIntervalSeconds, staleTaskHours, maxTaskPages } = config.preflight;
+  return {
+    ...step,
+    infrahub: target.infrahub,
+    maxWaitSeconds,
+    pollIntervalSeconds,
+    staleTaskHours,
+    maxTaskPages,
+  };
+}
 
 export const PreflightResultSchema = z.strictObject({
   target: z.string(),

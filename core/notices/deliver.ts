@@ -78,6 +78,11 @@ export interface NotifyDeps {
   eventBusName?: string;
   /** Where the metrics' EMF lines go: standard output by default (the function's log). */
   emf?: EmfSink;
+  /**
+   * The deployment's `monitoring.perTargetMetrics` (the handler reads it from the bundled
+   * configuration): false leaves out the metrics with a `Target` dimension. Default true.
+   */
+  perTargetMetrics?: boolean;
   logger: Logger;
   now?: () => Date;
 }
@@ -173,7 +178,7 @@ export interface NoticeChannel {
 export async function deliverNotice(
   deps: Pick<
     NotifyDeps,
-    's3' | 'bucket' | 'sns' | 'topicArns' | 'events' | 'eventBusName' | 'emf' | 'logger'
+    's3' | 'bucket' | 'sns' | 'topicArns' | 'events' | 'eventBusName' | 'emf' | 'perTargetMetrics' | 'logger'
   >,
   notice: {
     /** noticeRequestId of the execution and the notice. */
@@ -203,6 +208,7 @@ export async function deliverNotice(
         const lines = emfLines(notice.metrics, {
           timestamp: notice.now,
           metadata: { requestId },
+          perTarget: deps.perTargetMetrics ?? true,
           warn: (m) => log.warn(m),
         });
         const sink = deps.emf ?? stdoutEmfSink;

@@ -11,7 +11,7 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { parseInput } from '../config/load.js';
-import { Neo4jTlsSchema, targetName } from '../config/schema.js';
+import { configuredTarget, type DeploymentConfig, Neo4jTlsSchema, targetName } from '../config/schema.js';
 import { ConfigError, DatabaseUnreachableError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { readSecret } from '../secrets.js';
@@ -20,21 +20,47 @@ import { boltUri, caPemFile, type Neo4jTls } from './neo4j-tls.js';
 
 export const Neo4jReadyEventSchema = z.strictObject({
   target: targetName,
-  /** The target's Neo4j host and Bolt port (the work item's `neo4j.host` and `neo4j.boltPort`). */
+  /** The target's Neo4j host and Bolt port (the configuration's `neo4j.host` and `neo4j.boltPort`). */
   host: z.string().min(1),
   boltPort: z.number().int().min(1).max(65_535),
   /** Secrets Manager secret holding `{"username": "...", "password": "..."}`. */
   credentialsSecret: z.string().min(1),
-  /** The databases the backup dumped, comma-separated (the work item's `neo4j.databases`). */
+  /** The databases the backup dumped, comma-separated (the configuration's `neo4j.databases`). */
   databases: z.string().min(1),
   /**
-   * Bolt TLS (the work item's `neo4j.tls`, Neo4jTlsSchema); absent is the schema's default,
+   * Bolt TLS (the configuration's `neo4j.tls`, Neo4jTlsSchema); absent is the schema's default,
    * verify-full against the system trust store. `ca` (a path in the runner image) cannot be read
    * here and is refused; `caSecret` is read from Secrets Manager.
    */
   tls: Neo4jTlsSchema.optional(),
 });
 export type Neo4jReadyEvent = z.input<typeof Neo4jReadyEventSchema>;
+
+/**
+ * What the backup state machine's WaitForNeo4j state sends: the target's name. Its Neo4j address,
+ * credentials secret, databases and Bolt TLS come from the deployment configuration
+ * (core/config/bundled.ts).
+ */
+export const Neo4jReadyStepSchema = Neo4jReadyEventSchema.pick({ target: true });
+
+/**
+ * The readiness event for the WaitForNeo4j state's input: the target's `neo4j` host, Bolt port,
+ * credentials secret, databases (comma-separated) and TLS from `config` (the bundled deployment
+ * configuration).
+ * @throws InvalidInput for a malformed input or a target the configuration does not name.
+ */
+export function neo4jReadyEvent(input: unknown, config: DeploymentConfig): Neo4jReadyEvent {
+  const step = parseInput(Neo4jReadyStepSchema, input, 'Neo4j readiness event');
+  const { neo4j } = configuredTarget(config, step.target, 'Neo4j readiness event');
+  return {
+    target: step.target,
+    host: neo4j.host,
+    boltPort: neo4j.boltPort,
+    credentialsSecret: neo4j.credentialsSecret,
+    databases: neo4j.databases.join(','),
+    tls: neo4j.tls,
+  };
+}
 
 export interface Neo4jReadyResult {
   target: string;

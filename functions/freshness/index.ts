@@ -20,6 +20,7 @@ export const handler = lambdaHandler(async () => {
     bucket,
     targets: config.targets.map((t) => t.name),
     rpoHours: config.rpoHours,
+    perTargetMetrics: config.monitoring.perTargetMetrics,
     cloudwatch,
     logger,
   });

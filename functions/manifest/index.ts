@@ -1,6 +1,9 @@
-/** Lambda handler for the manifest step; BACKUP_BUCKET comes from the function's environment. */
-
-import { type ManifestSummary, manifestStep } from '../../core/backup/manifest-step.js';
+/**
+ * Lambda handler for the manifest step; BACKUP_BUCKET comes from the function's environment, the
+ * retention policy from the bundled configuration (core/config/bundled.ts).
+ */
+import { type ManifestSummary, manifestEvent, manifestStep } from '../../core/backup/manifest-step.js';
+import { bundledConfig } from '../../core/config/bundled.js';
 import { createLogger } from '../../core/log.js';
 import { createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { functionEnv } from '../env.js';
@@ -12,5 +15,5 @@ const logger = createLogger({ service: 'infrahub-backup-manifest' });
 
 export const handler = lambdaHandler(async (event: unknown): Promise<ManifestSummary> => {
   const { BACKUP_BUCKET: bucket } = functionEnv(['BACKUP_BUCKET']);
-  return manifestStep(event, { s3, bucket, logger });
+  return manifestStep(manifestEvent(event, bundledConfig(import.meta.url)), { s3, bucket, logger });
 });

@@ -4,8 +4,9 @@
  * never answers fails with Neo4j's last answer, not a timeout.
  */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { bundledConfig } from '../../core/config/bundled.js';
 import { createLogger } from '../../core/log.js';
-import { type Neo4jReadyResult, neo4jReadyStep } from '../../core/readiness/neo4j-ready.js';
+import { type Neo4jReadyResult, neo4jReadyEvent, neo4jReadyStep } from '../../core/readiness/neo4j-ready.js';
 import { boundedClientOptions, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
 import { secondsLeft } from '../env.js';
 import { lambdaHandler } from '../handler.js';
@@ -19,6 +20,11 @@ const MARGIN_MS = 20_000;
 export const handler = lambdaHandler(
   async (event: unknown, context: { getRemainingTimeInMillis(): number }): Promise<Neo4jReadyResult> => {
     // Asked after the secrets are read (their time comes out of the wait).
-    return neo4jReadyStep(event, { secrets, logger, maxWaitSeconds: () => secondsLeft(context, MARGIN_MS) });
+    // The target's Neo4j address, credentials and TLS: the bundled configuration (core/config/bundled.ts).
+    return neo4jReadyStep(neo4jReadyEvent(event, bundledConfig(import.meta.url)), {
+      secrets,
+      logger,
+      maxWaitSeconds: () => secondsLeft(context, MARGIN_MS),
+    });
   },
 );

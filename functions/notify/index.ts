@@ -1,6 +1,10 @@
-/** Lambda handler for the success and failure notices; its topics and bucket come from its environment. */
+/**
+ * Lambda handler for the success and failure notices; its topics and bucket come from its
+ * environment, monitoring.perTargetMetrics from the bundled configuration (core/config/bundled.ts).
+ */
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { bundledConfig } from '../../core/config/bundled.js';
 import { createLogger } from '../../core/log.js';
 import { type Notice, notifyStep } from '../../core/notices/notify.js';
 import { boundedClientOptions, createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
@@ -21,6 +25,7 @@ export const handler = lambdaHandler(async (event: unknown): Promise<Notice> => 
     events,
     bucket: env.BACKUP_BUCKET,
     topicArns: env.TOPIC_ARNS.split(',').filter(Boolean),
+    perTargetMetrics: bundledConfig(import.meta.url).monitoring.perTargetMetrics,
     logger,
   });
 });

@@ -1,6 +1,11 @@
-/** Lambda handler for the restore and drill report (report.json, metrics, notice); topics and bucket come from its environment. */
+/**
+ * Lambda handler for the restore and drill report (report.json, metrics, notice); topics and bucket
+ * come from its environment, monitoring.perTargetMetrics from the bundled configuration
+ * (core/config/bundled.ts).
+ */
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { bundledConfig } from '../../core/config/bundled.js';
 import { createLogger } from '../../core/log.js';
 import { restoreReportStep } from '../../core/restore/report.js';
 import { boundedClientOptions, createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
@@ -21,6 +26,7 @@ export const handler = lambdaHandler(async (event: unknown) => {
     events,
     bucket: env.BACKUP_BUCKET,
     topicArns: env.TOPIC_ARNS.split(',').filter(Boolean),
+    perTargetMetrics: bundledConfig(import.meta.url).monitoring.perTargetMetrics,
     logger,
   });
 });

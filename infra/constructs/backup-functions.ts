@@ -21,7 +21,7 @@ import {
 } from '../../core/config/schema.js';
 import { ConfigError } from '../../core/errors.js';
 import { PREFLIGHT_FUNCTION_TIMEOUT_SECONDS } from '../../core/infrahub/gate.js';
-import { METRICS_NAMESPACE, PER_TARGET_METRICS_ENV } from '../../core/metrics.js';
+import { METRICS_NAMESPACE } from '../../core/metrics.js';
 import { acknowledgeWildcards } from '../nag.js';
 import { keysUseViaService } from './key-use.js';
 
@@ -109,11 +109,9 @@ export class BackupFunctions extends Construct {
         tracing: lambda.Tracing.ACTIVE,
         loggingFormat: lambda.LoggingFormat.JSON,
         logGroup: new logs.LogGroup(this, `${name}Logs`, { retention: logs.RetentionDays.THREE_MONTHS }),
-        // monitoring.perTargetMetrics: "false" drops the metrics with a Target dimension (core/metrics.ts).
-        environment: {
-          ...environment,
-          [PER_TARGET_METRICS_ENV]: String(props.config.monitoring?.perTargetMetrics ?? true),
-        },
+        // Only the names CloudFormation gives at deploy time; every setting is in the bundled
+        // configuration (core/config/bundled.ts).
+        environment,
         bundling: {
           format: nodejs.OutputFormat.ESM,
           target: 'node22',

@@ -211,7 +211,6 @@ export class BackupStateMachine extends Construct {
           'forced.$': '$.preflight.forced',
           'infrahubVersion.$': '$.preflight.infrahubVersion',
           'warnings.$': '$.preflight.warnings',
-          retention: config.retention,
         },
         resultPath: '$.manifest',
         resultSelector: {
@@ -243,15 +242,11 @@ export class BackupStateMachine extends Construct {
     const preflight = b
       .invoke('Preflight', {
         fn: fns.preflight,
+        // The target's Infrahub API and the gate's bounds: the function's bundled configuration.
         payload: {
           'target.$': '$.target',
           'backupId.$': '$.backupId',
-          'infrahub.$': '$.infrahub',
           'force.$': '$.force',
-          maxWaitSeconds: config.preflight.maxWaitSeconds,
-          pollIntervalSeconds: config.preflight.pollIntervalSeconds,
-          staleTaskHours: config.preflight.staleTaskHours,
-          maxTaskPages: config.preflight.maxTaskPages,
           'wait.$': '$.preflight.wait',
         },
         resultPath: '$.preflight',
@@ -493,15 +488,9 @@ export class BackupStateMachine extends Construct {
     const waitForNeo4j = b
       .invoke('WaitForNeo4j', {
         fn: fns.neo4jReady,
-        payload: {
-          'target.$': '$.target',
-          'host.$': '$.neo4j.host',
-          'boltPort.$': '$.neo4j.boltPort',
-          'credentialsSecret.$': '$.neo4j.credentialsSecret',
-          'databases.$': '$.neo4j.databases',
-          // Bolt TLS (neo4j.tls): the Lambda connects over bolt+s unless the configuration disables it.
-          'tls.$': '$.neo4j.tls',
-        },
+        // The target's Neo4j address, credentials secret, databases and Bolt TLS (bolt+s unless the
+        // configuration disables it): the function's bundled configuration.
+        payload: { 'target.$': '$.target' },
       })
       .addCatch(
         b.record('WaitForNeo4jFailed', 'WaitForNeo4j').next(
@@ -564,7 +553,7 @@ export class BackupStateMachine extends Construct {
       )
       .next(result('DatabaseCapturedOnline', true));
     const edition = new sfn.Choice(this, 'Neo4jEdition?')
-      .when(sfn.Condition.stringEquals('$.neo4j.edition', 'community'), offline)
+      .when(sfn.Condition.stringEquals('$.edition', 'community'), offline)
       .otherwise(online);
     const count = b
       .run('CountNeo4j')

@@ -56,15 +56,9 @@ describe('synthesized definitions: DBMS handling, readiness bounds, Task timeout
     const wait = backup.get('WaitForNeo4j');
     expect(wait?.Resource).toBe('arn:aws:states:::lambda:invoke');
     expect(synthesized.functions.get(String(wait?.Parameters?.FunctionName))).toBe('Neo4jReady');
-    expect(wait?.Parameters?.Payload).toEqual({
-      'target.$': '$.target',
-      'host.$': '$.neo4j.host',
-      'boltPort.$': '$.neo4j.boltPort',
-      'credentialsSecret.$': '$.neo4j.credentialsSecret',
-      'databases.$': '$.neo4j.databases',
-      // Bolt TLS of the readiness wait (neo4j.tls; issue 15).
-      'tls.$': '$.neo4j.tls',
-    });
+    // The target's name only: its Neo4j address, credentials secret, databases and Bolt TLS (issue
+    // 15) come from the function's bundled configuration (core/config/bundled.ts; test/unit/lambda-settings.test.ts).
+    expect(wait?.Parameters?.Payload).toEqual({ 'target.$': '$.target' });
     expect(wait?.Next).toBe('DatabaseCaptured');
     expect(wait?.Catch?.[0]).toMatchObject({ ErrorEquals: ['States.ALL'], Next: 'WaitForNeo4jFailed' });
     expect(backup.get('WaitForNeo4jFailed')?.Next).toBe('DbmsNotAnswering');

@@ -8,8 +8,10 @@
 import type { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { allStates } from '../../cli/local/state-machine.js';
 import { type SynthesizedBackup, synthesizeBackup } from '../../cli/local/synth.js';
 import { loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/config/load.js';
+import { neo4jReadyEvent } from '../../core/readiness/neo4j-ready.js';
 import { scaled } from '../../harness/time-scale.js';
 import { buildApp } from '../../infra/app.js';
 import { testApp } from '../helpers/cdk.js';
@@ -89,31 +91,24 @@ describe('synthesized stack: Bolt TLS to Neo4j', () => {
     expect(plain.map((d) => d.environment.TARGET)).toEqual(['infrahub-plain']);
   });
 
-  it('WaitForNeo4j passes the work item neo4j.tls to the Lambda', () => {
-    const wait = Object.values(synthesized.definition.States)
-      .flatMap((s) => collectStates(s))
-      .find(
-        (s) =>
-          (s.Parameters as { FunctionName?: string } | undefined)?.FunctionName &&
-          JSON.stringify(s).includes('$.neo4j.boltPort'),
-      );
-    expect(JSON.stringify(wait)).toContain('"tls.$":"$.neo4j.tls"');
+  it("WaitForNeo4j sends the target's name; its Lambda connects with the target's configured neo4j.tls", () => {
+    const wait = new Map(allStates(synthesized.definition as never)).get('WaitForNeo4j') as
+      | { Parameters?: { Payload?: unknown } }
+      | undefined;
+    expect(wait?.Parameters?.Payload).toEqual({ 'target.$': '$.target' });
+    // The handler adds the target's settings from its bundled configuration (core/config/bundled.ts).
+    const deployed = parseDeploymentConfig(config(), 'test config');
+    for (const [target, mode] of [
+      ['infrahub-require', 'require'],
+      ['infrahub-plain', 'disable'],
+      ['infrahub-lab', 'verify-full'],
+    ] as const)
+      expect(neo4jReadyEvent({ target }, deployed).tls, target).toMatchObject({ mode });
+    expect(neo4jReadyEvent({ target: 'infrahub-prod' }, deployed).tls).toMatchObject({
+      caSecret: 'infrahub-prod/neo4j-ca',
+    });
   });
 });
-
-/** Every state of a definition, the nested ones (Map iterators, Parallel branches) included. */
-function collectStates(state: Record<string, unknown>): Array<Record<string, unknown>> {
-  const nested = [
-    ...Object.values(
-      ((state.Iterator ?? state.ItemProcessor) as { States?: Record<string, Record<string, unknown>> })
-        ?.States ?? {},
-    ),
-    ...((state.Branches as Array<{ States: Record<string, Record<string, unknown>> }>) ?? []).flatMap((b) =>
-      Object.values(b.States),
-    ),
-  ];
-  return [state, ...nested.flatMap((s) => collectStates(s))];
-}
 
 describe('Neo4jReady Lambda: CA secrets and the refused CA path (template)', () => {
   it('may read the Community targets credentials and CA secrets', () => {

@@ -14,6 +14,7 @@ import {
   PREFLIGHT_LISTING_SECONDS,
   PREFLIGHT_MARGIN_SECONDS,
 } from '../../core/infrahub/gate.js';
+import { preflightEvent } from '../../core/infrahub/preflight.js';
 import { scaled } from '../../harness/time-scale.js';
 import { buildApp } from '../../infra/app.js';
 import { testApp } from '../helpers/cdk.js';
@@ -55,10 +56,17 @@ describe('the preflight wait loop (synthesized)', () => {
     });
     const preflight = states.get('Preflight') as State & { Parameters: { Payload: Record<string, unknown> } };
     expect(preflight.Parameters.Payload).toMatchObject({
-      maxWaitSeconds: 3600,
-      pollIntervalSeconds: 20,
       'wait.$': '$.preflight.wait',
       'force.$': '$.force',
+    });
+    // The bound and the interval reach the Lambda from its bundled configuration, not the ASL
+    // (core/config/bundled.ts); the Wait state is the ASL's own use of the interval.
+    expect(preflight.Parameters.Payload).not.toHaveProperty('maxWaitSeconds');
+    expect(
+      preflightEvent({ target: 'infrahub-prod', backupId: 'infrahub_backup_20261121_020000' }, config),
+    ).toMatchObject({
+      maxWaitSeconds: 3600,
+      pollIntervalSeconds: 20,
     });
     expect(preflight).toMatchObject({
       ResultPath: '$.preflight',

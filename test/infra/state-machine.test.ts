@@ -2,7 +2,7 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { allStates } from '../../cli/local/state-machine.js';
 import { type AslDefinition, type CfnTemplate, resolveTokens } from '../../cli/local/synth.js';
-import { planBackup } from '../../core/backup/plan.js';
+import { planBackup, targetWork } from '../../core/backup/plan.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { DrillExecutionInputSchema } from '../../core/restore/plan.js';
 import { scaled } from '../../harness/time-scale.js';
@@ -131,6 +131,45 @@ describe('backup state machine (template)', () => {
     expect(states.get('DumpPostgres')?.Parameters).toMatchObject({
       Overrides: { ContainerOverrides: [{ Command: ['backup-postgres'] }] },
     });
+  });
+
+  // Issue 17, item 7: the work item (AcquireLock's output, each child's state) carries what the
+  // states read and nothing else; a Lambda's settings come from its bundled configuration.
+  it('reads every field of the per-target work item in a state, and passes no configuration literal', () => {
+    const processor = JSON.stringify(
+      (definition.States.BackupTargets as { ItemProcessor: unknown }).ItemProcessor,
+    );
+    const plan = planBackup({}, config, new Date('2026-11-21T02:00:00Z'));
+    for (const target of config.targets) {
+      const work = targetWork(config, { ...plan, owner: 'o' }, target.name) as unknown as Record<
+        string,
+        unknown
+      >;
+      // Each leaf (timeouts: per step key, read as <step>.timeoutSeconds) appears as a JSONPath.
+      const leaves = (value: unknown, path: string): string[] =>
+        value !== null && typeof value === 'object' && !Array.isArray(value) && path !== '$.timeouts'
+          ? Object.entries(value).flatMap(([k, v]) => leaves(v, `${path}.${k}`))
+          : [path];
+      const unread = leaves(work, '$').filter(
+        (path) => !new RegExp(`${path.replace(/[.$]/g, '\\$&')}\\b`).test(processor),
+      );
+      expect(unread, target.name).toEqual([]);
+    }
+    // The Lambda steps send run-time values only (the settings: core/config/bundled.ts).
+    for (const [name, payload] of [
+      [
+        'Preflight',
+        {
+          'target.$': '$.target',
+          'backupId.$': '$.backupId',
+          'force.$': '$.force',
+          'wait.$': '$.preflight.wait',
+        },
+      ],
+      ['WaitForNeo4j', { 'target.$': '$.target' }],
+    ] as const)
+      expect((states.get(name)?.Parameters as { Payload?: unknown })?.Payload, name).toEqual(payload);
+    expect(JSON.stringify(states.get('WriteManifest')?.Parameters)).not.toContain('retention');
   });
 
   it('gives every task a named Retry for transient errors and a Catch for everything', () => {

@@ -1,4 +1,6 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
@@ -10,6 +12,7 @@ import {
 import { CreateTopicCommand } from '@aws-sdk/client-sns';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { BUNDLED_CONFIG_FILE } from '../../core/config/bundled.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { METRICS_NAMESPACE } from '../../core/metrics.js';
 import { localCredentials, localRegion, type S3Server, startS3 } from '../../harness/index.js';
@@ -148,7 +151,7 @@ describe('Lambda bundles as deployed', () => {
       const sm = server.secretsManager();
       await sm.send(
         new (await import('@aws-sdk/client-secrets-manager')).CreateSecretCommand({
-          Name: 'lab/neo4j-bundle',
+          Name: 'lab/neo4j-bundled',
           SecretString: JSON.stringify({ username: 'neo4j', password: 'bundle-password-1234' }),
         }),
       );
@@ -157,23 +160,45 @@ describe('Lambda bundles as deployed', () => {
       await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
       const { port } = blocker.address() as { port: number };
       await new Promise<void>((resolve) => blocker.close(() => resolve()));
-      const ready = await load('Neo4jReady');
-      const event = {
-        target: 'infrahub-lab',
-        host: '127.0.0.1',
-        boltPort: port,
-        credentialsSecret: 'lab/neo4j-bundle',
-        databases: 'neo4j',
-        tls: { mode: 'disable' },
-      };
-      await expect(ready(event, { getRemainingTimeInMillis: () => 23_000 })).rejects.toMatchObject({
-        name: 'DatabaseUnreachable',
-        message: expect.stringMatching(
-          new RegExp(
-            `does not answer over Bolt at bolt://127\\.0\\.0\\.1:${port} with neo4j, system online \\(waited up to 3 s\\)`,
+      // The function's code as deployed with a configuration whose infrahub-lab Neo4j is that port:
+      // the event names the target only, the handler reads its address, credentials secret and TLS
+      // from deployment-config.json beside its code (core/config/bundled.ts).
+      const dir = bundles.get('Neo4jReady');
+      if (!dir) throw new Error('no bundle for Neo4jReady');
+      const root = mkdtempSync(join(tmpdir(), 'neo4j-ready-bundle-'));
+      try {
+        cpSync(dir, root, { recursive: true });
+        const config = JSON.parse(readFileSync('config/example.json', 'utf8')) as {
+          targets: Array<{ name: string; neo4j: Record<string, unknown> }>;
+        };
+        for (const t of config.targets)
+          if (t.name === 'infrahub-lab')
+            Object.assign(t.neo4j, {
+              host: '127.0.0.1',
+              boltPort: port,
+              credentialsSecret: 'lab/neo4j-bundled',
+              tls: { mode: 'disable' },
+            });
+        writeFileSync(join(root, BUNDLED_CONFIG_FILE), JSON.stringify(config));
+        bundles.set('Neo4jReadyLocal', root);
+        const ready = await load('Neo4jReadyLocal');
+        await expect(
+          ready({ target: 'infrahub-lab' }, { getRemainingTimeInMillis: () => 23_000 }),
+        ).rejects.toMatchObject({
+          name: 'DatabaseUnreachable',
+          message: expect.stringMatching(
+            new RegExp(
+              `does not answer over Bolt at bolt://127\\.0\\.0\\.1:${port} with neo4j, system online \\(waited up to 3 s\\)`,
+            ),
           ),
-        ),
-      });
+        });
+        // A setting in the event is refused: the state machine sends the target's name only.
+        await expect(
+          ready({ target: 'infrahub-lab', host: 'elsewhere' }, { getRemainingTimeInMillis: () => 23_000 }),
+        ).rejects.toMatchObject({ message: expect.stringMatching(/Neo4j readiness event.*host/s) });
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
     },
     scaled(60_000),
   );

@@ -1,5 +1,9 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { BUNDLED_CONFIG_FILE } from '../../core/config/bundled.js';
 import { type FakeInfrahub, startFakeInfrahub, task } from '../../harness/fake-infrahub-api.js';
 import { localCredentials, localRegion, type S3Server, startS3 } from '../../harness/index.js';
 
@@ -23,10 +27,13 @@ const context = (requestId: string) => ({
 // The deployed preflight handler (functions/preflight/index.ts), run in this process as Lambda runs
 // it: the environment Lambda sets (AWS_LAMBDA_LOG_LEVEL from the function's log level, a cold start's
 // initialisation type, the invocation's _X_AMZN_TRACE_ID), Secrets Manager served by moto and a fake
-// Infrahub API, both on loopback. Its log lines are read from standard output and standard error.
+// Infrahub API, both on loopback, the target's Infrahub API in the configuration bundled beside the
+// code (LAMBDA_TASK_ROOT/deployment-config.json, core/config/bundled.ts). Its log lines are read from
+// standard output and standard error.
 describe('Lambda logs (Powertools Logger)', () => {
   let aws: S3Server;
   const fakes: FakeInfrahub[] = [];
+  const roots: string[] = [];
   const saved = { ...process.env };
 
   beforeAll(async () => {
@@ -52,6 +59,7 @@ describe('Lambda logs (Powertools Logger)', () => {
     for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
     Object.assign(process.env, saved);
     for (const fake of fakes) await fake.close();
+    for (const root of roots) rmSync(root, { recursive: true, force: true });
     await aws?.stop();
   });
 
@@ -68,14 +76,22 @@ describe('Lambda logs (Powertools Logger)', () => {
       script: () => [task(1, 'RUNNING', `Rebase branch for ${TOKEN}`)],
     });
     fakes.push(infrahub);
+    // The deployment configuration the function was deployed with: infrahub-lab's API is the fake.
+    const root = mkdtempSync(join(tmpdir(), 'lambda-root-'));
+    roots.push(root);
+    const config = JSON.parse(readFileSync('config/example.json', 'utf8')) as {
+      targets: Array<{ name: string; infrahub: { address: string; tokenSecret: string } }>;
+    };
+    for (const t of config.targets)
+      if (t.name === 'infrahub-lab')
+        t.infrahub = { address: infrahub.address, tokenSecret: 'lab/infrahub-token' };
+    writeFileSync(join(root, BUNDLED_CONFIG_FILE), JSON.stringify(config));
+    process.env.LAMBDA_TASK_ROOT = root;
     process.env.AWS_LAMBDA_LOG_LEVEL = level;
     vi.resetModules();
     const { handler } = (await import('../../functions/preflight/index.js')) as { handler: Handler };
-    const event = {
-      target: 'infrahub-lab',
-      backupId: 'infrahub_backup_20261121_020000',
-      infrahub: { address: infrahub.address, tokenSecret: 'lab/infrahub-token' },
-    };
+    // What the Preflight state sends: run-time values only (the API comes from the bundled file).
+    const event = { target: 'infrahub-lab', backupId: 'infrahub_backup_20261121_020000' };
     const written: string[] = [];
     const capture = (chunk: string | Uint8Array) => {
       written.push(String(chunk));

@@ -22,6 +22,7 @@ import {
 } from '../../cli/local/harness-target.js';
 import { type SynthesizedBackup, synthesizeBackup } from '../../cli/local/synth.js';
 import { restoreStepKey } from '../../core/backup/layout.js';
+import { BUNDLED_CONFIG_FILE } from '../../core/config/bundled.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { createLogger } from '../../core/log.js';
 import { REDACTED, registerSecret } from '../../core/redact.js';
@@ -240,8 +241,17 @@ describe('secrets never reach outputs (local executor, moto, runner process)', (
           SecretString: JSON.stringify({ token: canary }),
         }),
       );
+      // The deployed handler reads the target's Infrahub API from its bundled configuration
+      // (core/config/bundled.ts), as on AWS: LAMBDA_TASK_ROOT/deployment-config.json.
+      const root = mkdtempSync(join(tmpdir(), 'lambda-root-'));
+      const bundled = structuredClone(config);
+      for (const t of bundled.targets)
+        if (t.name === 'infrahub-token')
+          t.infrahub = { address: infrahub.address, tokenSecret: 'deployed/infrahub-token' };
+      writeFileSync(join(root, BUNDLED_CONFIG_FILE), JSON.stringify(bundled));
       const saved = { ...process.env };
       Object.assign(process.env, {
+        LAMBDA_TASK_ROOT: root,
         AWS_ENDPOINT_URL: local.endpoint,
         AWS_REGION: localRegion,
         AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
@@ -259,11 +269,7 @@ describe('secrets never reach outputs (local executor, moto, runner process)', (
       try {
         const { handler } = await import('../../functions/preflight/index.js');
         await handler(
-          {
-            target: 'infrahub-token',
-            backupId: 'infrahub_backup_20261121_030000',
-            infrahub: { address: infrahub.address, tokenSecret: 'deployed/infrahub-token' },
-          },
+          { target: 'infrahub-token', backupId: 'infrahub_backup_20261121_030000' },
           { getRemainingTimeInMillis: () => 120_000 },
         ).catch((e: unknown) => {
           thrown = e as Error;
@@ -273,6 +279,7 @@ describe('secrets never reach outputs (local executor, moto, runner process)', (
         stdout.mockRestore();
         for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
         Object.assign(process.env, saved);
+        rmSync(root, { recursive: true, force: true });
       }
       expect(infrahub.requests.some((r) => r.token === canary)).toBe(true);
       expect(thrown?.name).toBe('InfrahubApiError');

@@ -21,21 +21,30 @@ describe('backup execution input and plan', () => {
       backupId: 'infrahub_backup_20261121_020000',
       components: ['database', 'task-manager-db', 'artifacts'],
       force: false,
-      neo4j: {
-        host: 'neo4j.prod.infrahub.internal',
-        edition: 'enterprise',
-        databases: 'neo4j,system',
-        credentialsSecret: 'infrahub-prod/neo4j',
-      },
-      postgres: { host: 'prefect.abcdefghijkl.eu-west-1.rds.amazonaws.com', port: 5432, database: 'prefect' },
+      edition: 'enterprise',
       owner,
       taskDefinition: 'infrahub-backup-infrahub-prod-runner',
       capture: { database: true, taskManagerDb: true, artifacts: true },
     });
     expect(targetWork(config, { ...plan, owner }, 'infrahub-prod')).not.toHaveProperty('dbms');
     expect(targetWork(config, { ...plan, owner }, 'infrahub-lab')).toMatchObject({
+      edition: 'community',
       dbms: { cluster: 'infrahub-lab', service: 'neo4j' },
     });
+    // Settings only a Lambda reads are not in the work item: the functions read them from their
+    // bundled configuration (core/config/bundled.ts); the runner has them in its task definition.
+    expect(Object.keys(targetWork(config, { ...plan, owner }, 'infrahub-lab')).sort()).toEqual([
+      'backupId',
+      'capture',
+      'components',
+      'dbms',
+      'edition',
+      'force',
+      'owner',
+      'target',
+      'taskDefinition',
+      'timeouts',
+    ]);
   });
 
   it('takes a subset of targets and components, force, and a reason', () => {
