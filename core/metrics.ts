@@ -2,7 +2,7 @@
  * The product's CloudWatch metrics, in one namespace. Per target (dimension `Target`), and some also
  * without dimensions, so one alarm covers a whole fleet (200 targets would otherwise need 600 alarms).
  *
- * Two ways out: the notices (functions/notify, functions/restore-report) write them as CloudWatch
+ * Two ways out: the notices (core/notices/notify.ts, core/restore/report.ts) write them as CloudWatch
  * embedded metric format (EMF) lines to their log output (emfLines, writeEmf), so that no API call
  * can fail or repeat a notice; the hourly freshness check, which is no notice, calls PutMetricData
  * (publishMetrics). Both give a metric the same namespace, name and dimensions, so the alarms

@@ -1,9 +1,9 @@
 /**
  * `npm run build`: the JavaScript the package ships (package.json "files"), so the installed CLI runs
  * with Node alone, from any folder:
- * - dist/cli/infrahub-backup.mjs: the operator CLI (cli/infrahub-backup.ts and what it imports: the
- *   local mode's synthesis, state machine interpreter and Lambda steps), one ESM bundle whose npm
- *   dependencies stay imports (package.json "dependencies"; aws-cdk-lib reads its own files);
+ * - dist/cli/infrahub-backup.mjs: the operator CLI (its entry cli/main.ts, the program in
+ *   cli/infrahub-backup.ts and what it imports: the local mode's synthesis, state machine interpreter
+ *   and Lambda steps), one ESM bundle whose npm dependencies stay imports (package.json "dependencies"; aws-cdk-lib reads its own files);
  * - dist/runner/runner.mjs: the runner entrypoint that --local starts as a child process, bundled
  *   whole exactly as the runner image builds it (containers/runner/build.ts).
  * Usage: tsx scripts/build.ts [outdir] (default dist).

@@ -126,7 +126,7 @@ export function artifactPath(relative: string): string {
 export const RESTORES_ROOT = '.restores/';
 
 /**
- * The notices' per-channel markers (functions/notify deliverNotice): `.notices/<request id>/<channel>.json`,
+ * The notices' per-channel markers (deliverNotice, core/notices/deliver.ts): `.notices/<request id>/<channel>.json`,
  * one small object per channel a notice was sent on, so that a retried notice skips it. Expired by
  * the bucket's lifecycle (infra/constructs/backup-bucket.ts).
  */

@@ -1,6 +1,7 @@
 /**
- * The manifest step (the `Manifest` Lambda, functions/manifest/): parse the event, write the manifest (core writeManifest checks S3
- * first and writes it last), return a small summary for the state payload; the manifest stays in S3.
+ * The manifest step (the `Manifest` Lambda, functions/manifest/): parse the event, write the
+ * manifest (writeManifest, core/backup/seal.ts, checks S3 first and writes it last), return a small
+ * summary for the state payload; the manifest stays in S3.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';

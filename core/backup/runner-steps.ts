@@ -3,7 +3,7 @@ import type { BackupSubcommand, RestoreSubcommand } from '../runner-subcommands.
 /**
  * The backup state machine's runner states and the runner subcommand each one runs
  * (infra/constructs/backup-state-machine.ts builds its ECS states from it; the failure notice names
- * the subcommand of a failed runner state from it, functions/notify). A runner state's failure
+ * the subcommand of a failed runner state from it, core/notices/notify.ts). A runner state's failure
  * arrives with the runner's error name and message (SendTaskFailure), no longer with the ECS task's
  * description, which named its command.
  */

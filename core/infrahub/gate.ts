@@ -2,7 +2,7 @@
  * The preflight gate: a backup of the graph and the artifacts is only point-in-time consistent while
  * Infrahub writes nothing, so the backup waits (polling) for running tasks to finish, up to a bound,
  * then fails naming them. (`force`, which skips the gate, is the caller's decision: see
- * functions/preflight, which also avoids reading the API token then.)
+ * core/infrahub/preflight.ts, which also avoids reading the API token then.)
  *
  * Stale tasks: Infrahub leaves a task RUNNING (or PENDING) when the worker running it restarts, and
  * it stays so for days. A task whose creation and last update are both older than `staleTaskHours`
@@ -114,7 +114,7 @@ export function describeTasks(tasks: readonly InfrahubTask[], max = 10, now = Da
 
 /**
  * Where a wait spread over several checks stands (the preflight Lambda checks once per call and the
- * backup state machine waits between calls; see functions/preflight and the Preflight loop in
+ * backup state machine waits between calls; see core/infrahub/preflight.ts and the Preflight loop in
  * infra/constructs/backup-state-machine.ts).
  */
 export interface GateProgress {

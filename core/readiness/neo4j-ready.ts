@@ -1,5 +1,5 @@
 /**
- * After a Community backup's dump the DBMS is started again (functions/dbms: the ECS service runs its
+ * After a Community backup's dump the DBMS is started again (core/ecs/dbms.ts: the ECS service runs its
  * task), but Neo4j still opens its databases for a while, and Infrahub answers HTTP 503 "Database
  * Service unavailable" until it can reach them (measured against Infrahub 1.11.9). This step waits,
  * bounded, until Neo4j answers over Bolt at the target's host and port with the backed-up databases

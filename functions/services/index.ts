@@ -9,7 +9,7 @@ import { traced } from '../tracing.js';
 
 const ecs = traced(new ECSClient(boundedClientOptions(FUNCTION_REQUEST_BOUNDS)));
 const logger = createLogger({ service: 'infrahub-backup-services' });
-/** As functions/dbms: the last DescribeServices after a bound (3 attempts of 10 s) and time to answer. */
+/** As functions/dbms/index.ts: the last DescribeServices after a bound (3 attempts of 10 s) and time to answer. */
 const MARGIN_MS = 45_000;
 
 export const handler = lambdaHandler(

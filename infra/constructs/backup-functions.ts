@@ -342,7 +342,7 @@ export class BackupFunctions extends Construct {
       }),
     );
     // The notices (notify, restore report) mark each channel they sent on under .notices/<request id>/,
-    // so a retry skips it (functions/notify deliverNotice). ListBucket on that prefix only, so that a
+    // so a retry skips it (deliverNotice, core/notices/deliver.ts). ListBucket on that prefix only, so that a
     // missing marker reads as 404, not 403.
     for (const fn of [this.notify, this.restoreReport]) {
       fn.addToRolePolicy(

@@ -86,7 +86,7 @@ describe('backup Lambdas', () => {
           r.includes('/*/infrahub_backup_*') ||
           // restore steps and the restore report write their reports here, never under a backup
           r.includes('/.restores/*') ||
-          // the notices' per-channel markers (functions/notify deliverNotice), never under a backup
+          // the notices' per-channel markers (deliverNotice, core/notices/deliver.ts), never under a backup
           r.includes('/.notices/*') ||
           // the backup Distributed Map's child execution results (ResultWriter), read by Report
           r.includes('/.fleet-results/backup/*') ||

@@ -63,7 +63,7 @@ describe('notices: metrics as EMF, alarms and permissions', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources).map(
       (a) => a.Properties,
     );
-    // What a failed backup and a failed drill write (functions/notify, functions/restore-report).
+    // What a failed backup and a failed drill write (core/notices/notify.ts, core/restore/report.ts).
     const written: Metric[] = [
       { name: MetricNames.BackupFailed, value: 1, unit: 'Count', dimensions: { Target: 'infrahub-prod' } },
       { name: MetricNames.BackupFailed, value: 1, unit: 'Count' },

@@ -25,7 +25,7 @@ type Handler = (event: unknown, context?: unknown) => Promise<unknown>;
 // The deployed handlers (index.ts, bundled by esbuild exactly as `cdk synth` bundles them) run
 // against AWS APIs served by moto, reached through AWS_ENDPOINT_URL as the SDK reads it. Functions
 // that read S3 are not run this way: the SDK's virtual-hosted bucket addressing needs DNS names that
-// a loopback server does not have; their cores are tested against moto with path-style clients.
+// a loopback server does not have; their steps (core/) are tested against moto with path-style clients.
 describe('Lambda bundles as deployed', () => {
   let server: S3Server;
   let bundles: Map<string, string>;

@@ -10,7 +10,7 @@
  *
  * Every failure is recorded at `$.failure` ({step, error, cause}) before the result; a DBMS left
  * stopped is said in the failure with the command and console action that start it (dbmsStartAdvice).
- * The dbms function scales the service (functions/dbms); its start is retried by Retries.dbmsStart.
+ * The dbms function scales the service (its step: core/ecs/dbms.ts); its start is retried by Retries.dbmsStart.
  */
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -54,7 +54,7 @@ export function statesFormat(text: string, args: readonly string[]): string {
 
 /** The window's states, its paths and what its failures lead to. */
 export interface DbmsWindowProps<Step extends string> {
-  /** The dbms function (functions/dbms). */
+  /** The dbms function (functions/dbms/, its step core/ecs/dbms.ts). */
   readonly fn: lambda.IFunction;
   /** JSONPath of the target's name. */
   readonly targetPath: string;
