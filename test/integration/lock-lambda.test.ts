@@ -36,7 +36,7 @@ describe('lock Lambda core and plan handler', () => {
     const work = await lockStep(acquire('arn:exec:one'), deps);
     expect(work).toMatchObject({
       target: 'infrahub-lab',
-      neo4j: { edition: 'community' },
+      edition: 'community',
       components: ['database', 'task-manager-db'],
     });
     await expect(lockStep(acquire('arn:exec:two'), deps)).rejects.toMatchObject({

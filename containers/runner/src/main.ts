@@ -268,30 +268,43 @@ let recordLastFailure: ((error: Error) => Promise<void>) | undefined;
 export function installLastResortHandlers(): void {
   const handle = (origin: 'uncaughtException' | 'unhandledRejection') => (err: unknown) => {
     // A second error while the first is being recorded (or while a stop signal is handled) changes nothing.
-    if (handling || interruption) return;
-    handling = true;
+    if (lastResort || interruption) return;
     const error = runnerError(err, origin);
     const code = EXIT_CODES[error.name] ?? 1;
-    // This handler owns the exit now: the subcommand, failing on the uploads it aborts, must not
-    // exit first with its own code (exitHandledElsewhere; found as a race in runner-faults).
+    // This handler owns the exit now: the subcommand, failing on the uploads it aborts, must neither
+    // exit first with its own code nor print, record or report its own error (endedElsewhere; both
+    // found as races in runner-faults).
     process.exitCode = code;
     console.error(`${error.name}: ${error.message}`);
     setTimeout(() => process.exit(code), 30_000).unref();
-    void (async () => {
+    lastResort = (async () => {
       await abortActiveUploads().catch(() => 0);
       await recordLastFailure?.(error).catch(() => undefined);
       await taskTokenSession()
         ?.fail(error)
         .catch(() => undefined);
       process.exit(code);
+      return code;
     })();
   };
   process.on('uncaughtException', handle('uncaughtException'));
   process.on('unhandledRejection', handle('unhandledRejection'));
 }
 
-/** Set once the last line of defence handles an error: a stop signal then changes nothing. */
-let handling = false;
+/**
+ * Set once the last line of defence handles an error: resolves with its exit code once its handling
+ * is done (it exits the process itself). A stop signal then changes nothing.
+ */
+let lastResort: Promise<number> | undefined;
+
+/**
+ * The ending of the work that the last line of defence or a stop signal owns, if one does: the
+ * subcommand, whose own failure is then only an effect of it (uploads aborted under it), returns this
+ * instead of printing, recording or reporting that failure.
+ */
+function endedElsewhere(): Promise<number> | undefined {
+  return interruption ?? lastResort;
+}
 
 /**
  * Whether the last line of defence (an error nothing caught) or a stop signal is ending the process:
@@ -299,7 +312,7 @@ let handling = false;
  * recorded; the subcommand's own result (an error from those aborted uploads) must not exit first.
  */
 export function exitHandledElsewhere(): boolean {
-  return handling || interruption !== undefined;
+  return endedElsewhere() !== undefined;
 }
 
 /** Set once a stop signal arrived: resolves with the exit code once the signal's handling is done. */
@@ -344,7 +357,7 @@ export function stopWork(error: Error): void {
     await stopRunningTools(5_000).catch(() => 0);
     await abortActiveUploads().catch(() => 0);
     // The component's own failure (its tool ended by the stop) is not recorded: this is.
-    if (!handling) await recordLastFailure?.(error).catch(() => undefined);
+    if (!lastResort) await recordLastFailure?.(error).catch(() => undefined);
     await taskTokenSession()
       ?.fail(error)
       .catch(() => undefined);
@@ -386,7 +399,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     return EXIT_CODES[error.name] ?? 1;
   }
   // A heartbeat refused at start: the state gave up on this task before it ran; nothing is done.
-  if (interruption) return interruption;
+  const ended = endedElsewhere();
+  if (ended) return ended;
   if (isRestoreStep(subcommand)) return runRestoreStep(subcommand, env, logger);
   const name = subcommand as Subcommand;
   // Where a failure is recorded, when at least the common variables are valid.
@@ -409,8 +423,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
     await taskTokenSession()?.succeed(summary);
     return 0;
   } catch (err) {
-    // A stop signal ended the work: its handler records Interrupted, aborts the uploads and exits.
-    if (interruption) return interruption;
+    // A stop signal (or an error nothing caught) ended the work: its handler records its own error,
+    // aborts the uploads and exits.
+    const ended = endedElsewhere();
+    if (ended) return ended;
     // Redacted before it is logged, printed or recorded: a tool or server may have echoed a credential.
     const error = runnerError(err);
     logger.error('component failed', {
@@ -630,8 +646,10 @@ async function runRestoreStep(step: RestoreStep, env: NodeJS.ProcessEnv, logger:
     await taskTokenSession()?.succeed(summary);
     return 0;
   } catch (err) {
-    // A stop signal ended the work: its handler records Interrupted, aborts the uploads and exits.
-    if (interruption) return interruption;
+    // A stop signal (or an error nothing caught) ended the work: its handler records its own error,
+    // aborts the uploads and exits.
+    const ended = endedElsewhere();
+    if (ended) return ended;
     // Redacted before it is logged, printed or recorded: a tool or server may have echoed a credential.
     const error = runnerError(err);
     logger.error('restore step failed', { step, error: { name: error.name, message: error.message } });
