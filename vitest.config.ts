@@ -1,5 +1,14 @@
 import { defineConfig } from 'vitest/config';
-import { scaled } from './harness/time-scale.js';
+import { scaled, timeScale } from './harness/time-scale.js';
+
+// A bad TEST_TIME_SCALE is refused here, once, with its message alone: thrown from the config, it would
+// reach the terminal as a stack trace through vite's bundled copy of this file (node_modules/.vite-temp).
+try {
+  timeScale();
+} catch (err) {
+  process.stderr.write(`${(err as Error).message}\n`);
+  process.exit(1);
+}
 
 // Every time-out stretches with the machine's load when the run starts, or TEST_TIME_SCALE
 // (harness/time-scale.ts); per-test time-outs in the files do the same when each file is collected.

@@ -5,7 +5,7 @@
  * every "wait for a server to start" bound in the tests and the harness goes through {@link scaled}.
  *
  * The factor is the larger of:
- * - `TEST_TIME_SCALE` (a number from 1 to 20; CI or a developer sets it for a machine known to be slow);
+ * - `TEST_TIME_SCALE` (a plain decimal number from 1 to 20, e.g. `3` or `2.5`; CI or a developer sets it for a machine known to be slow);
  * - the machine's load per core when the time-out is computed (`os.loadavg()[0] / os.availableParallelism()`),
  *   so a run that starts while the machine is busy gives each test more time. Capped at {@link MAX_LOAD_SCALE},
  *   so a hung test still ends in bounded time.
@@ -21,13 +21,17 @@ export const MAX_LOAD_SCALE = 8;
 /** The largest factor `TEST_TIME_SCALE` may ask for. */
 export const MAX_ENV_SCALE = 20;
 
+/** What `TEST_TIME_SCALE` may look like (after trimming): digits, optionally a point and more digits. */
+const PLAIN_DECIMAL = /^\d+(\.\d+)?$/;
+
 /**
  * The factor time-outs are multiplied by now (≥ 1).
  *
  * @param env the environment to read `TEST_TIME_SCALE` from (default `process.env`).
  * @param load the 1-minute load average and the number of cores (default: this machine's, read now).
  * @returns max(TEST_TIME_SCALE or 1, min(load per core, MAX_LOAD_SCALE), 1).
- * @throws Error naming `TEST_TIME_SCALE` and its value when it is not a number from 1 to {@link MAX_ENV_SCALE}.
+ * @throws Error naming `TEST_TIME_SCALE` and its value when it is not a plain decimal number (`2`, `2.5`;
+ *   not `0x5`, `1e1`, `Infinity`) from 1 to {@link MAX_ENV_SCALE}.
  */
 export function timeScale(
   env: NodeJS.ProcessEnv = process.env,
@@ -36,11 +40,12 @@ export function timeScale(
   const raw = env.TEST_TIME_SCALE?.trim();
   let requested = 1;
   if (raw !== undefined && raw !== '') {
-    requested = Number(raw);
+    // A plain decimal only: Number() alone would also take `0x5`, `1e1`, `0b11` or `1_0`-like surprises.
+    requested = PLAIN_DECIMAL.test(raw) ? Number(raw) : Number.NaN;
     if (!Number.isFinite(requested) || requested < 1 || requested > MAX_ENV_SCALE) {
       throw new Error(
         `TEST_TIME_SCALE=${JSON.stringify(env.TEST_TIME_SCALE)} is not a number from 1 to ${MAX_ENV_SCALE} ` +
-          '(the factor test time-outs are multiplied by; unset it to scale by the load alone)',
+          'written as plain decimals, like 3 or 2.5 (the factor test time-outs are multiplied by; unset it to scale by the load alone)',
       );
     }
   }

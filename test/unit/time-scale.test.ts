@@ -31,6 +31,16 @@ describe('test time-outs that stretch with a slow machine', () => {
     }
   });
 
+  it('takes only a plain decimal number: no hexadecimal, binary or exponent that Number() would read', () => {
+    expect(timeScale({ TEST_TIME_SCALE: ' 3 ' }, idle)).toBe(3);
+    expect(timeScale({ TEST_TIME_SCALE: '1.75' }, idle)).toBe(1.75);
+    for (const bad of ['0x5', '1e1', '0b11', '0o7', '+5', '5.', '.5', '2,5', '1_0']) {
+      expect(() => timeScale({ TEST_TIME_SCALE: bad }, idle)).toThrow(
+        `TEST_TIME_SCALE=${JSON.stringify(bad)} is not a number from 1 to ${MAX_ENV_SCALE} written as plain decimals`,
+      );
+    }
+  });
+
   it('multiplies a time-out by the factor now and refuses a time-out that is not positive', () => {
     const before = process.env.TEST_TIME_SCALE;
     process.env.TEST_TIME_SCALE = String(MAX_ENV_SCALE);
