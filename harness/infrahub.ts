@@ -17,24 +17,25 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import {
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { HarnessStartError } from './errors.js';
 import { infrahubFetch } from './infrahub-http.js';
 import { type Neo4jServer, startNeo4j } from './neo4j.js';
 import { cacheDir, neo4jVersion } from './paths.js';
 import { type PostgresServer, startPostgres } from './postgres.js';
-import { freePort, type Spawned, spawnLogged, stopGroup, stopPid, tail, waitUntil } from './processes.js';
+import {
+  freePort,
+  harnessTempDir,
+  releaseHarnessDir,
+  removeHarnessDir,
+  type Spawned,
+  spawnLogged,
+  stopGroup,
+  stopPid,
+  tail,
+  waitUntil,
+} from './processes.js';
 import { scaled } from './time-scale.js';
 
 /** The Python environment holding infrahub-server (scripts/setup.sh). */
@@ -293,8 +294,8 @@ async function startRabbitMq(logsDir: string, dir: string) {
 export async function startInfrahub(options: InfrahubStackOptions = {}): Promise<InfrahubStack> {
   const log = options.log ?? (() => undefined);
   const bin = infrahubBin();
-  const root = mkdtempSync(join(tmpdir(), 'ibh-infrahub-'));
-  const logsDir = mkdtempSync(join(tmpdir(), 'ibh-infrahub-logs-'));
+  const root = harnessTempDir('ibh-infrahub-');
+  const logsDir = harnessTempDir('ibh-infrahub-logs-');
   const storagePath = join(root, 'storage');
   const gitDirectory = join(root, 'repositories');
   const record: StoresRecord | undefined = options.fromStores
@@ -552,8 +553,9 @@ export async function startInfrahub(options: InfrahubStackOptions = {}): Promise
           if (existsSync(from)) cpSync(from, to, { recursive: true });
       }
       await stopAll();
-      rmSync(root, { recursive: true, force: true });
-      if (!stopOptions?.keepLogs) rmSync(logsDir, { recursive: true, force: true });
+      removeHarnessDir(root);
+      if (stopOptions?.keepLogs) releaseHarnessDir(logsDir);
+      else removeHarnessDir(logsDir);
     };
     return {
       address,
@@ -619,7 +621,9 @@ export async function startInfrahub(options: InfrahubStackOptions = {}): Promise
     };
   } catch (error) {
     await stopAll();
-    rmSync(root, { recursive: true, force: true });
+    removeHarnessDir(root);
+    // The logs stay for the reader of the error.
+    releaseHarnessDir(logsDir);
     throw error;
   }
 }

@@ -5,8 +5,7 @@
  * from its configuration, ready for runBackupLocally / runRestoreLocally / runDrillLocally. Also the
  * configuration of a target that is never reached, for tests that need moto alone.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { LocalAws, LocalBackupOptions, LocalExecution } from '../cli/local/backup.js';
 import {
@@ -21,6 +20,7 @@ import type { DeploymentConfig, DeploymentConfigInput } from '../core/config/sch
 import { type FakeInfrahub, startFakeInfrahub } from './fake-infrahub-api.js';
 import { type Neo4jServer, startNeo4j } from './neo4j.js';
 import { type PostgresServer, startPostgres } from './postgres.js';
+import { harnessTempDir, removeHarnessDir } from './processes.js';
 import { type S3Server, startS3 } from './s3.js';
 import { seedGraph, seedPrefect } from './sample-data.js';
 
@@ -90,7 +90,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const stop = async () => {
     await started.infrahub?.close().catch(() => undefined);
     await Promise.allSettled([started.postgres?.stop(), started.neo4j?.stop(), started.aws?.stop()]);
-    if (started.storage) rmSync(started.storage, { recursive: true, force: true });
+    if (started.storage) removeHarnessDir(started.storage);
   };
   try {
     const servers = await Promise.allSettled([startPostgres(), startNeo4j(), startS3()]);
@@ -104,7 +104,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     started.infrahub = infrahub;
     if (options.flowRuns !== undefined) await seedPrefect(postgres, { flowRuns: options.flowRuns });
     if (options.devices !== undefined) await seedGraph(neo4j, { devices: options.devices });
-    const storage = mkdtempSync(join(tmpdir(), options.storagePrefix ?? 'stack-storage-'));
+    const storage = harnessTempDir(options.storagePrefix ?? 'stack-storage-');
     started.storage = storage;
     for (const [path, content] of Object.entries(options.storageFiles ?? {})) {
       mkdirSync(dirname(join(storage, path)), { recursive: true });

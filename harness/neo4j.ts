@@ -5,20 +5,28 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Driver } from 'neo4j-driver';
 import { boltUri, type Neo4jTls, openBoltDriver } from '../core/readiness/neo4j-tls.js';
 import { HarnessStartError } from './errors.js';
 import { isNeo4jInstalled, neo4jEntryPoint, neo4jLibDir, neo4jVersion } from './paths.js';
 import { generateTestCa, issueTestCertificate } from './postgres.js';
-import { freePort, type Spawned, spawnLogged, stopPid, tail, waitUntil } from './processes.js';
+import {
+  freePort,
+  harnessTempDir,
+  releaseHarnessDir,
+  removeHarnessDir,
+  type Spawned,
+  spawnLogged,
+  stopPid,
+  tail,
+  waitUntil,
+} from './processes.js';
 import { scaled } from './time-scale.js';
 
 const SERVICE = 'Neo4j';
@@ -175,13 +183,13 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
   const entryPoint = neo4jEntryPoint(version);
   const classpath = `${neo4jLibDir(version)}/*`;
 
-  const home = mkdtempSync(join(tmpdir(), 'ibh-neo4j-'));
+  const home = harnessTempDir('ibh-neo4j-');
   for (const sub of ['conf', 'logs', 'run', 'plugins', 'import', 'bin']) mkdirSync(join(home, sub));
   const dataDir = join(home, 'data');
   if (options.fromDataDir) {
     const copied = spawnSync('cp', ['-a', options.fromDataDir, dataDir], { encoding: 'utf8' });
     if (copied.status !== 0) {
-      rmSync(home, { recursive: true, force: true });
+      removeHarnessDir(home);
       throw new HarnessStartError(SERVICE, `copying ${options.fromDataDir} failed: ${copied.stderr}`);
     }
   } else mkdirSync(dataDir);
@@ -202,7 +210,7 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
       copyFileSync(ca.certFile, join(certs, 'trusted', 'ca.crt'));
       tlsFiles = { caFile: ca.certFile, subjectAltNames: sans };
     } catch (err) {
-      rmSync(home, { recursive: true, force: true });
+      removeHarnessDir(home);
       throw err;
     }
     tlsSettings.push(
@@ -269,7 +277,7 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
   const adminEnv = () => ({ NEO4J_HOME: home, NEO4J_CONF: join(home, 'conf') });
 
   if (options.fromDataDir && !options.password) {
-    rmSync(home, { recursive: true, force: true });
+    removeHarnessDir(home);
     throw new HarnessStartError(SERVICE, 'fromDataDir needs the password its system database holds');
   }
   const password = options.password ?? randomBytes(18).toString('base64url');
@@ -281,7 +289,7 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
         env: { ...process.env, ...adminEnv() },
       });
   if (setPassword.status !== 0) {
-    rmSync(home, { recursive: true, force: true });
+    removeHarnessDir(home);
     throw new HarnessStartError(
       SERVICE,
       `neo4j-admin dbms set-initial-password failed: ${setPassword.stderr}`,
@@ -360,7 +368,7 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
   try {
     await startDbms();
   } catch (err) {
-    rmSync(home, { recursive: true, force: true });
+    removeHarnessDir(home);
     throw err;
   }
 
@@ -395,7 +403,8 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
     },
     async stop(stopOptions) {
       await stopDbms();
-      if (!stopOptions?.keepFiles && existsSync(home)) rmSync(home, { recursive: true, force: true });
+      if (stopOptions?.keepFiles) releaseHarnessDir(home);
+      else removeHarnessDir(home);
     },
   };
 }

@@ -5,17 +5,25 @@ import {
   chownSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HarnessStartError } from './errors.js';
 import { repoRoot } from './paths.js';
-import { freePort, isAlive, stopPid, tail, track, waitUntil } from './processes.js';
+import {
+  freePort,
+  harnessTempDir,
+  isAlive,
+  releaseHarnessDir,
+  removeHarnessDir,
+  stopPid,
+  tail,
+  track,
+  waitUntil,
+} from './processes.js';
 import { scaled } from './time-scale.js';
 
 const SERVICE = 'PostgreSQL';
@@ -261,7 +269,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
     ? lookupAccount(options.runAs ?? process.env.HARNESS_PG_USER ?? 'postgres')
     : undefined;
 
-  const dir = mkdtempSync(join(tmpdir(), 'ibh-pg-'));
+  const dir = harnessTempDir('ibh-pg-');
   const dataDir = join(dir, 'data');
   const logFile = join(dir, 'postgres.log');
   const pwFile = join(dir, 'pwfile');
@@ -290,7 +298,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
   const version = run('postgres', ['--version']);
   const majorVersion = Number(/(\d+)(\.\d+)?/.exec(version.stdout ?? '')?.[1] ?? Number.NaN);
   if (version.status !== 0 || Number.isNaN(majorVersion)) {
-    rmSync(dir, { recursive: true, force: true });
+    removeHarnessDir(dir);
     throw new HarnessStartError(
       SERVICE,
       `"postgres --version" failed: ${version.stderr || version.error?.message}`,
@@ -316,7 +324,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
   if (options.fromDataDir) rmSync(join(dataDir, 'postmaster.pid'), { force: true });
   rmSync(pwFile, { force: true });
   if (init.status !== 0) {
-    rmSync(dir, { recursive: true, force: true });
+    removeHarnessDir(dir);
     throw new HarnessStartError(
       SERVICE,
       `${options.fromDataDir ? `copying ${options.fromDataDir}` : 'initdb'} failed (exit ${init.status}): ${init.stderr || init.error?.message}`,
@@ -333,7 +341,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
         'local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\n',
       );
     } catch (err) {
-      rmSync(dir, { recursive: true, force: true });
+      removeHarnessDir(dir);
       throw err;
     }
   }
@@ -356,7 +364,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
   if (start.status !== 0 || Number.isNaN(pid)) {
     if (!Number.isNaN(pid)) await stopPid(pid, 'SIGINT');
     const logTail = tail(logFile);
-    rmSync(dir, { recursive: true, force: true });
+    removeHarnessDir(dir);
     throw new HarnessStartError(
       SERVICE,
       `pg_ctl start failed (exit ${start.status}): ${start.stderr || start.stdout || start.error?.message}`,
@@ -373,7 +381,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
   if (notReady) {
     await stopPid(pid, 'SIGINT');
     const logTail = tail(logFile);
-    rmSync(dir, { recursive: true, force: true });
+    removeHarnessDir(dir);
     throw new HarnessStartError(SERVICE, notReady, logTail);
   }
 
@@ -404,7 +412,8 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
     async stop(stopOptions) {
       // SIGINT is PostgreSQL's "fast" shutdown: disconnect clients, checkpoint, exit.
       await stopPid(pid, 'SIGINT');
-      if (!stopOptions?.keepFiles) rmSync(dir, { recursive: true, force: true });
+      if (stopOptions?.keepFiles) releaseHarnessDir(dir);
+      else removeHarnessDir(dir);
     },
   };
 }

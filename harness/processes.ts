@@ -1,5 +1,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,12 +22,38 @@ import { fileURLToPath } from 'node:url';
 const live = new Set<number>();
 
 /**
- * Where the watchdog (harness/watchdog.mjs) reads the PIDs to kill when this process dies without
- * its exit handler running (SIGKILL from a test runner's time-out, a crash): one per line.
+ * Folders directly under the OS temp folder that services of this process own (harnessTempDir) and
+ * that are not removed yet: the watchdog removes them once the services' processes are gone.
+ */
+const folders = new Set<string>();
+
+/**
+ * Where the watchdog (harness/watchdog.mjs) reads what to clean up when this process dies without
+ * its exit handler running (SIGKILL from a test runner's time-out, a crash), one entry per line:
+ * a PID to kill (`123`, `-123` for a group), a PID already killed to wait for (`wait 123`), or a
+ * folder to remove after those are gone (`dir /tmp/ibh-pg-AbC123`).
  */
 let registry: string | undefined;
 
-/** Writes `live` to the registry, starting the watchdog the first time. */
+/** The registry's lines for `pids` (to kill, or with `wait` to wait for) and the owned folders. */
+function registryText(pids: Iterable<number>, prefix = ''): string {
+  return [...[...pids].map((pid) => `${prefix}${pid}`), ...[...folders].map((dir) => `dir ${dir}`)].join(
+    '\n',
+  );
+}
+
+/**
+ * Replaces the registry whole (a new file renamed over it), so the watchdog never reads half of
+ * one: a PID cut short would be another process's.
+ */
+function writeRegistry(text: string): void {
+  if (!registry) return;
+  const next = `${registry}.next`;
+  writeFileSync(next, text);
+  renameSync(next, registry);
+}
+
+/** Writes `live` and `folders` to the registry, starting the watchdog the first time. */
 function guardLive(): void {
   if (!registry) {
     registry = join(tmpdir(), `infrahub-harness-${process.pid}-${Date.now()}.pids`);
@@ -30,7 +65,7 @@ function guardLive(): void {
     );
     watchdog.unref();
   }
-  writeFileSync(registry, [...live].join('\n'));
+  writeRegistry(registryText(live));
 }
 
 process.once('exit', () => {
@@ -41,8 +76,19 @@ process.once('exit', () => {
       // already gone
     }
   }
-  // Stopped here: the watchdog, finding its parent gone, has nothing left to kill (no PID reused since).
-  if (registry) rmSync(registry, { force: true });
+  if (!registry) return;
+  if (folders.size === 0) {
+    // Stopped here: the watchdog, finding its parent gone, has nothing left to do.
+    rmSync(registry, { force: true });
+    return;
+  }
+  // The folders wait until what was just killed is gone (a dying server may still write to its
+  // folder): the watchdog waits for those PIDs, kills none (one may be reused by then), then removes them.
+  try {
+    writeRegistry(registryText(live, 'wait '));
+  } catch {
+    // the registry is gone (its folder cleaned): nothing more can be done from an exit handler
+  }
 });
 
 /**
@@ -56,7 +102,43 @@ export function track(pid: number): void {
 
 /** Forgets a PID that is gone (stopped, or reaped). */
 function untrack(pid: number): void {
-  if (live.delete(pid) && registry) writeFileSync(registry, [...live].join('\n'));
+  if (live.delete(pid)) writeRegistry(registryText(live));
+}
+
+/**
+ * Creates a folder for a service directly under the OS temp folder (`mkdtemp`, `<tmpdir>/<prefix>XXXXXX`)
+ * and records it, so the watchdog (harness/watchdog.mjs) removes it once the service's processes are
+ * gone when this process dies without stopping the service (a PostgreSQL cluster is ~47 MB), or when
+ * it exits with the service still running. The service's stop removes it with {@link removeHarnessDir},
+ * or keeps it with {@link releaseHarnessDir}.
+ *
+ * @param prefix the folder name's start: letters, digits, `.`, `_`, `-` (e.g. `ibh-pg-`).
+ * @returns the folder's absolute path.
+ * @throws Error when `prefix` is empty or holds any other character (a `/` would leave the temp folder).
+ */
+export function harnessTempDir(prefix: string): string {
+  if (!/^[A-Za-z0-9._-]+$/.test(prefix) || prefix.startsWith('.'))
+    throw new Error(
+      `harnessTempDir: the prefix ${JSON.stringify(prefix)} must be letters, digits, ".", "_" or "-", not starting with "."`,
+    );
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  folders.add(dir);
+  guardLive();
+  return dir;
+}
+
+/**
+ * Removes a folder made by {@link harnessTempDir} (recursively; symbolic links inside are removed,
+ * not followed) and forgets it. Call it once the processes using it are stopped.
+ */
+export function removeHarnessDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  releaseHarnessDir(dir);
+}
+
+/** Forgets a folder made by {@link harnessTempDir} without removing it (a test keeps the files). */
+export function releaseHarnessDir(dir: string): void {
+  if (folders.delete(dir)) writeRegistry(registryText(live));
 }
 
 /** Asks the OS for a free TCP port on 127.0.0.1. */

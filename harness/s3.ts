@@ -1,5 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -8,7 +7,15 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { HarnessStartError } from './errors.js';
 import { repoRoot, venvDir } from './paths.js';
-import { freePort, spawnLogged, stopPid, tail, waitUntil } from './processes.js';
+import {
+  freePort,
+  harnessTempDir,
+  removeHarnessDir,
+  spawnLogged,
+  stopPid,
+  tail,
+  waitUntil,
+} from './processes.js';
 import { scaled } from './time-scale.js';
 
 const SERVICE = 'S3 (moto server)';
@@ -77,7 +84,7 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server & 
       `${motoServer} not found (run "npm run setup" to create the Python environment)`,
     );
   }
-  const dir = mkdtempSync(join(tmpdir(), 'ibh-s3-'));
+  const dir = harnessTempDir('ibh-s3-');
   const logFile = join(dir, 'moto.log');
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
@@ -111,7 +118,7 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server & 
   if (notReady) {
     if (spawned.alive()) await stopPid(spawned.pid);
     const logTail = tail(logFile);
-    rmSync(dir, { recursive: true, force: true });
+    removeHarnessDir(dir);
     throw new HarnessStartError(SERVICE, `${notReady} (${endpoint})`, logTail);
   }
 
@@ -150,7 +157,7 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server & 
     async stop() {
       for (const client of clients) client.destroy();
       await stopPid(spawned.pid);
-      rmSync(dir, { recursive: true, force: true });
+      removeHarnessDir(dir);
     },
   };
 }
