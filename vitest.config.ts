@@ -19,6 +19,8 @@ export default defineConfig({
       // The SDK warns on Node 20 that 2027 releases need Node 22 (Lambda's runtime); not news in tests.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
+    // Removes the folders each test file made with testApp or testTempDir (test/helpers/temp.ts).
+    setupFiles: ['./test/helpers/temp-cleanup.ts'],
     // Test files run in child processes, so the harness's exit handler can reap what a crashed file started.
     pool: 'forks',
     // Two test files at a time on this 2-core machine: the integration tests spend much of their time

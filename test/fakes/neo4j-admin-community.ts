@@ -4,9 +4,9 @@
  * to a log, answers `database info <db>` as Neo4j does for a database that does not exist (so none is
  * in use), and fails `database load <failLoadOf>` with Neo4j's message for a full disk.
  */
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { testTempDir } from '../helpers/temp.js';
 
 /** The script (`path`) and the file its calls are appended to, one line of arguments each (`log`). */
 export interface FakeCommunityAdmin {
@@ -14,9 +14,12 @@ export interface FakeCommunityAdmin {
   log: string;
 }
 
-/** Writes the fake to a new temporary folder; every load succeeds unless `failLoadOf` names the database. */
+/**
+ * Writes the fake to a new temporary folder (removed after the test file, test/helpers/temp.ts);
+ * every load succeeds unless `failLoadOf` names the database.
+ */
 export function fakeCommunityAdmin(failLoadOf?: string): FakeCommunityAdmin {
-  const dir = mkdtempSync(join(tmpdir(), 'ibh-fake-admin-'));
+  const dir = testTempDir('ibh-fake-admin-');
   const log = join(dir, 'calls.log');
   const path = join(dir, 'neo4j-admin');
   writeFileSync(

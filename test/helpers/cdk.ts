@@ -1,9 +1,8 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { App, type AppProps, type CfnResource } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { BackupStack } from '../../infra/stacks/backup-stack.js';
+import { testTempDir } from './temp.js';
 
 /** The feature flags of cdk.json, so tests synthesize exactly what `cdk synth` does. */
 export function cdkJsonContext(): Record<string, unknown> {
@@ -12,13 +11,14 @@ export function cdkJsonContext(): Record<string, unknown> {
 }
 
 /**
- * An App with cdk.json's context (plus `context`) writing to a fresh temporary folder. The Lambdas
+ * An App with cdk.json's context (plus `context`) writing to a fresh temporary folder (testTempDir:
+ * removed after the test file). The Lambdas
  * are not bundled (`aws:cdk:bundling-stacks` []: the template names their assets, which tests do not
  * compare); a test that runs the bundles passes `{'aws:cdk:bundling-stacks': ['**']}`.
  */
 export function testApp(context: Record<string, unknown> = {}, props: AppProps = {}): App {
   return new App({
-    outdir: mkdtempSync(join(tmpdir(), 'cdk-test-')),
+    outdir: testTempDir('cdk-test-'),
     ...props,
     context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], ...context },
   });

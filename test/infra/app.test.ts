@@ -1,6 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
@@ -12,6 +11,7 @@ import { scaled } from '../../harness/time-scale.js';
 import { buildApp, ContextKeys, resolveConfig } from '../../infra/app.js';
 import { addNagChecks } from '../../infra/nag.js';
 import { testApp } from '../helpers/cdk.js';
+import { testTempDir } from '../helpers/temp.js';
 
 const exampleConfig = () => loadDeploymentConfigFile('config/example.json');
 
@@ -165,7 +165,7 @@ describe('configuration from cdk context', () => {
 describe('cdk synth (the CLI)', () => {
   /** Runs the pinned CDK CLI with no AWS credentials or profile in reach. */
   function cdkSynth(args: string[]) {
-    const home = mkdtempSync(join(tmpdir(), 'cdk-home-'));
+    const home = testTempDir('cdk-home-');
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
     return spawnSync('npx', ['cdk', 'synth', '--quiet', ...args], {
       encoding: 'utf8',
@@ -175,7 +175,7 @@ describe('cdk synth (the CLI)', () => {
   }
 
   it('synthesizes the example configuration offline, without AWS credentials', () => {
-    const out = mkdtempSync(join(tmpdir(), 'cdk-out-'));
+    const out = testTempDir('cdk-out-');
     const result = cdkSynth(['-o', out]);
     expect(result.status, result.stderr).toBe(0);
     expect(existsSync(join(out, 'infrahub-backup.template.json'))).toBe(true);
@@ -185,14 +185,9 @@ describe('cdk synth (the CLI)', () => {
     const bad = JSON.parse(readFileSync('config/example.json', 'utf8'));
     bad.targets[0].postgres.port = 'five-four-three-two';
     bad.retention.daily = 0;
-    const file = join(mkdtempSync(join(tmpdir(), 'cdk-config-')), 'bad.json');
+    const file = join(testTempDir('cdk-config-'), 'bad.json');
     writeFileSync(file, JSON.stringify(bad));
-    const result = cdkSynth([
-      '-o',
-      mkdtempSync(join(tmpdir(), 'cdk-out-')),
-      '-c',
-      `${ContextKeys.configFile}=${file}`,
-    ]);
+    const result = cdkSynth(['-o', testTempDir('cdk-out-'), '-c', `${ContextKeys.configFile}=${file}`]);
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain(`Invalid deployment configuration (${file})`);
     expect(result.stderr).toMatch(/targets\[0\]\.postgres\.port: .*expected number/);

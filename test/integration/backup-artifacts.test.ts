@@ -1,7 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CreateBucketCommand,
@@ -19,6 +18,7 @@ import { createLogger } from '../../core/log.js';
 import { getJson } from '../../core/s3/objects.js';
 import type { S3Server } from '../../harness/index.js';
 import { downloadAndHash, useLocalS3 } from '../helpers/s3.js';
+import { testTempDir } from '../helpers/temp.js';
 
 const MiB = 1024 * 1024;
 const Bucket = 'backups-artifacts-test';
@@ -81,7 +81,7 @@ describe('backup runner: artifact storage', () => {
   });
 
   it('streams every file of a mounted path, through the runner entrypoint', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'infrahub-storage-'));
+    const root = testTempDir('infrahub-storage-');
     mkdirSync(join(root, 'a', 'b'), { recursive: true });
     const files: Record<string, Buffer> = {
       'a/b/config.txt': Buffer.from('interface Ethernet1\n'),
@@ -107,7 +107,7 @@ describe('backup runner: artifact storage', () => {
   });
 
   it('refuses a path store with symbolic links or other non-files, naming each, and writes no result', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'infrahub-storage-links-'));
+    const root = testTempDir('infrahub-storage-links-');
     mkdirSync(join(root, 'dir'), { recursive: true });
     writeFileSync(join(root, 'dir', 'real.txt'), 'kept\n');
     symlinkSync('real.txt', join(root, 'dir', 'to-file'));
@@ -154,7 +154,7 @@ describe('backup runner: artifact storage', () => {
     );
     expect(copied.KeyCount ?? 0).toBe(0);
 
-    const root = mkdtempSync(join(tmpdir(), 'infrahub-storage-odd-'));
+    const root = testTempDir('infrahub-storage-odd-');
     writeFileSync(join(root, 'back\\slash.txt'), 'x');
     await expect(backupArtifacts(ctx(backupId), { type: 'path', path: root })).rejects.toMatchObject({
       name: 'UnsupportedArtifact',

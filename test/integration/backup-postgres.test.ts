@@ -1,6 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
@@ -15,6 +14,7 @@ import { getJson } from '../../core/s3/objects.js';
 import { countTables, type PostgresServer, type S3Server } from '../../harness/index.js';
 import { type RunnerStack, startRunnerStack } from '../../harness/runner-stack.js';
 import { downloadAndHash, exists, openUploads } from '../helpers/s3.js';
+import { testTempDir } from '../helpers/temp.js';
 
 const Bucket = 'backups-postgres-test';
 const target = 'infrahub-lab';
@@ -74,7 +74,7 @@ describe('backup runner: PostgreSQL (real pg_dump, real S3 server)', () => {
     expect((await verifyBackup(s3, Bucket, target, backupId, { deep: true })).ok).toBe(true);
 
     // Restore into a new database and compare with the counts recorded at backup time.
-    const file = join(mkdtempSync(join(tmpdir(), 'pg-restore-')), 'prefect.dump');
+    const file = join(testTempDir('pg-restore-'), 'prefect.dump');
     writeFileSync(file, dump.body);
     execFileSync(postgres.tool('createdb'), ['restored'], { env: { ...process.env, ...postgres.env() } });
     const restore = spawnSync(postgres.tool('pg_restore'), ['--no-owner', '--dbname=restored', file], {
@@ -112,7 +112,7 @@ describe('backup runner: PostgreSQL (real pg_dump, real S3 server)', () => {
       PostgresResultSchema,
     );
     const dump = await downloadAndHash(s3, Bucket, fileKey(target, backupId, PREFECT_DUMP));
-    const file = join(mkdtempSync(join(tmpdir(), 'pg-restore-')), 'prefect.dump');
+    const file = join(testTempDir('pg-restore-'), 'prefect.dump');
     writeFileSync(file, dump.body);
     execFileSync(postgres.tool('createdb'), ['snapshot_check'], {
       env: { ...process.env, ...postgres.env() },
@@ -179,7 +179,7 @@ describe('backup runner: PostgreSQL (real pg_dump, real S3 server)', () => {
   });
 
   it('refuses, before dumping, a pg_dump older than the server', async () => {
-    const bin = mkdtempSync(join(tmpdir(), 'old-pg-'));
+    const bin = testTempDir('old-pg-');
     const script = join(bin, 'pg_dump');
     writeFileSync(script, '#!/bin/sh\necho "pg_dump (PostgreSQL) 12.22"\n');
     chmodSync(script, 0o755);

@@ -3,8 +3,7 @@
  * (issue 12 review, items 6 and 8), on the real S3 server behind the fault proxy.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +13,7 @@ import { downloadVerified, scratchSpaceError, throughputGuard } from '../../core
 import { type FaultProxy, startFaultProxy } from '../../harness/index.js';
 import { scaled } from '../../harness/time-scale.js';
 import { useLocalS3 } from '../helpers/s3.js';
+import { testTempDir } from '../helpers/temp.js';
 
 const Bucket = 'backups-download-faults';
 
@@ -52,7 +52,7 @@ describe('downloadVerified: a trickling S3, a full scratch disk', () => {
         match: { method: 'GET', path: /\/blob$/ },
         fault: { kind: 'trickle', bytesPerSecond: 200 },
       });
-      const dir = mkdtempSync(join(tmpdir(), 'download-trickle-'));
+      const dir = testTempDir('download-trickle-');
       const saved = { ...process.env };
       process.env.S3_MIN_THROUGHPUT_KIBPS = '4';
       process.env.S3_THROUGHPUT_WINDOW_SECONDS = '3';
@@ -94,7 +94,7 @@ describe('downloadVerified: a trickling S3, a full scratch disk', () => {
   });
 
   it('names a full scratch disk (ENOSPC) as InsufficientScratchSpace with the path and what to raise', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'download-full-'));
+    const dir = testTempDir('download-full-');
     // /dev/full: every write fails with ENOSPC (the kernel's, not a simulated one).
     symlinkSync('/dev/full', join(dir, '.blob.partial'));
     const err = await downloadVerified(

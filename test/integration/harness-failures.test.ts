@@ -1,15 +1,13 @@
-import { mkdtempSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HarnessStartError, startNeo4j, startPostgres } from '../../harness/index.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // A service that cannot start must fail the test run with a message naming it and the reason,
 // never let a test skip silently.
 describe('harness start-up failures', () => {
   it('names PostgreSQL and the missing initdb', async () => {
-    const emptyDir = mkdtempSync(join(tmpdir(), 'no-pg-'));
+    const emptyDir = testTempDir('no-pg-');
     const attempt = startPostgres({ binDir: emptyDir });
     await expect(attempt).rejects.toBeInstanceOf(HarnessStartError);
     await expect(attempt).rejects.toThrow(/^PostgreSQL harness could not start: initdb not found in /);

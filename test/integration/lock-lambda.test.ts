@@ -1,5 +1,4 @@
-import { copyFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CreateStateMachineCommand,
@@ -15,6 +14,7 @@ import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { createLogger } from '../../core/log.js';
 import { handler as planHandler } from '../../functions/plan/index.js';
 import { exists, useLocalS3 } from '../helpers/s3.js';
+import { testTempDir } from '../helpers/temp.js';
 
 const Bucket = 'backups-lock-lambda';
 const config = loadDeploymentConfigFile('config/example.json');
@@ -62,7 +62,7 @@ describe('lock Lambda core and plan handler', () => {
   });
 
   it('plans from the configuration bundled beside the function', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'lambda-root-'));
+    const root = testTempDir('lambda-root-');
     copyFileSync('config/example.json', join(root, BUNDLED_CONFIG_FILE));
     process.env.LAMBDA_TASK_ROOT = root;
     try {

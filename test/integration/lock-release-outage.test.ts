@@ -8,9 +8,6 @@
  * The retry pauses are shortened by the local runner's `retryIntervalMs` (every Retry waits that
  * long, instead of the definition's 5 s doubling to 60 s); the outages are shortened with them.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { CreateTopicCommand } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -33,6 +30,7 @@ import {
 import { scaled } from '../../harness/time-scale.js';
 import { captureNotices, type Notices } from '../helpers/notices.js';
 import { exists } from '../helpers/s3.js';
+import { testTempDir } from '../helpers/temp.js';
 
 const bucket = 'infrahub-backups-lock-outage';
 const RETRY_PAUSE_MS = 4_000;
@@ -51,7 +49,7 @@ describe('lock release through an S3 outage (backup state machine, run locally)'
   let clock = Date.parse('2026-11-21T02:00:00Z');
 
   beforeAll(async () => {
-    process.env.INFRAHUB_BACKUP_LOCAL_EXECUTIONS = mkdtempSync(join(tmpdir(), 'lock-outage-executions-'));
+    process.env.INFRAHUB_BACKUP_LOCAL_EXECUTIONS = testTempDir('lock-outage-executions-');
     aws = await startS3();
     proxy = await startFaultProxy(aws.endpoint);
     // Infrahub always runs a task: every backup fails at the preflight gate, before any database is

@@ -1,6 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
@@ -8,6 +7,7 @@ import { localExecutionStatus, recordLocalExecution } from '../../cli/local/exec
 import { acquireLock, lockKey, releaseLock } from '../../core/backup/lock.js';
 import { createLogger } from '../../core/log.js';
 import { useLocalS3 } from '../helpers/s3.js';
+import { testTempDir } from '../helpers/temp.js';
 
 const Bucket = 'backups-lock-test';
 
@@ -72,7 +72,7 @@ describe('target lock (S3 conditional writes on the real S3 server)', () => {
   };
 
   it('takes over a lock left by an execution that has ended, long before it expires', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'lock-executions-'));
+    const dir = testTempDir('lock-executions-');
     const status = localExecutionStatus(dir);
     // The first execution takes the lock and ends without releasing it (S3 was down at its end).
     const ended = recordLocalExecution(arn('first'), dir);
@@ -109,7 +109,7 @@ describe('target lock (S3 conditional writes on the real S3 server)', () => {
   });
 
   it('counts an execution whose local process is gone as ended', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'lock-executions-'));
+    const dir = testTempDir('lock-executions-');
     // A record written by a process that has exited without recording its end (killed).
     const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
       encoding: 'utf8',
@@ -128,7 +128,7 @@ describe('target lock (S3 conditional writes on the real S3 server)', () => {
 
   // Review item 4: a reused PID (in a container the runner is PID 1 on every run) is not the execution's process.
   it('counts an execution whose PID now belongs to another process (start time differs) as ended', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'lock-executions-'));
+    const dir = testTempDir('lock-executions-');
     const running = recordLocalExecution(arn('reused'), dir);
     const file = join(dir, readdirSync(dir).find((f) => f.endsWith('.json')) as string);
     const record = JSON.parse(readFileSync(file, 'utf8'));
@@ -181,7 +181,7 @@ describe('target lock (S3 conditional writes on the real S3 server)', () => {
   });
 
   it('takes two racing take-overs of an ended lock for exactly one execution', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'lock-executions-'));
+    const dir = testTempDir('lock-executions-');
     const status = localExecutionStatus(dir);
     recordLocalExecution(arn('gone'), dir)('FAILED');
     await acquireLock(local.s3, Bucket, 'race-over', arn('gone'), { ttlSeconds: 3600 });
@@ -216,7 +216,7 @@ describe('target lock (S3 conditional writes on the real S3 server)', () => {
         const { lines, logger } = captureLog();
         const lock = await acquireLock(local.s3, Bucket, target, arn('next'), {
           ttlSeconds: 3600,
-          executionStatus: localExecutionStatus(mkdtempSync(join(tmpdir(), 'lock-executions-'))),
+          executionStatus: localExecutionStatus(testTempDir('lock-executions-')),
           logger,
         });
         expect(lock.owner).toBe(arn('next'));
@@ -274,7 +274,7 @@ describe('target lock (S3 conditional writes on the real S3 server)', () => {
         const { lines, logger } = captureLog();
         const lock = await acquireLock(local.s3, Bucket, target, arn('next'), {
           ttlSeconds: 12 * 3600,
-          executionStatus: localExecutionStatus(mkdtempSync(join(tmpdir(), 'lock-executions-'))),
+          executionStatus: localExecutionStatus(testTempDir('lock-executions-')),
           logger,
         });
         expect(lock.owner).toBe(arn('next'));
@@ -295,7 +295,7 @@ describe('target lock (S3 conditional writes on the real S3 server)', () => {
       expect((refused as Error).message).toContain(`The lock is s3://${Bucket}/${lockKey('full-term')}`);
       expect((refused as Error).message).toContain(`aws s3 rm s3://${Bucket}/${lockKey('full-term')}`);
       // While its holder runs: wait for it or stop it, named.
-      const dir = mkdtempSync(join(tmpdir(), 'lock-executions-'));
+      const dir = testTempDir('lock-executions-');
       const running = recordLocalExecution(arn('runs'), dir);
       await acquireLock(local.s3, Bucket, 'held-running', arn('runs'), { ttlSeconds: 3600 });
       await expect(
@@ -313,7 +313,7 @@ describe('target lock (S3 conditional writes on the real S3 server)', () => {
     });
 
     it('is not taken over while the execution it names still runs', async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'lock-executions-'));
+      const dir = testTempDir('lock-executions-');
       const running = recordLocalExecution(arn('alive'), dir);
       const body = JSON.stringify({
         target: 'bad-alive',

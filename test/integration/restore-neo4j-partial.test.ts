@@ -1,12 +1,11 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { restoreNeo4jCommunity } from '../../containers/runner/src/components/restore-neo4j.js';
 import { createLogger } from '../../core/log.js';
 import { fakeCommunityAdmin } from '../fakes/neo4j-admin-community.js';
 import { storeCommunityDumpBackup } from '../helpers/manifest.js';
 import { useLocalS3 } from '../helpers/s3.js';
+import { testTempDir } from '../helpers/temp.js';
 
 const Bucket = 'restore-neo4j-partial';
 const target = 'infrahub-lab';
@@ -28,7 +27,7 @@ describe('a failed Community load says what of the target was already replaced',
       backupId,
       names.map((name) => ({ name, body: Buffer.from(`DZV1 dump of ${name}`) })),
     );
-  const work = () => mkdtempSync(join(tmpdir(), 'ibh-partial-'));
+  const work = () => testTempDir('ibh-partial-');
   const ctx = () => ({ s3: local.s3, bucket: Bucket, target, backupId, logger });
 
   it('system loaded, neo4j failed: the error names both and says the users were replaced', async () => {

@@ -1,5 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runDrill } from '../../containers/runner/src/components/drill.js';
@@ -8,6 +7,7 @@ import { createLogger } from '../../core/log.js';
 import { fakeCommunityAdmin } from '../fakes/neo4j-admin-community.js';
 import { storeCommunityDumpBackup } from '../helpers/manifest.js';
 import { useLocalS3 } from '../helpers/s3.js';
+import { testTempDir } from '../helpers/temp.js';
 
 const Bucket = 'restore-scratch-safety';
 const target = 'infrahub-lab';
@@ -22,7 +22,7 @@ describe('restore scratch space never removes what the run did not create', () =
 
   /** A store-like folder with files a restore must never delete. */
   function storeWithFiles(): { dir: string; files: Record<string, string> } {
-    const dir = mkdtempSync(join(tmpdir(), 'ibh-store-'));
+    const dir = testTempDir('ibh-store-');
     const files = {
       'neo4j/neostore': 'store file',
       'neo4j/neo4j.dump': 'an operator file named like the download',

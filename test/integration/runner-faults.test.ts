@@ -6,8 +6,7 @@
  * never a crash, and no multipart upload may be left open.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,6 +30,7 @@ import {
 import { type RunnerStack, startRunnerStack } from '../../harness/runner-stack.js';
 import { scaled } from '../../harness/time-scale.js';
 import { exists, openUploads } from '../helpers/s3.js';
+import { testTempDir } from '../helpers/temp.js';
 
 const Bucket = 'backups-runner-faults';
 const target = 'infrahub-lab';
@@ -98,7 +98,7 @@ describe('backup runner: faults mid-backup (real PostgreSQL, real S3 server behi
   it(
     'aborts its upload, records a named error and exits with its code when an error nothing caught ends it',
     async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'crashing-runner-'));
+      const dir = testTempDir('crashing-runner-');
       const flag = join(dir, 'crash-now');
       // .mts: an ES module like the runner (a CommonJS script would load a second copy of its modules).
       const script = join(dir, 'crashing-runner.mts');

@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { planBackup } from '../../core/backup/plan.js';
 import { formatPath, loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/config/load.js';
 import { lambdaListedArns, MAX_TARGETS } from '../../core/config/schema.js';
 import { ConfigError, ErrorNames } from '../../core/errors.js';
+import { testTempDir } from '../helpers/temp.js';
 
 const examplePath = 'config/example.json';
 const example = (): Record<string, unknown> => JSON.parse(readFileSync(examplePath, 'utf8'));
@@ -254,7 +254,7 @@ describe('deployment configuration', () => {
   });
 
   it('names the file and the JSON syntax error of an unparsable file', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'config-test-'));
+    const dir = testTempDir('config-test-');
     const file = join(dir, 'broken.json');
     writeFileSync(file, '{ "region": "eu-west-1", }');
     expect(() => loadDeploymentConfigFile(file)).toThrowError(/broken\.json[\s\S]*is not valid JSON/);
@@ -881,7 +881,7 @@ describe('deployment configuration: fleet size', () => {
 // Issue 12 review: calendar checks must not stop an operator from listing or restoring backups.
 describe('schedule calendar problems: warnings for the operator, refusals for cdk synth', () => {
   const berlin0230 = () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cfg-warn-'));
+    const dir = testTempDir('cfg-warn-');
     const file = join(dir, 'berlin.json');
     writeFileSync(
       file,
@@ -904,7 +904,7 @@ describe('schedule calendar problems: warnings for the operator, refusals for cd
     expect(config.schedules[0]?.timezone).toBe('Europe/Berlin');
     expect(seen[0]).toMatch(/^schedules\[0\]\.expression: .*spring-forward night/);
     // Schema problems still refuse, whatever the option.
-    const bad = join(tmpdir(), `cfg-bad-${process.pid}.json`);
+    const bad = join(testTempDir('cfg-bad-'), 'bad.json');
     writeFileSync(bad, JSON.stringify(exampleWith((c) => (c.rpoHours = 0))));
     expect(() => loadDeploymentConfigFile(bad, { onScheduleProblems: () => {} })).toThrow(ConfigError);
   });

@@ -1,13 +1,13 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildRunner } from '../../containers/runner/build.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // The image runs this bundle (containers/runner/Dockerfile); Docker itself is not available here.
 describe('runner bundle (what the image runs)', () => {
-  const bundle = join(mkdtempSync(join(tmpdir(), 'runner-bundle-')), 'runner.mjs');
+  const bundle = join(testTempDir('runner-bundle-'), 'runner.mjs');
   const run = (args: string[], env: Record<string, string> = {}) =>
     spawnSync(process.execPath, [bundle, ...args], {
       encoding: 'utf8',
