@@ -30,7 +30,9 @@ export default defineConfig({
       {
         extends: true,
         test: {
-          // Pure code: no synthesis, no servers (a few use an in-process fake).
+          // Pure code: no synthesis, no servers (a few use an in-process fake), no program spawned or
+          // bundled, no test waiting seconds on real timers: those belong in integration
+          // (runner-bundle.test.ts, task-token.test.ts). The tier runs in well under 30 s on an idle machine.
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           testTimeout: scaled(120_000),

@@ -5,13 +5,12 @@
  * after 3/4 of HeartbeatSeconds without progress, before Step Functions' own heartbeat bound; a
  * heartbeat refused with TaskTimedOut (the state ended) stops the run as TaskAbandoned and nothing
  * more is sent; SendTaskFailure's error at most 256 characters, its cause at most 32,768, redacted.
+ * Real timers and a loopback server: an integration test (the pure parts: test/unit/task-token-fields.test.ts).
  */
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { withLocalTaskTokenBounds } from '../../cli/local/backup.js';
 import { LocalTaskTokenEndpoint } from '../../cli/local/task-token-endpoint.js';
 import {
-  failureFields,
   MAX_CAUSE_LENGTH,
   MAX_ERROR_LENGTH,
   startTaskToken,
@@ -265,18 +264,6 @@ describe('the end of a run', () => {
     expect(sent.cause).not.toContain(secret);
     expect(sent.cause.toLowerCase()).not.toContain(secret.slice(0, 12).toLowerCase());
   });
-
-  it('failureFields leaves a short error and cause as they are (but redacted)', () => {
-    expect(failureFields({ name: 'ToolFailed', message: 'pg_dump exited with 1' })).toEqual({
-      error: 'ToolFailed',
-      cause: 'pg_dump exited with 1',
-    });
-    const f = failureFields({
-      name: 'DatabaseUnreachable',
-      message: 'at postgresql://u:hunter2hunter2@h/db',
-    });
-    expect(f.cause).not.toContain('hunter2hunter2');
-  });
 });
 
 describe('startTaskToken', () => {
@@ -315,40 +302,5 @@ describe('startTaskToken', () => {
     expect(heard.heartbeats).toBe(1);
     await s?.fail({ name: 'ToolFailed', message: 'pg_dump: error: query failed' });
     expect(heard.failure).toEqual([{ error: 'ToolFailed', cause: 'pg_dump: error: query failed' }]);
-  });
-});
-
-describe('withLocalTaskTokenBounds', () => {
-  it("leaves a runner state's bounds to the local ECS handler (the library would resolve TimeoutSecondsPath against Parameters)", () => {
-    const runner = {
-      Type: 'Task',
-      Resource: 'arn:aws:states:::ecs:runTask.waitForTaskToken',
-      TimeoutSecondsPath: '$.timeouts.backupPostgres.timeoutSeconds',
-      HeartbeatSecondsPath: '$.timeouts.backupPostgres.heartbeatSeconds',
-      Parameters: { Cluster: 'c' },
-      End: true,
-    };
-    const lambda = {
-      Type: 'Task',
-      Resource: 'arn:aws:states:::lambda:invoke',
-      TimeoutSecondsPath: '$.t',
-      Next: 'Branches',
-    };
-    const definition = {
-      StartAt: 'Lambda',
-      States: {
-        Lambda: lambda,
-        Branches: { Type: 'Parallel', Branches: [{ StartAt: 'Dump', States: { Dump: runner } }], End: true },
-      },
-    };
-    const local = withLocalTaskTokenBounds(definition);
-    const dump = (local.States.Branches as unknown as { Branches: Array<{ States: { Dump: object } }> })
-      .Branches[0]?.States.Dump;
-    expect(dump).not.toHaveProperty('TimeoutSecondsPath');
-    expect(dump).not.toHaveProperty('HeartbeatSecondsPath');
-    expect(dump).toMatchObject({ Parameters: { Cluster: 'c' } });
-    // Other tasks keep theirs, and the definition given is not modified.
-    expect(local.States.Lambda).toHaveProperty('TimeoutSecondsPath', '$.t');
-    expect(runner).toHaveProperty('TimeoutSecondsPath');
   });
 });
