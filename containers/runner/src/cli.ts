@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 /** The runner's executable (the container's ENTRYPOINT): `runner <subcommand>`. */
+// First: the SDK's plain-text Node version warning must not reach the JSON log (see sdk-warning.ts).
+import './sdk-warning.js';
 import { registerSecretsFromEnv } from '../../../core/redact.js';
 import { exitHandledElsewhere, installLastResortHandlers, installStopSignalHandlers, main } from './main.js';
 
