@@ -21,7 +21,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, dirname, join, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,12 +46,19 @@ describe('the packed CLI, installed and run from an unrelated folder', () => {
   let postgres: PostgresServer;
   let configFile: string;
 
-  /** Runs the installed executable in the empty folder with only PATH, HOME and `env` set. */
+  /**
+   * Runs the installed executable in the empty folder with only PATH, HOME and `env` set. PATH holds
+   * the install prefix's bin, node's own folder and the system folders, never a folder of the
+   * repository (its node_modules/.bin would lend the CLI esbuild, tsx or cdk: issue 17, item 1).
+   */
   const cli = async (args: string[], env: Record<string, string> = {}) => {
+    const PATH = [join(prefix, 'bin'), dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin']
+      .filter((dir) => dir !== repoRoot && !dir.startsWith(`${repoRoot}${sep}`))
+      .join(delimiter);
     try {
       const { stdout, stderr } = await run(bin, args, {
         cwd: elsewhere,
-        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+        env: { PATH, HOME: process.env.HOME ?? '/tmp', ...env },
         maxBuffer: 64 * 1024 * 1024,
       });
       return { code: 0, out: stdout, err: stderr };
@@ -142,12 +149,15 @@ describe('the packed CLI, installed and run from an unrelated folder', () => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  it('installs JavaScript only: no CLI TypeScript, no tsx', () => {
+  it('installs JavaScript only: no CLI TypeScript, no tsx; esbuild for the local synthesis', () => {
     expect(existsSync(bin)).toBe(true);
     expect(existsSync(join(installed, 'dist', 'cli', 'infrahub-backup.mjs'))).toBe(true);
     expect(existsSync(join(installed, 'dist', 'runner', 'runner.mjs'))).toBe(true);
     expect(existsSync(join(installed, 'cli'))).toBe(false);
     expect(existsSync(join(installed, 'node_modules', 'tsx'))).toBe(false);
+    // aws-cdk-lib's NodejsFunction bundling looks for esbuild (require, then PATH) when the local mode
+    // synthesizes, and builds a Docker image when there is none: a dependency of the package.
+    expect(existsSync(join(installed, 'node_modules', 'esbuild', 'package.json'))).toBe(true);
     expect(readdirSync(elsewhere)).toEqual([]);
   });
 
