@@ -3,13 +3,15 @@
  * (flags, then environment variables, then the deployment configuration), the bucket, and how a
  * backup id is found among the targets. Each command (cli/commands/*) is given a CommandContext.
  */
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { BackupIdSchema } from '../core/backup/layout.js';
 import { type Manifest, readManifest } from '../core/backup/manifest.js';
 import { loadDeploymentConfigFile } from '../core/config/load.js';
-import type { DeploymentConfig } from '../core/config/schema.js';
+import { type DeploymentConfig, notConfigured, targetName } from '../core/config/schema.js';
 import { ManifestError } from '../core/errors.js';
 import { boundedClientOptions, createS3Client } from '../core/s3/client.js';
+import { storageError } from '../core/s3/objects.js';
 import { listTargets } from './ops/catalog.js';
 import type { ExecutionProgress } from './output.js';
 
@@ -50,7 +52,8 @@ export interface GlobalOptions {
  * calendar problems (a time skipped by daylight saving time, an interval beyond rpoHours) do not stop
  * the operator from listing or restoring backups: each is passed to `warn` (standard error) as
  * "warning: <file>: <problem>"; `cdk synth` refuses them.
- * @throws ConfigError when the configuration file is unreadable or invalid
+ * @throws ConfigError when the configuration file is unreadable or invalid; CliError EXIT.usage when
+ *   the endpoint is not an http(s) URL
  */
 export function resolveSettings(
   options: GlobalOptions,
@@ -67,8 +70,68 @@ export function resolveSettings(
     : undefined;
   const bucket = options.bucket ?? env.INFRAHUB_BACKUP_BUCKET;
   const endpoint = options.endpoint ?? env.INFRAHUB_BACKUP_ENDPOINT ?? env.AWS_ENDPOINT_URL;
+  if (endpoint !== undefined) checkEndpoint(endpoint);
   const region = options.region ?? env.AWS_REGION ?? config?.region ?? 'us-east-1';
   return { config, bucket, endpoint, region, json: options.json === true };
+}
+
+/**
+ * An endpoint (--endpoint, INFRAHUB_BACKUP_ENDPOINT or AWS_ENDPOINT_URL) must be an absolute http or
+ * https URL, as the SDK's endpoint option takes it (for example http://127.0.0.1:5000).
+ * @throws CliError EXIT.usage naming --endpoint and the value
+ */
+function checkEndpoint(endpoint: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+    throw new CliError(
+      `--endpoint "${endpoint}" is not an http(s) URL (for example http://127.0.0.1:5000); it comes from --endpoint, INFRAHUB_BACKUP_ENDPOINT or AWS_ENDPOINT_URL`,
+      EXIT.usage,
+    );
+}
+
+/**
+ * Target names given on the command line (--target), checked before any AWS call: each must be a
+ * target name by the configuration schema's rule (core/config/schema.ts targetName: it becomes part
+ * of S3 keys, so "", "../x" never reach S3), and, when a configuration is given, one it configures.
+ * @throws CliError EXIT.usage naming the malformed name and the rule; EXIT.notFound naming the
+ *   unconfigured names and the configured ones (notConfigured's wording)
+ */
+export function checkTargets(settings: Settings, names: readonly string[]): void {
+  for (const name of names) {
+    const parsed = targetName.safeParse(name);
+    if (!parsed.success)
+      throw new CliError(
+        `--target ${JSON.stringify(name)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`,
+        EXIT.usage,
+      );
+  }
+  if (!settings.config) return;
+  const known = settings.config.targets.map((t) => t.name);
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length > 0) throw new CliError(`target ${notConfigured(unknown, known)}`, EXIT.notFound);
+}
+
+/**
+ * Whether the bucket exists and can be reached (S3 HeadBucket), before an operation that would
+ * otherwise find out late (a local backup retries its lock for about a minute).
+ * @throws CliError EXIT.storage naming the bucket and S3's answer (NotFound, Forbidden, unreachable)
+ */
+export async function checkBucket(st: Storage): Promise<void> {
+  try {
+    await st.s3.send(new HeadBucketCommand({ Bucket: st.bucket }));
+  } catch (err) {
+    const e = storageError(err, `reading the bucket s3://${st.bucket}`);
+    const why = e instanceof Error ? e.message : String(e);
+    throw new CliError(
+      /NotFound|404/.test(why) ? `s3://${st.bucket}: no such bucket (${why})` : why,
+      EXIT.storage,
+    );
+  }
 }
 
 /** The resolved settings (resolveSettings). */
@@ -100,7 +163,10 @@ export function storage(settings: Settings): Storage {
 
 /** A Step Functions client for the settings' region, with the bounded timeouts and retries. */
 export function sfnClient(s: Settings): SFNClient {
-  return new SFNClient({ region: s.region, ...boundedClientOptions() });
+  return new SFNClient({
+    region: s.region,
+    ...boundedClientOptions(),
+  });
 }
 
 /**
@@ -111,7 +177,8 @@ export function sfnClient(s: Settings): SFNClient {
  * the same id under another (that one is used; the refusal is then passed to `warn`).
  *
  * @throws CliError EXIT.failed naming each refused manifest and why; EXIT.notFound when no target
- *   holds the id; EXIT.usage when several do
+ *   holds the id or the given target is not configured; EXIT.usage when several do or the given
+ *   target is not a target name (checkTargets)
  */
 export async function backupOf(
   settings: Settings,
@@ -120,6 +187,7 @@ export async function backupOf(
   given?: string,
   warn: (line: string) => void = () => undefined,
 ): Promise<{ target: string; manifest: Manifest }> {
+  if (given) checkTargets(settings, [given]);
   const targets = given
     ? [given]
     : (settings.config?.targets.map((t) => t.name) ?? (await listTargets(s3.s3, s3.bucket)));

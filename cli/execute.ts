@@ -3,7 +3,15 @@
  * state machine on this machine with --local), following it, and reporting its outcome.
  */
 import type { Command } from 'commander';
-import { CliError, type CommandContext, EXIT, type Settings, sfnClient } from './context.js';
+import {
+  CliError,
+  type CommandContext,
+  checkBucket,
+  EXIT,
+  type Settings,
+  sfnClient,
+  storage,
+} from './context.js';
 import type { LocalExecution } from './local/backup.js';
 import { type ExecutionOutcome, followExecution, startExecution } from './ops/executions.js';
 
@@ -42,7 +50,8 @@ export function reportOutcome(ctx: CommandContext, s: Settings, outcome: Executi
  * Starts (or, with --local, runs here) a backup or restore and reports its outcome. `input` is the
  * execution input already validated against the machine's schema.
  * @throws CliError EXIT.usage when --local lacks --config, --endpoint or --bucket, or (on AWS) no state
- *   machine is given; EXIT.failed when the execution does not succeed
+ *   machine is given; EXIT.storage when --local's bucket cannot be read (checkBucket); EXIT.failed
+ *   when the execution does not succeed
  */
 export async function execute(
   ctx: CommandContext,
@@ -59,6 +68,8 @@ export async function execute(
         EXIT.usage,
       );
     }
+    // Before the synthesis (seconds) and the lock's retries (a minute): a bucket S3 does not have.
+    await checkBucket(storage(s));
     // Loaded only here: the local mode brings the CDK app (aws-cdk-lib), seconds of module loading
     // that every other command (and --help, --version) does without.
     const { runLocalExecution } = await import('./local/from-env.js');

@@ -2,7 +2,7 @@
 import { type Command, Option } from 'commander';
 import { BackupExecutionInputSchema } from '../../core/backup/plan.js';
 import { parseInput } from '../../core/config/load.js';
-import type { CommandContext } from '../context.js';
+import { type CommandContext, checkTargets } from '../context.js';
 import { type ExecutionOptions, execute, withExecutionFlags } from '../execute.js';
 
 /** Adds the `backup` command to `program`. */
@@ -30,6 +30,8 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
     )
     .action(
       async (options: ExecutionOptions & { target?: string[]; component?: string[]; force?: boolean }) => {
+        // Before any AWS call or synthesis: a malformed or (with --config) unconfigured target.
+        if (options.target) checkTargets(ctx.settings(), options.target);
         const input = parseInput(
           BackupExecutionInputSchema,
           {

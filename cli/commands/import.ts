@@ -1,12 +1,13 @@
 /** `infrahub-backup import`: an infrahub-backup tarball stored as a backup of a configured target. */
+import { statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { notConfigured } from '../../core/config/schema.js';
-import { CliError, type CommandContext, EXIT, storage } from '../context.js';
+import { CliError, type CommandContext, checkTargets, EXIT, storage } from '../context.js';
 import { importTarball } from '../ops/tarball.js';
 import { mib, transferProgress } from '../output.js';
 
 /**
- * Adds the `import` command to `program`; it ends with EXIT.usage without a configuration and
+ * Adds the `import` command to `program`; it ends with EXIT.usage without a configuration, for a
+ * malformed target name and for an archive path that is not a readable file (absent, a folder), and
  * EXIT.notFound for a target the configuration does not name.
  */
 export function registerImport(program: Command, ctx: CommandContext): void {
@@ -29,15 +30,22 @@ export function registerImport(program: Command, ctx: CommandContext): void {
           EXIT.usage,
         );
       }
-      if (!s.config.targets.some((t) => t.name === options.target)) {
-        throw new CliError(
-          `target ${notConfigured(
-            [options.target],
-            s.config.targets.map((t) => t.name),
-          )}`,
-          EXIT.notFound,
-        );
-      }
+      checkTargets(s, [options.target]);
+      // Before its name is read as a backup id: an absent file is a wrong argument, said as such.
+      const file = (() => {
+        try {
+          return statSync(tarball);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          throw new CliError(
+            code === 'ENOENT'
+              ? `${tarball}: no such file (the archive to import)`
+              : `${tarball}: cannot be read (${code ?? String(e)})`,
+            EXIT.usage,
+          );
+        }
+      })();
+      if (!file.isFile()) throw new CliError(`${tarball}: not a file (the archive to import)`, EXIT.usage);
       const result = await importTarball(st.s3, st.bucket, tarball, options.target, {
         retention: s.config.retention,
         onProgress: transferProgress(err),

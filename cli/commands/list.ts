@@ -1,6 +1,6 @@
 /** `infrahub-backup list`: backups per target, with age, sizes, retention class and last verification. */
 import type { Command } from 'commander';
-import { type CommandContext, storage } from '../context.js';
+import { type CommandContext, checkTargets, storage } from '../context.js';
 import { describeBackups, listTargets } from '../ops/catalog.js';
 import { age, mib } from '../output.js';
 
@@ -17,6 +17,8 @@ export function registerList(program: Command, ctx: CommandContext): void {
     )
     .action(async (options: { target?: string[] }) => {
       const s = ctx.settings();
+      // Before S3: a malformed or (with --config) unconfigured target is refused, not listed as empty.
+      if (options.target) checkTargets(s, options.target);
       const st = storage(s);
       const targets =
         options.target ?? s.config?.targets.map((t) => t.name) ?? (await listTargets(st.s3, st.bucket));

@@ -2,7 +2,7 @@
 import { type Command, Option } from 'commander';
 import { parseInput } from '../../core/config/load.js';
 import { RestoreExecutionInputSchema } from '../../core/restore/plan.js';
-import type { CommandContext } from '../context.js';
+import { type CommandContext, checkTargets } from '../context.js';
 import { type ExecutionOptions, execute, withExecutionFlags } from '../execute.js';
 
 /** Adds the `restore` command to `program`. */
@@ -56,6 +56,8 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
           allowInfrahubVersionMismatch?: boolean;
         },
       ) => {
+        // Before any AWS call or synthesis: a malformed or (with --config) unconfigured target.
+        checkTargets(ctx.settings(), [options.target]);
         const input = parseInput(
           RestoreExecutionInputSchema,
           {

@@ -131,6 +131,86 @@ describe('operator CLI: list, inspect, verify', () => {
   });
 });
 
+// Issue 17, item 3: every refusal of an argument comes before any AWS call, with its exit code.
+describe('operator CLI: arguments refused before S3', () => {
+  const local = useLocalS3('backups-cli-arguments');
+  const saved = { ...process.env };
+  const config = 'config/example.json';
+  beforeAll(() => {
+    Object.assign(process.env, local.server.env());
+  });
+  afterAll(() => {
+    process.env = saved;
+  });
+  const cli = async (...args: string[]) => {
+    const lines: string[] = [];
+    const errors: string[] = [];
+    const code = await run(
+      args,
+      (l) => lines.push(l),
+      (l) => errors.push(l),
+    );
+    return { code, out: lines.join('\n'), err: errors.join('\n') };
+  };
+  const at = () => ['--bucket', 'backups-cli-arguments', '--endpoint', local.server.endpoint];
+
+  it('an endpoint that is not a URL: exit 2 naming --endpoint', async () => {
+    const bad = await cli('--bucket', 'b', '--endpoint', 'notaurl', 'list');
+    expect(bad.code, bad.err).toBe(EXIT.usage);
+    expect(bad.err).toMatch(/--endpoint "notaurl" is not an http\(s\) URL/);
+  });
+
+  it('a target name outside the rule: exit 2; one the configuration lacks: exit 3', async () => {
+    for (const args of [
+      ['list', '--target', ''],
+      ['list', '--target', '../x'],
+      ['verify', 'infrahub_backup_20261121_020000', '--target', '../../x'],
+    ]) {
+      const bad = await cli(...at(), ...args);
+      expect(bad.code, `${args.join(' ')}: ${bad.err}`).toBe(EXIT.usage);
+      expect(bad.err).toMatch(/--target ".*": must be 2-40 characters/);
+    }
+    const unknown = await cli(...at(), '--config', config, 'list', '--target', 'nope');
+    expect(unknown.code, unknown.err).toBe(EXIT.notFound);
+    expect(unknown.err).toMatch(/target "nope" is not configured \(known: infrahub-prod, infrahub-lab\)/);
+  });
+
+  it('backup --local of an unconfigured target fails before the synthesis (exit 3)', async () => {
+    const t0 = Date.now();
+    const bad = await cli(...at(), '--config', config, 'backup', '--local', '--target', 'nope');
+    expect(bad.code, bad.err).toBe(EXIT.notFound);
+    expect(bad.err).toMatch(/target "nope" is not configured/);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+  });
+
+  it('backup --local into a bucket that does not exist: exit 4 naming it, before the synthesis', async () => {
+    const t0 = Date.now();
+    const bad = await cli(
+      '--bucket',
+      'no-such-bucket-here',
+      '--endpoint',
+      local.server.endpoint,
+      '--config',
+      config,
+      'backup',
+      '--local',
+      '--target',
+      'infrahub-lab',
+    );
+    expect(bad.code, bad.err).toBe(EXIT.storage);
+    expect(bad.err).toMatch(/s3:\/\/no-such-bucket-here: no such bucket/);
+    expect(Date.now() - t0).toBeLessThan(scaled(15_000));
+  });
+
+  it('import of a file that does not exist: exit 2 saying so, whatever its name', async () => {
+    for (const file of ['/tmp/nonexist.tar.gz', '/tmp/infrahub_backup_20261121_020000.tar.gz']) {
+      const bad = await cli(...at(), '--config', config, 'import', file, '--target', 'infrahub-lab');
+      expect(bad.code, bad.err).toBe(EXIT.usage);
+      expect(bad.err).toContain(`${file}: no such file`);
+    }
+  });
+});
+
 describe('the installed executable', () => {
   it('runs as the package bin: help with every command, exit 0; a bad command, exit 2', async () => {
     const { spawnSync } = await import('node:child_process');
