@@ -161,10 +161,14 @@ export function storage(settings: Settings): Storage {
   return { s3, bucket: settings.bucket };
 }
 
-/** A Step Functions client for the settings' region, with the bounded timeouts and retries. */
+/**
+ * A Step Functions client for the settings' region (and their endpoint, when one is set, like every
+ * AWS client of the CLI), with the bounded timeouts and retries.
+ */
 export function sfnClient(s: Settings): SFNClient {
   return new SFNClient({
     region: s.region,
+    ...(s.endpoint ? { endpoint: s.endpoint } : {}),
     ...boundedClientOptions(),
   });
 }

@@ -82,4 +82,61 @@ describe('operator CLI against a Step Functions API (moto)', () => {
     expect(code).toBe(EXIT.failed);
     expect(JSON.parse(out.join('\n'))).toMatchObject({ executionArn, status: 'ABORTED' });
   });
+
+  // Issue 17, item 2: --endpoint reaches Step Functions too, not only S3. The SDK's own endpoint
+  // variables point at a closed port of 127.0.0.1, so a client made without the flag's endpoint fails
+  // there (and never leaves this machine); --config's targets are checked before any call.
+  it('uses --endpoint for Step Functions (backup and status), and checks --target against --config first', async () => {
+    const env = { ...process.env };
+    delete process.env.AWS_ENDPOINT_URL;
+    process.env.AWS_ENDPOINT_URL_SFN = 'http://127.0.0.1:1';
+    process.env.AWS_ENDPOINT_URL_S3 = 'http://127.0.0.1:1';
+    try {
+      const at = ['--region', localRegion, '--endpoint', server.endpoint];
+      const lines: string[] = [];
+      const errors: string[] = [];
+      const started = await run(
+        [...at, 'backup', '--target', 'infrahub-lab', '--state-machine', stateMachineArn, '--no-follow'],
+        (l) => lines.push(l),
+        (l) => errors.push(l),
+      );
+      expect(started, errors.join('\n')).toBe(EXIT.ok);
+      const executionArn = lines.join('').trim();
+      expect(executionArn).toMatch(/^arn:aws:states:.*:execution:infrahub-backup-backup:/);
+      const sfn = new SFNClient({
+        endpoint: server.endpoint,
+        region: localRegion,
+        credentials: localCredentials,
+      });
+      await sfn.send(new StopExecutionCommand({ executionArn, error: 'Stopped', cause: 'by the test' }));
+      const out: string[] = [];
+      const followed = await run(
+        [...at, '--json', 'status', executionArn],
+        (l) => out.push(l),
+        (l) => errors.push(l),
+      );
+      expect(followed, errors.join('\n')).toBe(EXIT.failed);
+      expect(JSON.parse(out.join('\n'))).toMatchObject({ executionArn, status: 'ABORTED' });
+
+      const refused: string[] = [];
+      const unknown = await run(
+        [
+          ...at,
+          '--config',
+          'config/example.json',
+          'backup',
+          '--target',
+          'nope',
+          '--state-machine',
+          stateMachineArn,
+        ],
+        () => undefined,
+        (l) => refused.push(l),
+      );
+      expect(unknown, refused.join('\n')).toBe(EXIT.notFound);
+      expect(refused.join('\n')).toMatch(/target "nope" is not configured/);
+    } finally {
+      process.env = env;
+    }
+  });
 });
