@@ -97,8 +97,9 @@ async function main(): Promise<number> {
     ...(typeof values['topic-arn'] === 'string' ? { topicArn: values['topic-arn'] } : {}),
     onEvent: (event) => {
       const state = event.state as { name: string; type: string } | undefined;
+      // Progress on standard error, as the operator CLI prints it: standard output is the result only.
       if (event.type === 'StateEntered' && state?.type === 'Task')
-        console.log(`${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s  ${state.name}`);
+        console.error(`${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s  ${state.name}`);
     },
   });
   if (result.status === 'SUCCEEDED') {

@@ -14,6 +14,7 @@ import {
 } from './context.js';
 import type { LocalExecution } from './local/backup.js';
 import { type ExecutionOutcome, followExecution, startExecution } from './ops/executions.js';
+import { clearLiveLine } from './output.js';
 
 /** The flags of an execution command (backup, restore). */
 export interface ExecutionOptions {
@@ -93,7 +94,7 @@ export async function execute(
       });
     } finally {
       clearInterval(ticker);
-      if (shown.tty) process.stderr.write('\r\x1b[K');
+      clearLiveLine();
     }
     return reportOutcome(ctx, s, {
       executionArn: result.executionArn,

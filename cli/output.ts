@@ -54,7 +54,7 @@ export function executionProgress(err: (line: string) => void): ExecutionProgres
   return {
     tty: live.tty,
     state(p) {
-      if (live.tty) process.stderr.write('\r\x1b[K');
+      clearLiveLine();
       err(`${p.seconds.toFixed(1).padStart(7)} s  ${p.state}${p.what === 'failed' ? ' failed' : ''}`);
       if (p.what === 'entered') live.state = p.state;
     },
