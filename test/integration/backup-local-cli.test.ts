@@ -133,10 +133,24 @@ describe('backup:local command', () => {
   it(
     'backs up the configured target into the bucket at the endpoint and prints the report',
     async () => {
-      const run = await backupLocal({ components: ['task-manager-db'], force: true });
+      // POWERTOOLS_LOG_LEVEL sets the level of the Lambda steps' log lines (default WARN, issue 17, item 4).
+      const run = await backupLocal(
+        { components: ['task-manager-db'], force: true },
+        { POWERTOOLS_LOG_LEVEL: 'INFO' },
+      );
       expect(run.code, run.err).toBe(0);
-      expect(run.out).toMatch(/s {2}DumpPostgres\n/);
-      const report = JSON.parse(run.out.slice(run.out.indexOf('{'))) as {
+      // Progress on standard error, as the operator CLI prints it; standard output is the report only
+      // (issue 17, item 5).
+      expect(run.err).toMatch(/s {2}DumpPostgres\n/);
+      // Standard error holds progress lines and whole JSON log lines, never one written into another.
+      const lines = run.err.split('\n').filter((l) => l !== '');
+      for (const line of lines)
+        if (!/^ +\d+\.\d s {2}\w+$/.test(line)) expect(() => JSON.parse(line), line).not.toThrow();
+      expect(
+        lines.some((l) => /^\{"level":"INFO",.*"service":"infrahub-backup-local"/.test(l)),
+        run.err,
+      ).toBe(true);
+      const report = JSON.parse(run.out) as {
         backupId: string;
         succeeded: string[];
       };
@@ -153,6 +167,8 @@ describe('backup:local command', () => {
       const run = await backupLocal({ components: ['database'], force: true }, { NEO4J_ADMIN: '/bin/false' });
       expect(run.code).toBe(1);
       expect(run.err).toMatch(/backup failed: BackupFailed/);
+      // At the default level (WARN) the Lambda steps' INFO lines are not written.
+      expect(run.err).not.toMatch(/"level":"INFO"/);
       expect(run.err).toMatch(
         /infrahub-lab: Backup of infrahub-lab failed at CountNeo4j: runner database-counts: DatabaseUnreachable: Neo4j at bolt:\/\/127\.0\.0\.1:7687 was not ready after waiting \d+ s \(bound 5 s/,
       );
