@@ -135,7 +135,7 @@ describe('following an execution', () => {
         (l) => bad.push(l),
       ),
     ).toBe(EXIT.usage);
-    expect(bad.join('\n')).toMatch(/target: must be 2-40 characters/);
+    expect(bad.join('\n')).toMatch(/--target "Infrahub Prod": must be 2-40 characters/);
   });
 });
 
