@@ -189,7 +189,9 @@ describe('Bolt TLS against a real Neo4j that requires it', () => {
       ).catch((e: unknown) => e)) as Error;
       expect(err).toMatchObject({ name: 'DatabaseUnreachable' });
       expect(err.message).toMatch(
-        /no answer within \d+ ms.*a server with server\.bolt\.tls_level=REQUIRED does not answer unencrypted Bolt: neo4j\.tls\.mode is "disable"/s,
+        // The server either never answers the unencrypted handshake or closes the connection (seen on a
+        // loaded machine): both are named, with the cause.
+        /(no answer within \d+ ms|Connection was closed by server).*a server with server\.bolt\.tls_level=REQUIRED does not answer unencrypted Bolt: neo4j\.tls\.mode is "disable"/s,
       );
     },
     scaled(60_000),
