@@ -3,7 +3,7 @@
  * Infrahub deployments it protects. Objects are strict, so a misspelt key (or a `password` pasted
  * where a secret *name* belongs) is an error rather than silently ignored.
  */
-import { isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
 import { Neo4jDatabaseNameSchema } from '../neo4j-names.js';
@@ -205,18 +205,40 @@ const absolutePath = safeName(
   'must be an absolute path ("/" then segments of letters, digits and "._-+@=,~") without a trailing "/"',
 );
 
-/** A host name, IPv4 address or IPv6 literal (`fd00::1`, without brackets), without scheme or port. */
-const host = z.string().superRefine((h, ctx) => {
-  if (isIPv6(h)) return;
-  if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(h)) {
-    ctx.addIssue({
-      code: 'custom',
-      message:
-        'must be a host name, IPv4 address or IPv6 address (such as "fd00::1", without brackets), without scheme or port',
-    });
-  } else if (h.includes('..')) {
-    ctx.addIssue({ code: 'custom', message: 'must be a host name or IP address (no empty labels "..")' });
+/**
+ * Why `h` is not a host name, IPv4 address or IPv6 literal (`fd00::1`, without brackets) written
+ * without scheme, port or trailing dot, or undefined when it is one. A name whose last label is a
+ * number (`127.1`, `999.1.1.1`, `010.0.0.1`, `0x7f.0.0.1`) is an IPv4 address to the WHATWG URL
+ * parser that Node's fetch and the SDK use ("ends in a number", https://url.spec.whatwg.org/#host-parsing:
+ * `010` is octal there, `127.1` is 127.0.0.1), so it must be an address in dotted-decimal form, four
+ * numbers 0-255 without leading zeros, or it would name another host than it seems to (and another
+ * backup member than its dotted spelling). An IPv4-mapped IPv6 address (`::ffff:10.0.0.5`) is
+ * refused for the same reason: write the IPv4 address.
+ */
+export function hostProblem(h: string): string | undefined {
+  if (isIPv6(h)) {
+    if (h.includes('%'))
+      return `has a zone id (${h.slice(h.indexOf('%'))}), which a URL, a Bolt address or neo4j-admin's --from cannot carry`;
+    const mapped = /^\[::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})\]$/.exec(new URL(`http://[${h}]`).hostname);
+    if (!mapped) return undefined;
+    const [high, low] = [Number.parseInt(mapped[1] as string, 16), Number.parseInt(mapped[2] as string, 16)];
+    return `is an IPv4-mapped IPv6 address: write the IPv4 address it maps, ${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
   }
+  if (h.endsWith('.') && h.length > 1)
+    return 'ends with "."; write the name without the trailing dot (the certificate and the member list use that spelling)';
+  if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(h))
+    return 'must be a host name, IPv4 address or IPv6 address (such as "fd00::1", without brackets), without scheme or port';
+  if (h.includes('..')) return 'must be a host name or IP address (no empty labels "..")';
+  const last = h.slice(h.lastIndexOf('.') + 1);
+  if (/^(\d+|0[xX][0-9A-Fa-f]*)$/.test(last) && !isIPv4(h))
+    return 'ends in a number, so it is read as an IPv4 address, but it is not one in dotted-decimal form (four numbers 0-255 without leading zeros, such as "10.0.0.5")';
+  return undefined;
+}
+
+/** A host name, IPv4 address or IPv6 literal (`fd00::1`, without brackets), without scheme or port (hostProblem). */
+const host = z.string().superRefine((h, ctx) => {
+  const problem = hostProblem(h);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
 /** Neo4j 5.x (for example 5.26.26) or calendar versions 2025.x / 2026.x (for example 2025.10.1). */
@@ -244,28 +266,45 @@ export function canonicalHostPort(value: string): string | undefined {
   if (!m) return undefined;
   const port = Number(m[3]);
   if (port < 1 || port > 65535) return undefined;
-  if (m[1] !== undefined) return isIPv6(m[1]) ? `${new URL(`http://[${m[1]}]`).hostname}:${port}` : undefined;
-  return host.safeParse(m[2]).success ? `${(m[2] as string).toLowerCase()}:${port}` : undefined;
+  if (m[1] !== undefined)
+    return isIPv6(m[1]) && hostProblem(m[1]) === undefined
+      ? `${new URL(`http://[${m[1]}]`).hostname}:${port}`
+      : undefined;
+  return hostProblem(m[2] as string) === undefined ? `${(m[2] as string).toLowerCase()}:${port}` : undefined;
 }
 
-/** `host:port` of a Neo4j member's backup listener (`[fd00::1]:6362` for IPv6). */
+/** `host:port` of a Neo4j member's backup listener (`[fd00::1]:6362` for IPv6); a bad host is named by hostProblem. */
 const hostPort = z.string().superRefine((value, ctx) => {
-  if (canonicalHostPort(value) === undefined) {
+  if (canonicalHostPort(value) !== undefined) return;
+  const host = /^(?:\[([^\]]*)\]|([^:]*)):\d{1,5}$/.exec(value);
+  const problem = host ? hostProblem((host[1] ?? host[2]) as string) : undefined;
+  ctx.addIssue({
+    code: 'custom',
+    message: problem
+      ? `has the host "${host?.[1] ?? host?.[2]}", which ${problem}`
+      : 'must be host:port such as "neo4j-1.internal:6362" (an IPv6 address in brackets, without a zone id: "[fd00::1]:6362")',
+  });
+});
+
+/**
+ * An IAM role ARN (`arn:aws:iam::123456789012:role/name`, with an optional path `/a/b/`): the name is
+ * 1-64 of letters, digits and `+=,.@_-`, a path segment the same characters (IAM User Guide, "IAM
+ * identifiers" and "IAM and AWS STS quotas": role names 64 characters, paths 512).
+ */
+const iamRoleArn = z.string().superRefine((arn, ctx) => {
+  const m = /^arn:aws[a-z-]*:iam::\d{12}:role(\/(?:[\w+=,.@-]+\/)*)([\w+=,.@-]{1,64})$/.exec(arn);
+  if (!m)
     ctx.addIssue({
       code: 'custom',
       message:
-        'must be host:port such as "neo4j-1.internal:6362" (an IPv6 address in brackets, without a zone id: "[fd00::1]:6362")',
+        'must be an IAM role ARN such as "arn:aws:iam::123456789012:role/neo4j-server" (an optional path "/a/b/" before the name, no empty segment; the name 1-64 characters)',
     });
-  }
+  else if ((m[1] as string).length > 512)
+    ctx.addIssue({
+      code: 'custom',
+      message: `has a path of ${(m[1] as string).length} characters; IAM allows 512`,
+    });
 });
-
-/** An IAM role ARN (`arn:aws:iam::123456789012:role/name`, with an optional path). */
-const iamRoleArn = z
-  .string()
-  .regex(
-    /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/,
-    'must be an IAM role ARN such as "arn:aws:iam::123456789012:role/neo4j-server"',
-  );
 
 /**
  * The CA rules shared by `neo4j.tls` and `postgres.tls`: `ca` or `caSecret`, not both, and either
@@ -383,10 +422,13 @@ export const Neo4jTargetSchema = z
      * their disposable server.
      */
     licence: z.enum(['commercial', 'evaluation']).optional(),
-    /** Enterprise: how restores seed databases from the bucket (Neo4jSeedSchema). */
-    seed: Neo4jSeedSchema.prefault({}),
-    /** Enterprise: where differential backups find their base (Neo4jBackupChainSchema). */
-    backupChain: Neo4jBackupChainSchema.prefault({}),
+    /**
+     * Enterprise: how restores seed databases from the bucket (Neo4jSeedSchema; its defaults when
+     * left out, refused on Community, whose restores never seed).
+     */
+    seed: Neo4jSeedSchema.optional(),
+    /** Enterprise: where differential backups find their base (Neo4jBackupChainSchema; as `seed`). */
+    backupChain: Neo4jBackupChainSchema.optional(),
     /**
      * How long a step that needs the DBMS (counts, validation, the Enterprise online steps) waits for
      * it to answer with its databases online before failing DatabaseUnreachable (seconds).
@@ -458,12 +500,19 @@ export const Neo4jTargetSchema = z
           message:
             'is for Enterprise targets only: a Community backup is an offline dump of the stopped DBMS',
         });
-      if (neo4j.seed.serverRoleArns.length > 0)
+      if (neo4j.seed !== undefined)
         ctx.addIssue({
           code: 'custom',
-          path: ['seed', 'serverRoleArns'],
+          path: ['seed'],
           message:
-            'is for Enterprise targets only: a Community restore loads a dump into the stopped DBMS; no server seeds from the bucket, so no server role is granted it',
+            'is for Enterprise targets only: a Community restore loads a dump into the stopped DBMS; no server seeds from the bucket (remove "seed")',
+        });
+      if (neo4j.backupChain !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['backupChain'],
+          message:
+            'is for Enterprise targets only: a Community backup is a full offline dump every time, with no differential chain (remove "backupChain")',
         });
     }
     if (neo4j.edition === 'enterprise' && neo4j.dbms) {
@@ -473,7 +522,19 @@ export const Neo4jTargetSchema = z
         message: 'is for Community targets only: an Enterprise backup is online and never stops the DBMS',
       });
     }
-  });
+  })
+  // Enterprise: the defaults where left out. Community: none (refused above), so the parsed
+  // configuration parses again unchanged (the Lambdas re-read the bundled, parsed file).
+  .transform((neo4j) =>
+    neo4j.edition === 'enterprise'
+      ? {
+          ...neo4j,
+          edition: 'enterprise' as const,
+          seed: neo4j.seed ?? Neo4jSeedSchema.parse({}),
+          backupChain: neo4j.backupChain ?? Neo4jBackupChainSchema.parse({}),
+        }
+      : { ...neo4j, edition: 'community' as const, seed: undefined, backupChain: undefined },
+  );
 
 /**
  * TLS to the target's PostgreSQL, for every connection the runner makes (node-postgres and libpq's

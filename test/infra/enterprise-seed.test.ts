@@ -44,7 +44,7 @@ describe('Enterprise seeding (template of config/full.json)', () => {
 
   it("lets the target's Neo4j servers list and read only its own seed prefix, and decrypt only through S3", () => {
     const prod = config.targets.find((t) => t.neo4j.edition === 'enterprise');
-    expect(prod?.neo4j.seed.serverRoleArns).toEqual([SERVER_ROLE]);
+    expect(prod?.neo4j.seed?.serverRoleArns).toEqual([SERVER_ROLE]);
     const bucketPolicy = ofType('AWS::S3::BucketPolicy').flatMap(([, r]) =>
       statementsOf(r, 'PolicyDocument'),
     );

@@ -1203,8 +1203,93 @@ describe('deployment configuration: Neo4j Enterprise keys (issue 15)', () => {
     ).toEqual([
       expect.stringMatching(/^targets\[1\]\.neo4j\.licence: is for Enterprise targets only/),
       expect.stringMatching(/^targets\[1\]\.neo4j\.backupFrom: is for Enterprise targets only/),
-      expect.stringMatching(/^targets\[1\]\.neo4j\.seed\.serverRoleArns: is for Enterprise targets only/),
+      expect.stringMatching(/^targets\[1\]\.neo4j\.seed: is for Enterprise targets only/),
     ]);
+    // Any seed or backupChain setting on Community, not only server roles: nothing would read it.
+    for (const [key, value] of [
+      ['seed', { onlineTimeoutSeconds: 60 }],
+      ['seed', { rehearse: false }],
+      ['seed', {}],
+      ['backupChain', { maxDifferentials: 2 }],
+    ] as const)
+      expect(problemsOf(exampleWith((c) => (c.targets[1].neo4j[key] = value)))).toEqual([
+        expect.stringMatching(new RegExp(`^targets\\[1\\]\\.neo4j\\.${key}: is for Enterprise targets only`)),
+      ]);
+    const community = parseDeploymentConfig(example(), 'test').targets[1]?.neo4j;
+    expect(community?.edition).toBe('community');
+    expect(community?.seed).toBeUndefined();
+    // The parsed configuration (bundled beside the Lambdas) parses again to itself.
+    const parsed = parseDeploymentConfig(example(), 'test');
+    expect(parseDeploymentConfig(JSON.parse(JSON.stringify(parsed)), 'again')).toEqual(parsed);
+    expect(parsed.targets[0]?.neo4j.seed).toEqual({
+      serverRoleArns: [],
+      onlineTimeoutSeconds: 3600,
+      rehearse: true,
+    });
+  });
+
+  it.each([
+    ['an empty name', 'arn:aws:iam::123456789012:role/'],
+    ['a name of slashes', 'arn:aws:iam::123456789012:role//'],
+    ['an empty path segment', 'arn:aws:iam::123456789012:role/a//b'],
+    ['a trailing slash', 'arn:aws:iam::123456789012:role/team/'],
+    ['a name over 64 characters', `arn:aws:iam::123456789012:role/${'r'.repeat(65)}`],
+    ['a path over 512 characters', `arn:aws:iam::123456789012:role/${'p/'.repeat(256)}name`],
+  ])('refuses a seed server role ARN with %s', (_, arn) => {
+    expect(problemsOf(enterprise((n) => (n.seed = { serverRoleArns: [arn] })))).toEqual([
+      expect.stringMatching(
+        /^targets\[0\]\.neo4j\.seed\.serverRoleArns\[0\]: (must be an IAM role ARN|has a path of \d+ characters; IAM allows 512)/,
+      ),
+    ]);
+  });
+
+  it('accepts a seed server role ARN with a path', () => {
+    const arn = 'arn:aws:iam::123456789012:role/service-role/neo4j/server+1@x';
+    const config = parseDeploymentConfig(
+      enterprise((n) => (n.seed = { serverRoleArns: [arn] })),
+      'test',
+    );
+    expect(config.targets[0]?.neo4j.seed?.serverRoleArns).toEqual([arn]);
+  });
+
+  it.each([
+    ['999.1.1.1', 'ends in a number'],
+    ['010.0.0.1', 'ends in a number'],
+    ['127.1', 'ends in a number'],
+    ['0x7f.0.0.1', 'ends in a number'],
+    ['10.0.0.256', 'ends in a number'],
+    ['neo4j.internal.', 'ends with "."'],
+    ['::ffff:10.0.0.5', 'IPv4-mapped IPv6 address: write the IPv4 address it maps, 10.0.0.5'],
+    ['fe80::1%eth0', 'has a zone id (%eth0)'],
+  ])('refuses the host %s, which would name another host than it seems (%s)', (badHost, why) => {
+    expect(problemsOf(exampleWith((c) => (c.targets[0].neo4j.host = badHost)))).toEqual([
+      expect.stringContaining(`targets[0].neo4j.host: `),
+    ]);
+    expect(problemsOf(exampleWith((c) => (c.targets[0].neo4j.host = badHost)))[0]).toContain(why);
+    expect(problemsOf(exampleWith((c) => (c.targets[0].postgres.host = badHost)))[0]).toMatch(
+      /^targets\[0\]\.postgres\.host: /,
+    );
+    const member = badHost.includes(':') ? `[${badHost}]:6362` : `${badHost}:6362`;
+    const [problem] = problemsOf(enterprise((n) => (n.backupFrom = [member])));
+    expect(problem).toMatch(/^targets\[0\]\.neo4j\.backupFrom\[0\]: has the host /);
+    expect(problem).toContain(why);
+  });
+
+  it('accepts dotted-decimal IPv4, host names with numbers inside and IPv6 hosts', () => {
+    for (const good of [
+      '10.0.0.5',
+      '255.255.255.255',
+      'neo4j-1.internal',
+      '1.neo4j.internal',
+      'fd00::1',
+      '::1',
+    ])
+      expect(
+        parseDeploymentConfig(
+          exampleWith((c) => (c.targets[0].neo4j.host = good)),
+          'test',
+        ).targets[0]?.neo4j.host,
+      ).toBe(good);
   });
 
   it.each([
@@ -1219,7 +1304,7 @@ describe('deployment configuration: Neo4j Enterprise keys (issue 15)', () => {
     ['an IPv6 zone id, which --from cannot carry', '[fe80::1%eth0]:6362'],
   ])('refuses a backupFrom member with %s (%s)', (_, member) => {
     expect(problemsOf(enterprise((n) => (n.backupFrom = [member])))).toEqual([
-      expect.stringMatching(/^targets\[0\]\.neo4j\.backupFrom\[0\]: must be host:port/),
+      expect.stringMatching(/^targets\[0\]\.neo4j\.backupFrom\[0\]: (must be host:port|has the host)/),
     ]);
   });
 

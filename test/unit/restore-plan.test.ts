@@ -8,6 +8,8 @@ const config = loadDeploymentConfigFile('config/example.json');
 const prod = config.targets[0]; // Enterprise 5.26.26, PostgreSQL 18
 const lab = config.targets[1]; // Community 5.26.26, PostgreSQL 18
 if (!prod || !lab) throw new Error('config/example.json has two targets');
+const prodNeo4j = prod.neo4j;
+if (prodNeo4j.edition !== 'enterprise') throw new Error('config/example.json: infrahub-prod is Enterprise');
 
 const manifest = (over: Partial<Manifest> = {}): Manifest => ({
   metadata_version: 2025111200,
@@ -122,7 +124,7 @@ describe('restore compatibility: Enterprise restores by seeding (issue 15)', () 
       server: ['infrahub-server'],
       taskWorkers: [],
     },
-    neo4j: { ...prod.neo4j, version, seed: { ...prod.neo4j.seed, serverRoleArns } },
+    neo4j: { ...prodNeo4j, version, seed: { ...prodNeo4j.seed, serverRoleArns } },
   });
 
   it('warns of an in-place restore without quiesce: a write before the proof fails it after the live database was replaced', () => {

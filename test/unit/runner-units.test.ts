@@ -65,7 +65,7 @@ describe('runner environment', () => {
   });
 
   it('takes every member the configuration accepts, IPv6 included, and refuses what it refuses', () => {
-    const members = 'core-1.internal:6362,10.0.0.7:6362,[fd00::1]:6362,[::ffff:10.0.0.5]:6362';
+    const members = 'core-1.internal:6362,10.0.0.7:6362,[fd00::1]:6362';
     expect(
       parseEnv(Neo4jEnvSchema, { ...base, NEO4J_EDITION: 'enterprise', NEO4J_BACKUP_FROM: members })
         .NEO4J_BACKUP_FROM,
@@ -74,7 +74,19 @@ describe('runner environment', () => {
       expect(() =>
         parseEnv(Neo4jEnvSchema, { ...base, NEO4J_EDITION: 'enterprise', NEO4J_BACKUP_FROM: twice }),
       ).toThrowError(/NEO4J_BACKUP_FROM: must not name a member twice/);
-    for (const bad of ['[fe80::1%eth0]:6362', 'a.internal', 'a.internal:6362,', '[neo4j]:6362'])
+    // An IPv4 address in another spelling (127.1, 010.0.0.1, IPv4-mapped IPv6) would be another
+    // member than its dotted form: refused, as the configuration refuses it.
+    for (const bad of [
+      '[fe80::1%eth0]:6362',
+      'a.internal',
+      'a.internal:6362,',
+      '[neo4j]:6362',
+      '127.1:6362',
+      '010.0.0.1:6362',
+      '999.1.1.1:6362',
+      '[::ffff:10.0.0.5]:6362',
+      'a.internal.:6362',
+    ])
       expect(() =>
         parseEnv(Neo4jEnvSchema, { ...base, NEO4J_EDITION: 'enterprise', NEO4J_BACKUP_FROM: bad }),
       ).toThrowError(/NEO4J_BACKUP_FROM: must be host:port/);
