@@ -1317,9 +1317,21 @@ export function estimateStackResources(config: {
 }
 
 /**
+ * The AWS services `network.createEndpoints` gives interface endpoints (PrivateLink) in the runner
+ * subnets: why each is needed is written beside their construct (infra/constructs/network-endpoints.ts).
+ */
+export const INTERFACE_ENDPOINT_SERVICES = [
+  'ecr.api',
+  'ecr.dkr',
+  'secretsmanager',
+  'logs',
+  'states',
+] as const;
+
+/**
  * The network's resources (infra/constructs/network-endpoints.ts, backup-functions.ts): with
- * `createEndpoints`, a security group, four interface endpoints and the S3 gateway endpoint; a
- * security group for the in-VPC Lambdas when the configuration names none.
+ * `createEndpoints`, a security group, the INTERFACE_ENDPOINT_SERVICES' endpoints and the S3 gateway
+ * endpoint; a security group for the in-VPC Lambdas when the configuration names none.
  */
 function networkResources(
   network?: Pick<
@@ -1329,7 +1341,7 @@ function networkResources(
 ): number {
   if (!network) return 0;
   const lambdaGroup = (network.lambdaSecurityGroupIds ?? network.securityGroupIds).length === 0 ? 1 : 0;
-  return (network.createEndpoints ? 6 : 0) + lambdaGroup;
+  return (network.createEndpoints ? INTERFACE_ENDPOINT_SERVICES.length + 2 : 0) + lambdaGroup;
 }
 
 export const DeploymentConfigSchema = z

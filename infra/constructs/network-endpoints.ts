@@ -1,10 +1,11 @@
 import { Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
-import type { DeploymentConfig } from '../../core/config/schema.js';
+import { type DeploymentConfig, INTERFACE_ENDPOINT_SERVICES } from '../../core/config/schema.js';
 
 /**
- * The AWS services reached from inside the VPC, as interface endpoints (PrivateLink), and why:
+ * The AWS services reached from inside the VPC, as interface endpoints (PrivateLink;
+ * INTERFACE_ENDPOINT_SERVICES, core/config/schema.ts, which counts the stack's resources), and why:
  * - `ecr.api`, `ecr.dkr`: Fargate pulls the runner image (the layers come from S3, through the
  *   gateway endpoint); Amazon ECR user guide, "Amazon ECR interface VPC endpoints".
  * - `secretsmanager`: ECS injects the database credentials into the runner at task start (Amazon ECS
@@ -12,12 +13,16 @@ import type { DeploymentConfig } from '../../core/config/schema.js';
  *   read the Infrahub token, the neo4j-ready Lambda a Community target's Neo4j credentials.
  * - `logs`: the runner's `awslogs` log driver (Amazon ECS developer guide, "Send Amazon ECS logs to
  *   CloudWatch"). The Lambdas' logs go through the Lambda service, not the VPC.
+ * - `states`: the runner answers its waitForTaskToken state itself, SendTaskHeartbeat while data moves
+ *   and SendTaskSuccess/SendTaskFailure at the end (containers/runner/src/task-token.ts; AWS Step
+ *   Functions developer guide, "Creating Interface VPC endpoints for Step Functions"): without it every
+ *   runner step of a deployment without NAT would end in States.HeartbeatTimeout.
  * The other functions (lock: Step Functions; dbms and services: ECS; notify and restore report: SNS,
  * EventBridge, CloudWatch) run outside the VPC and need no endpoint. KMS is called by S3 and Secrets
  * Manager on the callers' behalf (server-side encryption), and credentials come from the Lambda and
  * ECS environments (no STS call), so neither needs an endpoint.
  */
-export const INTERFACE_ENDPOINT_SERVICES = ['ecr.api', 'ecr.dkr', 'secretsmanager', 'logs'] as const;
+export { INTERFACE_ENDPOINT_SERVICES };
 
 export interface NetworkEndpointsProps {
   readonly config: DeploymentConfig;

@@ -208,7 +208,7 @@ describe('network.createEndpoints and Lambda network overrides', () => {
     const endpoints = Object.values(s.backup.findResources('AWS::EC2::VPCEndpoint') as Resources);
     const iface = endpoints.filter((e) => e.Properties?.VpcEndpointType === 'Interface');
     const services = iface.map((e) => JSON.stringify(e.Properties?.ServiceName));
-    for (const service of ['ecr.api', 'ecr.dkr', 'secretsmanager', 'logs']) {
+    for (const service of ['ecr.api', 'ecr.dkr', 'secretsmanager', 'logs', 'states']) {
       expect(
         services.some((n) => n.includes(`.${service}`)),
         service,
