@@ -96,6 +96,8 @@ export function planBackup(input: unknown, config: DeploymentConfig, now: Date):
     ]);
   }
   // A target named twice is refused by the input's schema (targetSelection in core/config/schema.ts).
+  // Every fleet fits the execution's 12 hours: the configuration's check (fleetBoundProblem) holds
+  // for all its targets at its maxConcurrency, so for any of them.
   return {
     backupId: backupIdFor(now),
     components: parsed.components,

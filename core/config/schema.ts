@@ -14,7 +14,12 @@ import {
   parseScheduleExpression,
   ScheduleSyntaxError,
 } from './schedule.js';
-import { DEFAULT_HEARTBEAT_SECONDS, RunnerTimeoutsSchema } from './timeouts.js';
+import {
+  DEFAULT_HEARTBEAT_SECONDS,
+  DRILL_FLEET_DEFAULT_CONCURRENCY,
+  fleetBoundProblem,
+  RunnerTimeoutsSchema,
+} from './timeouts.js';
 
 /** AWS region code such as `eu-west-1` or `us-gov-west-1`. */
 const awsRegion = z
@@ -1412,6 +1417,20 @@ export const DeploymentConfigSchema = z
           message:
             "is for restore-drill schedules only: a backup runs the deployment's maxConcurrency targets at once",
         });
+      // A restore-drill schedule's fleet must end within the drill execution's bound (the backup
+      // fleet's is checked below, for every target).
+      if (schedule.kind === 'restore-drill') {
+        const selected = config.targets.filter(
+          (t) => schedule.targets === '*' || schedule.targets.includes(t.name),
+        );
+        const tooLong = fleetBoundProblem(
+          selected,
+          schedule.maxConcurrency ?? DRILL_FLEET_DEFAULT_CONCURRENCY,
+          'drill',
+        );
+        if (tooLong)
+          ctx.addIssue({ code: 'custom', path: ['schedules', i, 'maxConcurrency'], message: tooLong });
+      }
       if (schedule.targets === '*') return;
       schedule.targets.forEach((name, j) => {
         if (!names.has(name)) {
@@ -1423,6 +1442,10 @@ export const DeploymentConfigSchema = z
         }
       });
     });
+
+    // Every target backed up in one execution ("*", as on demand) must end within its 12 hours.
+    const backupTooLong = fleetBoundProblem(config.targets, config.maxConcurrency, 'backup');
+    if (backupTooLong) ctx.addIssue({ code: 'custom', path: ['maxConcurrency'], message: backupTooLong });
 
     if (config.replication && config.replication.region === config.region) {
       ctx.addIssue({

@@ -63,33 +63,53 @@ export const DEFAULT_STEP_TIMEOUT_SECONDS: Record<RunnerStepKey, number> = {
  * of a data step (the runner's own stall bound is 3/4 of it: containers/runner/src/task-token.ts).
  */
 export const DEFAULT_HEARTBEAT_SECONDS = 600;
-/** The executions' own bound (12 hours, backup-state-machine.ts): no step may outlast it. */
-export const MAX_STEP_TIMEOUT_SECONDS = 12 * 3600;
+/**
+ * The backup and restore executions' own bound, 12 hours (their TimeoutSeconds:
+ * infra/constructs/backup-state-machine.ts, restore-state-machine.ts): no step may outlast it.
+ */
+export const EXECUTION_TIMEOUT_SECONDS = 12 * 3600;
+/** No step may outlast its execution (EXECUTION_TIMEOUT_SECONDS). */
+export const MAX_STEP_TIMEOUT_SECONDS = EXECUTION_TIMEOUT_SECONDS;
+/**
+ * The drill state machine's bound, 7 days: a fleet drill runs its targets' drills within it
+ * (infra/constructs/restore-state-machine.ts).
+ */
+export const DRILL_EXECUTION_TIMEOUT_SECONDS = 7 * 24 * 3600;
 export const MIN_STEP_TIMEOUT_SECONDS = 300;
 export const MIN_HEARTBEAT_SECONDS = 120;
 export const MAX_HEARTBEAT_SECONDS = 3600;
 /** What a step is given on top of the transfer time its data needs (start-up, tools, checks). */
 export const STEP_OVERHEAD_SECONDS = 900;
 
-const seconds = (min: number, max: number) =>
+const seconds = (min: number, max: number, why: string) =>
   z
     .number({ error: `must be a whole number of seconds between ${min} and ${max}` })
     .int(`must be a whole number of seconds between ${min} and ${max}`)
     .min(min, `must be at least ${min} seconds`)
-    .max(max, `must be at most ${max} seconds (the execution's own bound is 12 hours)`);
+    .max(max, `must be at most ${max} seconds (${why})`);
 
 export const RunnerTimeoutsSchema = z
   .strictObject({
     /** HeartbeatSeconds of every runner step (see DEFAULT_HEARTBEAT_SECONDS). */
-    heartbeatSeconds: seconds(MIN_HEARTBEAT_SECONDS, MAX_HEARTBEAT_SECONDS).default(
-      DEFAULT_HEARTBEAT_SECONDS,
-    ),
+    heartbeatSeconds: seconds(
+      MIN_HEARTBEAT_SECONDS,
+      MAX_HEARTBEAT_SECONDS,
+      'a runner silent for longer than an hour is treated as lost',
+    ).default(DEFAULT_HEARTBEAT_SECONDS),
     /** TimeoutSeconds per step; a step not named gets its default, raised for the data size. */
     steps: z
       .strictObject(
         Object.fromEntries(
           Object.keys(RUNNER_STEP_KEYS).map(
-            (k) => [k, seconds(MIN_STEP_TIMEOUT_SECONDS, MAX_STEP_TIMEOUT_SECONDS).optional()] as const,
+            (k) =>
+              [
+                k,
+                seconds(
+                  MIN_STEP_TIMEOUT_SECONDS,
+                  MAX_STEP_TIMEOUT_SECONDS,
+                  "the execution's own bound is 12 hours",
+                ).optional(),
+              ] as const,
           ),
         ) as Record<RunnerStepKey, z.ZodOptional<z.ZodNumber>>,
       )
@@ -104,6 +124,17 @@ export const RunnerTimeoutsSchema = z
     minMiBPerSecond: z.number().positive('must be a positive number of MiB/s').max(10_000).default(10),
   })
   .superRefine((t, ctx) => {
+    // A data size whose transfer alone passes a step's bound would be cut to 12 hours without a
+    // word, and every backup of the target would time out.
+    if (t.dataSizeGiB !== undefined) {
+      const needed = STEP_OVERHEAD_SECONDS + transferSeconds(t.dataSizeGiB * 1024 ** 3, t.minMiBPerSecond);
+      if (needed > MAX_STEP_TIMEOUT_SECONDS)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['dataSizeGiB'],
+          message: `${t.dataSizeGiB} GiB at minMiBPerSecond ${t.minMiBPerSecond} take about ${hours(needed)} h per data step, beyond a step's 12 hours (the execution's own bound): raise minMiBPerSecond to the slowest rate you really expect (at least ${Math.ceil((t.dataSizeGiB * 1024) / (MAX_STEP_TIMEOUT_SECONDS - STEP_OVERHEAD_SECONDS))} MiB/s for this size)`,
+        });
+    }
     for (const [key, value] of Object.entries(t.steps)) {
       if (value !== undefined && value <= t.heartbeatSeconds)
         ctx.addIssue({
@@ -121,18 +152,28 @@ export interface StepBounds {
   heartbeatSeconds: number;
 }
 
+/** Seconds to move `bytes` at `mibPerSecond` MiB/s, rounded up. */
+function transferSeconds(bytes: number, mibPerSecond: number): number {
+  return Math.ceil(bytes / (mibPerSecond * 1024 ** 2));
+}
+
+const hours = (seconds: number): string => (seconds / 3600).toFixed(1);
+
 /**
  * Every step's bounds for a target: its configured TimeoutSeconds, else the default raised to
- * STEP_OVERHEAD_SECONDS + the time `bytes` (the restore's backup size, else `dataSizeGiB`) take at
- * `minMiBPerSecond`, capped at the execution's 12 hours; HeartbeatSeconds the same for every step.
+ * STEP_OVERHEAD_SECONDS + the time the larger of `bytes` (a restore's backup size) and `dataSizeGiB`
+ * take at `minMiBPerSecond`, capped at the execution's 12 hours; HeartbeatSeconds the same for every
+ * step.
  */
 export function stepTimeouts(
   timeouts: Partial<RunnerTimeouts> | undefined,
   bytes?: number,
 ): Record<RunnerStepKey, StepBounds> {
   const t = RunnerTimeoutsSchema.parse(timeouts ?? {});
-  const size = bytes ?? (t.dataSizeGiB !== undefined ? t.dataSizeGiB * 1024 ** 3 : 0);
-  const transfer = Math.ceil(size / (t.minMiBPerSecond * 1024 ** 2));
+  // A restore's backup is compressed; its databases are rebuilt at their full size (indexes too), so
+  // the configured data size, when larger, still bounds the restore steps.
+  const size = Math.max(bytes ?? 0, t.dataSizeGiB !== undefined ? t.dataSizeGiB * 1024 ** 3 : 0);
+  const transfer = transferSeconds(size, t.minMiBPerSecond);
   const out = {} as Record<RunnerStepKey, StepBounds>;
   for (const key of Object.keys(RUNNER_STEP_KEYS) as RunnerStepKey[]) {
     const moves = key !== 'countNeo4j' && key !== 'validateNeo4j';
@@ -141,4 +182,71 @@ export function stepTimeouts(
     out[key] = { timeoutSeconds, heartbeatSeconds: Math.min(t.heartbeatSeconds, timeoutSeconds - 1) };
   }
   return out;
+}
+
+/**
+ * How many targets a fleet drill rehearses at once by default. Each drill is its own Fargate task of
+ * 2 vCPU and 8 GiB (the drill task definition) running a disposable PostgreSQL and Neo4j: four hold
+ * 8 vCPU, which fits beside the backups' runners under a modest account's Fargate On-Demand vCPU
+ * quota (per account and Region, shared with every other Fargate task), and keep the S3 reads to
+ * four backups at once. It matches the backup fleet's default maxConcurrency. A large fleet must
+ * still end within the drill execution's 7 days (fleetBoundProblem: at about half an hour a drill,
+ * 1,000 targets need a maxConcurrency of 3 or more).
+ */
+export const DRILL_FLEET_DEFAULT_CONCURRENCY = 4;
+/**
+ * How long one target's backup takes, as the fleet bound estimates it (seconds): STEP_OVERHEAD_SECONDS
+ * (Fargate start-up of its runner tasks, the preflight gate, a Community DBMS stopped and started,
+ * the manifest) plus the time its `dataSizeGiB` takes at `minMiBPerSecond` (the steps move the
+ * databases and artifacts in parallel, so the largest bounds it). A drill restores and validates
+ * too: twice the overhead (about half an hour for a small deployment) plus the transfer.
+ */
+export function estimatedTargetSeconds(
+  timeouts: Partial<RunnerTimeouts> | undefined,
+  kind: 'backup' | 'drill',
+): number {
+  const t = RunnerTimeoutsSchema.parse(timeouts ?? {});
+  const transfer =
+    t.dataSizeGiB === undefined ? 0 : transferSeconds(t.dataSizeGiB * 1024 ** 3, t.minMiBPerSecond);
+  return (kind === 'drill' ? 2 : 1) * STEP_OVERHEAD_SECONDS + transfer;
+}
+
+/**
+ * How long a fleet execution takes when a Distributed Map runs `estimates` (seconds each, in item
+ * order) at most `maxConcurrency` at once, each started as soon as one ends (the Map's
+ * MaxConcurrency: AWS Step Functions Developer Guide, "Distributed Map state"), in seconds.
+ * @throws RangeError for a maxConcurrency below 1
+ */
+export function fleetSeconds(estimates: readonly number[], maxConcurrency: number): number {
+  if (!(maxConcurrency >= 1))
+    throw new RangeError(`maxConcurrency must be at least 1, not ${maxConcurrency}`);
+  const slots = new Array<number>(Math.min(maxConcurrency, Math.max(estimates.length, 1))).fill(0);
+  for (const seconds of estimates) {
+    let first = 0;
+    for (let i = 1; i < slots.length; i++) if ((slots[i] as number) < (slots[first] as number)) first = i;
+    slots[first] = (slots[first] as number) + seconds;
+  }
+  return Math.max(...slots);
+}
+
+/**
+ * Why a fleet of targets cannot end within its execution's bound at `maxConcurrency`, or undefined
+ * when it can by fleetSeconds' estimate: an execution that times out cannot be caught, so it ends
+ * with no report and no notice, and children still running are aborted (a Community DBMS stopped for
+ * its dump may be left down).
+ */
+export function fleetBoundProblem(
+  targets: ReadonlyArray<{ timeouts?: Partial<RunnerTimeouts> | undefined }>,
+  maxConcurrency: number,
+  kind: 'backup' | 'drill',
+): string | undefined {
+  const estimates = targets.map((t) => estimatedTargetSeconds(t.timeouts, kind));
+  const total = fleetSeconds(estimates, maxConcurrency);
+  const bound = kind === 'backup' ? EXECUTION_TIMEOUT_SECONDS : DRILL_EXECUTION_TIMEOUT_SECONDS;
+  if (total <= bound) return undefined;
+  const each = kind === 'backup' ? '15 minutes' : '30 minutes';
+  let needed = maxConcurrency;
+  while (needed < 40 && fleetSeconds(estimates, needed) > bound) needed += 1;
+  const fits = fleetSeconds(estimates, needed) <= bound;
+  return `${targets.length} targets at maxConcurrency ${maxConcurrency} need about ${hours(total)} h by the estimate (each ${kind} about ${each} plus its timeouts.dataSizeGiB at minMiBPerSecond), beyond the ${kind} execution's ${hours(bound)} h, which ends the execution with no report or notice: ${fits ? `raise maxConcurrency to at least ${needed}` : 'even 40 at once do not fit: split the fleet into several deployments or schedules'}`;
 }

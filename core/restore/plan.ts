@@ -26,6 +26,7 @@ import {
   targetName,
   targetSelection,
 } from '../config/schema.js';
+import { DRILL_FLEET_DEFAULT_CONCURRENCY, fleetBoundProblem } from '../config/timeouts.js';
 import { IncompatibleBackupError, InvalidInputError, ManifestError } from '../errors.js';
 import { RestoreDatabaseNameSchema } from '../neo4j-names.js';
 
@@ -131,18 +132,9 @@ export const DrillExecutionInputSchema = z.strictObject({
 });
 export type DrillExecutionInput = z.input<typeof DrillExecutionInputSchema>;
 
-/**
- * How many targets a fleet drill rehearses at once by default. Each drill is its own Fargate task of
- * 2 vCPU and 8 GiB (the drill task definition) running a disposable PostgreSQL and Neo4j: four hold
- * 8 vCPU, which fits beside the backups' runners under a modest account's Fargate On-Demand vCPU
- * quota (per account and Region, shared with every other Fargate task), and keep the S3 reads to
- * four backups at once. It matches the backup fleet's default maxConcurrency. A large fleet must
- * still end within the drill execution's 12 hours: at about half an hour a drill, 100 targets need
- * a maxConcurrency of 5 or more (ceil(100 / 5) x 0.5 h = 10 h).
- */
-export const DRILL_FLEET_DEFAULT_CONCURRENCY = 4;
 /** The most drills a fleet runs at once (as the backup fleet's maxConcurrency: 40). */
 export const DRILL_FLEET_MAX_CONCURRENCY = 40;
+export { DRILL_FLEET_DEFAULT_CONCURRENCY };
 
 /**
  * A fleet drill's input: one execution rehearses many targets, each as its own drill execution
@@ -206,6 +198,13 @@ export function planDrillFleet(
   const unknown = targets.filter((t) => !known.includes(t));
   if (unknown.length > 0)
     throw new InvalidInputError('drill fleet input', [`targets: ${notConfigured(unknown, known)}`]);
+  // A fleet that cannot end within the drill execution's bound would be timed out with no report.
+  const tooLong = fleetBoundProblem(
+    targets.map((name) => configuredTarget(config, name, 'target')),
+    parsed.maxConcurrency,
+    'drill',
+  );
+  if (tooLong) throw new InvalidInputError('drill fleet input', [`maxConcurrency: ${tooLong}`]);
   return {
     kind: 'drill-fleet',
     targets,

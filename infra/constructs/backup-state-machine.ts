@@ -6,6 +6,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { BACKUP_RUNNER_STEPS } from '../../core/backup/runner-steps.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
+import { EXECUTION_TIMEOUT_SECONDS } from '../../core/config/timeouts.js';
 import type { BackupFunctions } from './backup-functions.js';
 import type { BackupRunner } from './backup-runner.js';
 import { fleetResultsPrefix, grantFleetResults, ScopedResultWriterMap } from './fleet-map.js';
@@ -48,7 +49,7 @@ export class BackupStateMachine extends Construct {
   constructor(scope: Construct, id: string, props: BackupStateMachineProps) {
     super(scope, id);
     const { config, functions: fns } = props;
-    const timeout = props.timeout ?? Duration.hours(12);
+    const timeout = props.timeout ?? Duration.seconds(EXECUTION_TIMEOUT_SECONDS);
     const b: Builder = new StateBuilder(this, {
       config,
       runner: props.runner,

@@ -7,6 +7,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { RESTORE_RUNNER_STEPS } from '../../core/backup/runner-steps.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
+import { DRILL_EXECUTION_TIMEOUT_SECONDS, EXECUTION_TIMEOUT_SECONDS } from '../../core/config/timeouts.js';
 import { STARTED_BY_EXECUTION_ID } from '../../core/restore/plan.js';
 import type { BackupFunctions } from './backup-functions.js';
 import type { BackupRunner } from './backup-runner.js';
@@ -151,7 +152,7 @@ export class RestoreStateMachine extends Construct {
   constructor(scope: Construct, id: string, props: RestoreStateMachinesProps) {
     super(scope, id);
     const { config, functions: fns } = props;
-    const timeout = props.timeout ?? Duration.hours(12);
+    const timeout = props.timeout ?? Duration.seconds(EXECUTION_TIMEOUT_SECONDS);
     const b = restoreBuilder(this, props);
 
     const report = reportState(
@@ -432,7 +433,7 @@ export class DrillStateMachine extends Construct {
     // A fleet drill runs its targets' drills maxConcurrency at a time: 7 days hold, for example, 1,000
     // targets of 30 minutes each at 4 at once (about 5.2 days). A single drill is bounded by its own
     // steps' timeouts long before. The alarm DrillExecutionFailed reports a fleet that passes it.
-    const timeout = props.timeout ?? Duration.days(7);
+    const timeout = props.timeout ?? Duration.seconds(DRILL_EXECUTION_TIMEOUT_SECONDS);
     const { storage } = props;
     const b = restoreBuilder(this, props);
     const name = `${config.name}-restore-drill`;

@@ -58,6 +58,8 @@ const fleetConfig = (count: number, tagged: boolean, account?: string, keys = fa
   name: 'fleet',
   ...(account ? { account } : {}),
   region: 'us-east-1',
+  // The fleet fits the backup's 12 hours (fleetBoundProblem: about 15 minutes a target).
+  maxConcurrency: 40,
   network: { vpcId: 'vpc-00000000', subnetIds: ['subnet-00000000'], availabilityZones: ['us-east-1a'] },
   // keys: each target's secrets under a customer-managed key of its own (secretsKmsKeyArns).
   targets: Array.from({ length: count }, (_, i) => ({

@@ -275,8 +275,9 @@ describe('notices, keys, retries and cost options (template)', () => {
     const defaults = stepTimeouts(undefined);
     expect(defaults.backupPostgres).toEqual({ timeoutSeconds: 7200, heartbeatSeconds: 600 });
     expect(defaults.countNeo4j.timeoutSeconds).toBe(1800);
-    // 500 GiB at 10 MiB/s: 51,200 s of transfer, capped at the execution's 12 hours.
-    expect(stepTimeouts({ dataSizeGiB: 500 }).backupNeo4j.timeoutSeconds).toBe(43_200);
+    // A restore of a 500 GiB backup at 10 MiB/s: 51,200 s of transfer, capped at the execution's 12
+    // hours (a configured dataSizeGiB that large is refused: test/unit/timeouts.test.ts).
+    expect(stepTimeouts(undefined, 500 * 1024 ** 3).restoreNeo4j.timeoutSeconds).toBe(43_200);
     // 100 GiB at 20 MiB/s: 5,120 s + 900 s of overhead, above the 2 h default? no: 6,020 < 7,200.
     expect(stepTimeouts({ dataSizeGiB: 100, minMiBPerSecond: 20 }).backupPostgres.timeoutSeconds).toBe(7200);
     expect(stepTimeouts({ dataSizeGiB: 200, minMiBPerSecond: 20 }).backupPostgres.timeoutSeconds).toBe(

@@ -97,6 +97,7 @@ describe('backup execution input and plan', () => {
       name: `infrahub-site-${String(i).padStart(3, '0')}`,
     }));
     raw.schedules = [];
+    (raw as { maxConcurrency?: number }).maxConcurrency = 40; // the 12 hours' bound (fleetBoundProblem)
     const fleet = parseDeploymentConfig(raw, 'fleet');
     const plan = planBackup({}, fleet, now);
     expect(plan.targets).toHaveLength(MAX_TARGETS);
