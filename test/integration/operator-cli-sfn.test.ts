@@ -42,45 +42,41 @@ describe('operator CLI against a Step Functions API (moto)', () => {
     await server?.stop();
   });
 
-  it('starts a backup execution with the validated input, and status follows it to its end', async () => {
+  /**
+   * `backup --no-follow` with `options` before the command, then the execution stopped by hand (moto
+   * does not run states) and `status --json` followed to its end: the started execution's ARN and
+   * status's answer.
+   */
+  async function startStopAndFollow(options: string[]): Promise<{ executionArn: string; status: unknown }> {
     const lines: string[] = [];
     const errors: string[] = [];
     const started = await run(
-      [
-        '--region',
-        localRegion,
-        'backup',
-        '--target',
-        'infrahub-lab',
-        '--state-machine',
-        stateMachineArn,
-        '--no-follow',
-      ],
+      [...options, 'backup', '--target', 'infrahub-lab', '--state-machine', stateMachineArn, '--no-follow'],
       (l) => lines.push(l),
       (l) => errors.push(l),
     );
     expect(started, errors.join('\n')).toBe(EXIT.ok);
     const executionArn = lines.join('').trim();
     expect(executionArn).toMatch(/^arn:aws:states:.*:execution:infrahub-backup-backup:/);
-
-    const sfn = new SFNClient({
-      endpoint: server.endpoint,
-      region: localRegion,
-      credentials: localCredentials,
-    });
-    const described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    const described = await sfn().send(new DescribeExecutionCommand({ executionArn }));
     expect(JSON.parse(described.input ?? '{}')).toMatchObject({ targets: ['infrahub-lab'], force: false });
-    await sfn.send(
-      new StopExecutionCommand({ executionArn, error: 'Stopped', cause: 'stopped by the operator' }),
-    );
+    await sfn().send(new StopExecutionCommand({ executionArn, error: 'Stopped', cause: 'by the test' }));
     const out: string[] = [];
-    const code = await run(
-      ['--region', localRegion, '--json', 'status', executionArn],
+    const followed = await run(
+      [...options, '--json', 'status', executionArn],
       (l) => out.push(l),
-      () => undefined,
+      (l) => errors.push(l),
     );
-    expect(code).toBe(EXIT.failed);
-    expect(JSON.parse(out.join('\n'))).toMatchObject({ executionArn, status: 'ABORTED' });
+    expect(followed, errors.join('\n')).toBe(EXIT.failed);
+    return { executionArn, status: JSON.parse(out.join('\n')) };
+  }
+
+  const sfn = () =>
+    new SFNClient({ endpoint: server.endpoint, region: localRegion, credentials: localCredentials });
+
+  it('starts a backup execution with the validated input, and status follows it to its end', async () => {
+    const { executionArn, status } = await startStopAndFollow(['--region', localRegion]);
+    expect(status).toMatchObject({ executionArn, status: 'ABORTED' });
   });
 
   // Issue 17, item 2: --endpoint reaches Step Functions too, not only S3. The SDK's own endpoint
@@ -93,30 +89,8 @@ describe('operator CLI against a Step Functions API (moto)', () => {
     process.env.AWS_ENDPOINT_URL_S3 = 'http://127.0.0.1:1';
     try {
       const at = ['--region', localRegion, '--endpoint', server.endpoint];
-      const lines: string[] = [];
-      const errors: string[] = [];
-      const started = await run(
-        [...at, 'backup', '--target', 'infrahub-lab', '--state-machine', stateMachineArn, '--no-follow'],
-        (l) => lines.push(l),
-        (l) => errors.push(l),
-      );
-      expect(started, errors.join('\n')).toBe(EXIT.ok);
-      const executionArn = lines.join('').trim();
-      expect(executionArn).toMatch(/^arn:aws:states:.*:execution:infrahub-backup-backup:/);
-      const sfn = new SFNClient({
-        endpoint: server.endpoint,
-        region: localRegion,
-        credentials: localCredentials,
-      });
-      await sfn.send(new StopExecutionCommand({ executionArn, error: 'Stopped', cause: 'by the test' }));
-      const out: string[] = [];
-      const followed = await run(
-        [...at, '--json', 'status', executionArn],
-        (l) => out.push(l),
-        (l) => errors.push(l),
-      );
-      expect(followed, errors.join('\n')).toBe(EXIT.failed);
-      expect(JSON.parse(out.join('\n'))).toMatchObject({ executionArn, status: 'ABORTED' });
+      const { executionArn, status } = await startStopAndFollow(at);
+      expect(status).toMatchObject({ executionArn, status: 'ABORTED' });
 
       const refused: string[] = [];
       const unknown = await run(
