@@ -63,8 +63,10 @@ export const ErrorNames = {
   Neo4jSeed: 'Neo4jSeed',
   /** The runner's work made no progress (no bytes moved, no tool output) for longer than the step's HeartbeatSeconds: its tools were stopped, its uploads aborted. Often a half-open connection; a new attempt may pass. */
   Stalled: 'Stalled',
-  /** Step Functions refused the runner's heartbeat (TaskTimedOut, TaskDoesNotExist): the state already ended (timed out, execution stopped), so the runner stopped its work; nobody waits for its result. */
+  /** Step Functions refused the runner's heartbeat (TaskTimedOut, TaskDoesNotExist, InvalidToken): the state already ended (timed out, execution stopped), so the runner stopped its work; nobody waits for its result. */
   TaskAbandoned: 'TaskAbandoned',
+  /** Step Functions accepted none of the runner's heartbeats for 3/4 of the step's HeartbeatSeconds (no route to its endpoint, an IAM denial, long throttling): the state fails with States.HeartbeatTimeout at HeartbeatSeconds and may start the step again, so the runner stopped its work first (tools ended, uploads aborted) rather than run beside the new task. A new attempt passes once the task reaches Step Functions. */
+  HeartbeatNotAccepted: 'HeartbeatNotAccepted',
 } as const;
 
 export type ErrorName = (typeof ErrorNames)[keyof typeof ErrorNames];
@@ -267,7 +269,16 @@ export class StalledError extends NamedError {
   override readonly name = ErrorNames.Stalled;
 }
 
-/** Step Functions no longer waits for this task (ErrorNames.TaskAbandoned): names the refusal (TaskTimedOut, TaskDoesNotExist). */
+/** Step Functions no longer waits for this task (ErrorNames.TaskAbandoned): names the refusal (TaskTimedOut, TaskDoesNotExist, InvalidToken). */
 export class TaskAbandonedError extends NamedError {
   override readonly name = ErrorNames.TaskAbandoned;
+}
+
+/**
+ * The runner's heartbeats went unaccepted for its bound (ErrorNames.HeartbeatNotAccepted): names how
+ * long, how many were sent, the last answer (a network error, AccessDeniedException, throttling, or
+ * none) and the step's HeartbeatSeconds.
+ */
+export class HeartbeatNotAcceptedError extends NamedError {
+  override readonly name = ErrorNames.HeartbeatNotAccepted;
 }

@@ -1,11 +1,25 @@
 /**
  * The pure parts of the runner's task-token session (containers/runner/src/task-token.ts) and of the
- * local mode's bounds (cli/local/backup.ts); the session against a loopback Step Functions endpoint,
- * on real timers, is test/integration/task-token.test.ts.
+ * local mode's bounds (cli/local/backup.ts), and the session's timing rules on fake timers with a
+ * stand-in client; the session against a loopback Step Functions endpoint, on real timers, is
+ * test/integration/task-token.test.ts (and task-token-unreachable.test.ts).
  */
-import { describe, expect, it } from 'vitest';
+import {
+  SendTaskFailureCommand,
+  SendTaskHeartbeatCommand,
+  SendTaskSuccessCommand,
+} from '@aws-sdk/client-sfn';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { withLocalTaskTokenBounds } from '../../cli/local/backup.js';
-import { failureFields } from '../../containers/runner/src/task-token.js';
+import {
+  acceptanceBoundMs,
+  FINAL_CALL_TIMEOUT_MS,
+  failureFields,
+  type SfnSender,
+  TaskTokenSession,
+  unacceptedFor,
+} from '../../containers/runner/src/task-token.js';
+import { noteBytes, resetProgress } from '../../core/progress.js';
 
 describe('failureFields', () => {
   it('failureFields leaves a short error and cause as they are (but redacted)', () => {
@@ -53,5 +67,187 @@ describe('withLocalTaskTokenBounds', () => {
     // Other tasks keep theirs, and the definition given is not modified.
     expect(local.States.Lambda).toHaveProperty('TimeoutSecondsPath', '$.t');
     expect(runner).toHaveProperty('TimeoutSecondsPath');
+  });
+});
+
+describe('acceptanceBoundMs and unacceptedFor (the acceptance rule)', () => {
+  it('is 3/4 of HeartbeatSeconds, as the stall bound: 90 s at the smallest HeartbeatSeconds (120), 450 s at the default (600)', () => {
+    expect(acceptanceBoundMs(120)).toBe(90_000);
+    expect(acceptanceBoundMs(600)).toBe(450_000);
+    expect(acceptanceBoundMs(3600)).toBe(2_700_000);
+    for (const bad of [0, -5, Number.NaN, Number.POSITIVE_INFINITY])
+      expect(() => acceptanceBoundMs(bad)).toThrow(/HeartbeatSeconds must be a positive number/);
+  });
+
+  it('holds once heartbeats were sent and none was accepted for the bound; not before, and not when none was sent', () => {
+    const at = (now: number, unanswered: number) =>
+      unacceptedFor({ now, lastAcceptedAt: 1_000, unanswered, boundMs: 450_000 });
+    expect(at(1_000 + 449_999, 3)).toBeUndefined();
+    expect(at(1_000 + 450_000, 3)).toBe(450_000);
+    expect(at(1_000 + 600_000, 1)).toBe(600_000);
+    // A progress-watched step that sent nothing (nothing moved) is the stall rule's to judge.
+    expect(at(1_000 + 600_000, 0)).toBeUndefined();
+  });
+});
+
+describe('the session on fake timers (HeartbeatSeconds 600: beats every 100 s, bound 450 s)', () => {
+  type Answer = 'accept' | 'fail' | 'deny' | 'hang' | 'refuse';
+  /** A stand-in SFN client: answers each call as `answer()` says at the time, and records it. */
+  function sender(answer: () => Answer) {
+    const calls: Array<{ op: string; at: number; input: Record<string, unknown> }> = [];
+    const client: SfnSender = {
+      send: ((command: { input: Record<string, unknown> }) => {
+        const op =
+          command instanceof SendTaskHeartbeatCommand
+            ? 'heartbeat'
+            : command instanceof SendTaskFailureCommand
+              ? 'failure'
+              : command instanceof SendTaskSuccessCommand
+                ? 'success'
+                : 'other';
+        calls.push({ op, at: Date.now(), input: command.input });
+        const a = answer();
+        if (a === 'accept') return Promise.resolve({});
+        // Never settles, and ignores its abort signal: only the session's own bound ends the wait.
+        if (a === 'hang') return new Promise(() => undefined);
+        const error = new Error(
+          a === 'fail'
+            ? 'connect ETIMEDOUT 10.0.0.1:443'
+            : a === 'deny'
+              ? 'User: arn:aws:sts::1:assumed-role/r/t is not authorized to perform: states:SendTaskHeartbeat'
+              : 'Task Timed Out',
+        );
+        error.name = a === 'fail' ? 'TimeoutError' : a === 'deny' ? 'AccessDeniedException' : 'TaskTimedOut';
+        return Promise.reject(error);
+      }) as unknown as SfnSender['send'],
+    };
+    return { client, calls };
+  }
+
+  let t0: number;
+  beforeEach(() => {
+    vi.useFakeTimers();
+    t0 = Date.now();
+    resetProgress();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  function session(client: SfnSender, watchProgress = false) {
+    const stops: Array<{ name: string; message: string; at: number }> = [];
+    const s = new TaskTokenSession({
+      token: 't',
+      heartbeatSeconds: 600,
+      watchProgress,
+      client,
+      stop: (e) => stops.push({ name: e.name, message: e.message, at: Date.now() - t0 }),
+    });
+    return { s, stops };
+  }
+
+  it('heartbeats that fail from the start: stopped as HeartbeatNotAccepted at exactly 450 s, not at the next beat (500 s)', async () => {
+    const { client, calls } = sender(() => 'fail');
+    const { s, stops } = session(client);
+    await s.start();
+    await vi.advanceTimersByTimeAsync(449_999);
+    expect(stops).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(stops.map((x) => [x.name, x.at])).toEqual([['HeartbeatNotAccepted', 450_000]]);
+    expect(stops[0]?.message).toMatch(
+      /^Step Functions accepted no heartbeat for 450 s \(5 sent since the runner started; the last failed: TimeoutError: connect ETIMEDOUT 10\.0\.0\.1:443\), past the bound of 450 s \(3\/4 of the step's HeartbeatSeconds, 600 s\)/,
+    );
+    // No heartbeat after the stop; the final report is one SendTaskFailure by that name.
+    await vi.advanceTimersByTimeAsync(1_000_000);
+    expect(calls.map((c) => c.op)).toEqual(['heartbeat', 'heartbeat', 'heartbeat', 'heartbeat', 'heartbeat']);
+    await s.fail(stops[0] as { name: string; message: string });
+    expect(calls.at(-1)).toMatchObject({ op: 'failure', input: { error: 'HeartbeatNotAccepted' } });
+    expect(stops).toHaveLength(1);
+  });
+
+  it('an accepted heartbeat restarts the bound: accepted until 200 s, denied after, stopped at 650 s', async () => {
+    const { client } = sender(() => (Date.now() - t0 <= 200_000 ? 'accept' : 'deny'));
+    const { s, stops } = session(client);
+    await s.start();
+    await vi.advanceTimersByTimeAsync(649_999);
+    expect(s.beats).toBe(3); // at 0, 100 s and 200 s
+    expect(stops).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(stops.map((x) => [x.name, x.at])).toEqual([['HeartbeatNotAccepted', 650_000]]);
+    expect(stops[0]?.message).toMatch(
+      /\(4 sent since the last accepted one; the last failed: AccessDeniedException: User: .* states:SendTaskHeartbeat\)/,
+    );
+  });
+
+  it('heartbeats accepted all along never trip the rule (a long step)', async () => {
+    const { client } = sender(() => 'accept');
+    const { s, stops } = session(client);
+    await s.start();
+    await vi.advanceTimersByTimeAsync(5 * 3_600_000);
+    expect(stops).toEqual([]);
+    expect(s.beats).toBe(181);
+    await s.succeed({});
+  });
+
+  it('a short outage below the bound changes nothing', async () => {
+    // Failing from 150 s to 500 s (the beats at 200, 300 and 400 s): the last accepted one at 100 s,
+    // the next at 500 s, before the bound (100 + 450 = 550 s).
+    const { client } = sender(() => {
+      const t = Date.now() - t0;
+      return t > 150_000 && t < 500_000 ? 'fail' : 'accept';
+    });
+    const { s, stops } = session(client);
+    await s.start();
+    await vi.advanceTimersByTimeAsync(2_000_000);
+    expect(stops).toEqual([]);
+  });
+
+  it('a heartbeat that never answers does not hold the stop: stopped at 450 s; the final call ends after FINAL_CALL_TIMEOUT_MS', async () => {
+    const { client, calls } = sender(() => 'hang');
+    const { s, stops } = session(client);
+    // The first heartbeat is awaited by start() within its bound (one beat interval, 100 s here).
+    const started = s.start();
+    await vi.advanceTimersByTimeAsync(100_000);
+    await started;
+    await vi.advanceTimersByTimeAsync(350_000);
+    expect(stops.map((x) => [x.name, x.at])).toEqual([['HeartbeatNotAccepted', 450_000]]);
+    let done = false;
+    const failing = s.fail(stops[0] as { name: string; message: string }).then(() => {
+      done = true;
+    });
+    await vi.advanceTimersByTimeAsync(FINAL_CALL_TIMEOUT_MS - 1);
+    expect(done).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await failing;
+    expect(done).toBe(true);
+    expect(calls.at(-1)?.op).toBe('failure');
+  });
+
+  it('a quiet data step whose heartbeats were accepted stops as Stalled, not HeartbeatNotAccepted', async () => {
+    const { client } = sender(() => 'accept');
+    const { s, stops } = session(client, true);
+    await s.start();
+    await vi.advanceTimersByTimeAsync(1_000_000);
+    expect(stops.map((x) => x.name)).toEqual(['Stalled']);
+  });
+
+  it('a data step moving bytes while every heartbeat fails stops as HeartbeatNotAccepted at 450 s', async () => {
+    const { client } = sender(() => 'fail');
+    const { s, stops } = session(client, true);
+    const moving = setInterval(() => noteBytes(1024), 10_000);
+    await s.start();
+    await vi.advanceTimersByTimeAsync(500_000);
+    clearInterval(moving);
+    expect(stops.map((x) => [x.name, x.at])).toEqual([['HeartbeatNotAccepted', 450_000]]);
+  });
+
+  it('a refused heartbeat is still TaskAbandoned at once, and no final call follows', async () => {
+    const { client, calls } = sender(() => (Date.now() - t0 < 250_000 ? 'accept' : 'refuse'));
+    const { s, stops } = session(client);
+    await s.start();
+    await vi.advanceTimersByTimeAsync(1_000_000);
+    expect(stops.map((x) => [x.name, x.at])).toEqual([['TaskAbandoned', 300_000]]);
+    await s.fail(stops[0] as { name: string; message: string });
+    expect(calls.map((c) => c.op)).toEqual(['heartbeat', 'heartbeat', 'heartbeat', 'heartbeat']);
   });
 });

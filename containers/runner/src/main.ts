@@ -110,6 +110,7 @@ export const EXIT_CODES: Record<string, number> = {
   [ErrorNames.Neo4jBackupDegraded]: 12,
   [ErrorNames.Stalled]: 13,
   [ErrorNames.TaskAbandoned]: 14,
+  [ErrorNames.HeartbeatNotAccepted]: 15,
 };
 
 const USAGE = `usage: runner <subcommand>
@@ -344,10 +345,11 @@ export function installStopSignalHandlers(): void {
 /**
  * Ends the work from outside it, as a stop signal does: a signal (Interrupted), or the task token's
  * watch (task-token.ts: Stalled when no data moved for longer than the heartbeat allows,
- * TaskAbandoned when Step Functions refused a heartbeat). Every tool is ended, every open upload
- * aborted, the error recorded where the component's failure goes, reported through the task token
- * (SendTaskFailure; nothing for TaskAbandoned, whose token is dead), printed, and the process exits
- * with its exit code, within INTERRUPT_BOUND_MS whatever happens. The first call wins.
+ * TaskAbandoned when Step Functions refused a heartbeat, HeartbeatNotAccepted when it accepted none
+ * for 3/4 of HeartbeatSeconds). Every tool is ended, every open upload aborted, the error recorded
+ * where the component's failure goes, reported through the task token (SendTaskFailure, one attempt
+ * within FINAL_CALL_TIMEOUT_MS; nothing for TaskAbandoned, whose token is dead), printed, and the
+ * process exits with its exit code, within INTERRUPT_BOUND_MS whatever happens. The first call wins.
  */
 export function stopWork(error: Error): void {
   if (interruption) return; // a second stop changes nothing: the first one's handling is bounded

@@ -24,10 +24,23 @@
  *   with the token has already been closed", TaskDoesNotExist, InvalidToken; SendTaskHeartbeat
  *   Errors) stops the work at once (`TaskAbandoned`): Step Functions does not stop an ECS task when
  *   a waitForTaskToken state times out, so a stray task ends itself on its next beat;
+ * - an acceptance bound: heartbeats that Step Functions does not accept without refusing them (no
+ *   route to the `states` endpoint, a private subnet without NAT or VPC endpoint, AccessDenied,
+ *   throttling, a request that never answers) never tell the runner that its state ended, yet the
+ *   state fails with States.HeartbeatTimeout once HeartbeatSeconds pass without an accepted one, and
+ *   its Retry may start the step again beside this task. So once heartbeats were sent and none was
+ *   accepted for 3/4 of HeartbeatSeconds (the stall rule's bound: acceptanceBoundMs), the runner
+ *   stops its work itself (`HeartbeatNotAccepted`) before the state fails. The clock runs from the
+ *   last accepted heartbeat, or from the runner's start when none was (the state's own clock started
+ *   earlier, at RunTask; a retried task needs its own start-up as well). A deadline timer, not the
+ *   beat interval, checks it, so a heartbeat request that hangs does not delay the stop; each
+ *   heartbeat request is itself bounded (beatBoundMs);
  * - the end: SendTaskSuccess with a small JSON output, or SendTaskFailure with `error` = the runner
  *   error's name (core/errors.ts ErrorNames, at most 256 characters) and `cause` = its redacted
  *   message (at most 32,768 characters) (Step Functions API Reference, SendTaskFailure: cause
- *   "Maximum length of 32768", error "Maximum length of 256").
+ *   "Maximum length of 32768", error "Maximum length of 256"). One attempt, bounded by
+ *   FINAL_CALL_TIMEOUT_MS (the SDK's own retries included), so a runner that cannot reach Step
+ *   Functions still exits; none after a refusal (the token is dead).
  * Without TASK_TOKEN (the runner run by hand, or by the tests' fakes) none of this happens.
  */
 import {
@@ -36,7 +49,12 @@ import {
   SendTaskSuccessCommand,
   SFNClient,
 } from '@aws-sdk/client-sfn';
-import { RunnerConfigError, StalledError, TaskAbandonedError } from '../../../core/errors.js';
+import {
+  HeartbeatNotAcceptedError,
+  RunnerConfigError,
+  StalledError,
+  TaskAbandonedError,
+} from '../../../core/errors.js';
 import type { Logger } from '../../../core/log.js';
 import { progressSnapshot } from '../../../core/progress.js';
 import { redactText } from '../../../core/redact.js';
@@ -49,6 +67,74 @@ export const MAX_CAUSE_LENGTH = 32_768;
 export const MAX_OUTPUT_BYTES = 262_144;
 /** The heartbeat refusals after which nobody waits for this task (SendTaskHeartbeat, Errors). */
 export const REFUSALS = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
+/**
+ * The bound on the final SendTaskSuccess / SendTaskFailure, in ms, the SDK's retries included: below
+ * the runner's stop bound (main.ts INTERRUPT_BOUND_MS, 30 s) with the 5 s its tools get to end.
+ */
+export const FINAL_CALL_TIMEOUT_MS = 15_000;
+
+/**
+ * How long the runner goes on without an accepted heartbeat, having sent some, before it stops its
+ * work (`HeartbeatNotAccepted`), in ms: 3/4 of HeartbeatSeconds, the stall rule's bound. Step
+ * Functions fails the state at HeartbeatSeconds after the last heartbeat it accepted (API Reference,
+ * SendTaskHeartbeat: "This action resets the Heartbeat clock"), so the runner stops a quarter of
+ * HeartbeatSeconds earlier: at least 30 s with the smallest HeartbeatSeconds a target may set (120,
+ * core/config/timeouts.ts), time for its tools to end (5 s at most) before any retry starts.
+ * @throws RangeError when `heartbeatSeconds` is not a positive number
+ */
+export function acceptanceBoundMs(heartbeatSeconds: number): number {
+  if (!(heartbeatSeconds > 0) || !Number.isFinite(heartbeatSeconds))
+    throw new RangeError(`HeartbeatSeconds must be a positive number of seconds (got ${heartbeatSeconds})`);
+  return heartbeatSeconds * 750;
+}
+
+/**
+ * The acceptance rule (see the module comment): how long no heartbeat has been accepted, in ms, when
+ * that is past `boundMs` and at least one heartbeat was sent since the last accepted one (`unanswered`:
+ * failed, or still waiting for its answer); else undefined. A progress-watched step that sends
+ * nothing because nothing moved is the stall rule's to judge, not this one's. Times in ms since the epoch.
+ */
+export function unacceptedFor(state: {
+  now: number;
+  /** The last accepted heartbeat, or the session's start when none was. */
+  lastAcceptedAt: number;
+  unanswered: number;
+  boundMs: number;
+}): number | undefined {
+  const silentMs = state.now - state.lastAcceptedAt;
+  return state.unanswered > 0 && silentMs >= state.boundMs ? silentMs : undefined;
+}
+
+/** A call that did not end within its bound (aborted by us): named, never a hang. */
+class CallTimeout extends Error {
+  override readonly name = 'CallTimeout';
+}
+
+/**
+ * Runs `call` with an abort signal that fires after `ms` (or when `controller` is aborted earlier),
+ * and settles no later than that: an SDK request that never answers cannot hold the caller (the
+ * race settles even if the request ignores its signal).
+ * @throws CallTimeout after `ms`; the call's own error before that
+ */
+async function within<T>(
+  ms: number,
+  call: (signal: AbortSignal) => Promise<T>,
+  controller = new AbortController(),
+): Promise<T> {
+  const timer = setTimeout(() => controller.abort(new CallTimeout(`no answer within ${ms} ms`)), ms);
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(controller.signal.reason);
+    if (controller.signal.aborted) onAbort();
+    else controller.signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([call(controller.signal), aborted]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) controller.signal.removeEventListener('abort', onAbort);
+  }
+}
 
 /** The SFN calls this module makes (an SFNClient, or a test's stand-in). */
 export type SfnSender = Pick<SFNClient, 'send'>;
@@ -61,15 +147,17 @@ export interface TaskTokenOptions {
   watchProgress: boolean;
   client: SfnSender;
   /**
-   * Ends the work with `error` (Stalled, TaskAbandoned): stops the tools, aborts the uploads, records
-   * the failure and exits the process with the error's exit code. Called at most once.
+   * Ends the work with `error` (Stalled, TaskAbandoned, HeartbeatNotAccepted): stops the tools, aborts
+   * the uploads, records the failure and exits the process with the error's exit code. Called at most once.
    */
   stop: (error: Error) => void;
   logger?: Logger;
-  /** Tests: the beat interval in ms (default heartbeatSeconds × 1000 / 6). */
+  /** Tests: the beat interval in ms (default heartbeatSeconds × 1000 / 6, at least 1 s). */
   beatEveryMs?: number;
   /** Tests: the stall bound in ms (default heartbeatSeconds × 750). */
   stallAfterMs?: number;
+  /** Tests: the final SendTaskSuccess / SendTaskFailure's bound in ms (default FINAL_CALL_TIMEOUT_MS). */
+  finalCallTimeoutMs?: number;
   /** Tests: the clock. */
   now?: () => number;
 }
@@ -77,10 +165,22 @@ export interface TaskTokenOptions {
 /** One run's task token: heartbeats while it works, then exactly one success or failure. */
 export class TaskTokenSession {
   private timer: NodeJS.Timeout | undefined;
+  /** Fires when the acceptance bound is reached (re-armed by every accepted heartbeat). */
+  private deadline: NodeJS.Timeout | undefined;
   private last = progressSnapshot();
+  /** No call but the final one any more: success or failure sent, or the token refused. */
   private ended = false;
+  /** The final call is under way: heartbeats in flight are abandoned, their outcome ignored. */
+  private finishing = false;
   private stopped = false;
   private beating: Promise<void> = Promise.resolve();
+  /** The heartbeat request in flight, aborted when the session stops or ends. */
+  private inFlight: AbortController | undefined;
+  private lastAcceptedAt = 0;
+  /** Heartbeats sent since the last accepted one (failed, or still unanswered). */
+  private unanswered = 0;
+  /** The last heartbeat's failure (`<name>: <message>`, redacted), for the stop's message. */
+  private lastProblem: string | undefined;
   /** How many heartbeats Step Functions accepted (tests, logs). */
   beats = 0;
 
@@ -90,20 +190,70 @@ export class TaskTokenSession {
     return (this.options.now ?? Date.now)();
   }
 
-  /** Sends the first heartbeat (awaited: a refused one stops the run before any work) and starts the timer. */
+  private get every(): number {
+    return this.options.beatEveryMs ?? Math.max(1000, (this.options.heartbeatSeconds * 1000) / 6);
+  }
+
+  /**
+   * One heartbeat request's bound in ms: a beat interval, at least 5 s (a slow answer is not a
+   * failure), at most half the acceptance bound (so the first heartbeat, which start() awaits, ends
+   * before the rule can stop the run: the stop then finds the work started and its record in place).
+   */
+  private get beatBoundMs(): number {
+    return Math.min(Math.max(5_000, this.every), this.boundMs / 2);
+  }
+
+  private get boundMs(): number {
+    return acceptanceBoundMs(this.options.heartbeatSeconds);
+  }
+
+  /**
+   * Sends the first heartbeat (awaited, within its bound: a refused one stops the run before any
+   * work) and starts the timers: the beat interval and the acceptance deadline.
+   */
   async start(): Promise<void> {
-    const every = this.options.beatEveryMs ?? Math.max(1000, (this.options.heartbeatSeconds * 1000) / 6);
+    this.lastAcceptedAt = this.now;
+    this.armDeadline();
     await this.beat('started');
     if (this.stopped) return;
     this.timer = setInterval(() => {
+      // Checked here too, not only in the chain below: a heartbeat that hangs holds the chain.
+      this.checkAccepted();
       this.beating = this.beating.then(() => this.tick());
-    }, every);
+    }, this.every);
     this.timer.unref();
+  }
+
+  /** (Re)arms the acceptance deadline at the last accepted heartbeat + the bound. */
+  private armDeadline(): void {
+    if (this.deadline) clearTimeout(this.deadline);
+    const wait = Math.max(0, this.lastAcceptedAt + this.boundMs - this.now);
+    this.deadline = setTimeout(() => this.checkAccepted(), wait);
+    this.deadline.unref();
+  }
+
+  /** The acceptance rule (unacceptedFor): stops the run with HeartbeatNotAccepted once it holds. */
+  private checkAccepted(): void {
+    if (this.ended || this.finishing || this.stopped) return;
+    const silentMs = unacceptedFor({
+      now: this.now,
+      lastAcceptedAt: this.lastAcceptedAt,
+      unanswered: this.unanswered,
+      boundMs: this.boundMs,
+    });
+    if (silentMs === undefined) return;
+    const seconds = (ms: number) => Math.round(ms / 100) / 10;
+    const h = this.options.heartbeatSeconds;
+    this.halt(
+      new HeartbeatNotAcceptedError(
+        `Step Functions accepted no heartbeat for ${seconds(silentMs)} s (${this.unanswered} sent since ${this.beats > 0 ? 'the last accepted one' : 'the runner started'}; the last ${this.lastProblem ? `failed: ${this.lastProblem}` : 'had no answer yet'}), past the bound of ${seconds(this.boundMs)} s (3/4 of the step's HeartbeatSeconds, ${h} s): the state fails with States.HeartbeatTimeout at ${h} s and its retry may start this step again, so the runner stopped its work (tools ended, uploads aborted) rather than run beside it. Check that the task reaches the Step Functions endpoint (a route, NAT or a states VPC endpoint) and may call states:SendTaskHeartbeat`,
+      ),
+    );
   }
 
   /** One timer tick: a stall stops the run; progress (or a timer-only step) sends a heartbeat. */
   private async tick(): Promise<void> {
-    if (this.ended || this.stopped) return;
+    if (this.ended || this.finishing || this.stopped) return;
     const now = progressSnapshot();
     const moved = now.bytes !== this.last.bytes || now.outputs !== this.last.outputs;
     if (this.options.watchProgress && !moved) {
@@ -123,11 +273,28 @@ export class TaskTokenSession {
   }
 
   private async beat(what: string): Promise<void> {
+    const controller = new AbortController();
+    this.inFlight = controller;
+    this.unanswered += 1;
     try {
-      await this.options.client.send(new SendTaskHeartbeatCommand({ taskToken: this.options.token }));
+      await within(
+        this.beatBoundMs,
+        (abortSignal) =>
+          this.options.client.send(new SendTaskHeartbeatCommand({ taskToken: this.options.token }), {
+            abortSignal,
+          }),
+        controller,
+      );
+      if (this.finishing || this.stopped) return;
       this.beats += 1;
+      this.unanswered = 0;
+      this.lastProblem = undefined;
+      this.lastAcceptedAt = this.now;
+      this.armDeadline();
       this.options.logger?.debug('heartbeat sent', { progress: what });
     } catch (err) {
+      // Abandoned by the session itself (it ends or stopped): the outcome no longer matters.
+      if (this.finishing || this.stopped) return;
       const name = (err as { name?: string }).name ?? '';
       if (REFUSALS.has(name)) {
         this.ended = true; // the token is dead: nothing more is sent
@@ -138,44 +305,78 @@ export class TaskTokenSession {
         );
         return;
       }
-      // A network error or throttling: the next tick tries again; the state's heartbeat bound decides.
-      this.options.logger?.warn('heartbeat not sent', { error: `${name}: ${(err as Error).message}` });
+      // A network error, a denial, throttling, no answer: the next tick tries again, and the
+      // acceptance rule stops the work once none was accepted for its bound.
+      this.lastProblem = redactText(`${name || 'Error'}: ${(err as Error).message ?? String(err)}`).slice(
+        0,
+        300,
+      );
+      this.options.logger?.warn('heartbeat not accepted', {
+        error: this.lastProblem,
+        unanswered: this.unanswered,
+        sinceAcceptedMs: this.now - this.lastAcceptedAt,
+      });
+      this.checkAccepted();
+    } finally {
+      if (this.inFlight === controller) this.inFlight = undefined;
     }
   }
 
   private halt(error: Error): void {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    this.clearTimers();
+    this.inFlight?.abort(new CallTimeout('the session stopped'));
     this.options.stop(error);
   }
 
-  /** Stops the heartbeats (no more calls but the final one). */
-  private async finish(): Promise<boolean> {
+  private clearTimers(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.deadline) clearTimeout(this.deadline);
+  }
+
+  /** Stops the heartbeats (no more calls but the final one): a heartbeat in flight is abandoned. */
+  private async finish(): Promise<boolean> {
+    this.clearTimers();
+    this.finishing = true;
+    this.inFlight?.abort(new CallTimeout('the session ends'));
     await this.beating.catch(() => undefined);
     if (this.ended) return false;
     this.ended = true;
     return true;
   }
 
-  /** SendTaskSuccess with `output` (JSON, cut to a summary if above 256 KiB). Best effort: a refusal is logged. */
+  /**
+   * SendTaskSuccess with `output` (JSON, cut to a summary if above 256 KiB). Best effort, within
+   * FINAL_CALL_TIMEOUT_MS: a refusal, an error or no answer is logged, never thrown.
+   */
   async succeed(output: unknown): Promise<void> {
     if (!(await this.finish())) return;
     let text = JSON.stringify(output ?? {});
     if (Buffer.byteLength(text) > MAX_OUTPUT_BYTES) text = JSON.stringify({ truncated: true });
-    await this.options.client
-      .send(new SendTaskSuccessCommand({ taskToken: this.options.token, output: text }))
-      .catch((err: unknown) => this.options.logger?.warn('SendTaskSuccess failed', { error: String(err) }));
+    await within(this.options.finalCallTimeoutMs ?? FINAL_CALL_TIMEOUT_MS, (abortSignal) =>
+      this.options.client.send(new SendTaskSuccessCommand({ taskToken: this.options.token, output: text }), {
+        abortSignal,
+      }),
+    ).catch((err: unknown) => this.options.logger?.warn('SendTaskSuccess failed', { error: String(err) }));
   }
 
-  /** SendTaskFailure with the error's name and redacted message, within the API's bounds. Best effort. */
+  /**
+   * SendTaskFailure with the error's name and redacted message, within the API's bounds. Best effort,
+   * within FINAL_CALL_TIMEOUT_MS: a refusal, an error or no answer is logged, never thrown; nothing
+   * is sent after a refused heartbeat or a first success or failure.
+   */
   async fail(error: { name: string; message: string }): Promise<void> {
     if (!(await this.finish())) return;
     const { error: name, cause } = failureFields(error);
-    await this.options.client
-      .send(new SendTaskFailureCommand({ taskToken: this.options.token, error: name, cause }))
-      .catch((err: unknown) => this.options.logger?.warn('SendTaskFailure failed', { error: String(err) }));
+    await within(this.options.finalCallTimeoutMs ?? FINAL_CALL_TIMEOUT_MS, (abortSignal) =>
+      this.options.client.send(
+        new SendTaskFailureCommand({ taskToken: this.options.token, error: name, cause }),
+        {
+          abortSignal,
+        },
+      ),
+    ).catch((err: unknown) => this.options.logger?.warn('SendTaskFailure failed', { error: String(err) }));
   }
 }
 
