@@ -42,8 +42,9 @@ function restoreBuilder(scope: Construct, props: RestoreStateMachinesProps): Bui
       boundsPath: '$.plan.timeouts',
       taskDefinitionPath: '$.plan.taskDefinition',
       environment: { path: '$.plan.environment' },
-      // A database restore that failed part-way is for an operator to judge (the notice names the
-      // error); the other steps are safe to run again (copies, counts, a disposable drill).
+      // A database restore that failed part-way, or whose heartbeats stopped (States.HeartbeatTimeout),
+      // is for an operator to judge (the notice names the error): not started again. The other steps
+      // are safe to run again (copies, counts, a disposable drill).
       transient: (step) =>
         !(step === 'RestoreNeo4j' || step === 'RestoreNeo4jOnline' || step === 'RestorePostgres'),
       // Restores run the target's runner under the target's restore role; drills have their own

@@ -55,16 +55,26 @@ export const ecsCapacityRetry: sfn.RetryProps = {
  * - DatabaseUnreachable: the connection to the database failed or dropped (a restart, a network
  *   blip, a failover); bad credentials land here too, and cost two short attempts;
  * - Stalled: no data moved for longer than the heartbeat allows (a half-open connection): a new
- *   task gets a new connection.
+ *   task gets a new connection;
+ * - HeartbeatNotAccepted: Step Functions accepted none of the runner's heartbeats for 3/4 of
+ *   HeartbeatSeconds, so the runner stopped its work (when its SendTaskFailure does get through;
+ *   otherwise the same runner ends as States.HeartbeatTimeout, heartbeatTimeoutRetry): the same
+ *   retries either way, and a new task passes once the task reaches Step Functions again.
  * Not retried (permanent until someone changes something): ConfigError, RunnerConfigError,
  * ToolFailed, IncompatibleTool, Neo4jDatabaseInUse, IncompleteBackup, ManifestError,
  * IncompatibleBackup, RestoreValidation, UnsupportedArtifact, InsufficientScratchSpace,
  * SecretInvalid, DumpFormat, RestoreBlocked, UnexpectedError; RestoreInProgress and
  * Neo4jBackupDegraded wait on another restore or on cluster members, which rarely changes within
- * minutes; Interrupted is an operator's or ECS's stop, not to be undone by the state machine.
+ * minutes; Interrupted is an operator's or ECS's stop, not to be undone by the state machine;
+ * TaskAbandoned reaches no state (its state had already ended).
  */
 export const runnerTransientRetry: sfn.RetryProps = {
-  errors: [ErrorNames.StorageError, ErrorNames.DatabaseUnreachable, ErrorNames.Stalled],
+  errors: [
+    ErrorNames.StorageError,
+    ErrorNames.DatabaseUnreachable,
+    ErrorNames.Stalled,
+    ErrorNames.HeartbeatNotAccepted,
+  ],
   interval: Duration.seconds(60),
   maxAttempts: 2,
   backoffRate: 2,
@@ -72,18 +82,25 @@ export const runnerTransientRetry: sfn.RetryProps = {
 };
 
 /**
- * No runner spoke within HeartbeatSeconds (States.HeartbeatTimeout): the runner sends its first
- * heartbeat as soon as it starts and stops itself with `Stalled` (a named error) before the
- * heartbeat bound when its work makes no progress, so a heartbeat timeout means the task never
- * started (ECS accepted it but it stopped before its container ran: TaskFailedToStart, an image
- * that could not be pulled, an ENI not provisioned, no capacity; or it is still PENDING), or the
- * process died without a word (out of memory, SIGKILL). Starting the task again is safe in both
- * cases. With waitForTaskToken a task that fails to start no longer arrives as States.TaskFailed
- * with its description (the `.sync` pattern's), so this replaces the former Choice on the stopped
- * task's StoppedReason. A task that starts late anyway finds its first heartbeat refused
- * (TaskTimedOut) and exits before any work: Step Functions does not stop an ECS task when a
- * waitForTaskToken state ends, and the runner's own refusal on its next heartbeat is what stops a
- * stray one (no StopTask step, no StartedBy bookkeeping).
+ * No heartbeat accepted within HeartbeatSeconds (States.HeartbeatTimeout). The runner sends its first
+ * heartbeat as soon as it starts, stops itself with `Stalled` before the heartbeat bound when its
+ * work makes no progress, and stops itself with `HeartbeatNotAccepted` when Step Functions accepted
+ * none of its heartbeats for 3/4 of HeartbeatSeconds (task-token.ts: no route to the `states`
+ * endpoint, AccessDenied, throttling, no answer; its SendTaskFailure may not get through either).
+ * So a heartbeat timeout means: the task never started (ECS accepted it but it stopped before its
+ * container ran: TaskFailedToStart, an image that could not be pulled, an ENI not provisioned, no
+ * capacity; or it is still PENDING), the process died without a word (out of memory, SIGKILL), or
+ * it could not reach Step Functions and has stopped its work a quarter of HeartbeatSeconds before
+ * this error (at least 30 s, with the 120 s minimum). Step Functions does not stop an ECS task when
+ * a waitForTaskToken state ends; what ends a stray runner is the runner itself: that acceptance
+ * rule, or a heartbeat refused (TaskTimedOut: a task that starts late exits before any work). No
+ * StopTask step, no StartedBy bookkeeping. With waitForTaskToken a task that fails to start no
+ * longer arrives as States.TaskFailed with its description (the `.sync` pattern's), so this
+ * replaces the former Choice on the stopped task's StoppedReason.
+ * Only for steps that may run again (runnerTask's `transient`: backups, counts, copies, the drill):
+ * the restores of a database (RestorePostgres, RestoreNeo4j, RestoreNeo4jOnline) are not retried on
+ * it, as on none of the runner's errors: a load that may have run part-way is an operator's to judge
+ * (docs/runbook.md).
  */
 export const heartbeatTimeoutRetry: sfn.RetryProps = {
   errors: [sfn.Errors.HEARTBEAT_TIMEOUT],
@@ -103,8 +120,9 @@ export const heartbeatTimeoutRetry: sfn.RetryProps = {
  * subcommand (task-token.ts, taskTokenArgs). TimeoutSecondsPath and HeartbeatSecondsPath read the
  * step's bounds from `<boundsPath>.<step>` (core/config/timeouts.ts: the work item's or plan's
  * `timeouts`, per target, from its configuration and data size). Retries: ECS start errors
- * (ecsCapacityRetry), a task that never spoke (heartbeatTimeoutRetry) and, unless `transient` is
- * false, the runner's transient errors by name (runnerTransientRetry). A CustomState because the
+ * (ecsCapacityRetry, a task that never ran) and, unless `transient` is false, a task whose heartbeats
+ * stopped (heartbeatTimeoutRetry) and the runner's transient errors by name (runnerTransientRetry).
+ * A CustomState because the
  * task definition is chosen at run time, which the EcsRunTask construct does not allow. The runner's
  * SendTaskSuccess output is small and the results are in S3, so none is kept in the state.
  */
@@ -120,7 +138,10 @@ export function runnerTask(
     taskDefinitionPath: string;
     environment: Array<Record<string, string>> | { path: string };
     retry: sfn.RetryProps;
-    /** Retry the runner's transient errors (default true; restores of databases say false). */
+    /**
+     * Retry the runner's transient errors and States.HeartbeatTimeout (default true; restores of
+     * databases say false: a load that may have run part-way is not started again).
+     */
     transient?: boolean;
     /**
      * Run under this role instead of the task definition's: an ARN, or `{ expression }`, an intrinsic
@@ -177,8 +198,10 @@ export function runnerTask(
     },
   });
   state.addRetry(props.retry);
-  state.addRetry(heartbeatTimeoutRetry);
-  if (props.transient !== false) state.addRetry(runnerTransientRetry);
+  if (props.transient !== false) {
+    state.addRetry(heartbeatTimeoutRetry);
+    state.addRetry(runnerTransientRetry);
+  }
   return state;
 }
 

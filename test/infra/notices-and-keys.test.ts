@@ -229,7 +229,7 @@ describe('notices, keys, retries and cost options (template)', () => {
     expect(key.DeletionPolicy).toBe('RetainExceptOnCreate');
   });
 
-  it('runs every runner task with waitForTaskToken: per-step bounds, ECS start errors, a silent task and transient runner errors retried by name', () => {
+  it('runs every runner task with waitForTaskToken: per-step bounds, ECS start errors, a silent task and transient runner errors retried by name, none of them for a database restore', () => {
     for (const kind of ['backup', 'restore', 'restore-drill']) {
       const ecs = [...machine(kind)].filter(([, s]) => String(s.Resource).includes(':states:::ecs:runTask'));
       expect(ecs.length, kind).toBeGreaterThan(0);
@@ -249,7 +249,6 @@ describe('notices, keys, retries and cost options (template)', () => {
           'AmazonECS.Unknown',
           'ECS.ServerException',
           'ECS.ThrottlingException',
-          'States.HeartbeatTimeout',
         ])
           expect(retried, `${kind} ${name}`).toContain(error);
         // Permanent runner errors are never retried.
@@ -261,9 +260,27 @@ describe('notices, keys, retries and cost options (template)', () => {
           'Interrupted',
         ])
           expect(retried, `${kind} ${name}`).not.toContain(error);
+        // A database restore (a load that may have run part-way) is never started again by the
+        // machine: not on the runner's transient errors, not on a heartbeat timeout (docs/runbook.md).
+        // Every other step is, on both: its runner stops itself once its heartbeats go unaccepted
+        // (HeartbeatNotAccepted, task-token.ts), so a retry never runs beside it.
         const restoresDatabase = ['RestoreNeo4j', 'RestoreNeo4jOnline', 'RestorePostgres'].includes(name);
-        for (const error of ['StorageError', 'DatabaseUnreachable', 'Stalled'])
+        for (const error of [
+          'StorageError',
+          'DatabaseUnreachable',
+          'Stalled',
+          'HeartbeatNotAccepted',
+          'States.HeartbeatTimeout',
+        ])
           expect(retried.includes(error), `${kind} ${name} ${error}`).toBe(!restoresDatabase);
+        if (restoresDatabase)
+          expect(
+            s.Retry?.map((r) => r.ErrorEquals),
+            `${kind} ${name}`,
+          ).toHaveLength(1);
+        // The heartbeat timeout's retry, where there is one: twice, as the runner's named errors.
+        const heartbeat = s.Retry?.find((r) => r.ErrorEquals.includes('States.HeartbeatTimeout'));
+        if (heartbeat) expect(heartbeat, `${kind} ${name}`).toMatchObject({ MaxAttempts: 2 });
         // The former start-failure Choice is gone: every failure goes to the state's own catcher.
         expect(s.Catch?.[0]?.ErrorEquals, `${kind} ${name}`).toContain('States.ALL');
         expect(machine(kind).has(`${name}StartFailed?`)).toBe(false);

@@ -31,7 +31,7 @@ export interface RunnerStepRules<Step extends string> {
   readonly taskDefinitionPath: string;
   /** Environment overrides: a list (`Value.$` allowed), or a JSONPath to one. */
   readonly environment: Array<Record<string, string>> | { path: string };
-  /** Whether the runner's transient errors are retried for this state (default: yes). */
+  /** Whether the runner's transient errors and States.HeartbeatTimeout are retried for this state (default: yes). */
   readonly transient?: (step: Step) => boolean;
   /** The role the state's task runs under, when not its task definition's. */
   readonly taskRoleArn?: (step: Step) => string | { expression: string } | undefined;
@@ -77,8 +77,8 @@ export class StateBuilder<Step extends string> {
 
   /**
    * The runner state `step`: an ECS task of the machine's task definition, its bounds, environment
-   * and role per the machine's RunnerStepRules, retried by runnerTask's rules (ECS capacity, a task
-   * that never spoke, the runner's transient errors unless `transient` says no).
+   * and role per the machine's RunnerStepRules, retried by runnerTask's rules (ECS capacity; a task
+   * whose heartbeats stopped and the runner's transient errors, unless `transient` says no).
    */
   run(step: Step): sfn.CustomState {
     const rules = this.props.runnerSteps;
