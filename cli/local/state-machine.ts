@@ -9,7 +9,9 @@
  *   ProcessorConfig and would run every item inside the parent execution; here each item runs as
  *   its own child execution (its own history and event count), MaxConcurrency children at a time,
  *   MaxConcurrencyPath, ToleratedFailurePercentage/Count honoured and the results written by
- *   ResultWriter (see runDistributedMap);
+ *   ResultWriter (a write refused fails the Map with States.ResultWriterFailed, which its Catch can
+ *   catch), each Map Run announced as ListMapRuns would list it (see runDistributedMap); a
+ *   States.Runtime error of the Map is caught by no Catch, as on AWS (statesRuntime);
  * - `states:startExecution.sync:2` (a Task that starts an execution of a state machine and waits for
  *   it): the library has no Step Functions to call; here the execution is started through
  *   `options.startExecution` (the local mode runs the named synthesized state machine as an
@@ -122,8 +124,16 @@ export interface LocalRunOptions {
   parentExecutionArn?: string;
   /** The definition was validated already (runDistributedMap validates a processor once per Map run). */
   validated?: boolean;
-  /** Where a Distributed Map's ResultWriter writes (the local S3); required by a Map that has one. */
+  /**
+   * Where a Distributed Map's ResultWriter writes (the local S3); required by a Map that has one. A
+   * write that throws fails the Map with `States.ResultWriterFailed`, as on AWS.
+   */
   writeResult?: (bucket: string, key: string, body: string) => Promise<void>;
+  /**
+   * A Distributed Map of this execution started its Map Run (before any child): what Step Functions'
+   * ListMapRuns answers for the execution (AWS Step Functions API Reference, "ListMapRuns").
+   */
+  onMapRun?: (run: MapRunRef) => void;
   /**
    * Runs an execution of a state machine for a `states:startExecution.sync:2` Task state
    * (startExecutionSync2); required by a definition that has one.
@@ -162,6 +172,17 @@ export interface StartedExecution {
  * would answer (`StepFunctions.StateMachineDoesNotExistException`, ...), when it cannot be started.
  */
 export type LocalExecutionStarter = (request: StartExecutionRequest) => Promise<StartedExecution>;
+
+/** A Map Run: one run of a Distributed Map state, started by `executionArn`. */
+export interface MapRunRef {
+  /** `arn:aws:states:<region>:<account>:mapRun:<machine>/<label>:<map run id>`. */
+  mapRunArn: string;
+  /** The execution whose Distributed Map state started it. */
+  executionArn: string;
+  /** The Map state's name, and its Label (the state's name when it has none). */
+  mapState: string;
+  label: string;
+}
 
 /** A child execution of a Distributed Map, as the parent started it. */
 export interface ChildExecutionRef {
@@ -247,6 +268,21 @@ export class ExecutionHistoryLimitError extends Error {
       `ExecutionLimitExceeded: the execution ${executionArn} reached ${historyEvents} history events, past the quota of ${quota} events per execution (AWS Step Functions service quotas: "Maximum execution history size"); run the per-item work as child executions (a Distributed Map)`,
     );
   }
+}
+
+/**
+ * A `States.Runtime` error, as AWS raises it: "A retry or catch on States.ALL won't catch
+ * States.Runtime errors" and it always fails the execution (AWS Step Functions Developer Guide,
+ * "Handling errors in Step Functions workflows", States.ALL and States.Runtime). The library lets a
+ * Catch or Retry match a handler's error unless the error says otherwise (its `isCatchable` and
+ * `isRetryable`, which its own States.Runtime errors set to false): so does this one.
+ */
+export function statesRuntime(message: string): Error {
+  return Object.assign(new Error(message), {
+    name: 'States.Runtime',
+    isCatchable: false,
+    isRetryable: false,
+  });
 }
 
 /** A Distributed Map's state fields that the local run needs (ASL, "Map state": distributed mode). */
@@ -441,6 +477,16 @@ export class ToleratedFailureThresholdError extends Error {
   override name = 'States.ExceedToleratedFailureThreshold';
 }
 
+/**
+ * A Distributed Map could not write its results to S3: its execution fails with
+ * States.ResultWriterFailed (AWS Step Functions Developer Guide, "ResultWriter (Map)": a bucket in
+ * another account or Region fails the execution "with the States.ResultWriterFailed error"), which
+ * a Catch on the Map can catch, whatever its children did.
+ */
+export class ResultWriterFailedError extends Error {
+  override name = 'States.ResultWriterFailed';
+}
+
 /** A child execution's record as ResultWriter writes it (Transformation NONE). */
 interface ChildRecord {
   ExecutionArn: string;
@@ -474,7 +520,12 @@ interface ChildRecord {
  * output). With ResultWriter (AWS Step Functions Developer Guide, "ResultWriter (Map)": "Exporting
  * to Amazon S3"), the records go to `<Prefix>/<map run id>/SUCCEEDED_0.json` and `FAILED_0.json`
  * with `manifest.json` beside them (written through `options.writeResult`), and the result is
- * `{MapRunArn, ResultWriterDetails: {Bucket, Key}}`, Key the manifest's.
+ * `{MapRunArn, ResultWriterDetails: {Bucket, Key}}`, Key the manifest's. A write that throws fails
+ * the Map with ResultWriterFailedError (`States.ResultWriterFailed`). The Map Run is announced to
+ * `options.onMapRun` before its first child starts.
+ *
+ * @throws ResultWriterFailedError, ToleratedFailureThresholdError, or a `States.Runtime` error
+ *   (statesRuntime: items or concurrency that are not what ASL requires), which no Catch catches
  */
 export async function runDistributedMap(
   name: string,
@@ -504,9 +555,7 @@ export async function runDistributedMap(
     ).run(value as never, { context: { ...context, ...extra } as never }).result;
   const { items } = (await evaluate({ 'items.$': map.ItemsPath ?? '$' }, input, {})) as { items: unknown };
   if (!Array.isArray(items))
-    throw Object.assign(new Error(`Map ${name}: ItemsPath ${map.ItemsPath ?? '$'} is not an array`), {
-      name: 'States.Runtime',
-    });
+    throw statesRuntime(`Map ${name}: ItemsPath ${map.ItemsPath ?? '$'} is not an array`);
   const selector = map.ItemSelector ?? map.Parameters;
   const [, , , region = 'local', account = '000000000000'] = parentArn.split(':');
   const machine = (
@@ -518,6 +567,7 @@ export async function runDistributedMap(
   const mapRunId = randomUUID();
   const mapRunArn = `arn:aws:states:${region}:${account}:mapRun:${machine}/${label}:${mapRunId}`;
   const childMachineArn = `arn:aws:states:${region}:${account}:stateMachine:${machine}/${label}`;
+  options.onMapRun?.({ mapRunArn, executionArn: parentArn, mapState: name, label });
   const processor = { StartAt: map.ItemProcessor.StartAt, States: map.ItemProcessor.States };
   // Validated here once for all of its children (asl-validator: the ASL specification's rules).
   new StateMachine(processor as never, { validationOptions: { checkArn: false } });
@@ -608,11 +658,22 @@ export async function runDistributedMap(
   if (writer?.Resource !== undefined) {
     const bucket = writer.Parameters?.Bucket ?? '';
     const prefix = (writer.Parameters?.Prefix ?? '').replace(/\/?$/, '/').replace(/^\/$/, '');
-    if (!options.writeResult) throw new Error(`Map ${name}: ResultWriter needs a local S3 (writeResult)`);
+    const writeResult = options.writeResult;
+    if (!writeResult) throw new Error(`Map ${name}: ResultWriter needs a local S3 (writeResult)`);
+    // A write refused (access, key, an outage) fails the Map as AWS does, naming what was refused.
+    const put = async (key: string, body: string) => {
+      try {
+        await writeResult(bucket, key, body);
+      } catch (err) {
+        throw new ResultWriterFailedError(
+          `Map ${name} (Map Run ${mapRunArn}): writing its results to s3://${bucket}/${key} failed: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`,
+        );
+      }
+    };
     const write = async (status: 'SUCCEEDED' | 'FAILED') => {
       const body = JSON.stringify(records.filter((r) => r?.Status === status));
       const key = `${prefix}${mapRunId}/${status}_0.json`;
-      await options.writeResult?.(bucket, key, body);
+      await put(key, body);
       return [{ Key: key, Size: Buffer.byteLength(body) }];
     };
     const manifest = {
@@ -625,7 +686,7 @@ export async function runDistributedMap(
       },
     };
     const key = `${prefix}${mapRunId}/manifest.json`;
-    await options.writeResult(bucket, key, JSON.stringify(manifest));
+    await put(key, JSON.stringify(manifest));
     result = { MapRunArn: mapRunArn, ResultWriterDetails: { Bucket: bucket, Key: key } };
   }
   if (thresholdPassed)
@@ -650,8 +711,7 @@ async function maxConcurrencyOf(
     extra: Record<string, unknown>,
   ) => Promise<unknown>,
 ): Promise<number | undefined> {
-  const runtime = (message: string) =>
-    Object.assign(new Error(`Map ${name}: ${message}`), { name: 'States.Runtime' });
+  const runtime = (message: string) => statesRuntime(`Map ${name}: ${message}`);
   if (map.MaxConcurrencyPath === undefined) return map.MaxConcurrency;
   if (map.MaxConcurrency !== undefined)
     throw runtime('MaxConcurrency and MaxConcurrencyPath are exclusive (the ASL specification)');

@@ -5,6 +5,7 @@ import {
   ExecutionHistoryLimitError,
   type ExecutionSummary,
   type LocalExecutionStarter,
+  type MapRunRef,
   runLocally,
   type StartExecutionRequest,
 } from '../../cli/local/state-machine.js';
@@ -178,6 +179,72 @@ describe('local executor: history quota and Distributed Map', () => {
     },
     scaled(120_000),
   );
+
+  it(
+    'fails the Map with States.ResultWriterFailed when its results cannot be written, which a Catch on it catches; the Map Run is announced first',
+    async () => {
+      const { input, ...definition } = fleet(3, {
+        ItemProcessor: processor('DISTRIBUTED'),
+        Label: 'Items',
+        ResultWriter: {
+          Resource: 'arn:aws:states:::s3:putObject',
+          Parameters: { Bucket: 'results-bucket', Prefix: 'runs/backup' },
+        },
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.mapError', Next: 'Caught' }],
+      });
+      (definition.States as Record<string, unknown>).Caught = { Type: 'Pass', End: true };
+      const runs: MapRunRef[] = [];
+      const ends: ExecutionSummary[] = [];
+      const refused: string[] = [];
+      const out = (await runLocally(definition, input, echo, {
+        context,
+        onMapRun: (run) => runs.push(run),
+        onExecutionEnd: (s) => ends.push(s),
+        // The bucket refuses the ResultWriter's objects (a bucket policy, a key it may not use).
+        writeResult: async (_bucket, key) => {
+          refused.push(key);
+          throw Object.assign(new Error('Access Denied'), { name: 'AccessDenied' });
+        },
+      })) as { mapError: { Error: string; Cause: string }; results?: unknown };
+
+      // The children ran (their work is done: only the writing of their results failed).
+      expect(
+        ends.filter((e) => e.parentArn === context.Execution.Id && e.status === 'SUCCEEDED'),
+      ).toHaveLength(3);
+      expect(out.results).toBeUndefined();
+      expect(out.mapError.Error).toBe('States.ResultWriterFailed');
+      expect(out.mapError.Cause).toMatch(
+        /^Map Items \(Map Run arn:aws:states:eu-west-1:000000000000:mapRun:fleet\/Items:[0-9a-f-]{36}\): writing its results to s3:\/\/results-bucket\/runs\/backup\/[0-9a-f-]{36}\/SUCCEEDED_0\.json failed: AccessDenied: Access Denied$/,
+      );
+      // ListMapRuns' answer for the execution: this Map Run, whose id names the results' folder.
+      expect(runs).toEqual([
+        {
+          mapRunArn: expect.stringMatching(/^arn:aws:states:eu-west-1:000000000000:mapRun:fleet\/Items:/),
+          executionArn: context.Execution.Id,
+          mapState: 'Items',
+          label: 'Items',
+        },
+      ]);
+      const id = runs[0]?.mapRunArn.split(':').at(-1);
+      expect(refused).toEqual([`runs/backup/${id}/SUCCEEDED_0.json`]);
+    },
+    scaled(120_000),
+  );
+
+  it('fails the execution with States.Runtime even under a Catch of States.ALL, as AWS does', async () => {
+    const { input, ...definition } = fleet(3, {
+      ItemProcessor: processor('DISTRIBUTED'),
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.mapError', Next: 'Caught' }],
+    });
+    (definition.States as Record<string, unknown>).Caught = { Type: 'Pass', End: true };
+    const events: ExecutionEvent[] = [];
+    await expect(
+      runLocally(definition, { items: 'not a list' }, echo, { context, onEvent: (e) => events.push(e) }),
+    ).rejects.toThrow(/ItemsPath \$\.items is not an array/);
+    expect(events.some((e) => e.type === 'StateCaught')).toBe(false);
+    expect(events.at(-1)).toMatchObject({ type: 'ExecutionFailed', Error: 'States.Runtime' });
+    expect(input.items).toHaveLength(3);
+  });
 
   it(
     "takes the concurrency bound from MaxConcurrencyPath in the Map's input, and refuses a path to no integer",
