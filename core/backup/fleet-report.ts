@@ -13,11 +13,18 @@
  * Functions Developer Guide, "ResultWriter (Map)", "Exporting to Amazon S3"). A child that failed
  * outright (nothing caught it: a runtime error, its own history quota) is a failed target too, named
  * from the child's input, so the report names every target.
+ *
+ * When a fleet's Map fails as a whole (its ResultWriter could not write, a Map Run aborted, ...: the
+ * Catch on the Map), the same Lambda reports that failure (mapFailureReport, drillMapFailureReport):
+ * the Map's error and cause, and whatever the Map Run's results say of the targets, found through the
+ * execution's Map Runs (ListMapRuns) since the caught error says nothing of where they are.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
+import { paginateListMapRuns, type SFNClient } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
 import { parseInput } from '../config/load.js';
-import { getJson } from '../s3/objects.js';
+import { getJson, listAll } from '../s3/objects.js';
+import { FLEET_RESULTS_ROOT } from './layout.js';
 
 const TargetOutcomeSchema = z.discriminatedUnion('status', [
   z.looseObject({
@@ -68,10 +75,36 @@ const ChildRecordSchema = z.looseObject({
 });
 const ResultFileSchema = z.array(ChildRecordSchema);
 
-/** What reading the Map's results from S3 needs: the deployment's bucket (BACKUP_BUCKET). */
+/**
+ * The Map Runs an execution started, as Step Functions' ListMapRuns lists them (AWS Step Functions
+ * API Reference, "ListMapRuns"): their ARNs,
+ * `arn:<partition>:states:<region>:<account>:mapRun:<state machine>/<label>:<map run id>`.
+ */
+export type MapRunLister = (executionArn: string) => Promise<string[]>;
+
+/**
+ * What reading the Map's results from S3 needs: the deployment's bucket (BACKUP_BUCKET); and, to
+ * find a failed Map's results, the execution's Map Runs (stepFunctionsMapRuns on AWS, the local
+ * runner's record in local mode).
+ */
 export interface ReportDeps {
   s3: S3Client;
   bucket: string;
+  mapRuns?: MapRunLister;
+}
+
+/**
+ * Lists an execution's Map Runs with Step Functions' ListMapRuns, every page (the SDK's
+ * paginateListMapRuns). Needs `states:ListMapRuns` on the execution.
+ * @throws the SDK's error when Step Functions refuses or cannot be reached
+ */
+export function stepFunctionsMapRuns(sfn: SFNClient): MapRunLister {
+  return async (executionArn) => {
+    const arns: string[] = [];
+    for await (const page of paginateListMapRuns({ client: sfn }, { executionArn }))
+      for (const run of page.mapRuns ?? []) if (run.mapRunArn) arns.push(run.mapRunArn);
+    return arns;
+  };
 }
 
 /** The results file named by the manifest could not be read (a key missing, or not what ResultWriter writes). */
@@ -157,19 +190,22 @@ export async function readMapRunResults(
   results: z.output<typeof MapRunResultSchema>,
   deps: ReportDeps,
 ): Promise<TargetOutcome[]> {
-  return (await readMapRunRecords(results, deps)).map((record): TargetOutcome => {
-    if (record.Status === 'SUCCEEDED' && record.Output !== undefined)
-      return parseInput(TargetOutcomeSchema, JSON.parse(record.Output), "a target's outcome");
-    const target = childTarget(record);
-    const { error, cause } = childFailure(record);
-    return {
-      status: 'failed',
-      target,
-      step: 'execution',
-      error,
-      summary: `Backup of ${target} did not finish: ${cause}`,
-    };
-  });
+  return (await readMapRunRecords(results, deps)).map(backupOutcome);
+}
+
+/** A backup target's outcome from its child's record (readMapRunResults). */
+function backupOutcome(record: MapChildRecord): TargetOutcome {
+  if (record.Status === 'SUCCEEDED' && record.Output !== undefined)
+    return parseInput(TargetOutcomeSchema, JSON.parse(record.Output), "a target's outcome");
+  const target = childTarget(record);
+  const { error, cause } = childFailure(record);
+  return {
+    status: 'failed',
+    target,
+    step: 'execution',
+    error,
+    summary: `Backup of ${target} did not finish: ${cause}`,
+  };
 }
 
 /**
@@ -308,8 +344,8 @@ function drillFailure(target: string, error: string, cause: string): DrillFleetF
   };
 }
 
-const clipCause = (text: string) =>
-  text.length > DRILL_CAUSE_LIMIT ? `${text.slice(0, DRILL_CAUSE_LIMIT - 1)}…` : text;
+const clipCause = (text: string, limit = DRILL_CAUSE_LIMIT) =>
+  text.length > limit ? `${text.slice(0, limit - 1)}…` : text;
 
 /**
  * The fleet drill's report (the Report Lambda, DrillFleetReport state): reads the DrillTargets Map's
@@ -326,16 +362,43 @@ const clipCause = (text: string) =>
  */
 export async function drillFleetReport(input: unknown, deps: ReportDeps): Promise<DrillFleetReport> {
   const event = parseInput(DrillFleetReportEventSchema, input, 'drill fleet report event');
-  let passed = 0;
+  const { passed, failures } = drillOutcomes(await readMapRunRecords(event.results, deps));
+  const total = passed.length + failures.length;
+  const summary = withLines(
+    failures.length === 0
+      ? `Restore drill of ${total} target(s): all passed`
+      : `Restore drill of ${total} target(s): ${failures.length} failed, ${passed.length} passed`,
+    failures.map((f) => `- ${f.target}: ${f.error}: ${f.cause}`),
+  );
+  return {
+    kind: 'drill-fleet',
+    ok: failures.length === 0,
+    passed: passed.length,
+    failed: failures.length,
+    summary,
+  };
+}
+
+/**
+ * Each DrillTargets child's record as a target's drill outcome: passed (its drill execution
+ * succeeded), failed (the drill's own error and cause), or failed because the child died outright
+ * (named from its input, with the child's error).
+ * @throws InvalidInputError for a succeeded child whose output is not a target's drill outcome
+ */
+function drillOutcomes(records: readonly MapChildRecord[]): {
+  passed: string[];
+  failures: DrillFleetFailure[];
+} {
+  const passed: string[] = [];
   const failures: DrillFleetFailure[] = [];
-  for (const record of await readMapRunRecords(event.results, deps)) {
+  for (const record of records) {
     if (record.Status === 'SUCCEEDED' && record.Output !== undefined) {
       const outcome = parseInput(
         DrillTargetOutcomeSchema,
         JSON.parse(record.Output),
         "a target's drill outcome",
       );
-      if (outcome.ok) passed += 1;
+      if (outcome.ok) passed.push(outcome.target);
       else failures.push(drillFailure(outcome.target, outcome.error, outcome.cause));
       continue;
     }
@@ -343,28 +406,212 @@ export async function drillFleetReport(input: unknown, deps: ReportDeps): Promis
     const { error, cause } = childFailure(record);
     failures.push({ target, error, cause: clipCause(`its drill was not run to the end: ${cause}`) });
   }
-  const total = passed + failures.length;
-  let summary =
-    failures.length === 0
-      ? `Restore drill of ${total} target(s): all passed`
-      : `Restore drill of ${total} target(s): ${failures.length} failed, ${passed} passed`;
-  for (const f of failures) {
-    const line = `\n- ${f.target}: ${f.error}: ${f.cause}`;
-    if (summary.length + line.length > CAUSE_LIMIT) {
+  return { passed, failures };
+}
+
+/** `headline`, then each line while the whole stays within CAUSE_LIMIT (a Fail state's cause). */
+function withLines(headline: string, lines: readonly string[]): string {
+  let summary = headline;
+  for (const line of lines) {
+    if (summary.length + line.length + 1 > CAUSE_LIMIT) {
       summary += `\n- ... and more; see the execution's Map results`;
       break;
     }
-    summary += line;
+    summary += `\n${line}`;
   }
-  return { kind: 'drill-fleet', ok: failures.length === 0, passed, failed: failures.length, summary };
+  return summary;
+}
+
+// ---- a fleet's Map failed as a whole ----------------------------------------------------------
+
+/** The error a Catch on the fleet's Map caught ({Error, Cause}, as Step Functions hands it over). */
+const MapFailureSchema = z.looseObject({ Error: z.string().min(1), Cause: z.string().default('') });
+
+/**
+ * A backup fleet whose BackupTargets Map failed as a whole (States.ResultWriterFailed,
+ * States.ExceedToleratedFailureThreshold, a Map Run aborted, ...): the caught error, the execution
+ * (whose Map Runs hold what is known of the targets) and the plan's targets.
+ */
+export const MapFailureReportEventSchema = z.strictObject({
+  backupId: z.string(),
+  executionId: z.string().min(1),
+  targets: z.array(z.string()),
+  mapFailure: MapFailureSchema,
+});
+export type MapFailureReportEvent = z.input<typeof MapFailureReportEventSchema>;
+
+/** The same for a fleet drill whose DrillTargets Map failed as a whole. */
+export const DrillMapFailureReportEventSchema = z.strictObject({
+  kind: z.literal('drill-fleet'),
+  executionId: z.string().min(1),
+  targets: z.array(z.string()),
+  mapFailure: MapFailureSchema,
+});
+export type DrillMapFailureReportEvent = z.input<typeof DrillMapFailureReportEventSchema>;
+
+/** How much of the Map's own cause a summary quotes. */
+const MAP_CAUSE_LIMIT = 2_000;
+
+/** What could be read of a failed Map's children: their records, and what could not be read, why. */
+export interface FailedMapRuns {
+  records: MapChildRecord[];
+  /** One sentence per Map Run or reading that gave nothing, or only part (shown as they are). */
+  notes: string[];
+}
+
+const MAP_RUN_ID = /:mapRun:[^:]+\/([^/:]+):([^:/]+)$/;
+const RESULT_FILE = /\/(SUCCEEDED|FAILED|PENDING)_\d+\.json$/;
+const describeError = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+
+/**
+ * Whatever the children of a failed fleet Map are known to have done: the execution's Map Runs of
+ * the Map labelled `label` (deps.mapRuns: Step Functions' ListMapRuns), and for each the results
+ * its ResultWriter wrote under `.fleet-results/<kind>/<map run id>/` (the ResultWriter's folder:
+ * AWS Step Functions Developer Guide, "ResultWriter (Map)", "Exporting to Amazon S3"). With its
+ * manifest, every record it names (readMapRunRecords); without it (the Map failed while writing,
+ * States.ResultWriterFailed), the records of whichever result files are there. Never throws: what
+ * cannot be listed or read is said in `notes`, since this report exists to say that something failed.
+ */
+export async function readFailedMapRuns(
+  kind: 'backup' | 'drill',
+  label: string,
+  executionId: string,
+  deps: ReportDeps,
+): Promise<FailedMapRuns> {
+  const notes: string[] = [];
+  const records: MapChildRecord[] = [];
+  if (!deps.mapRuns) return { records, notes: ["the execution's Map Runs cannot be listed here"] };
+  let runs: Array<{ arn: string; id: string }>;
+  try {
+    runs = (await deps.mapRuns(executionId)).flatMap((arn) => {
+      const m = MAP_RUN_ID.exec(arn);
+      return m && m[1] === label && m[2] ? [{ arn, id: m[2] }] : [];
+    });
+  } catch (err) {
+    return { records, notes: [`the execution's Map Runs could not be listed (${describeError(err)})`] };
+  }
+  if (runs.length === 0)
+    notes.push(`Step Functions lists no Map Run of ${label} for this execution: it started no target`);
+  for (const run of runs) {
+    const folder = `${FLEET_RESULTS_ROOT}${kind}/${run.id}/`;
+    const where = `s3://${deps.bucket}/${folder}`;
+    try {
+      const keys = (await listAll(deps.s3, deps.bucket, folder)).map((o) => o.Key ?? '');
+      const manifest = `${folder}manifest.json`;
+      if (keys.includes(manifest)) {
+        records.push(
+          ...(await readMapRunRecords(
+            { MapRunArn: run.arn, ResultWriterDetails: { Bucket: deps.bucket, Key: manifest } },
+            deps,
+          )),
+        );
+        continue;
+      }
+      const files = keys.filter((k) => RESULT_FILE.test(k)).sort();
+      if (files.length === 0) {
+        notes.push(`Map Run ${run.arn} wrote no results (nothing under ${where})`);
+        continue;
+      }
+      for (const key of files)
+        records.push(...((await getJson(deps.s3, deps.bucket, key, ResultFileSchema)) ?? []));
+      notes.push(
+        `Map Run ${run.arn} wrote no manifest under ${where}: the outcomes above are those of the ${files.length} result file(s) found there, perhaps not all`,
+      );
+    } catch (err) {
+      notes.push(
+        `the results of Map Run ${run.arn} under ${where} could not be read (${describeError(err)})`,
+      );
+    }
+  }
+  return { records, notes };
+}
+
+/** The targets of the plan that no record names: nothing is known here of how they ended. */
+const unknownTargets = (targets: readonly string[], known: ReadonlySet<string>) =>
+  targets.filter((t) => !known.has(t));
+
+/** The lines every failed-Map summary ends with: the targets not known, and what could not be read. */
+function unknownLines(unknown: readonly string[], notes: readonly string[], what: string): string[] {
+  return [
+    ...(unknown.length > 0
+      ? [
+          `- not known: ${unknown.join(', ')} (no result of theirs could be read: ${what}; the Map Run in the console lists each child execution)`,
+        ]
+      : []),
+    ...notes.map((n) => `- results: ${n}`),
+  ];
+}
+
+const mapHeadline = (label: string, failure: z.output<typeof MapFailureSchema>) =>
+  `the fleet's Map ${label} failed: ${failure.Error}${failure.Cause ? `: ${clipCause(failure.Cause, MAP_CAUSE_LIMIT)}` : ''}`;
+
+/**
+ * The report of a backup fleet whose BackupTargets Map failed as a whole (the Report Lambda, after
+ * the Map's Catch): never ok; its summary (the execution's cause, at most 30,000 characters) names
+ * the Map's error and cause, the targets known to have been backed up or to have failed (from
+ * whatever results the Map Run wrote: readFailedMapRuns), the targets of the plan nothing is known
+ * of, and why results could not be read. `succeeded` and `failed` are the targets known.
+ *
+ * @param input MapFailureReportEventSchema
+ * @throws InvalidInputError for another event, or a succeeded child whose output is not a target's outcome
+ */
+export async function mapFailureReport(input: unknown, deps: ReportDeps): Promise<FleetReport> {
+  const event = parseInput(MapFailureReportEventSchema, input, 'map failure report event');
+  const { records, notes } = await readFailedMapRuns('backup', 'BackupTargets', event.executionId, deps);
+  const outcomes = records.map(backupOutcome);
+  const succeeded = outcomes.filter((o) => o.status === 'succeeded').map((o) => o.target);
+  const failed = outcomes.flatMap((o) => (o.status === 'failed' ? [o] : []));
+  const unknown = unknownTargets(event.targets, new Set(outcomes.map((o) => o.target)));
+  const summary = withLines(`${event.backupId}: ${mapHeadline('BackupTargets', event.mapFailure)}`, [
+    `- known: ${outcomes.length} of ${event.targets.length} target(s) finished: ${succeeded.length} backed up, ${failed.length} failed`,
+    ...(succeeded.length > 0 ? [`- backed up: ${succeeded.join(', ')}`] : []),
+    ...failed.map((f) => `- ${f.target}: ${f.summary ?? `failed at ${f.step} (${f.error})`}`),
+    ...unknownLines(unknown, notes, 'each target that ran sent its own notice'),
+  ]);
+  return {
+    backupId: event.backupId,
+    ok: false,
+    succeeded,
+    failed: failed.map(({ target, step, error }) => ({ target, step, error })),
+    summary,
+  };
 }
 
 /**
- * The Report Lambda's event, either fleet's: `{kind: "drill-fleet", results}` is a fleet drill's
+ * The report of a fleet drill whose DrillTargets Map failed as a whole (the Report Lambda, after
+ * the Map's Catch): never ok; its summary names the Map's error and cause, the targets whose drills
+ * are known to have passed or failed (readFailedMapRuns), those nothing is known of, and why.
+ *
+ * @param input DrillMapFailureReportEventSchema
+ * @throws InvalidInputError for another event, or a succeeded child whose output is not a drill outcome
+ */
+export async function drillMapFailureReport(input: unknown, deps: ReportDeps): Promise<DrillFleetReport> {
+  const event = parseInput(DrillMapFailureReportEventSchema, input, 'drill map failure report event');
+  const { records, notes } = await readFailedMapRuns('drill', 'DrillTargets', event.executionId, deps);
+  const { passed, failures } = drillOutcomes(records);
+  const unknown = unknownTargets(event.targets, new Set([...passed, ...failures.map((f) => f.target)]));
+  const summary = withLines(
+    `Restore drill of ${event.targets.length} target(s): ${mapHeadline('DrillTargets', event.mapFailure)}`,
+    [
+      `- known: ${passed.length + failures.length} of ${event.targets.length} target(s) drilled: ${passed.length} passed, ${failures.length} failed`,
+      ...(passed.length > 0 ? [`- passed: ${passed.join(', ')}`] : []),
+      ...failures.map((f) => `- ${f.target}: ${f.error}: ${f.cause}`),
+      ...unknownLines(unknown, notes, 'each drill that ran is an execution of its own, with its notice'),
+    ],
+  );
+  return { kind: 'drill-fleet', ok: false, passed: passed.length, failed: failures.length, summary };
+}
+
+/**
+ * The Report Lambda's event, either fleet's, after its Map or after the Map's Catch: with
+ * `mapFailure` a failed Map's (drillMapFailureReport for `kind: "drill-fleet"`, else
+ * mapFailureReport); otherwise `{kind: "drill-fleet", results}` is a fleet drill's
  * (drillFleetReport), anything else a backup's (fleetReport, which refuses what is not one).
  */
 export function reportStep(input: unknown, deps: ReportDeps): Promise<FleetReport | DrillFleetReport> {
-  return (input as { kind?: unknown } | null)?.kind === 'drill-fleet'
-    ? drillFleetReport(input, deps)
-    : fleetReport(input, deps);
+  const event = input as { kind?: unknown; mapFailure?: unknown } | null;
+  const drill = event?.kind === 'drill-fleet';
+  if (event && typeof event === 'object' && 'mapFailure' in event)
+    return drill ? drillMapFailureReport(input, deps) : mapFailureReport(input, deps);
+  return drill ? drillFleetReport(input, deps) : fleetReport(input, deps);
 }
