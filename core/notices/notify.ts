@@ -78,15 +78,26 @@ export const NotifyEventSchema = z.discriminatedUnion('outcome', [
     }),
   }),
   z.strictObject({
-    /** The execution stopped before or after the per-target work (bad input, a failed report). */
+    /**
+     * The execution stopped outside the per-target work: before it (bad input), after it (a failed
+     * report), or the fleet's Map failed as a whole (step BackupTargets, with its `report`).
+     */
     outcome: z.literal('aborted'),
     step: z.string().min(1),
     executionId: z.string().min(1),
     /** The caught error, as Step Functions' Catch hands it over. */
     failure: z.looseObject({ Error: z.string().default('States.TaskFailed'), Cause: z.string().default('') }),
+    /**
+     * When the fleet's Map failed: the fleet report's summary (core/backup/fleet-report.ts
+     * mapFailureReport), which targets are known to have been backed up or to have failed.
+     */
+    report: z.string().optional(),
   }),
 ]);
 export type NotifyEvent = z.input<typeof NotifyEventSchema>;
+
+/** How much of a fleet report an aborted notice quotes (an e-mail; the execution's cause has it whole). */
+const REPORT_IN_NOTICE = 8_000;
 
 export interface Notice {
   outcome: 'succeeded' | 'failed' | 'aborted';
@@ -254,14 +265,23 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
     };
     subject = `Infrahub backup FAILED: ${event.step === 'Plan' ? 'input rejected' : `${event.step} failed`}`;
     lines = [
-      'An Infrahub backup execution stopped before backing up any target, or after all of them.',
+      event.report === undefined
+        ? 'An Infrahub backup execution stopped before backing up any target, or after all of them.'
+        : `An Infrahub backup execution failed as a whole at ${event.step}, its fleet of targets: some targets may have been backed up, others not. Each target that ran sent its own notice.`,
       '',
       `Step:       ${event.step}`,
       `Error:      ${event.failure.Error}`,
       `Cause:      ${described.detail}`,
       `Execution:  ${event.executionId}`,
+      ...(event.report === undefined
+        ? []
+        : ['', 'What is known of the targets:', clip(event.report, REPORT_IN_NOTICE)]),
     ];
-    detail = { ...notice, executionId: event.executionId };
+    detail = {
+      ...notice,
+      executionId: event.executionId,
+      ...(event.report === undefined ? {} : { report: clip(event.report, REPORT_IN_NOTICE) }),
+    };
     metrics.push({ name: MetricNames.BackupFailed, value: 1, unit: 'Count' });
   } else {
     const { failure } = event;

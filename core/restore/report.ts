@@ -51,6 +51,9 @@ export const RestoreReportEventSchema = z.strictObject({
     target: targetName.optional(),
     backupId: BackupIdSchema.optional(),
     restoreId: RestoreIdSchema.optional(),
+    /** A fleet drill's plan (restore-plan's planDrillFleet): `drill-fleet` and its targets. */
+    kind: z.string().optional(),
+    targets: z.array(z.string()).optional(),
   }),
   /** The restore's Parallel branches, each `{component, ok, skipped?, failure?}`. */
   branches: z
@@ -64,6 +67,11 @@ export const RestoreReportEventSchema = z.strictObject({
   lockRelease: LockReleaseSchema.optional(),
   /** The lock's lifetime (the execution's timeout), for when a lock left behind expires. */
   lockTtlSeconds: z.number().int().positive().optional(),
+  /**
+   * A fleet drill whose DrillTargets Map failed as a whole: the fleet report's summary
+   * (core/backup/fleet-report.ts drillMapFailureReport), what is known of each target's drill.
+   */
+  fleetReport: z.string().optional(),
 });
 export type RestoreReportEvent = z.input<typeof RestoreReportEventSchema>;
 
@@ -270,6 +278,9 @@ async function readStepReports(
   return { results, errors };
 }
 
+/** How much of a fleet report a drill notice quotes (an e-mail; the execution's cause has it whole). */
+const FLEET_REPORT_IN_NOTICE = 8_000;
+
 export async function restoreReportStep(
   input: unknown,
   deps: NotifyDeps,
@@ -333,7 +344,10 @@ export async function restoreReportStep(
     details: r.details,
   }));
   const what = event.kind === 'drill' ? 'Restore drill' : 'Restore';
-  const of = `${target ?? 'an unknown target'}${backupId ? ` from ${backupId}` : ''}`;
+  // A fleet drill's own report (its Map failed): the fleet, not one target, is what failed.
+  const fleet = event.plan.kind === 'drill-fleet' ? (event.plan.targets ?? []) : undefined;
+  const fleetName = fleet && `the fleet of ${fleet.length} target(s) (${clip(fleet.join(', '), 300)})`;
+  const of = fleetName ?? `${target ?? 'an unknown target'}${backupId ? ` from ${backupId}` : ''}`;
   const summary = clip(
     ok
       ? `${what} of ${of} passed in ${totalSeconds} s${recoverySeconds !== undefined ? ` (recovery time ${recoverySeconds} s)` : ''}: ${steps.map((s) => `${s.step} ${s.seconds} s`).join(', ') || 'no runner step'}${verified.length > 0 ? `; verified against the manifest's SHA-256: ${describeVerified(verified)}` : ''}${validations.length > 0 ? `; ${validations.join('; ')}` : ''}`
@@ -432,7 +446,9 @@ export async function restoreReportStep(
             : []),
         ];
   const lines = [
-    `${what} of Infrahub target "${target ?? 'unknown'}" ${ok ? 'passed' : 'FAILED'}.`,
+    fleetName
+      ? `${what} of ${fleetName} ${ok ? 'passed' : 'FAILED'}.`
+      : `${what} of Infrahub target "${target ?? 'unknown'}" ${ok ? 'passed' : 'FAILED'}.`,
     '',
     `Backup id:   ${backupId ?? 'none (refused before one was chosen)'}`,
     `Restore id:  ${restoreId ?? 'none'}`,
@@ -463,6 +479,13 @@ export async function restoreReportStep(
       `Error:       ${f.error}`,
       `Cause:       ${f.cause}`,
     ]),
+    ...(event.fleetReport === undefined
+      ? []
+      : [
+          '',
+          'What is known of the targets (each drill that ran is an execution of its own, with its notice):',
+          clip(event.fleetReport, FLEET_REPORT_IN_NOTICE),
+        ]),
     ...(target
       ? lockLeftLines(
           {
@@ -480,7 +503,7 @@ export async function restoreReportStep(
   ];
   await deliverNotice(deps, {
     requestId,
-    subject: `Infrahub ${what.toLowerCase()} ${ok ? 'passed' : 'FAILED'}: ${target ?? 'unknown target'}`,
+    subject: `Infrahub ${what.toLowerCase()} ${ok ? 'passed' : 'FAILED'}: ${fleet ? `fleet of ${fleet.length} target(s)` : (target ?? 'unknown target')}`,
     lines,
     detailType:
       event.kind === 'drill'
@@ -490,7 +513,13 @@ export async function restoreReportStep(
         : ok
           ? DetailTypes.restoreSucceeded
           : DetailTypes.restoreFailed,
-    detail: { ...report, steps: steps.map(({ step, seconds, timings }) => ({ step, seconds, timings })) },
+    detail: {
+      ...report,
+      steps: steps.map(({ step, seconds, timings }) => ({ step, seconds, timings })),
+      ...(event.fleetReport === undefined
+        ? {}
+        : { fleetReport: clip(event.fleetReport, FLEET_REPORT_IN_NOTICE) }),
+    },
     metrics,
     now,
   });

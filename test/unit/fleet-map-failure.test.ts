@@ -7,6 +7,9 @@ import {
   reportStep,
 } from '../../core/backup/fleet-report.js';
 import { InvalidInputError } from '../../core/errors.js';
+import { createLogger } from '../../core/log.js';
+import { notifyStep } from '../../core/notices/notify.js';
+import { restoreReportStep } from '../../core/restore/report.js';
 
 // Issue 16 review: a fleet Map that fails as a whole (its Catch) is reported, naming the Map's
 // error and cause and whatever its Map Run's results say of the targets.
@@ -281,5 +284,105 @@ describe('the fleet drill report after its Map failed (drillMapFailureReport)', 
       /^- not known: c \(no result of theirs could be read: each drill that ran is an execution of its own, with its notice;/,
     );
     expect(lines[5]).toMatch(/^- results: Map Run \S+DrillTargets:d1 wrote no manifest/);
+  });
+});
+
+describe("the failure notices of a fleet whose Map failed (Notify's aborted notice, the drill's report)", () => {
+  /** Notice deps whose channels record what they were sent (markers: none found, any written). */
+  const noticeDeps = () => {
+    const published: Array<{ Subject?: string; Message?: string }> = [];
+    const events: Array<{ DetailType?: string; Detail?: string }> = [];
+    const deps = {
+      s3: s3Over({}),
+      bucket,
+      sns: {
+        send: async (c: { input: { Subject?: string; Message?: string } }) => {
+          published.push(c.input);
+          return { MessageId: 'm' };
+        },
+      },
+      topicArns: ['arn:aws:sns:eu-west-1:123456789012:notices'],
+      events: {
+        send: async (c: { input: { Entries: Array<{ DetailType?: string; Detail?: string }> } }) => {
+          events.push(...c.input.Entries);
+          return { FailedEntryCount: 0, Entries: [{ EventId: 'e' }] };
+        },
+      },
+      emf: () => undefined,
+      logger: createLogger({}, { write: () => undefined }),
+    };
+    // Markers: reads find none; writes are accepted (PutObject is not in s3Over).
+    deps.s3 = Object.assign(Object.create(S3Client.prototype), {
+      send: async (command: unknown) => {
+        if (command instanceof GetObjectCommand)
+          throw Object.assign(new Error('NoSuchKey'), {
+            name: 'NoSuchKey',
+            $metadata: { httpStatusCode: 404 },
+          });
+        return {};
+      },
+    }) as S3Client;
+    return { deps: deps as never, published, events };
+  };
+  const summary = `${backupId}: the fleet's Map BackupTargets failed: States.ResultWriterFailed: Access Denied\n- known: 1 of 2 target(s) finished: 1 backed up, 0 failed\n- backed up: a\n- not known: b`;
+
+  it("backup: the aborted notice names the Map's error and cause, and quotes the fleet report", async () => {
+    const { deps, published, events } = noticeDeps();
+    const notice = await notifyStep(
+      {
+        outcome: 'aborted',
+        step: 'BackupTargets',
+        executionId: execution,
+        failure: writerFailed,
+        report: summary,
+      },
+      deps,
+    );
+    expect(notice).toMatchObject({
+      outcome: 'aborted',
+      step: 'BackupTargets',
+      error: 'States.ResultWriterFailed',
+    });
+    expect(published).toHaveLength(1);
+    expect(published[0]?.Subject).toBe('Infrahub backup FAILED: BackupTargets failed');
+    expect(published[0]?.Message).toMatch(
+      /^An Infrahub backup execution failed as a whole at BackupTargets, its fleet of targets/,
+    );
+    expect(published[0]?.Message).toContain('Error:      States.ResultWriterFailed\n');
+    expect(published[0]?.Message).toContain(`Cause:      ${writerFailed.Cause}\n`);
+    expect(published[0]?.Message).toContain(`What is known of the targets:\n${summary}`);
+    expect(events.map((e) => e.DetailType)).toEqual(['Infrahub Backup Aborted']);
+    expect(JSON.parse(events[0]?.Detail ?? '{}')).toMatchObject({ step: 'BackupTargets', report: summary });
+  });
+
+  it('drill: the report of the fleet (not of an "unknown target") names the Map and quotes the fleet report', async () => {
+    const { deps, published, events } = noticeDeps();
+    const fleetSummary =
+      "Restore drill of 2 target(s): the fleet's Map DrillTargets failed: States.ResultWriterFailed: Access Denied\n- not known: a, b";
+    const out = await restoreReportStep(
+      {
+        kind: 'drill',
+        executionId: 'arn:aws:states:eu-west-1:123456789012:execution:x-restore-drill:fleet-1',
+        startedAt: '2026-11-22T02:00:00Z',
+        input: { targets: ['a', 'b'] },
+        plan: { kind: 'drill-fleet', targets: ['a', 'b'], backup: 'latest', windowDays: 30, reason: 'r' },
+        failures: {
+          fleet: { step: 'DrillTargets', error: 'States.ResultWriterFailed', cause: 'Access Denied' },
+        },
+        fleetReport: fleetSummary,
+      },
+      deps,
+    );
+    expect(out.ok).toBe(false);
+    expect(out.summary).toBe(
+      'Restore drill of the fleet of 2 target(s) (a, b) FAILED: DrillTargets: Access Denied',
+    );
+    expect(published[0]?.Subject).toBe('Infrahub restore drill FAILED: fleet of 2 target(s)');
+    expect(published[0]?.Message).toMatch(/^Restore drill of the fleet of 2 target\(s\) \(a, b\) FAILED\./);
+    expect(published[0]?.Message).toContain(
+      'Failed step: DrillTargets\nError:       States.ResultWriterFailed\n',
+    );
+    expect(published[0]?.Message).toContain(fleetSummary);
+    expect(events.map((e) => e.DetailType)).toEqual(['Infrahub Restore Drill Failed']);
   });
 });
