@@ -68,10 +68,17 @@ export const RestoreReportEventSchema = z.strictObject({
   /** The lock's lifetime (the execution's timeout), for when a lock left behind expires. */
   lockTtlSeconds: z.number().int().positive().optional(),
   /**
-   * A fleet drill whose DrillTargets Map failed as a whole: the fleet report's summary
-   * (core/backup/fleet-report.ts drillMapFailureReport), what is known of each target's drill.
+   * A fleet drill whose Map failed as a whole: the Map state (`step`), the error its Catch caught
+   * ({Error, Cause}) and the fleet report's summary (core/backup/fleet-report.ts
+   * drillMapFailureReport), what is known of each target's drill. The caught error is a failure.
    */
-  fleetReport: z.string().optional(),
+  fleet: z
+    .strictObject({
+      step: z.string().min(1),
+      failure: z.looseObject({ Error: z.string().min(1), Cause: z.string().default('') }),
+      report: z.string(),
+    })
+    .optional(),
 });
 export type RestoreReportEvent = z.input<typeof RestoreReportEventSchema>;
 
@@ -307,6 +314,9 @@ export async function restoreReportStep(
     ...(refused ? [refused] : []),
     ...event.branches.flatMap((b) => (b.failure ? [b.failure] : [])),
     ...Object.values(others),
+    ...(event.fleet
+      ? [{ step: event.fleet.step, error: event.fleet.failure.Error, cause: event.fleet.failure.Cause }]
+      : []),
   ];
   const failures = caught.map((f) => {
     const described = describeCause(f.cause);
@@ -479,12 +489,12 @@ export async function restoreReportStep(
       `Error:       ${f.error}`,
       `Cause:       ${f.cause}`,
     ]),
-    ...(event.fleetReport === undefined
+    ...(event.fleet === undefined
       ? []
       : [
           '',
           'What is known of the targets (each drill that ran is an execution of its own, with its notice):',
-          clip(event.fleetReport, FLEET_REPORT_IN_NOTICE),
+          clip(event.fleet.report, FLEET_REPORT_IN_NOTICE),
         ]),
     ...(target
       ? lockLeftLines(
@@ -516,9 +526,7 @@ export async function restoreReportStep(
     detail: {
       ...report,
       steps: steps.map(({ step, seconds, timings }) => ({ step, seconds, timings })),
-      ...(event.fleetReport === undefined
-        ? {}
-        : { fleetReport: clip(event.fleetReport, FLEET_REPORT_IN_NOTICE) }),
+      ...(event.fleet === undefined ? {} : { fleetReport: clip(event.fleet.report, FLEET_REPORT_IN_NOTICE) }),
     },
     metrics,
     now,

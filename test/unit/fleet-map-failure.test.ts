@@ -366,10 +366,11 @@ describe("the failure notices of a fleet whose Map failed (Notify's aborted noti
         startedAt: '2026-11-22T02:00:00Z',
         input: { targets: ['a', 'b'] },
         plan: { kind: 'drill-fleet', targets: ['a', 'b'], backup: 'latest', windowDays: 30, reason: 'r' },
-        failures: {
-          fleet: { step: 'DrillTargets', error: 'States.ResultWriterFailed', cause: 'Access Denied' },
+        fleet: {
+          step: 'DrillTargets',
+          failure: { Error: 'States.ResultWriterFailed', Cause: 'Access Denied' },
+          report: fleetSummary,
         },
-        fleetReport: fleetSummary,
       },
       deps,
     );
