@@ -666,7 +666,7 @@ export async function runDistributedMap(
         await writeResult(bucket, key, body);
       } catch (err) {
         throw new ResultWriterFailedError(
-          `Map ${name} (Map Run ${mapRunArn}): writing its results to s3://${bucket}/${key} failed: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`,
+          `Map ${name} (Map Run ${mapRunArn}) could not write its results (${key}): ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`,
         );
       }
     };

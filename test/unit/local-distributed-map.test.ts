@@ -214,7 +214,7 @@ describe('local executor: history quota and Distributed Map', () => {
       expect(out.results).toBeUndefined();
       expect(out.mapError.Error).toBe('States.ResultWriterFailed');
       expect(out.mapError.Cause).toMatch(
-        /^Map Items \(Map Run arn:aws:states:eu-west-1:000000000000:mapRun:fleet\/Items:[0-9a-f-]{36}\): writing its results to s3:\/\/results-bucket\/runs\/backup\/[0-9a-f-]{36}\/SUCCEEDED_0\.json failed: AccessDenied: Access Denied$/,
+        /^Map Items \(Map Run arn:aws:states:eu-west-1:000000000000:mapRun:fleet\/Items:[0-9a-f-]{36}\) could not write its results \(runs\/backup\/[0-9a-f-]{36}\/SUCCEEDED_0\.json\): AccessDenied: Access Denied$/,
       );
       // ListMapRuns' answer for the execution: this Map Run, whose id names the results' folder.
       expect(runs).toEqual([
