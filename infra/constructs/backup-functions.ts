@@ -285,6 +285,27 @@ export class BackupFunctions extends Construct {
     this.report.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [objects(`${FLEET_RESULTS_ROOT}*`)] }),
     );
+    // After a fleet Map failed as a whole, Report finds what its Map Run wrote: the execution's Map
+    // Runs (ListMapRuns, on the execution: AWS Step Functions API Reference, "ListMapRuns"), then the
+    // Map Run's folder under .fleet-results/ (listed: its manifest may be missing), and nothing else.
+    const fleetExecutions = ['backup', 'restore-drill'].map((kind) =>
+      Stack.of(this).formatArn({
+        service: 'states',
+        resource: 'execution',
+        resourceName: `${props.config.name}-${kind}:*`,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      }),
+    );
+    this.report.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['states:ListMapRuns'], resources: fleetExecutions }),
+    );
+    this.report.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [props.bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${FLEET_RESULTS_ROOT}*`] } },
+      }),
+    );
     // Notify reads the runners' failure records (never backup data) to name a failure's cause.
     this.notify.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [objects('*/.runner/*')] }),
@@ -540,6 +561,11 @@ export class BackupFunctions extends Construct {
       this.report,
       [`${bucketArn}/${FLEET_RESULTS_ROOT}*`],
       "Reads (never writes) the backup Distributed Map's results, under .fleet-results/ only, named by Step Functions at run time.",
+    );
+    acknowledgeWildcards(
+      this.report,
+      fleetExecutions,
+      "Lists (only) the Map Runs of the backup or fleet drill execution whose Map failed, to read what they wrote; executions' names are known only at run time.",
     );
     acknowledgeWildcards(
       this.lock,

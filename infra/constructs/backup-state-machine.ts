@@ -38,6 +38,7 @@ export interface BackupStateMachineProps {
  *     finish) → WriteManifest (last) → ReleaseLock → NotifySuccess
  *     any failure → ReleaseLockAfterFailure → NotifyFailure (target, step, cause); no manifest
  *   → Report → succeed, or fail naming each failed target.
+ *   The Map failing as a whole → ReportMapFailure → NotifyMapFailure → fail with the Map's error.
  *
  * Its states are built as the restore's are (state-machine/builder.ts); the Community DBMS window is
  * state-machine/dbms-window.ts.
@@ -64,6 +65,9 @@ export class BackupStateMachine extends Construct {
     });
 
     const perTarget = this.fleet(props, this.target(b, props, timeout));
+    // The fleet's Map failing as a whole (its ResultWriter, a Map Run aborted, ...) is reported and
+    // noticed too, then fails the execution with the Map's error (mapFailure).
+    perTarget.addCatch(this.mapFailure(b, props), { errors: [sfn.Errors.ALL], resultPath: '$.mapError' });
 
     const aborted = (name: string, step: string) =>
       b.invoke(`Notify${name}`, {
@@ -189,6 +193,72 @@ export class BackupStateMachine extends Construct {
     map.resultWriterTo(props.storage.bucket.bucketName, fleetResultsPrefix('backup'));
     map.itemProcessor(perTarget);
     return map;
+  }
+
+  /**
+   * What follows the fleet Map's Catch (its caught error at `$.mapError`): ReportMapFailure (the
+   * Report function: the Map's error and cause, which targets are known to have been backed up or
+   * to have failed, from whatever its Map Run wrote) → NotifyMapFailure (the aborted notice, with
+   * the report; the BackupFailed metric) → BackupMapFailed, the execution failing with the Map's
+   * error and the report as its cause. A report that cannot be made is replaced by a sentence
+   * (MapReportUnavailable); a notice that cannot be sent does not keep the execution from failing.
+   * A Catch catches every error a Map raises but States.Runtime (and States.DataLimitExceeded),
+   * which no Catch can (AWS Step Functions Developer Guide, "Handling errors in Step Functions
+   * workflows", States.ALL). Returns its first state.
+   */
+  private mapFailure(b: Builder, props: BackupStateMachineProps): sfn.IChainable {
+    const fns = props.functions;
+    const failed = new sfn.Fail(this, 'BackupMapFailed', {
+      errorPath: '$.mapError.Error',
+      causePath: '$.report.summary',
+    });
+    const notify = b
+      .invoke('NotifyMapFailure', {
+        fn: fns.notify,
+        payload: {
+          outcome: 'aborted',
+          step: 'BackupTargets',
+          'executionId.$': '$$.Execution.Id',
+          'failure.$': '$.mapError',
+          'report.$': '$.report.summary',
+        },
+        retries: ['notification'],
+      })
+      .addCatch(failed, { errors: [sfn.Errors.ALL], resultPath: sfn.JsonPath.DISCARD })
+      .next(failed);
+    // The caught errors are quoted whole (States.JsonToString): a path into a Cause that is absent
+    // would fail this state with States.Runtime, which nothing catches.
+    const unavailable = new sfn.Pass(this, 'MapReportUnavailable', {
+      comment: 'The report of the failed Map could not be made: its summary says so',
+      parameters: {
+        'summary.$': statesFormat(
+          '{}: the fleet Map BackupTargets failed ({}) and its report could not be made ({}): which targets were backed up is not known here; each target that ran sent its own notice',
+          ['$.plan.backupId', 'States.JsonToString($.mapError)', 'States.JsonToString($.report)'],
+        ),
+      },
+      resultPath: '$.report',
+    }).next(notify);
+    return b
+      .invoke('ReportMapFailure', {
+        fn: fns.report,
+        payload: {
+          'backupId.$': '$.plan.backupId',
+          'executionId.$': '$$.Execution.Id',
+          'targets.$': '$.plan.targets',
+          'mapFailure.$': '$.mapError',
+        },
+        resultPath: '$.report',
+        resultSelector: {
+          'backupId.$': '$.Payload.backupId',
+          'ok.$': '$.Payload.ok',
+          'succeeded.$': '$.Payload.succeeded',
+          'failed.$': '$.Payload.failed',
+          'summary.$': '$.Payload.summary',
+        },
+        retries: ['storage'],
+      })
+      .addCatch(unavailable, { errors: [sfn.Errors.ALL], resultPath: '$.report' })
+      .next(notify);
   }
 
   /**

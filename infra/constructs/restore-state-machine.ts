@@ -423,6 +423,8 @@ export class RestoreStateMachine extends Construct {
  *   its own execution, with its own history, report, metrics and notice
  *   → DrillFleetReport (the Report function: every target named, passed or failed and why)
  *   → succeed only if every target's drill passed, else fail naming each failed target.
+ *   DrillTargets failing as a whole → ReportDrillMapFailure → NotifyDrillMapFailure → fail with
+ *   the Map's error (drillMapFailure).
  */
 export class DrillStateMachine extends Construct {
   readonly stateMachine: sfn.StateMachine;
@@ -593,6 +595,8 @@ export class DrillStateMachine extends Construct {
     });
     targets.resultWriterTo(storage.bucket.bucketName, fleetResultsPrefix('drill'));
     targets.itemProcessor(drillTarget);
+    // The Map failing as a whole is reported and noticed too, then fails with its error (mapFailure).
+    targets.addCatch(drillMapFailure(b, fns), { errors: [sfn.Errors.ALL], resultPath: '$.mapError' });
 
     const fleetReport = b
       .invoke('DrillFleetReport', {
@@ -628,6 +632,70 @@ export class DrillStateMachine extends Construct {
         ),
     );
   }
+}
+
+/**
+ * What follows the DrillTargets Map's Catch (its caught error at `$.mapError`):
+ * ReportDrillMapFailure (the Report function: the Map's error and cause, which targets' drills are
+ * known to have passed or failed, from whatever its Map Run wrote) → NotifyDrillMapFailure (the
+ * RestoreReport function, kind drill: the notice and the RestoreDrillFailed metric, as any failed
+ * drill) → DrillMapFailed, the execution failing with the Map's error and the report as its cause.
+ * A report that cannot be made is replaced by a sentence (DrillMapReportUnavailable); a notice that
+ * cannot be sent does not keep the execution from failing. No Catch catches States.Runtime (AWS Step
+ * Functions Developer Guide, "Handling errors in Step Functions workflows", States.ALL).
+ */
+function drillMapFailure(b: Builder, fns: BackupFunctions): sfn.IChainable {
+  const failed = new sfn.Fail(b.scope, 'DrillMapFailed', {
+    errorPath: '$.mapError.Error',
+    causePath: '$.report.summary',
+  });
+  const notify = b
+    .invoke('NotifyDrillMapFailure', {
+      fn: fns.restoreReport,
+      payload: {
+        kind: 'drill',
+        'executionId.$': '$$.Execution.Id',
+        'startedAt.$': '$$.Execution.StartTime',
+        'input.$': '$$.Execution.Input',
+        'plan.$': '$.plan',
+        fleet: { step: 'DrillTargets', 'failure.$': '$.mapError', 'report.$': '$.report.summary' },
+      },
+      retries: ['storage', 'notification'],
+    })
+    .addCatch(failed, { errors: [sfn.Errors.ALL], resultPath: sfn.JsonPath.DISCARD })
+    .next(failed);
+  // The caught errors are quoted whole (States.JsonToString): a path into a Cause that is absent
+  // would fail this state with States.Runtime, which nothing catches.
+  const unavailable = new sfn.Pass(b.scope, 'DrillMapReportUnavailable', {
+    comment: 'The report of the failed Map could not be made: its summary says so',
+    parameters: {
+      'summary.$': statesFormat(
+        'Restore drill of the fleet: its Map DrillTargets failed ({}) and its report could not be made ({}): which drills passed is not known here; each drill that ran is an execution of its own, with its notice',
+        ['States.JsonToString($.mapError)', 'States.JsonToString($.report)'],
+      ),
+    },
+    resultPath: '$.report',
+  }).next(notify);
+  return b
+    .invoke('ReportDrillMapFailure', {
+      fn: fns.report,
+      payload: {
+        kind: 'drill-fleet',
+        'executionId.$': '$$.Execution.Id',
+        'targets.$': '$.plan.targets',
+        'mapFailure.$': '$.mapError',
+      },
+      resultPath: '$.report',
+      resultSelector: {
+        'ok.$': '$.Payload.ok',
+        'passed.$': '$.Payload.passed',
+        'failed.$': '$.Payload.failed',
+        'summary.$': '$.Payload.summary',
+      },
+      retries: ['storage'],
+    })
+    .addCatch(unavailable, { errors: [sfn.Errors.ALL], resultPath: '$.report' })
+    .next(notify);
 }
 
 /** The drill state machine's props: the restore's, and the backup bucket and key its fleet's Map writes to. */

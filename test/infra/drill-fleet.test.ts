@@ -149,6 +149,63 @@ describe('drill state machine: the fleet path (template)', () => {
     });
   });
 
+  // Issue 16 review: DrillTargets failing as a whole is caught, reported, noticed as a failed drill
+  // (its metric and notice), and fails the execution with the Map's own error.
+  it("catches the DrillTargets Map's own failure: report, drill notice, then fail with the Map's error; the happy path unchanged", () => {
+    const map = states.get('DrillTargets');
+    expect(map?.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.mapError', Next: 'ReportDrillMapFailure' },
+    ]);
+    expect(map?.Next).toBe('DrillFleetReport');
+    const report = states.get('ReportDrillMapFailure');
+    expect(report).toMatchObject({
+      Parameters: {
+        FunctionName: expect.stringMatching(/:function:FunctionsReport/),
+        Payload: {
+          kind: 'drill-fleet',
+          'executionId.$': '$$.Execution.Id',
+          'targets.$': '$.plan.targets',
+          'mapFailure.$': '$.mapError',
+        },
+      },
+      ResultPath: '$.report',
+      Next: 'NotifyDrillMapFailure',
+    });
+    expect(report?.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.report', Next: 'DrillMapReportUnavailable' },
+    ]);
+    expect(states.get('DrillMapReportUnavailable')).toMatchObject({
+      Type: 'Pass',
+      Parameters: {
+        'summary.$': expect.stringMatching(
+          /States\.JsonToString\(\$\.mapError\), States\.JsonToString\(\$\.report\)\)$/,
+        ),
+      },
+      ResultPath: '$.report',
+      Next: 'NotifyDrillMapFailure',
+    });
+    const notify = states.get('NotifyDrillMapFailure');
+    expect(notify).toMatchObject({
+      Parameters: {
+        FunctionName: expect.stringMatching(/:function:FunctionsRestoreReport/),
+        Payload: {
+          kind: 'drill',
+          'plan.$': '$.plan',
+          fleet: { step: 'DrillTargets', 'failure.$': '$.mapError', 'report.$': '$.report.summary' },
+        },
+      },
+      Next: 'DrillMapFailed',
+    });
+    expect(notify?.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: null, Next: 'DrillMapFailed' },
+    ]);
+    expect(states.get('DrillMapFailed')).toEqual({
+      Type: 'Fail',
+      ErrorPath: '$.mapError.Error',
+      CausePath: '$.report.summary',
+    });
+  });
+
   it('grants the drill role its own executions, the .sync rule and the drill results prefix only', () => {
     const drill = statementsOf('RestoreDrill');
     const self = { Ref: drillId };

@@ -86,6 +86,100 @@ describe('backup state machine (template)', () => {
     );
   });
 
+  // Issue 16 review: the fleet Map failing as a whole (its ResultWriter, a Map Run aborted) is
+  // caught, reported, noticed, and fails the execution with the Map's own error.
+  it("catches the fleet Map's own failure: report, notice, then fail with the Map's error; the happy path unchanged", () => {
+    const functionOf = (name: string) =>
+      (states.get(name)?.Parameters as { FunctionName?: unknown } | undefined)?.FunctionName;
+    expect(functionOf('Report')).toBeDefined();
+    const map = states.get('BackupTargets');
+    expect(map?.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.mapError', Next: 'ReportMapFailure' },
+    ]);
+    expect(map?.Next).toBe('Report');
+    expect(states.get('Report')?.Parameters).toEqual({
+      FunctionName: expect.anything(),
+      Payload: { 'backupId.$': '$.plan.backupId', 'results.$': '$.results' },
+    });
+
+    const report = states.get('ReportMapFailure');
+    expect(report).toMatchObject({
+      Type: 'Task',
+      Resource: 'arn:aws:states:::lambda:invoke',
+      Parameters: {
+        FunctionName: functionOf('Report'),
+        Payload: {
+          'backupId.$': '$.plan.backupId',
+          'executionId.$': '$$.Execution.Id',
+          'targets.$': '$.plan.targets',
+          'mapFailure.$': '$.mapError',
+        },
+      },
+      ResultPath: '$.report',
+      Next: 'NotifyMapFailure',
+    });
+    expect(report?.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.report', Next: 'MapReportUnavailable' },
+    ]);
+    // A report that could not be made: a sentence of its own, quoting both errors whole.
+    expect(states.get('MapReportUnavailable')).toMatchObject({
+      Type: 'Pass',
+      Parameters: {
+        'summary.$': expect.stringMatching(
+          /^States\.Format\('\{\}: the fleet Map BackupTargets failed .*', \$\.plan\.backupId, States\.JsonToString\(\$\.mapError\), States\.JsonToString\(\$\.report\)\)$/,
+        ),
+      },
+      ResultPath: '$.report',
+      Next: 'NotifyMapFailure',
+    });
+    const notify = states.get('NotifyMapFailure');
+    expect(notify).toMatchObject({
+      Parameters: {
+        FunctionName: functionOf('NotifyInputRejected'),
+        Payload: {
+          outcome: 'aborted',
+          step: 'BackupTargets',
+          'executionId.$': '$$.Execution.Id',
+          'failure.$': '$.mapError',
+          'report.$': '$.report.summary',
+        },
+      },
+      Next: 'BackupMapFailed',
+    });
+    expect(notify?.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: null, Next: 'BackupMapFailed' },
+    ]);
+    expect(states.get('BackupMapFailed')).toEqual({
+      Type: 'Fail',
+      ErrorPath: '$.mapError.Error',
+      CausePath: '$.report.summary',
+    });
+  });
+
+  it('lets the Report function list the Map Runs of the backup and drill executions only, and list .fleet-results/ only', () => {
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
+      JSON.stringify(p).includes('states:ListMapRuns'),
+    );
+    expect(policies).toHaveLength(1);
+    const statements = (
+      policies[0] as { Properties: { PolicyDocument: { Statement: Array<Record<string, unknown>> } } }
+    ).Properties.PolicyDocument.Statement;
+    const listMapRuns = statements.filter((s) => s.Action === 'states:ListMapRuns');
+    expect(listMapRuns).toHaveLength(1);
+    const resources = JSON.stringify(listMapRuns[0]?.Resource);
+    expect(resources).toContain(`:execution:${config.name}-backup:*`);
+    expect(resources).toContain(`:execution:${config.name}-restore-drill:*`);
+    expect(listMapRuns[0]?.Resource).toHaveLength(2);
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Action: 's3:ListBucket',
+        Condition: { StringLike: { 's3:prefix': ['.fleet-results/*'] } },
+      }),
+    );
+    // The Report function's own policy (its role's name says so).
+    expect(JSON.stringify(policies[0])).toMatch(/FunctionsReport/);
+  });
+
   it('captures the three components in a Parallel, each with ecs:runTask.waitForTaskToken of the target’s runner', () => {
     const capture = states.get('Capture') as unknown as { Branches: unknown[] };
     expect(capture.Branches).toHaveLength(3);
