@@ -368,6 +368,8 @@ export async function runStateMachineLocally(
   const executionArn = `arn:aws:states:${config.region}:${LOCAL_ACCOUNT}:execution:${machine.name}:${executionName}`;
   const startTime = options.startTime ?? new Date();
 
+  // The Map Runs each execution of this run started (its Distributed Maps'), by execution ARN.
+  const mapRuns = new Map<string, string[]>();
   // What the notice-sending functions (Notify, RestoreReport) are given.
   const notices = {
     s3: aws.s3,
@@ -407,8 +409,14 @@ export async function runStateMachineLocally(
     Manifest: (p) =>
       steps.Manifest(stepEvents.Manifest(p, config), { s3: aws.s3, bucket: aws.bucket, logger }),
     Notify: (p) => steps.Notify(p, notices),
-    // A backup fleet's report, or a fleet drill's (kind drill-fleet).
-    Report: (p) => steps.Report(p, { s3: aws.s3, bucket: aws.bucket }),
+    // A backup fleet's report, or a fleet drill's (kind drill-fleet); after a failed Map, its Map
+    // Runs as ListMapRuns would list them (this run's record of them, mapRuns below).
+    Report: (p) =>
+      steps.Report(p, {
+        s3: aws.s3,
+        bucket: aws.bucket,
+        mapRuns: async (arn) => mapRuns.get(arn) ?? [],
+      }),
     RestorePlan: (p) =>
       steps.RestorePlan(p, { s3: aws.s3, bucket: aws.bucket, secrets: aws.secrets, config, logger }),
     RestoreReport: (p) => steps.RestoreReport(p, notices),
@@ -591,6 +599,8 @@ export async function runStateMachineLocally(
             : summary,
         ),
       startExecution,
+      onMapRun: (run) =>
+        mapRuns.set(run.executionArn, [...(mapRuns.get(run.executionArn) ?? []), run.mapRunArn]),
       ...(options.maxHistoryEvents !== undefined ? { maxHistoryEvents: options.maxHistoryEvents } : {}),
       // A Distributed Map's ResultWriter: the template's bucket reference is the local bucket.
       writeResult: async (_bucket, key, body) => {
