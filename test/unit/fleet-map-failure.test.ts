@@ -1,10 +1,12 @@
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { ListMapRunsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { describe, expect, it } from 'vitest';
 import {
   type drillMapFailureReport,
   mapFailureReport,
   readFailedMapRuns,
   reportStep,
+  stepFunctionsMapRuns,
 } from '../../core/backup/fleet-report.js';
 import { InvalidInputError } from '../../core/errors.js';
 import { createLogger } from '../../core/log.js';
@@ -80,6 +82,26 @@ const failedAt = (target: string, step: string, error: string) =>
     error,
     summary: `Backup of ${target} failed at ${step}: ${error}`,
   });
+
+describe("an execution's Map Runs (stepFunctionsMapRuns)", () => {
+  it('asks ListMapRuns for the execution, every page', async () => {
+    const asked: Array<{ executionArn?: string; nextToken?: string }> = [];
+    const sfn = Object.assign(Object.create(SFNClient.prototype), {
+      send: async (command: unknown) => {
+        if (!(command instanceof ListMapRunsCommand)) throw new Error('unexpected Step Functions call');
+        asked.push({ ...command.input });
+        return command.input.nextToken
+          ? { mapRuns: [{ mapRunArn: mapRun('BackupTargets', 'm2') }] }
+          : { mapRuns: [{ mapRunArn: mapRun('BackupTargets', 'm1') }], nextToken: 'page-2' };
+      },
+    }) as SFNClient;
+    expect(await stepFunctionsMapRuns(sfn)(execution)).toEqual([
+      mapRun('BackupTargets', 'm1'),
+      mapRun('BackupTargets', 'm2'),
+    ]);
+    expect(asked).toEqual([{ executionArn: execution }, { executionArn: execution, nextToken: 'page-2' }]);
+  });
+});
 
 describe('a fleet Map that failed as a whole: what its Map Run left (readFailedMapRuns)', () => {
   it("reads the result files of the execution's Map Run of that label, even without a manifest, and says so", async () => {
