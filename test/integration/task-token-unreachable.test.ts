@@ -42,6 +42,7 @@ import { ComponentErrorSchema } from '../../core/backup/results.js';
 import { noteBytes, resetProgress } from '../../core/progress.js';
 import { getJson } from '../../core/s3/objects.js';
 import { type RunnerStack, startRunnerStack } from '../../harness/runner-stack.js';
+import { scaled } from '../../harness/time-scale.js';
 import { openUploads } from '../helpers/s3.js';
 
 /** A free loopback port, closed again: every request to it is refused. */
@@ -218,53 +219,69 @@ describe('a runner that cannot reach Step Functions (the session)', () => {
     );
   };
 
-  it('connection refused: stops the work as HeartbeatNotAccepted at 3/4 of HeartbeatSeconds, naming the network error', async () => {
-    const { stop, session, failMs } = await runUntilStopped(refusedUrl, 'deny');
-    expect(session.beats).toBe(0);
-    expectStopWithinBound(stop);
-    expect(stop.error.message).toMatch(/the last failed: .*ECONNREFUSED/);
-    expect(failMs).toBeLessThan(1_500);
-  }, 30_000);
+  it(
+    'connection refused: stops the work as HeartbeatNotAccepted at 3/4 of HeartbeatSeconds, naming the network error',
+    async () => {
+      const { stop, session, failMs } = await runUntilStopped(refusedUrl, 'deny');
+      expect(session.beats).toBe(0);
+      expectStopWithinBound(stop);
+      expect(stop.error.message).toMatch(/the last failed: .*ECONNREFUSED/);
+      expect(failMs).toBeLessThan(1_500);
+    },
+    scaled(30_000),
+  );
 
-  it('AccessDenied on every call: stopped the same way, the denial named; the final SendTaskFailure carries the name', async () => {
-    const { stop, session } = await runUntilStopped(sfn.url, 'deny');
-    expect(session.beats).toBe(0);
-    expectStopWithinBound(stop);
-    expect(stop.error.message).toMatch(
-      /the last failed: AccessDeniedException: User: .* states:SendTaskHeartbeat/,
-    );
-    const heartbeats = sfn.calls.filter((c) => c.operation === 'SendTaskHeartbeat');
-    // The first at start, then one every 200 ms while the bytes moved, none after the stop.
-    expect(heartbeats.length).toBeGreaterThan(5);
-    expect(sfn.calls.at(-1)).toEqual({
-      operation: 'SendTaskFailure',
-      body: { taskToken: 'unreachable-token', error: 'HeartbeatNotAccepted', cause: stop.error.message },
-    });
-  }, 30_000);
+  it(
+    'AccessDenied on every call: stopped the same way, the denial named; the final SendTaskFailure carries the name',
+    async () => {
+      const { stop, session } = await runUntilStopped(sfn.url, 'deny');
+      expect(session.beats).toBe(0);
+      expectStopWithinBound(stop);
+      expect(stop.error.message).toMatch(
+        /the last failed: AccessDeniedException: User: .* states:SendTaskHeartbeat/,
+      );
+      const heartbeats = sfn.calls.filter((c) => c.operation === 'SendTaskHeartbeat');
+      // The first at start, then one every 200 ms while the bytes moved, none after the stop.
+      expect(heartbeats.length).toBeGreaterThan(5);
+      expect(sfn.calls.at(-1)).toEqual({
+        operation: 'SendTaskFailure',
+        body: { taskToken: 'unreachable-token', error: 'HeartbeatNotAccepted', cause: stop.error.message },
+      });
+    },
+    scaled(30_000),
+  );
 
-  it('an endpoint that never answers: the stop still comes at the bound, and the final SendTaskFailure does not hang', async () => {
-    // The SFNClient here has no request timeout: without the session's own bounds, start() itself
-    // would wait for the first heartbeat forever.
-    const { stop, session, failMs } = await runUntilStopped(sfn.url, 'silent');
-    expect(session.beats).toBe(0);
-    expectStopWithinBound(stop);
-    expect(sfn.calls.at(-1)?.operation).toBe('SendTaskFailure');
-    // finalCallTimeoutMs (1 s here; FINAL_CALL_TIMEOUT_MS, 15 s, in the runner).
-    expect(failMs).toBeGreaterThanOrEqual(950);
-    expect(failMs).toBeLessThan(2_500);
-  }, 30_000);
+  it(
+    'an endpoint that never answers: the stop still comes at the bound, and the final SendTaskFailure does not hang',
+    async () => {
+      // The SFNClient here has no request timeout: without the session's own bounds, start() itself
+      // would wait for the first heartbeat forever.
+      const { stop, session, failMs } = await runUntilStopped(sfn.url, 'silent');
+      expect(session.beats).toBe(0);
+      expectStopWithinBound(stop);
+      expect(sfn.calls.at(-1)?.operation).toBe('SendTaskFailure');
+      // finalCallTimeoutMs (1 s here; FINAL_CALL_TIMEOUT_MS, 15 s, in the runner).
+      expect(failMs).toBeGreaterThanOrEqual(950);
+      expect(failMs).toBeLessThan(2_500);
+    },
+    scaled(30_000),
+  );
 
-  it('the bound runs from the last accepted heartbeat, not from the start', async () => {
-    const { stop, session, lastAcceptedAt } = await runUntilStopped(sfn.url, 'deny', 2_000);
-    expect(session.beats).toBeGreaterThan(3);
-    expect(stop.error.name).toBe('HeartbeatNotAccepted');
-    // Not at 3 s after the start (the heartbeats were accepted until 2 s): 3 s after the last accepted one.
-    expect(stop.at).toBeGreaterThanOrEqual(lastAcceptedAt + HEARTBEAT_SECONDS * 750 - 500);
-    expect(stop.at).toBeLessThan(lastAcceptedAt + HEARTBEAT_SECONDS * 1000);
-    expect(stop.error.message).toMatch(
-      /sent since the last accepted one; the last failed: AccessDeniedException/,
-    );
-  }, 30_000);
+  it(
+    'the bound runs from the last accepted heartbeat, not from the start',
+    async () => {
+      const { stop, session, lastAcceptedAt } = await runUntilStopped(sfn.url, 'deny', 2_000);
+      expect(session.beats).toBeGreaterThan(3);
+      expect(stop.error.name).toBe('HeartbeatNotAccepted');
+      // Not at 3 s after the start (the heartbeats were accepted until 2 s): 3 s after the last accepted one.
+      expect(stop.at).toBeGreaterThanOrEqual(lastAcceptedAt + HEARTBEAT_SECONDS * 750 - 500);
+      expect(stop.at).toBeLessThan(lastAcceptedAt + HEARTBEAT_SECONDS * 1000);
+      expect(stop.error.message).toMatch(
+        /sent since the last accepted one; the last failed: AccessDeniedException/,
+      );
+    },
+    scaled(30_000),
+  );
 });
 
 describe('a runner that cannot reach Step Functions (the real entrypoint, PostgreSQL, moto)', () => {
@@ -296,7 +313,7 @@ while true; do echo "pg_dump: dumping contents of table public.log" >&2; sleep 0
 `,
     );
     chmodSync(join(fakeBin, 'pg_dump'), 0o755);
-  }, 240_000);
+  }, scaled(240_000));
 
   afterAll(async () => {
     // A runner that never stopped (the fault this file is about) and its pg_dump: ended here.
@@ -314,59 +331,63 @@ while true; do echo "pg_dump: dumping contents of table public.log" >&2; sleep 0
     await stack?.stop();
     await sfn?.close();
     if (fakeBin) rmSync(fakeBin, { recursive: true, force: true });
-  }, 120_000);
+  }, scaled(120_000));
 
-  it('exits with HeartbeatNotAccepted: its tool ended, no upload open, the record and the report naming the reason', async () => {
-    sfn.mode = 'silent';
-    const backupId = 'infrahub_backup_20261124_020000';
-    const started = Date.now();
-    const run = await runRunner(
-      'backup-postgres',
-      {
-        ...localRunnerEnv(stack.server, { target, backupId, bucket: Bucket }),
-        ...postgresRunnerEnv(stack.postgres),
-        PG_BINDIR: fakeBin,
-        AWS_REGION: 'eu-west-1',
-        AWS_ENDPOINT_URL_SFN: sfn.url,
-        TASK_TOKEN: 'runner-unreachable-token',
-        TASK_HEARTBEAT_SECONDS: String(HEARTBEAT_SECONDS),
-      },
-      (pid) => {
-        runnerPid = pid;
-      },
-    );
-    const took = Date.now() - started;
-    expect(run.code, run.stderr).toBe(EXIT_CODES.HeartbeatNotAccepted);
-    expect(EXIT_CODES.HeartbeatNotAccepted).toBe(15);
-    const lastLine = run.stderr.trim().split('\n').at(-1) ?? '';
-    expect(lastLine).toMatch(/^HeartbeatNotAccepted: Step Functions accepted no heartbeat for /);
-    // The process start, 3 s of the bound, 5 s at most for the tools, the final call's 15 s: never
-    // the step's TimeoutSeconds, and within the runner's own stop bound (30 s) after the stop.
-    expect(took).toBeLessThan(60_000);
+  it(
+    'exits with HeartbeatNotAccepted: its tool ended, no upload open, the record and the report naming the reason',
+    async () => {
+      sfn.mode = 'silent';
+      const backupId = 'infrahub_backup_20261124_020000';
+      const started = Date.now();
+      const run = await runRunner(
+        'backup-postgres',
+        {
+          ...localRunnerEnv(stack.server, { target, backupId, bucket: Bucket }),
+          ...postgresRunnerEnv(stack.postgres),
+          PG_BINDIR: fakeBin,
+          AWS_REGION: 'eu-west-1',
+          AWS_ENDPOINT_URL_SFN: sfn.url,
+          TASK_TOKEN: 'runner-unreachable-token',
+          TASK_HEARTBEAT_SECONDS: String(HEARTBEAT_SECONDS),
+        },
+        (pid) => {
+          runnerPid = pid;
+        },
+      );
+      const took = Date.now() - started;
+      expect(run.code, run.stderr).toBe(EXIT_CODES.HeartbeatNotAccepted);
+      expect(EXIT_CODES.HeartbeatNotAccepted).toBe(15);
+      const lastLine = run.stderr.trim().split('\n').at(-1) ?? '';
+      expect(lastLine).toMatch(/^HeartbeatNotAccepted: Step Functions accepted no heartbeat for /);
+      // The process start, 3 s of the bound, 5 s at most for the tools, the final call's 15 s: never
+      // the step's TimeoutSeconds, and within the runner's own stop bound (30 s) after the stop.
+      expect(took).toBeLessThan(60_000);
 
-    // pg_dump was ended with the work.
-    const started_ = readFileSync(pids, 'utf8').trim().split('\n').filter(Boolean).map(Number);
-    expect(started_.length).toBe(1);
-    for (const pid of started_) expect(() => process.kill(pid, 0), `pg_dump ${pid}`).toThrow();
-    expect(await openUploads(stack.s3, Bucket)).toEqual([]);
+      // pg_dump was ended with the work.
+      const started_ = readFileSync(pids, 'utf8').trim().split('\n').filter(Boolean).map(Number);
+      expect(started_.length).toBe(1);
+      for (const pid of started_) expect(() => process.kill(pid, 0), `pg_dump ${pid}`).toThrow();
+      expect(await openUploads(stack.s3, Bucket)).toEqual([]);
 
-    // The failure record names the reason (the failure notice quotes it).
-    const record = await getJson(
-      stack.s3,
-      Bucket,
-      resultKey(target, backupId, 'task-manager-db.error'),
-      ComponentErrorSchema,
-    );
-    expect(record?.error.name).toBe('HeartbeatNotAccepted');
-    expect(record?.error.message).toMatch(
-      /past the bound of 3 s \(3\/4 of the step's HeartbeatSeconds, 4 s\): the state fails with States\.HeartbeatTimeout at 4 s and its retry may start this step again, so the runner stopped its work/,
-    );
-    // The report was attempted by name, though nobody answered it.
-    const failure = sfn.calls.find((c) => c.operation === 'SendTaskFailure');
-    expect(failure?.body).toMatchObject({
-      taskToken: 'runner-unreachable-token',
-      error: 'HeartbeatNotAccepted',
-    });
-    expect(sfn.calls.filter((c) => c.operation === 'SendTaskHeartbeat').length).toBeGreaterThan(0);
-  }, 90_000);
+      // The failure record names the reason (the failure notice quotes it).
+      const record = await getJson(
+        stack.s3,
+        Bucket,
+        resultKey(target, backupId, 'task-manager-db.error'),
+        ComponentErrorSchema,
+      );
+      expect(record?.error.name).toBe('HeartbeatNotAccepted');
+      expect(record?.error.message).toMatch(
+        /past the bound of 3 s \(3\/4 of the step's HeartbeatSeconds, 4 s\): the state fails with States\.HeartbeatTimeout at 4 s and its retry may start this step again, so the runner stopped its work/,
+      );
+      // The report was attempted by name, though nobody answered it.
+      const failure = sfn.calls.find((c) => c.operation === 'SendTaskFailure');
+      expect(failure?.body).toMatchObject({
+        taskToken: 'runner-unreachable-token',
+        error: 'HeartbeatNotAccepted',
+      });
+      expect(sfn.calls.filter((c) => c.operation === 'SendTaskHeartbeat').length).toBeGreaterThan(0);
+    },
+    scaled(90_000),
+  );
 });
