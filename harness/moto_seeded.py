@@ -8,8 +8,10 @@ same server code over HTTP; only the transport of the seeding requests is skippe
 
 Usage: moto_seeded.py SEED_JSON OUT_JSON [moto_server arguments...]
 SEED_JSON: {"buckets": [{"name": str, "versioned": bool,
-                         "objects": [{"prefix": str, "count": int, "body": str}]}]}
-  each object group makes `count` keys `prefix + 6-digit index`, body `body + index + "\\n"`.
+                         "objects": [{"prefix": str, "count": int, "body": str,
+                                      "tags": {str: str} (optional)}]}]}
+  each object group makes `count` keys `prefix + 6-digit index`, body `body + index + "\\n"`,
+  tagged with `tags` as a PUT with an x-amz-tagging header tags it (the runner's "retention=pending").
 OUT_JSON receives [{"key", "versionId", "size", "sha256" (hex), "checksumSHA256" (base64)}].
 """
 
@@ -40,6 +42,8 @@ def seed(spec_file: str, out_file: str) -> None:
                 checksum = base64.b64encode(digest).decode()
                 stored = backend.put_object(bucket["name"], key, body, checksum_value=checksum)
                 stored.checksum_algorithm = "SHA256"
+                if group.get("tags"):
+                    backend.put_object_tagging(stored, group["tags"])
                 written.append(
                     {
                         "key": key,

@@ -48,8 +48,11 @@ export interface S3Seed {
   buckets: Array<{
     name: string;
     versioned?: boolean;
-    /** `count` keys `prefix` + a 6-digit index, each body `body` + index + "\n". */
-    objects?: Array<{ prefix: string; count: number; body: string }>;
+    /**
+     * `count` keys `prefix` + a 6-digit index, each body `body` + index + "\n", tagged with `tags`
+     * when given (as a PUT's x-amz-tagging header tags it: the runner's `retention=pending`).
+     */
+    objects?: Array<{ prefix: string; count: number; body: string; tags?: Record<string, string> }>;
   }>;
 }
 
