@@ -63,28 +63,132 @@ export async function completeBackupDatesIn(
   return candidates.filter((_, i) => complete[i]).map((id) => parseBackupId(id) as Date);
 }
 
-/** Tags object versions `retention=<value>`, a few at a time. */
+/** What one run of `tagObjects` did. */
+export interface TagRun {
+  /**
+   * Objects whose request was sent, counted from the first: objects are started in order, so these
+   * are `objects.slice(0, started)`; no object after them was touched.
+   */
+  started: number;
+  /** Objects S3 answered as tagged. */
+  tagged: number;
+  /**
+   * Indices (into `objects`, ascending) of the objects that carry the new tag or may: those S3
+   * answered as tagged, and those whose request failed without a definite answer (no HTTP answer, a
+   * timeout, a 5xx): S3 may have applied it. A 4xx answer (access denied, no such version) is
+   * definite: that object kept its tag.
+   */
+  mayCarry: number[];
+  /** Requests that failed (after the client's own retries). */
+  failed: number;
+  /** Milliseconds from the start to the last answer. */
+  ms: number;
+  /**
+   * Why objects were left unstarted: a request `failed` (unless `keepGoing`), the `deadline` came,
+   * or the rate so far `projected` the rest past it. Unset when every object was started.
+   */
+  stopped?: 'failed' | 'deadline' | 'projected';
+  /** The first failure (a StorageError naming the object, or what was thrown), when `failed` > 0. */
+  error?: unknown;
+}
+
+export interface TagOptions {
+  /** Requests at once (default 16). */
+  concurrency?: number;
+  /**
+   * Time (epoch ms) by which the last answer must have come: no object is started at or after it.
+   * Unset: no bound.
+   */
+  deadline?: number;
+  /**
+   * With `deadline`: once a twentieth of the time up to it has passed (at least a second), also stop
+   * starting objects as soon as the rate so far (objects answered per ms) puts the end of the rest
+   * after `deadline`, so a run that cannot finish stops early and its caller keeps the time to undo
+   * it. Default true; false tags as many as the deadline allows (an undo).
+   */
+  stopWhenBehind?: boolean;
+  /** Go on after a failed request (an undo: every object it can reach); default false. */
+  keepGoing?: boolean;
+  /** The clock, epoch ms (tests); Date.now by default. */
+  now?: () => number;
+}
+
+/** Whether a failed request may still have been applied: no HTTP answer, or a 5xx. */
+function mayHaveApplied(err: unknown): boolean {
+  const status = (err as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+  return status === undefined || status >= 500;
+}
+
+/**
+ * Tags object versions `retention=<value>` (replacing their tag set), `concurrency` requests at once,
+ * one PutObjectTagging per object version: S3 has no call that tags many (S3 API Reference,
+ * "PutObjectTagging"; only S3 Batch Operations jobs do). Objects are started in order; after a
+ * failure (unless `keepGoing`), the deadline or a projection past it, no further object is started
+ * and the requests under way are awaited. Never throws: the caller reads `stopped`, `failed` and
+ * `mayCarry` and undoes what it must.
+ */
 export async function tagObjects(
   s3: S3Client,
   bucket: string,
-  objects: ReadonlyArray<{ key: string; versionId?: string }>,
+  objects: ReadonlyArray<{ key: string; versionId?: string | undefined }>,
   value: string,
-  concurrency = 16,
-): Promise<void> {
-  await mapLimit(objects, concurrency, async (o) => {
-    try {
-      await s3.send(
-        new PutObjectTaggingCommand({
-          Bucket: bucket,
-          Key: o.key,
-          ...(o.versionId ? { VersionId: o.versionId } : {}),
-          Tagging: { TagSet: [{ Key: RETENTION_TAG, Value: value }] },
-        }),
-      );
-    } catch (err) {
-      throw storageError(err, `tagging s3://${bucket}/${o.key}`);
+  options: TagOptions = {},
+): Promise<TagRun> {
+  const { concurrency = 16, deadline, stopWhenBehind = true, keepGoing = false, now = Date.now } = options;
+  const start = now();
+  const sampleMs = deadline === undefined ? 0 : Math.max(1000, (deadline - start) / 20);
+  const mayCarry: number[] = [];
+  let next = 0;
+  let tagged = 0;
+  let failed = 0;
+  let stopped: TagRun['stopped'];
+  let error: unknown;
+  const mayStart = (): boolean => {
+    if (stopped) return false;
+    if (deadline === undefined) return true;
+    const t = now();
+    if (t >= deadline) stopped = 'deadline';
+    else if (stopWhenBehind && t - start >= sampleMs && tagged > 0) {
+      const perObject = (t - start) / tagged;
+      if (t + (objects.length - tagged) * perObject > deadline) stopped = 'projected';
     }
-  });
+    return !stopped;
+  };
+  const worker = async () => {
+    while (next < objects.length && mayStart()) {
+      const i = next++;
+      const o = objects[i] as { key: string; versionId?: string };
+      try {
+        await s3.send(
+          new PutObjectTaggingCommand({
+            Bucket: bucket,
+            Key: o.key,
+            ...(o.versionId ? { VersionId: o.versionId } : {}),
+            Tagging: { TagSet: [{ Key: RETENTION_TAG, Value: value }] },
+          }),
+        );
+        tagged++;
+        mayCarry.push(i);
+      } catch (err) {
+        failed++;
+        if (mayHaveApplied(err)) mayCarry.push(i);
+        if (failed === 1) error = storageError(err, `tagging s3://${bucket}/${o.key}`);
+        if (!keepGoing) stopped = 'failed';
+      }
+    }
+  };
+  await Promise.all(
+    Array.from({ length: Math.min(Math.max(1, concurrency), objects.length) }, () => worker()),
+  );
+  return {
+    started: next,
+    tagged,
+    mayCarry: mayCarry.sort((a, b) => a - b),
+    failed,
+    ms: now() - start,
+    ...(stopped ? { stopped } : {}),
+    ...(failed > 0 ? { error } : {}),
+  };
 }
 
 /** A backup whose manifest exists but is refused (malformed, unsafe, or pointing outside its prefix). */

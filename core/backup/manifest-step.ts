@@ -13,6 +13,22 @@ import { ComponentSchema } from './manifest.js';
 import { RetentionClasses } from './retention.js';
 import { writeManifest } from './seal.js';
 
+/**
+ * The manifest function's timeout: Lambda's longest (Lambda Developer Guide, "Configure Lambda
+ * function timeout"; billed by the time used, not the timeout). With retention the step re-tags every
+ * object of the backup, one request each (core/backup/seal.ts), so its time grows with the backup's
+ * object count: 50,000 objects took 175 s against moto on a busy 2-core machine (285 a second;
+ * `BENCH_ONLY=verify-scale npm run bench`), and real S3 answers each in tens of milliseconds, 48 at once.
+ */
+export const MANIFEST_FUNCTION_TIMEOUT_SECONDS = 900;
+
+/**
+ * What the manifest function keeps of its time after the re-tagging's bound: the manifest's PUT
+ * (five attempts of at most 12 s each at worst, FUNCTION_REQUEST_BOUNDS and SEAL_CLIENT, usually
+ * one of milliseconds) and its answer.
+ */
+export const MANIFEST_MARGIN_SECONDS = 75;
+
 export const ManifestEventSchema = z.strictObject({
   target: targetName,
   backupId: BackupIdSchema,
@@ -58,23 +74,50 @@ export const ManifestSummarySchema = z.strictObject({
 });
 export type ManifestSummary = z.infer<typeof ManifestSummarySchema>;
 
+/**
+ * Writes the manifest of the event's backup (writeManifest) and sums it up.
+ * @param deps.secondsLeft the seconds this step may still spend from now (the Lambda's remaining
+ *   time less its margin): with retention, the re-tagging of every object must be projected to end
+ *   within it (core/backup/seal.ts); unset, no bound (the local mode).
+ * @throws InvalidInput for a malformed event; IncompleteBackupError, StorageError as writeManifest.
+ */
 export async function manifestStep(
   input: unknown,
-  deps: { s3: S3Client; bucket: string; logger: Logger; now?: () => Date },
+  deps: {
+    s3: S3Client;
+    bucket: string;
+    logger: Logger;
+    now?: () => Date;
+    secondsLeft?: () => number;
+  },
 ): Promise<ManifestSummary> {
   const event = parseInput(ManifestEventSchema, input, 'manifest event');
   const log = deps.logger.child({ target: event.target, backupId: event.backupId, step: 'manifest' });
-  const { manifest, key, versionId, results } = await writeManifest(deps.s3, deps.bucket, {
-    target: event.target,
-    backupId: event.backupId,
-    components: event.components,
-    executionId: event.executionId,
-    forced: event.forced,
-    infrahubVersion: event.infrahubVersion,
-    warnings: event.warnings,
-    completedAt: deps.now?.(),
-    retention: event.retention,
-  });
+  const { manifest, key, versionId, results, tagging } = await writeManifest(
+    deps.s3,
+    deps.bucket,
+    {
+      target: event.target,
+      backupId: event.backupId,
+      components: event.components,
+      executionId: event.executionId,
+      forced: event.forced,
+      infrahubVersion: event.infrahubVersion,
+      warnings: event.warnings,
+      completedAt: deps.now?.(),
+      retention: event.retention,
+    },
+    deps.secondsLeft ? { secondsLeft: deps.secondsLeft } : {},
+  );
+  // How long the one-request-per-object re-tagging took, and its rate: what the function's time
+  // must hold as the backup grows (core/backup/seal.ts).
+  if (tagging)
+    log.info('retention tags set', {
+      retentionClass: manifest.retention_class,
+      objects: tagging.objects,
+      seconds: Math.round(tagging.ms / 100) / 10,
+      perSecond: tagging.ms > 0 ? Math.round((tagging.objects * 1000) / tagging.ms) : tagging.objects,
+    });
   const componentBytes: Record<string, number> = {};
   for (const c of event.components)
     componentBytes[c] = (results[c]?.files ?? []).reduce((n, f) => n + f.size, 0);

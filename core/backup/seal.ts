@@ -5,20 +5,59 @@
  * (core/backup/retention.ts), every object it holds re-tagged from "pending" to that class, and only
  * then its manifest written, last: its presence is what marks the backup complete, so a backup
  * interrupted before this point stays incomplete and its "pending" objects expire.
+ *
+ * Why per object, at the end: S3 lifecycle rules act on each object alone, by its key prefix, size
+ * and tags (S3 User Guide, "Lifecycle configuration elements"); no rule can ask whether a backup's
+ * manifest exists. An object tagged with its class when uploaded would live its class's time (up to
+ * `yearly` x 366 days) even if its backup never completed; tagged "pending" it expires after
+ * `incompleteDays` unless something changes its tag, and only the seal knows the backup is complete.
+ * So sealing costs one PutObjectTagging per object (50,000 for an artifact store of 50,000 files).
+ * When that cannot finish in the caller's time (`secondsLeft`, the manifest Lambda's), the seal
+ * stops early, tags what it had tagged "pending" again and fails naming the rate: the backup stays
+ * incomplete and expires as one, instead of being cut off by the Lambda's timeout half re-tagged.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Retention } from '../config/schema.js';
-import { IncompleteBackupError, ManifestError } from '../errors.js';
+import { IncompleteBackupError, ManifestError, StorageError } from '../errors.js';
 import { putJson } from '../s3/objects.js';
-import { completeBackupDatesIn, tagObjects } from './catalog.js';
+import { completeBackupDatesIn, type TagRun, tagObjects } from './catalog.js';
 import { manifestKey, parseBackupId, resultKey } from './layout.js';
 import { type Manifest, validateManifest } from './manifest.js';
 import { buildManifest, type ComponentResults, type ManifestInput, readResults } from './manifest-build.js';
-import { type RetentionClass, retentionClass, retentionTagging } from './retention.js';
+import {
+  expirationDays,
+  PENDING,
+  type RetentionClass,
+  retentionClass,
+  retentionTagging,
+} from './retention.js';
 import { describeProblems, verifyAgainst } from './verify.js';
 
-/** PutObjectTagging requests at once when a backup's objects are classified. */
+/**
+ * PutObjectTagging requests at once when a backup's objects are classified: under the SDK's 50
+ * sockets per host (@smithy/node-http-handler's default `maxSockets`), so none waits for a socket,
+ * and far under S3's 3,500 PUT requests per second per prefix at any latency above 14 ms (S3 User
+ * Guide, "Best practices design patterns: optimizing Amazon S3 performance"). A 503 SlowDown is
+ * retried by the client, with backoff (SEAL_CLIENT).
+ */
 export const TAG_CONCURRENCY = 48;
+
+/**
+ * How the client that seals is built (the manifest function's; createS3Client options): the SDK's
+ * standard retry mode, five attempts. Each throttled call (503 SlowDown) waits with exponential
+ * backoff and jitter up to 0.5, 1, 2 and 4 s (the SDK's throttling base delay), while the others go
+ * on: TAG_CONCURRENCY bounds the rate. Adaptive mode slows the whole client instead, by 0.7 at every
+ * throttled answer: 40 SlowDown answers among 2,000 tags (test/integration/seal-retagging.test.ts)
+ * cut it to a few calls a second, 64 s instead of 9 s when they came after the first 1,000
+ * (`BENCH_ONLY=verify-scale npm run bench`).
+ */
+export const SEAL_CLIENT = { retryMode: 'standard', maxAttempts: 5 } as const;
+
+/**
+ * Share of the caller's time (`SealOptions.secondsLeft`) in which the re-tagging must be projected to
+ * end; the rest is kept to tag "pending" again what was tagged when it cannot.
+ */
+export const TAG_TIME_SHARE = 0.9;
 
 /** An S3 object version of the backup that is not one of the manifest's files (a `.runner/` record). */
 export interface SealedRecord {
@@ -37,28 +76,54 @@ export interface SealOptions {
    * failure record) keeps "pending" and expires.
    */
   records?: readonly SealedRecord[];
+  /**
+   * Seconds the caller may still spend, from now (the manifest Lambda's remaining time less its
+   * margin for the manifest's PUT). The re-tagging must be projected to end within TAG_TIME_SHARE of
+   * it. Unset: no bound (the CLI's import, the local mode).
+   */
+  secondsLeft?: () => number;
+  /** PutObjectTagging requests at once (default TAG_CONCURRENCY). */
+  tagConcurrency?: number;
+}
+
+/** The re-tagging of a sealed backup: objects tagged and how long it took. */
+export interface TaggingStats {
+  objects: number;
+  ms: number;
 }
 
 /**
  * Seals a backup whose files are all in S3 and checked: with `retention`, classifies it against the
  * target's complete backups of the same year, tags every file of `manifest.s3` and every record with
- * the class (one PutObjectTagging per object version, TAG_CONCURRENCY at once: no list or batch call
- * sets tags; S3 API Reference, "PutObjectTagging"), records the class as `retention_class`; then writes
+ * the class (one PutObjectTagging per object version, `tagConcurrency` at once: see the top of this
+ * file), records the class as `retention_class`; then writes
  * `TARGET/BACKUP_ID/backup_information.json` with infrahub-backup's formatting (4-space indent),
  * tagged with the class too. The manifest must have been validated for this location
  * (`validateManifest(manifest, …, { target, backupId })`) and its files checked by the caller.
+ * When the tagging fails or cannot end in time, the objects already tagged are tagged "pending"
+ * again (as many as the time allows) and no manifest is written.
  *
- * @returns the sealed manifest (a copy, with `retention_class` when classified), its key and version id
+ * @returns the sealed manifest (a copy, with `retention_class` when classified), its key and version
+ *   id, and the re-tagging's count and duration (with retention)
  * @throws StorageError when S3 cannot be listed, tagged or written (the manifest is then not written)
+ * @throws IncompleteBackupError when the re-tagging is projected past `secondsLeft` (its rate, what
+ *   was undone)
  */
 export async function sealBackup(
   s3: S3Client,
   bucket: string,
   manifest: Manifest,
   options: SealOptions,
-): Promise<{ manifest: Manifest; key: string; versionId?: string; retentionClass?: RetentionClass }> {
+): Promise<{
+  manifest: Manifest;
+  key: string;
+  versionId?: string;
+  retentionClass?: RetentionClass;
+  tagging?: TaggingStats;
+}> {
   const sealed: Manifest = { ...manifest };
   let tagging: string | undefined;
+  let stats: TaggingStats | undefined;
   if (options.retention) {
     const date = parseBackupId(options.backupId);
     if (!date) throw new ManifestError(`${options.backupId} is not a backup id: cannot classify it`);
@@ -66,7 +131,7 @@ export async function sealBackup(
     const cls = retentionClass(date, present, options.retention);
     sealed.retention_class = cls;
     const files = Object.values(manifest.s3 ?? {}).map((f) => ({ key: f.key, versionId: f.version_id }));
-    await tagObjects(s3, bucket, [...files, ...(options.records ?? [])], cls, TAG_CONCURRENCY);
+    stats = await retag(s3, bucket, [...files, ...(options.records ?? [])], cls, options.retention, options);
     tagging = retentionTagging(cls);
   }
   const key = manifestKey(options.target, options.backupId);
@@ -76,7 +141,75 @@ export async function sealBackup(
     key,
     ...(written.versionId ? { versionId: written.versionId } : {}),
     ...(sealed.retention_class ? { retentionClass: sealed.retention_class } : {}),
+    ...(stats ? { tagging: stats } : {}),
   };
+}
+
+/**
+ * Tags every object with `cls`; when that stops before the end (a failure, or `secondsLeft` too
+ * short at the rate S3 answers), tags what was started "pending" again within the time left, then
+ * throws naming what happened and what still carries the class.
+ */
+async function retag(
+  s3: S3Client,
+  bucket: string,
+  objects: ReadonlyArray<{ key: string; versionId?: string | undefined }>,
+  cls: RetentionClass,
+  retention: Retention,
+  options: SealOptions,
+): Promise<TaggingStats> {
+  const concurrency = options.tagConcurrency ?? TAG_CONCURRENCY;
+  const start = Date.now();
+  const end = options.secondsLeft ? start + Math.max(0, options.secondsLeft()) * 1000 : undefined;
+  const run = await tagObjects(s3, bucket, objects, cls, {
+    concurrency,
+    ...(end !== undefined ? { deadline: start + (end - start) * TAG_TIME_SHARE } : {}),
+  });
+  if (!run.stopped && run.failed === 0) return { objects: objects.length, ms: run.ms };
+
+  // Undone as far as the time allows, past any failure: every object left with the class outlives
+  // an incomplete backup's expiry.
+  const undo = await tagObjects(
+    s3,
+    bucket,
+    run.mayCarry.map((i) => objects[i] as { key: string; versionId?: string }),
+    PENDING,
+    { concurrency, keepGoing: true, ...(end !== undefined ? { deadline: end, stopWhenBehind: false } : {}) },
+  );
+  const left = run.mayCarry.length - undo.tagged;
+  const undone =
+    run.mayCarry.length === 0
+      ? `no object had been tagged: the backup expires as an incomplete one (retention.incompleteDays)`
+      : left === 0
+        ? `the ${run.mayCarry.length} object(s) it had tagged were tagged "${PENDING}" again: the backup expires as an incomplete one (retention.incompleteDays)`
+        : `${left} of the ${run.mayCarry.length} object(s) it had tagged may still carry "${cls}" (tagging them "${PENDING}" again ${undoEnd(undo)}): those expire with that class, ${expirationDays(retention)[cls]} days after they were written, not as an incomplete backup's`;
+  const what = `backup ${options.backupId} of ${options.target}`;
+  if (run.stopped === 'failed' || run.failed > 0) {
+    const cause = run.error;
+    const message = `${cause instanceof Error ? cause.message : String(cause)}\nno manifest written for ${what}; ${undone}`;
+    if (cause instanceof StorageError) throw new StorageError(message, { cause });
+    throw cause;
+  }
+  throw new IncompleteBackupError(
+    `re-tagging the ${objects.length} objects of ${what} with its retention class "${cls}" could not end within the manifest step's time: ${describeRate(run, objects.length, end === undefined ? 0 : end - start)}; no manifest written; ${undone}`,
+  );
+}
+
+/** "12,000 tagged in 80 s (150/s): all 50,000 need about 333 s, 300 s were given". */
+function describeRate(run: TagRun, total: number, givenMs: number): string {
+  const perSecond = run.ms > 0 ? (run.tagged * 1000) / run.ms : 0;
+  const need =
+    perSecond > 0 ? `all ${total} need about ${Math.ceil(total / perSecond)} s` : 'none was answered';
+  return `${run.tagged} tagged in ${(run.ms / 1000).toFixed(1)} s (${perSecond.toFixed(0)}/s): ${need}, ${Math.floor(givenMs / 1000)} s were given (${Math.round(TAG_TIME_SHARE * 100)}% of them for tagging)`;
+}
+
+function undoEnd(undo: TagRun): string {
+  const failed =
+    undo.failed > 0
+      ? `failed ${undo.failed} time(s), first: ${undo.error instanceof Error ? undo.error.message : String(undo.error)}`
+      : '';
+  const late = undo.stopped === 'deadline' ? 'ran out of time' : '';
+  return [failed, late].filter(Boolean).join('; and ');
 }
 
 /**
@@ -85,14 +218,24 @@ export async function sealBackup(
  * every recorded file is there as recorded, and only then seals the backup (`sealBackup`: classified,
  * re-tagged, the manifest written last). Nothing is written when anything is missing.
  *
- * @throws IncompleteBackupError naming what is missing, malformed or different from the results
+ * @param options.secondsLeft the caller's time from now, in seconds (see SealOptions.secondsLeft)
+ * @returns with retention, `tagging`: objects re-tagged and the milliseconds it took
+ * @throws IncompleteBackupError naming what is missing, malformed or different from the results, or
+ *   a re-tagging that could not end in `secondsLeft`
  * @throws StorageError when S3 fails
  */
 export async function writeManifest(
   s3: S3Client,
   bucket: string,
   input: ManifestInput,
-): Promise<{ manifest: Manifest; key: string; versionId?: string; results: ComponentResults }> {
+  options: { secondsLeft?: () => number } = {},
+): Promise<{
+  manifest: Manifest;
+  key: string;
+  versionId?: string;
+  results: ComponentResults;
+  tagging?: TaggingStats;
+}> {
   const results = await readResults(s3, bucket, input.target, input.backupId);
   const manifest = buildManifest(input, results);
   // What every reader will check, checked before anything is written (an artifact key that makes an
@@ -119,11 +262,13 @@ export async function writeManifest(
     backupId: input.backupId,
     retention: input.retention,
     records,
+    ...(options.secondsLeft ? { secondsLeft: options.secondsLeft } : {}),
   });
   return {
     manifest: sealed.manifest,
     key: sealed.key,
     ...(sealed.versionId ? { versionId: sealed.versionId } : {}),
     results,
+    ...(sealed.tagging ? { tagging: sealed.tagging } : {}),
   };
 }

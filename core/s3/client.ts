@@ -81,13 +81,22 @@ export interface S3ClientOptions extends RequestBounds {
   forcePathStyle?: boolean;
   /** Static credentials (tests against a local server); the default provider chain when unset. */
   credentials?: { accessKeyId: string; secretAccessKey: string };
+  /**
+   * The SDK's retry mode (default 'adaptive'). 'standard' retries each call with exponential backoff
+   * and jitter and never slows the client as a whole: for many small calls at a fixed concurrency
+   * (the seal's PutObjectTagging, core/backup/seal.ts SEAL_CLIENT), where adaptive mode's rate
+   * limiter, cut by 0.7 at every throttled answer, fell to a few calls a second after a burst of
+   * 503 SlowDown.
+   */
+  retryMode?: 'standard' | 'adaptive';
 }
 
 /**
  * The product's S3 client: every request bounded (RequestBounds: connect, inactivity and total
  * timeouts; `maxAttempts` attempts), adaptive retries riding out S3 throttling (503 SlowDown) during
- * large parallel uploads. A call that exhausts its attempts rejects with the SDK's last error
- * (`TimeoutError`, an S3 error); callers turn it into StorageError (core/s3/objects.ts).
+ * large parallel uploads unless `retryMode` says otherwise. A call that exhausts its attempts
+ * rejects with the SDK's last error (`TimeoutError`, an S3 error); callers turn it into StorageError
+ * (core/s3/objects.ts).
  */
 export function createS3Client(options: S3ClientOptions = {}): S3Client {
   return new S3Client({
@@ -95,7 +104,7 @@ export function createS3Client(options: S3ClientOptions = {}): S3Client {
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     ...(options.credentials ? { credentials: options.credentials } : {}),
     forcePathStyle: options.forcePathStyle ?? false,
-    retryMode: 'adaptive',
+    retryMode: options.retryMode ?? 'adaptive',
     ...boundedClientOptions(options),
   });
 }
