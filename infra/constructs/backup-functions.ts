@@ -12,6 +12,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { FLEET_RESULTS_ROOT, NOTICES_ROOT } from '../../core/backup/layout.js';
+import { MANIFEST_FUNCTION_TIMEOUT_SECONDS } from '../../core/backup/manifest-step.js';
 import { BUNDLED_CONFIG_FILE } from '../../core/config/bundled.js';
 import {
   type DeploymentConfig,
@@ -150,10 +151,13 @@ export class BackupFunctions extends Construct {
       {},
       true,
     );
+    // With retention it re-tags every object of the backup, one request each: its time grows with
+    // the object count, so Lambda's longest timeout; the step stops in time and says so when that
+    // is not enough (core/backup/seal.ts).
     this.manifest = make(
       'Manifest',
-      'Checks a backup with S3 and writes backup_information.json last',
-      Duration.minutes(5),
+      'Checks a backup with S3, re-tags its objects with their retention class, writes backup_information.json last',
+      Duration.seconds(MANIFEST_FUNCTION_TIMEOUT_SECONDS),
       { BACKUP_BUCKET: props.bucket.bucketName },
     );
 
@@ -210,8 +214,8 @@ export class BackupFunctions extends Construct {
     // measured a peak heap of 307 MiB and 5.1 s of Node CPU for the manifest step (272 MiB, 3.2 s
     // for a verification): over 256 MB. Lambda gives CPU in proportion to memory (one vCPU at
     // 1,769 MB; Lambda Developer Guide, "Configure Lambda function memory"), so 1,024 MB leaves the
-    // heap three times its need and the work about 10 s of the 5 minutes, beside about 52 list pages
-    // and (with retention) 50,000 tag requests, 48 at once.
+    // heap three times its need and the work about 10 s, beside about 52 list pages and (with
+    // retention, the manifest function) 50,000 tag requests, 48 at once: 175 s against moto.
     for (const fn of [this.manifest, this.restorePlan])
       (fn.node.defaultChild as lambda.CfnFunction).memorySize = LARGE_BACKUP_FUNCTION_MEMORY_MB;
     // Quiescing waits for each service in turn (bounded by the function's remaining time).

@@ -5,6 +5,7 @@
  */
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { MANIFEST_FUNCTION_TIMEOUT_SECONDS } from '../../core/backup/manifest-step.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { scaled } from '../../harness/time-scale.js';
 import { buildApp } from '../../infra/app.js';
@@ -22,7 +23,7 @@ describe('verifying functions (template)', () => {
   }, scaled(300_000));
 
   /** The function whose description starts with `description`, and the actions its role's policies allow. */
-  function fn(description: string): { memory: unknown; actions: string[] } {
+  function fn(description: string): { memory: unknown; timeout: unknown; actions: string[] } {
     const functions = template.findResources('AWS::Lambda::Function') as Resources;
     const found = Object.values(functions).find((f) =>
       String(f.Properties.Description ?? '').startsWith(description),
@@ -39,7 +40,7 @@ describe('verifying functions (template)', () => {
         [st.Action].flat(),
       ),
     );
-    return { memory: found.Properties.MemorySize, actions };
+    return { memory: found.Properties.MemorySize, timeout: found.Properties.Timeout, actions };
   }
 
   it('the manifest and restore-plan functions may list versions and have the memory measured for 50,000 files', () => {
@@ -50,5 +51,13 @@ describe('verifying functions (template)', () => {
     }
     // The others keep their size.
     expect(fn('Sends the backup success and failure notices').memory).toBe(256);
+  });
+
+  it("the manifest function has Lambda's longest timeout: with retention it re-tags every object, one request each", () => {
+    expect(fn('Checks a backup with S3').timeout).toBe(MANIFEST_FUNCTION_TIMEOUT_SECONDS);
+    expect(MANIFEST_FUNCTION_TIMEOUT_SECONDS).toBe(900);
+    expect(fn('Checks a backup with S3').actions).toEqual(
+      expect.arrayContaining(['s3:PutObjectTagging', 's3:PutObjectVersionTagging']),
+    );
   });
 });
