@@ -12,14 +12,32 @@
  * page (MOTO_S3_DEFAULT_MAX_KEYS; real S3 returns 1,000): the request counts below allow the real
  * page count, ceil(objects / 1,000). Paging itself is tested with 7 versions a page further down.
  * Timings are not asserted here: bench/verify-scale.ts measures them.
+ *
+ * The manifest step runs with the example configuration's retention, as deployed: the objects are
+ * seeded tagged "pending" (as the runner uploads them) and the seal re-tags every one with the
+ * backup's class, one PutObjectTagging each (S3 has no call that tags many; core/backup/seal.ts),
+ * within the time the deployed function gives it. That is most of this file's time: moto answers
+ * about 300 tags a second here (50,000 took 175 s on a busy 2-core machine).
  *   SCALE_OBJECTS  number of artifact objects (default 50,000)
  */
-import { DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectTaggingCommand,
+  PutObjectCommand,
+  type PutObjectTaggingCommandInput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { backupPrefix, manifestKey, resultKey } from '../../core/backup/layout.js';
-import { manifestStep } from '../../core/backup/manifest-step.js';
+import {
+  MANIFEST_FUNCTION_TIMEOUT_SECONDS,
+  MANIFEST_MARGIN_SECONDS,
+  manifestStep,
+} from '../../core/backup/manifest-step.js';
+import { PENDING_TAGGING } from '../../core/backup/retention.js';
 import { verifyBackup } from '../../core/backup/verify.js';
+import { mapLimit } from '../../core/concurrency.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { createLogger } from '../../core/log.js';
 import { planRestore } from '../../core/restore/plan.js';
@@ -37,19 +55,44 @@ const config = loadDeploymentConfigFile('config/example.json');
 /** ListObjectVersions pages real S3 needs for this backup (1,000 versions a page), plus one to spare. */
 const listPages = Math.ceil((N + 2) / 1000) + 1;
 
-/** An S3 client whose commands are counted by name (a middleware at the initialize step: retries are one command). */
-function countingClient(server: S3Server): { s3: S3Client; calls: Map<string, number>; reset(): void } {
+/**
+ * An S3 client whose commands are counted by name (a middleware at the initialize step: retries are
+ * one command), and whose PutObjectTagging inputs are kept: key, version id and tag value.
+ */
+function countingClient(server: S3Server): {
+  s3: S3Client;
+  calls: Map<string, number>;
+  tagged: Array<{ key: string; versionId?: string; value?: string }>;
+  reset(): void;
+} {
   const s3 = server.client();
   const calls = new Map<string, number>();
+  const tagged: Array<{ key: string; versionId?: string; value?: string }> = [];
   s3.middlewareStack.add(
     (next, context) => async (args) => {
       const name = String(context.commandName);
       calls.set(name, (calls.get(name) ?? 0) + 1);
+      if (name === 'PutObjectTaggingCommand') {
+        const input = args.input as PutObjectTaggingCommandInput;
+        tagged.push({
+          key: input.Key as string,
+          ...(input.VersionId ? { versionId: input.VersionId } : {}),
+          ...(input.Tagging?.TagSet?.[0]?.Value ? { value: input.Tagging.TagSet[0].Value } : {}),
+        });
+      }
       return next(args);
     },
     { step: 'initialize', name: 'countCommands' },
   );
-  return { s3, calls, reset: () => calls.clear() };
+  return {
+    s3,
+    calls,
+    tagged,
+    reset: () => {
+      calls.clear();
+      tagged.length = 0;
+    },
+  };
 }
 
 const total = (calls: Map<string, number>) => [...calls.values()].reduce((a, b) => a + b, 0);
@@ -66,7 +109,14 @@ describe(`${N} artifact objects: manifest, verify and restore plan list instead 
           {
             name: Bucket,
             versioned: true,
-            objects: [{ prefix: `${prefix}artifacts/store/`, count: N, body: 'artifact ' }],
+            objects: [
+              {
+                prefix: `${prefix}artifacts/store/`,
+                count: N,
+                body: 'artifact ',
+                tags: { retention: 'pending' },
+              },
+            ],
           },
         ],
       },
@@ -75,20 +125,27 @@ describe(`${N} artifact objects: manifest, verify and restore plan list instead 
     setup = server.client();
     counted = countingClient(server);
     // What the runner's artifacts component records for these objects (.runner/artifacts.json).
-    await putJson(setup, Bucket, resultKey(target, backupId, 'artifacts'), {
-      target,
-      backupId,
-      component: 'artifacts',
-      startedAt: '2026-11-20T02:00:00.000Z',
-      finishedAt: '2026-11-20T02:10:00.000Z',
-      source: { type: 's3', bucket: 'infrahub-artifacts', prefix: 'store/' },
-      files: server.seeded.map((o) => ({
-        path: o.key.slice(prefix.length),
-        size: o.size,
-        sha256: o.sha256,
-        s3: { key: o.key, versionId: o.versionId, checksumSHA256: o.checksumSHA256 },
-      })),
-    });
+    await putJson(
+      setup,
+      Bucket,
+      resultKey(target, backupId, 'artifacts'),
+      {
+        target,
+        backupId,
+        component: 'artifacts',
+        startedAt: '2026-11-20T02:00:00.000Z',
+        finishedAt: '2026-11-20T02:10:00.000Z',
+        source: { type: 's3', bucket: 'infrahub-artifacts', prefix: 'store/' },
+        files: server.seeded.map((o) => ({
+          path: o.key.slice(prefix.length),
+          size: o.size,
+          sha256: o.sha256,
+          s3: { key: o.key, versionId: o.versionId, checksumSHA256: o.checksumSHA256 },
+        })),
+      },
+      2,
+      PENDING_TAGGING,
+    );
   }, scaled(600_000));
 
   afterAll(async () => {
@@ -96,22 +153,68 @@ describe(`${N} artifact objects: manifest, verify and restore plan list instead 
   });
 
   it(
-    'the manifest step checks every file with list pages and a few GETs, no HEAD',
+    'the manifest step checks every file with list pages and a few GETs, no HEAD, and re-tags every object with its class once',
     async () => {
       counted.reset();
       const summary = await manifestStep(
-        { target, backupId, components: ['artifacts'] },
-        { s3: counted.s3, bucket: Bucket, logger },
+        { target, backupId, components: ['artifacts'], retention: config.retention },
+        {
+          s3: counted.s3,
+          bucket: Bucket,
+          logger,
+          // What the deployed function gives the step (its timeout less its margin), not scaled.
+          secondsLeft: () => MANIFEST_FUNCTION_TIMEOUT_SECONDS - MANIFEST_MARGIN_SECONDS,
+        },
       );
-      expect(summary.files).toBe(N);
+      // The example's retention (yearly 0) makes the first backup of a month "monthly".
+      expect(summary).toMatchObject({ files: N, retentionClass: 'monthly' });
       const calls = Object.fromEntries(counted.calls);
-      expect(calls.HeadObjectCommand ?? 0).toBe(0);
+      // The one HEAD asks whether this backup is complete already (the year's backups, for the
+      // class; core/backup/catalog.ts completeBackupDatesIn): never one per file.
+      expect(calls.HeadObjectCommand ?? 0).toBeLessThanOrEqual(1);
+      expect(calls.ListObjectsV2Command).toBe(1);
       expect(calls.ListObjectVersionsCommand).toBeGreaterThanOrEqual(1);
       expect(calls.ListObjectVersionsCommand).toBeLessThanOrEqual(listPages);
       // readResults' four result names, the artifacts record for verification, the manifest's PUT.
       expect(calls.GetObjectCommand).toBeLessThanOrEqual(5);
       expect(calls.PutObjectCommand).toBe(1);
-      expect(total(counted.calls)).toBeLessThanOrEqual(listPages + 6);
+      // One tag per file and one for the record, none twice: the design's bound (S3 has no call
+      // that tags many objects), beside the list pages and a few requests.
+      expect(calls.PutObjectTaggingCommand).toBe(N + 1);
+      expect(total(counted.calls)).toBeLessThanOrEqual(N + 1 + listPages + 8);
+
+      // Every object of the backup, from the listing, was tagged once, that version, with the class.
+      const listed = await listCurrentVersions(setup, Bucket, prefix);
+      const manifestAt = manifestKey(target, backupId);
+      const tags = new Map(counted.tagged.map((t) => [t.key, t]));
+      expect(tags.size).toBe(counted.tagged.length);
+      const wrong = [...listed]
+        .filter(([key]) => key !== manifestAt)
+        .filter(([key, v]) => {
+          const t = tags.get(key);
+          // The record is tagged as its current version (no version id given).
+          return t?.value !== 'monthly' || (t.versionId !== undefined && t.versionId !== v.versionId);
+        })
+        .map(([key]) => key);
+      expect(wrong).toEqual([]);
+      expect(listed.size).toBe(N + 2);
+      // And S3 holds those tags: one object in 100, the record and the manifest, read back.
+      const sample: Array<{ key: string; versionId?: string | undefined }> = [
+        ...server.seeded.filter((_, i) => i % 100 === 0).map((o) => ({ key: o.key, versionId: o.versionId })),
+        { key: resultKey(target, backupId, 'artifacts') },
+        { key: manifestAt },
+      ];
+      const values = await mapLimit(sample, 16, async (o) => {
+        const out = await setup.send(
+          new GetObjectTaggingCommand({
+            Bucket,
+            Key: o.key,
+            ...(o.versionId ? { VersionId: o.versionId } : {}),
+          }),
+        );
+        return out.TagSet?.find((t) => t.Key === 'retention')?.Value;
+      });
+      expect(values.filter((v) => v !== 'monthly')).toEqual([]);
     },
     scaled(900_000),
   );
