@@ -14,7 +14,12 @@ import { hashOverhead } from './hash-overhead.js';
 import { formatNeo4jChain, neo4jChainBenchmark } from './neo4j-chain.js';
 import { formatPgBackup, pgBackupBenchmark } from './pg-backup.js';
 import { formatPgRestore, pgRestoreBenchmark } from './pg-restore.js';
-import { formatVerifyScale, verifyScaleBenchmark } from './verify-scale.js';
+import {
+  formatThrottledTagging,
+  formatVerifyScale,
+  throttledTaggingBenchmark,
+  verifyScaleBenchmark,
+} from './verify-scale.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const only = process.env.BENCH_ONLY;
@@ -72,10 +77,14 @@ if (!only || only === 'verify-scale') {
   const counts = (process.env.BENCH_VERIFY_OBJECTS ?? '5000,50000').split(',').map(Number);
   console.log('\nBenchmark: verifying a backup of many artifact objects (local moto S3)');
   console.log(
-    '  compares: (a) a HEAD per file in turn (before), (b) quick verification from ListObjectVersions and the upload record, (c) the whole manifest step',
+    '  compares: (a) a HEAD per file in turn (before), (b) quick verification from ListObjectVersions and the upload record, (c) the whole manifest step, (d) the same with retention (a tag per object)',
   );
   for (const objects of counts) {
     const rows = await verifyScaleBenchmark(objects, (line) => console.log(line));
     for (const line of formatVerifyScale(rows)) console.log(line);
   }
+  console.log(
+    '  (e) the client that tags: 2,000 tags, 40 answered 503 SlowDown after the first 1,000, three rounds each',
+  );
+  for (const line of formatThrottledTagging(await throttledTaggingBenchmark())) console.log(line);
 }

@@ -4,22 +4,39 @@
  *   (a) the old path: one HeadObject per file, one after another (what verification did before);
  *   (b) the new quick verification (core/backup/verify.ts): ListObjectVersions pages and the upload
  *       record, a HEAD only where they cannot prove a file (none here);
- *   (c) the whole manifest step (functions/manifest core: results, verification as (b), the PUT).
+ *   (c) the whole manifest step (core/backup/manifest-step.ts: results, verification as (b), the PUT),
+ *       without retention;
+ *   (d) the same step with the example configuration's retention, as deployed: the objects seeded
+ *       tagged "pending" (as the runner uploads them) are re-tagged with the backup's class, one
+ *       PutObjectTagging per object, TAG_CONCURRENCY at once (core/backup/seal.ts); its tagging
+ *       time, rate and the objects that rate fits in the deployed function's time are printed.
  * For each: wall time, S3 commands, and the Node process's peak RSS and heap while it ran (what
  * the Lambdas' memory must hold: the manifest, the record and the listing of every file).
+ * Then (e), the client that tags, before and now: 2,000 tags with 40 503 SlowDown answers after the
+ * first 1,000 (through harness/fault-proxy.ts), with the SDK's adaptive retry mode (the manifest
+ * function's client before) and with SEAL_CLIENT (standard mode, five attempts), three rounds each.
  * moto's ListObjectVersions deep-copies every version of the bucket for each page (15 s a page at
  * 50,000 objects on a busy machine), so this server is asked for up to 100,000 versions a page
  * (MOTO_S3_DEFAULT_MAX_KEYS); real S3 returns 1,000 a page, so (b)'s real request count is
  * ceil(files / 1,000) pages, printed beside what moto needed.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
+import { tagObjects } from '../core/backup/catalog.js';
 import { backupPrefix, resultKey } from '../core/backup/layout.js';
 import { readManifest } from '../core/backup/manifest.js';
-import { manifestStep } from '../core/backup/manifest-step.js';
+import {
+  MANIFEST_FUNCTION_TIMEOUT_SECONDS,
+  MANIFEST_MARGIN_SECONDS,
+  manifestStep,
+} from '../core/backup/manifest-step.js';
+import { PENDING_TAGGING } from '../core/backup/retention.js';
+import { SEAL_CLIENT, TAG_CONCURRENCY, TAG_TIME_SHARE } from '../core/backup/seal.js';
 import { verifyAgainst } from '../core/backup/verify.js';
+import { loadDeploymentConfigFile } from '../core/config/load.js';
 import { createLogger } from '../core/log.js';
+import { createS3Client, FUNCTION_REQUEST_BOUNDS } from '../core/s3/client.js';
 import { headObject, listAll, putJson } from '../core/s3/objects.js';
-import { type S3Server, startS3 } from '../harness/index.js';
+import { type S3Server, startFaultProxy, startS3 } from '../harness/index.js';
 
 const Bucket = 'bench-verify-scale';
 const target = 'infrahub-lab';
@@ -36,19 +53,35 @@ export interface VerifyScaleRow {
   realCommands: number;
   peakRssMiB: number;
   peakHeapMiB: number;
+  /** With retention: PutObjectTagging requests, and from the first one sent to the last answer. */
+  tags?: { requests: number; ms: number };
 }
 
-function counting(server: S3Server): { s3: S3Client; calls: () => number } {
+function counting(server: S3Server): {
+  s3: S3Client;
+  calls: () => number;
+  tags: () => { requests: number; ms: number };
+} {
   const s3 = server.client();
   let n = 0;
+  let tags = 0;
+  let first = 0;
+  let last = 0;
   s3.middlewareStack.add(
-    (next) => async (args) => {
+    (next, context) => async (args) => {
       n++;
-      return next(args);
+      if (context.commandName !== 'PutObjectTaggingCommand') return next(args);
+      tags++;
+      first ||= Date.now();
+      try {
+        return await next(args);
+      } finally {
+        last = Date.now();
+      }
     },
     { step: 'initialize', name: 'countCommands' },
   );
-  return { s3, calls: () => n };
+  return { s3, calls: () => n, tags: () => ({ requests: tags, ms: last - first }) };
 }
 
 /** Runs `fn`, sampling the process's RSS and heap every 20 ms; returns time and peaks. */
@@ -100,7 +133,14 @@ export async function verifyScaleBenchmark(
         {
           name: Bucket,
           versioned: true,
-          objects: [{ prefix: `${prefix}artifacts/store/`, count: objects, body: 'artifact ' }],
+          objects: [
+            {
+              prefix: `${prefix}artifacts/store/`,
+              count: objects,
+              body: 'artifact ',
+              tags: { retention: 'pending' },
+            },
+          ],
         },
       ],
     },
@@ -114,20 +154,27 @@ export async function verifyScaleBenchmark(
   const pages = Math.ceil((objects + 2) / 1000);
   try {
     const setup = server.client();
-    await putJson(setup, Bucket, resultKey(target, backupId, 'artifacts'), {
-      target,
-      backupId,
-      component: 'artifacts',
-      startedAt: '2026-11-20T02:00:00.000Z',
-      finishedAt: '2026-11-20T02:10:00.000Z',
-      source: { type: 's3', bucket: 'infrahub-artifacts', prefix: 'store/' },
-      files: server.seeded.map((o) => ({
-        path: o.key.slice(prefix.length),
-        size: o.size,
-        sha256: o.sha256,
-        s3: { key: o.key, versionId: o.versionId, checksumSHA256: o.checksumSHA256 },
-      })),
-    });
+    await putJson(
+      setup,
+      Bucket,
+      resultKey(target, backupId, 'artifacts'),
+      {
+        target,
+        backupId,
+        component: 'artifacts',
+        startedAt: '2026-11-20T02:00:00.000Z',
+        finishedAt: '2026-11-20T02:10:00.000Z',
+        source: { type: 's3', bucket: 'infrahub-artifacts', prefix: 'store/' },
+        files: server.seeded.map((o) => ({
+          path: o.key.slice(prefix.length),
+          size: o.size,
+          sha256: o.sha256,
+          s3: { key: o.key, versionId: o.versionId, checksumSHA256: o.checksumSHA256 },
+        })),
+      },
+      2,
+      PENDING_TAGGING,
+    );
 
     const c = counting(server);
     const step = await measure(() =>
@@ -163,6 +210,34 @@ export async function verifyScaleBenchmark(
       realCommands: stepCalls - 1 + pages,
       peakRssMiB: mib(step.rss),
       peakHeapMiB: mib(step.heap),
+    });
+
+    // (d) The step again, now with retention: it seals the same backup as the deployed function
+    // would, within the time that function gives it.
+    const d = counting(server);
+    const { retention } = loadDeploymentConfigFile('config/example.json');
+    const sealed = await measure(() =>
+      manifestStep(
+        { target, backupId, components: ['artifacts'], retention },
+        {
+          s3: d.s3,
+          bucket: Bucket,
+          logger: createLogger({}, { write: () => undefined }),
+          secondsLeft: () => MANIFEST_FUNCTION_TIMEOUT_SECONDS - MANIFEST_MARGIN_SECONDS,
+        },
+      ),
+    );
+    if (!sealed.value.retentionClass) throw new Error('the manifest step with retention gave no class');
+    rows.push({
+      path: `(d) + retention`,
+      objects,
+      ms: sealed.ms,
+      cpuMs: sealed.cpuMs,
+      commands: d.calls(),
+      realCommands: d.calls() - 1 + pages,
+      peakRssMiB: mib(sealed.rss),
+      peakHeapMiB: mib(sealed.heap),
+      tags: d.tags(),
     });
 
     const a = counting(server);
@@ -202,5 +277,87 @@ export function formatVerifyScale(rows: readonly VerifyScaleRow[]): string[] {
     lines.push(
       `  ratio a/b: time ${(old.ms / quick.ms).toFixed(1)}x, commands ${(old.realCommands / quick.realCommands).toFixed(0)}x (real S3 page size)`,
     );
+  const step = rows.find((r) => r.path.startsWith('(c)'));
+  const sealed = rows.find((r) => r.path.startsWith('(d)'));
+  if (step && sealed?.tags) {
+    const perSecond = sealed.tags.ms > 0 ? (sealed.tags.requests * 1000) / sealed.tags.ms : 0;
+    const budget = (MANIFEST_FUNCTION_TIMEOUT_SECONDS - MANIFEST_MARGIN_SECONDS) * TAG_TIME_SHARE;
+    lines.push(
+      `  (d) - (c): ${sealed.commands - step.commands} more commands, ${sealed.tags.requests} of them PutObjectTagging (${TAG_CONCURRENCY} at once), +${((sealed.ms - step.ms) / 1000).toFixed(1)} s; tagging ${(sealed.tags.ms / 1000).toFixed(1)} s, ${perSecond.toFixed(0)}/s`,
+      `  at that rate the function's ${MANIFEST_FUNCTION_TIMEOUT_SECONDS} s (tagging bound ${budget.toFixed(0)} s, less the rest of the step) re-tags about ${Math.floor((perSecond * (budget - (sealed.ms - sealed.tags.ms) / 1000)) / 1000) * 1000} objects; real S3 answers a tag in tens of ms, so about ${TAG_CONCURRENCY} / latency a second`,
+    );
+  }
   return lines;
+}
+
+export interface ThrottledTaggingRow {
+  mode: string;
+  /** Milliseconds of each round. */
+  rounds: number[];
+  failed: number;
+}
+
+/**
+ * (e) Tags `objects` objects, TAG_CONCURRENCY at once, through the fault proxy, which answers 40
+ * PutObjectTagging requests with 503 SlowDown once `after` have passed; with the SDK's adaptive retry
+ * mode (the manifest function's client before) and with SEAL_CLIENT (now), `rounds` rounds each,
+ * interleaved. Both clients have the function's request bounds.
+ */
+export async function throttledTaggingBenchmark(
+  objects = 2_000,
+  after = 1_000,
+  rounds = 3,
+): Promise<ThrottledTaggingRow[]> {
+  const bucket = 'bench-throttled-tags';
+  const server = await startS3({
+    seed: {
+      buckets: [{ name: bucket, versioned: true, objects: [{ prefix: 't/', count: objects, body: 'a' }] }],
+    },
+  });
+  const proxy = await startFaultProxy(server.endpoint);
+  const modes = [
+    { mode: 'adaptive (before)', options: { retryMode: 'adaptive' as const } },
+    { mode: 'standard, 5 attempts (SEAL_CLIENT)', options: SEAL_CLIENT },
+  ];
+  const rows: ThrottledTaggingRow[] = modes.map((m) => ({ mode: m.mode, rounds: [], failed: 0 }));
+  try {
+    const list = server.seeded.map((o) => ({ key: o.key, versionId: o.versionId }));
+    for (let round = 0; round < rounds; round++)
+      for (const [i, m] of modes.entries()) {
+        const s3 = createS3Client({
+          ...FUNCTION_REQUEST_BOUNDS,
+          ...m.options,
+          endpoint: proxy.endpoint,
+          region: server.region,
+          forcePathStyle: true,
+          credentials: server.credentials,
+        });
+        proxy.clear();
+        let seen = 0;
+        proxy.add({
+          match: { test: (r) => r.method === 'PUT' && r.query.has('tagging') && ++seen > after },
+          fault: { kind: 'status', status: 503, code: 'SlowDown' },
+          times: 40,
+        });
+        const run = await tagObjects(s3, bucket, list, `round-${round}`, {
+          concurrency: TAG_CONCURRENCY,
+          keepGoing: true,
+        });
+        s3.destroy();
+        const row = rows[i] as ThrottledTaggingRow;
+        row.rounds.push(run.ms);
+        row.failed += run.failed;
+      }
+  } finally {
+    await proxy.stop();
+    await server.stop();
+  }
+  return rows;
+}
+
+export function formatThrottledTagging(rows: readonly ThrottledTaggingRow[]): string[] {
+  return rows.map(
+    (r) =>
+      `  ${r.mode.padEnd(36)} ${r.rounds.map((ms) => `${(ms / 1000).toFixed(1)} s`.padStart(8)).join(' ')}   failed tags: ${r.failed}`,
+  );
 }
