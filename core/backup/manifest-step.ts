@@ -17,8 +17,9 @@ import { writeManifest } from './seal.js';
  * The manifest function's timeout: Lambda's longest (Lambda Developer Guide, "Configure Lambda
  * function timeout"; billed by the time used, not the timeout). With retention the step re-tags every
  * object of the backup, one request each (core/backup/seal.ts), so its time grows with the backup's
- * object count: 50,000 objects took 175 s against moto on a busy 2-core machine (285 a second;
- * `BENCH_ONLY=verify-scale npm run bench`), and real S3 answers each in tens of milliseconds, 48 at once.
+ * object count: tagging 50,001 objects took 180 s against moto on a busy 2-core machine (278 a
+ * second, moto's own CPU the bound) and 70 s of Node CPU for the whole step
+ * (`BENCH_ONLY=verify-scale npm run bench`); real S3 answers a tag in tens of milliseconds, 48 at once.
  */
 export const MANIFEST_FUNCTION_TIMEOUT_SECONDS = 900;
 

@@ -85,8 +85,8 @@ export interface S3ClientOptions extends RequestBounds {
    * The SDK's retry mode (default 'adaptive'). 'standard' retries each call with exponential backoff
    * and jitter and never slows the client as a whole: for many small calls at a fixed concurrency
    * (the seal's PutObjectTagging, core/backup/seal.ts SEAL_CLIENT), where adaptive mode's rate
-   * limiter, cut by 0.7 at every throttled answer, fell to a few calls a second after a burst of
-   * 503 SlowDown.
+   * limiter, cut by 0.7 at every throttled answer, made a burst of 503 SlowDown cost the tagging
+   * about twice the time and once a failed call (bench/verify-scale.ts, (e)).
    */
   retryMode?: 'standard' | 'adaptive';
 }

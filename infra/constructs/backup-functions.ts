@@ -215,7 +215,7 @@ export class BackupFunctions extends Construct {
     // for a verification): over 256 MB. Lambda gives CPU in proportion to memory (one vCPU at
     // 1,769 MB; Lambda Developer Guide, "Configure Lambda function memory"), so 1,024 MB leaves the
     // heap three times its need and the work about 10 s, beside about 52 list pages and (with
-    // retention, the manifest function) 50,000 tag requests, 48 at once: 175 s against moto.
+    // retention, the manifest function) 50,000 tag requests, 48 at once: 180 s against moto.
     for (const fn of [this.manifest, this.restorePlan])
       (fn.node.defaultChild as lambda.CfnFunction).memorySize = LARGE_BACKUP_FUNCTION_MEMORY_MB;
     // Quiescing waits for each service in turn (bounded by the function's remaining time).

@@ -17,7 +17,7 @@
  * seeded tagged "pending" (as the runner uploads them) and the seal re-tags every one with the
  * backup's class, one PutObjectTagging each (S3 has no call that tags many; core/backup/seal.ts),
  * within the time the deployed function gives it. That is most of this file's time: moto answers
- * about 300 tags a second here (50,000 took 175 s on a busy 2-core machine).
+ * under 300 tags a second here (50,001 took 180 s on a busy 2-core machine).
  *   SCALE_OBJECTS  number of artifact objects (default 50,000)
  */
 import {
