@@ -22,21 +22,20 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { tagObjects } from '../core/backup/catalog.js';
-import { backupPrefix, resultKey } from '../core/backup/layout.js';
+import { backupPrefix } from '../core/backup/layout.js';
 import { readManifest } from '../core/backup/manifest.js';
 import {
   MANIFEST_FUNCTION_TIMEOUT_SECONDS,
   MANIFEST_MARGIN_SECONDS,
   manifestStep,
 } from '../core/backup/manifest-step.js';
-import { PENDING_TAGGING } from '../core/backup/retention.js';
 import { SEAL_CLIENT, TAG_CONCURRENCY, TAG_TIME_SHARE } from '../core/backup/seal.js';
 import { verifyAgainst } from '../core/backup/verify.js';
 import { loadDeploymentConfigFile } from '../core/config/load.js';
 import { createLogger } from '../core/log.js';
 import { createS3Client, FUNCTION_REQUEST_BOUNDS } from '../core/s3/client.js';
-import { headObject, listAll, putJson } from '../core/s3/objects.js';
-import { type S3Server, startFaultProxy, startS3 } from '../harness/index.js';
+import { headObject, listAll } from '../core/s3/objects.js';
+import { putArtifactsRecord, type S3Server, startFaultProxy, startS3 } from '../harness/index.js';
 
 const Bucket = 'bench-verify-scale';
 const target = 'infrahub-lab';
@@ -154,27 +153,7 @@ export async function verifyScaleBenchmark(
   const pages = Math.ceil((objects + 2) / 1000);
   try {
     const setup = server.client();
-    await putJson(
-      setup,
-      Bucket,
-      resultKey(target, backupId, 'artifacts'),
-      {
-        target,
-        backupId,
-        component: 'artifacts',
-        startedAt: '2026-11-20T02:00:00.000Z',
-        finishedAt: '2026-11-20T02:10:00.000Z',
-        source: { type: 's3', bucket: 'infrahub-artifacts', prefix: 'store/' },
-        files: server.seeded.map((o) => ({
-          path: o.key.slice(prefix.length),
-          size: o.size,
-          sha256: o.sha256,
-          s3: { key: o.key, versionId: o.versionId, checksumSHA256: o.checksumSHA256 },
-        })),
-      },
-      2,
-      PENDING_TAGGING,
-    );
+    await putArtifactsRecord(setup, Bucket, target, backupId, server.seeded);
 
     const c = counting(server);
     const step = await measure(() =>

@@ -18,6 +18,7 @@ export {
   createVersionedBucket,
   localCredentials,
   localRegion,
+  putArtifactsRecord,
   type S3Seed,
   type S3Server,
   type SeededObject,

@@ -5,6 +5,9 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { CreateBucketCommand, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { backupPrefix, resultKey } from '../core/backup/layout.js';
+import { PENDING_TAGGING } from '../core/backup/retention.js';
+import { putJson } from '../core/s3/objects.js';
 import { HarnessStartError } from './errors.js';
 import { repoRoot, venvDir } from './paths.js';
 import {
@@ -179,5 +182,42 @@ export async function createVersionedBucket(s3: S3Client, bucket: string): Promi
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   await s3.send(
     new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
+  );
+}
+
+/**
+ * Writes the upload record the runner's artifacts component leaves for `objects` of a backup
+ * (`<target>/<backupId>/.runner/artifacts.json`, tagged `retention=pending` as the runner writes it),
+ * so the manifest step can prove seeded objects as it proves uploaded ones. `objects` are keys under
+ * the backup's prefix, as startS3's `seeded` lists them; times are fixed (a ten-minute copy).
+ */
+export async function putArtifactsRecord(
+  s3: S3Client,
+  bucket: string,
+  target: string,
+  backupId: string,
+  objects: readonly SeededObject[],
+): Promise<void> {
+  const prefix = backupPrefix(target, backupId);
+  await putJson(
+    s3,
+    bucket,
+    resultKey(target, backupId, 'artifacts'),
+    {
+      target,
+      backupId,
+      component: 'artifacts',
+      startedAt: '2026-11-20T02:00:00.000Z',
+      finishedAt: '2026-11-20T02:10:00.000Z',
+      source: { type: 's3', bucket: 'infrahub-artifacts', prefix: 'store/' },
+      files: objects.map((o) => ({
+        path: o.key.slice(prefix.length),
+        size: o.size,
+        sha256: o.sha256,
+        s3: { key: o.key, versionId: o.versionId, checksumSHA256: o.checksumSHA256 },
+      })),
+    },
+    2,
+    PENDING_TAGGING,
   );
 }

@@ -12,15 +12,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupPrefix, manifestKey, resultKey } from '../../core/backup/layout.js';
 import { readManifest } from '../../core/backup/manifest.js';
 import { manifestStep } from '../../core/backup/manifest-step.js';
-import { PENDING_TAGGING } from '../../core/backup/retention.js';
 import { SEAL_CLIENT } from '../../core/backup/seal.js';
 import { mapLimit } from '../../core/concurrency.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { createLogger } from '../../core/log.js';
 import { createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
-import { putJson } from '../../core/s3/objects.js';
 import {
   type FaultProxy,
+  putArtifactsRecord,
   type S3Server,
   type SeededObject,
   startFaultProxy,
@@ -93,28 +92,7 @@ describe('sealing with retention: every object re-tagged, or none left with a cl
     });
     // What the runner's artifacts component records (.runner/artifacts.json), tagged "pending".
     for (const target of targets) {
-      const prefix = backupPrefix(target, backupId);
-      await putJson(
-        direct,
-        Bucket,
-        resultKey(target, backupId, 'artifacts'),
-        {
-          target,
-          backupId,
-          component: 'artifacts',
-          startedAt: '2026-11-20T02:00:00.000Z',
-          finishedAt: '2026-11-20T02:10:00.000Z',
-          source: { type: 's3', bucket: 'infrahub-artifacts', prefix: 'store/' },
-          files: objectsOf(target).map((o) => ({
-            path: o.key.slice(prefix.length),
-            size: o.size,
-            sha256: o.sha256,
-            s3: { key: o.key, versionId: o.versionId, checksumSHA256: o.checksumSHA256 },
-          })),
-        },
-        2,
-        PENDING_TAGGING,
-      );
+      await putArtifactsRecord(direct, Bucket, target, backupId, objectsOf(target));
     }
   }, scaled(300_000));
 

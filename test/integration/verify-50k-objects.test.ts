@@ -35,14 +35,19 @@ import {
   MANIFEST_MARGIN_SECONDS,
   manifestStep,
 } from '../../core/backup/manifest-step.js';
-import { PENDING_TAGGING } from '../../core/backup/retention.js';
 import { verifyBackup } from '../../core/backup/verify.js';
 import { mapLimit } from '../../core/concurrency.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { createLogger } from '../../core/log.js';
 import { planRestore } from '../../core/restore/plan.js';
 import { getJson, listCurrentVersions, putJson } from '../../core/s3/objects.js';
-import { createVersionedBucket, type S3Server, type SeededObject, startS3 } from '../../harness/index.js';
+import {
+  createVersionedBucket,
+  putArtifactsRecord,
+  type S3Server,
+  type SeededObject,
+  startS3,
+} from '../../harness/index.js';
 import { scaled } from '../../harness/time-scale.js';
 
 const N = Number(process.env.SCALE_OBJECTS ?? 50_000);
@@ -125,27 +130,7 @@ describe(`${N} artifact objects: manifest, verify and restore plan list instead 
     setup = server.client();
     counted = countingClient(server);
     // What the runner's artifacts component records for these objects (.runner/artifacts.json).
-    await putJson(
-      setup,
-      Bucket,
-      resultKey(target, backupId, 'artifacts'),
-      {
-        target,
-        backupId,
-        component: 'artifacts',
-        startedAt: '2026-11-20T02:00:00.000Z',
-        finishedAt: '2026-11-20T02:10:00.000Z',
-        source: { type: 's3', bucket: 'infrahub-artifacts', prefix: 'store/' },
-        files: server.seeded.map((o) => ({
-          path: o.key.slice(prefix.length),
-          size: o.size,
-          sha256: o.sha256,
-          s3: { key: o.key, versionId: o.versionId, checksumSHA256: o.checksumSHA256 },
-        })),
-      },
-      2,
-      PENDING_TAGGING,
-    );
+    await putArtifactsRecord(setup, Bucket, target, backupId, server.seeded);
   }, scaled(600_000));
 
   afterAll(async () => {
