@@ -32,7 +32,13 @@ const N = 1_500;
 const Bucket = 'backups-seal-retagging';
 const backupId = 'infrahub_backup_20261120_020000';
 /** One target per case, so each backup is the first of its month: class "monthly" (yearly is 0). */
-const targets = ['lab-slow', 'lab-refused', 'lab-undo-refused', 'lab-throttled'] as const;
+const targets = [
+  'lab-slow',
+  'lab-refused',
+  'lab-undo-refused',
+  'lab-throttled',
+  'lab-manifest-refused',
+] as const;
 type Target = (typeof targets)[number];
 const { retention } = loadDeploymentConfigFile('config/example.json');
 const logger = createLogger({}, { write: () => undefined });
@@ -222,6 +228,28 @@ describe('sealing with retention: every object re-tagged, or none left with a cl
       // One request per object and record, and one more per throttled answer.
       const sent = proxy.requests.filter((r) => r.method === 'PUT' && r.query.includes('tagging'));
       expect(sent.filter((r) => r.path.startsWith(`/${Bucket}/lab-throttled/`))).toHaveLength(N + 1 + 40);
+    },
+    scaled(120_000),
+  );
+  it(
+    'when the manifest itself cannot be written after every object was tagged, tags "pending" again what it had tagged',
+    async () => {
+      // Review of issue 16, item 4: the undo covered the tagging only. A manifest PUT refused (a
+      // bucket or key policy, Object Lock, KMS) after all 1,501 objects got "monthly" left them all
+      // with the class and no manifest: kept 372 days instead of expiring as an incomplete backup,
+      // on every retry of the step alike.
+      proxy.clear();
+      const manifestPath = `/${Bucket}/${manifestKey('lab-manifest-refused', backupId)}`;
+      proxy.add({
+        match: { test: (r) => r.method === 'PUT' && !r.query.has('tagging') && r.path === manifestPath },
+        fault: { kind: 'status', status: 403, code: 'AccessDenied' },
+      });
+      const error = await step('lab-manifest-refused', 120).catch((err: unknown) => err);
+      proxy.clear();
+      expect(error).toMatchObject({ name: 'StorageError' });
+      expect(await exists(direct, Bucket, manifestKey('lab-manifest-refused', backupId))).toBe(false);
+      const tags = await tagsOf('lab-manifest-refused');
+      expect([...tags.values()].filter((t) => t !== 'pending')).toEqual([]);
     },
     scaled(120_000),
   );
