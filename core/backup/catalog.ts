@@ -102,9 +102,11 @@ export interface TagOptions {
   deadline?: number;
   /**
    * With `deadline`: once a twentieth of the time up to it has passed (at least a second), also stop
-   * starting objects as soon as the rate so far (objects answered per ms) puts the end of the rest
-   * after `deadline`, so a run that cannot finish stops early and its caller keeps the time to undo
-   * it. Default true; false tags as many as the deadline allows (an undo).
+   * starting objects as soon as the rate puts the end of the rest after `deadline`, so a run that
+   * cannot finish stops early and its caller keeps the time to undo it. The rate is the slower of the
+   * whole run's and the last answers' (RECENT_ANSWERS x concurrency): S3 slowing down part-way is
+   * seen within a few hundred answers, while what was tagged, which the undo must cover at that rate,
+   * is still small. Default true; false tags as many as the deadline allows (an undo).
    */
   stopWhenBehind?: boolean;
   /** Go on after a failed request (an undo: every object it can reach); default false. */
@@ -112,6 +114,9 @@ export interface TagOptions {
   /** The clock, epoch ms (tests); Date.now by default. */
   now?: () => number;
 }
+
+/** How many answers per request at once the recent tagging rate is measured over (tagObjects). */
+export const RECENT_ANSWERS = 8;
 
 /** Whether a failed request may still have been applied: no HTTP answer, or a 5xx. */
 function mayHaveApplied(err: unknown): boolean {
@@ -138,6 +143,10 @@ export async function tagObjects(
   const start = now();
   const sampleMs = deadline === undefined ? 0 : Math.max(1000, (deadline - start) / 20);
   const mayCarry: number[] = [];
+  // When the last answers came (a ring of `window` entries): the recent rate.
+  const window = Math.max(1, concurrency) * RECENT_ANSWERS;
+  const answeredAt: number[] = [];
+  let answered = 0;
   let next = 0;
   let tagged = 0;
   let failed = 0;
@@ -149,7 +158,10 @@ export async function tagObjects(
     const t = now();
     if (t >= deadline) stopped = 'deadline';
     else if (stopWhenBehind && t - start >= sampleMs && tagged > 0) {
-      const perObject = (t - start) / tagged;
+      const overall = (t - start) / tagged;
+      const k = Math.min(answered, window);
+      const recent = k > 1 ? (t - (answeredAt[(answered - k) % window] as number)) / k : overall;
+      const perObject = Math.max(overall, recent);
       if (t + (objects.length - tagged) * perObject > deadline) stopped = 'projected';
     }
     return !stopped;
@@ -169,6 +181,7 @@ export async function tagObjects(
         );
         tagged++;
         mayCarry.push(i);
+        answeredAt[answered++ % window] = now();
       } catch (err) {
         failed++;
         if (mayHaveApplied(err)) mayCarry.push(i);

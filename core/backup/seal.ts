@@ -124,6 +124,7 @@ export async function sealBackup(
   const sealed: Manifest = { ...manifest };
   let tagging: string | undefined;
   let stats: TaggingStats | undefined;
+  let undoAll: ((cause: unknown) => Promise<never>) | undefined;
   if (options.retention) {
     const date = parseBackupId(options.backupId);
     if (!date) throw new ManifestError(`${options.backupId} is not a backup id: cannot classify it`);
@@ -131,11 +132,29 @@ export async function sealBackup(
     const cls = retentionClass(date, present, options.retention);
     sealed.retention_class = cls;
     const files = Object.values(manifest.s3 ?? {}).map((f) => ({ key: f.key, versionId: f.version_id }));
-    stats = await retag(s3, bucket, [...files, ...(options.records ?? [])], cls, options.retention, options);
+    const objects = [...files, ...(options.records ?? [])];
+    const end = options.secondsLeft ? Date.now() + Math.max(0, options.secondsLeft()) * 1000 : undefined;
+    stats = await retag(s3, bucket, objects, cls, options.retention, options, end);
     tagging = retentionTagging(cls);
+    const retention = options.retention;
+    // Every object carries the class now: a manifest that cannot be written must not leave them so.
+    undoAll = async (cause) => {
+      const all = objects.map((_, i) => i);
+      throw withUndone(
+        cause,
+        `backup ${options.backupId} of ${options.target}`,
+        await undoTagging(s3, bucket, objects, all, cls, retention, options, end),
+      );
+    };
   }
   const key = manifestKey(options.target, options.backupId);
-  const written = await putJson(s3, bucket, key, sealed, 4, tagging);
+  let written: Awaited<ReturnType<typeof putJson>>;
+  try {
+    written = await putJson(s3, bucket, key, sealed, 4, tagging);
+  } catch (err) {
+    if (undoAll) await undoAll(err);
+    throw err;
+  }
   return {
     manifest: sealed,
     key,
@@ -157,42 +176,68 @@ async function retag(
   cls: RetentionClass,
   retention: Retention,
   options: SealOptions,
+  end: number | undefined,
 ): Promise<TaggingStats> {
   const concurrency = options.tagConcurrency ?? TAG_CONCURRENCY;
   const start = Date.now();
-  const end = options.secondsLeft ? start + Math.max(0, options.secondsLeft()) * 1000 : undefined;
   const run = await tagObjects(s3, bucket, objects, cls, {
     concurrency,
     ...(end !== undefined ? { deadline: start + (end - start) * TAG_TIME_SHARE } : {}),
   });
   if (!run.stopped && run.failed === 0) return { objects: objects.length, ms: run.ms };
 
-  // Undone as far as the time allows, past any failure: every object left with the class outlives
-  // an incomplete backup's expiry.
-  const undo = await tagObjects(
-    s3,
-    bucket,
-    run.mayCarry.map((i) => objects[i] as { key: string; versionId?: string }),
-    PENDING,
-    { concurrency, keepGoing: true, ...(end !== undefined ? { deadline: end, stopWhenBehind: false } : {}) },
-  );
-  const left = run.mayCarry.length - undo.tagged;
-  const undone =
-    run.mayCarry.length === 0
-      ? `no object had been tagged: the backup expires as an incomplete one (retention.incompleteDays)`
-      : left === 0
-        ? `the ${run.mayCarry.length} object(s) it had tagged were tagged "${PENDING}" again: the backup expires as an incomplete one (retention.incompleteDays)`
-        : `${left} of the ${run.mayCarry.length} object(s) it had tagged may still carry "${cls}" (tagging them "${PENDING}" again ${undoEnd(undo)}): those expire with that class, ${expirationDays(retention)[cls]} days after they were written, not as an incomplete backup's`;
+  const undone = await undoTagging(s3, bucket, objects, run.mayCarry, cls, retention, options, end);
   const what = `backup ${options.backupId} of ${options.target}`;
-  if (run.stopped === 'failed' || run.failed > 0) {
-    const cause = run.error;
-    const message = `${cause instanceof Error ? cause.message : String(cause)}\nno manifest written for ${what}; ${undone}`;
-    if (cause instanceof StorageError) throw new StorageError(message, { cause });
-    throw cause;
-  }
+  if (run.stopped === 'failed' || run.failed > 0) throw withUndone(run.error, what, undone);
   throw new IncompleteBackupError(
     `re-tagging the ${objects.length} objects of ${what} with its retention class "${cls}" could not end within the manifest step's time: ${describeRate(run, objects.length, end === undefined ? 0 : end - start)}; no manifest written; ${undone}`,
   );
+}
+
+/**
+ * Tags the objects at `indices` "pending" again, as far as the time up to `end` allows and past any
+ * failure (every object left with the class outlives an incomplete backup's expiry); returns a
+ * sentence saying what was undone and what may still carry `cls`. Best effort: an S3 slower still
+ * than during the tagging may leave some with the class, and the sentence names how many.
+ */
+async function undoTagging(
+  s3: S3Client,
+  bucket: string,
+  objects: ReadonlyArray<{ key: string; versionId?: string | undefined }>,
+  indices: readonly number[],
+  cls: RetentionClass,
+  retention: Retention,
+  options: SealOptions,
+  end: number | undefined,
+): Promise<string> {
+  const undo = await tagObjects(
+    s3,
+    bucket,
+    indices.map((i) => objects[i] as { key: string; versionId?: string }),
+    PENDING,
+    {
+      concurrency: options.tagConcurrency ?? TAG_CONCURRENCY,
+      keepGoing: true,
+      ...(end !== undefined ? { deadline: end, stopWhenBehind: false } : {}),
+    },
+  );
+  const left = indices.length - undo.tagged;
+  return indices.length === 0
+    ? `no object had been tagged: the backup expires as an incomplete one (retention.incompleteDays)`
+    : left === 0
+      ? `the ${indices.length} object(s) it had tagged were tagged "${PENDING}" again: the backup expires as an incomplete one (retention.incompleteDays)`
+      : `${left} of the ${indices.length} object(s) it had tagged may still carry "${cls}" (tagging them "${PENDING}" again ${undoEnd(undo)}): those expire with that class, ${expirationDays(retention)[cls]} days after they were written, not as an incomplete backup's`;
+}
+
+/** The error `cause` with the undo's sentence: a StorageError stays one (retried), others are rethrown as they are. */
+function withUndone(cause: unknown, what: string, undone: string): unknown {
+  const message = `${cause instanceof Error ? cause.message : String(cause)}\nno manifest written for ${what}; ${undone}`;
+  if (cause instanceof StorageError) return new StorageError(message, { cause });
+  if (cause instanceof Error) {
+    cause.message = message;
+    return cause;
+  }
+  return new StorageError(message, { cause });
 }
 
 /** "12,000 tagged in 80 s (150/s): all 50,000 need about 333 s, 300 s were given". */

@@ -121,7 +121,7 @@ describe('sealing with retention: every object re-tagged, or none left with a cl
         setTimeout(() => resolve('cut by the function timeout'), given * 1000 + scaled(5_000)).unref(),
       );
       const outcome = await Promise.race([step('lab-slow', given).catch((err: unknown) => err), timeout]);
-      expect(outcome).toMatchObject({
+      expect(outcome, String(outcome)).toMatchObject({
         name: 'IncompleteBackup',
         message: expect.stringMatching(
           /^re-tagging the 1501 objects of backup infrahub_backup_20261120_020000 of lab-slow with its retention class "monthly" could not end within the manifest step's time: \d+ tagged in [\d.]+ s \(\d+\/s\): all 1501 need about \d+ s, 4 s were given \(90% of them for tagging\); no manifest written; the \d+ object\(s\) it had tagged were tagged "pending" again: the backup expires as an incomplete one/,
