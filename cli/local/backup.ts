@@ -419,7 +419,8 @@ export async function runStateMachineLocally(
       }),
     RestorePlan: (p) =>
       steps.RestorePlan(p, { s3: aws.s3, bucket: aws.bucket, secrets: aws.secrets, config, logger }),
-    RestoreReport: (p) => steps.RestoreReport(p, notices),
+    // As the deployed handler: the recovery time objective from the deployment configuration.
+    RestoreReport: (p) => steps.RestoreReport(p, { ...notices, rtoMinutes: config.rtoMinutes }),
     Services: async (p) => {
       // The deployment's ECS services: locally there are none unless a test hands in an ECS client.
       if (!options.ecs) {

@@ -1384,6 +1384,18 @@ export const DeploymentConfigSchema = z
       .min(1)
       .max(24 * 31)
       .default(26),
+    /**
+     * Recovery time objective in minutes: the longest a recovery may take. Each restore drill's report
+     * compares its recovery time (the disposable databases started, restored and validated) with it,
+     * and so does the audit report (`infrahub-backup report`). A drill past it still passes or fails on
+     * its restore; the report says the objective was missed. The default, 4 hours, is a common RTO.
+     */
+    rtoMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24 * 60)
+      .default(240),
     /** Fleet backups: how many targets one execution works on at once. */
     maxConcurrency: z.number().int().min(1).max(40).default(4),
   })

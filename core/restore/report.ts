@@ -95,6 +95,17 @@ export interface RestoreReport {
   totalSeconds: number;
   /** A drill: from the first disposable database's start to the last validation. */
   recoverySeconds?: number;
+  /**
+   * The recovery time objective in force, in seconds: the deployment's `rtoMinutes` × 60 (given to
+   * the step as RestoreReportDeps.rtoMinutes). Absent when the step was given none.
+   */
+  rtoSeconds?: number;
+  /**
+   * Whether the run recovered within `rtoSeconds` (recoveryAgainstObjective): a passed drill's
+   * `recoverySeconds`, a passed restore's `totalSeconds`. Absent when not judged: no objective, a
+   * failed run (it recovered nothing), a drill that recorded no recovery time.
+   */
+  withinRto?: boolean;
   /** Each runner step, in the order it finished, with its own sub-step timings. */
   steps: Array<{
     step: string;
@@ -261,6 +272,31 @@ export function seedLinesOf(results: readonly RestoreStepResult[]): string[] {
   });
 }
 
+/**
+ * What the restore and drill report is given besides the notices' channels: the deployment's
+ * recovery time objective (`rtoMinutes`, core/config/schema.ts; the handler reads it from the
+ * bundled configuration, the local mode from the configuration it runs with).
+ */
+export type RestoreReportDeps = NotifyDeps & { rtoMinutes?: number | undefined };
+
+/**
+ * A run's recovery time against the objective: the seconds that count (a drill's `recoverySeconds`,
+ * a restore's `totalSeconds`) and whether they are within `rtoSeconds` (at most equal). Undefined
+ * `withinRto` when the run failed, has no such time, or there is no objective. Pure.
+ */
+export function recoveryAgainstObjective(run: {
+  kind: 'restore' | 'drill';
+  ok: boolean;
+  totalSeconds: number;
+  recoverySeconds?: number | undefined;
+  rtoSeconds?: number | undefined;
+}): { seconds?: number; withinRto?: boolean } {
+  const seconds = run.kind === 'drill' ? run.recoverySeconds : run.totalSeconds;
+  if (seconds === undefined) return {};
+  if (!run.ok || run.rtoSeconds === undefined) return { seconds };
+  return { seconds, withinRto: seconds <= run.rtoSeconds };
+}
+
 async function readStepReports(
   s3: S3Client,
   bucket: string,
@@ -290,9 +326,19 @@ const FLEET_REPORT_IN_NOTICE = 8_000;
 
 export async function restoreReportStep(
   input: unknown,
-  deps: NotifyDeps,
+  deps: RestoreReportDeps,
 ): Promise<
-  Pick<RestoreReport, 'ok' | 'summary' | 'report' | 'totalSeconds' | 'recoverySeconds' | 'requestId'>
+  Pick<
+    RestoreReport,
+    | 'ok'
+    | 'summary'
+    | 'report'
+    | 'totalSeconds'
+    | 'recoverySeconds'
+    | 'rtoSeconds'
+    | 'withinRto'
+    | 'requestId'
+  >
 > {
   const event = parseInput(RestoreReportEventSchema, input, 'restore report event');
   const now = deps.now?.() ?? new Date();
@@ -347,6 +393,18 @@ export async function restoreReportStep(
     event.kind === 'drill' && drill && typeof drill.details.recoverySeconds === 'number'
       ? Math.round(drill.details.recoverySeconds * 10) / 10
       : undefined;
+  const rtoSeconds = deps.rtoMinutes !== undefined ? deps.rtoMinutes * 60 : undefined;
+  const { withinRto } = recoveryAgainstObjective({
+    kind: event.kind,
+    ok,
+    totalSeconds,
+    recoverySeconds,
+    rtoSeconds,
+  });
+  const objective =
+    withinRto === undefined
+      ? ''
+      : ` ${withinRto ? 'within' : 'OVER'} the recovery time objective of ${rtoSeconds} s`;
   const steps = results.map((r) => ({
     step: r.step,
     seconds: Math.round(r.durationMs / 100) / 10,
@@ -360,7 +418,7 @@ export async function restoreReportStep(
   const of = fleetName ?? `${target ?? 'an unknown target'}${backupId ? ` from ${backupId}` : ''}`;
   const summary = clip(
     ok
-      ? `${what} of ${of} passed in ${totalSeconds} s${recoverySeconds !== undefined ? ` (recovery time ${recoverySeconds} s)` : ''}: ${steps.map((s) => `${s.step} ${s.seconds} s`).join(', ') || 'no runner step'}${verified.length > 0 ? `; verified against the manifest's SHA-256: ${describeVerified(verified)}` : ''}${validations.length > 0 ? `; ${validations.join('; ')}` : ''}`
+      ? `${what} of ${of} passed in ${totalSeconds} s${recoverySeconds !== undefined ? ` (recovery time ${recoverySeconds} s)` : ''}${objective}: ${steps.map((s) => `${s.step} ${s.seconds} s`).join(', ') || 'no runner step'}${verified.length > 0 ? `; verified against the manifest's SHA-256: ${describeVerified(verified)}` : ''}${validations.length > 0 ? `; ${validations.join('; ')}` : ''}`
       : `${what} of ${of} FAILED: ${failures.map((f) => `${f.step}: ${f.cause}`).join('; ')}`,
     30_000,
   );
@@ -393,6 +451,8 @@ export async function restoreReportStep(
     finishedAt: now.toISOString(),
     totalSeconds,
     ...(recoverySeconds !== undefined ? { recoverySeconds } : {}),
+    ...(rtoSeconds !== undefined ? { rtoSeconds } : {}),
+    ...(withinRto !== undefined ? { withinRto } : {}),
     steps,
     ...(event.quiesce ? { quiesce: event.quiesce } : {}),
     verified,
@@ -465,6 +525,19 @@ export async function restoreReportStep(
     `Total:       ${totalSeconds} s`,
     ...(recoverySeconds !== undefined
       ? [`Recovery:    ${recoverySeconds} s (databases started, restored and validated)`]
+      : []),
+    ...(rtoSeconds !== undefined
+      ? [
+          `Objective:   ${rtoSeconds} s (rtoMinutes ${deps.rtoMinutes}): ${
+            withinRto === undefined
+              ? ok
+                ? 'not judged, no recovery time recorded'
+                : 'not judged, the run failed'
+              : withinRto
+                ? 'met'
+                : 'MISSED'
+          }`,
+        ]
       : []),
     ...(event.quiesce
       ? [
@@ -542,6 +615,8 @@ export async function restoreReportStep(
     ...(report.report ? { report: report.report } : {}),
     totalSeconds,
     ...(recoverySeconds !== undefined ? { recoverySeconds } : {}),
+    ...(rtoSeconds !== undefined ? { rtoSeconds } : {}),
+    ...(withinRto !== undefined ? { withinRto } : {}),
     requestId,
   };
 }

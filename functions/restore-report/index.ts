@@ -1,7 +1,7 @@
 /**
  * Lambda handler for the restore and drill report (report.json, metrics, notice); topics and bucket
- * come from its environment, monitoring.perTargetMetrics from the bundled configuration
- * (core/config/bundled.ts).
+ * come from its environment, monitoring.perTargetMetrics and the recovery time objective (rtoMinutes)
+ * from the bundled configuration (core/config/bundled.ts).
  */
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -20,13 +20,15 @@ const logger = createLogger({ service: 'infrahub-backup-restore-report' });
 
 export const handler = lambdaHandler(async (event: unknown) => {
   const env = functionEnv(['BACKUP_BUCKET', 'TOPIC_ARNS']);
+  const config = bundledConfig(import.meta.url);
   return restoreReportStep(event, {
     s3,
     sns,
     events,
     bucket: env.BACKUP_BUCKET,
     topicArns: env.TOPIC_ARNS.split(',').filter(Boolean),
-    perTargetMetrics: bundledConfig(import.meta.url).monitoring.perTargetMetrics,
+    perTargetMetrics: config.monitoring.perTargetMetrics,
+    rtoMinutes: config.rtoMinutes,
     logger,
   });
 });
