@@ -72,7 +72,7 @@ export function resolveSettings(
   const endpoint = options.endpoint ?? env.INFRAHUB_BACKUP_ENDPOINT ?? env.AWS_ENDPOINT_URL;
   if (endpoint !== undefined) checkEndpoint(endpoint);
   const region = options.region ?? env.AWS_REGION ?? config?.region ?? 'us-east-1';
-  return { config, bucket, endpoint, region, json: options.json === true };
+  return { config, configFile, bucket, endpoint, region, json: options.json === true };
 }
 
 /**

@@ -14,6 +14,7 @@ import { registerExport } from './commands/export.js';
 import { registerImport } from './commands/import.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerList } from './commands/list.js';
+import { registerReport } from './commands/report.js';
 import { registerRestore } from './commands/restore.js';
 import { registerStatus } from './commands/status.js';
 import { registerVerify } from './commands/verify.js';
@@ -36,7 +37,7 @@ export function buildProgram(
     // Before the commands are added: they inherit it (help and usage go where the output goes).
     .configureOutput({ writeOut: (s) => out(s.trimEnd()), writeErr: (s) => err(s.trimEnd()) })
     .description(
-      'Backups of Infrahub deployments: list, inspect, verify, back up, restore, follow, export and import',
+      'Backups of Infrahub deployments: list, inspect, verify, back up, restore, follow, export, import and report',
     )
     .version(TOOL_VERSION)
     .addOption(new Option('--config <file>', 'deployment configuration (JSON)').env('INFRAHUB_BACKUP_CONFIG'))
@@ -71,6 +72,7 @@ export function buildProgram(
     registerBackup,
     registerRestore,
     registerStatus,
+    registerReport,
   ])
     register(program, ctx);
   return program;
