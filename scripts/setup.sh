@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the tests need, and nothing twice:
 #   - with --system, system packages (Java 17+, Maven, Python 3 with venv, PostgreSQL server and
-#     client) when missing, with apt-get; without it, a missing one is named with the command to run;
+#     client, Chromium) when missing, with apt-get; without it, a missing one is named with the command to run;
 #   - node_modules (npm ci) when package-lock.json changed;
 #   - .venv with moto (harness/requirements.txt) when that file changed;
 #   - .cache/audit-venv with cfn-lint and checkov (harness/audit-requirements.txt) when that file changed;
@@ -41,6 +41,9 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null && [ -z "${PG_BINDIR:-}" ]; then
   missing+=(postgresql)
 fi
+# Headless Chromium for the audit report's page (test/integration/report-html.test.ts drives it with
+# playwright-core, which downloads no browser): Debian's package, at /usr/bin/chromium.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 # The real Infrahub's neighbours (harness/infrahub.ts), and localedef's sources for en_US.UTF-8.
 if $with_infrahub; then
   command -v redis-server >/dev/null || missing+=(redis-server)
