@@ -12,6 +12,7 @@
  *    Redis), restores them through the restore state machine, starts Infrahub again and shows that
  *    it serves the same objects, branches, artifacts, accounts and task history as before.
  * 4. Runs a restore drill of the same backup.
+ * 5. Writes the audit report of the bucket (`infrahub-backup report`) into its output folder.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,7 +31,7 @@ import {
 } from '../harness/infrahub-data.js';
 import { cacheDir, neo4jVersion } from '../harness/paths.js';
 import { startS3 } from '../harness/s3.js';
-import { kib, printStates, step } from './demo-output.js';
+import { kib, printStates, step, writeDemoReport } from './demo-output.js';
 import { runBackupLocally, runDrillLocally, runRestoreLocally } from './local/backup.js';
 import {
   infrahubStackTarget,
@@ -50,6 +51,8 @@ export interface RealDemoOptions {
   neo4jVersion?: string;
   /** Registers a started service so that the caller stops it on exit or interrupt. */
   keep: <T extends { stop(): Promise<void> }>(service: T) => T;
+  /** The output folder: the audit report is written there at the end. */
+  out: string;
 }
 
 /**
@@ -224,6 +227,7 @@ export async function realDemo(options: RealDemoOptions): Promise<void> {
     step(`Caching the initialised stores in ${cached} (the next demo starts from them; --fresh starts anew)`);
     await saveForNextRun(stack, cached, seeded);
   }
+  await writeDemoReport(local.s3, bucket, config, options.out);
   console.log(
     `\nDemo complete in ${seconds(t0)}: a real Infrahub backed up, wiped, restored and serving the same objects; restore drill passed.`,
   );

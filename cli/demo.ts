@@ -10,6 +10,8 @@
  * the task definition's environment and secrets. Then it verifies every checksum and runs the restore
  * drill state machine the same way: the backup restored into disposable PostgreSQL and Neo4j
  * instances, its counts compared with those recorded at backup time, the recovery time reported.
+ * Both end by writing the audit report of the bucket (`infrahub-backup report`) into the output
+ * folder (`--out`, default `demo-output/`) and printing its path.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,7 +32,7 @@ import {
   startPostgres,
   startS3,
 } from '../harness/index.js';
-import { kib, printStates, step } from './demo-output.js';
+import { kib, printStates, step, writeDemoReport } from './demo-output.js';
 import { realDemo } from './demo-real.js';
 import { runBackupLocally, runDrillLocally } from './local/backup.js';
 import {
@@ -54,7 +56,7 @@ function keep<T extends { stop(): Promise<void> }>(service: T): T {
   return service;
 }
 
-async function quickDemo(): Promise<void> {
+async function quickDemo(out: string): Promise<void> {
   console.log(
     'Infrahub backup demo: real local databases -> backup state machine (run locally) -> local S3 -> verify -> restore-verify',
   );
@@ -177,6 +179,7 @@ async function quickDemo(): Promise<void> {
   console.log(
     `   backup_information.json: metadata_version ${manifest.metadata_version}, components ${manifest.components.join(', ')}, neo4j_edition ${manifest.neo4j_edition}`,
   );
+  await writeDemoReport(localAws.s3, bucket, config, out);
   console.log('\nDemo complete: backed up through the state machine, verified and restore-verified.');
 }
 
@@ -208,13 +211,23 @@ const cli = new Command('demo')
     new Option('--neo4j-version <version>', "Neo4j version (default: the harness's)").choices(
       neo4jVersions(),
     ),
+  )
+  .option(
+    '--out <dir>',
+    'output folder: the audit report (report.html, report.json) is written there at the end',
+    'demo-output',
   );
 cli.parse();
-const opts = cli.opts<{ quick?: boolean; fresh?: boolean; neo4jVersion?: string }>();
+const opts = cli.opts<{ quick?: boolean; fresh?: boolean; neo4jVersion?: string; out: string }>();
 
 (opts.quick
-  ? quickDemo()
-  : realDemo({ fresh: !!opts.fresh, keep, ...(opts.neo4jVersion ? { neo4jVersion: opts.neo4jVersion } : {}) })
+  ? quickDemo(opts.out)
+  : realDemo({
+      fresh: !!opts.fresh,
+      keep,
+      out: opts.out,
+      ...(opts.neo4jVersion ? { neo4jVersion: opts.neo4jVersion } : {}),
+    })
 )
   .then(stopAll)
   .catch(async (err: unknown) => {

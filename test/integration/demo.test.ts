@@ -1,6 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { AuditReport } from '../../core/report/audit.js';
 import { scaled } from '../../harness/time-scale.js';
 import { type DemoRun, startDemo, stopDemo } from '../helpers/demo.js';
+import { testTempDir } from '../helpers/temp.js';
 
 // The demo's fast look (no Infrahub: sample data and an API stand-in) keeps working; the real demo
 // (npm run demo) is tested in test/e2e/demo.test.ts.
@@ -13,7 +17,8 @@ describe('npm run demo -- --quick', () => {
   it(
     'backs up real local databases through the locally run state machine, verifies and restore-verifies them',
     async () => {
-      run = startDemo(['--quick']);
+      const reportDir = testTempDir('demo-report-');
+      run = startDemo(['--quick', '--out', reportDir]);
       const { code, out } = await run.done;
       expect(code, out).toBe(0);
       expect(out).toMatch(
@@ -53,6 +58,26 @@ describe('npm run demo -- --quick', () => {
       expect(out).toMatch(
         /Demo complete: backed up through the state machine, verified and restore-verified\./,
       );
+      // Issue 18, item 4: at its end the demo writes the audit report of its bucket and says where.
+      expect(out).toContain(`   report: ${join(reportDir, 'report.html')}\n`);
+      expect(out).toContain(`   data:   ${join(reportDir, 'report.json')}\n`);
+      const report = JSON.parse(readFileSync(join(reportDir, 'report.json'), 'utf8')) as AuditReport;
+      expect(report.counts).toMatchObject({
+        backups: 1,
+        complete: 1,
+        drills: 1,
+        drillsPassed: 1,
+        failures: 0,
+      });
+      expect(report.drills[0]).toMatchObject({ objectiveSeconds: 14_400, objectiveSource: 'report' });
+      expect(report.policy).toMatchObject({
+        source: 'config',
+        rtoMinutes: 240,
+        file: join(reportDir, 'deployment-config.json'),
+      });
+      const html = readFileSync(join(reportDir, 'report.html'), 'utf8');
+      expect(html.match(/<circle class="point size"/g)).toHaveLength(1);
+      expect(html.match(/<circle class="point recovery/g)).toHaveLength(1);
       // About 3 min on a quiet 2-core machine (README, Quick start): room for two- to three-fold load.
     },
     scaled(600_000),
