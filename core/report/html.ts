@@ -46,7 +46,8 @@ h2 { font-size: 1.2rem; margin: 2rem 0 .6rem; border-bottom: 1px solid #d0d7de; 
 dl.summary { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1.2rem; margin: 0; }
 dl.summary dt { font-weight: 600; }
 dl.summary dd { margin: 0; }
-table { border-collapse: collapse; margin: .4rem 0 1rem; width: 100%; }
+table { border-collapse: collapse; margin: .4rem 0 1rem; width: 100%; font-size: 13px; }
+.scroll { overflow-x: auto; }
 caption { text-align: left; font-weight: 600; padding: .3rem 0; color: #24292f; }
 th, td { border: 1px solid #d0d7de; padding: .25rem .45rem; text-align: left; vertical-align: top; }
 th { background: #f6f8fa; }
@@ -75,7 +76,7 @@ svg .recovery.over { fill: #cf222e; }
 svg line.objective { stroke: #cf222e; stroke-width: 1.5; stroke-dasharray: 6 4; }
 svg .line-label { fill: #cf222e; }
 footer { margin-top: 2rem; color: #57606a; font-size: .9em; }
-@media print { body { margin: 0; } h2 { break-after: avoid; } tr { break-inside: avoid; } }
+@media print { body { margin: 0; } h2 { break-after: avoid; } tr { break-inside: avoid; } .scroll { overflow: visible; } table { font-size: 10px; } }
 `;
 
 function verdictOf(r: AuditRecovery): { text: string; cls: string } {
@@ -138,7 +139,7 @@ function backupRow(b: AuditBackup): string {
         ? `${b.retentionClass} (manifest says ${b.manifestRetentionClass})`
         : b.retentionClass;
   return `<tr class="backup state-${e(b.state)}"${data('target', b.target)}${data('backup-id', b.backupId)}${data('state', b.state)}${data('bytes', b.bytes)}${data('duration-seconds', b.durationSeconds)}${data('retention', b.retentionClass)}>
-${cell(b.target, ID)}${cell(b.backupId, ID)}${cell(formatTime(b.startedAt), TIME)}${cell(formatTime(b.completedAt), TIME)}${cell(formatBytes(b.bytes), ` class="num" title="${b.bytes} bytes"`)}${cell(String(b.files), ' class="num"')}${cell(formatSeconds(b.durationSeconds), ' class="num"')}${cell(formatSeconds(b.captureSeconds), ' class="num"')}<td><span class="badge ${e(b.state)}">${e(b.state)}</span></td>${cell(retention)}${cell(verified)}${cell(b.cause ?? (b.importedFrom ? `imported from ${b.importedFrom}` : ''), ' class="cause"')}
+${cell(b.target, ID)}${cell(b.backupId, ID)}${cell(formatTime(b.startedAt), TIME)}${cell(b.completedAt !== null && b.completedAt.slice(0, 10) === b.startedAt.slice(0, 10) ? formatTime(b.completedAt).slice(11) : formatTime(b.completedAt), TIME)}${cell(formatBytes(b.bytes), ` class="num" title="${b.bytes} bytes"`)}${cell(String(b.files), ' class="num"')}${cell(formatSeconds(b.durationSeconds), ' class="num"')}${cell(formatSeconds(b.captureSeconds), ' class="num"')}<td><span class="badge ${e(b.state)}">${e(b.state)}</span></td>${cell(retention)}${cell(verified)}${cell(b.cause ?? (b.importedFrom ? `imported from ${b.importedFrom}` : ''), ' class="cause"')}
 </tr>`;
 }
 
@@ -299,17 +300,20 @@ ${drillPlot}
 
 <section aria-labelledby="backups">
 <h2 id="backups">Backups</h2>
+<div class="scroll">
 <table class="backups">
-<caption>${e(`Backups started in the period: ${c.backups} (size in binary units; duration from the start to the manifest; capture: the longest component)`)}</caption>
+<caption>${e(`Backups started in the period: ${c.backups} (completed: a time alone is on the day it started; size in binary units; duration from the start to the manifest; capture: the longest component)`)}</caption>
 <thead><tr><th scope="col">Target</th><th scope="col">Backup id</th><th scope="col">Started (UTC)</th><th scope="col">Completed (UTC)</th><th scope="col">Size</th><th scope="col">Files</th><th scope="col">Duration</th><th scope="col">Capture</th><th scope="col">Verification</th><th scope="col">Retention class</th><th scope="col">Last verified</th><th scope="col">Cause</th></tr></thead>
 <tbody>
 ${report.backups.length === 0 ? empty(12, 'no backup started in this period') : report.backups.map(backupRow).join('\n')}
 </tbody>
 </table>
+</div>
 </section>
 
 <section aria-labelledby="drills">
 <h2 id="drills">Restore drills</h2>
+<div class="scroll">
 <table class="drills">
 <caption>${e(`Restore drills started in the period: ${c.drills}, each recovery time against the recovery time objective`)}</caption>
 ${recoveryHead('Drill', 'Recovery time')}
@@ -317,10 +321,12 @@ ${recoveryHead('Drill', 'Recovery time')}
 ${report.drills.length === 0 ? empty(9, 'no restore drill started in this period') : report.drills.map(recoveryRow).join('\n')}
 </tbody>
 </table>
+</div>
 </section>
 
 <section aria-labelledby="restores">
 <h2 id="restores">Restores</h2>
+<div class="scroll">
 <table class="restores">
 <caption>${e(`Restores started in the period: ${c.restores} (a restore's recovery time is its whole execution)`)}</caption>
 ${recoveryHead('Restore', 'Recovery time')}
@@ -328,10 +334,12 @@ ${recoveryHead('Restore', 'Recovery time')}
 ${report.restores.length === 0 ? empty(9, 'no restore started in this period') : report.restores.map(recoveryRow).join('\n')}
 </tbody>
 </table>
+</div>
 </section>
 
 <section aria-labelledby="failures">
 <h2 id="failures">Failures</h2>
+<div class="scroll">
 <table class="failures">
 <caption>${e(`Failed backups, drills and restores in the period: ${c.failures}, each with its error and cause as recorded`)}</caption>
 <thead><tr><th scope="col">Kind</th><th scope="col">Target</th><th scope="col">Id</th><th scope="col">When (UTC)</th><th scope="col">Where</th><th scope="col">Error</th><th scope="col">Cause</th></tr></thead>
@@ -348,6 +356,7 @@ ${
 }
 </tbody>
 </table>
+</div>
 </section>
 
 <section aria-labelledby="coverage">
