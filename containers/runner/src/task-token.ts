@@ -31,10 +31,16 @@
  *   its Retry may start the step again beside this task. So once heartbeats were sent and none was
  *   accepted for 3/4 of HeartbeatSeconds (the stall rule's bound: acceptanceBoundMs), the runner
  *   stops its work itself (`HeartbeatNotAccepted`) before the state fails. The clock runs from the
- *   last accepted heartbeat, or from the runner's start when none was (the state's own clock started
- *   earlier, at RunTask; a retried task needs its own start-up as well). A deadline timer, not the
- *   beat interval, checks it, so a heartbeat request that hangs does not delay the stop; each
- *   heartbeat request is itself bounded (beatBoundMs);
+ *   time the last accepted heartbeat was sent (Step Functions reset its own clock when that request
+ *   arrived, no earlier), or, when none was, from the task's start as ECS records it: the task
+ *   metadata endpoint v4's `PullStartedAt` (task-metadata.ts), else the process's start, because
+ *   the state's own clock started at RunTask, before the task's start-up (Fargate capacity, the ENI,
+ *   the image pull). The time from RunTask to `PullStartedAt` (provisioning) is not seen by the
+ *   runner: the quarter of HeartbeatSeconds between the two bounds covers it (75 s at the smallest
+ *   HeartbeatSeconds, 300: core/config/timeouts.ts). The first heartbeat is sent at once, even when
+ *   the start-up used up the bound; then the run stops before any work unless it was accepted
+ *   (start()). A deadline timer, not the beat interval, checks the rule, so a heartbeat request that
+ *   hangs does not delay the stop; each heartbeat request is itself bounded (beatBoundMs);
  * - the end: SendTaskSuccess with a small JSON output, or SendTaskFailure with `error` = the runner
  *   error's name (core/errors.ts ErrorNames, at most 256 characters) and `cause` = its redacted
  *   message (at most 32,768 characters) (Step Functions API Reference, SendTaskFailure: cause
@@ -59,6 +65,7 @@ import type { Logger } from '../../../core/log.js';
 import { progressSnapshot } from '../../../core/progress.js';
 import { redactText } from '../../../core/redact.js';
 import type { RunnerSubcommand } from '../../../core/runner-subcommands.js';
+import { taskStartedAt } from './task-metadata.js';
 
 /** SendTaskFailure's bounds (Step Functions API Reference, SendTaskFailure request parameters). */
 export const MAX_ERROR_LENGTH = 256;
@@ -72,14 +79,25 @@ export const REFUSALS = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidTok
  * the runner's stop bound (main.ts INTERRUPT_BOUND_MS, 30 s) with the 5 s its tools get to end.
  */
 export const FINAL_CALL_TIMEOUT_MS = 15_000;
+/**
+ * The least time the first heartbeat request is given, in ms, even when the task's start-up used
+ * up the acceptance bound: no work has started while it is under way, and if Step Functions still
+ * waits (its own bound is a quarter of HeartbeatSeconds later) it saves the run.
+ */
+export const FIRST_BEAT_MIN_MS = 5_000;
 
 /**
  * How long the runner goes on without an accepted heartbeat, having sent some, before it stops its
  * work (`HeartbeatNotAccepted`), in ms: 3/4 of HeartbeatSeconds, the stall rule's bound. Step
  * Functions fails the state at HeartbeatSeconds after the last heartbeat it accepted (API Reference,
- * SendTaskHeartbeat: "This action resets the Heartbeat clock"), so the runner stops a quarter of
- * HeartbeatSeconds earlier: at least 30 s with the smallest HeartbeatSeconds a target may set (120,
- * core/config/timeouts.ts), time for its tools to end (5 s at most) before any retry starts.
+ * SendTaskHeartbeat: "This action resets the Heartbeat clock"), or at HeartbeatSeconds after RunTask
+ * when it accepted none. The runner's clock starts at the send time of its last accepted heartbeat
+ * (never later than Step Functions' reset), or at the task's PullStartedAt (task-metadata.ts) when
+ * none was accepted, which is after RunTask by the task's provisioning time P (Fargate capacity, the
+ * ENI). So the runner stops its work at least a quarter of HeartbeatSeconds before the state fails
+ * once a heartbeat was accepted, and 0.25 × HeartbeatSeconds − P before it when none was: with the
+ * smallest HeartbeatSeconds a target may set (300, core/config/timeouts.ts) 75 s − P, time for
+ * provisioning up to 70 s and for its tools to end (5 s at most) before any retry or Catch starts.
  * @throws RangeError when `heartbeatSeconds` is not a positive number
  */
 export function acceptanceBoundMs(heartbeatSeconds: number): number {
@@ -160,6 +178,12 @@ export interface TaskTokenOptions {
   finalCallTimeoutMs?: number;
   /** Tests: the clock. */
   now?: () => number;
+  /**
+   * When the task started, in ms since the epoch: the acceptance clock's start until a heartbeat is
+   * accepted (startTaskToken: the task metadata's PullStartedAt, else the process's start; default:
+   * the session's creation).
+   */
+  startedAt?: number;
 }
 
 /** One run's task token: heartbeats while it works, then exactly one success or failure. */
@@ -184,7 +208,12 @@ export class TaskTokenSession {
   /** How many heartbeats Step Functions accepted (tests, logs). */
   beats = 0;
 
-  constructor(private readonly options: TaskTokenOptions) {}
+  /** The acceptance clock's start (options.startedAt, else the session's creation), ms since the epoch. */
+  readonly startedAt: number;
+
+  constructor(private readonly options: TaskTokenOptions) {
+    this.startedAt = options.startedAt ?? this.now;
+  }
 
   private get now() {
     return (this.options.now ?? Date.now)();
@@ -208,14 +237,23 @@ export class TaskTokenSession {
   }
 
   /**
-   * Sends the first heartbeat (awaited, within its bound: a refused one stops the run before any
-   * work) and starts the timers: the beat interval and the acceptance deadline.
+   * Sends the first heartbeat at once (awaited: a refused one stops the run before any work) and
+   * starts the timers: the beat interval and the acceptance deadline, at `startedAt` + the bound.
+   * The task's start-up may have used most of the bound, or all of it, before the runner runs:
+   * the first heartbeat is still sent, within the time left to the bound (at least
+   * FIRST_BEAT_MIN_MS), and no deadline stops the run while it is under way (no work has started
+   * yet). If it was not accepted and the bound has passed, the run is stopped (HeartbeatNotAccepted)
+   * before start() returns, so the work never starts; if it was accepted, the clock runs from the
+   * time it was sent.
    */
   async start(): Promise<void> {
-    this.lastAcceptedAt = this.now;
-    this.armDeadline();
-    await this.beat('started');
+    this.lastAcceptedAt = this.startedAt;
+    const left = this.startedAt + this.boundMs - this.now;
+    await this.beat('started', Math.min(this.beatBoundMs, Math.max(FIRST_BEAT_MIN_MS, left)));
     if (this.stopped) return;
+    this.checkAccepted();
+    if (this.stopped) return;
+    this.armDeadline();
     this.timer = setInterval(() => {
       // Checked here too, not only in the chain below: a heartbeat that hangs holds the chain.
       this.checkAccepted();
@@ -246,7 +284,7 @@ export class TaskTokenSession {
     const h = this.options.heartbeatSeconds;
     this.halt(
       new HeartbeatNotAcceptedError(
-        `Step Functions accepted no heartbeat for ${seconds(silentMs)} s (${this.unanswered} sent since ${this.beats > 0 ? 'the last accepted one' : 'the runner started'}; the last ${this.lastProblem ? `failed: ${this.lastProblem}` : 'had no answer yet'}), past the bound of ${seconds(this.boundMs)} s (3/4 of the step's HeartbeatSeconds, ${h} s): the state fails with States.HeartbeatTimeout at ${h} s and its retry may start this step again, so the runner stopped its work (tools ended, uploads aborted) rather than run beside it. Check that the task reaches the Step Functions endpoint (a route, NAT or a states VPC endpoint) and may call states:SendTaskHeartbeat`,
+        `Step Functions accepted no heartbeat for ${seconds(silentMs)} s (${this.unanswered} sent since ${this.beats > 0 ? 'the last accepted one' : 'the task started'}; the last ${this.lastProblem ? `failed: ${this.lastProblem}` : 'had no answer yet'}), past the bound of ${seconds(this.boundMs)} s (3/4 of the step's HeartbeatSeconds, ${h} s): the state fails with States.HeartbeatTimeout at ${h} s and its retry may start this step again, so the runner stopped its work (tools ended, uploads aborted) rather than run beside it. Check that the task reaches the Step Functions endpoint (a route, NAT or a states VPC endpoint) and may call states:SendTaskHeartbeat`,
       ),
     );
   }
@@ -272,13 +310,15 @@ export class TaskTokenSession {
     await this.beat(`${delta} bytes since the last heartbeat`);
   }
 
-  private async beat(what: string): Promise<void> {
+  private async beat(what: string, boundMs = this.beatBoundMs): Promise<void> {
     const controller = new AbortController();
     this.inFlight = controller;
     this.unanswered += 1;
+    // Step Functions resets its clock when the request arrives, after this: the send time is never late.
+    const sentAt = this.now;
     try {
       await within(
-        this.beatBoundMs,
+        boundMs,
         (abortSignal) =>
           this.options.client.send(new SendTaskHeartbeatCommand({ taskToken: this.options.token }), {
             abortSignal,
@@ -289,8 +329,9 @@ export class TaskTokenSession {
       this.beats += 1;
       this.unanswered = 0;
       this.lastProblem = undefined;
-      this.lastAcceptedAt = this.now;
-      this.armDeadline();
+      this.lastAcceptedAt = Math.max(this.lastAcceptedAt, sentAt);
+      // The first heartbeat's deadline is armed by start(), once it is over.
+      if (this.timer || this.deadline) this.armDeadline();
       this.options.logger?.debug('heartbeat sent', { progress: what });
     } catch (err) {
       // Abandoned by the session itself (it ends or stopped): the outcome no longer matters.
@@ -406,7 +447,9 @@ export function taskTokenSession(): TaskTokenSession | undefined {
 
 /**
  * Starts the session when TASK_TOKEN is set (else undefined: the runner run by hand behaves as
- * before). TASK_HEARTBEAT_SECONDS is the state's HeartbeatSeconds (required with a token). The SFN
+ * before). TASK_HEARTBEAT_SECONDS is the state's HeartbeatSeconds (required with a token). The
+ * acceptance clock starts at the task's start (taskStartedAt: ECS_CONTAINER_METADATA_URI_V4's
+ * PullStartedAt, else the process's start; logged as `acceptance clock started` with its source). The SFN
  * client honours AWS_ENDPOINT_URL_SFN (the local mode's loopback endpoint) as every SDK client does.
  * @throws RunnerConfigError when TASK_HEARTBEAT_SECONDS is missing or not a positive integer.
  */
@@ -424,7 +467,16 @@ export async function startTaskToken(
     throw new RunnerConfigError([
       `TASK_HEARTBEAT_SECONDS must be the state's HeartbeatSeconds, a positive integer, when TASK_TOKEN is set (got "${raw.slice(0, 20)}")`,
     ]);
+  // The acceptance clock's start: the task's, as ECS records it (task-metadata.ts), read within 1.5 s.
+  const started = await taskStartedAt(env);
+  logger?.info('acceptance clock started', {
+    startedAt: new Date(started.at).toISOString(),
+    source: started.source,
+    secondsAgo: Math.round((Date.now() - started.at) / 100) / 10,
+    ...(started.problem ? { problem: started.problem } : {}),
+  });
   current = new TaskTokenSession({
+    startedAt: started.at,
     token,
     heartbeatSeconds: Number(raw),
     watchProgress: (PROGRESS_WATCHED as ReadonlySet<string>).has(subcommand),
