@@ -92,7 +92,7 @@ export interface LocalBackupOptions {
   waitTimeOverrides?: Record<string, number>;
   /**
    * Every runner state's HeartbeatSeconds, in place of the work item's or plan's (tests: a stalled
-   * runner is stopped in seconds; the configuration's minimum, 120 s, covers a Fargate task's
+   * runner is stopped in seconds; the configuration's minimum, 300 s, covers a Fargate task's
    * start-up, which a local process does not have). The runner gets it as TASK_HEARTBEAT_SECONDS and
    * derives its stall bound from it, as on AWS.
    */

@@ -76,7 +76,18 @@ export const MAX_STEP_TIMEOUT_SECONDS = EXECUTION_TIMEOUT_SECONDS;
  */
 export const DRILL_EXECUTION_TIMEOUT_SECONDS = 7 * 24 * 3600;
 export const MIN_STEP_TIMEOUT_SECONDS = 300;
-export const MIN_HEARTBEAT_SECONDS = 120;
+/**
+ * The smallest HeartbeatSeconds a target may set: 300. The runner stops its work when Step Functions
+ * accepted none of its heartbeats for 3/4 of HeartbeatSeconds (containers/runner/src/task-token.ts,
+ * acceptanceBoundMs), a quarter before the state fails with States.HeartbeatTimeout and a Retry or
+ * Catch acts (a retried step, or a restore's lock released and services started). Before any
+ * heartbeat was accepted its clock starts at the task's PullStartedAt (task metadata endpoint v4),
+ * while the state's started at RunTask: the task's provisioning before the pull (Fargate capacity,
+ * the ENI attached; no documented bound, commonly 10-30 s, more under capacity pressure) is taken
+ * from that quarter, and the runner's tools need up to 5 s to end. At 120 (the former minimum) the
+ * quarter is 30 s, which leaves 25 s for provisioning: too thin. At 300 it is 75 s, which leaves 70 s.
+ */
+export const MIN_HEARTBEAT_SECONDS = 300;
 export const MAX_HEARTBEAT_SECONDS = 3600;
 /** What a step is given on top of the transfer time its data needs (start-up, tools, checks). */
 export const STEP_OVERHEAD_SECONDS = 900;

@@ -90,8 +90,12 @@ export const runnerTransientRetry: sfn.RetryProps = {
  * So a heartbeat timeout means: the task never started (ECS accepted it but it stopped before its
  * container ran: TaskFailedToStart, an image that could not be pulled, an ENI not provisioned, no
  * capacity; or it is still PENDING), the process died without a word (out of memory, SIGKILL), or
- * it could not reach Step Functions and has stopped its work a quarter of HeartbeatSeconds before
- * this error (at least 30 s, with the 120 s minimum). Step Functions does not stop an ECS task when
+ * it could not reach Step Functions and has stopped its work before this error: a quarter of
+ * HeartbeatSeconds before it once a heartbeat was accepted (its clock restarts at the send time of
+ * the last accepted one); when none was, its clock runs from the task's PullStartedAt (task
+ * metadata endpoint v4) while this one runs from RunTask, so it stopped a quarter of HeartbeatSeconds
+ * less the task's provisioning before the pull (75 s less that time with the 300 s minimum:
+ * core/config/timeouts.ts, MIN_HEARTBEAT_SECONDS). Step Functions does not stop an ECS task when
  * a waitForTaskToken state ends; what ends a stray runner is the runner itself: that acceptance
  * rule, or a heartbeat refused (TaskTimedOut: a task that starts late exits before any work). No
  * StopTask step, no StartedBy bookkeeping. With waitForTaskToken a task that fails to start no

@@ -313,7 +313,9 @@ describe('notices, keys, retries and cost options (template)', () => {
       const r = RunnerTimeoutsSchema.safeParse(value);
       return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
     };
-    expect(problems({ heartbeatSeconds: 30 })).toEqual(['heartbeatSeconds: must be at least 120 seconds']);
+    expect(problems({ heartbeatSeconds: 30 })).toEqual(['heartbeatSeconds: must be at least 300 seconds']);
+    expect(problems({ heartbeatSeconds: 299 })).toEqual(['heartbeatSeconds: must be at least 300 seconds']);
+    expect(problems({ heartbeatSeconds: 300 })).toEqual([]);
     expect(problems({ steps: { backupPostgres: 100_000 } })[0]).toMatch(
       /^steps\.backupPostgres: must be at most 43200/,
     );

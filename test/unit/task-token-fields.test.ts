@@ -78,8 +78,9 @@ describe('withLocalTaskTokenBounds', () => {
 });
 
 describe('acceptanceBoundMs and unacceptedFor (the acceptance rule)', () => {
-  it('is 3/4 of HeartbeatSeconds, as the stall bound: 90 s at the smallest HeartbeatSeconds (120), 450 s at the default (600)', () => {
+  it('is 3/4 of HeartbeatSeconds, as the stall bound: 225 s at the smallest HeartbeatSeconds (300), 450 s at the default (600)', () => {
     expect(acceptanceBoundMs(120)).toBe(90_000);
+    expect(acceptanceBoundMs(300)).toBe(225_000);
     expect(acceptanceBoundMs(600)).toBe(450_000);
     expect(acceptanceBoundMs(3600)).toBe(2_700_000);
     for (const bad of [0, -5, Number.NaN, Number.POSITIVE_INFINITY])
