@@ -664,14 +664,21 @@ function drillMapFailure(b: Builder, fns: BackupFunctions): sfn.IChainable {
     })
     .addCatch(failed, { errors: [sfn.Errors.ALL], resultPath: sfn.JsonPath.DISCARD })
     .next(failed);
-  // The caught errors are quoted whole (States.JsonToString): a path into a Cause that is absent
-  // would fail this state with States.Runtime, which nothing catches.
+  // Only the two error NAMES are quoted, not their causes: each Cause may be up to 32,768 characters,
+  // and this summary becomes the Fail state's Cause, which the execution's failure holds to 32,768
+  // (Step Functions API Reference, ExecutionFailedEventDetails: cause "Maximum length of 32768";
+  // error names at most 256: TaskFailedEventDetails). No JSONPath intrinsic can cut a string
+  // (States.Format, States.JsonToString, States.ArrayGetItem, ... : Developer Guide, "Intrinsic
+  // functions"), so the summary is bounded by what it quotes: ~300 characters of text, the backup id
+  // and two names of at most 256. The causes stay in the execution's history (the Map's and
+  // ReportDrillMapFailure's failed events) and the Map's whole error goes to the notice (`failure`).
+  // Every caught error has an `Error` (a Catch's output: Error and, not always, Cause).
   const unavailable = new sfn.Pass(b.scope, 'DrillMapReportUnavailable', {
     comment: 'The report of the failed Map could not be made: its summary says so',
     parameters: {
       'summary.$': statesFormat(
-        'Restore drill of the fleet: its Map DrillTargets failed ({}) and its report could not be made ({}): which drills passed is not known here; each drill that ran is an execution of its own, with its notice',
-        ['States.JsonToString($.mapError)', 'States.JsonToString($.report)'],
+        'Restore drill of the fleet: its Map DrillTargets failed ({}) and its report could not be made ({}): which drills passed is not known here; each drill that ran is an execution of its own, with its notice; the causes are in the execution history (DrillTargets, ReportDrillMapFailure)',
+        ['$.mapError.Error', '$.report.Error'],
       ),
     },
     resultPath: '$.report',

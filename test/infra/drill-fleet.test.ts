@@ -178,12 +178,19 @@ describe('drill state machine: the fleet path (template)', () => {
       Type: 'Pass',
       Parameters: {
         'summary.$': expect.stringMatching(
-          /States\.JsonToString\(\$\.mapError\), States\.JsonToString\(\$\.report\)\)$/,
+          /^States\.Format\('Restore drill of the fleet: .*', \$\.mapError\.Error, \$\.report\.Error\)$/,
         ),
       },
       ResultPath: '$.report',
       Next: 'NotifyDrillMapFailure',
     });
+    // Two error names (at most 256 each) in a short text: below a Fail state's Cause bound (32,768).
+    const summary = String(
+      (states.get('DrillMapReportUnavailable') as unknown as { Parameters: Record<string, string> })
+        .Parameters['summary.$'],
+    );
+    expect(summary).not.toContain('JsonToString');
+    expect(summary.length + 2 * 256).toBeLessThan(32_768);
     const notify = states.get('NotifyDrillMapFailure');
     expect(notify).toMatchObject({
       Parameters: {

@@ -121,17 +121,29 @@ describe('backup state machine (template)', () => {
     expect(report?.Catch).toEqual([
       { ErrorEquals: ['States.ALL'], ResultPath: '$.report', Next: 'MapReportUnavailable' },
     ]);
-    // A report that could not be made: a sentence of its own, quoting both errors whole.
+    // A report that could not be made: a sentence of its own, quoting both errors by name only, so
+    // that it stays below the Fail state's Cause bound (32,768) whatever the causes hold.
     expect(states.get('MapReportUnavailable')).toMatchObject({
       Type: 'Pass',
       Parameters: {
         'summary.$': expect.stringMatching(
-          /^States\.Format\('\{\}: the fleet Map BackupTargets failed .*', \$\.plan\.backupId, States\.JsonToString\(\$\.mapError\), States\.JsonToString\(\$\.report\)\)$/,
+          /^States\.Format\('\{\}: the fleet Map BackupTargets failed .*', \$\.plan\.backupId, \$\.mapError\.Error, \$\.report\.Error\)$/,
         ),
       },
       ResultPath: '$.report',
       Next: 'NotifyMapFailure',
     });
+    // Bounded by construction: its text, the backup id (31 characters) and two error names of at
+    // most 256 each (Step Functions' bound on an error name), far below a Cause's 32,768.
+    const summary = String(
+      (states.get('MapReportUnavailable') as unknown as { Parameters: Record<string, string> }).Parameters[
+        'summary.$'
+      ],
+    );
+    const text = /^States\.Format\('((?:[^'\\]|\\.)*)'/.exec(summary)?.[1] ?? '';
+    expect(text.length + 31 + 2 * 256).toBeLessThan(32_768);
+    expect(summary).not.toContain('Cause');
+    expect(summary).not.toContain('JsonToString');
     const notify = states.get('NotifyMapFailure');
     expect(notify).toMatchObject({
       Parameters: {
