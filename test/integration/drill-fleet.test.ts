@@ -10,13 +10,13 @@ import type { ExecutionEvent } from '../../cli/local/state-machine.js';
 import { type SynthesizedBackup, synthesizeBackup } from '../../cli/local/synth.js';
 import { restoreStepKey, resultKey } from '../../core/backup/layout.js';
 import type { ArtifactsResult } from '../../core/backup/results.js';
-import { parseDeploymentConfig } from '../../core/config/load.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import type { RestoreStepResult } from '../../core/restore/steps.js';
 import { listAll, putJson } from '../../core/s3/objects.js';
 import { type S3Server, startS3 } from '../../harness/index.js';
 import { enteredStates } from '../../harness/local-stack.js';
 import { scaled } from '../../harness/time-scale.js';
+import { artifactsFleetConfig } from '../helpers/fleet-config.js';
 import { captureNotices, type Notices } from '../helpers/notices.js';
 
 // Issue 16, item 3: drills as ONE execution over many targets. The synthesized drill state machine,
@@ -79,28 +79,7 @@ describe('a fleet drill of three targets, run locally', () => {
     aws = await startS3();
     local = await provisionLocalAws(aws, 'infrahub-backups-drill-fleet', []);
     notices = await captureNotices(local);
-    config = parseDeploymentConfig(
-      {
-        name: 'drills',
-        region: 'us-east-1',
-        network: { vpcId: 'vpc-00000000', subnetIds: ['subnet-00000000'], availabilityZones: ['us-east-1a'] },
-        targets: names.map((name) => ({
-          name,
-          neo4j: {
-            host: `neo4j.${name}.internal`,
-            edition: 'enterprise',
-            licence: 'evaluation',
-            version: '5.26.26',
-            credentialsSecret: `${name}/neo4j`,
-          },
-          postgres: { host: `prefect.${name}.internal`, majorVersion: 15, credentialsSecret: `${name}/pg` },
-          infrahub: { address: `https://${name}.example.com`, tokenSecret: `${name}/token` },
-          artifacts: { type: 's3', bucket: `${name}-artifacts` },
-        })),
-        retention: { daily: 7, weekly: 4, monthly: 12 },
-      },
-      'drill-fleet',
-    );
+    config = artifactsFleetConfig('drills', names, 'drill-fleet');
     synthesized = synthesizeBackup(config);
     // Two of the three targets have a backup (artifacts only); the third has none.
     const backup = await runBackupLocally(

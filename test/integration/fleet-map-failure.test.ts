@@ -21,13 +21,13 @@ import { type SynthesizedBackup, synthesizeBackup } from '../../cli/local/synth.
 import { restoreStepKey, resultKey } from '../../core/backup/layout.js';
 import { readManifest } from '../../core/backup/manifest.js';
 import type { ArtifactsResult } from '../../core/backup/results.js';
-import { parseDeploymentConfig } from '../../core/config/load.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import type { RestoreStepResult } from '../../core/restore/steps.js';
 import { createS3Client } from '../../core/s3/client.js';
 import { listAll, putJson } from '../../core/s3/objects.js';
 import { type FaultProxy, type S3Server, startFaultProxy, startS3 } from '../../harness/index.js';
 import { scaled } from '../../harness/time-scale.js';
+import { artifactsFleetConfig } from '../helpers/fleet-config.js';
 import { captureNotices, type Notices } from '../helpers/notices.js';
 
 const bucket = 'infrahub-backups-map-failure';
@@ -121,28 +121,7 @@ describe('a fleet Map that fails as a whole (ResultWriter refused), run locally'
       }),
     };
     notices = await captureNotices(local);
-    config = parseDeploymentConfig(
-      {
-        name: 'mapfail',
-        region: 'us-east-1',
-        network: { vpcId: 'vpc-00000000', subnetIds: ['subnet-00000000'], availabilityZones: ['us-east-1a'] },
-        targets: names.map((name) => ({
-          name,
-          neo4j: {
-            host: `neo4j.${name}.internal`,
-            edition: 'enterprise',
-            licence: 'evaluation',
-            version: '5.26.26',
-            credentialsSecret: `${name}/neo4j`,
-          },
-          postgres: { host: `prefect.${name}.internal`, majorVersion: 15, credentialsSecret: `${name}/pg` },
-          infrahub: { address: `https://${name}.example.com`, tokenSecret: `${name}/token` },
-          artifacts: { type: 's3', bucket: `${name}-artifacts` },
-        })),
-        retention: { daily: 7, weekly: 4, monthly: 12 },
-      },
-      'map-failure',
-    );
+    config = artifactsFleetConfig('mapfail', names, 'map-failure');
     synthesized = synthesizeBackup(config);
   }, scaled(240_000));
 
