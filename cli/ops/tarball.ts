@@ -85,13 +85,11 @@ export async function exportBackup(
     );
   const file = join(outDir, `${backupId}.tar.gz`);
   await assertWritableOutDir(outDir, file);
-  const partial = `${file}.partial`;
-  const pack = tar.pack();
-  const written = pipeline(pack, createGzip({ level: 6 }), createWriteStream(partial));
   const paths = Object.keys(manifest.checksums).sort();
   const total = paths.reduce((n, p) => n + (manifest.sizes?.[p] ?? 0), 0);
   let done = 0;
-  try {
+  const mtime = new Date(manifest.created_at);
+  await writeArchive(file, async (pack) => {
     for (const path of paths) {
       const stored = manifest.s3?.[path];
       const size = manifest.sizes?.[path];
@@ -99,12 +97,7 @@ export async function exportBackup(
         throw new ManifestError(`${target}/${backupId}: no stored copy of ${path}`);
       const body = await openObject(s3, bucket, stored.key, stored.version_id);
       const hash = createHash('sha256');
-      const entry = pack.entry({
-        name: `${ARCHIVE_ROOT}${path}`,
-        size,
-        mode: 0o644,
-        mtime: new Date(manifest.created_at),
-      });
+      const entry = pack.entry({ name: `${ARCHIVE_ROOT}${path}`, size, mode: 0o644, mtime });
       let read = 0;
       try {
         await pipeline(
@@ -134,16 +127,31 @@ export async function exportBackup(
         );
       onProgress?.({ phase: 'file', path, bytes: size, done, total });
     }
-    const json = Buffer.from(`${JSON.stringify(manifest, null, 4)}\n`);
-    pack.entry(
-      {
-        name: `${ARCHIVE_ROOT}${MANIFEST_FILE}`,
-        size: json.length,
-        mode: 0o644,
-        mtime: new Date(manifest.created_at),
-      },
-      json,
-    );
+    addManifestEntry(pack, manifest, mtime);
+  });
+  return { file, files: paths.length, bytes: total };
+}
+
+/** `backup/backup_information.json`: the manifest as infrahub-backup writes it (4-space indented). */
+export function addManifestEntry(pack: tar.Pack, manifest: Manifest, mtime: Date): void {
+  const json = Buffer.from(`${JSON.stringify(manifest, null, 4)}\n`);
+  pack.entry({ name: `${ARCHIVE_ROOT}${MANIFEST_FILE}`, size: json.length, mode: 0o644, mtime }, json);
+}
+
+/**
+ * Writes the gzip-compressed tar `file` with the entries `fill` adds: under the temporary name
+ * `<file>.partial`, then linked to `file` once complete (link() fails when the name exists, so an
+ * archive written meanwhile is never replaced) and the temporary name removed. Whatever fails, no
+ * `file` and no `.partial` is left.
+ *
+ * @throws InvalidInputError when `file` appeared meanwhile; what `fill` throws
+ */
+export async function writeArchive(file: string, fill: (pack: tar.Pack) => Promise<void>): Promise<void> {
+  const partial = `${file}.partial`;
+  const pack = tar.pack();
+  const written = pipeline(pack, createGzip({ level: 6 }), createWriteStream(partial));
+  try {
+    await fill(pack);
     pack.finalize();
     await written;
   } catch (err) {
@@ -152,7 +160,6 @@ export async function exportBackup(
     await rm(partial, { force: true });
     throw err;
   }
-  // link() fails when the name exists, so an archive written meanwhile is never replaced either.
   try {
     await link(partial, file);
   } catch (err) {
@@ -164,7 +171,6 @@ export async function exportBackup(
     throw err;
   }
   await unlink(partial);
-  return { file, files: paths.length, bytes: total };
 }
 
 /**
@@ -173,7 +179,7 @@ export async function exportBackup(
  *
  * @throws InvalidInputError naming the folder or file and the problem
  */
-async function assertWritableOutDir(outDir: string, file: string): Promise<void> {
+export async function assertWritableOutDir(outDir: string, file: string): Promise<void> {
   const info = await stat(outDir).catch(() => undefined);
   if (!info)
     throw new InvalidInputError('export destination', [`--out ${outDir} does not exist: create it first`]);
