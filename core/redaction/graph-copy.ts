@@ -5,7 +5,9 @@
  * value, so neither its store files nor its transaction logs (which keep the previous state of each
  * record a transaction changes) can leak one into the dump made of it. Redacting the backup's own
  * store in place would: Neo4j leaves the bytes of a replaced string in its freed records and writes
- * the old value into the transaction log, and `neo4j-admin database dump` archives both.
+ * the old value into the transaction log, and `neo4j-admin database dump` archives both (checked on
+ * Neo4j Community 2025.10.1 and 5.26.26: 50 long strings replaced with `SET`, the server stopped,
+ * the dump's decompressed body still held each of them three times).
  *
  * What is copied: every node with its labels and properties, every relationship with its type and
  * properties, then the indexes and constraints (`SHOW INDEXES` / `SHOW CONSTRAINTS`, their
