@@ -30,14 +30,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { access, constants, mkdir, statfs } from 'node:fs/promises';
+import { access, constants, mkdir, mkdtemp, rm, statfs } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import neo4j from 'neo4j-driver';
 import {
   freeLoopbackPort,
-  inOwnScratch,
   writeDisposableNeo4jConf,
 } from '../../containers/runner/src/components/scratch.js';
 import {
@@ -133,15 +132,15 @@ export async function exportRedacted(
   const key = options.key ?? randomBytes(REDACTION_KEY_BYTES);
   const memory = options.memory ?? { heap: '512m', pageCache: '256m' };
 
-  return inOwnScratch(options.workDir, 'redact', async (scratch) => {
+  // The scratch folder holds the unredacted files: mkdtemp makes it 0700, this user's alone.
+  await mkdir(options.workDir, { recursive: true });
+  const scratch = await mkdtemp(join(options.workDir, 'infrahub-redact-'));
+  try {
     await enoughScratch(
       scratch,
       databases.reduce((n, d) => n + (manifest.sizes?.[d.file] ?? 0), 0),
       what,
     );
-    let schemaKeep: Set<string> | undefined;
-    const redactor = () => valueRedactor(key, schemaKeep);
-    let shared: ReturnType<typeof valueRedactor> | undefined;
     const dumps: Array<{
       path: string;
       file: string;
@@ -177,13 +176,13 @@ export async function exportRedacted(
         const from = source.driver();
         const to = copy.driver();
         try {
-          schemaKeep ??= await readSchemaStrings(from, db.name);
-          shared ??= redactor();
+          // One key for the whole export: a value has the same placeholder in every database.
+          const schema = await readSchemaStrings(from, db.name);
           say(
             `${db.file}: copying the graph into an empty disposable Neo4j, every value redacted on the way`,
           );
-          const report = await copyRedacted(from, to, db.name, shared, {
-            schemaStrings: schemaKeep.size,
+          const report = await copyRedacted(from, to, db.name, valueRedactor(key, schema), {
+            schemaStrings: schema.size,
             onProgress: ({ phase, done, total }) => say(`${db.file}: ${phase} ${done}/${total}`),
           });
           server = await serverOf(to);
@@ -232,7 +231,9 @@ export async function exportRedacted(
       databases: dumps.map((d) => d.report),
       leftOut,
     };
-  });
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
 }
 
 /**

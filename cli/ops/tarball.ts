@@ -63,6 +63,15 @@ export type Progress = (event: {
   total: number;
 }) => void;
 
+/**
+ * Writes `manifest`'s backup as `<outDir>/<backup id>.tar.gz` (module docstring: each file streamed
+ * from its recorded S3 version, held to the manifest's size and SHA-256; the manifest last).
+ *
+ * @returns the archive's path, its number of files (the manifest not counted) and their bytes
+ * @throws ManifestError for an unsafe path or a file without a stored copy; IncompatibleBackupError
+ *   when a file read differs from the manifest; InvalidInputError for an `outDir` that is missing or
+ *   not writable, or an archive that already exists (writeArchive)
+ */
 export async function exportBackup(
   s3: S3Client,
   bucket: string,
