@@ -451,10 +451,14 @@ async function disposableNeo4j(
     workDir: dir,
     port,
     memory,
+    // Over the installation's own neo4j.conf: a copy runs as long as it takes, and plain Bolt on
+    // loopback even where the installation requires TLS.
     extra: {
       'server.directories.data': join(dir, 'data'),
       'initial.dbms.default_database': database,
-      ...(readOnly ? { 'server.databases.default_to_read_only': 'true' } : {}),
+      'server.databases.default_to_read_only': readOnly ? 'true' : 'false',
+      'db.transaction.timeout': '0s',
+      'server.bolt.tls_level': 'DISABLED',
     },
     comment: `redacted export: the ${readOnly ? 'backup, read-only' : 'redacted copy'}, disposable`,
   });
