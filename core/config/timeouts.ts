@@ -130,14 +130,24 @@ export const RunnerTimeoutsSchema = z
      * without their own value get enough time to move it at `minMiBPerSecond`. A restore knows its
      * backup's size from the manifest and uses that instead.
      */
-    dataSizeGiB: z.number().positive('must be a positive number of GiB').max(65_536).optional(),
+    dataSizeGiB: z
+      .number()
+      .positive('must be a positive number of GiB')
+      .max(65_536, 'must be at most 65536 GiB (64 TiB): no runner step moves more within 12 hours')
+      .optional(),
     /** The slowest transfer rate a step is given time for, in MiB/s (default 10). */
     minMiBPerSecond: z.number().positive('must be a positive number of MiB/s').max(10_000).default(10),
   })
   .superRefine((t, ctx) => {
     // A data size whose transfer alone passes a step's bound would be cut to 12 hours without a
     // word, and every backup of the target would time out.
-    if (t.dataSizeGiB !== undefined) {
+    // Only for a size and rate their own bounds accept (zod runs this refinement after theirs fail).
+    if (
+      t.dataSizeGiB !== undefined &&
+      t.dataSizeGiB > 0 &&
+      t.dataSizeGiB <= 65_536 &&
+      t.minMiBPerSecond > 0
+    ) {
       const needed = STEP_OVERHEAD_SECONDS + transferSeconds(t.dataSizeGiB * 1024 ** 3, t.minMiBPerSecond);
       if (needed > MAX_STEP_TIMEOUT_SECONDS)
         ctx.addIssue({
@@ -216,9 +226,11 @@ export function estimatedTargetSeconds(
   timeouts: Partial<RunnerTimeouts> | undefined,
   kind: 'backup' | 'drill',
 ): number {
-  const t = RunnerTimeoutsSchema.parse(timeouts ?? {});
+  const parsed = RunnerTimeoutsSchema.safeParse(timeouts ?? {});
+  // Invalid timeouts are refused where they stand (targets[i].timeouts): estimated from the overhead.
+  const t = parsed.success ? parsed.data : undefined;
   const transfer =
-    t.dataSizeGiB === undefined ? 0 : transferSeconds(t.dataSizeGiB * 1024 ** 3, t.minMiBPerSecond);
+    t?.dataSizeGiB === undefined ? 0 : transferSeconds(t.dataSizeGiB * 1024 ** 3, t.minMiBPerSecond);
   return (kind === 'drill' ? 2 : 1) * STEP_OVERHEAD_SECONDS + transfer;
 }
 
@@ -251,6 +263,8 @@ export function fleetBoundProblem(
   maxConcurrency: number,
   kind: 'backup' | 'drill',
 ): string | undefined {
+  // An invalid maxConcurrency is refused where it stands (its own schema); nothing to estimate.
+  if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1 || maxConcurrency > 40) return undefined;
   const estimates = targets.map((t) => estimatedTargetSeconds(t.timeouts, kind));
   const total = fleetSeconds(estimates, maxConcurrency);
   const bound = kind === 'backup' ? EXECUTION_TIMEOUT_SECONDS : DRILL_EXECUTION_TIMEOUT_SECONDS;

@@ -5,7 +5,6 @@
  * cannot end within its execution's bound was accepted (a timed-out execution has no report and no
  * notice, and aborts its children, a Community DBMS stopped for its dump included).
  */
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseDeploymentConfig } from '../../core/config/load.js';
 import {
@@ -18,27 +17,11 @@ import {
   STEP_OVERHEAD_SECONDS,
   stepTimeouts,
 } from '../../core/config/timeouts.js';
-import { ConfigError, InvalidInputError } from '../../core/errors.js';
+import { InvalidInputError } from '../../core/errors.js';
 import { planDrillFleet } from '../../core/restore/plan.js';
+import { exampleWith, problemsOf } from '../helpers/config.js';
 
 const GiB = 1024 ** 3;
-
-// biome-ignore lint/suspicious/noExplicitAny: the example configuration, edited per case
-function exampleWith(edit: (c: any) => void): unknown {
-  const config = JSON.parse(readFileSync('config/example.json', 'utf8'));
-  edit(config);
-  return config;
-}
-
-function problemsOf(raw: unknown): string[] {
-  try {
-    parseDeploymentConfig(raw, 'test');
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return [...(err as ConfigError).problems];
-  }
-  throw new Error('expected the configuration to be rejected');
-}
 
 /** The example's first target copied `n` times (distinct names and secrets). */
 // biome-ignore lint/suspicious/noExplicitAny: the example's target, copied under other names
@@ -89,6 +72,46 @@ describe('runner step bounds', () => {
     expect(result.error?.issues[0]?.message).toBe(
       'must be at most 3600 seconds (a runner silent for longer than an hour is treated as lost)',
     );
+  });
+});
+
+describe('out-of-range timeouts and concurrency in a whole configuration (review: the fleet bound threw)', () => {
+  it.each([
+    [
+      'heartbeatSeconds 119',
+      { heartbeatSeconds: 119 },
+      /^targets\[0\]\.timeouts\.heartbeatSeconds: must be at least 300/,
+    ],
+    [
+      'heartbeatSeconds 3601',
+      { heartbeatSeconds: 3601 },
+      /^targets\[0\]\.timeouts\.heartbeatSeconds: must be at most 3600/,
+    ],
+    ['dataSizeGiB 0', { dataSizeGiB: 0 }, /^targets\[0\]\.timeouts\.dataSizeGiB: must be a positive number/],
+    [
+      'dataSizeGiB 1e9',
+      { dataSizeGiB: 1e9 },
+      /^targets\[0\]\.timeouts\.dataSizeGiB: must be at most 65536 GiB/,
+    ],
+    [
+      'a step of 50000 s',
+      { steps: { backupPostgres: 50_000 } },
+      /^targets\[0\]\.timeouts\.steps\.backupPostgres: must be at most 43200/,
+    ],
+  ])('names %s as a configuration problem, never a thrown error', (_, timeouts, problem) => {
+    expect(problemsOf(exampleWith((c) => (c.targets[0].timeouts = timeouts)))).toEqual([
+      expect.stringMatching(problem),
+    ]);
+  });
+
+  it('names maxConcurrency 0 of the deployment and of a drill schedule', () => {
+    expect(problemsOf(exampleWith((c) => (c.maxConcurrency = 0)))).toEqual([
+      expect.stringMatching(/^maxConcurrency: /),
+    ]);
+    const drill = { name: 'drills', kind: 'restore-drill', expression: 'cron(0 4 ? * SUN *)', targets: '*' };
+    expect(problemsOf(exampleWith((c) => c.schedules.push({ ...drill, maxConcurrency: 0 })))).toEqual([
+      expect.stringMatching(/^schedules\[\d\]\.maxConcurrency: /),
+    ]);
   });
 });
 
