@@ -2,8 +2,12 @@
  * A deployment of Enterprise targets whose only component in the tests is artifacts in S3 (no
  * database is reached: the fleet tests fake the runner steps), for the local fleet state machines.
  */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { resultKey } from '../../core/backup/layout.js';
+import type { ArtifactsResult } from '../../core/backup/results.js';
 import { parseDeploymentConfig } from '../../core/config/load.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
+import { putJson } from '../../core/s3/objects.js';
 
 /**
  * The deployment `name` with one target per entry of `names`: Enterprise 5.26.26 (evaluation
@@ -38,4 +42,27 @@ export function artifactsFleetConfig(
     },
     source,
   );
+}
+
+/**
+ * What a fleet test's stand-in for the backup-artifacts runner writes: an artifacts result with no
+ * file for `target`'s backup `backupId` (its store is empty), so the backup completes with artifacts.
+ */
+export async function putEmptyArtifactsResult(
+  s3: S3Client,
+  bucket: string,
+  target: string,
+  backupId: string,
+): Promise<void> {
+  const now = new Date().toISOString();
+  const result: ArtifactsResult = {
+    target,
+    backupId,
+    component: 'artifacts',
+    startedAt: now,
+    finishedAt: now,
+    source: { type: 's3', bucket: `${target}-artifacts`, prefix: '' },
+    files: [],
+  };
+  await putJson(s3, bucket, resultKey(target, backupId, 'artifacts'), result);
 }

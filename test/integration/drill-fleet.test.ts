@@ -8,15 +8,14 @@ import {
 import { provisionLocalAws } from '../../cli/local/harness-target.js';
 import type { ExecutionEvent } from '../../cli/local/state-machine.js';
 import { type SynthesizedBackup, synthesizeBackup } from '../../cli/local/synth.js';
-import { restoreStepKey, resultKey } from '../../core/backup/layout.js';
-import type { ArtifactsResult } from '../../core/backup/results.js';
+import { restoreStepKey } from '../../core/backup/layout.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import type { RestoreStepResult } from '../../core/restore/steps.js';
 import { listAll, putJson } from '../../core/s3/objects.js';
 import { type S3Server, startS3 } from '../../harness/index.js';
 import { enteredStates } from '../../harness/local-stack.js';
 import { scaled } from '../../harness/time-scale.js';
-import { artifactsFleetConfig } from '../helpers/fleet-config.js';
+import { artifactsFleetConfig, putEmptyArtifactsResult } from '../helpers/fleet-config.js';
 import { captureNotices, type Notices } from '../helpers/notices.js';
 
 // Issue 16, item 3: drills as ONE execution over many targets. The synthesized drill state machine,
@@ -41,17 +40,7 @@ describe('a fleet drill of three targets, run locally', () => {
     const now = new Date().toISOString();
     const env = request.environment;
     if (request.subcommand === 'backup-artifacts') {
-      const backupId = env.BACKUP_ID ?? '';
-      const result: ArtifactsResult = {
-        target: request.target,
-        backupId,
-        component: 'artifacts',
-        startedAt: now,
-        finishedAt: now,
-        source: { type: 's3', bucket: `${request.target}-artifacts`, prefix: '' },
-        files: [],
-      };
-      await putJson(local.s3, local.bucket, resultKey(request.target, backupId, 'artifacts'), result);
+      await putEmptyArtifactsResult(local.s3, local.bucket, request.target, env.BACKUP_ID ?? '');
       return;
     }
     if (request.subcommand !== 'drill') throw new Error(`unexpected runner ${request.subcommand}`);

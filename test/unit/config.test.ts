@@ -1,32 +1,14 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { planBackup } from '../../core/backup/plan.js';
 import { formatPath, loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/config/load.js';
 import { lambdaListedArns, MAX_TARGETS } from '../../core/config/schema.js';
 import { ConfigError, ErrorNames } from '../../core/errors.js';
+import { example, exampleWith, problemsOf } from '../helpers/config.js';
 import { testTempDir } from '../helpers/temp.js';
 
 const examplePath = 'config/example.json';
-const example = (): Record<string, unknown> => JSON.parse(readFileSync(examplePath, 'utf8'));
-
-/** The example configuration with one change applied by `edit`. */
-// biome-ignore lint/suspicious/noExplicitAny: each case edits arbitrary JSON on purpose
-function exampleWith(edit: (config: any) => void): unknown {
-  const config = example();
-  edit(config);
-  return config;
-}
-
-function problemsOf(raw: unknown): string[] {
-  try {
-    parseDeploymentConfig(raw, 'test');
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return [...(err as ConfigError).problems];
-  }
-  throw new Error('expected the configuration to be rejected');
-}
 
 describe('deployment configuration', () => {
   it('accepts the example configuration and fills in defaults', () => {
