@@ -756,6 +756,29 @@ export const TargetSchema = z.strictObject({
     steps: {},
     minMiBPerSecond: 10,
   }),
+  /**
+   * A production deployment (default false). A production target is never a refresh destination
+   * (another target's backup restored into it): the restore plan refuses it, and so does the
+   * configuration when it names it in a refresh schedule or gives it `refreshFrom`. A production
+   * target may be a refresh SOURCE. Its own restores are unaffected.
+   */
+  production: z.boolean().default(false),
+  /**
+   * The targets whose backups may be restored into this one (a refresh: production into staging,
+   * restore input `sourceTarget`). Each must be another configured target; this target's restore
+   * role is granted reading their backups (`<source>/infrahub_backup_*`) and nothing else of
+   * theirs. Refused on a production target. Default none: a target's restore reads only its own
+   * backups.
+   */
+  refreshFrom: z
+    .array(targetName)
+    .superRefine((names, ctx) => {
+      names.forEach((n, i) => {
+        if (names.indexOf(n) !== i)
+          ctx.addIssue({ code: 'custom', path: [i], message: `names target "${n}" a second time` });
+      });
+    })
+    .default([]),
 });
 
 /**
@@ -794,11 +817,18 @@ const timeZone = z
 
 export const ScheduleSchema = z.strictObject({
   name: targetName,
-  kind: z.enum(['backup', 'restore-drill']),
+  /**
+   * `backup`; `restore-drill`; `refresh`: restores `source`'s newest complete backup into the one
+   * target named in `targets` (the restore state machine, RestoreExecutionInputSchema's
+   * `sourceTarget`), which must list `source` in its `refreshFrom` and must not be `production`.
+   */
+  kind: z.enum(['backup', 'restore-drill', 'refresh']),
   expression: scheduleExpression,
   timezone: timeZone.default('UTC'),
-  /** Target names, or "*" for every configured target. */
+  /** Target names, or "*" for every configured target. A refresh: its one destination. */
   targets: targetSelection(),
+  /** refresh: the target whose newest complete backup is restored (refused for other kinds). */
+  source: targetName.optional(),
   enabled: z.boolean().default(true),
   /** restore-drill: which backup to rehearse, the newest complete one or a random one within `windowDays`. */
   backup: z.enum(['latest', 'random']).default('latest'),
@@ -1038,6 +1068,46 @@ export function configuredTarget(
       )}`,
     ]);
   return target;
+}
+
+/** Why a refresh is refused: the field at fault (`target`: the destination, `sourceTarget`) and why. */
+export interface RefreshProblem {
+  field: 'target' | 'sourceTarget';
+  message: string;
+}
+
+/**
+ * Whether `source`'s backups may be restored into `destination` (a refresh), by the configuration:
+ * the destination is configured and not `production` (a production target is never a refresh
+ * destination), the source is configured, and the destination lists it in `refreshFrom` (its
+ * restore role reads only those targets' backups besides its own: infra/constructs/
+ * runner-target-group.ts). A source equal to the destination is a plain restore, never a problem.
+ * Pure; the one wording of these refusals (the restore plan, refresh schedules, the CLI).
+ *
+ * @returns the first problem (destination before source), or undefined when the refresh may run
+ */
+export function refreshProblem(
+  config: { readonly targets: readonly Target[] },
+  destination: string,
+  source: string,
+): RefreshProblem | undefined {
+  const known = config.targets.map((t) => t.name);
+  const index = config.targets.findIndex((t) => t.name === destination);
+  const dest = config.targets[index];
+  if (!dest) return { field: 'target', message: notConfigured([destination], known) };
+  if (source === destination) return undefined;
+  if (dest.production)
+    return {
+      field: 'target',
+      message: `"${destination}" is marked production (targets[${index}].production is true): a production target can never be a refresh destination, so ${source}'s backup is not restored into it; refresh a non-production target from it instead (a production target may be a source)`,
+    };
+  if (!known.includes(source)) return { field: 'sourceTarget', message: notConfigured([source], known) };
+  if (!dest.refreshFrom.includes(source))
+    return {
+      field: 'sourceTarget',
+      message: `"${source}" is not in targets[${index}].refreshFrom of "${destination}" (${dest.refreshFrom.length > 0 ? dest.refreshFrom.join(', ') : 'empty'}): the restore role of ${destination} may read only its own backups and those of the targets listed there; add "${source}" to it and deploy again`,
+    };
+  return undefined;
 }
 
 /** The secrets a target's runner task definition reads (its execution role lists them). */
@@ -1411,6 +1481,29 @@ export const DeploymentConfigSchema = z
       }
       names.add(target.name);
     });
+    // Refresh sources: other configured targets; never into a production target.
+    config.targets.forEach((target, i) => {
+      if (target.refreshFrom.length > 0 && target.production)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['targets', i, 'refreshFrom'],
+          message: `is refused on "${target.name}", which is marked production (targets[${i}].production is true): a production target can never be a refresh destination; remove refreshFrom, or production if ${target.name} is not production`,
+        });
+      target.refreshFrom.forEach((source, j) => {
+        if (source === target.name)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['targets', i, 'refreshFrom', j],
+            message: `names "${source}" itself: a target's restore always reads its own backups; list other targets only`,
+          });
+        else if (!names.has(source))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['targets', i, 'refreshFrom', j],
+            message: `target ${notConfigured([source], names)}`,
+          });
+      });
+    });
 
     const scheduleNames = new Set<string>();
     config.schedules.forEach((schedule, i) => {
@@ -1422,13 +1515,22 @@ export const DeploymentConfigSchema = z
         });
       }
       scheduleNames.add(schedule.name);
-      if (schedule.kind === 'backup' && schedule.maxConcurrency !== undefined)
+      if (schedule.kind !== 'restore-drill' && schedule.maxConcurrency !== undefined)
         ctx.addIssue({
           code: 'custom',
           path: ['schedules', i, 'maxConcurrency'],
           message:
-            "is for restore-drill schedules only: a backup runs the deployment's maxConcurrency targets at once",
+            schedule.kind === 'backup'
+              ? "is for restore-drill schedules only: a backup runs the deployment's maxConcurrency targets at once"
+              : 'is for restore-drill schedules only: a refresh restores one target',
         });
+      if (schedule.kind !== 'refresh' && schedule.source !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['schedules', i, 'source'],
+          message: `is for refresh schedules only (kind "refresh"); a ${schedule.kind} schedule works on its own targets' backups`,
+        });
+      if (schedule.kind === 'refresh') refreshScheduleProblems(config, schedule, i, ctx);
       // A restore-drill schedule's fleet must end within the drill execution's bound (the backup
       // fleet's is checked below, for every target).
       if (schedule.kind === 'restore-drill') {
@@ -1570,6 +1672,48 @@ export const DeploymentConfigSchema = z
       }
     }
   });
+
+/**
+ * A refresh schedule's own rules, checked at synthesis: a `source`, one destination in `targets`
+ * (the restore state machine restores one target per execution), the newest backup only (`backup`
+ * "latest"), and the refresh itself allowed (refreshProblem: the destination not production, the
+ * source in its refreshFrom). Names that are not configured are reported by the caller's check.
+ */
+function refreshScheduleProblems(
+  config: { targets: readonly Target[] },
+  schedule: Schedule,
+  i: number,
+  ctx: z.RefinementCtx,
+): void {
+  const issue = (path: Array<string | number>, message: string) =>
+    ctx.addIssue({ code: 'custom', path: ['schedules', i, ...path], message });
+  if (schedule.source === undefined)
+    issue(['source'], 'is required for a refresh schedule: the target whose newest backup is restored');
+  if (schedule.targets === '*' || schedule.targets.length !== 1) {
+    issue(
+      ['targets'],
+      'must name exactly one destination for a refresh schedule (one restore per execution); give each destination a schedule of its own',
+    );
+    return;
+  }
+  if (schedule.backup !== 'latest')
+    issue(
+      ['backup'],
+      `must be "latest" for a refresh schedule: it restores ${schedule.source ?? 'the source'}'s newest complete backup`,
+    );
+  const destination = schedule.targets[0] as string;
+  const configured = config.targets.map((t) => t.name);
+  if (schedule.source === undefined || !configured.includes(destination)) return;
+  if (schedule.source === destination) {
+    issue(
+      ['source'],
+      `names the destination "${destination}" itself: a refresh restores another target's backup (use a restore for a target's own)`,
+    );
+    return;
+  }
+  const problem = refreshProblem(config, destination, schedule.source);
+  if (problem) issue(problem.field === 'target' ? ['targets', 0] : ['source'], problem.message);
+}
 
 /** The configuration as written (defaults optional). */
 export type DeploymentConfigInput = z.input<typeof DeploymentConfigSchema>;

@@ -8,6 +8,7 @@
  * target names and options, which the drill state machine's Distributed Map runs one drill
  * execution each (DrillFleetPlan); nothing is read from S3 for it.
  */
+import { randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
@@ -28,6 +29,7 @@ import {
   planDrillFleet,
   planRestore,
   RestoreExecutionInputSchema,
+  restoreSource,
 } from './plan.js';
 
 export const RestorePlanEventSchema = z.strictObject({
@@ -47,6 +49,10 @@ export interface RestoreStatePlan {
   kind: 'restore';
   restoreId: string;
   target: string;
+  /** The target whose backup is restored: `target` itself, or another for a refresh. */
+  source: string;
+  /** A refresh (`source` is another target): what becomes of the deployment id the source's graph carries. */
+  refresh?: RefreshPlan;
   backupId: string;
   components: string[];
   mode: 'in-place' | 'new-database';
@@ -70,6 +76,26 @@ export interface RestoreStatePlan {
   /** Each runner step's TimeoutSeconds and HeartbeatSeconds, raised for the backup's size (core/config/timeouts.ts). */
   timeouts: Record<RunnerStepKey, StepBounds>;
   infrahubVersion: { recorded: string; running: string };
+}
+
+/**
+ * A refresh's plan for Infrahub's deployment id, the `uuid` of the graph's single `Root` node
+ * (Infrahub 1.11: infrahub/core/initialization.py get_root_node, reset_deployment_id). The source's
+ * graph carries the source's id; a refreshed target must not report it (Infrahub's /api/info and
+ * InfrahubInfo `deployment_id`). restore-neo4j reads the destination's own id before the load;
+ * validate-neo4j writes it back (or `fallback`, when the destination had none) before it compares
+ * the counts, with the query of Infrahub's own `infrahub db reset-deployment-id`; the services
+ * restarted afterwards read it at start-up.
+ */
+export interface RefreshPlan {
+  source: string;
+  deploymentId: {
+    /** `reset`: the graph is restored and its id is set back; `untouched`: the graph is not restored. */
+    action: 'reset' | 'untouched';
+    /** A new random UUID, written when the destination's graph holds no Root node before the load. */
+    fallback: string;
+    message: string;
+  };
 }
 
 /** Files and bytes the manifest records for the components whose restore reports them (artifacts, task-manager-db). */
@@ -119,6 +145,8 @@ export interface RestorePlanDeps {
   config: DeploymentConfig;
   logger: Logger;
   random?: () => number;
+  /** A new deployment id for a refresh whose destination has none (default crypto.randomUUID). */
+  uuid?: () => string;
 }
 
 /** Stop order: task workers, Infrahub server, task manager, then its database unless it receives the restore. */
@@ -159,7 +187,9 @@ export async function restorePlanStep(
     event.input === undefined ? {} : event.input,
     'restore execution input',
   );
-  const target = configuredTarget(deps.config, parsed.target, 'restore execution input');
+  // A refused refresh (a production destination, a source the destination may not read) is
+  // refused here, before the Infrahub API or S3 is asked anything.
+  const { target, source, refresh: isRefresh } = restoreSource(parsed, deps.config);
   const log = deps.logger.child({ target: target.name, step: 'restore-plan' });
   // The running version, to compare with the backup's; Infrahub may be down (that may be why we restore).
   // infrahubVersion refuses an answer that is not a version string (core/infrahub/tasks.ts), so the
@@ -194,10 +224,13 @@ export async function restorePlanStep(
     artifacts: plan.components.includes('artifacts'),
   };
   const bytes = plan.files.reduce((n, f) => n + f.size, 0);
+  const refresh = isRefresh ? refreshPlan(target.name, source, restore.database, deps.uuid) : undefined;
   const result: RestoreStatePlan = {
     kind: 'restore',
     restoreId,
     target: target.name,
+    source,
+    ...(refresh ? { refresh } : {}),
     backupId: plan.backupId,
     components: plan.components,
     mode: plan.mode,
@@ -232,11 +265,19 @@ export async function restorePlanStep(
       { Name: 'NEO4J_ALIAS', Value: plan.alias },
       { Name: 'NEO4J_SYSTEM', Value: plan.neo4jSystem.choice },
       ...(plan.newDatabaseName ? [{ Name: 'NEW_DATABASE_NAME', Value: plan.newDatabaseName }] : []),
+      // A refresh: the runner reads the source's backup, and resets the graph's deployment id.
+      ...(refresh
+        ? [
+            { Name: 'SOURCE_TARGET', Value: source },
+            { Name: 'DEPLOYMENT_ID_FALLBACK', Value: refresh.deploymentId.fallback },
+          ]
+        : []),
     ],
     timeouts: stepTimeouts(target.timeouts, bytes),
     infrahubVersion: plan.infrahubVersion,
   };
   log.info(plan.dryRun ? 'restore planned (dry run: nothing will change)' : 'restore planned', {
+    ...(refresh ? { source, deploymentId: refresh.deploymentId.message } : {}),
     backupId: plan.backupId,
     restoreId,
     components: plan.components,
@@ -246,6 +287,34 @@ export async function restorePlanStep(
     warnings,
   });
   return result;
+}
+
+/**
+ * A refresh's plan (RefreshPlan): the deployment id set back to the destination's own after the
+ * graph is loaded, or `fallback` (a new random UUID) when the destination has none. Pure but for
+ * `uuid`.
+ */
+export function refreshPlan(
+  target: string,
+  source: string,
+  graphRestored: boolean,
+  uuid: () => string = randomUUID,
+): RefreshPlan {
+  const fallback = uuid();
+  return {
+    source,
+    deploymentId: graphRestored
+      ? {
+          action: 'reset',
+          fallback,
+          message: `the graph restored from ${source} carries ${source}'s Infrahub deployment id (the Root node's uuid); ${target}'s own id is read before the load and written back after it (a new id, ${fallback}, if ${target} has none), before validation and before the services start again`,
+        }
+      : {
+          action: 'untouched',
+          fallback,
+          message: `the graph is not restored: ${target} keeps its own Infrahub deployment id`,
+        },
+  };
 }
 
 async function planDrill(

@@ -22,6 +22,7 @@ import {
   type DeploymentConfig,
   MAX_TARGETS,
   notConfigured,
+  refreshProblem,
   type Target,
   targetName,
   targetSelection,
@@ -32,8 +33,16 @@ import { RestoreDatabaseNameSchema } from '../neo4j-names.js';
 
 export const RestoreExecutionInputSchema = z
   .strictObject({
+    /** The target restored into (its databases, artifacts and services; its lock). */
     target: targetName,
-    /** A backup id of the target, or "latest" for its newest complete backup. */
+    /**
+     * The target whose backup is restored; default `target` itself (a restore). Another target
+     * makes it a refresh (production into staging): `target` must not be `production` and must list
+     * it in its `refreshFrom` (core/config/schema.ts refreshProblem), and the graph's deployment id
+     * (Infrahub's `Root` node) is set back to `target`'s own after the load.
+     */
+    sourceTarget: targetName.optional(),
+    /** A backup id of the source target, or "latest" for its newest complete backup. */
     backupId: z.union([z.literal('latest'), BackupIdSchema]).default('latest'),
     /** Components to restore; by default every component the backup holds. */
     components: z
@@ -434,6 +443,10 @@ export function checkCompatibility(
 
 export interface RestorePlan {
   target: string;
+  /** The target whose backup is restored: `target` for a restore, another for a refresh. */
+  source: string;
+  /** Whether this is a refresh (`source` differs from `target`). */
+  refresh: boolean;
   backupId: string;
   components: string[];
   mode: 'in-place' | 'new-database';
@@ -489,8 +502,33 @@ export function describeNeo4jSystem(
 }
 
 /**
+ * The source and destination of a restore execution input, once the configuration allows them:
+ * `sourceTarget` (default `target`) and whether it is a refresh. Pure; no S3 call: a refused
+ * refresh is refused before any backup is read.
+ *
+ * @throws InvalidInputError naming `target` when it is not configured or is `production` (a
+ *   production target is never a refresh destination), or `sourceTarget` when it is not configured
+ *   or not in the destination's `refreshFrom` (refreshProblem in core/config/schema.ts)
+ */
+export function restoreSource(
+  parsed: { target: string; sourceTarget?: string | undefined },
+  config: Pick<DeploymentConfig, 'targets'>,
+): { target: Target; source: string; refresh: boolean } {
+  const target = configuredTarget(config, parsed.target, 'restore execution input');
+  const source = parsed.sourceTarget ?? target.name;
+  const problem = refreshProblem(config, target.name, source);
+  if (problem)
+    throw new InvalidInputError('restore execution input', [`${problem.field}: ${problem.message}`]);
+  return { target, source, refresh: source !== target.name };
+}
+
+/**
  * Validates the input, resolves the backup, verifies every file against the manifest (S3 checksums,
- * sizes and version ids; `deep` hashes every byte) and checks compatibility. Reads only.
+ * sizes and version ids; `deep` hashes every byte) and checks compatibility. Reads only. A refresh
+ * (`sourceTarget` another target) is allowed by the configuration first (restoreSource: refused
+ * before anything is read), reads and verifies the SOURCE's backup (`latest`: the source's newest
+ * complete one) and checks it against the DESTINATION (`target`): its Neo4j edition and version,
+ * PostgreSQL major, databases and the Infrahub version it runs.
  */
 export async function planRestore(
   input: unknown,
@@ -509,43 +547,46 @@ export async function planRestore(
     input === undefined ? {} : input,
     'restore execution input',
   );
-  const target = configuredTarget(deps.config, parsed.target, 'restore execution input');
+  const { target, source, refresh } = restoreSource(parsed, deps.config);
   // `latest` is the newest backup with a valid manifest: a refused one is passed over and named.
   const latest =
     parsed.backupId === 'latest'
-      ? await latestValidBackup(deps.s3, deps.bucket, target.name, deps.now?.() ?? new Date())
+      ? await latestValidBackup(deps.s3, deps.bucket, source, deps.now?.() ?? new Date())
       : undefined;
   const backupId = latest ? latest.backupId : parsed.backupId;
-  if (!backupId) throw new ManifestError(`${target.name} has no complete backup to restore`);
-  const refusedBefore = `restore of ${target.name}/${backupId} refused before touching the target`;
+  if (!backupId) throw new ManifestError(`${source} has no complete backup to restore`);
+  const what = refresh
+    ? `refresh of ${target.name} from ${source}/${backupId}`
+    : `restore of ${target.name}/${backupId}`;
+  const refusedBefore = `${what} refused before touching the target`;
   // readManifest refuses a manifest with an unsafe path, a key outside this backup's prefix or a
   // component without its files (core/backup/manifest.ts); the plan says so as a refusal.
-  const manifest = await readManifest(deps.s3, deps.bucket, target.name, backupId).catch((err: unknown) => {
+  const manifest = await readManifest(deps.s3, deps.bucket, source, backupId).catch((err: unknown) => {
     if (err instanceof ManifestError) throw new IncompatibleBackupError(`${refusedBefore}: ${err.message}`);
     throw err;
   });
   if (!manifest) {
     throw new ManifestError(
-      `${target.name}/${backupId} has no manifest: the backup is incomplete, failed or absent`,
+      `${source}/${backupId} has no manifest: the backup is incomplete, failed or absent`,
     );
   }
   // Checked again on the object itself, whatever produced it: every path safe, every key this
-  // backup's own (`TARGET/BACKUP_ID/<path>`), before any file is read or anything touched.
+  // backup's own (`SOURCE/BACKUP_ID/<path>`), before any file is read or anything touched.
   const unsafe = [
     ...structuralProblems(manifest).map((p) => `${p.path.join('.')}: ${p.message}`),
-    ...locationProblems(manifest, target.name, backupId),
+    ...locationProblems(manifest, source, backupId),
   ];
   if (unsafe.length > 0) {
     throw new IncompatibleBackupError(
       `${refusedBefore}: its manifest is unsafe:\n${unsafe.map((u) => `  - ${u}`).join('\n')}`,
     );
   }
-  const report = await verifyAgainst(deps.s3, deps.bucket, target.name, backupId, manifest, {
+  const report = await verifyAgainst(deps.s3, deps.bucket, source, backupId, manifest, {
     deep: deps.deep,
   });
   if (!report.ok) {
     throw new IncompatibleBackupError(
-      `restore of ${target.name}/${backupId} refused before touching the target: the backup does not match its manifest:\n${describeProblems(report).join('\n')}`,
+      `${refusedBefore}: the backup does not match its manifest:\n${describeProblems(report).join('\n')}`,
     );
   }
   const components = parsed.components ?? manifest.components;
@@ -565,11 +606,13 @@ export async function planRestore(
   const refused = findings.filter((f) => f.severity === 'refuse');
   if (refused.length > 0) {
     throw new IncompatibleBackupError(
-      `restore of ${target.name}/${backupId} refused before touching the target:\n${refused.map((f) => `  - ${f.message}`).join('\n')}`,
+      `${refusedBefore}:\n${refused.map((f) => `  - ${f.message}`).join('\n')}`,
     );
   }
   return {
     target: target.name,
+    source,
+    refresh,
     backupId,
     components,
     mode: parsed.mode,
@@ -581,7 +624,7 @@ export async function planRestore(
     neo4jSystem: describeNeo4jSystem(manifest, target, components, parsed.neo4jSystem),
     warnings: [
       ...(latest?.future.length
-        ? [describeFutureBackups(target.name, latest.future, deps.now?.() ?? new Date())]
+        ? [describeFutureBackups(source, latest.future, deps.now?.() ?? new Date())]
         : []),
       ...(latest?.refused ?? []).map(
         (r) =>
