@@ -49,6 +49,15 @@ export const RestoreReportEventSchema = z.strictObject({
       .record(z.string(), z.strictObject({ files: z.number().int(), bytes: z.number().int() }))
       .optional(),
     target: targetName.optional(),
+    /** The target whose backup is restored (restore-plan's `source`; another target for a refresh). */
+    source: targetName.optional(),
+    /** A refresh: restore-plan's RefreshPlan (what becomes of the deployment id). */
+    refresh: z
+      .looseObject({
+        source: targetName,
+        deploymentId: z.looseObject({ action: z.enum(['reset', 'untouched']) }),
+      })
+      .optional(),
     backupId: BackupIdSchema.optional(),
     restoreId: RestoreIdSchema.optional(),
     /** A fleet drill's plan (restore-plan's planDrillFleet): `drill-fleet` and its targets. */
@@ -85,6 +94,13 @@ export type RestoreReportEvent = z.input<typeof RestoreReportEventSchema>;
 export interface RestoreReport {
   kind: 'restore' | 'drill';
   target?: string;
+  /** A refresh: the target whose backup was restored into `target`. */
+  source?: string;
+  /**
+   * A refresh that restored the graph: the Infrahub deployment id it came with (the source's) and
+   * the one it holds now (the destination's own, or a new one), as validate-neo4j set it.
+   */
+  deploymentId?: DeploymentIdLine;
   backupId?: string;
   restoreId?: string;
   executionId: string;
@@ -130,6 +146,52 @@ export interface RestoreReport {
   report?: string;
   /** The request id of this report's notice (notify's noticeRequestId): on its SNS message, event and metrics. */
   requestId: string;
+}
+
+/** A refresh's deployment id in the report (validate-neo4j's `details.deploymentId`). */
+export interface DeploymentIdLine {
+  /** The id the restored graph came with (the source's); null when it held no Root node. */
+  restored: string | null;
+  /** The id it holds now; null when it holds no Root node. */
+  value: string | null;
+  how: 'kept' | 'generated';
+  reason?: string;
+  database?: string;
+}
+
+const DeploymentIdDetailsSchema = z.looseObject({
+  restored: z.string().nullable(),
+  value: z.string().nullable(),
+  how: z.enum(['kept', 'generated']),
+  reason: z.string().optional(),
+  database: z.string().optional(),
+});
+
+/**
+ * What a refresh did to the graph's deployment id: validate-neo4j's record, or undefined when no
+ * validate-neo4j step recorded one. Pure.
+ */
+export function deploymentIdOf(results: readonly RestoreStepResult[]): DeploymentIdLine | undefined {
+  const validate = [...results].reverse().find((r) => r.step === 'validate-neo4j');
+  const parsed = DeploymentIdDetailsSchema.safeParse(validate?.details.deploymentId);
+  if (!parsed.success) return undefined;
+  const { restored, value, how, reason, database } = parsed.data;
+  return { restored, value, how, ...(reason ? { reason } : {}), ...(database ? { database } : {}) };
+}
+
+/** The report's and notice's line about a refresh's deployment id. Pure. */
+export function describeDeploymentId(
+  line: DeploymentIdLine | undefined,
+  source: string,
+  target: string,
+): string {
+  if (!line)
+    return `NOT confirmed reset: no validation recorded it, so ${target}'s graph may carry ${source}'s deployment id; restore again, or run \`infrahub db reset-deployment-id\` and restart Infrahub`;
+  if (line.value === null) return `none: ${line.reason ?? 'the restored graph holds no Root node'}`;
+  const was = line.restored === null ? '' : ` (the backup of ${source} carried ${line.restored})`;
+  return line.how === 'kept'
+    ? `${line.value}, ${target}'s own, kept${was}`
+    : `${line.value}, new${line.reason ? `: ${line.reason}` : ''}${was}`;
 }
 
 export interface VerifiedComponent {
@@ -385,6 +447,17 @@ export async function restoreReportStep(
   // ... and never unless it restored every file and byte the manifest lists.
   for (const problem of restoredAgainstManifest(results, event.plan.expected))
     failures.push({ step: 'restore-report', error: 'RestoreValidation', cause: problem });
+  // ... and a refresh never unless the graph it restored was given back the destination's identity.
+  const refresh = event.kind === 'restore' ? event.plan.refresh : undefined;
+  const source = refresh?.source ?? event.plan.source;
+  const deploymentId = refresh ? deploymentIdOf(results) : undefined;
+  const graphRestored = event.branches.some((b) => b.component === 'database' && b.ok && !b.skipped);
+  if (refresh?.deploymentId.action === 'reset' && graphRestored && !deploymentId)
+    failures.push({
+      step: 'restore-report',
+      error: 'RestoreValidation',
+      cause: `refresh of ${target ?? 'the target'} from ${source}: ${describeDeploymentId(undefined, source ?? 'the source', target ?? 'the target')}`,
+    });
   const ok = failures.length === 0;
   const validations = validationsOf(results);
   const totalSeconds = Math.max(0, Math.round((now.getTime() - Date.parse(event.startedAt)) / 1000));
@@ -411,14 +484,21 @@ export async function restoreReportStep(
     timings: r.timings,
     details: r.details,
   }));
-  const what = event.kind === 'drill' ? 'Restore drill' : 'Restore';
+  const what = event.kind === 'drill' ? 'Restore drill' : refresh ? 'Refresh' : 'Restore';
   // A fleet drill's own report (its Map failed): the fleet, not one target, is what failed.
   const fleet = event.plan.kind === 'drill-fleet' ? (event.plan.targets ?? []) : undefined;
   const fleetName = fleet && `the fleet of ${fleet.length} target(s) (${clip(fleet.join(', '), 300)})`;
-  const of = fleetName ?? `${target ?? 'an unknown target'}${backupId ? ` from ${backupId}` : ''}`;
+  const from = refresh
+    ? ` from ${refresh.source}/${backupId ?? 'its latest backup'}`
+    : backupId
+      ? ` from ${backupId}`
+      : '';
+  const of = fleetName ?? `${target ?? 'an unknown target'}${from}`;
+  const deploymentLine =
+    refresh && target ? describeDeploymentId(deploymentId, refresh.source, target) : undefined;
   const summary = clip(
     ok
-      ? `${what} of ${of} passed in ${totalSeconds} s${recoverySeconds !== undefined ? ` (recovery time ${recoverySeconds} s)` : ''}${objective}: ${steps.map((s) => `${s.step} ${s.seconds} s`).join(', ') || 'no runner step'}${verified.length > 0 ? `; verified against the manifest's SHA-256: ${describeVerified(verified)}` : ''}${validations.length > 0 ? `; ${validations.join('; ')}` : ''}`
+      ? `${what} of ${of} passed in ${totalSeconds} s${recoverySeconds !== undefined ? ` (recovery time ${recoverySeconds} s)` : ''}${objective}: ${steps.map((s) => `${s.step} ${s.seconds} s`).join(', ') || 'no runner step'}${verified.length > 0 ? `; verified against the manifest's SHA-256: ${describeVerified(verified)}` : ''}${validations.length > 0 ? `; ${validations.join('; ')}` : ''}${deploymentId ? `; deployment id ${deploymentLine}` : ''}`
       : `${what} of ${of} FAILED: ${failures.map((f) => `${f.step}: ${f.cause}`).join('; ')}`,
     30_000,
   );
@@ -443,6 +523,8 @@ export async function restoreReportStep(
   const report: RestoreReport = {
     kind: event.kind,
     ...(target ? { target } : {}),
+    ...(refresh ? { source: refresh.source } : {}),
+    ...(deploymentId ? { deploymentId } : {}),
     ...(backupId ? { backupId } : {}),
     ...(restoreId ? { restoreId } : {}),
     executionId: event.executionId,
@@ -520,7 +602,13 @@ export async function restoreReportStep(
       ? `${what} of ${fleetName} ${ok ? 'passed' : 'FAILED'}.`
       : `${what} of Infrahub target "${target ?? 'unknown'}" ${ok ? 'passed' : 'FAILED'}.`,
     '',
+    ...(refresh
+      ? [`Source:      ${refresh.source} (a refresh: its backup restored into ${target ?? 'the target'})`]
+      : []),
     `Backup id:   ${backupId ?? 'none (refused before one was chosen)'}`,
+    ...(deploymentLine && refresh?.deploymentId.action === 'reset' && (graphRestored || deploymentId)
+      ? [`Deployment:  ${deploymentLine}`]
+      : []),
     `Restore id:  ${restoreId ?? 'none'}`,
     `Total:       ${totalSeconds} s`,
     ...(recoverySeconds !== undefined

@@ -13,7 +13,10 @@ export type RestoreStep = RestoreSubcommand;
 
 export const RestoreStepResultSchema = z.strictObject({
   step: z.enum(RestoreSteps),
+  /** The target restored into. */
   target: z.string(),
+  /** A refresh: the target whose backup was restored (absent: `target`'s own). */
+  sourceTarget: z.string().optional(),
   backupId: BackupIdSchema,
   restoreId: RestoreIdSchema,
   startedAt: z.iso.datetime(),
@@ -29,6 +32,7 @@ export type RestoreStepResult = z.output<typeof RestoreStepResultSchema>;
 export const RestoreStepErrorSchema = z.strictObject({
   step: z.string(),
   target: z.string(),
+  sourceTarget: z.string().optional(),
   backupId: z.string(),
   restoreId: z.string(),
   error: z.strictObject({ name: z.string(), message: z.string() }),

@@ -39,3 +39,11 @@ export function uploadOptions(
 export function resultStamp(ctx: RunContext, startedAt: string) {
   return { target: ctx.target, backupId: ctx.backupId, startedAt, finishedAt: new Date().toISOString() };
 }
+
+/**
+ * The backup a restore step reads, as its messages name it: `<source>/<backup id>`, the source
+ * being the target whose backup it is (a refresh's SOURCE_TARGET), else the target restored into.
+ */
+export function backupName(ctx: { target: string; source?: string | undefined; backupId: string }): string {
+  return `${ctx.source ?? ctx.target}/${ctx.backupId}`;
+}

@@ -208,6 +208,16 @@ export const ArtifactsEnvSchema = CommonEnvSchema.extend({
 /** Every restore step: which backup, which restore (its reports go under `.restores/`), where to stage. */
 export const RestoreCommonEnvSchema = CommonEnvSchema.extend({
   RESTORE_ID: RestoreIdSchema,
+  /**
+   * A refresh (core/restore/plan.ts `sourceTarget`): the target whose backup BACKUP_ID is, read from
+   * `<SOURCE_TARGET>/<BACKUP_ID>/`; TARGET is still the target restored into. Unset: TARGET's own.
+   */
+  SOURCE_TARGET: targetName.optional(),
+  /**
+   * A refresh: the new deployment id the graph gets when the destination had none before the load
+   * (the plan's random UUID; deployment-id.ts).
+   */
+  DEPLOYMENT_ID_FALLBACK: z.uuid({ error: 'must be a UUID' }).optional(),
   /** Scratch space for downloads that a tool reads from a folder (Enterprise chains) and for drills. */
   RESTORE_WORK_DIR: z.string().regex(/^\//, 'must be an absolute path').default('/tmp/infrahub-restore'),
 });
@@ -246,6 +256,15 @@ export const RestoreNeo4jEnvSchema = RestoreCommonEnvSchema.extend({
   NEO4J_SYSTEM: z.enum(['keep', 'restore']).default('keep'),
   /** new-database: the alias switched to the restored database (Infrahub connects through it). */
   NEO4J_ALIAS: RestoreDatabaseNameSchema.default('infrahub'),
+  /**
+   * Community refresh: the destination's deployment id is read from its stopped store before the
+   * load by a read-only server of this installation (neo4j-counts.ts queryStoreOffline), with the
+   * DBMS's configuration folder and the counting server's memory (the backup's variables).
+   */
+  NEO4J_HOME: Neo4jEnvSchema.shape.NEO4J_HOME,
+  NEO4J_CONF: Neo4jEnvSchema.shape.NEO4J_CONF,
+  NEO4J_COUNT_HEAP: Neo4jEnvSchema.shape.NEO4J_COUNT_HEAP,
+  NEO4J_COUNT_PAGECACHE: Neo4jEnvSchema.shape.NEO4J_COUNT_PAGECACHE,
 }).superRefine((env, ctx) => {
   if (env.NEO4J_EDITION === 'enterprise') {
     for (const name of ['NEO4J_URI', 'NEO4J_PASSWORD'] as const) {

@@ -12,6 +12,7 @@ import {
   ErrorNames,
   InterruptedError,
   ManifestError,
+  RunnerConfigError,
   UnexpectedError,
 } from '../../../core/errors.js';
 import { createLogger, type Logger } from '../../../core/log.js';
@@ -465,14 +466,37 @@ async function recordFailure(ctx: RunContext, component: string, error: Error): 
 }
 
 function restoreContext(env: RestoreCommonEnv, logger: Logger) {
+  // A refresh reads another target's backup (SOURCE_TARGET); everything it writes is TARGET's.
+  const source = env.SOURCE_TARGET ?? env.TARGET;
   return {
     s3: s3Client(env),
     bucket: env.BACKUP_BUCKET,
     target: env.TARGET,
+    source,
     backupId: env.BACKUP_ID,
     restoreId: env.RESTORE_ID,
-    logger: logger.child({ target: env.TARGET, backupId: env.BACKUP_ID, restoreId: env.RESTORE_ID }),
+    refresh: source !== env.TARGET ? { fallback: env.DEPLOYMENT_ID_FALLBACK } : undefined,
+    logger: logger.child({
+      target: env.TARGET,
+      ...(source !== env.TARGET ? { source } : {}),
+      backupId: env.BACKUP_ID,
+      restoreId: env.RESTORE_ID,
+    }),
   };
+}
+
+/**
+ * The plan's new deployment id for a refresh (DEPLOYMENT_ID_FALLBACK), which the Neo4j steps of a
+ * refresh need: the graph gets it when the destination has no id of its own.
+ * @throws RunnerConfigError when it is not set
+ */
+function refreshFallback(ctx: ReturnType<typeof restoreContext>): string {
+  const fallback = ctx.refresh?.fallback;
+  if (!fallback)
+    throw new RunnerConfigError([
+      `DEPLOYMENT_ID_FALLBACK: is required for a refresh (SOURCE_TARGET ${ctx.source} differs from TARGET ${ctx.target}): the restore plan sets it`,
+    ]);
+  return fallback;
 }
 
 type StepOutcome = { details: Record<string, unknown>; timings?: Record<string, number> };
@@ -508,15 +532,34 @@ async function restoreStep(
       };
     }
     case 'restore-neo4j': {
-      const { restoreNeo4jCommunity, boltCypher } = await import('./components/restore-neo4j.js');
+      const { restoreNeo4jCommunity, boltCypher, enterpriseDeploymentId } = await import(
+        './components/restore-neo4j.js'
+      );
       const e = parseEnv(RestoreNeo4jEnvSchema, env);
       const admin = { path: e.NEO4J_ADMIN, env };
       const workDir = e.RESTORE_WORK_DIR;
       if (e.NEO4J_EDITION === 'community') {
-        const r = await restoreNeo4jCommunity(ctx, admin, manifest, { workDir, system: e.NEO4J_SYSTEM });
+        // A refresh reads the destination's deployment id from its stopped store before the load.
+        const refresh = ctx.refresh
+          ? {
+              fallback: refreshFallback(ctx),
+              store: {
+                home: e.NEO4J_HOME,
+                ...(e.NEO4J_CONF ? { conf: e.NEO4J_CONF } : {}),
+                workDir,
+                memory: { heap: e.NEO4J_COUNT_HEAP, pageCache: e.NEO4J_COUNT_PAGECACHE },
+              },
+            }
+          : undefined;
+        const r = await restoreNeo4jCommunity(ctx, admin, manifest, {
+          workDir,
+          system: e.NEO4J_SYSTEM,
+          ...(refresh ? { refresh } : {}),
+        });
         return {
           details: {
             edition: 'community',
+            ...(r.deploymentId ? { deploymentId: r.deploymentId } : {}),
             databases: r.databases,
             system: r.system,
             verifiedBytes: r.verifiedBytes,
@@ -531,6 +574,15 @@ async function restoreStep(
         ),
       );
       try {
+        // A refresh: the destination's deployment id, read before anything is seeded.
+        const deploymentId = ctx.refresh
+          ? await enterpriseDeploymentId(
+              cypher,
+              manifest,
+              { mode: e.RESTORE_MODE, alias: e.NEO4J_ALIAS },
+              refreshFallback(ctx),
+            )
+          : undefined;
         // Enterprise: the servers seed the database from the bucket (seed-neo4j.ts); the runner has no store.
         const { restoreNeo4jSeeded } = await import('./components/seed-neo4j.js');
         const r = await restoreNeo4jSeeded(ctx, cypher, manifest, {
@@ -543,6 +595,7 @@ async function restoreStep(
         return {
           details: {
             edition: 'enterprise',
+            ...(deploymentId ? { deploymentId } : {}),
             mode: e.RESTORE_MODE,
             server: r.server,
             databases: r.databases.map((d) => ({
@@ -570,15 +623,18 @@ async function restoreStep(
     case 'validate-neo4j': {
       const { checkGraph, renamedForNewDatabase } = await import('./components/restore-neo4j.js');
       const e = parseEnv(ValidateNeo4jEnvSchema, env);
+      const connection = neo4jConnection(e, env);
+      const renamed = e.NEW_DATABASE_NAME ? renamedForNewDatabase(manifest, e.NEW_DATABASE_NAME) : {};
+      // A refresh: the graph gets the destination's own deployment id back before it is validated
+      // (one property: the counts stay those of the backup), and before the services start again.
+      const deploymentId = ctx.refresh
+        ? await refreshDeploymentId(ctx, connection, manifest, renamed, refreshFallback(ctx))
+        : undefined;
       // `validation` says what the counts were compared with; the restore report quotes it.
-      const { counts, validation } = await checkGraph(
-        ctx,
-        neo4jConnection(e, env),
-        manifest,
-        e.NEW_DATABASE_NAME ? renamedForNewDatabase(manifest, e.NEW_DATABASE_NAME) : {},
-        { system: e.NEO4J_SYSTEM },
-      );
-      return { details: { counts, validation } };
+      const { counts, validation } = await checkGraph(ctx, connection, manifest, renamed, {
+        system: e.NEO4J_SYSTEM,
+      });
+      return { details: { counts, validation, ...(deploymentId ? { deploymentId } : {}) } };
     }
     case 'restore-artifacts': {
       const { restoreArtifacts } = await import('./components/restore-artifacts.js');
@@ -611,6 +667,30 @@ async function restoreStep(
   }
 }
 
+/**
+ * validate-neo4j of a refresh: once the DBMS answers with the restored databases online, the
+ * graph's deployment id is reset over Bolt (restore-neo4j.ts resetRefreshedDeploymentId).
+ */
+async function refreshDeploymentId(
+  ctx: ReturnType<typeof restoreContext>,
+  connection: ReturnType<typeof neo4jConnection>,
+  manifest: Manifest,
+  renamed: Record<string, string>,
+  fallback: string,
+) {
+  const { resetRefreshedDeploymentId, restoredUserDatabases } = await import('./components/restore-neo4j.js');
+  const { waitForGraph } = await import('./components/neo4j-counts.js');
+  const { driverCypher } = await import('./components/deployment-id.js');
+  const { openBoltDriver } = await import('../../../core/readiness/neo4j-tls.js');
+  await waitForGraph(connection, [...restoredUserDatabases(manifest, renamed), 'system'], ctx.logger);
+  const driver = openBoltDriver(connection, { connectionTimeout: 15_000 });
+  try {
+    return await resetRefreshedDeploymentId(ctx, driverCypher(driver, 'WRITE'), manifest, renamed, fallback);
+  } finally {
+    await driver.close();
+  }
+}
+
 /** One restore step: the manifest is read (it must exist: the plan verified it), the step runs, its report is written. */
 async function runRestoreStep(step: RestoreStep, env: NodeJS.ProcessEnv, logger: Logger): Promise<number> {
   const common = RestoreCommonEnvSchema.safeParse(env);
@@ -622,16 +702,18 @@ async function runRestoreStep(step: RestoreStep, env: NodeJS.ProcessEnv, logger:
     const c = ctx as ReturnType<typeof restoreContext>;
     // A drill's own variables first (an Enterprise drill without NEO4J_LICENCE): nothing is read before.
     if (step === 'drill') parseEnv(DrillEnvSchema, env);
-    const manifest = await readManifest(c.s3, c.bucket, c.target, c.backupId);
+    // The backup's own prefix: the source's for a refresh (its manifest's keys are checked against it).
+    const manifest = await readManifest(c.s3, c.bucket, c.source, c.backupId);
     if (!manifest)
       throw new ManifestError(
-        `${c.target}/${c.backupId} has no manifest: there is no complete backup to restore`,
+        `${c.source}/${c.backupId} has no manifest: there is no complete backup to restore`,
       );
     const outcome = await restoreStep(step, env, c, manifest);
     const finishedAt = new Date();
     const report: RestoreStepResult = {
       step,
       target: c.target,
+      ...(c.source !== c.target ? { sourceTarget: c.source } : {}),
       backupId: c.backupId,
       restoreId: c.restoreId,
       startedAt: startedAt.toISOString(),
@@ -671,6 +753,7 @@ async function recordRestoreFailure(
   const record: RestoreStepError = {
     step,
     target: ctx.target,
+    ...(ctx.source !== ctx.target ? { sourceTarget: ctx.source } : {}),
     backupId: ctx.backupId,
     restoreId: ctx.restoreId,
     error: { name: error.name, message: error.message },

@@ -228,10 +228,45 @@ export async function countStoreOffline(
   databases: readonly string[],
   logger?: Logger,
 ): Promise<OfflineCounts> {
+  const graphs = databases.filter((d) => d !== 'system');
+  const { result, timings } = await queryStoreOffline(
+    store,
+    graphs,
+    async (driver) => {
+      const counts: Neo4jCountsResult['counts'] = {};
+      for (const db of graphs) counts[db] = await countDatabase(driver, db);
+      return counts;
+    },
+    { phase: 'count', server: 'counting server', ...(logger ? { logger } : {}) },
+  );
+  return {
+    counts: result,
+    timings: { startMs: timings.startMs, countMs: timings.queryMs, stopMs: timings.stopMs },
+  };
+}
+
+/**
+ * Runs `query` against a stopped Community DBMS's store through a disposable read-only server (as
+ * countStoreOffline describes: the DBMS's own configuration, every database read-only, Bolt on a
+ * free loopback port without authentication, stopped before this returns, its exit awaited even when
+ * the query fails). `databases` (besides `system`) must come online before the query runs.
+ *
+ * @param options.phase names its scratch folder (`<phase>-*` in workDir) and its log lines' phase
+ * @param options.server the server in words, for messages ("counting server")
+ * @returns the query's result and the milliseconds of each phase (start, query, stop: added downtime)
+ * @throws DatabaseUnreachableError when the server does not come online within the bound or exits
+ * (its log is in `workDir`/logs until removed; the message names the reason); whatever `query` throws
+ */
+export async function queryStoreOffline<T>(
+  store: OfflineStore,
+  databases: readonly string[],
+  query: (driver: Driver) => Promise<T>,
+  options: { phase: string; server: string; logger?: Logger },
+): Promise<{ result: T; timings: { startMs: number; queryMs: number; stopMs: number } }> {
   const memory = store.memory ?? { heap: '512m', pageCache: '128m' };
   const conf = store.conf ?? join(store.home, 'conf');
   await mkdir(store.workDir, { recursive: true });
-  const workDir = await mkdtemp(join(store.workDir, 'count-'));
+  const workDir = await mkdtemp(join(store.workDir, `${options.phase}-`));
   for (const sub of ['conf', 'logs', 'run']) await mkdir(join(workDir, sub));
   const port = await freeLoopbackPort();
   // The DBMS's own settings (data directory, store options, plugins) stay; relative directory
@@ -243,7 +278,7 @@ export async function countStoreOffline(
     port,
     memory,
     extra: { 'server.databases.default_to_read_only': 'true' },
-    comment: 'graph count of the stopped store: read-only, loopback',
+    comment: `${options.server} of the stopped store: read-only, loopback`,
   });
   const env = {
     ...process.env,
@@ -259,7 +294,10 @@ export async function countStoreOffline(
     password: 'offline-count',
     readyTimeoutSeconds: store.readyTimeoutSeconds ?? readyTimeoutFromEnv('NEO4J_READY_TIMEOUT_SECONDS'),
   };
-  const log = logger?.child({ component: 'database', phase: 'offline-count' });
+  const log = options.logger?.child({
+    component: 'database',
+    phase: options.phase === 'count' ? 'offline-count' : options.phase,
+  });
   const started = Date.now();
   const server = spawn(join(store.home, 'bin', 'neo4j'), ['console'], { env, stdio: 'ignore' });
   let exited = false;
@@ -282,34 +320,36 @@ export async function countStoreOffline(
     }
   };
   let startMs = 0;
-  let countMs = 0;
+  let queryMs = 0;
   let stopMs = 0;
-  const counts: Neo4jCountsResult['counts'] = {};
+  let done = false;
+  let result: T;
   try {
     const graphs = databases.filter((d) => d !== 'system');
     await waitForNeo4j(connection, [...graphs, 'system'], {
       timeoutSeconds: connection.readyTimeoutSeconds ?? 300,
       pollMs: 500,
       stopIf: () =>
-        exited ? `the counting server exited (see its log in ${join(workDir, 'logs')})` : undefined,
+        exited ? `the ${options.server} exited (see its log in ${join(workDir, 'logs')})` : undefined,
       ...(log ? { logger: log } : {}),
     });
     startMs = Date.now() - started;
-    const countStarted = Date.now();
+    const queryStarted = Date.now();
     const driver = openBoltDriver(connection, { connectionTimeout: 15_000 });
     try {
-      for (const db of graphs) counts[db] = await countDatabase(driver, db);
+      result = await query(driver);
+      done = true;
     } finally {
       await driver.close();
     }
-    countMs = Date.now() - countStarted;
+    queryMs = Date.now() - queryStarted;
   } finally {
     const stopStarted = Date.now();
     await stop();
     stopMs = Date.now() - stopStarted;
-    log?.info('counting server stopped', { startMs, countMs, stopMs });
-    // The folder (its log says why) is kept only when the server failed before counting.
-    if (countMs > 0) await rm(workDir, { recursive: true, force: true });
+    log?.info(`${options.server} stopped`, { startMs, queryMs, stopMs });
+    // The folder (its log says why) is kept only when the server failed before the query was done.
+    if (done) await rm(workDir, { recursive: true, force: true });
   }
-  return { counts, timings: { startMs, countMs, stopMs } };
+  return { result, timings: { startMs, queryMs, stopMs } };
 }

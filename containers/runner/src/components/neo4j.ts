@@ -59,6 +59,8 @@ export interface Neo4jAdmin {
 export interface DatabaseInfo {
   inUse: boolean;
   lastCommittedTx?: number;
+  /** The store holds no such database (a fresh server); neo4j-admin says "Database does not exist". */
+  missing?: boolean;
 }
 
 /** Parses `neo4j-admin database info <db>` output ("Database in use: false", "Last committed transaction id:7"). */
@@ -82,7 +84,7 @@ export async function databaseInfo(admin: Neo4jAdmin, db: string): Promise<Datab
     if (err instanceof ToolFailedError && /is in use/i.test(err.stderrTail)) return { inUse: true };
     // A fresh store (a new server, a drill's disposable one): nothing there to be in use.
     if (err instanceof ToolFailedError && /Database does not exist/i.test(err.stderrTail))
-      return { inUse: false };
+      return { inUse: false, missing: true };
     throw err;
   }
 }

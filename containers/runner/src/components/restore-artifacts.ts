@@ -12,6 +12,7 @@ import { mapLimit } from '../../../../core/concurrency.js';
 import { ManifestError, RestoreValidationError } from '../../../../core/errors.js';
 import { downloadVerified } from '../../../../core/s3/download.js';
 import { storageError } from '../../../../core/s3/objects.js';
+import { backupName } from '../context.js';
 import { type ArtifactSource, copyObject } from './artifacts.js';
 import type { RestoreContext } from './restore-postgres.js';
 
@@ -53,7 +54,7 @@ export async function restoreArtifacts(
   manifest: Manifest,
   options: { concurrency?: number } = {},
 ): Promise<ArtifactsRestoreResult> {
-  const what = `${ctx.target}/${ctx.backupId}`;
+  const what = backupName(ctx);
   if (!manifest.components.includes('artifacts'))
     throw new ManifestError(`${what} holds no artifacts to restore`);
   const files = artifactFiles(manifest, what);

@@ -17,6 +17,8 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { z } from 'zod';
+import { restorePrefix, restoreStepKey } from '../../../../core/backup/layout.js';
 import type { Manifest } from '../../../../core/backup/manifest.js';
 import {
   DatabaseUnreachableError,
@@ -26,14 +28,32 @@ import {
   Neo4jDatabaseInUseError,
   RestoreValidationError,
 } from '../../../../core/errors.js';
+import type { Logger } from '../../../../core/log.js';
 import { neo4jDatabaseNameProblem } from '../../../../core/neo4j-names.js';
 import { openBoltDriver } from '../../../../core/readiness/neo4j-tls.js';
 import { graphCountDifferences } from '../../../../core/restore/compare.js';
 import { communityLoadProblem } from '../../../../core/restore/plan.js';
+import { RestoreStepResultSchema } from '../../../../core/restore/steps.js';
 import { downloadVerified } from '../../../../core/s3/download.js';
+import { getJson, putJson } from '../../../../core/s3/objects.js';
 import { runTool } from '../../../../core/tools/run-tool.js';
+import { backupName } from '../context.js';
+import {
+  type CypherRun,
+  type DeploymentIdReset,
+  type DestinationDeploymentId,
+  destinationDeploymentId,
+  driverCypher,
+  resetDeploymentId,
+} from './deployment-id.js';
 import { databaseInfo, type Neo4jAdmin } from './neo4j.js';
-import { type BoltConnection, readGraphCounts, waitForGraph } from './neo4j-counts.js';
+import {
+  type BoltConnection,
+  type OfflineStore,
+  queryStoreOffline,
+  readGraphCounts,
+  waitForGraph,
+} from './neo4j-counts.js';
 import type { RestoreContext } from './restore-postgres.js';
 import { ensureFreeSpace, inOwnScratch } from './scratch.js';
 
@@ -60,6 +80,11 @@ export interface VerifiedFile {
 
 export interface Neo4jRestoreResult {
   component: 'database';
+  /**
+   * A refresh: the destination's deployment id read before the load (or the plan's new one when it
+   * had none), which validate-neo4j writes into the restored graph (deployment-id.ts).
+   */
+  deploymentId?: DestinationDeploymentId;
   databases: Array<{ name: string; file: string }>;
   /** `system`: loaded from the backup (`restored`), left as it was (`kept`), or not in the backup. */
   system: 'restored' | 'kept' | 'not-in-backup';
@@ -132,9 +157,30 @@ async function downloadAllVerified(
 }
 
 /**
+ * A Community refresh: how the destination's deployment id is read from its stopped store before
+ * the load (a read-only server, neo4j-counts.ts queryStoreOffline) and the id written when it has
+ * none (the plan's DEPLOYMENT_ID_FALLBACK).
+ */
+export interface CommunityRefresh {
+  store: OfflineStore;
+  fallback: string;
+}
+
+/** Community restore options (restoreNeo4jCommunity). */
+export interface CommunityRestoreOptions {
+  workDir: string;
+  system?: Neo4jSystemChoice;
+  databases?: readonly string[];
+  /** A refresh: read the destination's deployment id before the load (see CommunityRefresh). */
+  refresh?: CommunityRefresh;
+}
+
+/**
  * Community load (DBMS stopped), in two phases: every file downloaded and verified (see the module
  * docstring), then `neo4j-admin database load --from-path`. `system` is loaded only with
- * `options.system: "restore"`.
+ * `options.system: "restore"`. A refresh (`options.refresh`) first reads the destination's
+ * deployment id from its stopped store, before anything is downloaded or loaded: from the first
+ * user database to be replaced that exists and holds a Root node (deployment-id.ts).
  *
  * @param options.workDir scratch folder for the verified files, removed afterwards
  * @param options.system `keep` (default) or `restore` the target's `system` database
@@ -148,14 +194,14 @@ async function downloadAllVerified(
  *   target untouched)
  * @throws ToolFailedError when neo4j-admin fails; a failed `database load` says in its message which
  *   databases were already loaded, which failed (its store overwritten) and which were not loaded
+ * @throws DatabaseUnreachableError (a refresh) when the read-only server cannot open the stopped
+ *   store, RestoreValidationError when it holds more than one Root node: nothing loaded yet
  */
 export async function restoreNeo4jCommunity(
   ctx: RestoreContext,
   admin: Neo4jAdmin,
   manifest: Manifest,
-  options: { workDir: string; system?: Neo4jSystemChoice; databases?: readonly string[] } = {
-    workDir: '/tmp/neo4j-restore',
-  },
+  options: CommunityRestoreOptions = { workDir: '/tmp/neo4j-restore' },
 ): Promise<Neo4jRestoreResult> {
   // options.workDir is only where scratch goes: the files land in a folder of this run's own.
   return inOwnScratch(options.workDir, 'neo4j-restore', (workDir) =>
@@ -167,11 +213,11 @@ async function restoreCommunityIn(
   ctx: RestoreContext,
   admin: Neo4jAdmin,
   manifest: Manifest,
-  options: { workDir: string; system?: Neo4jSystemChoice; databases?: readonly string[] },
+  options: CommunityRestoreOptions,
 ): Promise<Neo4jRestoreResult> {
   const started = Date.now();
   const log = ctx.logger.child({ component: 'database', step: 'restore', edition: 'community' });
-  const what = `${ctx.target}/${ctx.backupId}`;
+  const what = backupName(ctx);
   const recorded = manifest.neo4j;
   if (!recorded) throw new ManifestError(`${what} holds no Neo4j backup to load`);
   const choice = options.system ?? 'keep';
@@ -207,11 +253,19 @@ async function restoreCommunityIn(
   );
   if (unfit) throw new IncompatibleBackupError(`${what}: ${unfit}`);
   // Refuse before reading anything while the DBMS runs (it is stopped by the state machine first).
+  const present: string[] = [];
   for (const { name } of loads) {
-    if ((await databaseInfo(admin, name)).inUse) throw new Neo4jDatabaseInUseError(name);
+    const info = await databaseInfo(admin, name);
+    if (info.inUse) throw new Neo4jDatabaseInUseError(name);
+    if (!info.missing && name !== 'system') present.push(name);
   }
   // system first: it holds the users and roles the data database is then opened with.
   loads.sort((a, b) => (a.name === 'system' ? -1 : b.name === 'system' ? 1 : 0));
+
+  // A refresh: the destination's own deployment id, read before anything of it is replaced.
+  const deploymentId = options.refresh
+    ? await communityDeploymentId(options.refresh, present, log)
+    : undefined;
 
   // Phase 1: every byte from S3 verified into scratch space; the target is not touched.
   const verified = await downloadAllVerified(ctx, what, options.workDir, loads);
@@ -254,12 +308,38 @@ async function restoreCommunityIn(
   }
   return {
     component: 'database',
+    ...(deploymentId ? { deploymentId } : {}),
     databases: loads.map(({ name, file }) => ({ name, file })),
     system: !inBackup ? 'not-in-backup' : choice === 'restore' ? 'restored' : 'kept',
     verified,
     verifiedBytes,
     durationMs: Date.now() - started,
   };
+}
+
+/**
+ * The deployment id of a stopped Community store: a read-only server on it (queryStoreOffline)
+ * reads the Root node of each of `present` (the user databases the load replaces that exist), the
+ * first holding one wins; none (a new, empty target): `refresh.fallback`, without starting a server.
+ * @throws DatabaseUnreachableError, RestoreValidationError (see restoreNeo4jCommunity)
+ */
+async function communityDeploymentId(
+  refresh: CommunityRefresh,
+  present: readonly string[],
+  log: Logger,
+): Promise<DestinationDeploymentId> {
+  if (present.length === 0) return destinationDeploymentId(async () => [], [], refresh.fallback);
+  const { result, timings } = await queryStoreOffline(
+    refresh.store,
+    present,
+    (driver) => destinationDeploymentId(driverCypher(driver), present, refresh.fallback),
+    { phase: 'deployment-id', server: 'read-only server reading the deployment id', logger: log },
+  );
+  log.info("the destination's deployment id was read from its stopped store", {
+    deploymentId: result,
+    ...timings,
+  });
+  return result;
 }
 
 /**
@@ -536,11 +616,110 @@ export async function downloadManifestFilesVerified(
   root: string,
   files: ReadonlyArray<{ file: string; to: string }>,
 ): Promise<VerifiedFile[]> {
-  const what = `${ctx.target}/${ctx.backupId}`;
+  const what = backupName(ctx);
   return downloadAllVerified(
     ctx,
     what,
     root,
     files.map((f) => ({ ...storedFile(manifest, what, f.file), to: f.to })),
   );
+}
+
+/** The user databases (not `system`) of the backup, under the names they have on the target. */
+export function restoredUserDatabases(manifest: Manifest, renamed: Record<string, string> = {}): string[] {
+  return (manifest.neo4j?.databases ?? [])
+    .map((d) => d.name)
+    .filter((name) => name !== 'system')
+    .map((name) => renamed[name] ?? name);
+}
+
+/**
+ * An Enterprise refresh, before anything is seeded: the destination's deployment id, read over
+ * Bolt from the databases Infrahub uses now: in place, the backup's user databases that exist on
+ * the target (the ones replaced); new-database, the database the alias points to (Infrahub
+ * connects through it), then those same databases. None holding a Root node: `fallback`.
+ *
+ * @throws RestoreValidationError when a database holds more than one Root node
+ */
+export async function enterpriseDeploymentId(
+  cypher: CypherSession,
+  manifest: Manifest,
+  options: { mode: 'in-place' | 'new-database'; alias: string },
+  fallback: string,
+): Promise<DestinationDeploymentId> {
+  const existing = new Set(
+    (await cypher.run('system', 'SHOW DATABASES YIELD name RETURN DISTINCT name')).map((r) => String(r.name)),
+  );
+  const aliased =
+    options.mode === 'new-database'
+      ? (
+          await cypher.run(
+            'system',
+            'SHOW ALIASES FOR DATABASE YIELD name, database WHERE name = $alias RETURN database',
+            { alias: options.alias },
+          )
+        ).map((r) => String(r.database))
+      : [];
+  const candidates = [...new Set([...aliased, ...restoredUserDatabases(manifest)])].filter((db) =>
+    existing.has(db),
+  );
+  return destinationDeploymentId((db, q, p) => cypher.run(db, q, p), candidates, fallback);
+}
+
+/** What restore-neo4j recorded for validate-neo4j (its step report's `details.deploymentId`). */
+const RecordedDeploymentIdSchema = z.looseObject({
+  value: z.string().min(1),
+  how: z.enum(['kept', 'generated']),
+});
+/** What an attempt of validate-neo4j saw before it wrote (deployment-id.ts RestoredDeploymentId). */
+const SeenDeploymentIdSchema = z.strictObject({ database: z.string(), restored: z.string() });
+
+/** The key of validate-neo4j's record of the id the restored graph came with, beside the step reports. */
+export function seenDeploymentIdKey(target: string, restoreId: string): string {
+  return `${restorePrefix(target, restoreId)}validate-neo4j.deployment-id`;
+}
+
+/**
+ * validate-neo4j of a refresh, before the counts: the restored graph's deployment id set to the
+ * destination's own (resetDeploymentId in deployment-id.ts), as restore-neo4j recorded it in its
+ * step report (`.restores/<target>/<restore id>/restore-neo4j.json`). The id the graph came with is
+ * kept at seenDeploymentIdKey before the write, so a retried attempt reports it and finds the id set.
+ *
+ * @param run Cypher against the DBMS (a driver with write routing)
+ * @param renamed the backup's database name → its name on the target (new-database)
+ * @param fallback the plan's new id (DEPLOYMENT_ID_FALLBACK)
+ * @throws RestoreValidationError when restore-neo4j recorded no deployment id, or the reset fails
+ * @throws StorageError when the step reports cannot be read or the record written
+ */
+export async function resetRefreshedDeploymentId(
+  ctx: RestoreContext & { restoreId: string },
+  run: CypherRun,
+  manifest: Manifest,
+  renamed: Record<string, string>,
+  fallback: string,
+): Promise<DeploymentIdReset> {
+  const loaded = await getJson(
+    ctx.s3,
+    ctx.bucket,
+    restoreStepKey(ctx.target, ctx.restoreId, 'restore-neo4j'),
+    RestoreStepResultSchema,
+  );
+  const kept = RecordedDeploymentIdSchema.safeParse(loaded?.details.deploymentId);
+  if (!kept.success)
+    throw new RestoreValidationError(
+      `this refresh of ${ctx.target} from ${backupName(ctx)} cannot reset the graph's deployment id: the restore-neo4j step recorded none in ${restoreStepKey(ctx.target, ctx.restoreId, 'restore-neo4j')}, so the graph may carry ${ctx.source ?? 'the source'}'s identity; restore again`,
+    );
+  const seenKey = seenDeploymentIdKey(ctx.target, ctx.restoreId);
+  const earlier = await getJson(ctx.s3, ctx.bucket, seenKey, SeenDeploymentIdSchema);
+  const reset = await resetDeploymentId(run, restoredUserDatabases(manifest, renamed), kept.data, fallback, {
+    ...(earlier ? { earlier } : {}),
+    remember: async (seen) => {
+      await putJson(ctx.s3, ctx.bucket, seenKey, seen);
+    },
+  });
+  ctx.logger.info('refresh: the deployment id of the restored graph was reset', {
+    step: 'validate',
+    deploymentId: reset,
+  });
+  return reset;
 }

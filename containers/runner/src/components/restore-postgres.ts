@@ -39,6 +39,7 @@ import {
 import { openObject } from '../../../../core/s3/objects.js';
 import { runTool } from '../../../../core/tools/run-tool.js';
 import { bodyError, feedToolVerified } from '../../../../core/tools/stream-from-s3.js';
+import { backupName } from '../context.js';
 import {
   connectPostgres,
   countRows,
@@ -51,7 +52,13 @@ import {
 export interface RestoreContext {
   s3: S3Client;
   bucket: string;
+  /** The target restored into: its step reports, seeds and locks are under its name. */
   target: string;
+  /**
+   * The target whose backup `backupId` is (a refresh restores another target's: SOURCE_TARGET);
+   * `target` when unset. The manifest's keys name it; messages name the backup as `source/backupId`.
+   */
+  source?: string;
   backupId: string;
   /** Names the temporary databases of a PostgreSQL restore; a random one when unset. */
   restoreId?: string;
@@ -775,11 +782,10 @@ export async function restorePostgres(
   // tables the dump defines, and says so.
   const expected = manifest.counts?.postgres?.tables;
   const sha256 = manifest.checksums[PREFECT_DUMP];
-  if (!stored)
-    throw new ManifestError(`${ctx.target}/${ctx.backupId} records no task-manager dump to restore`);
+  if (!stored) throw new ManifestError(`${backupName(ctx)} records no task-manager dump to restore`);
   if (!sha256)
     throw new ManifestError(
-      `${ctx.target}/${ctx.backupId} records no SHA-256 for ${PREFECT_DUMP}: it cannot be verified`,
+      `${backupName(ctx)} records no SHA-256 for ${PREFECT_DUMP}: it cannot be verified`,
     );
   const what = `s3://${ctx.bucket}/${stored.key}`;
   const size = manifest.sizes?.[PREFECT_DUMP];

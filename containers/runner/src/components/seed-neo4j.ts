@@ -44,6 +44,7 @@ import { neo4jAtLeast } from '../../../../core/restore/plan.js';
 import { hashing } from '../../../../core/s3/download.js';
 import { headObject, openObject, sameS3Checksum } from '../../../../core/s3/objects.js';
 import { uploadStream } from '../../../../core/s3/upload-stream.js';
+import { backupName } from '../context.js';
 import { toNumber } from './neo4j-counts.js';
 import {
   type CypherSession,
@@ -544,7 +545,7 @@ export async function restoreNeo4jSeeded(
 ): Promise<SeededRestoreResult> {
   const started = Date.now();
   const log = ctx.logger.child({ component: 'database', step: 'restore', edition: 'enterprise' });
-  const what = `${ctx.target}/${ctx.backupId}`;
+  const what = backupName(ctx);
   const restoreId = ctx.restoreId ?? `restore_${Date.now()}`;
   const recorded = manifest.neo4j;
   if (recorded?.method !== 'backup') {
