@@ -6,13 +6,15 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { BackupExecutionInput } from '../../core/backup/plan.js';
 import type { DeploymentConfig, Schedule } from '../../core/config/schema.js';
-import type { DrillExecutionInput, DrillFleetInput } from '../../core/restore/plan.js';
+import type { DrillExecutionInput, DrillFleetInput, RestoreExecutionInput } from '../../core/restore/plan.js';
 
 export interface BackupSchedulesProps {
   readonly config: DeploymentConfig;
   readonly stateMachine: sfn.IStateMachine;
   /** Started by "restore-drill" schedules: one execution per schedule run, whatever its targets. */
   readonly drillStateMachine?: sfn.IStateMachine;
+  /** Started by "refresh" schedules: one restore execution per run, into the schedule's one target. */
+  readonly restoreStateMachine?: sfn.IStateMachine;
 }
 
 /** The execution input a schedule sends: its targets, and its name as the reason (audit trail). */
@@ -38,6 +40,25 @@ export function scheduledDrillInput(schedule: Schedule): DrillExecutionInput | D
         ...common,
         ...(schedule.maxConcurrency !== undefined ? { maxConcurrency: schedule.maxConcurrency } : {}),
       };
+}
+
+/**
+ * The restore input a refresh schedule sends, one execution per run: the source's newest complete
+ * backup restored into the schedule's one target (RestoreExecutionInputSchema `sourceTarget`;
+ * the configuration checked that the target is not production and lists the source in its
+ * refreshFrom, and the restore plan checks it again when it runs).
+ * @throws Error for a schedule that is not a valid refresh schedule (the configuration refuses it first)
+ */
+export function scheduledRefreshInput(schedule: Schedule): RestoreExecutionInput {
+  const [target, ...others] = schedule.targets === '*' ? [] : schedule.targets;
+  if (schedule.kind !== 'refresh' || !schedule.source || target === undefined || others.length > 0)
+    throw new Error(`schedule ${schedule.name} is not a refresh of one target from a source`);
+  return {
+    target,
+    sourceTarget: schedule.source,
+    backupId: 'latest',
+    reason: `schedule ${schedule.name} (${schedule.expression}): refresh of ${target} from ${schedule.source}`,
+  };
 }
 
 /** EventBridge Scheduler's bound on a schedule's description (Scheduler API Reference, CreateSchedule: Description, 0-512). */
@@ -83,7 +104,7 @@ export function scheduleName(...parts: string[]): string {
  * EventBridge Scheduler schedules, one per configured schedule. "backup" starts the backup state
  * machine with a valid execution input; "restore-drill" starts the drill state machine with
  * `scheduledDrillInput` (a fleet of targets in one execution, each target's drill its own child
- * execution). Names come from `scheduleName` (at most 64 characters); two equal names throw
+ * execution); "refresh" starts the restore state machine with `scheduledRefreshInput`. Names come from `scheduleName` (at most 64 characters); two equal names throw
  * `ScheduleNameError` at synth.
  */
 export class BackupSchedules extends Construct {
@@ -131,6 +152,31 @@ export class BackupSchedules extends Construct {
         }),
       );
     }
+    const refreshes = props.config.schedules.filter((s) => s.kind === 'refresh');
+    if (refreshes.length > 0 && !props.restoreStateMachine)
+      throw new Error('refresh schedules need the restore state machine');
+    for (const schedule of refreshes)
+      this.addRefresh(props.config, schedule, props.restoreStateMachine as sfn.IStateMachine);
+  }
+
+  /** One refresh schedule: starts the restore state machine with scheduledRefreshInput. */
+  private addRefresh(config: DeploymentConfig, schedule: Schedule, machine: sfn.IStateMachine): void {
+    const input = scheduledRefreshInput(schedule);
+    this.schedules.push(
+      new scheduler.Schedule(this, schedule.name, {
+        scheduleName: this.uniqueName(config.name, schedule.name),
+        description: `Infrahub refresh of ${input.target} from the latest backup of ${input.sourceTarget}`,
+        schedule: scheduler.ScheduleExpression.expression(
+          schedule.expression,
+          TimeZone.of(schedule.timezone),
+        ),
+        enabled: schedule.enabled,
+        target: new targets.StepFunctionsStartExecution(machine, {
+          input: scheduler.ScheduleTargetInput.fromObject(input),
+          retryAttempts: 3,
+        }),
+      }),
+    );
   }
 
   /** The schedule's name (`scheduleName`), refused if another schedule of the stack has it. */

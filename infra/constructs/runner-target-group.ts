@@ -83,6 +83,22 @@ export function backupReads(bucket: s3.IBucket, key: kms.IKey, target: string): 
 }
 
 /**
+ * A refresh destination's reads of its sources' backups (`targets[].refreshFrom`): their objects and
+ * object versions under `<source>/infrahub_backup_*` only, nothing else of theirs (not their
+ * `.restores/`, seeds or locks); listing and the bucket key come with the target's own backupReads.
+ * Empty without refreshFrom.
+ */
+export function refreshReads(bucket: s3.IBucket, sources: readonly string[]): iam.PolicyStatement[] {
+  if (sources.length === 0) return [];
+  return [
+    new iam.PolicyStatement({
+      actions: ['s3:GetObject', 's3:GetObjectVersion'],
+      resources: sources.map((source) => bucket.arnForObjects(`${source}/infrahub_backup_*`)),
+    }),
+  ];
+}
+
+/**
  * Restore steps and drills leave their reports under `.restores/<target>/<restore id>/`
  * (core/backup/layout.ts restorePrefix; never under a backup): a target's restore role writes only
  * under its own target's (`target`), the drill role, shared by every target, under any ("*").
@@ -363,14 +379,24 @@ export class RunnerTargetGroup extends NestedStack {
   /**
    * The target's restore role: reads its target's backups (object versions included), writes its
    * reports under `.restores/<target>/` only, and writes the target's own storage back (its artifact prefix, with
-   * GetObject[Version] to hash a multipart copy in a versioned bucket; its file systems).
+   * GetObject[Version] to hash a multipart copy in a versioned bucket; its file systems). A refresh
+   * destination (`refreshFrom`) also reads its sources' backups (refreshReads) and its own step
+   * reports (validate-neo4j reads the deployment id restore-neo4j recorded before the load).
    */
   private restoreStatements(target: Target): iam.PolicyStatement[] {
     const partition = Stack.of(this).partition;
     const statements = [
       ...backupReads(this.bucket, this.key, target.name),
       reportWrites(this.bucket, target.name),
+      ...refreshReads(this.bucket, target.refreshFrom),
     ];
+    if (target.refreshFrom.length > 0)
+      statements.push(
+        new iam.PolicyStatement({
+          actions: ['s3:GetObject'],
+          resources: [this.bucket.arnForObjects(reportObjects(target.name))],
+        }),
+      );
     if (target.neo4j.edition === 'enterprise') {
       // Enterprise restores stage the verified chain for the servers to seed from (seed-neo4j.ts):
       // written and read back under the target's own seed prefix, removed (by version) afterwards.
@@ -639,13 +665,14 @@ export class RunnerTargetGroup extends NestedStack {
       this.restoreRoles.get(target.name) as iam.Role,
       [
         this.bucket.arnForObjects(`${target.name}/infrahub_backup_*`),
+        ...target.refreshFrom.map((source) => this.bucket.arnForObjects(`${source}/infrahub_backup_*`)),
         this.bucket.arnForObjects(reportObjects(target.name)),
         ...(target.neo4j.edition === 'enterprise'
           ? [this.bucket.arnForObjects(`${RESTORE_SEEDS_ROOT}${target.name}/*`)]
           : []),
         ...artifactObjects,
       ],
-      "Reads the target's own backups (ids known at run time), writes its step reports under .restores/<target>/ (restore ids known at run time), Enterprise seeds under .restore-seeds/<target>/ (staged per restore, removed by version) and artifacts back under the configured prefix.",
+      "Reads the target's own backups and those of the targets it is refreshed from (refreshFrom; ids known at run time), writes (and, refreshed, reads) its step reports under .restores/<target>/ (restore ids known at run time), Enterprise seeds under .restore-seeds/<target>/ (staged per restore, removed by version) and artifacts back under the configured prefix.",
     );
   }
 }

@@ -115,6 +115,7 @@ export class BackupStack extends Stack {
       config,
       stateMachine: this.backup.stateMachine,
       drillStateMachine: this.drill.stateMachine,
+      restoreStateMachine: this.restore.stateMachine,
     });
     this.monitoring = new BackupMonitoring(this, 'Monitoring', {
       config,
