@@ -95,18 +95,19 @@ function checkEndpoint(endpoint: string): void {
 }
 
 /**
- * Target names given on the command line (--target), checked before any AWS call: each must be a
- * target name by the configuration schema's rule (core/config/schema.ts targetName: it becomes part
- * of S3 keys, so "", "../x" never reach S3), and, when a configuration is given, one it configures.
+ * Target names given on the command line (`flag`, --target by default), checked before any AWS
+ * call: each must be a target name by the configuration schema's rule (core/config/schema.ts
+ * targetName: it becomes part of S3 keys, so "", "../x" never reach S3), and, when a configuration
+ * is given, one it configures.
  * @throws CliError EXIT.usage naming the malformed name and the rule; EXIT.notFound naming the
  *   unconfigured names and the configured ones (notConfigured's wording)
  */
-export function checkTargets(settings: Settings, names: readonly string[]): void {
+export function checkTargets(settings: Settings, names: readonly string[], flag = '--target'): void {
   for (const name of names) {
     const parsed = targetName.safeParse(name);
     if (!parsed.success)
       throw new CliError(
-        `--target ${JSON.stringify(name)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`,
+        `${flag} ${JSON.stringify(name)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`,
         EXIT.usage,
       );
   }

@@ -1,8 +1,12 @@
-/** `infrahub-backup restore`: starts the restore state machine on AWS, or runs it here with --local. */
+/**
+ * `infrahub-backup restore`: starts the restore state machine on AWS, or runs it here with --local.
+ * With --from-target, a refresh: another target's backup restored into --target.
+ */
 import { type Command, Option } from 'commander';
 import { parseInput } from '../../core/config/load.js';
+import { refreshProblem } from '../../core/config/schema.js';
 import { RestoreExecutionInputSchema } from '../../core/restore/plan.js';
-import { type CommandContext, checkTargets } from '../context.js';
+import { CliError, type CommandContext, checkTargets, EXIT } from '../context.js';
 import { type ExecutionOptions, execute, withExecutionFlags } from '../execute.js';
 
 /** Adds the `restore` command to `program`. */
@@ -14,7 +18,15 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
         'restores a target from a backup: starts the restore state machine, or runs it locally with --local',
       )
       .requiredOption('--target <name>', 'the target to restore')
-      .option('--backup-id <id>', 'infrahub_backup_YYYYMMDD_HHMMSS or latest', 'latest')
+      .option(
+        '--from-target <name>',
+        "refresh: restore this other target's backup into --target (which must list it in refreshFrom and not be production); the graph keeps --target's deployment id",
+      )
+      .option(
+        '--backup-id <id>',
+        "infrahub_backup_YYYYMMDD_HHMMSS or latest (of --from-target's backups when given)",
+        'latest',
+      )
       .option('--component <name...>', 'database, task-manager-db, artifacts (default: all the backup holds)')
       .addOption(
         new Option('--mode <mode>', 'in-place, or new-database (Neo4j Enterprise)').choices([
@@ -41,12 +53,13 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
   )
     .addHelpText(
       'after',
-      '\nExamples:\n  infrahub-backup restore --target infrahub-prod --dry-run\n  infrahub-backup restore --target infrahub-prod --backup-id infrahub_backup_20261121_020000 --reason "change 4711"',
+      '\nExamples:\n  infrahub-backup restore --target infrahub-prod --dry-run\n  infrahub-backup restore --target infrahub-prod --backup-id infrahub_backup_20261121_020000 --reason "change 4711"\n  infrahub-backup restore --target infrahub-staging --from-target infrahub-prod --backup-id latest   # refresh staging from production',
     )
     .action(
       async (
         options: ExecutionOptions & {
           target: string;
+          fromTarget?: string;
           backupId: string;
           component?: string[];
           mode?: string;
@@ -56,12 +69,25 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
           allowInfrahubVersionMismatch?: boolean;
         },
       ) => {
-        // Before any AWS call or synthesis: a malformed or (with --config) unconfigured target.
-        checkTargets(ctx.settings(), [options.target]);
+        // Before any AWS call or synthesis: a malformed or (with --config) unconfigured target, and
+        // a refresh the configuration refuses (a production destination, a source not in refreshFrom).
+        const settings = ctx.settings();
+        checkTargets(settings, [options.target]);
+        if (options.fromTarget !== undefined) {
+          checkTargets(settings, [options.fromTarget], '--from-target');
+          const problem =
+            settings.config && refreshProblem(settings.config, options.target, options.fromTarget);
+          if (problem)
+            throw new CliError(
+              `${problem.field === 'target' ? '--target' : '--from-target'}: ${problem.message}`,
+              EXIT.usage,
+            );
+        }
         const input = parseInput(
           RestoreExecutionInputSchema,
           {
             target: options.target,
+            ...(options.fromTarget !== undefined ? { sourceTarget: options.fromTarget } : {}),
             backupId: options.backupId,
             ...(options.component ? { components: options.component } : {}),
             ...(options.mode ? { mode: options.mode } : {}),
