@@ -48,9 +48,29 @@ export interface LocalStackOptions {
   configure?: (config: DeploymentConfig) => DeploymentConfig;
   /** Start of the executions' clock, in ms since the epoch (default 2026-11-21T02:00:00Z). */
   clockStart?: number;
+  /** The uuid of `infrahub-lab`'s seeded Root node: its Infrahub deployment id (default "root"). */
+  rootUuid?: string;
+  /**
+   * More targets after `infrahub-lab`, each with a PostgreSQL, a Neo4j and an artifact storage
+   * folder of its own (a refresh restores one target's backup into another), seeded as described.
+   */
+  moreTargets?: ExtraTargetOptions[];
 }
 
-/** A started local deployment with one target named `infrahub-lab`. Stop it with `stop()`. */
+/** A target of LocalStackOptions.moreTargets: its name and what its servers are seeded with. */
+export interface ExtraTargetOptions {
+  name: string;
+  flowRuns?: number;
+  devices?: number;
+  /** Its Root node's uuid (Infrahub's deployment id); default "root". */
+  rootUuid?: string;
+  storageFiles?: Record<string, string>;
+}
+
+/**
+ * A started local deployment with a target named `infrahub-lab` (and `moreTargets`). Stop it with
+ * `stop()`.
+ */
 export interface LocalStack {
   postgres: PostgresServer;
   neo4j: Neo4jServer;
@@ -60,6 +80,8 @@ export interface LocalStack {
   /** The artifact storage folder (removed by `stop()`). */
   storage: string;
   target: LocalTarget;
+  /** Every target: `infrahub-lab` (`target`) first, then `moreTargets` with their own servers. */
+  targets: LocalTarget[];
   config: DeploymentConfig;
   /** The local AWS stand-ins on moto (bucket, topic, secrets and their clients). */
   local: LocalAws;
@@ -80,17 +102,39 @@ export interface LocalStack {
 }
 
 /**
- * Starts PostgreSQL, Neo4j and moto in parallel, then the fake Infrahub API; seeds them, writes the
- * storage files, provisions moto and synthesizes the app for the resulting configuration. Anything
+ * Starts PostgreSQL, Neo4j and moto in parallel (and a PostgreSQL and a Neo4j per further target),
+ * then the fake Infrahub API; seeds them, writes the storage files, provisions moto and synthesizes
+ * the app for the resulting configuration. Anything
  * started is stopped again when a later step fails (the error is rethrown). Takes tens of seconds
  * (two JVMs and a PostgreSQL cluster): call it from a beforeAll with a generous time limit.
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const started: Partial<Pick<LocalStack, 'postgres' | 'neo4j' | 'aws' | 'infrahub' | 'storage'>> = {};
+  // The servers and storage folders of moreTargets, as they start.
+  const extra: { servers: Array<PostgresServer | Neo4jServer>; storages: string[] } = {
+    servers: [],
+    storages: [],
+  };
   const stop = async () => {
     await started.infrahub?.close().catch(() => undefined);
-    await Promise.allSettled([started.postgres?.stop(), started.neo4j?.stop(), started.aws?.stop()]);
+    await Promise.allSettled([
+      started.postgres?.stop(),
+      started.neo4j?.stop(),
+      started.aws?.stop(),
+      ...extra.servers.map((s) => s.stop()),
+    ]);
     if (started.storage) removeHarnessDir(started.storage);
+    for (const dir of extra.storages) removeHarnessDir(dir);
+  };
+  const more = options.moreTargets ?? [];
+  /** A storage folder holding `files` (path relative to it → UTF-8 content). */
+  const storageWith = (prefix: string, files: Record<string, string> = {}) => {
+    const dir = harnessTempDir(prefix);
+    for (const [path, content] of Object.entries(files)) {
+      mkdirSync(dirname(join(dir, path)), { recursive: true });
+      writeFileSync(join(dir, path), content);
+    }
+    return dir;
   };
   try {
     const servers = await Promise.allSettled([startPostgres(), startNeo4j(), startS3()]);
@@ -98,28 +142,53 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     if (pgStart.status === 'fulfilled') started.postgres = pgStart.value;
     if (neo4jStart.status === 'fulfilled') started.neo4j = neo4jStart.value;
     if (awsStart.status === 'fulfilled') started.aws = awsStart.value;
-    for (const s of servers) if (s.status === 'rejected') throw s.reason;
+    // Each further target's PostgreSQL and Neo4j, started beside them.
+    const moreServers = await Promise.allSettled(
+      more.map(async () => {
+        const [pg, graph] = await Promise.allSettled([startPostgres(), startNeo4j()]);
+        for (const s of [pg, graph]) if (s.status === 'fulfilled') extra.servers.push(s.value);
+        for (const s of [pg, graph]) if (s.status === 'rejected') throw s.reason;
+        return {
+          postgres: (pg as PromiseFulfilledResult<PostgresServer>).value,
+          neo4j: (graph as PromiseFulfilledResult<Neo4jServer>).value,
+        };
+      }),
+    );
+    for (const s of [...servers, ...moreServers]) if (s.status === 'rejected') throw s.reason;
     const { postgres, neo4j, aws } = started as Required<typeof started>;
     const infrahub = await startFakeInfrahub(options.infrahub ?? { script: () => [] });
     started.infrahub = infrahub;
     if (options.flowRuns !== undefined) await seedPrefect(postgres, { flowRuns: options.flowRuns });
-    if (options.devices !== undefined) await seedGraph(neo4j, { devices: options.devices });
-    const storage = harnessTempDir(options.storagePrefix ?? 'stack-storage-');
+    if (options.devices !== undefined)
+      await seedGraph(neo4j, {
+        devices: options.devices,
+        ...(options.rootUuid ? { rootUuid: options.rootUuid } : {}),
+      });
+    const storage = storageWith(options.storagePrefix ?? 'stack-storage-', options.storageFiles);
     started.storage = storage;
-    for (const [path, content] of Object.entries(options.storageFiles ?? {})) {
-      mkdirSync(dirname(join(storage, path)), { recursive: true });
-      writeFileSync(join(storage, path), content);
-    }
+    const api = { address: infrahub.address, token: infrahub.token };
     const target: LocalTarget = {
       name: 'infrahub-lab',
       postgres,
       neo4j,
-      infrahub: { address: infrahub.address, token: infrahub.token },
+      infrahub: api,
       storagePath: storage,
     };
-    const base = localDeploymentConfig([target], options.preflight ? { preflight: options.preflight } : {});
+    const targets = [target];
+    for (const [i, t] of more.entries()) {
+      const s = (moreServers[i] as PromiseFulfilledResult<{ postgres: PostgresServer; neo4j: Neo4jServer }>)
+        .value;
+      if (t.flowRuns !== undefined) await seedPrefect(s.postgres, { flowRuns: t.flowRuns });
+      if (t.devices !== undefined)
+        await seedGraph(s.neo4j, { devices: t.devices, ...(t.rootUuid ? { rootUuid: t.rootUuid } : {}) });
+      const dir = storageWith(`${t.name}-storage-`, t.storageFiles);
+      extra.storages.push(dir);
+      targets.push({ name: t.name, ...s, infrahub: api, storagePath: dir });
+    }
+    const byName = new Map(targets.map((t) => [t.name, t]));
+    const base = localDeploymentConfig(targets, options.preflight ? { preflight: options.preflight } : {});
     const config = options.configure ? options.configure(base) : base;
-    const local = await provisionLocalAws(aws, options.bucket, [target]);
+    const local = await provisionLocalAws(aws, options.bucket, targets);
     const synthesized = synthesizeBackup(config);
     let clock = options.clockStart ?? Date.parse('2026-11-21T02:00:00Z');
     const metrics: string[] = [];
@@ -130,6 +199,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       infrahub,
       storage,
       target,
+      targets,
       config,
       local,
       synthesized,
@@ -138,7 +208,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         return {
           config,
           aws: local,
-          runtime: () => localRuntime(target),
+          runtime: (name: string) => localRuntime(byName.get(name) ?? target),
           synthesized,
           retryIntervalMs: 0,
           startTime: new Date(clock),

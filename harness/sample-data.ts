@@ -94,16 +94,19 @@ export async function countTables(server: PostgresServer, database: string): Pro
 
 export type { GraphCounts };
 
-/** Creates a small graph shaped like Infrahub's (branches, nodes, attributes, relationships). */
+/**
+ * Creates a small graph shaped like Infrahub's (branches, nodes, attributes, relationships), with
+ * its single `Root` node, whose `uuid` is Infrahub's deployment id (`rootUuid`, default "root").
+ */
 export async function seedGraph(
   server: Neo4jServer,
-  options: { devices?: number } = {},
+  options: { devices?: number; rootUuid?: string } = {},
 ): Promise<GraphCounts> {
   const devices = options.devices ?? 100;
   const session = server.driver().session({ database: 'neo4j' });
   try {
     await session.run(
-      `CREATE (root:Root {uuid: 'root'})
+      `CREATE (root:Root {uuid: $rootUuid})
        CREATE (main:Branch {name: 'main', is_default: true})-[:IS_PART_OF]->(root)
        WITH main
        UNWIND range(1, $devices) AS i
@@ -111,7 +114,7 @@ export async function seedGraph(
        CREATE (d)-[:HAS_ATTRIBUTE {branch: 'main'}]->(:Attribute {name: 'name', value: 'switch-' + i})
        CREATE (d)-[:HAS_ATTRIBUTE {branch: 'main'}]->(:Attribute {name: 'role', value: 'leaf'})`,
       // The driver sends JS numbers as floats; range() needs an integer.
-      { devices: neo4j.int(devices) },
+      { devices: neo4j.int(devices), rootUuid: options.rootUuid ?? 'root' },
     );
   } finally {
     await session.close();
