@@ -452,6 +452,8 @@ export async function restoreReportStep(
   const source = refresh?.source ?? event.plan.source;
   const deploymentId = refresh ? deploymentIdOf(results) : undefined;
   const graphRestored = event.branches.some((b) => b.component === 'database' && b.ok && !b.skipped);
+  // The graph was (maybe partly) replaced: restore-neo4j ran, whether it finished or failed.
+  const graphTouched = [...results, ...errors].some((r) => r.step === 'restore-neo4j');
   if (refresh?.deploymentId.action === 'reset' && graphRestored && !deploymentId)
     failures.push({
       step: 'restore-report',
@@ -606,7 +608,7 @@ export async function restoreReportStep(
       ? [`Source:      ${refresh.source} (a refresh: its backup restored into ${target ?? 'the target'})`]
       : []),
     `Backup id:   ${backupId ?? 'none (refused before one was chosen)'}`,
-    ...(deploymentLine && refresh?.deploymentId.action === 'reset' && (graphRestored || deploymentId)
+    ...(deploymentLine && refresh?.deploymentId.action === 'reset' && (graphTouched || deploymentId)
       ? [`Deployment:  ${deploymentLine}`]
       : []),
     `Restore id:  ${restoreId ?? 'none'}`,

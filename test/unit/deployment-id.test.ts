@@ -292,6 +292,27 @@ describe('restore report of a refresh (RestoreReport step)', () => {
     expect(published[0]?.Message).toContain(`Deployment:  ${LAB_ID}, infrahub-lab's own, kept`);
   });
 
+  it('warns in the notice that the graph may carry the source id when validation failed after the load', async () => {
+    const { deps: d, published } = deps([loaded]);
+    const out = await restoreReportStep(
+      {
+        ...event,
+        branches: [
+          {
+            component: 'database',
+            ok: false,
+            failure: { step: 'ValidateNeo4j', error: 'DatabaseUnreachable', cause: 'no answer' },
+          },
+        ],
+      },
+      d,
+    );
+    expect(out.ok).toBe(false);
+    expect(published[0]?.Message).toMatch(
+      /\nDeployment: {2}NOT confirmed reset: no validation recorded it, so infrahub-lab's graph may carry infrahub-prod's deployment id/,
+    );
+  });
+
   it('fails a refresh whose graph was restored without a recorded deployment id reset', async () => {
     const { deps: d } = deps([loaded, stepReport('validate-neo4j', { counts: {} })]);
     const out = await restoreReportStep(event, d);
