@@ -13,7 +13,9 @@ import {
   ROOT_UUID_QUERY,
   resetDeploymentId,
 } from '../../containers/runner/src/components/deployment-id.js';
+import { enterpriseDeploymentId } from '../../containers/runner/src/components/restore-neo4j.js';
 import { restoreStepKey } from '../../core/backup/layout.js';
+import type { Manifest } from '../../core/backup/manifest.js';
 import { RestoreValidationError } from '../../core/errors.js';
 import { createLogger } from '../../core/log.js';
 import { deploymentIdOf, describeDeploymentId, restoreReportStep } from '../../core/restore/report.js';
@@ -67,6 +69,54 @@ describe("the destination's deployment id, read before the load", () => {
     const { run } = fakeGraph({ neo4j: [LAB_ID, PROD_ID] });
     await expect(destinationDeploymentId(run, ['neo4j'], NEW_ID)).rejects.toThrow(RestoreValidationError);
     await expect(destinationDeploymentId(run, ['neo4j'], NEW_ID)).rejects.toThrow(/holds 2 Root nodes/);
+  });
+});
+
+describe("an Enterprise destination's deployment id, over Bolt before seeding", () => {
+  const manifest = { neo4j: { databases: [{ name: 'system' }, { name: 'neo4j' }] } } as unknown as Manifest;
+  /** A cluster's `system` answers (databases, aliases) and each database's Root uuids. */
+  const cluster = (roots: Record<string, string[]>, aliases: Record<string, string>) => {
+    const asked: string[] = [];
+    const graph = fakeGraph(roots);
+    return {
+      asked,
+      session: {
+        run: async (database: string, query: string, params: Record<string, unknown> = {}) => {
+          asked.push(database);
+          if (database === 'system' && query.startsWith('SHOW DATABASES'))
+            return Object.keys(roots).map((name) => ({ name }));
+          if (database === 'system' && query.startsWith('SHOW ALIASES'))
+            return aliases[String(params.alias)] ? [{ database: aliases[String(params.alias)] }] : [];
+          return graph.run(database, query, params);
+        },
+        close: async () => undefined,
+      },
+    };
+  };
+
+  it('in place: from the live database the backup replaces', async () => {
+    const { session } = cluster({ neo4j: [LAB_ID] }, {});
+    expect(
+      await enterpriseDeploymentId(session, manifest, { mode: 'in-place', alias: 'infrahub' }, NEW_ID),
+    ).toEqual({ database: 'neo4j', previous: LAB_ID, value: LAB_ID, how: 'kept' });
+  });
+
+  it('new-database: from the database the alias points to (Infrahub connects through it), first', async () => {
+    const { session } = cluster(
+      { neo4j: [PROD_ID], 'infrahub-blue': [LAB_ID] },
+      { infrahub: 'infrahub-blue' },
+    );
+    expect(
+      await enterpriseDeploymentId(session, manifest, { mode: 'new-database', alias: 'infrahub' }, NEW_ID),
+    ).toMatchObject({ database: 'infrahub-blue', value: LAB_ID, how: 'kept' });
+  });
+
+  it('a destination without the database: the new id, no query on a database that does not exist', async () => {
+    const { session, asked } = cluster({}, {});
+    expect(
+      await enterpriseDeploymentId(session, manifest, { mode: 'in-place', alias: 'infrahub' }, NEW_ID),
+    ).toEqual({ previous: null, value: NEW_ID, how: 'generated' });
+    expect(asked).toEqual(['system']);
   });
 });
 
