@@ -3,13 +3,13 @@
  * every object), whether each is complete (its manifest exists), the latest complete one whose
  * manifest passes validation, and the retention tags of a backup's objects.
  */
-import { PutObjectTaggingCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectTaggingCommand, PutObjectTaggingCommand, type S3Client } from '@aws-sdk/client-s3';
 import { mapLimit } from '../concurrency.js';
 import { ManifestError } from '../errors.js';
-import { headObject, listPages, storageError } from '../s3/objects.js';
+import { headObject, isNotFound, listPages, storageError } from '../s3/objects.js';
 import { BackupIdSchema, manifestKey, parseBackupId } from './layout.js';
 import { type Manifest, readManifest } from './manifest.js';
-import { RETENTION_TAG } from './retention.js';
+import { FILE_TAG, RETENTION_TAG } from './retention.js';
 
 /**
  * How far a backup id may lie ahead of this machine's clock and still be taken as now (clocks of
@@ -54,13 +54,37 @@ export async function completeBackupDatesIn(
   bucket: string,
   target: string,
   year: number,
+  /** The target's backup ids when the caller has listed them already (listBackupIds). */
+  ids?: readonly string[],
 ): Promise<Date[]> {
-  const candidates = (await listBackupIds(s3, bucket, target)).filter(
+  const candidates = (ids ?? (await listBackupIds(s3, bucket, target))).filter(
     (id) => parseBackupId(id)?.getUTCFullYear() === year,
   );
   // One HEAD per backup of the year (365 for daily, 8,760 for hourly backups), 32 at once.
   const complete = await mapLimit(candidates, 32, (id) => isComplete(s3, bucket, target, id));
   return candidates.filter((_, i) => complete[i]).map((id) => parseBackupId(id) as Date);
+}
+
+/**
+ * The `retention` tag of a backup's manifest (GetObjectTagging of its current version): the class,
+ * `newest`, or `null` when the manifest carries none (sealed without retention); `undefined` when
+ * the backup has no manifest (incomplete).
+ * @throws StorageError when S3 fails otherwise
+ */
+export async function manifestRetentionTag(
+  s3: S3Client,
+  bucket: string,
+  target: string,
+  backupId: string,
+): Promise<string | null | undefined> {
+  const key = manifestKey(target, backupId);
+  try {
+    const out = await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }));
+    return out.TagSet?.find((t) => t.Key === RETENTION_TAG)?.Value ?? null;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw storageError(err, `reading the tags of s3://${bucket}/${key}`);
+  }
 }
 
 /** What one run of `tagObjects` did. */
@@ -124,8 +148,17 @@ function mayHaveApplied(err: unknown): boolean {
   return status === undefined || status >= 500;
 }
 
+/** An object version to tag; `file`: one of the backup's files (a manifest `s3` entry), not its manifest or a record. */
+export interface TaggedObject {
+  key: string;
+  versionId?: string | undefined;
+  /** Also tagged FILE_TAG, which the cold-storage rules match (core/backup/retention.ts). */
+  file?: boolean;
+}
+
 /**
- * Tags object versions `retention=<value>` (replacing their tag set), `concurrency` requests at once,
+ * Tags object versions `retention=<value>`, and the backup's files `backup-part=file` besides
+ * (FILE_TAG; replacing their tag set), `concurrency` requests at once,
  * one PutObjectTagging per object version: S3 has no call that tags many (S3 API Reference,
  * "PutObjectTagging"; only S3 Batch Operations jobs do). Objects are started in order; after a
  * failure (unless `keepGoing`), the deadline or a projection past it, no further object is started
@@ -135,7 +168,7 @@ function mayHaveApplied(err: unknown): boolean {
 export async function tagObjects(
   s3: S3Client,
   bucket: string,
-  objects: ReadonlyArray<{ key: string; versionId?: string | undefined }>,
+  objects: ReadonlyArray<TaggedObject>,
   value: string,
   options: TagOptions = {},
 ): Promise<TagRun> {
@@ -169,14 +202,19 @@ export async function tagObjects(
   const worker = async () => {
     while (next < objects.length && mayStart()) {
       const i = next++;
-      const o = objects[i] as { key: string; versionId?: string };
+      const o = objects[i] as TaggedObject;
       try {
         await s3.send(
           new PutObjectTaggingCommand({
             Bucket: bucket,
             Key: o.key,
             ...(o.versionId ? { VersionId: o.versionId } : {}),
-            Tagging: { TagSet: [{ Key: RETENTION_TAG, Value: value }] },
+            Tagging: {
+              TagSet: [
+                { Key: RETENTION_TAG, Value: value },
+                ...(o.file ? [{ Key: FILE_TAG.key, Value: FILE_TAG.value }] : []),
+              ],
+            },
           }),
         );
         tagged++;

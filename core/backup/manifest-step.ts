@@ -72,6 +72,12 @@ export const ManifestSummarySchema = z.strictObject({
   /** Bytes per component, for the metrics. */
   componentBytes: z.record(z.string(), z.number().int().nonnegative()),
   retentionClass: z.enum(RetentionClasses).optional(),
+  /**
+   * What the seal could not do about retention without failing the backup: a previous newest backup
+   * it could not re-tag with its class (core/backup/seal.ts). Always present (the state machine's
+   * ResultSelector reads it), empty when all went well.
+   */
+  retentionWarnings: z.array(z.string()).default([]),
 });
 export type ManifestSummary = z.infer<typeof ManifestSummarySchema>;
 
@@ -94,7 +100,7 @@ export async function manifestStep(
 ): Promise<ManifestSummary> {
   const event = parseInput(ManifestEventSchema, input, 'manifest event');
   const log = deps.logger.child({ target: event.target, backupId: event.backupId, step: 'manifest' });
-  const { manifest, key, versionId, results, tagging } = await writeManifest(
+  const { manifest, key, versionId, results, tagging, newest, demoted, warnings } = await writeManifest(
     deps.s3,
     deps.bucket,
     {
@@ -118,7 +124,17 @@ export async function manifestStep(
       objects: tagging.objects,
       seconds: Math.round(tagging.ms / 100) / 10,
       perSecond: tagging.ms > 0 ? Math.round((tagging.objects * 1000) / tagging.ms) : tagging.objects,
+      newest,
     });
+  // The previous newest backup, re-tagged with its class so that it expires on its schedule.
+  for (const d of demoted ?? [])
+    if (!d.problem)
+      log.info('previous newest backup re-tagged with its class', {
+        previous: d.backupId,
+        retentionClass: d.retentionClass,
+        objects: d.objects + 1,
+      });
+  for (const w of warnings) log.warn('previous newest backup not re-tagged', { reason: w });
   const componentBytes: Record<string, number> = {};
   for (const c of event.components)
     componentBytes[c] = (results[c]?.files ?? []).reduce((n, f) => n + f.size, 0);
@@ -133,5 +149,6 @@ export async function manifestStep(
     bytes,
     componentBytes,
     ...(manifest.retention_class ? { retentionClass: manifest.retention_class } : {}),
+    retentionWarnings: warnings,
   };
 }

@@ -5,6 +5,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
+import { ColdStorageClasses, coldStorageProblems, RetentionClasses } from '../backup/retention.js';
 import { InvalidInputError } from '../errors.js';
 import { Neo4jDatabaseNameSchema } from '../neo4j-names.js';
 import {
@@ -841,22 +842,47 @@ export const ScheduleSchema = z.strictObject({
   maxConcurrency: z.number().int().min(1).max(40).optional(),
 });
 
-export const RetentionSchema = z.strictObject({
-  daily: z.number().int().min(1, 'must keep at least one daily backup').max(366),
-  weekly: z.number().int().min(0).max(520),
-  monthly: z.number().int().min(0).max(1200),
-  yearly: z.number().int().min(0).max(100).default(0),
-  /**
-   * Days before an overwritten or deleted object version is removed for good: the undo window for a
-   * deletion. Every backup the retention classes expire also stays this long as a noncurrent version
-   * (S3 lifecycle expiration of a versioned object adds a delete marker), so it is billed for its
-   * class's days plus these: 7 keeps a week's undo window at about a third of the daily class's cost
-   * of 30 (README, "Cost").
-   */
-  noncurrentVersionDays: z.number().int().min(1).max(3650).default(7),
-  /** Days before the objects of a backup that never completed (still tagged "pending") expire. */
-  incompleteDays: z.number().int().min(1).max(365).default(7),
-});
+export const RetentionSchema = z
+  .strictObject({
+    daily: z.number().int().min(1, 'must keep at least one daily backup').max(366),
+    weekly: z.number().int().min(0).max(520),
+    monthly: z.number().int().min(0).max(1200),
+    yearly: z.number().int().min(0).max(100).default(0),
+    /**
+     * Days before an overwritten or deleted object version is removed for good: the undo window for a
+     * deletion. Every backup the retention classes expire also stays this long as a noncurrent version
+     * (S3 lifecycle expiration of a versioned object adds a delete marker), so it is billed for its
+     * class's days plus these: 7 keeps a week's undo window at about a third of the daily class's cost
+     * of 30 (README, "Cost").
+     */
+    noncurrentVersionDays: z.number().int().min(1).max(3650).default(7),
+    /** Days before the objects of a backup that never completed (still tagged "pending") expire. */
+    incompleteDays: z.number().int().min(1).max(365).default(7),
+    /**
+     * Colder storage for the long-kept classes: the lifecycle rules of `classes` also move their
+     * objects to `storageClass` `afterDays` days after they were written (core/backup/retention.ts,
+     * coldStorageProblems, says which combinations S3 refuses or bills beyond their use). Unset: every
+     * backup stays in S3 Standard until it expires.
+     */
+    coldStorage: z
+      .strictObject({
+        /** The retention classes whose backups move (each must have a count above 0). */
+        classes: z
+          .array(z.enum(RetentionClasses))
+          .min(1, 'must name at least one retention class')
+          .default(['monthly', 'yearly'])
+          .refine((c) => new Set(c).size === c.length, 'names a class twice'),
+        /** Days after an object's creation (S3 lifecycle "Days", counted from creation). */
+        afterDays: z.number().int().min(0).max(36500),
+        /** The S3 storage class they move to (a lifecycle Transition's StorageClass). */
+        storageClass: z.enum(ColdStorageClasses).default('GLACIER_IR'),
+      })
+      .optional(),
+  })
+  .superRefine((retention, ctx) => {
+    for (const problem of coldStorageProblems(retention))
+      ctx.addIssue({ code: 'custom', path: ['coldStorage', ...problem.path], message: problem.message });
+  });
 
 export const ReplicationSchema = z.strictObject({
   region: awsRegion,

@@ -59,6 +59,7 @@ export const NotifyEventSchema = z.discriminatedUnion('outcome', [
       bytes: true,
       componentBytes: true,
       retentionClass: true,
+      retentionWarnings: true,
     }),
   }),
   z.strictObject({
@@ -222,7 +223,9 @@ export async function notifyStep(input: unknown, deps: NotifyDeps): Promise<Noti
       ...(event.forced
         ? ['', 'The preflight gate was skipped (force): Infrahub may have been running tasks.']
         : []),
-      ...(event.warnings.length > 0 ? ['', 'Warnings:', ...event.warnings.map((w) => `  - ${w}`)] : []),
+      ...(event.warnings.length + m.retentionWarnings.length > 0
+        ? ['', 'Warnings:', ...[...event.warnings, ...m.retentionWarnings].map((w) => `  - ${w}`)]
+        : []),
       ...lockLeftLines(event, event.startedAt),
       '',
       `Execution:  ${event.executionId}`,

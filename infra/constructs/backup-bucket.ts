@@ -5,7 +5,15 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { FLEET_RESULTS_ROOT, NOTICES_ROOT, RESTORE_SEEDS_ROOT } from '../../core/backup/layout.js';
-import { expirationDays, PENDING, RETENTION_TAG, RetentionClasses } from '../../core/backup/retention.js';
+import {
+  type ColdStorageClass,
+  expirationDays,
+  FILE_TAG,
+  PENDING,
+  RETENTION_TAG,
+  type RetentionClass,
+  RetentionClasses,
+} from '../../core/backup/retention.js';
 import type { DeploymentConfig, Retention } from '../../core/config/schema.js';
 import { acknowledgeWildcards } from '../nag.js';
 
@@ -21,6 +29,39 @@ export interface BackupBucketProps {
   readonly keyAlias?: string;
   /** Off-region replication of every object version into this bucket (in another region). */
   readonly replicateTo?: ReplicationDestination;
+}
+
+/** CDK's names of the S3 storage classes a backup may move to (the values are S3's own). */
+const STORAGE_CLASSES: Record<ColdStorageClass, s3.StorageClass> = {
+  GLACIER_IR: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+  GLACIER: s3.StorageClass.GLACIER,
+  DEEP_ARCHIVE: s3.StorageClass.DEEP_ARCHIVE,
+  STANDARD_IA: s3.StorageClass.INFREQUENT_ACCESS,
+  ONEZONE_IA: s3.StorageClass.ONE_ZONE_INFREQUENT_ACCESS,
+  INTELLIGENT_TIERING: s3.StorageClass.INTELLIGENT_TIERING,
+};
+
+/**
+ * The rules that move the classes of `retention.coldStorage` (validated by the configuration schema:
+ * core/backup/retention.ts coldStorageProblems) to its storage class `afterDays` after creation, one
+ * per class. They match the class's tag AND `backup-part=file`, which the seal puts on a backup's
+ * files only (core/backup/catalog.ts tagObjects): the manifest and the `.runner/` records stay in
+ * Standard, so listing, inspecting, quick verification and a restore plan read them without a
+ * restore, and only the files a restore downloads are archived. Objects under 128 KB never move
+ * either (TransitionDefaultMinimumObjectSize all_storage_classes_128K, set on the bucket: S3 User
+ * Guide, "Transitioning objects using Amazon S3 Lifecycle"; the cold classes bill at least 128 KB an
+ * object). Backups sealed before this rule existed carry no `backup-part` tag and stay where they are.
+ */
+function coldTransitions(retention: Retention): s3.LifecycleRule[] {
+  const cold = retention.coldStorage;
+  if (!cold) return [];
+  return cold.classes.map((cls: RetentionClass) => ({
+    id: `move-${cls}-backups-to-${cold.storageClass.toLowerCase().replace(/_/g, '-')}`,
+    tagFilters: { [RETENTION_TAG]: cls, [FILE_TAG.key]: FILE_TAG.value },
+    transitions: [
+      { storageClass: STORAGE_CLASSES[cold.storageClass], transitionAfter: Duration.days(cold.afterDays) },
+    ],
+  }));
 }
 
 /** Where the primary bucket replicates to, by name: the replica stack deploys in another region. */
@@ -85,6 +126,13 @@ export class BackupBucket extends Construct {
       serverAccessLogsBucket: this.accessLogs,
       serverAccessLogsPrefix: 'backup-bucket/',
       removalPolicy: RemovalPolicy.RETAIN,
+      // Said, not left to S3's default: objects under 128 KB never move (coldTransitions).
+      ...(props.retention.coldStorage
+        ? {
+            transitionDefaultMinimumObjectSize:
+              s3.TransitionDefaultMinimumObjectSize.ALL_STORAGE_CLASSES_128_K,
+          }
+        : {}),
       lifecycleRules: [
         {
           id: 'abort-incomplete-multipart-uploads',
@@ -100,12 +148,16 @@ export class BackupBucket extends Construct {
           expiredObjectDeleteMarker: true,
         },
         // Grandfather-father-son: the manifest step tags a completed backup's objects with their
-        // class; each class expires after its count of periods (core/backup/retention.ts).
+        // class; each class expires after its count of periods (core/backup/retention.ts), and the
+        // classes of retention.coldStorage move to its storage class after afterDays. The newest
+        // backup of each target is tagged "newest", which no rule matches: it neither expires nor
+        // moves while it is the newest.
         ...RetentionClasses.filter((cls) => props.retention[cls] > 0).map((cls) => ({
           id: `expire-${cls}-backups`,
           tagFilters: { [RETENTION_TAG]: cls },
           expiration: Duration.days(expirationDays(props.retention)[cls]),
         })),
+        ...coldTransitions(props.retention),
         {
           // Enterprise restores stage the chain their servers seed from and delete it when done; what
           // a failed restore left goes after two days (core/backup/layout.ts seedStagingPrefix).

@@ -297,6 +297,7 @@ export class BackupStateMachine extends Construct {
           'bytes.$': '$.Payload.bytes',
           'componentBytes.$': '$.Payload.componentBytes',
           'retentionClass.$': '$.Payload.retentionClass',
+          'retentionWarnings.$': '$.Payload.retentionWarnings',
         },
         retries: ['storage'],
       })

@@ -120,8 +120,9 @@ describe(
         expect(await countGraph(neo4j)).toEqual(before);
         expect(await exists(local.s3, bucket, 'locks/infrahub-lab.json')).toBe(false);
 
-        // The first complete backup of the month (the local policy keeps no yearly ones): every object
-        // of it, the manifest included, is re-tagged from "pending" to its retention class.
+        // The first complete backup of the month (the local policy keeps no yearly ones), and the
+        // target's newest: every object of it, the manifest included, is re-tagged from "pending" to
+        // "newest" (no lifecycle rule expires it), its class recorded in the manifest.
         expect(manifest?.retention_class).toBe('monthly');
         for (const path of [
           ...Object.keys(manifest?.checksums ?? {}),
@@ -129,7 +130,7 @@ describe(
           '.runner/task-manager-db.json',
         ])
           expect(await retentionTag(local.s3, bucket, `infrahub-lab/${report.backupId}/${path}`), path).toBe(
-            'monthly',
+            'newest',
           );
 
         const [notice] = await notices.sns();

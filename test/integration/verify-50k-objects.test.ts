@@ -151,7 +151,8 @@ describe(`${N} artifact objects: manifest, verify and restore plan list instead 
           secondsLeft: () => MANIFEST_FUNCTION_TIMEOUT_SECONDS - MANIFEST_MARGIN_SECONDS,
         },
       );
-      // The example's retention (yearly 0) makes the first backup of a month "monthly".
+      // The example's retention (yearly 0) makes the first backup of a month "monthly"; the target's
+      // only complete backup is its newest, so its objects are tagged "newest" (core/backup/seal.ts).
       expect(summary).toMatchObject({ files: N, retentionClass: 'monthly' });
       const calls = Object.fromEntries(counted.calls);
       // The one HEAD asks whether this backup is complete already (the year's backups, for the
@@ -168,7 +169,7 @@ describe(`${N} artifact objects: manifest, verify and restore plan list instead 
       expect(calls.PutObjectTaggingCommand).toBe(N + 1);
       expect(total(counted.calls)).toBeLessThanOrEqual(N + 1 + listPages + 8);
 
-      // Every object of the backup, from the listing, was tagged once, that version, with the class.
+      // Every object of the backup, from the listing, was tagged once, that version, "newest".
       const listed = await listCurrentVersions(setup, Bucket, prefix);
       const manifestAt = manifestKey(target, backupId);
       const tags = new Map(counted.tagged.map((t) => [t.key, t]));
@@ -178,7 +179,7 @@ describe(`${N} artifact objects: manifest, verify and restore plan list instead 
         .filter(([key, v]) => {
           const t = tags.get(key);
           // The record is tagged as its current version (no version id given).
-          return t?.value !== 'monthly' || (t.versionId !== undefined && t.versionId !== v.versionId);
+          return t?.value !== 'newest' || (t.versionId !== undefined && t.versionId !== v.versionId);
         })
         .map(([key]) => key);
       expect(wrong).toEqual([]);
@@ -199,7 +200,7 @@ describe(`${N} artifact objects: manifest, verify and restore plan list instead 
         );
         return out.TagSet?.find((t) => t.Key === 'retention')?.Value;
       });
-      expect(values.filter((v) => v !== 'monthly')).toEqual([]);
+      expect(values.filter((v) => v !== 'newest')).toEqual([]);
     },
     scaled(900_000),
   );
