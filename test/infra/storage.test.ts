@@ -83,6 +83,63 @@ describe('backup storage (template)', () => {
     });
   });
 
+  it('has no rule for the tag "newest" (the newest backup of a target never expires) and, without coldStorage, no transition', () => {
+    for (const template of [backup, replica]) {
+      const buckets = Object.values(template.findResources('AWS::S3::Bucket') as Resources);
+      const rules = buckets.flatMap(
+        (b) =>
+          (b.Properties.LifecycleConfiguration as { Rules?: Array<Record<string, unknown>> } | undefined)
+            ?.Rules ?? [],
+      );
+      expect(rules.length).toBeGreaterThan(0);
+      const tagValues = rules.flatMap((r) =>
+        ((r.TagFilters ?? []) as Array<{ Value: string }>).map((t) => t.Value),
+      );
+      expect(tagValues).toContain('daily');
+      expect(tagValues).not.toContain('newest');
+      expect(JSON.stringify(rules)).not.toContain('Transition');
+    }
+  });
+
+  it("moves the coldStorage classes' files (retention=<class> and backup-part=file) to the storage class after afterDays, in both buckets", () => {
+    const built = synth(
+      withChanges((c) => {
+        (c.retention as Record<string, unknown>).coldStorage = {
+          classes: ['monthly'],
+          afterDays: 30,
+          storageClass: 'GLACIER',
+        };
+      }),
+    );
+    for (const template of [built.backup, built.replica as Template]) {
+      const [bucket] = Object.values(
+        template.findResources('AWS::S3::Bucket', {
+          Properties: { LifecycleConfiguration: Match.anyValue(), VersioningConfiguration: Match.anyValue() },
+        }) as Resources,
+      ).filter((b) => JSON.stringify(b.Properties.LifecycleConfiguration).includes('expire-daily-backups'));
+      const config = bucket?.Properties.LifecycleConfiguration as {
+        Rules: Array<Record<string, unknown>>;
+        TransitionDefaultMinimumObjectSize?: string;
+      };
+      // Objects under 128 KB never move: said, not left to S3's default.
+      expect(config.TransitionDefaultMinimumObjectSize).toBe('all_storage_classes_128K');
+      const byId = Object.fromEntries(config.Rules.map((r) => [r.Id, r]));
+      expect(byId['move-monthly-backups-to-glacier']).toEqual({
+        Id: 'move-monthly-backups-to-glacier',
+        Status: 'Enabled',
+        TagFilters: [
+          { Key: 'retention', Value: 'monthly' },
+          { Key: 'backup-part', Value: 'file' },
+        ],
+        Transitions: [{ StorageClass: 'GLACIER', TransitionInDays: 30 }],
+      });
+      // The expiry rules are unchanged; only monthly moves.
+      expect(byId['expire-monthly-backups']).toMatchObject({ ExpirationInDays: 372 });
+      expect(byId['expire-monthly-backups']?.Transitions).toBeUndefined();
+      expect(config.Rules.filter((r) => r.Transitions)).toHaveLength(1);
+    }
+  });
+
   it('replicates to the replica stack in the other region, re-encrypted with its key, without delete markers', () => {
     backup.hasResourceProperties('AWS::S3::Bucket', {
       ReplicationConfiguration: {

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { expirationDays, type RetentionClass, retentionClass } from '../../core/backup/retention.js';
-import type { Retention } from '../../core/config/schema.js';
+import {
+  expirationDays,
+  lifecycleDay,
+  type RetentionClass,
+  retentionClass,
+} from '../../core/backup/retention.js';
+import { type Retention, RetentionSchema } from '../../core/config/schema.js';
 
 const policy: Retention = {
   daily: 7,
@@ -103,5 +108,74 @@ describe('grandfather-father-son retention class', () => {
 
   it('expires each class after its count of periods, never early', () => {
     expect(expirationDays(policy)).toEqual({ daily: 7, weekly: 28, monthly: 372, yearly: 1098 });
+  });
+});
+
+describe('the day S3 Lifecycle acts (creation time + days, rounded up to the next midnight UTC)', () => {
+  it.each([
+    ['2026-11-02T02:00:00', 7, '2026-11-10T00:00:00.000Z'],
+    ['2026-11-02T23:59:59', 7, '2026-11-10T00:00:00.000Z'],
+    ['2026-11-02T00:00:00', 7, '2026-11-09T00:00:00.000Z'],
+    ['2026-02-27T12:00:00', 372, '2027-03-07T00:00:00.000Z'],
+  ] as const)('%s + %i days: %s', (created, days, expected) => {
+    expect(lifecycleDay(d(created), days).toISOString()).toBe(expected);
+  });
+});
+
+describe('retention.coldStorage, validated against S3 lifecycle rules (RetentionSchema)', () => {
+  const base = { daily: 7, weekly: 4, monthly: 12, yearly: 2, noncurrentVersionDays: 7 };
+  const problems = (coldStorage: unknown, retention: Record<string, unknown> = base) => {
+    const parsed = RetentionSchema.safeParse({ ...retention, coldStorage });
+    return parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  };
+
+  it('accepts monthly and yearly to Glacier Instant Retrieval after 30 days, the defaults filled in', () => {
+    expect(problems({ afterDays: 30 })).toEqual([]);
+    expect(RetentionSchema.parse({ ...base, coldStorage: { afterDays: 30 } }).coldStorage).toEqual({
+      classes: ['monthly', 'yearly'],
+      afterDays: 30,
+      storageClass: 'GLACIER_IR',
+    });
+    expect(problems({ classes: ['yearly'], afterDays: 0, storageClass: 'DEEP_ARCHIVE' })).toEqual([]);
+  });
+
+  it('refuses a transition to Standard-IA or One Zone-IA before day 30 (S3 refuses the rule)', () => {
+    expect(problems({ afterDays: 29, storageClass: 'STANDARD_IA' })).toEqual([
+      'coldStorage.afterDays: (29) is too early for STANDARD_IA: S3 moves objects to STANDARD_IA only 30 days or more after their creation (S3 API Reference, "Transition": Days); set afterDays to at least 30',
+    ]);
+    expect(problems({ afterDays: 30, storageClass: 'ONEZONE_IA' })).toEqual([]);
+  });
+
+  it('refuses a class with no backups (count 0), and one that expires before it would move', () => {
+    expect(problems({ classes: ['monthly', 'yearly'], afterDays: 30 }, { ...base, yearly: 0 })).toEqual([
+      'coldStorage.classes.1: "yearly": retention.yearly is 0, so there are no yearly backups and no lifecycle rule to move them; remove it from coldStorage.classes',
+    ]);
+    expect(problems({ classes: ['weekly'], afterDays: 28, storageClass: 'GLACIER_IR' })).toEqual([
+      'coldStorage.classes.0: "weekly": weekly backups expire 28 days after creation, not later than afterDays (28): S3 refuses a lifecycle rule whose expiration does not come after its transition; lower afterDays or leave weekly out',
+    ]);
+  });
+
+  it('refuses a class that would stay in the storage class less than its minimum billed duration', () => {
+    // Weekly: 28 days + 7 noncurrent = 35; moved on day 7, 28 days in Glacier Instant Retrieval (90 billed).
+    expect(problems({ classes: ['weekly'], afterDays: 7 })).toEqual([
+      'coldStorage.classes.0: "weekly": weekly backups would stay 28 days in GLACIER_IR (from day 7 to their expiration on day 28, plus 7 noncurrentVersionDays), but S3 bills GLACIER_IR for at least 90 days (minimum storage duration): they would cost more there than the days they are kept; leave weekly out of coldStorage.classes, lower afterDays, or keep weekly backups longer',
+    ]);
+    // Monthly kept 3 months (93 days + 7) moved on day 30: 70 days, under Deep Archive's 180.
+    expect(
+      problems(
+        { classes: ['monthly'], afterDays: 30, storageClass: 'DEEP_ARCHIVE' },
+        { ...base, monthly: 3 },
+      ),
+    ).toHaveLength(1);
+    // Intelligent-Tiering has no minimum.
+    expect(problems({ classes: ['weekly'], afterDays: 7, storageClass: 'INTELLIGENT_TIERING' })).toEqual([]);
+  });
+
+  it('refuses unknown storage classes and keys, and a class named twice', () => {
+    expect(problems({ afterDays: 30, storageClass: 'STANDARD' })[0]).toMatch(/^coldStorage\.storageClass: /);
+    expect(problems({ afterDays: 30, after: 3 })[0]).toMatch(/^coldStorage: .*after/);
+    expect(problems({ classes: ['monthly', 'monthly'], afterDays: 30 })).toEqual([
+      'coldStorage.classes: names a class twice',
+    ]);
   });
 });
