@@ -26,6 +26,13 @@ export const MetricNames = {
   LastBackupAgeHours: 'LastBackupAgeHours',
   /** Targets whose last complete backup is older than the RPO, or that have none (fleet-wide): the silence alarm. */
   TargetsWithoutRecentBackup: 'TargetsWithoutRecentBackup',
+  /**
+   * Hours since the newest complete backup of the target whose newest is the oldest (fleet-wide,
+   * hourly, whenever some target has one): how old the backup is that a target behind the silence
+   * alarm would be restored from. It is still there: the newest backup never expires while it is the
+   * newest (core/backup/retention.ts).
+   */
+  OldestBackupAgeHours: 'OldestBackupAgeHours',
   /** 1 when a restore drill failed (per target and fleet-wide); published by the restore drill. */
   RestoreDrillFailed: 'RestoreDrillFailed',
   /** Measured recovery time of a restore drill, seconds (per target). */

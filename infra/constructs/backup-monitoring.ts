@@ -113,7 +113,7 @@ export class BackupMonitoring extends Construct {
       // Silence is a failure: no data (the freshness check itself broken) alarms too.
       noRecentBackup: alarm(
         AlarmNames.noRecentBackup,
-        `A target has no complete backup within the RPO (${config.rpoHours} h), or the freshness check stopped reporting.`,
+        `A target has no complete backup within the RPO (${config.rpoHours} h), or the freshness check stopped reporting. How old its newest backup is (kept while it is the newest, never expired): metric ${MetricNames.OldestBackupAgeHours}, and the Freshness function's log line naming each target.`,
         metric(MetricNames.TargetsWithoutRecentBackup, 'Maximum', Duration.hours(1)),
         BREACHING,
       ),
@@ -157,7 +157,12 @@ export class BackupMonitoring extends Construct {
         [
           new cloudwatch.GraphWidget({
             title: `Hours since the last complete backup (RPO ${config.rpoHours} h)`,
-            left: [search(MetricNames.LastBackupAgeHours, 'Maximum', '')],
+            left: [
+              search(MetricNames.LastBackupAgeHours, 'Maximum', ''),
+              metric(MetricNames.OldestBackupAgeHours, 'Maximum', Duration.hours(1)).with({
+                label: 'oldest newest backup (fleet)',
+              }),
+            ],
             leftAnnotations: [{ value: config.rpoHours, label: 'RPO', color: '#d62728' }],
             width: 12,
           }),

@@ -63,6 +63,11 @@ describe('freshness (age of the last complete backup)', () => {
       { target: 'stale', lastCompleteBackup: backupIdFor(hoursAgo(50)), ageHours: 50, stale: true },
     ]);
     expect(result.stale).toEqual(['failing', 'never', 'stale']);
+    // How old the backups behind the alarm are, in words and as one fleet-wide metric.
+    expect(result.oldestAgeHours).toBe(50);
+    expect(result.summary).toBe(
+      `failing: no complete backup; never: no complete backup; stale: newest complete backup ${backupIdFor(hoursAgo(50))} is 50 h old (RPO 26 h), kept while it is the newest`,
+    );
     const listed = await cloudwatch.send(new ListMetricsCommand({ Namespace: METRICS_NAMESPACE }));
     const names = (listed.Metrics ?? []).map(
       (m) => `${m.MetricName}${(m.Dimensions ?? []).map((d) => ` ${d.Name}=${d.Value}`).join('')}`,
@@ -70,6 +75,7 @@ describe('freshness (age of the last complete backup)', () => {
     expect(names.sort()).toEqual([
       'LastBackupAgeHours Target=fresh',
       'LastBackupAgeHours Target=stale',
+      'OldestBackupAgeHours',
       'TargetsWithoutRecentBackup',
     ]);
   });
