@@ -16,6 +16,7 @@ import { registerInspect } from './commands/inspect.js';
 import { registerList } from './commands/list.js';
 import { registerReport } from './commands/report.js';
 import { registerRestore } from './commands/restore.js';
+import { registerRetention } from './commands/retention.js';
 import { registerStatus } from './commands/status.js';
 import { registerVerify } from './commands/verify.js';
 import { CliError, type CommandContext, EXIT, type GlobalOptions, resolveSettings } from './context.js';
@@ -37,7 +38,7 @@ export function buildProgram(
     // Before the commands are added: they inherit it (help and usage go where the output goes).
     .configureOutput({ writeOut: (s) => out(s.trimEnd()), writeErr: (s) => err(s.trimEnd()) })
     .description(
-      'Backups of Infrahub deployments: list, inspect, verify, back up, restore, follow, export, import and report',
+      'Backups of Infrahub deployments: list, inspect, verify, back up, restore, follow, export, import and report; preview retention, thaw archived backups',
     )
     .version(TOOL_VERSION)
     .addOption(new Option('--config <file>', 'deployment configuration (JSON)').env('INFRAHUB_BACKUP_CONFIG'))
@@ -73,6 +74,7 @@ export function buildProgram(
     registerRestore,
     registerStatus,
     registerReport,
+    registerRetention,
   ])
     register(program, ctx);
   return program;
