@@ -18,6 +18,7 @@ import { registerReport } from './commands/report.js';
 import { registerRestore } from './commands/restore.js';
 import { registerRetention } from './commands/retention.js';
 import { registerStatus } from './commands/status.js';
+import { registerThaw } from './commands/thaw.js';
 import { registerVerify } from './commands/verify.js';
 import { CliError, type CommandContext, EXIT, type GlobalOptions, resolveSettings } from './context.js';
 import { clearLiveLine, executionProgress } from './output.js';
@@ -75,6 +76,7 @@ export function buildProgram(
     registerStatus,
     registerReport,
     registerRetention,
+    registerThaw,
   ])
     register(program, ctx);
   return program;

@@ -67,6 +67,8 @@ export const ErrorNames = {
   TaskAbandoned: 'TaskAbandoned',
   /** Step Functions accepted none of the runner's heartbeats for 3/4 of the step's HeartbeatSeconds (no route to its endpoint, an IAM denial, long throttling): the state fails with States.HeartbeatTimeout at HeartbeatSeconds and may start the step again, so the runner stopped its work first (tools ended, uploads aborted) rather than run beside the new task. A new attempt passes once the task reaches Step Functions. */
   HeartbeatNotAccepted: 'HeartbeatNotAccepted',
+  /** A backup's files are in an archive storage class (S3 Glacier Flexible Retrieval or Deep Archive, moved there by retention.coldStorage) and not restored: S3 refuses to read them (InvalidObjectState) until each is restored with RestoreObject (`infrahub-backup thaw`), which takes hours. Retrying before that cannot help. */
+  BackupArchived: 'BackupArchived',
 } as const;
 
 export type ErrorName = (typeof ErrorNames)[keyof typeof ErrorNames];
@@ -281,4 +283,9 @@ export class TaskAbandonedError extends NamedError {
  */
 export class HeartbeatNotAcceptedError extends NamedError {
   override readonly name = ErrorNames.HeartbeatNotAccepted;
+}
+
+/** A backup's files must be restored from an archive storage class before they can be read (see ErrorNames.BackupArchived). */
+export class BackupArchivedError extends NamedError {
+  override readonly name = ErrorNames.BackupArchived;
 }

@@ -38,6 +38,7 @@ import { FormatProblem, type FormatVerdict, formatCheckFor } from './formats.js'
 import { backupPrefix, MANIFEST_FILE, RESULTS_DIR } from './layout.js';
 import { type Manifest, readManifest } from './manifest.js';
 import { FileRecordSchema } from './results.js';
+import { ARCHIVE_STORAGE_CLASSES } from './retention.js';
 
 export type VerifyProblemKind = 'missing' | 'unexpected' | 'size' | 'checksum' | 'version' | 'format';
 
@@ -79,6 +80,12 @@ export interface VerifyReport {
   };
   /** Deep only: dumps whose format was checked, and those that could not be (no pg_restore here). */
   formats?: { checked: number; unchecked: Array<{ path: string; reason: string }> };
+  /**
+   * Files the listing reports in an archive storage class (GLACIER, DEEP_ARCHIVE: moved there by
+   * retention.coldStorage): quick mode proves them as any other (listing and HEAD need no restore),
+   * but nothing can read them until they are restored (core/backup/thaw.ts). Absent when none.
+   */
+  archived?: Array<{ path: string; key: string; versionId?: string; storageClass: string }>;
 }
 
 export interface VerifyOptions {
@@ -303,6 +310,7 @@ export async function verifyAgainst(
   const proof: VerifyReport['proof'] = { s3FullObject: 0, uploadRecord: 0, hashed: 0, unproven: [] };
   const formats: NonNullable<VerifyReport['formats']> = { checked: 0, unchecked: [] };
   const expected = Object.entries(manifest.checksums).sort(([a], [b]) => a.localeCompare(b));
+  const archived: NonNullable<VerifyReport['archived']> = [];
 
   // 1. What the listing says, file by file.
   const checks: FileCheck[] = expected.map(([path, sha256]) => {
@@ -314,6 +322,13 @@ export async function verifyAgainst(
       return check;
     }
     check.size = version.size;
+    if (version.storageClass && ARCHIVE_STORAGE_CLASSES.has(version.storageClass))
+      archived.push({
+        path,
+        key: version.key,
+        ...(version.versionId ? { versionId: version.versionId } : {}),
+        storageClass: version.storageClass,
+      });
     const recordedSize = manifest.sizes?.[path];
     if (recordedSize !== undefined && recordedSize !== version.size) {
       check.problems.push({ path, kind: 'size', expected: recordedSize, actual: version.size });
@@ -432,6 +447,7 @@ export async function verifyAgainst(
     problems,
     proof,
     ...(options.deep ? { formats } : {}),
+    ...(archived.length > 0 ? { archived } : {}),
   };
 }
 

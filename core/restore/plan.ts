@@ -15,6 +15,7 @@ import {
   readManifest,
   structuralProblems,
 } from '../backup/manifest.js';
+import { archivedStatus, describeArchived } from '../backup/thaw.js';
 import { describeProblems, verifyAgainst } from '../backup/verify.js';
 import { parseInput } from '../config/load.js';
 import {
@@ -28,7 +29,7 @@ import {
   targetSelection,
 } from '../config/schema.js';
 import { DRILL_FLEET_DEFAULT_CONCURRENCY, fleetBoundProblem } from '../config/timeouts.js';
-import { IncompatibleBackupError, InvalidInputError, ManifestError } from '../errors.js';
+import { BackupArchivedError, IncompatibleBackupError, InvalidInputError, ManifestError } from '../errors.js';
 import { RestoreDatabaseNameSchema } from '../neo4j-names.js';
 
 export const RestoreExecutionInputSchema = z
@@ -524,11 +525,15 @@ export function restoreSource(
 
 /**
  * Validates the input, resolves the backup, verifies every file against the manifest (S3 checksums,
- * sizes and version ids; `deep` hashes every byte) and checks compatibility. Reads only. A refresh
- * (`sourceTarget` another target) is allowed by the configuration first (restoreSource: refused
- * before anything is read), reads and verifies the SOURCE's backup (`latest`: the source's newest
- * complete one) and checks it against the DESTINATION (`target`): its Neo4j edition and version,
- * PostgreSQL major, databases and the Infrahub version it runs.
+ * sizes and version ids; `deep` hashes every byte), checks that no file is archived unrestored
+ * (GLACIER, DEEP_ARCHIVE: a HEAD of each archived one) and checks compatibility. Reads only. A
+ * refresh (`sourceTarget` another target) is allowed by the configuration first (restoreSource:
+ * refused before anything is read), reads and verifies the SOURCE's backup (`latest`: the source's
+ * newest complete one) and checks it against the DESTINATION (`target`): its Neo4j edition and
+ * version, PostgreSQL major, databases and the Infrahub version it runs.
+ * @throws BackupArchivedError when files are archived and not restored, naming their class, the
+ *   `infrahub-backup thaw` command and its AWS CLI equivalent (core/backup/thaw.ts)
+ * @throws IncompatibleBackupError, ManifestError, InvalidInput as the checks find; StorageError
  */
 export async function planRestore(
   input: unknown,
@@ -589,6 +594,28 @@ export async function planRestore(
       `${refusedBefore}: the backup does not match its manifest:\n${describeProblems(report).join('\n')}`,
     );
   }
+  // Files moved to GLACIER or DEEP_ARCHIVE (retention.coldStorage) are read only once restored: a
+  // HEAD of each says whether it is; one that is not refuses the whole restore, naming how to thaw.
+  const archived = report.archived
+    ? await archivedStatus(
+        deps.s3,
+        deps.bucket,
+        report.archived.map((a) => ({
+          key: a.key,
+          ...(a.versionId ? { versionId: a.versionId } : {}),
+          storageClass: a.storageClass,
+        })),
+      )
+    : [];
+  const frozen = archived.filter((a) => a.state !== 'restored');
+  if (frozen.length > 0)
+    throw new BackupArchivedError(
+      `${refusedBefore}: ${describeArchived(deps.bucket, target.name, backupId, frozen)}`,
+    );
+  const thawedUntil = archived
+    .map((a) => a.expires)
+    .filter((e): e is string => e !== undefined)
+    .sort()[0];
   const components = parsed.components ?? manifest.components;
   const findings = checkCompatibility(
     manifest,
@@ -631,6 +658,11 @@ export async function planRestore(
           `newer backup ${r.backupId} was passed over for "latest": its manifest is refused: ${r.reason}`,
       ),
       ...findings.filter((f) => f.severity === 'warn').map((f) => f.message),
+      ...(archived.length > 0
+        ? [
+            `${archived.length} file(s) are archived (${[...new Set(archived.map((a) => a.storageClass))].join(', ')}) and restored for reading${thawedUntil ? ` until ${thawedUntil}` : ''}: run the restore before then`,
+          ]
+        : []),
       // Quick verification could not hold these to the manifest's SHA-256 (core/backup/verify.ts);
       // the restore steps hash every byte they read and refuse a mismatch.
       ...(report.proof.unproven.length > 0

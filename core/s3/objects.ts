@@ -11,7 +11,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
-import { StorageError } from '../errors.js';
+import { BackupArchivedError, StorageError } from '../errors.js';
 
 export interface PutResult {
   versionId?: string;
@@ -138,6 +138,8 @@ export interface ListedVersion {
   checksumAlgorithms?: string[];
   /** FULL_OBJECT or COMPOSITE, where reported. */
   checksumType?: string;
+  /** Its S3 storage class (STANDARD, GLACIER_IR, GLACIER, DEEP_ARCHIVE, ...), where reported. */
+  storageClass?: string;
 }
 
 /**
@@ -176,6 +178,7 @@ export async function listCurrentVersions(
           ...(v.ETag ? { etag: v.ETag } : {}),
           ...(v.ChecksumAlgorithm?.length ? { checksumAlgorithms: [...v.ChecksumAlgorithm] } : {}),
           ...(v.ChecksumType ? { checksumType: v.ChecksumType } : {}),
+          ...(v.StorageClass ? { storageClass: v.StorageClass } : {}),
         });
       }
       if (page.IsTruncated) {
@@ -197,6 +200,13 @@ export interface ObjectHead {
   size: number;
   versionId?: string;
   checksumSHA256?: string;
+  /** Its storage class when not STANDARD (S3 leaves the header out for STANDARD). */
+  storageClass?: string;
+  /**
+   * An archived object's restore, as S3's x-amz-restore header says it: `ongoing-request="true"`
+   * while it is being restored, `ongoing-request="false", expiry-date="..."` once it can be read.
+   */
+  restore?: string;
 }
 
 /** HeadObject with the checksum asked for (ChecksumMode ENABLED); undefined when there is no such key. */
@@ -216,7 +226,13 @@ export async function headObject(
         ...(versionId ? { VersionId: versionId } : {}),
       }),
     );
-    return { size: out.ContentLength ?? 0, versionId: out.VersionId, checksumSHA256: out.ChecksumSHA256 };
+    return {
+      size: out.ContentLength ?? 0,
+      versionId: out.VersionId,
+      checksumSHA256: out.ChecksumSHA256,
+      ...(out.StorageClass ? { storageClass: out.StorageClass } : {}),
+      ...(out.Restore ? { restore: out.Restore } : {}),
+    };
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw storageError(err, `reading the head of s3://${bucket}/${key}`);
@@ -280,9 +296,18 @@ export function isNotFound(err: unknown): boolean {
 
 /**
  * S3's own errors become StorageError (which the state machine retries), naming what was being
- * done; any other error keeps its name.
+ * done; any other error keeps its name. InvalidObjectState, S3's answer to reading an archived
+ * object that is not restored (S3 API Reference, "GetObject"), becomes BackupArchived instead, which
+ * no retry can help: it names the storage class and how to restore the backup.
  */
 export function storageError(err: unknown, doing: string): unknown {
+  if (isAwsError(err) && err.name === 'InvalidObjectState') {
+    const cls = (err as { StorageClass?: string }).StorageClass ?? 'an archive storage class';
+    return new BackupArchivedError(
+      `${doing} failed: the object is in ${cls} (moved there by retention.coldStorage) and S3 refuses to read it until it is restored (InvalidObjectState): restore the backup's archived objects first with "infrahub-backup thaw <backup id> --target <target>" (or aws s3api restore-object for each), wait until they are restored (hours), then try again`,
+      { cause: err },
+    );
+  }
   if (isAwsError(err))
     return new StorageError(`${doing} failed: ${err.name}: ${err.message}`, { cause: err });
   return err;
