@@ -5,7 +5,12 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
-import { ColdStorageClasses, coldStorageProblems, RetentionClasses } from '../backup/retention.js';
+import {
+  ARCHIVE_STORAGE_CLASSES,
+  ColdStorageClasses,
+  coldStorageProblems,
+  RetentionClasses,
+} from '../backup/retention.js';
 import { InvalidInputError } from '../errors.js';
 import { Neo4jDatabaseNameSchema } from '../neo4j-names.js';
 import {
@@ -1612,6 +1617,23 @@ export const DeploymentConfigSchema = z
         }
       }
     }
+
+    // A random drill must find backups it can read: one older than coldStorage.afterDays may be in
+    // an archive class, which no drill reads without a restore of hours (core/backup/thaw.ts).
+    const cold = config.retention.coldStorage;
+    if (cold && ARCHIVE_STORAGE_CLASSES.has(cold.storageClass))
+      config.schedules.forEach((schedule, i) => {
+        if (
+          schedule.kind === 'restore-drill' &&
+          schedule.backup === 'random' &&
+          schedule.windowDays > cold.afterDays
+        )
+          ctx.addIssue({
+            code: 'custom',
+            path: ['schedules', i, 'windowDays'],
+            message: `(${schedule.windowDays}) reaches past retention.coldStorage.afterDays (${cold.afterDays}): a random drill could pick a ${cold.classes.join(' or ')} backup whose files are in ${cold.storageClass}, which cannot be read without a restore of hours (infrahub-backup thaw); lower windowDays to at most ${cold.afterDays}, drill backup "latest", or use storageClass GLACIER_IR`,
+          });
+      });
 
     // What each role lists (secrets and their customer-managed keys) within IAM's quotas for one
     // role (listedSecretsFit): the secret-reading Lambdas (with secretsAccess.tag, only secrets given

@@ -138,7 +138,7 @@ describe(`${N} artifact objects: manifest, verify and restore plan list instead 
   });
 
   it(
-    'the manifest step checks every file with list pages and a few GETs, no HEAD, and re-tags every object with its class once',
+    'the manifest step checks every file with list pages and a few GETs, no HEAD, and re-tags every object once ("newest": the only backup of its target)',
     async () => {
       counted.reset();
       const summary = await manifestStep(

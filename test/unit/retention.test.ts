@@ -5,6 +5,7 @@ import {
   type RetentionClass,
   retentionClass,
 } from '../../core/backup/retention.js';
+import { loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/config/load.js';
 import { type Retention, RetentionSchema } from '../../core/config/schema.js';
 
 const policy: Retention = {
@@ -177,5 +178,29 @@ describe('retention.coldStorage, validated against S3 lifecycle rules (Retention
     expect(problems({ classes: ['monthly', 'monthly'], afterDays: 30 })).toEqual([
       'coldStorage.classes: names a class twice',
     ]);
+  });
+});
+
+describe('coldStorage in an archive class and random drills (DeploymentConfigSchema)', () => {
+  const withDrill = (storageClass: string, windowDays: number, backup = 'random') => {
+    const raw = JSON.parse(JSON.stringify(loadDeploymentConfigFile('config/example.json'))) as {
+      retention: Record<string, unknown>;
+      schedules: Array<Record<string, unknown>>;
+    };
+    raw.retention.coldStorage = { classes: ['monthly'], afterDays: 30, storageClass };
+    raw.schedules[1] = { ...raw.schedules[1], backup, windowDays };
+    return () => parseDeploymentConfig(raw, 'test');
+  };
+
+  it('refuses a random drill window past afterDays when the files would be archived (GLACIER, DEEP_ARCHIVE)', () => {
+    expect(withDrill('GLACIER', 60)).toThrow(
+      'schedules[1].windowDays: (60) reaches past retention.coldStorage.afterDays (30): a random drill could pick a monthly backup whose files are in GLACIER, which cannot be read without a restore of hours (infrahub-backup thaw); lower windowDays to at most 30, drill backup "latest", or use storageClass GLACIER_IR',
+    );
+  });
+
+  it('accepts it within afterDays, for the latest backup, or with Glacier Instant Retrieval', () => {
+    expect(withDrill('GLACIER', 30)).not.toThrow();
+    expect(withDrill('DEEP_ARCHIVE', 60, 'latest')).not.toThrow();
+    expect(withDrill('GLACIER_IR', 60)).not.toThrow();
   });
 });
