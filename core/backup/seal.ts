@@ -178,6 +178,7 @@ export async function sealBackup(
   let stats: TaggingStats | undefined;
   let newest = false;
   let previous: PreviousNewest[] = [];
+  let lookup: string | undefined;
   if (options.retention) {
     const date = parseBackupId(options.backupId);
     if (!date) throw new ManifestError(`${options.backupId} is not a backup id: cannot classify it`);
@@ -187,7 +188,16 @@ export async function sealBackup(
     const cls = retentionClass(date, present, options.retention);
     sealed.retention_class = cls;
     newest = await isNewest(s3, bucket, options.target, options.backupId, ids);
-    if (newest) previous = await previousNewest(s3, bucket, options.target, options.backupId, ids);
+    if (newest) {
+      // Looking for the previous newest reads other backups: S3 failing there must not fail this
+      // backup, which does not depend on them (nothing is re-tagged then, and the next seal looks again).
+      try {
+        previous = await previousNewest(s3, bucket, options.target, options.backupId, ids);
+      } catch (err) {
+        if (!(err instanceof StorageError)) throw err;
+        lookup = `could not look for the previous newest backup of ${options.target} (${err.message}): a backup still tagged "${NEWEST}" below this one keeps that tag, and does not expire, until the next seal of ${options.target} finds it`;
+      }
+    }
     const files = Object.values(manifest.s3 ?? {}).map((f) => ({
       key: f.key,
       versionId: f.version_id,
@@ -213,12 +223,15 @@ export async function sealBackup(
           ...(end !== undefined ? { deadline: end } : {}),
         })
       : [];
-  const warnings = demoted
-    .filter((d) => d.problem)
-    .map(
-      (d) =>
-        `the previous newest backup ${d.backupId} of ${options.target} is still tagged "${NEWEST}"${d.objects > 0 ? ` (${d.objects} of its objects were re-tagged "${d.retentionClass}", its manifest was not)` : ''}: ${d.problem}; it does not expire until it is re-tagged, which the next backup of ${options.target} tries again`,
-    );
+  const warnings = [
+    ...(lookup ? [lookup] : []),
+    ...demoted
+      .filter((d) => d.problem)
+      .map(
+        (d) =>
+          `the previous newest backup ${d.backupId} of ${options.target} is still tagged "${NEWEST}"${d.objects > 0 ? ` (${d.objects} of its objects were re-tagged "${d.retentionClass}", its manifest was not)` : ''}: ${d.problem}; it does not expire until it is re-tagged, which the next backup of ${options.target} tries again`,
+      ),
+  ];
   return {
     manifest: sealed,
     key,

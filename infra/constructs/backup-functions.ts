@@ -11,7 +11,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { FLEET_RESULTS_ROOT, NOTICES_ROOT } from '../../core/backup/layout.js';
+import { FLEET_RESULTS_ROOT, MANIFEST_FILE, NOTICES_ROOT } from '../../core/backup/layout.js';
 import { MANIFEST_FUNCTION_TIMEOUT_SECONDS } from '../../core/backup/manifest-step.js';
 import { BUNDLED_CONFIG_FILE } from '../../core/config/bundled.js';
 import {
@@ -278,11 +278,19 @@ export class BackupFunctions extends Construct {
         resources: [objects('*/backup_information.json')],
       }),
     );
-    // Retention: re-tags a completed backup's objects from "pending" to their class (tags only).
+    // Retention: re-tags a completed backup's objects from "pending" to their class or "newest", and
+    // the previous newest backup's objects to its class (tags only; core/backup/seal.ts).
     this.manifest.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['s3:PutObjectTagging', 's3:PutObjectVersionTagging'],
         resources: [objects('*/infrahub_backup_*')],
+      }),
+    );
+    // ... and finds the previous newest by its manifest's tag (GetObjectTagging, manifests only).
+    this.manifest.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObjectTagging'],
+        resources: [objects(`*/infrahub_backup_*/${MANIFEST_FILE}`)],
       }),
     );
     // Report reads the backup Map's child execution results (ResultWriter), nothing else.
@@ -594,7 +602,12 @@ export class BackupFunctions extends Construct {
     acknowledgeWildcards(
       this.manifest,
       [`${bucketArn}/*/infrahub_backup_*`],
-      'Tags (only) the objects of the backup it completes with their retention class; keys known at run time.',
+      'Tags (only) the objects of the backup it completes with their retention class, and those of the previous newest backup of the target; keys known at run time.',
+    );
+    acknowledgeWildcards(
+      this.manifest,
+      [`${bucketArn}/*/infrahub_backup_*/backup_information.json`],
+      "Reads the tags (only) of the target's manifests, to find the previous newest backup; keys known at run time.",
     );
     acknowledgeWildcards(
       this.restorePlan,

@@ -60,4 +60,11 @@ describe('verifying functions (template)', () => {
       expect.arrayContaining(['s3:PutObjectTagging', 's3:PutObjectVersionTagging']),
     );
   });
+
+  it('the manifest function may read the tags of manifests (to find the previous newest backup), of nothing else', () => {
+    expect(fn('Checks a backup with S3').actions).toContain('s3:GetObjectTagging');
+    expect(JSON.stringify(template.toJSON())).toMatch(
+      /"Action":"s3:GetObjectTagging","Effect":"Allow","Resource":\{"Fn::Join":\["",\[\{"Fn::GetAtt":\["[^"]+","Arn"\]\},"\/\*\/infrahub_backup_\*\/backup_information\.json"\]\]\}/,
+    );
+  });
 });

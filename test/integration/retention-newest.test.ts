@@ -217,20 +217,45 @@ describe('the newest complete backup of a target is tagged "newest" and never ex
     expect(await tagsOf('lab', 'infrahub_backup_20261107_020000')).toEqual(expected('newest'));
   });
 
+  it('S3 failing while the previous newest is looked for does not fail the new backup either: reported, and the next seal finds it', async () => {
+    await stage('lab', 'infrahub_backup_20261108_020000');
+    proxy.clear();
+    // GetObjectTagging of the previous newest's manifest refused (an IAM policy without it, say).
+    proxy.add({
+      match: { test: (r) => r.method === 'GET' && r.query.has('tagging') },
+      fault: { kind: 'status', status: 403, code: 'AccessDenied' },
+    });
+    const summary = await seal('lab', 'infrahub_backup_20261108_020000');
+    proxy.clear();
+    expect(summary.retentionWarnings).toEqual([
+      expect.stringMatching(
+        /^could not look for the previous newest backup of lab \(reading the tags of s3:\/\/backups-newest\/lab\/infrahub_backup_20261107_020000\/backup_information\.json failed: AccessDenied: .*\): a backup still tagged "newest" below this one keeps that tag, and does not expire, until the next seal of lab finds it$/,
+      ),
+    ]);
+    expect(await tagsOf('lab', 'infrahub_backup_20261108_020000')).toEqual(expected('newest'));
+    expect(await tagsOf('lab', 'infrahub_backup_20261107_020000')).toEqual(expected('newest'));
+
+    await stage('lab', 'infrahub_backup_20261109_020000');
+    expect((await seal('lab', 'infrahub_backup_20261109_020000')).retentionWarnings).toEqual([]);
+    expect(await tagsOf('lab', 'infrahub_backup_20261107_020000')).toEqual(expected('daily'));
+    expect(await tagsOf('lab', 'infrahub_backup_20261108_020000')).toEqual(expected('daily'));
+    expect(await tagsOf('lab', 'infrahub_backup_20261109_020000')).toEqual(expected('newest'));
+  });
+
   it('an older backup sealed later (an import of an older archive) gets its class; the newest stays the newest', async () => {
     await stage('lab', 'infrahub_backup_20261101_020000');
     const summary = await seal('lab', 'infrahub_backup_20261101_020000');
     // A Sunday: the month has a backup already, its ISO week (Oct 26 - Nov 1) none.
     expect(summary).toMatchObject({ retentionClass: 'weekly', retentionWarnings: [] });
     expect(await tagsOf('lab', 'infrahub_backup_20261101_020000')).toEqual(expected('weekly'));
-    expect(await tagsOf('lab', 'infrahub_backup_20261107_020000')).toEqual(expected('newest'));
+    expect(await tagsOf('lab', 'infrahub_backup_20261109_020000')).toEqual(expected('newest'));
   });
 
   it('each target has its own newest', async () => {
     await stage('other', 'infrahub_backup_20261102_030000');
     await seal('other', 'infrahub_backup_20261102_030000');
     expect(await tagsOf('other', 'infrahub_backup_20261102_030000')).toEqual(expected('newest'));
-    expect(await tagsOf('lab', 'infrahub_backup_20261107_020000')).toEqual(expected('newest'));
+    expect(await tagsOf('lab', 'infrahub_backup_20261109_020000')).toEqual(expected('newest'));
   });
 
   it('re-tagging changes tags only: no object gets a new version', async () => {
