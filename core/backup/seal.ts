@@ -142,7 +142,8 @@ export interface Demotion {
  * infrahub-backup's formatting (4-space indent), tagged like the files; then, when it is the newest,
  * re-tags the target's previous newest backups with their classes (see the top of this file). The
  * manifest must have been validated for this location (`validateManifest(manifest, …, { target,
- * backupId })`) and its files checked by the caller. When the tagging fails or cannot end in time,
+ * backupId })`) and its files checked by the caller. When the tagging fails or cannot end in time, or
+ * the manifest cannot be written after it,
  * the objects already tagged are tagged "pending" again (as many as the time allows) and no manifest
  * is written. The caller holds the target's lock (the manifest step does; an import does not, so an
  * import sealed at the same time as a backup of the same target may leave both tagged `newest`,
@@ -178,6 +179,7 @@ export async function sealBackup(
   let stats: TaggingStats | undefined;
   let newest = false;
   let previous: PreviousNewest[] = [];
+  let undoAll: ((cause: unknown) => Promise<never>) | undefined;
   let lookup: string | undefined;
   if (options.retention) {
     const date = parseBackupId(options.backupId);
@@ -213,9 +215,26 @@ export async function sealBackup(
       later,
     });
     tagging = `${RETENTION_TAG}=${value}`;
+    const retention = options.retention;
+    // Every object carries the class (or "newest") now: a manifest that cannot be written must not
+    // leave them so (kept a year, or for ever, instead of expiring as an incomplete backup).
+    undoAll = async (cause) => {
+      const all = objects.map((_, i) => i);
+      throw withUndone(
+        cause,
+        `backup ${options.backupId} of ${options.target}`,
+        await undoTagging(s3, bucket, objects, all, value, cls, retention, options, end),
+      );
+    };
   }
   const key = manifestKey(options.target, options.backupId);
-  const written = await putJson(s3, bucket, key, sealed, 4, tagging);
+  let written: Awaited<ReturnType<typeof putJson>>;
+  try {
+    written = await putJson(s3, bucket, key, sealed, 4, tagging);
+  } catch (err) {
+    if (undoAll) await undoAll(err);
+    throw err;
+  }
   const demoted =
     previous.length > 0
       ? await demote(s3, bucket, options.target, previous, {
@@ -409,33 +428,9 @@ async function retag(
   });
   if (!run.stopped && run.failed === 0) return { objects: objects.length, ms: run.ms };
 
-  // Undone as far as the time allows, past any failure: every object left with the class (or
-  // "newest") outlives an incomplete backup's expiry.
-  const undo = await tagObjects(
-    s3,
-    bucket,
-    run.mayCarry.map((i) => objects[i] as TaggedObject),
-    PENDING,
-    { concurrency, keepGoing: true, ...(end !== undefined ? { deadline: end, stopWhenBehind: false } : {}) },
-  );
-  const left = run.mayCarry.length - undo.tagged;
-  const lifetime =
-    value === NEWEST
-      ? 'those never expire (no lifecycle rule matches it): delete them by hand'
-      : `those expire with that class, ${expirationDays(retention)[cls]} days after they were written, not as an incomplete backup's`;
-  const undone =
-    run.mayCarry.length === 0
-      ? `no object had been tagged: the backup expires as an incomplete one (retention.incompleteDays)`
-      : left === 0
-        ? `the ${run.mayCarry.length} object(s) it had tagged were tagged "${PENDING}" again: the backup expires as an incomplete one (retention.incompleteDays)`
-        : `${left} of the ${run.mayCarry.length} object(s) it had tagged may still carry "${value}" (tagging them "${PENDING}" again ${undoEnd(undo)}): ${lifetime}`;
+  const undone = await undoTagging(s3, bucket, objects, run.mayCarry, value, cls, retention, options, end);
   const what = `backup ${options.backupId} of ${options.target}`;
-  if (run.stopped === 'failed' || run.failed > 0) {
-    const cause = run.error;
-    const message = `${cause instanceof Error ? cause.message : String(cause)}\nno manifest written for ${what}; ${undone}`;
-    if (cause instanceof StorageError) throw new StorageError(message, { cause });
-    throw cause;
-  }
+  if (run.stopped === 'failed' || run.failed > 0) throw withUndone(run.error, what, undone);
   const tagged =
     value === NEWEST
       ? `"${NEWEST}" (it is the newest complete backup; its class is "${cls}")`
@@ -443,6 +438,57 @@ async function retag(
   throw new IncompleteBackupError(
     `re-tagging the ${objects.length} objects of ${what} with ${tagged} could not end within the manifest step's time: ${describeRate(run, objects.length, end === undefined ? 0 : end - start, budget)}; no manifest written; ${undone}`,
   );
+}
+
+/**
+ * Tags the objects at `indices` "pending" again, as far as the time up to `end` allows and past any
+ * failure (every object left with `value`, the class or "newest", outlives an incomplete backup's
+ * expiry); returns a sentence saying what was undone and what may still carry `value`. Best effort:
+ * an S3 slower still than during the tagging may leave some with it, and the sentence names how many.
+ */
+async function undoTagging(
+  s3: S3Client,
+  bucket: string,
+  objects: readonly TaggedObject[],
+  indices: readonly number[],
+  value: string,
+  cls: RetentionClass,
+  retention: Retention,
+  options: SealOptions,
+  end: number | undefined,
+): Promise<string> {
+  const undo = await tagObjects(
+    s3,
+    bucket,
+    indices.map((i) => objects[i] as TaggedObject),
+    PENDING,
+    {
+      concurrency: options.tagConcurrency ?? TAG_CONCURRENCY,
+      keepGoing: true,
+      ...(end !== undefined ? { deadline: end, stopWhenBehind: false } : {}),
+    },
+  );
+  const left = indices.length - undo.tagged;
+  const lifetime =
+    value === NEWEST
+      ? 'those never expire (no lifecycle rule matches it): delete them by hand'
+      : `those expire with that class, ${expirationDays(retention)[cls]} days after they were written, not as an incomplete backup's`;
+  return indices.length === 0
+    ? `no object had been tagged: the backup expires as an incomplete one (retention.incompleteDays)`
+    : left === 0
+      ? `the ${indices.length} object(s) it had tagged were tagged "${PENDING}" again: the backup expires as an incomplete one (retention.incompleteDays)`
+      : `${left} of the ${indices.length} object(s) it had tagged may still carry "${value}" (tagging them "${PENDING}" again ${undoEnd(undo)}): ${lifetime}`;
+}
+
+/** The error `cause` with the undo's sentence: a StorageError stays one (retried), others are rethrown as they are. */
+function withUndone(cause: unknown, what: string, undone: string): unknown {
+  const message = `${cause instanceof Error ? cause.message : String(cause)}\nno manifest written for ${what}; ${undone}`;
+  if (cause instanceof StorageError) return new StorageError(message, { cause });
+  if (cause instanceof Error) {
+    cause.message = message;
+    return cause;
+  }
+  return new StorageError(message, { cause });
 }
 
 /** "12,000 tagged in 80 s (150/s): all 50,000 need about 333 s, 300 s were given". */

@@ -100,7 +100,9 @@ export interface AuditBackup {
   errors: Array<{ component: string; error: string; message: string; at: string }>;
   /**
    * The `retention` tag (core/backup/retention.ts) of the manifest object, which the lifecycle rule
-   * of that class expires; without a manifest, of the backup's objects (`pending`). Null: untagged.
+   * of that class expires, or `newest` (the target's newest complete backup, which no rule expires;
+   * its class is then `manifestRetentionClass`); without a manifest, of the backup's objects
+   * (`pending`). Null: untagged.
    */
   retentionClass: string | null;
   /** The manifest's own `retention_class` (it should equal the tag); null when it records none. */

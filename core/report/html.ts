@@ -10,6 +10,7 @@
  * drills against the objective, the restores, the failures with their causes, and what the bucket
  * cannot show. Tables carry their values for machines too: `data-*` attributes in bytes and seconds.
  */
+import { NEWEST } from '../backup/retention.js';
 import { formatBytes } from '../format.js';
 import type { AuditBackup, AuditPolicy, AuditRecovery, AuditReport } from './audit.js';
 import { BYTE_UNITS, escapeHtml, type PlotSeries, SECOND_UNITS, timePlotSvg } from './svg.js';
@@ -135,9 +136,11 @@ function backupRow(b: AuditBackup): string {
   const retention =
     b.retentionClass === null
       ? 'untagged'
-      : b.manifestRetentionClass !== null && b.manifestRetentionClass !== b.retentionClass
-        ? `${b.retentionClass} (manifest says ${b.manifestRetentionClass})`
-        : b.retentionClass;
+      : b.retentionClass === NEWEST
+        ? `${b.manifestRetentionClass ?? 'no class recorded'}, kept while it is the newest`
+        : b.manifestRetentionClass !== null && b.manifestRetentionClass !== b.retentionClass
+          ? `${b.retentionClass} (manifest says ${b.manifestRetentionClass})`
+          : b.retentionClass;
   return `<tr class="backup state-${e(b.state)}"${data('target', b.target)}${data('backup-id', b.backupId)}${data('state', b.state)}${data('bytes', b.bytes)}${data('duration-seconds', b.durationSeconds)}${data('retention', b.retentionClass)}>
 ${cell(b.target, ID)}${cell(b.backupId, ID)}${cell(formatTime(b.startedAt), TIME)}${cell(b.completedAt !== null && b.completedAt.slice(0, 10) === b.startedAt.slice(0, 10) ? formatTime(b.completedAt).slice(11) : formatTime(b.completedAt), TIME)}${cell(formatBytes(b.bytes), ` class="num" title="${b.bytes} bytes"`)}${cell(String(b.files), ' class="num"')}${cell(formatSeconds(b.durationSeconds), ' class="num"')}${cell(formatSeconds(b.captureSeconds), ' class="num"')}<td><span class="badge ${e(b.state)}">${e(b.state)}</span></td>${cell(retention)}${cell(verified)}${cell(b.cause ?? (b.importedFrom ? `imported from ${b.importedFrom}` : ''), ' class="cause"')}
 </tr>`;

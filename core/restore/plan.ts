@@ -610,7 +610,7 @@ export async function planRestore(
   const frozen = archived.filter((a) => a.state !== 'restored');
   if (frozen.length > 0)
     throw new BackupArchivedError(
-      `${refusedBefore}: ${describeArchived(deps.bucket, target.name, backupId, frozen)}`,
+      `${refusedBefore}: ${describeArchived(deps.bucket, source, backupId, frozen)}`,
     );
   const thawedUntil = archived
     .map((a) => a.expires)

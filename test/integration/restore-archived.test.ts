@@ -110,6 +110,25 @@ describe('restoring a backup whose files are archived', () => {
     );
   });
 
+  it("a refresh from another target's archived backup names the SOURCE target in the thaw command", async () => {
+    // The archived objects are the source's: thawing with --target of the destination finds nothing.
+    const refreshing = structuredClone(config);
+    const destination = refreshing.targets.find((t) => t.name !== target);
+    if (!destination) throw new Error('config/example.json has a second target');
+    destination.refreshFrom = [target];
+    const refused = await planRestore(
+      { target: destination.name, sourceTarget: target, backupId: glacier, components: ['artifacts'] },
+      { s3, bucket: Bucket, config: refreshing },
+    ).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ name: 'BackupArchived' });
+    const message = (refused as Error).message;
+    expect(message).toContain(
+      `refresh of ${destination.name} from ${target}/${glacier} refused before touching`,
+    );
+    expect(message).toContain(`infrahub-backup thaw ${glacier} --target ${target} --days 7`);
+    expect(message).not.toContain(`--target ${destination.name}`);
+  });
+
   it('a runner or export reading an unrestored object fails BackupArchived (not a StorageError to retry)', async () => {
     await expect(hashObject(s3, Bucket, `${target}/${glacier}/artifacts/a.txt`)).rejects.toMatchObject({
       name: 'BackupArchived',

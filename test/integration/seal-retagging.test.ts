@@ -12,15 +12,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupPrefix, manifestKey, resultKey } from '../../core/backup/layout.js';
 import { readManifest } from '../../core/backup/manifest.js';
 import { manifestStep } from '../../core/backup/manifest-step.js';
-import { PENDING_TAGGING } from '../../core/backup/retention.js';
 import { SEAL_CLIENT } from '../../core/backup/seal.js';
 import { mapLimit } from '../../core/concurrency.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { createLogger } from '../../core/log.js';
 import { createS3Client, FUNCTION_REQUEST_BOUNDS } from '../../core/s3/client.js';
-import { putJson } from '../../core/s3/objects.js';
 import {
   type FaultProxy,
+  putArtifactsRecord,
   type S3Server,
   type SeededObject,
   startFaultProxy,
@@ -33,7 +32,13 @@ const N = 1_500;
 const Bucket = 'backups-seal-retagging';
 const backupId = 'infrahub_backup_20261120_020000';
 /** One target per case, so each backup is the first of its month: class "monthly" (yearly is 0). */
-const targets = ['lab-slow', 'lab-refused', 'lab-undo-refused', 'lab-throttled'] as const;
+const targets = [
+  'lab-slow',
+  'lab-refused',
+  'lab-undo-refused',
+  'lab-throttled',
+  'lab-manifest-refused',
+] as const;
 type Target = (typeof targets)[number];
 const { retention } = loadDeploymentConfigFile('config/example.json');
 const logger = createLogger({}, { write: () => undefined });
@@ -85,6 +90,9 @@ describe('sealing with retention: every object re-tagged, or none left with a cl
     proxy = await startFaultProxy(server.endpoint);
     fn = createS3Client({
       ...FUNCTION_REQUEST_BOUNDS,
+      // moto answers a listing of 1,501 versions slower on a busy machine: the deployed bounds, stretched.
+      socketTimeoutMs: scaled(FUNCTION_REQUEST_BOUNDS.socketTimeoutMs),
+      requestTimeoutMs: scaled(FUNCTION_REQUEST_BOUNDS.requestTimeoutMs),
       ...SEAL_CLIENT,
       endpoint: proxy.endpoint,
       region: server.region,
@@ -93,28 +101,7 @@ describe('sealing with retention: every object re-tagged, or none left with a cl
     });
     // What the runner's artifacts component records (.runner/artifacts.json), tagged "pending".
     for (const target of targets) {
-      const prefix = backupPrefix(target, backupId);
-      await putJson(
-        direct,
-        Bucket,
-        resultKey(target, backupId, 'artifacts'),
-        {
-          target,
-          backupId,
-          component: 'artifacts',
-          startedAt: '2026-11-20T02:00:00.000Z',
-          finishedAt: '2026-11-20T02:10:00.000Z',
-          source: { type: 's3', bucket: 'infrahub-artifacts', prefix: 'store/' },
-          files: objectsOf(target).map((o) => ({
-            path: o.key.slice(prefix.length),
-            size: o.size,
-            sha256: o.sha256,
-            s3: { key: o.key, versionId: o.versionId, checksumSHA256: o.checksumSHA256 },
-          })),
-        },
-        2,
-        PENDING_TAGGING,
-      );
+      await putArtifactsRecord(direct, Bucket, target, backupId, objectsOf(target));
     }
   }, scaled(300_000));
 
@@ -129,18 +116,25 @@ describe('sealing with retention: every object re-tagged, or none left with a cl
     async () => {
       proxy.clear();
       // 250 ms a request, 48 at once: under 200 objects a second, so 1,501 need over 7 s; 4 s are given.
-      proxy.add({ match: { test: tagging('lab-slow') }, fault: { kind: 'delay', ms: 250 } });
-      const given = 4;
+      // On a busy machine the time given and S3's delay stretch together (the same ratio: the tagging
+      // still cannot end, and the undo of what it tagged still fits), so the machine's own slowness
+      // does not eat the undo's share.
+      const stretch = scaled(1000) / 1000;
+      proxy.add({
+        match: { test: tagging('lab-slow') },
+        fault: { kind: 'delay', ms: Math.round(250 * stretch) },
+      });
+      const given = Math.round(4 * stretch);
       // The function's own timeout: the step must have answered before it (the Lambda gives it
       // `secondsLeft` plus a margin; here some seconds, stretched on a busy machine).
       const timeout = new Promise<'cut by the function timeout'>((resolve) =>
         setTimeout(() => resolve('cut by the function timeout'), given * 1000 + scaled(5_000)).unref(),
       );
       const outcome = await Promise.race([step('lab-slow', given).catch((err: unknown) => err), timeout]);
-      expect(outcome).toMatchObject({
+      expect(outcome, String(outcome)).toMatchObject({
         name: 'IncompleteBackup',
         message: expect.stringMatching(
-          /^re-tagging the 1501 objects of backup infrahub_backup_20261120_020000 of lab-slow with "newest" \(it is the newest complete backup; its class is "monthly"\) could not end within the manifest step's time: \d+ tagged in [\d.]+ s \(\d+\/s\): all 1501 need about \d+ s, 4 s were given \(90% of them for tagging\); no manifest written; the \d+ object\(s\) it had tagged were tagged "pending" again: the backup expires as an incomplete one/,
+          /^re-tagging the 1501 objects of backup infrahub_backup_20261120_020000 of lab-slow with "newest" \(it is the newest complete backup; its class is "monthly"\) could not end within the manifest step's time: \d+ tagged in [\d.]+ s \(\d+\/s\): all 1501 need about \d+ s, \d+ s were given \(90% of them for tagging\); no manifest written; the \d+ object\(s\) it had tagged were tagged "pending" again: the backup expires as an incomplete one/,
         ),
       });
       proxy.clear();
@@ -246,6 +240,28 @@ describe('sealing with retention: every object re-tagged, or none left with a cl
       // One request per object and record, and one more per throttled answer.
       const sent = proxy.requests.filter((r) => r.method === 'PUT' && r.query.includes('tagging'));
       expect(sent.filter((r) => r.path.startsWith(`/${Bucket}/lab-throttled/`))).toHaveLength(N + 1 + 40);
+    },
+    scaled(120_000),
+  );
+  it(
+    'when the manifest itself cannot be written after every object was tagged, tags "pending" again what it had tagged',
+    async () => {
+      // Review of issue 16, item 4: the undo covered the tagging only. A manifest PUT refused (a
+      // bucket or key policy, Object Lock, KMS) after all 1,501 objects got "monthly" left them all
+      // with the class and no manifest: kept 372 days instead of expiring as an incomplete backup,
+      // on every retry of the step alike.
+      proxy.clear();
+      const manifestPath = `/${Bucket}/${manifestKey('lab-manifest-refused', backupId)}`;
+      proxy.add({
+        match: { test: (r) => r.method === 'PUT' && !r.query.has('tagging') && r.path === manifestPath },
+        fault: { kind: 'status', status: 403, code: 'AccessDenied' },
+      });
+      const error = await step('lab-manifest-refused', 120).catch((err: unknown) => err);
+      proxy.clear();
+      expect(error).toMatchObject({ name: 'StorageError' });
+      expect(await exists(direct, Bucket, manifestKey('lab-manifest-refused', backupId))).toBe(false);
+      const tags = await tagsOf('lab-manifest-refused');
+      expect([...tags.values()].filter((t) => t !== 'pending')).toEqual([]);
     },
     scaled(120_000),
   );

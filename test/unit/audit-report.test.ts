@@ -475,6 +475,32 @@ describe('the page', () => {
     expect(html).toContain('Policy in force: <strong>not given</strong>');
   });
 
+  it('the newest backup (tagged "newest") shows its class and that it is kept, not a mismatch', () => {
+    const ids = ['infrahub_backup_20261101_020000', 'infrahub_backup_20261102_020000'];
+    const backups = [
+      backupRecord({
+        target,
+        backupId: ids[0] as string,
+        manifest: manifestOf(ids[0] as string, 1, 1, 1),
+        errors: [],
+        tag: 'weekly',
+      }),
+      backupRecord({
+        target,
+        backupId: ids[1] as string,
+        manifest: manifestOf(ids[1] as string, 1, 1, 1),
+        errors: [],
+        tag: 'newest',
+      }),
+    ];
+    const html = renderAuditHtml(
+      assembleReport({ bucket: 'b', period, targets: [target], backups, recoveries: [], now }),
+    );
+    expect(html).toContain('<td>daily, kept while it is the newest</td>');
+    expect(html).toContain('<td>weekly (manifest says daily)</td>');
+    expect(html).not.toContain('newest (manifest says');
+  });
+
   it('one point per complete backup and drill, the objective as a line, causes escaped, nothing external', () => {
     const ids = ['infrahub_backup_20261101_020000', 'infrahub_backup_20261102_020000'];
     const backups = ids.map((id, i) =>
