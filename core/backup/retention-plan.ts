@@ -50,7 +50,10 @@ export interface BackupRetentionFacts {
 
 /** What the lifecycle does to a backup under one policy. */
 export type RetentionFate =
-  /** Expires on `on` (ISO date, midnight UTC); `due`: that day has come, so at the next lifecycle run. */
+  /**
+   * Expires on `on` (ISO date, midnight UTC); `due`: that day has come, so at the next lifecycle run.
+   * `purgedOn`: its noncurrent version goes, noncurrentVersionDays after `on` (after now when `due`).
+   */
   | { kind: 'expires'; on: string; due: boolean; purgedOn: string }
   /**
    * The newest complete backup: kept while it is. Once superseded it expires on `onceSuperseded`
@@ -139,12 +142,20 @@ export function planRetention(
   });
 }
 
+/**
+ * An expiry on `on`. The expired object becomes noncurrent when S3 acts on it: on `on`, or, when that
+ * day has passed (`due`: a previous newest re-tagged after its day, a shorter proposed policy), at the
+ * next lifecycle run, from now on. Its noncurrent version is removed `noncurrentVersionDays` after
+ * that (NoncurrentDays count from when an object becomes noncurrent: S3 User Guide, "Lifecycle
+ * configuration elements"), so `purgedOn` counts from the later of the two.
+ */
 function expires(on: Date, now: Date, policy: Retention): RetentionFate {
+  const due = on <= now;
   return {
     kind: 'expires',
     on: iso(on),
-    due: on <= now,
-    purgedOn: iso(lifecycleDay(on, policy.noncurrentVersionDays)),
+    due,
+    purgedOn: iso(lifecycleDay(due ? now : on, policy.noncurrentVersionDays)),
   };
 }
 

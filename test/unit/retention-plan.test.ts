@@ -81,6 +81,31 @@ describe('planRetention: each backup under one policy', () => {
     });
   });
 
+  it('a backup whose day has passed becomes noncurrent at the next lifecycle run: recoverable noncurrentVersionDays from then, not from its day', () => {
+    // Backups stopped, then resumed: the daily of 2026-11-03 was the newest until today's seal
+    // re-tagged it; its day (2026-11-11) passed weeks ago, so S3 deletes it at its next run and
+    // keeps the noncurrent version 7 days from that deletion (S3 User Guide, "Lifecycle
+    // configuration elements": NoncurrentDays count from when an object becomes noncurrent).
+    const [daily] = planRetention(
+      [backup('2026-11-03', 'daily', 'daily')],
+      policy,
+      at('2026-12-01T12:00:00'),
+    );
+    expect(daily?.fate).toEqual({
+      kind: 'expires',
+      on: '2026-11-11T00:00:00.000Z',
+      due: true,
+      purgedOn: '2026-12-09T00:00:00.000Z',
+    });
+    const [proposed] = comparePolicies(
+      [backup('2026-09-01', 'monthly', 'monthly')],
+      policy,
+      { ...policy, monthly: 2 },
+      at('2026-12-01T12:00:00'),
+    );
+    expect(proposed?.proposed).toMatchObject({ due: true, purgedOn: '2026-12-09T00:00:00.000Z' });
+  });
+
   it('an incomplete backup expires after incompleteDays; a class with count 0 and an untagged backup never expire', () => {
     const [pending, yearly, untagged] = planRetention(
       [backup('2026-11-20', undefined), backup('2026-01-01', 'yearly', 'yearly'), backup('2026-10-01', null)],
