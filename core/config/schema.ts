@@ -847,6 +847,9 @@ export const ScheduleSchema = z.strictObject({
   maxConcurrency: z.number().int().min(1).max(40).optional(),
 });
 
+/** The classes `retention.coldStorage` moves when it names none: the long-kept ones, those with a count above 0. */
+export const COLD_STORAGE_DEFAULT_CLASSES = ['monthly', 'yearly'] as const;
+
 export const RetentionSchema = z
   .strictObject({
     daily: z.number().int().min(1, 'must keep at least one daily backup').max(366),
@@ -871,12 +874,15 @@ export const RetentionSchema = z
      */
     coldStorage: z
       .strictObject({
-        /** The retention classes whose backups move (each must have a count above 0). */
+        /**
+         * The retention classes whose backups move (each must have a count above 0). Default: those
+         * of `monthly` and `yearly` whose count is above 0 (COLD_STORAGE_DEFAULT_CLASSES).
+         */
         classes: z
           .array(z.enum(RetentionClasses))
           .min(1, 'must name at least one retention class')
-          .default(['monthly', 'yearly'])
-          .refine((c) => new Set(c).size === c.length, 'names a class twice'),
+          .refine((c) => new Set(c).size === c.length, 'names a class twice')
+          .optional(),
         /** Days after an object's creation (S3 lifecycle "Days", counted from creation). */
         afterDays: z.number().int().min(0).max(36500),
         /** The S3 storage class they move to (a lifecycle Transition's StorageClass). */
@@ -884,7 +890,24 @@ export const RetentionSchema = z
       })
       .optional(),
   })
+  .transform(({ coldStorage, ...counts }) => ({
+    ...counts,
+    ...(coldStorage
+      ? {
+          coldStorage: {
+            ...coldStorage,
+            classes: coldStorage.classes ?? COLD_STORAGE_DEFAULT_CLASSES.filter((c) => counts[c] > 0),
+          },
+        }
+      : {}),
+  }))
   .superRefine((retention, ctx) => {
+    if (retention.coldStorage?.classes.length === 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['coldStorage', 'classes'],
+        message: `is not given, and its default (the ${COLD_STORAGE_DEFAULT_CLASSES.join(' and ')} backups) moves nothing: ${COLD_STORAGE_DEFAULT_CLASSES.map((c) => `retention.${c}`).join(' and ')} are 0; name the classes to move, or remove coldStorage`,
+      });
     for (const problem of coldStorageProblems(retention))
       ctx.addIssue({ code: 'custom', path: ['coldStorage', ...problem.path], message: problem.message });
   });

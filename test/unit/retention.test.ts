@@ -140,6 +140,24 @@ describe('retention.coldStorage, validated against S3 lifecycle rules (Retention
     expect(problems({ classes: ['yearly'], afterDays: 0, storageClass: 'DEEP_ARCHIVE' })).toEqual([]);
   });
 
+  it('classes left out: the default moves the monthly and yearly backups that are kept (a count above 0)', () => {
+    // README "Cost": GFS 7/4/12 with yearly 0 (config/example.json) and {"afterDays": 30}.
+    expect(problems({ afterDays: 30 }, { ...base, yearly: 0 })).toEqual([]);
+    expect(RetentionSchema.parse({ ...base, yearly: 0, coldStorage: { afterDays: 30 } }).coldStorage).toEqual(
+      {
+        classes: ['monthly'],
+        afterDays: 30,
+        storageClass: 'GLACIER_IR',
+      },
+    );
+    expect(
+      RetentionSchema.parse({ ...base, monthly: 0, coldStorage: { afterDays: 30 } }).coldStorage?.classes,
+    ).toEqual(['yearly']);
+    expect(problems({ afterDays: 30 }, { ...base, monthly: 0, yearly: 0 })).toEqual([
+      'coldStorage.classes: is not given, and its default (the monthly and yearly backups) moves nothing: retention.monthly and retention.yearly are 0; name the classes to move, or remove coldStorage',
+    ]);
+  });
+
   it('refuses a transition to Standard-IA or One Zone-IA before day 30 (S3 refuses the rule)', () => {
     expect(problems({ afterDays: 29, storageClass: 'STANDARD_IA' })).toEqual([
       'coldStorage.afterDays: (29) is too early for STANDARD_IA: S3 moves objects to STANDARD_IA only 30 days or more after their creation (S3 API Reference, "Transition": Days); set afterDays to at least 30',
