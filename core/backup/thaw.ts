@@ -14,6 +14,7 @@
  */
 import { RestoreObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { mapLimit } from '../concurrency.js';
+import { InvalidInputError } from '../errors.js';
 import { headObject, isAwsError, listCurrentVersions, storageError } from '../s3/objects.js';
 import { backupPrefix } from './layout.js';
 import { ARCHIVE_STORAGE_CLASSES } from './retention.js';
@@ -104,7 +105,10 @@ export type ThawOutcome = 'requested' | 'in-progress' | 'restored';
  * answers 202 when it starts a restore, 200 when the object is restored already (its copy's expiry
  * is then moved to `days` from now), 409 RestoreAlreadyInProgress while one runs (S3 API Reference,
  * "RestoreObject"), so running it again is also how to see where the restores stand. Restores are
- * billed per request and per GB retrieved at the tier's price.
+ * billed per request and per GB retrieved at the tier's price. The Expedited tier exists for S3 Glacier
+ * Flexible Retrieval only, not Deep Archive (S3 API Reference, "RestoreObject": Expedited), so it is
+ * refused for DEEP_ARCHIVE objects before any request (none is half requested).
+ * @throws InvalidInputError for the Expedited tier when an object is in DEEP_ARCHIVE
  * @throws StorageError when S3 refuses otherwise (access denied: the caller needs s3:RestoreObject)
  */
 export async function thawObjects(
@@ -113,6 +117,11 @@ export async function thawObjects(
   objects: readonly ArchivedObject[],
   options: { days: number; tier: ThawTier },
 ): Promise<Array<ArchivedObject & { outcome: ThawOutcome }>> {
+  const deep = objects.filter((o) => o.storageClass === 'DEEP_ARCHIVE').length;
+  if (options.tier === 'Expedited' && deep > 0)
+    throw new InvalidInputError('thaw', [
+      `--tier Expedited: ${deep} of the ${objects.length} archived object(s) are in DEEP_ARCHIVE, which S3 restores only at the Standard (within 12 hours) or Bulk (within 48 hours) tier; use --tier Standard or Bulk`,
+    ]);
   return mapLimit(objects, CONCURRENCY, async (o) => {
     try {
       const out = await s3.send(

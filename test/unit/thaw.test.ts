@@ -3,8 +3,10 @@
  * never sends as "in progress" (it restores at once), and the refusal's wording for objects in both
  * archive classes.
  */
+
+import type { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import { describeArchived, restoreObjectCommand, restoreState } from '../../core/backup/thaw.js';
+import { describeArchived, restoreObjectCommand, restoreState, thawObjects } from '../../core/backup/thaw.js';
 
 describe('restoreState', () => {
   it.each([
@@ -38,5 +40,27 @@ describe('describeArchived', () => {
     expect(restoreObjectCommand('bucket', blocked[0] as (typeof blocked)[0], 2, 'Bulk')).toBe(
       `aws s3api restore-object --bucket bucket --key lab/infrahub_backup_20261101_020000/artifacts/f0 --version-id v0 --restore-request '{"Days":2,"GlacierJobParameters":{"Tier":"Bulk"}}'`,
     );
+  });
+});
+
+describe('thawObjects', () => {
+  it('refuses the Expedited tier for DEEP_ARCHIVE objects before any request (S3 offers it for GLACIER only)', async () => {
+    const sent: unknown[] = [];
+    const s3 = { send: async (command: unknown) => sent.push(command) } as unknown as S3Client;
+    const objects = [
+      { key: 'lab/infrahub_backup_20261101_020000/artifacts/a', versionId: 'v1', storageClass: 'GLACIER' },
+      {
+        key: 'lab/infrahub_backup_20261101_020000/artifacts/b',
+        versionId: 'v2',
+        storageClass: 'DEEP_ARCHIVE',
+      },
+    ];
+    await expect(thawObjects(s3, 'bucket', objects, { days: 2, tier: 'Expedited' })).rejects.toMatchObject({
+      name: 'InvalidInput',
+      message: expect.stringContaining(
+        '--tier Expedited: 1 of the 2 archived object(s) are in DEEP_ARCHIVE, which S3 restores only at the Standard (within 12 hours) or Bulk (within 48 hours) tier',
+      ),
+    });
+    expect(sent).toEqual([]);
   });
 });
