@@ -6,18 +6,20 @@
 import { readFileSync } from 'node:fs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { listBackupIds, manifestRetentionTag } from '../../core/backup/catalog.js';
-import { parseBackupId } from '../../core/backup/layout.js';
+import { backupPrefix, parseBackupId } from '../../core/backup/layout.js';
 import { readManifest } from '../../core/backup/manifest.js';
 import type { BackupRetentionFacts } from '../../core/backup/retention-plan.js';
 import { mapLimit } from '../../core/concurrency.js';
 import { describeIssues, loadDeploymentConfigFile } from '../../core/config/load.js';
 import { type Retention, RetentionSchema } from '../../core/config/schema.js';
 import { ConfigError, ManifestError } from '../../core/errors.js';
+import { listCurrentVersions } from '../../core/s3/objects.js';
 
 /**
  * Every backup of `targets`, oldest first per target, with what the lifecycle sees: a complete
  * backup's manifest tag (GetObjectTagging) and recorded class (the manifest, read and validated);
- * an incomplete one (no manifest) carries `pending`. Two requests per complete backup, one per
+ * an incomplete one (no manifest) carries `pending`; an imported one also when its objects were
+ * written (the import: firstWritten). Two requests per complete backup (three for an import), one per
  * incomplete one, besides a listing per target; 8 backups at once. A manifest that is refused keeps
  * its tag and loses its class, and `warn` gets a line naming it.
  * @throws StorageError when S3 cannot be listed or read
@@ -41,6 +43,10 @@ export async function retentionFacts(
           warn(`warning: ${target}/${backupId}: its manifest is refused, its class unknown: ${err.message}`);
           return undefined;
         });
+        // An imported backup's objects were created by the import, later than its id's time.
+        const written = manifest?.imported_from
+          ? await firstWritten(s3, bucket, target, backupId)
+          : undefined;
         return {
           target,
           backupId,
@@ -48,11 +54,29 @@ export async function retentionFacts(
           complete: true,
           tag,
           ...(manifest?.retention_class ? { retentionClass: manifest.retention_class } : {}),
+          ...(written ? { written } : {}),
         };
       })),
     );
   }
   return facts;
+}
+
+/**
+ * When the first current object of a backup was written (the earliest LastModified below its prefix:
+ * one ListObjectVersions request per 1,000 objects), or undefined when S3 reports none.
+ * @throws StorageError when S3 cannot be listed
+ */
+async function firstWritten(
+  s3: S3Client,
+  bucket: string,
+  target: string,
+  backupId: string,
+): Promise<Date | undefined> {
+  let first: Date | undefined;
+  for (const v of (await listCurrentVersions(s3, bucket, backupPrefix(target, backupId))).values())
+    if (v.lastModified && (!first || v.lastModified < first)) first = v.lastModified;
+  return first;
 }
 
 /**

@@ -17,7 +17,8 @@
  * A day here is the one S3 acts on (lifecycleDay: creation time plus the days, rounded up to midnight
  * UTC). A backup's objects are written from its id's time until its manifest, usually within hours,
  * so the day is counted from the id's time: the day the first of its objects goes and the backup
- * stops being restorable. An expired object is kept `noncurrentVersionDays` more as a noncurrent
+ * stops being restorable. An imported backup's objects are written by the import, whatever its id
+ * says: its day counts from its first object's creation (`written`). An expired object is kept `noncurrentVersionDays` more as a noncurrent
  * version (the rule `expire-noncurrent-versions`), the last day it can still be recovered: `purgedOn`.
  */
 import type { Retention } from '../config/schema.js';
@@ -37,6 +38,11 @@ export interface BackupRetentionFacts {
   backupId: string;
   /** Its id's time (UTC): when its first objects were created. */
   created: Date;
+  /**
+   * When its first object was written, when that is later than its id's time: an imported backup's
+   * objects are created by the import, and S3 Lifecycle counts their days from then.
+   */
+  written?: Date;
   /** Whether its manifest exists. */
   complete: boolean;
   /**
@@ -103,14 +109,16 @@ export function planRetention(
   now: Date,
 ): PlannedBackup[] {
   return backups.map((b) => {
+    // S3 counts from each object's creation: the id's time, or an import's later one.
+    const from = b.written && b.written > b.created ? b.written : b.created;
     const tag = b.complete ? (b.tag ?? 'none') : PENDING;
     let fate: RetentionFate;
     if (tag === PENDING) {
-      const on = lifecycleDay(b.created, policy.incompleteDays);
+      const on = lifecycleDay(from, policy.incompleteDays);
       fate = expires(on, now, policy);
     } else if (tag === NEWEST) {
       const cls = b.retentionClass;
-      const later = cls ? classExpiry(cls, b.created, policy) : { why: 'its manifest records no class' };
+      const later = cls ? classExpiry(cls, from, policy) : { why: 'its manifest records no class' };
       fate =
         'on' in later
           ? { kind: 'kept-while-newest', onceSuperseded: iso(later.on), due: later.on <= now }
@@ -121,12 +129,12 @@ export function planRetention(
         why: 'its manifest carries no retention tag (sealed without retention): no rule matches it',
       };
     } else {
-      const e = classExpiry(tag, b.created, policy);
+      const e = classExpiry(tag, from, policy);
       fate = 'on' in e ? expires(e.on, now, policy) : { kind: 'never', why: e.why };
     }
     const cold = policy.coldStorage;
     const movesClass = tag !== NEWEST && tag !== PENDING && cold?.classes.includes(tag as RetentionClass);
-    const moveOn = cold && movesClass ? lifecycleDay(b.created, cold.afterDays) : undefined;
+    const moveOn = cold && movesClass ? lifecycleDay(from, cold.afterDays) : undefined;
     return {
       target: b.target,
       backupId: b.backupId,

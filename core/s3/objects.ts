@@ -140,6 +140,8 @@ export interface ListedVersion {
   checksumType?: string;
   /** Its S3 storage class (STANDARD, GLACIER_IR, GLACIER, DEEP_ARCHIVE, ...), where reported. */
   storageClass?: string;
+  /** When this version was written (LastModified): its creation, which S3 Lifecycle counts from. */
+  lastModified?: Date;
 }
 
 /**
@@ -179,6 +181,7 @@ export async function listCurrentVersions(
           ...(v.ChecksumAlgorithm?.length ? { checksumAlgorithms: [...v.ChecksumAlgorithm] } : {}),
           ...(v.ChecksumType ? { checksumType: v.ChecksumType } : {}),
           ...(v.StorageClass ? { storageClass: v.StorageClass } : {}),
+          ...(v.LastModified ? { lastModified: v.LastModified } : {}),
         });
       }
       if (page.IsTruncated) {

@@ -258,3 +258,72 @@ describe('infrahub-backup retention: each backup’s class and expiry, and what 
     );
   });
 });
+
+describe('infrahub-backup retention: an imported backup', () => {
+  const local = useLocalS3(`${Bucket}-import`);
+  const saved = { ...process.env };
+  afterAll(() => {
+    process.env = saved;
+  });
+
+  it('counts its expiry from when its objects were written (the import), not from its id’s time', async () => {
+    Object.assign(process.env, local.server.env());
+    const dir = testTempDir('retention-import-');
+    const configFile = join(dir, 'deployment.json');
+    writeFileSync(configFile, JSON.stringify({ ...config, schedules: [] }));
+    // An archive of a backup taken 40 days ago, imported now: S3 counts each object's age from its
+    // creation, so its daily class (7 days) runs from today, not from 40 days ago.
+    const imported = backupIdFor(ago(40));
+    const later = backupIdFor(ago(1));
+    const writtenFrom = Date.now();
+    await putObject(
+      local.s3,
+      `${Bucket}-import`,
+      fileKey(target, imported, 'prefect.dump'),
+      Buffer.from('x'),
+    );
+    await putJson(
+      local.s3,
+      `${Bucket}-import`,
+      manifestKey(target, imported),
+      { ...sampleManifest(target, imported), retention_class: 'daily', imported_from: `${imported}.tar.gz` },
+      4,
+      'retention=daily',
+    );
+    await putJson(
+      local.s3,
+      `${Bucket}-import`,
+      manifestKey(target, later),
+      { ...sampleManifest(target, later), retention_class: 'daily' },
+      4,
+      'retention=newest',
+    );
+    const lines: string[] = [];
+    const errors: string[] = [];
+    const code = await run(
+      [
+        '--bucket',
+        `${Bucket}-import`,
+        '--endpoint',
+        local.server.endpoint,
+        '--config',
+        configFile,
+        '--json',
+        'retention',
+        '--target',
+        target,
+      ],
+      (l) => lines.push(l),
+      (l) => errors.push(l),
+    );
+    expect(code, errors.join('\n')).toBe(EXIT.ok);
+    const { backups: planned } = JSON.parse(lines.join('\n')) as { backups: PlannedBackup[] };
+    const plan = planned.find((p) => p.backupId === imported);
+    expect(plan?.created).toBe(ago(40).toISOString());
+    // Its objects were written between writtenFrom and now (the same day, but for midnight).
+    const on = new Date((plan?.fate as { on: string }).on).getTime();
+    expect(on).toBeGreaterThanOrEqual(new Date(s3Day(new Date(writtenFrom - 1000), 7)).getTime());
+    expect(on).toBeLessThanOrEqual(new Date(s3Day(new Date(), 7)).getTime());
+    expect(plan?.fate).toMatchObject({ kind: 'expires', due: false });
+  });
+});

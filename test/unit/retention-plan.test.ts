@@ -106,6 +106,18 @@ describe('planRetention: each backup under one policy', () => {
     expect(proposed?.proposed).toMatchObject({ due: true, purgedOn: '2026-12-09T00:00:00.000Z' });
   });
 
+  it("an imported backup counts from when its objects were written, not from its id's time", () => {
+    const [imported] = planRetention(
+      [{ ...backup('2026-10-01', 'daily', 'daily'), written: at('2026-11-30T15:00:00') }],
+      policy,
+      at('2026-12-01T12:00:00'),
+    );
+    expect(imported).toMatchObject({
+      created: '2026-10-01T02:00:00.000Z',
+      fate: { kind: 'expires', on: '2026-12-08T00:00:00.000Z', due: false },
+    });
+  });
+
   it('an incomplete backup expires after incompleteDays; a class with count 0 and an untagged backup never expire', () => {
     const [pending, yearly, untagged] = planRetention(
       [backup('2026-11-20', undefined), backup('2026-01-01', 'yearly', 'yearly'), backup('2026-10-01', null)],
