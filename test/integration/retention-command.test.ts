@@ -319,11 +319,12 @@ describe('infrahub-backup retention: an imported backup', () => {
     expect(code, errors.join('\n')).toBe(EXIT.ok);
     const { backups: planned } = JSON.parse(lines.join('\n')) as { backups: PlannedBackup[] };
     const plan = planned.find((p) => p.backupId === imported);
-    expect(plan?.created).toBe(ago(40).toISOString());
+    if (!plan) throw new Error(`${imported} is not in the preview`);
+    expect(plan.created).toBe(ago(40).toISOString());
     // Its objects were written between writtenFrom and now (the same day, but for midnight).
-    const on = new Date((plan?.fate as { on: string }).on).getTime();
+    const on = new Date((plan.fate as { on: string }).on).getTime();
     expect(on).toBeGreaterThanOrEqual(new Date(s3Day(new Date(writtenFrom - 1000), 7)).getTime());
     expect(on).toBeLessThanOrEqual(new Date(s3Day(new Date(), 7)).getTime());
-    expect(plan?.fate).toMatchObject({ kind: 'expires', due: false });
+    expect(plan.fate).toMatchObject({ kind: 'expires', due: false });
   });
 });
