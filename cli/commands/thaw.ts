@@ -7,6 +7,7 @@
 import { type Command, Option } from 'commander';
 import {
   archivedObjectsOf,
+  retrievalTime,
   THAW_DEFAULT_DAYS,
   type ThawTier,
   ThawTiers,
@@ -43,7 +44,7 @@ export function registerThaw(program: Command, ctx: CommandContext): void {
     )
     .addHelpText(
       'after',
-      '\nExamples:\n  infrahub-backup thaw infrahub_backup_20261101_020000 --target infrahub-prod\n  infrahub-backup thaw infrahub_backup_20261101_020000 --tier Expedited --days 2 --json\n\nNeeds s3:RestoreObject besides s3:ListBucketVersions and s3:GetObject. Standard takes 3-5 hours for GLACIER, up to 12 for DEEP_ARCHIVE.',
+      '\nExamples:\n  infrahub-backup thaw infrahub_backup_20261101_020000 --target infrahub-prod\n  infrahub-backup thaw infrahub_backup_20261101_020000 --tier Expedited --days 2 --json\n\nNeeds s3:RestoreObject besides s3:ListBucketVersions and s3:GetObject. Standard takes 3-5 hours for GLACIER, up to 12 for DEEP_ARCHIVE; Expedited 1-5 minutes (GLACIER only); Bulk 5-12 hours (GLACIER), up to 48 (DEEP_ARCHIVE).',
     )
     .action(async (backupId: string, options: { target?: string; days: number; tier: ThawTier }) => {
       const s = ctx.settings();
@@ -73,7 +74,7 @@ export function registerThaw(program: Command, ctx: CommandContext): void {
       out(
         ready
           ? '  ready: every object can be read; restore, drill or export it now'
-          : `  not ready yet: run this again to see how far it is (${options.tier}: GLACIER 3-5 hours, DEEP_ARCHIVE up to 12 at Standard)`,
+          : `  not ready yet: run this again to see how far it is (at ${options.tier}: ${retrievalTime(options.tier, [...new Set(results.map((r) => r.storageClass))])})`,
       );
     });
 }

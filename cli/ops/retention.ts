@@ -86,25 +86,45 @@ async function firstWritten(
  * @throws ConfigError naming the file and each problem (unreadable, not JSON, invalid)
  */
 export function loadRetentionPolicy(file: string, warn: (line: string) => void = () => undefined): Retention {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(file, [
+      `cannot be read${code === 'ENOENT' ? ': no such file' : code === 'EISDIR' ? ': it is a directory' : `: ${err instanceof Error ? err.message : String(err)}`}`,
+    ]);
+  }
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
+    raw = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(file, [
-      `cannot be read as JSON: ${err instanceof Error ? err.message : String(err)}`,
-    ]);
+    throw new ConfigError(file, [`is not JSON: ${err instanceof Error ? err.message : String(err)}`]);
   }
   const record =
     raw !== null && typeof raw === 'object' && !Array.isArray(raw)
       ? (raw as Record<string, unknown>)
       : undefined;
-  if (record && 'targets' in record)
+  if (!record)
+    throw new ConfigError(file, [
+      `must be a JSON object (a deployment configuration, {"retention": {...}} or the retention object itself), got ${raw === null ? 'null' : Array.isArray(raw) ? 'an array' : `a ${typeof raw}`}`,
+    ]);
+  if ('targets' in record)
     return loadDeploymentConfigFile(file, {
       onScheduleProblems: (problems) => {
         for (const p of problems) warn(`warning: ${file}: ${p}`);
       },
     }).retention;
-  const policy = record && 'retention' in record && Object.keys(record).length === 1 ? record.retention : raw;
+  if ('retention' in record && Object.keys(record).length > 1)
+    throw new ConfigError(file, [
+      `holds "retention" beside ${Object.keys(record)
+        .filter((k) => k !== 'retention')
+        .map((k) => `"${k}"`)
+        .join(
+          ', ',
+        )} but no "targets": give a whole deployment configuration, {"retention": {...}} alone, or the retention object itself`,
+    ]);
+  const policy = 'retention' in record ? record.retention : record;
   const parsed = RetentionSchema.safeParse(policy);
   if (!parsed.success)
     throw new ConfigError(

@@ -26,6 +26,28 @@ export type ThawTier = (typeof ThawTiers)[number];
 /** Days a restored copy stays readable by default: a restore or drill started within a week. */
 export const THAW_DEFAULT_DAYS = 7;
 
+/**
+ * How long a restore request takes, by archive class and tier (S3 User Guide, "Understanding archive
+ * retrieval options": Glacier Flexible Retrieval Expedited 1-5 minutes, Standard 3-5 hours, Bulk
+ * 5-12 hours; Deep Archive Standard within 12 hours, Bulk within 48 hours, no Expedited).
+ */
+export const RETRIEVAL_TIMES: Readonly<
+  Record<'GLACIER' | 'DEEP_ARCHIVE', Partial<Record<ThawTier, string>>>
+> = {
+  GLACIER: { Expedited: '1-5 minutes', Standard: '3-5 hours', Bulk: '5-12 hours' },
+  DEEP_ARCHIVE: { Standard: 'within 12 hours', Bulk: 'within 48 hours' },
+};
+
+/** "GLACIER 3-5 hours, DEEP_ARCHIVE within 12 hours" for the classes given at `tier`. Pure. */
+export function retrievalTime(tier: ThawTier, classes: readonly string[]): string {
+  return classes
+    .map((c) => {
+      const time = RETRIEVAL_TIMES[c as keyof typeof RETRIEVAL_TIMES]?.[tier];
+      return time ? `${c} ${time}` : `${c}: no ${tier} retrieval`;
+    })
+    .join(', ');
+}
+
 /** Requests at once (RestoreObject or HeadObject). */
 const CONCURRENCY = 16;
 

@@ -318,6 +318,8 @@ export function checkCompatibility(
     /** new-database: the database created and the alias switched (RestoreExecutionInputSchema). */
     newDatabaseName?: string;
     alias?: string;
+    /** A refresh: the source target whose backup this is (RestoreExecutionInputSchema's `sourceTarget`). */
+    refreshFrom?: string;
   },
   runningInfrahubVersion?: string,
 ): CompatibilityFinding[] {
@@ -326,7 +328,11 @@ export function checkCompatibility(
   const warn = (message: string) => findings.push({ severity: 'warn', message });
 
   if (input.components.includes('database') && input.neo4jSystem === 'restore') {
-    if (target.neo4j.edition === 'enterprise') {
+    if (input.refreshFrom !== undefined) {
+      refuse(
+        `neo4jSystem "restore" in a refresh from ${input.refreshFrom}: the source's system database would give ${target.name} the Neo4j users, roles and password hashes of ${input.refreshFrom}, and the credentials in ${target.neo4j.credentialsSecret} would no longer be valid (validation fails after the data was replaced); a refresh keeps the destination's system: use "keep"`,
+      );
+    } else if (target.neo4j.edition === 'enterprise') {
       refuse(
         'neo4jSystem "restore" applies to Neo4j Community loads; an Enterprise restore seeds user databases only and never replaces system (the target\'s users, roles and privileges stay): use "keep"',
       );
@@ -627,6 +633,7 @@ export async function planRestore(
       neo4jSystem: parsed.neo4jSystem,
       ...(parsed.newDatabaseName !== undefined ? { newDatabaseName: parsed.newDatabaseName } : {}),
       alias: parsed.alias,
+      ...(refresh ? { refreshFrom: source } : {}),
     },
     deps.runningInfrahubVersion,
   );

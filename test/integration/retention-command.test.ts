@@ -257,6 +257,27 @@ describe('infrahub-backup retention: each backup’s class and expiry, and what 
       `bad.json):\n  - retention.coldStorage.afterDays: (10) is too early for STANDARD_IA: S3 moves objects to STANDARD_IA only 30 days or more after their creation`,
     );
   });
+
+  it('names what is wrong with a --policy file that is missing, not an object, or mixes retention with other keys', async () => {
+    // Review of issue 18, item 2: these gave "got a undefined", a bare ENOENT, or unknown keys
+    // "retention" and "name" of a retention object.
+    const refusal = async (name: string, body?: string) => {
+      const file = join(dir, name);
+      if (body !== undefined) writeFileSync(file, body);
+      const r = await cli('--config', configFile, 'retention', '--policy', file);
+      expect(r.code).toBe(EXIT.usage);
+      return r.err;
+    };
+    expect(await refusal('absent.json')).toMatch(/absent\.json\):\n {2}- cannot be read: no such file/);
+    expect(await refusal('array.json', '[]')).toMatch(
+      /must be a JSON object \(a deployment configuration, \{"retention": \{\.\.\.\}\} or the retention object itself\), got an array/,
+    );
+    expect(await refusal('null.json', 'null')).toMatch(/must be a JSON object .*got null/);
+    expect(await refusal('broken.json', '{"daily": 7,')).toMatch(/broken\.json\):\n {2}- is not JSON: /);
+    expect(await refusal('mixed.json', JSON.stringify({ retention: config.retention, name: 'x' }))).toMatch(
+      /holds "retention" beside "name" but no "targets"/,
+    );
+  });
 });
 
 describe('infrahub-backup retention: an imported backup', () => {

@@ -194,6 +194,20 @@ describe('the restored graph given back the destination id, before validation', 
     ).toMatchObject({ restored: null, value: null, action: 'no-root' });
   });
 
+  it("says why a new id was written when the destination's own could not be read", async () => {
+    const graph = fakeGraph({ neo4j: [PROD_ID] });
+    const reset = await resetDeploymentId(
+      graph.run,
+      ['neo4j'],
+      { value: NEW_ID, how: 'generated', unreadable: 'DatabaseUnreachable: the store would not start' },
+      NEW_ID,
+    );
+    expect(reset).toMatchObject({ value: NEW_ID, how: 'generated', action: 'set' });
+    expect(reset.reason).toBe(
+      "the destination's own id could not be read before the load (DatabaseUnreachable: the store would not start)",
+    );
+  });
+
   it('fails when the write does not take', async () => {
     const run: CypherRun = async (_db, query) => (query === ROOT_UUID_QUERY ? [{ uuid: PROD_ID }] : []);
     await expect(resetDeploymentId(run, ['neo4j'], { value: LAB_ID, how: 'kept' }, NEW_ID)).rejects.toThrow(

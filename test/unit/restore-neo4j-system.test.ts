@@ -69,6 +69,26 @@ describe('the Neo4j system database in the restore plan', () => {
     );
   });
 
+  it('refuses "restore" in a refresh: the source\'s users and password hashes would replace the destination\'s', () => {
+    // Review of issue 18, item 1: staging would get production's Neo4j users, and its own secret
+    // would fail validation after the data was replaced.
+    const findings = checkCompatibility(manifest(), lab, {
+      ...input('restore'),
+      refreshFrom: 'infrahub-prod',
+    });
+    expect(findings).toEqual([
+      {
+        severity: 'refuse',
+        message: expect.stringMatching(
+          /^neo4jSystem "restore" in a refresh from infrahub-prod: the source's system database would give infrahub-lab the Neo4j users, roles and password hashes of infrahub-prod.*use "keep"$/,
+        ),
+      },
+    ]);
+    expect(checkCompatibility(manifest(), lab, { ...input('keep'), refreshFrom: 'infrahub-prod' })).toEqual(
+      [],
+    );
+  });
+
   it('says system is untouched when the graph is not restored', () => {
     expect(describeNeo4jSystem(manifest(), lab, ['artifacts'], 'restore')).toMatchObject({
       action: 'untouched',

@@ -6,7 +6,13 @@
 
 import type { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import { describeArchived, restoreObjectCommand, restoreState, thawObjects } from '../../core/backup/thaw.js';
+import {
+  describeArchived,
+  restoreObjectCommand,
+  restoreState,
+  retrievalTime,
+  thawObjects,
+} from '../../core/backup/thaw.js';
 
 describe('restoreState', () => {
   it.each([
@@ -62,5 +68,19 @@ describe('thawObjects', () => {
       ),
     });
     expect(sent).toEqual([]);
+  });
+});
+
+describe('retrievalTime', () => {
+  it("gives the chosen tier's time for each class, and says when a class has no such tier", () => {
+    // Review of issue 18, item 3: the 'not ready yet' line gave Standard's times whatever the tier.
+    expect(retrievalTime('Standard', ['GLACIER', 'DEEP_ARCHIVE'])).toBe(
+      'GLACIER 3-5 hours, DEEP_ARCHIVE within 12 hours',
+    );
+    expect(retrievalTime('Bulk', ['GLACIER', 'DEEP_ARCHIVE'])).toBe(
+      'GLACIER 5-12 hours, DEEP_ARCHIVE within 48 hours',
+    );
+    expect(retrievalTime('Expedited', ['GLACIER'])).toBe('GLACIER 1-5 minutes');
+    expect(retrievalTime('Expedited', ['DEEP_ARCHIVE'])).toBe('DEEP_ARCHIVE: no Expedited retrieval');
   });
 });

@@ -81,6 +81,12 @@ export interface DestinationDeploymentId {
   /** The id the restored graph gets: `previous`, or the plan's new one when there was none. */
   value: string;
   how: 'kept' | 'generated';
+  /**
+   * Why the destination's own id could not be read (its stopped store would not start read-only, or
+   * held more than one Root node): `value` is then the plan's new id. A refresh is often what
+   * repairs a broken destination, so an unreadable one does not stop it.
+   */
+  unreadable?: string;
 }
 
 /**
@@ -142,7 +148,7 @@ export interface RestoredDeploymentId {
 export async function resetDeploymentId(
   run: CypherRun,
   databases: readonly string[],
-  kept: Pick<DestinationDeploymentId, 'value' | 'how'>,
+  kept: Pick<DestinationDeploymentId, 'value' | 'how' | 'unreadable'>,
   fallback: string,
   options: {
     earlier?: RestoredDeploymentId;
@@ -161,7 +167,9 @@ export async function resetDeploymentId(
     const reason = shared
       ? "the destination had the id the restored graph carries (it reported the source's identity already)"
       : how === 'generated'
-        ? 'the destination had no Root node before the load'
+        ? kept.unreadable
+          ? `the destination's own id could not be read before the load (${kept.unreadable})`
+          : 'the destination had no Root node before the load'
         : undefined;
     const result = { database, restored, value, how, ...(reason ? { reason } : {}) };
     if (current === value) return { ...result, action: 'already' };

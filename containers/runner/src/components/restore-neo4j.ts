@@ -31,6 +31,7 @@ import {
 import type { Logger } from '../../../../core/log.js';
 import { neo4jDatabaseNameProblem } from '../../../../core/neo4j-names.js';
 import { openBoltDriver } from '../../../../core/readiness/neo4j-tls.js';
+import { excerpt } from '../../../../core/redact.js';
 import { graphCountDifferences } from '../../../../core/restore/compare.js';
 import { communityLoadProblem } from '../../../../core/restore/plan.js';
 import { RestoreStepResultSchema } from '../../../../core/restore/steps.js';
@@ -321,20 +322,35 @@ async function restoreCommunityIn(
  * The deployment id of a stopped Community store: a read-only server on it (queryStoreOffline)
  * reads the Root node of each of `present` (the user databases the load replaces that exist), the
  * first holding one wins; none (a new, empty target): `refresh.fallback`, without starting a server.
- * @throws DatabaseUnreachableError, RestoreValidationError (see restoreNeo4jCommunity)
+ * A store that cannot be read (the server does not start or answer, more than one Root node) also
+ * gets `refresh.fallback`, with `unreadable` saying why: a refresh is often what repairs a broken
+ * destination, and the report names the new id and the reason. Never throws for the store's state.
  */
-async function communityDeploymentId(
+export async function communityDeploymentId(
   refresh: CommunityRefresh,
   present: readonly string[],
   log: Logger,
 ): Promise<DestinationDeploymentId> {
   if (present.length === 0) return destinationDeploymentId(async () => [], [], refresh.fallback);
-  const { result, timings } = await queryStoreOffline(
-    refresh.store,
-    present,
-    (driver) => destinationDeploymentId(driverCypher(driver), present, refresh.fallback),
-    { phase: 'deployment-id', server: 'read-only server reading the deployment id', logger: log },
-  );
+  let read: Awaited<ReturnType<typeof queryStoreOffline<DestinationDeploymentId>>>;
+  try {
+    read = await queryStoreOffline(
+      refresh.store,
+      present,
+      (driver) => destinationDeploymentId(driverCypher(driver), present, refresh.fallback),
+      { phase: 'deployment-id', server: 'read-only server reading the deployment id', logger: log },
+    );
+  } catch (err) {
+    // A destination whose store will not start (corrupted, another version) is often the reason for
+    // the refresh: it gets the plan's new id, and the report says why, instead of failing the refresh.
+    const unreadable = excerpt(err instanceof Error ? `${err.name}: ${err.message}` : String(err), 500);
+    log.warn("the destination's deployment id could not be read from its stopped store: it gets a new one", {
+      unreadable,
+      deploymentId: refresh.fallback,
+    });
+    return { previous: null, value: refresh.fallback, how: 'generated', unreadable };
+  }
+  const { result, timings } = read;
   log.info("the destination's deployment id was read from its stopped store", {
     deploymentId: result,
     ...timings,
@@ -670,6 +686,7 @@ export async function enterpriseDeploymentId(
 const RecordedDeploymentIdSchema = z.looseObject({
   value: z.string().min(1),
   how: z.enum(['kept', 'generated']),
+  unreadable: z.string().optional(),
 });
 /** What an attempt of validate-neo4j saw before it wrote (deployment-id.ts RestoredDeploymentId). */
 const SeenDeploymentIdSchema = z.strictObject({ database: z.string(), restored: z.string() });
