@@ -67,25 +67,41 @@ const FROM = '2026-11-21T02:00:00.000000Z';
 const EDGE = `main,1,${FROM},active`;
 
 /**
- * The store of about `targetBytes` (one correction when the first import is off by more than 15 %) for `neo4jVersion`, from the cache or generated: a calibration
+ * The store of about `targetBytes` for `neo4jVersion`, from the cache or generated: a calibration
  * import of 20,000 objects measures the bytes per object, then the full import writes as many
- * objects as the target needs, and a started server counts the vertices and edges.
+ * objects as the target needs (once more, corrected, when it came out more than 15 % off: the store
+ * files grow in steps), and a started server counts the vertices and edges. With `objects` instead,
+ * exactly that many objects, without calibration (a small store for tests).
  * @param options.neo4jVersion a version of the harness (harness/neo4j/pom.xml)
- * @param options.targetBytes the store size wanted (bytes, at least 64 MiB)
+ * @param options.targetBytes the store size wanted (bytes, 64 MiB to 64 GiB); or
+ * @param options.objects the number of objects wanted (1 to 10 million)
+ * @param options.cacheRoot where the store's folder goes (default BENCH_NEO4J_CACHE_DIR, else .cache)
  * @param options.print progress lines (generation takes minutes for GiBs)
- * @throws Error when targetBytes is out of range, or neo4j-admin import fails (with its output)
+ * @throws Error when neither or both of targetBytes and objects are given or one is out of range,
+ *   or neo4j-admin import fails (with its output)
  */
 export async function ensureInfrahubShapedStore(options: {
   neo4jVersion: string;
-  targetBytes: number;
+  targetBytes?: number;
+  objects?: number;
+  cacheRoot?: string;
   print?: (line: string) => void;
 }): Promise<InfrahubShapedStore> {
-  const { neo4jVersion, targetBytes } = options;
+  const { neo4jVersion, targetBytes, objects: exactly } = options;
   const print = options.print ?? (() => undefined);
-  if (!Number.isFinite(targetBytes) || targetBytes < 64 * 1024 ** 2 || targetBytes > 64 * GiB)
+  if ((targetBytes === undefined) === (exactly === undefined))
+    throw new Error('give either targetBytes or objects');
+  if (
+    targetBytes !== undefined &&
+    (!Number.isFinite(targetBytes) || targetBytes < 64 * 1024 ** 2 || targetBytes > 64 * GiB)
+  )
     throw new Error(`targetBytes must be between 64 MiB and 64 GiB, got ${targetBytes}`);
-  const label = `${Number((targetBytes / GiB).toFixed(3))}gib`;
-  const home = join(process.env.BENCH_NEO4J_CACHE_DIR || cacheDir, `bench-neo4j-${neo4jVersion}-${label}`);
+  if (exactly !== undefined && (!Number.isInteger(exactly) || exactly < 1 || exactly > 10_000_000))
+    throw new Error(`objects must be an integer from 1 to 10,000,000, got ${exactly}`);
+  const label =
+    targetBytes !== undefined ? `${Number((targetBytes / GiB).toFixed(3))}gib` : `${exactly}objects`;
+  const root = options.cacheRoot ?? (process.env.BENCH_NEO4J_CACHE_DIR || cacheDir);
+  const home = join(root, `bench-neo4j-${neo4jVersion}-${label}`);
   const meta = join(home, 'store.json');
   if (existsSync(meta)) {
     const stored = JSON.parse(readFileSync(meta, 'utf8')) as Omit<InfrahubShapedStore, 'reused'>;
@@ -103,22 +119,29 @@ export async function ensureInfrahubShapedStore(options: {
   try {
     await server.stopDbms();
     const storeDir = join(server.dataDir, 'databases', 'neo4j');
-    const calibration = 20_000;
-    await importObjects(server.adminPath, server.adminEnv(), csv, calibration);
-    const perObject = duBytes(storeDir) / calibration;
-    let objects = Math.max(calibration, Math.round(targetBytes / perObject));
-    print(
-      `  generating an Infrahub-shaped store of ${objects} objects (${(perObject / 1024).toFixed(1)} KiB each measured) ...`,
-    );
+    let objects: number;
+    let storeBytes: number;
     const t0 = Date.now();
-    await importObjects(server.adminPath, server.adminEnv(), csv, objects);
-    let storeBytes = duBytes(storeDir);
-    // The store files grow in steps, so bytes per object are not constant: one correction when off by > 15 %.
-    if (Math.abs(storeBytes / targetBytes - 1) > 0.15) {
-      objects = Math.max(calibration, Math.round((objects * targetBytes) / storeBytes));
-      print(`  ${(storeBytes / GiB).toFixed(2)} GiB: generating again with ${objects} objects ...`);
+    if (exactly !== undefined || targetBytes === undefined) {
+      objects = exactly ?? 1;
       await importObjects(server.adminPath, server.adminEnv(), csv, objects);
       storeBytes = duBytes(storeDir);
+    } else {
+      const calibration = 20_000;
+      await importObjects(server.adminPath, server.adminEnv(), csv, calibration);
+      const perObject = duBytes(storeDir) / calibration;
+      objects = Math.max(calibration, Math.round(targetBytes / perObject));
+      print(
+        `  generating an Infrahub-shaped store of ${objects} objects (${(perObject / 1024).toFixed(1)} KiB each measured) ...`,
+      );
+      await importObjects(server.adminPath, server.adminEnv(), csv, objects);
+      storeBytes = duBytes(storeDir);
+      if (Math.abs(storeBytes / targetBytes - 1) > 0.15) {
+        objects = Math.max(calibration, Math.round((objects * targetBytes) / storeBytes));
+        print(`  ${(storeBytes / GiB).toFixed(2)} GiB: generating again with ${objects} objects ...`);
+        await importObjects(server.adminPath, server.adminEnv(), csv, objects);
+        storeBytes = duBytes(storeDir);
+      }
     }
     print(
       `  imported in ${((Date.now() - t0) / 1000).toFixed(0)} s: store ${(storeBytes / GiB).toFixed(2)} GiB`,
