@@ -7,11 +7,22 @@
  *   BENCH_NEO4J_MIB  store size of the Neo4j Enterprise chain benchmark (fake neo4j-admin; default 256)
  *   BENCH_NEO4J_CHANGE_PCT  its change between the two backups, % of the store (default 2)
  *   BENCH_VERIFY_OBJECTS  artifact object counts of the verification benchmark (default "5000,50000")
- *   BENCH_ONLY       "hash", "pg", "restore", "neo4j-chain" or "verify-scale" to run one of them
+ *   BENCH_NEO4J_GIB  store sizes (GiB, comma-separated) of the Neo4j Community backup and restore
+ *                    benchmarks on an Infrahub-shaped graph (default "1"; "1,4" adds the 4 GiB store:
+ *                    opt-in, it takes about ... more); generated once with neo4j-admin import and
+ *                    kept under .cache/bench-neo4j-<version>-<size>gib/ (or BENCH_NEO4J_CACHE_DIR)
+ *   BENCH_NEO4J_VERSION  the Neo4j version of those (default the harness's, HARNESS_NEO4J_VERSION)
+ *   BENCH_NEO4J_ROUNDS   interleaved rounds of each (best of; default 2)
+ *   BENCH_ONLY       "hash", "pg", "restore", "neo4j-chain", "verify-scale", "neo4j-backup",
+ *                    "neo4j-restore" or "infrahub-drill" to run one of them
  */
 
+import { neo4jVersion } from '../harness/index.js';
 import { hashOverhead } from './hash-overhead.js';
+import { formatInfrahubDrill, infrahubDrillBenchmark } from './infrahub-drill.js';
+import { formatNeo4jBackup, neo4jBackupBenchmark } from './neo4j-backup.js';
 import { formatNeo4jChain, neo4jChainBenchmark } from './neo4j-chain.js';
+import { formatNeo4jRestore, neo4jRestoreBenchmark } from './neo4j-restore.js';
 import { formatPgBackup, pgBackupBenchmark } from './pg-backup.js';
 import { formatPgRestore, pgRestoreBenchmark } from './pg-restore.js';
 import {
@@ -87,4 +98,45 @@ if (!only || only === 'verify-scale') {
     '  (e) the client that tags: 2,000 tags, 40 answered 503 SlowDown after the first 1,000, three rounds each',
   );
   for (const line of formatThrottledTagging(await throttledTaggingBenchmark())) console.log(line);
+}
+
+const neo4jSizes = (process.env.BENCH_NEO4J_GIB ?? '1').split(',').map((g) => Number(g) * 1024 ** 3);
+const graphVersion = process.env.BENCH_NEO4J_VERSION ?? neo4jVersion();
+const neo4jRounds = Number(process.env.BENCH_NEO4J_ROUNDS ?? 2);
+
+if (!only || only === 'neo4j-backup') {
+  console.log(
+    `\nBenchmark: Neo4j ${graphVersion} Community backup on an Infrahub-shaped graph (real neo4j-admin, local S3 server)`,
+  );
+  console.log(
+    '  compares: (a) raw neo4j-admin database dump --to-path to local disk, (b) our runner streaming dump --to-stdout to S3, (c) staged: dump to disk, sha256sum, tar+gzip, upload',
+  );
+  const rows = await neo4jBackupBenchmark(graphVersion, neo4jSizes, neo4jRounds, (line) => console.log(line));
+  for (const line of formatNeo4jBackup(rows)) console.log(line);
+}
+
+if (!only || only === 'neo4j-restore') {
+  console.log(
+    `\nBenchmark: Neo4j ${graphVersion} Community restore on an Infrahub-shaped graph (real neo4j-admin, local S3 server)`,
+  );
+  console.log(
+    '  compares: (a) raw neo4j-admin database load from a local file + start + count, (b) our runner: restore-neo4j from S3 (SHA-256 verified) + start + validate-neo4j',
+  );
+  const rows = await neo4jRestoreBenchmark(graphVersion, neo4jSizes, neo4jRounds, (line) =>
+    console.log(line),
+  );
+  for (const line of formatNeo4jRestore(rows)) console.log(line);
+}
+
+if (!only || only === 'infrahub-drill') {
+  console.log(
+    `\nBenchmark: recovery of a real Infrahub 1.11 (Neo4j ${graphVersion}), through the local state machines, as npm run demo`,
+  );
+  console.log(
+    '  measures: backup, then restore start -> Infrahub serving and validated (its objects compared field by field), then a restore drill and its report',
+  );
+  for (const line of formatInfrahubDrill(
+    await infrahubDrillBenchmark(graphVersion, (line) => console.log(line)),
+  ))
+    console.log(line);
 }

@@ -63,8 +63,10 @@ const ATTRIBUTES = ['name', 'description', 'role', 'status', 'serial', 'os_versi
 const OWN_VALUE = new Set(['name', 'description']);
 const SHARED_VALUES = 64;
 const KINDS = ['InfraDevice', 'InfraInterface', 'IpamIPAddress', 'InfraSite'];
-const FROM = '2026-11-21T02:00:00.000000Z';
-const EDGE = `main,1,${FROM},active`;
+/** The generator's version, recorded in store.json: a cached store of another version is generated again. */
+const GENERATOR = 2;
+/** When the first object was created; each later one a few seconds after (Infrahub's `from` times). */
+const FIRST_CHANGE = Date.parse('2026-01-05T08:00:00Z');
 
 /**
  * The store of about `targetBytes` for `neo4jVersion`, from the cache or generated: a calibration
@@ -104,8 +106,13 @@ export async function ensureInfrahubShapedStore(options: {
   const home = join(root, `bench-neo4j-${neo4jVersion}-${label}`);
   const meta = join(home, 'store.json');
   if (existsSync(meta)) {
-    const stored = JSON.parse(readFileSync(meta, 'utf8')) as Omit<InfrahubShapedStore, 'reused'>;
-    return { ...stored, home, dataDir: join(home, 'data'), reused: true };
+    const stored = JSON.parse(readFileSync(meta, 'utf8')) as Omit<InfrahubShapedStore, 'reused'> & {
+      generator?: number;
+    };
+    if (stored.generator === GENERATOR) {
+      const { generator: _, ...store } = stored;
+      return { ...store, home, dataDir: join(home, 'data'), reused: true };
+    }
   }
   rmSync(home, { recursive: true, force: true });
   mkdirSync(home, { recursive: true });
@@ -163,6 +170,7 @@ export async function ensureInfrahubShapedStore(options: {
     rmSync(server.home, { recursive: true, force: true });
     const { nodes, relationships, ...labels } = counts;
     const stored = {
+      generator: GENERATOR,
       password: server.password,
       storeBytes,
       objects,
@@ -171,7 +179,8 @@ export async function ensureInfrahubShapedStore(options: {
       labels,
     };
     writeFileSync(meta, `${JSON.stringify(stored, null, 2)}\n`);
-    return { ...stored, home, dataDir: join(home, 'data'), reused: false };
+    const { generator: _, ...store } = stored;
+    return { ...store, home, dataDir: join(home, 'data'), reused: false };
   } catch (err) {
     await server.stop().catch(() => undefined);
     rmSync(home, { recursive: true, force: true });
@@ -219,8 +228,29 @@ async function importObjects(
   for (const f of [...files.nodes, ...files.relationships]) rmSync(f, { force: true });
 }
 
-/** A uuid-shaped string from a number (Infrahub's uuids are 36 characters). */
-const uuid = (n: number) => `18a3e1c2-7b7d-4c1e-8000-${n.toString(16).padStart(12, '0')}`;
+/** 32 bits of a fixed pseudo-random sequence for `n` (a 32-bit integer hash: deterministic, not sequential). */
+function mix(n: number): number {
+  let x = Math.imul(n ^ (n >>> 16), 0x7feb352d);
+  x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
+  return (x ^ (x >>> 16)) >>> 0;
+}
+const hex8 = (n: number) => n.toString(16).padStart(8, '0');
+
+/**
+ * A version-4-shaped uuid for `n`, as random-looking as Infrahub's own (which compress as poorly in a
+ * dump): sequential ids would make the dump unrealistically small.
+ */
+function uuid(n: number): string {
+  const a = hex8(mix(n * 4 + 1));
+  const b = hex8(mix(n * 4 + 2));
+  const c = hex8(mix(n * 4 + 3));
+  const d = hex8(mix(n * 4 + 4));
+  return `${a}-${b.slice(0, 4)}-4${b.slice(5)}-${(8 + (mix(n) % 4)).toString(16)}${c.slice(1, 4)}-${c.slice(4)}${d}`;
+}
+
+/** The edge properties of a change at `time` (ms): branch, branch_level, from (Infrahub's format), status. */
+const edgeOf = (time: number) =>
+  `main,1,${new Date(time).toISOString().replace('Z', '')}${String(mix(time) % 1000).padStart(3, '0')}Z,active`;
 
 class CsvFile {
   private readonly out;
@@ -283,6 +313,9 @@ async function writeCsv(dir: string, objects: number): Promise<{ nodes: string[]
   for (let o = 0; o < objects; o++) {
     const id = nodeId(o);
     const kind = KINDS[o % KINDS.length] as string;
+    // Objects created one after the other; one attribute in four changed later (its own `from`).
+    const created = FIRST_CHANGE + o * 3_000 + (mix(o) % 3_000);
+    const EDGE = edgeOf(created);
     const namespace = /^[A-Z][a-z]+/.exec(kind)?.[0] ?? kind;
     objectNodes.line(`${id},${uuid(id)},${kind},${namespace},aware,Node;CoreNode;${kind}`);
     edges.line(`${id},${ROOT},IS_PART_OF,${EDGE}`);
@@ -294,10 +327,15 @@ async function writeCsv(dir: string, objects: number): Promise<{ nodes: string[]
       edges.line(`${a},${i % 3 === 0 ? TRUE : FALSE},IS_PROTECTED,${EDGE}`);
       if (OWN_VALUE.has(name)) {
         const v = next++;
-        values.line(`${v},${kind.toLowerCase()}-${name}-${o}-${uuid(o).slice(-8)},false,AttributeValue`);
+        values.line(
+          name === 'name'
+            ? `${v},${kind.toLowerCase()}-${o},false,AttributeValue`
+            : `${v},${kind} ${o} in rack ${mix(v) % 400} (serial ${hex8(mix(v + 7)).toUpperCase()}),false,AttributeValue`,
+        );
         edges.line(`${a},${v},HAS_VALUE,${EDGE}`);
       } else {
-        edges.line(`${a},${poolStart + ((o * 7 + i) % SHARED_VALUES)},HAS_VALUE,${EDGE}`);
+        const changed = mix(a) % 4 === 0 ? edgeOf(created + 86_400_000 + (mix(a) % 86_400_000)) : EDGE;
+        edges.line(`${a},${poolStart + (mix(a + 1) % SHARED_VALUES)},HAS_VALUE,${changed}`);
       }
     }
     for (let r = 0; r < 2; r++) {

@@ -1,0 +1,283 @@
+/**
+ * Neo4j Community backup, three ways, on the same Infrahub-shaped store (bench/neo4j-graph.ts), in
+ * one run, the DBMS stopped as a Community dump needs:
+ *   (a) raw     `neo4j-admin database dump <db> --to-path=<local folder>` for neo4j and system: the floor;
+ *   (b) ours    the runner's backup-neo4j as the ECS task runs it: `database dump --to-stdout` per
+ *               database streamed into a multipart upload to the local S3 server, SHA-256 and the
+ *               dump's format check in the same pass, after its `--version` and `database info` checks
+ *               (NEO4J_COUNT_OFFLINE=false: the offline count's read-only server is not part of the dump);
+ *   (c) staged  like infrahub-backup: dump both to a folder, sha256sum them, tar+gzip the folder, upload
+ *               the archive (the runner's backup-artifacts).
+ * The store's files are read once before (a), so all three find them in the page cache. Each is
+ * timed (wall clock) and its peak RSS read from /proc/<pid>/status (VmHWM): for (b) the runner's Node
+ * process (neo4j-admin is its child, a JVM of its own, as in (a)), for (a) and (c) the largest step.
+ * Then the same for every size asked, to show whether the runner's memory grows with the data.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DeleteObjectCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { localRunnerEnv, neo4jRunnerEnv } from '../cli/local/runner-process.js';
+import { buildRunner } from '../containers/runner/build.js';
+import { createVersionedBucket, type Neo4jServer, startNeo4j, startS3 } from '../harness/index.js';
+import { ensureInfrahubShapedStore, type InfrahubShapedStore } from './neo4j-graph.js';
+import { type Measured, measure } from './pg-backup.js';
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+const DATABASES = ['neo4j', 'system'];
+
+export interface Neo4jBackupRow {
+  store: InfrahubShapedStore;
+  /** Bytes of neo4j.dump and system.dump as (a) wrote them. */
+  dumpBytes: number;
+  raw: Measured & { steps: Record<string, Measured> };
+  ours: Measured;
+  /** From the runner's log: each database's dump, from "dump started" to its object complete in S3 (ms). */
+  oursDumpMs: Record<string, number>;
+  /** The largest peak RSS of the runner over the rounds. */
+  oursPeakRssKiB: number;
+  rounds: number;
+  /** The machine's 1-minute load average before the first round and after each. */
+  load: number[];
+  staged: Measured & { steps: Record<string, Measured> };
+  /** One `neo4j-admin --version`: the JVM start every neo4j-admin call pays. */
+  adminStartMs: number;
+}
+
+async function emptyBucket(s3: S3Client, bucket: string): Promise<void> {
+  const versions = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket }));
+  for (const v of versions.Versions ?? [])
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: v.Key, VersionId: v.VersionId }));
+}
+
+/** Steps run one after the other: their total time, and the largest peak RSS. */
+export function total(steps: Record<string, Measured>): Measured & { steps: Record<string, Measured> } {
+  const all = Object.values(steps);
+  return {
+    wallMs: all.reduce((n, m) => n + m.wallMs, 0),
+    peakRssKiB: Math.max(...all.map((m) => m.peakRssKiB)),
+    steps,
+  };
+}
+
+/** Milliseconds between the first log lines of the runner carrying `from` and `to` in their message. */
+export function loggedSpan(stderr: string, from: string, to: string, database?: string): number {
+  const at = (message: string) => {
+    for (const line of stderr.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        const entry = JSON.parse(line) as { message?: string; timestamp?: string; database?: string };
+        if (entry.message === message && (!database || entry.database === database))
+          return Date.parse(entry.timestamp ?? '');
+      } catch {
+        // not a log line
+      }
+    }
+    return Number.NaN;
+  };
+  return at(to) - at(from);
+}
+
+/** Reads every file of `dir` once (into the page cache). */
+export function warm(dir: string): void {
+  spawnSync('sh', ['-c', 'find "$1" -type f -exec cat {} + > /dev/null', 'warm', dir]);
+}
+
+/** The harness instance on a copy of the cached store, stopped (a Community dump needs it so). */
+export async function startOnStore(version: string, store: InfrahubShapedStore): Promise<Neo4jServer> {
+  return startNeo4j({
+    version,
+    fromDataDir: store.dataDir,
+    password: store.password,
+    heap: '1g',
+    pageCache: '512m',
+    settings: { 'db.tx_log.preallocate': 'false' },
+  });
+}
+
+async function runOne(
+  version: string,
+  store: InfrahubShapedStore,
+  bundle: string,
+  s3Server: Awaited<ReturnType<typeof startS3>>,
+  s3: S3Client,
+  bucket: string,
+  rounds: number,
+  print: (line: string) => void,
+): Promise<Neo4jBackupRow> {
+  const work = mkdtempSync(join(tmpdir(), 'bench-neo4j-backup-'));
+  const neo4j = await startOnStore(version, store);
+  try {
+    await neo4j.stopDbms();
+    const adminEnv = { ...process.env, ...neo4j.adminEnv() };
+    warm(join(neo4j.dataDir, 'databases'));
+    const adminStartMs = (await measure(neo4j.adminPath, ['--version'], { env: adminEnv })).wallMs;
+
+    const runnerEnv = {
+      PATH: process.env.PATH ?? '',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      ...localRunnerEnv(s3Server, { target: 'bench', backupId: 'infrahub_backup_20261121_020000', bucket }),
+      ...neo4jRunnerEnv(neo4j),
+      NEO4J_COUNT_OFFLINE: 'false',
+    };
+    let best: Omit<Neo4jBackupRow, 'store' | 'adminStartMs' | 'rounds' | 'load'> | undefined;
+    const load = [loadavg()[0] ?? 0];
+    for (let round = 1; round <= rounds; round++) {
+      print(`    round ${round} of ${rounds}: (a) raw dump --to-path, (b) ours to S3, (c) staged ...`);
+      const rawDir = join(work, 'raw');
+      mkdirSync(rawDir);
+      const rawSteps: Record<string, Measured> = {};
+      for (const db of DATABASES)
+        rawSteps[db] = await measure(neo4j.adminPath, ['database', 'dump', db, `--to-path=${rawDir}`], {
+          env: adminEnv,
+        });
+      const dumpBytes = DATABASES.reduce((n, db) => n + statSync(join(rawDir, `${db}.dump`)).size, 0);
+      rmSync(rawDir, { recursive: true });
+
+      const ours = await measure(process.execPath, [bundle, 'backup-neo4j'], { env: runnerEnv });
+      const span = (db: string) =>
+        loggedSpan(
+          ours.stderr ?? '',
+          'neo4j-admin database dump started',
+          'neo4j-admin database dump finished',
+          db,
+        );
+      await emptyBucket(s3, bucket);
+
+      const dir = join(work, 'backup');
+      mkdirSync(dir);
+      const steps: Record<string, Measured> = {};
+      const dumps: Record<string, Measured> = {};
+      for (const db of DATABASES)
+        dumps[db] = await measure(neo4j.adminPath, ['database', 'dump', db, `--to-path=${dir}`], {
+          env: adminEnv,
+        });
+      steps.dump = total(dumps);
+      steps.sha256 = await measure(
+        'sha256sum',
+        DATABASES.map((db) => join(dir, `${db}.dump`)),
+      );
+      const upload = join(work, 'upload');
+      mkdirSync(upload);
+      steps.targz = await measure('tar', [
+        '-czf',
+        join(upload, 'infrahub_backup_20261121_030000.tar.gz'),
+        '-C',
+        work,
+        'backup',
+      ]);
+      rmSync(dir, { recursive: true });
+      steps.upload = await measure(process.execPath, [bundle, 'backup-artifacts'], {
+        env: {
+          ...runnerEnv,
+          BACKUP_ID: 'infrahub_backup_20261121_030000',
+          ARTIFACTS_SOURCE: 'path',
+          ARTIFACTS_PATH: upload,
+        },
+      });
+      rmSync(upload, { recursive: true });
+      await emptyBucket(s3, bucket);
+      const raw = total(rawSteps);
+      const staged = total(steps);
+      // Best of the rounds for each way on its own (the machine is shared: its load varies).
+      const oursBetter = !best || ours.wallMs < best.ours.wallMs;
+      best = {
+        dumpBytes,
+        raw: best && best.raw.wallMs <= raw.wallMs ? best.raw : raw,
+        ours: oursBetter || !best ? ours : best.ours,
+        oursDumpMs: oursBetter || !best ? { neo4j: span('neo4j'), system: span('system') } : best.oursDumpMs,
+        staged: best && best.staged.wallMs <= staged.wallMs ? best.staged : staged,
+        // The largest of the rounds: memory, unlike time, is not helped by a quiet moment.
+        oursPeakRssKiB: Math.max(best?.oursPeakRssKiB ?? 0, ours.peakRssKiB),
+      };
+      load.push(loadavg()[0] ?? 0);
+    }
+    if (!best) throw new Error('rounds must be at least 1');
+    return { store, adminStartMs, rounds, load, ...best };
+  } finally {
+    await neo4j.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Runs (a), (b) and (c) on an Infrahub-shaped store of each size in `sizesBytes` (generated or
+ * reused from the cache: ensureInfrahubShapedStore), in order.
+ */
+export async function neo4jBackupBenchmark(
+  version: string,
+  sizesBytes: readonly number[],
+  rounds: number,
+  print: (line: string) => void,
+): Promise<Neo4jBackupRow[]> {
+  const bundle = join(mkdtempSync(join(tmpdir(), 'bench-runner-')), 'runner.mjs');
+  await buildRunner(bundle);
+  const s3Server = await startS3();
+  const s3 = s3Server.client();
+  const bucket = 'bench-neo4j-backups';
+  try {
+    await createVersionedBucket(s3, bucket);
+    const rows: Neo4jBackupRow[] = [];
+    for (const targetBytes of sizesBytes) {
+      const store = await ensureInfrahubShapedStore({ neo4jVersion: version, targetBytes, print });
+      print(
+        `  store ${(store.storeBytes / GiB).toFixed(2)} GiB (${store.reused ? 'reused from the cache' : 'generated'}): ` +
+          `${store.nodes} nodes, ${store.relationships} relationships`,
+      );
+      rows.push(await runOne(version, store, bundle, s3Server, s3, bucket, rounds, print));
+    }
+    return rows;
+  } finally {
+    await s3Server.stop();
+  }
+}
+
+export function formatNeo4jBackup(rows: readonly Neo4jBackupRow[]): string[] {
+  const s = (m: Measured) =>
+    `${(m.wallMs / 1000).toFixed(1).padStart(7)} s  ${(m.peakRssKiB / 1024).toFixed(0).padStart(5)} MiB`;
+  const lines: string[] = [];
+  for (const r of rows) {
+    const l = r.store.labels;
+    lines.push(
+      `  store ${(r.store.storeBytes / GiB).toFixed(2)} GiB: ${r.store.nodes} nodes (Attribute ${l.Attribute}, ` +
+        `AttributeValue ${l.AttributeValue}, Node ${l.Node}, Relationship ${l.Relationship}), ` +
+        `${r.store.relationships} relationships; dumps (neo4j + system) ${(r.dumpBytes / MiB).toFixed(0)} MiB`,
+    );
+    lines.push(`    (a) raw dump --to-path, neo4j and system            ${s(r.raw)}`);
+    lines.push(
+      `    (b) ours: runner, dump --to-stdout streamed to S3    ${s(r.ours)}  (runner's Node process)`,
+    );
+    lines.push(
+      `        of which each dump streamed to S3: ${Object.entries(r.oursDumpMs)
+        .map(([db, ms]) => `${db} ${(ms / 1000).toFixed(1)} s`)
+        .join(', ')} (raw: ${Object.entries(r.raw.steps)
+        .map(([db, m]) => `${db} ${(m.wallMs / 1000).toFixed(1)} s`)
+        .join(', ')}); the rest is the process start and its checks: every neo4j-admin call starts a JVM ` +
+        `(${(r.adminStartMs / 1000).toFixed(1)} s for --version alone), raw makes 2, ours 5 (--version, database info x2, dump x2)`,
+    );
+    lines.push(`    (c) staged: dump, sha256, tar.gz, upload             ${s(r.staged)}`);
+    lines.push(
+      `        steps: ${Object.entries(r.staged.steps)
+        .map(([k, m]) => `${k} ${(m.wallMs / 1000).toFixed(1)} s`)
+        .join(', ')}`,
+    );
+    const ratio = (x: Measured, y: Measured) => (x.wallMs / y.wallMs).toFixed(2);
+    lines.push(
+      `    ratios: b/a = ${ratio(r.ours, r.raw)} (target <= 1.15), c/b = ${ratio(r.staged, r.ours)} (target >= 2); ` +
+        `best of ${r.rounds} interleaved rounds each; load average ${r.load.map((l) => l.toFixed(1)).join(' -> ')} on ${cpus().length} cores`,
+    );
+  }
+  if (rows.length > 1) {
+    lines.push(
+      `  runner peak RSS per store size: ${rows
+        .map(
+          (r) =>
+            `${(r.ours.peakRssKiB / 1024).toFixed(0)} MiB at ${(r.store.storeBytes / GiB).toFixed(2)} GiB`,
+        )
+        .join(', ')}`,
+    );
+  }
+  return lines;
+}

@@ -1,0 +1,181 @@
+/**
+ * Neo4j Community restore, two ways, on the same dump of an Infrahub-shaped store
+ * (bench/neo4j-graph.ts), each until the restored graph answers and is checked:
+ *   (a) raw    `neo4j-admin database load neo4j --from-path=<local folder> --overwrite-destination=true`
+ *              from a local file (the dump downloaded beforehand, not timed), then the DBMS started
+ *              (until Bolt answers on `neo4j`) and the nodes and relationships counted over Bolt;
+ *   (b) ours   the runner's restore-neo4j (in-use check, the dump downloaded from the exact S3 version
+ *              into scratch space and held to the manifest's SHA-256 and size, then the same load), the
+ *              DBMS started the same way, then the runner's validate-neo4j (its counts over Bolt
+ *              compared with the backup's).
+ * The dump is the one the runner's own backup wrote (neo4j and system; `system` is kept, as the
+ * runner's default NEO4J_SYSTEM=keep does, so both load `neo4j` only). The DBMS is stopped between.
+ * Best of `rounds` for each, alternating (a) and (b) so the shared machine's load hits both.
+ */
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { localRunnerEnv, neo4jRunnerEnv } from '../cli/local/runner-process.js';
+import { buildRunner } from '../containers/runner/build.js';
+import { fileKey, neo4jDumpPath } from '../core/backup/layout.js';
+import { writeManifest } from '../core/backup/seal.js';
+import { openObject } from '../core/s3/objects.js';
+import { countGraph, createVersionedBucket, startS3 } from '../harness/index.js';
+import { startOnStore } from './neo4j-backup.js';
+import { ensureInfrahubShapedStore, type InfrahubShapedStore } from './neo4j-graph.js';
+import { measure } from './pg-backup.js';
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+
+/** One side of the restore: its steps (ms) and the peak RSS of its load (or of the runner). */
+export interface RestoreSide {
+  steps: Record<string, number>;
+  totalMs: number;
+  peakRssKiB: number;
+}
+
+export interface Neo4jRestoreRow {
+  store: InfrahubShapedStore;
+  dumpBytes: number;
+  raw: RestoreSide;
+  ours: RestoreSide;
+  rounds: number;
+  /** The machine's 1-minute load average before the first round and after each. */
+  load: number[];
+}
+
+const side = (steps: Record<string, number>, peakRssKiB: number): RestoreSide => ({
+  steps,
+  totalMs: Object.values(steps).reduce((n, ms) => n + ms, 0),
+  peakRssKiB,
+});
+
+const timed = async (f: () => Promise<unknown>) => {
+  const t0 = process.hrtime.bigint();
+  await f();
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+};
+
+async function runOne(
+  version: string,
+  store: InfrahubShapedStore,
+  bundle: string,
+  rounds: number,
+  print: (line: string) => void,
+): Promise<Neo4jRestoreRow> {
+  const work = mkdtempSync(join(tmpdir(), 'bench-neo4j-restore-'));
+  const [neo4j, s3Server] = await Promise.all([startOnStore(version, store), startS3()]);
+  const s3 = s3Server.client();
+  const bucket = 'bench-neo4j-restores';
+  const target = 'bench';
+  const backupId = 'infrahub_backup_20261122_020000';
+  try {
+    await createVersionedBucket(s3, bucket);
+    const runnerEnv = {
+      PATH: process.env.PATH ?? '',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      ...localRunnerEnv(s3Server, { target, backupId, bucket }),
+      ...neo4jRunnerEnv(neo4j),
+      NEO4J_COUNT_OFFLINE: 'false',
+    };
+    print('    backing the store up with the runner (Bolt counts, then the dump; not timed) ...');
+    await measure(process.execPath, [bundle, 'count-neo4j'], { env: runnerEnv });
+    await neo4j.stopDbms();
+    await measure(process.execPath, [bundle, 'backup-neo4j'], { env: runnerEnv });
+    const { manifest } = await writeManifest(s3, bucket, { target, backupId, components: ['database'] });
+    const path = neo4jDumpPath('neo4j');
+    const rawDir = join(work, 'raw');
+    mkdirSync(rawDir);
+    const file = join(rawDir, 'neo4j.dump');
+    await pipeline(
+      await openObject(s3, bucket, fileKey(target, backupId, path), manifest.s3?.[path]?.version_id),
+      createWriteStream(file),
+    );
+    const dumpBytes = statSync(file).size;
+    const adminEnv = { ...process.env, ...neo4j.adminEnv() };
+
+    const restoreEnv = {
+      ...runnerEnv,
+      RESTORE_ID: 'restore_20261122_030000_bench',
+      RESTORE_WORK_DIR: join(work, 'scratch'),
+      NEO4J_SYSTEM: 'keep',
+    };
+    let raw: RestoreSide | undefined;
+    let ours: RestoreSide | undefined;
+    const load = [loadavg()[0] ?? 0];
+    for (let round = 1; round <= rounds; round++) {
+      print(
+        `    round ${round} of ${rounds}: (a) raw load + start + count, (b) ours from S3 + start + validate ...`,
+      );
+      const loaded = await measure(
+        neo4j.adminPath,
+        ['database', 'load', 'neo4j', `--from-path=${rawDir}`, '--overwrite-destination=true'],
+        { env: adminEnv },
+      );
+      const rawStart = await timed(() => neo4j.startDbms());
+      const rawCount = await timed(() => countGraph(neo4j));
+      await neo4j.stopDbms();
+      const a = side({ load: loaded.wallMs, start: rawStart, count: rawCount }, loaded.peakRssKiB);
+
+      const restored = await measure(process.execPath, [bundle, 'restore-neo4j'], { env: restoreEnv });
+      const oursStart = await timed(() => neo4j.startDbms());
+      const validated = await measure(process.execPath, [bundle, 'validate-neo4j'], { env: restoreEnv });
+      await neo4j.stopDbms();
+      const b = side(
+        { 'restore-neo4j': restored.wallMs, start: oursStart, 'validate-neo4j': validated.wallMs },
+        Math.max(restored.peakRssKiB, validated.peakRssKiB),
+      );
+      if (!raw || a.totalMs < raw.totalMs) raw = a;
+      if (!ours || b.totalMs < ours.totalMs) ours = b;
+      load.push(loadavg()[0] ?? 0);
+    }
+    if (!raw || !ours) throw new Error('rounds must be at least 1');
+    return { store, dumpBytes, raw, ours, rounds, load };
+  } finally {
+    await Promise.allSettled([neo4j.stop(), s3Server.stop()]);
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Runs (a) and (b) on an Infrahub-shaped store of each size in `sizesBytes`, in order. */
+export async function neo4jRestoreBenchmark(
+  version: string,
+  sizesBytes: readonly number[],
+  rounds: number,
+  print: (line: string) => void,
+): Promise<Neo4jRestoreRow[]> {
+  const bundle = join(mkdtempSync(join(tmpdir(), 'bench-runner-')), 'runner.mjs');
+  await buildRunner(bundle);
+  const rows: Neo4jRestoreRow[] = [];
+  for (const targetBytes of sizesBytes) {
+    const store = await ensureInfrahubShapedStore({ neo4jVersion: version, targetBytes, print });
+    print(
+      `  store ${(store.storeBytes / GiB).toFixed(2)} GiB (${store.reused ? 'reused from the cache' : 'generated'})`,
+    );
+    rows.push(await runOne(version, store, bundle, rounds, print));
+  }
+  return rows;
+}
+
+export function formatNeo4jRestore(rows: readonly Neo4jRestoreRow[]): string[] {
+  const s = (r: RestoreSide) =>
+    `${(r.totalMs / 1000).toFixed(1).padStart(7)} s  (${Object.entries(r.steps)
+      .map(([k, ms]) => `${k} ${(ms / 1000).toFixed(1)} s`)
+      .join(', ')}; peak RSS ${(r.peakRssKiB / 1024).toFixed(0)} MiB)`;
+  const lines: string[] = [];
+  for (const r of rows) {
+    lines.push(
+      `  store ${(r.store.storeBytes / GiB).toFixed(2)} GiB, ${r.store.nodes} nodes, ${r.store.relationships} relationships; ` +
+        `neo4j.dump ${(r.dumpBytes / MiB).toFixed(0)} MiB`,
+    );
+    lines.push(`    (a) raw load from a local file + start + count   ${s(r.raw)}`);
+    lines.push(`    (b) ours: from S3, verified + start + validate   ${s(r.ours)}`);
+    lines.push(
+      `    ratio b/a = ${(r.ours.totalMs / r.raw.totalMs).toFixed(2)} (target <= 1.2); best of ${r.rounds} interleaved rounds each; ` +
+        `load average ${r.load.map((l) => l.toFixed(1)).join(' -> ')} on ${cpus().length} cores`,
+    );
+  }
+  return lines;
+}
