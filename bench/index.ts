@@ -13,6 +13,8 @@
  *                    kept under .cache/bench-neo4j-<version>-<size>gib/ (or BENCH_NEO4J_CACHE_DIR)
  *   BENCH_NEO4J_VERSION  the Neo4j version of those (default the harness's, HARNESS_NEO4J_VERSION)
  *   BENCH_NEO4J_ROUNDS   interleaved rounds of each (best of; default 2)
+ *   BENCH_RUNNER_NODE    the node executable that runs the runner in those two (default this one; the
+ *                    runner's image runs Node.js 22, whose node:zlib checks a dump's zstd body natively)
  *   BENCH_ONLY       "hash", "pg", "restore", "neo4j-chain", "verify-scale", "neo4j-backup",
  *                    "neo4j-restore" or "infrahub-drill" to run one of them
  */

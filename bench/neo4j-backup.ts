@@ -14,12 +14,15 @@
  * Then the same for every size asked, to show whether the runner's memory grows with the data.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as zlib from 'node:zlib';
 import { DeleteObjectCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { localRunnerEnv, neo4jRunnerEnv } from '../cli/local/runner-process.js';
 import { buildRunner } from '../containers/runner/build.js';
+import { checkedStream, neo4jDumpCheck } from '../core/backup/formats.js';
 import { createVersionedBucket, type Neo4jServer, startNeo4j, startS3 } from '../harness/index.js';
 import { ensureInfrahubShapedStore, type InfrahubShapedStore } from './neo4j-graph.js';
 import { type Measured, measure } from './pg-backup.js';
@@ -41,6 +44,8 @@ export interface Neo4jBackupRow {
   rounds: number;
   /** The machine's 1-minute load average before the first round and after each. */
   load: number[];
+  /** ms for the runner's in-stream work on neo4j.dump alone, in this process (inStreamChecks). */
+  checkMs: number;
   staged: Measured & { steps: Record<string, Measured> };
   /** One `neo4j-admin --version`: the JVM start every neo4j-admin call pays. */
   adminStartMs: number;
@@ -78,6 +83,23 @@ export function loggedSpan(stderr: string, from: string, to: string, database?: 
     return Number.NaN;
   };
   return at(to) - at(from);
+}
+
+/**
+ * The runner's own work on a dump's bytes, without neo4j-admin or S3: the file read through the
+ * dump's format check (the zstd body decompressed: native node:zlib from Node.js 22.15, as in the
+ * runner's image, else fzstd in JavaScript) and SHA-256, as backupNeo4jCommunity streams it.
+ * @returns wall-clock ms
+ */
+export async function inStreamChecks(file: string): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  const hash = createHash('sha256');
+  const checked = checkedStream(createReadStream(file), neo4jDumpCheck());
+  for await (const chunk of checked.stream) hash.update(chunk);
+  hash.digest();
+  const verdict = checked.verdict();
+  if (verdict?.status !== 'ok') throw new Error(`${file} failed the dump check: ${JSON.stringify(verdict)}`);
+  return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
 /** Reads every file of `dir` once (into the page cache). */
@@ -122,7 +144,8 @@ async function runOne(
       ...neo4jRunnerEnv(neo4j),
       NEO4J_COUNT_OFFLINE: 'false',
     };
-    let best: Omit<Neo4jBackupRow, 'store' | 'adminStartMs' | 'rounds' | 'load'> | undefined;
+    let best: Omit<Neo4jBackupRow, 'store' | 'adminStartMs' | 'rounds' | 'load' | 'checkMs'> | undefined;
+    let checkMs = 0;
     const load = [loadavg()[0] ?? 0];
     for (let round = 1; round <= rounds; round++) {
       print(`    round ${round} of ${rounds}: (a) raw dump --to-path, (b) ours to S3, (c) staged ...`);
@@ -134,9 +157,10 @@ async function runOne(
           env: adminEnv,
         });
       const dumpBytes = DATABASES.reduce((n, db) => n + statSync(join(rawDir, `${db}.dump`)).size, 0);
+      if (round === 1) checkMs = await inStreamChecks(join(rawDir, 'neo4j.dump'));
       rmSync(rawDir, { recursive: true });
 
-      const ours = await measure(process.execPath, [bundle, 'backup-neo4j'], { env: runnerEnv });
+      const ours = await measure(runnerNode(), [bundle, 'backup-neo4j'], { env: runnerEnv });
       const span = (db: string) =>
         loggedSpan(
           ours.stderr ?? '',
@@ -169,7 +193,7 @@ async function runOne(
         'backup',
       ]);
       rmSync(dir, { recursive: true });
-      steps.upload = await measure(process.execPath, [bundle, 'backup-artifacts'], {
+      steps.upload = await measure(runnerNode(), [bundle, 'backup-artifacts'], {
         env: {
           ...runnerEnv,
           BACKUP_ID: 'infrahub_backup_20261121_030000',
@@ -195,7 +219,7 @@ async function runOne(
       load.push(loadavg()[0] ?? 0);
     }
     if (!best) throw new Error('rounds must be at least 1');
-    return { store, adminStartMs, rounds, load, ...best };
+    return { store, adminStartMs, rounds, load, checkMs, ...best };
   } finally {
     await neo4j.stop();
     rmSync(work, { recursive: true, force: true });
@@ -234,6 +258,22 @@ export async function neo4jBackupBenchmark(
   }
 }
 
+/**
+ * The Node.js that runs the runner: BENCH_RUNNER_NODE (e.g. a Node.js 22 like the runner's image,
+ * whose node:zlib decompresses zstd natively), else this process's.
+ */
+export function runnerNode(): string {
+  return process.env.BENCH_RUNNER_NODE || process.execPath;
+}
+
+/** `node --version` of runnerNode(). */
+export function runnerNodeVersion(): string {
+  return spawnSync(runnerNode(), ['--version'], { encoding: 'utf8' }).stdout.trim();
+}
+
+/** Whether this Node.js decompresses zstd natively (node:zlib, 22.15+), as the runner's image does. */
+const zstdNative = typeof (zlib as { createZstdDecompress?: unknown }).createZstdDecompress === 'function';
+
 export function formatNeo4jBackup(rows: readonly Neo4jBackupRow[]): string[] {
   const s = (m: Measured) =>
     `${(m.wallMs / 1000).toFixed(1).padStart(7)} s  ${(m.peakRssKiB / 1024).toFixed(0).padStart(5)} MiB`;
@@ -247,7 +287,7 @@ export function formatNeo4jBackup(rows: readonly Neo4jBackupRow[]): string[] {
     );
     lines.push(`    (a) raw dump --to-path, neo4j and system            ${s(r.raw)}`);
     lines.push(
-      `    (b) ours: runner, dump --to-stdout streamed to S3    ${s(r.ours)}  (runner's Node process)`,
+      `    (b) ours: runner, dump --to-stdout streamed to S3    ${s(r.ours)}  (runner's Node process, Node.js ${runnerNodeVersion()})`,
     );
     lines.push(
       `        of which each dump streamed to S3: ${Object.entries(r.oursDumpMs)
@@ -256,6 +296,11 @@ export function formatNeo4jBackup(rows: readonly Neo4jBackupRow[]): string[] {
         .map(([db, m]) => `${db} ${(m.wallMs / 1000).toFixed(1)} s`)
         .join(', ')}); the rest is the process start and its checks: every neo4j-admin call starts a JVM ` +
         `(${(r.adminStartMs / 1000).toFixed(1)} s for --version alone), raw makes 2, ours 5 (--version, database info x2, dump x2)`,
+    );
+    lines.push(
+      `        the runner's in-stream work on neo4j.dump alone (format check decompressing the zstd body, SHA-256), ` +
+        `without neo4j-admin or S3: ${(r.checkMs / 1000).toFixed(1)} s on Node.js ${process.versions.node} ` +
+        `(${zstdNative ? 'native zstd' : 'fzstd in JavaScript; the runner image runs Node.js 22, with native zstd from 22.15'})`,
     );
     lines.push(`    (c) staged: dump, sha256, tar.gz, upload             ${s(r.staged)}`);
     lines.push(

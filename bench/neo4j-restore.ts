@@ -22,7 +22,7 @@ import { fileKey, neo4jDumpPath } from '../core/backup/layout.js';
 import { writeManifest } from '../core/backup/seal.js';
 import { openObject } from '../core/s3/objects.js';
 import { countGraph, createVersionedBucket, startS3 } from '../harness/index.js';
-import { startOnStore } from './neo4j-backup.js';
+import { runnerNode, runnerNodeVersion, startOnStore } from './neo4j-backup.js';
 import { ensureInfrahubShapedStore, type InfrahubShapedStore } from './neo4j-graph.js';
 import { measure } from './pg-backup.js';
 
@@ -81,9 +81,9 @@ async function runOne(
       NEO4J_COUNT_OFFLINE: 'false',
     };
     print('    backing the store up with the runner (Bolt counts, then the dump; not timed) ...');
-    await measure(process.execPath, [bundle, 'count-neo4j'], { env: runnerEnv });
+    await measure(runnerNode(), [bundle, 'count-neo4j'], { env: runnerEnv });
     await neo4j.stopDbms();
-    await measure(process.execPath, [bundle, 'backup-neo4j'], { env: runnerEnv });
+    await measure(runnerNode(), [bundle, 'backup-neo4j'], { env: runnerEnv });
     const { manifest } = await writeManifest(s3, bucket, { target, backupId, components: ['database'] });
     const path = neo4jDumpPath('neo4j');
     const rawDir = join(work, 'raw');
@@ -119,9 +119,9 @@ async function runOne(
       await neo4j.stopDbms();
       const a = side({ load: loaded.wallMs, start: rawStart, count: rawCount }, loaded.peakRssKiB);
 
-      const restored = await measure(process.execPath, [bundle, 'restore-neo4j'], { env: restoreEnv });
+      const restored = await measure(runnerNode(), [bundle, 'restore-neo4j'], { env: restoreEnv });
       const oursStart = await timed(() => neo4j.startDbms());
-      const validated = await measure(process.execPath, [bundle, 'validate-neo4j'], { env: restoreEnv });
+      const validated = await measure(runnerNode(), [bundle, 'validate-neo4j'], { env: restoreEnv });
       await neo4j.stopDbms();
       const b = side(
         { 'restore-neo4j': restored.wallMs, start: oursStart, 'validate-neo4j': validated.wallMs },
@@ -171,7 +171,9 @@ export function formatNeo4jRestore(rows: readonly Neo4jRestoreRow[]): string[] {
         `neo4j.dump ${(r.dumpBytes / MiB).toFixed(0)} MiB`,
     );
     lines.push(`    (a) raw load from a local file + start + count   ${s(r.raw)}`);
-    lines.push(`    (b) ours: from S3, verified + start + validate   ${s(r.ours)}`);
+    lines.push(
+      `    (b) ours: from S3, verified + start + validate   ${s(r.ours)}  (runner on Node.js ${runnerNodeVersion()})`,
+    );
     lines.push(
       `    ratio b/a = ${(r.ours.totalMs / r.raw.totalMs).toFixed(2)} (target <= 1.2); best of ${r.rounds} interleaved rounds each; ` +
         `load average ${r.load.map((l) => l.toFixed(1)).join(' -> ')} on ${cpus().length} cores`,
