@@ -15,7 +15,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as zlib from 'node:zlib';
@@ -39,6 +39,8 @@ export interface Neo4jBackupRow {
   ours: Measured;
   /** From the runner's log: each database's dump, from "dump started" to its object complete in S3 (ms). */
   oursDumpMs: Record<string, number>;
+  /** CPU seconds the local S3 server (moto, on the same cores) used during (b). */
+  s3CpuDuringOurs: number;
   /** The largest peak RSS of the runner over the rounds. */
   oursPeakRssKiB: number;
   rounds: number;
@@ -102,6 +104,12 @@ export async function inStreamChecks(file: string): Promise<number> {
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
+/** CPU seconds (user + system) a process has used so far (/proc/<pid>/stat utime + stime, in clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** Reads every file of `dir` once (into the page cache). */
 export function warm(dir: string): void {
   spawnSync('sh', ['-c', 'find "$1" -type f -exec cat {} + > /dev/null', 'warm', dir]);
@@ -160,7 +168,9 @@ async function runOne(
       if (round === 1) checkMs = await inStreamChecks(join(rawDir, 'neo4j.dump'));
       rmSync(rawDir, { recursive: true });
 
+      const s3Cpu = cpuSeconds(s3Server.pid);
       const ours = await measure(runnerNode(), [bundle, 'backup-neo4j'], { env: runnerEnv });
+      const s3CpuDuringOurs = cpuSeconds(s3Server.pid) - s3Cpu;
       const span = (db: string) =>
         loggedSpan(
           ours.stderr ?? '',
@@ -212,6 +222,7 @@ async function runOne(
         raw: best && best.raw.wallMs <= raw.wallMs ? best.raw : raw,
         ours: oursBetter || !best ? ours : best.ours,
         oursDumpMs: oursBetter || !best ? { neo4j: span('neo4j'), system: span('system') } : best.oursDumpMs,
+        s3CpuDuringOurs: oursBetter || !best ? s3CpuDuringOurs : best.s3CpuDuringOurs,
         staged: best && best.staged.wallMs <= staged.wallMs ? best.staged : staged,
         // The largest of the rounds: memory, unlike time, is not helped by a quiet moment.
         oursPeakRssKiB: Math.max(best?.oursPeakRssKiB ?? 0, ours.peakRssKiB),
@@ -296,6 +307,9 @@ export function formatNeo4jBackup(rows: readonly Neo4jBackupRow[]): string[] {
         .map(([db, m]) => `${db} ${(m.wallMs / 1000).toFixed(1)} s`)
         .join(', ')}); the rest is the process start and its checks: every neo4j-admin call starts a JVM ` +
         `(${(r.adminStartMs / 1000).toFixed(1)} s for --version alone), raw makes 2, ours 5 (--version, database info x2, dump x2)`,
+    );
+    lines.push(
+      `        the local S3 server (moto) used ${r.s3CpuDuringOurs.toFixed(1)} CPU-s during (b), on the same cores as neo4j-admin`,
     );
     lines.push(
       `        the runner's in-stream work on neo4j.dump alone (format check decompressing the zstd body, SHA-256), ` +
