@@ -16,6 +16,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import { z } from 'zod';
 import { runBackupLocally, runDrillLocally, runRestoreLocally } from '../cli/local/backup.js';
 import {
   infrahubStackTarget,
@@ -27,6 +28,8 @@ import { synthesizeBackup } from '../cli/local/synth.js';
 import type { FleetReport } from '../core/backup/fleet-report.js';
 import { readManifest } from '../core/backup/manifest.js';
 import type { RestoreReport } from '../core/restore/report.js';
+import { RestoreStepResultSchema } from '../core/restore/steps.js';
+import { getJson, listAll } from '../core/s3/objects.js';
 import { type InfrahubStack, startInfrahub } from '../harness/infrahub.js';
 import { seedInfrahub, snapshotInfrahub, waitForInfrahub } from '../harness/infrahub-data.js';
 import { cacheDir } from '../harness/paths.js';
@@ -49,7 +52,11 @@ export interface InfrahubDrillResult {
   restoreReport: Partial<RestoreReport>;
   drillSeconds: number;
   drillReport: Partial<RestoreReport>;
+  /** The drill step's own timings (ms): start-postgres, restore-postgres, load-neo4j, start-neo4j, ... */
+  drillTimings: Record<string, number>;
 }
+
+const LooseJson = z.record(z.string(), z.unknown());
 
 const since = (t0: number) => (Date.now() - t0) / 1000;
 
@@ -131,6 +138,19 @@ export async function infrahubDrillBenchmark(
       throw new Error(`the restore drill failed (${drill.error}): ${drill.cause}`);
     const drillSeconds = since(t4);
 
+    // The reports the executions wrote (report.json of the restore and of the drill, drill.json's timings).
+    const reports = (await listAll(local.s3, bucket, `.restores/${targetName}/`)).map((o) => o.Key ?? '');
+    const report = async (prefix: string) => {
+      const key = reports.find(
+        (k) => k.startsWith(`.restores/${targetName}/${prefix}`) && k.endsWith('/report.json'),
+      );
+      return key ? ((await getJson(local.s3, bucket, key, LooseJson)) as Partial<RestoreReport>) : {};
+    };
+    const drillKey = reports.find((k) => k.endsWith('/drill.json'));
+    const drillStep = drillKey
+      ? await getJson(local.s3, bucket, drillKey, RestoreStepResultSchema)
+      : undefined;
+
     if (!fromCache) {
       mkdirSync(cached, { recursive: true });
       await stack.saveStores(cached);
@@ -145,9 +165,10 @@ export async function infrahubDrillBenchmark(
       graph,
       backupSeconds,
       recovery,
-      restoreReport: restore.output as Partial<RestoreReport>,
+      restoreReport: await report('restore_'),
       drillSeconds,
-      drillReport: drill.output as Partial<RestoreReport>,
+      drillReport: await report('drill_'),
+      drillTimings: drillStep?.timings ?? {},
     };
   } finally {
     await Promise.allSettled([stack?.stop(), aws?.stop()]);
@@ -172,7 +193,10 @@ export function formatInfrahubDrill(r: InfrahubDrillResult): string[] {
       `(restore state machine ${s(r.recovery.restoreSeconds)}, Infrahub start ${s(r.recovery.startSeconds)}, ` +
       `snapshot compared ${s(r.recovery.validateSeconds)}); the restore report's totalSeconds ${s(r.restoreReport.totalSeconds)}`,
     `  restore drill: ${s(r.drillSeconds)} in all; its report: recoverySeconds ${s(r.drillReport.recoverySeconds)}, ` +
-      `rtoSeconds (the objective) ${s(r.drillReport.rtoSeconds)}, withinRto ${r.drillReport.withinRto ?? 'n/a'}`,
+      `rtoSeconds (the objective) ${s(r.drillReport.rtoSeconds)}, withinRto ${r.drillReport.withinRto ?? 'n/a'}; ` +
+      `its steps: ${Object.entries(r.drillTimings)
+        .map(([k, ms]) => `${k} ${(ms / 1000).toFixed(1)} s`)
+        .join(', ')}`,
     `  (Neo4j ${r.neo4jVersion}; Infrahub ${r.fromCache ? 'started from cached stores' : 'initialised and seeded in this run'})`,
   ];
 }
