@@ -8,15 +8,20 @@
  *   BENCH_NEO4J_CHANGE_PCT  its change between the two backups, % of the store (default 2)
  *   BENCH_VERIFY_OBJECTS  artifact object counts of the verification benchmark (default "5000,50000")
  *   BENCH_NEO4J_GIB  store sizes (GiB, comma-separated) of the Neo4j Community backup and restore
- *                    benchmarks on an Infrahub-shaped graph (default "1"; "1,4" adds the 4 GiB store:
- *                    opt-in, it takes about ... more); generated once with neo4j-admin import and
- *                    kept under .cache/bench-neo4j-<version>-<size>gib/ (or BENCH_NEO4J_CACHE_DIR)
+ *                    benchmarks on an Infrahub-shaped graph (default "1": about 12 minutes for both on
+ *                    2 cores, plus 4 minutes to generate the store the first time). "1,4" adds a 4 GiB
+ *                    store: opt-in, estimated at 4x the 1 GiB time more (not measured yet on this
+ *                    machine). Stores are generated once with neo4j-admin import and kept under
+ *                    .cache/bench-neo4j-<version>-<size>gib/ (or BENCH_NEO4J_CACHE_DIR)
  *   BENCH_NEO4J_VERSION  the Neo4j version of those (default the harness's, HARNESS_NEO4J_VERSION)
  *   BENCH_NEO4J_ROUNDS   interleaved rounds of each (best of; default 2)
  *   BENCH_RUNNER_NODE    the node executable that runs the runner in those two (default this one; the
  *                    runner's image runs Node.js 22, whose node:zlib checks a dump's zstd body natively)
  *   BENCH_ONLY       "hash", "pg", "restore", "neo4j-chain", "verify-scale", "neo4j-backup",
  *                    "neo4j-restore" or "infrahub-drill" to run one of them
+ * infrahub-drill starts a real Infrahub (harness/infrahub.ts; about 3 GiB of RAM): about 20 minutes
+ * the first time (it initialises and seeds Infrahub, then caches the stores under
+ * .cache/bench-infrahub-neo4j-<version>/ or BENCH_NEO4J_CACHE_DIR), less from the cached stores.
  */
 
 import { neo4jVersion } from '../harness/index.js';
