@@ -33,8 +33,7 @@ import { useLocalS3 } from '../helpers/s3.js';
 const run = promisify(execFile);
 const Bucket = 'infrahub-backups-package';
 const target = 'infrahub-lab';
-/** Every command the CLI has (cli/commands/*); the installed program's help must list exactly these. */
-/** One command per file in cli/commands (the CLI's layout): every one must be listed and helped. */
+/** Every command the CLI has: one file each in cli/commands; the installed program's help must list exactly these. */
 const COMMANDS = readdirSync(join(repoRoot, 'cli', 'commands'))
   .filter((f) => f.endsWith('.ts'))
   .map((f) => f.replace(/\.ts$/, ''))
