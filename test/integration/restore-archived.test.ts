@@ -9,13 +9,14 @@
 import { createHash } from 'node:crypto';
 import { PutObjectCommand, type S3Client, type StorageClass } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { EXIT, run } from '../../cli/infrahub-backup.js';
+import { EXIT } from '../../cli/infrahub-backup.js';
 import { backupPrefix, resultKey } from '../../core/backup/layout.js';
 import { manifestStep } from '../../core/backup/manifest-step.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { createLogger } from '../../core/log.js';
 import { planRestore } from '../../core/restore/plan.js';
 import { hashObject, putJson } from '../../core/s3/objects.js';
+import { inProcessCli } from '../helpers/cli.js';
 import { useLocalS3 } from '../helpers/s3.js';
 
 const Bucket = 'backups-restore-archived';
@@ -30,16 +31,7 @@ describe('restoring a backup whose files are archived', () => {
   let s3: S3Client;
   const saved = { ...process.env };
 
-  const cli = async (...args: string[]) => {
-    const lines: string[] = [];
-    const errors: string[] = [];
-    const code = await run(
-      ['--bucket', Bucket, '--endpoint', local.server.endpoint, ...args],
-      (l) => lines.push(l),
-      (l) => errors.push(l),
-    );
-    return { code, out: lines.join('\n'), err: errors.join('\n') };
-  };
+  const cli = inProcessCli(Bucket, () => local.server.endpoint);
 
   /**
    * An artifacts backup whose two files are stored in `storageClass`, as a lifecycle transition leaves

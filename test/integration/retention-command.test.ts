@@ -9,7 +9,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXIT, run } from '../../cli/infrahub-backup.js';
+import { EXIT } from '../../cli/infrahub-backup.js';
 import { backupIdFor, fileKey, manifestKey } from '../../core/backup/layout.js';
 import { readManifest } from '../../core/backup/manifest.js';
 import { expirationDays, PENDING_TAGGING, type RetentionClass } from '../../core/backup/retention.js';
@@ -17,6 +17,7 @@ import type { PlannedBackup, PolicyChange } from '../../core/backup/retention-pl
 import { sealBackup } from '../../core/backup/seal.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { putJson, putObject } from '../../core/s3/objects.js';
+import { inProcessCli } from '../helpers/cli.js';
 import { sampleManifest } from '../helpers/manifest.js';
 import { useLocalS3 } from '../helpers/s3.js';
 import { testTempDir } from '../helpers/temp.js';
@@ -51,16 +52,7 @@ describe('infrahub-backup retention: each backup’s class and expiry, and what 
   let configFile: string;
   const saved = { ...process.env };
 
-  const cli = async (...args: string[]) => {
-    const lines: string[] = [];
-    const errors: string[] = [];
-    const code = await run(
-      ['--bucket', Bucket, '--endpoint', local.server.endpoint, ...args],
-      (l) => lines.push(l),
-      (l) => errors.push(l),
-    );
-    return { code, out: lines.join('\n'), err: errors.join('\n') };
-  };
+  const cli = inProcessCli(Bucket, () => local.server.endpoint);
   /** A complete backup tagged with `cls` as a seal would have left it (the manifest's tag and class). */
   const tagged = async (backupId: string, cls: RetentionClass) =>
     putJson(
@@ -319,26 +311,16 @@ describe('infrahub-backup retention: an imported backup', () => {
       4,
       'retention=newest',
     );
-    const lines: string[] = [];
-    const errors: string[] = [];
-    const code = await run(
-      [
-        '--bucket',
-        `${Bucket}-import`,
-        '--endpoint',
-        local.server.endpoint,
-        '--config',
-        configFile,
-        '--json',
-        'retention',
-        '--target',
-        target,
-      ],
-      (l) => lines.push(l),
-      (l) => errors.push(l),
+    const shown = await inProcessCli(`${Bucket}-import`, () => local.server.endpoint)(
+      '--config',
+      configFile,
+      '--json',
+      'retention',
+      '--target',
+      target,
     );
-    expect(code, errors.join('\n')).toBe(EXIT.ok);
-    const { backups: planned } = JSON.parse(lines.join('\n')) as { backups: PlannedBackup[] };
+    expect(shown.code, shown.err).toBe(EXIT.ok);
+    const { backups: planned } = JSON.parse(shown.out) as { backups: PlannedBackup[] };
     const plan = planned.find((p) => p.backupId === imported);
     if (!plan) throw new Error(`${imported} is not in the preview`);
     expect(plan.created).toBe(ago(40).toISOString());
