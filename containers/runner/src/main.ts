@@ -112,6 +112,7 @@ export const EXIT_CODES: Record<string, number> = {
   [ErrorNames.Stalled]: 13,
   [ErrorNames.TaskAbandoned]: 14,
   [ErrorNames.HeartbeatNotAccepted]: 15,
+  [ErrorNames.BackupArchived]: 16,
 };
 
 const USAGE = `usage: runner <subcommand>
