@@ -33,6 +33,19 @@ const e = escapeHtml;
 const data = (name: string, value: string | number | boolean | null) =>
   value === null ? '' : ` data-${name}="${e(String(value))}"`;
 const cell = (text: string, attrs = '') => `<td${attrs}>${e(text)}</td>`;
+/** Characters of a cause shown on the page; report.json keeps the whole text. */
+export const CAUSE_CHARS = 2000;
+/**
+ * A cause cut for the page: at most CAUSE_CHARS characters (code units) and, when cut, "… N more
+ * characters in report.json". A runner's error message can be hundreds of KB (an HTML error page
+ * quoted whole); printed in full it made the page 100,000 px tall. Pure.
+ */
+export function clipCause(text: string, max = CAUSE_CHARS): string {
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max).replace(/[\uD800-\uDBFF]$/, '');
+  return `${cut}… ${text.length - cut.length} more characters in report.json`;
+}
+const causeCell = (text: string) => cell(clipCause(text), ' class="cause"');
 const ID = ' class="id"';
 const TIME = ' class="time"';
 const empty = (columns: number, text: string) =>
@@ -142,7 +155,7 @@ function backupRow(b: AuditBackup): string {
           ? `${b.retentionClass} (manifest says ${b.manifestRetentionClass})`
           : b.retentionClass;
   return `<tr class="backup state-${e(b.state)}"${data('target', b.target)}${data('backup-id', b.backupId)}${data('state', b.state)}${data('bytes', b.bytes)}${data('duration-seconds', b.durationSeconds)}${data('retention', b.retentionClass)}>
-${cell(b.target, ID)}${cell(b.backupId, ID)}${cell(formatTime(b.startedAt), TIME)}${cell(b.completedAt !== null && b.completedAt.slice(0, 10) === b.startedAt.slice(0, 10) ? formatTime(b.completedAt).slice(11) : formatTime(b.completedAt), TIME)}${cell(formatBytes(b.bytes), ` class="num" title="${b.bytes} bytes"`)}${cell(String(b.files), ' class="num"')}${cell(formatSeconds(b.durationSeconds), ' class="num"')}${cell(formatSeconds(b.captureSeconds), ' class="num"')}<td><span class="badge ${e(b.state)}">${e(b.state)}</span></td>${cell(retention)}${cell(verified)}${cell(b.cause ?? (b.importedFrom ? `imported from ${b.importedFrom}` : ''), ' class="cause"')}
+${cell(b.target, ID)}${cell(b.backupId, ID)}${cell(formatTime(b.startedAt), TIME)}${cell(b.completedAt !== null && b.completedAt.slice(0, 10) === b.startedAt.slice(0, 10) ? formatTime(b.completedAt).slice(11) : formatTime(b.completedAt), TIME)}${cell(formatBytes(b.bytes), ` class="num" title="${b.bytes} bytes"`)}${cell(String(b.files), ' class="num"')}${cell(formatSeconds(b.durationSeconds), ' class="num"')}${cell(formatSeconds(b.captureSeconds), ' class="num"')}<td><span class="badge ${e(b.state)}">${e(b.state)}</span></td>${cell(retention)}${cell(verified)}${causeCell(b.cause ?? (b.importedFrom ? `imported from ${b.importedFrom}` : ''))}
 </tr>`;
 }
 
@@ -353,7 +366,7 @@ ${
     : report.failures
         .map(
           (f) =>
-            `<tr class="failure"${data('kind', f.kind)}${data('target', f.target)}${data('id', f.id)}>${cell(f.kind)}${cell(f.target, ID)}${cell(f.id, ID)}${cell(formatTime(f.at), TIME)}${cell(f.step)}${cell(f.error)}${cell(f.cause, ' class="cause"')}</tr>`,
+            `<tr class="failure"${data('kind', f.kind)}${data('target', f.target)}${data('id', f.id)}>${cell(f.kind)}${cell(f.target, ID)}${cell(f.id, ID)}${cell(formatTime(f.at), TIME)}${cell(f.step)}${cell(f.error)}${causeCell(f.cause)}</tr>`,
         )
         .join('\n')
 }

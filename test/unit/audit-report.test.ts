@@ -24,7 +24,7 @@ import {
   type StoredRecoveryReport,
 } from '../../core/report/audit.js';
 import { gatherAuditReport } from '../../core/report/gather.js';
-import { formatSeconds, renderAuditHtml } from '../../core/report/html.js';
+import { CAUSE_CHARS, clipCause, formatSeconds, renderAuditHtml } from '../../core/report/html.js';
 import { escapeHtml, niceTicks, SECOND_UNITS, timePlotSvg, unitFor } from '../../core/report/svg.js';
 import { sampleManifest } from '../helpers/manifest.js';
 
@@ -542,6 +542,29 @@ describe('the page', () => {
     expect(html).not.toContain('<script');
     expect(html).not.toMatch(/<(link|img|iframe|object|embed)\b|@import|url\(|<[^>]*\s(src|href)=/i);
     expect(html).toContain(`<meta http-equiv="Content-Security-Policy" content="default-src 'none';`);
+  });
+
+  it('cuts a long cause to CAUSE_CHARS on the page, saying how much more report.json has (issue 17, item 1)', () => {
+    const id = 'infrahub_backup_20261103_020000';
+    // A runner's message quoting a whole HTML error page: ~200 KB.
+    const long = `<html>${'<p>Service Unavailable</p>'.repeat(8000)}</html>`;
+    const backups = [backupRecord({ target, backupId: id, errors: [runnerError(id, long)] })];
+    const report = assembleReport({ bucket: 'b', period, targets: [target], backups, recoveries: [], now });
+    const html = renderAuditHtml(report);
+    expect(html.length).toBeLessThan(40_000);
+    const cells = [...html.matchAll(/<td class="cause">([^<]*)<\/td>/g)].map((m) => m[1] as string);
+    expect(cells).toHaveLength(2); // the backup's row and the failure's row
+    for (const c of cells) expect(c).toMatch(/… \d+ more characters in report\.json$/);
+    const cause = report.failures[0]?.cause as string;
+    expect(cause.length).toBeGreaterThan(200_000); // the data (report.json) keeps it whole
+    expect(clipCause(cause)).toBe(
+      `${cause.slice(0, CAUSE_CHARS)}… ${cause.length - CAUSE_CHARS} more characters in report.json`,
+    );
+    expect(clipCause('short')).toBe('short');
+    // Never half a character: a surrogate pair across the cut goes whole to the rest.
+    expect(clipCause(`${'a'.repeat(CAUSE_CHARS - 1)}\u{1F600}b`)).toBe(
+      `${'a'.repeat(CAUSE_CHARS - 1)}… 3 more characters in report.json`,
+    );
   });
 
   it('formats seconds and draws nice axes', () => {
