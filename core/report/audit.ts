@@ -239,12 +239,17 @@ export interface AuditReport {
 const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
 const DAY_MS = 86_400_000;
 
-/** 00:00 UTC of a `YYYY-MM-DD` day, or undefined when it is not one (the format, or a day the calendar lacks). */
+/**
+ * 00:00 UTC of a `YYYY-MM-DD` day, or undefined when it is not one (the format, or a day the calendar
+ * lacks). Every year 0000-9999 is read as written: `Date.UTC` alone maps years 0-99 to 1900-1999
+ * (ECMA-262, MakeFullYear), so `0001-01-01` was refused; setUTCFullYear does not.
+ */
 export function parseDay(text: string): Date | undefined {
   const m = DAY.exec(text);
   if (!m) return undefined;
   const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  const date = new Date(Date.UTC(year, month - 1, day));
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
   return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day
     ? date
     : undefined;

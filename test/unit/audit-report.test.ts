@@ -17,6 +17,7 @@ import {
   backupRecord,
   countsOf,
   failuresOf,
+  parseDay,
   parsePeriod,
   parseRestoreId,
   policyOf,
@@ -86,6 +87,20 @@ describe('audit report period', () => {
       start: '2026-11-30T00:00:00.000Z',
       end: '2026-12-01T00:00:00.000Z',
     });
+  });
+
+  it('reads the years 0000-0099 as written, not as 1900-1999 (issue 17, item 3)', () => {
+    expect(parsePeriod({ since: '0001-01-01', until: '2026-11-30' }, now)).toMatchObject({
+      since: '0001-01-01',
+      start: '0001-01-01T00:00:00.000Z',
+    });
+    expect(parsePeriod({ since: '0099-12-31', until: '0099-12-31' }, now)).toMatchObject({
+      since: '0099-12-31',
+      until: '0099-12-31',
+      end: '0100-01-01T00:00:00.000Z',
+    });
+    expect(parseDay('0000-02-29')?.toISOString()).toBe('0000-02-29T00:00:00.000Z'); // year 0 is a leap year
+    expect(parseDay('0100-02-29')).toBeUndefined();
   });
 
   it.each([
