@@ -7,7 +7,7 @@ import { InvalidInputError } from '../../core/errors.js';
 import { formatBytes } from '../../core/format.js';
 import { type AuditPeriod, DEFAULT_PERIOD_DAYS, parsePeriod } from '../../core/report/audit.js';
 import { CliError, type CommandContext, checkBucket, checkTargets, EXIT, storage } from '../context.js';
-import { writeAuditReport } from '../ops/audit-report.js';
+import { assertReportOutDir, writeAuditReport } from '../ops/audit-report.js';
 
 /** Adds the `report` command to `program`. */
 export function registerReport(program: Command, ctx: CommandContext): void {
@@ -42,6 +42,7 @@ export function registerReport(program: Command, ctx: CommandContext): void {
       }
       // Before S3: a malformed or (with --config) unconfigured target is refused, not reported as empty.
       if (options.target) checkTargets(s, options.target);
+      assertReportOutDir(options.out);
       const st = storage(s);
       await checkBucket(st);
       const { html, json, report } = await writeAuditReport(st.s3, st.bucket, {

@@ -5,10 +5,11 @@
  * reports in the bucket, and every target the configuration names (one without any backup is
  * exactly what an auditor must see).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { DeploymentConfig } from '../../core/config/schema.js';
+import { InvalidInputError } from '../../core/errors.js';
 import { IDENTIFIER_KEYS, redactValue } from '../../core/redact.js';
 import type { AuditPeriod, AuditReport } from '../../core/report/audit.js';
 import { gatherAuditReport, listRestoreTargets } from '../../core/report/gather.js';
@@ -29,6 +30,38 @@ export interface WriteAuditReportOptions {
   /** Warnings (an unreadable record skipped), one line each. */
   warn?: (line: string) => void;
   now?: Date;
+}
+
+/**
+ * Refuses, before anything is read from S3, an --out that cannot become the report's folder: an
+ * existing file, or a path under one. A missing folder is fine (writeAuditReport creates it), and
+ * nothing is created here. Without this check `mkdir` failed with a raw EEXIST or ENOTDIR after
+ * the whole bucket had been read.
+ * @throws InvalidInputError ("report destination") naming --out and the path that is not a folder
+ */
+export function assertReportOutDir(outDir: string): void {
+  let path = resolve(outDir);
+  for (;;) {
+    let info: ReturnType<typeof statSync>;
+    try {
+      info = statSync(path, { throwIfNoEntry: false });
+    } catch (e) {
+      // ENOTDIR: a part of the path above is a file; the loop reaches it.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOTDIR') throw e;
+      info = undefined;
+    }
+    if (info) {
+      if (info.isDirectory()) return;
+      throw new InvalidInputError('report destination', [
+        path === resolve(outDir)
+          ? `--out ${outDir} is not a folder`
+          : `--out ${outDir} is not a folder: ${path} is a file`,
+      ]);
+    }
+    const parent = dirname(path);
+    if (parent === path) return;
+    path = parent;
+  }
 }
 
 /** Identifiers kept as they are when the report's text is redacted. */

@@ -211,6 +211,27 @@ describe('infrahub-backup report: the audit page in headless Chromium', () => {
     }
   });
 
+  it('refuses an --out that is a file, or under one, as a usage error before any S3 call (issue 17, item 2)', async () => {
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'not a folder\n');
+    for (const [outDir, message] of [
+      [file, `--out ${file} is not a folder`],
+      [join(file, 'sub'), `--out ${join(file, 'sub')} is not a folder: ${file} is a file`],
+    ] as const) {
+      const errors: string[] = [];
+      // Port 9 on 127.0.0.1 has no S3: any read of the bucket would fail as a storage error, not a usage one.
+      const code = await run(
+        ['--bucket', Bucket, '--endpoint', 'http://127.0.0.1:9', 'report', '--out', outDir],
+        () => undefined,
+        (l) => errors.push(l),
+      );
+      expect(code, errors.join('\n')).toBe(EXIT.usage);
+      expect(errors.join('\n')).toContain(message);
+      expect(errors.join('\n')).not.toContain('EEXIST');
+    }
+    expect(readFileSync(file, 'utf8')).toBe('not a folder\n');
+  });
+
   it(
     'writes report.html and report.json, and the page shows every row, both plots and the escaped cause, with no network request',
     async () => {
