@@ -135,8 +135,8 @@ export interface RedactedCopyReport {
 
 /**
  * The strings of Infrahub's schema in `database` of `source`: every string value of the attributes of
- * SCHEMA_LABELS vertices, and every string inside those that are JSON (enum lists, dropdown choices
- * with their labels and descriptions).
+ * SCHEMA_LABELS vertices, and every string inside those that are JSON, object keys included (enum
+ * lists, dropdown choices with their labels and descriptions).
  */
 export async function readSchemaStrings(source: Driver, database: string): Promise<Set<string>> {
   const session = source.session({ database, defaultAccessMode: neo4j.session.READ });
@@ -155,10 +155,11 @@ export async function readSchemaStrings(source: Driver, database: string): Promi
       if (first === '{' || first === '[') {
         try {
           JSON.parse(value);
-          mapJsonStrings(value, (s) => {
+          const add = (s: string) => {
             strings.add(s);
             return s;
-          });
+          };
+          mapJsonStrings(value, add, add);
         } catch {
           // Not JSON: the string alone.
         }

@@ -18,7 +18,7 @@
  * | an ISO 8601 date or date and time | itself | timestamps are kept (Infrahub validates DateTime) |
  * | an IPv4/IPv6 address, interface (`10.1.2.3/24`) or network | another of the same version and prefix length, prefix-preserving (Crypto-PAn's construction: bit i is flipped by a keyed function of bits 0..i-1): a host stays inside its mapped network, distinct addresses stay distinct | IPAM validates and orders by address; uniqueness and containment survive |
  * | a MAC address (EUI-48/EUI-64, `:` or `-`) | another, same separator and case (a keyed Feistel permutation of its bytes: distinct stay distinct) | Infrahub validates MAC attributes |
- * | JSON (an object or an array) | the same JSON with every string value redacted by these rules (keys, numbers, booleans, null and layout kept) | JSON and List attributes, and Infrahub's HFIDs (`["device-01"]`), must still parse; an HFID keeps matching the redacted name |
+ * | JSON (an object or an array) | the same JSON with every string redacted by these rules, object keys included (a key declared in the schema kept, any other one replaced: equal keys get equal placeholders, so the keys of one object stay distinct); numbers, booleans, null and layout kept | JSON and List attributes, and Infrahub's HFIDs (`["device-01"]`), must still parse; an HFID keeps matching the redacted name. Keys are data too (`{"acme-corp.example.com": {...}}`); Infrahub checks only that a JSON attribute parses (core/attribute.py JSONAttribute), not its keys, and the schema's own JSON (enum lists, dropdown choices) is on schema vertices, kept whole |
  * | a URL (`scheme://...`) | `scheme://redacted-<hash>.invalid` | host, path, query and credentials are data; Infrahub validates URL attributes |
  * | any other string | `redacted-<16 hex digits>` | |
  * | a boolean, a number, a temporal value | itself | a boolean or number says little and Infrahub validates their type and ranges (number pools, VLAN ids, min/max); **numbers are kept** |
@@ -118,7 +118,7 @@ export function valueRedactor(key: Uint8Array, keep: ReadonlySet<string> = new S
     }
     const first = value.trimStart()[0];
     // Each string inside is counted by its own rule; the JSON text itself is not one more replacement.
-    if ((first === '{' || first === '[') && isJson(value)) return mapJsonStrings(value, string);
+    if ((first === '{' || first === '[') && isJson(value)) return mapJsonStrings(value, string, string);
     stats.replaced += 1;
     const m = MAC.exec(value);
     if (m)
@@ -360,11 +360,16 @@ function isJson(value: string): boolean {
 }
 
 /**
- * `json` with each string value (not the object keys) replaced by `map` of its decoded text and
- * written back as a JSON string; everything else is copied byte for byte, so numbers keep their
- * digits (JSON.parse would round integers beyond 2⁵³) and the layout stays. `json` must be valid JSON.
+ * `json` with each string value replaced by `map` of its decoded text, and each object key by
+ * `mapKey` of its own (kept as written without it), written back as JSON strings; everything else is
+ * copied byte for byte, so numbers keep their digits (JSON.parse would round integers beyond 2⁵³)
+ * and the layout stays. `json` must be valid JSON; `mapKey` must keep distinct keys distinct.
  */
-export function mapJsonStrings(json: string, map: (s: string) => string): string {
+export function mapJsonStrings(
+  json: string,
+  map: (s: string) => string,
+  mapKey?: (key: string) => string,
+): string {
   let out = '';
   let i = 0;
   while (i < json.length) {
@@ -380,7 +385,8 @@ export function mapJsonStrings(json: string, map: (s: string) => string): string
     let k = j + 1;
     while (k < json.length && /\s/.test(json[k] as string)) k += 1;
     const isKey = json[k] === ':';
-    out += isKey ? token : JSON.stringify(map(JSON.parse(token) as string));
+    const text = JSON.parse(token) as string;
+    out += isKey ? (mapKey ? JSON.stringify(mapKey(text)) : token) : JSON.stringify(map(text));
     i = j + 1;
   }
   return out;

@@ -83,19 +83,40 @@ describe('valueRedactor: strings', () => {
     expect(macs.size).toBe(5000);
   });
 
-  it('redacts the strings inside JSON and keeps its keys, numbers, booleans, null and layout', () => {
-    const r = valueRedactor(key);
+  it('redacts the strings inside JSON, keys not declared in the schema among them; keeps numbers, booleans, null and layout', () => {
+    // "on", "x" and "tags" are schema strings (kept); "owner" and "vlan" are not.
+    const r = valueRedactor(key, new Set(['on', 'x', 'tags']));
     const name = r.string('device-01');
     expect(r.string('["device-01"]')).toBe(`[${JSON.stringify(name)}]`);
     const json =
       '{"owner": "alice", "vlan": 12345678901234567890, "on": true, "x": null, "tags": ["a\\"b", "device-01"]}';
     const out = r.string(json);
+    const k = (text: string) => JSON.stringify(r.string(text));
     expect(out).toBe(
-      `{"owner": ${JSON.stringify(r.string('alice'))}, "vlan": 12345678901234567890, "on": true, "x": null, "tags": [${JSON.stringify(r.string('a"b'))}, ${JSON.stringify(name)}]}`,
+      `{${k('owner')}: ${k('alice')}, ${k('vlan')}: 12345678901234567890, "on": true, "x": null, "tags": [${k('a"b')}, ${JSON.stringify(name)}]}`,
     );
     expect(JSON.parse(out)).toMatchObject({ on: true, x: null });
     // Not JSON after all: a plain placeholder.
     expect(r.string('[not json')).toMatch(PLACEHOLDER);
+  });
+
+  it('redacts JSON object keys as values are: a hostname key goes, equal keys stay equal (issue 17, item 4)', () => {
+    const r = valueRedactor(key, new Set(['name']));
+    const out = r.string(
+      '{"acme-corp.example.com": {"ssh_password": "hunter2", "name": "db"}, "10.1.2.3": {"ssh_password": "x"}}',
+    );
+    expect(out).not.toMatch(/acme|example|ssh_password|hunter2|10\.1\.2\.3/);
+    const parsed = JSON.parse(out) as Record<string, Record<string, string>>;
+    const host = r.string('acme-corp.example.com');
+    expect(host).toMatch(PLACEHOLDER);
+    const inner = parsed[host] as Record<string, string>;
+    // The same key in two objects: the same placeholder; a schema string ("name") kept.
+    expect(Object.keys(inner)).toEqual([r.string('ssh_password'), 'name']);
+    expect(inner.name).toBe(r.string('db'));
+    const address = r.string('10.1.2.3');
+    expect(parseIpForm(address)?.version).toBe(4);
+    expect(Object.keys(parsed[address] as object)).toEqual([r.string('ssh_password')]);
+    expect(Object.keys(parsed)).toHaveLength(2);
   });
 
   it('keeps booleans, numbers and other non-string values; maps lists element by element', () => {
@@ -233,10 +254,17 @@ describe('IP forms', () => {
 });
 
 describe('mapJsonStrings', () => {
-  it('replaces string values, not keys, and copies everything else byte for byte', () => {
+  it('replaces string values, keys only with mapKey, and copies everything else byte for byte', () => {
     expect(mapJsonStrings('{ "a" : "x", "b":["y",1.50,{"c":"z"}] }', (s) => s.toUpperCase())).toBe(
       '{ "a" : "X", "b":["Y",1.50,{"c":"Z"}] }',
     );
     expect(mapJsonStrings('["\\u0041\\n"]', (s) => `${s.length}`)).toBe('["2"]');
+    expect(
+      mapJsonStrings(
+        '{ "a" : "x", "b":{"a\\u0041":1} }',
+        (s) => s,
+        (k) => `<${k}>`,
+      ),
+    ).toBe('{ "<a>" : "x", "<b>":{"<aA>":1} }');
   });
 });
