@@ -10,8 +10,10 @@
  *    SHA-256 and size (core/s3/download.ts downloadVerified): S3 is only read.
  * 2. Per database, two disposable Neo4j servers are started from the operator's Neo4j installation
  *    (`--neo4j-home`, never the deployment's), each with its own configuration, data and logs in the
- *    scratch folder, Bolt on a free 127.0.0.1 port only, HTTP off, authentication off, no usage
- *    report (the runner's writeDisposableNeo4jConf): the source, with the backup loaded
+ *    scratch folder, Bolt on a free 127.0.0.1 port only, HTTP off, no usage report (the runner's
+ *    writeDisposableNeo4jConf), authentication on with a random password of its own set by
+ *    `neo4j-admin dbms set-initial-password` before the first start (Operations Manual, "Set an
+ *    initial password"), so no other local user can read the backup or write into the copy: the source, with the backup loaded
  *    (`neo4j-admin database load`) and every database read-only
  *    (`server.databases.default_to_read_only`); the target, empty. core/redaction/graph-copy.ts
  *    copies the graph from one to the other, redacting on the way (core/redaction/values.ts), and
@@ -21,6 +23,9 @@
  *    redacted dumps and a manifest (redactedManifest) with `"redacted": true` (infrahub-backup's own
  *    key: OpsMill's tool marks its redacted backups so), the new files' checksums and sizes, and a
  *    `redaction` section saying what was replaced and what was left out.
+ *
+ * SIGINT or SIGTERM while it runs stops the disposable servers and the tools it started, removes the
+ * scratch folder (it holds the unredacted dump) and ends the process with 130 or 143.
  *
  * Left out: the task manager's database (`prefect.dump`: Prefect's flow runs carry parameters,
  * results and log lines, free text that no rule can redact), the artifacts (rendered
@@ -60,7 +65,7 @@ import { readyTimeoutFromEnv } from '../../core/readiness/wait.js';
 import { copyRedacted, type RedactedCopyReport, readSchemaStrings } from '../../core/redaction/graph-copy.js';
 import { REDACTION_KEY_BYTES, valueRedactor } from '../../core/redaction/values.js';
 import { downloadVerified } from '../../core/s3/download.js';
-import { runTool, toolOutput } from '../../core/tools/run-tool.js';
+import { runTool, stopRunningTools, toolOutput } from '../../core/tools/run-tool.js';
 import { TOOL_VERSION } from '../../core/version.js';
 import { ARCHIVE_ROOT, addManifestEntry, assertWritableOutDir, writeArchive } from './tarball.js';
 
@@ -135,6 +140,9 @@ export async function exportRedacted(
   // The scratch folder holds the unredacted files: mkdtemp makes it 0700, this user's alone.
   await mkdir(options.workDir, { recursive: true });
   const scratch = await mkdtemp(join(options.workDir, 'infrahub-redact-'));
+  // A signal must not leave the unredacted files or the servers behind (exportSignalHandlers).
+  const live = new Set<DisposableNeo4j>();
+  const signals = exportSignalHandlers(scratch, live, say);
   try {
     await enoughScratch(
       scratch,
@@ -168,7 +176,9 @@ export async function exportRedacted(
         throw new IncompatibleBackupError(`${db.file} has ${bytes} bytes, the manifest records ${size}`);
 
       const source = await disposableNeo4j(neo4jTool, join(dir, 'source'), db.name, memory, true);
+      live.add(source);
       const copy = await disposableNeo4j(neo4jTool, join(dir, 'copy'), db.name, memory, false);
+      live.add(copy);
       try {
         say(`${db.file}: loading it into a disposable Neo4j ${neo4jTool.version} (read-only, 127.0.0.1)`);
         await loadInto(neo4jTool, source, db.name, loadDir, db.file);
@@ -201,6 +211,8 @@ export async function exportRedacted(
         }
       } finally {
         await Promise.allSettled([source.stop(), copy.stop()]);
+        live.delete(source);
+        live.delete(copy);
       }
     }
 
@@ -232,8 +244,46 @@ export async function exportRedacted(
       leftOut,
     };
   } finally {
+    // After a signal the handler cleans up and exits; the work failing under it must not race it.
+    if (signals.stopping) await signals.stopping;
+    signals.remove();
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * Installs SIGINT and SIGTERM handlers for one redacted export: on either, the disposable servers of
+ * `live` (SIGTERM, SIGKILL after 5 s) and every tool runTool started (core/tools/run-tool.ts
+ * stopRunningTools: neo4j-admin load or dump, with its process group) are stopped, `scratch` (the
+ * unredacted download and stores) is removed, and the process exits 130 (SIGINT) or 143 (SIGTERM),
+ * the shell's 128 + signal number. `remove` takes the handlers off when the export ends;
+ * `stopping` is set once a signal arrived (it never resolves: the process exits).
+ */
+function exportSignalHandlers(
+  scratch: string,
+  live: Set<DisposableNeo4j>,
+  say: (line: string) => void,
+): { remove(): void; stopping: Promise<never> | undefined } {
+  const state: { remove(): void; stopping: Promise<never> | undefined } = {
+    stopping: undefined,
+    remove: () => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+    },
+  };
+  const stop = (signal: 'SIGINT' | 'SIGTERM') => {
+    if (state.stopping) return;
+    say(`${signal}: stopping the disposable Neo4j servers and tools, removing ${scratch}`);
+    state.stopping = Promise.allSettled([...[...live].map((s) => s.stop(5_000)), stopRunningTools(5_000)])
+      .then(() => rm(scratch, { recursive: true, force: true }))
+      .catch(() => undefined)
+      .then(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  const onInt = () => stop('SIGINT');
+  const onTerm = () => stop('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  return state;
 }
 
 /**
@@ -428,13 +478,18 @@ interface DisposableNeo4j {
   env: NodeJS.ProcessEnv;
   start(): Promise<void>;
   driver(): ReturnType<typeof openBoltDriver>;
-  stop(): Promise<void>;
+  /** SIGTERM, then SIGKILL after `graceMs` (default 60 s); resolves when the server has exited. */
+  stop(graceMs?: number): Promise<void>;
 }
 
 /**
  * A Neo4j server of `tool` in `dir` (conf, data, logs, run), serving `database` as its default
- * database on a free loopback port, authentication off (writeDisposableNeo4jConf), read-only when
- * `readOnly`. Nothing runs until `start`; `stop` ends it (SIGTERM, SIGKILL after 60 s).
+ * database on a free loopback port, read-only when `readOnly`, with authentication on: user `neo4j`
+ * with a random password (24 random bytes, hex), set by `neo4j-admin dbms set-initial-password`
+ * under the server's own NEO4J_CONF before its first start (Neo4j Operations Manual 5 and 2025.x,
+ * "Set an initial password"; at least 8 characters by default). Nothing runs until `start`; `stop`
+ * ends it (SIGTERM, SIGKILL after 60 s).
+ * @throws ToolFailedError when neo4j-admin refuses to set the password
  */
 async function disposableNeo4j(
   tool: Neo4jTool,
@@ -461,6 +516,7 @@ async function disposableNeo4j(
       'server.bolt.tls_level': 'DISABLED',
     },
     comment: `redacted export: the ${readOnly ? 'backup, read-only' : 'redacted copy'}, disposable`,
+    authEnabled: true,
   });
   const env = {
     ...process.env,
@@ -468,9 +524,12 @@ async function disposableNeo4j(
     NEO4J_CONF: join(dir, 'conf'),
     HEAP_SIZE: memory.heap,
   };
-  // Plain Bolt on loopback, authentication off: a server this process started for itself, that
-  // nothing else can reach (core/readiness/neo4j-tls.ts allows a plain URI for loopback hosts only).
-  const connection = { uri: `bolt://127.0.0.1:${port}`, username: 'neo4j', password: 'redacted-export' };
+  // Authentication on: other local users can reach 127.0.0.1 too. The password is set before the
+  // first start and kept in this process only (Neo4j keeps its hash in the scratch data folder).
+  const password = randomBytes(24).toString('hex');
+  await runTool(tool.admin, ['dbms', 'set-initial-password', password], { env, stdout: 'ignore' }).done;
+  // Plain Bolt on loopback (core/readiness/neo4j-tls.ts allows a plain URI for loopback hosts only).
+  const connection = { uri: `bolt://127.0.0.1:${port}`, username: 'neo4j', password };
   let server: ChildProcess | undefined;
   let exited = false;
   let gone: Promise<void> = Promise.resolve();
@@ -496,10 +555,10 @@ async function disposableNeo4j(
       });
     },
     driver: () => openBoltDriver(connection, { connectionTimeout: 15_000 }),
-    async stop() {
+    async stop(graceMs = 60_000) {
       if (server && !exited) {
         server.kill('SIGTERM');
-        const timer = setTimeout(() => server?.kill('SIGKILL'), 60_000);
+        const timer = setTimeout(() => server?.kill('SIGKILL'), graceMs);
         await gone;
         clearTimeout(timer);
       }

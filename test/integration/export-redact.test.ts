@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import {
   chmodSync,
   type Dirent,
@@ -373,6 +373,37 @@ describe('export --redact: a redacted infrahub-backup tarball from a stored back
       // starts its servers from keeps its own store as it was.
       expect(neo.pid()).toBeUndefined();
       const storeBefore = listing(neo.dataDir);
+      // Meanwhile, every disposable server that comes up is tried without credentials (issue 17, item 1).
+      let polling = true;
+      const tried = new Map<string, string>();
+      const poller = (async () => {
+        while (polling) {
+          for (const dir of readdirSync(work).filter((f) => f.startsWith('infrahub-redact-')))
+            for (const role of ['source', 'copy']) {
+              const conf = join(work, dir, 'neo4j', role, 'conf', 'neo4j.conf');
+              if (tried.has(conf) || !existsSync(conf)) continue;
+              const port = /server\.bolt\.listen_address=127\.0\.0\.1:(\d+)/.exec(
+                readFileSync(conf, 'utf8'),
+              )?.[1];
+              if (!port) continue;
+              const driver = neo4j.driver(`bolt://127.0.0.1:${port}`, {
+                scheme: 'none',
+                principal: '',
+                credentials: '',
+              });
+              try {
+                await driver.verifyConnectivity();
+                tried.set(conf, 'open');
+              } catch (err) {
+                const code = (err as { code?: string }).code ?? '';
+                if (code.startsWith('Neo.ClientError.Security')) tried.set(conf, 'refused');
+              } finally {
+                await driver.close();
+              }
+            }
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      })();
       const exported = await cli(
         'export',
         backupId,
@@ -384,7 +415,10 @@ describe('export --redact: a redacted infrahub-backup tarball from a stored back
         '--work-dir',
         work,
       );
+      polling = false;
+      await poller;
       expect(exported.code, exported.err).toBe(EXIT.ok);
+      expect([...tried.values()]).toEqual(['refused', 'refused']);
       const file = join(out, `${backupId}.tar.gz`);
       expect(exported.out).toContain(`${file}: REDACTED export of ${target}/${backupId}`);
       expect(exported.out).toMatch(
@@ -570,5 +604,80 @@ describe('export --redact: a redacted infrahub-backup tarball from a stored back
       expect(existsSync(file)).toBe(true);
     },
     scaled(900_000),
+  );
+  it(
+    'SIGINT while the backup loads: servers and tools stopped, no scratch folder left, exit 130 (issue 17, item 2)',
+    async () => {
+      // A Neo4j installation whose neo4j-admin load hangs, as a large dump's load does.
+      const fake = testTempDir('slow-neo4j-');
+      const pidFile = join(fake, 'load.pid');
+      mkdirSync(join(fake, 'bin'));
+      writeFileSync(join(fake, 'bin', 'neo4j'), '#!/bin/sh\nexec sleep 300\n');
+      writeFileSync(
+        join(fake, 'bin', 'neo4j-admin'),
+        `#!/bin/sh\ncase "$1" in\n  --version) echo "neo4j-admin 5.26.0" ;;\n  database) echo $$ > ${pidFile}; exec sleep 300 ;;\n  *) exit 0 ;;\nesac\n`,
+      );
+      for (const name of ['neo4j', 'neo4j-admin']) chmodSync(join(fake, 'bin', name), 0o755);
+      const scratchBase = testTempDir('redact-signal-');
+      const out = testTempDir('redact-signal-out-');
+      const child = spawn(
+        process.execPath,
+        [
+          'bin/infrahub-backup.mjs',
+          '--bucket',
+          Bucket,
+          '--endpoint',
+          server.endpoint,
+          'export',
+          backupId,
+          '--target',
+          target,
+          '--redact',
+          '--neo4j-home',
+          fake,
+          '--out',
+          out,
+          '--work-dir',
+          scratchBase,
+        ],
+        { env: process.env, stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      let stderr = '';
+      child.stderr?.on('data', (d) => {
+        stderr += String(d);
+      });
+      let ended = false;
+      const exited = new Promise<number | null>((resolve) =>
+        child.once('exit', (code) => {
+          ended = true;
+          resolve(code);
+        }),
+      );
+      const deadline = Date.now() + scaled(120_000);
+      while (!ended && !existsSync(pidFile) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 200));
+      expect(existsSync(pidFile), stderr).toBe(true);
+      const loadPid = Number(readFileSync(pidFile, 'utf8').trim());
+      const scratch = readdirSync(scratchBase).filter((f) => f.startsWith('infrahub-redact-'));
+      expect(scratch).toHaveLength(1);
+      expect(existsSync(join(scratchBase, scratch[0] as string, 'neo4j', 'load', 'neo4j.dump'))).toBe(true);
+      child.kill('SIGINT');
+      const code = await exited;
+      const alive = (pid: number) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      const leftRunning = alive(loadPid);
+      if (leftRunning) process.kill(loadPid, 'SIGKILL');
+      expect(code, stderr).toBe(130);
+      expect(leftRunning).toBe(false);
+      expect(readdirSync(scratchBase)).toEqual([]);
+      expect(readdirSync(out)).toEqual([]);
+    },
+    scaled(180_000),
   );
 });

@@ -33,9 +33,12 @@ export async function freeLoopbackPort(): Promise<number> {
 /**
  * Writes `<confDir>/neo4j.conf` for a disposable Neo4j the runner starts for itself (a drill's scratch
  * server, the offline count's read-only server): listening on 127.0.0.1:`port` only, Bolt without TLS
- * or authentication, HTTP off, usage reports off, `memory.heap` as initial and maximum heap and
- * `memory.pageCache` as page cache (Neo4j size strings such as `512m`), logs and run files in
- * `workDir/logs` and `workDir/run`, plus `extra`. The lines of `baseConfFile` (the image's or the
+ * (and without authentication unless `authEnabled`), HTTP off, usage reports off, `memory.heap` as
+ * initial and maximum heap and `memory.pageCache` as page cache (Neo4j size strings such as `512m`), logs and run files in
+ * `workDir/logs` and `workDir/run`, plus `extra`. `authEnabled: true` turns Bolt authentication on
+ * (`dbms.security.auth_enabled=true`; the caller sets the password with `neo4j-admin dbms
+ * set-initial-password` before the first start: the redacted export); the runner's own servers,
+ * unreachable from outside their task, keep it off. The lines of `baseConfFile` (the image's or the
  * DBMS's own `neo4j.conf`: plugins, JVM, data directory) come first, less every setting set here,
  * because Neo4j refuses a setting given twice (Operations Manual, "The neo4j.conf file").
  *
@@ -50,6 +53,7 @@ export async function writeDisposableNeo4jConf(options: {
   memory: { heap: string; pageCache: string };
   extra?: Record<string, string>;
   comment: string;
+  authEnabled?: boolean;
 }): Promise<Record<string, string>> {
   const { workDir, port, memory } = options;
   const settings: Record<string, string> = {
@@ -62,7 +66,7 @@ export async function writeDisposableNeo4jConf(options: {
     'server.bolt.advertised_address': `127.0.0.1:${port}`,
     'server.http.enabled': 'false',
     'server.https.enabled': 'false',
-    'dbms.security.auth_enabled': 'false',
+    'dbms.security.auth_enabled': options.authEnabled ? 'true' : 'false',
     'dbms.usage_report.enabled': 'false',
     'server.memory.heap.initial_size': memory.heap,
     'server.memory.heap.max_size': memory.heap,
