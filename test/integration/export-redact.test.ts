@@ -373,7 +373,7 @@ describe('export --redact: a redacted infrahub-backup tarball from a stored back
       // starts its servers from keeps its own store as it was.
       expect(neo.pid()).toBeUndefined();
       const storeBefore = listing(neo.dataDir);
-      // Meanwhile, every disposable server that comes up is tried without credentials (issue 17, item 1).
+      // Meanwhile, every disposable server that comes up is tried without credentials (issue 18 review of items 4-5, finding 1).
       let polling = true;
       const tried = new Map<string, string>();
       const poller = (async () => {
@@ -606,7 +606,7 @@ describe('export --redact: a redacted infrahub-backup tarball from a stored back
     scaled(900_000),
   );
   it(
-    'SIGINT while the backup loads: servers and tools stopped, no scratch folder left, exit 130 (issue 17, item 2)',
+    'SIGINT while the backup loads: servers and tools stopped, no scratch folder left, exit 130 (issue 18 review of items 4-5, finding 2)',
     async () => {
       // A Neo4j installation whose neo4j-admin load hangs, as a large dump's load does.
       const fake = testTempDir('slow-neo4j-');

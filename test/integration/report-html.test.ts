@@ -211,7 +211,7 @@ describe('infrahub-backup report: the audit page in headless Chromium', () => {
     }
   });
 
-  it('refuses an --out that is a file, or under one, as a usage error before any S3 call (issue 17, item 2)', async () => {
+  it('refuses an --out that is a file, or under one, as a usage error before any S3 call (issue 18 review of items 4-5, finding 2)', async () => {
     const file = join(dir, 'a-file');
     writeFileSync(file, 'not a folder\n');
     for (const [outDir, message] of [

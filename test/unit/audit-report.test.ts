@@ -89,7 +89,7 @@ describe('audit report period', () => {
     });
   });
 
-  it('reads the years 0000-0099 as written, not as 1900-1999 (issue 17, item 3)', () => {
+  it('reads the years 0000-0099 as written, not as 1900-1999 (issue 18 review of items 4-5, finding 3)', () => {
     expect(parsePeriod({ since: '0001-01-01', until: '2026-11-30' }, now)).toMatchObject({
       since: '0001-01-01',
       start: '0001-01-01T00:00:00.000Z',
@@ -559,7 +559,7 @@ describe('the page', () => {
     expect(html).toContain(`<meta http-equiv="Content-Security-Policy" content="default-src 'none';`);
   });
 
-  it('cuts a long cause to CAUSE_CHARS on the page, saying how much more report.json has (issue 17, item 1)', () => {
+  it('cuts a long cause to CAUSE_CHARS on the page, saying how much more report.json has (issue 18 review of items 4-5, finding 1)', () => {
     const id = 'infrahub_backup_20261103_020000';
     // A runner's message quoting a whole HTML error page: ~200 KB.
     const long = `<html>${'<p>Service Unavailable</p>'.repeat(8000)}</html>`;

@@ -100,7 +100,7 @@ describe('valueRedactor: strings', () => {
     expect(r.string('[not json')).toMatch(PLACEHOLDER);
   });
 
-  it('redacts JSON object keys as values are: a hostname key goes, equal keys stay equal (issue 17, item 4)', () => {
+  it('redacts JSON object keys as values are: a hostname key goes, equal keys stay equal (issue 18 review of items 4-5, finding 4)', () => {
     const r = valueRedactor(key, new Set(['name']));
     const out = r.string(
       '{"acme-corp.example.com": {"ssh_password": "hunter2", "name": "db"}, "10.1.2.3": {"ssh_password": "x"}}',
