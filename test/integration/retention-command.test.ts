@@ -176,9 +176,13 @@ describe('infrahub-backup retention: each backup’s class and expiry, and what 
     expect(text.out).toMatch(/^infrahub-prod: no backups$/m);
   });
 
-  it('with a changed policy, names what the next lifecycle run would delete and what would go earlier', async () => {
-    const proposed = join(dir, 'proposed.json');
-    writeFileSync(proposed, JSON.stringify({ retention: { ...config.retention, daily: 3, monthly: 2 } }));
+  /** Writes a proposed policy file and previews it (--json): the file and the changes it would make. */
+  async function preview(
+    name: string,
+    policy: unknown,
+  ): Promise<{ proposed: string; changes: PolicyChange[] }> {
+    const proposed = join(dir, name);
+    writeFileSync(proposed, JSON.stringify(policy));
     const result = await cli(
       '--config',
       configFile,
@@ -190,7 +194,13 @@ describe('infrahub-backup retention: each backup’s class and expiry, and what 
       proposed,
     );
     expect(result.code, result.err).toBe(EXIT.ok);
-    const { changes } = JSON.parse(result.out) as { changes: PolicyChange[] };
+    return { proposed, changes: (JSON.parse(result.out) as { changes: PolicyChange[] }).changes };
+  }
+
+  it('with a changed policy, names what the next lifecycle run would delete and what would go earlier', async () => {
+    const { proposed, changes } = await preview('proposed.json', {
+      retention: { ...config.retention, daily: 3, monthly: 2 },
+    });
     const effects = Object.fromEntries(changes.map((c) => [c.backupId, c.effect]));
     // 91 days old, 2 x 31 days now: due. 5 days old, 3 days now: due. Already due: unchanged.
     expect(effects[backups.monthly]).toBe('deleted-at-next-run');
@@ -212,19 +222,7 @@ describe('infrahub-backup retention: each backup’s class and expiry, and what 
   });
 
   it('a class whose count becomes 0 loses its rule: its backups are kept for ever', async () => {
-    const proposed = join(dir, 'no-weekly.json');
-    writeFileSync(proposed, JSON.stringify({ ...config.retention, weekly: 0 }));
-    const result = await cli(
-      '--config',
-      configFile,
-      '--json',
-      'retention',
-      '--target',
-      target,
-      '--policy',
-      proposed,
-    );
-    const { changes } = JSON.parse(result.out) as { changes: PolicyChange[] };
+    const { changes } = await preview('no-weekly.json', { ...config.retention, weekly: 0 });
     // The newest is weekly itself when it is the first of its ISO week (a Monday): once superseded,
     // no rule would match it either.
     const newestClass = (await readManifest(local.s3, Bucket, target, backups.newest))?.retention_class;
