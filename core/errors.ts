@@ -69,6 +69,8 @@ export const ErrorNames = {
   HeartbeatNotAccepted: 'HeartbeatNotAccepted',
   /** A backup's files are in an archive storage class (S3 Glacier Flexible Retrieval or Deep Archive, moved there by retention.coldStorage) and not restored: S3 refuses to read them (InvalidObjectState) until each is restored with RestoreObject (`infrahub-backup thaw`), which takes hours. Retrying before that cannot help. */
   BackupArchived: 'BackupArchived',
+  /** A Community backup with `neo4j.dumpFrom` "copy": the stopped store could not be copied to the task's disk or the copy is not the store (files, sizes or last committed transaction differ), or the dump of the copy failed after the runner had started the DBMS again (a new attempt would find the DBMS running and no copy: not retried). The message names the cause; the DBMS is started again either way. */
+  Neo4jStoreCopy: 'Neo4jStoreCopy',
 } as const;
 
 export type ErrorName = (typeof ErrorNames)[keyof typeof ErrorNames];
@@ -215,6 +217,14 @@ export class UnsupportedArtifactError extends NamedError {
 /** Too little free space where a restore stages verified downloads; the message names the folder, bytes needed and free. */
 export class InsufficientScratchSpaceError extends NamedError {
   override readonly name = ErrorNames.InsufficientScratchSpace;
+}
+
+/** The stopped Community store could not be copied or dumped from its copy (ErrorNames.Neo4jStoreCopy); the message names the cause. */
+export class Neo4jStoreCopyError extends NamedError {
+  override readonly name = ErrorNames.Neo4jStoreCopy;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
 }
 
 /** A secret is unreadable for its use: the message names the secret and the shape expected, never its content. */

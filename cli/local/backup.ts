@@ -28,6 +28,7 @@ import { redactText } from '../../core/redact.js';
 import { putObject } from '../../core/s3/objects.js';
 import { readSecret } from '../../core/secrets.js';
 import { lambdaHandler, type StateMachineLambda, stepEvents, steps } from '../../functions/steps.js';
+import { LocalEcsServices } from './ecs-endpoint.js';
 import { localExecutionStatus, recordLocalExecution } from './executions.js';
 import { runRunner } from './runner-process.js';
 import {
@@ -385,6 +386,14 @@ export async function runStateMachineLocally(
     logger,
   };
   // Every Lambda a state machine invokes, served by its step (functions/steps.ts) with local clients.
+  // The Community DBMS services (neo4j.dbms), scaled by the Dbms states and by a runner that copied
+  // its store: each stops and starts its target's local DBMS (runtime().dbms).
+  const dbmsServices = new LocalEcsServices((cluster, service) => {
+    const target = config.targets.find(
+      (t) => t.neo4j.dbms?.cluster === cluster && t.neo4j.dbms?.service === service,
+    );
+    return target ? options.runtime(target.name).dbms : undefined;
+  });
   const lambdas: Record<StateMachineLambda, (payload: unknown) => Promise<unknown>> = {
     Plan: async (p) => steps.Plan(p, { config, logger }),
     Lock: (p) =>
@@ -432,24 +441,26 @@ export async function runStateMachineLocally(
     },
     Dbms: async (p): Promise<DbmsResult> => {
       const event = parseInput(DbmsEventSchema, p, 'DBMS event');
-      const dbms = options.runtime(event.target).dbms;
-      if (!dbms)
+      const before = dbmsServices.describe(event.cluster, event.service);
+      if (!before)
         throw new DbmsControlError(
           `cannot stop the DBMS of "${event.target}" locally: no stop and start commands are given (backup:local reads NEO4J_STOP_COMMAND and NEO4J_START_COMMAND)`,
         );
-      if (event.action === 'stop') await dbms.stop();
-      else if (event.desiredCount > 0) await dbms.start();
-      const desiredCount = event.action === 'stop' ? 1 : event.desiredCount;
-      const runningCount = event.action === 'stop' ? 0 : desiredCount;
+      const desiredCount = event.action === 'stop' ? before.desired : event.desiredCount;
+      // One record per service, shared with the runner's own start (ecs-endpoint.ts).
+      await dbmsServices.update(event.cluster, event.service, event.action === 'stop' ? 0 : desiredCount);
+      const runningCount = dbmsServices.describe(event.cluster, event.service)?.running ?? 0;
       return { target: event.target, service: event.service, desiredCount, runningCount, waitedSeconds: 0 };
     },
   };
 
   // The runners answer their task tokens on a loopback endpoint (task-token-endpoint.ts).
   const tokens = await LocalTaskTokenEndpoint.start();
+  // A Community runner that copied its store starts the DBMS again through ECS (ecs-endpoint.ts).
+  const ecsUrl = await dbmsServices.listen();
   const runTask: LocalRunTask = options.runTask
     ? fakeRunTask(options.runTask)
-    : (request, token) => runRunnerTask(request, options, synthesized, token, tokens);
+    : (request, token) => runRunnerTask(request, options, synthesized, token, tokens, ecsUrl);
 
   const handlerFor = (state: TaskState) => {
     if (state.resource.endsWith(':states:::lambda:invoke')) {
@@ -628,6 +639,7 @@ export async function runStateMachineLocally(
   } finally {
     ended(outcome);
     await tokens.close();
+    await dbmsServices.close();
   }
 }
 
@@ -638,6 +650,7 @@ async function runRunnerTask(
   synthesized: SynthesizedBackup,
   token: Parameters<LocalRunTask>[1],
   tokens: LocalTaskTokenEndpoint,
+  ecsUrl: string,
 ): Promise<{ exited: Promise<string | undefined>; stop: () => void; endToken: () => void }> {
   const taskDefinition = synthesized.taskDefinitions.get(request.family);
   if (!taskDefinition) throw new Error(`no task definition with family "${request.family}"`);
@@ -658,6 +671,8 @@ async function runRunnerTask(
     S3_FORCE_PATH_STYLE: 'true',
     // The runner's task-token calls go to the loopback endpoint (the SDK's service-specific endpoint).
     AWS_ENDPOINT_URL_SFN: tokens.url,
+    // Its ECS calls (a Community runner starting its DBMS again) to the local services' stand-in.
+    AWS_ENDPOINT_URL_ECS: ecsUrl,
     ...request.environment,
   };
   tokens.register(token.value, {

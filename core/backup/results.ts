@@ -80,6 +80,30 @@ export const StoreCountsSchema = z.discriminatedUnion('status', [
 ]);
 export type StoreCounts = z.infer<typeof StoreCountsSchema>;
 
+/**
+ * Community: where the dump read the store and what the DBMS's downtime held
+ * (containers/runner/src/components/neo4j.ts backupNeo4jCommunity). `copy`: the stopped store was
+ * copied to the task's disk (`copiedBytes` in `copyMs`), the DBMS started again (`startRequestedMs`
+ * after the runner began; `dbmsStart`: running after `waitedMs`, `requested` but not yet running when
+ * the dump ended (the state machine's StartDbms waits for it), or `failed`), and the copy dumped; `store`: dumped
+ * in place with the DBMS stopped throughout, `reason` saying why when a copy was asked for.
+ */
+export const DumpWindowSchema = z.discriminatedUnion('dumpFrom', [
+  z.strictObject({
+    dumpFrom: z.literal('copy'),
+    copiedBytes: z.number().int().nonnegative(),
+    copyMs: z.number().nonnegative(),
+    startRequestedMs: z.number().nonnegative(),
+    dbmsStart: z.union([
+      z.strictObject({ status: z.literal('running'), waitedMs: z.number().nonnegative() }),
+      z.strictObject({ status: z.literal('requested') }),
+      z.strictObject({ status: z.literal('failed'), reason: z.string() }),
+    ]),
+  }),
+  z.strictObject({ dumpFrom: z.literal('store'), reason: z.string().optional() }),
+]);
+export type DumpWindow = z.infer<typeof DumpWindowSchema>;
+
 export const Neo4jDatabaseRecordSchema = z.strictObject({
   name: z.string(),
   /** Files of this database (a dump, or the backup chain: full then differentials). */
@@ -131,6 +155,8 @@ export const Neo4jResultSchema = z.strictObject({
   tool: z.strictObject({ name: z.literal('neo4j-admin'), version: z.string() }),
   /** Community dumps only: the graph counted from the dumped store, or why not (StoreCountsSchema). */
   storeCounts: StoreCountsSchema.optional(),
+  /** Community dumps only: copied or dumped in place, and the DBMS's start (DumpWindowSchema). */
+  window: DumpWindowSchema.optional(),
   /** Enterprise: every member of `--from`, in order, and whether it answered the runner's probe. */
   members: z.array(Neo4jMemberSchema).optional(),
   /** Enterprise: the chain's base and the bytes it moved (Neo4jChainSchema). */

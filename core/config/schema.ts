@@ -459,6 +459,14 @@ export const Neo4jTargetSchema = z
         dataRootDirectory: absolutePath.default('/'),
       })
       .optional(),
+    /**
+     * Community only: what the dump reads, and so how long the DBMS (and Infrahub with it) is down.
+     * `copy` (the default when left out): the stopped store is copied to the runner task's disk, the
+     * DBMS started again, and the copy counted and dumped while the DBMS serves: the downtime is the
+     * copy's. `store`: the store is dumped in place, the DBMS stopped for the whole dump. A copy that
+     * would not fit the task's disk (sized from timeouts.dataSizeGiB) is dumped in place too.
+     */
+    dumpFrom: z.enum(['copy', 'store']).optional(),
   })
   .superRefine((neo4j, ctx) => {
     // A backup's `database` component must hold Infrahub's graph: a manifest whose only database is
@@ -531,6 +539,14 @@ export const Neo4jTargetSchema = z
         code: 'custom',
         path: ['dbms'],
         message: 'is for Community targets only: an Enterprise backup is online and never stops the DBMS',
+      });
+    }
+    if (neo4j.edition === 'enterprise' && neo4j.dumpFrom !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dumpFrom'],
+        message:
+          'is for Community targets only: an Enterprise backup is online, with no stopped store to copy or dump (remove "dumpFrom")',
       });
     }
   })

@@ -142,6 +142,25 @@ export const Neo4jEnvSchema = CommonEnvSchema.extend({
     .string()
     .regex(/^\//, 'must be an absolute path')
     .default('/tmp/infrahub-neo4j-count'),
+  /**
+   * Community (neo4j.dumpFrom): `copy` copies the stopped store to NEO4J_COPY_DIR, starts the DBMS
+   * again through its ECS service (DBMS_CLUSTER, DBMS_SERVICE, DBMS_DESIRED_COUNT) and dumps the
+   * copy; `store` dumps in place with the DBMS stopped throughout (the default when unset).
+   */
+  NEO4J_DUMP_FROM: z.enum(['copy', 'store']).default('store'),
+  /** Community, copy: the folder on the task's disk that holds the copy (removed after the dump). */
+  NEO4J_COPY_DIR: z.string().regex(/^\//, 'must be an absolute path').default('/tmp/infrahub-neo4j-copy'),
+  /** Community, copy: bytes that must stay free on the task's disk beyond the store's size, else the store is dumped in place (default 1 GiB). */
+  NEO4J_COPY_HEADROOM_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(1024 ** 3),
+  /** Community, copy: the DBMS's ECS cluster and service (neo4j.dbms), set by the task definition. */
+  DBMS_CLUSTER: z.string().min(1).optional(),
+  DBMS_SERVICE: z.string().min(1).optional(),
+  /** Community, copy: the service's count before StopDbms (the DumpNeo4j state sets it from $.dbmsState). */
+  DBMS_DESIRED_COUNT: z.coerce.number().int().min(0).max(10).optional(),
 }).superRefine((env, ctx) => {
   if (env.NEO4J_EDITION === 'enterprise' && !env.NEO4J_BACKUP_FROM) {
     ctx.addIssue({
@@ -150,6 +169,15 @@ export const Neo4jEnvSchema = CommonEnvSchema.extend({
       message: 'is required when NEO4J_EDITION is "enterprise"',
     });
   }
+  if (env.NEO4J_EDITION === 'community' && env.NEO4J_DUMP_FROM === 'copy')
+    for (const key of ['DBMS_CLUSTER', 'DBMS_SERVICE', 'DBMS_DESIRED_COUNT'] as const)
+      if (env[key] === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message:
+            'is required when NEO4J_DUMP_FROM is "copy": the runner starts the DBMS again before the dump (the task definition sets DBMS_CLUSTER and DBMS_SERVICE, the DumpNeo4j state DBMS_DESIRED_COUNT)',
+        });
 });
 
 /**

@@ -96,6 +96,57 @@ function neo4jConnection(
 /** Restore steps (core/restore/steps.ts): they read a backup and report to `.restores/TARGET/RESTORE_ID/<step>.json`. */
 const isRestoreStep = (s: string): s is RestoreStep => (RestoreSteps as readonly string[]).includes(s);
 
+/**
+ * The DBMS's ECS service scaled back to its count by the runner itself, through the same step as the
+ * state machine's StartDbms (core/ecs/dbms.ts dbmsStep; the task role may UpdateService and
+ * DescribeServices on that one service). The endpoint is the SDK's: AWS_ENDPOINT_URL_ECS in local mode.
+ * The wait for the service's task ends (rejects) once `stopWaiting` fires: the dump is done, and the
+ * state machine's StartDbms waits for the rest; the runner adds no time of its own.
+ */
+async function startDbmsFromRunner(
+  e: { TARGET: string; DBMS_CLUSTER?: string; DBMS_SERVICE?: string; DBMS_DESIRED_COUNT?: number },
+  logger: Logger,
+  stopWaiting: AbortSignal,
+) {
+  const clock = {
+    now: () => Date.now(),
+    sleep: (ms: number) =>
+      new Promise<void>((resolve, reject) => {
+        if (stopWaiting.aborted) return reject(new Error('the dump ended before the DBMS ran'));
+        const timer = setTimeout(resolve, ms);
+        stopWaiting.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(timer);
+            reject(new Error('the dump ended before the DBMS ran'));
+          },
+          { once: true },
+        );
+      }),
+  };
+  const { ECSClient } = await import('@aws-sdk/client-ecs');
+  const { dbmsStep } = await import('../../../core/ecs/dbms.js');
+  const { boundedClientOptions, FUNCTION_REQUEST_BOUNDS } = await import('../../../core/s3/client.js');
+  const ecs = new ECSClient({
+    ...boundedClientOptions(FUNCTION_REQUEST_BOUNDS),
+    ...(process.env.AWS_REGION ? { region: process.env.AWS_REGION } : {}),
+  });
+  try {
+    return await dbmsStep(
+      {
+        action: 'start',
+        target: e.TARGET,
+        cluster: e.DBMS_CLUSTER,
+        service: e.DBMS_SERVICE,
+        desiredCount: e.DBMS_DESIRED_COUNT,
+      },
+      { ecs, logger, maxWaitSeconds: 3600, pollIntervalSeconds: 2, clock },
+    );
+  } finally {
+    ecs.destroy();
+  }
+}
+
 /** Exit codes by error name; the state machine and the CLI read them. 1 is anything unexpected. */
 export const EXIT_CODES: Record<string, number> = {
   [ErrorNames.RunnerConfigError]: 2,
@@ -113,6 +164,7 @@ export const EXIT_CODES: Record<string, number> = {
   [ErrorNames.TaskAbandoned]: 14,
   [ErrorNames.HeartbeatNotAccepted]: 15,
   [ErrorNames.BackupArchived]: 16,
+  [ErrorNames.Neo4jStoreCopy]: 17,
 };
 
 const USAGE = `usage: runner <subcommand>
@@ -187,7 +239,17 @@ async function runComponent(
               memory: { heap: e.NEO4J_COUNT_HEAP, pageCache: e.NEO4J_COUNT_PAGECACHE },
             }
           : (false as const);
-        return { ctx, result: await backupNeo4jCommunity(ctx, admin, e.NEO4J_DATABASES, offline) };
+        const copy =
+          e.NEO4J_DUMP_FROM === 'copy'
+            ? {
+                home: e.NEO4J_HOME,
+                ...(e.NEO4J_CONF ? { conf: e.NEO4J_CONF } : {}),
+                dir: e.NEO4J_COPY_DIR,
+                headroomBytes: e.NEO4J_COPY_HEADROOM_BYTES,
+                startDbms: (stopWaiting: AbortSignal) => startDbmsFromRunner(e, logger, stopWaiting),
+              }
+            : undefined;
+        return { ctx, result: await backupNeo4jCommunity(ctx, admin, e.NEO4J_DATABASES, offline, copy) };
       }
       const result = await backupNeo4jEnterprise(ctx, admin, e.NEO4J_DATABASES, {
         from: e.NEO4J_BACKUP_FROM as string[],

@@ -1,7 +1,9 @@
 /**
  * The graph database.
  * - Community: `neo4j-admin database dump <db> --to-stdout` per database, streamed into S3, while the
- *   DBMS is stopped; the runner refuses, before touching S3, if `database info` says a database is in use.
+ *   DBMS is stopped, or (neo4j.dumpFrom "copy") from a copy of the stopped store on the task's disk
+ *   while the DBMS runs again; the runner refuses, before touching S3, if `database info` says a
+ *   database is in use.
  * - Enterprise: `neo4j-admin database backup --from=A:PORT,B:PORT --to-path=DIR` per database
  *   (online; a cluster's members tried in order, each probed and recorded, a run that missed one
  *   never complete), on the chain of the previous complete backup fetched from the bucket (or kept
@@ -22,6 +24,7 @@ import {
   RESTORES_ROOT,
 } from '../../../../core/backup/layout.js';
 import {
+  type DumpWindow,
   type FileRecord,
   fileRecord,
   type Neo4jChain,
@@ -33,8 +36,10 @@ import { PENDING_TAGGING } from '../../../../core/backup/retention.js';
 import {
   DatabaseUnreachableError,
   ErrorNames,
+  InsufficientScratchSpaceError,
   Neo4jBackupDegradedError,
   Neo4jDatabaseInUseError,
+  Neo4jStoreCopyError,
   StorageError,
   ToolFailedError,
 } from '../../../../core/errors.js';
@@ -48,6 +53,7 @@ import { type RunContext, resultStamp, uploadOptions } from '../context.js';
 import type { Neo4jEnv } from '../env.js';
 import { copyObject } from './artifacts.js';
 import { countStoreOffline, type OfflineStore } from './neo4j-counts.js';
+import { copyStore, freeBytes, type StoreCopy, storeBytes, storeDirs } from './neo4j-store-copy.js';
 
 export interface Neo4jAdmin {
   /** The neo4j-admin executable. */
@@ -101,13 +107,55 @@ export async function neo4jAdminVersion(admin: Neo4jAdmin): Promise<string> {
 export type OfflineCountOption = OfflineStore | false;
 
 /**
- * Community backup: every database of `databases` is checked stopped (`neo4j-admin database info`),
- * the stopped store is counted (unless `offlineCount` is false; a counting server that fails is
- * recorded as `storeCounts.status: failed` and the backup goes on with Bolt counts), checked stopped
- * again (the counting server released the store lock, and its last committed transaction is
- * unchanged), then each database is dumped with `neo4j-admin database dump <db> --to-stdout`
- * streamed to S3.
+ * Community, neo4j.dumpFrom "copy" (NEO4J_DUMP_FROM=copy): the stopped store is copied to the task's
+ * own disk and the DBMS started again before the count and the dump, which read the copy.
+ */
+export interface StoreCopyOption {
+  /** NEO4J_HOME of the DBMS's installation (a relative data directory resolves from it). */
+  home: string;
+  /** The DBMS's configuration folder (its neo4j.conf names the store); default `<home>/conf`. */
+  conf?: string;
+  /** Parent of the copy's own folder on the task's disk (NEO4J_COPY_DIR); the copy is removed afterwards. */
+  dir: string;
+  /**
+   * Bytes kept free beyond the store's size on that disk; less free: the dump reads the store in place,
+   * the DBMS stopped throughout (`window.reason` says so). Default 1 GiB.
+   */
+  headroomBytes?: number;
+  /**
+   * Scales the DBMS's service back to its count (core/ecs/dbms.ts dbmsStep, as the state machine's
+   * StartDbms) and resolves once it runs; `stopWaiting` fires when the dump has ended, and the wait
+   * (not the request) then ends with a rejection. Its failure does not fail the backup: the state
+   * machine's StartDbms after the runner starts it again, or reports it down.
+   */
+  startDbms: (stopWaiting: AbortSignal) => Promise<unknown>;
+}
+
+/** The runner's transient errors, which the state machine retries (infra/constructs/runner-tasks.ts runnerTransientRetry). */
+const RETRIED_BY_STATE_MACHINE: readonly string[] = [
+  ErrorNames.StorageError,
+  ErrorNames.DatabaseUnreachable,
+  ErrorNames.Stalled,
+  ErrorNames.HeartbeatNotAccepted,
+];
+
+/**
+ * Community backup: every database of `databases` is checked stopped (`neo4j-admin database info`).
+ * With `copy`, the store folders of those databases are copied to the task's disk (neo4j-store-copy.ts),
+ * the copy checked complete and the store checked still stopped at the same last committed transaction
+ * as the copy, then the DBMS is started again (`copy.startDbms`, not awaited) and everything after reads
+ * the copy; when the copy would not fit on the disk (store size + headroom), the store is dumped in
+ * place as without `copy`. Then the store (or copy) is counted (unless `offlineCount` is false; a
+ * counting server that fails is recorded as `storeCounts.status: failed` and the backup goes on with
+ * Bolt counts), checked stopped again (the counting server released the store lock, and its last
+ * committed transaction is unchanged), then each database is dumped with `neo4j-admin database dump
+ * <db> --to-stdout` streamed to S3. The result's `window` says which was dumped and how the DBMS's
+ * start went.
  * @throws Neo4jDatabaseInUseError before anything is written when a database is in use (the DBMS runs)
+ * @throws InsufficientScratchSpaceError when the disk filled up during the copy (ENOSPC)
+ * @throws Neo4jStoreCopyError when the copy failed or differs from the store; or, once the runner
+ *   started the DBMS, in place of an error the state machine would retry (a new task would find the
+ *   DBMS running and no copy), naming it
  * @throws DumpFormat / ToolFailedError / StorageError from the dump and its upload
  */
 export async function backupNeo4jCommunity(
@@ -115,103 +163,219 @@ export async function backupNeo4jCommunity(
   admin: Neo4jAdmin,
   databases: readonly string[],
   offlineCount: OfflineCountOption = false,
+  copy?: StoreCopyOption,
 ): Promise<Neo4jResult> {
   const startedAt = new Date().toISOString();
+  const began = Date.now();
   const log = ctx.logger.child({ component: 'database', edition: 'community' });
-  const version = await neo4jAdminVersion(admin);
+  // Beside the first check rather than before it: every JVM start before the copy is downtime.
+  const versionRead = neo4jAdminVersion(admin);
+  versionRead.catch(() => undefined);
 
   // Check every database first: refuse before anything is written.
-  const checkStopped = async () => {
+  const checkStopped = async (tool: Neo4jAdmin) => {
     const found = new Map<string, DatabaseInfo>();
     for (const db of databases) {
-      const info = await databaseInfo(admin, db);
+      const info = await databaseInfo(tool, db);
       if (info.inUse) throw new Neo4jDatabaseInUseError(db);
       found.set(db, info);
     }
     return found;
   };
-  let infos = await checkStopped();
+  let infos = await checkStopped(admin);
 
-  // The graph counted from the very store dumped: nothing can write between this count and the dump.
-  let storeCounts: StoreCounts;
-  if (offlineCount === false) {
-    storeCounts = { status: 'disabled', reason: 'NEO4J_COUNT_OFFLINE=false' };
-  } else {
-    try {
-      const counted = await countStoreOffline(offlineCount, databases, log);
-      storeCounts = { status: 'counted', counts: counted.counts, timings: counted.timings };
-      log.info('dumped store counted', { counts: counted.counts, ...counted.timings });
-    } catch (err) {
-      const reason = err instanceof Error ? `${err.name}: ${excerpt(err.message, 300)}` : String(err);
-      storeCounts = { status: 'failed', reason };
-      log.warn(
-        'the stopped store could not be counted: the manifest keeps the Bolt counts taken before the stop',
-        {
-          reason,
-        },
-      );
-    }
-    const after = await checkStopped();
-    for (const [db, info] of after) {
-      const before = infos.get(db)?.lastCommittedTx;
-      if (before !== info.lastCommittedTx) {
-        // Our read-only server must not commit; if the store moved, the counts no longer vouch for it.
-        log.warn('the store moved while it was counted: counts not recorded as the dumped ones', {
-          database: db,
-          before,
-          after: info.lastCommittedTx,
+  // With a copy: everything below reads it (`source`, `counted`), and the DBMS starts meanwhile.
+  let source = admin;
+  let counted = offlineCount;
+  let window: DumpWindow = { dumpFrom: 'store' };
+  let copied: StoreCopy | undefined;
+  let dbmsStart: Promise<Extract<DumpWindow, { dumpFrom: 'copy' }>['dbmsStart']> | undefined;
+  let startRequestedMs = 0;
+  const stopWaiting = new AbortController();
+  const dbmsStarted = async () => {
+    stopWaiting.abort();
+    return dbmsStart ? await dbmsStart : undefined;
+  };
+  const sameTx = (a: Map<string, DatabaseInfo>, b: Map<string, DatabaseInfo>, what: string) => {
+    for (const db of databases)
+      if (a.get(db)?.lastCommittedTx !== b.get(db)?.lastCommittedTx)
+        throw new Neo4jStoreCopyError(
+          `${db}: ${what} (last committed transaction ${a.get(db)?.lastCommittedTx} before, ${b.get(db)?.lastCommittedTx} after)`,
+        );
+  };
+  try {
+    if (copy) {
+      const conf = copy.conf ?? join(copy.home, 'conf');
+      const dirs = storeDirs(copy.home, conf);
+      const { need, free } = await (async () => ({
+        need: await storeBytes(dirs, databases),
+        free: await freeBytes(copy.dir),
+      }))().catch((err: unknown) => {
+        throw new Neo4jStoreCopyError(
+          `the store could not be measured, or ${copy.dir} not used, for its copy: ${err instanceof Error ? `${err.name}: ${excerpt(err.message, 300)}` : String(err)}`,
+          { cause: err },
+        );
+      });
+      const headroom = copy.headroomBytes ?? 1024 ** 3;
+      if (free < need + headroom) {
+        const reason = `the store (${need} bytes) and ${headroom} bytes of headroom do not fit the ${free} bytes free in ${copy.dir}: dumped in place, the DBMS stopped throughout (give the runner task more ephemeral storage: timeouts.dataSizeGiB sizes it)`;
+        log.warn('the store copy would not fit the task disk: dumping in place', { need, free, headroom });
+        window = { dumpFrom: 'store', reason };
+      } else {
+        const t0 = Date.now();
+        log.info('copying the stopped store to the task disk', {
+          bytes: need,
+          from: dirs.data,
+          to: copy.dir,
         });
-        storeCounts = {
-          status: 'failed',
-          reason: `${db}: last committed transaction ${before} before counting, ${info.lastCommittedTx} after`,
+        copied = await copyStore(dirs, conf, databases, copy.dir).catch((err: unknown) => {
+          if ((err as NodeJS.ErrnoException).code === 'ENOSPC')
+            throw new InsufficientScratchSpaceError(
+              `${copy.dir} filled up while the stopped store (${need} bytes) was copied there: the DBMS is started again by the state machine (give the runner task more ephemeral storage, or set neo4j.dumpFrom to "store")`,
+            );
+          if (err instanceof Error && err.name === ErrorNames.Neo4jStoreCopy) throw err;
+          throw new Neo4jStoreCopyError(
+            `the stopped store could not be copied to ${copy.dir}: ${err instanceof Error ? `${err.name}: ${excerpt(err.message, 300)}` : String(err)}`,
+            { cause: err },
+          );
+        });
+        const copyMs = Date.now() - t0;
+        // The store was stopped and unchanged throughout, and the copy is at its transaction.
+        sameTx(infos, await checkStopped(admin), 'the store moved while it was copied');
+        source = { path: admin.path, env: { ...(admin.env ?? process.env), NEO4J_CONF: copied.conf } };
+        counted = offlineCount === false ? false : { ...offlineCount, conf: copied.conf };
+        startRequestedMs = Date.now() - began;
+        log.info('store copied and checked: starting the DBMS again', {
+          bytes: copied.bytes,
+          files: copied.files,
+          copyMs,
+        });
+        const asked = Date.now();
+        dbmsStart = copy.startDbms(stopWaiting.signal).then(
+          () => ({ status: 'running' as const, waitedMs: Date.now() - asked }),
+          (err: unknown) => {
+            // The dump ended first: the start is asked for; the state machine's StartDbms waits for it.
+            if (stopWaiting.signal.aborted) return { status: 'requested' as const };
+            const reason = err instanceof Error ? `${err.name}: ${excerpt(err.message, 300)}` : String(err);
+            log.warn(
+              'the runner could not start the DBMS again: the state machine starts it after the dump',
+              {
+                reason,
+              },
+            );
+            return { status: 'failed' as const, reason };
+          },
+        );
+        // The copy is at the store's transaction (read from the copy alone, while the DBMS starts).
+        sameTx(infos, await checkStopped(source), "the copy is not at the store's transaction");
+        window = {
+          dumpFrom: 'copy',
+          copiedBytes: copied.bytes,
+          copyMs,
+          startRequestedMs,
+          dbmsStart: { status: 'running', waitedMs: 0 },
         };
       }
     }
-    infos = after;
-  }
 
-  const files: FileRecord[] = [];
-  for (const db of databases) {
-    const path = neo4jDumpPath(db);
-    const key = fileKey(ctx.target, ctx.backupId, path);
-    log.info('neo4j-admin database dump started', { database: db, key });
-    const dump = runTool(admin.path, ['database', 'dump', db, '--to-stdout'], {
-      env: admin.env,
-      name: 'neo4j-admin database dump',
-    });
-    // The dump is checked on the bytes uploaded (core/backup/formats.ts): stray output before it (a
-    // banner, a log line) or a body that does not decompress (or whose zstd checksum fails) aborts
-    // the upload with DumpFormat. Decompressing in the same pass costs about 1 s of CPU per 270 MB of
-    // store on the harness dump (13 KB compressed), and bounded memory (the 2 MiB zstd window).
-    const formatCheck = checkedStream(dump.stdout, neo4jDumpCheck(), dump.done);
-    const uploaded = await streamToolToS3(
-      ctx.s3,
-      { ...dump, stdout: Readable.from(formatCheck.stream) },
-      uploadOptions(ctx, key),
-    ).catch((err: unknown) => {
-      throw dumpFormatError(path, formatCheck.verdict()) ?? err;
-    });
-    log.info('neo4j-admin database dump finished', {
-      database: db,
-      size: uploaded.size,
-      sha256: uploaded.sha256,
-    });
-    files.push(fileRecord(path, uploaded));
-  }
+    // The graph counted from the very store dumped: nothing can write between this count and the dump.
+    let storeCounts: StoreCounts;
+    if (counted === false) {
+      storeCounts = { status: 'disabled', reason: 'NEO4J_COUNT_OFFLINE=false' };
+    } else {
+      try {
+        const result = await countStoreOffline(counted, databases, log);
+        storeCounts = { status: 'counted', counts: result.counts, timings: result.timings };
+        log.info('dumped store counted', { counts: result.counts, ...result.timings });
+      } catch (err) {
+        const reason = err instanceof Error ? `${err.name}: ${excerpt(err.message, 300)}` : String(err);
+        storeCounts = { status: 'failed', reason };
+        log.warn(
+          'the stopped store could not be counted: the manifest keeps the Bolt counts taken before the stop',
+          {
+            reason,
+          },
+        );
+      }
+      const after = await checkStopped(source);
+      for (const [db, info] of after) {
+        const before = infos.get(db)?.lastCommittedTx;
+        if (before !== info.lastCommittedTx) {
+          // Our read-only server must not commit; if the store moved, the counts no longer vouch for it.
+          log.warn('the store moved while it was counted: counts not recorded as the dumped ones', {
+            database: db,
+            before,
+            after: info.lastCommittedTx,
+          });
+          storeCounts = {
+            status: 'failed',
+            reason: `${db}: last committed transaction ${before} before counting, ${info.lastCommittedTx} after`,
+          };
+        }
+      }
+      infos = after;
+    }
 
-  return {
-    ...resultStamp(ctx, startedAt),
-    component: 'database',
-    edition: 'community',
-    method: 'dump',
-    files,
-    databases: databases.map((name) => {
-      const tx = infos.get(name)?.lastCommittedTx;
-      return { name, files: [neo4jDumpPath(name)], ...(tx !== undefined ? { lastCommittedTx: tx } : {}) };
-    }),
-    tool: { name: 'neo4j-admin', version },
-    storeCounts,
-  };
+    const files: FileRecord[] = [];
+    for (const db of databases) {
+      const path = neo4jDumpPath(db);
+      const key = fileKey(ctx.target, ctx.backupId, path);
+      log.info('neo4j-admin database dump started', { database: db, key, from: window.dumpFrom });
+      const dump = runTool(source.path, ['database', 'dump', db, '--to-stdout'], {
+        env: source.env,
+        name: 'neo4j-admin database dump',
+      });
+      // The dump is checked on the bytes uploaded (core/backup/formats.ts): stray output before it (a
+      // banner, a log line) or a body that does not decompress (or whose zstd checksum fails) aborts
+      // the upload with DumpFormat. Decompressing in the same pass costs about 1 s of CPU per 270 MB of
+      // store on the harness dump (13 KB compressed), and bounded memory (the 2 MiB zstd window).
+      const formatCheck = checkedStream(dump.stdout, neo4jDumpCheck(), dump.done);
+      const uploaded = await streamToolToS3(
+        ctx.s3,
+        { ...dump, stdout: Readable.from(formatCheck.stream) },
+        uploadOptions(ctx, key),
+      ).catch((err: unknown) => {
+        throw dumpFormatError(path, formatCheck.verdict()) ?? err;
+      });
+      log.info('neo4j-admin database dump finished', {
+        database: db,
+        size: uploaded.size,
+        sha256: uploaded.sha256,
+      });
+      files.push(fileRecord(path, uploaded));
+    }
+
+    const started = await dbmsStarted();
+    if (started && window.dumpFrom === 'copy') window = { ...window, dbmsStart: started };
+    return {
+      ...resultStamp(ctx, startedAt),
+      component: 'database',
+      edition: 'community',
+      method: 'dump',
+      files,
+      databases: databases.map((name) => {
+        const tx = infos.get(name)?.lastCommittedTx;
+        return { name, files: [neo4jDumpPath(name)], ...(tx !== undefined ? { lastCommittedTx: tx } : {}) };
+      }),
+      tool: { name: 'neo4j-admin', version: await versionRead },
+      storeCounts,
+      window,
+    };
+  } catch (err) {
+    // Once the DBMS was asked to start, a retry by the state machine would find it running and no copy.
+    if (dbmsStart && err instanceof Error && RETRIED_BY_STATE_MACHINE.includes(err.name)) {
+      await dbmsStarted();
+      throw new Neo4jStoreCopyError(
+        `the dump of the store's copy failed after the DBMS was started again (${err.name}: ${excerpt(err.message, 300)}); not retried in this execution, as a new attempt would find the DBMS running: the next backup stops it again`,
+        { cause: err },
+      );
+    }
+    // The start asked for is not left behind unobserved (its failure was logged).
+    await dbmsStarted();
+    throw err;
+  } finally {
+    if (copied) await rm(copied.root, { recursive: true, force: true });
+  }
 }
 
 /** Backup artifact files of a database: `<db>-YYYY-MM-DDTHH-mm-ss.backup`, oldest first. */

@@ -1,0 +1,166 @@
+/**
+ * The stopped Community store copied to the task's own disk, so the DBMS can be started again before
+ * the dump (neo4j.dumpFrom "copy"; backupNeo4jCommunity in neo4j.ts). Per dumped database the copy
+ * holds what `neo4j-admin database dump` reads: its store folder `<data>/databases/<db>` and its
+ * transaction logs `<transactions root>/<db>` (Neo4j Operations Manual 5, "Default file locations"
+ * and "Transaction logging": the logs of a database are at `server.directories.transaction.logs.root`
+ * /<db>, by default `data/transactions`, a relative value resolved from `server.directories.data`).
+ * A configuration folder beside the copy keeps the DBMS's neo4j.conf with both directory settings
+ * pointed at the copy, so neo4j-admin (NEO4J_CONF) and the counting server open the copy, never the
+ * store. The copy is checked complete (the same files with the same sizes) before it is used.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { cp, lstat, mkdir, mkdtemp, readdir, statfs, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { Neo4jStoreCopyError } from '../../../../core/errors.js';
+
+/** Where a DBMS keeps its stores, absolute. */
+export interface StoreDirs {
+  /** `server.directories.data` (default `<home>/data`). */
+  data: string;
+  /** `server.directories.transaction.logs.root` (default `<data>/transactions`). */
+  transactions: string;
+}
+
+const DATA = 'server.directories.data';
+const TRANSACTIONS = 'server.directories.transaction.logs.root';
+
+/** The last value of `key` in a neo4j.conf text (later lines win), trimmed; undefined when unset. */
+function confValue(text: string, key: string): string | undefined {
+  let found: string | undefined;
+  for (const line of text.split(/\r?\n/)) {
+    const trimmed = line.trim();
+    if (trimmed.startsWith('#')) continue;
+    const eq = trimmed.indexOf('=');
+    if (eq > 0 && trimmed.slice(0, eq).trim() === key) found = trimmed.slice(eq + 1).trim();
+  }
+  return found;
+}
+
+/**
+ * The store directories of the DBMS whose configuration folder is `conf` (its neo4j.conf; none: the
+ * defaults) and whose NEO4J_HOME is `home`: a relative data directory resolves from `home`, a
+ * relative transaction log root from the data directory (Operations Manual, "Transaction logging").
+ */
+export function storeDirs(home: string, conf: string): StoreDirs {
+  const file = join(conf, 'neo4j.conf');
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const dataSetting = confValue(text, DATA) ?? 'data';
+  const data = isAbsolute(dataSetting) ? dataSetting : resolve(home, dataSetting);
+  const txSetting = confValue(text, TRANSACTIONS) ?? 'transactions';
+  return { data, transactions: isAbsolute(txSetting) ? txSetting : resolve(data, txSetting) };
+}
+
+/** The folders of `databases` a dump reads: each database's store and its transaction logs. */
+export function storeFolders(dirs: StoreDirs, databases: readonly string[]): string[] {
+  return databases.flatMap((db) => [join(dirs.data, 'databases', db), join(dirs.transactions, db)]);
+}
+
+/** Every regular file under `dir` (relative path → size in bytes); a missing folder is empty. */
+async function filesUnder(dir: string): Promise<Map<string, number>> {
+  const found = new Map<string, number>();
+  const walk = async (at: string): Promise<void> => {
+    for (const entry of await readdir(at, { withFileTypes: true })) {
+      const path = join(at, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      else found.set(relative(dir, path), (await lstat(path)).size);
+    }
+  };
+  if (existsSync(dir)) await walk(dir);
+  return found;
+}
+
+/** The bytes of the store folders of `databases` (what a copy needs on the task's disk). */
+export async function storeBytes(dirs: StoreDirs, databases: readonly string[]): Promise<number> {
+  let bytes = 0;
+  for (const folder of storeFolders(dirs, databases))
+    for (const size of (await filesUnder(folder)).values()) bytes += size;
+  return bytes;
+}
+
+/** Free bytes for this process on the file system holding `dir` (created if absent): statfs bavail × bsize, as `df`. */
+export async function freeBytes(dir: string): Promise<number> {
+  await mkdir(dir, { recursive: true });
+  const fs = await statfs(dir);
+  return Number(fs.bavail) * Number(fs.bsize);
+}
+
+/** A copy made by copyStore. */
+export interface StoreCopy {
+  /** The copy's own folder (remove it when done). */
+  root: string;
+  /** Its configuration folder: NEO4J_CONF for neo4j-admin and the counting server on the copy. */
+  conf: string;
+  /** The copy's store directories. */
+  dirs: StoreDirs;
+  /** Bytes copied. */
+  bytes: number;
+  /** Files copied. */
+  files: number;
+}
+
+/**
+ * Copies the store folders of `databases` (storeFolders) from `source` into a fresh folder under
+ * `parent`, checks that the copy has exactly the source's files with the same sizes, and writes the
+ * copy's configuration folder (a copy of `conf`, its neo4j.conf's data and transaction log
+ * directories pointed at the copy). The DBMS must be stopped throughout (the caller checks it
+ * before and after).
+ * @throws Neo4jStoreCopyError when the copy differs from the source (naming the first difference)
+ * @throws the file system's error (ENOSPC, EIO, ...) when copying fails
+ */
+export async function copyStore(
+  source: StoreDirs,
+  conf: string,
+  databases: readonly string[],
+  parent: string,
+): Promise<StoreCopy> {
+  await mkdir(parent, { recursive: true });
+  const root = await mkdtemp(join(parent, 'store-'));
+  const dirs = { data: join(root, 'data'), transactions: join(root, 'data', 'transactions') };
+  const from = storeFolders(source, databases);
+  const to = storeFolders(dirs, databases);
+  let bytes = 0;
+  let files = 0;
+  for (const [i, src] of from.entries()) {
+    const dst = to[i] as string;
+    await mkdir(dst, { recursive: true });
+    if (existsSync(src))
+      await cp(src, dst, { recursive: true, errorOnExist: true, force: false, preserveTimestamps: true });
+    const expected = await filesUnder(src);
+    const copied = await filesUnder(dst);
+    for (const [path, size] of expected) {
+      const got = copied.get(path);
+      if (got !== size)
+        throw new Neo4jStoreCopyError(
+          `the copy of ${join(src, path)} is ${got === undefined ? 'missing' : `${got} bytes, the store's ${size}`}`,
+        );
+      bytes += size;
+      files += 1;
+    }
+    if (copied.size !== expected.size)
+      throw new Neo4jStoreCopyError(
+        `the copy of ${src} holds ${copied.size} files, the store ${expected.size}: the store changed while it was copied`,
+      );
+  }
+  // The DBMS's whole configuration folder (neo4j-admin.conf, log settings), its neo4j.conf rewritten.
+  const confDir = join(root, 'conf');
+  if (existsSync(conf)) await cp(conf, confDir, { recursive: true });
+  else await mkdir(confDir);
+  const file = join(conf, 'neo4j.conf');
+  const base = existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .split(/\r?\n/)
+        .filter((line) => ![DATA, TRANSACTIONS].includes((line.split('=')[0] ?? '').trim()))
+    : [];
+  await writeFile(
+    join(confDir, 'neo4j.conf'),
+    [
+      ...base,
+      '# the stopped store copied to the runner task (neo4j.dumpFrom "copy"): dumped and counted here',
+      `${DATA}=${dirs.data}`,
+      `${TRANSACTIONS}=${dirs.transactions}`,
+      '',
+    ].join('\n'),
+  );
+  return { root, conf: confDir, dirs, bytes, files };
+}

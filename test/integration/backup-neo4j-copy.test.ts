@@ -1,0 +1,218 @@
+/**
+ * Issue 19, item 2: a Community backup with neo4j.dumpFrom "copy" copies the stopped store to the
+ * task's disk, starts the DBMS again through its ECS service (the loopback ECS stand-in of the local
+ * mode, cli/local/ecs-endpoint.ts, which stops and starts the harness's real Neo4j), and dumps the copy
+ * while the DBMS serves. Real neo4j-admin, real S3 server (moto) behind the fault proxy.
+ */
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalEcsServices } from '../../cli/local/ecs-endpoint.js';
+import { localRunnerEnv, neo4jRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
+import { fileKey, resultKey } from '../../core/backup/layout.js';
+import { Neo4jResultSchema } from '../../core/backup/results.js';
+import { writeManifest } from '../../core/backup/seal.js';
+import { verifyBackup } from '../../core/backup/verify.js';
+import { getJson, listAll } from '../../core/s3/objects.js';
+import { runTool } from '../../core/tools/run-tool.js';
+import { streamS3ToTool } from '../../core/tools/stream-from-s3.js';
+import { countGraph, type Neo4jServer, startNeo4j } from '../../harness/index.js';
+import { type RunnerStack, startRunnerStack } from '../../harness/runner-stack.js';
+import { scaled } from '../../harness/time-scale.js';
+
+const Bucket = 'backups-neo4j-copy-test';
+const target = 'infrahub-lab';
+const cluster = 'local';
+const service = 'infrahub-lab-neo4j';
+
+/** Whether the DBMS answers a query over Bolt now. */
+async function serving(neo4j: Neo4jServer): Promise<boolean> {
+  if (neo4j.pid() === undefined) return false;
+  const session = neo4j.driver().session({ database: 'neo4j' });
+  try {
+    await session.run('RETURN 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await session.close().catch(() => undefined);
+  }
+}
+
+/** The runner's log records with this message (its JSON lines, on stdout or stderr). */
+function logged(run: { stdout: string; stderr: string }, message: string): Array<Record<string, unknown>> {
+  return `${run.stdout}\n${run.stderr}`
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => {
+      try {
+        return JSON.parse(l) as Record<string, unknown>;
+      } catch {
+        return {};
+      }
+    })
+    .filter((r) => r.message === message);
+}
+
+describe('backup runner: Neo4j Community dumped from a copy of its stopped store', () => {
+  let stack: RunnerStack;
+  let source: Neo4jServer;
+  let services: LocalEcsServices;
+  let ecsUrl: string;
+  let scratch: string;
+
+  const env = (backupId: string, extra: Record<string, string> = {}) => ({
+    ...localRunnerEnv(stack.server, { target, backupId, bucket: Bucket }),
+    // Through the fault proxy: the test holds the last upload back to watch the DBMS serve meanwhile.
+    S3_ENDPOINT: stack.proxy.endpoint,
+    ...neo4jRunnerEnv(source),
+    NEO4J_COUNT_WORK_DIR: join(scratch, 'count'),
+    NEO4J_DUMP_FROM: 'copy',
+    NEO4J_COPY_DIR: join(scratch, 'copy'),
+    DBMS_CLUSTER: cluster,
+    DBMS_SERVICE: service,
+    DBMS_DESIRED_COUNT: '1',
+    AWS_ENDPOINT_URL_ECS: ecsUrl,
+    ...extra,
+  });
+
+  beforeAll(async () => {
+    scratch = mkdtempSync(join(tmpdir(), 'ibh-copy-'));
+    stack = await startRunnerStack({ bucket: Bucket, neo4j: { devices: 150 }, faultProxy: true });
+    source = stack.neo4j;
+    services = new LocalEcsServices((c, s) =>
+      c === cluster && s === service
+        ? { stop: () => source.stopDbms(), start: () => source.startDbms() }
+        : undefined,
+    );
+    ecsUrl = await services.listen();
+  }, scaled(240_000));
+
+  afterAll(async () => {
+    await services?.close();
+    await stack?.stop();
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it(
+    'starts the DBMS again before the dump ends (it serves during the dump), and the backup restores equal',
+    async () => {
+      const backupId = 'infrahub_backup_20261201_010000';
+      const before = await countGraph(source);
+      await services.update(cluster, service, 0);
+      expect(source.pid()).toBeUndefined();
+      // The last dump's upload waits 40 s: the DBMS, started after the copy, must serve before it ends.
+      stack.proxy.add({
+        match: { path: /\/system\.dump$/, test: ({ method }) => method === 'PUT' || method === 'POST' },
+        fault: { kind: 'delay', ms: 40_000 },
+        times: 1,
+      });
+      let servingAt: number | undefined;
+      let done = false;
+      const watch = (async () => {
+        while (!done) {
+          if (servingAt === undefined && (await serving(source))) servingAt = Date.now();
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      })();
+      const run = await runRunner('backup-neo4j', env(backupId));
+      done = true;
+      await watch;
+      stack.proxy.clear();
+      expect(run.code, run.stderr).toBe(0);
+
+      // The DBMS served before the last dump was uploaded.
+      const finished = logged(run, 'neo4j-admin database dump finished').find((r) => r.database === 'system');
+      expect(servingAt, 'the DBMS never served while the runner ran').toBeDefined();
+      expect(Date.parse(String(finished?.timestamp))).toBeGreaterThan(servingAt as number);
+      const result = await getJson(s3(), Bucket, resultKey(target, backupId, 'database'), Neo4jResultSchema);
+      expect(result?.window).toMatchObject({ dumpFrom: 'copy', dbmsStart: { status: 'running' } });
+      expect(result?.window?.dumpFrom === 'copy' && result.window.copiedBytes).toBeGreaterThan(0);
+      expect(result?.storeCounts).toMatchObject({ status: 'counted', counts: { neo4j: before } });
+      // The copy is gone from the task's disk.
+      expect(readdirSync(join(scratch, 'copy'))).toEqual([]);
+
+      const { manifest } = await writeManifest(s3(), Bucket, {
+        target,
+        backupId,
+        components: ['database'],
+        toolVersion: 'test',
+      });
+      expect(manifest.counts?.neo4j).toEqual({ neo4j: before });
+      expect(await verifyBackup(s3(), Bucket, target, backupId)).toMatchObject({ ok: true, files: 2 });
+      // Loaded into a fresh Neo4j: the same graph.
+      const fresh = await startNeo4j();
+      try {
+        await fresh.stopDbms();
+        const load = runTool(
+          fresh.adminPath,
+          ['database', 'load', 'neo4j', '--from-stdin', '--overwrite-destination=true'],
+          { env: { ...process.env, ...fresh.adminEnv() }, stdin: 'pipe', stdout: 'ignore' },
+        );
+        await streamS3ToTool(s3(), Bucket, fileKey(target, backupId, 'database/neo4j.dump'), load);
+        await fresh.startDbms();
+        expect(await countGraph(fresh)).toEqual(before);
+      } finally {
+        await fresh.stop();
+      }
+    },
+    scaled(600_000),
+  );
+
+  it(
+    'a copy that would not fit the disk: the store is dumped in place, the DBMS left to the state machine, and the result says why',
+    async () => {
+      const backupId = 'infrahub_backup_20261201_020000';
+      await services.update(cluster, service, 0);
+      try {
+        const run = await runRunner(
+          'backup-neo4j',
+          env(backupId, { NEO4J_COPY_HEADROOM_BYTES: String(2 ** 52), NEO4J_COUNT_OFFLINE: 'false' }),
+        );
+        expect(run.code, run.stderr).toBe(0);
+        const result = await getJson(
+          s3(),
+          Bucket,
+          resultKey(target, backupId, 'database'),
+          Neo4jResultSchema,
+        );
+        expect(result?.window?.dumpFrom).toBe('store');
+        expect(result?.window?.dumpFrom === 'store' && result.window.reason).toMatch(
+          /do not fit the \d+ bytes free in .*dumped in place, the DBMS stopped throughout/,
+        );
+        // The runner did not start it: still stopped, as the state machine's StartDbms finds it.
+        expect(source.pid()).toBeUndefined();
+        expect(services.describe(cluster, service)).toMatchObject({ desired: 0, running: 0 });
+      } finally {
+        await services.update(cluster, service, 1);
+      }
+    },
+    scaled(400_000),
+  );
+
+  it(
+    'a copy that fails: Neo4jStoreCopy names the cause, nothing is uploaded, and the DBMS is left to the state machine',
+    async () => {
+      const backupId = 'infrahub_backup_20261201_030000';
+      // A regular file where the copy's folder should be: the copy cannot be made.
+      const blocked = join(scratch, 'not-a-folder');
+      writeFileSync(blocked, 'x');
+      await services.update(cluster, service, 0);
+      try {
+        const run = await runRunner('backup-neo4j', env(backupId, { NEO4J_COPY_DIR: join(blocked, 'copy') }));
+        expect(run.code).toBe(16);
+        expect(run.stderr).toMatch(
+          /Neo4jStoreCopy: the store could not be measured, or .* not used, for its copy/,
+        );
+        expect(await listAll(s3(), Bucket, `${target}/${backupId}/database/`)).toEqual([]);
+        expect(services.describe(cluster, service)).toMatchObject({ desired: 0, running: 0 });
+      } finally {
+        await services.update(cluster, service, 1);
+      }
+    },
+    scaled(300_000),
+  );
+
+  const s3 = () => stack.s3;
+});
