@@ -61,6 +61,11 @@ export class BackupStateMachine extends Construct {
         // An ECS runner task of the target's own task definition (its family is in the work item).
         taskDefinitionPath: '$.taskDefinition',
         environment: [{ Name: 'BACKUP_ID', 'Value.$': '$.backupId' }],
+        // The Community dump from a copy starts the DBMS again itself, to the count StopDbms found.
+        stepEnvironment: (step) =>
+          step === 'DumpNeo4j'
+            ? [{ Name: 'DBMS_DESIRED_COUNT', 'Value.$': "States.Format('{}', $.dbmsState.desiredCount)" }]
+            : [],
       },
     });
 

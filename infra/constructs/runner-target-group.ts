@@ -1,4 +1,12 @@
-import { CfnParameter, Duration, NestedStack, type NestedStackProps, Stack, Validations } from 'aws-cdk-lib';
+import {
+  ArnFormat,
+  CfnParameter,
+  Duration,
+  NestedStack,
+  type NestedStackProps,
+  Stack,
+  Validations,
+} from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as efs from 'aws-cdk-lib/aws-efs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -57,6 +65,38 @@ export function neo4jBoltEnvironment(neo4j: {
     NEO4J_TLS_MODE: neo4j.tls.mode,
     ...(neo4j.tls.mode === 'verify-full' && neo4j.tls.ca ? { NEO4J_TLS_CA: neo4j.tls.ca } : {}),
   };
+}
+
+/**
+ * The runner task's ephemeral storage in GiB (AWS Fargate: 21 to 200 GiB, Amazon ECS Developer Guide,
+ * "Fargate task ephemeral storage"): 100 GiB (an Enterprise chain, a restore's staged files), more for
+ * a Community target whose dump reads a copy of its store (neo4j.dumpFrom "copy", the default): the
+ * store's `timeouts.dataSizeGiB` and a tenth of it plus 10 GiB of headroom (the counting server's
+ * files, the runner's own), at most 200. A store larger than the disk is dumped in place (the runner
+ * checks the free space before it copies: backupNeo4jCommunity).
+ */
+export function runnerEphemeralStorageGiB(target: Pick<Target, 'neo4j' | 'timeouts'>): number {
+  const base = 100;
+  const size = target.timeouts.dataSizeGiB;
+  if (!target.neo4j.dbms || target.neo4j.edition !== 'community' || size === undefined) return base;
+  if ((target.neo4j.dumpFrom ?? 'copy') !== 'copy') return base;
+  return Math.min(200, Math.max(base, Math.ceil(size * 1.1) + 10));
+}
+
+/**
+ * The ARN of a DBMS's ECS service (neo4j.dbms: a name in a cluster, or already an ARN), in the
+ * stack's account and region: what its scaling may touch (Amazon ECS, "Actions, resources, and
+ * condition keys": UpdateService and DescribeServices take the service resource).
+ */
+export function dbmsServiceArn(scope: Construct, cluster: string, service: string): string {
+  return service.startsWith('arn:')
+    ? service
+    : Stack.of(scope).formatArn({
+        service: 'ecs',
+        resource: 'service',
+        resourceName: `${cluster.replace(/^.*:cluster\//, '')}/${service}`,
+        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+      });
 }
 
 /** Where a Community target's store (its EFS file system) is mounted: the neo4j image's data directory. */
@@ -372,6 +412,15 @@ export class RunnerTargetGroup extends NestedStack {
           resources: [this.fileSystemArn(target.neo4j.dbms.dataEfsFileSystemId)],
         }),
       );
+    // neo4j.dumpFrom "copy": the runner starts its DBMS again once the store is copied, through the
+    // same step as the state machine's StartDbms (core/ecs/dbms.ts): that one service only.
+    if (target.neo4j.dbms && (target.neo4j.dumpFrom ?? 'copy') === 'copy')
+      statements.push(
+        new iam.PolicyStatement({
+          actions: ['ecs:DescribeServices', 'ecs:UpdateService'],
+          resources: [dbmsServiceArn(this, target.neo4j.dbms.cluster, target.neo4j.dbms.service)],
+        }),
+      );
     statements.push(...this.rootAccess(target));
     return statements;
   }
@@ -545,6 +594,14 @@ export class RunnerTargetGroup extends NestedStack {
       // Bounded waits for a server that is still starting (core/readiness).
       NEO4J_READY_TIMEOUT_SECONDS: String(neo4j.readyTimeoutSeconds),
       PG_READY_TIMEOUT_SECONDS: String(postgres.readyTimeoutSeconds),
+      // Community: what the dump reads (neo4j.dumpFrom) and the service the runner starts again after a copy.
+      ...(neo4j.dbms
+        ? {
+            NEO4J_DUMP_FROM: neo4j.dumpFrom ?? 'copy',
+            DBMS_CLUSTER: neo4j.dbms.cluster,
+            DBMS_SERVICE: neo4j.dbms.service,
+          }
+        : {}),
       // Enterprise: every cluster member's backup listener, tried in order; the chain's base policy.
       ...(neo4j.edition === 'enterprise'
         ? {
@@ -594,8 +651,9 @@ export class RunnerTargetGroup extends NestedStack {
       family: runnerFamily(this.deployment, target.name),
       cpu: 1024,
       memoryLimitMiB: 4096,
-      // Dumps stream to S3; local disk holds only an Enterprise backup chain (or its restore).
-      ephemeralStorageGiB: 100,
+      // Dumps stream to S3; local disk holds an Enterprise backup chain, a restore's staged files, or
+      // a Community store's copy (runnerEphemeralStorageGiB).
+      ephemeralStorageGiB: runnerEphemeralStorageGiB(target),
       runtimePlatform: {
         cpuArchitecture: ecs.CpuArchitecture.ARM64,
         operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,

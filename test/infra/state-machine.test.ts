@@ -205,7 +205,12 @@ describe('backup state machine (template)', () => {
       'DumpNeo4j',
       'DumpPostgres',
     ]);
-    for (const [, s] of ecs) {
+    for (const [name, s] of ecs) {
+      // The Community dump from a copy starts the DBMS again itself, to the count StopDbms found.
+      const dbmsCount =
+        name === 'DumpNeo4j'
+          ? [{ Name: 'DBMS_DESIRED_COUNT', 'Value.$': "States.Format('{}', $.dbmsState.desiredCount)" }]
+          : [];
       expect(s.Parameters).toMatchObject({
         'TaskDefinition.$': '$.taskDefinition',
         LaunchType: 'FARGATE',
@@ -218,6 +223,7 @@ describe('backup state machine (template)', () => {
               Name: 'runner',
               Environment: [
                 { Name: 'BACKUP_ID', 'Value.$': '$.backupId' },
+                ...dbmsCount,
                 // The task token and the step's bounds: the runner heartbeats and answers with them.
                 { Name: 'TASK_TOKEN', 'Value.$': '$$.Task.Token' },
                 {

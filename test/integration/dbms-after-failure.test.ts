@@ -149,8 +149,9 @@ describe('a failed Community backup and its DBMS (local execution, real Neo4j)',
             'DbmsRestartFailed',
           ]),
         );
-        // StartDbms and StartDbmsAfterFailure each tried three times (Retries.dbmsStart) before giving up.
-        expect(startAttempts).toBe(6);
+        // The runner's own start after copying the store (neo4j.dumpFrom "copy", issue 19 item 2), then
+        // StartDbms and StartDbmsAfterFailure each three times (Retries.dbmsStart) before giving up.
+        expect(startAttempts).toBe(7);
         const command =
           'aws ecs update-service --cluster local --service infrahub-lab-neo4j --desired-count 1';
         expect(result.cause).toContain('its DBMS is DOWN');

@@ -31,6 +31,8 @@ export interface RunnerStepRules<Step extends string> {
   readonly taskDefinitionPath: string;
   /** Environment overrides: a list (`Value.$` allowed), or a JSONPath to one. */
   readonly environment: Array<Record<string, string>> | { path: string };
+  /** With a list `environment`: the entries one state adds to it (default none). */
+  readonly stepEnvironment?: (step: Step) => Array<Record<string, string>>;
   /** Whether the runner's transient errors and States.HeartbeatTimeout are retried for this state (default: yes). */
   readonly transient?: (step: Step) => boolean;
   /** The role the state's task runs under, when not its task definition's. */
@@ -90,7 +92,10 @@ export class StateBuilder<Step extends string> {
       bounds: { path: rules.boundsPath, step: stepKeyOf(subcommand) },
       subcommand,
       taskDefinitionPath: rules.taskDefinitionPath,
-      environment: rules.environment,
+      environment:
+        'path' in rules.environment
+          ? rules.environment
+          : [...rules.environment, ...(rules.stepEnvironment?.(step) ?? [])],
       retry: ecsCapacityRetry,
       ...(rules.transient ? { transient: rules.transient(step) } : {}),
       ...(role ? { taskRoleArn: role } : {}),
