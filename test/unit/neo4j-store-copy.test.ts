@@ -1,0 +1,137 @@
+/**
+ * Issue 19, item 2: what a copy of the stopped Community store holds and where it is read from
+ * (neo4j-store-copy.ts), and the local ECS stand-in through which the runner and the Dbms states
+ * start and stop the local DBMS (cli/local/ecs-endpoint.ts), driven by the real dbmsStep over the SDK.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LocalEcsServices } from '../../cli/local/ecs-endpoint.js';
+import { copyStore, storeBytes, storeDirs } from '../../containers/runner/src/components/neo4j-store-copy.js';
+import { dbmsStep } from '../../core/ecs/dbms.js';
+import { createLogger } from '../../core/log.js';
+
+const dirs: string[] = [];
+const temp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'ibh-store-copy-'));
+  dirs.push(d);
+  return d;
+};
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const write = (path: string, bytes: number) => {
+  mkdirSync(join(path, '..'), { recursive: true });
+  writeFileSync(path, Buffer.alloc(bytes, 1));
+};
+
+describe('storeDirs', () => {
+  it('resolves the data directory from NEO4J_HOME and the transaction log root from it, as Neo4j does', () => {
+    const home = temp();
+    mkdirSync(join(home, 'conf'));
+    expect(storeDirs(home, join(home, 'conf'))).toEqual({
+      data: join(home, 'data'),
+      transactions: join(home, 'data', 'transactions'),
+    });
+    writeFileSync(
+      join(home, 'conf', 'neo4j.conf'),
+      '# server.directories.data=/ignored\nserver.directories.data=/data\nserver.directories.transaction.logs.root=tx\n',
+    );
+    expect(storeDirs(home, join(home, 'conf'))).toEqual({ data: '/data', transactions: '/data/tx' });
+    writeFileSync(
+      join(home, 'conf', 'neo4j.conf'),
+      'server.directories.data=store\nserver.directories.transaction.logs.root=/logs/tx\n',
+    );
+    expect(storeDirs(home, join(home, 'conf'))).toEqual({
+      data: join(home, 'store'),
+      transactions: '/logs/tx',
+    });
+  });
+});
+
+describe('copyStore', () => {
+  it('copies each database’s store and transaction logs, and points a configuration at the copy', async () => {
+    const home = temp();
+    mkdirSync(join(home, 'conf'));
+    writeFileSync(
+      join(home, 'conf', 'neo4j.conf'),
+      'server.memory.heap.max_size=1g\nserver.directories.transaction.logs.root=/elsewhere\n',
+    );
+    writeFileSync(join(home, 'conf', 'neo4j-admin.conf'), 'x=1\n');
+    const source = { data: join(home, 'data'), transactions: join(home, 'tx') };
+    write(join(source.data, 'databases', 'neo4j', 'neostore'), 1000);
+    write(join(source.data, 'databases', 'neo4j', 'schema', 'index', 'a'), 10);
+    write(join(source.transactions, 'neo4j', 'neostore.transaction.db.0'), 500);
+    write(join(source.data, 'databases', 'system', 'neostore'), 200);
+    // Not dumped: not copied.
+    write(join(source.data, 'databases', 'other', 'neostore'), 999);
+    expect(await storeBytes(source, ['neo4j', 'system'])).toBe(1710);
+
+    const copy = await copyStore(source, join(home, 'conf'), ['neo4j', 'system'], join(temp(), 'copies'));
+    expect(copy).toMatchObject({ bytes: 1710, files: 4 });
+    expect(readFileSync(join(copy.dirs.data, 'databases', 'neo4j', 'schema', 'index', 'a')).length).toBe(10);
+    expect(readFileSync(join(copy.dirs.transactions, 'neo4j', 'neostore.transaction.db.0')).length).toBe(500);
+    expect(await storeBytes(copy.dirs, ['other'])).toBe(0);
+    const conf = readFileSync(join(copy.conf, 'neo4j.conf'), 'utf8');
+    expect(conf).toContain('server.memory.heap.max_size=1g');
+    expect(conf).not.toContain('/elsewhere');
+    expect(conf).toContain(`server.directories.data=${copy.dirs.data}`);
+    expect(conf).toContain(`server.directories.transaction.logs.root=${copy.dirs.transactions}`);
+    expect(storeDirs(home, copy.conf)).toEqual(copy.dirs);
+    expect(readFileSync(join(copy.conf, 'neo4j-admin.conf'), 'utf8')).toBe('x=1\n');
+  });
+});
+
+describe('the local ECS stand-in (cli/local/ecs-endpoint.ts) through dbmsStep and the SDK', () => {
+  it('stops and starts the service through its control, once each, and knows no other service', async () => {
+    const calls: string[] = [];
+    const services = new LocalEcsServices((cluster, service) =>
+      cluster === 'local' && service === 'neo4j'
+        ? {
+            stop: async () => {
+              calls.push('stop');
+            },
+            start: async () => {
+              await new Promise((r) => setTimeout(r, 200));
+              calls.push('start');
+            },
+          }
+        : undefined,
+    );
+    const url = await services.listen();
+    const ecs = new ECSClient({
+      endpoint: url,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    const logger = createLogger({}, { level: 'error' });
+    const deps = { ecs, logger, pollIntervalSeconds: 0.05, maxWaitSeconds: 10 };
+    try {
+      const stopped = await dbmsStep(
+        { action: 'stop', target: 'lab', cluster: 'local', service: 'neo4j' },
+        deps,
+      );
+      expect(stopped).toMatchObject({ desiredCount: 1, runningCount: 0 });
+      // The runner's start and the state machine's StartDbms at once: one start.
+      const [a, b] = await Promise.all([
+        dbmsStep(
+          { action: 'start', target: 'lab', cluster: 'local', service: 'neo4j', desiredCount: 1 },
+          deps,
+        ),
+        services.update('local', 'neo4j', 1),
+      ]);
+      expect(a).toMatchObject({ runningCount: 1 });
+      expect(b).toBeUndefined();
+      expect(calls).toEqual(['stop', 'start']);
+      await expect(
+        dbmsStep({ action: 'stop', target: 'lab', cluster: 'local', service: 'other' }, deps),
+      ).rejects.toThrow(/ECS service "other" in cluster "local" cannot be used: MISSING/);
+    } finally {
+      ecs.destroy();
+      await services.close();
+    }
+  });
+});
