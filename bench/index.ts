@@ -17,19 +17,21 @@
  *   BENCH_NEO4J_ROUNDS   interleaved rounds of each (best of; default 2)
  *   BENCH_RUNNER_NODE    the node executable that runs the runner in those two (default this one; the
  *                    runner's image runs Node.js 22, whose node:zlib checks a dump's zstd body natively)
+ *   BENCH_WINDOW_MIB store size of the Community downtime window benchmark (real Neo4j; default 300)
  *   BENCH_ONLY       "hash", "pg", "restore", "neo4j-chain", "verify-scale", "neo4j-backup",
- *                    "neo4j-restore" or "infrahub-drill" to run one of them
+ *                    "neo4j-restore", "neo4j-window" or "infrahub-drill" to run one of them
  * infrahub-drill starts a real Infrahub (harness/infrahub.ts; about 3 GiB of RAM): about 20 minutes
  * the first time (it initialises and seeds Infrahub, then caches the stores under
  * .cache/bench-infrahub-neo4j-<version>/ or BENCH_NEO4J_CACHE_DIR), less from the cached stores.
  */
 
-import { neo4jVersion } from '../harness/index.js';
+import { neo4jVersion, startNeo4j } from '../harness/index.js';
 import { hashOverhead } from './hash-overhead.js';
 import { formatInfrahubDrill, infrahubDrillBenchmark } from './infrahub-drill.js';
 import { formatNeo4jBackup, neo4jBackupBenchmark } from './neo4j-backup.js';
 import { formatNeo4jChain, neo4jChainBenchmark } from './neo4j-chain.js';
 import { formatNeo4jRestore, neo4jRestoreBenchmark } from './neo4j-restore.js';
+import { fillStore, formatNeo4jWindow, neo4jWindowBenchmark } from './neo4j-window.js';
 import { formatPgBackup, pgBackupBenchmark } from './pg-backup.js';
 import { formatPgRestore, pgRestoreBenchmark } from './pg-restore.js';
 import {
@@ -89,6 +91,23 @@ if (!only || only === 'neo4j-chain') {
     `  compares: (a) a full backup, (b) a differential: base chain downloaded and verified, copied server-side, the change uploaded; store ${(store / 1024 ** 2).toFixed(0)} MiB, change ${(changed / 1024 ** 2).toFixed(1)} MiB (the fake's differential is the size of the change)`,
   );
   for (const line of formatNeo4jChain(await neo4jChainBenchmark(store, changed))) console.log(line);
+}
+
+if (!only || only === 'neo4j-window') {
+  const mib = Number(process.env.BENCH_WINDOW_MIB ?? 300);
+  console.log(
+    '\nBenchmark: Neo4j Community downtime window, dump in place vs dump of a copy (real Neo4j, local S3 server)',
+  );
+  console.log(
+    '  compares: (a) stop -> count and dump the store -> start -> serving, (b) stop -> copy the store -> start -> serving (the copy counted and dumped meanwhile)',
+  );
+  const neo4j = await startNeo4j({ heap: '1g', pageCache: '256m' });
+  try {
+    await fillStore(neo4j, mib * 1024 ** 2, (line) => console.log(line));
+    for (const line of formatNeo4jWindow(await neo4jWindowBenchmark(neo4j))) console.log(line);
+  } finally {
+    await neo4j.stop();
+  }
 }
 
 if (!only || only === 'verify-scale') {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalEcsServices } from '../../cli/local/ecs-endpoint.js';
+import { parseDatabaseInfos } from '../../containers/runner/src/components/neo4j.js';
 import { copyStore, storeBytes, storeDirs } from '../../containers/runner/src/components/neo4j-store-copy.js';
 import { dbmsStep } from '../../core/ecs/dbms.js';
 import { createLogger } from '../../core/log.js';
@@ -49,6 +50,32 @@ describe('storeDirs', () => {
       data: join(home, 'store'),
       transactions: '/logs/tx',
     });
+  });
+});
+
+describe('parseDatabaseInfos', () => {
+  it('reads every database of one `neo4j-admin database info` (Neo4j 2025.10 output), recovery included', () => {
+    const out = [
+      'Database name:                neo4j',
+      'Database in use:              false',
+      'Store format version:         record-aligned-1.1',
+      'Store format introduced in:   5.0.0',
+      'Last committed transaction id:3',
+      'Store needs recovery:         false',
+      '',
+      'Database name:                system',
+      'Database in use:              false',
+      'Last committed transaction id:47',
+      'Store needs recovery:         true',
+      '',
+    ].join('\n');
+    expect(parseDatabaseInfos(out)).toEqual(
+      new Map([
+        ['neo4j', { inUse: false, lastCommittedTx: 3, needsRecovery: false }],
+        ['system', { inUse: false, lastCommittedTx: 47, needsRecovery: true }],
+      ]),
+    );
+    expect(() => parseDatabaseInfos('Database name: neo4j\nsomething else')).toThrow(/unexpected/);
   });
 });
 

@@ -67,6 +67,8 @@ export interface DatabaseInfo {
   lastCommittedTx?: number;
   /** The store holds no such database (a fresh server); neo4j-admin says "Database does not exist". */
   missing?: boolean;
+  /** "Store needs recovery": a store not cleanly shut down (or copied while open). */
+  needsRecovery?: boolean;
 }
 
 /** Parses `neo4j-admin database info <db>` output ("Database in use: false", "Last committed transaction id:7"). */
@@ -75,7 +77,12 @@ export function parseDatabaseInfo(output: string): DatabaseInfo {
   if (inUse === undefined)
     throw new Error(`unexpected "neo4j-admin database info" output: ${excerpt(output.trim(), 200)}`);
   const tx = /Last committed transaction id:\s*(\d+)/i.exec(output)?.[1];
-  return { inUse: inUse.toLowerCase() === 'true', ...(tx ? { lastCommittedTx: Number(tx) } : {}) };
+  const recovery = /Store needs recovery:\s*(true|false)/i.exec(output)?.[1];
+  return {
+    inUse: inUse.toLowerCase() === 'true',
+    ...(tx ? { lastCommittedTx: Number(tx) } : {}),
+    ...(recovery ? { needsRecovery: recovery.toLowerCase() === 'true' } : {}),
+  };
 }
 
 /**
@@ -93,6 +100,44 @@ export async function databaseInfo(admin: Neo4jAdmin, db: string): Promise<Datab
       return { inUse: false, missing: true };
     throw err;
   }
+}
+
+/**
+ * Parses `neo4j-admin database info` of every database (no name given: one block per database,
+ * each starting "Database name:"), by database name.
+ * @throws Error when a block has no "Database in use" line
+ */
+export function parseDatabaseInfos(output: string): Map<string, DatabaseInfo> {
+  const found = new Map<string, DatabaseInfo>();
+  for (const block of output.split(/^(?=Database name:)/im)) {
+    const name = /Database name:\s*(\S+)/i.exec(block)?.[1];
+    if (name) found.set(name, parseDatabaseInfo(block));
+  }
+  return found;
+}
+
+/**
+ * `databases` checked with one `neo4j-admin database info` of every database (one JVM start instead
+ * of one per database: each is downtime while a Community DBMS is stopped); a database it does not
+ * list does not exist and is not in use. A run that fails saying a database is in use marks every one
+ * in use; any other failure (another database's store unreadable, say) falls back on databaseInfo
+ * per database.
+ */
+export async function databaseInfos(
+  admin: Neo4jAdmin,
+  databases: readonly string[],
+): Promise<Map<string, DatabaseInfo>> {
+  let all: Map<string, DatabaseInfo>;
+  try {
+    all = parseDatabaseInfos(await toolOutput(admin.path, ['database', 'info'], admin.env));
+  } catch (err) {
+    if (err instanceof ToolFailedError && /is in use/i.test(err.stderrTail))
+      return new Map(databases.map((db) => [db, { inUse: true }]));
+    const one = new Map<string, DatabaseInfo>();
+    for (const db of databases) one.set(db, await databaseInfo(admin, db));
+    return one;
+  }
+  return new Map(databases.map((db) => [db, all.get(db) ?? { inUse: false }]));
 }
 
 export async function neo4jAdminVersion(admin: Neo4jAdmin): Promise<string> {
@@ -174,15 +219,10 @@ export async function backupNeo4jCommunity(
 
   // Check every database first: refuse before anything is written.
   const checkStopped = async (tool: Neo4jAdmin) => {
-    const found = new Map<string, DatabaseInfo>();
-    for (const db of databases) {
-      const info = await databaseInfo(tool, db);
-      if (info.inUse) throw new Neo4jDatabaseInUseError(db);
-      found.set(db, info);
-    }
+    const found = await databaseInfos(tool, databases);
+    for (const [db, info] of found) if (info.inUse) throw new Neo4jDatabaseInUseError(db);
     return found;
   };
-  let infos = await checkStopped(admin);
 
   // With a copy: everything below reads it (`source`, `counted`), and the DBMS starts meanwhile.
   let source = admin;
@@ -196,39 +236,47 @@ export async function backupNeo4jCommunity(
     stopWaiting.abort();
     return dbmsStart ? await dbmsStart : undefined;
   };
+  // The same last committed transaction, and no more need of recovery (a copy of an open store would).
   const sameTx = (a: Map<string, DatabaseInfo>, b: Map<string, DatabaseInfo>, what: string) => {
-    for (const db of databases)
-      if (a.get(db)?.lastCommittedTx !== b.get(db)?.lastCommittedTx)
+    for (const db of databases) {
+      const [x, y] = [a.get(db), b.get(db)];
+      if (x?.lastCommittedTx !== y?.lastCommittedTx || (y?.needsRecovery && !x?.needsRecovery))
         throw new Neo4jStoreCopyError(
-          `${db}: ${what} (last committed transaction ${a.get(db)?.lastCommittedTx} before, ${b.get(db)?.lastCommittedTx} after)`,
+          `${db}: ${what} (last committed transaction ${x?.lastCommittedTx} before, ${y?.lastCommittedTx} after${y?.needsRecovery ? '; it needs recovery' : ''})`,
         );
+    }
   };
+  let infos: Map<string, DatabaseInfo>;
+  let copyMs = 0;
   try {
+    infos = await checkStopped(admin);
     if (copy) {
       const conf = copy.conf ?? join(copy.home, 'conf');
       const dirs = storeDirs(copy.home, conf);
-      const { need, free } = await (async () => ({
-        need: await storeBytes(dirs, databases),
-        free: await freeBytes(copy.dir),
-      }))().catch((err: unknown) => {
-        throw new Neo4jStoreCopyError(
-          `the store could not be measured, or ${copy.dir} not used, for its copy: ${err instanceof Error ? `${err.name}: ${excerpt(err.message, 300)}` : String(err)}`,
-          { cause: err },
-        );
-      });
-      const headroom = copy.headroomBytes ?? 1024 ** 3;
-      if (free < need + headroom) {
-        const reason = `the store (${need} bytes) and ${headroom} bytes of headroom do not fit the ${free} bytes free in ${copy.dir}: dumped in place, the DBMS stopped throughout (give the runner task more ephemeral storage: timeouts.dataSizeGiB sizes it)`;
-        log.warn('the store copy would not fit the task disk: dumping in place', { need, free, headroom });
-        window = { dumpFrom: 'store', reason };
-      } else {
+      const outcome = await (async () => {
+        const { need, free } = await (async () => ({
+          need: await storeBytes(dirs, databases),
+          free: await freeBytes(copy.dir),
+        }))().catch((err: unknown) => {
+          throw new Neo4jStoreCopyError(
+            `the store could not be measured, or ${copy.dir} not used, for its copy: ${err instanceof Error ? `${err.name}: ${excerpt(err.message, 300)}` : String(err)}`,
+            { cause: err },
+          );
+        });
+        const headroom = copy.headroomBytes ?? 1024 ** 3;
+        if (free < need + headroom) {
+          log.warn('the store copy would not fit the task disk: dumping in place', { need, free, headroom });
+          return {
+            reason: `the store (${need} bytes) and ${headroom} bytes of headroom do not fit the ${free} bytes free in ${copy.dir}: dumped in place, the DBMS stopped throughout (give the runner task more ephemeral storage: timeouts.dataSizeGiB sizes it)`,
+          };
+        }
         const t0 = Date.now();
         log.info('copying the stopped store to the task disk', {
           bytes: need,
           from: dirs.data,
           to: copy.dir,
         });
-        copied = await copyStore(dirs, conf, databases, copy.dir).catch((err: unknown) => {
+        const made = await copyStore(dirs, conf, databases, copy.dir).catch((err: unknown) => {
           if ((err as NodeJS.ErrnoException).code === 'ENOSPC')
             throw new InsufficientScratchSpaceError(
               `${copy.dir} filled up while the stopped store (${need} bytes) was copied there: the DBMS is started again by the state machine (give the runner task more ephemeral storage, or set neo4j.dumpFrom to "store")`,
@@ -239,43 +287,45 @@ export async function backupNeo4jCommunity(
             { cause: err },
           );
         });
-        const copyMs = Date.now() - t0;
-        // The store was stopped and unchanged throughout, and the copy is at its transaction.
-        sameTx(infos, await checkStopped(admin), 'the store moved while it was copied');
-        source = { path: admin.path, env: { ...(admin.env ?? process.env), NEO4J_CONF: copied.conf } };
-        counted = offlineCount === false ? false : { ...offlineCount, conf: copied.conf };
-        startRequestedMs = Date.now() - began;
-        log.info('store copied and checked: starting the DBMS again', {
-          bytes: copied.bytes,
-          files: copied.files,
-          copyMs,
-        });
-        const asked = Date.now();
-        dbmsStart = copy.startDbms(stopWaiting.signal).then(
-          () => ({ status: 'running' as const, waitedMs: Date.now() - asked }),
-          (err: unknown) => {
-            // The dump ended first: the start is asked for; the state machine's StartDbms waits for it.
-            if (stopWaiting.signal.aborted) return { status: 'requested' as const };
-            const reason = err instanceof Error ? `${err.name}: ${excerpt(err.message, 300)}` : String(err);
-            log.warn(
-              'the runner could not start the DBMS again: the state machine starts it after the dump',
-              {
-                reason,
-              },
-            );
-            return { status: 'failed' as const, reason };
-          },
-        );
-        // The copy is at the store's transaction (read from the copy alone, while the DBMS starts).
-        sameTx(infos, await checkStopped(source), "the copy is not at the store's transaction");
-        window = {
-          dumpFrom: 'copy',
-          copiedBytes: copied.bytes,
-          copyMs,
-          startRequestedMs,
-          dbmsStart: { status: 'running', waitedMs: 0 },
-        };
-      }
+        copyMs = Date.now() - t0;
+        return { made };
+      })();
+      if ('made' in outcome) copied = outcome.made;
+      else window = { dumpFrom: 'store', reason: outcome.reason };
+    }
+    if (copied && copy) {
+      // The store was stopped and unchanged throughout, and the copy is at its transaction.
+      sameTx(infos, await checkStopped(admin), 'the store moved while it was copied');
+      source = { path: admin.path, env: { ...(admin.env ?? process.env), NEO4J_CONF: copied.conf } };
+      counted = offlineCount === false ? false : { ...offlineCount, conf: copied.conf };
+      startRequestedMs = Date.now() - began;
+      log.info('store copied and checked: starting the DBMS again', {
+        bytes: copied.bytes,
+        files: copied.files,
+        copyMs,
+      });
+      const asked = Date.now();
+      dbmsStart = copy.startDbms(stopWaiting.signal).then(
+        () => ({ status: 'running' as const, waitedMs: Date.now() - asked }),
+        (err: unknown) => {
+          // The dump ended first: the start is asked for; the state machine's StartDbms waits for it.
+          if (stopWaiting.signal.aborted) return { status: 'requested' as const };
+          const reason = err instanceof Error ? `${err.name}: ${excerpt(err.message, 300)}` : String(err);
+          log.warn('the runner could not start the DBMS again: the state machine starts it after the dump', {
+            reason,
+          });
+          return { status: 'failed' as const, reason };
+        },
+      );
+      // The copy is at the store's transaction (read from the copy alone, while the DBMS starts).
+      sameTx(infos, await checkStopped(source), "the copy is not at the store's transaction");
+      window = {
+        dumpFrom: 'copy',
+        copiedBytes: copied.bytes,
+        copyMs,
+        startRequestedMs,
+        dbmsStart: { status: 'running', waitedMs: 0 },
+      };
     }
 
     // The graph counted from the very store dumped: nothing can write between this count and the dump.
