@@ -75,6 +75,18 @@ export const ErrorNames = {
 
 export type ErrorName = (typeof ErrorNames)[keyof typeof ErrorNames];
 
+/**
+ * The runner's errors a state machine retries with a new task (infra/constructs/runner-tasks.ts
+ * runnerTransientRetry): also what a Community dump from a copy turns into Neo4jStoreCopy once the
+ * DBMS runs again, since a new task would find it running.
+ */
+export const RUNNER_TRANSIENT_ERRORS: readonly ErrorName[] = [
+  ErrorNames.StorageError,
+  ErrorNames.DatabaseUnreachable,
+  ErrorNames.Stalled,
+  ErrorNames.HeartbeatNotAccepted,
+];
+
 /** Base class: sets `name` from the subclass so `error.name` survives serialisation. */
 export abstract class NamedError extends Error {
   abstract override readonly name: ErrorName;

@@ -82,6 +82,7 @@ export async function runLocalExecution(
     'NEO4J_ADMIN',
     'NEO4J_HOME',
     'NEO4J_CONF',
+    'NEO4J_COPY_DIR',
     'RESTORE_WORK_DIR',
     'DRILL_PG_USER',
   ])

@@ -12,7 +12,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import type { RunnerStepKey } from '../../core/config/timeouts.js';
-import { ErrorNames } from '../../core/errors.js';
+import { RUNNER_TRANSIENT_ERRORS } from '../../core/errors.js';
 import { acknowledgeWildcards } from '../nag.js';
 import type { BackupRunner } from './backup-runner.js';
 
@@ -63,18 +63,13 @@ export const ecsCapacityRetry: sfn.RetryProps = {
  * Not retried (permanent until someone changes something): ConfigError, RunnerConfigError,
  * ToolFailed, IncompatibleTool, Neo4jDatabaseInUse, IncompleteBackup, ManifestError,
  * IncompatibleBackup, RestoreValidation, UnsupportedArtifact, InsufficientScratchSpace,
- * SecretInvalid, DumpFormat, RestoreBlocked, UnexpectedError; RestoreInProgress and
+ * SecretInvalid, DumpFormat, RestoreBlocked, Neo4jStoreCopy, UnexpectedError; RestoreInProgress and
  * Neo4jBackupDegraded wait on another restore or on cluster members, which rarely changes within
  * minutes; Interrupted is an operator's or ECS's stop, not to be undone by the state machine;
  * TaskAbandoned reaches no state (its state had already ended).
  */
 export const runnerTransientRetry: sfn.RetryProps = {
-  errors: [
-    ErrorNames.StorageError,
-    ErrorNames.DatabaseUnreachable,
-    ErrorNames.Stalled,
-    ErrorNames.HeartbeatNotAccepted,
-  ],
+  errors: [...RUNNER_TRANSIENT_ERRORS],
   interval: Duration.seconds(60),
   maxAttempts: 2,
   backoffRate: 2,

@@ -40,6 +40,7 @@ import {
   Neo4jBackupDegradedError,
   Neo4jDatabaseInUseError,
   Neo4jStoreCopyError,
+  RUNNER_TRANSIENT_ERRORS,
   StorageError,
   ToolFailedError,
 } from '../../../../core/errors.js';
@@ -175,14 +176,6 @@ export interface StoreCopyOption {
    */
   startDbms: (stopWaiting: AbortSignal) => Promise<unknown>;
 }
-
-/** The runner's transient errors, which the state machine retries (infra/constructs/runner-tasks.ts runnerTransientRetry). */
-const RETRIED_BY_STATE_MACHINE: readonly string[] = [
-  ErrorNames.StorageError,
-  ErrorNames.DatabaseUnreachable,
-  ErrorNames.Stalled,
-  ErrorNames.HeartbeatNotAccepted,
-];
 
 /**
  * Community backup: every database of `databases` is checked stopped (`neo4j-admin database info`).
@@ -413,7 +406,11 @@ export async function backupNeo4jCommunity(
     };
   } catch (err) {
     // Once the DBMS was asked to start, a retry by the state machine would find it running and no copy.
-    if (dbmsStart && err instanceof Error && RETRIED_BY_STATE_MACHINE.includes(err.name)) {
+    if (
+      dbmsStart &&
+      err instanceof Error &&
+      (RUNNER_TRANSIENT_ERRORS as readonly string[]).includes(err.name)
+    ) {
       await dbmsStarted();
       throw new Neo4jStoreCopyError(
         `the dump of the store's copy failed after the DBMS was started again (${err.name}: ${excerpt(err.message, 300)}); not retried in this execution, as a new attempt would find the DBMS running: the next backup stops it again`,
