@@ -214,5 +214,30 @@ describe('backup runner: Neo4j Community dumped from a copy of its stopped store
     scaled(300_000),
   );
 
+  it(
+    'an upload that keeps failing after the DBMS was started again: Neo4jStoreCopy (not retried) names the StorageError, and the DBMS serves',
+    async () => {
+      const backupId = 'infrahub_backup_20261201_040000';
+      await services.update(cluster, service, 0);
+      // Every request for the last dump fails: the SDK's attempts end in StorageError, which the state
+      // machine would retry, into a DBMS that runs again and a task without the copy.
+      stack.proxy.add({ match: { path: /\/system\.dump$/ }, fault: { kind: 'status', status: 500 } });
+      try {
+        const run = await runRunner('backup-neo4j', env(backupId, { NEO4J_COUNT_OFFLINE: 'false' }));
+        expect(run.code, run.stderr).toBe(16);
+        expect(run.stderr).toMatch(
+          /Neo4jStoreCopy: the dump of the store's copy failed after the DBMS was started again \(StorageError: /,
+        );
+        expect(services.describe(cluster, service)).toMatchObject({ desired: 1 });
+        await services.update(cluster, service, 1);
+        expect(await serving(source)).toBe(true);
+      } finally {
+        stack.proxy.clear();
+        await services.update(cluster, service, 1);
+      }
+    },
+    scaled(300_000),
+  );
+
   const s3 = () => stack.s3;
 });
