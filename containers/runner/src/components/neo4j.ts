@@ -179,9 +179,9 @@ export interface StoreCopyOption {
 
 /**
  * Community backup: every database of `databases` is checked stopped (`neo4j-admin database info`).
- * With `copy`, the store folders of those databases are copied to the task's disk (neo4j-store-copy.ts),
- * the copy checked complete and the store checked still stopped at the same last committed transaction
- * as the copy, then the DBMS is started again (`copy.startDbms`, not awaited) and everything after reads
+ * With `copy`, the store folders of those databases are copied to the task's disk (neo4j-store-copy.ts)
+ * while that check runs, the copy checked complete and the store checked still stopped at the same
+ * last committed transaction, then the DBMS is started again (`copy.startDbms`, not awaited) and everything after reads
  * the copy; when the copy would not fit on the disk (store size + headroom), the store is dumped in
  * place as without `copy`. Then the store (or copy) is counted (unless `offlineCount` is false; a
  * counting server that fails is recorded as `storeCounts.status: failed` and the backup goes on with
@@ -242,11 +242,16 @@ export async function backupNeo4jCommunity(
   let infos: Map<string, DatabaseInfo>;
   let copyMs = 0;
   try {
-    infos = await checkStopped(admin);
-    if (copy) {
+    const firstCheck = checkStopped(admin);
+    if (!copy) infos = await firstCheck;
+    else {
+      // The first check beside the copy, not before it (each JVM start before the DBMS's start is
+      // downtime): a database in use is reported first, and the copy removed. What the copy read
+      // is proven by the second check after it (still stopped, same last committed transaction) and
+      // by the copy's own (same transaction, no recovery needed, as of a store not open).
       const conf = copy.conf ?? join(copy.home, 'conf');
       const dirs = storeDirs(copy.home, conf);
-      const outcome = await (async () => {
+      const copying = (async () => {
         const { need, free } = await (async () => ({
           need: await storeBytes(dirs, databases),
           free: await freeBytes(copy.dir),
@@ -283,8 +288,12 @@ export async function backupNeo4jCommunity(
         copyMs = Date.now() - t0;
         return { made };
       })();
-      if ('made' in outcome) copied = outcome.made;
-      else window = { dumpFrom: 'store', reason: outcome.reason };
+      const [checked, outcome] = await Promise.allSettled([firstCheck, copying]);
+      if (outcome.status === 'fulfilled' && 'made' in outcome.value) copied = outcome.value.made;
+      if (checked.status === 'rejected') throw checked.reason;
+      infos = checked.value;
+      if (outcome.status === 'rejected') throw outcome.reason;
+      if ('reason' in outcome.value) window = { dumpFrom: 'store', reason: outcome.value.reason };
     }
     if (copied && copy) {
       // The store was stopped and unchanged throughout, and the copy is at its transaction.
