@@ -96,6 +96,21 @@ describe('backup runner: Neo4j Community dumped from a copy of its stopped store
   });
 
   it(
+    'refuses a DBMS that runs, the copy made beside the check removed, nothing uploaded',
+    async () => {
+      const backupId = 'infrahub_backup_20261201_005000';
+      expect(await serving(source)).toBe(true);
+      const run = await runRunner('backup-neo4j', env(backupId));
+      expect(run.code).toBe(5);
+      expect(run.stderr).toMatch(/Neo4jDatabaseInUse: Neo4j database "neo4j" is in use/);
+      expect(await listAll(s3(), Bucket, `${target}/${backupId}/database/`)).toEqual([]);
+      expect(readdirSync(join(scratch, 'copy'))).toEqual([]);
+      expect(services.describe(cluster, service)).toMatchObject({ desired: 1, running: 1 });
+    },
+    scaled(300_000),
+  );
+
+  it(
     'starts the DBMS again before the dump ends (it serves during the dump), and the backup restores equal',
     async () => {
       const backupId = 'infrahub_backup_20261201_010000';
