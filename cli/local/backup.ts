@@ -448,7 +448,14 @@ export async function runStateMachineLocally(
         );
       const desiredCount = event.action === 'stop' ? before.desired : event.desiredCount;
       // One record per service, shared with the runner's own start (ecs-endpoint.ts).
-      await dbmsServices.update(event.cluster, event.service, event.action === 'stop' ? 0 : desiredCount);
+      // Every stop and start runs its control, as before this record; a start to zero (the DBMS was
+      // stopped before the backup) leaves it as it is.
+      await dbmsServices.update(
+        event.cluster,
+        event.service,
+        event.action === 'stop' ? 0 : desiredCount,
+        event.action === 'stop' || desiredCount > 0,
+      );
       const runningCount = dbmsServices.describe(event.cluster, event.service)?.running ?? 0;
       return { target: event.target, service: event.service, desiredCount, runningCount, waitedSeconds: 0 };
     },

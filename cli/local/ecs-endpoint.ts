@@ -68,20 +68,22 @@ export class LocalEcsServices {
 
   /**
    * Sets the desired count (UpdateService) and returns the promise of its tasks following it (the
-   * local stop or start); a failed start leaves nothing running and rejects.
+   * local stop or start); a failed start leaves nothing running and rejects. The tasks follow only
+   * when the record says they differ, unless `always` (the local Dbms states, as the stand-in before
+   * this record: their stop or start is run every time, so a control that fails fails the state).
    * @throws Error "ServiceNotFoundException" for a service this stand-in does not know
    */
-  update(cluster: string, service: string, desired: number): Promise<void> {
+  update(cluster: string, service: string, desired: number, always = false): Promise<void> {
     const r = this.record(cluster, service);
     const control = this.control(cluster, service);
     if (!r || !control) throw new Error(`ServiceNotFoundException: service ${service} in cluster ${cluster}`);
     r.desired = desired;
     const follow = async () => {
-      if (r.desired === 0 && (r.running > 0 || r.pending > 0)) {
+      if (r.desired === 0 && (always || r.running > 0 || r.pending > 0)) {
         await control.stop();
         r.running = 0;
         r.pending = 0;
-      } else if (r.desired > 0 && r.running === 0) {
+      } else if (r.desired > 0 && (always || r.running === 0)) {
         r.pending = 1;
         try {
           await control.start();
