@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Neo4jEnvSchema, parseEnv } from '../../containers/runner/src/env.js';
 import { loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/config/load.js';
 import { RunnerConfigError } from '../../core/errors.js';
+import { scaled } from '../../harness/time-scale.js';
 import { buildApp } from '../../infra/app.js';
 import { runnerEphemeralStorageGiB } from '../../infra/constructs/runner-target-group.js';
 import { templateWithNestedStacks, testApp } from '../helpers/cdk.js';
@@ -63,7 +64,7 @@ describe('Community dump from a copy of the stopped store (template)', () => {
       (lab.neo4j as Record<string, unknown>).dumpFrom = 'store';
       lab.timeouts = { dataSizeGiB: 150 };
     });
-  }, 300_000);
+  }, scaled(300_000));
 
   it('the task gets NEO4J_DUMP_FROM=copy and the service the runner starts again; store: only NEO4J_DUMP_FROM', () => {
     expect(environment(task(copy, 'infrahub-backup-infrahub-lab-runner'))).toMatchObject({
