@@ -216,7 +216,7 @@ describe('backup runner: Neo4j Community dumped from a copy of its stopped store
       await services.update(cluster, service, 0);
       try {
         const run = await runRunner('backup-neo4j', env(backupId, { NEO4J_COPY_DIR: join(blocked, 'copy') }));
-        expect(run.code).toBe(16);
+        expect(run.code).toBe(17);
         expect(run.stderr).toMatch(
           /Neo4jStoreCopy: the store could not be measured, or .* not used, for its copy/,
         );
@@ -239,7 +239,7 @@ describe('backup runner: Neo4j Community dumped from a copy of its stopped store
       stack.proxy.add({ match: { path: /\/system\.dump$/ }, fault: { kind: 'status', status: 500 } });
       try {
         const run = await runRunner('backup-neo4j', env(backupId, { NEO4J_COUNT_OFFLINE: 'false' }));
-        expect(run.code, run.stderr).toBe(16);
+        expect(run.code, run.stderr).toBe(17);
         expect(run.stderr).toMatch(
           /Neo4jStoreCopy: the dump of the store's copy failed after the DBMS was started again \(StorageError: /,
         );
