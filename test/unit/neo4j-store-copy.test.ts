@@ -3,7 +3,17 @@
  * (neo4j-store-copy.ts), and the local ECS stand-in through which the runner and the Dbms states
  * start and stop the local DBMS (cli/local/ecs-endpoint.ts), driven by the real dbmsStep over the SDK.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ECSClient } from '@aws-sdk/client-ecs';
@@ -109,6 +119,75 @@ describe('copyStore', () => {
     expect(conf).toContain(`server.directories.transaction.logs.root=${copy.dirs.transactions}`);
     expect(storeDirs(home, copy.conf)).toEqual(copy.dirs);
     expect(readFileSync(join(copy.conf, 'neo4j-admin.conf'), 'utf8')).toBe('x=1\n');
+  });
+});
+
+describe('copyStore refuses a store that changed while it was copied (issue 19: no second database info in the window)', () => {
+  /**
+   * Copies a store while `change` runs on every turn of the event loop (before, during and after
+   * the copy's own reads), until copyStore settles; returns the error it threw.
+   */
+  async function copyWhile(change: (log: string, turn: number) => void): Promise<unknown> {
+    const home = temp();
+    const source = { data: join(home, 'data'), transactions: join(home, 'tx') };
+    // Big enough that the copy spans many turns and several ticks of the file system's clock.
+    write(join(source.data, 'databases', 'neo4j', 'neostore'), 32 * 1024 * 1024);
+    const log = join(source.transactions, 'neo4j', 'neostore.transaction.db.0');
+    write(log, 4096);
+    let done = false;
+    let turn = 0;
+    const loop = () => {
+      if (done) return;
+      change(log, turn++);
+      setImmediate(loop);
+    };
+    setImmediate(loop);
+    try {
+      await copyStore(source, join(home, 'conf'), ['neo4j'], join(temp(), 'copies'));
+      return undefined;
+    } catch (err) {
+      return err;
+    } finally {
+      done = true;
+    }
+  }
+
+  it('a file that grows (a DBMS writing its transaction log)', async () => {
+    const err = await copyWhile((log) => appendFileSync(log, 'x'));
+    expect(err).toMatchObject({ name: 'Neo4jStoreCopy' });
+    expect(String(err)).toMatch(
+      /the store changed while it was copied: .*neostore\.transaction\.db\.0 went from \d+ to \d+ bytes/,
+    );
+  });
+
+  it('a file written in place, its size unchanged (its times tell)', async () => {
+    const err = await copyWhile((log, turn) => {
+      const fd = openSync(log, 'r+');
+      try {
+        writeSync(fd, Buffer.from([turn % 256]), 0, 1, 0);
+      } finally {
+        closeSync(fd);
+      }
+    });
+    expect(String(err)).toMatch(
+      /the store changed while it was copied: .*neostore\.transaction\.db\.0 was written to/,
+    );
+  });
+
+  it('a file that appears', async () => {
+    let lastNew = 0;
+    const err = await copyWhile((log, turn) => {
+      // One new file every 2 ms whatever the loop's pace: some are made while the copy runs.
+      if (Date.now() - lastNew >= 2) {
+        lastNew = Date.now();
+        writeFileSync(`${log}.new-${turn}`, 'x');
+      }
+    });
+    expect(String(err)).toMatch(/the store changed while it was copied: .*\.new-\d+ appeared/);
+  });
+
+  it('an unchanged store copies (the control)', async () => {
+    expect(await copyWhile(() => undefined)).toBeUndefined();
   });
 });
 

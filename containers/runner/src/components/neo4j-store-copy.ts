@@ -56,14 +56,27 @@ export function storeFolders(dirs: StoreDirs, databases: readonly string[]): str
   return databases.flatMap((db) => [join(dirs.data, 'databases', db), join(dirs.transactions, db)]);
 }
 
-/** Every regular file under `dir` (relative path → size in bytes); a missing folder is empty. */
-async function filesUnder(dir: string): Promise<Map<string, number>> {
-  const found = new Map<string, number>();
+/** A file as the copy's proof compares it: bytes, and when and how it last changed (lstat, nanoseconds). */
+interface FileStamp {
+  size: number;
+  /** Last modification of the content (mtime) and of the inode (ctime), and the inode number. */
+  changed: string;
+}
+
+/** Every regular file under `dir` (relative path → its stamp); a missing folder is empty. */
+async function filesUnder(dir: string): Promise<Map<string, FileStamp>> {
+  const found = new Map<string, FileStamp>();
   const walk = async (at: string): Promise<void> => {
     for (const entry of await readdir(at, { withFileTypes: true })) {
       const path = join(at, entry.name);
       if (entry.isDirectory()) await walk(path);
-      else found.set(relative(dir, path), (await lstat(path)).size);
+      else {
+        const st = await lstat(path, { bigint: true });
+        found.set(relative(dir, path), {
+          size: Number(st.size),
+          changed: `${st.mtimeNs}/${st.ctimeNs}/${st.ino}`,
+        });
+      }
     }
   };
   if (existsSync(dir)) await walk(dir);
@@ -74,7 +87,7 @@ async function filesUnder(dir: string): Promise<Map<string, number>> {
 export async function storeBytes(dirs: StoreDirs, databases: readonly string[]): Promise<number> {
   let bytes = 0;
   for (const folder of storeFolders(dirs, databases))
-    for (const size of (await filesUnder(folder)).values()) bytes += size;
+    for (const { size } of (await filesUnder(folder)).values()) bytes += size;
   return bytes;
 }
 
@@ -101,11 +114,14 @@ export interface StoreCopy {
 
 /**
  * Copies the store folders of `databases` (storeFolders) from `source` into a fresh folder under
- * `parent`, checks that the copy has exactly the source's files with the same sizes, and writes the
+ * `parent`, checks that the source did not change while it was copied (every file's size, mtime,
+ * ctime and inode the same before and after, no file added or removed) and that the copy has exactly
+ * the source's files with the same sizes, and writes the
  * copy's configuration folder (a copy of `conf`, its neo4j.conf's data and transaction log
- * directories pointed at the copy). The DBMS must be stopped throughout (the caller checks it
- * before and after).
- * @throws Neo4jStoreCopyError when the copy differs from the source (naming the first difference)
+ * directories pointed at the copy). The DBMS must be stopped (the caller checks it with `database
+ * info` beside the copy, and the copy's own transaction after it).
+ * @throws Neo4jStoreCopyError when the source changed while it was copied, or the copy differs from
+ *   it (naming the first difference)
  * @throws the file system's error (ENOSPC, EIO, ...) when copying fails
  */
 export async function copyStore(
@@ -124,19 +140,31 @@ export async function copyStore(
   for (const [i, src] of from.entries()) {
     const dst = to[i] as string;
     await mkdir(dst, { recursive: true });
+    // Stamped before and after the copy: a file written, replaced, added or removed meanwhile (the
+    // DBMS started, another task) shows in its size, mtime, ctime or inode, so the copy is of one
+    // unchanged store. This needs no JVM (a second `database info` inside the downtime window).
+    const expected = await filesUnder(src);
     if (existsSync(src))
       await cp(src, dst, { recursive: true, errorOnExist: true, force: false, preserveTimestamps: true });
-    const expected = await filesUnder(src);
     const copied = await filesUnder(dst);
-    for (const [path, size] of expected) {
-      const got = copied.get(path);
-      if (got !== size)
+    const after = await filesUnder(src);
+    for (const [path, stamp] of expected) {
+      const now = after.get(path);
+      if (now?.size !== stamp.size || now.changed !== stamp.changed)
         throw new Neo4jStoreCopyError(
-          `the copy of ${join(src, path)} is ${got === undefined ? 'missing' : `${got} bytes, the store's ${size}`}`,
+          `the store changed while it was copied: ${join(src, path)} ${now === undefined ? 'was removed' : now.size !== stamp.size ? `went from ${stamp.size} to ${now.size} bytes` : 'was written to'}`,
         );
-      bytes += size;
+      const got = copied.get(path)?.size;
+      if (got !== stamp.size)
+        throw new Neo4jStoreCopyError(
+          `the copy of ${join(src, path)} is ${got === undefined ? 'missing' : `${got} bytes, the store's ${stamp.size}`}`,
+        );
+      bytes += stamp.size;
       files += 1;
     }
+    const added = [...after.keys()].find((path) => !expected.has(path));
+    if (added !== undefined)
+      throw new Neo4jStoreCopyError(`the store changed while it was copied: ${join(src, added)} appeared`);
     if (copied.size !== expected.size)
       throw new Neo4jStoreCopyError(
         `the copy of ${src} holds ${copied.size} files, the store ${expected.size}: the store changed while it was copied`,
