@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   localRunnerEnv,
@@ -267,6 +267,42 @@ describe('dump format checks: Neo4j (real neo4j-admin, real S3 server)', () => {
         /DumpFormat: database\/neo4j\.dump is not a valid Neo4j dump: does not start with a Neo4j 5 or 2025 dump header/,
       );
       await nothingStored(s3, Bucket, backupId, neo4jDumpPath('neo4j'));
+    },
+    scaled(300_000),
+  );
+
+  it(
+    'dumps the databases side by side: a failed dump (DumpFormat in system) stops the one still running (neo4j) and aborts its upload',
+    async () => {
+      const backupId = 'infrahub_backup_20261121_050000';
+      // FAKE neo4j-admin: the graph's dump never writes a byte until stopped; the system database's
+      // carries the banner. Dumped one after the other, the runner would wait on the first forever.
+      const split = join(fakeBin, 'neo4j-admin-split');
+      writeFileSync(
+        split,
+        [
+          '#!/bin/bash',
+          'if [ "$1 $2 $3" = "database dump neo4j" ]; then exec sleep 600; fi',
+          `exec ${verbose} "$@"`,
+          '',
+        ].join('\n'),
+      );
+      chmodSync(split, 0o755);
+      const run = await runRunner('backup-neo4j', {
+        ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
+        ...neo4jRunnerEnv(neo4j),
+        NEO4J_ADMIN: split,
+        NEO4J_DATABASES: 'neo4j,system',
+      });
+      expect(run.code).not.toBe(0);
+      expect(run.stderr).toMatch(/DumpFormat: database\/system\.dump is not a valid Neo4j dump/);
+      await nothingStored(s3, Bucket, backupId, neo4jDumpPath('neo4j'));
+      await nothingStored(s3, Bucket, backupId, neo4jDumpPath('system'));
+      const open = await s3.send(
+        new ListMultipartUploadsCommand({ Bucket, Prefix: `${target}/${backupId}/` }),
+      );
+      expect(open.Uploads ?? []).toEqual([]);
+      expect(spawnSync('pgrep', ['-f', `sleep 600`]).stdout.toString().trim()).toBe('');
     },
     scaled(300_000),
   );

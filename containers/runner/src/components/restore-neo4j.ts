@@ -47,7 +47,7 @@ import {
   driverCypher,
   resetDeploymentId,
 } from './deployment-id.js';
-import { databaseInfo, type Neo4jAdmin } from './neo4j.js';
+import { databaseInfos, type Neo4jAdmin } from './neo4j.js';
 import {
   type BoltConnection,
   type OfflineStore,
@@ -254,11 +254,16 @@ async function restoreCommunityIn(
   );
   if (unfit) throw new IncompatibleBackupError(`${what}: ${unfit}`);
   // Refuse before reading anything while the DBMS runs (it is stopped by the state machine first).
+  // One `database info` for every database (one JVM start, not one per database).
   const present: string[] = [];
+  const infos = await databaseInfos(
+    admin,
+    loads.map(({ name }) => name),
+  );
   for (const { name } of loads) {
-    const info = await databaseInfo(admin, name);
-    if (info.inUse) throw new Neo4jDatabaseInUseError(name);
-    if (!info.missing && name !== 'system') present.push(name);
+    const info = infos.get(name);
+    if (info?.inUse) throw new Neo4jDatabaseInUseError(name);
+    if (!info?.missing && name !== 'system') present.push(name);
   }
   // system first: it holds the users and roles the data database is then opened with.
   loads.sort((a, b) => (a.name === 'system' ? -1 : b.name === 'system' ? 1 : 0));
