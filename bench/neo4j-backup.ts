@@ -305,8 +305,11 @@ export function formatNeo4jBackup(rows: readonly Neo4jBackupRow[]): string[] {
         .map(([db, ms]) => `${db} ${(ms / 1000).toFixed(1)} s`)
         .join(', ')} (raw: ${Object.entries(r.raw.steps)
         .map(([db, m]) => `${db} ${(m.wallMs / 1000).toFixed(1)} s`)
-        .join(', ')}); the rest is the process start and its checks: every neo4j-admin call starts a JVM ` +
-        `(${(r.adminStartMs / 1000).toFixed(1)} s for --version alone), raw makes 2, ours 5 (--version, database info x2, dump x2)`,
+        .join(
+          ', ',
+        )}; raw one after the other, ours side by side); the rest is the process start and its checks: ` +
+        `every neo4j-admin call starts a JVM (${(r.adminStartMs / 1000).toFixed(1)} s for --version alone), raw makes 2 ` +
+        `one after the other, ours 4 in two rounds (--version beside one database info for both databases, then the two dumps)`,
     );
     lines.push(
       `        the local S3 server (moto) used ${r.s3CpuDuringOurs.toFixed(1)} CPU-s during (b), on the same cores as neo4j-admin`,
