@@ -115,7 +115,8 @@ export interface StoreCopy {
 /**
  * Copies the store folders of `databases` (storeFolders) from `source` into a fresh folder under
  * `parent`, checks that the source did not change while it was copied (every file's size, mtime,
- * ctime and inode the same before and after, no file added or removed) and that the copy has exactly
+ * ctime and inode the same before the first folder's copy and after the last's, no file added or
+ * removed) and that the copy has exactly
  * the source's files with the same sizes, and writes the
  * copy's configuration folder (a copy of `conf`, its neo4j.conf's data and transaction log
  * directories pointed at the copy). The DBMS must be stopped (the caller checks it with `database
@@ -137,18 +138,25 @@ export async function copyStore(
   const to = storeFolders(dirs, databases);
   let bytes = 0;
   let files = 0;
+  // Every folder stamped before the first copy and again after the last (not each around its own
+  // copy): a file written, replaced, added or removed anywhere in that span (the DBMS started,
+  // another task) shows in its size, mtime, ctime or inode, so the copy is of one unchanged store,
+  // also when the change falls between two folders' copies (a store folder copied before it, its
+  // transaction logs after: two instants). This needs no JVM (a second `database info` inside the
+  // downtime window).
+  const expected: Map<string, FileStamp>[] = [];
+  for (const src of from) expected.push(await filesUnder(src));
   for (const [i, src] of from.entries()) {
     const dst = to[i] as string;
     await mkdir(dst, { recursive: true });
-    // Stamped before and after the copy: a file written, replaced, added or removed meanwhile (the
-    // DBMS started, another task) shows in its size, mtime, ctime or inode, so the copy is of one
-    // unchanged store. This needs no JVM (a second `database info` inside the downtime window).
-    const expected = await filesUnder(src);
     if (existsSync(src))
       await cp(src, dst, { recursive: true, errorOnExist: true, force: false, preserveTimestamps: true });
-    const copied = await filesUnder(dst);
+  }
+  for (const [i, src] of from.entries()) {
+    const before = expected[i] as Map<string, FileStamp>;
+    const copied = await filesUnder(to[i] as string);
     const after = await filesUnder(src);
-    for (const [path, stamp] of expected) {
+    for (const [path, stamp] of before) {
       const now = after.get(path);
       if (now?.size !== stamp.size || now.changed !== stamp.changed)
         throw new Neo4jStoreCopyError(
@@ -162,12 +170,12 @@ export async function copyStore(
       bytes += stamp.size;
       files += 1;
     }
-    const added = [...after.keys()].find((path) => !expected.has(path));
+    const added = [...after.keys()].find((path) => !before.has(path));
     if (added !== undefined)
       throw new Neo4jStoreCopyError(`the store changed while it was copied: ${join(src, added)} appeared`);
-    if (copied.size !== expected.size)
+    if (copied.size !== before.size)
       throw new Neo4jStoreCopyError(
-        `the copy of ${src} holds ${copied.size} files, the store ${expected.size}: the store changed while it was copied`,
+        `the copy of ${src} holds ${copied.size} files, the store ${before.size}: the store changed while it was copied`,
       );
   }
   // The DBMS's whole configuration folder (neo4j-admin.conf, log settings), its neo4j.conf rewritten.
