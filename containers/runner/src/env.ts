@@ -82,7 +82,17 @@ export const Neo4jEnvSchema = CommonEnvSchema.extend({
         .map((d) => d.trim())
         .filter(Boolean),
     )
-    .pipe(z.array(Neo4jDatabaseNameSchema).min(1)),
+    .pipe(
+      z
+        .array(Neo4jDatabaseNameSchema)
+        .min(1)
+        // As neo4j.databases: a database named twice would be dumped twice into one key at once.
+        .superRefine((dbs, ctx) => {
+          const twice = dbs.find((db, i) => dbs.indexOf(db) !== i);
+          if (twice !== undefined)
+            ctx.addIssue({ code: 'custom', message: `must not name a database twice ("${twice}")` });
+        }),
+    ),
   /** The neo4j-admin executable (of the server's exact version). */
   NEO4J_ADMIN: z.string().min(1).default('neo4j-admin'),
   /**
