@@ -105,8 +105,9 @@ export async function databaseInfo(admin: Neo4jAdmin, db: string): Promise<Datab
 
 /**
  * Parses `neo4j-admin database info` of every database (no name given: one block per database,
- * each starting "Database name:"), by database name.
- * @throws Error when a block has no "Database in use" line
+ * each starting "Database name:"), by database name. An empty output is no database (an empty store).
+ * @throws Error when a block has no "Database in use" line, or the output is not empty but holds no
+ *   block (a shape not known here: not to be read as "no database, none in use")
  */
 export function parseDatabaseInfos(output: string): Map<string, DatabaseInfo> {
   const found = new Map<string, DatabaseInfo>();
@@ -114,6 +115,8 @@ export function parseDatabaseInfos(output: string): Map<string, DatabaseInfo> {
     const name = /Database name:\s*(\S+)/i.exec(block)?.[1];
     if (name) found.set(name, parseDatabaseInfo(block));
   }
+  if (found.size === 0 && output.trim() !== '')
+    throw new Error(`unexpected "neo4j-admin database info" output: ${excerpt(output.trim(), 200)}`);
   return found;
 }
 
@@ -121,8 +124,8 @@ export function parseDatabaseInfos(output: string): Map<string, DatabaseInfo> {
  * `databases` checked with one `neo4j-admin database info` of every database (one JVM start instead
  * of one per database: each is downtime while a Community DBMS is stopped); a database it does not
  * list does not exist (`missing`) and is not in use. A run that fails saying a database is in use marks every one
- * in use; any other failure (another database's store unreadable, say) falls back on databaseInfo
- * per database.
+ * in use; any other failure (another database's store unreadable, say), or an output of a shape not
+ * known here (parseDatabaseInfos), falls back on databaseInfo per database.
  */
 export async function databaseInfos(
   admin: Neo4jAdmin,
