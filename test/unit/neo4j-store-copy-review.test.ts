@@ -76,4 +76,28 @@ describe('copyStore: one instant of the store (issue 19 review)', () => {
     expect(error).toMatchObject({ name: 'Neo4jStoreCopy' });
     expect(String(error)).toMatch(/the store changed while it was copied: .*neostore\.transaction\.db\.0/);
   });
+
+  it('removes its partial copy when it refuses the store (a full copy of a store was left on the disk)', async () => {
+    const home = temp();
+    const source = { data: join(home, 'data'), transactions: join(home, 'tx') };
+    write(join(source.data, 'databases', 'neo4j', 'neostore'), 8 * 1024 * 1024);
+    const log = join(source.transactions, 'neo4j', 'neostore.transaction.db.0');
+    write(log, 4096);
+    const parent = join(temp(), 'copies');
+    let done = false;
+    const loop = () => {
+      if (done) return;
+      appendFileSync(log, 'x');
+      setImmediate(loop);
+    };
+    setImmediate(loop);
+    const error = await copyStore(source, join(home, 'conf'), ['neo4j'], parent).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    done = true;
+    expect(error).toMatchObject({ name: 'Neo4jStoreCopy' });
+    // The caller removes only a copy it was handed: a refused one is copyStore's to remove.
+    expect(readdirSync(parent)).toEqual([]);
+  });
 });

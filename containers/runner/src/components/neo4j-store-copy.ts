@@ -10,7 +10,7 @@
  * store. The copy is checked complete (the same files with the same sizes) before it is used.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { cp, lstat, mkdir, mkdtemp, readdir, statfs, writeFile } from 'node:fs/promises';
+import { cp, lstat, mkdir, mkdtemp, readdir, rm, statfs, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { Neo4jStoreCopyError } from '../../../../core/errors.js';
 
@@ -124,6 +124,7 @@ export interface StoreCopy {
  * @throws Neo4jStoreCopyError when the source changed while it was copied, or the copy differs from
  *   it (naming the first difference)
  * @throws the file system's error (ENOSPC, EIO, ...) when copying fails
+ * Whatever it throws, the copy's folder it made is removed first (the caller is handed none to remove).
  */
 export async function copyStore(
   source: StoreDirs,
@@ -133,6 +134,22 @@ export async function copyStore(
 ): Promise<StoreCopy> {
   await mkdir(parent, { recursive: true });
   const root = await mkdtemp(join(parent, 'store-'));
+  try {
+    return await copyInto(root, source, conf, databases);
+  } catch (err) {
+    // A refused or partial copy is as big as the store: not left on the task's disk (or, locally, the host's).
+    await rm(root, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** copyStore's work, into its fresh folder `root`. */
+async function copyInto(
+  root: string,
+  source: StoreDirs,
+  conf: string,
+  databases: readonly string[],
+): Promise<StoreCopy> {
   const dirs = { data: join(root, 'data'), transactions: join(root, 'data', 'transactions') };
   const from = storeFolders(source, databases);
   const to = storeFolders(dirs, databases);
