@@ -183,9 +183,10 @@ export interface StoreCopyOption {
 /**
  * Community backup: every database of `databases` is checked stopped (`neo4j-admin database info`).
  * With `copy`, the store folders of those databases are copied to the task's disk (neo4j-store-copy.ts)
- * while that check runs, the copy checked complete and the store checked still stopped at the same
- * last committed transaction, then the DBMS is started again (`copy.startDbms`, not awaited) and everything after reads
- * the copy; when the copy would not fit on the disk (store size + headroom), the store is dumped in
+ * while that check runs, the copy checked complete and the store unchanged while it was copied (every
+ * file's stamps the same before and after), then the DBMS is started again (`copy.startDbms`, not
+ * awaited), the copy checked at the store's last committed transaction and needing no recovery, and
+ * everything after reads the copy; when the copy would not fit on the disk (store size + headroom), the store is dumped in
  * place as without `copy`. Then the store (or copy) is counted (unless `offlineCount` is false; a
  * counting server that fails is recorded as `storeCounts.status: failed` and the backup goes on with
  * Bolt counts), checked stopped again (the counting server released the store lock, and its last
