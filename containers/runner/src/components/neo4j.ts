@@ -41,6 +41,7 @@ import {
   Neo4jDatabaseInUseError,
   Neo4jStoreCopyError,
   RUNNER_TRANSIENT_ERRORS,
+  RunnerConfigError,
   StorageError,
   ToolFailedError,
 } from '../../../../core/errors.js';
@@ -194,6 +195,7 @@ export interface StoreCopyOption {
  * <db> --to-stdout` streamed to S3. The result's `window` says which was dumped and how the DBMS's
  * start went.
  * @throws Neo4jDatabaseInUseError before anything is written when a database is in use (the DBMS runs)
+ * @throws RunnerConfigError before anything is written when the store does not hold a database of `databases`
  * @throws InsufficientScratchSpaceError when the disk filled up during the copy (ENOSPC)
  * @throws Neo4jStoreCopyError when the copy failed or differs from the store; or, once the runner
  *   started the DBMS, in place of an error the state machine would retry (a new task would find the
@@ -246,7 +248,16 @@ export async function backupNeo4jCommunity(
   let infos: Map<string, DatabaseInfo>;
   let copyMs = 0;
   try {
-    const firstCheck = checkStopped(admin);
+    // A database the store does not hold is refused here, before the DBMS is started again or
+    // anything uploaded (it would only fail in its dump, with neo4j-admin's own words).
+    const firstCheck = checkStopped(admin).then((found) => {
+      const absent = databases.filter((db) => found.get(db)?.missing);
+      if (absent.length > 0)
+        throw new RunnerConfigError([
+          `NEO4J_DATABASES: the stopped store does not hold ${absent.map((db) => `"${db}"`).join(', ')} (neo4j-admin database info lists no such database): name the databases the DBMS has (neo4j.databases)`,
+        ]);
+      return found;
+    });
     if (!copy) infos = await firstCheck;
     else {
       // The first check beside the copy, not before it (each JVM start before the DBMS's start is
