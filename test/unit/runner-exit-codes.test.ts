@@ -16,6 +16,18 @@ describe('runner exit codes', () => {
     expect(EXIT_CODES[ErrorNames.BackupArchived]).toBe(16);
   });
 
+  it('gives a code to every named error the runner raises (issue 19 review: InsufficientScratchSpace, DumpFormat and three more exited 1, as a bug does)', () => {
+    for (const name of [
+      ErrorNames.DumpFormat,
+      ErrorNames.InsufficientScratchSpace,
+      ErrorNames.IncompatibleBackup,
+      ErrorNames.RestoreInProgress,
+      ErrorNames.RestoreBlocked,
+      ErrorNames.Neo4jStoreCopy,
+    ])
+      expect(EXIT_CODES[name], name).toBeGreaterThan(1);
+  });
+
   it("is the runner README's table, row for row", () => {
     const readme = readFileSync(new URL('../../containers/runner/README.md', import.meta.url), 'utf8');
     const rows = [...readme.matchAll(/^\| (\d+) \| `(\w+)` \|/gm)].map((m) => [m[2], Number(m[1])]);

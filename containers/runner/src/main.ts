@@ -165,6 +165,11 @@ export const EXIT_CODES: Record<string, number> = {
   [ErrorNames.HeartbeatNotAccepted]: 15,
   [ErrorNames.BackupArchived]: 16,
   [ErrorNames.Neo4jStoreCopy]: 17,
+  [ErrorNames.DumpFormat]: 18,
+  [ErrorNames.InsufficientScratchSpace]: 19,
+  [ErrorNames.IncompatibleBackup]: 20,
+  [ErrorNames.RestoreInProgress]: 21,
+  [ErrorNames.RestoreBlocked]: 22,
 };
 
 const USAGE = `usage: runner <subcommand>
