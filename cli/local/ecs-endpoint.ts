@@ -100,7 +100,11 @@ export class LocalEcsServices {
   /** Starts the HTTP endpoint on a free loopback port (unref'd: it keeps no process alive). */
   async listen(): Promise<string> {
     const server = createServer((req, res) => {
-      void this.handle(req, res);
+      // A client gone mid-request (its body aborted) ends that request only, never the local process.
+      this.handle(req, res).catch(() => {
+        if (!res.headersSent) res.writeHead(500);
+        res.end();
+      });
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -14,6 +14,7 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ECSClient } from '@aws-sdk/client-ecs';
@@ -237,6 +238,38 @@ describe('the local ECS stand-in (cli/local/ecs-endpoint.ts) through dbmsStep an
       ).rejects.toThrow(/ECS service "other" in cluster "local" cannot be used: MISSING/);
     } finally {
       ecs.destroy();
+      await services.close();
+    }
+  });
+  it('a client gone mid-request ends that request only (issue 19 review): the stand-in still answers', async () => {
+    const stopped: string[] = [];
+    const services = new LocalEcsServices(() => ({
+      stop: async () => {
+        stopped.push('stop');
+      },
+      start: async () => undefined,
+    }));
+    const url = new URL(await services.listen());
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    try {
+      // A request whose body never comes whole: the client goes away after 3 of 100 bytes.
+      await new Promise<void>((resolve) => {
+        const socket = connect(Number(url.port), url.hostname, () => {
+          socket.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc');
+          setTimeout(() => {
+            socket.destroy();
+            resolve();
+          }, 100);
+        });
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      expect(rejections).toEqual([]);
+      await services.update('local', 'neo4j', 0);
+      expect(stopped).toEqual(['stop']);
+    } finally {
+      process.off('unhandledRejection', onRejection);
       await services.close();
     }
   });
