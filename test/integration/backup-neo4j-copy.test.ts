@@ -4,12 +4,13 @@
  * mode, cli/local/ecs-endpoint.ts, which stops and starts the harness's real Neo4j), and dumps the copy
  * while the DBMS serves. Real neo4j-admin, real S3 server (moto) behind the fault proxy.
  */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalEcsServices } from '../../cli/local/ecs-endpoint.js';
 import { localRunnerEnv, neo4jRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
+import { DBMS_NOT_RUNNING } from '../../containers/runner/src/main.js';
 import { fileKey, resultKey } from '../../core/backup/layout.js';
 import { Neo4jResultSchema } from '../../core/backup/results.js';
 import { writeManifest } from '../../core/backup/seal.js';
@@ -204,6 +205,35 @@ describe('backup runner: Neo4j Community dumped from a copy of its stopped store
       }
     },
     scaled(400_000),
+  );
+
+  it(
+    'a DBMS that was not running before the backup (DBMS_DESIRED_COUNT 0): dumped in place, nothing started, and the result says why (issue 19 review)',
+    async () => {
+      const backupId = 'infrahub_backup_20261201_025000';
+      await services.update(cluster, service, 0);
+      try {
+        const run = await runRunner(
+          'backup-neo4j',
+          env(backupId, { DBMS_DESIRED_COUNT: '0', NEO4J_COUNT_OFFLINE: 'false' }),
+        );
+        expect(run.code, run.stderr).toBe(0);
+        const result = await getJson(
+          s3(),
+          Bucket,
+          resultKey(target, backupId, 'database'),
+          Neo4jResultSchema,
+        );
+        expect(result?.window).toEqual({ dumpFrom: 'store', reason: DBMS_NOT_RUNNING });
+        const copies = join(scratch, 'copy');
+        expect(existsSync(copies) ? readdirSync(copies) : []).toEqual([]);
+        expect(source.pid()).toBeUndefined();
+        expect(services.describe(cluster, service)).toMatchObject({ desired: 0, running: 0 });
+      } finally {
+        await services.update(cluster, service, 1);
+      }
+    },
+    scaled(300_000),
   );
 
   it(

@@ -147,6 +147,14 @@ async function startDbmsFromRunner(
   }
 }
 
+/**
+ * Why a Community backup with NEO4J_DUMP_FROM=copy dumps in place when DBMS_DESIRED_COUNT is 0: the
+ * DBMS's service had no task before the backup (StopDbms found 0), so there is nothing to start again
+ * and a copy would only cost its time (and record a start that never happened).
+ */
+export const DBMS_NOT_RUNNING =
+  'the DBMS was not running before the backup (its service count was 0): nothing to start again, dumped in place';
+
 /** Exit codes by error name; the state machine and the CLI read them. 1 is anything unexpected. */
 export const EXIT_CODES: Record<string, number> = {
   [ErrorNames.RunnerConfigError]: 2,
@@ -245,15 +253,17 @@ async function runComponent(
             }
           : (false as const);
         const copy =
-          e.NEO4J_DUMP_FROM === 'copy'
-            ? {
-                home: e.NEO4J_HOME,
-                ...(e.NEO4J_CONF ? { conf: e.NEO4J_CONF } : {}),
-                dir: e.NEO4J_COPY_DIR,
-                headroomBytes: e.NEO4J_COPY_HEADROOM_BYTES,
-                startDbms: (stopWaiting: AbortSignal) => startDbmsFromRunner(e, logger, stopWaiting),
-              }
-            : undefined;
+          e.NEO4J_DUMP_FROM !== 'copy'
+            ? undefined
+            : e.DBMS_DESIRED_COUNT === 0
+              ? { inPlace: DBMS_NOT_RUNNING }
+              : {
+                  home: e.NEO4J_HOME,
+                  ...(e.NEO4J_CONF ? { conf: e.NEO4J_CONF } : {}),
+                  dir: e.NEO4J_COPY_DIR,
+                  headroomBytes: e.NEO4J_COPY_HEADROOM_BYTES,
+                  startDbms: (stopWaiting: AbortSignal) => startDbmsFromRunner(e, logger, stopWaiting),
+                };
         return { ctx, result: await backupNeo4jCommunity(ctx, admin, e.NEO4J_DATABASES, offline, copy) };
       }
       const result = await backupNeo4jEnterprise(ctx, admin, e.NEO4J_DATABASES, {

@@ -181,6 +181,11 @@ export interface StoreCopyOption {
   startDbms: (stopWaiting: AbortSignal) => Promise<unknown>;
 }
 
+/** neo4j.dumpFrom "copy" that does not apply to this run: the store is dumped in place, and the result's `window.reason` says why. */
+export interface DumpInPlace {
+  inPlace: string;
+}
+
 /**
  * Community backup: every database of `databases` is checked stopped (`neo4j-admin database info`).
  * With `copy`, the store folders of those databases are copied to the task's disk (neo4j-store-copy.ts)
@@ -207,8 +212,9 @@ export async function backupNeo4jCommunity(
   admin: Neo4jAdmin,
   databases: readonly string[],
   offlineCount: OfflineCountOption = false,
-  copy?: StoreCopyOption,
+  copyOption?: StoreCopyOption | DumpInPlace,
 ): Promise<Neo4jResult> {
+  const copy = copyOption && 'inPlace' in copyOption ? undefined : copyOption;
   const startedAt = new Date().toISOString();
   const began = Date.now();
   const log = ctx.logger.child({ component: 'database', edition: 'community' });
@@ -226,7 +232,10 @@ export async function backupNeo4jCommunity(
   // With a copy: everything below reads it (`source`, `counted`), and the DBMS starts meanwhile.
   let source = admin;
   let counted = offlineCount;
-  let window: DumpWindow = { dumpFrom: 'store' };
+  let window: DumpWindow =
+    copyOption && 'inPlace' in copyOption
+      ? { dumpFrom: 'store', reason: copyOption.inPlace }
+      : { dumpFrom: 'store' };
   let copied: StoreCopy | undefined;
   let dbmsStart: Promise<Extract<DumpWindow, { dumpFrom: 'copy' }>['dbmsStart']> | undefined;
   let startRequestedMs = 0;
