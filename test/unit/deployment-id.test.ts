@@ -3,7 +3,6 @@
  * Root node's uuid, with Infrahub's own reset query), retried safely, never the source's; and the
  * restore report says which id it holds, or fails the refresh when none was confirmed.
  */
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import {
   type CypherRun,
@@ -20,6 +19,7 @@ import { RestoreValidationError } from '../../core/errors.js';
 import { createLogger } from '../../core/log.js';
 import { deploymentIdOf, describeDeploymentId, restoreReportStep } from '../../core/restore/report.js';
 import type { RestoreStepResult } from '../../core/restore/steps.js';
+import { memoryS3 } from '../helpers/s3-memory.js';
 
 const PROD_ID = '1f0c7a86-1111-4bbb-8ccc-000000000001';
 const LAB_ID = '1f0c7a86-2222-4bbb-8ccc-000000000002';
@@ -274,26 +274,7 @@ describe('restore report of a refresh (RestoreReport step)', () => {
       reports.map((r) => [restoreStepKey('infrahub-lab', restoreId, r.step), r]),
     );
     const published: Array<{ Subject?: string; Message?: string }> = [];
-    const s3 = Object.assign(Object.create(S3Client.prototype), {
-      send: async (command: unknown) => {
-        if (command instanceof ListObjectsV2Command)
-          return {
-            Contents: Object.keys(objects)
-              .filter((k) => k.startsWith(command.input.Prefix ?? ''))
-              .map((Key) => ({ Key })),
-          };
-        if (command instanceof GetObjectCommand) {
-          const body = objects[command.input.Key ?? ''];
-          if (body === undefined)
-            throw Object.assign(new Error('NoSuchKey'), {
-              name: 'NoSuchKey',
-              $metadata: { httpStatusCode: 404 },
-            });
-          return { Body: { transformToString: async () => JSON.stringify(body) } };
-        }
-        return {};
-      },
-    }) as S3Client;
+    const s3 = memoryS3(objects, { acceptOtherCalls: true });
     return {
       published,
       deps: {

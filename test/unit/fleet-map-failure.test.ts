@@ -1,4 +1,4 @@
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ListMapRunsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { describe, expect, it } from 'vitest';
 import {
@@ -12,6 +12,7 @@ import { InvalidInputError } from '../../core/errors.js';
 import { createLogger } from '../../core/log.js';
 import { notifyStep } from '../../core/notices/notify.js';
 import { restoreReportStep } from '../../core/restore/report.js';
+import { memoryS3 } from '../helpers/s3-memory.js';
 
 // Issue 16 review: a fleet Map that fails as a whole (its Catch) is reported, naming the Map's
 // error and cause and whatever its Map Run's results say of the targets.
@@ -25,31 +26,8 @@ const writerFailed = {
   Cause: 'An error occurred while writing the results: Access Denied',
 };
 
-/** An S3 client over a map of objects (ListObjectsV2 and GetObject); `fail` makes every call fail. */
-const s3Over = (objects: Record<string, unknown>, fail?: Error) =>
-  Object.assign(Object.create(S3Client.prototype), {
-    send: async (command: unknown) => {
-      if (fail) throw fail;
-      if (command instanceof ListObjectsV2Command) {
-        const prefix = command.input.Prefix ?? '';
-        return {
-          Contents: Object.keys(objects)
-            .filter((k) => k.startsWith(prefix))
-            .map((Key) => ({ Key })),
-        };
-      }
-      if (command instanceof GetObjectCommand) {
-        const body = objects[command.input.Key ?? ''];
-        if (body === undefined)
-          throw Object.assign(new Error('NoSuchKey'), {
-            name: 'NoSuchKey',
-            $metadata: { httpStatusCode: 404 },
-          });
-        return { Body: { transformToString: async () => JSON.stringify(body) } };
-      }
-      throw new Error(`unexpected S3 call ${(command as object).constructor.name}`);
-    },
-  }) as S3Client;
+/** An S3 client over a map of objects; `fail` makes every call fail. */
+const s3Over = (objects: Record<string, unknown>, fail?: Error) => memoryS3(objects, fail ? { fail } : {});
 
 const backupChild = (target: string, outcome: Record<string, unknown> | { failed: string }) =>
   'failed' in outcome
