@@ -19,6 +19,7 @@ import { RestoreValidationError } from '../../core/errors.js';
 import { createLogger } from '../../core/log.js';
 import { deploymentIdOf, describeDeploymentId, restoreReportStep } from '../../core/restore/report.js';
 import type { RestoreStepResult } from '../../core/restore/steps.js';
+import { restoreStepResult } from '../helpers/restore-steps.js';
 import { memoryS3 } from '../helpers/s3-memory.js';
 
 const PROD_ID = '1f0c7a86-1111-4bbb-8ccc-000000000001';
@@ -217,18 +218,8 @@ describe('the restored graph given back the destination id, before validation', 
 });
 
 describe('restore report: the deployment id of a refresh', () => {
-  const validate = (details: Record<string, unknown>): RestoreStepResult => ({
-    step: 'validate-neo4j',
-    target: 'infrahub-lab',
-    sourceTarget: 'infrahub-prod',
-    backupId: 'infrahub_backup_20261121_020000',
-    restoreId: 'restore_20261122_020000_local',
-    startedAt: '2026-11-22T02:00:00Z',
-    finishedAt: '2026-11-22T02:01:00Z',
-    durationMs: 60_000,
-    timings: {},
-    details,
-  });
+  const validate = (details: Record<string, unknown>) =>
+    restoreStepResult('validate-neo4j', details, { sourceTarget: 'infrahub-prod' });
 
   it('says which id the graph holds and which it came with', () => {
     const line = deploymentIdOf([
@@ -253,21 +244,14 @@ describe('restore report: the deployment id of a refresh', () => {
 describe('restore report of a refresh (RestoreReport step)', () => {
   const restoreId = 'restore_20261122_020000_local';
   const backupId = 'infrahub_backup_20261121_020000';
-  const stepReport = (
-    step: RestoreStepResult['step'],
-    details: Record<string, unknown>,
-  ): RestoreStepResult => ({
-    step,
-    target: 'infrahub-lab',
-    sourceTarget: 'infrahub-prod',
-    backupId,
-    restoreId,
-    startedAt: '2026-11-22T02:00:00Z',
-    finishedAt: step === 'validate-neo4j' ? '2026-11-22T02:02:00Z' : '2026-11-22T02:01:00Z',
-    durationMs: 60_000,
-    timings: {},
-    details,
-  });
+  const stepReport = (step: RestoreStepResult['step'], details: Record<string, unknown>) =>
+    restoreStepResult(step, details, {
+      sourceTarget: 'infrahub-prod',
+      backupId,
+      restoreId,
+      finishedAt: step === 'validate-neo4j' ? '2026-11-22T02:02:00Z' : '2026-11-22T02:01:00Z',
+    });
+
   /** The report's dependencies over these step reports; what the notice published. */
   const deps = (reports: RestoreStepResult[]) => {
     const objects = Object.fromEntries(

@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { verifiedComponents } from '../../core/restore/report.js';
 import type { RestoreStepResult } from '../../core/restore/steps.js';
+import { restoreStepResult } from '../helpers/restore-steps.js';
 
-const step = (name: RestoreStepResult['step'], details: Record<string, unknown>): RestoreStepResult => ({
-  step: name,
-  target: 'infrahub-lab',
-  backupId: 'infrahub_backup_20261121_020000',
-  restoreId: 'restore_20261122_020000_local',
-  startedAt: '2026-11-22T02:00:00Z',
-  finishedAt: '2026-11-22T02:01:00Z',
-  durationMs: 60_000,
-  timings: {},
-  details,
-});
+const step = (name: RestoreStepResult['step'], details: Record<string, unknown>) =>
+  restoreStepResult(name, details);
 
 // Issue 12, item 1: the report states per component how many bytes were verified against the
 // manifest's SHA-256, read the same way from every step.
