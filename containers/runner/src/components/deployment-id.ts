@@ -19,6 +19,7 @@
  * destination without a Root node (a new, empty target) gets the plan's new random UUID.
  */
 import neo4j, { type Driver } from 'neo4j-driver';
+import { z } from 'zod';
 import { RestoreValidationError } from '../../../../core/errors.js';
 
 /** Cypher against one database: its rows as plain objects (CypherSession.run, or a driver's query). */
@@ -72,22 +73,26 @@ export async function rootUuids(run: CypherRun, database: string): Promise<strin
   return uuids;
 }
 
-/** The deployment id a refresh keeps (restore-neo4j's `details.deploymentId`). */
-export interface DestinationDeploymentId {
+/**
+ * The deployment id a refresh keeps (restore-neo4j's `details.deploymentId`), as a schema because
+ * validate-neo4j reads it back from that step's report (restore-neo4j.ts).
+ */
+export const DestinationDeploymentIdSchema = z.object({
   /** The destination's database it was read from; absent when none held a Root node. */
-  database?: string;
+  database: z.string().optional(),
   /** The destination's own id before the load, or null when it had none. */
-  previous: string | null;
+  previous: z.string().nullable(),
   /** The id the restored graph gets: `previous`, or the plan's new one when there was none. */
-  value: string;
-  how: 'kept' | 'generated';
+  value: z.string().min(1),
+  how: z.enum(['kept', 'generated']),
   /**
    * Why the destination's own id could not be read (its stopped store would not start read-only, or
    * held more than one Root node): `value` is then the plan's new id. A refresh is often what
    * repairs a broken destination, so an unreadable one does not stop it.
    */
-  unreadable?: string;
-}
+  unreadable: z.string().optional(),
+});
+export type DestinationDeploymentId = z.infer<typeof DestinationDeploymentIdSchema>;
 
 /**
  * The destination's deployment id before its graph is replaced: the Root node's uuid in the first

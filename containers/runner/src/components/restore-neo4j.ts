@@ -43,6 +43,7 @@ import {
   type CypherRun,
   type DeploymentIdReset,
   type DestinationDeploymentId,
+  DestinationDeploymentIdSchema,
   destinationDeploymentId,
   driverCypher,
   resetDeploymentId,
@@ -688,11 +689,11 @@ export async function enterpriseDeploymentId(
 }
 
 /** What restore-neo4j recorded for validate-neo4j (its step report's `details.deploymentId`). */
-const RecordedDeploymentIdSchema = z.looseObject({
-  value: z.string().min(1),
-  how: z.enum(['kept', 'generated']),
-  unreadable: z.string().optional(),
-});
+const RecordedDeploymentIdSchema = DestinationDeploymentIdSchema.pick({
+  value: true,
+  how: true,
+  unreadable: true,
+}).loose();
 /** What an attempt of validate-neo4j saw before it wrote (deployment-id.ts RestoredDeploymentId). */
 const SeenDeploymentIdSchema = z.strictObject({ database: z.string(), restored: z.string() });
 
