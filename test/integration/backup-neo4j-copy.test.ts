@@ -176,33 +176,37 @@ describe('backup runner: Neo4j Community dumped from a copy of its stopped store
     scaled(600_000),
   );
 
+  /**
+   * A backup with the DBMS stopped by the "state machine" and `extra` set, which must dump the store
+   * in place: the runner succeeds, starts nothing (the service still at 0, as StartDbms finds it),
+   * leaves no copy, and its result's window is returned. The service is started again afterwards.
+   */
+  const dumpedInPlace = async (backupId: string, extra: Record<string, string>) => {
+    await services.update(cluster, service, 0);
+    try {
+      const run = await runRunner('backup-neo4j', env(backupId, { NEO4J_COUNT_OFFLINE: 'false', ...extra }));
+      expect(run.code, run.stderr).toBe(0);
+      const result = await getJson(s3(), Bucket, resultKey(target, backupId, 'database'), Neo4jResultSchema);
+      const copies = join(scratch, 'copy');
+      expect(existsSync(copies) ? readdirSync(copies) : []).toEqual([]);
+      expect(source.pid()).toBeUndefined();
+      expect(services.describe(cluster, service)).toMatchObject({ desired: 0, running: 0 });
+      return result?.window;
+    } finally {
+      await services.update(cluster, service, 1);
+    }
+  };
+
   it(
     'a copy that would not fit the disk: the store is dumped in place, the DBMS left to the state machine, and the result says why',
     async () => {
-      const backupId = 'infrahub_backup_20261201_020000';
-      await services.update(cluster, service, 0);
-      try {
-        const run = await runRunner(
-          'backup-neo4j',
-          env(backupId, { NEO4J_COPY_HEADROOM_BYTES: String(2 ** 52), NEO4J_COUNT_OFFLINE: 'false' }),
-        );
-        expect(run.code, run.stderr).toBe(0);
-        const result = await getJson(
-          s3(),
-          Bucket,
-          resultKey(target, backupId, 'database'),
-          Neo4jResultSchema,
-        );
-        expect(result?.window?.dumpFrom).toBe('store');
-        expect(result?.window?.dumpFrom === 'store' && result.window.reason).toMatch(
-          /do not fit the \d+ bytes free in .*dumped in place, the DBMS stopped throughout/,
-        );
-        // The runner did not start it: still stopped, as the state machine's StartDbms finds it.
-        expect(source.pid()).toBeUndefined();
-        expect(services.describe(cluster, service)).toMatchObject({ desired: 0, running: 0 });
-      } finally {
-        await services.update(cluster, service, 1);
-      }
+      const window = await dumpedInPlace('infrahub_backup_20261201_020000', {
+        NEO4J_COPY_HEADROOM_BYTES: String(2 ** 52),
+      });
+      expect(window?.dumpFrom).toBe('store');
+      expect(window?.dumpFrom === 'store' && window.reason).toMatch(
+        /do not fit the \d+ bytes free in .*dumped in place, the DBMS stopped throughout/,
+      );
     },
     scaled(400_000),
   );
@@ -210,28 +214,8 @@ describe('backup runner: Neo4j Community dumped from a copy of its stopped store
   it(
     'a DBMS that was not running before the backup (DBMS_DESIRED_COUNT 0): dumped in place, nothing started, and the result says why (issue 19 review)',
     async () => {
-      const backupId = 'infrahub_backup_20261201_025000';
-      await services.update(cluster, service, 0);
-      try {
-        const run = await runRunner(
-          'backup-neo4j',
-          env(backupId, { DBMS_DESIRED_COUNT: '0', NEO4J_COUNT_OFFLINE: 'false' }),
-        );
-        expect(run.code, run.stderr).toBe(0);
-        const result = await getJson(
-          s3(),
-          Bucket,
-          resultKey(target, backupId, 'database'),
-          Neo4jResultSchema,
-        );
-        expect(result?.window).toEqual({ dumpFrom: 'store', reason: DBMS_NOT_RUNNING });
-        const copies = join(scratch, 'copy');
-        expect(existsSync(copies) ? readdirSync(copies) : []).toEqual([]);
-        expect(source.pid()).toBeUndefined();
-        expect(services.describe(cluster, service)).toMatchObject({ desired: 0, running: 0 });
-      } finally {
-        await services.update(cluster, service, 1);
-      }
+      const window = await dumpedInPlace('infrahub_backup_20261201_025000', { DBMS_DESIRED_COUNT: '0' });
+      expect(window).toEqual({ dumpFrom: 'store', reason: DBMS_NOT_RUNNING });
     },
     scaled(300_000),
   );
