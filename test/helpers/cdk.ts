@@ -71,3 +71,30 @@ export function templateWithNestedStacks(backup: BackupStack): Template {
   }
   return Template.fromJSON({ ...parent, Resources: resources });
 }
+
+/** An IAM policy statement as a synthesized template holds it. */
+export type TemplateStatement = {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: unknown;
+};
+/** A resource of a synthesized template. */
+export type TemplateResource = { Type: string; Properties: Record<string, unknown> };
+
+/** The inline and attached statements of the role whose logical id contains `prefix` (the first such role). */
+export function roleStatements(
+  resources: Record<string, TemplateResource>,
+  prefix: string,
+): TemplateStatement[] {
+  const [id, role] = Object.entries(resources).find(
+    ([key, r]) => r.Type === 'AWS::IAM::Role' && key.includes(prefix),
+  ) as [string, TemplateResource];
+  const found = (
+    (role.Properties.Policies as Array<{ PolicyDocument: { Statement: TemplateStatement[] } }>) ?? []
+  ).flatMap((p) => p.PolicyDocument.Statement);
+  for (const p of Object.values(resources))
+    if (p.Type === 'AWS::IAM::Policy' && JSON.stringify(p.Properties.Roles).includes(`"${id}"`))
+      found.push(...(p.Properties.PolicyDocument as { Statement: TemplateStatement[] }).Statement);
+  return found;
+}

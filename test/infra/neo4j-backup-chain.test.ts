@@ -7,10 +7,16 @@ import { Neo4jEnvSchema, parseEnv } from '../../containers/runner/src/env.js';
 import { loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/config/load.js';
 import { scaled } from '../../harness/time-scale.js';
 import { buildApp } from '../../infra/app.js';
-import { templateWithNestedStacks, testApp } from '../helpers/cdk.js';
+import {
+  roleStatements,
+  type TemplateResource,
+  type TemplateStatement,
+  templateWithNestedStacks,
+  testApp,
+} from '../helpers/cdk.js';
 
-type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
-type Resource = { Type: string; Properties: Record<string, unknown> };
+type Statement = TemplateStatement;
+type Resource = TemplateResource;
 
 function synth(edit: (prod: Record<string, unknown>) => void) {
   const raw = JSON.parse(JSON.stringify(loadDeploymentConfigFile('config/example.json')));
@@ -19,19 +25,7 @@ function synth(edit: (prod: Record<string, unknown>) => void) {
   return templateWithNestedStacks(backup).toJSON().Resources as Record<string, Resource>;
 }
 
-/** The inline and attached statements of the role whose logical id contains `prefix`. */
-function statements(resources: Record<string, Resource>, prefix: string): Statement[] {
-  const [id, role] = Object.entries(resources).find(
-    ([key, r]) => r.Type === 'AWS::IAM::Role' && key.includes(prefix),
-  ) as [string, Resource];
-  const found = (
-    (role.Properties.Policies as Array<{ PolicyDocument: { Statement: Statement[] } }>) ?? []
-  ).flatMap((p) => p.PolicyDocument.Statement);
-  for (const p of Object.values(resources))
-    if (p.Type === 'AWS::IAM::Policy' && JSON.stringify(p.Properties.Roles).includes(`"${id}"`))
-      found.push(...(p.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
-  return found;
-}
+const statements = roleStatements;
 
 function runnerEnvironment(resources: Record<string, Resource>, family: string): Record<string, string> {
   const task = Object.values(resources).find(

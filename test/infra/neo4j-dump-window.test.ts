@@ -12,10 +12,16 @@ import { RunnerConfigError } from '../../core/errors.js';
 import { scaled } from '../../harness/time-scale.js';
 import { buildApp } from '../../infra/app.js';
 import { runnerEphemeralStorageGiB } from '../../infra/constructs/runner-target-group.js';
-import { templateWithNestedStacks, testApp } from '../helpers/cdk.js';
+import {
+  roleStatements,
+  type TemplateResource,
+  type TemplateStatement,
+  templateWithNestedStacks,
+  testApp,
+} from '../helpers/cdk.js';
 
-type Statement = { Effect: string; Action: string | string[]; Resource: unknown };
-type Resource = { Type: string; Properties: Record<string, unknown> };
+type Statement = TemplateStatement;
+type Resource = TemplateResource;
 
 function synth(edit: (lab: Record<string, unknown>) => void) {
   const raw = JSON.parse(JSON.stringify(loadDeploymentConfigFile('config/example.json')));
@@ -25,18 +31,7 @@ function synth(edit: (lab: Record<string, unknown>) => void) {
   return template.Resources as Record<string, Resource>;
 }
 
-function statements(resources: Record<string, Resource>, prefix: string): Statement[] {
-  const [id, role] = Object.entries(resources).find(
-    ([key, r]) => r.Type === 'AWS::IAM::Role' && key.includes(prefix),
-  ) as [string, Resource];
-  const found = (
-    (role.Properties.Policies as Array<{ PolicyDocument: { Statement: Statement[] } }>) ?? []
-  ).flatMap((p) => p.PolicyDocument.Statement);
-  for (const p of Object.values(resources))
-    if (p.Type === 'AWS::IAM::Policy' && JSON.stringify(p.Properties.Roles).includes(`"${id}"`))
-      found.push(...(p.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
-  return found;
-}
+const statements = roleStatements;
 
 function task(resources: Record<string, Resource>, family: string): Resource {
   return Object.values(resources).find(
