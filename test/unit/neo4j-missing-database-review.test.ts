@@ -4,32 +4,15 @@
  * upload, naming the database (a copy made beside the check is removed); it went on to copy nothing, start the DBMS again (copy) and
  * fail in the dump with neo4j-admin's own error.
  */
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { backupNeo4jCommunity } from '../../containers/runner/src/components/neo4j.js';
 import { createLogger } from '../../core/log.js';
+import { testTempDir } from '../helpers/temp.js';
 
-const dirs: string[] = [];
-const temp = () => {
-  const d = mkdtempSync(join(tmpdir(), 'ibh-missing-db-review-'));
-  dirs.push(d);
-  return d;
-};
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const temp = () => testTempDir('ibh-missing-db-review-');
 
 /** A neo4j-admin whose store holds `system` only; every call is logged to `<dir>/calls`. */
 function fakeAdmin(dir: string): string {

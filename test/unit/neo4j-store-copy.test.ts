@@ -8,35 +8,25 @@ import {
   closeSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   openSync,
   readdirSync,
   readFileSync,
-  rmSync,
   statSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ECSClient } from '@aws-sdk/client-ecs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LocalEcsServices } from '../../cli/local/ecs-endpoint.js';
 import { parseDatabaseInfos } from '../../containers/runner/src/components/neo4j.js';
 import { copyStore, storeBytes, storeDirs } from '../../containers/runner/src/components/neo4j-store-copy.js';
 import { dbmsStep } from '../../core/ecs/dbms.js';
 import { createLogger } from '../../core/log.js';
+import { testTempDir } from '../helpers/temp.js';
 
-const dirs: string[] = [];
-const temp = () => {
-  const d = mkdtempSync(join(tmpdir(), 'ibh-store-copy-'));
-  dirs.push(d);
-  return d;
-};
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const temp = () => testTempDir('ibh-store-copy-');
 
 const write = (path: string, bytes: number) => {
   mkdirSync(join(path, '..'), { recursive: true });
