@@ -106,6 +106,8 @@ export function scratchSpaceError(err: unknown, path: string): InsufficientScrat
  * Downloads one exact object version to `file`, hashing it on the way: it is written under a
  * temporary name beside `file` and renamed only when its SHA-256 equals `sha256`, so a file that
  * does not match is never left where a tool would read it.
+ * `signal` stops the transfer (its body destroyed, the partial file removed): it rejects with the
+ * signal's reason, as node:stream's pipeline does.
  * @throws StorageError (S3 failed, or the transfer ran below the throughput floor: throughputGuard),
  *   InsufficientScratchSpaceError (the disk under `file` is full: ENOSPC/EDQUOT), RestoreValidationError.
  */
@@ -114,13 +116,14 @@ export async function downloadVerified(
   object: { bucket: string; key: string; versionId?: string },
   sha256: string,
   file: string,
+  signal?: AbortSignal,
 ): Promise<{ bytes: number }> {
   await mkdir(dirname(file), { recursive: true });
   const partial = join(dirname(file), `.${basename(file)}.partial`);
   const hash = createHash('sha256');
   let bytes = 0;
   try {
-    const body = await openObject(s3, object.bucket, object.key, object.versionId);
+    const body = await openObject(s3, object.bucket, object.key, object.versionId, signal);
     await pipeline(
       body,
       throughputGuard(`s3://${object.bucket}/${object.key}`),
@@ -128,9 +131,11 @@ export async function downloadVerified(
         bytes += n;
       }),
       createWriteStream(partial),
+      { signal },
     );
   } catch (err) {
     await rm(partial, { force: true });
+    if (signal?.aborted) throw signal.reason;
     throw scratchSpaceError(err, partial) ?? storageError(err, `reading s3://${object.bucket}/${object.key}`);
   }
   const actual = hash.digest('hex');

@@ -242,16 +242,21 @@ export async function headObject(
   }
 }
 
-/** An object's body as a stream: the exact version when one is given, else the current one. */
+/**
+ * An object's body as a stream: the exact version when one is given, else the current one.
+ * `abortSignal` stops the request (the SDK's per-call `abortSignal` option) while it waits for S3.
+ */
 export async function openObject(
   s3: S3Client,
   bucket: string,
   key: string,
   versionId?: string,
+  abortSignal?: AbortSignal,
 ): Promise<Readable> {
   try {
     const out = await s3.send(
       new GetObjectCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }),
+      abortSignal ? { abortSignal } : {},
     );
     return out.Body as Readable;
   } catch (err) {

@@ -159,6 +159,41 @@ describe('restore: Neo4j Community (real neo4j-admin load, real S3 server)', () 
     });
   });
 
+  // Issue 19, item 3: the in-use check (one `database info` JVM) runs beside the download. A refusal
+  // must stop the download wherever it is (waiting for S3's answer, or streaming the body), leave no
+  // file in scratch space and load nothing; a download that never ends would hang this test.
+  it.each([
+    ['S3 has not answered yet', { kind: 'hang' as const }],
+    ['the body is still streaming', { kind: 'trickle' as const, bytesPerSecond: 1024 }],
+  ])(
+    'a DBMS found running stops the download beside the check (%s): no file left, nothing loaded',
+    async (_when, fault) => {
+      const rule = proxy.add({ match: { method: 'GET', path: /\/database\/neo4j\.dump$/ }, fault });
+      const client = new S3Client({
+        endpoint: proxy.endpoint,
+        region: server.region,
+        forcePathStyle: true,
+        credentials: server.credentials,
+      });
+      rmSync(adminLog, { force: true });
+      const work = join(scratch, `in-use-${fault.kind}`);
+      try {
+        await expect(
+          restoreNeo4jCommunity(ctx(client), admin(), manifest, { workDir: work }),
+        ).rejects.toMatchObject({ name: 'Neo4jDatabaseInUse' });
+        // The download had begun: the refusal stopped it rather than preceding it.
+        expect(rule.hits).toBeGreaterThanOrEqual(1);
+      } finally {
+        rule.remove();
+        client.destroy();
+      }
+      expect(loadsRun()).toEqual([]);
+      expect(existsSync(work) ? readdirSync(work, { recursive: true }) : []).toEqual([]);
+      expect(await countGraph(neo4j)).toEqual(atBackup);
+    },
+    scaled(120_000),
+  );
+
   // Issue 12, item 1: one bit flipped in the middle of the dump's GetObject body (a multipart object:
   // its composite S3 checksum is not validated by the SDK) used to stream straight into
   // `neo4j-admin database load --from-stdin --overwrite-destination=true`.

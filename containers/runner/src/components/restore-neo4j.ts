@@ -122,6 +122,7 @@ async function downloadAllVerified(
   what: string,
   root: string,
   files: Array<ReturnType<typeof storedFile> & { to: string }>,
+  signal?: AbortSignal,
 ): Promise<VerifiedFile[]> {
   await rm(root, { recursive: true, force: true });
   const needed = files.reduce((n, f) => n + (f.size ?? 0), 0);
@@ -134,6 +135,7 @@ async function downloadAllVerified(
         { bucket: ctx.bucket, key: f.stored.key, versionId: f.stored.version_id },
         f.sha256,
         f.to,
+        signal,
       ).catch((err: unknown) => {
         // The SDK validates a full-object checksum S3 returns (not a multipart object's composite
         // one) and fails the body's stream with a plain Error: the same finding as our hash.
@@ -180,9 +182,10 @@ export interface CommunityRestoreOptions {
 /**
  * Community load (DBMS stopped), in two phases: every file downloaded and verified (see the module
  * docstring), then `neo4j-admin database load --from-path`. `system` is loaded only with
- * `options.system: "restore"`. A refresh (`options.refresh`) first reads the destination's
- * deployment id from its stopped store, before anything is downloaded or loaded: from the first
- * user database to be replaced that exists and holds a Root node (deployment-id.ts).
+ * `options.system: "restore"`. The download runs beside the check of the stopped store (one
+ * `database info`) and, for a refresh (`options.refresh`), the read of the destination's deployment
+ * id from that store, before anything is loaded: from the first user database to be replaced that
+ * exists and holds a Root node (deployment-id.ts).
  *
  * @param options.workDir scratch folder for the verified files, removed afterwards
  * @param options.system `keep` (default) or `restore` the target's `system` database
@@ -191,7 +194,8 @@ export interface CommunityRestoreOptions {
  *   downloaded or loaded (see communityLoadProblem in core/restore/plan.ts)
  * @throws ManifestError when the manifest records no Neo4j backup, no stored copy of a file, a chain
  *   Community cannot load, or no `system` while `restore` was asked for
- * @throws Neo4jDatabaseInUseError when a database to load is in use (the DBMS runs)
+ * @throws Neo4jDatabaseInUseError when a database to load is in use (the DBMS runs): the download
+ *   is stopped and its files removed, nothing loaded
  * @throws InsufficientScratchSpaceError, RestoreValidationError, StorageError (download phase: the
  *   target untouched)
  * @throws ToolFailedError when neo4j-admin fails; a failed `database load` says in its message which
@@ -254,28 +258,42 @@ async function restoreCommunityIn(
     choice,
   );
   if (unfit) throw new IncompatibleBackupError(`${what}: ${unfit}`);
-  // Refuse before reading anything while the DBMS runs (it is stopped by the state machine first).
-  // One `database info` for every database (one JVM start, not one per database).
-  const present: string[] = [];
-  const infos = await databaseInfos(
-    admin,
-    loads.map(({ name }) => name),
-  );
-  for (const { name } of loads) {
-    const info = infos.get(name);
-    if (info?.inUse) throw new Neo4jDatabaseInUseError(name);
-    if (!info?.missing && name !== 'system') present.push(name);
-  }
   // system first: it holds the users and roles the data database is then opened with.
   loads.sort((a, b) => (a.name === 'system' ? -1 : b.name === 'system' ? 1 : 0));
 
-  // A refresh: the destination's own deployment id, read before anything of it is replaced.
-  const deploymentId = options.refresh
-    ? await communityDeploymentId(options.refresh, present, log)
-    : undefined;
-
-  // Phase 1: every byte from S3 verified into scratch space; the target is not touched.
-  const verified = await downloadAllVerified(ctx, what, options.workDir, loads);
+  // Phase 1, two things side by side, neither touching the target (only scratch space is written):
+  // - the store is checked: refused while the DBMS runs (the state machine stops it first), with one
+  //   `database info` for every database (one JVM start, not one per database); a refresh then reads
+  //   the destination's own deployment id, before anything of it is replaced;
+  // - every byte from S3 is verified into scratch space.
+  // A refused store stops the download (its files removed); a failed download waits for the check's
+  // JVM to end. Nothing is loaded before both have finished.
+  const stopDownload = new AbortController();
+  const checked = (async () => {
+    const infos = await databaseInfos(
+      admin,
+      loads.map(({ name }) => name),
+    );
+    const present: string[] = [];
+    for (const { name } of loads) {
+      const info = infos.get(name);
+      if (info?.inUse) throw new Neo4jDatabaseInUseError(name);
+      if (!info?.missing && name !== 'system') present.push(name);
+    }
+    return options.refresh ? await communityDeploymentId(options.refresh, present, log) : undefined;
+  })();
+  checked.catch((err: unknown) => stopDownload.abort(err));
+  const [check, download] = await Promise.allSettled([
+    checked,
+    downloadAllVerified(ctx, what, options.workDir, loads, stopDownload.signal),
+  ]);
+  if (check.status === 'rejected') {
+    await rm(options.workDir, { recursive: true, force: true });
+    throw check.reason;
+  }
+  if (download.status === 'rejected') throw download.reason;
+  const deploymentId = check.value;
+  const verified = download.value;
   const verifiedBytes = verified.reduce((n, v) => n + v.bytes, 0);
   log.info('Neo4j files downloaded and verified against the manifest', {
     files: verified.length,
