@@ -3,6 +3,7 @@
  * Performance is measured here, never by timed assertions in tests.
  *   BENCH_PG_GIB     size of the first generated PostgreSQL database (default 1; the second is 4x)
  *   BENCH_HASH_MIB   size of the hashing benchmark's file (default 512)
+ *   BENCH_DECOMPRESS_MIB  decompressed size of the format check's decompression benchmark (default 1024)
  *   BENCH_RESTORE_GIB size of the database the restore benchmark restores (default 1)
  *   BENCH_NEO4J_MIB  store size of the Neo4j Enterprise chain benchmark (fake neo4j-admin; default 256)
  *   BENCH_NEO4J_CHANGE_PCT  its change between the two backups, % of the store (default 2)
@@ -17,19 +18,26 @@
  *   BENCH_NEO4J_ROUNDS   interleaved rounds of each (best of; default 2)
  *   BENCH_RUNNER_NODE    the node executable that runs the runner in those two (default this one; the
  *                    runner's image runs Node.js 22, whose node:zlib checks a dump's zstd body natively)
- *   BENCH_WINDOW_MIB store size of the Community downtime window benchmark (real Neo4j; default 300)
- *   BENCH_ONLY       "hash", "pg", "restore", "neo4j-chain", "verify-scale", "neo4j-backup",
+ *   BENCH_WINDOW_MIB store size of the Community downtime window benchmark (real Neo4j filled over
+ *                    Cypher; default 300)
+ *   BENCH_WINDOW_GIB sizes (GiB, comma-separated) of Infrahub-shaped stores (those of BENCH_NEO4J_GIB)
+ *                    to measure the window on instead, to show how it grows with the store
+ *   BENCH_ONLY       "hash", "decompress", "pg", "restore", "neo4j-chain", "verify-scale", "neo4j-backup",
  *                    "neo4j-restore", "neo4j-window" or "infrahub-drill" to run one of them
  * infrahub-drill starts a real Infrahub (harness/infrahub.ts; about 3 GiB of RAM): about 20 minutes
  * the first time (it initialises and seeds Infrahub, then caches the stores under
  * .cache/bench-infrahub-neo4j-<version>/ or BENCH_NEO4J_CACHE_DIR), less from the cached stores.
  */
 
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { neo4jVersion, startNeo4j } from '../harness/index.js';
+import { type DecompressRow, decompressBenchmark, formatDecompress } from './decompress.js';
 import { hashOverhead } from './hash-overhead.js';
 import { formatInfrahubDrill, infrahubDrillBenchmark } from './infrahub-drill.js';
-import { formatNeo4jBackup, neo4jBackupBenchmark } from './neo4j-backup.js';
+import { formatNeo4jBackup, neo4jBackupBenchmark, runnerNode, startOnStore } from './neo4j-backup.js';
 import { formatNeo4jChain, neo4jChainBenchmark } from './neo4j-chain.js';
+import { ensureInfrahubShapedStore } from './neo4j-graph.js';
 import { formatNeo4jRestore, neo4jRestoreBenchmark } from './neo4j-restore.js';
 import { fillStore, formatNeo4jWindow, neo4jWindowBenchmark } from './neo4j-window.js';
 import { formatPgBackup, pgBackupBenchmark } from './pg-backup.js';
@@ -43,6 +51,7 @@ import {
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const only = process.env.BENCH_ONLY;
+const graphVersion = process.env.BENCH_NEO4J_VERSION ?? neo4jVersion();
 
 if (!only || only === 'hash') {
   const sizeMiB = Number(process.env.BENCH_HASH_MIB ?? 512);
@@ -59,6 +68,29 @@ if (!only || only === 'hash') {
     `  (b) read+sha256  ${r.hashedMs.toFixed(0).padStart(7)} ms  ${mibps(r.hashedMs).padStart(6)} MiB/s`,
   );
   console.log(`  ratio b/a = ${r.ratio.toFixed(2)}  (best of 3 interleaved rounds)\n`);
+}
+
+if (!only || only === 'decompress') {
+  const mib = Number(process.env.BENCH_DECOMPRESS_MIB ?? 1024);
+  console.log("\nBenchmark: the format check's decompression, by output chunk size");
+  console.log(
+    `  compares: (a) node:zlib's default 16 KiB output chunk, (b) the check's 1 MiB (ZLIB_CHUNK_BYTES); ${mib} MiB of Infrahub-like JSON lines, gzip and zstd`,
+  );
+  // In the runner's Node.js (BENCH_RUNNER_NODE), whose node:zlib has zstd; this file needs only node: built-ins.
+  const run = spawnSync(runnerNode(), [join(import.meta.dirname, 'decompress.ts'), String(mib)], {
+    encoding: 'utf8',
+    maxBuffer: 1024 * 1024,
+  });
+  const rows =
+    run.status === 0
+      ? (JSON.parse(run.stdout) as DecompressRow[])
+      : await (async () => {
+          console.log(
+            `  (${runnerNode()} cannot run bench/decompress.ts itself: ${run.stderr.split('\n')[0]}; measured in this Node.js)`,
+          );
+          return decompressBenchmark(mib);
+        })();
+  for (const line of formatDecompress(rows)) console.log(line);
 }
 
 if (!only || only === 'pg') {
@@ -101,12 +133,31 @@ if (!only || only === 'neo4j-window') {
   console.log(
     '  compares: (a) stop -> count and dump the store -> start -> serving, (b) stop -> copy the store -> start -> serving (the copy counted and dumped meanwhile)',
   );
-  const neo4j = await startNeo4j({ heap: '1g', pageCache: '256m' });
-  try {
-    await fillStore(neo4j, mib * 1024 ** 2, (line) => console.log(line));
-    for (const line of formatNeo4jWindow(await neo4jWindowBenchmark(neo4j))) console.log(line);
-  } finally {
-    await neo4j.stop();
+  const print = (line: string) => console.log(line);
+  const windowGib = process.env.BENCH_WINDOW_GIB;
+  if (windowGib) {
+    for (const gib of windowGib.split(',').map(Number)) {
+      const store = await ensureInfrahubShapedStore({
+        neo4jVersion: graphVersion,
+        targetBytes: gib * 1024 ** 3,
+        print,
+      });
+      print(`  an Infrahub-shaped store of ${gib} GiB (bench/neo4j-graph.ts; ${store.nodes} nodes)`);
+      const neo4j = await startOnStore(graphVersion, store);
+      try {
+        for (const line of formatNeo4jWindow(await neo4jWindowBenchmark(neo4j))) print(line);
+      } finally {
+        await neo4j.stop();
+      }
+    }
+  } else {
+    const neo4j = await startNeo4j({ heap: '1g', pageCache: '256m' });
+    try {
+      await fillStore(neo4j, mib * 1024 ** 2, print);
+      for (const line of formatNeo4jWindow(await neo4jWindowBenchmark(neo4j))) print(line);
+    } finally {
+      await neo4j.stop();
+    }
   }
 }
 
@@ -127,7 +178,6 @@ if (!only || only === 'verify-scale') {
 }
 
 const neo4jSizes = (process.env.BENCH_NEO4J_GIB ?? '1').split(',').map((g) => Number(g) * 1024 ** 3);
-const graphVersion = process.env.BENCH_NEO4J_VERSION ?? neo4jVersion();
 const neo4jRounds = Number(process.env.BENCH_NEO4J_ROUNDS ?? 2);
 
 if (!only || only === 'neo4j-backup') {

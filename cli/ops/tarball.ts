@@ -27,6 +27,7 @@ import {
   FormatProblem,
   type FormatVerdict,
   formatCheckFor,
+  ZLIB_CHUNK_BYTES,
 } from '../../core/backup/formats.js';
 import {
   BackupIdSchema,
@@ -158,7 +159,11 @@ export function addManifestEntry(pack: tar.Pack, manifest: Manifest, mtime: Date
 export async function writeArchive(file: string, fill: (pack: tar.Pack) => Promise<void>): Promise<void> {
   const partial = `${file}.partial`;
   const pack = tar.pack();
-  const written = pipeline(pack, createGzip({ level: 6 }), createWriteStream(partial));
+  const written = pipeline(
+    pack,
+    createGzip({ level: 6, chunkSize: ZLIB_CHUNK_BYTES }),
+    createWriteStream(partial),
+  );
   try {
     await fill(pack);
     pack.finalize();
@@ -357,7 +362,7 @@ export async function importTarball(
     );
   });
   try {
-    await pipeline(createReadStream(file), createGunzip(), extract);
+    await pipeline(createReadStream(file), createGunzip({ chunkSize: ZLIB_CHUNK_BYTES }), extract);
   } catch (err) {
     // zlib and tar-stream name no file ("incorrect header check", "unexpected end of file"): a
     // malformed archive is refused naming it; our own named errors pass as they are.

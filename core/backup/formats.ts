@@ -88,6 +88,16 @@ interface BodyDecoder {
   abort(): void;
 }
 
+/**
+ * The output chunk of the node:zlib streams that decompress a whole dump: 1 MiB instead of zlib's
+ * 16 KiB default (`chunkSize`, Node.js "Zlib: Class Options"). A zlib stream works on the thread pool
+ * and comes back to the main thread each time its output buffer fills, so a 744 MiB Neo4j dump
+ * (about 4.5 GiB decompressed) made some 290,000 round trips; with 1 MiB about 4,500. Measured on
+ * 1 GiB of zstd output with Node.js 22 here: 3.0-3.7 s with the default, 0.9 s with 1 MiB
+ * (`npm run bench`, BENCH_ONLY=decompress).
+ */
+export const ZLIB_CHUNK_BYTES = 1024 * 1024;
+
 /** gzip body: node:zlib's gunzip, streamed (its CRC-32 and length trailer are checked by zlib). */
 function zlibDecoder(stream: Transform, codec: string): BodyDecoder {
   let failed: string | undefined;
@@ -127,11 +137,10 @@ function zlibDecoder(stream: Transform, codec: string): BodyDecoder {
 }
 
 /**
- * zstd body on Node.js without zlib zstd (before 22.15): fzstd's streaming decoder (pure JS, keeps
- * the frame's window: 2 MiB in neo4j-admin 5.26's dumps), and the frame's content checksum (the low
- * 32 bits of XXH64 of the content, RFC 8878 section 3.1.1) recomputed with xxhash-wasm, since fzstd
- * skips it. The checksum is compared for a single-frame stream, which is what neo4j-admin writes
- * (one ZstdOutputStream per dump); a body of several frames is decompressed but its checksums are not compared.
+ * One zstd frame on Node.js without zlib zstd (before 22.15): fzstd's streaming decoder (pure JS,
+ * keeps the frame's window: 2 MiB in neo4j-admin 5.26's dumps), and the frame's content checksum (the
+ * low 32 bits of XXH64 of the content, RFC 8878 section 3.1.1) recomputed with xxhash-wasm, since
+ * fzstd skips it. Fed one frame by framedZstdDecoder (neo4j-admin writes one per dump).
  */
 function fzstdDecoder(): BodyDecoder {
   let failed: string | undefined;
@@ -180,12 +189,261 @@ function fzstdDecoder(): BodyDecoder {
   };
 }
 
+/** A run of a zstd stream's bytes inside one frame (ZstdFrames.push). */
+export interface ZstdSegment {
+  /** The frame's ordinal, from 1; skippable frames are not counted and not returned. */
+  frame: number;
+  bytes: Buffer;
+  /** The segment ends the frame (its last block and, when flagged, its content checksum). */
+  last: boolean;
+}
+
+/**
+ * Walks the frame structure of a zstd stream as it arrives, without decompressing (RFC 8878,
+ * "Zstandard Compression Data Format", section 3.1): each frame's magic number (28 B5 2F FD), its
+ * Frame_Header (section 3.1.1.1: the descriptor's reserved bit 0; window, dictionary id and content
+ * size fields sized by its flags), its blocks (section 3.1.1.2: a 3-byte little-endian header with
+ * Last_Block, Block_Type and Block_Size; Raw and Compressed blocks carry Block_Size bytes, RLE one;
+ * Block_Type 3 is reserved; at most 128 KiB), and the 4-byte Content_Checksum when flagged.
+ * Skippable frames (magic 0x184D2A50-5F and a 4-byte size, section 3.1.2) are stepped over.
+ *
+ * Node.js 22's node:zlib zstd stream, which decompresses the body, misses three faults by itself
+ * (checked on 22.23): a stream cut anywhere after the first frame's header ends without an error,
+ * bytes after the first frame (a second frame, a log line) are ignored unread, and a cut
+ * Content_Checksum passes. This walker finds the first and the third (`end`) and refuses anything
+ * after a frame that is not a frame (`push`); the decoder is fed one frame at a time, so every frame
+ * is decompressed and its checksum checked.
+ */
+export class ZstdFrames {
+  /** Bytes of a field not yet complete (at most 18: the longest frame header). */
+  private pending: Buffer = Buffer.alloc(0);
+  /** What the next bytes are. */
+  private state: 'magic' | 'skippable-size' | 'skip' | 'header' | 'block-header' | 'block' | 'checksum' =
+    'magic';
+  /** Bytes the current state still needs (header: all of it, once the descriptor is known). */
+  private need = 4;
+  private checksum = false;
+  private frames = 0;
+  private offset = 0;
+
+  /**
+   * The bytes of `chunk` that belong to zstd frames, split where frames end.
+   * @throws FormatProblem on a magic number that is neither a zstd nor a skippable frame's, a
+   *   reserved descriptor bit, a reserved block type or a block over 128 KiB
+   */
+  push(chunk: Buffer): ZstdSegment[] {
+    const segments: ZstdSegment[] = [];
+    let start = 0; // where the current frame's bytes began in `chunk`
+    let i = 0;
+    const emit = (end: number, last: boolean) => {
+      if (this.frames > 0 && (end > start || last))
+        segments.push({ frame: this.frames, bytes: chunk.subarray(start, end), last });
+      start = end;
+    };
+    while (i < chunk.length) {
+      if (this.state === 'skip' || this.state === 'block' || this.state === 'checksum') {
+        const n = Math.min(this.need, chunk.length - i);
+        i += n;
+        this.offset += n;
+        this.need -= n;
+        if (this.need > 0) break;
+        if (this.state === 'skip') {
+          this.state = 'magic';
+          this.need = 4;
+          start = i;
+        } else if (this.state === 'checksum') this.endFrame(i, emit);
+        else this.afterBlock(i, emit);
+        continue;
+      }
+      // A fixed-size field: gather it (it may span chunks).
+      const n = Math.min(this.need - this.pending.length, chunk.length - i);
+      this.pending = Buffer.concat([this.pending, chunk.subarray(i, i + n)]);
+      i += n;
+      this.offset += n;
+      if (this.pending.length < this.need) break;
+      const field = this.pending;
+      this.pending = Buffer.alloc(0);
+      this.field(field, i, emit, (magic) => {
+        // The magic may have begun in an earlier chunk: it is handed on whole, the frame's first bytes.
+        segments.push({ frame: this.frames, bytes: Buffer.from(magic), last: false });
+        start = i;
+      });
+    }
+    if (this.state !== 'magic' && this.state !== 'skippable-size' && this.state !== 'skip') emit(i, false);
+    return segments;
+  }
+
+  /** After the last byte: undefined when the stream ended between frames, else what is missing. */
+  end(): string | undefined {
+    if (this.state === 'magic' && this.pending.length === 0) {
+      return this.frames > 0 ? undefined : 'its zstd body holds no frame';
+    }
+    return `its zstd body ends early, inside ${this.state === 'magic' || this.state === 'skippable-size' || this.state === 'skip' ? 'a frame' : `frame ${this.frames}`} (${this.state}), after ${this.offset} compressed bytes`;
+  }
+
+  private lastBlock = false;
+
+  private field(
+    field: Buffer,
+    i: number,
+    emit: (end: number, last: boolean) => void,
+    frameStart: (magic: Buffer) => void,
+  ) {
+    switch (this.state) {
+      case 'magic': {
+        const magic = field.readUInt32LE(0);
+        if (magic === 0xfd2fb528) {
+          this.frames += 1;
+          frameStart(field);
+          // The descriptor, then the rest of the header (the magic is kept in front, already handed on).
+          this.state = 'header';
+          this.need = 5;
+          this.pending = field;
+          return;
+        }
+        if ((magic & 0xfffffff0) === 0x184d2a50) {
+          this.state = 'skippable-size';
+          this.need = 4;
+          return;
+        }
+        throw new FormatProblem(
+          `its zstd body holds bytes that are not a zstd frame at compressed offset ${this.offset - 4}: ${shown(field)}`,
+        );
+      }
+      case 'skippable-size':
+        this.state = 'skip';
+        this.need = field.readUInt32LE(0);
+        if (this.need === 0) {
+          this.state = 'magic';
+          this.need = 4;
+        }
+        return;
+      case 'header': {
+        const descriptor = field[4] as number;
+        if (field.length === 5) {
+          if (descriptor & 0x08)
+            throw new FormatProblem(
+              `its zstd frame ${this.frames} sets the reserved bit of its header descriptor (compressed offset ${this.offset - 1})`,
+            );
+          const singleSegment = (descriptor & 0x20) !== 0;
+          const fcsFlag = descriptor >> 6;
+          const fcs = fcsFlag === 0 ? (singleSegment ? 1 : 0) : ([0, 2, 4, 8][fcsFlag] as number);
+          const did = [0, 1, 2, 4][descriptor & 0x03] as number;
+          const rest = (singleSegment ? 0 : 1) + did + fcs;
+          this.checksum = (descriptor & 0x04) !== 0;
+          if (rest > 0) {
+            // Gather the rest of the header after the 5 bytes already held.
+            this.pending = field;
+            this.need = 5 + rest;
+            return;
+          }
+        }
+        this.state = 'block-header';
+        this.need = 3;
+        return;
+      }
+      case 'block-header': {
+        const header = field.readUIntLE(0, 3);
+        this.lastBlock = (header & 1) === 1;
+        const type = (header >> 1) & 3;
+        const size = header >> 3;
+        if (type === 3)
+          throw new FormatProblem(
+            `its zstd frame ${this.frames} has a block of the reserved type 3 at compressed offset ${this.offset - 3}`,
+          );
+        if (size > 128 * 1024 && type !== 1)
+          throw new FormatProblem(
+            `its zstd frame ${this.frames} has a block of ${size} bytes (over 128 KiB) at compressed offset ${this.offset - 3}`,
+          );
+        this.need = type === 1 ? 1 : size;
+        this.state = 'block';
+        if (this.need === 0) this.afterBlock(i, emit);
+        return;
+      }
+    }
+  }
+
+  private afterBlock(i: number, emit: (end: number, last: boolean) => void) {
+    if (!this.lastBlock) {
+      this.state = 'block-header';
+      this.need = 3;
+    } else if (this.checksum) {
+      this.state = 'checksum';
+      this.need = 4;
+    } else this.endFrame(i, emit);
+  }
+
+  private endFrame(i: number, emit: (end: number, last: boolean) => void) {
+    emit(i, true);
+    this.state = 'magic';
+    this.need = 4;
+  }
+}
+
+/**
+ * zstd body: the frames walked as they arrive (ZstdFrames), each frame decompressed by a decoder of
+ * its own (`frameDecoder`: a node:zlib zstd stream, which checks the frame's content checksum, or
+ * fzstdDecoder), so a cut, a second frame or anything appended is found, which node:zlib's stream
+ * alone does not, and each frame's checksum is held to its own content.
+ */
+function framedZstdDecoder(frameDecoder: () => BodyDecoder): BodyDecoder {
+  const frames = new ZstdFrames();
+  let current: { frame: number; decoder: BodyDecoder } | undefined;
+  let failed: string | undefined;
+  return {
+    async write(chunk) {
+      if (failed) throw new FormatProblem(failed);
+      let segments: ZstdSegment[];
+      try {
+        segments = frames.push(chunk);
+      } catch (err) {
+        if (err instanceof FormatProblem) failed = err.problem;
+        throw err;
+      }
+      for (const segment of segments) {
+        if (current?.frame !== segment.frame) {
+          current?.decoder.abort();
+          current = {
+            frame: segment.frame,
+            decoder: frameDecoder(),
+          };
+        }
+        try {
+          if (segment.bytes.length > 0) await current.decoder.write(segment.bytes);
+        } catch (err) {
+          if (err instanceof FormatProblem) failed = `frame ${segment.frame}: ${err.problem}`;
+          throw err;
+        }
+        if (segment.last) {
+          const problem = await current.decoder.end();
+          current = undefined;
+          if (problem) {
+            failed = `frame ${segment.frame}: ${problem}`;
+            throw new FormatProblem(failed);
+          }
+        }
+      }
+    },
+    async end() {
+      if (failed) return failed;
+      const problem = frames.end();
+      current?.decoder.abort();
+      current = undefined;
+      return problem;
+    },
+    abort() {
+      current?.decoder.abort();
+    },
+  };
+}
+
 function bodyDecoder(codec: string): BodyDecoder {
-  if (codec === 'gzip') return zlibDecoder(createGunzip(), codec);
+  if (codec === 'gzip') return zlibDecoder(createGunzip({ chunkSize: ZLIB_CHUNK_BYTES }), codec);
   // Node.js 22.15+ has libzstd in node:zlib (it checks the content checksum itself).
-  const native = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
-  if (native) return zlibDecoder(native(), codec);
-  return fzstdDecoder();
+  const native = (zlib as unknown as { createZstdDecompress?: (o: zlib.ZlibOptions) => Transform })
+    .createZstdDecompress;
+  if (native) return framedZstdDecoder(() => zlibDecoder(native({ chunkSize: ZLIB_CHUNK_BYTES }), codec));
+  return framedZstdDecoder(fzstdDecoder);
 }
 
 /**

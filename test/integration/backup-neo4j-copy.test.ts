@@ -243,6 +243,33 @@ describe('backup runner: Neo4j Community dumped from a copy of its stopped store
     scaled(300_000),
   );
 
+  // Issue 19 review: a database named in NEO4J_DATABASES that the store does not hold used to be found
+  // only by its dump, after the copy was made and the DBMS started again. The real `database info`
+  // must find it first: exit 2, nothing copied, started or uploaded.
+  it(
+    'a database the stopped store does not hold: refused (exit 2) before the copy, nothing started or uploaded',
+    async () => {
+      const backupId = 'infrahub_backup_20261201_035000';
+      await services.update(cluster, service, 0);
+      try {
+        const run = await runRunner(
+          'backup-neo4j',
+          env(backupId, { NEO4J_COUNT_OFFLINE: 'false', NEO4J_DATABASES: 'neo4j,inventory,system' }),
+        );
+        expect(run.code, run.stderr).toBe(2);
+        expect(run.stderr).toMatch(/inventory/);
+        expect(await listAll(s3(), Bucket, `${target}/${backupId}/`)).toEqual([]);
+        const copies = join(scratch, 'copy');
+        expect(existsSync(copies) ? readdirSync(copies) : []).toEqual([]);
+        expect(source.pid()).toBeUndefined();
+        expect(services.describe(cluster, service)).toMatchObject({ desired: 0, running: 0 });
+      } finally {
+        await services.update(cluster, service, 1);
+      }
+    },
+    scaled(300_000),
+  );
+
   it(
     'an upload that keeps failing after the DBMS was started again: Neo4jStoreCopy (not retried) names the StorageError, and the DBMS serves',
     async () => {
