@@ -68,22 +68,24 @@ export function total(steps: Record<string, Measured>): Measured & { steps: Reco
   };
 }
 
+/** Epoch ms of the runner's first log line whose message is `message` (for `database`, if given); NaN if none. */
+export function loggedAt(stderr: string, message: string, database?: string): number {
+  for (const line of stderr.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const entry = JSON.parse(line) as { message?: string; timestamp?: string; database?: string };
+      if (entry.message === message && (!database || entry.database === database))
+        return Date.parse(entry.timestamp ?? '');
+    } catch {
+      // not a log line
+    }
+  }
+  return Number.NaN;
+}
+
 /** Milliseconds between the first log lines of the runner carrying `from` and `to` in their message. */
 export function loggedSpan(stderr: string, from: string, to: string, database?: string): number {
-  const at = (message: string) => {
-    for (const line of stderr.split('\n')) {
-      if (!line.startsWith('{')) continue;
-      try {
-        const entry = JSON.parse(line) as { message?: string; timestamp?: string; database?: string };
-        if (entry.message === message && (!database || entry.database === database))
-          return Date.parse(entry.timestamp ?? '');
-      } catch {
-        // not a log line
-      }
-    }
-    return Number.NaN;
-  };
-  return at(to) - at(from);
+  return loggedAt(stderr, to, database) - loggedAt(stderr, from, database);
 }
 
 /** CPU seconds (user + system) a process has used so far (/proc/<pid>/stat utime + stime, in clock ticks of 1/100 s). */
