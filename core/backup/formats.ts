@@ -19,7 +19,8 @@
  *   ("neo4j 5.26.26", "VM Name: ...") into standard output before that header; that is the fault
  *   this finds. After the header the whole body is decompressed in the same pass (gzip with
  *   node:zlib; zstd with node:zlib on Node.js 22.15+, else with fzstd plus the frame's XXH64 content
- *   checksum), so damage inside the body is found too; the decompressed bytes (Neo4j's own archive of
+ *   checksum and content size; each zstd frame walked by ZstdFrames first), so damage inside the
+ *   body is found too; the decompressed bytes (Neo4j's own archive of
  *   the store files) are not parsed further.
  * - Enterprise `.backup` files have headers of their own (`BZV1`, `BTV1`, `BZV2`, `BTV2` in the same
  *   jar's BackupFormatSelector); they are written to a file by `neo4j-admin database backup`, not
@@ -138,14 +139,18 @@ function zlibDecoder(stream: Transform, codec: string): BodyDecoder {
 
 /**
  * One zstd frame on Node.js without zlib zstd (before 22.15): fzstd's streaming decoder (pure JS,
- * keeps the frame's window: 2 MiB in neo4j-admin 5.26's dumps), and the frame's content checksum (the
- * low 32 bits of XXH64 of the content, RFC 8878 section 3.1.1) recomputed with xxhash-wasm, since
- * fzstd skips it. Fed one frame by framedZstdDecoder (neo4j-admin writes one per dump).
+ * keeps the frame's window: 2 MiB in neo4j-admin 5.26's dumps). fzstd checks neither the frame's
+ * content checksum (the low 32 bits of XXH64 of the content, RFC 8878 section 3.1.1) nor its
+ * Frame_Content_Size (section 3.1.1.1.4), which libzstd both refuses a frame for: the checksum is
+ * recomputed with xxhash-wasm and the size counted here. Fed one frame by framedZstdDecoder
+ * (neo4j-admin writes one per dump), whose ZstdFrames has already refused what fzstd cannot bound
+ * (a window over ZSTD_WINDOW_LIMIT_BYTES, a dictionary).
  */
 function fzstdDecoder(): BodyDecoder {
   let failed: string | undefined;
   let bytesOut = 0;
-  let descriptor: number | undefined;
+  // The frame's first bytes (magic number and header: at most 18), then its last 8.
+  let head = Buffer.alloc(0);
   let tail = Buffer.alloc(0);
   // Hashed as each block (at most 128 KiB) comes out, so nothing decompressed is kept.
   let hasher: ReturnType<Awaited<ReturnType<typeof xxhash>>['create64']> | undefined;
@@ -163,11 +168,8 @@ function fzstdDecoder(): BodyDecoder {
   return {
     async write(chunk) {
       if (failed) throw new FormatProblem(failed);
-      if (descriptor === undefined && tail.length + chunk.length >= 5) {
-        const first = Buffer.concat([tail, chunk]);
-        descriptor = first[4];
-      }
-      tail = Buffer.concat([tail, chunk]).subarray(-8);
+      if (head.length < 18) head = Buffer.concat([head, chunk.subarray(0, 18 - head.length)]);
+      tail = Buffer.concat([tail, chunk.subarray(-8)]).subarray(-8);
       hasher ??= (await xxhash()).create64(0n);
       push(chunk, false);
       if (failed) throw new FormatProblem(failed);
@@ -176,8 +178,11 @@ function fzstdDecoder(): BodyDecoder {
       if (failed) return failed;
       push(new Uint8Array(0), true);
       if (failed) return failed;
-      // One frame: the content checksum is the stream's last 4 bytes (little-endian), when flagged.
-      if (descriptor !== undefined && descriptor & 0x04 && tail.length >= 4) {
+      const header = zstdFrameHeader(head.subarray(4));
+      if (header?.contentSize !== undefined && header.contentSize !== bytesOut)
+        return `its zstd body is corrupt: the frame's header says ${header.contentSize} bytes of content, it decompresses to ${bytesOut}`;
+      // One frame: the content checksum is the frame's last 4 bytes (little-endian), when flagged.
+      if (header?.checksum && tail.length >= 4) {
         const want = tail.readUInt32LE(tail.length - 4);
         const got = Number((hasher?.digest() ?? 0n) & 0xffffffffn);
         if (want !== got)
@@ -186,6 +191,73 @@ function fzstdDecoder(): BodyDecoder {
       return undefined;
     },
     abort() {},
+  };
+}
+
+/**
+ * The largest window (bytes) the check decodes: libzstd's default decoding limit
+ * (ZSTD_MAXWINDOWSIZE_DEFAULT in zstd_decompress.c: 2^ZSTD_WINDOWLOG_LIMIT_DEFAULT (27) + 1). The zstd
+ * CLI and node:zlib refuse a frame that needs more ("Frame requires too much memory for decoding")
+ * unless told otherwise (`--long`, `--memory`); neo4j-admin's dumps use 2 MiB. fzstd has no limit
+ * of its own and allocates the window a header asks for, up to 2 GiB.
+ */
+export const ZSTD_WINDOW_LIMIT_BYTES = 2 ** 27 + 1;
+
+/** The largest block of a zstd frame (RFC 8878 section 3.1.1.2.4: Block_Maximum_Size is at most 128 KiB). */
+const ZSTD_BLOCK_MAX_BYTES = 128 * 1024;
+
+/** A zstd Frame_Header's fields (RFC 8878 section 3.1.1.1). */
+export interface ZstdFrameHeader {
+  /** Bytes of the header after the 4-byte magic number: the descriptor and the fields it sizes, 1 to 14. */
+  size: number;
+  /** Content_Checksum_Flag: 4 bytes of checksum follow the last block. */
+  checksum: boolean;
+  /** Dictionary_ID (0: none named). */
+  dictionaryId: number;
+  /** Frame_Content_Size (bytes of content), when the header holds one. */
+  contentSize?: number;
+  /** Window_Size (bytes, section 3.1.1.1.2): the content size in a single-segment frame. */
+  windowSize: number;
+}
+
+/** The sizes of a Frame_Header's fields (bytes), from its descriptor (RFC 8878 section 3.1.1.1.1). */
+function zstdHeaderLayout(descriptor: number) {
+  const singleSegment = (descriptor & 0x20) !== 0;
+  const fcsFlag = descriptor >> 6;
+  const fcsBytes = fcsFlag === 0 ? (singleSegment ? 1 : 0) : ([0, 2, 4, 8][fcsFlag] as number);
+  const didBytes = [0, 1, 2, 4][descriptor & 0x03] as number;
+  return { singleSegment, didBytes, fcsBytes, size: 1 + (singleSegment ? 0 : 1) + didBytes + fcsBytes };
+}
+
+/**
+ * Reads a Frame_Header from `bytes`, which start after the frame's magic number (RFC 8878 section
+ * 3.1.1.1): Frame_Header_Descriptor (Frame_Content_Size_Flag, Single_Segment_Flag,
+ * Content_Checksum_Flag, Dictionary_ID_Flag), Window_Descriptor (exponent and mantissa), then
+ * Dictionary_ID and Frame_Content_Size, little-endian (2 bytes: the size minus 256).
+ * @returns undefined while `bytes` hold less than the whole header
+ */
+export function zstdFrameHeader(bytes: Buffer): ZstdFrameHeader | undefined {
+  const descriptor = bytes[0];
+  if (descriptor === undefined) return undefined;
+  const { singleSegment, didBytes, fcsBytes, size } = zstdHeaderLayout(descriptor);
+  if (bytes.length < size) return undefined;
+  let at = singleSegment ? 1 : 2;
+  const dictionaryId = didBytes ? bytes.readUIntLE(at, didBytes) : 0;
+  at += didBytes;
+  let contentSize: number | undefined;
+  if (fcsBytes === 8) contentSize = Number(bytes.readBigUInt64LE(at));
+  else if (fcsBytes) contentSize = bytes.readUIntLE(at, fcsBytes) + (fcsBytes === 2 ? 256 : 0);
+  let windowSize = contentSize ?? 0;
+  if (!singleSegment) {
+    const windowBase = 2 ** (10 + ((bytes[1] as number) >> 3));
+    windowSize = windowBase + (windowBase / 8) * ((bytes[1] as number) & 0x07);
+  }
+  return {
+    size,
+    checksum: (descriptor & 0x04) !== 0,
+    dictionaryId,
+    ...(contentSize !== undefined ? { contentSize } : {}),
+    windowSize,
   };
 }
 
@@ -201,10 +273,13 @@ export interface ZstdSegment {
 /**
  * Walks the frame structure of a zstd stream as it arrives, without decompressing (RFC 8878,
  * "Zstandard Compression Data Format", section 3.1): each frame's magic number (28 B5 2F FD), its
- * Frame_Header (section 3.1.1.1: the descriptor's reserved bit 0; window, dictionary id and content
- * size fields sized by its flags), its blocks (section 3.1.1.2: a 3-byte little-endian header with
- * Last_Block, Block_Type and Block_Size; Raw and Compressed blocks carry Block_Size bytes, RLE one;
- * Block_Type 3 is reserved; at most 128 KiB), and the 4-byte Content_Checksum when flagged.
+ * Frame_Header (section 3.1.1.1, zstdFrameHeader: the descriptor's reserved bit 0; window, dictionary
+ * id and content size fields sized by its flags; a Dictionary_ID other than 0 and a window over
+ * ZSTD_WINDOW_LIMIT_BYTES refused, as libzstd refuses them without the dictionary or `--long`), its
+ * blocks (section 3.1.1.2: a 3-byte little-endian header with Last_Block, Block_Type and
+ * Block_Size; Raw and Compressed blocks carry Block_Size bytes, RLE one; Block_Type 3 is reserved;
+ * Block_Size at most the smaller of the window and 128 KiB, an RLE block's too), and the 4-byte
+ * Content_Checksum when flagged.
  * Skippable frames (magic 0x184D2A50-5F and a 4-byte size, section 3.1.2) are stepped over.
  *
  * Node.js 22's node:zlib zstd stream, which decompresses the body, misses three faults by itself
@@ -229,7 +304,8 @@ export class ZstdFrames {
   /**
    * The bytes of `chunk` that belong to zstd frames, split where frames end.
    * @throws FormatProblem on a magic number that is neither a zstd nor a skippable frame's, a
-   *   reserved descriptor bit, a reserved block type or a block over 128 KiB
+   *   reserved descriptor bit, a dictionary, a window over ZSTD_WINDOW_LIMIT_BYTES, a reserved block
+   *   type or a block over its frame's Block_Maximum_Size
    */
   push(chunk: Buffer): ZstdSegment[] {
     const segments: ZstdSegment[] = [];
@@ -282,6 +358,8 @@ export class ZstdFrames {
   }
 
   private lastBlock = false;
+  /** Block_Maximum_Size of the current frame (bytes). */
+  private blockMax = ZSTD_BLOCK_MAX_BYTES;
 
   private field(
     field: Buffer,
@@ -319,25 +397,29 @@ export class ZstdFrames {
         }
         return;
       case 'header': {
-        const descriptor = field[4] as number;
-        if (field.length === 5) {
-          if (descriptor & 0x08)
-            throw new FormatProblem(
-              `its zstd frame ${this.frames} sets the reserved bit of its header descriptor (compressed offset ${this.offset - 1})`,
-            );
-          const singleSegment = (descriptor & 0x20) !== 0;
-          const fcsFlag = descriptor >> 6;
-          const fcs = fcsFlag === 0 ? (singleSegment ? 1 : 0) : ([0, 2, 4, 8][fcsFlag] as number);
-          const did = [0, 1, 2, 4][descriptor & 0x03] as number;
-          const rest = (singleSegment ? 0 : 1) + did + fcs;
-          this.checksum = (descriptor & 0x04) !== 0;
-          if (rest > 0) {
-            // Gather the rest of the header after the 5 bytes already held.
-            this.pending = field;
-            this.need = 5 + rest;
-            return;
-          }
+        if (field.length === 5 && (field[4] as number) & 0x08)
+          throw new FormatProblem(
+            `its zstd frame ${this.frames} sets the reserved bit of its header descriptor (compressed offset ${this.offset - 1})`,
+          );
+        const header = zstdFrameHeader(field.subarray(4));
+        if (!header) {
+          // Gather the rest of the header after the 5 bytes already held (its size is now known).
+          this.pending = field;
+          this.need = 4 + zstdHeaderLayout(field[4] as number).size;
+          return;
         }
+        // What libzstd refuses (the zstd CLI, node:zlib, zstd-jni in neo4j-admin) is refused here,
+        // whichever decoder runs: fzstd would decode these.
+        if (header.dictionaryId !== 0)
+          throw new FormatProblem(
+            `its zstd frame ${this.frames} needs dictionary ${header.dictionaryId} to decode, which a Neo4j dump does not use and no decoder here has`,
+          );
+        if (header.windowSize > ZSTD_WINDOW_LIMIT_BYTES)
+          throw new FormatProblem(
+            `its zstd frame ${this.frames} asks for a window of ${header.windowSize} bytes, over the ${ZSTD_WINDOW_LIMIT_BYTES} bytes zstd decodes by default (neo4j-admin's dumps use 2 MiB)`,
+          );
+        this.checksum = header.checksum;
+        this.blockMax = Math.min(header.windowSize, ZSTD_BLOCK_MAX_BYTES);
         this.state = 'block-header';
         this.need = 3;
         return;
@@ -351,9 +433,11 @@ export class ZstdFrames {
           throw new FormatProblem(
             `its zstd frame ${this.frames} has a block of the reserved type 3 at compressed offset ${this.offset - 3}`,
           );
-        if (size > 128 * 1024 && type !== 1)
+        // Block_Maximum_Size: the smaller of the window and 128 KiB; an RLE block's Block_Size is the
+        // size it decodes to, held to the same bound (section 3.1.1.2.4).
+        if (size > this.blockMax)
           throw new FormatProblem(
-            `its zstd frame ${this.frames} has a block of ${size} bytes (over 128 KiB) at compressed offset ${this.offset - 3}`,
+            `its zstd frame ${this.frames} has a block of ${size} bytes at compressed offset ${this.offset - 3}, over the ${this.blockMax} bytes its frame allows (the smaller of its window and 128 KiB)`,
           );
         this.need = type === 1 ? 1 : size;
         this.state = 'block';
@@ -411,8 +495,10 @@ function framedZstdDecoder(frameDecoder: () => BodyDecoder): BodyDecoder {
         try {
           if (segment.bytes.length > 0) await current.decoder.write(segment.bytes);
         } catch (err) {
-          if (err instanceof FormatProblem) failed = `frame ${segment.frame}: ${err.problem}`;
-          throw err;
+          if (!(err instanceof FormatProblem)) throw err;
+          // Named by its frame as at the frame's end, whichever write finds it.
+          failed = `frame ${segment.frame}: ${err.problem}`;
+          throw new FormatProblem(failed);
         }
         if (segment.last) {
           const problem = await current.decoder.end();

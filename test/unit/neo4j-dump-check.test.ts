@@ -201,3 +201,164 @@ describe('neo4jDumpCheck: a zstd body cut, appended to or of several frames', ()
     },
   );
 });
+
+/**
+ * A hand-made frame with every Frame_Header field chosen (RFC 8878 section 3.1.1.1): a
+ * Window_Descriptor byte when not single-segment, a Dictionary_ID of `dictionaryBytes` bytes, a
+ * Frame_Content_Size of `contentSizeBytes` bytes (2 bytes hold the size minus 256), then `blocks`
+ * (3-byte headers as given, RLE blocks carry their one byte) and the content checksum.
+ */
+function headedFrame(o: {
+  window?: number;
+  dictionaryBytes?: 0 | 1 | 2 | 4;
+  dictionaryId?: number;
+  contentSizeBytes?: 0 | 1 | 2 | 4 | 8;
+  contentSize?: bigint;
+  content: Buffer;
+  blocks: Array<{ type: 0 | 1; size: number; bytes: Buffer }>;
+}): Buffer {
+  const did = o.dictionaryBytes ?? 0;
+  const fcsBytes = o.contentSizeBytes ?? 0;
+  const singleSegment = o.window === undefined;
+  const fcsFlag = { 0: 0, 1: 0, 2: 1, 4: 2, 8: 3 }[fcsBytes];
+  const descriptor = (fcsFlag << 6) | (singleSegment ? 0x20 : 0) | 0x04 | { 0: 0, 1: 1, 2: 2, 4: 3 }[did];
+  const parts: Buffer[] = [Buffer.from([0x28, 0xb5, 0x2f, 0xfd, descriptor])];
+  if (!singleSegment) parts.push(Buffer.from([o.window as number]));
+  if (did) {
+    const id = Buffer.alloc(did);
+    id.writeUIntLE(o.dictionaryId ?? 0, 0, did);
+    parts.push(id);
+  }
+  if (fcsBytes) {
+    const size = Buffer.alloc(8);
+    size.writeBigUInt64LE((o.contentSize ?? BigInt(o.content.length)) - (fcsBytes === 2 ? 256n : 0n));
+    parts.push(size.subarray(0, fcsBytes));
+  }
+  o.blocks.forEach((block, n) => {
+    const header = Buffer.alloc(3);
+    header.writeUIntLE((n === o.blocks.length - 1 ? 1 : 0) | (block.type << 1) | (block.size << 3), 0, 3);
+    parts.push(header, block.bytes);
+  });
+  const sum = Buffer.alloc(4);
+  sum.writeUInt32LE(Number(xxh.h64Raw(new Uint8Array(o.content)) & 0xffffffffn));
+  return Buffer.concat([...parts, sum]);
+}
+
+/** The verdicts of `dump` fed whole, a byte at a time, and in random pieces of 1 to 5,000 bytes. */
+async function verdictsInEveryPiece(dump: Buffer): Promise<string[]> {
+  const verdicts = [await verdict(dump, dump.length), await verdict(dump, 1)];
+  const check = neo4jDumpCheck();
+  let failed: string | undefined;
+  for (let offset = 0; offset < dump.length && !failed; ) {
+    const n = 1 + Math.floor(Math.random() * 5000);
+    await check.write(dump.subarray(offset, offset + n)).catch((err: Error) => {
+      failed = err.message;
+    });
+    offset += n;
+  }
+  if (failed) check.abort();
+  verdicts.push(failed ? { status: 'problem', problem: failed } : await check.end());
+  return verdicts.map((v) => ('problem' in v ? `problem: ${v.problem}` : v.status));
+}
+
+// Found in review of issue 19: the fzstd path (Node.js before 22.15, where `verify --deep` may run)
+// passed frames that libzstd (the zstd CLI, node:zlib, zstd-jni in neo4j-admin) refuses, and
+// allocated whatever window a frame header asked for. Each case below is refused by `zstd -t` 1.5.4
+// and by Node.js 22's zstdDecompressSync; the check refuses it on both paths, in any pieces.
+describe('neo4jDumpCheck: zstd frames libzstd refuses', () => {
+  const content = text(0.004);
+  const raw = (bytes: Buffer) => ({ type: 0 as const, size: bytes.length, bytes });
+
+  it('frames with a window descriptor, dictionary id 0 of 1, 2 or 4 bytes, and content sizes of 0 to 8 bytes pass', async () => {
+    const frames = [
+      headedFrame({ window: 0x58, content, blocks: [raw(content)] }),
+      // A 1 KiB window (the smallest): blocks of at most 1 KiB.
+      headedFrame({
+        window: 0x00,
+        content,
+        blocks: Array.from({ length: Math.ceil(content.length / 1024) }, (_, n) =>
+          raw(content.subarray(n * 1024, (n + 1) * 1024)),
+        ),
+      }),
+      ...([1, 2, 4] as const).map((d) =>
+        headedFrame({ dictionaryBytes: d, contentSizeBytes: 4, content, blocks: [raw(content)] }),
+      ),
+      // One byte holds 0-255, two bytes 256-65791 (the size minus 256).
+      ...([1, 2, 4, 8] as const).map((s) => {
+        const part = content.subarray(0, s === 1 ? 255 : 300);
+        return headedFrame({ contentSizeBytes: s, content: part, blocks: [raw(part)] });
+      }),
+      headedFrame({ window: 0x58, contentSizeBytes: 8, content, blocks: [raw(content)] }),
+      headedFrame({ content: Buffer.alloc(0), contentSizeBytes: 1, blocks: [raw(Buffer.alloc(0))] }),
+      headedFrame({
+        window: 0x58,
+        content: Buffer.alloc(500, 0x61),
+        blocks: [{ type: 1, size: 500, bytes: Buffer.from('a') }],
+      }),
+    ];
+    for (const [n, frame] of frames.entries())
+      expect(await verdictsInEveryPiece(dzv1(frame)), `frame ${n}`).toEqual(['ok', 'ok', 'ok']);
+  });
+
+  it('a frame that names a dictionary (1, 2 or 4 bytes) is refused: none is at hand to decode it with', async () => {
+    for (const d of [1, 2, 4] as const) {
+      const frame = headedFrame({
+        dictionaryBytes: d,
+        dictionaryId: 7,
+        contentSizeBytes: 4,
+        content,
+        blocks: [raw(content)],
+      });
+      for (const v of await verdictsInEveryPiece(dzv1(frame)))
+        expect(v, `${d} bytes`).toMatch(/dictionary 7/);
+    }
+  });
+
+  it('a frame whose window is over 128 MiB (window descriptor or single-segment content size) is refused without allocating it', async () => {
+    const before = process.memoryUsage().arrayBuffers;
+    for (const frame of [
+      headedFrame({ window: (20 << 3) | 7, content, blocks: [raw(content)] }), // 1.875 GiB
+      headedFrame({ window: 18 << 3, content, blocks: [raw(content)] }), // 256 MiB
+      headedFrame({ contentSizeBytes: 4, contentSize: 1n << 30n, content, blocks: [raw(content)] }),
+      headedFrame({ contentSizeBytes: 8, contentSize: 1n << 40n, content, blocks: [raw(content)] }),
+    ])
+      for (const v of await verdictsInEveryPiece(dzv1(frame))) expect(v).toMatch(/window of \d+ bytes/);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  it('a block larger than the frame allows (128 KiB, or a smaller window), RLE ones too, is refused', async () => {
+    const rle = (size: number, window: number) =>
+      headedFrame({
+        window,
+        content: Buffer.alloc(size, 0x61),
+        blocks: [{ type: 1, size, bytes: Buffer.from('a') }],
+      });
+    const big = Buffer.alloc(2000, 0x62);
+    for (const frame of [
+      rle(200_000, 0x58),
+      rle(2000, 0x00),
+      headedFrame({ window: 0x00, content: big, blocks: [raw(big)] }),
+    ])
+      for (const v of await verdictsInEveryPiece(dzv1(frame)))
+        expect(v).toMatch(/over the \d+ bytes its frame allows/);
+  });
+
+  it('a frame whose content is not the size its header declares is refused', async () => {
+    for (const [bytes, size] of [
+      [4, content.length + 1],
+      [4, content.length - 1],
+      [8, content.length + 1],
+      [2, content.length - 1],
+    ] as const) {
+      const frame = headedFrame({
+        window: 0x58,
+        contentSizeBytes: bytes,
+        contentSize: BigInt(size),
+        content,
+        blocks: [raw(content)],
+      });
+      for (const v of await verdictsInEveryPiece(dzv1(frame)))
+        expect(v, `${bytes} bytes: ${size}`).toMatch(/problem: .*corrupt|content size/i);
+    }
+  });
+});
