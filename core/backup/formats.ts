@@ -99,11 +99,20 @@ interface BodyDecoder {
  */
 export const ZLIB_CHUNK_BYTES = 1024 * 1024;
 
-/** gzip body: node:zlib's gunzip, streamed (its CRC-32 and length trailer are checked by zlib). */
+/**
+ * A body decompressed by a node:zlib stream: gunzip (its CRC-32 and length trailer checked by
+ * zlib, further members decompressed too), or one zstd frame (its content checksum checked by
+ * libzstd). zlib stops reading at a zero byte after a gzip member and drops the rest without an
+ * error (node_zlib.cc: zero bytes are taken for padding); the stream's `bytesWritten` counts the
+ * compressed bytes zlib consumed (Node.js lib/zlib.js processCallback), so fewer than were fed means
+ * bytes after the body's end, found here.
+ */
 function zlibDecoder(stream: Transform, codec: string): BodyDecoder {
   let failed: string | undefined;
   let finished = false;
+  let bytesIn = 0;
   let bytesOut = 0;
+  const consumed = () => (stream as unknown as { bytesWritten: number }).bytesWritten;
   const done = new Promise<void>((resolve) => {
     stream.on('data', (d: Buffer) => {
       bytesOut += d.length;
@@ -122,6 +131,7 @@ function zlibDecoder(stream: Transform, codec: string): BodyDecoder {
   return {
     async write(chunk) {
       if (failed) throw new FormatProblem(failed);
+      bytesIn += chunk.length;
       if (!stream.write(chunk)) await Promise.race([once(stream, 'drain'), done]);
       if (failed) throw new FormatProblem(failed);
     },
@@ -129,6 +139,8 @@ function zlibDecoder(stream: Transform, codec: string): BodyDecoder {
       if (!failed) stream.end();
       await done;
       if (!failed && !finished) failed = `its ${codec} body ends early`;
+      if (!failed && consumed() < bytesIn)
+        failed = `its ${codec} body has ${bytesIn - consumed()} bytes after its end (compressed offset ${consumed()}) that ${codec} does not read`;
       return failed;
     },
     abort() {

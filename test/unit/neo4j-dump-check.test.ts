@@ -362,3 +362,26 @@ describe('neo4jDumpCheck: zstd frames libzstd refuses', () => {
     }
   });
 });
+
+// Found in review of issue 19: node:zlib's gunzip (Node.js 20 and 22) stops at a zero byte after a
+// member and ignores everything after it, so a DGV1 dump with bytes appended after a 0x00 (zeros, a
+// line of text, a whole second member) passed. `gzip -t` says "trailing garbage ignored".
+describe('neo4jDumpCheck: bytes after a gzip body', () => {
+  const member = zlib.gzipSync(text(0.05));
+  const dgv1 = (...parts: Buffer[]) => Buffer.concat([Buffer.from('DGV1', 'latin1'), ...parts]);
+
+  it('one member or two pass', async () => {
+    expect(await verdictsInEveryPiece(dgv1(member))).toEqual(['ok', 'ok', 'ok']);
+    expect(await verdictsInEveryPiece(dgv1(member, member))).toEqual(['ok', 'ok', 'ok']);
+  });
+
+  it('zeros, a zero byte and text, or a zero byte and another member after the body are found', async () => {
+    for (const [what, tail] of [
+      ['zeros', Buffer.alloc(512)],
+      ['a zero byte and text', Buffer.concat([Buffer.from([0]), Buffer.from('WARN dump done\n')])],
+      ['a zero byte and a member', Buffer.concat([Buffer.from([0]), member])],
+    ] as const)
+      for (const v of await verdictsInEveryPiece(dgv1(member, tail)))
+        expect(v, what).toMatch(/problem: its gzip body has \d+ bytes after its end/);
+  });
+});
