@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inStreamChecksOn } from '../../bench/in-stream.js';
 import {
   localRunnerEnv,
   neo4jRunnerEnv,
@@ -18,6 +19,7 @@ import { describeProblems, verifyBackup } from '../../core/backup/verify.js';
 import { listAll, putJson } from '../../core/s3/objects.js';
 import { uploadStream } from '../../core/s3/upload-stream.js';
 import type { Neo4jServer, PostgresServer, S3Server } from '../../harness/index.js';
+import { runnerNodePath } from '../../harness/paths.js';
 import { type RunnerStack, startRunnerStack } from '../../harness/runner-stack.js';
 import { scaled } from '../../harness/time-scale.js';
 
@@ -384,6 +386,8 @@ describe('dump format checks: Neo4j (real neo4j-admin, real S3 server)', () => {
         // A valid header over a damaged body (review 6, item 1): 64 bytes overwritten in the middle of
         // the real dump, one bit flipped, the end cut off, and a gzip header followed by text. The
         // whole body is decompressed (and the zstd content checksum compared), so each is flagged.
+        // The zstd frames are walked too (ZstdFrames, issue 19): the overwritten bytes may land on a
+        // block header (a block too large) and the cut is found by the walk (the body ends early).
         const mid = Buffer.from(good);
         mid.fill(0x41, mid.length >> 1, (mid.length >> 1) + 64);
         const flipped = Buffer.from(good);
@@ -404,10 +408,26 @@ describe('dump format checks: Neo4j (real neo4j-admin, real S3 server)', () => {
               path: 'database/neo4j.dump',
               kind: 'format',
               detail: expect.stringMatching(
-                /its (zstd|gzip) (body is corrupt|content checksum does not hold)/,
+                /its (zstd|gzip) (body is corrupt|body ends early|content checksum does not hold)|its zstd frame \d+ has a block of \d+ bytes/,
               ),
             }),
           ]);
+        }
+
+        // The runner's image checks with node:zlib zstd (Node.js 22, installed by setup): the same
+        // real dumps through the check there, the clean one passing, each damaged one refused.
+        const runnerNode = runnerNodePath();
+        if (runnerNode) {
+          const file = join(out, 'checked.dump');
+          writeFileSync(file, good);
+          expect(await inStreamChecksOn(runnerNode, file)).toBeGreaterThan(0);
+          for (const [backupId, bytes] of damaged) {
+            writeFileSync(file, bytes);
+            // The check's FormatProblem, thrown in that process (its stderr in the message).
+            await expect(inStreamChecksOn(runnerNode, file), backupId).rejects.toThrow(
+              /FormatProblem.*: its (zstd|gzip) /,
+            );
+          }
         }
       } finally {
         rmSync(out, { recursive: true, force: true });
