@@ -16,9 +16,14 @@ export interface FakeCommunityAdmin {
 
 /**
  * Writes the fake to a new temporary folder (removed after the test file, test/helpers/temp.ts);
- * every load succeeds unless `failLoadOf` names the database.
+ * every load succeeds unless `failLoadOf` names the database. `info.seconds` makes each
+ * `database info` take that long (as a JVM start does) and log `info done` once it has; `info.inUse`
+ * answers it as Neo4j does while the DBMS runs ("... is in use ...").
  */
-export function fakeCommunityAdmin(failLoadOf?: string): FakeCommunityAdmin {
+export function fakeCommunityAdmin(
+  failLoadOf?: string,
+  info: { seconds?: number; inUse?: boolean } = {},
+): FakeCommunityAdmin {
   const dir = testTempDir('ibh-fake-admin-');
   const log = join(dir, 'calls.log');
   const path = join(dir, 'neo4j-admin');
@@ -27,6 +32,12 @@ export function fakeCommunityAdmin(failLoadOf?: string): FakeCommunityAdmin {
     [
       '#!/bin/sh',
       `echo "$@" >> ${log}`,
+      ...(info.seconds
+        ? [`if [ "$2" = info ]; then sleep ${info.seconds}; echo "info done" >> ${log}; fi`]
+        : []),
+      ...(info.inUse
+        ? [`if [ "$2" = info ]; then echo "The database 'neo4j' is in use. Please stop it" >&2; exit 1; fi`]
+        : []),
       'if [ "$2" = info ]; then echo "Database does not exist: $3" >&2; exit 1; fi',
       ...(failLoadOf
         ? [
