@@ -397,7 +397,7 @@ export class ZstdFrames {
           return;
         }
         throw new FormatProblem(
-          `its zstd body holds bytes that are not a zstd frame at compressed offset ${this.offset - 4}: ${shown(field)}`,
+          `its zstd body is corrupt: it holds bytes that are not a zstd frame at compressed offset ${this.offset - 4}: ${shown(field)}`,
         );
       }
       case 'skippable-size':
@@ -411,7 +411,7 @@ export class ZstdFrames {
       case 'header': {
         if (field.length === 5 && (field[4] as number) & 0x08)
           throw new FormatProblem(
-            `its zstd frame ${this.frames} sets the reserved bit of its header descriptor (compressed offset ${this.offset - 1})`,
+            `its zstd body is corrupt: frame ${this.frames} sets the reserved bit of its header descriptor (compressed offset ${this.offset - 1})`,
           );
         const header = zstdFrameHeader(field.subarray(4));
         if (!header) {
@@ -443,13 +443,13 @@ export class ZstdFrames {
         const size = header >> 3;
         if (type === 3)
           throw new FormatProblem(
-            `its zstd frame ${this.frames} has a block of the reserved type 3 at compressed offset ${this.offset - 3}`,
+            `its zstd body is corrupt: frame ${this.frames} has a block of the reserved type 3 at compressed offset ${this.offset - 3}`,
           );
         // Block_Maximum_Size: the smaller of the window and 128 KiB; an RLE block's Block_Size is the
         // size it decodes to, held to the same bound (section 3.1.1.2.4).
         if (size > this.blockMax)
           throw new FormatProblem(
-            `its zstd frame ${this.frames} has a block of ${size} bytes at compressed offset ${this.offset - 3}, over the ${this.blockMax} bytes its frame allows (the smaller of its window and 128 KiB)`,
+            `its zstd body is corrupt: frame ${this.frames} has a block of ${size} bytes at compressed offset ${this.offset - 3}, over the ${this.blockMax} bytes its frame allows (the smaller of its window and 128 KiB)`,
           );
         this.need = type === 1 ? 1 : size;
         this.state = 'block';

@@ -386,8 +386,8 @@ describe('dump format checks: Neo4j (real neo4j-admin, real S3 server)', () => {
         // A valid header over a damaged body (review 6, item 1): 64 bytes overwritten in the middle of
         // the real dump, one bit flipped, the end cut off, and a gzip header followed by text. The
         // whole body is decompressed (and the zstd content checksum compared), so each is flagged.
-        // The zstd frames are walked too (ZstdFrames, issue 19): the overwritten bytes may land on a
-        // block header (a block too large) and the cut is found by the walk (the body ends early).
+        // The zstd frames are walked too (ZstdFrames, issue 19): the cut is found by the walk (the
+        // body ends early), and the overwritten bytes may land on a block header (a block too large).
         const mid = Buffer.from(good);
         mid.fill(0x41, mid.length >> 1, (mid.length >> 1) + 64);
         const flipped = Buffer.from(good);
@@ -408,7 +408,7 @@ describe('dump format checks: Neo4j (real neo4j-admin, real S3 server)', () => {
               path: 'database/neo4j.dump',
               kind: 'format',
               detail: expect.stringMatching(
-                /its (zstd|gzip) (body is corrupt|body ends early|content checksum does not hold)|its zstd frame \d+ has a block of \d+ bytes/,
+                /its (zstd|gzip) (body is corrupt|body ends early|content checksum does not hold)/,
               ),
             }),
           ]);
