@@ -53,6 +53,30 @@ describe('waiting for Neo4j (harness Neo4j Community)', () => {
     scaled(300_000),
   );
 
+  // Issue 19: validation counts first and waits only when that fails; the failures it cannot wait
+  // out must still name their cause, at once.
+  it(
+    'ValidateNeo4j with refused credentials, or a database the DBMS lacks, fails at once naming it',
+    async () => {
+      const ctx = { target: 'lab', backupId: 'infrahub_backup_20261130_010000', logger } as never;
+      const refused = await validateGraph(
+        ctx,
+        { ...bolt(), password: 'wrong-password', readyTimeoutSeconds: 120 },
+        { counts: { neo4j: { neo4j: { nodes: 10, relationships: 5 } } } } as unknown as Manifest,
+      ).catch((e: Error) => e);
+      expect(refused).toMatchObject({ name: 'DatabaseUnreachable' });
+      expect((refused as Error).message).toMatch(
+        /Neo4j at bolt:\/\/127\.0\.0\.1:\d+.*(unauthorized|Unauthorized|authentication)/s,
+      );
+      const missing = await validateGraph(ctx, { ...bolt(), readyTimeoutSeconds: 120 }, {
+        counts: { neo4j: { inventory: { nodes: 10, relationships: 5 } } },
+      } as unknown as Manifest).catch((e: Error) => e);
+      expect(missing).toMatchObject({ name: 'DatabaseUnreachable' });
+      expect((missing as Error).message).toMatch(/database "inventory" does not exist/);
+    },
+    scaled(120_000),
+  );
+
   it(
     'SHOW DATABASES reports every database online once ready (Community 5.26 answers it)',
     async () => {
