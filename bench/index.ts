@@ -9,10 +9,10 @@
  *   BENCH_NEO4J_CHANGE_PCT  its change between the two backups, % of the store (default 2)
  *   BENCH_VERIFY_OBJECTS  artifact object counts of the verification benchmark (default "5000,50000")
  *   BENCH_NEO4J_GIB  store sizes (GiB, comma-separated) of the Neo4j Community backup and restore
- *                    benchmarks on an Infrahub-shaped graph (default "1": about 12 minutes for both on
- *                    2 cores, plus 4 minutes to generate the store the first time). "1,4" adds a 4 GiB
- *                    store: opt-in, estimated at 4x the 1 GiB time more (not measured yet on this
- *                    machine). Stores are generated once with neo4j-admin import and kept under
+ *                    benchmarks on an Infrahub-shaped graph (default "1"; "1,4" adds a 4 GiB store:
+ *                    measured on 2 cores, the backup benchmark about 10 minutes for both sizes, the
+ *                    restore one about 9 with 3 rounds, plus about 3 minutes to generate each store
+ *                    the first time). Stores are generated once with neo4j-admin import and kept under
  *                    .cache/bench-neo4j-<version>-<size>gib/ (or BENCH_NEO4J_CACHE_DIR)
  *   BENCH_NEO4J_VERSION  the Neo4j version of those (default the harness's, HARNESS_NEO4J_VERSION)
  *   BENCH_NEO4J_ROUNDS   interleaved rounds of each (best of; default 2)
@@ -21,7 +21,8 @@
  *   BENCH_WINDOW_MIB store size of the Community downtime window benchmark (real Neo4j filled over
  *                    Cypher; default 300)
  *   BENCH_WINDOW_GIB sizes (GiB, comma-separated) of Infrahub-shaped stores (those of BENCH_NEO4J_GIB)
- *                    to measure the window on instead, to show how it grows with the store
+ *                    to measure the window on instead, to show how it grows with the store ("1,4":
+ *                    about 5 minutes from cached stores)
  *   BENCH_ONLY       "hash", "decompress", "pg", "restore", "neo4j-chain", "verify-scale", "neo4j-backup",
  *                    "neo4j-restore", "neo4j-window" or "infrahub-drill" to run one of them
  * infrahub-drill starts a real Infrahub (harness/infrahub.ts; about 3 GiB of RAM): about 20 minutes
