@@ -102,6 +102,9 @@ export function scratchSpaceError(err: unknown, path: string): InsufficientScrat
   );
 }
 
+/** The name downloadVerified writes `file` under until its SHA-256 is proven: `.<name>.partial` beside it. */
+export const partialPathOf = (file: string) => join(dirname(file), `.${basename(file)}.partial`);
+
 /**
  * Downloads one exact object version to `file`, hashing it on the way: it is written under a
  * temporary name beside `file` and renamed only when its SHA-256 equals `sha256`, so a file that
@@ -119,7 +122,7 @@ export async function downloadVerified(
   signal?: AbortSignal,
 ): Promise<{ bytes: number }> {
   await mkdir(dirname(file), { recursive: true });
-  const partial = join(dirname(file), `.${basename(file)}.partial`);
+  const partial = partialPathOf(file);
   const hash = createHash('sha256');
   let bytes = 0;
   try {

@@ -2,7 +2,8 @@
  * FAKE neo4j-admin for Community restore tests whose behaviour under test is ours (what is loaded,
  * in what order, what the error says), not Neo4j's. A shell script that appends each call's arguments
  * to a log, answers `database info <db>` as Neo4j does for a database that does not exist (so none is
- * in use), and fails `database load <failLoadOf>` with Neo4j's message for a full disk.
+ * in use), reads a `database load --from-stdin`'s input to its end, and fails `database load
+ * <failLoadOf>` with Neo4j's message for a full disk.
  */
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -46,6 +47,8 @@ export function fakeCommunityAdmin(
             'fi',
           ]
         : []),
+      // A load from standard input reads all of it, as neo4j-admin does.
+      'if [ "$2" = load ] && [ "$4" = --from-stdin ]; then cat > /dev/null; fi',
       'exit 0',
       '',
     ].join('\n'),

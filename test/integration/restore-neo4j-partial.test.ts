@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { restoreNeo4jCommunity } from '../../containers/runner/src/components/restore-neo4j.js';
 import { createLogger } from '../../core/log.js';
@@ -113,6 +114,55 @@ describe('a failed Community load says what of the target was already replaced',
     ).rejects.toMatchObject({
       name: 'IncompatibleBackup',
       message: expect.stringMatching(/Neo4j Community serves one/),
+    });
+  });
+
+  it('a staged load that neo4j-admin put in another store than the one named is refused, nothing swapped', async () => {
+    // NEO4J_HOME / NEO4J_CONF of the runner naming another store than neo4j-admin's own: the staged
+    // database is not where the swap would take it from. The fake writes no store at all.
+    const admin = fakeCommunityAdmin();
+    const manifest = await backupOf(['neo4j']);
+    const home = work();
+    mkdirSync(join(home, 'data', 'databases', 'neo4j'), { recursive: true });
+    writeFileSync(join(home, 'data', 'databases', 'neo4j', 'neostore'), 'the target store');
+    const err = await restoreNeo4jCommunity(ctx(), { path: admin.path }, manifest, {
+      workDir: work(),
+      store: { home },
+    }).catch((e: Error) => e);
+    expect(err).toMatchObject({ name: 'RunnerConfigError' });
+    expect((err as Error).message).toMatch(
+      /neo4j-admin loaded neo4j as ibh-restore-[0-9a-f]{8}-0, but not into .*the store that NEO4J_HOME and NEO4J_CONF name/,
+    );
+    expect((err as Error).message).toMatch(/The target's store was not changed/);
+    expect(readFileSync(join(home, 'data', 'databases', 'neo4j', 'neostore'), 'utf8')).toBe(
+      'the target store',
+    );
+    expect(readFileSync(admin.log, 'utf8')).toMatch(
+      /^database load ibh-restore-[0-9a-f]{8}-0 --from-stdin /m,
+    );
+  });
+
+  it('a staged load whose neo4j-admin ends before reading the whole dump fails, nothing swapped', async () => {
+    const admin = join(work(), 'neo4j-admin');
+    writeFileSync(
+      admin,
+      '#!/bin/sh\nif [ "$2" = info ]; then echo "Database does not exist: $3" >&2; exit 1; fi\nexit 0\n',
+    );
+    chmodSync(admin, 0o755);
+    // More than a pipe holds (64 KiB): the bytes cannot all be written before the tool has gone.
+    const manifest = await storeCommunityDumpBackup(local.s3, Bucket, target, backupId, [
+      { name: 'neo4j', body: Buffer.alloc(4 * 1024 * 1024, 7) },
+    ]);
+    const home = work();
+    const err = await restoreNeo4jCommunity(ctx(), { path: admin }, manifest, {
+      workDir: work(),
+      store: { home },
+    }).catch((e: Error) => e);
+    expect(err).toMatchObject({
+      name: 'ToolFailed',
+      message: expect.stringMatching(
+        /^neo4j-admin exited with code 0: it ended before it had read the whole dump\. The target's store was not changed/,
+      ),
     });
   });
 });

@@ -633,6 +633,8 @@ async function restoreStep(
           workDir,
           system: e.NEO4J_SYSTEM,
           ...(refresh ? { refresh } : {}),
+          // Its store folders: the load is staged beside them while the dumps download.
+          store: { home: e.NEO4J_HOME, ...(e.NEO4J_CONF ? { conf: e.NEO4J_CONF } : {}) },
         });
         return {
           details: {
@@ -642,6 +644,7 @@ async function restoreStep(
             system: r.system,
             verifiedBytes: r.verifiedBytes,
             verified: r.verified,
+            load: r.load,
           },
         };
       }

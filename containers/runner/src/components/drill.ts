@@ -192,6 +192,7 @@ async function drillIn(ctx: RestoreContext, manifest: Manifest, options: DrillOp
       const loaded = await timed('load-neo4j', () =>
         restoreNeo4jCommunity(ctx, scratch.admin, manifest, {
           workDir: join(options.workDir, 'neo4j-load'),
+          store: scratch.store,
           system: manifest.neo4j?.databases.some((d) => d.name === 'system') ? 'restore' : 'keep',
           // The scratch instance serves what it loads: any names, still one database besides system.
           databases: manifest.neo4j?.databases.map((d) => d.name) ?? [],
@@ -278,6 +279,7 @@ async function drillEnterpriseGraph(
     const loaded = await timed('load-neo4j', () =>
       restoreNeo4jCommunity(ctx, scratch.admin, manifest, {
         workDir: join(options.workDir, 'neo4j-load'),
+        store: scratch.store,
         system: 'keep',
         databases: manifest.neo4j?.databases.map((d) => d.name) ?? [],
       }),

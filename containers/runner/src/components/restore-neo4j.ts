@@ -1,12 +1,20 @@
 /**
  * Restores the graph database from a backup.
- * - Community: with the DBMS stopped, every database file to load is first downloaded into scratch
- *   space (free space checked against the manifest's sizes), hashed while it is written and held to
- *   the manifest's SHA-256 and size; only when every file verified does `neo4j-admin database load
- *   <db> --from-path=<dir> --overwrite-destination=true` run, once per database (`system` first when
- *   it is restored). A flipped bit in a GetObject body (multipart objects carry composite S3
- *   checksums the SDK does not validate) fails the restore before the target is touched. From Neo4j
- *   5.20 an Enterprise full backup loads the same way: the plan refuses an older target.
+ * - Community, staged (the runner's restore and drills: `options.store` given, a backup of dumps):
+ *   with the DBMS stopped, every dump is downloaded into scratch space (free space checked against
+ *   the manifest's sizes) and hashed while it is written; beside it one `database info` refuses a
+ *   running DBMS, and once it passed each database is loaded under a staging name of the run's own
+ *   (`neo4j-admin database load <staging> --from-stdin`), fed from its file as the download writes
+ *   it (neo4j-staged-load.ts). Only when every file equals the manifest's SHA-256 and size and every
+ *   load succeeded are the staged stores swapped in for the target's (folder renames, undone on
+ *   failure): a flipped bit in a GetObject body (multipart objects carry composite S3 checksums the
+ *   SDK does not validate), a failed load or a refused store leaves the target's store as it was. The
+ *   load no longer waits for the download: a restore takes about the longer of the two, not their sum.
+ * - Community, in place (no `store`, a full Enterprise backup, or a staged load that did not fit
+ *   beside the store): every file downloaded and verified first, then
+ *   `neo4j-admin database load <db> --from-path=<dir> --overwrite-destination=true`, once per
+ *   database (`system` first when it is restored). From Neo4j 5.20 an Enterprise full backup loads
+ *   this way: the plan refuses an older target.
  * - Enterprise: restored by seeding, by the servers themselves, from the bucket (seed-neo4j.ts).
  * After that, `validateGraph` compares node and relationship counts over Bolt with those recorded at
  * backup time.
@@ -15,6 +23,7 @@
  * folder given: Neo4j Operations Manual 5, "Restore a database dump"
  * (https://neo4j.com/docs/operations-manual/current/backup-restore/restore-dump/).
  */
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -27,6 +36,8 @@ import {
   NamedError,
   Neo4jDatabaseInUseError,
   RestoreValidationError,
+  RunnerConfigError,
+  ToolFailedError,
 } from '../../../../core/errors.js';
 import type { Logger } from '../../../../core/log.js';
 import { neo4jDatabaseNameProblem } from '../../../../core/neo4j-names.js';
@@ -35,7 +46,7 @@ import { excerpt } from '../../../../core/redact.js';
 import { graphCountDifferences } from '../../../../core/restore/compare.js';
 import { communityLoadProblem } from '../../../../core/restore/plan.js';
 import { RestoreStepResultSchema } from '../../../../core/restore/steps.js';
-import { downloadVerified } from '../../../../core/s3/download.js';
+import { downloadVerified, partialPathOf } from '../../../../core/s3/download.js';
 import { getJson, putJson } from '../../../../core/s3/objects.js';
 import { runTool } from '../../../../core/tools/run-tool.js';
 import { backupName } from '../context.js';
@@ -56,6 +67,16 @@ import {
   readGraphCounts,
   waitForGraph,
 } from './neo4j-counts.js';
+import {
+  type GrowingFile,
+  leftoverStaging,
+  loadStaged,
+  removeStaged,
+  SwapFailedError,
+  stagingNames,
+  swapStaged,
+} from './neo4j-staged-load.js';
+import { storeDirs } from './neo4j-store-copy.js';
 import type { RestoreContext } from './restore-postgres.js';
 import { ensureFreeSpace, inOwnScratch } from './scratch.js';
 
@@ -94,6 +115,12 @@ export interface Neo4jRestoreResult {
   verified: VerifiedFile[];
   /** The sum of `verified[].bytes`: every byte that reached neo4j-admin. */
   verifiedBytes: number;
+  /**
+   * How the databases were loaded: `staged` (under other names while downloading, swapped in once
+   * all was verified: neo4j-staged-load.ts) or `in-place` (`--overwrite-destination` from the verified
+   * files, after the download), with `reason` when a staged restore fell back to it.
+   */
+  load: { how: 'staged' | 'in-place'; reason?: string };
   durationMs: number;
 }
 
@@ -121,8 +148,10 @@ async function downloadAllVerified(
   ctx: RestoreContext,
   what: string,
   root: string,
-  files: Array<ReturnType<typeof storedFile> & { to: string }>,
+  files: ReadonlyArray<ReturnType<typeof storedFile> & { to: string }>,
   signal?: AbortSignal,
+  /** Told each file's index once it is whole under its name and verified (a staged load follows it). */
+  onVerified?: (index: number) => void,
 ): Promise<VerifiedFile[]> {
   await rm(root, { recursive: true, force: true });
   const needed = files.reduce((n, f) => n + (f.size ?? 0), 0);
@@ -152,6 +181,7 @@ async function downloadAllVerified(
         );
       }
       verified.push({ file: f.file, bytes, sha256: f.sha256 });
+      onVerified?.(verified.length - 1);
     }
   } catch (err) {
     await rm(root, { recursive: true, force: true });
@@ -177,6 +207,12 @@ export interface CommunityRestoreOptions {
   databases?: readonly string[];
   /** A refresh: read the destination's deployment id before the load (see CommunityRefresh). */
   refresh?: CommunityRefresh;
+  /**
+   * The DBMS's NEO4J_HOME and configuration folder (default `<home>/conf`), whose neo4j.conf names
+   * its store folders (neo4j-store-copy.ts storeDirs): given, a backup of dumps is loaded staged
+   * (restoreStaged); without it (or for a full Enterprise backup) in place after the download.
+   */
+  store?: { home: string; conf?: string };
 }
 
 /**
@@ -261,15 +297,10 @@ async function restoreCommunityIn(
   // system first: it holds the users and roles the data database is then opened with.
   loads.sort((a, b) => (a.name === 'system' ? -1 : b.name === 'system' ? 1 : 0));
 
-  // Phase 1, two things side by side, neither touching the target (only scratch space is written):
-  // - the store is checked: refused while the DBMS runs (the state machine stops it first), with one
-  //   `database info` for every database (one JVM start, not one per database); a refresh then reads
-  //   the destination's own deployment id, before anything of it is replaced;
-  // - every byte from S3 is verified into scratch space.
-  // A refused store stops the download (its files removed); a failed download waits for the check's
-  // JVM to end. Nothing is loaded before both have finished.
-  const stopDownload = new AbortController();
-  const checked = (async () => {
+  // The store is checked before anything of it changes: refused while the DBMS runs (the state
+  // machine stops it first), with one `database info` for every database (one JVM start, not one per
+  // database); a refresh then reads the destination's own deployment id, before anything is replaced.
+  const checkStore = async () => {
     const infos = await databaseInfos(
       admin,
       loads.map(({ name }) => name),
@@ -281,7 +312,36 @@ async function restoreCommunityIn(
       if (!info?.missing && name !== 'system') present.push(name);
     }
     return options.refresh ? await communityDeploymentId(options.refresh, present, log) : undefined;
-  })();
+  };
+  const base = {
+    component: 'database' as const,
+    databases: loads.map(({ name, file }) => ({ name, file })),
+    system: !inBackup
+      ? ('not-in-backup' as const)
+      : choice === 'restore'
+        ? ('restored' as const)
+        : ('kept' as const),
+  };
+  if (options.store && recorded.method === 'dump') {
+    const staged = await restoreStaged(
+      ctx,
+      admin,
+      log,
+      what,
+      loads,
+      options.workDir,
+      options.store,
+      checkStore,
+    );
+    return { ...base, ...staged, durationMs: Date.now() - started };
+  }
+
+  // In place, two phases. Phase 1, two things side by side, neither touching the target (only
+  // scratch space is written): the store checked (checkStore), and every byte from S3 verified into
+  // scratch space. A refused store stops the download (its files removed); a failed download waits
+  // for the check's JVM to end. Nothing is loaded before both have finished.
+  const stopDownload = new AbortController();
+  const checked = checkStore();
   checked.catch((err: unknown) => stopDownload.abort(err));
   const [check, download] = await Promise.allSettled([
     checked,
@@ -300,46 +360,197 @@ async function restoreCommunityIn(
     verifiedBytes,
     system: choice,
   });
-
   // Phase 2: load the verified files.
-  const env = admin.env ?? process.env;
-  const loaded: string[] = [];
   try {
-    for (const { name, file, dir, stored } of loads) {
-      log.info('neo4j-admin database load started', {
-        database: name,
-        key: stored.key,
-        versionId: stored.version_id,
-      });
-      try {
-        await runTool(
-          admin.path,
-          ['database', 'load', name, `--from-path=${dir}`, '--overwrite-destination=true'],
-          { env, stdout: 'ignore' },
-        ).done;
-      } catch (err) {
-        throw partlyRestored(
-          err,
-          loaded,
-          name,
-          loads.map((l) => l.name),
-        );
-      }
-      loaded.push(name);
-      log.info('neo4j-admin database load finished', { database: name, file });
-    }
+    await loadInPlace(admin, loads, log);
   } finally {
     await rm(options.workDir, { recursive: true, force: true });
   }
   return {
-    component: 'database',
+    ...base,
     ...(deploymentId ? { deploymentId } : {}),
-    databases: loads.map(({ name, file }) => ({ name, file })),
-    system: !inBackup ? 'not-in-backup' : choice === 'restore' ? 'restored' : 'kept',
     verified,
     verifiedBytes,
+    load: { how: 'in-place' },
     durationMs: Date.now() - started,
   };
+}
+
+/** A database to load: its name, the manifest's file, and where its verified copy goes in scratch space. */
+type DatabaseLoad = ReturnType<typeof storedFile> & { name: string; dir: string; to: string };
+
+/**
+ * `neo4j-admin database load <db> --from-path=<dir> --overwrite-destination=true` for each of `loads`
+ * in order, from the verified files in scratch space.
+ * @throws ToolFailedError (and what runTool throws) with the message partlyRestored gives it
+ */
+async function loadInPlace(admin: Neo4jAdmin, loads: readonly DatabaseLoad[], log: Logger): Promise<void> {
+  const env = admin.env ?? process.env;
+  const loaded: string[] = [];
+  for (const { name, file, dir, stored } of loads) {
+    log.info('neo4j-admin database load started', {
+      database: name,
+      key: stored.key,
+      versionId: stored.version_id,
+    });
+    try {
+      await runTool(
+        admin.path,
+        ['database', 'load', name, `--from-path=${dir}`, '--overwrite-destination=true'],
+        { env, stdout: 'ignore' },
+      ).done;
+    } catch (err) {
+      throw partlyRestored(
+        err,
+        loaded,
+        name,
+        loads.map((l) => l.name),
+      );
+    }
+    loaded.push(name);
+    log.info('neo4j-admin database load finished', { database: name, file });
+  }
+}
+
+/** neo4j-admin's words for a full disk (or quota), in a failed load's standard error. */
+const NO_SPACE = /No space left on device|Disk quota exceeded/i;
+
+/**
+ * The staged restore (neo4j-staged-load.ts): the check of the store, the verified download of every
+ * file and, once the check passed, each database's load under a staging name fed from its file as it
+ * arrives, all side by side; the staged stores are swapped in only when all of it succeeded. A staged
+ * load that runs out of room, or a swap that cannot be made (and was undone), falls back to the
+ * in-place load from the verified files (the reason in `load.reason` and the log).
+ * @throws what checkStore, the download and the loads throw; once a staged load had started, the
+ *   message adds that the target's store was not changed (the staged folders removed)
+ */
+async function restoreStaged(
+  ctx: RestoreContext,
+  admin: Neo4jAdmin,
+  log: Logger,
+  what: string,
+  loads: readonly DatabaseLoad[],
+  workDir: string,
+  store: { home: string; conf?: string },
+  checkStore: () => Promise<DestinationDeploymentId | undefined>,
+): Promise<Omit<Neo4jRestoreResult, 'component' | 'databases' | 'system' | 'durationMs'>> {
+  const dirs = storeDirs(store.home, store.conf ?? join(store.home, 'conf'));
+  const leftovers = await leftoverStaging(dirs);
+  if (leftovers.length > 0)
+    log.warn(
+      'folders of an earlier staged restore are in the store (a runner stopped before its swap): check and remove them by hand',
+      {
+        folders: leftovers,
+      },
+    );
+  const staging = stagingNames(loads.map((l) => l.name));
+  const growing: GrowingFile[] = loads.map((l) => ({
+    partial: partialPathOf(l.to),
+    file: l.to,
+    done: false,
+  }));
+  const stop = new AbortController();
+  let failure: { error: unknown } | undefined;
+  const fail = (error: unknown): never => {
+    failure ??= { error };
+    stop.abort(error);
+    throw error;
+  };
+  let loadStarted = false;
+  let noRoom: string | undefined;
+  const checked = checkStore().catch(fail);
+  const downloaded = downloadAllVerified(ctx, what, workDir, loads, stop.signal, (i) => {
+    (growing[i] as GrowingFile).done = true;
+  }).catch(fail);
+  const loaded = (async () => {
+    await checked;
+    for (const [i, { name, stored }] of loads.entries()) {
+      const as = staging.get(name) as string;
+      log.info('neo4j-admin database load started, staged while the dump downloads', {
+        database: name,
+        staging: as,
+        key: stored.key,
+        versionId: stored.version_id,
+      });
+      loadStarted = true;
+      try {
+        await loadStaged(admin, as, growing[i] as GrowingFile, stop.signal);
+      } catch (err) {
+        if (!stop.signal.aborted && err instanceof ToolFailedError && NO_SPACE.test(err.stderrTail)) {
+          // The store's volume cannot hold the staged store beside the target's: loaded in place
+          // once the download is verified, as without staging.
+          noRoom = `the staged load of ${name} did not fit beside the target's store (${excerpt(err.stderrTail, 300)})`;
+          log.warn('the staged load ran out of room: loading in place once the download is verified', {
+            reason: noRoom,
+          });
+          return;
+        }
+        throw err;
+      }
+      // neo4j-admin loads into the store of its own NEO4J_HOME and NEO4J_CONF: the swap needs it here.
+      const landed = join(dirs.data, 'databases', as);
+      if (!existsSync(landed))
+        throw new RunnerConfigError([
+          `neo4j-admin loaded ${name} as ${as}, but not into ${landed}, the store that NEO4J_HOME and NEO4J_CONF name: set both to the DBMS's (and remove the ${as} folder neo4j-admin wrote elsewhere)`,
+        ]);
+      log.info('neo4j-admin database load finished (staged)', { database: name, staging: as });
+    }
+  })().catch(fail);
+  const [check, download] = await Promise.allSettled([checked, downloaded, loaded]);
+  try {
+    if (failure || check.status === 'rejected' || download.status === 'rejected') {
+      const error =
+        failure?.error ??
+        (check.status === 'rejected' ? check.reason : (download as PromiseRejectedResult).reason);
+      const left = await removeStaged(dirs, staging.values());
+      if (loadStarted && error instanceof Error) {
+        const end = /[.!?]$/.test(error.message.trimEnd()) ? ' ' : '. ';
+        error.message =
+          error.message.trimEnd() +
+          end +
+          (left.length === 0
+            ? "The target's store was not changed (the load was staged under another name, and removed)."
+            : `The target's store was not changed; staged folders of this run could not be removed: ${left.join(', ')}.`);
+      }
+      throw error;
+    }
+    const deploymentId = check.value;
+    const verified = download.value;
+    const verifiedBytes = verified.reduce((n, v) => n + v.bytes, 0);
+    log.info('Neo4j files downloaded and verified against the manifest', {
+      files: verified.length,
+      verifiedBytes,
+    });
+    let reason = noRoom;
+    if (!reason) {
+      try {
+        await swapStaged(dirs, staging, log);
+        log.info("the staged databases were put in place of the target's", {
+          databases: [...staging.keys()],
+        });
+        return {
+          ...(deploymentId ? { deploymentId } : {}),
+          verified,
+          verifiedBytes,
+          load: { how: 'staged' },
+        };
+      } catch (err) {
+        if (!(err instanceof SwapFailedError) || !err.restored) throw err;
+        reason = err.message;
+        log.warn('the staged load could not be put in place: loading in place', { reason });
+      }
+    }
+    await removeStaged(dirs, staging.values());
+    await loadInPlace(admin, loads, log);
+    return {
+      ...(deploymentId ? { deploymentId } : {}),
+      verified,
+      verifiedBytes,
+      load: { how: 'in-place', reason },
+    };
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
 }
 
 /**

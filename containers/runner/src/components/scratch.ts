@@ -182,6 +182,8 @@ export async function startScratchPostgres(
 export interface ScratchNeo4j {
   /** neo4j-admin pointed at the scratch store (load the dumps with it before `start`). */
   admin: Neo4jAdmin;
+  /** Its NEO4J_HOME and configuration folder (restoreNeo4jCommunity's `store`: where a staged load goes). */
+  store: { home: string; conf: string };
   start(): Promise<BoltConnection>;
   stop(): Promise<void>;
 }
@@ -241,6 +243,7 @@ export async function prepareScratchNeo4j(
   let exited = false;
   return {
     admin: { path: adminPath, env },
+    store: { home, conf },
     async start() {
       server = spawn(join(home, 'bin', 'neo4j'), ['console'], { env, stdio: 'ignore', detached: false });
       server.once('exit', () => {

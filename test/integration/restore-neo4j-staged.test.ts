@@ -1,0 +1,341 @@
+/**
+ * Issue 19, item 3: a Community restore loaded nothing before every dump had downloaded and
+ * verified, so it took the download's time plus the load's. The staged restore loads each dump under
+ * a staging name while it still downloads, and swaps the staged stores in only once every byte
+ * matched the manifest and every load succeeded. Real neo4j-admin, a real S3 server behind a fault
+ * proxy; what must hold: the load overlaps the download, the backup's graph (and with "restore" its
+ * users) comes back, and any failure leaves the target's store exactly as it was.
+ */
+import { createHash } from 'node:crypto';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localRunnerEnv, neo4jRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
+import { leftoverStaging } from '../../containers/runner/src/components/neo4j-staged-load.js';
+import { storeDirs } from '../../containers/runner/src/components/neo4j-store-copy.js';
+import { restoreNeo4jCommunity } from '../../containers/runner/src/components/restore-neo4j.js';
+import type { Manifest } from '../../core/backup/manifest.js';
+import { writeManifest } from '../../core/backup/seal.js';
+import { createLogger } from '../../core/log.js';
+import {
+  countGraph,
+  createVersionedBucket,
+  type FaultProxy,
+  type Neo4jServer,
+  type S3Server,
+  seedGraph,
+  startFaultProxy,
+  startNeo4j,
+  startS3,
+} from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
+import { storeCommunityDumpBackup } from '../helpers/manifest.js';
+
+const Bucket = 'backups-restore-neo4j-staged';
+const target = 'infrahub-lab';
+const backupId = 'infrahub_backup_20261202_020000';
+const logger = createLogger({}, { write: () => undefined });
+
+describe('restore: Neo4j Community, staged while downloading (real neo4j-admin, real S3 server)', () => {
+  let neo4j: Neo4jServer;
+  let server: S3Server;
+  let s3: S3Client;
+  let proxy: FaultProxy;
+  let manifest: Manifest;
+  let atBackup: { nodes: number; relationships: number };
+  let scratch: string;
+  /** neo4j-admin behind a wrapper that logs each call, and for a load whether a dump was still partial. */
+  let adminWrapper: string;
+  let adminLog: string;
+
+  beforeAll(async () => {
+    [neo4j, server] = await Promise.all([startNeo4j(), startS3()]);
+    s3 = server.client();
+    proxy = await startFaultProxy(server.endpoint);
+    await createVersionedBucket(s3, Bucket);
+    await seedGraph(neo4j, { devices: 30 });
+    const env = { ...localRunnerEnv(server, { target, backupId, bucket: Bucket }), ...neo4jRunnerEnv(neo4j) };
+    const counted = await runRunner('count-neo4j', env);
+    expect(counted.code, counted.stderr).toBe(0);
+    await neo4j.stopDbms();
+    const dumped = await runRunner('backup-neo4j', env);
+    await neo4j.startDbms();
+    expect(dumped.code, dumped.stderr).toBe(0);
+    ({ manifest } = await writeManifest(s3, Bucket, { target, backupId, components: ['database'] }));
+    atBackup = await countGraph(neo4j);
+    scratch = mkdtempSync(join(tmpdir(), 'restore-neo4j-staged-'));
+    adminLog = join(scratch, 'neo4j-admin.log');
+    adminWrapper = join(scratch, 'neo4j-admin');
+    // A load logs its arguments and how many dumps were still being written (`.<name>.partial`)
+    // when it started; NEO4J_ADMIN_FAIL_STAGED makes a load under a staging name fail as a full disk.
+    writeFileSync(
+      adminWrapper,
+      [
+        '#!/bin/sh',
+        'if [ "$2" = load ]; then',
+        `  partial=$(find '${scratch}' -name '.*.partial' | wc -l)`,
+        `  echo "$* partial=$partial" >> '${adminLog}'`,
+        '  case "$3" in ibh-restore-*) if [ -n "$NEO4J_ADMIN_FAIL_STAGED" ]; then',
+        `    cat > /dev/null; echo "Failed to load database '$3': No space left on device" >&2; exit 1; fi;; esac`,
+        `else echo "$*" >> '${adminLog}'; fi`,
+        `exec '${neo4j.adminPath}' "$@"`,
+        '',
+      ].join('\n'),
+    );
+    chmodSync(adminWrapper, 0o755);
+  }, scaled(600_000));
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await Promise.allSettled([neo4j?.stop(), server?.stop()]);
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  const ctx = (client: S3Client = s3) => ({ s3: client, bucket: Bucket, target, backupId, logger });
+  const admin = (extra: Record<string, string> = {}) => ({
+    path: adminWrapper,
+    env: { ...process.env, ...neo4j.adminEnv(), ...extra },
+  });
+  const store = () => ({ home: neo4j.home, conf: join(neo4j.home, 'conf') });
+  const dirs = () => storeDirs(neo4j.home, join(neo4j.home, 'conf'));
+  const loadsRun = () =>
+    existsSync(adminLog)
+      ? readFileSync(adminLog, 'utf8')
+          .split('\n')
+          .filter((l) => l.startsWith('database load'))
+      : [];
+  const cypher = async (database: string, query: string) => {
+    const session = neo4j.driver().session({ database });
+    try {
+      return (await session.run(query)).records.map((r) => r.toObject());
+    } finally {
+      await session.close();
+    }
+  };
+  const users = async () => (await cypher('system', 'SHOW USERS YIELD user RETURN user')).map((r) => r.user);
+  /** Every file of the stopped store's databases and transaction logs: path, size, mtime and inode. */
+  const storeStamps = () => {
+    const d = dirs();
+    const stamps: string[] = [];
+    for (const root of [join(d.data, 'databases'), d.transactions]) {
+      for (const entry of readdirSync(root, { recursive: true, withFileTypes: true })) {
+        if (!entry.isFile()) continue;
+        const path = join(entry.parentPath, entry.name);
+        const st = lstatSync(path, { bigint: true });
+        stamps.push(`${relative(d.data, path)} ${st.size} ${st.mtimeNs} ${st.ino}`);
+      }
+    }
+    return stamps.sort();
+  };
+  const proxied = () =>
+    new S3Client({
+      endpoint: proxy.endpoint,
+      region: server.region,
+      forcePathStyle: true,
+      credentials: server.credentials,
+      // As for a multipart object on AWS: only our SHA-256 against the manifest checks the body.
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+  const changeGraph = async () => {
+    await cypher(
+      'system',
+      "CREATE USER operator IF NOT EXISTS SET PASSWORD 'operator-pass-1' CHANGE NOT REQUIRED",
+    );
+    await cypher('neo4j', 'CREATE (:Stray {name: "added after the backup"})');
+    expect(await countGraph(neo4j)).not.toEqual(atBackup);
+  };
+
+  it(
+    "loads each dump while it still downloads, then swaps it in: the backup's graph and users back, no staged folder left",
+    async () => {
+      await changeGraph();
+      rmSync(adminLog, { force: true });
+      // The dump trickles in over about 45 s: the check's JVM and system's load end long before, so
+      // neo4j's load starts while its file is still being written (before, it waited for the whole download).
+      const size = manifest.sizes?.['database/neo4j.dump'] as number;
+      const rule = proxy.add({
+        match: { method: 'GET', path: /\/database\/neo4j\.dump$/ },
+        fault: { kind: 'trickle', bytesPerSecond: Math.max(1024, Math.ceil(size / 45)) },
+      });
+      const client = proxied();
+      await neo4j.stopDbms();
+      let result: Awaited<ReturnType<typeof restoreNeo4jCommunity>>;
+      try {
+        result = await restoreNeo4jCommunity(ctx(client), admin(), manifest, {
+          workDir: join(scratch, 'work'),
+          system: 'restore',
+          store: store(),
+        });
+      } finally {
+        rule.remove();
+        client.destroy();
+        await neo4j.startDbms();
+      }
+      expect(rule.hits).toBeGreaterThanOrEqual(1);
+      expect(result.load).toEqual({ how: 'staged' });
+      expect(result.verifiedBytes).toBe(
+        (manifest.sizes?.['database/system.dump'] as number) +
+          (manifest.sizes?.['database/neo4j.dump'] as number),
+      );
+      const loads = loadsRun();
+      expect(loads).toEqual([
+        expect.stringMatching(
+          /^database load ibh-restore-[0-9a-f]{8}-0 --from-stdin --overwrite-destination=true partial=/,
+        ),
+        expect.stringMatching(
+          /^database load ibh-restore-[0-9a-f]{8}-1 --from-stdin --overwrite-destination=true partial=1$/,
+        ),
+      ]);
+      expect(await leftoverStaging(dirs())).toEqual([]);
+      expect(readdirSync(join(scratch, 'work'))).toEqual([]);
+      expect(await countGraph(neo4j)).toEqual(atBackup);
+      expect(await users()).not.toContain('operator');
+    },
+    scaled(240_000),
+  );
+
+  it(
+    "a flipped bit fails the restore, naming the file, and leaves the target's store exactly as it was",
+    async () => {
+      await changeGraph();
+      const before = await countGraph(neo4j);
+      const rule = proxy.add({
+        match: { method: 'GET', path: /\/database\/neo4j\.dump$/ },
+        fault: { kind: 'flip-bit' },
+      });
+      const client = proxied();
+      rmSync(adminLog, { force: true });
+      await neo4j.stopDbms();
+      const stamps = storeStamps();
+      try {
+        await expect(
+          restoreNeo4jCommunity(ctx(client), admin(), manifest, {
+            workDir: join(scratch, 'work'),
+            system: 'restore',
+            store: store(),
+          }),
+        ).rejects.toMatchObject({
+          name: 'RestoreValidation',
+          message: expect.stringMatching(
+            /neo4j\.dump hashes to [0-9a-f]{64}, the manifest records [0-9a-f]{64}/,
+          ),
+        });
+        expect(rule.hits).toBeGreaterThan(0);
+        expect(storeStamps()).toEqual(stamps);
+        expect(await leftoverStaging(dirs())).toEqual([]);
+      } finally {
+        rule.remove();
+        client.destroy();
+        await neo4j.startDbms();
+      }
+      expect(await countGraph(neo4j)).toEqual(before);
+      expect(await users()).toContain('operator');
+    },
+    scaled(240_000),
+  );
+
+  it(
+    "a load that fails after system's was staged changes nothing of the target: system and neo4j as they were",
+    async () => {
+      // The backup's real system.dump, and a neo4j.dump that matches its manifest entry but that
+      // neo4j-admin cannot load.
+      const body = async (file: string) => {
+        const stored = manifest.s3?.[file];
+        const got = await s3.send(
+          new GetObjectCommand({ Bucket, Key: stored?.key, VersionId: stored?.version_id }),
+        );
+        return Buffer.from(
+          await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
+        );
+      };
+      const system = await body('database/system.dump');
+      const broken = await storeCommunityDumpBackup(s3, Bucket, target, 'infrahub_backup_20261202_030000', [
+        { name: 'system', body: system },
+        { name: 'neo4j', body: Buffer.from('DZV1 not a dump at all') },
+      ]);
+      expect(createHash('sha256').update(system).digest('hex')).toBe(
+        manifest.checksums['database/system.dump'],
+      );
+      await changeGraph();
+      const before = await countGraph(neo4j);
+      rmSync(adminLog, { force: true });
+      await neo4j.stopDbms();
+      const stamps = storeStamps();
+      try {
+        const err = await restoreNeo4jCommunity(
+          { ...ctx(), backupId: 'infrahub_backup_20261202_030000' },
+          admin(),
+          broken,
+          { workDir: join(scratch, 'work'), system: 'restore', store: store() },
+        ).catch((e: Error) => e);
+        expect(err).toMatchObject({ name: 'ToolFailed' });
+        expect((err as Error).message).toMatch(/The target's store was not changed/);
+        expect(loadsRun().map((l) => l.split(' ')[2])).toEqual([
+          expect.stringMatching(/^ibh-restore-[0-9a-f]{8}-0$/),
+          expect.stringMatching(/^ibh-restore-[0-9a-f]{8}-1$/),
+        ]);
+        expect(storeStamps()).toEqual(stamps);
+        expect(await leftoverStaging(dirs())).toEqual([]);
+      } finally {
+        await neo4j.startDbms();
+      }
+      expect(await countGraph(neo4j)).toEqual(before);
+      expect(await users()).toContain('operator');
+    },
+    scaled(240_000),
+  );
+
+  it(
+    'a staged load that does not fit beside the store falls back to loading in place from the verified files',
+    async () => {
+      await changeGraph();
+      rmSync(adminLog, { force: true });
+      await neo4j.stopDbms();
+      let result: Awaited<ReturnType<typeof restoreNeo4jCommunity>>;
+      try {
+        result = await restoreNeo4jCommunity(ctx(), admin({ NEO4J_ADMIN_FAIL_STAGED: '1' }), manifest, {
+          workDir: join(scratch, 'work'),
+          store: store(),
+        });
+      } finally {
+        await neo4j.startDbms();
+      }
+      expect(result.load).toMatchObject({
+        how: 'in-place',
+        reason: expect.stringMatching(
+          /the staged load of neo4j did not fit beside the target's store .*No space left on device/,
+        ),
+      });
+      const loads = loadsRun().map((l) => l.split(' ').slice(2, 4).join(' '));
+      expect(loads).toEqual([
+        expect.stringMatching(/^ibh-restore-[0-9a-f]{8}-0 --from-stdin$/),
+        expect.stringMatching(/^neo4j --from-path=/),
+      ]);
+      expect(await leftoverStaging(dirs())).toEqual([]);
+      expect(await countGraph(neo4j)).toEqual(atBackup);
+      // system was kept (the default): the user added after the backup is still there.
+      expect(await users()).toContain('operator');
+    },
+    scaled(240_000),
+  );
+
+  it('refuses a running DBMS before anything is staged or loaded', async () => {
+    rmSync(adminLog, { force: true });
+    await expect(
+      restoreNeo4jCommunity(ctx(), admin(), manifest, { workDir: join(scratch, 'work'), store: store() }),
+    ).rejects.toMatchObject({ name: 'Neo4jDatabaseInUse' });
+    expect(loadsRun()).toEqual([]);
+    expect(await leftoverStaging(dirs())).toEqual([]);
+  });
+});

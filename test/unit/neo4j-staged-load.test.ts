@@ -1,0 +1,171 @@
+/**
+ * The pieces of the staged Community load (containers/runner/src/components/neo4j-staged-load.ts) on
+ * real files: following a file while it is written, the folder swap and its undo, the names it
+ * stages under. Real neo4j-admin runs them in test/integration/restore-neo4j-staged.test.ts.
+ */
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import {
+  followFile,
+  type GrowingFile,
+  leftoverStaging,
+  STAGING_PREFIX,
+  stagingNames,
+  swapStaged,
+} from '../../containers/runner/src/components/neo4j-staged-load.js';
+import type { StoreDirs } from '../../containers/runner/src/components/neo4j-store-copy.js';
+import { createLogger } from '../../core/log.js';
+import { neo4jDatabaseNameProblem } from '../../core/neo4j-names.js';
+import { testTempDir } from '../helpers/temp.js';
+
+const logger = createLogger({}, { write: () => undefined });
+
+async function collect(source: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of source) parts.push(chunk);
+  return Buffer.concat(parts);
+}
+
+describe('followFile', () => {
+  it('yields every byte of a file written in pieces, in order, and ends only once the writer is done', async () => {
+    const dir = testTempDir('ibh-follow-');
+    const growing: GrowingFile = {
+      partial: join(dir, '.neo4j.dump.partial'),
+      file: join(dir, 'neo4j.dump'),
+      done: false,
+    };
+    const pieces = Array.from({ length: 12 }, (_, i) => randomBytes(i === 5 ? 3 * 1024 * 1024 : 777 + i));
+    const reading = collect(followFile(growing, new AbortController().signal));
+    // The file does not exist yet when the follower starts; it appears, grows, and is renamed.
+    for (const piece of pieces) {
+      await sleep(5);
+      appendFileSync(growing.partial, piece);
+    }
+    await sleep(60); // the follower reaches the end and waits: not done yet
+    renameSync(growing.partial, growing.file);
+    growing.done = true;
+    expect((await reading).equals(Buffer.concat(pieces))).toBe(true);
+  });
+
+  it('opens the final name when the download had already finished and renamed it', async () => {
+    const dir = testTempDir('ibh-follow-');
+    const growing: GrowingFile = { partial: join(dir, '.x.partial'), file: join(dir, 'x'), done: true };
+    writeFileSync(growing.file, 'whole file');
+    expect((await collect(followFile(growing, new AbortController().signal))).toString()).toBe('whole file');
+  });
+
+  it("ends with the signal's reason when aborted while waiting for bytes", async () => {
+    const dir = testTempDir('ibh-follow-');
+    const growing: GrowingFile = { partial: join(dir, '.x.partial'), file: join(dir, 'x'), done: false };
+    writeFileSync(growing.partial, 'some');
+    const stop = new AbortController();
+    const reading = collect(followFile(growing, stop.signal));
+    await sleep(50);
+    const reason = new Error('the download failed');
+    stop.abort(reason);
+    await expect(reading).rejects.toBe(reason);
+  });
+});
+
+/** A store like Neo4j's: `<data>/databases/<db>` and `<data>/transactions/<db>`, one file each. */
+function store(): StoreDirs & {
+  put(folder: string, text: string): void;
+  read(folder: string): string | undefined;
+} {
+  const data = testTempDir('ibh-swap-');
+  const transactions = join(data, 'transactions');
+  mkdirSync(join(data, 'databases'), { recursive: true });
+  mkdirSync(transactions, { recursive: true });
+  return {
+    data,
+    transactions,
+    put(folder, text) {
+      mkdirSync(join(data, folder), { recursive: true });
+      writeFileSync(join(data, folder, 'f'), text);
+    },
+    read(folder) {
+      const file = join(data, folder, 'f');
+      return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+    },
+  };
+}
+
+describe('swapStaged', () => {
+  it('puts each staged database in place of the target one and removes the replaced folders', async () => {
+    const s = store();
+    for (const db of ['system', 'neo4j']) {
+      s.put(`databases/${db}`, `old ${db}`);
+      s.put(`transactions/${db}`, `old ${db} logs`);
+    }
+    const staged = new Map([
+      ['system', 'ibh-restore-0000aaaa-0'],
+      ['neo4j', 'ibh-restore-0000aaaa-1'],
+    ]);
+    for (const [db, name] of staged) {
+      s.put(`databases/${name}`, `new ${db}`);
+      s.put(`transactions/${name}`, `new ${db} logs`);
+    }
+    await swapStaged(s, staged, logger);
+    for (const db of ['system', 'neo4j']) {
+      expect(s.read(`databases/${db}`)).toBe(`new ${db}`);
+      expect(s.read(`transactions/${db}`)).toBe(`new ${db} logs`);
+    }
+    expect(await leftoverStaging(s)).toEqual([]);
+  });
+
+  it('a database the target did not have yet is put in place; one with no staged logs keeps none', async () => {
+    const s = store();
+    s.put('transactions/neo4j', 'old logs');
+    s.put('databases/ibh-restore-0000bbbb-0', 'new');
+    await swapStaged(s, new Map([['neo4j', 'ibh-restore-0000bbbb-0']]), logger);
+    expect(s.read('databases/neo4j')).toBe('new');
+    expect(existsSync(join(s.transactions, 'neo4j'))).toBe(false);
+    expect(await leftoverStaging(s)).toEqual([]);
+  });
+
+  it('a rename failing half-way undoes every rename done: the target as it was, the staged folders kept', async () => {
+    const s = store();
+    for (const db of ['system', 'neo4j']) {
+      s.put(`databases/${db}`, `old ${db}`);
+      s.put(`transactions/${db}`, `old ${db} logs`);
+    }
+    const staged = new Map([
+      ['system', 'ibh-restore-0000cccc-0'],
+      ['neo4j', 'ibh-restore-0000cccc-1'],
+    ]);
+    for (const [db, name] of staged) {
+      s.put(`databases/${name}`, `new ${db}`);
+      s.put(`transactions/${name}`, `new ${db} logs`);
+    }
+    // neo4j's logs cannot be moved aside: a non-empty folder holds the name (rename: ENOTEMPTY).
+    s.put('transactions/ibh-restore-0000cccc-1-replaced', 'in the way');
+    const err = await swapStaged(s, staged, logger).catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: 'StagedSwapFailed', restored: true });
+    expect((err as Error).message).toMatch(/could not be put in place .*every folder moved was put back/);
+    for (const db of ['system', 'neo4j']) {
+      expect(s.read(`databases/${db}`)).toBe(`old ${db}`);
+      expect(s.read(`transactions/${db}`)).toBe(`old ${db} logs`);
+      expect(s.read(`databases/${staged.get(db)}`)).toBe(`new ${db}`);
+      expect(s.read(`transactions/${staged.get(db)}`)).toBe(`new ${db} logs`);
+    }
+  });
+});
+
+describe('staging names', () => {
+  it("are valid Neo4j database names of the run's own, one per database, found as leftovers", async () => {
+    const names = stagingNames(['system', 'neo4j']);
+    expect([...names.keys()]).toEqual(['system', 'neo4j']);
+    for (const name of names.values()) {
+      expect(name).toMatch(new RegExp(`^${STAGING_PREFIX}[0-9a-f]{8}-\\d$`));
+      expect(neo4jDatabaseNameProblem(name)).toBeUndefined();
+    }
+    expect(stagingNames(['neo4j']).get('neo4j')).not.toBe(names.get('neo4j'));
+    const s = store();
+    s.put(`databases/${names.get('neo4j')}`, 'left by a stopped runner');
+    s.put('databases/neo4j', 'the target');
+    expect(await leftoverStaging(s)).toEqual([join(s.data, 'databases', names.get('neo4j') as string)]);
+  });
+});
