@@ -5,9 +5,10 @@
  *              from a local file (the dump downloaded beforehand, not timed), then the DBMS started
  *              (until Bolt answers on `neo4j`) and the nodes and relationships counted over Bolt;
  *   (b) ours   the runner's restore-neo4j (in-use check, the dump downloaded from the exact S3 version
- *              into scratch space and held to the manifest's SHA-256 and size, then the same load), the
- *              DBMS started the same way, then the runner's validate-neo4j (its counts over Bolt
- *              compared with the backup's).
+ *              into scratch space and held to the manifest's SHA-256 and size; beside it, once the check
+ *              passed, the load under a staging name from stdin, fed from the file as it arrives, swapped
+ *              in once the download verified), the DBMS started the same way, then the runner's
+ *              validate-neo4j (its counts over Bolt compared with the backup's).
  * The dump is the one the runner's own backup wrote (neo4j and system; `system` is kept, as the
  * runner's default NEO4J_SYSTEM=keep does, so both load `neo4j` only). The DBMS is stopped between.
  * Best of `rounds` for each, alternating (a) and (b) so the shared machine's load hits both.
@@ -22,7 +23,7 @@ import { fileKey, neo4jDumpPath } from '../core/backup/layout.js';
 import { writeManifest } from '../core/backup/seal.js';
 import { openObject } from '../core/s3/objects.js';
 import { countGraph, createVersionedBucket, startS3 } from '../harness/index.js';
-import { loggedAt, loggedSpan, runnerNode, runnerNodeVersion, startOnStore } from './neo4j-backup.js';
+import { loggedAt, runnerNode, runnerNodeVersion, startOnStore } from './neo4j-backup.js';
 import { ensureInfrahubShapedStore, type InfrahubShapedStore } from './neo4j-graph.js';
 import { measure } from './pg-backup.js';
 
@@ -151,20 +152,15 @@ async function runOne(
         { 'restore-neo4j': restored.wallMs, start: oursStart, 'validate-neo4j': validated.wallMs },
         Math.max(restored.peakRssKiB, validated.peakRssKiB),
       );
-      // Where restore-neo4j's time went, from its log: the verified download (beside the in-use
-      // check), then the load; the rest is the process's start and end (manifest read, report written).
-      const downloaded = loggedAt(
-        restored.stderr ?? '',
-        'Neo4j files downloaded and verified against the manifest',
-      );
+      // Where restore-neo4j's time went, from its log, as times from its start: the download
+      // verified (beside the in-use check), the staged load that runs beside it, and the swap.
+      const log = restored.stderr ?? '';
+      const at = (message: string) => loggedAt(log, message) - restoreStart;
       b.phases = {
-        'download+check': downloaded - restoreStart,
-        load: loggedSpan(
-          restored.stderr ?? '',
-          'neo4j-admin database load started',
-          'neo4j-admin database load finished',
-          'neo4j',
-        ),
+        'load started at': at('neo4j-admin database load started, staged while the dump downloads'),
+        'download verified at': at('Neo4j files downloaded and verified against the manifest'),
+        'load finished at': at('neo4j-admin database load finished (staged)'),
+        'swapped at': at("the staged databases were put in place of the target's"),
         // validate-neo4j: from its start until the counts were compared (the rest writes its report).
         'validate: counted':
           loggedAt(validated.stderr ?? '', 'graph counts equal the backup') - validateStart,
@@ -224,7 +220,7 @@ export function formatNeo4jRestore(rows: readonly Neo4jRestoreRow[]): string[] {
           .map(([k, ms]) => `${k} ${(ms / 1000).toFixed(1)} s`)
           .join(
             ', ',
-          )} (restore-neo4j: the download verified beside one database info, then the load; validate-neo4j: until the counts were compared)`,
+          )} (restore-neo4j: from its start; the load staged beside the download, swapped in once verified; validate-neo4j: until the counts were compared)`,
       );
     lines.push(
       `    each step's best of the rounds, summed: (a) ${(r.rawBest.totalMs / 1000).toFixed(1)} s, (b) ${(r.oursBest.totalMs / 1000).toFixed(1)} s ` +
