@@ -154,6 +154,7 @@ describe('a failed Community load says what of the target was already replaced',
       { name: 'neo4j', body: Buffer.alloc(4 * 1024 * 1024, 7) },
     ]);
     const home = work();
+    mkdirSync(join(home, 'data', 'databases'), { recursive: true });
     const err = await restoreNeo4jCommunity(ctx(), { path: admin }, manifest, {
       workDir: work(),
       store: { home },
@@ -164,5 +165,23 @@ describe('a failed Community load says what of the target was already replaced',
         /^neo4j-admin exited with code 0: it ended before it had read the whole dump\. The target's store was not changed/,
       ),
     });
+  });
+
+  it('with no store where NEO4J_HOME and NEO4J_CONF point, loads in place and says why, staging nothing', async () => {
+    const admin = fakeCommunityAdmin();
+    const manifest = await backupOf(['neo4j']);
+    const home = work();
+    const result = await restoreNeo4jCommunity(ctx(), { path: admin.path }, manifest, {
+      workDir: work(),
+      store: { home },
+    });
+    expect(result.load).toEqual({
+      how: 'in-place',
+      reason: `${join(home, 'data', 'databases')} (the store NEO4J_HOME and NEO4J_CONF name) does not exist: loaded in place`,
+    });
+    expect(readFileSync(admin.log, 'utf8')).toMatch(
+      /^database load neo4j --from-path=\S+ --overwrite-destination=true$/m,
+    );
+    expect(readFileSync(admin.log, 'utf8')).not.toMatch(/ibh-restore-/);
   });
 });

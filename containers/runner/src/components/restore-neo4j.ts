@@ -76,7 +76,7 @@ import {
   stagingNames,
   swapStaged,
 } from './neo4j-staged-load.js';
-import { storeDirs } from './neo4j-store-copy.js';
+import { type StoreDirs, storeDirs } from './neo4j-store-copy.js';
 import type { RestoreContext } from './restore-postgres.js';
 import { ensureFreeSpace, inOwnScratch } from './scratch.js';
 
@@ -210,7 +210,8 @@ export interface CommunityRestoreOptions {
   /**
    * The DBMS's NEO4J_HOME and configuration folder (default `<home>/conf`), whose neo4j.conf names
    * its store folders (neo4j-store-copy.ts storeDirs): given, a backup of dumps is loaded staged
-   * (restoreStaged); without it (or for a full Enterprise backup) in place after the download.
+   * (restoreStaged); without it, when that store has no `databases` folder, or for a full Enterprise
+   * backup, in place after the download.
    */
   store?: { home: string; conf?: string };
 }
@@ -322,18 +323,18 @@ async function restoreCommunityIn(
         ? ('restored' as const)
         : ('kept' as const),
   };
+  let inPlaceReason: string | undefined;
   if (options.store && recorded.method === 'dump') {
-    const staged = await restoreStaged(
-      ctx,
-      admin,
-      log,
-      what,
-      loads,
-      options.workDir,
-      options.store,
-      checkStore,
-    );
-    return { ...base, ...staged, durationMs: Date.now() - started };
+    const dirs = storeDirs(options.store.home, options.store.conf ?? join(options.store.home, 'conf'));
+    const databasesDir = join(dirs.data, 'databases');
+    if (existsSync(databasesDir)) {
+      const staged = await restoreStaged(ctx, admin, log, what, loads, options.workDir, dirs, checkStore);
+      return { ...base, ...staged, durationMs: Date.now() - started };
+    }
+    // No store where NEO4J_HOME and NEO4J_CONF point (a DBMS never started, or settings naming
+    // another store than neo4j-admin's): nothing to stage beside, and no staged folder left anywhere.
+    inPlaceReason = `${databasesDir} (the store NEO4J_HOME and NEO4J_CONF name) does not exist: loaded in place`;
+    log.warn('the load is not staged', { reason: inPlaceReason });
   }
 
   // In place, two phases. Phase 1, two things side by side, neither touching the target (only
@@ -371,7 +372,7 @@ async function restoreCommunityIn(
     ...(deploymentId ? { deploymentId } : {}),
     verified,
     verifiedBytes,
-    load: { how: 'in-place' },
+    load: { how: 'in-place', ...(inPlaceReason ? { reason: inPlaceReason } : {}) },
     durationMs: Date.now() - started,
   };
 }
@@ -431,10 +432,9 @@ async function restoreStaged(
   what: string,
   loads: readonly DatabaseLoad[],
   workDir: string,
-  store: { home: string; conf?: string },
+  dirs: StoreDirs,
   checkStore: () => Promise<DestinationDeploymentId | undefined>,
 ): Promise<Omit<Neo4jRestoreResult, 'component' | 'databases' | 'system' | 'durationMs'>> {
-  const dirs = storeDirs(store.home, store.conf ?? join(store.home, 'conf'));
   const leftovers = await leftoverStaging(dirs);
   if (leftovers.length > 0)
     log.warn(
