@@ -459,9 +459,22 @@ async function restoreStaged(
   let loadStarted = false;
   let noRoom: string | undefined;
   const checked = checkStore().catch(fail);
+  // Each file's verdict: settled once the file is verified, or once the download has ended (failed).
+  const verdicts = loads.map(() => {
+    const verdict: { settled?: Promise<void>; settle: () => void } = { settle: () => undefined };
+    verdict.settled = new Promise<void>((resolve) => {
+      verdict.settle = resolve;
+    });
+    return verdict;
+  });
   const downloaded = downloadAllVerified(ctx, what, workDir, loads, stop.signal, (i) => {
     (growing[i] as GrowingFile).done = true;
-  }).catch(fail);
+    verdicts[i]?.settle();
+  })
+    .catch(fail)
+    .finally(() => {
+      for (const v of verdicts) v.settle();
+    });
   const loaded = (async () => {
     await checked;
     for (const [i, { name, stored }] of loads.entries()) {
@@ -476,6 +489,10 @@ async function restoreStaged(
       try {
         await loadStaged(admin, as, growing[i] as GrowingFile, stop.signal);
       } catch (err) {
+        // neo4j-admin read bytes not verified yet: the download's verdict on its file comes first, so
+        // a damaged download (a flipped bit in transit) is reported as such, naming the file
+        // (RestoreValidation, through fail), not as what neo4j-admin made of the damaged bytes.
+        if (!stop.signal.aborted) await verdicts[i]?.settled;
         if (!stop.signal.aborted && err instanceof ToolFailedError && NO_SPACE.test(err.stderrTail)) {
           // The store's volume cannot hold the staged store beside the target's: loaded in place
           // once the download is verified, as without staging.
