@@ -120,4 +120,36 @@ describe('staged Community restore: races and misplaced loads', () => {
     },
     scaled(60_000),
   );
+
+  it("a staged load whose transaction logs went to another folder than the one named keeps the target's logs", async () => {
+    // neo4j-admin writes a database's transaction logs under its own transaction log root
+    // (neo4j-admin.conf can set another one than neo4j.conf): the store landed where the swap looks,
+    // its logs did not. Swapping would put a store without logs in place and delete the target's.
+    const store = targetStore();
+    const elsewhere = testTempDir('ibh-staged-othertx-');
+    const manifest = await storeCommunityDumpBackup(local.s3, Bucket, target, backupId, [
+      { name: 'neo4j', body: Buffer.from('DZV1 dump of neo4j') },
+    ]);
+    const err = await restoreNeo4jCommunity(
+      ctx(),
+      {
+        path: admin(
+          [
+            '  cat > /dev/null',
+            `  mkdir -p '${store.home}/data/databases/'"$3" '${elsewhere}/'"$3"`,
+            `  echo new > '${store.home}/data/databases/'"$3"/f; echo new > '${elsewhere}/'"$3"/f`,
+          ].join('\n'),
+        ),
+      },
+      manifest,
+      { workDir: testTempDir('ibh-staged-work-'), store: { home: store.home } },
+    ).catch((e: Error) => e);
+    expect(err).toMatchObject({
+      name: 'RunnerConfigError',
+      message: expect.stringMatching(/transaction logs/),
+    });
+    expect((err as Error).message).toMatch(/The target's store was not changed/);
+    expect(store.read('databases/neo4j')).toBe('old databases/neo4j');
+    expect(store.read('transactions/neo4j')).toBe('old transactions/neo4j');
+  });
 });

@@ -116,14 +116,29 @@ describe('swapStaged', () => {
     expect(await leftoverStaging(s)).toEqual([]);
   });
 
-  it('a database the target did not have yet is put in place; one with no staged logs keeps none', async () => {
+  it('a database the target did not have yet is put in place', async () => {
     const s = store();
-    s.put('transactions/neo4j', 'old logs');
     s.put('databases/ibh-restore-0000bbbb-0', 'new');
+    s.put('transactions/ibh-restore-0000bbbb-0', 'new logs');
     await swapStaged(s, new Map([['neo4j', 'ibh-restore-0000bbbb-0']]), logger);
     expect(s.read('databases/neo4j')).toBe('new');
-    expect(existsSync(join(s.transactions, 'neo4j'))).toBe(false);
+    expect(s.read('transactions/neo4j')).toBe('new logs');
     expect(await leftoverStaging(s)).toEqual([]);
+  });
+
+  it("a staged database without transaction logs is not swapped in: the target's logs are never removed for none", async () => {
+    // A load always writes its logs; none where the swap looks means they went elsewhere (another
+    // transaction log root): the target's store and logs stay, the swap is undone.
+    const s = store();
+    s.put('databases/neo4j', 'old');
+    s.put('transactions/neo4j', 'old logs');
+    s.put('databases/ibh-restore-0000bbbb-0', 'new');
+    const err = await swapStaged(s, new Map([['neo4j', 'ibh-restore-0000bbbb-0']]), logger).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ name: 'StagedSwapFailed', restored: true });
+    expect(s.read('databases/neo4j')).toBe('old');
+    expect(s.read('transactions/neo4j')).toBe('old logs');
   });
 
   it('a rename failing half-way undoes every rename done: the target as it was, the staged folders kept', async () => {

@@ -204,8 +204,8 @@ export class SwapFailedError extends Error {
  * Puts each staged database in place of the target's: per database and per folder (store, then
  * transaction logs), the target's folder (if any) is renamed to `<staging>-replaced`, then the staged
  * folder to the target's name; once all are in place the replaced folders are removed (what cannot be
- * removed is logged, not thrown: the restore is done). A database whose staged load wrote no
- * transaction-log folder gets none (its old one is moved aside all the same).
+ * removed is logged, not thrown: the restore is done). A staged database must have both folders (a
+ * load always writes its transaction logs): one missing fails the swap, undone.
  * @param staged target database name → its staging name
  * @throws SwapFailedError when a rename fails; every rename done is undone first (in reverse), and
  *   `restored` is false only when that undo failed too, the message then naming each folder to move back
@@ -229,10 +229,10 @@ export async function swapStaged(dirs: StoreDirs, staged: Map<string, string>, l
           await move(target, aside);
           replaced.push(aside);
         }
-        // The staged store folder must be there (restoreStaged checked it after the load); a load
-        // may write no transaction-log folder.
-        if (i === 0 && !existsSync(from)) throw new Error(`${from} does not exist`);
-        if (existsSync(from)) await move(from, target);
+        // Both staged folders must be there (restoreStaged checked them after the load): a load
+        // always writes its transaction logs, and the target's are never replaced by none.
+        if (!existsSync(from)) throw new Error(`${from} does not exist`);
+        await move(from, target);
       }
     }
   } catch (err) {

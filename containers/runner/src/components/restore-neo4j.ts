@@ -510,6 +510,14 @@ async function restoreStaged(
         throw new RunnerConfigError([
           `neo4j-admin loaded ${name} as ${as}, but not into ${landed}, the store that NEO4J_HOME and NEO4J_CONF name: set both to the DBMS's (and remove the ${as} folder neo4j-admin wrote elsewhere)`,
         ]);
+      // A load always writes the database's transaction logs (a checkpoint at least): under another
+      // root (neo4j-admin.conf can set its own server.directories.transaction.logs.root), a swap would
+      // put a store without its logs in place of the target's and remove the target's logs.
+      const logs = join(dirs.transactions, as);
+      if (!existsSync(logs))
+        throw new RunnerConfigError([
+          `neo4j-admin loaded ${name} as ${as}, but wrote its transaction logs elsewhere than ${logs}, under the transaction log root that the neo4j.conf of NEO4J_CONF names: neo4j-admin's own configuration (neo4j-admin.conf, neo4j-admin-database-load.conf) must not set another server.directories.transaction.logs.root than the DBMS's (and remove the ${as} folder neo4j-admin wrote there)`,
+        ]);
       log.info('neo4j-admin database load finished (staged)', { database: name, staging: as });
     }
   })().catch(fail);
