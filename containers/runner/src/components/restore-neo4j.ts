@@ -565,7 +565,14 @@ async function restoreStaged(
         log.warn('the staged load could not be put in place: loading in place', { reason });
       }
     }
-    await removeStaged(dirs, staging.values());
+    const left = await removeStaged(dirs, staging.values());
+    if (left.length > 0)
+      log.warn(
+        'staged folders of this run could not be removed before the in-place load: remove them by hand',
+        {
+          folders: left,
+        },
+      );
     await loadInPlace(admin, loads, log);
     return {
       ...(deploymentId ? { deploymentId } : {}),
