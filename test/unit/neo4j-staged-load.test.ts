@@ -4,7 +4,15 @@
  * stages under. Real neo4j-admin runs them in test/integration/restore-neo4j-staged.test.ts.
  */
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
@@ -12,6 +20,7 @@ import {
   followFile,
   type GrowingFile,
   leftoverStaging,
+  loadStaged,
   STAGING_PREFIX,
   stagingNames,
   swapStaged,
@@ -182,5 +191,48 @@ describe('staging names', () => {
     s.put(`databases/${names.get('neo4j')}`, 'left by a stopped runner');
     s.put('databases/neo4j', 'the target');
     expect(await leftoverStaging(s)).toEqual([join(s.data, 'databases', names.get('neo4j') as string)]);
+  });
+});
+
+describe('loadStaged', () => {
+  /** A neo4j-admin stand-in that reads `bytes` of its input (all of it: none) and exits 0. */
+  const admin = (bytes?: number) => {
+    const dir = testTempDir('ibh-staged-admin-');
+    const path = join(dir, 'neo4j-admin');
+    writeFileSync(
+      path,
+      `#!/bin/sh\n${bytes === undefined ? 'cat' : `head -c ${bytes}`} > /dev/null\nexit 0\n`,
+    );
+    chmodSync(path, 0o755);
+    return { path };
+  };
+  const whole = (size: number) => {
+    const dir = testTempDir('ibh-staged-');
+    const growing: GrowingFile = { partial: join(dir, '.d.partial'), file: join(dir, 'd'), done: false };
+    writeFileSync(growing.file, randomBytes(size));
+    return growing;
+  };
+
+  it('a load that ends at the end of the dump, before the download was declared done, succeeded', async () => {
+    // The archive ends where the file ends; neo4j-admin stops reading there and exits while the
+    // download is still being verified (done is set later).
+    const size = 3 * 1024 * 1024 + 17;
+    const growing = whole(size);
+    const loading = loadStaged(admin(size), 'ibh-restore-0000dddd-0', growing, new AbortController().signal);
+    await sleep(1_500);
+    growing.done = true;
+    await expect(loading).resolves.toBeUndefined();
+  });
+
+  it('a load that exits 0 before reading the whole dump fails, saying how much it read', async () => {
+    const size = 3 * 1024 * 1024;
+    const growing = whole(size);
+    growing.done = true;
+    await expect(
+      loadStaged(admin(100_000), 'ibh-restore-0000dddd-0', growing, new AbortController().signal),
+    ).rejects.toMatchObject({
+      name: 'ToolFailed',
+      message: expect.stringMatching(/it ended before it had read the whole dump \(\d+ of 3145728 bytes\)/),
+    });
   });
 });

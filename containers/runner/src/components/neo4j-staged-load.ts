@@ -21,7 +21,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { type FileHandle, open, readdir, rename, rm } from 'node:fs/promises';
+import { type FileHandle, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -67,10 +67,15 @@ const FOLLOW_POLL_MS = 20;
  * The bytes of a file another task is still writing, in order, from the first: reads what is there,
  * waits (polling every 20 ms) when it reaches the end before `growing.done`, and ends at the end of
  * the file once `done` was set before that read. Opens the partial name, or the final one when the
- * writer already renamed it (an open descriptor survives the rename).
+ * writer already renamed it (an open descriptor survives the rename). `read.bytes` counts the bytes
+ * yielded so far.
  * @throws the signal's reason once `signal` aborts; file-system errors other than a file not yet there
  */
-export async function* followFile(growing: GrowingFile, signal: AbortSignal): AsyncGenerator<Buffer> {
+export async function* followFile(
+  growing: GrowingFile,
+  signal: AbortSignal,
+  read: { bytes: number } = { bytes: 0 },
+): AsyncGenerator<Buffer> {
   // node:timers' sleep rejects with an AbortError: the signal's own reason is what callers see.
   const pause = () =>
     sleep(FOLLOW_POLL_MS, undefined, { signal }).catch((err: unknown) => {
@@ -92,15 +97,19 @@ export async function* followFile(growing: GrowingFile, signal: AbortSignal): As
   }
   try {
     let position = 0;
+    // A new buffer only once the last one was handed on (an empty read while waiting reuses it).
+    let buffer = Buffer.allocUnsafe(FOLLOW_CHUNK);
     while (true) {
       signal.throwIfAborted();
       // Read whether the writer had finished before reading: an empty read after that is the end.
       const finished = growing.done;
-      const buffer = Buffer.allocUnsafe(FOLLOW_CHUNK);
       const { bytesRead } = await handle.read(buffer, 0, FOLLOW_CHUNK, position);
       if (bytesRead > 0) {
         position += bytesRead;
-        yield buffer.subarray(0, bytesRead);
+        read.bytes = position;
+        const chunk = buffer.subarray(0, bytesRead);
+        buffer = Buffer.allocUnsafe(FOLLOW_CHUNK);
+        yield chunk;
       } else if (finished) return;
       else await pause();
     }
@@ -128,32 +137,44 @@ export async function loadStaged(
     ['database', 'load', staging, '--from-stdin', '--overwrite-destination=true'],
     { env: admin.env ?? process.env, stdin: 'pipe', stdout: 'ignore', name: 'neo4j-admin' },
   );
-  // Its whole process group (runTool starts each tool in its own): neo4j-admin's JVM too.
-  const stop = () => {
+  // Its whole process group (runTool starts each tool in its own): neo4j-admin's JVM too; SIGKILL
+  // after 10 s if it is still there.
+  const signalGroup = (name: NodeJS.Signals) => {
     const pid = tool.child.pid;
+    if (tool.child.exitCode !== null || tool.child.signalCode !== null) return;
     try {
-      if (pid !== undefined) process.kill(-pid, 'SIGTERM');
+      if (pid !== undefined) process.kill(-pid, name);
     } catch {
-      tool.child.kill('SIGTERM');
+      tool.child.kill(name);
     }
+  };
+  const stop = () => {
+    signalGroup('SIGTERM');
+    setTimeout(() => signalGroup('SIGKILL'), 10_000).unref();
   };
   signal.addEventListener('abort', stop, { once: true });
   try {
     // neo4j-admin failing closes its end of the pipe (EPIPE here): its exit status says why.
-    const fed = pipeline(followFile(growing, signal), tool.stdin);
+    const read = { bytes: 0 };
+    const fed = pipeline(followFile(growing, signal, read), tool.stdin);
     const [feeding, exited] = await Promise.allSettled([fed, tool.done]);
     signal.throwIfAborted();
     if (exited.status === 'rejected') throw exited.reason;
     if (feeding.status === 'rejected') {
-      // Exited 0, yet its standard input closed before the follower had passed every byte.
       const code = (feeding.reason as { code?: unknown } | null)?.code;
-      if (code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE')
+      if (code !== 'EPIPE' && code !== 'ERR_STREAM_PREMATURE_CLOSE') throw feeding.reason;
+      // Exited 0 with its standard input closed: fine if it had been given every byte of the file
+      // (it may end at the archive's end before the follower saw the download finish), else not.
+      while (!growing.done) {
+        await sleep(FOLLOW_POLL_MS, undefined, { signal }).catch(() => signal.throwIfAborted());
+      }
+      const whole = (await stat(growing.file)).size;
+      if (read.bytes !== whole)
         throw new ToolFailedError(
           'neo4j-admin',
           { code: 0, signal: null },
-          'it ended before it had read the whole dump',
+          `it ended before it had read the whole dump (${read.bytes} of ${whole} bytes)`,
         );
-      throw feeding.reason;
     }
   } finally {
     signal.removeEventListener('abort', stop);
@@ -248,7 +269,7 @@ export async function swapStaged(dirs: StoreDirs, staged: Map<string, string>, l
         { cause: err },
       );
     throw new SwapFailedError(
-      `the staged load could not be put in place (${why}), and these folders could not be moved back: ${stuck.join('; ')}. Keep the DBMS stopped, move each back by hand (mv), then restore again`,
+      `the staged load could not be put in place (${why}), and these folders could not be moved back: ${stuck.join('; ')}. The restore state machine starts the DBMS again after a failed restore: stop it, move each folder back by hand (mv), then restore again`,
       false,
       { cause: err },
     );
