@@ -258,7 +258,11 @@ describe('backup runner: Neo4j Community dumped from a copy of its stopped store
         );
         expect(run.code, run.stderr).toBe(2);
         expect(run.stderr).toMatch(/inventory/);
-        expect(await listAll(s3(), Bucket, `${target}/${backupId}/`)).toEqual([]);
+        // No dump uploaded: only the runner's error record (`.runner/database.error.json`).
+        expect(await listAll(s3(), Bucket, `${target}/${backupId}/database/`)).toEqual([]);
+        expect((await listAll(s3(), Bucket, `${target}/${backupId}/`)).map((o) => o.Key)).toEqual([
+          `${target}/${backupId}/.runner/database.error.json`,
+        ]);
         const copies = join(scratch, 'copy');
         expect(existsSync(copies) ? readdirSync(copies) : []).toEqual([]);
         expect(source.pid()).toBeUndefined();
