@@ -355,12 +355,7 @@ async function restoreCommunityIn(
   if (download.status === 'rejected') throw download.reason;
   const deploymentId = check.value;
   const verified = download.value;
-  const verifiedBytes = verified.reduce((n, v) => n + v.bytes, 0);
-  log.info('Neo4j files downloaded and verified against the manifest', {
-    files: verified.length,
-    verifiedBytes,
-    system: choice,
-  });
+  const verifiedBytes = verifiedTotal(log, verified);
   // Phase 2: load the verified files.
   try {
     await loadInPlace(admin, loads, log);
@@ -375,6 +370,16 @@ async function restoreCommunityIn(
     load: { how: 'in-place', ...(inPlaceReason ? { reason: inPlaceReason } : {}) },
     durationMs: Date.now() - started,
   };
+}
+
+/** The bytes of `verified`, summed, logged as downloaded and verified (both ways of loading log it alike). */
+function verifiedTotal(log: Logger, verified: readonly VerifiedFile[]): number {
+  const verifiedBytes = verified.reduce((n, v) => n + v.bytes, 0);
+  log.info('Neo4j files downloaded and verified against the manifest', {
+    files: verified.length,
+    verifiedBytes,
+  });
+  return verifiedBytes;
 }
 
 /** A database to load: its name, the manifest's file, and where its verified copy goes in scratch space. */
@@ -541,11 +546,7 @@ async function restoreStaged(
     }
     const deploymentId = check.value;
     const verified = download.value;
-    const verifiedBytes = verified.reduce((n, v) => n + v.bytes, 0);
-    log.info('Neo4j files downloaded and verified against the manifest', {
-      files: verified.length,
-      verifiedBytes,
-    });
+    const verifiedBytes = verifiedTotal(log, verified);
     let reason = noRoom;
     if (!reason) {
       try {
