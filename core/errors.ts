@@ -71,6 +71,8 @@ export const ErrorNames = {
   BackupArchived: 'BackupArchived',
   /** A Community backup with `neo4j.dumpFrom` "copy": the stopped store could not be copied to the task's disk or the copy is not the store (files, sizes or last committed transaction differ), or the dump of the copy failed after the runner had started the DBMS again (a new attempt would find the DBMS running and no copy: not retried). The message names the cause; the DBMS is started again either way. */
   Neo4jStoreCopy: 'Neo4jStoreCopy',
+  /** A staged Community restore could not put its loaded stores in place of the target's, and could not move back every folder it had moved: the message names each folder to move back by hand. The DBMS must not start meanwhile (it would start without those databases' store or logs), so the restore state machine leaves it stopped and says so. Retrying cannot fix it. */
+  Neo4jStoreSwap: 'Neo4jStoreSwap',
 } as const;
 
 export type ErrorName = (typeof ErrorNames)[keyof typeof ErrorNames];
@@ -235,6 +237,22 @@ export class InsufficientScratchSpaceError extends NamedError {
 export class Neo4jStoreCopyError extends NamedError {
   override readonly name = ErrorNames.Neo4jStoreCopy;
   constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/**
+ * A staged Community restore's swap failed (ErrorNames.Neo4jStoreSwap). `restored` true: every folder
+ * it moved is back in its place (the restore falls back to loading in place; never thrown out of the
+ * runner); false: the message names each folder to move back, and the DBMS is left stopped.
+ */
+export class Neo4jStoreSwapError extends NamedError {
+  override readonly name = ErrorNames.Neo4jStoreSwap;
+  constructor(
+    message: string,
+    readonly restored: boolean,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
   }
 }

@@ -8,6 +8,7 @@ import { Construct } from 'constructs';
 import { RESTORE_RUNNER_STEPS } from '../../core/backup/runner-steps.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
 import { DRILL_EXECUTION_TIMEOUT_SECONDS, EXECUTION_TIMEOUT_SECONDS } from '../../core/config/timeouts.js';
+import { ErrorNames } from '../../core/errors.js';
 import { STARTED_BY_EXECUTION_ID } from '../../core/restore/plan.js';
 import type { BackupFunctions } from './backup-functions.js';
 import type { BackupRunner } from './backup-runner.js';
@@ -370,6 +371,17 @@ export class RestoreStateMachine extends Construct {
         result: result('DatabaseFailedDbmsDown', false),
       },
       restarted: { result: result('DatabaseFailedDbmsRestarted', false) },
+      // A staged load's swap that could not be undone: the target's store folders are not in place,
+      // and a start would bring its databases up without them. Left stopped; the cause names the folders.
+      leaveStopped: {
+        errors: [ErrorNames.Neo4jStoreSwap],
+        name: 'DbmsLeftStoppedAfterSwapFailure',
+        cause: statesFormat(
+          `DOWN: the Neo4j DBMS of {} was left stopped on purpose: its store folders must be moved back by hand first ({}). Once they are back: ${advice.text}`,
+          ['$.plan.target', '$.error.Cause', ...advice.args],
+        ),
+        result: result('DatabaseSwapFailedDbmsDown', false),
+      },
     });
 
     const onlineValidate = b

@@ -82,6 +82,25 @@ describe('synthesized definitions: DBMS handling, readiness bounds, Task timeout
     }
   });
 
+  it("the restore leaves the DBMS stopped after a staged load's swap that could not be undone (Neo4jStoreSwap), saying DOWN, why, and how to start it", () => {
+    const restore = new Map(
+      allStates(synthesized.machines.restore.definition as never) as Array<[string, State]>,
+    );
+    const catches = restore.get('RestoreNeo4j')?.Catch ?? [];
+    // Caught before States.ALL (the first match wins), which would start the DBMS again.
+    expect(catches[0]).toMatchObject({
+      ErrorEquals: ['Neo4jStoreSwap'],
+      Next: 'DbmsLeftStoppedAfterSwapFailure',
+    });
+    expect(catches[1]).toMatchObject({ ErrorEquals: ['States.ALL'], Next: 'RestoreNeo4jFailed' });
+    const left = restore.get('DbmsLeftStoppedAfterSwapFailure');
+    expect(left).toMatchObject({ Type: 'Pass', ResultPath: '$.failure', Next: 'DatabaseSwapFailedDbmsDown' });
+    const cause = String(left?.Parameters?.['cause.$']);
+    expect(cause).toContain('DOWN: the Neo4j DBMS of {} was left stopped on purpose');
+    expect(cause).toContain('aws ecs update-service --cluster {} --service {} --desired-count {}');
+    expect(restore.get('DatabaseSwapFailedDbmsDown')?.Next).toBe(restore.get('DatabaseFailedDbmsDown')?.Next);
+  });
+
   it('every ECS task has TimeoutSeconds; Lambda tasks, bounded by their function, get AWS’s default locally, not 60 s', () => {
     for (const machine of Object.values(synthesized.machines)) {
       const states = allStates(machine.definition as never) as Array<[string, State]>;

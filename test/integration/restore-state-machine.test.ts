@@ -13,6 +13,7 @@ import {
 import { type LocalTarget, localRuntime } from '../../cli/local/harness-target.js';
 import { fileKey, restoreStepKey } from '../../core/backup/layout.js';
 import type { DeploymentConfig } from '../../core/config/schema.js';
+import { Neo4jStoreSwapError } from '../../core/errors.js';
 import { RestoreStepResultSchema } from '../../core/restore/steps.js';
 import { getJson } from '../../core/s3/objects.js';
 import { countGraph, countTables, type Neo4jServer, type PostgresServer } from '../../harness/index.js';
@@ -323,5 +324,45 @@ describe('restore and drill state machines, run locally from the synthesized def
       );
     },
     scaled(300_000),
+  );
+
+  it(
+    "a staged load's swap that could not be undone leaves the DBMS stopped, saying DOWN and which folders to move back (a start would bring the databases up without their store)",
+    async () => {
+      // The runner's Neo4jStoreSwap (restored: false) as SendTaskFailure reports it; the other
+      // runner states do nothing. What is tested is the state machine's answer to that error.
+      const cause =
+        'the staged load could not be put in place (EIO), and these folders could not be moved back: /data/databases/ibh-restore-0000aaaa-1-replaced → /data/databases/neo4j';
+      const subcommands: string[] = [];
+      const run = await runRestoreLocally(
+        { target: 'infrahub-lab', backupId, components: ['database'] },
+        options({
+          runTask: async (request) => {
+            subcommands.push(request.subcommand);
+            if (request.subcommand === 'restore-neo4j') throw new Neo4jStoreSwapError(cause, false);
+          },
+        }),
+      );
+      try {
+        expect(subcommands).toEqual(['restore-neo4j']);
+        expect(run.status).toBe('FAILED');
+        const states = entered(run);
+        expect(states).toContain('StopDbmsForRestore');
+        expect(states).toContain('DbmsLeftStoppedAfterSwapFailure');
+        expect(states).not.toContain('StartDbmsAfterRestore');
+        expect(states).not.toContain('StartDbmsAfterRestoreFailure');
+        expect(states).not.toContain('ValidateNeo4j');
+        // Left stopped: nothing answers on Bolt.
+        await expect(countGraph(neo4j)).rejects.toThrow();
+        expect(run.cause).toMatch(/DOWN: the Neo4j DBMS of infrahub-lab was left stopped on purpose/);
+        expect(run.cause).toContain('ibh-restore-0000aaaa-1-replaced → /data/databases/neo4j');
+        const [notice] = await notices.sns();
+        expect(notice?.Subject).toBe('Infrahub restore FAILED: infrahub-lab');
+        expect(notice?.Message).toMatch(/left stopped on purpose/);
+      } finally {
+        await neo4j.startDbms();
+      }
+    },
+    scaled(180_000),
   );
 });

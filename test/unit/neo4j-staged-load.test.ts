@@ -15,7 +15,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   followFile,
   type GrowingFile,
@@ -26,11 +26,27 @@ import {
   swapStaged,
 } from '../../containers/runner/src/components/neo4j-staged-load.js';
 import type { StoreDirs } from '../../containers/runner/src/components/neo4j-store-copy.js';
+import { Neo4jStoreSwapError } from '../../core/errors.js';
 import { createLogger } from '../../core/log.js';
 import { neo4jDatabaseNameProblem } from '../../core/neo4j-names.js';
 import { testTempDir } from '../helpers/temp.js';
 
 const logger = createLogger({}, { write: () => undefined });
+
+// A rename that fails on purpose (EIO), for the undo that cannot be made: as root no permission
+// stops a rename, so fs.promises.rename is wrapped; every other call is the real one.
+const renameFaults = vi.hoisted(() => ({ failTo: undefined as string | undefined }));
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs/promises')>();
+  return {
+    ...real,
+    rename: async (from: string, to: string) => {
+      if (renameFaults.failTo !== undefined && to === renameFaults.failTo)
+        throw Object.assign(new Error(`EIO: i/o error, rename '${from}' -> '${to}'`), { code: 'EIO' });
+      return real.rename(from, to);
+    },
+  };
+});
 
 async function collect(source: AsyncIterable<Buffer>): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -145,7 +161,7 @@ describe('swapStaged', () => {
     const err = await swapStaged(s, new Map([['neo4j', 'ibh-restore-0000bbbb-0']]), logger).catch(
       (e: unknown) => e,
     );
-    expect(err).toMatchObject({ name: 'StagedSwapFailed', restored: true });
+    expect(err).toMatchObject({ name: 'Neo4jStoreSwap', restored: true });
     expect(s.read('databases/neo4j')).toBe('old');
     expect(s.read('transactions/neo4j')).toBe('old logs');
   });
@@ -167,7 +183,7 @@ describe('swapStaged', () => {
     // neo4j's logs cannot be moved aside: a non-empty folder holds the name (rename: ENOTEMPTY).
     s.put('transactions/ibh-restore-0000cccc-1-replaced', 'in the way');
     const err = await swapStaged(s, staged, logger).catch((e: unknown) => e);
-    expect(err).toMatchObject({ name: 'StagedSwapFailed', restored: true });
+    expect(err).toMatchObject({ name: 'Neo4jStoreSwap', restored: true });
     expect((err as Error).message).toMatch(/could not be put in place .*every folder moved was put back/);
     for (const db of ['system', 'neo4j']) {
       expect(s.read(`databases/${db}`)).toBe(`old ${db}`);
@@ -175,6 +191,38 @@ describe('swapStaged', () => {
       expect(s.read(`databases/${staged.get(db)}`)).toBe(`new ${db}`);
       expect(s.read(`transactions/${staged.get(db)}`)).toBe(`new ${db} logs`);
     }
+  });
+});
+
+describe('swapStaged, when its undo fails too', () => {
+  it('throws Neo4jStoreSwap (restored: false) naming each folder to move back, and removes nothing', async () => {
+    let err: unknown;
+    const t = store();
+    t.put('databases/neo4j', 'old');
+    t.put('transactions/neo4j', 'old logs');
+    t.put('databases/ibh-restore-0000eeee-0', 'new');
+    const stagedStore = join(t.data, 'databases', 'ibh-restore-0000eeee-0');
+    try {
+      // The staged logs are missing, so the swap fails after moving the store in; the undo's move
+      // of the staged store back to its staging name fails (EIO), so the old store, aside, cannot
+      // take its name back either.
+      renameFaults.failTo = stagedStore;
+      err = await swapStaged(t, new Map([['neo4j', 'ibh-restore-0000eeee-0']]), logger).catch(
+        (e: unknown) => e,
+      );
+    } finally {
+      renameFaults.failTo = undefined;
+    }
+    expect(err).toBeInstanceOf(Neo4jStoreSwapError);
+    expect(err).toMatchObject({ name: 'Neo4jStoreSwap', restored: false });
+    const message = (err as Error).message;
+    expect(message).toContain(`${join(t.data, 'databases', 'neo4j')} → ${stagedStore}`);
+    expect(message).toContain(`${stagedStore}-replaced → ${join(t.data, 'databases', 'neo4j')}`);
+    expect(message).toMatch(/The DBMS must stay stopped until then/);
+    // Nothing was removed: the target's old store is still there, aside, and named.
+    expect(t.read('databases/ibh-restore-0000eeee-0-replaced')).toBe('old');
+    expect(t.read('databases/neo4j')).toBe('new');
+    expect(t.read('transactions/neo4j')).toBe('old logs');
   });
 });
 

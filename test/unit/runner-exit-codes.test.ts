@@ -24,6 +24,7 @@ describe('runner exit codes', () => {
       ErrorNames.RestoreInProgress,
       ErrorNames.RestoreBlocked,
       ErrorNames.Neo4jStoreCopy,
+      ErrorNames.Neo4jStoreSwap,
     ])
       expect(EXIT_CODES[name], name).toBeGreaterThan(1);
   });

@@ -178,6 +178,7 @@ export const EXIT_CODES: Record<string, number> = {
   [ErrorNames.IncompatibleBackup]: 20,
   [ErrorNames.RestoreInProgress]: 21,
   [ErrorNames.RestoreBlocked]: 22,
+  [ErrorNames.Neo4jStoreSwap]: 23,
 };
 
 const USAGE = `usage: runner <subcommand>

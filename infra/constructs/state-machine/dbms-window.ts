@@ -6,6 +6,7 @@
  *   <assume> (desiredCount 1, in case stopping fails before it says) → <stop> (remembers the count
  *   at $.dbmsState) → <work> (runner) → <start> → next
  *   <stop>, <work> failed → <restart> → (the failure, the DBMS running again) or (the DBMS DOWN)
+ *   <work> failed with one of `leaveStopped.errors` → its record (DOWN, left stopped on purpose)
  *   <start> failed → <restart> as well, or straight to DOWN (`startFailure`)
  *
  * Every failure is recorded at `$.failure` ({step, error, cause}) before the result; a DBMS left
@@ -83,6 +84,18 @@ export interface DbmsWindowProps<Step extends string> {
     readonly result: sfn.IChainable;
   };
   /**
+   * Errors of <work> after which the DBMS must NOT be started again (a store left half-moved: a
+   * start would bring the databases up without it): the record `name` (at $.failure: step <work>,
+   * the error, and `cause`, an ASL expression saying DOWN and what to do), then `result`. Caught
+   * before any other failure of <work>.
+   */
+  readonly leaveStopped?: {
+    readonly errors: readonly string[];
+    readonly name: string;
+    readonly cause: string;
+    readonly result: sfn.IChainable;
+  };
+  /**
    * When <restart> started the DBMS again: `note` (if any) is recorded at `$.failure.dbms` by the
    * Pass `name`, then `result`.
    */
@@ -148,7 +161,16 @@ export function dbmsWindow<Step extends string>(
       caught,
     )
     .next(props.next);
-  const work = b.run(props.work).addCatch(failedThenRestart(props.work), caught).next(start);
+  const work = b.run(props.work);
+  if (props.leaveStopped)
+    work.addCatch(
+      new sfn.Pass(b.scope, props.leaveStopped.name, {
+        resultPath: '$.failure',
+        parameters: { step: props.work, 'error.$': '$.error.Error', 'cause.$': props.leaveStopped.cause },
+      }).next(props.leaveStopped.result),
+      { ...caught, errors: [...props.leaveStopped.errors] },
+    );
+  work.addCatch(failedThenRestart(props.work), caught).next(start);
   const stop = dbms(names.stop, 'stop', {
     resultPath: '$.dbmsState',
     resultSelector: { 'desiredCount.$': '$.Payload.desiredCount' },

@@ -25,7 +25,7 @@ import { type FileHandle, open, readdir, rename, rm, stat } from 'node:fs/promis
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ToolFailedError } from '../../../../core/errors.js';
+import { Neo4jStoreSwapError, ToolFailedError } from '../../../../core/errors.js';
 import type { Logger } from '../../../../core/log.js';
 import { runTool } from '../../../../core/tools/run-tool.js';
 import type { Neo4jAdmin } from './neo4j.js';
@@ -209,18 +209,6 @@ export async function leftoverStaging(dirs: StoreDirs): Promise<string[]> {
   return found;
 }
 
-/** A swap that failed; `restored` says whether every folder it had moved is back in its place. */
-export class SwapFailedError extends Error {
-  override readonly name = 'StagedSwapFailed';
-  constructor(
-    message: string,
-    readonly restored: boolean,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
-
 /**
  * Puts each staged database in place of the target's: per database and per folder (store, then
  * transaction logs), the target's folder (if any) is renamed to `<staging>-replaced`, then the staged
@@ -228,7 +216,7 @@ export class SwapFailedError extends Error {
  * removed is logged, not thrown: the restore is done). A staged database must have both folders (a
  * load always writes its transaction logs): one missing fails the swap, undone.
  * @param staged target database name → its staging name
- * @throws SwapFailedError when a rename fails; every rename done is undone first (in reverse), and
+ * @throws Neo4jStoreSwapError when a rename fails; every rename done is undone first (in reverse), and
  *   `restored` is false only when that undo failed too, the message then naming each folder to move back
  */
 export async function swapStaged(dirs: StoreDirs, staged: Map<string, string>, log: Logger): Promise<void> {
@@ -263,13 +251,13 @@ export async function swapStaged(dirs: StoreDirs, staged: Map<string, string>, l
     }
     const why = err instanceof Error ? err.message : String(err);
     if (stuck.length === 0)
-      throw new SwapFailedError(
+      throw new Neo4jStoreSwapError(
         `the staged load could not be put in place (${why}); every folder moved was put back`,
         true,
         { cause: err },
       );
-    throw new SwapFailedError(
-      `the staged load could not be put in place (${why}), and these folders could not be moved back: ${stuck.join('; ')}. The restore state machine starts the DBMS again after a failed restore: stop it, move each folder back by hand (mv), then restore again`,
+    throw new Neo4jStoreSwapError(
+      `the staged load could not be put in place (${why}), and these folders could not be moved back: ${stuck.join('; ')}. The DBMS must stay stopped until then (the restore state machine leaves it stopped after this error): move each folder back by hand (mv), start the DBMS, then restore again`,
       false,
       { cause: err },
     );

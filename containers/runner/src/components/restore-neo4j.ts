@@ -35,6 +35,7 @@ import {
   ManifestError,
   NamedError,
   Neo4jDatabaseInUseError,
+  Neo4jStoreSwapError,
   RestoreValidationError,
   RunnerConfigError,
   ToolFailedError,
@@ -72,7 +73,6 @@ import {
   leftoverStaging,
   loadStaged,
   removeStaged,
-  SwapFailedError,
   stagingNames,
   swapStaged,
 } from './neo4j-staged-load.js';
@@ -561,7 +561,7 @@ async function restoreStaged(
           load: { how: 'staged' },
         };
       } catch (err) {
-        if (!(err instanceof SwapFailedError) || !err.restored) throw err;
+        if (!(err instanceof Neo4jStoreSwapError) || !err.restored) throw err;
         reason = err.message;
         log.warn('the staged load could not be put in place: loading in place', { reason });
       }
