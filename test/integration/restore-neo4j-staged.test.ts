@@ -21,12 +21,10 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localRunnerEnv, neo4jRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
 import { leftoverStaging } from '../../containers/runner/src/components/neo4j-staged-load.js';
 import { storeDirs } from '../../containers/runner/src/components/neo4j-store-copy.js';
 import { restoreNeo4jCommunity } from '../../containers/runner/src/components/restore-neo4j.js';
 import type { Manifest } from '../../core/backup/manifest.js';
-import { writeManifest } from '../../core/backup/seal.js';
 import { createLogger } from '../../core/log.js';
 import {
   countGraph,
@@ -41,6 +39,7 @@ import {
 } from '../../harness/index.js';
 import { scaled } from '../../harness/time-scale.js';
 import { storeCommunityDumpBackup } from '../helpers/manifest.js';
+import { takeCommunityBackup } from '../helpers/neo4j-backup.js';
 
 const Bucket = 'backups-restore-neo4j-staged';
 const target = 'infrahub-lab';
@@ -67,14 +66,7 @@ describe('restore: Neo4j Community, staged while downloading (real neo4j-admin, 
     proxy = await startFaultProxy(server.endpoint);
     await createVersionedBucket(s3, Bucket);
     await seedGraph(neo4j, { devices: 30 });
-    const env = { ...localRunnerEnv(server, { target, backupId, bucket: Bucket }), ...neo4jRunnerEnv(neo4j) };
-    const counted = await runRunner('count-neo4j', env);
-    expect(counted.code, counted.stderr).toBe(0);
-    await neo4j.stopDbms();
-    const dumped = await runRunner('backup-neo4j', env);
-    await neo4j.startDbms();
-    expect(dumped.code, dumped.stderr).toBe(0);
-    ({ manifest } = await writeManifest(s3, Bucket, { target, backupId, components: ['database'] }));
+    manifest = await takeCommunityBackup(neo4j, server, s3, { target, backupId, bucket: Bucket });
     atBackup = await countGraph(neo4j);
     scratch = mkdtempSync(join(tmpdir(), 'restore-neo4j-staged-'));
     adminLog = join(scratch, 'neo4j-admin.log');

@@ -20,7 +20,6 @@ import {
 } from '../../containers/runner/src/components/restore-neo4j.js';
 import { restoreIdFor, restoreStepKey } from '../../core/backup/layout.js';
 import type { Manifest } from '../../core/backup/manifest.js';
-import { writeManifest } from '../../core/backup/seal.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { createLogger } from '../../core/log.js';
 import { type RestoreStatePlan, restorePlanStep } from '../../core/restore/plan-step.js';
@@ -38,6 +37,7 @@ import {
   startS3,
 } from '../../harness/index.js';
 import { scaled } from '../../harness/time-scale.js';
+import { takeCommunityBackup } from '../helpers/neo4j-backup.js';
 
 const Bucket = 'backups-restore-neo4j';
 const target = 'infrahub-lab';
@@ -64,14 +64,7 @@ describe('restore: Neo4j Community (real neo4j-admin load, real S3 server)', () 
     proxy = await startFaultProxy(server.endpoint);
     await createVersionedBucket(s3, Bucket);
     await seedGraph(neo4j, { devices: 30 });
-    const env = { ...localRunnerEnv(server, { target, backupId, bucket: Bucket }), ...neo4jRunnerEnv(neo4j) };
-    const counted = await runRunner('count-neo4j', env);
-    expect(counted.code, counted.stderr).toBe(0);
-    await neo4j.stopDbms();
-    const dumped = await runRunner('backup-neo4j', env);
-    await neo4j.startDbms();
-    expect(dumped.code, dumped.stderr).toBe(0);
-    ({ manifest } = await writeManifest(s3, Bucket, { target, backupId, components: ['database'] }));
+    manifest = await takeCommunityBackup(neo4j, server, s3, { target, backupId, bucket: Bucket });
     atBackup = await countGraph(neo4j);
     scratch = mkdtempSync(join(tmpdir(), 'restore-neo4j-'));
     adminLog = join(scratch, 'neo4j-admin.log');
