@@ -837,7 +837,7 @@ const timeZone = z
   })
   .transform((zone) => canonicalTimeZone(zone) ?? zone);
 
-export const ScheduleSchema = z.strictObject({
+const ScheduleObjectSchema = z.strictObject({
   name: targetName,
   /**
    * `backup`; `restore-drill`; `refresh`: restores `source`'s newest complete backup into the one
@@ -853,8 +853,9 @@ export const ScheduleSchema = z.strictObject({
   source: targetName.optional(),
   enabled: z.boolean().default(true),
   /** restore-drill: which backup to rehearse, the newest complete one or a random one within `windowDays`. */
-  backup: z.enum(['latest', 'random']).default('latest'),
-  windowDays: z.number().int().min(1).max(3650).default(30),
+  backup: z.enum(['latest', 'random']).optional(),
+  /** restore-drill with `backup` "random": how many days back the backup may be (default 30). */
+  windowDays: z.number().int().min(1).max(3650).optional(),
   /**
    * restore-drill over several targets: how many drills run at once (each a 2 vCPU, 8 GiB Fargate
    * task). Unset: the drill plan's default (4). A fleet of N targets whose drills take D minutes
@@ -862,6 +863,24 @@ export const ScheduleSchema = z.strictObject({
    */
   maxConcurrency: z.number().int().min(1).max(40).optional(),
 });
+
+/** What a restore-drill schedule rehearses when it does not say: the newest complete backup (`windowDays` 30 for `random`). */
+export const DRILL_SCHEDULE_DEFAULTS = { backup: 'latest', windowDays: 30 } as const;
+
+/**
+ * A schedule. `backup` and `windowDays` are a restore drill's: filled with DRILL_SCHEDULE_DEFAULTS
+ * for a drill, and refused on other kinds (DeploymentConfigSchema), where they would be ignored
+ * silently. Never filled in on other kinds, so a parsed configuration parses again unchanged.
+ */
+export const ScheduleSchema = ScheduleObjectSchema.transform((schedule) =>
+  schedule.kind === 'restore-drill'
+    ? {
+        ...schedule,
+        backup: schedule.backup ?? DRILL_SCHEDULE_DEFAULTS.backup,
+        windowDays: schedule.windowDays ?? DRILL_SCHEDULE_DEFAULTS.windowDays,
+      }
+    : schedule,
+);
 
 /** The classes `retention.coldStorage` moves when it names none: the long-kept ones, those with a count above 0. */
 export const COLD_STORAGE_DEFAULT_CLASSES = ['monthly', 'yearly'] as const;
@@ -1594,6 +1613,16 @@ export const DeploymentConfigSchema = z
               ? "is for restore-drill schedules only: a backup runs the deployment's maxConcurrency targets at once"
               : 'is for restore-drill schedules only: a refresh restores one target',
         });
+      for (const field of ['backup', 'windowDays'] as const)
+        if (schedule.kind !== 'restore-drill' && schedule[field] !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['schedules', i, field],
+            message:
+              schedule.kind === 'backup'
+                ? 'is for restore-drill schedules only: a backup schedule takes a new backup'
+                : "is for restore-drill schedules only: a refresh always restores the source's newest complete backup",
+          });
       if (schedule.kind !== 'refresh' && schedule.source !== undefined)
         ctx.addIssue({
           code: 'custom',
@@ -1665,12 +1694,12 @@ export const DeploymentConfigSchema = z
         if (
           schedule.kind === 'restore-drill' &&
           schedule.backup === 'random' &&
-          schedule.windowDays > cold.afterDays
+          (schedule.windowDays ?? DRILL_SCHEDULE_DEFAULTS.windowDays) > cold.afterDays
         )
           ctx.addIssue({
             code: 'custom',
             path: ['schedules', i, 'windowDays'],
-            message: `(${schedule.windowDays}) reaches past retention.coldStorage.afterDays (${cold.afterDays}): a random drill could pick a ${cold.classes.join(' or ')} backup whose files are in ${cold.storageClass}, which cannot be read without a restore of hours (infrahub-backup thaw); lower windowDays to at most ${cold.afterDays}, drill backup "latest", or use storageClass GLACIER_IR`,
+            message: `(${schedule.windowDays ?? DRILL_SCHEDULE_DEFAULTS.windowDays}) reaches past retention.coldStorage.afterDays (${cold.afterDays}): a random drill could pick a ${cold.classes.join(' or ')} backup whose files are in ${cold.storageClass}, which cannot be read without a restore of hours (infrahub-backup thaw); lower windowDays to at most ${cold.afterDays}, drill backup "latest", or use storageClass GLACIER_IR`,
           });
       });
 
@@ -1783,11 +1812,6 @@ function refreshScheduleProblems(
     );
     return;
   }
-  if (schedule.backup !== 'latest')
-    issue(
-      ['backup'],
-      `must be "latest" for a refresh schedule: it restores ${schedule.source ?? 'the source'}'s newest complete backup`,
-    );
   const destination = schedule.targets[0] as string;
   const configured = config.targets.map((t) => t.name);
   if (schedule.source === undefined || !configured.includes(destination)) return;

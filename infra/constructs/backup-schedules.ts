@@ -5,7 +5,7 @@ import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { BackupExecutionInput } from '../../core/backup/plan.js';
-import type { DeploymentConfig, Schedule } from '../../core/config/schema.js';
+import { type DeploymentConfig, DRILL_SCHEDULE_DEFAULTS, type Schedule } from '../../core/config/schema.js';
 import type { DrillExecutionInput, DrillFleetInput, RestoreExecutionInput } from '../../core/restore/plan.js';
 
 export interface BackupSchedulesProps {
@@ -31,7 +31,11 @@ export function scheduledBackupInput(schedule: Schedule): BackupExecutionInput {
  */
 export function scheduledDrillInput(schedule: Schedule): DrillExecutionInput | DrillFleetInput {
   const reason = `schedule ${schedule.name} (${schedule.expression})`;
-  const common = { backup: schedule.backup, windowDays: schedule.windowDays, reason };
+  const common = {
+    backup: schedule.backup ?? DRILL_SCHEDULE_DEFAULTS.backup,
+    windowDays: schedule.windowDays ?? DRILL_SCHEDULE_DEFAULTS.windowDays,
+    reason,
+  };
   const [only, ...others] = schedule.targets === '*' ? [] : schedule.targets;
   return only !== undefined && others.length === 0
     ? { target: only, ...common }
@@ -139,7 +143,7 @@ export class BackupSchedules extends Construct {
       this.schedules.push(
         new scheduler.Schedule(this, schedule.name, {
           scheduleName: this.uniqueName(props.config.name, schedule.name),
-          description: `Infrahub restore drill of ${describeScheduleTargets(schedule.targets)} (${schedule.backup} backup)`,
+          description: `Infrahub restore drill of ${describeScheduleTargets(schedule.targets)} (${schedule.backup ?? DRILL_SCHEDULE_DEFAULTS.backup} backup)`,
           schedule: scheduler.ScheduleExpression.expression(
             schedule.expression,
             TimeZone.of(schedule.timezone),

@@ -118,7 +118,38 @@ describe('configuration: refresh schedules', () => {
       kind: 'refresh',
       targets: [LAB],
       source: PROD,
+    });
+    // A refresh has no drill choice: nothing filled in, so the parsed configuration parses again.
+    expect(config.schedules.at(-1)).not.toHaveProperty('backup');
+    expect(parseDeploymentConfig(config, 'again', { scheduleCheckFrom: null })).toEqual(config);
+  });
+
+  it('refuses windowDays and backup on a refresh schedule (they were ignored silently: a refresh restores the newest complete backup)', () => {
+    const problems = refusal(withSchedule({ targets: [LAB], source: PROD, windowDays: 7, backup: 'random' }));
+    const i = loadDeploymentConfigFile('config/example.json').schedules.length;
+    expect(problems).toEqual([
+      `schedules[${i}].backup: is for restore-drill schedules only: a refresh always restores the source's newest complete backup`,
+      `schedules[${i}].windowDays: is for restore-drill schedules only: a refresh always restores the source's newest complete backup`,
+    ]);
+    // Written out as their defaults, they are refused as well: written, they say something untrue.
+    expect(refusal(withSchedule({ targets: [LAB], source: PROD, windowDays: 30 }))).toHaveLength(1);
+  });
+
+  it('refuses windowDays and backup on a backup schedule, and still takes them on a restore drill', () => {
+    const problems = refusal((raw) => {
+      raw.schedules[0] = { ...raw.schedules[0], windowDays: 14 };
+    });
+    expect(problems).toEqual([
+      'schedules[0].windowDays: is for restore-drill schedules only: a backup schedule takes a new backup',
+    ]);
+    const drill = { name: 'drill', kind: 'restore-drill', expression: 'cron(0 6 1 * ? *)', targets: '*' };
+    const config = configWith((raw) => {
+      raw.schedules.push({ ...drill, backup: 'random', windowDays: 14 });
+    });
+    expect(config.schedules.at(-1)).toMatchObject({ backup: 'random', windowDays: 14 });
+    expect(configWith((raw) => raw.schedules.push(drill)).schedules.at(-1)).toMatchObject({
       backup: 'latest',
+      windowDays: 30,
     });
   });
 
@@ -156,7 +187,10 @@ describe('configuration: refresh schedules', () => {
     [{ targets: '*', source: PROD }, /^schedules\[2\]\.targets: must name exactly one destination/],
     [{ targets: [LAB, PROD], source: PROD }, /^schedules\[2\]\.targets: must name exactly one destination/],
     [{ targets: [LAB], source: LAB }, /^schedules\[2\]\.source: names the destination "infrahub-lab" itself/],
-    [{ targets: [LAB], source: PROD, backup: 'random' }, /^schedules\[2\]\.backup: must be "latest"/],
+    [
+      { targets: [LAB], source: PROD, backup: 'random' },
+      /^schedules\[2\]\.backup: is for restore-drill schedules only: a refresh always restores the source's newest complete backup/,
+    ],
     [
       { targets: [LAB], source: PROD, maxConcurrency: 2 },
       /^schedules\[2\]\.maxConcurrency: is for restore-drill/,
