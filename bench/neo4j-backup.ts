@@ -14,7 +14,7 @@
  * Then the same for every size asked, to show whether the runner's memory grows with the data.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteObjectCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -22,6 +22,7 @@ import { localRunnerEnv, neo4jRunnerEnv } from '../cli/local/runner-process.js';
 import { buildRunner } from '../containers/runner/build.js';
 import { createVersionedBucket, type Neo4jServer, startNeo4j, startS3 } from '../harness/index.js';
 import { runnerNodePath } from '../harness/paths.js';
+import { cpuSeconds } from './cpu.js';
 import { inStreamChecksOn } from './in-stream.js';
 import { ensureInfrahubShapedStore, type InfrahubShapedStore } from './neo4j-graph.js';
 import { type Measured, measure } from './pg-backup.js';
@@ -86,12 +87,6 @@ export function loggedAt(stderr: string, message: string, database?: string): nu
 /** Milliseconds between the first log lines of the runner carrying `from` and `to` in their message. */
 export function loggedSpan(stderr: string, from: string, to: string, database?: string): number {
   return loggedAt(stderr, to, database) - loggedAt(stderr, from, database);
-}
-
-/** CPU seconds (user + system) a process has used so far (/proc/<pid>/stat utime + stime, in clock ticks of 1/100 s). */
-function cpuSeconds(pid: number): number {
-  const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** Reads every file of `dir` once (into the page cache). */

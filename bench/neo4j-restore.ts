@@ -23,6 +23,7 @@ import { fileKey, neo4jDumpPath } from '../core/backup/layout.js';
 import { writeManifest } from '../core/backup/seal.js';
 import { openObject } from '../core/s3/objects.js';
 import { countGraph, createVersionedBucket, startS3 } from '../harness/index.js';
+import { cpuSeconds, machineCpu } from './cpu.js';
 import { loggedAt, runnerNode, runnerNodeVersion, startOnStore } from './neo4j-backup.js';
 import { ensureInfrahubShapedStore, type InfrahubShapedStore } from './neo4j-graph.js';
 import { measure } from './pg-backup.js';
@@ -35,6 +36,11 @@ export interface RestoreSide {
   steps: Record<string, number>;
   /** Phases of restore-neo4j from its log (ms), ours only. */
   phases?: Record<string, number>;
+  /**
+   * CPU during its load step ((a) neo4j-admin's load, (b) restore-neo4j), in CPU-seconds: the whole
+   * machine's busy time, what its cores could give over that wall time, and the local S3 server's own.
+   */
+  cpu?: { busy: number; available: number; s3: number };
   totalMs: number;
   peakRssKiB: number;
 }
@@ -115,6 +121,16 @@ async function runOne(
       createWriteStream(file),
     );
     const dumpBytes = statSync(file).size;
+    // The machine's CPU and the S3 server's, read before and after a step.
+    const cpuNow = () => ({ at: Date.now(), machine: machineCpu(), s3: cpuSeconds(s3Server.pid) });
+    const cpuSince = (from: ReturnType<typeof cpuNow>) => {
+      const now = cpuNow();
+      return {
+        busy: now.machine.busy - from.machine.busy,
+        available: ((now.at - from.at) / 1000) * cpus().length,
+        s3: now.s3 - from.s3,
+      };
+    };
     const adminEnv = { ...process.env, ...neo4j.adminEnv() };
 
     const restoreEnv = {
@@ -132,18 +148,23 @@ async function runOne(
       print(
         `    round ${round} of ${rounds}: (a) raw load + start + count, (b) ours from S3 + start + validate ...`,
       );
+      const cpuBefore = cpuNow();
       const loaded = await measure(
         neo4j.adminPath,
         ['database', 'load', 'neo4j', `--from-path=${rawDir}`, '--overwrite-destination=true'],
         { env: adminEnv },
       );
+      const rawCpu = cpuSince(cpuBefore);
       const rawStart = await timed(() => neo4j.startDbms());
       const rawCount = await timed(() => countGraph(neo4j));
       await neo4j.stopDbms();
       const a = side({ load: loaded.wallMs, start: rawStart, count: rawCount }, loaded.peakRssKiB);
+      a.cpu = rawCpu;
 
       const restoreStart = Date.now();
+      const cpuBeforeOurs = cpuNow();
       const restored = await measure(runnerNode(), [bundle, 'restore-neo4j'], { env: restoreEnv });
+      const restoreCpu = cpuSince(cpuBeforeOurs);
       const oursStart = await timed(() => neo4j.startDbms());
       const validateStart = Date.now();
       const validated = await measure(runnerNode(), [bundle, 'validate-neo4j'], { env: restoreEnv });
@@ -152,6 +173,7 @@ async function runOne(
         { 'restore-neo4j': restored.wallMs, start: oursStart, 'validate-neo4j': validated.wallMs },
         Math.max(restored.peakRssKiB, validated.peakRssKiB),
       );
+      b.cpu = restoreCpu;
       // Where restore-neo4j's time went, from its log, as times from its start: the download
       // verified (beside the in-use check), the staged load that runs beside it, and the swap.
       const log = restored.stderr ?? '';
@@ -160,7 +182,8 @@ async function runOne(
         'load started at': at('neo4j-admin database load started, staged while the dump downloads'),
         'download verified at': at('Neo4j files downloaded and verified against the manifest'),
         'load finished at': at('neo4j-admin database load finished (staged)'),
-        'swapped at': at("the staged databases were put in place of the target's"),
+        'renamed into place at': at('the staged stores were renamed into place'),
+        'replaced stores removed at': at("the staged databases were put in place of the target's"),
         // validate-neo4j: from its start until the counts were compared (the rest writes its report).
         'validate: counted':
           loggedAt(validated.stderr ?? '', 'graph counts equal the backup') - validateStart,
@@ -222,6 +245,13 @@ export function formatNeo4jRestore(rows: readonly Neo4jRestoreRow[]): string[] {
             ', ',
           )} (restore-neo4j: from its start; the load staged beside the download, swapped in once verified; validate-neo4j: until the counts were compared)`,
       );
+    const cpu = (c: RestoreSide['cpu']) =>
+      c
+        ? `${c.busy.toFixed(1)} of ${c.available.toFixed(1)} CPU-s busy (the local S3 server ${c.s3.toFixed(1)})`
+        : 'not measured';
+    lines.push(
+      `        CPU during the load step, in the rows above: (a) ${cpu(r.raw.cpu)}; (b) ${cpu(r.ours.cpu)}`,
+    );
     lines.push(
       `    each step's best of the rounds, summed: (a) ${(r.rawBest.totalMs / 1000).toFixed(1)} s, (b) ${(r.oursBest.totalMs / 1000).toFixed(1)} s ` +
         `(start ${((r.rawBest.steps.start ?? 0) / 1000).toFixed(1)} and ${((r.oursBest.steps.start ?? 0) / 1000).toFixed(1)} s): ` +

@@ -27,6 +27,7 @@ import {
   startPostgres,
   startS3,
 } from '../harness/index.js';
+import { cpuSeconds } from './cpu.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -128,12 +129,6 @@ async function emptyBucket(s3: S3Client, bucket: string): Promise<void> {
   for (const v of versions.Versions ?? []) {
     await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: v.Key, VersionId: v.VersionId }));
   }
-}
-
-/** CPU seconds (user + system) a process has used so far. */
-function cpuSeconds(pid: number): number {
-  const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** pg_dump streamed through SHA-256 into a discard sink: our pipeline without any storage. */

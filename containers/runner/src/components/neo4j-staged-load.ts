@@ -262,6 +262,7 @@ export async function swapStaged(dirs: StoreDirs, staged: Map<string, string>, l
       { cause: err },
     );
   }
+  log.info('the staged stores were renamed into place: removing the replaced ones', { replaced });
   for (const folder of replaced) {
     await rm(folder, { recursive: true, force: true }).catch((err: unknown) =>
       log.warn('a replaced store folder could not be removed after the restore: remove it by hand', {

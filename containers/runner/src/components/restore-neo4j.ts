@@ -472,10 +472,16 @@ async function restoreStaged(
     });
     return verdict;
   });
+  // Logged when the download ends (the loads may still run): the time is the download's own.
+  let verifiedBytes = 0;
   const downloaded = downloadAllVerified(ctx, what, workDir, loads, stop.signal, (i) => {
     (growing[i] as GrowingFile).done = true;
     verdicts[i]?.settle();
   })
+    .then((verified) => {
+      verifiedBytes = verifiedTotal(log, verified);
+      return verified;
+    })
     .catch(fail)
     .finally(() => {
       for (const v of verdicts) v.settle();
@@ -546,7 +552,6 @@ async function restoreStaged(
     }
     const deploymentId = check.value;
     const verified = download.value;
-    const verifiedBytes = verifiedTotal(log, verified);
     let reason = noRoom;
     if (!reason) {
       try {

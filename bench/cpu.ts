@@ -1,0 +1,25 @@
+/**
+ * CPU accounting for the benchmarks, from Linux's /proc (proc(5): /proc/<pid>/stat fields 14-15
+ * utime and stime, /proc/stat's first "cpu" line), in clock ticks of 1/100 s (USER_HZ on Linux).
+ */
+import { readFileSync } from 'node:fs';
+
+const TICKS_PER_SECOND = 100;
+
+/** CPU seconds (user + system) process `pid` has used so far. @throws when it does not exist */
+export function cpuSeconds(pid: number): number {
+  const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+/**
+ * The whole machine's CPU time so far, in CPU-seconds: `busy` (every state but idle and iowait)
+ * and `total`. The difference of two readings over an interval says how much of the cores it used.
+ */
+export function machineCpu(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = ticks.reduce((a, b) => a + b, 0);
+  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
+  return { busy: (total - idle) / TICKS_PER_SECOND, total: total / TICKS_PER_SECOND };
+}
