@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { restoreNeo4jCommunity } from '../../containers/runner/src/components/restore-neo4j.js';
@@ -140,6 +140,36 @@ describe('a failed Community load says what of the target was already replaced',
     expect(readFileSync(admin.log, 'utf8')).toMatch(
       /^database load ibh-restore-[0-9a-f]{8}-0 --from-stdin /m,
     );
+  });
+
+  it('neo4j-admin.conf naming another transaction log root is refused before any load, staged or in place (review of issue 19: the in-place fallback wrote the logs there)', async () => {
+    const admin = fakeCommunityAdmin();
+    const manifest = await backupOf(['neo4j']);
+    for (const withStore of [true, false]) {
+      const home = work();
+      mkdirSync(join(home, 'conf'));
+      writeFileSync(
+        join(home, 'conf', 'neo4j-admin.conf'),
+        'server.directories.transaction.logs.root=/elsewhere/tx\n',
+      );
+      if (withStore) {
+        mkdirSync(join(home, 'data', 'databases', 'neo4j'), { recursive: true });
+        writeFileSync(join(home, 'data', 'databases', 'neo4j', 'neostore'), 'the target store');
+      }
+      const err = await restoreNeo4jCommunity(ctx(), { path: admin.path }, manifest, {
+        workDir: work(),
+        store: { home },
+      }).catch((e: Error) => e);
+      expect(err).toMatchObject({ name: 'RunnerConfigError' });
+      expect((err as Error).message).toMatch(
+        /neo4j-admin would load the backup elsewhere than the DBMS reads it: .*neo4j-admin\.conf sets server\.directories\.transaction\.logs\.root=\/elsewhere\/tx .*nothing was loaded/,
+      );
+      if (withStore)
+        expect(readFileSync(join(home, 'data', 'databases', 'neo4j', 'neostore'), 'utf8')).toBe(
+          'the target store',
+        );
+    }
+    expect(existsSync(admin.log) ? readFileSync(admin.log, 'utf8') : '').not.toMatch(/database load/);
   });
 
   it('a staged load whose neo4j-admin ends before reading the whole dump fails, nothing swapped', async () => {

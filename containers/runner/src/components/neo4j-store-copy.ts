@@ -51,6 +51,52 @@ export function storeDirs(home: string, conf: string): StoreDirs {
   return { data, transactions: isAbsolute(txSetting) ? txSetting : resolve(data, txSetting) };
 }
 
+/**
+ * Where `neo4j-admin database load` puts a store, when it differs from the DBMS's (storeDirs): the
+ * files neo4j-admin reads after neo4j.conf, each overriding it (Operations Manual, "Configuration":
+ * neo4j-admin reads neo4j.conf, then neo4j-admin.conf, then neo4j-admin-database-load.conf, all in
+ * NEO4J_CONF). Returns one line per setting that names another folder, naming the file; none: []. A
+ * load there would write a store, or its transaction logs, where the DBMS does not read them.
+ */
+export function loadDirsProblems(home: string, conf: string): string[] {
+  const dbms = storeDirs(home, conf);
+  const texts = ['neo4j.conf', 'neo4j-admin.conf', 'neo4j-admin-database-load.conf'].map((name) => {
+    const file = join(conf, name);
+    return { file, text: existsSync(file) ? readFileSync(file, 'utf8') : '' };
+  });
+  // The last file that sets each key wins.
+  const effective = (key: string) => {
+    let found: { value: string; file: string } | undefined;
+    for (const { file, text } of texts) {
+      const value = confValue(text, key);
+      if (value !== undefined) found = { value, file };
+    }
+    return found;
+  };
+  const problems: string[] = [];
+  const dataSet = effective(DATA);
+  const data = dataSet
+    ? isAbsolute(dataSet.value)
+      ? dataSet.value
+      : resolve(home, dataSet.value)
+    : dbms.data;
+  if (dataSet && data !== dbms.data)
+    problems.push(
+      `${dataSet.file} sets ${DATA}=${dataSet.value} (${data}): the DBMS's data directory is ${dbms.data}`,
+    );
+  const txSet = effective(TRANSACTIONS);
+  const tx = txSet
+    ? isAbsolute(txSet.value)
+      ? txSet.value
+      : resolve(data, txSet.value)
+    : resolve(data, 'transactions');
+  if (tx !== dbms.transactions)
+    problems.push(
+      `${txSet ? `${txSet.file} sets ${TRANSACTIONS}=${txSet.value}` : `neo4j-admin's transaction log root`} (${tx}): the DBMS's is ${dbms.transactions}`,
+    );
+  return problems;
+}
+
 /** The folders of `databases` a dump reads: each database's store and its transaction logs. */
 export function storeFolders(dirs: StoreDirs, databases: readonly string[]): string[] {
   return databases.flatMap((db) => [join(dirs.data, 'databases', db), join(dirs.transactions, db)]);

@@ -1,0 +1,64 @@
+/**
+ * Where neo4j-admin loads a store against where the DBMS reads it (neo4j-store-copy.ts
+ * loadDirsProblems). Found by a review of issue 19: with a transaction log root set in
+ * neo4j-admin.conf, a staged load that fell back to loading in place wrote the restored database's
+ * logs there, and the DBMS kept the old store's.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadDirsProblems } from '../../containers/runner/src/components/neo4j-store-copy.js';
+import { testTempDir } from '../helpers/temp.js';
+
+function home(files: Record<string, string>): string {
+  const dir = testTempDir('ibh-load-dirs-');
+  mkdirSync(join(dir, 'conf'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, 'conf', name), text);
+  return dir;
+}
+
+describe('loadDirsProblems', () => {
+  it('none when neo4j-admin reads only neo4j.conf, whatever it sets', () => {
+    const h = home({
+      'neo4j.conf': 'server.directories.data=/srv/neo4j\nserver.directories.transaction.logs.root=tx\n',
+    });
+    expect(loadDirsProblems(h, join(h, 'conf'))).toEqual([]);
+    const bare = home({});
+    expect(loadDirsProblems(bare, join(bare, 'conf'))).toEqual([]);
+  });
+
+  it('names neo4j-admin.conf setting another transaction log root', () => {
+    const h = home({ 'neo4j-admin.conf': 'server.directories.transaction.logs.root=/elsewhere/tx\n' });
+    expect(loadDirsProblems(h, join(h, 'conf'))).toEqual([
+      `${join(h, 'conf', 'neo4j-admin.conf')} sets server.directories.transaction.logs.root=/elsewhere/tx (/elsewhere/tx): the DBMS's is ${join(h, 'data', 'transactions')}`,
+    ]);
+  });
+
+  it('names neo4j-admin-database-load.conf setting another data directory, and the log root that follows it', () => {
+    const h = home({ 'neo4j-admin-database-load.conf': 'server.directories.data=other-data\n' });
+    const problems = loadDirsProblems(h, join(h, 'conf'));
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toContain(
+      `neo4j-admin-database-load.conf sets server.directories.data=other-data (${join(h, 'other-data')})`,
+    );
+    expect(problems[1]).toContain(
+      `(${join(h, 'other-data', 'transactions')}): the DBMS's is ${join(h, 'data', 'transactions')}`,
+    );
+  });
+
+  it('the command file overrides neo4j-admin.conf: set back to the DBMS folder, no problem', () => {
+    const h = home({
+      'neo4j.conf': 'server.directories.transaction.logs.root=/srv/tx\n',
+      'neo4j-admin.conf': 'server.directories.transaction.logs.root=/elsewhere/tx\n',
+      'neo4j-admin-database-load.conf': 'server.directories.transaction.logs.root=/srv/tx\n',
+    });
+    expect(loadDirsProblems(h, join(h, 'conf'))).toEqual([]);
+  });
+
+  it('the same folder written another way (relative to the data directory) is no problem; a commented line is ignored', () => {
+    const h = home({
+      'neo4j-admin.conf': `server.directories.transaction.logs.root=transactions\n#server.directories.data=/nowhere\n`,
+    });
+    expect(loadDirsProblems(h, join(h, 'conf'))).toEqual([]);
+  });
+});
