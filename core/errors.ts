@@ -73,6 +73,8 @@ export const ErrorNames = {
   Neo4jStoreCopy: 'Neo4jStoreCopy',
   /** A staged Community restore could not put its loaded stores in place of the target's, and could not move back every folder it had moved: the message names each folder to move back by hand. The DBMS must not start meanwhile (it would start without those databases' store or logs), so the restore state machine leaves it stopped and says so. Retrying cannot fix it. */
   Neo4jStoreSwap: 'Neo4jStoreSwap',
+  /** A staged Community restore could not put its loaded stores in place (a rename failed: a failing or read-only volume, a folder in the way), and every folder it had moved was put back: the target's store is unchanged, the staged folders removed. Never followed by an in-place load, which would first delete the target's store on the same failing volume. Retrying helps once the cause in the message is fixed. */
+  Neo4jStoreSwapUndone: 'Neo4jStoreSwapUndone',
 } as const;
 
 export type ErrorName = (typeof ErrorNames)[keyof typeof ErrorNames];
@@ -242,18 +244,19 @@ export class Neo4jStoreCopyError extends NamedError {
 }
 
 /**
- * A staged Community restore's swap failed (ErrorNames.Neo4jStoreSwap). `restored` true: every folder
- * it moved is back in its place (the restore falls back to loading in place; never thrown out of the
- * runner); false: the message names each folder to move back, and the DBMS is left stopped.
+ * A staged Community restore's swap failed. `restored` true (ErrorNames.Neo4jStoreSwapUndone): every
+ * folder it moved is back in its place, the target unchanged; false (ErrorNames.Neo4jStoreSwap): the
+ * message names each folder to move back, and the restore state machine leaves the DBMS stopped.
  */
 export class Neo4jStoreSwapError extends NamedError {
-  override readonly name = ErrorNames.Neo4jStoreSwap;
+  override readonly name: typeof ErrorNames.Neo4jStoreSwap | typeof ErrorNames.Neo4jStoreSwapUndone;
   constructor(
     message: string,
     readonly restored: boolean,
     options?: { cause?: unknown },
   ) {
     super(message, options);
+    this.name = restored ? ErrorNames.Neo4jStoreSwapUndone : ErrorNames.Neo4jStoreSwap;
   }
 }
 

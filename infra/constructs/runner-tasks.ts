@@ -63,7 +63,7 @@ export const ecsCapacityRetry: sfn.RetryProps = {
  * Not retried (permanent until someone changes something): ConfigError, RunnerConfigError,
  * ToolFailed, IncompatibleTool, Neo4jDatabaseInUse, IncompleteBackup, ManifestError,
  * IncompatibleBackup, RestoreValidation, UnsupportedArtifact, InsufficientScratchSpace,
- * SecretInvalid, DumpFormat, RestoreBlocked, Neo4jStoreCopy, Neo4jStoreSwap, UnexpectedError; RestoreInProgress and
+ * SecretInvalid, DumpFormat, RestoreBlocked, Neo4jStoreCopy, Neo4jStoreSwap, Neo4jStoreSwapUndone, UnexpectedError; RestoreInProgress and
  * Neo4jBackupDegraded wait on another restore or on cluster members, which rarely changes within
  * minutes; Interrupted is an operator's or ECS's stop, not to be undone by the state machine;
  * TaskAbandoned reaches no state (its state had already ended).

@@ -19,6 +19,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leftoverStaging } from '../../containers/runner/src/components/neo4j-staged-load.js';
@@ -72,7 +73,11 @@ describe('restore: Neo4j Community, staged while downloading (real neo4j-admin, 
     adminLog = join(scratch, 'neo4j-admin.log');
     adminWrapper = join(scratch, 'neo4j-admin');
     // A load logs its arguments and how many dumps were still being written (`.<name>.partial`)
-    // when it started; NEO4J_ADMIN_FAIL_STAGED makes a load under a staging name fail as a full disk.
+    // when it started. NEO4J_ADMIN_FAIL_STAGED makes a load under a staging name fail as a full disk
+    // (after the JVM's warnings, as Java 24+ prints them first). After a staged load of the last
+    // database (`-1`) succeeded: NEO4J_ADMIN_BLOCK_SWAP (a transaction log root) puts a non-empty
+    // folder where the swap moves the target's logs aside; NEO4J_ADMIN_HOLD (a path) writes
+    // `<path>.loaded` and waits for `<path>.release` (the test acts in between).
     writeFileSync(
       adminWrapper,
       [
@@ -81,7 +86,17 @@ describe('restore: Neo4j Community, staged while downloading (real neo4j-admin, 
         `  partial=$(find '${scratch}' -name '.*.partial' | wc -l)`,
         `  echo "$* partial=$partial" >> '${adminLog}'`,
         '  case "$3" in ibh-restore-*) if [ -n "$NEO4J_ADMIN_FAIL_STAGED" ]; then',
-        `    cat > /dev/null; echo "Failed to load database '$3': No space left on device" >&2; exit 1; fi;; esac`,
+        '    cat > /dev/null',
+        '    for i in 1 2 3 4 5 6; do echo "WARNING: A restricted method in java.lang.System has been called (warning $i of the JVM, before the reason)" >&2; done',
+        `    echo "Failed to load database '$3': No space left on device" >&2; exit 1; fi;; esac`,
+        '  case "$3" in ibh-restore-*-1)',
+        `    '${neo4j.adminPath}' "$@"; status=$?`,
+        '    if [ "$status" = 0 ] && [ -n "$NEO4J_ADMIN_BLOCK_SWAP" ]; then',
+        '      mkdir -p "$NEO4J_ADMIN_BLOCK_SWAP/$3-replaced" && echo in-the-way > "$NEO4J_ADMIN_BLOCK_SWAP/$3-replaced/f"; fi',
+        '    if [ "$status" = 0 ] && [ -n "$NEO4J_ADMIN_HOLD" ]; then',
+        '      touch "$NEO4J_ADMIN_HOLD.loaded"; while [ ! -e "$NEO4J_ADMIN_HOLD.release" ]; do sleep 0.2; done; fi',
+        '    exit $status;;',
+        '  esac',
         `else echo "$*" >> '${adminLog}'; fi`,
         `exec '${neo4j.adminPath}' "$@"`,
         '',
@@ -299,6 +314,100 @@ describe('restore: Neo4j Community, staged while downloading (real neo4j-admin, 
   );
 
   it(
+    "a swap that cannot be made is undone and fails the restore (Neo4jStoreSwapUndone): the target's store exactly as it was, nothing loaded in place",
+    async () => {
+      await changeGraph();
+      const before = await countGraph(neo4j);
+      rmSync(adminLog, { force: true });
+      await neo4j.stopDbms();
+      const stamps = storeStamps();
+      const transactions = dirs().transactions;
+      try {
+        await expect(
+          restoreNeo4jCommunity(ctx(), admin({ NEO4J_ADMIN_BLOCK_SWAP: transactions }), manifest, {
+            workDir: join(scratch, 'work'),
+            system: 'restore',
+            store: store(),
+          }),
+        ).rejects.toMatchObject({
+          name: 'Neo4jStoreSwapUndone',
+          restored: true,
+          message: expect.stringMatching(
+            /could not be put in place .*every folder moved was put back: the target's store was not changed \(the staged folders were removed\)\. Nothing was loaded in place/,
+          ),
+        });
+        // Only the staged loads ran: before, the restore went on to load in place.
+        expect(loadsRun().every((l) => l.includes('--from-stdin'))).toBe(true);
+        // The obstacle (the test's) is the only folder left; without it the store is as it was.
+        for (const folder of readdirSync(transactions).filter((f) => f.endsWith('-replaced')))
+          rmSync(join(transactions, folder), { recursive: true, force: true });
+        expect(storeStamps()).toEqual(stamps);
+        expect(await leftoverStaging(dirs())).toEqual([]);
+      } finally {
+        await neo4j.startDbms();
+      }
+      expect(await countGraph(neo4j)).toEqual(before);
+      expect(await users()).toContain('operator');
+    },
+    scaled(240_000),
+  );
+
+  it(
+    'a DBMS started during the restore is found just before the swap: nothing swapped, its graph and writes kept',
+    async () => {
+      await changeGraph();
+      rmSync(adminLog, { force: true });
+      const hold = join(scratch, 'hold');
+      await neo4j.stopDbms();
+      const restore = restoreNeo4jCommunity(ctx(), admin({ NEO4J_ADMIN_HOLD: hold }), manifest, {
+        workDir: join(scratch, 'work'),
+        system: 'restore',
+        store: store(),
+      }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      let error: unknown;
+      try {
+        // Once the last staged load is done: the DBMS started, written to, then the restore goes on.
+        const deadline = Date.now() + scaled(180_000);
+        while (!existsSync(`${hold}.loaded`) && Date.now() < deadline) await sleep(200);
+        expect(existsSync(`${hold}.loaded`), 'the last staged load ended').toBe(true);
+        await neo4j.startDbms();
+        await cypher('neo4j', 'CREATE (:Stray {name: "written while the restore ran"})');
+        writeFileSync(`${hold}.release`, '');
+        error = await restore;
+      } finally {
+        writeFileSync(`${hold}.release`, '');
+        await restore;
+        rmSync(`${hold}.loaded`, { force: true });
+        rmSync(`${hold}.release`, { force: true });
+      }
+      expect(error).toMatchObject({
+        name: 'Neo4jDatabaseInUse',
+        message: expect.stringMatching(
+          /Found just before the staged stores were to be put in place: the DBMS was started during the restore\. Nothing was swapped: the target's store was not changed \(the staged folders were removed\)/,
+        ),
+      });
+      expect(await leftoverStaging(dirs())).toEqual([]);
+      // Still the running DBMS's graph with its new write, and after a restart as well.
+      const strays = async () =>
+        (
+          await cypher(
+            'neo4j',
+            "MATCH (s:Stray {name: 'written while the restore ran'}) RETURN toString(count(s)) AS n",
+          )
+        )[0]?.n;
+      expect(await strays()).toBe('1');
+      await neo4j.stopDbms();
+      await neo4j.startDbms();
+      expect(await strays()).toBe('1');
+      expect(await users()).toContain('operator');
+    },
+    scaled(300_000),
+  );
+
+  it(
     'a staged load that does not fit beside the store falls back to loading in place from the verified files',
     async () => {
       await changeGraph();
@@ -315,8 +424,9 @@ describe('restore: Neo4j Community, staged while downloading (real neo4j-admin, 
       }
       expect(result.load).toMatchObject({
         how: 'in-place',
+        // The end of neo4j-admin's standard error: the reason, after the JVM's warnings.
         reason: expect.stringMatching(
-          /the staged load of neo4j did not fit beside the target's store .*No space left on device/,
+          /the staged load of neo4j did not fit beside the target's store .*No space left on device/s,
         ),
       });
       const loads = loadsRun().map((l) => l.split(' ').slice(2, 4).join(' '));

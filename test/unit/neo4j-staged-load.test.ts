@@ -161,7 +161,7 @@ describe('swapStaged', () => {
     const err = await swapStaged(s, new Map([['neo4j', 'ibh-restore-0000bbbb-0']]), logger).catch(
       (e: unknown) => e,
     );
-    expect(err).toMatchObject({ name: 'Neo4jStoreSwap', restored: true });
+    expect(err).toMatchObject({ name: 'Neo4jStoreSwapUndone', restored: true });
     expect(s.read('databases/neo4j')).toBe('old');
     expect(s.read('transactions/neo4j')).toBe('old logs');
   });
@@ -183,7 +183,7 @@ describe('swapStaged', () => {
     // neo4j's logs cannot be moved aside: a non-empty folder holds the name (rename: ENOTEMPTY).
     s.put('transactions/ibh-restore-0000cccc-1-replaced', 'in the way');
     const err = await swapStaged(s, staged, logger).catch((e: unknown) => e);
-    expect(err).toMatchObject({ name: 'Neo4jStoreSwap', restored: true });
+    expect(err).toMatchObject({ name: 'Neo4jStoreSwapUndone', restored: true });
     expect((err as Error).message).toMatch(/could not be put in place .*every folder moved was put back/);
     for (const db of ['system', 'neo4j']) {
       expect(s.read(`databases/${db}`)).toBe(`old ${db}`);

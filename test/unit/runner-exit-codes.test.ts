@@ -25,6 +25,7 @@ describe('runner exit codes', () => {
       ErrorNames.RestoreBlocked,
       ErrorNames.Neo4jStoreCopy,
       ErrorNames.Neo4jStoreSwap,
+      ErrorNames.Neo4jStoreSwapUndone,
     ])
       expect(EXIT_CODES[name], name).toBeGreaterThan(1);
   });

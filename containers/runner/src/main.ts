@@ -179,6 +179,7 @@ export const EXIT_CODES: Record<string, number> = {
   [ErrorNames.RestoreInProgress]: 21,
   [ErrorNames.RestoreBlocked]: 22,
   [ErrorNames.Neo4jStoreSwap]: 23,
+  [ErrorNames.Neo4jStoreSwapUndone]: 24,
 };
 
 const USAGE = `usage: runner <subcommand>
@@ -190,7 +191,7 @@ subcommands:
   backup-artifacts   artifact storage (S3 bucket or mounted path) copied into the backup
 
   restore-postgres   pg_restore of the backup's dump (streamed, SHA-256 verified) into a new database, row counts compared, then swapped in
-  restore-neo4j      Community: dumps downloaded and SHA-256 verified, then loaded (DBMS stopped); Enterprise: STOP, restore, metadata, CREATE, START
+  restore-neo4j      Community (DBMS stopped): each dump loaded under a staging name while it downloads, swapped in once every SHA-256 verified; Enterprise: seeded from the bucket
   validate-neo4j     node and relationship counts over Bolt compared with those of the backup
   restore-artifacts  the backup's artifacts copied back into artifact storage (checksums verified)
   drill              restore into disposable PostgreSQL and Neo4j inside the task, validate, tear down

@@ -8,8 +8,9 @@
  *   it (neo4j-staged-load.ts). Only when every file equals the manifest's SHA-256 and size and every
  *   load succeeded are the staged stores swapped in for the target's (folder renames, undone on
  *   failure): a flipped bit in a GetObject body (multipart objects carry composite S3 checksums the
- *   SDK does not validate), a failed load or a refused store leaves the target's store as it was. The
- *   load no longer waits for the download: a restore takes about the longer of the two, not their sum.
+ *   SDK does not validate), a failed load or a refused store leaves the target's store as it was; so
+ *   does a DBMS found running again just before the swap, and a swap undone (Neo4jStoreSwapUndone).
+ *   The load does not wait for the whole download (README, "Benchmarks", says what that gains).
  * - Community, in place (no `store`, a full Enterprise backup, or a staged load that did not fit
  *   beside the store): every file downloaded and verified first, then
  *   `neo4j-admin database load <db> --from-path=<dir> --overwrite-destination=true`, once per
@@ -43,7 +44,7 @@ import {
 import type { Logger } from '../../../../core/log.js';
 import { neo4jDatabaseNameProblem } from '../../../../core/neo4j-names.js';
 import { openBoltDriver } from '../../../../core/readiness/neo4j-tls.js';
-import { excerpt } from '../../../../core/redact.js';
+import { excerpt, excerptTail } from '../../../../core/redact.js';
 import { graphCountDifferences } from '../../../../core/restore/compare.js';
 import { communityLoadProblem } from '../../../../core/restore/plan.js';
 import { RestoreStepResultSchema } from '../../../../core/restore/steps.js';
@@ -76,7 +77,7 @@ import {
   stagingNames,
   swapStaged,
 } from './neo4j-staged-load.js';
-import { type StoreDirs, storeDirs } from './neo4j-store-copy.js';
+import { loadDirsProblems, type StoreDirs, storeDirs } from './neo4j-store-copy.js';
 import type { RestoreContext } from './restore-postgres.js';
 import { ensureFreeSpace, inOwnScratch } from './scratch.js';
 
@@ -301,17 +302,19 @@ async function restoreCommunityIn(
   // The store is checked before anything of it changes: refused while the DBMS runs (the state
   // machine stops it first), with one `database info` for every database (one JVM start, not one per
   // database); a refresh then reads the destination's own deployment id, before anything is replaced.
-  const checkStore = async () => {
+  const notInUse = async () => {
     const infos = await databaseInfos(
       admin,
       loads.map(({ name }) => name),
     );
-    const present: string[] = [];
-    for (const { name } of loads) {
-      const info = infos.get(name);
-      if (info?.inUse) throw new Neo4jDatabaseInUseError(name);
-      if (!info?.missing && name !== 'system') present.push(name);
-    }
+    for (const { name } of loads) if (infos.get(name)?.inUse) throw new Neo4jDatabaseInUseError(name);
+    return infos;
+  };
+  const checkStore = async () => {
+    const infos = await notInUse();
+    const present = loads
+      .map(({ name }) => name)
+      .filter((name) => !infos.get(name)?.missing && name !== 'system');
     return options.refresh ? await communityDeploymentId(options.refresh, present, log) : undefined;
   };
   const base = {
@@ -324,11 +327,29 @@ async function restoreCommunityIn(
         : ('kept' as const),
   };
   let inPlaceReason: string | undefined;
+  if (options.store) {
+    // Before anything: a load (staged or in place) where neo4j-admin's own configuration puts the
+    // store or its logs elsewhere than the DBMS reads them would restore nothing it serves.
+    const elsewhere = loadDirsProblems(
+      options.store.home,
+      options.store.conf ?? join(options.store.home, 'conf'),
+    );
+    if (elsewhere.length > 0)
+      throw new RunnerConfigError(
+        elsewhere.map(
+          (p) =>
+            `neo4j-admin would load the backup elsewhere than the DBMS reads it: ${p}. Remove the setting from neo4j-admin's configuration, or make it name the DBMS's folder; nothing was loaded`,
+        ),
+      );
+  }
   if (options.store && recorded.method === 'dump') {
     const dirs = storeDirs(options.store.home, options.store.conf ?? join(options.store.home, 'conf'));
     const databasesDir = join(dirs.data, 'databases');
     if (existsSync(databasesDir)) {
-      const staged = await restoreStaged(ctx, admin, log, what, loads, options.workDir, dirs, checkStore);
+      const staged = await restoreStaged(ctx, admin, log, what, loads, options.workDir, dirs, {
+        checkStore,
+        notInUse,
+      });
       return { ...base, ...staged, durationMs: Date.now() - started };
     }
     // No store where NEO4J_HOME and NEO4J_CONF point (a DBMS never started, or settings naming
@@ -425,8 +446,11 @@ const NO_SPACE = /No space left on device|Disk quota exceeded/i;
  * The staged restore (neo4j-staged-load.ts): the check of the store, the verified download of every
  * file and, once the check passed, each database's load under a staging name fed from its file as it
  * arrives, all side by side; the staged stores are swapped in only when all of it succeeded. A staged
- * load that runs out of room, or a swap that cannot be made (and was undone), falls back to the
- * in-place load from the verified files (the reason in `load.reason` and the log).
+ * load that runs out of room falls back to the in-place load from the verified files (the reason in
+ * `load.reason` and the log); a swap that cannot be made is undone and fails the restore
+ * (Neo4jStoreSwapUndone, the target unchanged), and one that cannot be undone is Neo4jStoreSwap.
+ * The in-use check runs again just before the swap: a DBMS started meanwhile fails the restore,
+ * nothing swapped.
  * @throws what checkStore, the download and the loads throw; once a staged load had started, the
  *   message adds that the target's store was not changed (the staged folders removed)
  */
@@ -438,7 +462,12 @@ async function restoreStaged(
   loads: readonly DatabaseLoad[],
   workDir: string,
   dirs: StoreDirs,
-  checkStore: () => Promise<DestinationDeploymentId | undefined>,
+  checks: {
+    /** The store's check before anything is staged (in use: refused; a refresh's deployment id). */
+    checkStore: () => Promise<DestinationDeploymentId | undefined>;
+    /** The in-use check alone, again just before the swap. */
+    notInUse: () => Promise<unknown>;
+  },
 ): Promise<Omit<Neo4jRestoreResult, 'component' | 'databases' | 'system' | 'durationMs'>> {
   const leftovers = await leftoverStaging(dirs);
   if (leftovers.length > 0)
@@ -463,7 +492,7 @@ async function restoreStaged(
   };
   let loadStarted = false;
   let noRoom: string | undefined;
-  const checked = checkStore().catch(fail);
+  const checked = checks.checkStore().catch(fail);
   // Each file's verdict: settled once the file is verified, or once the download has ended (failed).
   const verdicts = loads.map(() => {
     const verdict: { settled?: Promise<void>; settle: () => void } = { settle: () => undefined };
@@ -507,7 +536,8 @@ async function restoreStaged(
         if (!stop.signal.aborted && err instanceof ToolFailedError && NO_SPACE.test(err.stderrTail)) {
           // The store's volume cannot hold the staged store beside the target's: loaded in place
           // once the download is verified, as without staging.
-          noRoom = `the staged load of ${name} did not fit beside the target's store (${excerpt(err.stderrTail, 300)})`;
+          // The end of its standard error: the JVM's own warnings come first, the reason last.
+          noRoom = `the staged load of ${name} did not fit beside the target's store (${excerptTail(err.stderrTail, 300)})`;
           log.warn('the staged load ran out of room: loading in place once the download is verified', {
             reason: noRoom,
           });
@@ -552,8 +582,20 @@ async function restoreStaged(
     }
     const deploymentId = check.value;
     const verified = download.value;
-    let reason = noRoom;
+    const reason = noRoom;
     if (!reason) {
+      // The DBMS may have been started since the first check (by hand, or its service scaled up):
+      // a swap under it would replace the files it serves, and its writes be lost at its next start.
+      const stillStopped = await checks.notInUse().then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      if (stillStopped !== undefined) {
+        const left = await removeStaged(dirs, staging.values());
+        const error = stillStopped instanceof Error ? stillStopped : new Error(String(stillStopped));
+        error.message = `${error.message.trimEnd()}. Found just before the staged stores were to be put in place: the DBMS was started during the restore. Nothing was swapped: the target's store was not changed${left.length > 0 ? `; staged folders of this run could not be removed: ${left.join(', ')}` : ' (the staged folders were removed)'}. Stop the DBMS and restore again.`;
+        throw error;
+      }
       try {
         await swapStaged(dirs, staging, log);
         log.info("the staged databases were put in place of the target's", {
@@ -567,8 +609,11 @@ async function restoreStaged(
         };
       } catch (err) {
         if (!(err instanceof Neo4jStoreSwapError) || !err.restored) throw err;
-        reason = err.message;
-        log.warn('the staged load could not be put in place: loading in place', { reason });
+        // Every folder is back: the target unchanged. No in-place load now: it would first delete
+        // the target's store, on a volume that has just failed a rename (read-only, failing, full).
+        const left = await removeStaged(dirs, staging.values());
+        err.message = `${err.message}: the target's store was not changed${left.length > 0 ? `; staged folders of this run could not be removed: ${left.join(', ')}` : ' (the staged folders were removed)'}. Nothing was loaded in place (it would delete the target's store first, on the volume that failed); fix the cause and restore again`;
+        throw err;
       }
     }
     const left = await removeStaged(dirs, staging.values());
