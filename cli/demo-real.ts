@@ -21,6 +21,7 @@ import type { FleetReport } from '../core/backup/fleet-report.js';
 import { manifestKey } from '../core/backup/layout.js';
 import { readManifest } from '../core/backup/manifest.js';
 import { describeProblems, verifyBackup } from '../core/backup/verify.js';
+import type { RestoreReport } from '../core/restore/report.js';
 import { type InfrahubStack, startInfrahub } from '../harness/infrahub.js';
 import {
   type InfrahubSnapshot,
@@ -193,6 +194,15 @@ export async function realDemo(options: RealDemoOptions): Promise<void> {
   if (restore.status !== 'SUCCEEDED')
     throw new Error(`the restore failed (${restore.error}): ${restore.cause}`);
   console.log(`   ${(restore.output as { summary: string }).summary}`);
+  // How the graph was loaded (the runner's restore-neo4j step: README, restore step 4).
+  const graphStep = (restore.output as Partial<RestoreReport>).steps?.find((s) => s.step === 'restore-neo4j');
+  const load = graphStep?.details.load as { how?: string; reason?: string } | undefined;
+  if (load?.how)
+    console.log(
+      load.how === 'staged'
+        ? "   graph: each database loaded under a staging name while its dump downloaded, swapped in once every file matched the manifest's SHA-256"
+        : `   graph: loaded in place (${load.reason ?? 'no reason given'})`,
+    );
 
   step('Starting Infrahub on the restored stores');
   const t3 = Date.now();

@@ -34,16 +34,29 @@ describe('loadDirsProblems', () => {
     ]);
   });
 
-  it('names neo4j-admin-database-load.conf setting another data directory, and the log root that follows it', () => {
-    const h = home({ 'neo4j-admin-database-load.conf': 'server.directories.data=other-data\n' });
-    const problems = loadDirsProblems(h, join(h, 'conf'));
-    expect(problems).toHaveLength(2);
-    expect(problems[0]).toContain(
-      `neo4j-admin-database-load.conf sets server.directories.data=other-data (${join(h, 'other-data')})`,
-    );
-    expect(problems[1]).toContain(
-      `(${join(h, 'other-data', 'transactions')}): the DBMS's is ${join(h, 'data', 'transactions')}`,
-    );
+  it('names neo4j-admin-database-load.conf setting another data directory, once: the log root that follows it is not blamed on neo4j.conf', () => {
+    const h = home({
+      'neo4j.conf': 'server.directories.transaction.logs.root=tx\n',
+      'neo4j-admin-database-load.conf': 'server.directories.data=other-data\n',
+    });
+    expect(loadDirsProblems(h, join(h, 'conf'))).toEqual([
+      `${join(h, 'conf', 'neo4j-admin-database-load.conf')} sets server.directories.data=other-data (${join(h, 'other-data')}): the DBMS's data directory is ${join(h, 'data')}`,
+    ]);
+  });
+
+  it('names neo4j-admin-database-info.conf too: the in-use check would look at another store than the one swapped', () => {
+    const h = home({ 'neo4j-admin-database-info.conf': 'server.directories.data=/other/data\n' });
+    expect(loadDirsProblems(h, join(h, 'conf'))).toEqual([
+      `${join(h, 'conf', 'neo4j-admin-database-info.conf')} sets server.directories.data=/other/data (/other/data): the DBMS's data directory is ${join(h, 'data')}`,
+    ]);
+  });
+
+  it('the same absolute folder written another way (a trailing slash, //, /./) is no problem', () => {
+    const h = home({
+      'neo4j.conf': 'server.directories.data=/srv/neo4j\n',
+      'neo4j-admin.conf': 'server.directories.data=/srv//neo4j/./\n',
+    });
+    expect(loadDirsProblems(h, join(h, 'conf'))).toEqual([]);
   });
 
   it('the command file overrides neo4j-admin.conf: set back to the DBMS folder, no problem', () => {

@@ -46,55 +46,59 @@ export function storeDirs(home: string, conf: string): StoreDirs {
   const file = join(conf, 'neo4j.conf');
   const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
   const dataSetting = confValue(text, DATA) ?? 'data';
-  const data = isAbsolute(dataSetting) ? dataSetting : resolve(home, dataSetting);
+  // resolve() also normalises an absolute path (a trailing slash, `//`, `/./`).
+  const data = resolve(home, dataSetting);
   const txSetting = confValue(text, TRANSACTIONS) ?? 'transactions';
-  return { data, transactions: isAbsolute(txSetting) ? txSetting : resolve(data, txSetting) };
+  return { data, transactions: resolve(data, txSetting) };
 }
 
 /**
- * Where `neo4j-admin database load` puts a store, when it differs from the DBMS's (storeDirs): the
- * files neo4j-admin reads after neo4j.conf, each overriding it (Operations Manual, "Configuration":
- * neo4j-admin reads neo4j.conf, then neo4j-admin.conf, then neo4j-admin-database-load.conf, all in
- * NEO4J_CONF). Returns one line per setting that names another folder, naming the file; none: []. A
- * load there would write a store, or its transaction logs, where the DBMS does not read them.
+ * Where `neo4j-admin database load` puts a store, and where `neo4j-admin database info` (the in-use
+ * check) looks, when either differs from the DBMS's (storeDirs): neo4j-admin reads neo4j.conf, then
+ * neo4j-admin.conf, then neo4j-admin-<command>.conf, all in NEO4J_CONF, each overriding the one before
+ * (Operations Manual, "Configuration", neo4j-admin). Returns one line per setting that names another
+ * folder, naming the file; none: []. A load there would write a store, or its logs, where the DBMS
+ * does not read them, and a check there would look at another store than the one swapped.
  */
 export function loadDirsProblems(home: string, conf: string): string[] {
   const dbms = storeDirs(home, conf);
-  const texts = ['neo4j.conf', 'neo4j-admin.conf', 'neo4j-admin-database-load.conf'].map((name) => {
+  const read = (name: string) => {
     const file = join(conf, name);
     return { file, text: existsSync(file) ? readFileSync(file, 'utf8') : '' };
-  });
-  // The last file that sets each key wins.
-  const effective = (key: string) => {
-    let found: { value: string; file: string } | undefined;
-    for (const { file, text } of texts) {
-      const value = confValue(text, key);
-      if (value !== undefined) found = { value, file };
-    }
-    return found;
   };
-  const problems: string[] = [];
-  const dataSet = effective(DATA);
-  const data = dataSet
-    ? isAbsolute(dataSet.value)
-      ? dataSet.value
-      : resolve(home, dataSet.value)
-    : dbms.data;
-  if (dataSet && data !== dbms.data)
-    problems.push(
-      `${dataSet.file} sets ${DATA}=${dataSet.value} (${data}): the DBMS's data directory is ${dbms.data}`,
-    );
-  const txSet = effective(TRANSACTIONS);
-  const tx = txSet
-    ? isAbsolute(txSet.value)
-      ? txSet.value
-      : resolve(data, txSet.value)
-    : resolve(data, 'transactions');
-  if (tx !== dbms.transactions)
-    problems.push(
-      `${txSet ? `${txSet.file} sets ${TRANSACTIONS}=${txSet.value}` : `neo4j-admin's transaction log root`} (${tx}): the DBMS's is ${dbms.transactions}`,
-    );
-  return problems;
+  const problems = new Set<string>();
+  for (const command of ['database-load', 'database-info']) {
+    const texts = ['neo4j.conf', 'neo4j-admin.conf', `neo4j-admin-${command}.conf`].map(read);
+    // The last file that sets each key wins.
+    const effective = (key: string) => {
+      let found: { value: string; file: string } | undefined;
+      for (const { file, text } of texts) {
+        const value = confValue(text, key);
+        if (value !== undefined) found = { value, file };
+      }
+      return found;
+    };
+    const dataSet = effective(DATA);
+    const data = dataSet ? resolve(home, dataSet.value) : dbms.data;
+    if (data !== dbms.data)
+      problems.add(
+        `${dataSet?.file} sets ${DATA}=${dataSet?.value} (${data}): the DBMS's data directory is ${dbms.data}`,
+      );
+    const txSet = effective(TRANSACTIONS);
+    const tx = resolve(data, txSet?.value ?? 'transactions');
+    // A log root neo4j.conf sets relative to a data directory moved above follows it: the data
+    // directory's line is the cause, and says so already.
+    const followsData =
+      data !== dbms.data &&
+      !(txSet && isAbsolute(txSet.value)) &&
+      txSet?.file !== texts[1]?.file &&
+      txSet?.file !== texts[2]?.file;
+    if (tx !== dbms.transactions && !followsData)
+      problems.add(
+        `${txSet ? `${txSet.file} sets ${TRANSACTIONS}=${txSet.value}` : "neo4j-admin's transaction log root"} (${tx}): the DBMS's is ${dbms.transactions}`,
+      );
+  }
+  return [...problems];
 }
 
 /** The folders of `databases` a dump reads: each database's store and its transaction logs. */

@@ -593,7 +593,11 @@ async function restoreStaged(
       if (stillStopped !== undefined) {
         const left = await removeStaged(dirs, staging.values());
         const error = stillStopped instanceof Error ? stillStopped : new Error(String(stillStopped));
-        error.message = `${error.message.trimEnd()}. Found just before the staged stores were to be put in place: the DBMS was started during the restore. Nothing was swapped: the target's store was not changed${left.length > 0 ? `; staged folders of this run could not be removed: ${left.join(', ')}` : ' (the staged folders were removed)'}. Stop the DBMS and restore again.`;
+        const kept = `Nothing was swapped: the target's store was not changed${left.length > 0 ? `; staged folders of this run could not be removed: ${left.join(', ')}` : ' (the staged folders were removed)'}`;
+        error.message =
+          error instanceof Neo4jDatabaseInUseError
+            ? `${error.message.trimEnd()}. Found just before the staged stores were to be put in place: the DBMS was started during the restore. ${kept}. Stop the DBMS and restore again.`
+            : `the in-use check just before the swap failed (${error.message.trimEnd()}). ${kept}.`;
         throw error;
       }
       try {
