@@ -84,6 +84,8 @@ export function loadDirsProblems(home: string, conf: string): string[] {
       problems.add(
         `${dataSet?.file} sets ${DATA}=${dataSet?.value} (${data}): the DBMS's data directory is ${dbms.data}`,
       );
+    // The in-use check reads a database's lock in the data directory: only that must agree for it.
+    if (command === 'database-info') continue;
     const txSet = effective(TRANSACTIONS);
     const tx = resolve(data, txSet?.value ?? 'transactions');
     // A log root neo4j.conf sets relative to a data directory moved above follows it: the data
