@@ -182,7 +182,7 @@ async function runOne(
         'load started at': at('neo4j-admin database load started, staged while the dump downloads'),
         'download verified at': at('Neo4j files downloaded and verified against the manifest'),
         'load finished at': at('neo4j-admin database load finished (staged)'),
-        'renamed into place at': at('the staged stores were renamed into place'),
+        'renamed into place at': at('the staged stores were renamed into place: removing the replaced ones'),
         'replaced stores removed at': at("the staged databases were put in place of the target's"),
         // validate-neo4j: from its start until the counts were compared (the rest writes its report).
         'validate: counted':
