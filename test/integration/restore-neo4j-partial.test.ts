@@ -30,6 +30,13 @@ describe('a failed Community load says what of the target was already replaced',
     );
   const work = () => testTempDir('ibh-partial-');
   const ctx = () => ({ s3: local.s3, bucket: Bucket, target, backupId, logger });
+  /** A NEO4J_HOME whose store holds the target's neo4j database: one file, 'the target store'. */
+  const targetHome = () => {
+    const home = work();
+    mkdirSync(join(home, 'data', 'databases', 'neo4j'), { recursive: true });
+    writeFileSync(join(home, 'data', 'databases', 'neo4j', 'neostore'), 'the target store');
+    return home;
+  };
 
   it('system loaded, neo4j failed: the error names both and says the users were replaced', async () => {
     const admin = fakeCommunityAdmin('neo4j');
@@ -122,9 +129,7 @@ describe('a failed Community load says what of the target was already replaced',
     // database is not where the swap would take it from. The fake writes no store at all.
     const admin = fakeCommunityAdmin();
     const manifest = await backupOf(['neo4j']);
-    const home = work();
-    mkdirSync(join(home, 'data', 'databases', 'neo4j'), { recursive: true });
-    writeFileSync(join(home, 'data', 'databases', 'neo4j', 'neostore'), 'the target store');
+    const home = targetHome();
     const err = await restoreNeo4jCommunity(ctx(), { path: admin.path }, manifest, {
       workDir: work(),
       store: { home },
@@ -146,16 +151,12 @@ describe('a failed Community load says what of the target was already replaced',
     const admin = fakeCommunityAdmin();
     const manifest = await backupOf(['neo4j']);
     for (const withStore of [true, false]) {
-      const home = work();
+      const home = withStore ? targetHome() : work();
       mkdirSync(join(home, 'conf'));
       writeFileSync(
         join(home, 'conf', 'neo4j-admin.conf'),
         'server.directories.transaction.logs.root=/elsewhere/tx\n',
       );
-      if (withStore) {
-        mkdirSync(join(home, 'data', 'databases', 'neo4j'), { recursive: true });
-        writeFileSync(join(home, 'data', 'databases', 'neo4j', 'neostore'), 'the target store');
-      }
       const err = await restoreNeo4jCommunity(ctx(), { path: admin.path }, manifest, {
         workDir: work(),
         store: { home },
