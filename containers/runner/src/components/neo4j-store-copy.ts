@@ -11,7 +11,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { cp, lstat, mkdir, mkdtemp, readdir, rm, statfs, writeFile } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { Neo4jStoreCopyError } from '../../../../core/errors.js';
 
 /** Where a DBMS keeps its stores, absolute. */
@@ -88,14 +88,10 @@ export function loadDirsProblems(home: string, conf: string): string[] {
     if (command === 'database-info') continue;
     const txSet = effective(TRANSACTIONS);
     const tx = resolve(data, txSet?.value ?? 'transactions');
-    // A log root neo4j.conf sets relative to a data directory moved above follows it: the data
-    // directory's line is the cause, and says so already.
-    const followsData =
-      data !== dbms.data &&
-      !(txSet && isAbsolute(txSet.value)) &&
-      txSet?.file !== texts[1]?.file &&
-      txSet?.file !== texts[2]?.file;
-    if (tx !== dbms.transactions && !followsData)
+    // A log root neo4j.conf sets (or the default), when only the data directory above moved: that
+    // line is the cause, and says so already (an absolute one in neo4j.conf never differs).
+    const fromDbmsConf = txSet === undefined || txSet.file === texts[0]?.file;
+    if (tx !== dbms.transactions && !(data !== dbms.data && fromDbmsConf))
       problems.add(
         `${txSet ? `${txSet.file} sets ${TRANSACTIONS}=${txSet.value}` : "neo4j-admin's transaction log root"} (${tx}): the DBMS's is ${dbms.transactions}`,
       );
