@@ -1,6 +1,6 @@
 /**
  * Verifying a backup of many artifact objects (issue 16, part 4), against a local moto S3 seeded
- * through its backend (harness/moto_seeded.py). Compares, on the same backup:
+ * through its backend (harness/moto_server.py). Compares, on the same backup:
  *   (a) the old path: one HeadObject per file, one after another (what verification did before);
  *   (b) the new quick verification (core/backup/verify.ts): ListObjectVersions pages and the upload
  *       record, a HEAD only where they cannot prove a file (none here);

@@ -46,7 +46,7 @@ export interface S3Server {
   stop(): Promise<void>;
 }
 
-/** Objects stored before the server answers (harness/moto_seeded.py): many, fast. */
+/** Objects stored before the server answers (harness/moto_server.py): many, fast. */
 export interface S3Seed {
   buckets: Array<{
     name: string;
@@ -71,7 +71,7 @@ export interface SeededObject {
 export interface StartS3Options {
   /**
    * Store these objects through moto's own S3 backend, in the server's process, before it answers:
-   * about 0.2 ms an object instead of several ms for a PUT over HTTP (see harness/moto_seeded.py).
+   * about 0.2 ms an object instead of several ms for a PUT over HTTP (see harness/moto_server.py).
    */
   seed?: S3Seed;
   /** Extra environment for moto (e.g. MOTO_S3_DEFAULT_MAX_KEYS). */
@@ -97,21 +97,21 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server & 
   const serverArgs = ['-H', '127.0.0.1', '-p', String(port)];
   const seedOut = join(dir, 'seeded.json');
   if (options.seed) writeFileSync(join(dir, 'seed.json'), JSON.stringify(options.seed));
-  const spawned = options.seed
-    ? spawnLogged(
-        join(venvDir, 'bin', 'python'),
-        [join(repoRoot, 'harness', 'moto_seeded.py'), join(dir, 'seed.json'), seedOut, ...serverArgs],
-        {
-          logFile,
-          cwd: dir,
-          env: { ...process.env, ...localCredentialsEnv(), PYTHONUNBUFFERED: '1', ...options.env },
-        },
-      )
-    : spawnLogged(motoServer, serverArgs, {
-        logFile,
-        cwd: dir,
-        env: { ...process.env, ...localCredentialsEnv(), PYTHONUNBUFFERED: '1', ...options.env },
-      });
+  // Through harness/moto_server.py: moto's own server, with its answers unchanged but its listings
+  // of object versions no longer copying the whole bucket (see that file), and seeded when asked.
+  const spawned = spawnLogged(
+    join(venvDir, 'bin', 'python'),
+    [
+      join(repoRoot, 'harness', 'moto_server.py'),
+      ...(options.seed ? ['--seed', join(dir, 'seed.json'), seedOut] : []),
+      ...serverArgs,
+    ],
+    {
+      logFile,
+      cwd: dir,
+      env: { ...process.env, ...localCredentialsEnv(), PYTHONUNBUFFERED: '1', ...options.env },
+    },
+  );
 
   const notReady = await waitUntil(
     async () => {

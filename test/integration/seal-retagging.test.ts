@@ -5,7 +5,7 @@
  * manifest would keep its class on the objects already tagged and outlive an incomplete backup's
  * expiry. Real moto S3 behind the fault proxy (harness/fault-proxy.ts), which slows, refuses or
  * throttles the tagging requests; the objects are seeded through moto's backend, tagged "pending"
- * as the runner uploads them (harness/moto_seeded.py).
+ * as the runner uploads them (harness/moto_server.py).
  */
 import { GetObjectTaggingCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -4,13 +4,12 @@
  * S3 requests that grows by the listing page (1,000 files), not by the file: no HeadObject per file.
  * Before the fix every file was HEADed one after another (50,000 requests, over a Lambda's 5 minutes).
  *
- * Real moto S3. The objects are stored through moto's backend before it serves (harness/moto_seeded.py):
+ * Real moto S3. The objects are stored through moto's backend before it serves (harness/moto_server.py):
  * a PUT over HTTP costs moto several ms (2,000 took 18 s with 32 at once on this busy machine: 50,000
- * would take 7-8 minutes), seeding in-process about 10 s. moto's ListObjectVersions deep-copies every
- * version of the bucket for each page (moto/s3/models.py list_object_versions: 15 s a page at 50,000
- * objects, so 51 pages would take 13 minutes), so this server answers with up to 100,000 versions a
- * page (MOTO_S3_DEFAULT_MAX_KEYS; real S3 returns 1,000): the request counts below allow the real
- * page count, ceil(objects / 1,000). Paging itself is tested with 7 versions a page further down.
+ * would take 7-8 minutes), seeding in-process about 10 s. Listings come in S3's pages of 1,000 versions
+ * (51 pages): moto itself deep-copies every version of the bucket for each page (15 s a page at 50,000
+ * objects), and harness/moto_server.py makes it copy only the page's (the same answers, proven by
+ * test/integration/moto-server.test.ts). Paging is also tested with 7 versions a page further down.
  * Timings are not asserted here: bench/verify-scale.ts measures them.
  *
  * The manifest step runs with the example configuration's retention, as deployed: the objects are
@@ -125,7 +124,6 @@ describe(`${N} artifact objects: manifest, verify and restore plan list instead 
           },
         ],
       },
-      env: { MOTO_S3_DEFAULT_MAX_KEYS: '100000' },
     });
     setup = server.client();
     counted = countingClient(server);
