@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   chmodSync,
   copyFileSync,
@@ -8,13 +8,14 @@ import {
   readdirSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import type { Driver } from 'neo4j-driver';
 import { boltUri, type Neo4jTls, openBoltDriver } from '../core/readiness/neo4j-tls.js';
 import { HarnessStartError } from './errors.js';
-import { isNeo4jInstalled, neo4jEntryPoint, neo4jLibDir, neo4jVersion } from './paths.js';
+import { cacheDir, isNeo4jInstalled, neo4jEntryPoint, neo4jLibDir, neo4jVersion } from './paths.js';
 import { generateTestCa, issueTestCertificate } from './postgres.js';
 import {
   freePort,
@@ -46,6 +47,75 @@ const JVM_FLAGS = [
   '--add-opens=java.base/java.io=ALL-UNNAMED',
   '--add-opens=java.base/sun.nio.ch=ALL-UNNAMED',
 ];
+
+/**
+ * Shorter JVM starts for the test suite, where harness instances start Neo4j and neo4j-admin
+ * hundreds of times on two cores (a neo4j-admin run took 6.1 s and 4.2 s with these, on a loaded
+ * machine). Two JVM options that change how fast the JVM starts, never what Neo4j does:
+ * - `-XX:TieredStopAtLevel=1`: the C1 compiler only, which costs far less CPU at start;
+ * - an application class-data-sharing archive: the classes a first run loaded, mapped by the next
+ *   runs instead of parsed and verified again (a dynamic archive, `-XX:ArchiveClassesAtExit` then
+ *   `-XX:SharedArchiveFile`: Java SE "Class Data Sharing", JDK 13 and later). One per Neo4j version,
+ *   tool and java, in .cache/jvm-cds. A run writes it under a name of its own, renamed into place
+ *   only after that JVM exited by itself, so no run maps a half-written archive;
+ *   `-XX:+VerifySharedSpaces` checks the archive's checksums before use, and a JVM that finds it
+ *   unusable runs without it (`-Xshare:auto`). `-Xlog:cds*=off` keeps the JVM's CDS messages out of
+ *   neo4j-admin's output, which the runner parses.
+ * Only under vitest (VITEST is set) and unless HARNESS_JVM_QUICK_START=0: the benchmarks (bench/)
+ * and the demo time Neo4j's own JVM settings.
+ */
+interface QuickStart {
+  /** Options for a JVM of this tool. */
+  readonly flags: string[];
+  /** When the archive is still missing: the file this run writes, for `adopt` once it has exited. */
+  readonly writes?: string;
+  /** The archive; a wrapper script uses it when it exists at the time it runs. */
+  readonly archive: string;
+}
+
+function quickStart(version: string, java: string, tool: 'server' | 'admin'): QuickStart | undefined {
+  if (!process.env.VITEST || process.env.HARNESS_JVM_QUICK_START === '0') return undefined;
+  const dir = join(cacheDir, 'jvm-cds');
+  mkdirSync(dir, { recursive: true });
+  // Archives a run was writing when its process died (the suite's files are each under a minute old
+  // when adopted): an hour old, they are nobody's.
+  for (const name of readdirSync(dir))
+    if (/\.jsa\./.test(name) && Date.now() - statSync(join(dir, name)).mtimeMs > 3_600_000)
+      rmSync(join(dir, name), { force: true });
+  const javaId = createHash('sha256').update(java).digest('hex').slice(0, 12);
+  const archive = join(dir, `neo4j-${version}-${tool}-${javaId}.jsa`);
+  const common = ['-XX:TieredStopAtLevel=1', '-Xshare:auto', '-XX:+VerifySharedSpaces', '-Xlog:cds*=off'];
+  if (existsSync(archive)) return { flags: [...common, `-XX:SharedArchiveFile=${archive}`], archive };
+  const writes = `${archive}.${process.pid}-${randomBytes(4).toString('hex')}`;
+  return { flags: [...common, `-XX:ArchiveClassesAtExit=${writes}`], writes, archive };
+}
+
+/**
+ * Puts the archive a JVM wrote in place, when that JVM exited by itself (`exitedBySignal` false: a
+ * SIGTERM the JVM handled counts as by itself; a SIGKILL may have cut the file short), and no other
+ * run put one there first. Removes it otherwise.
+ */
+function adoptArchive(quick: QuickStart | undefined, exitedCleanly: boolean): void {
+  if (!quick?.writes || !existsSync(quick.writes)) return;
+  if (exitedCleanly && !existsSync(quick.archive)) renameSync(quick.writes, quick.archive);
+  else rmSync(quick.writes, { force: true });
+}
+
+/** The shell words that add the archive to a wrapper script's java when it exists then. */
+function archiveInScript(quick: QuickStart | undefined): string[] {
+  if (!quick) return [];
+  const flags = quick.flags.filter(
+    (f) => !f.startsWith('-XX:ArchiveClassesAtExit=') && !f.startsWith('-XX:SharedArchiveFile='),
+  );
+  return [
+    // No pathname expansion of the options (-Xlog:cds*=off) when $QUICK_START is expanded below.
+    'set -f',
+    `QUICK_START='${flags.join(' ')}'`,
+    `if [ -f '${quick.archive}' ]; then QUICK_START="$QUICK_START -XX:SharedArchiveFile=${quick.archive}";`,
+    // The harness's own first run of a tool writes the archive (HARNESS_CDS_WRITE, see quickStart).
+    'elif [ -n "$HARNESS_CDS_WRITE" ]; then QUICK_START="$QUICK_START -XX:ArchiveClassesAtExit=$HARNESS_CDS_WRITE"; fi',
+  ];
+}
 
 export interface Neo4jOptions {
   /** Defaults to the version pinned in harness/neo4j/pom.xml. */
@@ -246,6 +316,9 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
   );
 
   const adminPath = join(home, 'bin', 'neo4j-admin');
+  const adminQuick = quickStart(version, java, 'admin');
+  const serverQuick = quickStart(version, java, 'server');
+  const quickWords = (quick: QuickStart | undefined) => (quick ? ' $QUICK_START' : '');
   writeFileSync(
     adminPath,
     [
@@ -254,7 +327,8 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
       `: "\${NEO4J_HOME:=${home}}"`,
       `: "\${NEO4J_CONF:=${join(home, 'conf')}}"`,
       'export NEO4J_HOME NEO4J_CONF',
-      `exec '${java}' -Xmx\${HEAP_SIZE:-512m} ${JVM_FLAGS.join(' ')} -cp '${classpath}' org.neo4j.cli.AdminTool "$@"`,
+      ...archiveInScript(adminQuick),
+      `exec '${java}' -Xmx\${HEAP_SIZE:-512m} ${JVM_FLAGS.join(' ')}${quickWords(adminQuick)} -cp '${classpath}' org.neo4j.cli.AdminTool "$@"`,
       '',
     ].join('\n'),
   );
@@ -269,7 +343,8 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
       '# neo4j console for this harness installation: the server entry point of the same classpath.',
       `: "\${NEO4J_HOME:=${home}}"`,
       `: "\${NEO4J_CONF:=${join(home, 'conf')}}"`,
-      `exec '${java}' -Xms\${HEAP_SIZE:-512m} -Xmx\${HEAP_SIZE:-512m} ${JVM_FLAGS.join(' ')} -cp '${classpath}' ${entryPoint} --home-dir="$NEO4J_HOME" --config-dir="$NEO4J_CONF"`,
+      ...archiveInScript(serverQuick),
+      `exec '${java}' -Xms\${HEAP_SIZE:-512m} -Xmx\${HEAP_SIZE:-512m} ${JVM_FLAGS.join(' ')}${quickWords(serverQuick)} -cp '${classpath}' ${entryPoint} --home-dir="$NEO4J_HOME" --config-dir="$NEO4J_CONF"`,
       '',
     ].join('\n'),
   );
@@ -286,8 +361,13 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
     ? { status: 0, stderr: '' }
     : spawnSync(adminPath, ['dbms', 'set-initial-password', '--', password], {
         encoding: 'utf8',
-        env: { ...process.env, ...adminEnv() },
+        env: {
+          ...process.env,
+          ...adminEnv(),
+          ...(adminQuick?.writes ? { HARNESS_CDS_WRITE: adminQuick.writes } : {}),
+        },
       });
+  adoptArchive(adminQuick, setPassword.status === 0);
   if (setPassword.status !== 0) {
     removeHarnessDir(home);
     throw new HarnessStartError(
@@ -319,14 +399,17 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
     await d?.close();
   };
 
+  let startQuick: QuickStart | undefined;
   const startDbms = async () => {
     if (process_?.alive()) return;
+    startQuick = quickStart(version, java, 'server');
     process_ = spawnLogged(
       java,
       [
         `-Xms${options.heap ?? '512m'}`,
         `-Xmx${options.heap ?? '512m'}`,
         ...JVM_FLAGS,
+        ...(startQuick?.flags ?? []),
         '-cp',
         classpath,
         entryPoint,
@@ -361,7 +444,11 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
 
   const stopDbms = async () => {
     await closeDriver();
-    if (process_?.alive()) await stopPid(process_.pid, 'SIGTERM', 60_000);
+    const stopping = process_;
+    if (stopping?.alive()) await stopPid(stopping.pid, 'SIGTERM', 60_000);
+    // A JVM that ended on SIGTERM (its own shutdown) finished writing its archive; a SIGKILL may not have.
+    adoptArchive(startQuick, stopping?.child.signalCode === null);
+    startQuick = undefined;
     process_ = undefined;
   };
 
