@@ -73,7 +73,12 @@ interface QuickStart {
   readonly archive: string;
 }
 
-function quickStart(version: string, java: string, tool: 'server' | 'admin'): QuickStart | undefined {
+function quickStart(
+  version: string,
+  java: string,
+  classpath: string,
+  tool: 'server' | 'admin',
+): QuickStart | undefined {
   if (!process.env.VITEST || process.env.HARNESS_JVM_QUICK_START === '0') return undefined;
   const dir = join(cacheDir, 'jvm-cds');
   mkdirSync(dir, { recursive: true });
@@ -82,8 +87,10 @@ function quickStart(version: string, java: string, tool: 'server' | 'admin'): Qu
   for (const name of readdirSync(dir))
     if (/\.jsa\./.test(name) && Date.now() - statSync(join(dir, name)).mtimeMs > 3_600_000)
       rmSync(join(dir, name), { force: true });
-  const javaId = createHash('sha256').update(java).digest('hex').slice(0, 12);
-  const archive = join(dir, `neo4j-${version}-${tool}-${javaId}.jsa`);
+  // An archive holds only for the java and class path it was made with (a JVM silently ignores one
+  // made for another path, so a checkout moved elsewhere gets archives of its own).
+  const id = createHash('sha256').update(`${java}\n${classpath}`).digest('hex').slice(0, 12);
+  const archive = join(dir, `neo4j-${version}-${tool}-${id}.jsa`);
   const common = ['-XX:TieredStopAtLevel=1', '-Xshare:auto', '-XX:+VerifySharedSpaces', '-Xlog:cds*=off'];
   if (existsSync(archive)) return { flags: [...common, `-XX:SharedArchiveFile=${archive}`], archive };
   const writes = `${archive}.${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -316,8 +323,8 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
   );
 
   const adminPath = join(home, 'bin', 'neo4j-admin');
-  const adminQuick = quickStart(version, java, 'admin');
-  const serverQuick = quickStart(version, java, 'server');
+  const adminQuick = quickStart(version, java, classpath, 'admin');
+  const serverQuick = quickStart(version, java, classpath, 'server');
   const quickWords = (quick: QuickStart | undefined) => (quick ? ' $QUICK_START' : '');
   writeFileSync(
     adminPath,
@@ -402,7 +409,7 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
   let startQuick: QuickStart | undefined;
   const startDbms = async () => {
     if (process_?.alive()) return;
-    startQuick = quickStart(version, java, 'server');
+    startQuick = quickStart(version, java, classpath, 'server');
     process_ = spawnLogged(
       java,
       [
