@@ -15,9 +15,10 @@
  * Then (e), the client that tags, before and now: 2,000 tags with 40 503 SlowDown answers after the
  * first 1,000 (through harness/fault-proxy.ts), with the SDK's adaptive retry mode (the manifest
  * function's client before) and with SEAL_CLIENT (standard mode, five attempts), three rounds each.
- * moto's ListObjectVersions deep-copies every version of the bucket for each page (15 s a page at
- * 50,000 objects on a busy machine), so this server is asked for up to 100,000 versions a page
- * (MOTO_S3_DEFAULT_MAX_KEYS); real S3 returns 1,000 a page, so (b)'s real request count is
+ * This server is asked for up to 100,000 versions a page (MOTO_S3_DEFAULT_MAX_KEYS): moto's own
+ * ListObjectVersions deep-copied every version of the bucket for each page (15 s a page at 50,000
+ * objects on a busy machine; harness/moto_server.py now copies only the page's), and the figures stay
+ * comparable with earlier runs. Real S3 returns 1,000 a page, so (b)'s real request count is
  * ceil(files / 1,000) pages, printed beside what moto needed.
  */
 import type { S3Client } from '@aws-sdk/client-s3';

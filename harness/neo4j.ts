@@ -56,8 +56,8 @@ const JVM_FLAGS = [
  * - an application class-data-sharing archive: the classes a first run loaded, mapped by the next
  *   runs instead of parsed and verified again (a dynamic archive, `-XX:ArchiveClassesAtExit` then
  *   `-XX:SharedArchiveFile`: Java SE "Class Data Sharing", JDK 13 and later). One per Neo4j version,
- *   tool and java, in .cache/jvm-cds. A run writes it under a name of its own, renamed into place
- *   only after that JVM exited by itself, so no run maps a half-written archive;
+ *   tool, java and class path, in .cache/jvm-cds. A run writes it under a name of its own, renamed
+ *   into place only after that JVM exited by itself, so no run maps a half-written archive;
  *   `-XX:+VerifySharedSpaces` checks the archive's checksums before use, and a JVM that finds it
  *   unusable runs without it (`-Xshare:auto`). `-Xlog:cds*=off` keeps the JVM's CDS messages out of
  *   neo4j-admin's output, which the runner parses.
