@@ -84,6 +84,16 @@ class _ListedVersions(list):  # type: ignore[type-arg]
                 )
             listed = object.__new__(self._classes[kind])
             listed.__dict__.update(version.__dict__)
+            if getattr(version, "_etag", False) is None:
+                # An ETag not computed yet (an object seeded through the backend) would be read from
+                # the shared buffer while the answer is built, outside the lock a GetObject takes.
+                # It is computed here under that lock; a version deleted meanwhile (its buffer
+                # closed) gets the empty body's, as moto's deep copy of it would.
+                with version.lock:
+                    try:
+                        listed._etag = version.etag.strip('"')
+                    except ValueError:
+                        listed._etag = hashlib.md5(b"").hexdigest()
             copies.append(listed)
         return copies
 
@@ -125,7 +135,8 @@ def _list_object_versions(
     prefix: str = "",
     version_id_marker: str | None = None,
 ) -> Any:
-    _listing.window = (prefix or "", key_marker or None, max_keys, delimiter)
+    # An empty key marker is a marker (moto drops the first version from it on), not none.
+    _listing.window = (prefix or "", key_marker, max_keys, delimiter)
     try:
         return _original_list_object_versions(
             self,

@@ -70,8 +70,8 @@ def main() -> None:
                     if next_key is None:
                         break
                     key_marker, version_marker = next_key, next_version
-                # A marker no page gave: the name of each key, without a version id.
-                for name in names[:: max(1, len(names) // 9)]:
+                # A marker no page gave: the name of each key, and an empty one, without a version id.
+                for name in ["", *names[:: max(1, len(names) // 9)]]:
                     args = (bucket, delimiter, name, max_keys, prefix, None)
                     asked += 1
                     if answer(faster(backend, *args)) != answer(original(backend, *args)):

@@ -108,7 +108,10 @@ function adoptArchive(quick: QuickStart | undefined, exitedCleanly: boolean): vo
   else rmSync(quick.writes, { force: true });
 }
 
-/** The shell words that add the archive to a wrapper script's java when it exists then. */
+/**
+ * The shell lines that set a wrapper script's $QUICK_START (options, no spaces) and $CDS (the
+ * archive option, one word however its path is spelt), for `quickWords` to pass to java.
+ */
 function archiveInScript(quick: QuickStart | undefined): string[] {
   if (!quick) return [];
   const flags = quick.flags.filter(
@@ -118,9 +121,10 @@ function archiveInScript(quick: QuickStart | undefined): string[] {
     // No pathname expansion of the options (-Xlog:cds*=off) when $QUICK_START is expanded below.
     'set -f',
     `QUICK_START='${flags.join(' ')}'`,
-    `if [ -f '${quick.archive}' ]; then QUICK_START="$QUICK_START -XX:SharedArchiveFile=${quick.archive}";`,
+    "CDS=''",
+    `if [ -f '${quick.archive}' ]; then CDS='-XX:SharedArchiveFile=${quick.archive}';`,
     // The harness's own first run of a tool writes the archive (HARNESS_CDS_WRITE, see quickStart).
-    'elif [ -n "$HARNESS_CDS_WRITE" ]; then QUICK_START="$QUICK_START -XX:ArchiveClassesAtExit=$HARNESS_CDS_WRITE"; fi',
+    'elif [ -n "$HARNESS_CDS_WRITE" ]; then CDS="-XX:ArchiveClassesAtExit=$HARNESS_CDS_WRITE"; fi',
   ];
 }
 
@@ -325,7 +329,8 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
   const adminPath = join(home, 'bin', 'neo4j-admin');
   const adminQuick = quickStart(version, java, classpath, 'admin');
   const serverQuick = quickStart(version, java, classpath, 'server');
-  const quickWords = (quick: QuickStart | undefined) => (quick ? ' $QUICK_START' : '');
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion ($CDS as one word when set)
+  const quickWords = (quick: QuickStart | undefined) => (quick ? ' $QUICK_START ${CDS:+"$CDS"}' : '');
   writeFileSync(
     adminPath,
     [
