@@ -67,7 +67,7 @@ const JVM_FLAGS = [
 interface QuickStart {
   /** Options for a JVM of this tool. */
   readonly flags: string[];
-  /** When the archive is still missing: the file this run writes, for `adopt` once it has exited. */
+  /** When the archive is still missing: the file this run writes, for adoptArchive once it exited. */
   readonly writes?: string;
   /** The archive; a wrapper script uses it when it exists at the time it runs. */
   readonly archive: string;
@@ -98,9 +98,9 @@ function quickStart(
 }
 
 /**
- * Puts the archive a JVM wrote in place, when that JVM exited by itself (`exitedBySignal` false: a
- * SIGTERM the JVM handled counts as by itself; a SIGKILL may have cut the file short), and no other
- * run put one there first. Removes it otherwise.
+ * Puts the archive a JVM wrote in place when that JVM exited by itself (`exitedCleanly`: a SIGTERM
+ * the JVM handled counts; a SIGKILL may have cut the file short) and no other run put one there
+ * first. Removes it otherwise.
  */
 function adoptArchive(quick: QuickStart | undefined, exitedCleanly: boolean): void {
   if (!quick?.writes || !existsSync(quick.writes)) return;
