@@ -329,6 +329,8 @@ export async function startInfrahub(options: InfrahubStackOptions = {}): Promise
         version,
         heap: '1g',
         pageCache: '256m',
+        // Infrahub's load for the stack's whole life: both JIT compilers (Neo4jOptions.longRunning).
+        longRunning: true,
         // Otherwise each database's transaction log preallocates 256 MB.
         settings: { 'db.tx_log.preallocate': 'false' },
         ...(record

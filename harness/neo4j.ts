@@ -52,7 +52,8 @@ const JVM_FLAGS = [
  * Shorter JVM starts for the test suite, where harness instances start Neo4j and neo4j-admin
  * hundreds of times on two cores (a neo4j-admin run took 6.1 s and 4.2 s with these, on a loaded
  * machine). Two JVM options that change how fast the JVM starts, never what Neo4j does:
- * - `-XX:TieredStopAtLevel=1`: the C1 compiler only, which costs far less CPU at start;
+ * - `-XX:TieredStopAtLevel=1`: the C1 compiler only, which costs far less CPU at start (not for a
+ *   server started with `longRunning`, whose load C1-only code serves more slowly);
  * - an application class-data-sharing archive: the classes a first run loaded, mapped by the next
  *   runs instead of parsed and verified again (a dynamic archive, `-XX:ArchiveClassesAtExit` then
  *   `-XX:SharedArchiveFile`: Java SE "Class Data Sharing", JDK 13 and later). One per Neo4j version,
@@ -78,6 +79,7 @@ function quickStart(
   java: string,
   classpath: string,
   tool: 'server' | 'admin',
+  longRunning = false,
 ): QuickStart | undefined {
   if (!process.env.VITEST || process.env.HARNESS_JVM_QUICK_START === '0') return undefined;
   const dir = join(cacheDir, 'jvm-cds');
@@ -91,7 +93,12 @@ function quickStart(
   // made for another path, so a checkout moved elsewhere gets archives of its own).
   const id = createHash('sha256').update(`${java}\n${classpath}`).digest('hex').slice(0, 12);
   const archive = join(dir, `neo4j-${version}-${tool}-${id}.jsa`);
-  const common = ['-XX:TieredStopAtLevel=1', '-Xshare:auto', '-XX:+VerifySharedSpaces', '-Xlog:cds*=off'];
+  const common = [
+    ...(longRunning ? [] : ['-XX:TieredStopAtLevel=1']),
+    '-Xshare:auto',
+    '-XX:+VerifySharedSpaces',
+    '-Xlog:cds*=off',
+  ];
   if (existsSync(archive)) return { flags: [...common, `-XX:SharedArchiveFile=${archive}`], archive };
   const writes = `${archive}.${process.pid}-${randomBytes(4).toString('hex')}`;
   return { flags: [...common, `-XX:ArchiveClassesAtExit=${writes}`], writes, archive };
@@ -154,6 +161,14 @@ export interface Neo4jOptions {
    * framework", "Configure SSL over Bolt"), so an unencrypted connection is refused. Off by default.
    */
   tls?: boolean | { subjectAltNames?: string[] };
+  /**
+   * The server serves a real application for minutes (the Infrahub stack, harness/infrahub.ts): under
+   * vitest its JVM keeps both of HotSpot's compilers instead of C1 alone (see QuickStart). Measured
+   * on this 2-core machine: Infrahub's first start took 87 s instead of 133 and its seeding 109 s
+   * instead of 185 with both; for the suite's own short-lived servers, C1 alone starts a server in
+   * 6 s instead of 7.5 and runs their few queries no slower.
+   */
+  longRunning?: boolean;
 }
 
 /** A TLS instance's files: the CA that signed its Bolt certificate. */
@@ -328,7 +343,7 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
 
   const adminPath = join(home, 'bin', 'neo4j-admin');
   const adminQuick = quickStart(version, java, classpath, 'admin');
-  const serverQuick = quickStart(version, java, classpath, 'server');
+  const serverQuick = quickStart(version, java, classpath, 'server', options.longRunning);
   // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion ($CDS as one word when set)
   const quickWords = (quick: QuickStart | undefined) => (quick ? ' $QUICK_START ${CDS:+"$CDS"}' : '');
   writeFileSync(
@@ -414,7 +429,7 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
   let startQuick: QuickStart | undefined;
   const startDbms = async () => {
     if (process_?.alive()) return;
-    startQuick = quickStart(version, java, classpath, 'server');
+    startQuick = quickStart(version, java, classpath, 'server', options.longRunning);
     process_ = spawnLogged(
       java,
       [
