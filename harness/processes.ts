@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { processAlive } from '../cli/local/executions.js';
 
 /**
  * PIDs this process started and has not stopped yet; killed if the process exits first. A negative
@@ -157,14 +158,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+/** Whether process `pid` exists and has not exited; a zombie counts as exited (see {@link processAlive}). */
+export const isAlive = processAlive;
 
 /**
  * Polls `ready` until it answers true. Fails early when `alive` says the process has died, or

@@ -9,7 +9,7 @@
 // A folder is removed only when it sits directly in the OS temp folder, is a real folder (not a
 // symbolic link) and is named as the harness names them; anything else is refused and left alone.
 // Usage: node watchdog.mjs <parent pid> <registry file>
-import { lstatSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, normalize } from 'node:path';
 
@@ -23,12 +23,18 @@ if (!Number.isInteger(parent) || parent <= 0 || !registry) {
 /** How long to wait for killed processes to disappear before removing their folders anyway (ms). */
 const GONE_WITHIN_MS = 30_000;
 
+/** Whether `pid` exists and has not exited; a zombie (state Z in /proc/<pid>/stat) has exited. */
 const alive = (pid) => {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return err.code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] !== 'Z';
+  } catch {
+    return !existsSync('/proc/self/stat');
   }
 };
 

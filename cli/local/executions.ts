@@ -14,7 +14,7 @@
  * other; local runs on two machines sharing one bucket do not, and fall back to expiry.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionStatusReader } from '../../core/backup/lock.js';
@@ -46,13 +46,25 @@ function write(dir: string, record: ExecutionRecord): void {
   writeFileSync(recordFile(dir, record.executionArn), `${JSON.stringify(record)}\n`);
 }
 
-/** Whether process `pid` exists on this machine (signal 0 tests without signalling; EPERM: it exists). */
-function alive(pid: number): boolean {
+/**
+ * Whether process `pid` exists on this machine and has not exited. Signal 0 tests without
+ * signalling (EPERM: it exists). A zombie (exited, not yet reaped: an orphan under a PID 1 that does
+ * not reap, as in a container started without an init) counts as exited: its state, field 3 of
+ * Linux's /proc/<pid>/stat (proc(5)), is Z. Without /proc only the signal-0 probe is used.
+ */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may hold spaces and parentheses: count from the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] !== 'Z';
+  } catch {
+    // Gone between the probe and the read (Linux), or no /proc at all (elsewhere).
+    return !existsSync('/proc/self/stat');
   }
 }
 
@@ -97,7 +109,7 @@ export function localExecutionStatus(dir = localExecutionsDir()): ExecutionStatu
     }
     if (record.executionArn !== executionArn) return undefined;
     if (record.status !== 'RUNNING') return { running: false, status: record.status };
-    if (alive(record.pid)) {
+    if (processAlive(record.pid)) {
       const now = record.pidStartTime ? processStartTime(record.pid) : undefined;
       if (!record.pidStartTime || now === undefined || now === record.pidStartTime)
         return { running: true, status: 'RUNNING' };

@@ -13,6 +13,7 @@ import { verifyBackup } from '../../core/backup/verify.js';
 import { getJson } from '../../core/s3/objects.js';
 import { countTables, type PostgresServer, type S3Server } from '../../harness/index.js';
 import { type RunnerStack, startRunnerStack } from '../../harness/runner-stack.js';
+import { descendants, programName } from '../helpers/process-tree.js';
 import { downloadAndHash, exists, openUploads } from '../helpers/s3.js';
 import { testTempDir } from '../helpers/temp.js';
 
@@ -145,10 +146,8 @@ describe('backup runner: PostgreSQL (real pg_dump, real S3 server)', () => {
       const poll = setInterval(async () => {
         // Kill pg_dump once a multipart upload of the dump is under way.
         if (killed || !(await openUploads(s3, Bucket)).includes(key)) return;
-        const pids = spawnSync('pgrep', ['-f', `pg_dump --format=custom`], { encoding: 'utf8' })
-          .stdout.trim()
-          .split('\n');
-        const pid = pids.map(Number).find((p) => p > 0 && p !== runnerPid);
+        // Only this runner's own pg_dump: other test files dump side by side.
+        const pid = descendants(runnerPid).find((p) => programName(p) === 'pg_dump');
         if (pid) {
           process.kill(pid, 'SIGKILL');
           killed = true;

@@ -20,6 +20,7 @@ import { listAll, putJson } from '../../core/s3/objects.js';
 import { uploadStream } from '../../core/s3/upload-stream.js';
 import type { Neo4jServer, PostgresServer, S3Server } from '../../harness/index.js';
 import { runnerNodePath } from '../../harness/paths.js';
+import { isAlive } from '../../harness/processes.js';
 import { type RunnerStack, startRunnerStack } from '../../harness/runner-stack.js';
 import { scaled } from '../../harness/time-scale.js';
 
@@ -280,11 +281,13 @@ describe('dump format checks: Neo4j (real neo4j-admin, real S3 server)', () => {
       // FAKE neo4j-admin: the graph's dump never writes a byte until stopped; the system database's
       // carries the banner. Dumped one after the other, the runner would wait on the first forever.
       const split = join(fakeBin, 'neo4j-admin-split');
+      // Its PID, not `pgrep sleep`: other test files run side by side and have their own sleeps.
+      const stalled = join(fakeBin, 'stalled-dump.pid');
       writeFileSync(
         split,
         [
           '#!/bin/bash',
-          'if [ "$1 $2 $3" = "database dump neo4j" ]; then exec sleep 600; fi',
+          `if [ "$1 $2 $3" = "database dump neo4j" ]; then echo $$ > ${JSON.stringify(stalled)}; exec sleep 600; fi`,
           `exec ${verbose} "$@"`,
           '',
         ].join('\n'),
@@ -304,7 +307,9 @@ describe('dump format checks: Neo4j (real neo4j-admin, real S3 server)', () => {
         new ListMultipartUploadsCommand({ Bucket, Prefix: `${target}/${backupId}/` }),
       );
       expect(open.Uploads ?? []).toEqual([]);
-      expect(spawnSync('pgrep', ['-f', `sleep 600`]).stdout.toString().trim()).toBe('');
+      const stalledPid = Number(readFileSync(stalled, 'utf8').trim());
+      expect(stalledPid).toBeGreaterThan(0);
+      expect(isAlive(stalledPid)).toBe(false);
     },
     scaled(300_000),
   );
