@@ -5,10 +5,11 @@
  *              from a local file (the dump downloaded beforehand, not timed), then the DBMS started
  *              (until Bolt answers on `neo4j`) and the nodes and relationships counted over Bolt;
  *   (b) ours   the runner's restore-neo4j (in-use check, the dump downloaded from the exact S3 version
- *              into scratch space and held to the manifest's SHA-256 and size; beside it, once the check
- *              passed, the load under a staging name from stdin, fed from the file as it arrives, swapped
- *              in once the download verified), the DBMS started the same way, then the runner's
- *              validate-neo4j (its counts over Bolt compared with the backup's).
+ *              into scratch space and held to the manifest's SHA-256 and size; beside both, the load
+ *              under a staging name from stdin, fed from the file as it arrives, swapped in once the
+ *              download verified) until it reports success (its summary line: SendTaskSuccess on AWS),
+ *              the DBMS started the same way while restore-neo4j removes the replaced store, then the
+ *              runner's validate-neo4j (its counts over Bolt compared with the backup's).
  * The dump is the one the runner's own backup wrote (neo4j and system; `system` is kept, as the
  * runner's default NEO4J_SYSTEM=keep does, so both load `neo4j` only). The DBMS is stopped between.
  * Best of `rounds` for each, alternating (a) and (b) so the shared machine's load hits both.
@@ -161,16 +162,37 @@ async function runOne(
       const a = side({ load: loaded.wallMs, start: rawStart, count: rawCount }, loaded.peakRssKiB);
       a.cpu = rawCpu;
 
+      // restore-neo4j's time is until it reports success (its summary line on standard output; on AWS
+      // its SendTaskSuccess, when the state machine goes on to start the DBMS): it then removes the
+      // target's old store, beside the DBMS's start and validate-neo4j, as on AWS.
       const restoreStart = Date.now();
       const cpuBeforeOurs = cpuNow();
-      const restored = await measure(runnerNode(), [bundle, 'restore-neo4j'], { env: restoreEnv });
+      let printed = '';
+      let markReported: (at: number) => void = () => undefined;
+      const reported = new Promise<number>((resolve) => {
+        markReported = resolve;
+      });
+      const running = measure(runnerNode(), [bundle, 'restore-neo4j'], {
+        env: restoreEnv,
+        onStdout: (text) => {
+          printed += text;
+          if (printed.includes('"step":"restore-neo4j"')) markReported(Date.now());
+        },
+      });
+      const reportedAt = await Promise.race([
+        reported,
+        running.then(() => {
+          throw new Error('restore-neo4j exited without printing its summary line');
+        }),
+      ]);
       const restoreCpu = cpuSince(cpuBeforeOurs);
       const oursStart = await timed(() => neo4j.startDbms());
       const validateStart = Date.now();
       const validated = await measure(runnerNode(), [bundle, 'validate-neo4j'], { env: restoreEnv });
+      const restored = await running;
       await neo4j.stopDbms();
       const b = side(
-        { 'restore-neo4j': restored.wallMs, start: oursStart, 'validate-neo4j': validated.wallMs },
+        { 'restore-neo4j': reportedAt - restoreStart, start: oursStart, 'validate-neo4j': validated.wallMs },
         Math.max(restored.peakRssKiB, validated.peakRssKiB),
       );
       b.cpu = restoreCpu;
@@ -182,8 +204,12 @@ async function runOne(
         'load started at': at('neo4j-admin database load started, staged while the dump downloads'),
         'download verified at': at('Neo4j files downloaded and verified against the manifest'),
         'load finished at': at('neo4j-admin database load finished (staged)'),
-        'renamed into place at': at('the staged stores were renamed into place: removing the replaced ones'),
-        'replaced stores removed at': at("the staged databases were put in place of the target's"),
+        'renamed into place at': at('the staged stores were renamed into place'),
+        'reported at': reportedAt - restoreStart,
+        'replaced stores removed at (after the report, beside the start)': at(
+          'the replaced store folders were removed',
+        ),
+        'exited at': restored.wallMs,
         // validate-neo4j: from its start until the counts were compared (the rest writes its report).
         'validate: counted':
           loggedAt(validated.stderr ?? '', 'graph counts equal the backup') - validateStart,

@@ -39,17 +39,22 @@ export interface Measured {
   stderr?: string;
 }
 
-/** Runs a command to completion, sampling its peak RSS (VmHWM only grows, so the last sample is the peak). */
+/**
+ * Runs a command to completion, sampling its peak RSS (VmHWM only grows, so the last sample is the
+ * peak). Its standard output goes to `stdoutFile`, to `onStdout` as it comes, or nowhere.
+ */
 export function measure(
   command: string,
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; stdoutFile?: string } = {},
+  options: { env?: NodeJS.ProcessEnv; stdoutFile?: string; onStdout?: (text: string) => void } = {},
 ): Promise<Measured> {
   return new Promise((resolve, reject) => {
-    const out = options.stdoutFile ? openSync(options.stdoutFile, 'w') : 'ignore';
+    const out = options.stdoutFile ? openSync(options.stdoutFile, 'w') : options.onStdout ? 'pipe' : 'ignore';
     const t0 = process.hrtime.bigint();
     const child = spawn(command, args, { env: options.env ?? process.env, stdio: ['ignore', out, 'pipe'] });
     if (typeof out === 'number') closeSync(out);
+    const onStdout = options.onStdout;
+    if (onStdout) child.stdout?.on('data', (d: Buffer) => onStdout(d.toString()));
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-65536);

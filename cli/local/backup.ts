@@ -280,7 +280,12 @@ async function runWithTaskToken(
   clearInterval(watch);
   // The state has ended: later calls on the token are refused (TaskTimedOut), which stops a stray runner.
   (task as { endToken?: () => void }).endToken?.();
-  const bound = (bounds.heartbeatSeconds * 1000) / 6 + INTERRUPT_WAIT_MS;
+  // A runner that answered success may still tidy up (restore-neo4j removes the replaced store):
+  // it is given the state's whole time; one whose state failed only its stop bound.
+  const bound =
+    'error' in result
+      ? (bounds.heartbeatSeconds * 1000) / 6 + INTERRUPT_WAIT_MS
+      : bounds.timeoutSeconds * 1000;
   const killer = setTimeout(() => {
     logger.warn('a runner outlived its state and was killed', { subcommand: request.subcommand });
     task.stop();

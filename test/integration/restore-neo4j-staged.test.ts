@@ -77,7 +77,9 @@ describe('restore: Neo4j Community, staged while downloading (real neo4j-admin, 
     // (after the JVM's warnings, as Java 24+ prints them first). After a staged load of the last
     // database (`-1`) succeeded: NEO4J_ADMIN_BLOCK_SWAP (a transaction log root) puts a non-empty
     // folder where the swap moves the target's logs aside; NEO4J_ADMIN_HOLD (a path) writes
-    // `<path>.loaded` and waits for `<path>.release` (the test acts in between).
+    // `<path>.loaded` and waits for `<path>.release` (the test acts in between). Any other call is
+    // logged as it starts; NEO4J_ADMIN_SLOW_INFO (seconds) delays `database info` by that long and
+    // logs `info ended` once it has run.
     writeFileSync(
       adminWrapper,
       [
@@ -97,7 +99,11 @@ describe('restore: Neo4j Community, staged while downloading (real neo4j-admin, 
         '      touch "$NEO4J_ADMIN_HOLD.loaded"; while [ ! -e "$NEO4J_ADMIN_HOLD.release" ]; do sleep 0.2; done; fi',
         '    exit $status;;',
         '  esac',
-        `else echo "$*" >> '${adminLog}'; fi`,
+        `else echo "$*" >> '${adminLog}'`,
+        '  if [ "$2" = info ] && [ -n "$NEO4J_ADMIN_SLOW_INFO" ]; then',
+        `    sleep "$NEO4J_ADMIN_SLOW_INFO"; '${neo4j.adminPath}' "$@"; status=$?; echo "info ended" >> '${adminLog}'; exit $status`,
+        '  fi',
+        'fi',
         `exec '${neo4j.adminPath}' "$@"`,
         '',
       ].join('\n'),
@@ -442,12 +448,67 @@ describe('restore: Neo4j Community, staged while downloading (real neo4j-admin, 
     scaled(240_000),
   );
 
-  it('refuses a running DBMS before anything is staged or loaded', async () => {
-    rmSync(adminLog, { force: true });
-    await expect(
-      restoreNeo4jCommunity(ctx(), admin(), manifest, { workDir: join(scratch, 'work'), store: store() }),
-    ).rejects.toMatchObject({ name: 'Neo4jDatabaseInUse' });
-    expect(loadsRun()).toEqual([]);
-    expect(await leftoverStaging(dirs())).toEqual([]);
-  });
+  it(
+    "refuses a running DBMS: a staged load begun beside the check is stopped and removed, the target's graph and users as they were",
+    async () => {
+      await changeGraph();
+      const before = await countGraph(neo4j);
+      rmSync(adminLog, { force: true });
+      // The check held 5 s (scaled), so the first load is under way when the refusal comes.
+      await expect(
+        restoreNeo4jCommunity(
+          ctx(),
+          admin({ NEO4J_ADMIN_SLOW_INFO: String(scaled(5_000) / 1000) }),
+          manifest,
+          {
+            workDir: join(scratch, 'work'),
+            system: 'restore',
+            store: store(),
+          },
+        ),
+      ).rejects.toMatchObject({
+        name: 'Neo4jDatabaseInUse',
+        message: expect.stringMatching(
+          /The target's store was not changed \(the load was staged under another name, and removed\)/,
+        ),
+      });
+      // Only staging names were ever loaded; none is left, and the running DBMS serves what it did.
+      const loads = loadsRun();
+      expect(loads.length).toBeGreaterThanOrEqual(1);
+      for (const load of loads) expect(load).toMatch(/^database load ibh-restore-[0-9a-f]{8}-\d /);
+      expect(await leftoverStaging(dirs())).toEqual([]);
+      expect(readdirSync(join(scratch, 'work'))).toEqual([]);
+      expect(await countGraph(neo4j)).toEqual(before);
+      expect(await users()).toContain('operator');
+    },
+    scaled(240_000),
+  );
+
+  it(
+    'starts the first staged load beside the in-use check, not after it (the check held 5 s here)',
+    async () => {
+      await changeGraph();
+      rmSync(adminLog, { force: true });
+      await neo4j.stopDbms();
+      try {
+        const result = await restoreNeo4jCommunity(
+          ctx(),
+          admin({ NEO4J_ADMIN_SLOW_INFO: String(scaled(5_000) / 1000) }),
+          manifest,
+          { workDir: join(scratch, 'work'), system: 'restore', store: store() },
+        );
+        expect(result.load).toEqual({ how: 'staged' });
+      } finally {
+        await neo4j.startDbms();
+      }
+      const log = readFileSync(adminLog, 'utf8').split('\n');
+      const firstLoad = log.findIndex((l) => l.startsWith('database load ibh-restore-'));
+      const checkEnded = log.indexOf('info ended');
+      expect(firstLoad).toBeGreaterThanOrEqual(0);
+      expect(checkEnded).toBeGreaterThan(firstLoad);
+      expect(await countGraph(neo4j)).toEqual(atBackup);
+      expect(await users()).not.toContain('operator');
+    },
+    scaled(240_000),
+  );
 });

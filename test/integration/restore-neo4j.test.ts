@@ -189,6 +189,41 @@ describe('restore: Neo4j Community (real neo4j-admin load, real S3 server)', () 
     scaled(120_000),
   );
 
+  // Issue 19, item 3: the runner reports the step's success once the staged store is in place, and
+  // only then removes the target's old store (on AWS the state machine starts the DBMS meanwhile).
+  it(
+    "through the runner: reports success once the backup's graph is in place, then removes the replaced store; nothing left",
+    async () => {
+      await cypher('neo4j', 'CREATE (:Stray {name: "added after the backup"})');
+      const restoreId = restoreIdFor('restore', new Date('2026-11-22T11:00:00Z'), 'runner-ok');
+      const dirs = storeDirs(neo4j.home, join(neo4j.home, 'conf'));
+      await neo4j.stopDbms();
+      let run: Awaited<ReturnType<typeof runRunner>>;
+      try {
+        run = await runRunner('restore-neo4j', {
+          ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
+          ...neo4jRunnerEnv(neo4j),
+          RESTORE_ID: restoreId,
+          RESTORE_WORK_DIR: join(scratch, 'runner-work'),
+        });
+        expect(run.code, run.stderr.slice(-2000)).toBe(0);
+        expect(await leftoverStaging(dirs)).toEqual([]);
+      } finally {
+        await neo4j.startDbms();
+      }
+      const messages = run.stderr
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => (JSON.parse(l) as { message: string }).message);
+      const reportedAt = messages.indexOf('restore step finished');
+      const removedAt = messages.indexOf('the replaced store folders were removed');
+      expect(reportedAt, messages.join('\n')).toBeGreaterThanOrEqual(0);
+      expect(removedAt, messages.join('\n')).toBeGreaterThan(reportedAt);
+      expect(await countGraph(neo4j)).toEqual(atBackup);
+    },
+    scaled(240_000),
+  );
+
   // Issue 12, item 1: one bit flipped in the middle of the dump's GetObject body (a multipart object:
   // its composite S3 checksum is not validated by the SDK) used to stream straight into
   // `neo4j-admin database load --from-stdin --overwrite-destination=true` of the target's database.

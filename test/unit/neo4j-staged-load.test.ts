@@ -21,6 +21,7 @@ import {
   type GrowingFile,
   leftoverStaging,
   loadStaged,
+  removeReplaced,
   STAGING_PREFIX,
   stagingNames,
   swapStaged,
@@ -139,6 +140,29 @@ describe('swapStaged', () => {
       expect(s.read(`transactions/${db}`)).toBe(`new ${db} logs`);
     }
     expect(await leftoverStaging(s)).toEqual([]);
+  });
+
+  it('with keepReplaced, leaves the replaced folders renamed aside and returns them; removeReplaced removes them', async () => {
+    const s = store();
+    s.put('databases/neo4j', 'old neo4j');
+    s.put('transactions/neo4j', 'old neo4j logs');
+    s.put('databases/ibh-restore-0000cccc-0', 'new neo4j');
+    s.put('transactions/ibh-restore-0000cccc-0', 'new neo4j logs');
+    const replaced = await swapStaged(s, new Map([['neo4j', 'ibh-restore-0000cccc-0']]), logger, {
+      keepReplaced: true,
+    });
+    const aside = [
+      join(s.data, 'databases', 'ibh-restore-0000cccc-0-replaced'),
+      join(s.transactions, 'ibh-restore-0000cccc-0-replaced'),
+    ];
+    expect(replaced).toEqual(aside);
+    expect(s.read('databases/neo4j')).toBe('new neo4j');
+    expect(s.read('databases/ibh-restore-0000cccc-0-replaced')).toBe('old neo4j');
+    expect(s.read('transactions/ibh-restore-0000cccc-0-replaced')).toBe('old neo4j logs');
+    expect((await leftoverStaging(s)).sort()).toEqual([...aside].sort());
+    await removeReplaced(replaced, logger);
+    expect(await leftoverStaging(s)).toEqual([]);
+    expect(s.read('transactions/neo4j')).toBe('new neo4j logs');
   });
 
   it('a database the target did not have yet is put in place', async () => {

@@ -579,7 +579,15 @@ function refreshFallback(ctx: ReturnType<typeof restoreContext>): string {
   return fallback;
 }
 
-type StepOutcome = { details: Record<string, unknown>; timings?: Record<string, number> };
+type StepOutcome = {
+  details: Record<string, unknown>;
+  timings?: Record<string, number>;
+  /**
+   * Housekeeping that runs after the step's success was reported (the state machine goes on
+   * meanwhile): never throws, never changes what was reported.
+   */
+  afterReport?: () => Promise<void>;
+};
 
 async function restoreStep(
   step: RestoreStep,
@@ -637,8 +645,19 @@ async function restoreStep(
           ...(refresh ? { refresh } : {}),
           // Its store folders: the load is staged beside them while the dumps download.
           store: { home: e.NEO4J_HOME, ...(e.NEO4J_CONF ? { conf: e.NEO4J_CONF } : {}) },
+          // The target's old store is removed once the step has reported, beside the DBMS's start.
+          keepReplaced: true,
         });
+        const replaced = r.replaced ?? [];
         return {
+          ...(replaced.length > 0
+            ? {
+                afterReport: async () => {
+                  const { removeReplaced } = await import('./components/neo4j-staged-load.js');
+                  await removeReplaced(replaced, ctx.logger.child({ step: 'restore-neo4j' }));
+                },
+              }
+            : {}),
           details: {
             edition: 'community',
             ...(r.deploymentId ? { deploymentId: r.deploymentId } : {}),
@@ -811,6 +830,18 @@ async function runRestoreStep(step: RestoreStep, env: NodeJS.ProcessEnv, logger:
     const summary = { step, result: `s3://${c.bucket}/${key}`, durationMs: report.durationMs };
     console.log(JSON.stringify(summary));
     await taskTokenSession()?.succeed(summary);
+    // Reported: a stop from here on (ECS stopping the task) must not record the step as failed.
+    recordLastFailure = undefined;
+    if (outcome.afterReport) {
+      await outcome.afterReport().catch((err: unknown) =>
+        logger.warn('housekeeping after the step reported failed (the step itself succeeded)', {
+          step,
+          error: err instanceof Error ? err.message : String(err),
+        }),
+      );
+      const ended = endedElsewhere();
+      if (ended) return ended;
+    }
     return 0;
   } catch (err) {
     // A stop signal (or an error nothing caught) ended the work: its handler records its own error,

@@ -196,9 +196,10 @@ export async function removeStaged(dirs: StoreDirs, staging: Iterable<string>): 
 }
 
 /**
- * Staged folders an earlier run left (a runner stopped between its load and its swap): folders named
- * `ibh-restore-*` under the store's databases and transaction logs. They are never removed here (a
- * swap cut short may have left a target's old store under such a name): the restore warns of them.
+ * Staged folders an earlier run left (a runner stopped between its load and its swap, or while it
+ * removed the replaced store after reporting): folders named `ibh-restore-*` under the store's
+ * databases and transaction logs. They are never removed here (a swap cut short may have left a
+ * target's old store under such a name): the restore warns of them.
  */
 export async function leftoverStaging(dirs: StoreDirs): Promise<string[]> {
   const found: string[] = [];
@@ -212,14 +213,22 @@ export async function leftoverStaging(dirs: StoreDirs): Promise<string[]> {
 /**
  * Puts each staged database in place of the target's: per database and per folder (store, then
  * transaction logs), the target's folder (if any) is renamed to `<staging>-replaced`, then the staged
- * folder to the target's name; once all are in place the replaced folders are removed (what cannot be
- * removed is logged, not thrown: the restore is done). A staged database must have both folders (a
- * load always writes its transaction logs): one missing fails the swap, undone.
+ * folder to the target's name; once all are in place the replaced folders are removed (removeReplaced),
+ * unless `options.keepReplaced`: then the caller removes them (the runner does once it has reported
+ * the step's success, beside the DBMS's start). A staged database must have both folders (a load
+ * always writes its transaction logs): one missing fails the swap, undone.
  * @param staged target database name → its staging name
+ * @returns the replaced folders (`<staging>-replaced`), absolute paths: removed already unless
+ *   `options.keepReplaced`
  * @throws Neo4jStoreSwapError when a rename fails; every rename done is undone first (in reverse), and
  *   `restored` is false only when that undo failed too, the message then naming each folder to move back
  */
-export async function swapStaged(dirs: StoreDirs, staged: Map<string, string>, log: Logger): Promise<void> {
+export async function swapStaged(
+  dirs: StoreDirs,
+  staged: Map<string, string>,
+  log: Logger,
+  options: { keepReplaced?: boolean } = {},
+): Promise<string[]> {
   const done: Array<{ from: string; to: string }> = [];
   const move = async (from: string, to: string) => {
     await rename(from, to);
@@ -262,7 +271,22 @@ export async function swapStaged(dirs: StoreDirs, staged: Map<string, string>, l
       { cause: err },
     );
   }
-  log.info('the staged stores were renamed into place: removing the replaced ones', { replaced });
+  log.info('the staged stores were renamed into place', {
+    replaced,
+    removal: options.keepReplaced ? 'once the step has reported' : 'now',
+  });
+  if (!options.keepReplaced) await removeReplaced(replaced, log);
+  return replaced;
+}
+
+/**
+ * Removes the target's old store folders a successful swap renamed aside (swapStaged's result), one
+ * after the other. Never throws: the restore is done; what cannot be removed is logged, to be removed
+ * by hand (a later restore warns of it: leftoverStaging).
+ * @param replaced absolute paths of `<staging>-replaced` folders
+ */
+export async function removeReplaced(replaced: readonly string[], log: Logger): Promise<void> {
+  const started = Date.now();
   for (const folder of replaced) {
     await rm(folder, { recursive: true, force: true }).catch((err: unknown) =>
       log.warn('a replaced store folder could not be removed after the restore: remove it by hand', {
@@ -271,4 +295,9 @@ export async function swapStaged(dirs: StoreDirs, staged: Map<string, string>, l
       }),
     );
   }
+  if (replaced.length > 0)
+    log.info('the replaced store folders were removed', {
+      folders: replaced.length,
+      ms: Date.now() - started,
+    });
 }

@@ -122,6 +122,11 @@ export interface Neo4jRestoreResult {
    * files, after the download), with `reason` when a staged restore fell back to it.
    */
   load: { how: 'staged' | 'in-place'; reason?: string };
+  /**
+   * With `options.keepReplaced`, after a staged swap: the target's old store folders, renamed aside
+   * and not removed yet (absolute paths), for the caller to remove (neo4j-staged-load.ts removeReplaced).
+   */
+  replaced?: string[];
   durationMs: number;
 }
 
@@ -215,11 +220,19 @@ export interface CommunityRestoreOptions {
    * backup, in place after the download.
    */
   store?: { home: string; conf?: string };
+  /**
+   * After a staged swap, leave the target's old store folders renamed aside (returned in `replaced`)
+   * for the caller to remove, instead of removing them before returning: the runner removes them
+   * once it has reported the step's success, so the DBMS starts meanwhile (4 GiB took 2-6 s here).
+   */
+  keepReplaced?: boolean;
 }
 
 /**
- * Community load (DBMS stopped), in two phases: every file downloaded and verified (see the module
- * docstring), then `neo4j-admin database load --from-path`. `system` is loaded only with
+ * Community load (DBMS stopped). With `options.store` and a backup of dumps, staged (restoreStaged:
+ * each load under a name of its own beside the download, swapped in once all verified). Otherwise in
+ * two phases: every file downloaded and verified (see the module docstring), then
+ * `neo4j-admin database load --from-path`. `system` is loaded only with
  * `options.system: "restore"`. The download runs beside the check of the stopped store (one
  * `database info`) and, for a refresh (`options.refresh`), the read of the destination's deployment
  * id from that store, before anything is loaded: from the first user database to be replaced that
@@ -233,7 +246,8 @@ export interface CommunityRestoreOptions {
  * @throws ManifestError when the manifest records no Neo4j backup, no stored copy of a file, a chain
  *   Community cannot load, or no `system` while `restore` was asked for
  * @throws Neo4jDatabaseInUseError when a database to load is in use (the DBMS runs): the download
- *   is stopped and its files removed, nothing loaded
+ *   is stopped and its files removed, nothing loaded into the target's store (staged loads begun
+ *   beside the check are stopped and their folders removed)
  * @throws InsufficientScratchSpaceError, RestoreValidationError, StorageError (download phase: the
  *   target untouched)
  * @throws ToolFailedError when neo4j-admin fails; a failed `database load` says in its message which
@@ -349,6 +363,8 @@ async function restoreCommunityIn(
       const staged = await restoreStaged(ctx, admin, log, what, loads, options.workDir, dirs, {
         checkStore,
         notInUse,
+        loadAfterCheck: options.refresh !== undefined,
+        keepReplaced: options.keepReplaced === true,
       });
       return { ...base, ...staged, durationMs: Date.now() - started };
     }
@@ -444,8 +460,9 @@ const NO_SPACE = /No space left on device|Disk quota exceeded/i;
 
 /**
  * The staged restore (neo4j-staged-load.ts): the check of the store, the verified download of every
- * file and, once the check passed, each database's load under a staging name fed from its file as it
- * arrives, all side by side; the staged stores are swapped in only when all of it succeeded. A staged
+ * file and each database's load under a staging name fed from its file as it arrives, all side by
+ * side (a refresh's loads only once the check passed: `checks.loadAfterCheck`); the staged stores
+ * are swapped in only when all of it succeeded. A staged
  * load that runs out of room falls back to the in-place load from the verified files (the reason in
  * `load.reason` and the log); a swap that cannot be made is undone and fails the restore
  * (Neo4jStoreSwapUndone, the target unchanged), and one that cannot be undone is Neo4jStoreSwap.
@@ -463,16 +480,23 @@ async function restoreStaged(
   workDir: string,
   dirs: StoreDirs,
   checks: {
-    /** The store's check before anything is staged (in use: refused; a refresh's deployment id). */
+    /** The store's check, before the swap (in use: refused; a refresh's deployment id). */
     checkStore: () => Promise<DestinationDeploymentId | undefined>;
+    /**
+     * Whether the loads wait for checkStore: a refresh's does (its read-only server opens the
+     * target's store); otherwise the first load starts beside the in-use check, at once.
+     */
+    loadAfterCheck: boolean;
     /** The in-use check alone, again just before the swap. */
     notInUse: () => Promise<unknown>;
+    /** Leave the replaced folders for the caller (returned in `replaced`) instead of removing them. */
+    keepReplaced: boolean;
   },
 ): Promise<Omit<Neo4jRestoreResult, 'component' | 'databases' | 'system' | 'durationMs'>> {
   const leftovers = await leftoverStaging(dirs);
   if (leftovers.length > 0)
     log.warn(
-      'folders of an earlier staged restore are in the store (a runner stopped before its swap): check and remove them by hand',
+      'folders of an earlier staged restore are in the store (a runner stopped before its swap, or, for `-replaced` folders, after it while removing the old store): check and remove them by hand',
       {
         folders: leftovers,
       },
@@ -516,7 +540,11 @@ async function restoreStaged(
       for (const v of verdicts) v.settle();
     });
   const loaded = (async () => {
-    await checked;
+    // The loads write only folders named for this run (stagingNames), never the target's, so they
+    // need not wait for the in-use check's JVM (about 2-5 s): a DBMS found running stops them, and
+    // their folders are removed, before anything is swapped. A refresh waits: its check starts a
+    // read-only server on the store, and a second JVM beside it would only slow both.
+    if (checks.loadAfterCheck) await checked;
     for (const [i, { name, stored }] of loads.entries()) {
       const as = staging.get(name) as string;
       log.info('neo4j-admin database load started, staged while the dump downloads', {
@@ -529,6 +557,9 @@ async function restoreStaged(
       try {
         await loadStaged(admin, as, growing[i] as GrowingFile, stop.signal);
       } catch (err) {
+        // The store's check comes first: a DBMS found running is the cause to report (fail records
+        // the first error), not what neo4j-admin made of it.
+        await Promise.allSettled([checked]);
         // neo4j-admin read bytes not verified yet: the download's verdict on its file comes first, so
         // a damaged download (a flipped bit in transit) is reported as such, naming the file
         // (RestoreValidation, through fail), not as what neo4j-admin made of the damaged bytes.
@@ -601,7 +632,7 @@ async function restoreStaged(
         throw error;
       }
       try {
-        await swapStaged(dirs, staging, log);
+        const replaced = await swapStaged(dirs, staging, log, { keepReplaced: checks.keepReplaced });
         log.info("the staged databases were put in place of the target's", {
           databases: [...staging.keys()],
         });
@@ -610,6 +641,7 @@ async function restoreStaged(
           verified,
           verifiedBytes,
           load: { how: 'staged' },
+          ...(checks.keepReplaced ? { replaced } : {}),
         };
       } catch (err) {
         if (!(err instanceof Neo4jStoreSwapError) || !err.restored) throw err;
