@@ -25,7 +25,7 @@ import { runnerNodePath } from '../harness/paths.js';
 import { cpuSeconds } from './cpu.js';
 import { inStreamChecksOn } from './in-stream.js';
 import { ensureInfrahubShapedStore, type InfrahubShapedStore } from './neo4j-graph.js';
-import { type Measured, measure } from './pg-backup.js';
+import { flushPageCache, type Measured, measure } from './pg-backup.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -139,6 +139,8 @@ async function runOne(
       const rawDir = join(work, 'raw');
       mkdirSync(rawDir);
       const rawSteps: Record<string, Measured> = {};
+      // Each way starts with no dirty pages (not timed), so none pays for another's writes.
+      flushPageCache();
       for (const db of DATABASES)
         rawSteps[db] = await measure(neo4j.adminPath, ['database', 'dump', db, `--to-path=${rawDir}`], {
           env: adminEnv,
@@ -147,6 +149,7 @@ async function runOne(
       if (round === 1) checkMs = await inStreamChecksOn(runnerNode(), join(rawDir, 'neo4j.dump'));
       rmSync(rawDir, { recursive: true });
 
+      flushPageCache();
       const s3Cpu = cpuSeconds(s3Server.pid);
       const ours = await measure(runnerNode(), [bundle, 'backup-neo4j'], { env: runnerEnv });
       const s3CpuDuringOurs = cpuSeconds(s3Server.pid) - s3Cpu;
@@ -163,6 +166,7 @@ async function runOne(
       mkdirSync(dir);
       const steps: Record<string, Measured> = {};
       const dumps: Record<string, Measured> = {};
+      flushPageCache();
       for (const db of DATABASES)
         dumps[db] = await measure(neo4j.adminPath, ['database', 'dump', db, `--to-path=${dir}`], {
           env: adminEnv,

@@ -6,15 +6,16 @@
  *              (until Bolt answers on `neo4j`) and the nodes and relationships counted over Bolt;
  *   (b) ours   the runner's restore-neo4j (in-use check, the dump downloaded from the exact S3 version
  *              into scratch space and held to the manifest's SHA-256 and size; beside both, the load
- *              under a staging name from stdin, fed from the file as it arrives, swapped in once the
- *              download verified) until it reports success (its summary line: SendTaskSuccess on AWS),
+ *              under a staging name from stdin, fed from the file once it is verified, then swapped in) until it reports success (its summary line: SendTaskSuccess on AWS),
  *              the DBMS started the same way while restore-neo4j removes the replaced store, then the
  *              runner's validate-neo4j (its counts over Bolt compared with the backup's).
  * The dump is the one the runner's own backup wrote (neo4j and system; `system` is kept, as the
  * runner's default NEO4J_SYSTEM=keep does, so both load `neo4j` only). The DBMS is stopped between.
- * Best of `rounds` for each, alternating (a) and (b) so the shared machine's load hits both.
+ * Best of `rounds` for each, alternating (a) and (b) so the shared machine's load hits both; the page
+ * cache is flushed (sync, not timed) before each, so neither pays for the other's writes.
  */
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, createWriteStream, mkdirSync, mkdtempSync, openSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -27,7 +28,7 @@ import { countGraph, createVersionedBucket, startS3 } from '../harness/index.js'
 import { cpuSeconds, machineCpu } from './cpu.js';
 import { loggedAt, runnerNode, runnerNodeVersion, startOnStore } from './neo4j-backup.js';
 import { ensureInfrahubShapedStore, type InfrahubShapedStore } from './neo4j-graph.js';
-import { measure } from './pg-backup.js';
+import { flushPageCache, measure } from './pg-backup.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -57,6 +58,13 @@ export interface Neo4jRestoreRow {
    */
   rawBest: RestoreSide;
   oursBest: RestoreSide;
+  /**
+   * (c), load only, best of the rounds (ms): neo4j-admin loading the same file from standard input
+   * (c1) over the existing `neo4j`, as raw does, and (c2) under a new name beside it, as the staged
+   * restore does; no runner, no S3. Their ratio is what staging costs in neo4j-admin and the disk alone.
+   */
+  stdinOver: number;
+  stdinBeside: number;
   rounds: number;
   /** The machine's 1-minute load average before the first round and after each. */
   load: number[];
@@ -145,10 +153,16 @@ async function runOne(
     let rawBest: RestoreSide | undefined;
     let oursBest: RestoreSide | undefined;
     const load = [loadavg()[0] ?? 0];
+    let stdinOver = Number.POSITIVE_INFINITY;
+    let stdinBeside = Number.POSITIVE_INFINITY;
     for (let round = 1; round <= rounds; round++) {
       print(
         `    round ${round} of ${rounds}: (a) raw load + start + count, (b) ours from S3 + start + validate ...`,
       );
+      // Each side starts with no dirty pages (sync, not timed): a load's 4 GiB of writes otherwise
+      // sit in the page cache when it ends and are written back during the next side's run, which
+      // then pays for them (on this machine's virtual disk ours ran 2-3 times slower right after raw).
+      flushPageCache();
       const cpuBefore = cpuNow();
       const loaded = await measure(
         neo4j.adminPath,
@@ -160,11 +174,33 @@ async function runOne(
       const rawCount = await timed(() => countGraph(neo4j));
       await neo4j.stopDbms();
       const a = side({ load: loaded.wallMs, start: rawStart, count: rawCount }, loaded.peakRssKiB);
+      // (c): the same file into neo4j-admin's standard input, over the existing database and under a
+      // new name beside it (then removed, not timed).
+      const stdinLoad = (database: string) => {
+        flushPageCache();
+        const input = openSync(file, 'r');
+        const t0 = process.hrtime.bigint();
+        const run = spawnSync(
+          neo4j.adminPath,
+          ['database', 'load', database, '--from-stdin', '--overwrite-destination=true'],
+          { env: adminEnv, stdio: [input, 'ignore', 'pipe'], encoding: 'utf8' },
+        );
+        closeSync(input);
+        if (run.status !== 0) throw new Error(`neo4j-admin load ${database} from stdin: ${run.stderr}`);
+        return Number(process.hrtime.bigint() - t0) / 1e6;
+      };
+      const over = stdinLoad('neo4j');
+      const beside = stdinLoad('ibh-bench-beside');
+      for (const root of ['databases', 'transactions'])
+        rmSync(join(neo4j.home, 'data', root, 'ibh-bench-beside'), { recursive: true, force: true });
+      stdinOver = Math.min(stdinOver, over);
+      stdinBeside = Math.min(stdinBeside, beside);
       a.cpu = rawCpu;
 
       // restore-neo4j's time is until it reports success (its summary line on standard output; on AWS
       // its SendTaskSuccess, when the state machine goes on to start the DBMS): it then removes the
       // target's old store, beside the DBMS's start and validate-neo4j, as on AWS.
+      flushPageCache();
       const restoreStart = Date.now();
       const cpuBeforeOurs = cpuNow();
       let printed = '';
@@ -201,7 +237,7 @@ async function runOne(
       const log = restored.stderr ?? '';
       const at = (message: string) => loggedAt(log, message) - restoreStart;
       b.phases = {
-        'load started at': at('neo4j-admin database load started, staged while the dump downloads'),
+        'load started at': at('neo4j-admin database load started (staged), from its verified file'),
         'download verified at': at('Neo4j files downloaded and verified against the manifest'),
         'load finished at': at('neo4j-admin database load finished (staged)'),
         'renamed into place at': at('the staged stores were renamed into place'),
@@ -221,7 +257,7 @@ async function runOne(
       load.push(loadavg()[0] ?? 0);
     }
     if (!raw || !ours || !rawBest || !oursBest) throw new Error('rounds must be at least 1');
-    return { store, dumpBytes, raw, ours, rawBest, oursBest, rounds, load };
+    return { store, dumpBytes, raw, ours, rawBest, oursBest, stdinOver, stdinBeside, rounds, load };
   } finally {
     await Promise.allSettled([neo4j.stop(), s3Server.stop()]);
     rmSync(work, { recursive: true, force: true });
@@ -269,8 +305,12 @@ export function formatNeo4jRestore(rows: readonly Neo4jRestoreRow[]): string[] {
           .map(([k, ms]) => `${k} ${(ms / 1000).toFixed(1)} s`)
           .join(
             ', ',
-          )} (restore-neo4j: from its start; the load staged beside the download, swapped in once verified; validate-neo4j: until the counts were compared)`,
+          )} (restore-neo4j: from its start; the load staged once its file verified, then swapped in; validate-neo4j: until the counts were compared)`,
       );
+    lines.push(
+      `    (c) neo4j-admin alone, the same file on standard input: over the existing database ${(r.stdinOver / 1000).toFixed(1)} s, ` +
+        `under a new name beside it (as the staged restore loads) ${(r.stdinBeside / 1000).toFixed(1)} s: ${(r.stdinBeside / r.stdinOver).toFixed(2)}x`,
+    );
     const cpu = (c: RestoreSide['cpu']) =>
       c
         ? `${c.busy.toFixed(1)} of ${c.available.toFixed(1)} CPU-s busy (the local S3 server ${c.s3.toFixed(1)})`

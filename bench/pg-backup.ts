@@ -10,7 +10,7 @@
  * runner process, for (a) pg_dump, for (c) the largest of its steps. Then the same on a database
  * four times larger, to show that the runner's memory does not grow with the data.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -79,6 +79,15 @@ export function measure(
       else resolve({ wallMs, peakRssKiB: peak, stderr });
     });
   });
+}
+
+/**
+ * Writes every dirty page to disk (sync(1)), so the next measured step does not pay for the last
+ * one's writes: gigabytes a step wrote sit in the page cache when it ends (up to vm.dirty_ratio of
+ * memory) and are written back during whatever runs next.
+ */
+export function flushPageCache(): void {
+  spawnSync('sync', { stdio: 'ignore' });
 }
 
 export async function generate(

@@ -1,10 +1,11 @@
 /**
- * A Community load staged beside the target's store, so the load can run while its dump is still
- * downloading and the target is changed only once every byte is proven (restore-neo4j.ts):
+ * A Community load staged beside the target's store, so the target is changed only once every byte
+ * is proven and every load succeeded (restore-neo4j.ts):
  *
  * 1. each dump is loaded under a database name of the run's own (`ibh-restore-<run>-<n>`), with
- *    `neo4j-admin database load <staging> --from-stdin`, reading the dump's file in scratch space as
- *    the download writes it (followFile). Neo4j allows a dump to be loaded under another name
+ *    `neo4j-admin database load <staging> --from-stdin`, reading the dump's file in scratch space
+ *    (followFile) once the download verified it (restore-neo4j.ts waits for that: fed while the file
+ *    still arrived, the load was 2-3 times slower here). Neo4j allows a dump to be loaded under another name
  *    (Operations Manual 5, "Restore a database dump": the database name given to `load` is where it
  *    goes, whatever the dumped database was called), and the load writes only
  *    `<data>/databases/<staging>` and `<transactions root>/<staging>` (neo4j-store-copy.ts storeDirs);

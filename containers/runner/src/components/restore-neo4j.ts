@@ -117,7 +117,7 @@ export interface Neo4jRestoreResult {
   /** The sum of `verified[].bytes`: every byte that reached neo4j-admin. */
   verifiedBytes: number;
   /**
-   * How the databases were loaded: `staged` (under other names while downloading, swapped in once
+   * How the databases were loaded: `staged` (under other names, each once its file verified, swapped in once
    * all was verified: neo4j-staged-load.ts) or `in-place` (`--overwrite-destination` from the verified
    * files, after the download), with `reason` when a staged restore fell back to it.
    */
@@ -230,7 +230,7 @@ export interface CommunityRestoreOptions {
 
 /**
  * Community load (DBMS stopped). With `options.store` and a backup of dumps, staged (restoreStaged:
- * each load under a name of its own beside the download, swapped in once all verified). Otherwise in
+ * each load under a name of its own once its file verified, swapped in once all loaded). Otherwise in
  * two phases: every file downloaded and verified (see the module docstring), then
  * `neo4j-admin database load --from-path`. `system` is loaded only with
  * `options.system: "restore"`. The download runs beside the check of the stopped store (one
@@ -460,7 +460,7 @@ const NO_SPACE = /No space left on device|Disk quota exceeded/i;
 
 /**
  * The staged restore (neo4j-staged-load.ts): the check of the store, the verified download of every
- * file and each database's load under a staging name fed from its file as it arrives, all side by
+ * file and each database's load under a staging name, fed from its file once verified, all side by
  * side (a refresh's loads only once the check passed: `checks.loadAfterCheck`); the staged stores
  * are swapped in only when all of it succeeded. A staged
  * load that runs out of room falls back to the in-place load from the verified files (the reason in
@@ -547,7 +547,12 @@ async function restoreStaged(
     if (checks.loadAfterCheck) await checked;
     for (const [i, { name, stored }] of loads.entries()) {
       const as = staging.get(name) as string;
-      log.info('neo4j-admin database load started, staged while the dump downloads', {
+      // Each load reads only verified bytes: it starts once its own file matched the manifest (the
+      // next file may still be downloading). Fed while its file still arrived, the load of a 4 GiB
+      // store took 2-3 times as long as from the whole file (bench/neo4j-restore.ts, 2026-12-03).
+      await verdicts[i]?.settled;
+      stop.signal.throwIfAborted();
+      log.info('neo4j-admin database load started (staged), from its verified file', {
         database: name,
         staging: as,
         key: stored.key,
@@ -560,10 +565,6 @@ async function restoreStaged(
         // The store's check comes first: a DBMS found running is the cause to report (fail records
         // the first error), not what neo4j-admin made of it.
         await Promise.allSettled([checked]);
-        // neo4j-admin read bytes not verified yet: the download's verdict on its file comes first, so
-        // a damaged download (a flipped bit in transit) is reported as such, naming the file
-        // (RestoreValidation, through fail), not as what neo4j-admin made of the damaged bytes.
-        if (!stop.signal.aborted) await verdicts[i]?.settled;
         if (!stop.signal.aborted && err instanceof ToolFailedError && NO_SPACE.test(err.stderrTail)) {
           // The store's volume cannot hold the staged store beside the target's: loaded in place
           // once the download is verified, as without staging.
