@@ -47,7 +47,8 @@ function write(dir: string, record: ExecutionRecord): void {
 }
 
 /**
- * Whether process `pid` exists on this machine and has not exited. Signal 0 tests without
+ * Whether process `pid` (or, negative, any member of process group -pid) exists on this machine
+ * and has not exited. Signal 0 tests without
  * signalling (EPERM: it exists). A zombie (exited, not yet reaped: an orphan under a PID 1 that does
  * not reap, as in a container started without an init) counts as exited: its state, field 3 of
  * Linux's /proc/<pid>/stat (proc(5)), is Z. Without /proc only the signal-0 probe is used.
@@ -58,6 +59,8 @@ export function processAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+  // A process group (-pgid): signal 0 answered for its members; /proc knows no negative PID.
+  if (pid <= 0) return true;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) is in parentheses and may hold spaces and parentheses: count from the last ')'.

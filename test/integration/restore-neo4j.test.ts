@@ -224,6 +224,39 @@ describe('restore: Neo4j Community (real neo4j-admin load, real S3 server)', () 
     scaled(240_000),
   );
 
+  // Review: a step that fails after its swap (here its report cannot be written) still removes the
+  // replaced store: before, only the success path did, and the old graph stayed on the volume.
+  it(
+    'through the runner: a report that cannot be written fails the step, and the replaced store is still removed',
+    async () => {
+      const restoreId = restoreIdFor('restore', new Date('2026-11-22T12:00:00Z'), 'report-fails');
+      const dirs = storeDirs(neo4j.home, join(neo4j.home, 'conf'));
+      const rule = proxy.add({
+        match: { method: 'PUT', path: /restore-neo4j\.json$/ },
+        fault: { kind: 'status', status: 403, code: 'AccessDenied' },
+      });
+      await neo4j.stopDbms();
+      try {
+        const run = await runRunner('restore-neo4j', {
+          ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
+          ...neo4jRunnerEnv(neo4j),
+          S3_ENDPOINT: proxy.endpoint,
+          RESTORE_ID: restoreId,
+          RESTORE_WORK_DIR: join(scratch, 'runner-work'),
+        });
+        expect(run.code, run.stderr.slice(-2000)).not.toBe(0);
+        expect(rule.hits).toBeGreaterThanOrEqual(1);
+        expect(run.stderr).toMatch(/the staged stores were renamed into place/);
+        expect(await leftoverStaging(dirs)).toEqual([]);
+      } finally {
+        rule.remove();
+        await neo4j.startDbms();
+      }
+      expect(await countGraph(neo4j)).toEqual(atBackup);
+    },
+    scaled(240_000),
+  );
+
   // Issue 12, item 1: one bit flipped in the middle of the dump's GetObject body (a multipart object:
   // its composite S3 checksum is not validated by the SDK) used to stream straight into
   // `neo4j-admin database load --from-stdin --overwrite-destination=true` of the target's database.

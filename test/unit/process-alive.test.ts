@@ -78,4 +78,17 @@ describe('processAlive (cli/local/executions.ts; the harness isAlive is the same
     },
     scaled(10_000),
   );
+
+  it('answers for a process group given as -pgid (the harness stopGroup waits on it): alive while a member lives', async () => {
+    const leader = spawn('sleep', ['30'], { stdio: 'ignore', detached: true });
+    const pgid = leader.pid ?? 0;
+    try {
+      expect(processAlive(-pgid)).toBe(true);
+      expect(isAlive(-pgid)).toBe(true);
+    } finally {
+      process.kill(-pgid, 'SIGKILL');
+    }
+    await once(leader, 'exit');
+    expect(processAlive(-pgid)).toBe(false);
+  });
 });

@@ -643,7 +643,7 @@ async function restoreStep(
           workDir,
           system: e.NEO4J_SYSTEM,
           ...(refresh ? { refresh } : {}),
-          // Its store folders: the load is staged beside them while the dumps download.
+          // Its store folders: each load is staged beside them once its dump is verified.
           store: { home: e.NEO4J_HOME, ...(e.NEO4J_CONF ? { conf: e.NEO4J_CONF } : {}) },
           // The target's old store is removed once the step has reported, beside the DBMS's start.
           keepReplaced: true,
@@ -799,6 +799,7 @@ async function runRestoreStep(step: RestoreStep, env: NodeJS.ProcessEnv, logger:
   const ctx = common.success ? restoreContext(common.data, logger) : undefined;
   if (ctx) recordLastFailure = (error) => recordRestoreFailure(ctx, step, error);
   const startedAt = new Date();
+  let afterReport: (() => Promise<void>) | undefined;
   try {
     if (!ctx) parseEnv(RestoreCommonEnvSchema, env);
     const c = ctx as ReturnType<typeof restoreContext>;
@@ -811,6 +812,9 @@ async function runRestoreStep(step: RestoreStep, env: NodeJS.ProcessEnv, logger:
         `${c.source}/${c.backupId} has no manifest: there is no complete backup to restore`,
       );
     const outcome = await restoreStep(step, env, c, manifest);
+    // Housekeeping the step left for after its report (the replaced store): done even when what
+    // follows fails, so a failed report never leaves it behind.
+    afterReport = outcome.afterReport;
     const finishedAt = new Date();
     const report: RestoreStepResult = {
       step,
@@ -826,21 +830,18 @@ async function runRestoreStep(step: RestoreStep, env: NodeJS.ProcessEnv, logger:
     };
     const key = restoreStepKey(c.target, c.restoreId, step);
     await putJson(c.s3, c.bucket, key, report);
+    // Recorded: a stop from here on (ECS stopping the task) must not record the step as failed.
+    recordLastFailure = undefined;
     c.logger.info('restore step finished', { step, durationMs: report.durationMs });
     const summary = { step, result: `s3://${c.bucket}/${key}`, durationMs: report.durationMs };
     console.log(JSON.stringify(summary));
     await taskTokenSession()?.succeed(summary);
-    // Reported: a stop from here on (ECS stopping the task) must not record the step as failed.
-    recordLastFailure = undefined;
-    if (outcome.afterReport) {
-      await outcome.afterReport().catch((err: unknown) =>
-        logger.warn('housekeeping after the step reported failed (the step itself succeeded)', {
-          step,
-          error: err instanceof Error ? err.message : String(err),
-        }),
-      );
-      const ended = endedElsewhere();
-      if (ended) return ended;
+    if (afterReport) {
+      const tidy = afterReport;
+      afterReport = undefined;
+      // A stop meanwhile ends the process (exit 11, Interrupted) but records no failure: the step
+      // was recorded and reported; what is left of the old store is named by the next restore.
+      await tidyUp(tidy, step, logger);
     }
     return 0;
   } catch (err) {
@@ -850,12 +851,23 @@ async function runRestoreStep(step: RestoreStep, env: NodeJS.ProcessEnv, logger:
     if (ended) return ended;
     // Redacted before it is logged, printed or recorded: a tool or server may have echoed a credential.
     const error = runnerError(err);
+    if (afterReport) await tidyUp(afterReport, step, logger);
     logger.error('restore step failed', { step, error: { name: error.name, message: error.message } });
     console.error(`${error.name}: ${error.message}`);
     if (ctx) await recordRestoreFailure(ctx, step, error);
     await taskTokenSession()?.fail(error);
     return EXIT_CODES[error.name] ?? 1;
   }
+}
+
+/** Runs a step's housekeeping (StepOutcome.afterReport); a failure is logged, never thrown. */
+async function tidyUp(tidy: () => Promise<void>, step: RestoreStep, logger: Logger): Promise<void> {
+  await tidy().catch((err: unknown) =>
+    logger.warn('housekeeping after the step failed (it never changes the step outcome)', {
+      step,
+      error: err instanceof Error ? err.message : String(err),
+    }),
+  );
 }
 
 /** Best effort: leave `.restores/<target>/<restore id>/<step>.error.json` for the restore report. */

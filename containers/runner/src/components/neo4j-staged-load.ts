@@ -120,8 +120,8 @@ export async function* followFile(
 }
 
 /**
- * `neo4j-admin database load <staging> --from-stdin --overwrite-destination=true`, fed the dump as it
- * arrives (followFile). `signal` ends it (the tool is sent SIGTERM) with the signal's reason.
+ * `neo4j-admin database load <staging> --from-stdin --overwrite-destination=true`, fed the dump's file
+ * (followFile: restore-neo4j.ts hands it a verified file; it also follows one still being written). `signal` ends it (the tool is sent SIGTERM) with the signal's reason.
  * @returns when neo4j-admin exited 0 after reading the whole file
  * @throws ToolFailedError when neo4j-admin fails (its standard error in the message); the signal's
  *   reason when aborted

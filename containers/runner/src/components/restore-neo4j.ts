@@ -3,14 +3,15 @@
  * - Community, staged (the runner's restore and drills: `options.store` given, a backup of dumps):
  *   with the DBMS stopped, every dump is downloaded into scratch space (free space checked against
  *   the manifest's sizes) and hashed while it is written; beside it one `database info` refuses a
- *   running DBMS, and once it passed each database is loaded under a staging name of the run's own
- *   (`neo4j-admin database load <staging> --from-stdin`), fed from its file as the download writes
- *   it (neo4j-staged-load.ts). Only when every file equals the manifest's SHA-256 and size and every
+ *   running DBMS, and beside it (a refresh: once it passed) each database is loaded under a staging
+ *   name of the run's own (`neo4j-admin database load <staging> --from-stdin`), fed from its file
+ *   once that file is verified (neo4j-staged-load.ts). Only when every file equals the manifest's SHA-256 and size and every
  *   load succeeded are the staged stores swapped in for the target's (folder renames, undone on
  *   failure): a flipped bit in a GetObject body (multipart objects carry composite S3 checksums the
  *   SDK does not validate), a failed load or a refused store leaves the target's store as it was; so
  *   does a DBMS found running again just before the swap, and a swap undone (Neo4jStoreSwapUndone).
- *   The load does not wait for the whole download (README, "Benchmarks", says what that gains).
+ *   The old store is removed after the swap (by the runner once the step has reported, also when
+ *   the step then fails). README, "Benchmarks", says what staging costs on a disk.
  * - Community, in place (no `store`, a full Enterprise backup, or a staged load that did not fit
  *   beside the store): every file downloaded and verified first, then
  *   `neo4j-admin database load <db> --from-path=<dir> --overwrite-destination=true`, once per
