@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { processAlive } from '../cli/local/executions.js';
+import { processAlive } from '../cli/local/proc-stat.js';
 
 /**
  * PIDs this process started and has not stopped yet; killed if the process exits first. A negative

@@ -23,13 +23,18 @@ if (!Number.isInteger(parent) || parent <= 0 || !registry) {
 /** How long to wait for killed processes to disappear before removing their folders anyway (ms). */
 const GONE_WITHIN_MS = 30_000;
 
-/** Whether `pid` exists and has not exited; a zombie (state Z in /proc/<pid>/stat) has exited. */
+/**
+ * Whether `pid` (negative: a member of process group -pid) exists and has not exited; a zombie
+ * (state Z in /proc/<pid>/stat) has exited. cli/local/proc-stat.ts processAlive, in plain JavaScript.
+ */
 const alive = (pid) => {
   try {
     process.kill(pid, 0);
   } catch (err) {
     return err.code === 'EPERM';
   }
+  // A process group (-pgid, as the registry lists groups): /proc knows no negative PID.
+  if (pid <= 0) return true;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] !== 'Z';

@@ -14,10 +14,11 @@
  * other; local runs on two machines sharing one bucket do not, and fall back to expiry.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionStatusReader } from '../../core/backup/lock.js';
+import { processAlive, procStatFields } from './proc-stat.js';
 
 interface ExecutionRecord {
   executionArn: string;
@@ -46,43 +47,10 @@ function write(dir: string, record: ExecutionRecord): void {
   writeFileSync(recordFile(dir, record.executionArn), `${JSON.stringify(record)}\n`);
 }
 
-/**
- * Whether process `pid` (or, negative, any member of process group -pid) exists on this machine
- * and has not exited. Signal 0 tests without
- * signalling (EPERM: it exists). A zombie (exited, not yet reaped: an orphan under a PID 1 that does
- * not reap, as in a container started without an init) counts as exited: its state, field 3 of
- * Linux's /proc/<pid>/stat (proc(5)), is Z. Without /proc only the signal-0 probe is used.
- */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // A process group (-pgid): signal 0 answered for its members; /proc knows no negative PID.
-  if (pid <= 0) return true;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) is in parentheses and may hold spaces and parentheses: count from the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] !== 'Z';
-  } catch {
-    // Gone between the probe and the read (Linux), or no /proc at all (elsewhere).
-    return !existsSync('/proc/self/stat');
-  }
-}
-
 /** Field 22 (starttime) of /proc/<pid>/stat, or undefined when it cannot be read (no /proc, no such process). */
 export function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) is in parentheses and may hold spaces and parentheses: count from the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[0] is field 3 (state), so field 22 is fields[19].
-    const start = fields[19];
-    return start && /^\d+$/.test(start) ? start : undefined;
-  } catch {
-    return undefined;
-  }
+  const start = procStatFields(pid)?.[19];
+  return start && /^\d+$/.test(start) ? start : undefined;
 }
 
 /** Records that this process runs `executionArn`; call the returned function with its outcome when it ends. */

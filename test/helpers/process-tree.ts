@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { procStatFields } from '../../cli/local/proc-stat.js';
 
 /**
  * The PIDs of every process below `pid` (children, their children, ...), from the parent PID in
@@ -11,14 +12,7 @@ export function descendants(pid: number): number[] {
   const children = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue; // gone meanwhile
-    }
-    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    const ppid = Number(procStatFields(Number(entry))?.[1]); // gone meanwhile: NaN, never a parent asked for
     children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
   }
   const found: number[] = [];

@@ -4,17 +4,32 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import {
-  localExecutionStatus,
-  processAlive,
-  processStartTime,
-  recordLocalExecution,
-} from '../../cli/local/executions.js';
+import { localExecutionStatus, processStartTime, recordLocalExecution } from '../../cli/local/executions.js';
+import { processAlive } from '../../cli/local/proc-stat.js';
 import { isAlive } from '../../harness/processes.js';
 import { scaled } from '../../harness/time-scale.js';
 import { testTempDir } from '../helpers/temp.js';
 
-describe('processAlive (cli/local/executions.ts; the harness isAlive is the same)', () => {
+/**
+ * Runs `test` with the PID of a process that becomes a zombie about 1 s in: the shell starts a 1 s
+ * sleep in the background, prints its PID, then becomes a 30 s sleep, which never waits for
+ * children (a child that ended before the exec would be reaped by the shell itself).
+ */
+async function withZombie(test: (pid: number) => Promise<void>): Promise<void> {
+  const parent = spawn('sh', ['-c', 'sleep 1 & echo $!; exec sleep 30'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  try {
+    const [line] = (await once(parent.stdout, 'data')) as [Buffer];
+    const pid = Number(line.toString().trim());
+    expect(pid).toBeGreaterThan(0);
+    await test(pid);
+  } finally {
+    parent.kill('SIGKILL');
+  }
+}
+
+describe('processAlive (cli/local/proc-stat.ts; the harness isAlive is the same)', () => {
   it('is true for a running process and false once it has exited and been reaped', async () => {
     const child = spawn('sleep', ['30'], { stdio: 'ignore' });
     const pid = child.pid ?? 0;
@@ -27,23 +42,12 @@ describe('processAlive (cli/local/executions.ts; the harness isAlive is the same
   it.skipIf(process.platform !== 'linux')(
     'counts a zombie (exited, its parent never reaps it) as exited, unlike a bare signal-0 probe',
     async () => {
-      // The shell starts a 1 s sleep in the background, prints its PID, then becomes a 30 s sleep,
-      // which never waits for children: once the short sleep ends it stays a zombie. (A child that
-      // ended before the exec would be reaped by the shell itself.)
-      const parent = spawn('sh', ['-c', 'sleep 1 & echo $!; exec sleep 30'], {
-        stdio: ['ignore', 'pipe', 'ignore'],
-      });
-      try {
-        const [line] = (await once(parent.stdout, 'data')) as [Buffer];
-        const zombie = Number(line.toString().trim());
-        expect(zombie).toBeGreaterThan(0);
+      await withZombie(async (zombie) => {
         // Wait until it has exited (a zombie shows as state Z); bounded by the test's time-out.
         while (isAlive(zombie)) await sleep(50);
         expect(() => process.kill(zombie, 0)).not.toThrow();
         expect(processAlive(zombie)).toBe(false);
-      } finally {
-        parent.kill('SIGKILL');
-      }
+      });
     },
     scaled(10_000),
   );
@@ -51,12 +55,7 @@ describe('processAlive (cli/local/executions.ts; the harness isAlive is the same
   it.skipIf(process.platform !== 'linux')(
     'a local execution whose process exited but was never reaped (a zombie) is ABORTED, not RUNNING (so its lock counts as ended)',
     async () => {
-      const parent = spawn('sh', ['-c', 'sleep 1 & echo $!; exec sleep 30'], {
-        stdio: ['ignore', 'pipe', 'ignore'],
-      });
-      try {
-        const [line] = (await once(parent.stdout, 'data')) as [Buffer];
-        const pid = Number(line.toString().trim());
+      await withZombie(async (pid) => {
         const started = processStartTime(pid);
         expect(started).toMatch(/^\d+$/);
         const dir = testTempDir('executions-zombie-');
@@ -72,9 +71,7 @@ describe('processAlive (cli/local/executions.ts; the harness isAlive is the same
           running: false,
           status: `ABORTED (its local process ${pid} is gone)`,
         });
-      } finally {
-        parent.kill('SIGKILL');
-      }
+      });
     },
     scaled(10_000),
   );

@@ -583,8 +583,8 @@ type StepOutcome = {
   details: Record<string, unknown>;
   timings?: Record<string, number>;
   /**
-   * Housekeeping that runs after the step's success was reported (the state machine goes on
-   * meanwhile): never throws, never changes what was reported.
+   * Housekeeping (restore-neo4j: removing the replaced store) that runs after the step's success was
+   * reported, the state machine going on meanwhile, or before its failure is: never changes the outcome.
    */
   afterReport?: () => Promise<void>;
 };
