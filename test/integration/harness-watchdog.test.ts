@@ -120,4 +120,30 @@ describe('the harness watchdog', () => {
     },
     scaled(60_000),
   );
+
+  // Review: the registry lists process groups as negative PIDs. The watchdog's liveness check read
+  // /proc/<pid>/stat for zombies, found none for -pgid and took a live group for gone at once.
+  it(
+    'waits for a process group (a negative PID in the registry) to end before removing its folder',
+    async () => {
+      const owned = mkdtempSync(join(tmpdir(), 'ibh-watchdog-group-'));
+      made.push(owned);
+      const leader = spawn('sleep', [String(scaled(3_000) / 1000)], { stdio: 'ignore', detached: true });
+      const groupEnded = new Promise<number>((done) => leader.once('exit', () => done(Date.now())));
+      const registry = join(tmpdir(), `ibh-watchdog-registry-group-${process.pid}.pids`);
+      writeFileSync(registry, [`wait -${leader.pid}`, `dir ${owned}`].join('\n'));
+      const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+        encoding: 'utf8',
+      });
+      const watchdog = spawn(process.execPath, [resolve('harness/watchdog.mjs'), gone.stdout, registry], {
+        stdio: 'ignore',
+      });
+      const watchdogEnded = await new Promise<number>((done) =>
+        watchdog.once('exit', () => done(Date.now())),
+      );
+      expect(watchdogEnded).toBeGreaterThanOrEqual(await groupEnded);
+      expect(existsSync(owned)).toBe(false);
+    },
+    scaled(60_000),
+  );
 });
