@@ -79,7 +79,8 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
     // (after the JVM's warnings, as Java 24+ prints them first). After a staged load of the last
     // database (`-1`) succeeded: NEO4J_ADMIN_BLOCK_SWAP (a transaction log root) puts a non-empty
     // folder where the swap moves the target's logs aside; NEO4J_ADMIN_HOLD (a path) writes
-    // `<path>.loaded` and waits for `<path>.release` (the test acts in between). Any other call is
+    // `<path>.loaded` and waits for `<path>.release` (the test acts in between; with
+    // NEO4J_ADMIN_FAIL_STAGED, before the staged load fails). Any other call is
     // logged as it starts; NEO4J_ADMIN_SLOW_INFO (seconds) delays `database info` by that long and
     // logs `info ended` once it has run.
     writeFileSync(
@@ -92,6 +93,7 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
         '  case "$3" in ibh-restore-*) if [ -n "$NEO4J_ADMIN_FAIL_STAGED" ]; then',
         '    cat > /dev/null',
         '    for i in 1 2 3 4 5 6; do echo "WARNING: A restricted method in java.lang.System has been called (warning $i of the JVM, before the reason)" >&2; done',
+        '    if [ -n "$NEO4J_ADMIN_HOLD" ]; then touch "$NEO4J_ADMIN_HOLD.loaded"; while [ ! -e "$NEO4J_ADMIN_HOLD.release" ]; do sleep 0.2; done; fi',
         `    echo "Failed to load database '$3': No space left on device" >&2; exit 1; fi;; esac`,
         '  case "$3" in ibh-restore-*-1)',
         `    '${neo4j.adminPath}' "$@"; status=$?`,
@@ -410,6 +412,56 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
       await neo4j.startDbms();
       expect(await strays()).toBe('1');
       expect(await users()).toContain('operator');
+    },
+    scaled(300_000),
+  );
+
+  it(
+    'a DBMS started while the staged load ran out of room: no in-place load, Neo4jDatabaseInUse, its graph and new writes kept',
+    async () => {
+      const hold = join(scratch, 'hold-no-room');
+      rmSync(adminLog, { force: true });
+      await neo4j.stopDbms();
+      const restore = restoreNeo4jCommunity(
+        ctx(),
+        admin({ NEO4J_ADMIN_HOLD: hold, NEO4J_ADMIN_FAIL_STAGED: '1' }),
+        manifest,
+        { workDir: join(scratch, 'work'), store: store() },
+      ).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      let error: unknown;
+      try {
+        const deadline = Date.now() + scaled(180_000);
+        while (!existsSync(`${hold}.loaded`) && Date.now() < deadline) await sleep(200);
+        expect(existsSync(`${hold}.loaded`), 'the staged load began').toBe(true);
+        await neo4j.startDbms();
+        await cypher('neo4j', 'CREATE (:Stray {name: "written while the load had no room"})');
+        writeFileSync(`${hold}.release`, '');
+        error = await restore;
+      } finally {
+        writeFileSync(`${hold}.release`, '');
+        await restore;
+        rmSync(`${hold}.loaded`, { force: true });
+        rmSync(`${hold}.release`, { force: true });
+      }
+      expect(error).toMatchObject({
+        name: 'Neo4jDatabaseInUse',
+        message: expect.stringMatching(
+          /Found just before the in-place load \(the staged load had no room\): the DBMS was started during the restore\. Nothing was loaded in place/,
+        ),
+      });
+      expect(loadsRun().filter((l) => !/^database load ibh-restore-/.test(l))).toEqual([]);
+      expect(await leftoverStaging(dirs())).toEqual([]);
+      const strays = async () =>
+        (
+          await cypher(
+            'neo4j',
+            "MATCH (s:Stray {name: 'written while the load had no room'}) RETURN toString(count(s)) AS n",
+          )
+        )[0]?.n;
+      expect(await strays()).toBe('1');
     },
     scaled(300_000),
   );

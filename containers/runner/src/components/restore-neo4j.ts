@@ -616,23 +616,25 @@ async function restoreStaged(
     const deploymentId = check.value;
     const verified = download.value;
     const reason = noRoom;
+    // The DBMS may have been started since the first check (by hand, or its service scaled up): a
+    // swap under it would replace the files it serves, and its writes be lost at its next start; an
+    // in-place load (no room to stage) would overwrite them. Checked again just before either.
+    const stillStopped = await checks.notInUse().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    if (stillStopped !== undefined) {
+      const left = await removeStaged(dirs, staging.values());
+      const error = stillStopped instanceof Error ? stillStopped : new Error(String(stillStopped));
+      const next = reason ? 'the in-place load' : 'the swap';
+      const kept = `Nothing was ${reason ? 'loaded in place' : 'swapped'}: the target's store was not changed${left.length > 0 ? `; staged folders of this run could not be removed: ${left.join(', ')}` : ' (the staged folders were removed)'}`;
+      error.message =
+        error instanceof Neo4jDatabaseInUseError
+          ? `${error.message.trimEnd()}. Found just before ${reason ? 'the in-place load (the staged load had no room)' : 'the staged stores were to be put in place'}: the DBMS was started during the restore. ${kept}. Stop the DBMS and restore again.`
+          : `the in-use check just before ${next} failed (${error.message.trimEnd()}). ${kept}.`;
+      throw error;
+    }
     if (!reason) {
-      // The DBMS may have been started since the first check (by hand, or its service scaled up):
-      // a swap under it would replace the files it serves, and its writes be lost at its next start.
-      const stillStopped = await checks.notInUse().then(
-        () => undefined,
-        (err: unknown) => err,
-      );
-      if (stillStopped !== undefined) {
-        const left = await removeStaged(dirs, staging.values());
-        const error = stillStopped instanceof Error ? stillStopped : new Error(String(stillStopped));
-        const kept = `Nothing was swapped: the target's store was not changed${left.length > 0 ? `; staged folders of this run could not be removed: ${left.join(', ')}` : ' (the staged folders were removed)'}`;
-        error.message =
-          error instanceof Neo4jDatabaseInUseError
-            ? `${error.message.trimEnd()}. Found just before the staged stores were to be put in place: the DBMS was started during the restore. ${kept}. Stop the DBMS and restore again.`
-            : `the in-use check just before the swap failed (${error.message.trimEnd()}). ${kept}.`;
-        throw error;
-      }
       try {
         const replaced = await swapStaged(dirs, staging, log, { keepReplaced: checks.keepReplaced });
         log.info("the staged databases were put in place of the target's", {
