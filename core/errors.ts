@@ -145,10 +145,14 @@ export class IncompatibleToolError extends NamedError {
 
 export class Neo4jDatabaseInUseError extends NamedError {
   override readonly name = ErrorNames.Neo4jDatabaseInUse;
-  constructor(readonly database: string) {
+  /** @param operation what needs the DBMS stopped: `dump` (a backup) or `load` (a restore) */
+  constructor(
+    readonly database: string,
+    operation: 'dump' | 'load' = 'dump',
+  ) {
     super(
-      `Neo4j database "${database}" is in use: a Community dump needs the DBMS stopped ` +
-        '(stop Neo4j, or scale its service to zero, before the dump)',
+      `Neo4j database "${database}" is in use: a Community ${operation} needs the DBMS stopped ` +
+        `(stop Neo4j, or scale its service to zero, before the ${operation})`,
     );
   }
 }

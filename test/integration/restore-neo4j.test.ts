@@ -151,6 +151,7 @@ describe('restore: Neo4j Community (real neo4j-admin load, real S3 server)', () 
   it('refuses to load while the DBMS runs, before touching anything', async () => {
     await expect(restoreNeo4jCommunity(ctx(), admin(), manifest, workDir())).rejects.toMatchObject({
       name: 'Neo4jDatabaseInUse',
+      message: expect.stringMatching(/a Community load needs the DBMS stopped .*before the load\)/),
     });
   });
 

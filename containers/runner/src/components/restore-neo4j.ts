@@ -322,7 +322,7 @@ async function restoreCommunityIn(
       admin,
       loads.map(({ name }) => name),
     );
-    for (const { name } of loads) if (infos.get(name)?.inUse) throw new Neo4jDatabaseInUseError(name);
+    for (const { name } of loads) if (infos.get(name)?.inUse) throw new Neo4jDatabaseInUseError(name, 'load');
     return infos;
   };
   const checkStore = async () => {
