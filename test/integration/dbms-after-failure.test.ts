@@ -3,7 +3,6 @@
  * execution cause) that it is DOWN and how to start it. The synthesized backup state machine, run
  * locally against the harness's real Neo4j (StopDbms/StartDbms stop and start it), PostgreSQL and moto.
  */
-import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type LocalAws, runBackupLocally } from '../../cli/local/backup.js';
 import { type LocalTarget, localRuntime } from '../../cli/local/harness-target.js';
@@ -12,21 +11,12 @@ import { countGraph, type Neo4jServer } from '../../harness/index.js';
 import { enteredStates as entered, type LocalStack, startLocalStack } from '../../harness/local-stack.js';
 import { scaled } from '../../harness/time-scale.js';
 import { captureNotices, type Notices } from '../helpers/notices.js';
+import { descendants } from '../helpers/process-tree.js';
 
 const bucket = 'infrahub-backups-dbms';
 
 /** The process and all its descendants (the runner: tsx, node, and the neo4j-admin it started). */
-function processTree(pid: number): number[] {
-  const table = execFileSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' })
-    .trim()
-    .split('\n')
-    .map((line) => line.trim().split(/\s+/).map(Number) as [number, number]);
-  const found = [pid];
-  for (let i = 0; i < found.length; i += 1) {
-    for (const [child, parent] of table) if (parent === found[i]) found.push(child);
-  }
-  return found;
-}
+const processTree = (pid: number): number[] => [pid, ...descendants(pid)];
 
 describe('a failed Community backup and its DBMS (local execution, real Neo4j)', () => {
   let stack: LocalStack;

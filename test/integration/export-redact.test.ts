@@ -16,6 +16,7 @@ import { decompress as zstdDecompress } from 'fzstd';
 import neo4j from 'neo4j-driver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT, run } from '../../cli/infrahub-backup.js';
+import { processAlive } from '../../cli/local/proc-stat.js';
 import {
   localRunnerEnv,
   neo4jRunnerEnv,
@@ -663,15 +664,8 @@ describe('export --redact: a redacted infrahub-backup tarball from a stored back
       expect(existsSync(join(scratchBase, scratch[0] as string, 'neo4j', 'load', 'neo4j.dump'))).toBe(true);
       child.kill('SIGINT');
       const code = await exited;
-      const alive = (pid: number) => {
-        try {
-          process.kill(pid, 0);
-          return true;
-        } catch {
-          return false;
-        }
-      };
-      const leftRunning = alive(loadPid);
+      // A zombie (exited, its reaper not yet run) is not left running.
+      const leftRunning = processAlive(loadPid);
       if (leftRunning) process.kill(loadPid, 'SIGKILL');
       expect(code, stderr).toBe(130);
       expect(leftRunning).toBe(false);

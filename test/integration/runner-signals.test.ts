@@ -4,7 +4,7 @@
  * network to PostgreSQL that goes silent. Either way the runner must end within its bound with a
  * named error, recorded, its tools ended (no `<defunct>` process) and no multipart upload left open.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localRunnerEnv, postgresRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
@@ -15,22 +15,12 @@ import { getJson } from '../../core/s3/objects.js';
 import type { FaultProxy, PostgresServer, S3Server } from '../../harness/index.js';
 import { type RunnerStack, startRunnerStack } from '../../harness/runner-stack.js';
 import { scaled } from '../../harness/time-scale.js';
+import { descendants } from '../helpers/process-tree.js';
 import { exists, openUploads } from '../helpers/s3.js';
 import { type SilentTcpProxy, startSilentTcpProxy } from '../helpers/tcp-proxy.js';
 
 const Bucket = 'backups-runner-signals';
 const target = 'infrahub-lab';
-
-/** The PIDs of `pid`'s children (Linux /proc). */
-function childrenOf(pid: number): number[] {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
-      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number),
-    );
-  } catch {
-    return [];
-  }
-}
 
 /** `comm` and state of a process, or undefined when it no longer exists. */
 function procState(pid: number): { comm: string; state: string } | undefined {
@@ -42,13 +32,6 @@ function procState(pid: number): { comm: string; state: string } | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Every process below `pid` (children, grandchildren...). */
-function descendants(pid: number): number[] {
-  const out: number[] = [];
-  for (const child of childrenOf(pid)) out.push(child, ...descendants(child));
-  return out;
 }
 
 describe('backup runner: stopped by a signal, or cut off from PostgreSQL, mid-dump (real PostgreSQL, real S3 server)', () => {

@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { LocalBackupOptions, LocalExecution } from '../../cli/local/backup.js';
 import { runBackupLocally } from '../../cli/local/backup.js';
+import { processAlive } from '../../cli/local/proc-stat.js';
 import { type LocalStack, startLocalStack } from '../../harness/local-stack.js';
 import { scaled } from '../../harness/time-scale.js';
 import { captureNotices, type Notices } from '../helpers/notices.js';
@@ -51,15 +52,8 @@ function attempts(run: LocalExecution, state: string): Array<{ error: string; ms
 const retries = (run: LocalExecution, state: string) =>
   run.events.filter((e) => e.type === 'StateRetried' && (e.state as { name?: string }).name === state).length;
 
-/** Whether a process runs (signal 0). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** Whether a process runs: a zombie (exited, reaped later by whoever adopted it) does not. */
+const alive = processAlive;
 
 describe('runner states on task tokens (local execution, real runners, PostgreSQL and moto)', () => {
   let stack: LocalStack;

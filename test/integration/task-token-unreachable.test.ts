@@ -34,6 +34,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { processAlive } from '../../cli/local/proc-stat.js';
 import { localRunnerEnv, postgresRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
 import { EXIT_CODES } from '../../containers/runner/src/main.js';
 import { TaskTokenSession } from '../../containers/runner/src/task-token.js';
@@ -375,7 +376,7 @@ while true; do echo "pg_dump: dumping contents of table public.log" >&2; sleep 0
       // pg_dump was ended with the work.
       const started_ = readFileSync(pids, 'utf8').trim().split('\n').filter(Boolean).map(Number);
       expect(started_.length).toBe(1);
-      for (const pid of started_) expect(() => process.kill(pid, 0), `pg_dump ${pid}`).toThrow();
+      for (const pid of started_) expect(processAlive(pid), `pg_dump ${pid}`).toBe(false);
       expect(await openUploads(stack.s3, Bucket)).toEqual([]);
 
       // The failure record names the reason (the failure notice quotes it).
