@@ -19,11 +19,12 @@ export interface FakeCommunityAdmin {
  * Writes the fake to a new temporary folder (removed after the test file, test/helpers/temp.ts);
  * every load succeeds unless `failLoadOf` names the database. `info.seconds` makes each
  * `database info` take that long (as a JVM start does) and log `info done` once it has; `info.inUse`
- * answers it as Neo4j does while the DBMS runs ("... is in use ...").
+ * answers it as Neo4j does while the DBMS runs ("... is in use ..."). `info.holdLoadOf` makes the load
+ * of that database read its input, then never end (until it is signalled).
  */
 export function fakeCommunityAdmin(
   failLoadOf?: string,
-  info: { seconds?: number; inUse?: boolean } = {},
+  info: { seconds?: number; inUse?: boolean; holdLoadOf?: string } = {},
 ): FakeCommunityAdmin {
   const dir = testTempDir('ibh-fake-admin-');
   const log = join(dir, 'calls.log');
@@ -46,6 +47,9 @@ export function fakeCommunityAdmin(
             `  echo "Failed to load database '${failLoadOf}': No space left on device" >&2; exit 1`,
             'fi',
           ]
+        : []),
+      ...(info.holdLoadOf
+        ? [`if [ "$2" = load ] && [ "$3" = ${info.holdLoadOf} ]; then cat > /dev/null; exec sleep 600; fi`]
         : []),
       // A load from standard input reads all of it, as neo4j-admin does.
       'if [ "$2" = load ] && [ "$4" = --from-stdin ]; then cat > /dev/null; fi',

@@ -1,8 +1,18 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
 import { restoreNeo4jCommunity } from '../../containers/runner/src/components/restore-neo4j.js';
+import {
+  requestStop,
+  resetStopGuard,
+  sectionsSettled,
+  stopOutcome,
+  withTargetState,
+} from '../../containers/runner/src/stop-guard.js';
 import { createLogger } from '../../core/log.js';
+import { stopRunningTools } from '../../core/tools/run-tool.js';
+import { scaled } from '../../harness/time-scale.js';
 import { fakeCommunityAdmin } from '../fakes/neo4j-admin-community.js';
 import { storeCommunityDumpBackup } from '../helpers/manifest.js';
 import { useLocalS3 } from '../helpers/s3.js';
@@ -71,6 +81,58 @@ describe('a failed Community load says what of the target was already replaced',
       /^the target is partly restored: nothing was loaded before neo4j, and neo4j failed: .*No space left/,
     );
     expect((err as Error).message).not.toMatch(/already replaced/);
+  });
+
+  // Review of issue 19: a stop during an in-place load (ECS stopping the task) was reported as a bare
+  // Interrupted, and the state machine then started the DBMS on a store half overwritten, unsaid.
+  describe('what a failure reported later says of the target (stop-guard.ts)', () => {
+    afterEach(() => resetStopGuard());
+
+    it('a stop during the in-place load of neo4j: the stop names system loaded and neo4j perhaps damaged', async () => {
+      const admin = fakeCommunityAdmin(undefined, { holdLoadOf: 'neo4j' });
+      const manifest = await backupOf(['neo4j', 'system']);
+      const restore = restoreNeo4jCommunity(ctx(), { path: admin.path }, manifest, {
+        workDir: work(),
+        system: 'restore',
+      }).catch((e: Error) => e);
+      const deadline = Date.now() + scaled(30_000);
+      while (!/database load neo4j/.test(readFileSync(admin.log, 'utf8')) && Date.now() < deadline)
+        await sleep(100);
+      // As stopWork does: no new section, the tools ended, then what the stop reports.
+      const stop = Object.assign(new Error('the runner received SIGTERM'), { name: 'Interrupted' });
+      requestStop(stop);
+      await stopRunningTools(5_000);
+      await restore;
+      const reported = stopOutcome(stop, await sectionsSettled());
+      expect(reported.name).toBe('Interrupted');
+      expect(reported.message).toBe(
+        "the runner received SIGTERM. The target is partly restored: system loaded from the backup, neo4j failed: it was stopped before it ended, so the neo4j store may be empty or damaged. The backup's system database (its users, passwords and roles) already replaced the target's. Keep the DBMS stopped and restore this backup again once the cause is fixed (or restore another backup).",
+      );
+    });
+
+    it('a failed in-place load is not said twice; a complete one is said by a failure after it', async () => {
+      const failed = await restoreNeo4jCommunity(
+        ctx(),
+        { path: fakeCommunityAdmin('neo4j').path },
+        await backupOf(['neo4j', 'system']),
+        { workDir: work(), system: 'restore' },
+      ).catch((e: Error) => e);
+      const message = (failed as Error).message;
+      expect(withTargetState(failed as Error).message).toBe(message);
+
+      await restoreNeo4jCommunity(
+        ctx(),
+        { path: fakeCommunityAdmin().path },
+        await backupOf(['neo4j', 'system']),
+        {
+          workDir: work(),
+          system: 'restore',
+        },
+      );
+      expect(withTargetState(new Error('writing the report: AccessDenied')).message).toBe(
+        "writing the report: AccessDenied. The backup's databases (system, neo4j) had been loaded in place of the target's before this: the target's store holds the backup's graph, not yet validated (validate it, or restore again).",
+      );
+    });
   });
 
   it('system failing first names the databases not loaded', async () => {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localRunnerEnv, neo4jRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
-import { leftoverStaging } from '../../containers/runner/src/components/neo4j-staged-load.js';
+import { leftoverStaging, removeReplaced } from '../../containers/runner/src/components/neo4j-staged-load.js';
 import { storeDirs } from '../../containers/runner/src/components/neo4j-store-copy.js';
 import {
   restoreNeo4jCommunity,
@@ -23,7 +23,7 @@ import type { Manifest } from '../../core/backup/manifest.js';
 import { loadDeploymentConfigFile } from '../../core/config/load.js';
 import { createLogger } from '../../core/log.js';
 import { type RestoreStatePlan, restorePlanStep } from '../../core/restore/plan-step.js';
-import { RestoreStepErrorSchema } from '../../core/restore/steps.js';
+import { RestoreStepErrorSchema, RestoreStepResultSchema } from '../../core/restore/steps.js';
 import { getJson } from '../../core/s3/objects.js';
 import {
   countGraph,
@@ -38,6 +38,7 @@ import {
 } from '../../harness/index.js';
 import { scaled } from '../../harness/time-scale.js';
 import { takeCommunityBackup } from '../helpers/neo4j-backup.js';
+import { descendants, programName } from '../helpers/process-tree.js';
 
 const Bucket = 'backups-restore-neo4j';
 const target = 'infrahub-lab';
@@ -249,8 +250,83 @@ describe('restore: Neo4j Community (real neo4j-admin load, real S3 server)', () 
         expect(rule.hits).toBeGreaterThanOrEqual(1);
         expect(run.stderr).toMatch(/the staged stores were renamed into place/);
         expect(await leftoverStaging(dirs)).toEqual([]);
+        // The failure says what the DBMS will find: the backup's graph, not the target's old one.
+        expect(run.stderr.trim().split('\n').at(-1)).toMatch(
+          /AccessDenied.*The backup's databases \(neo4j\) had been put in place of the target's before this: the target's store holds the backup's graph, not yet validated/,
+        );
       } finally {
         rule.remove();
+        await neo4j.startDbms();
+      }
+      expect(await countGraph(neo4j)).toEqual(atBackup);
+    },
+    scaled(240_000),
+  );
+
+  // Review of issue 19: a stop (ECS stopping the task) while the report was written recorded the
+  // step as failed with a bare Interrupted, though the backup's store was in place; and, depending on
+  // which came first, the report could be written beside that failure. The report is one
+  // uninterruptible section now: the stop waits for it, and records no failure once it is written.
+  it(
+    'through the runner: a stop while the report is written waits for it; the step is reported, no failure recorded',
+    async () => {
+      const restoreId = restoreIdFor('restore', new Date('2026-11-22T13:00:00Z'), 'stop-at-report');
+      const dirs = storeDirs(neo4j.home, join(neo4j.home, 'conf'));
+      const rule = proxy.add({
+        match: { method: 'PUT', path: /restore-neo4j\.json$/ },
+        fault: { kind: 'delay', ms: scaled(4_000) },
+      });
+      await neo4j.stopDbms();
+      let signalled = false;
+      try {
+        const run = await runRunner(
+          'restore-neo4j',
+          {
+            ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
+            ...neo4jRunnerEnv(neo4j),
+            S3_ENDPOINT: proxy.endpoint,
+            RESTORE_ID: restoreId,
+            RESTORE_WORK_DIR: join(scratch, 'runner-work'),
+          },
+          (tsxPid) => {
+            const poll = setInterval(() => {
+              if (rule.hits === 0) return;
+              clearInterval(poll);
+              // The runner's node process (tsx starts it as its child), as ECS signals the container.
+              const node = descendants(tsxPid).find((p) => programName(p) === 'node');
+              if (node === undefined) return;
+              signalled = true;
+              process.kill(node, 'SIGTERM');
+            }, 50);
+          },
+        );
+        expect(signalled, run.stderr.slice(-2000)).toBe(true);
+        expect(run.code, run.stderr.slice(-2000)).toBe(11);
+        // Reported: the summary line, the report, and no failure record beside it.
+        expect(run.stdout).toContain(restoreStepKey(target, restoreId, 'restore-neo4j'));
+        expect(
+          await getJson(
+            s3,
+            Bucket,
+            restoreStepKey(target, restoreId, 'restore-neo4j'),
+            RestoreStepResultSchema,
+          ),
+        ).toMatchObject({ step: 'restore-neo4j' });
+        expect(
+          await getJson(
+            s3,
+            Bucket,
+            restoreStepKey(target, restoreId, 'restore-neo4j.error'),
+            RestoreStepErrorSchema,
+          ),
+        ).toBeUndefined();
+        expect(run.stderr.trim().split('\n').at(-1)).toMatch(
+          /^Interrupted: the runner received SIGTERM.* The backup's databases \(neo4j\) had been put in place/,
+        );
+      } finally {
+        rule.remove();
+        // The stop cut the removal of the old store that follows the report: a later restore names it.
+        await removeReplaced(await leftoverStaging(dirs), logger);
         await neo4j.startDbms();
       }
       expect(await countGraph(neo4j)).toEqual(atBackup);

@@ -15,7 +15,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   followFile,
   type GrowingFile,
@@ -27,6 +27,13 @@ import {
   swapStaged,
 } from '../../containers/runner/src/components/neo4j-staged-load.js';
 import type { StoreDirs } from '../../containers/runner/src/components/neo4j-store-copy.js';
+import {
+  requestStop,
+  resetStopGuard,
+  sectionsSettled,
+  stopOutcome,
+  targetStateNote,
+} from '../../containers/runner/src/stop-guard.js';
 import { Neo4jStoreSwapError } from '../../core/errors.js';
 import { createLogger } from '../../core/log.js';
 import { neo4jDatabaseNameProblem } from '../../core/neo4j-names.js';
@@ -36,12 +43,17 @@ const logger = createLogger({}, { write: () => undefined });
 
 // A rename that fails on purpose (EIO), for the undo that cannot be made: as root no permission
 // stops a rename, so fs.promises.rename is wrapped; every other call is the real one.
-const renameFaults = vi.hoisted(() => ({ failTo: undefined as string | undefined }));
+// `before`, when set, runs before each rename (a stop asked for mid-swap, a slow volume).
+const renameFaults = vi.hoisted(() => ({
+  failTo: undefined as string | undefined,
+  before: undefined as ((from: string, to: string) => Promise<void>) | undefined,
+}));
 vi.mock('node:fs/promises', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs/promises')>();
   return {
     ...real,
     rename: async (from: string, to: string) => {
+      await renameFaults.before?.(from, to);
       if (renameFaults.failTo !== undefined && to === renameFaults.failTo)
         throw Object.assign(new Error(`EIO: i/o error, rename '${from}' -> '${to}'`), { code: 'EIO' });
       return real.rename(from, to);
@@ -247,6 +259,111 @@ describe('swapStaged, when its undo fails too', () => {
     expect(t.read('databases/ibh-restore-0000eeee-0-replaced')).toBe('old');
     expect(t.read('databases/neo4j')).toBe('new');
     expect(t.read('transactions/neo4j')).toBe('old logs');
+  });
+});
+
+// Review of issue 19: a stop signal between the swap's two renames left the target's store under its
+// `-replaced` name; `Interrupted` was recorded and the state machine started the DBMS without it.
+describe('swapStaged and a stop (stop-guard.ts)', () => {
+  afterEach(() => {
+    renameFaults.before = undefined;
+    renameFaults.failTo = undefined;
+    resetStopGuard();
+  });
+
+  /** A target with system and neo4j, and both staged: every rename slowed down by 100 ms. */
+  function stagedPair() {
+    const s = store();
+    const staged = new Map([
+      ['system', 'ibh-restore-0000dddd-0'],
+      ['neo4j', 'ibh-restore-0000dddd-1'],
+    ]);
+    for (const [db, name] of staged) {
+      s.put(`databases/${db}`, `old ${db}`);
+      s.put(`transactions/${db}`, `old ${db} logs`);
+      s.put(`databases/${name}`, `new ${db}`);
+      s.put(`transactions/${name}`, `new ${db} logs`);
+    }
+    return { s, staged };
+  }
+
+  it('a stop asked for during the renames waits for all of them: every database in place, then the stop', async () => {
+    const { s, staged } = stagedPair();
+    const stop = Object.assign(new Error('the runner received SIGTERM'), { name: 'Interrupted' });
+    const renamed: string[] = [];
+    let settledAfter = -1;
+    renameFaults.before = async (_from, to) => {
+      // The stop arrives once the target's system store is aside, before the staged one moves in.
+      if (renamed.length === 1) {
+        requestStop(stop);
+        // As stopWork does: it waits for the section, then reports.
+        void sectionsSettled().then((failed) => {
+          expect(failed).toBeUndefined();
+          settledAfter = renamed.length;
+        });
+      }
+      await sleep(100);
+      renamed.push(to);
+    };
+    const outcome = await swapStaged(s, staged, logger, { keepReplaced: true }).catch((e: unknown) => e);
+    expect(outcome).toBe(stop);
+    expect(renamed).toHaveLength(8);
+    await sectionsSettled();
+    expect(settledAfter).toBe(8);
+    for (const db of ['system', 'neo4j']) {
+      expect(s.read(`databases/${db}`)).toBe(`new ${db}`);
+      expect(s.read(`transactions/${db}`)).toBe(`new ${db} logs`);
+    }
+    // What the stop reports says the target now holds the backup's databases.
+    const reported = stopOutcome(stop, undefined);
+    expect(reported.name).toBe('Interrupted');
+    expect(reported.message).toBe(
+      `the runner received SIGTERM. The backup's databases (system, neo4j) had been put in place of the target's before this: the target's store holds the backup's graph, not yet validated (validate it, or restore again).`,
+    );
+    // Said once, however often it is asked.
+    expect(stopOutcome(reported, undefined).message).toBe(reported.message);
+  });
+
+  it('a stop asked for before the swap: nothing is renamed, the target as it was', async () => {
+    const { s, staged } = stagedPair();
+    const stop = Object.assign(new Error('no heartbeat accepted'), { name: 'HeartbeatNotAccepted' });
+    requestStop(stop);
+    await expect(swapStaged(s, staged, logger)).rejects.toBe(stop);
+    expect(await sectionsSettled()).toBeUndefined();
+    expect(targetStateNote()).toBeUndefined();
+    for (const db of ['system', 'neo4j']) {
+      expect(s.read(`databases/${db}`)).toBe(`old ${db}`);
+      expect(s.read(`databases/${staged.get(db)}`)).toBe(`new ${db}`);
+    }
+  });
+
+  it('a stop during a swap whose undo fails reports Neo4jStoreSwap (the DBMS left stopped), naming the stop too', async () => {
+    const t = store();
+    t.put('databases/neo4j', 'old');
+    t.put('transactions/neo4j', 'old logs');
+    t.put('databases/ibh-restore-0000ffff-0', 'new');
+    const stagedStore = join(t.data, 'databases', 'ibh-restore-0000ffff-0');
+    renameFaults.failTo = stagedStore;
+    const stop = Object.assign(new Error('the runner received SIGTERM'), { name: 'Interrupted' });
+    let first = true;
+    renameFaults.before = async () => {
+      if (first) requestStop(stop);
+      first = false;
+      await sleep(50);
+    };
+    const swap = swapStaged(t, new Map([['neo4j', 'ibh-restore-0000ffff-0']]), logger).catch(
+      (e: unknown) => e,
+    );
+    const failed = await sectionsSettled();
+    expect(failed).toMatchObject({ name: 'Neo4jStoreSwap', restored: false });
+    expect(await swap).toBe(failed);
+    const reported = stopOutcome(stop, failed);
+    expect(reported.name).toBe('Neo4jStoreSwap');
+    expect(reported.message).toMatch(/could not be moved back: .*The DBMS must stay stopped/);
+    expect(reported.message).toMatch(
+      /The runner was stopped meanwhile \(Interrupted: the runner received SIGTERM\)\.$/,
+    );
+    expect(targetStateNote()).toBeUndefined();
   });
 });
 

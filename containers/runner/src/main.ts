@@ -48,6 +48,14 @@ import {
   RestorePostgresEnvSchema,
   ValidateNeo4jEnvSchema,
 } from './env.js';
+import {
+  noteTargetState,
+  requestStop,
+  sectionsSettled,
+  stopOutcome,
+  uninterruptible,
+  withTargetState,
+} from './stop-guard.js';
 import { startTaskToken, taskTokenArgs, taskTokenSession } from './task-token.js';
 
 export const SUBCOMMANDS = {
@@ -351,7 +359,8 @@ export function installLastResortHandlers(): void {
   const handle = (origin: 'uncaughtException' | 'unhandledRejection') => (err: unknown) => {
     // A second error while the first is being recorded (or while a stop signal is handled) changes nothing.
     if (lastResort || interruption) return;
-    const error = runnerError(err, origin);
+    // What a restore step had done to its target (a swap, an in-place load) is said too.
+    const error = withTargetState(runnerError(err, origin));
     const code = EXIT_CODES[error.name] ?? 1;
     // This handler owns the exit now: the subcommand, failing on the uploads it aborts, must neither
     // exit first with its own code nor print, record or report its own error (endedElsewhere; both
@@ -436,17 +445,23 @@ export function stopWork(error: Error): void {
   if (interruption) return; // a second stop changes nothing: the first one's handling is bounded
   const code = EXIT_CODES[error.name] ?? 1;
   setTimeout(() => process.exit(code), INTERRUPT_BOUND_MS).unref();
+  // No uninterruptible section (stop-guard.ts: a restore's swap, its report) begins from here on.
+  requestStop(error);
   interruption = (async () => {
     await stopRunningTools(5_000).catch(() => 0);
+    // A section under way ends first. Its failure (a swap that could not be undone) is what is
+    // reported, and what the step did to its target (a swap, an in-place load) is said either way.
+    const reported = stopOutcome(error, await sectionsSettled());
+    const exitCode = EXIT_CODES[reported.name] ?? code;
     await abortActiveUploads().catch(() => 0);
     // The component's own failure (its tool ended by the stop) is not recorded: this is.
-    if (!lastResort) await recordLastFailure?.(error).catch(() => undefined);
+    if (!lastResort) await recordLastFailure?.(reported).catch(() => undefined);
     await taskTokenSession()
-      ?.fail(error)
+      ?.fail(reported)
       .catch(() => undefined);
-    console.error(`${error.name}: ${error.message}`);
-    process.stderr.write('', () => process.exit(code));
-    return code;
+    console.error(`${reported.name}: ${reported.message}`);
+    process.stderr.write('', () => process.exit(exitCode));
+    return exitCode;
   })();
 }
 
@@ -798,6 +813,7 @@ async function runRestoreStep(step: RestoreStep, env: NodeJS.ProcessEnv, logger:
   const common = RestoreCommonEnvSchema.safeParse(env);
   const ctx = common.success ? restoreContext(common.data, logger) : undefined;
   if (ctx) recordLastFailure = (error) => recordRestoreFailure(ctx, step, error);
+  noteTargetState(undefined);
   const startedAt = new Date();
   let afterReport: (() => Promise<void>) | undefined;
   try {
@@ -829,13 +845,17 @@ async function runRestoreStep(step: RestoreStep, env: NodeJS.ProcessEnv, logger:
       details: outcome.details,
     };
     const key = restoreStepKey(c.target, c.restoreId, step);
-    await putJson(c.s3, c.bucket, key, report);
-    // Recorded: a stop from here on (ECS stopping the task) must not record the step as failed.
-    recordLastFailure = undefined;
-    c.logger.info('restore step finished', { step, durationMs: report.durationMs });
-    const summary = { step, result: `s3://${c.bucket}/${key}`, durationMs: report.durationMs };
-    console.log(JSON.stringify(summary));
-    await taskTokenSession()?.succeed(summary);
+    // One section (stop-guard.ts): a stop during the report waits for it, so the step is either
+    // reported as done, or recorded as failed (a stop before it), never both.
+    await uninterruptible(async () => {
+      await putJson(c.s3, c.bucket, key, report);
+      // Recorded: a stop from here on (ECS stopping the task) must not record the step as failed.
+      recordLastFailure = undefined;
+      c.logger.info('restore step finished', { step, durationMs: report.durationMs });
+      const summary = { step, result: `s3://${c.bucket}/${key}`, durationMs: report.durationMs };
+      console.log(JSON.stringify(summary));
+      await taskTokenSession()?.succeed(summary);
+    });
     if (afterReport) {
       const tidy = afterReport;
       afterReport = undefined;
@@ -850,7 +870,8 @@ async function runRestoreStep(step: RestoreStep, env: NodeJS.ProcessEnv, logger:
     const ended = endedElsewhere();
     if (ended) return ended;
     // Redacted before it is logged, printed or recorded: a tool or server may have echoed a credential.
-    const error = runnerError(err);
+    // What the step had done to its target (the backup's databases swapped in) is said too.
+    const error = withTargetState(runnerError(err));
     if (afterReport) await tidyUp(afterReport, step, logger);
     logger.error('restore step failed', { step, error: { name: error.name, message: error.message } });
     console.error(`${error.name}: ${error.message}`);

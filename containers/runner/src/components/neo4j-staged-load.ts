@@ -29,6 +29,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Neo4jStoreSwapError, ToolFailedError } from '../../../../core/errors.js';
 import type { Logger } from '../../../../core/log.js';
 import { runTool } from '../../../../core/tools/run-tool.js';
+import { noteTargetState, uninterruptible } from '../stop-guard.js';
 import type { Neo4jAdmin } from './neo4j.js';
 import type { StoreDirs } from './neo4j-store-copy.js';
 
@@ -217,12 +218,16 @@ export async function leftoverStaging(dirs: StoreDirs): Promise<string[]> {
  * folder to the target's name; once all are in place the replaced folders are removed (removeReplaced),
  * unless `options.keepReplaced`: then the caller removes them (the runner does once it has reported
  * the step's success, beside the DBMS's start). A staged database must have both folders (a load
- * always writes its transaction logs): one missing fails the swap, undone.
+ * always writes its transaction logs): one missing fails the swap, undone. The renames (and their
+ * undo) are one uninterruptible section (stop-guard.ts): a stop signal waits for them to end. Once
+ * they are done, every failure the runner reports says the target holds the backup's databases.
  * @param staged target database name → its staging name
  * @returns the replaced folders (`<staging>-replaced`), absolute paths: removed already unless
  *   `options.keepReplaced`
  * @throws Neo4jStoreSwapError when a rename fails; every rename done is undone first (in reverse), and
  *   `restored` is false only when that undo failed too, the message then naming each folder to move back
+ * @throws the stop's error (Interrupted...) when a stop was asked for before the swap (nothing is
+ *   renamed) or during it (every rename done: the stop's handling then reports the target's state)
  */
 export async function swapStaged(
   dirs: StoreDirs,
@@ -230,6 +235,22 @@ export async function swapStaged(
   log: Logger,
   options: { keepReplaced?: boolean } = {},
 ): Promise<string[]> {
+  // A stop (stopWork) waits for the renames and their undo: cut between two of them, the target's
+  // store would sit under its `-replaced` name, and the DBMS be started without it.
+  const replaced = await uninterruptible(() => renameStaged(dirs, staged));
+  log.info('the staged stores were renamed into place', {
+    replaced,
+    removal: options.keepReplaced ? 'once the step has reported' : 'now',
+  });
+  if (!options.keepReplaced) await removeReplaced(replaced, log);
+  return replaced;
+}
+
+/**
+ * swapStaged's renames, and their undo when one fails. Once all are done, every failure reported
+ * after this says the target holds the backup's databases (noteTargetState).
+ */
+async function renameStaged(dirs: StoreDirs, staged: Map<string, string>): Promise<string[]> {
   const done: Array<{ from: string; to: string }> = [];
   const move = async (from: string, to: string) => {
     await rename(from, to);
@@ -272,11 +293,9 @@ export async function swapStaged(
       { cause: err },
     );
   }
-  log.info('the staged stores were renamed into place', {
-    replaced,
-    removal: options.keepReplaced ? 'once the step has reported' : 'now',
-  });
-  if (!options.keepReplaced) await removeReplaced(replaced, log);
+  noteTargetState(
+    `The backup's databases (${[...staged.keys()].join(', ')}) had been put in place of the target's before this: the target's store holds the backup's graph, not yet validated (validate it, or restore again).`,
+  );
   return replaced;
 }
 

@@ -53,6 +53,7 @@ import { downloadVerified, partialPathOf } from '../../../../core/s3/download.js
 import { getJson, putJson } from '../../../../core/s3/objects.js';
 import { runTool } from '../../../../core/tools/run-tool.js';
 import { backupName } from '../context.js';
+import { describesTarget, noteTargetState } from '../stop-guard.js';
 import {
   type CypherRun,
   type DeploymentIdReset,
@@ -432,6 +433,15 @@ async function loadInPlace(admin: Neo4jAdmin, loads: readonly DatabaseLoad[], lo
   const env = admin.env ?? process.env;
   const loaded: string[] = [];
   for (const { name, file, dir, stored } of loads) {
+    // A stop from here on (the tool ended under it) must not be reported as a bare Interrupted: the
+    // state machine would start the DBMS on a store it knows nothing about.
+    noteTargetState(
+      `T${partlyRestoredState(loaded, name).slice(1)}: it was stopped before it ended, so the ${name} store may be empty or damaged.${systemReplaced(loaded)}${notLoaded(
+        loads.map((l) => l.name),
+        loaded,
+        name,
+      )} ${RESTORE_AGAIN}`,
+    );
     log.info('neo4j-admin database load started', {
       database: name,
       key: stored.key,
@@ -454,6 +464,9 @@ async function loadInPlace(admin: Neo4jAdmin, loads: readonly DatabaseLoad[], lo
     loaded.push(name);
     log.info('neo4j-admin database load finished', { database: name, file });
   }
+  noteTargetState(
+    `The backup's databases (${loaded.join(', ')}) had been loaded in place of the target's before this: the target's store holds the backup's graph, not yet validated (validate it, or restore again).`,
+  );
 }
 
 /** neo4j-admin's words for a full disk (or quota), in a failed load's standard error. */
@@ -732,19 +745,32 @@ export async function communityDeploymentId(
  */
 function partlyRestored(err: unknown, loaded: string[], failed: string, all: string[]): Error {
   const error = err instanceof Error ? err : new Error(String(err));
-  const pending = all.filter((n) => n !== failed && !loaded.includes(n));
-  const before = loaded.length
+  error.message =
+    `${partlyRestoredState(loaded, failed)}: ${error.message}; the ${failed} store was overwritten and may be empty or damaged.${systemReplaced(loaded)}${notLoaded(all, loaded, failed)}` +
+    ` ${RESTORE_AGAIN}`;
+  return describesTarget(error);
+}
+
+/** What an in-place load leaves: which databases were loaded before `failed` failed. */
+const partlyRestoredState = (loaded: readonly string[], failed: string) =>
+  loaded.length
     ? `the target is partly restored: ${loaded.map((n) => `${n} loaded from the backup`).join(', ')}, ${failed} failed`
     : `the target is partly restored: nothing was loaded before ${failed}, and ${failed} failed`;
-  const users = loaded.includes('system')
+
+/** A sentence when the backup's system database (users, roles) is already in the target. */
+const systemReplaced = (loaded: readonly string[]) =>
+  loaded.includes('system')
     ? " The backup's system database (its users, passwords and roles) already replaced the target's."
     : '';
-  const rest = pending.length ? ` Not loaded: ${pending.join(', ')}.` : '';
-  error.message =
-    `${before}: ${error.message}; the ${failed} store was overwritten and may be empty or damaged.${users}${rest}` +
-    ` Keep the DBMS stopped and restore this backup again once the cause is fixed (or restore another backup).`;
-  return error;
-}
+
+/** A sentence naming the databases an in-place load had not reached yet. */
+const notLoaded = (all: readonly string[], loaded: readonly string[], failed: string) => {
+  const pending = all.filter((n) => n !== failed && !loaded.includes(n));
+  return pending.length ? ` Not loaded: ${pending.join(', ')}.` : '';
+};
+
+const RESTORE_AGAIN =
+  'Keep the DBMS stopped and restore this backup again once the cause is fixed (or restore another backup).';
 
 /** A Neo4j identifier in backticks (names are validated upstream; this guards the syntax only). */
 export const quotedName = (name: string) => `\`${name.replace(/`/g, '``')}\``;

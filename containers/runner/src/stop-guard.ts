@@ -1,0 +1,132 @@
+/**
+ * What a stop must respect while a restore step changes its target.
+ *
+ * A stop (a stop signal from ECS, or the task token's watch: main.ts stopWork) ends every tool and
+ * exits within INTERRUPT_BOUND_MS. Most work can be cut anywhere: a download, a staged load, a
+ * check. A few short steps cannot, because cutting them leaves the target in a state no one
+ * chose. The staged restore's swap renames the target's store aside and then renames the staged
+ * store in. A stop between the two renames left the store under its `-replaced` name, and
+ * `Interrupted` was recorded. The state machine then started the DBMS without the database's store.
+ *
+ * - uninterruptible() marks such a step. A stop waits for it to end (sectionsSettled) before it
+ *   records anything. Once a stop has been asked for, no new section begins.
+ * - noteTargetState() records what a step has done to its target (the backup's databases swapped
+ *   in; an in-place load begun). Every failure reported after that says so (withTargetState). A stop
+ *   after the swap, or a report that cannot be written, then names the store the DBMS will find,
+ *   instead of a bare `Interrupted` or an S3 error.
+ */
+
+/** The stop asked for, if any: set once (the first stop wins, as in stopWork). */
+let stopRequest: Error | undefined;
+/** The sections under way: each settles with its error, or undefined once it succeeded. */
+const sections = new Set<Promise<Error | undefined>>();
+/** What the step has done to its target so far, in a sentence; undefined while nothing was changed. */
+let targetState: string | undefined;
+/** Errors whose message already says what state the target is in (describesTarget). */
+const describing = new WeakSet<Error>();
+
+/** Asks running and future sections to stop: none begins after this, and those under way end first (stopWork). */
+export function requestStop(error: Error): void {
+  stopRequest ??= error;
+}
+
+/** The stop asked for (requestStop), or undefined. */
+export function stopRequested(): Error | undefined {
+  return stopRequest;
+}
+
+/**
+ * Runs `work` to its end, even when a stop arrives meanwhile: the stop's handling waits for it
+ * (sectionsSettled) before it records, reports or exits. For short steps only (renames of a few
+ * folders, a report PUT): the process still exits within INTERRUPT_BOUND_MS (30 s) whatever happens.
+ * @returns work's value
+ * @throws the stop's error when a stop was asked for before the section began (`work` is not run),
+ *   or while it ran (`work` completed; the caller's flow must now end as the stop's handling says);
+ *   otherwise whatever `work` throws
+ */
+export async function uninterruptible<T>(work: () => Promise<T>): Promise<T> {
+  if (stopRequest) throw stopRequest;
+  const running = work();
+  const settled = running.then(
+    () => undefined,
+    (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+  );
+  sections.add(settled);
+  try {
+    const value = await running;
+    if (stopRequest) throw stopRequest;
+    return value;
+  } finally {
+    sections.delete(settled);
+  }
+}
+
+/**
+ * Waits until no section is under way. Resolves with the error of the first section that failed
+ * (it says what state the target is in: a swap that could not be undone names the folders to move
+ * back, and that error decides what the state machine does next), or undefined.
+ */
+export async function sectionsSettled(): Promise<Error | undefined> {
+  let failed: Error | undefined;
+  while (sections.size > 0) {
+    const errors = await Promise.all([...sections]);
+    failed ??= errors.find((e) => e !== undefined);
+  }
+  return failed;
+}
+
+/**
+ * Records what the step has done to its target so far, in one sentence. Every failure reported after
+ * this carries it (withTargetState). Undefined clears it.
+ */
+export function noteTargetState(sentence: string | undefined): void {
+  targetState = sentence;
+}
+
+/** What the step has done to its target (noteTargetState), or undefined. */
+export function targetStateNote(): string | undefined {
+  return targetState;
+}
+
+/**
+ * Marks `error` as saying, in its own words, what state the target is in (a failed in-place load
+ * naming what was loaded and what was overwritten): withTargetState leaves it as it is.
+ * @returns error
+ */
+export function describesTarget<E extends Error>(error: E): E {
+  describing.add(error);
+  return error;
+}
+
+/**
+ * `error` with the target's state (noteTargetState) appended to its message, unless the message
+ * already says it (describesTarget, or the same sentence). The same Error object: its name (which
+ * decides the state machine's next state) is kept.
+ */
+export function withTargetState(error: Error): Error {
+  if (!targetState || describing.has(error) || error.message.includes(targetState)) return error;
+  const end = /[.!?]$/.test(error.message.trimEnd()) ? ' ' : '. ';
+  error.message = `${error.message.trimEnd()}${end}${targetState}`;
+  return error;
+}
+
+/**
+ * The error a stop reports: the failed section's, when one failed (its name and message say what
+ * state the target is in), naming the stop too; otherwise the stop's own. Either way with the
+ * target's state (withTargetState).
+ * @param stop the stop's error (Interrupted, Stalled, TaskAbandoned, HeartbeatNotAccepted)
+ * @param sectionError what sectionsSettled resolved with
+ */
+export function stopOutcome(stop: Error, sectionError: Error | undefined): Error {
+  if (!sectionError) return withTargetState(stop);
+  const end = /[.!?]$/.test(sectionError.message.trimEnd()) ? ' ' : '. ';
+  sectionError.message = `${sectionError.message.trimEnd()}${end}The runner was stopped meanwhile (${stop.name}: ${stop.message}).`;
+  return withTargetState(sectionError);
+}
+
+/** Forgets any stop, section and note: for a runner's next step in the same process (tests). */
+export function resetStopGuard(): void {
+  stopRequest = undefined;
+  sections.clear();
+  targetState = undefined;
+}
