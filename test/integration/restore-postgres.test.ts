@@ -1,8 +1,14 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { localRunnerEnv, postgresRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
 import { restorePostgres } from '../../containers/runner/src/components/restore-postgres.js';
+import {
+  requestStop,
+  resetStopGuard,
+  targetStateNote,
+  withTargetState,
+} from '../../containers/runner/src/stop-guard.js';
 import type { Manifest } from '../../core/backup/manifest.js';
 import { writeManifest } from '../../core/backup/seal.js';
 import { createLogger } from '../../core/log.js';
@@ -55,6 +61,7 @@ describe('restore: PostgreSQL (real pg_restore, real S3 server)', () => {
     database: 'prefect',
   });
   const ctx = () => ({ s3, bucket: Bucket, target, backupId, logger });
+  afterEach(() => resetStopGuard());
 
   it(
     'brings back the backup-time rows after data was changed and deleted, with a session still open',
@@ -81,6 +88,11 @@ describe('restore: PostgreSQL (real pg_restore, real S3 server)', () => {
       expect(changed.rows[0].n).toBe(0);
       expect(stray.rows[0].t).toBeNull();
       await lingering.end().catch(() => undefined);
+      // A failure reported after this (a stop, a report that cannot be written) says the target changed.
+      expect(withTargetState(new Error('writing the report: AccessDenied')).message).toBe(
+        "writing the report: AccessDenied. The backup's PostgreSQL database had been put in place as prefect before this (validated before the swap); the database it replaced, renamed " +
+          `${(targetStateNote() ?? '').match(/renamed (\S+), is dropped/)?.[1]}, is dropped by the next restore if it is still there.`,
+      );
     },
     scaled(120_000),
   );
@@ -104,6 +116,34 @@ describe('restore: PostgreSQL (real pg_restore, real S3 server)', () => {
         name: 'RestoreValidation',
         message: expect.stringMatching(/public\.log: 1 at backup, 1500 after restore/),
       });
+      // Refused before the swap: the target was not changed, and nothing says it was.
+      expect(targetStateNote()).toBeUndefined();
+    },
+    scaled(120_000),
+  );
+
+  // Review of issue 19: the swap (one transaction) is an uninterruptible section; a stop asked for
+  // before it must leave the target's database as it was and drop the restored copy.
+  it(
+    'a stop asked for before the swap: nothing replaced, the restored copy dropped, the target as it was',
+    async () => {
+      const client = new pg.Client({ connectionString: postgres.url('prefect') });
+      await client.connect();
+      await client.query('CREATE TABLE after_backup (id int)');
+      await client.end();
+      const before = await countTables(postgres, 'prefect');
+      const stop = Object.assign(new Error('the runner received SIGTERM'), { name: 'Interrupted' });
+      requestStop(stop);
+      await expect(restorePostgres(ctx(), connection(), manifest, { binDir: postgres.binDir })).rejects.toBe(
+        stop,
+      );
+      expect(targetStateNote()).toBeUndefined();
+      expect(await countTables(postgres, 'prefect')).toEqual(before);
+      const admin = new pg.Client({ connectionString: postgres.url('postgres') });
+      await admin.connect();
+      const { rows } = await admin.query<{ datname: string }>('SELECT datname FROM pg_database ORDER BY 1');
+      await admin.end();
+      expect(rows.map((r) => r.datname).filter((n) => n.startsWith('prefect'))).toEqual(['prefect']);
     },
     scaled(120_000),
   );

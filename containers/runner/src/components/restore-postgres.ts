@@ -40,6 +40,7 @@ import { openObject } from '../../../../core/s3/objects.js';
 import { runTool } from '../../../../core/tools/run-tool.js';
 import { bodyError, feedToolVerified } from '../../../../core/tools/stream-from-s3.js';
 import { backupName } from '../context.js';
+import { noteTargetState, uninterruptible } from '../stop-guard.js';
 import {
   connectPostgres,
   countRows,
@@ -1002,15 +1003,22 @@ export async function restorePostgres(
       ident: (v) => admin.escapeIdentifier(v),
       literal: (v) => admin.escapeLiteral(v),
     });
-    await swapIn(
-      admin,
-      { database, fresh: names.fresh, aside: names.aside },
-      exists,
-      restoreMarker({ database, restoreId, role: 'aside' }),
-      apply,
-      log,
-    );
-    dropOnFailure = false; // in place: no longer ours to drop
+    // A stop (stopWork) waits for the transaction's answer: a COMMIT sent but not acknowledged
+    // would leave the runner unsure whether the target was replaced.
+    await uninterruptible(async () => {
+      await swapIn(
+        admin,
+        { database, fresh: names.fresh, aside: names.aside },
+        exists,
+        restoreMarker({ database, restoreId, role: 'aside' }),
+        apply,
+        log,
+      );
+      dropOnFailure = false; // in place: no longer ours to drop
+      noteTargetState(
+        `The backup's PostgreSQL database had been put in place as ${database} before this (validated before the swap)${exists ? `; the database it replaced, renamed ${names.aside}, is dropped by the next restore if it is still there` : ''}.`,
+      );
+    });
     if (exists)
       await dropDatabase(admin, names.aside).catch((err: unknown) =>
         log.warn('the replaced database could not be dropped; the next restore drops it', {
