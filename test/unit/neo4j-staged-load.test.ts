@@ -367,6 +367,47 @@ describe('swapStaged and a stop (stop-guard.ts)', () => {
   });
 });
 
+// Review: a section that never ends (a hung volume) held the stop's handling until the exit timer
+// (INTERRUPT_BOUND_MS): nothing was recorded or reported. The stop waits a bounded time now.
+describe('swapStaged, hung under a stop (stop-guard.ts)', () => {
+  afterEach(() => {
+    renameFaults.before = undefined;
+    resetStopGuard();
+  });
+
+  it('a stop stops waiting for a rename that never ends and reports Neo4jStoreSwap (the DBMS left stopped)', async () => {
+    const t = store();
+    t.put('databases/neo4j', 'old');
+    t.put('transactions/neo4j', 'old logs');
+    t.put('databases/ibh-restore-0000eeee-0', 'new');
+    t.put('transactions/ibh-restore-0000eeee-0', 'new logs');
+    let release: () => void = () => undefined;
+    const hung = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let renames = 0;
+    const stop = Object.assign(new Error('the runner received SIGTERM'), { name: 'Interrupted' });
+    renameFaults.before = async () => {
+      renames++;
+      if (renames === 2) {
+        requestStop(stop);
+        await hung;
+      }
+    };
+    const swap = swapStaged(t, new Map([['neo4j', 'ibh-restore-0000eeee-0']]), logger).catch((e: unknown) => e);
+    while (renames < 2) await sleep(10);
+    const started = Date.now();
+    const failed = await sectionsSettled(300);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(failed).toMatchObject({ name: 'Neo4jStoreSwap', restored: false });
+    const reported = stopOutcome(stop, failed);
+    expect(reported.name).toBe('Neo4jStoreSwap');
+    expect(reported.message).toMatch(/the renames had not ended .*neo4j: ibh-restore-0000eeee-0-replaced/);
+    release();
+    await swap;
+  });
+});
+
 describe('staging names', () => {
   it("are valid Neo4j database names of the run's own, one per database, found as leftovers", async () => {
     const names = stagingNames(['system', 'neo4j']);

@@ -368,14 +368,22 @@ export function installLastResortHandlers(): void {
     process.exitCode = code;
     console.error(`${error.name}: ${error.message}`);
     setTimeout(() => process.exit(code), 30_000).unref();
+    // Like a stop: no uninterruptible section (a restore's swap, its report) begins from here on, and
+    // one under way ends before the exit (a swap cut between its renames hides the target's store).
+    requestStop(error);
     lastResort = (async () => {
+      const sectionError = await sectionsSettled(SECTION_WAIT_MS);
+      const reported = sectionError ? stopOutcome(error, sectionError) : error;
+      if (reported !== error) console.error(`${reported.name}: ${reported.message}`);
+      const exitCode = EXIT_CODES[reported.name] ?? code;
+      process.exitCode = exitCode;
       await abortActiveUploads().catch(() => 0);
-      await recordLastFailure?.(error).catch(() => undefined);
+      await recordLastFailure?.(reported).catch(() => undefined);
       await taskTokenSession()
-        ?.fail(error)
+        ?.fail(reported)
         .catch(() => undefined);
-      process.exit(code);
-      return code;
+      process.exit(exitCode);
+      return exitCode;
     })();
   };
   process.on('uncaughtException', handle('uncaughtException'));
@@ -411,6 +419,14 @@ let interruption: Promise<number> | undefined;
 
 /** How long the runner takes at most from a stop signal to its exit, in ms: below the task's stopTimeout (60 s, backup-runner.ts). */
 export const INTERRUPT_BOUND_MS = 30_000;
+
+/**
+ * How long a stop waits at most for an uninterruptible section (stop-guard.ts: a swap's renames, a
+ * step's report) to end, in ms: what is left of INTERRUPT_BOUND_MS records the outcome and reports
+ * it (SendTaskFailure alone may take FINAL_CALL_TIMEOUT_MS, 15 s). A section hung longer (a hung
+ * volume, a report PUT that never returns) is reported as unfinished instead of not at all.
+ */
+export const SECTION_WAIT_MS = 10_000;
 
 /**
  * ECS stops a task (Step Functions' timeout or abort, StopTask, an operator) by sending SIGTERM to
@@ -451,7 +467,7 @@ export function stopWork(error: Error): void {
     await stopRunningTools(5_000).catch(() => 0);
     // A section under way ends first. Its failure (a swap that could not be undone) is what is
     // reported, and what the step did to its target (a swap, an in-place load) is said either way.
-    const reported = stopOutcome(error, await sectionsSettled());
+    const reported = stopOutcome(error, await sectionsSettled(SECTION_WAIT_MS));
     const exitCode = EXIT_CODES[reported.name] ?? code;
     await abortActiveUploads().catch(() => 0);
     // The component's own failure (its tool ended by the stop) is not recorded: this is.
@@ -847,15 +863,29 @@ async function runRestoreStep(step: RestoreStep, env: NodeJS.ProcessEnv, logger:
     const key = restoreStepKey(c.target, c.restoreId, step);
     // One section (stop-guard.ts): a stop during the report waits for it, so the step is either
     // reported as done, or recorded as failed (a stop before it), never both.
-    await uninterruptible(async () => {
-      await putJson(c.s3, c.bucket, key, report);
-      // Recorded: a stop from here on (ECS stopping the task) must not record the step as failed.
-      recordLastFailure = undefined;
-      c.logger.info('restore step finished', { step, durationMs: report.durationMs });
-      const summary = { step, result: `s3://${c.bucket}/${key}`, durationMs: report.durationMs };
-      console.log(JSON.stringify(summary));
-      await taskTokenSession()?.succeed(summary);
-    });
+    let written = false;
+    await uninterruptible(
+      async () => {
+        await putJson(c.s3, c.bucket, key, report);
+        written = true;
+        // Recorded: a stop from here on (ECS stopping the task) must not record the step as failed.
+        recordLastFailure = undefined;
+        c.logger.info('restore step finished', { step, durationMs: report.durationMs });
+        const summary = { step, result: `s3://${c.bucket}/${key}`, durationMs: report.durationMs };
+        console.log(JSON.stringify(summary));
+        await taskTokenSession()?.succeed(summary);
+      },
+      // Hung (a PUT that never returns): the stop still records and reports, saying so.
+      (stop, waitedMs) => {
+        const end = /[.!?]$/.test(stop.message.trimEnd()) ? ' ' : '. ';
+        stop.message = `${stop.message.trimEnd()}${end}${
+          written
+            ? `The step's report (s3://${c.bucket}/${key}) was written, but sending its success had not ended ${Math.round(waitedMs / 1000)} s after the stop.`
+            : `The step's report (s3://${c.bucket}/${key}) was being written and had not been ${Math.round(waitedMs / 1000)} s after the stop: it may appear later beside this failure.`
+        }`;
+        return stop;
+      },
+    );
     if (afterReport) {
       const tidy = afterReport;
       afterReport = undefined;

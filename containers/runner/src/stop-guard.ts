@@ -18,8 +18,12 @@
 
 /** The stop asked for, if any: set once (the first stop wins, as in stopWork). */
 let stopRequest: Error | undefined;
-/** The sections under way: each settles with its error, or undefined once it succeeded. */
-const sections = new Set<Promise<Error | undefined>>();
+/**
+ * The sections under way: each settles with its error, or undefined once it succeeded; `unfinished`
+ * says what a stop reports when the section has not ended within the stop's wait (sectionsSettled).
+ */
+type Section = { settled: Promise<Error | undefined>; unfinished: (stop: Error, waitedMs: number) => Error };
+const sections = new Set<Section>();
 /** What the step has done to its target so far, in a sentence; undefined while nothing was changed. */
 let targetState: string | undefined;
 /** Errors whose message already says what state the target is in (describesTarget). */
@@ -44,32 +48,62 @@ export function stopRequested(): Error | undefined {
  *   or while it ran (`work` completed; the caller's flow must now end as the stop's handling says);
  *   otherwise whatever `work` throws
  */
-export async function uninterruptible<T>(work: () => Promise<T>): Promise<T> {
+export async function uninterruptible<T>(
+  work: () => Promise<T>,
+  unfinished: (stop: Error, waitedMs: number) => Error = unfinishedSection,
+): Promise<T> {
   if (stopRequest) throw stopRequest;
   const running = work();
-  const settled = running.then(
-    () => undefined,
-    (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
-  );
-  sections.add(settled);
+  const section: Section = {
+    settled: running.then(
+      () => undefined,
+      (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+    ),
+    unfinished,
+  };
+  sections.add(section);
   try {
     const value = await running;
     if (stopRequest) throw stopRequest;
     return value;
   } finally {
-    sections.delete(settled);
+    sections.delete(section);
   }
 }
 
+/** What a stop reports by default for a section that had not ended within its wait: the stop, saying so. */
+function unfinishedSection(stop: Error, waitedMs: number): Error {
+  const end = /[.!?]$/.test(stop.message.trimEnd()) ? ' ' : '. ';
+  stop.message = `${stop.message.trimEnd()}${end}A step that must not be cut had not ended ${Math.round(waitedMs / 1000)} s after the stop; it was left unfinished.`;
+  return stop;
+}
+
 /**
- * Waits until no section is under way. Resolves with the error of the first section that failed
- * (it says what state the target is in: a swap that could not be undone names the folders to move
- * back, and that error decides what the state machine does next), or undefined.
+ * Waits until no section is under way, for at most `boundMs`. Resolves with the error of the first
+ * section that failed (it says what state the target is in: a swap that could not be undone names
+ * the folders to move back, and that error decides what the state machine does next), or undefined.
+ * A section still under way after `boundMs` (a hung volume, a report PUT that never returns) is not
+ * waited for any longer: the stop must still record and report its outcome before the process exits
+ * (INTERRUPT_BOUND_MS). It resolves then with what that section's `unfinished` says.
  */
-export async function sectionsSettled(): Promise<Error | undefined> {
+export async function sectionsSettled(boundMs = Number.POSITIVE_INFINITY): Promise<Error | undefined> {
+  const started = Date.now();
   let failed: Error | undefined;
   while (sections.size > 0) {
-    const errors = await Promise.all([...sections]);
+    const pending = [...sections];
+    const left = started + boundMs - Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      if (Number.isFinite(left)) timer = setTimeout(() => resolve('timeout'), Math.max(0, left));
+    });
+    const errors = await Promise.race([Promise.all(pending.map((s) => s.settled)), timedOut]);
+    clearTimeout(timer);
+    if (errors === 'timeout') {
+      const stop = stopRequest ?? new Error('stopped');
+      const waited = Date.now() - started;
+      for (const s of pending) if (sections.has(s)) failed ??= s.unfinished(stop, waited);
+      return failed;
+    }
     failed ??= errors.find((e) => e !== undefined);
   }
   return failed;
@@ -118,7 +152,7 @@ export function withTargetState(error: Error): Error {
  * @param sectionError what sectionsSettled resolved with
  */
 export function stopOutcome(stop: Error, sectionError: Error | undefined): Error {
-  if (!sectionError) return withTargetState(stop);
+  if (!sectionError || sectionError === stop) return withTargetState(stop);
   const end = /[.!?]$/.test(sectionError.message.trimEnd()) ? ' ' : '. ';
   sectionError.message = `${sectionError.message.trimEnd()}${end}The runner was stopped meanwhile (${stop.name}: ${stop.message}).`;
   return withTargetState(sectionError);

@@ -237,7 +237,16 @@ export async function swapStaged(
 ): Promise<string[]> {
   // A stop (stopWork) waits for the renames and their undo: cut between two of them, the target's
   // store would sit under its `-replaced` name, and the DBMS be started without it.
-  const replaced = await uninterruptible(() => renameStaged(dirs, staged));
+  const replaced = await uninterruptible(
+    () => renameStaged(dirs, staged),
+    // Still under way once the stop stops waiting (a hung volume): the folders may be anywhere, so
+    // the DBMS must stay stopped (Neo4jStoreSwap) until someone has looked.
+    (stop, waitedMs) =>
+      new Neo4jStoreSwapError(
+        `the runner was stopped (${stop.name}: ${stop.message.trimEnd()}) while the staged stores were renamed into place, and the renames had not ended ${Math.round(waitedMs / 1000)} s later (a hung volume?): the target's store folders may not all be in place. The DBMS must stay stopped until then (the restore state machine leaves it stopped after this error): for each database, if ${join(dirs.data, 'databases', '<db>')} or ${join(dirs.transactions, '<db>')} is missing, rename its folder ending in -replaced back (${[...staged].map(([db, s]) => `${db}: ${s}-replaced`).join(', ')}), start the DBMS, then restore again`,
+        false,
+      ),
+  );
   log.info('the staged stores were renamed into place', {
     replaced,
     removal: options.keepReplaced ? 'once the step has reported' : 'now',
