@@ -110,6 +110,23 @@ describe('a failed Community load says what of the target was already replaced',
       );
     });
 
+    // Review: a stop that arrived while the files downloaded (no tool to end) was recorded as a bare
+    // Interrupted, and the in-place load then began anyway, overwriting the target before the exit.
+    it('a stop asked for before the in-place load: no load begins, the target unchanged and unsaid', async () => {
+      const admin = fakeCommunityAdmin();
+      const manifest = await backupOf(['neo4j', 'system']);
+      const stop = Object.assign(new Error('the runner received SIGTERM'), { name: 'Interrupted' });
+      requestStop(stop);
+      const outcome = await restoreNeo4jCommunity(ctx(), { path: admin.path }, manifest, {
+        workDir: work(),
+        system: 'restore',
+      }).catch((e: unknown) => e);
+      expect(outcome).toBe(stop);
+      const calls = existsSync(admin.log) ? readFileSync(admin.log, 'utf8') : '';
+      expect(calls).not.toMatch(/database load/);
+      expect(stopOutcome(stop, await sectionsSettled()).message).toBe('the runner received SIGTERM');
+    });
+
     it('a failed in-place load is not said twice; a complete one is said by a failure after it', async () => {
       const failed = await restoreNeo4jCommunity(
         ctx(),

@@ -53,7 +53,7 @@ import { downloadVerified, partialPathOf } from '../../../../core/s3/download.js
 import { getJson, putJson } from '../../../../core/s3/objects.js';
 import { runTool } from '../../../../core/tools/run-tool.js';
 import { backupName } from '../context.js';
-import { describesTarget, noteTargetState } from '../stop-guard.js';
+import { describesTarget, noteTargetState, stopRequested } from '../stop-guard.js';
 import {
   type CypherRun,
   type DeploymentIdReset,
@@ -433,6 +433,20 @@ async function loadInPlace(admin: Neo4jAdmin, loads: readonly DatabaseLoad[], lo
   const env = admin.env ?? process.env;
   const loaded: string[] = [];
   for (const { name, file, dir, stored } of loads) {
+    // A stop asked for already (while the files downloaded, or the staged folders were removed): its
+    // handling may have recorded the target as unchanged and be about to exit. No load begins then:
+    // it would overwrite the target's store under a stop that says nothing of it.
+    const stop = stopRequested();
+    if (stop) {
+      if (loaded.length > 0)
+        noteTargetState(
+          `The target is partly restored: ${loaded.map((n) => `${n} loaded from the backup`).join(', ')}; the runner was stopped before it loaded ${loads
+            .map((l) => l.name)
+            .filter((n) => !loaded.includes(n))
+            .join(', ')}.${systemReplaced(loaded)} ${RESTORE_AGAIN}`,
+        );
+      throw stop;
+    }
     // A stop from here on (the tool ended under it) must not be reported as a bare Interrupted: the
     // state machine would start the DBMS on a store it knows nothing about.
     noteTargetState(
