@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importTarball } from '../../cli/ops/tarball.js';
 import { runDrill } from '../../containers/runner/src/components/drill.js';
 import { parseDumpHeader } from '../../containers/runner/src/components/restore-postgres.js';
+import { withTargetState } from '../../containers/runner/src/stop-guard.js';
 import { type Manifest, readManifest } from '../../core/backup/manifest.js';
 import { createLogger } from '../../core/log.js';
 import { describeTableCheck, tablesMissing } from '../../core/restore/compare.js';
@@ -106,6 +107,11 @@ describe('drill: PostgreSQL of an imported infrahub-backup archive (real pg_rest
         validation: `no counts recorded at backup time; restored database has 3 tables, ${rows} rows (all 3 tables the dump defines present)`,
       });
       expect(rows).toBeGreaterThan(0);
+      // Review: the drill restores into its own disposable server: a failure after it (its report
+      // refused) must not say that a target's database now holds the backup's data.
+      expect(withTargetState(new Error('writing the report: AccessDenied')).message).toBe(
+        'writing the report: AccessDenied',
+      );
     },
     scaled(240_000),
   );

@@ -1,13 +1,19 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { localRunnerEnv, postgresRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
 import {
   restoreDatabaseNames,
   restoreMarker,
   restorePostgres,
 } from '../../containers/runner/src/components/restore-postgres.js';
+import {
+  requestStop,
+  resetStopGuard,
+  targetStateNote,
+  withTargetState,
+} from '../../containers/runner/src/stop-guard.js';
 import { PREFECT_DUMP } from '../../core/backup/layout.js';
 import type { Manifest } from '../../core/backup/manifest.js';
 import { writeManifest } from '../../core/backup/seal.js';
@@ -194,6 +200,45 @@ describe('restore: PostgreSQL, atomic and verified (real pg_restore, real S3 ser
     },
     scaled(180_000),
   );
+
+  // Review: once the swap committed, a stop (or a report that could not be written) was reported
+  // bare, "nothing kept", though the target's database now held the backup's data; and a stop
+  // asked for before the swap did not keep it from swapping.
+  describe('and a stop (stop-guard.ts)', () => {
+    afterEach(() => resetStopGuard());
+
+    it(
+      'a stop asked for before the swap: nothing is swapped, the current database keeps serving',
+      async () => {
+        proxy.clear();
+        await markCurrent('before-stop');
+        const stop = Object.assign(new Error('the runner received SIGTERM'), { name: 'Interrupted' });
+        requestStop(stop);
+        const outcome = await restorePostgres(ctx('restore_20261122_020500_stop'), connection(), manifest, {
+          binDir: postgres.binDir,
+        }).catch((e: unknown) => e);
+        expect(outcome).toBe(stop);
+        expect(await currentMarker()).toEqual(['before-stop']);
+        expect(await databases()).toEqual(['postgres', 'prefect', 'template0', 'template1']);
+        expect(targetStateNote()).toBeUndefined();
+      },
+      scaled(180_000),
+    );
+
+    it(
+      'once swapped, a failure reported after it says the target holds the backup',
+      async () => {
+        proxy.clear();
+        await restorePostgres(ctx('restore_20261122_020600_note'), connection(), manifest, {
+          binDir: postgres.binDir,
+        });
+        expect(withTargetState(new Error('writing the report: AccessDenied')).message).toMatch(
+          /^writing the report: AccessDenied\. The backup's task-manager database had been put in place of the target's prefect before this .*: prefect holds the backup's data/,
+        );
+      },
+      scaled(180_000),
+    );
+  });
 
   /** Once the new database and its last table exist, holds that table so pg_restore waits mid-restore. */
   const holdLastTable = async (fresh: string): Promise<pg.Client | undefined> => {

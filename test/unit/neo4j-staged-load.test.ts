@@ -394,7 +394,9 @@ describe('swapStaged, hung under a stop (stop-guard.ts)', () => {
         await hung;
       }
     };
-    const swap = swapStaged(t, new Map([['neo4j', 'ibh-restore-0000eeee-0']]), logger).catch((e: unknown) => e);
+    const swap = swapStaged(t, new Map([['neo4j', 'ibh-restore-0000eeee-0']]), logger).catch(
+      (e: unknown) => e,
+    );
     while (renames < 2) await sleep(10);
     const started = Date.now();
     const failed = await sectionsSettled(300);

@@ -109,12 +109,32 @@ export async function sectionsSettled(boundMs = Number.POSITIVE_INFINITY): Promi
   return failed;
 }
 
+/** Set while the step works on disposable servers of its own (a drill): nothing of the target is noted. */
+let scratchTarget = false;
+
 /**
  * Records what the step has done to its target so far, in one sentence. Every failure reported after
- * this carries it (withTargetState). Undefined clears it.
+ * this carries it (withTargetState). Undefined clears it. Ignored within onScratchTarget: a drill's
+ * restore into its own disposable servers changes no deployment's store.
  */
 export function noteTargetState(sentence: string | undefined): void {
-  targetState = sentence;
+  targetState = scratchTarget ? undefined : sentence;
+}
+
+/**
+ * Runs `work` on disposable servers of the step's own (the drill's scratch PostgreSQL and Neo4j): the
+ * restores it runs (restore-postgres, restore-neo4j) note nothing, so no failure of the drill says a
+ * target's store holds the backup's data.
+ */
+export async function onScratchTarget<T>(work: () => Promise<T>): Promise<T> {
+  scratchTarget = true;
+  targetState = undefined;
+  try {
+    return await work();
+  } finally {
+    scratchTarget = false;
+    targetState = undefined;
+  }
 }
 
 /** What the step has done to its target (noteTargetState), or undefined. */
@@ -163,4 +183,5 @@ export function resetStopGuard(): void {
   stopRequest = undefined;
   sections.clear();
   targetState = undefined;
+  scratchTarget = false;
 }

@@ -10,6 +10,7 @@ import type { Manifest } from '../../../../core/backup/manifest.js';
 import { ManifestError, RunnerConfigError } from '../../../../core/errors.js';
 import { neo4jDatabaseNameProblem } from '../../../../core/neo4j-names.js';
 import { runTool } from '../../../../core/tools/run-tool.js';
+import { onScratchTarget } from '../stop-guard.js';
 import type { Neo4jAdmin } from './neo4j.js';
 import type { BoltConnection } from './neo4j-counts.js';
 import { connectPostgres } from './postgres.js';
@@ -106,7 +107,10 @@ export async function runDrill(
     );
   }
   // options.workDir is only where scratch goes: the disposable servers live in a folder of this run's own.
-  return inOwnScratch(options.workDir, 'drill', (workDir) => drillIn(ctx, manifest, { ...options, workDir }));
+  // Its restores go into its own disposable servers: no failure of the drill says a target was changed.
+  return onScratchTarget(() =>
+    inOwnScratch(options.workDir, 'drill', (workDir) => drillIn(ctx, manifest, { ...options, workDir })),
+  );
 }
 
 async function drillIn(ctx: RestoreContext, manifest: Manifest, options: DrillOptions): Promise<DrillResult> {

@@ -1003,8 +1003,9 @@ export async function restorePostgres(
       ident: (v) => admin.escapeIdentifier(v),
       literal: (v) => admin.escapeLiteral(v),
     });
-    // A stop (stopWork) waits for the transaction's answer: a COMMIT sent but not acknowledged
-    // would leave the runner unsure whether the target was replaced.
+    // One section (stop-guard.ts): a stop during the swap's transaction waits for its COMMIT (or
+    // ROLLBACK), so what the stop reports says which database now serves. Once committed, every
+    // failure reported (a stop, a report that cannot be written) says the target was replaced.
     await uninterruptible(async () => {
       await swapIn(
         admin,
@@ -1016,7 +1017,7 @@ export async function restorePostgres(
       );
       dropOnFailure = false; // in place: no longer ours to drop
       noteTargetState(
-        `The backup's PostgreSQL database had been put in place as ${database} before this (validated before the swap)${exists ? `; the database it replaced, renamed ${names.aside}, is dropped by the next restore if it is still there` : ''}.`,
+        `The backup's task-manager database had been put in place of the target's ${database} before this (its row counts ${expected ? 'compared with those at backup time' : 'counted'}): ${database} holds the backup's data${exists ? `; the replaced database was ${names.aside}, dropped unless a warning says otherwise` : ''}.`,
       );
     });
     if (exists)
