@@ -274,7 +274,9 @@ describe('restore: Neo4j Community (real neo4j-admin load, real S3 server)', () 
       const dirs = storeDirs(neo4j.home, join(neo4j.home, 'conf'));
       const rule = proxy.add({
         match: { method: 'PUT', path: /restore-neo4j\.json$/ },
-        fault: { kind: 'delay', ms: scaled(4_000) },
+        // A fault, not a tolerance: a fixed delay below the stop's wait for a section (SECTION_WAIT_MS,
+        // 10 s). Scaled, it passed that bound on a loaded machine.
+        fault: { kind: 'delay', ms: 4_000 },
       });
       await neo4j.stopDbms();
       let signalled = false;
@@ -326,6 +328,66 @@ describe('restore: Neo4j Community (real neo4j-admin load, real S3 server)', () 
       } finally {
         rule.remove();
         // The stop cut the removal of the old store that follows the report: a later restore names it.
+        await removeReplaced(await leftoverStaging(dirs), logger);
+        await neo4j.startDbms();
+      }
+      expect(await countGraph(neo4j)).toEqual(atBackup);
+    },
+    scaled(240_000),
+  );
+
+  // Review: a report PUT that never returns held the stop's handling until the exit timer (30 s),
+  // which exited with nothing recorded and no SendTaskFailure: the state waited for its heartbeat
+  // timeout, and no one was told the backup's store was in place. The stop waits 10 s at most now.
+  it(
+    'through the runner: a stop while the report PUT hangs is still recorded, saying the report may appear later',
+    async () => {
+      const restoreId = restoreIdFor('restore', new Date('2026-11-22T13:30:00Z'), 'stop-hung-report');
+      const dirs = storeDirs(neo4j.home, join(neo4j.home, 'conf'));
+      const rule = proxy.add({
+        match: { method: 'PUT', path: /restore-neo4j\.json$/ },
+        fault: { kind: 'delay', ms: 120_000 },
+      });
+      await neo4j.stopDbms();
+      let signalledAt = 0;
+      try {
+        const run = await runRunner(
+          'restore-neo4j',
+          {
+            ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
+            ...neo4jRunnerEnv(neo4j),
+            S3_ENDPOINT: proxy.endpoint,
+            RESTORE_ID: restoreId,
+            RESTORE_WORK_DIR: join(scratch, 'runner-work'),
+          },
+          (tsxPid) => {
+            const poll = setInterval(() => {
+              if (rule.hits === 0) return;
+              clearInterval(poll);
+              const node = descendants(tsxPid).find((p) => programName(p) === 'node');
+              if (node === undefined) return;
+              signalledAt = Date.now();
+              process.kill(node, 'SIGTERM');
+            }, 50);
+          },
+        );
+        expect(signalledAt, run.stderr.slice(-2000)).toBeGreaterThan(0);
+        expect(Date.now() - signalledAt).toBeLessThan(30_000 + scaled(5_000));
+        expect(run.code, run.stderr.slice(-2000)).toBe(11);
+        const last = run.stderr.trim().split('\n').at(-1) ?? '';
+        expect(last).toMatch(
+          /^Interrupted: the runner received SIGTERM.*The step's report \(s3:\/\/.*restore-neo4j\.json\) was being written and had not been \d+ s after the stop: it may appear later beside this failure\. The backup's databases \(neo4j\) had been put in place/,
+        );
+        const recorded = await getJson(
+          s3,
+          Bucket,
+          restoreStepKey(target, restoreId, 'restore-neo4j.error'),
+          RestoreStepErrorSchema,
+        );
+        expect(recorded?.error.name).toBe('Interrupted');
+        expect(recorded?.error.message).toMatch(/may appear later beside this failure/);
+      } finally {
+        rule.remove();
         await removeReplaced(await leftoverStaging(dirs), logger);
         await neo4j.startDbms();
       }
