@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { localRunnerEnv, postgresRunnerEnv, runRunner } from '../../cli/local/runner-process.js';
 import {
   restoreDatabaseNames,
@@ -205,6 +205,9 @@ describe('restore: PostgreSQL, atomic and verified (real pg_restore, real S3 ser
   // bare, "nothing kept", though the target's database now held the backup's data; and a stop
   // asked for before the swap did not keep it from swapping.
   describe('and a stop (stop-guard.ts)', () => {
+    // The earlier tests' restores noted the target's state in this process (the runner starts each
+    // step in a process of its own, noting nothing yet).
+    beforeEach(() => resetStopGuard());
     afterEach(() => resetStopGuard());
 
     it(
