@@ -303,12 +303,16 @@ export class RestoreBlockedError extends NamedError {
   override readonly name = ErrorNames.RestoreBlocked;
 }
 
-/** The runner received SIGTERM or SIGINT (an ECS task stop): the work was ended cleanly, nothing was kept. */
+/**
+ * The runner received SIGTERM or SIGINT (an ECS task stop): the work was ended cleanly, its tools
+ * stopped and its unfinished uploads aborted (no partial backup file is kept). What a restore step had
+ * already changed in its target is appended by the runner (containers/runner/src/stop-guard.ts).
+ */
 export class InterruptedError extends NamedError {
   override readonly name = ErrorNames.Interrupted;
   constructor(readonly signal: NodeJS.Signals) {
     super(
-      `the runner received ${signal} (the task was stopped: a Step Functions timeout or abort, or an operator) and ended its work: tools stopped, uploads aborted, nothing kept`,
+      `the runner received ${signal} (the task was stopped: a Step Functions timeout or abort, or an operator) and ended its work: tools stopped, unfinished uploads aborted`,
     );
   }
 }

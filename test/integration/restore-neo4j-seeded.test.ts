@@ -7,6 +7,7 @@ import {
   type SeedOptions,
   seedProviderProblem,
 } from '../../containers/runner/src/components/seed-neo4j.js';
+import { resetStopGuard, withTargetState } from '../../containers/runner/src/stop-guard.js';
 import { fileKey, RESTORE_SEEDS_ROOT } from '../../core/backup/layout.js';
 import type { Manifest } from '../../core/backup/manifest.js';
 import { createLogger } from '../../core/log.js';
@@ -179,6 +180,37 @@ describe('restore: Neo4j Enterprise seeded from the bucket (real S3, fake Enterp
     expect(recreated).toBeGreaterThan(dropped);
     expect(server.databases.get('neo4j')?.counts).toEqual(GRAPH);
     expect(server.databases.has(result.rehearsal?.name as string)).toBe(false);
+  });
+
+  // Review of issue 19: once the server accepted an in-place recreate, a stop (ECS stopping the task)
+  // was reported as a bare Interrupted, though the live database had been replaced.
+  it('in place: once the live database is replaced, a failure reported later says so, and its own error is not said twice', async () => {
+    resetStopGuard();
+    try {
+      const server = dbms({ version: '2025.10.1' });
+      await restoreNeo4jSeeded(ctx(), server, manifest, { mode: 'in-place', rehearse: false, ...fast });
+      expect(withTargetState(new Error('writing the report: AccessDenied')).message).toBe(
+        'writing the report: AccessDenied. The live database(s) neo4j had been seeded from the backup and proven equal to it before this.',
+      );
+      resetStopGuard();
+      // Accepted, then the seeded store is not the backup's: the restore's own error names the
+      // replaced database; a stop meanwhile would have said it too.
+      const wrong = dbms({ version: '2025.10.1', countsFor: () => ({ nodes: 1, relationships: 0 }) });
+      const failed = (await restoreNeo4jSeeded(ctx(), wrong, manifest, {
+        mode: 'in-place',
+        rehearse: false,
+        ...fast,
+      }).catch((e: unknown) => e)) as Error;
+      expect(failed.message).toMatch(
+        /^the live database neo4j was replaced from the seed and is not proven equal/,
+      );
+      expect(withTargetState(failed).message).toBe(failed.message);
+      expect(withTargetState(new Error('the runner received SIGTERM')).message).toBe(
+        "the runner received SIGTERM. The live database neo4j had been replaced from the backup's seed before this, and is not proven equal to the backup yet. Restore again.",
+      );
+    } finally {
+      resetStopGuard();
+    }
   });
 
   it('in place on Neo4j 5.26 recreates with dbms.cluster.recreateDatabase, once s3:// seeds reach the CloudSeedProvider; before 5.26 it refuses', async () => {

@@ -890,7 +890,11 @@ async function runRestoreStep(step: RestoreStep, env: NodeJS.ProcessEnv, logger:
       const tidy = afterReport;
       afterReport = undefined;
       // A stop meanwhile ends the process (exit 11, Interrupted) but records no failure: the step
-      // was recorded and reported; what is left of the old store is named by the next restore.
+      // was recorded and reported; what is left of the old store is named by the next restore. What
+      // it prints says so, not that the target's store is unvalidated.
+      noteTargetState(
+        "The step had finished and reported its success before this: the stop cut only the removal of the target's old store folders (the next restore names what is left).",
+      );
       await tidyUp(tidy, step, logger);
     }
     return 0;

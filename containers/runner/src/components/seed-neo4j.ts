@@ -45,6 +45,7 @@ import { hashing } from '../../../../core/s3/download.js';
 import { headObject, openObject, sameS3Checksum } from '../../../../core/s3/objects.js';
 import { uploadStream } from '../../../../core/s3/upload-stream.js';
 import { backupName } from '../context.js';
+import { describesTarget, noteTargetState } from '../stop-guard.js';
 import { toNumber } from './neo4j-counts.js';
 import {
   type CypherSession,
@@ -740,6 +741,10 @@ export async function restoreNeo4jSeeded(
       try {
         const { members, validation } = await seed(name, name, chain.seedUri, recreate, () => {
           accepted = true;
+          // A stop from here on (ECS stopping the task) must say the live database was replaced.
+          noteTargetState(
+            `The live database ${name} had been ${recreate ? 'replaced' : 'created'} from the backup's seed before this, and is not proven equal to the backup yet.${provenSentence(replaced)} Restore again.`,
+          );
         });
         result.push({
           from: name,
@@ -750,11 +755,14 @@ export async function restoreNeo4jSeeded(
           validation,
         });
         replaced.push(name);
+        noteTargetState(
+          `The live database(s) ${replaced.join(', ')} had been seeded from the backup and proven equal to it before this.`,
+        );
       } catch (err) {
         if (err instanceof Error) {
-          const before = replaced.length
-            ? ` Already replaced from this backup and proven: ${replaced.join(', ')}.`
-            : '';
+          // Its own words say what of the target changed: not said twice (withTargetState).
+          describesTarget(err);
+          const before = provenSentence(replaced);
           err.message = accepted
             ? `the live database ${name} was replaced from the seed and is not proven equal to the backup: ${err.message}.${before} Restore again once the cause is fixed; the seed the servers were given stays under s3://${ctx.bucket}/${chain.prefix} for investigation (removed by the bucket's lifecycle rule after two days)`
             : `the server refused to ${recreate ? 'recreate' : 'create'} ${name} from the seed, so it is untouched: ${err.message}.${before}`;
@@ -781,3 +789,7 @@ export async function restoreNeo4jSeeded(
     durationMs: Date.now() - started,
   };
 }
+
+/** A sentence naming the live databases already seeded from this backup and proven, or ''. */
+const provenSentence = (replaced: readonly string[]) =>
+  replaced.length ? ` Already replaced from this backup and proven: ${replaced.join(', ')}.` : '';
