@@ -304,6 +304,16 @@ export class RestoreBlockedError extends NamedError {
 }
 
 /**
+ * Appends `sentence` to `error`'s message, after a full stop when the message has none, and returns
+ * the same Error (its name, which decides the state machine's next state, is kept).
+ */
+export function appendSentence<E extends Error>(error: E, sentence: string): E {
+  const message = error.message.trimEnd();
+  error.message = `${message}${/[.!?]$/.test(message) ? ' ' : '. '}${sentence}`;
+  return error;
+}
+
+/**
  * The runner received SIGTERM or SIGINT (an ECS task stop): the work was ended cleanly, its tools
  * stopped and its unfinished uploads aborted (no partial backup file is kept). What a restore step had
  * already changed in its target is appended by the runner (containers/runner/src/stop-guard.ts).

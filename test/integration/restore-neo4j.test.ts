@@ -263,6 +263,52 @@ describe('restore: Neo4j Community (real neo4j-admin load, real S3 server)', () 
     scaled(240_000),
   );
 
+  /**
+   * Runs restore-neo4j through the runner with its report PUT held `delayMs` by the proxy, and sends
+   * SIGTERM to the runner's node process (tsx starts it as its child, as ECS signals the container)
+   * once that PUT has reached the proxy. `signalledAt` is 0 when no signal was sent. Afterwards the
+   * old store folders the stop left (it cuts the removal that follows the report) are removed and the
+   * DBMS started again.
+   */
+  async function restoreStoppedAtReport(restoreId: string, delayMs: number) {
+    const dirs = storeDirs(neo4j.home, join(neo4j.home, 'conf'));
+    const rule = proxy.add({
+      match: { method: 'PUT', path: /restore-neo4j\.json$/ },
+      fault: { kind: 'delay', ms: delayMs },
+    });
+    await neo4j.stopDbms();
+    let signalledAt = 0;
+    try {
+      const run = await runRunner(
+        'restore-neo4j',
+        {
+          ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
+          ...neo4jRunnerEnv(neo4j),
+          S3_ENDPOINT: proxy.endpoint,
+          RESTORE_ID: restoreId,
+          RESTORE_WORK_DIR: join(scratch, 'runner-work'),
+        },
+        (tsxPid) => {
+          const poll = setInterval(() => {
+            if (rule.hits === 0) return;
+            clearInterval(poll);
+            const node = descendants(tsxPid).find((p) => programName(p) === 'node');
+            if (node === undefined) return;
+            signalledAt = Date.now();
+            process.kill(node, 'SIGTERM');
+          }, 50);
+        },
+      );
+      return { run, signalledAt };
+    } finally {
+      rule.remove();
+      await removeReplaced(await leftoverStaging(dirs), logger);
+      await neo4j.startDbms();
+    }
+  }
+  const recordedError = (restoreId: string) =>
+    getJson(s3, Bucket, restoreStepKey(target, restoreId, 'restore-neo4j.error'), RestoreStepErrorSchema);
+
   // Review of issue 19: a stop (ECS stopping the task) while the report was written recorded the
   // step as failed with a bare Interrupted, though the backup's store was in place; and, depending on
   // which came first, the report could be written beside that failure. The report is one
@@ -271,66 +317,26 @@ describe('restore: Neo4j Community (real neo4j-admin load, real S3 server)', () 
     'through the runner: a stop while the report is written waits for it; the step is reported, no failure recorded',
     async () => {
       const restoreId = restoreIdFor('restore', new Date('2026-11-22T13:00:00Z'), 'stop-at-report');
-      const dirs = storeDirs(neo4j.home, join(neo4j.home, 'conf'));
-      const rule = proxy.add({
-        match: { method: 'PUT', path: /restore-neo4j\.json$/ },
-        // A fault, not a tolerance: a fixed delay below the stop's wait for a section (SECTION_WAIT_MS,
-        // 10 s). Scaled, it passed that bound on a loaded machine.
-        fault: { kind: 'delay', ms: 4_000 },
-      });
-      await neo4j.stopDbms();
-      let signalled = false;
-      try {
-        const run = await runRunner(
-          'restore-neo4j',
-          {
-            ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
-            ...neo4jRunnerEnv(neo4j),
-            S3_ENDPOINT: proxy.endpoint,
-            RESTORE_ID: restoreId,
-            RESTORE_WORK_DIR: join(scratch, 'runner-work'),
-          },
-          (tsxPid) => {
-            const poll = setInterval(() => {
-              if (rule.hits === 0) return;
-              clearInterval(poll);
-              // The runner's node process (tsx starts it as its child), as ECS signals the container.
-              const node = descendants(tsxPid).find((p) => programName(p) === 'node');
-              if (node === undefined) return;
-              signalled = true;
-              process.kill(node, 'SIGTERM');
-            }, 50);
-          },
-        );
-        expect(signalled, run.stderr.slice(-2000)).toBe(true);
-        expect(run.code, run.stderr.slice(-2000)).toBe(11);
-        // Reported: the summary line, the report, and no failure record beside it.
-        expect(run.stdout).toContain(restoreStepKey(target, restoreId, 'restore-neo4j'));
-        expect(
-          await getJson(
-            s3,
-            Bucket,
-            restoreStepKey(target, restoreId, 'restore-neo4j'),
-            RestoreStepResultSchema,
-          ),
-        ).toMatchObject({ step: 'restore-neo4j' });
-        expect(
-          await getJson(
-            s3,
-            Bucket,
-            restoreStepKey(target, restoreId, 'restore-neo4j.error'),
-            RestoreStepErrorSchema,
-          ),
-        ).toBeUndefined();
-        expect(run.stderr.trim().split('\n').at(-1)).toMatch(
-          /^Interrupted: the runner received SIGTERM.* The backup's databases \(neo4j\) had been put in place/,
-        );
-      } finally {
-        rule.remove();
-        // The stop cut the removal of the old store that follows the report: a later restore names it.
-        await removeReplaced(await leftoverStaging(dirs), logger);
-        await neo4j.startDbms();
-      }
+      // A fault, not a tolerance: a fixed delay below the stop's wait for a section (SECTION_WAIT_MS,
+      // 10 s). Scaled, it passed that bound on a loaded machine.
+      const { run, signalledAt } = await restoreStoppedAtReport(restoreId, 4_000);
+      expect(signalledAt, run.stderr.slice(-2000)).toBeGreaterThan(0);
+      expect(run.code, run.stderr.slice(-2000)).toBe(11);
+      // Reported: the summary line, the report, and no failure record beside it.
+      expect(run.stdout).toContain(restoreStepKey(target, restoreId, 'restore-neo4j'));
+      expect(
+        await getJson(
+          s3,
+          Bucket,
+          restoreStepKey(target, restoreId, 'restore-neo4j'),
+          RestoreStepResultSchema,
+        ),
+      ).toMatchObject({ step: 'restore-neo4j' });
+      expect(await recordedError(restoreId)).toBeUndefined();
+      // The stop came after the report: it says so, not that the store is unvalidated.
+      expect(run.stderr.trim().split('\n').at(-1)).toMatch(
+        /^Interrupted: the runner received SIGTERM.* The step had finished and written its report \(s3:\/\/.*restore-neo4j\.json\) before this: only the removal of the target's old store folders may have been cut/,
+      );
       expect(await countGraph(neo4j)).toEqual(atBackup);
     },
     scaled(240_000),
@@ -343,54 +349,17 @@ describe('restore: Neo4j Community (real neo4j-admin load, real S3 server)', () 
     'through the runner: a stop while the report PUT hangs is still recorded, saying the report may appear later',
     async () => {
       const restoreId = restoreIdFor('restore', new Date('2026-11-22T13:30:00Z'), 'stop-hung-report');
-      const dirs = storeDirs(neo4j.home, join(neo4j.home, 'conf'));
-      const rule = proxy.add({
-        match: { method: 'PUT', path: /restore-neo4j\.json$/ },
-        fault: { kind: 'delay', ms: 120_000 },
-      });
-      await neo4j.stopDbms();
-      let signalledAt = 0;
-      try {
-        const run = await runRunner(
-          'restore-neo4j',
-          {
-            ...localRunnerEnv(server, { target, backupId, bucket: Bucket }),
-            ...neo4jRunnerEnv(neo4j),
-            S3_ENDPOINT: proxy.endpoint,
-            RESTORE_ID: restoreId,
-            RESTORE_WORK_DIR: join(scratch, 'runner-work'),
-          },
-          (tsxPid) => {
-            const poll = setInterval(() => {
-              if (rule.hits === 0) return;
-              clearInterval(poll);
-              const node = descendants(tsxPid).find((p) => programName(p) === 'node');
-              if (node === undefined) return;
-              signalledAt = Date.now();
-              process.kill(node, 'SIGTERM');
-            }, 50);
-          },
-        );
-        expect(signalledAt, run.stderr.slice(-2000)).toBeGreaterThan(0);
-        expect(Date.now() - signalledAt).toBeLessThan(30_000 + scaled(5_000));
-        expect(run.code, run.stderr.slice(-2000)).toBe(11);
-        const last = run.stderr.trim().split('\n').at(-1) ?? '';
-        expect(last).toMatch(
-          /^Interrupted: the runner received SIGTERM.*The step's report \(s3:\/\/.*restore-neo4j\.json\) was being written and had not been \d+ s after the stop: it may appear later beside this failure\. The backup's databases \(neo4j\) had been put in place/,
-        );
-        const recorded = await getJson(
-          s3,
-          Bucket,
-          restoreStepKey(target, restoreId, 'restore-neo4j.error'),
-          RestoreStepErrorSchema,
-        );
-        expect(recorded?.error.name).toBe('Interrupted');
-        expect(recorded?.error.message).toMatch(/may appear later beside this failure/);
-      } finally {
-        rule.remove();
-        await removeReplaced(await leftoverStaging(dirs), logger);
-        await neo4j.startDbms();
-      }
+      const { run, signalledAt } = await restoreStoppedAtReport(restoreId, 120_000);
+      expect(signalledAt, run.stderr.slice(-2000)).toBeGreaterThan(0);
+      // The runner's own bound (INTERRUPT_BOUND_MS, 30 s), not the PUT's 120 s.
+      expect(Date.now() - signalledAt).toBeLessThan(30_000 + scaled(5_000));
+      expect(run.code, run.stderr.slice(-2000)).toBe(11);
+      expect(run.stderr.trim().split('\n').at(-1)).toMatch(
+        /^Interrupted: the runner received SIGTERM.*The step's report \(s3:\/\/.*restore-neo4j\.json\) was being written and had not been \d+ s after the stop: it may appear later beside this failure\. The backup's databases \(neo4j\) had been put in place/,
+      );
+      const recorded = await recordedError(restoreId);
+      expect(recorded?.error.name).toBe('Interrupted');
+      expect(recorded?.error.message).toMatch(/may appear later beside this failure/);
       expect(await countGraph(neo4j)).toEqual(atBackup);
     },
     scaled(240_000),

@@ -8,6 +8,7 @@ import { type Manifest, readManifest } from '../../../core/backup/manifest.js';
 import type { ComponentError, ComponentResult } from '../../../core/backup/results.js';
 import { PENDING_TAGGING } from '../../../core/backup/retention.js';
 import {
+  appendSentence,
   DatabaseUnreachableError,
   ErrorNames,
   InterruptedError,
@@ -868,6 +869,10 @@ async function runRestoreStep(step: RestoreStep, env: NodeJS.ProcessEnv, logger:
       async () => {
         await putJson(c.s3, c.bucket, key, report);
         written = true;
+        // What a stop or failure from here on says: the step is done; only housekeeping may be cut.
+        noteTargetState(
+          `The step had finished and written its report (s3://${c.bucket}/${key}) before this${afterReport ? ": only the removal of the target's old store folders may have been cut (the next restore names what is left)" : ''}.`,
+        );
         // Recorded: a stop from here on (ECS stopping the task) must not record the step as failed.
         recordLastFailure = undefined;
         c.logger.info('restore step finished', { step, durationMs: report.durationMs });
@@ -876,25 +881,19 @@ async function runRestoreStep(step: RestoreStep, env: NodeJS.ProcessEnv, logger:
         await taskTokenSession()?.succeed(summary);
       },
       // Hung (a PUT that never returns): the stop still records and reports, saying so.
-      (stop, waitedMs) => {
-        const end = /[.!?]$/.test(stop.message.trimEnd()) ? ' ' : '. ';
-        stop.message = `${stop.message.trimEnd()}${end}${
+      (stop, waitedMs) =>
+        appendSentence(
+          stop,
           written
             ? `The step's report (s3://${c.bucket}/${key}) was written, but sending its success had not ended ${Math.round(waitedMs / 1000)} s after the stop.`
-            : `The step's report (s3://${c.bucket}/${key}) was being written and had not been ${Math.round(waitedMs / 1000)} s after the stop: it may appear later beside this failure.`
-        }`;
-        return stop;
-      },
+            : `The step's report (s3://${c.bucket}/${key}) was being written and had not been ${Math.round(waitedMs / 1000)} s after the stop: it may appear later beside this failure.`,
+        ),
     );
     if (afterReport) {
       const tidy = afterReport;
       afterReport = undefined;
       // A stop meanwhile ends the process (exit 11, Interrupted) but records no failure: the step
-      // was recorded and reported; what is left of the old store is named by the next restore. What
-      // it prints says so, not that the target's store is unvalidated.
-      noteTargetState(
-        "The step had finished and reported its success before this: the stop cut only the removal of the target's old store folders (the next restore names what is left).",
-      );
+      // was recorded and reported; what is left of the old store is named by the next restore.
       await tidyUp(tidy, step, logger);
     }
     return 0;

@@ -16,6 +16,8 @@
  *   instead of a bare `Interrupted` or an S3 error.
  */
 
+import { appendSentence } from '../../../core/errors.js';
+
 /** The stop asked for, if any: set once (the first stop wins, as in stopWork). */
 let stopRequest: Error | undefined;
 /**
@@ -73,9 +75,10 @@ export async function uninterruptible<T>(
 
 /** What a stop reports by default for a section that had not ended within its wait: the stop, saying so. */
 function unfinishedSection(stop: Error, waitedMs: number): Error {
-  const end = /[.!?]$/.test(stop.message.trimEnd()) ? ' ' : '. ';
-  stop.message = `${stop.message.trimEnd()}${end}A step that must not be cut had not ended ${Math.round(waitedMs / 1000)} s after the stop; it was left unfinished.`;
-  return stop;
+  return appendSentence(
+    stop,
+    `A step that must not be cut had not ended ${Math.round(waitedMs / 1000)} s after the stop; it was left unfinished.`,
+  );
 }
 
 /**
@@ -159,9 +162,7 @@ export function describesTarget<E extends Error>(error: E): E {
  */
 export function withTargetState(error: Error): Error {
   if (!targetState || describing.has(error) || error.message.includes(targetState)) return error;
-  const end = /[.!?]$/.test(error.message.trimEnd()) ? ' ' : '. ';
-  error.message = `${error.message.trimEnd()}${end}${targetState}`;
-  return error;
+  return appendSentence(error, targetState);
 }
 
 /**
@@ -173,9 +174,9 @@ export function withTargetState(error: Error): Error {
  */
 export function stopOutcome(stop: Error, sectionError: Error | undefined): Error {
   if (!sectionError || sectionError === stop) return withTargetState(stop);
-  const end = /[.!?]$/.test(sectionError.message.trimEnd()) ? ' ' : '. ';
-  sectionError.message = `${sectionError.message.trimEnd()}${end}The runner was stopped meanwhile (${stop.name}: ${stop.message}).`;
-  return withTargetState(sectionError);
+  return withTargetState(
+    appendSentence(sectionError, `The runner was stopped meanwhile (${stop.name}: ${stop.message}).`),
+  );
 }
 
 /** Forgets any stop, section and note: for a runner's next step in the same process (tests). */

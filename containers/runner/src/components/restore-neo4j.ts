@@ -32,6 +32,7 @@ import { z } from 'zod';
 import { restorePrefix, restoreStepKey } from '../../../../core/backup/layout.js';
 import type { Manifest } from '../../../../core/backup/manifest.js';
 import {
+  appendSentence,
   DatabaseUnreachableError,
   IncompatibleBackupError,
   ManifestError,
@@ -630,13 +631,12 @@ async function restoreStaged(
         (check.status === 'rejected' ? check.reason : (download as PromiseRejectedResult).reason);
       const left = await removeStaged(dirs, staging.values());
       if (loadStarted && error instanceof Error) {
-        const end = /[.!?]$/.test(error.message.trimEnd()) ? ' ' : '. ';
-        error.message =
-          error.message.trimEnd() +
-          end +
-          (left.length === 0
+        appendSentence(
+          error,
+          left.length === 0
             ? "The target's store was not changed (the load was staged under another name, and removed)."
-            : `The target's store was not changed; staged folders of this run could not be removed: ${left.join(', ')}.`);
+            : `The target's store was not changed; staged folders of this run could not be removed: ${left.join(', ')}.`,
+        );
       }
       throw error;
     }

@@ -1003,6 +1003,15 @@ export async function restorePostgres(
       ident: (v) => admin.escapeIdentifier(v),
       literal: (v) => admin.escapeLiteral(v),
     });
+    /** What a failure reported after the swap says of the target (noteTargetState). */
+    const swapped = (replaced: 'none' | 'kept' | 'dropped') =>
+      `The backup's task-manager database had been put in place of the target's ${database} before this (its row counts ${expected ? 'compared with those at backup time' : 'counted'}): ${database} holds the backup's data${
+        replaced === 'kept'
+          ? `; the database it replaced is still on the server as ${names.aside} (the next restore of ${database} drops it)`
+          : replaced === 'dropped'
+            ? `; the database it replaced (${names.aside}) was dropped`
+            : ''
+      }.`;
     // One section (stop-guard.ts): a stop during the swap's transaction waits for its COMMIT (or
     // ROLLBACK), so what the stop reports says which database now serves. Once committed, every
     // failure reported (a stop, a report that cannot be written) says the target was replaced.
@@ -1016,17 +1025,21 @@ export async function restorePostgres(
         log,
       );
       dropOnFailure = false; // in place: no longer ours to drop
-      noteTargetState(
-        `The backup's task-manager database had been put in place of the target's ${database} before this (its row counts ${expected ? 'compared with those at backup time' : 'counted'}): ${database} holds the backup's data${exists ? `; the replaced database was ${names.aside}, dropped unless a warning says otherwise` : ''}.`,
-      );
+      noteTargetState(swapped(exists ? 'kept' : 'none'));
     });
-    if (exists)
-      await dropDatabase(admin, names.aside).catch((err: unknown) =>
-        log.warn('the replaced database could not be dropped; the next restore drops it', {
-          database: names.aside,
-          error: err instanceof Error ? err.message : String(err),
-        }),
+    if (exists) {
+      const dropped = await dropDatabase(admin, names.aside).then(
+        () => true,
+        (err: unknown) => {
+          log.warn('the replaced database could not be dropped; the next restore drops it', {
+            database: names.aside,
+            error: err instanceof Error ? err.message : String(err),
+          });
+          return false;
+        },
       );
+      if (dropped) noteTargetState(swapped('dropped'));
+    }
     const finished = Date.now();
     const dumpNote =
       header.database === database
