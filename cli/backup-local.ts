@@ -18,11 +18,12 @@ import { loadDeploymentConfigFile } from '../core/config/load.js';
 import { ConfigError, ErrorNames } from '../core/errors.js';
 import { IDENTIFIER_KEYS, redactText, redactValue } from '../core/redact.js';
 import { runLocalExecution } from './local/from-env.js';
+import { parseRetryInterval, progressLine } from './local/run-options.js';
 import type { MachineKind } from './local/synth.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-const USAGE = `usage: npm run backup:local -- --config <file> --endpoint <url> --bucket <name> [--input <json>] [--topic-arn <arn>]
+const USAGE = `usage: npm run backup:local -- --config <file> --endpoint <url> --bucket <name> [--input <json>] [--topic-arn <arn>] [--retry-interval <seconds>]
        npm run restore:local -- (same options; --input is the restore input)
        npm run drill:local -- (same options; --input is the drill input)
 
@@ -33,6 +34,9 @@ Runs a synthesized state machine (backup, restore or restore drill) locally agai
   --bucket     backup bucket at that endpoint (must exist, versioned)
   --input      execution input, as for the Step Functions console (default {})
   --topic-arn  SNS topic for the notices (default: created as infrahub-backup-notices)
+  --retry-interval
+               seconds before each retry of a failed step, in place of the deployed Retry's pauses
+               (default: those, as on AWS: a transient runner error waits up to 60 s, then up to 120 s)
 
 Environment: AWS_REGION and credentials for the endpoint; PG_BINDIR, NEO4J_ADMIN, NEO4J_HOME for the
 tools; NEO4J_STOP_COMMAND and NEO4J_START_COMMAND to stop and start a Community DBMS.
@@ -40,9 +44,9 @@ tools; NEO4J_STOP_COMMAND and NEO4J_START_COMMAND to stop and start a Community 
 example:
   npm run backup:local -- --config config/local.json --endpoint http://127.0.0.1:5000 \\
     --bucket infrahub-backups --input '{"targets": ["infrahub-lab"], "components": ["task-manager-db"]}'
-  npm run restore:local -- --config config/local.json --endpoint http://127.0.0.1:5000 \
+  npm run restore:local -- --config config/local.json --endpoint http://127.0.0.1:5000 \\
     --bucket infrahub-backups --input '{"target": "infrahub-lab", "backupId": "latest", "dryRun": true}'
-  npm run drill:local -- --config config/local.json --endpoint http://127.0.0.1:5000 \
+  npm run drill:local -- --config config/local.json --endpoint http://127.0.0.1:5000 \\
     --bucket infrahub-backups --input '{"target": "infrahub-lab"}'`;
 
 function usage(problem: string): never {
@@ -61,6 +65,7 @@ async function main(): Promise<number> {
         machine: { type: 'string', default: 'backup' },
         input: { type: 'string', default: '{}' },
         'topic-arn': { type: 'string' },
+        'retry-interval': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -83,6 +88,14 @@ async function main(): Promise<number> {
   } catch (err) {
     usage(`--input is not valid JSON: ${(err as Error).message}`);
   }
+  let retryIntervalMs: number | undefined;
+  if (typeof values['retry-interval'] === 'string') {
+    try {
+      retryIntervalMs = parseRetryInterval(values['retry-interval']);
+    } catch (err) {
+      usage((err as Error).message);
+    }
+  }
   // Calendar problems of the schedules are warnings here, as in the operator CLI: `cdk synth` refuses them.
   const config = loadDeploymentConfigFile(String(values.config), {
     onScheduleProblems: (problems) => {
@@ -95,11 +108,11 @@ async function main(): Promise<number> {
     endpoint,
     bucket: String(values.bucket),
     ...(typeof values['topic-arn'] === 'string' ? { topicArn: values['topic-arn'] } : {}),
+    ...(retryIntervalMs !== undefined ? { retryIntervalMs } : {}),
     onEvent: (event) => {
-      const state = event.state as { name: string; type: string } | undefined;
+      const line = progressLine(event, (Date.now() - t0) / 1000);
       // Progress on standard error, as the operator CLI prints it: standard output is the result only.
-      if (event.type === 'StateEntered' && state?.type === 'Task')
-        console.error(`${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s  ${state.name}`);
+      if (line) console.error(line);
     },
   });
   if (result.status === 'SUCCEEDED') {

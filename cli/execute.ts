@@ -2,7 +2,7 @@
  * What backup, restore and status share: starting an execution on AWS (or running the synthesized
  * state machine on this machine with --local), following it, and reporting its outcome.
  */
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import {
   CliError,
   type CommandContext,
@@ -13,6 +13,7 @@ import {
   storage,
 } from './context.js';
 import type { LocalExecution } from './local/backup.js';
+import { parseRetryInterval } from './local/run-options.js';
 import { type ExecutionOutcome, followExecution, startExecution } from './ops/executions.js';
 import { clearLiveLine } from './output.js';
 
@@ -22,12 +23,25 @@ export interface ExecutionOptions {
   follow?: boolean;
   stateMachine?: string;
   reason?: string;
+  /** --retry-interval with --local: the pause before each retry, in milliseconds (parseRetryInterval). */
+  retryInterval?: number;
 }
 
-/** Adds --local and --no-follow to an execution command. */
+/** Adds --local, --retry-interval and --no-follow to an execution command. */
 export function withExecutionFlags(command: Command): Command {
   return command
     .option('--local', 'run the synthesized state machine on this machine (needs --config and --endpoint)')
+    .option(
+      '--retry-interval <seconds>',
+      "with --local: seconds before each retry of a failed step, in place of the deployed Retry's pauses (default: those, as on AWS)",
+      (value: string) => {
+        try {
+          return parseRetryInterval(value);
+        } catch (err) {
+          throw new InvalidArgumentError((err as Error).message);
+        }
+      },
+    )
     .option('--no-follow', 'start the execution and return at once (on AWS)');
 }
 
@@ -62,6 +76,11 @@ export async function execute(
 ): Promise<void> {
   const s = ctx.settings();
   const shown = ctx.executions;
+  if (options.retryInterval !== undefined && !options.local)
+    throw new CliError(
+      '--retry-interval applies to a run with --local only: on AWS the deployed Retry pauses apply',
+      EXIT.usage,
+    );
   if (options.local) {
     if (!s.config || !s.endpoint || !s.bucket) {
       throw new CliError(
@@ -83,6 +102,7 @@ export async function execute(
         endpoint: s.endpoint,
         bucket: s.bucket,
         region: s.region,
+        ...(options.retryInterval !== undefined ? { retryIntervalMs: options.retryInterval } : {}),
         onEvent: (event) => {
           const state = event.state as { name: string; type: string } | undefined;
           const seconds = Math.round((Date.now() - t0) / 100) / 10;

@@ -65,6 +65,12 @@ export async function runLocalExecution(
     onEvent?: (event: ExecutionEvent) => void;
     /** Default: localLogger(env). */
     logger?: Logger;
+    /**
+     * The pause before every retry of a Task state, in milliseconds, in place of its Retry's
+     * IntervalSeconds, BackoffRate and jitter (parseRetryInterval). Default: the definition's own, as
+     * on AWS (a transient runner error waits up to 60 s, then up to 120 s).
+     */
+    retryIntervalMs?: number;
   },
 ): Promise<LocalExecution> {
   const env = options.env ?? process.env;
@@ -123,5 +129,6 @@ export async function runLocalExecution(
       topicArn,
     },
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    ...(options.retryIntervalMs !== undefined ? { retryIntervalMs: options.retryIntervalMs } : {}),
   });
 }

@@ -115,7 +115,7 @@ describe('backup:local command', () => {
   });
 
   /** The command on the test's configuration, endpoint and bucket. */
-  const backupLocal = (input: unknown, extraEnv: Record<string, string> = {}) =>
+  const backupLocal = (input: unknown, extraEnv: Record<string, string> = {}, extraArgs: string[] = []) =>
     cli(
       [
         '--config',
@@ -126,6 +126,7 @@ describe('backup:local command', () => {
         'backups',
         '--input',
         JSON.stringify(input),
+        ...extraArgs,
       ],
       { ...env(), ...extraEnv },
     );
@@ -145,7 +146,8 @@ describe('backup:local command', () => {
       // Standard error holds progress lines and whole JSON log lines, never one written into another.
       const lines = run.err.split('\n').filter((l) => l !== '');
       for (const line of lines)
-        if (!/^ +\d+\.\d s {2}\w+$/.test(line)) expect(() => JSON.parse(line), line).not.toThrow();
+        if (!/^ +\d+\.\d s {2}\w+( failed: \w+| retry \d of \d)?$/.test(line))
+          expect(() => JSON.parse(line), line).not.toThrow();
       expect(
         lines.some((l) => /^\{"level":"INFO",.*"service":"infrahub-backup-local"/.test(l)),
         run.err,
@@ -164,8 +166,24 @@ describe('backup:local command', () => {
   it(
     'exits 1 with the failed step and cause when a target fails (here: no Neo4j to count)',
     async () => {
-      const run = await backupLocal({ components: ['database'], force: true }, { NEO4J_ADMIN: '/bin/false' });
+      // The deployed Retry pauses up to 60 s, then up to 120 s, before the two retries of a transient
+      // runner error; --retry-interval shortens both (the retries still run).
+      const run = await backupLocal(
+        { components: ['database'], force: true },
+        { NEO4J_ADMIN: '/bin/false' },
+        ['--retry-interval', '0.5'],
+      );
       expect(run.code).toBe(1);
+      // Each failure and each retry is a progress line: no silent minutes while the Retry waits.
+      const progress = run.err.split('\n').filter((l) => / s {2}CountNeo4j/.test(l));
+      expect(progress.map((l) => l.replace(/^ +\d+\.\d s {2}/, ''))).toEqual([
+        'CountNeo4j',
+        'CountNeo4j failed: DatabaseUnreachable',
+        'CountNeo4j retry 1 of 2',
+        'CountNeo4j failed: DatabaseUnreachable',
+        'CountNeo4j retry 2 of 2',
+        'CountNeo4j failed: DatabaseUnreachable',
+      ]);
       expect(run.err).toMatch(/backup failed: BackupFailed/);
       // At the default level (WARN) the Lambda steps' INFO lines are not written.
       expect(run.err).not.toMatch(/"level":"INFO"/);
@@ -194,12 +212,25 @@ describe('backup:local command', () => {
       const missing = await cli(['--endpoint', aws.endpoint], env());
       expect(missing.code).toBe(2);
       expect(missing.err).toMatch(/--config is required\n\nusage: npm run backup:local/);
+      // Each example's continued line keeps its backslash (a lone one in the template ate the newline).
+      for (const machine of ['backup', 'restore', 'drill'])
+        expect(missing.err).toMatch(new RegExp(`npm run ${machine}:local -- .*5000 \\\\\n {4}--bucket`));
       const badJson = await cli(
         ['--config', configFile, '--endpoint', aws.endpoint, '--bucket', 'b', '--input', '{'],
         env(),
       );
       expect(badJson.code).toBe(2);
       expect(badJson.err).toMatch(/--input is not valid JSON/);
+      for (const bad of ['soon', '3601']) {
+        const retry = await cli(
+          ['--config', configFile, '--endpoint', aws.endpoint, '--bucket', 'b', '--retry-interval', bad],
+          env(),
+        );
+        expect(retry.code, bad).toBe(2);
+        expect(retry.err).toContain(
+          `--retry-interval must be a number of seconds from 0 to 3600, not "${bad}"\n\nusage: npm run backup:local`,
+        );
+      }
       const unknown = await cli(['--nope'], env());
       expect(unknown.code).toBe(2);
       expect(unknown.err).toMatch(/Unknown option '--nope'/);

@@ -183,6 +183,18 @@ describe('operator CLI: arguments refused before S3', () => {
     expect(Date.now() - t0).toBeLessThan(5_000);
   });
 
+  it('--retry-interval: a bad value exit 2 naming it; without --local exit 2 (AWS keeps its Retry pauses)', async () => {
+    const bad = await cli(...at(), '--config', config, 'backup', '--local', '--retry-interval', 'soon');
+    expect(bad.code, bad.err).toBe(EXIT.usage);
+    expect(bad.err).toMatch(/--retry-interval must be a number of seconds from 0 to 3600, not "soon"/);
+    for (const command of ['backup', 'restore']) {
+      const args = command === 'backup' ? [] : ['--target', 'infrahub-lab', '--backup-id', 'latest'];
+      const onAws = await cli(...at(), '--config', config, command, ...args, '--retry-interval', '5');
+      expect(onAws.code, onAws.err).toBe(EXIT.usage);
+      expect(onAws.err).toMatch(/--retry-interval applies to a run with --local only/);
+    }
+  });
+
   it('backup --local into a bucket that does not exist: exit 4 naming it, before the synthesis', async () => {
     const t0 = Date.now();
     const bad = await cli(

@@ -377,6 +377,10 @@ describe('secrets never reach outputs (local executor, moto, runner process)', (
             bucket,
             'backup',
             '--local',
+            // The failures here are transient to the state machine (a refused login is retried):
+            // no pauses of the deployed Retry (up to 60 s, then 120 s) before they fail the run.
+            '--retry-interval',
+            '0',
             '--target',
             target,
             '--component',

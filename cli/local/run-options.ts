@@ -1,0 +1,45 @@
+/**
+ * What the commands that run a state machine here (`npm run backup:local`, `infrahub-backup
+ * backup|restore --local`) share on their command line: `--retry-interval <seconds>`, the pause
+ * before every retry of a failed Task state in place of its Retry's IntervalSeconds, BackoffRate and
+ * jitter; and the progress lines on standard error. Kept apart from from-env.ts, which loads the CDK app.
+ */
+import type { ExecutionEvent } from './state-machine.js';
+
+/** The longest --retry-interval, one hour: the deployed Retry pauses are at most minutes, so more is a mistake. */
+export const MAX_RETRY_INTERVAL_SECONDS = 3600;
+
+/**
+ * Parses a local run's `--retry-interval <seconds>`: a number of seconds from 0 to
+ * MAX_RETRY_INTERVAL_SECONDS (fractions allowed).
+ * @returns the pause in milliseconds
+ * @throws RangeError naming the flag and the value when it is not such a number
+ */
+export function parseRetryInterval(value: string): number {
+  const seconds = value.trim() === '' ? Number.NaN : Number(value);
+  if (!Number.isFinite(seconds) || seconds < 0 || seconds > MAX_RETRY_INTERVAL_SECONDS)
+    throw new RangeError(
+      `--retry-interval must be a number of seconds from 0 to ${MAX_RETRY_INTERVAL_SECONDS}, not "${value}"`,
+    );
+  return Math.round(seconds * 1000);
+}
+
+/**
+ * One progress line of a local run for standard error, or undefined for an event that has none:
+ * `   7.6 s  CountNeo4j` when a Task state is entered, `  12.6 s  CountNeo4j failed: DatabaseUnreachable`
+ * when one fails (caught, retried or ending the execution), `  70.1 s  CountNeo4j retry 1 of 2`
+ * when its Retry starts it again after the pause. `seconds` is the time since the run began.
+ */
+export function progressLine(event: ExecutionEvent, seconds: number): string | undefined {
+  const state = event.state as { name?: string; type?: string } | undefined;
+  if (state?.type !== 'Task' || !state.name) return undefined;
+  const at = `${seconds.toFixed(1).padStart(6)} s  ${state.name}`;
+  if (event.type === 'StateEntered') return at;
+  if (event.type === 'StateFailed') return `${at} failed: ${String(event.Error ?? 'an error')}`;
+  if (event.type === 'StateRetried') {
+    const retry = event.retry as { attempt?: number; retrier?: { MaxAttempts?: number } } | undefined;
+    // The library counts attempts from 1; MaxAttempts defaults to 3 (Amazon States Language, Retry).
+    return `${at} retry ${retry?.attempt ?? '?'} of ${retry?.retrier?.MaxAttempts ?? 3}`;
+  }
+  return undefined;
+}
