@@ -467,6 +467,16 @@ export const Neo4jTargetSchema = z
      * would not fit the task's disk (sized from timeouts.dataSizeGiB) is dumped in place too.
      */
     dumpFrom: z.enum(['copy', 'store']).optional(),
+    /**
+     * Community only: how a restore loads the verified dumps into the stopped store. `staged` (the
+     * default when left out): each dump loaded under a name of its own beside the target's store and
+     * swapped in once every one loaded, so any failure before the swap leaves the target as it was; it
+     * needs room for a second store (without it the load falls back to in place). `in-place`: loaded
+     * over the target's databases (`neo4j-admin database load --overwrite-destination`) once every file
+     * is downloaded and verified: no second store written, but a load that fails part-way leaves the
+     * target to be restored again. The restore report's `load` says which ran, and why.
+     */
+    restoreLoad: z.enum(['staged', 'in-place']).optional(),
   })
   .superRefine((neo4j, ctx) => {
     // A backup's `database` component must hold Infrahub's graph: a manifest whose only database is
@@ -539,6 +549,14 @@ export const Neo4jTargetSchema = z
         code: 'custom',
         path: ['dbms'],
         message: 'is for Community targets only: an Enterprise backup is online and never stops the DBMS',
+      });
+    }
+    if (neo4j.edition === 'enterprise' && neo4j.restoreLoad !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['restoreLoad'],
+        message:
+          'is for Community targets only: an Enterprise restore seeds its databases online, with no stopped store to load into (remove "restoreLoad")',
       });
     }
     if (neo4j.edition === 'enterprise' && neo4j.dumpFrom !== undefined) {

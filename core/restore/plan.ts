@@ -379,6 +379,10 @@ export function checkCompatibility(
         input.neo4jSystem ?? 'keep',
       );
       if (problem) refuse(problem);
+      if (target.neo4j.edition === 'community' && target.neo4j.restoreLoad === 'in-place')
+        warn(
+          `neo4j.restoreLoad is "in-place": the databases are loaded over ${target.name}'s once every file is verified, so a load that fails part-way leaves it to be restored again ("staged", the default, keeps its store as it was until every database has loaded)`,
+        );
     }
     if (to === 'enterprise' && from === 'enterprise') {
       // Seeded restores (containers/runner/src/components/seed-neo4j.ts): what the plan can tell.

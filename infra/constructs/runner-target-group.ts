@@ -594,10 +594,12 @@ export class RunnerTargetGroup extends NestedStack {
       // Bounded waits for a server that is still starting (core/readiness).
       NEO4J_READY_TIMEOUT_SECONDS: String(neo4j.readyTimeoutSeconds),
       PG_READY_TIMEOUT_SECONDS: String(postgres.readyTimeoutSeconds),
-      // Community: what the dump reads (neo4j.dumpFrom) and the service the runner starts again after a copy.
+      // Community: what the dump reads (neo4j.dumpFrom), how a restore loads (neo4j.restoreLoad), and
+      // the service the runner starts again after a copy.
       ...(neo4j.dbms
         ? {
             NEO4J_DUMP_FROM: neo4j.dumpFrom ?? 'copy',
+            NEO4J_RESTORE_LOAD: neo4j.restoreLoad ?? 'staged',
             DBMS_CLUSTER: neo4j.dbms.cluster,
             DBMS_SERVICE: neo4j.dbms.service,
           }

@@ -6,7 +6,7 @@
  * dumpFrom "store", none of it.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Neo4jEnvSchema, parseEnv } from '../../containers/runner/src/env.js';
+import { Neo4jEnvSchema, parseEnv, RestoreNeo4jEnvSchema } from '../../containers/runner/src/env.js';
 import { loadDeploymentConfigFile, parseDeploymentConfig } from '../../core/config/load.js';
 import { RunnerConfigError } from '../../core/errors.js';
 import { scaled } from '../../harness/time-scale.js';
@@ -57,6 +57,7 @@ describe('Community dump from a copy of the stopped store (template)', () => {
     });
     store = synth((lab) => {
       (lab.neo4j as Record<string, unknown>).dumpFrom = 'store';
+      (lab.neo4j as Record<string, unknown>).restoreLoad = 'in-place';
       lab.timeouts = { dataSizeGiB: 150 };
     });
   }, scaled(300_000));
@@ -70,9 +71,15 @@ describe('Community dump from a copy of the stopped store (template)', () => {
     expect(environment(task(store, 'infrahub-backup-infrahub-lab-runner'))).toMatchObject({
       NEO4J_DUMP_FROM: 'store',
     });
+    // neo4j.restoreLoad: staged unless set.
+    expect(environment(task(copy, 'infrahub-backup-infrahub-lab-runner')).NEO4J_RESTORE_LOAD).toBe('staged');
+    expect(environment(task(store, 'infrahub-backup-infrahub-lab-runner')).NEO4J_RESTORE_LOAD).toBe(
+      'in-place',
+    );
     // Enterprise targets have no stopped store.
     const prod = environment(task(copy, 'infrahub-backup-infrahub-prod-runner'));
     expect(prod.NEO4J_DUMP_FROM).toBeUndefined();
+    expect(prod.NEO4J_RESTORE_LOAD).toBeUndefined();
     expect(prod.DBMS_SERVICE).toBeUndefined();
   });
 
@@ -142,6 +149,27 @@ describe('the runner environment of a copy', () => {
     expect(parsed).toMatchObject({ NEO4J_DUMP_FROM: 'copy', DBMS_DESIRED_COUNT: 1 });
     // Unset: in place, as before.
     expect(parseEnv(Neo4jEnvSchema, base).NEO4J_DUMP_FROM).toBe('store');
+  });
+
+  it('neo4j.restoreLoad: refused on an Enterprise target and for a value other than staged or in-place; the runner defaults to staged', () => {
+    const raw = JSON.parse(JSON.stringify(loadDeploymentConfigFile('config/example.json')));
+    raw.targets[0].neo4j.restoreLoad = 'in-place';
+    expect(() => parseDeploymentConfig(raw, 'test')).toThrow(
+      /neo4j\.restoreLoad.*is for Community targets only/s,
+    );
+    const lab = JSON.parse(JSON.stringify(loadDeploymentConfigFile('config/example.json')));
+    const community = lab.targets.find((t: { name: string }) => t.name === 'infrahub-lab');
+    community.neo4j.restoreLoad = 'fast';
+    expect(() => parseDeploymentConfig(lab, 'test')).toThrow(/neo4j\.restoreLoad/);
+    community.neo4j.restoreLoad = 'in-place';
+    expect(
+      parseDeploymentConfig(lab, 'test').targets.find((t) => t.name === 'infrahub-lab')?.neo4j,
+    ).toMatchObject({ restoreLoad: 'in-place' });
+    const restoreEnv = { ...base, NEO4J_EDITION: 'community', RESTORE_ID: 'restore_20261203_010000_load' };
+    expect(parseEnv(RestoreNeo4jEnvSchema, restoreEnv).NEO4J_RESTORE_LOAD).toBe('staged');
+    expect(() => parseEnv(RestoreNeo4jEnvSchema, { ...restoreEnv, NEO4J_RESTORE_LOAD: 'fast' })).toThrow(
+      /NEO4J_RESTORE_LOAD/,
+    );
   });
 
   it('refuses neo4j.dumpFrom on an Enterprise target, naming the field', () => {

@@ -26,7 +26,10 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leftoverStaging } from '../../containers/runner/src/components/neo4j-staged-load.js';
 import { storeDirs } from '../../containers/runner/src/components/neo4j-store-copy.js';
-import { restoreNeo4jCommunity } from '../../containers/runner/src/components/restore-neo4j.js';
+import {
+  IN_PLACE_ASKED,
+  restoreNeo4jCommunity,
+} from '../../containers/runner/src/components/restore-neo4j.js';
 import type { Manifest } from '../../core/backup/manifest.js';
 import { createLogger } from '../../core/log.js';
 import {
@@ -491,6 +494,65 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
       const loads = loadsRun().map((l) => l.split(' ').slice(2, 4).join(' '));
       expect(loads).toEqual([
         expect.stringMatching(/^ibh-restore-[0-9a-f]{8}-0 --from-stdin$/),
+        expect.stringMatching(/^neo4j --from-path=/),
+      ]);
+      expect(await leftoverStaging(dirs())).toEqual([]);
+      expect(await countGraph(neo4j)).toEqual(atBackup);
+      // system was kept (the default): the user added after the backup is still there.
+      expect(await users()).toContain('operator');
+    },
+    scaled(240_000),
+  );
+
+  it(
+    'neo4j.restoreLoad "in-place": every file verified first, then loaded over the target\'s databases, nothing staged; a flipped bit loads nothing',
+    async () => {
+      // A flipped bit in the download: refused before any load, the target's store exactly as it was.
+      const rule = proxy.add({
+        match: { method: 'GET', path: /\/database\/system\.dump$/ },
+        fault: { kind: 'flip-bit' },
+      });
+      const client = proxied();
+      rmSync(adminLog, { force: true });
+      try {
+        await leavesTargetUnchanged(async (stamps) => {
+          await expect(
+            restoreNeo4jCommunity(ctx(client), admin(), manifest, {
+              workDir: join(scratch, 'work'),
+              system: 'restore',
+              store: store(),
+              load: 'in-place',
+            }),
+          ).rejects.toMatchObject({
+            name: 'RestoreValidation',
+            message: expect.stringMatching(/system\.dump hashes to [0-9a-f]{64}, the manifest records/),
+          });
+          expect(rule.hits).toBeGreaterThan(0);
+          expect(storeStamps()).toEqual(stamps);
+        });
+      } finally {
+        rule.remove();
+        client.destroy();
+      }
+      expect(loadsRun()).toEqual([]);
+
+      // The same restore unfaulted: loaded in place, each database by its own name, after the download.
+      await changeGraph();
+      rmSync(adminLog, { force: true });
+      await neo4j.stopDbms();
+      let result: Awaited<ReturnType<typeof restoreNeo4jCommunity>>;
+      try {
+        result = await restoreNeo4jCommunity(ctx(), admin(), manifest, {
+          workDir: join(scratch, 'work'),
+          store: store(),
+          load: 'in-place',
+        });
+      } finally {
+        await neo4j.startDbms();
+      }
+      expect(result.load).toEqual({ how: 'in-place', reason: IN_PLACE_ASKED });
+      expect(result.replaced).toBeUndefined();
+      expect(loadsRun().map((l) => l.split(' ').slice(2, 4).join(' '))).toEqual([
         expect.stringMatching(/^neo4j --from-path=/),
       ]);
       expect(await leftoverStaging(dirs())).toEqual([]);

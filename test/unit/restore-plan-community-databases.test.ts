@@ -53,3 +53,21 @@ describe('a Community restore of databases the target does not serve is refused 
     ]);
   });
 });
+
+describe('neo4j.restoreLoad in the plan', () => {
+  const warnings = (target: typeof lab) =>
+    checkCompatibility(manifest(['neo4j', 'system']), target, input())
+      .filter((f) => f.severity === 'warn')
+      .map((f) => f.message);
+
+  it('warns that an in-place load which fails part-way leaves the target to be restored again; staged says nothing', () => {
+    const inPlace = { ...lab, neo4j: { ...lab.neo4j, restoreLoad: 'in-place' as const } };
+    expect(warnings(inPlace)).toContainEqual(
+      expect.stringMatching(
+        /^neo4j\.restoreLoad is "in-place": the databases are loaded over infrahub-lab's once every file is verified, so a load that fails part-way leaves it to be restored again/,
+      ),
+    );
+    for (const staged of [lab, { ...lab, neo4j: { ...lab.neo4j, restoreLoad: 'staged' as const } }])
+      expect(warnings(staged).filter((w) => w.includes('restoreLoad'))).toEqual([]);
+  });
+});

@@ -292,6 +292,12 @@ export const RestoreNeo4jEnvSchema = RestoreCommonEnvSchema.extend({
    * loads the backup's `system.dump` too. From the restore input's `neo4jSystem` (core/restore/plan.ts).
    */
   NEO4J_SYSTEM: z.enum(['keep', 'restore']).default('keep'),
+  /**
+   * Community (config neo4j.restoreLoad): `staged` (default) loads each dump beside the target's store
+   * and swaps them in once all loaded; `in-place` loads over the target's databases once every file
+   * is verified (restore-neo4j.ts restoreNeo4jCommunity).
+   */
+  NEO4J_RESTORE_LOAD: z.enum(['staged', 'in-place']).default('staged'),
   /** new-database: the alias switched to the restored database (Infrahub connects through it). */
   NEO4J_ALIAS: RestoreDatabaseNameSchema.default('infrahub'),
   /**

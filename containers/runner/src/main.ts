@@ -675,8 +675,10 @@ async function restoreStep(
           workDir,
           system: e.NEO4J_SYSTEM,
           ...(refresh ? { refresh } : {}),
-          // Its store folders: each load is staged beside them once its dump is verified.
+          // Its store folders: each load is staged beside them once its dump is verified (unless
+          // neo4j.restoreLoad is "in-place").
           store: { home: e.NEO4J_HOME, ...(e.NEO4J_CONF ? { conf: e.NEO4J_CONF } : {}) },
+          load: e.NEO4J_RESTORE_LOAD,
           // The target's old store is removed once the step has reported, beside the DBMS's start.
           keepReplaced: true,
         });

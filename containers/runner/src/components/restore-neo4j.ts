@@ -224,6 +224,12 @@ export interface CommunityRestoreOptions {
    */
   store?: { home: string; conf?: string };
   /**
+   * `staged` (default): with `store`, each dump is loaded beside the target's store and swapped in
+   * (restoreStaged). `in-place` (config neo4j.restoreLoad): loaded over the target's databases after
+   * the whole download, as without `store`; the result's `load.reason` says it was asked for.
+   */
+  load?: 'staged' | 'in-place';
+  /**
    * After a staged swap, leave the target's old store folders renamed aside (returned in `replaced`)
    * for the caller to remove, instead of removing them before returning: the runner removes them
    * once it has reported the step's success, so the DBMS starts meanwhile (4 GiB took 2-6 s here).
@@ -232,7 +238,8 @@ export interface CommunityRestoreOptions {
 }
 
 /**
- * Community load (DBMS stopped). With `options.store` and a backup of dumps, staged (restoreStaged:
+ * Community load (DBMS stopped). With `options.store`, a backup of dumps and `options.load` not
+ * "in-place", staged (restoreStaged:
  * each load under a name of its own once its file verified, swapped in once all loaded). Otherwise in
  * two phases: every file downloaded and verified (see the module docstring), then
  * `neo4j-admin database load --from-path`. `system` is loaded only with
@@ -359,7 +366,10 @@ async function restoreCommunityIn(
         ),
       );
   }
-  if (options.store && recorded.method === 'dump') {
+  if (options.store && recorded.method === 'dump' && options.load === 'in-place') {
+    inPlaceReason = IN_PLACE_ASKED;
+    log.info('the load is not staged', { reason: inPlaceReason });
+  } else if (options.store && recorded.method === 'dump') {
     const dirs = storeDirs(options.store.home, options.store.conf ?? join(options.store.home, 'conf'));
     const databasesDir = join(dirs.data, 'databases');
     if (existsSync(databasesDir)) {
@@ -411,6 +421,10 @@ async function restoreCommunityIn(
     durationMs: Date.now() - started,
   };
 }
+
+/** The restore report's `load.reason` when neo4j.restoreLoad chose the in-place load. */
+export const IN_PLACE_ASKED =
+  'neo4j.restoreLoad is "in-place": loaded over the target\'s databases once every file was verified';
 
 /** The bytes of `verified`, summed, logged as downloaded and verified (both ways of loading log it alike). */
 function verifiedTotal(log: Logger, verified: readonly VerifiedFile[]): number {
