@@ -7,7 +7,10 @@ import {
   CreateMultipartUploadCommand,
   type S3Client,
   UploadPartCommand,
+  type UploadPartCommandInput,
+  type UploadPartCommandOutput,
 } from '@aws-sdk/client-s3';
+import type { BuildMiddleware } from '@smithy/types';
 import { NamedError, StorageError } from '../errors.js';
 import { noteBytes } from '../progress.js';
 import { putObject, storageError } from './objects.js';
@@ -52,6 +55,28 @@ export interface UploadedObject {
 }
 
 export const PARTS_PER_SIZE = 1000;
+
+/** Where signedPayloadHash goes: before signing (the finalizeRequest step), once the request is built. */
+export const SIGNED_PAYLOAD_HASH = { step: 'build', name: 'partSignedPayloadHash' } as const;
+
+/**
+ * A build-step middleware that sets `x-amz-content-sha256` to `digest` (the part's SHA-256, already
+ * computed for its ChecksumSHA256), so Signature Version 4 signs that hash instead of hashing the
+ * part's bytes once more: the SDK's signer takes the header when present (@smithy/signature-v4
+ * getPayloadHash), and S3 refuses a part whose bytes do not match it (XAmzContentSHA256Mismatch;
+ * Amazon S3 API Reference, "Common Request Headers": x-amz-content-sha256). One SHA-256 pass over
+ * every uploaded byte fewer.
+ */
+export function signedPayloadHash(
+  digest: Buffer,
+): BuildMiddleware<UploadPartCommandInput, UploadPartCommandOutput> {
+  const hex = digest.toString('hex');
+  return (next) => async (args) => {
+    const request = args.request as { headers?: Record<string, string> };
+    if (request.headers) request.headers['x-amz-content-sha256'] = hex;
+    return next(args);
+  };
+}
 
 /** Part size for the n-th part (1-based): doubles every 1,000 parts, so 8 MiB parts reach ~8 TiB. */
 export function partSizeFor(partNumber: number, firstPartSize: number): number {
@@ -189,19 +214,18 @@ export async function uploadStream(
     const body = buffer.subarray(0, length);
     const digest = createHash('sha256').update(body).digest();
     digests[partNumber - 1] = digest;
+    const command = new UploadPartCommand({
+      Bucket: bucket,
+      Key: key,
+      UploadId: uploadId,
+      PartNumber: partNumber,
+      Body: body,
+      ContentLength: length,
+      ChecksumSHA256: digest.toString('base64'),
+    });
+    command.middlewareStack.add(signedPayloadHash(digest), SIGNED_PAYLOAD_HASH);
     const task = s3
-      .send(
-        new UploadPartCommand({
-          Bucket: bucket,
-          Key: key,
-          UploadId: uploadId,
-          PartNumber: partNumber,
-          Body: body,
-          ContentLength: length,
-          ChecksumSHA256: digest.toString('base64'),
-        }),
-        { abortSignal: cancelParts.signal },
-      )
+      .send(command, { abortSignal: cancelParts.signal })
       .then((out) => {
         completed[partNumber - 1] = {
           PartNumber: partNumber,

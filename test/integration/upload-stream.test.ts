@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { Checksum, SourceData } from '@smithy/types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createS3Client } from '../../core/s3/client.js';
 import { uploadStream } from '../../core/s3/upload-stream.js';
@@ -45,6 +46,59 @@ describe('streaming multipart upload', () => {
     );
     expect(head.ChecksumSHA256?.replace(/-\d+$/, '')).toBe(out.s3ChecksumSHA256.replace(/-\d+$/, ''));
     expect(head.VersionId).toBe(out.versionId);
+  });
+
+  it("signs each part with the SHA-256 it already computed: the signer hashes none of the parts' bytes", async () => {
+    // The SDK's signer hashes a request's payload with the client's `sha256` unless the request
+    // already carries x-amz-content-sha256 (@smithy/signature-v4 getPayloadHash). Counting what it
+    // hashes: before, every part's bytes once more (a third SHA-256 pass over every uploaded byte).
+    let hashedBytes = 0;
+    const bytes = (data: SourceData) =>
+      typeof data === 'string'
+        ? Buffer.from(data)
+        : ArrayBuffer.isView(data)
+          ? Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+          : Buffer.from(data);
+    class CountingSha256 implements Checksum {
+      private hash;
+      private readonly secret;
+      constructor(secret?: SourceData) {
+        this.secret = secret === undefined ? undefined : bytes(secret);
+        this.hash = this.secret ? createHmac('sha256', this.secret) : createHash('sha256');
+      }
+      update(data: Uint8Array) {
+        hashedBytes += data.byteLength;
+        this.hash.update(data);
+      }
+      async digest() {
+        return new Uint8Array(this.hash.digest());
+      }
+      reset() {
+        this.hash = this.secret ? createHmac('sha256', this.secret) : createHash('sha256');
+      }
+    }
+    const s3 = new S3Client({
+      endpoint: local.server.endpoint,
+      region: local.server.region,
+      forcePathStyle: true,
+      credentials: local.server.credentials,
+      sha256: CountingSha256,
+    });
+    try {
+      const data = randomBytes(11 * MiB);
+      const out = await uploadStream(s3, chunked(data), {
+        bucket: Bucket,
+        key: 'signed.bin',
+        partSize: 5 * MiB,
+      });
+      expect(out.parts).toBe(3);
+      // Signing keys and canonical requests only: far below one part.
+      expect(hashedBytes).toBeLessThan(64 * 1024);
+      const downloaded = await downloadAndHash(local.s3, Bucket, 'signed.bin');
+      expect(downloaded.sha256).toBe(createHash('sha256').update(data).digest('hex'));
+    } finally {
+      s3.destroy();
+    }
   });
 
   it('uses one PUT with the full-object checksum for a stream smaller than a part', async () => {
