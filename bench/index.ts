@@ -197,7 +197,7 @@ if (!only || only === 'neo4j-restore') {
     `\nBenchmark: Neo4j ${graphVersion} Community restore on an Infrahub-shaped graph (real neo4j-admin, local S3 server)`,
   );
   console.log(
-    '  compares: (a) raw neo4j-admin database load from a local file + start + count, (b) our runner: restore-neo4j from S3 (SHA-256 verified) + start + validate-neo4j',
+    `  compares: (a) raw neo4j-admin database load from a local file + start + count, (b) our runner: restore-neo4j from S3 (SHA-256 verified) + start + validate-neo4j, staged (the default), (b') the same with neo4j.restoreLoad "in-place"`,
   );
   const rows = await neo4jRestoreBenchmark(graphVersion, neo4jSizes, neo4jRounds, (line) =>
     console.log(line),

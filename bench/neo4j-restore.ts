@@ -8,7 +8,10 @@
  *              into scratch space and held to the manifest's SHA-256 and size; beside both, the load
  *              under a staging name from stdin, fed from the file once it is verified, then swapped in) until it reports success (its summary line: SendTaskSuccess on AWS),
  *              the DBMS started the same way while restore-neo4j removes the replaced store, then the
- *              runner's validate-neo4j (its counts over Bolt compared with the backup's).
+ *              runner's validate-neo4j (its counts over Bolt compared with the backup's);
+ *   (b') ours, in place   the same with neo4j.restoreLoad "in-place" (NEO4J_RESTORE_LOAD): every file
+ *              verified first, then loaded over `neo4j` (no second store written), reported, started,
+ *              validated.
  * The dump is the one the runner's own backup wrote (neo4j and system; `system` is kept, as the
  * runner's default NEO4J_SYSTEM=keep does, so both load `neo4j` only). The DBMS is stopped between.
  * Best of `rounds` for each, alternating (a) and (b) so the shared machine's load hits both; the page
@@ -52,12 +55,15 @@ export interface Neo4jRestoreRow {
   dumpBytes: number;
   raw: RestoreSide;
   ours: RestoreSide;
+  /** (b'): ours with neo4j.restoreLoad "in-place". */
+  oursInPlace: RestoreSide;
   /**
    * Each step's best over the rounds, summed: the DBMS's start (the same work on both sides) varies
    * most from one start to the next (5.7-12.7 s for the 1 GiB store here), and this takes it out.
    */
   rawBest: RestoreSide;
   oursBest: RestoreSide;
+  oursInPlaceBest: RestoreSide;
   /**
    * (c), load only, best of the rounds (ms): neo4j-admin loading the same file from standard input
    * (c1) over the existing `neo4j`, as raw does, and (c2) under a new name beside it, as the staged
@@ -148,16 +154,88 @@ async function runOne(
       RESTORE_WORK_DIR: join(work, 'scratch'),
       NEO4J_SYSTEM: 'keep',
     };
+    /**
+     * (b) or (b'): restore-neo4j with NEO4J_RESTORE_LOAD=`how` until it reports success (its summary
+     * line on standard output; on AWS its SendTaskSuccess, when the state machine goes on to start the
+     * DBMS), the DBMS's start (beside the removal of the replaced store, staged), then validate-neo4j.
+     */
+    const oursSide = async (how: 'staged' | 'in-place'): Promise<RestoreSide> => {
+      flushPageCache();
+      const restoreStart = Date.now();
+      const cpuBeforeOurs = cpuNow();
+      let printed = '';
+      let markReported: (at: number) => void = () => undefined;
+      const reported = new Promise<number>((resolve) => {
+        markReported = resolve;
+      });
+      const running = measure(runnerNode(), [bundle, 'restore-neo4j'], {
+        env: { ...restoreEnv, NEO4J_RESTORE_LOAD: how },
+        onStdout: (text) => {
+          printed += text;
+          if (printed.includes('"step":"restore-neo4j"')) markReported(Date.now());
+        },
+      });
+      const reportedAt = await Promise.race([
+        reported,
+        running.then(() => {
+          throw new Error('restore-neo4j exited without printing its summary line');
+        }),
+      ]);
+      const restoreCpu = cpuSince(cpuBeforeOurs);
+      const oursStart = await timed(() => neo4j.startDbms());
+      const validateStart = Date.now();
+      const validated = await measure(runnerNode(), [bundle, 'validate-neo4j'], { env: restoreEnv });
+      const restored = await running;
+      await neo4j.stopDbms();
+      const b = side(
+        { 'restore-neo4j': reportedAt - restoreStart, start: oursStart, 'validate-neo4j': validated.wallMs },
+        Math.max(restored.peakRssKiB, validated.peakRssKiB),
+      );
+      b.cpu = restoreCpu;
+      // Where restore-neo4j's time went, from its log, as times from its start.
+      const log = restored.stderr ?? '';
+      const at = (message: string) => loggedAt(log, message) - restoreStart;
+      const validatePhase = {
+        // validate-neo4j: from its start until the counts were compared (the rest writes its report).
+        'validate: counted':
+          loggedAt(validated.stderr ?? '', 'graph counts equal the backup') - validateStart,
+      };
+      b.phases =
+        how === 'staged'
+          ? {
+              'load started at': at('neo4j-admin database load started (staged), from its verified file'),
+              'download verified at': at('Neo4j files downloaded and verified against the manifest'),
+              'load finished at': at('neo4j-admin database load finished (staged)'),
+              'renamed into place at': at('the staged stores were renamed into place'),
+              'reported at': reportedAt - restoreStart,
+              'replaced stores removed at (after the report, beside the start)': at(
+                'the replaced store folders were removed',
+              ),
+              'exited at': restored.wallMs,
+              ...validatePhase,
+            }
+          : {
+              'download verified at': at('Neo4j files downloaded and verified against the manifest'),
+              'load started at': at('neo4j-admin database load started'),
+              'load finished at': at('neo4j-admin database load finished'),
+              'reported at': reportedAt - restoreStart,
+              'exited at': restored.wallMs,
+              ...validatePhase,
+            };
+      return b;
+    };
     let raw: RestoreSide | undefined;
     let ours: RestoreSide | undefined;
+    let oursInPlace: RestoreSide | undefined;
     let rawBest: RestoreSide | undefined;
     let oursBest: RestoreSide | undefined;
+    let oursInPlaceBest: RestoreSide | undefined;
     const load = [loadavg()[0] ?? 0];
     let stdinOver = Number.POSITIVE_INFINITY;
     let stdinBeside = Number.POSITIVE_INFINITY;
     for (let round = 1; round <= rounds; round++) {
       print(
-        `    round ${round} of ${rounds}: (a) raw load + start + count, (b) ours from S3 + start + validate ...`,
+        `    round ${round} of ${rounds}: (a) raw load + start + count, (b) ours from S3 + start + validate, staged, (b') the same in place ...`,
       );
       // Each side starts with no dirty pages (sync, not timed): a load's 4 GiB of writes otherwise
       // sit in the page cache when it ends and are written back during the next side's run, which
@@ -197,67 +275,32 @@ async function runOne(
       stdinBeside = Math.min(stdinBeside, beside);
       a.cpu = rawCpu;
 
-      // restore-neo4j's time is until it reports success (its summary line on standard output; on AWS
-      // its SendTaskSuccess, when the state machine goes on to start the DBMS): it then removes the
-      // target's old store, beside the DBMS's start and validate-neo4j, as on AWS.
-      flushPageCache();
-      const restoreStart = Date.now();
-      const cpuBeforeOurs = cpuNow();
-      let printed = '';
-      let markReported: (at: number) => void = () => undefined;
-      const reported = new Promise<number>((resolve) => {
-        markReported = resolve;
-      });
-      const running = measure(runnerNode(), [bundle, 'restore-neo4j'], {
-        env: restoreEnv,
-        onStdout: (text) => {
-          printed += text;
-          if (printed.includes('"step":"restore-neo4j"')) markReported(Date.now());
-        },
-      });
-      const reportedAt = await Promise.race([
-        reported,
-        running.then(() => {
-          throw new Error('restore-neo4j exited without printing its summary line');
-        }),
-      ]);
-      const restoreCpu = cpuSince(cpuBeforeOurs);
-      const oursStart = await timed(() => neo4j.startDbms());
-      const validateStart = Date.now();
-      const validated = await measure(runnerNode(), [bundle, 'validate-neo4j'], { env: restoreEnv });
-      const restored = await running;
-      await neo4j.stopDbms();
-      const b = side(
-        { 'restore-neo4j': reportedAt - restoreStart, start: oursStart, 'validate-neo4j': validated.wallMs },
-        Math.max(restored.peakRssKiB, validated.peakRssKiB),
-      );
-      b.cpu = restoreCpu;
-      // Where restore-neo4j's time went, from its log, as times from its start: the download
-      // verified (beside the in-use check), the staged load that runs beside it, and the swap.
-      const log = restored.stderr ?? '';
-      const at = (message: string) => loggedAt(log, message) - restoreStart;
-      b.phases = {
-        'load started at': at('neo4j-admin database load started (staged), from its verified file'),
-        'download verified at': at('Neo4j files downloaded and verified against the manifest'),
-        'load finished at': at('neo4j-admin database load finished (staged)'),
-        'renamed into place at': at('the staged stores were renamed into place'),
-        'reported at': reportedAt - restoreStart,
-        'replaced stores removed at (after the report, beside the start)': at(
-          'the replaced store folders were removed',
-        ),
-        'exited at': restored.wallMs,
-        // validate-neo4j: from its start until the counts were compared (the rest writes its report).
-        'validate: counted':
-          loggedAt(validated.stderr ?? '', 'graph counts equal the backup') - validateStart,
-      };
+      const b = await oursSide('staged');
+      const b2 = await oursSide('in-place');
       if (!raw || a.totalMs < raw.totalMs) raw = a;
       if (!ours || b.totalMs < ours.totalMs) ours = b;
+      if (!oursInPlace || b2.totalMs < oursInPlace.totalMs) oursInPlace = b2;
       rawBest = bestOfEach(rawBest, a);
       oursBest = bestOfEach(oursBest, b);
+      oursInPlaceBest = bestOfEach(oursInPlaceBest, b2);
       load.push(loadavg()[0] ?? 0);
     }
-    if (!raw || !ours || !rawBest || !oursBest) throw new Error('rounds must be at least 1');
-    return { store, dumpBytes, raw, ours, rawBest, oursBest, stdinOver, stdinBeside, rounds, load };
+    if (!raw || !ours || !oursInPlace || !rawBest || !oursBest || !oursInPlaceBest)
+      throw new Error('rounds must be at least 1');
+    return {
+      store,
+      dumpBytes,
+      raw,
+      ours,
+      oursInPlace,
+      rawBest,
+      oursBest,
+      oursInPlaceBest,
+      stdinOver,
+      stdinBeside,
+      rounds,
+      load,
+    };
   } finally {
     await Promise.allSettled([neo4j.stop(), s3Server.stop()]);
     rmSync(work, { recursive: true, force: true });
@@ -299,14 +342,21 @@ export function formatNeo4jRestore(rows: readonly Neo4jRestoreRow[]): string[] {
     lines.push(
       `    (b) ours: from S3, verified + start + validate   ${s(r.ours)}  (runner on Node.js ${runnerNodeVersion()})`,
     );
-    if (r.ours.phases)
-      lines.push(
-        `        from the runner's log: ${Object.entries(r.ours.phases)
-          .map(([k, ms]) => `${k} ${(ms / 1000).toFixed(1)} s`)
-          .join(
-            ', ',
-          )} (restore-neo4j: from its start; the load staged once its file verified, then swapped in; validate-neo4j: until the counts were compared)`,
-      );
+    const phases = (p: RestoreSide['phases'], how: string) =>
+      p
+        ? [
+            `        from the runner's log: ${Object.entries(p)
+              .map(([k, ms]) => `${k} ${(ms / 1000).toFixed(1)} s`)
+              .join(
+                ', ',
+              )} (restore-neo4j: from its start; ${how}; validate-neo4j: until the counts were compared)`,
+          ]
+        : [];
+    lines.push(...phases(r.ours.phases, 'the load staged once its file verified, then swapped in'));
+    lines.push(
+      `    (b') ours in place (neo4j.restoreLoad): the same   ${s(r.oursInPlace)}`,
+      ...phases(r.oursInPlace.phases, 'every file verified, then loaded over the database'),
+    );
     lines.push(
       `    (c) neo4j-admin alone, the same file on standard input: over the existing database ${(r.stdinOver / 1000).toFixed(1)} s, ` +
         `under a new name beside it (as the staged restore loads) ${(r.stdinBeside / 1000).toFixed(1)} s: ${(r.stdinBeside / r.stdinOver).toFixed(2)}x`,
@@ -316,15 +366,16 @@ export function formatNeo4jRestore(rows: readonly Neo4jRestoreRow[]): string[] {
         ? `${c.busy.toFixed(1)} of ${c.available.toFixed(1)} CPU-s busy (the local S3 server ${c.s3.toFixed(1)})`
         : 'not measured';
     lines.push(
-      `        CPU during the load step, in the rows above: (a) ${cpu(r.raw.cpu)}; (b) ${cpu(r.ours.cpu)}`,
+      `        CPU during the load step, in the rows above: (a) ${cpu(r.raw.cpu)}; (b) ${cpu(r.ours.cpu)}; (b') ${cpu(r.oursInPlace.cpu)}`,
+    );
+    const secs = (ms: number) => (ms / 1000).toFixed(1);
+    lines.push(
+      `    each step's best of the rounds, summed: (a) ${secs(r.rawBest.totalMs)} s, (b) ${secs(r.oursBest.totalMs)} s, (b') ${secs(r.oursInPlaceBest.totalMs)} s ` +
+        `(start ${secs(r.rawBest.steps.start ?? 0)}, ${secs(r.oursBest.steps.start ?? 0)} and ${secs(r.oursInPlaceBest.steps.start ?? 0)} s): ` +
+        `b/a = ${(r.oursBest.totalMs / r.rawBest.totalMs).toFixed(2)}, b'/a = ${(r.oursInPlaceBest.totalMs / r.rawBest.totalMs).toFixed(2)}`,
     );
     lines.push(
-      `    each step's best of the rounds, summed: (a) ${(r.rawBest.totalMs / 1000).toFixed(1)} s, (b) ${(r.oursBest.totalMs / 1000).toFixed(1)} s ` +
-        `(start ${((r.rawBest.steps.start ?? 0) / 1000).toFixed(1)} and ${((r.oursBest.steps.start ?? 0) / 1000).toFixed(1)} s): ` +
-        `b/a = ${(r.oursBest.totalMs / r.rawBest.totalMs).toFixed(2)}`,
-    );
-    lines.push(
-      `    ratio b/a = ${(r.ours.totalMs / r.raw.totalMs).toFixed(2)} (target <= 1.2); best of ${r.rounds} interleaved rounds each; ` +
+      `    ratio b/a = ${(r.ours.totalMs / r.raw.totalMs).toFixed(2)}, b'/a = ${(r.oursInPlace.totalMs / r.raw.totalMs).toFixed(2)} (target <= 1.2); best of ${r.rounds} interleaved rounds each; ` +
         `load average ${r.load.map((l) => l.toFixed(1)).join(' -> ')} on ${cpus().length} cores`,
     );
   }
