@@ -13,7 +13,7 @@ import {
   storage,
 } from './context.js';
 import type { LocalExecution } from './local/backup.js';
-import { parseRetryInterval } from './local/run-options.js';
+import { parseRetryInterval, retryOf } from './local/run-options.js';
 import { type ExecutionOutcome, followExecution, startExecution } from './ops/executions.js';
 import { clearLiveLine } from './output.js';
 
@@ -109,7 +109,14 @@ export async function execute(
           if (event.type === 'StateEntered' && state?.type === 'Task')
             shown.state({ state: state.name, what: 'entered', seconds });
           if (event.type === 'StateFailed' && state)
-            shown.state({ state: state.name, what: 'failed', seconds });
+            shown.state({
+              state: state.name,
+              what: 'failed',
+              seconds,
+              ...(event.Error ? { detail: String(event.Error) } : {}),
+            });
+          if (event.type === 'StateRetried' && state)
+            shown.state({ state: state.name, what: 'retried', seconds, detail: retryOf(event) });
         },
       });
     } finally {

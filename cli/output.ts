@@ -37,7 +37,7 @@ export function transferProgress(err: (line: string) => void): Progress {
 
 /** What an execution's progress is shown with (see executionProgress). */
 export interface ExecutionProgress {
-  /** A state entered or failed: "<seconds> s  <state>[ failed]" through `err`. */
+  /** A state entered, failed or retried: "<seconds> s  <state>[ failed[: <error>]| retry 1 of 2]" through `err`. */
   state(p: StateProgress): void;
   /** Still running after `seconds`: a live line naming the current state, on a terminal only. */
   waiting(seconds: number): void;
@@ -55,7 +55,13 @@ export function executionProgress(err: (line: string) => void): ExecutionProgres
     tty: live.tty,
     state(p) {
       clearLiveLine();
-      err(`${p.seconds.toFixed(1).padStart(7)} s  ${p.state}${p.what === 'failed' ? ' failed' : ''}`);
+      const what =
+        p.what === 'failed'
+          ? ` failed${p.detail ? `: ${p.detail}` : ''}`
+          : p.what === 'retried'
+            ? ` ${p.detail ?? 'retried'}`
+            : '';
+      err(`${p.seconds.toFixed(1).padStart(7)} s  ${p.state}${what}`);
       if (p.what === 'entered') live.state = p.state;
     },
     waiting(seconds) {

@@ -36,10 +36,15 @@ export function progressLine(event: ExecutionEvent, seconds: number): string | u
   const at = `${seconds.toFixed(1).padStart(6)} s  ${state.name}`;
   if (event.type === 'StateEntered') return at;
   if (event.type === 'StateFailed') return `${at} failed: ${String(event.Error ?? 'an error')}`;
-  if (event.type === 'StateRetried') {
-    const retry = event.retry as { attempt?: number; retrier?: { MaxAttempts?: number } } | undefined;
-    // The library counts attempts from 1; MaxAttempts defaults to 3 (Amazon States Language, Retry).
-    return `${at} retry ${retry?.attempt ?? '?'} of ${retry?.retrier?.MaxAttempts ?? 3}`;
-  }
+  if (event.type === 'StateRetried') return `${at} ${retryOf(event)}`;
   return undefined;
+}
+
+/**
+ * What a StateRetried event says of its retry: `retry 1 of 2` (the retry's number, from 1, and its
+ * Retry's MaxAttempts, 3 when left out: Amazon States Language, "Retrying after an error").
+ */
+export function retryOf(event: ExecutionEvent): string {
+  const retry = event.retry as { attempt?: number; retrier?: { MaxAttempts?: number } } | undefined;
+  return `retry ${retry?.attempt ?? '?'} of ${retry?.retrier?.MaxAttempts ?? 3}`;
 }

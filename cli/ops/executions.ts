@@ -14,8 +14,11 @@ import {
 
 export interface StateProgress {
   state: string;
-  what: 'entered' | 'failed';
+  /** `retried`: a local run's Retry started the state again after its pause. */
+  what: 'entered' | 'failed' | 'retried';
   seconds: number;
+  /** The error of a failure, or which retry (`retry 1 of 2`): local runs only (the library's events carry them). */
+  detail?: string;
 }
 
 export interface ExecutionOutcome {

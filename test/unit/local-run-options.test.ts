@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseRetryInterval, progressLine } from '../../cli/local/run-options.js';
+import { executionProgress } from '../../cli/output.js';
 
 describe('--retry-interval of a local run', () => {
   it('takes seconds from 0 to 3600, fractions too, as milliseconds', () => {
@@ -53,5 +54,22 @@ describe('progress lines of a local run', () => {
     ).toBe(undefined);
     expect(progressLine({ type: 'StateExited', timestamp: 0, state: task }, 1)).toBe(undefined);
     expect(progressLine({ type: 'ExecutionStarted', timestamp: 0 }, 1)).toBe(undefined);
+  });
+});
+
+describe("the operator CLI's state lines (executionProgress)", () => {
+  it('names a failure with its error and a local retry with its number; AWS failures stay bare', () => {
+    const lines: string[] = [];
+    const shown = executionProgress((line) => lines.push(line));
+    shown.state({ state: 'CountNeo4j', what: 'entered', seconds: 7.6 });
+    shown.state({ state: 'CountNeo4j', what: 'failed', seconds: 12.6, detail: 'DatabaseUnreachable' });
+    shown.state({ state: 'CountNeo4j', what: 'retried', seconds: 70.1, detail: 'retry 1 of 2' });
+    shown.state({ state: '(task)', what: 'failed', seconds: 9 });
+    expect(lines).toEqual([
+      '    7.6 s  CountNeo4j',
+      '   12.6 s  CountNeo4j failed: DatabaseUnreachable',
+      '   70.1 s  CountNeo4j retry 1 of 2',
+      '    9.0 s  (task) failed',
+    ]);
   });
 });
