@@ -13,7 +13,7 @@ import {
   storage,
 } from './context.js';
 import type { LocalExecution } from './local/backup.js';
-import { parseRetryInterval, retryOf } from './local/run-options.js';
+import { parseRetryInterval, retryOf, taskLabel } from './local/run-options.js';
 import { type ExecutionOutcome, followExecution, startExecution } from './ops/executions.js';
 import { clearLiveLine } from './output.js';
 
@@ -104,19 +104,21 @@ export async function execute(
         region: s.region,
         ...(options.retryInterval !== undefined ? { retryIntervalMs: options.retryInterval } : {}),
         onEvent: (event) => {
-          const state = event.state as { name: string; type: string } | undefined;
+          // Task states only, as `npm run backup:local` prints them (a Fail state's own failure is
+          // the outcome printed at the end, not a step that failed).
+          const label = taskLabel(event);
+          if (!label) return;
           const seconds = Math.round((Date.now() - t0) / 100) / 10;
-          if (event.type === 'StateEntered' && state?.type === 'Task')
-            shown.state({ state: state.name, what: 'entered', seconds });
-          if (event.type === 'StateFailed' && state)
+          if (event.type === 'StateEntered') shown.state({ state: label, what: 'entered', seconds });
+          if (event.type === 'StateFailed')
             shown.state({
-              state: state.name,
+              state: label,
               what: 'failed',
               seconds,
               ...(event.Error ? { detail: String(event.Error) } : {}),
             });
-          if (event.type === 'StateRetried' && state)
-            shown.state({ state: state.name, what: 'retried', seconds, detail: retryOf(event) });
+          if (event.type === 'StateRetried')
+            shown.state({ state: label, what: 'retried', seconds, detail: retryOf(event) });
         },
       });
     } finally {

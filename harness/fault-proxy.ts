@@ -31,6 +31,8 @@ export type Fault =
   | { kind: 'hang' }
   /** Wait `ms` milliseconds, then forward as usual. */
   | { kind: 'delay'; ms: number }
+  /** Hold the request until `until` settles (the test says when), then forward as usual. */
+  | { kind: 'hold'; until: Promise<unknown> }
   /** Destroy the client's connection without an answer. */
   | { kind: 'reset' }
   /**
@@ -182,6 +184,12 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         return;
       case 'delay':
         setTimeout(() => forward(req, res), fault.ms).unref();
+        return;
+      case 'hold':
+        fault.until.then(
+          () => forward(req, res),
+          () => forward(req, res),
+        );
         return;
       case 'reset':
         req.socket.destroy();

@@ -10,13 +10,14 @@ import type { ExecutionEvent } from './state-machine.js';
 export const MAX_RETRY_INTERVAL_SECONDS = 3600;
 
 /**
- * Parses a local run's `--retry-interval <seconds>`: a number of seconds from 0 to
- * MAX_RETRY_INTERVAL_SECONDS (fractions allowed).
+ * Parses a local run's `--retry-interval <seconds>`: a decimal number of seconds from 0 to
+ * MAX_RETRY_INTERVAL_SECONDS (fractions allowed, no exponent, sign or other base).
  * @returns the pause in milliseconds
  * @throws RangeError naming the flag and the value when it is not such a number
  */
 export function parseRetryInterval(value: string): number {
-  const seconds = value.trim() === '' ? Number.NaN : Number(value);
+  // Decimal only: Number() would also take "0x10" (16) and "0b11" (3).
+  const seconds = /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isFinite(seconds) || seconds < 0 || seconds > MAX_RETRY_INTERVAL_SECONDS)
     throw new RangeError(
       `--retry-interval must be a number of seconds from 0 to ${MAX_RETRY_INTERVAL_SECONDS}, not "${value}"`,
@@ -25,15 +26,29 @@ export function parseRetryInterval(value: string): number {
 }
 
 /**
+ * The name a progress line gives a Task state's event, or undefined for any other state's: the
+ * state's name, after `[<target>] ` when the event comes from a child execution (a fleet's, one per
+ * target: its events carry the child's `executionArn`) whose input names its target, so the lines of
+ * targets run side by side can be told apart.
+ */
+export function taskLabel(event: ExecutionEvent): string | undefined {
+  const state = event.state as { name?: string; type?: string; input?: unknown } | undefined;
+  if (state?.type !== 'Task' || !state.name) return undefined;
+  const input = state.input as { target?: unknown } | null | undefined;
+  const target = event.executionArn && typeof input?.target === 'string' ? input.target : undefined;
+  return target ? `[${target}] ${state.name}` : state.name;
+}
+
+/**
  * One progress line of a local run for standard error, or undefined for an event that has none:
- * `   7.6 s  CountNeo4j` when a Task state is entered, `  12.6 s  CountNeo4j failed: DatabaseUnreachable`
+ * `   7.6 s  CountNeo4j` when a Task state is entered (`[infrahub-lab] CountNeo4j` in a fleet's child: taskLabel), `  12.6 s  CountNeo4j failed: DatabaseUnreachable`
  * when one fails (caught, retried or ending the execution), `  70.1 s  CountNeo4j retry 1 of 2`
  * when its Retry starts it again after the pause. `seconds` is the time since the run began.
  */
 export function progressLine(event: ExecutionEvent, seconds: number): string | undefined {
-  const state = event.state as { name?: string; type?: string } | undefined;
-  if (state?.type !== 'Task' || !state.name) return undefined;
-  const at = `${seconds.toFixed(1).padStart(6)} s  ${state.name}`;
+  const label = taskLabel(event);
+  if (!label) return undefined;
+  const at = `${seconds.toFixed(1).padStart(6)} s  ${label}`;
   if (event.type === 'StateEntered') return at;
   if (event.type === 'StateFailed') return `${at} failed: ${String(event.Error ?? 'an error')}`;
   if (event.type === 'StateRetried') return `${at} ${retryOf(event)}`;

@@ -142,11 +142,11 @@ describe('backup:local command', () => {
       expect(run.code, run.err).toBe(0);
       // Progress on standard error, as the operator CLI prints it; standard output is the report only
       // (issue 17, item 5).
-      expect(run.err).toMatch(/s {2}DumpPostgres\n/);
+      expect(run.err).toMatch(/s {2}\[infrahub-lab\] DumpPostgres\n/);
       // Standard error holds progress lines and whole JSON log lines, never one written into another.
       const lines = run.err.split('\n').filter((l) => l !== '');
       for (const line of lines)
-        if (!/^ +\d+\.\d s {2}\w+( failed: \w+| retry \d of \d)?$/.test(line))
+        if (!/^ +\d+\.\d s {2}(\[[\w-]+\] )?\w+( failed: [\w.]+| retry \d of \d)?$/.test(line))
           expect(() => JSON.parse(line), line).not.toThrow();
       expect(
         lines.some((l) => /^\{"level":"INFO",.*"service":"infrahub-backup-local"/.test(l)),
@@ -175,8 +175,9 @@ describe('backup:local command', () => {
       );
       expect(run.code).toBe(1);
       // Each failure and each retry is a progress line: no silent minutes while the Retry waits.
-      const progress = run.err.split('\n').filter((l) => / s {2}CountNeo4j/.test(l));
-      expect(progress.map((l) => l.replace(/^ +\d+\.\d s {2}/, ''))).toEqual([
+      // The target's steps run in a child execution of the fleet: each line names the target.
+      const progress = run.err.split('\n').filter((l) => / s {2}\[infrahub-lab\] CountNeo4j/.test(l));
+      expect(progress.map((l) => l.replace(/^ +\d+\.\d s {2}\[infrahub-lab\] /, ''))).toEqual([
         'CountNeo4j',
         'CountNeo4j failed: DatabaseUnreachable',
         'CountNeo4j retry 1 of 2',
@@ -184,6 +185,8 @@ describe('backup:local command', () => {
         'CountNeo4j retry 2 of 2',
         'CountNeo4j failed: DatabaseUnreachable',
       ]);
+      // No line for the Fail state that ends the execution: its error is the outcome printed below.
+      expect(run.err).not.toMatch(/BackupFailed failed/);
       expect(run.err).toMatch(/backup failed: BackupFailed/);
       // At the default level (WARN) the Lambda steps' INFO lines are not written.
       expect(run.err).not.toMatch(/"level":"INFO"/);

@@ -218,7 +218,7 @@ describe('the packed CLI, installed and run from an unrelated folder', () => {
       };
       expect(outcome).toMatchObject({ status: 'SUCCEEDED', output: { ok: true } });
       // The runner step ran (the package's runner bundle, as a child process).
-      expect(backedUp.err).toMatch(/ s {2}DumpPostgres\n/);
+      expect(backedUp.err).toMatch(/ s {2}\[infrahub-lab\] DumpPostgres\n/);
       const { backupId } = outcome.output;
 
       const listed = await cli([...args, 'list'], env);

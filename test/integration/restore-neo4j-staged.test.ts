@@ -564,6 +564,75 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
   );
 
   it(
+    'neo4j.restoreLoad "in-place": a DBMS started after the in-use check, while the download went on, is found before the load: nothing loaded, its graph and writes kept',
+    async () => {
+      await changeGraph();
+      rmSync(adminLog, { force: true });
+      // neo4j.dump's download is held until the DBMS has been started and written to.
+      let release: () => void = () => undefined;
+      const rule = proxy.add({
+        match: { method: 'GET', path: /\/database\/neo4j\.dump$/ },
+        fault: {
+          kind: 'hold',
+          until: new Promise<void>((resolve) => {
+            release = resolve;
+          }),
+        },
+      });
+      const client = proxied();
+      await neo4j.stopDbms();
+      const restore = restoreNeo4jCommunity(
+        ctx(client),
+        // The wrapper logs "info ended" once the in-use check's database info has run.
+        admin({ NEO4J_ADMIN_SLOW_INFO: '0' }),
+        manifest,
+        { workDir: join(scratch, 'work'), store: store(), load: 'in-place' },
+      ).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      let error: unknown;
+      try {
+        const deadline = Date.now() + scaled(120_000);
+        const infoEnded = () => existsSync(adminLog) && readFileSync(adminLog, 'utf8').includes('info ended');
+        while (!infoEnded() && Date.now() < deadline) await sleep(200);
+        expect(infoEnded(), 'the in-use check ran').toBe(true);
+        expect(rule.hits).toBeGreaterThan(0);
+        await neo4j.startDbms();
+        await cypher('neo4j', 'CREATE (:Stray {name: "written while the download ran"})');
+        release();
+        error = await restore;
+      } finally {
+        release();
+        await restore;
+        rule.remove();
+        client.destroy();
+      }
+      expect(error).toMatchObject({
+        name: 'Neo4jDatabaseInUse',
+        message: expect.stringMatching(
+          /Found just before the in-place load, once the download had ended: the DBMS was started during the restore\. Nothing was loaded in place: the target's store was not changed\. Stop the DBMS and restore again\./,
+        ),
+      });
+      expect(loadsRun()).toEqual([]);
+      const strays = async () =>
+        (
+          await cypher(
+            'neo4j',
+            "MATCH (s:Stray {name: 'written while the download ran'}) RETURN toString(count(s)) AS n",
+          )
+        )[0]?.n;
+      expect(await strays()).toBe('1');
+      await neo4j.stopDbms();
+      await neo4j.startDbms();
+      expect(await strays()).toBe('1');
+      // No stray left for the next test's graph.
+      await cypher('neo4j', "MATCH (s:Stray {name: 'written while the download ran'}) DELETE s");
+    },
+    scaled(300_000),
+  );
+
+  it(
     "refuses a running DBMS: a staged load begun beside the check is stopped and removed, the target's graph and users as they were",
     async () => {
       await changeGraph();

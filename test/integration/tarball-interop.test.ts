@@ -310,7 +310,9 @@ describe('infrahub-backup tarballs: import, restore, export, re-import', () => {
       };
       expect(outcome).toMatchObject({ status: 'SUCCEEDED', output: { ok: true } });
       // The state machine's progress went to standard error, state by state.
-      expect(backedUp.err).toMatch(/ s {2}Plan\n[\s\S]* s {2}DumpPostgres\n[\s\S]* s {2}WriteManifest/);
+      expect(backedUp.err).toMatch(
+        / s {2}Plan\n[\s\S]* s {2}\[infrahub-lab\] DumpPostgres\n[\s\S]* s {2}\[infrahub-lab\] WriteManifest/,
+      );
       expect((await cli('list', '--target', 'infrahub-lab')).out).toMatch(
         new RegExp(`${outcome.output.backupId} .* complete`),
       );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRetryInterval, progressLine } from '../../cli/local/run-options.js';
+import { parseRetryInterval, progressLine, taskLabel } from '../../cli/local/run-options.js';
 import { executionProgress } from '../../cli/output.js';
 
 describe('--retry-interval of a local run', () => {
@@ -11,7 +11,21 @@ describe('--retry-interval of a local run', () => {
   });
 
   it('refuses what is not such a number, naming the flag and the value', () => {
-    for (const bad of ['-1', 'soon', '', ' ', '3601', 'Infinity', 'NaN', '1e9', '10s'])
+    for (const bad of [
+      '-1',
+      'soon',
+      '',
+      ' ',
+      '3601',
+      'Infinity',
+      'NaN',
+      '1e9',
+      '1e3',
+      '10s',
+      '0x10',
+      '0b11',
+      '.5',
+    ])
       expect(() => parseRetryInterval(bad), bad).toThrow(
         `--retry-interval must be a number of seconds from 0 to 3600, not "${bad}"`,
       );
@@ -46,6 +60,22 @@ describe('progress lines of a local run', () => {
         1,
       ),
     ).toBe('   1.0 s  CountNeo4j retry 1 of 3');
+  });
+
+  it("names the target of a fleet's child execution, so targets run side by side are told apart", () => {
+    const child = {
+      type: 'StateFailed',
+      timestamp: 0,
+      executionArn: 'arn:aws:states:eu-west-1:000000000000:execution:backup-target:1',
+      state: { ...task, input: { target: 'infrahub-lab', backupId: 'b' } },
+      Error: 'DatabaseUnreachable',
+    };
+    expect(taskLabel(child)).toBe('[infrahub-lab] CountNeo4j');
+    expect(progressLine(child, 3)).toBe('   3.0 s  [infrahub-lab] CountNeo4j failed: DatabaseUnreachable');
+    // The top execution's own states (a restore: its input names the target too) keep their bare name.
+    expect(taskLabel({ ...child, executionArn: undefined })).toBe('CountNeo4j');
+    expect(taskLabel({ ...child, state: { ...task, input: { target: { name: 'x' } } } })).toBe('CountNeo4j');
+    expect(taskLabel({ ...child, state: { name: 'BackupFailed', type: 'Fail' } })).toBe(undefined);
   });
 
   it('has no line for other states or events', () => {

@@ -392,11 +392,16 @@ async function restoreCommunityIn(
   // scratch space. A refused store stops the download (its files removed); a failed download waits
   // for the check's JVM to end. Nothing is loaded before both have finished.
   const stopDownload = new AbortController();
-  const checked = checkStore();
+  const ended = { check: 0, download: 0 };
+  const checked = checkStore().finally(() => {
+    ended.check = Date.now();
+  });
   checked.catch((err: unknown) => stopDownload.abort(err));
   const [check, download] = await Promise.allSettled([
     checked,
-    downloadAllVerified(ctx, what, options.workDir, loads, stopDownload.signal),
+    downloadAllVerified(ctx, what, options.workDir, loads, stopDownload.signal).finally(() => {
+      ended.download = Date.now();
+    }),
   ]);
   if (check.status === 'rejected') {
     await rm(options.workDir, { recursive: true, force: true });
@@ -406,8 +411,25 @@ async function restoreCommunityIn(
   const deploymentId = check.value;
   const verified = download.value;
   const verifiedBytes = verifiedTotal(log, verified);
-  // Phase 2: load the verified files.
   try {
+    // A DBMS started while the download went on after the check (by hand, or its service scaled up)
+    // would have its store overwritten under it: checked again then, as the staged load checks
+    // before its swap. When the check ended last it already describes the moment before the load.
+    if (ended.download > ended.check) {
+      const stillStopped = await notInUse().then(
+        () => undefined,
+        (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+      );
+      if (stillStopped) {
+        const kept = "Nothing was loaded in place: the target's store was not changed";
+        stillStopped.message =
+          stillStopped instanceof Neo4jDatabaseInUseError
+            ? `${stillStopped.message.trimEnd()}. Found just before the in-place load, once the download had ended: the DBMS was started during the restore. ${kept}. Stop the DBMS and restore again.`
+            : `the in-use check just before the in-place load failed (${stillStopped.message.trimEnd()}). ${kept}.`;
+        throw stillStopped;
+      }
+    }
+    // Phase 2: load the verified files.
     await loadInPlace(admin, loads, log);
   } finally {
     await rm(options.workDir, { recursive: true, force: true });
