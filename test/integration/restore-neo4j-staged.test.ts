@@ -199,6 +199,36 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
     expect(await users()).toContain('operator');
   };
 
+  /** The database names and sources of the loads the wrapper logged ("neo4j --from-path=..."). */
+  const loadsMade = () => loadsRun().map((l) => l.split(' ').slice(2, 4).join(' '));
+
+  /**
+   * A restore of the changed graph with the DBMS stopped (started again whatever happens), system kept:
+   * its result, once the backup's graph is back and the user added after the backup still there.
+   */
+  const restoreKeepingSystem = async (
+    adminEnv: Record<string, string>,
+    options: Partial<Parameters<typeof restoreNeo4jCommunity>[3]> = {},
+  ) => {
+    await changeGraph();
+    rmSync(adminLog, { force: true });
+    await neo4j.stopDbms();
+    let result: Awaited<ReturnType<typeof restoreNeo4jCommunity>>;
+    try {
+      result = await restoreNeo4jCommunity(ctx(), admin(adminEnv), manifest, {
+        workDir: join(scratch, 'work'),
+        store: store(),
+        ...options,
+      });
+    } finally {
+      await neo4j.startDbms();
+    }
+    expect(await leftoverStaging(dirs())).toEqual([]);
+    expect(await countGraph(neo4j)).toEqual(atBackup);
+    expect(await users()).toContain('operator');
+    return result;
+  };
+
   it(
     "loads each dump only once it is verified (neo4j's trickling in), then swaps them in: the backup's graph and users back, no staged folder left",
     async () => {
@@ -350,7 +380,7 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
           ),
         });
         // Only the two staged loads ran: before, the restore went on to load in place.
-        expect(loadsRun().map((l) => l.split(' ').slice(2, 4).join(' '))).toEqual([
+        expect(loadsMade()).toEqual([
           expect.stringMatching(/^ibh-restore-[0-9a-f]{8}-0 --from-stdin$/),
           expect.stringMatching(/^ibh-restore-[0-9a-f]{8}-1 --from-stdin$/),
         ]);
@@ -472,18 +502,7 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
   it(
     'a staged load that does not fit beside the store falls back to loading in place from the verified files',
     async () => {
-      await changeGraph();
-      rmSync(adminLog, { force: true });
-      await neo4j.stopDbms();
-      let result: Awaited<ReturnType<typeof restoreNeo4jCommunity>>;
-      try {
-        result = await restoreNeo4jCommunity(ctx(), admin({ NEO4J_ADMIN_FAIL_STAGED: '1' }), manifest, {
-          workDir: join(scratch, 'work'),
-          store: store(),
-        });
-      } finally {
-        await neo4j.startDbms();
-      }
+      const result = await restoreKeepingSystem({ NEO4J_ADMIN_FAIL_STAGED: '1' });
       expect(result.load).toMatchObject({
         how: 'in-place',
         // The end of neo4j-admin's standard error: the reason, after the JVM's warnings.
@@ -491,15 +510,10 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
           /the staged load of neo4j did not fit beside the target's store .*No space left on device/s,
         ),
       });
-      const loads = loadsRun().map((l) => l.split(' ').slice(2, 4).join(' '));
-      expect(loads).toEqual([
+      expect(loadsMade()).toEqual([
         expect.stringMatching(/^ibh-restore-[0-9a-f]{8}-0 --from-stdin$/),
         expect.stringMatching(/^neo4j --from-path=/),
       ]);
-      expect(await leftoverStaging(dirs())).toEqual([]);
-      expect(await countGraph(neo4j)).toEqual(atBackup);
-      // system was kept (the default): the user added after the backup is still there.
-      expect(await users()).toContain('operator');
     },
     scaled(240_000),
   );
@@ -537,28 +551,10 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
       expect(loadsRun()).toEqual([]);
 
       // The same restore unfaulted: loaded in place, each database by its own name, after the download.
-      await changeGraph();
-      rmSync(adminLog, { force: true });
-      await neo4j.stopDbms();
-      let result: Awaited<ReturnType<typeof restoreNeo4jCommunity>>;
-      try {
-        result = await restoreNeo4jCommunity(ctx(), admin(), manifest, {
-          workDir: join(scratch, 'work'),
-          store: store(),
-          load: 'in-place',
-        });
-      } finally {
-        await neo4j.startDbms();
-      }
+      const result = await restoreKeepingSystem({}, { load: 'in-place' });
       expect(result.load).toEqual({ how: 'in-place', reason: IN_PLACE_ASKED });
       expect(result.replaced).toBeUndefined();
-      expect(loadsRun().map((l) => l.split(' ').slice(2, 4).join(' '))).toEqual([
-        expect.stringMatching(/^neo4j --from-path=/),
-      ]);
-      expect(await leftoverStaging(dirs())).toEqual([]);
-      expect(await countGraph(neo4j)).toEqual(atBackup);
-      // system was kept (the default): the user added after the backup is still there.
-      expect(await users()).toContain('operator');
+      expect(loadsMade()).toEqual([expect.stringMatching(/^neo4j --from-path=/)]);
     },
     scaled(240_000),
   );
