@@ -13,7 +13,7 @@ import {
   storage,
 } from './context.js';
 import type { LocalExecution } from './local/backup.js';
-import { parseRetryInterval, retryOf, taskLabel } from './local/run-options.js';
+import { localStateProgress, parseRetryInterval } from './local/run-options.js';
 import { type ExecutionOutcome, followExecution, startExecution } from './ops/executions.js';
 import { clearLiveLine } from './output.js';
 
@@ -106,19 +106,8 @@ export async function execute(
         onEvent: (event) => {
           // Task states only, as `npm run backup:local` prints them (a Fail state's own failure is
           // the outcome printed at the end, not a step that failed).
-          const label = taskLabel(event);
-          if (!label) return;
-          const seconds = Math.round((Date.now() - t0) / 100) / 10;
-          if (event.type === 'StateEntered') shown.state({ state: label, what: 'entered', seconds });
-          if (event.type === 'StateFailed')
-            shown.state({
-              state: label,
-              what: 'failed',
-              seconds,
-              ...(event.Error ? { detail: String(event.Error) } : {}),
-            });
-          if (event.type === 'StateRetried')
-            shown.state({ state: label, what: 'retried', seconds, detail: retryOf(event) });
+          const progress = localStateProgress(event);
+          if (progress) shown.state({ ...progress, seconds: Math.round((Date.now() - t0) / 100) / 10 });
         },
       });
     } finally {

@@ -4,6 +4,7 @@
  * before every retry of a failed Task state in place of its Retry's IntervalSeconds, BackoffRate and
  * jitter; and the progress lines on standard error. Kept apart from from-env.ts, which loads the CDK app.
  */
+import type { StateProgress } from '../ops/executions.js';
 import type { ExecutionEvent } from './state-machine.js';
 
 /** The longest --retry-interval, one hour: the deployed Retry pauses are at most minutes, so more is a mistake. */
@@ -40,26 +41,37 @@ export function taskLabel(event: ExecutionEvent): string | undefined {
 }
 
 /**
- * One progress line of a local run for standard error, or undefined for an event that has none:
- * `   7.6 s  CountNeo4j` when a Task state is entered (`[infrahub-lab] CountNeo4j` in a fleet's child: taskLabel), `  12.6 s  CountNeo4j failed: DatabaseUnreachable`
- * when one fails (caught, retried or ending the execution), `  70.1 s  CountNeo4j retry 1 of 2`
- * when its Retry starts it again after the pause. `seconds` is the time since the run began.
+ * What a local run's event says of a Task state, or undefined for an event that has none: `entered`;
+ * `failed` with its error in `detail` (caught, retried or ending the execution); `retried` when its
+ * Retry starts it again after the pause, `detail` `retry 1 of 2` (the retry's number from 1, and its
+ * Retry's MaxAttempts, 3 when left out: Amazon States Language, "Retrying after an error"). `state` is
+ * taskLabel's. Both `npm run backup:local` (progressLine) and the operator CLI's --local show these.
  */
-export function progressLine(event: ExecutionEvent, seconds: number): string | undefined {
-  const label = taskLabel(event);
-  if (!label) return undefined;
-  const at = `${seconds.toFixed(1).padStart(6)} s  ${label}`;
-  if (event.type === 'StateEntered') return at;
-  if (event.type === 'StateFailed') return `${at} failed: ${String(event.Error ?? 'an error')}`;
-  if (event.type === 'StateRetried') return `${at} ${retryOf(event)}`;
+export function localStateProgress(event: ExecutionEvent): Omit<StateProgress, 'seconds'> | undefined {
+  const state = taskLabel(event);
+  if (!state) return undefined;
+  if (event.type === 'StateEntered') return { state, what: 'entered' };
+  if (event.type === 'StateFailed')
+    return { state, what: 'failed', detail: String(event.Error ?? 'an error') };
+  if (event.type === 'StateRetried') {
+    const retry = event.retry as { attempt?: number; retrier?: { MaxAttempts?: number } } | undefined;
+    return {
+      state,
+      what: 'retried',
+      detail: `retry ${retry?.attempt ?? '?'} of ${retry?.retrier?.MaxAttempts ?? 3}`,
+    };
+  }
   return undefined;
 }
 
 /**
- * What a StateRetried event says of its retry: `retry 1 of 2` (the retry's number, from 1, and its
- * Retry's MaxAttempts, 3 when left out: Amazon States Language, "Retrying after an error").
+ * One progress line of a local run for standard error (localStateProgress), or undefined:
+ * `   7.6 s  CountNeo4j` (`[infrahub-lab] CountNeo4j` in a fleet's child), `  12.6 s  CountNeo4j
+ * failed: DatabaseUnreachable`, `  70.1 s  CountNeo4j retry 1 of 2`. `seconds`: since the run began.
  */
-export function retryOf(event: ExecutionEvent): string {
-  const retry = event.retry as { attempt?: number; retrier?: { MaxAttempts?: number } } | undefined;
-  return `retry ${retry?.attempt ?? '?'} of ${retry?.retrier?.MaxAttempts ?? 3}`;
+export function progressLine(event: ExecutionEvent, seconds: number): string | undefined {
+  const p = localStateProgress(event);
+  if (!p) return undefined;
+  const at = `${seconds.toFixed(1).padStart(6)} s  ${p.state}`;
+  return p.what === 'entered' ? at : p.what === 'failed' ? `${at} failed: ${p.detail}` : `${at} ${p.detail}`;
 }
