@@ -472,7 +472,7 @@ export async function startNeo4j(options: Neo4jOptions = {}): Promise<Neo4jServe
   const stopDbms = async () => {
     await closeDriver();
     const stopping = process_;
-    if (stopping?.alive()) await stopPid(stopping.pid, 'SIGTERM', 60_000);
+    if (stopping?.alive()) await stopPid(stopping.pid, 'SIGTERM', scaled(60_000));
     // A JVM that ended on SIGTERM (its own shutdown) finished writing its archive; a SIGKILL may not have.
     adoptArchive(startQuick, stopping?.child.signalCode === null);
     startQuick = undefined;

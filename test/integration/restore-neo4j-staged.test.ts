@@ -179,6 +179,30 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
   };
 
   /**
+   * Waits until `reached()` (the wrapper holds a load, the in-use check ran), up to scaled 360 s: the
+   * JVMs before it may take minutes on a busy machine. A restore that settles first (it failed, or
+   * went another way, before that point) fails the test with its outcome and neo4j-admin's calls at
+   * once, rather than at the deadline.
+   */
+  const untilReached = async (reached: () => boolean, restore: Promise<unknown>, what: string) => {
+    let settled: { error: unknown } | undefined;
+    void restore.then((error) => {
+      settled = { error };
+    });
+    const deadline = Date.now() + scaled(360_000);
+    while (!reached() && !settled && Date.now() < deadline) await sleep(200);
+    if (reached()) return;
+    const calls = existsSync(adminLog) ? readFileSync(adminLog, 'utf8') : '(no neo4j-admin call)';
+    const outcome = settled?.error;
+    const why = !settled
+      ? 'not within the deadline'
+      : outcome instanceof Error
+        ? `the restore failed first: ${outcome.name}: ${outcome.message}`
+        : 'the restore succeeded first';
+    expect.fail(`${what}: ${why}\nneo4j-admin calls:\n${calls}`);
+  };
+
+  /**
    * The frame of every "the target is left as it was" test: the graph changed after the backup, the
    * DBMS stopped, `fail` run with the store's file stamps taken before (it asserts the restore's
    * failure and that the files are unchanged), the DBMS started again whatever happened; then its
@@ -412,9 +436,7 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
       let error: unknown;
       try {
         // Once the last staged load is done: the DBMS started, written to, then the restore goes on.
-        const deadline = Date.now() + scaled(180_000);
-        while (!existsSync(`${hold}.loaded`) && Date.now() < deadline) await sleep(200);
-        expect(existsSync(`${hold}.loaded`), 'the last staged load ended').toBe(true);
+        await untilReached(() => existsSync(`${hold}.loaded`), restore, 'the last staged load ended');
         await neo4j.startDbms();
         await cypher('neo4j', 'CREATE (:Stray {name: "written while the restore ran"})');
         writeFileSync(`${hold}.release`, '');
@@ -446,7 +468,7 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
       expect(await strays()).toBe('1');
       expect(await users()).toContain('operator');
     },
-    scaled(300_000),
+    scaled(480_000),
   );
 
   it(
@@ -466,9 +488,7 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
       );
       let error: unknown;
       try {
-        const deadline = Date.now() + scaled(180_000);
-        while (!existsSync(`${hold}.loaded`) && Date.now() < deadline) await sleep(200);
-        expect(existsSync(`${hold}.loaded`), 'the staged load began').toBe(true);
+        await untilReached(() => existsSync(`${hold}.loaded`), restore, 'the staged load began');
         await neo4j.startDbms();
         await cypher('neo4j', 'CREATE (:Stray {name: "written while the load had no room"})');
         writeFileSync(`${hold}.release`, '');
@@ -496,7 +516,7 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
         )[0]?.n;
       expect(await strays()).toBe('1');
     },
-    scaled(300_000),
+    scaled(480_000),
   );
 
   it(
@@ -589,10 +609,8 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
       );
       let error: unknown;
       try {
-        const deadline = Date.now() + scaled(120_000);
         const infoEnded = () => existsSync(adminLog) && readFileSync(adminLog, 'utf8').includes('info ended');
-        while (!infoEnded() && Date.now() < deadline) await sleep(200);
-        expect(infoEnded(), 'the in-use check ran').toBe(true);
+        await untilReached(infoEnded, restore, 'the in-use check ran');
         expect(rule.hits).toBeGreaterThan(0);
         await neo4j.startDbms();
         await cypher('neo4j', 'CREATE (:Stray {name: "written while the download ran"})');
@@ -625,7 +643,7 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
       // No stray left for the next test's graph.
       await cypher('neo4j', "MATCH (s:Stray {name: 'written while the download ran'}) DELETE s");
     },
-    scaled(300_000),
+    scaled(480_000),
   );
 
   it(
