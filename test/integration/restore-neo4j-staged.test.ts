@@ -83,7 +83,8 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
     // database (`-1`) succeeded: NEO4J_ADMIN_BLOCK_SWAP (a transaction log root) puts a non-empty
     // folder where the swap moves the target's logs aside; NEO4J_ADMIN_HOLD (a path) writes
     // `<path>.loaded` and waits for `<path>.release` (the test acts in between; with
-    // NEO4J_ADMIN_FAIL_STAGED, before the staged load fails). Any other call is
+    // NEO4J_ADMIN_FAIL_STAGED, before the staged load fails). NEO4J_ADMIN_HOLD_AFTER_FIRST (a path)
+    // does the same once the first load under a database's own name (in place) has ended. Any other call is
     // logged as it starts; NEO4J_ADMIN_SLOW_INFO (seconds) delays `database info` by that long and
     // logs `info ended` once it has run.
     writeFileSync(
@@ -106,6 +107,11 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
         '      touch "$NEO4J_ADMIN_HOLD.loaded"; while [ ! -e "$NEO4J_ADMIN_HOLD.release" ]; do sleep 0.2; done; fi',
         '    exit $status;;',
         '  esac',
+        '  if [ -n "$NEO4J_ADMIN_HOLD_AFTER_FIRST" ] && [ ! -e "$NEO4J_ADMIN_HOLD_AFTER_FIRST.loaded" ]; then',
+        `    '${neo4j.adminPath}' "$@"; status=$?`,
+        '    touch "$NEO4J_ADMIN_HOLD_AFTER_FIRST.loaded"; while [ ! -e "$NEO4J_ADMIN_HOLD_AFTER_FIRST.release" ]; do sleep 0.2; done',
+        '    exit $status',
+        '  fi',
         `else echo "$*" >> '${adminLog}'`,
         '  if [ "$2" = info ] && [ -n "$NEO4J_ADMIN_SLOW_INFO" ]; then',
         `    sleep "$NEO4J_ADMIN_SLOW_INFO"; '${neo4j.adminPath}' "$@"; status=$?; echo "info ended" >> '${adminLog}'; exit $status`,
@@ -580,7 +586,7 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
   );
 
   it(
-    'neo4j.restoreLoad "in-place": a DBMS started after the in-use check, while the download went on, is found before the load: nothing loaded, its graph and writes kept',
+    'neo4j.restoreLoad "in-place": a DBMS started after the in-use check, while the download went on, is refused by neo4j-admin as the load begins: nothing loaded, its graph and writes kept',
     async () => {
       await changeGraph();
       rmSync(adminLog, { force: true });
@@ -625,10 +631,11 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
       expect(error).toMatchObject({
         name: 'Neo4jDatabaseInUse',
         message: expect.stringMatching(
-          /Found just before the in-place load, once the download had ended: the DBMS was started during the restore\. Nothing was loaded in place: the target's store was not changed\. Stop the DBMS and restore again\./,
+          /is in use: .*\. Found as the in-place load began \(neo4j-admin refused it\): the DBMS was started during the restore\. Nothing was loaded in place: the target's store was not changed\. Stop the DBMS and restore again\.$/,
         ),
       });
-      expect(loadsRun()).toEqual([]);
+      // The one load was begun, and refused by neo4j-admin: the DBMS holds the database.
+      expect(loadsMade()).toEqual([expect.stringMatching(/^neo4j --from-path=/)]);
       const strays = async () =>
         (
           await cypher(
@@ -642,6 +649,60 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
       expect(await strays()).toBe('1');
       // No stray left for the next test's graph.
       await cypher('neo4j', "MATCH (s:Stray {name: 'written while the download ran'}) DELETE s");
+    },
+    scaled(480_000),
+  );
+
+  it(
+    'neo4j.restoreLoad "in-place": a DBMS started between system\'s load and neo4j\'s is refused by neo4j-admin: partly restored, named, neo4j and its new writes kept',
+    async () => {
+      await changeGraph();
+      rmSync(adminLog, { force: true });
+      const hold = join(scratch, 'hold-between-loads');
+      await neo4j.stopDbms();
+      const restore = restoreNeo4jCommunity(ctx(), admin({ NEO4J_ADMIN_HOLD_AFTER_FIRST: hold }), manifest, {
+        workDir: join(scratch, 'work'),
+        store: store(),
+        system: 'restore',
+        load: 'in-place',
+      }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      let error: unknown;
+      try {
+        await untilReached(() => existsSync(`${hold}.loaded`), restore, "system's in-place load ended");
+        await neo4j.startDbms();
+        await cypher('neo4j', 'CREATE (:Stray {name: "written between the loads"})');
+        writeFileSync(`${hold}.release`, '');
+        error = await restore;
+      } finally {
+        writeFileSync(`${hold}.release`, '');
+        await restore;
+        rmSync(`${hold}.loaded`, { force: true });
+        rmSync(`${hold}.release`, { force: true });
+      }
+      expect(error).toMatchObject({
+        name: 'Neo4jDatabaseInUse',
+        message: expect.stringMatching(
+          /"neo4j" is in use: .*\. Found as the in-place load began \(neo4j-admin refused it\): the DBMS was started during the restore\. The target is partly restored: system loaded from the backup; neo4j was not changed\. The backup's system database .* already replaced the target's\. Keep the DBMS stopped and restore this backup again/,
+        ),
+      });
+      expect(loadsMade()).toEqual([
+        expect.stringMatching(/^system --from-path=/),
+        expect.stringMatching(/^neo4j --from-path=/),
+      ]);
+      // neo4j as it was, with the write made between the loads; system the backup's (no operator).
+      const strays = async () =>
+        (
+          await cypher(
+            'neo4j',
+            "MATCH (s:Stray {name: 'written between the loads'}) RETURN toString(count(s)) AS n",
+          )
+        )[0]?.n;
+      expect(await strays()).toBe('1');
+      expect(await users()).not.toContain('operator');
+      await cypher('neo4j', "MATCH (s:Stray {name: 'written between the loads'}) DELETE s");
     },
     scaled(480_000),
   );

@@ -392,16 +392,11 @@ async function restoreCommunityIn(
   // scratch space. A refused store stops the download (its files removed); a failed download waits
   // for the check's JVM to end. Nothing is loaded before both have finished.
   const stopDownload = new AbortController();
-  const ended = { check: 0, download: 0 };
-  const checked = checkStore().finally(() => {
-    ended.check = Date.now();
-  });
+  const checked = checkStore();
   checked.catch((err: unknown) => stopDownload.abort(err));
   const [check, download] = await Promise.allSettled([
     checked,
-    downloadAllVerified(ctx, what, options.workDir, loads, stopDownload.signal).finally(() => {
-      ended.download = Date.now();
-    }),
+    downloadAllVerified(ctx, what, options.workDir, loads, stopDownload.signal),
   ]);
   if (check.status === 'rejected') {
     await rm(options.workDir, { recursive: true, force: true });
@@ -412,24 +407,10 @@ async function restoreCommunityIn(
   const verified = download.value;
   const verifiedBytes = verifiedTotal(log, verified);
   try {
-    // A DBMS started while the download went on after the check (by hand, or its service scaled up)
-    // would have its store overwritten under it: checked again then, as the staged load checks
-    // before its swap. When the check ended last it already describes the moment before the load.
-    if (ended.download > ended.check) {
-      const stillStopped = await notInUse().then(
-        () => undefined,
-        (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
-      );
-      if (stillStopped) {
-        const kept = "Nothing was loaded in place: the target's store was not changed";
-        stillStopped.message =
-          stillStopped instanceof Neo4jDatabaseInUseError
-            ? `${stillStopped.message.trimEnd()}. Found just before the in-place load, once the download had ended: the DBMS was started during the restore. ${kept}. Stop the DBMS and restore again.`
-            : `the in-use check just before the in-place load failed (${stillStopped.message.trimEnd()}). ${kept}.`;
-        throw stillStopped;
-      }
-    }
-    // Phase 2: load the verified files.
+    // Phase 2: load the verified files. A DBMS started since the check (while the download went on,
+    // or between two loads) is found by neo4j-admin itself as each load begins: it refuses a
+    // database in use before it removes anything (loadInPlace), up to the moment of that load, which
+    // a second `database info` after the download (a JVM, 2 s and more) covered only up to its own.
     await loadInPlace(admin, loads, log);
   } finally {
     await rm(options.workDir, { recursive: true, force: true });
@@ -464,6 +445,12 @@ type DatabaseLoad = ReturnType<typeof storedFile> & { name: string; dir: string;
 /**
  * `neo4j-admin database load <db> --from-path=<dir> --overwrite-destination=true` for each of `loads`
  * in order, from the verified files in scratch space.
+ * @throws Neo4jDatabaseInUseError when neo4j-admin refuses a load because the database is in use (a
+ *   DBMS started during the restore): that database was not changed, since neo4j-admin takes the
+ *   database's lock before it removes the old store (seen with Neo4j 5.26 and 2025.10: "The database
+ *   is in use. Stop database 'neo4j' and try again.", the store's files untouched; the Operations
+ *   Manual, "Restore a database dump", asks for the database to be stopped); the message says which
+ *   databases were loaded before it, none: the target's store not changed
  * @throws ToolFailedError (and what runTool throws) with the message partlyRestored gives it
  */
 async function loadInPlace(admin: Neo4jAdmin, loads: readonly DatabaseLoad[], log: Logger): Promise<void> {
@@ -505,6 +492,12 @@ async function loadInPlace(admin: Neo4jAdmin, loads: readonly DatabaseLoad[], lo
         { env, stdout: 'ignore' },
       ).done;
     } catch (err) {
+      if (err instanceof ToolFailedError && LOAD_REFUSED_IN_USE.test(err.stderrTail))
+        throw refusedInUse(
+          name,
+          loaded,
+          loads.map((l) => l.name),
+        );
       throw partlyRestored(
         err,
         loaded,
@@ -518,6 +511,31 @@ async function loadInPlace(admin: Neo4jAdmin, loads: readonly DatabaseLoad[], lo
   noteTargetState(
     `The backup's databases (${loaded.join(', ')}) had been loaded in place of the target's before this: the target's store holds the backup's graph, not yet validated (validate it, or restore again).`,
   );
+}
+
+/**
+ * neo4j-admin's refusal of a load into a database the DBMS holds: "Failed to load database 'neo4j':
+ * The database is in use. Stop database 'neo4j' and try again." (Neo4j 5.26 and 2025.10, seen here).
+ */
+const LOAD_REFUSED_IN_USE = /The database is in use\. Stop database/;
+
+/**
+ * An in-place load neo4j-admin refused, `name` in use: the DBMS was started during the restore. The
+ * refused database and those after it were not changed; `loaded` (in load order) already were.
+ */
+function refusedInUse(
+  name: string,
+  loaded: readonly string[],
+  all: readonly string[],
+): Neo4jDatabaseInUseError {
+  const error = new Neo4jDatabaseInUseError(name, 'load');
+  const found =
+    'Found as the in-place load began (neo4j-admin refused it): the DBMS was started during the restore';
+  error.message = loaded.length
+    ? `${error.message}. ${found}. The target is partly restored: ${loaded.map((n) => `${n} loaded from the backup`).join(', ')}; ${name} was not changed.${systemReplaced(loaded)}${notLoaded(all, loaded, name)} ${RESTORE_AGAIN}`
+    : `${error.message}. ${found}. Nothing was loaded in place: the target's store was not changed. Stop the DBMS and restore again.`;
+  // Its own words say what the target holds: not the note set before the load ("may be damaged").
+  return describesTarget(error);
 }
 
 /** neo4j-admin's words for a full disk (or quota), in a failed load's standard error. */
