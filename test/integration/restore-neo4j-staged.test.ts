@@ -30,6 +30,7 @@ import {
   IN_PLACE_ASKED,
   restoreNeo4jCommunity,
 } from '../../containers/runner/src/components/restore-neo4j.js';
+import { targetStateNote } from '../../containers/runner/src/stop-guard.js';
 import type { Manifest } from '../../core/backup/manifest.js';
 import { createLogger } from '../../core/log.js';
 import {
@@ -631,9 +632,11 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
       expect(error).toMatchObject({
         name: 'Neo4jDatabaseInUse',
         message: expect.stringMatching(
-          /is in use: .*\. Found as the in-place load began \(neo4j-admin refused it\): the DBMS was started during the restore\. Nothing was loaded in place: the target's store was not changed\. Stop the DBMS and restore again\.$/,
+          /is in use: .*\. neo4j-admin refused the in-place load \(Failed to load database 'neo4j': The database is in use\. Stop database 'neo4j' and try again\.\): its lock is held, by a DBMS started during the restore or another neo4j-admin\. Nothing was loaded in place: the target's store was not changed\. Stop the DBMS \(or let the other neo4j-admin end\) and restore again\.$/,
         ),
       });
+      // What a stop reporting in the error's place would say: the same, not "may be damaged".
+      expect(targetStateNote()).toMatch(/^Nothing was loaded in place: the target's store was not changed\./);
       // The one load was begun, and refused by neo4j-admin: the DBMS holds the database.
       expect(loadsMade()).toEqual([expect.stringMatching(/^neo4j --from-path=/)]);
       const strays = async () =>
@@ -685,9 +688,12 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
       expect(error).toMatchObject({
         name: 'Neo4jDatabaseInUse',
         message: expect.stringMatching(
-          /"neo4j" is in use: .*\. Found as the in-place load began \(neo4j-admin refused it\): the DBMS was started during the restore\. The target is partly restored: system loaded from the backup; neo4j was not changed\. The backup's system database .* already replaced the target's\. Keep the DBMS stopped and restore this backup again/,
+          /"neo4j" is in use: .*\. neo4j-admin refused the in-place load \(.*The database is in use.*\): its lock is held, by a DBMS started during the restore or another neo4j-admin\. The target is partly restored: system loaded from the backup; neo4j was not changed\. The backup's system database .* already replaced the target's\. Stop the DBMS \(or let the other neo4j-admin end\) and restore again\.$/,
         ),
       });
+      expect(targetStateNote()).toMatch(
+        /^The target is partly restored: system loaded from the backup; neo4j was not changed\./,
+      );
       expect(loadsMade()).toEqual([
         expect.stringMatching(/^system --from-path=/),
         expect.stringMatching(/^neo4j --from-path=/),

@@ -257,7 +257,9 @@ export interface CommunityRestoreOptions {
  *   Community cannot load, or no `system` while `restore` was asked for
  * @throws Neo4jDatabaseInUseError when a database to load is in use (the DBMS runs): the download
  *   is stopped and its files removed, nothing loaded into the target's store (staged loads begun
- *   beside the check are stopped and their folders removed)
+ *   beside the check are stopped and their folders removed); in place, also when neo4j-admin refuses
+ *   a load whose database's lock is held (a DBMS started during the restore): that database and those
+ *   after it not changed, the message naming any loaded before it (system: partly restored)
  * @throws InsufficientScratchSpaceError, RestoreValidationError, StorageError (download phase: the
  *   target untouched)
  * @throws ToolFailedError when neo4j-admin fails; a failed `database load` says in its message which
@@ -497,6 +499,7 @@ async function loadInPlace(admin: Neo4jAdmin, loads: readonly DatabaseLoad[], lo
           name,
           loaded,
           loads.map((l) => l.name),
+          err.stderrTail,
         );
       throw partlyRestored(
         err,
@@ -520,21 +523,32 @@ async function loadInPlace(admin: Neo4jAdmin, loads: readonly DatabaseLoad[], lo
 const LOAD_REFUSED_IN_USE = /The database is in use\. Stop database/;
 
 /**
- * An in-place load neo4j-admin refused, `name` in use: the DBMS was started during the restore. The
- * refused database and those after it were not changed; `loaded` (in load order) already were.
+ * An in-place load neo4j-admin refused because the database's lock is held (a DBMS started during the
+ * restore, or another neo4j-admin on the store): the refused database and those after it were not
+ * changed, `loaded` (in load order) already were. The target's state noted for a stop
+ * (noteTargetState) is set to the same words, so a stop that reports in its place says the same.
+ * @param stderrTail the end of neo4j-admin's standard error, quoted in the message
+ * @returns Neo4jDatabaseInUseError, e.g. "Neo4j database "neo4j" is in use: ... neo4j-admin refused the
+ *   in-place load (...): its lock is held, by a DBMS started during the restore or another neo4j-admin.
+ *   Nothing was loaded in place: the target's store was not changed. Stop the DBMS (or let the other
+ *   neo4j-admin end) and restore again."
  */
 function refusedInUse(
   name: string,
   loaded: readonly string[],
   all: readonly string[],
+  stderrTail: string,
 ): Neo4jDatabaseInUseError {
   const error = new Neo4jDatabaseInUseError(name, 'load');
-  const found =
-    'Found as the in-place load began (neo4j-admin refused it): the DBMS was started during the restore';
-  error.message = loaded.length
-    ? `${error.message}. ${found}. The target is partly restored: ${loaded.map((n) => `${n} loaded from the backup`).join(', ')}; ${name} was not changed.${systemReplaced(loaded)}${notLoaded(all, loaded, name)} ${RESTORE_AGAIN}`
-    : `${error.message}. ${found}. Nothing was loaded in place: the target's store was not changed. Stop the DBMS and restore again.`;
-  // Its own words say what the target holds: not the note set before the load ("may be damaged").
+  const refusal = excerpt(stderrTail.split('\n').find((l) => LOAD_REFUSED_IN_USE.test(l)) ?? stderrTail, 300);
+  const found = `neo4j-admin refused the in-place load (${refusal.trim()}): its lock is held, by a DBMS started during the restore or another neo4j-admin`;
+  const again = 'Stop the DBMS (or let the other neo4j-admin end) and restore again.';
+  const state = loaded.length
+    ? `The target is partly restored: ${loaded.map((n) => `${n} loaded from the backup`).join(', ')}; ${name} was not changed.${systemReplaced(loaded)}${notLoaded(all, loaded, name)} ${again}`
+    : `Nothing was loaded in place: the target's store was not changed. ${again}`;
+  error.message = `${error.message}. ${found}. ${state}`;
+  // A stop reporting in this error's place (the note is what it says) must not say "may be damaged".
+  noteTargetState(state);
   return describesTarget(error);
 }
 
