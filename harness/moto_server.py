@@ -20,6 +20,13 @@ wrapper changes how fast moto answers, never what it answers:
 3. Request logging. werkzeug logs one line per request; at tens of thousands of requests that is a
    tenth of moto's time. Warnings and errors are still logged.
 
+One change makes it answer as S3 does where moto does not: conditional writes are atomic. S3 lets
+only one of concurrent conditional writes to a key succeed, the others failing with 412 (or 409)
+(S3 User Guide, "How to prevent object overwrites with conditional writes"). moto's PutObject checks
+If-None-Match / If-Match and then stores the object in two steps, each request in its own thread, so
+two racing `If-None-Match: *` PUTs could both succeed (seen: two executions both took a target's
+lock). Here every conditional PutObject runs its check and its write under one lock.
+
 With SEED_JSON, objects are stored through moto's own S3 backend before the server answers: moto
 serves a PUT over HTTP in several milliseconds (50,000 take minutes on a busy machine), while its
 backend stores one in well under a millisecond. The objects are moto's own (the same FakeKey a PUT
@@ -49,6 +56,7 @@ import moto.backends as moto_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.s3.models import S3Backend, s3_backends
+from moto.s3.responses import S3Response
 from moto.s3.utils import _VersionedKeyStore
 from moto.server import main
 
@@ -173,6 +181,22 @@ def faster() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
+_conditional_writes = threading.Lock()
+
+
+def atomic_conditional_writes() -> None:
+    """Serializes every conditional PutObject (If-None-Match or If-Match): its check and its write as one step, as S3's are."""
+    original = S3Response.put_object
+
+    def put_object(self: S3Response) -> Any:
+        if self.headers.get("If-None-Match") or self.headers.get("If-Match"):
+            with _conditional_writes:
+                return original(self)
+        return original(self)
+
+    S3Response.put_object = put_object  # type: ignore[method-assign]
+
+
 def seed(spec_file: str, out_file: str) -> None:
     with open(spec_file, encoding="utf-8") as f:
         spec = json.load(f)
@@ -208,6 +232,7 @@ def seed(spec_file: str, out_file: str) -> None:
 if __name__ == "__main__":
     args = sys.argv[1:]
     faster()
+    atomic_conditional_writes()
     if args[:1] == ["--seed"]:
         seed(args[1], args[2])
         args = args[3:]

@@ -27,6 +27,24 @@ describe('target lock (S3 conditional writes on the real S3 server)', () => {
     });
   });
 
+  it('lets exactly one of four racing executions take a target, 200 times over (S3 conditional writes are atomic)', async () => {
+    // S3 lets only one of concurrent conditional writes to a key succeed (S3 User Guide, "How to
+    // prevent object overwrites with conditional writes"); a race lost here once in a full run, when
+    // the local server checked If-None-Match and stored the object in two steps.
+    for (let round = 0; round < 200; round += 1) {
+      const target = `race-${round}`;
+      const results = await Promise.allSettled(
+        ['a', 'b', 'c', 'd'].map((who) =>
+          acquireLock(local.s3, Bucket, target, `exec-${who}`, { ttlSeconds: 3600 }),
+        ),
+      );
+      const taken = results.filter((r) => r.status === 'fulfilled');
+      expect(taken, `round ${round}: ${JSON.stringify(results.map((r) => r.status))}`).toHaveLength(1);
+      for (const r of results)
+        if (r.status === 'rejected') expect(r.reason).toMatchObject({ name: 'TargetLocked' });
+    }
+  });
+
   it('refuses a second run while the first holds the lock, and allows it after release', async () => {
     await acquireLock(local.s3, Bucket, 'prod', 'exec-1', { ttlSeconds: 3600 });
     await expect(acquireLock(local.s3, Bucket, 'prod', 'exec-2', { ttlSeconds: 3600 })).rejects.toMatchObject(

@@ -1,3 +1,6 @@
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -364,27 +367,55 @@ describe('restore: PostgreSQL keeps the target database (owner, ACL, settings) a
       await holder.end();
       expect(await databases()).toEqual(['postgres', 'prefect', 'template0', 'template1']);
 
-      // Two real restores: the second starts while the first restores into its new database.
-      const first = restorePostgres(
-        ctx('infrahub_backup_20261120_010000', 'restore_20261121_060000_one'),
-        su('prefect'),
-        manifest,
-        { binDir: postgres.binDir },
-      );
-      first.catch(() => undefined);
-      const { fresh } = restoreDatabaseNames('prefect', 'restore_20261121_060000_one');
-      for (let i = 0; i < 2400 && !(await databases()).includes(fresh); i++) await sleep(25);
-      await expect(
-        restorePostgres(
-          ctx('infrahub_backup_20261120_010000', 'restore_20261121_060000_two'),
+      // Two real restores: the second starts while the first restores into its new database. The
+      // first's pg_restore (the one that restores: --exit-on-error) is held until the second has
+      // been refused: before, a first restore of 0.2 s could end before the second began (a full
+      // run saw the second succeed).
+      const bin = mkdtempSync(join(tmpdir(), 'restore-pg-hold-'));
+      let first: Promise<unknown> | undefined;
+      try {
+        for (const tool of readdirSync(postgres.binDir))
+          if (tool !== 'pg_restore') symlinkSync(join(postgres.binDir, tool), join(bin, tool));
+        writeFileSync(
+          join(bin, 'pg_restore'),
+          [
+            '#!/bin/sh',
+            `case " $* " in *" --exit-on-error "*) if mkdir '${bin}/held' 2>/dev/null; then`,
+            `  touch '${bin}/holding'; while [ ! -e '${bin}/release' ]; do sleep 0.1; done; fi;; esac`,
+            `exec '${join(postgres.binDir, 'pg_restore')}' "$@"`,
+            '',
+          ].join('\n'),
+        );
+        chmodSync(join(bin, 'pg_restore'), 0o755);
+        first = restorePostgres(
+          ctx('infrahub_backup_20261120_010000', 'restore_20261121_060000_one'),
           su('prefect'),
           manifest,
-          {
-            binDir: postgres.binDir,
-          },
-        ),
-      ).rejects.toMatchObject({ name: 'RestoreInProgress' });
-      await expect(first).resolves.toMatchObject({ database: 'prefect', replaced: true });
+          { binDir: bin },
+        );
+        first.catch(() => undefined);
+        const { fresh } = restoreDatabaseNames('prefect', 'restore_20261121_060000_one');
+        const deadline = Date.now() + scaled(60_000);
+        while (!existsSync(join(bin, 'holding')) && Date.now() < deadline) await sleep(25);
+        expect(existsSync(join(bin, 'holding')), "the first restore's pg_restore began").toBe(true);
+        expect(await databases()).toContain(fresh);
+        await expect(
+          restorePostgres(
+            ctx('infrahub_backup_20261120_010000', 'restore_20261121_060000_two'),
+            su('prefect'),
+            manifest,
+            {
+              binDir: bin,
+            },
+          ),
+        ).rejects.toMatchObject({ name: 'RestoreInProgress' });
+        writeFileSync(join(bin, 'release'), '');
+        await expect(first).resolves.toMatchObject({ database: 'prefect', replaced: true });
+      } finally {
+        writeFileSync(join(bin, 'release'), '');
+        await first?.catch(() => undefined);
+        rmSync(bin, { recursive: true, force: true });
+      }
       expect(await databases()).toEqual(['postgres', 'prefect', 'template0', 'template1']);
     },
     scaled(240_000),
