@@ -29,7 +29,7 @@ import {
 import { z } from 'zod';
 import { TargetLockedError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { isAwsError, isNotFound, storageError } from '../s3/objects.js';
+import { conditionalWrite, isAwsError, isNotFound, storageError } from '../s3/objects.js';
 
 export const LockSchema = z.strictObject({
   target: z.string(),
@@ -196,14 +196,16 @@ export async function acquireLock(
     expiresAt: new Date(now.getTime() + options.ttlSeconds * 1000).toISOString(),
   };
   const put = (condition: { IfNoneMatch: string } | { IfMatch: string }) =>
-    s3.send(
-      new PutObjectCommand({
-        Bucket: bucket,
-        Key: key,
-        Body: JSON.stringify(lock),
-        ContentType: 'application/json',
-        ...condition,
-      }),
+    conditionalWrite(() =>
+      s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: JSON.stringify(lock),
+          ContentType: 'application/json',
+          ...condition,
+        }),
+      ),
     );
   try {
     await put({ IfNoneMatch: '*' });

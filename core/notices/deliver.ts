@@ -18,7 +18,7 @@ import { formatBytes } from '../format.js';
 import type { Logger } from '../log.js';
 import { type EmfSink, emfLines, type Metric, stdoutEmfSink } from '../metrics.js';
 import { excerpt, IDENTIFIER_KEYS, redactText, redactValue } from '../redact.js';
-import { getJson } from '../s3/objects.js';
+import { conditionalWrite, getJson } from '../s3/objects.js';
 
 export const EVENT_SOURCE = 'infrahub-backup';
 export const DetailTypes = {
@@ -335,14 +335,16 @@ async function writeMarker(
   log: Logger,
 ): Promise<void> {
   try {
-    await deps.s3.send(
-      new PutObjectCommand({
-        Bucket: deps.bucket,
-        Key: key,
-        Body: JSON.stringify(body),
-        ContentType: 'application/json',
-        IfNoneMatch: '*',
-      }),
+    await conditionalWrite(() =>
+      deps.s3.send(
+        new PutObjectCommand({
+          Bucket: deps.bucket,
+          Key: key,
+          Body: JSON.stringify(body),
+          ContentType: 'application/json',
+          IfNoneMatch: '*',
+        }),
+      ),
     );
   } catch (err) {
     const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;

@@ -320,3 +320,31 @@ export function storageError(err: unknown, doing: string): unknown {
     return new StorageError(`${doing} failed: ${err.name}: ${err.message}`, { cause: err });
   return err;
 }
+
+/**
+ * S3's answer to a conditional write that met a concurrent operation on the same key: 409
+ * ConditionalRequestConflict, "retry the upload" (S3 API Reference, PutObject, If-None-Match and
+ * If-Match). The SDK's retry strategy does not retry a 409.
+ */
+export const isConditionalConflict = (err: unknown) =>
+  isAwsError(err) && (err.name === 'ConditionalRequestConflict' || err.$metadata.httpStatusCode === 409);
+
+/** How many times a conditional write is sent in all while S3 answers ConditionalRequestConflict. */
+export const CONDITIONAL_WRITE_ATTEMPTS = 4;
+
+/**
+ * Sends `write` (a conditional PutObject) again while S3 answers 409 ConditionalRequestConflict, at
+ * most CONDITIONAL_WRITE_ATTEMPTS times in all, 50-250 ms apart (jittered): the retried write then
+ * gets the precondition's own answer (success, or 412 once the concurrent write has landed).
+ * @throws what the last attempt threw
+ */
+export async function conditionalWrite<T>(write: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await write();
+    } catch (err) {
+      if (!isConditionalConflict(err) || attempt >= CONDITIONAL_WRITE_ATTEMPTS) throw err;
+      await new Promise((r) => setTimeout(r, 50 + Math.random() * 200));
+    }
+  }
+}

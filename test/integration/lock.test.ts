@@ -6,6 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { localExecutionStatus, recordLocalExecution } from '../../cli/local/executions.js';
 import { acquireLock, lockKey, releaseLock } from '../../core/backup/lock.js';
 import { createLogger } from '../../core/log.js';
+import { createS3Client } from '../../core/s3/client.js';
+import { CONDITIONAL_WRITE_ATTEMPTS } from '../../core/s3/objects.js';
+import { startFaultProxy } from '../../harness/index.js';
 import { useLocalS3 } from '../helpers/s3.js';
 import { testTempDir } from '../helpers/temp.js';
 
@@ -42,6 +45,53 @@ describe('target lock (S3 conditional writes on the real S3 server)', () => {
       expect(taken, `round ${round}: ${JSON.stringify(results.map((r) => r.status))}`).toHaveLength(1);
       for (const r of results)
         if (r.status === 'rejected') expect(r.reason).toMatchObject({ name: 'TargetLocked' });
+    }
+  });
+
+  it("takes the lock through S3's 409 ConditionalRequestConflict (sent again, as S3 asks), and fails StorageError when it persists", async () => {
+    // What S3 answers a conditional write that met a concurrent operation on the key (S3 API
+    // Reference, PutObject: "On a 409 failure you should retry the upload"); the SDK does not retry it.
+    const proxy = await startFaultProxy(local.server.endpoint);
+    const client = createS3Client({
+      endpoint: proxy.endpoint,
+      region: local.server.region,
+      forcePathStyle: true,
+      credentials: local.server.credentials,
+    });
+    try {
+      const conflict = (times: number) =>
+        proxy.add({
+          match: { method: 'PUT', path: /\/locks\// },
+          fault: { kind: 'status', status: 409, code: 'ConditionalRequestConflict' },
+          times,
+        });
+      const once = conflict(2);
+      expect((await acquireLock(client, Bucket, 'conflict', 'exec-1', { ttlSeconds: 3600 })).owner).toBe(
+        'exec-1',
+      );
+      expect(once.hits).toBe(2);
+      once.remove();
+      // Held now: the next conditional write, after one conflict, gets the precondition's own answer.
+      const again = conflict(1);
+      await expect(
+        acquireLock(client, Bucket, 'conflict', 'exec-2', { ttlSeconds: 3600 }),
+      ).rejects.toMatchObject({
+        name: 'TargetLocked',
+      });
+      again.remove();
+      expect(await releaseLock(client, Bucket, 'conflict', 'exec-1')).toBe(true);
+      const always = conflict(100);
+      await expect(
+        acquireLock(client, Bucket, 'conflict', 'exec-3', { ttlSeconds: 3600 }),
+      ).rejects.toMatchObject({
+        name: 'StorageError',
+        message: expect.stringMatching(/locking target conflict/),
+      });
+      expect(always.hits).toBe(CONDITIONAL_WRITE_ATTEMPTS);
+      always.remove();
+    } finally {
+      client.destroy();
+      await proxy.stop();
     }
   });
 
