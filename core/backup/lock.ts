@@ -260,10 +260,20 @@ export async function acquireLock(
   }
   try {
     // Ended, expired, malformed (or released between our two reads): take it over only if nobody else changed it.
-    await put(held?.etag ? { IfMatch: held.etag } : { IfNoneMatch: '*' });
+    try {
+      await put(held?.etag ? { IfMatch: held.etag } : { IfNoneMatch: '*' });
+    } catch (err) {
+      // Released since it was read (If-Match on a key that no longer exists: 404): create it, as when none was held.
+      if (!(held?.etag && isNotFound(err))) throw err;
+      await put({ IfNoneMatch: '*' });
+    }
     return lock;
   } catch (err) {
     if (isPreconditionFailed(err)) {
+      // Our own write may be what the precondition met: an earlier attempt of this same request (an
+      // answer lost after the write landed, or a 409 resent while the first was still being written).
+      const now = await readLock(s3, bucket, target).catch(() => undefined);
+      if (now?.valid && now.lock.owner === owner && now.lock.acquiredAt === lock.acquiredAt) return now.lock;
       throw new TargetLockedError(
         `target ${target} was locked by another execution at the same moment (${where}); ` +
           'two executions never work on the same target at once: run again once it has ended',

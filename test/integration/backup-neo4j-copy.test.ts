@@ -118,21 +118,33 @@ describe('backup runner: Neo4j Community dumped from a copy of its stopped store
       const before = await countGraph(source);
       await services.update(cluster, service, 0);
       expect(source.pid()).toBeUndefined();
-      // The last dump's upload waits 40 s: the DBMS, started after the copy, must serve before it ends.
+      // The last dump's upload is held until the DBMS, started after the copy, serves (at most a
+      // scaled 120 s): before, a fixed 40 s, which a slow start could outlast.
+      let releaseUpload: () => void = () => undefined;
+      const uploadHeld = new Promise<void>((resolve) => {
+        releaseUpload = resolve;
+      });
+      const bound = setTimeout(releaseUpload, scaled(120_000));
       stack.proxy.add({
         match: { path: /\/system\.dump$/, test: ({ method }) => method === 'PUT' || method === 'POST' },
-        fault: { kind: 'delay', ms: 40_000 },
+        fault: { kind: 'hold', until: uploadHeld },
         times: 1,
       });
       let servingAt: number | undefined;
       let done = false;
       const watch = (async () => {
         while (!done) {
-          if (servingAt === undefined && (await serving(source))) servingAt = Date.now();
+          if (servingAt === undefined && (await serving(source))) {
+            servingAt = Date.now();
+            releaseUpload();
+          }
           await new Promise((r) => setTimeout(r, 250));
         }
       })();
-      const run = await runRunner('backup-neo4j', env(backupId));
+      const run = await runRunner('backup-neo4j', env(backupId)).finally(() => {
+        clearTimeout(bound);
+        releaseUpload();
+      });
       done = true;
       await watch;
       stack.proxy.clear();

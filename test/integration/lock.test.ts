@@ -9,6 +9,7 @@ import { createLogger } from '../../core/log.js';
 import { createS3Client } from '../../core/s3/client.js';
 import { CONDITIONAL_WRITE_ATTEMPTS } from '../../core/s3/objects.js';
 import { startFaultProxy } from '../../harness/index.js';
+import { scaled } from '../../harness/time-scale.js';
 import { useLocalS3 } from '../helpers/s3.js';
 import { testTempDir } from '../helpers/temp.js';
 
@@ -89,6 +90,65 @@ describe('target lock (S3 conditional writes on the real S3 server)', () => {
       });
       expect(always.hits).toBe(CONDITIONAL_WRITE_ATTEMPTS);
       always.remove();
+    } finally {
+      client.destroy();
+      await proxy.stop();
+    }
+  });
+
+  it('takes over an expired lock whose answer was lost (the resent write meets our own), and one released between the read and the take-over', async () => {
+    const proxy = await startFaultProxy(local.server.endpoint);
+    const client = createS3Client({
+      endpoint: proxy.endpoint,
+      region: local.server.region,
+      forcePathStyle: true,
+      credentials: local.server.credentials,
+    });
+    const expired = async (target: string) =>
+      acquireLock(local.s3, Bucket, target, 'exec-old', {
+        ttlSeconds: 60,
+        now: () => new Date(Date.now() - 7_200_000),
+      });
+    const getText = async (key: string) =>
+      (await (await local.s3.send(new GetObjectCommand({ Bucket, Key: key }))).Body?.transformToString()) ??
+      '';
+    /** Matches the n-th PUT of `target`'s lock through the proxy (the first is the If-None-Match that meets the lock). */
+    const nthPut = (target: string, n: number) => {
+      let puts = 0;
+      return ({ method, path }: { method: string; path: string }) =>
+        method === 'PUT' && path.endsWith(`/locks/${target}.json`) && ++puts === n;
+    };
+    try {
+      // The take-over (If-Match) lands, its answer is lost, the SDK sends it again: 412, against our own write.
+      await expired('lost');
+      const lost = proxy.add({ match: { test: nthPut('lost', 2) }, fault: { kind: 'drop-response' } });
+      const taken = await acquireLock(client, Bucket, 'lost', 'exec-new', { ttlSeconds: 3600 });
+      expect(lost.hits).toBe(1);
+      expect(taken.owner).toBe('exec-new');
+      expect(JSON.parse(await getText('locks/lost.json')).owner).toBe('exec-new');
+      lost.remove();
+
+      // The expired lock is deleted while the take-over is on its way: If-Match meets no object (404).
+      await expired('released');
+      let release: () => void = () => undefined;
+      const held = proxy.add({
+        match: { test: nthPut('released', 2) },
+        fault: {
+          kind: 'hold',
+          until: new Promise<void>((r) => {
+            release = r;
+          }),
+        },
+      });
+      const taking = acquireLock(client, Bucket, 'released', 'exec-new', { ttlSeconds: 3600 });
+      const deadline = Date.now() + scaled(30_000);
+      while (held.hits === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(held.hits).toBe(1);
+      expect(await releaseLock(local.s3, Bucket, 'released', 'exec-old')).toBe(true);
+      release();
+      expect((await taking).owner).toBe('exec-new');
+      expect(JSON.parse(await getText('locks/released.json')).owner).toBe('exec-new');
+      held.remove();
     } finally {
       client.destroy();
       await proxy.stop();
