@@ -272,8 +272,9 @@ export async function acquireLock(
     if (isPreconditionFailed(err)) {
       // Our own write may be what the precondition met: an earlier attempt of this same request (an
       // answer lost after the write landed, or a 409 resent while the first was still being written).
-      const now = await readLock(s3, bucket, target).catch(() => undefined);
-      if (now?.valid && now.lock.owner === owner && now.lock.acquiredAt === lock.acquiredAt) return now.lock;
+      const current = await readLock(s3, bucket, target).catch(() => undefined);
+      if (current?.valid && current.lock.owner === owner && current.lock.acquiredAt === lock.acquiredAt)
+        return current.lock;
       throw new TargetLockedError(
         `target ${target} was locked by another execution at the same moment (${where}); ` +
           'two executions never work on the same target at once: run again once it has ended',

@@ -326,7 +326,7 @@ export function storageError(err: unknown, doing: string): unknown {
  * ConditionalRequestConflict, "retry the upload" (S3 API Reference, PutObject, If-None-Match and
  * If-Match). The SDK's retry strategy does not retry a 409.
  */
-export const isConditionalConflict = (err: unknown) =>
+const isConditionalConflict = (err: unknown) =>
   isAwsError(err) && (err.name === 'ConditionalRequestConflict' || err.$metadata.httpStatusCode === 409);
 
 /** How many times a conditional write is sent in all while S3 answers ConditionalRequestConflict. */

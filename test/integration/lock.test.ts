@@ -1,14 +1,14 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { localExecutionStatus, recordLocalExecution } from '../../cli/local/executions.js';
 import { acquireLock, lockKey, releaseLock } from '../../core/backup/lock.js';
 import { createLogger } from '../../core/log.js';
 import { createS3Client } from '../../core/s3/client.js';
 import { CONDITIONAL_WRITE_ATTEMPTS } from '../../core/s3/objects.js';
-import { startFaultProxy } from '../../harness/index.js';
+import { type FaultProxy, startFaultProxy } from '../../harness/index.js';
 import { scaled } from '../../harness/time-scale.js';
 import { useLocalS3 } from '../helpers/s3.js';
 import { testTempDir } from '../helpers/temp.js';
@@ -17,6 +17,23 @@ const Bucket = 'backups-lock-test';
 
 describe('target lock (S3 conditional writes on the real S3 server)', () => {
   const local = useLocalS3(Bucket);
+
+  /** Runs `use` with a fault proxy in front of the local S3 server and a client through it; both closed after. */
+  const throughProxy = async (use: (proxy: FaultProxy, client: S3Client) => Promise<void>) => {
+    const proxy = await startFaultProxy(local.server.endpoint);
+    const client = createS3Client({
+      endpoint: proxy.endpoint,
+      region: local.server.region,
+      forcePathStyle: true,
+      credentials: local.server.credentials,
+    });
+    try {
+      await use(proxy, client);
+    } finally {
+      client.destroy();
+      await proxy.stop();
+    }
+  };
 
   it('lets exactly one of two racing executions take a target', async () => {
     const results = await Promise.allSettled([
@@ -52,14 +69,7 @@ describe('target lock (S3 conditional writes on the real S3 server)', () => {
   it("takes the lock through S3's 409 ConditionalRequestConflict (sent again, as S3 asks), and fails StorageError when it persists", async () => {
     // What S3 answers a conditional write that met a concurrent operation on the key (S3 API
     // Reference, PutObject: "On a 409 failure you should retry the upload"); the SDK does not retry it.
-    const proxy = await startFaultProxy(local.server.endpoint);
-    const client = createS3Client({
-      endpoint: proxy.endpoint,
-      region: local.server.region,
-      forcePathStyle: true,
-      credentials: local.server.credentials,
-    });
-    try {
+    await throughProxy(async (proxy, client) => {
       const conflict = (times: number) =>
         proxy.add({
           match: { method: 'PUT', path: /\/locks\// },
@@ -90,35 +100,25 @@ describe('target lock (S3 conditional writes on the real S3 server)', () => {
       });
       expect(always.hits).toBe(CONDITIONAL_WRITE_ATTEMPTS);
       always.remove();
-    } finally {
-      client.destroy();
-      await proxy.stop();
-    }
+    });
   });
 
   it('takes over an expired lock whose answer was lost (the resent write meets our own), and one released between the read and the take-over', async () => {
-    const proxy = await startFaultProxy(local.server.endpoint);
-    const client = createS3Client({
-      endpoint: proxy.endpoint,
-      region: local.server.region,
-      forcePathStyle: true,
-      credentials: local.server.credentials,
-    });
-    const expired = async (target: string) =>
-      acquireLock(local.s3, Bucket, target, 'exec-old', {
-        ttlSeconds: 60,
-        now: () => new Date(Date.now() - 7_200_000),
-      });
-    const getText = async (key: string) =>
-      (await (await local.s3.send(new GetObjectCommand({ Bucket, Key: key }))).Body?.transformToString()) ??
-      '';
-    /** Matches the n-th PUT of `target`'s lock through the proxy (the first is the If-None-Match that meets the lock). */
-    const nthPut = (target: string, n: number) => {
-      let puts = 0;
-      return ({ method, path }: { method: string; path: string }) =>
-        method === 'PUT' && path.endsWith(`/locks/${target}.json`) && ++puts === n;
-    };
-    try {
+    await throughProxy(async (proxy, client) => {
+      const expired = async (target: string) =>
+        acquireLock(local.s3, Bucket, target, 'exec-old', {
+          ttlSeconds: 60,
+          now: () => new Date(Date.now() - 7_200_000),
+        });
+      const getText = async (key: string) =>
+        (await (await local.s3.send(new GetObjectCommand({ Bucket, Key: key }))).Body?.transformToString()) ??
+        '';
+      /** Matches the n-th PUT of `target`'s lock through the proxy (the first is the If-None-Match that meets the lock). */
+      const nthPut = (target: string, n: number) => {
+        let puts = 0;
+        return ({ method, path }: { method: string; path: string }) =>
+          method === 'PUT' && path.endsWith(`/locks/${target}.json`) && ++puts === n;
+      };
       // The take-over (If-Match) lands, its answer is lost, the SDK sends it again: 412, against our own write.
       await expired('lost');
       const lost = proxy.add({ match: { test: nthPut('lost', 2) }, fault: { kind: 'drop-response' } });
@@ -149,10 +149,7 @@ describe('target lock (S3 conditional writes on the real S3 server)', () => {
       expect((await taking).owner).toBe('exec-new');
       expect(JSON.parse(await getText('locks/released.json')).owner).toBe('exec-new');
       held.remove();
-    } finally {
-      client.destroy();
-      await proxy.stop();
-    }
+    });
   });
 
   it('refuses a second run while the first holds the lock, and allows it after release', async () => {

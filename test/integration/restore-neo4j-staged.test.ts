@@ -209,6 +209,61 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
     expect.fail(`${what}: ${why}\nneo4j-admin calls:\n${calls}`);
   };
 
+  /** How many `Stray` nodes named `name` the running DBMS's neo4j holds, as text. */
+  const strays = async (name: string) =>
+    (await cypher('neo4j', `MATCH (s:Stray {name: '${name}'}) RETURN toString(count(s)) AS n`))[0]?.n;
+
+  /** A wrapper hold (NEO4J_ADMIN_HOLD*) at `<scratch>/<name>`: reached once `.loaded` exists, let go by `.release`. */
+  const holdFiles = (name: string) => {
+    const path = join(scratch, name);
+    return {
+      path,
+      reached: () => existsSync(`${path}.loaded`),
+      release: () => writeFileSync(`${path}.release`, ''),
+      clear: () => {
+        rmSync(`${path}.loaded`, { force: true });
+        rmSync(`${path}.release`, { force: true });
+      },
+    };
+  };
+
+  /**
+   * The frame of the "a DBMS started during the restore" tests: the DBMS stopped, the restore begun
+   * (`adminEnv`, `options`, through `client`); once `reached()` (untilReached, `what`), the DBMS
+   * started and a `Stray` named `stray` written to neo4j, then `release()` lets the restore go on
+   * (also when the test fails first). Returns what the restore threw (undefined: it succeeded).
+   */
+  const startedDuringRestore = async (run: {
+    adminEnv: Record<string, string>;
+    options?: Partial<Parameters<typeof restoreNeo4jCommunity>[3]>;
+    client?: S3Client;
+    reached: () => boolean;
+    release: () => void;
+    what: string;
+    stray: string;
+  }): Promise<unknown> => {
+    rmSync(adminLog, { force: true });
+    await neo4j.stopDbms();
+    const restore = restoreNeo4jCommunity(ctx(run.client), admin(run.adminEnv), manifest, {
+      workDir: join(scratch, 'work'),
+      store: store(),
+      ...run.options,
+    }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    try {
+      await untilReached(run.reached, restore, run.what);
+      await neo4j.startDbms();
+      await cypher('neo4j', `CREATE (:Stray {name: '${run.stray}'})`);
+      run.release();
+      return await restore;
+    } finally {
+      run.release();
+      await restore;
+    }
+  };
+
   /**
    * The frame of every "the target is left as it was" test: the graph changed after the backup, the
    * DBMS stopped, `fail` run with the store's file stamps taken before (it asserts the restore's
@@ -429,30 +484,19 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
     'a DBMS started during the restore is found just before the swap: nothing swapped, its graph and writes kept',
     async () => {
       await changeGraph();
-      rmSync(adminLog, { force: true });
-      const hold = join(scratch, 'hold');
-      await neo4j.stopDbms();
-      const restore = restoreNeo4jCommunity(ctx(), admin({ NEO4J_ADMIN_HOLD: hold }), manifest, {
-        workDir: join(scratch, 'work'),
-        system: 'restore',
-        store: store(),
-      }).then(
-        () => undefined,
-        (err: unknown) => err,
-      );
+      const hold = holdFiles('hold');
       let error: unknown;
       try {
         // Once the last staged load is done: the DBMS started, written to, then the restore goes on.
-        await untilReached(() => existsSync(`${hold}.loaded`), restore, 'the last staged load ended');
-        await neo4j.startDbms();
-        await cypher('neo4j', 'CREATE (:Stray {name: "written while the restore ran"})');
-        writeFileSync(`${hold}.release`, '');
-        error = await restore;
+        error = await startedDuringRestore({
+          adminEnv: { NEO4J_ADMIN_HOLD: hold.path },
+          options: { system: 'restore' },
+          ...hold,
+          what: 'the last staged load ended',
+          stray: 'written while the restore ran',
+        });
       } finally {
-        writeFileSync(`${hold}.release`, '');
-        await restore;
-        rmSync(`${hold}.loaded`, { force: true });
-        rmSync(`${hold}.release`, { force: true });
+        hold.clear();
       }
       expect(error).toMatchObject({
         name: 'Neo4jDatabaseInUse',
@@ -462,17 +506,10 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
       });
       expect(await leftoverStaging(dirs())).toEqual([]);
       // Still the running DBMS's graph with its new write, and after a restart as well.
-      const strays = async () =>
-        (
-          await cypher(
-            'neo4j',
-            "MATCH (s:Stray {name: 'written while the restore ran'}) RETURN toString(count(s)) AS n",
-          )
-        )[0]?.n;
-      expect(await strays()).toBe('1');
+      expect(await strays('written while the restore ran')).toBe('1');
       await neo4j.stopDbms();
       await neo4j.startDbms();
-      expect(await strays()).toBe('1');
+      expect(await strays('written while the restore ran')).toBe('1');
       expect(await users()).toContain('operator');
     },
     scaled(480_000),
@@ -481,30 +518,17 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
   it(
     'a DBMS started while the staged load ran out of room: no in-place load, Neo4jDatabaseInUse, its graph and new writes kept',
     async () => {
-      const hold = join(scratch, 'hold-no-room');
-      rmSync(adminLog, { force: true });
-      await neo4j.stopDbms();
-      const restore = restoreNeo4jCommunity(
-        ctx(),
-        admin({ NEO4J_ADMIN_HOLD: hold, NEO4J_ADMIN_FAIL_STAGED: '1' }),
-        manifest,
-        { workDir: join(scratch, 'work'), store: store() },
-      ).then(
-        () => undefined,
-        (err: unknown) => err,
-      );
+      const hold = holdFiles('hold-no-room');
       let error: unknown;
       try {
-        await untilReached(() => existsSync(`${hold}.loaded`), restore, 'the staged load began');
-        await neo4j.startDbms();
-        await cypher('neo4j', 'CREATE (:Stray {name: "written while the load had no room"})');
-        writeFileSync(`${hold}.release`, '');
-        error = await restore;
+        error = await startedDuringRestore({
+          adminEnv: { NEO4J_ADMIN_HOLD: hold.path, NEO4J_ADMIN_FAIL_STAGED: '1' },
+          ...hold,
+          what: 'the staged load began',
+          stray: 'written while the load had no room',
+        });
       } finally {
-        writeFileSync(`${hold}.release`, '');
-        await restore;
-        rmSync(`${hold}.loaded`, { force: true });
-        rmSync(`${hold}.release`, { force: true });
+        hold.clear();
       }
       expect(error).toMatchObject({
         name: 'Neo4jDatabaseInUse',
@@ -514,14 +538,7 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
       });
       expect(loadsRun().filter((l) => !/^database load ibh-restore-/.test(l))).toEqual([]);
       expect(await leftoverStaging(dirs())).toEqual([]);
-      const strays = async () =>
-        (
-          await cypher(
-            'neo4j',
-            "MATCH (s:Stray {name: 'written while the load had no room'}) RETURN toString(count(s)) AS n",
-          )
-        )[0]?.n;
-      expect(await strays()).toBe('1');
+      expect(await strays('written while the load had no room')).toBe('1');
     },
     scaled(480_000),
   );
@@ -590,7 +607,6 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
     'neo4j.restoreLoad "in-place": a DBMS started after the in-use check, while the download went on, is refused by neo4j-admin as the load begins: nothing loaded, its graph and writes kept',
     async () => {
       await changeGraph();
-      rmSync(adminLog, { force: true });
       // neo4j.dump's download is held until the DBMS has been started and written to.
       let release: () => void = () => undefined;
       const rule = proxy.add({
@@ -603,29 +619,22 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
         },
       });
       const client = proxied();
-      await neo4j.stopDbms();
-      const restore = restoreNeo4jCommunity(
-        ctx(client),
-        // The wrapper logs "info ended" once the in-use check's database info has run.
-        admin({ NEO4J_ADMIN_SLOW_INFO: '0' }),
-        manifest,
-        { workDir: join(scratch, 'work'), store: store(), load: 'in-place' },
-      ).then(
-        () => undefined,
-        (err: unknown) => err,
-      );
       let error: unknown;
       try {
-        const infoEnded = () => existsSync(adminLog) && readFileSync(adminLog, 'utf8').includes('info ended');
-        await untilReached(infoEnded, restore, 'the in-use check ran');
-        expect(rule.hits).toBeGreaterThan(0);
-        await neo4j.startDbms();
-        await cypher('neo4j', 'CREATE (:Stray {name: "written while the download ran"})');
-        release();
-        error = await restore;
+        error = await startedDuringRestore({
+          // The wrapper logs "info ended" once the in-use check's database info has run; by then the
+          // download has begun (and is held).
+          adminEnv: { NEO4J_ADMIN_SLOW_INFO: '0' },
+          options: { load: 'in-place' },
+          client,
+          reached: () =>
+            rule.hits > 0 && existsSync(adminLog) && readFileSync(adminLog, 'utf8').includes('info ended'),
+          release: () => release(),
+          what: 'the in-use check ran, the download held',
+          stray: 'written while the download ran',
+        });
       } finally {
         release();
-        await restore;
         rule.remove();
         client.destroy();
       }
@@ -639,17 +648,10 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
       expect(targetStateNote()).toMatch(/^Nothing was loaded in place: the target's store was not changed\./);
       // The one load was begun, and refused by neo4j-admin: the DBMS holds the database.
       expect(loadsMade()).toEqual([expect.stringMatching(/^neo4j --from-path=/)]);
-      const strays = async () =>
-        (
-          await cypher(
-            'neo4j',
-            "MATCH (s:Stray {name: 'written while the download ran'}) RETURN toString(count(s)) AS n",
-          )
-        )[0]?.n;
-      expect(await strays()).toBe('1');
+      expect(await strays('written while the download ran')).toBe('1');
       await neo4j.stopDbms();
       await neo4j.startDbms();
-      expect(await strays()).toBe('1');
+      expect(await strays('written while the download ran')).toBe('1');
       // No stray left for the next test's graph.
       await cypher('neo4j', "MATCH (s:Stray {name: 'written while the download ran'}) DELETE s");
     },
@@ -660,30 +662,18 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
     'neo4j.restoreLoad "in-place": a DBMS started between system\'s load and neo4j\'s is refused by neo4j-admin: partly restored, named, neo4j and its new writes kept',
     async () => {
       await changeGraph();
-      rmSync(adminLog, { force: true });
-      const hold = join(scratch, 'hold-between-loads');
-      await neo4j.stopDbms();
-      const restore = restoreNeo4jCommunity(ctx(), admin({ NEO4J_ADMIN_HOLD_AFTER_FIRST: hold }), manifest, {
-        workDir: join(scratch, 'work'),
-        store: store(),
-        system: 'restore',
-        load: 'in-place',
-      }).then(
-        () => undefined,
-        (err: unknown) => err,
-      );
+      const hold = holdFiles('hold-between-loads');
       let error: unknown;
       try {
-        await untilReached(() => existsSync(`${hold}.loaded`), restore, "system's in-place load ended");
-        await neo4j.startDbms();
-        await cypher('neo4j', 'CREATE (:Stray {name: "written between the loads"})');
-        writeFileSync(`${hold}.release`, '');
-        error = await restore;
+        error = await startedDuringRestore({
+          adminEnv: { NEO4J_ADMIN_HOLD_AFTER_FIRST: hold.path },
+          options: { system: 'restore', load: 'in-place' },
+          ...hold,
+          what: "system's in-place load ended",
+          stray: 'written between the loads',
+        });
       } finally {
-        writeFileSync(`${hold}.release`, '');
-        await restore;
-        rmSync(`${hold}.loaded`, { force: true });
-        rmSync(`${hold}.release`, { force: true });
+        hold.clear();
       }
       expect(error).toMatchObject({
         name: 'Neo4jDatabaseInUse',
@@ -699,14 +689,7 @@ describe('restore: Neo4j Community, staged (real neo4j-admin, real S3 server)', 
         expect.stringMatching(/^neo4j --from-path=/),
       ]);
       // neo4j as it was, with the write made between the loads; system the backup's (no operator).
-      const strays = async () =>
-        (
-          await cypher(
-            'neo4j',
-            "MATCH (s:Stray {name: 'written between the loads'}) RETURN toString(count(s)) AS n",
-          )
-        )[0]?.n;
-      expect(await strays()).toBe('1');
+      expect(await strays('written between the loads')).toBe('1');
       expect(await users()).not.toContain('operator');
       await cypher('neo4j', "MATCH (s:Stray {name: 'written between the loads'}) DELETE s");
     },
