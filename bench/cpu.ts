@@ -8,8 +8,23 @@ const TICKS_PER_SECOND = 100;
 
 /** CPU seconds (user + system) process `pid` has used so far. @throws when it does not exist */
 export function cpuSeconds(pid: number): number {
-  const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  return processCpu(pid).self;
+}
+
+/**
+ * CPU seconds process `pid` has used so far (`self`: utime + stime, fields 14-15) and that of its
+ * children it has waited for (`children`: cutime + cstime, fields 16-17).
+ * @throws when it does not exist
+ */
+export function processCpu(pid: number): { self: number; children: number } {
+  // After "comm)", field 3 (state) is index 0, so field n is index n - 3.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+  const at = (field: number) => Number(fields[field - 3]);
+  return {
+    self: (at(14) + at(15)) / TICKS_PER_SECOND,
+    children: (at(16) + at(17)) / TICKS_PER_SECOND,
+  };
 }
 
 /**

@@ -18,6 +18,10 @@
  *   BENCH_NEO4J_ROUNDS   interleaved rounds of each (best of; default 2)
  *   BENCH_RUNNER_NODE    the node executable that runs the runner in those two (default this one; the
  *                    runner's image runs Node.js 22, whose node:zlib checks a dump's zstd body natively)
+ *   BENCH_MINIO      "0" leaves MinIO out of those two; otherwise, when MinIO is installed
+ *                    (scripts/setup.sh --with-minio, or HARNESS_MINIO), the backup benchmark runs ours
+ *                    against it too (b') and the restore one its in-place restore from it (b''), beside
+ *                    moto: how much of ours is the local S3 server's CPU on the same cores
  *   BENCH_WINDOW_MIB store size of the Community downtime window benchmark (real Neo4j filled over
  *                    Cypher; default 300)
  *   BENCH_WINDOW_GIB sizes (GiB, comma-separated) of Infrahub-shaped stores (those of BENCH_NEO4J_GIB)
@@ -186,7 +190,8 @@ if (!only || only === 'neo4j-backup') {
     `\nBenchmark: Neo4j ${graphVersion} Community backup on an Infrahub-shaped graph (real neo4j-admin, local S3 server)`,
   );
   console.log(
-    '  compares: (a) raw neo4j-admin database dump --to-path to local disk, (b) our runner streaming dump --to-stdout to S3, (c) staged: dump to disk, sha256sum, tar+gzip, upload',
+    '  compares: (a) raw neo4j-admin database dump --to-path to local disk, (b) our runner streaming dump --to-stdout to S3 (moto), ' +
+      "(b') the same to MinIO when installed, (c) staged: dump to disk, sha256sum, tar+gzip, upload",
   );
   const rows = await neo4jBackupBenchmark(graphVersion, neo4jSizes, neo4jRounds, (line) => console.log(line));
   for (const line of formatNeo4jBackup(rows)) console.log(line);
@@ -197,7 +202,7 @@ if (!only || only === 'neo4j-restore') {
     `\nBenchmark: Neo4j ${graphVersion} Community restore on an Infrahub-shaped graph (real neo4j-admin, local S3 server)`,
   );
   console.log(
-    `  compares: (a) raw neo4j-admin database load from a local file + start + count, (b) our runner: restore-neo4j from S3 (SHA-256 verified) + start + validate-neo4j, staged (the default), (b') the same with neo4j.restoreLoad "in-place"`,
+    `  compares: (a) raw neo4j-admin database load from a local file + start + count, (b) our runner: restore-neo4j from S3 (SHA-256 verified) + start + validate-neo4j, staged (the default), (b') the same with neo4j.restoreLoad "in-place", (b'') (b') from MinIO when installed`,
   );
   const rows = await neo4jRestoreBenchmark(graphVersion, neo4jSizes, neo4jRounds, (line) =>
     console.log(line),

@@ -21,8 +21,9 @@ import { DeleteObjectCommand, ListObjectVersionsCommand, type S3Client } from '@
 import { localRunnerEnv, neo4jRunnerEnv } from '../cli/local/runner-process.js';
 import { buildRunner } from '../containers/runner/build.js';
 import { createVersionedBucket, type Neo4jServer, startNeo4j, startS3 } from '../harness/index.js';
+import { type LocalS3Endpoint, minioBinary, startMinio } from '../harness/minio.js';
 import { runnerNodePath } from '../harness/paths.js';
-import { cpuSeconds } from './cpu.js';
+import { cpuSeconds, machineCpu } from './cpu.js';
 import { inStreamChecksOn } from './in-stream.js';
 import { ensureInfrahubShapedStore, type InfrahubShapedStore } from './neo4j-graph.js';
 import { flushPageCache, type Measured, measure } from './pg-backup.js';
@@ -41,6 +42,17 @@ export interface Neo4jBackupRow {
   oursDumpMs: Record<string, number>;
   /** CPU seconds the local S3 server (moto, on the same cores) used during (b). */
   s3CpuDuringOurs: number;
+  /**
+   * The whole machine's busy CPU-seconds during (a) and during (b) (bench/cpu.ts machineCpu: the
+   * benchmark's processes and anything else the shared machine ran meanwhile), of the round each
+   * time is from.
+   */
+  busyCpu: { raw: number; ours: number };
+  /**
+   * (b) again against MinIO (harness/minio.ts) when it is installed: the same runner and store, a
+   * server that costs far less CPU beside neo4j-admin. Best of the rounds, as (b).
+   */
+  oursMinio?: Measured & { dumpMs: Record<string, number>; s3Cpu: number; busyCpu: number };
   /** The largest peak RSS of the runner over the rounds. */
   oursPeakRssKiB: number;
   rounds: number;
@@ -62,9 +74,11 @@ async function emptyBucket(s3: S3Client, bucket: string): Promise<void> {
 /** Steps run one after the other: their total time, and the largest peak RSS. */
 export function total(steps: Record<string, Measured>): Measured & { steps: Record<string, Measured> } {
   const all = Object.values(steps);
+  const sum = (f: (m: Measured) => number) => all.reduce((n, m) => n + f(m), 0);
   return {
-    wallMs: all.reduce((n, m) => n + m.wallMs, 0),
+    wallMs: sum((m) => m.wallMs),
     peakRssKiB: Math.max(...all.map((m) => m.peakRssKiB)),
+    cpu: { self: sum((m) => m.cpu?.self ?? 0), children: sum((m) => m.cpu?.children ?? 0) },
     steps,
   };
 }
@@ -112,6 +126,7 @@ async function runOne(
   bundle: string,
   s3Server: Awaited<ReturnType<typeof startS3>>,
   s3: S3Client,
+  minio: { server: LocalS3Endpoint; s3: S3Client } | undefined,
   bucket: string,
   rounds: number,
   print: (line: string) => void,
@@ -141,17 +156,21 @@ async function runOne(
       const rawSteps: Record<string, Measured> = {};
       // Each way starts with no dirty pages (not timed), so none pays for another's writes.
       flushPageCache();
+      const rawCpu = machineCpu().busy;
       for (const db of DATABASES)
         rawSteps[db] = await measure(neo4j.adminPath, ['database', 'dump', db, `--to-path=${rawDir}`], {
           env: adminEnv,
         });
+      const rawBusy = machineCpu().busy - rawCpu;
       const dumpBytes = DATABASES.reduce((n, db) => n + statSync(join(rawDir, `${db}.dump`)).size, 0);
       if (round === 1) checkMs = await inStreamChecksOn(runnerNode(), join(rawDir, 'neo4j.dump'));
       rmSync(rawDir, { recursive: true });
 
       flushPageCache();
       const s3Cpu = cpuSeconds(s3Server.pid);
+      const oursCpu = machineCpu().busy;
       const ours = await measure(runnerNode(), [bundle, 'backup-neo4j'], { env: runnerEnv });
+      const oursBusy = machineCpu().busy - oursCpu;
       const s3CpuDuringOurs = cpuSeconds(s3Server.pid) - s3Cpu;
       const span = (db: string) =>
         loggedSpan(
@@ -161,6 +180,37 @@ async function runOne(
           db,
         );
       await emptyBucket(s3, bucket);
+
+      let oursMinio: Neo4jBackupRow['oursMinio'];
+      if (minio) {
+        flushPageCache();
+        const cpu = cpuSeconds(minio.server.pid);
+        const busy = machineCpu().busy;
+        const run = await measure(runnerNode(), [bundle, 'backup-neo4j'], {
+          env: {
+            ...runnerEnv,
+            ...localRunnerEnv(minio.server, {
+              target: 'bench',
+              backupId: 'infrahub_backup_20261121_020000',
+              bucket,
+            }),
+          },
+        });
+        const stderr = run.stderr ?? '';
+        const dumpMs = Object.fromEntries(
+          DATABASES.map((db) => [
+            db,
+            loggedSpan(stderr, 'neo4j-admin database dump started', 'neo4j-admin database dump finished', db),
+          ]),
+        );
+        oursMinio = {
+          ...run,
+          dumpMs,
+          s3Cpu: cpuSeconds(minio.server.pid) - cpu,
+          busyCpu: machineCpu().busy - busy,
+        };
+        await emptyBucket(minio.s3, bucket);
+      }
 
       const dir = join(work, 'backup');
       mkdirSync(dir);
@@ -200,15 +250,24 @@ async function runOne(
       const staged = total(steps);
       // Best of the rounds for each way on its own (the machine is shared: its load varies).
       const oursBetter = !best || ours.wallMs < best.ours.wallMs;
+      const rawBetter = !best || raw.wallMs < best.raw.wallMs;
       best = {
         dumpBytes,
-        raw: best && best.raw.wallMs <= raw.wallMs ? best.raw : raw,
+        raw: rawBetter || !best ? raw : best.raw,
+        busyCpu: {
+          raw: rawBetter || !best ? rawBusy : best.busyCpu.raw,
+          ours: oursBetter || !best ? oursBusy : best.busyCpu.ours,
+        },
         ours: oursBetter || !best ? ours : best.ours,
         oursDumpMs: oursBetter || !best ? { neo4j: span('neo4j'), system: span('system') } : best.oursDumpMs,
         s3CpuDuringOurs: oursBetter || !best ? s3CpuDuringOurs : best.s3CpuDuringOurs,
+        oursMinio:
+          oursMinio && (!best?.oursMinio || oursMinio.wallMs < best.oursMinio.wallMs)
+            ? oursMinio
+            : best?.oursMinio,
         staged: best && best.staged.wallMs <= staged.wallMs ? best.staged : staged,
         // The largest of the rounds: memory, unlike time, is not helped by a quiet moment.
-        oursPeakRssKiB: Math.max(best?.oursPeakRssKiB ?? 0, ours.peakRssKiB),
+        oursPeakRssKiB: Math.max(best?.oursPeakRssKiB ?? 0, ours.peakRssKiB, oursMinio?.peakRssKiB ?? 0),
       };
       load.push(loadavg()[0] ?? 0);
     }
@@ -235,8 +294,17 @@ export async function neo4jBackupBenchmark(
   const s3Server = await startS3();
   const s3 = s3Server.client();
   const bucket = 'bench-neo4j-backups';
+  let minio: { server: LocalS3Endpoint; s3: S3Client } | undefined;
   try {
     await createVersionedBucket(s3, bucket);
+    if (process.env.BENCH_MINIO !== '0' && minioBinary()) {
+      const server = await startMinio();
+      minio = { server, s3: server.client() };
+      await createVersionedBucket(minio.s3, bucket);
+    } else
+      print(
+        `  (b') against MinIO: skipped (${process.env.BENCH_MINIO === '0' ? 'BENCH_MINIO=0' : 'not installed: scripts/setup.sh --with-minio'})`,
+      );
     const rows: Neo4jBackupRow[] = [];
     for (const targetBytes of sizesBytes) {
       const store = await ensureInfrahubShapedStore({ neo4jVersion: version, targetBytes, print });
@@ -244,11 +312,11 @@ export async function neo4jBackupBenchmark(
         `  store ${(store.storeBytes / GiB).toFixed(2)} GiB (${store.reused ? 'reused from the cache' : 'generated'}): ` +
           `${store.nodes} nodes, ${store.relationships} relationships`,
       );
-      rows.push(await runOne(version, store, bundle, s3Server, s3, bucket, rounds, print));
+      rows.push(await runOne(version, store, bundle, s3Server, s3, minio, bucket, rounds, print));
     }
     return rows;
   } finally {
-    await s3Server.stop();
+    await Promise.all([s3Server.stop(), minio?.server.stop()]);
   }
 }
 
@@ -295,6 +363,15 @@ export function formatNeo4jBackup(rows: readonly Neo4jBackupRow[]): string[] {
     lines.push(
       `        the local S3 server (moto) used ${r.s3CpuDuringOurs.toFixed(1)} CPU-s during (b), on the same cores as neo4j-admin`,
     );
+    const m = r.oursMinio;
+    if (m) {
+      lines.push(`    (b') ours again, to MinIO (a Go S3 server)          ${s(m)}`);
+      lines.push(
+        `        of which each dump streamed to S3: ${Object.entries(m.dumpMs)
+          .map(([db, ms]) => `${db} ${(ms / 1000).toFixed(1)} s`)
+          .join(', ')}; MinIO used ${m.s3Cpu.toFixed(1)} CPU-s during (b'), on the same cores`,
+      );
+    }
     lines.push(
       `        the runner's in-stream work on neo4j.dump alone (format check decompressing the zstd body, SHA-256), ` +
         `without neo4j-admin or S3: ${(r.checkMs / 1000).toFixed(1)} s on Node.js ${runnerNodeVersion()} ` +
@@ -307,8 +384,27 @@ export function formatNeo4jBackup(rows: readonly Neo4jBackupRow[]): string[] {
         .join(', ')}`,
     );
     const ratio = (x: Measured, y: Measured) => (x.wallMs / y.wallMs).toFixed(2);
+    const busy = (cpuS: number, x: Measured) =>
+      `${cpuS.toFixed(1)} CPU-s (${(cpuS / (x.wallMs / 1000)).toFixed(2)} of ${cpus().length} cores)`;
+    const floor = (cpuS: number) =>
+      `${(cpuS / cpus().length).toFixed(1)} s, ${(cpuS / cpus().length / (r.raw.wallMs / 1000)).toFixed(2)}x (a)`;
     lines.push(
-      `    ratios: b/a = ${ratio(r.ours, r.raw)} (target <= 1.15), c/b = ${ratio(r.staged, r.ours)} (target >= 2); ` +
+      `    the machine's busy CPU during each: (a) ${busy(r.busyCpu.raw, r.raw)}, (b) ${busy(r.busyCpu.ours, r.ours)}` +
+        (m ? `, (b') ${busy(m.busyCpu, m)}` : '') +
+        `; none can end before its busy CPU-s spread over the ${cpus().length} cores: (b) ${floor(r.busyCpu.ours)}` +
+        (m ? `, (b') ${floor(m.busyCpu)}` : ''),
+    );
+    const split = (x: Measured) =>
+      x.cpu
+        ? `runner ${x.cpu.self.toFixed(1)}, its neo4j-admin calls ${x.cpu.children.toFixed(1)}`
+        : 'not sampled';
+    lines.push(
+      `        of which, in CPU-s: (a) neo4j-admin ${r.raw.cpu ? (r.raw.cpu.self + r.raw.cpu.children).toFixed(1) : 'not sampled'}; (b) ${split(r.ours)}` +
+        (m ? `; (b') ${split(m)}` : ''),
+    );
+    lines.push(
+      `    ratios: b/a = ${ratio(r.ours, r.raw)} (target <= 1.15)${m ? `, b'/a = ${ratio(m, r.raw)} (to MinIO)` : ''}, ` +
+        `c/b = ${ratio(r.staged, r.ours)} (target >= 2); ` +
         `best of ${r.rounds} interleaved rounds each; load average ${r.load.map((l) => l.toFixed(1)).join(' -> ')} on ${cpus().length} cores`,
     );
   }

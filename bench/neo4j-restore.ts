@@ -28,6 +28,7 @@ import { fileKey, neo4jDumpPath } from '../core/backup/layout.js';
 import { writeManifest } from '../core/backup/seal.js';
 import { openObject } from '../core/s3/objects.js';
 import { countGraph, createVersionedBucket, startS3 } from '../harness/index.js';
+import { minioBinary, startMinio } from '../harness/minio.js';
 import { cpuSeconds, machineCpu } from './cpu.js';
 import { loggedAt, runnerNode, runnerNodeVersion, startOnStore } from './neo4j-backup.js';
 import { ensureInfrahubShapedStore, type InfrahubShapedStore } from './neo4j-graph.js';
@@ -57,6 +58,12 @@ export interface Neo4jRestoreRow {
   ours: RestoreSide;
   /** (b'): ours with neo4j.restoreLoad "in-place". */
   oursInPlace: RestoreSide;
+  /**
+   * (b''): (b') downloading from MinIO (harness/minio.ts) instead of moto, when MinIO is installed:
+   * the same backup written there too, a server that costs less CPU and serves faster on these cores.
+   */
+  oursInPlaceMinio?: RestoreSide;
+  oursInPlaceMinioBest?: RestoreSide;
   /**
    * Each step's best over the rounds, summed: the DBMS's start (the same work on both sides) varies
    * most from one start to the next (5.7-12.7 s for the 1 GiB store here), and this takes it out.
@@ -108,7 +115,12 @@ async function runOne(
   print: (line: string) => void,
 ): Promise<Neo4jRestoreRow> {
   const work = mkdtempSync(join(tmpdir(), 'bench-neo4j-restore-'));
-  const [neo4j, s3Server] = await Promise.all([startOnStore(version, store), startS3()]);
+  const withMinio = process.env.BENCH_MINIO !== '0' && minioBinary() !== undefined;
+  const [neo4j, s3Server, minio] = await Promise.all([
+    startOnStore(version, store),
+    startS3(),
+    withMinio ? startMinio() : undefined,
+  ]);
   const s3 = s3Server.client();
   const bucket = 'bench-neo4j-restores';
   const target = 'bench';
@@ -122,11 +134,24 @@ async function runOne(
       ...neo4jRunnerEnv(neo4j),
       NEO4J_COUNT_OFFLINE: 'false',
     };
-    print('    backing the store up with the runner (Bolt counts, then the dump; not timed) ...');
+    const minioEnv = minio ? localRunnerEnv(minio, { target, backupId, bucket }) : {};
+    const minioS3 = minio?.client();
+    if (minioS3) await createVersionedBucket(minioS3, bucket);
+    print(
+      `    backing the store up with the runner (Bolt counts, then the dump; not timed)${minio ? ', to moto and to MinIO' : ''} ...`,
+    );
     await measure(runnerNode(), [bundle, 'count-neo4j'], { env: runnerEnv });
+    if (minio) await measure(runnerNode(), [bundle, 'count-neo4j'], { env: { ...runnerEnv, ...minioEnv } });
     await neo4j.stopDbms();
     await measure(runnerNode(), [bundle, 'backup-neo4j'], { env: runnerEnv });
     const { manifest } = await writeManifest(s3, bucket, { target, backupId, components: ['database'] });
+    if (minioS3) {
+      await measure(runnerNode(), [bundle, 'backup-neo4j'], { env: { ...runnerEnv, ...minioEnv } });
+      await writeManifest(minioS3, bucket, { target, backupId, components: ['database'] });
+    } else
+      print(
+        `    (b'') in place from MinIO: skipped (${process.env.BENCH_MINIO === '0' ? 'BENCH_MINIO=0' : 'not installed: scripts/setup.sh --with-minio'})`,
+      );
     const path = neo4jDumpPath('neo4j');
     const rawDir = join(work, 'raw');
     mkdirSync(rawDir);
@@ -137,9 +162,14 @@ async function runOne(
     );
     const dumpBytes = statSync(file).size;
     // The machine's CPU and the S3 server's, read before and after a step.
-    const cpuNow = () => ({ at: Date.now(), machine: machineCpu(), s3: cpuSeconds(s3Server.pid) });
+    const cpuNow = (pid = s3Server.pid) => ({
+      at: Date.now(),
+      machine: machineCpu(),
+      s3: cpuSeconds(pid),
+      pid,
+    });
     const cpuSince = (from: ReturnType<typeof cpuNow>) => {
-      const now = cpuNow();
+      const now = cpuNow(from.pid);
       return {
         busy: now.machine.busy - from.machine.busy,
         available: ((now.at - from.at) / 1000) * cpus().length,
@@ -159,17 +189,21 @@ async function runOne(
      * line on standard output; on AWS its SendTaskSuccess, when the state machine goes on to start the
      * DBMS), the DBMS's start (beside the removal of the replaced store, staged), then validate-neo4j.
      */
-    const oursSide = async (how: 'staged' | 'in-place'): Promise<RestoreSide> => {
+    const oursSide = async (
+      how: 'staged' | 'in-place',
+      from: 'moto' | 'MinIO' = 'moto',
+    ): Promise<RestoreSide> => {
+      const serverEnv = from === 'MinIO' ? minioEnv : {};
       flushPageCache();
       const restoreStart = Date.now();
-      const cpuBeforeOurs = cpuNow();
+      const cpuBeforeOurs = cpuNow(from === 'MinIO' && minio ? minio.pid : s3Server.pid);
       let printed = '';
       let markReported: (at: number) => void = () => undefined;
       const reported = new Promise<number>((resolve) => {
         markReported = resolve;
       });
       const running = measure(runnerNode(), [bundle, 'restore-neo4j'], {
-        env: { ...restoreEnv, NEO4J_RESTORE_LOAD: how },
+        env: { ...restoreEnv, ...serverEnv, NEO4J_RESTORE_LOAD: how },
         onStdout: (text) => {
           printed += text;
           if (printed.includes('"step":"restore-neo4j"')) markReported(Date.now());
@@ -184,7 +218,9 @@ async function runOne(
       const restoreCpu = cpuSince(cpuBeforeOurs);
       const oursStart = await timed(() => neo4j.startDbms());
       const validateStart = Date.now();
-      const validated = await measure(runnerNode(), [bundle, 'validate-neo4j'], { env: restoreEnv });
+      const validated = await measure(runnerNode(), [bundle, 'validate-neo4j'], {
+        env: { ...restoreEnv, ...serverEnv },
+      });
       const restored = await running;
       await neo4j.stopDbms();
       const b = side(
@@ -230,12 +266,14 @@ async function runOne(
     let rawBest: RestoreSide | undefined;
     let oursBest: RestoreSide | undefined;
     let oursInPlaceBest: RestoreSide | undefined;
+    let oursInPlaceMinio: RestoreSide | undefined;
+    let oursInPlaceMinioBest: RestoreSide | undefined;
     const load = [loadavg()[0] ?? 0];
     let stdinOver = Number.POSITIVE_INFINITY;
     let stdinBeside = Number.POSITIVE_INFINITY;
     for (let round = 1; round <= rounds; round++) {
       print(
-        `    round ${round} of ${rounds}: (a) raw load + start + count, (b) ours from S3 + start + validate, staged, (b') the same in place ...`,
+        `    round ${round} of ${rounds}: (a) raw load + start + count, (b) ours from S3 + start + validate, staged, (b') the same in place${minio ? ", (b'') in place from MinIO" : ''} ...`,
       );
       // Each side starts with no dirty pages (sync, not timed): a load's 4 GiB of writes otherwise
       // sit in the page cache when it ends and are written back during the next side's run, which
@@ -277,6 +315,11 @@ async function runOne(
 
       const b = await oursSide('staged');
       const b2 = await oursSide('in-place');
+      if (minio) {
+        const b3 = await oursSide('in-place', 'MinIO');
+        if (!oursInPlaceMinio || b3.totalMs < oursInPlaceMinio.totalMs) oursInPlaceMinio = b3;
+        oursInPlaceMinioBest = bestOfEach(oursInPlaceMinioBest, b3);
+      }
       if (!raw || a.totalMs < raw.totalMs) raw = a;
       if (!ours || b.totalMs < ours.totalMs) ours = b;
       if (!oursInPlace || b2.totalMs < oursInPlace.totalMs) oursInPlace = b2;
@@ -296,13 +339,14 @@ async function runOne(
       rawBest,
       oursBest,
       oursInPlaceBest,
+      ...(oursInPlaceMinio && oursInPlaceMinioBest ? { oursInPlaceMinio, oursInPlaceMinioBest } : {}),
       stdinOver,
       stdinBeside,
       rounds,
       load,
     };
   } finally {
-    await Promise.allSettled([neo4j.stop(), s3Server.stop()]);
+    await Promise.allSettled([neo4j.stop(), s3Server.stop(), minio?.stop()]);
     rmSync(work, { recursive: true, force: true });
   }
 }
@@ -357,6 +401,12 @@ export function formatNeo4jRestore(rows: readonly Neo4jRestoreRow[]): string[] {
       `    (b') ours in place (neo4j.restoreLoad): the same   ${s(r.oursInPlace)}`,
       ...phases(r.oursInPlace.phases, 'every file verified, then loaded over the database'),
     );
+    const fromMinio = r.oursInPlaceMinio;
+    if (fromMinio)
+      lines.push(
+        `    (b'') (b') downloading from MinIO             ${s(fromMinio)}`,
+        ...phases(fromMinio.phases, "as (b'), the S3 server MinIO"),
+      );
     lines.push(
       `    (c) neo4j-admin alone, the same file on standard input: over the existing database ${(r.stdinOver / 1000).toFixed(1)} s, ` +
         `under a new name beside it (as the staged restore loads) ${(r.stdinBeside / 1000).toFixed(1)} s: ${(r.stdinBeside / r.stdinOver).toFixed(2)}x`,
@@ -366,16 +416,22 @@ export function formatNeo4jRestore(rows: readonly Neo4jRestoreRow[]): string[] {
         ? `${c.busy.toFixed(1)} of ${c.available.toFixed(1)} CPU-s busy (the local S3 server ${c.s3.toFixed(1)})`
         : 'not measured';
     lines.push(
-      `        CPU during the load step, in the rows above: (a) ${cpu(r.raw.cpu)}; (b) ${cpu(r.ours.cpu)}; (b') ${cpu(r.oursInPlace.cpu)}`,
+      `        CPU during the load step, in the rows above: (a) ${cpu(r.raw.cpu)}; (b) ${cpu(r.ours.cpu)}; (b') ${cpu(r.oursInPlace.cpu)}` +
+        (fromMinio ? `; (b'') ${cpu(fromMinio.cpu)}` : ''),
     );
     const secs = (ms: number) => (ms / 1000).toFixed(1);
     lines.push(
       `    each step's best of the rounds, summed: (a) ${secs(r.rawBest.totalMs)} s, (b) ${secs(r.oursBest.totalMs)} s, (b') ${secs(r.oursInPlaceBest.totalMs)} s ` +
         `(start ${secs(r.rawBest.steps.start ?? 0)}, ${secs(r.oursBest.steps.start ?? 0)} and ${secs(r.oursInPlaceBest.steps.start ?? 0)} s): ` +
-        `b/a = ${(r.oursBest.totalMs / r.rawBest.totalMs).toFixed(2)}, b'/a = ${(r.oursInPlaceBest.totalMs / r.rawBest.totalMs).toFixed(2)}`,
+        `b/a = ${(r.oursBest.totalMs / r.rawBest.totalMs).toFixed(2)}, b'/a = ${(r.oursInPlaceBest.totalMs / r.rawBest.totalMs).toFixed(2)}` +
+        (r.oursInPlaceMinioBest
+          ? `, b''/a = ${(r.oursInPlaceMinioBest.totalMs / r.rawBest.totalMs).toFixed(2)} (${secs(r.oursInPlaceMinioBest.totalMs)} s)`
+          : ''),
     );
     lines.push(
-      `    ratio b/a = ${(r.ours.totalMs / r.raw.totalMs).toFixed(2)}, b'/a = ${(r.oursInPlace.totalMs / r.raw.totalMs).toFixed(2)} (target <= 1.2); best of ${r.rounds} interleaved rounds each; ` +
+      `    ratio b/a = ${(r.ours.totalMs / r.raw.totalMs).toFixed(2)}, b'/a = ${(r.oursInPlace.totalMs / r.raw.totalMs).toFixed(2)}` +
+        (fromMinio ? `, b''/a = ${(fromMinio.totalMs / r.raw.totalMs).toFixed(2)}` : '') +
+        ` (target <= 1.2); best of ${r.rounds} interleaved rounds each; ` +
         `load average ${r.load.map((l) => l.toFixed(1)).join(' -> ')} on ${cpus().length} cores`,
     );
   }

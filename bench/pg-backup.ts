@@ -27,7 +27,7 @@ import {
   startPostgres,
   startS3,
 } from '../harness/index.js';
-import { cpuSeconds } from './cpu.js';
+import { cpuSeconds, processCpu } from './cpu.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -37,6 +37,12 @@ export interface Measured {
   peakRssKiB: number;
   /** The last 64 KiB the process wrote to stderr (the runner's JSON log lines). */
   stderr?: string;
+  /**
+   * CPU-seconds from the last sample of /proc/<pid>/stat before it exited (bench/cpu.ts: up to one
+   * 20 ms sample short): `self` its own (utime + stime), `children` that of the children it waited
+   * for (cutime + cstime: the runner's neo4j-admin, pg_dump).
+   */
+  cpu?: { self: number; children: number };
 }
 
 /**
@@ -60,11 +66,13 @@ export function measure(
       stderr = (stderr + d.toString()).slice(-65536);
     });
     let peak = 0;
+    let cpu: Measured['cpu'];
     const sample = () => {
       try {
         const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
         const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
         if (hwm > peak) peak = hwm;
+        if (child.pid !== undefined) cpu = processCpu(child.pid);
       } catch {
         // exited between samples
       }
@@ -76,7 +84,7 @@ export function measure(
       clearInterval(timer);
       const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
       if (code !== 0) reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr}`));
-      else resolve({ wallMs, peakRssKiB: peak, stderr });
+      else resolve({ wallMs, peakRssKiB: peak, stderr, ...(cpu ? { cpu } : {}) });
     });
   });
 }

@@ -168,7 +168,8 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server & 
   };
 }
 
-function localCredentialsEnv(): Record<string, string> {
+/** AWS_* credential and region variables for the harness's static credentials (any local S3 server). */
+export function localCredentialsEnv(): Record<string, string> {
   return {
     AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
     AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,

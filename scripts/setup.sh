@@ -14,15 +14,19 @@ set -euo pipefail
 
 # --with-infrahub: also the real Infrahub (Redis, RabbitMQ, infrahub-server on Python 3.12+), which the
 # demo and the end-to-end suite run; `npm test` needs none of it.
+# --with-minio: also MinIO, built from the Go module proxy with `go install` (about 12 minutes, 150 MB),
+# which only the Neo4j backup benchmark uses beside moto (harness/minio.ts); needs Go.
 # --system: install missing system packages with apt-get (the demo and CI do; `npm test`'s pretest
 # does not: it only checks, so running the tests never changes the machine's packages).
 with_infrahub=false
+with_minio=false
 system=false
 for arg in "$@"; do
   case "$arg" in
     --with-infrahub) with_infrahub=true ;;
+    --with-minio) with_minio=true ;;
     --system) system=true ;;
-    *) printf '[setup] error: unknown option %s (known: --with-infrahub, --system)\n' "$arg" >&2; exit 2 ;;
+    *) printf '[setup] error: unknown option %s (known: --with-infrahub, --with-minio, --system)\n' "$arg" >&2; exit 2 ;;
   esac
 done
 
@@ -197,6 +201,23 @@ if [ "$(uname -m)" = x86_64 ]; then
     echo "$runner_node_version" > "$runner_node_dir/.setup-stamp"
   else
     log "the runner's Node.js $runner_node_version up to date"
+  fi
+fi
+
+# --- MinIO, for the Neo4j backup benchmark only (--with-minio) -------------------------------
+# The module and version are harness/minio.ts's MINIO_MODULE; built with the Go toolchain into
+# .cache/minio/bin (its module cache in .cache/minio/gopath, kept for a rebuild).
+if $with_minio; then
+  minio_module="$(grep -o "github.com/minio/minio@[^']*" harness/minio.ts | head -1)"
+  [ -n "$minio_module" ] || fail "no MINIO_MODULE in harness/minio.ts"
+  if [ "$(cat .cache/minio/.setup-stamp 2>/dev/null)" != "$minio_module" ] || [ ! -x .cache/minio/bin/minio ]; then
+    command -v go > /dev/null || fail "--with-minio needs Go (https://go.dev/doc/install) to build $minio_module"
+    log "MinIO ($minio_module) with go install into .cache/minio/bin: about 12 minutes"
+    mkdir -p .cache/minio
+    GOPATH="$ROOT/.cache/minio/gopath" GOBIN="$ROOT/.cache/minio/bin" GOFLAGS="-mod=mod -modcacherw" go install "$minio_module"
+    echo "$minio_module" > .cache/minio/.setup-stamp
+  else
+    log "MinIO up to date"
   fi
 fi
 
