@@ -8,6 +8,7 @@ import { task } from '../../harness/fake-infrahub-api.js';
 import { countGraph, type Neo4jServer } from '../../harness/index.js';
 import { enteredStates as entered, type LocalStack, startLocalStack } from '../../harness/local-stack.js';
 import { scaled } from '../../harness/time-scale.js';
+import { holdTool } from '../helpers/held-tool.js';
 import { captureNotices, emfMetricNames, type Notices } from '../helpers/notices.js';
 import { exists, retentionTag } from '../helpers/s3.js';
 
@@ -355,14 +356,33 @@ describe(
     it(
       'refuses a second execution on the same target while the first runs',
       async () => {
-        const [a, b] = await Promise.all([
-          run({ targets: ['infrahub-lab'], components: ['task-manager-db'] }),
-          run({ targets: ['infrahub-lab'], components: ['task-manager-db'] }),
-        ]);
-        const statuses = [a.status, b.status].sort();
-        expect(statuses).toEqual(['FAILED', 'SUCCEEDED']);
-        const refused = a.status === 'FAILED' ? a : b;
-        const winner = a.status === 'FAILED' ? b : a;
+        // The first execution's pg_dump is held until the second was refused: both started together
+        // before, and a first run of a second or two could end (its lock released) before the second
+        // asked for the lock.
+        const held = holdTool(target.postgres.binDir, 'pg_dump');
+        let first: ReturnType<typeof run> | undefined;
+        let winner: Awaited<ReturnType<typeof run>>;
+        let refused: Awaited<ReturnType<typeof run>>;
+        try {
+          const runtime = localRuntime(target);
+          first = run(
+            { targets: ['infrahub-lab'], components: ['task-manager-db'] },
+            { runtime: () => ({ ...runtime, env: { ...runtime.env, PG_BINDIR: held.dir } }) },
+          );
+          first.catch(() => undefined);
+          expect(await held.untilHolding(first, scaled(120_000)), "the first execution's pg_dump began").toBe(
+            true,
+          );
+          refused = await run({ targets: ['infrahub-lab'], components: ['task-manager-db'] });
+          held.release();
+          winner = await first;
+        } finally {
+          held.release();
+          await first?.catch(() => undefined);
+          held.remove();
+        }
+        expect(winner.status, winner.cause).toBe('SUCCEEDED');
+        expect(refused.status).toBe('FAILED');
         expect(refused.cause).toMatch(/failed at AcquireLock: TargetLocked: .*locked by/);
         expect(refused.cause).toContain(winner.executionArn);
         // The refused run ran no runner. Its failure path tries a release (S3 may have stored a lock whose

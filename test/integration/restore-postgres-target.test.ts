@@ -1,6 +1,3 @@
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,11 +22,11 @@ import {
   startS3,
 } from '../../harness/index.js';
 import { scaled } from '../../harness/time-scale.js';
+import { holdTool } from '../helpers/held-tool.js';
 
 const Bucket = 'backups-restore-pg-target';
 const target = 'infrahub-lab';
 const logger = createLogger({}, { write: () => undefined });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // The target database as a deployment has it: owned by the application's role (not the superuser
 // the restore connects as, like an RDS master user), with database-level settings, ACL, comment,
@@ -371,59 +368,35 @@ describe('restore: PostgreSQL keeps the target database (owner, ACL, settings) a
       // first's pg_restore (the one that restores: --exit-on-error) is held until the second has
       // been refused: before, a first restore of 0.2 s could end before the second began (a full
       // run saw the second succeed).
-      const bin = mkdtempSync(join(tmpdir(), 'restore-pg-hold-'));
+      const held = holdTool(postgres.binDir, 'pg_restore', '--exit-on-error');
       let first: Promise<unknown> | undefined;
       try {
-        for (const tool of readdirSync(postgres.binDir))
-          if (tool !== 'pg_restore') symlinkSync(join(postgres.binDir, tool), join(bin, tool));
-        writeFileSync(
-          join(bin, 'pg_restore'),
-          [
-            '#!/bin/sh',
-            `case " $* " in *" --exit-on-error "*) if mkdir '${bin}/held' 2>/dev/null; then`,
-            `  touch '${bin}/holding'; while [ ! -e '${bin}/release' ]; do sleep 0.1; done; fi;; esac`,
-            `exec '${join(postgres.binDir, 'pg_restore')}' "$@"`,
-            '',
-          ].join('\n'),
-        );
-        chmodSync(join(bin, 'pg_restore'), 0o755);
         first = restorePostgres(
           ctx('infrahub_backup_20261120_010000', 'restore_20261121_060000_one'),
           su('prefect'),
           manifest,
-          { binDir: bin },
+          { binDir: held.dir },
         );
         first.catch(() => undefined);
         const { fresh } = restoreDatabaseNames('prefect', 'restore_20261121_060000_one');
-        let firstEnded = false;
-        first.then(
-          () => {
-            firstEnded = true;
-          },
-          () => {
-            firstEnded = true;
-          },
+        expect(await held.untilHolding(first, scaled(60_000)), "the first restore's pg_restore began").toBe(
+          true,
         );
-        const deadline = Date.now() + scaled(60_000);
-        while (!existsSync(join(bin, 'holding')) && !firstEnded && Date.now() < deadline) await sleep(25);
-        expect(existsSync(join(bin, 'holding')), "the first restore's pg_restore began").toBe(true);
         expect(await databases()).toContain(fresh);
         await expect(
           restorePostgres(
             ctx('infrahub_backup_20261120_010000', 'restore_20261121_060000_two'),
             su('prefect'),
             manifest,
-            {
-              binDir: bin,
-            },
+            { binDir: held.dir },
           ),
         ).rejects.toMatchObject({ name: 'RestoreInProgress' });
-        writeFileSync(join(bin, 'release'), '');
+        held.release();
         await expect(first).resolves.toMatchObject({ database: 'prefect', replaced: true });
       } finally {
-        writeFileSync(join(bin, 'release'), '');
+        held.release();
         await first?.catch(() => undefined);
-        rmSync(bin, { recursive: true, force: true });
+        held.remove();
       }
       expect(await databases()).toEqual(['postgres', 'prefect', 'template0', 'template1']);
     },
