@@ -374,6 +374,8 @@ describe(
             true,
           );
           refused = await run({ targets: ['infrahub-lab'], components: ['task-manager-db'] });
+          // The first still held its lock through the whole of the second.
+          expect(held.stillHeld(), "the first execution's pg_dump still held").toBe(true);
           held.release();
           winner = await first;
         } finally {

@@ -391,6 +391,7 @@ describe('restore: PostgreSQL keeps the target database (owner, ACL, settings) a
             { binDir: held.dir },
           ),
         ).rejects.toMatchObject({ name: 'RestoreInProgress' });
+        expect(held.stillHeld(), "the first restore's pg_restore still held").toBe(true);
         held.release();
         await expect(first).resolves.toMatchObject({ database: 'prefect', replaced: true });
       } finally {
