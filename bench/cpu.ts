@@ -28,13 +28,19 @@ export function processCpu(pid: number): { self: number; children: number } {
 }
 
 /**
- * The whole machine's CPU time so far, in CPU-seconds: `busy` (every state but idle and iowait)
- * and `total`. The difference of two readings over an interval says how much of the cores it used.
+ * The whole machine's CPU time so far, in CPU-seconds: `busy` (user, nice, system, irq, softirq)
+ * and `total` (those, idle, iowait and steal). guest and guest_nice are left out (user and nice
+ * already hold them), and steal, time the hypervisor gave another machine, is not busy here
+ * (proc(5), /proc/stat). The difference of two readings over an interval says how much of the cores
+ * it used.
  */
 export function machineCpu(): { busy: number; total: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
-  const ticks = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = ticks.reduce((a, b) => a + b, 0);
-  const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
-  return { busy: (total - idle) / TICKS_PER_SECOND, total: total / TICKS_PER_SECOND };
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = line
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  const busy = user + nice + system + irq + softirq;
+  return { busy: busy / TICKS_PER_SECOND, total: (busy + idle + iowait + steal) / TICKS_PER_SECOND };
 }

@@ -37,6 +37,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { neo4jVersion, startNeo4j } from '../harness/index.js';
+import { minioChoiceProblem } from '../harness/minio.js';
 import { type DecompressRow, decompressBenchmark, formatDecompress } from './decompress.js';
 import { hashOverhead } from './hash-overhead.js';
 import { formatInfrahubDrill, infrahubDrillBenchmark } from './infrahub-drill.js';
@@ -56,6 +57,12 @@ import {
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const only = process.env.BENCH_ONLY;
+// A MinIO named but absent stops here, not after the benchmarks before the two that use it.
+const minioProblem = process.env.BENCH_MINIO === '0' ? undefined : minioChoiceProblem();
+if (minioProblem) {
+  console.error(`bench: ${minioProblem}`);
+  process.exit(2);
+}
 const graphVersion = process.env.BENCH_NEO4J_VERSION ?? neo4jVersion();
 
 if (!only || only === 'hash') {

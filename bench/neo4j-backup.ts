@@ -6,11 +6,16 @@
  *               database streamed into a multipart upload to the local S3 server, SHA-256 and the
  *               dump's format check in the same pass, after its `--version` and `database info` checks
  *               (NEO4J_COUNT_OFFLINE=false: the offline count's read-only server is not part of the dump);
+ *   (b')        when MinIO is installed (harness/minio.ts; BENCH_MINIO=0 leaves it out): (b) to MinIO
+ *               instead of moto; (b) and (b') run in turn, their order swapped every round;
  *   (c) staged  like infrahub-backup: dump both to a folder, sha256sum them, tar+gzip the folder, upload
  *               the archive (the runner's backup-artifacts).
  * The store's files are read once before (a), so all three find them in the page cache. Each is
  * timed (wall clock) and its peak RSS read from /proc/<pid>/status (VmHWM): for (b) the runner's Node
  * process (neo4j-admin is its child, a JVM of its own, as in (a)), for (a) and (c) the largest step.
+ * CPU: the whole machine's busy time during (a) and (b), and what each way's own processes used
+ * (/proc/<pid>/stat: neo4j-admin; the runner, the neo4j-admin calls it waited for, the S3 server),
+ * with that CPU spread perfectly over the cores as a floor no way can beat on this machine.
  * Then the same for every size asked, to show whether the runner's memory grows with the data.
  */
 import { spawnSync } from 'node:child_process';
@@ -19,7 +24,6 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteObjectCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { localRunnerEnv, neo4jRunnerEnv } from '../cli/local/runner-process.js';
-import { buildRunner } from '../containers/runner/build.js';
 import { createVersionedBucket, type Neo4jServer, startNeo4j, startS3 } from '../harness/index.js';
 import { type LocalS3Endpoint, minioBinary, startMinio } from '../harness/minio.js';
 import { runnerNodePath } from '../harness/paths.js';
@@ -27,32 +31,38 @@ import { cpuSeconds, machineCpu } from './cpu.js';
 import { inStreamChecksOn } from './in-stream.js';
 import { ensureInfrahubShapedStore, type InfrahubShapedStore } from './neo4j-graph.js';
 import { flushPageCache, type Measured, measure } from './pg-backup.js';
+import { withRunnerBundle } from './runner-bundle.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 const DATABASES = ['neo4j', 'system'];
+/** The backup (b) and (b') write, emptied after each run. */
+const BACKUP_ID = 'infrahub_backup_20261121_020000';
+
+/** One run of the runner's backup-neo4j (b or b'), with its CPU (cpu: runner's own, its children's). */
+export interface OursRun extends Measured {
+  /** From the runner's log: each database's dump, from "dump started" to its object complete in S3 (ms). */
+  dumpMs: Record<string, number>;
+  /** CPU seconds the local S3 server (on the same cores) used during it. */
+  s3Cpu: number;
+  /** The whole machine's busy CPU-seconds during it (as rawBusyCpu). */
+  busyCpu: number;
+}
 
 export interface Neo4jBackupRow {
   store: InfrahubShapedStore;
   /** Bytes of neo4j.dump and system.dump as (a) wrote them. */
   dumpBytes: number;
   raw: Measured & { steps: Record<string, Measured> };
-  ours: Measured;
-  /** From the runner's log: each database's dump, from "dump started" to its object complete in S3 (ms). */
-  oursDumpMs: Record<string, number>;
-  /** CPU seconds the local S3 server (moto, on the same cores) used during (b). */
-  s3CpuDuringOurs: number;
   /**
-   * The whole machine's busy CPU-seconds during (a) and during (b) (bench/cpu.ts machineCpu: the
-   * benchmark's processes and anything else the shared machine ran meanwhile), of the round each
-   * time is from.
+   * The whole machine's busy CPU-seconds during (a) (bench/cpu.ts machineCpu: the benchmark's
+   * processes and anything else the shared machine ran meanwhile), in the round its time is from.
    */
-  busyCpu: { raw: number; ours: number };
-  /**
-   * (b) again against MinIO (harness/minio.ts) when it is installed: the same runner and store, a
-   * server that costs far less CPU beside neo4j-admin. Best of the rounds, as (b).
-   */
-  oursMinio?: Measured & { dumpMs: Record<string, number>; s3Cpu: number; busyCpu: number };
+  rawBusyCpu: number;
+  /** (b): ours to moto, its best round. */
+  ours: OursRun;
+  /** (b'): ours to MinIO (harness/minio.ts) when it is installed, its best round. */
+  oursMinio?: OursRun;
   /** The largest peak RSS of the runner over the rounds. */
   oursPeakRssKiB: number;
   rounds: number;
@@ -71,7 +81,7 @@ async function emptyBucket(s3: S3Client, bucket: string): Promise<void> {
     await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: v.Key, VersionId: v.VersionId }));
 }
 
-/** Steps run one after the other: their total time, and the largest peak RSS. */
+/** Steps run one after the other: their total time and CPU (summed), and the largest peak RSS. */
 export function total(steps: Record<string, Measured>): Measured & { steps: Record<string, Measured> } {
   const all = Object.values(steps);
   const sum = (f: (m: Measured) => number) => all.reduce((n, m) => n + f(m), 0);
@@ -142,15 +152,40 @@ async function runOne(
     const runnerEnv = {
       PATH: process.env.PATH ?? '',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      ...localRunnerEnv(s3Server, { target: 'bench', backupId: 'infrahub_backup_20261121_020000', bucket }),
+      ...localRunnerEnv(s3Server, { target: 'bench', backupId: BACKUP_ID, bucket }),
       ...neo4jRunnerEnv(neo4j),
       NEO4J_COUNT_OFFLINE: 'false',
     };
     let best: Omit<Neo4jBackupRow, 'store' | 'adminStartMs' | 'rounds' | 'load' | 'checkMs'> | undefined;
     let checkMs = 0;
     const load = [loadavg()[0] ?? 0];
+    /** The runner's backup-neo4j to `server` (then its bucket emptied): time, memory, CPU, each dump's span. */
+    const oursTo = async (server: LocalS3Endpoint, client: S3Client): Promise<OursRun> => {
+      flushPageCache();
+      const s3Cpu = cpuSeconds(server.pid);
+      const busy = machineCpu().busy;
+      const run = await measure(runnerNode(), [bundle, 'backup-neo4j'], {
+        env: { ...runnerEnv, ...localRunnerEnv(server, { target: 'bench', backupId: BACKUP_ID, bucket }) },
+      });
+      const after = { s3Cpu: cpuSeconds(server.pid) - s3Cpu, busyCpu: machineCpu().busy - busy };
+      await emptyBucket(client, bucket);
+      const dumpMs = Object.fromEntries(
+        DATABASES.map((db) => [
+          db,
+          loggedSpan(
+            run.stderr ?? '',
+            'neo4j-admin database dump started',
+            'neo4j-admin database dump finished',
+            db,
+          ),
+        ]),
+      );
+      return { ...run, dumpMs, ...after };
+    };
     for (let round = 1; round <= rounds; round++) {
-      print(`    round ${round} of ${rounds}: (a) raw dump --to-path, (b) ours to S3, (c) staged ...`);
+      print(
+        `    round ${round} of ${rounds}: (a) raw dump --to-path, (b) ours to S3${minio ? ", (b') ours to MinIO" : ''}, (c) staged ...`,
+      );
       const rawDir = join(work, 'raw');
       mkdirSync(rawDir);
       const rawSteps: Record<string, Measured> = {};
@@ -166,51 +201,13 @@ async function runOne(
       if (round === 1) checkMs = await inStreamChecksOn(runnerNode(), join(rawDir, 'neo4j.dump'));
       rmSync(rawDir, { recursive: true });
 
-      flushPageCache();
-      const s3Cpu = cpuSeconds(s3Server.pid);
-      const oursCpu = machineCpu().busy;
-      const ours = await measure(runnerNode(), [bundle, 'backup-neo4j'], { env: runnerEnv });
-      const oursBusy = machineCpu().busy - oursCpu;
-      const s3CpuDuringOurs = cpuSeconds(s3Server.pid) - s3Cpu;
-      const span = (db: string) =>
-        loggedSpan(
-          ours.stderr ?? '',
-          'neo4j-admin database dump started',
-          'neo4j-admin database dump finished',
-          db,
-        );
-      await emptyBucket(s3, bucket);
-
-      let oursMinio: Neo4jBackupRow['oursMinio'];
-      if (minio) {
-        flushPageCache();
-        const cpu = cpuSeconds(minio.server.pid);
-        const busy = machineCpu().busy;
-        const run = await measure(runnerNode(), [bundle, 'backup-neo4j'], {
-          env: {
-            ...runnerEnv,
-            ...localRunnerEnv(minio.server, {
-              target: 'bench',
-              backupId: 'infrahub_backup_20261121_020000',
-              bucket,
-            }),
-          },
-        });
-        const stderr = run.stderr ?? '';
-        const dumpMs = Object.fromEntries(
-          DATABASES.map((db) => [
-            db,
-            loggedSpan(stderr, 'neo4j-admin database dump started', 'neo4j-admin database dump finished', db),
-          ]),
-        );
-        oursMinio = {
-          ...run,
-          dumpMs,
-          s3Cpu: cpuSeconds(minio.server.pid) - cpu,
-          busyCpu: machineCpu().busy - busy,
-        };
-        await emptyBucket(minio.s3, bucket);
-      }
+      // (b) and (b') in turn, their order swapped every round so neither always runs second.
+      const servers = minio ? [s3Server, minio.server] : [s3Server];
+      const runs = new Map<LocalS3Endpoint, OursRun>();
+      for (const server of round % 2 === 0 ? [...servers].reverse() : servers)
+        runs.set(server, await oursTo(server, server === s3Server ? s3 : (minio?.s3 as S3Client)));
+      const ours = runs.get(s3Server) as OursRun;
+      const oursMinio = minio ? runs.get(minio.server) : undefined;
 
       const dir = join(work, 'backup');
       mkdirSync(dir);
@@ -249,18 +246,12 @@ async function runOne(
       const raw = total(rawSteps);
       const staged = total(steps);
       // Best of the rounds for each way on its own (the machine is shared: its load varies).
-      const oursBetter = !best || ours.wallMs < best.ours.wallMs;
       const rawBetter = !best || raw.wallMs < best.raw.wallMs;
       best = {
         dumpBytes,
         raw: rawBetter || !best ? raw : best.raw,
-        busyCpu: {
-          raw: rawBetter || !best ? rawBusy : best.busyCpu.raw,
-          ours: oursBetter || !best ? oursBusy : best.busyCpu.ours,
-        },
-        ours: oursBetter || !best ? ours : best.ours,
-        oursDumpMs: oursBetter || !best ? { neo4j: span('neo4j'), system: span('system') } : best.oursDumpMs,
-        s3CpuDuringOurs: oursBetter || !best ? s3CpuDuringOurs : best.s3CpuDuringOurs,
+        rawBusyCpu: rawBetter || !best ? rawBusy : best.rawBusyCpu,
+        ours: !best || ours.wallMs < best.ours.wallMs ? ours : best.ours,
         oursMinio:
           oursMinio && (!best?.oursMinio || oursMinio.wallMs < best.oursMinio.wallMs)
             ? oursMinio
@@ -289,8 +280,16 @@ export async function neo4jBackupBenchmark(
   rounds: number,
   print: (line: string) => void,
 ): Promise<Neo4jBackupRow[]> {
-  const bundle = join(mkdtempSync(join(tmpdir(), 'bench-runner-')), 'runner.mjs');
-  await buildRunner(bundle);
+  return withRunnerBundle((bundle) => backupRows(version, sizesBytes, rounds, bundle, print));
+}
+
+async function backupRows(
+  version: string,
+  sizesBytes: readonly number[],
+  rounds: number,
+  bundle: string,
+  print: (line: string) => void,
+): Promise<Neo4jBackupRow[]> {
   const s3Server = await startS3();
   const s3 = s3Server.client();
   const bucket = 'bench-neo4j-backups';
@@ -350,7 +349,7 @@ export function formatNeo4jBackup(rows: readonly Neo4jBackupRow[]): string[] {
       `    (b) ours: runner, dump --to-stdout streamed to S3    ${s(r.ours)}  (runner's Node process, Node.js ${runnerNodeVersion()})`,
     );
     lines.push(
-      `        of which each dump streamed to S3: ${Object.entries(r.oursDumpMs)
+      `        of which each dump streamed to S3: ${Object.entries(r.ours.dumpMs)
         .map(([db, ms]) => `${db} ${(ms / 1000).toFixed(1)} s`)
         .join(', ')} (raw: ${Object.entries(r.raw.steps)
         .map(([db, m]) => `${db} ${(m.wallMs / 1000).toFixed(1)} s`)
@@ -361,11 +360,11 @@ export function formatNeo4jBackup(rows: readonly Neo4jBackupRow[]): string[] {
         `one after the other, ours 4 in two rounds (--version beside one database info for both databases, then the two dumps)`,
     );
     lines.push(
-      `        the local S3 server (moto) used ${r.s3CpuDuringOurs.toFixed(1)} CPU-s during (b), on the same cores as neo4j-admin`,
+      `        the local S3 server (moto) used ${r.ours.s3Cpu.toFixed(1)} CPU-s during (b), on the same cores as neo4j-admin`,
     );
     const m = r.oursMinio;
     if (m) {
-      lines.push(`    (b') ours again, to MinIO (a Go S3 server)          ${s(m)}`);
+      lines.push(`    (b') ours again, to MinIO (a Go S3 server)           ${s(m)}`);
       lines.push(
         `        of which each dump streamed to S3: ${Object.entries(m.dumpMs)
           .map(([db, ms]) => `${db} ${(ms / 1000).toFixed(1)} s`)
@@ -384,23 +383,24 @@ export function formatNeo4jBackup(rows: readonly Neo4jBackupRow[]): string[] {
         .join(', ')}`,
     );
     const ratio = (x: Measured, y: Measured) => (x.wallMs / y.wallMs).toFixed(2);
-    const busy = (cpuS: number, x: Measured) =>
-      `${cpuS.toFixed(1)} CPU-s (${(cpuS / (x.wallMs / 1000)).toFixed(2)} of ${cpus().length} cores)`;
-    const floor = (cpuS: number) =>
-      `${(cpuS / cpus().length).toFixed(1)} s, ${(cpuS / cpus().length / (r.raw.wallMs / 1000)).toFixed(2)}x (a)`;
-    lines.push(
-      `    the machine's busy CPU during each: (a) ${busy(r.busyCpu.raw, r.raw)}, (b) ${busy(r.busyCpu.ours, r.ours)}` +
-        (m ? `, (b') ${busy(m.busyCpu, m)}` : '') +
-        `; none can end before its busy CPU-s spread over the ${cpus().length} cores: (b) ${floor(r.busyCpu.ours)}` +
-        (m ? `, (b') ${floor(m.busyCpu)}` : ''),
-    );
-    const split = (x: Measured) =>
+    const cores = cpus().length;
+    const ofA = (cpuS: number) =>
+      `${(cpuS / cores).toFixed(1)} s, ${(cpuS / cores / (r.raw.wallMs / 1000)).toFixed(2)}x (a)`;
+    const adminA = r.raw.cpu ? r.raw.cpu.self + r.raw.cpu.children : Number.NaN;
+    // What each way's own processes used: (a) neo4j-admin; (b) the runner, the neo4j-admin calls it
+    // waited for, the S3 server. The floor: that CPU spread perfectly over the cores.
+    const attributed = (x: OursRun) => (x.cpu ? x.cpu.self + x.cpu.children + x.s3Cpu : Number.NaN);
+    const split = (x: OursRun, server: string) =>
       x.cpu
-        ? `runner ${x.cpu.self.toFixed(1)}, its neo4j-admin calls ${x.cpu.children.toFixed(1)}`
+        ? `runner ${x.cpu.self.toFixed(1)} + its neo4j-admin calls ${x.cpu.children.toFixed(1)} + ${server} ${x.s3Cpu.toFixed(1)} ` +
+          `= ${attributed(x).toFixed(1)} (other processes ${(x.busyCpu - attributed(x)).toFixed(1)}); ` +
+          `spread over the ${cores} cores: ${ofA(attributed(x))}, without the S3 server's ${ofA(attributed(x) - x.s3Cpu)}`
         : 'not sampled';
     lines.push(
-      `        of which, in CPU-s: (a) neo4j-admin ${r.raw.cpu ? (r.raw.cpu.self + r.raw.cpu.children).toFixed(1) : 'not sampled'}; (b) ${split(r.ours)}` +
-        (m ? `; (b') ${split(m)}` : ''),
+      `    CPU-s used: (a) neo4j-admin ${adminA.toFixed(1)} (other processes ${(r.rawBusyCpu - adminA).toFixed(1)}; ` +
+        `${(adminA / (r.raw.wallMs / 1000)).toFixed(2)} of ${cores} cores)`,
+      `        (b) ${split(r.ours, 'moto')}`,
+      ...(m ? [`        (b') ${split(m, 'MinIO')}`] : []),
     );
     lines.push(
       `    ratios: b/a = ${ratio(r.ours, r.raw)} (target <= 1.15)${m ? `, b'/a = ${ratio(m, r.raw)} (to MinIO)` : ''}, ` +

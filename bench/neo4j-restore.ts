@@ -11,7 +11,10 @@
  *              runner's validate-neo4j (its counts over Bolt compared with the backup's);
  *   (b') ours, in place   the same with neo4j.restoreLoad "in-place" (NEO4J_RESTORE_LOAD): every file
  *              verified first, then loaded over `neo4j` (no second store written), reported, started,
- *              validated.
+ *              validated;
+ *   (b'') when MinIO is installed (harness/minio.ts; BENCH_MINIO=0 leaves it out): (b') downloading
+ *              from MinIO, the same backup written there too; (b') and (b'') in turn, their order
+ *              swapped every round.
  * The dump is the one the runner's own backup wrote (neo4j and system; `system` is kept, as the
  * runner's default NEO4J_SYSTEM=keep does, so both load `neo4j` only). The DBMS is stopped between.
  * Best of `rounds` for each, alternating (a) and (b) so the shared machine's load hits both; the page
@@ -23,7 +26,6 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { localRunnerEnv, neo4jRunnerEnv } from '../cli/local/runner-process.js';
-import { buildRunner } from '../containers/runner/build.js';
 import { fileKey, neo4jDumpPath } from '../core/backup/layout.js';
 import { writeManifest } from '../core/backup/seal.js';
 import { openObject } from '../core/s3/objects.js';
@@ -33,6 +35,7 @@ import { cpuSeconds, machineCpu } from './cpu.js';
 import { loggedAt, runnerNode, runnerNodeVersion, startOnStore } from './neo4j-backup.js';
 import { ensureInfrahubShapedStore, type InfrahubShapedStore } from './neo4j-graph.js';
 import { flushPageCache, measure } from './pg-backup.js';
+import { withRunnerBundle } from './runner-bundle.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -60,9 +63,10 @@ export interface Neo4jRestoreRow {
   oursInPlace: RestoreSide;
   /**
    * (b''): (b') downloading from MinIO (harness/minio.ts) instead of moto, when MinIO is installed:
-   * the same backup written there too, a server that costs less CPU and serves faster on these cores.
+   * the same backup written there too; (b') and (b'') run in turn, their order swapped every round.
    */
   oursInPlaceMinio?: RestoreSide;
+  /** (b'') each step's best of the rounds, summed, as rawBest. */
   oursInPlaceMinioBest?: RestoreSide;
   /**
    * Each step's best over the rounds, summed: the DBMS's start (the same work on both sides) varies
@@ -114,13 +118,20 @@ async function runOne(
   rounds: number,
   print: (line: string) => void,
 ): Promise<Neo4jRestoreRow> {
-  const work = mkdtempSync(join(tmpdir(), 'bench-neo4j-restore-'));
   const withMinio = process.env.BENCH_MINIO !== '0' && minioBinary() !== undefined;
-  const [neo4j, s3Server, minio] = await Promise.all([
+  const started = await Promise.allSettled([
     startOnStore(version, store),
     startS3(),
-    withMinio ? startMinio() : undefined,
-  ]);
+    withMinio ? startMinio() : Promise.resolve(undefined),
+  ] as const);
+  const [neo4jStart, s3Start, minioStart] = started;
+  if (neo4jStart.status === 'rejected' || s3Start.status === 'rejected' || minioStart.status === 'rejected') {
+    // Stop what did start before passing the first failure on.
+    await Promise.allSettled(started.map((p) => (p.status === 'fulfilled' ? p.value?.stop() : undefined)));
+    throw [neo4jStart, s3Start, minioStart].find((p) => p.status === 'rejected')?.reason;
+  }
+  const [neo4j, s3Server, minio] = [neo4jStart.value, s3Start.value, minioStart.value];
+  const work = mkdtempSync(join(tmpdir(), 'bench-neo4j-restore-'));
   const s3 = s3Server.client();
   const bucket = 'bench-neo4j-restores';
   const target = 'bench';
@@ -314,9 +325,11 @@ async function runOne(
       a.cpu = rawCpu;
 
       const b = await oursSide('staged');
+      // (b') and (b'') in turn, their order swapped every round so neither always runs second.
+      const b3First = minio && round % 2 === 0 ? await oursSide('in-place', 'MinIO') : undefined;
       const b2 = await oursSide('in-place');
       if (minio) {
-        const b3 = await oursSide('in-place', 'MinIO');
+        const b3 = b3First ?? (await oursSide('in-place', 'MinIO'));
         if (!oursInPlaceMinio || b3.totalMs < oursInPlaceMinio.totalMs) oursInPlaceMinio = b3;
         oursInPlaceMinioBest = bestOfEach(oursInPlaceMinioBest, b3);
       }
@@ -358,17 +371,17 @@ export async function neo4jRestoreBenchmark(
   rounds: number,
   print: (line: string) => void,
 ): Promise<Neo4jRestoreRow[]> {
-  const bundle = join(mkdtempSync(join(tmpdir(), 'bench-runner-')), 'runner.mjs');
-  await buildRunner(bundle);
-  const rows: Neo4jRestoreRow[] = [];
-  for (const targetBytes of sizesBytes) {
-    const store = await ensureInfrahubShapedStore({ neo4jVersion: version, targetBytes, print });
-    print(
-      `  store ${(store.storeBytes / GiB).toFixed(2)} GiB (${store.reused ? 'reused from the cache' : 'generated'})`,
-    );
-    rows.push(await runOne(version, store, bundle, rounds, print));
-  }
-  return rows;
+  return withRunnerBundle(async (bundle) => {
+    const rows: Neo4jRestoreRow[] = [];
+    for (const targetBytes of sizesBytes) {
+      const store = await ensureInfrahubShapedStore({ neo4jVersion: version, targetBytes, print });
+      print(
+        `  store ${(store.storeBytes / GiB).toFixed(2)} GiB (${store.reused ? 'reused from the cache' : 'generated'})`,
+      );
+      rows.push(await runOne(version, store, bundle, rounds, print));
+    }
+    return rows;
+  });
 }
 
 export function formatNeo4jRestore(rows: readonly Neo4jRestoreRow[]): string[] {
@@ -404,20 +417,20 @@ export function formatNeo4jRestore(rows: readonly Neo4jRestoreRow[]): string[] {
     const fromMinio = r.oursInPlaceMinio;
     if (fromMinio)
       lines.push(
-        `    (b'') (b') downloading from MinIO             ${s(fromMinio)}`,
+        `    (b'') (b') downloading from MinIO                  ${s(fromMinio)}`,
         ...phases(fromMinio.phases, "as (b'), the S3 server MinIO"),
       );
     lines.push(
       `    (c) neo4j-admin alone, the same file on standard input: over the existing database ${(r.stdinOver / 1000).toFixed(1)} s, ` +
         `under a new name beside it (as the staged restore loads) ${(r.stdinBeside / 1000).toFixed(1)} s: ${(r.stdinBeside / r.stdinOver).toFixed(2)}x`,
     );
-    const cpu = (c: RestoreSide['cpu']) =>
+    const cpu = (c: RestoreSide['cpu'], server = 'moto') =>
       c
-        ? `${c.busy.toFixed(1)} of ${c.available.toFixed(1)} CPU-s busy (the local S3 server ${c.s3.toFixed(1)})`
+        ? `${c.busy.toFixed(1)} of ${c.available.toFixed(1)} CPU-s busy (the local S3 server, ${server}, ${c.s3.toFixed(1)})`
         : 'not measured';
     lines.push(
       `        CPU during the load step, in the rows above: (a) ${cpu(r.raw.cpu)}; (b) ${cpu(r.ours.cpu)}; (b') ${cpu(r.oursInPlace.cpu)}` +
-        (fromMinio ? `; (b'') ${cpu(fromMinio.cpu)}` : ''),
+        (fromMinio ? `; (b'') ${cpu(fromMinio.cpu, 'MinIO')}` : ''),
     );
     const secs = (ms: number) => (ms / 1000).toFixed(1);
     lines.push(

@@ -18,7 +18,6 @@ import { join } from 'node:path';
 import { DeleteObjectCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
 import pg from 'pg';
 import { localRunnerEnv, postgresRunnerEnv } from '../cli/local/runner-process.js';
-import { buildRunner } from '../containers/runner/build.js';
 import { runTool } from '../core/tools/run-tool.js';
 import {
   createVersionedBucket,
@@ -28,6 +27,7 @@ import {
   startS3,
 } from '../harness/index.js';
 import { cpuSeconds, processCpu } from './cpu.js';
+import { withRunnerBundle } from './runner-bundle.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -285,8 +285,14 @@ export async function pgBackupBenchmark(
   baseBytes: number,
   print: (line: string) => void,
 ): Promise<PgBackupRow[]> {
-  const bundle = join(mkdtempSync(join(tmpdir(), 'bench-runner-')), 'runner.mjs');
-  await buildRunner(bundle);
+  return withRunnerBundle((bundle) => backupRows(baseBytes, bundle, print));
+}
+
+async function backupRows(
+  baseBytes: number,
+  bundle: string,
+  print: (line: string) => void,
+): Promise<PgBackupRow[]> {
   const [postgres, s3Server] = await Promise.all([startPostgres(), startS3()]);
   const s3 = s3Server.client();
   try {

@@ -9,9 +9,11 @@
  *
  * Started in MinIO's single-node single-drive mode, which keeps object versions (the backup bucket
  * is versioned) and answers the additional checksums (`x-amz-checksum-sha256`) the runner sends.
- * Listens on 127.0.0.1 only (API and console), with its update check, browser and call-home off.
+ * Listens on loopback only (the API on 127.0.0.1, which MinIO also binds on [::1]; the console is
+ * given a loopback address too, and stays closed with the browser off), with its update check and
+ * call-home off: with them on it looks names up in DNS at start.
  */
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { HarnessStartError } from './errors.js';
@@ -33,6 +35,21 @@ const SERVICE = 'S3 (MinIO server)';
 /** The module scripts/setup.sh `--with-minio` installs (the version measured in the README). */
 export const MINIO_MODULE = 'github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c';
 
+/**
+ * Why HARNESS_MINIO cannot be used, or undefined when it is unset or names an executable file
+ * (a path: it is not looked up on PATH). For a check before any benchmark runs.
+ */
+export function minioChoiceProblem(): string | undefined {
+  const chosen = process.env.HARNESS_MINIO?.trim();
+  if (!chosen) return undefined;
+  try {
+    accessSync(chosen, constants.X_OK);
+    return statSync(chosen).isFile() ? undefined : `HARNESS_MINIO=${chosen}: not a file`;
+  } catch {
+    return `HARNESS_MINIO=${chosen}: no executable file there (it takes the path of a MinIO server binary)`;
+  }
+}
+
 /** The MinIO binary: HARNESS_MINIO, else the one setup built; undefined when neither exists. */
 export function minioBinary(): string | undefined {
   const chosen = process.env.HARNESS_MINIO?.trim();
@@ -43,9 +60,9 @@ export function minioBinary(): string | undefined {
 
 /** A local S3 endpoint, as the benchmarks use one (the part of harness/s3.ts's S3Server they need). */
 export interface LocalS3Endpoint {
-  /** What the benchmark prints for it, e.g. "moto" or "MinIO". */
-  readonly name: string;
+  /** `http://127.0.0.1:<port>`. */
   readonly endpoint: string;
+  /** The server's process (its CPU is read from /proc/<pid>/stat). */
   readonly pid: number;
   /** An SDK client pointed at this server (path-style addressing). */
   client(): S3Client;
@@ -64,7 +81,9 @@ export async function startMinio(binary = minioBinary()): Promise<LocalS3Endpoin
   if (!binary || !existsSync(binary))
     throw new HarnessStartError(
       SERVICE,
-      `${binary ?? join(cacheDir, 'minio', 'bin', 'minio')} not found (run "scripts/setup.sh --with-minio", or set HARNESS_MINIO)`,
+      process.env.HARNESS_MINIO?.trim()
+        ? `HARNESS_MINIO=${process.env.HARNESS_MINIO.trim()}: not found`
+        : `${join(cacheDir, 'minio', 'bin', 'minio')} not found (run "scripts/setup.sh --with-minio", or set HARNESS_MINIO to a MinIO binary's path)`,
     );
   const dir = harnessTempDir('ibh-minio-');
   const logFile = join(dir, 'minio.log');
@@ -108,7 +127,6 @@ export async function startMinio(binary = minioBinary()): Promise<LocalS3Endpoin
   }
   const clients: S3Client[] = [];
   return {
-    name: 'MinIO',
     endpoint,
     pid: spawned.pid,
     client() {

@@ -15,7 +15,7 @@ set -euo pipefail
 # --with-infrahub: also the real Infrahub (Redis, RabbitMQ, infrahub-server on Python 3.12+), which the
 # demo and the end-to-end suite run; `npm test` needs none of it.
 # --with-minio: also MinIO, built from the Go module proxy with `go install` (about 12 minutes, 150 MB),
-# which only the Neo4j backup benchmark uses beside moto (harness/minio.ts); needs Go.
+# which only the Neo4j backup and restore benchmarks use, beside moto (harness/minio.ts); needs Go.
 # --system: install missing system packages with apt-get (the demo and CI do; `npm test`'s pretest
 # does not: it only checks, so running the tests never changes the machine's packages).
 with_infrahub=false
