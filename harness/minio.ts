@@ -15,7 +15,7 @@
  */
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { HarnessStartError } from './errors.js';
 import { cacheDir } from './paths.js';
 import {
@@ -27,7 +27,7 @@ import {
   tail,
   waitUntil,
 } from './processes.js';
-import { localCredentials, localCredentialsEnv, localRegion } from './s3.js';
+import { localCredentials, localCredentialsEnv, localRegion, localS3Clients } from './s3.js';
 import { scaled } from './time-scale.js';
 
 const SERVICE = 'S3 (MinIO server)';
@@ -125,23 +125,14 @@ export async function startMinio(binary = minioBinary()): Promise<LocalS3Endpoin
     removeHarnessDir(dir);
     throw new HarnessStartError(SERVICE, `${notReady} (${endpoint})`, logTail);
   }
-  const clients: S3Client[] = [];
+  const clients = localS3Clients(endpoint);
   return {
     endpoint,
     pid: spawned.pid,
-    client() {
-      const client = new S3Client({
-        endpoint,
-        region: localRegion,
-        forcePathStyle: true,
-        credentials: localCredentials,
-      });
-      clients.push(client);
-      return client;
-    },
+    client: clients.client,
     env: () => ({ ...localCredentialsEnv(), AWS_ENDPOINT_URL_S3: endpoint }),
     async stop() {
-      for (const client of clients) client.destroy();
+      clients.destroyAll();
       await stopPid(spawned.pid);
       removeHarnessDir(dir);
     },

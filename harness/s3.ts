@@ -128,7 +128,7 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server & 
     throw new HarnessStartError(SERVICE, `${notReady} (${endpoint})`, logTail);
   }
 
-  const clients: S3Client[] = [];
+  const clients = localS3Clients(endpoint);
   const seeded: SeededObject[] = options.seed ? JSON.parse(readFileSync(seedOut, 'utf8')) : [];
   return {
     seeded,
@@ -137,16 +137,7 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server & 
     pid: spawned.pid,
     region: localRegion,
     credentials: localCredentials,
-    client() {
-      const client = new S3Client({
-        endpoint,
-        region: localRegion,
-        forcePathStyle: true,
-        credentials: localCredentials,
-      });
-      clients.push(client);
-      return client;
-    },
+    client: clients.client,
     secretsManager() {
       return new SecretsManagerClient({ endpoint, region: localRegion, credentials: localCredentials });
     },
@@ -161,9 +152,32 @@ export async function startS3(options: StartS3Options = {}): Promise<S3Server & 
     },
     env: () => ({ ...localCredentialsEnv(), AWS_ENDPOINT_URL_S3: endpoint }),
     async stop() {
-      for (const client of clients) client.destroy();
+      clients.destroyAll();
       await stopPid(spawned.pid);
       removeHarnessDir(dir);
+    },
+  };
+}
+
+/**
+ * SDK clients for a local S3 server at `endpoint` (path-style, the harness's static credentials):
+ * `client()` makes one, `destroyAll()` closes every one made, as a server's stop() does.
+ */
+export function localS3Clients(endpoint: string): { client(): S3Client; destroyAll(): void } {
+  const made: S3Client[] = [];
+  return {
+    client() {
+      const client = new S3Client({
+        endpoint,
+        region: localRegion,
+        forcePathStyle: true,
+        credentials: localCredentials,
+      });
+      made.push(client);
+      return client;
+    },
+    destroyAll() {
+      for (const client of made) client.destroy();
     },
   };
 }
